@@ -1,2 +1,156 @@
-def main() -> None:  # replaced below
-    raise SystemExit("ec2d: not yet")
+"""The ``ec2d`` command: serve | credentials | aws-profile | status | image ..."""
+
+from __future__ import annotations
+
+import argparse
+import configparser
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from orchestrator.config import DEFAULT_LISTEN, Config, parse_regions
+
+
+def _config(args: argparse.Namespace) -> Config:
+    cfg = Config(data_dir=Path(args.data_dir))
+    if getattr(args, "listen", None):
+        cfg.listen = args.listen
+    regions = getattr(args, "regions", None) or os.environ.get("EC2D_REGIONS")
+    if regions:
+        cfg.regions = parse_regions(regions)
+    if getattr(args, "cache_dir", None):
+        cfg.cache_dir = Path(args.cache_dir)
+    return cfg
+
+
+def setup_logging(level: str = "INFO") -> None:
+    from orchestrator.api.app import RequestIdFilter
+
+    handler = logging.StreamHandler()
+    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from orchestrator.server import serve
+
+    setup_logging(args.log_level)
+    serve(_config(args))
+    return 0
+
+
+def cmd_credentials(args: argparse.Namespace) -> int:
+    from orchestrator.services import credentials
+
+    creds = credentials.load_or_create(_config(args).credentials_path)
+    print(json.dumps({"AccessKeyId": creds.access_key_id, "SecretAccessKey": creds.secret_access_key}))
+    return 0
+
+
+def cmd_aws_profile(args: argparse.Namespace) -> int:
+    """Write an AWS CLI / boto3 profile named ``ec2d`` (endpoint_url, region, keys)."""
+    from orchestrator.services import credentials
+
+    cfg = _config(args)
+    creds = credentials.load_or_create(cfg.credentials_path)
+    aws_dir = Path(args.aws_dir or Path.home() / ".aws")
+    aws_dir.mkdir(parents=True, exist_ok=True)
+    endpoint = args.endpoint_url or cfg.endpoint_url
+
+    config_path = aws_dir / "config"
+    conf = configparser.RawConfigParser()
+    conf.read(config_path)
+    section = f"profile {args.profile}"
+    if not conf.has_section(section):
+        conf.add_section(section)
+    conf.set(section, "region", args.region or cfg.default_region)
+    conf.set(section, "endpoint_url", endpoint)
+    conf.set(section, "output", "json")
+    with open(config_path, "w") as f:
+        conf.write(f)
+
+    cred_path = aws_dir / "credentials"
+    cred = configparser.RawConfigParser()
+    cred.read(cred_path)
+    if not cred.has_section(args.profile):
+        cred.add_section(args.profile)
+    cred.set(args.profile, "aws_access_key_id", creds.access_key_id)
+    cred.set(args.profile, "aws_secret_access_key", creds.secret_access_key)
+    fd = os.open(cred_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        cred.write(f)
+    print(f"wrote profile '{args.profile}' ({endpoint}, {args.region or cfg.default_region}) to {aws_dir}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from orchestrator.status import collect
+
+    report = collect(_config(args), probe=not args.no_probe)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        for key, value in report.items():
+            if isinstance(value, dict):
+                print(f"{key}:")
+                for k, v in value.items():
+                    print(f"  {k}: {v}")
+            else:
+                print(f"{key}: {value}")
+    return 0 if report.get("ok") else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ec2d", description="Amazon EC2 on your own Linux machine")
+    parser.add_argument("--data-dir", default=os.environ.get("EC2D_DATA_DIR", "/var/lib/ec2d"))
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="serve the EC2 Query API")
+    p.add_argument("--listen", default=os.environ.get("EC2D_LISTEN", DEFAULT_LISTEN), help="HOST:PORT")
+    p.add_argument("--data-dir", default=argparse.SUPPRESS)
+    p.add_argument("--cache-dir", default=None)
+    p.add_argument("--regions", default=None, help='e.g. "us-east-1=a,b,c;us-west-2=a,b,c"')
+    p.add_argument("--log-level", default=os.environ.get("EC2D_LOG_LEVEL", "INFO"))
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("credentials", help="print the root access key as JSON")
+    p.add_argument("--data-dir", default=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_credentials)
+
+    p = sub.add_parser("aws-profile", help="write an AWS CLI/boto3 profile for this ec2d")
+    p.add_argument("--data-dir", default=argparse.SUPPRESS)
+    p.add_argument("--profile", default="ec2d")
+    p.add_argument("--listen", default=os.environ.get("EC2D_LISTEN", DEFAULT_LISTEN))
+    p.add_argument("--endpoint-url", default=None)
+    p.add_argument("--region", default=None)
+    p.add_argument("--aws-dir", default=None, help="default ~/.aws")
+    p.set_defaults(func=cmd_aws_profile)
+
+    p = sub.add_parser("status", help="report host readiness")
+    p.add_argument("--data-dir", default=argparse.SUPPRESS)
+    p.add_argument("--cache-dir", default=None)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--no-probe", action="store_true", help="skip the KVM probe boot")
+    p.set_defaults(func=cmd_status)
+
+    try:
+        from orchestrator.cli import image as image_cli
+    except ImportError:  # pragma: no cover - images module not installed
+        image_cli = None
+    if image_cli is not None:
+        image_cli.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        sys.exit(args.func(args))
+    except KeyboardInterrupt:
+        sys.exit(130)

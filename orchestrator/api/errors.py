@@ -1,0 +1,152 @@
+"""EC2 errors: each carries its AWS code, HTTP status and message; raised deep, serialized once.
+
+Codes and message shapes follow the EC2 API reference ("Error codes for the Amazon EC2 API").
+"""
+
+from __future__ import annotations
+
+
+class Ec2Error(Exception):
+    """An error the EC2 API returns to the client (`<Response><Errors><Error>...`)."""
+
+    code = "InternalError"
+    status = 400
+
+    def __init__(self, message: str, code: str | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+
+    def __repr__(self) -> str:
+        return f"Ec2Error({self.code!r}, {self.message!r})"
+
+
+class InternalError(Ec2Error):
+    code = "InternalError"
+    status = 500
+
+    def __init__(self, message: str = "An internal error has occurred") -> None:
+        super().__init__(message)
+
+
+class InvalidAction(Ec2Error):
+    code = "InvalidAction"
+
+    def __init__(self, action: str) -> None:
+        super().__init__(f"The action {action} is not valid for this web service.")
+
+
+class MissingParameter(Ec2Error):
+    code = "MissingParameter"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"The request must contain the parameter {name}")
+
+
+class UnknownParameter(Ec2Error):
+    code = "UnknownParameter"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"The parameter {name} is not recognized")
+
+
+class InvalidParameterValue(Ec2Error):
+    code = "InvalidParameterValue"
+
+    @classmethod
+    def for_param(cls, name: str, value: object, reason: str = "") -> InvalidParameterValue:
+        """EC2's shape: ``Value (X) for parameter groupId is invalid. The value cannot be empty``."""
+        text = f"Value ({value}) for parameter {name} is invalid."
+        return cls(f"{text} {reason}".strip())
+
+
+class InvalidParameterCombination(Ec2Error):
+    code = "InvalidParameterCombination"
+
+
+class InvalidParameter(Ec2Error):
+    code = "InvalidParameter"
+
+
+class InvalidFilter(Ec2Error):
+    code = "InvalidParameterValue"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"The filter '{name}' is invalid")
+
+
+class InvalidPaginationToken(Ec2Error):
+    code = "InvalidPaginationToken"
+
+    def __init__(self, token: str) -> None:
+        super().__init__(f"Invalid pagination token: {token}")
+
+
+class DryRunOperation(Ec2Error):
+    code = "DryRunOperation"
+    status = 412
+
+    def __init__(self) -> None:
+        super().__init__("Request would have succeeded, but DryRun flag is set.")
+
+
+class UnauthorizedOperation(Ec2Error):
+    code = "UnauthorizedOperation"
+    status = 403
+
+    def __init__(self) -> None:
+        super().__init__("You are not authorized to perform this operation.")
+
+
+class AuthFailure(Ec2Error):
+    code = "AuthFailure"
+    status = 401
+
+
+class NotFound(Ec2Error):
+    """``Invalid<Resource>ID.NotFound`` and friends; the code is given by the resource kind."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message, code=code)
+
+
+class Malformed(Ec2Error):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message, code=code)
+
+
+class Duplicate(Ec2Error):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message, code=code)
+
+
+class IncorrectState(Ec2Error):
+    code = "IncorrectState"
+
+
+class IncorrectInstanceState(Ec2Error):
+    code = "IncorrectInstanceState"
+
+
+class DependencyViolation(Ec2Error):
+    code = "DependencyViolation"
+
+
+class TagLimitExceeded(Ec2Error):
+    code = "TagLimitExceeded"
+
+
+class ResourceLimitExceeded(Ec2Error):
+    code = "ResourceLimitExceeded"
+
+
+class InsufficientInstanceCapacity(Ec2Error):
+    code = "InsufficientInstanceCapacity"
+    status = 500
+
+
+class Unsupported(Ec2Error):
+    code = "Unsupported"

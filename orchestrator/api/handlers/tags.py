@@ -1,0 +1,45 @@
+"""CreateTags, DeleteTags, DescribeTags."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestrator.api.context import RequestContext
+from orchestrator.api.filters import apply_filters, paginate
+from orchestrator.api.registry import action
+from orchestrator.services import tags
+
+_FILTERS = {
+    "key": lambda t: t["Key"],
+    "value": lambda t: t["Value"],
+    "resource-id": lambda t: t["ResourceId"],
+    "resource-type": lambda t: t["ResourceType"],
+}
+
+
+@action("CreateTags")
+def create_tags(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    tags.create_tags(ctx.backend, ctx.region, req["Resources"], req["Tags"])
+    return {}
+
+
+@action("DeleteTags")
+def delete_tags(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    tags.delete_tags(ctx.backend, ctx.region, req["Resources"], req.get("Tags"))
+    return {}
+
+
+@action("DescribeTags")
+def describe_tags(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    rows = tags.describe_tags(ctx.backend, ctx.region)
+    filters = []
+    for f in req.get("Filters") or []:
+        if f.get("Name", "").startswith("tag:"):
+            # DescribeTags' tag:KEY filter selects tags with that key and a matching value.
+            filters.append({"Name": "key", "Values": [f["Name"][4:]]})
+            filters.append({"Name": "value", "Values": f.get("Values") or []})
+        else:
+            filters.append(f)
+    rows = apply_filters(rows, filters, _FILTERS)
+    page, token = paginate(rows, req.get("MaxResults"), req.get("NextToken"), low=5, high=1000)
+    return {"Tags": page, "NextToken": token}

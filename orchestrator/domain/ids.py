@@ -1,0 +1,99 @@
+"""Resource identifiers in AWS formats, and what each prefix means.
+
+EC2 ids are ``prefix-`` + 17 lowercase hex digits (older resources have 8; both are accepted).
+A malformed id gets the resource's ``*.Malformed`` code, a well-formed unknown one ``*.NotFound``.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+
+from orchestrator.api import errors
+
+
+@dataclass(frozen=True)
+class Kind:
+    prefix: str
+    resource_type: str  # as in TagSpecification.ResourceType / DescribeTags resource-type
+    not_found: str  # error code for an unknown id
+    malformed: str  # error code for a badly formed id
+    label: str  # noun used in messages
+
+    def not_found_error(self, resource_id: str) -> errors.NotFound:
+        return errors.NotFound(self.not_found, f"The {self.label} ID '{resource_id}' does not exist")
+
+    def malformed_error(self, resource_id: str) -> errors.Malformed:
+        return errors.Malformed(self.malformed, f'Invalid id: "{resource_id}" (expecting "{self.prefix}-...")')
+
+
+KINDS: dict[str, Kind] = {
+    k.prefix: k
+    for k in [
+        Kind("i", "instance", "InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed", "instance"),
+        Kind("r", "reservation", "InvalidReservationID.NotFound", "InvalidReservationID.Malformed", "reservation"),
+        Kind("vol", "volume", "InvalidVolume.NotFound", "InvalidVolumeID.Malformed", "volume"),
+        Kind("snap", "snapshot", "InvalidSnapshot.NotFound", "InvalidSnapshotID.Malformed", "snapshot"),
+        Kind("ami", "image", "InvalidAMIID.NotFound", "InvalidAMIID.Malformed", "image"),
+        Kind("vpc", "vpc", "InvalidVpcID.NotFound", "InvalidVpcID.Malformed", "vpc"),
+        Kind("subnet", "subnet", "InvalidSubnetID.NotFound", "InvalidSubnetID.Malformed", "subnet"),
+        Kind("sg", "security-group", "InvalidGroup.NotFound", "InvalidGroupId.Malformed", "security group"),
+        Kind("sgr", "security-group-rule", "InvalidSecurityGroupRuleId.NotFound",
+             "InvalidSecurityGroupRuleId.Malformed", "security group rule"),
+        Kind("eni", "network-interface", "InvalidNetworkInterfaceID.NotFound",
+             "InvalidNetworkInterfaceID.Malformed", "network interface"),
+        Kind("igw", "internet-gateway", "InvalidInternetGatewayID.NotFound",
+             "InvalidInternetGatewayID.Malformed", "internet gateway"),
+        Kind("rtb", "route-table", "InvalidRouteTableID.NotFound", "InvalidRouteTableID.Malformed",
+             "route table"),
+        Kind("rtbassoc", "route-table-association", "InvalidAssociationID.NotFound",
+             "InvalidAssociationID.Malformed", "association"),
+        Kind("eipalloc", "elastic-ip", "InvalidAllocationID.NotFound", "InvalidAllocationID.Malformed",
+             "allocation"),
+        Kind("eipassoc", "elastic-ip-association", "InvalidAssociationID.NotFound",
+             "InvalidAssociationID.Malformed", "association"),
+        Kind("key", "key-pair", "InvalidKeyPair.NotFound", "InvalidKeyPair.Malformed", "key pair"),
+        Kind("dopt", "dhcp-options", "InvalidDhcpOptionID.NotFound", "InvalidDhcpOptionsId.Malformed",
+             "DHCP options"),
+        Kind("acl", "network-acl", "InvalidNetworkAclID.NotFound", "InvalidNetworkAclID.Malformed",
+             "network ACL"),
+        Kind("vpc-cidr-assoc", "vpc-cidr-block-association", "InvalidVpcCidrBlockAssociationID.NotFound",
+             "InvalidVpcCidrBlockAssociationID.Malformed", "association"),
+        Kind("subnet-cidr-assoc", "subnet-cidr-block-association",
+             "InvalidSubnetCidrBlockAssociationID.NotFound",
+             "InvalidSubnetCidrBlockAssociationID.Malformed", "association"),
+        Kind("attach", "network-interface-attachment", "InvalidAttachmentID.NotFound",
+             "InvalidAttachmentID.Malformed", "attachment"),
+        Kind("vol-mod", "volume-modification", "InvalidVolumeModification.NotFound",
+             "InvalidVolumeModification.Malformed", "volume modification"),
+    ]
+}
+
+_ID_RE = re.compile(r"^(?P<prefix>[a-z]+(?:-[a-z]+)*)-(?P<hex>[0-9a-f]{8}|[0-9a-f]{17})$")
+
+
+def new_id(prefix: str) -> str:
+    if prefix not in KINDS:
+        raise KeyError(prefix)
+    return f"{prefix}-{secrets.token_hex(9)[:17]}"
+
+
+def kind_of(resource_id: str) -> Kind | None:
+    """The kind a well-formed id belongs to, or None."""
+    m = _ID_RE.match(resource_id)
+    if not m:
+        return None
+    return KINDS.get(m.group("prefix"))
+
+
+def is_valid(resource_id: str, prefix: str) -> bool:
+    m = _ID_RE.match(resource_id)
+    return bool(m) and m.group("prefix") == prefix
+
+
+def check(resource_id: str, prefix: str) -> str:
+    """Return the id if well formed for ``prefix``; raise the kind's ``*.Malformed`` otherwise."""
+    if not is_valid(resource_id, prefix):
+        raise KINDS[prefix].malformed_error(resource_id)
+    return resource_id

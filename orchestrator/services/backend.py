@@ -1,0 +1,42 @@
+"""Everything the services share: configuration, the store, credentials, regions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from orchestrator.config import Config
+from orchestrator.domain.regions import RegionCatalogue
+from orchestrator.services.credentials import Credentials
+from orchestrator.store.sqlite import Store
+
+
+@dataclass
+class Backend:
+    config: Config
+    store: Store
+    credentials: Credentials
+    regions: RegionCatalogue = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.regions = RegionCatalogue(self.config.regions)
+
+    @property
+    def account_id(self) -> str:
+        return self.credentials.account_id
+
+    def lookup_secret(self, access_key_id: str, session_token: str | None = None) -> str | None:
+        """The secret for an access key (root keys now; instance-role keys later)."""
+        if session_token is None and access_key_id == self.credentials.access_key_id:
+            return self.credentials.secret_access_key
+        return None
+
+    @classmethod
+    def open(cls, config: Config) -> Backend:
+        from orchestrator.services import credentials
+
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        creds = credentials.load_or_create(config.credentials_path)
+        return cls(config=config, store=Store(config.db_path), credentials=creds)
+
+    def close(self) -> None:
+        self.store.close()

@@ -1,0 +1,85 @@
+"""The query protocol layer against botocore's own serializer and parser (no server)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from botocore.serialize import create_serializer
+
+from orchestrator.api import errors
+from orchestrator.api.protocol import QueryParser, XmlSerializer, service_model
+
+MODEL = service_model()
+SERIALIZER = create_serializer("ec2")
+
+
+def wire(action: str, params: dict) -> dict[str, str]:
+    """What boto3 puts on the wire for ``client.<action>(**params)``."""
+    request = SERIALIZER.serialize_to_request(params, MODEL.operation_model(action))
+    return {k: str(v) for k, v in request["body"].items()}
+
+
+CASES = [
+    ("DescribeKeyPairs", {"KeyNames": ["a", "b"], "IncludePublicKey": True,
+                          "Filters": [{"Name": "key-name", "Values": ["x*", "y?"]}]}),
+    ("CreateTags", {"Resources": ["i-0123456789abcdef0"], "Tags": [{"Key": "k", "Value": "v"}, {"Key": "e"}]}),
+    ("ImportKeyPair", {"KeyName": "k", "PublicKeyMaterial": b"ssh-ed25519 AAAA x"}),
+    ("RunInstances", {
+        "ImageId": "ami-12345678", "MinCount": 1, "MaxCount": 3, "InstanceType": "t3.micro",
+        "BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8, "DeleteOnTermination": False}}],
+        "TagSpecifications": [{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "web"}]}],
+        "MetadataOptions": {"HttpTokens": "required", "HttpPutResponseHopLimit": 2},
+        "NetworkInterfaces": [{"DeviceIndex": 0, "Groups": ["sg-12345678"], "AssociatePublicIpAddress": True}],
+        "SecurityGroupIds": ["sg-1", "sg-2"], "UserData": "IyEvYmluL3NoCg==",
+    }),
+    ("DescribeSpotPriceHistory", {"StartTime": dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC),
+                                  "InstanceTypes": ["t3.micro"]}),
+    ("AuthorizeSecurityGroupIngress", {"GroupId": "sg-12345678", "IpPermissions": [
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+         "UserIdGroupPairs": [{"GroupId": "sg-87654321"}]}]}),
+]
+
+
+@pytest.mark.parametrize("action,params", CASES, ids=[c[0] for c in CASES])
+def test_parse_what_botocore_serializes(action: str, params: dict) -> None:
+    _, parsed = QueryParser().parse(action, wire(action, params))
+    assert parsed == params
+
+
+def test_list_ordering_uses_numeric_index() -> None:
+    params = {f"InstanceId.{i}": f"i-{i:017x}" for i in range(1, 13)}
+    _, parsed = QueryParser().parse("DescribeInstances", params)
+    assert parsed["InstanceIds"] == [f"i-{i:017x}" for i in range(1, 13)]
+
+
+@pytest.mark.parametrize(
+    "action,params,code,message",
+    [
+        ("CreateKeyPair", {}, "MissingParameter", "The request must contain the parameter KeyName"),
+        ("CreateKeyPair", {"KeyName": "a", "Bogus": "1"}, "UnknownParameter", "The parameter Bogus is not recognized"),
+        ("NoSuchThing", {}, "InvalidAction", "The action NoSuchThing is not valid for this web service."),
+        ("RunInstances", {"ImageId": "ami-1", "MinCount": "one", "MaxCount": "1"}, "InvalidParameterValue",
+         "Value (one) for parameter minCount is invalid. Expected an integer."),
+        ("DescribeKeyPairs", {"IncludePublicKey": "maybe"}, "InvalidParameterValue",
+         "Value (maybe) for parameter includePublicKey is invalid. Expected a boolean."),
+        ("CreateKeyPair", {"KeyName": "a", "KeyType": "dsa"}, "InvalidParameterValue",
+         "Value (dsa) for parameter keyType is invalid. Valid values: rsa, ed25519"),
+        ("ImportKeyPair", {"KeyName": "a", "PublicKeyMaterial": "%%%"}, "InvalidParameterValue", None),
+    ],
+)
+def test_bad_input_gets_ec2_codes(action: str, params: dict, code: str, message: str | None) -> None:
+    with pytest.raises(errors.Ec2Error) as info:
+        QueryParser().parse(action, params)
+    assert info.value.code == code
+    if message is not None:
+        assert info.value.message == message
+
+
+def test_error_envelope_is_what_botocore_reads() -> None:
+    from botocore.parsers import create_parser
+
+    body = XmlSerializer().error(errors.MissingParameter("KeyName"), "req-1")
+    parsed = create_parser("ec2").parse({"body": body, "headers": {}, "status_code": 400}, None)
+    assert parsed["Error"] == {"Code": "MissingParameter", "Message": "The request must contain the parameter KeyName"}
+    assert parsed["ResponseMetadata"]["RequestId"] == "req-1"
