@@ -39,6 +39,11 @@ class Config:
     regions: dict[str, list[str]] = field(default_factory=lambda: dict(DEFAULT_REGIONS))
     prefix: str = "ec2d"  # name prefix of every host object ec2d creates (domains, namespaces, taps)
     libvirt_uri: str = "qemu:///system"
+    memory_overcommit: float = 1.0  # instances may promise this many times the host's memory
+    memory_reserve_mib: int = 2048  # kept for the host itself
+    stop_timeout: float = 30.0  # seconds an ACPI shutdown may take before the domain is forced off
+    instances: bool = True  # run instances for real (libvirt, namespaces); off: API and model only
+    build_images: bool = True  # build ec2d-tiny at start when missing or outdated
 
     @property
     def host(self) -> str:

@@ -11,12 +11,71 @@ from aiohttp import web
 from orchestrator.api.app import make_app
 from orchestrator.config import Config
 from orchestrator.services.backend import Backend
+from orchestrator.services.runtime import Runtime
 
 log = logging.getLogger("ec2d")
+
+IMAGE_RESCAN_SECONDS = 5.0
+
+
+async def keep_images_registered(backend: Backend, build_default: bool = True) -> None:
+    """Build ec2d-tiny if its inputs changed or it is missing, then register every cached image
+    as an AMI in every region; rescan the cache so ``ec2d image build/import`` show up live."""
+    from orchestrator.images.cache import ImageError, ensure_image
+    from orchestrator.services import images
+
+    if build_default:
+        try:
+            await asyncio.to_thread(ensure_image, "ec2d-tiny", backend.config.cache_dir,
+                                    lambda m: log.info("ec2d-tiny: %s", m))
+        except (ImageError, OSError) as e:
+            log.error("could not build ec2d-tiny: %s", e)
+    while True:
+        try:
+            await asyncio.to_thread(images.sync_published, backend)
+        except Exception:
+            log.exception("image registration failed")
+        await asyncio.sleep(IMAGE_RESCAN_SECONDS)
+
+
+async def start_runtime(backend: Backend) -> Runtime:
+    """Wire the real drivers (libvirt, Linux namespaces, qcow2, IMDS) and start the runtime."""
+    from orchestrator.drivers.compute.kvm_probe import probe_host
+    from orchestrator.drivers.compute.libvirt_driver import LibvirtCompute
+    from orchestrator.drivers.network.vpc import LinuxVpcNetwork
+    from orchestrator.drivers.storage.volumes import Qcow2Storage
+    from orchestrator.imds.listen import open_listener_in_netns
+    from orchestrator.imds.server import IMDSServer
+
+    config = backend.config
+    probe = await asyncio.to_thread(probe_host, config.cache_dir)
+    log.info("virtualization: %s (%s)", "kvm" if probe.virt_type == "kvm" else "tcg", probe.reason)
+    run_dir = f"/run/{config.prefix}"
+    networks = {r: LinuxVpcNetwork(config.prefix, run_dir, r) for r in config.regions}
+    imds = IMDSServer()
+    await imds.start()
+    runtime = Runtime(
+        backend,
+        compute=LibvirtCompute(config.libvirt_uri),
+        networks=networks,  # type: ignore[arg-type]
+        storage=Qcow2Storage(config.data_dir / "storage", libvirt_uri=config.libvirt_uri),
+        imds=imds,
+        virt_type=probe.virt_type,
+        open_listener=open_listener_in_netns,
+    )
+    backend.runtime = runtime
+    await runtime.open()
+    return runtime
 
 
 async def run(config: Config, ready: asyncio.Event | None = None, stop: asyncio.Event | None = None) -> None:
     backend = Backend.open(config)
+    runtime: Runtime | None = None
+    if config.instances:
+        from orchestrator.images.cache import ensure_image
+
+        await asyncio.to_thread(ensure_image, "ec2d-tiny", config.cache_dir, lambda m: log.info("ec2d-tiny: %s", m))
+        runtime = await start_runtime(backend)
     app = make_app(backend)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
@@ -31,13 +90,22 @@ async def run(config: Config, ready: asyncio.Event | None = None, stop: asyncio.
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):  # not the main thread
             pass
+    background: list[asyncio.Task[None]] = []
+    if runtime is None:  # with a runtime, the runtime registers images (and imports them as layers)
+        background.append(asyncio.create_task(keep_images_registered(backend, config.build_images)))
     if ready is not None:
         ready.set()
     try:
         await stop.wait()
     finally:
         log.info("ec2d stopping")
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         await runner.cleanup()
+        if runtime is not None:
+            await runtime.close()
+            await runtime.imds.close()
         backend.close()
 
 

@@ -42,14 +42,10 @@ def _virtualization(config: Config, probe: bool) -> str:
         return "tcg (no /dev/kvm)"
     if not probe:
         return "unknown (probe skipped)"
+    from orchestrator.drivers.compute.kvm_probe import probe_host
+
     try:
-        from orchestrator.drivers.compute.kvm_probe import probe_virt_type
-        from orchestrator.images.kernel import ensure_kernel
-    except ImportError as e:
-        return f"unknown ({e})"
-    try:
-        kernel = ensure_kernel(config.cache_dir)
-        result = probe_virt_type(kernel.vmlinuz, config.cache_dir / "kvm-probe.json")
+        result = probe_host(config.cache_dir)
     except Exception as e:
         return f"tcg (probe failed: {e})"
     mode = "kvm" if result.virt_type == "kvm" else "tcg"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import socket
 import threading
 from collections.abc import Iterator
@@ -50,10 +51,14 @@ class RunningEc2d:
             raise self._error
         return self
 
-    def stop(self) -> None:
+    def stop(self, sweep: bool = True) -> None:
         if self._stop is not None:
             self.loop.call_soon_threadsafe(self._stop.set)
-        self.thread.join(30)
+        self.thread.join(60)
+        if sweep and self.config.instances:
+            from orchestrator.cli.sweep import sweep as sweep_prefix
+
+            sweep_prefix(self.config.prefix)
 
     @property
     def credentials(self) -> dict[str, str]:
@@ -79,8 +84,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+TEST_PREFIX_FAMILY = "ec2dt"  # every host object a test run makes starts with this (swept by CI)
+
+
+def make_test_prefix() -> str:
+    return f"{TEST_PREFIX_FAMILY}{secrets.token_hex(2)}"
+
+
 def start_ec2d(data_dir: Path, **overrides: object) -> RunningEc2d:
-    config = Config(data_dir=data_dir, listen=f"127.0.0.1:{free_port()}")
+    config = Config(data_dir=data_dir, listen=f"127.0.0.1:{free_port()}", prefix=make_test_prefix())
     for k, v in overrides.items():
         setattr(config, k, v)
     return RunningEc2d(config).start()

@@ -22,6 +22,10 @@ def _config(args: argparse.Namespace) -> Config:
         cfg.regions = parse_regions(regions)
     if getattr(args, "cache_dir", None):
         cfg.cache_dir = Path(args.cache_dir)
+    if getattr(args, "prefix", None):
+        cfg.prefix = args.prefix
+    if getattr(args, "no_instances", False):
+        cfg.instances = False
     return cfg
 
 
@@ -117,6 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--regions", default=None, help='e.g. "us-east-1=a,b,c;us-west-2=a,b,c"')
     p.add_argument("--log-level", default=os.environ.get("EC2D_LOG_LEVEL", "INFO"))
+    p.add_argument("--prefix", default=os.environ.get("EC2D_PREFIX"),
+                   help="name prefix of the host objects ec2d creates (default ec2d)")
+    p.add_argument("--no-instances", action="store_true",
+                   help="serve the API and model only: no libvirt, namespaces or disks")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("credentials", help="print the root access key as JSON")

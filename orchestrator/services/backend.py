@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.config import Config
 from orchestrator.domain.regions import RegionCatalogue
 from orchestrator.services.credentials import Credentials
 from orchestrator.store.sqlite import Store
+
+if TYPE_CHECKING:
+    pass
 
 
 @dataclass
@@ -16,6 +20,7 @@ class Backend:
     store: Store
     credentials: Credentials
     regions: RegionCatalogue = field(init=False)
+    runtime: Any = None  # orchestrator.services.runtime.Runtime when instances really run
 
     def __post_init__(self) -> None:
         self.regions = RegionCatalogue(self.config.regions)

@@ -59,7 +59,10 @@ def create(
     _check_name(name)
     if _by_name(backend, region, name) is not None:
         raise errors.Duplicate("InvalidKeyPair.Duplicate", f"The keypair '{name}' already exists.")
-    generated = crypto.create_key_pair(key_type=key_type, key_format=key_format)
+    try:
+        generated = crypto.create_key_pair(key_type=key_type, key_format=key_format)
+    except crypto.KeyPairError as e:
+        raise errors.Ec2Error(e.message, code=e.code) from None
     record = _insert(
         backend, region, name, key_type, generated.public_key_openssh, generated.fingerprint, tag_specs
     )
@@ -91,6 +94,7 @@ def find(backend: Backend, region: str, names: Sequence[str] = (), key_ids: Sequ
             raise errors.NotFound("InvalidKeyPair.NotFound", f"The key pair '{name}' does not exist")
         out.append(by_name[name])
     for key_id in key_ids:
+        ids.check(key_id, "key")
         if key_id not in by_id:
             raise errors.NotFound("InvalidKeyPair.NotFound", f"The key pair ID '{key_id}' does not exist")
         out.append(by_id[key_id])
@@ -103,6 +107,7 @@ def delete(backend: Backend, region: str, name: str | None, key_id: str | None) 
     if not name and not key_id:
         raise errors.MissingParameter("KeyName")
     if key_id:
+        ids.check(key_id, "key")
         record = backend.store.get(key_id, TYPE)
         if record is None or record.region != region:
             raise errors.NotFound("InvalidKeyPair.NotFound", f"The key pair ID '{key_id}' does not exist")

@@ -13,6 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import make_test_prefix
+
+from orchestrator.cli.sweep import sweep
 
 BIN = Path(sys.executable).parent
 EC2D = str(BIN / "ec2d")
@@ -42,10 +45,12 @@ def wait_port(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
 def served(tmp_path: Path):
     port = free_port()
     data = tmp_path / "data"
+    prefix = make_test_prefix()
     procs: list[subprocess.Popen] = []
 
     def start() -> subprocess.Popen:
-        proc = subprocess.Popen([EC2D, "--data-dir", str(data), "serve", "--listen", f"127.0.0.1:{port}"],
+        proc = subprocess.Popen([EC2D, "--data-dir", str(data), "serve", "--listen", f"127.0.0.1:{port}",
+                                 "--prefix", prefix],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         procs.append(proc)
         wait_port(port, proc)
@@ -54,8 +59,13 @@ def served(tmp_path: Path):
     yield start, data, port
     for p in procs:
         if p.poll() is None:
-            p.kill()
-            p.wait()
+            p.terminate()
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+    sweep(prefix)
 
 
 def aws(tmp_path: Path, *args: str) -> dict:

@@ -4,6 +4,7 @@ by botocore's own EC2 parser, is exactly what the handler returned."""
 from __future__ import annotations
 
 import base64
+import re
 import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
@@ -13,12 +14,24 @@ import pytest
 from botocore.parsers import create_parser
 
 from orchestrator.api.context import RequestContext
-from orchestrator.api.protocol import XmlSerializer, service_model
+from orchestrator.api.protocol import XmlSerializer, format_timestamp, parse_timestamp, service_model
 from orchestrator.api.registry import HANDLERS
 from orchestrator.config import Config
+from orchestrator.domain.states import InstanceState
+from orchestrator.images.cache import ensure_image
+from orchestrator.services import images, instances
 from orchestrator.services.backend import Backend
 
+ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
+SETUP = "(setup)"
+S = InstanceState
 State = dict[str, Any]
+
+
+def first_instance(state: State) -> str:
+    return state["RunInstances"]["Instances"][0]["InstanceId"]
+
+
 Sample = Callable[[State], dict[str, Any]]
 
 ED25519_PUB = b"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl test"
@@ -39,6 +52,26 @@ SAMPLES: list[tuple[str, Sample]] = [
     ("DescribeTags", lambda s: {"MaxResults": 5}),
     ("DeleteTags", lambda s: {"Resources": [s["CreateKeyPair"]["KeyPairId"]], "Tags": [{"Key": "a"}]}),
     ("DeleteKeyPair", lambda s: {"KeyName": "rt-imported"}),
+    ("DescribeImages", lambda s: {"Owners": ["ec2d"]}),
+    ("DescribeVpcs", lambda s: {}),
+    ("DescribeSubnets", lambda s: {"Filters": [{"Name": "default-for-az", "Values": ["true"]}]}),
+    ("RunInstances", lambda s: {
+        "ImageId": s["DescribeImages"]["Images"][0]["ImageId"], "MinCount": 2, "MaxCount": 2,
+        "InstanceType": "t3.micro", "KeyName": "rt-rsa", "UserData": "IyEvYmluL3NoCmVjaG8gaGkK",
+        "TagSpecifications": [{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "rt"}]}]}),
+    ("DescribeInstances", lambda s: {}),
+    ("DescribeInstanceStatus", lambda s: {"IncludeAllInstances": True}),
+    ("DescribeVolumes", lambda s: {}),
+    (SETUP, lambda s, b: [instances.transition(b, i["InstanceId"], S.PENDING, S.RUNNING)
+                          for i in s["RunInstances"]["Instances"]]),
+    ("RebootInstances", lambda s: {"InstanceIds": [first_instance(s)]}),
+    ("StopInstances", lambda s: {"InstanceIds": [first_instance(s)]}),
+    (SETUP, lambda s, b: instances.transition(b, first_instance(s), S.STOPPING, S.STOPPED)),
+    ("ModifyInstanceAttribute", lambda s: {"InstanceId": first_instance(s), "InstanceType": {"Value": "t3.small"}}),
+    ("DescribeInstanceAttribute", lambda s: {"InstanceId": first_instance(s), "Attribute": "instanceType"}),
+    ("StartInstances", lambda s: {"InstanceIds": [first_instance(s)]}),
+    ("GetConsoleOutput", lambda s: {"InstanceId": first_instance(s)}),
+    ("TerminateInstances", lambda s: {"InstanceIds": [i["InstanceId"] for i in s["RunInstances"]["Instances"]]}),
 ]
 
 
@@ -48,8 +81,9 @@ def normalize(value: Any) -> Any:
     if isinstance(value, list):
         return [normalize(v) for v in value]
     if isinstance(value, dt.datetime):
-        value = value.astimezone(dt.UTC)
-        return value.replace(microsecond=value.microsecond // 1000 * 1000)
+        return format_timestamp(value)
+    if isinstance(value, str) and ISO.match(value):  # handlers may keep timestamps as ISO strings
+        return format_timestamp(parse_timestamp(value))
     if isinstance(value, bytes):
         return base64.b64encode(value).decode()
     return value
@@ -57,20 +91,29 @@ def normalize(value: Any) -> Any:
 
 @pytest.fixture()
 def backend(tmp_path: Path):
-    b = Backend.open(Config(data_dir=tmp_path))
+    b = Backend.open(Config(data_dir=tmp_path, instances=False))
     yield b
     b.close()
+
+
+@pytest.fixture()
+def published(backend: Backend) -> None:
+    ensure_image("ec2d-tiny", backend.config.cache_dir)
+    images.sync_published(backend)
 
 
 def test_every_registered_action_has_a_sample() -> None:
     assert set(HANDLERS) <= {name for name, _ in SAMPLES}
 
 
-def test_handler_output_survives_botocore_parsing(backend: Backend) -> None:
+def test_handler_output_survives_botocore_parsing(backend: Backend, published: None) -> None:
     model = service_model()
     parser = create_parser("ec2")
     state: State = {}
     for name, sample in SAMPLES:
+        if name == SETUP:
+            sample(state, backend)  # type: ignore[call-arg]
+            continue
         op = model.operation_model(name)
         ctx = RequestContext("req-rt", name, "us-east-1", backend.account_id, "AKIA", backend)
         result = HANDLERS[name](ctx, sample(state)) or {}

@@ -1,0 +1,54 @@
+"""DescribeImages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestrator.api.context import RequestContext
+from orchestrator.api.filters import apply_filters, paginate
+from orchestrator.api.registry import action
+from orchestrator.domain import ids
+from orchestrator.services import images
+
+_FILTERS = {
+    "architecture": lambda i: i["Architecture"],
+    "block-device-mapping.device-name": lambda i: [b["DeviceName"] for b in i["BlockDeviceMappings"]],
+    "block-device-mapping.snapshot-id": lambda i: [b.get("Ebs", {}).get("SnapshotId") for b in i["BlockDeviceMappings"]],
+    "block-device-mapping.volume-size": lambda i: [b.get("Ebs", {}).get("VolumeSize") for b in i["BlockDeviceMappings"]],
+    "block-device-mapping.volume-type": lambda i: [b.get("Ebs", {}).get("VolumeType") for b in i["BlockDeviceMappings"]],
+    "description": lambda i: i["Description"],
+    "ena-support": lambda i: i["EnaSupport"],
+    "hypervisor": lambda i: i["Hypervisor"],
+    "image-id": lambda i: i["ImageId"],
+    "image-type": lambda i: i["ImageType"],
+    "is-public": lambda i: i["Public"],
+    "name": lambda i: i["Name"],
+    "owner-alias": lambda i: i.get("ImageOwnerAlias"),
+    "owner-id": lambda i: i["OwnerId"],
+    "platform-details": lambda i: i["PlatformDetails"],
+    "root-device-name": lambda i: i["RootDeviceName"],
+    "root-device-type": lambda i: i["RootDeviceType"],
+    "state": lambda i: i["State"],
+    "virtualization-type": lambda i: i["VirtualizationType"],
+    "boot-mode": lambda i: i.get("BootMode"),
+    "imds-support": lambda i: i.get("ImdsSupport"),
+}
+
+
+@action("DescribeImages")
+def describe_images(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    backend = ctx.backend
+    wanted = req.get("ImageIds") or []
+    if wanted:
+        records = [images.get(backend, ctx.region, i) for i in wanted]
+    else:
+        records = images.visible(backend, ctx.region, ctx.account_id)
+    owners = req.get("Owners")
+    if owners:
+        records = [r for r in records if images.owner_matches(r, owners, ctx.account_id)]
+    tags = backend.store.tags_by_resource(ids.KINDS["ami"].resource_type, ctx.region)
+    items = [images.describe(r, tags.get(r.id, {})) for r in records]
+    items = apply_filters(items, req.get("Filters"), _FILTERS,
+                          tags_of=lambda i: {t["Key"]: t["Value"] for t in i["Tags"]})
+    page, token = paginate(items, req.get("MaxResults"), req.get("NextToken"), low=5, high=1000)
+    return {"Images": page, "NextToken": token}

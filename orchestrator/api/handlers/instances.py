@@ -1,0 +1,140 @@
+"""RunInstances, DescribeInstances, DescribeInstanceStatus, Start/Stop/Reboot/TerminateInstances,
+Modify/DescribeInstanceAttribute, GetConsoleOutput."""
+
+from __future__ import annotations
+
+from itertools import groupby
+from typing import Any
+
+from orchestrator.api.context import RequestContext
+from orchestrator.api.filters import apply_filters, paginate
+from orchestrator.api.registry import action
+from orchestrator.domain.states import InstanceState, Request
+from orchestrator.services import instances
+
+_FILTERS = {
+    "instance-id": lambda i: i["InstanceId"],
+    "instance-state-name": lambda i: i["State"]["Name"],
+    "instance-state-code": lambda i: i["State"]["Code"],
+    "instance-type": lambda i: i["InstanceType"],
+    "image-id": lambda i: i["ImageId"],
+    "availability-zone": lambda i: i["Placement"]["AvailabilityZone"],
+    "vpc-id": lambda i: i.get("VpcId"),
+    "subnet-id": lambda i: i.get("SubnetId"),
+    "private-ip-address": lambda i: i.get("PrivateIpAddress"),
+    "private-dns-name": lambda i: i.get("PrivateDnsName"),
+    "key-name": lambda i: i.get("KeyName"),
+    "launch-index": lambda i: i["AmiLaunchIndex"],
+    "reservation-id": lambda i: i["_reservation"],
+    "owner-id": lambda i: i["_owner"],
+    "client-token": lambda i: i.get("ClientToken"),
+    "architecture": lambda i: i["Architecture"],
+    "root-device-type": lambda i: i["RootDeviceType"],
+    "root-device-name": lambda i: i["RootDeviceName"],
+    "instance.group-id": lambda i: [g["GroupId"] for g in i["SecurityGroups"]],
+    "instance.group-name": lambda i: [g["GroupName"] for g in i["SecurityGroups"]],
+    "network-interface.network-interface-id": lambda i: [n["NetworkInterfaceId"] for n in i["NetworkInterfaces"]],
+    "network-interface.mac-address": lambda i: [n["MacAddress"] for n in i["NetworkInterfaces"]],
+    "block-device-mapping.volume-id": lambda i: [b["Ebs"]["VolumeId"] for b in i["BlockDeviceMappings"]],
+    "metadata-options.http-tokens": lambda i: i["MetadataOptions"]["HttpTokens"],
+}
+
+
+@action("RunInstances")
+def run_instances(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    return instances.run(ctx.backend, ctx.region, req)
+
+
+@action("DescribeInstances")
+def describe_instances(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    backend = ctx.backend
+    wanted = req.get("InstanceIds")
+    records = instances.find(backend, ctx.region, wanted) if wanted else instances.visible(backend, ctx.region)
+    tags = backend.store.tags_by_resource(instances.INSTANCE, ctx.region)
+    items = []
+    for r in records:
+        item = instances.describe(backend, r, tags.get(r.id, {}))
+        item["_reservation"], item["_owner"] = r.data["ReservationId"], r.data["OwnerId"]
+        items.append(item)
+    items = apply_filters(items, req.get("Filters"), _FILTERS,
+                          tags_of=lambda i: {t["Key"]: t["Value"] for t in i["Tags"]})
+    page, token = paginate(items, req.get("MaxResults"), req.get("NextToken"), low=5, high=1000)
+    reservations = []
+    for (rid, owner), group in groupby(page, key=lambda i: (i["_reservation"], i["_owner"])):
+        members = list(group)
+        for m in members:
+            del m["_reservation"], m["_owner"]
+        reservations.append({"ReservationId": rid, "OwnerId": owner, "Groups": [], "Instances": members})
+    return {"Reservations": reservations, "NextToken": token}
+
+
+@action("DescribeInstanceStatus")
+def describe_instance_status(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    backend = ctx.backend
+    wanted = req.get("InstanceIds")
+    records = instances.find(backend, ctx.region, wanted) if wanted else instances.visible(backend, ctx.region)
+    if not req.get("IncludeAllInstances"):
+        records = [r for r in records if r.state == InstanceState.RUNNING]
+    out = []
+    for r in records:
+        state = InstanceState(r.state)
+        running = state == InstanceState.RUNNING
+        status = "ok" if running else "not-applicable"
+        detail = [{"Name": "reachability", "Status": "passed" if running else "not-applicable"}]
+        out.append({
+            "AvailabilityZone": r.data["AvailabilityZone"],
+            "InstanceId": r.id,
+            "InstanceState": {"Code": state.code, "Name": str(state)},
+            "InstanceStatus": {"Status": status, "Details": detail},
+            "SystemStatus": {"Status": status, "Details": detail},
+            "AttachedEbsStatus": {"Status": status},
+        })
+    filters = {
+        "availability-zone": lambda s: s["AvailabilityZone"],
+        "instance-state-name": lambda s: s["InstanceState"]["Name"],
+        "instance-state-code": lambda s: s["InstanceState"]["Code"],
+        "instance-status.status": lambda s: s["InstanceStatus"]["Status"],
+        "system-status.status": lambda s: s["SystemStatus"]["Status"],
+    }
+    out = apply_filters(out, req.get("Filters"), filters)
+    page, token = paginate(out, req.get("MaxResults"), req.get("NextToken"), low=5, high=1000)
+    return {"InstanceStatuses": page, "NextToken": token}
+
+
+@action("StartInstances")
+def start_instances(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    return {"StartingInstances": instances.request(ctx.backend, ctx.region, req["InstanceIds"], Request.START)}
+
+
+@action("StopInstances")
+def stop_instances(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    return {"StoppingInstances": instances.request(ctx.backend, ctx.region, req["InstanceIds"], Request.STOP,
+                                                   force=bool(req.get("Force")))}
+
+
+@action("RebootInstances")
+def reboot_instances(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    instances.request(ctx.backend, ctx.region, req["InstanceIds"], Request.REBOOT)
+    return {}
+
+
+@action("TerminateInstances")
+def terminate_instances(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    return {"TerminatingInstances": instances.request(ctx.backend, ctx.region, req["InstanceIds"],
+                                                      Request.TERMINATE)}
+
+
+@action("DescribeInstanceAttribute")
+def describe_instance_attribute(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    return instances.describe_attribute(ctx.backend, ctx.region, req["InstanceId"], req["Attribute"])
+
+
+@action("ModifyInstanceAttribute")
+def modify_instance_attribute(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    instances.modify_attribute(ctx.backend, ctx.region, req)
+    return {}
+
+
+@action("GetConsoleOutput")
+def get_console_output(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    return instances.console_output(ctx.backend, ctx.region, req["InstanceId"])

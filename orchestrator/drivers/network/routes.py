@@ -1,0 +1,63 @@
+"""Root-namespace safety routes: an ``unreachable`` route for every VPC CIDR and the public pool.
+
+Nothing of a VPC may ever leave through the uplink. With these routes in the root namespace's main
+table, a packet for a VPC or public address that has no more specific route into one of ec2d's own
+namespaces fails closed (``ip route get 10.0.1.5`` -> "Network is unreachable") instead of following
+the default route out of the machine.
+
+Routes are tagged so they can be found again: protocol :data:`RTPROT_EC2D` (236) and a metric
+derived from the host-object prefix (:func:`metric_for_prefix`). IPv4 keys routes by
+(dst, metric), so the same CIDR can be protected independently by two prefixes (a daemon and a test
+session), and a sweep of one prefix never removes the other's routes. More specific routes (a
+host's own connected networks, later routes into a namespace) still win by longest-prefix match.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import zlib
+
+from . import netlink
+from .names import check_prefix
+
+RTPROT_EC2D = 236
+_METRIC_BASE = 0x7EC00000
+
+
+def metric_for_prefix(prefix: str) -> int:
+    """Metric of the unreachable routes of ``prefix`` (stable, distinct per prefix)."""
+    return _METRIC_BASE + (zlib.crc32(check_prefix(prefix).encode()) & 0xFFFFF)
+
+
+def _cidr(cidr: str) -> str:
+    return str(ipaddress.IPv4Network(cidr))
+
+
+def ensure_unreachable(cidr: str, *, prefix: str = "ec2d") -> None:
+    """Install ``unreachable CIDR`` in the root main table for ``prefix``; present is fine."""
+    netlink.ensure_route(
+        None, _cidr(cidr), type="unreachable", proto=RTPROT_EC2D, metric=metric_for_prefix(prefix)
+    )
+
+
+def delete_unreachable(cidr: str, *, prefix: str = "ec2d") -> None:
+    """Remove that route; absent is fine."""
+    netlink.delete_route(None, _cidr(cidr), type="unreachable", metric=metric_for_prefix(prefix))
+
+
+def list_unreachable(*, prefix: str | None = None) -> list[str]:
+    """CIDRs protected by ec2d unreachable routes (of ``prefix`` only, when given)."""
+    metric = metric_for_prefix(prefix) if prefix is not None else None
+    return sorted(
+        r.dst
+        for r in netlink.list_routes(None, proto=RTPROT_EC2D)
+        if r.type == "unreachable" and (metric is None or r.metric == metric)
+    )
+
+
+def sweep_unreachable(prefix: str) -> list[str]:
+    """Remove every unreachable route of ``prefix``; returns the CIDRs removed."""
+    removed = list_unreachable(prefix=prefix)
+    for cidr in removed:
+        delete_unreachable(cidr, prefix=prefix)
+    return removed

@@ -1,0 +1,234 @@
+"""``FakeStorage``: the ``StorageDriver`` contract in memory, for fast tests of services and API.
+
+Nothing touches the disk. Paths follow ``Qcow2Storage``'s layout under a fake root. Content is
+modelled as ``{offset: bytes}`` writes (``write``/``read``) resolved through the layer chain, so
+tests can check that a snapshot keeps snapshot-time content. ``fail_next(method, exc)`` makes the
+next call of a method raise.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orchestrator.drivers.storage.qcow2 import LayerInUse, NotADiskImage, StorageError
+from orchestrator.drivers.storage.volumes import (
+    AlreadyExists,
+    Attachment,
+    LayerNotFound,
+    StorageDriver,
+    SweepResult,
+    VolumeNotFound,
+    _check_id,
+)
+
+__all__ = ["FakeStorage"]
+
+
+@dataclass
+class _Image:
+    size: int
+    backing: str | None  # layer id
+    data: dict[int, bytes] = field(default_factory=dict)
+    gen: int = 1
+
+
+class FakeStorage(StorageDriver):
+    def __init__(self, root: Path = Path("/fake/ec2d-storage")) -> None:
+        self.root = root
+        self.volumes: dict[str, _Image] = {}
+        self.layers: dict[str, _Image] = {}
+        self.imports: dict[Path, int] = {}
+        """Files ``import_image`` accepts: path -> virtual size (everything else is not an image)."""
+        self._fail: dict[str, BaseException] = {}
+        self._lock = threading.RLock()
+
+    # -- test helpers ----------------------------------------------------------------------------
+
+    def fail_next(self, method: str, exc: BaseException) -> None:
+        self._fail[method] = exc
+
+    def _maybe_fail(self, method: str) -> None:
+        exc = self._fail.pop(method, None)
+        if exc is not None:
+            raise exc
+
+    def write(self, volume_id: str, offset: int, data: bytes) -> None:
+        with self._lock:
+            self._vol(volume_id).data[offset] = data
+
+    def read(self, volume_id: str, offset: int) -> bytes | None:
+        """The bytes last written at ``offset`` as the volume sees them (None: never written)."""
+        with self._lock:
+            img: _Image | None = self._vol(volume_id)
+            while img is not None:
+                if offset in img.data:
+                    return img.data[offset]
+                img = self.layers.get(img.backing) if img.backing else None
+            return None
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _vol(self, volume_id: str) -> _Image:
+        v = self.volumes.get(_check_id("volume", volume_id))
+        if v is None:
+            raise VolumeNotFound(f"volume {volume_id} not found")
+        return v
+
+    def _layer(self, layer_id: str) -> _Image:
+        lay = self.layers.get(_check_id("layer", layer_id))
+        if lay is None:
+            raise LayerNotFound(f"layer {layer_id} not found")
+        return lay
+
+    def _depth(self, img: _Image) -> int:
+        n = 1
+        while img.backing is not None:
+            img = self.layers[img.backing]
+            n += 1
+        return n
+
+    # -- contract --------------------------------------------------------------------------------
+
+    def create_volume(self, volume_id: str, size_bytes: int | None, from_layer: str | None = None) -> Path:
+        with self._lock:
+            self._maybe_fail("create_volume")
+            _check_id("volume", volume_id)
+            if volume_id in self.volumes:
+                raise AlreadyExists(f"volume {volume_id} already exists")
+            if from_layer is None:
+                if not size_bytes or size_bytes <= 0:
+                    raise StorageError(f"invalid size {size_bytes}")
+                self.volumes[volume_id] = _Image(size_bytes, None)
+            else:
+                base = self._layer(from_layer)
+                size = base.size if size_bytes is None else size_bytes
+                if size < base.size:
+                    raise StorageError(f"overlay size {size} is smaller than its backing ({base.size})")
+                self.volumes[volume_id] = _Image(size, from_layer)
+            return self.volume_path(volume_id)
+
+    def delete_volume(self, volume_id: str) -> None:
+        with self._lock:
+            self._maybe_fail("delete_volume")
+            self.volumes.pop(_check_id("volume", volume_id), None)
+
+    def snapshot_volume(self, volume_id: str, layer_id: str, attached_to: Attachment | None = None) -> Path:
+        with self._lock:
+            self._maybe_fail("snapshot_volume")
+            v = self._vol(volume_id)
+            if _check_id("layer", layer_id) in self.layers:
+                raise AlreadyExists(f"layer {layer_id} already exists")
+            self.layers[layer_id] = _Image(v.size, v.backing, v.data)
+            v.backing, v.data = layer_id, {}
+            if attached_to is not None:
+                v.gen += 1
+            return self.layer_path(layer_id)
+
+    def snapshot_volumes_live(self, dom_name: str, items: Sequence[tuple[str, str, str]]) -> list[Path]:
+        with self._lock:
+            self._maybe_fail("snapshot_volumes_live")
+            for volume_id, layer_id, _dev in items:
+                self._vol(volume_id)
+                if layer_id in self.layers:
+                    raise AlreadyExists(f"layer {layer_id} already exists")
+            return [self.snapshot_volume(v, lay, (dom_name, dev)) for v, lay, dev in items]
+
+    def delete_layer(self, layer_id: str, *, force: bool = False) -> None:
+        with self._lock:
+            self._maybe_fail("delete_layer")
+            if _check_id("layer", layer_id) not in self.layers:
+                return
+            users = self.users_of(layer_id)
+            if users and not force:
+                raise LayerInUse(f"layer {layer_id} is the backing of {', '.join(users)}", users)
+            del self.layers[layer_id]
+
+    def layer_path(self, layer_id: str) -> Path:
+        self._layer(layer_id)
+        return self.root / "layers" / f"{layer_id}.qcow2"
+
+    def volume_path(self, volume_id: str) -> Path:
+        v = self._vol(volume_id)
+        return self.root / "volumes" / volume_id / f"gen-{v.gen:06d}.qcow2"
+
+    def chain_depth(self, volume_id: str) -> int:
+        with self._lock:
+            return self._depth(self._vol(volume_id))
+
+    def flatten_volume(self, volume_id: str, attached_to: Attachment | None = None) -> Path:
+        with self._lock:
+            self._maybe_fail("flatten_volume")
+            v = self._vol(volume_id)
+            merged: dict[int, bytes] = {}
+            chain = []
+            img: _Image | None = v
+            while img is not None:
+                chain.append(img)
+                img = self.layers.get(img.backing) if img.backing else None
+            for img in reversed(chain):
+                merged.update(img.data)
+            v.data, v.backing = merged, None
+            return self.volume_path(volume_id)
+
+    def resize_volume(self, volume_id: str, size_bytes: int, attached_to: Attachment | None = None) -> None:
+        with self._lock:
+            v = self._vol(volume_id)
+            if size_bytes < v.size:
+                raise StorageError(f"refusing to shrink {volume_id} from {v.size} to {size_bytes}")
+            v.size = size_bytes
+
+    def volume_size(self, volume_id: str) -> int:
+        return self._vol(volume_id).size
+
+    def usage(self, resource_id: str) -> int:
+        with self._lock:
+            img = self.volumes.get(resource_id) or self.layers.get(resource_id)
+            if img is None:
+                raise StorageError(f"no volume or layer {resource_id!r}")
+            return sum(len(b) for b in img.data.values())
+
+    def users_of(self, layer_id: str) -> list[str]:
+        with self._lock:
+            return sorted(i for i, img in (*self.volumes.items(), *self.layers.items()) if img.backing == layer_id)
+
+    def import_image(self, src: Path, layer_id: str) -> Path:
+        with self._lock:
+            self._maybe_fail("import_image")
+            if _check_id("layer", layer_id) in self.layers:
+                raise AlreadyExists(f"layer {layer_id} already exists")
+            size = self.imports.get(Path(src))
+            if size is None:
+                raise NotADiskImage(f"{src} is not a qcow2 image")
+            self.layers[layer_id] = _Image(size, None)
+            return self.layer_path(layer_id)
+
+    def sweep(self, known_volume_ids: Iterable[str], known_layer_ids: Iterable[str]) -> SweepResult:
+        with self._lock:
+            vols, lays = set(known_volume_ids), set(known_layer_ids)
+            keep: set[str] = set()
+            for img in [v for i, v in self.volumes.items() if i in vols] + [
+                lay for i, lay in self.layers.items() if i in lays
+            ]:
+                while img.backing is not None and img.backing not in keep:
+                    keep.add(img.backing)
+                    img = self.layers[img.backing]
+            result = SweepResult()
+            for vid in [v for v in self.volumes if v not in vols]:
+                result.removed.append(self.volume_path(vid))
+                del self.volumes[vid]
+            for lid in [x for x in self.layers if x not in lays]:
+                if lid in keep:
+                    result.kept_in_use.append(self.layer_path(lid))
+                else:
+                    result.removed.append(self.layer_path(lid))
+                    del self.layers[lid]
+            return result
+
+    def list_volumes(self) -> list[str]:
+        return sorted(self.volumes)
+
+    def list_layers(self) -> list[str]:
+        return sorted(self.layers)

@@ -1,0 +1,441 @@
+"""The storage driver: EBS volumes and snapshot layers as qcow2 backing chains.
+
+``StorageDriver`` states the contracts; ``Qcow2Storage`` keeps them with qemu-img and libvirt
+block jobs under one storage root; ``orchestrator.drivers.storage.fake.FakeStorage`` keeps them
+in memory for fast tests of services and API.
+
+Layout under the root (one filesystem: snapshots are hard links and renames)::
+
+    volumes/<volume-id>/gen-000001.qcow2   the volume's active (writable) top file
+    layers/<layer-id>.qcow2                immutable snapshot/AMI layers (mode 0444)
+
+A volume's directory normally holds exactly one file. Offline snapshots keep its name (the top is
+moved to ``layers/`` and a new overlay takes its place); a LIVE snapshot cannot rename a file
+QEMU has open, so the guest continues on the next generation (``gen-000002.qcow2``) and
+``volume_path`` (the highest generation, or the one a libvirt domain uses after a crash - see
+``sweep``) changes: the caller records the new path for the domain XML. Backing paths inside
+headers are absolute (see ``qcow2``'s module docstring for why).
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import os
+import re
+import shutil
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import libvirt
+
+from orchestrator.drivers.storage import live, qcow2
+from orchestrator.drivers.storage.qcow2 import (
+    ForeignBackingFile,
+    LayerInUse,
+    NotADiskImage,
+    StorageError,
+)
+
+__all__ = [
+    "AlreadyExists",
+    "Attachment",
+    "ForeignBackingFile",
+    "LayerInUse",
+    "LayerNotFound",
+    "NotADiskImage",
+    "Qcow2Storage",
+    "StorageDriver",
+    "StorageError",
+    "SweepResult",
+    "VolumeNotFound",
+]
+
+Attachment = tuple[str, str]
+"""``(libvirt domain name, target dev)`` of a volume attached to a RUNNING domain."""
+
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_GEN_RE = re.compile(r"^gen-(\d{6,})\.qcow2$")
+
+
+class VolumeNotFound(StorageError):
+    """No volume of that id exists."""
+
+
+class LayerNotFound(StorageError):
+    """No layer of that id exists."""
+
+
+class AlreadyExists(StorageError):
+    """A volume or layer of that id already exists."""
+
+
+@dataclass
+class SweepResult:
+    removed: list[Path] = field(default_factory=list)
+    """Files and directories deleted."""
+    kept_in_use: list[Path] = field(default_factory=list)
+    """Unknown files kept because a kept image still builds on them (the caller should adopt
+    them, e.g. a layer made by a live snapshot whose record was lost in a crash)."""
+
+
+def _check_id(kind: str, ident: str) -> str:
+    if not _ID_RE.match(ident):
+        raise StorageError(f"invalid {kind} id {ident!r}")
+    return ident
+
+
+class StorageDriver(abc.ABC):
+    """Contracts for EBS-style volumes and snapshot layers.
+
+    * Drivers take ids and sizes, never read the store; the caller (the service) keeps the
+      volume/layer graph and reference counts and serialises operations on one volume.
+    * Errors are ``StorageError`` subclasses: ``VolumeNotFound``, ``LayerNotFound``,
+      ``AlreadyExists``, ``LayerInUse``, ``NotADiskImage``, ``ForeignBackingFile``.
+    * Deletes tolerate absence (repeatable after a crash).
+    * Snapshots and volumes-from-layers are O(1): no guest data is copied, and the time does
+      not depend on the volume's size or the data written.
+    * A layer is immutable once made; it lives until ``delete_layer``, independent of the volume
+      it was taken from (deleting the volume keeps its layers).
+    """
+
+    @abc.abstractmethod
+    def create_volume(self, volume_id: str, size_bytes: int | None, from_layer: str | None = None) -> Path:
+        """Create a volume and return its active path. Blank (``size_bytes`` required) or, with
+        ``from_layer``, an overlay on that layer (O(1)); ``size_bytes`` may then be larger than the
+        layer (default: the layer's size), never smaller. ``AlreadyExists``, ``LayerNotFound``."""
+
+    @abc.abstractmethod
+    def delete_volume(self, volume_id: str) -> None:
+        """Delete the volume's own files (never its layers). Absent volume: no-op. The caller
+        detaches it first."""
+
+    @abc.abstractmethod
+    def snapshot_volume(self, volume_id: str, layer_id: str, attached_to: Attachment | None = None) -> Path:
+        """Freeze the volume's current content as layer ``layer_id`` and return the layer path;
+        the volume continues (writable) on a new empty overlay. ``attached_to`` = (domain, dev)
+        when the volume is attached to a running domain: done live, and the volume's active path
+        changes (read it again with ``volume_path``). O(1)."""
+
+    @abc.abstractmethod
+    def snapshot_volumes_live(self, dom_name: str, items: Sequence[tuple[str, str, str]]) -> list[Path]:
+        """Snapshot several volumes ``(volume_id, layer_id, target_dev)`` attached to one running
+        domain at the same instant (crash-consistent set); all or none. Returns the layer paths."""
+
+    @abc.abstractmethod
+    def delete_layer(self, layer_id: str, *, force: bool = False) -> None:
+        """Delete a layer. ``LayerInUse`` while another volume or layer builds on it, unless
+        ``force``. Absent layer: no-op."""
+
+    @abc.abstractmethod
+    def layer_path(self, layer_id: str) -> Path:
+        """Path of an existing layer (``LayerNotFound``)."""
+
+    @abc.abstractmethod
+    def volume_path(self, volume_id: str) -> Path:
+        """Current active (top) path of an existing volume (``VolumeNotFound``)."""
+
+    @abc.abstractmethod
+    def chain_depth(self, volume_id: str) -> int:
+        """Number of files in the volume's backing chain (1 = standalone)."""
+
+    @abc.abstractmethod
+    def flatten_volume(self, volume_id: str, attached_to: Attachment | None = None) -> Path:
+        """Make the volume standalone (copy its chain's data into it; layers untouched); returns
+        its path. O(data)."""
+
+    @abc.abstractmethod
+    def resize_volume(self, volume_id: str, size_bytes: int, attached_to: Attachment | None = None) -> None:
+        """Grow the volume (shrinking raises ``StorageError``)."""
+
+    @abc.abstractmethod
+    def volume_size(self, volume_id: str) -> int:
+        """Virtual size in bytes."""
+
+    @abc.abstractmethod
+    def usage(self, resource_id: str) -> int:
+        """Bytes allocated on the host by a volume's own files or by a layer (billing)."""
+
+    @abc.abstractmethod
+    def users_of(self, layer_id: str) -> list[str]:
+        """Ids of the volumes and layers whose files are DIRECTLY backed by the layer."""
+
+    @abc.abstractmethod
+    def import_image(self, src: Path, layer_id: str) -> Path:
+        """Validate a user-supplied standalone qcow2 and copy it into a new layer (returned).
+        ``NotADiskImage``/``ForeignBackingFile`` for anything else."""
+
+    @abc.abstractmethod
+    def sweep(self, known_volume_ids: Iterable[str], known_layer_ids: Iterable[str]) -> SweepResult:
+        """Remove files that belong to no known volume or layer (crash leftovers: half-made
+        overlays, temp files, old generations), but never a file something kept builds on.
+        Run it when no storage operation is in flight (at start-up)."""
+
+    @abc.abstractmethod
+    def list_volumes(self) -> list[str]:
+        """Ids of the volumes present."""
+
+    @abc.abstractmethod
+    def list_layers(self) -> list[str]:
+        """Ids of the layers present."""
+
+
+class Qcow2Storage(StorageDriver):
+    """qcow2 files under ``root`` (see the module docstring for the layout)."""
+
+    def __init__(self, root: Path, *, libvirt_uri: str = "qemu:///system") -> None:
+        self.root = Path(os.path.abspath(root))
+        self.volumes_dir = self.root / "volumes"
+        self.layers_dir = self.root / "layers"
+        self.volumes_dir.mkdir(parents=True, exist_ok=True)
+        self.layers_dir.mkdir(parents=True, exist_ok=True)
+        self.roots: tuple[Path, ...] = (self.root,)
+        self.libvirt_uri = libvirt_uri
+
+    # -- paths ---------------------------------------------------------------------------------
+
+    def _vol_dir(self, volume_id: str) -> Path:
+        return self.volumes_dir / _check_id("volume", volume_id)
+
+    def _generations(self, volume_id: str) -> list[tuple[int, Path]]:
+        d = self._vol_dir(volume_id)
+        try:
+            names = os.listdir(d)
+        except FileNotFoundError:
+            return []
+        gens = [(int(m.group(1)), d / n) for n in names if (m := _GEN_RE.match(n))]
+        return sorted(gens)
+
+    def volume_path(self, volume_id: str) -> Path:
+        gens = self._generations(volume_id)
+        if not gens:
+            raise VolumeNotFound(f"volume {volume_id} not found")
+        return gens[-1][1]
+
+    def _next_gen_path(self, volume_id: str) -> Path:
+        gens = self._generations(volume_id)
+        n = gens[-1][0] + 1 if gens else 1
+        return self._vol_dir(volume_id) / f"gen-{n:06d}.qcow2"
+
+    def _layer_file(self, layer_id: str) -> Path:
+        return self.layers_dir / f"{_check_id('layer', layer_id)}.qcow2"
+
+    def layer_path(self, layer_id: str) -> Path:
+        p = self._layer_file(layer_id)
+        if not p.exists():
+            raise LayerNotFound(f"layer {layer_id} not found")
+        return p
+
+    def list_volumes(self) -> list[str]:
+        return sorted(d.name for d in self.volumes_dir.iterdir() if d.is_dir() and self._generations(d.name))
+
+    def list_layers(self) -> list[str]:
+        return sorted(p.name.removesuffix(".qcow2") for p in self.layers_dir.glob("*.qcow2")
+                      if not p.name.startswith("."))
+
+    # -- volumes -------------------------------------------------------------------------------
+
+    def create_volume(self, volume_id: str, size_bytes: int | None, from_layer: str | None = None) -> Path:
+        d = self._vol_dir(volume_id)
+        if self._generations(volume_id):
+            raise AlreadyExists(f"volume {volume_id} already exists")
+        base = self.layer_path(from_layer) if from_layer is not None else None
+        if base is None and size_bytes is None:
+            raise StorageError("a blank volume needs a size")
+        d.mkdir(parents=True, exist_ok=True)
+        path = d / "gen-000001.qcow2"
+        if base is None:
+            assert size_bytes is not None
+            return qcow2.create_blank(path, size_bytes)
+        return qcow2.create_overlay(path, base, size_bytes, roots=self.roots)
+
+    def delete_volume(self, volume_id: str) -> None:
+        d = self._vol_dir(volume_id)
+        shutil.rmtree(d, ignore_errors=True)
+        if d.exists():
+            raise StorageError(f"could not delete {d}")
+
+    def snapshot_volume(self, volume_id: str, layer_id: str, attached_to: Attachment | None = None) -> Path:
+        vol = self.volume_path(volume_id)
+        layer = self._layer_file(layer_id)
+        if layer.exists():
+            raise AlreadyExists(f"layer {layer_id} already exists")
+        if attached_to is None:
+            return qcow2.freeze_top(vol, layer, roots=self.roots)
+        dom_name, dev = attached_to
+        self.snapshot_volumes_live(dom_name, [(volume_id, layer_id, dev)])
+        return layer
+
+    def snapshot_volumes_live(self, dom_name: str, items: Sequence[tuple[str, str, str]]) -> list[Path]:
+        plan = []
+        for volume_id, layer_id, dev in items:
+            self.volume_path(volume_id)
+            layer = self._layer_file(layer_id)
+            if layer.exists():
+                raise AlreadyExists(f"layer {layer_id} already exists")
+            plan.append((dev, layer, self._next_gen_path(volume_id)))
+        with self._conn() as conn:
+            live.live_snapshot_many(dom_name, plan, conn=conn, roots=self.roots)
+        return [p[1] for p in plan]
+
+    def chain_depth(self, volume_id: str) -> int:
+        return len(qcow2.check_chain(self.volume_path(volume_id), self.roots))
+
+    def flatten_volume(self, volume_id: str, attached_to: Attachment | None = None) -> Path:
+        vol = self.volume_path(volume_id)
+        if attached_to is not None:
+            with self._conn() as conn:
+                return live.live_flatten(attached_to[0], attached_to[1], conn=conn)
+        qcow2.check_chain(vol, self.roots)
+        if qcow2.read_header(vol).backing_file is None:
+            return vol
+        return qcow2.flatten(vol, vol)
+
+    def resize_volume(self, volume_id: str, size_bytes: int, attached_to: Attachment | None = None) -> None:
+        vol = self.volume_path(volume_id)
+        if attached_to is not None:
+            with self._conn() as conn:
+                live.live_resize(attached_to[0], attached_to[1], size_bytes, conn=conn)
+            return
+        qcow2.resize(vol, size_bytes)
+
+    def volume_size(self, volume_id: str) -> int:
+        return qcow2.read_header(self.volume_path(volume_id)).virtual_size
+
+    def usage(self, resource_id: str) -> int:
+        if _ID_RE.match(resource_id):
+            gens = self._generations(resource_id)
+            if gens:
+                return sum(qcow2.allocated_bytes(p) for _, p in gens)
+            p = self._layer_file(resource_id)
+            if p.exists():
+                return qcow2.allocated_bytes(p)
+        raise StorageError(f"no volume or layer {resource_id!r}")
+
+    # -- layers --------------------------------------------------------------------------------
+
+    def _all_images(self) -> list[tuple[str, Path]]:
+        """(owner id, path) of every image file (temp files excluded)."""
+        out: list[tuple[str, Path]] = []
+        for d in sorted(self.volumes_dir.iterdir()):
+            if d.is_dir():
+                out += [(d.name, p) for _, p in self._generations(d.name)]
+        out += [(p.name.removesuffix(".qcow2"), p) for p in sorted(self.layers_dir.glob("*.qcow2"))
+                if not p.name.startswith(".")]
+        return out
+
+    def _backing_of(self, path: Path) -> Path | None:
+        try:
+            hdr = qcow2.read_header(path)
+        except StorageError:
+            return None
+        if hdr.backing_file is None:
+            return None
+        b = Path(hdr.backing_file)
+        return b if b.is_absolute() else Path(os.path.abspath(path.parent / b))
+
+    def users_of(self, layer_id: str) -> list[str]:
+        target = self._layer_file(layer_id)
+        return sorted({owner for owner, p in self._all_images() if self._backing_of(p) == target})
+
+    def delete_layer(self, layer_id: str, *, force: bool = False) -> None:
+        p = self._layer_file(layer_id)
+        if not p.exists():
+            return
+        users = self.users_of(layer_id)
+        if users and not force:
+            raise LayerInUse(f"layer {layer_id} is the backing of {', '.join(users)}", users)
+        p.unlink(missing_ok=True)
+
+    def import_image(self, src: Path, layer_id: str) -> Path:
+        dst = self._layer_file(layer_id)
+        if dst.exists():
+            raise AlreadyExists(f"layer {layer_id} already exists")
+        qcow2.validate_import(src)
+        qcow2.flatten(src, dst)
+        os.chmod(dst, 0o444)
+        return dst
+
+    # -- crash recovery ------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _conn(self) -> Iterator[libvirt.virConnect]:
+        try:
+            c = libvirt.open(self.libvirt_uri)
+        except libvirt.libvirtError as exc:
+            raise StorageError(f"cannot connect to {self.libvirt_uri}: {exc}") from exc
+        try:
+            yield c
+        finally:
+            c.close()
+
+    def _domain_disk_paths(self) -> set[Path]:
+        """Every file every libvirt domain names (live and persistent XML, backing stores too)."""
+        paths: set[Path] = set()
+        try:
+            with self._conn() as conn:
+                for dom in conn.listAllDomains(0):
+                    flags = [0] + ([libvirt.VIR_DOMAIN_XML_INACTIVE] if dom.isPersistent() else [])
+                    for f in flags:
+                        try:
+                            root = ET.fromstring(dom.XMLDesc(f))
+                        except libvirt.libvirtError:
+                            continue
+                        for src in root.findall("./devices/disk//source"):  # incl. backingStore
+                            if src.get("file"):
+                                paths.add(Path(os.path.abspath(src.get("file", ""))))
+        except StorageError:
+            pass
+        return paths
+
+    def sweep(self, known_volume_ids: Iterable[str], known_layer_ids: Iterable[str], *,
+              in_use: Iterable[Path] | None = None) -> SweepResult:
+        """See ``StorageDriver.sweep``. ``in_use``: files libvirt domains name (default: asked from
+        libvirt, all domains, live and persistent XML); they are never removed. The active
+        generation of a known volume with several generation files (a live snapshot interrupted
+        by a crash) is the one a domain uses, else the highest."""
+        result = SweepResult()
+        vols = set(known_volume_ids)
+        layers = set(known_layer_ids)
+        used = {Path(os.path.abspath(p)) for p in (in_use if in_use is not None else self._domain_disk_paths())}
+
+        # temp files of interrupted operations
+        for d in [self.layers_dir, *[p for p in self.volumes_dir.iterdir() if p.is_dir()]]:
+            for p in d.glob(".tmp-*"):
+                p.unlink(missing_ok=True)
+                result.removed.append(p)
+
+        tops: list[Path] = []
+        extra: list[Path] = []
+        for d in sorted(p for p in self.volumes_dir.iterdir() if p.is_dir()):
+            gens = [p for _, p in self._generations(d.name)]
+            if d.name not in vols or not gens:
+                extra += gens
+                continue
+            active = [p for p in gens if p in used]
+            top = active[-1] if active else gens[-1]
+            tops.append(top)
+            extra += [p for p in gens if p != top]
+        for lid in self.list_layers():
+            p = self._layer_file(lid)
+            (tops if lid in layers else extra).append(p)
+
+        keep: set[Path] = set()
+        for t in tops:
+            cur: Path | None = t
+            while cur is not None and cur not in keep:
+                keep.add(cur)
+                cur = self._backing_of(cur)
+        for p in extra:
+            if p in keep or p in used:
+                result.kept_in_use.append(p)
+            else:
+                p.unlink(missing_ok=True)
+                result.removed.append(p)
+        for d in self.volumes_dir.iterdir():
+            if d.is_dir() and d.name not in vols and not any(d.iterdir()):
+                d.rmdir()
+                result.removed.append(d)
+        return result

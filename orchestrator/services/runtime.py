@@ -1,0 +1,455 @@
+"""The runtime: what makes instances real. It owns the drivers (compute, network, storage, IMDS),
+runs their blocking calls in worker threads, and moves instances along the lifecycle table.
+
+One asyncio lock per instance serialises everything done to it (launch, stop, terminate, events),
+so a request arriving mid-launch waits for the launch to settle. A reconciler compares the store
+with libvirt at start and periodically, and libvirt lifecycle events catch guests that power off
+or domains killed behind ec2d's back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+from orchestrator.domain import instance_types as catalogue
+from orchestrator.domain.states import ACTIVE, InstanceState
+from orchestrator.drivers.compute.designer import InstanceSpec, NicSpec, VolumeSpec, design_domain
+from orchestrator.drivers.compute.driver import ComputeDriver, ComputeError, PowerState
+from orchestrator.drivers.network.dnsmasq import Lease
+from orchestrator.drivers.network.vpc import VpcNetworkDriver
+from orchestrator.drivers.storage.volumes import StorageDriver
+from orchestrator.imds.model import InstanceMetadata, MetadataOptions
+from orchestrator.services import images, instances, vpcs
+from orchestrator.services.backend import Backend
+from orchestrator.store.sqlite import Record, StateConflict
+
+log = logging.getLogger("ec2d.runtime")
+S = InstanceState
+GIB = 1024**3
+
+
+class Runtime:
+    def __init__(
+        self,
+        backend: Backend,
+        compute: ComputeDriver,
+        networks: dict[str, VpcNetworkDriver],
+        storage: StorageDriver,
+        imds: Any,  # orchestrator.imds.server.IMDSServer (or a stand-in with the same methods)
+        virt_type: str,
+        open_listener: Callable[[str], Any] | None = None,
+    ) -> None:
+        self.backend = backend
+        self.compute = compute
+        self.networks = networks
+        self.storage = storage
+        self.imds = imds
+        self.virt_type = virt_type
+        self.open_listener = open_listener
+        self.prefix = backend.config.prefix
+        self.locks: dict[str, asyncio.Lock] = {}
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.listening: set[str] = set()
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    # ------------------------------------------------------------------ plumbing
+    def domain_name(self, instance_id: str) -> str:
+        return f"{self.prefix}-{instance_id}"
+
+    def instance_of_domain(self, name: str) -> str | None:
+        head = f"{self.prefix}-"
+        return name[len(head):] if name.startswith(head) and name[len(head):].startswith("i-") else None
+
+    def _lock(self, instance_id: str) -> asyncio.Lock:
+        return self.locks.setdefault(instance_id, asyncio.Lock())
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    async def _call(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+        return await asyncio.to_thread(fn, *args, **kw)
+
+    def instance_dir(self, instance_id: str) -> Path:
+        path = self.backend.config.data_dir / "instances" / instance_id
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    # ------------------------------------------------------------------ start-up
+    async def open(self) -> None:
+        """Build each region's default VPC network, register images, reconcile, follow events."""
+        self.loop = asyncio.get_running_loop()
+        for region in self.backend.config.regions:
+            vpcs.ensure_default_vpc(self.backend, region)
+            for vpc in self.backend.store.list(vpcs.VPC, region):
+                await self.ensure_vpc_network(vpc)
+        await self.register_images()
+        self.compute.start_events(self.loop, self._on_event)
+        await self.reconcile()
+        self._spawn(self._periodic())
+
+    async def close(self) -> None:
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        try:
+            self.compute.stop_events()
+        except Exception:
+            log.debug("stop_events failed", exc_info=True)
+
+    async def register_images(self) -> None:
+        for record in await self._call(images.sync_published, self.backend):
+            snapshot_id = record.data["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+            snap = self.backend.store.get(snapshot_id)
+            if snap is None or snapshot_id in self.storage.list_layers():
+                continue
+            log.info("importing %s as layer %s", record.data["Name"], snapshot_id)
+            await self._call(self.storage.import_image, Path(snap.data["layer_path"]), snapshot_id)
+
+    async def ensure_vpc_network(self, vpc: Record) -> None:
+        net = self.networks[vpc.region]
+        await self._call(net.ensure_vpc, vpc.id, vpc.data["CidrBlock"])
+        for subnet in vpcs.subnets(self.backend, vpc.region, vpc.id):
+            await self._call(net.ensure_subnet, vpc.id, subnet.id, subnet.data["CidrBlock"])
+        if vpc.id not in self.listening and self.open_listener is not None:
+            sock = await self._call(self.open_listener, net.netns_name(vpc.id))
+            await self.imds.add_listener(vpc.id, sock)
+            self.listening.add(vpc.id)
+        await self.sync_vpc(vpc.region, vpc.id)
+
+    # ------------------------------------------------------------------ model -> network/IMDS
+    def _metadata(self, rec: Record) -> InstanceMetadata:
+        d = rec.data
+        subnet = self.backend.store.get(d["SubnetId"])
+        vpc = self.backend.store.get(d["VpcId"])
+        assert subnet is not None and vpc is not None
+        image = self.backend.store.get(d["ImageId"])
+        zone = self.backend.regions.zone(d["AvailabilityZone"])
+        bdm = {"ami": d["RootDeviceName"], "root": d["RootDeviceName"]}
+        for n, m in enumerate(d["BlockDeviceMappings"][1:], start=1):
+            bdm[f"ebs{n}"] = m["DeviceName"]
+        opts = d["MetadataOptions"]
+        tags = self.backend.store.tags_of(rec.id) if opts.get("InstanceMetadataTags") == "enabled" else {}
+        return InstanceMetadata(
+            instance_id=rec.id,
+            image_id=d["ImageId"],
+            instance_type=d["InstanceType"],
+            reservation_id=d["ReservationId"],
+            region=rec.region,
+            availability_zone=d["AvailabilityZone"],
+            availability_zone_id=zone.zone_id if zone else d["AvailabilityZone"],
+            account_id=d["OwnerId"],
+            private_ip=d["PrivateIpAddress"],
+            mac=d["MacAddress"],
+            subnet_id=d["SubnetId"],
+            subnet_cidr=subnet.data["CidrBlock"],
+            vpc_id=d["VpcId"],
+            vpc_cidrs=[vpc.data["CidrBlock"]],
+            interface_id=d["NetworkInterfaceId"],
+            launched_at=dt.datetime.fromisoformat(d["LaunchTime"].replace("Z", "+00:00")),
+            ami_launch_index=d["AmiLaunchIndex"],
+            security_groups=[g["GroupName"] for g in d["SecurityGroups"]],
+            security_group_ids=[g["GroupId"] for g in d["SecurityGroups"]],
+            public_keys=[(d["KeyName"], d["PublicKey"])] if d.get("PublicKey") else [],
+            user_data=base64.b64decode(d["UserData"]) if d.get("UserData") else None,
+            block_device_mapping=bdm,
+            tags=tags,
+            options=MetadataOptions(
+                http_tokens=opts["HttpTokens"], http_endpoint=opts["HttpEndpoint"],
+                http_put_response_hop_limit=int(opts["HttpPutResponseHopLimit"]),
+                instance_metadata_tags=opts.get("InstanceMetadataTags", "disabled")),
+            ami_manifest_path=(image.data.get("ImageLocation") if image else None) or "(unknown)",
+        )
+
+    async def sync_vpc(self, region: str, vpc_id: str) -> None:
+        """Regenerate the VPC's DHCP leases and metadata table from the store."""
+        recs = [r for r in self.backend.store.list("instance", region)
+                if r.data["VpcId"] == vpc_id and r.state != S.TERMINATED]
+        leases = [Lease(r.data["MacAddress"], r.data["PrivateIpAddress"],
+                        "ip-" + r.data["PrivateIpAddress"].replace(".", "-")) for r in recs]
+        await self._call(self.networks[region].set_leases, vpc_id, leases)
+        if vpc_id in self.listening:
+            table = {r.data["PrivateIpAddress"]: self._metadata(r) for r in recs if r.state in ACTIVE}
+            self.imds.set_instances(vpc_id, table)
+
+    def refresh_metadata(self, region: str, vpc_id: str) -> None:
+        self._spawn(self.sync_vpc(region, vpc_id))
+
+    # ------------------------------------------------------------------ requests (from services)
+    def launch(self, instance_ids: list[str]) -> None:
+        for iid in instance_ids:
+            self._spawn(self._guarded(iid, self._launch))
+
+    def start(self, instance_id: str) -> None:
+        self._spawn(self._guarded(instance_id, self._launch))
+
+    def stop(self, instance_id: str, force: bool = False) -> None:
+        self._spawn(self._guarded(instance_id, lambda i: self._stop(i, force)))
+
+    def terminate(self, instance_id: str) -> None:
+        self._spawn(self._guarded(instance_id, self._terminate))
+
+    def reboot(self, instance_id: str) -> None:
+        self._spawn(self._guarded(instance_id, self._reboot))
+
+    def console_output(self, instance_id: str) -> bytes:
+        path = self.backend.config.data_dir / "instances" / instance_id / "console.log"
+        try:
+            return path.read_bytes()[-64 * 1024:]
+        except OSError:
+            return b""
+
+    async def _guarded(self, instance_id: str, op: Callable[[str], Coroutine[Any, Any, None]]) -> None:
+        async with self._lock(instance_id):
+            try:
+                await op(instance_id)
+            except Exception:
+                log.exception("%s: %s failed", instance_id, getattr(op, "__name__", "operation"))
+
+    # ------------------------------------------------------------------ operations
+    def _design(self, rec: Record, image: Record) -> Any:
+        d = rec.data
+        itype = catalogue.get(d["InstanceType"])
+        assert itype is not None
+        root = d["BlockDeviceMappings"][0]
+        extras = tuple(VolumeSpec(m["VolumeId"], str(self.storage.volume_path(m["VolumeId"])), m["DeviceName"])
+                       for m in d["BlockDeviceMappings"][1:])
+        spec = InstanceSpec(
+            instance_id=rec.id,
+            domain_name=self.domain_name(rec.id),
+            instance_type=itype.name,
+            vcpus=itype.vcpus,
+            memory_mib=itype.memory_mib,
+            root_disk=str(self.storage.volume_path(root["VolumeId"])),
+            root_volume_id=root["VolumeId"],
+            kernel=image.data.get("kernel"),
+            initrd=image.data.get("initrd"),
+            cmdline=image.data.get("cmdline"),
+            volumes=extras,
+            nics=(NicSpec(self.networks[rec.region].tap_name(d["NetworkInterfaceId"]), d["MacAddress"]),),
+            console_log=str(self.instance_dir(rec.id) / "console.log"),
+            account_id=d["OwnerId"],
+            region=rec.region,
+            availability_zone=d["AvailabilityZone"],
+        )
+        return design_domain(spec, self.virt_type)
+
+    def _prepare_disks(self, rec: Record) -> None:
+        present = set(self.storage.list_volumes())
+        for n, m in enumerate(rec.data["BlockDeviceMappings"]):
+            if m["VolumeId"] in present:
+                continue
+            vol = self.backend.store.get(m["VolumeId"])
+            assert vol is not None
+            size = int(vol.data["Size"]) * GIB
+            layer = vol.data.get("SnapshotId") or None
+            if n == 0 and layer is None:
+                raise RuntimeError(f"root volume {vol.id} has no snapshot to start from")
+            self.storage.create_volume(vol.id, size, from_layer=layer)
+
+    def _set_volume_attachment(self, rec: Record, state: str) -> None:
+        for m in rec.data["BlockDeviceMappings"]:
+            vol = self.backend.store.get(m["VolumeId"])
+            if vol is None:
+                continue
+            for att in vol.data.get("Attachments") or []:
+                att["State"] = state
+            self.backend.store.update(vol)
+
+    def _accumulate(self, rec: Record) -> dict[str, Any]:
+        billing = dict(rec.data.get("billing") or {})
+        since = billing.get("running_since")
+        if since:
+            billing["running_seconds"] = float(billing.get("running_seconds") or 0) + max(0.0, time.time() - since)
+        billing["running_since"] = None
+        return billing
+
+    async def _launch(self, instance_id: str) -> None:
+        rec = self.backend.store.get(instance_id)
+        if rec is None or rec.state != S.PENDING:
+            return
+        name = self.domain_name(instance_id)
+        net = self.networks[rec.region]
+        tap = net.tap_name(rec.data["NetworkInterfaceId"])
+        started = time.monotonic()
+        try:
+            image = self.backend.store.get(rec.data["ImageId"])
+            if image is None:
+                raise RuntimeError(f"image {rec.data['ImageId']} is gone")
+            await self._call(self._prepare_disks, rec)
+            config = self._design(rec, image)
+            await self.sync_vpc(rec.region, rec.data["VpcId"])
+            await self._call(self._discard_domain, name)
+            await self._call(self.compute.spawn, config)
+            await self._call(net.plug_port, rec.data["VpcId"], rec.data["SubnetId"], tap)
+            await self._call(self._set_volume_attachment, rec, "attached")
+            billing = dict(rec.data.get("billing") or {})
+            billing["running_since"] = time.time()
+            instances.transition(self.backend, instance_id, S.PENDING, S.RUNNING,
+                                 {"StateReason": None, "billing": billing})
+            log.info("%s running (%s, %.2fs to domain start + plug)", instance_id, self.virt_type,
+                     time.monotonic() - started)
+        except StateConflict:
+            log.info("%s changed state during launch; leaving it to the next operation", instance_id)
+        except Exception as exc:
+            log.exception("%s launch failed", instance_id)
+            await self._fail_launch(instance_id, f"Server.InternalError: {exc}")
+
+    async def _fail_launch(self, instance_id: str, message: str) -> None:
+        """Undo every piece of a failed launch and end in ``terminated`` with the reason."""
+        rec = self.backend.store.get(instance_id)
+        if rec is None:
+            return
+        await self._call(self._discard_domain, self.domain_name(instance_id))
+        first_launch = not rec.data.get("billing", {}).get("running_seconds")
+        try:
+            if first_launch:
+                await self._release(rec, delete_all_volumes=True)
+                instances.transition(self.backend, instance_id, S.PENDING, S.TERMINATED, {
+                    "StateReason": {"Code": "Server.InternalError", "Message": message},
+                    "StateTransitionReason": message})
+            else:  # a start of an existing instance failed: it stays, stopped, with its disks
+                instances.transition(self.backend, instance_id, S.PENDING, S.STOPPED, {
+                    "StateReason": {"Code": "Server.InternalError", "Message": message},
+                    "StateTransitionReason": message})
+        except StateConflict:
+            pass
+        await self.sync_vpc(rec.region, rec.data["VpcId"])
+
+    def _discard_domain(self, name: str) -> None:
+        try:
+            self.compute.destroy(name)
+        finally:
+            self.compute.undefine(name)
+
+    async def _stop(self, instance_id: str, force: bool) -> None:
+        rec = self.backend.store.get(instance_id)
+        if rec is None or rec.state != S.STOPPING:
+            return
+        name = self.domain_name(instance_id)
+        try:
+            await self._call(self.compute.power_off, name, not force, self.backend.config.stop_timeout)
+        except ComputeError:
+            log.warning("%s: power off failed, destroying", instance_id, exc_info=True)
+        await self._call(self._discard_domain, name)
+        await self._call(self._set_volume_attachment, rec, "attached")
+        instances.transition(self.backend, instance_id, S.STOPPING, S.STOPPED, {"billing": self._accumulate(rec)})
+        await self.sync_vpc(rec.region, rec.data["VpcId"])
+        log.info("%s stopped", instance_id)
+
+    async def _reboot(self, instance_id: str) -> None:
+        rec = self.backend.store.get(instance_id)
+        if rec is None or rec.state != S.RUNNING:
+            return
+        await self._call(self.compute.reboot, self.domain_name(instance_id))
+
+    async def _terminate(self, instance_id: str) -> None:
+        rec = self.backend.store.get(instance_id)
+        if rec is None or rec.state != S.SHUTTING_DOWN:
+            return
+        await self._call(self._discard_domain, self.domain_name(instance_id))
+        await self._release(rec, delete_all_volumes=False)
+        instances.transition(self.backend, instance_id, S.SHUTTING_DOWN, S.TERMINATED,
+                             {"billing": self._accumulate(rec)})
+        await self.sync_vpc(rec.region, rec.data["VpcId"])
+        log.info("%s terminated", instance_id)
+
+    async def _release(self, rec: Record, delete_all_volumes: bool) -> None:
+        """Delete the instance's DeleteOnTermination volumes (all on a failed launch), detach the
+        others, and delete its primary ENI (freeing the address)."""
+        for m in rec.data["BlockDeviceMappings"]:
+            vol = self.backend.store.get(m["VolumeId"])
+            if vol is None:
+                continue
+            if delete_all_volumes or m["DeleteOnTermination"]:
+                await self._call(self.storage.delete_volume, vol.id)
+                self.backend.store.delete(vol.id)
+            else:
+                vol.data["Attachments"] = []
+                self.backend.store.update(vol)
+                self.backend.store.transition(vol.id, ["in-use", "creating"], "available")
+        self.backend.store.delete(rec.data["NetworkInterfaceId"])
+
+    # ------------------------------------------------------------------ events and reconciliation
+    def _on_event(self, name: str, event: str, detail: str) -> None:
+        instance_id = self.instance_of_domain(name)
+        if instance_id is None or event != "stopped":
+            return
+        self._spawn(self._guarded(instance_id, lambda i: self._domain_gone(i, detail)))
+
+    async def _domain_gone(self, instance_id: str, detail: str) -> None:
+        """The domain stopped while ec2d thought the instance running: the guest powered off
+        (detail 'shutdown') or the domain was killed/crashed behind ec2d's back."""
+        rec = self.backend.store.get(instance_id)
+        if rec is None or rec.state != S.RUNNING:
+            return
+        state = await self._call(self.compute.state, self.domain_name(instance_id))
+        if state == PowerState.RUNNING:
+            return  # e.g. a reboot
+        guest = detail == "shutdown"
+        if guest and rec.data.get("InstanceInitiatedShutdownBehavior") == "terminate":
+            instances.transition(self.backend, instance_id, S.RUNNING, S.SHUTTING_DOWN, {
+                "StateReason": {"Code": "Client.InstanceInitiatedShutdown",
+                                "Message": "Client.InstanceInitiatedShutdown: Instance initiated shutdown"}})
+            await self._terminate(instance_id)
+            return
+        reason = ({"Code": "Client.InstanceInitiatedShutdown",
+                   "Message": "Client.InstanceInitiatedShutdown: Instance initiated shutdown"} if guest else
+                  {"Code": "Server.InternalError",
+                   "Message": f"Server.InternalError: the instance's domain stopped unexpectedly ({detail})"})
+        instances.transition(self.backend, instance_id, S.RUNNING, S.STOPPING, {"StateReason": reason})
+        await self._stop(instance_id, force=True)
+
+    async def reconcile(self) -> None:
+        """Bring libvirt in line with the store: finish interrupted work, notice dead domains,
+        remove domains nobody owns."""
+        names = await self._call(self.compute.list_domains, f"{self.prefix}-i-")
+        known: set[str] = set()
+        for region in self.backend.config.regions:
+            for rec in self.backend.store.list("instance", region):
+                name = self.domain_name(rec.id)
+                known.add(name)
+                state = S(rec.state)
+                if state in (S.PENDING, S.STOPPING, S.SHUTTING_DOWN) and not self._lock(rec.id).locked():
+                    if state == S.PENDING and name in names and (
+                            await self._call(self.compute.state, name)) == PowerState.RUNNING:
+                        instances.transition(self.backend, rec.id, S.PENDING, S.RUNNING, {"StateReason": None})
+                        continue
+                    op = {S.PENDING: self._launch, S.STOPPING: lambda i: self._stop(i, True),
+                          S.SHUTTING_DOWN: self._terminate}[state]
+                    self._spawn(self._guarded(rec.id, op))
+                elif state == S.RUNNING and not self._lock(rec.id).locked():
+                    if name not in names or (await self._call(self.compute.state, name)) != PowerState.RUNNING:
+                        self._spawn(self._guarded(rec.id, lambda i: self._domain_gone(i, "missing")))
+                elif state in (S.STOPPED, S.TERMINATED) and name in names and not self._lock(rec.id).locked():
+                    await self._call(self._discard_domain, name)
+        for name in names:
+            if name not in known:
+                log.warning("removing domain %s that ec2d does not know", name)
+                await self._call(self._discard_domain, name)
+
+    async def _periodic(self) -> None:
+        while True:
+            await asyncio.sleep(30)
+            try:
+                await self.reconcile()
+                await self.register_images()
+                self._purge_terminated()
+            except Exception:
+                log.exception("periodic reconcile failed")
+
+    def _purge_terminated(self) -> None:
+        cutoff = time.time() - instances.TERMINATED_VISIBLE_SECONDS
+        for region in self.backend.config.regions:
+            for rec in self.backend.store.list("instance", region):
+                if rec.state == S.TERMINATED and rec.updated_at < cutoff:
+                    self.backend.store.delete(rec.id)

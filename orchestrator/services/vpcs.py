@@ -1,0 +1,204 @@
+"""VPCs, subnets, default security groups and private addresses (the model side).
+
+Each region has a default VPC 172.31.0.0/16 with one default /20 subnet per zone, as EC2 creates
+them. On a subnet the first four addresses and the last are reserved; instances get the lowest
+free address. The network itself (namespace, bridges, dnsmasq) is the runtime's job.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from typing import Any
+
+from orchestrator.api import errors
+from orchestrator.domain import ids
+from orchestrator.services.backend import Backend
+from orchestrator.store.sqlite import Record
+
+VPC = "vpc"
+SUBNET = "subnet"
+SECURITY_GROUP = "security-group"
+ENI = "network-interface"
+DEFAULT_VPC_CIDR = "172.31.0.0/16"
+
+
+def default_vpc(backend: Backend, region: str) -> Record | None:
+    return next((r for r in backend.store.list(VPC, region) if r.data.get("IsDefault")), None)
+
+
+def ensure_default_vpc(backend: Backend, region: str) -> Record:
+    """The region's default VPC, its per-zone default subnets and its default group (idempotent)."""
+    with backend.store.transaction():
+        existing = default_vpc(backend, region)
+        if existing is not None:
+            return existing
+        vpc = create_vpc_record(backend, region, DEFAULT_VPC_CIDR, is_default=True)
+        zones = backend.regions.get(region).zones  # type: ignore[union-attr]
+        blocks = ipaddress.ip_network(DEFAULT_VPC_CIDR).subnets(new_prefix=20)
+        for zone, block in zip(zones, blocks, strict=False):
+            create_subnet_record(backend, vpc, str(block), zone.name, default_for_az=True)
+        return vpc
+
+
+def create_vpc_record(backend: Backend, region: str, cidr: str, is_default: bool = False) -> Record:
+    vpc_id = ids.new_id("vpc")
+    record = Record(id=vpc_id, type=VPC, region=region, state="available", data={
+        "CidrBlock": cidr,
+        "IsDefault": is_default,
+        "InstanceTenancy": "default",
+        "DhcpOptionsId": "default",
+        "OwnerId": backend.account_id,
+        "CidrBlockAssociationSet": [{"AssociationId": ids.new_id("vpc-cidr-assoc"), "CidrBlock": cidr,
+                                     "CidrBlockState": {"State": "associated"}}],
+    })
+    backend.store.insert(record)
+    backend.store.insert(Record(id=ids.new_id("sg"), type=SECURITY_GROUP, region=region, state="available", data={
+        "GroupName": "default",
+        "Description": "default VPC security group",
+        "VpcId": vpc_id,
+        "OwnerId": backend.account_id,
+        "IpPermissions": [],
+        "IpPermissionsEgress": [{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+    }))
+    return record
+
+
+def create_subnet_record(backend: Backend, vpc: Record, cidr: str, zone_name: str,
+                         default_for_az: bool = False) -> Record:
+    zone = backend.regions.zone(zone_name)
+    assert zone is not None
+    record = Record(id=ids.new_id("subnet"), type=SUBNET, region=vpc.region, state="available", data={
+        "VpcId": vpc.id,
+        "CidrBlock": cidr,
+        "AvailabilityZone": zone.name,
+        "AvailabilityZoneId": zone.zone_id,
+        "DefaultForAz": default_for_az,
+        "MapPublicIpOnLaunch": default_for_az,
+        "OwnerId": backend.account_id,
+    })
+    backend.store.insert(record)
+    return record
+
+
+def subnets(backend: Backend, region: str, vpc_id: str | None = None) -> list[Record]:
+    return [s for s in backend.store.list(SUBNET, region) if vpc_id is None or s.data["VpcId"] == vpc_id]
+
+
+def get_subnet(backend: Backend, region: str, subnet_id: str) -> Record:
+    ids.check(subnet_id, "subnet")
+    record = backend.store.get(subnet_id, SUBNET)
+    if record is None or record.region != region:
+        raise errors.NotFound("InvalidSubnetID.NotFound", f"The subnet ID '{subnet_id}' does not exist")
+    return record
+
+
+def default_subnet(backend: Backend, region: str, zone_name: str) -> Record:
+    ensure_default_vpc(backend, region)
+    for s in subnets(backend, region):
+        if s.data.get("DefaultForAz") and s.data["AvailabilityZone"] == zone_name:
+            return s
+    raise errors.Ec2Error(f"No default subnet for availability zone: '{zone_name}'.", code="MissingInput")
+
+
+def security_groups(backend: Backend, region: str, vpc_id: str, group_ids: list[str] | None) -> list[dict[str, str]]:
+    """``[{"GroupId", "GroupName"}]`` for a launch: the given groups (same VPC) or the VPC's default."""
+    groups = [g for g in backend.store.list(SECURITY_GROUP, region) if g.data["VpcId"] == vpc_id]
+    if not group_ids:
+        chosen = [g for g in groups if g.data["GroupName"] == "default"]
+    else:
+        by_id = {g.id: g for g in groups}
+        chosen = []
+        for gid in group_ids:
+            ids.check(gid, "sg")
+            if gid not in by_id:
+                other = backend.store.get(gid, SECURITY_GROUP)
+                if other is not None and other.region == region:
+                    raise errors.InvalidParameter(
+                        f"Security group {gid} and subnet belong to different networks.")
+                raise errors.NotFound("InvalidGroup.NotFound", f"The security group '{gid}' does not exist")
+            chosen.append(by_id[gid])
+    return [{"GroupId": g.id, "GroupName": g.data["GroupName"]} for g in chosen]
+
+
+def reserved(cidr: str) -> set[ipaddress.IPv4Address]:
+    net = ipaddress.ip_network(cidr)
+    base = int(net.network_address)
+    return {ipaddress.IPv4Address(base + i) for i in range(4)} | {net.broadcast_address}
+
+
+def used_addresses(backend: Backend, subnet: Record) -> set[str]:
+    return {e.data["PrivateIpAddress"] for e in backend.store.list(ENI, subnet.region)
+            if e.data["SubnetId"] == subnet.id}
+
+
+def free_address_count(backend: Backend, subnet: Record) -> int:
+    net = ipaddress.ip_network(subnet.data["CidrBlock"])
+    return net.num_addresses - len(reserved(subnet.data["CidrBlock"])) - len(used_addresses(backend, subnet))
+
+
+def allocate_address(backend: Backend, subnet: Record, wanted: str | None = None) -> str:
+    """The lowest free address of the subnet (or ``wanted``); call inside a store transaction."""
+    net = ipaddress.ip_network(subnet.data["CidrBlock"])
+    taken = used_addresses(backend, subnet)
+    skip = reserved(subnet.data["CidrBlock"])
+    if wanted is not None:
+        addr = ipaddress.ip_address(wanted)
+        if addr not in net or addr in skip:
+            raise errors.InvalidParameterValue(f"Address {wanted} does not fall within the subnet's address range")
+        if wanted in taken:
+            raise errors.Ec2Error(f"Address {wanted} is in use.", code="InvalidIPAddress.InUse")
+        return wanted
+    for host in net.hosts():
+        if host not in skip and str(host) not in taken:
+            return str(host)
+    raise errors.Ec2Error(
+        f"There are not enough free addresses in subnet '{subnet.id}' to satisfy the requested number of instances.",
+        code="InsufficientFreeAddressesInSubnet")
+
+
+def new_mac() -> str:
+    return "0e:" + ":".join(f"{b:02x}" for b in secrets.token_bytes(5))
+
+
+def create_eni(backend: Backend, subnet: Record, groups: list[dict[str, str]], description: str = "",
+               private_ip: str | None = None) -> Record:
+    """An ENI with an address of the subnet; call inside a store transaction."""
+    ip = allocate_address(backend, subnet, private_ip)
+    record = Record(id=ids.new_id("eni"), type=ENI, region=subnet.region, state="available", data={
+        "SubnetId": subnet.id,
+        "VpcId": subnet.data["VpcId"],
+        "AvailabilityZone": subnet.data["AvailabilityZone"],
+        "MacAddress": new_mac(),
+        "PrivateIpAddress": ip,
+        "Groups": groups,
+        "Description": description,
+        "OwnerId": backend.account_id,
+        "SourceDestCheck": True,
+        "InterfaceType": "interface",
+    })
+    backend.store.insert(record)
+    return record
+
+
+def private_dns_name(ip: str, region: str) -> str:
+    host = "ip-" + ip.replace(".", "-")
+    return f"{host}.ec2.internal" if region == "us-east-1" else f"{host}.{region}.compute.internal"
+
+
+def describe_vpc(record: Record, tags: dict[str, str]) -> dict[str, Any]:
+    d = record.data
+    return {"VpcId": record.id, "State": record.state, "CidrBlock": d["CidrBlock"], "IsDefault": d["IsDefault"],
+            "InstanceTenancy": d["InstanceTenancy"], "DhcpOptionsId": d["DhcpOptionsId"], "OwnerId": d["OwnerId"],
+            "CidrBlockAssociationSet": d["CidrBlockAssociationSet"],
+            "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]}
+
+
+def describe_subnet(backend: Backend, record: Record, tags: dict[str, str]) -> dict[str, Any]:
+    d = record.data
+    return {"SubnetId": record.id, "State": record.state, "VpcId": d["VpcId"], "CidrBlock": d["CidrBlock"],
+            "AvailabilityZone": d["AvailabilityZone"], "AvailabilityZoneId": d["AvailabilityZoneId"],
+            "AvailableIpAddressCount": free_address_count(backend, record), "DefaultForAz": d["DefaultForAz"],
+            "MapPublicIpOnLaunch": d["MapPublicIpOnLaunch"], "OwnerId": d["OwnerId"],
+            "SubnetArn": f"arn:aws:ec2:{record.region}:{d['OwnerId']}:subnet/{record.id}",
+            "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]}

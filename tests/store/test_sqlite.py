@@ -1,0 +1,81 @@
+"""The SQLite store: compare-and-swap transitions, migrations, durability across reopen."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from orchestrator.store.sqlite import MIGRATIONS, Record, StateConflict, Store
+
+
+def test_transition_is_compare_and_swap(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    store.insert(Record(id="i-00000001", type="instance", region="us-east-1", state="running", data={"a": 1}))
+    moved = store.transition("i-00000001", "running", "stopping", {"reason": "user"})
+    assert (moved.state, moved.data) == ("stopping", {"a": 1, "reason": "user"})
+    with pytest.raises(StateConflict) as info:
+        store.transition("i-00000001", "running", "stopping")
+    assert info.value.actual == "stopping"
+    with pytest.raises(StateConflict):
+        store.transition("i-missing", "running", "stopping")
+
+
+def test_only_one_of_racing_transitions_wins(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    store.insert(Record(id="vol-00000001", type="volume", region="r", state="available"))
+    wins: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def attempt(n: int) -> None:
+        barrier.wait()
+        try:
+            store.transition("vol-00000001", "available", "in-use", {"by": n})
+            wins.append(str(n))
+        except StateConflict:
+            pass
+
+    threads = [threading.Thread(target=attempt, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(wins) == 1
+    assert store.get("vol-00000001").data == {"by": int(wins[0])}
+
+
+def test_update_refuses_stale_version(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    store.insert(Record(id="key-00000001", type="key-pair", region="r", data={"n": 1}))
+    a, b = store.get("key-00000001"), store.get("key-00000001")
+    a.data["n"] = 2
+    store.update(a)
+    b.data["n"] = 3
+    with pytest.raises(StateConflict):
+        store.update(b)
+    assert store.get("key-00000001").data == {"n": 2}
+
+
+def test_survives_reopen_and_records_schema_version(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    store = Store(path)
+    store.insert(Record(id="key-00000002", type="key-pair", region="us-west-2", data={"KeyName": "k"}))
+    store.set_tags("key-00000002", "key-pair", "us-west-2", {"Name": "x"})
+    store.set_setting("answer", "42")
+    store.close()
+    again = Store(path)
+    assert again.schema_version == len(MIGRATIONS)
+    assert again.get("key-00000002").data == {"KeyName": "k"}
+    assert again.tags_of("key-00000002") == {"Name": "x"}
+    assert again.get_setting("answer") == "42"
+    assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_transaction_rolls_back_on_error(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    with pytest.raises(RuntimeError), store.transaction():
+        store.insert(Record(id="key-00000003", type="key-pair", region="r"))
+        raise RuntimeError("boom")
+    assert store.get("key-00000003") is None
