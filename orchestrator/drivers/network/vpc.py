@@ -30,6 +30,7 @@ import ipaddress
 import json
 import os
 import shutil
+import subprocess
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -369,9 +370,25 @@ class LinuxVpcNetwork(VpcNetworkDriver):
             for lease in leases:
                 if ipaddress.IPv4Address(lease.ip) not in vpc_net:
                     raise InvalidArgument(f"lease {lease.ip} is outside VPC {vpc_id} ({state.cidr})")
+            removed = set(state.leases) - set(leases)
             state.leases = sorted(set(leases), key=lambda x: (x.mac, x.ip))
             self._save(state)
             self._sync_dnsmasq(state)
+            for lease in removed:
+                self._release(state, lease)
+
+    def _release(self, state: _VpcState, lease: Lease) -> None:
+        """Drop dnsmasq's dynamic lease of a removed host (as Neutron does with dhcp_release), so
+        the address can go to a new MAC at once instead of after the lease time."""
+        addr = ipaddress.IPv4Address(lease.ip)
+        for sid, cidr in state.subnets.items():
+            if addr in ipaddress.IPv4Network(cidr):
+                ns = self.netns_name(state.vpc_id)
+                subprocess.run(["ip", "netns", "exec", ns, "dhcp_release", bridge_name(sid), lease.ip, lease.mac],
+                               capture_output=True, timeout=10)
+                # and forget the old MAC, so the address's next owner is reachable at once
+                subprocess.run(["ip", "-n", ns, "neigh", "flush", "to", lease.ip], capture_output=True, timeout=10)
+                return
 
     # ------------------------------------------------------------------ public pool, sweep
 

@@ -10,12 +10,17 @@ the guest keeps writing, so the old top cannot be renamed or rewritten under QEM
      disks to their new overlays in one transaction (crash-consistent across volumes), the old
      top is reopened read-only and becomes a backing node;
   4. unlink the old top's name and chmod 0444 the layer;
-  5. for a persistent domain, libvirt wrote the new top into the persistent definition with an
-     explicit ``<backingStore>`` naming the OLD top path (which no longer exists), so the domain
-     would not start again: we redefine it with that one ``<source file>`` replaced by the layer
-     path (nothing else changes). The live XML keeps the old name for the backing node until the
-     next start; that is harmless (QEMU holds the open file, and ``live_flatten`` streams without
-     a base).
+  5. for a persistent domain, libvirt wrote the new top into the persistent definition WITH an
+     explicit ``<backingStore>`` chain naming the OLD top path (which no longer exists). libvirt
+     uses an explicit chain as given instead of reading the headers, so the domain would not
+     start again - and worse, a chain recorded there would silently go stale after any later
+     offline operation (``freeze_top``, ``flatten``, ``rebase``), mixing the wrong layers. We
+     therefore redefine the domain with the ``<backingStore>`` of the snapshotted disks removed
+     (nothing else changes): on every start libvirt reads the chain from the image headers,
+     which this driver keeps correct (absolute paths, format pinned). Persistent definitions of
+     ec2d domains must never carry ``<backingStore>`` (the compute designer writes none).
+     The live XML keeps the old name for the backing node until the next start; that is
+     harmless (QEMU holds the open file, and ``live_flatten`` streams without a base).
 The volume's active path therefore CHANGES (``new_top_path``, the next generation in the volume's
 directory); libvirt updates the domain's live and persistent disk source itself, and the caller
 records the returned path. We did not keep the path stable because that would need rewriting the
@@ -207,7 +212,7 @@ def live_snapshot_many(dom_name: str,
                 raise StorageError(f"live snapshot of {dom_name}: {exc}") from exc
             raise
         try:
-            _repoint_persistent_backing(c, dom, {p[0]: (p[1], p[2]) for p in plan})
+            _forget_persistent_backing(c, dom, {p[0] for p in plan})
             drop_old_names = True
         except StorageError as exc:
             # the snapshot did happen; keep the old names (same files as the layers) so that the
@@ -225,10 +230,10 @@ def live_snapshot_many(dom_name: str,
 ET.register_namespace("qemu", "http://libvirt.org/schemas/domain/qemu/1.0")
 
 
-def _repoint_persistent_backing(conn: libvirt.virConnect, dom: libvirt.virDomain,
-                                moves: dict[str, tuple[Path, Path]]) -> None:
-    """In the persistent definition, replace the first ``backingStore`` source of each disk
-    ``dev`` that names ``old`` by ``new`` (``moves``: dev -> (old, new)) and redefine."""
+def _forget_persistent_backing(conn: libvirt.virConnect, dom: libvirt.virDomain, devs: set[str]) -> None:
+    """Drop the ``<backingStore>`` libvirt wrote into the persistent definition of disks ``devs``
+    and redefine, so that the next start reads the chain from the image headers (see the module
+    docstring, step 5)."""
     try:
         if not dom.isPersistent():
             return
@@ -238,12 +243,10 @@ def _repoint_persistent_backing(conn: libvirt.virConnect, dom: libvirt.virDomain
     changed = False
     for disk in root.findall("./devices/disk"):
         target = disk.find("target")
-        move = moves.get(target.get("dev", "")) if target is not None else None
-        src = disk.find("backingStore/source")
-        if move is None or src is None:
+        if target is None or target.get("dev") not in devs:
             continue
-        if Path(os.path.abspath(src.get("file", ""))) == move[0]:
-            src.set("file", str(move[1]))
+        for bs in disk.findall("backingStore"):
+            disk.remove(bs)
             changed = True
     if changed:
         try:
@@ -294,4 +297,5 @@ def live_flatten(dom_name: str, target_dev: str, *, conn: libvirt.virConnect | N
         top = next((d.source for d in attached_disks(dom) if d.target_dev == target_dev), None) or disk.source
         if read_header(top).backing_file is not None:
             raise StorageError(f"blockPull of {dom_name}:{target_dev} ended with a backing file still set")
+        _forget_persistent_backing(c, dom, {target_dev})
         return top

@@ -148,9 +148,11 @@ def _run(args: Sequence[str], what: str, *, untrusted: bool = False, timeout: fl
 
 
 def _under(path: Path, roots: Iterable[Path]) -> bool:
-    p = Path(os.path.abspath(path))
+    """Whether ``path`` lies under a root once symlinks are resolved (a link inside a root that
+    points outside it does not count)."""
+    p = Path(os.path.realpath(path))
     for root in roots:
-        r = Path(os.path.abspath(root))
+        r = Path(os.path.realpath(root))
         if p == r or r in p.parents:
             return True
     return False

@@ -246,10 +246,15 @@ class Qcow2Storage(StorageDriver):
             raise StorageError("a blank volume needs a size")
         d.mkdir(parents=True, exist_ok=True)
         path = d / "gen-000001.qcow2"
-        if base is None:
-            assert size_bytes is not None
-            return qcow2.create_blank(path, size_bytes)
-        return qcow2.create_overlay(path, base, size_bytes, roots=self.roots)
+        try:
+            if base is None:
+                assert size_bytes is not None
+                return qcow2.create_blank(path, size_bytes)
+            return qcow2.create_overlay(path, base, size_bytes, roots=self.roots)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                d.rmdir()  # only when empty: never removes someone else's files
+            raise
 
     def delete_volume(self, volume_id: str) -> None:
         d = self._vol_dir(volume_id)

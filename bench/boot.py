@@ -1,0 +1,121 @@
+"""Boot benchmark: ec2d-tiny from domain start to SSH banner, against the floor of the same kernel
+with a bare initramfs whose /init prints a marker on the serial console and powers off.
+
+    .venv/bin/python bench/boot.py [--runs N] [--cache-dir DIR]
+
+Each ec2d-tiny run is a new instance (new MAC, IP and instance-id: first boot, host keys are
+generated). Everything runs in a private namespace created and removed here (TCG, 1 vCPU, 256 MiB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests" / "images"))
+
+from guest_fixtures import (  # noqa: E402
+    Guest,
+    InstanceData,
+    generate_ed25519,
+    guest_network,
+    random_mac,
+    wait_ssh_banner,
+)
+
+from orchestrator.images.cache import default_cache_dir, ensure_image  # noqa: E402
+
+MARKER = "EC2D-FLOOR-MARKER"
+FLOOR_INIT = f"""#!/bin/busybox sh
+/bin/busybox echo {MARKER} up $(/bin/busybox cut -d' ' -f1 /proc/uptime 2>/dev/null)
+/bin/busybox mount -t proc proc /proc 2>/dev/null
+/bin/busybox echo {MARKER} uptime $(/bin/busybox cut -d' ' -f1 /proc/uptime)
+/bin/busybox poweroff -f
+"""
+
+
+def build_floor_initrd(workdir: Path) -> Path:
+    root = workdir / "floor-root"
+    for d in ("bin", "dev", "proc"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    shutil.copyfile("/bin/busybox", root / "bin/busybox")
+    os.chmod(root / "bin/busybox", 0o755)
+    (root / "init").write_text(FLOOR_INIT)
+    os.chmod(root / "init", 0o755)
+    os.mknod(root / "dev/console", 0o600 | 0o020000, os.makedev(5, 1))
+    listing = "\n".join(["."] + sorted(str(p.relative_to(root)) for p in root.rglob("*"))) + "\n"
+    cpio = subprocess.run(["cpio", "-o", "-H", "newc", "-R", "0:0", "--quiet"], cwd=root,
+                          input=listing.encode(), capture_output=True, check=True).stdout
+    out = workdir / "floor-initrd.img"
+    out.write_bytes(gzip.compress(cpio, mtime=0))
+    return out
+
+
+def p50(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--cache-dir", type=Path, default=None)
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        print("bench/boot.py needs root (namespaces, libvirt)", file=sys.stderr)
+        return 2
+    t = time.monotonic()
+    image = ensure_image("ec2d-tiny", args.cache_dir or default_cache_dir())
+    print(f"image {image.path.name} ready in {time.monotonic() - t:.2f} s (cached or built)")
+    _pkey, pub = generate_ed25519()
+    tiny: list[float] = []
+    floor: list[float] = []
+    with guest_network() as (net, dns, mds, workdir):
+        macs = [random_mac() for _ in range(args.runs)]
+        dns.close()
+        for i, mac in enumerate(macs):
+            ip = net.host_ip(20 + i)
+            dns.hosts[mac] = ip
+            mds.instances[ip] = InstanceData(f"i-0be0c0000000000{i:02x}", mac, ip, public_key=pub)
+        dns.start()
+        floor_initrd = build_floor_initrd(Path(tempfile.mkdtemp(prefix="floor-", dir=workdir)))
+        for i, mac in enumerate(macs):
+            ip = net.host_ip(20 + i)
+            # floor: same kernel, same domain shape, bare initramfs
+            g = Guest(net, workdir, kernel=image.kernel, initrd=floor_initrd, cmdline="console=ttyS0 quiet",
+                      base_disk=image.disk, mac=random_mac())
+            try:
+                t0 = g.start()
+                floor.append(g.wait_console(MARKER, timeout=120) - t0)
+            finally:
+                g.close()
+            # ec2d-tiny: start to SSH banner from inside the namespace
+            g = Guest(net, workdir, kernel=image.kernel, initrd=image.initrd, cmdline=image.kernel_cmdline or "",
+                      base_disk=image.disk, mac=mac)
+            try:
+                t0 = g.start()
+                t1, _banner = wait_ssh_banner(net.ns, ip, timeout=180)
+                tiny.append(t1 - t0)
+            finally:
+                g.close()
+            print(f"run {i + 1}/{args.runs}: floor (start -> marker) {floor[-1]:.2f} s, "
+                  f"ec2d-tiny (start -> SSH banner) {tiny[-1]:.2f} s", flush=True)
+    print()
+    print(f"{'':28}{'p50':>8}{'min':>8}{'max':>8}")
+    print(f"{'floor: kernel + bare init':28}{p50(floor):8.2f}{min(floor):8.2f}{max(floor):8.2f}")
+    print(f"{'ec2d-tiny: to SSH banner':28}{p50(tiny):8.2f}{min(tiny):8.2f}{max(tiny):8.2f}")
+    print(f"ratio ec2d-tiny / floor (p50): {p50(tiny) / p50(floor):.2f}x   (runs: {args.runs}, TCG, 1 vCPU)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""Reaching guests the way a user inside the VPC would: SSH (paramiko) over a socket opened in
+the VPC's network namespace."""
+
+from __future__ import annotations
+
+import io
+import time
+from typing import Any
+
+import paramiko
+
+from orchestrator.imds.listen import connect_in_netns
+
+
+def private_key(material: str) -> paramiko.PKey:
+    if "OPENSSH" in material:
+        return paramiko.Ed25519Key.from_private_key(io.StringIO(material))
+    return paramiko.RSAKey.from_private_key(io.StringIO(material))
+
+
+class Guest:
+    def __init__(self, client: paramiko.SSHClient) -> None:
+        self.client = client
+
+    def run(self, command: str, timeout: float = 60, check: bool = True) -> str:
+        _, out, err = self.client.exec_command(command, timeout=timeout)
+        status = out.channel.recv_exit_status()
+        text = out.read().decode()
+        if check and status != 0:
+            raise AssertionError(f"{command!r} exited {status}: {err.read().decode()}")
+        return text
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def ssh(netns: str, ip: str, key: paramiko.PKey, user: str = "ec2-user", timeout: float = 120) -> Guest:
+    """Log in as soon as the guest accepts SSH (retrying until ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            sock = connect_in_netns(netns, ip, 22, timeout=3)
+        except OSError as e:
+            last = e
+            time.sleep(0.5)
+            continue
+        client = paramiko.SSHClient()
+        client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+        try:
+            client.connect(ip, username=user, pkey=key, sock=sock, timeout=10, banner_timeout=15,
+                           auth_timeout=15, look_for_keys=False, allow_agent=False)
+            return Guest(client)
+        except (paramiko.SSHException, OSError, EOFError) as e:
+            last = e
+            client.close()
+            time.sleep(0.5)
+    raise AssertionError(f"no SSH to {ip} in {netns} within {timeout}s: {last}")
+
+
+def instance_netns(ec2d: Any, instance: dict[str, Any]) -> str:
+    return f"{ec2d.config.prefix}-{instance['VpcId']}"
+
+
+def wait_state(ec2: Any, instance_id: str, state: str, timeout: float = 180) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        inst = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+        if inst["State"]["Name"] == state:
+            return inst
+        time.sleep(0.5)
+    raise AssertionError(f"{instance_id} not {state} within {timeout}s (is {inst['State']['Name']})")
