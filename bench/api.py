@@ -114,7 +114,7 @@ def main() -> None:
         for server in servers:
             c = server.client
             r: dict[str, list[float]] = {}
-            r["DescribeRegions"] = measure(lambda i: c.describe_regions(), args.runs)
+            r["DescribeRegions"] = measure(lambda i, c=c: c.describe_regions(), args.runs)
             r["CreateKeyPair (rsa)"] = measure(
                 lambda i, c=c, n=server.name: c.create_key_pair(KeyName=f"ck-{n}-{i}"), max(20, args.runs // 4))
             t = time.perf_counter()

@@ -4,8 +4,8 @@ by botocore's own EC2 parser, is exactly what the handler returned."""
 from __future__ import annotations
 
 import base64
-import re
 import datetime as dt
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
