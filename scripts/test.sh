@@ -3,6 +3,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# Tools only the tests use: vagrant (validates vagrant/Vagrantfile), puttygen and ssh-keygen
+# (cross-check key pair formats and fingerprints).
+test_packages=(vagrant vagrant-libvirt putty-tools openssh-client)
+missing=()
+for p in "${test_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
 .venv/bin/python -m orchestrator.cli.sweep --prefix ec2dt || true   # leftovers of a crashed run
 .venv/bin/ruff check .
 exec .venv/bin/pytest -q "$@"

@@ -116,3 +116,15 @@ def test_boto3_session_from_profile(served, tmp_path: Path, monkeypatch) -> None
     ec2 = boto3.Session(profile_name="ec2d").client("ec2")
     assert ec2.meta.region_name == "us-east-1"
     assert len(ec2.describe_regions()["Regions"]) == 2
+
+
+def test_status_reports_host_readiness(tmp_path: Path) -> None:
+    out = subprocess.run([EC2D, "--data-dir", str(tmp_path), "status", "--json"], capture_output=True, text=True,
+                         timeout=300)
+    report = json.loads(out.stdout)
+    assert out.returncode == 0 and report["ok"] is True
+    assert report["libvirt"].startswith("ok")
+    mode, _, reason = report["virtualization"].partition(" ")
+    assert mode in ("kvm", "tcg") and reason  # decided by a probe boot, with the reason
+    assert report["nftables"].startswith("nftables") and report["dnsmasq"].startswith("Dnsmasq")
+    assert report["regions"]["us-west-2"] == "us-west-2a, us-west-2b, us-west-2c"
