@@ -40,8 +40,13 @@ class Backend:
         from orchestrator.services import credentials
 
         config.data_dir.mkdir(parents=True, exist_ok=True)
+        from orchestrator.services import vpcs
+
         creds = credentials.load_or_create(config.credentials_path)
-        return cls(config=config, store=Store(config.db_path), credentials=creds)
+        backend = cls(config=config, store=Store(config.db_path), credentials=creds)
+        for region in config.regions:
+            vpcs.ensure_default_vpc(backend, region)
+        return backend
 
     def close(self) -> None:
         self.store.close()

@@ -89,7 +89,6 @@ class Runtime:
         """Build each region's default VPC network, register images, reconcile, follow events."""
         self.loop = asyncio.get_running_loop()
         for region in self.backend.config.regions:
-            vpcs.ensure_default_vpc(self.backend, region)
             for vpc in self.backend.store.list(vpcs.VPC, region):
                 await self.ensure_vpc_network(vpc)
         await self.register_images()
@@ -125,6 +124,19 @@ class Runtime:
             await self.imds.add_listener(vpc.id, sock)
             self.listening.add(vpc.id)
         await self.sync_vpc(vpc.region, vpc.id)
+
+    async def ensure_subnet_network(self, subnet: Record) -> None:
+        await self._call(self.networks[subnet.region].ensure_subnet, subnet.data["VpcId"], subnet.id,
+                         subnet.data["CidrBlock"])
+
+    async def delete_subnet_network(self, subnet: Record) -> None:
+        await self._call(self.networks[subnet.region].delete_subnet, subnet.data["VpcId"], subnet.id)
+
+    async def delete_vpc_network(self, vpc: Record) -> None:
+        if vpc.id in self.listening:
+            await self.imds.remove_listener(vpc.id)
+            self.listening.discard(vpc.id)
+        await self._call(self.networks[vpc.region].delete_vpc, vpc.id)
 
     # ------------------------------------------------------------------ model -> network/IMDS
     def _metadata(self, rec: Record) -> InstanceMetadata:

@@ -27,12 +27,14 @@ def default_vpc(backend: Backend, region: str) -> Record | None:
     return next((r for r in backend.store.list(VPC, region) if r.data.get("IsDefault")), None)
 
 
-def ensure_default_vpc(backend: Backend, region: str) -> Record:
-    """The region's default VPC, its per-zone default subnets and its default group (idempotent)."""
+def ensure_default_vpc(backend: Backend, region: str) -> Record | None:
+    """The region's default VPC, its per-zone default subnets and its default group, made once per
+    region (a user may delete it afterwards, as on EC2)."""
     with backend.store.transaction():
         existing = default_vpc(backend, region)
-        if existing is not None:
+        if existing is not None or backend.store.get_setting(f"default-vpc-made:{region}"):
             return existing
+        backend.store.set_setting(f"default-vpc-made:{region}", "1")
         vpc = create_vpc_record(backend, region, DEFAULT_VPC_CIDR, is_default=True)
         zones = backend.regions.get(region).zones  # type: ignore[union-attr]
         blocks = ipaddress.ip_network(DEFAULT_VPC_CIDR).subnets(new_prefix=20)
@@ -53,13 +55,20 @@ def create_vpc_record(backend: Backend, region: str, cidr: str, is_default: bool
                                      "CidrBlockState": {"State": "associated"}}],
     })
     backend.store.insert(record)
-    backend.store.insert(Record(id=ids.new_id("sg"), type=SECURITY_GROUP, region=region, state="available", data={
+    sg_id = ids.new_id("sg")
+    backend.store.insert(Record(id=sg_id, type=SECURITY_GROUP, region=region, state="available", data={
         "GroupName": "default",
         "Description": "default VPC security group",
         "VpcId": vpc_id,
         "OwnerId": backend.account_id,
-        "IpPermissions": [],
-        "IpPermissionsEgress": [{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+        # as EC2 creates it: all egress, and ingress from members of the group itself
+        "Rules": [
+            {"SecurityGroupRuleId": ids.new_id("sgr"), "GroupId": sg_id, "IsEgress": True, "IpProtocol": "-1",
+             "FromPort": None, "ToPort": None, "CidrIpv4": "0.0.0.0/0", "ReferencedGroupId": None,
+             "Description": None},
+            {"SecurityGroupRuleId": ids.new_id("sgr"), "GroupId": sg_id, "IsEgress": False, "IpProtocol": "-1",
+             "FromPort": None, "ToPort": None, "CidrIpv4": None, "ReferencedGroupId": sg_id, "Description": None},
+        ],
     }))
     return record
 
@@ -94,11 +103,11 @@ def get_subnet(backend: Backend, region: str, subnet_id: str) -> Record:
 
 
 def default_subnet(backend: Backend, region: str, zone_name: str) -> Record:
-    ensure_default_vpc(backend, region)
     for s in subnets(backend, region):
         if s.data.get("DefaultForAz") and s.data["AvailabilityZone"] == zone_name:
             return s
-    raise errors.Ec2Error(f"No default subnet for availability zone: '{zone_name}'.", code="MissingInput")
+    raise errors.Ec2Error(f"No default subnet for availability zone: '{zone_name}'.",
+                          code="VPCIdNotSpecified" if default_vpc(backend, region) is None else "MissingInput")
 
 
 def security_groups(backend: Backend, region: str, vpc_id: str, group_ids: list[str] | None) -> list[dict[str, str]]:
@@ -202,3 +211,87 @@ def describe_subnet(backend: Backend, record: Record, tags: dict[str, str]) -> d
             "MapPublicIpOnLaunch": d["MapPublicIpOnLaunch"], "OwnerId": d["OwnerId"],
             "SubnetArn": f"arn:aws:ec2:{record.region}:{d['OwnerId']}:subnet/{record.id}",
             "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]}
+
+
+# ---------------------------------------------------------------------------------------------
+# CreateVpc / DeleteVpc / CreateSubnet / DeleteSubnet
+
+
+def _network(cidr: str, what: str) -> ipaddress.IPv4Network:
+    try:
+        net = ipaddress.ip_network(cidr)
+    except ValueError:
+        raise errors.Ec2Error(f"The CIDR '{cidr}' is invalid.", code=f"Invalid{what}.Range") from None
+    if not isinstance(net, ipaddress.IPv4Network) or not 16 <= net.prefixlen <= 28:
+        raise errors.Ec2Error(f"The CIDR '{cidr}' is invalid.", code=f"Invalid{what}.Range")
+    return net
+
+
+def get_vpc(backend: Backend, region: str, vpc_id: str) -> Record:
+    ids.check(vpc_id, "vpc")
+    record = backend.store.get(vpc_id, VPC)
+    if record is None or record.region != region:
+        raise ids.KINDS["vpc"].not_found_error(vpc_id)
+    return record
+
+
+def create_vpc(backend: Backend, region: str, cidr: str, tags: dict[str, str]) -> Record:
+    net = _network(cidr, "Vpc")
+    with backend.store.transaction():
+        record = create_vpc_record(backend, region, str(net))
+        if tags:
+            backend.store.set_tags(record.id, VPC, region, tags)
+    return record
+
+
+def delete_vpc(backend: Backend, region: str, vpc_id: str) -> Record:
+    vpc = get_vpc(backend, region, vpc_id)
+    groups = [g for g in backend.store.list(SECURITY_GROUP, region) if g.data["VpcId"] == vpc_id]
+    if subnets(backend, region, vpc_id) or any(g.data["GroupName"] != "default" for g in groups) or any(
+            r.data.get("VpcId") == vpc_id for r in backend.store.list("internet-gateway", region)):
+        raise errors.DependencyViolation(f"The vpc '{vpc_id}' has dependencies and cannot be deleted.")
+    with backend.store.transaction():
+        for g in groups:
+            backend.store.delete(g.id)
+        backend.store.delete(vpc.id)
+    return vpc
+
+
+def create_subnet(backend: Backend, region: str, vpc_id: str, cidr: str, zone_name: str | None,
+                  zone_id: str | None, tags: dict[str, str]) -> Record:
+    vpc = get_vpc(backend, region, vpc_id)
+    net = _network(cidr, "Subnet")
+    if not net.subnet_of(ipaddress.ip_network(vpc.data["CidrBlock"])):  # type: ignore[arg-type]
+        raise errors.Ec2Error(f"The CIDR '{cidr}' is invalid.", code="InvalidSubnet.Range")
+    region_info = backend.regions.get(region)
+    assert region_info is not None
+    if zone_id and not zone_name:
+        zone_name = next((z.name for z in region_info.zones if z.zone_id == zone_id), None)
+        if zone_name is None:
+            raise errors.InvalidParameterValue(f"Value ({zone_id}) for parameter availabilityZoneId is invalid. "
+                                               "Subnets can currently only be created in the following availability "
+                                               f"zones: {', '.join(z.zone_id for z in region_info.zones)}.")
+    zone_name = zone_name or region_info.zones[0].name
+    if region_info.zone(zone_name) is None:
+        raise errors.InvalidParameterValue(
+            f"Value ({zone_name}) for parameter availabilityZone is invalid. Subnets can currently only be created "
+            f"in the following availability zones: {', '.join(z.name for z in region_info.zones)}.")
+    with backend.store.transaction():
+        for other in subnets(backend, region, vpc_id):
+            if ipaddress.ip_network(other.data["CidrBlock"]).overlaps(net):
+                raise errors.Ec2Error(f"The CIDR '{cidr}' conflicts with another subnet",
+                                      code="InvalidSubnet.Conflict")
+        record = create_subnet_record(backend, vpc, str(net), zone_name)
+        record.data["MapPublicIpOnLaunch"] = False
+        backend.store.update(record)
+        if tags:
+            backend.store.set_tags(record.id, SUBNET, region, tags)
+    return record
+
+
+def delete_subnet(backend: Backend, region: str, subnet_id: str) -> Record:
+    subnet = get_subnet(backend, region, subnet_id)
+    if any(e.data["SubnetId"] == subnet_id for e in backend.store.list(ENI, region)):
+        raise errors.DependencyViolation(f"The subnet '{subnet_id}' has dependencies and cannot be deleted.")
+    backend.store.delete(subnet.id)
+    return subnet

@@ -3,6 +3,7 @@ by botocore's own EC2 parser, is exactly what the handler returned."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import re
@@ -15,7 +16,7 @@ from botocore.parsers import create_parser
 
 from orchestrator.api.context import RequestContext
 from orchestrator.api.protocol import XmlSerializer, format_timestamp, parse_timestamp, service_model
-from orchestrator.api.registry import HANDLERS
+from orchestrator.api.registry import HANDLERS, call
 from orchestrator.config import Config
 from orchestrator.domain.states import InstanceState
 from orchestrator.images.cache import ensure_image
@@ -72,6 +73,26 @@ SAMPLES: list[tuple[str, Sample]] = [
     ("StartInstances", lambda s: {"InstanceIds": [first_instance(s)]}),
     ("GetConsoleOutput", lambda s: {"InstanceId": first_instance(s)}),
     ("TerminateInstances", lambda s: {"InstanceIds": [i["InstanceId"] for i in s["RunInstances"]["Instances"]]}),
+    ("CreateVpc", lambda s: {"CidrBlock": "10.1.0.0/16"}),
+    ("ModifyVpcAttribute", lambda s: {"VpcId": s["CreateVpc"]["Vpc"]["VpcId"], "EnableDnsHostnames": {"Value": True}}),
+    ("DescribeVpcAttribute", lambda s: {"VpcId": s["CreateVpc"]["Vpc"]["VpcId"], "Attribute": "enableDnsSupport"}),
+    ("CreateSubnet", lambda s: {"VpcId": s["CreateVpc"]["Vpc"]["VpcId"], "CidrBlock": "10.1.2.0/24"}),
+    ("ModifySubnetAttribute", lambda s: {"SubnetId": s["CreateSubnet"]["Subnet"]["SubnetId"],
+                                         "MapPublicIpOnLaunch": {"Value": True}}),
+    ("CreateSecurityGroup", lambda s: {"GroupName": "rt", "Description": "rt", "VpcId": s["CreateVpc"]["Vpc"]["VpcId"]}),
+    ("AuthorizeSecurityGroupIngress", lambda s: {"GroupId": s["CreateSecurityGroup"]["GroupId"], "IpPermissions": [
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]}),
+    ("AuthorizeSecurityGroupEgress", lambda s: {"GroupId": s["CreateSecurityGroup"]["GroupId"], "IpPermissions": [
+        {"IpProtocol": "udp", "FromPort": 53, "ToPort": 53, "IpRanges": [{"CidrIp": "10.1.0.2/32"}]}]}),
+    ("DescribeSecurityGroups", lambda s: {}),
+    ("DescribeSecurityGroupRules", lambda s: {"MaxResults": 5}),
+    ("RevokeSecurityGroupIngress", lambda s: {"GroupId": s["CreateSecurityGroup"]["GroupId"], "IpPermissions": [
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]}),
+    ("RevokeSecurityGroupEgress", lambda s: {"GroupId": s["CreateSecurityGroup"]["GroupId"], "IpPermissions": [
+        {"IpProtocol": "udp", "FromPort": 53, "ToPort": 53, "IpRanges": [{"CidrIp": "10.1.0.2/32"}]}]}),
+    ("DeleteSecurityGroup", lambda s: {"GroupId": s["CreateSecurityGroup"]["GroupId"]}),
+    ("DeleteSubnet", lambda s: {"SubnetId": s["CreateSubnet"]["Subnet"]["SubnetId"]}),
+    ("DeleteVpc", lambda s: {"VpcId": s["CreateVpc"]["Vpc"]["VpcId"]}),
 ]
 
 
@@ -116,7 +137,7 @@ def test_handler_output_survives_botocore_parsing(backend: Backend, published: N
             continue
         op = model.operation_model(name)
         ctx = RequestContext("req-rt", name, "us-east-1", backend.account_id, "AKIA", backend)
-        result = HANDLERS[name](ctx, sample(state)) or {}
+        result = asyncio.run(call(HANDLERS[name], ctx, sample(state))) or {}
         state.setdefault(name, result)
         body = XmlSerializer().response(op, result, "req-rt")
         parsed = parser.parse({"body": body, "headers": {}, "status_code": 200}, op.output_shape)

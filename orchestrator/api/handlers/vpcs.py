@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from orchestrator.api import errors
 from orchestrator.api.context import RequestContext
 from orchestrator.api.filters import apply_filters, paginate
 from orchestrator.api.registry import action
 from orchestrator.domain import ids
+from orchestrator.services import tags as tag_service
 from orchestrator.services import vpcs
 
 
@@ -53,7 +55,6 @@ def _lookup(ctx: RequestContext, rtype: str, prefix: str, wanted: list[str] | No
 
 @action("DescribeVpcs")
 def describe_vpcs(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    vpcs.ensure_default_vpc(ctx.backend, ctx.region)
     tags = ctx.backend.store.tags_by_resource("vpc", ctx.region)
     items = [vpcs.describe_vpc(r, tags.get(r.id, {})) for r in _lookup(ctx, vpcs.VPC, "vpc", req.get("VpcIds"))]
     items = apply_filters(items, req.get("Filters"), _VPC_FILTERS, tags_of=_tags)
@@ -63,10 +64,84 @@ def describe_vpcs(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
 
 @action("DescribeSubnets")
 def describe_subnets(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    vpcs.ensure_default_vpc(ctx.backend, ctx.region)
     tags = ctx.backend.store.tags_by_resource("subnet", ctx.region)
     records = _lookup(ctx, vpcs.SUBNET, "subnet", req.get("SubnetIds"))
     items = [vpcs.describe_subnet(ctx.backend, r, tags.get(r.id, {})) for r in records]
     items = apply_filters(items, req.get("Filters"), _SUBNET_FILTERS, tags_of=_tags)
     page, token = paginate(items, req.get("MaxResults"), req.get("NextToken"), low=5, high=1000)
     return {"Subnets": page, "NextToken": token}
+
+
+@action("CreateVpc")
+async def create_vpc(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    if not req.get("CidrBlock"):
+        raise errors.MissingParameter("CidrBlock")
+    tags = tag_service.tags_from_specifications(req.get("TagSpecifications"), "vpc")
+    record = vpcs.create_vpc(ctx.backend, ctx.region, req["CidrBlock"], tags)
+    if ctx.backend.runtime is not None:
+        await ctx.backend.runtime.ensure_vpc_network(record)
+    return {"Vpc": vpcs.describe_vpc(record, tags)}
+
+
+@action("DeleteVpc")
+async def delete_vpc(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    record = vpcs.delete_vpc(ctx.backend, ctx.region, req["VpcId"])
+    if ctx.backend.runtime is not None:
+        await ctx.backend.runtime.delete_vpc_network(record)
+    return {}
+
+
+@action("CreateSubnet")
+async def create_subnet(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    tags = tag_service.tags_from_specifications(req.get("TagSpecifications"), "subnet")
+    record = vpcs.create_subnet(ctx.backend, ctx.region, req["VpcId"], req.get("CidrBlock") or "",
+                                req.get("AvailabilityZone"), req.get("AvailabilityZoneId"), tags)
+    if ctx.backend.runtime is not None:
+        await ctx.backend.runtime.ensure_subnet_network(record)
+    return {"Subnet": vpcs.describe_subnet(ctx.backend, record, tags)}
+
+
+@action("DeleteSubnet")
+async def delete_subnet(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    record = vpcs.delete_subnet(ctx.backend, ctx.region, req["SubnetId"])
+    if ctx.backend.runtime is not None:
+        await ctx.backend.runtime.delete_subnet_network(record)
+    return {}
+
+
+@action("ModifySubnetAttribute")
+def modify_subnet_attribute(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    record = vpcs.get_subnet(ctx.backend, ctx.region, req["SubnetId"])
+    value = (req.get("MapPublicIpOnLaunch") or {}).get("Value")
+    if value is None:
+        raise errors.Ec2Error("ec2d supports the MapPublicIpOnLaunch attribute only.", code="UnsupportedOperation")
+    record.data["MapPublicIpOnLaunch"] = bool(value)
+    ctx.backend.store.update(record)
+    return {}
+
+
+_VPC_ATTRIBUTES = {"enableDnsSupport": ("EnableDnsSupport", True), "enableDnsHostnames": ("EnableDnsHostnames", None),
+                   "enableNetworkAddressUsageMetrics": ("EnableNetworkAddressUsageMetrics", False)}
+
+
+@action("ModifyVpcAttribute")
+def modify_vpc_attribute(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    record = vpcs.get_vpc(ctx.backend, ctx.region, req["VpcId"])
+    changed = False
+    for key, _default in _VPC_ATTRIBUTES.values():
+        if req.get(key) is not None:
+            record.data[key] = bool(req[key].get("Value"))
+            changed = True
+    if not changed:
+        raise errors.MissingParameter("EnableDnsSupport or EnableDnsHostnames")
+    ctx.backend.store.update(record)
+    return {}
+
+
+@action("DescribeVpcAttribute")
+def describe_vpc_attribute(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    record = vpcs.get_vpc(ctx.backend, ctx.region, req["VpcId"])
+    key, default = _VPC_ATTRIBUTES[req["Attribute"]]
+    if default is None:  # EC2: DNS hostnames on for default VPCs, off for others
+        default = bool(record.data.get("IsDefault"))
+    return {"VpcId": record.id, key: {"Value": record.data.get(key, default)}}

@@ -1,0 +1,130 @@
+"""CreateSecurityGroup, DeleteSecurityGroup, DescribeSecurityGroups, DescribeSecurityGroupRules,
+Authorize/RevokeSecurityGroupIngress/Egress."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestrator.api.context import RequestContext
+from orchestrator.api.filters import apply_filters, paginate
+from orchestrator.api.registry import action
+from orchestrator.domain import ids
+from orchestrator.services import security_groups as sgs
+from orchestrator.services import tags as tag_service
+
+
+def _perm_values(group: dict[str, Any], key: str, field: str) -> list[Any]:
+    out: list[Any] = []
+    for perm in group[key]:
+        if field in ("cidr", "ip-range.cidr"):
+            out += [r["CidrIp"] for r in perm["IpRanges"]]
+        elif field == "group-id":
+            out += [p["GroupId"] for p in perm["UserIdGroupPairs"]]
+        elif field == "protocol":
+            out.append(perm["IpProtocol"])
+        elif field == "from-port":
+            out.append(perm.get("FromPort"))
+        elif field == "to-port":
+            out.append(perm.get("ToPort"))
+    return out
+
+
+_FILTERS: dict[str, Any] = {
+    "group-id": lambda g: g["GroupId"],
+    "group-name": lambda g: g["GroupName"],
+    "description": lambda g: g["Description"],
+    "vpc-id": lambda g: g["VpcId"],
+    "owner-id": lambda g: g["OwnerId"],
+}
+for _field in ("cidr", "ip-range.cidr", "group-id", "protocol", "from-port", "to-port"):
+    _FILTERS[f"ip-permission.{_field}"] = lambda g, f=_field: _perm_values(g, "IpPermissions", f)
+    _FILTERS[f"egress.ip-permission.{_field}"] = lambda g, f=_field: _perm_values(g, "IpPermissionsEgress", f)
+
+
+def _changed(ctx: RequestContext, vpc_id: str) -> None:
+    if ctx.backend.runtime is not None:
+        ctx.backend.runtime.refresh_metadata(ctx.region, vpc_id)
+
+
+@action("CreateSecurityGroup")
+def create_security_group(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    record = sgs.create(ctx.backend, ctx.region, req["GroupName"], req["Description"], req.get("VpcId"),
+                        req.get("TagSpecifications"))
+    return {"GroupId": record.id, "SecurityGroupArn": sgs.describe(record, {})["SecurityGroupArn"],
+            "Tags": tag_service.tag_list(ctx.backend.store.tags_of(record.id))}
+
+
+@action("DeleteSecurityGroup")
+def delete_security_group(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    group = sgs.resolve(ctx.backend, ctx.region, req.get("GroupId"), req.get("GroupName"))
+    sgs.delete(ctx.backend, ctx.region, group.id, None)
+    _changed(ctx, group.data["VpcId"])
+    return {"Return": True, "GroupId": group.id}
+
+
+@action("DescribeSecurityGroups")
+def describe_security_groups(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    backend = ctx.backend
+    records = backend.store.list(sgs.SG, ctx.region)
+    if req.get("GroupIds"):
+        records = [sgs.get(backend, ctx.region, gid) for gid in req["GroupIds"]]
+    if req.get("GroupNames"):
+        records = [sgs.by_name(backend, ctx.region, name) for name in req["GroupNames"]]
+    tags = backend.store.tags_by_resource("security-group", ctx.region)
+    items = [sgs.describe(r, tags.get(r.id, {})) for r in records]
+    items = apply_filters(items, req.get("Filters"), _FILTERS,
+                          tags_of=lambda g: {t["Key"]: t["Value"] for t in g["Tags"]})
+    page, token = paginate(items, req.get("MaxResults"), req.get("NextToken"), low=5, high=1000)
+    return {"SecurityGroups": page, "NextToken": token}
+
+
+@action("DescribeSecurityGroupRules")
+def describe_security_group_rules(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    groups = ctx.backend.store.list(sgs.SG, ctx.region)
+    rules = [sgs.describe_rule(r, g.data["OwnerId"]) for g in groups for r in sgs.ensure_rules_field(g)]
+    wanted = req.get("SecurityGroupRuleIds")
+    if wanted:
+        for rid in wanted:
+            ids.check(rid, "sgr")
+        known = {r["SecurityGroupRuleId"] for r in rules}
+        for rid in wanted:
+            if rid not in known:
+                raise ids.KINDS["sgr"].not_found_error(rid)
+        rules = [r for r in rules if r["SecurityGroupRuleId"] in wanted]
+    rules = apply_filters(rules, req.get("Filters"), {
+        "group-id": lambda r: r["GroupId"], "security-group-rule-id": lambda r: r["SecurityGroupRuleId"]},
+        tags_of=lambda r: {})
+    page, token = paginate(rules, req.get("MaxResults"), req.get("NextToken"), low=5, high=1000)
+    return {"SecurityGroupRules": page, "NextToken": token}
+
+
+def _authorize(ctx: RequestContext, req: dict[str, Any], egress: bool) -> dict[str, Any]:
+    group, new = sgs.authorize(ctx.backend, ctx.region, req, egress)
+    _changed(ctx, group.data["VpcId"])
+    return {"Return": True, "SecurityGroupRules": [sgs.describe_rule(r, group.data["OwnerId"]) for r in new]}
+
+
+def _revoke(ctx: RequestContext, req: dict[str, Any], egress: bool) -> dict[str, Any]:
+    group, _ = sgs.revoke(ctx.backend, ctx.region, req, egress)
+    _changed(ctx, group.data["VpcId"])
+    return {"Return": True}
+
+
+@action("AuthorizeSecurityGroupIngress")
+def authorize_ingress(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    return _authorize(ctx, req, egress=False)
+
+
+@action("AuthorizeSecurityGroupEgress")
+def authorize_egress(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    return _authorize(ctx, req, egress=True)
+
+
+@action("RevokeSecurityGroupIngress")
+def revoke_ingress(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    return _revoke(ctx, req, egress=False)
+
+
+@action("RevokeSecurityGroupEgress")
+def revoke_egress(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    return _revoke(ctx, req, egress=True)

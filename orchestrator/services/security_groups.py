@@ -1,0 +1,306 @@
+"""Security groups: VPC-scoped allow-lists of ingress/egress rules, kept as flat rules (one per
+peer), as EC2's DescribeSecurityGroupRules shows them; IpPermissions are rendered from them.
+
+Every change asks the runtime to re-render and atomically re-apply the VPC's firewall, so rules
+take effect on running instances at once.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from orchestrator.api import errors
+from orchestrator.domain import ids
+from orchestrator.services import tags as tag_service
+from orchestrator.services import vpcs
+from orchestrator.services.backend import Backend
+from orchestrator.store.sqlite import Record
+
+SG = vpcs.SECURITY_GROUP
+PROTOCOLS = {"tcp": "tcp", "6": "tcp", "udp": "udp", "17": "udp", "icmp": "icmp", "1": "icmp", "-1": "-1", "all": "-1"}
+MAX_RULES_PER_DIRECTION = 60
+
+
+def get(backend: Backend, region: str, group_id: str) -> Record:
+    ids.check(group_id, "sg")
+    record = backend.store.get(group_id, SG)
+    if record is None or record.region != region:
+        raise errors.NotFound("InvalidGroup.NotFound", f"The security group '{group_id}' does not exist")
+    return record
+
+
+def by_name(backend: Backend, region: str, name: str, vpc_id: str | None = None) -> Record:
+    vpc_id = vpc_id or _default_vpc_id(backend, region)
+    for g in backend.store.list(SG, region):
+        if g.data["GroupName"] == name and g.data["VpcId"] == vpc_id:
+            return g
+    raise errors.NotFound("InvalidGroup.NotFound",
+                          f"The security group '{name}' does not exist in default VPC '{vpc_id}'")
+
+
+def _default_vpc_id(backend: Backend, region: str) -> str:
+    vpc = vpcs.default_vpc(backend, region)
+    if vpc is None:
+        raise errors.Ec2Error("No default VPC for this user", code="VPCIdNotSpecified")
+    return vpc.id
+
+
+def resolve(backend: Backend, region: str, group_id: str | None, group_name: str | None) -> Record:
+    if group_id:
+        return get(backend, region, group_id)
+    if group_name:
+        return by_name(backend, region, group_name)
+    raise errors.MissingParameter("GroupId")
+
+
+def create(backend: Backend, region: str, name: str, description: str, vpc_id: str | None,
+           tag_specs: Sequence[Mapping[str, Any]] | None) -> Record:
+    if not name or len(name) > 255:
+        raise errors.InvalidParameterValue.for_param("groupName", name, "Group names must be 1 to 255 characters.")
+    if name.lower().startswith("sg-"):
+        raise errors.InvalidParameterValue.for_param("groupName", name, "Group names may not start with 'sg-'.")
+    if not description or len(description) > 255:
+        raise errors.InvalidParameterValue.for_param("groupDescription", description,
+                                                     "Descriptions must be 1 to 255 characters.")
+    if vpc_id:
+        ids.check(vpc_id, "vpc")
+        vpc = backend.store.get(vpc_id, vpcs.VPC)
+        if vpc is None or vpc.region != region:
+            raise ids.KINDS["vpc"].not_found_error(vpc_id)
+    else:
+        vpc_id = _default_vpc_id(backend, region)
+    tags = tag_service.tags_from_specifications(tag_specs, "security-group")
+    with backend.store.transaction():
+        for g in backend.store.list(SG, region):
+            if g.data["GroupName"] == name and g.data["VpcId"] == vpc_id:
+                raise errors.Duplicate("InvalidGroup.Duplicate",
+                                       f"The security group '{name}' already exists for VPC '{vpc_id}'")
+        record = Record(id=ids.new_id("sg"), type=SG, region=region, state="available", data={
+            "GroupName": name, "Description": description, "VpcId": vpc_id, "OwnerId": backend.account_id,
+            "Rules": [],
+        })
+        record.data["Rules"] = [_rule(record.id, egress=True, protocol="-1", from_port=None, to_port=None,
+                                      cidr="0.0.0.0/0", group=None, description=None)]
+        backend.store.insert(record)
+        if tags:
+            backend.store.set_tags(record.id, SG, region, tags)
+    return record
+
+
+def ensure_rules_field(record: Record) -> list[dict[str, Any]]:
+    """Groups made by vpcs.create_vpc_record carry IpPermissions; convert them once to flat rules."""
+    if "Rules" not in record.data:
+        rules = [_rule(record.id, egress=True, protocol="-1", from_port=None, to_port=None, cidr="0.0.0.0/0",
+                       group=None, description=None)]
+        if record.data.get("GroupName") == "default":  # EC2's default group: members talk to each other
+            rules.append(_rule(record.id, egress=False, protocol="-1", from_port=None, to_port=None, cidr=None,
+                               group=record.id, description=None))
+        record.data["Rules"] = rules
+        record.data.pop("IpPermissions", None)
+        record.data.pop("IpPermissionsEgress", None)
+    return record.data["Rules"]
+
+
+def _rule(group_id: str, *, egress: bool, protocol: str, from_port: int | None, to_port: int | None,
+          cidr: str | None, group: str | None, description: str | None) -> dict[str, Any]:
+    return {"SecurityGroupRuleId": ids.new_id("sgr"), "GroupId": group_id, "IsEgress": egress,
+            "IpProtocol": protocol, "FromPort": from_port, "ToPort": to_port, "CidrIpv4": cidr,
+            "ReferencedGroupId": group, "Description": description}
+
+
+def _key(rule: Mapping[str, Any]) -> tuple[Any, ...]:
+    return (rule["IsEgress"], rule["IpProtocol"], rule["FromPort"], rule["ToPort"], rule["CidrIpv4"],
+            rule["ReferencedGroupId"])
+
+
+def _permission_rules(backend: Backend, region: str, group: Record, egress: bool,
+                      permissions: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Flat rules from IpPermissions, validated as EC2 does."""
+    out: list[dict[str, Any]] = []
+    for perm in permissions:
+        raw = str(perm.get("IpProtocol", "")).lower()
+        protocol = PROTOCOLS.get(raw)
+        if protocol is None:
+            raise errors.InvalidParameterValue(
+                f"Invalid value '{perm.get('IpProtocol')}' for IP protocol. Unknown protocol.")
+        from_port, to_port = perm.get("FromPort"), perm.get("ToPort")
+        if protocol in ("tcp", "udp"):
+            if from_port is None or to_port is None:
+                raise errors.InvalidParameterValue("Invalid value for portRange. Must specify both from and to ports "
+                                                   "with TCP/UDP.")
+            if not (0 <= from_port <= to_port <= 65535):
+                raise errors.InvalidParameterValue(
+                    f"Invalid value for portRange. Must specify both from and to ports with TCP/UDP. ({from_port}, "
+                    f"{to_port})")
+        elif protocol == "icmp":
+            from_port = -1 if from_port is None else from_port
+            to_port = -1 if to_port is None else to_port
+        else:
+            from_port = to_port = None
+        peers: list[tuple[str | None, str | None, str | None]] = []
+        for rng in perm.get("IpRanges") or []:
+            cidr = rng.get("CidrIp")
+            try:
+                cidr = str(ipaddress.ip_network(cidr, strict=False))
+            except (ValueError, TypeError):
+                raise errors.InvalidParameterValue(f"CIDR block {cidr} is malformed") from None
+            peers.append((cidr, None, rng.get("Description")))
+        for pair in perm.get("UserIdGroupPairs") or []:
+            ref_id = pair.get("GroupId")
+            ref = get(backend, region, ref_id) if ref_id else by_name(backend, region, pair.get("GroupName", ""),
+                                                                         group.data["VpcId"])
+            if ref.data["VpcId"] != group.data["VpcId"]:
+                raise errors.InvalidParameter("You have specified two resources that belong to different networks.")
+            peers.append((None, ref.id, pair.get("Description")))
+        if perm.get("Ipv6Ranges") or perm.get("PrefixListIds"):
+            raise errors.Ec2Error("IPv6 ranges and prefix lists are not supported by ec2d yet.",
+                                  code="UnsupportedOperation")
+        if not peers:
+            raise errors.MissingParameter("IpPermissions.IpRanges or UserIdGroupPairs")
+        for cidr, ref, desc in peers:
+            out.append(_rule(group.id, egress=egress, protocol=protocol, from_port=from_port, to_port=to_port,
+                             cidr=cidr, group=ref, description=desc))
+    return out
+
+
+def _legacy_permissions(req: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The old flat form (IpProtocol/FromPort/ToPort/CidrIp/SourceSecurityGroupName)."""
+    if not (req.get("IpProtocol") or req.get("CidrIp") or req.get("SourceSecurityGroupName")):
+        return []
+    perm: dict[str, Any] = {"IpProtocol": req.get("IpProtocol") or "-1", "FromPort": req.get("FromPort"),
+                            "ToPort": req.get("ToPort")}
+    if req.get("CidrIp"):
+        perm["IpRanges"] = [{"CidrIp": req["CidrIp"]}]
+    if req.get("SourceSecurityGroupName"):
+        perm["UserIdGroupPairs"] = [{"GroupName": req["SourceSecurityGroupName"]}]
+    return [perm]
+
+
+def _describe_rule(rule: Mapping[str, Any], owner: str) -> str:
+    peer = rule["CidrIpv4"] or rule["ReferencedGroupId"]
+    proto = {"-1": "ALL", "tcp": "TCP", "udp": "UDP", "icmp": "ICMP"}[rule["IpProtocol"]]
+    return (f'peer: {peer}, {proto}, from port: {rule["FromPort"]}, to port: {rule["ToPort"]}, ALLOW')
+
+
+def authorize(backend: Backend, region: str, req: Mapping[str, Any], egress: bool) -> tuple[Record, list[dict]]:
+    group = resolve(backend, region, req.get("GroupId"), req.get("GroupName"))
+    permissions = list(req.get("IpPermissions") or []) + _legacy_permissions(req)
+    if not permissions:
+        raise errors.MissingParameter("IpPermissions")
+    new = _permission_rules(backend, region, group, egress, permissions)
+    with backend.store.transaction():
+        group = backend.store.get(group.id)  # type: ignore[assignment]
+        assert group is not None
+        rules = ensure_rules_field(group)
+        existing = {_key(r) for r in rules}
+        for rule in new:
+            if _key(rule) in existing:
+                raise errors.Duplicate("InvalidPermission.Duplicate",
+                                       f'the specified rule "{_describe_rule(rule, group.data["OwnerId"])}" already exists')
+            existing.add(_key(rule))
+        if sum(1 for r in rules + new if r["IsEgress"] == egress) > MAX_RULES_PER_DIRECTION:
+            raise errors.Ec2Error("The maximum number of rules per security group has been reached.",
+                                  code="RulesPerSecurityGroupLimitExceeded")
+        rules.extend(new)
+        backend.store.update(group)
+    return group, new
+
+
+def revoke(backend: Backend, region: str, req: Mapping[str, Any], egress: bool) -> tuple[Record, list[dict]]:
+    group = resolve(backend, region, req.get("GroupId"), req.get("GroupName"))
+    with backend.store.transaction():
+        group = backend.store.get(group.id)  # type: ignore[assignment]
+        assert group is not None
+        rules = ensure_rules_field(group)
+        removed: list[dict] = []
+        if req.get("SecurityGroupRuleIds"):
+            wanted = set(req["SecurityGroupRuleIds"])
+            removed = [r for r in rules if r["SecurityGroupRuleId"] in wanted and r["IsEgress"] == egress]
+            missing = wanted - {r["SecurityGroupRuleId"] for r in removed}
+            if missing:
+                raise errors.NotFound("InvalidSecurityGroupRuleId.NotFound",
+                                      f"The security group rule ID '{sorted(missing)[0]}' does not exist")
+        else:
+            permissions = list(req.get("IpPermissions") or []) + _legacy_permissions(req)
+            if not permissions:
+                raise errors.MissingParameter("IpPermissions")
+            by_key = {_key(r): r for r in rules}
+            for rule in _permission_rules(backend, region, group, egress, permissions):
+                match = by_key.get(_key(rule))
+                if match is None:
+                    raise errors.NotFound(
+                        "InvalidPermission.NotFound",
+                        "The specified rule does not exist in this security group.")
+                removed.append(match)
+        gone = {r["SecurityGroupRuleId"] for r in removed}
+        group.data["Rules"] = [r for r in rules if r["SecurityGroupRuleId"] not in gone]
+        backend.store.update(group)
+    return group, removed
+
+
+def users(backend: Backend, region: str, group_id: str) -> list[str]:
+    """Instances (not terminated) and ENIs using the group."""
+    found = [r.id for r in backend.store.list("instance", region)
+             if r.state != "terminated" and any(g["GroupId"] == group_id for g in r.data["SecurityGroups"])]
+    found += [e.id for e in backend.store.list(vpcs.ENI, region) if any(g["GroupId"] == group_id for g in e.data["Groups"])]
+    return found
+
+
+def delete(backend: Backend, region: str, group_id: str | None, group_name: str | None) -> None:
+    group = resolve(backend, region, group_id, group_name)
+    if group.data["GroupName"] == "default":
+        raise errors.Ec2Error(f'the specified group: "{group.id}" name: "default" cannot be deleted by a user',
+                              code="CannotDelete")
+    if users(backend, region, group.id):
+        raise errors.DependencyViolation(f"resource {group.id} has a dependent object")
+    for other in backend.store.list(SG, region):
+        if other.id != group.id and any(r.get("ReferencedGroupId") == group.id for r in ensure_rules_field(other)):
+            raise errors.DependencyViolation(f"resource {group.id} has a dependent object")
+    backend.store.delete(group.id)
+
+
+def rules_of(groups: Iterable[Record]) -> list[dict[str, Any]]:
+    return [r for g in groups for r in ensure_rules_field(g)]
+
+
+def describe_rule(rule: Mapping[str, Any], owner: str, tags: Mapping[str, str] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "SecurityGroupRuleId": rule["SecurityGroupRuleId"], "GroupId": rule["GroupId"], "GroupOwnerId": owner,
+        "IsEgress": rule["IsEgress"], "IpProtocol": rule["IpProtocol"],
+        "FromPort": -1 if rule["FromPort"] is None else rule["FromPort"],
+        "ToPort": -1 if rule["ToPort"] is None else rule["ToPort"],
+        "Description": rule.get("Description"), "Tags": tag_service.tag_list(tags or {}),
+    }
+    if rule["CidrIpv4"]:
+        out["CidrIpv4"] = rule["CidrIpv4"]
+    if rule["ReferencedGroupId"]:
+        out["ReferencedGroupInfo"] = {"GroupId": rule["ReferencedGroupId"], "UserId": owner}
+    return out
+
+
+def _permission(rule: Mapping[str, Any], owner: str) -> dict[str, Any]:
+    perm: dict[str, Any] = {"IpProtocol": rule["IpProtocol"], "IpRanges": [], "Ipv6Ranges": [],
+                            "PrefixListIds": [], "UserIdGroupPairs": []}
+    if rule["FromPort"] is not None:
+        perm["FromPort"], perm["ToPort"] = rule["FromPort"], rule["ToPort"]
+    if rule["CidrIpv4"]:
+        perm["IpRanges"].append({k: v for k, v in (("CidrIp", rule["CidrIpv4"]),
+                                                   ("Description", rule.get("Description"))) if v is not None})
+    if rule["ReferencedGroupId"]:
+        perm["UserIdGroupPairs"].append({"GroupId": rule["ReferencedGroupId"], "UserId": owner})
+    return perm
+
+
+def describe(group: Record, tags: Mapping[str, str]) -> dict[str, Any]:
+    rules = ensure_rules_field(group)
+    owner = group.data["OwnerId"]
+    return {
+        "GroupId": group.id, "GroupName": group.data["GroupName"], "Description": group.data["Description"],
+        "VpcId": group.data["VpcId"], "OwnerId": owner,
+        "IpPermissions": [_permission(r, owner) for r in rules if not r["IsEgress"]],
+        "IpPermissionsEgress": [_permission(r, owner) for r in rules if r["IsEgress"]],
+        "SecurityGroupArn": f"arn:aws:ec2:{group.region}:{owner}:security-group/{group.id}",
+        "Tags": tag_service.tag_list(tags),
+    }
