@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.config import Config
 from orchestrator.domain.regions import RegionCatalogue
 from orchestrator.services.credentials import Credentials
+from orchestrator.services.session_credentials import SessionCredentialStore
 from orchestrator.store.sqlite import Store
 
 if TYPE_CHECKING:
@@ -21,6 +22,7 @@ class Backend:
     credentials: Credentials
     regions: RegionCatalogue = field(init=False)
     runtime: Any = None  # orchestrator.services.runtime.Runtime when instances really run
+    sessions: SessionCredentialStore = field(default_factory=SessionCredentialStore)
 
     def __post_init__(self) -> None:
         self.regions = RegionCatalogue(self.config.regions)
@@ -33,6 +35,8 @@ class Backend:
         """The secret for an access key (root keys now; instance-role keys later)."""
         if session_token is None and access_key_id == self.credentials.access_key_id:
             return self.credentials.secret_access_key
+        if session_token is not None:
+            return self.sessions.secret_for(access_key_id, session_token)
         return None
 
     @classmethod

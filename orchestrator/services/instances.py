@@ -365,7 +365,7 @@ def describe_attribute(backend: Backend, region: str, instance_id: str, attribut
     return {"InstanceId": record.id, key: render(record.data)}
 
 
-def modify_attribute(backend: Backend, region: str, req: Mapping[str, Any]) -> None:
+def modify_attribute(backend: Backend, region: str, req: Mapping[str, Any]) -> Record:
     record = get(backend, region, req["InstanceId"])
     changes: dict[str, Any] = {}
     attribute, value = req.get("Attribute"), req.get("Value")
@@ -407,8 +407,24 @@ def modify_attribute(backend: Backend, region: str, req: Mapping[str, Any]) -> N
         raise errors.MissingParameter("Attribute")
     record.data.update(changes)
     backend.store.update(record)
-    if backend.runtime is not None:
-        backend.runtime.refresh_metadata(record.region, record.data["VpcId"])
+    return record
+
+
+def modify_metadata_options(backend: Backend, region: str, req: Mapping[str, Any]) -> Record:
+    record = get(backend, region, req["InstanceId"])
+    if record.state == S.TERMINATED:
+        raise errors.IncorrectInstanceState(f"The instance '{record.id}' is not in a state from which it can be modified.")
+    options = dict(record.data["MetadataOptions"])
+    for key in ("HttpTokens", "HttpPutResponseHopLimit", "HttpEndpoint", "InstanceMetadataTags", "HttpProtocolIpv6"):
+        if req.get(key) is not None:
+            options[key] = req[key]
+    if not 1 <= int(options["HttpPutResponseHopLimit"]) <= 64:
+        raise errors.InvalidParameterValue.for_param(
+            "httpPutResponseHopLimit", options["HttpPutResponseHopLimit"], "Expected a value between 1 and 64.")
+    options["State"] = "applied"
+    record.data["MetadataOptions"] = options
+    backend.store.update(record)
+    return record
 
 
 def console_output(backend: Backend, region: str, instance_id: str) -> dict[str, Any]:

@@ -180,6 +180,7 @@ class Runtime:
                 http_put_response_hop_limit=int(opts["HttpPutResponseHopLimit"]),
                 instance_metadata_tags=opts.get("InstanceMetadataTags", "disabled")),
             ami_manifest_path=(image.data.get("ImageLocation") if image else None) or "(unknown)",
+            identity_credentials=lambda iid=rec.id: self.backend.sessions.for_owner(iid).as_imds(),
         )
 
     async def sync_vpc(self, region: str, vpc_id: str) -> None:

@@ -71,6 +71,8 @@ SAMPLES: list[tuple[str, Sample]] = [
     ("ModifyInstanceAttribute", lambda s: {"InstanceId": first_instance(s), "InstanceType": {"Value": "t3.small"}}),
     ("DescribeInstanceAttribute", lambda s: {"InstanceId": first_instance(s), "Attribute": "instanceType"}),
     ("StartInstances", lambda s: {"InstanceIds": [first_instance(s)]}),
+    ("ModifyInstanceMetadataOptions", lambda s: {"InstanceId": first_instance(s), "HttpTokens": "optional",
+                                                 "InstanceMetadataTags": "enabled"}),
     ("GetConsoleOutput", lambda s: {"InstanceId": first_instance(s)}),
     ("TerminateInstances", lambda s: {"InstanceIds": [i["InstanceId"] for i in s["RunInstances"]["Instances"]]}),
     ("CreateVpc", lambda s: {"CidrBlock": "10.1.0.0/16"}),

@@ -3,7 +3,9 @@ ec2d (sharing that cache) registering an imported image as a public AMI in every
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import secrets
 import subprocess
 import sys
@@ -61,6 +63,8 @@ def server(cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ru
         yield srv
     finally:
         srv.stop()
+        with contextlib.suppress(OSError):  # the sweep empties /run/<prefix> but leaves the directory
+            os.rmdir(f"/run/{srv.config.prefix}")
 
 
 @pytest.fixture()

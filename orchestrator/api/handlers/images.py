@@ -1,4 +1,5 @@
-"""DescribeImages."""
+"""DescribeImages, CreateImage, RegisterImage, DeregisterImage, CopyImage,
+DescribeImageAttribute, ModifyImageAttribute, ResetImageAttribute."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from orchestrator.api.context import RequestContext
 from orchestrator.api.filters import apply_filters, paginate
 from orchestrator.api.registry import action
 from orchestrator.domain import ids
-from orchestrator.services import images
+from orchestrator.services import images, user_images
 
 _FILTERS = {
     "architecture": lambda i: i["Architecture"],
@@ -43,6 +44,10 @@ def describe_images(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
         records = [images.get(backend, ctx.region, i) for i in wanted]
     else:
         records = images.visible(backend, ctx.region, ctx.account_id)
+    executable = req.get("ExecutableUsers")
+    if executable:
+        users = [ctx.account_id if u == "self" else u for u in executable]
+        records = [r for r in records if any(user_images.can_launch(r, u) for u in users)]
     owners = req.get("Owners")
     if owners:
         records = [r for r in records if images.owner_matches(r, owners, ctx.account_id)]
@@ -52,3 +57,41 @@ def describe_images(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
                           tags_of=lambda i: {t["Key"]: t["Value"] for t in i["Tags"]})
     page, token = paginate(items, req.get("MaxResults"), req.get("NextToken"), low=5, high=1000)
     return {"Images": page, "NextToken": token}
+
+
+@action("CreateImage")
+def create_image(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    return {"ImageId": user_images.create(ctx.backend, ctx.region, req)}
+
+
+@action("RegisterImage")
+def register_image(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    return {"ImageId": user_images.register(ctx.backend, ctx.region, req)}
+
+
+@action("DeregisterImage")
+def deregister_image(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    return user_images.deregister(ctx.backend, ctx.region, req["ImageId"],
+                                  bool(req.get("DeleteAssociatedSnapshots")))
+
+
+@action("CopyImage")
+def copy_image(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    return {"ImageId": user_images.copy(ctx.backend, ctx.region, req)}
+
+
+@action("DescribeImageAttribute")
+def describe_image_attribute(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    return user_images.describe_attribute(ctx.backend, ctx.region, req["ImageId"], req["Attribute"])
+
+
+@action("ModifyImageAttribute")
+def modify_image_attribute(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    user_images.modify_attribute(ctx.backend, ctx.region, req)
+    return {}
+
+
+@action("ResetImageAttribute")
+def reset_image_attribute(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    user_images.reset_attribute(ctx.backend, ctx.region, req["ImageId"], req["Attribute"])
+    return {}

@@ -130,11 +130,21 @@ def describe_instance_attribute(ctx: RequestContext, req: dict[str, Any]) -> dic
 
 
 @action("ModifyInstanceAttribute")
-def modify_instance_attribute(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    instances.modify_attribute(ctx.backend, ctx.region, req)
+async def modify_instance_attribute(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    record = instances.modify_attribute(ctx.backend, ctx.region, req)
+    if ctx.backend.runtime is not None:  # metadata and firewall follow at once
+        await ctx.backend.runtime.sync_vpc(record.region, record.data["VpcId"])
     return {}
 
 
 @action("GetConsoleOutput")
 def get_console_output(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
     return instances.console_output(ctx.backend, ctx.region, req["InstanceId"])
+
+
+@action("ModifyInstanceMetadataOptions")
+async def modify_instance_metadata_options(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    record = instances.modify_metadata_options(ctx.backend, ctx.region, req)
+    if ctx.backend.runtime is not None:
+        await ctx.backend.runtime.sync_vpc(record.region, record.data["VpcId"])
+    return {"InstanceId": record.id, "InstanceMetadataOptions": record.data["MetadataOptions"]}

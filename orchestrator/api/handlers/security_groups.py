@@ -41,9 +41,10 @@ for _field in ("cidr", "ip-range.cidr", "group-id", "protocol", "from-port", "to
     _FILTERS[f"egress.ip-permission.{_field}"] = lambda g, f=_field: _perm_values(g, "IpPermissionsEgress", f)
 
 
-def _changed(ctx: RequestContext, vpc_id: str) -> None:
+async def _changed(ctx: RequestContext, vpc_id: str) -> None:
+    """Rules take effect before the call returns: the VPC's firewall is re-applied."""
     if ctx.backend.runtime is not None:
-        ctx.backend.runtime.refresh_metadata(ctx.region, vpc_id)
+        await ctx.backend.runtime.sync_vpc(ctx.region, vpc_id)
 
 
 @action("CreateSecurityGroup")
@@ -55,10 +56,10 @@ def create_security_group(ctx: RequestContext, req: dict[str, Any]) -> dict[str,
 
 
 @action("DeleteSecurityGroup")
-def delete_security_group(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+async def delete_security_group(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
     group = sgs.resolve(ctx.backend, ctx.region, req.get("GroupId"), req.get("GroupName"))
     sgs.delete(ctx.backend, ctx.region, group.id, None)
-    _changed(ctx, group.data["VpcId"])
+    await _changed(ctx, group.data["VpcId"])
     return {"Return": True, "GroupId": group.id}
 
 
@@ -98,33 +99,33 @@ def describe_security_group_rules(ctx: RequestContext, req: dict[str, Any]) -> d
     return {"SecurityGroupRules": page, "NextToken": token}
 
 
-def _authorize(ctx: RequestContext, req: dict[str, Any], egress: bool) -> dict[str, Any]:
+async def _authorize(ctx: RequestContext, req: dict[str, Any], egress: bool) -> dict[str, Any]:
     group, new = sgs.authorize(ctx.backend, ctx.region, req, egress)
-    _changed(ctx, group.data["VpcId"])
+    await _changed(ctx, group.data["VpcId"])
     return {"Return": True, "SecurityGroupRules": [sgs.describe_rule(r, group.data["OwnerId"]) for r in new]}
 
 
-def _revoke(ctx: RequestContext, req: dict[str, Any], egress: bool) -> dict[str, Any]:
+async def _revoke(ctx: RequestContext, req: dict[str, Any], egress: bool) -> dict[str, Any]:
     group, _ = sgs.revoke(ctx.backend, ctx.region, req, egress)
-    _changed(ctx, group.data["VpcId"])
+    await _changed(ctx, group.data["VpcId"])
     return {"Return": True}
 
 
 @action("AuthorizeSecurityGroupIngress")
-def authorize_ingress(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    return _authorize(ctx, req, egress=False)
+async def authorize_ingress(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    return await _authorize(ctx, req, egress=False)
 
 
 @action("AuthorizeSecurityGroupEgress")
-def authorize_egress(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    return _authorize(ctx, req, egress=True)
+async def authorize_egress(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    return await _authorize(ctx, req, egress=True)
 
 
 @action("RevokeSecurityGroupIngress")
-def revoke_ingress(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    return _revoke(ctx, req, egress=False)
+async def revoke_ingress(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    return await _revoke(ctx, req, egress=False)
 
 
 @action("RevokeSecurityGroupEgress")
-def revoke_egress(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    return _revoke(ctx, req, egress=True)
+async def revoke_egress(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    return await _revoke(ctx, req, egress=True)

@@ -1,4 +1,5 @@
-"""DescribeVolumes (root volumes of instances; the full EBS surface comes with the storage issue)."""
+"""CreateVolume, DeleteVolume, DescribeVolumes, AttachVolume, DetachVolume, ModifyVolume,
+DescribeVolumesModifications, DescribeVolumeStatus."""
 
 from __future__ import annotations
 
@@ -8,12 +9,18 @@ from orchestrator.api.context import RequestContext
 from orchestrator.api.filters import apply_filters, paginate
 from orchestrator.api.registry import action
 from orchestrator.domain import ids
+from orchestrator.services import volumes
 
 _FILTERS = {
     "volume-id": lambda v: v["VolumeId"],
     "status": lambda v: v["State"],
     "availability-zone": lambda v: v["AvailabilityZone"],
     "volume-type": lambda v: v["VolumeType"],
+    "create-time": lambda v: v["CreateTime"],
+    "multi-attach-enabled": lambda v: v["MultiAttachEnabled"],
+    "attachment.attach-time": lambda v: [a["AttachTime"] for a in v["Attachments"]],
+    "iops": lambda v: v.get("Iops"),
+    "throughput": lambda v: v.get("Throughput"),
     "size": lambda v: v["Size"],
     "snapshot-id": lambda v: v.get("SnapshotId"),
     "encrypted": lambda v: v["Encrypted"],
@@ -38,7 +45,7 @@ def describe_volume(record: Any, tags: dict[str, str]) -> dict[str, Any]:
 
 @action("DescribeVolumes")
 def describe_volumes(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    records = ctx.backend.store.list("volume", ctx.region)
+    records = [r for r in ctx.backend.store.list("volume", ctx.region) if r.state != "deleted"]
     wanted = req.get("VolumeIds")
     if wanted:
         by_id = {r.id: r for r in records}
@@ -53,3 +60,77 @@ def describe_volumes(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]
                           tags_of=lambda v: {t["Key"]: t["Value"] for t in v["Tags"]})
     page, token = paginate(items, req.get("MaxResults"), req.get("NextToken"), low=5, high=500)
     return {"Volumes": page, "NextToken": token}
+
+
+def _tags(item: dict[str, Any]) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in item["Tags"]}
+
+
+@action("CreateVolume")
+def create_volume(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    record = volumes.create(ctx.backend, ctx.region, req)
+    out = describe_volume(record, ctx.backend.store.tags_of(record.id))
+    zone = ctx.backend.regions.zone(record.data["AvailabilityZone"])
+    out["AvailabilityZoneId"] = zone.zone_id if zone else None
+    return out
+
+
+@action("DeleteVolume")
+def delete_volume(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    volumes.delete(ctx.backend, ctx.region, req["VolumeId"])
+    return {}
+
+
+@action("AttachVolume")
+def attach_volume(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    return volumes.attach(ctx.backend, ctx.region, req["VolumeId"], req["InstanceId"], req["Device"])
+
+
+@action("DetachVolume")
+def detach_volume(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    return volumes.detach(ctx.backend, ctx.region, req)
+
+
+@action("ModifyVolume")
+def modify_volume(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    return {"VolumeModification": volumes.modify(ctx.backend, ctx.region, req)}
+
+
+_MOD_FILTERS = {
+    "volume-id": lambda m: m["VolumeId"],
+    "modification-state": lambda m: m["ModificationState"],
+    "target-size": lambda m: m.get("TargetSize"),
+    "target-iops": lambda m: m.get("TargetIops"),
+    "target-volume-type": lambda m: m.get("TargetVolumeType"),
+    "target-throughput": lambda m: m.get("TargetThroughput"),
+    "original-size": lambda m: m.get("OriginalSize"),
+    "original-iops": lambda m: m.get("OriginalIops"),
+    "original-volume-type": lambda m: m.get("OriginalVolumeType"),
+    "start-time": lambda m: m.get("StartTime"),
+}
+
+
+@action("DescribeVolumesModifications")
+def describe_volumes_modifications(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    items = volumes.modifications(ctx.backend, ctx.region, req.get("VolumeIds"))
+    items = apply_filters(items, req.get("Filters"), _MOD_FILTERS)
+    page, token = paginate(items, req.get("MaxResults"), req.get("NextToken"), low=5, high=500)
+    return {"VolumesModifications": page, "NextToken": token}
+
+
+_STATUS_FILTERS = {
+    "availability-zone": lambda s: s["AvailabilityZone"],
+    "volume-status.status": lambda s: s["VolumeStatus"]["Status"],
+    "volume-status.details-name": lambda s: [d["Name"] for d in s["VolumeStatus"]["Details"]],
+    "volume-status.details-status": lambda s: [d["Status"] for d in s["VolumeStatus"]["Details"]],
+    "event.event-type": lambda s: [e.get("EventType") for e in s["Events"]],
+    "action.code": lambda s: [a.get("Code") for a in s["Actions"]],
+}
+
+
+@action("DescribeVolumeStatus")
+def describe_volume_status(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    items = volumes.status(ctx.backend, ctx.region, req.get("VolumeIds"))
+    items = apply_filters(items, req.get("Filters"), _STATUS_FILTERS)
+    page, token = paginate(items, req.get("MaxResults"), req.get("NextToken"), low=5, high=1000)
+    return {"VolumeStatuses": page, "NextToken": token}

@@ -75,6 +75,7 @@ Limits: IPv4 only (IPv6 from taps is dropped); prefix lists are not modelled; a 
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
 import ipaddress
 import re
@@ -268,6 +269,7 @@ def _disjoint(boxes: Iterable[tuple[int, int, int, int]]) -> list[tuple[int, int
     return [(lo, hi, b0, b1) for lo, hi, merged in slices for b0, b1 in merged]
 
 
+@functools.lru_cache(maxsize=65536)
 def _cidr_range(cidr: str) -> tuple[int, int]:
     try:
         net = ipaddress.IPv4Network(cidr, strict=False)
@@ -331,6 +333,106 @@ def _decl(name: str, type_: str, interval: bool = True, map_: bool = False) -> s
     return f"\t{kind} {name} {{\n\t\ttype {type_}{flags}\n\t}}"
 
 
+@dataclass(frozen=True)
+class _GroupPart:
+    sets: tuple[str, ...]
+    chains: tuple[str, ...]
+    elements: tuple[tuple[str, frozenset[str]], ...]
+    digest: bytes
+
+
+@functools.lru_cache(maxsize=8192)
+def _group_part(g: SecurityGroup) -> _GroupPart:
+    """Sets, chains and elements of one group (cached: unchanged groups cost a hash lookup)."""
+    gi = _ident(g.group_id)
+    sets: list[str] = []
+    chains: list[str] = []
+    elements: dict[str, frozenset[str]] = {}
+
+    def put(name: str, elems: Iterable[str]) -> None:
+        elements[name] = frozenset(elems)
+
+    for direction, field_ in _DIRS:
+        rules = g.ingress if direction == "in" else g.egress
+        base = f"g_{gi}_{direction}"
+        p_boxes: list[tuple[int, int, int, int]] = []
+        l4_boxes: dict[int, list[tuple[int, int, int, int]]] = defaultdict(list)
+        icmp_boxes: dict[int, list[tuple[int, int, int, int]]] = defaultdict(list)
+        refs: dict[str, list[_Perm]] = defaultdict(list)
+        for rule in rules:
+            perm = _perm(rule)
+            for cidr in rule.cidrs:
+                a0, a1 = _cidr_range(cidr)
+                if perm.kind == "p":
+                    p_boxes.append((a0, a1, perm.lo, perm.hi))
+                elif perm.kind == "l4":
+                    l4_boxes[perm.key].append((a0, a1, perm.lo, perm.hi))  # type: ignore[index]
+                else:
+                    icmp_boxes[perm.key].append((a0, a1, perm.lo, perm.hi))  # type: ignore[index]
+            for ref in rule.group_ids:
+                refs[ref].append(perm)
+        sets.append(_decl(f"{base}_p", "ipv4_addr . inet_proto"))
+        sets.append(_decl(f"{base}_l4", "ipv4_addr . inet_proto . inet_service"))
+        sets.append(_decl(f"{base}_icmp", "ipv4_addr . icmp_type . icmp_code"))
+        put(f"{base}_p", (f"{_addr(a, b)} . {_rng(c, d)}" for a, b, c, d in _disjoint(p_boxes)))
+        put(
+            f"{base}_l4",
+            (
+                f"{_addr(a, b)} . {proto} . {_rng(c, d)}"
+                for proto, boxes in l4_boxes.items()
+                for a, b, c, d in _disjoint(boxes)
+            ),
+        )
+        put(
+            f"{base}_icmp",
+            (
+                f"{_addr(a, b)} . {itype} . {_rng(c, d)}"
+                for itype, boxes in icmp_boxes.items()
+                for a, b, c, d in _disjoint(boxes)
+            ),
+        )
+        body = [
+            f"\t\tip {field_} . meta l4proto @{base}_p accept",
+            f"\t\tip {field_} . meta l4proto . th dport @{base}_l4 accept",
+            f"\t\tip {field_} . icmp type . icmp code @{base}_icmp accept",
+        ]
+        for ref in sorted(refs):
+            rname, perms = f"{base}_r_{_ident(ref)}", refs[ref]
+            sets.append(_decl(f"{rname}_p", "inet_proto"))
+            sets.append(_decl(f"{rname}_l4", "inet_proto . inet_service"))
+            sets.append(_decl(f"{rname}_icmp", "icmp_type . icmp_code"))
+            put(
+                f"{rname}_p",
+                (_rng(a, b) for a, b in _merge((x.lo, x.hi) for x in perms if x.kind == "p")),
+            )
+            by_key: dict[tuple[str, int], list[tuple[int, int]]] = defaultdict(list)
+            for x in perms:
+                if x.kind != "p":
+                    by_key[(x.kind, x.key)].append((x.lo, x.hi))  # type: ignore[index]
+            for kind in ("l4", "icmp"):
+                put(
+                    f"{rname}_{kind}",
+                    (
+                        f"{key} . {_rng(a, b)}"
+                        for (k, key), rs in by_key.items()
+                        if k == kind
+                        for a, b in _merge(rs)
+                    ),
+                )
+            m = f"ip {field_} @g_{_ident(ref)}_m"
+            body += [
+                f"\t\t{m} meta l4proto @{rname}_p accept",
+                f"\t\t{m} meta l4proto . th dport @{rname}_l4 accept",
+                f"\t\t{m} icmp type . icmp code @{rname}_icmp accept",
+            ]
+        chains.append(f"\tchain {base} {{\n" + "\n".join(body) + "\n\t}")
+
+    digest = hashlib.sha256("\n".join(sets + chains).encode())
+    for name in sorted(elements):
+        digest.update(f"{name}={sorted(elements[name])!r}".encode())
+    return _GroupPart(tuple(sets), tuple(chains), tuple(sorted(elements.items())), digest.digest())
+
+
 def compile_ruleset(vpc_id: str, ports: Sequence[Port], groups: Mapping[str, SecurityGroup]) -> Ruleset:
     """Compile the model (see the module doc for the layout)."""
     for gid, g in groups.items():
@@ -374,87 +476,13 @@ def compile_ruleset(vpc_id: str, ports: Sequence[Port], groups: Mapping[str, Sec
         put(_INET, name, members[gid])
 
     # per group and direction: three CIDR-keyed sets and three sets per referenced group
+    group_digests = []
     for gid in sorted(groups):
-        g, gi = groups[gid], ids[gid]
-        for direction, field_ in _DIRS:
-            rules = g.ingress if direction == "in" else g.egress
-            base = f"g_{gi}_{direction}"
-            p_boxes: list[tuple[int, int, int, int]] = []
-            l4_boxes: dict[int, list[tuple[int, int, int, int]]] = defaultdict(list)
-            icmp_boxes: dict[int, list[tuple[int, int, int, int]]] = defaultdict(list)
-            refs: dict[str, list[_Perm]] = defaultdict(list)
-            for rule in rules:
-                perm = _perm(rule)
-                for cidr in rule.cidrs:
-                    a0, a1 = _cidr_range(cidr)
-                    if perm.kind == "p":
-                        p_boxes.append((a0, a1, perm.lo, perm.hi))
-                    elif perm.kind == "l4":
-                        l4_boxes[perm.key].append((a0, a1, perm.lo, perm.hi))  # type: ignore[index]
-                    else:
-                        icmp_boxes[perm.key].append((a0, a1, perm.lo, perm.hi))  # type: ignore[index]
-                for ref in rule.group_ids:
-                    refs[ref].append(perm)
-            sets.append(_decl(f"{base}_p", "ipv4_addr . inet_proto"))
-            sets.append(_decl(f"{base}_l4", "ipv4_addr . inet_proto . inet_service"))
-            sets.append(_decl(f"{base}_icmp", "ipv4_addr . icmp_type . icmp_code"))
-            put(_INET, f"{base}_p", (f"{_addr(a, b)} . {_rng(c, d)}" for a, b, c, d in _disjoint(p_boxes)))
-            put(
-                _INET,
-                f"{base}_l4",
-                (
-                    f"{_addr(a, b)} . {proto} . {_rng(c, d)}"
-                    for proto, boxes in l4_boxes.items()
-                    for a, b, c, d in _disjoint(boxes)
-                ),
-            )
-            put(
-                _INET,
-                f"{base}_icmp",
-                (
-                    f"{_addr(a, b)} . {itype} . {_rng(c, d)}"
-                    for itype, boxes in icmp_boxes.items()
-                    for a, b, c, d in _disjoint(boxes)
-                ),
-            )
-            verdict = "accept"
-            body = [
-                f"\t\tip {field_} . meta l4proto @{base}_p {verdict}",
-                f"\t\tip {field_} . meta l4proto . th dport @{base}_l4 {verdict}",
-                f"\t\tip {field_} . icmp type . icmp code @{base}_icmp {verdict}",
-            ]
-            for ref in sorted(refs):
-                rname, perms = f"{base}_r_{ids[ref]}", refs[ref]
-                sets.append(_decl(f"{rname}_p", "inet_proto"))
-                sets.append(_decl(f"{rname}_l4", "inet_proto . inet_service"))
-                sets.append(_decl(f"{rname}_icmp", "icmp_type . icmp_code"))
-                put(
-                    _INET,
-                    f"{rname}_p",
-                    (_rng(a, b) for a, b in _merge((x.lo, x.hi) for x in perms if x.kind == "p")),
-                )
-                by_key: dict[tuple[str, int], list[tuple[int, int]]] = defaultdict(list)
-                for x in perms:
-                    if x.kind != "p":
-                        by_key[(x.kind, x.key)].append((x.lo, x.hi))  # type: ignore[index]
-                for kind in ("l4", "icmp"):
-                    put(
-                        _INET,
-                        f"{rname}_{kind}",
-                        (
-                            f"{key} . {_rng(a, b)}"
-                            for (k, key), rs in by_key.items()
-                            if k == kind
-                            for a, b in _merge(rs)
-                        ),
-                    )
-                m = f"ip {field_} @g_{ids[ref]}_m"
-                body += [
-                    f"\t\t{m} meta l4proto @{rname}_p {verdict}",
-                    f"\t\t{m} meta l4proto . th dport @{rname}_l4 {verdict}",
-                    f"\t\t{m} icmp type . icmp code @{rname}_icmp {verdict}",
-                ]
-            chains.append(f"\tchain {base} {{\n" + "\n".join(body) + "\n\t}")
+        part = _group_part(groups[gid])
+        sets.extend(part.sets)
+        chains.extend(part.chains)
+        elements.update(((_INET, name), elems) for name, elems in part.elements)
+        group_digests.append(part.digest)
 
     # one chain per distinct group combination and direction; dispatch maps keyed by port IP
     combos: dict[tuple[str, ...], str] = {}
@@ -533,7 +561,10 @@ def compile_ruleset(vpc_id: str, ports: Sequence[Port], groups: Mapping[str, Sec
     inet = f"table {_INET}\ndelete table {_INET}\ntable {_INET} {{\n" + "\n".join(sets + chains) + "\n}"
     structure = inet + "\n" + bridge
     digest = hashlib.sha256(structure.encode())
-    for key in sorted(elements):
+    for d in group_digests:
+        digest.update(d)
+    group_sets = {(_INET, name) for gid in groups for name, _ in _group_part(groups[gid]).elements}
+    for key in sorted(set(elements) - group_sets):
         digest.update(repr((key, sorted(elements[key]))).encode())
     generation = int.from_bytes(digest.digest()[:4], "big") or 1
     header = f"# ec2d security groups of {vpc_id}: {len(ports)} ports, {len(groups)} groups"
@@ -563,6 +594,8 @@ def render_delta(old: Ruleset, new: Ruleset) -> str | None:
     adds = []
     for key in sorted(set(old.elements) | set(new.elements)):
         before, after = old.elements.get(key, frozenset()), new.elements.get(key, frozenset())
+        if before is after:
+            continue
         table, name = key
         gone = sorted(before - after)
         if gone:
