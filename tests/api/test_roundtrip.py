@@ -63,6 +63,7 @@ SAMPLES: list[tuple[str, Sample]] = [
     ("DescribeInstances", lambda s: {}),
     ("DescribeInstanceStatus", lambda s: {"IncludeAllInstances": True}),
     ("DescribeVolumes", lambda s: {}),
+    ("DescribeNetworkInterfaces", lambda s: {}),
     (SETUP, lambda s, b: [instances.transition(b, i["InstanceId"], S.PENDING, S.RUNNING)
                           for i in s["RunInstances"]["Instances"]]),
     ("RebootInstances", lambda s: {"InstanceIds": [first_instance(s)]}),

@@ -1,0 +1,67 @@
+"""DescribeNetworkInterfaces (instances' primary ENIs; creating and hot-plugging ENIs comes with
+the networking issue)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestrator.api.context import RequestContext
+from orchestrator.api.filters import apply_filters, paginate
+from orchestrator.api.registry import action
+from orchestrator.domain import ids
+from orchestrator.services import tags as tag_service
+from orchestrator.services import vpcs
+
+_FILTERS = {
+    "network-interface-id": lambda e: e["NetworkInterfaceId"],
+    "subnet-id": lambda e: e["SubnetId"],
+    "vpc-id": lambda e: e["VpcId"],
+    "availability-zone": lambda e: e["AvailabilityZone"],
+    "status": lambda e: e["Status"],
+    "mac-address": lambda e: e["MacAddress"],
+    "private-ip-address": lambda e: e["PrivateIpAddress"],
+    "addresses.private-ip-address": lambda e: [a["PrivateIpAddress"] for a in e["PrivateIpAddresses"]],
+    "attachment.instance-id": lambda e: (e.get("Attachment") or {}).get("InstanceId"),
+    "attachment.device-index": lambda e: (e.get("Attachment") or {}).get("DeviceIndex"),
+    "group-id": lambda e: [g["GroupId"] for g in e["Groups"]],
+    "group-name": lambda e: [g["GroupName"] for g in e["Groups"]],
+    "description": lambda e: e["Description"],
+    "owner-id": lambda e: e["OwnerId"],
+}
+
+
+def describe_eni(record: Any, tags: dict[str, str]) -> dict[str, Any]:
+    d = record.data
+    dns = vpcs.private_dns_name(d["PrivateIpAddress"], record.region)
+    out = {
+        "NetworkInterfaceId": record.id, "SubnetId": d["SubnetId"], "VpcId": d["VpcId"],
+        "AvailabilityZone": d["AvailabilityZone"], "Description": d["Description"], "OwnerId": d["OwnerId"],
+        "Status": record.state, "MacAddress": d["MacAddress"], "PrivateIpAddress": d["PrivateIpAddress"],
+        "PrivateDnsName": dns, "SourceDestCheck": d["SourceDestCheck"], "Groups": d["Groups"],
+        "InterfaceType": d["InterfaceType"], "RequesterManaged": False,
+        "PrivateIpAddresses": [{"Primary": True, "PrivateIpAddress": d["PrivateIpAddress"], "PrivateDnsName": dns}],
+        "TagSet": tag_service.tag_list(tags),
+    }
+    if d.get("Attachment"):
+        out["Attachment"] = {k: v for k, v in d["Attachment"].items()}
+        out["Attachment"].setdefault("InstanceOwnerId", d["OwnerId"])
+    return out
+
+
+@action("DescribeNetworkInterfaces")
+def describe_network_interfaces(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    records = ctx.backend.store.list(vpcs.ENI, ctx.region)
+    wanted = req.get("NetworkInterfaceIds")
+    if wanted:
+        by_id = {r.id: r for r in records}
+        for eid in wanted:
+            ids.check(eid, "eni")
+            if eid not in by_id:
+                raise ids.KINDS["eni"].not_found_error(eid)
+        records = [by_id[e] for e in wanted]
+    tags = ctx.backend.store.tags_by_resource("network-interface", ctx.region)
+    items = [describe_eni(r, tags.get(r.id, {})) for r in records]
+    items = apply_filters(items, req.get("Filters"), _FILTERS,
+                          tags_of=lambda e: {t["Key"]: t["Value"] for t in e["TagSet"]})
+    page, token = paginate(items, req.get("MaxResults"), req.get("NextToken"), low=5, high=1000)
+    return {"NetworkInterfaces": page, "NextToken": token}
