@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 import sys
 
@@ -53,6 +54,10 @@ def sweep(prefix: str, family: bool = False) -> dict[str, list[str]]:
         report["namespaces"] += r.namespaces
         report["taps"] += r.taps
         report["routes"] += [str(x) for x in r.routes]
+        try:
+            os.rmdir(f"/run/{p}")
+        except OSError:
+            pass
     compute.close()
     return report
 

@@ -33,6 +33,7 @@ from orchestrator.store.sqlite import Record, StateConflict
 log = logging.getLogger("ec2d.runtime")
 S = InstanceState
 GIB = 1024**3
+IMAGE_RESCAN_SECONDS = 5.0
 
 
 class Runtime:
@@ -95,6 +96,7 @@ class Runtime:
         self.compute.start_events(self.loop, self._on_event)
         await self.reconcile()
         self._spawn(self._periodic())
+        self._spawn(self._image_rescan())
 
     async def close(self) -> None:
         for task in list(self.tasks):
@@ -450,12 +452,20 @@ class Runtime:
                 log.warning("removing domain %s that ec2d does not know", name)
                 await self._call(self._discard_domain, name)
 
+    async def _image_rescan(self) -> None:
+        """New cache entries (``ec2d image build/import``) become AMIs within seconds."""
+        while True:
+            await asyncio.sleep(IMAGE_RESCAN_SECONDS)
+            try:
+                await self.register_images()
+            except Exception:
+                log.exception("image registration failed")
+
     async def _periodic(self) -> None:
         while True:
             await asyncio.sleep(30)
             try:
                 await self.reconcile()
-                await self.register_images()
                 self._purge_terminated()
             except Exception:
                 log.exception("periodic reconcile failed")
