@@ -19,7 +19,6 @@ from orchestrator.services import images, instances
 from orchestrator.services.backend import Backend
 from orchestrator.services.runtime import Runtime
 
-
 BACKGROUND = {"_periodic", "_image_rescan"}
 
 
