@@ -42,6 +42,8 @@ async def start_runtime(backend: Backend) -> Runtime:
     """Wire the real drivers (libvirt, Linux namespaces, qcow2, IMDS) and start the runtime."""
     from orchestrator.drivers.compute.kvm_probe import probe_host
     from orchestrator.drivers.compute.libvirt_driver import LibvirtCompute
+    from orchestrator.drivers.network.firewall import NftFirewall
+    from orchestrator.drivers.network.public import PublicNetwork
     from orchestrator.drivers.network.vpc import LinuxVpcNetwork
     from orchestrator.drivers.storage.volumes import Qcow2Storage
     from orchestrator.imds.listen import open_listener_in_netns
@@ -62,6 +64,8 @@ async def start_runtime(backend: Backend) -> Runtime:
         imds=imds,
         virt_type=probe.virt_type,
         open_listener=open_listener_in_netns,
+        public=PublicNetwork(config.prefix, config.public_pool),
+        firewall=NftFirewall(),
     )
     backend.runtime = runtime
     await runtime.open()

@@ -17,7 +17,7 @@ from orchestrator.api import errors
 from orchestrator.domain import ids
 from orchestrator.domain import instance_types as catalogue
 from orchestrator.domain.states import INSTANCE_CODES, REQUESTS, InstanceState, Request, check_edge
-from orchestrator.services import capacity, images, keypairs, vpcs
+from orchestrator.services import capacity, images, keypairs, public_ips, vpcs
 from orchestrator.services import tags as tag_service
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record, StateConflict
@@ -206,6 +206,9 @@ def run(backend: Backend, region: str, req: Mapping[str, Any]) -> dict[str, Any]
         group_ids = list(group_ids or []) + [by_name[n] for n in req["SecurityGroups"]]
     groups = vpcs.security_groups(backend, region, subnet.data["VpcId"], group_ids)
     private_ip = req.get("PrivateIpAddress") or nic0.get("PrivateIpAddress")
+    wants_public = nic0.get("AssociatePublicIpAddress")
+    if wants_public is None:
+        wants_public = bool(subnet.data.get("MapPublicIpOnLaunch"))
     if private_ip and max_count > 1:
         raise errors.InvalidParameterCombination("Cannot specify a private IP address when launching more than one instance")
 
@@ -274,7 +277,11 @@ def run(backend: Backend, region: str, req: Mapping[str, Any]) -> dict[str, Any]
                 "StateTransitionReason": "",
                 "StateReason": {"Code": "pending", "Message": "pending"},
                 "billing": {"running_since": None, "running_seconds": 0.0},
+                "AssociatePublicIp": bool(wants_public),
+                "AutoPublicIp": None,
             })
+            if wants_public:
+                record.data["AutoPublicIp"] = public_ips.allocate_public_ip(backend)
             backend.store.insert(record)
             if instance_tags:
                 backend.store.set_tags(instance_id, INSTANCE, region, instance_tags)
@@ -316,9 +323,12 @@ def request(backend: Backend, region: str, instance_ids: Sequence[str], what: Re
                                            "Message": "Client.UserInitiatedShutdown: User initiated shutdown"},
                             Request.TERMINATE: {"Code": "Client.UserInitiatedShutdown",
                                                 "Message": "Client.UserInitiatedShutdown: User initiated shutdown"}}
+            extra: dict[str, Any] = {}
+            if what == Request.START and r.data.get("AssociatePublicIp") and not public_ips.eip_of_instance(backend, r):
+                extra["AutoPublicIp"] = public_ips.allocate_public_ip(backend)
             try:
                 transition(backend, r.id, previous, target, {"StateTransitionReason": reason.get(what, ""),
-                                                             "StateReason": state_reason[what]})
+                                                             "StateReason": state_reason[what], **extra})
                 current = target
             except StateConflict as e:  # moved under us (e.g. launch finished): report what it is now
                 current = S(e.actual) if e.actual else previous
@@ -454,12 +464,18 @@ def describe(backend: Backend, record: Record, tags: Mapping[str, str]) -> dict[
     itype = catalogue.get(d["InstanceType"])
     state = S(record.state)
     gone = state == S.TERMINATED
+    public_ip = None if gone else public_ips.public_ip_of(backend, record)
+    public_dns = public_ips.public_dns_name(public_ip, record.region) if public_ip else ""
+    eip = public_ips.eip_of_instance(backend, record) if public_ip else None
+    association = ({"PublicIp": public_ip, "PublicDnsName": public_dns,
+                    "IpOwnerId": backend.account_id if eip else "amazon"} if public_ip else None)
     out: dict[str, Any] = {
         "InstanceId": record.id,
+        "PublicIpAddress": public_ip,
         "ImageId": d["ImageId"],
         "State": {"Code": INSTANCE_CODES[state], "Name": str(state)},
         "PrivateDnsName": "" if gone else vpcs.private_dns_name(d["PrivateIpAddress"], record.region),
-        "PublicDnsName": "",
+        "PublicDnsName": public_dns,
         "StateTransitionReason": d.get("StateTransitionReason", ""),
         "KeyName": d.get("KeyName"),
         "AmiLaunchIndex": d["AmiLaunchIndex"],
@@ -500,6 +516,7 @@ def describe(backend: Backend, record: Record, tags: Mapping[str, str]) -> dict[
             "PrivateIpAddresses": [{"Primary": True, "PrivateIpAddress": d["PrivateIpAddress"],
                                     "PrivateDnsName": vpcs.private_dns_name(d["PrivateIpAddress"], record.region)}],
             "InterfaceType": "interface",
+            "Association": association,
         }],
         "StateReason": d.get("StateReason") if state != S.RUNNING else None,
         "CpuOptions": {"CoreCount": itype.cores, "ThreadsPerCore": itype.threads_per_core} if itype else None,

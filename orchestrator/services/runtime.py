@@ -26,7 +26,7 @@ from orchestrator.drivers.network.dnsmasq import Lease
 from orchestrator.drivers.network.vpc import VpcNetworkDriver
 from orchestrator.drivers.storage.volumes import StorageDriver
 from orchestrator.imds.model import InstanceMetadata, MetadataOptions
-from orchestrator.services import images, instances, vpcs
+from orchestrator.services import images, instances, public_ips, vpcs
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record, StateConflict
 
@@ -46,7 +46,11 @@ class Runtime:
         imds: Any,  # orchestrator.imds.server.IMDSServer (or a stand-in with the same methods)
         virt_type: str,
         open_listener: Callable[[str], Any] | None = None,
+        public: Any = None,  # orchestrator.drivers.network.public.PublicNetwork, None: no public side
+        firewall: Any = None,  # orchestrator.drivers.network.firewall.FirewallDriver, None: no filtering
     ) -> None:
+        self.public = public
+        self.firewall = firewall
         self.backend = backend
         self.compute = compute
         self.networks = networks
@@ -89,6 +93,9 @@ class Runtime:
     async def open(self) -> None:
         """Build each region's default VPC network, register images, reconcile, follow events."""
         self.loop = asyncio.get_running_loop()
+        if self.public is not None:
+            await self._call(self.public.ensure, self.backend.config.host_routes)
+            await self._call(next(iter(self.networks.values())).ensure_unreachable, self.backend.config.public_pool)
         for region in self.backend.config.regions:
             for vpc in self.backend.store.list(vpcs.VPC, region):
                 await self.ensure_vpc_network(vpc)
@@ -183,10 +190,13 @@ class Runtime:
                 instance_metadata_tags=opts.get("InstanceMetadataTags", "disabled")),
             ami_manifest_path=(image.data.get("ImageLocation") if image else None) or "(unknown)",
             identity_credentials=lambda iid=rec.id: self.backend.sessions.for_owner(iid).as_imds(),
+            public_ip=public_ips.public_ip_of(self.backend, rec),
         )
 
     async def sync_vpc(self, region: str, vpc_id: str) -> None:
-        """Regenerate the VPC's DHCP leases and metadata table from the store."""
+        """Regenerate the VPC's DHCP leases, metadata table, firewall and NAT from the store."""
+        if self.backend.store.get(vpc_id) is None:
+            return  # the VPC is gone (its namespace with it)
         recs = [r for r in self.backend.store.list("instance", region)
                 if r.data["VpcId"] == vpc_id and r.state != S.TERMINATED]
         leases = [Lease(r.data["MacAddress"], r.data["PrivateIpAddress"],
@@ -195,6 +205,44 @@ class Runtime:
         if vpc_id in self.listening:
             table = {r.data["PrivateIpAddress"]: self._metadata(r) for r in recs if r.state in ACTIVE}
             self.imds.set_instances(vpc_id, table)
+        await self.sync_firewall(region, vpc_id, recs)
+        await self.sync_public(region, vpc_id)
+
+    async def sync_firewall(self, region: str, vpc_id: str, recs: list[Record]) -> None:
+        """Security groups of the VPC, rendered and applied atomically in its namespace."""
+        if self.firewall is None or self.backend.store.get(vpc_id) is None:
+            return
+        from orchestrator.drivers.network import firewall as fw
+        from orchestrator.services import security_groups as sgs
+
+        groups = {}
+        for g in self.backend.store.list(vpcs.SECURITY_GROUP, region):
+            if g.data["VpcId"] != vpc_id:
+                continue
+            ingress, egress = [], []
+            for r in sgs.ensure_rules_field(g):
+                rule = fw.Rule(r["IpProtocol"], r["FromPort"], r["ToPort"],
+                               cidrs=(r["CidrIpv4"],) if r["CidrIpv4"] else (),
+                               group_ids=(r["ReferencedGroupId"],) if r["ReferencedGroupId"] else ())
+                (egress if r["IsEgress"] else ingress).append(rule)
+            groups[g.id] = fw.SecurityGroup(g.id, tuple(ingress), tuple(egress))
+        net = self.networks[region]
+        ports = [fw.Port(r.data["NetworkInterfaceId"], net.tap_name(r.data["NetworkInterfaceId"]),
+                         r.data["MacAddress"], (r.data["PrivateIpAddress"],),
+                         tuple(g["GroupId"] for g in r.data["SecurityGroups"] if g["GroupId"] in groups))
+                 for r in recs if r.state in ACTIVE]
+        await self._call(self.firewall.sync, net.netns_name(vpc_id), vpc_id, ports, groups)
+
+    async def sync_public(self, region: str, vpc_id: str) -> None:
+        """Internet gateway link and 1:1 NAT of the VPC, from the store."""
+        if self.public is None or self.backend.store.get(vpc_id) is None:
+            return
+        ns = self.networks[region].netns_name(vpc_id)
+        if public_ips.attached_igw(self.backend, region, vpc_id) is None:
+            await self._call(self.public.detach_vpc, vpc_id, ns)
+            return
+        await self._call(self.public.attach_vpc, vpc_id, ns)
+        await self._call(self.public.set_public_ips, vpc_id, ns, public_ips.nat_table(self.backend, region, vpc_id))
 
     def refresh_metadata(self, region: str, vpc_id: str) -> None:
         self._spawn(self.sync_vpc(region, vpc_id))
@@ -330,6 +378,7 @@ class Runtime:
             if first_launch:
                 await self._release(rec, delete_all_volumes=True)
                 instances.transition(self.backend, instance_id, S.PENDING, S.TERMINATED, {
+                    "AutoPublicIp": None,
                     "StateReason": {"Code": "Server.InternalError", "Message": message},
                     "StateTransitionReason": message})
             else:  # a start of an existing instance failed: it stays, stopped, with its disks
@@ -357,7 +406,8 @@ class Runtime:
             log.warning("%s: power off failed, destroying", instance_id, exc_info=True)
         await self._call(self._discard_domain, name)
         await self._call(self._set_volume_attachment, rec, "attached")
-        instances.transition(self.backend, instance_id, S.STOPPING, S.STOPPED, {"billing": self._accumulate(rec)})
+        instances.transition(self.backend, instance_id, S.STOPPING, S.STOPPED,
+                             {"billing": self._accumulate(rec), "AutoPublicIp": None})
         await self.sync_vpc(rec.region, rec.data["VpcId"])
         log.info("%s stopped", instance_id)
 
@@ -373,8 +423,11 @@ class Runtime:
             return
         await self._call(self._discard_domain, self.domain_name(instance_id))
         await self._release(rec, delete_all_volumes=False)
+        for eip in self.backend.store.list(public_ips.EIP, rec.region):  # EIPs stay allocated, unassociated
+            if eip.data.get("InstanceId") == instance_id:
+                public_ips.disassociate_address(self.backend, rec.region, eip.data["AssociationId"], None)
         instances.transition(self.backend, instance_id, S.SHUTTING_DOWN, S.TERMINATED,
-                             {"billing": self._accumulate(rec)})
+                             {"billing": self._accumulate(rec), "AutoPublicIp": None})
         await self.sync_vpc(rec.region, rec.data["VpcId"])
         log.info("%s terminated", instance_id)
 

@@ -224,7 +224,7 @@ async def _freeze(backend: Backend, pairs: list[tuple[str, str]], instance_id: s
         att = vols.attachment(vol) if vol else None
         if att:
             by_instance[vid] = att["InstanceId"]
-    lock_keys = [vid for vid, _ in pairs] + sorted(set(by_instance.values()) | ({instance_id} if instance_id else set()))
+    lock_keys = sorted(vid for vid, _ in pairs) + sorted(set(by_instance.values()) | ({instance_id} if instance_id else set()))
     ok = True
     async with vols.Locks(backend, *lock_keys):
         live: dict[str, list[tuple[str, str, str]]] = {}
@@ -321,21 +321,86 @@ async def collect_garbage(backend: Backend) -> list[str]:
     rt = backend.runtime
     collected: list[str] = []
     progress = True
-    while progress:
-        progress = False
-        for rec in backend.store.list(SNAPSHOT):
-            if rec.state != DELETED or images_using(backend, rec.id) or _store_users(backend, rec.id):
-                continue
-            try:
-                await rt._call(rt.storage.delete_layer, rec.id)
-            except LayerInUse:
-                continue
-            backend.store.delete(rec.id)
-            collected.append(rec.id)
-            progress = True
+    async with vols.Locks(backend, "ebs:garbage-collection"):
+        while progress:
+            progress = await _collect_round(backend, rt, collected, LayerInUse)
     if collected:
         log.info("collected layers %s", ", ".join(collected))
     return collected
+
+
+async def _collect_round(backend: Backend, rt: Any, collected: list[str], layer_in_use: type[Exception]) -> bool:
+    progress = False
+    for rec in backend.store.list(SNAPSHOT):
+        if rec.state != DELETED or images_using(backend, rec.id) or _store_users(backend, rec.id):
+            continue
+        try:
+            await rt._call(rt.storage.delete_layer, rec.id)
+        except layer_in_use:
+            continue
+        backend.store.delete(rec.id)
+        collected.append(rec.id)
+        progress = True
+    return progress
+
+
+async def recover(backend: Backend) -> None:
+    """Finish what a restart interrupted (call once the runtime is open): volumes ``creating``/
+    ``deleting``, attachments ``attaching``/``detaching``, modifications, ``pending`` snapshots
+    (completed when their layer was made and sealed read-only, else ``error``), ``pending``
+    images (settled from their snapshots), then collect garbage."""
+    rt = backend.runtime
+    for vol in backend.store.list(vols.VOLUME):
+        att = vols.attachment(vol)
+        present = vol.id in await rt._call(rt.storage.list_volumes)
+        if vol.state == "creating" and not vols.attachment(vol):
+            if present:
+                vols.move(backend, vol.id, vols.V.CREATING, vols.V.AVAILABLE)
+            else:
+                await vols._create_files(backend, vol.id)
+        elif vol.state == "deleting":
+            await vols._delete_files(backend, vol.id)
+        elif att and att["State"] == "attaching" and att["Device"] != _root_device(backend, att["InstanceId"]):
+            await vols._plug(backend, vol.id, att["InstanceId"], att["Device"])
+        elif att and att["State"] == "detaching":
+            await vols._unplug(backend, vol.id, att["InstanceId"], att["Device"], True)
+        if (vol.data.get("Modification") or {}).get("ModificationState") == "modifying":
+            await vols._apply_modification(backend, vol.id)
+    for snap in backend.store.list(SNAPSHOT):
+        if snap.state == "pending":
+            _complete(backend, snap.id, None if await rt._call(_layer_sealed, rt.storage, snap.id)
+                      else "ec2d restarted while the snapshot was being taken")
+    for image in backend.store.list(images.IMAGE):
+        if image.state != "pending":
+            continue
+        states = []
+        for m in image.data.get("BlockDeviceMappings") or []:
+            sid = (m.get("Ebs") or {}).get("SnapshotId")
+            rec = backend.store.get(sid) if sid else None
+            states.append(rec.state if rec else "error")
+        if "pending" not in states:
+            try:
+                backend.store.transition(image.id, "pending", "available" if set(states) <= {"completed"} else "failed")
+            except StateConflict:
+                pass
+    await collect_garbage(backend)
+
+
+def _root_device(backend: Backend, instance_id: str) -> str | None:
+    inst = backend.store.get(instance_id)
+    return inst.data["RootDeviceName"] if inst else None
+
+
+def _layer_sealed(storage: Any, layer_id: str) -> bool:
+    """A layer is finished once the driver made it read-only (the last step of every snapshot)."""
+    try:
+        path = storage.layer_path(layer_id)
+    except Exception:
+        return False
+    try:
+        return not os.stat(path).st_mode & 0o222
+    except (OSError, TypeError):
+        return True  # a driver without files (fake): it exists, so it is done
 
 
 # ---------------------------------------------------------------------------------------------

@@ -386,6 +386,14 @@ async def _plug(backend: Backend, volume_id: str, instance_id: str, device: str)
             move(backend, volume_id, V.IN_USE, V.AVAILABLE, {"Attachments": []})
             return
         _set_attachment_state(backend, volume_id, "attached")
+    _refresh_metadata(backend, instance_id)
+
+
+def _refresh_metadata(backend: Backend, instance_id: str) -> None:
+    """The metadata service lists block-device-mapping/ebsN from the instance's mappings."""
+    inst = backend.store.get(instance_id)
+    if inst is not None and backend.runtime is not None:
+        backend.runtime.refresh_metadata(inst.region, inst.data["VpcId"])
 
 
 def detach(backend: Backend, region: str, req: Mapping[str, Any]) -> dict[str, Any]:
@@ -435,6 +443,7 @@ async def _unplug(backend: Backend, volume_id: str, instance_id: str, device: st
                     # The definition no longer has it; the guest lets go at its next stop at the latest.
                     log.warning("%s: guest %s did not release %s (force=%s)", volume_id, instance_id, target, force)
         _finish_detach(backend, volume_id, instance_id)
+    _refresh_metadata(backend, instance_id)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -40,6 +40,9 @@ def ensure_default_vpc(backend: Backend, region: str) -> Record | None:
         blocks = ipaddress.ip_network(DEFAULT_VPC_CIDR).subnets(new_prefix=20)
         for zone, block in zip(zones, blocks, strict=False):
             create_subnet_record(backend, vpc, str(block), zone.name, default_for_az=True)
+        from orchestrator.services import public_ips
+
+        public_ips.ensure_default_vpc_gateway(backend, vpc)
         return vpc
 
 
@@ -239,6 +242,9 @@ def create_vpc(backend: Backend, region: str, cidr: str, tags: dict[str, str]) -
     net = _network(cidr, "Vpc")
     with backend.store.transaction():
         record = create_vpc_record(backend, region, str(net))
+        from orchestrator.services import public_ips
+
+        public_ips.ensure_default_vpc_gateway(backend, record)  # the main route table
         if tags:
             backend.store.set_tags(record.id, VPC, region, tags)
     return record
@@ -250,9 +256,14 @@ def delete_vpc(backend: Backend, region: str, vpc_id: str) -> Record:
     if subnets(backend, region, vpc_id) or any(g.data["GroupName"] != "default" for g in groups) or any(
             r.data.get("VpcId") == vpc_id for r in backend.store.list("internet-gateway", region)):
         raise errors.DependencyViolation(f"The vpc '{vpc_id}' has dependencies and cannot be deleted.")
+    tables = [t for t in backend.store.list("route-table", region) if t.data["VpcId"] == vpc_id]
+    if any(not any(a.get("Main") for a in t.data["Associations"]) for t in tables):
+        raise errors.DependencyViolation(f"The vpc '{vpc_id}' has dependencies and cannot be deleted.")
     with backend.store.transaction():
         for g in groups:
             backend.store.delete(g.id)
+        for t in tables:
+            backend.store.delete(t.id)
         backend.store.delete(vpc.id)
     return vpc
 

@@ -132,6 +132,17 @@ def test_rule_count_does_not_grow_with_rules() -> None:
     assert render_delta(r_few, compile_ruleset(VPC, sample_ports(), other)) is None
 
 
+def test_group_compile_is_cached_and_lists_are_tolerated() -> None:
+    big = SecurityGroup(GB, ingress=tuple(tcp(p, "10.0.0.0/8") for p in range(1, 300)))
+    first = compile_ruleset(VPC, sample_ports(), sgs(big))
+    again = compile_ruleset(VPC, sample_ports(), sgs(SecurityGroup(GB, ingress=tuple(big.ingress))))
+    key = ("inet ec2d_sg", "g_0bbbbbbbbbbbbbbb2_in_l4")
+    assert again.elements[key] is first.elements[key]  # equal group value: cached compile reused
+    assert again.generation == first.generation
+    listy = SecurityGroup(GB, ingress=[Rule("tcp", 1, 299, cidrs=["10.0.0.0/8"])])  # type: ignore[arg-type]
+    assert compile_ruleset(VPC, sample_ports(), sgs(listy)).elements[key] == {"10.0.0.0/8 . 6 . 1-299"}
+
+
 def test_overlapping_rules_become_disjoint_boxes() -> None:
     boxes = _disjoint([(0, 255, 80, 80), (0, 255, 81, 90), (16, 31, 70, 85), (300, 400, 1, 1)])
     assert boxes == [(0, 15, 80, 90), (16, 31, 70, 90), (32, 255, 80, 90), (300, 400, 1, 1)]
@@ -175,6 +186,8 @@ def test_model_errors() -> None:
         render(
             VPC, sample_ports(), sgs(SecurityGroup(GB, ingress=(Rule("tcp", 10, 5, cidrs=("1.2.3.4/32",)),)))
         )
+    with pytest.raises(InvalidArgument):
+        render(VPC, [Port("eni-0aa", "tapa", "02:50:00:00:00:0a", ("10.50.0.300",), (GA,))], sgs())
     dup = sample_ports()
     dup[2] = Port("eni-0cc", "tapc", "02:50:00:00:00:0c", (A_IP,), (GC,))
     with pytest.raises(InvalidArgument):

@@ -1,0 +1,341 @@
+"""Internet gateways, route tables, public IPs and Elastic IPs (the model side).
+
+An instance is reachable at a public address when it has one (auto-assigned at launch in a
+subnet that maps public IPs, or an Elastic IP) and its subnet's route table sends 0.0.0.0/0 to an
+internet gateway attached to the VPC. The runtime turns that into 1:1 NAT in the VPC namespace
+and routes in the public namespace. Auto-assigned addresses are released when the instance
+stops or terminates (a start gets a new one), as on EC2; Elastic IPs stay until released.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from typing import Any
+
+from orchestrator.api import errors
+from orchestrator.domain import ids
+from orchestrator.services import vpcs
+from orchestrator.services.backend import Backend
+from orchestrator.store.sqlite import Record
+
+IGW = "internet-gateway"
+RTB = "route-table"
+EIP = "elastic-ip"
+HOLDS_PUBLIC_IP = ("pending", "running", "stopping")
+
+
+# ---------------------------------------------------------------------------------------------
+# internet gateways and route tables
+
+
+def create_igw(backend: Backend, region: str) -> Record:
+    record = Record(id=ids.new_id("igw"), type=IGW, region=region, state="available",
+                    data={"Attachments": [], "OwnerId": backend.account_id})
+    backend.store.insert(record)
+    return record
+
+
+def get_igw(backend: Backend, region: str, igw_id: str) -> Record:
+    ids.check(igw_id, "igw")
+    record = backend.store.get(igw_id, IGW)
+    if record is None or record.region != region:
+        raise ids.KINDS["igw"].not_found_error(igw_id)
+    return record
+
+
+def attached_igw(backend: Backend, region: str, vpc_id: str) -> Record | None:
+    return next((g for g in backend.store.list(IGW, region)
+                 if any(a["VpcId"] == vpc_id for a in g.data["Attachments"])), None)
+
+
+def attach_igw(backend: Backend, region: str, igw_id: str, vpc_id: str) -> Record:
+    igw = get_igw(backend, region, igw_id)
+    vpcs.get_vpc(backend, region, vpc_id)
+    if igw.data["Attachments"]:
+        raise errors.Ec2Error(f"resource {igw_id} is already attached to network "
+                              f"{igw.data['Attachments'][0]['VpcId']}", code="Resource.AlreadyAssociated")
+    if attached_igw(backend, region, vpc_id) is not None:
+        raise errors.Ec2Error(f"Network {vpc_id} already has an internet gateway attached",
+                              code="Resource.AlreadyAssociated")
+    igw.data["Attachments"] = [{"VpcId": vpc_id, "State": "available"}]
+    backend.store.update(igw)
+    return igw
+
+
+def detach_igw(backend: Backend, region: str, igw_id: str, vpc_id: str) -> Record:
+    igw = get_igw(backend, region, igw_id)
+    if not any(a["VpcId"] == vpc_id for a in igw.data["Attachments"]):
+        raise errors.Ec2Error(f"resource {igw_id} is not attached to network {vpc_id}",
+                              code="Gateway.NotAttached")
+    mapped = [r for r in backend.store.list("instance", region)
+              if r.data["VpcId"] == vpc_id and r.state in HOLDS_PUBLIC_IP and public_ip_of(backend, r)]
+    if mapped:
+        raise errors.DependencyViolation(
+            f"Network {vpc_id} has some mapped public address(es). Please unmap those public address(es) "
+            "before detaching the gateway.")
+    igw.data["Attachments"] = []
+    backend.store.update(igw)
+    return igw
+
+
+def delete_igw(backend: Backend, region: str, igw_id: str) -> None:
+    igw = get_igw(backend, region, igw_id)
+    if igw.data["Attachments"]:
+        raise errors.DependencyViolation(f"The internetGateway '{igw_id}' has dependencies and cannot be deleted.")
+    backend.store.delete(igw.id)
+
+
+def create_route_table(backend: Backend, region: str, vpc_id: str, main: bool = False) -> Record:
+    vpc = vpcs.get_vpc(backend, region, vpc_id)
+    rtb_id = ids.new_id("rtb")
+    assoc = ([{"RouteTableAssociationId": ids.new_id("rtbassoc"), "RouteTableId": rtb_id, "Main": True,
+               "AssociationState": {"State": "associated"}}] if main else [])
+    record = Record(id=rtb_id, type=RTB, region=region, state="available", data={
+        "VpcId": vpc_id, "OwnerId": backend.account_id, "Associations": assoc,
+        "Routes": [{"DestinationCidrBlock": vpc.data["CidrBlock"], "GatewayId": "local", "State": "active",
+                    "Origin": "CreateRouteTable"}],
+    })
+    backend.store.insert(record)
+    return record
+
+
+def get_route_table(backend: Backend, region: str, rtb_id: str) -> Record:
+    ids.check(rtb_id, "rtb")
+    record = backend.store.get(rtb_id, RTB)
+    if record is None or record.region != region:
+        raise ids.KINDS["rtb"].not_found_error(rtb_id)
+    return record
+
+
+def main_route_table(backend: Backend, region: str, vpc_id: str) -> Record | None:
+    return next((t for t in backend.store.list(RTB, region) if t.data["VpcId"] == vpc_id
+                 and any(a.get("Main") for a in t.data["Associations"])), None)
+
+
+def route_table_of_subnet(backend: Backend, subnet: Record) -> Record | None:
+    for t in backend.store.list(RTB, subnet.region):
+        if any(a.get("SubnetId") == subnet.id for a in t.data["Associations"]):
+            return t
+    return main_route_table(backend, subnet.region, subnet.data["VpcId"])
+
+
+def create_route(backend: Backend, region: str, rtb_id: str, destination: str, gateway_id: str | None) -> None:
+    table = get_route_table(backend, region, rtb_id)
+    if not gateway_id:
+        raise errors.Ec2Error("ec2d supports routes to internet gateways only (GatewayId).",
+                              code="UnsupportedOperation")
+    get_igw(backend, region, gateway_id)
+    try:
+        dest = str(ipaddress.ip_network(destination))
+    except ValueError:
+        raise errors.InvalidParameterValue(f"Value ({destination}) for parameter destinationCidrBlock is invalid. "
+                                           "This is not a valid CIDR block.") from None
+    if any(r["DestinationCidrBlock"] == dest for r in table.data["Routes"]):
+        raise errors.Ec2Error(f"The route identified by {dest} already exists.", code="RouteAlreadyExists")
+    table.data["Routes"].append({"DestinationCidrBlock": dest, "GatewayId": gateway_id, "State": "active",
+                                 "Origin": "CreateRoute"})
+    backend.store.update(table)
+
+
+def delete_route(backend: Backend, region: str, rtb_id: str, destination: str) -> None:
+    table = get_route_table(backend, region, rtb_id)
+    kept = [r for r in table.data["Routes"] if r["DestinationCidrBlock"] != destination or r["GatewayId"] == "local"]
+    if len(kept) == len(table.data["Routes"]):
+        raise errors.NotFound("InvalidRoute.NotFound",
+                              f"no route with destination-cidr-block {destination} in route table {rtb_id}")
+    table.data["Routes"] = kept
+    backend.store.update(table)
+
+
+def associate_route_table(backend: Backend, region: str, rtb_id: str, subnet_id: str) -> str:
+    table = get_route_table(backend, region, rtb_id)
+    subnet = vpcs.get_subnet(backend, region, subnet_id)
+    if subnet.data["VpcId"] != table.data["VpcId"]:
+        raise errors.InvalidParameterValue(f"Route table {rtb_id} and subnet {subnet_id} belong to different networks")
+    for other in backend.store.list(RTB, region):
+        if any(a.get("SubnetId") == subnet_id for a in other.data["Associations"]):
+            raise errors.Ec2Error(f"the specified association for route table {other.id} conflicts with an "
+                                  "existing association", code="Resource.AlreadyAssociated")
+    assoc_id = ids.new_id("rtbassoc")
+    table.data["Associations"].append({"RouteTableAssociationId": assoc_id, "RouteTableId": rtb_id,
+                                       "SubnetId": subnet_id, "Main": False,
+                                       "AssociationState": {"State": "associated"}})
+    backend.store.update(table)
+    return assoc_id
+
+
+def disassociate_route_table(backend: Backend, region: str, assoc_id: str) -> Record:
+    for table in backend.store.list(RTB, region):
+        for a in table.data["Associations"]:
+            if a["RouteTableAssociationId"] == assoc_id:
+                if a.get("Main"):
+                    raise errors.InvalidParameterValue("cannot disassociate the main route table association")
+                table.data["Associations"].remove(a)
+                backend.store.update(table)
+                return table
+    raise errors.NotFound("InvalidAssociationID.NotFound", f"The association ID '{assoc_id}' does not exist")
+
+
+def subnet_is_public(backend: Backend, subnet: Record) -> bool:
+    table = route_table_of_subnet(backend, subnet)
+    igw = attached_igw(backend, subnet.region, subnet.data["VpcId"])
+    if table is None or igw is None:
+        return False
+    return any(r["DestinationCidrBlock"] == "0.0.0.0/0" and r["GatewayId"] == igw.id for r in table.data["Routes"])
+
+
+def ensure_default_vpc_gateway(backend: Backend, vpc: Record) -> None:
+    """EC2's default VPC comes with an attached IGW and a main route table sending 0.0.0.0/0 to it."""
+    if main_route_table(backend, vpc.region, vpc.id) is None:
+        table = create_route_table(backend, vpc.region, vpc.id, main=True)
+        if vpc.data.get("IsDefault"):
+            igw = create_igw(backend, vpc.region)
+            igw.data["Attachments"] = [{"VpcId": vpc.id, "State": "available"}]
+            backend.store.update(igw)
+            table.data["Routes"].append({"DestinationCidrBlock": "0.0.0.0/0", "GatewayId": igw.id,
+                                         "State": "active", "Origin": "CreateRouteTable"})
+            backend.store.update(table)
+
+
+# ---------------------------------------------------------------------------------------------
+# public addresses
+
+
+def used_public_ips(backend: Backend) -> set[str]:
+    used = set()
+    for region in backend.config.regions:
+        used |= {e.data["PublicIp"] for e in backend.store.list(EIP, region)}
+        used |= {r.data["AutoPublicIp"] for r in backend.store.list("instance", region) if r.data.get("AutoPublicIp")}
+    return used
+
+
+def allocate_public_ip(backend: Backend) -> str:
+    """The lowest free address of the public pool (call inside a store transaction)."""
+    pool = ipaddress.ip_network(backend.config.public_pool)
+    used = used_public_ips(backend)
+    for host in pool.hosts():
+        if int(host) & 0xFF in (0, 255):
+            continue
+        if str(host) not in used:
+            return str(host)
+    raise errors.Ec2Error("The maximum number of addresses has been reached.", code="AddressLimitExceeded")
+
+
+def public_ip_of(backend: Backend, instance: Record) -> str | None:
+    eip = eip_of_instance(backend, instance)
+    return eip.data["PublicIp"] if eip else instance.data.get("AutoPublicIp")
+
+
+def eip_of_instance(backend: Backend, instance: Record) -> Record | None:
+    return next((e for e in backend.store.list(EIP, instance.region)
+                 if e.data.get("NetworkInterfaceId") == instance.data["NetworkInterfaceId"]), None)
+
+
+def public_dns_name(ip: str, region: str) -> str:
+    host = "ec2-" + ip.replace(".", "-")
+    return f"{host}.compute-1.amazonaws.com" if region == "us-east-1" else f"{host}.{region}.compute.amazonaws.com"
+
+
+def nat_table(backend: Backend, region: str, vpc_id: str) -> dict[str, str]:
+    """``{public ip: private ip}`` for the VPC's reachable instances."""
+    out: dict[str, str] = {}
+    for r in backend.store.list("instance", region):
+        if r.data["VpcId"] != vpc_id or r.state not in HOLDS_PUBLIC_IP:
+            continue
+        ip = public_ip_of(backend, r)
+        subnet = backend.store.get(r.data["SubnetId"])
+        if ip and subnet is not None and subnet_is_public(backend, subnet):
+            out[ip] = r.data["PrivateIpAddress"]
+    return out
+
+
+def allocate_address(backend: Backend, region: str, tags: Mapping[str, str]) -> Record:
+    with backend.store.transaction():
+        record = Record(id=ids.new_id("eipalloc"), type=EIP, region=region, state="available", data={
+            "PublicIp": allocate_public_ip(backend), "Domain": "vpc", "PublicIpv4Pool": "amazon",
+            "NetworkBorderGroup": region})
+        backend.store.insert(record)
+        if tags:
+            backend.store.set_tags(record.id, EIP, region, tags)
+    return record
+
+
+def get_eip(backend: Backend, region: str, allocation_id: str | None, public_ip: str | None) -> Record:
+    for e in backend.store.list(EIP, region):
+        if e.id == allocation_id or (public_ip and e.data["PublicIp"] == public_ip):
+            return e
+    if allocation_id:
+        ids.check(allocation_id, "eipalloc")
+        raise errors.NotFound("InvalidAllocationID.NotFound", f"The allocation ID '{allocation_id}' does not exist")
+    raise errors.NotFound("InvalidAddress.NotFound", f"Address '{public_ip}' not found.")
+
+
+def associate_address(backend: Backend, region: str, req: Mapping[str, Any]) -> tuple[Record, Record]:
+    eip = get_eip(backend, region, req.get("AllocationId"), req.get("PublicIp"))
+    with backend.store.transaction():
+        if req.get("InstanceId"):
+            from orchestrator.services import instances
+
+            instance = instances.get(backend, region, req["InstanceId"])
+        elif req.get("NetworkInterfaceId"):
+            eni = backend.store.get(req["NetworkInterfaceId"], vpcs.ENI)
+            if eni is None or not eni.data.get("Attachment"):
+                raise errors.InvalidParameterValue("The network interface is not attached to an instance")
+            instance = backend.store.get(eni.data["Attachment"]["InstanceId"])  # type: ignore[assignment]
+            assert instance is not None
+        else:
+            raise errors.MissingParameter("InstanceId")
+        if instance.state == "terminated":
+            raise errors.IncorrectInstanceState(f"The instance '{instance.id}' is not in a valid state for this "
+                                                "operation.")
+        if eip.data.get("AssociationId") and not req.get("AllowReassociation", True):
+            raise errors.Ec2Error(f"resource {eip.id} is already associated with associate-id "
+                                  f"{eip.data['AssociationId']}", code="Resource.AlreadyAssociated")
+        current = eip_of_instance(backend, instance)
+        if current is not None and current.id != eip.id:
+            _clear(current)
+            backend.store.update(current)
+        eip = backend.store.get(eip.id)  # type: ignore[assignment]
+        assert eip is not None
+        eip.data.update({"AssociationId": ids.new_id("eipassoc"), "InstanceId": instance.id,
+                         "NetworkInterfaceId": instance.data["NetworkInterfaceId"],
+                         "NetworkInterfaceOwnerId": backend.account_id,
+                         "PrivateIpAddress": instance.data["PrivateIpAddress"]})
+        backend.store.update(eip)
+        if instance.data.get("AutoPublicIp"):  # EC2 releases the auto-assigned address
+            instance.data["AutoPublicIp"] = None
+            backend.store.update(instance)
+    return eip, instance
+
+
+def _clear(eip: Record) -> None:
+    for key in ("AssociationId", "InstanceId", "NetworkInterfaceId", "NetworkInterfaceOwnerId", "PrivateIpAddress"):
+        eip.data.pop(key, None)
+
+
+def disassociate_address(backend: Backend, region: str, association_id: str | None, public_ip: str | None) -> Record:
+    for e in backend.store.list(EIP, region):
+        if (association_id and e.data.get("AssociationId") == association_id) or (
+                public_ip and e.data["PublicIp"] == public_ip):
+            instance_id = e.data.get("InstanceId")
+            _clear(e)
+            backend.store.update(e)
+            e.data["_was_instance"] = instance_id
+            return e
+    raise errors.NotFound("InvalidAssociationID.NotFound", f"The association ID '{association_id}' does not exist")
+
+
+def release_address(backend: Backend, region: str, allocation_id: str | None, public_ip: str | None) -> None:
+    eip = get_eip(backend, region, allocation_id, public_ip)
+    if eip.data.get("AssociationId"):
+        raise errors.Ec2Error(f"The address with allocation id [{eip.id}] is in use.",
+                              code="InvalidIPAddress.InUse")
+    backend.store.delete(eip.id)
+
+
+def describe_address(eip: Record, tags: Mapping[str, str]) -> dict[str, Any]:
+    out = {k: v for k, v in eip.data.items() if not k.startswith("_")}
+    out["AllocationId"] = eip.id
+    out["Tags"] = [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
+    return out

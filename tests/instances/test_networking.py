@@ -1,0 +1,144 @@
+"""Networks that behave like EC2's, tested with real guests: security groups really block and
+open traffic at once, subnets of a VPC route to each other, VPCs are isolated, and instances
+are reachable at their public IP / Elastic IP from the public network (never from the host)."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import uuid
+
+import pytest
+from guests import instance_netns, private_key, ssh, wait_state
+from test_lifecycle import tiny_image
+
+from orchestrator.imds.listen import connect_in_netns
+
+HTTP = "timeout 3 wget -q -O - http://{ip}:8080/ 2>&1; echo \" rc=$?\""
+
+
+def reachable(guest, ip: str) -> bool:
+    return guest.run(HTTP.format(ip=ip), check=False).rsplit(" rc=", 1)[1].strip() == "0"
+
+
+def ssh_public(ec2d, ip: str, key, timeout: float = 60) -> str:
+    """Log in through the public namespace (where internet clients would come from)."""
+    import paramiko
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            sock = connect_in_netns(f"{ec2d.config.prefix}-public", ip, 22, timeout=3)
+            client = paramiko.SSHClient()
+            client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+            client.connect(ip, username="ec2-user", pkey=key, sock=sock, timeout=10, banner_timeout=10,
+                           look_for_keys=False, allow_agent=False)
+            _, out, _ = client.exec_command("cat /run/ec2d-tiny/instance-id")
+            text = out.read().decode().strip()
+            client.close()
+            return text
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+
+
+@pytest.fixture(scope="module")
+def net(ec2d, ec2):
+    made = ec2.create_key_pair(KeyName=f"net-{uuid.uuid4().hex[:6]}", KeyType="ed25519")
+    key = private_key(made["KeyMaterial"])
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    client_sg = ec2.create_security_group(GroupName=f"client-{uuid.uuid4().hex[:4]}", Description="c",
+                                          VpcId=vpc)["GroupId"]
+    server_sg = ec2.create_security_group(GroupName=f"server-{uuid.uuid4().hex[:4]}", Description="s",
+                                          VpcId=vpc)["GroupId"]
+    image = tiny_image(ec2)
+    a = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.nano", KeyName=made["KeyName"],
+                          SecurityGroupIds=[client_sg], Placement={"AvailabilityZone": "us-east-1a"})["Instances"][0]
+    b = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.nano", KeyName=made["KeyName"],
+                          SecurityGroupIds=[server_sg], Placement={"AvailabilityZone": "us-east-1b"},
+                          UserData="#!/bin/sh\nmkdir -p /tmp/www && echo hello > /tmp/www/index.html && "
+                                   "busybox httpd -p 8080 -h /tmp/www\n")["Instances"][0]
+    ids = [a["InstanceId"], b["InstanceId"]]
+    ec2.get_waiter("instance_running").wait(InstanceIds=ids, WaiterConfig={"Delay": 1})
+    ga = ssh(instance_netns(ec2d, a), a["PrivateIpAddress"], key)
+    yield {"a": a, "b": b, "ga": ga, "key": key, "client_sg": client_sg, "server_sg": server_sg, "vpc": vpc,
+           "key_name": made["KeyName"]}
+    ga.close()
+    ec2.terminate_instances(InstanceIds=ids)
+    for iid in ids:
+        wait_state(ec2, iid, "terminated", 120)
+    for gid in (server_sg, client_sg):
+        ec2.delete_security_group(GroupId=gid)
+
+
+def test_security_group_rules_take_effect_at_once(ec2, net) -> None:
+    ga, b_ip = net["ga"], net["b"]["PrivateIpAddress"]
+    assert not reachable(ga, b_ip)  # the server's group allows nothing in
+    rule = ec2.authorize_security_group_ingress(GroupId=net["server_sg"], IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080,
+         "UserIdGroupPairs": [{"GroupId": net["client_sg"]}]}])["SecurityGroupRules"][0]
+    deadline = time.monotonic() + 60
+    while not reachable(ga, b_ip):  # httpd may still be starting on a fresh guest
+        assert time.monotonic() < deadline
+        time.sleep(1)
+    started = time.monotonic()
+    ec2.revoke_security_group_ingress(GroupId=net["server_sg"], SecurityGroupRuleIds=[rule["SecurityGroupRuleId"]])
+    assert not reachable(ga, b_ip)
+    assert time.monotonic() - started < 5  # the revoke applied before the API answered
+    ec2.authorize_security_group_ingress(GroupId=net["server_sg"], IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080,
+         "IpRanges": [{"CidrIp": net["a"]["PrivateIpAddress"] + "/32"}]}])
+    assert reachable(ga, b_ip)  # a CIDR rule works too, without restarting anything
+
+
+def test_subnets_route_to_each_other_and_vpcs_are_isolated(ec2d, ec2, net) -> None:
+    ga = net["ga"]
+    assert net["a"]["SubnetId"] != net["b"]["SubnetId"]  # zones a and b: two subnets of the default VPC
+    ec2.authorize_security_group_ingress(GroupId=net["server_sg"], IpPermissions=[
+        {"IpProtocol": "icmp", "FromPort": -1, "ToPort": -1, "IpRanges": [{"CidrIp": "172.31.0.0/16"}]}])
+    assert ga.run(f"sudo ping -c 1 -W 3 {net['b']['PrivateIpAddress']} >/dev/null && echo ok",
+                  check=False).strip() == "ok"
+    other = ec2.create_vpc(CidrBlock="172.31.0.0/16")["Vpc"]["VpcId"]  # same CIDR, another network
+    sub = ec2.create_subnet(VpcId=other, CidrBlock="172.31.16.0/20", AvailabilityZone="us-east-1a")["Subnet"]
+    c = ec2.run_instances(ImageId=tiny_image(ec2), MinCount=1, MaxCount=1, InstanceType="t3.nano",
+                          KeyName=net["key_name"], SubnetId=sub["SubnetId"],
+                          PrivateIpAddress=net["b"]["PrivateIpAddress"])["Instances"][0]
+    ec2.get_waiter("instance_running").wait(InstanceIds=[c["InstanceId"]], WaiterConfig={"Delay": 1})
+    gc = ssh(instance_netns(ec2d, c), c["PrivateIpAddress"], net["key"])
+    # C has B's address in its own VPC; from C that address is C itself, never B
+    assert gc.run("hostname").strip() == "ip-" + c["PrivateIpAddress"].replace(".", "-")
+    assert gc.run(f"sudo ping -c 1 -W 2 {net['a']['PrivateIpAddress']} >/dev/null && echo ok",
+                  check=False).strip() == ""
+    gc.close()
+    ec2.terminate_instances(InstanceIds=[c["InstanceId"]])
+    wait_state(ec2, c["InstanceId"], "terminated", 120)
+    ec2.delete_subnet(SubnetId=sub["SubnetId"])
+    ec2.delete_vpc(VpcId=other)
+
+
+def test_public_ip_and_elastic_ip(ec2d, ec2, net) -> None:
+    a, b = (ec2.describe_instances(InstanceIds=[net[k]["InstanceId"]])["Reservations"][0]["Instances"][0]
+            for k in ("a", "b"))
+    assert b["PublicIpAddress"].startswith("198.1") and b["PublicDnsName"].startswith("ec2-198-1")
+    route = subprocess.run(["ip", "route", "get", b["PublicIpAddress"]], capture_output=True, text=True)
+    assert route.returncode != 0  # the host has no way to the pool: unreachable, fails closed
+    ec2.authorize_security_group_ingress(GroupId=net["server_sg"], IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    ec2.authorize_security_group_ingress(GroupId=net["client_sg"], IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    assert ssh_public(ec2d, b["PublicIpAddress"], net["key"]) == b["InstanceId"]
+    eip = ec2.allocate_address(Domain="vpc")
+    ec2.associate_address(AllocationId=eip["AllocationId"], InstanceId=a["InstanceId"])
+    assert ec2.describe_instances(InstanceIds=[a["InstanceId"]])["Reservations"][0]["Instances"][0][
+        "PublicIpAddress"] == eip["PublicIp"]
+    assert ssh_public(ec2d, eip["PublicIp"], net["key"]) == a["InstanceId"]
+    ec2.associate_address(AllocationId=eip["AllocationId"], InstanceId=b["InstanceId"])  # the EIP moves
+    assert ssh_public(ec2d, eip["PublicIp"], net["key"]) == b["InstanceId"]
+    addr = ec2.describe_addresses(AllocationIds=[eip["AllocationId"]])["Addresses"][0]
+    assert addr["InstanceId"] == b["InstanceId"]
+    with pytest.raises(Exception) as info:
+        ec2.release_address(AllocationId=eip["AllocationId"])
+    assert "InvalidIPAddress.InUse" in str(info.value)
+    ec2.disassociate_address(AssociationId=addr["AssociationId"])
+    ec2.release_address(AllocationId=eip["AllocationId"])
