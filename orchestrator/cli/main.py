@@ -153,6 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
         image_cli = None
     if image_cli is not None:
         image_cli.add_parser(sub)
+    from orchestrator.cli import ssh as ssh_cli
+
+    ssh_cli.add_parser(sub)
     return parser
 
 

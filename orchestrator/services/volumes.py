@@ -46,7 +46,8 @@ SIZE_LIMITS: dict[str, tuple[int, int]] = {
 IOPS_LIMITS: dict[str, tuple[int, int, int]] = {
     "gp3": (3000, 16000, 500), "io1": (100, 64000, 50), "io2": (100, 256000, 1000),
 }
-ATTACHABLE_STATES = (InstanceState.RUNNING, InstanceState.STOPPED, InstanceState.PENDING)
+# Not ``pending``: a first launch that fails deletes every volume in the instance's mappings.
+ATTACHABLE_STATES = (InstanceState.RUNNING, InstanceState.STOPPED)
 DEVICE_PATTERN = r"^/dev/(sd[b-z]|xvd[b-z]|xvd[a-z][a-z]|sd[a-z][0-9]{0,2})$"
 
 
@@ -324,8 +325,7 @@ def attach(backend: Backend, region: str, volume_id: str, instance_id: str, devi
     if vol.state != V.AVAILABLE:
         raise errors.IncorrectState(f"The volume '{volume_id}' is not 'available'.")
     if inst.state not in ATTACHABLE_STATES:
-        raise errors.IncorrectInstanceState(
-            f"Instance '{instance_id}' is not 'running' or 'stopped'.")
+        raise errors.IncorrectState(f"Instance '{instance_id}' is not 'running' or 'stopped'.")
     target = target_of(device)
     for m in inst.data["BlockDeviceMappings"]:
         if m["DeviceName"] == device or target_of(m["DeviceName"]) == target:

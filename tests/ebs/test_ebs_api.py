@@ -159,6 +159,9 @@ def test_validation_codes(backend: Backend) -> None:
     assert code_of(backend, "AttachVolume", {"VolumeId": a["VolumeId"], "InstanceId": iid, "Device": "/dev/sdf"}) \
         == "InvalidVolume.ZoneMismatch"
     b = call(backend, "CreateVolume", {"AvailabilityZone": "us-east-1b", "Size": 1})
+    assert code_of(backend, "AttachVolume", {"VolumeId": b["VolumeId"], "InstanceId": iid, "Device": "/dev/sdf"}) \
+        == "IncorrectState"  # pending
+    instances.transition(backend, iid, S.PENDING, S.RUNNING)
     call(backend, "AttachVolume", {"VolumeId": b["VolumeId"], "InstanceId": iid, "Device": "/dev/sdf"})
     assert code_of(backend, "DeleteVolume", {"VolumeId": b["VolumeId"]}) == "VolumeInUse"
     c = call(backend, "CreateVolume", {"AvailabilityZone": "us-east-1b", "Size": 1})

@@ -1,9 +1,11 @@
 """EBS with real guests: data moves between zones through snapshots, machines through AMIs, and
 AMIs between regions; the zone rule, VolumeInUse, and snapshots outliving their AMI.
 
-Three ec2d-tiny t3.nano guests for the whole module (launched in order, terminated at the end):
-``a`` in us-east-1a from the published image, ``b`` in us-east-1b from an AMI made of ``a``, and
-``west`` in us-west-2a from that AMI copied to us-west-2.
+ec2d-tiny t3.nano guests shared by the ordered tests of this module: ``a`` in us-east-1a from
+the published image, ``b`` in us-east-1b from an AMI made of ``a`` (CreateImage, live), ``west`` in
+us-west-2a from that AMI copied to us-west-2, and one in us-east-1c from an AMI registered from
+the kept root snapshot (stopped, given a volume, started). All are terminated and every volume,
+snapshot, image and layer removed by the last test (the fixture's teardown is the safety net).
 """
 
 from __future__ import annotations

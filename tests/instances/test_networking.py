@@ -4,9 +4,12 @@ are reachable at their public IP / Elastic IP from the public network (never fro
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 from guests import instance_netns, private_key, ssh, wait_state
@@ -63,7 +66,7 @@ def net(ec2d, ec2):
     ec2.get_waiter("instance_running").wait(InstanceIds=ids, WaiterConfig={"Delay": 1})
     ga = ssh(instance_netns(ec2d, a), a["PrivateIpAddress"], key)
     yield {"a": a, "b": b, "ga": ga, "key": key, "client_sg": client_sg, "server_sg": server_sg, "vpc": vpc,
-           "key_name": made["KeyName"]}
+           "key_name": made["KeyName"], "key_material": made["KeyMaterial"]}
     ga.close()
     ec2.terminate_instances(InstanceIds=ids)
     for iid in ids:
@@ -142,3 +145,16 @@ def test_public_ip_and_elastic_ip(ec2d, ec2, net) -> None:
     assert "InvalidIPAddress.InUse" in str(info.value)
     ec2.disassociate_address(AssociationId=addr["AssociationId"])
     ec2.release_address(AllocationId=eip["AllocationId"])
+
+
+def test_ec2d_ssh_command(ec2d, ec2, net, tmp_path) -> None:
+    """``ec2d ssh`` as a user types it: via the public IP (port 22 is open to 0.0.0.0/0 here)."""
+    key = tmp_path / "key.pem"
+    key.write_text(net["key_material"])
+    key.chmod(0o600)
+    b = net["b"]["InstanceId"]
+    out = subprocess.run([str(Path(sys.executable).parent / "ec2d"), "--data-dir",
+                          str(ec2d.config.data_dir), "ssh", "--prefix", ec2d.config.prefix, b, "-i", str(key),
+                          "--", "cat", "/run/ec2d-tiny/instance-id"],
+                         capture_output=True, text=True, timeout=60, env={**os.environ, "HOME": str(tmp_path)})
+    assert out.stdout.strip() == b, out.stderr
