@@ -3,22 +3,31 @@ volume, i.e. ``qcow2.freeze_top``) and CreateVolume-from-snapshot (``create_volu
 on 1 GiB and 100 GiB sparse volumes holding the same data, beside a full ``qemu-img convert``
 copy (what a naive snapshot would do).
 
-    .venv/bin/python bench/snapshot.py [--runs N] [--data-mib M] [--dir DIR]
+    .venv/bin/python bench/snapshot.py [--runs N] [--data-mib M] [--dir DIR] [--api]
 
-Uses the storage driver directly (the EC2 API for snapshots does not exist yet, so API/HTTP
-overhead is not included). Everything is made in a temporary directory and removed.
+Part 1 uses the storage driver directly. Part 2 (``--api``) runs a real ec2d (with its runtime,
+under a throw-away ``ec2db<hex>`` prefix, swept afterwards) and times the EC2 calls through boto3:
+CreateSnapshot until DescribeSnapshots says ``completed`` and CreateVolume-from-snapshot until
+DescribeVolumes says ``available``, for 1 GiB and 100 GiB volumes holding the same data (written
+into the detached volume's file with qemu-io), beside the driver-level figures of part 1.
+Everything is made in a temporary directory and removed.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import secrets
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -86,16 +95,103 @@ def report(tag: str, size: int, data_mib: int, runs: int, res: dict[str, list[fl
         print(f"    {label:36}{fmt_ms(res[key])}   disk growth {med(res[key + '_growth']) / MiB:8.2f} MiB")
 
 
+def _until(check: Callable[[], bool], timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError("ec2d did not settle")
+        time.sleep(0.005)
+
+
+def api_section(tmp: Path, runs: int, data_mib: int) -> None:
+    """Time CreateSnapshot and CreateVolume-from-snapshot through the EC2 API of a real ec2d."""
+    import socket
+
+    import boto3
+    from botocore.config import Config as BotoConfig
+
+    from orchestrator.cli.sweep import sweep
+    from orchestrator.config import Config
+    from orchestrator.server import run
+    from orchestrator.services.credentials import load_or_create
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = Config(data_dir=tmp / "ec2d", listen=f"127.0.0.1:{port}", prefix=f"ec2db{secrets.token_hex(2)}")
+    loop = asyncio.new_event_loop()
+    ready, stop_box = threading.Event(), {}
+
+    def serve() -> None:
+        async def go() -> None:
+            stop_box["stop"] = asyncio.Event()
+            started = asyncio.Event()
+            task = asyncio.create_task(run(config, ready=started, stop=stop_box["stop"]))
+            await started.wait()
+            ready.set()
+            await task
+
+        loop.run_until_complete(go())
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        if not ready.wait(300):
+            raise TimeoutError("ec2d did not start")
+        creds = load_or_create(config.credentials_path)
+        ec2: Any = boto3.client("ec2", region_name="us-east-1", endpoint_url=config.endpoint_url,
+                                aws_access_key_id=creds.access_key_id,
+                                aws_secret_access_key=creds.secret_access_key,
+                                config=BotoConfig(retries={"max_attempts": 1}))
+
+        def vol_state(vid: str) -> str:
+            return ec2.describe_volumes(VolumeIds=[vid])["Volumes"][0]["State"]
+
+        def snap_state(sid: str) -> str:
+            return ec2.describe_snapshots(SnapshotIds=[sid])["Snapshots"][0]["State"]
+
+        res: dict[str, dict[str, list[float]]] = {"1g": {"snap": [], "clone": []}, "100g": {"snap": [], "clone": []}}
+        for _ in range(runs):
+            for tag, gib in (("1g", 1), ("100g", 100)):
+                vid = ec2.create_volume(AvailabilityZone="us-east-1a", Size=gib, VolumeType="gp3")["VolumeId"]
+                _until(lambda v=vid: vol_state(v) == "available")
+                path = next((config.data_dir / "storage" / "volumes" / vid).glob("gen-*.qcow2"))
+                write_data(path, gib * GiB, data_mib)
+                t0 = time.perf_counter()
+                sid = ec2.create_snapshot(VolumeId=vid)["SnapshotId"]
+                _until(lambda s=sid: snap_state(s) == "completed")
+                res[tag]["snap"].append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                cid = ec2.create_volume(AvailabilityZone="us-east-1b", SnapshotId=sid)["VolumeId"]
+                _until(lambda c=cid: vol_state(c) == "available")
+                res[tag]["clone"].append(time.perf_counter() - t0)
+                for v in (cid, vid):
+                    ec2.delete_volume(VolumeId=v)
+                ec2.delete_snapshot(SnapshotId=sid)
+        print(f"  through the EC2 API (boto3 -> ec2d, polling Describe* every 5 ms; {runs} runs, median):")
+        for tag in ("1g", "100g"):
+            print(f"    {tag:>4} {'CreateSnapshot -> completed':38}{fmt_ms(res[tag]['snap'])}")
+            print(f"    {tag:>4} {'CreateVolume(SnapshotId) -> available':38}{fmt_ms(res[tag]['clone'])}")
+        med = statistics.median
+        print(f"    snapshot time 100 GiB / 1 GiB via API      {med(res['100g']['snap']) / med(res['1g']['snap']):6.2f}x")
+    finally:
+        if "stop" in stop_box:
+            loop.call_soon_threadsafe(stop_box["stop"].set)
+        thread.join(60)
+        sweep(config.prefix)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--data-mib", type=int, default=64)
     ap.add_argument("--dir", type=Path, default=None, help="parent of the temporary storage root")
+    ap.add_argument("--api", action="store_true", help="also time the EC2 API calls on a real ec2d")
     a = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="ec2d-bench-snapshot-", dir=a.dir))
     try:
         storage = Qcow2Storage(tmp / "storage")
-        print(f"ec2d snapshot bench (storage driver called directly; no API yet) - {qcow2.QEMU_IMG}, "
+        print(f"ec2d snapshot bench (storage driver called directly) - {qcow2.QEMU_IMG}, "
               f"root {storage.root}")
         sizes = {"1g": GiB, "100g": 100 * GiB}
         results = {tag: {k: [] for k in ("snap", "clone", "copy", "snap_growth", "clone_growth", "copy_growth")}
@@ -114,6 +210,8 @@ def main() -> None:
         print(f"    volume-from-snapshot 100 GiB / 1 GiB     {big['clone'] / small['clone']:6.2f}x")
         print(f"    naive copy / snapshot, 1 GiB             {small['copy'] / small['snap']:6.1f}x")
         print(f"    naive copy / snapshot, 100 GiB           {big['copy'] / big['snap']:6.1f}x")
+        if a.api:
+            api_section(tmp, a.runs, a.data_mib)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

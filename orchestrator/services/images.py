@@ -147,7 +147,7 @@ def describe(record: Record, tags: Mapping[str, str]) -> dict[str, Any]:
     out = {k: d.get(k) for k in (
         "Name", "Description", "ImageLocation", "OwnerId", "ImageOwnerAlias", "Public", "CreationDate",
         "Architecture", "VirtualizationType", "Hypervisor", "RootDeviceType", "RootDeviceName",
-        "EnaSupport", "BootMode", "ImdsSupport", "BlockDeviceMappings")}
+        "EnaSupport", "BootMode", "ImdsSupport", "BlockDeviceMappings", "StateReason")}
     out.update({"ImageId": record.id, "State": record.state, "ImageType": "machine",
                 "PlatformDetails": "Linux/UNIX", "UsageOperation": "RunInstances",
                 "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]})

@@ -110,6 +110,13 @@ def _root_mapping(image: Record, mappings: Sequence[Mapping[str, Any]] | None) -
     root_name = image.data["RootDeviceName"]
     root = {"DeviceName": root_name, **ami_root["Ebs"]}
     extras: list[dict] = []
+    requested = {m.get("DeviceName") for m in mappings or []}
+    for m in image.data["BlockDeviceMappings"][1:]:  # the AMI's data volumes (e.g. from CreateImage)
+        ebs = m.get("Ebs") or {}
+        if ebs.get("SnapshotId") and m["DeviceName"] not in requested:
+            extras.append({"DeviceName": m["DeviceName"], "VolumeSize": ebs.get("VolumeSize") or 1,
+                           "VolumeType": ebs.get("VolumeType") or "gp3", "SnapshotId": ebs["SnapshotId"],
+                           "DeleteOnTermination": ebs.get("DeleteOnTermination", True)})
     for m in mappings or []:
         name = m.get("DeviceName")
         if not name:
@@ -129,7 +136,7 @@ def _root_mapping(image: Record, mappings: Sequence[Mapping[str, Any]] | None) -
                 raise errors.Ec2Error(f"The request must contain the parameter size for {name}",
                                       code="InvalidBlockDeviceMapping")
             extras.append({"DeviceName": name, "VolumeSize": ebs["VolumeSize"],
-                           "VolumeType": ebs.get("VolumeType") or "gp3",
+                           "VolumeType": ebs.get("VolumeType") or "gp3", "SnapshotId": ebs.get("SnapshotId"),
                            "DeleteOnTermination": ebs.get("DeleteOnTermination", True)})
     root.setdefault("DeleteOnTermination", True)
     return root, extras
@@ -164,6 +171,8 @@ def run(backend: Backend, region: str, req: Mapping[str, Any]) -> dict[str, Any]
             return reservation(backend, same)
 
     image = images.get(backend, region, req["ImageId"])
+    if image.state != "available":
+        raise errors.Ec2Error(f"Image '{image.id}' is not available", code="InvalidAMIID.Unavailable")
     type_name = req.get("InstanceType") or "m1.small"
     itype = catalogue.get(type_name)
     if itype is None:
@@ -247,7 +256,7 @@ def run(backend: Backend, region: str, req: Mapping[str, Any]) -> dict[str, Any]
                          "DeleteOnTermination": bool(root_spec["DeleteOnTermination"])}]
             for extra in extra_specs:
                 vol = _volume_record(backend, region, subnet.data["AvailabilityZone"], int(extra["VolumeSize"]),
-                                     extra["VolumeType"], None, instance_id, extra["DeviceName"],
+                                     extra["VolumeType"], extra.get("SnapshotId"), instance_id, extra["DeviceName"],
                                      bool(extra["DeleteOnTermination"]), volume_tags)
                 mappings.append({"DeviceName": extra["DeviceName"], "VolumeId": vol.id,
                                  "DeleteOnTermination": bool(extra["DeleteOnTermination"])})
@@ -413,6 +422,10 @@ def modify_attribute(backend: Backend, region: str, req: Mapping[str, Any]) -> R
         changes["InstanceInitiatedShutdownBehavior"] = shutdown
     if req.get("Groups"):
         changes["SecurityGroups"] = vpcs.security_groups(backend, region, record.data["VpcId"], req["Groups"])
+        eni = backend.store.get(record.data["NetworkInterfaceId"])
+        if eni is not None:  # the groups live on the primary network interface
+            eni.data["Groups"] = changes["SecurityGroups"]
+            backend.store.update(eni)
     if not changes:
         raise errors.MissingParameter("Attribute")
     record.data.update(changes)

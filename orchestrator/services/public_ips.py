@@ -177,6 +177,14 @@ def disassociate_route_table(backend: Backend, region: str, assoc_id: str) -> Re
     raise errors.NotFound("InvalidAssociationID.NotFound", f"The association ID '{assoc_id}' does not exist")
 
 
+def delete_route_table(backend: Backend, region: str, rtb_id: str) -> Record:
+    table = get_route_table(backend, region, rtb_id)
+    if table.data["Associations"]:
+        raise errors.DependencyViolation(f"The routeTable '{rtb_id}' has dependencies and cannot be deleted.")
+    backend.store.delete(table.id)
+    return table
+
+
 def subnet_is_public(backend: Backend, subnet: Record) -> bool:
     table = route_table_of_subnet(backend, subnet)
     igw = attached_igw(backend, subnet.region, subnet.data["VpcId"])

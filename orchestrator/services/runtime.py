@@ -25,8 +25,8 @@ from orchestrator.drivers.compute.driver import ComputeDriver, ComputeError, Pow
 from orchestrator.drivers.network.dnsmasq import Lease
 from orchestrator.drivers.network.vpc import VpcNetworkDriver
 from orchestrator.drivers.storage.volumes import StorageDriver
-from orchestrator.imds.model import InstanceMetadata, MetadataOptions
-from orchestrator.services import images, instances, public_ips, vpcs
+from orchestrator.imds.model import InstanceMetadata, MetadataOptions, NetworkInterface
+from orchestrator.services import images, instances, network_interfaces, public_ips, vpcs
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record, StateConflict
 
@@ -102,6 +102,9 @@ class Runtime:
         await self.register_images()
         self.compute.start_events(self.loop, self._on_event)
         await self.reconcile()
+        from orchestrator.services import snapshots
+
+        self._spawn(snapshots.recover(self.backend))  # finish EBS work a restart interrupted
         self._spawn(self._periodic())
         self._spawn(self._image_rescan())
 
@@ -190,8 +193,50 @@ class Runtime:
                 instance_metadata_tags=opts.get("InstanceMetadataTags", "disabled")),
             ami_manifest_path=(image.data.get("ImageLocation") if image else None) or "(unknown)",
             identity_credentials=lambda iid=rec.id: self.backend.sessions.for_owner(iid).as_imds(),
+            network_interfaces=self._interfaces_metadata(rec, vpc),
             public_ip=public_ips.public_ip_of(self.backend, rec),
         )
+
+    def _interfaces_metadata(self, rec: Record, vpc: Record) -> list[NetworkInterface]:
+        out = []
+        public = public_ips.public_ip_of(self.backend, rec)
+        for n, eni in enumerate(network_interfaces.attached_enis(self.backend, rec)):
+            subnet = self.backend.store.get(eni.data["SubnetId"])
+            assert subnet is not None
+            pub = public if n == 0 else None
+            out.append(NetworkInterface(
+                mac=eni.data["MacAddress"], interface_id=eni.id,
+                device_number=(eni.data.get("Attachment") or {}).get("DeviceIndex", n),
+                private_ips=[eni.data["PrivateIpAddress"], *network_interfaces.secondary_ips(eni)],
+                local_hostname=vpcs.private_dns_name(eni.data["PrivateIpAddress"], rec.region),
+                owner_id=eni.data["OwnerId"], subnet_id=subnet.id, subnet_cidr=subnet.data["CidrBlock"],
+                vpc_id=vpc.id, vpc_cidrs=[vpc.data["CidrBlock"]],
+                security_groups=[g["GroupName"] for g in eni.data["Groups"]],
+                security_group_ids=[g["GroupId"] for g in eni.data["Groups"]],
+                public_ip=pub, public_hostname=public_ips.public_dns_name(pub, rec.region) if pub else None))
+        return out
+
+    async def hotplug_eni(self, instance: Record, eni: Record) -> None:
+        """Attach a NIC to the running domain and put its tap on the subnet's bridge."""
+        from orchestrator.drivers.compute.designer import design_interface
+
+        net = self.networks[instance.region]
+        tap = net.tap_name(eni.id)
+        async with self._lock(instance.id):
+            current = self.backend.store.get(instance.id)
+            if current is not None and current.state == S.RUNNING:
+                await self._call(self.compute.attach_interface, self.domain_name(instance.id),
+                                 design_interface(NicSpec(tap, eni.data["MacAddress"])))
+                await self._call(net.plug_port, eni.data["VpcId"], eni.data["SubnetId"], tap)
+        await self.sync_vpc(instance.region, instance.data["VpcId"])
+
+    async def hotunplug_eni(self, instance: Record, eni: Record) -> None:
+        async with self._lock(instance.id):
+            current = self.backend.store.get(instance.id)
+            if current is not None and current.state == S.RUNNING:
+                await self._call(self.compute.detach_interface, self.domain_name(instance.id),
+                                 eni.data["MacAddress"])
+        await self.sync_vpc(instance.region, instance.data["VpcId"])
 
     async def sync_vpc(self, region: str, vpc_id: str) -> None:
         """Regenerate the VPC's DHCP leases, metadata table, firewall and NAT from the store."""
@@ -199,8 +244,9 @@ class Runtime:
             return  # the VPC is gone (its namespace with it)
         recs = [r for r in self.backend.store.list("instance", region)
                 if r.data["VpcId"] == vpc_id and r.state != S.TERMINATED]
-        leases = [Lease(r.data["MacAddress"], r.data["PrivateIpAddress"],
-                        "ip-" + r.data["PrivateIpAddress"].replace(".", "-")) for r in recs]
+        leases = [Lease(e.data["MacAddress"], e.data["PrivateIpAddress"],
+                        "ip-" + e.data["PrivateIpAddress"].replace(".", "-"))
+                  for r in recs for e in network_interfaces.attached_enis(self.backend, r)]
         await self._call(self.networks[region].set_leases, vpc_id, leases)
         if vpc_id in self.listening:
             table = {r.data["PrivateIpAddress"]: self._metadata(r) for r in recs if r.state in ACTIVE}
@@ -227,10 +273,10 @@ class Runtime:
                 (egress if r["IsEgress"] else ingress).append(rule)
             groups[g.id] = fw.SecurityGroup(g.id, tuple(ingress), tuple(egress))
         net = self.networks[region]
-        ports = [fw.Port(r.data["NetworkInterfaceId"], net.tap_name(r.data["NetworkInterfaceId"]),
-                         r.data["MacAddress"], (r.data["PrivateIpAddress"],),
-                         tuple(g["GroupId"] for g in r.data["SecurityGroups"] if g["GroupId"] in groups))
-                 for r in recs if r.state in ACTIVE]
+        ports = [fw.Port(e.id, net.tap_name(e.id), e.data["MacAddress"],
+                         (e.data["PrivateIpAddress"], *network_interfaces.secondary_ips(e)),
+                         tuple(g["GroupId"] for g in e.data["Groups"] if g["GroupId"] in groups))
+                 for r in recs if r.state in ACTIVE for e in network_interfaces.attached_enis(self.backend, r)]
         await self._call(self.firewall.sync, net.netns_name(vpc_id), vpc_id, ports, groups)
 
     async def sync_public(self, region: str, vpc_id: str) -> None:
@@ -298,7 +344,8 @@ class Runtime:
             initrd=image.data.get("initrd"),
             cmdline=image.data.get("cmdline"),
             volumes=extras,
-            nics=(NicSpec(self.networks[rec.region].tap_name(d["NetworkInterfaceId"]), d["MacAddress"]),),
+            nics=tuple(NicSpec(self.networks[rec.region].tap_name(e.id), e.data["MacAddress"])
+                       for e in network_interfaces.attached_enis(self.backend, rec)),
             console_log=str(self.instance_dir(rec.id) / "console.log"),
             account_id=d["OwnerId"],
             region=rec.region,
@@ -446,6 +493,12 @@ class Runtime:
                 self.backend.store.update(vol)
                 self.backend.store.transition(vol.id, ["in-use", "creating"], "available")
         self.backend.store.delete(rec.data["NetworkInterfaceId"])
+        for eni_id in rec.data.get("SecondaryEnis") or []:  # attached ENIs are detached, not deleted
+            eni = self.backend.store.get(eni_id)
+            if eni is not None and eni.state == "in-use":
+                eni.data["Attachment"] = None
+                self.backend.store.update(eni)
+                self.backend.store.transition(eni.id, "in-use", "available")
 
     # ------------------------------------------------------------------ events and reconciliation
     def _on_event(self, name: str, event: str, detail: str) -> None:
@@ -520,6 +573,9 @@ class Runtime:
             try:
                 await self.reconcile()
                 self._purge_terminated()
+                from orchestrator.services import snapshots
+
+                await snapshots.collect_garbage(self.backend)
             except Exception:
                 log.exception("periodic reconcile failed")
 

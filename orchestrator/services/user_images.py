@@ -11,8 +11,8 @@ snapshotted at the same instant (``storage.snapshot_volumes_live``, one atomic l
 disk-only snapshot, while the guest runs; offline for a stopped instance): the image is
 crash-consistent - what the disks held at that instant, like a power cut - so data the guest has
 ``sync``-ed is in it. With ``NoReboot`` false EC2 would reboot for file-system consistency; ec2d
-takes the same crash-consistent snapshot either way (journalled file systems replay on the next
-boot) and reports the choice in the image's StateReason-free description only through this doc.
+takes the same crash-consistent snapshot either way, without a reboot or stop (journalled file
+systems replay their journal on the image's first boot). Write, ``sync``, then CreateImage.
 
 CopyImage: the request is made in the destination region; each snapshot is copied
 (``snapshots.copy_record``: a hard link of the layer, O(1)) and the image registered there,

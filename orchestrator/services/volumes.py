@@ -438,10 +438,15 @@ async def _unplug(backend: Backend, volume_id: str, instance_id: str, device: st
             name = rt.domain_name(instance_id)
             config = await rt._call(rt.compute.get_config, name)
             if config.disk(target) is not None:
-                gone = await rt._call(rt.compute.detach_disk, name, target, 5.0 if force else 30.0)
+                gone = await rt._call(rt.compute.detach_disk, name, target, 5.0 if force else 60.0)
+                if not gone and not force:
+                    # The guest still holds the disk: EC2's "busy". The volume stays in-use (never
+                    # two writers); DetachVolume again, with Force, or a stop ends it.
+                    log.warning("%s: guest %s did not release %s; attachment busy", volume_id, instance_id, target)
+                    _set_attachment_state(backend, volume_id, "busy")
+                    return
                 if not gone:
-                    # The definition no longer has it; the guest lets go at its next stop at the latest.
-                    log.warning("%s: guest %s did not release %s (force=%s)", volume_id, instance_id, target, force)
+                    log.warning("%s: force-detached from %s while the guest still held it", volume_id, instance_id)
         _finish_detach(backend, volume_id, instance_id)
     _refresh_metadata(backend, instance_id)
 

@@ -140,8 +140,8 @@ def reserved(cidr: str) -> set[ipaddress.IPv4Address]:
 
 
 def used_addresses(backend: Backend, subnet: Record) -> set[str]:
-    return {e.data["PrivateIpAddress"] for e in backend.store.list(ENI, subnet.region)
-            if e.data["SubnetId"] == subnet.id}
+    return {ip for e in backend.store.list(ENI, subnet.region) if e.data["SubnetId"] == subnet.id
+            for ip in (e.data["PrivateIpAddress"], *(e.data.get("SecondaryPrivateIps") or []))}
 
 
 def free_address_count(backend: Backend, subnet: Record) -> int:

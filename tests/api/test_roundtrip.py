@@ -21,6 +21,7 @@ from orchestrator.config import Config
 from orchestrator.domain.states import InstanceState
 from orchestrator.images.cache import ensure_image
 from orchestrator.services import images, instances
+from orchestrator.services import network_interfaces as enis
 from orchestrator.services.backend import Backend
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
@@ -66,6 +67,42 @@ SAMPLES: list[tuple[str, Sample]] = [
     ("DescribeNetworkInterfaces", lambda s: {}),
     (SETUP, lambda s, b: [instances.transition(b, i["InstanceId"], S.PENDING, S.RUNNING)
                           for i in s["RunInstances"]["Instances"]]),
+    (SETUP, lambda s, b: s.setdefault("eni2", enis.create(b, "us-east-1", {
+        "SubnetId": s["RunInstances"]["Instances"][0]["SubnetId"]}, {}).id)),
+    ("AttachNetworkInterface", lambda s: {"NetworkInterfaceId": s["eni2"], "InstanceId": first_instance(s),
+                                          "DeviceIndex": 1}),
+    ("DetachNetworkInterface", lambda s: {"AttachmentId": s["AttachNetworkInterface"]["AttachmentId"]}),
+    ("CreateVolume", lambda s: {"AvailabilityZone": "us-east-1a", "Size": 1, "VolumeType": "gp3", "TagSpecifications": [
+        {"ResourceType": "volume", "Tags": [{"Key": "k", "Value": "v"}]}]}),
+    ("AttachVolume", lambda s: {"VolumeId": s["CreateVolume"]["VolumeId"], "InstanceId": first_instance(s),
+                                "Device": "/dev/sdf"}),
+    ("ModifyVolume", lambda s: {"VolumeId": s["CreateVolume"]["VolumeId"], "Size": 2}),
+    ("DescribeVolumesModifications", lambda s: {"VolumeIds": [s["CreateVolume"]["VolumeId"]]}),
+    ("DescribeVolumeStatus", lambda s: {}),
+    ("CreateSnapshot", lambda s: {"VolumeId": s["CreateVolume"]["VolumeId"], "Description": "rt", "TagSpecifications": [
+        {"ResourceType": "snapshot", "Tags": [{"Key": "k", "Value": "v"}]}]}),
+    ("CreateSnapshots", lambda s: {"InstanceSpecification": {"InstanceId": first_instance(s)},
+                                   "CopyTagsFromSource": "volume"}),
+    ("DescribeSnapshots", lambda s: {"OwnerIds": ["self"]}),
+    ("ModifySnapshotAttribute", lambda s: {"SnapshotId": s["CreateSnapshot"]["SnapshotId"],
+                                           "Attribute": "createVolumePermission", "OperationType": "add",
+                                           "UserIds": ["123456789012"]}),
+    ("DescribeSnapshotAttribute", lambda s: {"SnapshotId": s["CreateSnapshot"]["SnapshotId"],
+                                             "Attribute": "createVolumePermission"}),
+    ("CopySnapshot", lambda s: {"SourceRegion": "us-east-1", "SourceSnapshotId": s["CreateSnapshot"]["SnapshotId"]}),
+    ("DetachVolume", lambda s: {"VolumeId": s["CreateVolume"]["VolumeId"]}),
+    ("CreateImage", lambda s: {"InstanceId": first_instance(s), "Name": "rt-image", "NoReboot": True}),
+    ("RegisterImage", lambda s: {"Name": "rt-registered", "RootDeviceName": "/dev/xvda", "BlockDeviceMappings": [
+        {"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": s["CreateSnapshots"]["Snapshots"][0]["SnapshotId"]}}]}),
+    ("CopyImage", lambda s: {"SourceRegion": "us-east-1", "SourceImageId": s["CreateImage"]["ImageId"],
+                             "Name": "rt-copy"}),
+    ("ModifyImageAttribute", lambda s: {"ImageId": s["CreateImage"]["ImageId"],
+                                        "LaunchPermission": {"Add": [{"UserId": "123456789012"}]}}),
+    ("DescribeImageAttribute", lambda s: {"ImageId": s["CreateImage"]["ImageId"], "Attribute": "launchPermission"}),
+    ("ResetImageAttribute", lambda s: {"ImageId": s["CreateImage"]["ImageId"], "Attribute": "launchPermission"}),
+    ("DeregisterImage", lambda s: {"ImageId": s["RegisterImage"]["ImageId"], "DeleteAssociatedSnapshots": True}),
+    ("DeleteSnapshot", lambda s: {"SnapshotId": s["CreateSnapshot"]["SnapshotId"]}),
+    ("DeleteVolume", lambda s: {"VolumeId": s["CreateVolume"]["VolumeId"]}),
     ("RebootInstances", lambda s: {"InstanceIds": [first_instance(s)]}),
     ("StopInstances", lambda s: {"InstanceIds": [first_instance(s)]}),
     (SETUP, lambda s, b: instances.transition(b, first_instance(s), S.STOPPING, S.STOPPED)),
@@ -94,6 +131,40 @@ SAMPLES: list[tuple[str, Sample]] = [
     ("RevokeSecurityGroupEgress", lambda s: {"GroupId": s["CreateSecurityGroup"]["GroupId"], "IpPermissions": [
         {"IpProtocol": "udp", "FromPort": 53, "ToPort": 53, "IpRanges": [{"CidrIp": "10.1.0.2/32"}]}]}),
     ("DeleteSecurityGroup", lambda s: {"GroupId": s["CreateSecurityGroup"]["GroupId"]}),
+    ("CreateInternetGateway", lambda s: {}),
+    ("AttachInternetGateway", lambda s: {"InternetGatewayId": s["CreateInternetGateway"]["InternetGateway"][
+        "InternetGatewayId"], "VpcId": s["CreateVpc"]["Vpc"]["VpcId"]}),
+    ("CreateRouteTable", lambda s: {"VpcId": s["CreateVpc"]["Vpc"]["VpcId"]}),
+    ("CreateRoute", lambda s: {"RouteTableId": s["CreateRouteTable"]["RouteTable"]["RouteTableId"],
+                               "DestinationCidrBlock": "0.0.0.0/0",
+                               "GatewayId": s["CreateInternetGateway"]["InternetGateway"]["InternetGatewayId"]}),
+    ("AssociateRouteTable", lambda s: {"RouteTableId": s["CreateRouteTable"]["RouteTable"]["RouteTableId"],
+                                       "SubnetId": s["CreateSubnet"]["Subnet"]["SubnetId"]}),
+    ("DescribeRouteTables", lambda s: {}),
+    ("DescribeInternetGateways", lambda s: {}),
+    ("CreateNetworkInterface", lambda s: {"SubnetId": s["CreateSubnet"]["Subnet"]["SubnetId"],
+                                          "SecondaryPrivateIpAddressCount": 1}),
+    ("AssignPrivateIpAddresses", lambda s: {"NetworkInterfaceId": s["CreateNetworkInterface"]["NetworkInterface"][
+        "NetworkInterfaceId"], "SecondaryPrivateIpAddressCount": 1}),
+    ("UnassignPrivateIpAddresses", lambda s: {"NetworkInterfaceId": s["CreateNetworkInterface"]["NetworkInterface"][
+        "NetworkInterfaceId"], "PrivateIpAddresses": s["AssignPrivateIpAddresses"]["AssignedPrivateIpAddresses"][0][
+        "PrivateIpAddress"].split()}),
+    ("AllocateAddress", lambda s: {"Domain": "vpc"}),
+    ("AssociateAddress", lambda s: {"AllocationId": s["AllocateAddress"]["AllocationId"],
+                                    "InstanceId": first_instance(s)}),
+    ("DescribeAddresses", lambda s: {}),
+    ("DisassociateAddress", lambda s: {"AssociationId": s["AssociateAddress"]["AssociationId"]}),
+    ("ReleaseAddress", lambda s: {"AllocationId": s["AllocateAddress"]["AllocationId"]}),
+    ("DeleteNetworkInterface", lambda s: {"NetworkInterfaceId": s["CreateNetworkInterface"]["NetworkInterface"][
+        "NetworkInterfaceId"]}),
+    ("DisassociateRouteTable", lambda s: {"AssociationId": s["AssociateRouteTable"]["AssociationId"]}),
+    ("DeleteRoute", lambda s: {"RouteTableId": s["CreateRouteTable"]["RouteTable"]["RouteTableId"],
+                               "DestinationCidrBlock": "0.0.0.0/0"}),
+    ("DeleteRouteTable", lambda s: {"RouteTableId": s["CreateRouteTable"]["RouteTable"]["RouteTableId"]}),
+    ("DetachInternetGateway", lambda s: {"InternetGatewayId": s["CreateInternetGateway"]["InternetGateway"][
+        "InternetGatewayId"], "VpcId": s["CreateVpc"]["Vpc"]["VpcId"]}),
+    ("DeleteInternetGateway", lambda s: {"InternetGatewayId": s["CreateInternetGateway"]["InternetGateway"][
+        "InternetGatewayId"]}),
     ("DeleteSubnet", lambda s: {"SubnetId": s["CreateSubnet"]["Subnet"]["SubnetId"]}),
     ("DeleteVpc", lambda s: {"VpcId": s["CreateVpc"]["Vpc"]["VpcId"]}),
 ]

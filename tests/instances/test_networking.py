@@ -158,3 +158,44 @@ def test_ec2d_ssh_command(ec2d, ec2, net, tmp_path) -> None:
                           "--", "cat", "/run/ec2d-tiny/instance-id"],
                          capture_output=True, text=True, timeout=60, env={**os.environ, "HOME": str(tmp_path)})
     assert out.stdout.strip() == b, out.stderr
+
+
+def test_network_interface_hotplug(ec2d, ec2, net) -> None:
+    a, b, ga = net["a"], net["b"], net["ga"]
+    eni = ec2.create_network_interface(SubnetId=a["SubnetId"], Groups=[net["client_sg"]],
+                                       SecondaryPrivateIpAddressCount=1)["NetworkInterface"]
+    assert eni["Status"] == "available" and len(eni["PrivateIpAddresses"]) == 2
+    other_zone = ec2.create_network_interface(SubnetId=b["SubnetId"])["NetworkInterface"]
+    with pytest.raises(Exception) as info:
+        ec2.attach_network_interface(NetworkInterfaceId=other_zone["NetworkInterfaceId"],
+                                     InstanceId=a["InstanceId"], DeviceIndex=1)
+    assert "InvalidParameterCombination" in str(info.value)
+    ec2.delete_network_interface(NetworkInterfaceId=other_zone["NetworkInterfaceId"])
+    attachment = ec2.attach_network_interface(NetworkInterfaceId=eni["NetworkInterfaceId"],
+                                              InstanceId=a["InstanceId"], DeviceIndex=1)["AttachmentId"]
+    mac = eni["MacAddress"]
+    deadline = time.monotonic() + 30
+    while mac not in ga.run("ip -o link"):  # hot-plugged into the running guest
+        assert time.monotonic() < deadline
+        time.sleep(1)
+    ifname = next(line.split(":")[1].strip() for line in ga.run("ip -o link").splitlines() if mac in line)
+    # DHCP on the new NIC offers the ENI's address (the script only records it: eth0's routes stay)
+    ga.run("printf '#!/bin/sh\\n[ -n \"$ip\" ] && echo $ip > /tmp/eth1.ip\\n' > /tmp/record.sh && chmod +x /tmp/record.sh")
+    ga.run(f"sudo ip link set {ifname} up; sudo udhcpc -i {ifname} -n -q -t 10 -s /tmp/record.sh >/dev/null 2>&1",
+           check=False)
+    assert ga.run("cat /tmp/eth1.ip").strip() == eni["PrivateIpAddress"]
+    token = ga.run(". /usr/lib/ec2d-tiny/functions; imds_token; printf %s \"$IMDS_TOKEN\"")
+    macs = ga.run(f"wget -q -O - --header 'X-aws-ec2-metadata-token: {token}' "
+                  "http://169.254.169.254/latest/meta-data/network/interfaces/macs/")
+    assert sorted(macs.split()) == sorted([a["NetworkInterfaces"][0]["MacAddress"] + "/", mac + "/"])
+    described = ec2.describe_network_interfaces(NetworkInterfaceIds=[eni["NetworkInterfaceId"]])["NetworkInterfaces"][0]
+    assert described["Status"] == "in-use" and described["Attachment"]["InstanceId"] == a["InstanceId"]
+    with pytest.raises(Exception) as info:
+        ec2.delete_network_interface(NetworkInterfaceId=eni["NetworkInterfaceId"])
+    assert "InvalidNetworkInterface.InUse" in str(info.value)
+    ec2.detach_network_interface(AttachmentId=attachment)
+    deadline = time.monotonic() + 30
+    while mac in ga.run("ip -o link"):
+        assert time.monotonic() < deadline
+        time.sleep(1)
+    ec2.delete_network_interface(NetworkInterfaceId=eni["NetworkInterfaceId"])

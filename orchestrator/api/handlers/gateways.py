@@ -120,6 +120,12 @@ async def disassociate_route_table(ctx: RequestContext, req: dict[str, Any]) -> 
     return {}
 
 
+@action("DeleteRouteTable")
+def delete_route_table(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    pub.delete_route_table(ctx.backend, ctx.region, req["RouteTableId"])
+    return {}
+
+
 @action("DescribeRouteTables")
 def describe_route_tables(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
     records = ctx.backend.store.list(pub.RTB, ctx.region)

@@ -9,6 +9,7 @@ from orchestrator.api.context import RequestContext
 from orchestrator.api.filters import apply_filters, paginate
 from orchestrator.api.registry import action
 from orchestrator.domain import ids
+from orchestrator.services import network_interfaces as enis
 from orchestrator.services import tags as tag_service
 from orchestrator.services import vpcs
 
@@ -39,7 +40,9 @@ def describe_eni(record: Any, tags: dict[str, str]) -> dict[str, Any]:
         "Status": record.state, "MacAddress": d["MacAddress"], "PrivateIpAddress": d["PrivateIpAddress"],
         "PrivateDnsName": dns, "SourceDestCheck": d["SourceDestCheck"], "Groups": d["Groups"],
         "InterfaceType": d["InterfaceType"], "RequesterManaged": False,
-        "PrivateIpAddresses": [{"Primary": True, "PrivateIpAddress": d["PrivateIpAddress"], "PrivateDnsName": dns}],
+        "PrivateIpAddresses": [{"Primary": True, "PrivateIpAddress": d["PrivateIpAddress"], "PrivateDnsName": dns}]
+        + [{"Primary": False, "PrivateIpAddress": ip,
+            "PrivateDnsName": vpcs.private_dns_name(ip, record.region)} for ip in d.get("SecondaryPrivateIps") or []],
         "TagSet": tag_service.tag_list(tags),
     }
     if d.get("Attachment"):
@@ -65,3 +68,56 @@ def describe_network_interfaces(ctx: RequestContext, req: dict[str, Any]) -> dic
                           tags_of=lambda e: {t["Key"]: t["Value"] for t in e["TagSet"]})
     page, token = paginate(items, req.get("MaxResults"), req.get("NextToken"), low=5, high=1000)
     return {"NetworkInterfaces": page, "NextToken": token}
+
+
+async def _sync(ctx: RequestContext, vpc_id: str) -> None:
+    if ctx.backend.runtime is not None:
+        await ctx.backend.runtime.sync_vpc(ctx.region, vpc_id)
+
+
+@action("CreateNetworkInterface")
+def create_network_interface(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    tags = tag_service.tags_from_specifications(req.get("TagSpecifications"), "network-interface")
+    record = enis.create(ctx.backend, ctx.region, req, tags)
+    return {"NetworkInterface": describe_eni(record, tags)}
+
+
+@action("AttachNetworkInterface")
+async def attach_network_interface(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    eni, instance = enis.attach(ctx.backend, ctx.region, req["NetworkInterfaceId"], req["InstanceId"],
+                                req["DeviceIndex"])
+    if ctx.backend.runtime is not None:
+        await ctx.backend.runtime.hotplug_eni(instance, eni)
+    return {"AttachmentId": eni.data["Attachment"]["AttachmentId"], "NetworkCardIndex": 0}
+
+
+@action("DetachNetworkInterface")
+async def detach_network_interface(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    before = enis.find_attachment(ctx.backend, ctx.region, req["AttachmentId"])
+    eni, instance = enis.detach(ctx.backend, ctx.region, req["AttachmentId"])
+    if ctx.backend.runtime is not None:
+        await ctx.backend.runtime.hotunplug_eni(instance, before)
+    return {}
+
+
+@action("DeleteNetworkInterface")
+def delete_network_interface(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    enis.delete(ctx.backend, ctx.region, req["NetworkInterfaceId"])
+    return {}
+
+
+@action("AssignPrivateIpAddresses")
+async def assign_private_ip_addresses(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    new = enis.assign(ctx.backend, ctx.region, req["NetworkInterfaceId"], req.get("PrivateIpAddresses") or [],
+                      int(req.get("SecondaryPrivateIpAddressCount") or 0))
+    eni = enis.get(ctx.backend, ctx.region, req["NetworkInterfaceId"])
+    await _sync(ctx, eni.data["VpcId"])
+    return {"NetworkInterfaceId": eni.id, "AssignedPrivateIpAddresses": [{"PrivateIpAddress": ip} for ip in new]}
+
+
+@action("UnassignPrivateIpAddresses")
+async def unassign_private_ip_addresses(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    enis.unassign(ctx.backend, ctx.region, req["NetworkInterfaceId"], req.get("PrivateIpAddresses") or [])
+    eni = enis.get(ctx.backend, ctx.region, req["NetworkInterfaceId"])
+    await _sync(ctx, eni.data["VpcId"])
+    return {}

@@ -1,0 +1,171 @@
+"""Elastic network interfaces: created in a subnet (zone-scoped), attached to an instance of the
+same zone (hot-plugged into a running one), detached, deleted; secondary private addresses.
+
+An instance's primary ENI is made by RunInstances; the ones attached later are listed, in device
+order, in the instance's ``SecondaryEnis``. Every attached ENI gets its own tap, DHCP lease (for
+its primary address), firewall port and metadata entry under network/interfaces/macs/.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from orchestrator.api import errors
+from orchestrator.domain import ids
+from orchestrator.services import vpcs
+from orchestrator.services.backend import Backend
+from orchestrator.store.sqlite import Record
+
+ENI = vpcs.ENI
+
+
+def get(backend: Backend, region: str, eni_id: str) -> Record:
+    ids.check(eni_id, "eni")
+    record = backend.store.get(eni_id, ENI)
+    if record is None or record.region != region:
+        raise ids.KINDS["eni"].not_found_error(eni_id)
+    return record
+
+
+def create(backend: Backend, region: str, req: Mapping[str, Any], tags: Mapping[str, str]) -> Record:
+    subnet = vpcs.get_subnet(backend, region, req["SubnetId"])
+    groups = vpcs.security_groups(backend, region, subnet.data["VpcId"], req.get("Groups"))
+    with backend.store.transaction():
+        eni = vpcs.create_eni(backend, subnet, groups, req.get("Description") or "", req.get("PrivateIpAddress"))
+        eni.data["SecondaryPrivateIps"] = []
+        backend.store.update(eni)
+        count = int(req.get("SecondaryPrivateIpAddressCount") or 0)
+        if count:
+            assign(backend, region, eni.id, [], count)
+        if tags:
+            backend.store.set_tags(eni.id, ENI, region, dict(tags))
+    return backend.store.get(eni.id)  # type: ignore[return-value]
+
+
+def secondary_ips(eni: Record) -> list[str]:
+    return list(eni.data.get("SecondaryPrivateIps") or [])
+
+
+def assign(backend: Backend, region: str, eni_id: str, addresses: Sequence[str], count: int) -> list[str]:
+    """AssignPrivateIpAddresses: given addresses and/or ``count`` more from the subnet."""
+    with backend.store.transaction():
+        eni = get(backend, region, eni_id)
+        subnet = backend.store.get(eni.data["SubnetId"])
+        assert subnet is not None
+        taken = vpcs.used_addresses(backend, subnet) | {ip for e in backend.store.list(ENI, region)
+                                                         if e.data["SubnetId"] == subnet.id
+                                                         for ip in secondary_ips(e)}
+        new: list[str] = []
+        for ip in addresses:
+            if ip in taken:
+                raise errors.Ec2Error(f"Address {ip} is in use.", code="InvalidIPAddress.InUse")
+            new.append(vpcs.allocate_address(backend, subnet, ip))
+            taken.add(ip)
+        import ipaddress
+
+        net = ipaddress.ip_network(subnet.data["CidrBlock"])
+        skip = vpcs.reserved(subnet.data["CidrBlock"])
+        for host in net.hosts():
+            if len(new) >= len(addresses) + count:
+                break
+            if host not in skip and str(host) not in taken:
+                new.append(str(host))
+                taken.add(str(host))
+        if len(new) < len(addresses) + count:
+            raise errors.Ec2Error("There are not enough free addresses in the subnet.",
+                                  code="InsufficientFreeAddressesInSubnet")
+        eni.data["SecondaryPrivateIps"] = secondary_ips(eni) + new
+        backend.store.update(eni)
+    return new
+
+
+def unassign(backend: Backend, region: str, eni_id: str, addresses: Sequence[str]) -> None:
+    eni = get(backend, region, eni_id)
+    current = secondary_ips(eni)
+    for ip in addresses:
+        if ip not in current:
+            raise errors.InvalidParameterValue(f"Some of the specified addresses are not assigned to interface {eni_id}")
+    eni.data["SecondaryPrivateIps"] = [ip for ip in current if ip not in addresses]
+    backend.store.update(eni)
+
+
+def attach(backend: Backend, region: str, eni_id: str, instance_id: str, device_index: int) -> tuple[Record, Record]:
+    from orchestrator.services import instances
+
+    with backend.store.transaction():
+        eni = get(backend, region, eni_id)
+        instance = instances.get(backend, region, instance_id)
+        if eni.state != "available":
+            raise errors.Ec2Error(f"Interface: [{eni_id}] in use.", code="InvalidNetworkInterface.InUse")
+        if instance.state not in ("running", "stopped"):
+            raise errors.IncorrectInstanceState(f"The instance '{instance_id}' is not in a valid state for this "
+                                                "operation.")
+        if eni.data["AvailabilityZone"] != instance.data["AvailabilityZone"]:
+            raise errors.InvalidParameterCombination(
+                "You may not attach a network interface to an instance if they are not in the same availability "
+                "zone")
+        if eni.data["VpcId"] != instance.data["VpcId"]:
+            raise errors.InvalidParameterValue("The network interface and the instance are in different VPCs")
+        used = {0} | {backend.store.get(e).data["Attachment"]["DeviceIndex"]  # type: ignore[union-attr]
+                      for e in instance.data.get("SecondaryEnis") or []}
+        if device_index in used:
+            raise errors.InvalidParameterValue(
+                f"Instance '{instance_id}' already has an interface attached at device index '{device_index}'.")
+        from orchestrator.domain import instance_types
+
+        itype = instance_types.get(instance.data["InstanceType"])
+        if itype is not None and len(used) >= itype.max_enis:
+            raise errors.Ec2Error(f"Interface count {len(used) + 1} exceeds the limit for {itype.name}",
+                                  code="AttachmentLimitExceeded")
+        attachment_id = ids.new_id("attach").replace("attach-", "eni-attach-")
+        eni = backend.store.transition(eni.id, "available", "in-use", {"Attachment": {
+            "AttachmentId": attachment_id, "InstanceId": instance_id, "DeviceIndex": device_index,
+            "Status": "attached", "AttachTime": instances.now_iso(), "DeleteOnTermination": False,
+            "NetworkCardIndex": 0}})
+        instance.data["SecondaryEnis"] = sorted(
+            [*(instance.data.get("SecondaryEnis") or []), eni.id],
+            key=lambda e: backend.store.get(e).data["Attachment"]["DeviceIndex"])  # type: ignore[union-attr]
+        backend.store.update(instance)
+    return eni, instance
+
+
+def find_attachment(backend: Backend, region: str, attachment_id: str) -> Record:
+    for e in backend.store.list(ENI, region):
+        if (e.data.get("Attachment") or {}).get("AttachmentId") == attachment_id:
+            return e
+    raise errors.NotFound("InvalidAttachmentID.NotFound", f"The attachment ID '{attachment_id}' does not exist")
+
+
+def detach(backend: Backend, region: str, attachment_id: str) -> tuple[Record, Record]:
+    with backend.store.transaction():
+        eni = find_attachment(backend, region, attachment_id)
+        if eni.data["Attachment"]["DeviceIndex"] == 0:
+            raise errors.Ec2Error("The network interface at device index 0 cannot be detached.",
+                                  code="OperationNotPermitted")
+        instance = backend.store.get(eni.data["Attachment"]["InstanceId"])
+        assert instance is not None
+        instance.data["SecondaryEnis"] = [e for e in instance.data.get("SecondaryEnis") or [] if e != eni.id]
+        backend.store.update(instance)
+        eni.data["Attachment"] = None
+        backend.store.update(eni)
+        eni = backend.store.transition(eni.id, "in-use", "available")
+    return eni, instance
+
+
+def delete(backend: Backend, region: str, eni_id: str) -> None:
+    eni = get(backend, region, eni_id)
+    if eni.state == "in-use":
+        raise errors.Ec2Error(f"The network interface '{eni_id}' is currently in use.",
+                              code="InvalidNetworkInterface.InUse")
+    backend.store.delete(eni.id)
+
+
+def attached_enis(backend: Backend, instance: Record) -> list[Record]:
+    """Primary first, then the attached ones in device order."""
+    out = []
+    for eni_id in [instance.data["NetworkInterfaceId"], *(instance.data.get("SecondaryEnis") or [])]:
+        eni = backend.store.get(eni_id)
+        if eni is not None:
+            out.append(eni)
+    return out
