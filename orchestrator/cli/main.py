@@ -26,6 +26,8 @@ def _config(args: argparse.Namespace) -> Config:
         cfg.prefix = args.prefix
     if getattr(args, "no_instances", False):
         cfg.instances = False
+    if getattr(args, "host_routes", False):
+        cfg.host_routes = True
     return cfg
 
 
@@ -123,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-level", default=os.environ.get("EC2D_LOG_LEVEL", "INFO"))
     p.add_argument("--prefix", default=os.environ.get("EC2D_PREFIX"),
                    help="name prefix of the host objects ec2d creates (default ec2d)")
+    p.add_argument("--host-routes", action="store_true",
+                   help="route the public IP pool from this host into ec2d's public network (ssh to public IPs)")
     p.add_argument("--no-instances", action="store_true",
                    help="serve the API and model only: no libvirt, namespaces or disks")
     p.set_defaults(func=cmd_serve)

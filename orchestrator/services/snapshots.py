@@ -260,8 +260,26 @@ async def _freeze(backend: Backend, pairs: list[tuple[str, str]], instance_id: s
                 _complete(backend, sid, str(exc))
                 continue
             _complete(backend, sid, None, await _usage(backend, sid))
+        await _keep_chains_shallow(backend, [vid for vid, _ in pairs], live)
     if then is not None:
         then(ok)
+
+
+async def _keep_chains_shallow(backend: Backend, volume_ids: list[str],
+                               live: dict[str, list[tuple[str, str, str]]]) -> None:
+    """Past ``max_chain_depth`` layers, flatten the volume (online by block stream when attached to a
+    running instance, so the guest sees no downtime); snapshots keep their own layers."""
+    rt = backend.runtime
+    limit = backend.config.max_chain_depth
+    attached = {vid: (name, target) for name, items in live.items() for vid, _, target in items}
+    for vid in volume_ids:
+        try:
+            depth = await rt._call(rt.storage.chain_depth, vid)
+            if depth > limit:
+                log.info("%s: chain depth %d > %d, flattening", vid, depth, limit)
+                await rt._call(rt.storage.flatten_volume, vid, attached.get(vid))
+        except Exception:
+            log.exception("flattening %s failed (it keeps working on its deep chain)", vid)
 
 
 async def _usage(backend: Backend, layer_id: str) -> int | None:

@@ -11,10 +11,12 @@ import pytest
 from guests import instance_netns, private_key, ssh, wait_state
 from test_lifecycle import tiny_image
 
-# ../shared/seed/ec2-study-notes.md, minus what needs an instance role or a public IP
+# ../shared/seed/ec2-study-notes.md, minus iam/ (listed only for instances with a role); the
+# default subnet gives instances a public IP, so public-hostname and public-ipv4 are there
 SEED_LISTING = """ami-id ami-launch-index ami-manifest-path block-device-mapping/ events/ hibernation/ hostname
 identity-credentials/ instance-action instance-id instance-life-cycle instance-type local-hostname local-ipv4
-mac metrics/ network/ placement/ profile public-keys/ reservation-id security-groups services/""".split()
+mac metrics/ network/ placement/ profile public-hostname public-ipv4 public-keys/ reservation-id security-groups
+services/""".split()
 
 GET = "wget -q -O - http://169.254.169.254/latest/{path} 2>&1; echo \" rc=$?\""
 GET_WITH = "wget -q -O - --header 'X-aws-ec2-metadata-token: {token}' http://169.254.169.254/latest/{path} 2>&1; echo \" rc=$?\""
@@ -58,6 +60,9 @@ def test_imdsv2_required_by_default_and_listing(ec2d, ec2, pair) -> None:
                        aws_session_token=creds["Token"])
     assert own.describe_instances(InstanceIds=[a["InstanceId"]])["Reservations"][0]["Instances"][0]["InstanceId"] \
         == a["InstanceId"]
+    public = ga.run(GET_WITH.format(token=token, path="meta-data/public-ipv4")).split(" rc=")[0]
+    assert public == ec2.describe_instances(InstanceIds=[a["InstanceId"]])["Reservations"][0]["Instances"][0][
+        "PublicIpAddress"]
     mac = ga.run(GET_WITH.format(token=token, path="meta-data/mac")).split(" rc=")[0]
     assert mac == a["NetworkInterfaces"][0]["MacAddress"]
     eni = ga.run(GET_WITH.format(token=token, path=f"meta-data/network/interfaces/macs/{mac}/interface-id"))

@@ -59,7 +59,7 @@ def net(ec2d, ec2):
     a = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.nano", KeyName=made["KeyName"],
                           SecurityGroupIds=[client_sg], Placement={"AvailabilityZone": "us-east-1a"})["Instances"][0]
     b = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.nano", KeyName=made["KeyName"],
-                          SecurityGroupIds=[server_sg], Placement={"AvailabilityZone": "us-east-1b"},
+                          SecurityGroupIds=[server_sg], Placement={"AvailabilityZone": "us-east-1a"},
                           UserData="#!/bin/sh\nmkdir -p /tmp/www && echo hello > /tmp/www/index.html && "
                                    "busybox httpd -p 8080 -h /tmp/www\n")["Instances"][0]
     ids = [a["InstanceId"], b["InstanceId"]]
@@ -97,21 +97,29 @@ def test_security_group_rules_take_effect_at_once(ec2, net) -> None:
 
 def test_subnets_route_to_each_other_and_vpcs_are_isolated(ec2d, ec2, net) -> None:
     ga = net["ga"]
-    assert net["a"]["SubnetId"] != net["b"]["SubnetId"]  # zones a and b: two subnets of the default VPC
     ec2.authorize_security_group_ingress(GroupId=net["server_sg"], IpPermissions=[
         {"IpProtocol": "icmp", "FromPort": -1, "ToPort": -1, "IpRanges": [{"CidrIp": "172.31.0.0/16"}]}])
-    assert ga.run(f"sudo ping -c 1 -W 3 {net['b']['PrivateIpAddress']} >/dev/null && echo ok",
-                  check=False).strip() == "ok"
+    d = ec2.run_instances(ImageId=tiny_image(ec2), MinCount=1, MaxCount=1, InstanceType="t3.nano",
+                          KeyName=net["key_name"], SecurityGroupIds=[net["server_sg"]],
+                          Placement={"AvailabilityZone": "us-east-1b"})["Instances"][0]
+    assert d["SubnetId"] != net["a"]["SubnetId"]  # zones a and b: two subnets of the default VPC
+    ec2.get_waiter("instance_running").wait(InstanceIds=[d["InstanceId"]], WaiterConfig={"Delay": 1})
+    deadline = time.monotonic() + 60  # routed by the VPC namespace from one bridge to the other
+    while ga.run(f"sudo ping -c 1 -W 2 {d['PrivateIpAddress']} >/dev/null && echo ok", check=False).strip() != "ok":
+        assert time.monotonic() < deadline
+    ec2.terminate_instances(InstanceIds=[d["InstanceId"]])
+    wait_state(ec2, d["InstanceId"], "terminated", 120)
     other = ec2.create_vpc(CidrBlock="172.31.0.0/16")["Vpc"]["VpcId"]  # same CIDR, another network
-    sub = ec2.create_subnet(VpcId=other, CidrBlock="172.31.16.0/20", AvailabilityZone="us-east-1a")["Subnet"]
+    sub = ec2.create_subnet(VpcId=other, CidrBlock="172.31.0.0/20", AvailabilityZone="us-east-1a")["Subnet"]
     c = ec2.run_instances(ImageId=tiny_image(ec2), MinCount=1, MaxCount=1, InstanceType="t3.nano",
                           KeyName=net["key_name"], SubnetId=sub["SubnetId"],
-                          PrivateIpAddress=net["b"]["PrivateIpAddress"])["Instances"][0]
+                          PrivateIpAddress=net["a"]["PrivateIpAddress"])["Instances"][0]
     ec2.get_waiter("instance_running").wait(InstanceIds=[c["InstanceId"]], WaiterConfig={"Delay": 1})
     gc = ssh(instance_netns(ec2d, c), c["PrivateIpAddress"], net["key"])
-    # C has B's address in its own VPC; from C that address is C itself, never B
+    # C has A's address in its own VPC: that address is C itself there, and B (same CIDR, other VPC)
+    # is out of reach
     assert gc.run("hostname").strip() == "ip-" + c["PrivateIpAddress"].replace(".", "-")
-    assert gc.run(f"sudo ping -c 1 -W 2 {net['a']['PrivateIpAddress']} >/dev/null && echo ok",
+    assert gc.run(f"sudo ping -c 1 -W 2 {net['b']['PrivateIpAddress']} >/dev/null && echo ok",
                   check=False).strip() == ""
     gc.close()
     ec2.terminate_instances(InstanceIds=[c["InstanceId"]])
@@ -161,11 +169,13 @@ def test_ec2d_ssh_command(ec2d, ec2, net, tmp_path) -> None:
 
 
 def test_network_interface_hotplug(ec2d, ec2, net) -> None:
-    a, b, ga = net["a"], net["b"], net["ga"]
+    a, ga = net["a"], net["ga"]
     eni = ec2.create_network_interface(SubnetId=a["SubnetId"], Groups=[net["client_sg"]],
                                        SecondaryPrivateIpAddressCount=1)["NetworkInterface"]
     assert eni["Status"] == "available" and len(eni["PrivateIpAddresses"]) == 2
-    other_zone = ec2.create_network_interface(SubnetId=b["SubnetId"])["NetworkInterface"]
+    zone_b = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [net["vpc"]]},
+                                           {"Name": "availability-zone", "Values": ["us-east-1b"]}])["Subnets"][0]
+    other_zone = ec2.create_network_interface(SubnetId=zone_b["SubnetId"])["NetworkInterface"]
     with pytest.raises(Exception) as info:
         ec2.attach_network_interface(NetworkInterfaceId=other_zone["NetworkInterfaceId"],
                                      InstanceId=a["InstanceId"], DeviceIndex=1)
