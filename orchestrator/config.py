@@ -44,6 +44,7 @@ class Config:
     stop_timeout: float = 30.0  # seconds an ACPI shutdown may take before the domain is forced off
     public_pool: str = "198.18.0.0/15"  # public IPs and Elastic IPs (a range reserved for testing)
     host_routes: bool = False  # route the public pool from the host into ec2d's public namespace
+    uplink_nat: str | None = None  # opt-in: masquerade guests with public IPs out of this host interface
     max_chain_depth: int = 16  # a volume's qcow2 chain is flattened in the background past this depth
     instances: bool = True  # run instances for real (libvirt, namespaces); off: API and model only
     build_images: bool = True  # build ec2d-tiny at start when missing or outdated

@@ -28,6 +28,8 @@ def _config(args: argparse.Namespace) -> Config:
         cfg.instances = False
     if getattr(args, "host_routes", False):
         cfg.host_routes = True
+    if getattr(args, "uplink_nat", None):
+        cfg.uplink_nat = args.uplink_nat
     return cfg
 
 
@@ -127,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="name prefix of the host objects ec2d creates (default ec2d)")
     p.add_argument("--host-routes", action="store_true",
                    help="route the public IP pool from this host into ec2d's public network (ssh to public IPs)")
+    p.add_argument("--uplink-nat", metavar="IFACE", default=None,
+                   help="let instances with public IPs reach the real internet through IFACE (masquerade); "
+                        "off by default, never used by the tests")
     p.add_argument("--no-instances", action="store_true",
                    help="serve the API and model only: no libvirt, namespaces or disks")
     p.set_defaults(func=cmd_serve)

@@ -49,6 +49,12 @@ def sweep(prefix: str, family: bool = False) -> dict[str, list[str]]:
                 report["domains"].append(name)
         except Exception:
             log.warning("could not sweep libvirt domains of %s", p, exc_info=True)
+        from orchestrator.drivers.network.public import PublicNetwork
+
+        try:
+            PublicNetwork(p).delete()  # host link, uplink NAT table, public namespace
+        except Exception:
+            log.warning("could not sweep the public network of %s", p, exc_info=True)
         net = LinuxVpcNetwork(p, f"/run/{p}")
         r = net.sweep(p)
         report["namespaces"] += r.namespaces

@@ -94,7 +94,7 @@ class Runtime:
         """Build each region's default VPC network, register images, reconcile, follow events."""
         self.loop = asyncio.get_running_loop()
         if self.public is not None:
-            await self._call(self.public.ensure, self.backend.config.host_routes)
+            await self._call(self.public.ensure, self.backend.config.host_routes, self.backend.config.uplink_nat)
             await self._call(next(iter(self.networks.values())).ensure_unreachable, self.backend.config.public_pool)
         for region in self.backend.config.regions:
             for vpc in self.backend.store.list(vpcs.VPC, region):

@@ -26,7 +26,8 @@ from .names import check_prefix, id_hex
 
 IGW_IFNAME = "igw0"
 LINK_BLOCK = ipaddress.IPv4Network("100.64.0.0/16")
-HOST_LINK = ("ec2dhost0", "host0", "100.65.0.1/30", "100.65.0.2/30")  # root side, public side
+HOST_LINK_BLOCK = ipaddress.IPv4Network("100.65.0.0/16")  # root <-> public links, one /30 per prefix
+HOST_PEER_IFNAME = "host0"  # the public namespace's end of the host link
 
 
 class PublicNetworkError(Exception):
@@ -76,24 +77,49 @@ class PublicNetwork:
     def peer_ifname(self, vpc_id: str) -> str:
         return "g" + id_hex(vpc_id)[-12:]
 
-    def ensure(self, host_routes: bool = False) -> None:
+    @property
+    def host_ifname(self) -> str:
+        """The root namespace's end of the host link (named after the prefix, for sweeps)."""
+        return f"{self.prefix[:12]}-h"
+
+    def host_link_net(self) -> ipaddress.IPv4Network:
+        n = int(hashlib.sha256(self.prefix.encode()).hexdigest(), 16) % (HOST_LINK_BLOCK.num_addresses // 4)
+        return ipaddress.IPv4Network((int(HOST_LINK_BLOCK.network_address) + 4 * n, 30))
+
+    def ensure(self, host_routes: bool = False, uplink: str | None = None) -> None:
+        """The public namespace; with ``host_routes`` a link from the host routing just the pool
+        into it; with ``uplink`` (explicit opt-in, never in tests) guests with public IPs may reach
+        the real internet through the host's interface ``uplink``, masqueraded."""
         with self._lock:
             netlink.ensure_netns(self.ns)
             netlink.sysctl(self.ns, "net.ipv4.ip_forward", "1")
             netlink.set_up(self.ns, "lo")
-            if host_routes:
+            if host_routes or uplink:
                 self._ensure_host_link()
+            if host_routes:
+                root_addr, pub_addr = (str(h) for h in list(self.host_link_net().hosts())[:2])
+                # only the pool goes into the public namespace; its unreachable route stays behind it
+                netlink.ensure_route(None, str(self.pool), via=pub_addr, metric=10)
+            if uplink:
+                self._ensure_uplink(uplink)
 
     def _ensure_host_link(self) -> None:
-        root_if, pub_if, root_addr, pub_addr = HOST_LINK
-        if not netlink.link_exists(None, root_if):
-            netlink.create_veth(None, root_if, pub_if, peer_ns=self.ns)
-        netlink.add_address(None, root_if, root_addr)
-        netlink.add_address(self.ns, pub_if, pub_addr)
-        netlink.set_up(None, root_if)
-        netlink.set_up(self.ns, pub_if)
-        # only the pool goes into the public namespace; its unreachable route stays as a fallback
-        netlink.ensure_route(None, str(self.pool), via=pub_addr.split("/")[0], metric=10)
+        root_addr, pub_addr = (f"{h}/30" for h in list(self.host_link_net().hosts())[:2])
+        if not netlink.link_exists(None, self.host_ifname):
+            netlink.create_veth(None, self.host_ifname, HOST_PEER_IFNAME, peer_ns=self.ns)
+        netlink.add_address(None, self.host_ifname, root_addr)
+        netlink.add_address(self.ns, HOST_PEER_IFNAME, pub_addr)
+        netlink.set_up(None, self.host_ifname)
+        netlink.set_up(self.ns, HOST_PEER_IFNAME)
+
+    def _ensure_uplink(self, uplink: str) -> None:
+        root_addr = str(list(self.host_link_net().hosts())[0])
+        netlink.ensure_route(self.ns, "0.0.0.0/0", via=root_addr)
+        netlink.sysctl(None, "net.ipv4.ip_forward", "1")
+        script = render_uplink_nat(self.prefix, uplink, [str(self.pool)])
+        out = subprocess.run(["nft", "-f", "-"], input=script, capture_output=True, text=True, timeout=30)
+        if out.returncode != 0:
+            raise PublicNetworkError(f"nft (uplink NAT): {out.stderr.strip()}")
 
     def _taken(self) -> set[ipaddress.IPv4Network]:
         out = subprocess.run(["ip", "-n", self.ns, "-4", "-o", "addr"], capture_output=True, text=True)
@@ -146,6 +172,19 @@ class PublicNetwork:
                 netlink.ensure_route(self.ns, dst, via=via)
 
     def delete(self) -> None:
-        root_if = HOST_LINK[0]
-        netlink.delete_link(None, root_if)
+        netlink.delete_link(None, self.host_ifname)  # its routes go with it
+        subprocess.run(["nft", "delete", "table", "ip", uplink_table(self.prefix)], capture_output=True)
         netlink.delete_netns(self.ns)
+
+
+def uplink_table(prefix: str) -> str:
+    return f"{prefix.replace('-', '_')}_uplink"
+
+
+def render_uplink_nat(prefix: str, uplink: str, sources: list[str]) -> str:
+    """Root-namespace masquerade of public-pool sources leaving through ``uplink`` (opt-in only)."""
+    table = uplink_table(prefix)
+    nets = ", ".join(sources)
+    return (f"table ip {table}\ndelete table ip {table}\ntable ip {table} {{\n"
+            f"  chain post {{ type nat hook postrouting priority srcnat; policy accept;\n"
+            f'    ip saddr {{ {nets} }} oifname "{uplink}" masquerade\n  }}\n}}\n')

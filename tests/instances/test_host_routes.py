@@ -1,0 +1,72 @@
+"""--host-routes: `ssh ec2-user@<PublicIpAddress>` works from the host shell, because only the
+public pool is routed into ec2d's public namespace; without it (and after a sweep) the pool is
+unreachable from the host. The opt-in uplink NAT is checked as a ruleset only (no traffic)."""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import paramiko
+from conftest import start_ec2d
+from guests import private_key, wait_state
+from test_lifecycle import tiny_image
+
+from orchestrator.cli.sweep import sweep
+from orchestrator.drivers.network.public import render_uplink_nat
+
+
+def route(ip: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["ip", "route", "get", ip], capture_output=True, text=True)
+
+
+def test_host_routes_reach_public_ips_from_the_host(tmp_path: Path) -> None:
+    server = start_ec2d(tmp_path / "data", host_routes=True)
+    prefix = server.config.prefix
+    try:
+        ec2 = server.client()
+        made = ec2.create_key_pair(KeyName=f"hr-{uuid.uuid4().hex[:6]}", KeyType="ed25519")
+        ec2.authorize_security_group_ingress(GroupName="default", IpProtocol="tcp", FromPort=22, ToPort=22,
+                                             CidrIp="0.0.0.0/0")
+        inst = ec2.run_instances(ImageId=tiny_image(ec2), MinCount=1, MaxCount=1, InstanceType="t3.nano",
+                                 KeyName=made["KeyName"])["Instances"][0]
+        ec2.get_waiter("instance_running").wait(InstanceIds=[inst["InstanceId"]], WaiterConfig={"Delay": 1})
+        public = ec2.describe_instances(InstanceIds=[inst["InstanceId"]])["Reservations"][0]["Instances"][0][
+            "PublicIpAddress"]
+        assert f"dev {prefix[:12]}-h" in route(public).stdout  # into ec2d's public namespace, nowhere else
+        deadline = time.monotonic() + 90
+        while True:  # a plain SSH client in the host's own namespace
+            client = paramiko.SSHClient()
+            client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+            try:
+                client.connect(public, username="ec2-user", pkey=private_key(made["KeyMaterial"]), timeout=5,
+                               banner_timeout=10, look_for_keys=False, allow_agent=False)
+                break
+            except (OSError, paramiko.SSHException):
+                assert time.monotonic() < deadline
+                time.sleep(1)
+        _, out, _ = client.exec_command("cat /run/ec2d-tiny/instance-id")
+        assert out.read().decode().strip() == inst["InstanceId"]
+        client.close()
+        ec2.terminate_instances(InstanceIds=[inst["InstanceId"]])
+        wait_state(ec2, inst["InstanceId"], "terminated", 120)
+    finally:
+        server.stop()
+        sweep(prefix)
+    assert route("198.18.0.9").returncode != 0  # swept: the pool is unreachable from the host again
+
+
+def test_uplink_nat_ruleset_is_valid_and_scoped() -> None:
+    script = render_uplink_nat("ec2dtx", "eth9", ["198.18.0.0/15"])
+    assert 'ip saddr { 198.18.0.0/15 } oifname "eth9" masquerade' in script
+    ns = f"ec2dt{secrets.token_hex(2)}-nftcheck"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:  # validated by the kernel's nftables in a throwaway namespace; nothing is applied to the host
+        check = subprocess.run(["ip", "netns", "exec", ns, "nft", "-c", "-f", "-"], input=script,
+                               capture_output=True, text=True)
+        assert check.returncode == 0, check.stderr
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], check=True)
