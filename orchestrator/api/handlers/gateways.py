@@ -6,14 +6,11 @@ from typing import Any
 
 from orchestrator.api import errors
 from orchestrator.api.context import RequestContext
+from orchestrator.api.describe import item_tags
 from orchestrator.api.filters import apply_filters, paginate
 from orchestrator.api.registry import action
 from orchestrator.services import public_ips as pub
 from orchestrator.services import tags as tag_service
-
-
-def _tags(item: dict[str, Any]) -> dict[str, str]:
-    return {t["Key"]: t["Value"] for t in item.get("Tags") or []}
 
 
 async def _sync(ctx: RequestContext, vpc_id: str | None) -> None:
@@ -67,7 +64,7 @@ def describe_internet_gateways(ctx: RequestContext, req: dict[str, Any]) -> dict
         "internet-gateway-id": lambda g: g["InternetGatewayId"],
         "attachment.vpc-id": lambda g: [a["VpcId"] for a in g["Attachments"]],
         "attachment.state": lambda g: [a["State"] for a in g["Attachments"]],
-        "owner-id": lambda g: g["OwnerId"]}, tags_of=_tags)
+        "owner-id": lambda g: g["OwnerId"]}, tags_of=item_tags)
     page, token = paginate(items, req.get("MaxResults"), req.get("NextToken"), low=5, high=1000)
     return {"InternetGateways": page, "NextToken": token}
 
@@ -139,7 +136,7 @@ def describe_route_tables(ctx: RequestContext, req: dict[str, Any]) -> dict[str,
         "association.subnet-id": lambda t: [a.get("SubnetId") for a in t["Associations"]],
         "route.gateway-id": lambda t: [r["GatewayId"] for r in t["Routes"]],
         "route.destination-cidr-block": lambda t: [r["DestinationCidrBlock"] for r in t["Routes"]],
-        "owner-id": lambda t: t["OwnerId"]}, tags_of=_tags)
+        "owner-id": lambda t: t["OwnerId"]}, tags_of=item_tags)
     page, token = paginate(items, req.get("MaxResults"), req.get("NextToken"), low=5, high=100)
     return {"RouteTables": page, "NextToken": token}
 
@@ -190,5 +187,5 @@ def describe_addresses(ctx: RequestContext, req: dict[str, Any]) -> dict[str, An
         "allocation-id": lambda a: a["AllocationId"], "association-id": lambda a: a.get("AssociationId"),
         "instance-id": lambda a: a.get("InstanceId"), "public-ip": lambda a: a["PublicIp"],
         "network-interface-id": lambda a: a.get("NetworkInterfaceId"), "domain": lambda a: a["Domain"],
-        "private-ip-address": lambda a: a.get("PrivateIpAddress")}, tags_of=_tags)
+        "private-ip-address": lambda a: a.get("PrivateIpAddress")}, tags_of=item_tags)
     return {"Addresses": items}

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator.api.context import RequestContext
+from orchestrator.api.describe import item_tags, select
 from orchestrator.api.filters import apply_filters, paginate
 from orchestrator.api.registry import action
-from orchestrator.domain import ids
 from orchestrator.services import network_interfaces as enis
 from orchestrator.services import tags as tag_service
 from orchestrator.services import vpcs
@@ -53,19 +53,10 @@ def describe_eni(record: Any, tags: dict[str, str]) -> dict[str, Any]:
 
 @action("DescribeNetworkInterfaces")
 def describe_network_interfaces(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    records = ctx.backend.store.list(vpcs.ENI, ctx.region)
-    wanted = req.get("NetworkInterfaceIds")
-    if wanted:
-        by_id = {r.id: r for r in records}
-        for eid in wanted:
-            ids.check(eid, "eni")
-            if eid not in by_id:
-                raise ids.KINDS["eni"].not_found_error(eid)
-        records = [by_id[e] for e in wanted]
+    records = select(ctx.backend.store.list(vpcs.ENI, ctx.region), req.get("NetworkInterfaceIds"), "eni")
     tags = ctx.backend.store.tags_by_resource("network-interface", ctx.region)
     items = [describe_eni(r, tags.get(r.id, {})) for r in records]
-    items = apply_filters(items, req.get("Filters"), _FILTERS,
-                          tags_of=lambda e: {t["Key"]: t["Value"] for t in e["TagSet"]})
+    items = apply_filters(items, req.get("Filters"), _FILTERS, tags_of=lambda e: item_tags(e, "TagSet"))
     page, token = paginate(items, req.get("MaxResults"), req.get("NextToken"), low=5, high=1000)
     return {"NetworkInterfaces": page, "NextToken": token}
 

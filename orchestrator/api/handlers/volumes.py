@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator.api.context import RequestContext
+from orchestrator.api.describe import item_tags, select
 from orchestrator.api.filters import apply_filters, paginate
 from orchestrator.api.registry import action
-from orchestrator.domain import ids
 from orchestrator.services import volumes
 
 _FILTERS = {
@@ -46,18 +46,10 @@ def describe_volume(record: Any, tags: dict[str, str]) -> dict[str, Any]:
 @action("DescribeVolumes")
 def describe_volumes(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
     records = [r for r in ctx.backend.store.list("volume", ctx.region) if r.state != "deleted"]
-    wanted = req.get("VolumeIds")
-    if wanted:
-        by_id = {r.id: r for r in records}
-        for vid in wanted:
-            ids.check(vid, "vol")
-            if vid not in by_id:
-                raise ids.KINDS["vol"].not_found_error(vid)
-        records = [by_id[v] for v in wanted]
+    records = select(records, req.get("VolumeIds"), "vol")
     tags = ctx.backend.store.tags_by_resource("volume", ctx.region)
     items = [describe_volume(r, tags.get(r.id, {})) for r in records]
-    items = apply_filters(items, req.get("Filters"), _FILTERS,
-                          tags_of=lambda v: {t["Key"]: t["Value"] for t in v["Tags"]})
+    items = apply_filters(items, req.get("Filters"), _FILTERS, tags_of=item_tags)
     page, token = paginate(items, req.get("MaxResults"), req.get("NextToken"), low=5, high=500)
     return {"Volumes": page, "NextToken": token}
 

@@ -6,16 +6,11 @@ from typing import Any
 
 from orchestrator.api import errors
 from orchestrator.api.context import RequestContext
+from orchestrator.api.describe import item_tags, select
 from orchestrator.api.filters import apply_filters, paginate
 from orchestrator.api.registry import action
-from orchestrator.domain import ids
 from orchestrator.services import tags as tag_service
 from orchestrator.services import vpcs
-
-
-def _tags(item: dict[str, Any]) -> dict[str, str]:
-    return {t["Key"]: t["Value"] for t in item["Tags"]}
-
 
 _VPC_FILTERS = {
     "vpc-id": lambda v: v["VpcId"],
@@ -41,23 +36,11 @@ _SUBNET_FILTERS = {
 }
 
 
-def _lookup(ctx: RequestContext, rtype: str, prefix: str, wanted: list[str] | None) -> list:
-    records = ctx.backend.store.list(rtype, ctx.region)
-    if not wanted:
-        return records
-    by_id = {r.id: r for r in records}
-    for rid in wanted:
-        ids.check(rid, prefix)
-        if rid not in by_id:
-            raise ids.KINDS[prefix].not_found_error(rid)
-    return [by_id[r] for r in wanted]
-
-
 @action("DescribeVpcs")
 def describe_vpcs(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
     tags = ctx.backend.store.tags_by_resource("vpc", ctx.region)
-    items = [vpcs.describe_vpc(r, tags.get(r.id, {})) for r in _lookup(ctx, vpcs.VPC, "vpc", req.get("VpcIds"))]
-    items = apply_filters(items, req.get("Filters"), _VPC_FILTERS, tags_of=_tags)
+    items = [vpcs.describe_vpc(r, tags.get(r.id, {})) for r in select(ctx.backend.store.list(vpcs.VPC, ctx.region), req.get("VpcIds"), "vpc")]
+    items = apply_filters(items, req.get("Filters"), _VPC_FILTERS, tags_of=item_tags)
     page, token = paginate(items, req.get("MaxResults"), req.get("NextToken"), low=5, high=1000)
     return {"Vpcs": page, "NextToken": token}
 
@@ -65,9 +48,9 @@ def describe_vpcs(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
 @action("DescribeSubnets")
 def describe_subnets(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
     tags = ctx.backend.store.tags_by_resource("subnet", ctx.region)
-    records = _lookup(ctx, vpcs.SUBNET, "subnet", req.get("SubnetIds"))
+    records = select(ctx.backend.store.list(vpcs.SUBNET, ctx.region), req.get("SubnetIds"), "subnet")
     items = [vpcs.describe_subnet(ctx.backend, r, tags.get(r.id, {})) for r in records]
-    items = apply_filters(items, req.get("Filters"), _SUBNET_FILTERS, tags_of=_tags)
+    items = apply_filters(items, req.get("Filters"), _SUBNET_FILTERS, tags_of=item_tags)
     page, token = paginate(items, req.get("MaxResults"), req.get("NextToken"), low=5, high=1000)
     return {"Subnets": page, "NextToken": token}
 
