@@ -54,10 +54,6 @@ def describe_volumes(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]
     return {"Volumes": page, "NextToken": token}
 
 
-def _tags(item: dict[str, Any]) -> dict[str, str]:
-    return {t["Key"]: t["Value"] for t in item["Tags"]}
-
-
 @action("CreateVolume")
 def create_volume(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
     record = volumes.create(ctx.backend, ctx.region, req)
