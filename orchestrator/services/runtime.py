@@ -100,6 +100,7 @@ class Runtime:
             for vpc in self.backend.store.list(vpcs.VPC, region):
                 await self.ensure_vpc_network(vpc)
         await self.register_images()
+        await self._sweep_storage()
         self.compute.start_events(self.loop, self._on_event)
         await self.reconcile()
         from orchestrator.services import snapshots
@@ -125,6 +126,16 @@ class Runtime:
                 continue
             log.info("importing %s as layer %s", record.data["Name"], snapshot_id)
             await self._call(self.storage.import_image, Path(snap.data["layer_path"]), snapshot_id)
+
+    async def _sweep_storage(self) -> None:
+        """At start, before any storage work: remove files no volume or snapshot record owns (a
+        crash's leftovers). The driver never removes a file something kept builds on or a domain uses."""
+        known_volumes = [r.id for region in self.backend.config.regions for r in self.backend.store.list("volume", region)]
+        known_layers = [r.id for region in self.backend.config.regions
+                        for r in self.backend.store.list("snapshot", region)]
+        result = await self._call(self.storage.sweep, known_volumes, known_layers)
+        if result.removed:
+            log.warning("removed %d orphan storage files: %s", len(result.removed), result.removed)
 
     async def ensure_vpc_network(self, vpc: Record) -> None:
         net = self.networks[vpc.region]

@@ -48,6 +48,9 @@ def test_restart_keeps_running_instances_and_reconciles(tmp_path: Path) -> None:
         subprocess.run(["virsh", "-c", "qemu:///system", "define", "/dev/stdin"], input=xml.encode(), check=True,
                        capture_output=True)
         assert stray in domains(prefix)
+        orphan = tmp_path / "data" / "storage" / "volumes" / "vol-00000000000000bad"  # a crash's leftover
+        orphan.mkdir(parents=True)
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(orphan / "gen-000001.qcow2"), "1M"], check=True)
 
         second = start_ec2d(tmp_path / "data", prefix=prefix)
         try:
@@ -59,6 +62,7 @@ def test_restart_keeps_running_instances_and_reconciles(tmp_path: Path) -> None:
             stopped = wait_state(ec2, lose["InstanceId"], "stopped", 60)
             assert stopped["StateReason"]["Code"] == "Server.InternalError"
             assert stray not in domains(prefix)
+            assert not orphan.exists() or not any(orphan.iterdir())
             assert domains(prefix) == {f"{prefix}-{keep['InstanceId']}"}
             ec2.terminate_instances(InstanceIds=ids)
             for iid in ids:
