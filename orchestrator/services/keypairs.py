@@ -22,7 +22,8 @@ def _check_name(name: str) -> None:
 
 
 def _by_name(backend: Backend, region: str, name: str) -> Record | None:
-    return next((r for r in backend.store.list(TYPE, region) if r.data["KeyName"] == name), None)
+    found = backend.store.find_by_field(TYPE, region, "KeyName", name)
+    return found[0] if found else None
 
 
 def _insert(

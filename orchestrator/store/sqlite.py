@@ -184,6 +184,16 @@ class Store:
             rows = self._db.execute(sql, args).fetchall()
         return [_row(r) for r in rows]
 
+    def find_by_field(self, type: str, region: str, field: str, value: str) -> list[Record]:
+        """Records whose top-level JSON ``field`` equals ``value`` (e.g. a key pair by name)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM resources WHERE type = ? AND region = ? AND json_extract(data, ?) = ?"
+                " ORDER BY created_at, id",
+                (type, region, f"$.{field}", value),
+            ).fetchall()
+        return [_row(r) for r in rows]
+
     def update(self, record: Record) -> Record:
         """Write ``record.data`` (not its state) if nobody changed the row since it was read."""
         now = time.time()
