@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import base64
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 
 import libvirt
+import paramiko
 import pytest
 from botocore.exceptions import ClientError
 from guests import Guest, instance_netns, private_key, ssh, wait_state
@@ -103,15 +105,17 @@ def test_data_survives_stop_start_and_reboot_and_type_change(ec2d, ec2, web, key
     guest.close()
     ec2.reboot_instances(InstanceIds=[iid])
     deadline_guest = None
+    rebooted = False
     for _ in range(120):  # wait until the guest really rebooted (new boot id)
-        try:
+        try:  # the old system may still answer, then drop the connection as it goes down
             deadline_guest = login(ec2d, web, key)
             if deadline_guest.run("cat /proc/sys/kernel/random/boot_id") != boot_id:
+                rebooted = True
                 break
             deadline_guest.close()
-        except AssertionError:
-            pass
-    assert deadline_guest is not None
+        except (AssertionError, paramiko.SSHException, OSError, EOFError):
+            time.sleep(0.5)
+    assert rebooted and deadline_guest is not None
     assert deadline_guest.run("cat notes.txt").split() == ["keep-me", "again"]
     deadline_guest.close()
     assert wait_state(ec2, iid, "running")["State"]["Code"] == 16
