@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 
 class ImageError(Exception):
@@ -75,3 +78,42 @@ def dpkg_installed_version(package: str) -> str | None:
         return None
     status, _, version = out.partition("\t")
     return version if status.endswith(" installed") else None
+
+
+def direct_kernel_manifest(*, name: str, description: str, key: str, builder_version: str,
+                           inputs: dict[str, Any], kernel_release: str, kernel_cmdline: str,
+                           root_size_mib: int, login_user: str, started: float,
+                           **extra: Any) -> dict[str, Any]:
+    """The manifest of a built image that boots its own kernel + initramfs beside the disk."""
+    return {
+        "name": name,
+        "description": description,
+        "key": key,
+        "builder_version": builder_version,
+        "inputs": inputs,
+        "architecture": "x86_64",
+        "virtualization_type": "hvm",
+        "boot_mode": "legacy-bios",
+        "boot": "direct-kernel",
+        "disk": "disk.qcow2",
+        "disk_format": "qcow2",
+        "kernel": "vmlinuz",
+        "initrd": "initrd.img",
+        "kernel_release": kernel_release,
+        "kernel_cmdline": kernel_cmdline,
+        "root_device": "/dev/xvda",
+        "guest_root_device": "/dev/vda",
+        "virtual_size": root_size_mib * 1024 * 1024,
+        "login_user": login_user,
+        "imds_support": "v2.0",
+        "ena_support": False,
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "build_seconds": round(time.monotonic() - started, 2),
+        **extra,
+    }
+
+
+def publish_image(out: Path, final: Path, manifest: dict[str, Any]) -> None:
+    """Write the manifest last, then move the finished directory into place atomically."""
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    publish_dir(out, final)

@@ -19,7 +19,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from orchestrator.images._proc import ImageError, apt_candidate, locked, publish_dir, run
+from orchestrator.images._proc import (
+    ImageError,
+    apt_candidate,
+    direct_kernel_manifest,
+    locked,
+    publish_image,
+    run,
+)
 
 NAME = "debian-12"
 DESCRIPTION = "Debian 12 (bookworm) with cloud-init, openssh-server and the cloud kernel (mmdebstrap)"
@@ -108,36 +115,14 @@ def build(cache_dir: Path, progress: Callable[[str], None] | None = None) -> Pat
             shutil.rmtree(root)
             run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw, out / "disk.qcow2"])
             raw.unlink()
-            manifest = {
-                "name": NAME,
-                "description": DESCRIPTION,
-                "key": key,
-                "builder_version": BUILDER_VERSION,
-                "inputs": {**inputs, "packages": {p: installed.get(p) for p in packages()},
-                           "recipe": {rel.as_posix(): hashlib.sha256((RECIPE_DIR / rel).read_bytes()).hexdigest()
-                                      for rel in _recipe_files()}},
-                "installed_packages": installed,
-                "architecture": "x86_64",
-                "virtualization_type": "hvm",
-                "boot_mode": "legacy-bios",
-                "boot": "direct-kernel",
-                "disk": "disk.qcow2",
-                "disk_format": "qcow2",
-                "kernel": "vmlinuz",
-                "initrd": "initrd.img",
-                "kernel_release": vmlinuz[0].name.removeprefix("vmlinuz-"),
-                "kernel_cmdline": KERNEL_CMDLINE,
-                "root_device": "/dev/xvda",
-                "guest_root_device": "/dev/vda",
-                "virtual_size": ROOT_SIZE_MIB * 1024 * 1024,
-                "login_user": "admin",
-                "imds_support": "v2.0",
-                "ena_support": False,
-                "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "build_seconds": round(time.monotonic() - started, 2),
-            }
-            (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-            publish_dir(out, final)
+            manifest = direct_kernel_manifest(
+                name=NAME, description=DESCRIPTION, key=key, builder_version=BUILDER_VERSION,
+                inputs={**inputs, "packages": {p: installed.get(p) for p in packages()},
+                        "recipe": {rel.as_posix(): hashlib.sha256((RECIPE_DIR / rel).read_bytes()).hexdigest()
+                                   for rel in _recipe_files()}},
+                kernel_release=vmlinuz[0].name.removeprefix("vmlinuz-"), kernel_cmdline=KERNEL_CMDLINE,
+                root_size_mib=ROOT_SIZE_MIB, login_user="admin", started=started, installed_packages=installed)
+            publish_image(out, final, manifest)
             say(f"{NAME}: built {final} in {time.monotonic() - started:.0f} s")
         finally:
             shutil.rmtree(tmp, ignore_errors=True)

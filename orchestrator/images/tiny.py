@@ -30,7 +30,14 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from orchestrator.images._proc import ImageError, dpkg_installed_version, locked, publish_dir, run
+from orchestrator.images._proc import (
+    ImageError,
+    direct_kernel_manifest,
+    dpkg_installed_version,
+    locked,
+    publish_image,
+    run,
+)
 from orchestrator.images.kernel import Kernel, ensure_kernel
 
 NAME = "ec2d-tiny"
@@ -315,36 +322,14 @@ def build(cache_dir: Path, progress: Progress | None = None, recipe_dir: Path = 
             _make_ext4(rootfs, raw, key)
             run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw, out / "disk.qcow2"])
             raw.unlink()
-            manifest = {
-                "name": NAME,
-                "description": DESCRIPTION,
-                "key": key,
-                "builder_version": BUILDER_VERSION,
-                "inputs": {**inputs, "recipe": {
+            manifest = direct_kernel_manifest(
+                name=NAME, description=DESCRIPTION, key=key, builder_version=BUILDER_VERSION,
+                inputs={**inputs, "recipe": {
                     rel.as_posix(): hashlib.sha256((recipe_dir / rel).read_bytes()).hexdigest()
                     for rel in recipe_files(recipe_dir)}},
-                "architecture": "x86_64",
-                "virtualization_type": "hvm",
-                "boot_mode": "legacy-bios",
-                "boot": "direct-kernel",
-                "disk": "disk.qcow2",
-                "disk_format": "qcow2",
-                "kernel": "vmlinuz",
-                "initrd": "initrd.img",
-                "kernel_release": kernel.release,
-                "kernel_cmdline": KERNEL_CMDLINE,
-                "root_device": "/dev/xvda",
-                "guest_root_device": "/dev/vda",
-                "virtual_size": ROOT_SIZE_MIB * 1024 * 1024,
-                "filesystem_uuid": str(uuid.UUID(key[:32])),
-                "login_user": "ec2-user",
-                "imds_support": "v2.0",
-                "ena_support": False,
-                "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "build_seconds": round(time.monotonic() - started, 2),
-            }
-            (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-            publish_dir(out, final)
+                kernel_release=kernel.release, kernel_cmdline=KERNEL_CMDLINE, root_size_mib=ROOT_SIZE_MIB,
+                login_user="ec2-user", started=started, filesystem_uuid=str(uuid.UUID(key[:32])))
+            publish_image(out, final, manifest)
             say(f"ec2d-tiny: built {final} in {time.monotonic() - started:.1f} s")
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
