@@ -7,6 +7,7 @@ import asyncio
 import json
 import socket
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
@@ -409,10 +410,14 @@ def test_static_resolver_with_test_server() -> None:
 
 def test_botocore_fetches_role_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     """botocore's own IMDS client (v2 token, role listing, credentials) against the server."""
+    import imds_testlib
     from botocore.utils import InstanceMetadataFetcher
 
     for var in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(var, raising=False)
+    # botocore treats credentials near or past expiry as stale, so they must expire in the future
+    future = (datetime.now(UTC) + timedelta(hours=6)).replace(microsecond=0)
+    monkeypatch.setattr(imds_testlib, "EXPIRATION", future)
     md = replace(with_role(sample("i-0ccccccccccccccc0", "127.0.0.1")), options=opts(http_tokens="required"))
 
     async def body() -> dict[str, object]:
@@ -425,4 +430,4 @@ def test_botocore_fetches_role_credentials(monkeypatch: pytest.MonkeyPatch) -> N
     assert creds["access_key"] == "ASIAEC2DTESTKEY00001"
     assert creds["secret_key"] == "secret/key+material"
     assert creds["token"] == "session-token"
-    assert creds["expiry_time"] == "2026-11-26T18:00:00Z"
+    assert creds["expiry_time"] == future.strftime("%Y-%m-%dT%H:%M:%SZ")
