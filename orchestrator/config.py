@@ -11,6 +11,9 @@ DEFAULT_REGIONS: dict[str, list[str]] = {
     "us-west-2": ["a", "b", "c"],
 }
 DEFAULT_LISTEN = "127.0.0.1:8773"
+DEFAULT_DATA_DIR = Path("/var/lib/ec2d")
+DEFAULT_PREFIX = "ec2d"  # the host-object prefix of the default data dir
+PREFIX_FILE = "host-prefix"  # in the data dir: the prefix of every host object made for it
 
 
 def parse_regions(spec: str) -> dict[str, list[str]]:
@@ -33,11 +36,14 @@ def parse_regions(spec: str) -> dict[str, list[str]]:
 
 @dataclass
 class Config:
-    data_dir: Path = Path("/var/lib/ec2d")
+    data_dir: Path = DEFAULT_DATA_DIR
     cache_dir: Path = Path(os.environ.get("EC2D_CACHE_DIR", "/var/cache/ec2d"))
     listen: str = DEFAULT_LISTEN
     regions: dict[str, list[str]] = field(default_factory=lambda: dict(DEFAULT_REGIONS))
-    prefix: str = "ec2d"  # name prefix of every host object ec2d creates (domains, namespaces, taps)
+    # Name prefix of every host object ec2d creates (domains, namespaces, taps, routes, nft tables,
+    # /run/{prefix}). None: the data dir's own, see resolve_prefix(); an explicit one wins.
+    prefix: str | None = None
+    prefix_base: str = DEFAULT_PREFIX  # what a data dir's generated prefix starts with (tests: ec2dt)
     libvirt_uri: str = "qemu:///system"
     memory_overcommit: float = 1.0  # instances may promise this many times the host's memory
     memory_reserve_mib: int = 2048  # kept for the host itself
@@ -48,6 +54,43 @@ class Config:
     max_chain_depth: int = 16  # a volume's qcow2 chain is flattened in the background past this depth
     instances: bool = True  # run instances for real (libvirt, namespaces); off: API and model only
     build_images: bool = True  # build ec2d-tiny at start when missing or outdated
+
+    def resolve_prefix(self, create: bool = True) -> str | None:
+        """The host-object prefix of this data dir, set on ``self.prefix``.
+
+        An explicit ``prefix`` wins. Otherwise the data dir's ``host-prefix`` file holds it; on first
+        use it is written: ``ec2d`` for the default ``/var/lib/ec2d``, a generated one
+        (:func:`~orchestrator.drivers.network.names.generated_prefix`) for any other data dir, so two
+        data dirs never share a namespace, route, domain or tap. With ``create=False`` a data dir
+        without the file gives None (nothing was ever made for it), except the default one (ec2d).
+        """
+        if self.prefix:
+            return self.prefix
+        from orchestrator.drivers.network.names import check_prefix
+
+        path = self.data_dir / PREFIX_FILE
+        try:
+            self.prefix = check_prefix(path.read_text().strip())
+            return self.prefix
+        except FileNotFoundError:
+            pass
+        default = _same_dir(self.data_dir, DEFAULT_DATA_DIR)
+        if not create:
+            return DEFAULT_PREFIX if default else None
+        prefix = DEFAULT_PREFIX if default else _generate_prefix(self.prefix_base)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(PREFIX_FILE + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(prefix + "\n")
+        try:  # first writer wins if two processes race on a new data dir
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
+        self.prefix = check_prefix(path.read_text().strip())
+        return self.prefix
 
     @property
     def host(self) -> str:
@@ -75,3 +118,33 @@ class Config:
     @property
     def credentials_path(self) -> Path:
         return self.data_dir / "credentials.json"
+
+
+def _same_dir(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def _generate_prefix(base: str) -> str:
+    """A prefix whose names, tap tag and route metric clash with no prefix in use on this host."""
+    from orchestrator.drivers.network import netlink, routes
+    from orchestrator.drivers.network.names import generated_prefix, prefix_of_netns, tap_tag
+
+    in_use = {p for p in (prefix_of_netns(ns) for ns in netlink.list_netns()) if p}
+    in_use |= {p.name for p in Path("/run").glob(f"{base}*") if p.is_dir()}
+    tags = {tap_tag(p) for p in in_use if _usable(p)}
+    metrics = {routes.metric_for_prefix(p) for p in in_use if _usable(p)}
+
+    def clashes(candidate: str) -> bool:
+        return (candidate in in_use or tap_tag(candidate) in tags
+                or routes.metric_for_prefix(candidate) in metrics)
+
+    return generated_prefix(base, clashes)
+
+
+def _usable(prefix: str) -> bool:
+    from orchestrator.drivers.network.names import _PREFIX_RE
+
+    return bool(_PREFIX_RE.match(prefix))

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from orchestrator.api.app import make_app
 from orchestrator.config import Config
+from orchestrator.hostscope import lock_data_dir, unlock_data_dir
 from orchestrator.services.backend import Backend
 from orchestrator.services.runtime import Runtime
 
@@ -50,6 +51,7 @@ async def start_runtime(backend: Backend) -> Runtime:
     from orchestrator.imds.server import IMDSServer
 
     config = backend.config
+    assert config.prefix is not None  # resolved by run()
     probe = await asyncio.to_thread(probe_host, config.cache_dir)
     log.info("virtualization: %s (%s)", "kvm" if probe.virt_type == "kvm" else "tcg", probe.reason)
     run_dir = f"/run/{config.prefix}"
@@ -68,18 +70,39 @@ async def start_runtime(backend: Backend) -> Runtime:
         firewall=NftFirewall(),
     )
     backend.runtime = runtime
-    await runtime.open()
+    try:
+        await runtime.open()
+    except BaseException:
+        await runtime.close()
+        await imds.close()
+        raise
     return runtime
 
 
 async def run(config: Config, ready: asyncio.Event | None = None, stop: asyncio.Event | None = None) -> None:
+    lock = lock_data_dir(config.data_dir)  # one daemon per data dir (refuses while another serves it)
+    try:
+        await _run_locked(config, ready, stop)
+    finally:
+        unlock_data_dir(lock)
+
+
+async def _run_locked(config: Config, ready: asyncio.Event | None, stop: asyncio.Event | None) -> None:
+    if config.instances:
+        prefix = config.resolve_prefix()
+        log.info("host objects of %s are named %s-* (run dir /run/%s)", config.data_dir, prefix, prefix)
     backend = Backend.open(config)
     runtime: Runtime | None = None
     if config.instances:
         from orchestrator.images.cache import ensure_image
 
-        await asyncio.to_thread(ensure_image, "ec2d-tiny", config.cache_dir, lambda m: log.info("ec2d-tiny: %s", m))
-        runtime = await start_runtime(backend)
+        try:
+            await asyncio.to_thread(ensure_image, "ec2d-tiny", config.cache_dir,
+                                    lambda m: log.info("ec2d-tiny: %s", m))
+            runtime = await start_runtime(backend)
+        except BaseException:
+            backend.close()
+            raise
     app = make_app(backend)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()

@@ -46,10 +46,36 @@ def setup_logging(level: str = "INFO") -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from orchestrator.drivers.network.public import PublicNetworkError
+    from orchestrator.hostscope import DataDirBusy
     from orchestrator.server import serve
 
     setup_logging(args.log_level)
-    serve(_config(args))
+    try:
+        serve(_config(args))
+    except (DataDirBusy, PublicNetworkError) as exc:
+        print(f"ec2d serve: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_uninstall(args: argparse.Namespace) -> int:
+    """Remove the host objects of one data dir (and with --purge the data dir itself)."""
+    from orchestrator.hostscope import DataDirBusy, uninstall
+
+    cfg = _config(args)
+    try:
+        report = uninstall(cfg, purge=args.purge)
+    except DataDirBusy as exc:
+        print(f"ec2d uninstall: {exc}", file=sys.stderr)
+        return 1
+    if cfg.prefix is None:
+        print(f"no host objects were ever made for {cfg.data_dir}")
+    else:
+        print(f"removed the host objects of {cfg.data_dir} (prefix {cfg.prefix})")
+    for kind, names in report.items():
+        if names:
+            print(f"  {kind}: {' '.join(names)}")
     return 0
 
 
@@ -126,15 +152,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--regions", default=None, help='e.g. "us-east-1=a,b,c;us-west-2=a,b,c"')
     p.add_argument("--log-level", default=os.environ.get("EC2D_LOG_LEVEL", "INFO"))
     p.add_argument("--prefix", default=os.environ.get("EC2D_PREFIX"),
-                   help="name prefix of the host objects ec2d creates (default ec2d)")
+                   help="name prefix of the host objects ec2d creates (default: the data dir's own, "
+                        "ec2d for /var/lib/ec2d, generated and kept in DATA_DIR/host-prefix otherwise)")
     p.add_argument("--host-routes", action="store_true",
-                   help="route the public IP pool from this host into ec2d's public network (ssh to public IPs)")
+                   help="route the public IP pool from this host into ec2d's public network (ssh to public "
+                        "IPs); guests still cannot open connections to the host; one ec2d per host")
     p.add_argument("--uplink-nat", metavar="IFACE", default=None,
-                   help="let instances with public IPs reach the real internet through IFACE (masquerade); "
-                        "off by default, never used by the tests")
+                   help="let instances with public IPs reach the internet through IFACE (masquerade), but "
+                        "not the host nor private/link-local ranges; off by default, never used by the tests")
     p.add_argument("--no-instances", action="store_true",
                    help="serve the API and model only: no libvirt, namespaces or disks")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("uninstall", help="remove the host objects of a data dir (--purge: and the data dir)")
+    p.add_argument("--data-dir", default=argparse.SUPPRESS)
+    p.add_argument("--prefix", default=None, help="the data dir's host-object prefix (default: its own)")
+    p.add_argument("--purge", action="store_true", help="delete the data dir too (all instances, volumes, keys)")
+    p.set_defaults(func=cmd_uninstall)
 
     p = sub.add_parser("credentials", help="print the root access key as JSON")
     p.add_argument("--data-dir", default=argparse.SUPPRESS)

@@ -21,7 +21,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-i", "--identity", help="private key file (default: ./<KeyName>.pem or ~/.ssh/<KeyName>.pem)")
     p.add_argument("-l", "--user", help="login user (default: the image's, e.g. ec2-user or admin)")
     p.add_argument("--private", action="store_true", help="use the private IP from inside the VPC")
-    p.add_argument("--prefix", default=os.environ.get("EC2D_PREFIX", "ec2d"))
+    p.add_argument("--prefix", default=os.environ.get("EC2D_PREFIX"),
+                   help="host-object prefix (default: the data dir's own)")
     p.add_argument("command", nargs=argparse.REMAINDER, help="command to run (after --)")
     p.set_defaults(func=cmd_ssh)
 
@@ -51,6 +52,8 @@ def plan(config: Config, instance_id: str, private: bool = False) -> tuple[str, 
 
 def cmd_ssh(args: argparse.Namespace) -> int:
     config = Config(data_dir=Path(args.data_dir), prefix=args.prefix)
+    if config.resolve_prefix(create=False) is None:
+        raise SystemExit(f"ec2d ssh: no ec2d has run instances from {config.data_dir}")
     netns, address, user, key_name = plan(config, args.instance_id, args.private)
     identity = args.identity
     if identity is None and key_name:

@@ -1,6 +1,7 @@
 """Remove every host object with a name prefix: libvirt domains, VPC namespaces with their
-dnsmasq processes, leftover taps, unreachable routes and run dirs. For crashed test runs
-(``--prefix ec2dt`` sweeps every test prefix) and for uninstalling.
+dnsmasq processes, the public namespace, host link and root nft table, leftover taps,
+unreachable routes and the run dir. For crashed test runs (``--prefix ec2dt`` sweeps every test
+prefix, ``--exact`` just one); ``ec2d uninstall`` uses it for one data dir's prefix.
 
     python -m orchestrator.cli.sweep --prefix ec2dt
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import re
+import shutil
 import sys
 
 log = logging.getLogger("ec2d.sweep")
@@ -20,12 +21,9 @@ def _prefixes_in_use(family: str) -> set[str]:
     """Concrete prefixes (``ec2dt1a2b``) of namespaces and domains that start with ``family``."""
     from orchestrator.drivers.compute.libvirt_driver import LibvirtCompute
     from orchestrator.drivers.network import netlink
+    from orchestrator.drivers.network.names import prefix_of_netns
 
-    found: set[str] = set()
-    for ns in netlink.list_netns(family):
-        m = re.match(r"^([a-z0-9]+)-vpc-", ns)
-        if m:
-            found.add(m.group(1))
+    found: set[str] = {p for p in (prefix_of_netns(ns) for ns in netlink.list_netns(family)) if p}
     try:
         for name in LibvirtCompute().list_domains(family):
             found.add(name.split("-", 1)[0])
@@ -36,10 +34,11 @@ def _prefixes_in_use(family: str) -> set[str]:
 
 def sweep(prefix: str, family: bool = False) -> dict[str, list[str]]:
     from orchestrator.drivers.compute.libvirt_driver import LibvirtCompute
+    from orchestrator.drivers.network import netlink
     from orchestrator.drivers.network.vpc import LinuxVpcNetwork
 
     prefixes = _prefixes_in_use(prefix) | {prefix} if family else {prefix}
-    report: dict[str, list[str]] = {"domains": [], "namespaces": [], "taps": [], "routes": []}
+    report: dict[str, list[str]] = {"domains": [], "namespaces": [], "taps": [], "routes": [], "run dirs": []}
     compute = LibvirtCompute()
     for p in sorted(prefixes):
         try:
@@ -52,7 +51,9 @@ def sweep(prefix: str, family: bool = False) -> dict[str, list[str]]:
         from orchestrator.drivers.network.public import PublicNetwork
 
         try:
-            PublicNetwork(p).delete()  # host link, uplink NAT table, public namespace
+            if netlink.netns_exists(f"{p}-public"):
+                report["namespaces"].append(f"{p}-public")
+            PublicNetwork(p).delete()  # host link, root nft table, public namespace
         except Exception:
             log.warning("could not sweep the public network of %s", p, exc_info=True)
         net = LinuxVpcNetwork(p, f"/run/{p}")
@@ -60,10 +61,9 @@ def sweep(prefix: str, family: bool = False) -> dict[str, list[str]]:
         report["namespaces"] += r.namespaces
         report["taps"] += r.taps
         report["routes"] += [str(x) for x in r.routes]
-        try:
-            os.rmdir(f"/run/{p}")
-        except OSError:
-            pass
+        if os.path.isdir(f"/run/{p}"):
+            shutil.rmtree(f"/run/{p}", ignore_errors=True)
+            report["run dirs"].append(f"/run/{p}")
     compute.close()
     return report
 

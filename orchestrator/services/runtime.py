@@ -96,6 +96,7 @@ class Runtime:
         if self.public is not None:
             await self._call(self.public.ensure, self.backend.config.host_routes, self.backend.config.uplink_nat)
             await self._call(next(iter(self.networks.values())).ensure_unreachable, self.backend.config.public_pool)
+        await self._sweep_orphan_networks()
         for region in self.backend.config.regions:
             for vpc in self.backend.store.list(vpcs.VPC, region):
                 await self.ensure_vpc_network(vpc)
@@ -108,6 +109,19 @@ class Runtime:
         self._spawn(snapshots.recover(self.backend))  # finish EBS work a restart interrupted
         self._spawn(self._periodic())
         self._spawn(self._image_rescan())
+
+    async def _sweep_orphan_networks(self) -> None:
+        """At start: remove this prefix's VPC networks (namespace, dnsmasq, root route) whose VPC
+        is no longer in the store, e.g. after a crash between DeleteVpc's database delete and the
+        network's removal. Only objects of this data dir's prefix are looked at."""
+        vpc_records = [v for region in self.backend.config.regions for v in self.backend.store.list(vpcs.VPC, region)]
+        cidrs = {v.data["CidrBlock"] for v in vpc_records}
+        if self.public is not None:
+            cidrs.add(self.backend.config.public_pool)
+        report = await self._call(next(iter(self.networks.values())).sweep_orphans,
+                                  {v.id for v in vpc_records}, cidrs)
+        if report.namespaces or report.routes:
+            log.warning("removed orphan VPC networks %s and routes %s", report.namespaces, report.routes)
 
     async def close(self) -> None:
         for task in list(self.tasks):

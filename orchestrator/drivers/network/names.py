@@ -25,6 +25,14 @@ a tag derived from the prefix, which lets a sweep find them:
 * a tap name is that tag plus the last 10 hex digits of the ENI id (40 bits; 8 for old-style ids).
 
 Namespaces are matched by ``{prefix}-`` so the sweep of ``ec2d`` never touches ``ec2dt1a2b-…``.
+
+Every data dir has its own prefix (see :meth:`orchestrator.config.Config.resolve_prefix`): the
+default ``/var/lib/ec2d`` uses ``ec2d``, any other data dir a generated one,
+:func:`generated_prefix` (``ec2d`` + 6 letters of :data:`GENERATED_ALPHABET`, e.g.
+``ec2dkqzmvw``). That alphabet has no hex digit and no ``t``, so a generated prefix never starts
+with the test family ``ec2dt``, and its tap tag (``e`` + 4 letters) never equals the tag of a
+prefix ending in hex (tests, benches) nor ``ec2dt`` (of ``ec2d``); the caller re-draws on a clash
+with a prefix already in use on the host.
 """
 
 from __future__ import annotations
@@ -32,6 +40,8 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
+import secrets
+from collections.abc import Callable
 
 from .errors import InvalidArgument
 
@@ -53,6 +63,30 @@ def check_prefix(prefix: str) -> str:
     if not _PREFIX_RE.match(prefix):
         raise InvalidArgument(f"bad host-object prefix {prefix!r}")
     return prefix
+
+
+GENERATED_ALPHABET = "ghjkmnpqrsvwxyz"  # no hex digit (tags of test prefixes), no "t" (the test family)
+GENERATED_LEN = 6
+GENERATED_BASE_MAX = 6  # base + 6 letters <= 12 characters (the host link is ``prefix[:12]-h``)
+
+
+def generated_prefix(base: str = "ec2d", clashes: Callable[[str], bool] = lambda p: False,
+                     attempts: int = 1000) -> str:
+    """A new prefix ``base`` + 6 random letters for which ``clashes(prefix)`` is false."""
+    if len(base) > GENERATED_BASE_MAX:
+        raise InvalidArgument(f"prefix base {base!r} is longer than {GENERATED_BASE_MAX} characters")
+    check_prefix(base)
+    for _ in range(attempts):
+        candidate = base + "".join(secrets.choice(GENERATED_ALPHABET) for _ in range(GENERATED_LEN))
+        if not clashes(candidate):
+            return candidate
+    raise InvalidArgument(f"no free host-object prefix starting with {base!r}")
+
+
+def prefix_of_netns(ns: str) -> str | None:
+    """The prefix of a namespace ec2d made (``ec2d-vpc-…`` or ``ec2d-public`` -> ``ec2d``)."""
+    m = re.match(r"^([a-z][a-z0-9]{0,15})-(?:vpc-[0-9a-f]{8,17}|public)$", ns)
+    return m.group(1) if m else None
 
 
 def id_hex(resource_id: str) -> str:

@@ -468,6 +468,7 @@ class RouteInfo:
     proto: int
     metric: int | None
     table: int
+    dev: str | None = None  # the output interface's name, when the route has one
 
 
 _RTN = {
@@ -485,6 +486,7 @@ def list_routes(ns: str | None, *, proto: int | None = None, table: int = 254) -
     """IPv4 routes of ``table`` (main by default) in ``ns``, optionally only protocol ``proto``."""
     with _translate(f"list routes in {_where(ns)}"), _ipr(ns) as ipr:
         out = []
+        names = {m["index"]: m.get_attr("IFLA_IFNAME") for m in ipr.get_links()}
         for r in ipr.get_routes(family=socket.AF_INET, table=table):
             if proto is not None and r["proto"] != proto:
                 continue
@@ -497,6 +499,7 @@ def list_routes(ns: str | None, *, proto: int | None = None, table: int = 254) -
                     proto=r["proto"],
                     metric=r.get_attr("RTA_PRIORITY"),
                     table=r.get_attr("RTA_TABLE") or r["table"],
+                    dev=names.get(r.get_attr("RTA_OIF")),
                 )
             )
         return out

@@ -11,6 +11,11 @@ Each link is a /30 out of 100.64.0.0/16 (carrier-grade NAT space, never routed t
 picked from the VPC id so it is stable. The root namespace keeps an ``unreachable`` route for the
 public pool: nothing reaches it, or leaves through the uplink, unless ``--host-routes`` asks for a
 link from the root namespace (then only the pool is routed into the public namespace).
+
+Every object here carries the data dir's prefix (``{prefix}-public``, host link ``{prefix}-h``, root
+nft table ``inet {prefix}_host``), so two daemons have separate public networks even though their
+pools are the same range. Only the root route of the pool itself cannot be shared: one ec2d per
+host may use ``--host-routes``/``--uplink-nat``, a second one refuses (:class:`PoolRouteTaken`).
 """
 
 from __future__ import annotations
@@ -28,10 +33,20 @@ IGW_IFNAME = "igw0"
 LINK_BLOCK = ipaddress.IPv4Network("100.64.0.0/16")
 HOST_LINK_BLOCK = ipaddress.IPv4Network("100.65.0.0/16")  # root <-> public links, one /30 per prefix
 HOST_PEER_IFNAME = "host0"  # the public namespace's end of the host link
+POOL_ROUTE_METRIC = 10  # the root route of the pool into the public namespace (one owner per host)
+# never reachable from guests through --uplink-nat (plus the pool and the uplink's own networks)
+PRIVATE_RANGES = (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+    "192.0.0.0/24", "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/4", "240.0.0.0/4",
+)
 
 
 class PublicNetworkError(Exception):
     pass
+
+
+class PoolRouteTaken(PublicNetworkError):
+    """Another route (another ec2d's host link) already covers the public pool in the root namespace."""
 
 
 def _link_net(vpc_id: str, taken: set[ipaddress.IPv4Network]) -> ipaddress.IPv4Network:
@@ -89,19 +104,50 @@ class PublicNetwork:
     def ensure(self, host_routes: bool = False, uplink: str | None = None) -> None:
         """The public namespace; with ``host_routes`` a link from the host routing just the pool
         into it; with ``uplink`` (explicit opt-in, never in tests) guests with public IPs may reach
-        the real internet through the host's interface ``uplink``, masqueraded."""
+        the real internet through the host's interface ``uplink``, masqueraded. Both filter in the
+        root namespace first (:func:`render_host_filter`): guests never open connections to the
+        host, and through the uplink reach neither private nor link-local ranges. Without either
+        option, a host link left by an earlier start is removed (the options are the truth)."""
         with self._lock:
             netlink.ensure_netns(self.ns)
             netlink.sysctl(self.ns, "net.ipv4.ip_forward", "1")
             netlink.set_up(self.ns, "lo")
-            if host_routes or uplink:
-                self._ensure_host_link()
-            if host_routes:
-                root_addr, pub_addr = (str(h) for h in list(self.host_link_net().hosts())[:2])
-                # only the pool goes into the public namespace; its unreachable route stays behind it
-                netlink.ensure_route(None, str(self.pool), via=pub_addr, metric=10)
+            if not (host_routes or uplink):
+                self._release_host_link()
+                return
+            self._check_pool_free()
+            deny = list(PRIVATE_RANGES) + [str(self.pool)]
             if uplink:
-                self._ensure_uplink(uplink)
+                info = netlink.link_info(None, uplink)
+                if info is None:
+                    raise PublicNetworkError(f"--uplink-nat: no interface {uplink} on this host")
+                deny += [str(ipaddress.IPv4Interface(a).network) for a in info.addresses]
+            _nft_root(render_host_filter(self.prefix, self.host_ifname, str(self.pool), uplink, deny))
+            self._ensure_host_link()
+            root_addr, pub_addr = (str(h) for h in list(self.host_link_net().hosts())[:2])
+            # only the pool goes into the public namespace (also the way back for NATed replies);
+            # its unreachable route stays behind it
+            netlink.ensure_route(None, str(self.pool), via=pub_addr, metric=POOL_ROUTE_METRIC)
+            if uplink:
+                netlink.ensure_route(self.ns, "0.0.0.0/0", via=root_addr)
+                netlink.sysctl(None, "net.ipv4.ip_forward", "1")
+            else:
+                netlink.delete_route(self.ns, "0.0.0.0/0")
+
+    def _check_pool_free(self) -> None:
+        """Only one ec2d on a host can route the pool from the root namespace: refuse clearly when
+        another route (another data dir's host link, or the host's own network) covers it."""
+        for r in netlink.list_routes(None):
+            if r.type != "unicast" or r.dev == self.host_ifname:
+                continue
+            if ipaddress.IPv4Network(r.dst).overlaps(self.pool) and r.dst != "0.0.0.0/0":
+                owner = f"the host link of ec2d prefix {r.dev[:-2]}" if r.dev and r.dev.endswith("-h") \
+                    else f"dev {r.dev}"
+                raise PoolRouteTaken(
+                    f"--host-routes/--uplink-nat: the public pool {self.pool} is already routed on this "
+                    f"host ({r.dst} via {owner}); only one ec2d per host can route it. Start this one "
+                    f"without the option, or stop the other and restart it without the option "
+                    f"(or `ec2d uninstall --data-dir` its data dir)")
 
     def _ensure_host_link(self) -> None:
         root_addr, pub_addr = (f"{h}/30" for h in list(self.host_link_net().hosts())[:2])
@@ -112,14 +158,9 @@ class PublicNetwork:
         netlink.set_up(None, self.host_ifname)
         netlink.set_up(self.ns, HOST_PEER_IFNAME)
 
-    def _ensure_uplink(self, uplink: str) -> None:
-        root_addr = str(list(self.host_link_net().hosts())[0])
-        netlink.ensure_route(self.ns, "0.0.0.0/0", via=root_addr)
-        netlink.sysctl(None, "net.ipv4.ip_forward", "1")
-        script = render_uplink_nat(self.prefix, uplink, [str(self.pool)])
-        out = subprocess.run(["nft", "-f", "-"], input=script, capture_output=True, text=True, timeout=30)
-        if out.returncode != 0:
-            raise PublicNetworkError(f"nft (uplink NAT): {out.stderr.strip()}")
+    def _release_host_link(self) -> None:
+        netlink.delete_link(None, self.host_ifname)  # the pool route and the public default go with it
+        _delete_root_tables(self.prefix)
 
     def _taken(self) -> set[ipaddress.IPv4Network]:
         out = subprocess.run(["ip", "-n", self.ns, "-4", "-o", "addr"], capture_output=True, text=True)
@@ -173,18 +214,70 @@ class PublicNetwork:
 
     def delete(self) -> None:
         netlink.delete_link(None, self.host_ifname)  # its routes go with it
-        subprocess.run(["nft", "delete", "table", "ip", uplink_table(self.prefix)], capture_output=True)
+        _delete_root_tables(self.prefix)
         netlink.delete_netns(self.ns)
 
 
+def host_table(prefix: str) -> str:
+    """The root-namespace nft table (``inet``) of ``prefix``: host-link filter and uplink NAT."""
+    return f"{prefix.replace('-', '_')}_host"
+
+
 def uplink_table(prefix: str) -> str:
+    """Name of the uplink NAT table of older releases (``ip``), removed when found."""
     return f"{prefix.replace('-', '_')}_uplink"
 
 
-def render_uplink_nat(prefix: str, uplink: str, sources: list[str]) -> str:
-    """Root-namespace masquerade of public-pool sources leaving through ``uplink`` (opt-in only)."""
-    table = uplink_table(prefix)
-    nets = ", ".join(sources)
-    return (f"table ip {table}\ndelete table ip {table}\ntable ip {table} {{\n"
-            f"  chain post {{ type nat hook postrouting priority srcnat; policy accept;\n"
-            f'    ip saddr {{ {nets} }} oifname "{uplink}" masquerade\n  }}\n}}\n')
+def _nft_root(script: str) -> None:
+    out = subprocess.run(["nft", "-f", "-"], input=script, capture_output=True, text=True, timeout=30)
+    if out.returncode != 0:
+        raise PublicNetworkError(f"nft (root namespace): {out.stderr.strip()}")
+
+
+def _delete_root_tables(prefix: str) -> None:
+    for family, table in (("inet", host_table(prefix)), ("ip", uplink_table(prefix))):
+        subprocess.run(["nft", "delete", "table", family, table], capture_output=True, timeout=30)
+
+
+def render_host_filter(prefix: str, host_if: str, pool: str, uplink: str | None = None,
+                       deny: list[str] | tuple[str, ...] = PRIVATE_RANGES) -> str:
+    """The root namespace's table for the host link ``host_if`` (applied atomically, replaced whole).
+
+    - input: from the host link only replies (``ct state established,related``); every connection
+      a guest opens to the host itself (sshd, libvirtd, ec2d on 0.0.0.0, any host address) is
+      rejected.
+    - forward: nothing crosses the host between the host link and anything else, except (with
+      ``uplink``) new connections from the pool out of ``uplink`` to addresses outside ``deny``
+      (private, link-local, CGNAT, loopback, multicast ranges, the pool, the uplink's own
+      networks), and their replies.
+    - postrouting (``uplink`` only): the pool is masqueraded behind the uplink's address.
+    """
+    table = host_table(prefix)
+    lines = [f"table inet {table}", f"delete table inet {table}", f"table inet {table} {{"]
+    if uplink:
+        lines.append("  set blocked { type ipv4_addr; flags interval; auto-merge;")
+        lines.append(f"    elements = {{ {', '.join(sorted(set(deny)))} }} }}")
+    lines += [
+        "  chain input { type filter hook input priority filter - 10; policy accept;",
+        f'    iifname "{host_if}" ct state established,related accept',
+        f'    iifname "{host_if}" counter reject with icmpx type admin-prohibited',
+        "  }",
+        "  chain forward { type filter hook forward priority filter - 10; policy accept;",
+        f'    iifname "{host_if}" ct state established,related accept',
+        f'    oifname "{host_if}" ct state established,related accept',
+    ]
+    if uplink:
+        lines.append(f'    iifname "{host_if}" oifname "{uplink}" ip saddr {pool} ip daddr != @blocked accept')
+    lines += [
+        f'    iifname "{host_if}" counter drop',
+        f'    oifname "{host_if}" counter drop',
+        "  }",
+    ]
+    if uplink:
+        lines += [
+            "  chain post { type nat hook postrouting priority srcnat; policy accept;",
+            f'    oifname "{uplink}" ip saddr {pool} masquerade',
+            "  }",
+        ]
+    lines.append("}")
+    return "\n".join(lines) + "\n"

@@ -56,6 +56,7 @@ from .names import (
     dns_domain,
     is_tap_name,
     netns_prefix,
+    prefix_of_netns,
     subnet_gateway,
     vpc_dns_ip,
 )
@@ -145,6 +146,12 @@ class VpcNetworkDriver(ABC):
     @abstractmethod
     def sweep(self, prefix: str | None = None) -> SweepReport:
         """Remove every host object carrying ``prefix`` (default: the driver's own)."""
+
+    @abstractmethod
+    def sweep_orphans(self, vpc_ids: set[str], cidrs: set[str]) -> SweepReport:
+        """Remove the VPC networks of this driver's prefix whose VPC is not in ``vpc_ids`` (e.g.
+        left by a crash after DeleteVpc's database delete) and its unreachable routes for CIDRs
+        not in ``cidrs``. Objects of other prefixes are never touched."""
 
 
 # =========================================================================== Linux
@@ -433,6 +440,31 @@ class LinuxVpcNetwork(VpcNetworkDriver):
                 report.state_dirs.append(entry)
         return report
 
+    def sweep_orphans(self, vpc_ids: set[str], cidrs: set[str]) -> SweepReport:
+        nsp = netns_prefix(self.prefix)
+        report = SweepReport()
+        try:
+            entries = set(os.listdir(self.run_dir))
+        except FileNotFoundError:
+            entries = set()
+        found = {n[len(nsp):] for n in set(netlink.list_netns(nsp)) | entries
+                 if n.startswith(nsp + "vpc-") and prefix_of_netns(n) == self.prefix}
+        for vpc_id in sorted(found - set(vpc_ids)):
+            ns = self.netns_name(vpc_id)
+            state_dir = self._dir(vpc_id)
+            pids = _kill_dnsmasq(lambda pid, ns=ns, d=state_dir: _pid_in_netns(pid, ns)
+                                 or os.path.dirname(conf_file_of(pid) or "") == d)
+            self.delete_vpc(vpc_id)
+            report.namespaces.append(ns)
+            report.dnsmasq_pids += pids
+            report.state_dirs.append(ns)
+        keep = {str(ipaddress.IPv4Network(c)) for c in cidrs}
+        for cidr in routes.list_unreachable(prefix=self.prefix):
+            if cidr not in keep:
+                routes.delete_unreachable(cidr, prefix=self.prefix)
+                report.routes.append(cidr)
+        return report
+
 
 def _pid_netns_inode(pid: int) -> tuple[int, int] | None:
     try:
@@ -555,6 +587,17 @@ class FakeVpcNetwork(VpcNetworkDriver):
     def delete_unreachable(self, cidr: str) -> None:
         self._rec("delete_unreachable", cidr)
         self.unreachable.discard(str(ipaddress.IPv4Network(cidr)))
+
+    def sweep_orphans(self, vpc_ids: set[str], cidrs: set[str]) -> SweepReport:
+        self._rec("sweep_orphans", frozenset(vpc_ids), frozenset(cidrs))
+        with self._lock:
+            gone = sorted(set(self.vpcs) - set(vpc_ids))
+            for vpc_id in gone:
+                del self.vpcs[vpc_id]
+            keep = {str(ipaddress.IPv4Network(c)) for c in cidrs}
+            routes_gone = sorted(self.unreachable - keep)
+            self.unreachable &= keep
+        return SweepReport(namespaces=[self.netns_name(v) for v in gone], routes=routes_gone)
 
     def sweep(self, prefix: str | None = None) -> SweepReport:
         self._rec("sweep", prefix)
