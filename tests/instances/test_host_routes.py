@@ -1,6 +1,8 @@
 """--host-routes: `ssh ec2-user@<PublicIpAddress>` works from the host shell, because only the
 public pool is routed into ec2d's public namespace; without it (and after a sweep) the pool is
-unreachable from the host. The opt-in uplink NAT is checked as a ruleset only (no traffic)."""
+unreachable from the host. The guest cannot open connections to the host (a listener on 0.0.0.0)
+while it still reaches the public side. The opt-in uplink NAT is checked as a ruleset only here
+(no traffic; tests/hostscope/test_root_filter.py runs it against a fake uplink)."""
 
 from __future__ import annotations
 
@@ -13,10 +15,11 @@ from pathlib import Path
 import paramiko
 from conftest import start_ec2d
 from guests import private_key, wait_state
+from netcheck import Listener
 from test_lifecycle import tiny_image
 
 from orchestrator.cli.sweep import sweep
-from orchestrator.drivers.network.public import render_uplink_nat
+from orchestrator.drivers.network.public import PRIVATE_RANGES, PublicNetwork, render_host_filter
 
 
 def route(ip: str) -> subprocess.CompletedProcess[str]:
@@ -33,11 +36,9 @@ def test_host_routes_reach_public_ips_from_the_host(tmp_path: Path) -> None:
                                              CidrIp="0.0.0.0/0")
         inst = ec2.run_instances(ImageId=tiny_image(ec2), MinCount=1, MaxCount=1, InstanceType="t3.nano",
                                  KeyName=made["KeyName"])["Instances"][0]
-        ec2.get_waiter("instance_running").wait(InstanceIds=[inst["InstanceId"]], WaiterConfig={"Delay": 1})
-        public = ec2.describe_instances(InstanceIds=[inst["InstanceId"]])["Reservations"][0]["Instances"][0][
-            "PublicIpAddress"]
+        public = wait_state(ec2, inst["InstanceId"], "running", 300)["PublicIpAddress"]
         assert f"dev {prefix[:12]}-h" in route(public).stdout  # into ec2d's public namespace, nowhere else
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 300
         while True:  # a plain SSH client in the host's own namespace
             client = paramiko.SSHClient()
             client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
@@ -50,6 +51,14 @@ def test_host_routes_reach_public_ips_from_the_host(tmp_path: Path) -> None:
                 time.sleep(1)
         _, out, _ = client.exec_command("cat /run/ec2d-tiny/instance-id")
         assert out.read().decode().strip() == inst["InstanceId"]
+        root_addr, pub_addr = (str(h) for h in list(PublicNetwork(prefix).host_link_net().hosts())[:2])
+        with Listener(None, "0.0.0.0") as host_service, Listener(f"{prefix}-public", pub_addr) as public_side:
+            def nc(addr: str, port: int) -> str:
+                _, out, _ = client.exec_command(f"nc -w 5 {addr} {port} </dev/null; echo rc=$?", timeout=60)
+                return out.read().decode()
+            assert public in nc(pub_addr, public_side.port)  # the guest's traffic does reach the public side
+            refused = nc(root_addr, host_service.port)  # but not the host behind it
+            assert "rc=0" not in refused and public not in refused
         client.close()
         ec2.terminate_instances(InstanceIds=[inst["InstanceId"]])
         wait_state(ec2, inst["InstanceId"], "terminated", 120)
@@ -60,8 +69,9 @@ def test_host_routes_reach_public_ips_from_the_host(tmp_path: Path) -> None:
 
 
 def test_uplink_nat_ruleset_is_valid_and_scoped() -> None:
-    script = render_uplink_nat("ec2dtx", "eth9", ["198.18.0.0/15"])
-    assert 'ip saddr { 198.18.0.0/15 } oifname "eth9" masquerade' in script
+    script = render_host_filter("ec2dtx", "ec2dtx-h", "198.18.0.0/15", "eth9", PRIVATE_RANGES)
+    assert 'oifname "eth9" ip saddr 198.18.0.0/15 masquerade' in script
+    assert "table inet ec2dtx_host" in script and "169.254.0.0/16" in script
     ns = f"ec2dt{secrets.token_hex(2)}-nftcheck"
     subprocess.run(["ip", "netns", "add", ns], check=True)
     try:  # validated by the kernel's nftables in a throwaway namespace; nothing is applied to the host
