@@ -208,3 +208,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(args.func(args))
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
