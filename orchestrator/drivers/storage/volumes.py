@@ -382,7 +382,11 @@ class Qcow2Storage(StorageDriver):
         try:
             with self._conn() as conn:
                 for dom in conn.listAllDomains(0):
-                    flags = [0] + ([libvirt.VIR_DOMAIN_XML_INACTIVE] if dom.isPersistent() else [])
+                    try:
+                        persistent = dom.isPersistent()
+                    except libvirt.libvirtError:  # gone since the listing (e.g. another ec2d's domain)
+                        continue
+                    flags = [0] + ([libvirt.VIR_DOMAIN_XML_INACTIVE] if persistent else [])
                     for f in flags:
                         try:
                             root = ET.fromstring(dom.XMLDesc(f))
