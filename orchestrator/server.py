@@ -19,6 +19,10 @@ log = logging.getLogger("ec2d")
 IMAGE_RESCAN_SECONDS = 5.0
 
 
+class ListenError(Exception):
+    """The API address is taken (e.g. by another ec2d on the default --listen)."""
+
+
 async def keep_images_registered(backend: Backend, build_default: bool = True) -> None:
     """Build ec2d-tiny if its inputs changed or it is missing, then register every cached image
     as an AMI in every region; rescan the cache so ``ec2d image build/import`` show up live."""
@@ -107,7 +111,14 @@ async def _run_locked(config: Config, ready: asyncio.Event | None, stop: asyncio
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port, reuse_address=True)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        await _close_runtime(runtime)
+        backend.close()
+        raise ListenError(f"cannot listen on {config.listen}: {exc.strerror or exc} "
+                          "(another ec2d there? give this one another --listen)") from exc
     zones = {r: [f"{r}{z}" for z in letters] for r, letters in config.regions.items()}
     log.info("ec2d serving the EC2 API at %s (data dir %s; zones %s)", config.endpoint_url, config.data_dir, zones)
     stop = stop or asyncio.Event()
@@ -130,10 +141,14 @@ async def _run_locked(config: Config, ready: asyncio.Event | None, stop: asyncio
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
         await runner.cleanup()
-        if runtime is not None:
-            await runtime.close()
-            await runtime.imds.close()
+        await _close_runtime(runtime)
         backend.close()
+
+
+async def _close_runtime(runtime: Runtime | None) -> None:
+    if runtime is not None:
+        await runtime.close()
+        await runtime.imds.close()
 
 
 def serve(config: Config) -> None:

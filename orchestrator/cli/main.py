@@ -48,12 +48,12 @@ def setup_logging(level: str = "INFO") -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     from orchestrator.drivers.network.public import PublicNetworkError
     from orchestrator.hostscope import DataDirBusy
-    from orchestrator.server import serve
+    from orchestrator.server import ListenError, serve
 
     setup_logging(args.log_level)
     try:
         serve(_config(args))
-    except (DataDirBusy, PublicNetworkError) as exc:
+    except (DataDirBusy, ListenError, PublicNetworkError) as exc:
         print(f"ec2d serve: {exc}", file=sys.stderr)
         return 1
     return 0
