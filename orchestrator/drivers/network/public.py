@@ -123,6 +123,8 @@ class PublicNetwork:
                     raise PublicNetworkError(f"--uplink-nat: no interface {uplink} on this host")
                 deny += [str(ipaddress.IPv4Interface(a).network) for a in info.addresses]
             _nft_root(render_host_filter(self.prefix, self.host_ifname, str(self.pool), uplink, deny))
+            subprocess.run(["nft", "delete", "table", "ip", uplink_table(self.prefix)], capture_output=True,
+                           timeout=30)  # an older release's unfiltered NAT table
             self._ensure_host_link()
             root_addr, pub_addr = (str(h) for h in list(self.host_link_net().hosts())[:2])
             # only the pool goes into the public namespace (also the way back for NATed replies);
