@@ -61,7 +61,7 @@ def test_host_routes_reach_public_ips_from_the_host(tmp_path: Path) -> None:
             assert "rc=0" not in refused and public not in refused
         client.close()
         ec2.terminate_instances(InstanceIds=[inst["InstanceId"]])
-        wait_state(ec2, inst["InstanceId"], "terminated", 120)
+        wait_state(ec2, inst["InstanceId"], "terminated", 300)
     finally:
         server.stop()
         sweep(prefix)

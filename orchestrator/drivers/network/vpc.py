@@ -588,6 +588,16 @@ class FakeVpcNetwork(VpcNetworkDriver):
         self._rec("delete_unreachable", cidr)
         self.unreachable.discard(str(ipaddress.IPv4Network(cidr)))
 
+    def sweep(self, prefix: str | None = None) -> SweepReport:
+        self._rec("sweep", prefix)
+        with self._lock:
+            report = SweepReport(
+                namespaces=[self.netns_name(v) for v in self.vpcs], routes=sorted(self.unreachable)
+            )
+            self.vpcs.clear()
+            self.unreachable.clear()
+        return report
+
     def sweep_orphans(self, vpc_ids: set[str], cidrs: set[str]) -> SweepReport:
         self._rec("sweep_orphans", frozenset(vpc_ids), frozenset(cidrs))
         with self._lock:
@@ -598,13 +608,3 @@ class FakeVpcNetwork(VpcNetworkDriver):
             routes_gone = sorted(self.unreachable - keep)
             self.unreachable &= keep
         return SweepReport(namespaces=[self.netns_name(v) for v in gone], routes=routes_gone)
-
-    def sweep(self, prefix: str | None = None) -> SweepReport:
-        self._rec("sweep", prefix)
-        with self._lock:
-            report = SweepReport(
-                namespaces=[self.netns_name(v) for v in self.vpcs], routes=sorted(self.unreachable)
-            )
-            self.vpcs.clear()
-            self.unreachable.clear()
-        return report
