@@ -5,6 +5,7 @@ values, undecodable bytes) get their SigV4 error, never a traceback. Timing figu
 from __future__ import annotations
 
 import http.client
+import socket
 from urllib.parse import quote, urlencode, urlsplit
 
 import pytest
@@ -104,6 +105,22 @@ def test_over_the_cap_is_413_in_ec2s_envelope(ec2d, body_parses) -> None:
     # the daemon still answers, and a body of exactly the cap is read (then refused for its signature)
     status, parsed = raw(ec2d, "POST", "/", [("Content-Type", FORM)], b"x" * MAX_BODY)
     assert (status, code(parsed)) == (401, "MissingAuthenticationToken")
+
+
+def test_expect_100_continue_is_refused_before_the_body_is_sent(ec2d) -> None:
+    url = urlsplit(ec2d.config.endpoint_url)
+    with socket.create_connection((url.hostname, url.port), timeout=30) as sock:
+        sock.sendall(f"POST / HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Type: {FORM}\r\n"
+                     f"Content-Length: {17 * MIB}\r\nExpect: 100-continue\r\n\r\n".encode())
+        resp = http.client.HTTPResponse(sock)
+        resp.begin()  # no body sent: the answer comes instead of "100 Continue"
+        assert resp.status == 413
+        parsed = PARSER.parse({"body": resp.read(), "headers": {}, "status_code": 413}, None)
+    assert code(parsed) == "RequestEntityTooLarge"
+    small = b"Action=DescribeRegions&Version=2016-11-15"
+    target, headers = signed_post(ec2d, small)
+    status, _ = raw(ec2d, "POST", target, [*headers, ("Expect", "100-continue")], small)
+    assert status == 200  # (http.client sends the body without waiting; the server copes)
 
 
 def test_a_large_legitimate_body_under_the_cap_works(ec2d, body_parses) -> None:
