@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from orchestrator.services.backend import Backend
+    from orchestrator.services.principals import Caller
 
 
 @dataclass
@@ -17,3 +18,4 @@ class RequestContext:
     account_id: str
     access_key_id: str
     backend: Backend
+    caller: Caller | None = None  # who signed (root, an instance identity, ...); None: in-process calls

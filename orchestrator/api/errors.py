@@ -101,6 +101,17 @@ class UnauthorizedOperation(Ec2Error):
         super().__init__("You are not authorized to perform this operation.")
 
 
+class RequestEntityTooLarge(Ec2Error):
+    """A body over the API's size cap: ``413`` in EC2's envelope (EC2 documents no code of its own
+    for this; the name and message follow other AWS Query/JSON services' 413 answers)."""
+
+    code = "RequestEntityTooLarge"
+    status = 413
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"Request must be smaller than {limit} bytes.")
+
+
 class AuthFailure(Ec2Error):
     code = "AuthFailure"
     status = 401

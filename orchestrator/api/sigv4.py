@@ -86,7 +86,10 @@ _STATUS = {
     "RequestExpired": 400,
 }
 
-_AMZ_DATE_RE = re.compile(r"^\d{8}T\d{6}Z$")
+# ASCII digits only: ``\d`` and str.isdigit() also take "²" or "٣", which int() rejects or misreads
+_AMZ_DATE_RE = re.compile(r"[0-9]{8}T[0-9]{6}Z")
+_SCOPE_DATE_RE = re.compile(r"[0-9]{8}")
+_EXPIRES_RE = re.compile(r"[0-9]{1,10}")
 _SIGNATURE_RE = re.compile(r"^[0-9a-f]{64}$")
 
 LookupSecret = Callable[[str, str | None], str | None]
@@ -162,9 +165,15 @@ def _error(code: str, message: str | None = None) -> SigV4Error:
 # --------------------------------------------------------------------------------------------- helpers
 
 
+def _utf8(value: str) -> bytes:
+    """UTF-8, never raising: aiohttp hands over undecodable header and path bytes as lone surrogates
+    (a request carrying them can then only fail the signature check, never crash it)."""
+    return value.encode("utf-8", "surrogatepass")
+
+
 def _uri_encode(value: str) -> str:
     """URI-encode as SigV4 defines: everything except unreserved ``A-Za-z0-9-_.~``, UTF-8, upper hex."""
-    return quote(value, safe="-_.~")
+    return quote(_utf8(value), safe="-_.~")
 
 
 def _parse_query(query_string: str) -> list[tuple[str, str]]:
@@ -219,7 +228,7 @@ def _remove_dot_segments(path: str) -> str:
 
 def canonical_uri(raw_path: str) -> str:
     """The canonical URI of a non-S3 request: normalized raw path, URI-encoded once more."""
-    return quote(_remove_dot_segments(raw_path or "/"), safe="/~")
+    return quote(_utf8(_remove_dot_segments(raw_path or "/")), safe="/~")
 
 
 def _trimall(value: str) -> str:
@@ -258,14 +267,14 @@ def canonical_headers(headers: _Headers, signed: list[str]) -> str:
 
 
 def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
-    k = hmac.new(f"AWS4{secret}".encode(), date.encode(), hashlib.sha256).digest()
-    k = hmac.new(k, region.encode(), hashlib.sha256).digest()
-    k = hmac.new(k, service.encode(), hashlib.sha256).digest()
+    k = hmac.new(_utf8(f"AWS4{secret}"), _utf8(date), hashlib.sha256).digest()
+    k = hmac.new(k, _utf8(region), hashlib.sha256).digest()
+    k = hmac.new(k, _utf8(service), hashlib.sha256).digest()
     return hmac.new(k, b"aws4_request", hashlib.sha256).digest()
 
 
 def string_to_sign(amz_date: str, scope: str, canonical_request: str) -> str:
-    digest = hashlib.sha256(canonical_request.encode("utf-8")).hexdigest()
+    digest = hashlib.sha256(_utf8(canonical_request)).hexdigest()
     return f"{ALGORITHM}\n{amz_date}\n{scope}\n{digest}"
 
 
@@ -286,7 +295,7 @@ def _parse_credential(credential: str) -> tuple[str, str, str, str]:
             "SignatureDoesNotMatch",
             f"Credential should be scoped with a valid terminator: 'aws4_request', not '{terminator}'.",
         )
-    if not re.fullmatch(r"\d{8}", date):
+    if not _SCOPE_DATE_RE.fullmatch(date):
         raise _error("IncompleteSignature", f"Credential should have a date in yyyyMMdd format, got '{date}'.")
     return akid, date, region, service
 
@@ -308,12 +317,13 @@ def _parse_authorization_header(auth: str, headers: _Headers, query: list[tuple[
         if not item:
             continue
         key, sep, value = item.partition("=")
+        key = key.strip()
         if not sep or not key or key in fields:
             raise _error(
                 "IncompleteSignature",
                 f"Authorization header requires each component to be of the form key=value, got '{item}'.",
             )
-        fields[key.strip()] = value.strip()
+        fields[key] = value.strip()
     missing = [k for k in ("Credential", "SignedHeaders", "Signature") if k not in fields]
     if missing:
         text = " ".join(f"Authorization header requires '{k}' parameter." for k in missing)
@@ -361,7 +371,7 @@ def _parse_presigned(query: list[tuple[str, str]], headers: _Headers) -> _Parsed
         raise _error("IncompleteSignature", f"Unsupported AWS 'algorithm': '{params['X-Amz-Algorithm']}'.")
     akid, date, region, service = _parse_credential(params["X-Amz-Credential"])
     expires_text = params["X-Amz-Expires"]
-    if not expires_text.isdigit() or not 0 < int(expires_text) <= MAX_PRESIGN_EXPIRES:
+    if not _EXPIRES_RE.fullmatch(expires_text) or not 0 < int(expires_text) <= MAX_PRESIGN_EXPIRES:
         raise _error(
             "IncompleteSignature",
             f"X-Amz-Expires must be a number of seconds from 1 to {MAX_PRESIGN_EXPIRES}, got '{expires_text}'.",
@@ -382,7 +392,7 @@ def _parse_presigned(query: list[tuple[str, str]], headers: _Headers) -> _Parsed
 
 
 def _parse_amz_date(value: str) -> datetime:
-    if not _AMZ_DATE_RE.match(value):
+    if not _AMZ_DATE_RE.fullmatch(value):
         raise _error(
             "IncompleteSignature",
             f"Date must be in ISO-8601 'basic format'. Got '{value}'. See http://en.wikipedia.org/wiki/ISO_8601",
@@ -473,7 +483,7 @@ def verify(
         raise _error("IncompleteSignature", "SignedHeaders must be sorted, lower-case and without duplicates.")
 
     if parsed.expires is not None:
-        if now > signed_at + timedelta(seconds=parsed.expires):
+        if now - signed_at > timedelta(seconds=parsed.expires):  # (no date + delta: year 9999 overflows)
             raise _error("RequestExpired")
         if signed_at - now > MAX_SKEW:
             raise _error("RequestExpired")
@@ -503,7 +513,7 @@ def verify(
         for query_text in queries:
             canonical = "\n".join([method, uri, query_text, canon_headers, signed_list, payload_hash])
             sts = string_to_sign(parsed.amz_date, scope, canonical)
-            expected = hmac.new(key, sts.encode("utf-8"), hashlib.sha256).hexdigest()
+            expected = hmac.new(key, _utf8(sts), hashlib.sha256).hexdigest()
             # evaluate every candidate, so timing does not tell which one matched
             matched |= hmac.compare_digest(expected, parsed.signature)
     if not matched:

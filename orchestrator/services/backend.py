@@ -7,7 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.config import Config
 from orchestrator.domain.regions import RegionCatalogue
+from orchestrator.domain.states import InstanceState
+from orchestrator.services import principals
 from orchestrator.services.credentials import Credentials
+from orchestrator.services.principals import ResolvedKey
 from orchestrator.services.session_credentials import SessionCredentialStore
 from orchestrator.store.sqlite import Store
 
@@ -31,13 +34,32 @@ class Backend:
     def account_id(self) -> str:
         return self.credentials.account_id
 
+    def resolve_key(self, access_key_id: str, session_token: str | None = None) -> ResolvedKey | None:
+        """The secret and the caller of an access key, or None when it is unknown or no longer valid.
+
+        Root's key (without a session token), or an instance's identity credentials (with their
+        token) while that instance is ``pending`` or ``running``: they are revoked when it leaves
+        ``running`` (``instances.transition``), and checking the state here as well closes the window
+        where the guest fetched new ones while it was shutting down.
+        """
+        if session_token is None:
+            if access_key_id == self.credentials.access_key_id:
+                return ResolvedKey(self.credentials.secret_access_key,
+                                   principals.root(self.account_id, access_key_id))
+            return None
+        creds = self.sessions.lookup(access_key_id, session_token)
+        if creds is None:
+            return None
+        owner = self.store.get(creds.owner, "instance")
+        if owner is None or owner.state not in (InstanceState.PENDING, InstanceState.RUNNING):
+            return None
+        return ResolvedKey(creds.secret_access_key,
+                           principals.instance_identity(self.account_id, access_key_id, creds.owner))
+
     def lookup_secret(self, access_key_id: str, session_token: str | None = None) -> str | None:
-        """The secret for an access key (root keys now; instance-role keys later)."""
-        if session_token is None and access_key_id == self.credentials.access_key_id:
-            return self.credentials.secret_access_key
-        if session_token is not None:
-            return self.sessions.secret_for(access_key_id, session_token)
-        return None
+        """The secret for an access key (see :meth:`resolve_key`)."""
+        found = self.resolve_key(access_key_id, session_token)
+        return found.secret if found is not None else None
 
     @classmethod
     def open(cls, config: Config) -> Backend:

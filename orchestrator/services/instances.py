@@ -60,13 +60,20 @@ def find(backend: Backend, region: str, instance_ids: Sequence[str]) -> list[Rec
 
 def transition(backend: Backend, record_id: str, current: InstanceState | Iterable[InstanceState],
                target: InstanceState, changes: Mapping[str, Any] | None = None) -> Record:
-    """Move along an edge of the lifecycle table, compare-and-swap on the current state."""
+    """Move along an edge of the lifecycle table, compare-and-swap on the current state.
+
+    Every move but the one into ``running`` revokes the instance's identity credentials: they stop
+    working as soon as it stops or terminates, and a start issues new ones.
+    """
     sources = [current] if isinstance(current, InstanceState) else list(current)
     for src in sources:
         check_edge(src, target)
     data = dict(changes or {})
     data["StateTransitionReason"] = data.get("StateTransitionReason", "")
-    return backend.store.transition(record_id, [str(s) for s in sources], str(target), data)
+    record = backend.store.transition(record_id, [str(s) for s in sources], str(target), data)
+    if target != S.RUNNING:
+        backend.sessions.forget(record_id)
+    return record
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,11 +4,16 @@ through the metadata service, rotated before they expire, and that its own API a
 They are the instance identity credentials of ``identity-credentials/ec2/security-credentials/
 ec2-instance`` now, and the base of instance-role credentials later. Kept in memory: after an
 ec2d restart guests fetch new ones (clients refresh on 401 and before ``Expiration``).
+
+An owner's credentials are revoked (:meth:`SessionCredentialStore.forget`) whenever its instance
+leaves ``running`` (``instances.transition``); the metadata service then issues fresh ones on the
+next request. Tokens are compared in constant time.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 import secrets
 import string
 import threading
@@ -54,21 +59,29 @@ class SessionCredentialStore:
                 expiration=(now + LIFETIME).replace(microsecond=0),
                 owner=owner,
             )
+            for key, old in list(self._by_key.items()):  # rotated keys stay valid until they expire
+                if old.expiration <= now:
+                    del self._by_key[key]
             self._by_owner[owner] = creds
-            self._by_key[creds.access_key_id] = creds  # old keys stay valid until they expire
+            self._by_key[creds.access_key_id] = creds
             return creds
 
-    def secret_for(self, access_key_id: str, token: str | None, now: dt.datetime | None = None) -> str | None:
+    def lookup(self, access_key_id: str, token: str | None,
+               now: dt.datetime | None = None) -> SessionCredentials | None:
+        """The unexpired credentials with this key id and session token, or None."""
         now = now or dt.datetime.now(dt.UTC)
-        creds = self._by_key.get(access_key_id)
-        if creds is None or token != creds.token or creds.expiration <= now:
+        with self._lock:
+            creds = self._by_key.get(access_key_id)
+        if creds is None or token is None or creds.expiration <= now:
             return None
-        return creds.secret_access_key
+        if not hmac.compare_digest(token.encode("utf-8", "surrogatepass"), creds.token.encode()):
+            return None
+        return creds
 
     def forget(self, owner: str) -> None:
+        """Revoke every key of ``owner`` (current and rotated); the next ``for_owner`` issues new ones."""
         with self._lock:
-            creds = self._by_owner.pop(owner, None)
+            self._by_owner.pop(owner, None)
             for key, c in list(self._by_key.items()):
                 if c.owner == owner:
                     del self._by_key[key]
-            del creds

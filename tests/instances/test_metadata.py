@@ -8,6 +8,8 @@ import uuid
 
 import boto3
 import pytest
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import ClientError
 from guests import instance_netns, private_key, ssh, wait_state
 from test_lifecycle import tiny_image
 
@@ -21,6 +23,29 @@ services/""".split()
 GET = "wget -q -O - http://169.254.169.254/latest/{path} 2>&1; echo \" rc=$?\""
 GET_WITH = "wget -q -O - --header 'X-aws-ec2-metadata-token: {token}' http://169.254.169.254/latest/{path} 2>&1; echo \" rc=$?\""
 TOKEN = ". /usr/lib/ec2d-tiny/functions; imds_token; printf %s \"$IMDS_TOKEN\""
+
+
+IDENTITY = "meta-data/identity-credentials/ec2/security-credentials/ec2-instance"
+
+
+def identity_client(ec2d, creds: dict):
+    return boto3.client("ec2", region_name="us-east-1", endpoint_url=ec2d.config.endpoint_url,
+                        aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                        aws_session_token=creds["Token"], config=BotoConfig(retries={"max_attempts": 1}))
+
+
+def refused(call) -> tuple[int, str, str]:
+    with pytest.raises(ClientError) as info:
+        call()
+    err = info.value.response
+    return err["ResponseMetadata"]["HTTPStatusCode"], err["Error"]["Code"], err["Error"]["Message"]
+
+
+def guest_identity_credentials(guest) -> dict:
+    token = guest.run(TOKEN)
+    creds = json.loads(guest.run(GET_WITH.format(token=token, path=IDENTITY)).split(" rc=")[0])
+    assert creds["Code"] == "Success" and creds["AccessKeyId"].startswith("ASIA")
+    return creds
 
 
 @pytest.fixture(scope="module")
@@ -54,12 +79,16 @@ def test_imdsv2_required_by_default_and_listing(ec2d, ec2, pair) -> None:
     creds = json.loads(ga.run(GET_WITH.format(
         token=token, path="meta-data/identity-credentials/ec2/security-credentials/ec2-instance")).split(" rc=")[0])
     assert creds["Code"] == "Success" and creds["AccessKeyId"].startswith("ASIA")
-    # the instance's credentials are accepted by ec2d's own API
-    own = boto3.client("ec2", region_name="us-east-1", endpoint_url=ec2d.config.endpoint_url,
-                       aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
-                       aws_session_token=creds["Token"])
-    assert own.describe_instances(InstanceIds=[a["InstanceId"]])["Reservations"][0]["Instances"][0]["InstanceId"] \
-        == a["InstanceId"]
+    # they identify the instance and carry no permissions, as on EC2: every action is refused
+    own = identity_client(ec2d, creds)
+    for call in (lambda: own.describe_instances(InstanceIds=[a["InstanceId"]]),
+                 lambda: own.terminate_instances(InstanceIds=[a["InstanceId"]]),
+                 lambda: own.terminate_instances(InstanceIds=[a["InstanceId"]], DryRun=True),
+                 lambda: own.create_key_pair(KeyName="from-a-guest")):
+        assert refused(call) == (403, "UnauthorizedOperation", "You are not authorized to perform this operation.")
+    assert ec2.describe_instances(InstanceIds=[a["InstanceId"]])["Reservations"][0]["Instances"][0]["State"][
+        "Name"] == "running"
+    assert "from-a-guest" not in {k["KeyName"] for k in ec2.describe_key_pairs()["KeyPairs"]}
     public = ga.run(GET_WITH.format(token=token, path="meta-data/public-ipv4")).split(" rc=")[0]
     assert public == ec2.describe_instances(InstanceIds=[a["InstanceId"]])["Reservations"][0]["Instances"][0][
         "PublicIpAddress"]
@@ -98,3 +127,41 @@ def test_private_dns_names_resolve_in_the_vpc(pair) -> None:
     answer = ga.run(f"nslookup {b['PrivateDnsName']} 2>&1", check=False)
     assert b["PrivateIpAddress"] in answer
     assert ga.run(f"sudo ping -c 1 -W 3 {b['PrivateIpAddress']} >/dev/null && echo ok", check=False).strip() == "ok"
+
+
+def test_identity_credentials_die_with_stop_and_terminate(ec2d, ec2) -> None:
+    """The keys a guest reads from IMDS stop working when it stops (a start hands out new ones) and
+    when it terminates: AuthFailure, as for a key that never existed."""
+    made = ec2.create_key_pair(KeyName=f"md-id-{uuid.uuid4().hex[:6]}", KeyType="ed25519")
+    key = private_key(made["KeyMaterial"])
+    inst = ec2.run_instances(ImageId=tiny_image(ec2), MinCount=1, MaxCount=1, InstanceType="t3.nano",
+                             KeyName=made["KeyName"])["Instances"][0]
+    iid = inst["InstanceId"]
+    expired = (401, "AuthFailure", "AWS was not able to validate the provided access credentials")
+    try:
+        wait_state(ec2, iid, "running")
+        guest = ssh(instance_netns(ec2d, inst), inst["PrivateIpAddress"], key)
+        first = guest_identity_credentials(guest)
+        guest.close()
+        assert refused(lambda: identity_client(ec2d, first).describe_instances())[1] == "UnauthorizedOperation"
+
+        ec2.stop_instances(InstanceIds=[iid])
+        wait_state(ec2, iid, "stopped", 300)
+        assert refused(lambda: identity_client(ec2d, first).describe_instances()) == expired
+
+        ec2.start_instances(InstanceIds=[iid])
+        wait_state(ec2, iid, "running")
+        guest = ssh(instance_netns(ec2d, inst), inst["PrivateIpAddress"], key)
+        fresh = guest_identity_credentials(guest)
+        guest.close()
+        assert fresh["AccessKeyId"] != first["AccessKeyId"] and fresh["Token"] != first["Token"]
+        assert refused(lambda: identity_client(ec2d, first).describe_instances()) == expired
+        assert refused(lambda: identity_client(ec2d, fresh).describe_instances())[1] == "UnauthorizedOperation"
+
+        ec2.terminate_instances(InstanceIds=[iid])
+        wait_state(ec2, iid, "terminated", 300)
+        assert refused(lambda: identity_client(ec2d, fresh).describe_instances()) == expired
+    finally:
+        ec2.terminate_instances(InstanceIds=[iid])
+        wait_state(ec2, iid, "terminated", 300)
+        ec2.delete_key_pair(KeyName=made["KeyName"])
