@@ -1,0 +1,149 @@
+"""Disk full, for real: ec2d's data dir on a small tmpfs made for the test, filled with a filler
+file. Writes fail with a clear, retryable EC2 error (never a 500), reads keep working, state.db
+stays consistent (PRAGMA integrity_check), nothing of a failed call is kept, and everything works
+again once the filler is deleted - without a restart."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+from conftest import start_ec2d
+
+from orchestrator.drivers.storage.qcow2 import StorageError
+from orchestrator.drivers.storage.volumes import Qcow2Storage
+
+PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl disk-full"
+
+
+@contextlib.contextmanager
+def small_filesystem(base: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of ``size`` mounted at a fresh directory under ``base``; always unmounted."""
+    mnt = base / f"small-fs-{uuid.uuid4().hex[:8]}"
+    mnt.mkdir()
+    cp = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(mnt)],
+                        capture_output=True, text=True)
+    if cp.returncode != 0:
+        mnt.rmdir()
+        pytest.skip(f"cannot mount a tmpfs here: {cp.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        if subprocess.run(["umount", str(mnt)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+        mnt.rmdir()
+
+
+def fill(mnt: Path) -> Path:
+    """Allocate every free block of the filesystem to one file (fallocate, then top up by writes
+    for the last partial blocks)."""
+    filler = mnt / "filler"
+    st = os.statvfs(mnt)
+    subprocess.run(["fallocate", "-l", str(st.f_bavail * st.f_frsize), str(filler)], check=True)
+    with open(filler, "ab", buffering=0) as f, contextlib.suppress(OSError):
+        while True:
+            f.write(b"\0" * 4096)
+    assert os.statvfs(mnt).f_bavail == 0
+    return filler
+
+
+def integrity(db: Path) -> list[str]:
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return [r[0] for r in con.execute("PRAGMA integrity_check")]
+    finally:
+        con.close()
+
+
+def error_of(call, **kw) -> ClientError:
+    with pytest.raises(ClientError) as info:
+        call(**kw)
+    return info.value
+
+
+def test_api_survives_a_full_disk(tmp_path: Path) -> None:
+    with small_filesystem(tmp_path, "24m") as mnt:
+        data = mnt / "data"
+        # the volume accounting would refuse everything on 24 MiB; let it promise a lot, so that
+        # the store itself meets the full disk (the accounting has its own test)
+        server = start_ec2d(data, instances=False, build_images=False, storage_overcommit=100000.0,
+                            storage_reserve_mib=0)
+        try:
+            ec2 = server.client()
+            vpc_id = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
+            before = ec2.import_key_pair(KeyName="before-full", PublicKeyMaterial=PUBLIC_KEY.encode())
+            filler = fill(mnt)
+
+            # writes fail with ServiceUnavailable (503, retryable) once the WAL cannot grow
+            tags = [{"Key": f"k{n:03d}-" + "x" * 100, "Value": "v" * 250} for n in range(40)]
+            written, failure = 0, None
+            for _ in range(400):
+                try:
+                    ec2.create_tags(Resources=[vpc_id], Tags=tags)
+                    ec2.delete_tags(Resources=[vpc_id], Tags=[{"Key": t["Key"]} for t in tags])
+                    tags = [{"Key": t["Key"] + "y", "Value": t["Value"]} for t in tags]
+                    written += 1
+                except ClientError as exc:
+                    failure = exc
+                    break
+            assert failure is not None, "400 tag writes on a full 24 MiB filesystem all succeeded"
+            err = failure.response["Error"]
+            assert (err["Code"], failure.response["ResponseMetadata"]["HTTPStatusCode"]) == ("ServiceUnavailable", 503)
+            assert "free space on the data dir" in err["Message"] and "Traceback" not in err["Message"]
+
+            e = error_of(ec2.import_key_pair, KeyName="during-full", PublicKeyMaterial=PUBLIC_KEY.encode())
+            assert e.response["Error"]["Code"] == "ServiceUnavailable"
+            e = error_of(ec2.create_volume, AvailabilityZone="us-east-1a", Size=1)
+            assert e.response["Error"]["Code"] in ("ServiceUnavailable", "InsufficientVolumeCapacity")
+            # reads keep working and see nothing of the failed calls
+            names = [k["KeyName"] for k in ec2.describe_key_pairs()["KeyPairs"]]
+            assert "before-full" in names and "during-full" not in names
+            assert ec2.describe_volumes()["Volumes"] == []
+            assert integrity(data / "state.db") == ["ok"]
+
+            # space back: the same daemon takes writes again, no restart
+            filler.unlink()
+            after = ec2.import_key_pair(KeyName="during-full", PublicKeyMaterial=PUBLIC_KEY.encode())
+            ec2.create_tags(Resources=[vpc_id], Tags=tags)
+            vol = ec2.create_volume(AvailabilityZone="us-east-1a", Size=1)
+            assert vol["State"] in ("creating", "available")
+        finally:
+            server.stop()
+        assert integrity(data / "state.db") == ["ok"]
+        # a fresh daemon on the same data dir sees exactly the successful writes
+        again = start_ec2d(data, instances=False, build_images=False, storage_overcommit=100000.0,
+                           storage_reserve_mib=0)
+        try:
+            ec2 = again.client()
+            pairs = {k["KeyName"]: k["KeyPairId"] for k in ec2.describe_key_pairs()["KeyPairs"]}
+            assert pairs == {"before-full": before["KeyPairId"], "during-full": after["KeyPairId"]}
+            got = {t["Key"] for t in ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [vpc_id]}])["Tags"]}
+            assert {t["Key"] for t in tags} <= got
+            assert [v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]] == [vol["VolumeId"]]
+        finally:
+            again.stop()
+
+
+def test_volume_files_on_a_full_disk_leave_nothing_behind(tmp_path: Path) -> None:
+    """The storage driver on the full filesystem: qemu-img fails, the driver raises StorageError
+    and leaves no file or directory of the volume; with space back the same create works."""
+    with small_filesystem(tmp_path, "8m") as mnt:
+        storage = Qcow2Storage(mnt / "storage")
+        storage.create_volume("vol-base", 64 * 1024**2)
+        layer = storage.snapshot_volume("vol-base", "snap-base")
+        filler = fill(mnt)
+        before = sorted(p.relative_to(mnt) for p in (mnt / "storage").rglob("*"))
+        for args in (("vol-blank", 64 * 1024**2, None), ("vol-overlay", None, "snap-base")):
+            with pytest.raises(StorageError):
+                storage.create_volume(*args)
+        assert sorted(p.relative_to(mnt) for p in (mnt / "storage").rglob("*")) == before
+        filler.unlink()
+        assert storage.create_volume("vol-overlay", None, "snap-base").exists()
+        assert storage.chain_depth("vol-overlay") == 2 and layer.exists()
