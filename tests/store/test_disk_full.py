@@ -5,53 +5,18 @@ again once the filler is deleted - without a restart."""
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sqlite3
-import subprocess
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 from conftest import start_ec2d
+from small_fs import fill, small_filesystem
 
 from orchestrator.drivers.storage.qcow2 import StorageError
 from orchestrator.drivers.storage.volumes import Qcow2Storage
 
 PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl disk-full"
-
-
-@contextlib.contextmanager
-def small_filesystem(base: Path, size: str) -> Iterator[Path]:
-    """A tmpfs of ``size`` mounted at a fresh directory under ``base``; always unmounted."""
-    mnt = base / f"small-fs-{uuid.uuid4().hex[:8]}"
-    mnt.mkdir()
-    cp = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(mnt)],
-                        capture_output=True, text=True)
-    if cp.returncode != 0:
-        mnt.rmdir()
-        pytest.skip(f"cannot mount a tmpfs here: {cp.stderr.strip()}")
-    try:
-        yield mnt
-    finally:
-        if subprocess.run(["umount", str(mnt)], capture_output=True).returncode != 0:
-            subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
-        mnt.rmdir()
-
-
-def fill(mnt: Path) -> Path:
-    """Allocate every free block of the filesystem to one file (fallocate, then top up by writes
-    for the last partial blocks)."""
-    filler = mnt / "filler"
-    st = os.statvfs(mnt)
-    subprocess.run(["fallocate", "-l", str(st.f_bavail * st.f_frsize), str(filler)], check=True)
-    with open(filler, "ab", buffering=0) as f, contextlib.suppress(OSError):
-        while True:
-            f.write(b"\0" * 4096)
-    assert os.statvfs(mnt).f_bavail == 0
-    return filler
 
 
 def integrity(db: Path) -> list[str]:
