@@ -112,3 +112,59 @@ def test_volume_files_on_a_full_disk_leave_nothing_behind(tmp_path: Path) -> Non
         filler.unlink()
         assert storage.create_volume("vol-overlay", None, "snap-base").exists()
         assert storage.chain_depth("vol-overlay") == 2 and layer.exists()
+
+
+def test_store_on_a_full_disk_rolls_back_and_recovers(tmp_path: Path) -> None:
+    """The store itself: the chosen pragmas are in force; a write on the full disk raises
+    StoreUnavailable("full"), leaves no transaction open and no trace; after the space is freed it
+    writes again."""
+    from orchestrator.store.sqlite import BUSY_TIMEOUT_MS, Record, Store, StoreUnavailable
+
+    with small_filesystem(tmp_path, "4m") as mnt:
+        store = Store(mnt / "state.db")
+        assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        assert store._db.execute("PRAGMA busy_timeout").fetchone()[0] == BUSY_TIMEOUT_MS
+        store.insert(Record(id="vol-kept", type="volume", region="r", state="available", data={"x": 1}))
+        filler = fill(mnt)
+        failures = 0
+        for n in range(200):
+            try:
+                with store.transaction():
+                    store.insert(Record(id=f"vol-{n:04d}", type="volume", region="r", data={"pad": "p" * 4000}))
+                    store.set_tags(f"vol-{n:04d}", "volume", "r", {"Name": "x" * 200})
+            except StoreUnavailable as exc:
+                assert exc.reason == "full"
+                failures += 1
+                assert not store._db.in_transaction
+                assert store.get(f"vol-{n:04d}") is None and store.tags_of(f"vol-{n:04d}") == {}
+                break
+        assert failures == 1
+        assert store.get("vol-kept").data == {"x": 1}  # reads work on the full disk
+        assert store.integrity_check() == ["ok"]
+        filler.unlink()
+        store.insert(Record(id="vol-after", type="volume", region="r", state="available"))
+        store.close()
+        again = Store(mnt / "state.db")
+        assert {r.id for r in again.list("volume")} >= {"vol-kept", "vol-after"}
+        assert again.integrity_check() == ["ok"]
+        again.close()
+
+
+def test_a_write_lock_held_by_another_process_is_a_retryable_error(tmp_path: Path) -> None:
+    """Only another process can hold the write lock (ec2d serialises its own access): past the
+    busy timeout the write fails as StoreUnavailable("busy") instead of hanging, and works once
+    the lock is gone."""
+    from orchestrator.store.sqlite import Record, Store, StoreUnavailable
+
+    store = Store(tmp_path / "state.db")
+    other = sqlite3.connect(tmp_path / "state.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    with pytest.raises(StoreUnavailable) as info:
+        store.insert(Record(id="vol-busy", type="volume", region="r"))
+    assert info.value.reason == "busy" and not store._db.in_transaction
+    other.execute("ROLLBACK")
+    other.close()
+    store.insert(Record(id="vol-busy", type="volume", region="r"))
+    assert store.get("vol-busy") is not None
+    store.close()
