@@ -114,14 +114,23 @@ def _bad_mapping(message: str) -> errors.Ec2Error:
     return errors.Ec2Error(message, code="InvalidBlockDeviceMapping")
 
 
-def device_target(name: str) -> str:
-    """The guest disk slot of a mapping's device name (``/dev/sdf`` and ``/dev/xvdf`` are one
-    slot); InvalidBlockDeviceMapping for a name EC2 does not accept."""
+def _slot(name: str) -> str | None:
+    """The guest disk slot of a device name (``/dev/sdf`` and ``/dev/xvdf`` are one slot)."""
     from orchestrator.drivers.compute.designer import ec2_device_to_target
 
-    if not BDM_DEVICE.match(name):
+    try:
+        return ec2_device_to_target(name)
+    except ValueError:
+        return None
+
+
+def device_target(name: str) -> str:
+    """The slot of a device name a request maps; InvalidBlockDeviceMapping for a name EC2 does
+    not accept there. (An AMI's own names were checked when it was registered: ``_slot``.)"""
+    slot = _slot(name) if BDM_DEVICE.match(name) else None
+    if slot is None:
         raise _bad_mapping(f"Invalid device name {name}")
-    return ec2_device_to_target(name)
+    return slot
 
 
 def _check_volume(vtype: str, size: int) -> None:
@@ -150,10 +159,10 @@ def _root_mapping(image: Record, mappings: Sequence[Mapping[str, Any]] | None) -
         if target in seen:
             raise _bad_mapping(f"The device '{name.removeprefix('/dev/')}' is used in more than one block-device mapping")
         seen[target] = name
-    root_target = device_target(root_name)
+    root_target = _slot(root_name)
     for m in image.data["BlockDeviceMappings"][1:]:  # the AMI's data volumes (e.g. from CreateImage)
         ebs = m.get("Ebs") or {}
-        if ebs.get("SnapshotId") and device_target(m["DeviceName"]) not in seen:
+        if ebs.get("SnapshotId") and m["DeviceName"] not in seen.values() and _slot(m["DeviceName"]) not in seen:
             extras.append({"DeviceName": m["DeviceName"], "VolumeSize": ebs.get("VolumeSize") or 1,
                            "VolumeType": ebs.get("VolumeType") or "gp3", "SnapshotId": ebs["SnapshotId"],
                            "DeleteOnTermination": ebs.get("DeleteOnTermination", True)})
