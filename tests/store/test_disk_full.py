@@ -168,3 +168,67 @@ def test_a_write_lock_held_by_another_process_is_a_retryable_error(tmp_path: Pat
     store.insert(Record(id="vol-busy", type="volume", region="r"))
     assert store.get("vol-busy") is not None
     store.close()
+
+
+def private_cache(base: Path) -> Path:
+    """A cache dir holding only ec2d-tiny (links into the host's cache), so that a real daemon's
+    storage on a small filesystem only has to import that one small layer."""
+    from orchestrator.images.cache import default_cache_dir, ensure_image
+
+    real = ensure_image("ec2d-tiny", default_cache_dir())
+    cache = base / "cache"
+    (cache / "images").mkdir(parents=True)
+    (cache / "kernel").mkdir()
+    (cache / "images" / real.path.name).symlink_to(real.path)
+    for entry in (default_cache_dir() / "kernel").iterdir():
+        if entry.is_dir():
+            (cache / "kernel" / entry.name).symlink_to(entry)
+        elif entry.name == "resolved.json":
+            (cache / "kernel" / entry.name).write_bytes(entry.read_bytes())
+    probe = default_cache_dir() / "virt-type.json"
+    if probe.exists():
+        (cache / "virt-type.json").write_bytes(probe.read_bytes())
+    return cache
+
+
+def test_real_volumes_on_a_full_disk(tmp_path: Path) -> None:
+    """A daemon with its runtime (real qcow2 files) on a 64 MiB tmpfs: a volume is a real file;
+    on the full disk CreateVolume is InsufficientVolumeCapacity and other writes ServiceUnavailable,
+    nothing is made; with the space back a real volume is created again."""
+    import time
+
+    cache = private_cache(tmp_path)
+    with small_filesystem(tmp_path, "64m") as mnt:
+        data = mnt / "data"
+        server = start_ec2d(data, cache_dir=cache, regions={"us-east-1": ["a"]}, storage_overcommit=1000.0,
+                            storage_reserve_mib=0)
+        try:
+            ec2 = server.client()
+
+            def available(volume_id: str) -> Path:
+                deadline = time.monotonic() + 120
+                while ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0]["State"] != "available":
+                    assert time.monotonic() < deadline, f"{volume_id} not available"
+                    time.sleep(0.2)
+                return data / "storage" / "volumes" / volume_id / "gen-000001.qcow2"
+
+            first = ec2.create_volume(AvailabilityZone="us-east-1a", Size=1)["VolumeId"]
+            assert available(first).is_file()
+            filler = fill(mnt)
+            assert error_of(ec2.create_volume, AvailabilityZone="us-east-1a", Size=1).response["Error"]["Code"] \
+                == "InsufficientVolumeCapacity"
+            assert error_of(ec2.create_tags, Resources=[first], Tags=[{"Key": "k", "Value": "v"}]).response[
+                "Error"]["Code"] == "ServiceUnavailable"
+            assert [v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]] == [first]
+            assert sorted(p.name for p in (data / "storage" / "volumes").iterdir()) == [first]
+            assert integrity(data / "state.db") == ["ok"]
+
+            filler.unlink()
+            second = ec2.create_volume(AvailabilityZone="us-east-1a", Size=1)["VolumeId"]
+            assert available(second).is_file()
+            ec2.create_tags(Resources=[first], Tags=[{"Key": "k", "Value": "v"}])
+            for volume_id in (first, second):
+                ec2.delete_volume(VolumeId=volume_id)
+        finally:
+            server.stop()
+        assert integrity(data / "state.db") == ["ok"]
