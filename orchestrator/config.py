@@ -47,6 +47,8 @@ class Config:
     libvirt_uri: str = "qemu:///system"
     memory_overcommit: float = 1.0  # instances may promise this many times the host's memory
     memory_reserve_mib: int = 2048  # kept for the host itself
+    storage_overcommit: float = 1.0  # thin volumes may promise this many times the space they can get
+    storage_reserve_mib: int = 1024  # kept free on the data dir's filesystem (state.db, logs)
     stop_timeout: float = 30.0  # seconds an ACPI shutdown may take before the domain is forced off
     public_pool: str = "198.18.0.0/15"  # public IPs and Elastic IPs (a range reserved for testing)
     host_routes: bool = False  # route the public pool from the host into ec2d's public namespace

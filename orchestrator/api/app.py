@@ -39,6 +39,7 @@ from orchestrator.api.registry import HANDLERS, call
 from orchestrator.services import principals
 from orchestrator.services.backend import Backend
 from orchestrator.services.principals import Caller
+from orchestrator.store.sqlite import StoreUnavailable
 
 log = logging.getLogger("ec2d.api")
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
@@ -107,6 +108,14 @@ class Ec2Api:
             payload = self.serializer.error(err, request_id)
             status = err.status
             log.info("%s -> %s: %s", action, err.code, err.message)
+        except StoreUnavailable as exc:
+            log.warning("%s: %s", action, exc)
+            err = errors.ServiceUnavailable(
+                "The request has failed due to a temporary failure of the server: ec2d's state store "
+                f"cannot be written ({exc.reason}). Nothing was changed; retry once the condition is cleared"
+                + (" (free space on the data dir's filesystem)." if exc.reason == "full" else "."))
+            payload = self.serializer.error(err, request_id)
+            status = err.status
         except Exception:
             log.exception("%s failed", action)
             err = errors.InternalError()

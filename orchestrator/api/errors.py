@@ -161,3 +161,18 @@ class InsufficientInstanceCapacity(Ec2Error):
 
 class Unsupported(Ec2Error):
     code = "Unsupported"
+
+
+class ServiceUnavailable(Ec2Error):
+    """A temporary condition of the host (its state store's disk is full or failing): the
+    request changed nothing and may be retried (SDKs retry 503 by themselves)."""
+
+    code = "ServiceUnavailable"
+    status = 503
+
+
+class InsufficientVolumeCapacity(Ec2Error):
+    """Not enough storage on the host for the volumes asked for (EC2: not enough EBS capacity)."""
+
+    code = "InsufficientVolumeCapacity"
+    status = 500

@@ -94,7 +94,7 @@ def cmd_aws_profile(args: argparse.Namespace) -> int:
     cfg = _config(args)
     creds = credentials.load_or_create(cfg.credentials_path)
     aws_dir = Path(args.aws_dir or Path.home() / ".aws")
-    aws_dir.mkdir(parents=True, exist_ok=True)
+    aws_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     endpoint = args.endpoint_url or cfg.endpoint_url
 
     config_path = aws_dir / "config"
@@ -116,9 +116,17 @@ def cmd_aws_profile(args: argparse.Namespace) -> int:
         cred.add_section(args.profile)
     cred.set(args.profile, "aws_access_key_id", creds.access_key_id)
     cred.set(args.profile, "aws_secret_access_key", creds.secret_access_key)
-    fd = os.open(cred_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        cred.write(f)
+    # a fresh 0600 file renamed over the old one: an existing 0644 file (or one whose mode
+    # O_CREAT would keep) never holds the secret key readable by others, not even for a moment
+    tmp = cred_path.with_name(f".{cred_path.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as f:
+            cred.write(f)
+        os.replace(tmp, cred_path)
+    finally:
+        tmp.unlink(missing_ok=True)
     print(f"wrote profile '{args.profile}' ({endpoint}, {args.region or cfg.default_region}) to {aws_dir}")
     return 0
 

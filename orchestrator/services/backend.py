@@ -63,9 +63,10 @@ class Backend:
 
     @classmethod
     def open(cls, config: Config) -> Backend:
+        from orchestrator import data_dir
         from orchestrator.services import credentials
 
-        config.data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.secure(config.data_dir)  # 0700 dirs, 0600 files (also fixes an older data dir)
         from orchestrator.services import vpcs
 
         creds = credentials.load_or_create(config.credentials_path)

@@ -41,12 +41,15 @@ def generate() -> Credentials:
 
 def load_or_create(path: Path) -> Credentials:
     if path.exists():
+        if path.stat().st_mode & 0o077 and path.stat().st_uid == os.geteuid():
+            os.chmod(path, 0o600)  # an older file made readable by others
         data = json.loads(path.read_text())
         return Credentials(data["AccessKeyId"], data["SecretAccessKey"], data["AccountId"])
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     creds = generate()
     tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    tmp.unlink(missing_ok=True)  # a crash's leftover may have another mode: O_EXCL makes it 0600
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         json.dump(asdict(creds), f, indent=2)
         f.write("\n")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -111,25 +112,72 @@ def _metadata_options(opts: Mapping[str, Any] | None, image: Record) -> dict[str
     return out
 
 
+# EC2 device names a RunInstances mapping may use: /dev/sd[a-z] (with a partition number for the
+# root, /dev/sda1), /dev/xvd[a-z], /dev/xvd[a-z][a-z]; Windows-style names without /dev/ too
+BDM_DEVICE = re.compile(r"^(/dev/)?(sd[a-z]([1-9][0-9]?)?|xvd[a-z]{1,2})$")
+
+
+def _bad_mapping(message: str) -> errors.Ec2Error:
+    return errors.Ec2Error(message, code="InvalidBlockDeviceMapping")
+
+
+def _slot(name: str) -> str | None:
+    """The guest disk slot of a device name (``/dev/sdf`` and ``/dev/xvdf`` are one slot)."""
+    from orchestrator.drivers.compute.designer import ec2_device_to_target
+
+    try:
+        return ec2_device_to_target(name)
+    except ValueError:
+        return None
+
+
+def device_target(name: str) -> str:
+    """The slot of a device name a request maps; InvalidBlockDeviceMapping for a name EC2 does
+    not accept there. (An AMI's own names were checked when it was registered: ``_slot``.)"""
+    slot = _slot(name) if BDM_DEVICE.match(name) else None
+    if slot is None:
+        raise _bad_mapping(f"Invalid device name {name}")
+    return slot
+
+
+def _check_volume(vtype: str, size: int) -> None:
+    from orchestrator.services import volumes
+
+    if vtype not in volumes.SIZE_LIMITS:
+        volumes.performance(vtype, size, None, None)  # EC2's error for an unknown volume type
+    volumes.check_size(vtype, size)
+
+
 def _root_mapping(image: Record, mappings: Sequence[Mapping[str, Any]] | None) -> tuple[dict[str, Any], list[dict]]:
-    """(root volume spec, extra new-volume specs) from the AMI's mappings and the request's."""
+    """(root volume spec, extra new-volume specs) from the AMI's mappings and the request's.
+
+    Every device name, size and volume type is checked here, at the API, with EC2's errors:
+    a launch never fails later on a mapping the request could have been refused for."""
     ami_root = image.data["BlockDeviceMappings"][0]
     root_name = image.data["RootDeviceName"]
     root = {"DeviceName": root_name, **ami_root["Ebs"]}
     extras: list[dict] = []
-    requested = {m.get("DeviceName") for m in mappings or []}
+    seen: dict[str, str] = {}  # guest slot -> the requested name that takes it
+    for m in mappings or []:
+        name = m.get("DeviceName")
+        if not name:
+            raise _bad_mapping("Missing device name")
+        target = device_target(name)
+        if target in seen:
+            raise _bad_mapping(f"The device '{name.removeprefix('/dev/')}' is used in more than one block-device mapping")
+        seen[target] = name
+    root_target = _slot(root_name)
     for m in image.data["BlockDeviceMappings"][1:]:  # the AMI's data volumes (e.g. from CreateImage)
         ebs = m.get("Ebs") or {}
-        if ebs.get("SnapshotId") and m["DeviceName"] not in requested:
+        if ebs.get("SnapshotId") and m["DeviceName"] not in seen.values() and _slot(m["DeviceName"]) not in seen:
             extras.append({"DeviceName": m["DeviceName"], "VolumeSize": ebs.get("VolumeSize") or 1,
                            "VolumeType": ebs.get("VolumeType") or "gp3", "SnapshotId": ebs["SnapshotId"],
                            "DeleteOnTermination": ebs.get("DeleteOnTermination", True)})
     for m in mappings or []:
-        name = m.get("DeviceName")
-        if not name:
-            raise errors.MissingParameter("BlockDeviceMapping.DeviceName")
+        name = m["DeviceName"]
         ebs = m.get("Ebs") or {}
-        if name in (root_name, "/dev/sda1") or name.rstrip("0123456789") == root_name:
+        if name in (root_name, "/dev/sda1") or name.rstrip("0123456789") == root_name \
+                or device_target(name) == root_target:
             size = ebs.get("VolumeSize")
             if size is not None and size < ami_root["Ebs"]["VolumeSize"]:
                 raise errors.Ec2Error(
@@ -142,9 +190,12 @@ def _root_mapping(image: Record, mappings: Sequence[Mapping[str, Any]] | None) -
             if not ebs.get("VolumeSize"):
                 raise errors.Ec2Error(f"The request must contain the parameter size for {name}",
                                       code="InvalidBlockDeviceMapping")
+            vtype = ebs.get("VolumeType") or "gp3"
+            _check_volume(vtype, int(ebs["VolumeSize"]))
             extras.append({"DeviceName": name, "VolumeSize": ebs["VolumeSize"],
-                           "VolumeType": ebs.get("VolumeType") or "gp3", "SnapshotId": ebs.get("SnapshotId"),
+                           "VolumeType": vtype, "SnapshotId": ebs.get("SnapshotId"),
                            "DeleteOnTermination": ebs.get("DeleteOnTermination", True)})
+    _check_volume(root.get("VolumeType") or "gp3", int(root["VolumeSize"]))
     root.setdefault("DeleteOnTermination", True)
     return root, extras
 
@@ -241,8 +292,10 @@ def run(backend: Backend, region: str, req: Mapping[str, Any]) -> dict[str, Any]
 
     reservation_id = ids.new_id("r")
     created: list[Record] = []
+    per_instance_gib = int(root_spec["VolumeSize"]) + sum(int(e["VolumeSize"]) for e in extra_specs)
     with backend.store.transaction():
         count = capacity.admit(backend, itype, min_count, max_count)
+        count = capacity.admit_instance_volumes(backend, per_instance_gib, min_count, count)
         if count > vpcs.free_address_count(backend, subnet):
             if min_count > vpcs.free_address_count(backend, subnet):
                 raise errors.Ec2Error(

@@ -287,8 +287,12 @@ def associate_address(backend: Backend, region: str, req: Mapping[str, Any]) -> 
 
             instance = instances.get(backend, region, req["InstanceId"])
         elif req.get("NetworkInterfaceId"):
-            eni = backend.store.get(req["NetworkInterfaceId"], vpcs.ENI)
-            if eni is None or not eni.data.get("Attachment"):
+            eni_id = req["NetworkInterfaceId"]
+            ids.check(eni_id, "eni")
+            eni = backend.store.get(eni_id, vpcs.ENI)
+            if eni is None or eni.region != region:  # an ENI of another region does not exist here
+                raise ids.KINDS["eni"].not_found_error(eni_id)
+            if not eni.data.get("Attachment"):
                 raise errors.InvalidParameterValue("The network interface is not attached to an instance")
             instance = backend.store.get(eni.data["Attachment"]["InstanceId"])  # type: ignore[assignment]
             assert instance is not None

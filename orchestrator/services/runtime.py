@@ -86,7 +86,7 @@ class Runtime:
 
     def instance_dir(self, instance_id: str) -> Path:
         path = self.backend.config.data_dir / "instances" / instance_id
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)  # console log: owner-only
         return path
 
     # ------------------------------------------------------------------ start-up

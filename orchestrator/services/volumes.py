@@ -25,7 +25,7 @@ from typing import Any
 from orchestrator.api import errors
 from orchestrator.domain import ids
 from orchestrator.domain.states import VOLUME_TRANSITIONS, InstanceState, VolumeState
-from orchestrator.services import instances
+from orchestrator.services import capacity, instances
 from orchestrator.services import tags as tag_service
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record, StateConflict
@@ -37,15 +37,17 @@ SNAPSHOT = "snapshot"
 GIB = 1024**3
 V = VolumeState
 
-# (min GiB, max GiB) per volume type, as documented for EBS
+# (min GiB, max GiB) per volume type, as botocore's EC2 model documents them (CreateVolume Size,
+# ModifyVolume Size, EbsBlockDevice VolumeSize; gp3 grew to 64 TiB in 2025)
 SIZE_LIMITS: dict[str, tuple[int, int]] = {
-    "gp2": (1, 16384), "gp3": (1, 16384), "io1": (4, 16384), "io2": (4, 65536),
+    "gp2": (1, 16384), "gp3": (1, 65536), "io1": (4, 16384), "io2": (4, 65536),
     "st1": (125, 16384), "sc1": (125, 16384), "standard": (1, 1024),
 }
-# (min, max, max per GiB) provisioned IOPS for the types that take them
+# (min, max, max per GiB) provisioned IOPS for the types that take them (botocore CreateVolume Iops)
 IOPS_LIMITS: dict[str, tuple[int, int, int]] = {
-    "gp3": (3000, 16000, 500), "io1": (100, 64000, 50), "io2": (100, 256000, 1000),
+    "gp3": (3000, 80000, 500), "io1": (100, 64000, 50), "io2": (100, 256000, 1000),
 }
+GP3_THROUGHPUT = (125, 2000)  # MiB/s
 # Not ``pending``: a first launch that fails deletes every volume in the instance's mappings.
 ATTACHABLE_STATES = (InstanceState.RUNNING, InstanceState.STOPPED)
 DEVICE_PATTERN = r"^/dev/(sd[b-z]|xvd[b-z]|xvd[a-z][a-z]|sd[a-z][0-9]{0,2})$"
@@ -156,13 +158,15 @@ def _zone(backend: Backend, region: str, zone: str | None) -> str:
 
 
 def check_size(vtype: str, size: int) -> None:
+    """EC2's bounds and messages for a volume size (CreateVolume, ModifyVolume, RunInstances)."""
     low, high = SIZE_LIMITS[vtype]
     if size > high:
         raise errors.InvalidParameterValue(
             f"Volume of {size}GiB is too large for volume type {vtype}; maximum is {high}GiB")
     if size < low:
         raise errors.InvalidParameterValue(
-            f"Volume of {size}GiB is too small for volume type {vtype}; minimum is {low}GiB")
+            f"The volume size is invalid for {vtype} volumes: {size} GiB. {vtype} volumes must be at least "
+            f"{low} GiB in size. Please specify a volume size above the minimum limit.")
 
 
 def performance(vtype: str, size: int, iops: int | None, throughput: int | None) -> tuple[int | None, int | None]:
@@ -189,10 +193,11 @@ def performance(vtype: str, size: int, iops: int | None, throughput: int | None)
                 f"Iops to volume size ratio of {value / size:.1f} is too high; maximum is {per_gib}")
         tp = None
         if vtype == "gp3":
-            tp = 125 if throughput is None else int(throughput)
-            if not 125 <= tp <= 1000:
+            tp = GP3_THROUGHPUT[0] if throughput is None else int(throughput)
+            if not GP3_THROUGHPUT[0] <= tp <= GP3_THROUGHPUT[1]:
                 raise errors.InvalidParameterValue(
-                    f"Throughput of {tp}MiB/s is out of range for volume type gp3: [125, 1000]")
+                    f"Throughput of {tp}MiB/s is out of range for volume type gp3: "
+                    f"[{GP3_THROUGHPUT[0]}, {GP3_THROUGHPUT[1]}]")
         return value, tp
     if vtype == "gp2":
         return max(100, min(16000, 3 * size)), None
@@ -244,6 +249,7 @@ def create(backend: Backend, region: str, req: Mapping[str, Any]) -> Record:
         "MultiAttachEnabled": False, "Attachments": [], "ClientToken": token or "",
     })
     with backend.store.transaction():
+        capacity.admit_volumes(backend, [size], f"a {size} GiB volume")
         backend.store.insert(record)
         if volume_tags:
             backend.store.set_tags(record.id, VOLUME, region, volume_tags)
@@ -483,6 +489,8 @@ def modify(backend: Backend, region: str, req: Mapping[str, Any]) -> dict[str, A
             f"Modification for volume {volume_id} has no changes from its current configuration")
     if req.get("DryRun"):
         raise errors.DryRunOperation()
+    if size > int(d["Size"]):
+        capacity.admit_volumes(backend, [size], f"growing {volume_id} to {size} GiB", exclude=[volume_id])
     mod = {"VolumeId": volume_id, "ModificationState": "modifying", "TargetSize": size,
            "TargetIops": iops, "TargetVolumeType": vtype, "TargetThroughput": throughput,
            "TargetMultiAttachEnabled": False, "OriginalSize": int(d["Size"]), "OriginalIops": d.get("Iops"),

@@ -4,11 +4,33 @@ Every resource row has a ``state`` and a ``version``; state changes go through
 :meth:`Store.transition`, a compare-and-swap on the expected state(s), so two actors can never
 both move a resource out of the same state. Schema changes are numbered migrations recorded in
 ``PRAGMA user_version``.
+
+Durability and failure choices:
+
+* ``synchronous=FULL`` with WAL: every COMMIT fsyncs the WAL before the API answers. With
+  ``NORMAL`` a power loss (or host crash) may roll back the last transactions although the client
+  was told they succeeded, while their host side effects (a deleted volume file, a destroyed
+  domain, a private key handed out once) are not rolled back with them: the record and the host
+  would disagree. ``FULL`` costs one fsync per write transaction (``bench/store.py`` prints both
+  levels); ec2d's writes are API-rate, not bulk, so durability wins. Either level keeps the file
+  consistent; only the last commits' durability differs.
+* ``busy_timeout`` 2 s: ec2d itself serialises every access through one connection and a lock,
+  so SQLite's busy handler only waits for another process holding the write lock (an admin's
+  ``sqlite3`` shell, a backup). Store calls run on the API's event loop, so the wait is bounded
+  short; past it the call fails as ``StoreUnavailable`` (retryable).
+* A full disk or an I/O error (SQLITE_FULL, SQLITE_IOERR, SQLITE_BUSY, ...) raises
+  ``StoreUnavailable``: the transaction is rolled back (the database stays as before the call)
+  and the API answers ``ServiceUnavailable`` (503, which SDKs retry). Once space is freed the
+  next write succeeds; nothing needs a restart.
+* The database, its WAL and SHM files are created 0600 (umask) and fixed to 0600 on open: they
+  hold every user's data.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sqlite3
 import threading
 import time
@@ -17,6 +39,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger("ec2d.store")
+
+BUSY_TIMEOUT_MS = 2000
+SYNCHRONOUS = "FULL"  # see the module docstring
+DB_MODE = 0o600
 
 MIGRATIONS: list[str] = [
     # 1: resources, tags, settings
@@ -51,6 +79,43 @@ MIGRATIONS: list[str] = [
 
 class StoreError(Exception):
     pass
+
+
+class StoreUnavailable(StoreError):
+    """The database could not be written or read now (disk full, I/O error, locked by another
+    process). Nothing of the failed transaction was kept; retrying later may succeed."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason  # "full", "io", "busy", "readonly" or "other"
+
+
+# SQLite primary result codes (sqlite3.h) that are conditions of the host, not of the request
+_UNAVAILABLE = {5: "busy", 6: "busy", 8: "readonly", 10: "io", 13: "full", 14: "io"}
+
+
+def _translate(exc: sqlite3.Error) -> StoreError | None:
+    """``StoreUnavailable`` for host conditions (disk full, I/O, locked), else None (a bug)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    reason = _UNAVAILABLE.get(primary) if primary is not None else None
+    if reason is None and isinstance(exc, sqlite3.OperationalError):
+        text = str(exc).lower()
+        reason = ("full" if "disk is full" in text else "io" if "disk i/o" in text
+                  else "busy" if "locked" in text else None)
+    if reason is None:
+        return None
+    return StoreUnavailable(f"state store unavailable ({reason}): {exc}", reason)
+
+
+def secure_file(path: str | os.PathLike[str], mode: int = DB_MODE) -> None:
+    """chmod ``path`` to ``mode`` when it exists and is wider (owner-only data)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return
+    if st.st_mode & 0o777 != mode:
+        os.chmod(path, mode)
 
 
 class StateConflict(StoreError):
@@ -91,13 +156,24 @@ class Store:
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.row_factory = sqlite3.Row
-        if self.path != ":memory:":
-            self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._migrate()
+        on_disk = self.path != ":memory:"
+        old_umask = os.umask(0o077)  # the db and the -wal/-shm files SQLite creates: 0600
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                       timeout=BUSY_TIMEOUT_MS / 1000)
+            self._db.row_factory = sqlite3.Row
+            with self._translated():
+                self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+                if on_disk:
+                    self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute(f"PRAGMA synchronous={SYNCHRONOUS}")
+                self._db.execute("PRAGMA foreign_keys=ON")
+                self._migrate()
+        finally:
+            os.umask(old_umask)
+        if on_disk:
+            for suffix in ("", "-wal", "-shm"):
+                secure_file(self.path + suffix)
 
     # -- plumbing -----------------------------------------------------------------------------
     def _migrate(self) -> None:
@@ -112,7 +188,7 @@ class Store:
                     self._db.execute(f"PRAGMA user_version = {number}")
                     self._db.execute("COMMIT")
                 except BaseException:
-                    self._db.execute("ROLLBACK")
+                    self._rollback()
                     raise
 
     @property
@@ -120,19 +196,48 @@ class Store:
         return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
     @contextmanager
+    def _translated(self) -> Iterator[None]:
+        """sqlite3 errors of the host (full disk, I/O, locked) -> ``StoreUnavailable``."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            translated = _translate(exc)
+            if translated is None:
+                raise
+            raise translated from exc
+
+    def _rollback(self) -> None:
+        """End a failed transaction; SQLite may already have rolled back by itself (SQLITE_FULL
+        and SQLITE_IOERR can end it automatically), and a ROLLBACK can itself fail on a sick
+        disk - then the connection is rolled back when SQLite next can (the journal undoes it)."""
+        if not self._db.in_transaction:
+            return
+        try:
+            self._db.execute("ROLLBACK")
+        except sqlite3.Error:
+            log.warning("ROLLBACK failed", exc_info=True)
+
+    @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic unit of work (nesting joins the outer one)."""
+        """One atomic unit of work (nesting joins the outer one). Raises ``StoreUnavailable``
+        when the disk is full or failing; the whole unit is then rolled back."""
         with self._lock:
             if self._db.in_transaction:
                 yield self._db
                 return
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+            with self._translated():
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._rollback()
+                    raise
+
+    def integrity_check(self) -> list[str]:
+        """``PRAGMA integrity_check`` rows (``["ok"]`` when the database is consistent)."""
+        with self._lock, self._translated():
+            return [r[0] for r in self._db.execute("PRAGMA integrity_check").fetchall()]
 
     def close(self) -> None:
         with self._lock:
@@ -161,7 +266,7 @@ class Store:
         return record
 
     def get(self, resource_id: str, type: str | None = None) -> Record | None:
-        with self._lock:
+        with self._lock, self._translated():
             row = self._db.execute("SELECT * FROM resources WHERE id = ?", (resource_id,)).fetchone()
         if row is None or (type is not None and row["type"] != type):
             return None
@@ -180,13 +285,13 @@ class Store:
             sql += f" AND id IN ({','.join('?' * len(wanted))})"
             args.extend(wanted)
         sql += " ORDER BY created_at, id"
-        with self._lock:
+        with self._lock, self._translated():
             rows = self._db.execute(sql, args).fetchall()
         return [_row(r) for r in rows]
 
     def find_by_field(self, type: str, region: str, field: str, value: str) -> list[Record]:
         """Records whose top-level JSON ``field`` equals ``value`` (e.g. a key pair by name)."""
-        with self._lock:
+        with self._lock, self._translated():
             rows = self._db.execute(
                 "SELECT * FROM resources WHERE type = ? AND region = ? AND json_extract(data, ?) = ?"
                 " ORDER BY created_at, id",
@@ -267,7 +372,7 @@ class Store:
                     )
 
     def tags_of(self, resource_id: str) -> dict[str, str]:
-        with self._lock:
+        with self._lock, self._translated():
             rows = self._db.execute(
                 "SELECT key, value FROM tags WHERE resource_id = ? ORDER BY key", (resource_id,)
             ).fetchall()
@@ -275,7 +380,7 @@ class Store:
 
     def tags_by_resource(self, resource_type: str, region: str) -> dict[str, dict[str, str]]:
         """All tags of one resource type in a region, grouped by resource id (one query)."""
-        with self._lock:
+        with self._lock, self._translated():
             rows = self._db.execute(
                 "SELECT resource_id, key, value FROM tags WHERE resource_type = ? AND region = ?"
                 " ORDER BY resource_id, key",
@@ -288,7 +393,7 @@ class Store:
 
     def all_tags(self, region: str) -> list[tuple[str, str, str, str]]:
         """(resource_id, resource_type, key, value) for every tag in the region, sorted."""
-        with self._lock:
+        with self._lock, self._translated():
             rows = self._db.execute(
                 "SELECT resource_id, resource_type, key, value FROM tags WHERE region = ?"
                 " ORDER BY resource_id, key",
@@ -298,7 +403,7 @@ class Store:
 
     # -- settings -------------------------------------------------------------------------------
     def get_setting(self, key: str) -> str | None:
-        with self._lock:
+        with self._lock, self._translated():
             row = self._db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
         return None if row is None else row["value"]
 

@@ -117,7 +117,7 @@ def test_live_snapshot_resize_flatten(conn, domain, vm_storage: Qcow2Storage) ->
     assert new_top.name == "gen-000002.qcow2" and not old_top.exists()
     assert disk_sources(domain)["vdb"] == str(new_top)
     assert qcow2.read_header(new_top).backing_file == str(layer)
-    assert (layer.stat().st_mode & 0o777) == 0o444
+    assert (layer.stat().st_mode & 0o777) == 0o400
 
     # the guest keeps writing - into the new top only
     st = layer.stat()

@@ -89,7 +89,7 @@ def test_freeze_top_is_rename_plus_empty_overlay(tmp_path: Path) -> None:
     inode = vol.stat().st_ino
     layer = qcow2.freeze_top(vol, tmp_path / "layer.qcow2", roots=[tmp_path])
     assert layer.stat().st_ino == inode and layer.stat().st_nlink == 1
-    assert (layer.stat().st_mode & 0o777) == 0o444
+    assert (layer.stat().st_mode & 0o777) == 0o400
     assert vol.exists() and vol.stat().st_ino != inode
     assert qcow2.read_header(vol).backing_file == str(layer)
     assert qcow2.allocated_bytes(vol) < MiB  # nothing copied

@@ -129,7 +129,7 @@ def test_snapshot_content_scenario(storage: Qcow2Storage) -> None:
     write_pattern(vol, 0xAB)
     layer = storage.snapshot_volume("vol-1", "snap-1")
     assert storage.volume_path("vol-1") == vol  # offline: the path stays
-    assert (layer.stat().st_mode & 0o777) == 0o444
+    assert (layer.stat().st_mode & 0o777) == 0o400
     write_pattern(vol, 0xCD)  # later writes go to the volume only
     write_pattern(vol, 0xEE, 2 * MiB)
     clone = storage.create_volume("vol-2", 4 * GiB, from_layer="snap-1")
@@ -166,7 +166,7 @@ def test_import_image(storage: Qcow2Storage, tmp_path: Path) -> None:
     write_pattern(src, 0x42)
     layer = storage.import_image(src, "ami-layer")
     assert layer == storage.layer_path("ami-layer") and has_pattern(layer, 0x42)
-    assert (layer.stat().st_mode & 0o777) == 0o444
+    assert (layer.stat().st_mode & 0o777) == 0o400
     text = tmp_path / "readme.txt"
     text.write_text("not an image\n")
     with pytest.raises(NotADiskImage):

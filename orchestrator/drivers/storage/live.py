@@ -9,7 +9,7 @@ the guest keeps writing, so the old top cannot be renamed or rewritten under QEM
      disk of the domain (the ones not snapshotted as ``snapshot='no'``): QEMU switches all listed
      disks to their new overlays in one transaction (crash-consistent across volumes), the old
      top is reopened read-only and becomes a backing node;
-  4. unlink the old top's name and chmod 0444 the layer;
+  4. unlink the old top's name and chmod 0400 the layer;
   5. for a persistent domain, libvirt wrote the new top into the persistent definition WITH an
      explicit ``<backingStore>`` chain naming the OLD top path (which no longer exists). libvirt
      uses an explicit chain as given instead of reading the headers, so the domain would not
@@ -49,7 +49,13 @@ from pathlib import Path
 
 import libvirt
 
-from orchestrator.drivers.storage.qcow2 import StorageError, check_chain, read_header
+from orchestrator.drivers.storage.qcow2 import (
+    IMAGE_UMASK,
+    LAYER_MODE,
+    StorageError,
+    check_chain,
+    read_header,
+)
 
 __all__ = [
     "AttachedDisk",
@@ -189,7 +195,7 @@ def live_snapshot_many(dom_name: str,
                 made.append(layer_p)
                 cp = subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-u", "-b", str(layer_p),
                                      "-F", "qcow2", str(new_top_p), str(capacity)],
-                                    capture_output=True, text=True)
+                                    capture_output=True, text=True, umask=IMAGE_UMASK)
                 if cp.returncode != 0:
                     raise StorageError(f"create overlay {new_top_p}", cp.stderr)
                 made.append(new_top_p)
@@ -223,7 +229,7 @@ def live_snapshot_many(dom_name: str,
             if drop_old_names and cur != layer_p:
                 with contextlib.suppress(FileNotFoundError):
                     cur.unlink()
-            os.chmod(layer_p, 0o444)
+            os.chmod(layer_p, LAYER_MODE)
         return [p[3] for p in plan]
 
 

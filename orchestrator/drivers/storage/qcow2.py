@@ -55,6 +55,9 @@ __all__ = [
 ]
 
 QEMU_IMG = "qemu-img"
+# files qemu-img creates are guests' disks: owner-only (0600), whatever ec2d's own umask is
+IMAGE_UMASK = 0o077
+LAYER_MODE = 0o400  # a frozen layer: owner read-only (immutable; see orchestrator/data_dir.py)
 QCOW2_MAGIC = b"QFI\xfb"
 _EXT_BACKING_FORMAT = 0xE2792ACA
 _EXT_DATA_FILE = 0x44415441
@@ -137,7 +140,7 @@ def _limit_untrusted() -> None:  # pragma: no cover - runs in the child
 def _run(args: Sequence[str], what: str, *, untrusted: bool = False, timeout: float | None = None) -> str:
     try:
         cp = subprocess.run([QEMU_IMG, *args], capture_output=True, text=True, timeout=timeout,
-                            preexec_fn=_limit_untrusted if untrusted else None)
+                            preexec_fn=_limit_untrusted if untrusted else None, umask=IMAGE_UMASK)
     except FileNotFoundError as exc:
         raise StorageError(f"{what}: {QEMU_IMG} not found") from exc
     except subprocess.TimeoutExpired as exc:
@@ -340,14 +343,14 @@ def create_overlay(path: str | os.PathLike[str], backing: str | os.PathLike[str]
 def freeze_top(volume_path: str | os.PathLike[str], layer_path: str | os.PathLike[str],
                *, roots: Sequence[Path] = ()) -> Path:
     """Snapshot a DETACHED volume: its current top file becomes the immutable layer at
-    ``layer_path`` (mode 0444) and ``volume_path`` continues as a new empty overlay on it.
+    ``layer_path`` (mode 0400) and ``volume_path`` continues as a new empty overlay on it.
 
     O(1) in volume size and data written: one ``qemu-img create`` of an empty overlay plus a
     hard link and a rename. Crash-safe ordering - ``volume_path`` always names a complete image:
       1. create the new overlay at a temporary name, backed by ``layer_path`` (not opened yet);
       2. hard-link the current top to ``layer_path`` (both names now point at the same file);
       3. ``rename(tmp, volume_path)`` - the atomic switch; the old top survives as the layer only;
-      4. chmod 0444 on the layer.
+      4. chmod 0400 on the layer.
     A crash before 3 leaves the volume unchanged plus a layer name and a temp file that
     ``Qcow2Storage.sweep`` removes. ``volume_path`` and ``layer_path`` must be on one filesystem.
     Returns ``layer_path``.
@@ -374,7 +377,7 @@ def freeze_top(volume_path: str | os.PathLike[str], layer_path: str | os.PathLik
         tmp.unlink(missing_ok=True)
         if linked:
             layer.unlink(missing_ok=True)
-    os.chmod(layer, 0o444)
+    os.chmod(layer, LAYER_MODE)
     return layer
 
 

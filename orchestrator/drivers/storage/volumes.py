@@ -7,7 +7,10 @@ in memory for fast tests of services and API.
 Layout under the root (one filesystem: snapshots are hard links and renames)::
 
     volumes/<volume-id>/gen-000001.qcow2   the volume's active (writable) top file
-    layers/<layer-id>.qcow2                immutable snapshot/AMI layers (mode 0444)
+    layers/<layer-id>.qcow2                immutable snapshot/AMI layers (mode 0400)
+
+Every directory is 0700 and every volume file 0600 (guests' disks; see orchestrator/data_dir.py):
+qemu-img runs under umask 077 and ``__init__`` fixes the modes an older run left.
 
 A volume's directory normally holds exactly one file. Offline snapshots keep its name (the top is
 moved to ``layers/`` and a new overlay takes its place); a LIVE snapshot cannot rename a file
@@ -31,6 +34,7 @@ from pathlib import Path
 
 import libvirt
 
+from orchestrator.data_dir import DIR_MODE, secure_tree
 from orchestrator.drivers.storage import live, qcow2
 from orchestrator.drivers.storage.qcow2 import (
     ForeignBackingFile,
@@ -189,8 +193,10 @@ class Qcow2Storage(StorageDriver):
         self.root = Path(os.path.abspath(root))
         self.volumes_dir = self.root / "volumes"
         self.layers_dir = self.root / "layers"
-        self.volumes_dir.mkdir(parents=True, exist_ok=True)
-        self.layers_dir.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        self.volumes_dir.mkdir(mode=DIR_MODE, exist_ok=True)
+        self.layers_dir.mkdir(mode=DIR_MODE, exist_ok=True)
+        secure_tree(self.root, layer_dirs=("layers",))  # owner-only, also for an older tree
         self.roots: tuple[Path, ...] = (self.root,)
         self.libvirt_uri = libvirt_uri
 
@@ -244,7 +250,7 @@ class Qcow2Storage(StorageDriver):
         base = self.layer_path(from_layer) if from_layer is not None else None
         if base is None and size_bytes is None:
             raise StorageError("a blank volume needs a size")
-        d.mkdir(parents=True, exist_ok=True)
+        d.mkdir(mode=0o700, exist_ok=True)
         path = d / "gen-000001.qcow2"
         try:
             if base is None:
@@ -360,7 +366,7 @@ class Qcow2Storage(StorageDriver):
             raise AlreadyExists(f"layer {layer_id} already exists")
         qcow2.validate_import(src)
         qcow2.flatten(src, dst)
-        os.chmod(dst, 0o444)
+        os.chmod(dst, qcow2.LAYER_MODE)
         return dst
 
     # -- crash recovery ------------------------------------------------------------------------
