@@ -36,7 +36,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from . import netlink, routes
+from . import imds_limit, netlink, routes
 from .dnsmasq import DhcpSubnet, Dnsmasq, DnsmasqSpec, Lease, conf_file_of, dnsmasq_pids, terminate
 from .errors import (
     AlreadyExists,
@@ -283,6 +283,7 @@ class LinuxVpcNetwork(VpcNetworkDriver):
             netlink.sysctl(ns, "net.ipv4.ip_forward", "1")
             for addr in (METADATA_IP, LINK_LOCAL_DNS_IP, vpc_dns_ip(str(net))):
                 netlink.add_address(ns, SERVICE_IF, f"{addr}/32")
+            imds_limit.ensure(ns)  # EC2's 1,024 packets/s per ENI to the metadata service
             if state is None:
                 state = _VpcState(vpc_id=vpc_id, cidr=str(net))
                 self._save(state)

@@ -1,0 +1,98 @@
+"""Per-ENI packet rate limit on traffic to the metadata service, in the kernel of each VPC namespace.
+
+EC2 allows each ENI 1,024 packets per second to the link-local services (instance metadata among
+them); the rest is dropped. ec2d does the same with one small nftables table per VPC namespace::
+
+    table bridge ec2d_imds
+        set per_port { type ifname; flags dynamic,timeout; timeout 1m }
+        chain prerouting (bridge prerouting, after the anti-spoofing table):
+            ip daddr 169.254.169.254 update @per_port { iifname limit rate over 1024/second
+                burst 256 packets } counter drop
+
+Why here and not in the HTTP server:
+
+* the key is the bridge port the frame came in on (the ENI's tap), which a guest cannot choose
+  or forge, whatever source IP or MAC it writes (spoofed frames are dropped by the anti-spoofing
+  table anyway); an application-level limit could only key on the source IP;
+* excess packets are dropped before they reach the TCP stack or the daemon's event loop, so a
+  flood (even of bare SYNs or of garbage) costs ec2d nothing beyond 1,024 packets/s per ENI, and it
+  slows only the flooding ENI's own connections (its TCP retransmits), never another ENI's;
+* it is stateless for ec2d: no per-guest state to create, forget or restore after a restart. The
+  table depends on nothing but the namespace, so it is installed once per VPC (``ensure``) and
+  never touched by security-group changes (the buckets are created on the first packet of a port
+  and expire a minute after its last one).
+
+``bench/imds.py`` measures the effect (one ENI flooding, another ENI's p50/p99).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+from .errors import NetworkDriverError
+from .names import METADATA_IP
+
+TABLE = "ec2d_imds"
+FAMILY = "bridge"
+RATE_PER_SECOND = 1024  # EC2: packets per second per ENI to the link-local services
+BURST_PACKETS = 256
+NFT_TIMEOUT = 30.0
+
+
+def render(rate: int = RATE_PER_SECOND, burst: int = BURST_PACKETS) -> str:
+    """The ``nft -f`` script that (re)creates the table in one transaction."""
+    return (
+        f"table {FAMILY} {TABLE}\n"
+        f"delete table {FAMILY} {TABLE}\n"
+        f"table {FAMILY} {TABLE} {{\n"
+        "\tset per_port {\n"
+        "\t\ttype ifname\n"
+        "\t\tsize 65535\n"
+        "\t\tflags dynamic,timeout\n"
+        "\t\ttimeout 1m\n"
+        "\t}\n"
+        "\tchain prerouting {\n"
+        "\t\ttype filter hook prerouting priority filter + 10; policy accept;\n"
+        f"\t\tether type ip ip daddr {METADATA_IP} update @per_port {{ iifname limit rate over "
+        f"{rate}/second burst {burst} packets }} counter drop\n"
+        "\t}\n"
+        "}\n"
+    )
+
+
+def _nft(netns: str, args: list[str], script: str | None = None) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(
+            ["ip", "netns", "exec", netns, "nft", *args],
+            input=script,
+            capture_output=True,
+            text=True,
+            timeout=NFT_TIMEOUT,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise NetworkDriverError(f"running nft in {netns}: {exc}") from exc
+
+
+def ensure(netns: str, rate: int = RATE_PER_SECOND, burst: int = BURST_PACKETS) -> None:
+    """Install (or reset) the limit in ``netns``."""
+    proc = _nft(netns, ["-f", "-"], render(rate, burst))
+    if proc.returncode != 0:
+        raise NetworkDriverError(f"nft in {netns}: {proc.stderr.strip()}")
+
+
+def remove(netns: str) -> None:
+    """Remove the limit from ``netns`` (absent is fine)."""
+    proc = _nft(netns, ["-f", "-"], f"table {FAMILY} {TABLE}\ndelete table {FAMILY} {TABLE}\n")
+    if proc.returncode != 0:
+        raise NetworkDriverError(f"nft in {netns}: {proc.stderr.strip()}")
+
+
+def dropped(netns: str) -> int | None:
+    """Packets dropped by the limit so far in ``netns`` (None: the table is not there)."""
+    proc = _nft(netns, ["list", "chain", FAMILY, TABLE, "prerouting"])
+    if proc.returncode != 0:
+        return None
+    m = re.search(r"counter packets (\d+)", proc.stdout)
+    return int(m.group(1)) if m else None
