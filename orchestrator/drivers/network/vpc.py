@@ -143,6 +143,11 @@ class VpcNetworkDriver(ABC):
     def delete_unreachable(self, cidr: str) -> None: ...
 
     @abstractmethod
+    def host_conflicts(self, cidr: str) -> list[str]:
+        """What an unreachable route for ``cidr`` in the root namespace would shadow (host routes,
+        addresses, gateways, name servers, special ranges); empty when a VPC may use it."""
+
+    @abstractmethod
     def sweep(self, prefix: str | None = None) -> SweepReport:
         """Remove every host object carrying ``prefix`` (default: the driver's own)."""
 
@@ -399,6 +404,9 @@ class LinuxVpcNetwork(VpcNetworkDriver):
     def delete_unreachable(self, cidr: str) -> None:
         routes.delete_unreachable(cidr, prefix=self.prefix)
 
+    def host_conflicts(self, cidr: str) -> list[str]:
+        return routes.host_conflicts(cidr)
+
     def sweep(self, prefix: str | None = None) -> SweepReport:
         """Remove namespaces ``{prefix}-*``, dnsmasq processes in them (or using state dirs of
         those names), taps of the prefix left in the root namespace, its unreachable routes, and
@@ -476,6 +484,8 @@ class FakeVpcNetwork(VpcNetworkDriver):
         self.region = region
         self.vpcs: dict[str, FakeVpc] = {}
         self.unreachable: set[str] = set()
+        self.host_routes: list[netlink.RouteInfo] = []  # the fake host's routing table
+        self.nameservers: list[str] = []
         self.calls: list[tuple[str, tuple[object, ...]]] = []
         self._lock = threading.Lock()
 
@@ -556,6 +566,10 @@ class FakeVpcNetwork(VpcNetworkDriver):
     def delete_unreachable(self, cidr: str) -> None:
         self._rec("delete_unreachable", cidr)
         self.unreachable.discard(str(ipaddress.IPv4Network(cidr)))
+
+    def host_conflicts(self, cidr: str) -> list[str]:
+        """Against ``host_routes`` (RouteInfo list) and ``nameservers``, set by tests."""
+        return routes.conflicts(cidr, self.host_routes, self.nameservers)
 
     def sweep(self, prefix: str | None = None) -> SweepReport:
         self._rec("sweep", prefix)
