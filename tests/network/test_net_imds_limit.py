@@ -95,3 +95,59 @@ def test_flood_from_one_eni_is_cut_to_the_rate_and_spares_the_other(
     assert got_flood <= allowed, (got_flood, allowed, elapsed)
     assert got_flood >= min(imds_limit.BURST_PACKETS, sent_flood) // 2  # the flooder is slowed, not cut off
     assert (imds_limit.dropped(ns) or 0) - before >= 0.95 * (sent_flood - got_flood)
+
+
+def test_concurrent_connections_per_source_are_capped(net_driver: LinuxVpcNetwork, two_guests) -> None:
+    hog, neighbour = two_guests
+    ns = net_driver.netns_name(VPC)
+    before = imds_limit.refused(ns) or 0
+    server = netlink.netns_socket(ns, socket.AF_INET, socket.SOCK_STREAM)
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind((IMDS, 80))
+    server.listen(512)
+    held: list[socket.socket] = []
+    refused = 0
+    try:
+        for _ in range(imds_limit.MAX_CONNECTIONS + 36):
+            c = hog.socket(socket.SOCK_STREAM)
+            c.settimeout(5)
+            try:
+                c.connect((IMDS, 80))
+                held.append(c)
+            except ConnectionRefusedError:
+                c.close()
+                refused += 1
+        assert (len(held), refused) == (imds_limit.MAX_CONNECTIONS, 36)
+        assert (imds_limit.refused(ns) or 0) - before == 36
+        with neighbour.socket(socket.SOCK_STREAM) as other:  # another source is not affected
+            other.settimeout(5)
+            other.connect((IMDS, 80))
+        for c in held:
+            c.close()
+        held.clear()
+        server.settimeout(1)
+        accepted = 0
+        while True:  # the server side closes too (as the metadata service does on EOF)
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                break
+            conn.close()
+            accepted += 1
+        assert accepted == imds_limit.MAX_CONNECTIONS + 1
+        deadline = time.monotonic() + 30  # closed connections stop counting once conntrack sees the FIN
+        while True:
+            c = hog.socket(socket.SOCK_STREAM)
+            c.settimeout(5)
+            try:
+                c.connect((IMDS, 80))
+                held.append(c)
+                break
+            except ConnectionRefusedError:
+                c.close()
+                assert time.monotonic() < deadline, "the hog stays locked out after closing"
+                time.sleep(0.2)
+    finally:
+        for c in held:
+            c.close()
+        server.close()

@@ -22,6 +22,16 @@ Why here and not in the HTTP server:
   never touched by security-group changes (the buckets are created on the first packet of a port
   and expire a minute after its last one).
 
+The packet rate does not bound how many connections a guest keeps open (an idle connection costs
+no packets, and the daemon a file descriptor for as long as it stays open), so the same namespace
+also caps concurrent TCP connections to the metadata service per source address (conntrack
+``ct count``; the source is trustworthy because of the anti-spoofing table), excess SYNs get a
+reset::
+
+    table inet ec2d_imds
+        chain input: ip daddr 169.254.169.254 tcp dport 80 ct state new
+            add @conns { ip saddr ct count over 64 } counter reject with tcp reset
+
 ``bench/imds.py`` measures the effect (one ENI flooding, another ENI's p50/p99).
 """
 
@@ -37,14 +47,27 @@ TABLE = "ec2d_imds"
 FAMILY = "bridge"
 RATE_PER_SECOND = 1024  # EC2: packets per second per ENI to the link-local services
 BURST_PACKETS = 256
+MAX_CONNECTIONS = 64  # concurrent TCP connections to the metadata service per source address
 NFT_TIMEOUT = 30.0
+_DELETE = "".join(f"table {f} {TABLE}\ndelete table {f} {TABLE}\n" for f in (FAMILY, "inet"))
 
 
-def render(rate: int = RATE_PER_SECOND, burst: int = BURST_PACKETS) -> str:
-    """The ``nft -f`` script that (re)creates the table in one transaction."""
+def render(rate: int = RATE_PER_SECOND, burst: int = BURST_PACKETS, connections: int = MAX_CONNECTIONS) -> str:
+    """The ``nft -f`` script that (re)creates both tables in one transaction."""
     return (
-        f"table {FAMILY} {TABLE}\n"
-        f"delete table {FAMILY} {TABLE}\n"
+        f"{_DELETE}"
+        f"table inet {TABLE} {{\n"
+        "\tset conns {\n"
+        "\t\ttype ipv4_addr\n"
+        "\t\tsize 65535\n"
+        "\t\tflags dynamic\n"
+        "\t}\n"
+        "\tchain input {\n"
+        "\t\ttype filter hook input priority filter; policy accept;\n"
+        f"\t\tip daddr {METADATA_IP} tcp dport 80 ct state new add @conns {{ ip saddr ct count over "
+        f"{connections} }} counter reject with tcp reset\n"
+        "\t}\n"
+        "}\n"
         f"table {FAMILY} {TABLE} {{\n"
         "\tset per_port {\n"
         "\t\ttype ifname\n"
@@ -75,24 +98,35 @@ def _nft(netns: str, args: list[str], script: str | None = None) -> subprocess.C
         raise NetworkDriverError(f"running nft in {netns}: {exc}") from exc
 
 
-def ensure(netns: str, rate: int = RATE_PER_SECOND, burst: int = BURST_PACKETS) -> None:
-    """Install (or reset) the limit in ``netns``."""
-    proc = _nft(netns, ["-f", "-"], render(rate, burst))
+def ensure(
+    netns: str, rate: int = RATE_PER_SECOND, burst: int = BURST_PACKETS, connections: int = MAX_CONNECTIONS
+) -> None:
+    """Install (or reset) the limits in ``netns``."""
+    proc = _nft(netns, ["-f", "-"], render(rate, burst, connections))
     if proc.returncode != 0:
         raise NetworkDriverError(f"nft in {netns}: {proc.stderr.strip()}")
 
 
 def remove(netns: str) -> None:
-    """Remove the limit from ``netns`` (absent is fine)."""
-    proc = _nft(netns, ["-f", "-"], f"table {FAMILY} {TABLE}\ndelete table {FAMILY} {TABLE}\n")
+    """Remove the limits from ``netns`` (absent is fine)."""
+    proc = _nft(netns, ["-f", "-"], _DELETE)
     if proc.returncode != 0:
         raise NetworkDriverError(f"nft in {netns}: {proc.stderr.strip()}")
 
 
-def dropped(netns: str) -> int | None:
-    """Packets dropped by the limit so far in ``netns`` (None: the table is not there)."""
-    proc = _nft(netns, ["list", "chain", FAMILY, TABLE, "prerouting"])
+def _counter(netns: str, family: str, chain: str) -> int | None:
+    proc = _nft(netns, ["list", "chain", family, TABLE, chain])
     if proc.returncode != 0:
         return None
     m = re.search(r"counter packets (\d+)", proc.stdout)
     return int(m.group(1)) if m else None
+
+
+def dropped(netns: str) -> int | None:
+    """Packets dropped by the rate limit so far in ``netns`` (None: the table is not there)."""
+    return _counter(netns, FAMILY, "prerouting")
+
+
+def refused(netns: str) -> int | None:
+    """Connections refused by the connection cap so far in ``netns`` (None: no table)."""
+    return _counter(netns, "inet", "input")
