@@ -188,7 +188,8 @@ def identity_document(md: InstanceMetadata) -> str:
 
 
 def _lines(values: list[str]) -> str:
-    return "\n".join(values)
+    """One value per line; a value holding a line break would add lines, so it is left out."""
+    return "\n".join(v for v in values if "\n" not in v and "\r" not in v)
 
 
 def _interface_dir(nic: NetworkInterface) -> Directory:

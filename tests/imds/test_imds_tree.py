@@ -423,3 +423,10 @@ def test_no_listing_ever_holds_a_newline_or_slash_entry() -> None:
                 walk(child, path)
 
     walk(tree, "/")
+
+
+def test_security_group_names_never_add_lines() -> None:
+    md = sample(security_groups=["web", "evil\nadmin", "db"])
+    assert get(md, "/latest/meta-data/security-groups") == "web\ndb"
+    mac = md.mac
+    assert get(md, f"/latest/meta-data/network/interfaces/macs/{mac}/security-groups") == "web\ndb"
