@@ -394,7 +394,7 @@ def main() -> None:
     parser.add_argument("--no-flood", action="store_true", help="skip the flood rows")
     parser.add_argument("--flood-requests", type=int, default=1000, help="B's paced requests per flood row")
     parser.add_argument("--interval", type=float, default=5.0, help="ms between B's paced requests")
-    parser.add_argument("--flooders", type=int, default=2, help="A's back-to-back keep-alive clients")
+    parser.add_argument("--flooders", type=int, default=8, help="A's back-to-back keep-alive clients")
     parser.add_argument("--flood-only", action="store_true", help="only the flood rows")
     args = parser.parse_args()
     if os.geteuid() != 0:
