@@ -31,7 +31,6 @@ def _check_name(name: str) -> None:
             "KeyName", shown, "Key names must be 1 to 255 printable ASCII characters.")
 
 
-
 def _by_name(backend: Backend, region: str, name: str) -> Record | None:
     found = backend.store.find_by_field(TYPE, region, "KeyName", name)
     return found[0] if found else None

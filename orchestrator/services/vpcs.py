@@ -239,7 +239,7 @@ async def check_host_routes(backend: Backend, region: str, cidr: str) -> None:
     is EC2's for a CIDR it refuses, with the reason)."""
     net = _network(cidr, "Vpc")
     found = []
-    pool = getattr(backend.config, "public_pool", None)
+    pool = backend.config.public_pool
     if pool and net.overlaps(ipaddress.ip_network(pool)):
         found.append(f"ec2d's public address pool {pool}")
     runtime = backend.runtime

@@ -12,6 +12,8 @@ import spoofing
 from guests import instance_netns, private_key, ssh, wait_state
 from test_lifecycle import tiny_image
 
+from orchestrator.drivers.network import imds_limit
+
 ATTEMPTS = 3  # per mode and request kind (bench/imds_spoof.py runs more)
 
 
@@ -40,6 +42,8 @@ def neighbours(ec2d, ec2):
 
 def test_spoofing_a_neighbour_gets_nothing_and_frames_are_dropped(ec2d, neighbours) -> None:
     netns, a, b, key, guest_b = neighbours
+    # the VPC the daemon built carries the per-ENI packet limit and connection cap to the metadata service
+    assert imds_limit.dropped(netns) is not None and imds_limit.refused(netns) is not None
     table = f"{ec2d.config.prefix}sp{secrets.token_hex(2)}"
     report = spoofing.run(netns, a, b, key, guest_b, ATTEMPTS, table)
     print(spoofing.table_text(report))
