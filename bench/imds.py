@@ -8,6 +8,14 @@ aiohttp hello-world app on port 8080 of the same address, and measures, from ONE
 in the guest namespace (a separate process, so it does not share the server's GIL),
 GET /latest/meta-data/instance-id against GET / of the hello-world app. Root only. Only addresses
 inside the namespaces created here are contacted.
+
+Flood rows (skip with --no-flood): a second topology closer to a VPC -- a bridge in the VPC
+namespace with two guest namespaces A and B as ports (veths standing in for taps), and the
+per-ENI packet limit of orchestrator.drivers.network.imds_limit (EC2's 1,024 packets/s per ENI).
+B sends paced requests (one every --interval ms, well under its own limit) and its p50/p99 are
+measured alone, while A floods IMDS with --flooders keep-alive clients (each back-to-back), once
+with the limit removed and once with it in place; A's answered requests/s and the packets the
+limit dropped are printed too.
 """
 
 from __future__ import annotations
@@ -84,6 +92,68 @@ def client_main(netns: str, port: int, path: str, count: int, deadline: float) -
     )
 
 
+def _exchange(sock, reader, request: bytes) -> bytes:  # type: ignore[no-untyped-def]
+    sock.sendall(request)
+    status = reader.readline()
+    if not status.startswith(b"HTTP/1.1 200"):
+        raise RuntimeError(f"unexpected answer: {status!r}")
+    length = 0
+    while True:
+        line = reader.readline()
+        if line in (b"\r\n", b""):
+            break
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    return reader.read(length)
+
+
+def paced_client_main(netns: str, path: str, count: int, interval: float) -> None:
+    """`count` requests on one keep-alive connection, one every `interval` seconds: latencies."""
+    from orchestrator.imds.listen import connect_in_netns
+
+    sock = connect_in_netns(netns, IMDS, 80, timeout=30.0)
+    reader = sock.makefile("rb")
+    request = f"GET {path} HTTP/1.1\r\nHost: {IMDS}\r\n\r\n".encode()
+    latencies: list[float] = []
+    body = b""
+    next_at = time.perf_counter()
+    for _ in range(count):
+        now = time.perf_counter()
+        if next_at > now:
+            time.sleep(next_at - now)
+        t0 = time.perf_counter()
+        body = _exchange(sock, reader, request)
+        latencies.append(time.perf_counter() - t0)
+        next_at = t0 + interval
+    sock.close()
+    latencies.sort()
+    print(json.dumps({
+        "requests": len(latencies),
+        "p50_ms": 1000 * statistics.median(latencies),
+        "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+        "max_ms": 1000 * latencies[-1],
+        "body": body.decode(errors="replace"),
+    }))
+
+
+def flood_client_main(netns: str, path: str, seconds: float) -> None:
+    """Back-to-back requests on one keep-alive connection for `seconds`: how many were answered."""
+    from orchestrator.imds.listen import connect_in_netns
+
+    sock = connect_in_netns(netns, IMDS, 80, timeout=30.0)
+    reader = sock.makefile("rb")
+    request = f"GET {path} HTTP/1.1\r\nHost: {IMDS}\r\n\r\n".encode()
+    done = 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        _exchange(sock, reader, request)
+        done += 1
+    elapsed = time.perf_counter() - start
+    sock.close()
+    print(json.dumps({"requests": done, "seconds": elapsed}))
+
+
 # --- namespaces --------------------------------------------------------------------------------
 
 
@@ -121,6 +191,113 @@ def setup_namespaces(prefix: str, created: list[str]) -> tuple[str, str]:
     return vpc, guest
 
 
+def metadata(ip: str, n: int = 0):  # type: ignore[no-untyped-def]
+    """A guest's metadata (instance id ending in `n`, subnet = the /24 of `ip`)."""
+    from orchestrator.imds.model import InstanceMetadata
+
+    return InstanceMetadata(
+        instance_id=f"i-0123456789abcdef{n}",
+        image_id="ami-0abcdef1234567890",
+        instance_type="t3.micro",
+        reservation_id="r-0fedcba9876543210",
+        region="us-east-1",
+        availability_zone="us-east-1a",
+        availability_zone_id="use1-az1",
+        account_id="123456789012",
+        private_ip=ip,
+        mac=f"02:ab:cd:00:00:0{n}",
+        subnet_id="subnet-0123456789abcdef0",
+        subnet_cidr=ip.rsplit(".", 1)[0] + ".0/24",
+        vpc_id="vpc-0123456789abcdef0",
+        vpc_cidrs=[ip.rsplit(".", 2)[0] + ".0.0/16"],
+        interface_id=f"eni-0123456789abcdef{n}",
+        launched_at=datetime.now(UTC),
+        security_groups=["default"],
+        security_group_ids=["sg-0000000000000000a"],
+    )
+
+
+FLOOD_A, FLOOD_B = "10.98.0.5", "10.98.0.6"
+
+
+def setup_bridged(prefix: str, created: list[str]) -> tuple[str, str, str]:
+    """A VPC-like namespace (bridge br0 with the gateway 10.98.0.1, 169.254.169.254 on lo) and
+    two guest namespaces whose veth peers are ports of the bridge, like taps."""
+    vpc, ga, gb = f"{prefix}-fv", f"{prefix}-fa", f"{prefix}-fb"
+    for name in (vpc, ga, gb):
+        sh("ip", "netns", "add", name)
+        created.append(name)
+        sh("ip", "-n", name, "link", "set", "lo", "up")
+    sh("ip", "-n", vpc, "addr", "add", f"{IMDS}/32", "dev", "lo")
+    sh("ip", "-n", vpc, "link", "add", "br0", "type", "bridge")
+    sh("ip", "-n", vpc, "addr", "add", "10.98.0.1/24", "dev", "br0")
+    sh("ip", "-n", vpc, "link", "set", "br0", "up")
+    for guest, ip, port in ((ga, FLOOD_A, f"{prefix}pa"), (gb, FLOOD_B, f"{prefix}pb")):
+        sh("ip", "-n", vpc, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", guest)
+        sh("ip", "-n", vpc, "link", "set", port, "master", "br0", "up")
+        sh("ip", "-n", guest, "addr", "add", f"{ip}/24", "dev", "eth0")
+        sh("ip", "-n", guest, "link", "set", "eth0", "up")
+        sh("ip", "-n", guest, "route", "add", "default", "via", "10.98.0.1")
+    return vpc, ga, gb
+
+
+async def child(*args: str, timeout: float) -> dict[str, object]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, os.path.abspath(__file__), *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{args[0]} failed: {err.decode()}")
+    return json.loads(out)
+
+
+async def flood_bench(vpc: str, ga: str, gb: str, count: int, interval_ms: float, flooders: int) -> None:
+    from orchestrator.drivers.network import imds_limit
+    from orchestrator.imds.listen import open_listener_in_netns
+    from orchestrator.imds.server import IMDSServer
+
+    path = "/latest/meta-data/instance-id"
+    interval = interval_ms / 1000
+    seconds = count * interval + 2.0
+    rows = []
+    async with IMDSServer() as server:
+        await server.add_listener("vpc-flood", open_listener_in_netns(vpc, IMDS, 80))
+        server.set_instances("vpc-flood", {FLOOD_A: metadata(FLOOD_A, 1), FLOOD_B: metadata(FLOOD_B, 2)})
+        for name, flood, limit in (
+            ("B alone, limit on", False, True),
+            ("B while A floods, no limit", True, False),
+            ("B while A floods, limit on (1,024 pkt/s/ENI)", True, True),
+        ):
+            if limit:
+                await asyncio.to_thread(imds_limit.ensure, vpc)
+            else:
+                await asyncio.to_thread(imds_limit.remove, vpc)
+            floods = [
+                asyncio.ensure_future(child("--flood", ga, path, str(seconds), timeout=seconds + 120))
+                for _ in range(flooders if flood else 0)
+            ]
+            if floods:
+                await asyncio.sleep(1.0)  # the flood is in full swing before B starts
+            b = await child("--paced", gb, path, str(count), str(interval), timeout=seconds + 300)
+            flooded = await asyncio.gather(*floods)
+            dropped = await asyncio.to_thread(imds_limit.dropped, vpc) if limit else None
+            assert b["body"] == metadata(FLOOD_B, 2).instance_id, b["body"]
+            a_rps = sum(f["requests"] / f["seconds"] for f in flooded)  # type: ignore[operator]
+            rows.append((name, b, a_rps if floods else None, dropped))
+    print(
+        f"flood: B = one keep-alive client, {count} requests, one every {interval_ms:g} ms; "
+        f"A = {flooders} keep-alive clients back-to-back; bridged namespaces {ga}, {gb} -> {vpc}"
+    )
+    for name, b, a_rps, dropped in rows:
+        extra = f"  A answered {a_rps:>7.0f} req/s" if a_rps is not None else " " * 28
+        if dropped is not None:
+            extra += f"  limit dropped {dropped} pkts"
+        print(
+            f"{name:<46} B p50 {b['p50_ms']:7.3f} ms  p99 {b['p99_ms']:8.3f} ms  max {b['max_ms']:8.3f} ms{extra}"
+        )
+
+
 # --- servers and measurement -------------------------------------------------------------------
 
 
@@ -153,29 +330,9 @@ async def bench(vpc: str, guest: str, count: int, deadline: float, rounds: int) 
     from aiohttp import web
 
     from orchestrator.imds.listen import open_listener_in_netns
-    from orchestrator.imds.model import InstanceMetadata
     from orchestrator.imds.server import IMDSServer
 
-    md = InstanceMetadata(
-        instance_id="i-0123456789abcdef0",
-        image_id="ami-0abcdef1234567890",
-        instance_type="t3.micro",
-        reservation_id="r-0fedcba9876543210",
-        region="us-east-1",
-        availability_zone="us-east-1a",
-        availability_zone_id="use1-az1",
-        account_id="123456789012",
-        private_ip=GUEST_IP,
-        mac="02:ab:cd:00:00:01",
-        subnet_id="subnet-0123456789abcdef0",
-        subnet_cidr="10.99.0.0/24",
-        vpc_id="vpc-0123456789abcdef0",
-        vpc_cidrs=["10.99.0.0/16"],
-        interface_id="eni-0123456789abcdef0",
-        launched_at=datetime.now(UTC),
-        security_groups=["default"],
-        security_group_ids=["sg-0000000000000000a"],
-    )
+    md = metadata(GUEST_IP)
 
     async def hello(_request: web.Request) -> web.Response:
         return web.Response(text="Hello, world")
@@ -222,18 +379,35 @@ def main() -> None:
         netns, port, path, count, deadline = sys.argv[2:7]
         client_main(netns, int(port), path, int(count), float(deadline))
         return
+    if len(sys.argv) > 1 and sys.argv[1] == "--paced":
+        netns, path, count, interval = sys.argv[2:6]
+        paced_client_main(netns, path, int(count), float(interval))
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "--flood":
+        netns, path, seconds = sys.argv[2:5]
+        flood_client_main(netns, path, float(seconds))
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", "--requests", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--deadline", type=float, default=30.0, help="seconds per phase at most")
+    parser.add_argument("--no-flood", action="store_true", help="skip the flood rows")
+    parser.add_argument("--flood-requests", type=int, default=1000, help="B's paced requests per flood row")
+    parser.add_argument("--interval", type=float, default=5.0, help="ms between B's paced requests")
+    parser.add_argument("--flooders", type=int, default=8, help="A's back-to-back keep-alive clients")
+    parser.add_argument("--flood-only", action="store_true", help="only the flood rows")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench/imds.py needs root (network namespaces)")
     prefix = "ec2dt" + secrets.token_hex(3)
     created: list[str] = []
     try:
-        vpc, guest = setup_namespaces(prefix, created)
-        asyncio.run(bench(vpc, guest, args.requests, args.deadline, args.rounds))
+        if not args.flood_only:
+            vpc, guest = setup_namespaces(prefix, created)
+            asyncio.run(bench(vpc, guest, args.requests, args.deadline, args.rounds))
+        if not args.no_flood:
+            fvpc, ga, gb = setup_bridged(prefix, created)
+            asyncio.run(flood_bench(fvpc, ga, gb, args.flood_requests, args.interval, args.flooders))
     finally:
         for name in reversed(created):
             subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=30)

@@ -8,6 +8,7 @@ used for credentials that rotate). Nothing that would answer 404 is ever listed.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -63,6 +64,32 @@ class Lazy:
 Leaf = str | bytes | Lazy
 
 
+_UNSAFE_IN_ENTRY = frozenset("/\n\r")
+
+
+def safe_entry(name: str) -> bool:
+    """May ``name`` appear as one entry of a listing? Not empty, no "/" (a path separator), no
+    line break (a listing is one entry per line), not "." or ".."."""
+    return bool(name) and name not in (".", "..") and _UNSAFE_IN_ENTRY.isdisjoint(name)
+
+
+# EC2 exposes an instance tag in metadata only when its key uses letters, digits and + - = . , _ : @
+# (no spaces, no "/"), and is not ".", ".." or "_index" (EC2 user guide, "View tags for your EC2
+# instances from within the instance"). Other tags are simply not listed.
+_METADATA_TAG_KEY = re.compile(r"[A-Za-z0-9+\-=.,_:@]+")
+
+
+def metadata_tag_key(key: str) -> bool:
+    return bool(_METADATA_TAG_KEY.fullmatch(key)) and key not in (".", "..", "_index")
+
+
+def key_label(index: int, name: str) -> str:
+    """The public-keys listing entry "N=name"; characters that could break the listing (line
+    breaks, "/", other control characters) become "_" (the API refuses them in new key names)."""
+    clean = "".join("_" if ch == "/" or not ch.isprintable() else ch for ch in name)
+    return f"{index}={clean}"
+
+
 @dataclass(slots=True)
 class Directory:
     """A directory. `labels` overrides how a child is listed (public-keys: "0" is listed as
@@ -78,6 +105,8 @@ class Directory:
             entries = []
             for name, child in self.children.items():
                 label = self.labels.get(name, name)
+                if not safe_entry(label) or not safe_entry(name):
+                    continue  # never inject lines or path segments (and never list what 404s)
                 if self.mark_dirs and isinstance(child, Directory):
                     label += "/"
                 entries.append(label)
@@ -85,6 +114,8 @@ class Directory:
         return self._listing
 
     def child(self, name: str) -> Node | None:
+        if not safe_entry(name):
+            return None
         node = self.children.get(name)
         if node is None and self.labels:
             for key, label in self.labels.items():
@@ -157,7 +188,8 @@ def identity_document(md: InstanceMetadata) -> str:
 
 
 def _lines(values: list[str]) -> str:
-    return "\n".join(values)
+    """One value per line; a value holding a line break would add lines, so it is left out."""
+    return "\n".join(v for v in values if "\n" not in v and "\r" not in v)
 
 
 def _interface_dir(nic: NetworkInterface) -> Directory:
@@ -186,10 +218,6 @@ def _interface_dir(nic: NetworkInterface) -> Directory:
         if nic.public_hostname:
             children["public-hostname"] = nic.public_hostname
     return Directory(children)
-
-
-def _safe_tag_key(key: str) -> bool:
-    return bool(key) and "/" not in key and key not in (".", "..")
 
 
 def build_meta_data(md: InstanceMetadata) -> Directory:
@@ -244,7 +272,7 @@ def build_meta_data(md: InstanceMetadata) -> Directory:
         labels: dict[str, str] = {}
         for index, (name, key) in enumerate(md.public_keys):
             keys[str(index)] = Directory({"openssh-key": key.strip()})
-            labels[str(index)] = f"{index}={name}"
+            labels[str(index)] = key_label(index, name)
         # "0=name" entries carry no "/" (cloud-init and CirrOS fetch N/openssh-key themselves).
         children["public-keys"] = Directory(keys, labels=labels, mark_dirs=False)
     role = md.iam_role
@@ -288,7 +316,7 @@ def build_meta_data(md: InstanceMetadata) -> Directory:
             }
         )
     if md.options.instance_metadata_tags == "enabled":
-        tags = {k: v for k, v in md.tags.items() if _safe_tag_key(k)}
+        tags = {k: v for k, v in md.tags.items() if metadata_tag_key(k)}
         children["tags"] = Directory({"instance": Directory(dict(tags))})
     return Directory(children)
 

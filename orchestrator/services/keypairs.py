@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,9 +17,18 @@ from orchestrator.store.sqlite import Record
 TYPE = "key-pair"
 
 
+# EC2: "Constraints: Up to 255 ASCII characters" -- printable ones (AWS's own templates check key
+# names with AllowedPattern [\x20-\x7E]*). Control characters such as a newline would inject lines
+# into the public-keys listing of the metadata service ("0=name") and break XML responses.
+_KEY_NAME = re.compile(r"[\x20-\x7e]{1,255}")
+_ESCAPE_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7f)}
+
+
 def _check_name(name: str) -> None:
-    if not name or len(name) > 255 or not name.isascii():
-        raise errors.InvalidParameterValue.for_param("KeyName", name, "Key names must be 1 to 255 ASCII characters.")
+    if not _KEY_NAME.fullmatch(name or ""):
+        shown = (name or "").encode("ascii", "backslashreplace").decode().translate(_ESCAPE_CONTROLS)
+        raise errors.InvalidParameterValue.for_param(
+            "KeyName", shown, "Key names must be 1 to 255 printable ASCII characters.")
 
 
 def _by_name(backend: Backend, region: str, name: str) -> Record | None:

@@ -7,6 +7,7 @@ free address. The network itself (namespace, bridges, dnsmasq) is the runtime's 
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import secrets
 from typing import Any
@@ -228,6 +229,31 @@ def _network(cidr: str, what: str) -> ipaddress.IPv4Network:
     if not isinstance(net, ipaddress.IPv4Network) or not 16 <= net.prefixlen <= 28:
         raise errors.Ec2Error(f"The CIDR '{cidr}' is invalid.", code=f"Invalid{what}.Range")
     return net
+
+
+async def check_host_routes(backend: Backend, region: str, cidr: str) -> None:
+    """Refuse a VPC CIDR whose fail-closed ``unreachable`` route in the host's root namespace would
+    shadow something of the host: a route or address it already has (the admin's networks), its
+    gateways or name servers, link-local/loopback/multicast space, or ec2d's public pool. Checked
+    against the real routing table through the network driver (EC2 has no such rule; the error
+    is EC2's for a CIDR it refuses, with the reason)."""
+    net = _network(cidr, "Vpc")
+    found = []
+    pool = backend.config.public_pool
+    if pool and net.overlaps(ipaddress.ip_network(pool)):
+        found.append(f"ec2d's public address pool {pool}")
+    runtime = backend.runtime
+    if runtime is not None and region in runtime.networks:
+        found += await asyncio.to_thread(runtime.networks[region].host_conflicts, str(net))
+    else:
+        from orchestrator.drivers.network import routes
+
+        found += routes.conflicts(str(net), [], [])  # the special ranges at least
+    if found:
+        raise errors.Ec2Error(
+            f"The CIDR '{cidr}' is invalid. It overlaps {', '.join(found[:3])} on this host.",
+            code="InvalidVpc.Range",
+        )
 
 
 def get_vpc(backend: Backend, region: str, vpc_id: str) -> Record:

@@ -356,3 +356,77 @@ def test_model_validation() -> None:
 def test_directory_listing_sorted() -> None:
     d = Directory({"b": "1", "a": Directory({}), "c": "2"})
     assert d.listing() == "a/\nb\nc"
+
+
+def test_tag_keys_not_allowed_in_metadata_are_not_exposed() -> None:
+    tags = {
+        "Name": "web-1",
+        "a+b-c=d.e,f_g:h@i": "ok",
+        "bad/key": "x",
+        "with space": "x",
+        "line\ninjected": "x",
+        "cr\rkey": "x",
+        ".": "x",
+        "..": "x",
+        "_index": "x",
+        "ünïcode": "x",
+        "tab\tkey": "x",
+    }
+    md = sample(tags=tags, options=MetadataOptions(instance_metadata_tags="enabled"))
+    listing = get(md, "/latest/meta-data/tags/instance")
+    assert listing == "Name\na+b-c=d.e,f_g:h@i"
+    assert get(md, "/latest/meta-data/tags/instance/a+b-c=d.e,f_g:h@i") == "ok"
+    for key in ("with space", "line\ninjected", "_index", "ünïcode"):
+        assert status(md, f"/latest/meta-data/tags/instance/{key}") == 404
+    # a tag value is a leaf: it may hold anything, and never adds listing entries
+    md = sample(tags={"k": "v1\nv2"}, options=MetadataOptions(instance_metadata_tags="enabled"))
+    assert get(md, "/latest/meta-data/tags/instance") == "k"
+    assert get(md, "/latest/meta-data/tags/instance/k") == "v1\nv2"
+
+
+@pytest.mark.parametrize(
+    ("name", "label"),
+    [
+        ("evil\n1=injected", "0=evil_1=injected"),
+        ("a/b", "0=a_b"),
+        ("cr\rlf", "0=cr_lf"),
+        ("nul\x00bell\x07", "0=nul_bell_"),
+        ("plain name (ok)", "0=plain name (ok)"),
+    ],
+)
+def test_key_names_never_inject_lines_into_public_keys(name: str, label: str) -> None:
+    md = sample(public_keys=[(name, SSH_KEY)])
+    assert get(md, "/latest/meta-data/public-keys") == label
+    assert get(md, "/latest/meta-data/public-keys/0/openssh-key") == SSH_KEY
+    assert get(md, f"/latest/meta-data/public-keys/{label}/openssh-key") == SSH_KEY
+    crawled = crawl(md, "/latest/meta-data/")
+    assert crawled["/latest/meta-data/public-keys/0/openssh-key"] == SSH_KEY
+
+
+def test_no_listing_ever_holds_a_newline_or_slash_entry() -> None:
+    d = Directory({"ok": "1", "a\nb": "2", "c/d": "3", "sub": Directory({}), "": "4", "..": "5"})
+    assert d.listing() == "ok\nsub/"
+    assert d.child("a\nb") is None and d.child("c/d") is None
+    md = sample(
+        public_keys=[("k\n2=x", SSH_KEY)],
+        tags={"t\nu": "v", "ok": "v"},
+        options=MetadataOptions(instance_metadata_tags="enabled"),
+    )
+    tree = build_tree(md)
+
+    def walk(node: Directory, path: str) -> None:
+        for entry in node.listing().split("\n"):
+            assert entry and "\n" not in entry and "\r" not in entry, (path, entry)
+            assert "/" not in entry.rstrip("/"), (path, entry)
+        for child in node.children.values():
+            if isinstance(child, Directory):
+                walk(child, path)
+
+    walk(tree, "/")
+
+
+def test_security_group_names_never_add_lines() -> None:
+    md = sample(security_groups=["web", "evil\nadmin", "db"])
+    assert get(md, "/latest/meta-data/security-groups") == "web\ndb"
+    mac = md.mac
+    assert get(md, f"/latest/meta-data/network/interfaces/macs/{mac}/security-groups") == "web\ndb"

@@ -60,6 +60,7 @@ async def create_vpc(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]
     if not req.get("CidrBlock"):
         raise errors.MissingParameter("CidrBlock")
     tags = tag_service.tags_from_specifications(req.get("TagSpecifications"), "vpc")
+    await vpcs.check_host_routes(ctx.backend, ctx.region, req["CidrBlock"])
     record = vpcs.create_vpc(ctx.backend, ctx.region, req["CidrBlock"], tags)
     if ctx.backend.runtime is not None:
         await ctx.backend.runtime.ensure_vpc_network(record)

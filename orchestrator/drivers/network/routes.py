@@ -61,3 +61,57 @@ def sweep_unreachable(prefix: str) -> list[str]:
     for cidr in removed:
         delete_unreachable(cidr, prefix=prefix)
     return removed
+
+
+# --------------------------------------------------------------------------- what a VPC may not shadow
+
+# Never VPC space: "this network", loopback, link-local (the metadata and DNS addresses of every
+# VPC, and the host's own cloud metadata), multicast, reserved and broadcast.
+SPECIAL_RANGES = ("0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4", "240.0.0.0/4")
+RESOLV_CONF = "/etc/resolv.conf"
+_MAIN, _LOCAL = 254, 255
+
+
+def nameservers(path: str = RESOLV_CONF) -> list[str]:
+    """IPv4 name servers of the host (``nameserver`` lines of resolv.conf; none when unreadable)."""
+    out = []
+    try:
+        with open(path) as fh:
+            for line in fh:
+                parts = line.split()
+                if len(parts) >= 2 and parts[0] == "nameserver":
+                    try:
+                        out.append(str(ipaddress.IPv4Address(parts[1])))
+                    except ValueError:
+                        continue
+    except OSError:
+        return []
+    return out
+
+
+def conflicts(cidr: str, host_routes: list[netlink.RouteInfo], servers: list[str]) -> list[str]:
+    """Why an ``unreachable`` route for ``cidr`` in the root namespace would hurt the host: the
+    special ranges it overlaps, host routes (main and local tables) it overlaps, gateways and name
+    servers it contains. The default route and ec2d's own unreachable routes (of any prefix: two
+    daemons may protect the same CIDR) do not count. Empty: safe."""
+    net = ipaddress.IPv4Network(cidr)
+    found = [f"reserved range {r}" for r in SPECIAL_RANGES if net.overlaps(ipaddress.IPv4Network(r))]
+    for r in host_routes:
+        dst = ipaddress.IPv4Network(r.dst)
+        if dst.prefixlen == 0:
+            pass  # the default route: everything overlaps it
+        elif r.proto == RTPROT_EC2D and r.type == "unreachable":
+            continue
+        elif dst.overlaps(net):
+            kind = "address" if r.type in ("local", "broadcast") else "route"
+            found.append(f"host {kind} {dst if dst.prefixlen < 32 else dst.network_address}")
+        if r.gateway and ipaddress.IPv4Address(r.gateway) in net:
+            found.append(f"host gateway {r.gateway}")
+    found += [f"host name server {s}" for s in servers if ipaddress.IPv4Address(s) in net]
+    return list(dict.fromkeys(found))
+
+
+def host_conflicts(cidr: str) -> list[str]:
+    """:func:`conflicts` against the root namespace's real routing table and resolv.conf."""
+    table = netlink.list_routes(None, table=_MAIN) + netlink.list_routes(None, table=_LOCAL)
+    return conflicts(_cidr(cidr), table, nameservers())

@@ -36,7 +36,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from . import netlink, routes
+from . import imds_limit, netlink, routes
 from .dnsmasq import DhcpSubnet, Dnsmasq, DnsmasqSpec, Lease, conf_file_of, dnsmasq_pids, terminate
 from .errors import (
     AlreadyExists,
@@ -142,6 +142,11 @@ class VpcNetworkDriver(ABC):
 
     @abstractmethod
     def delete_unreachable(self, cidr: str) -> None: ...
+
+    @abstractmethod
+    def host_conflicts(self, cidr: str) -> list[str]:
+        """What an unreachable route for ``cidr`` in the root namespace would shadow (host routes,
+        addresses, gateways, name servers, special ranges); empty when a VPC may use it."""
 
     @abstractmethod
     def sweep(self, prefix: str | None = None) -> SweepReport:
@@ -290,6 +295,7 @@ class LinuxVpcNetwork(VpcNetworkDriver):
             netlink.sysctl(ns, "net.ipv4.ip_forward", "1")
             for addr in (METADATA_IP, LINK_LOCAL_DNS_IP, vpc_dns_ip(str(net))):
                 netlink.add_address(ns, SERVICE_IF, f"{addr}/32")
+            imds_limit.ensure(ns)  # EC2's 1,024 packets/s per ENI to the metadata service
             if state is None:
                 state = _VpcState(vpc_id=vpc_id, cidr=str(net))
                 self._save(state)
@@ -405,6 +411,9 @@ class LinuxVpcNetwork(VpcNetworkDriver):
     def delete_unreachable(self, cidr: str) -> None:
         routes.delete_unreachable(cidr, prefix=self.prefix)
 
+    def host_conflicts(self, cidr: str) -> list[str]:
+        return routes.host_conflicts(cidr)
+
     def sweep(self, prefix: str | None = None) -> SweepReport:
         """Remove namespaces ``{prefix}-*``, dnsmasq processes in them (or using state dirs of
         those names), taps of the prefix left in the root namespace, its unreachable routes, and
@@ -507,6 +516,8 @@ class FakeVpcNetwork(VpcNetworkDriver):
         self.region = region
         self.vpcs: dict[str, FakeVpc] = {}
         self.unreachable: set[str] = set()
+        self.host_routes: list[netlink.RouteInfo] = []  # the fake host's routing table
+        self.nameservers: list[str] = []
         self.calls: list[tuple[str, tuple[object, ...]]] = []
         self._lock = threading.Lock()
 
@@ -587,6 +598,10 @@ class FakeVpcNetwork(VpcNetworkDriver):
     def delete_unreachable(self, cidr: str) -> None:
         self._rec("delete_unreachable", cidr)
         self.unreachable.discard(str(ipaddress.IPv4Network(cidr)))
+
+    def host_conflicts(self, cidr: str) -> list[str]:
+        """Against ``host_routes`` (RouteInfo list) and ``nameservers``, set by tests."""
+        return routes.conflicts(cidr, self.host_routes, self.nameservers)
 
     def sweep(self, prefix: str | None = None) -> SweepReport:
         self._rec("sweep", prefix)
