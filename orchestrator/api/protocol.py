@@ -301,6 +301,12 @@ def format_timestamp(value: dt.datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
+def _document(root: Element) -> bytes:
+    # A raw CR in text would reach the client as LF (XML end-of-line handling): send it as &#13;.
+    body = tostring(root, encoding="utf-8").replace(b"\r", b"&#13;")
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + body
+
+
 class XmlSerializer:
     """Serializes handler output dicts to EC2 XML responses, following the output shapes."""
 
@@ -310,7 +316,7 @@ class XmlSerializer:
         shape = op.output_shape
         if shape is not None and result:
             self._members(root, shape, result)
-        return b'<?xml version="1.0" encoding="UTF-8"?>\n' + tostring(root, encoding="utf-8")
+        return _document(root)
 
     def error(self, err: errors.Ec2Error, request_id: str) -> bytes:
         root = Element("Response")
@@ -318,7 +324,7 @@ class XmlSerializer:
         SubElement(error, "Code").text = xml_safe(err.code)
         SubElement(error, "Message").text = xml_safe(err.message)
         SubElement(root, "RequestID").text = request_id
-        return b'<?xml version="1.0" encoding="UTF-8"?>\n' + tostring(root, encoding="utf-8")
+        return _document(root)
 
     def _members(self, parent: Element, shape: Shape, value: Mapping[str, Any]) -> None:
         members = shape.members
