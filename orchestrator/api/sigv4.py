@@ -265,7 +265,9 @@ def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
 
 
 def string_to_sign(amz_date: str, scope: str, canonical_request: str) -> str:
-    digest = hashlib.sha256(canonical_request.encode("utf-8")).hexdigest()
+    # surrogateescape: header bytes that are not UTF-8 reach us as lone surrogates (aiohttp decodes
+    # them so); hash the bytes as received instead of failing with UnicodeEncodeError (a 500).
+    digest = hashlib.sha256(canonical_request.encode("utf-8", "surrogateescape")).hexdigest()
     return f"{ALGORITHM}\n{amz_date}\n{scope}\n{digest}"
 
 
@@ -274,7 +276,7 @@ def string_to_sign(amz_date: str, scope: str, canonical_request: str) -> str:
 
 def _parse_credential(credential: str) -> tuple[str, str, str, str]:
     parts = credential.split("/")
-    if len(parts) != 5 or not all(parts):
+    if len(parts) != 5 or not all(parts) or not (credential.isascii() and credential.isprintable()):
         raise _error(
             "IncompleteSignature",
             f"Credential should have exactly 5 slash-separated components "
@@ -295,6 +297,8 @@ def _parse_signed_headers(value: str) -> list[str]:
     names = [n.strip().lower() for n in value.split(";")]
     if not value or any(not n for n in names):
         raise _error("IncompleteSignature", f"Invalid SignedHeaders '{value}'.")
+    if ";".join(names) != value:  # signed as given: lower-case, no blanks (the signature covers this list)
+        raise _error("IncompleteSignature", "SignedHeaders must be sorted, lower-case and without duplicates.")
     return names
 
 
