@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/fuzz.py [--requests 10000] [--seed N]
 
-Runs a real ec2d (API and model, no libvirt: ``instances=False``) on loopback with a scratch data
-dir, sends correctly signed requests (see tests/api/fuzzing.py for what is generated) and prints:
+Runs a real ec2d (API and model, no libvirt: ``instances=False``; with ``--runtime`` the real
+runtime, one seeded guest) on loopback with a scratch data dir, sends correctly signed requests (see tests/api/fuzzing.py for what is generated) and prints:
 requests, per-status counts, 5xx (and which), tracebacks in the daemon's log, responses that were
 not well-formed XML, req/s, and the seed (rerun with ``--seed`` to reproduce). Exits 1 on any
 5xx other than EC2's capacity errors, any traceback, any invalid XML, or a daemon that stopped
@@ -32,22 +32,32 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=10000)
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--runtime", action="store_true",
+                        help="run the real runtime (libvirt, namespaces, nftables); one seeded guest, "
+                             "no CreateVpc/RunInstances fuzzing (see fuzzing.RUNTIME_EXCLUDED)")
     args = parser.parse_args()
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
     logging.getLogger().setLevel(logging.WARNING)  # records reach the counter, nothing prints
     with tempfile.TemporaryDirectory(prefix="ec2d-fuzz-") as tmp, fuzzing.TracebackCounter() as tracebacks:
-        server = start_ec2d(Path(tmp) / "data", instances=False, build_images=False)
+        if args.runtime:
+            server = start_ec2d(Path(tmp) / "data")
+        else:
+            server = start_ec2d(Path(tmp) / "data", instances=False, build_images=False)
         try:
             creds = server.credentials
             client = fuzzing.Client(server.config.endpoint_url, creds["aws_access_key_id"],
                                     creds["aws_secret_access_key"])
-            result = fuzzing.fuzz(client, args.requests, seed, list(server.config.regions))
+            exclude = fuzzing.RUNTIME_EXCLUDED if args.runtime else frozenset()
+            result = fuzzing.fuzz(client, args.requests, seed, list(server.config.regions), exclude,
+                                  instances=1 if args.runtime else 2)
             client.close()
             alive = server.client().describe_regions()["ResponseMetadata"]["HTTPStatusCode"] == 200
         finally:
             server.stop()
     print(f"seed                {seed}")
-    print(f"actions             {len(result.actions)} of {len(fuzzing.actions())} registered")
+    print(f"mode                {'real runtime (libvirt, namespaces)' if args.runtime else 'API and model'}")
+    print(f"actions             {len(result.actions)} of {len(fuzzing.actions())} registered"
+          + (f" (not fuzzed: {', '.join(sorted(exclude))})" if exclude else ""))
     print(f"requests            {result.requests}")
     for status, n in sorted(result.statuses.items()):
         print(f"  HTTP {status}          {n}")

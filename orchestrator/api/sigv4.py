@@ -309,10 +309,8 @@ def _parse_authorization_header(auth: str, headers: _Headers, query: list[tuple[
     fields: dict[str, str] = {}
     for item in rest.split(","):
         item = item.strip()
-        if not item:
-            continue
         key, sep, value = item.partition("=")
-        if not sep or not key or key in fields:
+        if not sep or not key or key in fields:  # an empty component (",,") too
             raise _error(
                 "IncompleteSignature",
                 f"Authorization header requires each component to be of the form key=value, got '{item}'.",

@@ -82,3 +82,35 @@ def test_stored_values_xml_cannot_carry_are_refused_as_ec2_does(api_only: Runnin
     assert "fuzz-sg" not in {g["GroupName"] for g in ec2.describe_security_groups()["SecurityGroups"]}
     ec2.create_tags(Resources=[vpc], Tags=[{"Key": "tabs\tand\nnewlines", "Value": "ok\r\n"}])  # XML carries these
     assert {"Key": "tabs\tand\nnewlines", "Value": "ok\r\n"} in ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"][0]["Tags"]
+
+
+@pytest.mark.parametrize("pairs,code", [
+    ([("Action", "DescribeInstances"), ("InstanceId.\u00b2", "x")], "UnknownParameter"),
+    ([("Action", "RunInstances"), ("ImageId", "ami-12345678"), ("MinCount", "1"), ("MaxCount", "1"),
+      ("InstanceMarketOptions.SpotOptions.ValidUntil", "100000000000000000000")], "InvalidParameterValue"),
+    ([("Action", "RunInstances"), ("ImageId", "ami-12345678"), ("MinCount", "1"), ("MaxCount", "1"),
+      ("InstanceMarketOptions.SpotOptions.ValidUntil", "99999999999999")], "InvalidParameterValue"),
+    ([("Action", "RunInstances"), ("MinCount", "1"), ("MaxCount", "1")], "MissingParameter"),
+    ([("Action", "CreateTags"), ("ResourceId.1", "vpc-12345678"), ("Tag.1.Key", "a\x01")], "InvalidParameterValue"),
+], ids=["unicode-list-index", "epoch-1e20", "epoch-huge", "no-image-id", "control-char"])
+def test_inputs_that_gave_a_500_get_ec2_errors(api_only: RunningEc2d, pairs: list, code: str) -> None:
+    http = client(api_only)
+    with fuzzing.TracebackCounter() as tracebacks:
+        status, body = http.post([("Version", "2016-11-15"), *pairs])
+    http.close()
+    assert (status, fuzzing.CODE_RE.search(body).group(1).decode()) == (400, code), body
+    assert tracebacks.records == []
+
+
+def test_private_ip_that_is_not_an_address_is_invalid_parameter_value(api_only: RunningEc2d) -> None:
+    from botocore.exceptions import ClientError
+
+    ec2 = api_only.client()
+    subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
+    before = ec2.describe_network_interfaces()["NetworkInterfaces"]
+    with fuzzing.TracebackCounter() as tracebacks, pytest.raises(ClientError) as info:
+        ec2.create_network_interface(SubnetId=subnet, PrivateIpAddress="not-an-ip")
+    assert info.value.response["Error"]["Code"] == "InvalidParameterValue"
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert tracebacks.records == []
+    assert ec2.describe_network_interfaces()["NetworkInterfaces"] == before  # nothing half-made

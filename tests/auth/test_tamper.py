@@ -96,3 +96,14 @@ def test_header_signed_request_older_than_the_skew_is_rejected(api_only: Running
                          signed_at=datetime.now(UTC) - timedelta(minutes=16))
     status, body = tamper.send_raw(api_only.config.host, api_only.config.port, signed.raw)
     assert (status, re_code(body)) == (400, "RequestExpired")
+
+
+def test_empty_authorization_components_are_rejected(api_only: RunningEc2d) -> None:
+    """Found by the 1,000-request bench: ``aws4_request,,SignedHeaders=`` (a blank turned into a comma)
+    was accepted because empty components were skipped."""
+    signed = tamper.sign(api_only.config.endpoint_url, creds(api_only), random.Random(5), presigned=False)
+    for raw in (signed.raw.replace(b"aws4_request, SignedHeaders", b"aws4_request,,SignedHeaders"),
+                signed.raw.replace(b"x-amz-date, Signature", b"x-amz-date,,Signature")):
+        assert raw != signed.raw
+        status, body = tamper.send_raw(api_only.config.host, api_only.config.port, raw)
+        assert (status, re_code(body)) == (400, "IncompleteSignature"), body
