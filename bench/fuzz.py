@@ -28,6 +28,36 @@ import fuzzing  # noqa: E402
 from conftest import start_ec2d  # noqa: E402
 
 
+def wildcard_figures() -> list[tuple[str, float]]:
+    """Worst-case filter matching (the ReDoS of issue 9), in microseconds per match."""
+    import re
+    import time
+
+    from orchestrator.api.filters import wildcard
+
+    def per_match(pattern: str, text: str, n: int = 200) -> float:
+        matcher = wildcard(pattern)
+        started = time.perf_counter()
+        for _ in range(n):
+            matcher.fullmatch(text)
+        return (time.perf_counter() - started) / n * 1e6
+
+    def old_regex(pattern: str, text: str) -> float:  # the backtracking translation it replaced
+        rx = re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern), re.DOTALL)
+        started = time.perf_counter()
+        rx.fullmatch(text)
+        return (time.perf_counter() - started) * 1e6
+
+    evil = "*a*a*a*a*a*a*a*a*b"
+    return [
+        ("old regex, *a*a*a*a*a*a*a*a*b vs 'a' * 24", old_regex(evil, "a" * 24)),
+        ("new, *a*a*a*a*a*a*a*a*b vs 'a' * 60", per_match(evil, "a" * 60)),
+        ("new, *a*a*...(255 chars) vs 'a' * 255", per_match(("*a" * 128)[:254] + "b", "a" * 255)),
+        ("new, *a...a?b* (124 chars) vs 'a' * 255", per_match("*" + "a" * 120 + "?b*", "a" * 255)),
+        ("new, *aaa?b*aaa?b*... (252 chars) vs 'a' * 255", per_match("*aaa?b" * 42, "a" * 255)),
+    ]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=10000)
@@ -75,6 +105,9 @@ def main() -> int:
         print(f"  {line}")
     print(f"req/s               {result.requests / result.seconds:.0f} ({result.seconds:.1f} s)")
     print(f"daemon answers      {'yes' if alive else 'NO'}")
+    print("filter matching worst cases (one match)")
+    for label, micros in wildcard_figures():
+        print(f"  {label:<44} {micros:>12,.0f} us")
     ok = not result.unexpected_5xx and not tracebacks.records and not result.invalid_xml and alive
     return 0 if ok else 1
 
