@@ -114,3 +114,15 @@ def test_private_ip_that_is_not_an_address_is_invalid_parameter_value(api_only: 
     assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert tracebacks.records == []
     assert ec2.describe_network_interfaces()["NetworkInterfaces"] == before  # nothing half-made
+
+
+def test_the_wildcard_that_took_38_seconds_is_answered_over_http(api_only: RunningEc2d) -> None:
+    ec2 = api_only.client()
+    vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
+    ec2.create_tags(Resources=[vpc], Tags=[{"Key": "redos", "Value": "a" * 60}])
+    evil = "*a*a*a*a*a*a*a*a*b"
+    assert ec2.describe_vpcs(Filters=[{"Name": "tag:redos", "Values": [evil]}])["Vpcs"] == []
+    assert [v["VpcId"] for v in ec2.describe_vpcs(Filters=[{"Name": "tag:redos", "Values": [evil[:-2]]}])["Vpcs"]] \
+        == [vpc]
+    heavy = [evil * 14] * 3  # 252-character patterns: matched on a worker thread
+    assert ec2.describe_tags(Filters=[{"Name": "value", "Values": heavy}])["Tags"] == []
