@@ -78,6 +78,10 @@ class InvalidFilter(Ec2Error):
         super().__init__(f"The filter '{name}' is invalid")
 
 
+class FilterLimitExceeded(Ec2Error):
+    code = "FilterLimitExceeded"
+
+
 class InvalidPaginationToken(Ec2Error):
     code = "InvalidPaginationToken"
 

@@ -22,19 +22,120 @@ T = TypeVar("T")
 Getter = Callable[[Any], Any]
 
 
+# EC2's limits on one call's filters (``FilterLimitExceeded``): at most 200 values over all
+# filters, each at most 255 characters. A filter without values counts as one, so the number of
+# filters is bounded by the same figure.
+MAX_FILTER_VALUES = 200
+MAX_FILTER_VALUE_LENGTH = 255
+# Above this much wildcard work (pattern characters that need scanning) a Describe runs on a
+# worker thread instead of the event loop (see ``registry.call``).
+HEAVY_FILTER_WORK = 512
+
+
+def check_limits(filters: Sequence[Mapping[str, Any]] | None) -> None:
+    """EC2's bounds on a request's ``Filters``, checked before any matching starts."""
+    if not filters:
+        return
+    count = 0
+    for f in filters:
+        values = f.get("Values") or []
+        count += max(1, len(values))
+        if count > MAX_FILTER_VALUES:
+            raise errors.FilterLimitExceeded(
+                f"The maximum number of filter values specified on a single call is {MAX_FILTER_VALUES}")
+        for value in values:
+            if len(value) > MAX_FILTER_VALUE_LENGTH:
+                raise errors.FilterLimitExceeded(
+                    f"The maximum length for a filter value is {MAX_FILTER_VALUE_LENGTH} characters")
+
+
+def filter_work(filters: Sequence[Mapping[str, Any]] | None) -> int:
+    """Characters of wildcard patterns (values with ``*`` or ``?``) in ``filters``: a cost estimate."""
+    return sum(len(v) for f in filters or () for v in f.get("Values") or () if "*" in v or "?" in v)
+
+
+class Wildcard:
+    """An EC2 filter pattern: ``*`` any run, ``?`` any one character, ``\\`` escapes the next one.
+
+    Matching never backtracks: the pattern is split on ``*`` into fixed-length segments; the first
+    is matched at the start, the last at the end, the ones between found left to right (the leftmost
+    place is always the best one for fixed-length pieces). Worst case O(len(text) * len(pattern)),
+    in C (``str.find`` for plain segments, a quantifier-free regex for ones with ``?``).
+    """
+
+    __slots__ = ("pattern", "_segments", "_star")
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+        segments: list[list[str | None]] = [[]]  # None stands for ``?``
+        i = 0
+        while i < len(pattern):
+            ch = pattern[i]
+            if ch == "\\" and i + 1 < len(pattern):
+                segments[-1].append(pattern[i + 1])
+                i += 2
+                continue
+            if ch == "*":
+                segments.append([])
+            else:
+                segments[-1].append(None if ch == "?" else ch)
+            i += 1
+        self._star = len(segments) > 1
+        self._segments = [_Segment(seg) for seg in segments]
+
+    def fullmatch(self, text: str) -> bool:
+        segs = self._segments
+        if not self._star:
+            return len(text) == segs[0].size and segs[0].at(text, 0)
+        head, tail = segs[0], segs[-1]
+        end = len(text) - tail.size
+        if end < head.size or not head.at(text, 0) or not tail.at(text, end):
+            return False
+        pos = head.size
+        for seg in segs[1:-1]:
+            found = seg.find(text, pos, end)
+            if found < 0:
+                return False
+            pos = found + seg.size
+        return True
+
+    def __repr__(self) -> str:
+        return f"Wildcard({self.pattern!r})"
+
+
+class _Segment:
+    """A run of literal characters and ``?`` (fixed length) between two ``*``."""
+
+    __slots__ = ("size", "_literal", "_regex")
+
+    def __init__(self, tokens: list[str | None]) -> None:
+        self.size = len(tokens)
+        if None in tokens:
+            self._literal = None
+            body = "".join("." if t is None else re.escape(t) for t in tokens)
+            self._regex: re.Pattern[str] | None = re.compile(body, re.DOTALL)
+        else:
+            self._literal = "".join(tokens)  # type: ignore[arg-type]
+            self._regex = None
+
+    def at(self, text: str, pos: int) -> bool:
+        if self._literal is not None:
+            return text.startswith(self._literal, pos)
+        assert self._regex is not None
+        return self._regex.match(text, pos, pos + self.size) is not None
+
+    def find(self, text: str, start: int, end: int) -> int:
+        """The leftmost place in ``text[start:end]`` where the whole segment fits, or -1."""
+        if self._literal is not None:
+            return text.find(self._literal, start, end)
+        assert self._regex is not None
+        m = self._regex.search(text, start, end)
+        return -1 if m is None else m.start()
+
+
 @functools.lru_cache(maxsize=4096)
-def wildcard(pattern: str) -> re.Pattern[str]:
-    out = []
-    i = 0
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "\\" and i + 1 < len(pattern):
-            out.append(re.escape(pattern[i + 1]))
-            i += 2
-            continue
-        out.append(".*" if ch == "*" else "." if ch == "?" else re.escape(ch))
-        i += 1
-    return re.compile("".join(out), re.DOTALL)
+def wildcard(pattern: str) -> Wildcard:
+    return Wildcard(pattern)
 
 
 def _as_strings(value: Any) -> list[str]:
@@ -64,6 +165,7 @@ def apply_filters(
     items = list(items)
     if not filters:
         return items
+    check_limits(filters)
     checks: list[Callable[[T], bool]] = []
     for f in filters:
         name = f.get("Name")

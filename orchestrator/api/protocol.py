@@ -18,6 +18,8 @@ import base64
 import binascii
 import datetime as dt
 import functools
+import math
+import re
 from collections.abc import Mapping
 from typing import Any
 from xml.etree.ElementTree import Element, SubElement, tostring
@@ -57,6 +59,34 @@ ENVELOPE_PARAMS = frozenset(
 # Enums a handler validates itself, with EC2's own error (e.g. InvalidInstanceType), because the
 # set of valid values is ec2d's catalogue rather than botocore's list.
 OPEN_ENUMS = frozenset({"InstanceType"})
+
+
+# What XML 1.0 can carry (its ``Char`` production). A string member with anything else (C0 controls
+# but tab/LF/CR, surrogates, U+FFFE/U+FFFF) is refused at the parser, and the serializer replaces
+# any such character that reaches it anyway, so a response is always well-formed XML.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_ASCII_INT = re.compile(r"[+-]?[0-9]+")
+_ASCII_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+# The range of the model's integer types (EC2 stores them as 32/64-bit numbers).
+_INT_RANGE = {"integer": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
+# Timestamps EC2 can represent: years 1970 to 9999.
+_EPOCH_MAX = 253402300799
+
+
+def xml_safe(text: str) -> str:
+    """``text`` with every character XML 1.0 cannot carry replaced by U+FFFD."""
+    return _NOT_XML.sub("\ufffd", text)
+
+
+def _shown(raw: str, limit: int = 64) -> str:
+    """A value quoted in an error message: short, and with unprintable characters escaped."""
+    text = raw if len(raw) <= limit else raw[:limit] + "..."
+    return _NOT_XML.sub(lambda m: ascii(m.group())[1:-1], text)
+
+
+def _is_index(text: str) -> bool:
+    """A list or map index: ASCII decimal digits only (``str.isdigit`` also takes ``²``)."""
+    return text.isascii() and text.isdigit()
 
 
 @functools.cache
@@ -165,7 +195,7 @@ class QueryParser:
             node = {"1": node}
         items: list[tuple[int, Any]] = []
         for index, value in node.items():
-            if not index.isdigit() or int(index) < 1:
+            if not _is_index(index) or int(index) < 1:
                 raise errors.UnknownParameter(f"{path}.{index}")
             items.append((int(index), value))
         items.sort(key=lambda kv: kv[0])
@@ -175,10 +205,12 @@ class QueryParser:
         if not isinstance(node, dict):
             raise errors.InvalidParameterValue.for_param(member_name, node, "Expected a map.")
         entries = node.get("entry", node) if not shape.serialization.get("flattened") else node
+        if not isinstance(entries, dict):
+            raise errors.InvalidParameterValue.for_param(member_name, path, "Expected a map.")
         key_name = input_wire_name(shape.key, "key")
         value_name = input_wire_name(shape.value, "value")
         out: dict[str, Any] = {}
-        for index, entry in sorted(entries.items(), key=lambda kv: int(kv[0]) if kv[0].isdigit() else 0):
+        for index, entry in sorted(entries.items(), key=lambda kv: int(kv[0]) if _is_index(kv[0]) else 0):
             if not isinstance(entry, dict) or key_name not in entry:
                 raise errors.InvalidParameterValue.for_param(member_name, f"{path}.{index}", "Bad map entry.")
             key = self._scalar(shape.key, entry[key_name], member_name)
@@ -189,20 +221,25 @@ class QueryParser:
         kind = shape.type_name
         name = _error_param_name(shape, member_name)
         if kind == "string":
+            bad = _NOT_XML.search(raw)
+            if bad:
+                raise errors.InvalidParameterValue.for_param(
+                    name, _shown(raw), f"Character {ascii(bad.group())[1:-1]} is not allowed."
+                )
             enum = shape.enum
             if enum and raw not in enum and shape.name not in OPEN_ENUMS:
                 raise errors.InvalidParameterValue.for_param(
-                    name, raw, f"Valid values: {', '.join(enum)}" if len(enum) <= 20 else ""
+                    name, _shown(raw), f"Valid values: {', '.join(enum)}" if len(enum) <= 20 else ""
                 )
             return raw
         if kind in ("integer", "long"):
-            try:
-                value = int(raw)
-            except ValueError:
-                raise errors.InvalidParameterValue.for_param(name, raw, "Expected an integer.") from None
-            low = shape.metadata.get("min")
-            high = shape.metadata.get("max")
-            if (low is not None and value < low) or (high is not None and value > high):
+            if len(raw) > 40 or not _ASCII_INT.fullmatch(raw):
+                raise errors.InvalidParameterValue.for_param(name, _shown(raw), "Expected an integer.")
+            value = int(raw)
+            low, high = _INT_RANGE[kind]
+            low = shape.metadata.get("min", low)
+            high = shape.metadata.get("max", high)
+            if value < low or value > high:
                 raise errors.InvalidParameterValue.for_param(
                     name, raw, f"Expected a value between {low} and {high}."
                 )
@@ -213,12 +250,12 @@ class QueryParser:
                 return True
             if lowered in ("false", "0"):
                 return False
-            raise errors.InvalidParameterValue.for_param(name, raw, "Expected a boolean.")
+            raise errors.InvalidParameterValue.for_param(name, _shown(raw), "Expected a boolean.")
         if kind in ("float", "double"):
-            try:
-                return float(raw)
-            except ValueError:
-                raise errors.InvalidParameterValue.for_param(name, raw, "Expected a number.") from None
+            number = float(raw) if len(raw) <= 64 and _ASCII_NUMBER.fullmatch(raw) else math.nan
+            if not math.isfinite(number):
+                raise errors.InvalidParameterValue.for_param(name, _shown(raw), "Expected a number.")
+            return number
         if kind == "timestamp":
             return parse_timestamp(raw, name)
         if kind == "blob":
@@ -226,20 +263,31 @@ class QueryParser:
                 return base64.b64decode(raw, validate=True)
             except (binascii.Error, ValueError):
                 raise errors.InvalidParameterValue.for_param(
-                    name, raw[:64], "Invalid BASE64 encoding of user data."
+                    name, _shown(raw), "Invalid BASE64 encoding of user data."
                 ) from None
         return raw
 
 
 def parse_timestamp(raw: str, name: str = "timestamp") -> dt.datetime:
+    """An ISO 8601 or epoch-seconds timestamp, as a UTC datetime between 1970 and 9999."""
     text = raw.strip()
+    invalid = errors.InvalidParameterValue.for_param(name, _shown(raw), "Expected an ISO 8601 timestamp.")
+    if not text.isascii() or len(text) > 64:
+        raise invalid
     try:
         if text.replace(".", "", 1).isdigit():
-            return dt.datetime.fromtimestamp(float(text), tz=dt.UTC)
+            seconds = float(text)
+            if not 0 <= seconds <= _EPOCH_MAX:
+                raise invalid
+            return dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
         value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise errors.InvalidParameterValue.for_param(name, raw, "Expected an ISO 8601 timestamp.") from None
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        value = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        value = value.astimezone(dt.UTC)
+    except (ValueError, OverflowError, OSError):
+        raise invalid from None
+    if value.year < 1970:
+        raise invalid
+    return value
 
 
 # --------------------------------------------------------------------------------------------
@@ -253,6 +301,12 @@ def format_timestamp(value: dt.datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
+def _document(root: Element) -> bytes:
+    # A raw CR in text would reach the client as LF (XML end-of-line handling): send it as &#13;.
+    body = tostring(root, encoding="utf-8").replace(b"\r", b"&#13;")
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + body
+
+
 class XmlSerializer:
     """Serializes handler output dicts to EC2 XML responses, following the output shapes."""
 
@@ -262,15 +316,15 @@ class XmlSerializer:
         shape = op.output_shape
         if shape is not None and result:
             self._members(root, shape, result)
-        return b'<?xml version="1.0" encoding="UTF-8"?>\n' + tostring(root, encoding="utf-8")
+        return _document(root)
 
     def error(self, err: errors.Ec2Error, request_id: str) -> bytes:
         root = Element("Response")
         error = SubElement(SubElement(root, "Errors"), "Error")
-        SubElement(error, "Code").text = err.code
-        SubElement(error, "Message").text = err.message
+        SubElement(error, "Code").text = xml_safe(err.code)
+        SubElement(error, "Message").text = xml_safe(err.message)
         SubElement(root, "RequestID").text = request_id
-        return b'<?xml version="1.0" encoding="UTF-8"?>\n' + tostring(root, encoding="utf-8")
+        return _document(root)
 
     def _members(self, parent: Element, shape: Shape, value: Mapping[str, Any]) -> None:
         members = shape.members
@@ -312,4 +366,4 @@ class XmlSerializer:
             raw = value.encode() if isinstance(value, str) else value
             el.text = base64.b64encode(raw).decode()
         else:
-            el.text = str(value)
+            el.text = xml_safe(str(value))

@@ -167,8 +167,12 @@ def _error(code: str, message: str | None = None) -> SigV4Error:
 
 def _utf8(value: str) -> bytes:
     """UTF-8, never raising: aiohttp hands over undecodable header and path bytes as lone surrogates
-    (a request carrying them can then only fail the signature check, never crash it)."""
-    return value.encode("utf-8", "surrogatepass")
+    (a request carrying them can then only fail the signature check, never crash it). Bytes aiohttp
+    decoded with ``surrogateescape`` are hashed as received; any other lone surrogate is passed through."""
+    try:
+        return value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogatepass")
 
 
 def _uri_encode(value: str) -> str:
@@ -283,7 +287,7 @@ def string_to_sign(amz_date: str, scope: str, canonical_request: str) -> str:
 
 def _parse_credential(credential: str) -> tuple[str, str, str, str]:
     parts = credential.split("/")
-    if len(parts) != 5 or not all(parts):
+    if len(parts) != 5 or not all(parts) or not (credential.isascii() and credential.isprintable()):
         raise _error(
             "IncompleteSignature",
             f"Credential should have exactly 5 slash-separated components "
@@ -304,6 +308,8 @@ def _parse_signed_headers(value: str) -> list[str]:
     names = [n.strip().lower() for n in value.split(";")]
     if not value or any(not n for n in names):
         raise _error("IncompleteSignature", f"Invalid SignedHeaders '{value}'.")
+    if ";".join(names) != value:  # signed as given: lower-case, no blanks (the signature covers this list)
+        raise _error("IncompleteSignature", "SignedHeaders must be sorted, lower-case and without duplicates.")
     return names
 
 
@@ -314,11 +320,9 @@ def _parse_authorization_header(auth: str, headers: _Headers, query: list[tuple[
     fields: dict[str, str] = {}
     for item in rest.split(","):
         item = item.strip()
-        if not item:
-            continue
         key, sep, value = item.partition("=")
         key = key.strip()
-        if not sep or not key or key in fields:
+        if not sep or not key or key in fields:  # an empty component (",,") too
             raise _error(
                 "IncompleteSignature",
                 f"Authorization header requires each component to be of the form key=value, got '{item}'.",

@@ -228,6 +228,8 @@ def run(backend: Backend, region: str, req: Mapping[str, Any]) -> dict[str, Any]
         if same:
             return reservation(backend, same)
 
+    if not req.get("ImageId"):  # botocore's model leaves it optional (launch templates): ec2d has none
+        raise errors.MissingParameter("ImageId")
     image = images.get(backend, region, req["ImageId"])
     if image.state != "available":
         raise errors.Ec2Error(f"Image '{image.id}' is not available", code="InvalidAMIID.Unavailable")

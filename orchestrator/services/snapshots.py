@@ -217,6 +217,8 @@ def _complete(backend: Backend, snapshot_id: str, failure: str | None, usage: in
 
 
 async def _freeze(backend: Backend, pairs: list[tuple[str, str]], instance_id: str | None, then: Any) -> None:
+    from orchestrator.drivers.storage.volumes import VolumeNotFound
+
     rt = backend.runtime
     by_instance: dict[str, str] = {}
     for vid, _ in pairs:
@@ -254,6 +256,12 @@ async def _freeze(backend: Backend, pairs: list[tuple[str, str]], instance_id: s
         for vid, sid in offline:
             try:
                 await rt._call(rt.storage.snapshot_volume, vid, sid)
+            except VolumeNotFound:
+                # deleted before the freeze ran (e.g. with its instance, DeleteOnTermination): not a fault
+                log.warning("snapshot %s of %s failed: the volume was deleted first", sid, vid)
+                ok = False
+                _complete(backend, sid, "The volume was deleted before its snapshot was taken.")
+                continue
             except Exception as exc:
                 log.exception("snapshot of %s failed", vid)
                 ok = False
@@ -269,6 +277,8 @@ async def _keep_chains_shallow(backend: Backend, volume_ids: list[str],
                                live: dict[str, list[tuple[str, str, str]]]) -> None:
     """Past ``max_chain_depth`` layers, flatten the volume (online by block stream when attached to a
     running instance, so the guest sees no downtime); snapshots keep their own layers."""
+    from orchestrator.drivers.storage.volumes import VolumeNotFound
+
     rt = backend.runtime
     limit = backend.config.max_chain_depth
     attached = {vid: (name, target) for name, items in live.items() for vid, _, target in items}
@@ -278,6 +288,8 @@ async def _keep_chains_shallow(backend: Backend, volume_ids: list[str],
             if depth > limit:
                 log.info("%s: chain depth %d > %d, flattening", vid, depth, limit)
                 await rt._call(rt.storage.flatten_volume, vid, attached.get(vid))
+        except VolumeNotFound:
+            continue  # deleted meanwhile: nothing to flatten
         except Exception:
             log.exception("flattening %s failed (it keeps working on its deep chain)", vid)
 

@@ -156,7 +156,11 @@ def allocate_address(backend: Backend, subnet: Record, wanted: str | None = None
     taken = used_addresses(backend, subnet)
     skip = reserved(subnet.data["CidrBlock"])
     if wanted is not None:
-        addr = ipaddress.ip_address(wanted)
+        try:
+            addr = ipaddress.ip_address(wanted)
+        except ValueError:
+            raise errors.InvalidParameterValue.for_param(
+                "privateIpAddress", wanted, "Expected an IPv4 address.") from None
         if addr not in net or addr in skip:
             raise errors.InvalidParameterValue(f"Address {wanted} does not fall within the subnet's address range")
         if wanted in taken:

@@ -66,9 +66,40 @@ def test_list_ordering_uses_numeric_index() -> None:
         ("CreateKeyPair", {"KeyName": "a", "KeyType": "dsa"}, "InvalidParameterValue",
          "Value (dsa) for parameter keyType is invalid. Valid values: rsa, ed25519"),
         ("ImportKeyPair", {"KeyName": "a", "PublicKeyMaterial": "%%%"}, "InvalidParameterValue", None),
+        # List and map indexes are ASCII decimal ("²".isdigit() is true in Python).
+        ("DescribeInstances", {"InstanceId.\u00b2": "x"}, "UnknownParameter",
+         "The parameter InstanceId.\u00b2 is not recognized"),
+        ("DescribeInstances", {"InstanceId.\u0661": "x"}, "UnknownParameter", None),
+        ("DescribeInstances", {"Filter.1.Name": "x", "Filter.\u00b2.Name": "y"}, "UnknownParameter", None),
+        # Numbers are ASCII, finite and within the model's type.
+        ("RunInstances", {"ImageId": "ami-1", "MinCount": "\u0661", "MaxCount": "1"}, "InvalidParameterValue",
+         None),
+        ("RunInstances", {"ImageId": "ami-1", "MinCount": "9" * 5000, "MaxCount": "1"}, "InvalidParameterValue",
+         None),
+        ("RunInstances", {"ImageId": "ami-1", "MinCount": str(2**31), "MaxCount": "1"}, "InvalidParameterValue",
+         None),
+        # Timestamps in range (epoch seconds or ISO 8601, 1970 to 9999).
+        ("DescribeSpotPriceHistory", {"StartTime": "1e20"}, "InvalidParameterValue", None),
+        ("DescribeSpotPriceHistory", {"StartTime": "100000000000000000000"}, "InvalidParameterValue",
+         "Value (100000000000000000000) for parameter startTime is invalid. Expected an ISO 8601 timestamp."),
+        ("DescribeSpotPriceHistory", {"StartTime": "99999999999999"}, "InvalidParameterValue", None),
+        ("DescribeSpotPriceHistory", {"StartTime": "0001-01-01T00:00:00+01:00"}, "InvalidParameterValue", None),
+        ("DescribeSpotPriceHistory", {"StartTime": "\u0661\u0662"}, "InvalidParameterValue", None),
+        # Strings XML cannot carry: refused in every string member, map keys included.
+        ("CreateTags", {"ResourceId.1": "i-1", "Tag.1.Key": "a\x01b", "Tag.1.Value": "v"}, "InvalidParameterValue",
+         "Value (a\\x01b) for parameter key is invalid. Character \\x01 is not allowed."),
+        ("CreateTags", {"ResourceId.1": "i-1", "Tag.1.Key": "k", "Tag.1.Value": "\x1b[31m"},
+         "InvalidParameterValue", None),
+        ("CreateSecurityGroup", {"GroupName": "g", "GroupDescription": "d\x00"}, "InvalidParameterValue", None),
+        ("CreateKeyPair", {"KeyName": "k\ufffe"}, "InvalidParameterValue", None),
+        ("CreateKeyPair", {"KeyName": "k\ud800"}, "InvalidParameterValue", None),
     ],
 )
 def test_bad_input_gets_ec2_codes(action: str, params: dict, code: str, message: str | None) -> None:
+    if code is None:  # no such member: any typed error will do, never another exception
+        with pytest.raises(errors.Ec2Error):
+            QueryParser().parse(action, params)
+        return
     with pytest.raises(errors.Ec2Error) as info:
         QueryParser().parse(action, params)
     assert info.value.code == code
@@ -83,3 +114,27 @@ def test_error_envelope_is_what_botocore_reads() -> None:
     parsed = create_parser("ec2").parse({"body": body, "headers": {}, "status_code": 400}, None)
     assert parsed["Error"] == {"Code": "MissingParameter", "Message": "The request must contain the parameter KeyName"}
     assert parsed["ResponseMetadata"]["RequestId"] == "req-1"
+
+
+def test_whitespace_and_tabs_newlines_are_still_strings() -> None:
+    _, parsed = QueryParser().parse("CreateTags", {"ResourceId.1": "i-1", "Tag.1.Key": "a\tb", "Tag.1.Value": "l1\nl2\r"})
+    assert parsed["Tags"] == [{"Key": "a\tb", "Value": "l1\nl2\r"}]
+    _, parsed = QueryParser().parse("DescribeSpotPriceHistory", {"StartTime": "253402300799"})
+    assert parsed["StartTime"] == dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.UTC)
+
+
+def test_serializer_never_emits_invalid_xml() -> None:
+    """Defence in depth: a stored value XML cannot carry is replaced, never breaks the document."""
+    from xml.etree.ElementTree import fromstring
+
+    from botocore.parsers import create_parser
+
+    op = MODEL.operation_model("DescribeTags")
+    result = {"Tags": [{"Key": "k\x01", "Value": "v\x00\ud800\uffff", "ResourceId": "i-1",
+                        "ResourceType": "instance"}]}
+    body = XmlSerializer().response(op, result, "req-1")
+    fromstring(body)  # well-formed
+    parsed = create_parser("ec2").parse({"body": body, "headers": {}, "status_code": 200}, op.output_shape)
+    assert parsed["Tags"][0]["Key"] == "k\ufffd" and parsed["Tags"][0]["Value"] == "v\ufffd\ufffd\ufffd"
+    error = XmlSerializer().error(errors.UnknownParameter("Bad\x02"), "req-2")
+    fromstring(error)
