@@ -9,8 +9,8 @@ fresh one); stock Debian 12 ships it as a module that nothing loads. So:
 
 * :func:`ensure_br_netfilter` loads the module when ``/proc/sys/net/bridge`` is missing
   (``modprobe br_netfilter``) and raises :class:`PreconditionError` when it still is;
-* :func:`ensure_netns` writes and reads back the sysctls in one VPC namespace (cached per
-  namespace inode, so a re-created namespace is prepared again);
+* :func:`ensure_netns` checks the sysctls in one VPC namespace at every sync and writes them
+  when they differ;
 * :func:`host_checks` / :func:`netns_checks` report every precondition (``ec2d status``), and
   :func:`probe_fresh_netns` checks in a scratch namespace what a new VPC namespace gets
   (sysctl default, nft able to load a ``ct state`` forward chain and a bridge table).
@@ -54,7 +54,6 @@ class Check:
 
 _lock = threading.Lock()
 _modprobe_tried = False
-_prepared: dict[str, tuple[int, int]] = {}  # namespace -> inode it had when prepared
 
 
 def br_netfilter_present() -> bool:
@@ -88,21 +87,21 @@ def ensure_br_netfilter() -> None:
 
 
 def ensure_netns(ns: str) -> None:
-    """Make ``ns`` pass bridged IPv4 through the inet hooks; :class:`PreconditionError` if it can't."""
-    inode = netlink.netns_inode(ns)
-    if inode is not None and _prepared.get(ns) == inode:
-        return
+    """Make ``ns`` pass bridged IPv4 through the inet hooks; :class:`PreconditionError` if it can't.
+
+    Read every time (about 1 ms) and written only when it differs, so a sysctl turned off behind
+    ec2d's back, or a re-created namespace, is noticed at the next sync."""
     ensure_br_netfilter()
     for key, value in NS_SYSCTLS.items():
         try:
+            if netlink.read_sysctl(ns, key) == value:
+                continue
             netlink.sysctl(ns, key, value)
             got = netlink.read_sysctl(ns, key)
         except NetworkDriverError as exc:
             raise PreconditionError(f"cannot set {key}={value} in {ns}: {exc}") from exc
         if got != value:
             raise PreconditionError(f"{key} is {got} in {ns} after writing {value}")
-    if inode is not None:
-        _prepared[ns] = inode
 
 
 def _read(ns: str | None, key: str) -> str:
@@ -193,7 +192,6 @@ def probe_fresh_netns(prefix: str) -> list[Check]:
     except (NetworkDriverError, OSError, subprocess.TimeoutExpired) as exc:
         out.append(Check("scratch namespace probe", False, str(exc)))
     finally:
-        _prepared.pop(ns, None)
         try:
             netlink.delete_netns(ns)
         except NetworkDriverError:
