@@ -145,17 +145,23 @@ def netns_checks(ns: str) -> list[Check]:
     for key, want in (*NS_SYSCTLS.items(), ("net.ipv4.ip_forward", "1")):
         got = _read(ns, key)
         out.append(Check(f"{ns} {key}", got == want, f"{got} (needs {want})"))
-    proc = subprocess.run(["ip", "netns", "exec", ns, "nft", "list", "tables"], capture_output=True,
-                          text=True, timeout=NFT_TIMEOUT, check=False)
-    tables = proc.stdout.split()
-    have = all(t in tables for t in ("ec2d_sg", "ec2d_as"))
-    out.append(Check(f"{ns} nft tables", have,
-                     "ec2d_sg and ec2d_as loaded" if have else f"missing ({proc.stderr.strip() or 'not loaded'})"))
+    proc = subprocess.run(["ip", "netns", "exec", ns, "nft", "list", "table", "inet", "ec2d_sg"],
+                          capture_output=True, text=True, timeout=NFT_TIMEOUT, check=False)
+    bridge = subprocess.run(["ip", "netns", "exec", ns, "nft", "list", "table", "bridge", "ec2d_as"],
+                            capture_output=True, text=True, timeout=NFT_TIMEOUT, check=False)
+    if proc.returncode != 0 or bridge.returncode != 0:
+        out.append(Check(f"{ns} security groups", False,
+                         f"ec2d's tables are not loaded ({(proc.stderr or bridge.stderr).strip()})"))
+    elif "fwd_lockdown" in proc.stdout:
+        out.append(Check(f"{ns} security groups", False,
+                         "LOCKDOWN: nothing is forwarded (the groups could not be enforced; see ec2d's log)"))
+    else:
+        out.append(Check(f"{ns} security groups", True, "enforced (ec2d_sg + ec2d_as anti-spoofing)"))
     return out
 
 
 _PROBE_SCRIPT = """table inet ec2d_probe {
-\tchain fwd {
+\tchain probe_forward {
 \t\ttype filter hook forward priority filter; policy accept;
 \t\tct state established,related accept
 \t\tip saddr 192.0.2.1 meta l4proto . th dport { tcp . 22 } accept
