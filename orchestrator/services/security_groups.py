@@ -292,11 +292,14 @@ def authorize(backend: Backend, region: str, req: Mapping[str, Any], egress: boo
         assert group is not None
         rules = ensure_rules_field(group)
         existing = {_key(r) for r in rules}
+        asked: set[tuple[Any, ...]] = set()
         for rule in new:
+            if _key(rule) in asked:
+                raise errors.InvalidParameterValue("The same permission must not appear multiple times")
+            asked.add(_key(rule))
             if _key(rule) in existing:
                 raise errors.Duplicate("InvalidPermission.Duplicate",
                                        f'the specified rule "{_describe_rule(rule, group.data["OwnerId"])}" already exists')
-            existing.add(_key(rule))
         if sum(1 for r in rules + new if r["IsEgress"] == egress) > MAX_RULES_PER_DIRECTION:
             raise errors.Ec2Error("The maximum number of rules per security group has been reached.",
                                   code="RulesPerSecurityGroupLimitExceeded")

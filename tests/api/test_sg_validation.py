@@ -103,3 +103,11 @@ def test_accepted_rules_are_stored_canonically_and_reach_the_kernel(ec2d, ec2, g
     assert f"g_{hexid}_in" in text
     ec2.revoke_security_group_ingress(GroupId=group, SecurityGroupRuleIds=[r["SecurityGroupRuleId"] for r in added])
     assert "100.68.0.0/18" not in _nft_rules(ec2d, vpc)
+
+
+def test_same_permission_twice_in_one_request(ec2, group) -> None:
+    perm = {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "10.9.0.0/16"}]}
+    with pytest.raises(ClientError) as info:
+        ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[perm, perm])
+    assert info.value.response["Error"] == {"Code": "InvalidParameterValue",
+                                            "Message": "The same permission must not appear multiple times"}
