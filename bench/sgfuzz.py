@@ -14,7 +14,9 @@ does to real traffic is what the rules say.
    own firewall sync of every accepted rule).
 3. traffic fuzz: two real ec2d-tiny guests; ``--traffic-rule-sets`` random valid rule sets applied
    through boto3 to their groups, then 10 flows per set (TCP 22/7001/7002/7003 and ICMP echo, both
-   directions) tried from inside the guests over SSH and compared with firewall.allows().
+   directions) tried from inside the guests over SSH and compared with firewall.allows(). The
+   first set is a calibration (everything open between the two, retried until the listeners
+   answer) and is counted; "open" is how many flows the rules allow, the rest must stay closed.
 
 Prints one table. Root only; everything it makes carries an ``ec2dt<hex>`` prefix and is removed.
 """
@@ -142,11 +144,12 @@ def main() -> int:
     for name, value in with_daemon(seed, args.http_rule_sets, args.traffic_rule_sets).items():
         rows["rules via HTTP" if name == "http" else "real traffic"] = value
     print(f"\n{'fuzz':<18} {'rule sets':>9} {'requests':>8} {'accepted':>8} {'rejected':>8} "
-          f"{'uncompilable':>12} {'bad errors':>10} {'flows':>6} {'mismatch':>8} {'seconds':>8}")
+          f"{'uncompilable':>12} {'bad errors':>10} {'flows':>6} {'open':>5} {'mismatch':>8} {'seconds':>8}")
     failed = False
     for name, (st, secs) in rows.items():
         print(f"{name:<18} {st.rule_sets:>9} {st.requests:>8} {st.accepted:>8} {st.rejected:>8} "
-              f"{len(st.uncompilable):>12} {len(st.bad_errors):>10} {st.flows:>6} {len(st.mismatches):>8} "
+              f"{len(st.uncompilable):>12} {len(st.bad_errors):>10} {st.flows:>6} {st.open_flows:>5} "
+              f"{len(st.mismatches):>8} "
               f"{secs:>8.1f}")
         failed |= bool(st.uncompilable or st.bad_errors or st.mismatches)
     for name, (st, _) in rows.items():

@@ -121,6 +121,7 @@ class FuzzStats:
     uncompilable: list[str] = field(default_factory=list)  # accepted by the API, refused by compiler/nft
     bad_errors: list[str] = field(default_factory=list)  # not an EC2 error of a known code
     flows: int = 0
+    open_flows: int = 0  # flows the rules allow (the rest must be closed)
     mismatches: list[str] = field(default_factory=list)
 
 
@@ -323,6 +324,7 @@ class TrafficFuzz:
                 want = fw.allows(ports, groups, src.ip, dst.ip, proto, port, code)
                 got = token in seen.get(src.name, set())
                 st.flows += 1
+                st.open_flows += want
                 if want != got:
                     st.mismatches.append(f"{src.name}->{dst.name} {token.rsplit(':', 1)[0]}: "
                                          f"expected {'open' if want else 'closed'}, got {'open' if got else 'closed'}")

@@ -71,6 +71,21 @@ tags that would bypass br_netfilter), and unless ``source_dest_check`` is off th
 sender address must be one of the port's IPs (DHCP discover from 0.0.0.0 and ARP probes from
 0.0.0.0 are allowed).
 
+Validation and failing closed
+-----------------------------
+:func:`check_rule` holds every check the compiler makes of a rule; the API runs each rule it is
+about to store through it (``services.security_groups.check_compilable``), so no rule the API
+accepts can make the compiler raise. A model that breaks anyway (a store written by an older
+version, by hand, a bug) never leaves the namespace open or with older, wider rules:
+:func:`compile_tolerant` replaces a group that fails the check by a group that allows nothing
+(``degraded``: its ports keep their other groups' rules, never more than the model allows), and
+when the ruleset as a whole cannot be compiled, when ``nft`` refuses it, or when
+:mod:`hostprep` cannot make the namespace pass bridged traffic through the inet hooks
+(br_netfilter), :class:`NftFirewall` installs :func:`lockdown_ruleset`: inet forward policy drop,
+bridge forward drop (holds without br_netfilter), anti-spoofing kept; guests still reach the
+namespace (DHCP, DNS, metadata), nothing else, established flows included. Each outcome is
+returned (:class:`SyncOutcome`) and logged (error / critical); the next good sync heals.
+
 Limits: IPv4 only (IPv6 from taps is dropped); prefix lists are not modelled; a port with
 ``source_dest_check=False`` forwarding others' traffic is filtered only on the keys it matches
 (its own IPs); subnet-directed broadcasts (x.y.z.255) are not recognised as broadcasts.
