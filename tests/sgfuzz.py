@@ -206,7 +206,10 @@ def random_valid_rules(rnd: random.Random, a: Node, b: Node, subnet: str) -> lis
     out = []
     for node in (a, b):
         for egress in (False, True):
-            for _ in range(rnd.choice([0, 1, 1, 2, 3])):
+            if egress and rnd.random() < 0.5:  # EC2's default egress (else flows are mostly closed)
+                out.append((node.group_id, True, {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}))
+                continue
+            for _ in range(rnd.choice([0, 1, 2, 2, 3, 4])):
                 proto = rnd.choice(["tcp"] * 5 + ["icmp"] * 2 + ["-1", "udp", "47"])
                 perm: dict[str, Any] = {"IpProtocol": proto}
                 if proto in ("tcp", "udp"):
@@ -217,7 +220,8 @@ def random_valid_rules(rnd: random.Random, a: Node, b: Node, subnet: str) -> lis
                     t, c = rnd.choice([(-1, -1), (8, -1), (8, 0), (0, -1), (3, -1), (8, 1)])
                     perm.update(FromPort=t, ToPort=c)
                 other = b if node is a else a
-                peer = rnd.choice(["own", "other", "subnet", "world", "none", "other/31", "gown", "gother"])
+                peer = rnd.choice(["own", "other", "other", "subnet", "world", "none", "other/31", "gown",
+                                   "gother", "gother"])
                 if peer.startswith("g"):
                     perm["UserIdGroupPairs"] = [{"GroupId": (node if peer == "gown" else other).group_id}]
                 else:
