@@ -52,6 +52,21 @@ def _virtualization(config: Config, probe: bool) -> str:
     return f"{mode} ({result.reason})"
 
 
+def _isolation(config: Config) -> tuple[dict[str, str], bool]:
+    """Every host precondition security groups rely on (see drivers/network/hostprep.py)."""
+    from orchestrator.drivers.network import hostprep, netlink
+
+    checks = hostprep.host_checks()
+    if os.geteuid() != 0:
+        out = {c.name: c.line() for c in checks}
+        out["namespaces"] = "not checked (needs root)"
+        return out, all(c.ok for c in checks)
+    checks += hostprep.probe_fresh_netns(config.prefix)  # a scratch namespace, removed again
+    for ns in netlink.list_netns(f"{config.prefix}-vpc-"):
+        checks += hostprep.netns_checks(ns)
+    return {c.name: c.line() for c in checks}, all(c.ok for c in checks)
+
+
 def collect(config: Config, probe: bool = True) -> dict[str, Any]:
     data_dir = Path(config.data_dir)
     writable = data_dir.exists() and os.access(data_dir, os.W_OK)
@@ -66,7 +81,8 @@ def collect(config: Config, probe: bool = True) -> dict[str, Any]:
         "endpoint": config.endpoint_url,
         "regions": {r: ", ".join(f"{r}{z}" for z in zs) for r, zs in config.regions.items()},
     }
-    report["ok"] = report["libvirt"].startswith("ok") and not any(
+    report["isolation"], isolated = _isolation(config)
+    report["ok"] = isolated and report["libvirt"].startswith("ok") and not any(
         str(report[k]).startswith(("missing", "error")) for k in ("nftables", "dnsmasq", "qemu-img")
     )
     return report

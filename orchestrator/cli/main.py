@@ -196,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--json", action="store_true")
     p.add_argument("--no-probe", action="store_true", help="skip the KVM probe boot")
+    p.add_argument("--prefix", default=os.environ.get("EC2D_PREFIX"), help="prefix of the daemon's host objects")
     p.set_defaults(func=cmd_status)
 
     try:

@@ -99,7 +99,11 @@ class Runtime:
         await self._sweep_orphan_networks()
         for region in self.backend.config.regions:
             for vpc in self.backend.store.list(vpcs.VPC, region):
-                await self.ensure_vpc_network(vpc)
+                try:  # one broken VPC must not keep the daemon (and every other VPC) down
+                    await self.ensure_vpc_network(vpc)
+                except Exception:
+                    log.exception("%s: network could not be brought up; its firewall fails closed", vpc.id)
+                    await self.sync_firewall(region, vpc.id, None)
         await self.register_images()
         await self._sweep_storage()
         self.compute.start_events(self.loop, self._on_event)
@@ -264,11 +268,14 @@ class Runtime:
         await self.sync_vpc(instance.region, instance.data["VpcId"])
 
     async def sync_vpc(self, region: str, vpc_id: str) -> None:
-        """Regenerate the VPC's DHCP leases, metadata table, firewall and NAT from the store."""
+        """Regenerate the VPC's firewall, DHCP leases, metadata table and NAT from the store.
+        The firewall goes first: a DHCP or metadata failure never keeps a change of rules (or a
+        new port's anti-spoofing) out of the kernel."""
         if self.backend.store.get(vpc_id) is None:
             return  # the VPC is gone (its namespace with it)
         recs = [r for r in self.backend.store.list("instance", region)
                 if r.data["VpcId"] == vpc_id and r.state != S.TERMINATED]
+        await self.sync_firewall(region, vpc_id, recs)
         leases = [Lease(e.data["MacAddress"], e.data["PrivateIpAddress"],
                         "ip-" + e.data["PrivateIpAddress"].replace(".", "-"))
                   for r in recs for e in network_interfaces.attached_enis(self.backend, r)]
@@ -276,33 +283,44 @@ class Runtime:
         if vpc_id in self.listening:
             table = {r.data["PrivateIpAddress"]: self._metadata(r) for r in recs if r.state in ACTIVE}
             self.imds.set_instances(vpc_id, table)
-        await self.sync_firewall(region, vpc_id, recs)
         await self.sync_public(region, vpc_id)
 
-    async def sync_firewall(self, region: str, vpc_id: str, recs: list[Record]) -> None:
-        """Security groups of the VPC, rendered and applied atomically in its namespace."""
+    async def sync_firewall(self, region: str, vpc_id: str, recs: list[Record] | None) -> None:
+        """Security groups of the VPC, rendered and applied atomically in its namespace.
+
+        Never raises: the driver fails closed (a group it cannot compile allows nothing, a ruleset
+        it cannot compile or apply becomes a lockdown that forwards nothing) and logs why; only when
+        not even that could be applied is the error logged here, as critical. ``recs`` None: the
+        VPC's instances are read from the store."""
         if self.firewall is None or self.backend.store.get(vpc_id) is None:
             return
         from orchestrator.drivers.network import firewall as fw
         from orchestrator.services import security_groups as sgs
 
-        groups = {}
-        for g in self.backend.store.list(vpcs.SECURITY_GROUP, region):
-            if g.data["VpcId"] != vpc_id:
-                continue
-            ingress, egress = [], []
-            for r in sgs.ensure_rules_field(g):
-                rule = fw.Rule(r["IpProtocol"], r["FromPort"], r["ToPort"],
-                               cidrs=(r["CidrIpv4"],) if r["CidrIpv4"] else (),
-                               group_ids=(r["ReferencedGroupId"],) if r["ReferencedGroupId"] else ())
-                (egress if r["IsEgress"] else ingress).append(rule)
-            groups[g.id] = fw.SecurityGroup(g.id, tuple(ingress), tuple(egress))
         net = self.networks[region]
-        ports = [fw.Port(e.id, net.tap_name(e.id), e.data["MacAddress"],
-                         (e.data["PrivateIpAddress"], *network_interfaces.secondary_ips(e)),
-                         tuple(g["GroupId"] for g in e.data["Groups"] if g["GroupId"] in groups))
-                 for r in recs if r.state in ACTIVE for e in network_interfaces.attached_enis(self.backend, r)]
-        await self._call(self.firewall.sync, net.netns_name(vpc_id), vpc_id, ports, groups)
+        ns = net.netns_name(vpc_id)
+        try:
+            if recs is None:
+                recs = [r for r in self.backend.store.list("instance", region)
+                        if r.data["VpcId"] == vpc_id and r.state != S.TERMINATED]
+            groups = {g.id: sgs.firewall_group(g) for g in self.backend.store.list(vpcs.SECURITY_GROUP, region)
+                      if g.data.get("VpcId") == vpc_id}
+            ports = [fw.Port(e.id, net.tap_name(e.id), e.data["MacAddress"],
+                             (e.data["PrivateIpAddress"], *network_interfaces.secondary_ips(e)),
+                             tuple(g["GroupId"] for g in e.data["Groups"] if g["GroupId"] in groups))
+                     for r in recs if r.state in ACTIVE for e in network_interfaces.attached_enis(self.backend, r)]
+        except Exception as exc:  # the store holds something the model cannot express: fail closed
+            log.exception("%s: security-group model unreadable, locking the VPC down", vpc_id)
+            try:
+                await self._call(self.firewall.lockdown, ns, vpc_id, f"model unreadable: {exc}")
+            except Exception:
+                log.critical("%s: LOCKDOWN could not be applied either", vpc_id, exc_info=True)
+            return
+        try:
+            await self._call(self.firewall.sync, ns, vpc_id, ports, groups)
+        except Exception:
+            log.critical("%s: security groups could not be applied, not even as a lockdown", vpc_id,
+                         exc_info=True)
 
     async def sync_public(self, region: str, vpc_id: str) -> None:
         """Internet gateway link and 1:1 NAT of the VPC, from the store."""

@@ -8,18 +8,19 @@ take effect on running instances at once.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from orchestrator.api import errors
 from orchestrator.domain import ids
+from orchestrator.drivers.network import firewall as fw
 from orchestrator.services import tags as tag_service
 from orchestrator.services import vpcs
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
 
 SG = vpcs.SECURITY_GROUP
-PROTOCOLS = {"tcp": "tcp", "6": "tcp", "udp": "udp", "17": "udp", "icmp": "icmp", "1": "icmp", "-1": "-1", "all": "-1"}
 MAX_RULES_PER_DIRECTION = 60
 
 
@@ -115,53 +116,148 @@ def _key(rule: Mapping[str, Any]) -> tuple[Any, ...]:
             rule["ReferencedGroupId"])
 
 
+_DESCRIPTION_RE = re.compile(r"[a-zA-Z0-9. _\-:/()#,@\[\]+=&;{}!$*]{0,255}")
+_NAMED = {"tcp": "tcp", "udp": "udp", "icmp": "icmp", "icmpv6": "icmpv6", "-1": "-1", "all": "-1"}
+_BY_NUMBER = {"6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6"}
+
+
+def _protocol(value: Any) -> str:
+    """EC2's protocol: a name (tcp, udp, icmp, icmpv6), -1 for all, or a number 0-255 (tcp, udp,
+    icmp and icmpv6 by number are stored by name, as EC2 shows them)."""
+    text = str(value if value is not None else "").strip().lower()
+    if text in _NAMED:
+        return _NAMED[text]
+    if re.fullmatch(r"\d{1,3}", text) and int(text) <= 255:
+        number = str(int(text))
+        return _BY_NUMBER.get(number, number)
+    raise errors.InvalidParameterValue(f"Invalid value '{value}' for IP protocol. Unknown protocol.")
+
+
+def _ports(protocol: str, from_port: Any, to_port: Any) -> tuple[int | None, int | None]:
+    """FromPort/ToPort as EC2 checks them: tcp/udp 0-65535 (from <= to), icmp type/code -1..255
+    (type -1 needs code -1); every other protocol ignores them."""
+    for port in (from_port, to_port):
+        if port is not None and (isinstance(port, bool) or not isinstance(port, int)):
+            raise errors.InvalidParameterValue(f"Invalid value '{port}' for portRange.")
+    if protocol in ("tcp", "udp"):
+        if from_port is None or to_port is None:
+            raise errors.InvalidParameterValue(
+                "Invalid value 'Must specify both from and to ports with TCP/UDP.' for portRange.")
+        for port in (from_port, to_port):
+            if not 0 <= port <= 65535:
+                raise errors.Malformed("InvalidPermission.Malformed", f"TCP/UDP port ({port}) out of range")
+        if from_port > to_port:
+            raise errors.InvalidParameterValue(
+                f"Invalid value 'The from port ({from_port}) must not be greater than the to port "
+                f"({to_port}).' for portRange.")
+        return from_port, to_port
+    if protocol == "icmp":
+        if from_port is None or to_port is None:
+            raise errors.InvalidParameterValue(
+                "Invalid value 'Must specify both from and to ports with ICMP.' for portRange.")
+        if not -1 <= from_port <= 255:
+            raise errors.InvalidParameterValue(f"ICMP type ({from_port}) out of range")
+        if not -1 <= to_port <= 255:
+            raise errors.InvalidParameterValue(f"ICMP code ({to_port}) out of range")
+        if from_port == -1 and to_port != -1:
+            raise errors.InvalidParameterValue(
+                f"ICMP code ({to_port}) out of range: with ICMP type -1 (all types) the code must be -1")
+        return from_port, to_port
+    return None, None
+
+
+def _cidr4(value: Any) -> str:
+    """An IPv4 CIDR as EC2 stores it (canonical network address); IPv6 or junk is malformed."""
+    text = value if isinstance(value, str) else ""
+    try:
+        if "/" not in text:
+            raise ValueError(text)
+        return str(ipaddress.IPv4Network(text.strip(), strict=False))
+    except ValueError:
+        raise errors.InvalidParameterValue(f"CIDR block {value} is malformed") from None
+
+
+def _description(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _DESCRIPTION_RE.fullmatch(value):
+        raise errors.InvalidParameterValue(
+            "Invalid rule description. Valid descriptions are strings less than 256 characters from the "
+            "following set:  a-zA-Z0-9. _-:/()#,@[]+=&;{}!$*")
+    return value
+
+
+def firewall_rule(rule: Mapping[str, Any]) -> fw.Rule:
+    """The firewall model of one stored rule (the one conversion the API's check and the runtime
+    both use). Never raises on odd data: the firewall's check does the judging."""
+    cidr, ref = rule.get("CidrIpv4"), rule.get("ReferencedGroupId")
+    return fw.Rule(rule.get("IpProtocol"), rule.get("FromPort"), rule.get("ToPort"),  # type: ignore[arg-type]
+                   cidrs=(cidr,) if cidr else (), group_ids=(ref,) if ref else ())
+
+
+def firewall_group(group: Record) -> fw.SecurityGroup:
+    """The firewall model of a stored group; the driver quarantines it if a rule fails its check."""
+    ingress, egress = [], []
+    rules = group.data.get("Rules")
+    if rules is None:
+        rules = ensure_rules_field(group)
+    for r in rules if isinstance(rules, list) else [rules]:
+        if not isinstance(r, Mapping):
+            ingress.append(fw.Rule(repr(r)))  # fails the firewall's check: the group allows nothing
+            continue
+        (egress if r.get("IsEgress") else ingress).append(firewall_rule(r))
+    return fw.SecurityGroup(group.id, tuple(ingress), tuple(egress))
+
+
+def check_compilable(rule: Mapping[str, Any]) -> None:
+    """Run a rule about to be stored through the firewall compiler's own check."""
+    try:
+        fw.check_rule(firewall_rule(rule))
+    except fw.InvalidArgument as exc:
+        raise errors.InvalidParameterValue(f"Invalid security group rule: {exc}") from None
+
+
 def _permission_rules(backend: Backend, region: str, group: Record, egress: bool,
                       permissions: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Flat rules from IpPermissions, validated as EC2 does."""
+    """Flat rules from IpPermissions, validated as EC2 does, then by the firewall compiler."""
     out: list[dict[str, Any]] = []
     for perm in permissions:
-        raw = str(perm.get("IpProtocol", "")).lower()
-        protocol = PROTOCOLS.get(raw)
-        if protocol is None:
-            raise errors.InvalidParameterValue(
-                f"Invalid value '{perm.get('IpProtocol')}' for IP protocol. Unknown protocol.")
-        from_port, to_port = perm.get("FromPort"), perm.get("ToPort")
-        if protocol in ("tcp", "udp"):
-            if from_port is None or to_port is None:
-                raise errors.InvalidParameterValue("Invalid value for portRange. Must specify both from and to ports "
-                                                   "with TCP/UDP.")
-            if not (0 <= from_port <= to_port <= 65535):
-                raise errors.InvalidParameterValue(
-                    f"Invalid value for portRange. Must specify both from and to ports with TCP/UDP. ({from_port}, "
-                    f"{to_port})")
-        elif protocol == "icmp":
-            from_port = -1 if from_port is None else from_port
-            to_port = -1 if to_port is None else to_port
-        else:
-            from_port = to_port = None
+        protocol = _protocol(perm.get("IpProtocol"))
+        from_port, to_port = _ports(protocol, perm.get("FromPort"), perm.get("ToPort"))
         peers: list[tuple[str | None, str | None, str | None]] = []
         for rng in perm.get("IpRanges") or []:
-            cidr = rng.get("CidrIp")
+            peers.append((_cidr4(rng.get("CidrIp")), None, _description(rng.get("Description"))))
+        for rng in perm.get("Ipv6Ranges") or []:
+            cidr = rng.get("CidrIpv6")
             try:
-                cidr = str(ipaddress.ip_network(cidr, strict=False))
-            except (ValueError, TypeError):
+                ipaddress.IPv6Network(cidr if isinstance(cidr, str) and "/" in cidr else "", strict=False)
+            except ValueError:
                 raise errors.InvalidParameterValue(f"CIDR block {cidr} is malformed") from None
-            peers.append((cidr, None, rng.get("Description")))
+            raise errors.Ec2Error("IPv6 rules are not supported by ec2d: its VPCs are IPv4 only.",
+                                  code="UnsupportedOperation")
+        for pl in perm.get("PrefixListIds") or []:
+            pl_id = pl.get("PrefixListId")
+            if not isinstance(pl_id, str) or not re.fullmatch(r"pl-[0-9a-f]{8}(?:[0-9a-f]{9})?", pl_id):
+                raise errors.Malformed("InvalidPrefixListId.Malformed", f"Invalid id: \"{pl_id}\"")
+            raise errors.NotFound("InvalidPrefixListID.NotFound", f"The prefix list ID '{pl_id}' does not exist")
         for pair in perm.get("UserIdGroupPairs") or []:
-            ref_id = pair.get("GroupId")
-            ref = get(backend, region, ref_id) if ref_id else by_name(backend, region, pair.get("GroupName", ""),
+            ref_id, ref_name = pair.get("GroupId"), pair.get("GroupName")
+            if not ref_id and not ref_name:
+                raise errors.MissingParameter("GroupId or GroupName of UserIdGroupPairs")
+            ref = get(backend, region, ref_id) if ref_id else by_name(backend, region, ref_name,
                                                                          group.data["VpcId"])
             if ref.data["VpcId"] != group.data["VpcId"]:
                 raise errors.InvalidParameter("You have specified two resources that belong to different networks.")
-            peers.append((None, ref.id, pair.get("Description")))
-        if perm.get("Ipv6Ranges") or perm.get("PrefixListIds"):
-            raise errors.Ec2Error("IPv6 ranges and prefix lists are not supported by ec2d yet.",
-                                  code="UnsupportedOperation")
+            peers.append((None, ref.id, _description(pair.get("Description"))))
         if not peers:
-            raise errors.MissingParameter("IpPermissions.IpRanges or UserIdGroupPairs")
+            side = "destination" if egress else "source"
+            raise errors.Ec2Error(f"Missing {side} specification: include {side} security group or CIDR "
+                                  "information", code="MissingParameter")
         for cidr, ref, desc in peers:
-            out.append(_rule(group.id, egress=egress, protocol=protocol, from_port=from_port, to_port=to_port,
-                             cidr=cidr, group=ref, description=desc))
+            rule = _rule(group.id, egress=egress, protocol=protocol, from_port=from_port, to_port=to_port,
+                         cidr=cidr, group=ref, description=desc)
+            check_compilable(rule)
+            out.append(rule)
     return out
 
 
@@ -180,7 +276,8 @@ def _legacy_permissions(req: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def _describe_rule(rule: Mapping[str, Any], owner: str) -> str:
     peer = rule["CidrIpv4"] or rule["ReferencedGroupId"]
-    proto = {"-1": "ALL", "tcp": "TCP", "udp": "UDP", "icmp": "ICMP"}[rule["IpProtocol"]]
+    proto = {"-1": "ALL", "tcp": "TCP", "udp": "UDP", "icmp": "ICMP", "icmpv6": "ICMPV6"}.get(
+        rule["IpProtocol"], str(rule["IpProtocol"]))
     return (f'peer: {peer}, {proto}, from port: {rule["FromPort"]}, to port: {rule["ToPort"]}, ALLOW')
 
 
@@ -195,11 +292,14 @@ def authorize(backend: Backend, region: str, req: Mapping[str, Any], egress: boo
         assert group is not None
         rules = ensure_rules_field(group)
         existing = {_key(r) for r in rules}
+        asked: set[tuple[Any, ...]] = set()
         for rule in new:
+            if _key(rule) in asked:
+                raise errors.InvalidParameterValue("The same permission must not appear multiple times")
+            asked.add(_key(rule))
             if _key(rule) in existing:
                 raise errors.Duplicate("InvalidPermission.Duplicate",
                                        f'the specified rule "{_describe_rule(rule, group.data["OwnerId"])}" already exists')
-            existing.add(_key(rule))
         if sum(1 for r in rules + new if r["IsEgress"] == egress) > MAX_RULES_PER_DIRECTION:
             raise errors.Ec2Error("The maximum number of rules per security group has been reached.",
                                   code="RulesPerSecurityGroupLimitExceeded")

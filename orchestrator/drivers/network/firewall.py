@@ -71,6 +71,21 @@ tags that would bypass br_netfilter), and unless ``source_dest_check`` is off th
 sender address must be one of the port's IPs (DHCP discover from 0.0.0.0 and ARP probes from
 0.0.0.0 are allowed).
 
+Validation and failing closed
+-----------------------------
+:func:`check_rule` holds every check the compiler makes of a rule; the API runs each rule it is
+about to store through it (``services.security_groups.check_compilable``), so no rule the API
+accepts can make the compiler raise. A model that breaks anyway (a store written by an older
+version, by hand, a bug) never leaves the namespace open or with older, wider rules:
+:func:`compile_tolerant` replaces a group that fails the check by a group that allows nothing
+(``degraded``: its ports keep their other groups' rules, never more than the model allows), and
+when the ruleset as a whole cannot be compiled, when ``nft`` refuses it, or when
+:mod:`hostprep` cannot make the namespace pass bridged traffic through the inet hooks
+(br_netfilter), :class:`NftFirewall` installs :func:`lockdown_ruleset`: inet forward policy drop,
+bridge forward drop (holds without br_netfilter), anti-spoofing kept; guests still reach the
+namespace (DHCP, DNS, metadata), nothing else, established flows included. Each outcome is
+returned (:class:`SyncOutcome`) and logged (error / critical); the next good sync heals.
+
 Limits: IPv4 only (IPv6 from taps is dropped); prefix lists are not modelled; a port with
 ``source_dest_check=False`` forwarding others' traffic is filtered only on the keys it matches
 (its own IPs); subnet-directed broadcasts (x.y.z.255) are not recognised as broadcasts.
@@ -82,6 +97,7 @@ import bisect
 import functools
 import hashlib
 import ipaddress
+import logging
 import re
 import subprocess
 import threading
@@ -90,8 +106,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from . import hostprep
 from .errors import InvalidArgument, NetworkDriverError
 from .netlink import netns_exists, netns_path
+
+log = logging.getLogger("ec2d.firewall")
 
 __all__ = [
     "BRIDGE_TABLE",
@@ -103,7 +122,12 @@ __all__ = [
     "Port",
     "Rule",
     "SecurityGroup",
+    "SyncOutcome",
     "allows",
+    "check_group",
+    "check_rule",
+    "compile_tolerant",
+    "lockdown_ruleset",
     "apply",
     "check",
     "remove",
@@ -116,7 +140,7 @@ _INET = f"inet {INET_TABLE}"
 _BRIDGE = f"bridge {BRIDGE_TABLE}"
 NFT_TIMEOUT = 30.0
 
-PROTOCOLS = {"tcp": 6, "udp": 17, "icmp": 1}
+PROTOCOLS = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58}
 _PORTED = (6, 17)
 _ICMP = 1
 
@@ -190,6 +214,8 @@ class _Perm:
 
 def _protocol(value: str | int) -> int | None:
     """IP protocol number, or None for all."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise InvalidArgument(f"protocol must be a name or number, not {value!r}")
     text = str(value).strip().lower()
     if text in ("-1", "all"):
         return None
@@ -208,30 +234,70 @@ def _unset(v: int | None) -> bool:
     return v is None or v == -1
 
 
+def _port_value(v: object) -> int | None:
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise InvalidArgument(f"port/type/code must be an integer, not {v!r}")
+    return v
+
+
 def _perm(rule: Rule) -> _Perm:
     proto = _protocol(rule.protocol)
+    from_port, to_port = _port_value(rule.from_port), _port_value(rule.to_port)
     if proto is None:
         return _Perm("p", None, *_ALL_BYTE)
     if proto in _PORTED:
-        if _unset(rule.from_port) and _unset(rule.to_port):
+        if _unset(from_port) and _unset(to_port):
             lo, hi = _ALL_PORTS
         else:
-            lo = rule.from_port if not _unset(rule.from_port) else 0
-            hi = rule.to_port if not _unset(rule.to_port) else lo
+            lo = from_port if not _unset(from_port) else 0
+            hi = to_port if not _unset(to_port) else lo
             assert lo is not None and hi is not None
         if not 0 <= lo <= hi <= 65535:
             raise InvalidArgument(f"bad port range {rule.from_port}..{rule.to_port}")
         return _Perm("l4", proto, lo, hi)
     if proto == _ICMP:
-        if _unset(rule.from_port):
+        if _unset(from_port):
+            if not _unset(to_port):
+                raise InvalidArgument(f"icmp code {to_port} needs an icmp type")
             return _Perm("p", None, _ICMP, _ICMP)
-        itype = rule.from_port
+        itype = from_port
         assert itype is not None
-        lo, hi = _ALL_BYTE if _unset(rule.to_port) else (rule.to_port, rule.to_port)
+        lo, hi = _ALL_BYTE if _unset(to_port) else (to_port, to_port)
         if not (0 <= itype <= 255 and 0 <= lo <= 255):  # type: ignore[operator]
             raise InvalidArgument(f"bad icmp type/code {rule.from_port}/{rule.to_port}")
         return _Perm("icmp", itype, lo, hi)  # type: ignore[arg-type]
     return _Perm("p", None, proto, proto)
+
+
+def check_rule(rule: Rule) -> None:
+    """The compiler's own checks of one rule: :class:`InvalidArgument` unless :func:`compile_ruleset`
+    can express it. The API runs every rule it stores through this very function (no rule the API
+    accepts breaks the compiler) and the compiler quarantines a group whose rules fail it."""
+    _perm(rule)
+    if not isinstance(rule.cidrs, (tuple, list)) or not isinstance(rule.group_ids, (tuple, list)):
+        raise InvalidArgument("cidrs and group_ids must be sequences")
+    for cidr in rule.cidrs:
+        if not isinstance(cidr, str):
+            raise InvalidArgument(f"bad IPv4 CIDR {cidr!r}")
+        _cidr_range(cidr)
+    for gid in rule.group_ids:
+        if not isinstance(gid, str) or not gid:
+            raise InvalidArgument(f"bad group reference {gid!r}")
+
+
+def check_group(group: SecurityGroup) -> None:
+    """:func:`check_rule` for every rule of ``group`` (and its shape)."""
+    if not isinstance(group.group_id, str) or not group.group_id:
+        raise InvalidArgument(f"bad group id {group.group_id!r}")
+    for rules in (group.ingress, group.egress):
+        if not isinstance(rules, (tuple, list)):
+            raise InvalidArgument(f"rules of {group.group_id} must be a sequence")
+        for rule in rules:
+            if not isinstance(rule, Rule):
+                raise InvalidArgument(f"bad rule {rule!r} in {group.group_id}")
+            check_rule(rule)
 
 
 def _merge(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -275,6 +341,8 @@ def _disjoint(boxes: Iterable[tuple[int, int, int, int]]) -> list[tuple[int, int
 
 @functools.lru_cache(maxsize=65536)
 def _cidr_range(cidr: str) -> tuple[int, int]:
+    if not isinstance(cidr, str) or "/" not in cidr:
+        raise InvalidArgument(f"bad IPv4 CIDR {cidr!r}")
     try:
         net = ipaddress.IPv4Network(cidr, strict=False)
     except ValueError:
@@ -437,6 +505,66 @@ def _group_part(g: SecurityGroup) -> _GroupPart:
     return _GroupPart(tuple(sets), tuple(chains), tuple(sorted(elements.items())), digest.digest())
 
 
+def _check_port(p: Port) -> None:
+    if not isinstance(p.mac, str) or not re.fullmatch(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}", p.mac.lower()):
+        raise InvalidArgument(f"bad MAC {p.mac!r}")
+    if not isinstance(p.tap_name, str) or not p.tap_name or len(p.tap_name) > 15 or '"' in p.tap_name:
+        raise InvalidArgument(f"bad tap name {p.tap_name!r}")
+    for ip in p.ips:
+        try:
+            ipaddress.IPv4Address(ip)
+        except ValueError:
+            raise InvalidArgument(f"bad IPv4 address {ip!r} of {p.eni_id}") from None
+
+
+def _bridge_table(ports: Sequence[Port], lockdown: bool) -> tuple[str, dict[tuple[str, str], frozenset[str]]]:
+    """Anti-spoofing per tap (bridge family). ``lockdown``: frames from bridge ports that are not
+    known taps are dropped too, and nothing is bridged from port to port."""
+    taps, tap_mac, tap_ip, sdc_off = set(), set(), set(), set()
+    for p in ports:
+        mac = p.mac.lower()
+        tap = f'"{p.tap_name}"'
+        taps.add(tap)
+        tap_mac.add(f"{tap} . {mac}")
+        tap_ip.update(f"{tap} . {ip}" for ip in p.ips)
+        if not p.source_dest_check:
+            sdc_off.add(tap)
+    elements = {
+        (_BRIDGE, name): frozenset(elems)
+        for name, elems in (("taps", taps), ("tap_mac", tap_mac), ("tap_ip", tap_ip), ("sdc_off", sdc_off))
+    }
+    forward = (
+        "\n\tchain forward {\n\t\ttype filter hook forward priority filter; policy drop;\n\t}"
+        if lockdown
+        else ""
+    )
+    text = (
+        f"table {_BRIDGE}\ndelete table {_BRIDGE}\ntable {_BRIDGE} {{\n"
+        + "\n".join(
+            _decl(n, t, interval=False)
+            for n, t in (
+                ("taps", "ifname"),
+                ("tap_mac", "ifname . ether_addr"),
+                ("tap_ip", "ifname . ipv4_addr"),
+                ("sdc_off", "ifname"),
+            )
+        )
+        + "\n\tchain prerouting {\n"
+        "\t\ttype filter hook prerouting priority filter; policy accept;\n"
+        + ("\t\tiifname != @taps drop\n" if lockdown else "\t\tiifname != @taps accept\n")
+        + "\t\tiifname . ether saddr != @tap_mac drop\n"
+        "\t\tether type != { ip, arp } drop\n"
+        "\t\tether type arp iifname . arp saddr ether != @tap_mac drop\n"
+        "\t\tiifname @sdc_off accept\n"
+        "\t\tip saddr 0.0.0.0 udp sport 68 udp dport 67 accept\n"
+        "\t\tether type ip iifname . ip saddr != @tap_ip drop\n"
+        "\t\tarp saddr ip 0.0.0.0 accept\n"
+        "\t\tether type arp iifname . arp saddr ip != @tap_ip drop\n"
+        "\t}" + forward + "\n}"
+    )
+    return text, elements
+
+
 def compile_ruleset(vpc_id: str, ports: Sequence[Port], groups: Mapping[str, SecurityGroup]) -> Ruleset:
     """Compile the model (see the module doc for the layout)."""
     for gid, g in groups.items():
@@ -531,45 +659,10 @@ def compile_ruleset(vpc_id: str, ports: Sequence[Port], groups: Mapping[str, Sec
     )
 
     # anti-spoofing, bridge family
-    taps, tap_mac, tap_ip, sdc_off = set(), set(), set(), set()
     for p in ports:
-        mac = p.mac.lower()
-        if not re.fullmatch(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}", mac):
-            raise InvalidArgument(f"bad MAC {p.mac!r}")
-        if not p.tap_name or len(p.tap_name) > 15 or '"' in p.tap_name:
-            raise InvalidArgument(f"bad tap name {p.tap_name!r}")
-        tap = f'"{p.tap_name}"'
-        taps.add(tap)
-        tap_mac.add(f"{tap} . {mac}")
-        tap_ip.update(f"{tap} . {ip}" for ip in p.ips)
-        if not p.source_dest_check:
-            sdc_off.add(tap)
-    for name, elems in (("taps", taps), ("tap_mac", tap_mac), ("tap_ip", tap_ip), ("sdc_off", sdc_off)):
-        put(_BRIDGE, name, elems)
-    bridge = (
-        f"table {_BRIDGE}\ndelete table {_BRIDGE}\ntable {_BRIDGE} {{\n"
-        + "\n".join(
-            _decl(n, t, interval=False)
-            for n, t in (
-                ("taps", "ifname"),
-                ("tap_mac", "ifname . ether_addr"),
-                ("tap_ip", "ifname . ipv4_addr"),
-                ("sdc_off", "ifname"),
-            )
-        )
-        + "\n\tchain prerouting {\n"
-        "\t\ttype filter hook prerouting priority filter; policy accept;\n"
-        "\t\tiifname != @taps accept\n"
-        "\t\tiifname . ether saddr != @tap_mac drop\n"
-        "\t\tether type != { ip, arp } drop\n"
-        "\t\tether type arp iifname . arp saddr ether != @tap_mac drop\n"
-        "\t\tiifname @sdc_off accept\n"
-        "\t\tip saddr 0.0.0.0 udp sport 68 udp dport 67 accept\n"
-        "\t\tether type ip iifname . ip saddr != @tap_ip drop\n"
-        "\t\tarp saddr ip 0.0.0.0 accept\n"
-        "\t\tether type arp iifname . arp saddr ip != @tap_ip drop\n"
-        "\t}\n}"
-    )
+        _check_port(p)
+    bridge, bridge_elements = _bridge_table(ports, lockdown=False)
+    elements.update(bridge_elements)
     inet = f"table {_INET}\ndelete table {_INET}\ntable {_INET} {{\n" + "\n".join(sets + chains) + "\n}"
     structure = inet + "\n" + bridge
     digest = hashlib.sha256(structure.encode())
@@ -580,6 +673,68 @@ def compile_ruleset(vpc_id: str, ports: Sequence[Port], groups: Mapping[str, Sec
     generation = int.from_bytes(digest.digest()[:4], "big") or 1
     header = f"# ec2d security groups of {vpc_id}: {len(ports)} ports, {len(groups)} groups"
     return Ruleset(header, structure, elements, generation)
+
+
+def lockdown_ruleset(vpc_id: str, ports: Sequence[Port], reason: str = "") -> Ruleset:
+    """Fail closed: nothing is forwarded in the namespace (inet forward policy drop, and bridge
+    forward drop, which holds even without br_netfilter); anti-spoofing stays for every port whose
+    model is valid, frames from other bridge ports are dropped. Guests keep DHCP, DNS and
+    metadata (namespace-local, not forwarded)."""
+    good = []
+    for p in ports:
+        try:
+            _check_port(p)
+        except InvalidArgument:
+            continue
+        good.append(p)
+    inet = (
+        f"table {_INET}\ndelete table {_INET}\ntable {_INET} {{\n"
+        + _decl("gen", "mark", interval=False)
+        + "\n\tchain fwd_lockdown {\n"
+        "\t\ttype filter hook forward priority filter; policy drop;\n\t}\n}"
+    )
+    bridge, elements = _bridge_table(good, lockdown=True)
+    structure = inet + "\n" + bridge
+    digest = hashlib.sha256(structure.encode())
+    for key in sorted(elements):
+        digest.update(repr((key, sorted(elements[key]))).encode())
+    generation = int.from_bytes(digest.digest()[:4], "big") or 1
+    why = " ".join(reason.split())[:200]
+    header = f"# LOCKDOWN of {vpc_id}: forwarded traffic dropped ({why})"
+    return Ruleset(header, structure, elements, generation)
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    """What a sync put in force: ``enforced`` (exactly the model), ``degraded`` (groups in
+    ``faults`` could not be compiled and allow nothing) or ``lockdown`` (nothing is forwarded)."""
+
+    mode: str
+    faults: Mapping[str, str] = field(default_factory=dict)
+
+
+def compile_tolerant(
+    vpc_id: str, ports: Sequence[Port], groups: Mapping[str, SecurityGroup]
+) -> tuple[Ruleset, SyncOutcome]:
+    """Compile, failing closed: a group whose rules cannot be compiled is replaced by a group that
+    allows nothing (its ports still get their other groups' rules: never more than the model
+    allows); when the ruleset as a whole cannot be compiled, the lockdown ruleset."""
+    faults: dict[str, str] = {}
+    safe: dict[str, SecurityGroup] = {}
+    for gid, g in groups.items():
+        try:
+            check_group(g)
+            hash(g)
+            safe[gid] = g
+        except (InvalidArgument, TypeError) as exc:
+            faults[str(gid)] = f"group cannot be compiled: {exc}"
+            safe[gid] = SecurityGroup(gid, (), ())
+    try:
+        ruleset = compile_ruleset(vpc_id, ports, safe)
+    except Exception as exc:  # noqa: BLE001 - anything the model holds must fail closed, not open
+        faults["*"] = f"ruleset cannot be compiled: {exc}"
+        return lockdown_ruleset(vpc_id, ports, str(exc)), SyncOutcome("lockdown", faults)
+    return ruleset, SyncOutcome("degraded" if faults else "enforced", faults)
 
 
 def render(vpc_id: str, ports: Sequence[Port], groups: Mapping[str, SecurityGroup]) -> str:
@@ -679,12 +834,17 @@ class FirewallDriver(ABC):
     @abstractmethod
     def sync(
         self, netns: str, vpc_id: str, ports: Sequence[Port], groups: Mapping[str, SecurityGroup]
-    ) -> None:
-        """Make the namespace enforce exactly ``groups`` for ``ports``."""
+    ) -> SyncOutcome:
+        """Make the namespace enforce exactly ``groups`` for ``ports``, or fail closed (see
+        :class:`SyncOutcome`); raises only when not even the lockdown ruleset could be applied."""
 
     @abstractmethod
     def remove(self, netns: str) -> None:
         """Remove all security-group state of the namespace (absent is fine)."""
+
+    @abstractmethod
+    def lockdown(self, netns: str, vpc_id: str, reason: str) -> None:
+        """Forward nothing in the namespace (the model could not even be read)."""
 
 
 @dataclass
@@ -693,46 +853,95 @@ class SyncStats:
     delta: int = 0
     noop: int = 0
     fallbacks: int = 0
+    lockdowns: int = 0
 
 
 class NftFirewall(FirewallDriver):
-    """nftables implementation: full atomic script, or an element-only delta when possible."""
+    """nftables implementation: full atomic script, or an element-only delta when possible.
 
-    def __init__(self) -> None:
+    Before applying, the namespace is prepared (:func:`hostprep.ensure_netns`: br_netfilter and
+    its sysctl); when that fails, or the model cannot be compiled, or nft refuses the script, the
+    namespace gets :func:`lockdown_ruleset` instead and the reason is logged (fail closed).
+    """
+
+    def __init__(self, prepare: bool = True) -> None:
         self._applied: dict[str, Ruleset] = {}
         self._locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
         self.stats = SyncStats()
+        self.prepare = prepare
+        self.outcomes: dict[str, SyncOutcome] = {}
 
     def sync(
         self, netns: str, vpc_id: str, ports: Sequence[Port], groups: Mapping[str, SecurityGroup]
-    ) -> None:
-        new = compile_ruleset(vpc_id, ports, groups)
+    ) -> SyncOutcome:
+        new, outcome = compile_tolerant(vpc_id, ports, groups)
         with self._locks[netns]:
-            old = self._applied.pop(netns, None)
-            if old is not None:
-                delta = render_delta(old, new)
-                unchanged = delta == ""
-                if unchanged:  # still prove the kernel holds it (tables removed, namespace re-created?)
-                    delta = _touch_generation(old.generation)
-                if delta is not None:
-                    try:
-                        apply(netns, delta)
-                        self._applied[netns] = new
-                        if unchanged:
-                            self.stats.noop += 1
-                        else:
-                            self.stats.delta += 1
-                        return
-                    except FirewallError:
-                        self.stats.fallbacks += 1  # kernel did not hold `old`: replace everything
-            apply(netns, new.script())
-            self._applied[netns] = new
-            self.stats.full += 1
+            if outcome.mode != "lockdown" and self.prepare:
+                try:
+                    hostprep.ensure_netns(netns)
+                except hostprep.PreconditionError as exc:
+                    new = lockdown_ruleset(vpc_id, ports, str(exc))
+                    outcome = SyncOutcome("lockdown", {**outcome.faults, "*": str(exc)})
+            try:
+                self._apply(netns, new)
+            except FirewallError as exc:
+                if outcome.mode == "lockdown":
+                    raise
+                outcome = SyncOutcome("lockdown", {**outcome.faults, "*": f"nft refused the ruleset: {exc}"})
+                self._apply(netns, lockdown_ruleset(vpc_id, ports, str(exc)))
+            if outcome.mode == "lockdown":
+                self.stats.lockdowns += 1
+        self._report(netns, vpc_id, outcome)
+        return outcome
+
+    def _report(self, netns: str, vpc_id: str, outcome: SyncOutcome) -> None:
+        before = self.outcomes.get(netns)
+        self.outcomes[netns] = outcome
+        if outcome.mode == "enforced":
+            if before is not None and before.mode != "enforced":
+                log.warning("security groups of %s enforced again", vpc_id)
+            return
+        for what, reason in sorted(outcome.faults.items()):
+            log.error("security groups of %s: %s: %s", vpc_id, "VPC" if what == "*" else what, reason)
+        if outcome.mode == "lockdown":
+            log.critical("security groups of %s cannot be enforced: LOCKDOWN, all forwarded traffic "
+                         "to and from its instances is dropped until this is fixed", vpc_id)
+        else:
+            log.error("security groups of %s: the groups above allow nothing until fixed", vpc_id)
+
+    def _apply(self, netns: str, new: Ruleset) -> None:
+        old = self._applied.pop(netns, None)
+        if old is not None:
+            delta = render_delta(old, new)
+            unchanged = delta == ""
+            if unchanged:  # still prove the kernel holds it (tables removed, namespace re-created?)
+                delta = _touch_generation(old.generation)
+            if delta is not None:
+                try:
+                    apply(netns, delta)
+                    self._applied[netns] = new
+                    if unchanged:
+                        self.stats.noop += 1
+                    else:
+                        self.stats.delta += 1
+                    return
+                except FirewallError:
+                    self.stats.fallbacks += 1  # kernel did not hold `old`: replace everything
+        apply(netns, new.script())
+        self._applied[netns] = new
+        self.stats.full += 1
 
     def remove(self, netns: str) -> None:
         with self._locks[netns]:
             self._applied.pop(netns, None)
+            self.outcomes.pop(netns, None)
             remove(netns)
+
+    def lockdown(self, netns: str, vpc_id: str, reason: str) -> None:
+        with self._locks[netns]:
+            self._apply(netns, lockdown_ruleset(vpc_id, [], reason))
+            self.stats.lockdowns += 1
+        self._report(netns, vpc_id, SyncOutcome("lockdown", {"*": reason}))
 
 
 def allows(
@@ -789,17 +998,26 @@ class FakeFirewall(FirewallDriver):
 
     state: dict[str, tuple[str, tuple[Port, ...], dict[str, SecurityGroup]]] = field(default_factory=dict)
     calls: list[tuple[str, str]] = field(default_factory=list)
+    outcomes: dict[str, SyncOutcome] = field(default_factory=dict)
 
     def sync(
         self, netns: str, vpc_id: str, ports: Sequence[Port], groups: Mapping[str, SecurityGroup]
-    ) -> None:
-        compile_ruleset(vpc_id, ports, groups)  # same validation as the real driver
-        self.state[netns] = (vpc_id, tuple(ports), dict(groups))
+    ) -> SyncOutcome:
+        _, outcome = compile_tolerant(vpc_id, ports, groups)  # same validation as the real driver
+        safe = {gid: (SecurityGroup(gid, (), ()) if gid in outcome.faults else g) for gid, g in groups.items()}
+        self.state[netns] = (vpc_id, tuple(ports), safe)
+        self.outcomes[netns] = outcome
         self.calls.append(("sync", netns))
+        return outcome
 
     def remove(self, netns: str) -> None:
         self.state.pop(netns, None)
         self.calls.append(("remove", netns))
+
+    def lockdown(self, netns: str, vpc_id: str, reason: str) -> None:
+        self.state[netns] = (vpc_id, (), {})
+        self.outcomes[netns] = SyncOutcome("lockdown", {"*": reason})
+        self.calls.append(("lockdown", netns))
 
     def allows(
         self,
@@ -812,5 +1030,7 @@ class FakeFirewall(FirewallDriver):
     ) -> bool:
         if netns not in self.state:
             return True
+        if self.outcomes[netns].mode == "lockdown":
+            return False
         _, ports, groups = self.state[netns]
         return allows(ports, groups, src_ip, dst_ip, protocol, port, code)
