@@ -35,6 +35,10 @@ class RunningEc2d:
             task = asyncio.create_task(run(self.config, ready=ready, stop=self._stop))
             waiter = asyncio.create_task(ready.wait())
             await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            if task.done():  # start-up failed: surface the error before start() looks at it
+                waiter.cancel()
+                task.result()
+                raise RuntimeError("ec2d stopped during start-up")
             self._ready.set()
             await task
 
@@ -46,13 +50,16 @@ class RunningEc2d:
 
     def start(self) -> RunningEc2d:
         self.thread.start()
-        self._ready.wait(60)
+        # an event, not a budget: start-up may build an image or probe KVM first; the deadline only
+        # keeps a wedged start from hanging the run
+        if not self._ready.wait(900):
+            raise TimeoutError("ec2d did not finish starting within 900 s")
         if self._error:
             raise self._error
         return self
 
     def stop(self, sweep: bool = True) -> None:
-        if self._stop is not None:
+        if self._stop is not None and not self.loop.is_closed():
             self.loop.call_soon_threadsafe(self._stop.set)
         self.thread.join(60)
         if sweep and self.config.instances:
