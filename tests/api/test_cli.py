@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import make_test_prefix
+from ec2d_server import make_test_prefix
 
 from orchestrator.cli.sweep import sweep
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import fuzzing
 import pytest
-from conftest import RunningEc2d, start_ec2d
+from ec2d_server import RunningEc2d, start_ec2d
 
 SEED = 20261130
 REQUESTS = 1500

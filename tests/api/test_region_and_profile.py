@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import RunningEc2d, start_ec2d
+from ec2d_server import RunningEc2d, start_ec2d
 
 EC2D = str(Path(sys.executable).parent / "ec2d")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import tamper
 from botocore.credentials import Credentials
-from conftest import RunningEc2d, start_ec2d
+from ec2d_server import RunningEc2d, start_ec2d
 
 SEED = 20261130
 REQUESTS = 8  # each yields several hundred tampered requests

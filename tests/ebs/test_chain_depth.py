@@ -8,7 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import start_ec2d
+from ec2d_server import start_ec2d
 
 
 def chain(path: Path) -> list[dict]:

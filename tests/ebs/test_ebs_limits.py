@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import RunningEc2d, start_ec2d
+from ec2d_server import RunningEc2d, start_ec2d
 from small_fs import small_filesystem
 
 GIB = 1024**3

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import free_port
+from ec2d_server import free_port
 
 EC2D = [sys.executable, "-m", "orchestrator.cli.main"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import make_test_prefix, start_ec2d
+from ec2d_server import make_test_prefix, start_ec2d
 from hostobjects import host_objects
 
 from orchestrator.cli.sweep import sweep

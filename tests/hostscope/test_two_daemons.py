@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import libvirt
-from conftest import RunningEc2d, start_ec2d
+from ec2d_server import RunningEc2d, start_ec2d
 from guests import private_key, ssh, wait_state
 from hostobjects import host_objects
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import RunningEc2d, start_ec2d
+from ec2d_server import RunningEc2d, start_ec2d
 
 from orchestrator.images.cache import default_cache_dir, ensure_image
 

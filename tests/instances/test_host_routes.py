@@ -13,7 +13,7 @@ import uuid
 from pathlib import Path
 
 import paramiko
-from conftest import start_ec2d
+from ec2d_server import start_ec2d
 from guests import private_key, wait_state
 from netcheck import Listener
 from test_lifecycle import tiny_image

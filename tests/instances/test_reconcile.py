@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 
 import libvirt
-from conftest import start_ec2d
+from ec2d_server import start_ec2d
 from guests import instance_netns, private_key, ssh, wait_state
 from test_lifecycle import tiny_image
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from conftest import start_ec2d
+from ec2d_server import start_ec2d
 from guests import Guest, instance_netns, private_key, ssh, wait_state
 from test_lifecycle import tiny_image
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from conftest import start_ec2d
+from ec2d_server import start_ec2d
 from guests import wait_state
 
 from orchestrator.config import Config

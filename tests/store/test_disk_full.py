@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import start_ec2d
+from ec2d_server import start_ec2d
 from small_fs import fill, small_filesystem
 
 from orchestrator.drivers.storage.qcow2 import StorageError
