@@ -230,7 +230,7 @@ def run(backend: Backend, region: str, req: Mapping[str, Any]) -> dict[str, Any]
 
     image = images.get(backend, region, req["ImageId"])
     if image.state != "available":
-        raise errors.Ec2Error(f"Image '{image.id}' is not available", code="InvalidAMIID.Unavailable")
+        raise errors.Ec2Error(f"AMI '{image.id}' is {image.state}, and cannot be run", code="InvalidAMIID.Unavailable")
     type_name = req.get("InstanceType") or "m1.small"
     itype = catalogue.get(type_name)
     if itype is None:

@@ -133,13 +133,20 @@ class Runtime:
             log.debug("stop_events failed", exc_info=True)
 
     async def register_images(self) -> None:
-        for record in await self._call(images.sync_published, self.backend):
+        """Publish every cached image as an AMI: registered ``pending``, its layer imported into
+        storage, then ``available`` (a launch in between would find no layer)."""
+        layers = set(await self._call(self.storage.list_layers))
+        for record in await self._call(images.sync_published, self.backend, False):
             snapshot_id = record.data["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
             snap = self.backend.store.get(snapshot_id)
-            if snap is None or snapshot_id in self.storage.list_layers():
+            if snap is None:
                 continue
-            log.info("importing %s as layer %s", record.data["Name"], snapshot_id)
-            await self._call(self.storage.import_image, Path(snap.data["layer_path"]), snapshot_id)
+            if snapshot_id not in layers:
+                images.mark_pending(self.backend, record.id)
+                log.info("importing %s as layer %s", record.data["Name"], snapshot_id)
+                await self._call(self.storage.import_image, Path(snap.data["layer_path"]), snapshot_id)
+                layers.add(snapshot_id)
+            images.mark_available(self.backend, record.id)
 
     async def _sweep_storage(self) -> None:
         """At start, before any storage work: remove files no volume or snapshot record owns (a

@@ -93,7 +93,7 @@ def guest_disk(guest: Guest, volume_id: str) -> str:
     serial = volume_id.replace("-", "")[:20]
     script = (f"for d in /sys/block/vd*; do [ \"$(cat $d/serial 2>/dev/null)\" = {serial} ] && "
               f"echo /dev/${{d##*/}}; done; true")
-    return until(f"{volume_id} in the guest", lambda: guest.run(script).strip(), timeout=60)
+    return until(f"{volume_id} in the guest", lambda: guest.run(script).strip(), timeout=300)
 
 
 def test_machine_moves_to_another_zone_through_an_ami(world: Ctx) -> None:
@@ -132,7 +132,7 @@ def test_data_moves_to_another_zone_through_a_snapshot(world: Ctx) -> None:
     east.get_waiter("volume_available").wait(VolumeIds=[vol["VolumeId"]], WaiterConfig={"Delay": 1})
     att = east.attach_volume(VolumeId=vol["VolumeId"], InstanceId=a["InstanceId"], Device="/dev/sdf")
     assert att["State"] == "attaching" and att["Device"] == "/dev/sdf"
-    until("attached", lambda: attached(east, vol["VolumeId"]), timeout=60)
+    until("attached", lambda: attached(east, vol["VolumeId"]), timeout=300)
     world["vol_a"] = vol["VolumeId"]
     found = east.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [a["InstanceId"]]},
                                            {"Name": "status", "Values": ["in-use"]}])["Volumes"]
@@ -156,7 +156,7 @@ def test_data_moves_to_another_zone_through_a_snapshot(world: Ctx) -> None:
     assert copy["Size"] == 1 and copy["SnapshotId"] == snap["SnapshotId"]
     east.get_waiter("volume_available").wait(VolumeIds=[copy["VolumeId"]], WaiterConfig={"Delay": 1})
     east.attach_volume(VolumeId=copy["VolumeId"], InstanceId=b["InstanceId"], Device="/dev/xvdg")
-    until("attached", lambda: attached(east, copy["VolumeId"]), timeout=60)
+    until("attached", lambda: attached(east, copy["VolumeId"]), timeout=300)
     guest = login(world, b)
     dev = guest_disk(guest, copy["VolumeId"])
     guest.run(f"sudo mkdir -p /mnt/data && sudo mount {dev} /mnt/data")
@@ -188,7 +188,7 @@ def test_zone_rule_and_volume_in_use(world: Ctx) -> None:
     east.get_waiter("volume_available").wait(VolumeIds=[world["vol_b"]], WaiterConfig={"Delay": 1})
     east.delete_volume(VolumeId=world["vol_b"])
     until("deleted", lambda: world["vol_b"] not in [v["VolumeId"] for v in east.describe_volumes()["Volumes"]],
-          timeout=30)
+          timeout=300)
 
 
 def test_online_grow_and_crash_consistent_instance_snapshots(world: Ctx) -> None:
@@ -196,7 +196,7 @@ def test_online_grow_and_crash_consistent_instance_snapshots(world: Ctx) -> None
     mod = east.modify_volume(VolumeId=world["vol_a"], Size=2)["VolumeModification"]
     assert (mod["OriginalSize"], mod["TargetSize"], mod["ModificationState"]) == (1, 2, "modifying")
     until("modified", lambda: east.describe_volumes_modifications(VolumeIds=[world["vol_a"]])[
-        "VolumesModifications"][0]["ModificationState"] == "completed", timeout=60)
+        "VolumesModifications"][0]["ModificationState"] == "completed", timeout=300)
     assert east.describe_volumes(VolumeIds=[world["vol_a"]])["Volumes"][0]["Size"] == 2
     guest = login(world, a)
     dev = guest_disk(guest, world["vol_a"])
@@ -262,7 +262,7 @@ def test_snapshots_outlive_their_ami(world: Ctx) -> None:
     data = east.create_volume(AvailabilityZone="us-east-1c", SnapshotId=world["data_snap"])["VolumeId"]
     east.get_waiter("volume_available").wait(VolumeIds=[data], WaiterConfig={"Delay": 1})
     east.attach_volume(VolumeId=data, InstanceId=inst["InstanceId"], Device="/dev/sdf")
-    until("attached", lambda: attached(east, data), timeout=30)
+    until("attached", lambda: attached(east, data), timeout=300)
     east.start_instances(InstanceIds=[inst["InstanceId"]])
     guest = login(world, inst)
     dev = guest_disk(guest, data)
@@ -302,6 +302,6 @@ def test_cleanup_collects_every_layer(world: Ctx) -> None:
             client.delete_volume(VolumeId=vol["VolumeId"])
         for snap in client.describe_snapshots(OwnerIds=["self"])["Snapshots"]:
             client.delete_snapshot(SnapshotId=snap["SnapshotId"])
-        until("volumes gone", lambda c=client: not c.describe_volumes()["Volumes"], timeout=60)
+        until("volumes gone", lambda c=client: not c.describe_volumes()["Volumes"], timeout=300)
     layers = world["ec2d"].config.data_dir / "storage" / "layers"
-    until("layers collected", lambda: not [s for s in made if (layers / f"{s}.qcow2").exists()], timeout=60)
+    until("layers collected", lambda: not [s for s in made if (layers / f"{s}.qcow2").exists()], timeout=300)
