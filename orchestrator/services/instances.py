@@ -229,6 +229,8 @@ def run(backend: Backend, region: str, req: Mapping[str, Any]) -> dict[str, Any]
             return reservation(backend, same)
 
     image = images.get(backend, region, req["ImageId"])
+    if backend.runtime is not None:
+        backend.runtime.require_hypervisor()
     if image.state != "available":
         raise errors.Ec2Error(f"AMI '{image.id}' is {image.state}, and cannot be run", code="InvalidAMIID.Unavailable")
     type_name = req.get("InstanceType") or "m1.small"
@@ -368,6 +370,8 @@ def request(backend: Backend, region: str, instance_ids: Sequence[str], what: Re
             force: bool = False) -> list[dict[str, Any]]:
     """Start/Stop/Reboot/Terminate: check every instance first, then move them all."""
     records = find(backend, region, instance_ids)
+    if backend.runtime is not None:
+        backend.runtime.require_hypervisor()
     table = REQUESTS[what]
     verb = {Request.START: "started", Request.STOP: "stopped", Request.REBOOT: "rebooted",
             Request.TERMINATE: "terminated"}[what]

@@ -21,7 +21,13 @@ from typing import Any
 from orchestrator.domain import instance_types as catalogue
 from orchestrator.domain.states import ACTIVE, InstanceState
 from orchestrator.drivers.compute.designer import InstanceSpec, NicSpec, VolumeSpec, design_domain
-from orchestrator.drivers.compute.driver import ComputeDriver, ComputeError, PowerState
+from orchestrator.drivers.compute.driver import (
+    RECONNECTED,
+    ComputeDriver,
+    ComputeError,
+    HypervisorUnavailable,
+    PowerState,
+)
 from orchestrator.drivers.network.dnsmasq import Lease
 from orchestrator.drivers.network.vpc import VpcNetworkDriver
 from orchestrator.drivers.storage.volumes import StorageDriver
@@ -327,6 +333,16 @@ class Runtime:
         self._spawn(self.sync_vpc(region, vpc_id))
 
     # ------------------------------------------------------------------ requests (from services)
+    def require_hypervisor(self) -> None:
+        """Refuse work at once with a retryable 503 while libvirtd is unreachable (the driver is
+        reconnecting), instead of accepting it and failing it halfway."""
+        from orchestrator.api import errors
+
+        if not self.compute.available:
+            raise errors.ServiceUnavailable(
+                "The request has failed due to a temporary failure of the server: the hypervisor is "
+                "unreachable. Nothing was changed; retry shortly.")
+
     def launch(self, instance_ids: list[str]) -> None:
         for iid in instance_ids:
             self._spawn(self._guarded(iid, self._launch))
@@ -437,6 +453,9 @@ class Runtime:
                      time.monotonic() - started)
         except StateConflict:
             log.info("%s changed state during launch; leaving it to the next operation", instance_id)
+        except HypervisorUnavailable as exc:  # not the instance's fault: stays pending, relaunched
+            log.warning("%s launch interrupted, libvirtd unreachable (%s); retried once it is back",
+                        instance_id, exc)
         except Exception as exc:
             log.exception("%s launch failed", instance_id)
             await self._fail_launch(instance_id, f"Server.InternalError: {exc}")
@@ -578,6 +597,9 @@ class Runtime:
 
     # ------------------------------------------------------------------ events and reconciliation
     def _on_event(self, name: str, event: str, detail: str) -> None:
+        if event == RECONNECTED:  # libvirtd restarted: its events of the outage are lost
+            self._spawn(self._reconcile_logged())
+            return
         instance_id = self.instance_of_domain(name)
         if instance_id is None or event != "stopped":
             return
@@ -605,6 +627,12 @@ class Runtime:
                    "Message": f"Server.InternalError: the instance's domain stopped unexpectedly ({detail})"})
         instances.transition(self.backend, instance_id, S.RUNNING, S.STOPPING, {"StateReason": reason})
         await self._stop(instance_id, force=True)
+
+    async def _reconcile_logged(self) -> None:
+        try:
+            await self.reconcile()
+        except Exception:
+            log.exception("reconcile after reconnecting to libvirtd failed")
 
     async def reconcile(self) -> None:
         """Bring libvirt in line with the store: finish interrupted work, notice dead domains,
