@@ -78,7 +78,7 @@ def launch(ctx: Ctx, region: str, image_id: str, zone: str) -> dict[str, Any]:
 
 def login(ctx: Ctx, inst: dict[str, Any], region: str = "us-east-1") -> Guest:
     client = ctx["east"] if region == "us-east-1" else ctx["west"]
-    client.get_waiter("instance_running").wait(InstanceIds=[inst["InstanceId"]], WaiterConfig={"Delay": 1})
+    client.get_waiter("instance_running").wait(InstanceIds=[inst["InstanceId"]], WaiterConfig={"Delay": 1, "MaxAttempts": 300})
     key = ctx["key_east"] if region == "us-east-1" else ctx["key_west"]
     return ssh(instance_netns(ctx["ec2d"], inst), inst["PrivateIpAddress"], key)
 
@@ -129,7 +129,7 @@ def test_data_moves_to_another_zone_through_a_snapshot(world: Ctx) -> None:
     vol = east.create_volume(AvailabilityZone="us-east-1a", Size=1, VolumeType="gp3",
                              TagSpecifications=[{"ResourceType": "volume", "Tags": [{"Key": "Name", "Value": "data"}]}])
     assert vol["State"] == "creating" and vol["Tags"] == [{"Key": "Name", "Value": "data"}]
-    east.get_waiter("volume_available").wait(VolumeIds=[vol["VolumeId"]], WaiterConfig={"Delay": 1})
+    east.get_waiter("volume_available").wait(VolumeIds=[vol["VolumeId"]], WaiterConfig={"Delay": 1, "MaxAttempts": 300})
     att = east.attach_volume(VolumeId=vol["VolumeId"], InstanceId=a["InstanceId"], Device="/dev/sdf")
     assert att["State"] == "attaching" and att["Device"] == "/dev/sdf"
     until("attached", lambda: attached(east, vol["VolumeId"]), timeout=300)
@@ -145,7 +145,7 @@ def test_data_moves_to_another_zone_through_a_snapshot(world: Ctx) -> None:
               "echo before | sudo tee /mnt/data/note.txt >/dev/null && sync")
     before = guest.run("sha256sum /mnt/data/a.bin").split()[0]
     snap = east.create_snapshot(VolumeId=vol["VolumeId"], Description="data at t0")
-    east.get_waiter("snapshot_completed").wait(SnapshotIds=[snap["SnapshotId"]], WaiterConfig={"Delay": 1})
+    east.get_waiter("snapshot_completed").wait(SnapshotIds=[snap["SnapshotId"]], WaiterConfig={"Delay": 1, "MaxAttempts": 300})
     guest.run("sudo dd if=/dev/urandom of=/mnt/data/a.bin bs=64k count=1 conv=notrunc 2>/dev/null && "
               "echo after | sudo tee /mnt/data/note.txt >/dev/null && "
               "echo later | sudo tee /mnt/data/later.txt >/dev/null && sync")
@@ -154,7 +154,7 @@ def test_data_moves_to_another_zone_through_a_snapshot(world: Ctx) -> None:
 
     copy = east.create_volume(AvailabilityZone="us-east-1b", SnapshotId=snap["SnapshotId"])
     assert copy["Size"] == 1 and copy["SnapshotId"] == snap["SnapshotId"]
-    east.get_waiter("volume_available").wait(VolumeIds=[copy["VolumeId"]], WaiterConfig={"Delay": 1})
+    east.get_waiter("volume_available").wait(VolumeIds=[copy["VolumeId"]], WaiterConfig={"Delay": 1, "MaxAttempts": 300})
     east.attach_volume(VolumeId=copy["VolumeId"], InstanceId=b["InstanceId"], Device="/dev/xvdg")
     until("attached", lambda: attached(east, copy["VolumeId"]), timeout=300)
     guest = login(world, b)
@@ -174,7 +174,7 @@ def test_zone_rule_and_volume_in_use(world: Ctx) -> None:
         east.attach_volume(VolumeId=world["vol_a"], InstanceId=world["a"]["InstanceId"], Device="/dev/sdh")
     assert code(info) == "VolumeInUse"  # already attached (to a)
     spare = east.create_volume(AvailabilityZone="us-east-1a", Size=1)
-    east.get_waiter("volume_available").wait(VolumeIds=[spare["VolumeId"]], WaiterConfig={"Delay": 1})
+    east.get_waiter("volume_available").wait(VolumeIds=[spare["VolumeId"]], WaiterConfig={"Delay": 1, "MaxAttempts": 300})
     with pytest.raises(ClientError) as info:
         east.attach_volume(VolumeId=spare["VolumeId"], InstanceId=world["b"]["InstanceId"], Device="/dev/sdh")
     assert code(info) == "InvalidVolume.ZoneMismatch"
@@ -185,7 +185,7 @@ def test_zone_rule_and_volume_in_use(world: Ctx) -> None:
     # detach (hot-unplug) and delete work once it is free
     det = east.detach_volume(VolumeId=world["vol_b"])
     assert det["State"] == "detaching"
-    east.get_waiter("volume_available").wait(VolumeIds=[world["vol_b"]], WaiterConfig={"Delay": 1})
+    east.get_waiter("volume_available").wait(VolumeIds=[world["vol_b"]], WaiterConfig={"Delay": 1, "MaxAttempts": 300})
     east.delete_volume(VolumeId=world["vol_b"])
     until("deleted", lambda: world["vol_b"] not in [v["VolumeId"] for v in east.describe_volumes()["Volumes"]],
           timeout=300)
@@ -206,7 +206,7 @@ def test_online_grow_and_crash_consistent_instance_snapshots(world: Ctx) -> None
                                  CopyTagsFromSource="volume")["Snapshots"]
     assert sorted(s["VolumeId"] for s in made) == sorted([_root_volume(east, a["InstanceId"]), world["vol_a"]])
     east.get_waiter("snapshot_completed").wait(SnapshotIds=[s["SnapshotId"] for s in made],
-                                               WaiterConfig={"Delay": 1})
+                                               WaiterConfig={"Delay": 1, "MaxAttempts": 300})
     data = next(s for s in made if s["VolumeId"] == world["vol_a"])
     assert east.describe_snapshots(SnapshotIds=[data["SnapshotId"]])["Snapshots"][0]["Tags"] == [
         {"Key": "Name", "Value": "data"}]
@@ -258,9 +258,9 @@ def test_snapshots_outlive_their_ami(world: Ctx) -> None:
     guest.close()
     # attaching to a stopped instance is recorded and the disk is there at the next start
     east.stop_instances(InstanceIds=[inst["InstanceId"]])
-    east.get_waiter("instance_stopped").wait(InstanceIds=[inst["InstanceId"]], WaiterConfig={"Delay": 1})
+    east.get_waiter("instance_stopped").wait(InstanceIds=[inst["InstanceId"]], WaiterConfig={"Delay": 1, "MaxAttempts": 300})
     data = east.create_volume(AvailabilityZone="us-east-1c", SnapshotId=world["data_snap"])["VolumeId"]
-    east.get_waiter("volume_available").wait(VolumeIds=[data], WaiterConfig={"Delay": 1})
+    east.get_waiter("volume_available").wait(VolumeIds=[data], WaiterConfig={"Delay": 1, "MaxAttempts": 300})
     east.attach_volume(VolumeId=data, InstanceId=inst["InstanceId"], Device="/dev/sdf")
     until("attached", lambda: attached(east, data), timeout=300)
     east.start_instances(InstanceIds=[inst["InstanceId"]])

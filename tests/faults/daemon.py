@@ -186,6 +186,16 @@ class Daemon:
 
         return Qcow2Storage(self.data_dir / "storage").list_volumes()
 
+    def quiet_orphans(self, grace: float = 60.0) -> dict[str, list[str]]:
+        """``orphans()`` once it is empty, or what is still there after ``grace`` seconds: an
+        instance's state changes just before its VPC's leases and firewall are re-synced."""
+        deadline = time.monotonic() + grace
+        while True:
+            found = self.orphans()
+            if not any(found.values()) or time.monotonic() > deadline:
+                return found
+            time.sleep(1)
+
     def orphans(self) -> dict[str, list[str]]:
         """Host objects of this prefix that no instance/volume in ec2d's answers accounts for
         (and, as 'missing', what a running instance lacks)."""
@@ -242,10 +252,10 @@ def crash_once(workdir: Path, point: str, count: int) -> dict[str, Any]:
         terminated = [i for i in insts if i["State"]["Name"] == "terminated"]
         reasons = [(i.get("StateReason") or {}).get("Code") for i in terminated]
         logins = {i["InstanceId"]: d.login(i, key) for i in running}
-        orphans = d.orphans()
+        orphans = d.quiet_orphans()
         d.client().terminate_instances(InstanceIds=[i["InstanceId"] for i in insts])
         until("all terminated", lambda: all(i["State"]["Name"] == "terminated" for i in d.instances()), 300)
-        after = d.orphans()
+        after = d.quiet_orphans()
         return {"point": point, "count": len(insts), "seen_at_kill": seen, "running": len(running),
                 "terminated": len(terminated), "reasons": reasons, "logins": logins, "orphans": orphans,
                 "orphans_after_terminate": after, "settle_s": settle}

@@ -99,7 +99,7 @@ def debian(ec2d, ec2, debian_ami, key, imds_log) -> Iterator[dict]:
         yield inst
     finally:
         ec2.terminate_instances(InstanceIds=[inst["InstanceId"]])
-        wait_state(ec2, inst["InstanceId"], "terminated", 180)
+        wait_state(ec2, inst["InstanceId"], "terminated", 300)
         if imds_log.lines:
             print("ec2d.imds log:\n  " + "\n  ".join(imds_log.lines[-50:]))
 
