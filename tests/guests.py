@@ -34,7 +34,7 @@ class Guest:
         self.client.close()
 
 
-def ssh(netns: str, ip: str, key: paramiko.PKey, user: str = "ec2-user", timeout: float = 120) -> Guest:
+def ssh(netns: str, ip: str, key: paramiko.PKey, user: str = "ec2-user", timeout: float = 300) -> Guest:
     """Log in as soon as the guest accepts SSH (retrying until ``timeout``)."""
     deadline = time.monotonic() + timeout
     last: Exception | None = None
@@ -62,7 +62,7 @@ def instance_netns(ec2d: Any, instance: dict[str, Any]) -> str:
     return f"{ec2d.config.prefix}-{instance['VpcId']}"
 
 
-def wait_state(ec2: Any, instance_id: str, state: str, timeout: float = 180) -> dict[str, Any]:
+def wait_state(ec2: Any, instance_id: str, state: str, timeout: float = 300) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         inst = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]

@@ -36,6 +36,7 @@ from orchestrator.api import errors, handlers, sigv4
 from orchestrator.api.context import RequestContext
 from orchestrator.api.protocol import QueryParser, XmlSerializer
 from orchestrator.api.registry import HANDLERS, call
+from orchestrator.drivers.compute.driver import HypervisorUnavailable
 from orchestrator.services import principals
 from orchestrator.services.backend import Backend
 from orchestrator.services.principals import Caller
@@ -114,6 +115,13 @@ class Ec2Api:
                 "The request has failed due to a temporary failure of the server: ec2d's state store "
                 f"cannot be written ({exc.reason}). Nothing was changed; retry once the condition is cleared"
                 + (" (free space on the data dir's filesystem)." if exc.reason == "full" else "."))
+            payload = self.serializer.error(err, request_id)
+            status = err.status
+        except HypervisorUnavailable as exc:  # libvirtd restarting: retryable, never a hang or a 500
+            log.warning("%s: %s", action, exc)
+            err = errors.ServiceUnavailable(
+                "The request has failed due to a temporary failure of the server: the hypervisor is "
+                "unreachable. Nothing was changed; retry shortly.")
             payload = self.serializer.error(err, request_id)
             status = err.status
         except Exception:

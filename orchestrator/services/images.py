@@ -4,6 +4,10 @@ images users make. Region-scoped, like on EC2: a published image is registered i
 A published image becomes, per region, an ``ami-`` record and the ``snap-`` record of its root
 snapshot (whose layer is the cached disk). Ids are derived from the region and the image's cache
 key, so they are stable across restarts and data dirs.
+
+As on EC2 an AMI is ``available`` only once it can be launched: with a runtime, a new image is
+registered ``pending``; the runtime imports its layer into storage and then calls
+``mark_available`` (RunInstances on a pending AMI gives ``InvalidAMIID.Unavailable``).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from orchestrator.api import errors
 from orchestrator.domain import ids
 from orchestrator.images.cache import ImageArtifact, list_images
 from orchestrator.services.backend import Backend
-from orchestrator.store.sqlite import Record
+from orchestrator.store.sqlite import Record, StateConflict
 
 log = logging.getLogger("ec2d.images")
 
@@ -41,8 +45,9 @@ def _size_gib(virtual_size: int) -> int:
     return max(1, math.ceil(virtual_size / GIB))
 
 
-def register_artifact(backend: Backend, region: str, artifact: ImageArtifact) -> Record:
-    """Make ``artifact`` an available public AMI in ``region`` (idempotent)."""
+def register_artifact(backend: Backend, region: str, artifact: ImageArtifact, launchable: bool = True) -> Record:
+    """Make ``artifact`` a public AMI in ``region`` (idempotent): ``available`` at once when
+    ``launchable`` (nothing launches without a runtime), else ``pending`` until ``mark_available``."""
     image_id = published_image_id(region, artifact)
     existing = backend.store.get(image_id, IMAGE)
     if existing is not None:
@@ -71,7 +76,7 @@ def register_artifact(backend: Backend, region: str, artifact: ImageArtifact) ->
                 },
             ))
         record = Record(
-            id=image_id, type=IMAGE, region=region, state="available",
+            id=image_id, type=IMAGE, region=region, state="available" if launchable else "pending",
             data={
                 "Name": f"{artifact.name}-{artifact.key[:12]}",
                 "Description": m.get("description") or artifact.name,
@@ -107,13 +112,33 @@ def register_artifact(backend: Backend, region: str, artifact: ImageArtifact) ->
     return record
 
 
-def sync_published(backend: Backend) -> list[Record]:
-    """Register every cached image in every region (called at start and after builds/imports)."""
+def sync_published(backend: Backend, launchable: bool = True) -> list[Record]:
+    """Register every cached image in every region (called at start and after builds/imports).
+    ``launchable=False`` (the runtime): new AMIs start ``pending``, see ``mark_available``."""
     out = []
     for artifact in list_images(backend.config.cache_dir):
         for region in backend.config.regions:
-            out.append(register_artifact(backend, region, artifact))
+            out.append(register_artifact(backend, region, artifact, launchable))
     return out
+
+
+def mark_available(backend: Backend, image_id: str) -> None:
+    """A published AMI's layer is in storage: it can be launched now (``pending`` -> ``available``)."""
+    try:
+        backend.store.transition(image_id, "pending", "available")
+    except StateConflict:
+        pass  # already available (or deregistered meanwhile)
+    else:
+        log.info("%s is available", image_id)
+
+
+def mark_pending(backend: Backend, image_id: str) -> None:
+    """A published AMI's layer is missing from storage (e.g. the storage dir was emptied): it
+    cannot be launched until the runtime imports it again."""
+    try:
+        backend.store.transition(image_id, "available", "pending")
+    except StateConflict:
+        pass
 
 
 def get(backend: Backend, region: str, image_id: str) -> Record:

@@ -231,8 +231,10 @@ def run(backend: Backend, region: str, req: Mapping[str, Any]) -> dict[str, Any]
     if not req.get("ImageId"):  # botocore's model leaves it optional (launch templates): ec2d has none
         raise errors.MissingParameter("ImageId")
     image = images.get(backend, region, req["ImageId"])
+    if backend.runtime is not None:
+        backend.runtime.require_hypervisor()
     if image.state != "available":
-        raise errors.Ec2Error(f"Image '{image.id}' is not available", code="InvalidAMIID.Unavailable")
+        raise errors.Ec2Error(f"AMI '{image.id}' is {image.state}, and cannot be run", code="InvalidAMIID.Unavailable")
     type_name = req.get("InstanceType") or "m1.small"
     itype = catalogue.get(type_name)
     if itype is None:
@@ -370,6 +372,8 @@ def request(backend: Backend, region: str, instance_ids: Sequence[str], what: Re
             force: bool = False) -> list[dict[str, Any]]:
     """Start/Stop/Reboot/Terminate: check every instance first, then move them all."""
     records = find(backend, region, instance_ids)
+    if backend.runtime is not None:
+        backend.runtime.require_hypervisor()
     table = REQUESTS[what]
     verb = {Request.START: "started", Request.STOP: "stopped", Request.REBOOT: "rebooted",
             Request.TERMINATE: "terminated"}[what]

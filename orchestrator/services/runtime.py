@@ -21,7 +21,13 @@ from typing import Any
 from orchestrator.domain import instance_types as catalogue
 from orchestrator.domain.states import ACTIVE, InstanceState
 from orchestrator.drivers.compute.designer import InstanceSpec, NicSpec, VolumeSpec, design_domain
-from orchestrator.drivers.compute.driver import ComputeDriver, ComputeError, PowerState
+from orchestrator.drivers.compute.driver import (
+    RECONNECTED,
+    ComputeDriver,
+    ComputeError,
+    HypervisorUnavailable,
+    PowerState,
+)
 from orchestrator.drivers.network.dnsmasq import Lease
 from orchestrator.drivers.network.vpc import VpcNetworkDriver
 from orchestrator.drivers.storage.volumes import StorageDriver
@@ -60,6 +66,7 @@ class Runtime:
         self.open_listener = open_listener
         self.prefix = backend.config.prefix
         self.locks: dict[str, asyncio.Lock] = {}
+        self.plugged: set[str] = set()  # instances whose NICs this process put in their VPC
         self.tasks: set[asyncio.Task[Any]] = set()
         self.listening: set[str] = set()
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -137,13 +144,20 @@ class Runtime:
             log.debug("stop_events failed", exc_info=True)
 
     async def register_images(self) -> None:
-        for record in await self._call(images.sync_published, self.backend):
+        """Publish every cached image as an AMI: registered ``pending``, its layer imported into
+        storage, then ``available`` (a launch in between would find no layer)."""
+        layers = set(await self._call(self.storage.list_layers))
+        for record in await self._call(images.sync_published, self.backend, False):
             snapshot_id = record.data["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
             snap = self.backend.store.get(snapshot_id)
-            if snap is None or snapshot_id in self.storage.list_layers():
+            if snap is None:
                 continue
-            log.info("importing %s as layer %s", record.data["Name"], snapshot_id)
-            await self._call(self.storage.import_image, Path(snap.data["layer_path"]), snapshot_id)
+            if snapshot_id not in layers:
+                images.mark_pending(self.backend, record.id)
+                log.info("importing %s as layer %s", record.data["Name"], snapshot_id)
+                await self._call(self.storage.import_image, Path(snap.data["layer_path"]), snapshot_id)
+                layers.add(snapshot_id)
+            images.mark_available(self.backend, record.id)
 
     async def _sweep_storage(self) -> None:
         """At start, before any storage work: remove files no volume or snapshot record owns (a
@@ -337,6 +351,16 @@ class Runtime:
         self._spawn(self.sync_vpc(region, vpc_id))
 
     # ------------------------------------------------------------------ requests (from services)
+    def require_hypervisor(self) -> None:
+        """Refuse work at once with a retryable 503 while libvirtd is unreachable (the driver is
+        reconnecting), instead of accepting it and failing it halfway."""
+        from orchestrator.api import errors
+
+        if not self.compute.available:
+            raise errors.ServiceUnavailable(
+                "The request has failed due to a temporary failure of the server: the hypervisor is "
+                "unreachable. Nothing was changed; retry shortly.")
+
     def launch(self, instance_ids: list[str]) -> None:
         for iid in instance_ids:
             self._spawn(self._guarded(iid, self._launch))
@@ -431,8 +455,6 @@ class Runtime:
         if rec is None or rec.state != S.PENDING:
             return
         name = self.domain_name(instance_id)
-        net = self.networks[rec.region]
-        tap = net.tap_name(rec.data["NetworkInterfaceId"])
         started = time.monotonic()
         try:
             image = self.backend.store.get(rec.data["ImageId"])
@@ -443,19 +465,67 @@ class Runtime:
             await self.sync_vpc(rec.region, rec.data["VpcId"])
             await self._call(self._discard_domain, name)
             await self._call(self.compute.spawn, config)
-            await self._call(net.plug_port, rec.data["VpcId"], rec.data["SubnetId"], tap)
-            await self._call(self._set_volume_attachment, rec, "attached")
-            billing = dict(rec.data.get("billing") or {})
-            billing["running_since"] = time.time()
-            instances.transition(self.backend, instance_id, S.PENDING, S.RUNNING,
-                                 {"StateReason": None, "billing": billing})
+            await self._call(self._plug_ports, rec, name, False)
+            await self._mark_running(rec)
             log.info("%s running (%s, %.2fs to domain start + plug)", instance_id, self.virt_type,
                      time.monotonic() - started)
         except StateConflict:
             log.info("%s changed state during launch; leaving it to the next operation", instance_id)
+        except HypervisorUnavailable as exc:  # not the instance's fault: stays pending, relaunched
+            log.warning("%s launch interrupted, libvirtd unreachable (%s); retried once it is back",
+                        instance_id, exc)
         except Exception as exc:
             log.exception("%s launch failed", instance_id)
             await self._fail_launch(instance_id, f"Server.InternalError: {exc}")
+
+    def _plug_ports(self, rec: Record, name: str, attach_missing: bool) -> None:
+        """Put the tap of every NIC of the instance (primary first) into its VPC, on its subnet's
+        bridge (idempotent: a tap already there is only enslaved and set up again).
+        ``attach_missing``: hot-plug NICs the domain lacks (a crash interrupted an attach)."""
+        from orchestrator.drivers.compute.designer import design_interface
+
+        net = self.networks[rec.region]
+        live = set(self.compute.tap_names(name)) if attach_missing else set()
+        for eni in network_interfaces.attached_enis(self.backend, rec):
+            tap = net.tap_name(eni.id)
+            if attach_missing and tap not in live:
+                log.warning("%s: NIC %s missing from domain %s; attaching it", rec.id, eni.id, name)
+                self.compute.attach_interface(name, design_interface(NicSpec(tap, eni.data["MacAddress"])))
+            net.plug_port(eni.data["VpcId"], eni.data["SubnetId"], tap)
+        self.plugged.add(rec.id)
+
+    async def _mark_running(self, rec: Record) -> None:
+        await self._call(self._set_volume_attachment, rec, "attached")
+        billing = dict(rec.data.get("billing") or {})
+        billing["running_since"] = time.time()
+        instances.transition(self.backend, rec.id, S.PENDING, S.RUNNING, {"StateReason": None, "billing": billing})
+
+    async def _adopt(self, instance_id: str) -> None:
+        """The instance's domain runs but this process did not launch it (ec2d restarted, maybe
+        killed between starting the domain and plugging its NICs): finish the launch - every NIC
+        in its VPC, volumes attached, ``running`` - and bring the VPC's firewall, leases and
+        metadata in line. A pending instance whose adoption fails is launched again from scratch."""
+        rec = self.backend.store.get(instance_id)
+        if rec is None or rec.state not in (S.PENDING, S.RUNNING):
+            return
+        name = self.domain_name(instance_id)
+        try:
+            if await self._call(self.compute.state, name) != PowerState.RUNNING:
+                raise ComputeError(f"domain {name} is not running")
+            await self._call(self._plug_ports, rec, name, True)
+            if rec.state == S.PENDING:
+                await self._mark_running(rec)
+                log.info("%s adopted: its running domain's launch finished", instance_id)
+        except StateConflict:
+            return
+        except Exception:
+            if rec.state != S.PENDING:
+                log.exception("%s: adopting the running domain failed", instance_id)
+                return
+            log.exception("%s: adopting the domain failed; launching it again", instance_id)
+            await self._launch(instance_id)
+            return
+        await self.sync_vpc(rec.region, rec.data["VpcId"])
 
     async def _fail_launch(self, instance_id: str, message: str) -> None:
         """Undo every piece of a failed launch and end in ``terminated`` with the reason."""
@@ -545,6 +615,9 @@ class Runtime:
 
     # ------------------------------------------------------------------ events and reconciliation
     def _on_event(self, name: str, event: str, detail: str) -> None:
+        if event == RECONNECTED:  # libvirtd restarted: its events of the outage are lost
+            self._spawn(self._reconcile_logged())
+            return
         instance_id = self.instance_of_domain(name)
         if instance_id is None or event != "stopped":
             return
@@ -573,6 +646,12 @@ class Runtime:
         instances.transition(self.backend, instance_id, S.RUNNING, S.STOPPING, {"StateReason": reason})
         await self._stop(instance_id, force=True)
 
+    async def _reconcile_logged(self) -> None:
+        try:
+            await self.reconcile()
+        except Exception:
+            log.exception("reconcile after reconnecting to libvirtd failed")
+
     async def reconcile(self) -> None:
         """Bring libvirt in line with the store: finish interrupted work, notice dead domains,
         remove domains nobody owns."""
@@ -586,7 +665,7 @@ class Runtime:
                 if state in (S.PENDING, S.STOPPING, S.SHUTTING_DOWN) and not self._lock(rec.id).locked():
                     if state == S.PENDING and name in names and (
                             await self._call(self.compute.state, name)) == PowerState.RUNNING:
-                        instances.transition(self.backend, rec.id, S.PENDING, S.RUNNING, {"StateReason": None})
+                        self._spawn(self._guarded(rec.id, self._adopt))  # finish the launch
                         continue
                     op = {S.PENDING: self._launch, S.STOPPING: lambda i: self._stop(i, True),
                           S.SHUTTING_DOWN: self._terminate}[state]
@@ -594,6 +673,8 @@ class Runtime:
                 elif state == S.RUNNING and not self._lock(rec.id).locked():
                     if name not in names or (await self._call(self.compute.state, name)) != PowerState.RUNNING:
                         self._spawn(self._guarded(rec.id, lambda i: self._domain_gone(i, "missing")))
+                    elif rec.id not in self.plugged:  # running before this process started
+                        self._spawn(self._guarded(rec.id, self._adopt))
                 elif state in (S.STOPPED, S.TERMINATED) and name in names and not self._lock(rec.id).locked():
                     await self._call(self._discard_domain, name)
         for name in names:

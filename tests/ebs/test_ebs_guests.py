@@ -78,7 +78,7 @@ def launch(ctx: Ctx, region: str, image_id: str, zone: str) -> dict[str, Any]:
 
 def login(ctx: Ctx, inst: dict[str, Any], region: str = "us-east-1") -> Guest:
     client = ctx["east"] if region == "us-east-1" else ctx["west"]
-    client.get_waiter("instance_running").wait(InstanceIds=[inst["InstanceId"]], WaiterConfig={"Delay": 1})
+    client.get_waiter("instance_running").wait(InstanceIds=[inst["InstanceId"]], WaiterConfig={"Delay": 1, "MaxAttempts": 300})
     key = ctx["key_east"] if region == "us-east-1" else ctx["key_west"]
     return ssh(instance_netns(ctx["ec2d"], inst), inst["PrivateIpAddress"], key)
 
@@ -93,7 +93,7 @@ def guest_disk(guest: Guest, volume_id: str) -> str:
     serial = volume_id.replace("-", "")[:20]
     script = (f"for d in /sys/block/vd*; do [ \"$(cat $d/serial 2>/dev/null)\" = {serial} ] && "
               f"echo /dev/${{d##*/}}; done; true")
-    return until(f"{volume_id} in the guest", lambda: guest.run(script).strip(), timeout=60)
+    return until(f"{volume_id} in the guest", lambda: guest.run(script).strip(), timeout=300)
 
 
 def test_machine_moves_to_another_zone_through_an_ami(world: Ctx) -> None:
@@ -129,10 +129,10 @@ def test_data_moves_to_another_zone_through_a_snapshot(world: Ctx) -> None:
     vol = east.create_volume(AvailabilityZone="us-east-1a", Size=1, VolumeType="gp3",
                              TagSpecifications=[{"ResourceType": "volume", "Tags": [{"Key": "Name", "Value": "data"}]}])
     assert vol["State"] == "creating" and vol["Tags"] == [{"Key": "Name", "Value": "data"}]
-    east.get_waiter("volume_available").wait(VolumeIds=[vol["VolumeId"]], WaiterConfig={"Delay": 1})
+    east.get_waiter("volume_available").wait(VolumeIds=[vol["VolumeId"]], WaiterConfig={"Delay": 1, "MaxAttempts": 300})
     att = east.attach_volume(VolumeId=vol["VolumeId"], InstanceId=a["InstanceId"], Device="/dev/sdf")
     assert att["State"] == "attaching" and att["Device"] == "/dev/sdf"
-    until("attached", lambda: attached(east, vol["VolumeId"]), timeout=60)
+    until("attached", lambda: attached(east, vol["VolumeId"]), timeout=300)
     world["vol_a"] = vol["VolumeId"]
     found = east.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [a["InstanceId"]]},
                                            {"Name": "status", "Values": ["in-use"]}])["Volumes"]
@@ -145,7 +145,7 @@ def test_data_moves_to_another_zone_through_a_snapshot(world: Ctx) -> None:
               "echo before | sudo tee /mnt/data/note.txt >/dev/null && sync")
     before = guest.run("sha256sum /mnt/data/a.bin").split()[0]
     snap = east.create_snapshot(VolumeId=vol["VolumeId"], Description="data at t0")
-    east.get_waiter("snapshot_completed").wait(SnapshotIds=[snap["SnapshotId"]], WaiterConfig={"Delay": 1})
+    east.get_waiter("snapshot_completed").wait(SnapshotIds=[snap["SnapshotId"]], WaiterConfig={"Delay": 1, "MaxAttempts": 300})
     guest.run("sudo dd if=/dev/urandom of=/mnt/data/a.bin bs=64k count=1 conv=notrunc 2>/dev/null && "
               "echo after | sudo tee /mnt/data/note.txt >/dev/null && "
               "echo later | sudo tee /mnt/data/later.txt >/dev/null && sync")
@@ -154,9 +154,9 @@ def test_data_moves_to_another_zone_through_a_snapshot(world: Ctx) -> None:
 
     copy = east.create_volume(AvailabilityZone="us-east-1b", SnapshotId=snap["SnapshotId"])
     assert copy["Size"] == 1 and copy["SnapshotId"] == snap["SnapshotId"]
-    east.get_waiter("volume_available").wait(VolumeIds=[copy["VolumeId"]], WaiterConfig={"Delay": 1})
+    east.get_waiter("volume_available").wait(VolumeIds=[copy["VolumeId"]], WaiterConfig={"Delay": 1, "MaxAttempts": 300})
     east.attach_volume(VolumeId=copy["VolumeId"], InstanceId=b["InstanceId"], Device="/dev/xvdg")
-    until("attached", lambda: attached(east, copy["VolumeId"]), timeout=60)
+    until("attached", lambda: attached(east, copy["VolumeId"]), timeout=300)
     guest = login(world, b)
     dev = guest_disk(guest, copy["VolumeId"])
     guest.run(f"sudo mkdir -p /mnt/data && sudo mount {dev} /mnt/data")
@@ -174,7 +174,7 @@ def test_zone_rule_and_volume_in_use(world: Ctx) -> None:
         east.attach_volume(VolumeId=world["vol_a"], InstanceId=world["a"]["InstanceId"], Device="/dev/sdh")
     assert code(info) == "VolumeInUse"  # already attached (to a)
     spare = east.create_volume(AvailabilityZone="us-east-1a", Size=1)
-    east.get_waiter("volume_available").wait(VolumeIds=[spare["VolumeId"]], WaiterConfig={"Delay": 1})
+    east.get_waiter("volume_available").wait(VolumeIds=[spare["VolumeId"]], WaiterConfig={"Delay": 1, "MaxAttempts": 300})
     with pytest.raises(ClientError) as info:
         east.attach_volume(VolumeId=spare["VolumeId"], InstanceId=world["b"]["InstanceId"], Device="/dev/sdh")
     assert code(info) == "InvalidVolume.ZoneMismatch"
@@ -185,10 +185,10 @@ def test_zone_rule_and_volume_in_use(world: Ctx) -> None:
     # detach (hot-unplug) and delete work once it is free
     det = east.detach_volume(VolumeId=world["vol_b"])
     assert det["State"] == "detaching"
-    east.get_waiter("volume_available").wait(VolumeIds=[world["vol_b"]], WaiterConfig={"Delay": 1})
+    east.get_waiter("volume_available").wait(VolumeIds=[world["vol_b"]], WaiterConfig={"Delay": 1, "MaxAttempts": 300})
     east.delete_volume(VolumeId=world["vol_b"])
     until("deleted", lambda: world["vol_b"] not in [v["VolumeId"] for v in east.describe_volumes()["Volumes"]],
-          timeout=30)
+          timeout=300)
 
 
 def test_online_grow_and_crash_consistent_instance_snapshots(world: Ctx) -> None:
@@ -196,7 +196,7 @@ def test_online_grow_and_crash_consistent_instance_snapshots(world: Ctx) -> None
     mod = east.modify_volume(VolumeId=world["vol_a"], Size=2)["VolumeModification"]
     assert (mod["OriginalSize"], mod["TargetSize"], mod["ModificationState"]) == (1, 2, "modifying")
     until("modified", lambda: east.describe_volumes_modifications(VolumeIds=[world["vol_a"]])[
-        "VolumesModifications"][0]["ModificationState"] == "completed", timeout=60)
+        "VolumesModifications"][0]["ModificationState"] == "completed", timeout=300)
     assert east.describe_volumes(VolumeIds=[world["vol_a"]])["Volumes"][0]["Size"] == 2
     guest = login(world, a)
     dev = guest_disk(guest, world["vol_a"])
@@ -206,7 +206,7 @@ def test_online_grow_and_crash_consistent_instance_snapshots(world: Ctx) -> None
                                  CopyTagsFromSource="volume")["Snapshots"]
     assert sorted(s["VolumeId"] for s in made) == sorted([_root_volume(east, a["InstanceId"]), world["vol_a"]])
     east.get_waiter("snapshot_completed").wait(SnapshotIds=[s["SnapshotId"] for s in made],
-                                               WaiterConfig={"Delay": 1})
+                                               WaiterConfig={"Delay": 1, "MaxAttempts": 300})
     data = next(s for s in made if s["VolumeId"] == world["vol_a"])
     assert east.describe_snapshots(SnapshotIds=[data["SnapshotId"]])["Snapshots"][0]["Tags"] == [
         {"Key": "Name", "Value": "data"}]
@@ -258,11 +258,11 @@ def test_snapshots_outlive_their_ami(world: Ctx) -> None:
     guest.close()
     # attaching to a stopped instance is recorded and the disk is there at the next start
     east.stop_instances(InstanceIds=[inst["InstanceId"]])
-    east.get_waiter("instance_stopped").wait(InstanceIds=[inst["InstanceId"]], WaiterConfig={"Delay": 1})
+    east.get_waiter("instance_stopped").wait(InstanceIds=[inst["InstanceId"]], WaiterConfig={"Delay": 1, "MaxAttempts": 300})
     data = east.create_volume(AvailabilityZone="us-east-1c", SnapshotId=world["data_snap"])["VolumeId"]
-    east.get_waiter("volume_available").wait(VolumeIds=[data], WaiterConfig={"Delay": 1})
+    east.get_waiter("volume_available").wait(VolumeIds=[data], WaiterConfig={"Delay": 1, "MaxAttempts": 300})
     east.attach_volume(VolumeId=data, InstanceId=inst["InstanceId"], Device="/dev/sdf")
-    until("attached", lambda: attached(east, data), timeout=30)
+    until("attached", lambda: attached(east, data), timeout=300)
     east.start_instances(InstanceIds=[inst["InstanceId"]])
     guest = login(world, inst)
     dev = guest_disk(guest, data)
@@ -302,6 +302,6 @@ def test_cleanup_collects_every_layer(world: Ctx) -> None:
             client.delete_volume(VolumeId=vol["VolumeId"])
         for snap in client.describe_snapshots(OwnerIds=["self"])["Snapshots"]:
             client.delete_snapshot(SnapshotId=snap["SnapshotId"])
-        until("volumes gone", lambda c=client: not c.describe_volumes()["Volumes"], timeout=60)
+        until("volumes gone", lambda c=client: not c.describe_volumes()["Volumes"], timeout=300)
     layers = world["ec2d"].config.data_dir / "storage" / "layers"
-    until("layers collected", lambda: not [s for s in made if (layers / f"{s}.qcow2").exists()], timeout=60)
+    until("layers collected", lambda: not [s for s in made if (layers / f"{s}.qcow2").exists()], timeout=300)

@@ -187,7 +187,7 @@ class Dnsmasq:
         ]
         cmd += [f"--dhcp-host={mac},{ip}" for mac, ip in self.hosts.items()]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 60
         while not (self.workdir / "dnsmasq.pid").exists():
             if self.proc.poll() is not None:
                 err = self.proc.stderr.read().decode() if self.proc.stderr else ""
@@ -339,7 +339,7 @@ class MetadataServer:
 
 # --- SSH from inside the namespace -----------------------------------------------------------
 
-def wait_ssh_banner(ns: str, ip: str, timeout: float = 120.0, port: int = 22) -> tuple[float, str]:
+def wait_ssh_banner(ns: str, ip: str, timeout: float = 300.0, port: int = 22) -> tuple[float, str]:
     """Poll until the SSH server sends its banner; return (monotonic time, banner line)."""
     deadline = time.monotonic() + timeout
     last: Exception | None = None
@@ -367,7 +367,7 @@ def wait_ssh_banner(ns: str, ip: str, timeout: float = 120.0, port: int = 22) ->
     raise TimeoutError(f"no SSH banner from {ip} in {ns} within {timeout} s (last error: {last})")
 
 
-def ssh_client(ns: str, ip: str, username: str, pkey: paramiko.PKey, timeout: float = 60.0) -> paramiko.SSHClient:
+def ssh_client(ns: str, ip: str, username: str, pkey: paramiko.PKey, timeout: float = 300.0) -> paramiko.SSHClient:
     """A logged-in paramiko client whose TCP socket lives in namespace ``ns``."""
     deadline = time.monotonic() + timeout
     while True:

@@ -65,16 +65,19 @@ def imds_log() -> Iterator[Collect]:
 
 @pytest.fixture(scope="module")
 def debian_ami(debian_image: ImageArtifact, ec2d, ec2) -> str:
-    """The AMI ec2d publishes for the cached image (the runtime rescans the cache every 30 s)."""
+    """The AMI ec2d publishes for the cached image (the runtime rescans the cache every few
+    seconds), once ``available``: it is ``pending`` while its layer is imported, as on EC2."""
     name = f"debian-12-{debian_image.key[:12]}"
-    deadline = time.monotonic() + 70
+    deadline = time.monotonic() + 300
     while True:
         images = ec2.describe_images(Owners=["ec2d"], Filters=[{"Name": "name", "Values": [name]}])["Images"]
         if images:
-            assert images[0]["State"] == "available"
-            return images[0]["ImageId"]
+            break
         assert time.monotonic() < deadline, f"ec2d did not register {name}"
         time.sleep(1)
+    image_id = images[0]["ImageId"]
+    ec2.get_waiter("image_available").wait(ImageIds=[image_id], WaiterConfig={"Delay": 2, "MaxAttempts": 300})
+    return image_id
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +99,7 @@ def debian(ec2d, ec2, debian_ami, key, imds_log) -> Iterator[dict]:
         yield inst
     finally:
         ec2.terminate_instances(InstanceIds=[inst["InstanceId"]])
-        wait_state(ec2, inst["InstanceId"], "terminated", 180)
+        wait_state(ec2, inst["InstanceId"], "terminated", 300)
         if imds_log.lines:
             print("ec2d.imds log:\n  " + "\n  ".join(imds_log.lines[-50:]))
 

@@ -56,7 +56,7 @@ def domain_state(ec2d, instance_id: str) -> int | None:
 
 def test_launch_reaches_ssh_with_user_data_and_console(ec2d, ec2, web, key) -> None:
     assert web["State"]["Name"] == "pending"
-    ec2.get_waiter("instance_running").wait(InstanceIds=[web["InstanceId"]], WaiterConfig={"Delay": 1})
+    ec2.get_waiter("instance_running").wait(InstanceIds=[web["InstanceId"]], WaiterConfig={"Delay": 1, "MaxAttempts": 300})
     inst = ec2.describe_instances(InstanceIds=[web["InstanceId"]])["Reservations"][0]["Instances"][0]
     assert inst["PrivateIpAddress"] == web["PrivateIpAddress"]
     assert inst["PrivateDnsName"] == "ip-" + web["PrivateIpAddress"].replace(".", "-") + ".ec2.internal"
@@ -85,7 +85,7 @@ def test_data_survives_stop_start_and_reboot_and_type_change(ec2d, ec2, web, key
     guest.close()
     stopping = ec2.stop_instances(InstanceIds=[iid])["StoppingInstances"][0]
     assert (stopping["PreviousState"]["Name"], stopping["CurrentState"]["Name"]) == ("running", "stopping")
-    ec2.get_waiter("instance_stopped").wait(InstanceIds=[iid], WaiterConfig={"Delay": 1})
+    ec2.get_waiter("instance_stopped").wait(InstanceIds=[iid], WaiterConfig={"Delay": 1, "MaxAttempts": 300})
     assert domain_state(ec2d, iid) is None  # no domain while stopped; the volume stays
     vol = ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [iid]}])["Volumes"][0]
     assert vol["State"] == "in-use"
@@ -95,7 +95,7 @@ def test_data_survives_stop_start_and_reboot_and_type_change(ec2d, ec2, web, key
     ec2.modify_instance_attribute(InstanceId=iid, InstanceType={"Value": "t3.small"})
     assert ec2.describe_instance_attribute(InstanceId=iid, Attribute="instanceType")["InstanceType"]["Value"] == "t3.small"
     ec2.start_instances(InstanceIds=[iid])
-    ec2.get_waiter("instance_running").wait(InstanceIds=[iid], WaiterConfig={"Delay": 1})
+    ec2.get_waiter("instance_running").wait(InstanceIds=[iid], WaiterConfig={"Delay": 1, "MaxAttempts": 300})
     guest = login(ec2d, web, key)
     assert guest.run("cat notes.txt").strip() == "keep-me"
     assert int(guest.run("awk '/MemTotal/ {print $2}' /proc/meminfo")) > mem_before * 1.5  # 1 GiB -> 2 GiB
@@ -126,7 +126,7 @@ def test_terminate_removes_domain_and_root_volume(ec2d, ec2, web) -> None:
     vol_id = ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [iid]}])["Volumes"][0]["VolumeId"]
     out = ec2.terminate_instances(InstanceIds=[iid])["TerminatingInstances"][0]
     assert out["CurrentState"]["Name"] == "shutting-down"
-    ec2.get_waiter("instance_terminated").wait(InstanceIds=[iid], WaiterConfig={"Delay": 1})
+    ec2.get_waiter("instance_terminated").wait(InstanceIds=[iid], WaiterConfig={"Delay": 1, "MaxAttempts": 300})
     assert domain_state(ec2d, iid) is None
     with pytest.raises(ClientError) as info:
         ec2.describe_volumes(VolumeIds=[vol_id])
@@ -144,14 +144,14 @@ def test_three_at_once_and_volumes_kept_when_asked(ec2d, ec2, key) -> None:
                           BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"DeleteOnTermination": False}}])
     ids = [i["InstanceId"] for i in r["Instances"]]
     assert len({i["PrivateIpAddress"] for i in r["Instances"]}) == 3
-    ec2.get_waiter("instance_running").wait(InstanceIds=ids, WaiterConfig={"Delay": 1})
+    ec2.get_waiter("instance_running").wait(InstanceIds=ids, WaiterConfig={"Delay": 1, "MaxAttempts": 300})
     for inst in r["Instances"]:
         guest = login(ec2d, inst, key)
         assert guest.run("hostname").strip() == "ip-" + inst["PrivateIpAddress"].replace(".", "-")
         guest.close()
     vols = ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": ids}])["Volumes"]
     ec2.terminate_instances(InstanceIds=ids)
-    ec2.get_waiter("instance_terminated").wait(InstanceIds=ids, WaiterConfig={"Delay": 1})
+    ec2.get_waiter("instance_terminated").wait(InstanceIds=ids, WaiterConfig={"Delay": 1, "MaxAttempts": 300})
     after = ec2.describe_volumes(VolumeIds=[v["VolumeId"] for v in vols])["Volumes"]
     assert {v["State"] for v in after} == {"available"} and all(not v["Attachments"] for v in after)
 
@@ -162,27 +162,27 @@ def test_guest_poweroff_stops_or_terminates(ec2d, ec2, key) -> None:
     ec2.modify_instance_attribute(InstanceId=term_one["InstanceId"],
                                   InstanceInitiatedShutdownBehavior={"Value": "terminate"})
     ec2.get_waiter("instance_running").wait(InstanceIds=[stop_one["InstanceId"], term_one["InstanceId"]],
-                                            WaiterConfig={"Delay": 1})
+                                            WaiterConfig={"Delay": 1, "MaxAttempts": 300})
     for inst in (stop_one, term_one):
         guest = login(ec2d, inst, key)
         guest.run("sudo poweroff", check=False)
         guest.close()
-    stopped = wait_state(ec2, stop_one["InstanceId"], "stopped", 120)
+    stopped = wait_state(ec2, stop_one["InstanceId"], "stopped", 300)
     assert stopped["StateReason"]["Code"] == "Client.InstanceInitiatedShutdown"
-    wait_state(ec2, term_one["InstanceId"], "terminated", 120)
+    wait_state(ec2, term_one["InstanceId"], "terminated", 300)
     ec2.terminate_instances(InstanceIds=[stop_one["InstanceId"]])
 
 
 def test_domain_killed_behind_ec2d_ends_stopped(ec2d, ec2, key) -> None:
     r = ec2.run_instances(ImageId=tiny_image(ec2), MinCount=1, MaxCount=1, InstanceType="t3.nano", KeyName=key[0])
     iid = r["Instances"][0]["InstanceId"]
-    ec2.get_waiter("instance_running").wait(InstanceIds=[iid], WaiterConfig={"Delay": 1})
+    ec2.get_waiter("instance_running").wait(InstanceIds=[iid], WaiterConfig={"Delay": 1, "MaxAttempts": 300})
     subprocess.run(["virsh", "-c", "qemu:///system", "destroy", f"{ec2d.config.prefix}-{iid}"], check=True,
                    capture_output=True)
-    stopped = wait_state(ec2, iid, "stopped", 60)
+    stopped = wait_state(ec2, iid, "stopped", 300)
     assert stopped["StateReason"]["Code"] == "Server.InternalError"
     ec2.terminate_instances(InstanceIds=[iid])
-    wait_state(ec2, iid, "terminated", 60)
+    wait_state(ec2, iid, "terminated", 300)
 
 
 def test_bad_input_gets_ec2_errors_and_leaves_nothing(ec2d, ec2, key) -> None:
@@ -233,7 +233,7 @@ def test_client_token_is_idempotent_and_api_termination_guard(ec2d, ec2, key) ->
     assert info.value.response["Error"]["Code"] == "OperationNotPermitted"
     ec2.modify_instance_attribute(InstanceId=iid, DisableApiTermination={"Value": False})
     ec2.terminate_instances(InstanceIds=[iid])
-    wait_state(ec2, iid, "terminated", 120)
+    wait_state(ec2, iid, "terminated", 300)
     user_data = ec2.describe_instance_attribute(InstanceId=iid, Attribute="userData")
     assert "Value" not in user_data.get("UserData", {})
     assert base64  # keeps the import for readers of USER_DATA's wire form

@@ -54,7 +54,7 @@ def pair(ec2d, ec2):
     r = ec2.run_instances(ImageId=tiny_image(ec2), MinCount=2, MaxCount=2, InstanceType="t3.nano",
                           KeyName=made["KeyName"])
     ids = [i["InstanceId"] for i in r["Instances"]]
-    ec2.get_waiter("instance_running").wait(InstanceIds=ids, WaiterConfig={"Delay": 1})
+    ec2.get_waiter("instance_running").wait(InstanceIds=ids, WaiterConfig={"Delay": 1, "MaxAttempts": 300})
     key = private_key(made["KeyMaterial"])
     guests = [ssh(instance_netns(ec2d, i), i["PrivateIpAddress"], key) for i in r["Instances"]]
     yield r["Instances"], guests
@@ -62,7 +62,7 @@ def pair(ec2d, ec2):
         g.close()
     ec2.terminate_instances(InstanceIds=ids)
     for iid in ids:
-        wait_state(ec2, iid, "terminated", 120)
+        wait_state(ec2, iid, "terminated", 300)
 
 
 def test_imdsv2_required_by_default_and_listing(ec2d, ec2, pair) -> None:

@@ -33,7 +33,7 @@ def test_restart_keeps_running_instances_and_reconciles(tmp_path: Path) -> None:
                               KeyName=made["KeyName"])
         keep, lose = r["Instances"]
         ids = [keep["InstanceId"], lose["InstanceId"]]
-        ec2.get_waiter("instance_running").wait(InstanceIds=ids, WaiterConfig={"Delay": 1})
+        ec2.get_waiter("instance_running").wait(InstanceIds=ids, WaiterConfig={"Delay": 1, "MaxAttempts": 300})
         guest = ssh(instance_netns(first, keep), keep["PrivateIpAddress"], private_key(made["KeyMaterial"]))
         guest.run("echo before-restart > marker && sync")
         guest.close()
@@ -55,18 +55,18 @@ def test_restart_keeps_running_instances_and_reconciles(tmp_path: Path) -> None:
         second = start_ec2d(tmp_path / "data", prefix=prefix)
         try:
             ec2 = second.client()
-            assert wait_state(ec2, keep["InstanceId"], "running", 10)["State"]["Code"] == 16
+            assert wait_state(ec2, keep["InstanceId"], "running", 300)["State"]["Code"] == 16
             guest = ssh(instance_netns(second, keep), keep["PrivateIpAddress"], private_key(made["KeyMaterial"]))
             assert guest.run("cat marker").strip() == "before-restart"
             guest.close()
-            stopped = wait_state(ec2, lose["InstanceId"], "stopped", 60)
+            stopped = wait_state(ec2, lose["InstanceId"], "stopped", 300)
             assert stopped["StateReason"]["Code"] == "Server.InternalError"
             assert stray not in domains(prefix)
             assert not orphan.exists() or not any(orphan.iterdir())
             assert domains(prefix) == {f"{prefix}-{keep['InstanceId']}"}
             ec2.terminate_instances(InstanceIds=ids)
             for iid in ids:
-                wait_state(ec2, iid, "terminated", 60)
+                wait_state(ec2, iid, "terminated", 300)
             assert domains(prefix) == set()
         finally:
             second.stop()

@@ -23,6 +23,7 @@ __all__ = [
     "DomainExists",
     "DomainNotFound",
     "EventCallback",
+    "HypervisorUnavailable",
     "PowerState",
 ]
 
@@ -38,6 +39,11 @@ class ComputeError(Exception):
 
 class DomainNotFound(ComputeError):
     """No domain of that name exists (neither running nor defined)."""
+
+
+class HypervisorUnavailable(ComputeError):
+    """The hypervisor cannot be reached (libvirtd down or restarting): retry later. Nothing was
+    done; the driver reconnects by itself."""
 
 
 class DomainExists(ComputeError):
@@ -59,8 +65,11 @@ class PowerState(enum.StrEnum):
 # callback(domain name, event, detail). Events: defined, undefined, started, suspended, resumed,
 # stopped, shutdown, pmsuspended, crashed. Details, e.g. for stopped: shutdown, destroyed, crashed,
 # failed, saved, migrated; for started: booted, restored, wakeup; for shutdown: finished, guest,
-# host. Unknown numbers become "unknown-<n>".
+# host. Unknown numbers become "unknown-<n>". After the event connection was lost (libvirtd
+# restarted) and is back, the driver calls ("", "reconnected", "") once: events of the outage are
+# lost, the caller should re-read the domains' states.
 EventCallback = Callable[[str, str, str], None]
+RECONNECTED = "reconnected"
 
 
 class ComputeDriver(abc.ABC):
@@ -160,6 +169,12 @@ class ComputeDriver(abc.ABC):
     @abc.abstractmethod
     def stop_events(self) -> None:
         """Stop delivering events (call before the loop closes)."""
+
+    @property
+    def available(self) -> bool:
+        """False while the driver knows the hypervisor is unreachable (it is reconnecting):
+        callers can refuse work at once with a retryable error instead of failing it halfway."""
+        return True
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections. The driver may not be used afterwards."""

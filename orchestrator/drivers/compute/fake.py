@@ -15,11 +15,13 @@ from dataclasses import dataclass, field
 
 from orchestrator.drivers.compute.config import DiskConfig, DomainConfig, InterfaceConfig
 from orchestrator.drivers.compute.driver import (
+    RECONNECTED,
     ComputeDriver,
     ComputeError,
     DomainExists,
     DomainNotFound,
     EventCallback,
+    HypervisorUnavailable,
     PowerState,
 )
 
@@ -42,11 +44,25 @@ class FakeCompute(ComputeDriver):
         self._events: tuple[asyncio.AbstractEventLoop, EventCallback] | None = None
         self._fail: dict[str, ComputeError] = {}
         self.calls: list[tuple[str, str]] = []  # (method, domain name), for assertions
+        self.down = False  # the hypervisor is unreachable (``outage``/``recover``)
 
     # ------------------------------------------------------------- test helpers
     def fail_next(self, method: str, error: ComputeError | None = None) -> None:
         """Make the next call of ``method`` (e.g. "spawn") raise ``error``."""
         self._fail[method] = error or ComputeError(f"injected failure in {method}")
+
+    def outage(self) -> None:
+        """libvirtd goes away: every call raises ``HypervisorUnavailable`` until ``recover``."""
+        self.down = True
+
+    def recover(self) -> None:
+        """libvirtd is back: calls work again and the event connection reports ``reconnected``."""
+        self.down = False
+        self._emit("", RECONNECTED, "")
+
+    @property
+    def available(self) -> bool:
+        return not self.down
 
     def crash(self, name: str) -> None:
         with self._lock:
@@ -59,9 +75,14 @@ class FakeCompute(ComputeDriver):
 
     def _check_fail(self, method: str, name: str) -> None:
         self.calls.append((method, name))
+        self._reachable(method, name)
         err = self._fail.pop(method, None)
         if err is not None:
             raise err
+
+    def _reachable(self, method: str, name: str) -> None:
+        if self.down:
+            raise HypervisorUnavailable(f"{method} {name}: libvirtd unreachable; retry later")
 
     def _get(self, name: str) -> FakeDomain:
         dom = self.domains.get(name)
@@ -131,15 +152,18 @@ class FakeCompute(ComputeDriver):
 
     def state(self, name: str) -> PowerState:
         with self._lock:
+            self._reachable("state", name)
             dom = self.domains.get(name)
             return PowerState.ABSENT if dom is None else dom.state
 
     def list_domains(self, prefix: str = "") -> list[str]:
         with self._lock:
+            self._reachable("list_domains", prefix)
             return sorted(n for n in self.domains if n.startswith(prefix))
 
     def get_config(self, name: str) -> DomainConfig:
         with self._lock:
+            self._reachable("get_config", name)
             return copy.deepcopy(self._get(name).config)
 
     def attach_disk(self, name: str, disk: DiskConfig) -> None:
@@ -184,6 +208,7 @@ class FakeCompute(ComputeDriver):
 
     def tap_names(self, name: str) -> list[str]:
         with self._lock:
+            self._reachable("tap_names", name)
             return [i.target_dev for i in self._get(name).config.interfaces
                     if i.type == "ethernet" and i.target_dev]
 

@@ -15,6 +15,13 @@ process, runs it in a daemon thread (``libvirt-events``), and hands each lifecyc
 caller's loop with ``loop.call_soon_threadsafe``; any number of loops may come and go. If some
 other code already registered libvirtaio on the same loop, that implementation is used instead.
 Lifecycle events use a second connection, opened after the registration.
+
+libvirtd restarts: a lost command connection is reopened on the next call; a call that cannot
+reach libvirtd raises ``HypervisorUnavailable`` at once (nothing hangs). The event connection
+has a keepalive and a close callback: when it closes, a thread (``libvirt-reconnect``) reopens
+it with backoff (0.2 s doubling to 5 s), registers the lifecycle callback again and reports
+``("", "reconnected", "")`` so the caller re-reads what it missed; ``available`` is False
+meanwhile.
 """
 
 from __future__ import annotations
@@ -33,11 +40,13 @@ import libvirtaio
 
 from orchestrator.drivers.compute.config import DiskConfig, DomainConfig, InterfaceConfig
 from orchestrator.drivers.compute.driver import (
+    RECONNECTED,
     ComputeDriver,
     ComputeError,
     DomainExists,
     DomainNotFound,
     EventCallback,
+    HypervisorUnavailable,
     PowerState,
 )
 
@@ -46,6 +55,7 @@ __all__ = [
     "ComputeError",
     "DomainExists",
     "DomainNotFound",
+    "HypervisorUnavailable",
     "LibvirtCompute",
     "PowerState",
     "event_names",
@@ -137,6 +147,23 @@ def event_names(event: int, detail: int) -> tuple[str, str]:
     return name, det
 
 
+_RECONNECT_FIRST, _RECONNECT_MAX = 0.2, 5.0
+
+
+def _is_connection_lost(exc: libvirt.libvirtError) -> bool:
+    """libvirtd unreachable or the connection to it broken (not an error of the operation)."""
+    return (exc.get_error_code() in (libvirt.VIR_ERR_NO_CONNECT, libvirt.VIR_ERR_INVALID_CONN)
+            or exc.get_error_domain() == libvirt.VIR_FROM_RPC)
+
+
+def _compute_error(msg: str, exc: libvirt.libvirtError) -> ComputeError:
+    if _is_no_domain(exc):
+        return DomainNotFound(msg, exc.get_error_code())
+    if _is_connection_lost(exc):
+        return HypervisorUnavailable(f"{msg} (libvirtd unreachable; retry later)", exc.get_error_code())
+    return ComputeError(msg, exc.get_error_code())
+
+
 def _is_no_domain(exc: libvirt.libvirtError) -> bool:
     return exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN
 
@@ -161,10 +188,8 @@ def _translated(what: str, name: str | None = None) -> Iterator[None]:
     try:
         yield
     except libvirt.libvirtError as exc:
-        msg = f"{what}{f' {name}' if name else ''}: {exc.get_error_message() or exc}"
-        if _is_no_domain(exc):
-            raise DomainNotFound(msg, exc.get_error_code()) from exc
-        raise ComputeError(msg, exc.get_error_code()) from exc
+        raise _compute_error(f"{what}{f' {name}' if name else ''}: {exc.get_error_message() or exc}",
+                             exc) from exc
 
 
 class LibvirtCompute(ComputeDriver):
@@ -177,6 +202,10 @@ class LibvirtCompute(ComputeDriver):
         self._lock = threading.Lock()
         self._event_conn: libvirt.virConnect | None = None
         self._event_cb_id: int | None = None
+        self._event_target: tuple[asyncio.AbstractEventLoop, EventCallback] | None = None
+        self._events_stop = threading.Event()
+        self._reconnecting = False
+        self.reconnects = 0  # times the event connection was re-established (for tests/bench)
 
     # ---------------------------------------------------------------- connection
     @property
@@ -214,7 +243,7 @@ class LibvirtCompute(ComputeDriver):
         except libvirt.libvirtError as exc:
             if _is_no_domain(exc):
                 return None
-            raise ComputeError(f"lookup {name}: {exc.get_error_message()}", exc.get_error_code()) from exc
+            raise _compute_error(f"lookup {name}: {exc.get_error_message()}", exc) from exc
 
     # ---------------------------------------------------------------- lifecycle
     def spawn(self, config: DomainConfig) -> None:
@@ -251,8 +280,7 @@ class LibvirtCompute(ComputeDriver):
             except libvirt.libvirtError as exc:
                 if _is_no_domain(exc) or _is_not_running(exc):
                     return True
-                raise ComputeError(f"shutdown {name}: {exc.get_error_message()}",
-                                   exc.get_error_code()) from exc
+                raise _compute_error(f"shutdown {name}: {exc.get_error_message()}", exc) from exc
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
                 if not self._active(dom):
@@ -268,8 +296,7 @@ class LibvirtCompute(ComputeDriver):
         except libvirt.libvirtError as exc:
             if _is_no_domain(exc):
                 return False
-            raise ComputeError(f"isActive {dom.name()}: {exc.get_error_message()}",
-                               exc.get_error_code()) from exc
+            raise _compute_error(f"isActive {dom.name()}: {exc.get_error_message()}", exc) from exc
 
     def power_on(self, name: str) -> None:
         dom = self._lookup(name)
@@ -297,7 +324,7 @@ class LibvirtCompute(ComputeDriver):
         except libvirt.libvirtError as exc:
             if _is_no_domain(exc) or _is_not_running(exc):
                 return
-            raise ComputeError(f"destroy {name}: {exc.get_error_message()}", exc.get_error_code()) from exc
+            raise _compute_error(f"destroy {name}: {exc.get_error_message()}", exc) from exc
 
     def undefine(self, name: str) -> None:
         dom = self._try_lookup(name)
@@ -315,7 +342,7 @@ class LibvirtCompute(ComputeDriver):
             # no domain: already gone; operation invalid: a transient (never defined) domain
             if _is_no_domain(exc) or _is_not_running(exc):
                 return
-            raise ComputeError(f"undefine {name}: {exc.get_error_message()}", exc.get_error_code()) from exc
+            raise _compute_error(f"undefine {name}: {exc.get_error_message()}", exc) from exc
 
     # ---------------------------------------------------------------- queries
     def state(self, name: str) -> PowerState:
@@ -327,7 +354,7 @@ class LibvirtCompute(ComputeDriver):
         except libvirt.libvirtError as exc:
             if _is_no_domain(exc):
                 return PowerState.ABSENT
-            raise ComputeError(f"state {name}: {exc.get_error_message()}", exc.get_error_code()) from exc
+            raise _compute_error(f"state {name}: {exc.get_error_message()}", exc) from exc
         return _STATES.get(st, PowerState.NOSTATE)
 
     def list_domains(self, prefix: str = "") -> list[str]:
@@ -412,8 +439,12 @@ class LibvirtCompute(ComputeDriver):
             time.sleep(self.poll_interval)
 
     # ---------------------------------------------------------------- events
+    @property
+    def available(self) -> bool:
+        return not self._reconnecting
+
     def start_events(self, loop: asyncio.AbstractEventLoop, callback: EventCallback) -> None:
-        if self._event_conn is not None:
+        if self._event_conn is not None or self._event_target is not None:
             raise ComputeError("events already started")
         _ensure_event_impl(loop)
 
@@ -423,35 +454,88 @@ class LibvirtCompute(ComputeDriver):
             except Exception:  # a callback error must not reach libvirt or kill the loop
                 log.exception("compute event callback failed for %s %s %s", name, ev, det)
 
+        self._events_stop.clear()
+        self._event_target = (loop, deliver)
+        try:
+            self._open_event_conn()
+        except BaseException:
+            self._event_target = None
+            raise
+
+    def _post(self, name: str, ev: str, det: str) -> None:
+        target = self._event_target
+        if target is None:
+            return
+        loop, deliver = target
+        try:
+            loop.call_soon_threadsafe(deliver, name, ev, det)
+        except RuntimeError:  # the loop is closed: nobody is listening any more
+            log.debug("dropping %s event for %s: loop closed", ev, name)
+
+    def _open_event_conn(self) -> None:
         def on_lifecycle(_conn, dom, event: int, detail: int, _opaque) -> None:
             ev, det = event_names(event, detail)
-            try:
-                loop.call_soon_threadsafe(deliver, dom.name(), ev, det)
-            except RuntimeError:  # the loop is closed: nobody is listening any more
-                log.debug("dropping %s event for %s: loop closed", ev, dom.name())
+            self._post(dom.name(), ev, det)
 
         with _translated("connect for events", self.uri):
             conn = libvirt.open(self.uri)
             try:
                 with contextlib.suppress(libvirt.libvirtError):
                     conn.setKeepAlive(5, 3)
-                self._event_cb_id = conn.domainEventRegisterAny(
-                    None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, on_lifecycle, None)
+                cb_id = conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, on_lifecycle, None)
+                conn.registerCloseCallback(self._on_event_conn_closed, None)
             except libvirt.libvirtError:
                 conn.close()
                 raise
-        self._event_conn = conn
+        self._event_conn, self._event_cb_id = conn, cb_id
 
-    def stop_events(self) -> None:
+    def _on_event_conn_closed(self, conn: libvirt.virConnect, reason: int, _opaque: object) -> None:
+        """libvirt's event thread: the event connection died (libvirtd stopped, keepalive
+        timeout). Reconnect from another thread: this one must keep serving libvirt's loop."""
+        if self._events_stop.is_set() or self._event_conn is None:
+            return
+        log.warning("lost the libvirt event connection (reason %d); reconnecting", reason)
+        self._event_conn, self._event_cb_id = None, None
+        self._reconnecting = True
+        threading.Thread(target=self._reconnect, name="libvirt-reconnect", daemon=True).start()
+
+    def _reconnect(self) -> None:
+        delay = _RECONNECT_FIRST
+        while not self._events_stop.is_set():
+            try:
+                self._open_event_conn()
+            except ComputeError as exc:
+                log.debug("libvirt reconnect failed: %s", exc)
+                self._events_stop.wait(delay)
+                delay = min(delay * 2, _RECONNECT_MAX)
+                continue
+            if self._events_stop.is_set():  # stopped meanwhile: drop the new connection
+                self._close_event_conn()
+                break
+            self.reconnects += 1
+            log.warning("libvirt event connection re-established")
+            self._reconnecting = False
+            self._post("", RECONNECTED, "")
+            return
+        self._reconnecting = False
+
+    def _close_event_conn(self) -> None:
         conn, self._event_conn = self._event_conn, None
+        cb_id, self._event_cb_id = self._event_cb_id, None
         if conn is None:
             return
         with contextlib.suppress(libvirt.libvirtError):
-            if self._event_cb_id is not None:
-                conn.domainEventDeregisterAny(self._event_cb_id)
-        self._event_cb_id = None
+            conn.unregisterCloseCallback()
+        with contextlib.suppress(libvirt.libvirtError):
+            if cb_id is not None:
+                conn.domainEventDeregisterAny(cb_id)
         with contextlib.suppress(libvirt.libvirtError):
             conn.close()
+
+    def stop_events(self) -> None:
+        self._events_stop.set()
+        self._event_target = None
+        self._close_event_conn()
 
 
 def read_tail(path: Path, max_bytes: int) -> bytes:

@@ -3,9 +3,9 @@
 Written as a gzip'd ``newc`` cpio archive by Python itself (device nodes included, no mknod, no
 external ``cpio``). Its ``/init`` mounts proc/sys/devtmpfs, prints ``marker`` to the console and
 then either powers off at once (``wait_for_power_button=False``: the KVM probe) or loads the
-given kernel modules (the ACPI ``button`` and ``evdev`` drivers), prints ``<marker>-READY`` and
-powers off when the ACPI power button is pressed (``virsh shutdown``), by reading one event from
-every ``/dev/input/event*``. Without a power-button driver it simply sleeps until destroyed.
+given kernel modules (the ACPI ``button`` and ``evdev`` drivers), waits until every
+``/dev/input/event*`` is open for reading, prints ``<marker>-READY`` and powers off when the ACPI
+power button is pressed (``virsh shutdown``), on the first event read. Without a power-button driver it simply sleeps until destroyed.
 """
 
 from __future__ import annotations
@@ -36,12 +36,23 @@ def init_script(marker: str, wait_for_power_button: bool, modules: Sequence[str]
         lines += ["sync", "poweroff -f"]
         return "\n".join(lines) + "\n"
     lines += [f"insmod /lib/modules/{m} 2>/dev/console" for m in modules]
+    # READY means "a press now powers off": wait (bounded) for the power button's input device,
+    # then print READY only after every listener has its event device open (a press before that
+    # would be lost, which under load made graceful power-off tests flaky)
     lines += [
-        "sleep 1",
+        "n=0",
+        "while [ $n -lt 1200 ]; do",
+        "  grep -qs 'Power Button' /sys/class/input/event*/device/name && break",
+        "  n=$((n+1)); sleep 0.1",
+        "done",
+        "want=0",
         "for ev in /dev/input/event*; do",
-        "  [ -e \"$ev\" ] && (dd if=\"$ev\" of=/dev/null bs=24 count=1 2>/dev/null; "
+        "  [ -e \"$ev\" ] || continue",
+        "  want=$((want+1))",
+        "  (exec 3<\"$ev\"; : > /tmp/armed.$want; dd of=/dev/null bs=24 count=1 <&3 2>/dev/null; "
         "echo 'power button' > /dev/console; poweroff -f) &",
         "done",
+        "while [ \"$(ls /tmp | grep -c '^armed[.]')\" -lt $want ]; do sleep 0.1; done",
         f"echo '{marker}-READY' > /dev/console",
         "while true; do sleep 3600; done",
     ]
