@@ -21,7 +21,7 @@ from botocore.config import Config as BotoConfig
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))
 
-from conftest import free_port, make_test_prefix  # noqa: E402
+from ec2d_server import free_port, make_test_prefix  # noqa: E402
 from guests import private_key, ssh  # noqa: E402
 
 from orchestrator.config import Config  # noqa: E402
