@@ -24,7 +24,7 @@ def test_create_and_import_refuse_non_printable_ascii(ec2, bad: str) -> None:
             call()
         err = info.value.response["Error"]
         assert err["Code"] == "InvalidParameterValue", err
-        assert err["Message"].startswith("Value (") and "for parameter KeyName is invalid." in err["Message"]
+        assert err["Message"].startswith("Value (") and "for parameter keyname is invalid." in err["Message"].lower()
         assert "\n" not in err["Message"] and "\r" not in err["Message"] and "\x00" not in err["Message"]
     names = {k["KeyName"] for k in ec2.describe_key_pairs()["KeyPairs"]}
     assert bad not in names
