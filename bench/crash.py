@@ -65,7 +65,12 @@ def main() -> int:
         settle = [r["settle_s"] for r in rs]
         print(f"{point:14s} {running:7d} {ssh_ok:6d} {term:7d} {cells} "
               f"{statistics.median(settle):>10.1f} ({min(settle):.1f}-{max(settle):.1f})")
-    return 0
+    # the promise: every instance settles running-and-reachable or terminated, and nothing is orphaned
+    failed = [(p, r) for p, rs in rows.items() for r in rs
+              if r["running"] + r["terminated"] != args.instances
+              or sum(1 for iid, got in r["logins"].items() if got == iid) != r["running"]
+              or any(r["orphans"].values()) or any(r["orphans_after_terminate"].values())]
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ def main() -> int:
     server = RunningEc2d(Config(data_dir=data_dir, listen=f"127.0.0.1:{free_port()}", prefix=prefix)).start()
     ec2 = server.client()
     ids: list[str] = []
+    failed = True
     try:
         made = ec2.create_key_pair(KeyName=f"spoof-{uuid.uuid4().hex[:6]}", KeyType="ed25519")
         key = private_key(made["KeyMaterial"])
@@ -71,6 +72,7 @@ def main() -> int:
         leaked = sum(report.leaked.get(m, 0) for m in spoofing.SPOOF_MODES)
         print(f"summary: {spoofed} spoofed attempts, {answered} answered, {leaked} leaked; "
               f"{report.dropped} spoofed frames dropped, {sum(report.frames_passed.values())} passed")
+        failed = answered or leaked or sum(report.frames_passed.values()) or not spoofed
     finally:
         if ids:
             ec2.terminate_instances(InstanceIds=ids)
@@ -84,7 +86,7 @@ def main() -> int:
         except OSError:
             pass
         shutil.rmtree(data_dir, ignore_errors=True)
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -66,6 +66,7 @@ class Runtime:
         self.open_listener = open_listener
         self.prefix = backend.config.prefix
         self.locks: dict[str, asyncio.Lock] = {}
+        self.vpc_locks: dict[str, asyncio.Lock] = {}  # one sync of a VPC at a time (sync_vpc)
         self.plugged: set[str] = set()  # instances whose NICs this process put in their VPC
         self.tasks: set[asyncio.Task[Any]] = set()
         self.listening: set[str] = set()
@@ -284,7 +285,15 @@ class Runtime:
     async def sync_vpc(self, region: str, vpc_id: str) -> None:
         """Regenerate the VPC's firewall, DHCP leases, metadata table and NAT from the store.
         The firewall goes first: a DHCP or metadata failure never keeps a change of rules (or a
-        new port's anti-spoofing) out of the kernel."""
+        new port's anti-spoofing) out of the kernel.
+
+        Syncs of one VPC run one at a time, each reading the store only once it holds the VPC's
+        lock: two syncs racing (say, after two terminations) could otherwise apply their snapshots
+        in the wrong order and leave the older one in force."""
+        async with self.vpc_locks.setdefault(vpc_id, asyncio.Lock()):
+            await self._sync_vpc(region, vpc_id)
+
+    async def _sync_vpc(self, region: str, vpc_id: str) -> None:
         if self.backend.store.get(vpc_id) is None:
             return  # the VPC is gone (its namespace with it)
         recs = [r for r in self.backend.store.list("instance", region)
