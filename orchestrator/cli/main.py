@@ -49,12 +49,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from orchestrator.drivers.network.public import PublicNetworkError
     from orchestrator.hostscope import DataDirBusy
     from orchestrator.server import ListenError, serve
+    from orchestrator.store.sqlite import StoreUnavailable
 
     setup_logging(args.log_level)
     try:
         serve(_config(args))
     except (DataDirBusy, ListenError, PublicNetworkError) as exc:
         print(f"ec2d serve: {exc}", file=sys.stderr)
+        return 1
+    except StoreUnavailable as exc:  # e.g. the data dir's disk is full at start: say so, no traceback
+        print(f"ec2d serve: the state database is not usable now ({exc.reason}): {exc}", file=sys.stderr)
         return 1
     return 0
 
