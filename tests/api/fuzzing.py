@@ -38,7 +38,7 @@ from orchestrator.api.protocol import input_wire_name, service_model
 from orchestrator.api.registry import HANDLERS
 
 # 5xx codes EC2 documents as server errors that a request may legitimately get (capacity).
-EC2_SERVER_ERRORS = frozenset({"InsufficientInstanceCapacity"})
+EC2_SERVER_ERRORS = frozenset({"InsufficientInstanceCapacity", "InsufficientVolumeCapacity"})
 
 ID_RE = re.compile(rb"\b(?:i|vol|snap|ami|vpc|subnet|sg|eni|igw|rtb|rtbassoc|eipalloc|eipassoc|sgr|"
                    rb"dopt|acl|attach)-[0-9a-f]{8,17}\b")
