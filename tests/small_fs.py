@@ -32,13 +32,21 @@ def small_filesystem(base: Path, size: str) -> Iterator[Path]:
 
 
 def fill(mnt: Path) -> Path:
-    """Allocate every free block of the filesystem to one file (fallocate, then top up by writes
-    for the last partial blocks); delete the returned file to free the space again."""
+    """Allocate every free block of the filesystem to one file, then top up by writes for the last
+    partial blocks; delete the returned file to free the space again. A daemon may write to the
+    same filesystem meanwhile (its WAL), so a piece that no longer fits is retried at half the size
+    instead of failing on the free space read a moment before."""
     filler = mnt / "filler"
     st = os.statvfs(mnt)
-    subprocess.run(["fallocate", "-l", str(st.f_bavail * st.f_frsize), str(filler)], check=True)
-    with open(filler, "ab", buffering=0) as f, contextlib.suppress(OSError):
-        while True:
-            f.write(b"\0" * 4096)
+    piece = max(st.f_bavail * st.f_frsize, 4096)
+    with open(filler, "ab", buffering=0) as f:
+        while piece >= 4096:
+            try:
+                os.posix_fallocate(f.fileno(), os.fstat(f.fileno()).st_size, piece)
+            except OSError:  # ENOSPC: try a smaller piece
+                piece //= 2
+        with contextlib.suppress(OSError):
+            while True:
+                f.write(b"\0" * 4096)
     assert os.statvfs(mnt).f_bavail == 0
     return filler
