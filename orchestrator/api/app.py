@@ -30,6 +30,7 @@ from collections.abc import Callable
 from urllib.parse import parse_qsl
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_urldispatcher import _default_expect_handler
 
 from orchestrator.api import errors, handlers, sigv4
@@ -50,6 +51,24 @@ MAX_BODY = 1024 * 1024  # see the module docstring
 PARSE_INLINE = 64 * 1024
 
 handlers.load_all()
+
+
+class MalformedHttpFilter(logging.Filter):
+    """aiohttp answers a request its HTTP parser refuses with 400 and then logs the parser's full
+    traceback at ERROR: a hostile client could fill the log with them. Keep one INFO line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError) and (exc.code or 500) < 500:
+            record.msg, record.args = "%s: malformed HTTP (%d %s)", (
+                record.getMessage(), exc.code, exc.__class__.__name__)
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+_MALFORMED_HTTP = MalformedHttpFilter()
 
 
 class RequestIdFilter(logging.Filter):
@@ -194,6 +213,7 @@ async def _parse_form(body: bytes) -> list[tuple[str, str]]:
 
 
 def make_app(backend: Backend, clock: Callable[[], dt.datetime] | None = None) -> web.Application:
+    logging.getLogger("aiohttp.server").addFilter(_MALFORMED_HTTP)  # a set: adding twice is a no-op
     app = web.Application(client_max_size=MAX_BODY)
     api = Ec2Api(backend, clock)
     app[BACKEND_KEY] = backend

@@ -5,7 +5,9 @@ values, undecodable bytes) get their SigV4 error, never a traceback. Timing figu
 from __future__ import annotations
 
 import http.client
+import logging
 import socket
+import time
 from urllib.parse import quote, urlencode, urlsplit
 
 import pytest
@@ -271,3 +273,20 @@ def test_header_fields(ec2d) -> None:
 
 def test_server_still_answers(ec2) -> None:
     assert ec2.describe_regions()["Regions"]
+
+
+def test_malformed_http_is_one_line_not_a_traceback(ec2d, caplog) -> None:
+    url = urlsplit(ec2d.config.endpoint_url)
+    with caplog.at_level(logging.DEBUG, logger="aiohttp.server"):
+        with socket.create_connection((url.hostname, url.port), timeout=30) as sock:
+            sock.sendall(f"POST / HTTP/1.1\r\nHost: {url.netloc}\r\nBad Header\r\n\r\n".encode())
+            resp = http.client.HTTPResponse(sock)
+            resp.begin()
+            assert resp.status == 400
+        deadline = time.monotonic() + 30  # the record is written by the server thread
+        while not [r for r in caplog.records if r.name == "aiohttp.server"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+    records = [r for r in caplog.records if r.name == "aiohttp.server"]
+    assert records, "aiohttp logged nothing for a malformed request"
+    assert all(r.exc_info is None and r.levelno <= logging.INFO for r in records), records
+    assert "malformed HTTP (400 BadHttpMessage)" in records[0].getMessage()
