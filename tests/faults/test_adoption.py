@@ -13,23 +13,16 @@ import threading
 from pathlib import Path
 
 import pytest
+from fake_world import NoImds, open_backend, preload
 
-from orchestrator.config import Config
 from orchestrator.drivers.compute.fake import FakeCompute
 from orchestrator.drivers.network.vpc import FakeVpcNetwork
 from orchestrator.drivers.storage.fake import FakeStorage
-from orchestrator.images.cache import ensure_image, list_images
 from orchestrator.services import images, instances
 from orchestrator.services.backend import Backend
 from orchestrator.services.runtime import Runtime
 
 BACKGROUND = {"_periodic", "_image_rescan"}
-
-
-class NoImds:
-    async def add_listener(self, key: str, sock: object) -> None: ...
-    async def remove_listener(self, key: str) -> None: ...
-    def set_instances(self, key: str, table: dict) -> None: ...
 
 
 class Crash(BaseException):
@@ -39,12 +32,8 @@ class Crash(BaseException):
 @pytest.fixture()
 def host(tmp_path: Path):
     """What survives ec2d: the store, the hypervisor, the storage and the host networks."""
-    config = Config(data_dir=tmp_path, prefix="ec2dtfake", instances=False, regions={"us-east-1": ["a"]})
-    backend = Backend.open(config)
-    ensure_image("ec2d-tiny", config.cache_dir)
-    storage = FakeStorage()
-    for artifact in list_images(config.cache_dir):
-        storage.imports[artifact.disk] = int(artifact.manifest.get("virtual_size") or 2**27)
+    backend = open_backend(tmp_path)
+    storage = preload(FakeStorage(), backend.config.cache_dir)
     yield backend, FakeCompute(), storage, FakeVpcNetwork("ec2dtfake", "us-east-1")
     backend.close()
 

@@ -9,14 +9,13 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from fake_world import NoImds, open_backend, preload
 
 from orchestrator.api import errors
-from orchestrator.config import Config
 from orchestrator.drivers.compute.driver import HypervisorUnavailable, PowerState
 from orchestrator.drivers.compute.fake import FakeCompute
 from orchestrator.drivers.network.vpc import FakeVpcNetwork
 from orchestrator.drivers.storage.fake import FakeStorage
-from orchestrator.images.cache import ensure_image, list_images
 from orchestrator.services import images, instances
 from orchestrator.services.backend import Backend
 from orchestrator.services.runtime import Runtime
@@ -24,20 +23,10 @@ from orchestrator.services.runtime import Runtime
 BACKGROUND = {"_periodic", "_image_rescan"}
 
 
-class NoImds:
-    async def add_listener(self, key: str, sock: object) -> None: ...
-    async def remove_listener(self, key: str) -> None: ...
-    def set_instances(self, key: str, table: dict) -> None: ...
-
-
 @pytest.fixture()
 def world(tmp_path: Path):
-    config = Config(data_dir=tmp_path, prefix="ec2dtfake", instances=False, regions={"us-east-1": ["a"]})
-    backend = Backend.open(config)
-    ensure_image("ec2d-tiny", config.cache_dir)
-    storage = FakeStorage()
-    for artifact in list_images(config.cache_dir):
-        storage.imports[artifact.disk] = int(artifact.manifest.get("virtual_size") or 2**27)
+    backend = open_backend(tmp_path)
+    storage = preload(FakeStorage(), backend.config.cache_dir)
     compute = FakeCompute()
     rt = Runtime(backend, compute, {"us-east-1": FakeVpcNetwork("ec2dtfake", "us-east-1")}, storage, NoImds(),
                  "qemu", open_listener=lambda ns: object())

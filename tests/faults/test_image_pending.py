@@ -12,13 +12,12 @@ import threading
 from pathlib import Path
 
 import pytest
+from fake_world import NoImds, open_backend, preload
 
 from orchestrator.api import errors
-from orchestrator.config import Config
 from orchestrator.drivers.compute.fake import FakeCompute
 from orchestrator.drivers.network.vpc import FakeVpcNetwork
 from orchestrator.drivers.storage.fake import FakeStorage
-from orchestrator.images.cache import ensure_image, list_images
 from orchestrator.services import images, instances
 from orchestrator.services.backend import Backend
 from orchestrator.services.runtime import Runtime
@@ -40,21 +39,11 @@ class GatedStorage(FakeStorage):
         return super().import_image(src, layer_id)
 
 
-class NoImds:
-    async def add_listener(self, key: str, sock: object) -> None: ...
-    async def remove_listener(self, key: str) -> None: ...
-    def set_instances(self, key: str, table: dict) -> None: ...
-
-
 @pytest.fixture()
 def world(tmp_path: Path):
-    config = Config(data_dir=tmp_path, prefix="ec2dtfake", instances=False, regions={"us-east-1": ["a"]})
-    backend = Backend.open(config)
-    ensure_image("ec2d-tiny", config.cache_dir)
-    storage = GatedStorage()
-    for artifact in list_images(config.cache_dir):
-        storage.imports[artifact.disk] = int(artifact.manifest.get("virtual_size") or 2**27)
-    networks = {r: FakeVpcNetwork("ec2dtfake", r) for r in config.regions}
+    backend = open_backend(tmp_path)
+    storage = preload(GatedStorage(), backend.config.cache_dir)
+    networks = {r: FakeVpcNetwork("ec2dtfake", r) for r in backend.config.regions}
     runtime = Runtime(backend, FakeCompute(), networks, storage, NoImds(), "qemu", open_listener=lambda ns: object())
     backend.runtime = runtime
     yield backend, runtime, storage
