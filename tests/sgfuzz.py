@@ -352,7 +352,7 @@ class ServiceTarget:
         return self.made
 
     def authorize(self, gid: str, egress: bool, perms: list[dict]) -> str | None:
-        from orchestrator.api import errors
+        from orchestrator.domain import errors
         from orchestrator.services import security_groups as sgs
 
         try:

@@ -33,10 +33,11 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_urldispatcher import _default_expect_handler
 
-from orchestrator.api import errors, handlers, sigv4
+from orchestrator.api import handlers, sigv4
 from orchestrator.api.context import RequestContext
 from orchestrator.api.protocol import QueryParser, XmlSerializer
 from orchestrator.api.registry import HANDLERS, call
+from orchestrator.domain import errors
 from orchestrator.drivers.compute.driver import HypervisorUnavailable
 from orchestrator.services import principals
 from orchestrator.services.backend import Backend

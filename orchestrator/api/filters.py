@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from orchestrator.api import errors
+from orchestrator.domain import errors
 
 T = TypeVar("T")
 Getter = Callable[[Any], Any]

@@ -27,7 +27,7 @@ from xml.etree.ElementTree import Element, SubElement, tostring
 import botocore.session
 from botocore.model import OperationModel, ServiceModel, Shape
 
-from orchestrator.api import errors
+from orchestrator.domain import errors
 
 API_VERSION = "2016-11-15"
 XMLNS = f"http://ec2.amazonaws.com/doc/{API_VERSION}/"

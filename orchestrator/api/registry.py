@@ -1,7 +1,7 @@
 """Action registry: one typed function per EC2 action, looked up by its name.
 
 A handler takes the request context and the parsed input (the same dict a boto3 caller passes)
-and returns the output dict; it raises :class:`orchestrator.api.errors.Ec2Error` subclasses.
+and returns the output dict; it raises :class:`orchestrator.domain.errors.Ec2Error` subclasses.
 
 Handlers run on the event loop (it also serves every VPC's metadata), so they must be quick. The
 one input-driven cost is filter matching: a read-only ``Describe*`` call with a lot of wildcard

@@ -10,7 +10,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from orchestrator.api import errors
+from orchestrator.domain import errors
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from orchestrator.api import errors
+from orchestrator.domain import errors
 from orchestrator.domain import instance_types as catalogue
 from orchestrator.domain.states import ACTIVE
 from orchestrator.services.backend import Backend

@@ -19,8 +19,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from orchestrator.api import errors
-from orchestrator.domain import ids
+from orchestrator.domain import errors, ids
 from orchestrator.images.cache import ImageArtifact, list_images
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record, StateConflict

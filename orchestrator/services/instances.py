@@ -14,8 +14,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from orchestrator.api import errors
-from orchestrator.domain import ids
+from orchestrator.domain import errors, ids
 from orchestrator.domain import instance_types as catalogue
 from orchestrator.domain.states import INSTANCE_CODES, REQUESTS, InstanceState, Request, check_edge
 from orchestrator.services import capacity, images, keypairs, public_ips, vpcs

@@ -7,8 +7,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from orchestrator.api import errors
-from orchestrator.domain import ids
+from orchestrator.domain import errors, ids
 from orchestrator.domain import keypairs as crypto
 from orchestrator.services import tags as tag_service
 from orchestrator.services.backend import Backend

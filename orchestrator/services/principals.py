@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from orchestrator.api import errors
+from orchestrator.domain import errors
 
 ROOT = "root"
 INSTANCE_IDENTITY = "instance-identity"

@@ -13,8 +13,7 @@ import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
-from orchestrator.api import errors
-from orchestrator.domain import ids
+from orchestrator.domain import errors, ids
 from orchestrator.services import vpcs
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record

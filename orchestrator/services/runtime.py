@@ -363,7 +363,7 @@ class Runtime:
     def require_hypervisor(self) -> None:
         """Refuse work at once with a retryable 503 while libvirtd is unreachable (the driver is
         reconnecting), instead of accepting it and failing it halfway."""
-        from orchestrator.api import errors
+        from orchestrator.domain import errors
 
         if not self.compute.available:
             raise errors.ServiceUnavailable(

@@ -12,8 +12,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from orchestrator.api import errors
-from orchestrator.domain import ids
+from orchestrator.domain import errors, ids
 from orchestrator.drivers.network import firewall as fw
 from orchestrator.services import tags as tag_service
 from orchestrator.services import vpcs

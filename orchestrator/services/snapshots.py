@@ -26,8 +26,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from orchestrator.api import errors
-from orchestrator.domain import ids
+from orchestrator.domain import errors, ids
 from orchestrator.services import images, instances
 from orchestrator.services import tags as tag_service
 from orchestrator.services import volumes as vols

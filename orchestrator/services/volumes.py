@@ -22,8 +22,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from contextlib import AsyncExitStack
 from typing import Any
 
-from orchestrator.api import errors
-from orchestrator.domain import ids
+from orchestrator.domain import errors, ids
 from orchestrator.domain.states import VOLUME_TRANSITIONS, InstanceState, VolumeState
 from orchestrator.services import capacity, instances
 from orchestrator.services import tags as tag_service

@@ -12,8 +12,7 @@ import ipaddress
 import secrets
 from typing import Any
 
-from orchestrator.api import errors
-from orchestrator.domain import ids
+from orchestrator.domain import errors, ids
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
 

@@ -9,9 +9,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from orchestrator.api import errors
 from orchestrator.api.filters import apply_filters, paginate, wildcard
 from orchestrator.api.registry import call
+from orchestrator.domain import errors
 
 ITEMS = [{"name": n, "tags": t} for n, t in [("web-1", {"Env": "prod"}), ("web-2", {"Env": "dev"}),
                                                ("db-1", {"Env": "prod", "Backup": ""}), ("w*b", {})]]

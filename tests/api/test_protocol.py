@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 from botocore.serialize import create_serializer
 
-from orchestrator.api import errors
 from orchestrator.api.protocol import QueryParser, XmlSerializer, service_model
+from orchestrator.domain import errors
 
 MODEL = service_model()
 SERIALIZER = create_serializer("ec2")

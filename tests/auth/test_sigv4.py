@@ -366,7 +366,7 @@ def test_both_header_and_query_auth_refused() -> None:
 
 
 def test_error_is_an_ec2_error() -> None:
-    from orchestrator.api.errors import Ec2Error
+    from orchestrator.domain.errors import Ec2Error
 
     assert issubclass(SigV4Error, Ec2Error)
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from orchestrator.api import errors
 from orchestrator.api.context import RequestContext
 from orchestrator.api.registry import HANDLERS
 from orchestrator.config import Config
+from orchestrator.domain import errors
 from orchestrator.domain.states import InstanceState as S
 from orchestrator.images.cache import ensure_image
 from orchestrator.services import images, instances

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from fake_world import NoImds, open_backend, preload
 
-from orchestrator.api import errors
+from orchestrator.domain import errors
 from orchestrator.drivers.compute.driver import HypervisorUnavailable, PowerState
 from orchestrator.drivers.compute.fake import FakeCompute
 from orchestrator.drivers.network.vpc import FakeVpcNetwork

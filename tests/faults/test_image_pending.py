@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from fake_world import NoImds, open_backend, preload
 
-from orchestrator.api import errors
+from orchestrator.domain import errors
 from orchestrator.drivers.compute.fake import FakeCompute
 from orchestrator.drivers.network.vpc import FakeVpcNetwork
 from orchestrator.drivers.storage.fake import FakeStorage

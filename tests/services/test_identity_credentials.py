@@ -9,7 +9,7 @@ import asyncio
 import pytest
 from test_runtime_fakes import BACKGROUND, launch, run, world  # noqa: F401  (world is a fixture)
 
-from orchestrator.api import errors
+from orchestrator.domain import errors
 from orchestrator.services import instances, principals
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.api import errors
 from orchestrator.api.context import RequestContext
 from orchestrator.api.filters import apply_filters, paginate
 from orchestrator.api.registry import action
+from orchestrator.domain import errors
 from orchestrator.domain.instance_types import CATALOGUE
 
 _FILTERS = {

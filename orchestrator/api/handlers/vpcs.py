@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.api import errors
 from orchestrator.api.context import RequestContext
 from orchestrator.api.describe import item_tags, select
 from orchestrator.api.filters import apply_filters, paginate
 from orchestrator.api.registry import action
+from orchestrator.domain import errors
 from orchestrator.services import tags as tag_service
 from orchestrator.services import vpcs
 
