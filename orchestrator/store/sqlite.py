@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orchestrator.domain import lifecycle
+
 log = logging.getLogger("ec2d.store")
 
 BUSY_TIMEOUT_MS = 2000
@@ -245,6 +247,7 @@ class Store:
 
     # -- resources ------------------------------------------------------------------------------
     def insert(self, record: Record) -> Record:
+        lifecycle.check_initial(record.type, record.state)
         now = time.time()
         record.created_at = record.created_at or now
         record.updated_at = now
@@ -322,12 +325,14 @@ class Store:
         new_state: str,
         changes: Mapping[str, Any] | None = None,
     ) -> Record:
-        """Compare-and-swap the state: move to ``new_state`` only from one of ``expected``."""
+        """Compare-and-swap the state: move to ``new_state`` only from one of ``expected``, and only
+        along an edge of the resource's lifecycle (``domain/lifecycle.py``; ``IllegalTransition``)."""
         wanted = [expected] if isinstance(expected, str) else list(expected)
         with self.transaction():
             current = self.get(resource_id)
             if current is None or current.state not in wanted:
                 raise StateConflict(resource_id, wanted, current.state if current else None)
+            lifecycle.check_move(current.type, current.state, new_state)
             if changes:
                 current.data.update(changes)
             now = time.time()

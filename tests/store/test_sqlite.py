@@ -13,7 +13,8 @@ from orchestrator.store.sqlite import MIGRATIONS, Record, StateConflict, Store
 
 def test_transition_is_compare_and_swap(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db")
-    store.insert(Record(id="i-00000001", type="instance", region="us-east-1", state="running", data={"a": 1}))
+    store.insert(Record(id="i-00000001", type="instance", region="us-east-1", state="pending", data={"a": 1}))
+    store.transition("i-00000001", "pending", "running")
     moved = store.transition("i-00000001", "running", "stopping", {"reason": "user"})
     assert (moved.state, moved.data) == ("stopping", {"a": 1, "reason": "user"})
     with pytest.raises(StateConflict) as info:
@@ -25,7 +26,8 @@ def test_transition_is_compare_and_swap(tmp_path: Path) -> None:
 
 def test_only_one_of_racing_transitions_wins(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db")
-    store.insert(Record(id="vol-00000001", type="volume", region="r", state="available"))
+    store.insert(Record(id="vol-00000001", type="volume", region="r", state="creating"))
+    store.transition("vol-00000001", "creating", "available")
     wins: list[str] = []
     barrier = threading.Barrier(8)
 
@@ -48,7 +50,7 @@ def test_only_one_of_racing_transitions_wins(tmp_path: Path) -> None:
 
 def test_update_refuses_stale_version(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db")
-    store.insert(Record(id="key-00000001", type="key-pair", region="r", data={"n": 1}))
+    store.insert(Record(id="key-00000001", type="key-pair", region="r", state="available", data={"n": 1}))
     a, b = store.get("key-00000001"), store.get("key-00000001")
     a.data["n"] = 2
     store.update(a)
@@ -61,7 +63,7 @@ def test_update_refuses_stale_version(tmp_path: Path) -> None:
 def test_survives_reopen_and_records_schema_version(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     store = Store(path)
-    store.insert(Record(id="key-00000002", type="key-pair", region="us-west-2", data={"KeyName": "k"}))
+    store.insert(Record(id="key-00000002", type="key-pair", region="us-west-2", state="available", data={"KeyName": "k"}))
     store.set_tags("key-00000002", "key-pair", "us-west-2", {"Name": "x"})
     store.set_setting("answer", "42")
     store.close()
@@ -76,6 +78,6 @@ def test_survives_reopen_and_records_schema_version(tmp_path: Path) -> None:
 def test_transaction_rolls_back_on_error(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db")
     with pytest.raises(RuntimeError), store.transaction():
-        store.insert(Record(id="key-00000003", type="key-pair", region="r"))
+        store.insert(Record(id="key-00000003", type="key-pair", region="r", state="available"))
         raise RuntimeError("boom")
     assert store.get("key-00000003") is None

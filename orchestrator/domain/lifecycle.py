@@ -1,0 +1,166 @@
+"""Every stateful resource's lifecycle as data, and the one function that applies it.
+
+A ``Lifecycle`` lists the states a resource may be created in and every move it may make. The
+store asks :func:`check_move` before each compare-and-swap of a resource's state and
+:func:`check_initial` before each insert, so a move a table does not list is refused everywhere
+(``IllegalTransition``), not merely left unchecked. Attachments (a volume's ``Attachments[].State``)
+live inside their volume's record and move through :func:`move_attachment`.
+
+State names are EC2's (``describe-volumes`` ``State``, ``describe-images`` ``State`` ...). Where
+ec2d keeps a record after EC2 forgets it (a deleted snapshot whose layer another volume still reads)
+the extra state is internal and never shown: the services filter it out of every Describe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from orchestrator.domain.states import INSTANCE_TRANSITIONS, VOLUME_TRANSITIONS, InstanceState, VolumeState
+
+
+class IllegalTransition(ValueError):
+    """A state change the resource's lifecycle does not list (a programming error, never user input)."""
+
+
+class SnapshotState(StrEnum):
+    PENDING = "pending"
+    COMPLETED = "completed"
+    ERROR = "error"
+    DELETED = "deleted"  # internal: hidden from Describe, kept while a volume or AMI builds on its layer
+
+
+class ImageState(StrEnum):
+    PENDING = "pending"  # registered, its layer not yet in storage (cannot be launched)
+    AVAILABLE = "available"
+    FAILED = "failed"
+    DEREGISTERED = "deregistered"
+
+
+class EniState(StrEnum):
+    AVAILABLE = "available"
+    IN_USE = "in-use"
+
+
+class AttachmentState(StrEnum):
+    ATTACHING = "attaching"
+    ATTACHED = "attached"
+    DETACHING = "detaching"
+    DETACHED = "detached"  # the attachment is gone: what DetachVolume's answer may end with
+
+
+AVAILABLE = "available"  # the one state of resources that never change state (VPC, subnet, ...)
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    resource: str
+    initial: frozenset[str]
+    moves: Mapping[str, frozenset[str]]
+
+    def allows(self, current: str, target: str) -> bool:
+        return target in self.moves.get(current, frozenset())
+
+    def check(self, current: str, target: str) -> None:
+        if not self.allows(current, target):
+            raise IllegalTransition(f"illegal {self.resource} transition {current} -> {target}")
+
+
+def _table(moves: Mapping[Any, frozenset[Any]]) -> dict[str, frozenset[str]]:
+    return {str(k): frozenset(str(v) for v in vs) for k, vs in moves.items()}
+
+
+V, S, M, E, A = VolumeState, SnapshotState, ImageState, EniState, AttachmentState
+
+INSTANCE = Lifecycle("instance", frozenset({str(InstanceState.PENDING)}), _table(INSTANCE_TRANSITIONS))
+
+VOLUME = Lifecycle(
+    "volume",
+    frozenset({str(V.CREATING),  # CreateVolume
+               str(V.IN_USE)}),  # an instance's root or block-device-mapping volume, born attached
+    _table(VOLUME_TRANSITIONS),
+)
+
+SNAPSHOT = Lifecycle(
+    "snapshot",
+    frozenset({str(S.PENDING),  # CreateSnapshot / CopySnapshot / CreateImage
+               str(S.COMPLETED)}),  # a built-in image's snapshot, registered with its layer
+    _table({
+        S.PENDING: frozenset({S.COMPLETED, S.ERROR, S.DELETED}),
+        S.COMPLETED: frozenset({S.DELETED}),
+        S.ERROR: frozenset({S.DELETED}),
+        S.DELETED: frozenset(),
+    }),
+)
+
+IMAGE = Lifecycle(
+    "image",
+    frozenset({str(M.PENDING), str(M.AVAILABLE)}),
+    _table({
+        M.PENDING: frozenset({M.AVAILABLE,  # its layer is in storage / its snapshots completed
+                              M.FAILED,  # a snapshot behind it failed
+                              M.DEREGISTERED}),
+        M.AVAILABLE: frozenset({M.PENDING,  # its layer went missing from storage; re-imported later
+                                M.DEREGISTERED}),
+        M.FAILED: frozenset({M.DEREGISTERED}),
+        M.DEREGISTERED: frozenset(),
+    }),
+)
+
+ENI = Lifecycle(
+    "network-interface",
+    frozenset({str(E.AVAILABLE)}),
+    _table({E.AVAILABLE: frozenset({E.IN_USE}), E.IN_USE: frozenset({E.AVAILABLE})}),
+)
+
+ATTACHMENT = Lifecycle(
+    "volume attachment",
+    frozenset({str(A.ATTACHING)}),
+    _table({
+        A.ATTACHING: frozenset({A.ATTACHED, A.DETACHING}),
+        A.ATTACHED: frozenset({A.DETACHING}),
+        A.DETACHING: frozenset({A.DETACHED}),
+        A.DETACHED: frozenset(),
+    }),
+)
+
+
+def _static(resource: str) -> Lifecycle:
+    return Lifecycle(resource, frozenset({AVAILABLE}), {AVAILABLE: frozenset()})
+
+
+LIFECYCLES: dict[str, Lifecycle] = {
+    lc.resource: lc for lc in (
+        INSTANCE, VOLUME, SNAPSHOT, IMAGE, ENI,
+        _static("vpc"), _static("subnet"), _static("security-group"), _static("key-pair"),
+        _static("internet-gateway"), _static("route-table"), _static("elastic-ip"),
+    )
+}
+
+
+def lifecycle_of(resource_type: str) -> Lifecycle:
+    try:
+        return LIFECYCLES[resource_type]
+    except KeyError:
+        raise IllegalTransition(f"{resource_type!r} has no lifecycle") from None
+
+
+def check_initial(resource_type: str, state: str) -> None:
+    """A resource of this type may be created in ``state``."""
+    lc = lifecycle_of(resource_type)
+    if state not in lc.initial:
+        raise IllegalTransition(f"a {resource_type} cannot be created {state!r} (only {sorted(lc.initial)})")
+
+
+def check_move(resource_type: str, current: str, target: str) -> None:
+    """A resource of this type may move from ``current`` to ``target``."""
+    lifecycle_of(resource_type).check(current, target)
+
+
+def move_attachment(attachment: dict[str, Any], target: AttachmentState | str) -> dict[str, Any]:
+    """Move one ``Attachments[]`` entry (in place, and returned) along :data:`ATTACHMENT`."""
+    ATTACHMENT.check(attachment["State"], str(target))
+    attachment["State"] = str(target)
+    return attachment
