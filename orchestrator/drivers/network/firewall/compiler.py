@@ -54,8 +54,10 @@ __all__ = [
     "INET_TABLE",
     "Ruleset",
     "compile_ruleset",
+    "GroupPart",
     "finish",
     "gen_set",
+    "group_part",
     "render",
     "render_delta",
     "touch_generation",
@@ -122,7 +124,10 @@ def _interval(name: str, type_: str) -> SetDecl:
 
 
 @dataclass(frozen=True)
-class _GroupPart:
+class GroupPart:
+    """What one group adds to ``table inet ec2d_sg``: its sets, its two chains (``g_<id>_in``,
+    ``g_<id>_out``), the sets' elements by set name, and a digest of all of it."""
+
     sets: tuple[SetDecl, ...]
     chains: tuple[Chain, ...]
     elements: tuple[tuple[str, frozenset[str]], ...]
@@ -190,7 +195,7 @@ def _lookups(remote: str, prefix: str, member_of: str | None = None) -> list[Rul
 
 
 @functools.lru_cache(maxsize=8192)
-def _group_part(g: SecurityGroup) -> _GroupPart:
+def group_part(g: SecurityGroup) -> GroupPart:
     """Sets, chains and elements of one group (cached: unchanged groups cost a hash lookup)."""
     gi = ident(g.group_id)
     sets: list[SetDecl] = []
@@ -215,7 +220,7 @@ def _group_part(g: SecurityGroup) -> _GroupPart:
     digest = hashlib.sha256("\n".join([s.render() for s in sets] + [c.render() for c in chains]).encode())
     for name in sorted(elements):
         digest.update(f"{name}={sorted(elements[name])!r}".encode())
-    return _GroupPart(tuple(sets), tuple(chains), tuple(sorted(elements.items())), digest.digest())
+    return GroupPart(tuple(sets), tuple(chains), tuple(sorted(elements.items())), digest.digest())
 
 
 # --------------------------------------------------------------------------- the whole VPC
@@ -293,11 +298,11 @@ _BASE_CHAINS = (
 )
 
 
-def _group_part_of(g: SecurityGroup) -> _GroupPart:
+def _group_part_of(g: SecurityGroup) -> GroupPart:
     try:
-        return _group_part(g)
+        return group_part(g)
     except TypeError:  # unhashable (lists instead of tuples): compile without the cache
-        return _group_part.__wrapped__(g)
+        return group_part.__wrapped__(g)
 
 
 def compile_ruleset(vpc_id: str, ports: Sequence[Port], groups: Mapping[str, SecurityGroup]) -> Ruleset:
