@@ -103,3 +103,18 @@ def test_narrow_commands(ran: list[tuple[list[str], str | None]]) -> None:
         ["ip", "netns", "exec", "ns1", "dhcp_release", "br0", "10.0.1.5", "02:00:00:00:00:01"],
     ]
     assert rootops.in_netns("ns1", ["ssh", "host"]) == ["ip", "netns", "exec", "ns1", "ssh", "host"]
+
+
+PURE = ("model", "ranges", "compiler", "antispoof", "failclosed", "semantics", "driver", "fake")
+
+
+@pytest.mark.parametrize("module", PURE)
+def test_firewall_model_and_compiler_touch_no_host(module: str) -> None:
+    """The SG model, compiler and fake import nothing that runs commands or opens netlink sockets, so
+    services (validation) and API-only mode use them without root."""
+    tree = ast.parse((ROOT / "drivers" / "network" / "firewall" / f"{module}.py").read_text())
+    imported = {f"{n.module or ''}.{a.name}" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+                for a in n.names}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    host = {"subprocess", "pyroute2", "rootops", "netlink", "hostprep", "loader", "nft_driver"}
+    assert imported and not [m for m in imported if set(m.split(".")) & host]
