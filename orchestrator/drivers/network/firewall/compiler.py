@@ -43,10 +43,9 @@ from dataclasses import dataclass
 from .. import nftables as nft
 from ..errors import InvalidArgument
 from ..names import SG_TABLE
-from ..nftables import ACCEPT, DROP, Chain, Hook, InSet, Jump, Match, Rule, SetDecl, VMap, concat
+from ..nftables import ACCEPT, DROP, Chain, Hook, InSet, Jump, Match, SetDecl, VMap, concat
 from .antispoof import bridge_table
-from .model import Perm, Port, SecurityGroup, check_port, perm
-from .model import Rule as FwRule
+from .model import Perm, Port, Rule, SecurityGroup, check_port, perm
 from .ranges import addr_text, cidr_range, disjoint, merge, range_text
 
 __all__ = [
@@ -144,7 +143,7 @@ class _Direction:
     refs: dict[str, list[Perm]]
 
     @classmethod
-    def of(cls, rules: Iterable[FwRule]) -> _Direction:
+    def of(cls, rules: Iterable[Rule]) -> _Direction:
         d = cls([], defaultdict(list), defaultdict(list), defaultdict(list))
         for rule in rules:
             x = perm(rule)
@@ -183,14 +182,14 @@ def _ref_elements(perms: list[Perm]) -> dict[str, frozenset[str]]:
     return out
 
 
-def _lookups(remote: str, prefix: str, member_of: str | None = None) -> list[Rule]:
+def _lookups(remote: str, prefix: str, member_of: str | None = None) -> list[nft.Rule]:
     """The three accept rules of a rule set family: by protocol, by tcp/udp port, by icmp."""
     addr = [InSet(remote, member_of)] if member_of else []
     key = () if member_of else (remote,)
     return [
-        Rule(*addr, InSet((*key, "meta l4proto"), f"{prefix}_p"), ACCEPT),
-        Rule(*addr, InSet((*key, "meta l4proto", "th dport"), f"{prefix}_l4"), ACCEPT),
-        Rule(*addr, InSet((*key, "icmp type", "icmp code"), f"{prefix}_icmp"), ACCEPT),
+        nft.Rule(*addr, InSet((*key, "meta l4proto"), f"{prefix}_p"), ACCEPT),
+        nft.Rule(*addr, InSet((*key, "meta l4proto", "th dport"), f"{prefix}_l4"), ACCEPT),
+        nft.Rule(*addr, InSet((*key, "icmp type", "icmp code"), f"{prefix}_icmp"), ACCEPT),
     ]
 
 
@@ -276,24 +275,25 @@ def _dispatch(ports: Sequence[Port], ids: Mapping[str, str]) -> tuple[list[Chain
             dispatch["out_src"].add(nft.map_element(ip, Jump(f"{combos[combo]}_out").render()))
             dispatch["in_dst"].add(nft.map_element(ip, Jump(f"{combos[combo]}_in").render()))
     chains = [
-        Chain(f"{cname}_{direction}", tuple(Rule(Jump(f"g_{ids[gid]}_{direction}")) for gid in combo) + (Rule(DROP),))
+        Chain(f"{cname}_{direction}",
+              (*(nft.Rule(Jump(f"g_{ids[gid]}_{direction}")) for gid in combo), nft.Rule(DROP)))
         for combo, cname in sorted(combos.items(), key=lambda kv: kv[1])
         for direction, _ in _DIRS
     ]
     return chains, dispatch
 
 
-_ESTABLISHED = Rule(Match("ct state", "established,related"), ACCEPT)
+_ESTABLISHED = nft.Rule(Match("ct state", "established,related"), ACCEPT)
 _BASE_CHAINS = (
     Chain("fwd_egress", hook=Hook("forward"), rules=(
         _ESTABLISHED,
-        Rule(Match("ct state", "invalid"), DROP),
-        Rule(Match("ip daddr", nft.anon_set(("255.255.255.255", "224.0.0.0/4"))), DROP),
-        Rule(VMap("ip saddr", "out_src")),
+        nft.Rule(Match("ct state", "invalid"), DROP),
+        nft.Rule(Match("ip daddr", nft.anon_set(("255.255.255.255", "224.0.0.0/4"))), DROP),
+        nft.Rule(VMap("ip saddr", "out_src")),
     )),
     Chain("fwd_ingress", hook=Hook("forward", priority="filter + 10"), rules=(
         _ESTABLISHED,
-        Rule(VMap("ip daddr", "in_dst")),
+        nft.Rule(VMap("ip daddr", "in_dst")),
     )),
 )
 
