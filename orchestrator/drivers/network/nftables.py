@@ -200,20 +200,27 @@ class Hook:
 
 @dataclass(frozen=True)
 class Chain:
+    """A chain. Rendered once, when built: the compiler reuses the chains of unchanged groups, so
+    compiling a VPC costs little more than joining their text."""
+
     name: str
     rules: tuple[Rule, ...] = ()
     hook: Hook | None = None
 
-    def render(self) -> str:
+    def __post_init__(self) -> None:
         body = [self.hook.render()] if self.hook is not None else []
         body += [r.render() for r in self.rules]
-        return f"\tchain {self.name} {{\n" + "".join(f"\t\t{line}\n" for line in body) + "\t}"
+        text = f"\tchain {self.name} {{\n" + "".join(f"\t\t{line}\n" for line in body) + "\t}"
+        object.__setattr__(self, "_text", text)
+
+    def render(self) -> str:
+        return self._text  # type: ignore[attr-defined, no-any-return]
 
 
 @dataclass(frozen=True)
 class SetDecl:
     """A named set (or map, ``is_map``) declaration; elements are added separately unless
-    ``elements`` holds constant ones."""
+    ``elements`` holds constant ones. Rendered once, when built (as :class:`Chain`)."""
 
     name: str
     type: str
@@ -224,7 +231,7 @@ class SetDecl:
     auto_merge: bool = False
     elements: tuple[str, ...] = ()
 
-    def render(self) -> str:
+    def __post_init__(self) -> None:
         lines = [f"type {self.type}"]
         if self.size is not None:
             lines.append(f"size {self.size}")
@@ -237,7 +244,11 @@ class SetDecl:
         if self.elements:
             lines.append(f"elements = {anon_set(self.elements)}")
         kind = "map" if self.is_map else "set"
-        return f"\t{kind} {self.name} {{\n" + "".join(f"\t\t{line}\n" for line in lines) + "\t}"
+        text = f"\t{kind} {self.name} {{\n" + "".join(f"\t\t{line}\n" for line in lines) + "\t}"
+        object.__setattr__(self, "_text", text)
+
+    def render(self) -> str:
+        return self._text  # type: ignore[attr-defined, no-any-return]
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ table's rules never change with the ports: only set elements do.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from ..names import ANTISPOOF_TABLE
@@ -23,7 +24,6 @@ from ..nftables import (
     SetDecl,
     Table,
     anon_set,
-    concat,
     quoted,
 )
 from .model import Port
@@ -41,6 +41,7 @@ _SETS = (
 )
 
 
+@functools.cache
 def _prerouting(lockdown: bool) -> Chain:
     arp, ip = Match("ether type", "arp"), Match("ether type", "ip")
     return Chain("prerouting", hook=Hook("prerouting"), rules=(
@@ -61,11 +62,11 @@ def bridge_table(ports: Sequence[Port], lockdown: bool) -> tuple[Table, dict[tup
     """The table and its set elements keyed ``(table, set)``. ``lockdown``: frames from bridge
     ports that are not known taps are dropped too, and nothing is bridged from port to port."""
     taps, tap_mac, tap_ip, sdc_off = set(), set(), set(), set()
-    for p in ports:
+    for p in ports:  # elements "<tap>" and "<tap>" . <value> (nft.concat, spelled out: hot path)
         tap = quoted(p.tap_name)
         taps.add(tap)
-        tap_mac.add(concat(tap, p.mac.lower()))
-        tap_ip.update(concat(tap, ip) for ip in p.ips)
+        tap_mac.add(f"{tap} . {p.mac.lower()}")
+        tap_ip.update(f"{tap} . {ip}" for ip in p.ips)
         if not p.source_dest_check:
             sdc_off.add(tap)
     elements = {

@@ -262,21 +262,32 @@ def _members(ports: Sequence[Port], ids: Mapping[str, str]) -> dict[str, set[str
     return members
 
 
+@functools.lru_cache(maxsize=8192)
+def _combo_chain(cname: str, direction: str, group_idents: tuple[str, ...]) -> Chain:
+    """``c_<combo>_<direction>``: the port passes if one of its groups accepts, else drop."""
+    return Chain(f"{cname}_{direction}",
+                 (*(nft.Rule(Jump(f"g_{gi}_{direction}")) for gi in group_idents), nft.Rule(DROP)))
+
+
 def _dispatch(ports: Sequence[Port], ids: Mapping[str, str]) -> tuple[list[Chain], dict[str, set[str]]]:
     """One chain per distinct group combination and direction, and the verdict maps keyed by port
     IP that send a packet to its port's combination."""
     combos: dict[tuple[str, ...], str] = {}
     dispatch: dict[str, set[str]] = {"out_src": set(), "in_dst": set()}
+    verdicts: dict[tuple[str, ...], tuple[str, str]] = {}
     for p in ports:
         combo = tuple(sorted(set(p.group_ids)))
         if combo not in combos:
-            combos[combo] = "c_" + hashlib.sha1(",".join(combo).encode()).hexdigest()[:12]
+            cname = combos[combo] = "c_" + hashlib.sha1(",".join(combo).encode()).hexdigest()[:12]
+            # map elements are "<ip> : jump <chain>"; the verdict half is built once per combination
+            verdicts[combo] = (nft.map_element("", Jump(f"{cname}_out").render()),
+                               nft.map_element("", Jump(f"{cname}_in").render()))
+        out, in_ = verdicts[combo]
         for ip in p.ips:
-            dispatch["out_src"].add(nft.map_element(ip, Jump(f"{combos[combo]}_out").render()))
-            dispatch["in_dst"].add(nft.map_element(ip, Jump(f"{combos[combo]}_in").render()))
+            dispatch["out_src"].add(ip + out)
+            dispatch["in_dst"].add(ip + in_)
     chains = [
-        Chain(f"{cname}_{direction}",
-              (*(nft.Rule(Jump(f"g_{ids[gid]}_{direction}")) for gid in combo), nft.Rule(DROP)))
+        _combo_chain(cname, direction, tuple(ids[gid] for gid in combo))
         for combo, cname in sorted(combos.items(), key=lambda kv: kv[1])
         for direction, _ in _DIRS
     ]
