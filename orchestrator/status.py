@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.config import Config
+from orchestrator.drivers.network import rootops
 
 
 def _version(cmd: list[str]) -> str:
@@ -21,6 +22,18 @@ def _version(cmd: list[str]) -> str:
         return f"error: {e}"
     text = (out.stdout or out.stderr).strip().splitlines()
     return text[0] if text else f"exit {out.returncode}"
+
+
+def _nft_version() -> str:
+    """``nft --version`` through the network driver's root-operations module."""
+    try:
+        res = rootops.nft_version()
+    except rootops.CommandFailed as e:
+        return f"error: {e}"
+    if res is None:
+        return "missing"
+    text = (res.stdout or res.stderr).strip().splitlines()
+    return text[0] if text else f"exit {res.returncode}"
 
 
 def _libvirt(uri: str) -> str:
@@ -73,7 +86,7 @@ def collect(config: Config, probe: bool = True) -> dict[str, Any]:
     report: dict[str, Any] = {
         "libvirt": _libvirt(config.libvirt_uri),
         "virtualization": _virtualization(config, probe),
-        "nftables": _version(["nft", "--version"]),
+        "nftables": _nft_version(),
         "dnsmasq": _version(["dnsmasq", "--version"]),
         "qemu-img": _version(["qemu-img", "--version"]),
         "data dir": f"{data_dir} ({'writable' if writable else 'missing or not writable'})",

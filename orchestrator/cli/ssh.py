@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from orchestrator.config import Config
+from orchestrator.drivers.network import rootops
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -61,8 +62,8 @@ def cmd_ssh(args: argparse.Namespace) -> int:
             if candidate.exists():
                 identity = str(candidate)
                 break
-    argv = ["ip", "netns", "exec", netns, "ssh", "-o", "StrictHostKeyChecking=accept-new",
-            "-o", f"UserKnownHostsFile={Path.home() / '.ssh' / 'ec2d_known_hosts'}"]
+    argv = rootops.in_netns(netns, ["ssh", "-o", "StrictHostKeyChecking=accept-new",
+                                    "-o", f"UserKnownHostsFile={Path.home() / '.ssh' / 'ec2d_known_hosts'}"])
     if identity:
         argv += ["-i", identity]
     command = [c for c in args.command if c != "--"] if args.command else []

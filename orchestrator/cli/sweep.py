@@ -48,12 +48,12 @@ def sweep(prefix: str, family: bool = False) -> dict[str, list[str]]:
                 report["domains"].append(name)
         except Exception:
             log.warning("could not sweep libvirt domains of %s", p, exc_info=True)
-        from orchestrator.drivers.network.public import PublicNetwork
+        from orchestrator.drivers.network.public import LinuxPublicNetwork
 
         try:
             if netlink.netns_exists(f"{p}-public"):
                 report["namespaces"].append(f"{p}-public")
-            PublicNetwork(p).delete()  # host link, root nft table, public namespace
+            LinuxPublicNetwork(p).delete()  # host link, root nft table, public namespace
         except Exception:
             log.warning("could not sweep the public network of %s", p, exc_info=True)
         net = LinuxVpcNetwork(p, f"/run/{p}")

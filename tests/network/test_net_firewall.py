@@ -28,7 +28,6 @@ from orchestrator.drivers.network.firewall import (
     Port,
     Rule,
     SecurityGroup,
-    _disjoint,
     allows,
     apply,
     check,
@@ -37,6 +36,7 @@ from orchestrator.drivers.network.firewall import (
     render,
     render_delta,
 )
+from orchestrator.drivers.network.firewall.ranges import disjoint
 
 VPC = "vpc-0f1e2d3c4b5a69788"
 GA, GB, GC = "sg-0aaaaaaaaaaaaaaa1", "sg-0bbbbbbbbbbbbbbb2", "sg-0ccccccccccccccc3"
@@ -144,7 +144,7 @@ def test_group_compile_is_cached_and_lists_are_tolerated() -> None:
 
 
 def test_overlapping_rules_become_disjoint_boxes() -> None:
-    boxes = _disjoint([(0, 255, 80, 80), (0, 255, 81, 90), (16, 31, 70, 85), (300, 400, 1, 1)])
+    boxes = disjoint([(0, 255, 80, 80), (0, 255, 81, 90), (16, 31, 70, 85), (300, 400, 1, 1)])
     assert boxes == [(0, 15, 80, 90), (16, 31, 70, 90), (32, 255, 80, 90), (300, 400, 1, 1)]
     groups = sgs(
         SecurityGroup(

@@ -19,7 +19,6 @@ from collections.abc import Iterator
 import pytest
 from fw_helpers import GATEWAY, TcpServer, Topology, new_prefix
 
-from orchestrator.drivers.network import firewall as fwmod
 from orchestrator.drivers.network import hostprep, netlink
 from orchestrator.drivers.network.firewall import (
     FakeFirewall,
@@ -28,6 +27,8 @@ from orchestrator.drivers.network.firewall import (
     Rule,
     SecurityGroup,
     compile_tolerant,
+    compiler,
+    failclosed,
 )
 
 VPC = "vpc-0f1e2d3c4b5a69788"
@@ -154,21 +155,21 @@ def test_uncompilable_ruleset_locks_down_and_heals(topo: Topology, server: TcpSe
 def test_nft_refusal_locks_down(topo: Topology, server: TcpServer, fw: NftFirewall,
                                 monkeypatch: pytest.MonkeyPatch) -> None:
     a = topo.guests["a"]
-    real = fwmod.compile_tolerant
+    real = failclosed.compile_tolerant
     broken = real(VPC, ports(topo), groups(ALLOW_A))[0]
 
     def refused(vpc_id, p, g):  # a ruleset nft refuses (as a kernel or nft version might)
         ruleset, outcome = real(vpc_id, p, g)
-        return fwmod.Ruleset(broken.header, broken.structure + "\nthis is not nft\n", ruleset.elements,
+        return compiler.Ruleset(broken.header, broken.structure + "\nthis is not nft\n", ruleset.elements,
                              ruleset.generation), outcome
 
     assert fw.sync(topo.vpc_ns, VPC, ports(topo), groups(ALLOW_A)).mode == "enforced"
     assert a.can_connect(B_IP, PORT)
-    monkeypatch.setattr(fwmod, "compile_tolerant", refused)
+    monkeypatch.setattr(failclosed, "compile_tolerant", refused)
     outcome = fw.sync(topo.vpc_ns, VPC, ports(topo), groups(ALLOW_A, GOOD_GX))
     assert outcome.mode == "lockdown" and "nft refused" in outcome.faults["*"]
     assert not a.can_connect(B_IP, PORT)
-    monkeypatch.setattr(fwmod, "compile_tolerant", real)
+    monkeypatch.setattr(failclosed, "compile_tolerant", real)
     assert fw.sync(topo.vpc_ns, VPC, ports(topo), groups(ALLOW_A)).mode == "enforced"
     assert a.can_connect(B_IP, PORT)
 

@@ -1,12 +1,14 @@
 """Does KVM really work on this host? Boot a tiny guest under it and see (cached per host).
 
-``/dev/kvm`` existing proves nothing: on some hosts ``KVM_CREATE_VM`` works but guests abort
-(``failed to set MSR``) or die with ``KVM internal error`` (see docs/host-notes.md). So the probe
-boots the project's own kernel with a busybox initramfs whose ``/init`` prints ``EC2D-PROBE-OK`` on
-the serial console and powers off, as a libvirt ``type='kvm'`` domain with the CPU mode real KVM
-instances get (``host-passthrough``). The marker within ``timeout`` seconds -> 'kvm'; anything else
-(start error, crash, timeout, ``KVM internal error`` in the QEMU log) -> 'qemu' (TCG) with the
-reason. The probe domain (``ec2dprobe-<hex>``) is always destroyed and undefined.
+``/dev/kvm`` existing proves nothing: on some hosts (the development and CI machines among them)
+``KVM_CREATE_VM`` works but guests abort (``-cpu host``/``max``: ``failed to set MSR 0x10a``,
+arch-capabilities) or crawl through kernel decompression and die with ``KVM internal error.
+Suberror: 1``. So the probe boots the project's own kernel with a busybox initramfs whose ``/init``
+prints ``EC2D-PROBE-OK`` on the serial console and powers off, as a libvirt ``type='kvm'`` domain
+with the CPU mode real KVM instances get (``host-passthrough``). The marker within ``timeout``
+seconds -> 'kvm'; anything else (start error, crash, timeout, ``KVM internal error`` in the QEMU
+log) -> 'qemu' (TCG) with the reason. The probe domain (``ec2dprobe-<hex>``) is always destroyed
+and undefined.
 
 The answer is cached in a JSON file keyed by kernel path + hypervisor (QEMU) version + host kernel
 release, so a host probes once; an flock serialises concurrent probes.

@@ -1,7 +1,17 @@
-"""Host networking for VPCs: namespaces, bridges, taps, dnsmasq, root safety routes.
+"""Host networking for VPCs, in the shape of ``drivers/compute``: interface, Linux implementation
+and fake per driver.
 
-Entry points: :class:`~.vpc.VpcNetworkDriver` (interface), :class:`~.vpc.LinuxVpcNetwork` (real),
-:class:`~.vpc.FakeVpcNetwork` (tests of services). Naming scheme: :mod:`.names`.
+* :mod:`.vpc` - namespaces, bridges, taps, dnsmasq, root safety routes
+  (:class:`VpcNetworkDriver`, :class:`LinuxVpcNetwork`, :class:`FakeVpcNetwork`);
+* :mod:`.firewall` - security groups as nftables (``FirewallDriver``, ``NftFirewall``,
+  ``FakeFirewall``), its pure model and compiler;
+* :mod:`.public` - the internet side of IGWs (``PublicNetworkDriver``, ``LinuxPublicNetwork``,
+  ``FakePublicNetwork``).
+
+Underneath: :mod:`.netlink` (pyroute2) for links, addresses, routes and sysctls; :mod:`.rootops`,
+the one module that runs ``ip``/``nft``/helper commands; :mod:`.nftables`, rulesets as objects;
+:mod:`.names`, the naming scheme; :mod:`.hostprep`, :mod:`.imds_limit`, :mod:`.routes`,
+:mod:`.dnsmasq`.
 """
 
 from .dnsmasq import Lease

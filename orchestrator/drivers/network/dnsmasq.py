@@ -25,11 +25,11 @@ import ipaddress
 import os
 import pwd
 import signal
-import subprocess
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from . import rootops
 from .errors import DnsmasqError, InvalidArgument
 from .names import subnet_gateway
 from .netlink import netns_inode
@@ -336,13 +336,11 @@ class Dnsmasq:
     def start(self) -> int:
         if not os.path.exists(self.paths.leases):
             _write_if_changed(self.paths.leases, "")
-        proc = subprocess.run(
-            ["ip", "netns", "exec", self.netns, "dnsmasq", f"--conf-file={self.paths.conf}"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if proc.returncode != 0:
+        try:
+            proc = rootops.start_dnsmasq(self.netns, self.paths.conf)
+        except rootops.CommandFailed as exc:
+            raise DnsmasqError(f"dnsmasq in {self.netns} failed to start: {exc}") from exc
+        if not proc.ok:
             raise DnsmasqError(f"dnsmasq in {self.netns} failed to start: {proc.stderr.strip()}")
         deadline = time.monotonic() + 2.0
         while time.monotonic() < deadline:

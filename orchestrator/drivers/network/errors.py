@@ -49,6 +49,14 @@ class DnsmasqError(NetworkDriverError):
     """dnsmasq could not be started, reloaded or stopped."""
 
 
+class NftError(NetworkDriverError):
+    """nft refused a ruleset or could not be run; ``stderr`` holds nft's message."""
+
+    def __init__(self, message: str, *, stderr: str = "", errno: int | None = None) -> None:
+        super().__init__(message, errno=errno)
+        self.stderr = stderr
+
+
 class VpcNotFound(NamespaceNotFound):
     """The driver has no VPC with that id (its namespace or state is missing)."""
 

@@ -25,17 +25,17 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
-import subprocess
 import threading
 from dataclasses import dataclass
 
-from . import netlink
-from .errors import NetworkDriverError
+from . import netlink, rootops
+from . import nftables as nft
+from .errors import NetworkDriverError, NftError
+from .names import ANTISPOOF_TABLE, LOCKDOWN_CHAIN, SG_TABLE
 
 BRIDGE_PROC = "/proc/sys/net/bridge"
 NS_SYSCTLS = {"net.bridge.bridge-nf-call-iptables": "1"}  # what the inet forward hook needs
-NFT_TIMEOUT = 30.0
+SG_TABLES = (("inet", SG_TABLE), ("bridge", ANTISPOOF_TABLE))
 
 
 class PreconditionError(NetworkDriverError):
@@ -61,12 +61,10 @@ def br_netfilter_present() -> bool:
 
 
 def _modprobe(module: str) -> str:
-    exe = shutil.which("modprobe") or "/sbin/modprobe"
     try:
-        proc = subprocess.run([exe, module], capture_output=True, text=True, timeout=30, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
+        return rootops.modprobe(module).message
+    except rootops.CommandFailed as exc:
         return str(exc)
-    return (proc.stderr or proc.stdout).strip() or f"exit {proc.returncode}"
 
 
 def ensure_br_netfilter() -> None:
@@ -112,15 +110,13 @@ def _read(ns: str | None, key: str) -> str:
 
 
 def _nft_version() -> Check:
-    exe = shutil.which("nft")
-    if exe is None:
-        return Check("nft", False, "nft not found")
     try:
-        out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=10, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
+        res = rootops.nft_version()
+    except rootops.CommandFailed as exc:
         return Check("nft", False, f"nft --version: {exc}")
-    text = (out.stdout or out.stderr).strip()
-    return Check("nft", out.returncode == 0, text or f"exit {out.returncode}")
+    if res is None:
+        return Check("nft", False, "nft not found")
+    return Check("nft", res.ok, (res.stdout or res.stderr).strip() or f"exit {res.returncode}")
 
 
 def host_checks() -> list[Check]:
@@ -145,14 +141,11 @@ def netns_checks(ns: str) -> list[Check]:
     for key, want in (*NS_SYSCTLS.items(), ("net.ipv4.ip_forward", "1")):
         got = _read(ns, key)
         out.append(Check(f"{ns} {key}", got == want, f"{got} (needs {want})"))
-    proc = subprocess.run(["ip", "netns", "exec", ns, "nft", "list", "table", "inet", "ec2d_sg"],
-                          capture_output=True, text=True, timeout=NFT_TIMEOUT, check=False)
-    bridge = subprocess.run(["ip", "netns", "exec", ns, "nft", "list", "table", "bridge", "ec2d_as"],
-                            capture_output=True, text=True, timeout=NFT_TIMEOUT, check=False)
-    if proc.returncode != 0 or bridge.returncode != 0:
+    inet, bridge = (rootops.nft_list(ns, family, table) for family, table in SG_TABLES)
+    if not inet.ok or not bridge.ok:
         out.append(Check(f"{ns} security groups", False,
-                         f"ec2d's tables are not loaded ({(proc.stderr or bridge.stderr).strip()})"))
-    elif "fwd_lockdown" in proc.stdout:
+                         f"ec2d's tables are not loaded ({(inet.stderr or bridge.stderr).strip()})"))
+    elif LOCKDOWN_CHAIN in inet.stdout:
         out.append(Check(f"{ns} security groups", False,
                          "LOCKDOWN: nothing is forwarded (the groups could not be enforced; see ec2d's log)"))
     else:
@@ -160,20 +153,17 @@ def netns_checks(ns: str) -> list[Check]:
     return out
 
 
-_PROBE_SCRIPT = """table inet ec2d_probe {
-\tchain probe_forward {
-\t\ttype filter hook forward priority filter; policy accept;
-\t\tct state established,related accept
-\t\tip saddr 192.0.2.1 meta l4proto . th dport { tcp . 22 } accept
-\t}
-}
-table bridge ec2d_probe {
-\tchain pre {
-\t\ttype filter hook prerouting priority filter; policy accept;
-\t\tether type != { ip, arp } drop
-\t}
-}
-"""
+# what the firewall needs of nft: a stateful forward chain with a concatenated lookup, a bridge table
+_PROBE_TABLES = (
+    nft.Table("inet", "ec2d_probe", chains=(nft.Chain("probe_forward", hook=nft.Hook("forward"), rules=(
+        nft.Rule(nft.Match("ct state", "established,related"), nft.ACCEPT),
+        nft.Rule(nft.Match("ip saddr", "192.0.2.1"),
+                 nft.Match(("meta l4proto", "th dport"), nft.anon_set([nft.concat("tcp", 22)])), nft.ACCEPT),
+    )),)),
+    nft.Table("bridge", "ec2d_probe", chains=(nft.Chain("pre", hook=nft.Hook("prerouting"), rules=(
+        nft.Rule(nft.Match("ether type", nft.anon_set(("ip", "arp")), negate=True), nft.DROP),
+    )),)),
+)
 
 
 def probe_fresh_netns(prefix: str) -> list[Check]:
@@ -191,11 +181,12 @@ def probe_fresh_netns(prefix: str) -> list[Check]:
             out.append(Check("bridge-nf-call-iptables settable per namespace", True, "1 written and read back"))
         except PreconditionError as exc:
             out.append(Check("bridge-nf-call-iptables settable per namespace", False, str(exc)))
-        proc = subprocess.run(["ip", "netns", "exec", ns, "nft", "-f", "-"], input=_PROBE_SCRIPT,
-                              capture_output=True, text=True, timeout=NFT_TIMEOUT, check=False)
-        out.append(Check("nft conntrack forward chain + bridge table", proc.returncode == 0,
-                         "loaded in a scratch namespace" if proc.returncode == 0 else proc.stderr.strip()))
-    except (NetworkDriverError, OSError, subprocess.TimeoutExpired) as exc:
+        try:
+            rootops.run_nft("\n".join(t.render() for t in _PROBE_TABLES) + "\n", ns)
+            out.append(Check("nft conntrack forward chain + bridge table", True, "loaded in a scratch namespace"))
+        except NftError as exc:
+            out.append(Check("nft conntrack forward chain + bridge table", False, exc.stderr.strip() or str(exc)))
+    except (NetworkDriverError, OSError) as exc:
         out.append(Check("scratch namespace probe", False, str(exc)))
     finally:
         try:

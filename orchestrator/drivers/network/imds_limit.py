@@ -32,100 +32,79 @@ reset::
         chain input: ip daddr 169.254.169.254 tcp dport 80 ct state new
             add @conns { ip saddr ct count over 64 } counter reject with tcp reset
 
-``bench/imds.py`` measures the effect (one ENI flooding, another ENI's p50/p99). Measured on the
-2-core CI machine while other work loaded it (load average ~9), A = 8 back-to-back keep-alive
-clients, B = one request every 5 ms: B alone p50 0.77 ms; A flooding without the limit: A gets
-3,633 req/s, B's p50 1.95 ms; with the limit: A gets 995 req/s, B's p50 0.90 ms (p99s are
-dominated by the machine's load: 5-27 ms in all three rows). The limit matches the
-packet budget EC2 gives an ENI; several ENIs flooding at once share the event loop (each at most
-~1,000 requests/s, IMDS serves ~2,300-4,000/s on one core), so every ENI slows alike and none is
-starved.
+Several ENIs flooding at once share the daemon's event loop, each held to the same packet budget,
+so every ENI slows alike and none is starved. ``bench/imds.py`` measures the effect.
 """
 
 from __future__ import annotations
 
 import re
-import subprocess
 
-from .errors import NetworkDriverError
+from . import nftables as nft
+from . import rootops
+from .errors import NetworkDriverError, NftError
 from .names import METADATA_IP
+from .nftables import COUNTER, DROP, Chain, Hook, Match, Reject, Rule, SetDecl, SetUpdate, Table
 
 TABLE = "ec2d_imds"
 FAMILY = "bridge"
 RATE_PER_SECOND = 1024  # EC2: packets per second per ENI to the link-local services
 BURST_PACKETS = 256
 MAX_CONNECTIONS = 64  # concurrent TCP connections to the metadata service per source address
-NFT_TIMEOUT = 30.0
-_DELETE = "".join(f"table {f} {TABLE}\ndelete table {f} {TABLE}\n" for f in (FAMILY, "inet"))
+_DELETE = nft.delete_table(f"{FAMILY} {TABLE}") + nft.delete_table(f"inet {TABLE}")
+
+
+def tables(rate: int = RATE_PER_SECOND, burst: int = BURST_PACKETS,
+           connections: int = MAX_CONNECTIONS) -> tuple[Table, Table]:
+    """The connection cap (``inet``, input hook) and the per-port packet limit (``bridge``)."""
+    conn_cap = Table("inet", TABLE, (SetDecl("conns", "ipv4_addr", flags=("dynamic",), size=65535),), (
+        Chain("input", hook=Hook("input"), rules=(Rule(
+            Match("ip daddr", METADATA_IP), Match("tcp dport", "80"), Match("ct state", "new"),
+            SetUpdate("add", "conns", "ip saddr", f"ct count over {connections}"),
+            COUNTER, Reject("tcp reset"),
+        ),)),
+    ))
+    packet_limit = Table(FAMILY, TABLE, (
+        SetDecl("per_port", "ifname", flags=("dynamic", "timeout"), size=65535, timeout="1m"),
+    ), (
+        Chain("prerouting", hook=Hook("prerouting", priority="filter + 10"), rules=(Rule(
+            Match("ether type", "ip"), Match("ip daddr", METADATA_IP),
+            SetUpdate("update", "per_port", "iifname", f"limit rate over {rate}/second burst {burst} packets"),
+            COUNTER, DROP,
+        ),)),
+    ))
+    return conn_cap, packet_limit
 
 
 def render(rate: int = RATE_PER_SECOND, burst: int = BURST_PACKETS, connections: int = MAX_CONNECTIONS) -> str:
     """The ``nft -f`` script that (re)creates both tables in one transaction."""
-    return (
-        f"{_DELETE}"
-        f"table inet {TABLE} {{\n"
-        "\tset conns {\n"
-        "\t\ttype ipv4_addr\n"
-        "\t\tsize 65535\n"
-        "\t\tflags dynamic\n"
-        "\t}\n"
-        "\tchain input {\n"
-        "\t\ttype filter hook input priority filter; policy accept;\n"
-        f"\t\tip daddr {METADATA_IP} tcp dport 80 ct state new add @conns {{ ip saddr ct count over "
-        f"{connections} }} counter reject with tcp reset\n"
-        "\t}\n"
-        "}\n"
-        f"table {FAMILY} {TABLE} {{\n"
-        "\tset per_port {\n"
-        "\t\ttype ifname\n"
-        "\t\tsize 65535\n"
-        "\t\tflags dynamic,timeout\n"
-        "\t\ttimeout 1m\n"
-        "\t}\n"
-        "\tchain prerouting {\n"
-        "\t\ttype filter hook prerouting priority filter + 10; policy accept;\n"
-        f"\t\tether type ip ip daddr {METADATA_IP} update @per_port {{ iifname limit rate over "
-        f"{rate}/second burst {burst} packets }} counter drop\n"
-        "\t}\n"
-        "}\n"
-    )
+    return "\n".join(nft.replace_table(t) for t in tables(rate, burst, connections)) + "\n"
 
 
-def _nft(netns: str, args: list[str], script: str | None = None) -> subprocess.CompletedProcess[str]:
+def _load(netns: str, script: str) -> None:
     try:
-        return subprocess.run(
-            ["ip", "netns", "exec", netns, "nft", *args],
-            input=script,
-            capture_output=True,
-            text=True,
-            timeout=NFT_TIMEOUT,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise NetworkDriverError(f"running nft in {netns}: {exc}") from exc
+        rootops.run_nft(script, netns)
+    except NftError as exc:
+        raise NetworkDriverError(str(exc)) from exc
 
 
 def ensure(
     netns: str, rate: int = RATE_PER_SECOND, burst: int = BURST_PACKETS, connections: int = MAX_CONNECTIONS
 ) -> None:
     """Install (or reset) the limits in ``netns``."""
-    proc = _nft(netns, ["-f", "-"], render(rate, burst, connections))
-    if proc.returncode != 0:
-        raise NetworkDriverError(f"nft in {netns}: {proc.stderr.strip()}")
+    _load(netns, render(rate, burst, connections))
 
 
 def remove(netns: str) -> None:
     """Remove the limits from ``netns`` (absent is fine)."""
-    proc = _nft(netns, ["-f", "-"], _DELETE)
-    if proc.returncode != 0:
-        raise NetworkDriverError(f"nft in {netns}: {proc.stderr.strip()}")
+    _load(netns, _DELETE)
 
 
 def _counter(netns: str, family: str, chain: str) -> int | None:
-    proc = _nft(netns, ["list", "chain", family, TABLE, chain])
-    if proc.returncode != 0:
+    res = rootops.nft_list(netns, family, TABLE, chain)
+    if not res.ok:
         return None
-    m = re.search(r"counter packets (\d+)", proc.stdout)
+    m = re.search(r"counter packets (\d+)", res.stdout)
     return int(m.group(1)) if m else None
 
 

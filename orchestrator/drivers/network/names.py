@@ -53,6 +53,11 @@ TAP_TAG_LEN = 5
 TAP_HEX = 10
 METADATA_IP = "169.254.169.254"
 LINK_LOCAL_DNS_IP = "169.254.169.253"
+# nft tables in each VPC namespace: security groups (inet), anti-spoofing (bridge); the inet table
+# holds the LOCKDOWN_CHAIN instead of the groups while a VPC's groups cannot be enforced
+SG_TABLE = "ec2d_sg"
+ANTISPOOF_TABLE = "ec2d_as"
+LOCKDOWN_CHAIN = "fwd_lockdown"
 
 _PREFIX_RE = re.compile(r"^[a-z][a-z0-9]{0,15}$")
 _ID_RE = re.compile(r"^[a-z]+(?:-[a-z]+)*-(?P<hex>[0-9a-f]{8,17})$")

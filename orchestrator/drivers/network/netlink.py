@@ -12,8 +12,8 @@ Neutron. Instead :func:`run_in_netns` runs a callable in a fresh, short-lived *t
 ``setns(fd, CLONE_NEWNET)`` (namespace membership is per thread, so the rest of the process is
 untouched, and the thread ends right after). Sockets created there stay in that namespace; the
 netlink socket is handed to ``IPRoute(fileno=...)`` which then works from any thread.
-Creating/deleting a namespace uses ``ip netns add/delete`` (iproute2 does the /run/netns mount
-dance; ``subprocess`` uses fork+exec, which is safe with threads).
+Creating/deleting a namespace uses ``ip netns add/delete`` through :mod:`.rootops` (iproute2 does
+the /run/netns mount dance; ``subprocess`` uses fork+exec, which is safe with threads).
 
 All functions are blocking and quick (a few ms). From asyncio call them through
 ``asyncio.to_thread`` (pyroute2's synchronous API must not run on a thread with a running loop).
@@ -27,7 +27,6 @@ import errno
 import ipaddress
 import os
 import socket
-import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -37,6 +36,7 @@ from typing import Any, TypeVar
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
+from . import rootops
 from .errors import (
     AlreadyExists,
     InvalidArgument,
@@ -168,15 +168,11 @@ def list_netns(prefix: str = "") -> list[str]:
     return sorted(n for n in names if n.startswith(prefix))
 
 
-def _ip(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
-
-
 def ensure_netns(ns: str) -> None:
     """Create namespace ``ns`` (with ``lo`` up) unless it exists."""
     if not netns_exists(ns):
-        proc = _ip("netns", "add", ns)
-        if proc.returncode != 0 and not netns_exists(ns):
+        proc = rootops.netns_add(ns)
+        if not proc.ok and not netns_exists(ns):
             raise NetlinkFailure(f"ip netns add {ns}: {proc.stderr.strip()}")
     set_up(ns, "lo")
 
@@ -186,8 +182,8 @@ def delete_netns(ns: str) -> None:
     path = netns_path(ns)
     if not os.path.exists(path):
         return
-    proc = _ip("netns", "delete", ns)
-    if proc.returncode != 0 and os.path.exists(path):
+    proc = rootops.netns_delete(ns)
+    if not proc.ok and os.path.exists(path):
         try:  # a stale, unmounted file left by a crash
             os.unlink(path)
         except OSError:
@@ -283,6 +279,12 @@ def link_info(ns: str | None, name: str) -> LinkInfo | None:
         if idx is None:
             return None
         return _link_info(ipr, ipr.get_links(idx)[0])
+
+
+def list_addresses(ns: str | None) -> list[str]:
+    """IPv4 addresses (CIDR form, ``10.0.1.1/24``) of every link in ``ns``."""
+    with _translate(f"list addresses in {_where(ns)}"), _ipr(ns) as ipr:
+        return [f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}" for a in ipr.get_addr(family=socket.AF_INET)]
 
 
 def link_exists(ns: str | None, name: str) -> bool:

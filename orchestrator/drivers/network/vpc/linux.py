@@ -1,28 +1,5 @@
-"""VPC networking on the host: the driver interface, the Linux implementation and a fake.
-
-Mapping ("topology 2" of docs/host-notes.md):
-
-* a VPC is one network namespace ``{prefix}-{vpc_id}`` holding everything of the VPC, with
-  ``net.ipv4.ip_forward=1`` inside it only (routing between its subnets) and IPv6 disabled;
-* the namespace's ``lo`` carries 169.254.169.254/32 (instance metadata), 169.254.169.253/32 and
-  the VPC base+2 /32 (AmazonProvidedDNS); this kernel has no ``dummy`` driver, and ``lo`` exists in
-  every namespace anyway. Guests reach those addresses
-  through their default route (the subnet gateway routes to a local address) and also on-link,
-  because the namespace answers ARP for any of its local addresses on every bridge (arp_ignore=0);
-  no DHCP classless-route option is needed;
-* a subnet is a bridge ``br<13 hex>`` in the namespace with the gateway (base+1/prefixlen) and a
-  fixed MAC;
-* an ENI is a tap created by libvirt in the root namespace; :meth:`plug_port` moves it into the
-  namespace, enslaves it to the subnet bridge and sets it up (right after the domain starts);
-* dnsmasq in the namespace hands out static leases (MAC -> IP) and answers DNS for
-  ``ip-a-b-c-d.ec2.internal`` / ``ip-a-b-c-d.<region>.compute.internal`` on the VPC base+2 (and the
-  gateways and 169.254.169.253), never forwarding anything;
-* every VPC CIDR gets an ``unreachable`` route in the root namespace (fail closed, nothing leaks out
-  of the uplink).
-
-Drivers never read the store. All methods are idempotent where named ``ensure_*``; deletes tolerate
-absence. The Linux driver is blocking (milliseconds); call it via ``asyncio.to_thread``.
-"""
+"""``LinuxVpcNetwork``: VPCs as network namespaces, bridges, dnsmasq and root unreachable routes
+(links, addresses, routes and sysctls through :mod:`..netlink`; commands through :mod:`..rootops`)."""
 
 from __future__ import annotations
 
@@ -30,15 +7,13 @@ import ipaddress
 import json
 import os
 import shutil
-import subprocess
 import threading
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from . import imds_limit, netlink, routes
-from .dnsmasq import DhcpSubnet, Dnsmasq, DnsmasqSpec, Lease, conf_file_of, dnsmasq_pids, terminate
-from .errors import (
+from .. import imds_limit, netlink, rootops, routes
+from ..dnsmasq import DhcpSubnet, Dnsmasq, DnsmasqSpec, Lease, conf_file_of, dnsmasq_pids, terminate
+from ..errors import (
     AlreadyExists,
     InvalidArgument,
     LinkNotFound,
@@ -46,7 +21,7 @@ from .errors import (
     SubnetNotFound,
     VpcNotFound,
 )
-from .names import (
+from ..names import (
     LINK_LOCAL_DNS_IP,
     METADATA_IP,
     SERVICE_IF,
@@ -60,106 +35,9 @@ from .names import (
     subnet_gateway,
     vpc_dns_ip,
 )
-from .names import netns_name as _netns_name
-from .names import tap_name as _tap_name
+from .driver import SweepReport, VpcNetworkDriver, check_subnet_in_vpc
 
-__all__ = [
-    "FakeVpcNetwork",
-    "Lease",
-    "LinuxVpcNetwork",
-    "SweepReport",
-    "VpcNetworkDriver",
-]
-
-
-@dataclass
-class SweepReport:
-    namespaces: list[str] = field(default_factory=list)
-    taps: list[str] = field(default_factory=list)
-    dnsmasq_pids: list[int] = field(default_factory=list)
-    routes: list[str] = field(default_factory=list)
-    state_dirs: list[str] = field(default_factory=list)
-
-
-def _check_subnet_in_vpc(vpc_cidr: str, cidr: str, others: dict[str, str], subnet_id: str) -> None:
-    vpc = ipaddress.IPv4Network(vpc_cidr)
-    net = ipaddress.IPv4Network(cidr)
-    if not net.subnet_of(vpc):
-        raise InvalidArgument(f"subnet {cidr} is not inside VPC {vpc_cidr}")
-    if net.prefixlen > 28:
-        raise InvalidArgument(f"subnet {cidr} is smaller than /28")
-    for other_id, other in others.items():
-        if other_id != subnet_id and net.overlaps(ipaddress.IPv4Network(other)):
-            raise InvalidArgument(f"subnet {cidr} overlaps {other_id} ({other})")
-
-
-class VpcNetworkDriver(ABC):
-    """What services need from the host network. Contracts:
-
-    * ``ensure_*`` create what is missing and leave what is there; calling twice is a no-op.
-    * ``delete_*`` / ``unplug_port`` tolerate that the object is already gone.
-    * ``plug_port`` is on the boot path (it races the guest's DHCP): it must be quick, and it
-      accepts a tap that was already moved into the VPC.
-    * ``set_leases`` replaces the whole lease set of a VPC (the model is the truth).
-    * Errors are :mod:`.errors` classes (``VpcNotFound``, ``SubnetNotFound``, ``LinkNotFound``,
-      ``InvalidArgument``, ...), never raw OS errors.
-    """
-
-    prefix: str
-
-    def netns_name(self, vpc_id: str) -> str:
-        """Namespace that holds VPC ``vpc_id`` (the metadata server binds its socket there)."""
-        return _netns_name(self.prefix, vpc_id)
-
-    def tap_name(self, eni_id: str) -> str:
-        """Tap name the compute driver puts in ``<interface type='ethernet'><target dev=.../>``."""
-        return _tap_name(self.prefix, eni_id)
-
-    @abstractmethod
-    def ensure_vpc(self, vpc_id: str, cidr: str) -> None: ...
-
-    @abstractmethod
-    def delete_vpc(self, vpc_id: str) -> None: ...
-
-    @abstractmethod
-    def ensure_subnet(self, vpc_id: str, subnet_id: str, cidr: str) -> None: ...
-
-    @abstractmethod
-    def delete_subnet(self, vpc_id: str, subnet_id: str) -> None: ...
-
-    @abstractmethod
-    def plug_port(self, vpc_id: str, subnet_id: str, tap_name: str) -> None: ...
-
-    @abstractmethod
-    def unplug_port(self, vpc_id: str, subnet_id: str, tap_name: str) -> None: ...
-
-    @abstractmethod
-    def set_leases(self, vpc_id: str, leases: Sequence[Lease]) -> None: ...
-
-    @abstractmethod
-    def ensure_unreachable(self, cidr: str) -> None:
-        """Fail-closed route in the root namespace for a non-VPC range (e.g. the public pool)."""
-
-    @abstractmethod
-    def delete_unreachable(self, cidr: str) -> None: ...
-
-    @abstractmethod
-    def host_conflicts(self, cidr: str) -> list[str]:
-        """What an unreachable route for ``cidr`` in the root namespace would shadow (host routes,
-        addresses, gateways, name servers, special ranges); empty when a VPC may use it."""
-
-    @abstractmethod
-    def sweep(self, prefix: str | None = None) -> SweepReport:
-        """Remove every host object carrying ``prefix`` (default: the driver's own)."""
-
-    @abstractmethod
-    def sweep_orphans(self, vpc_ids: set[str], cidrs: set[str]) -> SweepReport:
-        """Remove the VPC networks of this driver's prefix whose VPC is not in ``vpc_ids`` (e.g.
-        left by a crash after DeleteVpc's database delete) and its unreachable routes for CIDRs
-        not in ``cidrs``. Objects of other prefixes are never touched."""
-
-
-# =========================================================================== Linux
+__all__ = ["LinuxVpcNetwork"]
 
 
 @dataclass
@@ -327,7 +205,7 @@ class LinuxVpcNetwork(VpcNetworkDriver):
             known = state.subnets.get(subnet_id)
             if known is not None and ipaddress.IPv4Network(known) != net:
                 raise AlreadyExists(f"subnet {subnet_id} exists with CIDR {known}, not {cidr}")
-            _check_subnet_in_vpc(state.cidr, str(net), state.subnets, subnet_id)
+            check_subnet_in_vpc(state.cidr, str(net), state.subnets, subnet_id)
             self._ensure_bridge(ns, subnet_id, str(net))
             if state.subnets.get(subnet_id) != str(net):
                 state.subnets[subnet_id] = str(net)
@@ -350,8 +228,8 @@ class LinuxVpcNetwork(VpcNetworkDriver):
     def plug_port(self, vpc_id: str, subnet_id: str, tap_name: str) -> None:
         """Move ``tap_name`` from the root namespace into the VPC, master the subnet bridge, up.
 
-        No lock and no state file read: three netlink requests. Measured ~20 ms, nearly all of it
-        the kernel moving the device between namespaces (``ip link set ... netns`` takes the same).
+        No lock and no state file read: three netlink requests, so the port is up before the
+        guest's first DHCP request (moving the device between namespaces is most of the cost).
         """
         ns = self.netns_name(vpc_id)
         bridge = bridge_name(subnet_id)
@@ -397,10 +275,9 @@ class LinuxVpcNetwork(VpcNetworkDriver):
         for sid, cidr in state.subnets.items():
             if addr in ipaddress.IPv4Network(cidr):
                 ns = self.netns_name(state.vpc_id)
-                subprocess.run(["ip", "netns", "exec", ns, "dhcp_release", bridge_name(sid), lease.ip, lease.mac],
-                               capture_output=True, timeout=10)
+                rootops.dhcp_release(ns, bridge_name(sid), lease.ip, lease.mac)
                 # and forget the old MAC, so the address's next owner is reachable at once
-                subprocess.run(["ip", "-n", ns, "neigh", "flush", "to", lease.ip], capture_output=True, timeout=10)
+                rootops.neigh_flush(ns, lease.ip)
                 return
 
     # ------------------------------------------------------------------ public pool, sweep
@@ -495,131 +372,3 @@ def _kill_dnsmasq(match: Callable[[int], bool]) -> list[int]:
             terminate(pid)
             killed.append(pid)
     return killed
-
-
-# =========================================================================== fake
-
-
-@dataclass
-class FakeVpc:
-    cidr: str
-    subnets: dict[str, str] = field(default_factory=dict)
-    ports: dict[str, str] = field(default_factory=dict)  # tap -> subnet id
-    leases: list[Lease] = field(default_factory=list)
-
-
-class FakeVpcNetwork(VpcNetworkDriver):
-    """In-memory stand-in with the same validation and errors; ``calls`` records every call."""
-
-    def __init__(self, prefix: str = "ec2d", region: str = "us-east-1") -> None:
-        self.prefix = check_prefix(prefix)
-        self.region = region
-        self.vpcs: dict[str, FakeVpc] = {}
-        self.unreachable: set[str] = set()
-        self.host_routes: list[netlink.RouteInfo] = []  # the fake host's routing table
-        self.nameservers: list[str] = []
-        self.calls: list[tuple[str, tuple[object, ...]]] = []
-        self._lock = threading.Lock()
-
-    def _rec(self, name: str, *args: object) -> None:
-        self.calls.append((name, args))
-
-    def _vpc(self, vpc_id: str) -> FakeVpc:
-        try:
-            return self.vpcs[vpc_id]
-        except KeyError:
-            raise VpcNotFound(f"VPC {vpc_id} has no network") from None
-
-    def ensure_vpc(self, vpc_id: str, cidr: str) -> None:
-        self._rec("ensure_vpc", vpc_id, cidr)
-        net = ipaddress.IPv4Network(cidr)
-        if not 16 <= net.prefixlen <= 28:
-            raise InvalidArgument(f"VPC CIDR {cidr} must be between /16 and /28")
-        self.netns_name(vpc_id)
-        with self._lock:
-            vpc = self.vpcs.get(vpc_id)
-            if vpc is not None and ipaddress.IPv4Network(vpc.cidr) != net:
-                raise AlreadyExists(f"VPC {vpc_id} exists with CIDR {vpc.cidr}, not {cidr}")
-            if vpc is None:
-                self.vpcs[vpc_id] = FakeVpc(cidr=str(net))
-
-    def delete_vpc(self, vpc_id: str) -> None:
-        self._rec("delete_vpc", vpc_id)
-        with self._lock:
-            self.vpcs.pop(vpc_id, None)
-
-    def ensure_subnet(self, vpc_id: str, subnet_id: str, cidr: str) -> None:
-        self._rec("ensure_subnet", vpc_id, subnet_id, cidr)
-        bridge_name(subnet_id)
-        with self._lock:
-            vpc = self._vpc(vpc_id)
-            known = vpc.subnets.get(subnet_id)
-            if known is not None and ipaddress.IPv4Network(known) != ipaddress.IPv4Network(cidr):
-                raise AlreadyExists(f"subnet {subnet_id} exists with CIDR {known}, not {cidr}")
-            _check_subnet_in_vpc(vpc.cidr, str(ipaddress.IPv4Network(cidr)), vpc.subnets, subnet_id)
-            vpc.subnets[subnet_id] = str(ipaddress.IPv4Network(cidr))
-
-    def delete_subnet(self, vpc_id: str, subnet_id: str) -> None:
-        self._rec("delete_subnet", vpc_id, subnet_id)
-        with self._lock:
-            vpc = self.vpcs.get(vpc_id)
-            if vpc is not None:
-                vpc.subnets.pop(subnet_id, None)
-                vpc.ports = {t: s for t, s in vpc.ports.items() if s != subnet_id}
-
-    def plug_port(self, vpc_id: str, subnet_id: str, tap_name: str) -> None:
-        self._rec("plug_port", vpc_id, subnet_id, tap_name)
-        with self._lock:
-            vpc = self._vpc(vpc_id)
-            if subnet_id not in vpc.subnets:
-                raise SubnetNotFound(f"subnet {subnet_id} has no bridge")
-            vpc.ports[tap_name] = subnet_id
-
-    def unplug_port(self, vpc_id: str, subnet_id: str, tap_name: str) -> None:
-        self._rec("unplug_port", vpc_id, subnet_id, tap_name)
-        with self._lock:
-            vpc = self.vpcs.get(vpc_id)
-            if vpc is not None:
-                vpc.ports.pop(tap_name, None)
-
-    def set_leases(self, vpc_id: str, leases: Sequence[Lease]) -> None:
-        self._rec("set_leases", vpc_id, tuple(leases))
-        with self._lock:
-            vpc = self._vpc(vpc_id)
-            for lease in leases:
-                if ipaddress.IPv4Address(lease.ip) not in ipaddress.IPv4Network(vpc.cidr):
-                    raise InvalidArgument(f"lease {lease.ip} is outside VPC {vpc_id} ({vpc.cidr})")
-            vpc.leases = sorted(set(leases), key=lambda x: (x.mac, x.ip))
-
-    def ensure_unreachable(self, cidr: str) -> None:
-        self._rec("ensure_unreachable", cidr)
-        self.unreachable.add(str(ipaddress.IPv4Network(cidr)))
-
-    def delete_unreachable(self, cidr: str) -> None:
-        self._rec("delete_unreachable", cidr)
-        self.unreachable.discard(str(ipaddress.IPv4Network(cidr)))
-
-    def host_conflicts(self, cidr: str) -> list[str]:
-        """Against ``host_routes`` (RouteInfo list) and ``nameservers``, set by tests."""
-        return routes.conflicts(cidr, self.host_routes, self.nameservers)
-
-    def sweep(self, prefix: str | None = None) -> SweepReport:
-        self._rec("sweep", prefix)
-        with self._lock:
-            report = SweepReport(
-                namespaces=[self.netns_name(v) for v in self.vpcs], routes=sorted(self.unreachable)
-            )
-            self.vpcs.clear()
-            self.unreachable.clear()
-        return report
-
-    def sweep_orphans(self, vpc_ids: set[str], cidrs: set[str]) -> SweepReport:
-        self._rec("sweep_orphans", frozenset(vpc_ids), frozenset(cidrs))
-        with self._lock:
-            gone = sorted(set(self.vpcs) - set(vpc_ids))
-            for vpc_id in gone:
-                del self.vpcs[vpc_id]
-            keep = {str(ipaddress.IPv4Network(c)) for c in cidrs}
-            routes_gone = sorted(self.unreachable - keep)
-            self.unreachable &= keep
-        return SweepReport(namespaces=[self.netns_name(v) for v in gone], routes=routes_gone)

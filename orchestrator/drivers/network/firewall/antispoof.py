@@ -1,0 +1,79 @@
+"""Anti-spoofing per tap, in the bridge family (``table bridge ec2d_as``).
+
+Frames from a managed tap must carry its MAC (Ethernet and ARP sender); only IPv4 and ARP are
+accepted (no IPv6, no VLAN tags that would bypass br_netfilter); unless ``source_dest_check`` is
+off, the IPv4 / ARP sender address must be one of the port's IPs (DHCP discover from 0.0.0.0 and
+ARP probes from 0.0.0.0 are allowed). Everything is keyed ``iifname . x`` in four sets, so the
+table's rules never change with the ports: only set elements do.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+
+from ..names import ANTISPOOF_TABLE
+from ..nftables import (
+    ACCEPT,
+    DROP,
+    Chain,
+    Hook,
+    InSet,
+    Match,
+    Rule,
+    SetDecl,
+    Table,
+    anon_set,
+    quoted,
+)
+from .model import Port
+
+__all__ = ["BRIDGE", "BRIDGE_TABLE", "bridge_table"]
+
+BRIDGE_TABLE = ANTISPOOF_TABLE
+BRIDGE = f"bridge {BRIDGE_TABLE}"
+
+_SETS = (
+    SetDecl("taps", "ifname"),
+    SetDecl("tap_mac", "ifname . ether_addr"),
+    SetDecl("tap_ip", "ifname . ipv4_addr"),
+    SetDecl("sdc_off", "ifname"),
+)
+
+
+@functools.cache
+def _prerouting(lockdown: bool) -> Chain:
+    arp, ip = Match("ether type", "arp"), Match("ether type", "ip")
+    return Chain("prerouting", hook=Hook("prerouting"), rules=(
+        # frames from bridge ports that are not ec2d's taps (in lockdown: dropped too)
+        Rule(InSet("iifname", "taps", negate=True), DROP if lockdown else ACCEPT),
+        Rule(InSet(("iifname", "ether saddr"), "tap_mac", negate=True), DROP),
+        Rule(Match("ether type", anon_set(("ip", "arp")), negate=True), DROP),
+        Rule(arp, InSet(("iifname", "arp saddr ether"), "tap_mac", negate=True), DROP),
+        Rule(InSet("iifname", "sdc_off"), ACCEPT),
+        Rule(Match("ip saddr", "0.0.0.0"), Match("udp sport", "68"), Match("udp dport", "67"), ACCEPT),
+        Rule(ip, InSet(("iifname", "ip saddr"), "tap_ip", negate=True), DROP),
+        Rule(Match("arp saddr ip", "0.0.0.0"), ACCEPT),
+        Rule(arp, InSet(("iifname", "arp saddr ip"), "tap_ip", negate=True), DROP),
+    ))
+
+
+def bridge_table(ports: Sequence[Port], lockdown: bool) -> tuple[Table, dict[tuple[str, str], frozenset[str]]]:
+    """The table and its set elements keyed ``(table, set)``. ``lockdown``: frames from bridge
+    ports that are not known taps are dropped too, and nothing is bridged from port to port."""
+    taps, tap_mac, tap_ip, sdc_off = set(), set(), set(), set()
+    for p in ports:  # elements "<tap>" and "<tap>" . <value> (nft.concat, spelled out: hot path)
+        tap = quoted(p.tap_name)
+        taps.add(tap)
+        tap_mac.add(f"{tap} . {p.mac.lower()}")
+        tap_ip.update(f"{tap} . {ip}" for ip in p.ips)
+        if not p.source_dest_check:
+            sdc_off.add(tap)
+    elements = {
+        (BRIDGE, name): frozenset(elems)
+        for name, elems in (("taps", taps), ("tap_mac", tap_mac), ("tap_ip", tap_ip), ("sdc_off", sdc_off))
+    }
+    chains = [_prerouting(lockdown)]
+    if lockdown:
+        chains.append(Chain("forward", hook=Hook("forward", policy="drop")))
+    return Table("bridge", BRIDGE_TABLE, _SETS, tuple(chains)), elements

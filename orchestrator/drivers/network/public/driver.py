@@ -1,0 +1,125 @@
+"""The public network interface: the internet side of every internet gateway.
+
+One namespace (``{prefix}-public``) stands for the internet side of every IGW; each VPC namespace
+whose IGW is attached is joined to it by a veth pair:
+
+- VPC side: ``igw0`` in the VPC namespace, the VPC's default route points across it.
+- Public side: ``g`` + 12 hex of the VPC id; a /32 route per public IP of that VPC points back.
+- 1:1 NAT in the VPC namespace (``table ip ec2d_nat``), as EC2's IGW does it: packets to a public
+  IP are DNATed to the instance's private IP, and the instance's packets leaving through the IGW
+  are SNATed to its public IP.
+
+Each link is a /30 out of 100.64.0.0/16 (carrier-grade NAT space, never routed to the uplink),
+picked from the VPC id so it is stable. The root namespace keeps an ``unreachable`` route for the
+public pool: nothing reaches it, or leaves through the uplink, unless ``--host-routes`` asks for a
+link from the root namespace (then only the pool is routed into the public namespace).
+
+Every object carries the data dir's prefix (``{prefix}-public``, host link ``{prefix}-h``, root
+nft table ``inet {prefix}_host``), so two daemons have separate public networks even though their
+pools are the same range. Only the root route of the pool itself cannot be shared: one ec2d per
+host may use ``--host-routes``/``--uplink-nat``, a second one refuses (:class:`PoolRouteTaken`).
+
+Implementations: :class:`~.linux.LinuxPublicNetwork` and :class:`~.fake.FakePublicNetwork`.
+Blocking; call via ``asyncio.to_thread``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+
+from ..errors import NetworkDriverError
+from ..names import check_prefix, id_hex
+
+__all__ = [
+    "HOST_LINK_BLOCK",
+    "HOST_PEER_IFNAME",
+    "IGW_IFNAME",
+    "LINK_BLOCK",
+    "POOL_ROUTE_METRIC",
+    "PRIVATE_RANGES",
+    "PoolRouteTaken",
+    "PublicNetworkDriver",
+    "PublicNetworkError",
+    "link_net",
+]
+
+IGW_IFNAME = "igw0"
+LINK_BLOCK = ipaddress.IPv4Network("100.64.0.0/16")
+HOST_LINK_BLOCK = ipaddress.IPv4Network("100.65.0.0/16")  # root <-> public links, one /30 per prefix
+HOST_PEER_IFNAME = "host0"  # the public namespace's end of the host link
+POOL_ROUTE_METRIC = 10  # the root route of the pool into the public namespace (one owner per host)
+# never reachable from guests through --uplink-nat (plus the pool and the uplink's own networks)
+PRIVATE_RANGES = (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+    "192.0.0.0/24", "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/4", "240.0.0.0/4",
+)
+
+
+class PublicNetworkError(NetworkDriverError):
+    """The public side could not be set up as asked (bad option, no IGW link, nft refused)."""
+
+
+class PoolRouteTaken(PublicNetworkError):
+    """Another route (another ec2d's host link) already covers the public pool in the root namespace."""
+
+
+def link_net(vpc_id: str, taken: set[ipaddress.IPv4Network]) -> ipaddress.IPv4Network:
+    """The /30 joining VPC ``vpc_id`` to the public namespace: stable per VPC id, not in ``taken``."""
+    n = int(hashlib.sha256(vpc_id.encode()).hexdigest(), 16) % (LINK_BLOCK.num_addresses // 4)
+    for i in range(LINK_BLOCK.num_addresses // 4):
+        net = ipaddress.IPv4Network((int(LINK_BLOCK.network_address) + 4 * ((n + i) % 16384), 30))
+        if net not in taken:
+            return net
+    raise PublicNetworkError("no free link networks left")
+
+
+class PublicNetworkDriver(ABC):
+    """What the runtime needs from the public side. ``ensure``/``attach_vpc``/``set_public_ips``
+    are idempotent; ``detach_vpc`` and ``delete`` tolerate absence."""
+
+    def __init__(self, prefix: str, pool: str = "198.18.0.0/15") -> None:
+        self.prefix = check_prefix(prefix)
+        self.pool = ipaddress.IPv4Network(pool)
+        self.ns = f"{self.prefix}-public"
+
+    def peer_ifname(self, vpc_id: str) -> str:
+        """The public namespace's end of VPC ``vpc_id``'s link."""
+        return "g" + id_hex(vpc_id)[-12:]
+
+    @property
+    def host_ifname(self) -> str:
+        """The root namespace's end of the host link (named after the prefix, for sweeps)."""
+        return f"{self.prefix[:12]}-h"
+
+    def host_link_net(self) -> ipaddress.IPv4Network:
+        """The /30 of the host link (root side first host, public side second)."""
+        n = int(hashlib.sha256(self.prefix.encode()).hexdigest(), 16) % (HOST_LINK_BLOCK.num_addresses // 4)
+        return ipaddress.IPv4Network((int(HOST_LINK_BLOCK.network_address) + 4 * n, 30))
+
+    @abstractmethod
+    def ensure(self, host_routes: bool = False, uplink: str | None = None) -> None:
+        """The public namespace; with ``host_routes`` a link from the host routing just the pool
+        into it; with ``uplink`` (explicit opt-in, never in tests) guests with public IPs may reach
+        the real internet through the host's interface ``uplink``, masqueraded. Without either
+        option, a host link left by an earlier start is removed (the options are the truth).
+        :class:`PoolRouteTaken` when another route already covers the pool."""
+
+    @abstractmethod
+    def attach_vpc(self, vpc_id: str, vpc_ns: str) -> None:
+        """Join the VPC namespace to the public one (IGW attached)."""
+
+    @abstractmethod
+    def detach_vpc(self, vpc_id: str, vpc_ns: str) -> None:
+        """Remove the VPC's link and its NAT table."""
+
+    @abstractmethod
+    def set_public_ips(self, vpc_id: str, vpc_ns: str, mapping: Mapping[str, str]) -> None:
+        """Make exactly ``{public ip: private ip}`` reachable through this VPC's IGW;
+        :class:`PublicNetworkError` when the VPC is not attached."""
+
+    @abstractmethod
+    def delete(self) -> None:
+        """Remove the host link, the root table and the public namespace."""

@@ -1,0 +1,70 @@
+"""``FakePublicNetwork``: the public side in memory, for fast tests and the API-only mode. It keeps
+what a real host would hold (attached VPCs, their NAT tables, the host link options), refuses what
+the real driver refuses (public IPs for a VPC without an IGW link, a pool routed by someone else)
+and records every call in ``calls``."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+
+from .driver import PoolRouteTaken, PublicNetworkDriver, PublicNetworkError
+
+__all__ = ["FakePublicNetwork"]
+
+
+class FakePublicNetwork(PublicNetworkDriver):
+    def __init__(self, prefix: str = "ec2d", pool: str = "198.18.0.0/15") -> None:
+        super().__init__(prefix, pool)
+        self.exists = False
+        self.host_routes = False
+        self.uplink: str | None = None
+        self.attached: dict[str, str] = {}  # vpc id -> VPC namespace
+        self.nat: dict[str, dict[str, str]] = {}  # vpc id -> {public ip: private ip}
+        self.pool_routed_by: str | None = None  # tests: another ec2d routes the pool already
+        self.calls: list[tuple[str, tuple[object, ...]]] = []
+        self._lock = threading.Lock()
+
+    def _rec(self, name: str, *args: object) -> None:
+        self.calls.append((name, args))
+
+    def ensure(self, host_routes: bool = False, uplink: str | None = None) -> None:
+        self._rec("ensure", host_routes, uplink)
+        with self._lock:
+            self.exists = True
+            if (host_routes or uplink) and self.pool_routed_by is not None:
+                raise PoolRouteTaken(f"the public pool {self.pool} is already routed on this host "
+                                     f"({self.pool_routed_by})")
+            self.host_routes, self.uplink = bool(host_routes or uplink), uplink
+
+    def attach_vpc(self, vpc_id: str, vpc_ns: str) -> None:
+        self._rec("attach_vpc", vpc_id, vpc_ns)
+        with self._lock:
+            self.attached[vpc_id] = vpc_ns
+
+    def detach_vpc(self, vpc_id: str, vpc_ns: str) -> None:
+        self._rec("detach_vpc", vpc_id, vpc_ns)
+        with self._lock:
+            self.attached.pop(vpc_id, None)
+            self.nat.pop(vpc_id, None)
+
+    def set_public_ips(self, vpc_id: str, vpc_ns: str, mapping: Mapping[str, str]) -> None:
+        self._rec("set_public_ips", vpc_id, vpc_ns, dict(mapping))
+        with self._lock:
+            if self.attached.get(vpc_id) != vpc_ns:
+                raise PublicNetworkError(f"VPC {vpc_id} has no internet gateway link")
+            self.nat[vpc_id] = dict(mapping)
+
+    def delete(self) -> None:
+        self._rec("delete")
+        with self._lock:
+            self.exists, self.host_routes, self.uplink = False, False, None
+            self.attached.clear()
+            self.nat.clear()
+
+    def route_of(self, public_ip: str) -> str | None:
+        """The private IP a packet to ``public_ip`` reaches (None: not routed), as the NAT does."""
+        for mapping in self.nat.values():
+            if public_ip in mapping:
+                return mapping[public_ip]
+        return None

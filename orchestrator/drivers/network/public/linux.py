@@ -1,0 +1,156 @@
+"""``LinuxPublicNetwork``: the public side as a network namespace, veth pairs, routes and nft tables
+(links, addresses and routes through :mod:`..netlink`, nft through :mod:`..rootops`)."""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+from collections.abc import Mapping
+
+from .. import netlink, rootops
+from ..errors import NamespaceNotFound, NftError
+from .driver import (
+    HOST_PEER_IFNAME,
+    IGW_IFNAME,
+    POOL_ROUTE_METRIC,
+    PRIVATE_RANGES,
+    PoolRouteTaken,
+    PublicNetworkDriver,
+    PublicNetworkError,
+    link_net,
+)
+from .rules import NAT_TABLE, host_table, render_host_filter, render_nat, uplink_table
+
+__all__ = ["LinuxPublicNetwork"]
+
+
+def _load(script: str, netns: str | None) -> None:
+    try:
+        rootops.run_nft(script, netns)
+    except NftError as exc:
+        raise PublicNetworkError(str(exc)) from exc
+
+
+def _delete_root_tables(prefix: str) -> None:
+    for family, table in (("inet", host_table(prefix)), ("ip", uplink_table(prefix))):
+        rootops.nft_delete_table(None, family, table)
+
+
+class LinuxPublicNetwork(PublicNetworkDriver):
+    def __init__(self, prefix: str, pool: str = "198.18.0.0/15") -> None:
+        super().__init__(prefix, pool)
+        self._lock = threading.Lock()
+
+    def ensure(self, host_routes: bool = False, uplink: str | None = None) -> None:
+        """See :meth:`PublicNetworkDriver.ensure`. Both options filter in the root namespace first
+        (:func:`~.rules.render_host_filter`): guests never open connections to the host, and
+        through the uplink reach neither private nor link-local ranges."""
+        with self._lock:
+            netlink.ensure_netns(self.ns)
+            netlink.sysctl(self.ns, "net.ipv4.ip_forward", "1")
+            netlink.set_up(self.ns, "lo")
+            if not (host_routes or uplink):
+                self._release_host_link()
+                return
+            self._check_pool_free()
+            deny = list(PRIVATE_RANGES) + [str(self.pool)]
+            if uplink:
+                info = netlink.link_info(None, uplink)
+                if info is None:
+                    raise PublicNetworkError(f"--uplink-nat: no interface {uplink} on this host")
+                deny += [str(ipaddress.IPv4Interface(a).network) for a in info.addresses]
+            _load(render_host_filter(self.prefix, self.host_ifname, str(self.pool), uplink, deny), None)
+            rootops.nft_delete_table(None, "ip", uplink_table(self.prefix))  # an older release's NAT table
+            self._ensure_host_link()
+            root_addr, pub_addr = (str(h) for h in list(self.host_link_net().hosts())[:2])
+            # only the pool goes into the public namespace (also the way back for NATed replies);
+            # its unreachable route stays behind it
+            netlink.ensure_route(None, str(self.pool), via=pub_addr, metric=POOL_ROUTE_METRIC)
+            if uplink:
+                netlink.ensure_route(self.ns, "0.0.0.0/0", via=root_addr)
+                netlink.sysctl(None, "net.ipv4.ip_forward", "1")
+            else:
+                netlink.delete_route(self.ns, "0.0.0.0/0")
+
+    def _check_pool_free(self) -> None:
+        """Only one ec2d on a host can route the pool from the root namespace: refuse clearly when
+        another route (another data dir's host link, or the host's own network) covers it."""
+        for r in netlink.list_routes(None):
+            if r.type != "unicast" or r.dev == self.host_ifname:
+                continue
+            if ipaddress.IPv4Network(r.dst).overlaps(self.pool) and r.dst != "0.0.0.0/0":
+                owner = f"the host link of ec2d prefix {r.dev[:-2]}" if r.dev and r.dev.endswith("-h") \
+                    else f"dev {r.dev}"
+                raise PoolRouteTaken(
+                    f"--host-routes/--uplink-nat: the public pool {self.pool} is already routed on this "
+                    f"host ({r.dst} via {owner}); only one ec2d per host can route it. Start this one "
+                    f"without the option, or stop the other and restart it without the option "
+                    f"(or `ec2d uninstall --data-dir` its data dir)")
+
+    def _ensure_host_link(self) -> None:
+        root_addr, pub_addr = (f"{h}/30" for h in list(self.host_link_net().hosts())[:2])
+        if not netlink.link_exists(None, self.host_ifname):
+            netlink.create_veth(None, self.host_ifname, HOST_PEER_IFNAME, peer_ns=self.ns)
+        netlink.add_address(None, self.host_ifname, root_addr)
+        netlink.add_address(self.ns, HOST_PEER_IFNAME, pub_addr)
+        netlink.set_up(None, self.host_ifname)
+        netlink.set_up(self.ns, HOST_PEER_IFNAME)
+
+    def _release_host_link(self) -> None:
+        netlink.delete_link(None, self.host_ifname)  # the pool route and the public default go with it
+        _delete_root_tables(self.prefix)
+
+    def _taken(self) -> set[ipaddress.IPv4Network]:
+        """Link networks already used in the public namespace."""
+        if not netlink.netns_exists(self.ns):
+            return set()
+        return {ipaddress.IPv4Interface(a).network for a in netlink.list_addresses(self.ns)}
+
+    def attach_vpc(self, vpc_id: str, vpc_ns: str) -> None:
+        with self._lock:
+            peer = self.peer_ifname(vpc_id)
+            if netlink.link_exists(vpc_ns, IGW_IFNAME) and netlink.link_exists(self.ns, peer):
+                return
+            netlink.delete_link(vpc_ns, IGW_IFNAME)
+            net = link_net(vpc_id, self._taken())
+            pub_addr, vpc_addr = (f"{h}/30" for h in list(net.hosts())[:2])
+            netlink.create_veth(vpc_ns, IGW_IFNAME, peer, peer_ns=self.ns)
+            netlink.add_address(self.ns, peer, pub_addr)
+            netlink.add_address(vpc_ns, IGW_IFNAME, vpc_addr)
+            netlink.set_up(self.ns, peer)
+            netlink.set_up(vpc_ns, IGW_IFNAME)
+            netlink.ensure_route(vpc_ns, "0.0.0.0/0", via=pub_addr.split("/")[0])
+
+    def detach_vpc(self, vpc_id: str, vpc_ns: str) -> None:
+        with self._lock:
+            if netlink.netns_exists(vpc_ns):
+                netlink.delete_link(vpc_ns, IGW_IFNAME)
+                rootops.nft_delete_table(vpc_ns, "ip", NAT_TABLE)
+            if netlink.netns_exists(self.ns):
+                netlink.delete_link(self.ns, self.peer_ifname(vpc_id))
+
+    def _igw_address(self, vpc_id: str, vpc_ns: str) -> str:
+        """The VPC side's address on its IGW link (the public side routes public IPs to it)."""
+        try:
+            info = netlink.link_info(vpc_ns, IGW_IFNAME)
+        except NamespaceNotFound:
+            info = None
+        if info is None or not info.addresses:
+            raise PublicNetworkError(f"VPC {vpc_id} has no internet gateway link")
+        return info.addresses[0].split("/")[0]
+
+    def set_public_ips(self, vpc_id: str, vpc_ns: str, mapping: Mapping[str, str]) -> None:
+        with self._lock:
+            via = self._igw_address(vpc_id, vpc_ns)
+            _load(render_nat(mapping), vpc_ns)
+            wanted = {f"{ip}/32" for ip in mapping}
+            for r in netlink.list_routes(self.ns):
+                if r.gateway == via and r.dst not in wanted:
+                    netlink.delete_route(self.ns, r.dst)
+            for dst in wanted:
+                netlink.ensure_route(self.ns, dst, via=via)
+
+    def delete(self) -> None:
+        netlink.delete_link(None, self.host_ifname)  # its routes go with it
+        _delete_root_tables(self.prefix)
+        netlink.delete_netns(self.ns)

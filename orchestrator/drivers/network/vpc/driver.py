@@ -1,0 +1,127 @@
+"""The VPC network driver interface: what services need from the host network for VPCs.
+
+Implementations: :class:`~.linux.LinuxVpcNetwork` and :class:`~.fake.FakeVpcNetwork`. How a VPC
+maps onto the host:
+
+* a VPC is one network namespace ``{prefix}-{vpc_id}`` holding everything of the VPC, with
+  ``net.ipv4.ip_forward=1`` inside it only (routing between its subnets) and IPv6 disabled;
+* the namespace's ``lo`` carries 169.254.169.254/32 (instance metadata), 169.254.169.253/32 and
+  the VPC base+2 /32 (AmazonProvidedDNS); this kernel has no ``dummy`` driver, and ``lo`` exists in
+  every namespace anyway. Guests reach those addresses
+  through their default route (the subnet gateway routes to a local address) and also on-link,
+  because the namespace answers ARP for any of its local addresses on every bridge (arp_ignore=0);
+  no DHCP classless-route option is needed;
+* a subnet is a bridge ``br<13 hex>`` in the namespace with the gateway (base+1/prefixlen) and a
+  fixed MAC;
+* an ENI is a tap created by libvirt in the root namespace; :meth:`plug_port` moves it into the
+  namespace, enslaves it to the subnet bridge and sets it up (right after the domain starts);
+* dnsmasq in the namespace hands out static leases (MAC -> IP) and answers DNS for
+  ``ip-a-b-c-d.ec2.internal`` / ``ip-a-b-c-d.<region>.compute.internal`` on the VPC base+2 (and the
+  gateways and 169.254.169.253), never forwarding anything;
+* every VPC CIDR gets an ``unreachable`` route in the root namespace (fail closed, nothing leaks out
+  of the uplink).
+
+Drivers never read the store. All methods are idempotent where named ``ensure_*``; deletes tolerate
+absence. The Linux driver is blocking (milliseconds); call it via ``asyncio.to_thread``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ..dnsmasq import Lease
+from ..errors import InvalidArgument
+from ..names import netns_name as _netns_name
+from ..names import tap_name as _tap_name
+
+__all__ = ["Lease", "SweepReport", "VpcNetworkDriver", "check_subnet_in_vpc"]
+
+
+@dataclass
+class SweepReport:
+    namespaces: list[str] = field(default_factory=list)
+    taps: list[str] = field(default_factory=list)
+    dnsmasq_pids: list[int] = field(default_factory=list)
+    routes: list[str] = field(default_factory=list)
+    state_dirs: list[str] = field(default_factory=list)
+
+
+def check_subnet_in_vpc(vpc_cidr: str, cidr: str, others: dict[str, str], subnet_id: str) -> None:
+    vpc = ipaddress.IPv4Network(vpc_cidr)
+    net = ipaddress.IPv4Network(cidr)
+    if not net.subnet_of(vpc):
+        raise InvalidArgument(f"subnet {cidr} is not inside VPC {vpc_cidr}")
+    if net.prefixlen > 28:
+        raise InvalidArgument(f"subnet {cidr} is smaller than /28")
+    for other_id, other in others.items():
+        if other_id != subnet_id and net.overlaps(ipaddress.IPv4Network(other)):
+            raise InvalidArgument(f"subnet {cidr} overlaps {other_id} ({other})")
+
+
+class VpcNetworkDriver(ABC):
+    """What services need from the host network. Contracts:
+
+    * ``ensure_*`` create what is missing and leave what is there; calling twice is a no-op.
+    * ``delete_*`` / ``unplug_port`` tolerate that the object is already gone.
+    * ``plug_port`` is on the boot path (it races the guest's DHCP): it must be quick, and it
+      accepts a tap that was already moved into the VPC.
+    * ``set_leases`` replaces the whole lease set of a VPC (the model is the truth).
+    * Errors are :mod:`.errors` classes (``VpcNotFound``, ``SubnetNotFound``, ``LinkNotFound``,
+      ``InvalidArgument``, ...), never raw OS errors.
+    """
+
+    prefix: str
+
+    def netns_name(self, vpc_id: str) -> str:
+        """Namespace that holds VPC ``vpc_id`` (the metadata server binds its socket there)."""
+        return _netns_name(self.prefix, vpc_id)
+
+    def tap_name(self, eni_id: str) -> str:
+        """Tap name the compute driver puts in ``<interface type='ethernet'><target dev=.../>``."""
+        return _tap_name(self.prefix, eni_id)
+
+    @abstractmethod
+    def ensure_vpc(self, vpc_id: str, cidr: str) -> None: ...
+
+    @abstractmethod
+    def delete_vpc(self, vpc_id: str) -> None: ...
+
+    @abstractmethod
+    def ensure_subnet(self, vpc_id: str, subnet_id: str, cidr: str) -> None: ...
+
+    @abstractmethod
+    def delete_subnet(self, vpc_id: str, subnet_id: str) -> None: ...
+
+    @abstractmethod
+    def plug_port(self, vpc_id: str, subnet_id: str, tap_name: str) -> None: ...
+
+    @abstractmethod
+    def unplug_port(self, vpc_id: str, subnet_id: str, tap_name: str) -> None: ...
+
+    @abstractmethod
+    def set_leases(self, vpc_id: str, leases: Sequence[Lease]) -> None: ...
+
+    @abstractmethod
+    def ensure_unreachable(self, cidr: str) -> None:
+        """Fail-closed route in the root namespace for a non-VPC range (e.g. the public pool)."""
+
+    @abstractmethod
+    def delete_unreachable(self, cidr: str) -> None: ...
+
+    @abstractmethod
+    def host_conflicts(self, cidr: str) -> list[str]:
+        """What an unreachable route for ``cidr`` in the root namespace would shadow (host routes,
+        addresses, gateways, name servers, special ranges); empty when a VPC may use it."""
+
+    @abstractmethod
+    def sweep(self, prefix: str | None = None) -> SweepReport:
+        """Remove every host object carrying ``prefix`` (default: the driver's own)."""
+
+    @abstractmethod
+    def sweep_orphans(self, vpc_ids: set[str], cidrs: set[str]) -> SweepReport:
+        """Remove the VPC networks of this driver's prefix whose VPC is not in ``vpc_ids`` (e.g.
+        left by a crash after DeleteVpc's database delete) and its unreachable routes for CIDRs
+        not in ``cidrs``. Objects of other prefixes are never touched."""

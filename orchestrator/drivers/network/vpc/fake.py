@@ -1,0 +1,142 @@
+"""``FakeVpcNetwork``: the VPC network contract in memory, with the real driver's validation and
+errors; ``calls`` records every call (tests of services, the API-only mode)."""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from .. import netlink, routes
+from ..dnsmasq import Lease
+from ..errors import AlreadyExists, InvalidArgument, SubnetNotFound, VpcNotFound
+from ..names import bridge_name, check_prefix
+from .driver import SweepReport, VpcNetworkDriver, check_subnet_in_vpc
+
+__all__ = ["FakeVpc", "FakeVpcNetwork"]
+
+
+@dataclass
+class FakeVpc:
+    cidr: str
+    subnets: dict[str, str] = field(default_factory=dict)
+    ports: dict[str, str] = field(default_factory=dict)  # tap -> subnet id
+    leases: list[Lease] = field(default_factory=list)
+
+
+class FakeVpcNetwork(VpcNetworkDriver):
+    """In-memory stand-in with the same validation and errors; ``calls`` records every call."""
+
+    def __init__(self, prefix: str = "ec2d", region: str = "us-east-1") -> None:
+        self.prefix = check_prefix(prefix)
+        self.region = region
+        self.vpcs: dict[str, FakeVpc] = {}
+        self.unreachable: set[str] = set()
+        self.host_routes: list[netlink.RouteInfo] = []  # the fake host's routing table
+        self.nameservers: list[str] = []
+        self.calls: list[tuple[str, tuple[object, ...]]] = []
+        self._lock = threading.Lock()
+
+    def _rec(self, name: str, *args: object) -> None:
+        self.calls.append((name, args))
+
+    def _vpc(self, vpc_id: str) -> FakeVpc:
+        try:
+            return self.vpcs[vpc_id]
+        except KeyError:
+            raise VpcNotFound(f"VPC {vpc_id} has no network") from None
+
+    def ensure_vpc(self, vpc_id: str, cidr: str) -> None:
+        self._rec("ensure_vpc", vpc_id, cidr)
+        net = ipaddress.IPv4Network(cidr)
+        if not 16 <= net.prefixlen <= 28:
+            raise InvalidArgument(f"VPC CIDR {cidr} must be between /16 and /28")
+        self.netns_name(vpc_id)
+        with self._lock:
+            vpc = self.vpcs.get(vpc_id)
+            if vpc is not None and ipaddress.IPv4Network(vpc.cidr) != net:
+                raise AlreadyExists(f"VPC {vpc_id} exists with CIDR {vpc.cidr}, not {cidr}")
+            if vpc is None:
+                self.vpcs[vpc_id] = FakeVpc(cidr=str(net))
+
+    def delete_vpc(self, vpc_id: str) -> None:
+        self._rec("delete_vpc", vpc_id)
+        with self._lock:
+            self.vpcs.pop(vpc_id, None)
+
+    def ensure_subnet(self, vpc_id: str, subnet_id: str, cidr: str) -> None:
+        self._rec("ensure_subnet", vpc_id, subnet_id, cidr)
+        bridge_name(subnet_id)
+        with self._lock:
+            vpc = self._vpc(vpc_id)
+            known = vpc.subnets.get(subnet_id)
+            if known is not None and ipaddress.IPv4Network(known) != ipaddress.IPv4Network(cidr):
+                raise AlreadyExists(f"subnet {subnet_id} exists with CIDR {known}, not {cidr}")
+            check_subnet_in_vpc(vpc.cidr, str(ipaddress.IPv4Network(cidr)), vpc.subnets, subnet_id)
+            vpc.subnets[subnet_id] = str(ipaddress.IPv4Network(cidr))
+
+    def delete_subnet(self, vpc_id: str, subnet_id: str) -> None:
+        self._rec("delete_subnet", vpc_id, subnet_id)
+        with self._lock:
+            vpc = self.vpcs.get(vpc_id)
+            if vpc is not None:
+                vpc.subnets.pop(subnet_id, None)
+                vpc.ports = {t: s for t, s in vpc.ports.items() if s != subnet_id}
+
+    def plug_port(self, vpc_id: str, subnet_id: str, tap_name: str) -> None:
+        self._rec("plug_port", vpc_id, subnet_id, tap_name)
+        with self._lock:
+            vpc = self._vpc(vpc_id)
+            if subnet_id not in vpc.subnets:
+                raise SubnetNotFound(f"subnet {subnet_id} has no bridge")
+            vpc.ports[tap_name] = subnet_id
+
+    def unplug_port(self, vpc_id: str, subnet_id: str, tap_name: str) -> None:
+        self._rec("unplug_port", vpc_id, subnet_id, tap_name)
+        with self._lock:
+            vpc = self.vpcs.get(vpc_id)
+            if vpc is not None:
+                vpc.ports.pop(tap_name, None)
+
+    def set_leases(self, vpc_id: str, leases: Sequence[Lease]) -> None:
+        self._rec("set_leases", vpc_id, tuple(leases))
+        with self._lock:
+            vpc = self._vpc(vpc_id)
+            for lease in leases:
+                if ipaddress.IPv4Address(lease.ip) not in ipaddress.IPv4Network(vpc.cidr):
+                    raise InvalidArgument(f"lease {lease.ip} is outside VPC {vpc_id} ({vpc.cidr})")
+            vpc.leases = sorted(set(leases), key=lambda x: (x.mac, x.ip))
+
+    def ensure_unreachable(self, cidr: str) -> None:
+        self._rec("ensure_unreachable", cidr)
+        self.unreachable.add(str(ipaddress.IPv4Network(cidr)))
+
+    def delete_unreachable(self, cidr: str) -> None:
+        self._rec("delete_unreachable", cidr)
+        self.unreachable.discard(str(ipaddress.IPv4Network(cidr)))
+
+    def host_conflicts(self, cidr: str) -> list[str]:
+        """Against ``host_routes`` (RouteInfo list) and ``nameservers``, set by tests."""
+        return routes.conflicts(cidr, self.host_routes, self.nameservers)
+
+    def sweep(self, prefix: str | None = None) -> SweepReport:
+        self._rec("sweep", prefix)
+        with self._lock:
+            report = SweepReport(
+                namespaces=[self.netns_name(v) for v in self.vpcs], routes=sorted(self.unreachable)
+            )
+            self.vpcs.clear()
+            self.unreachable.clear()
+        return report
+
+    def sweep_orphans(self, vpc_ids: set[str], cidrs: set[str]) -> SweepReport:
+        self._rec("sweep_orphans", frozenset(vpc_ids), frozenset(cidrs))
+        with self._lock:
+            gone = sorted(set(self.vpcs) - set(vpc_ids))
+            for vpc_id in gone:
+                del self.vpcs[vpc_id]
+            keep = {str(ipaddress.IPv4Network(c)) for c in cidrs}
+            routes_gone = sorted(self.unreachable - keep)
+            self.unreachable &= keep
+        return SweepReport(namespaces=[self.netns_name(v) for v in gone], routes=routes_gone)
