@@ -19,8 +19,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from orchestrator.domain import errors, ids
 from orchestrator.images.cache import ImageArtifact, list_images
+from orchestrator.services import lookup
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record, StateConflict
 
@@ -141,12 +141,7 @@ def mark_pending(backend: Backend, image_id: str) -> None:
 
 
 def get(backend: Backend, region: str, image_id: str) -> Record:
-    if not ids.is_valid(image_id, "ami"):
-        raise errors.Malformed("InvalidAMIID.Malformed", f'Invalid id: "{image_id}" (expecting "ami-...")')
-    record = backend.store.get(image_id, IMAGE)
-    if record is None or record.region != region or record.state in ("deregistered",):
-        raise errors.NotFound("InvalidAMIID.NotFound", f"The image id '[{image_id}]' does not exist")
-    return record
+    return lookup.get(backend, region, "ami", image_id)
 
 
 def visible(backend: Backend, region: str, account_id: str) -> list[Record]:

@@ -9,6 +9,7 @@ from typing import Any
 
 from orchestrator.domain import errors, ids
 from orchestrator.domain import keypairs as crypto
+from orchestrator.services import lookup
 from orchestrator.services import tags as tag_service
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
@@ -117,10 +118,7 @@ def delete(backend: Backend, region: str, name: str | None, key_id: str | None) 
     if not name and not key_id:
         raise errors.MissingParameter("KeyName")
     if key_id:
-        ids.check(key_id, "key")
-        record = backend.store.get(key_id, TYPE)
-        if record is None or record.region != region:
-            raise errors.NotFound("InvalidKeyPair.NotFound", f"The key pair ID '{key_id}' does not exist")
+        record = lookup.get(backend, region, "key", key_id)
     else:
         record = _by_name(backend, region, name or "")
     if record is None:

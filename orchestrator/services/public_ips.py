@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from orchestrator.domain import errors, ids
-from orchestrator.services import vpcs
+from orchestrator.services import lookup
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
 
@@ -36,11 +36,7 @@ def create_igw(backend: Backend, region: str) -> Record:
 
 
 def get_igw(backend: Backend, region: str, igw_id: str) -> Record:
-    ids.check(igw_id, "igw")
-    record = backend.store.get(igw_id, IGW)
-    if record is None or record.region != region:
-        raise ids.KINDS["igw"].not_found_error(igw_id)
-    return record
+    return lookup.get(backend, region, "igw", igw_id)
 
 
 def attached_igw(backend: Backend, region: str, vpc_id: str) -> Record | None:
@@ -50,7 +46,7 @@ def attached_igw(backend: Backend, region: str, vpc_id: str) -> Record | None:
 
 def attach_igw(backend: Backend, region: str, igw_id: str, vpc_id: str) -> Record:
     igw = get_igw(backend, region, igw_id)
-    vpcs.get_vpc(backend, region, vpc_id)
+    lookup.get(backend, region, "vpc", vpc_id)
     if igw.data["Attachments"]:
         raise errors.Ec2Error(f"resource {igw_id} is already attached to network "
                               f"{igw.data['Attachments'][0]['VpcId']}", code="Resource.AlreadyAssociated")
@@ -86,7 +82,7 @@ def delete_igw(backend: Backend, region: str, igw_id: str) -> None:
 
 
 def create_route_table(backend: Backend, region: str, vpc_id: str, main: bool = False) -> Record:
-    vpc = vpcs.get_vpc(backend, region, vpc_id)
+    vpc = lookup.get(backend, region, "vpc", vpc_id)
     rtb_id = ids.new_id("rtb")
     assoc = ([{"RouteTableAssociationId": ids.new_id("rtbassoc"), "RouteTableId": rtb_id, "Main": True,
                "AssociationState": {"State": "associated"}}] if main else [])
@@ -100,11 +96,7 @@ def create_route_table(backend: Backend, region: str, vpc_id: str, main: bool = 
 
 
 def get_route_table(backend: Backend, region: str, rtb_id: str) -> Record:
-    ids.check(rtb_id, "rtb")
-    record = backend.store.get(rtb_id, RTB)
-    if record is None or record.region != region:
-        raise ids.KINDS["rtb"].not_found_error(rtb_id)
-    return record
+    return lookup.get(backend, region, "rtb", rtb_id)
 
 
 def main_route_table(backend: Backend, region: str, vpc_id: str) -> Record | None:
@@ -149,7 +141,7 @@ def delete_route(backend: Backend, region: str, rtb_id: str, destination: str) -
 
 def associate_route_table(backend: Backend, region: str, rtb_id: str, subnet_id: str) -> str:
     table = get_route_table(backend, region, rtb_id)
-    subnet = vpcs.get_subnet(backend, region, subnet_id)
+    subnet = lookup.get(backend, region, "subnet", subnet_id)
     if subnet.data["VpcId"] != table.data["VpcId"]:
         raise errors.InvalidParameterValue(f"Route table {rtb_id} and subnet {subnet_id} belong to different networks")
     for other in backend.store.list(RTB, region):
@@ -282,15 +274,9 @@ def associate_address(backend: Backend, region: str, req: Mapping[str, Any]) -> 
     eip = get_eip(backend, region, req.get("AllocationId"), req.get("PublicIp"))
     with backend.store.transaction():
         if req.get("InstanceId"):
-            from orchestrator.services import instances
-
-            instance = instances.get(backend, region, req["InstanceId"])
+            instance = lookup.get(backend, region, "i", req["InstanceId"])
         elif req.get("NetworkInterfaceId"):
-            eni_id = req["NetworkInterfaceId"]
-            ids.check(eni_id, "eni")
-            eni = backend.store.get(eni_id, vpcs.ENI)
-            if eni is None or eni.region != region:  # an ENI of another region does not exist here
-                raise ids.KINDS["eni"].not_found_error(eni_id)
+            eni = lookup.get(backend, region, "eni", req["NetworkInterfaceId"])  # not another region's
             if not eni.data.get("Attachment"):
                 raise errors.InvalidParameterValue("The network interface is not attached to an instance")
             instance = backend.store.get(eni.data["Attachment"]["InstanceId"])  # type: ignore[assignment]

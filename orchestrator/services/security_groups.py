@@ -14,8 +14,8 @@ from typing import Any
 
 from orchestrator.domain import errors, ids
 from orchestrator.drivers.network import firewall as fw
+from orchestrator.services import lookup, vpcs
 from orchestrator.services import tags as tag_service
-from orchestrator.services import vpcs
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
 
@@ -24,11 +24,7 @@ MAX_RULES_PER_DIRECTION = 60
 
 
 def get(backend: Backend, region: str, group_id: str) -> Record:
-    ids.check(group_id, "sg")
-    record = backend.store.get(group_id, SG)
-    if record is None or record.region != region:
-        raise errors.NotFound("InvalidGroup.NotFound", f"The security group '{group_id}' does not exist")
-    return record
+    return lookup.get(backend, region, "sg", group_id)
 
 
 def by_name(backend: Backend, region: str, name: str, vpc_id: str | None = None) -> Record:
@@ -65,10 +61,7 @@ def create(backend: Backend, region: str, name: str, description: str, vpc_id: s
         raise errors.InvalidParameterValue.for_param("groupDescription", description,
                                                      "Descriptions must be 1 to 255 characters.")
     if vpc_id:
-        ids.check(vpc_id, "vpc")
-        vpc = backend.store.get(vpc_id, vpcs.VPC)
-        if vpc is None or vpc.region != region:
-            raise ids.KINDS["vpc"].not_found_error(vpc_id)
+        lookup.get(backend, region, "vpc", vpc_id)
     else:
         vpc_id = _default_vpc_id(backend, region)
     tags = tag_service.tags_from_specifications(tag_specs, "security-group")

@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from orchestrator.domain import errors, ids
-from orchestrator.services import images, instances
+from orchestrator.services import images, lookup
 from orchestrator.services import tags as tag_service
 from orchestrator.services import volumes as vols
 from orchestrator.services.backend import Backend
@@ -45,11 +45,7 @@ BOOT_KEYS = ("kernel", "initrd", "cmdline", "login_user", "BootMode", "ImdsSuppo
 
 
 def get(backend: Backend, region: str, snapshot_id: str) -> Record:
-    ids.check(snapshot_id, "snap")
-    rec = backend.store.get(snapshot_id, SNAPSHOT)
-    if rec is None or rec.region != region or rec.state == DELETED:
-        raise ids.KINDS["snap"].not_found_error(snapshot_id)
-    return rec
+    return lookup.get(backend, region, "snap", snapshot_id)
 
 
 def can_use(rec: Record, account_id: str) -> bool:
@@ -166,7 +162,7 @@ def create(backend: Backend, region: str, req: Mapping[str, Any]) -> Record:
 
 def create_for_instance(backend: Backend, region: str, req: Mapping[str, Any]) -> list[Record]:
     spec = req["InstanceSpecification"]
-    inst = instances.get(backend, region, spec["InstanceId"])
+    inst = lookup.get(backend, region, "i", spec["InstanceId"])
     exclude = set(spec.get("ExcludeDataVolumeIds") or [])
     for vid in exclude:
         ids.check(vid, "vol")

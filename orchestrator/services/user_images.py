@@ -30,7 +30,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from orchestrator.domain import errors, ids
+from orchestrator.domain import errors, ids, volume_types
 from orchestrator.services import images, instances
 from orchestrator.services import snapshots as snaps
 from orchestrator.services import tags as tag_service
@@ -129,7 +129,7 @@ def create(backend: Backend, region: str, req: Mapping[str, Any]) -> str:
             d = vol.data
             ebs = {"SnapshotId": snap.id, "VolumeSize": int(d["Size"]), "DeleteOnTermination": m["DeleteOnTermination"],
                    "VolumeType": d["VolumeType"], "Encrypted": False}
-            if d.get("Iops") is not None and d["VolumeType"] in vols.IOPS_LIMITS:
+            if d.get("Iops") is not None and d["VolumeType"] in volume_types.IOPS_LIMITS:
                 ebs["Iops"] = d["Iops"]
             if d.get("Throughput") is not None:
                 ebs["Throughput"] = d["Throughput"]
@@ -198,13 +198,13 @@ def register(backend: Backend, region: str, req: Mapping[str, Any]) -> str:
                 f"Volume of size {size}GB is smaller than snapshot '{snap.id}', expect size >= "
                 f"{snap.data['VolumeSize']}GB", code="InvalidBlockDeviceMapping")
         vtype = ebs.get("VolumeType") or "gp3"
-        if vtype not in vols.SIZE_LIMITS:
+        if vtype not in volume_types.SIZE_LIMITS:
             raise errors.InvalidParameterValue(f"Value ({vtype}) for parameter volumeType is invalid.")
-        iops, throughput = vols.performance(vtype, int(size), ebs.get("Iops"), ebs.get("Throughput"))
+        iops, throughput = volume_types.performance(vtype, int(size), ebs.get("Iops"), ebs.get("Throughput"))
         out = {"SnapshotId": snap.id if snap else None, "VolumeSize": int(size),
                "DeleteOnTermination": ebs.get("DeleteOnTermination", True), "VolumeType": vtype,
                "Encrypted": False}
-        if iops is not None and vtype in vols.IOPS_LIMITS:
+        if iops is not None and vtype in volume_types.IOPS_LIMITS:
             out["Iops"] = iops
         if throughput is not None:
             out["Throughput"] = throughput

@@ -13,6 +13,8 @@ import secrets
 from typing import Any
 
 from orchestrator.domain import errors, ids
+from orchestrator.drivers.network import routes
+from orchestrator.services import lookup, public_ips
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
 
@@ -40,8 +42,6 @@ def ensure_default_vpc(backend: Backend, region: str) -> Record | None:
         blocks = ipaddress.ip_network(DEFAULT_VPC_CIDR).subnets(new_prefix=20)
         for zone, block in zip(zones, blocks, strict=False):
             create_subnet_record(backend, vpc, str(block), zone.name, default_for_az=True)
-        from orchestrator.services import public_ips
-
         public_ips.ensure_default_vpc_gateway(backend, vpc)
         return vpc
 
@@ -98,11 +98,7 @@ def subnets(backend: Backend, region: str, vpc_id: str | None = None) -> list[Re
 
 
 def get_subnet(backend: Backend, region: str, subnet_id: str) -> Record:
-    ids.check(subnet_id, "subnet")
-    record = backend.store.get(subnet_id, SUBNET)
-    if record is None or record.region != region:
-        raise errors.NotFound("InvalidSubnetID.NotFound", f"The subnet ID '{subnet_id}' does not exist")
-    return record
+    return lookup.get(backend, region, "subnet", subnet_id)
 
 
 def default_subnet(backend: Backend, region: str, zone_name: str) -> Record:
@@ -249,8 +245,6 @@ async def check_host_routes(backend: Backend, region: str, cidr: str) -> None:
     if runtime is not None and region in runtime.networks:
         found += await asyncio.to_thread(runtime.networks[region].host_conflicts, str(net))
     else:
-        from orchestrator.drivers.network import routes
-
         found += routes.conflicts(str(net), [], [])  # the special ranges at least
     if found:
         raise errors.Ec2Error(
@@ -260,19 +254,13 @@ async def check_host_routes(backend: Backend, region: str, cidr: str) -> None:
 
 
 def get_vpc(backend: Backend, region: str, vpc_id: str) -> Record:
-    ids.check(vpc_id, "vpc")
-    record = backend.store.get(vpc_id, VPC)
-    if record is None or record.region != region:
-        raise ids.KINDS["vpc"].not_found_error(vpc_id)
-    return record
+    return lookup.get(backend, region, "vpc", vpc_id)
 
 
 def create_vpc(backend: Backend, region: str, cidr: str, tags: dict[str, str]) -> Record:
     net = _network(cidr, "Vpc")
     with backend.store.transaction():
         record = create_vpc_record(backend, region, str(net))
-        from orchestrator.services import public_ips
-
         public_ips.ensure_default_vpc_gateway(backend, record)  # the main route table
         if tags:
             backend.store.set_tags(record.id, VPC, region, tags)
