@@ -436,3 +436,37 @@ def visible(backend: Backend, region: str) -> list[Record]:
     cutoff = time.time() - TERMINATED_VISIBLE_SECONDS
     return [r for r in backend.store.list(INSTANCE, region)
             if not (r.state == S.TERMINATED and r.updated_at < cutoff)]
+
+
+def describe_instances(backend: Backend, region: str, instance_ids: Sequence[str] | None) -> list[dict[str, Any]]:
+    """DescribeInstances' items (the named ones, or every visible one), each with ``_reservation``
+    and ``_owner`` for the answer's grouping into reservations (the handler removes them)."""
+    records = find(backend, region, instance_ids) if instance_ids else visible(backend, region)
+
+    def render(r: Record, tags: dict[str, str]) -> dict[str, Any]:
+        return {**describe(backend, r, tags), "_reservation": r.data["ReservationId"], "_owner": r.data["OwnerId"]}
+
+    return tag_service.rendered(backend, region, INSTANCE, records, render)
+
+
+def statuses(backend: Backend, region: str, instance_ids: Sequence[str] | None,
+             include_all: bool) -> list[dict[str, Any]]:
+    """DescribeInstanceStatus' items: running instances (every state with ``include_all``)."""
+    records = find(backend, region, instance_ids) if instance_ids else visible(backend, region)
+    out = []
+    for r in records:
+        state = S(r.state)
+        if state != S.RUNNING and not include_all:
+            continue
+        running = state == S.RUNNING
+        status = "ok" if running else "not-applicable"
+        detail = [{"Name": "reachability", "Status": "passed" if running else "not-applicable"}]
+        out.append({
+            "AvailabilityZone": r.data["AvailabilityZone"],
+            "InstanceId": r.id,
+            "InstanceState": {"Code": state.code, "Name": str(state)},
+            "InstanceStatus": {"Status": status, "Details": detail},
+            "SystemStatus": {"Status": status, "Details": detail},
+            "AttachedEbsStatus": {"Status": status},
+        })
+    return out

@@ -146,3 +146,10 @@ def public_key(backend: Backend, region: str, name: str) -> str:
     if record is None:
         raise errors.NotFound("InvalidKeyPair.NotFound", f"The key pair '{name}' does not exist")
     return str(record.data["PublicKey"])
+
+
+def describe_key_pairs(backend: Backend, region: str, names: Sequence[str], key_ids: Sequence[str],
+                       include_public_key: bool) -> list[dict[str, Any]]:
+    records = find(backend, region, names, key_ids)
+    return tag_service.rendered(backend, region, TYPE, records,
+                                lambda r, tags: describe(r, tags, include_public_key))

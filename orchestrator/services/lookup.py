@@ -8,7 +8,7 @@ the exceptions are listed in ``LOOKUPS``). The services' own ``get`` functions a
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from orchestrator.domain import errors, ids
@@ -72,3 +72,16 @@ def get(backend: Backend, region: str, prefix: str, resource_id: str) -> Record:
 def not_found(prefix: str, resource_id: str) -> errors.NotFound:
     """The NotFound error ``get`` raises for ``resource_id`` (for lookups by other keys)."""
     return LOOKUPS[prefix].missing(resource_id)
+
+
+def select(records: Sequence[Record], wanted: Sequence[str] | None, prefix: str) -> list[Record]:
+    """``records`` (all of them when nothing is named), or the named ones in the order named; a
+    named id that is malformed or not among ``records`` gets the kind's EC2 error."""
+    if not wanted:
+        return list(records)
+    by_id = {r.id: r for r in records}
+    for rid in wanted:
+        ids.check(rid, prefix)
+        if rid not in by_id:
+            raise ids.KINDS[prefix].not_found_error(rid)
+    return [by_id[rid] for rid in wanted]

@@ -15,6 +15,7 @@ from orchestrator.domain import errors, ids, instance_types
 from orchestrator.domain.lifecycle import AttachmentState, EniState
 from orchestrator.domain.states import InstanceState
 from orchestrator.services import instances, lookup, vpcs
+from orchestrator.services import tags as tag_service
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
 
@@ -162,3 +163,28 @@ def attached_enis(backend: Backend, instance: Record) -> list[Record]:
         if eni is not None:
             out.append(eni)
     return out
+
+
+def describe_eni(record: Record, tags: Mapping[str, str]) -> dict[str, Any]:
+    d = record.data
+    dns = vpcs.private_dns_name(d["PrivateIpAddress"], record.region)
+    out = {
+        "NetworkInterfaceId": record.id, "SubnetId": d["SubnetId"], "VpcId": d["VpcId"],
+        "AvailabilityZone": d["AvailabilityZone"], "Description": d["Description"], "OwnerId": d["OwnerId"],
+        "Status": record.state, "MacAddress": d["MacAddress"], "PrivateIpAddress": d["PrivateIpAddress"],
+        "PrivateDnsName": dns, "SourceDestCheck": d["SourceDestCheck"], "Groups": d["Groups"],
+        "InterfaceType": d["InterfaceType"], "RequesterManaged": False,
+        "PrivateIpAddresses": [{"Primary": True, "PrivateIpAddress": d["PrivateIpAddress"], "PrivateDnsName": dns}]
+        + [{"Primary": False, "PrivateIpAddress": ip,
+            "PrivateDnsName": vpcs.private_dns_name(ip, record.region)} for ip in d.get("SecondaryPrivateIps") or []],
+        "TagSet": tag_service.tag_list(tags),
+    }
+    if d.get("Attachment"):
+        out["Attachment"] = {k: v for k, v in d["Attachment"].items()}
+        out["Attachment"].setdefault("InstanceOwnerId", d["OwnerId"])
+    return out
+
+
+def describe_enis(backend: Backend, region: str, eni_ids: Sequence[str] | None) -> list[dict[str, Any]]:
+    records = lookup.select(backend.store.list(ENI, region), eni_ids, "eni")
+    return tag_service.rendered(backend, region, ENI, records, describe_eni)

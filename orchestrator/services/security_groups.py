@@ -396,3 +396,28 @@ def describe(group: Record, tags: Mapping[str, str]) -> dict[str, Any]:
         "SecurityGroupArn": f"arn:aws:ec2:{group.region}:{owner}:security-group/{group.id}",
         "Tags": tag_service.tag_list(tags),
     }
+
+
+def describe_groups(backend: Backend, region: str, group_ids: Sequence[str] | None,
+                    group_names: Sequence[str] | None) -> list[dict[str, Any]]:
+    records = backend.store.list(SG, region)
+    if group_ids:
+        records = [get(backend, region, gid) for gid in group_ids]
+    if group_names:
+        records = [by_name(backend, region, name) for name in group_names]
+    return tag_service.rendered(backend, region, SG, records, describe)
+
+
+def describe_rules(backend: Backend, region: str, rule_ids: Sequence[str] | None) -> list[dict[str, Any]]:
+    """DescribeSecurityGroupRules' items: every rule of the region's groups, or the named ones."""
+    rules = [describe_rule(r, g.data["OwnerId"]) for g in backend.store.list(SG, region)
+             for r in ensure_rules_field(g)]
+    if not rule_ids:
+        return rules
+    for rid in rule_ids:
+        ids.check(rid, "sgr")
+    known = {r["SecurityGroupRuleId"] for r in rules}
+    for rid in rule_ids:
+        if rid not in known:
+            raise ids.KINDS["sgr"].not_found_error(rid)
+    return [r for r in rules if r["SecurityGroupRuleId"] in rule_ids]

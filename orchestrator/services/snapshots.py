@@ -86,6 +86,44 @@ def info(backend: Backend, rec: Record, tags: Mapping[str, str]) -> dict[str, An
     return {k: full[k] for k in keys} | {"AvailabilityZone": rec.data.get("AvailabilityZone")}
 
 
+def owner_matches(rec: Record, owners: Sequence[str], account_id: str) -> bool:
+    owner = rec.data.get("OwnerId")
+    for o in owners:
+        if o == "self" and owner == account_id:
+            return True
+        if o in (owner, rec.data.get("OwnerAlias")):
+            return True
+        if o == "amazon" and owner == images.PUBLISHER:
+            return True
+    return False
+
+
+def restorable_by(rec: Record, users: Sequence[str], account_id: str) -> bool:
+    d = rec.data
+    for u in users:
+        who = account_id if u == "self" else u
+        if d.get("OwnerId") == who or d.get("published") or d.get("Public"):
+            return True
+        if any(p.get("Group") == "all" or p.get("UserId") == who for p in d.get("CreateVolumePermissions") or []):
+            return True
+    return False
+
+
+def describe_snapshots(backend: Backend, region: str, account_id: str, snapshot_ids: Sequence[str] | None,
+                       owner_ids: Sequence[str] | None, restorable_by_ids: Sequence[str] | None) -> list[dict[str, Any]]:
+    """DescribeSnapshots' items: the named snapshots or every one the account may use, narrowed to
+    the ``owner_ids`` and to those the ``restorable_by_ids`` may make volumes from."""
+    if snapshot_ids:
+        records = [get(backend, region, s) for s in snapshot_ids]
+    else:
+        records = visible(backend, region, account_id)
+    if owner_ids:
+        records = [r for r in records if owner_matches(r, owner_ids, account_id)]
+    if restorable_by_ids:
+        records = [r for r in records if restorable_by(r, restorable_by_ids, account_id)]
+    return tag_service.rendered(backend, region, SNAPSHOT, records, lambda r, tags: describe(backend, r, tags))
+
+
 # ---------------------------------------------------------------------------------------------
 # boot data (for RegisterImage)
 

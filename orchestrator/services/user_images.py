@@ -439,3 +439,19 @@ def reset_attribute(backend: Backend, region: str, image_id: str, attribute: str
         rec.data["Public"] = False
 
     vols.mutate(backend, image.id, change)
+
+
+def describe_images(backend: Backend, region: str, account_id: str, image_ids: Sequence[str] | None,
+                    executable_users: Sequence[str] | None, owners: Sequence[str] | None) -> list[dict[str, Any]]:
+    """DescribeImages' items: the named AMIs, or every one the account may see, narrowed to those
+    the ``executable_users`` may launch and the ``owners`` own (``self`` is the caller's account)."""
+    if image_ids:
+        records = [images.get(backend, region, i) for i in image_ids]
+    else:
+        records = images.visible(backend, region, account_id)
+    if executable_users:
+        users = [account_id if u == "self" else u for u in executable_users]
+        records = [r for r in records if any(can_launch(r, u) for u in users)]
+    if owners:
+        records = [r for r in records if images.owner_matches(r, owners, account_id)]
+    return tag_service.rendered(backend, region, images.IMAGE, records, images.describe)

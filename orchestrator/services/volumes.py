@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -533,3 +533,23 @@ def status(backend: Backend, region: str, volume_ids: list[str] | None) -> list[
         })
     return out
 
+
+# ---------------------------------------------------------------------------------------------
+# DescribeVolumes
+
+
+def describe_volume(record: Record, tags: Mapping[str, str]) -> dict[str, Any]:
+    d = record.data
+    return {
+        "VolumeId": record.id, "State": record.state, "Size": d["Size"], "AvailabilityZone": d["AvailabilityZone"],
+        "VolumeType": d["VolumeType"], "Iops": d.get("Iops"), "Throughput": d.get("Throughput"),
+        "SnapshotId": d.get("SnapshotId") or "", "CreateTime": d["CreateTime"], "Encrypted": d["Encrypted"],
+        "MultiAttachEnabled": d.get("MultiAttachEnabled", False),
+        "Attachments": [{**a, "VolumeId": record.id} for a in d.get("Attachments") or []],
+        "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())],
+    }
+
+
+def describe_volumes(backend: Backend, region: str, volume_ids: Sequence[str] | None) -> list[dict[str, Any]]:
+    records = [r for r in backend.store.list(VOLUME, region) if r.state != V.DELETED]
+    return tag_service.rendered(backend, region, VOLUME, lookup.select(records, volume_ids, "vol"), describe_volume)

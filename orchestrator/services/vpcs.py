@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import secrets
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from orchestrator.domain import errors, ids
 from orchestrator.drivers.network import routes
 from orchestrator.services import lookup, public_ips
+from orchestrator.services import tags as tag_service
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
 
@@ -323,3 +325,51 @@ def delete_subnet(backend: Backend, region: str, subnet_id: str) -> Record:
         raise errors.DependencyViolation(f"The subnet '{subnet_id}' has dependencies and cannot be deleted.")
     backend.store.delete(subnet.id)
     return subnet
+
+
+# ---------------------------------------------------------------------------------------------
+# Describe / attributes
+
+
+def describe_vpcs(backend: Backend, region: str, vpc_ids: Sequence[str] | None) -> list[dict[str, Any]]:
+    records = lookup.select(backend.store.list(VPC, region), vpc_ids, "vpc")
+    return tag_service.rendered(backend, region, VPC, records, describe_vpc)
+
+
+def describe_subnets(backend: Backend, region: str, subnet_ids: Sequence[str] | None) -> list[dict[str, Any]]:
+    records = lookup.select(backend.store.list(SUBNET, region), subnet_ids, "subnet")
+    return tag_service.rendered(backend, region, SUBNET, records,
+                                lambda r, tags: describe_subnet(backend, r, tags))
+
+
+def modify_subnet_attribute(backend: Backend, region: str, subnet_id: str, map_public_ip: bool | None) -> None:
+    record = get_subnet(backend, region, subnet_id)
+    if map_public_ip is None:
+        raise errors.Ec2Error("ec2d supports the MapPublicIpOnLaunch attribute only.", code="UnsupportedOperation")
+    record.data["MapPublicIpOnLaunch"] = bool(map_public_ip)
+    backend.store.update(record)
+
+
+# attribute name -> (record key, default; None: on for default VPCs, off for others, as EC2 has it)
+VPC_ATTRIBUTES: dict[str, tuple[str, bool | None]] = {
+    "enableDnsSupport": ("EnableDnsSupport", True), "enableDnsHostnames": ("EnableDnsHostnames", None),
+    "enableNetworkAddressUsageMetrics": ("EnableNetworkAddressUsageMetrics", False)}
+
+
+def modify_vpc_attribute(backend: Backend, region: str, vpc_id: str, changes: Mapping[str, Any]) -> None:
+    """``changes``: record key (``EnableDnsSupport`` ...) -> the requested value."""
+    record = get_vpc(backend, region, vpc_id)
+    if not changes:
+        raise errors.MissingParameter("EnableDnsSupport or EnableDnsHostnames")
+    for key, value in changes.items():
+        record.data[key] = bool(value)
+    backend.store.update(record)
+
+
+def vpc_attribute(backend: Backend, region: str, vpc_id: str, attribute: str) -> tuple[str, bool]:
+    """(response key, value) of DescribeVpcAttribute's ``attribute``."""
+    record = get_vpc(backend, region, vpc_id)
+    key, default = VPC_ATTRIBUTES[attribute]
+    if default is None:
+        default = bool(record.data.get("IsDefault"))
+    return key, record.data.get(key, default)
