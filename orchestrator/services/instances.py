@@ -188,8 +188,7 @@ def request(backend: Backend, region: str, instance_ids: Sequence[str], what: Re
     if backend.runtime is not None:
         backend.runtime.require_hypervisor()
     table = REQUESTS[what]
-    verb = {Request.START: "started", Request.STOP: "stopped", Request.REBOOT: "rebooted",
-            Request.TERMINATE: "terminated"}[what]
+    verb = str(what)  # "started", "stopped", ...
     for r in records:
         if S(r.state) not in table:
             raise errors.IncorrectInstanceState(
@@ -397,13 +396,13 @@ def describe(backend: Backend, record: Record, tags: Mapping[str, str]) -> dict[
             "VpcId": d["VpcId"],
             "Description": "Primary network interface",
             "OwnerId": d["OwnerId"],
-            "Status": "in-use",
+            "Status": str(EniState.IN_USE),
             "MacAddress": d["MacAddress"],
             "PrivateIpAddress": d["PrivateIpAddress"],
             "PrivateDnsName": vpcs.private_dns_name(d["PrivateIpAddress"], record.region),
             "SourceDestCheck": True,
             "Groups": d["SecurityGroups"],
-            "Attachment": {"AttachmentId": "eni-attach-" + record.id[2:], "DeviceIndex": 0, "Status": "attached",
+            "Attachment": {"AttachmentId": "eni-attach-" + record.id[2:], "DeviceIndex": 0, "Status": str(AttachmentState.ATTACHED),
                            "AttachTime": d["LaunchTime"], "DeleteOnTermination": True, "NetworkCardIndex": 0},
             "PrivateIpAddresses": [{"Primary": True, "PrivateIpAddress": d["PrivateIpAddress"],
                                     "PrivateDnsName": vpcs.private_dns_name(d["PrivateIpAddress"], record.region)}],

@@ -9,6 +9,7 @@ from typing import Any
 
 from orchestrator.domain import errors, ids
 from orchestrator.domain import keypairs as crypto
+from orchestrator.domain.lifecycle import AVAILABLE
 from orchestrator.services import lookup
 from orchestrator.services import tags as tag_service
 from orchestrator.services.backend import Backend
@@ -45,7 +46,7 @@ def _insert(
         id=ids.new_id("key"),
         type=TYPE,
         region=region,
-        state="available",
+        state=AVAILABLE,
         data={
             "KeyName": name,
             "KeyType": key_type,

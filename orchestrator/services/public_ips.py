@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from orchestrator.domain import errors, ids
+from orchestrator.domain.lifecycle import AVAILABLE
+from orchestrator.domain.states import InstanceState
 from orchestrator.services import lookup
 from orchestrator.services import tags as tag_service
 from orchestrator.services.backend import Backend
@@ -22,7 +24,7 @@ from orchestrator.store.sqlite import Record
 IGW = "internet-gateway"
 RTB = "route-table"
 EIP = "elastic-ip"
-HOLDS_PUBLIC_IP = ("pending", "running", "stopping")
+HOLDS_PUBLIC_IP = (InstanceState.PENDING, InstanceState.RUNNING, InstanceState.STOPPING)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -30,7 +32,7 @@ HOLDS_PUBLIC_IP = ("pending", "running", "stopping")
 
 
 def create_igw(backend: Backend, region: str) -> Record:
-    record = Record(id=ids.new_id("igw"), type=IGW, region=region, state="available",
+    record = Record(id=ids.new_id("igw"), type=IGW, region=region, state=AVAILABLE,
                     data={"Attachments": [], "OwnerId": backend.account_id})
     backend.store.insert(record)
     return record
@@ -106,7 +108,7 @@ def create_route_table(backend: Backend, region: str, vpc_id: str, main: bool = 
     rtb_id = ids.new_id("rtb")
     assoc = ([{"RouteTableAssociationId": ids.new_id("rtbassoc"), "RouteTableId": rtb_id, "Main": True,
                "AssociationState": {"State": "associated"}}] if main else [])
-    record = Record(id=rtb_id, type=RTB, region=region, state="available", data={
+    record = Record(id=rtb_id, type=RTB, region=region, state=AVAILABLE, data={
         "VpcId": vpc_id, "OwnerId": backend.account_id, "Associations": assoc,
         "Routes": [{"DestinationCidrBlock": vpc.data["CidrBlock"], "GatewayId": "local", "State": "active",
                     "Origin": "CreateRouteTable"}],
@@ -297,7 +299,7 @@ def nat_table(backend: Backend, region: str, vpc_id: str) -> dict[str, str]:
 
 def allocate_address(backend: Backend, region: str, tags: Mapping[str, str]) -> Record:
     with backend.store.transaction():
-        record = Record(id=ids.new_id("eipalloc"), type=EIP, region=region, state="available", data={
+        record = Record(id=ids.new_id("eipalloc"), type=EIP, region=region, state=AVAILABLE, data={
             "PublicIp": allocate_public_ip(backend), "Domain": "vpc", "PublicIpv4Pool": "amazon",
             "NetworkBorderGroup": region})
         backend.store.insert(record)
@@ -340,7 +342,7 @@ def _associate(backend: Backend, region: str, eip: Record, req: Mapping[str, Any
             assert instance is not None
         else:
             raise errors.MissingParameter("InstanceId")
-        if instance.state == "terminated":
+        if instance.state == InstanceState.TERMINATED:
             raise errors.IncorrectInstanceState(f"The instance '{instance.id}' is not in a valid state for this "
                                                 "operation.")
         if eip.data.get("AssociationId") and not req.get("AllowReassociation", True):

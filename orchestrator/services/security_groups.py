@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from orchestrator.domain import errors, ids
+from orchestrator.domain.lifecycle import AVAILABLE
+from orchestrator.domain.states import InstanceState
 from orchestrator.drivers.network import firewall as fw
 from orchestrator.services import lookup, vpcs
 from orchestrator.services import tags as tag_service
@@ -70,7 +72,7 @@ def create(backend: Backend, region: str, name: str, description: str, vpc_id: s
             if g.data["GroupName"] == name and g.data["VpcId"] == vpc_id:
                 raise errors.Duplicate("InvalidGroup.Duplicate",
                                        f"The security group '{name}' already exists for VPC '{vpc_id}'")
-        record = Record(id=ids.new_id("sg"), type=SG, region=region, state="available", data={
+        record = Record(id=ids.new_id("sg"), type=SG, region=region, state=AVAILABLE, data={
             "GroupName": name, "Description": description, "VpcId": vpc_id, "OwnerId": backend.account_id,
             "Rules": [],
         })
@@ -335,7 +337,7 @@ def revoke(backend: Backend, region: str, req: Mapping[str, Any], egress: bool) 
 def users(backend: Backend, region: str, group_id: str) -> list[str]:
     """Instances (not terminated) and ENIs using the group."""
     found = [r.id for r in backend.store.list("instance", region)
-             if r.state != "terminated" and any(g["GroupId"] == group_id for g in r.data["SecurityGroups"])]
+             if r.state != InstanceState.TERMINATED and any(g["GroupId"] == group_id for g in r.data["SecurityGroups"])]
     found += [e.id for e in backend.store.list(vpcs.ENI, region) if any(g["GroupId"] == group_id for g in e.data["Groups"])]
     return found
 

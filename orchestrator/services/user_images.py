@@ -31,6 +31,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from orchestrator.domain import errors, ids, volume_types
+from orchestrator.domain.lifecycle import ImageState as M
+from orchestrator.domain.lifecycle import SnapshotState
+from orchestrator.domain.states import InstanceState
 from orchestrator.services import images, instances
 from orchestrator.services import snapshots as snaps
 from orchestrator.services import tags as tag_service
@@ -52,7 +55,7 @@ def _check_name(backend: Backend, region: str, name: str | None) -> str:
             f"AMI names must be between 3 and 128 characters long, and may contain letters, numbers, "
             f"'(', ')', '.', '-', '/' and '_' ({name!r})")
     for r in backend.store.list(IMAGE, region):
-        if r.state != "deregistered" and r.data.get("OwnerId") == backend.account_id and r.data.get("Name") == name:
+        if r.state != M.DEREGISTERED and r.data.get("OwnerId") == backend.account_id and r.data.get("Name") == name:
             raise errors.Ec2Error(f"AMI name {name} is already in use by AMI {r.id}", code="InvalidAMIName.Duplicate")
     return name
 
@@ -87,9 +90,9 @@ def _image_record(backend: Backend, region: str, name: str, description: str, ro
 def _settle(backend: Backend, image_id: str, ok: bool) -> None:
     try:
         if ok:
-            backend.store.transition(image_id, "pending", "available")
+            backend.store.transition(image_id, str(M.PENDING), str(M.AVAILABLE))
         else:
-            backend.store.transition(image_id, "pending", "failed",
+            backend.store.transition(image_id, str(M.PENDING), str(M.FAILED),
                                      {"StateReason": {"Code": "Client.SnapshotFailed",
                                                       "Message": "A snapshot of the image failed"}})
     except StateConflict:
@@ -102,7 +105,7 @@ def _settle(backend: Backend, image_id: str, ok: bool) -> None:
 
 def create(backend: Backend, region: str, req: Mapping[str, Any]) -> str:
     inst = instances.get(backend, region, req["InstanceId"])
-    if inst.state not in ("running", "stopped"):
+    if inst.state not in (InstanceState.RUNNING, InstanceState.STOPPED):
         raise errors.IncorrectInstanceState(
             f"Instance '{inst.id}' is not in a state from which it can be imaged.")
     name = _check_name(backend, region, req.get("Name"))
@@ -135,7 +138,7 @@ def create(backend: Backend, region: str, req: Mapping[str, Any]) -> str:
                 ebs["Throughput"] = d["Throughput"]
             mappings.append({"DeviceName": m["DeviceName"], "Ebs": ebs})
         image = _image_record(backend, region, name, req.get("Description") or "", inst.data["RootDeviceName"],
-                              mappings, boot, "pending", {"SourceInstanceId": inst.id})
+                              mappings, boot, str(M.PENDING), {"SourceInstanceId": inst.id})
         for _, sid in pairs:  # EC2's description names the image
             snap_rec = backend.store.get(sid)
             assert snap_rec is not None
@@ -185,7 +188,7 @@ def register(backend: Backend, region: str, req: Mapping[str, Any]) -> str:
             snap = snaps.get(backend, region, ebs["SnapshotId"])
             if not snaps.can_use(snap, backend.account_id):
                 raise ids.KINDS["snap"].not_found_error(snap.id)
-            if snap.state != "completed":
+            if snap.state != SnapshotState.COMPLETED:
                 raise errors.IncorrectState(f"Snapshot '{snap.id}' is not completed.")
         size = ebs.get("VolumeSize")
         if size is None:
@@ -230,7 +233,7 @@ def register(backend: Backend, region: str, req: Mapping[str, Any]) -> str:
         boot["ImdsSupport"] = req["ImdsSupport"]
     with backend.store.transaction():
         image = _image_record(backend, region, name, req.get("Description") or "", root_device, mappings, boot,
-                              "available", {"EnaSupport": bool(req.get("EnaSupport", True))})
+                              str(M.AVAILABLE), {"EnaSupport": bool(req.get("EnaSupport", True))})
         if image_tags:
             backend.store.set_tags(image.id, IMAGE, region, image_tags)
     return image.id
@@ -253,7 +256,7 @@ def deregister(backend: Backend, region: str, image_id: str, delete_snapshots: b
     if dry_run:
         raise errors.DryRunOperation()
     try:
-        backend.store.transition(image.id, [image.state], "deregistered")
+        backend.store.transition(image.id, [image.state], str(M.DEREGISTERED))
     except StateConflict:
         raise errors.IncorrectState(f"Image {image_id} changed state; try again") from None
     backend.store.delete_tags(image.id)
@@ -290,7 +293,7 @@ def copy(backend: Backend, region: str, req: Mapping[str, Any]) -> str:
     src = images.get(backend, source_region, req["SourceImageId"])
     if not can_launch(src, backend.account_id):
         raise errors.NotFound("InvalidAMIID.NotFound", f"The image id '[{src.id}]' does not exist")
-    if src.state != "available":
+    if src.state != M.AVAILABLE:
         raise errors.Ec2Error(f"Image {src.id} is not available (it is {src.state})", code="InvalidAMIID.Unavailable")
     if req.get("Encrypted"):
         raise errors.Ec2Error("ec2d does not encrypt images", code="UnsupportedOperation")
@@ -320,7 +323,7 @@ def copy(backend: Backend, region: str, req: Mapping[str, Any]) -> str:
 
     with backend.store.transaction():
         image = _image_record(backend, region, name, req.get("Description") or src.data.get("Description") or "",
-                              src.data["RootDeviceName"], [], snaps.boot_data_of_image(src), "pending",
+                              src.data["RootDeviceName"], [], snaps.boot_data_of_image(src), str(M.PENDING),
                               {"SourceImageId": src.id, "SourceImageRegion": source_region,
                                "ClientToken": token or "", "EnaSupport": src.data.get("EnaSupport", True)})
         if image_tags:

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from orchestrator.domain import errors, ids
+from orchestrator.domain.lifecycle import AVAILABLE, EniState
 from orchestrator.drivers.network import routes
 from orchestrator.services import lookup, public_ips
 from orchestrator.services import tags as tag_service
@@ -50,7 +51,7 @@ def ensure_default_vpc(backend: Backend, region: str) -> Record | None:
 
 def create_vpc_record(backend: Backend, region: str, cidr: str, is_default: bool = False) -> Record:
     vpc_id = ids.new_id("vpc")
-    record = Record(id=vpc_id, type=VPC, region=region, state="available", data={
+    record = Record(id=vpc_id, type=VPC, region=region, state=AVAILABLE, data={
         "CidrBlock": cidr,
         "IsDefault": is_default,
         "InstanceTenancy": "default",
@@ -61,7 +62,7 @@ def create_vpc_record(backend: Backend, region: str, cidr: str, is_default: bool
     })
     backend.store.insert(record)
     sg_id = ids.new_id("sg")
-    backend.store.insert(Record(id=sg_id, type=SECURITY_GROUP, region=region, state="available", data={
+    backend.store.insert(Record(id=sg_id, type=SECURITY_GROUP, region=region, state=AVAILABLE, data={
         "GroupName": "default",
         "Description": "default VPC security group",
         "VpcId": vpc_id,
@@ -82,7 +83,7 @@ def create_subnet_record(backend: Backend, vpc: Record, cidr: str, zone_name: st
                          default_for_az: bool = False) -> Record:
     zone = backend.regions.zone(zone_name)
     assert zone is not None
-    record = Record(id=ids.new_id("subnet"), type=SUBNET, region=vpc.region, state="available", data={
+    record = Record(id=ids.new_id("subnet"), type=SUBNET, region=vpc.region, state=AVAILABLE, data={
         "VpcId": vpc.id,
         "CidrBlock": cidr,
         "AvailabilityZone": zone.name,
@@ -179,7 +180,7 @@ def create_eni(backend: Backend, subnet: Record, groups: list[dict[str, str]], d
                private_ip: str | None = None) -> Record:
     """An ENI with an address of the subnet; call inside a store transaction."""
     ip = allocate_address(backend, subnet, private_ip)
-    record = Record(id=ids.new_id("eni"), type=ENI, region=subnet.region, state="available", data={
+    record = Record(id=ids.new_id("eni"), type=ENI, region=subnet.region, state=str(EniState.AVAILABLE), data={
         "SubnetId": subnet.id,
         "VpcId": subnet.data["VpcId"],
         "AvailabilityZone": subnet.data["AvailabilityZone"],
