@@ -45,8 +45,10 @@ def secondary_ips(eni: Record) -> list[str]:
     return list(eni.data.get("SecondaryPrivateIps") or [])
 
 
-def assign(backend: Backend, region: str, eni_id: str, addresses: Sequence[str], count: int) -> list[str]:
-    """AssignPrivateIpAddresses: given addresses and/or ``count`` more from the subnet."""
+def assign(backend: Backend, region: str, eni_id: str, addresses: Sequence[str],
+           count: int) -> tuple[Record, list[str]]:
+    """AssignPrivateIpAddresses: given addresses and/or ``count`` more from the subnet; returns the
+    interface and the addresses it got."""
     with backend.store.transaction():
         eni = get(backend, region, eni_id)
         subnet = backend.store.get(eni.data["SubnetId"])
@@ -75,17 +77,17 @@ def assign(backend: Backend, region: str, eni_id: str, addresses: Sequence[str],
                                   code="InsufficientFreeAddressesInSubnet")
         eni.data["SecondaryPrivateIps"] = secondary_ips(eni) + new
         backend.store.update(eni)
-    return new
+    return eni, new
 
 
-def unassign(backend: Backend, region: str, eni_id: str, addresses: Sequence[str]) -> None:
+def unassign(backend: Backend, region: str, eni_id: str, addresses: Sequence[str]) -> Record:
     eni = get(backend, region, eni_id)
     current = secondary_ips(eni)
     for ip in addresses:
         if ip not in current:
             raise errors.InvalidParameterValue(f"Some of the specified addresses are not assigned to interface {eni_id}")
     eni.data["SecondaryPrivateIps"] = [ip for ip in current if ip not in addresses]
-    backend.store.update(eni)
+    return backend.store.update(eni)
 
 
 def attach(backend: Backend, region: str, eni_id: str, instance_id: str, device_index: int) -> tuple[Record, Record]:

@@ -342,7 +342,8 @@ def users(backend: Backend, region: str, group_id: str) -> list[str]:
     return found
 
 
-def delete(backend: Backend, region: str, group_id: str | None, group_name: str | None) -> None:
+def delete(backend: Backend, region: str, group_id: str | None, group_name: str | None) -> Record:
+    """DeleteSecurityGroup (by id, or by name in the default VPC); returns the deleted group."""
     group = resolve(backend, region, group_id, group_name)
     if group.data["GroupName"] == "default":
         raise errors.Ec2Error(f'the specified group: "{group.id}" name: "default" cannot be deleted by a user',
@@ -353,6 +354,7 @@ def delete(backend: Backend, region: str, group_id: str | None, group_name: str 
         if other.id != group.id and any(r.get("ReferencedGroupId") == group.id for r in ensure_rules_field(other)):
             raise errors.DependencyViolation(f"resource {group.id} has a dependent object")
     backend.store.delete(group.id)
+    return group
 
 
 def rules_of(groups: Iterable[Record]) -> list[dict[str, Any]]:

@@ -154,6 +154,40 @@ def create(backend: Backend, region: str, req: Mapping[str, Any]) -> str:
 # RegisterImage
 
 
+def _mapping_entry(backend: Backend, region: str, device: str,
+                   ebs: Mapping[str, Any]) -> tuple[dict[str, Any], Record | None]:
+    """One RegisterImage block-device mapping, checked: (the AMI's entry, its snapshot or None)."""
+    snap = None
+    if ebs.get("SnapshotId"):
+        snap = snaps.get(backend, region, ebs["SnapshotId"])
+        if not snaps.can_use(snap, backend.account_id):
+            raise ids.KINDS["snap"].not_found_error(snap.id)
+        if snap.state != SnapshotState.COMPLETED:
+            raise errors.IncorrectState(f"Snapshot '{snap.id}' is not completed.")
+    size = ebs.get("VolumeSize")
+    if size is None:
+        if snap is None:
+            raise errors.Ec2Error(f"The request must contain the parameter size for {device}",
+                                  code="InvalidBlockDeviceMapping")
+        size = int(snap.data["VolumeSize"])
+    if snap is not None and int(size) < int(snap.data["VolumeSize"]):
+        raise errors.Ec2Error(
+            f"Volume of size {size}GB is smaller than snapshot '{snap.id}', expect size >= "
+            f"{snap.data['VolumeSize']}GB", code="InvalidBlockDeviceMapping")
+    vtype = ebs.get("VolumeType") or "gp3"
+    if vtype not in volume_types.SIZE_LIMITS:
+        raise errors.InvalidParameterValue(f"Value ({vtype}) for parameter volumeType is invalid.")
+    iops, throughput = volume_types.performance(vtype, int(size), ebs.get("Iops"), ebs.get("Throughput"))
+    out = {"SnapshotId": snap.id if snap else None, "VolumeSize": int(size),
+           "DeleteOnTermination": ebs.get("DeleteOnTermination", True), "VolumeType": vtype,
+           "Encrypted": False}
+    if iops is not None and vtype in volume_types.IOPS_LIMITS:
+        out["Iops"] = iops
+    if throughput is not None:
+        out["Throughput"] = throughput
+    return {"DeviceName": device, "Ebs": {k: v for k, v in out.items() if v is not None}}, snap
+
+
 def register(backend: Backend, region: str, req: Mapping[str, Any]) -> str:
     if req.get("ImageLocation") and not req.get("BlockDeviceMappings"):
         raise errors.Ec2Error("ec2d registers EBS-backed images from snapshots only (no S3 manifests)",
@@ -182,36 +216,7 @@ def register(backend: Backend, region: str, req: Mapping[str, Any]) -> str:
         seen.add(device)
         if m.get("NoDevice") is not None or m.get("VirtualName"):
             continue
-        ebs = dict(m.get("Ebs") or {})
-        snap = None
-        if ebs.get("SnapshotId"):
-            snap = snaps.get(backend, region, ebs["SnapshotId"])
-            if not snaps.can_use(snap, backend.account_id):
-                raise ids.KINDS["snap"].not_found_error(snap.id)
-            if snap.state != SnapshotState.COMPLETED:
-                raise errors.IncorrectState(f"Snapshot '{snap.id}' is not completed.")
-        size = ebs.get("VolumeSize")
-        if size is None:
-            if snap is None:
-                raise errors.Ec2Error(f"The request must contain the parameter size for {device}",
-                                      code="InvalidBlockDeviceMapping")
-            size = int(snap.data["VolumeSize"])
-        if snap is not None and int(size) < int(snap.data["VolumeSize"]):
-            raise errors.Ec2Error(
-                f"Volume of size {size}GB is smaller than snapshot '{snap.id}', expect size >= "
-                f"{snap.data['VolumeSize']}GB", code="InvalidBlockDeviceMapping")
-        vtype = ebs.get("VolumeType") or "gp3"
-        if vtype not in volume_types.SIZE_LIMITS:
-            raise errors.InvalidParameterValue(f"Value ({vtype}) for parameter volumeType is invalid.")
-        iops, throughput = volume_types.performance(vtype, int(size), ebs.get("Iops"), ebs.get("Throughput"))
-        out = {"SnapshotId": snap.id if snap else None, "VolumeSize": int(size),
-               "DeleteOnTermination": ebs.get("DeleteOnTermination", True), "VolumeType": vtype,
-               "Encrypted": False}
-        if iops is not None and vtype in volume_types.IOPS_LIMITS:
-            out["Iops"] = iops
-        if throughput is not None:
-            out["Throughput"] = throughput
-        entry = {"DeviceName": device, "Ebs": {k: v for k, v in out.items() if v is not None}}
+        entry, snap = _mapping_entry(backend, region, device, dict(m.get("Ebs") or {}))
         if device == root_device:
             if snap is None:
                 raise errors.Ec2Error(f"The root device {root_device} needs a snapshot",

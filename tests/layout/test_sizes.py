@@ -20,7 +20,6 @@ MODULES_OVER: dict[str, str] = {
 
 # "module path:function qualname" -> being split by
 FUNCTIONS_OVER: dict[str, str] = {
-    "services/user_images.py:register": "domain helper (this branch)",
     "api/sigv4.py:verify": "front helper (api/ front door)",
     "drivers/network/firewall.py:_group_part": "net helper: drivers/network split",
     "drivers/network/firewall.py:compile_ruleset": "net helper: drivers/network split",

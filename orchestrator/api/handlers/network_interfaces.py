@@ -73,16 +73,14 @@ def delete_network_interface(ctx: RequestContext, req: dict[str, Any]) -> dict[s
 
 @action("AssignPrivateIpAddresses")
 async def assign_private_ip_addresses(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    new = enis.assign(ctx.backend, ctx.region, req["NetworkInterfaceId"], req.get("PrivateIpAddresses") or [],
-                      int(req.get("SecondaryPrivateIpAddressCount") or 0))
-    eni = enis.get(ctx.backend, ctx.region, req["NetworkInterfaceId"])
+    eni, new = enis.assign(ctx.backend, ctx.region, req["NetworkInterfaceId"], req.get("PrivateIpAddresses") or [],
+                           int(req.get("SecondaryPrivateIpAddressCount") or 0))
     await _sync(ctx, eni.data["VpcId"])
     return {"NetworkInterfaceId": eni.id, "AssignedPrivateIpAddresses": [{"PrivateIpAddress": ip} for ip in new]}
 
 
 @action("UnassignPrivateIpAddresses")
 async def unassign_private_ip_addresses(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    enis.unassign(ctx.backend, ctx.region, req["NetworkInterfaceId"], req.get("PrivateIpAddresses") or [])
-    eni = enis.get(ctx.backend, ctx.region, req["NetworkInterfaceId"])
+    eni = enis.unassign(ctx.backend, ctx.region, req["NetworkInterfaceId"], req.get("PrivateIpAddresses") or [])
     await _sync(ctx, eni.data["VpcId"])
     return {}

@@ -56,8 +56,7 @@ def create_security_group(ctx: RequestContext, req: dict[str, Any]) -> dict[str,
 
 @action("DeleteSecurityGroup")
 async def delete_security_group(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    group = sgs.resolve(ctx.backend, ctx.region, req.get("GroupId"), req.get("GroupName"))
-    sgs.delete(ctx.backend, ctx.region, group.id, None)
+    group = sgs.delete(ctx.backend, ctx.region, req.get("GroupId"), req.get("GroupName"))
     await _changed(ctx, group.data["VpcId"])
     return {"Return": True, "GroupId": group.id}
 
