@@ -478,7 +478,7 @@ def copy(backend: Backend, region: str, req: Mapping[str, Any]) -> Record:
             f"The destination region {dest} must be the region the request is made in ({region})")
     src = get(backend, source_region, req["SourceSnapshotId"])
     if not can_use(src, backend.account_id):
-        raise ids.KINDS["snap"].not_found_error(src.id)
+        raise lookup.not_found("snap", src.id)
     if src.state != SnapshotState.COMPLETED:
         raise errors.IncorrectState(f"Snapshot '{src.id}' is not completed.")
     if req.get("Encrypted"):

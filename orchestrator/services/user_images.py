@@ -34,7 +34,7 @@ from orchestrator.domain import errors, ids, volume_types
 from orchestrator.domain.lifecycle import ImageState as M
 from orchestrator.domain.lifecycle import SnapshotState
 from orchestrator.domain.states import InstanceState
-from orchestrator.services import images, instances
+from orchestrator.services import images, instances, lookup
 from orchestrator.services import snapshots as snaps
 from orchestrator.services import tags as tag_service
 from orchestrator.services import volumes as vols
@@ -161,7 +161,7 @@ def _mapping_entry(backend: Backend, region: str, device: str,
     if ebs.get("SnapshotId"):
         snap = snaps.get(backend, region, ebs["SnapshotId"])
         if not snaps.can_use(snap, backend.account_id):
-            raise ids.KINDS["snap"].not_found_error(snap.id)
+            raise lookup.not_found("snap", snap.id)
         if snap.state != SnapshotState.COMPLETED:
             raise errors.IncorrectState(f"Snapshot '{snap.id}' is not completed.")
     size = ebs.get("VolumeSize")
@@ -297,7 +297,7 @@ def copy(backend: Backend, region: str, req: Mapping[str, Any]) -> str:
         raise errors.InvalidParameterValue(f"Invalid region: {source_region}")
     src = images.get(backend, source_region, req["SourceImageId"])
     if not can_launch(src, backend.account_id):
-        raise errors.NotFound("InvalidAMIID.NotFound", f"The image id '[{src.id}]' does not exist")
+        raise lookup.not_found("ami", src.id)
     if src.state != M.AVAILABLE:
         raise errors.Ec2Error(f"Image {src.id} is not available (it is {src.state})", code="InvalidAMIID.Unavailable")
     if req.get("Encrypted"):

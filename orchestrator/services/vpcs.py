@@ -127,7 +127,7 @@ def security_groups(backend: Backend, region: str, vpc_id: str, group_ids: list[
                 if other is not None and other.region == region:
                     raise errors.InvalidParameter(
                         f"Security group {gid} and subnet belong to different networks.")
-                raise errors.NotFound("InvalidGroup.NotFound", f"The security group '{gid}' does not exist")
+                raise lookup.not_found("sg", gid)
             chosen.append(by_id[gid])
     return [{"GroupId": g.id, "GroupName": g.data["GroupName"]} for g in chosen]
 
