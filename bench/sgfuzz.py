@@ -43,12 +43,12 @@ from guests import instance_netns, private_key, ssh, wait_state  # noqa: E402
 
 from orchestrator.cli.sweep import sweep  # noqa: E402
 from orchestrator.config import Config  # noqa: E402
-from orchestrator.services.backend import Backend  # noqa: E402
+from orchestrator.services import bootstrap  # noqa: E402
 
 
 def rule_fuzz_service(seed: int, n: int, prefix: str) -> tuple[sgfuzz.FuzzStats, float]:
     with tempfile.TemporaryDirectory(prefix="ec2dt-sgfuzz-") as tmp:
-        backend = Backend.open(Config(data_dir=Path(tmp), instances=False, prefix=prefix))
+        backend = bootstrap.open(Config(data_dir=Path(tmp), instances=False, prefix=prefix))
         scratch = sgfuzz.ScratchNs(prefix)
         try:
             target = sgfuzz.ServiceTarget(backend)

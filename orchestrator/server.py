@@ -11,6 +11,7 @@ from aiohttp import web
 from orchestrator.api.app import make_app
 from orchestrator.config import Config
 from orchestrator.hostscope import lock_data_dir, unlock_data_dir
+from orchestrator.services import bootstrap
 from orchestrator.services.backend import Backend
 from orchestrator.services.runtime import Runtime
 
@@ -95,7 +96,7 @@ async def _run_locked(config: Config, ready: asyncio.Event | None, stop: asyncio
     if config.instances:
         prefix = config.resolve_prefix()
         log.info("host objects of %s are named %s-* (run dir /run/%s)", config.data_dir, prefix, prefix)
-    backend = Backend.open(config)
+    backend = bootstrap.open(config)  # the store, credentials and each region's default VPC
     runtime: Runtime | None = None
     if config.instances:
         from orchestrator.images.cache import ensure_image

@@ -30,10 +30,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def plan(config: Config, instance_id: str, private: bool = False) -> tuple[str, str, str, str | None]:
     """(network namespace, address, login user, key name) for reaching the instance."""
-    from orchestrator.services import public_ips
-    from orchestrator.services.backend import Backend
+    from orchestrator.services import bootstrap, public_ips
 
-    backend = Backend.open(config)
+    backend = bootstrap.open(config)
     try:
         rec = backend.store.get(instance_id, "instance")
         if rec is None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orchestrator.images import debian, tiny
 from orchestrator.images._proc import ImageError, locked, publish_dir, run
 
 __all__ = ["ImageArtifact", "ImageError", "default_cache_dir", "ensure_image", "import_image",
@@ -77,12 +78,8 @@ def ensure_image(name: str, cache_dir: Path | None = None,
     """Return the cached image ``name``, building it first if its inputs changed or it is missing."""
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     if name == "ec2d-tiny":
-        from orchestrator.images import tiny
-
         return load_image(tiny.build(cache_dir, progress))
     if name == "debian-12":
-        from orchestrator.images import debian
-
         return load_image(debian.build(cache_dir, progress))
     for image in list_images(cache_dir):  # imported images are found by name
         if image.name == name:

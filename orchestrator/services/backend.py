@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from orchestrator import data_dir
 from orchestrator.config import Config
 from orchestrator.domain.regions import RegionCatalogue
 from orchestrator.domain.states import InstanceState
-from orchestrator.services import principals
+from orchestrator.services import credentials, principals
 from orchestrator.services.credentials import Credentials
 from orchestrator.services.principals import ResolvedKey
 from orchestrator.services.session_credentials import SessionCredentialStore
 from orchestrator.store.sqlite import Store
-
-if TYPE_CHECKING:
-    pass
 
 
 @dataclass
@@ -63,17 +61,11 @@ class Backend:
 
     @classmethod
     def open(cls, config: Config) -> Backend:
-        from orchestrator import data_dir
-        from orchestrator.services import credentials
-
+        """The data dir's store and credentials; no resource is made here (the default VPCs are
+        :func:`orchestrator.services.bootstrap.open`'s, a step above)."""
         data_dir.secure(config.data_dir)  # 0700 dirs, 0600 files (also fixes an older data dir)
-        from orchestrator.services import vpcs
-
         creds = credentials.load_or_create(config.credentials_path)
-        backend = cls(config=config, store=Store(config.db_path), credentials=creds)
-        for region in config.regions:
-            vpcs.ensure_default_vpc(backend, region)
-        return backend
+        return cls(config=config, store=Store(config.db_path), credentials=creds)
 
     def close(self) -> None:
         self.store.close()

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from orchestrator.domain import errors
 from orchestrator.domain import instance_types as catalogue
-from orchestrator.domain.states import ACTIVE
+from orchestrator.domain.states import ACTIVE, VolumeState
 from orchestrator.services.backend import Backend
 
 
@@ -105,7 +105,7 @@ def provisioned_bytes(backend: Backend, exclude: Iterable[str] = ()) -> int:
     used = 0
     for region in backend.config.regions:
         for r in backend.store.list("volume", region):
-            if r.id not in skip and r.state != "deleted":
+            if r.id not in skip and r.state != VolumeState.DELETED:
                 used += int(r.data.get("Size") or 0) * GIB
     return used
 

@@ -19,8 +19,9 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from orchestrator.domain import errors, ids
+from orchestrator.domain.lifecycle import ImageState, SnapshotState
 from orchestrator.images.cache import ImageArtifact, list_images
+from orchestrator.services import lookup
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record, StateConflict
 
@@ -59,7 +60,7 @@ def register_artifact(backend: Backend, region: str, artifact: ImageArtifact, la
     with backend.store.transaction():
         if backend.store.get(snapshot_id) is None:
             backend.store.insert(Record(
-                id=snapshot_id, type=SNAPSHOT, region=region, state="completed",
+                id=snapshot_id, type=SNAPSHOT, region=region, state=str(SnapshotState.COMPLETED),
                 data={
                     "VolumeId": "vol-ffffffff",
                     "VolumeSize": size_gib,
@@ -75,7 +76,7 @@ def register_artifact(backend: Backend, region: str, artifact: ImageArtifact, la
                 },
             ))
         record = Record(
-            id=image_id, type=IMAGE, region=region, state="available" if launchable else "pending",
+            id=image_id, type=IMAGE, region=region, state=str(ImageState.AVAILABLE if launchable else ImageState.PENDING),
             data={
                 "Name": f"{artifact.name}-{artifact.key[:12]}",
                 "Description": m.get("description") or artifact.name,
@@ -124,7 +125,7 @@ def sync_published(backend: Backend, launchable: bool = True) -> list[Record]:
 def mark_available(backend: Backend, image_id: str) -> None:
     """A published AMI's layer is in storage: it can be launched now (``pending`` -> ``available``)."""
     try:
-        backend.store.transition(image_id, "pending", "available")
+        backend.store.transition(image_id, str(ImageState.PENDING), str(ImageState.AVAILABLE))
     except StateConflict:
         pass  # already available (or deregistered meanwhile)
     else:
@@ -135,31 +136,29 @@ def mark_pending(backend: Backend, image_id: str) -> None:
     """A published AMI's layer is missing from storage (e.g. the storage dir was emptied): it
     cannot be launched until the runtime imports it again."""
     try:
-        backend.store.transition(image_id, "available", "pending")
+        backend.store.transition(image_id, str(ImageState.AVAILABLE), str(ImageState.PENDING))
     except StateConflict:
         pass
 
 
 def get(backend: Backend, region: str, image_id: str) -> Record:
-    if not ids.is_valid(image_id, "ami"):
-        raise errors.Malformed("InvalidAMIID.Malformed", f'Invalid id: "{image_id}" (expecting "ami-...")')
-    record = backend.store.get(image_id, IMAGE)
-    if record is None or record.region != region or record.state in ("deregistered",):
-        raise errors.NotFound("InvalidAMIID.NotFound", f"The image id '[{image_id}]' does not exist")
-    return record
+    return lookup.get(backend, region, "ami", image_id)
 
 
 def visible(backend: Backend, region: str, account_id: str) -> list[Record]:
-    return [r for r in backend.store.list(IMAGE, region) if r.state != "deregistered"
+    return [r for r in backend.store.list(IMAGE, region) if r.state != ImageState.DEREGISTERED
             and (r.data.get("Public") or r.data.get("OwnerId") == account_id)]
 
 
-def owner_matches(record: Record, owners: Sequence[str], account_id: str) -> bool:
+def owner_matches(record: Record, owners: Sequence[str], account_id: str,
+                  alias_key: str = "ImageOwnerAlias") -> bool:
+    """Whether one of ``owners`` (an account id, an alias, ``self`` or ``amazon``) owns the AMI (or,
+    with ``alias_key="OwnerAlias"``, the snapshot)."""
     owner = record.data.get("OwnerId")
     for o in owners:
         if o == "self" and owner == account_id:
             return True
-        if o in (owner, record.data.get("ImageOwnerAlias")):
+        if o in (owner, record.data.get(alias_key)):
             return True
         if o == "amazon" and owner == PUBLISHER:  # ec2d's own images stand where Amazon's do
             return True

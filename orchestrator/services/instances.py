@@ -7,17 +7,16 @@ RunInstances returns at once with ``pending`` instances, as on EC2.
 from __future__ import annotations
 
 import base64
-import binascii
 import datetime as dt
-import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from orchestrator.domain import errors, ids
 from orchestrator.domain import instance_types as catalogue
+from orchestrator.domain.lifecycle import AttachmentState, EniState
 from orchestrator.domain.states import INSTANCE_CODES, REQUESTS, InstanceState, Request, check_edge
-from orchestrator.services import capacity, images, keypairs, public_ips, vpcs
+from orchestrator.services import capacity, images, launch_request, lookup, public_ips, volumes, vpcs
 from orchestrator.services import tags as tag_service
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record, StateConflict
@@ -26,7 +25,7 @@ INSTANCE = "instance"
 VOLUME = "volume"
 S = InstanceState
 TERMINATED_VISIBLE_SECONDS = 3600
-MAX_USER_DATA = 16 * 1024
+MAX_USER_DATA = launch_request.MAX_USER_DATA
 GIB = 1024**3
 
 
@@ -39,11 +38,7 @@ def now_iso() -> str:
 
 
 def get(backend: Backend, region: str, instance_id: str) -> Record:
-    ids.check(instance_id, "i")
-    record = backend.store.get(instance_id, INSTANCE)
-    if record is None or record.region != region:
-        raise ids.KINDS["i"].not_found_error(instance_id)
-    return record
+    return lookup.get(backend, region, "i", instance_id)
 
 
 def find(backend: Backend, region: str, instance_ids: Sequence[str]) -> list[Record]:
@@ -80,146 +75,6 @@ def transition(backend: Backend, record_id: str, current: InstanceState | Iterab
 # RunInstances
 
 
-def _user_data(raw: str | None) -> str | None:
-    if not raw:
-        return None
-    try:
-        decoded = base64.b64decode(raw, validate=True)
-    except (binascii.Error, ValueError):
-        raise errors.InvalidParameterValue("Invalid BASE64 encoding of user data.") from None
-    if len(decoded) > MAX_USER_DATA:
-        raise errors.InvalidParameterValue(f"User data is limited to {MAX_USER_DATA} bytes")
-    return raw
-
-
-def _metadata_options(opts: Mapping[str, Any] | None, image: Record) -> dict[str, Any]:
-    v2 = image.data.get("ImdsSupport") == "v2.0"
-    out = {
-        "State": "applied",
-        "HttpTokens": "required" if v2 else "optional",
-        "HttpPutResponseHopLimit": 2 if v2 else 1,
-        "HttpEndpoint": "enabled",
-        "HttpProtocolIpv6": "disabled",
-        "InstanceMetadataTags": "disabled",
-    }
-    for key in ("HttpTokens", "HttpPutResponseHopLimit", "HttpEndpoint", "InstanceMetadataTags", "HttpProtocolIpv6"):
-        if opts and opts.get(key) is not None:
-            out[key] = opts[key]
-    if not 1 <= int(out["HttpPutResponseHopLimit"]) <= 64:
-        raise errors.InvalidParameterValue.for_param(
-            "httpPutResponseHopLimit", out["HttpPutResponseHopLimit"], "Expected a value between 1 and 64.")
-    return out
-
-
-# EC2 device names a RunInstances mapping may use: /dev/sd[a-z] (with a partition number for the
-# root, /dev/sda1), /dev/xvd[a-z], /dev/xvd[a-z][a-z]; Windows-style names without /dev/ too
-BDM_DEVICE = re.compile(r"^(/dev/)?(sd[a-z]([1-9][0-9]?)?|xvd[a-z]{1,2})$")
-
-
-def _bad_mapping(message: str) -> errors.Ec2Error:
-    return errors.Ec2Error(message, code="InvalidBlockDeviceMapping")
-
-
-def _slot(name: str) -> str | None:
-    """The guest disk slot of a device name (``/dev/sdf`` and ``/dev/xvdf`` are one slot)."""
-    from orchestrator.drivers.compute.designer import ec2_device_to_target
-
-    try:
-        return ec2_device_to_target(name)
-    except ValueError:
-        return None
-
-
-def device_target(name: str) -> str:
-    """The slot of a device name a request maps; InvalidBlockDeviceMapping for a name EC2 does
-    not accept there. (An AMI's own names were checked when it was registered: ``_slot``.)"""
-    slot = _slot(name) if BDM_DEVICE.match(name) else None
-    if slot is None:
-        raise _bad_mapping(f"Invalid device name {name}")
-    return slot
-
-
-def _check_volume(vtype: str, size: int) -> None:
-    from orchestrator.services import volumes
-
-    if vtype not in volumes.SIZE_LIMITS:
-        volumes.performance(vtype, size, None, None)  # EC2's error for an unknown volume type
-    volumes.check_size(vtype, size)
-
-
-def _root_mapping(image: Record, mappings: Sequence[Mapping[str, Any]] | None) -> tuple[dict[str, Any], list[dict]]:
-    """(root volume spec, extra new-volume specs) from the AMI's mappings and the request's.
-
-    Every device name, size and volume type is checked here, at the API, with EC2's errors:
-    a launch never fails later on a mapping the request could have been refused for."""
-    ami_root = image.data["BlockDeviceMappings"][0]
-    root_name = image.data["RootDeviceName"]
-    root = {"DeviceName": root_name, **ami_root["Ebs"]}
-    extras: list[dict] = []
-    seen: dict[str, str] = {}  # guest slot -> the requested name that takes it
-    for m in mappings or []:
-        name = m.get("DeviceName")
-        if not name:
-            raise _bad_mapping("Missing device name")
-        target = device_target(name)
-        if target in seen:
-            raise _bad_mapping(f"The device '{name.removeprefix('/dev/')}' is used in more than one block-device mapping")
-        seen[target] = name
-    root_target = _slot(root_name)
-    for m in image.data["BlockDeviceMappings"][1:]:  # the AMI's data volumes (e.g. from CreateImage)
-        ebs = m.get("Ebs") or {}
-        if ebs.get("SnapshotId") and m["DeviceName"] not in seen.values() and _slot(m["DeviceName"]) not in seen:
-            extras.append({"DeviceName": m["DeviceName"], "VolumeSize": ebs.get("VolumeSize") or 1,
-                           "VolumeType": ebs.get("VolumeType") or "gp3", "SnapshotId": ebs["SnapshotId"],
-                           "DeleteOnTermination": ebs.get("DeleteOnTermination", True)})
-    for m in mappings or []:
-        name = m["DeviceName"]
-        ebs = m.get("Ebs") or {}
-        if name in (root_name, "/dev/sda1") or name.rstrip("0123456789") == root_name \
-                or device_target(name) == root_target:
-            size = ebs.get("VolumeSize")
-            if size is not None and size < ami_root["Ebs"]["VolumeSize"]:
-                raise errors.Ec2Error(
-                    f"Volume of size {size}GB is smaller than snapshot '{ami_root['Ebs']['SnapshotId']}', "
-                    f"expect size >= {ami_root['Ebs']['VolumeSize']}GB", code="InvalidBlockDeviceMapping")
-            root.update({k: v for k, v in ebs.items() if v is not None and k != "SnapshotId"})
-        elif m.get("NoDevice") is not None or m.get("VirtualName"):
-            continue
-        else:
-            if not ebs.get("VolumeSize"):
-                raise errors.Ec2Error(f"The request must contain the parameter size for {name}",
-                                      code="InvalidBlockDeviceMapping")
-            vtype = ebs.get("VolumeType") or "gp3"
-            _check_volume(vtype, int(ebs["VolumeSize"]))
-            extras.append({"DeviceName": name, "VolumeSize": ebs["VolumeSize"],
-                           "VolumeType": vtype, "SnapshotId": ebs.get("SnapshotId"),
-                           "DeleteOnTermination": ebs.get("DeleteOnTermination", True)})
-    _check_volume(root.get("VolumeType") or "gp3", int(root["VolumeSize"]))
-    root.setdefault("DeleteOnTermination", True)
-    return root, extras
-
-
-def _volume_record(backend: Backend, region: str, zone: str, size: int, vtype: str, snapshot_id: str | None,
-                   instance_id: str, device: str, delete_on_termination: bool, tags: dict[str, str]) -> Record:
-    record = Record(id=ids.new_id("vol"), type=VOLUME, region=region, state="in-use", data={
-        "Size": size,
-        "AvailabilityZone": zone,
-        "VolumeType": vtype,
-        "Iops": 3000 if vtype == "gp3" else None,
-        "Throughput": 125 if vtype == "gp3" else None,
-        "SnapshotId": snapshot_id or "",
-        "CreateTime": now_iso(),
-        "Encrypted": False,
-        "MultiAttachEnabled": False,
-        "Attachments": [{"InstanceId": instance_id, "Device": device, "State": "attaching",
-                         "AttachTime": now_iso(), "DeleteOnTermination": delete_on_termination}],
-    })
-    backend.store.insert(record)
-    if tags:
-        backend.store.set_tags(record.id, VOLUME, region, tags)
-    return record
-
-
 def run(backend: Backend, region: str, req: Mapping[str, Any]) -> dict[str, Any]:
     token = req.get("ClientToken")
     if token:
@@ -232,135 +87,94 @@ def run(backend: Backend, region: str, req: Mapping[str, Any]) -> dict[str, Any]
     image = images.get(backend, region, req["ImageId"])
     if backend.runtime is not None:
         backend.runtime.require_hypervisor()
-    if image.state != "available":
-        raise errors.Ec2Error(f"AMI '{image.id}' is {image.state}, and cannot be run", code="InvalidAMIID.Unavailable")
-    type_name = req.get("InstanceType") or "m1.small"
-    itype = catalogue.get(type_name)
-    if itype is None:
-        raise errors.InvalidParameterValue(f"Invalid value '{type_name}' for InstanceType.")
-    min_count, max_count = req["MinCount"], req["MaxCount"]
-    if min_count < 1 or max_count < 1:
-        raise errors.InvalidParameterValue("Value for parameter MinCount/MaxCount must be at least 1")
-    if min_count > max_count:
-        raise errors.InvalidParameterValue("MinCount must be less than or equal to MaxCount")
-    public_key = keypairs.public_key(backend, region, req["KeyName"]) if req.get("KeyName") else None
-    user_data = _user_data(req.get("UserData"))
-    metadata = _metadata_options(req.get("MetadataOptions"), image)
-    shutdown = req.get("InstanceInitiatedShutdownBehavior") or "stop"
-    root_spec, extra_specs = _root_mapping(image, req.get("BlockDeviceMappings"))
-
-    # Where: SubnetId (directly or in NetworkInterfaces[0]) or the default subnet of the zone.
-    nic0 = (req.get("NetworkInterfaces") or [{}])[0]
-    subnet_id = req.get("SubnetId") or nic0.get("SubnetId")
-    zone_name = (req.get("Placement") or {}).get("AvailabilityZone")
-    region_info = backend.regions.get(region)
-    assert region_info is not None
-    if zone_name and region_info.zone(zone_name) is None:
-        raise errors.InvalidParameterValue(f"Invalid availability zone: [{zone_name}]")
-    if subnet_id:
-        subnet = vpcs.get_subnet(backend, region, subnet_id)
-        if zone_name and zone_name != subnet.data["AvailabilityZone"]:
-            raise errors.InvalidParameterValue(
-                f"Value ({zone_name}) for parameter availabilityZone is invalid. "
-                f"Subnet {subnet_id} is in {subnet.data['AvailabilityZone']}.")
-    else:
-        subnet = vpcs.default_subnet(backend, region, zone_name or region_info.zones[0].name)
-    group_ids = req.get("SecurityGroupIds") or nic0.get("Groups")
-    if req.get("SecurityGroups"):
-        by_name = {g.data["GroupName"]: g.id for g in backend.store.list(vpcs.SECURITY_GROUP, region)
-                   if g.data["VpcId"] == subnet.data["VpcId"]}
-        for name in req["SecurityGroups"]:
-            if name not in by_name:
-                raise errors.NotFound("InvalidGroup.NotFound", f"The security group '{name}' does not exist in VPC "
-                                      f"'{subnet.data['VpcId']}'")
-        group_ids = list(group_ids or []) + [by_name[n] for n in req["SecurityGroups"]]
-    groups = vpcs.security_groups(backend, region, subnet.data["VpcId"], group_ids)
-    private_ip = req.get("PrivateIpAddress") or nic0.get("PrivateIpAddress")
-    wants_public = nic0.get("AssociatePublicIpAddress")
-    if wants_public is None:
-        wants_public = bool(subnet.data.get("MapPublicIpOnLaunch"))
-    if private_ip and max_count > 1:
-        raise errors.InvalidParameterCombination("Cannot specify a private IP address when launching more than one instance")
-
-    instance_tags = tag_service.tags_from_specifications(
-        [s for s in req.get("TagSpecifications") or [] if s.get("ResourceType") == "instance"], "instance")
-    volume_tags = tag_service.tags_from_specifications(
-        [s for s in req.get("TagSpecifications") or [] if s.get("ResourceType") == "volume"], "volume")
-    for spec in req.get("TagSpecifications") or []:
-        if spec.get("ResourceType") not in ("instance", "volume", "network-interface"):
-            raise errors.InvalidParameterValue(
-                f"'{spec.get('ResourceType')}' is not a valid taggable resource type for this operation.")
+    launch = launch_request.check(backend, region, req, image)
     if req.get("DryRun"):
         raise errors.DryRunOperation()
 
     reservation_id = ids.new_id("r")
     created: list[Record] = []
-    per_instance_gib = int(root_spec["VolumeSize"]) + sum(int(e["VolumeSize"]) for e in extra_specs)
     with backend.store.transaction():
-        count = capacity.admit(backend, itype, min_count, max_count)
-        count = capacity.admit_instance_volumes(backend, per_instance_gib, min_count, count)
-        if count > vpcs.free_address_count(backend, subnet):
-            if min_count > vpcs.free_address_count(backend, subnet):
-                raise errors.Ec2Error(
-                    f"There are not enough free addresses in subnet '{subnet.id}' to satisfy the requested "
-                    f"number of instances.", code="InsufficientFreeAddressesInSubnet")
-            count = vpcs.free_address_count(backend, subnet)
-        for index in range(count):
-            instance_id = ids.new_id("i")
-            eni = vpcs.create_eni(backend, subnet, groups, "Primary network interface", private_ip)
-            backend.store.transition(eni.id, "available", "in-use", {
-                "Attachment": {"InstanceId": instance_id, "DeviceIndex": 0, "Status": "attached",
-                               "AttachmentId": ids.new_id("attach"), "AttachTime": now_iso(),
-                               "DeleteOnTermination": True}})
-            root = _volume_record(backend, region, subnet.data["AvailabilityZone"], int(root_spec["VolumeSize"]),
-                                  root_spec.get("VolumeType") or "gp3", root_spec.get("SnapshotId"), instance_id,
-                                  root_spec["DeviceName"], bool(root_spec["DeleteOnTermination"]), volume_tags)
-            mappings = [{"DeviceName": root_spec["DeviceName"], "VolumeId": root.id,
-                         "DeleteOnTermination": bool(root_spec["DeleteOnTermination"])}]
-            for extra in extra_specs:
-                vol = _volume_record(backend, region, subnet.data["AvailabilityZone"], int(extra["VolumeSize"]),
-                                     extra["VolumeType"], extra.get("SnapshotId"), instance_id, extra["DeviceName"],
-                                     bool(extra["DeleteOnTermination"]), volume_tags)
-                mappings.append({"DeviceName": extra["DeviceName"], "VolumeId": vol.id,
-                                 "DeleteOnTermination": bool(extra["DeleteOnTermination"])})
-            record = Record(id=instance_id, type=INSTANCE, region=region, state=str(S.PENDING), data={
-                "ReservationId": reservation_id,
-                "OwnerId": backend.account_id,
-                "ImageId": image.id,
-                "InstanceType": itype.name,
-                "KeyName": req.get("KeyName"),
-                "PublicKey": public_key,
-                "AmiLaunchIndex": index,
-                "LaunchTime": now_iso(),
-                "AvailabilityZone": subnet.data["AvailabilityZone"],
-                "SubnetId": subnet.id,
-                "VpcId": subnet.data["VpcId"],
-                "NetworkInterfaceId": eni.id,
-                "PrivateIpAddress": eni.data["PrivateIpAddress"],
-                "MacAddress": eni.data["MacAddress"],
-                "SecurityGroups": groups,
-                "RootDeviceName": root_spec["DeviceName"],
-                "BlockDeviceMappings": mappings,
-                "UserData": user_data,
-                "MetadataOptions": metadata,
-                "InstanceInitiatedShutdownBehavior": shutdown,
-                "DisableApiTermination": bool(req.get("DisableApiTermination")),
-                "ClientToken": token or "",
-                "StateTransitionReason": "",
-                "StateReason": {"Code": "pending", "Message": "pending"},
-                "billing": {"running_since": None, "running_seconds": 0.0},
-                "AssociatePublicIp": bool(wants_public),
-                "AutoPublicIp": None,
-            })
-            if wants_public:
-                record.data["AutoPublicIp"] = public_ips.allocate_public_ip(backend)
-            backend.store.insert(record)
-            if instance_tags:
-                backend.store.set_tags(instance_id, INSTANCE, region, instance_tags)
-            created.append(record)
+        for index in range(_admit(backend, launch)):
+            created.append(_new_instance(backend, region, req, launch, reservation_id, index))
     if backend.runtime is not None:
         backend.runtime.launch([r.id for r in created])
     return reservation(backend, created)
+
+
+def _admit(backend: Backend, launch: launch_request.Launch) -> int:
+    """How many instances fit (memory, volume space, subnet addresses); call inside the transaction."""
+    subnet = launch.subnet
+    per_instance_gib = int(launch.root_spec["VolumeSize"]) + sum(int(e["VolumeSize"]) for e in launch.extra_specs)
+    count = capacity.admit(backend, launch.itype, launch.min_count, launch.max_count)
+    count = capacity.admit_instance_volumes(backend, per_instance_gib, launch.min_count, count)
+    if count > vpcs.free_address_count(backend, subnet):
+        if launch.min_count > vpcs.free_address_count(backend, subnet):
+            raise errors.Ec2Error(
+                f"There are not enough free addresses in subnet '{subnet.id}' to satisfy the requested "
+                f"number of instances.", code="InsufficientFreeAddressesInSubnet")
+        count = vpcs.free_address_count(backend, subnet)
+    return count
+
+
+def _new_volumes(backend: Backend, region: str, launch: launch_request.Launch, instance_id: str) -> list[dict[str, Any]]:
+    """The instance's root and extra volumes, born attached; its ``BlockDeviceMappings``."""
+    zone = launch.subnet.data["AvailabilityZone"]
+    mappings = []
+    for spec in [launch.root_spec, *launch.extra_specs]:
+        vtype = spec.get("VolumeType") or "gp3"
+        gp3 = vtype == "gp3"
+        vol = volumes.new_record(backend, region, zone, int(spec["VolumeSize"]), vtype, 3000 if gp3 else None,
+                                 125 if gp3 else None, spec.get("SnapshotId"), launch.volume_tags,
+                                 attached={"InstanceId": instance_id, "Device": spec["DeviceName"],
+                                           "DeleteOnTermination": spec["DeleteOnTermination"]})
+        mappings.append({"DeviceName": spec["DeviceName"], "VolumeId": vol.id,
+                         "DeleteOnTermination": bool(spec["DeleteOnTermination"])})
+    return mappings
+
+
+def _new_instance(backend: Backend, region: str, req: Mapping[str, Any], launch: launch_request.Launch, reservation_id: str,
+                  index: int) -> Record:
+    """One instance's records: its primary ENI, its volumes and itself (``pending``)."""
+    instance_id = ids.new_id("i")
+    subnet = launch.subnet
+    eni = vpcs.create_eni(backend, subnet, launch.groups, "Primary network interface", launch.private_ip)
+    backend.store.transition(eni.id, str(EniState.AVAILABLE), str(EniState.IN_USE), {
+        "Attachment": {"InstanceId": instance_id, "DeviceIndex": 0, "Status": str(AttachmentState.ATTACHED),
+                       "AttachmentId": ids.new_id("attach"), "AttachTime": now_iso(),
+                       "DeleteOnTermination": True}})
+    record = Record(id=instance_id, type=INSTANCE, region=region, state=str(S.PENDING), data={
+        "ReservationId": reservation_id,
+        "OwnerId": backend.account_id,
+        "ImageId": launch.image.id,
+        "InstanceType": launch.itype.name,
+        "KeyName": req.get("KeyName"),
+        "PublicKey": launch.public_key,
+        "AmiLaunchIndex": index,
+        "LaunchTime": now_iso(),
+        "AvailabilityZone": subnet.data["AvailabilityZone"],
+        "SubnetId": subnet.id,
+        "VpcId": subnet.data["VpcId"],
+        "NetworkInterfaceId": eni.id,
+        "PrivateIpAddress": eni.data["PrivateIpAddress"],
+        "MacAddress": eni.data["MacAddress"],
+        "SecurityGroups": launch.groups,
+        "RootDeviceName": launch.root_spec["DeviceName"],
+        "BlockDeviceMappings": _new_volumes(backend, region, launch, instance_id),
+        "UserData": launch.user_data,
+        "MetadataOptions": launch.metadata,
+        "InstanceInitiatedShutdownBehavior": launch.shutdown,
+        "DisableApiTermination": bool(req.get("DisableApiTermination")),
+        "ClientToken": req.get("ClientToken") or "",
+        "StateTransitionReason": "",
+        "StateReason": {"Code": "pending", "Message": "pending"},
+        "billing": {"running_since": None, "running_seconds": 0.0},
+        "AssociatePublicIp": launch.wants_public,
+        "AutoPublicIp": public_ips.allocate_public_ip(backend) if launch.wants_public else None,
+    })
+    backend.store.insert(record)
+    if launch.instance_tags:
+        backend.store.set_tags(instance_id, INSTANCE, region, launch.instance_tags)
+    return record
 
 
 # ---------------------------------------------------------------------------------------------
@@ -374,8 +188,7 @@ def request(backend: Backend, region: str, instance_ids: Sequence[str], what: Re
     if backend.runtime is not None:
         backend.runtime.require_hypervisor()
     table = REQUESTS[what]
-    verb = {Request.START: "started", Request.STOP: "stopped", Request.REBOOT: "rebooted",
-            Request.TERMINATE: "terminated"}[what]
+    verb = str(what)  # "started", "stopped", ...
     for r in records:
         if S(r.state) not in table:
             raise errors.IncorrectInstanceState(
@@ -583,13 +396,13 @@ def describe(backend: Backend, record: Record, tags: Mapping[str, str]) -> dict[
             "VpcId": d["VpcId"],
             "Description": "Primary network interface",
             "OwnerId": d["OwnerId"],
-            "Status": "in-use",
+            "Status": str(EniState.IN_USE),
             "MacAddress": d["MacAddress"],
             "PrivateIpAddress": d["PrivateIpAddress"],
             "PrivateDnsName": vpcs.private_dns_name(d["PrivateIpAddress"], record.region),
             "SourceDestCheck": True,
             "Groups": d["SecurityGroups"],
-            "Attachment": {"AttachmentId": "eni-attach-" + record.id[2:], "DeviceIndex": 0, "Status": "attached",
+            "Attachment": {"AttachmentId": "eni-attach-" + record.id[2:], "DeviceIndex": 0, "Status": str(AttachmentState.ATTACHED),
                            "AttachTime": d["LaunchTime"], "DeleteOnTermination": True, "NetworkCardIndex": 0},
             "PrivateIpAddresses": [{"Primary": True, "PrivateIpAddress": d["PrivateIpAddress"],
                                     "PrivateDnsName": vpcs.private_dns_name(d["PrivateIpAddress"], record.region)}],
@@ -622,3 +435,37 @@ def visible(backend: Backend, region: str) -> list[Record]:
     cutoff = time.time() - TERMINATED_VISIBLE_SECONDS
     return [r for r in backend.store.list(INSTANCE, region)
             if not (r.state == S.TERMINATED and r.updated_at < cutoff)]
+
+
+def describe_instances(backend: Backend, region: str, instance_ids: Sequence[str] | None) -> list[dict[str, Any]]:
+    """DescribeInstances' items (the named ones, or every visible one), each with ``_reservation``
+    and ``_owner`` for the answer's grouping into reservations (the handler removes them)."""
+    records = find(backend, region, instance_ids) if instance_ids else visible(backend, region)
+
+    def render(r: Record, tags: dict[str, str]) -> dict[str, Any]:
+        return {**describe(backend, r, tags), "_reservation": r.data["ReservationId"], "_owner": r.data["OwnerId"]}
+
+    return tag_service.rendered(backend, region, INSTANCE, records, render)
+
+
+def statuses(backend: Backend, region: str, instance_ids: Sequence[str] | None,
+             include_all: bool) -> list[dict[str, Any]]:
+    """DescribeInstanceStatus' items: running instances (every state with ``include_all``)."""
+    records = find(backend, region, instance_ids) if instance_ids else visible(backend, region)
+    out = []
+    for r in records:
+        state = S(r.state)
+        if state != S.RUNNING and not include_all:
+            continue
+        running = state == S.RUNNING
+        status = "ok" if running else "not-applicable"
+        detail = [{"Name": "reachability", "Status": "passed" if running else "not-applicable"}]
+        out.append({
+            "AvailabilityZone": r.data["AvailabilityZone"],
+            "InstanceId": r.id,
+            "InstanceState": {"Code": state.code, "Name": str(state)},
+            "InstanceStatus": {"Status": status, "Details": detail},
+            "SystemStatus": {"Status": status, "Details": detail},
+            "AttachedEbsStatus": {"Status": status},
+        })
+    return out

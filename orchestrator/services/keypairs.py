@@ -9,6 +9,8 @@ from typing import Any
 
 from orchestrator.domain import errors, ids
 from orchestrator.domain import keypairs as crypto
+from orchestrator.domain.lifecycle import AVAILABLE
+from orchestrator.services import lookup
 from orchestrator.services import tags as tag_service
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
@@ -44,7 +46,7 @@ def _insert(
         id=ids.new_id("key"),
         type=TYPE,
         region=region,
-        state="available",
+        state=AVAILABLE,
         data={
             "KeyName": name,
             "KeyType": key_type,
@@ -117,10 +119,7 @@ def delete(backend: Backend, region: str, name: str | None, key_id: str | None) 
     if not name and not key_id:
         raise errors.MissingParameter("KeyName")
     if key_id:
-        ids.check(key_id, "key")
-        record = backend.store.get(key_id, TYPE)
-        if record is None or record.region != region:
-            raise errors.NotFound("InvalidKeyPair.NotFound", f"The key pair ID '{key_id}' does not exist")
+        record = lookup.get(backend, region, "key", key_id)
     else:
         record = _by_name(backend, region, name or "")
     if record is None:
@@ -148,3 +147,10 @@ def public_key(backend: Backend, region: str, name: str) -> str:
     if record is None:
         raise errors.NotFound("InvalidKeyPair.NotFound", f"The key pair '{name}' does not exist")
     return str(record.data["PublicKey"])
+
+
+def describe_key_pairs(backend: Backend, region: str, names: Sequence[str], key_ids: Sequence[str],
+                       include_public_key: bool) -> list[dict[str, Any]]:
+    records = find(backend, region, names, key_ids)
+    return tag_service.rendered(backend, region, TYPE, records,
+                                lambda r, tags: describe(r, tags, include_public_key))

@@ -11,8 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from orchestrator.domain import errors, ids
-from orchestrator.services import vpcs
+from orchestrator.domain import errors, ids, instance_types
+from orchestrator.domain.lifecycle import AttachmentState, EniState
+from orchestrator.domain.states import InstanceState
+from orchestrator.services import instances, lookup, vpcs
+from orchestrator.services import tags as tag_service
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
 
@@ -20,11 +23,7 @@ ENI = vpcs.ENI
 
 
 def get(backend: Backend, region: str, eni_id: str) -> Record:
-    ids.check(eni_id, "eni")
-    record = backend.store.get(eni_id, ENI)
-    if record is None or record.region != region:
-        raise ids.KINDS["eni"].not_found_error(eni_id)
-    return record
+    return lookup.get(backend, region, "eni", eni_id)
 
 
 def create(backend: Backend, region: str, req: Mapping[str, Any], tags: Mapping[str, str]) -> Record:
@@ -46,8 +45,10 @@ def secondary_ips(eni: Record) -> list[str]:
     return list(eni.data.get("SecondaryPrivateIps") or [])
 
 
-def assign(backend: Backend, region: str, eni_id: str, addresses: Sequence[str], count: int) -> list[str]:
-    """AssignPrivateIpAddresses: given addresses and/or ``count`` more from the subnet."""
+def assign(backend: Backend, region: str, eni_id: str, addresses: Sequence[str],
+           count: int) -> tuple[Record, list[str]]:
+    """AssignPrivateIpAddresses: given addresses and/or ``count`` more from the subnet; returns the
+    interface and the addresses it got."""
     with backend.store.transaction():
         eni = get(backend, region, eni_id)
         subnet = backend.store.get(eni.data["SubnetId"])
@@ -76,28 +77,26 @@ def assign(backend: Backend, region: str, eni_id: str, addresses: Sequence[str],
                                   code="InsufficientFreeAddressesInSubnet")
         eni.data["SecondaryPrivateIps"] = secondary_ips(eni) + new
         backend.store.update(eni)
-    return new
+    return eni, new
 
 
-def unassign(backend: Backend, region: str, eni_id: str, addresses: Sequence[str]) -> None:
+def unassign(backend: Backend, region: str, eni_id: str, addresses: Sequence[str]) -> Record:
     eni = get(backend, region, eni_id)
     current = secondary_ips(eni)
     for ip in addresses:
         if ip not in current:
             raise errors.InvalidParameterValue(f"Some of the specified addresses are not assigned to interface {eni_id}")
     eni.data["SecondaryPrivateIps"] = [ip for ip in current if ip not in addresses]
-    backend.store.update(eni)
+    return backend.store.update(eni)
 
 
 def attach(backend: Backend, region: str, eni_id: str, instance_id: str, device_index: int) -> tuple[Record, Record]:
-    from orchestrator.services import instances
-
     with backend.store.transaction():
         eni = get(backend, region, eni_id)
         instance = instances.get(backend, region, instance_id)
-        if eni.state != "available":
+        if eni.state != EniState.AVAILABLE:
             raise errors.Ec2Error(f"Interface: [{eni_id}] in use.", code="InvalidNetworkInterface.InUse")
-        if instance.state not in ("running", "stopped"):
+        if instance.state not in (InstanceState.RUNNING, InstanceState.STOPPED):
             raise errors.IncorrectInstanceState(f"The instance '{instance_id}' is not in a valid state for this "
                                                 "operation.")
         if eni.data["AvailabilityZone"] != instance.data["AvailabilityZone"]:
@@ -111,16 +110,14 @@ def attach(backend: Backend, region: str, eni_id: str, instance_id: str, device_
         if device_index in used:
             raise errors.InvalidParameterValue(
                 f"Instance '{instance_id}' already has an interface attached at device index '{device_index}'.")
-        from orchestrator.domain import instance_types
-
         itype = instance_types.get(instance.data["InstanceType"])
         if itype is not None and len(used) >= itype.max_enis:
             raise errors.Ec2Error(f"Interface count {len(used) + 1} exceeds the limit for {itype.name}",
                                   code="AttachmentLimitExceeded")
         attachment_id = ids.new_id("attach").replace("attach-", "eni-attach-")
-        eni = backend.store.transition(eni.id, "available", "in-use", {"Attachment": {
+        eni = backend.store.transition(eni.id, str(EniState.AVAILABLE), str(EniState.IN_USE), {"Attachment": {
             "AttachmentId": attachment_id, "InstanceId": instance_id, "DeviceIndex": device_index,
-            "Status": "attached", "AttachTime": instances.now_iso(), "DeleteOnTermination": False,
+            "Status": str(AttachmentState.ATTACHED), "AttachTime": instances.now_iso(), "DeleteOnTermination": False,
             "NetworkCardIndex": 0}})
         instance.data["SecondaryEnis"] = sorted(
             [*(instance.data.get("SecondaryEnis") or []), eni.id],
@@ -148,13 +145,13 @@ def detach(backend: Backend, region: str, attachment_id: str) -> tuple[Record, R
         backend.store.update(instance)
         eni.data["Attachment"] = None
         backend.store.update(eni)
-        eni = backend.store.transition(eni.id, "in-use", "available")
+        eni = backend.store.transition(eni.id, str(EniState.IN_USE), str(EniState.AVAILABLE))
     return eni, instance
 
 
 def delete(backend: Backend, region: str, eni_id: str) -> None:
     eni = get(backend, region, eni_id)
-    if eni.state == "in-use":
+    if eni.state == EniState.IN_USE:
         raise errors.Ec2Error(f"The network interface '{eni_id}' is currently in use.",
                               code="InvalidNetworkInterface.InUse")
     backend.store.delete(eni.id)
@@ -168,3 +165,28 @@ def attached_enis(backend: Backend, instance: Record) -> list[Record]:
         if eni is not None:
             out.append(eni)
     return out
+
+
+def describe_eni(record: Record, tags: Mapping[str, str]) -> dict[str, Any]:
+    d = record.data
+    dns = vpcs.private_dns_name(d["PrivateIpAddress"], record.region)
+    out = {
+        "NetworkInterfaceId": record.id, "SubnetId": d["SubnetId"], "VpcId": d["VpcId"],
+        "AvailabilityZone": d["AvailabilityZone"], "Description": d["Description"], "OwnerId": d["OwnerId"],
+        "Status": record.state, "MacAddress": d["MacAddress"], "PrivateIpAddress": d["PrivateIpAddress"],
+        "PrivateDnsName": dns, "SourceDestCheck": d["SourceDestCheck"], "Groups": d["Groups"],
+        "InterfaceType": d["InterfaceType"], "RequesterManaged": False,
+        "PrivateIpAddresses": [{"Primary": True, "PrivateIpAddress": d["PrivateIpAddress"], "PrivateDnsName": dns}]
+        + [{"Primary": False, "PrivateIpAddress": ip,
+            "PrivateDnsName": vpcs.private_dns_name(ip, record.region)} for ip in d.get("SecondaryPrivateIps") or []],
+        "TagSet": tag_service.tag_list(tags),
+    }
+    if d.get("Attachment"):
+        out["Attachment"] = {k: v for k, v in d["Attachment"].items()}
+        out["Attachment"].setdefault("InstanceOwnerId", d["OwnerId"])
+    return out
+
+
+def describe_enis(backend: Backend, region: str, eni_ids: Sequence[str] | None) -> list[dict[str, Any]]:
+    records = lookup.select(backend.store.list(ENI, region), eni_ids, "eni")
+    return tag_service.rendered(backend, region, ENI, records, describe_eni)

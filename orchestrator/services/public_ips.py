@@ -10,18 +10,21 @@ stops or terminates (a start gets a new one), as on EC2; Elastic IPs stay until 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from orchestrator.domain import errors, ids
-from orchestrator.services import vpcs
+from orchestrator.domain.lifecycle import AVAILABLE
+from orchestrator.domain.states import InstanceState
+from orchestrator.services import lookup
+from orchestrator.services import tags as tag_service
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
 
 IGW = "internet-gateway"
 RTB = "route-table"
 EIP = "elastic-ip"
-HOLDS_PUBLIC_IP = ("pending", "running", "stopping")
+HOLDS_PUBLIC_IP = (InstanceState.PENDING, InstanceState.RUNNING, InstanceState.STOPPING)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -29,18 +32,33 @@ HOLDS_PUBLIC_IP = ("pending", "running", "stopping")
 
 
 def create_igw(backend: Backend, region: str) -> Record:
-    record = Record(id=ids.new_id("igw"), type=IGW, region=region, state="available",
+    record = Record(id=ids.new_id("igw"), type=IGW, region=region, state=AVAILABLE,
                     data={"Attachments": [], "OwnerId": backend.account_id})
     backend.store.insert(record)
     return record
 
 
-def get_igw(backend: Backend, region: str, igw_id: str) -> Record:
-    ids.check(igw_id, "igw")
-    record = backend.store.get(igw_id, IGW)
-    if record is None or record.region != region:
-        raise ids.KINDS["igw"].not_found_error(igw_id)
+def create_internet_gateway(backend: Backend, region: str, tags: Mapping[str, str]) -> Record:
+    with backend.store.transaction():
+        record = create_igw(backend, region)
+        if tags:
+            backend.store.set_tags(record.id, IGW, region, dict(tags))
     return record
+
+
+def describe_igw(record: Record, tags: Mapping[str, str]) -> dict[str, Any]:
+    return {"InternetGatewayId": record.id, "OwnerId": record.data["OwnerId"],
+            "Attachments": record.data["Attachments"], "Tags": tag_service.tag_list(tags)}
+
+
+def describe_igws(backend: Backend, region: str, igw_ids: Sequence[str] | None) -> list[dict[str, Any]]:
+    records = ([get_igw(backend, region, i) for i in igw_ids] if igw_ids
+               else backend.store.list(IGW, region))
+    return tag_service.rendered(backend, region, IGW, records, describe_igw)
+
+
+def get_igw(backend: Backend, region: str, igw_id: str) -> Record:
+    return lookup.get(backend, region, "igw", igw_id)
 
 
 def attached_igw(backend: Backend, region: str, vpc_id: str) -> Record | None:
@@ -50,7 +68,7 @@ def attached_igw(backend: Backend, region: str, vpc_id: str) -> Record | None:
 
 def attach_igw(backend: Backend, region: str, igw_id: str, vpc_id: str) -> Record:
     igw = get_igw(backend, region, igw_id)
-    vpcs.get_vpc(backend, region, vpc_id)
+    lookup.get(backend, region, "vpc", vpc_id)
     if igw.data["Attachments"]:
         raise errors.Ec2Error(f"resource {igw_id} is already attached to network "
                               f"{igw.data['Attachments'][0]['VpcId']}", code="Resource.AlreadyAssociated")
@@ -86,11 +104,11 @@ def delete_igw(backend: Backend, region: str, igw_id: str) -> None:
 
 
 def create_route_table(backend: Backend, region: str, vpc_id: str, main: bool = False) -> Record:
-    vpc = vpcs.get_vpc(backend, region, vpc_id)
+    vpc = lookup.get(backend, region, "vpc", vpc_id)
     rtb_id = ids.new_id("rtb")
     assoc = ([{"RouteTableAssociationId": ids.new_id("rtbassoc"), "RouteTableId": rtb_id, "Main": True,
                "AssociationState": {"State": "associated"}}] if main else [])
-    record = Record(id=rtb_id, type=RTB, region=region, state="available", data={
+    record = Record(id=rtb_id, type=RTB, region=region, state=AVAILABLE, data={
         "VpcId": vpc_id, "OwnerId": backend.account_id, "Associations": assoc,
         "Routes": [{"DestinationCidrBlock": vpc.data["CidrBlock"], "GatewayId": "local", "State": "active",
                     "Origin": "CreateRouteTable"}],
@@ -99,12 +117,29 @@ def create_route_table(backend: Backend, region: str, vpc_id: str, main: bool = 
     return record
 
 
-def get_route_table(backend: Backend, region: str, rtb_id: str) -> Record:
-    ids.check(rtb_id, "rtb")
-    record = backend.store.get(rtb_id, RTB)
-    if record is None or record.region != region:
-        raise ids.KINDS["rtb"].not_found_error(rtb_id)
+def create_route_table_tagged(backend: Backend, region: str, vpc_id: str, tags: Mapping[str, str]) -> Record:
+    """CreateRouteTable: a (non-main) table of the VPC with its tags."""
+    with backend.store.transaction():
+        record = create_route_table(backend, region, vpc_id)
+        if tags:
+            backend.store.set_tags(record.id, RTB, region, dict(tags))
     return record
+
+
+def describe_route_table(record: Record, tags: Mapping[str, str]) -> dict[str, Any]:
+    return {"RouteTableId": record.id, "VpcId": record.data["VpcId"], "OwnerId": record.data["OwnerId"],
+            "Routes": record.data["Routes"], "Associations": record.data["Associations"],
+            "PropagatingVgws": [], "Tags": tag_service.tag_list(tags)}
+
+
+def describe_route_tables(backend: Backend, region: str, rtb_ids: Sequence[str] | None) -> list[dict[str, Any]]:
+    records = ([get_route_table(backend, region, i) for i in rtb_ids] if rtb_ids
+               else backend.store.list(RTB, region))
+    return tag_service.rendered(backend, region, RTB, records, describe_route_table)
+
+
+def get_route_table(backend: Backend, region: str, rtb_id: str) -> Record:
+    return lookup.get(backend, region, "rtb", rtb_id)
 
 
 def main_route_table(backend: Backend, region: str, vpc_id: str) -> Record | None:
@@ -119,7 +154,8 @@ def route_table_of_subnet(backend: Backend, subnet: Record) -> Record | None:
     return main_route_table(backend, subnet.region, subnet.data["VpcId"])
 
 
-def create_route(backend: Backend, region: str, rtb_id: str, destination: str, gateway_id: str | None) -> None:
+def create_route(backend: Backend, region: str, rtb_id: str, destination: str, gateway_id: str | None) -> str:
+    """CreateRoute; returns the id of the VPC whose network must follow."""
     table = get_route_table(backend, region, rtb_id)
     if not gateway_id:
         raise errors.Ec2Error("ec2d supports routes to internet gateways only (GatewayId).",
@@ -135,9 +171,11 @@ def create_route(backend: Backend, region: str, rtb_id: str, destination: str, g
     table.data["Routes"].append({"DestinationCidrBlock": dest, "GatewayId": gateway_id, "State": "active",
                                  "Origin": "CreateRoute"})
     backend.store.update(table)
+    return str(table.data["VpcId"])
 
 
-def delete_route(backend: Backend, region: str, rtb_id: str, destination: str) -> None:
+def delete_route(backend: Backend, region: str, rtb_id: str, destination: str) -> str:
+    """DeleteRoute; returns the id of the VPC whose network must follow."""
     table = get_route_table(backend, region, rtb_id)
     kept = [r for r in table.data["Routes"] if r["DestinationCidrBlock"] != destination or r["GatewayId"] == "local"]
     if len(kept) == len(table.data["Routes"]):
@@ -145,11 +183,13 @@ def delete_route(backend: Backend, region: str, rtb_id: str, destination: str) -
                               f"no route with destination-cidr-block {destination} in route table {rtb_id}")
     table.data["Routes"] = kept
     backend.store.update(table)
+    return str(table.data["VpcId"])
 
 
-def associate_route_table(backend: Backend, region: str, rtb_id: str, subnet_id: str) -> str:
+def associate_route_table(backend: Backend, region: str, rtb_id: str, subnet_id: str) -> tuple[str, str]:
+    """AssociateRouteTable; returns the association id and the VPC whose network must follow."""
     table = get_route_table(backend, region, rtb_id)
-    subnet = vpcs.get_subnet(backend, region, subnet_id)
+    subnet = lookup.get(backend, region, "subnet", subnet_id)
     if subnet.data["VpcId"] != table.data["VpcId"]:
         raise errors.InvalidParameterValue(f"Route table {rtb_id} and subnet {subnet_id} belong to different networks")
     for other in backend.store.list(RTB, region):
@@ -161,7 +201,7 @@ def associate_route_table(backend: Backend, region: str, rtb_id: str, subnet_id:
                                        "SubnetId": subnet_id, "Main": False,
                                        "AssociationState": {"State": "associated"}})
     backend.store.update(table)
-    return assoc_id
+    return assoc_id, str(table.data["VpcId"])
 
 
 def disassociate_route_table(backend: Backend, region: str, assoc_id: str) -> Record:
@@ -259,7 +299,7 @@ def nat_table(backend: Backend, region: str, vpc_id: str) -> dict[str, str]:
 
 def allocate_address(backend: Backend, region: str, tags: Mapping[str, str]) -> Record:
     with backend.store.transaction():
-        record = Record(id=ids.new_id("eipalloc"), type=EIP, region=region, state="available", data={
+        record = Record(id=ids.new_id("eipalloc"), type=EIP, region=region, state=AVAILABLE, data={
             "PublicIp": allocate_public_ip(backend), "Domain": "vpc", "PublicIpv4Pool": "amazon",
             "NetworkBorderGroup": region})
         backend.store.insert(record)
@@ -278,26 +318,31 @@ def get_eip(backend: Backend, region: str, allocation_id: str | None, public_ip:
     raise errors.NotFound("InvalidAddress.NotFound", f"Address '{public_ip}' not found.")
 
 
-def associate_address(backend: Backend, region: str, req: Mapping[str, Any]) -> tuple[Record, Record]:
+def associate_address(backend: Backend, region: str, req: Mapping[str, Any]) -> tuple[Record, list[str]]:
+    """AssociateAddress; returns the address and the VPCs whose networks must follow: where the
+    address is now, and where it was (when that is another VPC)."""
     eip = get_eip(backend, region, req.get("AllocationId"), req.get("PublicIp"))
+    previous = backend.store.get(eip.data.get("InstanceId") or "")
+    eip, instance = _associate(backend, region, eip, req)
+    vpc_ids = [instance.data["VpcId"]]
+    if previous is not None and previous.data["VpcId"] != instance.data["VpcId"]:
+        vpc_ids.append(previous.data["VpcId"])
+    return eip, vpc_ids
+
+
+def _associate(backend: Backend, region: str, eip: Record, req: Mapping[str, Any]) -> tuple[Record, Record]:
     with backend.store.transaction():
         if req.get("InstanceId"):
-            from orchestrator.services import instances
-
-            instance = instances.get(backend, region, req["InstanceId"])
+            instance = lookup.get(backend, region, "i", req["InstanceId"])
         elif req.get("NetworkInterfaceId"):
-            eni_id = req["NetworkInterfaceId"]
-            ids.check(eni_id, "eni")
-            eni = backend.store.get(eni_id, vpcs.ENI)
-            if eni is None or eni.region != region:  # an ENI of another region does not exist here
-                raise ids.KINDS["eni"].not_found_error(eni_id)
+            eni = lookup.get(backend, region, "eni", req["NetworkInterfaceId"])  # not another region's
             if not eni.data.get("Attachment"):
                 raise errors.InvalidParameterValue("The network interface is not attached to an instance")
             instance = backend.store.get(eni.data["Attachment"]["InstanceId"])  # type: ignore[assignment]
             assert instance is not None
         else:
             raise errors.MissingParameter("InstanceId")
-        if instance.state == "terminated":
+        if instance.state == InstanceState.TERMINATED:
             raise errors.IncorrectInstanceState(f"The instance '{instance.id}' is not in a valid state for this "
                                                 "operation.")
         if eip.data.get("AssociationId") and not req.get("AllowReassociation", True):
@@ -325,15 +370,17 @@ def _clear(eip: Record) -> None:
         eip.data.pop(key, None)
 
 
-def disassociate_address(backend: Backend, region: str, association_id: str | None, public_ip: str | None) -> Record:
+def disassociate_address(backend: Backend, region: str, association_id: str | None,
+                         public_ip: str | None) -> tuple[Record, str | None]:
+    """DisassociateAddress; returns the address and the VPC whose network must follow (the one of
+    the instance it was associated with, if any)."""
     for e in backend.store.list(EIP, region):
         if (association_id and e.data.get("AssociationId") == association_id) or (
                 public_ip and e.data["PublicIp"] == public_ip):
-            instance_id = e.data.get("InstanceId")
+            instance = backend.store.get(e.data.get("InstanceId") or "")
             _clear(e)
             backend.store.update(e)
-            e.data["_was_instance"] = instance_id
-            return e
+            return e, instance.data["VpcId"] if instance is not None else None
     raise errors.NotFound("InvalidAssociationID.NotFound", f"The association ID '{association_id}' does not exist")
 
 
@@ -343,6 +390,16 @@ def release_address(backend: Backend, region: str, allocation_id: str | None, pu
         raise errors.Ec2Error(f"The address with allocation id [{eip.id}] is in use.",
                               code="InvalidIPAddress.InUse")
     backend.store.delete(eip.id)
+
+
+def describe_addresses(backend: Backend, region: str, allocation_ids: Sequence[str] | None,
+                       public_ips: Sequence[str] | None) -> list[dict[str, Any]]:
+    records = backend.store.list(EIP, region)
+    if allocation_ids:
+        records = [get_eip(backend, region, a, None) for a in allocation_ids]
+    if public_ips:
+        records = [get_eip(backend, region, None, ip) for ip in public_ips]
+    return tag_service.rendered(backend, region, EIP, records, describe_address)
 
 
 def describe_address(eip: Record, tags: Mapping[str, str]) -> dict[str, Any]:

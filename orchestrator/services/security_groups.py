@@ -13,9 +13,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from orchestrator.domain import errors, ids
+from orchestrator.domain.lifecycle import AVAILABLE
+from orchestrator.domain.states import InstanceState
 from orchestrator.drivers.network import firewall as fw
+from orchestrator.services import lookup, vpcs
 from orchestrator.services import tags as tag_service
-from orchestrator.services import vpcs
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
 
@@ -24,11 +26,7 @@ MAX_RULES_PER_DIRECTION = 60
 
 
 def get(backend: Backend, region: str, group_id: str) -> Record:
-    ids.check(group_id, "sg")
-    record = backend.store.get(group_id, SG)
-    if record is None or record.region != region:
-        raise errors.NotFound("InvalidGroup.NotFound", f"The security group '{group_id}' does not exist")
-    return record
+    return lookup.get(backend, region, "sg", group_id)
 
 
 def by_name(backend: Backend, region: str, name: str, vpc_id: str | None = None) -> Record:
@@ -65,10 +63,7 @@ def create(backend: Backend, region: str, name: str, description: str, vpc_id: s
         raise errors.InvalidParameterValue.for_param("groupDescription", description,
                                                      "Descriptions must be 1 to 255 characters.")
     if vpc_id:
-        ids.check(vpc_id, "vpc")
-        vpc = backend.store.get(vpc_id, vpcs.VPC)
-        if vpc is None or vpc.region != region:
-            raise ids.KINDS["vpc"].not_found_error(vpc_id)
+        lookup.get(backend, region, "vpc", vpc_id)
     else:
         vpc_id = _default_vpc_id(backend, region)
     tags = tag_service.tags_from_specifications(tag_specs, "security-group")
@@ -77,7 +72,7 @@ def create(backend: Backend, region: str, name: str, description: str, vpc_id: s
             if g.data["GroupName"] == name and g.data["VpcId"] == vpc_id:
                 raise errors.Duplicate("InvalidGroup.Duplicate",
                                        f"The security group '{name}' already exists for VPC '{vpc_id}'")
-        record = Record(id=ids.new_id("sg"), type=SG, region=region, state="available", data={
+        record = Record(id=ids.new_id("sg"), type=SG, region=region, state=AVAILABLE, data={
             "GroupName": name, "Description": description, "VpcId": vpc_id, "OwnerId": backend.account_id,
             "Rules": [],
         })
@@ -342,12 +337,13 @@ def revoke(backend: Backend, region: str, req: Mapping[str, Any], egress: bool) 
 def users(backend: Backend, region: str, group_id: str) -> list[str]:
     """Instances (not terminated) and ENIs using the group."""
     found = [r.id for r in backend.store.list("instance", region)
-             if r.state != "terminated" and any(g["GroupId"] == group_id for g in r.data["SecurityGroups"])]
+             if r.state != InstanceState.TERMINATED and any(g["GroupId"] == group_id for g in r.data["SecurityGroups"])]
     found += [e.id for e in backend.store.list(vpcs.ENI, region) if any(g["GroupId"] == group_id for g in e.data["Groups"])]
     return found
 
 
-def delete(backend: Backend, region: str, group_id: str | None, group_name: str | None) -> None:
+def delete(backend: Backend, region: str, group_id: str | None, group_name: str | None) -> Record:
+    """DeleteSecurityGroup (by id, or by name in the default VPC); returns the deleted group."""
     group = resolve(backend, region, group_id, group_name)
     if group.data["GroupName"] == "default":
         raise errors.Ec2Error(f'the specified group: "{group.id}" name: "default" cannot be deleted by a user',
@@ -358,6 +354,7 @@ def delete(backend: Backend, region: str, group_id: str | None, group_name: str 
         if other.id != group.id and any(r.get("ReferencedGroupId") == group.id for r in ensure_rules_field(other)):
             raise errors.DependencyViolation(f"resource {group.id} has a dependent object")
     backend.store.delete(group.id)
+    return group
 
 
 def rules_of(groups: Iterable[Record]) -> list[dict[str, Any]]:
@@ -403,3 +400,28 @@ def describe(group: Record, tags: Mapping[str, str]) -> dict[str, Any]:
         "SecurityGroupArn": f"arn:aws:ec2:{group.region}:{owner}:security-group/{group.id}",
         "Tags": tag_service.tag_list(tags),
     }
+
+
+def describe_groups(backend: Backend, region: str, group_ids: Sequence[str] | None,
+                    group_names: Sequence[str] | None) -> list[dict[str, Any]]:
+    records = backend.store.list(SG, region)
+    if group_ids:
+        records = [get(backend, region, gid) for gid in group_ids]
+    if group_names:
+        records = [by_name(backend, region, name) for name in group_names]
+    return tag_service.rendered(backend, region, SG, records, describe)
+
+
+def describe_rules(backend: Backend, region: str, rule_ids: Sequence[str] | None) -> list[dict[str, Any]]:
+    """DescribeSecurityGroupRules' items: every rule of the region's groups, or the named ones."""
+    rules = [describe_rule(r, g.data["OwnerId"]) for g in backend.store.list(SG, region)
+             for r in ensure_rules_field(g)]
+    if not rule_ids:
+        return rules
+    for rid in rule_ids:
+        ids.check(rid, "sgr")
+    known = {r["SecurityGroupRuleId"] for r in rules}
+    for rid in rule_ids:
+        if rid not in known:
+            raise ids.KINDS["sgr"].not_found_error(rid)
+    return [r for r in rules if r["SecurityGroupRuleId"] in rule_ids]

@@ -27,7 +27,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from orchestrator.domain import errors, ids
-from orchestrator.services import images, instances
+from orchestrator.domain.lifecycle import ImageState, SnapshotState
+from orchestrator.domain.states import VolumeState
+from orchestrator.services import images, lookup
 from orchestrator.services import tags as tag_service
 from orchestrator.services import volumes as vols
 from orchestrator.services.backend import Backend
@@ -36,7 +38,7 @@ from orchestrator.store.sqlite import Record, StateConflict
 log = logging.getLogger("ec2d.snapshots")
 
 SNAPSHOT = "snapshot"
-DELETED = "deleted"  # internal: gone from the API, layer kept until nothing builds on it
+DELETED = str(SnapshotState.DELETED)  # internal: gone from the API, layer kept until nothing builds on it
 BOOT_KEYS = ("kernel", "initrd", "cmdline", "login_user", "BootMode", "ImdsSupport", "SourceImageId")
 
 
@@ -45,11 +47,7 @@ BOOT_KEYS = ("kernel", "initrd", "cmdline", "login_user", "BootMode", "ImdsSuppo
 
 
 def get(backend: Backend, region: str, snapshot_id: str) -> Record:
-    ids.check(snapshot_id, "snap")
-    rec = backend.store.get(snapshot_id, SNAPSHOT)
-    if rec is None or rec.region != region or rec.state == DELETED:
-        raise ids.KINDS["snap"].not_found_error(snapshot_id)
-    return rec
+    return lookup.get(backend, region, "snap", snapshot_id)
 
 
 def can_use(rec: Record, account_id: str) -> bool:
@@ -67,7 +65,7 @@ def describe(backend: Backend, rec: Record, tags: Mapping[str, str]) -> dict[str
     d = rec.data
     out: dict[str, Any] = {
         "SnapshotId": rec.id, "VolumeId": d.get("VolumeId") or "vol-ffffffff", "State": rec.state,
-        "Progress": d.get("Progress") or ("100%" if rec.state == "completed" else "0%"),
+        "Progress": d.get("Progress") or ("100%" if rec.state == SnapshotState.COMPLETED else "0%"),
         "StartTime": d["StartTime"], "OwnerId": d["OwnerId"], "OwnerAlias": d.get("OwnerAlias"),
         "Description": d.get("Description") or "", "VolumeSize": d["VolumeSize"],
         "Encrypted": bool(d.get("Encrypted")), "StorageTier": d.get("StorageTier") or "standard",
@@ -88,6 +86,22 @@ def info(backend: Backend, rec: Record, tags: Mapping[str, str]) -> dict[str, An
     keys = ("Description", "Tags", "Encrypted", "VolumeId", "State", "VolumeSize", "StartTime", "Progress",
             "OwnerId", "SnapshotId")
     return {k: full[k] for k in keys} | {"AvailabilityZone": rec.data.get("AvailabilityZone")}
+
+
+def describe_snapshots(backend: Backend, region: str, account_id: str, snapshot_ids: Sequence[str] | None,
+                       owner_ids: Sequence[str] | None, restorable_by_ids: Sequence[str] | None) -> list[dict[str, Any]]:
+    """DescribeSnapshots' items: the named snapshots or every one the account may use, narrowed to
+    the ``owner_ids`` and to those the ``restorable_by_ids`` may make volumes from."""
+    if snapshot_ids:
+        records = [get(backend, region, s) for s in snapshot_ids]
+    else:
+        records = visible(backend, region, account_id)
+    if owner_ids:
+        records = [r for r in records if images.owner_matches(r, owner_ids, account_id, alias_key="OwnerAlias")]
+    if restorable_by_ids:
+        users = [account_id if u == "self" else u for u in restorable_by_ids]
+        records = [r for r in records if any(can_use(r, u) for u in users)]
+    return tag_service.rendered(backend, region, SNAPSHOT, records, lambda r, tags: describe(backend, r, tags))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -135,7 +149,7 @@ def boot_data_of_snapshot(backend: Backend, snap: Record) -> dict[str, Any]:
 
 
 def _new_record(backend: Backend, region: str, vol: Record, description: str, tags: Mapping[str, str]) -> Record:
-    rec = Record(id=ids.new_id("snap"), type=SNAPSHOT, region=region, state="pending", data={
+    rec = Record(id=ids.new_id("snap"), type=SNAPSHOT, region=region, state=str(SnapshotState.PENDING), data={
         "VolumeId": vol.id, "VolumeSize": int(vol.data["Size"]), "Description": description,
         "OwnerId": backend.account_id, "Progress": "0%", "StartTime": vols.now_iso(), "Encrypted": False,
         "StorageTier": "standard", "AvailabilityZone": vol.data["AvailabilityZone"],
@@ -148,7 +162,7 @@ def _new_record(backend: Backend, region: str, vol: Record, description: str, ta
 
 
 def _snapshottable(vol: Record) -> None:
-    if vol.state not in ("available", "in-use"):
+    if vol.state not in (VolumeState.AVAILABLE, VolumeState.IN_USE):
         raise errors.IncorrectState(f"The volume '{vol.id}' is in state '{vol.state}'.")
 
 
@@ -166,7 +180,7 @@ def create(backend: Backend, region: str, req: Mapping[str, Any]) -> Record:
 
 def create_for_instance(backend: Backend, region: str, req: Mapping[str, Any]) -> list[Record]:
     spec = req["InstanceSpecification"]
-    inst = instances.get(backend, region, spec["InstanceId"])
+    inst = lookup.get(backend, region, "i", spec["InstanceId"])
     exclude = set(spec.get("ExcludeDataVolumeIds") or [])
     for vid in exclude:
         ids.check(vid, "vol")
@@ -210,7 +224,7 @@ def _complete(backend: Backend, snapshot_id: str, failure: str | None, usage: in
     if failure:
         changes = {"StateMessage": failure, "Progress": "0%"}
     try:
-        backend.store.transition(snapshot_id, "pending", "error" if failure else "completed", changes)
+        backend.store.transition(snapshot_id, str(SnapshotState.PENDING), str(SnapshotState.ERROR if failure else SnapshotState.COMPLETED), changes)
     except StateConflict:
         log.warning("%s left pending before it completed", snapshot_id)
 
@@ -310,7 +324,7 @@ def images_using(backend: Backend, snapshot_id: str) -> list[str]:
     region = rec.region if rec else None
     out = []
     for image in backend.store.list(images.IMAGE, region):
-        if image.state == "deregistered":
+        if image.state == ImageState.DEREGISTERED:
             continue
         for m in image.data.get("BlockDeviceMappings") or []:
             if (m.get("Ebs") or {}).get("SnapshotId") == snapshot_id:
@@ -326,7 +340,7 @@ def delete(backend: Backend, region: str, snapshot_id: str, dry_run: bool = Fals
                               code="InvalidSnapshot.InUse")
     if rec.data.get("OwnerId") != backend.account_id:
         raise errors.UnauthorizedOperation()
-    if rec.state == "pending":
+    if rec.state == SnapshotState.PENDING:
         raise errors.IncorrectState(f"Snapshot '{snapshot_id}' is still pending.")
     if dry_run:
         raise errors.DryRunOperation()
@@ -464,8 +478,8 @@ def copy(backend: Backend, region: str, req: Mapping[str, Any]) -> Record:
             f"The destination region {dest} must be the region the request is made in ({region})")
     src = get(backend, source_region, req["SourceSnapshotId"])
     if not can_use(src, backend.account_id):
-        raise ids.KINDS["snap"].not_found_error(src.id)
-    if src.state != "completed":
+        raise lookup.not_found("snap", src.id)
+    if src.state != SnapshotState.COMPLETED:
         raise errors.IncorrectState(f"Snapshot '{src.id}' is not completed.")
     if req.get("Encrypted"):
         raise errors.Ec2Error("ec2d does not encrypt EBS snapshots", code="UnsupportedOperation")
@@ -478,7 +492,7 @@ def copy(backend: Backend, region: str, req: Mapping[str, Any]) -> Record:
 
 def copy_record(backend: Backend, src: Record, region: str, description: str,
                 tags: Mapping[str, str] | None = None, then: Any = None) -> Record:
-    rec = Record(id=ids.new_id("snap"), type=SNAPSHOT, region=region, state="pending", data={
+    rec = Record(id=ids.new_id("snap"), type=SNAPSHOT, region=region, state=str(SnapshotState.PENDING), data={
         "VolumeId": "vol-ffffffff", "VolumeSize": src.data["VolumeSize"], "Description": description,
         "OwnerId": backend.account_id, "Progress": "0%", "StartTime": vols.now_iso(), "Encrypted": False,
         "StorageTier": "standard", "boot": boot_data_of_snapshot(backend, src), "CreateVolumePermissions": [],

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from orchestrator.domain import errors, ids
 from orchestrator.services.backend import Backend
+from orchestrator.store.sqlite import Record
 
 MAX_TAGS = 50
 
@@ -95,3 +96,15 @@ def describe_tags(backend: Backend, region: str) -> list[dict[str, str]]:
         {"ResourceId": rid, "ResourceType": rtype, "Key": key, "Value": value}
         for rid, rtype, key, value in backend.store.all_tags(region)
     ]
+
+
+def of(backend: Backend, resource_id: str) -> dict[str, str]:
+    """The tags of one resource (for an answer that shows them)."""
+    return backend.store.tags_of(resource_id)
+
+
+def rendered(backend: Backend, region: str, resource_type: str, records: Iterable[Record],
+             render: Callable[[Record, dict[str, str]], dict[str, Any]]) -> list[dict[str, Any]]:
+    """``render(record, its tags)`` for each record: the items a Describe answers with."""
+    tags = backend.store.tags_by_resource(resource_type, region)
+    return [render(r, tags.get(r.id, {})) for r in records]

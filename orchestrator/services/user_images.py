@@ -30,8 +30,11 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from orchestrator.domain import errors, ids
-from orchestrator.services import images, instances
+from orchestrator.domain import errors, ids, volume_types
+from orchestrator.domain.lifecycle import ImageState as M
+from orchestrator.domain.lifecycle import SnapshotState
+from orchestrator.domain.states import InstanceState
+from orchestrator.services import images, instances, lookup
 from orchestrator.services import snapshots as snaps
 from orchestrator.services import tags as tag_service
 from orchestrator.services import volumes as vols
@@ -52,7 +55,7 @@ def _check_name(backend: Backend, region: str, name: str | None) -> str:
             f"AMI names must be between 3 and 128 characters long, and may contain letters, numbers, "
             f"'(', ')', '.', '-', '/' and '_' ({name!r})")
     for r in backend.store.list(IMAGE, region):
-        if r.state != "deregistered" and r.data.get("OwnerId") == backend.account_id and r.data.get("Name") == name:
+        if r.state != M.DEREGISTERED and r.data.get("OwnerId") == backend.account_id and r.data.get("Name") == name:
             raise errors.Ec2Error(f"AMI name {name} is already in use by AMI {r.id}", code="InvalidAMIName.Duplicate")
     return name
 
@@ -87,9 +90,9 @@ def _image_record(backend: Backend, region: str, name: str, description: str, ro
 def _settle(backend: Backend, image_id: str, ok: bool) -> None:
     try:
         if ok:
-            backend.store.transition(image_id, "pending", "available")
+            backend.store.transition(image_id, str(M.PENDING), str(M.AVAILABLE))
         else:
-            backend.store.transition(image_id, "pending", "failed",
+            backend.store.transition(image_id, str(M.PENDING), str(M.FAILED),
                                      {"StateReason": {"Code": "Client.SnapshotFailed",
                                                       "Message": "A snapshot of the image failed"}})
     except StateConflict:
@@ -102,7 +105,7 @@ def _settle(backend: Backend, image_id: str, ok: bool) -> None:
 
 def create(backend: Backend, region: str, req: Mapping[str, Any]) -> str:
     inst = instances.get(backend, region, req["InstanceId"])
-    if inst.state not in ("running", "stopped"):
+    if inst.state not in (InstanceState.RUNNING, InstanceState.STOPPED):
         raise errors.IncorrectInstanceState(
             f"Instance '{inst.id}' is not in a state from which it can be imaged.")
     name = _check_name(backend, region, req.get("Name"))
@@ -129,13 +132,13 @@ def create(backend: Backend, region: str, req: Mapping[str, Any]) -> str:
             d = vol.data
             ebs = {"SnapshotId": snap.id, "VolumeSize": int(d["Size"]), "DeleteOnTermination": m["DeleteOnTermination"],
                    "VolumeType": d["VolumeType"], "Encrypted": False}
-            if d.get("Iops") is not None and d["VolumeType"] in vols.IOPS_LIMITS:
+            if d.get("Iops") is not None and d["VolumeType"] in volume_types.IOPS_LIMITS:
                 ebs["Iops"] = d["Iops"]
             if d.get("Throughput") is not None:
                 ebs["Throughput"] = d["Throughput"]
             mappings.append({"DeviceName": m["DeviceName"], "Ebs": ebs})
         image = _image_record(backend, region, name, req.get("Description") or "", inst.data["RootDeviceName"],
-                              mappings, boot, "pending", {"SourceInstanceId": inst.id})
+                              mappings, boot, str(M.PENDING), {"SourceInstanceId": inst.id})
         for _, sid in pairs:  # EC2's description names the image
             snap_rec = backend.store.get(sid)
             assert snap_rec is not None
@@ -149,6 +152,40 @@ def create(backend: Backend, region: str, req: Mapping[str, Any]) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # RegisterImage
+
+
+def _mapping_entry(backend: Backend, region: str, device: str,
+                   ebs: Mapping[str, Any]) -> tuple[dict[str, Any], Record | None]:
+    """One RegisterImage block-device mapping, checked: (the AMI's entry, its snapshot or None)."""
+    snap = None
+    if ebs.get("SnapshotId"):
+        snap = snaps.get(backend, region, ebs["SnapshotId"])
+        if not snaps.can_use(snap, backend.account_id):
+            raise lookup.not_found("snap", snap.id)
+        if snap.state != SnapshotState.COMPLETED:
+            raise errors.IncorrectState(f"Snapshot '{snap.id}' is not completed.")
+    size = ebs.get("VolumeSize")
+    if size is None:
+        if snap is None:
+            raise errors.Ec2Error(f"The request must contain the parameter size for {device}",
+                                  code="InvalidBlockDeviceMapping")
+        size = int(snap.data["VolumeSize"])
+    if snap is not None and int(size) < int(snap.data["VolumeSize"]):
+        raise errors.Ec2Error(
+            f"Volume of size {size}GB is smaller than snapshot '{snap.id}', expect size >= "
+            f"{snap.data['VolumeSize']}GB", code="InvalidBlockDeviceMapping")
+    vtype = ebs.get("VolumeType") or "gp3"
+    if vtype not in volume_types.SIZE_LIMITS:
+        raise errors.InvalidParameterValue(f"Value ({vtype}) for parameter volumeType is invalid.")
+    iops, throughput = volume_types.performance(vtype, int(size), ebs.get("Iops"), ebs.get("Throughput"))
+    out = {"SnapshotId": snap.id if snap else None, "VolumeSize": int(size),
+           "DeleteOnTermination": ebs.get("DeleteOnTermination", True), "VolumeType": vtype,
+           "Encrypted": False}
+    if iops is not None and vtype in volume_types.IOPS_LIMITS:
+        out["Iops"] = iops
+    if throughput is not None:
+        out["Throughput"] = throughput
+    return {"DeviceName": device, "Ebs": {k: v for k, v in out.items() if v is not None}}, snap
 
 
 def register(backend: Backend, region: str, req: Mapping[str, Any]) -> str:
@@ -179,36 +216,7 @@ def register(backend: Backend, region: str, req: Mapping[str, Any]) -> str:
         seen.add(device)
         if m.get("NoDevice") is not None or m.get("VirtualName"):
             continue
-        ebs = dict(m.get("Ebs") or {})
-        snap = None
-        if ebs.get("SnapshotId"):
-            snap = snaps.get(backend, region, ebs["SnapshotId"])
-            if not snaps.can_use(snap, backend.account_id):
-                raise ids.KINDS["snap"].not_found_error(snap.id)
-            if snap.state != "completed":
-                raise errors.IncorrectState(f"Snapshot '{snap.id}' is not completed.")
-        size = ebs.get("VolumeSize")
-        if size is None:
-            if snap is None:
-                raise errors.Ec2Error(f"The request must contain the parameter size for {device}",
-                                      code="InvalidBlockDeviceMapping")
-            size = int(snap.data["VolumeSize"])
-        if snap is not None and int(size) < int(snap.data["VolumeSize"]):
-            raise errors.Ec2Error(
-                f"Volume of size {size}GB is smaller than snapshot '{snap.id}', expect size >= "
-                f"{snap.data['VolumeSize']}GB", code="InvalidBlockDeviceMapping")
-        vtype = ebs.get("VolumeType") or "gp3"
-        if vtype not in vols.SIZE_LIMITS:
-            raise errors.InvalidParameterValue(f"Value ({vtype}) for parameter volumeType is invalid.")
-        iops, throughput = vols.performance(vtype, int(size), ebs.get("Iops"), ebs.get("Throughput"))
-        out = {"SnapshotId": snap.id if snap else None, "VolumeSize": int(size),
-               "DeleteOnTermination": ebs.get("DeleteOnTermination", True), "VolumeType": vtype,
-               "Encrypted": False}
-        if iops is not None and vtype in vols.IOPS_LIMITS:
-            out["Iops"] = iops
-        if throughput is not None:
-            out["Throughput"] = throughput
-        entry = {"DeviceName": device, "Ebs": {k: v for k, v in out.items() if v is not None}}
+        entry, snap = _mapping_entry(backend, region, device, dict(m.get("Ebs") or {}))
         if device == root_device:
             if snap is None:
                 raise errors.Ec2Error(f"The root device {root_device} needs a snapshot",
@@ -230,7 +238,7 @@ def register(backend: Backend, region: str, req: Mapping[str, Any]) -> str:
         boot["ImdsSupport"] = req["ImdsSupport"]
     with backend.store.transaction():
         image = _image_record(backend, region, name, req.get("Description") or "", root_device, mappings, boot,
-                              "available", {"EnaSupport": bool(req.get("EnaSupport", True))})
+                              str(M.AVAILABLE), {"EnaSupport": bool(req.get("EnaSupport", True))})
         if image_tags:
             backend.store.set_tags(image.id, IMAGE, region, image_tags)
     return image.id
@@ -253,7 +261,7 @@ def deregister(backend: Backend, region: str, image_id: str, delete_snapshots: b
     if dry_run:
         raise errors.DryRunOperation()
     try:
-        backend.store.transition(image.id, [image.state], "deregistered")
+        backend.store.transition(image.id, [image.state], str(M.DEREGISTERED))
     except StateConflict:
         raise errors.IncorrectState(f"Image {image_id} changed state; try again") from None
     backend.store.delete_tags(image.id)
@@ -289,8 +297,8 @@ def copy(backend: Backend, region: str, req: Mapping[str, Any]) -> str:
         raise errors.InvalidParameterValue(f"Invalid region: {source_region}")
     src = images.get(backend, source_region, req["SourceImageId"])
     if not can_launch(src, backend.account_id):
-        raise errors.NotFound("InvalidAMIID.NotFound", f"The image id '[{src.id}]' does not exist")
-    if src.state != "available":
+        raise lookup.not_found("ami", src.id)
+    if src.state != M.AVAILABLE:
         raise errors.Ec2Error(f"Image {src.id} is not available (it is {src.state})", code="InvalidAMIID.Unavailable")
     if req.get("Encrypted"):
         raise errors.Ec2Error("ec2d does not encrypt images", code="UnsupportedOperation")
@@ -320,7 +328,7 @@ def copy(backend: Backend, region: str, req: Mapping[str, Any]) -> str:
 
     with backend.store.transaction():
         image = _image_record(backend, region, name, req.get("Description") or src.data.get("Description") or "",
-                              src.data["RootDeviceName"], [], snaps.boot_data_of_image(src), "pending",
+                              src.data["RootDeviceName"], [], snaps.boot_data_of_image(src), str(M.PENDING),
                               {"SourceImageId": src.id, "SourceImageRegion": source_region,
                                "ClientToken": token or "", "EnaSupport": src.data.get("EnaSupport", True)})
         if image_tags:
@@ -439,3 +447,19 @@ def reset_attribute(backend: Backend, region: str, image_id: str, attribute: str
         rec.data["Public"] = False
 
     vols.mutate(backend, image.id, change)
+
+
+def describe_images(backend: Backend, region: str, account_id: str, image_ids: Sequence[str] | None,
+                    executable_users: Sequence[str] | None, owners: Sequence[str] | None) -> list[dict[str, Any]]:
+    """DescribeImages' items: the named AMIs, or every one the account may see, narrowed to those
+    the ``executable_users`` may launch and the ``owners`` own (``self`` is the caller's account)."""
+    if image_ids:
+        records = [images.get(backend, region, i) for i in image_ids]
+    else:
+        records = images.visible(backend, region, account_id)
+    if executable_users:
+        users = [account_id if u == "self" else u for u in executable_users]
+        records = [r for r in records if any(can_launch(r, u) for u in users)]
+    if owners:
+        records = [r for r in records if images.owner_matches(r, owners, account_id)]
+    return tag_service.rendered(backend, region, images.IMAGE, records, images.describe)

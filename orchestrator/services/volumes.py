@@ -18,13 +18,23 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Coroutine, Mapping
+import re
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from contextlib import AsyncExitStack
 from typing import Any
 
 from orchestrator.domain import errors, ids
+from orchestrator.domain.lifecycle import AttachmentState, SnapshotState
 from orchestrator.domain.states import VOLUME_TRANSITIONS, InstanceState, VolumeState
-from orchestrator.services import capacity, instances
+from orchestrator.domain.volume_types import (
+    IOPS_LIMITS,
+    SIZE_LIMITS,
+    check_size,
+    check_type_and_size,
+    performance,
+)
+from orchestrator.drivers.compute.designer import ec2_device_to_target
+from orchestrator.services import capacity, lookup
 from orchestrator.services import tags as tag_service
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record, StateConflict
@@ -36,17 +46,6 @@ SNAPSHOT = "snapshot"
 GIB = 1024**3
 V = VolumeState
 
-# (min GiB, max GiB) per volume type, as botocore's EC2 model documents them (CreateVolume Size,
-# ModifyVolume Size, EbsBlockDevice VolumeSize; gp3 grew to 64 TiB in 2025)
-SIZE_LIMITS: dict[str, tuple[int, int]] = {
-    "gp2": (1, 16384), "gp3": (1, 65536), "io1": (4, 16384), "io2": (4, 65536),
-    "st1": (125, 16384), "sc1": (125, 16384), "standard": (1, 1024),
-}
-# (min, max, max per GiB) provisioned IOPS for the types that take them (botocore CreateVolume Iops)
-IOPS_LIMITS: dict[str, tuple[int, int, int]] = {
-    "gp3": (3000, 80000, 500), "io1": (100, 64000, 50), "io2": (100, 256000, 1000),
-}
-GP3_THROUGHPUT = (125, 2000)  # MiB/s
 # Not ``pending``: a first launch that fails deletes every volume in the instance's mappings.
 ATTACHABLE_STATES = (InstanceState.RUNNING, InstanceState.STOPPED)
 DEVICE_PATTERN = r"^/dev/(sd[b-z]|xvd[b-z]|xvd[a-z][a-z]|sd[a-z][0-9]{0,2})$"
@@ -125,8 +124,6 @@ def domain_running(backend: Backend, instance_id: str) -> bool:
 
 
 def target_of(device: str) -> str:
-    from orchestrator.drivers.compute.designer import ec2_device_to_target
-
     return ec2_device_to_target(device)
 
 
@@ -135,16 +132,38 @@ def target_of(device: str) -> str:
 
 
 def get(backend: Backend, region: str, volume_id: str) -> Record:
-    ids.check(volume_id, "vol")
-    rec = backend.store.get(volume_id, VOLUME)
-    if rec is None or rec.region != region or rec.state in (V.DELETED,):
-        raise ids.KINDS["vol"].not_found_error(volume_id)
-    return rec
+    return lookup.get(backend, region, "vol", volume_id)
 
 
 def attachment(rec: Record) -> dict[str, Any] | None:
     atts = rec.data.get("Attachments") or []
     return atts[0] if atts else None
+
+
+def new_record(backend: Backend, region: str, zone: str, size: int, vtype: str, iops: int | None,
+               throughput: int | None, snapshot_id: str | None, tags: Mapping[str, str], *,
+               attached: Mapping[str, Any] | None = None, client_token: str | None = None) -> Record:
+    """Insert a new volume record (call inside a store transaction): ``creating`` for CreateVolume,
+    or ``in-use`` and ``attaching`` to ``attached["InstanceId"]`` at ``attached["Device"]`` (with its
+    ``DeleteOnTermination``) for the volumes RunInstances makes. The one place a volume is born."""
+    data: dict[str, Any] = {
+        "Size": size, "AvailabilityZone": zone, "VolumeType": vtype, "Iops": iops, "Throughput": throughput,
+        "SnapshotId": snapshot_id or "", "CreateTime": now_iso(), "Encrypted": False,
+        "MultiAttachEnabled": False, "Attachments": [],
+    }
+    state = V.CREATING
+    if attached is not None:
+        state = V.IN_USE
+        data["Attachments"] = [{"InstanceId": attached["InstanceId"], "Device": attached["Device"],
+                                "State": str(AttachmentState.ATTACHING), "AttachTime": now_iso(),
+                                "DeleteOnTermination": bool(attached["DeleteOnTermination"])}]
+    if client_token is not None:
+        data["ClientToken"] = client_token
+    record = Record(id=ids.new_id("vol"), type=VOLUME, region=region, state=str(state), data=data)
+    backend.store.insert(record)
+    if tags:
+        backend.store.set_tags(record.id, VOLUME, region, dict(tags))
+    return record
 
 
 def _zone(backend: Backend, region: str, zone: str | None) -> str:
@@ -156,66 +175,17 @@ def _zone(backend: Backend, region: str, zone: str | None) -> str:
     return zone
 
 
-def check_size(vtype: str, size: int) -> None:
-    """EC2's bounds and messages for a volume size (CreateVolume, ModifyVolume, RunInstances)."""
-    low, high = SIZE_LIMITS[vtype]
-    if size > high:
-        raise errors.InvalidParameterValue(
-            f"Volume of {size}GiB is too large for volume type {vtype}; maximum is {high}GiB")
-    if size < low:
-        raise errors.InvalidParameterValue(
-            f"The volume size is invalid for {vtype} volumes: {size} GiB. {vtype} volumes must be at least "
-            f"{low} GiB in size. Please specify a volume size above the minimum limit.")
-
-
-def performance(vtype: str, size: int, iops: int | None, throughput: int | None) -> tuple[int | None, int | None]:
-    """(Iops, Throughput) the volume gets; raises EC2's errors for values the type does not take."""
-    if vtype not in SIZE_LIMITS:
-        raise errors.InvalidParameterValue(
-            f"Value ({vtype}) for parameter volumeType is invalid. Valid values: "
-            f"{', '.join(sorted(SIZE_LIMITS))}")
-    if iops is not None and vtype not in IOPS_LIMITS:
-        raise errors.InvalidParameterCombination(f"The parameter iops is not supported for {vtype} volumes.")
-    if throughput is not None and vtype != "gp3":
-        raise errors.InvalidParameterCombination(
-            f"The parameter throughput is not supported for {vtype} volumes.")
-    if vtype in ("io1", "io2") and iops is None:
-        raise errors.MissingParameter("iops")
-    if vtype in IOPS_LIMITS:
-        low, high, per_gib = IOPS_LIMITS[vtype]
-        value = 3000 if iops is None else int(iops)
-        if not low <= value <= high:
-            raise errors.InvalidParameterValue(
-                f"Volume iops of {value} is out of range for volume type {vtype}: [{low}, {high}]")
-        if vtype != "gp3" and value > per_gib * size:
-            raise errors.InvalidParameterValue(
-                f"Iops to volume size ratio of {value / size:.1f} is too high; maximum is {per_gib}")
-        tp = None
-        if vtype == "gp3":
-            tp = GP3_THROUGHPUT[0] if throughput is None else int(throughput)
-            if not GP3_THROUGHPUT[0] <= tp <= GP3_THROUGHPUT[1]:
-                raise errors.InvalidParameterValue(
-                    f"Throughput of {tp}MiB/s is out of range for volume type gp3: "
-                    f"[{GP3_THROUGHPUT[0]}, {GP3_THROUGHPUT[1]}]")
-        return value, tp
-    if vtype == "gp2":
-        return max(100, min(16000, 3 * size)), None
-    return None, None
-
-
 # ---------------------------------------------------------------------------------------------
 # CreateVolume / DeleteVolume
 
 
 def create(backend: Backend, region: str, req: Mapping[str, Any]) -> Record:
-    from orchestrator.services import snapshots
-
     zone = _zone(backend, region, req.get("AvailabilityZone"))
     vtype = req.get("VolumeType") or "gp2"
     snap = None
     if req.get("SnapshotId"):
-        snap = snapshots.get(backend, region, req["SnapshotId"])
-        if snap.state != "completed":
+        snap = lookup.get(backend, region, "snap", req["SnapshotId"])
+        if snap.state != SnapshotState.COMPLETED:
             raise errors.IncorrectState(f"Snapshot '{snap.id}' is in state '{snap.state}'; wait until it is completed.")
     size = req.get("Size")
     if size is None:
@@ -223,9 +193,7 @@ def create(backend: Backend, region: str, req: Mapping[str, Any]) -> Record:
             raise errors.MissingParameter("size")
         size = int(snap.data["VolumeSize"])
     size = int(size)
-    if vtype not in SIZE_LIMITS:
-        performance(vtype, size, None, None)  # raises the type error
-    check_size(vtype, size)
+    check_type_and_size(vtype, size)
     if snap is not None and size < int(snap.data["VolumeSize"]):
         raise errors.InvalidParameterValue(
             f"Volume of {size}GiB is too small; minimum is {snap.data['VolumeSize']}GiB")
@@ -242,16 +210,10 @@ def create(backend: Backend, region: str, req: Mapping[str, Any]) -> Record:
                 return r
     if req.get("DryRun"):
         raise errors.DryRunOperation()
-    record = Record(id=ids.new_id("vol"), type=VOLUME, region=region, state=str(V.CREATING), data={
-        "Size": size, "AvailabilityZone": zone, "VolumeType": vtype, "Iops": iops, "Throughput": throughput,
-        "SnapshotId": snap.id if snap else "", "CreateTime": now_iso(), "Encrypted": False,
-        "MultiAttachEnabled": False, "Attachments": [], "ClientToken": token or "",
-    })
     with backend.store.transaction():
         capacity.admit_volumes(backend, [size], f"a {size} GiB volume")
-        backend.store.insert(record)
-        if volume_tags:
-            backend.store.set_tags(record.id, VOLUME, region, volume_tags)
+        record = new_record(backend, region, zone, size, vtype, iops, throughput, snap.id if snap else None,
+                            volume_tags, client_token=token or "")
     if not spawn(backend, lambda: _create_files(backend, record.id)):
         move(backend, record.id, V.CREATING, V.AVAILABLE)
     return backend.store.get(record.id) or record
@@ -314,10 +276,8 @@ def _attachment_out(volume_id: str, att: Mapping[str, Any]) -> dict[str, Any]:
 
 def attach(backend: Backend, region: str, volume_id: str, instance_id: str, device: str,
            dry_run: bool = False) -> dict[str, Any]:
-    import re
-
     vol = get(backend, region, volume_id)
-    inst = instances.get(backend, region, instance_id)
+    inst = lookup.get(backend, region, "i", instance_id)
     if not device or not re.match(DEVICE_PATTERN, device):
         raise errors.InvalidParameterValue(f"Value ({device}) for parameter device is invalid. "
                                            f"{device} is not a valid EBS device name.")
@@ -337,7 +297,7 @@ def attach(backend: Backend, region: str, volume_id: str, instance_id: str, devi
             raise errors.InvalidParameterValue(f"Attachment point {device} is already in use")
     if dry_run:
         raise errors.DryRunOperation()
-    att = {"InstanceId": instance_id, "Device": device, "State": "attaching", "AttachTime": now_iso(),
+    att = {"InstanceId": instance_id, "Device": device, "State": str(AttachmentState.ATTACHING), "AttachTime": now_iso(),
            "DeleteOnTermination": False}
     with backend.store.transaction():
         try:
@@ -351,15 +311,15 @@ def attach(backend: Backend, region: str, volume_id: str, instance_id: str, devi
 
         mutate(backend, instance_id, add)
     if not spawn(backend, lambda: _plug(backend, volume_id, instance_id, device)):
-        _set_attachment_state(backend, volume_id, "attached")
-        att["State"] = "attached"
+        _set_attachment_state(backend, volume_id, AttachmentState.ATTACHED)
+        att["State"] = str(AttachmentState.ATTACHED)
     return _attachment_out(volume_id, att)
 
 
 def _set_attachment_state(backend: Backend, volume_id: str, state: str) -> None:
     def change(rec: Record) -> None:
         for a in rec.data.get("Attachments") or []:
-            a["State"] = state
+            a["State"] = str(state)
 
     mutate(backend, volume_id, change)
 
@@ -417,12 +377,12 @@ def detach(backend: Backend, region: str, req: Mapping[str, Any]) -> dict[str, A
             inst.data["BlockDeviceMappings"][0]["VolumeId"] == volume_id:
         raise errors.Ec2Error(f"Unable to detach root volume '{volume_id}' from instance '{inst.id}'",
                               code="OperationNotPermitted")
-    if att["State"] == "detaching":
+    if att["State"] == AttachmentState.DETACHING:
         return _attachment_out(volume_id, att)
     if req.get("DryRun"):
         raise errors.DryRunOperation()
-    _set_attachment_state(backend, volume_id, "detaching")
-    att = {**att, "State": "detaching"}
+    _set_attachment_state(backend, volume_id, AttachmentState.DETACHING)
+    att = {**att, "State": str(AttachmentState.DETACHING)}
     force = bool(req.get("Force"))
     if not spawn(backend, lambda: _unplug(backend, volume_id, att["InstanceId"], att["Device"], force)):
         _finish_detach(backend, volume_id, att["InstanceId"])
@@ -573,3 +533,23 @@ def status(backend: Backend, region: str, volume_ids: list[str] | None) -> list[
         })
     return out
 
+
+# ---------------------------------------------------------------------------------------------
+# DescribeVolumes
+
+
+def describe_volume(record: Record, tags: Mapping[str, str]) -> dict[str, Any]:
+    d = record.data
+    return {
+        "VolumeId": record.id, "State": record.state, "Size": d["Size"], "AvailabilityZone": d["AvailabilityZone"],
+        "VolumeType": d["VolumeType"], "Iops": d.get("Iops"), "Throughput": d.get("Throughput"),
+        "SnapshotId": d.get("SnapshotId") or "", "CreateTime": d["CreateTime"], "Encrypted": d["Encrypted"],
+        "MultiAttachEnabled": d.get("MultiAttachEnabled", False),
+        "Attachments": [{**a, "VolumeId": record.id} for a in d.get("Attachments") or []],
+        "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())],
+    }
+
+
+def describe_volumes(backend: Backend, region: str, volume_ids: Sequence[str] | None) -> list[dict[str, Any]]:
+    records = [r for r in backend.store.list(VOLUME, region) if r.state != V.DELETED]
+    return tag_service.rendered(backend, region, VOLUME, lookup.select(records, volume_ids, "vol"), describe_volume)

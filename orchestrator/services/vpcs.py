@@ -10,9 +10,14 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import secrets
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from orchestrator.domain import errors, ids
+from orchestrator.domain.lifecycle import AVAILABLE, EniState
+from orchestrator.drivers.network import routes
+from orchestrator.services import lookup, public_ips
+from orchestrator.services import tags as tag_service
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
 
@@ -40,15 +45,13 @@ def ensure_default_vpc(backend: Backend, region: str) -> Record | None:
         blocks = ipaddress.ip_network(DEFAULT_VPC_CIDR).subnets(new_prefix=20)
         for zone, block in zip(zones, blocks, strict=False):
             create_subnet_record(backend, vpc, str(block), zone.name, default_for_az=True)
-        from orchestrator.services import public_ips
-
         public_ips.ensure_default_vpc_gateway(backend, vpc)
         return vpc
 
 
 def create_vpc_record(backend: Backend, region: str, cidr: str, is_default: bool = False) -> Record:
     vpc_id = ids.new_id("vpc")
-    record = Record(id=vpc_id, type=VPC, region=region, state="available", data={
+    record = Record(id=vpc_id, type=VPC, region=region, state=AVAILABLE, data={
         "CidrBlock": cidr,
         "IsDefault": is_default,
         "InstanceTenancy": "default",
@@ -59,7 +62,7 @@ def create_vpc_record(backend: Backend, region: str, cidr: str, is_default: bool
     })
     backend.store.insert(record)
     sg_id = ids.new_id("sg")
-    backend.store.insert(Record(id=sg_id, type=SECURITY_GROUP, region=region, state="available", data={
+    backend.store.insert(Record(id=sg_id, type=SECURITY_GROUP, region=region, state=AVAILABLE, data={
         "GroupName": "default",
         "Description": "default VPC security group",
         "VpcId": vpc_id,
@@ -80,7 +83,7 @@ def create_subnet_record(backend: Backend, vpc: Record, cidr: str, zone_name: st
                          default_for_az: bool = False) -> Record:
     zone = backend.regions.zone(zone_name)
     assert zone is not None
-    record = Record(id=ids.new_id("subnet"), type=SUBNET, region=vpc.region, state="available", data={
+    record = Record(id=ids.new_id("subnet"), type=SUBNET, region=vpc.region, state=AVAILABLE, data={
         "VpcId": vpc.id,
         "CidrBlock": cidr,
         "AvailabilityZone": zone.name,
@@ -98,11 +101,7 @@ def subnets(backend: Backend, region: str, vpc_id: str | None = None) -> list[Re
 
 
 def get_subnet(backend: Backend, region: str, subnet_id: str) -> Record:
-    ids.check(subnet_id, "subnet")
-    record = backend.store.get(subnet_id, SUBNET)
-    if record is None or record.region != region:
-        raise errors.NotFound("InvalidSubnetID.NotFound", f"The subnet ID '{subnet_id}' does not exist")
-    return record
+    return lookup.get(backend, region, "subnet", subnet_id)
 
 
 def default_subnet(backend: Backend, region: str, zone_name: str) -> Record:
@@ -128,7 +127,7 @@ def security_groups(backend: Backend, region: str, vpc_id: str, group_ids: list[
                 if other is not None and other.region == region:
                     raise errors.InvalidParameter(
                         f"Security group {gid} and subnet belong to different networks.")
-                raise errors.NotFound("InvalidGroup.NotFound", f"The security group '{gid}' does not exist")
+                raise lookup.not_found("sg", gid)
             chosen.append(by_id[gid])
     return [{"GroupId": g.id, "GroupName": g.data["GroupName"]} for g in chosen]
 
@@ -181,7 +180,7 @@ def create_eni(backend: Backend, subnet: Record, groups: list[dict[str, str]], d
                private_ip: str | None = None) -> Record:
     """An ENI with an address of the subnet; call inside a store transaction."""
     ip = allocate_address(backend, subnet, private_ip)
-    record = Record(id=ids.new_id("eni"), type=ENI, region=subnet.region, state="available", data={
+    record = Record(id=ids.new_id("eni"), type=ENI, region=subnet.region, state=str(EniState.AVAILABLE), data={
         "SubnetId": subnet.id,
         "VpcId": subnet.data["VpcId"],
         "AvailabilityZone": subnet.data["AvailabilityZone"],
@@ -249,8 +248,6 @@ async def check_host_routes(backend: Backend, region: str, cidr: str) -> None:
     if runtime is not None and region in runtime.networks:
         found += await asyncio.to_thread(runtime.networks[region].host_conflicts, str(net))
     else:
-        from orchestrator.drivers.network import routes
-
         found += routes.conflicts(str(net), [], [])  # the special ranges at least
     if found:
         raise errors.Ec2Error(
@@ -260,19 +257,13 @@ async def check_host_routes(backend: Backend, region: str, cidr: str) -> None:
 
 
 def get_vpc(backend: Backend, region: str, vpc_id: str) -> Record:
-    ids.check(vpc_id, "vpc")
-    record = backend.store.get(vpc_id, VPC)
-    if record is None or record.region != region:
-        raise ids.KINDS["vpc"].not_found_error(vpc_id)
-    return record
+    return lookup.get(backend, region, "vpc", vpc_id)
 
 
 def create_vpc(backend: Backend, region: str, cidr: str, tags: dict[str, str]) -> Record:
     net = _network(cidr, "Vpc")
     with backend.store.transaction():
         record = create_vpc_record(backend, region, str(net))
-        from orchestrator.services import public_ips
-
         public_ips.ensure_default_vpc_gateway(backend, record)  # the main route table
         if tags:
             backend.store.set_tags(record.id, VPC, region, tags)
@@ -335,3 +326,51 @@ def delete_subnet(backend: Backend, region: str, subnet_id: str) -> Record:
         raise errors.DependencyViolation(f"The subnet '{subnet_id}' has dependencies and cannot be deleted.")
     backend.store.delete(subnet.id)
     return subnet
+
+
+# ---------------------------------------------------------------------------------------------
+# Describe / attributes
+
+
+def describe_vpcs(backend: Backend, region: str, vpc_ids: Sequence[str] | None) -> list[dict[str, Any]]:
+    records = lookup.select(backend.store.list(VPC, region), vpc_ids, "vpc")
+    return tag_service.rendered(backend, region, VPC, records, describe_vpc)
+
+
+def describe_subnets(backend: Backend, region: str, subnet_ids: Sequence[str] | None) -> list[dict[str, Any]]:
+    records = lookup.select(backend.store.list(SUBNET, region), subnet_ids, "subnet")
+    return tag_service.rendered(backend, region, SUBNET, records,
+                                lambda r, tags: describe_subnet(backend, r, tags))
+
+
+def modify_subnet_attribute(backend: Backend, region: str, subnet_id: str, map_public_ip: bool | None) -> None:
+    record = get_subnet(backend, region, subnet_id)
+    if map_public_ip is None:
+        raise errors.Ec2Error("ec2d supports the MapPublicIpOnLaunch attribute only.", code="UnsupportedOperation")
+    record.data["MapPublicIpOnLaunch"] = bool(map_public_ip)
+    backend.store.update(record)
+
+
+# attribute name -> (record key, default; None: on for default VPCs, off for others, as EC2 has it)
+VPC_ATTRIBUTES: dict[str, tuple[str, bool | None]] = {
+    "enableDnsSupport": ("EnableDnsSupport", True), "enableDnsHostnames": ("EnableDnsHostnames", None),
+    "enableNetworkAddressUsageMetrics": ("EnableNetworkAddressUsageMetrics", False)}
+
+
+def modify_vpc_attribute(backend: Backend, region: str, vpc_id: str, changes: Mapping[str, Any]) -> None:
+    """``changes``: record key (``EnableDnsSupport`` ...) -> the requested value."""
+    record = get_vpc(backend, region, vpc_id)
+    if not changes:
+        raise errors.MissingParameter("EnableDnsSupport or EnableDnsHostnames")
+    for key, value in changes.items():
+        record.data[key] = bool(value)
+    backend.store.update(record)
+
+
+def vpc_attribute(backend: Backend, region: str, vpc_id: str, attribute: str) -> tuple[str, bool]:
+    """(response key, value) of DescribeVpcAttribute's ``attribute``."""
+    record = get_vpc(backend, region, vpc_id)
+    key, default = VPC_ATTRIBUTES[attribute]
+    if default is None:
+        default = bool(record.data.get("IsDefault"))
+    return key, record.data.get(key, default)

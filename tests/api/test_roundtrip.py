@@ -20,7 +20,7 @@ from orchestrator.api.registry import HANDLERS, call
 from orchestrator.config import Config
 from orchestrator.domain.states import InstanceState
 from orchestrator.images.cache import ensure_image
-from orchestrator.services import images, instances
+from orchestrator.services import bootstrap, images, instances
 from orchestrator.services import network_interfaces as enis
 from orchestrator.services.backend import Backend
 
@@ -186,7 +186,7 @@ def normalize(value: Any) -> Any:
 
 @pytest.fixture()
 def backend(tmp_path: Path):
-    b = Backend.open(Config(data_dir=tmp_path, instances=False))
+    b = bootstrap.open(Config(data_dir=tmp_path, instances=False))
     yield b
     b.close()
 

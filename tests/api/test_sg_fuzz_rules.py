@@ -13,7 +13,7 @@ import pytest
 import sgfuzz
 
 from orchestrator.config import Config
-from orchestrator.services.backend import Backend
+from orchestrator.services import bootstrap
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (nft -c in a scratch namespace)")
 
@@ -32,7 +32,7 @@ def _verdict(st: sgfuzz.FuzzStats, seed: int) -> None:
 
 def test_rule_fuzz_through_the_service(tmp_path: Path, ec2d) -> None:
     seed = _seed()
-    backend = Backend.open(Config(data_dir=tmp_path, instances=False, prefix=ec2d.config.prefix))
+    backend = bootstrap.open(Config(data_dir=tmp_path, instances=False, prefix=ec2d.config.prefix))
     scratch = sgfuzz.ScratchNs(ec2d.config.prefix)
     try:
         target = sgfuzz.ServiceTarget(backend)

@@ -14,13 +14,13 @@ from orchestrator.config import Config
 from orchestrator.domain import errors
 from orchestrator.domain.states import InstanceState as S
 from orchestrator.images.cache import ensure_image
-from orchestrator.services import images, instances
+from orchestrator.services import bootstrap, images, instances
 from orchestrator.services.backend import Backend
 
 
 @pytest.fixture()
 def backend(tmp_path: Path):
-    b = Backend.open(Config(data_dir=tmp_path, instances=False))
+    b = bootstrap.open(Config(data_dir=tmp_path, instances=False))
     ensure_image("ec2d-tiny", b.config.cache_dir)
     images.sync_published(b)
     yield b

@@ -14,7 +14,7 @@ import pytest
 from orchestrator.config import Config
 from orchestrator.drivers.compute.fake import FakeCompute
 from orchestrator.drivers.storage.fake import FakeStorage
-from orchestrator.services import snapshots, volumes
+from orchestrator.services import bootstrap, snapshots, volumes
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
 
@@ -50,7 +50,7 @@ class StubRuntime:
 
 @pytest.fixture()
 def backend(tmp_path: Path):
-    b = Backend.open(Config(data_dir=tmp_path, instances=False))
+    b = bootstrap.open(Config(data_dir=tmp_path, instances=False))
     b.runtime = StubRuntime()
     yield b
     b.close()

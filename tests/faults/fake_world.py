@@ -7,6 +7,7 @@ from pathlib import Path
 
 from orchestrator.config import Config
 from orchestrator.images.cache import ensure_image, list_images
+from orchestrator.services import bootstrap
 from orchestrator.services.backend import Backend
 
 PREFIX = "ec2dtfake"
@@ -21,7 +22,7 @@ class NoImds:
 def open_backend(data_dir: Path) -> Backend:
     """A backend on ``data_dir`` serving one zone, with ec2d-tiny built in the cache."""
     config = Config(data_dir=data_dir, prefix=PREFIX, instances=False, regions={"us-east-1": ["a"]})
-    backend = Backend.open(config)
+    backend = bootstrap.open(config)
     ensure_image("ec2d-tiny", config.cache_dir)
     return backend
 

@@ -15,7 +15,7 @@ from orchestrator.drivers.compute.fake import FakeCompute
 from orchestrator.drivers.network.vpc import FakeVpcNetwork
 from orchestrator.drivers.storage.fake import FakeStorage
 from orchestrator.images.cache import ensure_image, list_images
-from orchestrator.services import images, instances
+from orchestrator.services import bootstrap, images, instances
 from orchestrator.services.backend import Backend
 from orchestrator.services.runtime import Runtime
 
@@ -39,7 +39,7 @@ class FakeImds:
 @pytest.fixture()
 def world(tmp_path: Path):
     config = Config(data_dir=tmp_path, prefix="ec2dtfake", instances=False)
-    backend = Backend.open(config)
+    backend = bootstrap.open(config)
     ensure_image("ec2d-tiny", config.cache_dir)
     compute, storage, imds = FakeCompute(), FakeStorage(), FakeImds()
     for artifact in list_images(config.cache_dir):  # FakeStorage imports only files it was told about

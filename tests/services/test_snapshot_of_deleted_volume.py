@@ -12,14 +12,13 @@ from orchestrator.config import Config
 from orchestrator.drivers.compute.fake import FakeCompute
 from orchestrator.drivers.network.vpc import FakeVpcNetwork
 from orchestrator.drivers.storage.fake import FakeStorage
-from orchestrator.services import snapshots, volumes
-from orchestrator.services.backend import Backend
+from orchestrator.services import bootstrap, snapshots, volumes
 from orchestrator.services.runtime import Runtime
 
 
 def test_snapshot_of_a_volume_deleted_before_the_freeze_is_an_error_not_a_traceback(tmp_path: Path, caplog) -> None:
     config = Config(data_dir=tmp_path, prefix="ec2dtfake", instances=False)
-    backend = Backend.open(config)
+    backend = bootstrap.open(config)
     storage = FakeStorage()
     networks = {r: FakeVpcNetwork("ec2dtfake", r) for r in config.regions}
     runtime = Runtime(backend, FakeCompute(), networks, storage, object(), "qemu", open_listener=lambda ns: object())

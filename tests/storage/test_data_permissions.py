@@ -19,7 +19,7 @@ from guests import wait_state
 from orchestrator.config import Config
 from orchestrator.drivers.storage import qcow2
 from orchestrator.drivers.storage.volumes import Qcow2Storage
-from orchestrator.services.backend import Backend
+from orchestrator.services import bootstrap
 
 
 def until(what: str, check: Callable[[], Any], timeout: float = 300, every: float = 0.5) -> Any:
@@ -59,7 +59,7 @@ def test_an_older_data_dir_is_made_owner_only_on_open(tmp_path: Path) -> None:
     data = tmp_path / "data"
     old_umask = os.umask(0o022)
     try:
-        Backend.open(Config(data_dir=data, instances=False)).close()
+        bootstrap.open(Config(data_dir=data, instances=False)).close()
         storage = Qcow2Storage(data / "storage")
         storage.create_volume("vol-old", 1024**2)
         storage.snapshot_volume("vol-old", "snap-old")
@@ -74,7 +74,7 @@ def test_an_older_data_dir_is_made_owner_only_on_open(tmp_path: Path) -> None:
     assert wrong_modes(data)
     creds_before = json.loads((data / "credentials.json").read_text())
 
-    backend = Backend.open(Config(data_dir=data, instances=False))
+    backend = bootstrap.open(Config(data_dir=data, instances=False))
     try:
         Qcow2Storage(data / "storage")
         assert wrong_modes(data) == {}
@@ -87,7 +87,7 @@ def test_an_older_data_dir_is_made_owner_only_on_open(tmp_path: Path) -> None:
 def test_new_files_are_owner_only_whatever_the_umask(tmp_path: Path) -> None:
     old_umask = os.umask(0o000)  # the worst a caller could run ec2d with
     try:
-        backend = Backend.open(Config(data_dir=tmp_path / "data", instances=False))
+        backend = bootstrap.open(Config(data_dir=tmp_path / "data", instances=False))
         backend.store.set_setting("probe", "x")
         storage = Qcow2Storage(tmp_path / "data" / "storage")
         storage.create_volume("vol-a", 1024**2)

@@ -6,10 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator.api.context import RequestContext
-from orchestrator.api.filters import apply_filters, paginate
+from orchestrator.api.describe import respond
 from orchestrator.api.registry import action
-from orchestrator.domain import ids
-from orchestrator.services import images, user_images
+from orchestrator.services import user_images
 
 _FILTERS = {
     "architecture": lambda i: i["Architecture"],
@@ -38,25 +37,9 @@ _FILTERS = {
 
 @action("DescribeImages")
 def describe_images(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    backend = ctx.backend
-    wanted = req.get("ImageIds") or []
-    if wanted:
-        records = [images.get(backend, ctx.region, i) for i in wanted]
-    else:
-        records = images.visible(backend, ctx.region, ctx.account_id)
-    executable = req.get("ExecutableUsers")
-    if executable:
-        users = [ctx.account_id if u == "self" else u for u in executable]
-        records = [r for r in records if any(user_images.can_launch(r, u) for u in users)]
-    owners = req.get("Owners")
-    if owners:
-        records = [r for r in records if images.owner_matches(r, owners, ctx.account_id)]
-    tags = backend.store.tags_by_resource(ids.KINDS["ami"].resource_type, ctx.region)
-    items = [images.describe(r, tags.get(r.id, {})) for r in records]
-    items = apply_filters(items, req.get("Filters"), _FILTERS,
-                          tags_of=lambda i: {t["Key"]: t["Value"] for t in i["Tags"]})
-    page, token = paginate(items, req.get("MaxResults"), req.get("NextToken"), low=5, high=1000)
-    return {"Images": page, "NextToken": token}
+    items = user_images.describe_images(ctx.backend, ctx.region, ctx.account_id, req.get("ImageIds"),
+                                        req.get("ExecutableUsers"), req.get("Owners"))
+    return respond(req, items, _FILTERS, "Images")
 
 
 @action("CreateImage")

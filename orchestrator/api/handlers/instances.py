@@ -7,9 +7,9 @@ from itertools import groupby
 from typing import Any
 
 from orchestrator.api.context import RequestContext
-from orchestrator.api.filters import apply_filters, paginate
+from orchestrator.api.describe import respond
 from orchestrator.api.registry import action
-from orchestrator.domain.states import InstanceState, Request
+from orchestrator.domain.states import Request
 from orchestrator.services import instances
 
 _FILTERS = {
@@ -47,58 +47,30 @@ def run_instances(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
 
 @action("DescribeInstances")
 def describe_instances(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    backend = ctx.backend
-    wanted = req.get("InstanceIds")
-    records = instances.find(backend, ctx.region, wanted) if wanted else instances.visible(backend, ctx.region)
-    tags = backend.store.tags_by_resource(instances.INSTANCE, ctx.region)
-    items = []
-    for r in records:
-        item = instances.describe(backend, r, tags.get(r.id, {}))
-        item["_reservation"], item["_owner"] = r.data["ReservationId"], r.data["OwnerId"]
-        items.append(item)
-    items = apply_filters(items, req.get("Filters"), _FILTERS,
-                          tags_of=lambda i: {t["Key"]: t["Value"] for t in i["Tags"]})
-    page, token = paginate(items, req.get("MaxResults"), req.get("NextToken"), low=5, high=1000)
+    items = instances.describe_instances(ctx.backend, ctx.region, req.get("InstanceIds"))
+    out = respond(req, items, _FILTERS, "Reservations")
     reservations = []
-    for (rid, owner), group in groupby(page, key=lambda i: (i["_reservation"], i["_owner"])):
+    for (rid, owner), group in groupby(out["Reservations"], key=lambda i: (i["_reservation"], i["_owner"])):
         members = list(group)
         for m in members:
             del m["_reservation"], m["_owner"]
         reservations.append({"ReservationId": rid, "OwnerId": owner, "Groups": [], "Instances": members})
-    return {"Reservations": reservations, "NextToken": token}
+    return {"Reservations": reservations, "NextToken": out["NextToken"]}
+
+
+_STATUS_FILTERS = {
+    "availability-zone": lambda s: s["AvailabilityZone"],
+    "instance-state-name": lambda s: s["InstanceState"]["Name"],
+    "instance-state-code": lambda s: s["InstanceState"]["Code"],
+    "instance-status.status": lambda s: s["InstanceStatus"]["Status"],
+    "system-status.status": lambda s: s["SystemStatus"]["Status"],
+}
 
 
 @action("DescribeInstanceStatus")
 def describe_instance_status(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    backend = ctx.backend
-    wanted = req.get("InstanceIds")
-    records = instances.find(backend, ctx.region, wanted) if wanted else instances.visible(backend, ctx.region)
-    if not req.get("IncludeAllInstances"):
-        records = [r for r in records if r.state == InstanceState.RUNNING]
-    out = []
-    for r in records:
-        state = InstanceState(r.state)
-        running = state == InstanceState.RUNNING
-        status = "ok" if running else "not-applicable"
-        detail = [{"Name": "reachability", "Status": "passed" if running else "not-applicable"}]
-        out.append({
-            "AvailabilityZone": r.data["AvailabilityZone"],
-            "InstanceId": r.id,
-            "InstanceState": {"Code": state.code, "Name": str(state)},
-            "InstanceStatus": {"Status": status, "Details": detail},
-            "SystemStatus": {"Status": status, "Details": detail},
-            "AttachedEbsStatus": {"Status": status},
-        })
-    filters = {
-        "availability-zone": lambda s: s["AvailabilityZone"],
-        "instance-state-name": lambda s: s["InstanceState"]["Name"],
-        "instance-state-code": lambda s: s["InstanceState"]["Code"],
-        "instance-status.status": lambda s: s["InstanceStatus"]["Status"],
-        "system-status.status": lambda s: s["SystemStatus"]["Status"],
-    }
-    out = apply_filters(out, req.get("Filters"), filters)
-    page, token = paginate(out, req.get("MaxResults"), req.get("NextToken"), low=5, high=1000)
-    return {"InstanceStatuses": page, "NextToken": token}
+    items = instances.statuses(ctx.backend, ctx.region, req.get("InstanceIds"), bool(req.get("IncludeAllInstances")))
+    return respond(req, items, _STATUS_FILTERS, "InstanceStatuses", tags_of=None)
 
 
 @action("StartInstances")

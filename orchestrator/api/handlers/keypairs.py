@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator.api.context import RequestContext
-from orchestrator.api.filters import apply_filters
+from orchestrator.api.describe import respond
 from orchestrator.api.registry import action
 from orchestrator.services import keypairs
 from orchestrator.services import tags as tag_service
@@ -29,7 +29,7 @@ def create_key_pair(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
         "KeyName": record.data["KeyName"],
         "KeyFingerprint": record.data["KeyFingerprint"],
         "KeyMaterial": material,
-        "Tags": tag_service.tag_list(ctx.backend.store.tags_of(record.id)),
+        "Tags": tag_service.tag_list(tag_service.of(ctx.backend, record.id)),
     }
 
 
@@ -42,20 +42,15 @@ def import_key_pair(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
         "KeyPairId": record.id,
         "KeyName": record.data["KeyName"],
         "KeyFingerprint": record.data["KeyFingerprint"],
-        "Tags": tag_service.tag_list(ctx.backend.store.tags_of(record.id)),
+        "Tags": tag_service.tag_list(tag_service.of(ctx.backend, record.id)),
     }
 
 
 @action("DescribeKeyPairs")
 def describe_key_pairs(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    records = keypairs.find(ctx.backend, ctx.region, req.get("KeyNames") or [], req.get("KeyPairIds") or [])
-    all_tags = ctx.backend.store.tags_by_resource(keypairs.TYPE, ctx.region)
-    include = bool(req.get("IncludePublicKey"))
-    items = [keypairs.describe(r, all_tags.get(r.id, {}), include) for r in records]
-    items = apply_filters(
-        items, req.get("Filters"), _FILTERS, tags_of=lambda k: {t["Key"]: t["Value"] for t in k["Tags"]}
-    )
-    return {"KeyPairs": items}
+    items = keypairs.describe_key_pairs(ctx.backend, ctx.region, req.get("KeyNames") or [],
+                                        req.get("KeyPairIds") or [], bool(req.get("IncludePublicKey")))
+    return respond(req, items, _FILTERS, "KeyPairs", page=None)
 
 
 @action("DeleteKeyPair")

@@ -6,12 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator.api.context import RequestContext
-from orchestrator.api.describe import item_tags, select
-from orchestrator.api.filters import apply_filters, paginate
+from orchestrator.api.describe import respond, tags_in
 from orchestrator.api.registry import action
 from orchestrator.services import network_interfaces as enis
 from orchestrator.services import tags as tag_service
-from orchestrator.services import vpcs
 
 _FILTERS = {
     "network-interface-id": lambda e: e["NetworkInterfaceId"],
@@ -31,34 +29,10 @@ _FILTERS = {
 }
 
 
-def describe_eni(record: Any, tags: dict[str, str]) -> dict[str, Any]:
-    d = record.data
-    dns = vpcs.private_dns_name(d["PrivateIpAddress"], record.region)
-    out = {
-        "NetworkInterfaceId": record.id, "SubnetId": d["SubnetId"], "VpcId": d["VpcId"],
-        "AvailabilityZone": d["AvailabilityZone"], "Description": d["Description"], "OwnerId": d["OwnerId"],
-        "Status": record.state, "MacAddress": d["MacAddress"], "PrivateIpAddress": d["PrivateIpAddress"],
-        "PrivateDnsName": dns, "SourceDestCheck": d["SourceDestCheck"], "Groups": d["Groups"],
-        "InterfaceType": d["InterfaceType"], "RequesterManaged": False,
-        "PrivateIpAddresses": [{"Primary": True, "PrivateIpAddress": d["PrivateIpAddress"], "PrivateDnsName": dns}]
-        + [{"Primary": False, "PrivateIpAddress": ip,
-            "PrivateDnsName": vpcs.private_dns_name(ip, record.region)} for ip in d.get("SecondaryPrivateIps") or []],
-        "TagSet": tag_service.tag_list(tags),
-    }
-    if d.get("Attachment"):
-        out["Attachment"] = {k: v for k, v in d["Attachment"].items()}
-        out["Attachment"].setdefault("InstanceOwnerId", d["OwnerId"])
-    return out
-
-
 @action("DescribeNetworkInterfaces")
 def describe_network_interfaces(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    records = select(ctx.backend.store.list(vpcs.ENI, ctx.region), req.get("NetworkInterfaceIds"), "eni")
-    tags = ctx.backend.store.tags_by_resource("network-interface", ctx.region)
-    items = [describe_eni(r, tags.get(r.id, {})) for r in records]
-    items = apply_filters(items, req.get("Filters"), _FILTERS, tags_of=lambda e: item_tags(e, "TagSet"))
-    page, token = paginate(items, req.get("MaxResults"), req.get("NextToken"), low=5, high=1000)
-    return {"NetworkInterfaces": page, "NextToken": token}
+    items = enis.describe_enis(ctx.backend, ctx.region, req.get("NetworkInterfaceIds"))
+    return respond(req, items, _FILTERS, "NetworkInterfaces", tags_of=tags_in("TagSet"))
 
 
 async def _sync(ctx: RequestContext, vpc_id: str) -> None:
@@ -70,7 +44,7 @@ async def _sync(ctx: RequestContext, vpc_id: str) -> None:
 def create_network_interface(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
     tags = tag_service.tags_from_specifications(req.get("TagSpecifications"), "network-interface")
     record = enis.create(ctx.backend, ctx.region, req, tags)
-    return {"NetworkInterface": describe_eni(record, tags)}
+    return {"NetworkInterface": enis.describe_eni(record, tags)}
 
 
 @action("AttachNetworkInterface")
@@ -99,16 +73,14 @@ def delete_network_interface(ctx: RequestContext, req: dict[str, Any]) -> dict[s
 
 @action("AssignPrivateIpAddresses")
 async def assign_private_ip_addresses(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    new = enis.assign(ctx.backend, ctx.region, req["NetworkInterfaceId"], req.get("PrivateIpAddresses") or [],
-                      int(req.get("SecondaryPrivateIpAddressCount") or 0))
-    eni = enis.get(ctx.backend, ctx.region, req["NetworkInterfaceId"])
+    eni, new = enis.assign(ctx.backend, ctx.region, req["NetworkInterfaceId"], req.get("PrivateIpAddresses") or [],
+                           int(req.get("SecondaryPrivateIpAddressCount") or 0))
     await _sync(ctx, eni.data["VpcId"])
     return {"NetworkInterfaceId": eni.id, "AssignedPrivateIpAddresses": [{"PrivateIpAddress": ip} for ip in new]}
 
 
 @action("UnassignPrivateIpAddresses")
 async def unassign_private_ip_addresses(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    enis.unassign(ctx.backend, ctx.region, req["NetworkInterfaceId"], req.get("PrivateIpAddresses") or [])
-    eni = enis.get(ctx.backend, ctx.region, req["NetworkInterfaceId"])
+    eni = enis.unassign(ctx.backend, ctx.region, req["NetworkInterfaceId"], req.get("PrivateIpAddresses") or [])
     await _sync(ctx, eni.data["VpcId"])
     return {}

@@ -9,6 +9,7 @@ from orchestrator.api.filters import apply_filters
 from orchestrator.api.registry import action
 from orchestrator.domain import errors
 from orchestrator.domain.regions import Zone
+from orchestrator.services import vpcs
 
 _REGION_FILTERS = {
     "endpoint": lambda r: r["Endpoint"],
@@ -83,10 +84,8 @@ def describe_availability_zones(ctx: RequestContext, req: dict[str, Any]) -> dic
 
 
 def _default_vpc(ctx: RequestContext) -> str:
-    for record in ctx.backend.store.list("vpc", ctx.region):
-        if record.data.get("IsDefault"):
-            return record.id
-    return "none"
+    record = vpcs.default_vpc(ctx.backend, ctx.region)
+    return record.id if record is not None else "none"
 
 
 _ATTRIBUTES = {

@@ -6,9 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator.api.context import RequestContext
-from orchestrator.api.filters import apply_filters, paginate
+from orchestrator.api.describe import no_tags, respond
 from orchestrator.api.registry import action
-from orchestrator.domain import ids
 from orchestrator.services import security_groups as sgs
 from orchestrator.services import tags as tag_service
 
@@ -52,51 +51,29 @@ def create_security_group(ctx: RequestContext, req: dict[str, Any]) -> dict[str,
     record = sgs.create(ctx.backend, ctx.region, req["GroupName"], req["Description"], req.get("VpcId"),
                         req.get("TagSpecifications"))
     return {"GroupId": record.id, "SecurityGroupArn": sgs.describe(record, {})["SecurityGroupArn"],
-            "Tags": tag_service.tag_list(ctx.backend.store.tags_of(record.id))}
+            "Tags": tag_service.tag_list(tag_service.of(ctx.backend, record.id))}
 
 
 @action("DeleteSecurityGroup")
 async def delete_security_group(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    group = sgs.resolve(ctx.backend, ctx.region, req.get("GroupId"), req.get("GroupName"))
-    sgs.delete(ctx.backend, ctx.region, group.id, None)
+    group = sgs.delete(ctx.backend, ctx.region, req.get("GroupId"), req.get("GroupName"))
     await _changed(ctx, group.data["VpcId"])
     return {"Return": True, "GroupId": group.id}
 
 
 @action("DescribeSecurityGroups")
 def describe_security_groups(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    backend = ctx.backend
-    records = backend.store.list(sgs.SG, ctx.region)
-    if req.get("GroupIds"):
-        records = [sgs.get(backend, ctx.region, gid) for gid in req["GroupIds"]]
-    if req.get("GroupNames"):
-        records = [sgs.by_name(backend, ctx.region, name) for name in req["GroupNames"]]
-    tags = backend.store.tags_by_resource("security-group", ctx.region)
-    items = [sgs.describe(r, tags.get(r.id, {})) for r in records]
-    items = apply_filters(items, req.get("Filters"), _FILTERS,
-                          tags_of=lambda g: {t["Key"]: t["Value"] for t in g["Tags"]})
-    page, token = paginate(items, req.get("MaxResults"), req.get("NextToken"), low=5, high=1000)
-    return {"SecurityGroups": page, "NextToken": token}
+    items = sgs.describe_groups(ctx.backend, ctx.region, req.get("GroupIds"), req.get("GroupNames"))
+    return respond(req, items, _FILTERS, "SecurityGroups")
+
+
+_RULE_FILTERS = {"group-id": lambda r: r["GroupId"], "security-group-rule-id": lambda r: r["SecurityGroupRuleId"]}
 
 
 @action("DescribeSecurityGroupRules")
 def describe_security_group_rules(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    groups = ctx.backend.store.list(sgs.SG, ctx.region)
-    rules = [sgs.describe_rule(r, g.data["OwnerId"]) for g in groups for r in sgs.ensure_rules_field(g)]
-    wanted = req.get("SecurityGroupRuleIds")
-    if wanted:
-        for rid in wanted:
-            ids.check(rid, "sgr")
-        known = {r["SecurityGroupRuleId"] for r in rules}
-        for rid in wanted:
-            if rid not in known:
-                raise ids.KINDS["sgr"].not_found_error(rid)
-        rules = [r for r in rules if r["SecurityGroupRuleId"] in wanted]
-    rules = apply_filters(rules, req.get("Filters"), {
-        "group-id": lambda r: r["GroupId"], "security-group-rule-id": lambda r: r["SecurityGroupRuleId"]},
-        tags_of=lambda r: {})
-    page, token = paginate(rules, req.get("MaxResults"), req.get("NextToken"), low=5, high=1000)
-    return {"SecurityGroupRules": page, "NextToken": token}
+    rules = sgs.describe_rules(ctx.backend, ctx.region, req.get("SecurityGroupRuleIds"))
+    return respond(req, rules, _RULE_FILTERS, "SecurityGroupRules", tags_of=no_tags)
 
 
 async def _authorize(ctx: RequestContext, req: dict[str, Any], egress: bool) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator.api.context import RequestContext
-from orchestrator.api.filters import apply_filters, paginate
+from orchestrator.api.describe import respond
 from orchestrator.api.registry import action
 from orchestrator.services import tags
 
@@ -40,6 +40,4 @@ def describe_tags(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
             filters.append({"Name": "value", "Values": f.get("Values") or []})
         else:
             filters.append(f)
-    rows = apply_filters(rows, filters, _FILTERS)
-    page, token = paginate(rows, req.get("MaxResults"), req.get("NextToken"), low=5, high=1000)
-    return {"Tags": page, "NextToken": token}
+    return respond({**req, "Filters": filters}, rows, _FILTERS, "Tags", tags_of=None)

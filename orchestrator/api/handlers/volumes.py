@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator.api.context import RequestContext
-from orchestrator.api.describe import item_tags, select
-from orchestrator.api.filters import apply_filters, paginate
+from orchestrator.api.describe import respond
 from orchestrator.api.registry import action
+from orchestrator.services import tags as tag_service
 from orchestrator.services import volumes
 
 _FILTERS = {
@@ -31,33 +31,16 @@ _FILTERS = {
 }
 
 
-def describe_volume(record: Any, tags: dict[str, str]) -> dict[str, Any]:
-    d = record.data
-    return {
-        "VolumeId": record.id, "State": record.state, "Size": d["Size"], "AvailabilityZone": d["AvailabilityZone"],
-        "VolumeType": d["VolumeType"], "Iops": d.get("Iops"), "Throughput": d.get("Throughput"),
-        "SnapshotId": d.get("SnapshotId") or "", "CreateTime": d["CreateTime"], "Encrypted": d["Encrypted"],
-        "MultiAttachEnabled": d.get("MultiAttachEnabled", False),
-        "Attachments": [{**a, "VolumeId": record.id} for a in d.get("Attachments") or []],
-        "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())],
-    }
-
-
 @action("DescribeVolumes")
 def describe_volumes(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    records = [r for r in ctx.backend.store.list("volume", ctx.region) if r.state != "deleted"]
-    records = select(records, req.get("VolumeIds"), "vol")
-    tags = ctx.backend.store.tags_by_resource("volume", ctx.region)
-    items = [describe_volume(r, tags.get(r.id, {})) for r in records]
-    items = apply_filters(items, req.get("Filters"), _FILTERS, tags_of=item_tags)
-    page, token = paginate(items, req.get("MaxResults"), req.get("NextToken"), low=5, high=500)
-    return {"Volumes": page, "NextToken": token}
+    items = volumes.describe_volumes(ctx.backend, ctx.region, req.get("VolumeIds"))
+    return respond(req, items, _FILTERS, "Volumes", page=(5, 500))
 
 
 @action("CreateVolume")
 def create_volume(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
     record = volumes.create(ctx.backend, ctx.region, req)
-    out = describe_volume(record, ctx.backend.store.tags_of(record.id))
+    out = volumes.describe_volume(record, tag_service.of(ctx.backend, record.id))
     zone = ctx.backend.regions.zone(record.data["AvailabilityZone"])
     out["AvailabilityZoneId"] = zone.zone_id if zone else None
     return out
@@ -101,9 +84,7 @@ _MOD_FILTERS = {
 @action("DescribeVolumesModifications")
 def describe_volumes_modifications(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
     items = volumes.modifications(ctx.backend, ctx.region, req.get("VolumeIds"))
-    items = apply_filters(items, req.get("Filters"), _MOD_FILTERS)
-    page, token = paginate(items, req.get("MaxResults"), req.get("NextToken"), low=5, high=500)
-    return {"VolumesModifications": page, "NextToken": token}
+    return respond(req, items, _MOD_FILTERS, "VolumesModifications", tags_of=None, page=(5, 500))
 
 
 _STATUS_FILTERS = {
@@ -119,6 +100,4 @@ _STATUS_FILTERS = {
 @action("DescribeVolumeStatus")
 def describe_volume_status(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
     items = volumes.status(ctx.backend, ctx.region, req.get("VolumeIds"))
-    items = apply_filters(items, req.get("Filters"), _STATUS_FILTERS)
-    page, token = paginate(items, req.get("MaxResults"), req.get("NextToken"), low=5, high=1000)
-    return {"VolumeStatuses": page, "NextToken": token}
+    return respond(req, items, _STATUS_FILTERS, "VolumeStatuses", tags_of=None)

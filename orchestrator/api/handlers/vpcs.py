@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator.api.context import RequestContext
-from orchestrator.api.describe import item_tags, select
-from orchestrator.api.filters import apply_filters, paginate
+from orchestrator.api.describe import respond
 from orchestrator.api.registry import action
 from orchestrator.domain import errors
 from orchestrator.services import tags as tag_service
@@ -38,21 +37,13 @@ _SUBNET_FILTERS = {
 
 @action("DescribeVpcs")
 def describe_vpcs(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    tags = ctx.backend.store.tags_by_resource("vpc", ctx.region)
-    items = [vpcs.describe_vpc(r, tags.get(r.id, {})) for r in select(ctx.backend.store.list(vpcs.VPC, ctx.region), req.get("VpcIds"), "vpc")]
-    items = apply_filters(items, req.get("Filters"), _VPC_FILTERS, tags_of=item_tags)
-    page, token = paginate(items, req.get("MaxResults"), req.get("NextToken"), low=5, high=1000)
-    return {"Vpcs": page, "NextToken": token}
+    return respond(req, vpcs.describe_vpcs(ctx.backend, ctx.region, req.get("VpcIds")), _VPC_FILTERS, "Vpcs")
 
 
 @action("DescribeSubnets")
 def describe_subnets(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    tags = ctx.backend.store.tags_by_resource("subnet", ctx.region)
-    records = select(ctx.backend.store.list(vpcs.SUBNET, ctx.region), req.get("SubnetIds"), "subnet")
-    items = [vpcs.describe_subnet(ctx.backend, r, tags.get(r.id, {})) for r in records]
-    items = apply_filters(items, req.get("Filters"), _SUBNET_FILTERS, tags_of=item_tags)
-    page, token = paginate(items, req.get("MaxResults"), req.get("NextToken"), low=5, high=1000)
-    return {"Subnets": page, "NextToken": token}
+    items = vpcs.describe_subnets(ctx.backend, ctx.region, req.get("SubnetIds"))
+    return respond(req, items, _SUBNET_FILTERS, "Subnets")
 
 
 @action("CreateVpc")
@@ -95,37 +86,20 @@ async def delete_subnet(ctx: RequestContext, req: dict[str, Any]) -> dict[str, A
 
 @action("ModifySubnetAttribute")
 def modify_subnet_attribute(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    record = vpcs.get_subnet(ctx.backend, ctx.region, req["SubnetId"])
-    value = (req.get("MapPublicIpOnLaunch") or {}).get("Value")
-    if value is None:
-        raise errors.Ec2Error("ec2d supports the MapPublicIpOnLaunch attribute only.", code="UnsupportedOperation")
-    record.data["MapPublicIpOnLaunch"] = bool(value)
-    ctx.backend.store.update(record)
+    vpcs.modify_subnet_attribute(ctx.backend, ctx.region, req["SubnetId"],
+                                 (req.get("MapPublicIpOnLaunch") or {}).get("Value"))
     return {}
-
-
-_VPC_ATTRIBUTES = {"enableDnsSupport": ("EnableDnsSupport", True), "enableDnsHostnames": ("EnableDnsHostnames", None),
-                   "enableNetworkAddressUsageMetrics": ("EnableNetworkAddressUsageMetrics", False)}
 
 
 @action("ModifyVpcAttribute")
 def modify_vpc_attribute(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    record = vpcs.get_vpc(ctx.backend, ctx.region, req["VpcId"])
-    changed = False
-    for key, _default in _VPC_ATTRIBUTES.values():
-        if req.get(key) is not None:
-            record.data[key] = bool(req[key].get("Value"))
-            changed = True
-    if not changed:
-        raise errors.MissingParameter("EnableDnsSupport or EnableDnsHostnames")
-    ctx.backend.store.update(record)
+    vpcs.modify_vpc_attribute(ctx.backend, ctx.region, req["VpcId"],
+                              {key: req[key].get("Value") for key, _ in vpcs.VPC_ATTRIBUTES.values()
+                               if req.get(key) is not None})
     return {}
 
 
 @action("DescribeVpcAttribute")
 def describe_vpc_attribute(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    record = vpcs.get_vpc(ctx.backend, ctx.region, req["VpcId"])
-    key, default = _VPC_ATTRIBUTES[req["Attribute"]]
-    if default is None:  # EC2: DNS hostnames on for default VPCs, off for others
-        default = bool(record.data.get("IsDefault"))
-    return {"VpcId": record.id, key: {"Value": record.data.get(key, default)}}
+    key, value = vpcs.vpc_attribute(ctx.backend, ctx.region, req["VpcId"], req["Attribute"])
+    return {"VpcId": req["VpcId"], key: {"Value": value}}

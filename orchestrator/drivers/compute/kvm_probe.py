@@ -33,6 +33,7 @@ from orchestrator.drivers.compute.config import ConsoleConfig, DomainConfig, Ser
 from orchestrator.drivers.compute.driver import ComputeError, PowerState
 from orchestrator.drivers.compute.libvirt_driver import LibvirtCompute, read_tail
 from orchestrator.drivers.compute.probe_initramfs import build_initramfs
+from orchestrator.images.kernel import ensure_kernel
 
 __all__ = [
     "MARKER",
@@ -219,8 +220,6 @@ def probe_virt_type(kernel: Path, cache_file: Path, timeout: float = 20.0, *,
 def probe_host(cache_dir: Path | None = None, timeout: float = 20.0) -> ProbeResult:
     """``probe_virt_type`` with the project's kernel (``orchestrator.images.kernel``) and the
     cache file ``<cache_dir>/virt-type.json`` (cache_dir: $EC2D_CACHE_DIR or /var/cache/ec2d)."""
-    from orchestrator.images.kernel import ensure_kernel
-
     cache_dir = Path(cache_dir or os.environ.get("EC2D_CACHE_DIR", "/var/cache/ec2d"))
     kernel = ensure_kernel(cache_dir)
     return probe_virt_type(Path(kernel.vmlinuz), cache_dir / "virt-type.json", timeout)

@@ -1,0 +1,87 @@
+"""The one get-by-id-and-region lookup every resource uses, parameterised by the id's kind.
+
+A malformed id gets the kind's ``*.Malformed`` code, an id that is unknown, of another region or
+in a state EC2 no longer shows (a deleted volume, a deregistered AMI) the kind's ``*.NotFound``,
+with the message EC2 uses for that resource (most say ``The <label> ID '<id>' does not exist``;
+the exceptions are listed in ``LOOKUPS``). The services' own ``get`` functions are this call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from orchestrator.domain import errors, ids
+from orchestrator.domain.lifecycle import ImageState, SnapshotState
+from orchestrator.domain.states import VolumeState
+from orchestrator.services.backend import Backend
+from orchestrator.store.sqlite import Record
+
+
+@dataclass(frozen=True)
+class Lookup:
+    prefix: str  # the id's prefix (``ids.KINDS``)
+    hidden: frozenset[str] = frozenset()  # states in which the resource no longer exists for the API
+    not_found: Callable[[str], errors.NotFound] | None = None  # EC2's own message, where not the kind's
+
+    @property
+    def kind(self) -> ids.Kind:
+        return ids.KINDS[self.prefix]
+
+    def missing(self, resource_id: str) -> errors.NotFound:
+        return self.not_found(resource_id) if self.not_found else self.kind.not_found_error(resource_id)
+
+
+def _image_not_found(image_id: str) -> errors.NotFound:
+    return errors.NotFound("InvalidAMIID.NotFound", f"The image id '[{image_id}]' does not exist")
+
+
+def _group_not_found(group_id: str) -> errors.NotFound:
+    return errors.NotFound("InvalidGroup.NotFound", f"The security group '{group_id}' does not exist")
+
+
+def _key_not_found(key_id: str) -> errors.NotFound:
+    return errors.NotFound("InvalidKeyPair.NotFound", f"The key pair ID '{key_id}' does not exist")
+
+
+LOOKUPS: dict[str, Lookup] = {lk.prefix: lk for lk in (
+    Lookup("i"),
+    Lookup("vol", frozenset({str(VolumeState.DELETED)})),
+    Lookup("snap", frozenset({str(SnapshotState.DELETED)})),
+    Lookup("ami", frozenset({str(ImageState.DEREGISTERED)}), _image_not_found),
+    Lookup("vpc"),
+    Lookup("subnet"),
+    Lookup("sg", not_found=_group_not_found),
+    Lookup("eni"),
+    Lookup("igw"),
+    Lookup("rtb"),
+    Lookup("key", not_found=_key_not_found),
+)}
+
+
+def get(backend: Backend, region: str, prefix: str, resource_id: str) -> Record:
+    """The record of ``resource_id`` (a ``prefix-`` id) in ``region``, or the kind's EC2 error."""
+    lookup = LOOKUPS[prefix]
+    ids.check(resource_id, prefix)
+    record = backend.store.get(resource_id, lookup.kind.resource_type)
+    if record is None or record.region != region or record.state in lookup.hidden:
+        raise lookup.missing(resource_id)
+    return record
+
+
+def not_found(prefix: str, resource_id: str) -> errors.NotFound:
+    """The NotFound error ``get`` raises for ``resource_id`` (for lookups by other keys)."""
+    return LOOKUPS[prefix].missing(resource_id)
+
+
+def select(records: Sequence[Record], wanted: Sequence[str] | None, prefix: str) -> list[Record]:
+    """``records`` (all of them when nothing is named), or the named ones in the order named; a
+    named id that is malformed or not among ``records`` gets the kind's EC2 error."""
+    if not wanted:
+        return list(records)
+    by_id = {r.id: r for r in records}
+    for rid in wanted:
+        ids.check(rid, prefix)
+        if rid not in by_id:
+            raise ids.KINDS[prefix].not_found_error(rid)
+    return [by_id[rid] for rid in wanted]
