@@ -120,7 +120,8 @@ def test_recover_finishes_interrupted_work(backend: Backend) -> None:
         backend.store.insert(Record(id="vol-00000000000000001", type="volume", region="us-east-1",
                                     state="creating", data={**base, "Size": 1}))
         backend.store.insert(Record(id="vol-00000000000000002", type="volume", region="us-east-1",
-                                    state="available", data={**base, "Size": 1}))
+                                    state="creating", data={**base, "Size": 1}))
+        backend.store.transition("vol-00000000000000002", "creating", "available")
         rt.storage.create_volume("vol-00000000000000002", GIB)
         rt.storage.snapshot_volume("vol-00000000000000002", "snap-00000000000000001")
         snap = {"VolumeId": "vol-00000000000000002", "VolumeSize": 1, "OwnerId": backend.account_id,

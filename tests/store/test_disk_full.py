@@ -125,13 +125,13 @@ def test_store_on_a_full_disk_rolls_back_and_recovers(tmp_path: Path) -> None:
         assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
         assert store._db.execute("PRAGMA busy_timeout").fetchone()[0] == BUSY_TIMEOUT_MS
-        store.insert(Record(id="vol-kept", type="volume", region="r", state="available", data={"x": 1}))
+        store.insert(Record(id="vol-kept", type="volume", region="r", state="creating", data={"x": 1}))
         filler = fill(mnt)
         failures = 0
         for n in range(200):
             try:
                 with store.transaction():
-                    store.insert(Record(id=f"vol-{n:04d}", type="volume", region="r", data={"pad": "p" * 4000}))
+                    store.insert(Record(id=f"vol-{n:04d}", type="volume", region="r", state="creating", data={"pad": "p" * 4000}))
                     store.set_tags(f"vol-{n:04d}", "volume", "r", {"Name": "x" * 200})
             except StoreUnavailable as exc:
                 assert exc.reason == "full"
@@ -143,7 +143,7 @@ def test_store_on_a_full_disk_rolls_back_and_recovers(tmp_path: Path) -> None:
         assert store.get("vol-kept").data == {"x": 1}  # reads work on the full disk
         assert store.integrity_check() == ["ok"]
         filler.unlink()
-        store.insert(Record(id="vol-after", type="volume", region="r", state="available"))
+        store.insert(Record(id="vol-after", type="volume", region="r", state="creating"))
         store.close()
         again = Store(mnt / "state.db")
         assert {r.id for r in again.list("volume")} >= {"vol-kept", "vol-after"}
@@ -161,11 +161,11 @@ def test_a_write_lock_held_by_another_process_is_a_retryable_error(tmp_path: Pat
     other = sqlite3.connect(tmp_path / "state.db", isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
     with pytest.raises(StoreUnavailable) as info:
-        store.insert(Record(id="vol-busy", type="volume", region="r"))
+        store.insert(Record(id="vol-busy", type="volume", region="r", state="creating"))
     assert info.value.reason == "busy" and not store._db.in_transaction
     other.execute("ROLLBACK")
     other.close()
-    store.insert(Record(id="vol-busy", type="volume", region="r"))
+    store.insert(Record(id="vol-busy", type="volume", region="r", state="creating"))
     assert store.get("vol-busy") is not None
     store.close()
 
