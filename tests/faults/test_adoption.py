@@ -41,7 +41,7 @@ def host(tmp_path: Path):
 
 def runtime_on(backend: Backend, compute: FakeCompute, storage: FakeStorage, net: FakeVpcNetwork) -> Runtime:
     rt = Runtime(backend, compute, {"us-east-1": net}, storage, NoImds(), "qemu", open_listener=lambda ns: object(),
-                      publish_images=publisher(backend))
+                 publish_images=publisher(backend))
     backend.runtime = rt
     return rt
 

@@ -31,7 +31,7 @@ def world(tmp_path: Path):
     compute = FakeCompute()
     rt = Runtime(backend, compute, {"us-east-1": FakeVpcNetwork("ec2dtfake", "us-east-1")}, storage, NoImds(),
                  "qemu", open_listener=lambda ns: object(),
-                      publish_images=publisher(backend))
+                 publish_images=publisher(backend))
     backend.runtime = rt
     yield backend, rt, compute
     backend.close()
