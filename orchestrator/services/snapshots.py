@@ -1,5 +1,6 @@
 """EBS snapshots: CreateSnapshot, CreateSnapshots, DeleteSnapshot, DescribeSnapshots, CopySnapshot,
-Modify/DescribeSnapshotAttribute, and the garbage collection of layers.
+Modify/DescribeSnapshotAttribute. Freezing, copying and collecting layers is the runtime's work
+(``orchestrator/runtime/ebs.py``).
 
 A snapshot is a storage layer with the same id (``snap-...``): ``storage.snapshot_volume`` freezes
 the volume's current top (live, through libvirt, when the volume is in a running domain; several

@@ -1,4 +1,4 @@
-"""EBS volumes, the API side and the background work: CreateVolume, DeleteVolume, AttachVolume,
+"""EBS volumes, the API side: CreateVolume, DeleteVolume, AttachVolume,
 DetachVolume, ModifyVolume, DescribeVolumesModifications, DescribeVolumeStatus.
 
 Volumes are zone-scoped qcow2 files; a volume made from a snapshot is an O(1) overlay on the
