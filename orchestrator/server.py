@@ -5,15 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 
 from aiohttp import web
 
 from orchestrator.api.app import make_app
 from orchestrator.config import Config
 from orchestrator.hostscope import lock_data_dir, unlock_data_dir
-from orchestrator.services import bootstrap
+from orchestrator.runtime.core import Runtime
+from orchestrator.services import bootstrap, images
 from orchestrator.services.backend import Backend
-from orchestrator.services.runtime import Runtime
+from orchestrator.store.sqlite import Record
 
 log = logging.getLogger("ec2d")
 
@@ -28,7 +30,6 @@ async def keep_images_registered(backend: Backend, build_default: bool = True) -
     """Build ec2d-tiny if its inputs changed or it is missing, then register every cached image
     as an AMI in every region; rescan the cache so ``ec2d image build/import`` show up live."""
     from orchestrator.images.cache import ImageError, ensure_image
-    from orchestrator.services import images
 
     if build_default:
         try:
@@ -42,6 +43,12 @@ async def keep_images_registered(backend: Backend, build_default: bool = True) -
         except Exception:
             log.exception("image registration failed")
         await asyncio.sleep(IMAGE_RESCAN_SECONDS)
+
+
+def publisher(backend: Backend) -> Callable[[], list[Record]]:
+    """The runtime's image registration: every cached image an AMI, new ones ``pending`` until
+    the runtime imported their layer (a service decision the runtime calls back into)."""
+    return lambda: images.sync_published(backend, False)
 
 
 async def start_runtime(backend: Backend) -> Runtime:
@@ -66,13 +73,14 @@ async def start_runtime(backend: Backend) -> Runtime:
     runtime = Runtime(
         backend,
         compute=LibvirtCompute(config.libvirt_uri),
-        networks=networks,  # type: ignore[arg-type]
+        networks=networks,
         storage=Qcow2Storage(config.data_dir / "storage", libvirt_uri=config.libvirt_uri),
         imds=imds,
         virt_type=probe.virt_type,
         open_listener=open_listener_in_netns,
         public=PublicNetwork(config.prefix, config.public_pool),
         firewall=NftFirewall(),
+        publish_images=publisher(backend),
     )
     backend.runtime = runtime
     try:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from orchestrator import data_dir
 from orchestrator.config import Config
 from orchestrator.domain.regions import RegionCatalogue
 from orchestrator.domain.states import InstanceState
+from orchestrator.runtime.model_only import ModelOnlyRuntime
+from orchestrator.runtime.port import RuntimePort
 from orchestrator.services import credentials, principals
 from orchestrator.services.credentials import Credentials
 from orchestrator.services.principals import ResolvedKey
@@ -22,11 +23,14 @@ class Backend:
     store: Store
     credentials: Credentials
     regions: RegionCatalogue = field(init=False)
-    runtime: Any = None  # orchestrator.services.runtime.Runtime when instances really run
     sessions: SessionCredentialStore = field(default_factory=SessionCredentialStore)
+    # Side effects go through this port. API-only until the composition root (server.py) puts
+    # a ``runtime.core.Runtime`` here: then instances, volumes and networks really exist.
+    runtime: RuntimePort = field(init=False)
 
     def __post_init__(self) -> None:
         self.regions = RegionCatalogue(self.config.regions)
+        self.runtime = ModelOnlyRuntime(self)
 
     @property
     def account_id(self) -> str:

@@ -6,8 +6,8 @@ snapshot (whose layer is the cached disk). Ids are derived from the region and t
 key, so they are stable across restarts and data dirs.
 
 As on EC2 an AMI is ``available`` only once it can be launched: with a runtime, a new image is
-registered ``pending``; the runtime imports its layer into storage and then calls
-``mark_available`` (RunInstances on a pending AMI gives ``InvalidAMIID.Unavailable``).
+registered ``pending``; the runtime imports its layer into storage and then moves it to
+``available`` (``runtime/startup.py``; RunInstances on a pending AMI gives ``InvalidAMIID.Unavailable``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from orchestrator.domain.lifecycle import ImageState, SnapshotState
 from orchestrator.images.cache import ImageArtifact, list_images
 from orchestrator.services import lookup
 from orchestrator.services.backend import Backend
-from orchestrator.store.sqlite import Record, StateConflict
+from orchestrator.store.sqlite import Record
 
 log = logging.getLogger("ec2d.images")
 
@@ -47,7 +47,7 @@ def _size_gib(virtual_size: int) -> int:
 
 def register_artifact(backend: Backend, region: str, artifact: ImageArtifact, launchable: bool = True) -> Record:
     """Make ``artifact`` a public AMI in ``region`` (idempotent): ``available`` at once when
-    ``launchable`` (nothing launches without a runtime), else ``pending`` until ``mark_available``."""
+    ``launchable`` (nothing launches without a runtime), else ``pending`` until the runtime imported its layer."""
     image_id = published_image_id(region, artifact)
     existing = backend.store.get(image_id, IMAGE)
     if existing is not None:
@@ -114,31 +114,12 @@ def register_artifact(backend: Backend, region: str, artifact: ImageArtifact, la
 
 def sync_published(backend: Backend, launchable: bool = True) -> list[Record]:
     """Register every cached image in every region (called at start and after builds/imports).
-    ``launchable=False`` (the runtime): new AMIs start ``pending``, see ``mark_available``."""
+    ``launchable=False`` (the runtime): new AMIs start ``pending`` until their layer is imported."""
     out = []
     for artifact in list_images(backend.config.cache_dir):
         for region in backend.config.regions:
             out.append(register_artifact(backend, region, artifact, launchable))
     return out
-
-
-def mark_available(backend: Backend, image_id: str) -> None:
-    """A published AMI's layer is in storage: it can be launched now (``pending`` -> ``available``)."""
-    try:
-        backend.store.transition(image_id, str(ImageState.PENDING), str(ImageState.AVAILABLE))
-    except StateConflict:
-        pass  # already available (or deregistered meanwhile)
-    else:
-        log.info("%s is available", image_id)
-
-
-def mark_pending(backend: Backend, image_id: str) -> None:
-    """A published AMI's layer is missing from storage (e.g. the storage dir was emptied): it
-    cannot be launched until the runtime imports it again."""
-    try:
-        backend.store.transition(image_id, str(ImageState.AVAILABLE), str(ImageState.PENDING))
-    except StateConflict:
-        pass
 
 
 def get(backend: Backend, region: str, image_id: str) -> Record:

@@ -15,7 +15,8 @@ from typing import Any
 from orchestrator.domain import errors, ids
 from orchestrator.domain import instance_types as catalogue
 from orchestrator.domain.lifecycle import AttachmentState, EniState
-from orchestrator.domain.states import INSTANCE_CODES, REQUESTS, InstanceState, Request, check_edge
+from orchestrator.domain.states import INSTANCE_CODES, REQUESTS, InstanceState, Request
+from orchestrator.runtime import records as runtime_records
 from orchestrator.services import capacity, images, launch_request, lookup, public_ips, volumes, vpcs
 from orchestrator.services import tags as tag_service
 from orchestrator.services.backend import Backend
@@ -24,7 +25,7 @@ from orchestrator.store.sqlite import Record, StateConflict
 INSTANCE = "instance"
 VOLUME = "volume"
 S = InstanceState
-TERMINATED_VISIBLE_SECONDS = 3600
+TERMINATED_VISIBLE_SECONDS = runtime_records.TERMINATED_VISIBLE_SECONDS
 MAX_USER_DATA = launch_request.MAX_USER_DATA
 GIB = 1024**3
 
@@ -55,20 +56,9 @@ def find(backend: Backend, region: str, instance_ids: Sequence[str]) -> list[Rec
 
 def transition(backend: Backend, record_id: str, current: InstanceState | Iterable[InstanceState],
                target: InstanceState, changes: Mapping[str, Any] | None = None) -> Record:
-    """Move along an edge of the lifecycle table, compare-and-swap on the current state.
-
-    Every move but the one into ``running`` revokes the instance's identity credentials: they stop
-    working as soon as it stops or terminates, and a start issues new ones.
-    """
-    sources = [current] if isinstance(current, InstanceState) else list(current)
-    for src in sources:
-        check_edge(src, target)
-    data = dict(changes or {})
-    data["StateTransitionReason"] = data.get("StateTransitionReason", "")
-    record = backend.store.transition(record_id, [str(s) for s in sources], str(target), data)
-    if target != S.RUNNING:
-        backend.sessions.forget(record_id)
-    return record
+    """Move along an edge of the lifecycle table (``runtime.records.move_instance``: compare-and-swap,
+    identity credentials revoked on every move but the one into ``running``)."""
+    return runtime_records.move_instance(backend, record_id, current, target, changes)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -85,8 +75,7 @@ def run(backend: Backend, region: str, req: Mapping[str, Any]) -> dict[str, Any]
     if not req.get("ImageId"):  # botocore's model leaves it optional (launch templates): ec2d has none
         raise errors.MissingParameter("ImageId")
     image = images.get(backend, region, req["ImageId"])
-    if backend.runtime is not None:
-        backend.runtime.require_hypervisor()
+    backend.runtime.require_hypervisor()
     launch = launch_request.check(backend, region, req, image)
     if req.get("DryRun"):
         raise errors.DryRunOperation()
@@ -96,8 +85,7 @@ def run(backend: Backend, region: str, req: Mapping[str, Any]) -> dict[str, Any]
     with backend.store.transaction():
         for index in range(_admit(backend, launch)):
             created.append(_new_instance(backend, region, req, launch, reservation_id, index))
-    if backend.runtime is not None:
-        backend.runtime.launch([r.id for r in created])
+    backend.runtime.launch([r.id for r in created])
     return reservation(backend, created)
 
 
@@ -185,8 +173,7 @@ def request(backend: Backend, region: str, instance_ids: Sequence[str], what: Re
             force: bool = False) -> list[dict[str, Any]]:
     """Start/Stop/Reboot/Terminate: check every instance first, then move them all."""
     records = find(backend, region, instance_ids)
-    if backend.runtime is not None:
-        backend.runtime.require_hypervisor()
+    backend.runtime.require_hypervisor()
     table = REQUESTS[what]
     verb = str(what)  # "started", "stopped", ...
     for r in records:
@@ -219,12 +206,12 @@ def request(backend: Backend, region: str, instance_ids: Sequence[str], what: Re
                 current = target
             except StateConflict as e:  # moved under us (e.g. launch finished): report what it is now
                 current = S(e.actual) if e.actual else previous
-            if backend.runtime is not None and current == target:
+            if current == target:
                 {Request.START: backend.runtime.start, Request.STOP: lambda i: backend.runtime.stop(i, force),
                  Request.TERMINATE: backend.runtime.terminate}[what](r.id)
-        elif what == Request.REBOOT and backend.runtime is not None:
+        elif what == Request.REBOOT:
             backend.runtime.reboot(r.id)
-        elif what == Request.STOP and force and previous == S.STOPPING and backend.runtime is not None:
+        elif what == Request.STOP and force and previous == S.STOPPING:
             backend.runtime.stop(r.id, True)
         changes.append({"InstanceId": r.id,
                         "CurrentState": {"Code": INSTANCE_CODES[current], "Name": str(current)},
@@ -330,7 +317,7 @@ def modify_metadata_options(backend: Backend, region: str, req: Mapping[str, Any
 
 def console_output(backend: Backend, region: str, instance_id: str) -> dict[str, Any]:
     record = get(backend, region, instance_id)
-    raw = backend.runtime.console_output(record.id) if backend.runtime is not None else b""
+    raw = backend.runtime.console_output(record.id)
     return {"InstanceId": record.id, "Timestamp": dt.datetime.now(dt.UTC),
             "Output": base64.b64encode(raw[-64 * 1024:]).decode() if raw else None}
 

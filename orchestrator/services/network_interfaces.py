@@ -14,6 +14,7 @@ from typing import Any
 from orchestrator.domain import errors, ids, instance_types
 from orchestrator.domain.lifecycle import AttachmentState, EniState
 from orchestrator.domain.states import InstanceState
+from orchestrator.runtime import records, vpc_state
 from orchestrator.services import instances, lookup, vpcs
 from orchestrator.services import tags as tag_service
 from orchestrator.services.backend import Backend
@@ -42,7 +43,7 @@ def create(backend: Backend, region: str, req: Mapping[str, Any], tags: Mapping[
 
 
 def secondary_ips(eni: Record) -> list[str]:
-    return list(eni.data.get("SecondaryPrivateIps") or [])
+    return vpc_state.secondary_ips(eni)
 
 
 def assign(backend: Backend, region: str, eni_id: str, addresses: Sequence[str],
@@ -159,12 +160,21 @@ def delete(backend: Backend, region: str, eni_id: str) -> None:
 
 def attached_enis(backend: Backend, instance: Record) -> list[Record]:
     """Primary first, then the attached ones in device order."""
-    out = []
-    for eni_id in [instance.data["NetworkInterfaceId"], *(instance.data.get("SecondaryEnis") or [])]:
-        eni = backend.store.get(eni_id)
-        if eni is not None:
-            out.append(eni)
-    return out
+    return records.attached_enis(backend.store, instance)
+
+
+async def attach_live(backend: Backend, region: str, eni_id: str, instance_id: str, device_index: int) -> Record:
+    """AttachNetworkInterface: recorded, then hot-plugged into a running instance."""
+    eni, instance = attach(backend, region, eni_id, instance_id, device_index)
+    await backend.runtime.hotplug_eni(instance, eni)
+    return eni
+
+
+async def detach_live(backend: Backend, region: str, attachment_id: str) -> None:
+    """DetachNetworkInterface: recorded, then hot-unplugged from a running instance."""
+    before = find_attachment(backend, region, attachment_id)
+    _, instance = detach(backend, region, attachment_id)
+    await backend.runtime.hotunplug_eni(instance, before)
 
 
 def describe_eni(record: Record, tags: Mapping[str, str]) -> dict[str, Any]:

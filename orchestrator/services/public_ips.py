@@ -16,6 +16,7 @@ from typing import Any
 from orchestrator.domain import errors, ids
 from orchestrator.domain.lifecycle import AVAILABLE
 from orchestrator.domain.states import InstanceState
+from orchestrator.runtime import records, vpc_state
 from orchestrator.services import lookup
 from orchestrator.services import tags as tag_service
 from orchestrator.services.backend import Backend
@@ -24,7 +25,7 @@ from orchestrator.store.sqlite import Record
 IGW = "internet-gateway"
 RTB = "route-table"
 EIP = "elastic-ip"
-HOLDS_PUBLIC_IP = (InstanceState.PENDING, InstanceState.RUNNING, InstanceState.STOPPING)
+HOLDS_PUBLIC_IP = vpc_state.HOLDS_PUBLIC_IP
 
 
 # ---------------------------------------------------------------------------------------------
@@ -62,8 +63,7 @@ def get_igw(backend: Backend, region: str, igw_id: str) -> Record:
 
 
 def attached_igw(backend: Backend, region: str, vpc_id: str) -> Record | None:
-    return next((g for g in backend.store.list(IGW, region)
-                 if any(a["VpcId"] == vpc_id for a in g.data["Attachments"])), None)
+    return records.attached_igw(backend.store, region, vpc_id)
 
 
 def attach_igw(backend: Backend, region: str, igw_id: str, vpc_id: str) -> Record:
@@ -270,31 +270,14 @@ def allocate_public_ip(backend: Backend) -> str:
 
 
 def public_ip_of(backend: Backend, instance: Record) -> str | None:
-    eip = eip_of_instance(backend, instance)
-    return eip.data["PublicIp"] if eip else instance.data.get("AutoPublicIp")
+    return records.public_ip_of(backend.store, instance)
 
 
 def eip_of_instance(backend: Backend, instance: Record) -> Record | None:
-    return next((e for e in backend.store.list(EIP, instance.region)
-                 if e.data.get("NetworkInterfaceId") == instance.data["NetworkInterfaceId"]), None)
+    return records.eip_of_instance(backend.store, instance)
 
 
-def public_dns_name(ip: str, region: str) -> str:
-    host = "ec2-" + ip.replace(".", "-")
-    return f"{host}.compute-1.amazonaws.com" if region == "us-east-1" else f"{host}.{region}.compute.amazonaws.com"
-
-
-def nat_table(backend: Backend, region: str, vpc_id: str) -> dict[str, str]:
-    """``{public ip: private ip}`` for the VPC's reachable instances."""
-    out: dict[str, str] = {}
-    for r in backend.store.list("instance", region):
-        if r.data["VpcId"] != vpc_id or r.state not in HOLDS_PUBLIC_IP:
-            continue
-        ip = public_ip_of(backend, r)
-        subnet = backend.store.get(r.data["SubnetId"])
-        if ip and subnet is not None and subnet_is_public(backend, subnet):
-            out[ip] = r.data["PrivateIpAddress"]
-    return out
+public_dns_name = vpc_state.public_dns_name
 
 
 def allocate_address(backend: Backend, region: str, tags: Mapping[str, str]) -> Record:
@@ -366,8 +349,7 @@ def _associate(backend: Backend, region: str, eip: Record, req: Mapping[str, Any
 
 
 def _clear(eip: Record) -> None:
-    for key in ("AssociationId", "InstanceId", "NetworkInterfaceId", "NetworkInterfaceOwnerId", "PrivateIpAddress"):
-        eip.data.pop(key, None)
+    records.clear_eip_association(eip)
 
 
 def disassociate_address(backend: Backend, region: str, association_id: str | None,

@@ -16,6 +16,9 @@ from orchestrator.domain import errors, ids
 from orchestrator.domain.lifecycle import AVAILABLE
 from orchestrator.domain.states import InstanceState
 from orchestrator.drivers.network import firewall as fw
+from orchestrator.runtime.vpc_state import ensure_rules_field, firewall_rule
+from orchestrator.runtime.vpc_state import firewall_group as firewall_group  # re-exported (tests, sgfuzz)
+from orchestrator.runtime.vpc_state import stored_rule as _rule
 from orchestrator.services import lookup, vpcs
 from orchestrator.services import tags as tag_service
 from orchestrator.services.backend import Backend
@@ -82,27 +85,6 @@ def create(backend: Backend, region: str, name: str, description: str, vpc_id: s
         if tags:
             backend.store.set_tags(record.id, SG, region, tags)
     return record
-
-
-def ensure_rules_field(record: Record) -> list[dict[str, Any]]:
-    """Groups made by vpcs.create_vpc_record carry IpPermissions; convert them once to flat rules."""
-    if "Rules" not in record.data:
-        rules = [_rule(record.id, egress=True, protocol="-1", from_port=None, to_port=None, cidr="0.0.0.0/0",
-                       group=None, description=None)]
-        if record.data.get("GroupName") == "default":  # EC2's default group: members talk to each other
-            rules.append(_rule(record.id, egress=False, protocol="-1", from_port=None, to_port=None, cidr=None,
-                               group=record.id, description=None))
-        record.data["Rules"] = rules
-        record.data.pop("IpPermissions", None)
-        record.data.pop("IpPermissionsEgress", None)
-    return record.data["Rules"]
-
-
-def _rule(group_id: str, *, egress: bool, protocol: str, from_port: int | None, to_port: int | None,
-          cidr: str | None, group: str | None, description: str | None) -> dict[str, Any]:
-    return {"SecurityGroupRuleId": ids.new_id("sgr"), "GroupId": group_id, "IsEgress": egress,
-            "IpProtocol": protocol, "FromPort": from_port, "ToPort": to_port, "CidrIpv4": cidr,
-            "ReferencedGroupId": group, "Description": description}
 
 
 def _key(rule: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -179,28 +161,6 @@ def _description(value: Any) -> str | None:
             "Invalid rule description. Valid descriptions are strings less than 256 characters from the "
             "following set:  a-zA-Z0-9. _-:/()#,@[]+=&;{}!$*")
     return value
-
-
-def firewall_rule(rule: Mapping[str, Any]) -> fw.Rule:
-    """The firewall model of one stored rule (the one conversion the API's check and the runtime
-    both use). Never raises on odd data: the firewall's check does the judging."""
-    cidr, ref = rule.get("CidrIpv4"), rule.get("ReferencedGroupId")
-    return fw.Rule(rule.get("IpProtocol"), rule.get("FromPort"), rule.get("ToPort"),  # type: ignore[arg-type]
-                   cidrs=(cidr,) if cidr else (), group_ids=(ref,) if ref else ())
-
-
-def firewall_group(group: Record) -> fw.SecurityGroup:
-    """The firewall model of a stored group; the driver quarantines it if a rule fails its check."""
-    ingress, egress = [], []
-    rules = group.data.get("Rules")
-    if rules is None:
-        rules = ensure_rules_field(group)
-    for r in rules if isinstance(rules, list) else [rules]:
-        if not isinstance(r, Mapping):
-            ingress.append(fw.Rule(repr(r)))  # fails the firewall's check: the group allows nothing
-            continue
-        (egress if r.get("IsEgress") else ingress).append(firewall_rule(r))
-    return fw.SecurityGroup(group.id, tuple(ingress), tuple(egress))
 
 
 def check_compilable(rule: Mapping[str, Any]) -> None:

@@ -1,5 +1,6 @@
 """EBS snapshots: CreateSnapshot, CreateSnapshots, DeleteSnapshot, DescribeSnapshots, CopySnapshot,
-Modify/DescribeSnapshotAttribute, and the garbage collection of layers.
+Modify/DescribeSnapshotAttribute. Freezing, copying and collecting layers is the runtime's work
+(``orchestrator/runtime/ebs.py``).
 
 A snapshot is a storage layer with the same id (``snap-...``): ``storage.snapshot_volume`` freezes
 the volume's current top (live, through libvirt, when the volume is in a running domain; several
@@ -11,9 +12,9 @@ headers, so a layer is in use while any volume or other layer (a later snapshot 
 from it, a copy in another region) builds on it; the store adds the users the files cannot show
 (AMIs that list the snapshot, volumes still ``creating`` from it). DeleteSnapshot refuses
 (``InvalidSnapshot.InUse``) while an AMI uses the snapshot; otherwise the record leaves the API at
-once (state ``deleted``, hidden) and its layer is deleted as soon as nothing builds on it:
-``collect_garbage`` runs after every delete of a volume, snapshot or image and retries the layers
-still needed.
+once (state ``deleted``, hidden) and its layer is deleted as soon as nothing builds on it: the
+runtime's garbage collection (``orchestrator/runtime/ebs.py``) runs after every delete of a volume
+or snapshot, and periodically, and retries the layers still needed.
 
 Snapshots made from an instance's volumes record the instance's AMI boot data (direct-boot
 kernel, initrd, command line, login user): RegisterImage from such a snapshot inherits them.
@@ -21,21 +22,19 @@ kernel, initrd, command line, login user): RegisterImage from such a snapshot in
 
 from __future__ import annotations
 
-import logging
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from orchestrator.domain import errors, ids
-from orchestrator.domain.lifecycle import ImageState, SnapshotState
+from orchestrator.domain.lifecycle import SnapshotState
 from orchestrator.domain.states import VolumeState
+from orchestrator.runtime import records
+from orchestrator.runtime.port import Then
 from orchestrator.services import images, lookup
 from orchestrator.services import tags as tag_service
 from orchestrator.services import volumes as vols
 from orchestrator.services.backend import Backend
-from orchestrator.store.sqlite import Record, StateConflict
-
-log = logging.getLogger("ec2d.snapshots")
+from orchestrator.store.sqlite import Record
 
 SNAPSHOT = "snapshot"
 DELETED = str(SnapshotState.DELETED)  # internal: gone from the API, layer kept until nothing builds on it
@@ -207,112 +206,10 @@ def create_for_instance(backend: Backend, region: str, req: Mapping[str, Any]) -
 
 
 def start(backend: Backend, pairs: Sequence[tuple[str, str]], instance_id: str | None = None,
-          then: Any = None) -> None:
+          then: Then = None) -> None:
     """Freeze the volumes ``(volume_id, snapshot_id)`` in the background (together, atomically,
     when they are attached to one running domain); ``then(ok)`` runs afterwards."""
-    if not vols.spawn(backend, lambda: _freeze(backend, list(pairs), instance_id, then)):
-        for _, sid in pairs:
-            _complete(backend, sid, None)
-        if then is not None:
-            then(True)
-
-
-def _complete(backend: Backend, snapshot_id: str, failure: str | None, usage: int | None = None) -> None:
-    changes: dict[str, Any] = {"Progress": "100%", "CompletionTime": vols.now_iso()}
-    if usage is not None:
-        changes["FullSnapshotSizeInBytes"] = usage
-    if failure:
-        changes = {"StateMessage": failure, "Progress": "0%"}
-    try:
-        backend.store.transition(snapshot_id, str(SnapshotState.PENDING), str(SnapshotState.ERROR if failure else SnapshotState.COMPLETED), changes)
-    except StateConflict:
-        log.warning("%s left pending before it completed", snapshot_id)
-
-
-async def _freeze(backend: Backend, pairs: list[tuple[str, str]], instance_id: str | None, then: Any) -> None:
-    from orchestrator.drivers.storage.volumes import VolumeNotFound
-
-    rt = backend.runtime
-    by_instance: dict[str, str] = {}
-    for vid, _ in pairs:
-        vol = backend.store.get(vid)
-        att = vols.attachment(vol) if vol else None
-        if att:
-            by_instance[vid] = att["InstanceId"]
-    lock_keys = sorted(vid for vid, _ in pairs) + sorted(set(by_instance.values()) | ({instance_id} if instance_id else set()))
-    ok = True
-    async with vols.Locks(backend, *lock_keys):
-        live: dict[str, list[tuple[str, str, str]]] = {}
-        offline: list[tuple[str, str]] = []
-        for vid, sid in pairs:
-            vol = backend.store.get(vid)
-            att = vols.attachment(vol) if vol else None
-            if att and await rt._call(vols.domain_running, backend, att["InstanceId"]):
-                name = rt.domain_name(att["InstanceId"])
-                config = await rt._call(rt.compute.get_config, name)
-                target = vols.target_of(att["Device"])
-                if config.disk(target) is not None:
-                    live.setdefault(name, []).append((vid, sid, target))
-                    continue
-            offline.append((vid, sid))
-        for name, items in live.items():
-            try:
-                await rt._call(rt.storage.snapshot_volumes_live, name, items)
-            except Exception as exc:
-                log.exception("live snapshot of %s failed", name)
-                ok = False
-                for _, sid, _ in items:
-                    _complete(backend, sid, str(exc))
-                continue
-            for _, sid, _ in items:
-                _complete(backend, sid, None, await _usage(backend, sid))
-        for vid, sid in offline:
-            try:
-                await rt._call(rt.storage.snapshot_volume, vid, sid)
-            except VolumeNotFound:
-                # deleted before the freeze ran (e.g. with its instance, DeleteOnTermination): not a fault
-                log.warning("snapshot %s of %s failed: the volume was deleted first", sid, vid)
-                ok = False
-                _complete(backend, sid, "The volume was deleted before its snapshot was taken.")
-                continue
-            except Exception as exc:
-                log.exception("snapshot of %s failed", vid)
-                ok = False
-                _complete(backend, sid, str(exc))
-                continue
-            _complete(backend, sid, None, await _usage(backend, sid))
-        await _keep_chains_shallow(backend, [vid for vid, _ in pairs], live)
-    if then is not None:
-        then(ok)
-
-
-async def _keep_chains_shallow(backend: Backend, volume_ids: list[str],
-                               live: dict[str, list[tuple[str, str, str]]]) -> None:
-    """Past ``max_chain_depth`` layers, flatten the volume (online by block stream when attached to a
-    running instance, so the guest sees no downtime); snapshots keep their own layers."""
-    from orchestrator.drivers.storage.volumes import VolumeNotFound
-
-    rt = backend.runtime
-    limit = backend.config.max_chain_depth
-    attached = {vid: (name, target) for name, items in live.items() for vid, _, target in items}
-    for vid in volume_ids:
-        try:
-            depth = await rt._call(rt.storage.chain_depth, vid)
-            if depth > limit:
-                log.info("%s: chain depth %d > %d, flattening", vid, depth, limit)
-                await rt._call(rt.storage.flatten_volume, vid, attached.get(vid))
-        except VolumeNotFound:
-            continue  # deleted meanwhile: nothing to flatten
-        except Exception:
-            log.exception("flattening %s failed (it keeps working on its deep chain)", vid)
-
-
-async def _usage(backend: Backend, layer_id: str) -> int | None:
-    rt = backend.runtime
-    try:
-        return int(await rt._call(rt.storage.usage, layer_id))
-    except Exception:
-        return None
+    backend.runtime.snapshot_volumes(pairs, instance_id, then)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -320,16 +217,7 @@ async def _usage(backend: Backend, layer_id: str) -> int | None:
 
 
 def images_using(backend: Backend, snapshot_id: str) -> list[str]:
-    rec = backend.store.get(snapshot_id)
-    region = rec.region if rec else None
-    out = []
-    for image in backend.store.list(images.IMAGE, region):
-        if image.state == ImageState.DEREGISTERED:
-            continue
-        for m in image.data.get("BlockDeviceMappings") or []:
-            if (m.get("Ebs") or {}).get("SnapshotId") == snapshot_id:
-                out.append(image.id)
-    return out
+    return records.images_using(backend.store, snapshot_id)
 
 
 def delete(backend: Backend, region: str, snapshot_id: str, dry_run: bool = False) -> None:
@@ -346,123 +234,11 @@ def delete(backend: Backend, region: str, snapshot_id: str, dry_run: bool = Fals
         raise errors.DryRunOperation()
     backend.store.transition(snapshot_id, [rec.state], DELETED)
     backend.store.delete_tags(snapshot_id)
-    if not vols.spawn(backend, lambda: collect_garbage(backend)):
-        backend.store.delete(snapshot_id)
-
-
-def _store_users(backend: Backend, snapshot_id: str) -> bool:
-    """Users the layer files cannot show yet: volumes still being created from it."""
-    return any(v.state == "creating" and v.data.get("SnapshotId") == snapshot_id
-               for v in backend.store.list(vols.VOLUME))
-
-
-async def collect_garbage(backend: Backend) -> list[str]:
-    """Delete the layers of deleted snapshots nothing builds on any more (and their records);
-    returns the ids collected. Deleting one layer can free its parent: repeat until stable."""
-    from orchestrator.drivers.storage.volumes import LayerInUse
-
-    rt = backend.runtime
-    collected: list[str] = []
-    progress = True
-    async with vols.Locks(backend, "ebs:garbage-collection"):
-        while progress:
-            progress = await _collect_round(backend, rt, collected, LayerInUse)
-    if collected:
-        log.info("collected layers %s", ", ".join(collected))
-    return collected
-
-
-async def _collect_round(backend: Backend, rt: Any, collected: list[str], layer_in_use: type[Exception]) -> bool:
-    progress = False
-    for rec in backend.store.list(SNAPSHOT):
-        if rec.state != DELETED or images_using(backend, rec.id) or _store_users(backend, rec.id):
-            continue
-        try:
-            await rt._call(rt.storage.delete_layer, rec.id)
-        except layer_in_use:
-            continue
-        backend.store.delete(rec.id)
-        collected.append(rec.id)
-        progress = True
-    return progress
-
-
-async def recover(backend: Backend) -> None:
-    """Finish what a restart interrupted (call once the runtime is open): volumes ``creating``/
-    ``deleting``, attachments ``attaching``/``detaching``, modifications, ``pending`` snapshots
-    (completed when their layer was made and sealed read-only, else ``error``), ``pending``
-    images (settled from their snapshots), then collect garbage."""
-    rt = backend.runtime
-    for vol in backend.store.list(vols.VOLUME):
-        att = vols.attachment(vol)
-        present = vol.id in await rt._call(rt.storage.list_volumes)
-        if vol.state == "creating" and not vols.attachment(vol):
-            if present:
-                vols.move(backend, vol.id, vols.V.CREATING, vols.V.AVAILABLE)
-            else:
-                await vols._create_files(backend, vol.id)
-        elif vol.state == "deleting":
-            await vols._delete_files(backend, vol.id)
-        elif att and att["State"] == "attaching" and att["Device"] != _root_device(backend, att["InstanceId"]):
-            await vols._plug(backend, vol.id, att["InstanceId"], att["Device"])
-        elif att and att["State"] == "detaching":
-            await vols._unplug(backend, vol.id, att["InstanceId"], att["Device"], True)
-        if (vol.data.get("Modification") or {}).get("ModificationState") == "modifying":
-            await vols._apply_modification(backend, vol.id)
-    for snap in backend.store.list(SNAPSHOT):
-        if snap.state == "pending":
-            _complete(backend, snap.id, None if await rt._call(_layer_sealed, rt.storage, snap.id)
-                      else "ec2d restarted while the snapshot was being taken")
-    for image in backend.store.list(images.IMAGE):
-        if image.state != "pending":
-            continue
-        states = []
-        for m in image.data.get("BlockDeviceMappings") or []:
-            sid = (m.get("Ebs") or {}).get("SnapshotId")
-            rec = backend.store.get(sid) if sid else None
-            states.append(rec.state if rec else "error")
-        if "pending" not in states:
-            try:
-                backend.store.transition(image.id, "pending", "available" if set(states) <= {"completed"} else "failed")
-            except StateConflict:
-                pass
-    await collect_garbage(backend)
-
-
-def _root_device(backend: Backend, instance_id: str) -> str | None:
-    inst = backend.store.get(instance_id)
-    return inst.data["RootDeviceName"] if inst else None
-
-
-def _layer_sealed(storage: Any, layer_id: str) -> bool:
-    """A layer is finished once the driver made it read-only (the last step of every snapshot)."""
-    try:
-        path = storage.layer_path(layer_id)
-    except Exception:
-        return False
-    try:
-        return not os.stat(path).st_mode & 0o222
-    except (OSError, TypeError):
-        return True  # a driver without files (fake): it exists, so it is done
+    backend.runtime.delete_snapshot(snapshot_id)
 
 
 # ---------------------------------------------------------------------------------------------
 # copy (another region) and attributes
-
-
-def copy_layer(storage: Any, source_id: str, layer_id: str) -> None:
-    """A new layer with the same content: a hard link of the immutable layer file (O(1); its
-    header names the same absolute backing file, so the chain and ``users_of`` still hold), or a
-    full copy where the driver has no layer directory."""
-    src = storage.layer_path(source_id)
-    layers_dir = getattr(storage, "layers_dir", None)
-    if layers_dir is None:
-        storage.import_image(src, layer_id)
-        return
-    dst = layers_dir / f"{layer_id}.qcow2"
-    if dst.exists():
-        return
-    os.link(src, dst)
 
 
 def copy(backend: Backend, region: str, req: Mapping[str, Any]) -> Record:
@@ -491,7 +267,7 @@ def copy(backend: Backend, region: str, req: Mapping[str, Any]) -> Record:
 
 
 def copy_record(backend: Backend, src: Record, region: str, description: str,
-                tags: Mapping[str, str] | None = None, then: Any = None) -> Record:
+                tags: Mapping[str, str] | None = None, then: Then = None) -> Record:
     rec = Record(id=ids.new_id("snap"), type=SNAPSHOT, region=region, state=str(SnapshotState.PENDING), data={
         "VolumeId": "vol-ffffffff", "VolumeSize": src.data["VolumeSize"], "Description": description,
         "OwnerId": backend.account_id, "Progress": "0%", "StartTime": vols.now_iso(), "Encrypted": False,
@@ -502,25 +278,7 @@ def copy_record(backend: Backend, src: Record, region: str, description: str,
         backend.store.insert(rec)
         if tags:
             backend.store.set_tags(rec.id, SNAPSHOT, region, dict(tags))
-
-    async def work() -> None:
-        rt = backend.runtime
-        try:
-            await rt._call(copy_layer, rt.storage, src.id, rec.id)
-        except Exception as exc:
-            log.exception("copy of %s failed", src.id)
-            _complete(backend, rec.id, str(exc))
-            if then is not None:
-                then(False)
-            return
-        _complete(backend, rec.id, None, await _usage(backend, rec.id))
-        if then is not None:
-            then(True)
-
-    if not vols.spawn(backend, work):
-        _complete(backend, rec.id, None)
-        if then is not None:
-            then(True)
+    backend.runtime.copy_snapshot(src.id, rec.id, then)
     return backend.store.get(rec.id) or rec
 
 

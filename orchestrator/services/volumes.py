@@ -1,31 +1,26 @@
-"""EBS volumes, the API side and the background work: CreateVolume, DeleteVolume, AttachVolume,
+"""EBS volumes, the API side: CreateVolume, DeleteVolume, AttachVolume,
 DetachVolume, ModifyVolume, DescribeVolumesModifications, DescribeVolumeStatus.
 
-Volumes are zone-scoped qcow2 files (``runtime.storage``); a volume made from a snapshot is an
-O(1) overlay on the snapshot's layer (snapshot id == layer id). The request validates and moves the
-record along ``VOLUME_TRANSITIONS`` at once (``creating``, ``attaching``, ``detaching``,
-``deleting``), as EC2 answers; the slow part (files, hot-plug) runs in the runtime's loop under
-per-resource locks: the volume's id, then the instance's (the runtime's own launch/stop/terminate
-hold the instance lock, so an attach never races a launch). Without a runtime (API-only mode)
-the records settle at once.
+Volumes are zone-scoped qcow2 files; a volume made from a snapshot is an O(1) overlay on the
+snapshot's layer (snapshot id == layer id). The request validates and moves the record along
+``VOLUME_TRANSITIONS`` at once (``creating``, ``attaching``, ``detaching``, ``deleting``), as EC2
+answers, and hands the slow part (files, hot-plug) to the runtime port (``backend.runtime``,
+background work in ``orchestrator/runtime/ebs.py``); in API-only mode the records settle at once.
 
-An attached volume is an entry of the instance's ``BlockDeviceMappings`` (what the runtime's
-``_design`` builds the domain from at every start), so attaching to a stopped instance only
-records it, and a running instance gets the disk hot-plugged as well.
+An attached volume is an entry of the instance's ``BlockDeviceMappings`` (what the runtime
+designs the domain from at every start), so attaching to a stopped instance only records it, and
+a running instance gets the disk hot-plugged as well.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import logging
 import re
-from collections.abc import Callable, Coroutine, Mapping, Sequence
-from contextlib import AsyncExitStack
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from orchestrator.domain import errors, ids
 from orchestrator.domain.lifecycle import AttachmentState, SnapshotState
-from orchestrator.domain.states import VOLUME_TRANSITIONS, InstanceState, VolumeState
+from orchestrator.domain.states import InstanceState, VolumeState
 from orchestrator.domain.volume_types import (
     IOPS_LIMITS,
     SIZE_LIMITS,
@@ -34,12 +29,11 @@ from orchestrator.domain.volume_types import (
     performance,
 )
 from orchestrator.drivers.compute.designer import ec2_device_to_target
+from orchestrator.runtime import records
 from orchestrator.services import capacity, lookup
 from orchestrator.services import tags as tag_service
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record, StateConflict
-
-log = logging.getLogger("ec2d.volumes")
 
 VOLUME = "volume"
 SNAPSHOT = "snapshot"
@@ -51,76 +45,22 @@ ATTACHABLE_STATES = (InstanceState.RUNNING, InstanceState.STOPPED)
 DEVICE_PATTERN = r"^/dev/(sd[b-z]|xvd[b-z]|xvd[a-z][a-z]|sd[a-z][0-9]{0,2})$"
 
 
-def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+now_iso = records.now_iso
 
 
 # ---------------------------------------------------------------------------------------------
-# plumbing shared with snapshots and user images
-
-
-def spawn(backend: Backend, factory: Callable[[], Coroutine[Any, Any, None]]) -> bool:
-    """Run ``factory()`` in the runtime's loop (False when there is no runtime)."""
-    runtime = backend.runtime
-    if runtime is None:
-        return False
-    runtime._spawn(_logged(factory))
-    return True
-
-
-async def _logged(factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    try:
-        await factory()
-    except Exception:
-        log.exception("background EBS operation failed")
+# record helpers shared with snapshots and user images
 
 
 def mutate(backend: Backend, record_id: str, change: Callable[[Record], None]) -> Record | None:
     """Read-modify-write ``record.data`` with retries (the runtime updates the same records)."""
-    for _ in range(50):
-        rec = backend.store.get(record_id)
-        if rec is None:
-            return None
-        change(rec)
-        try:
-            return backend.store.update(rec)
-        except StateConflict:
-            continue
-    raise errors.InternalError(f"{record_id} kept changing")
+    return records.mutate(backend.store, record_id, change)
 
 
 def move(backend: Backend, volume_id: str, current: VolumeState | list[VolumeState], target: VolumeState,
          changes: Mapping[str, Any] | None = None) -> Record:
     """Compare-and-swap a volume along an edge of ``VOLUME_TRANSITIONS``."""
-    sources = [current] if isinstance(current, VolumeState) else list(current)
-    for src in sources:
-        if target not in VOLUME_TRANSITIONS[src]:
-            raise ValueError(f"illegal volume transition {src} -> {target}")
-    return backend.store.transition(volume_id, [str(s) for s in sources], str(target), changes)
-
-
-class Locks:
-    """Hold the runtime's per-resource locks, in the order given (volume ids before instances)."""
-
-    def __init__(self, backend: Backend, *keys: str) -> None:
-        self.runtime = backend.runtime
-        self.keys = list(dict.fromkeys(k for k in keys if k))
-        self.stack = AsyncExitStack()
-
-    async def __aenter__(self) -> Locks:
-        for k in self.keys:
-            await self.stack.enter_async_context(self.runtime._lock(k))
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stack.aclose()
-
-
-def domain_running(backend: Backend, instance_id: str) -> bool:
-    from orchestrator.drivers.compute.driver import PowerState
-
-    rt = backend.runtime
-    return bool(rt.compute.state(rt.domain_name(instance_id)) == PowerState.RUNNING)
+    return records.move_volume(backend.store, volume_id, current, target, changes)
 
 
 def target_of(device: str) -> str:
@@ -136,8 +76,7 @@ def get(backend: Backend, region: str, volume_id: str) -> Record:
 
 
 def attachment(rec: Record) -> dict[str, Any] | None:
-    atts = rec.data.get("Attachments") or []
-    return atts[0] if atts else None
+    return records.attachment(rec)
 
 
 def new_record(backend: Backend, region: str, zone: str, size: int, vtype: str, iops: int | None,
@@ -214,25 +153,8 @@ def create(backend: Backend, region: str, req: Mapping[str, Any]) -> Record:
         capacity.admit_volumes(backend, [size], f"a {size} GiB volume")
         record = new_record(backend, region, zone, size, vtype, iops, throughput, snap.id if snap else None,
                             volume_tags, client_token=token or "")
-    if not spawn(backend, lambda: _create_files(backend, record.id)):
-        move(backend, record.id, V.CREATING, V.AVAILABLE)
+    backend.runtime.create_volume(record.id)
     return backend.store.get(record.id) or record
-
-
-async def _create_files(backend: Backend, volume_id: str) -> None:
-    rt = backend.runtime
-    async with Locks(backend, volume_id):
-        rec = backend.store.get(volume_id)
-        if rec is None:
-            return
-        try:
-            await rt._call(rt.storage.create_volume, volume_id, int(rec.data["Size"]) * GIB,
-                           rec.data.get("SnapshotId") or None)
-        except Exception as exc:
-            log.exception("%s: create failed", volume_id)
-            move(backend, volume_id, V.CREATING, V.ERROR, {"StatusMessage": str(exc)})
-            return
-        move(backend, volume_id, V.CREATING, V.AVAILABLE)
 
 
 def delete(backend: Backend, region: str, volume_id: str, dry_run: bool = False) -> None:
@@ -250,18 +172,7 @@ def delete(backend: Backend, region: str, volume_id: str, dry_run: bool = False)
     except StateConflict:
         raise errors.Ec2Error(f"Volume {volume_id} is currently attached to an instance",
                               code="VolumeInUse") from None
-    if not spawn(backend, lambda: _delete_files(backend, volume_id)):
-        backend.store.delete(volume_id)
-
-
-async def _delete_files(backend: Backend, volume_id: str) -> None:
-    from orchestrator.services import snapshots
-
-    rt = backend.runtime
-    async with Locks(backend, volume_id):
-        await rt._call(rt.storage.delete_volume, volume_id)
-        backend.store.delete(volume_id)
-    await snapshots.collect_garbage(backend)
+    backend.runtime.delete_volume(volume_id)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -310,55 +221,11 @@ def attach(backend: Backend, region: str, volume_id: str, instance_id: str, devi
                 {"DeviceName": device, "VolumeId": volume_id, "DeleteOnTermination": False})
 
         mutate(backend, instance_id, add)
-    if not spawn(backend, lambda: _plug(backend, volume_id, instance_id, device)):
-        _set_attachment_state(backend, volume_id, AttachmentState.ATTACHED)
-        att["State"] = str(AttachmentState.ATTACHED)
+    backend.runtime.attach_volume(volume_id, instance_id, device)
+    now = attachment(backend.store.get(volume_id) or vol)  # API-only mode settles at once
+    if now is not None:
+        att["State"] = now["State"]
     return _attachment_out(volume_id, att)
-
-
-def _set_attachment_state(backend: Backend, volume_id: str, state: str) -> None:
-    def change(rec: Record) -> None:
-        for a in rec.data.get("Attachments") or []:
-            a["State"] = str(state)
-
-    mutate(backend, volume_id, change)
-
-
-def _drop_mapping(backend: Backend, instance_id: str, volume_id: str) -> None:
-    def change(rec: Record) -> None:
-        rec.data["BlockDeviceMappings"] = [m for m in rec.data["BlockDeviceMappings"]
-                                           if m["VolumeId"] != volume_id]
-
-    mutate(backend, instance_id, change)
-
-
-async def _plug(backend: Backend, volume_id: str, instance_id: str, device: str) -> None:
-    from orchestrator.drivers.compute.designer import design_disk
-
-    rt = backend.runtime
-    target = target_of(device)
-    async with Locks(backend, volume_id, instance_id):
-        try:
-            if await rt._call(domain_running, backend, instance_id):
-                name = rt.domain_name(instance_id)
-                config = await rt._call(rt.compute.get_config, name)
-                if config.disk(target) is None:  # a launch may have designed it in already
-                    path = await rt._call(rt.storage.volume_path, volume_id)
-                    await rt._call(rt.compute.attach_disk, name, design_disk(str(path), target, volume_id))
-        except Exception:
-            log.exception("%s: attach to %s failed", volume_id, instance_id)
-            _drop_mapping(backend, instance_id, volume_id)
-            move(backend, volume_id, V.IN_USE, V.AVAILABLE, {"Attachments": []})
-            return
-        _set_attachment_state(backend, volume_id, "attached")
-    _refresh_metadata(backend, instance_id)
-
-
-def _refresh_metadata(backend: Backend, instance_id: str) -> None:
-    """The metadata service lists block-device-mapping/ebsN from the instance's mappings."""
-    inst = backend.store.get(instance_id)
-    if inst is not None and backend.runtime is not None:
-        backend.runtime.refresh_metadata(inst.region, inst.data["VpcId"])
 
 
 def detach(backend: Backend, region: str, req: Mapping[str, Any]) -> dict[str, Any]:
@@ -381,39 +248,10 @@ def detach(backend: Backend, region: str, req: Mapping[str, Any]) -> dict[str, A
         return _attachment_out(volume_id, att)
     if req.get("DryRun"):
         raise errors.DryRunOperation()
-    _set_attachment_state(backend, volume_id, AttachmentState.DETACHING)
+    records.set_attachment_state(backend.store, volume_id, str(AttachmentState.DETACHING))
     att = {**att, "State": str(AttachmentState.DETACHING)}
-    force = bool(req.get("Force"))
-    if not spawn(backend, lambda: _unplug(backend, volume_id, att["InstanceId"], att["Device"], force)):
-        _finish_detach(backend, volume_id, att["InstanceId"])
+    backend.runtime.detach_volume(volume_id, att["InstanceId"], att["Device"], bool(req.get("Force")))
     return _attachment_out(volume_id, att)
-
-
-def _finish_detach(backend: Backend, volume_id: str, instance_id: str) -> None:
-    with backend.store.transaction():
-        _drop_mapping(backend, instance_id, volume_id)
-        move(backend, volume_id, V.IN_USE, V.AVAILABLE, {"Attachments": []})
-
-
-async def _unplug(backend: Backend, volume_id: str, instance_id: str, device: str, force: bool) -> None:
-    rt = backend.runtime
-    target = target_of(device)
-    async with Locks(backend, volume_id, instance_id):
-        if await rt._call(domain_running, backend, instance_id):
-            name = rt.domain_name(instance_id)
-            config = await rt._call(rt.compute.get_config, name)
-            if config.disk(target) is not None:
-                gone = await rt._call(rt.compute.detach_disk, name, target, 5.0 if force else 60.0)
-                if not gone and not force:
-                    # The guest still holds the disk: EC2's "busy". The volume stays in-use (never
-                    # two writers); DetachVolume again, with Force, or a stop ends it.
-                    log.warning("%s: guest %s did not release %s; attachment busy", volume_id, instance_id, target)
-                    _set_attachment_state(backend, volume_id, "busy")
-                    return
-                if not gone:
-                    log.warning("%s: force-detached from %s while the guest still held it", volume_id, instance_id)
-        _finish_detach(backend, volume_id, instance_id)
-    _refresh_metadata(backend, instance_id)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -460,51 +298,8 @@ def modify(backend: Backend, region: str, req: Mapping[str, Any]) -> dict[str, A
         rec.data["Modification"] = mod
 
     mutate(backend, volume_id, start)
-    if not spawn(backend, lambda: _apply_modification(backend, volume_id)):
-        _complete_modification(backend, volume_id)
+    backend.runtime.modify_volume(volume_id)
     return dict((backend.store.get(volume_id) or vol).data["Modification"])
-
-
-def _complete_modification(backend: Backend, volume_id: str, failure: str | None = None) -> None:
-    def change(rec: Record) -> None:
-        mod = rec.data["Modification"]
-        if failure:
-            mod.update({"ModificationState": "failed", "StatusMessage": failure, "EndTime": now_iso()})
-            return
-        mod.update({"ModificationState": "completed", "Progress": 100, "EndTime": now_iso()})
-        rec.data.update({"Size": mod["TargetSize"], "VolumeType": mod["TargetVolumeType"],
-                         "Iops": mod["TargetIops"], "Throughput": mod["TargetThroughput"]})
-
-    mutate(backend, volume_id, change)
-
-
-async def _apply_modification(backend: Backend, volume_id: str) -> None:
-    rt = backend.runtime
-    vol = backend.store.get(volume_id)
-    if vol is None:
-        return
-    att = attachment(vol)
-    iid = att["InstanceId"] if att else ""
-    async with Locks(backend, volume_id, iid):
-        vol = backend.store.get(volume_id)
-        if vol is None:
-            return
-        size = int(vol.data["Modification"]["TargetSize"]) * GIB
-        try:
-            present = volume_id in await rt._call(rt.storage.list_volumes)
-            if present and size > await rt._call(rt.storage.volume_size, volume_id):
-                attached_to = None
-                if att and await rt._call(domain_running, backend, iid):
-                    name = rt.domain_name(iid)
-                    config = await rt._call(rt.compute.get_config, name)
-                    if config.disk(target_of(att["Device"])) is not None:
-                        attached_to = (name, target_of(att["Device"]))
-                await rt._call(rt.storage.resize_volume, volume_id, size, attached_to=attached_to)
-        except Exception as exc:
-            log.exception("%s: resize failed", volume_id)
-            _complete_modification(backend, volume_id, str(exc))
-            return
-        _complete_modification(backend, volume_id)
 
 
 def modifications(backend: Backend, region: str, volume_ids: list[str] | None) -> list[dict[str, Any]]:

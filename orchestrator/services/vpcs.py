@@ -7,7 +7,6 @@ free address. The network itself (namespace, bridges, dnsmasq) is the runtime's 
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import secrets
 from collections.abc import Mapping, Sequence
@@ -15,7 +14,6 @@ from typing import Any
 
 from orchestrator.domain import errors, ids
 from orchestrator.domain.lifecycle import AVAILABLE, EniState
-from orchestrator.drivers.network import routes
 from orchestrator.services import lookup, public_ips
 from orchestrator.services import tags as tag_service
 from orchestrator.services.backend import Backend
@@ -244,11 +242,7 @@ async def check_host_routes(backend: Backend, region: str, cidr: str) -> None:
     pool = backend.config.public_pool
     if pool and net.overlaps(ipaddress.ip_network(pool)):
         found.append(f"ec2d's public address pool {pool}")
-    runtime = backend.runtime
-    if runtime is not None and region in runtime.networks:
-        found += await asyncio.to_thread(runtime.networks[region].host_conflicts, str(net))
-    else:
-        found += routes.conflicts(str(net), [], [])  # the special ranges at least
+    found += await backend.runtime.host_conflicts(region, str(net))
     if found:
         raise errors.Ec2Error(
             f"The CIDR '{cidr}' is invalid. It overlaps {', '.join(found[:3])} on this host.",
@@ -374,3 +368,35 @@ def vpc_attribute(backend: Backend, region: str, vpc_id: str, attribute: str) ->
     if default is None:
         default = bool(record.data.get("IsDefault"))
     return key, record.data.get(key, default)
+# the network follows the model (through the runtime port), before the API call answers
+
+
+async def open_vpc(backend: Backend, region: str, cidr: str, tags: dict[str, str]) -> Record:
+    """CreateVpc: checked against the host's routes, recorded, its network brought up."""
+    await check_host_routes(backend, region, cidr)
+    record = create_vpc(backend, region, cidr, tags)
+    await backend.runtime.ensure_vpc_network(record)
+    return record
+
+
+async def close_vpc(backend: Backend, region: str, vpc_id: str) -> None:
+    """DeleteVpc: the record, then its network."""
+    await backend.runtime.delete_vpc_network(delete_vpc(backend, region, vpc_id))
+
+
+async def open_subnet(backend: Backend, region: str, vpc_id: str, cidr: str, zone_name: str | None,
+                      zone_id: str | None, tags: dict[str, str]) -> Record:
+    record = create_subnet(backend, region, vpc_id, cidr, zone_name, zone_id, tags)
+    await backend.runtime.ensure_subnet_network(record)
+    return record
+
+
+async def close_subnet(backend: Backend, region: str, subnet_id: str) -> None:
+    await backend.runtime.delete_subnet_network(delete_subnet(backend, region, subnet_id))
+
+
+async def sync_network(backend: Backend, region: str, vpc_id: str | None) -> None:
+    """Firewall, leases, metadata and NAT of the VPC re-applied from the store (after a change of
+    security groups, addresses, gateways, routes or instance attributes)."""
+    if vpc_id:
+        await backend.runtime.sync_vpc(region, vpc_id)

@@ -1,19 +1,19 @@
 """The background half of the EBS services against in-memory drivers (FakeStorage, FakeCompute)
-and a stand-in runtime: state moves, layer reference counting and garbage collection, restart
+and the real runtime on them: state moves, layer reference counting and garbage collection, restart
 recovery. Fast: no libvirt, no qemu-img."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from orchestrator.config import Config
 from orchestrator.drivers.compute.fake import FakeCompute
+from orchestrator.drivers.network.vpc import FakeVpcNetwork
 from orchestrator.drivers.storage.fake import FakeStorage
+from orchestrator.runtime.core import Runtime
 from orchestrator.services import bootstrap, snapshots, volumes
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
@@ -21,37 +21,18 @@ from orchestrator.store.sqlite import Record
 GIB = 1024**3
 
 
-class StubRuntime:
-    """The pieces of ``Runtime`` the EBS services use."""
-
-    def __init__(self) -> None:
-        self.compute = FakeCompute()
-        self.storage = FakeStorage()
-        self.locks: dict[str, asyncio.Lock] = {}
-        self.tasks: list[asyncio.Task[Any]] = []
-
-    def domain_name(self, instance_id: str) -> str:
-        return f"test-{instance_id}"
-
-    def _lock(self, key: str) -> asyncio.Lock:
-        return self.locks.setdefault(key, asyncio.Lock())
-
-    async def _call(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
-        return await asyncio.to_thread(fn, *args, **kw)
-
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        self.tasks.append(asyncio.get_running_loop().create_task(coro))
-
-    async def settle(self) -> None:
-        while self.tasks:
-            task = self.tasks.pop(0)
-            await task
+class NoImds:
+    async def add_listener(self, key: str, sock: object) -> None: ...
+    async def remove_listener(self, key: str) -> None: ...
+    def set_instances(self, key: str, table: dict) -> None: ...
 
 
 @pytest.fixture()
 def backend(tmp_path: Path):
-    b = bootstrap.open(Config(data_dir=tmp_path, instances=False))
-    b.runtime = StubRuntime()
+    """A backend whose runtime is the real one on in-memory drivers (not opened: only the EBS work runs)."""
+    b = bootstrap.open(Config(data_dir=tmp_path, prefix="ec2dtfake", instances=False))
+    b.runtime = Runtime(b, FakeCompute(), {r: FakeVpcNetwork("ec2dtfake", r) for r in b.config.regions},
+                        FakeStorage(), NoImds(), "qemu")
     yield b
     b.close()
 
@@ -62,7 +43,7 @@ def state(backend: Backend, rid: str) -> str | None:
 
 
 def test_layers_live_while_something_builds_on_them(backend: Backend) -> None:
-    rt: StubRuntime = backend.runtime
+    rt: Runtime = backend.runtime
 
     async def go() -> None:
         vol = volumes.create(backend, "us-east-1", {"AvailabilityZone": "us-east-1a", "Size": 2})
@@ -95,7 +76,7 @@ def test_layers_live_while_something_builds_on_them(backend: Backend) -> None:
 
 
 def test_modify_grows_the_file(backend: Backend) -> None:
-    rt: StubRuntime = backend.runtime
+    rt: Runtime = backend.runtime
 
     async def go() -> None:
         vol = volumes.create(backend, "us-east-1", {"AvailabilityZone": "us-east-1a", "Size": 1})
@@ -112,7 +93,7 @@ def test_modify_grows_the_file(backend: Backend) -> None:
 
 
 def test_recover_finishes_interrupted_work(backend: Backend) -> None:
-    rt: StubRuntime = backend.runtime
+    rt: Runtime = backend.runtime
 
     async def go() -> None:
         base = {"AvailabilityZone": "us-east-1a", "VolumeType": "gp2", "Iops": 100, "Throughput": None,
@@ -121,7 +102,7 @@ def test_recover_finishes_interrupted_work(backend: Backend) -> None:
                                     state="creating", data={**base, "Size": 1}))
         backend.store.insert(Record(id="vol-00000000000000002", type="volume", region="us-east-1",
                                     state="creating", data={**base, "Size": 1}))
-        backend.store.transition("vol-00000000000000002", "creating", "available")
+        backend.store.transition("vol-00000000000000002", "creating", "available")  # made before the crash
         rt.storage.create_volume("vol-00000000000000002", GIB)
         rt.storage.snapshot_volume("vol-00000000000000002", "snap-00000000000000001")
         snap = {"VolumeId": "vol-00000000000000002", "VolumeSize": 1, "OwnerId": backend.account_id,
@@ -130,7 +111,7 @@ def test_recover_finishes_interrupted_work(backend: Backend) -> None:
                                     state="pending", data=snap))
         backend.store.insert(Record(id="snap-00000000000000002", type="snapshot", region="us-east-1",
                                     state="pending", data=snap))
-        await snapshots.recover(backend)
+        await rt.ebs.recover()
         await rt.settle()
         assert state(backend, "vol-00000000000000001") == "available"
         assert "vol-00000000000000001" in rt.storage.list_volumes()

@@ -18,9 +18,10 @@ from fake_world import NoImds, open_backend, preload
 from orchestrator.drivers.compute.fake import FakeCompute
 from orchestrator.drivers.network.vpc import FakeVpcNetwork
 from orchestrator.drivers.storage.fake import FakeStorage
+from orchestrator.runtime.core import Runtime
+from orchestrator.server import publisher
 from orchestrator.services import images, instances
 from orchestrator.services.backend import Backend
-from orchestrator.services.runtime import Runtime
 
 BACKGROUND = {"_periodic", "_image_rescan"}
 
@@ -39,7 +40,8 @@ def host(tmp_path: Path):
 
 
 def runtime_on(backend: Backend, compute: FakeCompute, storage: FakeStorage, net: FakeVpcNetwork) -> Runtime:
-    rt = Runtime(backend, compute, {"us-east-1": net}, storage, NoImds(), "qemu", open_listener=lambda ns: object())
+    rt = Runtime(backend, compute, {"us-east-1": net}, storage, NoImds(), "qemu", open_listener=lambda ns: object(),
+                 publish_images=publisher(backend))
     backend.runtime = rt
     return rt
 

@@ -16,9 +16,10 @@ from orchestrator.drivers.compute.driver import HypervisorUnavailable, PowerStat
 from orchestrator.drivers.compute.fake import FakeCompute
 from orchestrator.drivers.network.vpc import FakeVpcNetwork
 from orchestrator.drivers.storage.fake import FakeStorage
+from orchestrator.runtime.core import Runtime
+from orchestrator.server import publisher
 from orchestrator.services import images, instances
 from orchestrator.services.backend import Backend
-from orchestrator.services.runtime import Runtime
 
 BACKGROUND = {"_periodic", "_image_rescan"}
 
@@ -29,7 +30,8 @@ def world(tmp_path: Path):
     storage = preload(FakeStorage(), backend.config.cache_dir)
     compute = FakeCompute()
     rt = Runtime(backend, compute, {"us-east-1": FakeVpcNetwork("ec2dtfake", "us-east-1")}, storage, NoImds(),
-                 "qemu", open_listener=lambda ns: object())
+                 "qemu", open_listener=lambda ns: object(),
+                 publish_images=publisher(backend))
     backend.runtime = rt
     yield backend, rt, compute
     backend.close()

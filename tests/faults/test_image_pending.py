@@ -18,9 +18,10 @@ from orchestrator.domain import errors
 from orchestrator.drivers.compute.fake import FakeCompute
 from orchestrator.drivers.network.vpc import FakeVpcNetwork
 from orchestrator.drivers.storage.fake import FakeStorage
+from orchestrator.runtime.core import Runtime
+from orchestrator.server import publisher
 from orchestrator.services import images, instances
 from orchestrator.services.backend import Backend
-from orchestrator.services.runtime import Runtime
 
 BACKGROUND = {"_periodic", "_image_rescan"}
 
@@ -44,7 +45,8 @@ def world(tmp_path: Path):
     backend = open_backend(tmp_path)
     storage = preload(GatedStorage(), backend.config.cache_dir)
     networks = {r: FakeVpcNetwork("ec2dtfake", r) for r in backend.config.regions}
-    runtime = Runtime(backend, FakeCompute(), networks, storage, NoImds(), "qemu", open_listener=lambda ns: object())
+    runtime = Runtime(backend, FakeCompute(), networks, storage, NoImds(), "qemu", open_listener=lambda ns: object(),
+                      publish_images=publisher(backend))
     backend.runtime = runtime
     yield backend, runtime, storage
     backend.close()

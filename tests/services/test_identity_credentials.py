@@ -22,7 +22,7 @@ def test_identity_credentials_identify_the_instance_only_while_it_runs(world) ->
 
     def imds_credentials(iid: str) -> dict:
         """What the metadata service serves at identity-credentials/ec2/security-credentials/ec2-instance."""
-        return runtime._metadata(backend.store.get(iid)).identity_credentials()
+        return runtime.metadata_of(backend.store.get(iid)).identity_credentials()
 
     def resolve(creds: dict):
         return backend.resolve_key(creds["AccessKeyId"], creds["Token"])

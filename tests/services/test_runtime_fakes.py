@@ -15,9 +15,10 @@ from orchestrator.drivers.compute.fake import FakeCompute
 from orchestrator.drivers.network.vpc import FakeVpcNetwork
 from orchestrator.drivers.storage.fake import FakeStorage
 from orchestrator.images.cache import ensure_image, list_images
+from orchestrator.runtime.core import Runtime
+from orchestrator.server import publisher
 from orchestrator.services import bootstrap, images, instances
 from orchestrator.services.backend import Backend
-from orchestrator.services.runtime import Runtime
 
 BACKGROUND = {"_periodic", "_image_rescan"}
 
@@ -45,7 +46,8 @@ def world(tmp_path: Path):
     for artifact in list_images(config.cache_dir):  # FakeStorage imports only files it was told about
         storage.imports[artifact.disk] = int(artifact.manifest.get("virtual_size") or 2**27)
     networks = {r: FakeVpcNetwork("ec2dtfake", r) for r in config.regions}
-    runtime = Runtime(backend, compute, networks, storage, imds, "qemu", open_listener=lambda ns: object())
+    runtime = Runtime(backend, compute, networks, storage, imds, "qemu", open_listener=lambda ns: object(),
+                      publish_images=publisher(backend))
     backend.runtime = runtime
     yield backend, runtime, compute, storage, networks
     backend.close()

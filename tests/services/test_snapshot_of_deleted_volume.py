@@ -12,8 +12,9 @@ from orchestrator.config import Config
 from orchestrator.drivers.compute.fake import FakeCompute
 from orchestrator.drivers.network.vpc import FakeVpcNetwork
 from orchestrator.drivers.storage.fake import FakeStorage
+from orchestrator.runtime.core import Runtime
+from orchestrator.server import publisher
 from orchestrator.services import bootstrap, snapshots, volumes
-from orchestrator.services.runtime import Runtime
 
 
 def test_snapshot_of_a_volume_deleted_before_the_freeze_is_an_error_not_a_traceback(tmp_path: Path, caplog) -> None:
@@ -21,7 +22,8 @@ def test_snapshot_of_a_volume_deleted_before_the_freeze_is_an_error_not_a_traceb
     backend = bootstrap.open(config)
     storage = FakeStorage()
     networks = {r: FakeVpcNetwork("ec2dtfake", r) for r in config.regions}
-    runtime = Runtime(backend, FakeCompute(), networks, storage, object(), "qemu", open_listener=lambda ns: object())
+    runtime = Runtime(backend, FakeCompute(), networks, storage, object(), "qemu", open_listener=lambda ns: object(),
+                      publish_images=publisher(backend))
     backend.runtime = runtime
 
     async def go() -> str:

@@ -82,6 +82,22 @@ def test_snapshot_chain_and_layer_refcount(driver: StorageDriver) -> None:
     assert driver.list_layers() == []
 
 
+def test_copy_layer_and_sealed(driver: StorageDriver) -> None:
+    """CopySnapshot's layer copy: the same content and chain, O(1), repeatable; a layer counts
+    as sealed only once it is whole."""
+    driver.create_volume("vol-a", GiB)
+    driver.snapshot_volume("vol-a", "snap-1")
+    assert driver.layer_sealed("snap-1") and not driver.layer_sealed("snap-none")
+    copy = driver.copy_layer("snap-1", "snap-copy")
+    assert copy == driver.layer_path("snap-copy") and driver.layer_sealed("snap-copy")
+    assert driver.copy_layer("snap-1", "snap-copy") == copy  # a retry after a crash keeps it
+    driver.create_volume("vol-b", None, from_layer="snap-copy")
+    assert driver.volume_size("vol-b") == GiB
+    with pytest.raises(LayerNotFound):
+        driver.copy_layer("snap-missing", "snap-x")
+    assert "snap-x" not in driver.list_layers()
+
+
 def test_force_delete_layer(driver: StorageDriver) -> None:
     driver.create_volume("vol-a", GiB)
     driver.snapshot_volume("vol-a", "snap-1")

@@ -10,11 +10,11 @@ from orchestrator.api.registry import action
 from orchestrator.domain import errors
 from orchestrator.services import public_ips as pub
 from orchestrator.services import tags as tag_service
+from orchestrator.services import vpcs
 
 
 async def _sync(ctx: RequestContext, vpc_id: str | None) -> None:
-    if vpc_id and ctx.backend.runtime is not None:
-        await ctx.backend.runtime.sync_vpc(ctx.region, vpc_id)
+    await vpcs.sync_network(ctx.backend, ctx.region, vpc_id)
 
 
 @action("CreateInternetGateway")

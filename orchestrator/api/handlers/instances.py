@@ -10,7 +10,7 @@ from orchestrator.api.context import RequestContext
 from orchestrator.api.describe import respond
 from orchestrator.api.registry import action
 from orchestrator.domain.states import Request
-from orchestrator.services import instances
+from orchestrator.services import instances, vpcs
 
 _FILTERS = {
     "instance-id": lambda i: i["InstanceId"],
@@ -104,8 +104,7 @@ def describe_instance_attribute(ctx: RequestContext, req: dict[str, Any]) -> dic
 @action("ModifyInstanceAttribute")
 async def modify_instance_attribute(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
     record = instances.modify_attribute(ctx.backend, ctx.region, req)
-    if ctx.backend.runtime is not None:  # metadata and firewall follow at once
-        await ctx.backend.runtime.sync_vpc(record.region, record.data["VpcId"])
+    await vpcs.sync_network(ctx.backend, record.region, record.data["VpcId"])  # metadata and firewall follow
     return {}
 
 
@@ -117,6 +116,5 @@ def get_console_output(ctx: RequestContext, req: dict[str, Any]) -> dict[str, An
 @action("ModifyInstanceMetadataOptions")
 async def modify_instance_metadata_options(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
     record = instances.modify_metadata_options(ctx.backend, ctx.region, req)
-    if ctx.backend.runtime is not None:
-        await ctx.backend.runtime.sync_vpc(record.region, record.data["VpcId"])
+    await vpcs.sync_network(ctx.backend, record.region, record.data["VpcId"])
     return {"InstanceId": record.id, "InstanceMetadataOptions": record.data["MetadataOptions"]}

@@ -10,6 +10,7 @@ from orchestrator.api.describe import respond, tags_in
 from orchestrator.api.registry import action
 from orchestrator.services import network_interfaces as enis
 from orchestrator.services import tags as tag_service
+from orchestrator.services import vpcs
 
 _FILTERS = {
     "network-interface-id": lambda e: e["NetworkInterfaceId"],
@@ -36,8 +37,7 @@ def describe_network_interfaces(ctx: RequestContext, req: dict[str, Any]) -> dic
 
 
 async def _sync(ctx: RequestContext, vpc_id: str) -> None:
-    if ctx.backend.runtime is not None:
-        await ctx.backend.runtime.sync_vpc(ctx.region, vpc_id)
+    await vpcs.sync_network(ctx.backend, ctx.region, vpc_id)
 
 
 @action("CreateNetworkInterface")
@@ -49,19 +49,14 @@ def create_network_interface(ctx: RequestContext, req: dict[str, Any]) -> dict[s
 
 @action("AttachNetworkInterface")
 async def attach_network_interface(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    eni, instance = enis.attach(ctx.backend, ctx.region, req["NetworkInterfaceId"], req["InstanceId"],
-                                req["DeviceIndex"])
-    if ctx.backend.runtime is not None:
-        await ctx.backend.runtime.hotplug_eni(instance, eni)
+    eni = await enis.attach_live(ctx.backend, ctx.region, req["NetworkInterfaceId"], req["InstanceId"],
+                                 req["DeviceIndex"])
     return {"AttachmentId": eni.data["Attachment"]["AttachmentId"], "NetworkCardIndex": 0}
 
 
 @action("DetachNetworkInterface")
 async def detach_network_interface(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    before = enis.find_attachment(ctx.backend, ctx.region, req["AttachmentId"])
-    eni, instance = enis.detach(ctx.backend, ctx.region, req["AttachmentId"])
-    if ctx.backend.runtime is not None:
-        await ctx.backend.runtime.hotunplug_eni(instance, before)
+    await enis.detach_live(ctx.backend, ctx.region, req["AttachmentId"])
     return {}
 
 

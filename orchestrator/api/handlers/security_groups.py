@@ -10,6 +10,7 @@ from orchestrator.api.describe import no_tags, respond
 from orchestrator.api.registry import action
 from orchestrator.services import security_groups as sgs
 from orchestrator.services import tags as tag_service
+from orchestrator.services import vpcs
 
 
 def _perm_values(group: dict[str, Any], key: str, field: str) -> list[Any]:
@@ -42,8 +43,7 @@ for _field in ("cidr", "ip-range.cidr", "group-id", "protocol", "from-port", "to
 
 async def _changed(ctx: RequestContext, vpc_id: str) -> None:
     """Rules take effect before the call returns: the VPC's firewall is re-applied."""
-    if ctx.backend.runtime is not None:
-        await ctx.backend.runtime.sync_vpc(ctx.region, vpc_id)
+    await vpcs.sync_network(ctx.backend, ctx.region, vpc_id)
 
 
 @action("CreateSecurityGroup")

@@ -51,36 +51,27 @@ async def create_vpc(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]
     if not req.get("CidrBlock"):
         raise errors.MissingParameter("CidrBlock")
     tags = tag_service.tags_from_specifications(req.get("TagSpecifications"), "vpc")
-    await vpcs.check_host_routes(ctx.backend, ctx.region, req["CidrBlock"])
-    record = vpcs.create_vpc(ctx.backend, ctx.region, req["CidrBlock"], tags)
-    if ctx.backend.runtime is not None:
-        await ctx.backend.runtime.ensure_vpc_network(record)
+    record = await vpcs.open_vpc(ctx.backend, ctx.region, req["CidrBlock"], tags)
     return {"Vpc": vpcs.describe_vpc(record, tags)}
 
 
 @action("DeleteVpc")
 async def delete_vpc(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    record = vpcs.delete_vpc(ctx.backend, ctx.region, req["VpcId"])
-    if ctx.backend.runtime is not None:
-        await ctx.backend.runtime.delete_vpc_network(record)
+    await vpcs.close_vpc(ctx.backend, ctx.region, req["VpcId"])
     return {}
 
 
 @action("CreateSubnet")
 async def create_subnet(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
     tags = tag_service.tags_from_specifications(req.get("TagSpecifications"), "subnet")
-    record = vpcs.create_subnet(ctx.backend, ctx.region, req["VpcId"], req.get("CidrBlock") or "",
-                                req.get("AvailabilityZone"), req.get("AvailabilityZoneId"), tags)
-    if ctx.backend.runtime is not None:
-        await ctx.backend.runtime.ensure_subnet_network(record)
+    record = await vpcs.open_subnet(ctx.backend, ctx.region, req["VpcId"], req.get("CidrBlock") or "",
+                                    req.get("AvailabilityZone"), req.get("AvailabilityZoneId"), tags)
     return {"Subnet": vpcs.describe_subnet(ctx.backend, record, tags)}
 
 
 @action("DeleteSubnet")
 async def delete_subnet(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    record = vpcs.delete_subnet(ctx.backend, ctx.region, req["SubnetId"])
-    if ctx.backend.runtime is not None:
-        await ctx.backend.runtime.delete_subnet_network(record)
+    await vpcs.close_subnet(ctx.backend, ctx.region, req["SubnetId"])
     return {}
 
 

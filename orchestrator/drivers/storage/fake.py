@@ -150,6 +150,18 @@ class FakeStorage(StorageDriver):
         self._layer(layer_id)
         return self.root / "layers" / f"{layer_id}.qcow2"
 
+    def copy_layer(self, source_id: str, layer_id: str) -> Path:
+        with self._lock:
+            self._maybe_fail("copy_layer")
+            src = self._layer(source_id)
+            if _check_id("layer", layer_id) not in self.layers:
+                self.layers[layer_id] = _Image(src.size, src.backing, dict(src.data))
+            return self.layer_path(layer_id)
+
+    def layer_sealed(self, layer_id: str) -> bool:
+        with self._lock:
+            return layer_id in self.layers  # a fake layer is whole the moment it exists
+
     def volume_path(self, volume_id: str) -> Path:
         v = self._vol(volume_id)
         return self.root / "volumes" / volume_id / f"gen-{v.gen:06d}.qcow2"

@@ -138,6 +138,17 @@ class StorageDriver(abc.ABC):
         """Path of an existing layer (``LayerNotFound``)."""
 
     @abc.abstractmethod
+    def copy_layer(self, source_id: str, layer_id: str) -> Path:
+        """A new layer with the content of ``source_id`` (CopySnapshot to another region). O(1):
+        layers are immutable, so the copy may share the source's data. Repeatable: an existing
+        ``layer_id`` is left as it is."""
+
+    @abc.abstractmethod
+    def layer_sealed(self, layer_id: str) -> bool:
+        """True once the layer is complete (the last step of every snapshot seals it); False for
+        a missing layer or one a crash left half made."""
+
+    @abc.abstractmethod
     def volume_path(self, volume_id: str) -> Path:
         """Current active (top) path of an existing volume (``VolumeNotFound``)."""
 
@@ -233,6 +244,22 @@ class Qcow2Storage(StorageDriver):
         if not p.exists():
             raise LayerNotFound(f"layer {layer_id} not found")
         return p
+
+    def copy_layer(self, source_id: str, layer_id: str) -> Path:
+        """A hard link of the immutable layer file: its header names the same absolute backing
+        file, so the chain and ``users_of`` still hold."""
+        src = self.layer_path(source_id)
+        dst = self._layer_file(layer_id)
+        if not dst.exists():
+            os.link(src, dst)
+        return dst
+
+    def layer_sealed(self, layer_id: str) -> bool:
+        """Made read-only: sealed (``freeze_top`` and the live snapshot chmod a layer last)."""
+        try:
+            return not os.stat(self._layer_file(layer_id)).st_mode & 0o222
+        except (OSError, StorageError):
+            return False
 
     def list_volumes(self) -> list[str]:
         return sorted(d.name for d in self.volumes_dir.iterdir() if d.is_dir() and self._generations(d.name))

@@ -1,0 +1,77 @@
+"""What every part of the runtime shares: the model, the drivers, the job runner and the few
+facts the process keeps in memory (which VPCs have a metadata listener, which instances' NICs this
+process plugged)."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from orchestrator.drivers.compute.driver import ComputeDriver
+from orchestrator.drivers.network.firewall import FirewallDriver
+from orchestrator.drivers.network.vpc import VpcNetworkDriver
+from orchestrator.drivers.storage.volumes import StorageDriver
+from orchestrator.imds.model import InstanceMetadata
+from orchestrator.runtime.jobs import Jobs
+from orchestrator.runtime.port import Model
+
+
+class MetadataService(Protocol):
+    """The metadata service (``imds.server.IMDSServer``): one listener and table per VPC."""
+
+    async def add_listener(self, key: str, sock: socket.socket) -> None: ...
+
+    async def remove_listener(self, key: str) -> None: ...
+
+    def set_instances(self, key: str, instances: Mapping[str, InstanceMetadata]) -> None: ...
+
+
+class PublicSide(Protocol):
+    """ec2d's public network (``drivers.network.public.PublicNetwork``): gateways and 1:1 NAT."""
+
+    def ensure(self, host_routes: bool = False, uplink: str | None = None) -> None: ...
+
+    def attach_vpc(self, vpc_id: str, vpc_ns: str) -> None: ...
+
+    def detach_vpc(self, vpc_id: str, vpc_ns: str) -> None: ...
+
+    def set_public_ips(self, vpc_id: str, vpc_ns: str, mapping: Mapping[str, str]) -> None: ...
+
+
+@dataclass
+class Parts:
+    model: Model
+    compute: ComputeDriver
+    networks: Mapping[str, VpcNetworkDriver]
+    storage: StorageDriver
+    imds: MetadataService
+    virt_type: str
+    jobs: Jobs = field(default_factory=Jobs)
+    open_listener: Callable[[str], socket.socket] | None = None  # a socket in a netns (None: no IMDS)
+    public: PublicSide | None = None  # None: no public side (no gateways, no NAT)
+    firewall: FirewallDriver | None = None  # None: no filtering
+    listening: set[str] = field(default_factory=set)  # VPCs whose metadata listener is open
+    plugged: set[str] = field(default_factory=set)  # instances whose NICs this process put in their VPC
+
+    @property
+    def prefix(self) -> str:
+        return self.model.config.prefix or "ec2d"  # resolved by the server before the runtime is built
+
+    def domain_name(self, instance_id: str) -> str:
+        return f"{self.prefix}-{instance_id}"
+
+    def instance_of_domain(self, name: str) -> str | None:
+        head = f"{self.prefix}-"
+        return name[len(head):] if name.startswith(head) and name[len(head):].startswith("i-") else None
+
+    def instance_dir(self, instance_id: str) -> Path:
+        path = self.model.config.data_dir / "instances" / instance_id
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)  # console log: owner-only
+        return path
+
+    def any_network(self) -> VpcNetworkDriver:
+        """Host-wide network work (root routes, orphan sweeps) goes through any region's driver."""
+        return next(iter(self.networks.values()))

@@ -1,0 +1,117 @@
+"""The typed port the services call the runtime through, and what the runtime needs of the model.
+
+Services import this module only (never the implementation): ``Backend.runtime`` is a
+:class:`RuntimePort`. Two implementations exist: :class:`orchestrator.runtime.core.Runtime`
+(drivers: libvirt/namespaces/qcow2, or their fakes in tests) and
+:class:`orchestrator.runtime.model_only.ModelOnlyRuntime` (``ec2d serve`` without instances:
+records settle at once, nothing is built).
+
+Request methods return at once and do the slow part in the background (``launch``, EBS work);
+``async`` methods finish their work before returning (a security-group change is in the kernel
+before the API call answers).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from orchestrator.config import Config
+from orchestrator.domain.regions import RegionCatalogue
+from orchestrator.store.sqlite import Record, Store
+
+# ``then(ok)`` after background EBS work (CopyImage/CreateImage settle their AMI with it)
+Then = Callable[[bool], None] | None
+
+
+class SessionCredentials(Protocol):
+    def as_imds(self) -> dict[str, object]: ...
+
+
+class IdentitySessions(Protocol):
+    """The instance identity credentials the metadata service hands out (services' session store)."""
+
+    def for_owner(self, owner: str, now: dt.datetime | None = None) -> SessionCredentials: ...
+
+    def forget(self, owner: str) -> None: ...
+
+
+class Model(Protocol):
+    """What the runtime reads and writes: the configuration, the store, the region catalogue and
+    the identity credentials. ``services.backend.Backend`` is one (structurally)."""
+
+    config: Config
+    store: Store
+    regions: RegionCatalogue
+
+    @property
+    def sessions(self) -> IdentitySessions: ...
+
+
+class RuntimePort(Protocol):
+    """Everything the services ask of the runtime."""
+
+    # ---- instances
+    def require_hypervisor(self) -> None:
+        """Raise ``ServiceUnavailable`` while the hypervisor is unreachable (nothing changed)."""
+
+    def launch(self, instance_ids: Sequence[str]) -> None: ...
+
+    def start(self, instance_id: str) -> None: ...
+
+    def stop(self, instance_id: str, force: bool = False) -> None: ...
+
+    def terminate(self, instance_id: str) -> None: ...
+
+    def reboot(self, instance_id: str) -> None: ...
+
+    def console_output(self, instance_id: str) -> bytes: ...
+
+    # ---- VPC networks (finish before returning)
+    async def host_conflicts(self, region: str, cidr: str) -> list[str]:
+        """Routes, addresses or name servers of the host a VPC CIDR would shadow."""
+
+    async def ensure_vpc_network(self, vpc: Record) -> None: ...
+
+    async def delete_vpc_network(self, vpc: Record) -> None: ...
+
+    async def ensure_subnet_network(self, subnet: Record) -> None: ...
+
+    async def delete_subnet_network(self, subnet: Record) -> None: ...
+
+    async def sync_vpc(self, region: str, vpc_id: str) -> None:
+        """Firewall, DHCP leases, metadata table and NAT of the VPC, from the store."""
+
+    def refresh_metadata(self, region: str, vpc_id: str) -> None:
+        """``sync_vpc`` in the background."""
+
+    async def hotplug_eni(self, instance: Record, eni: Record) -> None: ...
+
+    async def hotunplug_eni(self, instance: Record, eni: Record) -> None: ...
+
+    # ---- EBS (background; the records move when the work is done)
+    def create_volume(self, volume_id: str) -> None:
+        """``creating`` -> ``available`` (or ``error``) once the file exists."""
+
+    def delete_volume(self, volume_id: str) -> None:
+        """Remove the ``deleting`` volume's file and record, then collect layers."""
+
+    def attach_volume(self, volume_id: str, instance_id: str, device: str) -> None:
+        """Hot-plug into a running domain; the attachment becomes ``attached``."""
+
+    def detach_volume(self, volume_id: str, instance_id: str, device: str, force: bool) -> None:
+        """Hot-unplug; the volume becomes ``available`` (or its attachment ``busy``)."""
+
+    def modify_volume(self, volume_id: str) -> None:
+        """Apply the volume's ``Modification`` (grow the file, online when attached)."""
+
+    def snapshot_volumes(self, pairs: Sequence[tuple[str, str]], instance_id: str | None = None,
+                         then: Then = None) -> None:
+        """Freeze ``(volume_id, snapshot_id)`` pairs (atomically per running domain)."""
+
+    def copy_snapshot(self, source_id: str, snapshot_id: str, then: Then = None) -> None:
+        """Give ``snapshot_id`` the content of ``source_id``'s layer, then complete it."""
+
+    def delete_snapshot(self, snapshot_id: str) -> None:
+        """The snapshot is ``deleted`` (hidden): remove its layer and record once nothing builds on it."""

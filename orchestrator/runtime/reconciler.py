@@ -1,0 +1,106 @@
+"""The reconciler: libvirt's view brought in line with the store. At start, after libvirtd comes
+back and every 30 seconds it finishes interrupted work (launches, stops, terminations), adopts
+running domains this process did not start, notices dead domains, removes domains nobody owns;
+libvirt lifecycle events catch guests that power off or domains killed behind ec2d's back."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from orchestrator.domain.states import InstanceState
+from orchestrator.drivers.compute.driver import RECONNECTED, PowerState
+from orchestrator.runtime import records as rec
+from orchestrator.runtime.ebs import Ebs
+from orchestrator.runtime.instances import Instances, Op
+from orchestrator.runtime.parts import Parts
+from orchestrator.store.sqlite import Record
+
+log = logging.getLogger("ec2d.runtime")
+S = InstanceState
+PERIOD_SECONDS = 30.0
+
+
+class Reconciler:
+    def __init__(self, parts: Parts, instances: Instances, ebs: Ebs) -> None:
+        self.parts = parts
+        self.jobs = parts.jobs
+        self.instances = instances
+        self.ebs = ebs
+        self.store = parts.model.store
+
+    def on_event(self, name: str, event: str, detail: str) -> None:
+        """libvirt's lifecycle callback (in the event loop)."""
+        if event == RECONNECTED:  # libvirtd restarted: its events of the outage are lost
+            self.jobs.spawn(self._reconcile_logged())
+            return
+        instance_id = self.parts.instance_of_domain(name)
+        if instance_id is None or event != "stopped":
+            return
+        self.instances.run(instance_id, lambda i: self.instances.domain_gone(i, detail))
+
+    async def _reconcile_logged(self) -> None:
+        try:
+            await self.reconcile()
+        except Exception:
+            log.exception("reconcile after reconnecting to libvirtd failed")
+
+    async def reconcile(self) -> None:
+        """Bring libvirt in line with the store: finish interrupted work, notice dead domains,
+        remove domains nobody owns."""
+        p = self.parts
+        names = await self.jobs.call(p.compute.list_domains, f"{p.prefix}-i-")
+        known: set[str] = set()
+        for region in p.model.config.regions:
+            for r in self.store.list(rec.INSTANCE, region):
+                known.add(p.domain_name(r.id))
+                if not self.jobs.busy(r.id):
+                    await self._check(r, names)
+        for name in names:
+            if name not in known:
+                log.warning("removing domain %s that ec2d does not know", name)
+                await self.jobs.call(self.instances.discard_domain, name)
+
+    async def _check(self, r: Record, names: list[str]) -> None:
+        """One instance nothing is working on: start what its state still owes."""
+        p, work = self.parts, self.instances
+        name = p.domain_name(r.id)
+        state = S(r.state)
+        if state in (S.PENDING, S.STOPPING, S.SHUTTING_DOWN):
+            if state == S.PENDING and name in names and await self._running(name):
+                work.run(r.id, work.adopt)  # finish the launch
+                return
+            op: Op = {S.PENDING: work.launch, S.STOPPING: lambda i: work.stop(i, True),
+                      S.SHUTTING_DOWN: work.terminate}[state]
+            work.run(r.id, op)
+        elif state == S.RUNNING:
+            if name not in names or not await self._running(name):
+                work.run(r.id, lambda i: work.domain_gone(i, "missing"))
+            elif r.id not in p.plugged:  # running before this process started
+                work.run(r.id, work.adopt)
+        elif state in (S.STOPPED, S.TERMINATED) and name in names:
+            await self.jobs.call(work.discard_domain, name)
+
+    async def _running(self, name: str) -> bool:
+        return bool(await self.jobs.call(self.parts.compute.state, name) == PowerState.RUNNING)
+
+    async def _periodic(self) -> None:
+        while True:
+            await asyncio.sleep(PERIOD_SECONDS)
+            try:
+                await self.reconcile()
+                self.purge_terminated()
+                await self.ebs.collect_garbage()
+            except Exception:
+                log.exception("periodic reconcile failed")
+
+    def run_periodically(self) -> None:
+        self.jobs.spawn_loop(self._periodic())
+
+    def purge_terminated(self) -> None:
+        cutoff = time.time() - rec.TERMINATED_VISIBLE_SECONDS
+        for region in self.parts.model.config.regions:
+            for r in self.store.list(rec.INSTANCE, region):
+                if r.state == S.TERMINATED and r.updated_at < cutoff:
+                    self.store.delete(r.id)

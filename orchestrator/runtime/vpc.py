@@ -1,0 +1,163 @@
+"""VPC networks: bring them up and down, and bring their firewall, DHCP leases, metadata table and
+NAT in line with the store (``sync``). What each of those holds is computed by the pure functions
+of :mod:`vpc_state`; this module reads the records and applies the results through the drivers."""
+
+from __future__ import annotations
+
+import logging
+
+from orchestrator.drivers.network import routes
+from orchestrator.runtime import records as rec
+from orchestrator.runtime import vpc_state
+from orchestrator.runtime.parts import Parts
+from orchestrator.runtime.vpc_state import VpcView
+from orchestrator.store.sqlite import Record
+
+log = logging.getLogger("ec2d.runtime")
+
+
+def read_view(parts: Parts, region: str, vpc: Record) -> VpcView:
+    """Every record the VPC's state depends on, read from the store once."""
+    store = parts.model.store
+    instances = rec.vpc_instances(store, region, vpc.id)
+    tagged = [r.id for r in instances if r.data["MetadataOptions"].get("InstanceMetadataTags") == "enabled"]
+    image_ids = {r.data["ImageId"] for r in instances}
+    zones = {z: parts.model.regions.zone(z) for z in {r.data["AvailabilityZone"] for r in instances}}
+    return VpcView(
+        vpc=vpc,
+        subnets={s.id: s for s in rec.subnets(store, region, vpc.id)},
+        instances=instances,
+        enis={r.id: rec.attached_enis(store, r) for r in instances},
+        groups=[g for g in store.list(rec.SECURITY_GROUP, region) if g.data.get("VpcId") == vpc.id],
+        route_tables=[t for t in store.list(rec.RTB, region) if t.data["VpcId"] == vpc.id],
+        igw=rec.attached_igw(store, region, vpc.id),
+        public_ips={r.id: rec.public_ip_of(store, r) for r in instances},
+        images={i: image for i in image_ids if (image := store.get(i)) is not None},
+        tags={i: store.tags_of(i) for i in tagged},
+        zone_ids={name: z.zone_id for name, z in zones.items() if z is not None},
+    )
+
+
+class VpcNetworks:
+    def __init__(self, parts: Parts) -> None:
+        self.parts = parts
+        self.jobs = parts.jobs
+
+    async def ensure_vpc(self, vpc: Record) -> None:
+        p = self.parts
+        net = p.networks[vpc.region]
+        await self.jobs.call(net.ensure_vpc, vpc.id, vpc.data["CidrBlock"])
+        for subnet in rec.subnets(p.model.store, vpc.region, vpc.id):
+            await self.jobs.call(net.ensure_subnet, vpc.id, subnet.id, subnet.data["CidrBlock"])
+        if vpc.id not in p.listening and p.open_listener is not None:
+            sock = await self.jobs.call(p.open_listener, net.netns_name(vpc.id))
+            await p.imds.add_listener(vpc.id, sock)
+            p.listening.add(vpc.id)
+        await self.sync(vpc.region, vpc.id)
+
+    async def ensure_subnet(self, subnet: Record) -> None:
+        await self.jobs.call(self.parts.networks[subnet.region].ensure_subnet, subnet.data["VpcId"], subnet.id,
+                             subnet.data["CidrBlock"])
+
+    async def delete_subnet(self, subnet: Record) -> None:
+        await self.jobs.call(self.parts.networks[subnet.region].delete_subnet, subnet.data["VpcId"], subnet.id)
+
+    async def delete_vpc(self, vpc: Record) -> None:
+        p = self.parts
+        if vpc.id in p.listening:
+            await p.imds.remove_listener(vpc.id)
+            p.listening.discard(vpc.id)
+        await self.jobs.call(p.networks[vpc.region].delete_vpc, vpc.id)
+
+    async def host_conflicts(self, region: str, cidr: str) -> list[str]:
+        net = self.parts.networks.get(region)
+        if net is None:
+            return routes.conflicts(cidr, [], [])  # the special ranges at least
+        return await self.jobs.call(net.host_conflicts, cidr)
+
+    async def sync(self, region: str, vpc_id: str) -> None:
+        """Regenerate the VPC's firewall, DHCP leases, metadata table and NAT from the store.
+        The firewall goes first: a DHCP or metadata failure never keeps a change of rules (or a
+        new port's anti-spoofing) out of the kernel.
+
+        Syncs of one VPC run one at a time, each reading the store only once it holds the VPC's
+        lock: two syncs racing (say, after two terminations) could otherwise apply their snapshots
+        in the wrong order and leave the older one in force."""
+        async with self.jobs.lock(f"vpc-sync:{vpc_id}"):
+            await self._sync(region, vpc_id)
+
+    def refresh(self, region: str, vpc_id: str) -> None:
+        """:meth:`sync` in the background."""
+        self.jobs.spawn(self.sync(region, vpc_id))
+
+    async def _sync(self, region: str, vpc_id: str) -> None:
+        p = self.parts
+        vpc = p.model.store.get(vpc_id)
+        if vpc is None:
+            return  # the VPC is gone (its namespace with it)
+        try:
+            view = read_view(p, region, vpc)
+        except Exception as exc:  # the store holds something the model cannot express: fail closed
+            await self._lockdown(region, vpc_id, exc)
+            raise
+        await self.sync_firewall(region, view)
+        await self.jobs.call(p.networks[region].set_leases, vpc_id, vpc_state.leases(view))
+        if vpc_id in p.listening:
+            sessions = p.model.sessions
+            p.imds.set_instances(vpc_id, vpc_state.metadata_table(view, lambda i: sessions.for_owner(i).as_imds()))
+        await self.sync_public(region, view)
+
+    async def sync_firewall(self, region: str, view: VpcView | None, vpc_id: str | None = None) -> None:
+        """Security groups of the VPC, rendered and applied atomically in its namespace.
+
+        Never raises: the driver fails closed (a group it cannot compile allows nothing, a ruleset
+        it cannot compile or apply becomes a lockdown that forwards nothing) and logs why; only when
+        not even that could be applied is the error logged here, as critical. ``view`` None: the VPC
+        ``vpc_id`` is read from the store."""
+        p = self.parts
+        vpc_id = view.vpc.id if view is not None else vpc_id
+        assert vpc_id is not None
+        if p.firewall is None or p.model.store.get(vpc_id) is None:
+            return
+        net = p.networks[region]
+        try:
+            if view is None:
+                vpc = p.model.store.get(vpc_id)
+                assert vpc is not None
+                view = read_view(p, region, vpc)
+            ports, groups = vpc_state.firewall_model(view, net.tap_name)
+        except Exception as exc:  # the store holds something the model cannot express: fail closed
+            await self._lockdown(region, vpc_id, exc)
+            return
+        try:
+            await self.jobs.call(p.firewall.sync, net.netns_name(vpc_id), vpc_id, ports, groups)
+        except Exception:
+            log.critical("%s: security groups could not be applied, not even as a lockdown", vpc_id,
+                         exc_info=True)
+
+    async def lockdown(self, region: str, vpc_id: str, reason: str) -> None:
+        """Forward nothing in the VPC (its network could not be brought up)."""
+        p = self.parts
+        if p.firewall is None or p.model.store.get(vpc_id) is None:
+            return
+        try:
+            await self.jobs.call(p.firewall.lockdown, p.networks[region].netns_name(vpc_id), vpc_id, reason)
+        except Exception:
+            log.critical("%s: LOCKDOWN could not be applied either", vpc_id, exc_info=True)
+
+    async def _lockdown(self, region: str, vpc_id: str, exc: Exception) -> None:
+        log.exception("%s: security-group model unreadable, locking the VPC down", vpc_id)
+        await self.lockdown(region, vpc_id, f"model unreadable: {exc}")
+
+    async def sync_public(self, region: str, view: VpcView) -> None:
+        """Internet gateway link and 1:1 NAT of the VPC."""
+        p = self.parts
+        if p.public is None:
+            return
+        vpc_id = view.vpc.id
+        ns = p.networks[region].netns_name(vpc_id)
+        if view.igw is None:
+            await self.jobs.call(p.public.detach_vpc, vpc_id, ns)
+            return
+        await self.jobs.call(p.public.attach_vpc, vpc_id, ns)
+        await self.jobs.call(p.public.set_public_ips, vpc_id, ns, vpc_state.nat_table(view))

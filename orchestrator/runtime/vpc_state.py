@@ -1,0 +1,211 @@
+"""A VPC's state as pure functions of its records: DHCP leases, the metadata table, the firewall
+model and the 1:1 NAT table. No I/O: :class:`VpcView` holds every record they read (built from
+the store by ``runtime.vpc.read_view``), so each function can be tested on hand-made records.
+
+Also the conversions of stored security-group rules into the firewall model, which the API's
+rule check shares (an accepted rule always compiles).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchestrator.domain import ids
+from orchestrator.domain.states import ACTIVE
+from orchestrator.drivers.network import firewall as fw
+from orchestrator.drivers.network.dnsmasq import Lease
+from orchestrator.drivers.network.names import private_dns_name
+from orchestrator.imds.model import InstanceMetadata, MetadataOptions, NetworkInterface
+from orchestrator.store.sqlite import Record
+
+HOLDS_PUBLIC_IP = ("pending", "running", "stopping")  # states whose public IP is NATed
+
+
+@dataclass
+class VpcView:
+    """Every record the VPC's network state depends on."""
+
+    vpc: Record
+    subnets: Mapping[str, Record]
+    instances: Sequence[Record]  # every state but terminated
+    enis: Mapping[str, Sequence[Record]]  # instance id -> attached ENIs, primary first
+    groups: Sequence[Record] = ()  # the VPC's security groups
+    route_tables: Sequence[Record] = ()  # the VPC's route tables
+    igw: Record | None = None  # the attached internet gateway
+    public_ips: Mapping[str, str | None] = field(default_factory=dict)  # instance id -> public IP
+    images: Mapping[str, Record] = field(default_factory=dict)  # AMIs of the instances (still known)
+    tags: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # instance id -> tags (IMDS)
+    zone_ids: Mapping[str, str] = field(default_factory=dict)  # zone name -> zone id
+
+
+def public_dns_name(ip: str, region: str) -> str:
+    host = "ec2-" + ip.replace(".", "-")
+    return f"{host}.compute-1.amazonaws.com" if region == "us-east-1" else f"{host}.{region}.compute.amazonaws.com"
+
+
+def secondary_ips(eni: Record) -> list[str]:
+    return list(eni.data.get("SecondaryPrivateIps") or [])
+
+
+# ---------------------------------------------------------------------------------------------
+# DHCP and NAT
+
+
+def leases(view: VpcView) -> list[Lease]:
+    """A static lease (MAC, address, ``ip-a-b-c-d`` name) for every ENI of every instance."""
+    return [Lease(e.data["MacAddress"], e.data["PrivateIpAddress"], "ip-" + e.data["PrivateIpAddress"].replace(".", "-"))
+            for r in view.instances for e in view.enis.get(r.id, ())]
+
+
+def subnet_is_public(view: VpcView, subnet: Record) -> bool:
+    """The subnet's route table (its own, else the VPC's main one) sends 0.0.0.0/0 to the VPC's gateway."""
+    table = next((t for t in view.route_tables if any(a.get("SubnetId") == subnet.id for a in t.data["Associations"])),
+                 None)
+    if table is None:
+        table = next((t for t in view.route_tables if any(a.get("Main") for a in t.data["Associations"])), None)
+    if table is None or view.igw is None:
+        return False
+    igw_id = view.igw.id
+    return any(r["DestinationCidrBlock"] == "0.0.0.0/0" and r["GatewayId"] == igw_id for r in table.data["Routes"])
+
+
+def nat_table(view: VpcView) -> dict[str, str]:
+    """``{public ip: private ip}`` for the VPC's reachable instances (in a public subnet)."""
+    out: dict[str, str] = {}
+    for r in view.instances:
+        if r.state not in HOLDS_PUBLIC_IP:
+            continue
+        ip = view.public_ips.get(r.id)
+        subnet = view.subnets.get(r.data["SubnetId"])
+        if ip and subnet is not None and subnet_is_public(view, subnet):
+            out[ip] = r.data["PrivateIpAddress"]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# firewall
+
+
+def stored_rule(group_id: str, *, egress: bool, protocol: str, from_port: int | None, to_port: int | None,
+                cidr: str | None, group: str | None, description: str | None) -> dict[str, Any]:
+    """A security-group rule as the store keeps it (one per peer, as DescribeSecurityGroupRules)."""
+    return {"SecurityGroupRuleId": ids.new_id("sgr"), "GroupId": group_id, "IsEgress": egress,
+            "IpProtocol": protocol, "FromPort": from_port, "ToPort": to_port, "CidrIpv4": cidr,
+            "ReferencedGroupId": group, "Description": description}
+
+
+def ensure_rules_field(record: Record) -> list[dict[str, Any]]:
+    """Groups made by vpcs.create_vpc_record carry IpPermissions; convert them once to flat rules."""
+    if "Rules" not in record.data:
+        rules = [stored_rule(record.id, egress=True, protocol="-1", from_port=None, to_port=None, cidr="0.0.0.0/0",
+                             group=None, description=None)]
+        if record.data.get("GroupName") == "default":  # EC2's default group: members talk to each other
+            rules.append(stored_rule(record.id, egress=False, protocol="-1", from_port=None, to_port=None, cidr=None,
+                                     group=record.id, description=None))
+        record.data["Rules"] = rules
+        record.data.pop("IpPermissions", None)
+        record.data.pop("IpPermissionsEgress", None)
+    rules: list[dict[str, Any]] = record.data["Rules"]
+    return rules
+
+
+def firewall_rule(rule: Mapping[str, Any]) -> fw.Rule:
+    """The firewall model of one stored rule (the one conversion the API's check and the runtime
+    both use). Never raises on odd data: the firewall's check does the judging."""
+    cidr, ref = rule.get("CidrIpv4"), rule.get("ReferencedGroupId")
+    return fw.Rule(rule.get("IpProtocol"), rule.get("FromPort"), rule.get("ToPort"),  # type: ignore[arg-type]
+                   cidrs=(cidr,) if cidr else (), group_ids=(ref,) if ref else ())
+
+
+def firewall_group(group: Record) -> fw.SecurityGroup:
+    """The firewall model of a stored group; the driver quarantines it if a rule fails its check."""
+    ingress, egress = [], []
+    rules = group.data.get("Rules")
+    if rules is None:
+        rules = ensure_rules_field(group)
+    for r in rules if isinstance(rules, list) else [rules]:
+        if not isinstance(r, Mapping):
+            ingress.append(fw.Rule(repr(r)))  # fails the firewall's check: the group allows nothing
+            continue
+        (egress if r.get("IsEgress") else ingress).append(firewall_rule(r))
+    return fw.SecurityGroup(group.id, tuple(ingress), tuple(egress))
+
+
+def firewall_model(view: VpcView, tap_name: Callable[[str], str]) -> tuple[list[fw.Port], dict[str, fw.SecurityGroup]]:
+    """The ports (every ENI of an active instance) and groups the VPC's ruleset is compiled from.
+    Raises on records the model cannot express (the caller then locks the VPC down)."""
+    groups = {g.id: firewall_group(g) for g in view.groups}
+    ports = [fw.Port(e.id, tap_name(e.id), e.data["MacAddress"], (e.data["PrivateIpAddress"], *secondary_ips(e)),
+                     tuple(g["GroupId"] for g in e.data["Groups"] if g["GroupId"] in groups))
+             for r in view.instances if r.state in ACTIVE for e in view.enis.get(r.id, ())]
+    return ports, groups
+
+
+# ---------------------------------------------------------------------------------------------
+# metadata
+
+
+def metadata_table(view: VpcView, credentials: Callable[[str], dict[str, object]]) -> dict[str, InstanceMetadata]:
+    """``{private ip: metadata}`` of the VPC's active instances; ``credentials(instance_id)`` gives
+    the identity credentials (asked at request time: they rotate)."""
+    return {r.data["PrivateIpAddress"]: instance_metadata(view, r, credentials)
+            for r in view.instances if r.state in ACTIVE}
+
+
+def instance_metadata(view: VpcView, rec: Record, credentials: Callable[[str], dict[str, object]]) -> InstanceMetadata:
+    d = rec.data
+    subnet = view.subnets[d["SubnetId"]]
+    image = view.images.get(d["ImageId"])
+    bdm = {"ami": d["RootDeviceName"], "root": d["RootDeviceName"]}
+    for n, m in enumerate(d["BlockDeviceMappings"][1:], start=1):
+        bdm[f"ebs{n}"] = m["DeviceName"]
+    opts = d["MetadataOptions"]
+    tags = dict(view.tags.get(rec.id) or {}) if opts.get("InstanceMetadataTags") == "enabled" else {}
+    return InstanceMetadata(
+        instance_id=rec.id, image_id=d["ImageId"], instance_type=d["InstanceType"],
+        reservation_id=d["ReservationId"], region=rec.region, availability_zone=d["AvailabilityZone"],
+        availability_zone_id=view.zone_ids.get(d["AvailabilityZone"], d["AvailabilityZone"]),
+        account_id=d["OwnerId"], private_ip=d["PrivateIpAddress"], mac=d["MacAddress"],
+        subnet_id=d["SubnetId"], subnet_cidr=subnet.data["CidrBlock"],
+        vpc_id=d["VpcId"], vpc_cidrs=[view.vpc.data["CidrBlock"]], interface_id=d["NetworkInterfaceId"],
+        launched_at=dt.datetime.fromisoformat(d["LaunchTime"].replace("Z", "+00:00")),
+        ami_launch_index=d["AmiLaunchIndex"],
+        security_groups=[g["GroupName"] for g in d["SecurityGroups"]],
+        security_group_ids=[g["GroupId"] for g in d["SecurityGroups"]],
+        public_keys=[(d["KeyName"], d["PublicKey"])] if d.get("PublicKey") else [],
+        user_data=base64.b64decode(d["UserData"]) if d.get("UserData") else None,
+        block_device_mapping=bdm,
+        tags=tags,
+        options=MetadataOptions(
+            http_tokens=opts["HttpTokens"], http_endpoint=opts["HttpEndpoint"],
+            http_put_response_hop_limit=int(opts["HttpPutResponseHopLimit"]),
+            instance_metadata_tags=opts.get("InstanceMetadataTags", "disabled")),
+        ami_manifest_path=(image.data.get("ImageLocation") if image else None) or "(unknown)",
+        identity_credentials=lambda iid=rec.id: credentials(iid),
+        network_interfaces=interfaces_metadata(view, rec),
+        public_ip=view.public_ips.get(rec.id),
+    )
+
+
+def interfaces_metadata(view: VpcView, rec: Record) -> list[NetworkInterface]:
+    out = []
+    public = view.public_ips.get(rec.id)
+    vpc = view.vpc
+    for n, eni in enumerate(view.enis.get(rec.id, ())):
+        subnet = view.subnets[eni.data["SubnetId"]]
+        pub = public if n == 0 else None
+        out.append(NetworkInterface(
+            mac=eni.data["MacAddress"], interface_id=eni.id,
+            device_number=(eni.data.get("Attachment") or {}).get("DeviceIndex", n),
+            private_ips=[eni.data["PrivateIpAddress"], *secondary_ips(eni)],
+            local_hostname=private_dns_name(eni.data["PrivateIpAddress"], rec.region),
+            owner_id=eni.data["OwnerId"], subnet_id=subnet.id, subnet_cidr=subnet.data["CidrBlock"],
+            vpc_id=vpc.id, vpc_cidrs=[vpc.data["CidrBlock"]],
+            security_groups=[g["GroupName"] for g in eni.data["Groups"]],
+            security_group_ids=[g["GroupId"] for g in eni.data["Groups"]],
+            public_ip=pub, public_hostname=public_dns_name(pub, rec.region) if pub else None))
+    return out
