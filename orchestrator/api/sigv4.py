@@ -1,4 +1,4 @@
-"""AWS Signature Version 4 verification for the EC2 Query API.
+"""AWS Signature Version 4 verification for every service behind the endpoint.
 
 Pure functions (no HTTP framework import): the server turns what it received into a
 :class:`SignedRequest`, calls :func:`verify`, and gets an :class:`AuthContext` back or a
@@ -77,6 +77,8 @@ MSG_SIGNATURE = (
     "Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
 )
 MSG_EXPIRED = "Request has expired."
+# sigv4's stock messages: a protocol with its own wording for a code replaces only these
+DEFAULT_MESSAGES = frozenset({MSG_MISSING, MSG_AUTH_FAILURE, MSG_SIGNATURE, MSG_EXPIRED})
 
 _STATUS = {
     "MissingAuthenticationToken": 401,
@@ -437,17 +439,41 @@ def _payload_hashes(req: SignedRequest, headers: _Headers, presigned: bool) -> l
 # --------------------------------------------------------------------------------------------- verify
 
 
+def scope_service(req: SignedRequest) -> str | None:
+    """The service a request's credential scope names, read without verifying anything: the server
+    uses it only to answer in that service's protocol before the signature is checked. None when
+    the request carries no well-formed credential."""
+    headers = _Headers(req.headers)
+    credential: str | None = None
+    auth = headers.get("authorization")
+    if auth is not None and auth.strip():
+        for item in auth.strip().partition(" ")[2].split(","):
+            key, _, value = item.strip().partition("=")
+            if key.strip() == "Credential":
+                credential = value.strip()
+                break
+    else:
+        credential = next((v for k, v in _parse_query(req.query_string) if k == "X-Amz-Credential"), None)
+    parts = credential.split("/") if credential else []
+    return parts[3] if len(parts) == 5 and parts[3] else None
+
+
 def verify(
     req: SignedRequest,
     lookup_secret: LookupSecret,
     now: datetime,
-    service: str = "ec2",
+    service: str | None = "ec2",
 ) -> AuthContext:
     """Verify a SigV4-signed request; return who signed it or raise :class:`SigV4Error`.
 
+    ``service`` None accepts the service the credential scope names (the server then serves the
+    request as that service, :attr:`AuthContext.service`): the scope is part of the string to sign
+    and of the signing key, so a request signed for one service never verifies as another.
+
     Checks, in order: that a signature is present (``MissingAuthenticationToken``), well formed
     (``IncompleteSignature``), scoped to ``service`` and to the date of ``X-Amz-Date`` and includes
-    ``host`` in its signed headers (``SignatureDoesNotMatch``), fresh: ``X-Amz-Date`` within 15 minutes
+    ``host`` (and ``x-amz-target`` when the request has one: it names a JSON service's action) in its
+    signed headers (``SignatureDoesNotMatch``), fresh: ``X-Amz-Date`` within 15 minutes
     of ``now`` and a presigned URL not past ``X-Amz-Expires`` (``RequestExpired``), made with a known
     key (``AuthFailure``), and finally that the signature matches (``SignatureDoesNotMatch``).
     The credential scope's region is returned as the request's region.
@@ -479,10 +505,12 @@ def verify(
             "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: "
             f"'{parsed.scope_date}' != '{parsed.amz_date[:8]}', from '{parsed.amz_date}'.",
         )
-    if parsed.service != service:
+    if service is not None and parsed.service != service:
         raise _error("SignatureDoesNotMatch", f"Credential should be scoped to correct service: '{service}'. ")
     if "host" not in parsed.signed_headers:
         raise _error("SignatureDoesNotMatch", "'Host' must be a 'SignedHeader' in the AWS Authorization.")
+    if headers.get("x-amz-target") is not None and "x-amz-target" not in parsed.signed_headers:
+        raise _error("SignatureDoesNotMatch", "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization.")
     if parsed.signed_headers != sorted(set(parsed.signed_headers)):
         raise _error("IncompleteSignature", "SignedHeaders must be sorted, lower-case and without duplicates.")
 
