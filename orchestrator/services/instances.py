@@ -290,8 +290,6 @@ def run(backend: Backend, region: str, req: Mapping[str, Any]) -> dict[str, Any]
         if spec.get("ResourceType") not in ("instance", "volume", "network-interface"):
             raise errors.InvalidParameterValue(
                 f"'{spec.get('ResourceType')}' is not a valid taggable resource type for this operation.")
-    if req.get("DryRun"):
-        raise errors.DryRunOperation()
 
     reservation_id = ids.new_id("r")
     created: list[Record] = []

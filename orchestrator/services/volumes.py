@@ -240,8 +240,6 @@ def create(backend: Backend, region: str, req: Mapping[str, Any]) -> Record:
         for r in backend.store.list(VOLUME, region):
             if r.data.get("ClientToken") == token:
                 return r
-    if req.get("DryRun"):
-        raise errors.DryRunOperation()
     record = Record(id=ids.new_id("vol"), type=VOLUME, region=region, state=str(V.CREATING), data={
         "Size": size, "AvailabilityZone": zone, "VolumeType": vtype, "Iops": iops, "Throughput": throughput,
         "SnapshotId": snap.id if snap else "", "CreateTime": now_iso(), "Encrypted": False,
@@ -273,7 +271,7 @@ async def _create_files(backend: Backend, volume_id: str) -> None:
         move(backend, volume_id, V.CREATING, V.AVAILABLE)
 
 
-def delete(backend: Backend, region: str, volume_id: str, dry_run: bool = False) -> None:
+def delete(backend: Backend, region: str, volume_id: str) -> None:
     rec = get(backend, region, volume_id)
     att = attachment(rec)
     if rec.state == V.IN_USE or att:
@@ -281,8 +279,6 @@ def delete(backend: Backend, region: str, volume_id: str, dry_run: bool = False)
         raise errors.Ec2Error(f"Volume {volume_id} is currently attached to {iid}", code="VolumeInUse")
     if rec.state not in (V.AVAILABLE, V.ERROR):
         raise errors.IncorrectState(f"The volume '{volume_id}' is '{rec.state}'.")
-    if dry_run:
-        raise errors.DryRunOperation()
     try:
         move(backend, volume_id, [V(rec.state)], V.DELETING)
     except StateConflict:
@@ -312,8 +308,7 @@ def _attachment_out(volume_id: str, att: Mapping[str, Any]) -> dict[str, Any]:
             "DeleteOnTermination": att.get("DeleteOnTermination", False)}
 
 
-def attach(backend: Backend, region: str, volume_id: str, instance_id: str, device: str,
-           dry_run: bool = False) -> dict[str, Any]:
+def attach(backend: Backend, region: str, volume_id: str, instance_id: str, device: str) -> dict[str, Any]:
     import re
 
     vol = get(backend, region, volume_id)
@@ -335,8 +330,6 @@ def attach(backend: Backend, region: str, volume_id: str, instance_id: str, devi
     for m in inst.data["BlockDeviceMappings"]:
         if m["DeviceName"] == device or target_of(m["DeviceName"]) == target:
             raise errors.InvalidParameterValue(f"Attachment point {device} is already in use")
-    if dry_run:
-        raise errors.DryRunOperation()
     att = {"InstanceId": instance_id, "Device": device, "State": "attaching", "AttachTime": now_iso(),
            "DeleteOnTermination": False}
     with backend.store.transaction():
@@ -419,8 +412,6 @@ def detach(backend: Backend, region: str, req: Mapping[str, Any]) -> dict[str, A
                               code="OperationNotPermitted")
     if att["State"] == "detaching":
         return _attachment_out(volume_id, att)
-    if req.get("DryRun"):
-        raise errors.DryRunOperation()
     _set_attachment_state(backend, volume_id, "detaching")
     att = {**att, "State": "detaching"}
     force = bool(req.get("Force"))
@@ -486,8 +477,6 @@ def modify(backend: Backend, region: str, req: Mapping[str, Any]) -> dict[str, A
     if (size, vtype, iops, throughput) == (int(d["Size"]), d["VolumeType"], d.get("Iops"), d.get("Throughput")):
         raise errors.InvalidParameterValue(
             f"Modification for volume {volume_id} has no changes from its current configuration")
-    if req.get("DryRun"):
-        raise errors.DryRunOperation()
     if size > int(d["Size"]):
         capacity.admit_volumes(backend, [size], f"growing {volume_id} to {size} GiB", exclude=[volume_id])
     mod = {"VolumeId": volume_id, "ModificationState": "modifying", "TargetSize": size,
