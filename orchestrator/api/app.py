@@ -93,10 +93,10 @@ class Api:
         action = "-"
         protocol = self.ec2.protocol  # until the credential scope names another service
         try:
+            protocol = self._speaks(request)
             body = await self._read_body(request)
             signed = sigv4.SignedRequest(method=request.method, path=request.raw_path.split("?", 1)[0],
                                          query_string=request.query_string, headers=request.headers, body=body)
-            protocol = self._speaks(signed)
             auth, caller = self._authenticate(signed)
             svc = registry.by_scope(auth.service)
             if svc is None:
@@ -138,15 +138,14 @@ class Api:
         return web.Response(body=payload, status=status, content_type=protocol.content_type,
                             charset=protocol.charset, headers=protocol.headers(request_id))
 
-    @staticmethod
-    def _speaks(signed: sigv4.SignedRequest) -> Protocol:
+    def _speaks(self, request: web.Request) -> Protocol:
         """The protocol to answer in, from the credential scope (not yet verified): the named
         service's; a guess from the request for a service ec2d does not serve; else EC2's."""
-        scope = sigv4.scope_service(signed)
+        scope = sigv4.scope_service(request.headers, request.query_string)
         if scope is None:
-            return registry.get_service("ec2").protocol
+            return self.ec2.protocol
         svc = registry.by_scope(scope)
-        return svc.protocol if svc is not None else protocols.fallback(signed.headers)
+        return svc.protocol if svc is not None else protocols.fallback(request.headers)
 
     async def expect(self, request: web.Request) -> web.StreamResponse | None:
         """``Expect: 100-continue``: refuse an oversized body before the client sends it."""

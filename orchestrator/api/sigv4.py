@@ -439,13 +439,12 @@ def _payload_hashes(req: SignedRequest, headers: _Headers, presigned: bool) -> l
 # --------------------------------------------------------------------------------------------- verify
 
 
-def scope_service(req: SignedRequest) -> str | None:
-    """The service a request's credential scope names, read without verifying anything: the server
-    uses it only to answer in that service's protocol before the signature is checked. None when
-    the request carries no well-formed credential."""
-    headers = _Headers(req.headers)
+def scope_service(headers: Mapping[str, str], query_string: str) -> str | None:
+    """The service a request's credential scope names, read from its headers and raw query string
+    without verifying anything: the server uses it only to answer in that service's protocol (even
+    before the body is read or the signature checked). None when there is no well-formed credential."""
+    auth = _Headers(headers).get("authorization")
     credential: str | None = None
-    auth = headers.get("authorization")
     if auth is not None and auth.strip():
         for item in auth.strip().partition(" ")[2].split(","):
             key, _, value = item.strip().partition("=")
@@ -453,7 +452,7 @@ def scope_service(req: SignedRequest) -> str | None:
                 credential = value.strip()
                 break
     else:
-        credential = next((v for k, v in _parse_query(req.query_string) if k == "X-Amz-Credential"), None)
+        credential = next((v for k, v in _parse_query(query_string) if k == "X-Amz-Credential"), None)
     parts = credential.split("/") if credential else []
     return parts[3] if len(parts) == 5 and parts[3] else None
 

@@ -301,3 +301,56 @@ def test_dry_run_is_decided_after_the_callers_permission(api: LocalApi) -> None:
         assert refused(lambda c=call: c(root)) == (412, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.")
     assert root.describe_volumes()["Volumes"] == []  # nothing ran
     assert api.backend.store.get(INSTANCE, "instance").state == "running"
+
+
+# ------------------------------------------------------------------------------- hostile input
+
+
+def _junk(rng: Any) -> str:
+    return "".join(rng.choice("aZ09.-_:#%&=+ \t\x01é😀") for _ in range(rng.randint(0, 12)))
+
+
+def _json_value(rng: Any, depth: int = 0) -> Any:
+    kinds = ["str", "int", "float", "bool", "null", "big"] + (["list", "dict"] if depth < 4 else [])
+    kind = rng.choice(kinds)
+    if kind == "list":
+        return [_json_value(rng, depth + 1) for _ in range(rng.randint(0, 3))]
+    if kind == "dict":
+        keys = ["ServiceCode", "AttributeName", "MaxResults", "NextToken", "FormatVersion", "Filters"]
+        return {rng.choice(keys + [_junk(rng)]): _json_value(rng, depth + 1) for _ in range(rng.randint(0, 4))}
+    return {"str": _junk(rng), "int": rng.randint(-5, 200), "float": rng.random() * 1e300, "bool": rng.random() < 0.5,
+            "null": None, "big": 10**40}[kind]
+
+
+def test_hostile_requests_to_the_query_and_json_services_are_never_a_500(api: LocalApi) -> None:
+    import random
+    from urllib.parse import urlencode
+
+    rng = random.Random(10)
+    actions = ["GetCallerIdentity", "AssumeRole", "ListUsers", "", _junk(rng)]
+    keys = ["RoleArn", "RoleSessionName", "Tags.member.1.Key", "Tags.1", "PolicyArns.member.x.arn", "DryRun", "Bogus"]
+    seen: set[tuple[str, int, str]] = set()
+    for _ in range(300):
+        scope = rng.choice(["sts", "pricing", "iam", "ce", "ec2"])
+        if scope in ("pricing", "ce"):
+            target = rng.choice(["AWSPriceListService.DescribeServices", "AWSPriceListService.GetAttributeValues",
+                                 f"AWSPriceListService.{_junk(rng).strip()}", "AWSPriceListService", "."])
+            body = rng.choice([json.dumps(_json_value(rng)).encode(), rng.randbytes(rng.randint(0, 40)),
+                               json.dumps({"ServiceCode": "AmazonEC2", "AttributeName": _json_value(rng)}).encode()])
+            # printable ASCII only: aiohttp's HTTP parser itself refuses control characters in a header
+            headers = {"X-Amz-Target": "".join(ch for ch in target if " " <= ch <= "~"),
+                       "Content-Type": "application/x-amz-json-1.1"}
+            protocol = "json"
+        else:
+            pairs = [("Action", rng.choice(actions)), ("Version", "2011-06-15")]
+            pairs += [(rng.choice(keys), _junk(rng)) for _ in range(rng.randint(0, 4))]
+            body, headers = urlencode(pairs).encode(), {}
+            protocol = {"ec2": "ec2"}.get(scope, "query")
+        status, got_headers, raw = send(api, scope, body, headers)
+        assert status < 500, (scope, body, raw)
+        if status != 200:
+            code, _ = parse_error(protocol, status, got_headers, raw)
+            assert code and code != str(status), (scope, body, raw)  # the protocol's envelope, parsed
+            seen.add((scope, status, code))
+    codes = {code for _, _, code in seen}
+    assert {"InvalidAction", "UnknownOperationException", "SerializationException"} <= codes, seen

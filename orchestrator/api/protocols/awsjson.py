@@ -25,7 +25,7 @@ from typing import Any
 from botocore.model import OperationModel, ServiceModel, Shape
 
 from orchestrator.api.protocols.base import AuthCodes, Call, Protocol, WireRequest
-from orchestrator.api.protocols.params import INT_RANGE
+from orchestrator.api.protocols.params import INT_RANGE, parse_timestamp
 from orchestrator.domain import errors
 
 INVALID_TOKEN = "The security token included in the request is invalid."
@@ -206,7 +206,8 @@ def _out(shape: Shape, value: Any) -> Any:
     if kind == "map":
         return {k: _out(shape.value, v) for k, v in value.items()}
     if kind == "timestamp":
-        when = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        when = parse_timestamp(value) if isinstance(value, str) else value
+        when = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
         seconds = when.timestamp()
         return int(seconds) if seconds.is_integer() else round(seconds, 3)
     if kind == "blob":

@@ -20,7 +20,7 @@ from xml.etree.ElementTree import Element, SubElement
 from botocore.model import OperationModel, ServiceModel, Shape
 
 from orchestrator.api.protocols.base import AuthCodes, Call, Protocol, WireRequest, query_action, query_params
-from orchestrator.api.protocols.params import ParamParser
+from orchestrator.api.protocols.params import ParamParser, shown
 from orchestrator.api.protocols.xml import document, write_members, xml_safe
 from orchestrator.domain import errors
 
@@ -38,16 +38,14 @@ class QueryParams(ParamParser):
     def list_items(self, shape: Shape, node: Any, path: str) -> tuple[dict[str, Any], str]:
         if node == "" or (isinstance(node, dict) and list(node) == [""] and node[""] == ""):
             return {}, path  # ``Name=``: the query protocol's empty list
-        if shape.serialization.get("flattened"):
-            if not isinstance(node, dict):
-                raise errors.InvalidParameterValue.for_param(path, "", "Expected a list.")
-            return node, path
         name = shape.member.serialization.get("name", "member")
-        if not isinstance(node, dict) or not isinstance(node.get(name), dict):
-            raise errors.InvalidParameterValue.for_param(path, "", f"Expected a list ({path}.{name}.N).")
-        extra = [k for k in node if k != name]
-        if extra:
-            raise errors.UnknownParameter(f"{path}.{extra[0]}")
+        if not isinstance(node, dict):
+            raise errors.InvalidParameterValue.for_param(path, shown(node), f"Expected a list ({path}.{name}.N).")
+        if shape.serialization.get("flattened"):
+            return node, path
+        extra = [k for k in node if k != name or not isinstance(node[k], dict)]
+        if extra or name not in node:
+            raise errors.UnknownParameter(f"{path}.{(extra or [name])[0]}")
         return node[name], f"{path}.{name}"
 
     def unknown_action(self, action: str) -> errors.Ec2Error:
