@@ -498,6 +498,30 @@ def verify(
         raise _error("MissingAuthenticationToken")
 
     signed_at = _parse_amz_date(parsed.amz_date)
+    _check_scope(parsed, headers, service)
+    _check_fresh(parsed, signed_at, now)
+
+    secret = lookup_secret(parsed.access_key_id, parsed.session_token)
+    if secret is None:
+        raise _error("AuthFailure")
+
+    if not _SIGNATURE_RE.match(parsed.signature):
+        raise _error("SignatureDoesNotMatch")
+    if not _signature_matches(req, headers, parsed, secret):
+        raise _error("SignatureDoesNotMatch")
+
+    return AuthContext(
+        access_key_id=parsed.access_key_id,
+        region=parsed.region,
+        service=parsed.service,
+        signed_at=signed_at,
+        session_token=parsed.session_token,
+        presigned=parsed.expires is not None,
+    )
+
+
+def _check_scope(parsed: _Parsed, headers: _Headers, service: str | None) -> None:
+    """The credential scope's date and service, and the headers the signature must cover."""
     if parsed.scope_date != parsed.amz_date[:8]:
         raise _error(
             "SignatureDoesNotMatch",
@@ -513,6 +537,8 @@ def verify(
     if parsed.signed_headers != sorted(set(parsed.signed_headers)):
         raise _error("IncompleteSignature", "SignedHeaders must be sorted, lower-case and without duplicates.")
 
+
+def _check_fresh(parsed: _Parsed, signed_at: datetime, now: datetime) -> None:
     if parsed.expires is not None:
         if now - signed_at > timedelta(seconds=parsed.expires):  # (no date + delta: year 9999 overflows)
             raise _error("RequestExpired")
@@ -521,13 +547,9 @@ def verify(
     elif abs(now - signed_at) > MAX_SKEW:
         raise _error("RequestExpired")
 
-    secret = lookup_secret(parsed.access_key_id, parsed.session_token)
-    if secret is None:
-        raise _error("AuthFailure")
 
-    if not _SIGNATURE_RE.match(parsed.signature):
-        raise _error("SignatureDoesNotMatch")
-
+def _signature_matches(req: SignedRequest, headers: _Headers, parsed: _Parsed, secret: str) -> bool:
+    """Whether the signature matches one of the canonical requests a valid signer may have built."""
     scope = f"{parsed.scope_date}/{parsed.region}/{parsed.service}/aws4_request"
     key = signing_key(secret, parsed.scope_date, parsed.region, parsed.service)
     method = req.method.upper()
@@ -547,14 +569,4 @@ def verify(
             expected = hmac.new(key, _utf8(sts), hashlib.sha256).hexdigest()
             # evaluate every candidate, so timing does not tell which one matched
             matched |= hmac.compare_digest(expected, parsed.signature)
-    if not matched:
-        raise _error("SignatureDoesNotMatch")
-
-    return AuthContext(
-        access_key_id=parsed.access_key_id,
-        region=parsed.region,
-        service=parsed.service,
-        signed_at=signed_at,
-        session_token=parsed.session_token,
-        presigned=parsed.expires is not None,
-    )
+    return matched
