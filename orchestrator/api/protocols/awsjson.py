@@ -9,7 +9,10 @@
 
 Members the input shape does not have are ignored, as AWS JSON services do (a newer client may
 send them); a member of the wrong type is ``SerializationException``, a missing required member or
-a value outside its constraints ``ValidationException``.
+a value outside its constraints ``ValidationException``. An unknown ``X-Amz-Target`` is
+``UnknownOperationException`` with status 400, as real JSON 1.1 services answer it (CloudWatch Logs
+in aws/aws-sdk-net#1536 and OpsWorks in aws/aws-sdk-js#425 quote ``{"__type":
+"UnknownOperationException"}`` with 400; the generic "Common Errors" page says 404).
 """
 
 from __future__ import annotations

@@ -8,7 +8,11 @@
   <RequestId/></ResponseMetadata></ActionResponse>`` (the result element is the output shape's
   ``resultWrapper``);
 - errors are ``<ErrorResponse xmlns=...><Error><Type>Sender</Type><Code/><Message/></Error>
-  <RequestId/></ErrorResponse>`` (``Receiver`` for a fault of the server).
+  <RequestId/></ErrorResponse>`` (``Receiver`` for a fault of the server). An action the service
+  does not have is ``400 InvalidAction`` "Could not find operation X for version Y" (the Query
+  "Common Errors" list ``InvalidAction`` as 400; the message is STS's wording, as emulators of its
+  API such as s3proxy reproduce it); signature errors use the Query services' codes
+  (``InvalidClientTokenId`` 403 for an unknown key, ``SignatureDoesNotMatch`` 403).
 """
 
 from __future__ import annotations
