@@ -101,6 +101,7 @@ class Api:
             svc = registry.by_scope(auth.service)
             if svc is None:
                 raise protocol.unknown_service(auth.service, registry.served())
+            protocol = svc.protocol
             wire = WireRequest(request.method, request.query_string, request.headers, body,
                                form=lambda b: _parse_form(b))  # looked up per call: tests spy on it
             call = await svc.protocol.read(wire)
