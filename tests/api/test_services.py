@@ -354,3 +354,12 @@ def test_hostile_requests_to_the_query_and_json_services_are_never_a_500(api: Lo
             seen.add((scope, status, code))
     codes = {code for _, _, code in seen}
     assert {"InvalidAction", "UnknownOperationException", "SerializationException"} <= codes, seen
+
+
+def test_dry_run_is_answered_only_by_the_dispatcher() -> None:
+    """Services never see DryRun (api/dispatch.py answers it after the permission check): a DryRun
+    check in a service could never run, and one that did would skip the permission check."""
+    root = Path(__file__).resolve().parents[2] / "orchestrator"
+    mentions = sorted(str(p.relative_to(root)) for p in root.rglob("*.py")
+                      if "DryRunOperation" in p.read_text() and p.name not in ("errors.py", "dispatch.py"))
+    assert mentions == []
