@@ -1,10 +1,13 @@
-"""The EC2 Query API server: one aiohttp route, SigV4, spec-driven parse, dispatch, serialize.
+"""The API server: one aiohttp route for every service, SigV4, protocol-driven parse, dispatch, serialize.
 
 Pipeline of a request: read the body (at most ``MAX_BODY`` bytes, else ``413``) -> verify SigV4
-over the raw query string and the body's hash (the region comes from the credential scope) ->
-only then split the parameters out of the query string and form body -> authorize the caller for
-the action -> parse with botocore's model -> DryRun -> handler -> XML. Every failure becomes an
-EC2 error envelope; nothing unauthenticated is parsed, nothing unauthorized reaches a handler.
+over the raw query string and the body's hash -> the service is the one the credential scope names
+(``.../us-east-1/sts/aws4_request``; the region too comes from the scope) -> only then its protocol
+reads the action (``Action=`` or ``X-Amz-Target``) and parameters -> :func:`dispatch.dispatch`
+(permission, parse with botocore's model, DryRun, handler) -> the protocol's response. Every failure
+becomes the error envelope of the protocol the request speaks (judged from its scope before the
+signature is checked, so even a refused signature is answered in a shape its client parses);
+nothing unauthenticated is parsed, nothing unauthorized reaches a handler.
 
 ``MAX_BODY`` is 1 MiB. EC2 documents no request-size limit of its own, so the cap is sized from the
 largest requests EC2 does accept, with a wide margin: RunInstances with 16 KiB of user data is
@@ -13,33 +16,31 @@ tags of 128/256 characters (4-byte UTF-8, percent-encoded) stays under 300 KiB; 
 Describe or Terminate call are ~40 KiB. A bigger body is refused with ``413`` before it is read.
 A client that sends ``Expect: 100-continue`` gets the 413 instead of "100 Continue", so it never
 uploads. Hashing a body of up to 1 MiB for the signature takes a few milliseconds and stays on the
-event loop; bodies above ``PARSE_INLINE`` are split into parameters in a worker thread, so even a
+event loop; bodies above ``protocols.base.PARSE_INLINE`` are split into parameters in a worker thread, so even a
 1 MiB body of tiny pairs (~0.5 s of ``parse_qsl``) does not stall the loop the metadata service
 shares. Figures: ``bench/edge.py``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import datetime as dt
 import logging
 import time
 import uuid
 from collections.abc import Callable
-from urllib.parse import parse_qsl
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_urldispatcher import _default_expect_handler
 
-from orchestrator.api import handlers, sigv4
+from orchestrator.api import handlers, protocols, registry, sigv4
 from orchestrator.api.context import RequestContext
-from orchestrator.api.protocol import QueryParser, XmlSerializer
-from orchestrator.api.registry import HANDLERS, call
+from orchestrator.api.dispatch import dispatch
+from orchestrator.api.protocols import Protocol, WireRequest
+from orchestrator.api.protocols.base import parse_form
 from orchestrator.domain import errors
 from orchestrator.drivers.compute.driver import HypervisorUnavailable
-from orchestrator.services import principals
 from orchestrator.services.backend import Backend
 from orchestrator.services.principals import Caller
 from orchestrator.store.sqlite import StoreUnavailable
@@ -49,7 +50,6 @@ request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id
 
 BACKEND_KEY = web.AppKey("backend", Backend)
 MAX_BODY = 1024 * 1024  # see the module docstring
-PARSE_INLINE = 64 * 1024
 
 handlers.load_all()
 
@@ -80,11 +80,10 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-class Ec2Api:
+class Api:
     def __init__(self, backend: Backend, clock: Callable[[], dt.datetime] | None = None) -> None:
         self.backend = backend
-        self.parser = QueryParser()
-        self.serializer = XmlSerializer()
+        self.ec2 = registry.get_service("ec2")
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
 
     async def handle(self, request: web.Request) -> web.Response:
@@ -92,42 +91,32 @@ class Ec2Api:
         request_id_var.set(request_id)
         started = time.perf_counter()
         action = "-"
+        protocol = self.ec2.protocol  # until the credential scope names another service
         try:
+            protocol = self._speaks(request)
             body = await self._read_body(request)
-            auth, caller = self._authenticate(request, body)
-            params = dict(parse_qsl(request.query_string, keep_blank_values=True))
-            if request.method == "POST" and body:
-                params.update(await _parse_form(body))
-            action = params.get("Action", "")
-            if not action:
-                raise errors.Ec2Error("The request must contain the parameter Action", code="MissingAction")
-            region = auth.region
-            if region not in self.backend.regions:
-                raise errors.AuthFailure(f"The region '{region}' is not served by this endpoint.")
-            principals.authorize(caller, action)
-            op, args = self.parser.parse(action, params)
-            handler = HANDLERS.get(action)
-            if handler is None:
-                raise errors.Ec2Error(
-                    f"The action {action} is not supported by ec2d yet.", code="UnsupportedOperation"
-                )
-            if args.get("DryRun"):
-                raise errors.DryRunOperation()
-            ctx = RequestContext(
-                request_id=request_id,
-                action=action,
-                region=region,
-                account_id=self.backend.account_id,
-                access_key_id=auth.access_key_id,
-                backend=self.backend,
-                caller=caller,
-            )
-            result = await call(handler, ctx, args)
-            payload = self.serializer.response(op, result, request_id)
+            signed = sigv4.SignedRequest(method=request.method, path=request.raw_path.split("?", 1)[0],
+                                         query_string=request.query_string, headers=request.headers, body=body)
+            auth, caller = self._authenticate(signed)
+            svc = registry.by_scope(auth.service)
+            if svc is None:
+                raise protocol.unknown_service(auth.service, registry.served())
+            protocol = svc.protocol
+            wire = WireRequest(request.method, request.query_string, request.headers, body,
+                               form=lambda b: _parse_form(b))  # looked up per call: tests spy on it
+            call = await svc.protocol.read(wire)
+            action = call.action if svc is self.ec2 else f"{svc.scope}:{call.action}"
+            if auth.region not in self.backend.regions:
+                raise errors.AuthFailure(f"The region '{auth.region}' is not served by this endpoint.")
+            ctx = RequestContext(request_id=request_id, action=call.action, region=auth.region,
+                                 account_id=self.backend.account_id, access_key_id=auth.access_key_id,
+                                 backend=self.backend, caller=caller)
+            op, result = await dispatch(svc, call, ctx)
+            payload = protocol.response(op, result, request_id)
             status = 200
         except errors.Ec2Error as err:
-            payload = self.serializer.error(err, request_id)
-            status = err.status
+            err = protocol.translate(err, sigv4.DEFAULT_MESSAGES)
+            payload, status = protocol.error(err, request_id), err.status
             log.info("%s -> %s: %s", action, err.code, err.message)
         except StoreUnavailable as exc:
             log.warning("%s: %s", action, exc)
@@ -135,28 +124,29 @@ class Ec2Api:
                 "The request has failed due to a temporary failure of the server: ec2d's state store "
                 f"cannot be written ({exc.reason}). Nothing was changed; retry once the condition is cleared"
                 + (" (free space on the data dir's filesystem)." if exc.reason == "full" else "."))
-            payload = self.serializer.error(err, request_id)
-            status = err.status
+            payload, status = protocol.error(err, request_id), err.status
         except HypervisorUnavailable as exc:  # libvirtd restarting: retryable, never a hang or a 500
             log.warning("%s: %s", action, exc)
             err = errors.ServiceUnavailable(
                 "The request has failed due to a temporary failure of the server: the hypervisor is "
                 "unreachable. Nothing was changed; retry shortly.")
-            payload = self.serializer.error(err, request_id)
-            status = err.status
+            payload, status = protocol.error(err, request_id), err.status
         except Exception:
             log.exception("%s failed", action)
             err = errors.InternalError()
-            payload = self.serializer.error(err, request_id)
-            status = err.status
+            payload, status = protocol.error(err, request_id), err.status
         log.info("%s %s %d %.1fms", request.method, action, status, (time.perf_counter() - started) * 1000)
-        return web.Response(
-            body=payload,
-            status=status,
-            content_type="text/xml",
-            charset="UTF-8",
-            headers={"x-amzn-RequestId": request_id},
-        )
+        return web.Response(body=payload, status=status, content_type=protocol.content_type,
+                            charset=protocol.charset, headers=protocol.headers(request_id))
+
+    def _speaks(self, request: web.Request) -> Protocol:
+        """The protocol to answer in, from the credential scope (not yet verified): the named
+        service's; a guess from the request for a service ec2d does not serve; else EC2's."""
+        scope = sigv4.scope_service(request.headers, request.query_string)
+        if scope is None:
+            return self.ec2.protocol
+        svc = registry.by_scope(scope)
+        return svc.protocol if svc is not None else protocols.fallback(request.headers)
 
     async def expect(self, request: web.Request) -> web.StreamResponse | None:
         """``Expect: 100-continue``: refuse an oversized body before the client sends it."""
@@ -178,14 +168,7 @@ class Ec2Api:
         except web.HTTPRequestEntityTooLarge:
             raise errors.RequestEntityTooLarge(MAX_BODY) from None
 
-    def _authenticate(self, request: web.Request, body: bytes) -> tuple[sigv4.AuthContext, Caller]:
-        signed = sigv4.SignedRequest(
-            method=request.method,
-            path=request.raw_path.split("?", 1)[0],
-            query_string=request.query_string,
-            headers=request.headers,
-            body=body,
-        )
+    def _authenticate(self, signed: sigv4.SignedRequest) -> tuple[sigv4.AuthContext, Caller]:
         resolved: list[Caller] = []
 
         def lookup_secret(access_key_id: str, session_token: str | None) -> str | None:
@@ -196,27 +179,21 @@ class Ec2Api:
             return found.secret
 
         try:
-            auth = sigv4.verify(signed, lookup_secret, self.clock())
+            auth = sigv4.verify(signed, lookup_secret, self.clock(), service=None)
         except sigv4.SigV4Error as e:
             raise errors.Ec2Error(e.message, code=e.code, status=e.status) from None
         return auth, resolved[-1]
 
 
 async def _parse_form(body: bytes) -> list[tuple[str, str]]:
-    """The form body's parameters; large bodies are split in a worker thread, off the event loop."""
-
-    def parse() -> list[tuple[str, str]]:
-        return parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
-
-    if len(body) <= PARSE_INLINE:
-        return parse()
-    return await asyncio.to_thread(parse)
+    """The form body's parameters (large bodies split in a worker thread, see ``parse_form``)."""
+    return await parse_form(body)
 
 
 def make_app(backend: Backend, clock: Callable[[], dt.datetime] | None = None) -> web.Application:
     logging.getLogger("aiohttp.server").addFilter(_MALFORMED_HTTP)  # a set: adding twice is a no-op
     app = web.Application(client_max_size=MAX_BODY)
-    api = Ec2Api(backend, clock)
+    api = Api(backend, clock)
     app[BACKEND_KEY] = backend
     app.router.add_route("GET", "/", api.handle)
     app.router.add_route("POST", "/", api.handle, expect_handler=api.expect)

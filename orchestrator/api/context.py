@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from orchestrator.services.backend import Backend
-    from orchestrator.services.principals import Caller
+from orchestrator.services.backend import Backend
+from orchestrator.services.principals import Caller
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""AWS Signature Version 4 verification for the EC2 Query API.
+"""AWS Signature Version 4 verification for every service behind the endpoint.
 
 Pure functions (no HTTP framework import): the server turns what it received into a
 :class:`SignedRequest`, calls :func:`verify`, and gets an :class:`AuthContext` back or a
@@ -77,6 +77,8 @@ MSG_SIGNATURE = (
     "Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
 )
 MSG_EXPIRED = "Request has expired."
+# sigv4's stock messages: a protocol with its own wording for a code replaces only these
+DEFAULT_MESSAGES = frozenset({MSG_MISSING, MSG_AUTH_FAILURE, MSG_SIGNATURE, MSG_EXPIRED})
 
 _STATUS = {
     "MissingAuthenticationToken": 401,
@@ -437,17 +439,40 @@ def _payload_hashes(req: SignedRequest, headers: _Headers, presigned: bool) -> l
 # --------------------------------------------------------------------------------------------- verify
 
 
+def scope_service(headers: Mapping[str, str], query_string: str) -> str | None:
+    """The service a request's credential scope names, read from its headers and raw query string
+    without verifying anything: the server uses it only to answer in that service's protocol (even
+    before the body is read or the signature checked). None when there is no well-formed credential."""
+    auth = _Headers(headers).get("authorization")
+    credential: str | None = None
+    if auth is not None and auth.strip():
+        for item in auth.strip().partition(" ")[2].split(","):
+            key, _, value = item.strip().partition("=")
+            if key.strip() == "Credential":
+                credential = value.strip()
+                break
+    else:
+        credential = next((v for k, v in _parse_query(query_string) if k == "X-Amz-Credential"), None)
+    parts = credential.split("/") if credential else []
+    return parts[3] if len(parts) == 5 and parts[3] else None
+
+
 def verify(
     req: SignedRequest,
     lookup_secret: LookupSecret,
     now: datetime,
-    service: str = "ec2",
+    service: str | None = "ec2",
 ) -> AuthContext:
     """Verify a SigV4-signed request; return who signed it or raise :class:`SigV4Error`.
 
+    ``service`` None accepts the service the credential scope names (the server then serves the
+    request as that service, :attr:`AuthContext.service`): the scope is part of the string to sign
+    and of the signing key, so a request signed for one service never verifies as another.
+
     Checks, in order: that a signature is present (``MissingAuthenticationToken``), well formed
     (``IncompleteSignature``), scoped to ``service`` and to the date of ``X-Amz-Date`` and includes
-    ``host`` in its signed headers (``SignatureDoesNotMatch``), fresh: ``X-Amz-Date`` within 15 minutes
+    ``host`` (and ``x-amz-target`` when the request has one: it names a JSON service's action) in its
+    signed headers (``SignatureDoesNotMatch``), fresh: ``X-Amz-Date`` within 15 minutes
     of ``now`` and a presigned URL not past ``X-Amz-Expires`` (``RequestExpired``), made with a known
     key (``AuthFailure``), and finally that the signature matches (``SignatureDoesNotMatch``).
     The credential scope's region is returned as the request's region.
@@ -473,19 +498,47 @@ def verify(
         raise _error("MissingAuthenticationToken")
 
     signed_at = _parse_amz_date(parsed.amz_date)
+    _check_scope(parsed, headers, service)
+    _check_fresh(parsed, signed_at, now)
+
+    secret = lookup_secret(parsed.access_key_id, parsed.session_token)
+    if secret is None:
+        raise _error("AuthFailure")
+
+    if not _SIGNATURE_RE.match(parsed.signature):
+        raise _error("SignatureDoesNotMatch")
+    if not _signature_matches(req, headers, parsed, secret):
+        raise _error("SignatureDoesNotMatch")
+
+    return AuthContext(
+        access_key_id=parsed.access_key_id,
+        region=parsed.region,
+        service=parsed.service,
+        signed_at=signed_at,
+        session_token=parsed.session_token,
+        presigned=parsed.expires is not None,
+    )
+
+
+def _check_scope(parsed: _Parsed, headers: _Headers, service: str | None) -> None:
+    """The credential scope's date and service, and the headers the signature must cover."""
     if parsed.scope_date != parsed.amz_date[:8]:
         raise _error(
             "SignatureDoesNotMatch",
             "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: "
             f"'{parsed.scope_date}' != '{parsed.amz_date[:8]}', from '{parsed.amz_date}'.",
         )
-    if parsed.service != service:
+    if service is not None and parsed.service != service:
         raise _error("SignatureDoesNotMatch", f"Credential should be scoped to correct service: '{service}'. ")
     if "host" not in parsed.signed_headers:
         raise _error("SignatureDoesNotMatch", "'Host' must be a 'SignedHeader' in the AWS Authorization.")
+    if headers.get("x-amz-target") is not None and "x-amz-target" not in parsed.signed_headers:
+        raise _error("SignatureDoesNotMatch", "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization.")
     if parsed.signed_headers != sorted(set(parsed.signed_headers)):
         raise _error("IncompleteSignature", "SignedHeaders must be sorted, lower-case and without duplicates.")
 
+
+def _check_fresh(parsed: _Parsed, signed_at: datetime, now: datetime) -> None:
     if parsed.expires is not None:
         if now - signed_at > timedelta(seconds=parsed.expires):  # (no date + delta: year 9999 overflows)
             raise _error("RequestExpired")
@@ -494,13 +547,9 @@ def verify(
     elif abs(now - signed_at) > MAX_SKEW:
         raise _error("RequestExpired")
 
-    secret = lookup_secret(parsed.access_key_id, parsed.session_token)
-    if secret is None:
-        raise _error("AuthFailure")
 
-    if not _SIGNATURE_RE.match(parsed.signature):
-        raise _error("SignatureDoesNotMatch")
-
+def _signature_matches(req: SignedRequest, headers: _Headers, parsed: _Parsed, secret: str) -> bool:
+    """Whether the signature matches one of the canonical requests a valid signer may have built."""
     scope = f"{parsed.scope_date}/{parsed.region}/{parsed.service}/aws4_request"
     key = signing_key(secret, parsed.scope_date, parsed.region, parsed.service)
     method = req.method.upper()
@@ -520,14 +569,4 @@ def verify(
             expected = hmac.new(key, _utf8(sts), hashlib.sha256).hexdigest()
             # evaluate every candidate, so timing does not tell which one matched
             matched |= hmac.compare_digest(expected, parsed.signature)
-    if not matched:
-        raise _error("SignatureDoesNotMatch")
-
-    return AuthContext(
-        access_key_id=parsed.access_key_id,
-        region=parsed.region,
-        service=parsed.service,
-        signed_at=signed_at,
-        session_token=parsed.session_token,
-        presigned=parsed.expires is not None,
-    )
+    return matched

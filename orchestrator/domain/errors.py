@@ -180,3 +180,82 @@ class InsufficientVolumeCapacity(Ec2Error):
 
     code = "InsufficientVolumeCapacity"
     status = 500
+
+
+# ---- one endpoint, several services: errors of the Query and JSON protocols and their services
+
+
+class UnknownService(Ec2Error):
+    """A credential scope naming a service ec2d does not serve: the unknown-action code of the
+    protocol the request speaks (Query: ``InvalidAction``, 400)."""
+
+    code = "InvalidAction"
+
+    def __init__(self, service: str, served: list[str]) -> None:
+        super().__init__(f"The service {service} is not served by this endpoint "
+                         f"(it serves {', '.join(served)}).")
+
+
+class OperationNotFound(Ec2Error):
+    """An action a Query service (IAM, STS, ...) does not have: AWS's answer, 400."""
+
+    code = "InvalidAction"
+
+    def __init__(self, action: str, version: str) -> None:
+        super().__init__(f"Could not find operation {action} for version {version}")
+
+
+class UnknownOperation(Ec2Error):
+    """JSON protocol: an ``X-Amz-Target`` the service does not have (or a service ec2d does not
+    serve), as AWS's JSON services answer it (``UnknownOperationException``, 400)."""
+
+    code = "UnknownOperationException"
+
+
+class SerializationException(Ec2Error):
+    """JSON protocol: a body that is not JSON, or a member of the wrong type."""
+
+    code = "SerializationException"
+
+
+class ValidationException(Ec2Error):
+    """JSON protocol: a value outside its shape's constraints (a required member missing, ...)."""
+
+    code = "ValidationException"
+
+
+class AccessDenied(Ec2Error):
+    """Query services (STS, IAM, ...): the caller may not call the action."""
+
+    code = "AccessDenied"
+    status = 403
+
+    def __init__(self, caller_arn: str, prefix: str, action: str) -> None:
+        super().__init__(f"User: {caller_arn} is not authorized to perform: {prefix}:{action}")
+
+
+class AccessDeniedException(Ec2Error):
+    """JSON services (Cost Explorer, Price List, ...): the caller may not call the action."""
+
+    code = "AccessDeniedException"
+
+    def __init__(self, caller_arn: str, prefix: str, action: str) -> None:
+        super().__init__(f"User: {caller_arn} is not authorized to perform: {prefix}:{action}")
+
+
+class NotFoundException(Ec2Error):
+    """Price List: a service code or attribute name it does not know."""
+
+    code = "NotFoundException"
+
+
+class InvalidNextTokenException(Ec2Error):
+    """Price List (and other JSON services): a pagination token it did not issue."""
+
+    code = "InvalidNextTokenException"
+
+
+class InvalidParameterException(Ec2Error):
+    """Price List: a parameter value it refuses."""
+
+    code = "InvalidParameterException"

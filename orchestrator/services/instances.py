@@ -77,8 +77,6 @@ def run(backend: Backend, region: str, req: Mapping[str, Any]) -> dict[str, Any]
     image = images.get(backend, region, req["ImageId"])
     backend.runtime.require_hypervisor()
     launch = launch_request.check(backend, region, req, image)
-    if req.get("DryRun"):
-        raise errors.DryRunOperation()
 
     reservation_id = ids.new_id("r")
     created: list[Record] = []

@@ -1,8 +1,8 @@
 """Who signed a request, and what that caller may do.
 
 The API resolves every access key to a :class:`Caller` while it checks the signature
-(:meth:`Backend.resolve_key`) and asks :func:`authorize` before any handler runs. Two kinds exist
-today:
+(:meth:`Backend.resolve_key`) and asks :func:`permitted` before any handler runs (and before it
+answers a DryRun). Two kinds exist today:
 
 * ``root``: the account's own key (``credentials.json``), allowed everything;
 * ``instance-identity``: the ``identity-credentials/ec2/security-credentials/ec2-instance`` keys an
@@ -12,8 +12,9 @@ today:
   as EC2 does for a caller no policy allows. Their ARN is EC2's
   ``arn:aws:sts::<account>:assumed-role/aws:ec2-instance/<instance-id>``.
 
-IAM users and instance roles (the IAM issue) add kinds here and replace :func:`authorize`'s rule
-with a policy evaluation; the rest of the edge stays as it is.
+IAM users and instance roles (the IAM issue) add kinds here and replace :func:`permitted`'s rule
+with a policy evaluation; the rest of the edge stays as it is. Whatever the policies, every caller
+may ask STS who it is (``GetCallerIdentity``).
 """
 
 from __future__ import annotations
@@ -53,7 +54,18 @@ def instance_identity(account_id: str, access_key_id: str, instance_id: str) -> 
                   access_key_id, instance_id)
 
 
+# Actions every caller may call whatever its policies say: STS GetCallerIdentity needs no permission
+# ("No permissions are required to perform this operation", STS API Reference).
+ALWAYS_ALLOWED = frozenset({("sts", "GetCallerIdentity")})
+
+
+def permitted(caller: Caller, service: str, action: str) -> bool:
+    """Whether ``caller`` may call ``action`` of ``service`` (its IAM prefix: ``ec2``, ``sts``, ...).
+    The API answers a refusal with its protocol's code (EC2: ``UnauthorizedOperation``)."""
+    return caller.kind == ROOT or (service, action) in ALWAYS_ALLOWED
+
+
 def authorize(caller: Caller, action: str) -> None:
-    """Raise ``UnauthorizedOperation`` unless ``caller`` may call the EC2 action ``action``."""
-    if caller.kind != ROOT:
+    """Raise EC2's ``UnauthorizedOperation`` unless ``caller`` may call the EC2 action ``action``."""
+    if not permitted(caller, "ec2", action):
         raise errors.UnauthorizedOperation()

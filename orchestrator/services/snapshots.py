@@ -169,8 +169,6 @@ def create(backend: Backend, region: str, req: Mapping[str, Any]) -> Record:
     vol = vols.get(backend, region, req["VolumeId"])
     _snapshottable(vol)
     tags = tag_service.tags_from_specifications(req.get("TagSpecifications"), "snapshot")
-    if req.get("DryRun"):
-        raise errors.DryRunOperation()
     with backend.store.transaction():
         rec = _new_record(backend, region, vol, req.get("Description") or "", tags)
     start(backend, [(vol.id, rec.id)])
@@ -192,8 +190,6 @@ def create_for_instance(backend: Backend, region: str, req: Mapping[str, Any]) -
     for vol in picked:
         _snapshottable(vol)
     tags = tag_service.tags_from_specifications(req.get("TagSpecifications"), "snapshot")
-    if req.get("DryRun"):
-        raise errors.DryRunOperation()
     out = []
     with backend.store.transaction():
         for vol in picked:
@@ -220,7 +216,7 @@ def images_using(backend: Backend, snapshot_id: str) -> list[str]:
     return records.images_using(backend.store, snapshot_id)
 
 
-def delete(backend: Backend, region: str, snapshot_id: str, dry_run: bool = False) -> None:
+def delete(backend: Backend, region: str, snapshot_id: str) -> None:
     rec = get(backend, region, snapshot_id)
     users = images_using(backend, snapshot_id)
     if users:
@@ -230,8 +226,6 @@ def delete(backend: Backend, region: str, snapshot_id: str, dry_run: bool = Fals
         raise errors.UnauthorizedOperation()
     if rec.state == SnapshotState.PENDING:
         raise errors.IncorrectState(f"Snapshot '{snapshot_id}' is still pending.")
-    if dry_run:
-        raise errors.DryRunOperation()
     backend.store.transition(snapshot_id, [rec.state], DELETED)
     backend.store.delete_tags(snapshot_id)
     backend.runtime.delete_snapshot(snapshot_id)
@@ -260,8 +254,6 @@ def copy(backend: Backend, region: str, req: Mapping[str, Any]) -> Record:
     if req.get("Encrypted"):
         raise errors.Ec2Error("ec2d does not encrypt EBS snapshots", code="UnsupportedOperation")
     tags = tag_service.tags_from_specifications(req.get("TagSpecifications"), "snapshot")
-    if req.get("DryRun"):
-        raise errors.DryRunOperation()
     description = req.get("Description") or f"[Copied {src.id} from {source_region}]"
     return copy_record(backend, src, region, description, tags)
 
@@ -319,8 +311,6 @@ def modify_attribute(backend: Backend, region: str, req: Mapping[str, Any]) -> N
         raise errors.InvalidParameterValue(f"Value ({attribute}) for parameter attribute is invalid.")
     add, remove = _permission_changes(req.get("CreateVolumePermission"), req.get("OperationType"),
                                       req.get("UserIds") or [], req.get("GroupNames") or [])
-    if req.get("DryRun"):
-        raise errors.DryRunOperation()
 
     def change(r: Record) -> None:
         r.data["CreateVolumePermissions"] = apply_permissions(r.data.get("CreateVolumePermissions") or [],

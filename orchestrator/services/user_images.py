@@ -120,8 +120,6 @@ def create(backend: Backend, region: str, req: Mapping[str, Any]) -> str:
         vol = vols.get(backend, region, m["VolumeId"])
         snaps._snapshottable(vol)
         picked.append((m, vol))
-    if req.get("DryRun"):
-        raise errors.DryRunOperation()
     with backend.store.transaction():
         mappings = []
         pairs = []
@@ -229,8 +227,6 @@ def register(backend: Backend, region: str, req: Mapping[str, Any]) -> str:
         raise errors.Ec2Error(f"No block device mapping for the root device {root_device}",
                               code="InvalidBlockDeviceMapping")
     image_tags, _ = _split_tags(req.get("TagSpecifications"))
-    if req.get("DryRun"):
-        raise errors.DryRunOperation()
     boot = snaps.boot_data_of_snapshot(backend, root_snap)
     if req.get("BootMode"):
         boot["BootMode"] = req["BootMode"]
@@ -255,11 +251,8 @@ def own(backend: Backend, region: str, image_id: str) -> Record:
     return image
 
 
-def deregister(backend: Backend, region: str, image_id: str, delete_snapshots: bool = False,
-               dry_run: bool = False) -> dict[str, Any]:
+def deregister(backend: Backend, region: str, image_id: str, delete_snapshots: bool = False) -> dict[str, Any]:
     image = own(backend, region, image_id)
-    if dry_run:
-        raise errors.DryRunOperation()
     try:
         backend.store.transition(image.id, [image.state], str(M.DEREGISTERED))
     except StateConflict:
@@ -311,8 +304,6 @@ def copy(backend: Backend, region: str, req: Mapping[str, Any]) -> str:
         for r in backend.store.list(IMAGE, region):
             if r.data.get("ClientToken") == token:
                 return r.id
-    if req.get("DryRun"):
-        raise errors.DryRunOperation()
     sources: list[tuple[dict[str, Any], Record | None]] = []
     for m in src.data["BlockDeviceMappings"]:
         sid = (m.get("Ebs") or {}).get("SnapshotId")
@@ -418,8 +409,6 @@ def modify_attribute(backend: Backend, region: str, req: Mapping[str, Any]) -> N
         raise errors.InvalidParameterValue(f"Value ({attribute}) for parameter attribute is invalid.")
     if not changes and not add and not remove:
         raise errors.MissingParameter("Attribute")
-    if req.get("DryRun"):
-        raise errors.DryRunOperation()
 
     def change(rec: Record) -> None:
         rec.data.update(changes)

@@ -147,8 +147,6 @@ def create(backend: Backend, region: str, req: Mapping[str, Any]) -> Record:
         for r in backend.store.list(VOLUME, region):
             if r.data.get("ClientToken") == token:
                 return r
-    if req.get("DryRun"):
-        raise errors.DryRunOperation()
     with backend.store.transaction():
         capacity.admit_volumes(backend, [size], f"a {size} GiB volume")
         record = new_record(backend, region, zone, size, vtype, iops, throughput, snap.id if snap else None,
@@ -157,7 +155,7 @@ def create(backend: Backend, region: str, req: Mapping[str, Any]) -> Record:
     return backend.store.get(record.id) or record
 
 
-def delete(backend: Backend, region: str, volume_id: str, dry_run: bool = False) -> None:
+def delete(backend: Backend, region: str, volume_id: str) -> None:
     rec = get(backend, region, volume_id)
     att = attachment(rec)
     if rec.state == V.IN_USE or att:
@@ -165,8 +163,6 @@ def delete(backend: Backend, region: str, volume_id: str, dry_run: bool = False)
         raise errors.Ec2Error(f"Volume {volume_id} is currently attached to {iid}", code="VolumeInUse")
     if rec.state not in (V.AVAILABLE, V.ERROR):
         raise errors.IncorrectState(f"The volume '{volume_id}' is '{rec.state}'.")
-    if dry_run:
-        raise errors.DryRunOperation()
     try:
         move(backend, volume_id, [V(rec.state)], V.DELETING)
     except StateConflict:
@@ -185,8 +181,7 @@ def _attachment_out(volume_id: str, att: Mapping[str, Any]) -> dict[str, Any]:
             "DeleteOnTermination": att.get("DeleteOnTermination", False)}
 
 
-def attach(backend: Backend, region: str, volume_id: str, instance_id: str, device: str,
-           dry_run: bool = False) -> dict[str, Any]:
+def attach(backend: Backend, region: str, volume_id: str, instance_id: str, device: str) -> dict[str, Any]:
     vol = get(backend, region, volume_id)
     inst = lookup.get(backend, region, "i", instance_id)
     if not device or not re.match(DEVICE_PATTERN, device):
@@ -206,8 +201,6 @@ def attach(backend: Backend, region: str, volume_id: str, instance_id: str, devi
     for m in inst.data["BlockDeviceMappings"]:
         if m["DeviceName"] == device or target_of(m["DeviceName"]) == target:
             raise errors.InvalidParameterValue(f"Attachment point {device} is already in use")
-    if dry_run:
-        raise errors.DryRunOperation()
     att = {"InstanceId": instance_id, "Device": device, "State": str(AttachmentState.ATTACHING), "AttachTime": now_iso(),
            "DeleteOnTermination": False}
     with backend.store.transaction():
@@ -246,8 +239,6 @@ def detach(backend: Backend, region: str, req: Mapping[str, Any]) -> dict[str, A
                               code="OperationNotPermitted")
     if att["State"] == AttachmentState.DETACHING:
         return _attachment_out(volume_id, att)
-    if req.get("DryRun"):
-        raise errors.DryRunOperation()
     records.set_attachment_state(backend.store, volume_id, str(AttachmentState.DETACHING))
     att = {**att, "State": str(AttachmentState.DETACHING)}
     backend.runtime.detach_volume(volume_id, att["InstanceId"], att["Device"], bool(req.get("Force")))
@@ -284,8 +275,6 @@ def modify(backend: Backend, region: str, req: Mapping[str, Any]) -> dict[str, A
     if (size, vtype, iops, throughput) == (int(d["Size"]), d["VolumeType"], d.get("Iops"), d.get("Throughput")):
         raise errors.InvalidParameterValue(
             f"Modification for volume {volume_id} has no changes from its current configuration")
-    if req.get("DryRun"):
-        raise errors.DryRunOperation()
     if size > int(d["Size"]):
         capacity.admit_volumes(backend, [size], f"growing {volume_id} to {size} GiB", exclude=[volume_id])
     mod = {"VolumeId": volume_id, "ModificationState": "modifying", "TargetSize": size,

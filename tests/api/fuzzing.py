@@ -34,7 +34,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.model import OperationModel, Shape
 
-from orchestrator.api.protocol import input_wire_name, service_model
+from orchestrator.api.protocols.ec2 import input_wire_name, service_model
 from orchestrator.api.registry import HANDLERS
 
 # 5xx codes EC2 documents as server errors that a request may legitimately get (capacity).

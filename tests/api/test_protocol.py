@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from botocore.serialize import create_serializer
 
-from orchestrator.api.protocol import QueryParser, XmlSerializer, service_model
+from orchestrator.api.protocols.ec2 import QueryParser, XmlSerializer, service_model
 from orchestrator.domain import errors
 
 MODEL = service_model()

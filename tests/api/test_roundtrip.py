@@ -1,5 +1,7 @@
-"""Every action ec2d implements: the handler's output, serialized to XML by ec2d and parsed back
-by botocore's own EC2 parser, is exactly what the handler returned."""
+"""Every action of every service ec2d serves: the handler's output, serialized by ec2d in the
+service's protocol (EC2 XML, Query XML, JSON 1.1) and parsed back by botocore's own parser for that
+protocol, is exactly what the handler returned. Errors too: each protocol's envelope parses into
+the code, message and request id ec2d sent."""
 
 from __future__ import annotations
 
@@ -14,13 +16,17 @@ from typing import Any
 import pytest
 from botocore.parsers import create_parser
 
+from orchestrator.api import registry
 from orchestrator.api.context import RequestContext
-from orchestrator.api.protocol import XmlSerializer, format_timestamp, parse_timestamp, service_model
+from orchestrator.api.protocols.ec2 import XmlSerializer, service_model
+from orchestrator.api.protocols.params import parse_timestamp
+from orchestrator.api.protocols.xml import format_timestamp
 from orchestrator.api.registry import HANDLERS, call
 from orchestrator.config import Config
+from orchestrator.domain import errors
 from orchestrator.domain.states import InstanceState
 from orchestrator.images.cache import ensure_image
-from orchestrator.services import bootstrap, images, instances
+from orchestrator.services import bootstrap, images, instances, principals
 from orchestrator.services import network_interfaces as enis
 from orchestrator.services.backend import Backend
 
@@ -197,8 +203,64 @@ def published(backend: Backend) -> None:
     images.sync_published(backend)
 
 
+IDENTITY = principals.instance_identity("123456789012", "ASIAEXAMPLE", "i-0123456789abcdef0")
+
+# The other services: (service, action, input, caller or None for the account's root)
+OTHER_SAMPLES: list[tuple[str, str, dict[str, Any], principals.Caller | None]] = [
+    ("sts", "GetCallerIdentity", {}, None),
+    ("sts", "GetCallerIdentity", {}, IDENTITY),
+    ("pricing", "DescribeServices", {}, None),
+    ("pricing", "DescribeServices", {"ServiceCode": "AmazonEC2", "FormatVersion": "aws_v1", "MaxResults": 1}, None),
+    ("pricing", "GetAttributeValues", {"ServiceCode": "AmazonEC2", "AttributeName": "instanceType"}, None),
+    ("pricing", "GetAttributeValues", {"ServiceCode": "AmazonEC2", "AttributeName": "memory", "MaxResults": 2}, None),
+]
+
+
 def test_every_registered_action_has_a_sample() -> None:
     assert set(HANDLERS) <= {name for name, _ in SAMPLES}
+    assert set(registry.SERVICES) >= {"ec2", "sts", "pricing"}
+    for name, svc in registry.SERVICES.items():
+        if name != "ec2":
+            assert set(svc.handlers) <= {a for s, a, _, _ in OTHER_SAMPLES if s == name}, name
+
+
+def through_the_wire(service: str, op_name: str, result: dict[str, Any] | None, request_id: str) -> dict[str, Any]:
+    """``result`` serialized by ec2d for ``service`` and parsed back by botocore's parser."""
+    svc = registry.get_service(service)
+    op = svc.protocol.operation(op_name)
+    body = svc.protocol.response(op, result, request_id)
+    parser = create_parser(svc.protocol.model.metadata["protocol"])
+    headers = svc.protocol.headers(request_id)
+    return parser.parse({"body": body, "headers": {k.lower(): v for k, v in headers.items()},
+                         "status_code": 200}, op.output_shape)
+
+
+def test_other_services_output_survives_botocore_parsing(backend: Backend) -> None:
+    for service, name, args, caller in OTHER_SAMPLES:
+        svc = registry.get_service(service)
+        ctx = RequestContext("req-rt", name, "us-east-1", backend.account_id, "AKIA", backend, caller)
+        result = asyncio.run(call(svc.handlers[name], ctx, dict(args), service)) or {}
+        assert result, (service, name)
+        parsed = through_the_wire(service, name, result, "req-rt")
+        assert parsed["ResponseMetadata"]["RequestId"] == "req-rt", (service, name)
+        assert normalize(parsed) == normalize(result), (service, name)
+
+
+@pytest.mark.parametrize("service", ["ec2", "sts", "pricing"])
+@pytest.mark.parametrize("err", [errors.InvalidParameterValue("bad <value> & \"quotes\""),
+                                 errors.InternalError(), errors.AccessDenied("arn:aws:iam::1:root", "x", "Y")],
+                         ids=["client", "server", "denied"])
+def test_error_envelopes_survive_botocore_parsing(service: str, err: errors.Ec2Error) -> None:
+    svc = registry.get_service(service)
+    protocol = svc.protocol
+    body = protocol.error(err, "req-err")
+    headers = {k.lower(): v for k, v in protocol.headers("req-err").items()}
+    parser = create_parser(protocol.model.metadata["protocol"])
+    parsed = parser.parse({"body": body, "headers": headers, "status_code": err.status}, None)
+    assert (parsed["Error"]["Code"], parsed["Error"]["Message"]) == (err.code, err.message)
+    assert parsed["ResponseMetadata"]["RequestId"] == "req-err"
+    if protocol.model.metadata["protocol"] == "query":
+        assert parsed["Error"]["Type"] == ("Receiver" if err.status >= 500 else "Sender")
 
 
 def test_handler_output_survives_botocore_parsing(backend: Backend, published: None) -> None:

@@ -1,0 +1,17 @@
+"""STS actions (query protocol): GetCallerIdentity."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestrator.api.context import RequestContext
+from orchestrator.api.registry import action
+from orchestrator.services import principals, sts
+
+
+@action("GetCallerIdentity", service="sts")
+def get_caller_identity(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    # in-process calls carry no caller: they act as the account's root, as the API's own tools do
+    caller = ctx.caller or principals.root(ctx.account_id, ctx.access_key_id)
+    who = sts.caller_identity(caller)
+    return {"UserId": who.user_id, "Account": who.account, "Arn": who.arn}
