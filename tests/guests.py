@@ -18,12 +18,33 @@ def private_key(material: str) -> paramiko.PKey:
     return paramiko.RSAKey.from_private_key(io.StringIO(material))
 
 
+def start_command(client: paramiko.SSHClient, command: str, timeout: float = 60,
+                  wait: float = 60) -> tuple[paramiko.ChannelFile, paramiko.ChannelFile]:
+    """``exec_command`` once the guest's sshd accepts the request: (stdout, stderr).
+
+    Under load the guests' dropbear now and then answers a session's exec request with a channel
+    failure (paramiko: ``SSHException("Channel closed.")``) while the connection stays up. The
+    command never started then, so asking again is safe; any other failure, or a closed
+    connection, is raised at once.
+    """
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            _, out, err = client.exec_command(command, timeout=timeout)
+            return out, err
+        except paramiko.SSHException:
+            transport = client.get_transport()
+            if transport is None or not transport.is_active() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 class Guest:
     def __init__(self, client: paramiko.SSHClient) -> None:
         self.client = client
 
     def run(self, command: str, timeout: float = 60, check: bool = True) -> str:
-        _, out, err = self.client.exec_command(command, timeout=timeout)
+        out, err = start_command(self.client, command, timeout=timeout)
         status = out.channel.recv_exit_status()
         text = out.read().decode()
         if check and status != 0:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import paramiko
+from guests import start_command
 
 CLONE_NEWNET = 0x40000000
 LIBVIRT_URI = "qemu:///system"
@@ -386,7 +387,7 @@ def ssh_client(ns: str, ip: str, username: str, pkey: paramiko.PKey, timeout: fl
 
 
 def ssh_run(client: paramiko.SSHClient, command: str, timeout: float = 60.0) -> tuple[int, str, str]:
-    _stdin, stdout, stderr = client.exec_command(command, timeout=timeout)
+    stdout, stderr = start_command(client, command, timeout=timeout)
     out = stdout.read().decode(errors="replace")
     err = stderr.read().decode(errors="replace")
     return stdout.channel.recv_exit_status(), out, err

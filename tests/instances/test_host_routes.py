@@ -14,7 +14,7 @@ from pathlib import Path
 
 import paramiko
 from ec2d_server import start_ec2d
-from guests import private_key, wait_state
+from guests import private_key, start_command, wait_state
 from netcheck import Listener
 from test_lifecycle import tiny_image
 
@@ -49,12 +49,12 @@ def test_host_routes_reach_public_ips_from_the_host(tmp_path: Path) -> None:
             except (OSError, paramiko.SSHException):
                 assert time.monotonic() < deadline
                 time.sleep(1)
-        _, out, _ = client.exec_command("cat /run/ec2d-tiny/instance-id")
+        out, _ = start_command(client, "cat /run/ec2d-tiny/instance-id")
         assert out.read().decode().strip() == inst["InstanceId"]
         root_addr, pub_addr = (str(h) for h in list(PublicNetwork(prefix).host_link_net().hosts())[:2])
         with Listener(None, "0.0.0.0") as host_service, Listener(f"{prefix}-public", pub_addr) as public_side:
             def nc(addr: str, port: int) -> str:
-                _, out, _ = client.exec_command(f"nc -w 5 {addr} {port} </dev/null; echo rc=$?", timeout=60)
+                out, _ = start_command(client, f"nc -w 5 {addr} {port} </dev/null; echo rc=$?")
                 return out.read().decode()
             assert public in nc(pub_addr, public_side.port)  # the guest's traffic does reach the public side
             refused = nc(root_addr, host_service.port)  # but not the host behind it

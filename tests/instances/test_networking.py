@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from guests import instance_netns, private_key, ssh, wait_state
+from guests import instance_netns, private_key, ssh, start_command, wait_state
 from test_lifecycle import tiny_image
 
 from orchestrator.imds.listen import connect_in_netns
@@ -36,7 +36,7 @@ def ssh_public(ec2d, ip: str, key, timeout: float = 60) -> str:
             client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
             client.connect(ip, username="ec2-user", pkey=key, sock=sock, timeout=10, banner_timeout=10,
                            look_for_keys=False, allow_agent=False)
-            _, out, _ = client.exec_command("cat /run/ec2d-tiny/instance-id")
+            out, _ = start_command(client, "cat /run/ec2d-tiny/instance-id")
             text = out.read().decode().strip()
             client.close()
             return text
