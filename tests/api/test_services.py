@@ -86,7 +86,8 @@ class LocalApi:
     def identity(self) -> dict[str, str]:
         """An instance's identity credentials, as its metadata service hands them out."""
         if self.backend.store.get(INSTANCE, "instance") is None:
-            self.backend.store.insert(Record(id=INSTANCE, type="instance", region="us-east-1", state="running"))
+            self.backend.store.insert(Record(id=INSTANCE, type="instance", region="us-east-1", state="pending"))
+            self.backend.store.transition(INSTANCE, "pending", "running")
         c = self.backend.sessions.for_owner(INSTANCE)
         return {"aws_access_key_id": c.access_key_id, "aws_secret_access_key": c.secret_access_key,
                 "aws_session_token": c.token}

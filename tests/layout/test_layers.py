@@ -73,22 +73,9 @@ LAZY_IN_ROOT: dict[tuple[str, str], str] = {
 # Offenders that live in files another helper of issue 10 is rewriting at the same time; the lead
 # empties this set when the branches merge. Each entry: (importing module, imported module).
 KNOWN_UNTIL_MERGE: set[tuple[str, str]] = {
-    # services/runtime.py moves into orchestrator/runtime/ with a typed port ("runtime" helper)
-    ("orchestrator.services.runtime", "orchestrator.services.snapshots"),
-    ("orchestrator.services.runtime", "orchestrator.drivers.compute.designer"),
-    ("orchestrator.services.runtime", "orchestrator.drivers.network.firewall"),
-    ("orchestrator.services.runtime", "orchestrator.services.security_groups"),
-    ("orchestrator.services.runtime", "orchestrator.domain.errors"),
-    # the EBS background work (_freeze, collect_garbage, _plug, domain_running, _delete_files)
-    # leaves services/volumes.py and services/snapshots.py for the runtime ("runtime" helper);
-    # volumes._delete_files -> snapshots.collect_garbage is the last edge of volumes <-> snapshots
-    ("orchestrator.services.snapshots", "orchestrator.drivers.storage.volumes"),
-    ("orchestrator.services.volumes", "orchestrator.drivers.compute.driver"),
-    ("orchestrator.services.volumes", "orchestrator.drivers.compute.designer"),
-    ("orchestrator.services.volumes", "orchestrator.services.snapshots"),
     # config.py makes a new data dir's host prefix by probing the host's namespaces and routes;
     # importing any drivers/network module loads pyroute2 (~0.4 s, for every `ec2d` command), so
-    # the probe stays lazy until it moves into drivers/network/names.py ("net" helper's split)
+    # the probe stays lazy until it moves into drivers/network/names.py
     ("orchestrator.config", "orchestrator.drivers.network.names"),
     ("orchestrator.config", "orchestrator.drivers.network.netlink"),
     ("orchestrator.config", "orchestrator.drivers.network.routes"),
