@@ -48,6 +48,7 @@ class AttachmentState(StrEnum):
     ATTACHING = "attaching"
     ATTACHED = "attached"
     DETACHING = "detaching"
+    BUSY = "busy"  # the guest did not release the disk: the volume stays in-use (never two writers)
     DETACHED = "detached"  # the attachment is gone: what DetachVolume's answer may end with
 
 
@@ -119,9 +120,14 @@ ATTACHMENT = Lifecycle(
     "volume attachment",
     frozenset({str(A.ATTACHING)}),
     _table({
-        A.ATTACHING: frozenset({A.ATTACHED, A.DETACHING}),
+        A.ATTACHING: frozenset({A.ATTACHED,  # plugged (or the instance is not running: nothing to plug)
+                                A.DETACHING}),  # DetachVolume before the plug finished
         A.ATTACHED: frozenset({A.DETACHING}),
-        A.DETACHING: frozenset({A.DETACHED}),
+        A.DETACHING: frozenset({A.DETACHED,
+                                A.BUSY,  # the guest kept the disk past the unplug timeout
+                                A.ATTACHED}),  # the instance stopped first: its volumes stay attached
+        A.BUSY: frozenset({A.DETACHING,  # DetachVolume again (e.g. with Force)
+                           A.ATTACHED}),  # the instance stopped: the disk is the guest's no more
         A.DETACHED: frozenset(),
     }),
 )
@@ -160,7 +166,9 @@ def check_move(resource_type: str, current: str, target: str) -> None:
 
 
 def move_attachment(attachment: dict[str, Any], target: AttachmentState | str) -> dict[str, Any]:
-    """Move one ``Attachments[]`` entry (in place, and returned) along :data:`ATTACHMENT`."""
-    ATTACHMENT.check(attachment["State"], str(target))
-    attachment["State"] = str(target)
+    """Move one ``Attachments[]`` entry (in place, and returned) along :data:`ATTACHMENT`; an entry
+    already in ``target`` stays as it is."""
+    if attachment["State"] != str(target):
+        ATTACHMENT.check(attachment["State"], str(target))
+        attachment["State"] = str(target)
     return attachment

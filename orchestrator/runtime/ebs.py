@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from orchestrator.domain.lifecycle import AttachmentState
 from orchestrator.domain.states import VolumeState
 from orchestrator.drivers.compute.designer import design_disk, ec2_device_to_target
 from orchestrator.drivers.compute.driver import PowerState
@@ -94,7 +95,7 @@ class Ebs:
                 rec.drop_mapping(self.store, instance_id, volume_id)
                 rec.move_volume(self.store, volume_id, V.IN_USE, V.AVAILABLE, {"Attachments": []})
                 return
-            rec.set_attachment_state(self.store, volume_id, "attached")
+            rec.set_attachment_state(self.store, volume_id, AttachmentState.ATTACHED)
         self.refresh_metadata(instance_id)
 
     async def unplug(self, volume_id: str, instance_id: str, device: str, force: bool) -> None:
@@ -107,7 +108,7 @@ class Ebs:
                     # The guest still holds the disk: EC2's "busy". The volume stays in-use (never
                     # two writers); DetachVolume again, with Force, or a stop ends it.
                     log.warning("%s: guest %s did not release %s; attachment busy", volume_id, instance_id, target)
-                    rec.set_attachment_state(self.store, volume_id, "busy")
+                    rec.set_attachment_state(self.store, volume_id, AttachmentState.BUSY)
                     return
                 if not gone:
                     log.warning("%s: force-detached from %s while the guest still held it", volume_id, instance_id)

@@ -15,6 +15,7 @@ from typing import Any
 
 from orchestrator.domain import errors
 from orchestrator.domain import instance_types as catalogue
+from orchestrator.domain.lifecycle import AttachmentState
 from orchestrator.domain.states import InstanceState
 from orchestrator.drivers.compute.config import DomainConfig
 from orchestrator.drivers.compute.designer import (
@@ -107,14 +108,9 @@ class Instances:
                 raise RuntimeError(f"root volume {vol.id} has no snapshot to start from")
             storage.create_volume(vol.id, int(vol.data["Size"]) * GIB, from_layer=layer)
 
-    def set_volume_attachment(self, r: Record, state: str) -> None:
+    def set_volume_attachment(self, r: Record, state: AttachmentState) -> None:
         for m in r.data["BlockDeviceMappings"]:
-            vol = self.store.get(m["VolumeId"])
-            if vol is None:
-                continue
-            for att in vol.data.get("Attachments") or []:
-                att["State"] = state
-            self.store.update(vol)
+            rec.set_attachment_state(self.store, m["VolumeId"], state)
 
     async def launch(self, instance_id: str) -> None:
         r = self.store.get(instance_id)
@@ -161,7 +157,7 @@ class Instances:
         p.plugged.add(r.id)
 
     async def mark_running(self, r: Record) -> None:
-        await self.jobs.call(self.set_volume_attachment, r, "attached")
+        await self.jobs.call(self.set_volume_attachment, r, AttachmentState.ATTACHED)
         billing = dict(r.data.get("billing") or {})
         billing["running_since"] = time.time()
         rec.move_instance(self.parts.model, r.id, S.PENDING, S.RUNNING, {"StateReason": None, "billing": billing})
@@ -231,7 +227,7 @@ class Instances:
         except ComputeError:
             log.warning("%s: power off failed, destroying", instance_id, exc_info=True)
         await self.jobs.call(self.discard_domain, name)
-        await self.jobs.call(self.set_volume_attachment, r, "attached")
+        await self.jobs.call(self.set_volume_attachment, r, AttachmentState.ATTACHED)
         rec.move_instance(p.model, instance_id, S.STOPPING, S.STOPPED,
                           {"billing": accumulate(r), "AutoPublicIp": None})
         await self.vpcs.sync(r.region, r.data["VpcId"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from orchestrator.domain.lifecycle import AttachmentState
 from orchestrator.domain.states import VolumeState
 from orchestrator.drivers.network import routes
 from orchestrator.runtime import records as rec
@@ -78,7 +79,7 @@ class ModelOnlyRuntime:
         self.store.delete(volume_id)
 
     def attach_volume(self, volume_id: str, instance_id: str, device: str) -> None:
-        rec.set_attachment_state(self.store, volume_id, "attached")
+        rec.set_attachment_state(self.store, volume_id, AttachmentState.ATTACHED)
 
     def detach_volume(self, volume_id: str, instance_id: str, device: str, force: bool) -> None:
         rec.finish_detach(self.store, volume_id, instance_id)

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from orchestrator.domain import errors
+from orchestrator.domain.lifecycle import AttachmentState, move_attachment
 from orchestrator.domain.states import VOLUME_TRANSITIONS, InstanceState, VolumeState, check_edge
 from orchestrator.runtime.port import Model
 from orchestrator.store.sqlite import Record, StateConflict, Store
@@ -133,10 +134,11 @@ def mutate(store: Store, record_id: str, change: Callable[[Record], None]) -> Re
     raise errors.InternalError(f"{record_id} kept changing")
 
 
-def set_attachment_state(store: Store, volume_id: str, state: str) -> None:
+def set_attachment_state(store: Store, volume_id: str, state: AttachmentState | str) -> None:
+    """Every attachment of the volume moves to ``state`` along ``lifecycle.ATTACHMENT``."""
     def change(rec: Record) -> None:
         for a in rec.data.get("Attachments") or []:
-            a["State"] = state
+            move_attachment(a, state)
 
     mutate(store, volume_id, change)
 
