@@ -11,7 +11,13 @@ from aiohttp import web
 
 from orchestrator.api.app import make_app
 from orchestrator.config import Config
+from orchestrator.drivers.compute.fake import FakeCompute
+from orchestrator.drivers.network.firewall.fake import FakeFirewall
+from orchestrator.drivers.network.public import FakePublicNetwork
+from orchestrator.drivers.network.vpc import FakeVpcNetwork
+from orchestrator.drivers.storage.fake import FakeStorage
 from orchestrator.hostscope import lock_data_dir, unlock_data_dir
+from orchestrator.imds.fake import FakeImds
 from orchestrator.runtime.core import Runtime
 from orchestrator.services import bootstrap, images
 from orchestrator.services.backend import Backend
@@ -19,36 +25,58 @@ from orchestrator.store.sqlite import Record
 
 log = logging.getLogger("ec2d")
 
-IMAGE_RESCAN_SECONDS = 5.0
-
-
 class ListenError(Exception):
     """The API address is taken (e.g. by another ec2d on the default --listen)."""
 
 
-async def keep_images_registered(backend: Backend, build_default: bool = True) -> None:
-    """Build ec2d-tiny if its inputs changed or it is missing, then register every cached image
-    as an AMI in every region; rescan the cache so ``ec2d image build/import`` show up live."""
+async def build_default_image(backend: Backend, runtime: Runtime) -> None:
+    """API-only mode: build ec2d-tiny if its inputs changed or it is missing (while the API already
+    answers), then register it at once rather than at the runtime's next rescan."""
     from orchestrator.images.cache import ImageError, ensure_image
 
-    if build_default:
-        try:
-            await asyncio.to_thread(ensure_image, "ec2d-tiny", backend.config.cache_dir,
-                                    lambda m: log.info("ec2d-tiny: %s", m))
-        except (ImageError, OSError) as e:
-            log.error("could not build ec2d-tiny: %s", e)
-    while True:
-        try:
-            await asyncio.to_thread(images.sync_published, backend)
-        except Exception:
-            log.exception("image registration failed")
-        await asyncio.sleep(IMAGE_RESCAN_SECONDS)
+    try:
+        await asyncio.to_thread(ensure_image, "ec2d-tiny", backend.config.cache_dir,
+                                lambda m: log.info("ec2d-tiny: %s", m))
+    except (ImageError, OSError) as e:
+        log.error("could not build ec2d-tiny: %s", e)
+        return
+    await runtime.register_images()
 
 
 def publisher(backend: Backend) -> Callable[[], list[Record]]:
     """The runtime's image registration: every cached image an AMI, new ones ``pending`` until
     the runtime imported their layer (a service decision the runtime calls back into)."""
     return lambda: images.sync_published(backend, False)
+
+
+def fake_runtime(backend: Backend) -> Runtime:
+    """API-only mode (``instances`` off): the same runtime on the in-memory drivers. Instances go
+    ``pending`` -> ``running`` on the fake hypervisor, volumes ``creating`` -> ``available``, images
+    are imported as (fake) layers; nothing is made on the host: no domain, namespace, nft table,
+    metadata listener or file (the fakes keep everything in memory, for this process's life)."""
+    config = backend.config
+    prefix = config.prefix or "ec2d"
+    return Runtime(
+        backend,
+        compute=FakeCompute(),
+        networks={r: FakeVpcNetwork(prefix, r) for r in config.regions},
+        storage=FakeStorage(config.data_dir / "storage"),
+        imds=FakeImds(),
+        virt_type="qemu",
+        public=FakePublicNetwork(prefix, config.public_pool),
+        firewall=FakeFirewall(),
+        publish_images=publisher(backend),
+    )
+
+
+async def open_runtime(runtime: Runtime) -> Runtime:
+    """Start the runtime; closed again (metadata service included) when that fails."""
+    try:
+        await runtime.open()
+    except BaseException:
+        await _close_runtime(runtime)
+        raise
+    return runtime
 
 
 async def start_runtime(backend: Backend) -> Runtime:
@@ -83,13 +111,7 @@ async def start_runtime(backend: Backend) -> Runtime:
         publish_images=publisher(backend),
     )
     backend.runtime = runtime
-    try:
-        await runtime.open()
-    except BaseException:
-        await runtime.close()
-        await imds.close()
-        raise
-    return runtime
+    return await open_runtime(runtime)
 
 
 async def run(config: Config, ready: asyncio.Event | None = None, stop: asyncio.Event | None = None) -> None:
@@ -105,17 +127,18 @@ async def _run_locked(config: Config, ready: asyncio.Event | None, stop: asyncio
         prefix = config.resolve_prefix()
         log.info("host objects of %s are named %s-* (run dir /run/%s)", config.data_dir, prefix, prefix)
     backend = bootstrap.open(config)  # the store, credentials and each region's default VPC
-    runtime: Runtime | None = None
-    if config.instances:
-        from orchestrator.images.cache import ensure_image
+    try:
+        if config.instances:
+            from orchestrator.images.cache import ensure_image
 
-        try:
             await asyncio.to_thread(ensure_image, "ec2d-tiny", config.cache_dir,
                                     lambda m: log.info("ec2d-tiny: %s", m))
             runtime = await start_runtime(backend)
-        except BaseException:
-            backend.close()
-            raise
+        else:
+            backend.runtime = runtime = await open_runtime(fake_runtime(backend))
+    except BaseException:
+        backend.close()
+        raise
     app = make_app(backend)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
@@ -138,8 +161,8 @@ async def _run_locked(config: Config, ready: asyncio.Event | None, stop: asyncio
         except (NotImplementedError, RuntimeError):  # not the main thread
             pass
     background: list[asyncio.Task[None]] = []
-    if runtime is None:  # with a runtime, the runtime registers images (and imports them as layers)
-        background.append(asyncio.create_task(keep_images_registered(backend, config.build_images)))
+    if not config.instances and config.build_images:  # the real runtime's ec2d-tiny is built above
+        background.append(asyncio.create_task(build_default_image(backend, runtime)))
     if ready is not None:
         ready.set()
     try:
@@ -154,10 +177,9 @@ async def _run_locked(config: Config, ready: asyncio.Event | None, stop: asyncio
         backend.close()
 
 
-async def _close_runtime(runtime: Runtime | None) -> None:
-    if runtime is not None:
-        await runtime.close()
-        await runtime.imds.close()
+async def _close_runtime(runtime: Runtime) -> None:
+    await runtime.close()
+    await runtime.imds.close()
 
 
 def serve(config: Config) -> None:

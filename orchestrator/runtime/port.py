@@ -1,10 +1,9 @@
 """The typed port the services call the runtime through, and what the runtime needs of the model.
 
 Services import this module only (never the implementation): ``Backend.runtime`` is a
-:class:`RuntimePort`. Two implementations exist: :class:`orchestrator.runtime.core.Runtime`
-(drivers: libvirt/namespaces/qcow2, or their fakes in tests) and
-:class:`orchestrator.runtime.model_only.ModelOnlyRuntime` (``ec2d serve`` without instances:
-records settle at once, nothing is built).
+:class:`RuntimePort`, implemented once: :class:`orchestrator.runtime.core.Runtime`, on the real
+drivers (libvirt/namespaces/qcow2) or on their in-memory fakes (API-only mode, ``ec2d serve``
+without instances, and tests; see ``server.fake_runtime``).
 
 Request methods return at once and do the slow part in the background (``launch``, EBS work);
 ``async`` methods finish their work before returning (a security-group change is in the kernel

@@ -8,7 +8,6 @@ from orchestrator import data_dir
 from orchestrator.config import Config
 from orchestrator.domain.regions import RegionCatalogue
 from orchestrator.domain.states import InstanceState
-from orchestrator.runtime.model_only import ModelOnlyRuntime
 from orchestrator.runtime.port import RuntimePort
 from orchestrator.services import credentials, principals
 from orchestrator.services.credentials import Credentials
@@ -24,13 +23,12 @@ class Backend:
     credentials: Credentials
     regions: RegionCatalogue = field(init=False)
     sessions: SessionCredentialStore = field(default_factory=SessionCredentialStore)
-    # Side effects go through this port. API-only until the composition root (server.py) puts
-    # a ``runtime.core.Runtime`` here: then instances, volumes and networks really exist.
+    # Side effects go through this port: the composition root (server.py) puts a
+    # ``runtime.core.Runtime`` here, on the real drivers or (API-only mode) on the fakes.
     runtime: RuntimePort = field(init=False)
 
     def __post_init__(self) -> None:
         self.regions = RegionCatalogue(self.config.regions)
-        self.runtime = ModelOnlyRuntime(self)
 
     @property
     def account_id(self) -> str:

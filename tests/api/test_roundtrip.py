@@ -8,12 +8,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
+import inspect
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from api_only import fake_runtime, reaches, until
 from botocore.parsers import create_parser
 
 from orchestrator.api import registry
@@ -24,15 +26,13 @@ from orchestrator.api.protocols.xml import format_timestamp
 from orchestrator.api.registry import HANDLERS, call
 from orchestrator.config import Config
 from orchestrator.domain import errors
-from orchestrator.domain.states import InstanceState
 from orchestrator.images.cache import ensure_image
-from orchestrator.services import bootstrap, images, instances, principals
+from orchestrator.services import bootstrap, images, principals
 from orchestrator.services import network_interfaces as enis
 from orchestrator.services.backend import Backend
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
-SETUP = "(setup)"
-S = InstanceState
+SETUP = "(setup)"  # a step between samples: waits (API-only mode's runtime settles records in the background)
 State = dict[str, Any]
 
 
@@ -41,6 +41,28 @@ def first_instance(state: State) -> str:
 
 
 Sample = Callable[[State], dict[str, Any]]
+
+
+def settled(*steps: tuple[str, str, str]) -> Callable[[State, Backend], Awaitable[None]]:
+    """A setup step: wait until each ``(action, key, state)`` sample's resource is in that state
+    (``key`` names the id in the action's result; ``Instances`` means every launched instance)."""
+    async def wait(s: State, b: Backend) -> None:
+        for action, key, state in steps:
+            ids = [i["InstanceId"] for i in s[action]["Instances"]] if key == "Instances" else [s[action][key]]
+            for rid in ids:
+                await reaches(b, rid, state)
+    return wait
+
+
+def attached(s: State, b: Backend) -> Awaitable[object]:
+    vid = s["CreateVolume"]["VolumeId"]
+    return until(lambda: [a for a in (b.store.get(vid).data.get("Attachments") or []) if a["State"] == "attached"],
+                 f"{vid} attached")
+
+
+def snapshots_completed(s: State, b: Backend) -> Awaitable[object]:
+    ids = [s["CreateSnapshot"]["SnapshotId"]] + [x["SnapshotId"] for x in s["CreateSnapshots"]["Snapshots"]]
+    return until(lambda: all(b.store.get(i).state == "completed" for i in ids), f"{ids} completed")
 
 ED25519_PUB = b"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl test"
 
@@ -71,8 +93,7 @@ SAMPLES: list[tuple[str, Sample]] = [
     ("DescribeInstanceStatus", lambda s: {"IncludeAllInstances": True}),
     ("DescribeVolumes", lambda s: {}),
     ("DescribeNetworkInterfaces", lambda s: {}),
-    (SETUP, lambda s, b: [instances.transition(b, i["InstanceId"], S.PENDING, S.RUNNING)
-                          for i in s["RunInstances"]["Instances"]]),
+    (SETUP, settled(("RunInstances", "Instances", "running"))),
     (SETUP, lambda s, b: s.setdefault("eni2", enis.create(b, "us-east-1", {
         "SubnetId": s["RunInstances"]["Instances"][0]["SubnetId"]}, {}).id)),
     ("AttachNetworkInterface", lambda s: {"NetworkInterfaceId": s["eni2"], "InstanceId": first_instance(s),
@@ -80,8 +101,10 @@ SAMPLES: list[tuple[str, Sample]] = [
     ("DetachNetworkInterface", lambda s: {"AttachmentId": s["AttachNetworkInterface"]["AttachmentId"]}),
     ("CreateVolume", lambda s: {"AvailabilityZone": "us-east-1a", "Size": 1, "VolumeType": "gp3", "TagSpecifications": [
         {"ResourceType": "volume", "Tags": [{"Key": "k", "Value": "v"}]}]}),
+    (SETUP, settled(("CreateVolume", "VolumeId", "available"))),
     ("AttachVolume", lambda s: {"VolumeId": s["CreateVolume"]["VolumeId"], "InstanceId": first_instance(s),
                                 "Device": "/dev/sdf"}),
+    (SETUP, attached),
     ("ModifyVolume", lambda s: {"VolumeId": s["CreateVolume"]["VolumeId"], "Size": 2}),
     ("DescribeVolumesModifications", lambda s: {"VolumeIds": [s["CreateVolume"]["VolumeId"]]}),
     ("DescribeVolumeStatus", lambda s: {}),
@@ -89,6 +112,7 @@ SAMPLES: list[tuple[str, Sample]] = [
         {"ResourceType": "snapshot", "Tags": [{"Key": "k", "Value": "v"}]}]}),
     ("CreateSnapshots", lambda s: {"InstanceSpecification": {"InstanceId": first_instance(s)},
                                    "CopyTagsFromSource": "volume"}),
+    (SETUP, snapshots_completed),
     ("DescribeSnapshots", lambda s: {"OwnerIds": ["self"]}),
     ("ModifySnapshotAttribute", lambda s: {"SnapshotId": s["CreateSnapshot"]["SnapshotId"],
                                            "Attribute": "createVolumePermission", "OperationType": "add",
@@ -97,7 +121,9 @@ SAMPLES: list[tuple[str, Sample]] = [
                                              "Attribute": "createVolumePermission"}),
     ("CopySnapshot", lambda s: {"SourceRegion": "us-east-1", "SourceSnapshotId": s["CreateSnapshot"]["SnapshotId"]}),
     ("DetachVolume", lambda s: {"VolumeId": s["CreateVolume"]["VolumeId"]}),
+    (SETUP, settled(("CreateVolume", "VolumeId", "available"))),
     ("CreateImage", lambda s: {"InstanceId": first_instance(s), "Name": "rt-image", "NoReboot": True}),
+    (SETUP, settled(("CreateImage", "ImageId", "available"))),
     ("RegisterImage", lambda s: {"Name": "rt-registered", "RootDeviceName": "/dev/xvda", "BlockDeviceMappings": [
         {"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": s["CreateSnapshots"]["Snapshots"][0]["SnapshotId"]}}]}),
     ("CopyImage", lambda s: {"SourceRegion": "us-east-1", "SourceImageId": s["CreateImage"]["ImageId"],
@@ -111,14 +137,13 @@ SAMPLES: list[tuple[str, Sample]] = [
     ("DeleteVolume", lambda s: {"VolumeId": s["CreateVolume"]["VolumeId"]}),
     ("RebootInstances", lambda s: {"InstanceIds": [first_instance(s)]}),
     ("StopInstances", lambda s: {"InstanceIds": [first_instance(s)]}),
-    (SETUP, lambda s, b: instances.transition(b, first_instance(s), S.STOPPING, S.STOPPED)),
+    (SETUP, lambda s, b: reaches(b, first_instance(s), "stopped")),
     ("ModifyInstanceAttribute", lambda s: {"InstanceId": first_instance(s), "InstanceType": {"Value": "t3.small"}}),
     ("DescribeInstanceAttribute", lambda s: {"InstanceId": first_instance(s), "Attribute": "instanceType"}),
     ("StartInstances", lambda s: {"InstanceIds": [first_instance(s)]}),
     ("ModifyInstanceMetadataOptions", lambda s: {"InstanceId": first_instance(s), "HttpTokens": "optional",
                                                  "InstanceMetadataTags": "enabled"}),
     ("GetConsoleOutput", lambda s: {"InstanceId": first_instance(s)}),
-    ("TerminateInstances", lambda s: {"InstanceIds": [i["InstanceId"] for i in s["RunInstances"]["Instances"]]}),
     ("CreateVpc", lambda s: {"CidrBlock": "10.1.0.0/16"}),
     ("ModifyVpcAttribute", lambda s: {"VpcId": s["CreateVpc"]["Vpc"]["VpcId"], "EnableDnsHostnames": {"Value": True}}),
     ("DescribeVpcAttribute", lambda s: {"VpcId": s["CreateVpc"]["Vpc"]["VpcId"], "Attribute": "enableDnsSupport"}),
@@ -173,6 +198,8 @@ SAMPLES: list[tuple[str, Sample]] = [
         "InternetGatewayId"]}),
     ("DeleteSubnet", lambda s: {"SubnetId": s["CreateSubnet"]["Subnet"]["SubnetId"]}),
     ("DeleteVpc", lambda s: {"VpcId": s["CreateVpc"]["Vpc"]["VpcId"]}),
+    # last: the instances are terminated once the runtime gets to it (AssociateAddress above needs one)
+    ("TerminateInstances", lambda s: {"InstanceIds": [i["InstanceId"] for i in s["RunInstances"]["Instances"]]}),
 ]
 
 
@@ -264,16 +291,27 @@ def test_error_envelopes_survive_botocore_parsing(service: str, err: errors.Ec2E
 
 
 def test_handler_output_survives_botocore_parsing(backend: Backend, published: None) -> None:
+    asyncio.run(every_handler_output(backend))
+
+
+async def every_handler_output(backend: Backend) -> None:
+    async with fake_runtime(backend):
+        await every_sample(backend)
+
+
+async def every_sample(backend: Backend) -> None:
     model = service_model()
     parser = create_parser("ec2")
     state: State = {}
     for name, sample in SAMPLES:
         if name == SETUP:
-            sample(state, backend)  # type: ignore[call-arg]
+            step = sample(state, backend)  # type: ignore[call-arg]
+            if inspect.isawaitable(step):
+                await step
             continue
         op = model.operation_model(name)
         ctx = RequestContext("req-rt", name, "us-east-1", backend.account_id, "AKIA", backend)
-        result = asyncio.run(call(HANDLERS[name], ctx, sample(state))) or {}
+        result = await call(HANDLERS[name], ctx, sample(state)) or {}
         state.setdefault(name, result)
         body = XmlSerializer().response(op, result, "req-rt")
         parsed = parser.parse({"body": body, "headers": {}, "status_code": 200}, op.output_shape)

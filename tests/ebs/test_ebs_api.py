@@ -1,5 +1,5 @@
-"""The EBS/AMI actions without a runtime (records settle at once) answer bad input with EC2's
-codes. (Their outputs' botocore round trip is in tests/api/test_roundtrip.py with every action.)"""
+"""The EBS/AMI actions in API-only mode (the runtime on the fake drivers: records settle in the
+background, as in EC2) answer bad input with EC2's codes. (Their outputs' botocore round trip is in tests/api/test_roundtrip.py with every action.)"""
 
 from __future__ import annotations
 
@@ -7,14 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from api_only import in_loop, reaches
 
 from orchestrator.api.context import RequestContext
 from orchestrator.api.registry import HANDLERS
 from orchestrator.config import Config
 from orchestrator.domain import errors
-from orchestrator.domain.states import InstanceState as S
 from orchestrator.images.cache import ensure_image
-from orchestrator.services import bootstrap, images, instances
+from orchestrator.runtime.core import Runtime
+from orchestrator.services import bootstrap, images
 from orchestrator.services.backend import Backend
 
 
@@ -39,8 +40,13 @@ def code_of(backend: Backend, name: str, req: dict[str, Any], region: str = "us-
 
 
 def test_validation_codes(backend: Backend) -> None:
+    in_loop(backend, lambda runtime: validation_codes(backend, runtime))
+
+
+async def validation_codes(backend: Backend, runtime: Runtime) -> None:
     a = call(backend, "CreateVolume", {"AvailabilityZone": "us-east-1a", "Size": 1})
-    assert a["State"] == "available" and a["VolumeType"] == "gp2" and a["Iops"] == 100
+    assert a["State"] == "creating" and a["VolumeType"] == "gp2" and a["Iops"] == 100
+    await reaches(backend, a["VolumeId"], "available")
     with pytest.raises(errors.Ec2Error) as info:
         call(backend, "CreateVolume", {"AvailabilityZone": "us-east-1a", "Size": 20000, "VolumeType": "gp2"})
     assert info.value.code == "InvalidParameterValue"
@@ -61,18 +67,21 @@ def test_validation_codes(backend: Backend) -> None:
         == "InvalidBlockDeviceMapping"
     tiny_id = next(i["ImageId"] for i in call(backend, "DescribeImages", {"Owners": ["ec2d"]})["Images"]
                    if i["Name"].startswith("ec2d-tiny"))
+    b = call(backend, "CreateVolume", {"AvailabilityZone": "us-east-1b", "Size": 1})
+    c = call(backend, "CreateVolume", {"AvailabilityZone": "us-east-1b", "Size": 1})
+    await reaches(backend, b["VolumeId"], "available")
+    await reaches(backend, c["VolumeId"], "available")
     r = call(backend, "RunInstances", {"ImageId": tiny_id, "MinCount": 1, "MaxCount": 1, "InstanceType": "t3.nano",
                                        "Placement": {"AvailabilityZone": "us-east-1b"}})
     iid = r["Instances"][0]["InstanceId"]
-    assert code_of(backend, "AttachVolume", {"VolumeId": a["VolumeId"], "InstanceId": iid, "Device": "/dev/sdf"}) \
-        == "InvalidVolume.ZoneMismatch"
-    b = call(backend, "CreateVolume", {"AvailabilityZone": "us-east-1b", "Size": 1})
+    # no await since RunInstances: the launch has not run yet, the instance is still pending
     assert code_of(backend, "AttachVolume", {"VolumeId": b["VolumeId"], "InstanceId": iid, "Device": "/dev/sdf"}) \
         == "IncorrectState"  # pending
-    instances.transition(backend, iid, S.PENDING, S.RUNNING)
+    assert code_of(backend, "AttachVolume", {"VolumeId": a["VolumeId"], "InstanceId": iid, "Device": "/dev/sdf"}) \
+        == "InvalidVolume.ZoneMismatch"
+    await reaches(backend, iid, "running")
     call(backend, "AttachVolume", {"VolumeId": b["VolumeId"], "InstanceId": iid, "Device": "/dev/sdf"})
     assert code_of(backend, "DeleteVolume", {"VolumeId": b["VolumeId"]}) == "VolumeInUse"
-    c = call(backend, "CreateVolume", {"AvailabilityZone": "us-east-1b", "Size": 1})
     assert code_of(backend, "AttachVolume", {"VolumeId": c["VolumeId"], "InstanceId": iid, "Device": "/dev/xvdf"}) \
         == "InvalidParameterValue"  # /dev/xvdf is the same slot as /dev/sdf
     assert code_of(backend, "DetachVolume", {"VolumeId": c["VolumeId"]}) == "IncorrectState"
@@ -80,6 +89,8 @@ def test_validation_codes(backend: Backend) -> None:
     assert len(vols["Volumes"]) == 2
     assert code_of(backend, "ModifyVolume", {"VolumeId": b["VolumeId"], "Size": 0}) == "InvalidParameterValue"
     snap = call(backend, "CreateSnapshot", {"VolumeId": b["VolumeId"]})
+    assert snap["State"] == "pending"
+    await reaches(backend, snap["SnapshotId"], "completed")
     ami = call(backend, "RegisterImage", {"Name": "uses-snap", "RootDeviceName": "/dev/xvda", "BlockDeviceMappings": [
         {"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": snap["SnapshotId"]}}]})
     assert code_of(backend, "DeleteSnapshot", {"SnapshotId": snap["SnapshotId"]}) == "InvalidSnapshot.InUse"

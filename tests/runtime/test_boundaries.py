@@ -11,8 +11,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "layout"))
 from imports import graph  # noqa: E402
 
 ABOVE_RUNTIME = ("orchestrator.services", "orchestrator.api", "orchestrator.server", "orchestrator.cli")
-# what the services may import: the port, API-only mode, and the record-level helpers shared with them
-SERVICE_FACING = {"orchestrator.runtime", "orchestrator.runtime.port", "orchestrator.runtime.model_only",
+# what the services may import: the port and the record-level helpers shared with them
+SERVICE_FACING = {"orchestrator.runtime", "orchestrator.runtime.port",
                   "orchestrator.runtime.records", "orchestrator.runtime.vpc_state"}
 
 

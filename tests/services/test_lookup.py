@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from api_only import in_loop, reaches
 
 from orchestrator.config import Config
 from orchestrator.domain import errors
@@ -71,7 +72,11 @@ def test_a_resource_of_another_region_does_not_exist_here(backend: Backend) -> N
 
 
 def test_hidden_states_read_as_not_found(backend: Backend) -> None:
-    vol = volumes.create(backend, R, {"AvailabilityZone": "us-east-1a", "Size": 1})  # no runtime: available
+    async def created(_: object) -> Record:
+        vol = volumes.create(backend, R, {"AvailabilityZone": "us-east-1a", "Size": 1})
+        return await reaches(backend, vol.id, "available")
+
+    vol = in_loop(backend, created)
     assert lookup.get(backend, R, "vol", vol.id).state == "available"
     volumes.move(backend, vol.id, volumes.V.AVAILABLE, volumes.V.DELETING)
     backend.store.transition(vol.id, "deleting", "deleted")

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from api_only import in_loop
 
 from orchestrator.config import Config
 from orchestrator.images.cache import ensure_image
@@ -34,6 +35,10 @@ def launch(backend: Backend, subnet_id: str) -> str:
 
 
 def test_address_moves_name_both_vpcs(backend: Backend) -> None:
+    in_loop(backend, lambda _: address_moves_name_both_vpcs(backend))
+
+
+async def address_moves_name_both_vpcs(backend: Backend) -> None:
     default = vpcs.default_vpc(backend, R)
     assert default is not None
     other = vpcs.create_vpc(backend, R, "10.20.0.0/16", {})

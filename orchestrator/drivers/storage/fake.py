@@ -13,7 +13,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestrator.drivers.storage.qcow2 import LayerInUse, NotADiskImage, StorageError
+from orchestrator.drivers.storage.qcow2 import (
+    ForeignBackingFile,
+    LayerInUse,
+    NotADiskImage,
+    StorageError,
+    read_header,
+)
 from orchestrator.drivers.storage.volumes import (
     AlreadyExists,
     Attachment,
@@ -41,7 +47,9 @@ class FakeStorage(StorageDriver):
         self.volumes: dict[str, _Image] = {}
         self.layers: dict[str, _Image] = {}
         self.imports: dict[Path, int] = {}
-        """Files ``import_image`` accepts: path -> virtual size (everything else is not an image)."""
+        """Files ``import_image`` accepts as they are: path -> virtual size. Any other file is read
+        like the real driver reads it first (its qcow2 header, in Python): a standalone qcow2 (the
+        image cache's disks) is accepted with its virtual size, anything else is not an image."""
         self._fail: dict[str, BaseException] = {}
         self._lock = threading.RLock()
 
@@ -213,7 +221,7 @@ class FakeStorage(StorageDriver):
                 raise AlreadyExists(f"layer {layer_id} already exists")
             size = self.imports.get(Path(src))
             if size is None:
-                raise NotADiskImage(f"{src} is not a qcow2 image")
+                size = _standalone_size(Path(src))
             self.layers[layer_id] = _Image(size, None)
             return self.layer_path(layer_id)
 
@@ -244,3 +252,14 @@ class FakeStorage(StorageDriver):
 
     def list_layers(self) -> list[str]:
         return sorted(self.layers)
+
+
+def _standalone_size(src: Path) -> int:
+    """The virtual size of a standalone qcow2 file, from its header only (nothing is copied or
+    written): ``NotADiskImage``/``ForeignBackingFile`` as ``Qcow2Storage.import_image`` raises them."""
+    if not src.is_file():
+        raise NotADiskImage(f"{src} is not a regular file")
+    hdr = read_header(src)
+    if hdr.backing_file is not None or hdr.data_file is not None:
+        raise ForeignBackingFile(f"{src} is not a standalone image; import standalone images only")
+    return hdr.virtual_size
