@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/fuzz.py [--requests 10000] [--seed N]
 
-Runs a real ec2d (API and model, no libvirt: ``instances=False``; with ``--runtime`` the real
-runtime, one seeded guest) on loopback with a scratch data dir, sends correctly signed requests (see tests/api/fuzzing.py for what is generated) and prints:
+Runs a real ec2d (API-only: ``instances=False``, the runtime on the fake drivers, no libvirt; with
+``--runtime`` the real drivers, one seeded guest) on loopback with a scratch data dir, sends correctly signed requests (see tests/api/fuzzing.py for what is generated) and prints:
 requests, per-status counts, 5xx (and which), tracebacks in the daemon's log, responses that were
 not well-formed XML, req/s, and the seed (rerun with ``--seed`` to reproduce). Exits 1 on any
 5xx other than EC2's capacity errors, any traceback, any invalid XML, or a daemon that stopped
@@ -85,7 +85,7 @@ def main() -> int:
         finally:
             server.stop()
     print(f"seed                {seed}")
-    print(f"mode                {'real runtime (libvirt, namespaces)' if args.runtime else 'API and model'}")
+    print(f"mode                {'real runtime (libvirt, namespaces)' if args.runtime else 'API-only (fake drivers)'}")
     print(f"actions             {len(result.actions)} of {len(fuzzing.actions())} registered"
           + (f" (not fuzzed: {', '.join(sorted(exclude))})" if exclude else ""))
     print(f"requests            {result.requests}")

@@ -173,7 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="let instances with public IPs reach the internet through IFACE (masquerade), but "
                         "not the host nor private/link-local ranges; off by default, never used by the tests")
     p.add_argument("--no-instances", action="store_true",
-                   help="serve the API and model only: no libvirt, namespaces or disks")
+                   help="serve the API on in-memory fake drivers: instances and volumes change state as "
+                        "in EC2, but no libvirt, namespaces or disks")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("uninstall", help="remove the host objects of a data dir (--purge: and the data dir)")

@@ -176,7 +176,7 @@ def now_iso() -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# record settlements (shared with the model-only runtime)
+# record settlements (what the background work ends with)
 
 
 def complete_snapshot(store: Store, snapshot_id: str, failure: str | None, usage: int | None = None) -> None:

@@ -5,7 +5,7 @@ Volumes are zone-scoped qcow2 files; a volume made from a snapshot is an O(1) ov
 snapshot's layer (snapshot id == layer id). The request validates and moves the record along
 ``VOLUME_TRANSITIONS`` at once (``creating``, ``attaching``, ``detaching``, ``deleting``), as EC2
 answers, and hands the slow part (files, hot-plug) to the runtime port (``backend.runtime``,
-background work in ``orchestrator/runtime/ebs.py``); in API-only mode the records settle at once.
+background work in ``orchestrator/runtime/ebs.py``, on the fake drivers in API-only mode too).
 
 An attached volume is an entry of the instance's ``BlockDeviceMappings`` (what the runtime
 designs the domain from at every start), so attaching to a stopped instance only records it, and
@@ -215,7 +215,7 @@ def attach(backend: Backend, region: str, volume_id: str, instance_id: str, devi
 
         mutate(backend, instance_id, add)
     backend.runtime.attach_volume(volume_id, instance_id, device)
-    now = attachment(backend.store.get(volume_id) or vol)  # API-only mode settles at once
+    now = attachment(backend.store.get(volume_id) or vol)  # as the store has it now
     if now is not None:
         att["State"] = now["State"]
     return _attachment_out(volume_id, att)

@@ -125,6 +125,7 @@ def test_thin_volumes_are_accounted_against_the_filesystem(tmp_path: Path) -> No
             image = tiny_image(ec2)
             z = "us-east-1a"
             big = ec2.create_volume(AvailabilityZone=z, Size=40)["VolumeId"]
+            ec2.get_waiter("volume_available").wait(VolumeIds=[big], WaiterConfig={"Delay": 1, "MaxAttempts": 120})
             before = world(ec2)
             code, message = error(ec2.create_volume, AvailabilityZone=z, Size=30)
             assert code == "InsufficientVolumeCapacity" and "a 30 GiB volume" in message, message
@@ -142,6 +143,7 @@ def test_thin_volumes_are_accounted_against_the_filesystem(tmp_path: Path) -> No
 
             ec2.delete_volume(VolumeId=big)
             small = ec2.create_volume(AvailabilityZone=z, Size=30)["VolumeId"]
+            ec2.get_waiter("volume_available").wait(VolumeIds=[small], WaiterConfig={"Delay": 1, "MaxAttempts": 120})
             launched = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=5, InstanceType="t3.nano",
                                          BlockDeviceMappings=[{"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 8}}])
             # 30 GiB held; each instance holds its root (the AMI's size) + 8 GiB

@@ -1,22 +1,16 @@
-"""What the fake-driver fault tests share: a model-only backend with ec2d-tiny published, a storage
-fake that already holds the cached images, and an IMDS stand-in that serves nothing."""
+"""What the fake-driver fault tests share: a backend with ec2d-tiny built in the cache (the runtime
+each test builds imports it: ``FakeStorage`` reads a cached disk's header as the real driver does)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from orchestrator.config import Config
-from orchestrator.images.cache import ensure_image, list_images
+from orchestrator.images.cache import ensure_image
 from orchestrator.services import bootstrap
 from orchestrator.services.backend import Backend
 
 PREFIX = "ec2dtfake"
-
-
-class NoImds:
-    async def add_listener(self, key: str, sock: object) -> None: ...
-    async def remove_listener(self, key: str) -> None: ...
-    def set_instances(self, key: str, table: dict) -> None: ...
 
 
 def open_backend(data_dir: Path) -> Backend:
@@ -25,10 +19,3 @@ def open_backend(data_dir: Path) -> Backend:
     backend = bootstrap.open(config)
     ensure_image("ec2d-tiny", config.cache_dir)
     return backend
-
-
-def preload(storage, cache_dir: Path):
-    """Tell a storage fake about every cached image (as if imported), and return it."""
-    for artifact in list_images(cache_dir):
-        storage.imports[artifact.disk] = int(artifact.manifest.get("virtual_size") or 2**27)
-    return storage

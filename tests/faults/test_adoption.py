@@ -13,11 +13,12 @@ import threading
 from pathlib import Path
 
 import pytest
-from fake_world import NoImds, open_backend, preload
+from fake_world import open_backend
 
 from orchestrator.drivers.compute.fake import FakeCompute
 from orchestrator.drivers.network.vpc import FakeVpcNetwork
 from orchestrator.drivers.storage.fake import FakeStorage
+from orchestrator.imds.fake import FakeImds
 from orchestrator.runtime.core import Runtime
 from orchestrator.server import publisher
 from orchestrator.services import images, instances
@@ -34,13 +35,13 @@ class Crash(BaseException):
 def host(tmp_path: Path):
     """What survives ec2d: the store, the hypervisor, the storage and the host networks."""
     backend = open_backend(tmp_path)
-    storage = preload(FakeStorage(), backend.config.cache_dir)
+    storage = FakeStorage()
     yield backend, FakeCompute(), storage, FakeVpcNetwork("ec2dtfake", "us-east-1")
     backend.close()
 
 
 def runtime_on(backend: Backend, compute: FakeCompute, storage: FakeStorage, net: FakeVpcNetwork) -> Runtime:
-    rt = Runtime(backend, compute, {"us-east-1": net}, storage, NoImds(), "qemu", open_listener=lambda ns: object(),
+    rt = Runtime(backend, compute, {"us-east-1": net}, storage, FakeImds(), "qemu", open_listener=lambda ns: object(),
                  publish_images=publisher(backend))
     backend.runtime = rt
     return rt

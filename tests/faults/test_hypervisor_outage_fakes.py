@@ -9,13 +9,14 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from fake_world import NoImds, open_backend, preload
+from fake_world import open_backend
 
 from orchestrator.domain import errors
 from orchestrator.drivers.compute.driver import HypervisorUnavailable, PowerState
 from orchestrator.drivers.compute.fake import FakeCompute
 from orchestrator.drivers.network.vpc import FakeVpcNetwork
 from orchestrator.drivers.storage.fake import FakeStorage
+from orchestrator.imds.fake import FakeImds
 from orchestrator.runtime.core import Runtime
 from orchestrator.server import publisher
 from orchestrator.services import images, instances
@@ -27,9 +28,9 @@ BACKGROUND = {"_periodic", "_image_rescan"}
 @pytest.fixture()
 def world(tmp_path: Path):
     backend = open_backend(tmp_path)
-    storage = preload(FakeStorage(), backend.config.cache_dir)
+    storage = FakeStorage()
     compute = FakeCompute()
-    rt = Runtime(backend, compute, {"us-east-1": FakeVpcNetwork("ec2dtfake", "us-east-1")}, storage, NoImds(),
+    rt = Runtime(backend, compute, {"us-east-1": FakeVpcNetwork("ec2dtfake", "us-east-1")}, storage, FakeImds(),
                  "qemu", open_listener=lambda ns: object(),
                  publish_images=publisher(backend))
     backend.runtime = rt

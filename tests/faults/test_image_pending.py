@@ -12,12 +12,13 @@ import threading
 from pathlib import Path
 
 import pytest
-from fake_world import NoImds, open_backend, preload
+from fake_world import open_backend
 
 from orchestrator.domain import errors
 from orchestrator.drivers.compute.fake import FakeCompute
 from orchestrator.drivers.network.vpc import FakeVpcNetwork
 from orchestrator.drivers.storage.fake import FakeStorage
+from orchestrator.imds.fake import FakeImds
 from orchestrator.runtime.core import Runtime
 from orchestrator.server import publisher
 from orchestrator.services import images, instances
@@ -43,9 +44,9 @@ class GatedStorage(FakeStorage):
 @pytest.fixture()
 def world(tmp_path: Path):
     backend = open_backend(tmp_path)
-    storage = preload(GatedStorage(), backend.config.cache_dir)
+    storage = GatedStorage()
     networks = {r: FakeVpcNetwork("ec2dtfake", r) for r in backend.config.regions}
-    runtime = Runtime(backend, FakeCompute(), networks, storage, NoImds(), "qemu", open_listener=lambda ns: object(),
+    runtime = Runtime(backend, FakeCompute(), networks, storage, FakeImds(), "qemu", open_listener=lambda ns: object(),
                       publish_images=publisher(backend))
     backend.runtime = runtime
     yield backend, runtime, storage

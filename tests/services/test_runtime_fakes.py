@@ -14,7 +14,8 @@ from orchestrator.drivers.compute.driver import ComputeError
 from orchestrator.drivers.compute.fake import FakeCompute
 from orchestrator.drivers.network.vpc import FakeVpcNetwork
 from orchestrator.drivers.storage.fake import FakeStorage
-from orchestrator.images.cache import ensure_image, list_images
+from orchestrator.images.cache import ensure_image
+from orchestrator.imds.fake import FakeImds
 from orchestrator.runtime.core import Runtime
 from orchestrator.server import publisher
 from orchestrator.services import bootstrap, images, instances
@@ -23,28 +24,12 @@ from orchestrator.services.backend import Backend
 BACKGROUND = {"_periodic", "_image_rescan"}
 
 
-class FakeImds:
-    def __init__(self) -> None:
-        self.tables: dict[str, dict] = {}
-
-    async def add_listener(self, key: str, sock: object) -> None:
-        self.tables[key] = {}
-
-    async def remove_listener(self, key: str) -> None:
-        self.tables.pop(key, None)
-
-    def set_instances(self, key: str, table: dict) -> None:
-        self.tables[key] = dict(table)
-
-
 @pytest.fixture()
 def world(tmp_path: Path):
     config = Config(data_dir=tmp_path, prefix="ec2dtfake", instances=False)
     backend = bootstrap.open(config)
     ensure_image("ec2d-tiny", config.cache_dir)
     compute, storage, imds = FakeCompute(), FakeStorage(), FakeImds()
-    for artifact in list_images(config.cache_dir):  # FakeStorage imports only files it was told about
-        storage.imports[artifact.disk] = int(artifact.manifest.get("virtual_size") or 2**27)
     networks = {r: FakeVpcNetwork("ec2dtfake", r) for r in config.regions}
     runtime = Runtime(backend, compute, networks, storage, imds, "qemu", open_listener=lambda ns: object(),
                       publish_images=publisher(backend))

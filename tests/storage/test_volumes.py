@@ -177,6 +177,24 @@ def test_snapshot_copies_nothing(storage: Qcow2Storage) -> None:
     assert storage.usage("vol-1") < MiB  # the new top is an empty overlay
 
 
+def test_import_reads_the_file_on_both_drivers(driver: StorageDriver, tmp_path: Path) -> None:
+    """The fake accepts what the real driver accepts (a standalone qcow2, e.g. a cached image's
+    disk: API-only mode imports them) at its virtual size, and refuses what it refuses."""
+    src = qcow2.create_blank(tmp_path / "upload.qcow2", 64 * MiB)
+    driver.import_image(src, "ami-layer")
+    driver.create_volume("vol-root", None, from_layer="ami-layer")
+    assert driver.volume_size("vol-root") == 64 * MiB
+    text = tmp_path / "readme.txt"
+    text.write_text("not an image\n")
+    with pytest.raises(NotADiskImage):
+        driver.import_image(text, "ami-text")
+    with pytest.raises(NotADiskImage):
+        driver.import_image(tmp_path / "missing.qcow2", "ami-missing")
+    with pytest.raises(ForeignBackingFile):
+        driver.import_image(qcow2.create_overlay(tmp_path / "backed.qcow2", src), "ami-backed")
+    assert driver.list_layers() == ["ami-layer"]
+
+
 def test_import_image(storage: Qcow2Storage, tmp_path: Path) -> None:
     src = qcow2.create_blank(tmp_path / "upload.qcow2", 64 * MiB)
     write_pattern(src, 0x42)
