@@ -11,6 +11,7 @@ from aiohttp import web
 
 from orchestrator.api.app import make_app
 from orchestrator.config import Config
+from orchestrator.domain.states import VolumeState
 from orchestrator.drivers.compute.fake import FakeCompute
 from orchestrator.drivers.network.firewall.fake import FakeFirewall
 from orchestrator.drivers.network.public import FakePublicNetwork
@@ -60,13 +61,31 @@ def fake_runtime(backend: Backend) -> Runtime:
         backend,
         compute=FakeCompute(),
         networks={r: FakeVpcNetwork(prefix, r) for r in config.regions},
-        storage=FakeStorage(config.data_dir / "storage"),
+        storage=restored(FakeStorage(config.data_dir / "storage"), backend),
         imds=FakeImds(),
         virt_type="qemu",
         public=FakePublicNetwork(prefix, config.public_pool),
         firewall=FakeFirewall(),
         publish_images=publisher(backend),
     )
+
+
+def restored(storage: FakeStorage, backend: Backend) -> FakeStorage:
+    """The fake storage holding what the store says exists (a restart of API-only mode keeps the
+    data dir's store; the real driver's files would still be there): every completed snapshot's
+    layer and every volume, at their sizes. AMI layers the runtime imports again at start."""
+    gib = 1024**3
+    layers: dict[str, int] = {}
+    volumes: dict[str, tuple[int, str | None]] = {}
+    for region in backend.config.regions:
+        for snap in backend.store.list("snapshot", region):
+            if snap.state == "completed" and not snap.data.get("layer_path"):
+                layers[snap.id] = int(snap.data.get("VolumeSize") or 1) * gib
+        for vol in backend.store.list("volume", region):
+            if vol.state not in (VolumeState.CREATING, VolumeState.DELETED):
+                volumes[vol.id] = (int(vol.data["Size"]) * gib, vol.data.get("SnapshotId") or None)
+    storage.restore(layers, volumes)
+    return storage
 
 
 async def open_runtime(runtime: Runtime) -> Runtime:

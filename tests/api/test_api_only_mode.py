@@ -79,3 +79,32 @@ def test_nothing_is_made_on_the_host(api: RunningEc2d) -> None:
     assert prefix not in namespaces
     assert not Path(f"/run/{prefix}").exists()
     assert not (api.config.data_dir / "storage").exists()  # the fake storage keeps its files in memory
+
+
+def test_a_restart_keeps_volumes_and_snapshots_usable(tmp_path: Path) -> None:
+    """The store outlives the fakes' memory: after a restart a volume attaches and a snapshot
+    makes volumes, as their files would still be there with the real drivers."""
+    data = tmp_path / "data"
+    server = start_ec2d(data, instances=False, build_images=False, regions={"us-east-1": ["a"]})
+    try:
+        ec2 = server.client()
+        vol = ec2.create_volume(AvailabilityZone="us-east-1a", Size=2)["VolumeId"]
+        ec2.get_waiter("volume_available").wait(VolumeIds=[vol], WaiterConfig=FAST)
+        snap = ec2.create_snapshot(VolumeId=vol)["SnapshotId"]
+        ec2.get_waiter("snapshot_completed").wait(SnapshotIds=[snap], WaiterConfig=FAST)
+    finally:
+        server.stop()
+    server = start_ec2d(data, instances=False, build_images=False, regions={"us-east-1": ["a"]})
+    try:
+        ec2 = server.client()
+        iid = ec2.run_instances(ImageId=tiny_image(ec2), MinCount=1, MaxCount=1,
+                                InstanceType="t3.nano")["Instances"][0]["InstanceId"]
+        ec2.get_waiter("instance_running").wait(InstanceIds=[iid], WaiterConfig=FAST)
+        ec2.attach_volume(VolumeId=vol, InstanceId=iid, Device="/dev/sdf")
+        ec2.get_waiter("volume_in_use").wait(VolumeIds=[vol], Filters=[
+            {"Name": "attachment.status", "Values": ["attached"]}], WaiterConfig=FAST)
+        again = ec2.create_volume(AvailabilityZone="us-east-1a", SnapshotId=snap)["VolumeId"]
+        ec2.get_waiter("volume_available").wait(VolumeIds=[again], WaiterConfig=FAST)
+        assert ec2.describe_volumes(VolumeIds=[again])["Volumes"][0]["Size"] == 2
+    finally:
+        server.stop()

@@ -77,6 +77,17 @@ class FakeStorage(StorageDriver):
                 img = self.layers.get(img.backing) if img.backing else None
             return None
 
+    def restore(self, layers: dict[str, int], volumes: dict[str, tuple[int, str | None]]) -> None:
+        """Hold these layers (id -> size) and volumes (id -> (size, backing layer or None)) again,
+        blank: a restart keeps the store but not this memory, where the real driver's files stay.
+        A backing layer not listed is left out (the volume then stands alone)."""
+        with self._lock:
+            for lid, size in layers.items():
+                self.layers.setdefault(_check_id("layer", lid), _Image(size, None))
+            for vid, (size, backing) in volumes.items():
+                self.volumes.setdefault(_check_id("volume", vid),
+                                        _Image(size, backing if backing in self.layers else None))
+
     # -- helpers ---------------------------------------------------------------------------------
 
     def _vol(self, volume_id: str) -> _Image:
