@@ -54,7 +54,8 @@ def fake_runtime(backend: Backend) -> Runtime:
     """API-only mode (``instances`` off): the same runtime on the in-memory drivers. Instances go
     ``pending`` -> ``running`` on the fake hypervisor, volumes ``creating`` -> ``available``, images
     are imported as (fake) layers; nothing is made on the host: no domain, namespace, nft table,
-    metadata listener or file (the fakes keep everything in memory, for this process's life)."""
+    metadata listener or file (the fakes keep everything in memory; :func:`restored` refills the
+    storage from the store at start)."""
     config = backend.config
     prefix = config.prefix or "ec2d"
     return Runtime(
