@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import time
+from collections.abc import Callable
 from typing import Any
 
 import paramiko
@@ -55,11 +56,21 @@ class Guest:
         self.client.close()
 
 
-def ssh(netns: str, ip: str, key: paramiko.PKey, user: str = "ec2-user", timeout: float = 300) -> Guest:
-    """Log in as soon as the guest accepts SSH (retrying until ``timeout``)."""
+def ssh(netns: str, ip: str, key: paramiko.PKey, user: str = "ec2-user", timeout: float = 300,
+        alive: Callable[[], bool] | None = None) -> Guest:
+    """Log in as soon as the guest accepts SSH (retrying until ``timeout``, a backstop only).
+
+    ``alive``: asked every 10 s; once it says the guest is gone (e.g. its instance left
+    ``running``) waiting stops at once, so a slow host can be given a long backstop.
+    """
     deadline = time.monotonic() + timeout
     last: Exception | None = None
+    checked = time.monotonic()
     while time.monotonic() < deadline:
+        if alive is not None and time.monotonic() - checked > 10:
+            checked = time.monotonic()
+            if not alive():
+                raise AssertionError(f"the guest at {ip} is gone before it accepted SSH: {last}")
         try:
             sock = connect_in_netns(netns, ip, 22, timeout=3)
         except OSError as e:

@@ -107,7 +107,14 @@ def debian(ec2d, ec2, debian_ami, key, imds_log) -> Iterator[dict]:
 @pytest.fixture(scope="module")
 def guest(ec2d, ec2, debian, key) -> Iterator[Guest]:
     inst = wait_state(ec2, debian["InstanceId"], "running", 300)
-    g = ssh(instance_netns(ec2d, inst), inst["PrivateIpAddress"], key[1], user="admin", timeout=300)
+    def running() -> bool:
+        found = ec2.describe_instances(InstanceIds=[inst["InstanceId"]])["Reservations"][0]["Instances"][0]
+        return found["State"]["Name"] == "running"
+
+    # systemd + cloud-init under TCG: about 60-120 s on an idle 2-core host, several times that
+    # under load; the wait ends on the login (or on the instance leaving running), 900 s is a backstop
+    g = ssh(instance_netns(ec2d, inst), inst["PrivateIpAddress"], key[1], user="admin", timeout=900,
+            alive=running)
     print(f"debian-12: RunInstances -> SSH login as admin {time.monotonic() - debian['_launched_at']:.1f}s")
     try:
         yield g
