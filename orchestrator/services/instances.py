@@ -313,6 +313,21 @@ def modify_metadata_options(backend: Backend, region: str, req: Mapping[str, Any
     return record
 
 
+async def modify_attribute_live(backend: Backend, region: str, req: Mapping[str, Any]) -> Record:
+    """ModifyInstanceAttribute: recorded, then the VPC's metadata and firewall follow (groups,
+    user data) before the call answers."""
+    record = modify_attribute(backend, region, req)
+    await vpcs.sync_network(backend, record.region, record.data["VpcId"])
+    return record
+
+
+async def modify_metadata_options_live(backend: Backend, region: str, req: Mapping[str, Any]) -> Record:
+    """ModifyInstanceMetadataOptions: recorded, then the VPC's metadata service follows."""
+    record = modify_metadata_options(backend, region, req)
+    await vpcs.sync_network(backend, record.region, record.data["VpcId"])
+    return record
+
+
 def console_output(backend: Backend, region: str, instance_id: str) -> dict[str, Any]:
     record = get(backend, region, instance_id)
     raw = backend.runtime.console_output(record.id)

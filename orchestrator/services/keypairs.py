@@ -94,6 +94,20 @@ def import_(
                    tag_specs)
 
 
+def create_tagged(backend: Backend, region: str, name: str, key_type: str, key_format: str,
+                  tag_specs: Sequence[Mapping[str, Any]] | None) -> tuple[Record, str, dict[str, str]]:
+    """CreateKeyPair; returns the record, the private key material and the pair's tags."""
+    record, material = create(backend, region, name, key_type, key_format, tag_specs)
+    return record, material, tag_service.of(backend, record.id)
+
+
+def import_tagged(backend: Backend, region: str, name: str, material: bytes,
+                  tag_specs: Sequence[Mapping[str, Any]] | None) -> tuple[Record, dict[str, str]]:
+    """ImportKeyPair; returns the record and the pair's tags."""
+    record = import_(backend, region, name, material, tag_specs)
+    return record, tag_service.of(backend, record.id)
+
+
 def find(backend: Backend, region: str, names: Sequence[str] = (), key_ids: Sequence[str] = ()) -> list[Record]:
     records = backend.store.list(TYPE, region)
     if not names and not key_ids:

@@ -8,6 +8,7 @@ its primary address), firewall port and metadata entry under network/interfaces/
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -63,8 +64,6 @@ def assign(backend: Backend, region: str, eni_id: str, addresses: Sequence[str],
                 raise errors.Ec2Error(f"Address {ip} is in use.", code="InvalidIPAddress.InUse")
             new.append(vpcs.allocate_address(backend, subnet, ip))
             taken.add(ip)
-        import ipaddress
-
         net = ipaddress.ip_network(subnet.data["CidrBlock"])
         skip = vpcs.reserved(subnet.data["CidrBlock"])
         for host in net.hosts():
@@ -175,6 +174,22 @@ async def detach_live(backend: Backend, region: str, attachment_id: str) -> None
     before = find_attachment(backend, region, attachment_id)
     _, instance = detach(backend, region, attachment_id)
     await backend.runtime.hotunplug_eni(instance, before)
+
+
+async def assign_live(backend: Backend, region: str, eni_id: str, addresses: Sequence[str],
+                      count: int) -> tuple[Record, list[str]]:
+    """AssignPrivateIpAddresses: recorded, then the VPC's leases and firewall follow; returns the
+    interface and the addresses it got."""
+    eni, new = assign(backend, region, eni_id, addresses, count)
+    await vpcs.sync_network(backend, region, eni.data["VpcId"])
+    return eni, new
+
+
+async def unassign_live(backend: Backend, region: str, eni_id: str, addresses: Sequence[str]) -> Record:
+    """UnassignPrivateIpAddresses: recorded, then the VPC's network follows."""
+    eni = unassign(backend, region, eni_id, addresses)
+    await vpcs.sync_network(backend, region, eni.data["VpcId"])
+    return eni
 
 
 def describe_eni(record: Record, tags: Mapping[str, str]) -> dict[str, Any]:

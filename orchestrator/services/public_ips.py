@@ -389,3 +389,74 @@ def describe_address(eip: Record, tags: Mapping[str, str]) -> dict[str, Any]:
     out["AllocationId"] = eip.id
     out["Tags"] = [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# the actions: each records its change through the decision function above, then has the VPCs
+# that function names follow (firewall, NAT, routes, metadata through the runtime port) before
+# the API call answers
+
+
+async def _follow(backend: Backend, region: str, vpc_ids: Sequence[str | None]) -> None:
+    """Re-apply each named VPC's network from the store, in the order given."""
+    for vpc_id in vpc_ids:
+        if vpc_id:
+            await backend.runtime.sync_vpc(region, vpc_id)
+
+
+async def attach_igw_live(backend: Backend, region: str, igw_id: str, vpc_id: str) -> Record:
+    """AttachInternetGateway."""
+    igw = attach_igw(backend, region, igw_id, vpc_id)
+    await _follow(backend, region, [vpc_id])
+    return igw
+
+
+async def detach_igw_live(backend: Backend, region: str, igw_id: str, vpc_id: str) -> Record:
+    """DetachInternetGateway."""
+    igw = detach_igw(backend, region, igw_id, vpc_id)
+    await _follow(backend, region, [vpc_id])
+    return igw
+
+
+async def create_route_live(backend: Backend, region: str, rtb_id: str, destination: str | None,
+                            gateway_id: str | None) -> None:
+    """CreateRoute (``destination`` is required; EC2 checks it before the table)."""
+    if not destination:
+        raise errors.MissingParameter("DestinationCidrBlock")
+    await _follow(backend, region, [create_route(backend, region, rtb_id, destination, gateway_id)])
+
+
+async def delete_route_live(backend: Backend, region: str, rtb_id: str, destination: str) -> None:
+    """DeleteRoute."""
+    await _follow(backend, region, [delete_route(backend, region, rtb_id, destination)])
+
+
+async def associate_route_table_live(backend: Backend, region: str, rtb_id: str, subnet_id: str | None) -> str:
+    """AssociateRouteTable; returns the association id."""
+    if not subnet_id:
+        raise errors.MissingParameter("SubnetId")
+    assoc_id, vpc_id = associate_route_table(backend, region, rtb_id, subnet_id)
+    await _follow(backend, region, [vpc_id])
+    return assoc_id
+
+
+async def disassociate_route_table_live(backend: Backend, region: str, assoc_id: str) -> Record:
+    """DisassociateRouteTable; returns the table the subnet left."""
+    table = disassociate_route_table(backend, region, assoc_id)
+    await _follow(backend, region, [table.data["VpcId"]])
+    return table
+
+
+async def associate_address_live(backend: Backend, region: str, req: Mapping[str, Any]) -> Record:
+    """AssociateAddress: the VPC where the address is now follows, then the one it left."""
+    eip, vpc_ids = associate_address(backend, region, req)
+    await _follow(backend, region, vpc_ids)
+    return eip
+
+
+async def disassociate_address_live(backend: Backend, region: str, association_id: str | None,
+                                    public_ip: str | None) -> Record:
+    """DisassociateAddress: the VPC of the instance the address left follows."""
+    eip, vpc_id = disassociate_address(backend, region, association_id, public_ip)
+    await _follow(backend, region, [vpc_id])
+    return eip

@@ -58,6 +58,12 @@ def resolve(backend: Backend, region: str, group_id: str | None, group_name: str
 
 def create(backend: Backend, region: str, name: str, description: str, vpc_id: str | None,
            tag_specs: Sequence[Mapping[str, Any]] | None) -> Record:
+    return create_tagged(backend, region, name, description, vpc_id, tag_specs)[0]
+
+
+def create_tagged(backend: Backend, region: str, name: str, description: str, vpc_id: str | None,
+                  tag_specs: Sequence[Mapping[str, Any]] | None) -> tuple[Record, dict[str, str]]:
+    """CreateSecurityGroup; returns the group and the tags it was created with (the answer shows them)."""
     if not name or len(name) > 255:
         raise errors.InvalidParameterValue.for_param("groupName", name, "Group names must be 1 to 255 characters.")
     if name.lower().startswith("sg-"):
@@ -84,7 +90,7 @@ def create(backend: Backend, region: str, name: str, description: str, vpc_id: s
         backend.store.insert(record)
         if tags:
             backend.store.set_tags(record.id, SG, region, tags)
-    return record
+    return record, tags
 
 
 def _key(rule: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -314,6 +320,32 @@ def delete(backend: Backend, region: str, group_id: str | None, group_name: str 
         if other.id != group.id and any(r.get("ReferencedGroupId") == group.id for r in ensure_rules_field(other)):
             raise errors.DependencyViolation(f"resource {group.id} has a dependent object")
     backend.store.delete(group.id)
+    return group
+
+
+# the actions that change rules or groups: recorded, then the VPC's firewall is re-applied before
+# the API call answers (rules take effect when the call returns)
+
+
+async def authorize_live(backend: Backend, region: str, req: Mapping[str, Any],
+                         egress: bool) -> tuple[Record, list[dict]]:
+    """AuthorizeSecurityGroupIngress/Egress; returns the group and its new rules."""
+    group, new = authorize(backend, region, req, egress)
+    await vpcs.sync_network(backend, region, group.data["VpcId"])
+    return group, new
+
+
+async def revoke_live(backend: Backend, region: str, req: Mapping[str, Any], egress: bool) -> tuple[Record, list[dict]]:
+    """RevokeSecurityGroupIngress/Egress; returns the group and the rules it lost."""
+    group, removed = revoke(backend, region, req, egress)
+    await vpcs.sync_network(backend, region, group.data["VpcId"])
+    return group, removed
+
+
+async def delete_live(backend: Backend, region: str, group_id: str | None, group_name: str | None) -> Record:
+    """DeleteSecurityGroup; returns the deleted group."""
+    group = delete(backend, region, group_id, group_name)
+    await vpcs.sync_network(backend, region, group.data["VpcId"])
     return group
 
 

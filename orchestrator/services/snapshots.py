@@ -201,6 +201,18 @@ def create_for_instance(backend: Backend, region: str, req: Mapping[str, Any]) -
     return [backend.store.get(s.id) or s for s in out]
 
 
+def create_tagged(backend: Backend, region: str, req: Mapping[str, Any]) -> tuple[Record, dict[str, str]]:
+    """CreateSnapshot; returns the snapshot and its tags (the answer shows them)."""
+    rec = create(backend, region, req)
+    return rec, tag_service.of(backend, rec.id)
+
+
+def create_for_instance_tagged(backend: Backend, region: str,
+                               req: Mapping[str, Any]) -> list[tuple[Record, dict[str, str]]]:
+    """CreateSnapshots; each snapshot with its tags (its own, and the volume's when copied)."""
+    return [(rec, tag_service.of(backend, rec.id)) for rec in create_for_instance(backend, region, req)]
+
+
 def start(backend: Backend, pairs: Sequence[tuple[str, str]], instance_id: str | None = None,
           then: Then = None) -> None:
     """Freeze the volumes ``(volume_id, snapshot_id)`` in the background (together, atomically,
@@ -256,6 +268,12 @@ def copy(backend: Backend, region: str, req: Mapping[str, Any]) -> Record:
     tags = tag_service.tags_from_specifications(req.get("TagSpecifications"), "snapshot")
     description = req.get("Description") or f"[Copied {src.id} from {source_region}]"
     return copy_record(backend, src, region, description, tags)
+
+
+def copy_tagged(backend: Backend, region: str, req: Mapping[str, Any]) -> tuple[Record, dict[str, str]]:
+    """CopySnapshot; returns the copy and its tags (the answer shows them)."""
+    rec = copy(backend, region, req)
+    return rec, tag_service.of(backend, rec.id)
 
 
 def copy_record(backend: Backend, src: Record, region: str, description: str,

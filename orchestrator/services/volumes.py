@@ -322,6 +322,16 @@ def status(backend: Backend, region: str, volume_ids: list[str] | None) -> list[
 # DescribeVolumes
 
 
+def create_shown(backend: Backend, region: str, req: Mapping[str, Any]) -> dict[str, Any]:
+    """CreateVolume's answer: the new volume as DescribeVolumes shows it (its tags read back),
+    with its zone's id."""
+    record = create(backend, region, req)
+    out = describe_volume(record, tag_service.of(backend, record.id))
+    zone = backend.regions.zone(record.data["AvailabilityZone"])
+    out["AvailabilityZoneId"] = zone.zone_id if zone else None
+    return out
+
+
 def describe_volume(record: Record, tags: Mapping[str, str]) -> dict[str, Any]:
     d = record.data
     return {

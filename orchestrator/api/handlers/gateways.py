@@ -7,14 +7,8 @@ from typing import Any
 from orchestrator.api.context import RequestContext
 from orchestrator.api.describe import respond
 from orchestrator.api.registry import action
-from orchestrator.domain import errors
 from orchestrator.services import public_ips as pub
 from orchestrator.services import tags as tag_service
-from orchestrator.services import vpcs
-
-
-async def _sync(ctx: RequestContext, vpc_id: str | None) -> None:
-    await vpcs.sync_network(ctx.backend, ctx.region, vpc_id)
 
 
 @action("CreateInternetGateway")
@@ -25,15 +19,13 @@ def create_internet_gateway(ctx: RequestContext, req: dict[str, Any]) -> dict[st
 
 @action("AttachInternetGateway")
 async def attach_internet_gateway(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    pub.attach_igw(ctx.backend, ctx.region, req["InternetGatewayId"], req["VpcId"])
-    await _sync(ctx, req["VpcId"])
+    await pub.attach_igw_live(ctx.backend, ctx.region, req["InternetGatewayId"], req["VpcId"])
     return {}
 
 
 @action("DetachInternetGateway")
 async def detach_internet_gateway(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    pub.detach_igw(ctx.backend, ctx.region, req["InternetGatewayId"], req["VpcId"])
-    await _sync(ctx, req["VpcId"])
+    await pub.detach_igw_live(ctx.backend, ctx.region, req["InternetGatewayId"], req["VpcId"])
     return {}
 
 
@@ -66,33 +58,26 @@ def create_route_table(ctx: RequestContext, req: dict[str, Any]) -> dict[str, An
 
 @action("CreateRoute")
 async def create_route(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    if not req.get("DestinationCidrBlock"):
-        raise errors.MissingParameter("DestinationCidrBlock")
-    await _sync(ctx, pub.create_route(ctx.backend, ctx.region, req["RouteTableId"], req["DestinationCidrBlock"],
-                                      req.get("GatewayId")))
+    await pub.create_route_live(ctx.backend, ctx.region, req["RouteTableId"], req.get("DestinationCidrBlock"),
+                                req.get("GatewayId"))
     return {"Return": True}
 
 
 @action("DeleteRoute")
 async def delete_route(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    await _sync(ctx, pub.delete_route(ctx.backend, ctx.region, req["RouteTableId"],
-                                      req.get("DestinationCidrBlock") or ""))
+    await pub.delete_route_live(ctx.backend, ctx.region, req["RouteTableId"], req.get("DestinationCidrBlock") or "")
     return {}
 
 
 @action("AssociateRouteTable")
 async def associate_route_table(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    if not req.get("SubnetId"):
-        raise errors.MissingParameter("SubnetId")
-    assoc, vpc_id = pub.associate_route_table(ctx.backend, ctx.region, req["RouteTableId"], req["SubnetId"])
-    await _sync(ctx, vpc_id)
+    assoc = await pub.associate_route_table_live(ctx.backend, ctx.region, req["RouteTableId"], req.get("SubnetId"))
     return {"AssociationId": assoc, "AssociationState": {"State": "associated"}}
 
 
 @action("DisassociateRouteTable")
 async def disassociate_route_table(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    table = pub.disassociate_route_table(ctx.backend, ctx.region, req["AssociationId"])
-    await _sync(ctx, table.data["VpcId"])
+    await pub.disassociate_route_table_live(ctx.backend, ctx.region, req["AssociationId"])
     return {}
 
 
@@ -128,16 +113,13 @@ def allocate_address(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]
 
 @action("AssociateAddress")
 async def associate_address(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    eip, vpc_ids = pub.associate_address(ctx.backend, ctx.region, req)
-    for vpc_id in vpc_ids:  # where the address is now, and where it was
-        await _sync(ctx, vpc_id)
+    eip = await pub.associate_address_live(ctx.backend, ctx.region, req)
     return {"AssociationId": eip.data["AssociationId"]}
 
 
 @action("DisassociateAddress")
 async def disassociate_address(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    _, vpc_id = pub.disassociate_address(ctx.backend, ctx.region, req.get("AssociationId"), req.get("PublicIp"))
-    await _sync(ctx, vpc_id)
+    await pub.disassociate_address_live(ctx.backend, ctx.region, req.get("AssociationId"), req.get("PublicIp"))
     return {}
 
 

@@ -10,7 +10,7 @@ from orchestrator.api.context import RequestContext
 from orchestrator.api.describe import respond
 from orchestrator.api.registry import action
 from orchestrator.domain.states import Request
-from orchestrator.services import instances, vpcs
+from orchestrator.services import instances
 
 _FILTERS = {
     "instance-id": lambda i: i["InstanceId"],
@@ -103,8 +103,7 @@ def describe_instance_attribute(ctx: RequestContext, req: dict[str, Any]) -> dic
 
 @action("ModifyInstanceAttribute")
 async def modify_instance_attribute(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    record = instances.modify_attribute(ctx.backend, ctx.region, req)
-    await vpcs.sync_network(ctx.backend, record.region, record.data["VpcId"])  # metadata and firewall follow
+    await instances.modify_attribute_live(ctx.backend, ctx.region, req)
     return {}
 
 
@@ -115,6 +114,5 @@ def get_console_output(ctx: RequestContext, req: dict[str, Any]) -> dict[str, An
 
 @action("ModifyInstanceMetadataOptions")
 async def modify_instance_metadata_options(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    record = instances.modify_metadata_options(ctx.backend, ctx.region, req)
-    await vpcs.sync_network(ctx.backend, record.region, record.data["VpcId"])
+    record = await instances.modify_metadata_options_live(ctx.backend, ctx.region, req)
     return {"InstanceId": record.id, "InstanceMetadataOptions": record.data["MetadataOptions"]}

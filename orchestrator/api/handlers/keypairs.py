@@ -20,7 +20,7 @@ _FILTERS = {
 
 @action("CreateKeyPair")
 def create_key_pair(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    record, material = keypairs.create(
+    record, material, tags = keypairs.create_tagged(
         ctx.backend, ctx.region, req["KeyName"], req.get("KeyType") or "rsa", req.get("KeyFormat") or "pem",
         req.get("TagSpecifications"),
     )
@@ -29,20 +29,20 @@ def create_key_pair(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
         "KeyName": record.data["KeyName"],
         "KeyFingerprint": record.data["KeyFingerprint"],
         "KeyMaterial": material,
-        "Tags": tag_service.tag_list(tag_service.of(ctx.backend, record.id)),
+        "Tags": tag_service.tag_list(tags),
     }
 
 
 @action("ImportKeyPair")
 def import_key_pair(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    record = keypairs.import_(
+    record, tags = keypairs.import_tagged(
         ctx.backend, ctx.region, req["KeyName"], req["PublicKeyMaterial"], req.get("TagSpecifications")
     )
     return {
         "KeyPairId": record.id,
         "KeyName": record.data["KeyName"],
         "KeyFingerprint": record.data["KeyFingerprint"],
-        "Tags": tag_service.tag_list(tag_service.of(ctx.backend, record.id)),
+        "Tags": tag_service.tag_list(tags),
     }
 
 

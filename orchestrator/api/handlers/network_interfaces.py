@@ -10,7 +10,6 @@ from orchestrator.api.describe import respond, tags_in
 from orchestrator.api.registry import action
 from orchestrator.services import network_interfaces as enis
 from orchestrator.services import tags as tag_service
-from orchestrator.services import vpcs
 
 _FILTERS = {
     "network-interface-id": lambda e: e["NetworkInterfaceId"],
@@ -34,10 +33,6 @@ _FILTERS = {
 def describe_network_interfaces(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
     items = enis.describe_enis(ctx.backend, ctx.region, req.get("NetworkInterfaceIds"))
     return respond(req, items, _FILTERS, "NetworkInterfaces", tags_of=tags_in("TagSet"))
-
-
-async def _sync(ctx: RequestContext, vpc_id: str) -> None:
-    await vpcs.sync_network(ctx.backend, ctx.region, vpc_id)
 
 
 @action("CreateNetworkInterface")
@@ -68,14 +63,13 @@ def delete_network_interface(ctx: RequestContext, req: dict[str, Any]) -> dict[s
 
 @action("AssignPrivateIpAddresses")
 async def assign_private_ip_addresses(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    eni, new = enis.assign(ctx.backend, ctx.region, req["NetworkInterfaceId"], req.get("PrivateIpAddresses") or [],
-                           int(req.get("SecondaryPrivateIpAddressCount") or 0))
-    await _sync(ctx, eni.data["VpcId"])
+    eni, new = await enis.assign_live(ctx.backend, ctx.region, req["NetworkInterfaceId"],
+                                      req.get("PrivateIpAddresses") or [],
+                                      int(req.get("SecondaryPrivateIpAddressCount") or 0))
     return {"NetworkInterfaceId": eni.id, "AssignedPrivateIpAddresses": [{"PrivateIpAddress": ip} for ip in new]}
 
 
 @action("UnassignPrivateIpAddresses")
 async def unassign_private_ip_addresses(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    eni = enis.unassign(ctx.backend, ctx.region, req["NetworkInterfaceId"], req.get("PrivateIpAddresses") or [])
-    await _sync(ctx, eni.data["VpcId"])
+    await enis.unassign_live(ctx.backend, ctx.region, req["NetworkInterfaceId"], req.get("PrivateIpAddresses") or [])
     return {}

@@ -9,8 +9,6 @@ from orchestrator.api.context import RequestContext
 from orchestrator.api.describe import no_tags, respond
 from orchestrator.api.registry import action
 from orchestrator.services import security_groups as sgs
-from orchestrator.services import tags as tag_service
-from orchestrator.services import vpcs
 
 
 def _perm_values(group: dict[str, Any], key: str, field: str) -> list[Any]:
@@ -41,23 +39,17 @@ for _field in ("cidr", "ip-range.cidr", "group-id", "protocol", "from-port", "to
     _FILTERS[f"egress.ip-permission.{_field}"] = lambda g, f=_field: _perm_values(g, "IpPermissionsEgress", f)
 
 
-async def _changed(ctx: RequestContext, vpc_id: str) -> None:
-    """Rules take effect before the call returns: the VPC's firewall is re-applied."""
-    await vpcs.sync_network(ctx.backend, ctx.region, vpc_id)
-
-
 @action("CreateSecurityGroup")
 def create_security_group(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    record = sgs.create(ctx.backend, ctx.region, req["GroupName"], req["Description"], req.get("VpcId"),
-                        req.get("TagSpecifications"))
-    return {"GroupId": record.id, "SecurityGroupArn": sgs.describe(record, {})["SecurityGroupArn"],
-            "Tags": tag_service.tag_list(tag_service.of(ctx.backend, record.id))}
+    record, tags = sgs.create_tagged(ctx.backend, ctx.region, req["GroupName"], req["Description"],
+                                     req.get("VpcId"), req.get("TagSpecifications"))
+    shown = sgs.describe(record, tags)
+    return {"GroupId": record.id, "SecurityGroupArn": shown["SecurityGroupArn"], "Tags": shown["Tags"]}
 
 
 @action("DeleteSecurityGroup")
 async def delete_security_group(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    group = sgs.delete(ctx.backend, ctx.region, req.get("GroupId"), req.get("GroupName"))
-    await _changed(ctx, group.data["VpcId"])
+    group = await sgs.delete_live(ctx.backend, ctx.region, req.get("GroupId"), req.get("GroupName"))
     return {"Return": True, "GroupId": group.id}
 
 
@@ -77,14 +69,12 @@ def describe_security_group_rules(ctx: RequestContext, req: dict[str, Any]) -> d
 
 
 async def _authorize(ctx: RequestContext, req: dict[str, Any], egress: bool) -> dict[str, Any]:
-    group, new = sgs.authorize(ctx.backend, ctx.region, req, egress)
-    await _changed(ctx, group.data["VpcId"])
+    group, new = await sgs.authorize_live(ctx.backend, ctx.region, req, egress)
     return {"Return": True, "SecurityGroupRules": [sgs.describe_rule(r, group.data["OwnerId"]) for r in new]}
 
 
 async def _revoke(ctx: RequestContext, req: dict[str, Any], egress: bool) -> dict[str, Any]:
-    group, _ = sgs.revoke(ctx.backend, ctx.region, req, egress)
-    await _changed(ctx, group.data["VpcId"])
+    await sgs.revoke_live(ctx.backend, ctx.region, req, egress)
     return {"Return": True}
 
 

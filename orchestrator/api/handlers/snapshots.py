@@ -10,7 +10,6 @@ from orchestrator.api.describe import respond
 from orchestrator.api.registry import action
 from orchestrator.services import snapshots
 from orchestrator.services import tags as tag_service
-from orchestrator.store.sqlite import Record
 
 _FILTERS = {
     "description": lambda s: s["Description"],
@@ -27,19 +26,16 @@ _FILTERS = {
 }
 
 
-def _out(ctx: RequestContext, rec: Record) -> dict[str, Any]:
-    return snapshots.describe(ctx.backend, rec, tag_service.of(ctx.backend, rec.id))
-
-
 @action("CreateSnapshot")
 def create_snapshot(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    return _out(ctx, snapshots.create(ctx.backend, ctx.region, req))
+    rec, tags = snapshots.create_tagged(ctx.backend, ctx.region, req)
+    return snapshots.describe(ctx.backend, rec, tags)
 
 
 @action("CreateSnapshots")
 def create_snapshots(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    recs = snapshots.create_for_instance(ctx.backend, ctx.region, req)
-    return {"Snapshots": [snapshots.info(ctx.backend, r, tag_service.of(ctx.backend, r.id)) for r in recs]}
+    made = snapshots.create_for_instance_tagged(ctx.backend, ctx.region, req)
+    return {"Snapshots": [snapshots.info(ctx.backend, rec, tags) for rec, tags in made]}
 
 
 @action("DeleteSnapshot")
@@ -57,8 +53,8 @@ def describe_snapshots(ctx: RequestContext, req: dict[str, Any]) -> dict[str, An
 
 @action("CopySnapshot")
 def copy_snapshot(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    rec = snapshots.copy(ctx.backend, ctx.region, req)
-    return {"SnapshotId": rec.id, "Tags": tag_service.tag_list(tag_service.of(ctx.backend, rec.id))}
+    rec, tags = snapshots.copy_tagged(ctx.backend, ctx.region, req)
+    return {"SnapshotId": rec.id, "Tags": tag_service.tag_list(tags)}
 
 
 @action("ModifySnapshotAttribute")

@@ -8,7 +8,6 @@ from typing import Any
 from orchestrator.api.context import RequestContext
 from orchestrator.api.describe import respond
 from orchestrator.api.registry import action
-from orchestrator.services import tags as tag_service
 from orchestrator.services import volumes
 
 _FILTERS = {
@@ -39,11 +38,7 @@ def describe_volumes(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]
 
 @action("CreateVolume")
 def create_volume(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    record = volumes.create(ctx.backend, ctx.region, req)
-    out = volumes.describe_volume(record, tag_service.of(ctx.backend, record.id))
-    zone = ctx.backend.regions.zone(record.data["AvailabilityZone"])
-    out["AvailabilityZoneId"] = zone.zone_id if zone else None
-    return out
+    return volumes.create_shown(ctx.backend, ctx.region, req)
 
 
 @action("DeleteVolume")
