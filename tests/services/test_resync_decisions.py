@@ -104,64 +104,72 @@ def test_route_changes_name_their_tables_vpc(backend: Backend) -> None:
 
 
 def test_actions_sync_what_the_decisions_name(backend: Backend) -> None:
+    in_loop(backend, lambda _: actions_sync_what_the_decisions_name(backend))
+
+
+async def actions_sync_what_the_decisions_name(backend: Backend) -> None:
     log = SyncLog(backend.runtime)
     backend.runtime = log
     default = vpcs.default_vpc(backend, R)
     assert default is not None
-    other = vpcs.create_vpc(backend, R, "10.40.0.0/16", {})
-    subnet = vpcs.create_subnet(backend, R, other.id, "10.40.1.0/24", "us-east-1a", None, {})
+    other = await vpcs.open_vpc(backend, R, "10.40.0.0/16", {})
+    subnet = await vpcs.open_subnet(backend, R, other.id, "10.40.1.0/24", "us-east-1a", None, {})
     here = launch(backend, vpcs.subnets(backend, R, default.id)[0].id)
     there = launch(backend, subnet.id)
     eip = public_ips.allocate_address(backend, R, {})
 
-    run(public_ips.associate_address_live(backend, R, {"AllocationId": eip.id, "InstanceId": here}))
+    await (public_ips.associate_address_live(backend, R, {"AllocationId": eip.id, "InstanceId": here}))
     assert log.take() == [default.id]
-    moved = run(public_ips.associate_address_live(backend, R, {"AllocationId": eip.id, "InstanceId": there}))
+    moved = await (public_ips.associate_address_live(backend, R, {"AllocationId": eip.id, "InstanceId": there}))
     assert moved.data["InstanceId"] == there and log.take() == [other.id, default.id]
-    run(public_ips.disassociate_address_live(backend, R, None, eip.data["PublicIp"]))
+    await (public_ips.disassociate_address_live(backend, R, None, eip.data["PublicIp"]))
     assert log.take() == [other.id]
-    run(public_ips.disassociate_address_live(backend, R, None, eip.data["PublicIp"]))
+    await (public_ips.disassociate_address_live(backend, R, None, eip.data["PublicIp"]))
     assert log.take() == []  # the address was on no instance: no VPC follows
 
     igw = public_ips.create_internet_gateway(backend, R, {})
-    run(public_ips.attach_igw_live(backend, R, igw.id, other.id))
+    await (public_ips.attach_igw_live(backend, R, igw.id, other.id))
     table = public_ips.create_route_table_tagged(backend, R, other.id, {})
-    run(public_ips.create_route_live(backend, R, table.id, "0.0.0.0/0", igw.id))
-    assoc = run(public_ips.associate_route_table_live(backend, R, table.id, subnet.id))
-    run(public_ips.disassociate_route_table_live(backend, R, assoc))
-    run(public_ips.delete_route_live(backend, R, table.id, "0.0.0.0/0"))
-    run(public_ips.detach_igw_live(backend, R, igw.id, other.id))
+    await (public_ips.create_route_live(backend, R, table.id, "0.0.0.0/0", igw.id))
+    assoc = await (public_ips.associate_route_table_live(backend, R, table.id, subnet.id))
+    await (public_ips.disassociate_route_table_live(backend, R, assoc))
+    await (public_ips.delete_route_live(backend, R, table.id, "0.0.0.0/0"))
+    await (public_ips.detach_igw_live(backend, R, igw.id, other.id))
     assert log.take() == [other.id] * 6
 
     group = sgs.create(backend, R, "web", "web servers", other.id, None)
     rule = {"GroupId": group.id, "IpPermissions": [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
                                                     "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}]}
-    _, new = run(sgs.authorize_live(backend, R, rule, egress=False))
-    run(sgs.revoke_live(backend, R, rule, egress=False))
-    run(sgs.delete_live(backend, R, group.id, None))
+    _, new = await (sgs.authorize_live(backend, R, rule, egress=False))
+    await (sgs.revoke_live(backend, R, rule, egress=False))
+    await (sgs.delete_live(backend, R, group.id, None))
     assert len(new) == 1 and log.take() == [other.id] * 3
 
     eni_id = instances.get(backend, R, there).data["NetworkInterfaceId"]
-    _, got = run(network_interfaces.assign_live(backend, R, eni_id, [], 1))
-    run(network_interfaces.unassign_live(backend, R, eni_id, got))
-    run(instances.modify_metadata_options_live(backend, R, {"InstanceId": here, "HttpTokens": "required"}))
-    run(instances.modify_attribute_live(backend, R, {"InstanceId": here, "DisableApiTermination": {"Value": True}}))
+    _, got = await (network_interfaces.assign_live(backend, R, eni_id, [], 1))
+    await (network_interfaces.unassign_live(backend, R, eni_id, got))
+    await (instances.modify_metadata_options_live(backend, R, {"InstanceId": here, "HttpTokens": "required"}))
+    await (instances.modify_attribute_live(backend, R, {"InstanceId": here, "DisableApiTermination": {"Value": True}}))
     assert len(got) == 1 and log.take() == [other.id, other.id, default.id, default.id]
 
 
 def test_refused_actions_sync_nothing(backend: Backend) -> None:
+    in_loop(backend, lambda _: refused_actions_sync_nothing(backend))
+
+
+async def refused_actions_sync_nothing(backend: Backend) -> None:
     log = SyncLog(backend.runtime)
     backend.runtime = log
-    vpc = vpcs.create_vpc(backend, R, "10.50.0.0/16", {})
+    vpc = await vpcs.open_vpc(backend, R, "10.50.0.0/16", {})
     table = public_ips.create_route_table_tagged(backend, R, vpc.id, {})
     with pytest.raises(errors.MissingParameter):
-        run(public_ips.create_route_live(backend, R, table.id, None, "igw-12345678"))
+        await (public_ips.create_route_live(backend, R, table.id, None, "igw-12345678"))
     with pytest.raises(errors.MissingParameter):
-        run(public_ips.associate_route_table_live(backend, R, table.id, None))
+        await (public_ips.associate_route_table_live(backend, R, table.id, None))
     with pytest.raises(errors.Ec2Error) as refused:
-        run(public_ips.delete_route_live(backend, R, table.id, "0.0.0.0/0"))
+        await (public_ips.delete_route_live(backend, R, table.id, "0.0.0.0/0"))
     assert refused.value.code == "InvalidRoute.NotFound"
     group = sgs.by_name(backend, R, "default", vpc.id)
     with pytest.raises(errors.Ec2Error) as refused:
-        run(sgs.delete_live(backend, R, group.id, None))
+        await (sgs.delete_live(backend, R, group.id, None))
     assert refused.value.code == "CannotDelete" and log.take() == []
