@@ -145,6 +145,26 @@ def test_set_leases_sighup_adds_host(net_driver: LinuxVpcNetwork, vpc_a, make_gu
     assert vpc_a["g1"].ping("10.0.1.6")
 
 
+def test_a_restarted_daemon_reloads_hosts_written_before_it_was_killed(
+        net_driver: LinuxVpcNetwork, vpc_a, make_guest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ec2d killed between writing the hosts files and the SIGHUP: the next daemon's driver finds the
+    files already up to date, yet the running dnsmasq still serves the old ones."""
+    ns = net_driver.netns_name(VPC_A)
+    state = os.path.join(net_driver.run_dir, ns)
+    pid = Dnsmasq(ns, state).pid()
+    lease4 = Lease("02:00:0a:00:01:07", "10.0.1.7", "ip-10-0-1-7")
+    g4 = make_guest(VPC_A, SUB_A1, lease4.mac)
+    leases = [LEASE1, LEASE2, LEASE3, lease4]
+    monkeypatch.setattr(Dnsmasq, "reload", lambda self: None)  # killed after the write, before the HUP
+    net_driver.set_leases(VPC_A, leases)
+    monkeypatch.undo()
+    restarted = LinuxVpcNetwork(net_driver.prefix, net_driver.run_dir, net_driver.region)
+    restarted.set_leases(VPC_A, leases)
+    assert Dnsmasq(ns, state).pid() == pid  # reloaded, not restarted
+    env = g4.dhcp()
+    assert env is not None and env["ip"] == lease4.ip
+
+
 def test_unknown_mac_gets_no_lease(vpc_a, make_guest) -> None:
     g = make_guest(VPC_A, SUB_A1, MAC_UNKNOWN)
     assert g.dhcp(tries=1) is None

@@ -271,6 +271,10 @@ class Dnsmasq:
         self.netns = netns
         self.paths = DnsmasqPaths(state_dir)
         self.user = user or default_user()
+        # The dnsmasq this object started or reloaded since it was made. One it found running
+        # (ec2d restarted, perhaps killed between writing the hosts files and the SIGHUP) may
+        # serve older files than those on disk: the first apply reloads it whatever changed.
+        self._served_by: int | None = None
 
     def _pid_from_file(self) -> int | None:
         try:
@@ -322,14 +326,15 @@ class Dnsmasq:
             terminate(stale)  # serving a namespace that was deleted and re-created
         pid = self.pid()
         if pid is None:
-            self.start()
+            self._served_by = self.start()
             return "started"
         if conf_changed:
             self.stop()
-            self.start()
+            self._served_by = self.start()
             return "restarted"
-        if hosts_changed:
+        if hosts_changed or self._served_by != pid:
             self.reload()
+            self._served_by = pid
             return "reloaded"
         return "unchanged"
 

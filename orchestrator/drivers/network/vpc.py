@@ -207,6 +207,7 @@ class LinuxVpcNetwork(VpcNetworkDriver):
         self.region = region
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self._dnsmasqs: dict[str, Dnsmasq] = {}  # one per VPC: it knows which dnsmasq it has reloaded
 
     # ------------------------------------------------------------------ helpers
 
@@ -239,7 +240,11 @@ class LinuxVpcNetwork(VpcNetworkDriver):
         os.replace(tmp, os.path.join(d, self.STATE_FILE))
 
     def _dnsmasq(self, vpc_id: str) -> Dnsmasq:
-        return Dnsmasq(self.netns_name(vpc_id), self._dir(vpc_id))
+        with self._locks_guard:
+            found = self._dnsmasqs.get(vpc_id)
+            if found is None:
+                found = self._dnsmasqs[vpc_id] = Dnsmasq(self.netns_name(vpc_id), self._dir(vpc_id))
+            return found
 
     def _sync_dnsmasq(self, state: _VpcState) -> str:
         spec = DnsmasqSpec(
@@ -310,6 +315,8 @@ class LinuxVpcNetwork(VpcNetworkDriver):
         with self._lock(vpc_id):
             state = self._load(vpc_id)
             self._dnsmasq(vpc_id).stop()
+            with self._locks_guard:
+                self._dnsmasqs.pop(vpc_id, None)
             _kill_dnsmasq(lambda pid: _pid_in_netns(pid, ns))
             netlink.delete_netns(ns)
             if state is not None and state.cidr not in self._other_vpc_cidrs(vpc_id):
