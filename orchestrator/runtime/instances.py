@@ -63,6 +63,10 @@ class Instances:
         async with self.jobs.lock(instance_id):
             try:
                 await op(instance_id)
+            except StateConflict as exc:  # a request moved the instance on (e.g. terminate while
+                # stopping) and queued its own job behind this lock; that job finishes the work
+                log.info("%s: %s left to the next operation: %s", instance_id,
+                         getattr(op, "__name__", "operation"), exc)
             except Exception:
                 log.exception("%s: %s failed", instance_id, getattr(op, "__name__", "operation"))
 

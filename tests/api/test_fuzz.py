@@ -105,8 +105,9 @@ def test_inputs_that_gave_a_500_get_ec2_errors(api_only: RunningEc2d, pairs: lis
 def test_private_ip_that_is_not_an_address_is_invalid_parameter_value(api_only: RunningEc2d) -> None:
     from botocore.exceptions import ClientError
 
-    ec2 = api_only.client()
-    subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
+    ec2 = api_only.client()  # its own subnet: the fuzz before it may have deleted the default ones
+    vpc = ec2.create_vpc(CidrBlock="10.77.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.77.1.0/24")["Subnet"]["SubnetId"]
     before = ec2.describe_network_interfaces()["NetworkInterfaces"]
     with fuzzing.TracebackCounter() as tracebacks, pytest.raises(ClientError) as info:
         ec2.create_network_interface(SubnetId=subnet, PrivateIpAddress="not-an-ip")
@@ -114,6 +115,8 @@ def test_private_ip_that_is_not_an_address_is_invalid_parameter_value(api_only: 
     assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert tracebacks.records == []
     assert ec2.describe_network_interfaces()["NetworkInterfaces"] == before  # nothing half-made
+    ec2.delete_subnet(SubnetId=subnet)
+    ec2.delete_vpc(VpcId=vpc)
 
 
 def test_the_wildcard_that_took_38_seconds_is_answered_over_http(api_only: RunningEc2d) -> None:
