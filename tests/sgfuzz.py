@@ -357,7 +357,7 @@ class ServiceTarget:
 
         try:
             sgs.authorize(self.backend, self.region, {"GroupId": gid, "IpPermissions": perms}, egress)
-        except errors.Ec2Error as exc:
+        except errors.ApiError as exc:
             return exc.code if exc.status == 400 else f"HTTP {exc.status} {exc.code}"
         except Exception as exc:  # noqa: BLE001 - would be a 500 with a traceback
             return f"CRASH {type(exc).__name__}: {exc}"

@@ -114,7 +114,7 @@ class Api:
             op, result = await dispatch(svc, call, ctx)
             payload = protocol.response(op, result, request_id)
             status = 200
-        except errors.Ec2Error as err:
+        except errors.ApiError as err:
             err = protocol.translate(err, sigv4.DEFAULT_MESSAGES)
             payload, status = protocol.error(err, request_id), err.status
             log.info("%s -> %s: %s", action, err.code, err.message)
@@ -181,7 +181,7 @@ class Api:
         try:
             auth = sigv4.verify(signed, lookup_secret, self.clock(), service=None)
         except sigv4.SigV4Error as e:
-            raise errors.Ec2Error(e.message, code=e.code, status=e.status) from None
+            raise errors.ApiError(e.message, code=e.code, status=e.status) from None
         return auth, resolved[-1]
 
 

@@ -7,7 +7,7 @@ handler registers the service. So serving a new service is: write ``handlers/<se
 ``@action("Operation", service="<botocore name>")`` functions. Nothing in the protocol layer changes.
 
 A handler takes the request context and the parsed input (the same dict a boto3 caller passes)
-and returns the output dict; it raises :class:`orchestrator.domain.errors.Ec2Error` subclasses.
+and returns the output dict; it raises :class:`orchestrator.domain.errors.ApiError` subclasses.
 
 Handlers run on the event loop (it also serves every VPC's metadata), so they must be quick. The
 one input-driven cost is filter matching: a read-only ``Describe*`` call with a lot of wildcard

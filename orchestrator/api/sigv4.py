@@ -61,7 +61,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, unquote
 
-from orchestrator.domain.errors import Ec2Error
+from orchestrator.domain.errors import ApiError
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
@@ -102,7 +102,7 @@ secret to verify against, or None when the key (or the key/token pair) is unknow
 """
 
 
-class SigV4Error(Ec2Error):
+class SigV4Error(ApiError):
     """A request that failed authentication; ``code``/``message``/``status`` go to the client as is."""
 
     def __init__(self, code: str, message: str, status: int | None = None) -> None:

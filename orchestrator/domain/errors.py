@@ -6,8 +6,10 @@ Codes and message shapes follow the EC2 API reference ("Error codes for the Amaz
 from __future__ import annotations
 
 
-class Ec2Error(Exception):
-    """An error the EC2 API returns to the client (`<Response><Errors><Error>...`)."""
+class ApiError(Exception):
+    """An error an AWS API returns to the client with its code and HTTP status; each protocol puts
+    it in its own envelope (EC2's ``<Response><Errors><Error>``, query's ``<ErrorResponse>``, JSON's
+    ``__type``)."""
 
     code = "InternalError"
     status = 400
@@ -21,10 +23,10 @@ class Ec2Error(Exception):
             self.status = status
 
     def __repr__(self) -> str:
-        return f"Ec2Error({self.code!r}, {self.message!r})"
+        return f"ApiError({self.code!r}, {self.message!r})"
 
 
-class InternalError(Ec2Error):
+class InternalError(ApiError):
     code = "InternalError"
     status = 500
 
@@ -32,28 +34,28 @@ class InternalError(Ec2Error):
         super().__init__(message)
 
 
-class InvalidAction(Ec2Error):
+class InvalidAction(ApiError):
     code = "InvalidAction"
 
     def __init__(self, action: str) -> None:
         super().__init__(f"The action {action} is not valid for this web service.")
 
 
-class MissingParameter(Ec2Error):
+class MissingParameter(ApiError):
     code = "MissingParameter"
 
     def __init__(self, name: str) -> None:
         super().__init__(f"The request must contain the parameter {name}")
 
 
-class UnknownParameter(Ec2Error):
+class UnknownParameter(ApiError):
     code = "UnknownParameter"
 
     def __init__(self, name: str) -> None:
         super().__init__(f"The parameter {name} is not recognized")
 
 
-class InvalidParameterValue(Ec2Error):
+class InvalidParameterValue(ApiError):
     code = "InvalidParameterValue"
 
     @classmethod
@@ -63,33 +65,33 @@ class InvalidParameterValue(Ec2Error):
         return cls(f"{text} {reason}".strip())
 
 
-class InvalidParameterCombination(Ec2Error):
+class InvalidParameterCombination(ApiError):
     code = "InvalidParameterCombination"
 
 
-class InvalidParameter(Ec2Error):
+class InvalidParameter(ApiError):
     code = "InvalidParameter"
 
 
-class InvalidFilter(Ec2Error):
+class InvalidFilter(ApiError):
     code = "InvalidParameterValue"
 
     def __init__(self, name: str) -> None:
         super().__init__(f"The filter '{name}' is invalid")
 
 
-class FilterLimitExceeded(Ec2Error):
+class FilterLimitExceeded(ApiError):
     code = "FilterLimitExceeded"
 
 
-class InvalidPaginationToken(Ec2Error):
+class InvalidPaginationToken(ApiError):
     code = "InvalidPaginationToken"
 
     def __init__(self, token: str) -> None:
         super().__init__(f"Invalid pagination token: {token}")
 
 
-class DryRunOperation(Ec2Error):
+class DryRunOperation(ApiError):
     code = "DryRunOperation"
     status = 412
 
@@ -97,7 +99,7 @@ class DryRunOperation(Ec2Error):
         super().__init__("Request would have succeeded, but DryRun flag is set.")
 
 
-class UnauthorizedOperation(Ec2Error):
+class UnauthorizedOperation(ApiError):
     code = "UnauthorizedOperation"
     status = 403
 
@@ -105,7 +107,7 @@ class UnauthorizedOperation(Ec2Error):
         super().__init__("You are not authorized to perform this operation.")
 
 
-class RequestEntityTooLarge(Ec2Error):
+class RequestEntityTooLarge(ApiError):
     """A body over the API's size cap: ``413`` in EC2's envelope (EC2 documents no code of its own
     for this; the name and message follow other AWS Query/JSON services' 413 answers)."""
 
@@ -116,58 +118,58 @@ class RequestEntityTooLarge(Ec2Error):
         super().__init__(f"Request must be smaller than {limit} bytes.")
 
 
-class AuthFailure(Ec2Error):
+class AuthFailure(ApiError):
     code = "AuthFailure"
     status = 401
 
 
-class NotFound(Ec2Error):
+class NotFound(ApiError):
     """``Invalid<Resource>ID.NotFound`` and friends; the code is given by the resource kind."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message, code=code)
 
 
-class Malformed(Ec2Error):
+class Malformed(ApiError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message, code=code)
 
 
-class Duplicate(Ec2Error):
+class Duplicate(ApiError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message, code=code)
 
 
-class IncorrectState(Ec2Error):
+class IncorrectState(ApiError):
     code = "IncorrectState"
 
 
-class IncorrectInstanceState(Ec2Error):
+class IncorrectInstanceState(ApiError):
     code = "IncorrectInstanceState"
 
 
-class DependencyViolation(Ec2Error):
+class DependencyViolation(ApiError):
     code = "DependencyViolation"
 
 
-class TagLimitExceeded(Ec2Error):
+class TagLimitExceeded(ApiError):
     code = "TagLimitExceeded"
 
 
-class ResourceLimitExceeded(Ec2Error):
+class ResourceLimitExceeded(ApiError):
     code = "ResourceLimitExceeded"
 
 
-class InsufficientInstanceCapacity(Ec2Error):
+class InsufficientInstanceCapacity(ApiError):
     code = "InsufficientInstanceCapacity"
     status = 500
 
 
-class Unsupported(Ec2Error):
+class Unsupported(ApiError):
     code = "Unsupported"
 
 
-class ServiceUnavailable(Ec2Error):
+class ServiceUnavailable(ApiError):
     """A temporary condition of the host (its state store's disk is full or failing): the
     request changed nothing and may be retried (SDKs retry 503 by themselves)."""
 
@@ -175,7 +177,7 @@ class ServiceUnavailable(Ec2Error):
     status = 503
 
 
-class InsufficientVolumeCapacity(Ec2Error):
+class InsufficientVolumeCapacity(ApiError):
     """Not enough storage on the host for the volumes asked for (EC2: not enough EBS capacity)."""
 
     code = "InsufficientVolumeCapacity"
@@ -185,7 +187,7 @@ class InsufficientVolumeCapacity(Ec2Error):
 # ---- one endpoint, several services: errors of the Query and JSON protocols and their services
 
 
-class UnknownService(Ec2Error):
+class UnknownService(ApiError):
     """A credential scope naming a service ec2d does not serve: the unknown-action code of the
     protocol the request speaks (Query: ``InvalidAction``, 400)."""
 
@@ -196,7 +198,7 @@ class UnknownService(Ec2Error):
                          f"(it serves {', '.join(served)}).")
 
 
-class OperationNotFound(Ec2Error):
+class OperationNotFound(ApiError):
     """An action a Query service (IAM, STS, ...) does not have: AWS's answer, 400."""
 
     code = "InvalidAction"
@@ -205,26 +207,26 @@ class OperationNotFound(Ec2Error):
         super().__init__(f"Could not find operation {action} for version {version}")
 
 
-class UnknownOperation(Ec2Error):
+class UnknownOperation(ApiError):
     """JSON protocol: an ``X-Amz-Target`` the service does not have (or a service ec2d does not
     serve), as AWS's JSON services answer it (``UnknownOperationException``, 400)."""
 
     code = "UnknownOperationException"
 
 
-class SerializationException(Ec2Error):
+class SerializationException(ApiError):
     """JSON protocol: a body that is not JSON, or a member of the wrong type."""
 
     code = "SerializationException"
 
 
-class ValidationException(Ec2Error):
+class ValidationException(ApiError):
     """JSON protocol: a value outside its shape's constraints (a required member missing, ...)."""
 
     code = "ValidationException"
 
 
-class AccessDenied(Ec2Error):
+class AccessDenied(ApiError):
     """Query services (STS, IAM, ...): the caller may not call the action."""
 
     code = "AccessDenied"
@@ -234,7 +236,7 @@ class AccessDenied(Ec2Error):
         super().__init__(f"User: {caller_arn} is not authorized to perform: {prefix}:{action}")
 
 
-class AccessDeniedException(Ec2Error):
+class AccessDeniedException(ApiError):
     """JSON services (Cost Explorer, Price List, ...): the caller may not call the action."""
 
     code = "AccessDeniedException"
@@ -243,19 +245,19 @@ class AccessDeniedException(Ec2Error):
         super().__init__(f"User: {caller_arn} is not authorized to perform: {prefix}:{action}")
 
 
-class NotFoundException(Ec2Error):
+class NotFoundException(ApiError):
     """Price List: a service code or attribute name it does not know."""
 
     code = "NotFoundException"
 
 
-class InvalidNextTokenException(Ec2Error):
+class InvalidNextTokenException(ApiError):
     """Price List (and other JSON services): a pagination token it did not issue."""
 
     code = "InvalidNextTokenException"
 
 
-class InvalidParameterException(Ec2Error):
+class InvalidParameterException(ApiError):
     """Price List: a parameter value it refuses."""
 
     code = "InvalidParameterException"

@@ -95,7 +95,7 @@ def _admit(backend: Backend, launch: launch_request.Launch) -> int:
     count = capacity.admit_instance_volumes(backend, per_instance_gib, launch.min_count, count)
     if count > vpcs.free_address_count(backend, subnet):
         if launch.min_count > vpcs.free_address_count(backend, subnet):
-            raise errors.Ec2Error(
+            raise errors.ApiError(
                 f"There are not enough free addresses in subnet '{subnet.id}' to satisfy the requested "
                 f"number of instances.", code="InsufficientFreeAddressesInSubnet")
         count = vpcs.free_address_count(backend, subnet)
@@ -179,7 +179,7 @@ def request(backend: Backend, region: str, instance_ids: Sequence[str], what: Re
             raise errors.IncorrectInstanceState(
                 f"The instance '{r.id}' is not in a state from which it can be {verb}.")
         if what == Request.TERMINATE and r.data.get("DisableApiTermination") and r.state != S.TERMINATED:
-            raise errors.Ec2Error(
+            raise errors.ApiError(
                 f"The instance '{r.id}' may not be terminated. Modify its 'disableApiTermination' instance "
                 "attribute and try again.", code="OperationNotPermitted")
     changes = []
@@ -242,7 +242,7 @@ def describe_attribute(backend: Backend, region: str, instance_id: str, attribut
     if attribute == "blockDeviceMapping":
         return {"InstanceId": record.id, "BlockDeviceMappings": _block_devices(backend, record)}
     if attribute not in ATTRIBUTE_OUTPUT:
-        raise errors.Ec2Error(f"The attribute '{attribute}' is not supported by ec2d.", code="UnsupportedOperation")
+        raise errors.ApiError(f"The attribute '{attribute}' is not supported by ec2d.", code="UnsupportedOperation")
     key, render = ATTRIBUTE_OUTPUT[attribute]
     return {"InstanceId": record.id, key: render(record.data)}
 

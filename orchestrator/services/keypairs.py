@@ -74,7 +74,7 @@ def create(
     try:
         generated = crypto.create_key_pair(key_type=key_type, key_format=key_format)
     except crypto.KeyPairError as e:
-        raise errors.Ec2Error(e.message, code=e.code) from None
+        raise errors.ApiError(e.message, code=e.code) from None
     record = _insert(
         backend, region, name, key_type, generated.public_key_openssh, generated.fingerprint, tag_specs
     )
@@ -89,7 +89,7 @@ def import_(
     try:
         imported = crypto.import_public_key(material)
     except crypto.KeyPairError as e:
-        raise errors.Ec2Error(e.message, code=e.code) from None
+        raise errors.ApiError(e.message, code=e.code) from None
     return _insert(backend, region, name, imported.key_type, imported.public_key_openssh, imported.fingerprint,
                    tag_specs)
 

@@ -83,8 +83,8 @@ def _metadata_options(opts: Mapping[str, Any] | None, image: Record) -> dict[str
 BDM_DEVICE = re.compile(r"^(/dev/)?(sd[a-z]([1-9][0-9]?)?|xvd[a-z]{1,2})$")
 
 
-def _bad_mapping(message: str) -> errors.Ec2Error:
-    return errors.Ec2Error(message, code="InvalidBlockDeviceMapping")
+def _bad_mapping(message: str) -> errors.ApiError:
+    return errors.ApiError(message, code="InvalidBlockDeviceMapping")
 
 
 def _slot(name: str) -> str | None:
@@ -136,7 +136,7 @@ def _root_mapping(image: Record, mappings: Sequence[Mapping[str, Any]] | None) -
                 or device_target(name) == root_target:
             size = ebs.get("VolumeSize")
             if size is not None and size < ami_root["Ebs"]["VolumeSize"]:
-                raise errors.Ec2Error(
+                raise errors.ApiError(
                     f"Volume of size {size}GB is smaller than snapshot '{ami_root['Ebs']['SnapshotId']}', "
                     f"expect size >= {ami_root['Ebs']['VolumeSize']}GB", code="InvalidBlockDeviceMapping")
             root.update({k: v for k, v in ebs.items() if v is not None and k != "SnapshotId"})
@@ -144,7 +144,7 @@ def _root_mapping(image: Record, mappings: Sequence[Mapping[str, Any]] | None) -
             continue
         else:
             if not ebs.get("VolumeSize"):
-                raise errors.Ec2Error(f"The request must contain the parameter size for {name}",
+                raise errors.ApiError(f"The request must contain the parameter size for {name}",
                                       code="InvalidBlockDeviceMapping")
             vtype = ebs.get("VolumeType") or "gp3"
             check_type_and_size(vtype, int(ebs["VolumeSize"]))
@@ -158,7 +158,7 @@ def _root_mapping(image: Record, mappings: Sequence[Mapping[str, Any]] | None) -
 
 def check(backend: Backend, region: str, req: Mapping[str, Any], image: Record) -> Launch:
     if image.state != ImageState.AVAILABLE:
-        raise errors.Ec2Error(f"AMI '{image.id}' is {image.state}, and cannot be run", code="InvalidAMIID.Unavailable")
+        raise errors.ApiError(f"AMI '{image.id}' is {image.state}, and cannot be run", code="InvalidAMIID.Unavailable")
     type_name = req.get("InstanceType") or "m1.small"
     itype = catalogue.get(type_name)
     if itype is None:

@@ -61,7 +61,7 @@ def assign(backend: Backend, region: str, eni_id: str, addresses: Sequence[str],
         new: list[str] = []
         for ip in addresses:
             if ip in taken:
-                raise errors.Ec2Error(f"Address {ip} is in use.", code="InvalidIPAddress.InUse")
+                raise errors.ApiError(f"Address {ip} is in use.", code="InvalidIPAddress.InUse")
             new.append(vpcs.allocate_address(backend, subnet, ip))
             taken.add(ip)
         net = ipaddress.ip_network(subnet.data["CidrBlock"])
@@ -73,7 +73,7 @@ def assign(backend: Backend, region: str, eni_id: str, addresses: Sequence[str],
                 new.append(str(host))
                 taken.add(str(host))
         if len(new) < len(addresses) + count:
-            raise errors.Ec2Error("There are not enough free addresses in the subnet.",
+            raise errors.ApiError("There are not enough free addresses in the subnet.",
                                   code="InsufficientFreeAddressesInSubnet")
         eni.data["SecondaryPrivateIps"] = secondary_ips(eni) + new
         backend.store.update(eni)
@@ -95,7 +95,7 @@ def attach(backend: Backend, region: str, eni_id: str, instance_id: str, device_
         eni = get(backend, region, eni_id)
         instance = instances.get(backend, region, instance_id)
         if eni.state != EniState.AVAILABLE:
-            raise errors.Ec2Error(f"Interface: [{eni_id}] in use.", code="InvalidNetworkInterface.InUse")
+            raise errors.ApiError(f"Interface: [{eni_id}] in use.", code="InvalidNetworkInterface.InUse")
         if instance.state not in (InstanceState.RUNNING, InstanceState.STOPPED):
             raise errors.IncorrectInstanceState(f"The instance '{instance_id}' is not in a valid state for this "
                                                 "operation.")
@@ -112,7 +112,7 @@ def attach(backend: Backend, region: str, eni_id: str, instance_id: str, device_
                 f"Instance '{instance_id}' already has an interface attached at device index '{device_index}'.")
         itype = instance_types.get(instance.data["InstanceType"])
         if itype is not None and len(used) >= itype.max_enis:
-            raise errors.Ec2Error(f"Interface count {len(used) + 1} exceeds the limit for {itype.name}",
+            raise errors.ApiError(f"Interface count {len(used) + 1} exceeds the limit for {itype.name}",
                                   code="AttachmentLimitExceeded")
         attachment_id = ids.new_id("attach").replace("attach-", "eni-attach-")
         eni = backend.store.transition(eni.id, str(EniState.AVAILABLE), str(EniState.IN_USE), {"Attachment": {
@@ -137,7 +137,7 @@ def detach(backend: Backend, region: str, attachment_id: str) -> tuple[Record, R
     with backend.store.transaction():
         eni = find_attachment(backend, region, attachment_id)
         if eni.data["Attachment"]["DeviceIndex"] == 0:
-            raise errors.Ec2Error("The network interface at device index 0 cannot be detached.",
+            raise errors.ApiError("The network interface at device index 0 cannot be detached.",
                                   code="OperationNotPermitted")
         instance = backend.store.get(eni.data["Attachment"]["InstanceId"])
         assert instance is not None
@@ -152,7 +152,7 @@ def detach(backend: Backend, region: str, attachment_id: str) -> tuple[Record, R
 def delete(backend: Backend, region: str, eni_id: str) -> None:
     eni = get(backend, region, eni_id)
     if eni.state == EniState.IN_USE:
-        raise errors.Ec2Error(f"The network interface '{eni_id}' is currently in use.",
+        raise errors.ApiError(f"The network interface '{eni_id}' is currently in use.",
                               code="InvalidNetworkInterface.InUse")
     backend.store.delete(eni.id)
 

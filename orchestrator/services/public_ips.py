@@ -70,10 +70,10 @@ def attach_igw(backend: Backend, region: str, igw_id: str, vpc_id: str) -> Recor
     igw = get_igw(backend, region, igw_id)
     lookup.get(backend, region, "vpc", vpc_id)
     if igw.data["Attachments"]:
-        raise errors.Ec2Error(f"resource {igw_id} is already attached to network "
+        raise errors.ApiError(f"resource {igw_id} is already attached to network "
                               f"{igw.data['Attachments'][0]['VpcId']}", code="Resource.AlreadyAssociated")
     if attached_igw(backend, region, vpc_id) is not None:
-        raise errors.Ec2Error(f"Network {vpc_id} already has an internet gateway attached",
+        raise errors.ApiError(f"Network {vpc_id} already has an internet gateway attached",
                               code="Resource.AlreadyAssociated")
     igw.data["Attachments"] = [{"VpcId": vpc_id, "State": "available"}]
     backend.store.update(igw)
@@ -83,7 +83,7 @@ def attach_igw(backend: Backend, region: str, igw_id: str, vpc_id: str) -> Recor
 def detach_igw(backend: Backend, region: str, igw_id: str, vpc_id: str) -> Record:
     igw = get_igw(backend, region, igw_id)
     if not any(a["VpcId"] == vpc_id for a in igw.data["Attachments"]):
-        raise errors.Ec2Error(f"resource {igw_id} is not attached to network {vpc_id}",
+        raise errors.ApiError(f"resource {igw_id} is not attached to network {vpc_id}",
                               code="Gateway.NotAttached")
     mapped = [r for r in backend.store.list("instance", region)
               if r.data["VpcId"] == vpc_id and r.state in HOLDS_PUBLIC_IP and public_ip_of(backend, r)]
@@ -158,7 +158,7 @@ def create_route(backend: Backend, region: str, rtb_id: str, destination: str, g
     """CreateRoute; returns the id of the VPC whose network must follow."""
     table = get_route_table(backend, region, rtb_id)
     if not gateway_id:
-        raise errors.Ec2Error("ec2d supports routes to internet gateways only (GatewayId).",
+        raise errors.ApiError("ec2d supports routes to internet gateways only (GatewayId).",
                               code="UnsupportedOperation")
     get_igw(backend, region, gateway_id)
     try:
@@ -167,7 +167,7 @@ def create_route(backend: Backend, region: str, rtb_id: str, destination: str, g
         raise errors.InvalidParameterValue(f"Value ({destination}) for parameter destinationCidrBlock is invalid. "
                                            "This is not a valid CIDR block.") from None
     if any(r["DestinationCidrBlock"] == dest for r in table.data["Routes"]):
-        raise errors.Ec2Error(f"The route identified by {dest} already exists.", code="RouteAlreadyExists")
+        raise errors.ApiError(f"The route identified by {dest} already exists.", code="RouteAlreadyExists")
     table.data["Routes"].append({"DestinationCidrBlock": dest, "GatewayId": gateway_id, "State": "active",
                                  "Origin": "CreateRoute"})
     backend.store.update(table)
@@ -194,7 +194,7 @@ def associate_route_table(backend: Backend, region: str, rtb_id: str, subnet_id:
         raise errors.InvalidParameterValue(f"Route table {rtb_id} and subnet {subnet_id} belong to different networks")
     for other in backend.store.list(RTB, region):
         if any(a.get("SubnetId") == subnet_id for a in other.data["Associations"]):
-            raise errors.Ec2Error(f"the specified association for route table {other.id} conflicts with an "
+            raise errors.ApiError(f"the specified association for route table {other.id} conflicts with an "
                                   "existing association", code="Resource.AlreadyAssociated")
     assoc_id = ids.new_id("rtbassoc")
     table.data["Associations"].append({"RouteTableAssociationId": assoc_id, "RouteTableId": rtb_id,
@@ -266,7 +266,7 @@ def allocate_public_ip(backend: Backend) -> str:
             continue
         if str(host) not in used:
             return str(host)
-    raise errors.Ec2Error("The maximum number of addresses has been reached.", code="AddressLimitExceeded")
+    raise errors.ApiError("The maximum number of addresses has been reached.", code="AddressLimitExceeded")
 
 
 def public_ip_of(backend: Backend, instance: Record) -> str | None:
@@ -329,7 +329,7 @@ def _associate(backend: Backend, region: str, eip: Record, req: Mapping[str, Any
             raise errors.IncorrectInstanceState(f"The instance '{instance.id}' is not in a valid state for this "
                                                 "operation.")
         if eip.data.get("AssociationId") and not req.get("AllowReassociation", True):
-            raise errors.Ec2Error(f"resource {eip.id} is already associated with associate-id "
+            raise errors.ApiError(f"resource {eip.id} is already associated with associate-id "
                                   f"{eip.data['AssociationId']}", code="Resource.AlreadyAssociated")
         current = eip_of_instance(backend, instance)
         if current is not None and current.id != eip.id:
@@ -369,7 +369,7 @@ def disassociate_address(backend: Backend, region: str, association_id: str | No
 def release_address(backend: Backend, region: str, allocation_id: str | None, public_ip: str | None) -> None:
     eip = get_eip(backend, region, allocation_id, public_ip)
     if eip.data.get("AssociationId"):
-        raise errors.Ec2Error(f"The address with allocation id [{eip.id}] is in use.",
+        raise errors.ApiError(f"The address with allocation id [{eip.id}] is in use.",
                               code="InvalidIPAddress.InUse")
     backend.store.delete(eip.id)
 

@@ -44,7 +44,7 @@ def by_name(backend: Backend, region: str, name: str, vpc_id: str | None = None)
 def _default_vpc_id(backend: Backend, region: str) -> str:
     vpc = vpcs.default_vpc(backend, region)
     if vpc is None:
-        raise errors.Ec2Error("No default VPC for this user", code="VPCIdNotSpecified")
+        raise errors.ApiError("No default VPC for this user", code="VPCIdNotSpecified")
     return vpc.id
 
 
@@ -193,7 +193,7 @@ def _permission_rules(backend: Backend, region: str, group: Record, egress: bool
                 ipaddress.IPv6Network(cidr if isinstance(cidr, str) and "/" in cidr else "", strict=False)
             except ValueError:
                 raise errors.InvalidParameterValue(f"CIDR block {cidr} is malformed") from None
-            raise errors.Ec2Error("IPv6 rules are not supported by ec2d: its VPCs are IPv4 only.",
+            raise errors.ApiError("IPv6 rules are not supported by ec2d: its VPCs are IPv4 only.",
                                   code="UnsupportedOperation")
         for pl in perm.get("PrefixListIds") or []:
             pl_id = pl.get("PrefixListId")
@@ -211,7 +211,7 @@ def _permission_rules(backend: Backend, region: str, group: Record, egress: bool
             peers.append((None, ref.id, _description(pair.get("Description"))))
         if not peers:
             side = "destination" if egress else "source"
-            raise errors.Ec2Error(f"Missing {side} specification: include {side} security group or CIDR "
+            raise errors.ApiError(f"Missing {side} specification: include {side} security group or CIDR "
                                   "information", code="MissingParameter")
         for cidr, ref, desc in peers:
             rule = _rule(group.id, egress=egress, protocol=protocol, from_port=from_port, to_port=to_port,
@@ -261,7 +261,7 @@ def authorize(backend: Backend, region: str, req: Mapping[str, Any], egress: boo
                 raise errors.Duplicate("InvalidPermission.Duplicate",
                                        f'the specified rule "{_describe_rule(rule, group.data["OwnerId"])}" already exists')
         if sum(1 for r in rules + new if r["IsEgress"] == egress) > MAX_RULES_PER_DIRECTION:
-            raise errors.Ec2Error("The maximum number of rules per security group has been reached.",
+            raise errors.ApiError("The maximum number of rules per security group has been reached.",
                                   code="RulesPerSecurityGroupLimitExceeded")
         rules.extend(new)
         backend.store.update(group)
@@ -312,7 +312,7 @@ def delete(backend: Backend, region: str, group_id: str | None, group_name: str 
     """DeleteSecurityGroup (by id, or by name in the default VPC); returns the deleted group."""
     group = resolve(backend, region, group_id, group_name)
     if group.data["GroupName"] == "default":
-        raise errors.Ec2Error(f'the specified group: "{group.id}" name: "default" cannot be deleted by a user',
+        raise errors.ApiError(f'the specified group: "{group.id}" name: "default" cannot be deleted by a user',
                               code="CannotDelete")
     if users(backend, region, group.id):
         raise errors.DependencyViolation(f"resource {group.id} has a dependent object")

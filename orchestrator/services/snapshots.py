@@ -232,7 +232,7 @@ def delete(backend: Backend, region: str, snapshot_id: str) -> None:
     rec = get(backend, region, snapshot_id)
     users = images_using(backend, snapshot_id)
     if users:
-        raise errors.Ec2Error(f"The snapshot {snapshot_id} is currently in use by {users[0]}",
+        raise errors.ApiError(f"The snapshot {snapshot_id} is currently in use by {users[0]}",
                               code="InvalidSnapshot.InUse")
     if rec.data.get("OwnerId") != backend.account_id:
         raise errors.UnauthorizedOperation()
@@ -264,7 +264,7 @@ def copy(backend: Backend, region: str, req: Mapping[str, Any]) -> Record:
     if src.state != SnapshotState.COMPLETED:
         raise errors.IncorrectState(f"Snapshot '{src.id}' is not completed.")
     if req.get("Encrypted"):
-        raise errors.Ec2Error("ec2d does not encrypt EBS snapshots", code="UnsupportedOperation")
+        raise errors.ApiError("ec2d does not encrypt EBS snapshots", code="UnsupportedOperation")
     tags = tag_service.tags_from_specifications(req.get("TagSpecifications"), "snapshot")
     description = req.get("Description") or f"[Copied {src.id} from {source_region}]"
     return copy_record(backend, src, region, description, tags)

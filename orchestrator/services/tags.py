@@ -53,7 +53,7 @@ def tags_from_specifications(specs: Sequence[Mapping[str, Any]] | None, resource
 def _resolve(backend: Backend, region: str, resource_id: str) -> ids.Kind:
     kind = ids.kind_of(resource_id)
     if kind is None:
-        raise errors.Ec2Error(f"The ID '{resource_id}' is not valid", code="InvalidID")
+        raise errors.ApiError(f"The ID '{resource_id}' is not valid", code="InvalidID")
     record = backend.store.get(resource_id)
     if record is None or record.region not in (region, "*"):
         raise kind.not_found_error(resource_id)

@@ -56,7 +56,7 @@ def _check_name(backend: Backend, region: str, name: str | None) -> str:
             f"'(', ')', '.', '-', '/' and '_' ({name!r})")
     for r in backend.store.list(IMAGE, region):
         if r.state != M.DEREGISTERED and r.data.get("OwnerId") == backend.account_id and r.data.get("Name") == name:
-            raise errors.Ec2Error(f"AMI name {name} is already in use by AMI {r.id}", code="InvalidAMIName.Duplicate")
+            raise errors.ApiError(f"AMI name {name} is already in use by AMI {r.id}", code="InvalidAMIName.Duplicate")
     return name
 
 
@@ -165,11 +165,11 @@ def _mapping_entry(backend: Backend, region: str, device: str,
     size = ebs.get("VolumeSize")
     if size is None:
         if snap is None:
-            raise errors.Ec2Error(f"The request must contain the parameter size for {device}",
+            raise errors.ApiError(f"The request must contain the parameter size for {device}",
                                   code="InvalidBlockDeviceMapping")
         size = int(snap.data["VolumeSize"])
     if snap is not None and int(size) < int(snap.data["VolumeSize"]):
-        raise errors.Ec2Error(
+        raise errors.ApiError(
             f"Volume of size {size}GB is smaller than snapshot '{snap.id}', expect size >= "
             f"{snap.data['VolumeSize']}GB", code="InvalidBlockDeviceMapping")
     vtype = ebs.get("VolumeType") or "gp3"
@@ -188,7 +188,7 @@ def _mapping_entry(backend: Backend, region: str, device: str,
 
 def register(backend: Backend, region: str, req: Mapping[str, Any]) -> str:
     if req.get("ImageLocation") and not req.get("BlockDeviceMappings"):
-        raise errors.Ec2Error("ec2d registers EBS-backed images from snapshots only (no S3 manifests)",
+        raise errors.ApiError("ec2d registers EBS-backed images from snapshots only (no S3 manifests)",
                               code="UnsupportedOperation")
     name = _check_name(backend, region, req.get("Name"))
     arch = req.get("Architecture") or "x86_64"
@@ -198,7 +198,7 @@ def register(backend: Backend, region: str, req: Mapping[str, Any]) -> str:
         raise errors.InvalidParameterValue("Only hvm images are supported")
     bdms = list(req.get("BlockDeviceMappings") or [])
     if not bdms:
-        raise errors.Ec2Error("The request must contain a block device mapping for the root device",
+        raise errors.ApiError("The request must contain a block device mapping for the root device",
                               code="InvalidBlockDeviceMapping")
     root_device = req.get("RootDeviceName") or bdms[0].get("DeviceName") or "/dev/xvda"
     mappings: list[dict[str, Any]] = []
@@ -209,7 +209,7 @@ def register(backend: Backend, region: str, req: Mapping[str, Any]) -> str:
         if not device:
             raise errors.MissingParameter("BlockDeviceMapping.DeviceName")
         if device in seen:
-            raise errors.Ec2Error(f"The device name {device} is used more than once",
+            raise errors.ApiError(f"The device name {device} is used more than once",
                                   code="InvalidBlockDeviceMapping")
         seen.add(device)
         if m.get("NoDevice") is not None or m.get("VirtualName"):
@@ -217,14 +217,14 @@ def register(backend: Backend, region: str, req: Mapping[str, Any]) -> str:
         entry, snap = _mapping_entry(backend, region, device, dict(m.get("Ebs") or {}))
         if device == root_device:
             if snap is None:
-                raise errors.Ec2Error(f"The root device {root_device} needs a snapshot",
+                raise errors.ApiError(f"The root device {root_device} needs a snapshot",
                                       code="InvalidBlockDeviceMapping")
             root_snap = snap
             mappings.insert(0, entry)
         else:
             mappings.append(entry)
     if root_snap is None:
-        raise errors.Ec2Error(f"No block device mapping for the root device {root_device}",
+        raise errors.ApiError(f"No block device mapping for the root device {root_device}",
                               code="InvalidBlockDeviceMapping")
     image_tags, _ = _split_tags(req.get("TagSpecifications"))
     boot = snaps.boot_data_of_snapshot(backend, root_snap)
@@ -247,7 +247,7 @@ def register(backend: Backend, region: str, req: Mapping[str, Any]) -> str:
 def own(backend: Backend, region: str, image_id: str) -> Record:
     image = images.get(backend, region, image_id)
     if image.data.get("OwnerId") != backend.account_id:
-        raise errors.Ec2Error(f"Not authorized for image:{image_id}", code="AuthFailure")
+        raise errors.ApiError(f"Not authorized for image:{image_id}", code="AuthFailure")
     return image
 
 
@@ -270,7 +270,7 @@ def deregister(backend: Backend, region: str, image_id: str, delete_snapshots: b
                 results.append({"SnapshotId": sid, "ReturnCode": "success"})
             except errors.NotFound:
                 results.append({"SnapshotId": sid, "ReturnCode": "error-missing-snapshot"})
-            except errors.Ec2Error as exc:
+            except errors.ApiError as exc:
                 code = "error-missing-permissions" if exc.code == "UnauthorizedOperation" else "error-internal-error"
                 results.append({"SnapshotId": sid, "ReturnCode": code})
         out["DeleteSnapshotResults"] = results
@@ -292,9 +292,9 @@ def copy(backend: Backend, region: str, req: Mapping[str, Any]) -> str:
     if not can_launch(src, backend.account_id):
         raise lookup.not_found("ami", src.id)
     if src.state != M.AVAILABLE:
-        raise errors.Ec2Error(f"Image {src.id} is not available (it is {src.state})", code="InvalidAMIID.Unavailable")
+        raise errors.ApiError(f"Image {src.id} is not available (it is {src.state})", code="InvalidAMIID.Unavailable")
     if req.get("Encrypted"):
-        raise errors.Ec2Error("ec2d does not encrypt images", code="UnsupportedOperation")
+        raise errors.ApiError("ec2d does not encrypt images", code="UnsupportedOperation")
     name = _check_name(backend, region, req.get("Name"))
     image_tags, snap_tags = _split_tags(req.get("TagSpecifications"))
     if req.get("CopyImageTags"):
@@ -362,7 +362,7 @@ def describe_attribute(backend: Backend, region: str, image_id: str, attribute: 
         out["Description"] = {"Value": d.get("Description") or ""}
     elif attribute == "launchPermission":
         if d.get("OwnerId") != backend.account_id:
-            raise errors.Ec2Error(f"Not authorized for image:{image_id}", code="AuthFailure")
+            raise errors.ApiError(f"Not authorized for image:{image_id}", code="AuthFailure")
         perms = list(d.get("LaunchPermissions") or [])
         if d.get("Public"):
             perms.append({"Group": "all"})

@@ -138,7 +138,7 @@ def create(backend: Backend, region: str, req: Mapping[str, Any]) -> Record:
             f"Volume of {size}GiB is too small; minimum is {snap.data['VolumeSize']}GiB")
     iops, throughput = performance(vtype, size, req.get("Iops"), req.get("Throughput"))
     if req.get("Encrypted"):
-        raise errors.Ec2Error("ec2d does not encrypt EBS volumes", code="UnsupportedOperation")
+        raise errors.ApiError("ec2d does not encrypt EBS volumes", code="UnsupportedOperation")
     if req.get("MultiAttachEnabled"):
         raise errors.InvalidParameterCombination("Multi-Attach is not supported by ec2d.")
     volume_tags = tag_service.tags_from_specifications(req.get("TagSpecifications"), "volume")
@@ -160,13 +160,13 @@ def delete(backend: Backend, region: str, volume_id: str) -> None:
     att = attachment(rec)
     if rec.state == V.IN_USE or att:
         iid = att["InstanceId"] if att else "an instance"
-        raise errors.Ec2Error(f"Volume {volume_id} is currently attached to {iid}", code="VolumeInUse")
+        raise errors.ApiError(f"Volume {volume_id} is currently attached to {iid}", code="VolumeInUse")
     if rec.state not in (V.AVAILABLE, V.ERROR):
         raise errors.IncorrectState(f"The volume '{volume_id}' is '{rec.state}'.")
     try:
         move(backend, volume_id, [V(rec.state)], V.DELETING)
     except StateConflict:
-        raise errors.Ec2Error(f"Volume {volume_id} is currently attached to an instance",
+        raise errors.ApiError(f"Volume {volume_id} is currently attached to an instance",
                               code="VolumeInUse") from None
     backend.runtime.delete_volume(volume_id)
 
@@ -188,11 +188,11 @@ def attach(backend: Backend, region: str, volume_id: str, instance_id: str, devi
         raise errors.InvalidParameterValue(f"Value ({device}) for parameter device is invalid. "
                                            f"{device} is not a valid EBS device name.")
     if vol.data["AvailabilityZone"] != inst.data["AvailabilityZone"]:
-        raise errors.Ec2Error(
+        raise errors.ApiError(
             f"The volume '{volume_id}' is not in the same availability zone as instance '{instance_id}'",
             code="InvalidVolume.ZoneMismatch")
     if vol.state == V.IN_USE or attachment(vol):
-        raise errors.Ec2Error(f"{volume_id} is already attached to an instance", code="VolumeInUse")
+        raise errors.ApiError(f"{volume_id} is already attached to an instance", code="VolumeInUse")
     if vol.state != V.AVAILABLE:
         raise errors.IncorrectState(f"The volume '{volume_id}' is not 'available'.")
     if inst.state not in ATTACHABLE_STATES:
@@ -207,7 +207,7 @@ def attach(backend: Backend, region: str, volume_id: str, instance_id: str, devi
         try:
             move(backend, volume_id, V.AVAILABLE, V.IN_USE, {"Attachments": [att]})
         except StateConflict:
-            raise errors.Ec2Error(f"{volume_id} is already attached to an instance", code="VolumeInUse") from None
+            raise errors.ApiError(f"{volume_id} is already attached to an instance", code="VolumeInUse") from None
 
         def add(rec: Record) -> None:
             rec.data["BlockDeviceMappings"].append(
@@ -228,14 +228,14 @@ def detach(backend: Backend, region: str, req: Mapping[str, Any]) -> dict[str, A
     if att is None or vol.state != V.IN_USE:
         raise errors.IncorrectState(f"Volume '{volume_id}' is in the '{vol.state}' state.")
     if req.get("InstanceId") and req["InstanceId"] != att["InstanceId"]:
-        raise errors.Ec2Error(f"Volume '{volume_id}' is not attached to instance '{req['InstanceId']}'",
+        raise errors.ApiError(f"Volume '{volume_id}' is not attached to instance '{req['InstanceId']}'",
                               code="IncorrectState")
     if req.get("Device") and req["Device"] != att["Device"]:
         raise errors.InvalidParameterValue(f"Volume '{volume_id}' is not attached at '{req['Device']}'")
     inst = backend.store.get(att["InstanceId"])
     if inst is not None and inst.data["BlockDeviceMappings"] and \
             inst.data["BlockDeviceMappings"][0]["VolumeId"] == volume_id:
-        raise errors.Ec2Error(f"Unable to detach root volume '{volume_id}' from instance '{inst.id}'",
+        raise errors.ApiError(f"Unable to detach root volume '{volume_id}' from instance '{inst.id}'",
                               code="OperationNotPermitted")
     if att["State"] == AttachmentState.DETACHING:
         return _attachment_out(volume_id, att)
@@ -257,7 +257,7 @@ def modify(backend: Backend, region: str, req: Mapping[str, Any]) -> dict[str, A
         raise errors.IncorrectState(f"The volume '{volume_id}' is '{vol.state}'.")
     current = d.get("Modification")
     if current and current["ModificationState"] in ("modifying", "optimizing"):
-        raise errors.Ec2Error(f"Volume {volume_id} is already being modified.", code="IncorrectModificationState")
+        raise errors.ApiError(f"Volume {volume_id} is already being modified.", code="IncorrectModificationState")
     size = int(req["Size"]) if req.get("Size") is not None else int(d["Size"])
     vtype = req.get("VolumeType") or d["VolumeType"]
     if size < int(d["Size"]):

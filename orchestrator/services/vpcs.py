@@ -106,7 +106,7 @@ def default_subnet(backend: Backend, region: str, zone_name: str) -> Record:
     for s in subnets(backend, region):
         if s.data.get("DefaultForAz") and s.data["AvailabilityZone"] == zone_name:
             return s
-    raise errors.Ec2Error(f"No default subnet for availability zone: '{zone_name}'.",
+    raise errors.ApiError(f"No default subnet for availability zone: '{zone_name}'.",
                           code="VPCIdNotSpecified" if default_vpc(backend, region) is None else "MissingInput")
 
 
@@ -160,12 +160,12 @@ def allocate_address(backend: Backend, subnet: Record, wanted: str | None = None
         if addr not in net or addr in skip:
             raise errors.InvalidParameterValue(f"Address {wanted} does not fall within the subnet's address range")
         if wanted in taken:
-            raise errors.Ec2Error(f"Address {wanted} is in use.", code="InvalidIPAddress.InUse")
+            raise errors.ApiError(f"Address {wanted} is in use.", code="InvalidIPAddress.InUse")
         return wanted
     for host in net.hosts():
         if host not in skip and str(host) not in taken:
             return str(host)
-    raise errors.Ec2Error(
+    raise errors.ApiError(
         f"There are not enough free addresses in subnet '{subnet.id}' to satisfy the requested number of instances.",
         code="InsufficientFreeAddressesInSubnet")
 
@@ -225,9 +225,9 @@ def _network(cidr: str, what: str) -> ipaddress.IPv4Network:
     try:
         net = ipaddress.ip_network(cidr)
     except ValueError:
-        raise errors.Ec2Error(f"The CIDR '{cidr}' is invalid.", code=f"Invalid{what}.Range") from None
+        raise errors.ApiError(f"The CIDR '{cidr}' is invalid.", code=f"Invalid{what}.Range") from None
     if not isinstance(net, ipaddress.IPv4Network) or not 16 <= net.prefixlen <= 28:
-        raise errors.Ec2Error(f"The CIDR '{cidr}' is invalid.", code=f"Invalid{what}.Range")
+        raise errors.ApiError(f"The CIDR '{cidr}' is invalid.", code=f"Invalid{what}.Range")
     return net
 
 
@@ -244,7 +244,7 @@ async def check_host_routes(backend: Backend, region: str, cidr: str) -> None:
         found.append(f"ec2d's public address pool {pool}")
     found += await backend.runtime.host_conflicts(region, str(net))
     if found:
-        raise errors.Ec2Error(
+        raise errors.ApiError(
             f"The CIDR '{cidr}' is invalid. It overlaps {', '.join(found[:3])} on this host.",
             code="InvalidVpc.Range",
         )
@@ -287,7 +287,7 @@ def create_subnet(backend: Backend, region: str, vpc_id: str, cidr: str, zone_na
     vpc = get_vpc(backend, region, vpc_id)
     net = _network(cidr, "Subnet")
     if not net.subnet_of(ipaddress.ip_network(vpc.data["CidrBlock"])):  # type: ignore[arg-type]
-        raise errors.Ec2Error(f"The CIDR '{cidr}' is invalid.", code="InvalidSubnet.Range")
+        raise errors.ApiError(f"The CIDR '{cidr}' is invalid.", code="InvalidSubnet.Range")
     region_info = backend.regions.get(region)
     assert region_info is not None
     if zone_id and not zone_name:
@@ -304,7 +304,7 @@ def create_subnet(backend: Backend, region: str, vpc_id: str, cidr: str, zone_na
     with backend.store.transaction():
         for other in subnets(backend, region, vpc_id):
             if ipaddress.ip_network(other.data["CidrBlock"]).overlaps(net):
-                raise errors.Ec2Error(f"The CIDR '{cidr}' conflicts with another subnet",
+                raise errors.ApiError(f"The CIDR '{cidr}' conflicts with another subnet",
                                       code="InvalidSubnet.Conflict")
         record = create_subnet_record(backend, vpc, str(net), zone_name)
         record.data["MapPublicIpOnLaunch"] = False
@@ -340,7 +340,7 @@ def describe_subnets(backend: Backend, region: str, subnet_ids: Sequence[str] | 
 def modify_subnet_attribute(backend: Backend, region: str, subnet_id: str, map_public_ip: bool | None) -> None:
     record = get_subnet(backend, region, subnet_id)
     if map_public_ip is None:
-        raise errors.Ec2Error("ec2d supports the MapPublicIpOnLaunch attribute only.", code="UnsupportedOperation")
+        raise errors.ApiError("ec2d supports the MapPublicIpOnLaunch attribute only.", code="UnsupportedOperation")
     record.data["MapPublicIpOnLaunch"] = bool(map_public_ip)
     backend.store.update(record)
 

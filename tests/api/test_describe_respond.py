@@ -27,14 +27,14 @@ def test_filters_then_pages_with_a_next_token() -> None:
 
 
 def test_page_bounds_are_the_actions() -> None:
-    with pytest.raises(errors.Ec2Error) as e:
+    with pytest.raises(errors.ApiError) as e:
         respond({"MaxResults": 200}, ITEMS, GETTERS, "Things", page=(5, 100))
     assert e.value.code == "InvalidParameterValue"
     assert respond({"MaxResults": 200}, ITEMS, GETTERS, "Things")["NextToken"] is None
 
 
 def test_a_bad_filter_is_reported_before_a_bad_page_size() -> None:
-    with pytest.raises(errors.Ec2Error) as e:
+    with pytest.raises(errors.ApiError) as e:
         respond({"Filters": [{"Name": "nope", "Values": ["x"]}], "MaxResults": 1}, ITEMS, GETTERS, "Things")
     assert e.value.code == "InvalidParameterValue" and "nope" in e.value.message
 
@@ -48,5 +48,5 @@ def test_tag_filter_sources() -> None:
     by_tagset = respond({"Filters": [{"Name": "tag:m", "Values": ["3"]}]}, ITEMS, GETTERS, "T", tags_of=tags_in("TagSet"))
     assert [i["Id"] for i in by_tagset["T"]] == ["x-3"]
     assert respond({"Filters": [{"Name": "tag:n", "Values": ["3"]}]}, ITEMS, GETTERS, "T", tags_of=no_tags)["T"] == []
-    with pytest.raises(errors.Ec2Error):
+    with pytest.raises(errors.ApiError):
         respond({"Filters": [{"Name": "tag:n", "Values": ["3"]}]}, ITEMS, GETTERS, "T", tags_of=None)

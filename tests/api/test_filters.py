@@ -35,7 +35,7 @@ def test_values_or_filters_and_tags() -> None:
         "web-1", "db-1"]
     assert names([{"Name": "tag-key", "Values": ["Backup"]}]) == ["db-1"]
     assert names([{"Name": "tag-value", "Values": ["d*"]}]) == ["web-2"]
-    with pytest.raises(errors.Ec2Error) as info:
+    with pytest.raises(errors.ApiError) as info:
         names([{"Name": "colour", "Values": ["red"]}])
     assert (info.value.code, info.value.message) == ("InvalidParameterValue", "The filter 'colour' is invalid")
 
@@ -52,9 +52,9 @@ def test_pagination_walks_everything_once() -> None:
         if token is None:
             break
     assert seen == items
-    with pytest.raises(errors.Ec2Error):
+    with pytest.raises(errors.ApiError):
         paginate(items, 5, "not-a-token")
-    with pytest.raises(errors.Ec2Error):
+    with pytest.raises(errors.ApiError):
         paginate(items, 1001, None)
 
 
@@ -105,14 +105,14 @@ def test_pathological_wildcard_is_answered_and_correct() -> None:
 
 def test_filter_limits_are_ec2s() -> None:
     too_many = [{"Name": "name", "Values": [f"v{i}" for i in range(201)]}]
-    with pytest.raises(errors.Ec2Error) as info:
+    with pytest.raises(errors.ApiError) as info:
         names(too_many)
     assert (info.value.code, info.value.message) == (
         "FilterLimitExceeded", "The maximum number of filter values specified on a single call is 200")
     spread = [{"Name": "name", "Values": ["a"] * 100}, {"Name": "tag:Env", "Values": ["b"] * 101}]
-    with pytest.raises(errors.Ec2Error):
+    with pytest.raises(errors.ApiError):
         names(spread)
-    with pytest.raises(errors.Ec2Error) as info:
+    with pytest.raises(errors.ApiError) as info:
         names([{"Name": "name", "Values": ["x" * 256]}])
     assert (info.value.code, info.value.message) == (
         "FilterLimitExceeded", "The maximum length for a filter value is 255 characters")
@@ -136,6 +136,6 @@ def test_heavy_wildcard_describes_run_off_the_event_loop() -> None:
     assert asyncio.run(run("DescribeTags", heavy)) is not main
     assert asyncio.run(run("DescribeTags", light)) is main
     assert asyncio.run(run("CreateTags", heavy)) is main  # only read-only calls move
-    with pytest.raises(errors.Ec2Error) as info:  # limits are checked before any handler runs
+    with pytest.raises(errors.ApiError) as info:  # limits are checked before any handler runs
         asyncio.run(run("DescribeTags", {"Filters": [{"Name": "x", "Values": ["v"] * 201}]}))
     assert info.value.code == "FilterLimitExceeded"

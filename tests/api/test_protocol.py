@@ -97,10 +97,10 @@ def test_list_ordering_uses_numeric_index() -> None:
 )
 def test_bad_input_gets_ec2_codes(action: str, params: dict, code: str, message: str | None) -> None:
     if code is None:  # no such member: any typed error will do, never another exception
-        with pytest.raises(errors.Ec2Error):
+        with pytest.raises(errors.ApiError):
             QueryParser().parse(action, params)
         return
-    with pytest.raises(errors.Ec2Error) as info:
+    with pytest.raises(errors.ApiError) as info:
         QueryParser().parse(action, params)
     assert info.value.code == code
     if message is not None:

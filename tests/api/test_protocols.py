@@ -72,7 +72,7 @@ def test_parse_what_botocore_serializes(service: str, action: str, params: dict)
 def test_query_protocol_errors() -> None:
     protocol = for_model(load_model("iam"))
     assert isinstance(protocol, QueryProtocol)
-    with pytest.raises(errors.Ec2Error) as info:
+    with pytest.raises(errors.ApiError) as info:
         protocol.operation("FlyToTheMoon")
     assert (info.value.code, info.value.message) == ("InvalidAction", "Could not find operation FlyToTheMoon for version 2010-05-08")
     op = protocol.operation("CreateRole")

@@ -277,7 +277,7 @@ def test_other_services_output_survives_botocore_parsing(backend: Backend) -> No
 @pytest.mark.parametrize("err", [errors.InvalidParameterValue("bad <value> & \"quotes\""),
                                  errors.InternalError(), errors.AccessDenied("arn:aws:iam::1:root", "x", "Y")],
                          ids=["client", "server", "denied"])
-def test_error_envelopes_survive_botocore_parsing(service: str, err: errors.Ec2Error) -> None:
+def test_error_envelopes_survive_botocore_parsing(service: str, err: errors.ApiError) -> None:
     svc = registry.get_service(service)
     protocol = svc.protocol
     body = protocol.error(err, "req-err")

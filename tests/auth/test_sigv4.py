@@ -366,9 +366,9 @@ def test_both_header_and_query_auth_refused() -> None:
 
 
 def test_error_is_an_ec2_error() -> None:
-    from orchestrator.domain.errors import Ec2Error
+    from orchestrator.domain.errors import ApiError
 
-    assert issubclass(SigV4Error, Ec2Error)
+    assert issubclass(SigV4Error, ApiError)
 
 
 # ------------------------------------------------------------------ AWS SigV4 test-suite vectors

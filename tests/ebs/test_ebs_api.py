@@ -34,7 +34,7 @@ def call(backend: Backend, name: str, req: dict[str, Any], region: str = "us-eas
 
 
 def code_of(backend: Backend, name: str, req: dict[str, Any], region: str = "us-east-1") -> str:
-    with pytest.raises(errors.Ec2Error) as info:
+    with pytest.raises(errors.ApiError) as info:
         call(backend, name, req, region)
     return info.value.code
 
@@ -47,7 +47,7 @@ async def validation_codes(backend: Backend, runtime: Runtime) -> None:
     a = call(backend, "CreateVolume", {"AvailabilityZone": "us-east-1a", "Size": 1})
     assert a["State"] == "creating" and a["VolumeType"] == "gp2" and a["Iops"] == 100
     await reaches(backend, a["VolumeId"], "available")
-    with pytest.raises(errors.Ec2Error) as info:
+    with pytest.raises(errors.ApiError) as info:
         call(backend, "CreateVolume", {"AvailabilityZone": "us-east-1a", "Size": 20000, "VolumeType": "gp2"})
     assert info.value.code == "InvalidParameterValue"
     assert info.value.message == "Volume of 20000GiB is too large for volume type gp2; maximum is 16384GiB"

@@ -77,7 +77,7 @@ def test_ami_is_pending_until_its_layer_is_imported(world) -> None:
         await asyncio.to_thread(storage.entered.wait, 60)  # the import has begun and is held
         image = tiny(backend)
         assert image is not None and image.state == "pending"
-        with pytest.raises(errors.Ec2Error) as caught:
+        with pytest.raises(errors.ApiError) as caught:
             run_one(backend, image.id)
         assert caught.value.code == "InvalidAMIID.Unavailable"
         assert caught.value.message == f"AMI '{image.id}' is pending, and cannot be run"

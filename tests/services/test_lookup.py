@@ -28,7 +28,7 @@ def backend(tmp_path: Path) -> Iterator[Backend]:
 
 
 def error_of(backend: Backend, prefix: str, rid: str, region: str = R) -> tuple[str, str]:
-    with pytest.raises(errors.Ec2Error) as e:
+    with pytest.raises(errors.ApiError) as e:
         lookup.get(backend, region, prefix, rid)
     return e.value.code, e.value.message
 
@@ -91,9 +91,9 @@ def test_select_keeps_the_named_order_and_refuses_unknown_ids(backend: Backend) 
     assert lookup.select(records, None, "subnet") == records
     picked = [records[2].id, records[0].id]
     assert [r.id for r in lookup.select(records, picked, "subnet")] == picked
-    with pytest.raises(errors.Ec2Error) as e:
+    with pytest.raises(errors.ApiError) as e:
         lookup.select(records, ["subnet-0123456789abcdef0"], "subnet")
     assert e.value.code == "InvalidSubnetID.NotFound"
-    with pytest.raises(errors.Ec2Error) as e:
+    with pytest.raises(errors.ApiError) as e:
         lookup.select(records, ["vpc-0123456789abcdef0"], "subnet")
     assert e.value.code == "InvalidSubnetID.Malformed"

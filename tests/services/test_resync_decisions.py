@@ -166,10 +166,10 @@ async def refused_actions_sync_nothing(backend: Backend) -> None:
         await (public_ips.create_route_live(backend, R, table.id, None, "igw-12345678"))
     with pytest.raises(errors.MissingParameter):
         await (public_ips.associate_route_table_live(backend, R, table.id, None))
-    with pytest.raises(errors.Ec2Error) as refused:
+    with pytest.raises(errors.ApiError) as refused:
         await (public_ips.delete_route_live(backend, R, table.id, "0.0.0.0/0"))
     assert refused.value.code == "InvalidRoute.NotFound"
     group = sgs.by_name(backend, R, "default", vpc.id)
-    with pytest.raises(errors.Ec2Error) as refused:
+    with pytest.raises(errors.ApiError) as refused:
         await (sgs.delete_live(backend, R, group.id, None))
     assert refused.value.code == "CannotDelete" and log.take() == []

@@ -39,7 +39,7 @@ def describe_instance_types(ctx: RequestContext, req: dict[str, Any]) -> dict[st
     wanted = req.get("InstanceTypes") or []
     missing = [t for t in wanted if t not in CATALOGUE]
     if missing:
-        raise errors.Ec2Error(
+        raise errors.ApiError(
             f"The following supplied instance types do not exist: [{', '.join(missing)}]",
             code="InvalidInstanceType",
         )

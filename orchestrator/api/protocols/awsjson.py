@@ -80,17 +80,17 @@ class JsonProtocol(Protocol):
         body = _out_structure(shape, result or {}) if shape is not None else {}
         return json.dumps(body, separators=(",", ":")).encode()
 
-    def error(self, err: errors.Ec2Error, request_id: str) -> bytes:
+    def error(self, err: errors.ApiError, request_id: str) -> bytes:
         return json.dumps({"__type": err.code, "message": err.message}, separators=(",", ":")).encode()
 
-    def not_implemented(self, action: str) -> errors.Ec2Error:
+    def not_implemented(self, action: str) -> errors.ApiError:
         return errors.UnknownOperation(f"The operation {self.target_prefix}.{action} is not supported by ec2d yet.")
 
-    def unknown_service(self, service: str, served: list[str]) -> errors.Ec2Error:
+    def unknown_service(self, service: str, served: list[str]) -> errors.ApiError:
         return errors.UnknownOperation(f"The service {service} is not served by this endpoint "
                                        f"(it serves {', '.join(served)}).")
 
-    def denied(self, caller_arn: str, prefix: str, action: str) -> errors.Ec2Error:
+    def denied(self, caller_arn: str, prefix: str, action: str) -> errors.ApiError:
         return errors.AccessDeniedException(caller_arn, prefix, action)
 
 

@@ -102,25 +102,25 @@ class Protocol(ABC):
         """The body of a successful response."""
 
     @abstractmethod
-    def error(self, err: errors.Ec2Error, request_id: str) -> bytes:
+    def error(self, err: errors.ApiError, request_id: str) -> bytes:
         """The body of an error response (its status is ``err.status``)."""
 
     @abstractmethod
-    def not_implemented(self, action: str) -> errors.Ec2Error:
+    def not_implemented(self, action: str) -> errors.ApiError:
         """An action of the model ec2d has no handler for."""
 
     @abstractmethod
-    def unknown_service(self, service: str, served: list[str]) -> errors.Ec2Error:
+    def unknown_service(self, service: str, served: list[str]) -> errors.ApiError:
         """A credential scope naming a service ec2d does not serve."""
 
     @abstractmethod
-    def denied(self, caller_arn: str, prefix: str, action: str) -> errors.Ec2Error:
+    def denied(self, caller_arn: str, prefix: str, action: str) -> errors.ApiError:
         """The caller may not call ``action`` (``prefix`` is the service's IAM prefix)."""
 
     def headers(self, request_id: str) -> dict[str, str]:
         return {"x-amzn-RequestId": request_id}
 
-    def translate(self, err: errors.Ec2Error, default_messages: frozenset[str]) -> errors.Ec2Error:
+    def translate(self, err: errors.ApiError, default_messages: frozenset[str]) -> errors.ApiError:
         """``err`` with this protocol's code for a signature error; ``default_messages`` are
         sigv4's stock messages, replaced by the protocol's own when it has one."""
         found = self.auth_codes.get(err.code)
@@ -128,7 +128,7 @@ class Protocol(ABC):
             return err
         code, status, message = found
         text = message if message is not None and err.message in default_messages else err.message
-        return errors.Ec2Error(text, code=code, status=status)
+        return errors.ApiError(text, code=code, status=status)
 
 
 async def query_params(request: WireRequest) -> dict[str, str]:
@@ -142,5 +142,5 @@ async def query_params(request: WireRequest) -> dict[str, str]:
 def query_action(params: Mapping[str, str]) -> str:
     action = params.get("Action", "")
     if not action:
-        raise errors.Ec2Error("The request must contain the parameter Action", code="MissingAction")
+        raise errors.ApiError("The request must contain the parameter Action", code="MissingAction")
     return action

@@ -66,7 +66,7 @@ class XmlSerializer:
             write_members(root, shape, result)
         return document(root)
 
-    def error(self, err: errors.Ec2Error, request_id: str) -> bytes:
+    def error(self, err: errors.ApiError, request_id: str) -> bytes:
         root = Element("Response")
         error = SubElement(SubElement(root, "Errors"), "Error")
         SubElement(error, "Code").text = xml_safe(err.code)
@@ -94,14 +94,14 @@ class Ec2Protocol(Protocol):
     def response(self, op: OperationModel, result: Mapping[str, Any] | None, request_id: str) -> bytes:
         return self.serializer.response(op, result, request_id)
 
-    def error(self, err: errors.Ec2Error, request_id: str) -> bytes:
+    def error(self, err: errors.ApiError, request_id: str) -> bytes:
         return self.serializer.error(err, request_id)
 
-    def not_implemented(self, action: str) -> errors.Ec2Error:
-        return errors.Ec2Error(f"The action {action} is not supported by ec2d yet.", code="UnsupportedOperation")
+    def not_implemented(self, action: str) -> errors.ApiError:
+        return errors.ApiError(f"The action {action} is not supported by ec2d yet.", code="UnsupportedOperation")
 
-    def unknown_service(self, service: str, served: list[str]) -> errors.Ec2Error:
+    def unknown_service(self, service: str, served: list[str]) -> errors.ApiError:
         return errors.UnknownService(service, served)
 
-    def denied(self, caller_arn: str, prefix: str, action: str) -> errors.Ec2Error:
+    def denied(self, caller_arn: str, prefix: str, action: str) -> errors.ApiError:
         return errors.UnauthorizedOperation()

@@ -110,7 +110,7 @@ class ParamParser:
         """The ``{index: value}`` of a list parameter and the path its indexes follow."""
         raise NotImplementedError
 
-    def unknown_action(self, action: str) -> errors.Ec2Error:
+    def unknown_action(self, action: str) -> errors.ApiError:
         return errors.InvalidAction(action)
 
     # -- parsing ---------------------------------------------------------------------------------

@@ -52,7 +52,7 @@ class QueryParams(ParamParser):
             raise errors.UnknownParameter(f"{path}.{(extra or [name])[0]}")
         return node[name], f"{path}.{name}"
 
-    def unknown_action(self, action: str) -> errors.Ec2Error:
+    def unknown_action(self, action: str) -> errors.ApiError:
         return errors.OperationNotFound(action, self.model.api_version)
 
 
@@ -96,7 +96,7 @@ class QueryProtocol(Protocol):
         SubElement(SubElement(root, "ResponseMetadata"), "RequestId").text = request_id
         return document(root)
 
-    def error(self, err: errors.Ec2Error, request_id: str) -> bytes:
+    def error(self, err: errors.ApiError, request_id: str) -> bytes:
         root = self._root("ErrorResponse")
         error = SubElement(root, "Error")
         SubElement(error, "Type").text = "Receiver" if err.status >= 500 else "Sender"
@@ -105,11 +105,11 @@ class QueryProtocol(Protocol):
         SubElement(root, "RequestId").text = request_id
         return document(root)
 
-    def not_implemented(self, action: str) -> errors.Ec2Error:
-        return errors.Ec2Error(f"The action {action} is not supported by ec2d yet.", code="InvalidAction")
+    def not_implemented(self, action: str) -> errors.ApiError:
+        return errors.ApiError(f"The action {action} is not supported by ec2d yet.", code="InvalidAction")
 
-    def unknown_service(self, service: str, served: list[str]) -> errors.Ec2Error:
+    def unknown_service(self, service: str, served: list[str]) -> errors.ApiError:
         return errors.UnknownService(service, served)
 
-    def denied(self, caller_arn: str, prefix: str, action: str) -> errors.Ec2Error:
+    def denied(self, caller_arn: str, prefix: str, action: str) -> errors.ApiError:
         return errors.AccessDenied(caller_arn, prefix, action)
