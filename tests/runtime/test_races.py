@@ -15,11 +15,11 @@ import pytest
 from api_only import in_loop, reaches
 
 from orchestrator.config import Config
+from orchestrator.domain.states import Request
 from orchestrator.images.cache import ensure_image
 from orchestrator.runtime.core import Runtime
 from orchestrator.services import bootstrap, images, instances, vpcs
 from orchestrator.services.backend import Backend
-from orchestrator.domain.states import Request
 
 R = "us-east-1"
 
