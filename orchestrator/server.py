@@ -11,7 +11,7 @@ from aiohttp import web
 
 from orchestrator.api.app import make_app
 from orchestrator.config import Config
-from orchestrator.domain.states import VolumeState
+from orchestrator.domain.states import InstanceState, VolumeState
 from orchestrator.drivers.compute.fake import FakeCompute
 from orchestrator.drivers.network.firewall.fake import FakeFirewall
 from orchestrator.drivers.network.public import FakePublicNetwork
@@ -54,13 +54,13 @@ def fake_runtime(backend: Backend) -> Runtime:
     """API-only mode (``instances`` off): the same runtime on the in-memory drivers. Instances go
     ``pending`` -> ``running`` on the fake hypervisor, volumes ``creating`` -> ``available``, images
     are imported as (fake) layers; nothing is made on the host: no domain, namespace, nft table,
-    metadata listener or file (the fakes keep everything in memory; :func:`restored` refills the
-    storage from the store at start)."""
+    metadata listener or file (the fakes keep everything in memory; at start :func:`restored` refills
+    the storage and :func:`restored_compute` the running domains from the store)."""
     config = backend.config
     prefix = config.prefix or "ec2d"
     return Runtime(
         backend,
-        compute=FakeCompute(),
+        compute=restored_compute(FakeCompute(), backend, prefix),
         networks={r: FakeVpcNetwork(prefix, r) for r in config.regions},
         storage=restored(FakeStorage(config.data_dir / "storage"), backend),
         imds=FakeImds(),
@@ -69,6 +69,16 @@ def fake_runtime(backend: Backend) -> Runtime:
         firewall=FakeFirewall(),
         publish_images=publisher(backend),
     )
+
+
+def restored_compute(compute: FakeCompute, backend: Backend, prefix: str) -> FakeCompute:
+    """The fake hypervisor running a domain for every instance the store has past its launch and
+    not yet stopped (a restart of API-only mode, like one of ec2d, leaves the guests running; the
+    runtime adopts them at start as it adopts libvirt's)."""
+    live = (InstanceState.RUNNING, InstanceState.STOPPING, InstanceState.SHUTTING_DOWN)
+    compute.restore([f"{prefix}-{r.id}" for region in backend.config.regions
+                     for r in backend.store.list("instance", region) if r.state in live])
+    return compute
 
 
 def restored(storage: FakeStorage, backend: Backend) -> FakeStorage:

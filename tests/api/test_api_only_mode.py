@@ -81,9 +81,10 @@ def test_nothing_is_made_on_the_host(api: RunningEc2d) -> None:
     assert not (api.config.data_dir / "storage").exists()  # the fake storage keeps its files in memory
 
 
-def test_a_restart_keeps_volumes_and_snapshots_usable(tmp_path: Path) -> None:
-    """The store outlives the fakes' memory: after a restart a volume attaches and a snapshot
-    makes volumes, as their files would still be there with the real drivers."""
+def test_a_restart_keeps_instances_volumes_and_snapshots(tmp_path: Path) -> None:
+    """The store outlives the fakes' memory: after a restart a running instance is still running
+    (libvirt's domains outlive ec2d), a volume attaches and a snapshot makes volumes, as their files
+    would still be there with the real drivers."""
     data = tmp_path / "data"
     server = start_ec2d(data, instances=False, build_images=False, regions={"us-east-1": ["a"]})
     try:
@@ -92,6 +93,9 @@ def test_a_restart_keeps_volumes_and_snapshots_usable(tmp_path: Path) -> None:
         ec2.get_waiter("volume_available").wait(VolumeIds=[vol], WaiterConfig=FAST)
         snap = ec2.create_snapshot(VolumeId=vol)["SnapshotId"]
         ec2.get_waiter("snapshot_completed").wait(SnapshotIds=[snap], WaiterConfig=FAST)
+        kept = ec2.run_instances(ImageId=tiny_image(ec2), MinCount=1, MaxCount=1,
+                                 InstanceType="t3.nano")["Instances"][0]["InstanceId"]
+        ec2.get_waiter("instance_running").wait(InstanceIds=[kept], WaiterConfig=FAST)
     finally:
         server.stop()
     server = start_ec2d(data, instances=False, build_images=False, regions={"us-east-1": ["a"]})
@@ -106,5 +110,12 @@ def test_a_restart_keeps_volumes_and_snapshots_usable(tmp_path: Path) -> None:
         again = ec2.create_volume(AvailabilityZone="us-east-1a", SnapshotId=snap)["VolumeId"]
         ec2.get_waiter("volume_available").wait(VolumeIds=[again], WaiterConfig=FAST)
         assert ec2.describe_volumes(VolumeIds=[again])["Volumes"][0]["Size"] == 2
+
+        assert ec2.describe_instances(InstanceIds=[kept])["Reservations"][0]["Instances"][0]["State"]["Name"] \
+            == "running"
+        ec2.stop_instances(InstanceIds=[kept])  # stops because asked to, not as a domain found dead
+        ec2.get_waiter("instance_stopped").wait(InstanceIds=[kept], WaiterConfig=FAST)
+        reason = ec2.describe_instances(InstanceIds=[kept])["Reservations"][0]["Instances"][0]["StateReason"]
+        assert reason["Code"] == "Client.UserInitiatedShutdown", reason
     finally:
         server.stop()

@@ -95,6 +95,13 @@ class FakeCompute(ComputeDriver):
             loop, cb = self._events
             loop.call_soon_threadsafe(cb, name, event, detail)
 
+    def restore(self, names: list[str]) -> None:
+        """Hold these domains again, running: a restart keeps the store but not this memory, where
+        libvirt's domains outlive the daemon. Their configs hold only the name."""
+        with self._lock:
+            for name in names:
+                self.domains.setdefault(name, FakeDomain(config=DomainConfig(name=name), state=PowerState.RUNNING))
+
     # ------------------------------------------------------------- interface
     def spawn(self, config: DomainConfig) -> None:
         name = config.name or ""
