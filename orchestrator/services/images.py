@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from orchestrator.domain.lifecycle import ImageState, SnapshotState
+from orchestrator.domain.records import ImageData
 from orchestrator.images.cache import ImageArtifact, list_images
 from orchestrator.services import lookup
 from orchestrator.services.backend import Backend
@@ -122,8 +123,8 @@ def sync_published(backend: Backend, launchable: bool = True) -> list[Record]:
     return out
 
 
-def get(backend: Backend, region: str, image_id: str) -> Record:
-    return lookup.get(backend, region, "ami", image_id)
+def get(backend: Backend, region: str, image_id: str) -> Record[ImageData]:
+    return lookup.image(backend, region, image_id)
 
 
 def visible(backend: Backend, region: str, account_id: str) -> list[Record]:

@@ -15,6 +15,7 @@ from typing import Any
 from orchestrator.domain import errors, ids
 from orchestrator.domain import instance_types as catalogue
 from orchestrator.domain.lifecycle import AttachmentState, EniState
+from orchestrator.domain.records import InstanceData
 from orchestrator.domain.states import INSTANCE_CODES, REQUESTS, InstanceState, Request
 from orchestrator.runtime import records as runtime_records
 from orchestrator.services import capacity, images, launch_request, lookup, public_ips, volumes, vpcs
@@ -38,8 +39,8 @@ def now_iso() -> str:
 # lookups
 
 
-def get(backend: Backend, region: str, instance_id: str) -> Record:
-    return lookup.get(backend, region, "i", instance_id)
+def get(backend: Backend, region: str, instance_id: str) -> Record[InstanceData]:
+    return lookup.instance(backend, region, instance_id)
 
 
 def find(backend: Backend, region: str, instance_ids: Sequence[str]) -> list[Record]:

@@ -133,7 +133,7 @@ def delete(backend: Backend, region: str, name: str | None, key_id: str | None) 
     if not name and not key_id:
         raise errors.MissingParameter("KeyName")
     if key_id:
-        record = lookup.get(backend, region, "key", key_id)
+        record = lookup.key_pair(backend, region, key_id)
     else:
         record = _by_name(backend, region, name or "")
     if record is None:

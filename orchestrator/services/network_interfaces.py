@@ -14,6 +14,7 @@ from typing import Any
 
 from orchestrator.domain import errors, ids, instance_types
 from orchestrator.domain.lifecycle import AttachmentState, EniState
+from orchestrator.domain.records import NetworkInterfaceData
 from orchestrator.domain.states import InstanceState
 from orchestrator.runtime import records, vpc_state
 from orchestrator.services import instances, lookup, vpcs
@@ -24,8 +25,8 @@ from orchestrator.store.sqlite import Record
 ENI = vpcs.ENI
 
 
-def get(backend: Backend, region: str, eni_id: str) -> Record:
-    return lookup.get(backend, region, "eni", eni_id)
+def get(backend: Backend, region: str, eni_id: str) -> Record[NetworkInterfaceData]:
+    return lookup.network_interface(backend, region, eni_id)
 
 
 def create(backend: Backend, region: str, req: Mapping[str, Any], tags: Mapping[str, str]) -> Record:

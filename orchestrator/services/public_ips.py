@@ -15,6 +15,7 @@ from typing import Any
 
 from orchestrator.domain import errors, ids
 from orchestrator.domain.lifecycle import AVAILABLE
+from orchestrator.domain.records import InternetGatewayData, RouteTableData
 from orchestrator.domain.states import InstanceState
 from orchestrator.runtime import records, vpc_state
 from orchestrator.services import lookup
@@ -58,8 +59,8 @@ def describe_igws(backend: Backend, region: str, igw_ids: Sequence[str] | None) 
     return tag_service.rendered(backend, region, IGW, records, describe_igw)
 
 
-def get_igw(backend: Backend, region: str, igw_id: str) -> Record:
-    return lookup.get(backend, region, "igw", igw_id)
+def get_igw(backend: Backend, region: str, igw_id: str) -> Record[InternetGatewayData]:
+    return lookup.internet_gateway(backend, region, igw_id)
 
 
 def attached_igw(backend: Backend, region: str, vpc_id: str) -> Record | None:
@@ -68,7 +69,7 @@ def attached_igw(backend: Backend, region: str, vpc_id: str) -> Record | None:
 
 def attach_igw(backend: Backend, region: str, igw_id: str, vpc_id: str) -> Record:
     igw = get_igw(backend, region, igw_id)
-    lookup.get(backend, region, "vpc", vpc_id)
+    lookup.vpc(backend, region, vpc_id)
     if igw.data["Attachments"]:
         raise errors.ApiError(f"resource {igw_id} is already attached to network "
                               f"{igw.data['Attachments'][0]['VpcId']}", code="Resource.AlreadyAssociated")
@@ -104,7 +105,7 @@ def delete_igw(backend: Backend, region: str, igw_id: str) -> None:
 
 
 def create_route_table(backend: Backend, region: str, vpc_id: str, main: bool = False) -> Record:
-    vpc = lookup.get(backend, region, "vpc", vpc_id)
+    vpc = lookup.vpc(backend, region, vpc_id)
     rtb_id = ids.new_id("rtb")
     assoc = ([{"RouteTableAssociationId": ids.new_id("rtbassoc"), "RouteTableId": rtb_id, "Main": True,
                "AssociationState": {"State": "associated"}}] if main else [])
@@ -138,8 +139,8 @@ def describe_route_tables(backend: Backend, region: str, rtb_ids: Sequence[str] 
     return tag_service.rendered(backend, region, RTB, records, describe_route_table)
 
 
-def get_route_table(backend: Backend, region: str, rtb_id: str) -> Record:
-    return lookup.get(backend, region, "rtb", rtb_id)
+def get_route_table(backend: Backend, region: str, rtb_id: str) -> Record[RouteTableData]:
+    return lookup.route_table(backend, region, rtb_id)
 
 
 def main_route_table(backend: Backend, region: str, vpc_id: str) -> Record | None:
@@ -189,7 +190,7 @@ def delete_route(backend: Backend, region: str, rtb_id: str, destination: str) -
 def associate_route_table(backend: Backend, region: str, rtb_id: str, subnet_id: str) -> tuple[str, str]:
     """AssociateRouteTable; returns the association id and the VPC whose network must follow."""
     table = get_route_table(backend, region, rtb_id)
-    subnet = lookup.get(backend, region, "subnet", subnet_id)
+    subnet = lookup.subnet(backend, region, subnet_id)
     if subnet.data["VpcId"] != table.data["VpcId"]:
         raise errors.InvalidParameterValue(f"Route table {rtb_id} and subnet {subnet_id} belong to different networks")
     for other in backend.store.list(RTB, region):
@@ -316,9 +317,9 @@ def associate_address(backend: Backend, region: str, req: Mapping[str, Any]) -> 
 def _associate(backend: Backend, region: str, eip: Record, req: Mapping[str, Any]) -> tuple[Record, Record]:
     with backend.store.transaction():
         if req.get("InstanceId"):
-            instance = lookup.get(backend, region, "i", req["InstanceId"])
+            instance = lookup.instance(backend, region, req["InstanceId"])
         elif req.get("NetworkInterfaceId"):
-            eni = lookup.get(backend, region, "eni", req["NetworkInterfaceId"])  # not another region's
+            eni = lookup.network_interface(backend, region, req["NetworkInterfaceId"])  # not another region's
             if not eni.data.get("Attachment"):
                 raise errors.InvalidParameterValue("The network interface is not attached to an instance")
             instance = backend.store.get(eni.data["Attachment"]["InstanceId"])  # type: ignore[assignment]

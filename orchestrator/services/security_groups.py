@@ -14,6 +14,7 @@ from typing import Any
 
 from orchestrator.domain import errors, ids
 from orchestrator.domain.lifecycle import AVAILABLE
+from orchestrator.domain.records import SecurityGroupData
 from orchestrator.domain.states import InstanceState
 from orchestrator.drivers.network import firewall as fw
 from orchestrator.runtime.vpc_state import ensure_rules_field, firewall_rule
@@ -28,8 +29,8 @@ SG = vpcs.SECURITY_GROUP
 MAX_RULES_PER_DIRECTION = 60
 
 
-def get(backend: Backend, region: str, group_id: str) -> Record:
-    return lookup.get(backend, region, "sg", group_id)
+def get(backend: Backend, region: str, group_id: str) -> Record[SecurityGroupData]:
+    return lookup.security_group(backend, region, group_id)
 
 
 def by_name(backend: Backend, region: str, name: str, vpc_id: str | None = None) -> Record:
@@ -72,7 +73,7 @@ def create_tagged(backend: Backend, region: str, name: str, description: str, vp
         raise errors.InvalidParameterValue.for_param("groupDescription", description,
                                                      "Descriptions must be 1 to 255 characters.")
     if vpc_id:
-        lookup.get(backend, region, "vpc", vpc_id)
+        lookup.vpc(backend, region, vpc_id)
     else:
         vpc_id = _default_vpc_id(backend, region)
     tags = tag_service.tags_from_specifications(tag_specs, "security-group")

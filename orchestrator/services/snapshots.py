@@ -27,6 +27,7 @@ from typing import Any
 
 from orchestrator.domain import errors, ids
 from orchestrator.domain.lifecycle import SnapshotState
+from orchestrator.domain.records import SnapshotData
 from orchestrator.domain.states import VolumeState
 from orchestrator.runtime import records
 from orchestrator.runtime.port import Then
@@ -45,8 +46,8 @@ BOOT_KEYS = ("kernel", "initrd", "cmdline", "login_user", "BootMode", "ImdsSuppo
 # lookups and rendering
 
 
-def get(backend: Backend, region: str, snapshot_id: str) -> Record:
-    return lookup.get(backend, region, "snap", snapshot_id)
+def get(backend: Backend, region: str, snapshot_id: str) -> Record[SnapshotData]:
+    return lookup.snapshot(backend, region, snapshot_id)
 
 
 def can_use(rec: Record, account_id: str) -> bool:
@@ -177,7 +178,7 @@ def create(backend: Backend, region: str, req: Mapping[str, Any]) -> Record:
 
 def create_for_instance(backend: Backend, region: str, req: Mapping[str, Any]) -> list[Record]:
     spec = req["InstanceSpecification"]
-    inst = lookup.get(backend, region, "i", spec["InstanceId"])
+    inst = lookup.instance(backend, region, spec["InstanceId"])
     exclude = set(spec.get("ExcludeDataVolumeIds") or [])
     for vid in exclude:
         ids.check(vid, "vol")

@@ -20,6 +20,7 @@ from typing import Any
 
 from orchestrator.domain import errors, ids
 from orchestrator.domain.lifecycle import AttachmentState, SnapshotState
+from orchestrator.domain.records import VolumeData
 from orchestrator.domain.states import InstanceState, VolumeState
 from orchestrator.domain.volume_types import (
     IOPS_LIMITS,
@@ -71,8 +72,8 @@ def target_of(device: str) -> str:
 # lookups
 
 
-def get(backend: Backend, region: str, volume_id: str) -> Record:
-    return lookup.get(backend, region, "vol", volume_id)
+def get(backend: Backend, region: str, volume_id: str) -> Record[VolumeData]:
+    return lookup.volume(backend, region, volume_id)
 
 
 def attachment(rec: Record) -> dict[str, Any] | None:
@@ -123,7 +124,7 @@ def create(backend: Backend, region: str, req: Mapping[str, Any]) -> Record:
     vtype = req.get("VolumeType") or "gp2"
     snap = None
     if req.get("SnapshotId"):
-        snap = lookup.get(backend, region, "snap", req["SnapshotId"])
+        snap = lookup.snapshot(backend, region, req["SnapshotId"])
         if snap.state != SnapshotState.COMPLETED:
             raise errors.IncorrectState(f"Snapshot '{snap.id}' is in state '{snap.state}'; wait until it is completed.")
     size = req.get("Size")
@@ -183,7 +184,7 @@ def _attachment_out(volume_id: str, att: Mapping[str, Any]) -> dict[str, Any]:
 
 def attach(backend: Backend, region: str, volume_id: str, instance_id: str, device: str) -> dict[str, Any]:
     vol = get(backend, region, volume_id)
-    inst = lookup.get(backend, region, "i", instance_id)
+    inst = lookup.instance(backend, region, instance_id)
     if not device or not re.match(DEVICE_PATTERN, device):
         raise errors.InvalidParameterValue(f"Value ({device}) for parameter device is invalid. "
                                            f"{device} is not a valid EBS device name.")

@@ -14,6 +14,7 @@ from typing import Any
 
 from orchestrator.domain import errors, ids
 from orchestrator.domain.lifecycle import AVAILABLE, EniState
+from orchestrator.domain.records import SubnetData, VpcData
 from orchestrator.services import lookup, public_ips
 from orchestrator.services import tags as tag_service
 from orchestrator.services.backend import Backend
@@ -98,8 +99,8 @@ def subnets(backend: Backend, region: str, vpc_id: str | None = None) -> list[Re
     return [s for s in backend.store.list(SUBNET, region) if vpc_id is None or s.data["VpcId"] == vpc_id]
 
 
-def get_subnet(backend: Backend, region: str, subnet_id: str) -> Record:
-    return lookup.get(backend, region, "subnet", subnet_id)
+def get_subnet(backend: Backend, region: str, subnet_id: str) -> Record[SubnetData]:
+    return lookup.subnet(backend, region, subnet_id)
 
 
 def default_subnet(backend: Backend, region: str, zone_name: str) -> Record:
@@ -250,8 +251,8 @@ async def check_host_routes(backend: Backend, region: str, cidr: str) -> None:
         )
 
 
-def get_vpc(backend: Backend, region: str, vpc_id: str) -> Record:
-    return lookup.get(backend, region, "vpc", vpc_id)
+def get_vpc(backend: Backend, region: str, vpc_id: str) -> Record[VpcData]:
+    return lookup.vpc(backend, region, vpc_id)
 
 
 def create_vpc(backend: Backend, region: str, cidr: str, tags: dict[str, str]) -> Record:

@@ -38,7 +38,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from orchestrator.domain import lifecycle
 
@@ -129,13 +129,20 @@ class StateConflict(StoreError):
         self.actual = actual
 
 
+D = TypeVar("D")  # a record's data payload: a ``TypedDict`` of ``domain/records.py`` (``Record[VolumeData]``)
+
+
 @dataclass
-class Record:
+class Record(Generic[D]):
+    """One stored resource. ``data`` is the JSON document; ``Record[VolumeData]`` tells a type
+    checker its keys (``domain/records.py``), a bare ``Record`` leaves it untyped. Storage is the
+    same for all: the type parameter exists for the reader and the checker only."""
+
     id: str
     type: str
     region: str
     state: str = ""
-    data: dict[str, Any] = field(default_factory=dict)
+    data: D = field(default_factory=dict)  # type: ignore[assignment]
     created_at: float = 0.0
     updated_at: float = 0.0
     version: int = 1
