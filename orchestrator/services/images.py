@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from orchestrator.domain.lifecycle import ImageState, SnapshotState
-from orchestrator.domain.records import ImageData
+from orchestrator.domain.records import ImageData, SnapshotData
 from orchestrator.images.cache import ImageArtifact, list_images
 from orchestrator.services import lookup
 from orchestrator.services.backend import Backend
@@ -60,7 +60,7 @@ def register_artifact(backend: Backend, region: str, artifact: ImageArtifact, la
     root_device = m.get("root_device") or "/dev/xvda"
     with backend.store.transaction():
         if backend.store.get(snapshot_id) is None:
-            backend.store.insert(Record(
+            backend.store.insert(Record[SnapshotData](
                 id=snapshot_id, type=SNAPSHOT, region=region, state=str(SnapshotState.COMPLETED),
                 data={
                     "VolumeId": "vol-ffffffff",
@@ -76,7 +76,7 @@ def register_artifact(backend: Backend, region: str, artifact: ImageArtifact, la
                     "published": True,
                 },
             ))
-        record = Record(
+        record = Record[ImageData](
             id=image_id, type=IMAGE, region=region, state=str(ImageState.AVAILABLE if launchable else ImageState.PENDING),
             data={
                 "Name": f"{artifact.name}-{artifact.key[:12]}",

@@ -110,7 +110,7 @@ def _new_volumes(backend: Backend, region: str, launch: launch_request.Launch, i
     for spec in [launch.root_spec, *launch.extra_specs]:
         vtype = spec.get("VolumeType") or "gp3"
         gp3 = vtype == "gp3"
-        vol = volumes.new_record(backend, region, zone, int(spec["VolumeSize"]), vtype, 3000 if gp3 else None,
+        vol = volumes.new_volume(backend, region, zone, int(spec["VolumeSize"]), vtype, 3000 if gp3 else None,
                                  125 if gp3 else None, spec.get("SnapshotId"), launch.volume_tags,
                                  attached={"InstanceId": instance_id, "Device": spec["DeviceName"],
                                            "DeleteOnTermination": spec["DeleteOnTermination"]})
@@ -129,7 +129,7 @@ def _new_instance(backend: Backend, region: str, req: Mapping[str, Any], launch:
         "Attachment": {"InstanceId": instance_id, "DeviceIndex": 0, "Status": str(AttachmentState.ATTACHED),
                        "AttachmentId": ids.new_id("attach"), "AttachTime": now_iso(),
                        "DeleteOnTermination": True}})
-    record = Record(id=instance_id, type=INSTANCE, region=region, state=str(S.PENDING), data={
+    record = Record[InstanceData](id=instance_id, type=INSTANCE, region=region, state=str(S.PENDING), data={
         "ReservationId": reservation_id,
         "OwnerId": backend.account_id,
         "ImageId": launch.image.id,

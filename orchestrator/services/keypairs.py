@@ -10,6 +10,7 @@ from typing import Any
 from orchestrator.domain import errors, ids
 from orchestrator.domain import keypairs as crypto
 from orchestrator.domain.lifecycle import AVAILABLE
+from orchestrator.domain.records import KeyPairData
 from orchestrator.services import lookup
 from orchestrator.services import tags as tag_service
 from orchestrator.services.backend import Backend
@@ -42,7 +43,7 @@ def _insert(
     tag_specs: Sequence[Mapping[str, Any]] | None,
 ) -> Record:
     tags = tag_service.tags_from_specifications(tag_specs, TYPE)
-    record = Record(
+    record = Record[KeyPairData](
         id=ids.new_id("key"),
         type=TYPE,
         region=region,

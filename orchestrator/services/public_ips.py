@@ -15,7 +15,7 @@ from typing import Any
 
 from orchestrator.domain import errors, ids
 from orchestrator.domain.lifecycle import AVAILABLE
-from orchestrator.domain.records import InternetGatewayData, RouteTableData
+from orchestrator.domain.records import ElasticIpData, InternetGatewayData, RouteTableData
 from orchestrator.domain.states import InstanceState
 from orchestrator.runtime import records, vpc_state
 from orchestrator.services import lookup
@@ -33,8 +33,8 @@ HOLDS_PUBLIC_IP = vpc_state.HOLDS_PUBLIC_IP
 # internet gateways and route tables
 
 
-def create_igw(backend: Backend, region: str) -> Record:
-    record = Record(id=ids.new_id("igw"), type=IGW, region=region, state=AVAILABLE,
+def create_igw(backend: Backend, region: str) -> Record[InternetGatewayData]:
+    record = Record[InternetGatewayData](id=ids.new_id("igw"), type=IGW, region=region, state=AVAILABLE,
                     data={"Attachments": [], "OwnerId": backend.account_id})
     backend.store.insert(record)
     return record
@@ -104,12 +104,12 @@ def delete_igw(backend: Backend, region: str, igw_id: str) -> None:
     backend.store.delete(igw.id)
 
 
-def create_route_table(backend: Backend, region: str, vpc_id: str, main: bool = False) -> Record:
+def create_route_table(backend: Backend, region: str, vpc_id: str, main: bool = False) -> Record[RouteTableData]:
     vpc = lookup.vpc(backend, region, vpc_id)
     rtb_id = ids.new_id("rtb")
     assoc = ([{"RouteTableAssociationId": ids.new_id("rtbassoc"), "RouteTableId": rtb_id, "Main": True,
                "AssociationState": {"State": "associated"}}] if main else [])
-    record = Record(id=rtb_id, type=RTB, region=region, state=AVAILABLE, data={
+    record = Record[RouteTableData](id=rtb_id, type=RTB, region=region, state=AVAILABLE, data={
         "VpcId": vpc_id, "OwnerId": backend.account_id, "Associations": assoc,
         "Routes": [{"DestinationCidrBlock": vpc.data["CidrBlock"], "GatewayId": "local", "State": "active",
                     "Origin": "CreateRouteTable"}],
@@ -281,9 +281,9 @@ def eip_of_instance(backend: Backend, instance: Record) -> Record | None:
 public_dns_name = vpc_state.public_dns_name
 
 
-def allocate_address(backend: Backend, region: str, tags: Mapping[str, str]) -> Record:
+def allocate_address(backend: Backend, region: str, tags: Mapping[str, str]) -> Record[ElasticIpData]:
     with backend.store.transaction():
-        record = Record(id=ids.new_id("eipalloc"), type=EIP, region=region, state=AVAILABLE, data={
+        record = Record[ElasticIpData](id=ids.new_id("eipalloc"), type=EIP, region=region, state=AVAILABLE, data={
             "PublicIp": allocate_public_ip(backend), "Domain": "vpc", "PublicIpv4Pool": "amazon",
             "NetworkBorderGroup": region})
         backend.store.insert(record)

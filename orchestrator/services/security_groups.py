@@ -13,7 +13,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from orchestrator.domain import errors, ids
-from orchestrator.domain.lifecycle import AVAILABLE
 from orchestrator.domain.records import SecurityGroupData
 from orchestrator.domain.states import InstanceState
 from orchestrator.drivers.network import firewall as fw
@@ -82,13 +81,7 @@ def create_tagged(backend: Backend, region: str, name: str, description: str, vp
             if g.data["GroupName"] == name and g.data["VpcId"] == vpc_id:
                 raise errors.Duplicate("InvalidGroup.Duplicate",
                                        f"The security group '{name}' already exists for VPC '{vpc_id}'")
-        record = Record(id=ids.new_id("sg"), type=SG, region=region, state=AVAILABLE, data={
-            "GroupName": name, "Description": description, "VpcId": vpc_id, "OwnerId": backend.account_id,
-            "Rules": [],
-        })
-        record.data["Rules"] = [_rule(record.id, egress=True, protocol="-1", from_port=None, to_port=None,
-                                      cidr="0.0.0.0/0", group=None, description=None)]
-        backend.store.insert(record)
+        record = vpcs.new_security_group(backend, region, vpc_id, name, description)
         if tags:
             backend.store.set_tags(record.id, SG, region, tags)
     return record, tags

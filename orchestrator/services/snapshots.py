@@ -27,7 +27,7 @@ from typing import Any
 
 from orchestrator.domain import errors, ids
 from orchestrator.domain.lifecycle import SnapshotState
-from orchestrator.domain.records import SnapshotData
+from orchestrator.domain.records import BootData, ImageData, SnapshotData, VolumeData
 from orchestrator.domain.states import VolumeState
 from orchestrator.runtime import records
 from orchestrator.runtime.port import Then
@@ -108,7 +108,7 @@ def describe_snapshots(backend: Backend, region: str, account_id: str, snapshot_
 # boot data (for RegisterImage)
 
 
-def boot_data_of_volume(backend: Backend, vol: Record) -> dict[str, Any]:
+def boot_data_of_volume(backend: Backend, vol: Record[VolumeData]) -> BootData:
     """The AMI boot data a snapshot of ``vol`` carries: from the instance's AMI when ``vol`` is an
     instance's root volume, else inherited from the snapshot the volume was made from."""
     att = vols.attachment(vol)
@@ -126,16 +126,16 @@ def boot_data_of_volume(backend: Backend, vol: Record) -> dict[str, Any]:
     return {}
 
 
-def boot_data_of_image(image: Record) -> dict[str, Any]:
+def boot_data_of_image(image: Record[ImageData]) -> BootData:
     d = image.data
     return {"kernel": d.get("kernel"), "initrd": d.get("initrd"), "cmdline": d.get("cmdline"),
             "login_user": d.get("login_user"), "BootMode": d.get("BootMode"),
             "ImdsSupport": d.get("ImdsSupport"), "SourceImageId": image.id}
 
 
-def boot_data_of_snapshot(backend: Backend, snap: Record) -> dict[str, Any]:
+def boot_data_of_snapshot(backend: Backend, snap: Record[SnapshotData]) -> BootData:
     if snap.data.get("boot"):
-        return dict(snap.data["boot"])
+        return BootData(**snap.data["boot"])
     if snap.data.get("published"):  # the root snapshot of an ec2d image: its AMI knows
         for image in backend.store.list(images.IMAGE, snap.region):
             bdm = image.data.get("BlockDeviceMappings") or []
@@ -148,17 +148,39 @@ def boot_data_of_snapshot(backend: Backend, snap: Record) -> dict[str, Any]:
 # create
 
 
-def _new_record(backend: Backend, region: str, vol: Record, description: str, tags: Mapping[str, str]) -> Record:
-    rec = Record(id=ids.new_id("snap"), type=SNAPSHOT, region=region, state=str(SnapshotState.PENDING), data={
-        "VolumeId": vol.id, "VolumeSize": int(vol.data["Size"]), "Description": description,
+def new_snapshot(backend: Backend, region: str, *, volume_id: str, size: int, description: str, boot: BootData,
+                 tags: Mapping[str, str] | None = None, zone: str | None = None,
+                 source: Record[SnapshotData] | None = None) -> Record[SnapshotData]:
+    """Insert a new ``pending`` snapshot record (and its tags): of ``volume_id`` in ``zone``
+    (CreateSnapshot, CreateImage), or a copy of ``source`` (CopySnapshot, CopyImage; its volume is
+    EC2's ``vol-ffffffff``). The one place a user's snapshot is born (an image ec2d publishes gets
+    its completed root snapshot from ``images.register_artifact``)."""
+    data: SnapshotData = {
+        "VolumeId": volume_id, "VolumeSize": size, "Description": description,
         "OwnerId": backend.account_id, "Progress": "0%", "StartTime": vols.now_iso(), "Encrypted": False,
-        "StorageTier": "standard", "AvailabilityZone": vol.data["AvailabilityZone"],
-        "boot": boot_data_of_volume(backend, vol), "CreateVolumePermissions": [],
-    })
-    backend.store.insert(rec)
-    if tags:
-        backend.store.set_tags(rec.id, SNAPSHOT, region, dict(tags))
+        "StorageTier": "standard",
+    }
+    if zone is not None:
+        data["AvailabilityZone"] = zone
+    data["boot"] = boot
+    data["CreateVolumePermissions"] = []
+    if source is not None:
+        data["SourceSnapshotId"] = source.id
+        data["SourceRegion"] = source.region
+    rec = Record[SnapshotData](id=ids.new_id("snap"), type=SNAPSHOT, region=region,
+                               state=str(SnapshotState.PENDING), data=data)
+    with backend.store.transaction():
+        backend.store.insert(rec)
+        if tags:
+            backend.store.set_tags(rec.id, SNAPSHOT, region, dict(tags))
     return rec
+
+
+def snapshot_of_volume(backend: Backend, region: str, vol: Record[VolumeData], description: str,
+                       tags: Mapping[str, str]) -> Record[SnapshotData]:
+    """A new ``pending`` snapshot of ``vol`` (its layer is frozen by ``start``)."""
+    return new_snapshot(backend, region, volume_id=vol.id, size=int(vol.data["Size"]), description=description,
+                        boot=boot_data_of_volume(backend, vol), tags=tags, zone=vol.data["AvailabilityZone"])
 
 
 def _snapshottable(vol: Record) -> None:
@@ -171,7 +193,7 @@ def create(backend: Backend, region: str, req: Mapping[str, Any]) -> Record:
     _snapshottable(vol)
     tags = tag_service.tags_from_specifications(req.get("TagSpecifications"), "snapshot")
     with backend.store.transaction():
-        rec = _new_record(backend, region, vol, req.get("Description") or "", tags)
+        rec = snapshot_of_volume(backend, region, vol, req.get("Description") or "", tags)
     start(backend, [(vol.id, rec.id)])
     return backend.store.get(rec.id) or rec
 
@@ -197,7 +219,7 @@ def create_for_instance(backend: Backend, region: str, req: Mapping[str, Any]) -
             own = dict(tags)
             if req.get("CopyTagsFromSource") == "volume":
                 own = {**backend.store.tags_of(vol.id), **own}
-            out.append(_new_record(backend, region, vol, req.get("Description") or "", own))
+            out.append(snapshot_of_volume(backend, region, vol, req.get("Description") or "", own))
     start(backend, [(v.id, s.id) for v, s in zip(picked, out, strict=True)], instance_id=inst.id)
     return [backend.store.get(s.id) or s for s in out]
 
@@ -277,18 +299,10 @@ def copy_tagged(backend: Backend, region: str, req: Mapping[str, Any]) -> tuple[
     return rec, tag_service.of(backend, rec.id)
 
 
-def copy_record(backend: Backend, src: Record, region: str, description: str,
-                tags: Mapping[str, str] | None = None, then: Then = None) -> Record:
-    rec = Record(id=ids.new_id("snap"), type=SNAPSHOT, region=region, state=str(SnapshotState.PENDING), data={
-        "VolumeId": "vol-ffffffff", "VolumeSize": src.data["VolumeSize"], "Description": description,
-        "OwnerId": backend.account_id, "Progress": "0%", "StartTime": vols.now_iso(), "Encrypted": False,
-        "StorageTier": "standard", "boot": boot_data_of_snapshot(backend, src), "CreateVolumePermissions": [],
-        "SourceSnapshotId": src.id, "SourceRegion": src.region,
-    })
-    with backend.store.transaction():
-        backend.store.insert(rec)
-        if tags:
-            backend.store.set_tags(rec.id, SNAPSHOT, region, dict(tags))
+def copy_record(backend: Backend, src: Record[SnapshotData], region: str, description: str,
+                tags: Mapping[str, str] | None = None, then: Then = None) -> Record[SnapshotData]:
+    rec = new_snapshot(backend, region, volume_id="vol-ffffffff", size=src.data["VolumeSize"],
+                       description=description, boot=boot_data_of_snapshot(backend, src), tags=tags, source=src)
     backend.runtime.copy_snapshot(src.id, rec.id, then)
     return backend.store.get(rec.id) or rec
 

@@ -80,13 +80,13 @@ def attachment(rec: Record) -> dict[str, Any] | None:
     return records.attachment(rec)
 
 
-def new_record(backend: Backend, region: str, zone: str, size: int, vtype: str, iops: int | None,
+def new_volume(backend: Backend, region: str, zone: str, size: int, vtype: str, iops: int | None,
                throughput: int | None, snapshot_id: str | None, tags: Mapping[str, str], *,
-               attached: Mapping[str, Any] | None = None, client_token: str | None = None) -> Record:
+               attached: Mapping[str, Any] | None = None, client_token: str | None = None) -> Record[VolumeData]:
     """Insert a new volume record (call inside a store transaction): ``creating`` for CreateVolume,
     or ``in-use`` and ``attaching`` to ``attached["InstanceId"]`` at ``attached["Device"]`` (with its
     ``DeleteOnTermination``) for the volumes RunInstances makes. The one place a volume is born."""
-    data: dict[str, Any] = {
+    data: VolumeData = {
         "Size": size, "AvailabilityZone": zone, "VolumeType": vtype, "Iops": iops, "Throughput": throughput,
         "SnapshotId": snapshot_id or "", "CreateTime": now_iso(), "Encrypted": False,
         "MultiAttachEnabled": False, "Attachments": [],
@@ -99,7 +99,7 @@ def new_record(backend: Backend, region: str, zone: str, size: int, vtype: str, 
                                 "DeleteOnTermination": bool(attached["DeleteOnTermination"])}]
     if client_token is not None:
         data["ClientToken"] = client_token
-    record = Record(id=ids.new_id("vol"), type=VOLUME, region=region, state=str(state), data=data)
+    record = Record[VolumeData](id=ids.new_id("vol"), type=VOLUME, region=region, state=str(state), data=data)
     backend.store.insert(record)
     if tags:
         backend.store.set_tags(record.id, VOLUME, region, dict(tags))
@@ -150,7 +150,7 @@ def create(backend: Backend, region: str, req: Mapping[str, Any]) -> Record:
                 return r
     with backend.store.transaction():
         capacity.admit_volumes(backend, [size], f"a {size} GiB volume")
-        record = new_record(backend, region, zone, size, vtype, iops, throughput, snap.id if snap else None,
+        record = new_volume(backend, region, zone, size, vtype, iops, throughput, snap.id if snap else None,
                             volume_tags, client_token=token or "")
     backend.runtime.create_volume(record.id)
     return backend.store.get(record.id) or record

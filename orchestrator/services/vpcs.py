@@ -14,7 +14,8 @@ from typing import Any
 
 from orchestrator.domain import errors, ids
 from orchestrator.domain.lifecycle import AVAILABLE, EniState
-from orchestrator.domain.records import SubnetData, VpcData
+from orchestrator.domain.records import NetworkInterfaceData, SecurityGroupData, SubnetData, VpcData
+from orchestrator.runtime.vpc_state import stored_rule
 from orchestrator.services import lookup, public_ips
 from orchestrator.services import tags as tag_service
 from orchestrator.services.backend import Backend
@@ -48,9 +49,9 @@ def ensure_default_vpc(backend: Backend, region: str) -> Record | None:
         return vpc
 
 
-def create_vpc_record(backend: Backend, region: str, cidr: str, is_default: bool = False) -> Record:
+def create_vpc_record(backend: Backend, region: str, cidr: str, is_default: bool = False) -> Record[VpcData]:
     vpc_id = ids.new_id("vpc")
-    record = Record(id=vpc_id, type=VPC, region=region, state=AVAILABLE, data={
+    record = Record[VpcData](id=vpc_id, type=VPC, region=region, state=AVAILABLE, data={
         "CidrBlock": cidr,
         "IsDefault": is_default,
         "InstanceTenancy": "default",
@@ -60,29 +61,34 @@ def create_vpc_record(backend: Backend, region: str, cidr: str, is_default: bool
                                      "CidrBlockState": {"State": "associated"}}],
     })
     backend.store.insert(record)
+    new_security_group(backend, region, vpc_id, "default", "default VPC security group", default=True)
+    return record
+
+
+def new_security_group(backend: Backend, region: str, vpc_id: str, name: str, description: str, *,
+                       default: bool = False) -> Record[SecurityGroupData]:
+    """Insert a security group record as EC2 creates one: all egress allowed, and for a VPC's
+    ``default`` group ingress from members of the group itself. The one place a group is born
+    (CreateVpc's default group and CreateSecurityGroup; call inside a store transaction)."""
     sg_id = ids.new_id("sg")
-    backend.store.insert(Record(id=sg_id, type=SECURITY_GROUP, region=region, state=AVAILABLE, data={
-        "GroupName": "default",
-        "Description": "default VPC security group",
-        "VpcId": vpc_id,
-        "OwnerId": backend.account_id,
-        # as EC2 creates it: all egress, and ingress from members of the group itself
-        "Rules": [
-            {"SecurityGroupRuleId": ids.new_id("sgr"), "GroupId": sg_id, "IsEgress": True, "IpProtocol": "-1",
-             "FromPort": None, "ToPort": None, "CidrIpv4": "0.0.0.0/0", "ReferencedGroupId": None,
-             "Description": None},
-            {"SecurityGroupRuleId": ids.new_id("sgr"), "GroupId": sg_id, "IsEgress": False, "IpProtocol": "-1",
-             "FromPort": None, "ToPort": None, "CidrIpv4": None, "ReferencedGroupId": sg_id, "Description": None},
-        ],
-    }))
+    rules = [stored_rule(sg_id, egress=True, protocol="-1", from_port=None, to_port=None, cidr="0.0.0.0/0",
+                         group=None, description=None)]
+    if default:
+        rules.append(stored_rule(sg_id, egress=False, protocol="-1", from_port=None, to_port=None, cidr=None,
+                                 group=sg_id, description=None))
+    record = Record[SecurityGroupData](id=sg_id, type=SECURITY_GROUP, region=region, state=AVAILABLE, data={
+        "GroupName": name, "Description": description, "VpcId": vpc_id, "OwnerId": backend.account_id,
+        "Rules": rules,
+    })
+    backend.store.insert(record)
     return record
 
 
 def create_subnet_record(backend: Backend, vpc: Record, cidr: str, zone_name: str,
-                         default_for_az: bool = False) -> Record:
+                         default_for_az: bool = False) -> Record[SubnetData]:
     zone = backend.regions.zone(zone_name)
     assert zone is not None
-    record = Record(id=ids.new_id("subnet"), type=SUBNET, region=vpc.region, state=AVAILABLE, data={
+    record = Record[SubnetData](id=ids.new_id("subnet"), type=SUBNET, region=vpc.region, state=AVAILABLE, data={
         "VpcId": vpc.id,
         "CidrBlock": cidr,
         "AvailabilityZone": zone.name,
@@ -176,10 +182,10 @@ def new_mac() -> str:
 
 
 def create_eni(backend: Backend, subnet: Record, groups: list[dict[str, str]], description: str = "",
-               private_ip: str | None = None) -> Record:
+               private_ip: str | None = None) -> Record[NetworkInterfaceData]:
     """An ENI with an address of the subnet; call inside a store transaction."""
     ip = allocate_address(backend, subnet, private_ip)
-    record = Record(id=ids.new_id("eni"), type=ENI, region=subnet.region, state=str(EniState.AVAILABLE), data={
+    record = Record[NetworkInterfaceData](id=ids.new_id("eni"), type=ENI, region=subnet.region, state=str(EniState.AVAILABLE), data={
         "SubnetId": subnet.id,
         "VpcId": subnet.data["VpcId"],
         "AvailabilityZone": subnet.data["AvailabilityZone"],
