@@ -15,7 +15,6 @@ dict, a nested ``TypedDict``). The store runs it on every write when ``EC2D_CHEC
 ``NotRequired`` in real annotations, not in strings, and would call every key required.)
 """
 
-import functools
 import types
 from collections.abc import Mapping
 from typing import Any, NotRequired, TypedDict, Union, get_args, get_origin, get_type_hints, is_typeddict
@@ -393,9 +392,14 @@ class RecordSchemaError(ValueError):
     """A record's data does not match its type's ``TypedDict`` (a programming error, never user input)."""
 
 
-@functools.cache
+_HINTS: dict[type[Any], dict[str, Any]] = {}  # resolved once per TypedDict
+
+
 def _hints(typed_dict: type[Any]) -> dict[str, Any]:
-    return get_type_hints(typed_dict)
+    hints = _HINTS.get(typed_dict)
+    if hints is None:
+        hints = _HINTS[typed_dict] = get_type_hints(typed_dict)
+    return hints
 
 
 def _kind(annotation: Any) -> str:

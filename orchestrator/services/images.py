@@ -46,7 +46,7 @@ def _size_gib(virtual_size: int) -> int:
     return max(1, math.ceil(virtual_size / GIB))
 
 
-def register_artifact(backend: Backend, region: str, artifact: ImageArtifact, launchable: bool = True) -> Record:
+def register_artifact(backend: Backend, region: str, artifact: ImageArtifact, launchable: bool = True) -> Record[ImageData]:
     """Make ``artifact`` a public AMI in ``region`` (idempotent): ``available`` at once when
     ``launchable`` (nothing launches without a runtime), else ``pending`` until the runtime imported its layer."""
     image_id = published_image_id(region, artifact)
@@ -147,7 +147,7 @@ def owner_matches(record: Record, owners: Sequence[str], account_id: str,
     return False
 
 
-def describe(record: Record, tags: Mapping[str, str]) -> dict[str, Any]:
+def describe(record: Record[ImageData], tags: Mapping[str, str]) -> dict[str, Any]:
     d = record.data
     out = {k: d.get(k) for k in (
         "Name", "Description", "ImageLocation", "OwnerId", "ImageOwnerAlias", "Public", "CreationDate",

@@ -15,7 +15,7 @@ from typing import Any
 from orchestrator.domain import errors, ids
 from orchestrator.domain import instance_types as catalogue
 from orchestrator.domain.lifecycle import AttachmentState, EniState
-from orchestrator.domain.records import InstanceData
+from orchestrator.domain.records import InstanceBlockDeviceMapping, InstanceData
 from orchestrator.domain.states import INSTANCE_CODES, REQUESTS, InstanceState, Request
 from orchestrator.runtime import records as runtime_records
 from orchestrator.services import capacity, images, launch_request, lookup, public_ips, volumes, vpcs
@@ -103,10 +103,11 @@ def _admit(backend: Backend, launch: launch_request.Launch) -> int:
     return count
 
 
-def _new_volumes(backend: Backend, region: str, launch: launch_request.Launch, instance_id: str) -> list[dict[str, Any]]:
+def _new_volumes(backend: Backend, region: str, launch: launch_request.Launch,
+                 instance_id: str) -> list[InstanceBlockDeviceMapping]:
     """The instance's root and extra volumes, born attached; its ``BlockDeviceMappings``."""
     zone = launch.subnet.data["AvailabilityZone"]
-    mappings = []
+    mappings: list[InstanceBlockDeviceMapping] = []
     for spec in [launch.root_spec, *launch.extra_specs]:
         vtype = spec.get("VolumeType") or "gp3"
         gp3 = vtype == "gp3"
@@ -248,7 +249,7 @@ def describe_attribute(backend: Backend, region: str, instance_id: str, attribut
     return {"InstanceId": record.id, key: render(record.data)}
 
 
-def modify_attribute(backend: Backend, region: str, req: Mapping[str, Any]) -> Record:
+def modify_attribute(backend: Backend, region: str, req: Mapping[str, Any]) -> Record[InstanceData]:
     record = get(backend, region, req["InstanceId"])
     changes: dict[str, Any] = {}
     attribute, value = req.get("Attribute"), req.get("Value")
@@ -297,7 +298,7 @@ def modify_attribute(backend: Backend, region: str, req: Mapping[str, Any]) -> R
     return record
 
 
-def modify_metadata_options(backend: Backend, region: str, req: Mapping[str, Any]) -> Record:
+def modify_metadata_options(backend: Backend, region: str, req: Mapping[str, Any]) -> Record[InstanceData]:
     record = get(backend, region, req["InstanceId"])
     if record.state == S.TERMINATED:
         raise errors.IncorrectInstanceState(f"The instance '{record.id}' is not in a state from which it can be modified.")
@@ -340,7 +341,7 @@ def console_output(backend: Backend, region: str, instance_id: str) -> dict[str,
 # describe
 
 
-def _block_devices(backend: Backend, record: Record) -> list[dict[str, Any]]:
+def _block_devices(backend: Backend, record: Record[InstanceData]) -> list[dict[str, Any]]:
     out = []
     for m in record.data["BlockDeviceMappings"]:
         vol = backend.store.get(m["VolumeId"], VOLUME)
@@ -351,7 +352,7 @@ def _block_devices(backend: Backend, record: Record) -> list[dict[str, Any]]:
     return out
 
 
-def describe(backend: Backend, record: Record, tags: Mapping[str, str]) -> dict[str, Any]:
+def describe(backend: Backend, record: Record[InstanceData], tags: Mapping[str, str]) -> dict[str, Any]:
     d = record.data
     itype = catalogue.get(d["InstanceType"])
     state = S(record.state)
@@ -443,7 +444,7 @@ def describe_instances(backend: Backend, region: str, instance_ids: Sequence[str
     and ``_owner`` for the answer's grouping into reservations (the handler removes them)."""
     records = find(backend, region, instance_ids) if instance_ids else visible(backend, region)
 
-    def render(r: Record, tags: dict[str, str]) -> dict[str, Any]:
+    def render(r: Record[InstanceData], tags: dict[str, str]) -> dict[str, Any]:
         return {**describe(backend, r, tags), "_reservation": r.data["ReservationId"], "_owner": r.data["OwnerId"]}
 
     return tag_service.rendered(backend, region, INSTANCE, records, render)

@@ -33,7 +33,7 @@ def _check_name(name: str) -> None:
             "KeyName", shown, "Key names must be 1 to 255 printable ASCII characters.")
 
 
-def _by_name(backend: Backend, region: str, name: str) -> Record | None:
+def _by_name(backend: Backend, region: str, name: str) -> Record[KeyPairData] | None:
     found = backend.store.find_by_field(TYPE, region, "KeyName", name)
     return found[0] if found else None
 
@@ -143,7 +143,7 @@ def delete(backend: Backend, region: str, name: str | None, key_id: str | None) 
     return record.id
 
 
-def describe(record: Record, tags: Mapping[str, str], include_public_key: bool = False) -> dict[str, Any]:
+def describe(record: Record[KeyPairData], tags: Mapping[str, str], include_public_key: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {
         "KeyPairId": record.id,
         "KeyFingerprint": record.data["KeyFingerprint"],

@@ -29,7 +29,7 @@ def get(backend: Backend, region: str, eni_id: str) -> Record[NetworkInterfaceDa
     return lookup.network_interface(backend, region, eni_id)
 
 
-def create(backend: Backend, region: str, req: Mapping[str, Any], tags: Mapping[str, str]) -> Record:
+def create(backend: Backend, region: str, req: Mapping[str, Any], tags: Mapping[str, str]) -> Record[NetworkInterfaceData]:
     subnet = vpcs.get_subnet(backend, region, req["SubnetId"])
     groups = vpcs.security_groups(backend, region, subnet.data["VpcId"], req.get("Groups"))
     with backend.store.transaction():
@@ -44,7 +44,7 @@ def create(backend: Backend, region: str, req: Mapping[str, Any], tags: Mapping[
     return backend.store.get(eni.id)  # type: ignore[return-value]
 
 
-def secondary_ips(eni: Record) -> list[str]:
+def secondary_ips(eni: Record[NetworkInterfaceData]) -> list[str]:
     return vpc_state.secondary_ips(eni)
 
 

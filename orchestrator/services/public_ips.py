@@ -15,7 +15,15 @@ from typing import Any
 
 from orchestrator.domain import errors, ids
 from orchestrator.domain.lifecycle import AVAILABLE
-from orchestrator.domain.records import ElasticIpData, InternetGatewayData, RouteTableData
+from orchestrator.domain.records import (
+    ElasticIpData,
+    InstanceData,
+    InternetGatewayData,
+    RouteTableAssociation,
+    RouteTableData,
+    SubnetData,
+    VpcData,
+)
 from orchestrator.domain.states import InstanceState
 from orchestrator.runtime import records, vpc_state
 from orchestrator.services import lookup
@@ -48,7 +56,7 @@ def create_internet_gateway(backend: Backend, region: str, tags: Mapping[str, st
     return record
 
 
-def describe_igw(record: Record, tags: Mapping[str, str]) -> dict[str, Any]:
+def describe_igw(record: Record[InternetGatewayData], tags: Mapping[str, str]) -> dict[str, Any]:
     return {"InternetGatewayId": record.id, "OwnerId": record.data["OwnerId"],
             "Attachments": record.data["Attachments"], "Tags": tag_service.tag_list(tags)}
 
@@ -63,7 +71,7 @@ def get_igw(backend: Backend, region: str, igw_id: str) -> Record[InternetGatewa
     return lookup.internet_gateway(backend, region, igw_id)
 
 
-def attached_igw(backend: Backend, region: str, vpc_id: str) -> Record | None:
+def attached_igw(backend: Backend, region: str, vpc_id: str) -> Record[InternetGatewayData] | None:
     return records.attached_igw(backend.store, region, vpc_id)
 
 
@@ -107,7 +115,7 @@ def delete_igw(backend: Backend, region: str, igw_id: str) -> None:
 def create_route_table(backend: Backend, region: str, vpc_id: str, main: bool = False) -> Record[RouteTableData]:
     vpc = lookup.vpc(backend, region, vpc_id)
     rtb_id = ids.new_id("rtb")
-    assoc = ([{"RouteTableAssociationId": ids.new_id("rtbassoc"), "RouteTableId": rtb_id, "Main": True,
+    assoc: list[RouteTableAssociation] = ([{"RouteTableAssociationId": ids.new_id("rtbassoc"), "RouteTableId": rtb_id, "Main": True,
                "AssociationState": {"State": "associated"}}] if main else [])
     record = Record[RouteTableData](id=rtb_id, type=RTB, region=region, state=AVAILABLE, data={
         "VpcId": vpc_id, "OwnerId": backend.account_id, "Associations": assoc,
@@ -127,7 +135,7 @@ def create_route_table_tagged(backend: Backend, region: str, vpc_id: str, tags: 
     return record
 
 
-def describe_route_table(record: Record, tags: Mapping[str, str]) -> dict[str, Any]:
+def describe_route_table(record: Record[RouteTableData], tags: Mapping[str, str]) -> dict[str, Any]:
     return {"RouteTableId": record.id, "VpcId": record.data["VpcId"], "OwnerId": record.data["OwnerId"],
             "Routes": record.data["Routes"], "Associations": record.data["Associations"],
             "PropagatingVgws": [], "Tags": tag_service.tag_list(tags)}
@@ -143,12 +151,12 @@ def get_route_table(backend: Backend, region: str, rtb_id: str) -> Record[RouteT
     return lookup.route_table(backend, region, rtb_id)
 
 
-def main_route_table(backend: Backend, region: str, vpc_id: str) -> Record | None:
+def main_route_table(backend: Backend, region: str, vpc_id: str) -> Record[RouteTableData] | None:
     return next((t for t in backend.store.list(RTB, region) if t.data["VpcId"] == vpc_id
                  and any(a.get("Main") for a in t.data["Associations"])), None)
 
 
-def route_table_of_subnet(backend: Backend, subnet: Record) -> Record | None:
+def route_table_of_subnet(backend: Backend, subnet: Record[SubnetData]) -> Record[RouteTableData] | None:
     for t in backend.store.list(RTB, subnet.region):
         if any(a.get("SubnetId") == subnet.id for a in t.data["Associations"]):
             return t
@@ -225,7 +233,7 @@ def delete_route_table(backend: Backend, region: str, rtb_id: str) -> Record:
     return table
 
 
-def subnet_is_public(backend: Backend, subnet: Record) -> bool:
+def subnet_is_public(backend: Backend, subnet: Record[SubnetData]) -> bool:
     table = route_table_of_subnet(backend, subnet)
     igw = attached_igw(backend, subnet.region, subnet.data["VpcId"])
     if table is None or igw is None:
@@ -233,7 +241,7 @@ def subnet_is_public(backend: Backend, subnet: Record) -> bool:
     return any(r["DestinationCidrBlock"] == "0.0.0.0/0" and r["GatewayId"] == igw.id for r in table.data["Routes"])
 
 
-def ensure_default_vpc_gateway(backend: Backend, vpc: Record) -> None:
+def ensure_default_vpc_gateway(backend: Backend, vpc: Record[VpcData]) -> None:
     """EC2's default VPC comes with an attached IGW and a main route table sending 0.0.0.0/0 to it."""
     if main_route_table(backend, vpc.region, vpc.id) is None:
         table = create_route_table(backend, vpc.region, vpc.id, main=True)
@@ -270,11 +278,11 @@ def allocate_public_ip(backend: Backend) -> str:
     raise errors.ApiError("The maximum number of addresses has been reached.", code="AddressLimitExceeded")
 
 
-def public_ip_of(backend: Backend, instance: Record) -> str | None:
+def public_ip_of(backend: Backend, instance: Record[InstanceData]) -> str | None:
     return records.public_ip_of(backend.store, instance)
 
 
-def eip_of_instance(backend: Backend, instance: Record) -> Record | None:
+def eip_of_instance(backend: Backend, instance: Record[InstanceData]) -> Record[ElasticIpData] | None:
     return records.eip_of_instance(backend.store, instance)
 
 
@@ -292,7 +300,7 @@ def allocate_address(backend: Backend, region: str, tags: Mapping[str, str]) -> 
     return record
 
 
-def get_eip(backend: Backend, region: str, allocation_id: str | None, public_ip: str | None) -> Record:
+def get_eip(backend: Backend, region: str, allocation_id: str | None, public_ip: str | None) -> Record[ElasticIpData]:
     for e in backend.store.list(EIP, region):
         if e.id == allocation_id or (public_ip and e.data["PublicIp"] == public_ip):
             return e
@@ -322,7 +330,7 @@ def _associate(backend: Backend, region: str, eip: Record, req: Mapping[str, Any
             eni = lookup.network_interface(backend, region, req["NetworkInterfaceId"])  # not another region's
             if not eni.data.get("Attachment"):
                 raise errors.InvalidParameterValue("The network interface is not attached to an instance")
-            instance = backend.store.get(eni.data["Attachment"]["InstanceId"])  # type: ignore[assignment]
+            instance = backend.store.get(eni.data["Attachment"]["InstanceId"])  # type: ignore[assignment,index]
             assert instance is not None
         else:
             raise errors.MissingParameter("InstanceId")
@@ -349,7 +357,7 @@ def _associate(backend: Backend, region: str, eip: Record, req: Mapping[str, Any
     return eip, instance
 
 
-def _clear(eip: Record) -> None:
+def _clear(eip: Record[ElasticIpData]) -> None:
     records.clear_eip_association(eip)
 
 
@@ -385,7 +393,7 @@ def describe_addresses(backend: Backend, region: str, allocation_ids: Sequence[s
     return tag_service.rendered(backend, region, EIP, records, describe_address)
 
 
-def describe_address(eip: Record, tags: Mapping[str, str]) -> dict[str, Any]:
+def describe_address(eip: Record[ElasticIpData], tags: Mapping[str, str]) -> dict[str, Any]:
     out = {k: v for k, v in eip.data.items() if not k.startswith("_")}
     out["AllocationId"] = eip.id
     out["Tags"] = [{"Key": k, "Value": v} for k, v in sorted(tags.items())]

@@ -171,7 +171,7 @@ def check_compilable(rule: Mapping[str, Any]) -> None:
         raise errors.InvalidParameterValue(f"Invalid security group rule: {exc}") from None
 
 
-def _permission_rules(backend: Backend, region: str, group: Record, egress: bool,
+def _permission_rules(backend: Backend, region: str, group: Record[SecurityGroupData], egress: bool,
                       permissions: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Flat rules from IpPermissions, validated as EC2 does, then by the firewall compiler."""
     out: list[dict[str, Any]] = []
@@ -375,7 +375,7 @@ def _permission(rule: Mapping[str, Any], owner: str) -> dict[str, Any]:
     return perm
 
 
-def describe(group: Record, tags: Mapping[str, str]) -> dict[str, Any]:
+def describe(group: Record[SecurityGroupData], tags: Mapping[str, str]) -> dict[str, Any]:
     rules = ensure_rules_field(group)
     owner = group.data["OwnerId"]
     return {

@@ -50,7 +50,7 @@ def get(backend: Backend, region: str, snapshot_id: str) -> Record[SnapshotData]
     return lookup.snapshot(backend, region, snapshot_id)
 
 
-def can_use(rec: Record, account_id: str) -> bool:
+def can_use(rec: Record[SnapshotData], account_id: str) -> bool:
     d = rec.data
     perms = d.get("CreateVolumePermissions") or []
     return (d.get("OwnerId") == account_id or bool(d.get("published")) or bool(d.get("Public"))
@@ -61,7 +61,7 @@ def visible(backend: Backend, region: str, account_id: str) -> list[Record]:
     return [r for r in backend.store.list(SNAPSHOT, region) if r.state != DELETED and can_use(r, account_id)]
 
 
-def describe(backend: Backend, rec: Record, tags: Mapping[str, str]) -> dict[str, Any]:
+def describe(backend: Backend, rec: Record[SnapshotData], tags: Mapping[str, str]) -> dict[str, Any]:
     d = rec.data
     out: dict[str, Any] = {
         "SnapshotId": rec.id, "VolumeId": d.get("VolumeId") or "vol-ffffffff", "State": rec.state,
@@ -80,7 +80,7 @@ def describe(backend: Backend, rec: Record, tags: Mapping[str, str]) -> dict[str
     return out
 
 
-def info(backend: Backend, rec: Record, tags: Mapping[str, str]) -> dict[str, Any]:
+def info(backend: Backend, rec: Record[SnapshotData], tags: Mapping[str, str]) -> dict[str, Any]:
     """The ``SnapshotInfo`` shape (CreateSnapshots)."""
     full = describe(backend, rec, tags)
     keys = ("Description", "Tags", "Encrypted", "VolumeId", "State", "VolumeSize", "StartTime", "Progress",
@@ -183,12 +183,12 @@ def snapshot_of_volume(backend: Backend, region: str, vol: Record[VolumeData], d
                         boot=boot_data_of_volume(backend, vol), tags=tags, zone=vol.data["AvailabilityZone"])
 
 
-def _snapshottable(vol: Record) -> None:
+def _snapshottable(vol: Record[VolumeData]) -> None:
     if vol.state not in (VolumeState.AVAILABLE, VolumeState.IN_USE):
         raise errors.IncorrectState(f"The volume '{vol.id}' is in state '{vol.state}'.")
 
 
-def create(backend: Backend, region: str, req: Mapping[str, Any]) -> Record:
+def create(backend: Backend, region: str, req: Mapping[str, Any]) -> Record[SnapshotData]:
     vol = vols.get(backend, region, req["VolumeId"])
     _snapshottable(vol)
     tags = tag_service.tags_from_specifications(req.get("TagSpecifications"), "snapshot")
@@ -270,7 +270,7 @@ def delete(backend: Backend, region: str, snapshot_id: str) -> None:
 # copy (another region) and attributes
 
 
-def copy(backend: Backend, region: str, req: Mapping[str, Any]) -> Record:
+def copy(backend: Backend, region: str, req: Mapping[str, Any]) -> Record[SnapshotData]:
     """CopySnapshot, called in the DESTINATION region (``region``) with ``SourceRegion``."""
     source_region = req.get("SourceRegion")
     if not source_region:

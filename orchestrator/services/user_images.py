@@ -33,7 +33,13 @@ from typing import Any
 from orchestrator.domain import errors, ids, volume_types
 from orchestrator.domain.lifecycle import ImageState as M
 from orchestrator.domain.lifecycle import SnapshotState
-from orchestrator.domain.records import ImageBlockDeviceMapping, ImageData
+from orchestrator.domain.records import (
+    ImageBlockDeviceMapping,
+    ImageData,
+    InstanceBlockDeviceMapping,
+    SnapshotData,
+    VolumeData,
+)
 from orchestrator.domain.states import InstanceState
 from orchestrator.services import images, instances, lookup
 from orchestrator.services import snapshots as snaps
@@ -119,7 +125,7 @@ def create(backend: Backend, region: str, req: Mapping[str, Any]) -> str:
     source = backend.store.get(inst.data["ImageId"])
     boot = snaps.boot_data_of_image(source) if source else {}
     no_device = {m["DeviceName"] for m in req.get("BlockDeviceMappings") or [] if m.get("NoDevice") is not None}
-    picked: list[tuple[dict[str, Any], Record]] = []
+    picked: list[tuple[InstanceBlockDeviceMapping, Record[VolumeData]]] = []
     for n, m in enumerate(inst.data["BlockDeviceMappings"]):
         if n > 0 and m["DeviceName"] in no_device:
             continue
@@ -250,7 +256,7 @@ def register(backend: Backend, region: str, req: Mapping[str, Any]) -> str:
 # DeregisterImage
 
 
-def own(backend: Backend, region: str, image_id: str) -> Record:
+def own(backend: Backend, region: str, image_id: str) -> Record[ImageData]:
     image = images.get(backend, region, image_id)
     if image.data.get("OwnerId") != backend.account_id:
         raise errors.ApiError(f"Not authorized for image:{image_id}", code="AuthFailure")
@@ -310,7 +316,7 @@ def copy(backend: Backend, region: str, req: Mapping[str, Any]) -> str:
         for r in backend.store.list(IMAGE, region):
             if r.data.get("ClientToken") == token:
                 return r.id
-    sources: list[tuple[dict[str, Any], Record | None]] = []
+    sources: list[tuple[ImageBlockDeviceMapping, Record[SnapshotData] | None]] = []
     for m in src.data["BlockDeviceMappings"]:
         sid = (m.get("Ebs") or {}).get("SnapshotId")
         sources.append((m, snaps.get(backend, source_region, sid) if sid else None))
@@ -354,7 +360,7 @@ def copy(backend: Backend, region: str, req: Mapping[str, Any]) -> str:
 # attributes
 
 
-def can_launch(image: Record, account_id: str) -> bool:
+def can_launch(image: Record[ImageData], account_id: str) -> bool:
     d = image.data
     return (d.get("OwnerId") == account_id or bool(d.get("Public"))
             or any(p.get("UserId") == account_id for p in d.get("LaunchPermissions") or []))

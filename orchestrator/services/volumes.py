@@ -20,7 +20,7 @@ from typing import Any
 
 from orchestrator.domain import errors, ids
 from orchestrator.domain.lifecycle import AttachmentState, SnapshotState
-from orchestrator.domain.records import VolumeData
+from orchestrator.domain.records import InstanceData, VolumeAttachment, VolumeData, VolumeModification
 from orchestrator.domain.states import InstanceState, VolumeState
 from orchestrator.domain.volume_types import (
     IOPS_LIMITS,
@@ -76,7 +76,7 @@ def get(backend: Backend, region: str, volume_id: str) -> Record[VolumeData]:
     return lookup.volume(backend, region, volume_id)
 
 
-def attachment(rec: Record) -> dict[str, Any] | None:
+def attachment(rec: Record[VolumeData]) -> VolumeAttachment | None:
     return records.attachment(rec)
 
 
@@ -119,7 +119,7 @@ def _zone(backend: Backend, region: str, zone: str | None) -> str:
 # CreateVolume / DeleteVolume
 
 
-def create(backend: Backend, region: str, req: Mapping[str, Any]) -> Record:
+def create(backend: Backend, region: str, req: Mapping[str, Any]) -> Record[VolumeData]:
     zone = _zone(backend, region, req.get("AvailabilityZone"))
     vtype = req.get("VolumeType") or "gp2"
     snap = None
@@ -202,15 +202,15 @@ def attach(backend: Backend, region: str, volume_id: str, instance_id: str, devi
     for m in inst.data["BlockDeviceMappings"]:
         if m["DeviceName"] == device or target_of(m["DeviceName"]) == target:
             raise errors.InvalidParameterValue(f"Attachment point {device} is already in use")
-    att = {"InstanceId": instance_id, "Device": device, "State": str(AttachmentState.ATTACHING), "AttachTime": now_iso(),
-           "DeleteOnTermination": False}
+    att: VolumeAttachment = {"InstanceId": instance_id, "Device": device, "State": str(AttachmentState.ATTACHING),
+                             "AttachTime": now_iso(), "DeleteOnTermination": False}
     with backend.store.transaction():
         try:
             move(backend, volume_id, V.AVAILABLE, V.IN_USE, {"Attachments": [att]})
         except StateConflict:
             raise errors.ApiError(f"{volume_id} is already attached to an instance", code="VolumeInUse") from None
 
-        def add(rec: Record) -> None:
+        def add(rec: Record[InstanceData]) -> None:
             rec.data["BlockDeviceMappings"].append(
                 {"DeviceName": device, "VolumeId": volume_id, "DeleteOnTermination": False})
 
@@ -241,7 +241,7 @@ def detach(backend: Backend, region: str, req: Mapping[str, Any]) -> dict[str, A
     if att["State"] == AttachmentState.DETACHING:
         return _attachment_out(volume_id, att)
     records.set_attachment_state(backend.store, volume_id, str(AttachmentState.DETACHING))
-    att = {**att, "State": str(AttachmentState.DETACHING)}
+    att = {**att, "State": str(AttachmentState.DETACHING)}  # what the answer shows; the store has it too
     backend.runtime.detach_volume(volume_id, att["InstanceId"], att["Device"], bool(req.get("Force")))
     return _attachment_out(volume_id, att)
 
@@ -278,13 +278,14 @@ def modify(backend: Backend, region: str, req: Mapping[str, Any]) -> dict[str, A
             f"Modification for volume {volume_id} has no changes from its current configuration")
     if size > int(d["Size"]):
         capacity.admit_volumes(backend, [size], f"growing {volume_id} to {size} GiB", exclude=[volume_id])
-    mod = {"VolumeId": volume_id, "ModificationState": "modifying", "TargetSize": size,
-           "TargetIops": iops, "TargetVolumeType": vtype, "TargetThroughput": throughput,
-           "TargetMultiAttachEnabled": False, "OriginalSize": int(d["Size"]), "OriginalIops": d.get("Iops"),
-           "OriginalVolumeType": d["VolumeType"], "OriginalThroughput": d.get("Throughput"),
-           "OriginalMultiAttachEnabled": False, "Progress": 0, "StartTime": now_iso()}
+    mod: VolumeModification = {"VolumeId": volume_id, "ModificationState": "modifying", "TargetSize": size,
+                                "TargetIops": iops, "TargetVolumeType": vtype, "TargetThroughput": throughput,
+                                "TargetMultiAttachEnabled": False, "OriginalSize": int(d["Size"]),
+                                "OriginalIops": d.get("Iops"), "OriginalVolumeType": d["VolumeType"],
+                                "OriginalThroughput": d.get("Throughput"), "OriginalMultiAttachEnabled": False,
+                                "Progress": 0, "StartTime": now_iso()}
 
-    def start(rec: Record) -> None:
+    def start(rec: Record[VolumeData]) -> None:
         rec.data["Modification"] = mod
 
     mutate(backend, volume_id, start)
@@ -333,7 +334,7 @@ def create_shown(backend: Backend, region: str, req: Mapping[str, Any]) -> dict[
     return out
 
 
-def describe_volume(record: Record, tags: Mapping[str, str]) -> dict[str, Any]:
+def describe_volume(record: Record[VolumeData], tags: Mapping[str, str]) -> dict[str, Any]:
     d = record.data
     return {
         "VolumeId": record.id, "State": record.state, "Size": d["Size"], "AvailabilityZone": d["AvailabilityZone"],

@@ -14,7 +14,13 @@ from typing import Any
 
 from orchestrator.domain import errors, ids
 from orchestrator.domain.lifecycle import AVAILABLE, EniState
-from orchestrator.domain.records import NetworkInterfaceData, SecurityGroupData, SubnetData, VpcData
+from orchestrator.domain.records import (
+    GroupIdentifier,
+    NetworkInterfaceData,
+    SecurityGroupData,
+    SubnetData,
+    VpcData,
+)
 from orchestrator.runtime.vpc_state import stored_rule
 from orchestrator.services import lookup, public_ips
 from orchestrator.services import tags as tag_service
@@ -28,11 +34,11 @@ ENI = "network-interface"
 DEFAULT_VPC_CIDR = "172.31.0.0/16"
 
 
-def default_vpc(backend: Backend, region: str) -> Record | None:
+def default_vpc(backend: Backend, region: str) -> Record[VpcData] | None:
     return next((r for r in backend.store.list(VPC, region) if r.data.get("IsDefault")), None)
 
 
-def ensure_default_vpc(backend: Backend, region: str) -> Record | None:
+def ensure_default_vpc(backend: Backend, region: str) -> Record[VpcData] | None:
     """The region's default VPC, its per-zone default subnets and its default group, made once per
     region (a user may delete it afterwards, as on EC2)."""
     with backend.store.transaction():
@@ -84,7 +90,7 @@ def new_security_group(backend: Backend, region: str, vpc_id: str, name: str, de
     return record
 
 
-def create_subnet_record(backend: Backend, vpc: Record, cidr: str, zone_name: str,
+def create_subnet_record(backend: Backend, vpc: Record[VpcData], cidr: str, zone_name: str,
                          default_for_az: bool = False) -> Record[SubnetData]:
     zone = backend.regions.zone(zone_name)
     assert zone is not None
@@ -109,7 +115,7 @@ def get_subnet(backend: Backend, region: str, subnet_id: str) -> Record[SubnetDa
     return lookup.subnet(backend, region, subnet_id)
 
 
-def default_subnet(backend: Backend, region: str, zone_name: str) -> Record:
+def default_subnet(backend: Backend, region: str, zone_name: str) -> Record[SubnetData]:
     for s in subnets(backend, region):
         if s.data.get("DefaultForAz") and s.data["AvailabilityZone"] == zone_name:
             return s
@@ -117,7 +123,7 @@ def default_subnet(backend: Backend, region: str, zone_name: str) -> Record:
                           code="VPCIdNotSpecified" if default_vpc(backend, region) is None else "MissingInput")
 
 
-def security_groups(backend: Backend, region: str, vpc_id: str, group_ids: list[str] | None) -> list[dict[str, str]]:
+def security_groups(backend: Backend, region: str, vpc_id: str, group_ids: list[str] | None) -> list[GroupIdentifier]:
     """``[{"GroupId", "GroupName"}]`` for a launch: the given groups (same VPC) or the VPC's default."""
     groups = [g for g in backend.store.list(SECURITY_GROUP, region) if g.data["VpcId"] == vpc_id]
     if not group_ids:
@@ -143,17 +149,17 @@ def reserved(cidr: str) -> set[ipaddress.IPv4Address]:
     return {ipaddress.IPv4Address(base + i) for i in range(4)} | {net.broadcast_address}
 
 
-def used_addresses(backend: Backend, subnet: Record) -> set[str]:
+def used_addresses(backend: Backend, subnet: Record[SubnetData]) -> set[str]:
     return {ip for e in backend.store.list(ENI, subnet.region) if e.data["SubnetId"] == subnet.id
             for ip in (e.data["PrivateIpAddress"], *(e.data.get("SecondaryPrivateIps") or []))}
 
 
-def free_address_count(backend: Backend, subnet: Record) -> int:
+def free_address_count(backend: Backend, subnet: Record[SubnetData]) -> int:
     net = ipaddress.ip_network(subnet.data["CidrBlock"])
     return net.num_addresses - len(reserved(subnet.data["CidrBlock"])) - len(used_addresses(backend, subnet))
 
 
-def allocate_address(backend: Backend, subnet: Record, wanted: str | None = None) -> str:
+def allocate_address(backend: Backend, subnet: Record[SubnetData], wanted: str | None = None) -> str:
     """The lowest free address of the subnet (or ``wanted``); call inside a store transaction."""
     net = ipaddress.ip_network(subnet.data["CidrBlock"])
     taken = used_addresses(backend, subnet)
@@ -181,7 +187,7 @@ def new_mac() -> str:
     return "0e:" + ":".join(f"{b:02x}" for b in secrets.token_bytes(5))
 
 
-def create_eni(backend: Backend, subnet: Record, groups: list[dict[str, str]], description: str = "",
+def create_eni(backend: Backend, subnet: Record[SubnetData], groups: list[GroupIdentifier], description: str = "",
                private_ip: str | None = None) -> Record[NetworkInterfaceData]:
     """An ENI with an address of the subnet; call inside a store transaction."""
     ip = allocate_address(backend, subnet, private_ip)
@@ -206,7 +212,7 @@ def private_dns_name(ip: str, region: str) -> str:
     return f"{host}.ec2.internal" if region == "us-east-1" else f"{host}.{region}.compute.internal"
 
 
-def describe_vpc(record: Record, tags: dict[str, str]) -> dict[str, Any]:
+def describe_vpc(record: Record[VpcData], tags: dict[str, str]) -> dict[str, Any]:
     d = record.data
     return {"VpcId": record.id, "State": record.state, "CidrBlock": d["CidrBlock"], "IsDefault": d["IsDefault"],
             "InstanceTenancy": d["InstanceTenancy"], "DhcpOptionsId": d["DhcpOptionsId"], "OwnerId": d["OwnerId"],
@@ -214,7 +220,7 @@ def describe_vpc(record: Record, tags: dict[str, str]) -> dict[str, Any]:
             "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]}
 
 
-def describe_subnet(backend: Backend, record: Record, tags: dict[str, str]) -> dict[str, Any]:
+def describe_subnet(backend: Backend, record: Record[SubnetData], tags: dict[str, str]) -> dict[str, Any]:
     d = record.data
     return {"SubnetId": record.id, "State": record.state, "VpcId": d["VpcId"], "CidrBlock": d["CidrBlock"],
             "AvailabilityZone": d["AvailabilityZone"], "AvailabilityZoneId": d["AvailabilityZoneId"],
@@ -261,7 +267,7 @@ def get_vpc(backend: Backend, region: str, vpc_id: str) -> Record[VpcData]:
     return lookup.vpc(backend, region, vpc_id)
 
 
-def create_vpc(backend: Backend, region: str, cidr: str, tags: dict[str, str]) -> Record:
+def create_vpc(backend: Backend, region: str, cidr: str, tags: dict[str, str]) -> Record[VpcData]:
     net = _network(cidr, "Vpc")
     with backend.store.transaction():
         record = create_vpc_record(backend, region, str(net))
@@ -364,7 +370,7 @@ def modify_vpc_attribute(backend: Backend, region: str, vpc_id: str, changes: Ma
     if not changes:
         raise errors.MissingParameter("EnableDnsSupport or EnableDnsHostnames")
     for key, value in changes.items():
-        record.data[key] = bool(value)
+        record.data[key] = bool(value)  # type: ignore[literal-required]  # a key of VPC_ATTRIBUTES
     backend.store.update(record)
 
 
