@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
-from ec2d_server import RunningEc2d, start_ec2d
+
+# Every record any test writes is checked against its TypedDict (orchestrator/domain/records.py):
+# set before anything opens a store, and inherited by the daemons tests start as subprocesses.
+os.environ["EC2D_CHECK_RECORDS"] = "1"
+
+from ec2d_server import RunningEc2d, start_ec2d  # noqa: E402
 
 
 @pytest.fixture(scope="session")

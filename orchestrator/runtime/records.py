@@ -11,6 +11,7 @@ from typing import Any
 
 from orchestrator.domain import errors
 from orchestrator.domain.lifecycle import AttachmentState, move_attachment
+from orchestrator.domain.records import VolumeAttachment, VolumeData
 from orchestrator.domain.states import VOLUME_TRANSITIONS, InstanceState, VolumeState, check_edge
 from orchestrator.runtime.port import Model
 from orchestrator.store.sqlite import Record, StateConflict, Store
@@ -64,7 +65,7 @@ def vpc_instances(store: Store, region: str, vpc_id: str) -> list[Record]:
     return [r for r in store.list(INSTANCE, region) if r.data["VpcId"] == vpc_id and r.state != S.TERMINATED]
 
 
-def attachment(volume: Record) -> dict[str, Any] | None:
+def attachment(volume: Record[VolumeData]) -> VolumeAttachment | None:
     atts = volume.data.get("Attachments") or []
     return atts[0] if atts else None
 

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from orchestrator.domain.lifecycle import ImageState, SnapshotState
+from orchestrator.domain.records import ImageData, SnapshotData
 from orchestrator.images.cache import ImageArtifact, list_images
 from orchestrator.services import lookup
 from orchestrator.services.backend import Backend
@@ -45,7 +46,7 @@ def _size_gib(virtual_size: int) -> int:
     return max(1, math.ceil(virtual_size / GIB))
 
 
-def register_artifact(backend: Backend, region: str, artifact: ImageArtifact, launchable: bool = True) -> Record:
+def register_artifact(backend: Backend, region: str, artifact: ImageArtifact, launchable: bool = True) -> Record[ImageData]:
     """Make ``artifact`` a public AMI in ``region`` (idempotent): ``available`` at once when
     ``launchable`` (nothing launches without a runtime), else ``pending`` until the runtime imported its layer."""
     image_id = published_image_id(region, artifact)
@@ -59,7 +60,7 @@ def register_artifact(backend: Backend, region: str, artifact: ImageArtifact, la
     root_device = m.get("root_device") or "/dev/xvda"
     with backend.store.transaction():
         if backend.store.get(snapshot_id) is None:
-            backend.store.insert(Record(
+            backend.store.insert(Record[SnapshotData](
                 id=snapshot_id, type=SNAPSHOT, region=region, state=str(SnapshotState.COMPLETED),
                 data={
                     "VolumeId": "vol-ffffffff",
@@ -75,7 +76,7 @@ def register_artifact(backend: Backend, region: str, artifact: ImageArtifact, la
                     "published": True,
                 },
             ))
-        record = Record(
+        record = Record[ImageData](
             id=image_id, type=IMAGE, region=region, state=str(ImageState.AVAILABLE if launchable else ImageState.PENDING),
             data={
                 "Name": f"{artifact.name}-{artifact.key[:12]}",
@@ -122,8 +123,8 @@ def sync_published(backend: Backend, launchable: bool = True) -> list[Record]:
     return out
 
 
-def get(backend: Backend, region: str, image_id: str) -> Record:
-    return lookup.get(backend, region, "ami", image_id)
+def get(backend: Backend, region: str, image_id: str) -> Record[ImageData]:
+    return lookup.image(backend, region, image_id)
 
 
 def visible(backend: Backend, region: str, account_id: str) -> list[Record]:
@@ -146,7 +147,7 @@ def owner_matches(record: Record, owners: Sequence[str], account_id: str,
     return False
 
 
-def describe(record: Record, tags: Mapping[str, str]) -> dict[str, Any]:
+def describe(record: Record[ImageData], tags: Mapping[str, str]) -> dict[str, Any]:
     d = record.data
     out = {k: d.get(k) for k in (
         "Name", "Description", "ImageLocation", "OwnerId", "ImageOwnerAlias", "Public", "CreationDate",

@@ -15,6 +15,7 @@ from typing import Any
 from orchestrator.domain import errors, ids
 from orchestrator.domain import instance_types as catalogue
 from orchestrator.domain.lifecycle import AttachmentState, EniState
+from orchestrator.domain.records import InstanceBlockDeviceMapping, InstanceData
 from orchestrator.domain.states import INSTANCE_CODES, REQUESTS, InstanceState, Request
 from orchestrator.runtime import records as runtime_records
 from orchestrator.services import capacity, images, launch_request, lookup, public_ips, volumes, vpcs
@@ -38,8 +39,8 @@ def now_iso() -> str:
 # lookups
 
 
-def get(backend: Backend, region: str, instance_id: str) -> Record:
-    return lookup.get(backend, region, "i", instance_id)
+def get(backend: Backend, region: str, instance_id: str) -> Record[InstanceData]:
+    return lookup.instance(backend, region, instance_id)
 
 
 def find(backend: Backend, region: str, instance_ids: Sequence[str]) -> list[Record]:
@@ -102,14 +103,15 @@ def _admit(backend: Backend, launch: launch_request.Launch) -> int:
     return count
 
 
-def _new_volumes(backend: Backend, region: str, launch: launch_request.Launch, instance_id: str) -> list[dict[str, Any]]:
+def _new_volumes(backend: Backend, region: str, launch: launch_request.Launch,
+                 instance_id: str) -> list[InstanceBlockDeviceMapping]:
     """The instance's root and extra volumes, born attached; its ``BlockDeviceMappings``."""
     zone = launch.subnet.data["AvailabilityZone"]
-    mappings = []
+    mappings: list[InstanceBlockDeviceMapping] = []
     for spec in [launch.root_spec, *launch.extra_specs]:
         vtype = spec.get("VolumeType") or "gp3"
         gp3 = vtype == "gp3"
-        vol = volumes.new_record(backend, region, zone, int(spec["VolumeSize"]), vtype, 3000 if gp3 else None,
+        vol = volumes.new_volume(backend, region, zone, int(spec["VolumeSize"]), vtype, 3000 if gp3 else None,
                                  125 if gp3 else None, spec.get("SnapshotId"), launch.volume_tags,
                                  attached={"InstanceId": instance_id, "Device": spec["DeviceName"],
                                            "DeleteOnTermination": spec["DeleteOnTermination"]})
@@ -128,7 +130,7 @@ def _new_instance(backend: Backend, region: str, req: Mapping[str, Any], launch:
         "Attachment": {"InstanceId": instance_id, "DeviceIndex": 0, "Status": str(AttachmentState.ATTACHED),
                        "AttachmentId": ids.new_id("attach"), "AttachTime": now_iso(),
                        "DeleteOnTermination": True}})
-    record = Record(id=instance_id, type=INSTANCE, region=region, state=str(S.PENDING), data={
+    record = Record[InstanceData](id=instance_id, type=INSTANCE, region=region, state=str(S.PENDING), data={
         "ReservationId": reservation_id,
         "OwnerId": backend.account_id,
         "ImageId": launch.image.id,
@@ -247,7 +249,7 @@ def describe_attribute(backend: Backend, region: str, instance_id: str, attribut
     return {"InstanceId": record.id, key: render(record.data)}
 
 
-def modify_attribute(backend: Backend, region: str, req: Mapping[str, Any]) -> Record:
+def modify_attribute(backend: Backend, region: str, req: Mapping[str, Any]) -> Record[InstanceData]:
     record = get(backend, region, req["InstanceId"])
     changes: dict[str, Any] = {}
     attribute, value = req.get("Attribute"), req.get("Value")
@@ -296,7 +298,7 @@ def modify_attribute(backend: Backend, region: str, req: Mapping[str, Any]) -> R
     return record
 
 
-def modify_metadata_options(backend: Backend, region: str, req: Mapping[str, Any]) -> Record:
+def modify_metadata_options(backend: Backend, region: str, req: Mapping[str, Any]) -> Record[InstanceData]:
     record = get(backend, region, req["InstanceId"])
     if record.state == S.TERMINATED:
         raise errors.IncorrectInstanceState(f"The instance '{record.id}' is not in a state from which it can be modified.")
@@ -339,7 +341,7 @@ def console_output(backend: Backend, region: str, instance_id: str) -> dict[str,
 # describe
 
 
-def _block_devices(backend: Backend, record: Record) -> list[dict[str, Any]]:
+def _block_devices(backend: Backend, record: Record[InstanceData]) -> list[dict[str, Any]]:
     out = []
     for m in record.data["BlockDeviceMappings"]:
         vol = backend.store.get(m["VolumeId"], VOLUME)
@@ -350,7 +352,7 @@ def _block_devices(backend: Backend, record: Record) -> list[dict[str, Any]]:
     return out
 
 
-def describe(backend: Backend, record: Record, tags: Mapping[str, str]) -> dict[str, Any]:
+def describe(backend: Backend, record: Record[InstanceData], tags: Mapping[str, str]) -> dict[str, Any]:
     d = record.data
     itype = catalogue.get(d["InstanceType"])
     state = S(record.state)
@@ -442,7 +444,7 @@ def describe_instances(backend: Backend, region: str, instance_ids: Sequence[str
     and ``_owner`` for the answer's grouping into reservations (the handler removes them)."""
     records = find(backend, region, instance_ids) if instance_ids else visible(backend, region)
 
-    def render(r: Record, tags: dict[str, str]) -> dict[str, Any]:
+    def render(r: Record[InstanceData], tags: dict[str, str]) -> dict[str, Any]:
         return {**describe(backend, r, tags), "_reservation": r.data["ReservationId"], "_owner": r.data["OwnerId"]}
 
     return tag_service.rendered(backend, region, INSTANCE, records, render)

@@ -10,6 +10,7 @@ from typing import Any
 from orchestrator.domain import errors, ids
 from orchestrator.domain import keypairs as crypto
 from orchestrator.domain.lifecycle import AVAILABLE
+from orchestrator.domain.records import KeyPairData
 from orchestrator.services import lookup
 from orchestrator.services import tags as tag_service
 from orchestrator.services.backend import Backend
@@ -32,7 +33,7 @@ def _check_name(name: str) -> None:
             "KeyName", shown, "Key names must be 1 to 255 printable ASCII characters.")
 
 
-def _by_name(backend: Backend, region: str, name: str) -> Record | None:
+def _by_name(backend: Backend, region: str, name: str) -> Record[KeyPairData] | None:
     found = backend.store.find_by_field(TYPE, region, "KeyName", name)
     return found[0] if found else None
 
@@ -42,7 +43,7 @@ def _insert(
     tag_specs: Sequence[Mapping[str, Any]] | None,
 ) -> Record:
     tags = tag_service.tags_from_specifications(tag_specs, TYPE)
-    record = Record(
+    record = Record[KeyPairData](
         id=ids.new_id("key"),
         type=TYPE,
         region=region,
@@ -133,7 +134,7 @@ def delete(backend: Backend, region: str, name: str | None, key_id: str | None) 
     if not name and not key_id:
         raise errors.MissingParameter("KeyName")
     if key_id:
-        record = lookup.get(backend, region, "key", key_id)
+        record = lookup.key_pair(backend, region, key_id)
     else:
         record = _by_name(backend, region, name or "")
     if record is None:
@@ -142,7 +143,7 @@ def delete(backend: Backend, region: str, name: str | None, key_id: str | None) 
     return record.id
 
 
-def describe(record: Record, tags: Mapping[str, str], include_public_key: bool = False) -> dict[str, Any]:
+def describe(record: Record[KeyPairData], tags: Mapping[str, str], include_public_key: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {
         "KeyPairId": record.id,
         "KeyFingerprint": record.data["KeyFingerprint"],

@@ -15,6 +15,7 @@ from typing import Any
 from orchestrator.domain import errors
 from orchestrator.domain import instance_types as catalogue
 from orchestrator.domain.lifecycle import ImageState
+from orchestrator.domain.records import GroupIdentifier, ImageData, SubnetData
 from orchestrator.domain.volume_types import check_type_and_size
 from orchestrator.drivers.compute.designer import ec2_device_to_target
 from orchestrator.services import keypairs, vpcs
@@ -40,7 +41,7 @@ class Launch:
     root_spec: dict[str, Any]
     extra_specs: list[dict[str, Any]]
     subnet: Record
-    groups: list[dict[str, str]]
+    groups: list[GroupIdentifier]
     private_ip: str | None
     wants_public: bool
     instance_tags: dict[str, str]
@@ -59,7 +60,7 @@ def _user_data(raw: str | None) -> str | None:
     return raw
 
 
-def _metadata_options(opts: Mapping[str, Any] | None, image: Record) -> dict[str, Any]:
+def _metadata_options(opts: Mapping[str, Any] | None, image: Record[ImageData]) -> dict[str, Any]:
     v2 = image.data.get("ImdsSupport") == "v2.0"
     out = {
         "State": "applied",
@@ -156,7 +157,7 @@ def _root_mapping(image: Record, mappings: Sequence[Mapping[str, Any]] | None) -
     return root, extras
 
 
-def check(backend: Backend, region: str, req: Mapping[str, Any], image: Record) -> Launch:
+def check(backend: Backend, region: str, req: Mapping[str, Any], image: Record[ImageData]) -> Launch:
     if image.state != ImageState.AVAILABLE:
         raise errors.ApiError(f"AMI '{image.id}' is {image.state}, and cannot be run", code="InvalidAMIID.Unavailable")
     type_name = req.get("InstanceType") or "m1.small"
@@ -182,7 +183,7 @@ def check(backend: Backend, region: str, req: Mapping[str, Any], image: Record) 
 
 
 def _placement(backend: Backend, region: str,
-               req: Mapping[str, Any]) -> tuple[Record, list[dict[str, str]], str | None, bool]:
+               req: Mapping[str, Any]) -> tuple[Record[SubnetData], list[GroupIdentifier], str | None, bool]:
     """(subnet, groups, private address, public address?): SubnetId (directly or in
     NetworkInterfaces[0]) or the default subnet of the zone, and the groups of its VPC."""
     nic0 = (req.get("NetworkInterfaces") or [{}])[0]

@@ -3,7 +3,9 @@
 A malformed id gets the kind's ``*.Malformed`` code, an id that is unknown, of another region or
 in a state EC2 no longer shows (a deleted volume, a deregistered AMI) the kind's ``*.NotFound``,
 with the message EC2 uses for that resource (most say ``The <label> ID '<id>' does not exist``;
-the exceptions are listed in ``LOOKUPS``). The services' own ``get`` functions are this call.
+the exceptions are listed in ``LOOKUPS``). The services' own ``get`` functions are this call;
+the per-kind entry points (``lookup.volume`` ...) return the record typed with its data's
+``TypedDict`` (``Record[VolumeData]``), so a type checker knows the keys a service reads.
 """
 
 from __future__ import annotations
@@ -13,6 +15,19 @@ from dataclasses import dataclass
 
 from orchestrator.domain import errors, ids
 from orchestrator.domain.lifecycle import ImageState, SnapshotState
+from orchestrator.domain.records import (
+    ImageData,
+    InstanceData,
+    InternetGatewayData,
+    KeyPairData,
+    NetworkInterfaceData,
+    RouteTableData,
+    SecurityGroupData,
+    SnapshotData,
+    SubnetData,
+    VolumeData,
+    VpcData,
+)
 from orchestrator.domain.states import VolumeState
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
@@ -67,6 +82,53 @@ def get(backend: Backend, region: str, prefix: str, resource_id: str) -> Record:
     if record is None or record.region != region or record.state in lookup.hidden:
         raise lookup.missing(resource_id)
     return record
+
+
+# -- typed entry points: ``get`` for one kind, the record typed with its data (``domain/records.py``)
+
+
+def instance(backend: Backend, region: str, instance_id: str) -> Record[InstanceData]:
+    return get(backend, region, "i", instance_id)
+
+
+def volume(backend: Backend, region: str, volume_id: str) -> Record[VolumeData]:
+    return get(backend, region, "vol", volume_id)
+
+
+def snapshot(backend: Backend, region: str, snapshot_id: str) -> Record[SnapshotData]:
+    return get(backend, region, "snap", snapshot_id)
+
+
+def image(backend: Backend, region: str, image_id: str) -> Record[ImageData]:
+    return get(backend, region, "ami", image_id)
+
+
+def vpc(backend: Backend, region: str, vpc_id: str) -> Record[VpcData]:
+    return get(backend, region, "vpc", vpc_id)
+
+
+def subnet(backend: Backend, region: str, subnet_id: str) -> Record[SubnetData]:
+    return get(backend, region, "subnet", subnet_id)
+
+
+def security_group(backend: Backend, region: str, group_id: str) -> Record[SecurityGroupData]:
+    return get(backend, region, "sg", group_id)
+
+
+def network_interface(backend: Backend, region: str, eni_id: str) -> Record[NetworkInterfaceData]:
+    return get(backend, region, "eni", eni_id)
+
+
+def internet_gateway(backend: Backend, region: str, igw_id: str) -> Record[InternetGatewayData]:
+    return get(backend, region, "igw", igw_id)
+
+
+def route_table(backend: Backend, region: str, rtb_id: str) -> Record[RouteTableData]:
+    return get(backend, region, "rtb", rtb_id)
+
+
+def key_pair(backend: Backend, region: str, key_id: str) -> Record[KeyPairData]:
+    return get(backend, region, "key", key_id)
 
 
 def not_found(prefix: str, resource_id: str) -> errors.NotFound:

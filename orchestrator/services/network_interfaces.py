@@ -14,6 +14,7 @@ from typing import Any
 
 from orchestrator.domain import errors, ids, instance_types
 from orchestrator.domain.lifecycle import AttachmentState, EniState
+from orchestrator.domain.records import NetworkInterfaceData
 from orchestrator.domain.states import InstanceState
 from orchestrator.runtime import records, vpc_state
 from orchestrator.services import instances, lookup, vpcs
@@ -24,11 +25,11 @@ from orchestrator.store.sqlite import Record
 ENI = vpcs.ENI
 
 
-def get(backend: Backend, region: str, eni_id: str) -> Record:
-    return lookup.get(backend, region, "eni", eni_id)
+def get(backend: Backend, region: str, eni_id: str) -> Record[NetworkInterfaceData]:
+    return lookup.network_interface(backend, region, eni_id)
 
 
-def create(backend: Backend, region: str, req: Mapping[str, Any], tags: Mapping[str, str]) -> Record:
+def create(backend: Backend, region: str, req: Mapping[str, Any], tags: Mapping[str, str]) -> Record[NetworkInterfaceData]:
     subnet = vpcs.get_subnet(backend, region, req["SubnetId"])
     groups = vpcs.security_groups(backend, region, subnet.data["VpcId"], req.get("Groups"))
     with backend.store.transaction():
@@ -43,7 +44,7 @@ def create(backend: Backend, region: str, req: Mapping[str, Any], tags: Mapping[
     return backend.store.get(eni.id)  # type: ignore[return-value]
 
 
-def secondary_ips(eni: Record) -> list[str]:
+def secondary_ips(eni: Record[NetworkInterfaceData]) -> list[str]:
     return vpc_state.secondary_ips(eni)
 
 

@@ -15,6 +15,15 @@ from typing import Any
 
 from orchestrator.domain import errors, ids
 from orchestrator.domain.lifecycle import AVAILABLE
+from orchestrator.domain.records import (
+    ElasticIpData,
+    InstanceData,
+    InternetGatewayData,
+    RouteTableAssociation,
+    RouteTableData,
+    SubnetData,
+    VpcData,
+)
 from orchestrator.domain.states import InstanceState
 from orchestrator.runtime import records, vpc_state
 from orchestrator.services import lookup
@@ -32,8 +41,8 @@ HOLDS_PUBLIC_IP = vpc_state.HOLDS_PUBLIC_IP
 # internet gateways and route tables
 
 
-def create_igw(backend: Backend, region: str) -> Record:
-    record = Record(id=ids.new_id("igw"), type=IGW, region=region, state=AVAILABLE,
+def create_igw(backend: Backend, region: str) -> Record[InternetGatewayData]:
+    record = Record[InternetGatewayData](id=ids.new_id("igw"), type=IGW, region=region, state=AVAILABLE,
                     data={"Attachments": [], "OwnerId": backend.account_id})
     backend.store.insert(record)
     return record
@@ -47,7 +56,7 @@ def create_internet_gateway(backend: Backend, region: str, tags: Mapping[str, st
     return record
 
 
-def describe_igw(record: Record, tags: Mapping[str, str]) -> dict[str, Any]:
+def describe_igw(record: Record[InternetGatewayData], tags: Mapping[str, str]) -> dict[str, Any]:
     return {"InternetGatewayId": record.id, "OwnerId": record.data["OwnerId"],
             "Attachments": record.data["Attachments"], "Tags": tag_service.tag_list(tags)}
 
@@ -58,17 +67,17 @@ def describe_igws(backend: Backend, region: str, igw_ids: Sequence[str] | None) 
     return tag_service.rendered(backend, region, IGW, records, describe_igw)
 
 
-def get_igw(backend: Backend, region: str, igw_id: str) -> Record:
-    return lookup.get(backend, region, "igw", igw_id)
+def get_igw(backend: Backend, region: str, igw_id: str) -> Record[InternetGatewayData]:
+    return lookup.internet_gateway(backend, region, igw_id)
 
 
-def attached_igw(backend: Backend, region: str, vpc_id: str) -> Record | None:
+def attached_igw(backend: Backend, region: str, vpc_id: str) -> Record[InternetGatewayData] | None:
     return records.attached_igw(backend.store, region, vpc_id)
 
 
 def attach_igw(backend: Backend, region: str, igw_id: str, vpc_id: str) -> Record:
     igw = get_igw(backend, region, igw_id)
-    lookup.get(backend, region, "vpc", vpc_id)
+    lookup.vpc(backend, region, vpc_id)
     if igw.data["Attachments"]:
         raise errors.ApiError(f"resource {igw_id} is already attached to network "
                               f"{igw.data['Attachments'][0]['VpcId']}", code="Resource.AlreadyAssociated")
@@ -103,12 +112,12 @@ def delete_igw(backend: Backend, region: str, igw_id: str) -> None:
     backend.store.delete(igw.id)
 
 
-def create_route_table(backend: Backend, region: str, vpc_id: str, main: bool = False) -> Record:
-    vpc = lookup.get(backend, region, "vpc", vpc_id)
+def create_route_table(backend: Backend, region: str, vpc_id: str, main: bool = False) -> Record[RouteTableData]:
+    vpc = lookup.vpc(backend, region, vpc_id)
     rtb_id = ids.new_id("rtb")
-    assoc = ([{"RouteTableAssociationId": ids.new_id("rtbassoc"), "RouteTableId": rtb_id, "Main": True,
+    assoc: list[RouteTableAssociation] = ([{"RouteTableAssociationId": ids.new_id("rtbassoc"), "RouteTableId": rtb_id, "Main": True,
                "AssociationState": {"State": "associated"}}] if main else [])
-    record = Record(id=rtb_id, type=RTB, region=region, state=AVAILABLE, data={
+    record = Record[RouteTableData](id=rtb_id, type=RTB, region=region, state=AVAILABLE, data={
         "VpcId": vpc_id, "OwnerId": backend.account_id, "Associations": assoc,
         "Routes": [{"DestinationCidrBlock": vpc.data["CidrBlock"], "GatewayId": "local", "State": "active",
                     "Origin": "CreateRouteTable"}],
@@ -126,7 +135,7 @@ def create_route_table_tagged(backend: Backend, region: str, vpc_id: str, tags: 
     return record
 
 
-def describe_route_table(record: Record, tags: Mapping[str, str]) -> dict[str, Any]:
+def describe_route_table(record: Record[RouteTableData], tags: Mapping[str, str]) -> dict[str, Any]:
     return {"RouteTableId": record.id, "VpcId": record.data["VpcId"], "OwnerId": record.data["OwnerId"],
             "Routes": record.data["Routes"], "Associations": record.data["Associations"],
             "PropagatingVgws": [], "Tags": tag_service.tag_list(tags)}
@@ -138,16 +147,16 @@ def describe_route_tables(backend: Backend, region: str, rtb_ids: Sequence[str] 
     return tag_service.rendered(backend, region, RTB, records, describe_route_table)
 
 
-def get_route_table(backend: Backend, region: str, rtb_id: str) -> Record:
-    return lookup.get(backend, region, "rtb", rtb_id)
+def get_route_table(backend: Backend, region: str, rtb_id: str) -> Record[RouteTableData]:
+    return lookup.route_table(backend, region, rtb_id)
 
 
-def main_route_table(backend: Backend, region: str, vpc_id: str) -> Record | None:
+def main_route_table(backend: Backend, region: str, vpc_id: str) -> Record[RouteTableData] | None:
     return next((t for t in backend.store.list(RTB, region) if t.data["VpcId"] == vpc_id
                  and any(a.get("Main") for a in t.data["Associations"])), None)
 
 
-def route_table_of_subnet(backend: Backend, subnet: Record) -> Record | None:
+def route_table_of_subnet(backend: Backend, subnet: Record[SubnetData]) -> Record[RouteTableData] | None:
     for t in backend.store.list(RTB, subnet.region):
         if any(a.get("SubnetId") == subnet.id for a in t.data["Associations"]):
             return t
@@ -189,7 +198,7 @@ def delete_route(backend: Backend, region: str, rtb_id: str, destination: str) -
 def associate_route_table(backend: Backend, region: str, rtb_id: str, subnet_id: str) -> tuple[str, str]:
     """AssociateRouteTable; returns the association id and the VPC whose network must follow."""
     table = get_route_table(backend, region, rtb_id)
-    subnet = lookup.get(backend, region, "subnet", subnet_id)
+    subnet = lookup.subnet(backend, region, subnet_id)
     if subnet.data["VpcId"] != table.data["VpcId"]:
         raise errors.InvalidParameterValue(f"Route table {rtb_id} and subnet {subnet_id} belong to different networks")
     for other in backend.store.list(RTB, region):
@@ -224,7 +233,7 @@ def delete_route_table(backend: Backend, region: str, rtb_id: str) -> Record:
     return table
 
 
-def subnet_is_public(backend: Backend, subnet: Record) -> bool:
+def subnet_is_public(backend: Backend, subnet: Record[SubnetData]) -> bool:
     table = route_table_of_subnet(backend, subnet)
     igw = attached_igw(backend, subnet.region, subnet.data["VpcId"])
     if table is None or igw is None:
@@ -232,7 +241,7 @@ def subnet_is_public(backend: Backend, subnet: Record) -> bool:
     return any(r["DestinationCidrBlock"] == "0.0.0.0/0" and r["GatewayId"] == igw.id for r in table.data["Routes"])
 
 
-def ensure_default_vpc_gateway(backend: Backend, vpc: Record) -> None:
+def ensure_default_vpc_gateway(backend: Backend, vpc: Record[VpcData]) -> None:
     """EC2's default VPC comes with an attached IGW and a main route table sending 0.0.0.0/0 to it."""
     if main_route_table(backend, vpc.region, vpc.id) is None:
         table = create_route_table(backend, vpc.region, vpc.id, main=True)
@@ -269,20 +278,20 @@ def allocate_public_ip(backend: Backend) -> str:
     raise errors.ApiError("The maximum number of addresses has been reached.", code="AddressLimitExceeded")
 
 
-def public_ip_of(backend: Backend, instance: Record) -> str | None:
+def public_ip_of(backend: Backend, instance: Record[InstanceData]) -> str | None:
     return records.public_ip_of(backend.store, instance)
 
 
-def eip_of_instance(backend: Backend, instance: Record) -> Record | None:
+def eip_of_instance(backend: Backend, instance: Record[InstanceData]) -> Record[ElasticIpData] | None:
     return records.eip_of_instance(backend.store, instance)
 
 
 public_dns_name = vpc_state.public_dns_name
 
 
-def allocate_address(backend: Backend, region: str, tags: Mapping[str, str]) -> Record:
+def allocate_address(backend: Backend, region: str, tags: Mapping[str, str]) -> Record[ElasticIpData]:
     with backend.store.transaction():
-        record = Record(id=ids.new_id("eipalloc"), type=EIP, region=region, state=AVAILABLE, data={
+        record = Record[ElasticIpData](id=ids.new_id("eipalloc"), type=EIP, region=region, state=AVAILABLE, data={
             "PublicIp": allocate_public_ip(backend), "Domain": "vpc", "PublicIpv4Pool": "amazon",
             "NetworkBorderGroup": region})
         backend.store.insert(record)
@@ -291,7 +300,7 @@ def allocate_address(backend: Backend, region: str, tags: Mapping[str, str]) -> 
     return record
 
 
-def get_eip(backend: Backend, region: str, allocation_id: str | None, public_ip: str | None) -> Record:
+def get_eip(backend: Backend, region: str, allocation_id: str | None, public_ip: str | None) -> Record[ElasticIpData]:
     for e in backend.store.list(EIP, region):
         if e.id == allocation_id or (public_ip and e.data["PublicIp"] == public_ip):
             return e
@@ -316,12 +325,12 @@ def associate_address(backend: Backend, region: str, req: Mapping[str, Any]) -> 
 def _associate(backend: Backend, region: str, eip: Record, req: Mapping[str, Any]) -> tuple[Record, Record]:
     with backend.store.transaction():
         if req.get("InstanceId"):
-            instance = lookup.get(backend, region, "i", req["InstanceId"])
+            instance = lookup.instance(backend, region, req["InstanceId"])
         elif req.get("NetworkInterfaceId"):
-            eni = lookup.get(backend, region, "eni", req["NetworkInterfaceId"])  # not another region's
+            eni = lookup.network_interface(backend, region, req["NetworkInterfaceId"])  # not another region's
             if not eni.data.get("Attachment"):
                 raise errors.InvalidParameterValue("The network interface is not attached to an instance")
-            instance = backend.store.get(eni.data["Attachment"]["InstanceId"])  # type: ignore[assignment]
+            instance = backend.store.get(eni.data["Attachment"]["InstanceId"])  # type: ignore[assignment,index]
             assert instance is not None
         else:
             raise errors.MissingParameter("InstanceId")
@@ -348,7 +357,7 @@ def _associate(backend: Backend, region: str, eip: Record, req: Mapping[str, Any
     return eip, instance
 
 
-def _clear(eip: Record) -> None:
+def _clear(eip: Record[ElasticIpData]) -> None:
     records.clear_eip_association(eip)
 
 
@@ -384,7 +393,7 @@ def describe_addresses(backend: Backend, region: str, allocation_ids: Sequence[s
     return tag_service.rendered(backend, region, EIP, records, describe_address)
 
 
-def describe_address(eip: Record, tags: Mapping[str, str]) -> dict[str, Any]:
+def describe_address(eip: Record[ElasticIpData], tags: Mapping[str, str]) -> dict[str, Any]:
     out = {k: v for k, v in eip.data.items() if not k.startswith("_")}
     out["AllocationId"] = eip.id
     out["Tags"] = [{"Key": k, "Value": v} for k, v in sorted(tags.items())]

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from orchestrator.domain import errors, ids
-from orchestrator.domain.lifecycle import AVAILABLE
+from orchestrator.domain.records import SecurityGroupData
 from orchestrator.domain.states import InstanceState
 from orchestrator.drivers.network import firewall as fw
 from orchestrator.runtime.vpc_state import ensure_rules_field, firewall_rule
@@ -28,8 +28,8 @@ SG = vpcs.SECURITY_GROUP
 MAX_RULES_PER_DIRECTION = 60
 
 
-def get(backend: Backend, region: str, group_id: str) -> Record:
-    return lookup.get(backend, region, "sg", group_id)
+def get(backend: Backend, region: str, group_id: str) -> Record[SecurityGroupData]:
+    return lookup.security_group(backend, region, group_id)
 
 
 def by_name(backend: Backend, region: str, name: str, vpc_id: str | None = None) -> Record:
@@ -72,7 +72,7 @@ def create_tagged(backend: Backend, region: str, name: str, description: str, vp
         raise errors.InvalidParameterValue.for_param("groupDescription", description,
                                                      "Descriptions must be 1 to 255 characters.")
     if vpc_id:
-        lookup.get(backend, region, "vpc", vpc_id)
+        lookup.vpc(backend, region, vpc_id)
     else:
         vpc_id = _default_vpc_id(backend, region)
     tags = tag_service.tags_from_specifications(tag_specs, "security-group")
@@ -81,13 +81,7 @@ def create_tagged(backend: Backend, region: str, name: str, description: str, vp
             if g.data["GroupName"] == name and g.data["VpcId"] == vpc_id:
                 raise errors.Duplicate("InvalidGroup.Duplicate",
                                        f"The security group '{name}' already exists for VPC '{vpc_id}'")
-        record = Record(id=ids.new_id("sg"), type=SG, region=region, state=AVAILABLE, data={
-            "GroupName": name, "Description": description, "VpcId": vpc_id, "OwnerId": backend.account_id,
-            "Rules": [],
-        })
-        record.data["Rules"] = [_rule(record.id, egress=True, protocol="-1", from_port=None, to_port=None,
-                                      cidr="0.0.0.0/0", group=None, description=None)]
-        backend.store.insert(record)
+        record = vpcs.new_security_group(backend, region, vpc_id, name, description)
         if tags:
             backend.store.set_tags(record.id, SG, region, tags)
     return record, tags
@@ -177,7 +171,7 @@ def check_compilable(rule: Mapping[str, Any]) -> None:
         raise errors.InvalidParameterValue(f"Invalid security group rule: {exc}") from None
 
 
-def _permission_rules(backend: Backend, region: str, group: Record, egress: bool,
+def _permission_rules(backend: Backend, region: str, group: Record[SecurityGroupData], egress: bool,
                       permissions: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Flat rules from IpPermissions, validated as EC2 does, then by the firewall compiler."""
     out: list[dict[str, Any]] = []
@@ -381,7 +375,7 @@ def _permission(rule: Mapping[str, Any], owner: str) -> dict[str, Any]:
     return perm
 
 
-def describe(group: Record, tags: Mapping[str, str]) -> dict[str, Any]:
+def describe(group: Record[SecurityGroupData], tags: Mapping[str, str]) -> dict[str, Any]:
     rules = ensure_rules_field(group)
     owner = group.data["OwnerId"]
     return {

@@ -27,6 +27,7 @@ from typing import Any
 
 from orchestrator.domain import errors, ids
 from orchestrator.domain.lifecycle import SnapshotState
+from orchestrator.domain.records import BootData, ImageData, SnapshotData, VolumeData
 from orchestrator.domain.states import VolumeState
 from orchestrator.runtime import records
 from orchestrator.runtime.port import Then
@@ -45,11 +46,11 @@ BOOT_KEYS = ("kernel", "initrd", "cmdline", "login_user", "BootMode", "ImdsSuppo
 # lookups and rendering
 
 
-def get(backend: Backend, region: str, snapshot_id: str) -> Record:
-    return lookup.get(backend, region, "snap", snapshot_id)
+def get(backend: Backend, region: str, snapshot_id: str) -> Record[SnapshotData]:
+    return lookup.snapshot(backend, region, snapshot_id)
 
 
-def can_use(rec: Record, account_id: str) -> bool:
+def can_use(rec: Record[SnapshotData], account_id: str) -> bool:
     d = rec.data
     perms = d.get("CreateVolumePermissions") or []
     return (d.get("OwnerId") == account_id or bool(d.get("published")) or bool(d.get("Public"))
@@ -60,7 +61,7 @@ def visible(backend: Backend, region: str, account_id: str) -> list[Record]:
     return [r for r in backend.store.list(SNAPSHOT, region) if r.state != DELETED and can_use(r, account_id)]
 
 
-def describe(backend: Backend, rec: Record, tags: Mapping[str, str]) -> dict[str, Any]:
+def describe(backend: Backend, rec: Record[SnapshotData], tags: Mapping[str, str]) -> dict[str, Any]:
     d = rec.data
     out: dict[str, Any] = {
         "SnapshotId": rec.id, "VolumeId": d.get("VolumeId") or "vol-ffffffff", "State": rec.state,
@@ -79,7 +80,7 @@ def describe(backend: Backend, rec: Record, tags: Mapping[str, str]) -> dict[str
     return out
 
 
-def info(backend: Backend, rec: Record, tags: Mapping[str, str]) -> dict[str, Any]:
+def info(backend: Backend, rec: Record[SnapshotData], tags: Mapping[str, str]) -> dict[str, Any]:
     """The ``SnapshotInfo`` shape (CreateSnapshots)."""
     full = describe(backend, rec, tags)
     keys = ("Description", "Tags", "Encrypted", "VolumeId", "State", "VolumeSize", "StartTime", "Progress",
@@ -107,7 +108,7 @@ def describe_snapshots(backend: Backend, region: str, account_id: str, snapshot_
 # boot data (for RegisterImage)
 
 
-def boot_data_of_volume(backend: Backend, vol: Record) -> dict[str, Any]:
+def boot_data_of_volume(backend: Backend, vol: Record[VolumeData]) -> BootData:
     """The AMI boot data a snapshot of ``vol`` carries: from the instance's AMI when ``vol`` is an
     instance's root volume, else inherited from the snapshot the volume was made from."""
     att = vols.attachment(vol)
@@ -125,16 +126,16 @@ def boot_data_of_volume(backend: Backend, vol: Record) -> dict[str, Any]:
     return {}
 
 
-def boot_data_of_image(image: Record) -> dict[str, Any]:
+def boot_data_of_image(image: Record[ImageData]) -> BootData:
     d = image.data
     return {"kernel": d.get("kernel"), "initrd": d.get("initrd"), "cmdline": d.get("cmdline"),
             "login_user": d.get("login_user"), "BootMode": d.get("BootMode"),
             "ImdsSupport": d.get("ImdsSupport"), "SourceImageId": image.id}
 
 
-def boot_data_of_snapshot(backend: Backend, snap: Record) -> dict[str, Any]:
+def boot_data_of_snapshot(backend: Backend, snap: Record[SnapshotData]) -> BootData:
     if snap.data.get("boot"):
-        return dict(snap.data["boot"])
+        return BootData(**snap.data["boot"])
     if snap.data.get("published"):  # the root snapshot of an ec2d image: its AMI knows
         for image in backend.store.list(images.IMAGE, snap.region):
             bdm = image.data.get("BlockDeviceMappings") or []
@@ -147,37 +148,59 @@ def boot_data_of_snapshot(backend: Backend, snap: Record) -> dict[str, Any]:
 # create
 
 
-def _new_record(backend: Backend, region: str, vol: Record, description: str, tags: Mapping[str, str]) -> Record:
-    rec = Record(id=ids.new_id("snap"), type=SNAPSHOT, region=region, state=str(SnapshotState.PENDING), data={
-        "VolumeId": vol.id, "VolumeSize": int(vol.data["Size"]), "Description": description,
+def new_snapshot(backend: Backend, region: str, *, volume_id: str, size: int, description: str, boot: BootData,
+                 tags: Mapping[str, str] | None = None, zone: str | None = None,
+                 source: Record[SnapshotData] | None = None) -> Record[SnapshotData]:
+    """Insert a new ``pending`` snapshot record (and its tags): of ``volume_id`` in ``zone``
+    (CreateSnapshot, CreateImage), or a copy of ``source`` (CopySnapshot, CopyImage; its volume is
+    EC2's ``vol-ffffffff``). The one place a user's snapshot is born (an image ec2d publishes gets
+    its completed root snapshot from ``images.register_artifact``)."""
+    data: SnapshotData = {
+        "VolumeId": volume_id, "VolumeSize": size, "Description": description,
         "OwnerId": backend.account_id, "Progress": "0%", "StartTime": vols.now_iso(), "Encrypted": False,
-        "StorageTier": "standard", "AvailabilityZone": vol.data["AvailabilityZone"],
-        "boot": boot_data_of_volume(backend, vol), "CreateVolumePermissions": [],
-    })
-    backend.store.insert(rec)
-    if tags:
-        backend.store.set_tags(rec.id, SNAPSHOT, region, dict(tags))
+        "StorageTier": "standard",
+    }
+    if zone is not None:
+        data["AvailabilityZone"] = zone
+    data["boot"] = boot
+    data["CreateVolumePermissions"] = []
+    if source is not None:
+        data["SourceSnapshotId"] = source.id
+        data["SourceRegion"] = source.region
+    rec = Record[SnapshotData](id=ids.new_id("snap"), type=SNAPSHOT, region=region,
+                               state=str(SnapshotState.PENDING), data=data)
+    with backend.store.transaction():
+        backend.store.insert(rec)
+        if tags:
+            backend.store.set_tags(rec.id, SNAPSHOT, region, dict(tags))
     return rec
 
 
-def _snapshottable(vol: Record) -> None:
+def snapshot_of_volume(backend: Backend, region: str, vol: Record[VolumeData], description: str,
+                       tags: Mapping[str, str]) -> Record[SnapshotData]:
+    """A new ``pending`` snapshot of ``vol`` (its layer is frozen by ``start``)."""
+    return new_snapshot(backend, region, volume_id=vol.id, size=int(vol.data["Size"]), description=description,
+                        boot=boot_data_of_volume(backend, vol), tags=tags, zone=vol.data["AvailabilityZone"])
+
+
+def _snapshottable(vol: Record[VolumeData]) -> None:
     if vol.state not in (VolumeState.AVAILABLE, VolumeState.IN_USE):
         raise errors.IncorrectState(f"The volume '{vol.id}' is in state '{vol.state}'.")
 
 
-def create(backend: Backend, region: str, req: Mapping[str, Any]) -> Record:
+def create(backend: Backend, region: str, req: Mapping[str, Any]) -> Record[SnapshotData]:
     vol = vols.get(backend, region, req["VolumeId"])
     _snapshottable(vol)
     tags = tag_service.tags_from_specifications(req.get("TagSpecifications"), "snapshot")
     with backend.store.transaction():
-        rec = _new_record(backend, region, vol, req.get("Description") or "", tags)
+        rec = snapshot_of_volume(backend, region, vol, req.get("Description") or "", tags)
     start(backend, [(vol.id, rec.id)])
     return backend.store.get(rec.id) or rec
 
 
 def create_for_instance(backend: Backend, region: str, req: Mapping[str, Any]) -> list[Record]:
     spec = req["InstanceSpecification"]
-    inst = lookup.get(backend, region, "i", spec["InstanceId"])
+    inst = lookup.instance(backend, region, spec["InstanceId"])
     exclude = set(spec.get("ExcludeDataVolumeIds") or [])
     for vid in exclude:
         ids.check(vid, "vol")
@@ -196,7 +219,7 @@ def create_for_instance(backend: Backend, region: str, req: Mapping[str, Any]) -
             own = dict(tags)
             if req.get("CopyTagsFromSource") == "volume":
                 own = {**backend.store.tags_of(vol.id), **own}
-            out.append(_new_record(backend, region, vol, req.get("Description") or "", own))
+            out.append(snapshot_of_volume(backend, region, vol, req.get("Description") or "", own))
     start(backend, [(v.id, s.id) for v, s in zip(picked, out, strict=True)], instance_id=inst.id)
     return [backend.store.get(s.id) or s for s in out]
 
@@ -247,7 +270,7 @@ def delete(backend: Backend, region: str, snapshot_id: str) -> None:
 # copy (another region) and attributes
 
 
-def copy(backend: Backend, region: str, req: Mapping[str, Any]) -> Record:
+def copy(backend: Backend, region: str, req: Mapping[str, Any]) -> Record[SnapshotData]:
     """CopySnapshot, called in the DESTINATION region (``region``) with ``SourceRegion``."""
     source_region = req.get("SourceRegion")
     if not source_region:
@@ -276,18 +299,10 @@ def copy_tagged(backend: Backend, region: str, req: Mapping[str, Any]) -> tuple[
     return rec, tag_service.of(backend, rec.id)
 
 
-def copy_record(backend: Backend, src: Record, region: str, description: str,
-                tags: Mapping[str, str] | None = None, then: Then = None) -> Record:
-    rec = Record(id=ids.new_id("snap"), type=SNAPSHOT, region=region, state=str(SnapshotState.PENDING), data={
-        "VolumeId": "vol-ffffffff", "VolumeSize": src.data["VolumeSize"], "Description": description,
-        "OwnerId": backend.account_id, "Progress": "0%", "StartTime": vols.now_iso(), "Encrypted": False,
-        "StorageTier": "standard", "boot": boot_data_of_snapshot(backend, src), "CreateVolumePermissions": [],
-        "SourceSnapshotId": src.id, "SourceRegion": src.region,
-    })
-    with backend.store.transaction():
-        backend.store.insert(rec)
-        if tags:
-            backend.store.set_tags(rec.id, SNAPSHOT, region, dict(tags))
+def copy_record(backend: Backend, src: Record[SnapshotData], region: str, description: str,
+                tags: Mapping[str, str] | None = None, then: Then = None) -> Record[SnapshotData]:
+    rec = new_snapshot(backend, region, volume_id="vol-ffffffff", size=src.data["VolumeSize"],
+                       description=description, boot=boot_data_of_snapshot(backend, src), tags=tags, source=src)
     backend.runtime.copy_snapshot(src.id, rec.id, then)
     return backend.store.get(rec.id) or rec
 

@@ -33,6 +33,13 @@ from typing import Any
 from orchestrator.domain import errors, ids, volume_types
 from orchestrator.domain.lifecycle import ImageState as M
 from orchestrator.domain.lifecycle import SnapshotState
+from orchestrator.domain.records import (
+    ImageBlockDeviceMapping,
+    ImageData,
+    InstanceBlockDeviceMapping,
+    SnapshotData,
+    VolumeData,
+)
 from orchestrator.domain.states import InstanceState
 from orchestrator.services import images, instances, lookup
 from orchestrator.services import snapshots as snaps
@@ -71,18 +78,23 @@ def _split_tags(specs: Sequence[Mapping[str, Any]] | None) -> tuple[dict[str, st
             tag_service.tags_from_specifications(snap_specs, "snapshot"))
 
 
-def _image_record(backend: Backend, region: str, name: str, description: str, root_device: str,
-                  mappings: list[dict[str, Any]], boot: Mapping[str, Any], state: str,
-                  extra: Mapping[str, Any] | None = None) -> Record:
-    rec = Record(id=ids.new_id("ami"), type=IMAGE, region=region, state=state, data={
+def new_image(backend: Backend, region: str, name: str, description: str, root_device: str,
+              mappings: list[ImageBlockDeviceMapping], boot: Mapping[str, Any], state: str,
+              extra: Mapping[str, Any] | None = None) -> Record[ImageData]:
+    """Insert a user's AMI record (CreateImage, RegisterImage, CopyImage; ``extra`` adds the keys only
+    some of them have, e.g. ``SourceInstanceId``). The one place a user's image is born (the images
+    ec2d publishes are registered by ``images.register_artifact``)."""
+    data: ImageData = {
         "Name": name, "Description": description, "ImageLocation": f"{backend.account_id}/{name}",
         "OwnerId": backend.account_id, "Public": False, "CreationDate": vols.now_iso(),
         "Architecture": "x86_64", "VirtualizationType": "hvm", "Hypervisor": "xen", "RootDeviceType": "ebs",
         "RootDeviceName": root_device, "EnaSupport": True, "BootMode": boot.get("BootMode") or "legacy-bios",
         "ImdsSupport": boot.get("ImdsSupport"), "BlockDeviceMappings": mappings,
         "kernel": boot.get("kernel"), "initrd": boot.get("initrd"), "cmdline": boot.get("cmdline"),
-        "login_user": boot.get("login_user"), "LaunchPermissions": [], **(extra or {}),
-    })
+        "login_user": boot.get("login_user"), "LaunchPermissions": [],
+    }
+    data.update(extra or {})  # type: ignore[typeddict-item]
+    rec = Record[ImageData](id=ids.new_id("ami"), type=IMAGE, region=region, state=state, data=data)
     backend.store.insert(rec)
     return rec
 
@@ -113,7 +125,7 @@ def create(backend: Backend, region: str, req: Mapping[str, Any]) -> str:
     source = backend.store.get(inst.data["ImageId"])
     boot = snaps.boot_data_of_image(source) if source else {}
     no_device = {m["DeviceName"] for m in req.get("BlockDeviceMappings") or [] if m.get("NoDevice") is not None}
-    picked: list[tuple[dict[str, Any], Record]] = []
+    picked: list[tuple[InstanceBlockDeviceMapping, Record[VolumeData]]] = []
     for n, m in enumerate(inst.data["BlockDeviceMappings"]):
         if n > 0 and m["DeviceName"] in no_device:
             continue
@@ -124,8 +136,8 @@ def create(backend: Backend, region: str, req: Mapping[str, Any]) -> str:
         mappings = []
         pairs = []
         for m, vol in picked:
-            snap = snaps._new_record(backend, region, vol, f"Created by CreateImage({inst.id}) for {{ami}}",
-                                     snap_tags)
+            snap = snaps.snapshot_of_volume(backend, region, vol, f"Created by CreateImage({inst.id}) for {{ami}}",
+                                            snap_tags)
             pairs.append((vol.id, snap.id))
             d = vol.data
             ebs = {"SnapshotId": snap.id, "VolumeSize": int(d["Size"]), "DeleteOnTermination": m["DeleteOnTermination"],
@@ -135,8 +147,8 @@ def create(backend: Backend, region: str, req: Mapping[str, Any]) -> str:
             if d.get("Throughput") is not None:
                 ebs["Throughput"] = d["Throughput"]
             mappings.append({"DeviceName": m["DeviceName"], "Ebs": ebs})
-        image = _image_record(backend, region, name, req.get("Description") or "", inst.data["RootDeviceName"],
-                              mappings, boot, str(M.PENDING), {"SourceInstanceId": inst.id})
+        image = new_image(backend, region, name, req.get("Description") or "", inst.data["RootDeviceName"],
+                          mappings, boot, str(M.PENDING), {"SourceInstanceId": inst.id})
         for _, sid in pairs:  # EC2's description names the image
             snap_rec = backend.store.get(sid)
             assert snap_rec is not None
@@ -233,8 +245,8 @@ def register(backend: Backend, region: str, req: Mapping[str, Any]) -> str:
     if req.get("ImdsSupport"):
         boot["ImdsSupport"] = req["ImdsSupport"]
     with backend.store.transaction():
-        image = _image_record(backend, region, name, req.get("Description") or "", root_device, mappings, boot,
-                              str(M.AVAILABLE), {"EnaSupport": bool(req.get("EnaSupport", True))})
+        image = new_image(backend, region, name, req.get("Description") or "", root_device, mappings, boot,
+                          str(M.AVAILABLE), {"EnaSupport": bool(req.get("EnaSupport", True))})
         if image_tags:
             backend.store.set_tags(image.id, IMAGE, region, image_tags)
     return image.id
@@ -244,7 +256,7 @@ def register(backend: Backend, region: str, req: Mapping[str, Any]) -> str:
 # DeregisterImage
 
 
-def own(backend: Backend, region: str, image_id: str) -> Record:
+def own(backend: Backend, region: str, image_id: str) -> Record[ImageData]:
     image = images.get(backend, region, image_id)
     if image.data.get("OwnerId") != backend.account_id:
         raise errors.ApiError(f"Not authorized for image:{image_id}", code="AuthFailure")
@@ -304,7 +316,7 @@ def copy(backend: Backend, region: str, req: Mapping[str, Any]) -> str:
         for r in backend.store.list(IMAGE, region):
             if r.data.get("ClientToken") == token:
                 return r.id
-    sources: list[tuple[dict[str, Any], Record | None]] = []
+    sources: list[tuple[ImageBlockDeviceMapping, Record[SnapshotData] | None]] = []
     for m in src.data["BlockDeviceMappings"]:
         sid = (m.get("Ebs") or {}).get("SnapshotId")
         sources.append((m, snaps.get(backend, source_region, sid) if sid else None))
@@ -318,10 +330,10 @@ def copy(backend: Backend, region: str, req: Mapping[str, Any]) -> str:
             _settle(backend, image_box["id"], bool(pending["ok"]))
 
     with backend.store.transaction():
-        image = _image_record(backend, region, name, req.get("Description") or src.data.get("Description") or "",
-                              src.data["RootDeviceName"], [], snaps.boot_data_of_image(src), str(M.PENDING),
-                              {"SourceImageId": src.id, "SourceImageRegion": source_region,
-                               "ClientToken": token or "", "EnaSupport": src.data.get("EnaSupport", True)})
+        image = new_image(backend, region, name, req.get("Description") or src.data.get("Description") or "",
+                          src.data["RootDeviceName"], [], snaps.boot_data_of_image(src), str(M.PENDING),
+                          {"SourceImageId": src.id, "SourceImageRegion": source_region,
+                           "ClientToken": token or "", "EnaSupport": src.data.get("EnaSupport", True)})
         if image_tags:
             backend.store.set_tags(image.id, IMAGE, region, image_tags)
     mappings = []
@@ -348,7 +360,7 @@ def copy(backend: Backend, region: str, req: Mapping[str, Any]) -> str:
 # attributes
 
 
-def can_launch(image: Record, account_id: str) -> bool:
+def can_launch(image: Record[ImageData], account_id: str) -> bool:
     d = image.data
     return (d.get("OwnerId") == account_id or bool(d.get("Public"))
             or any(p.get("UserId") == account_id for p in d.get("LaunchPermissions") or []))

@@ -20,6 +20,7 @@ from typing import Any
 
 from orchestrator.domain import errors, ids
 from orchestrator.domain.lifecycle import AttachmentState, SnapshotState
+from orchestrator.domain.records import InstanceData, VolumeAttachment, VolumeData, VolumeModification
 from orchestrator.domain.states import InstanceState, VolumeState
 from orchestrator.domain.volume_types import (
     IOPS_LIMITS,
@@ -71,21 +72,21 @@ def target_of(device: str) -> str:
 # lookups
 
 
-def get(backend: Backend, region: str, volume_id: str) -> Record:
-    return lookup.get(backend, region, "vol", volume_id)
+def get(backend: Backend, region: str, volume_id: str) -> Record[VolumeData]:
+    return lookup.volume(backend, region, volume_id)
 
 
-def attachment(rec: Record) -> dict[str, Any] | None:
+def attachment(rec: Record[VolumeData]) -> VolumeAttachment | None:
     return records.attachment(rec)
 
 
-def new_record(backend: Backend, region: str, zone: str, size: int, vtype: str, iops: int | None,
+def new_volume(backend: Backend, region: str, zone: str, size: int, vtype: str, iops: int | None,
                throughput: int | None, snapshot_id: str | None, tags: Mapping[str, str], *,
-               attached: Mapping[str, Any] | None = None, client_token: str | None = None) -> Record:
+               attached: Mapping[str, Any] | None = None, client_token: str | None = None) -> Record[VolumeData]:
     """Insert a new volume record (call inside a store transaction): ``creating`` for CreateVolume,
     or ``in-use`` and ``attaching`` to ``attached["InstanceId"]`` at ``attached["Device"]`` (with its
     ``DeleteOnTermination``) for the volumes RunInstances makes. The one place a volume is born."""
-    data: dict[str, Any] = {
+    data: VolumeData = {
         "Size": size, "AvailabilityZone": zone, "VolumeType": vtype, "Iops": iops, "Throughput": throughput,
         "SnapshotId": snapshot_id or "", "CreateTime": now_iso(), "Encrypted": False,
         "MultiAttachEnabled": False, "Attachments": [],
@@ -98,7 +99,7 @@ def new_record(backend: Backend, region: str, zone: str, size: int, vtype: str, 
                                 "DeleteOnTermination": bool(attached["DeleteOnTermination"])}]
     if client_token is not None:
         data["ClientToken"] = client_token
-    record = Record(id=ids.new_id("vol"), type=VOLUME, region=region, state=str(state), data=data)
+    record = Record[VolumeData](id=ids.new_id("vol"), type=VOLUME, region=region, state=str(state), data=data)
     backend.store.insert(record)
     if tags:
         backend.store.set_tags(record.id, VOLUME, region, dict(tags))
@@ -118,12 +119,12 @@ def _zone(backend: Backend, region: str, zone: str | None) -> str:
 # CreateVolume / DeleteVolume
 
 
-def create(backend: Backend, region: str, req: Mapping[str, Any]) -> Record:
+def create(backend: Backend, region: str, req: Mapping[str, Any]) -> Record[VolumeData]:
     zone = _zone(backend, region, req.get("AvailabilityZone"))
     vtype = req.get("VolumeType") or "gp2"
     snap = None
     if req.get("SnapshotId"):
-        snap = lookup.get(backend, region, "snap", req["SnapshotId"])
+        snap = lookup.snapshot(backend, region, req["SnapshotId"])
         if snap.state != SnapshotState.COMPLETED:
             raise errors.IncorrectState(f"Snapshot '{snap.id}' is in state '{snap.state}'; wait until it is completed.")
     size = req.get("Size")
@@ -149,7 +150,7 @@ def create(backend: Backend, region: str, req: Mapping[str, Any]) -> Record:
                 return r
     with backend.store.transaction():
         capacity.admit_volumes(backend, [size], f"a {size} GiB volume")
-        record = new_record(backend, region, zone, size, vtype, iops, throughput, snap.id if snap else None,
+        record = new_volume(backend, region, zone, size, vtype, iops, throughput, snap.id if snap else None,
                             volume_tags, client_token=token or "")
     backend.runtime.create_volume(record.id)
     return backend.store.get(record.id) or record
@@ -183,7 +184,7 @@ def _attachment_out(volume_id: str, att: Mapping[str, Any]) -> dict[str, Any]:
 
 def attach(backend: Backend, region: str, volume_id: str, instance_id: str, device: str) -> dict[str, Any]:
     vol = get(backend, region, volume_id)
-    inst = lookup.get(backend, region, "i", instance_id)
+    inst = lookup.instance(backend, region, instance_id)
     if not device or not re.match(DEVICE_PATTERN, device):
         raise errors.InvalidParameterValue(f"Value ({device}) for parameter device is invalid. "
                                            f"{device} is not a valid EBS device name.")
@@ -201,15 +202,15 @@ def attach(backend: Backend, region: str, volume_id: str, instance_id: str, devi
     for m in inst.data["BlockDeviceMappings"]:
         if m["DeviceName"] == device or target_of(m["DeviceName"]) == target:
             raise errors.InvalidParameterValue(f"Attachment point {device} is already in use")
-    att = {"InstanceId": instance_id, "Device": device, "State": str(AttachmentState.ATTACHING), "AttachTime": now_iso(),
-           "DeleteOnTermination": False}
+    att: VolumeAttachment = {"InstanceId": instance_id, "Device": device, "State": str(AttachmentState.ATTACHING),
+                             "AttachTime": now_iso(), "DeleteOnTermination": False}
     with backend.store.transaction():
         try:
             move(backend, volume_id, V.AVAILABLE, V.IN_USE, {"Attachments": [att]})
         except StateConflict:
             raise errors.ApiError(f"{volume_id} is already attached to an instance", code="VolumeInUse") from None
 
-        def add(rec: Record) -> None:
+        def add(rec: Record[InstanceData]) -> None:
             rec.data["BlockDeviceMappings"].append(
                 {"DeviceName": device, "VolumeId": volume_id, "DeleteOnTermination": False})
 
@@ -240,7 +241,7 @@ def detach(backend: Backend, region: str, req: Mapping[str, Any]) -> dict[str, A
     if att["State"] == AttachmentState.DETACHING:
         return _attachment_out(volume_id, att)
     records.set_attachment_state(backend.store, volume_id, str(AttachmentState.DETACHING))
-    att = {**att, "State": str(AttachmentState.DETACHING)}
+    att = {**att, "State": str(AttachmentState.DETACHING)}  # what the answer shows; the store has it too
     backend.runtime.detach_volume(volume_id, att["InstanceId"], att["Device"], bool(req.get("Force")))
     return _attachment_out(volume_id, att)
 
@@ -277,13 +278,14 @@ def modify(backend: Backend, region: str, req: Mapping[str, Any]) -> dict[str, A
             f"Modification for volume {volume_id} has no changes from its current configuration")
     if size > int(d["Size"]):
         capacity.admit_volumes(backend, [size], f"growing {volume_id} to {size} GiB", exclude=[volume_id])
-    mod = {"VolumeId": volume_id, "ModificationState": "modifying", "TargetSize": size,
-           "TargetIops": iops, "TargetVolumeType": vtype, "TargetThroughput": throughput,
-           "TargetMultiAttachEnabled": False, "OriginalSize": int(d["Size"]), "OriginalIops": d.get("Iops"),
-           "OriginalVolumeType": d["VolumeType"], "OriginalThroughput": d.get("Throughput"),
-           "OriginalMultiAttachEnabled": False, "Progress": 0, "StartTime": now_iso()}
+    mod: VolumeModification = {"VolumeId": volume_id, "ModificationState": "modifying", "TargetSize": size,
+                                "TargetIops": iops, "TargetVolumeType": vtype, "TargetThroughput": throughput,
+                                "TargetMultiAttachEnabled": False, "OriginalSize": int(d["Size"]),
+                                "OriginalIops": d.get("Iops"), "OriginalVolumeType": d["VolumeType"],
+                                "OriginalThroughput": d.get("Throughput"), "OriginalMultiAttachEnabled": False,
+                                "Progress": 0, "StartTime": now_iso()}
 
-    def start(rec: Record) -> None:
+    def start(rec: Record[VolumeData]) -> None:
         rec.data["Modification"] = mod
 
     mutate(backend, volume_id, start)
@@ -332,7 +334,7 @@ def create_shown(backend: Backend, region: str, req: Mapping[str, Any]) -> dict[
     return out
 
 
-def describe_volume(record: Record, tags: Mapping[str, str]) -> dict[str, Any]:
+def describe_volume(record: Record[VolumeData], tags: Mapping[str, str]) -> dict[str, Any]:
     d = record.data
     return {
         "VolumeId": record.id, "State": record.state, "Size": d["Size"], "AvailabilityZone": d["AvailabilityZone"],

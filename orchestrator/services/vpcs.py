@@ -14,6 +14,14 @@ from typing import Any
 
 from orchestrator.domain import errors, ids
 from orchestrator.domain.lifecycle import AVAILABLE, EniState
+from orchestrator.domain.records import (
+    GroupIdentifier,
+    NetworkInterfaceData,
+    SecurityGroupData,
+    SubnetData,
+    VpcData,
+)
+from orchestrator.runtime.vpc_state import stored_rule
 from orchestrator.services import lookup, public_ips
 from orchestrator.services import tags as tag_service
 from orchestrator.services.backend import Backend
@@ -26,11 +34,11 @@ ENI = "network-interface"
 DEFAULT_VPC_CIDR = "172.31.0.0/16"
 
 
-def default_vpc(backend: Backend, region: str) -> Record | None:
+def default_vpc(backend: Backend, region: str) -> Record[VpcData] | None:
     return next((r for r in backend.store.list(VPC, region) if r.data.get("IsDefault")), None)
 
 
-def ensure_default_vpc(backend: Backend, region: str) -> Record | None:
+def ensure_default_vpc(backend: Backend, region: str) -> Record[VpcData] | None:
     """The region's default VPC, its per-zone default subnets and its default group, made once per
     region (a user may delete it afterwards, as on EC2)."""
     with backend.store.transaction():
@@ -47,9 +55,9 @@ def ensure_default_vpc(backend: Backend, region: str) -> Record | None:
         return vpc
 
 
-def create_vpc_record(backend: Backend, region: str, cidr: str, is_default: bool = False) -> Record:
+def create_vpc_record(backend: Backend, region: str, cidr: str, is_default: bool = False) -> Record[VpcData]:
     vpc_id = ids.new_id("vpc")
-    record = Record(id=vpc_id, type=VPC, region=region, state=AVAILABLE, data={
+    record = Record[VpcData](id=vpc_id, type=VPC, region=region, state=AVAILABLE, data={
         "CidrBlock": cidr,
         "IsDefault": is_default,
         "InstanceTenancy": "default",
@@ -59,29 +67,34 @@ def create_vpc_record(backend: Backend, region: str, cidr: str, is_default: bool
                                      "CidrBlockState": {"State": "associated"}}],
     })
     backend.store.insert(record)
-    sg_id = ids.new_id("sg")
-    backend.store.insert(Record(id=sg_id, type=SECURITY_GROUP, region=region, state=AVAILABLE, data={
-        "GroupName": "default",
-        "Description": "default VPC security group",
-        "VpcId": vpc_id,
-        "OwnerId": backend.account_id,
-        # as EC2 creates it: all egress, and ingress from members of the group itself
-        "Rules": [
-            {"SecurityGroupRuleId": ids.new_id("sgr"), "GroupId": sg_id, "IsEgress": True, "IpProtocol": "-1",
-             "FromPort": None, "ToPort": None, "CidrIpv4": "0.0.0.0/0", "ReferencedGroupId": None,
-             "Description": None},
-            {"SecurityGroupRuleId": ids.new_id("sgr"), "GroupId": sg_id, "IsEgress": False, "IpProtocol": "-1",
-             "FromPort": None, "ToPort": None, "CidrIpv4": None, "ReferencedGroupId": sg_id, "Description": None},
-        ],
-    }))
+    new_security_group(backend, region, vpc_id, "default", "default VPC security group", default=True)
     return record
 
 
-def create_subnet_record(backend: Backend, vpc: Record, cidr: str, zone_name: str,
-                         default_for_az: bool = False) -> Record:
+def new_security_group(backend: Backend, region: str, vpc_id: str, name: str, description: str, *,
+                       default: bool = False) -> Record[SecurityGroupData]:
+    """Insert a security group record as EC2 creates one: all egress allowed, and for a VPC's
+    ``default`` group ingress from members of the group itself. The one place a group is born
+    (CreateVpc's default group and CreateSecurityGroup; call inside a store transaction)."""
+    sg_id = ids.new_id("sg")
+    rules = [stored_rule(sg_id, egress=True, protocol="-1", from_port=None, to_port=None, cidr="0.0.0.0/0",
+                         group=None, description=None)]
+    if default:
+        rules.append(stored_rule(sg_id, egress=False, protocol="-1", from_port=None, to_port=None, cidr=None,
+                                 group=sg_id, description=None))
+    record = Record[SecurityGroupData](id=sg_id, type=SECURITY_GROUP, region=region, state=AVAILABLE, data={
+        "GroupName": name, "Description": description, "VpcId": vpc_id, "OwnerId": backend.account_id,
+        "Rules": rules,
+    })
+    backend.store.insert(record)
+    return record
+
+
+def create_subnet_record(backend: Backend, vpc: Record[VpcData], cidr: str, zone_name: str,
+                         default_for_az: bool = False) -> Record[SubnetData]:
     zone = backend.regions.zone(zone_name)
     assert zone is not None
-    record = Record(id=ids.new_id("subnet"), type=SUBNET, region=vpc.region, state=AVAILABLE, data={
+    record = Record[SubnetData](id=ids.new_id("subnet"), type=SUBNET, region=vpc.region, state=AVAILABLE, data={
         "VpcId": vpc.id,
         "CidrBlock": cidr,
         "AvailabilityZone": zone.name,
@@ -98,11 +111,11 @@ def subnets(backend: Backend, region: str, vpc_id: str | None = None) -> list[Re
     return [s for s in backend.store.list(SUBNET, region) if vpc_id is None or s.data["VpcId"] == vpc_id]
 
 
-def get_subnet(backend: Backend, region: str, subnet_id: str) -> Record:
-    return lookup.get(backend, region, "subnet", subnet_id)
+def get_subnet(backend: Backend, region: str, subnet_id: str) -> Record[SubnetData]:
+    return lookup.subnet(backend, region, subnet_id)
 
 
-def default_subnet(backend: Backend, region: str, zone_name: str) -> Record:
+def default_subnet(backend: Backend, region: str, zone_name: str) -> Record[SubnetData]:
     for s in subnets(backend, region):
         if s.data.get("DefaultForAz") and s.data["AvailabilityZone"] == zone_name:
             return s
@@ -110,7 +123,7 @@ def default_subnet(backend: Backend, region: str, zone_name: str) -> Record:
                           code="VPCIdNotSpecified" if default_vpc(backend, region) is None else "MissingInput")
 
 
-def security_groups(backend: Backend, region: str, vpc_id: str, group_ids: list[str] | None) -> list[dict[str, str]]:
+def security_groups(backend: Backend, region: str, vpc_id: str, group_ids: list[str] | None) -> list[GroupIdentifier]:
     """``[{"GroupId", "GroupName"}]`` for a launch: the given groups (same VPC) or the VPC's default."""
     groups = [g for g in backend.store.list(SECURITY_GROUP, region) if g.data["VpcId"] == vpc_id]
     if not group_ids:
@@ -136,17 +149,17 @@ def reserved(cidr: str) -> set[ipaddress.IPv4Address]:
     return {ipaddress.IPv4Address(base + i) for i in range(4)} | {net.broadcast_address}
 
 
-def used_addresses(backend: Backend, subnet: Record) -> set[str]:
+def used_addresses(backend: Backend, subnet: Record[SubnetData]) -> set[str]:
     return {ip for e in backend.store.list(ENI, subnet.region) if e.data["SubnetId"] == subnet.id
             for ip in (e.data["PrivateIpAddress"], *(e.data.get("SecondaryPrivateIps") or []))}
 
 
-def free_address_count(backend: Backend, subnet: Record) -> int:
+def free_address_count(backend: Backend, subnet: Record[SubnetData]) -> int:
     net = ipaddress.ip_network(subnet.data["CidrBlock"])
     return net.num_addresses - len(reserved(subnet.data["CidrBlock"])) - len(used_addresses(backend, subnet))
 
 
-def allocate_address(backend: Backend, subnet: Record, wanted: str | None = None) -> str:
+def allocate_address(backend: Backend, subnet: Record[SubnetData], wanted: str | None = None) -> str:
     """The lowest free address of the subnet (or ``wanted``); call inside a store transaction."""
     net = ipaddress.ip_network(subnet.data["CidrBlock"])
     taken = used_addresses(backend, subnet)
@@ -174,11 +187,11 @@ def new_mac() -> str:
     return "0e:" + ":".join(f"{b:02x}" for b in secrets.token_bytes(5))
 
 
-def create_eni(backend: Backend, subnet: Record, groups: list[dict[str, str]], description: str = "",
-               private_ip: str | None = None) -> Record:
+def create_eni(backend: Backend, subnet: Record[SubnetData], groups: list[GroupIdentifier], description: str = "",
+               private_ip: str | None = None) -> Record[NetworkInterfaceData]:
     """An ENI with an address of the subnet; call inside a store transaction."""
     ip = allocate_address(backend, subnet, private_ip)
-    record = Record(id=ids.new_id("eni"), type=ENI, region=subnet.region, state=str(EniState.AVAILABLE), data={
+    record = Record[NetworkInterfaceData](id=ids.new_id("eni"), type=ENI, region=subnet.region, state=str(EniState.AVAILABLE), data={
         "SubnetId": subnet.id,
         "VpcId": subnet.data["VpcId"],
         "AvailabilityZone": subnet.data["AvailabilityZone"],
@@ -199,7 +212,7 @@ def private_dns_name(ip: str, region: str) -> str:
     return f"{host}.ec2.internal" if region == "us-east-1" else f"{host}.{region}.compute.internal"
 
 
-def describe_vpc(record: Record, tags: dict[str, str]) -> dict[str, Any]:
+def describe_vpc(record: Record[VpcData], tags: dict[str, str]) -> dict[str, Any]:
     d = record.data
     return {"VpcId": record.id, "State": record.state, "CidrBlock": d["CidrBlock"], "IsDefault": d["IsDefault"],
             "InstanceTenancy": d["InstanceTenancy"], "DhcpOptionsId": d["DhcpOptionsId"], "OwnerId": d["OwnerId"],
@@ -207,7 +220,7 @@ def describe_vpc(record: Record, tags: dict[str, str]) -> dict[str, Any]:
             "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]}
 
 
-def describe_subnet(backend: Backend, record: Record, tags: dict[str, str]) -> dict[str, Any]:
+def describe_subnet(backend: Backend, record: Record[SubnetData], tags: dict[str, str]) -> dict[str, Any]:
     d = record.data
     return {"SubnetId": record.id, "State": record.state, "VpcId": d["VpcId"], "CidrBlock": d["CidrBlock"],
             "AvailabilityZone": d["AvailabilityZone"], "AvailabilityZoneId": d["AvailabilityZoneId"],
@@ -250,11 +263,11 @@ async def check_host_routes(backend: Backend, region: str, cidr: str) -> None:
         )
 
 
-def get_vpc(backend: Backend, region: str, vpc_id: str) -> Record:
-    return lookup.get(backend, region, "vpc", vpc_id)
+def get_vpc(backend: Backend, region: str, vpc_id: str) -> Record[VpcData]:
+    return lookup.vpc(backend, region, vpc_id)
 
 
-def create_vpc(backend: Backend, region: str, cidr: str, tags: dict[str, str]) -> Record:
+def create_vpc(backend: Backend, region: str, cidr: str, tags: dict[str, str]) -> Record[VpcData]:
     net = _network(cidr, "Vpc")
     with backend.store.transaction():
         record = create_vpc_record(backend, region, str(net))
@@ -357,7 +370,7 @@ def modify_vpc_attribute(backend: Backend, region: str, vpc_id: str, changes: Ma
     if not changes:
         raise errors.MissingParameter("EnableDnsSupport or EnableDnsHostnames")
     for key, value in changes.items():
-        record.data[key] = bool(value)
+        record.data[key] = bool(value)  # type: ignore[literal-required]  # a key of VPC_ATTRIBUTES
     backend.store.update(record)
 
 

@@ -22,6 +22,9 @@ Durability and failure choices:
   ``StoreUnavailable``: the transaction is rolled back (the database stays as before the call)
   and the API answers ``ServiceUnavailable`` (503, which SDKs retry). Once space is freed the
   next write succeeds; nothing needs a restart.
+* ``EC2D_CHECK_RECORDS=1`` checks the data of every record written against its ``TypedDict``
+  (``domain/records.py``; ``RecordSchemaError``, nothing written): the test suite sets it, so the
+  record types stay true; production leaves it off (no cost).
 * The database, its WAL and SHM files are created 0600 (umask) and fixed to 0600 on open: they
   hold every user's data.
 """
@@ -38,12 +41,13 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from orchestrator.domain import lifecycle
+from orchestrator.domain import lifecycle, records
 
 log = logging.getLogger("ec2d.store")
 
+CHECK_RECORDS_ENV = "EC2D_CHECK_RECORDS"  # "1": check every record written against domain/records.py
 BUSY_TIMEOUT_MS = 2000
 SYNCHRONOUS = "FULL"  # see the module docstring
 DB_MODE = 0o600
@@ -129,13 +133,20 @@ class StateConflict(StoreError):
         self.actual = actual
 
 
+D = TypeVar("D")  # a record's data payload: a ``TypedDict`` of ``domain/records.py`` (``Record[VolumeData]``)
+
+
 @dataclass
-class Record:
+class Record(Generic[D]):
+    """One stored resource. ``data`` is the JSON document; ``Record[VolumeData]`` tells a type
+    checker its keys (``domain/records.py``), a bare ``Record`` leaves it untyped. Storage is the
+    same for all: the type parameter exists for the reader and the checker only."""
+
     id: str
     type: str
     region: str
     state: str = ""
-    data: dict[str, Any] = field(default_factory=dict)
+    data: D = field(default_factory=dict)  # type: ignore[assignment]
     created_at: float = 0.0
     updated_at: float = 0.0
     version: int = 1
@@ -155,8 +166,11 @@ def _row(row: sqlite3.Row) -> Record:
 
 
 class Store:
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, check_records: bool | None = None) -> None:
         self.path = str(path)
+        # every insert/update/transition checks the record's data against its TypedDict
+        # (``records.check``): on in the test suite (``EC2D_CHECK_RECORDS=1``), off by default
+        self.check_records = (os.environ.get(CHECK_RECORDS_ENV) == "1") if check_records is None else check_records
         self._lock = threading.RLock()
         on_disk = self.path != ":memory:"
         old_umask = os.umask(0o077)  # the db and the -wal/-shm files SQLite creates: 0600
@@ -248,6 +262,8 @@ class Store:
     # -- resources ------------------------------------------------------------------------------
     def insert(self, record: Record) -> Record:
         lifecycle.check_initial(record.type, record.state)
+        if self.check_records:
+            records.check(record.type, record.data)
         now = time.time()
         record.created_at = record.created_at or now
         record.updated_at = now
@@ -304,6 +320,8 @@ class Store:
 
     def update(self, record: Record) -> Record:
         """Write ``record.data`` (not its state) if nobody changed the row since it was read."""
+        if self.check_records:
+            records.check(record.type, record.data)
         now = time.time()
         with self.transaction() as db:
             cur = db.execute(
@@ -335,6 +353,8 @@ class Store:
             lifecycle.check_move(current.type, current.state, new_state)
             if changes:
                 current.data.update(changes)
+            if self.check_records:
+                records.check(current.type, current.data)
             now = time.time()
             self._db.execute(
                 "UPDATE resources SET state = ?, data = ?, updated_at = ?, version = version + 1"

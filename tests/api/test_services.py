@@ -31,6 +31,7 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 from botocore.parsers import create_parser
 from ec2d_server import free_port
+from record_samples import sample
 
 from orchestrator.api.app import make_app
 from orchestrator.config import Config
@@ -86,7 +87,8 @@ class LocalApi:
     def identity(self) -> dict[str, str]:
         """An instance's identity credentials, as its metadata service hands them out."""
         if self.backend.store.get(INSTANCE, "instance") is None:
-            self.backend.store.insert(Record(id=INSTANCE, type="instance", region="us-east-1", state="pending"))
+            self.backend.store.insert(Record(id=INSTANCE, type="instance", region="us-east-1", state="pending",
+                                             data=sample("instance")))
             self.backend.store.transition(INSTANCE, "pending", "running")
         c = self.backend.sessions.for_owner(INSTANCE)
         return {"aws_access_key_id": c.access_key_id, "aws_secret_access_key": c.secret_access_key,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from record_samples import sample
 
 from orchestrator.domain import lifecycle
 from orchestrator.domain.lifecycle import IllegalTransition
@@ -24,7 +27,7 @@ def test_every_listed_move_is_applied_and_every_other_refused(store: Store) -> N
                 rid = f"x-{rtype}-{current}-{target}"
                 store._db.execute(  # put a record straight into `current`, as an older ec2d may have
                     "INSERT INTO resources (id, type, region, state, data, created_at, updated_at, version)"
-                    " VALUES (?, ?, 'r', ?, '{}', 0, 0, 1)", (rid, rtype, current))
+                    " VALUES (?, ?, 'r', ?, ?, 0, 0, 1)", (rid, rtype, current, json.dumps(sample(rtype))))
                 if lc.allows(current, target):
                     assert store.transition(rid, current, target).state == target
                 else:
@@ -34,9 +37,9 @@ def test_every_listed_move_is_applied_and_every_other_refused(store: Store) -> N
 
 
 def test_insert_only_in_an_initial_state(store: Store) -> None:
-    store.insert(Record(id="vol-1", type="volume", region="r", state="creating"))
+    store.insert(Record(id="vol-1", type="volume", region="r", state="creating", data=sample("volume")))
     with pytest.raises(IllegalTransition):
-        store.insert(Record(id="vol-2", type="volume", region="r", state="deleted"))
+        store.insert(Record(id="vol-2", type="volume", region="r", state="deleted", data=sample("volume")))
     with pytest.raises(IllegalTransition):
         store.insert(Record(id="q-1", type="no-such-resource", region="r", state="available"))
     assert store.get("vol-2") is None

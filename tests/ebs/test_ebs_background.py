@@ -8,6 +8,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from record_samples import sample
 
 from orchestrator.config import Config
 from orchestrator.drivers.compute.fake import FakeCompute
@@ -96,8 +97,7 @@ def test_recover_finishes_interrupted_work(backend: Backend) -> None:
     rt: Runtime = backend.runtime
 
     async def go() -> None:
-        base = {"AvailabilityZone": "us-east-1a", "VolumeType": "gp2", "Iops": 100, "Throughput": None,
-                "SnapshotId": "", "CreateTime": volumes.now_iso(), "Encrypted": False, "Attachments": []}
+        base = sample("volume", CreateTime=volumes.now_iso())
         backend.store.insert(Record(id="vol-00000000000000001", type="volume", region="us-east-1",
                                     state="creating", data={**base, "Size": 1}))
         backend.store.insert(Record(id="vol-00000000000000002", type="volume", region="us-east-1",
@@ -105,8 +105,8 @@ def test_recover_finishes_interrupted_work(backend: Backend) -> None:
         backend.store.transition("vol-00000000000000002", "creating", "available")  # made before the crash
         rt.storage.create_volume("vol-00000000000000002", GIB)
         rt.storage.snapshot_volume("vol-00000000000000002", "snap-00000000000000001")
-        snap = {"VolumeId": "vol-00000000000000002", "VolumeSize": 1, "OwnerId": backend.account_id,
-                "StartTime": volumes.now_iso()}
+        snap = sample("snapshot", VolumeId="vol-00000000000000002", VolumeSize=1, OwnerId=backend.account_id,
+                      StartTime=volumes.now_iso())
         backend.store.insert(Record(id="snap-00000000000000001", type="snapshot", region="us-east-1",
                                     state="pending", data=snap))
         backend.store.insert(Record(id="snap-00000000000000002", type="snapshot", region="us-east-1",

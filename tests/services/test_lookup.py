@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from api_only import in_loop, reaches
+from record_samples import sample
 
 from orchestrator.config import Config
 from orchestrator.domain import errors
@@ -81,7 +82,8 @@ def test_hidden_states_read_as_not_found(backend: Backend) -> None:
     volumes.move(backend, vol.id, volumes.V.AVAILABLE, volumes.V.DELETING)
     backend.store.transition(vol.id, "deleting", "deleted")
     assert error_of(backend, "vol", vol.id) == ("InvalidVolume.NotFound", f"The volume ID '{vol.id}' does not exist")
-    backend.store.insert(Record(id="snap-0123456789abcdef1", type="snapshot", region=R, state="pending", data={}))
+    backend.store.insert(Record(id="snap-0123456789abcdef1", type="snapshot", region=R, state="pending",
+                                data=sample("snapshot")))
     backend.store.transition("snap-0123456789abcdef1", "pending", "deleted")
     assert error_of(backend, "snap", "snap-0123456789abcdef1")[0] == "InvalidSnapshot.NotFound"
 

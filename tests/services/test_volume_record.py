@@ -1,4 +1,4 @@
-"""The one place a volume record is born (services/volumes.new_record): CreateVolume's
+"""The one place a volume record is born (services/volumes.new_volume): CreateVolume's
 ``creating`` volume and RunInstances' ``in-use`` volume attaching to its instance, both accepted by
 the volume lifecycle the store enforces."""
 
@@ -15,9 +15,9 @@ def test_created_and_launched_volumes_share_one_builder(tmp_path: Path) -> None:
     backend = bootstrap.open(Config(data_dir=tmp_path, instances=False))
     try:
         with backend.store.transaction():
-            made = volumes.new_record(backend, "us-east-1", "us-east-1a", 8, "gp3", 3000, 125, None,
+            made = volumes.new_volume(backend, "us-east-1", "us-east-1a", 8, "gp3", 3000, 125, None,
                                       {"team": "a"}, client_token="tok")
-            born = volumes.new_record(backend, "us-east-1", "us-east-1b", 10, "io1", None, None, "snap-1",
+            born = volumes.new_volume(backend, "us-east-1", "us-east-1b", 10, "io1", None, None, "snap-1",
                                       {}, attached={"InstanceId": "i-0123456789abcdef0", "Device": "/dev/xvda",
                                                     "DeleteOnTermination": True})
         assert made.state == "creating" and made.state in VOLUME.initial

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 from ec2d_server import start_ec2d
+from record_samples import sample
 from small_fs import fill, small_filesystem
 
 from orchestrator.drivers.storage.qcow2 import StorageError
@@ -125,13 +126,14 @@ def test_store_on_a_full_disk_rolls_back_and_recovers(tmp_path: Path) -> None:
         assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
         assert store._db.execute("PRAGMA busy_timeout").fetchone()[0] == BUSY_TIMEOUT_MS
-        store.insert(Record(id="vol-kept", type="volume", region="r", state="creating", data={"x": 1}))
+        store.insert(Record(id="vol-kept", type="volume", region="r", state="creating", data=sample("volume", Size=1)))
         filler = fill(mnt)
         failures = 0
         for n in range(200):
             try:
                 with store.transaction():
-                    store.insert(Record(id=f"vol-{n:04d}", type="volume", region="r", state="creating", data={"pad": "p" * 4000}))
+                    store.insert(Record(id=f"vol-{n:04d}", type="volume", region="r", state="creating",
+                                        data=sample("volume", ClientToken="p" * 4000)))
                     store.set_tags(f"vol-{n:04d}", "volume", "r", {"Name": "x" * 200})
             except StoreUnavailable as exc:
                 assert exc.reason == "full"
@@ -140,10 +142,10 @@ def test_store_on_a_full_disk_rolls_back_and_recovers(tmp_path: Path) -> None:
                 assert store.get(f"vol-{n:04d}") is None and store.tags_of(f"vol-{n:04d}") == {}
                 break
         assert failures == 1
-        assert store.get("vol-kept").data == {"x": 1}  # reads work on the full disk
+        assert store.get("vol-kept").data == sample("volume", Size=1)  # reads work on the full disk
         assert store.integrity_check() == ["ok"]
         filler.unlink()
-        store.insert(Record(id="vol-after", type="volume", region="r", state="creating"))
+        store.insert(Record(id="vol-after", type="volume", region="r", state="creating", data=sample("volume")))
         store.close()
         again = Store(mnt / "state.db")
         assert {r.id for r in again.list("volume")} >= {"vol-kept", "vol-after"}
@@ -161,11 +163,11 @@ def test_a_write_lock_held_by_another_process_is_a_retryable_error(tmp_path: Pat
     other = sqlite3.connect(tmp_path / "state.db", isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
     with pytest.raises(StoreUnavailable) as info:
-        store.insert(Record(id="vol-busy", type="volume", region="r", state="creating"))
+        store.insert(Record(id="vol-busy", type="volume", region="r", state="creating", data=sample("volume")))
     assert info.value.reason == "busy" and not store._db.in_transaction
     other.execute("ROLLBACK")
     other.close()
-    store.insert(Record(id="vol-busy", type="volume", region="r", state="creating"))
+    store.insert(Record(id="vol-busy", type="volume", region="r", state="creating", data=sample("volume")))
     assert store.get("vol-busy") is not None
     store.close()
 

@@ -7,16 +7,18 @@ import threading
 from pathlib import Path
 
 import pytest
+from record_samples import sample
 
 from orchestrator.store.sqlite import MIGRATIONS, Record, StateConflict, Store
 
 
 def test_transition_is_compare_and_swap(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db")
-    store.insert(Record(id="i-00000001", type="instance", region="us-east-1", state="pending", data={"a": 1}))
+    store.insert(Record(id="i-00000001", type="instance", region="us-east-1", state="pending",
+                        data=sample("instance", AmiLaunchIndex=1)))
     store.transition("i-00000001", "pending", "running")
-    moved = store.transition("i-00000001", "running", "stopping", {"reason": "user"})
-    assert (moved.state, moved.data) == ("stopping", {"a": 1, "reason": "user"})
+    moved = store.transition("i-00000001", "running", "stopping", {"StateTransitionReason": "user"})
+    assert (moved.state, moved.data) == ("stopping", sample("instance", AmiLaunchIndex=1, StateTransitionReason="user"))
     with pytest.raises(StateConflict) as info:
         store.transition("i-00000001", "running", "stopping")
     assert info.value.actual == "stopping"
@@ -26,7 +28,7 @@ def test_transition_is_compare_and_swap(tmp_path: Path) -> None:
 
 def test_only_one_of_racing_transitions_wins(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db")
-    store.insert(Record(id="vol-00000001", type="volume", region="r", state="creating"))
+    store.insert(Record(id="vol-00000001", type="volume", region="r", state="creating", data=sample("volume")))
     store.transition("vol-00000001", "creating", "available")
     wins: list[str] = []
     barrier = threading.Barrier(8)
@@ -34,7 +36,7 @@ def test_only_one_of_racing_transitions_wins(tmp_path: Path) -> None:
     def attempt(n: int) -> None:
         barrier.wait()
         try:
-            store.transition("vol-00000001", "available", "in-use", {"by": n})
+            store.transition("vol-00000001", "available", "in-use", {"Size": n})
             wins.append(str(n))
         except StateConflict:
             pass
@@ -45,31 +47,33 @@ def test_only_one_of_racing_transitions_wins(tmp_path: Path) -> None:
     for t in threads:
         t.join()
     assert len(wins) == 1
-    assert store.get("vol-00000001").data == {"by": int(wins[0])}
+    assert store.get("vol-00000001").data == sample("volume", Size=int(wins[0]))
 
 
 def test_update_refuses_stale_version(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db")
-    store.insert(Record(id="key-00000001", type="key-pair", region="r", state="available", data={"n": 1}))
+    store.insert(Record(id="key-00000001", type="key-pair", region="r", state="available",
+                        data=sample("key-pair", KeyName="1")))
     a, b = store.get("key-00000001"), store.get("key-00000001")
-    a.data["n"] = 2
+    a.data["KeyName"] = "2"
     store.update(a)
-    b.data["n"] = 3
+    b.data["KeyName"] = "3"
     with pytest.raises(StateConflict):
         store.update(b)
-    assert store.get("key-00000001").data == {"n": 2}
+    assert store.get("key-00000001").data == sample("key-pair", KeyName="2")
 
 
 def test_survives_reopen_and_records_schema_version(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     store = Store(path)
-    store.insert(Record(id="key-00000002", type="key-pair", region="us-west-2", state="available", data={"KeyName": "k"}))
+    store.insert(Record(id="key-00000002", type="key-pair", region="us-west-2", state="available",
+                        data=sample("key-pair", KeyName="k")))
     store.set_tags("key-00000002", "key-pair", "us-west-2", {"Name": "x"})
     store.set_setting("answer", "42")
     store.close()
     again = Store(path)
     assert again.schema_version == len(MIGRATIONS)
-    assert again.get("key-00000002").data == {"KeyName": "k"}
+    assert again.get("key-00000002").data == sample("key-pair", KeyName="k")
     assert again.tags_of("key-00000002") == {"Name": "x"}
     assert again.get_setting("answer") == "42"
     assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -78,6 +82,7 @@ def test_survives_reopen_and_records_schema_version(tmp_path: Path) -> None:
 def test_transaction_rolls_back_on_error(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db")
     with pytest.raises(RuntimeError), store.transaction():
-        store.insert(Record(id="key-00000003", type="key-pair", region="r", state="available"))
+        store.insert(Record(id="key-00000003", type="key-pair", region="r", state="available",
+                            data=sample("key-pair")))
         raise RuntimeError("boom")
     assert store.get("key-00000003") is None

@@ -1,0 +1,86 @@
+"""One valid ``data`` document per record type (``orchestrator/domain/records.py``), for tests that
+put records into a store by hand: the suite runs with ``EC2D_CHECK_RECORDS=1``, so every record a
+test writes must be one the services could have written (``sample("volume", Size=3)``)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+OWNER = "123456789012"
+
+SAMPLES: dict[str, dict[str, Any]] = {
+    "instance": {
+        "ReservationId": "r-0123456789abcdef0", "OwnerId": OWNER, "ImageId": "ami-0123456789abcdef0",
+        "InstanceType": "t3.nano", "KeyName": None, "PublicKey": None, "AmiLaunchIndex": 0,
+        "LaunchTime": "2026-01-01T00:00:00.000Z", "AvailabilityZone": "us-east-1a",
+        "SubnetId": "subnet-0123456789abcdef0", "VpcId": "vpc-0123456789abcdef0",
+        "NetworkInterfaceId": "eni-0123456789abcdef0", "PrivateIpAddress": "172.31.0.4",
+        "MacAddress": "0e:00:00:00:00:01", "SecurityGroups": [{"GroupId": "sg-0123456789abcdef0", "GroupName": "default"}],
+        "RootDeviceName": "/dev/xvda",
+        "BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "VolumeId": "vol-0123456789abcdef0",
+                                 "DeleteOnTermination": True}],
+        "UserData": None,
+        "MetadataOptions": {"State": "applied", "HttpTokens": "optional", "HttpPutResponseHopLimit": 1,
+                            "HttpEndpoint": "enabled", "HttpProtocolIpv6": "disabled",
+                            "InstanceMetadataTags": "disabled"},
+        "InstanceInitiatedShutdownBehavior": "stop", "DisableApiTermination": False, "ClientToken": "",
+        "StateTransitionReason": "", "StateReason": {"Code": "pending", "Message": "pending"},
+        "billing": {"running_since": None, "running_seconds": 0.0}, "AssociatePublicIp": False,
+        "AutoPublicIp": None,
+    },
+    "volume": {
+        "Size": 1, "AvailabilityZone": "us-east-1a", "VolumeType": "gp2", "Iops": 100, "Throughput": None,
+        "SnapshotId": "", "CreateTime": "2026-01-01T00:00:00.000Z", "Encrypted": False,
+        "MultiAttachEnabled": False, "Attachments": [],
+    },
+    "snapshot": {
+        "VolumeId": "vol-0123456789abcdef0", "VolumeSize": 1, "Description": "", "OwnerId": OWNER,
+        "Progress": "0%", "StartTime": "2026-01-01T00:00:00.000Z", "Encrypted": False, "StorageTier": "standard",
+    },
+    "image": {
+        "Name": "sample", "Description": "", "ImageLocation": f"{OWNER}/sample", "OwnerId": OWNER, "Public": False,
+        "CreationDate": "2026-01-01T00:00:00.000Z", "Architecture": "x86_64", "VirtualizationType": "hvm",
+        "Hypervisor": "xen", "RootDeviceType": "ebs", "RootDeviceName": "/dev/xvda", "EnaSupport": True,
+        "BootMode": "legacy-bios", "ImdsSupport": None,
+        "BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": "snap-0123456789abcdef0",
+                                                                    "VolumeSize": 1}}],
+        "kernel": None, "initrd": None, "cmdline": None, "login_user": None,
+    },
+    "vpc": {
+        "CidrBlock": "10.0.0.0/16", "IsDefault": False, "InstanceTenancy": "default", "DhcpOptionsId": "default",
+        "OwnerId": OWNER, "CidrBlockAssociationSet": [{"AssociationId": "vpc-cidr-assoc-0123456789abcdef0",
+                                                       "CidrBlock": "10.0.0.0/16",
+                                                       "CidrBlockState": {"State": "associated"}}],
+    },
+    "subnet": {
+        "VpcId": "vpc-0123456789abcdef0", "CidrBlock": "10.0.0.0/24", "AvailabilityZone": "us-east-1a",
+        "AvailabilityZoneId": "use1-az1", "DefaultForAz": False, "MapPublicIpOnLaunch": False, "OwnerId": OWNER,
+    },
+    "security-group": {
+        "GroupName": "sample", "Description": "sample", "VpcId": "vpc-0123456789abcdef0", "OwnerId": OWNER,
+        "Rules": [{"SecurityGroupRuleId": "sgr-0123456789abcdef0", "GroupId": "sg-0123456789abcdef0",
+                   "IsEgress": True, "IpProtocol": "-1", "FromPort": None, "ToPort": None, "CidrIpv4": "0.0.0.0/0",
+                   "ReferencedGroupId": None, "Description": None}],
+    },
+    "network-interface": {
+        "SubnetId": "subnet-0123456789abcdef0", "VpcId": "vpc-0123456789abcdef0", "AvailabilityZone": "us-east-1a",
+        "MacAddress": "0e:00:00:00:00:01", "PrivateIpAddress": "10.0.0.4", "Groups": [], "Description": "",
+        "OwnerId": OWNER, "SourceDestCheck": True, "InterfaceType": "interface",
+    },
+    "internet-gateway": {"Attachments": [], "OwnerId": OWNER},
+    "route-table": {
+        "VpcId": "vpc-0123456789abcdef0", "OwnerId": OWNER, "Associations": [],
+        "Routes": [{"DestinationCidrBlock": "10.0.0.0/16", "GatewayId": "local", "State": "active",
+                    "Origin": "CreateRouteTable"}],
+    },
+    "elastic-ip": {"PublicIp": "198.18.0.1", "Domain": "vpc", "PublicIpv4Pool": "amazon",
+                   "NetworkBorderGroup": "us-east-1"},
+    "key-pair": {"KeyName": "sample", "KeyType": "ed25519", "KeyFingerprint": "sample",
+                 "PublicKey": "ssh-ed25519 AAAA sample"},
+}
+
+
+def sample(record_type: str, **changes: Any) -> dict[str, Any]:
+    """A fresh copy of the record type's sample document with ``changes`` applied."""
+    return {**copy.deepcopy(SAMPLES[record_type]), **changes}
