@@ -78,7 +78,7 @@ def main() -> int:
             ec2.terminate_instances(InstanceIds=ids)
             ec2.get_waiter("instance_terminated").wait(InstanceIds=ids, WaiterConfig={"Delay": 2, "MaxAttempts": 150})
         server.stop(sweep=False)
-        from orchestrator.cli.sweep import sweep
+        from orchestrator.hostscope import sweep
 
         sweep(prefix)
         try:

@@ -186,7 +186,7 @@ class Bench:
             print(f"terminate failed: {e}", file=sys.stderr)
         if self.server is not None:
             self.server.stop(sweep=False)
-        from orchestrator.cli.sweep import sweep
+        from orchestrator.hostscope import sweep
 
         report = sweep(self.prefix)
         left = {k: v for k, v in report.items() if v}

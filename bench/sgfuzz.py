@@ -41,8 +41,8 @@ import sgfuzz  # noqa: E402
 from conftest import start_ec2d  # noqa: E402
 from guests import instance_netns, private_key, ssh, wait_state  # noqa: E402
 
-from orchestrator.cli.sweep import sweep  # noqa: E402
 from orchestrator.config import Config  # noqa: E402
+from orchestrator.hostscope import sweep  # noqa: E402
 from orchestrator.services import bootstrap  # noqa: E402
 
 

@@ -110,8 +110,8 @@ def api_section(tmp: Path, runs: int, data_mib: int) -> None:
     import boto3
     from botocore.config import Config as BotoConfig
 
-    from orchestrator.cli.sweep import sweep
     from orchestrator.config import Config
+    from orchestrator.hostscope import sweep
     from orchestrator.server import run
     from orchestrator.services.credentials import load_or_create
 

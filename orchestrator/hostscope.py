@@ -6,7 +6,8 @@ namespaces ``{prefix}-vpc-…`` with their dnsmasq, the public namespace ``{pref
 (``tap_tag(prefix)…``), root ``unreachable`` routes (metric per prefix), the host link
 ``{prefix}-h`` and root nft table ``{prefix}_host`` (``--host-routes`` / ``--uplink-nat``), and the
 run dir ``/run/{prefix}``. So two daemons with different data dirs never touch each other's objects,
-and ``ec2d uninstall`` removes exactly one data dir's.
+and ``ec2d uninstall`` removes exactly one data dir's (:func:`sweep`, which also clears crashed
+test runs: ``python -m orchestrator.cli.sweep``).
 
 A serving daemon holds an exclusive ``flock`` on ``{data dir}/ec2d.lock`` (its pid written inside):
 a second ``ec2d serve`` on the same data dir, and ``ec2d uninstall`` of a data dir in use, refuse.
@@ -60,8 +61,6 @@ def uninstall(config: Config, purge: bool = False) -> dict[str, list[str]]:
     """Remove every host object of ``config``'s data dir (domains, namespaces with dnsmasq, taps,
     routes, public namespace, host link, nft tables, run dir); with ``purge`` the data dir too.
     Refuses (:class:`DataDirBusy`) while an ec2d serves that data dir."""
-    from orchestrator.cli.sweep import sweep
-
     report: dict[str, list[str]] = {}
     fd = lock_data_dir(config.data_dir) if config.data_dir.exists() else None
     try:
@@ -76,4 +75,55 @@ def uninstall(config: Config, purge: bool = False) -> dict[str, list[str]]:
     finally:
         if fd is not None:
             unlock_data_dir(fd)
+    return report
+
+
+def _prefixes_in_use(family: str) -> set[str]:
+    """Concrete prefixes (``ec2dt1a2b``) of namespaces and domains that start with ``family``."""
+    from orchestrator.drivers.compute.libvirt_driver import LibvirtCompute
+    from orchestrator.drivers.network import netlink
+    from orchestrator.drivers.network.names import prefix_of_netns
+
+    found: set[str] = {p for p in (prefix_of_netns(ns) for ns in netlink.list_netns(family)) if p}
+    try:
+        for name in LibvirtCompute().list_domains(family):
+            found.add(name.split("-", 1)[0])
+    except Exception:  # libvirt down: nothing to sweep there
+        log.debug("libvirt not reachable", exc_info=True)
+    return {p for p in found if p.startswith(family)}
+
+
+def sweep(prefix: str, family: bool = False) -> dict[str, list[str]]:
+    from orchestrator.drivers.compute.libvirt_driver import LibvirtCompute
+    from orchestrator.drivers.network import netlink
+    from orchestrator.drivers.network.vpc import LinuxVpcNetwork
+
+    prefixes = _prefixes_in_use(prefix) | {prefix} if family else {prefix}
+    report: dict[str, list[str]] = {"domains": [], "namespaces": [], "taps": [], "routes": [], "run dirs": []}
+    compute = LibvirtCompute()
+    for p in sorted(prefixes):
+        try:
+            for name in compute.list_domains(f"{p}-"):
+                compute.destroy(name)
+                compute.undefine(name)
+                report["domains"].append(name)
+        except Exception:
+            log.warning("could not sweep libvirt domains of %s", p, exc_info=True)
+        from orchestrator.drivers.network.public import LinuxPublicNetwork
+
+        try:
+            if netlink.netns_exists(f"{p}-public"):
+                report["namespaces"].append(f"{p}-public")
+            LinuxPublicNetwork(p).delete()  # host link, root nft table, public namespace
+        except Exception:
+            log.warning("could not sweep the public network of %s", p, exc_info=True)
+        net = LinuxVpcNetwork(p, f"/run/{p}")
+        r = net.sweep(p)
+        report["namespaces"] += r.namespaces
+        report["taps"] += r.taps
+        report["routes"] += [str(x) for x in r.routes]
+        if os.path.isdir(f"/run/{p}"):
+            shutil.rmtree(f"/run/{p}", ignore_errors=True)
+            report["run dirs"].append(f"/run/{p}")
+    compute.close()
     return report

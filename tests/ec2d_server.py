@@ -62,7 +62,7 @@ class RunningEc2d:
             self.loop.call_soon_threadsafe(self._stop.set)
         self.thread.join(60)
         if sweep and self.config.instances:
-            from orchestrator.cli.sweep import sweep as sweep_prefix
+            from orchestrator.hostscope import sweep as sweep_prefix
 
             sweep_prefix(self.config.prefix)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from ec2d_server import make_test_prefix
 
-from orchestrator.cli.sweep import sweep
+from orchestrator.hostscope import sweep
 
 BIN = Path(sys.executable).parent
 EC2D = str(BIN / "ec2d")

@@ -95,7 +95,7 @@ class Daemon:
         self.proc = None
 
     def sweep(self) -> None:
-        from orchestrator.cli.sweep import sweep
+        from orchestrator.hostscope import sweep
 
         sweep(self.prefix)
 

@@ -8,9 +8,9 @@ from pathlib import Path
 from ec2d_server import make_test_prefix, start_ec2d
 from hostobjects import host_objects
 
-from orchestrator.cli.sweep import sweep
 from orchestrator.drivers.network import netlink, routes
 from orchestrator.drivers.network.vpc import LinuxVpcNetwork
+from orchestrator.hostscope import sweep
 from orchestrator.store.sqlite import Store
 
 

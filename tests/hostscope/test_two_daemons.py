@@ -15,7 +15,7 @@ from ec2d_server import RunningEc2d, start_ec2d
 from guests import private_key, ssh, wait_state
 from hostobjects import host_objects
 
-from orchestrator.cli.sweep import sweep
+from orchestrator.hostscope import sweep
 
 
 def tiny_image(ec2) -> str:

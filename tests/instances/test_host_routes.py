@@ -18,8 +18,8 @@ from guests import private_key, start_command, wait_state
 from netcheck import Listener
 from test_lifecycle import tiny_image
 
-from orchestrator.cli.sweep import sweep
 from orchestrator.drivers.network.public import PRIVATE_RANGES, PublicNetwork, render_host_filter
+from orchestrator.hostscope import sweep
 
 
 def route(ip: str) -> subprocess.CompletedProcess[str]:

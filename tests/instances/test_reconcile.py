@@ -12,7 +12,7 @@ from ec2d_server import start_ec2d
 from guests import instance_netns, private_key, ssh, wait_state
 from test_lifecycle import tiny_image
 
-from orchestrator.cli.sweep import sweep
+from orchestrator.hostscope import sweep
 
 
 def domains(prefix: str) -> set[str]:

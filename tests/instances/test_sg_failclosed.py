@@ -16,7 +16,7 @@ from ec2d_server import start_ec2d
 from guests import Guest, instance_netns, private_key, ssh, wait_state
 from test_lifecycle import tiny_image
 
-from orchestrator.cli.sweep import sweep
+from orchestrator.hostscope import sweep
 from orchestrator.store.sqlite import Store
 
 BAD_RULE_ID = "sgr-0badbadbadbadbad0"
