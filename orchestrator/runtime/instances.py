@@ -304,24 +304,32 @@ class Instances:
         await self.vpcs.sync(instance.region, instance.data["VpcId"])
 
     # ------------------------------------------------------------------ the domain went away
-    async def domain_gone(self, instance_id: str, detail: str) -> None:
+    async def domain_gone(self, instance_id: str, detail: str, seen_running_at: float | None = None) -> None:
         """The domain stopped while ec2d thought the instance running: the guest powered off
-        (detail 'shutdown') or the domain was killed/crashed behind ec2d's back."""
+        (detail 'shutdown') or the domain was killed/crashed behind ec2d's back.
+
+        Its running interval closes when the hypervisor saw the domain stop (``stopped_at``); if
+        it cannot tell, at ``seen_running_at`` when the reconciler found it (the last time ec2d
+        saw it running: no time it may not have run is billed), else now (a live event)."""
         r = self.store.get(instance_id)
         if r is None or r.state != S.RUNNING:
             return
-        if await self.jobs.call(self.parts.compute.state, self.parts.domain_name(instance_id)) == PowerState.RUNNING:
+        name = self.parts.domain_name(instance_id)
+        if await self.jobs.call(self.parts.compute.state, name) == PowerState.RUNNING:
             return  # e.g. a reboot
+        at = await self.jobs.call(self.parts.compute.stopped_at, name)
+        if at is None:
+            at = seen_running_at
         model = self.parts.model
         guest = detail == "shutdown"
         if guest and r.data.get("InstanceInitiatedShutdownBehavior") == "terminate":
-            rec.move_instance(model, instance_id, S.RUNNING, S.SHUTTING_DOWN, {"StateReason": SHUTDOWN_REASON})
+            rec.move_instance(model, instance_id, S.RUNNING, S.SHUTTING_DOWN, {"StateReason": SHUTDOWN_REASON}, at)
             await self.terminate(instance_id)
             return
         reason = SHUTDOWN_REASON if guest else {
             "Code": "Server.InternalError",
             "Message": f"Server.InternalError: the instance's domain stopped unexpectedly ({detail})"}
-        rec.move_instance(model, instance_id, S.RUNNING, S.STOPPING, {"StateReason": reason})
+        rec.move_instance(model, instance_id, S.RUNNING, S.STOPPING, {"StateReason": reason}, at)
         await self.stop(instance_id, force=True)
 
 

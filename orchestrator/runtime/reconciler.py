@@ -1,7 +1,14 @@
 """The reconciler: libvirt's view brought in line with the store. At start, after libvirtd comes
 back and every 30 seconds it finishes interrupted work (launches, stops, terminations), adopts
 running domains this process did not start, notices dead domains, removes domains nobody owns;
-libvirt lifecycle events catch guests that power off or domains killed behind ec2d's back."""
+libvirt lifecycle events catch guests that power off or domains killed behind ec2d's back.
+
+Billing across restarts: an instance whose domain kept running while ec2d was down keeps its
+open ledger interval, so the downtime is billed. One found stopped has its interval closed at the
+time libvirt saw the domain stop (``ComputeDriver.stopped_at``, from libvirt's domain log); when
+the driver cannot tell, at the last time a reconcile pass saw domains running (``SEEN_RUNNING``,
+written every pass while any instance runs, so at most ``PERIOD_SECONDS`` before ec2d died): the
+bound that never bills time the guest may not have run."""
 
 from __future__ import annotations
 
@@ -20,6 +27,7 @@ from orchestrator.store.sqlite import Record
 log = logging.getLogger("ec2d.runtime")
 S = InstanceState
 PERIOD_SECONDS = 30.0
+SEEN_RUNNING = "ledger.seen-running-at"  # setting: when a reconcile pass last saw running domains
 
 
 class Reconciler:
@@ -50,19 +58,25 @@ class Reconciler:
         """Bring libvirt in line with the store: finish interrupted work, notice dead domains,
         remove domains nobody owns."""
         p = self.parts
+        seen = self.store.get_setting(SEEN_RUNNING)  # read before this pass writes it again
+        seen_at = float(seen) if seen else None
         names = await self.jobs.call(p.compute.list_domains, f"{p.prefix}-i-")
         known: set[str] = set()
+        running = False
         for region in p.model.config.regions:
             for r in self.store.list(rec.INSTANCE, region):
                 known.add(p.domain_name(r.id))
+                running = running or r.state == S.RUNNING
                 if not self.jobs.busy(r.id):
-                    await self._check(r, names)
+                    await self._check(r, names, seen_at)
+        if running:
+            self.store.set_setting(SEEN_RUNNING, repr(self.store.now()))
         for name in names:
             if name not in known:
                 log.warning("removing domain %s that ec2d does not know", name)
                 await self.jobs.call(self.instances.discard_domain, name)
 
-    async def _check(self, r: Record, names: list[str]) -> None:
+    async def _check(self, r: Record, names: list[str], seen_at: float | None) -> None:
         """One instance nothing is working on: start what its state still owes."""
         p, work = self.parts, self.instances
         name = p.domain_name(r.id)
@@ -76,7 +90,7 @@ class Reconciler:
             work.run(r.id, op)
         elif state == S.RUNNING:
             if name not in names or not await self._running(name):
-                work.run(r.id, lambda i: work.domain_gone(i, "missing"))
+                work.run(r.id, lambda i: work.domain_gone(i, "missing", seen_at))
             elif r.id not in p.plugged:  # running before this process started
                 work.run(r.id, work.adopt)
         elif state in (S.STOPPED, S.TERMINATED) and name in names:

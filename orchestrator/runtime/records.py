@@ -94,18 +94,21 @@ def images_using(store: Store, snapshot_id: str) -> list[str]:
 
 
 def move_instance(model: Model, record_id: str, current: InstanceState | Iterable[InstanceState],
-                  target: InstanceState, changes: Mapping[str, Any] | None = None) -> Record:
+                  target: InstanceState, changes: Mapping[str, Any] | None = None,
+                  at: float | None = None) -> Record:
     """Move along an edge of the lifecycle table, compare-and-swap on the current state.
 
     Every move but the one into ``running`` revokes the instance's identity credentials: they stop
-    working as soon as it stops or terminates, and a start issues new ones.
+    working as soon as it stops or terminates, and a start issues new ones. The store opens and
+    closes the instance's usage-ledger intervals in the same transaction (``at``: when the move
+    really happened, if earlier than now, e.g. a domain found stopped after a restart).
     """
     sources = [current] if isinstance(current, InstanceState) else list(current)
     for src in sources:
         check_edge(src, target)
     data = dict(changes or {})
     data["StateTransitionReason"] = data.get("StateTransitionReason", "")
-    record = model.store.transition(record_id, [str(s) for s in sources], str(target), data)
+    record = model.store.transition(record_id, [str(s) for s in sources], str(target), data, at)
     if target != S.RUNNING:
         model.sessions.forget(record_id)
     return record

@@ -37,13 +37,14 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from orchestrator.domain import lifecycle, records
+from orchestrator.domain import billing, lifecycle, records
+from orchestrator.store import ledger
 
 log = logging.getLogger("ec2d.store")
 
@@ -52,7 +53,7 @@ BUSY_TIMEOUT_MS = 2000
 SYNCHRONOUS = "FULL"  # see the module docstring
 DB_MODE = 0o600
 
-MIGRATIONS: list[str] = [
+MIGRATIONS: list[str | list[str]] = [
     # 1: resources, tags, settings
     """
     CREATE TABLE resources (
@@ -80,7 +81,10 @@ MIGRATIONS: list[str] = [
         value TEXT NOT NULL
     );
     """,
+    # 2: the usage ledger (store/ledger.py); meters of records already stored open at the upgrade
+    ledger.SCHEMA,
 ]
+LEDGER_MIGRATION = 2
 
 
 class StoreError(Exception):
@@ -172,6 +176,8 @@ class Store:
         # (``records.check``): on in the test suite (``EC2D_CHECK_RECORDS=1``), off by default
         self.check_records = (os.environ.get(CHECK_RECORDS_ENV) == "1") if check_records is None else check_records
         self._lock = threading.RLock()
+        # the time ledger intervals open and close at, and "now" for reading open ones (tests inject one)
+        self.clock: Callable[[], float] = time.time
         on_disk = self.path != ":memory:"
         old_umask = os.umask(0o077)  # the db and the -wal/-shm files SQLite creates: 0600
         try:
@@ -198,9 +204,11 @@ class Store:
             for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
-                    for statement in script.split(";"):
+                    for statement in script if isinstance(script, list) else script.split(";"):
                         if statement.strip():
                             self._db.execute(statement)
+                    if number == LEDGER_MIGRATION:
+                        self._meter_existing()
                     self._db.execute(f"PRAGMA user_version = {number}")
                     self._db.execute("COMMIT")
                 except BaseException:
@@ -259,6 +267,56 @@ class Store:
         with self._lock:
             self._db.close()
 
+    # -- the usage ledger (store/ledger.py) -----------------------------------------------------
+    def _meter(self, record_id: str, rtype: str, region: str, state: str, data: Mapping[str, Any],
+               at: float | None) -> None:
+        """Open and close the record's ledger intervals to match its new state and data, in the
+        caller's transaction; an instance's change also re-meters the Elastic IPs on it (an
+        address on a stopped instance is idle)."""
+        if rtype not in billing.METERED_TYPES:
+            return
+        now = self.clock()
+        when = now if at is None else min(at, now)
+        instance_state = None
+        if rtype == "elastic-ip" and data.get("InstanceId"):
+            row = self._db.execute("SELECT state FROM resources WHERE id = ?", (data["InstanceId"],)).fetchone()
+            instance_state = row["state"] if row is not None else None
+        ledger.sync(self._db, record_id, rtype, region,
+                    billing.meters(rtype, region, state, data, instance_state), when)
+        if rtype == "instance":
+            for eip in self._db.execute("SELECT * FROM resources WHERE type = 'elastic-ip'"
+                                        " AND json_extract(data, '$.InstanceId') = ?", (record_id,)).fetchall():
+                ledger.sync(self._db, eip["id"], "elastic-ip", eip["region"],
+                            billing.meters("elastic-ip", eip["region"], eip["state"], json.loads(eip["data"]), state),
+                            when)
+
+    def _meter_existing(self) -> None:
+        """At the upgrade that adds the ledger: the records already stored start their meters now."""
+        now = self.clock()
+        rows = self._db.execute("SELECT * FROM resources WHERE type IN ('instance', 'volume', 'snapshot',"
+                                " 'elastic-ip') ORDER BY created_at, id").fetchall()
+        for r in rows:
+            self._meter(r["id"], r["type"], r["region"], r["state"], json.loads(r["data"]), now)
+
+    def now(self) -> float:
+        return self.clock()
+
+    def usage_intervals(self, since: float | None = None, resource_id: str | None = None) -> list[ledger.Interval]:
+        with self._lock, self._translated():
+            return ledger.intervals(self._db, since, resource_id)
+
+    def usage_sums(self, query: ledger.Query) -> list[ledger.Sum]:
+        with self._lock, self._translated():
+            return ledger.aggregate(self._db, query)
+
+    def usage_values(self, column: str, start: float, end: float) -> list[str]:
+        with self._lock, self._translated():
+            return ledger.distinct(self._db, column, start, end, self.clock())
+
+    def usage_tag_keys(self, start: float, end: float) -> list[str]:
+        with self._lock, self._translated():
+            return ledger.tag_keys(self._db, start, end, self.clock())
+
     # -- resources ------------------------------------------------------------------------------
     def insert(self, record: Record) -> Record:
         lifecycle.check_initial(record.type, record.state)
@@ -282,6 +340,7 @@ class Store:
                     record.version,
                 ),
             )
+            self._meter(record.id, record.type, record.region, record.state, record.data, None)
         return record
 
     def get(self, resource_id: str, type: str | None = None) -> Record | None:
@@ -332,6 +391,9 @@ class Store:
             if cur.rowcount != 1:
                 current = self.get(record.id)
                 raise StateConflict(record.id, [record.state], current.state if current else None)
+            if record.type in billing.METERED_TYPES:
+                state = db.execute("SELECT state FROM resources WHERE id = ?", (record.id,)).fetchone()["state"]
+                self._meter(record.id, record.type, record.region, state, record.data, None)
         record.version += 1
         record.updated_at = now
         return record
@@ -342,9 +404,12 @@ class Store:
         expected: str | Iterable[str],
         new_state: str,
         changes: Mapping[str, Any] | None = None,
+        at: float | None = None,
     ) -> Record:
         """Compare-and-swap the state: move to ``new_state`` only from one of ``expected``, and only
-        along an edge of the resource's lifecycle (``domain/lifecycle.py``; ``IllegalTransition``)."""
+        along an edge of the resource's lifecycle (``domain/lifecycle.py``; ``IllegalTransition``).
+        ``at``: when the move really happened, for the usage ledger (default now; the reconciler
+        passes the time libvirt saw a domain stop)."""
         wanted = [expected] if isinstance(expected, str) else list(expected)
         with self.transaction():
             current = self.get(resource_id)
@@ -361,6 +426,7 @@ class Store:
                 " WHERE id = ? AND version = ?",
                 (new_state, json.dumps(current.data), now, resource_id, current.version),
             )
+            self._meter(resource_id, current.type, current.region, new_state, current.data, at)
             current.state = new_state
             current.version += 1
             current.updated_at = now
@@ -369,6 +435,7 @@ class Store:
     def delete(self, resource_id: str) -> bool:
         with self.transaction() as db:
             db.execute("DELETE FROM tags WHERE resource_id = ?", (resource_id,))
+            ledger.sync(db, resource_id, "", "", [], self.clock())  # whatever it accrued ends
             cur = db.execute("DELETE FROM resources WHERE id = ?", (resource_id,))
             return cur.rowcount == 1
 

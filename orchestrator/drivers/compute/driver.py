@@ -170,6 +170,12 @@ class ComputeDriver(abc.ABC):
     def stop_events(self) -> None:
         """Stop delivering events (call before the loop closes)."""
 
+    def stopped_at(self, name: str) -> float | None:
+        """When the hypervisor last saw the domain stop (epoch seconds), if it knows and the
+        domain has not started since; None otherwise. The usage ledger closes a running interval
+        found stopped after an ec2d restart at this time."""
+        return None
+
     @property
     def available(self) -> bool:
         """False while the driver knows the hypervisor is unreachable (it is reconnecting):

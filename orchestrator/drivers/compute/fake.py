@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import copy
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from orchestrator.drivers.compute.config import DiskConfig, DomainConfig, InterfaceConfig
@@ -45,6 +47,8 @@ class FakeCompute(ComputeDriver):
         self._fail: dict[str, ComputeError] = {}
         self.calls: list[tuple[str, str]] = []  # (method, domain name), for assertions
         self.down = False  # the hypervisor is unreachable (``outage``/``recover``)
+        self.clock: Callable[[], float] = time.time  # when domains stop (``stopped_at``); tests inject one
+        self.stops: dict[str, float] = {}  # domain name -> when it last stopped, kept across undefine
 
     # ------------------------------------------------------------- test helpers
     def fail_next(self, method: str, error: ComputeError | None = None) -> None:
@@ -67,6 +71,7 @@ class FakeCompute(ComputeDriver):
     def crash(self, name: str) -> None:
         with self._lock:
             self._get(name).state = PowerState.SHUTOFF
+            self.stops[name] = self.clock()
         self._emit(name, "stopped", "crashed")
 
     def write_console(self, name: str, data: bytes) -> None:
@@ -122,6 +127,7 @@ class FakeCompute(ComputeDriver):
             if dom.state is PowerState.SHUTOFF:
                 return True
             dom.state = PowerState.SHUTOFF
+            self.stops[name] = self.clock()
             clean = graceful and not dom.ignore_acpi
         self._emit(name, "stopped", "shutdown" if clean else "destroyed")
         return clean
@@ -148,6 +154,7 @@ class FakeCompute(ComputeDriver):
             if dom is None or dom.state is PowerState.SHUTOFF:
                 return
             dom.state = PowerState.SHUTOFF
+            self.stops[name] = self.clock()
         self._emit(name, "stopped", "destroyed")
 
     def undefine(self, name: str) -> None:
@@ -162,6 +169,13 @@ class FakeCompute(ComputeDriver):
             self._reachable("state", name)
             dom = self.domains.get(name)
             return PowerState.ABSENT if dom is None else dom.state
+
+    def stopped_at(self, name: str) -> float | None:
+        with self._lock:
+            dom = self.domains.get(name)
+            if dom is not None and dom.state is PowerState.RUNNING:
+                return None
+            return self.stops.get(name)
 
     def list_domains(self, prefix: str = "") -> list[str]:
         with self._lock:

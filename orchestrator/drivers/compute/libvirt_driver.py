@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import logging
 import os
 import threading
@@ -378,6 +379,14 @@ class LibvirtCompute(ComputeDriver):
         cfg = self.get_config(name)
         return [i.target_dev for i in cfg.interfaces if i.type == "ethernet" and i.target_dev]
 
+    def stopped_at(self, name: str) -> float | None:
+        """From libvirt's own per-domain log (``/var/log/libvirt/qemu/NAME.log`` for the system
+        instance): libvirtd writes ``<time>: shutting down, reason=...`` when a domain stops and
+        ``<time>: starting up ...`` when it starts, in UTC with milliseconds."""
+        if not self.uri.startswith("qemu:///system"):
+            return None
+        return last_stop(QEMU_LOG_DIR / f"{name}.log")
+
     def console_log(self, name: str, max_bytes: int = 64 * 1024) -> bytes:
         cfg = self.get_config(name)
         paths = [s.log_file or (s.source_path if s.type == "file" else None) for s in cfg.serials]
@@ -547,3 +556,28 @@ def read_tail(path: Path, max_bytes: int) -> bytes:
             return fh.read()
     except FileNotFoundError:
         return b""
+
+
+QEMU_LOG_DIR = Path("/var/log/libvirt/qemu")
+_LOG_TAIL = 64 * 1024
+
+
+def last_stop(log: Path) -> float | None:
+    """The time of the log's last ``shutting down`` line when no ``starting up`` follows it."""
+    try:
+        with log.open("rb") as f:
+            f.seek(max(0, log.stat().st_size - _LOG_TAIL))
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return None
+    when: float | None = None
+    for line in text.splitlines():
+        stamp, sep, rest = line.partition(": ")
+        if not sep or not (rest.startswith("shutting down") or rest.startswith("starting up")):
+            continue
+        try:
+            t = datetime.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S.%f%z").timestamp()
+        except ValueError:
+            continue
+        when = t if rest.startswith("shutting down") else None
+    return when

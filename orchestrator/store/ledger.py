@@ -1,0 +1,295 @@
+"""The usage ledger: billable intervals, written in the transaction of the record change that
+starts or ends them, and read as sums per time bucket and group.
+
+One row per interval a resource accrued one meter (``domain/billing.Meter``): opened with
+``end_at`` NULL, closed once by setting ``end_at``. Rows are never deleted nor changed otherwise
+(triggers refuse it), so the table is append-only but for that single close: a crash cannot lose an
+interval nor count one twice, because the row opens and closes in the very transaction that moves
+the resource's state (``Store.insert/update/transition/delete`` call :func:`sync`).
+
+The open intervals of a resource are the truth :func:`sync` compares a record's new meters with,
+not the record's previous data: a meter present and unchanged stays open, a meter gone is closed,
+a new one opened (with the 60-second minimum when its kind was not open before: a start, not a
+resize), a changed one (ModifyVolume's new size) closed and reopened without a new minimum.
+
+Reading bills an interval from ``start_at`` to ``max(end_at or now, start_at + minimum)``: open
+intervals up to "now", and a 20-second run as 60 seconds.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from orchestrator.domain import billing
+from orchestrator.domain.billing import Meter
+
+SCHEMA: list[str] = [
+    """
+    CREATE TABLE usage_ledger (
+        seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+        resource_id   TEXT NOT NULL,
+        resource_type TEXT NOT NULL,
+        region        TEXT NOT NULL,
+        zone          TEXT NOT NULL,
+        kind          TEXT NOT NULL,
+        usage_type    TEXT NOT NULL,
+        service       TEXT NOT NULL,
+        service_code  TEXT NOT NULL,
+        unit          TEXT NOT NULL,
+        instance_type TEXT NOT NULL,
+        quantity      REAL NOT NULL,
+        minimum       REAL NOT NULL,
+        start_at      REAL NOT NULL,
+        end_at        REAL
+    )
+    """,
+    "CREATE INDEX usage_ledger_open ON usage_ledger (resource_id) WHERE end_at IS NULL",
+    "CREATE INDEX usage_ledger_start ON usage_ledger (start_at)",
+    """
+    CREATE TRIGGER usage_ledger_no_delete BEFORE DELETE ON usage_ledger
+    BEGIN SELECT RAISE(ABORT, 'the usage ledger is append-only'); END
+    """,
+    """
+    CREATE TRIGGER usage_ledger_no_rewrite BEFORE UPDATE OF seq, resource_id, resource_type, region, zone,
+        kind, usage_type, service, service_code, unit, instance_type, quantity, minimum, start_at ON usage_ledger
+    BEGIN SELECT RAISE(ABORT, 'the usage ledger is append-only'); END
+    """,
+    """
+    CREATE TRIGGER usage_ledger_close_once BEFORE UPDATE OF end_at ON usage_ledger
+    WHEN OLD.end_at IS NOT NULL OR NEW.end_at IS NULL OR NEW.end_at < OLD.start_at
+    BEGIN SELECT RAISE(ABORT, 'a ledger interval closes once, not before it opened'); END
+    """,
+]
+
+_COLUMNS = ("resource_id, resource_type, region, zone, kind, usage_type, service, service_code, unit,"
+            " instance_type, quantity, minimum, start_at")
+OPENING_KINDS = frozenset({billing.INSTANCE_KIND, billing.VOLUME_KIND})  # with the 60-second minimum
+
+
+@dataclass(frozen=True)
+class Interval:
+    seq: int
+    resource_id: str
+    resource_type: str
+    region: str
+    zone: str
+    kind: str
+    usage_type: str
+    service: str
+    service_code: str
+    unit: str
+    instance_type: str
+    quantity: float
+    minimum: float
+    start_at: float
+    end_at: float | None
+
+    def billed_until(self, now: float) -> float:
+        return max(self.end_at if self.end_at is not None else now, self.start_at + self.minimum)
+
+
+def _same(row: sqlite3.Row, m: Meter) -> bool:
+    return (row["usage_type"], row["quantity"], row["zone"], row["instance_type"]) == (
+        m.usage_type, m.quantity, m.zone, m.instance_type)
+
+
+def sync(db: sqlite3.Connection, resource_id: str, resource_type: str, region: str,
+         meters: Sequence[Meter], at: float) -> None:
+    """Make the resource's open intervals be exactly ``meters`` from ``at`` on (see the module
+    docstring); called inside the transaction that wrote the record."""
+    open_rows = db.execute("SELECT seq, kind, usage_type, quantity, zone, instance_type, start_at FROM usage_ledger"
+                           " WHERE resource_id = ? AND end_at IS NULL", (resource_id,)).fetchall()
+    wanted = {m.kind: m for m in meters}
+    was_open: set[str] = set()
+    for row in open_rows:
+        m = wanted.get(row["kind"])
+        if m is not None and _same(row, m):
+            del wanted[row["kind"]]
+            continue
+        was_open.add(row["kind"])
+        db.execute("UPDATE usage_ledger SET end_at = ? WHERE seq = ?", (max(at, row["start_at"]), row["seq"]))
+    for m in wanted.values():
+        minimum = billing.MINIMUM_SECONDS if m.kind in OPENING_KINDS and m.kind not in was_open else 0.0
+        db.execute(f"INSERT INTO usage_ledger ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   (resource_id, resource_type, region, m.zone, m.kind, m.usage_type, m.service,
+                    m.service_code, m.unit, m.instance_type, m.quantity, minimum, at))
+
+
+def intervals(db: sqlite3.Connection, since: float | None = None, resource_id: str | None = None) -> list[Interval]:
+    """Every interval that was still open at or ended after ``since`` (all when None), oldest first."""
+    sql, args = "SELECT * FROM usage_ledger WHERE 1", []
+    if since is not None:
+        sql += " AND (end_at IS NULL OR end_at + minimum >= ?)"
+        args.append(since)
+    if resource_id is not None:
+        sql += " AND resource_id = ?"
+        args.append(resource_id)
+    rows = db.execute(sql + " ORDER BY seq", args).fetchall()
+    return [Interval(**{k: r[k] for k in r.keys()}) for r in rows]
+
+
+# ---------------------------------------------------------------------------------------------
+# aggregate reads (Cost Explorer)
+
+# what a query may filter and group on: the ledger's own columns
+COLUMNS = frozenset({"resource_id", "resource_type", "region", "zone", "kind", "usage_type", "service",
+                     "service_code", "unit", "instance_type"})
+
+
+@dataclass(frozen=True)
+class Match:
+    """``column`` is one of ``values`` (case-insensitively unless ``case_sensitive``)."""
+
+    column: str
+    values: tuple[str, ...]
+    case_sensitive: bool = True
+
+
+@dataclass(frozen=True)
+class TagMatch:
+    """The resource's tag ``key`` has one of ``values``; with ``absent``, or it has no such tag."""
+
+    key: str
+    values: tuple[str, ...]
+    absent: bool = False
+    case_sensitive: bool = True
+
+
+@dataclass(frozen=True)
+class Combine:
+    op: str  # "AND", "OR" or "NOT" (one part)
+    parts: tuple[Condition, ...]
+
+
+Condition = Match | TagMatch | Combine
+
+
+@dataclass(frozen=True)
+class Group:
+    """A group-by key: a ledger column, or a tag key (``tag`` set, ``column`` empty)."""
+
+    column: str = ""
+    tag: str = ""
+
+
+@dataclass
+class Query:
+    edges: list[float]  # bucket boundaries, ascending: buckets [edges[i], edges[i+1])
+    now: float
+    width: float | None = None  # equal buckets of this many seconds (faster), else by edges
+    where: Condition | None = None
+    groups: list[Group] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Sum:
+    """``quantity x seconds`` billed in one bucket for one group, usage type and region."""
+
+    bucket: int
+    keys: tuple[str, ...]
+    usage_type: str
+    region: str
+    unit: str
+    quantity_seconds: float
+
+
+class _Sql:
+    def __init__(self) -> None:
+        self.args: dict[str, object] = {}
+
+    def arg(self, value: object) -> str:
+        name = f"p{len(self.args)}"
+        self.args[name] = value
+        return f":{name}"
+
+    def cond(self, c: Condition) -> str:
+        if isinstance(c, Match):
+            if c.column not in COLUMNS:
+                raise ValueError(f"not a ledger column: {c.column}")
+            return self._in(f"l.{c.column}", c.values, c.case_sensitive)
+        if isinstance(c, TagMatch):
+            key = self.arg(c.key)
+            inner = self._in("t.value", c.values, c.case_sensitive) if c.values else "0"
+            has = f"EXISTS (SELECT 1 FROM tags t WHERE t.resource_id = l.resource_id AND t.key = {key} AND {inner})"
+            if c.absent:
+                return (f"({has} OR NOT EXISTS (SELECT 1 FROM tags t WHERE t.resource_id = l.resource_id"
+                        f" AND t.key = {key}))")
+            return has
+        if c.op == "NOT":
+            return f"NOT ({self.cond(c.parts[0])})"
+        return "(" + f" {c.op} ".join(self.cond(p) for p in c.parts) + ")"
+
+    def _in(self, expr: str, values: Iterable[str], case_sensitive: bool) -> str:
+        vals = list(values)
+        if not vals:
+            return "0"
+        if case_sensitive:
+            return f"{expr} IN ({', '.join(self.arg(v) for v in vals)})"
+        return f"lower({expr}) IN ({', '.join(self.arg(v.lower()) for v in vals)})"
+
+    def group(self, g: Group) -> str:
+        if g.tag:
+            return (f"COALESCE((SELECT t.value FROM tags t WHERE t.resource_id = l.resource_id"
+                    f" AND t.key = {self.arg(g.tag)}), '')")
+        if g.column not in COLUMNS:
+            raise ValueError(f"not a ledger column: {g.column}")
+        return f"l.{g.column}"
+
+
+def _bucket(expr: str, q: Query) -> str:
+    t0 = float(q.edges[0])
+    if q.width:
+        return f"CAST(({expr} - {t0!r}) / {float(q.width)!r} AS INTEGER)"
+    arms = " ".join(f"WHEN {expr} < {float(e)!r} THEN {i}" for i, e in enumerate(q.edges[1:-1]))
+    return f"(CASE {arms} ELSE {len(q.edges) - 2} END)" if arms else "0"
+
+
+def aggregate(db: sqlite3.Connection, q: Query) -> list[Sum]:
+    """Billed ``quantity x seconds`` per bucket, group keys, usage type and region, in ``q``'s
+    period. Intervals inside one bucket (nearly all) are summed by SQLite; the few spanning
+    buckets are split here."""
+    sql = _Sql()
+    t0, t1, now = sql.arg(float(q.edges[0])), sql.arg(float(q.edges[-1])), sql.arg(q.now)
+    keys = [sql.group(g) for g in q.groups]
+    key_cols = "".join(f", {k} AS k{i}" for i, k in enumerate(keys))
+    where = f" AND {sql.cond(q.where)}" if q.where is not None else ""
+    inner = (f"SELECT l.usage_type AS usage_type, l.region AS region, l.unit AS unit, l.quantity AS quantity"
+             f"{key_cols}, MAX(l.start_at, {t0}) AS s,"
+             f" MIN(MAX(COALESCE(l.end_at, {now}), l.start_at + l.minimum), {t1}) AS e"
+             f" FROM usage_ledger l WHERE l.start_at < {t1}{where}")
+    group_keys = "".join(f", k{i}" for i in range(len(keys)))
+    b_s, b_e = _bucket("s", q), _bucket("(e - 0.000001)", q)
+    one = (f"SELECT {b_s} AS b{group_keys}, usage_type, region, unit, SUM(quantity * (e - s)) FROM ({inner})"
+           f" WHERE e > s AND {b_s} = {b_e} GROUP BY b{group_keys}, usage_type, region, unit")
+    many = (f"SELECT s, e{group_keys}, usage_type, region, unit, quantity FROM ({inner})"
+            f" WHERE e > s AND {b_s} != {b_e}")
+    n = len(keys)
+    out = [Sum(int(r[0]), tuple(str(v) for v in r[1:1 + n]), r[1 + n], r[2 + n], r[3 + n], float(r[4 + n]))
+           for r in db.execute(one, sql.args)]
+    for r in db.execute(many, sql.args):
+        s, e = float(r[0]), float(r[1])
+        ks = tuple(str(v) for v in r[2:2 + n])
+        usage, region, unit, quantity = r[2 + n], r[3 + n], r[4 + n], float(r[5 + n])
+        for i in range(len(q.edges) - 1):
+            lo, hi = max(s, q.edges[i]), min(e, q.edges[i + 1])
+            if hi > lo:
+                out.append(Sum(i, ks, usage, region, unit, quantity * (hi - lo)))
+    return out
+
+
+def distinct(db: sqlite3.Connection, column: str, start: float, end: float, now: float) -> list[str]:
+    """The values of ``column`` over the intervals billed in [start, end)."""
+    if column not in COLUMNS:
+        raise ValueError(f"not a ledger column: {column}")
+    rows = db.execute(f"SELECT DISTINCT {column} FROM usage_ledger WHERE start_at < ?"
+                      " AND MAX(COALESCE(end_at, ?), start_at + minimum) > ? ORDER BY 1", (end, now, start))
+    return [str(r[0]) for r in rows]
+
+
+def tag_keys(db: sqlite3.Connection, start: float, end: float, now: float) -> list[str]:
+    rows = db.execute("SELECT DISTINCT t.key FROM tags t JOIN usage_ledger l ON t.resource_id = l.resource_id"
+                      " WHERE l.start_at < ? AND MAX(COALESCE(l.end_at, ?), l.start_at + l.minimum) > ?"
+                      " ORDER BY 1", (end, now, start))
+    return [str(r[0]) for r in rows]
