@@ -6,10 +6,11 @@ from dataclasses import dataclass, field
 
 from orchestrator import data_dir
 from orchestrator.config import Config
+from orchestrator.domain.prices import PriceTable
 from orchestrator.domain.regions import RegionCatalogue
 from orchestrator.domain.states import InstanceState
 from orchestrator.runtime.port import RuntimePort
-from orchestrator.services import credentials, principals
+from orchestrator.services import credentials, principals, usage
 from orchestrator.services.credentials import Credentials
 from orchestrator.services.principals import ResolvedKey
 from orchestrator.services.session_credentials import SessionCredentialStore
@@ -26,9 +27,11 @@ class Backend:
     # Side effects go through this port: the composition root (server.py) puts a
     # ``runtime.core.Runtime`` here, on the real drivers or (API-only mode) on the fakes.
     runtime: RuntimePort = field(init=False)
+    prices: PriceTable = field(init=False)  # the shipped price table or DATA_DIR/prices.json
 
     def __post_init__(self) -> None:
         self.regions = RegionCatalogue(self.config.regions)
+        self.prices = usage.load_prices(self.config.data_dir)
 
     @property
     def account_id(self) -> str:

@@ -181,6 +181,8 @@ class Query:
     width: float | None = None  # equal buckets of this many seconds (faster), else by edges
     where: Condition | None = None
     groups: list[Group] = field(default_factory=list)
+    open_only: bool = False  # only intervals still open (a forecast's run rate)
+    open_until: float | None = None  # open intervals accrue until then (default ``now``)
 
 
 @dataclass(frozen=True)
@@ -219,6 +221,8 @@ class _Sql:
             return has
         if c.op == "NOT":
             return f"NOT ({self.cond(c.parts[0])})"
+        if not c.parts:  # an empty AND holds, an empty OR does not
+            return "1" if c.op == "AND" else "0"
         return "(" + f" {c.op} ".join(self.cond(p) for p in c.parts) + ")"
 
     def _in(self, expr: str, values: Iterable[str], case_sensitive: bool) -> str:
@@ -251,10 +255,13 @@ def aggregate(db: sqlite3.Connection, q: Query) -> list[Sum]:
     period. Intervals inside one bucket (nearly all) are summed by SQLite; the few spanning
     buckets are split here."""
     sql = _Sql()
-    t0, t1, now = sql.arg(float(q.edges[0])), sql.arg(float(q.edges[-1])), sql.arg(q.now)
+    t0, t1 = sql.arg(float(q.edges[0])), sql.arg(float(q.edges[-1]))
+    now = sql.arg(q.open_until if q.open_until is not None else q.now)
     keys = [sql.group(g) for g in q.groups]
     key_cols = "".join(f", {k} AS k{i}" for i, k in enumerate(keys))
     where = f" AND {sql.cond(q.where)}" if q.where is not None else ""
+    if q.open_only:
+        where += " AND l.end_at IS NULL"
     inner = (f"SELECT l.usage_type AS usage_type, l.region AS region, l.unit AS unit, l.quantity AS quantity"
              f"{key_cols}, MAX(l.start_at, {t0}) AS s,"
              f" MIN(MAX(COALESCE(l.end_at, {now}), l.start_at + l.minimum), {t1}) AS e"
@@ -279,12 +286,16 @@ def aggregate(db: sqlite3.Connection, q: Query) -> list[Sum]:
     return out
 
 
-def distinct(db: sqlite3.Connection, column: str, start: float, end: float, now: float) -> list[str]:
-    """The values of ``column`` over the intervals billed in [start, end)."""
+def distinct(db: sqlite3.Connection, column: str, start: float, end: float, now: float,
+             where: Condition | None = None) -> list[str]:
+    """The values of ``column`` over the intervals billed in [start, end) that match ``where``."""
     if column not in COLUMNS:
         raise ValueError(f"not a ledger column: {column}")
-    rows = db.execute(f"SELECT DISTINCT {column} FROM usage_ledger WHERE start_at < ?"
-                      " AND MAX(COALESCE(end_at, ?), start_at + minimum) > ? ORDER BY 1", (end, now, start))
+    sql = _Sql()
+    cond = f" AND {sql.cond(where)}" if where is not None else ""
+    args = {**sql.args, "s": start, "e": end, "n": now}
+    rows = db.execute(f"SELECT DISTINCT l.{column} FROM usage_ledger l WHERE l.start_at < :e"
+                      f" AND MAX(COALESCE(l.end_at, :n), l.start_at + l.minimum) > :s{cond} ORDER BY 1", args)
     return [str(r[0]) for r in rows]
 
 

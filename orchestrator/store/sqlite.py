@@ -309,9 +309,10 @@ class Store:
         with self._lock, self._translated():
             return ledger.aggregate(self._db, query)
 
-    def usage_values(self, column: str, start: float, end: float) -> list[str]:
+    def usage_values(self, column: str, start: float, end: float,
+                     where: ledger.Condition | None = None) -> list[str]:
         with self._lock, self._translated():
-            return ledger.distinct(self._db, column, start, end, self.clock())
+            return ledger.distinct(self._db, column, start, end, self.clock(), where)
 
     def usage_tag_keys(self, start: float, end: float) -> list[str]:
         with self._lock, self._translated():

@@ -230,6 +230,9 @@ def published(backend: Backend) -> None:
     images.sync_published(backend)
 
 
+_TODAY = dt.datetime.now(dt.UTC).date()
+CE_DAY = {"Start": str(_TODAY - dt.timedelta(days=1)), "End": str(_TODAY)}  # Cost Explorer: a day of the past
+CE_AHEAD = {"Start": str(_TODAY + dt.timedelta(days=1)), "End": str(_TODAY + dt.timedelta(days=3))}  # a forecast's
 IDENTITY = principals.instance_identity("123456789012", "ASIAEXAMPLE", "i-0123456789abcdef0")
 
 # The other services: (service, action, input, caller or None for the account's root)
@@ -240,12 +243,22 @@ OTHER_SAMPLES: list[tuple[str, str, dict[str, Any], principals.Caller | None]] =
     ("pricing", "DescribeServices", {"ServiceCode": "AmazonEC2", "FormatVersion": "aws_v1", "MaxResults": 1}, None),
     ("pricing", "GetAttributeValues", {"ServiceCode": "AmazonEC2", "AttributeName": "instanceType"}, None),
     ("pricing", "GetAttributeValues", {"ServiceCode": "AmazonEC2", "AttributeName": "memory", "MaxResults": 2}, None),
+    ("ce", "GetCostAndUsage", {"TimePeriod": CE_DAY, "Granularity": "DAILY",
+                               "Metrics": ["UnblendedCost", "UsageQuantity"]}, None),
+    ("ce", "GetCostAndUsage", {"TimePeriod": CE_DAY, "Granularity": "HOURLY", "Metrics": ["BlendedCost"],
+                               "GroupBy": [{"Type": "DIMENSION", "Key": "SERVICE"}, {"Type": "TAG", "Key": "team"}],
+                               "Filter": {"Not": {"Dimensions": {"Key": "REGION", "Values": ["us-west-2"]}}}}, None),
+    ("ce", "GetCostAndUsageWithResources", {"TimePeriod": CE_DAY, "Granularity": "MONTHLY",
+                                            "Filter": {"Dimensions": {"Key": "SERVICE", "Values": ["EC2 - Other"]}},
+                                            "GroupBy": [{"Type": "DIMENSION", "Key": "RESOURCE_ID"}]}, None),
+    ("ce", "GetCostForecast", {"TimePeriod": CE_AHEAD, "Metric": "UNBLENDED_COST", "Granularity": "DAILY"}, None),
+    ("ce", "GetDimensionValues", {"TimePeriod": CE_DAY, "Dimension": "LINKED_ACCOUNT"}, None),
 ]
 
 
 def test_every_registered_action_has_a_sample() -> None:
     assert set(HANDLERS) <= {name for name, _ in SAMPLES}
-    assert set(registry.SERVICES) >= {"ec2", "sts", "pricing"}
+    assert set(registry.SERVICES) >= {"ec2", "sts", "pricing", "ce"}
     for name, svc in registry.SERVICES.items():
         if name != "ec2":
             assert set(svc.handlers) <= {a for s, a, _, _ in OTHER_SAMPLES if s == name}, name
@@ -273,7 +286,7 @@ def test_other_services_output_survives_botocore_parsing(backend: Backend) -> No
         assert normalize(parsed) == normalize(result), (service, name)
 
 
-@pytest.mark.parametrize("service", ["ec2", "sts", "pricing"])
+@pytest.mark.parametrize("service", ["ec2", "sts", "pricing", "ce"])
 @pytest.mark.parametrize("err", [errors.InvalidParameterValue("bad <value> & \"quotes\""),
                                  errors.InternalError(), errors.AccessDenied("arn:aws:iam::1:root", "x", "Y")],
                          ids=["client", "server", "denied"])
