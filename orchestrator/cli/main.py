@@ -1,4 +1,4 @@
-"""The ``ec2d`` command: serve | credentials | aws-profile | status | image ..."""
+"""The ``ec2d`` command: serve | credentials | aws-profile | status | image | ssh | usage ..."""
 
 from __future__ import annotations
 
@@ -213,6 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
     from orchestrator.cli import ssh as ssh_cli
 
     ssh_cli.add_parser(sub)
+    from orchestrator.cli import usage as usage_cli
+
+    usage_cli.add_parser(sub)
     return parser
 
 

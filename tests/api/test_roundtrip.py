@@ -243,6 +243,8 @@ OTHER_SAMPLES: list[tuple[str, str, dict[str, Any], principals.Caller | None]] =
     ("pricing", "DescribeServices", {"ServiceCode": "AmazonEC2", "FormatVersion": "aws_v1", "MaxResults": 1}, None),
     ("pricing", "GetAttributeValues", {"ServiceCode": "AmazonEC2", "AttributeName": "instanceType"}, None),
     ("pricing", "GetAttributeValues", {"ServiceCode": "AmazonEC2", "AttributeName": "memory", "MaxResults": 2}, None),
+    ("pricing", "GetProducts", {"ServiceCode": "AmazonEC2", "MaxResults": 3, "Filters": [
+        {"Type": "TERM_MATCH", "Field": "regionCode", "Value": "us-east-1"}]}, None),
     ("ce", "GetCostAndUsage", {"TimePeriod": CE_DAY, "Granularity": "DAILY",
                                "Metrics": ["UnblendedCost", "UsageQuantity"]}, None),
     ("ce", "GetCostAndUsage", {"TimePeriod": CE_DAY, "Granularity": "HOURLY", "Metrics": ["BlendedCost"],
