@@ -27,9 +27,13 @@ T = TypeVar("T")
 
 
 class BillingApi:
-    def __init__(self, backend: Backend, clock: Clock) -> None:
+    def __init__(self, backend: Backend, clock: Clock,
+                 prepare: Callable[[Runtime], None] | None = None) -> None:
+        """``prepare``: called with the runtime before it opens (before its start-up reconcile),
+        e.g. to make the fake hypervisor hold what a real one would after an ec2d outage."""
         self.backend = backend
         self.clock = clock
+        self.prepare = prepare
         backend.store.clock = clock
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -47,6 +51,8 @@ class BillingApi:
             compute = runtime.parts.compute
             assert isinstance(compute, FakeCompute)
             compute.clock = self.clock
+            if self.prepare is not None:
+                self.prepare(runtime)
             self.backend.runtime = runtime
             await server.open_runtime(runtime)
             self.runtime = runtime
