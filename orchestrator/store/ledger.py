@@ -14,13 +14,19 @@ resize), a changed one (ModifyVolume's new size) closed and reopened without a n
 
 Reading bills an interval from ``start_at`` to ``max(end_at or now, start_at + minimum)``: open
 intervals up to "now", and a 20-second run as 60 seconds.
+
+``usage_hours`` rolls the closed intervals up per UTC hour and usage line (region, zone, usage
+type), written when an interval closes, in the same transaction: a read that filters and groups
+by dimensions only (what Cost Explorer's GetCostAndUsage mostly asks) sums those hours plus the
+few open intervals, whatever the ledger's length; a read by resource id or tag reads the ledger
+itself. The roll-up is derived: :func:`rebuild_hours` recomputes it from the ledger.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from orchestrator.domain import billing
 from orchestrator.domain.billing import Meter
@@ -47,6 +53,24 @@ SCHEMA: list[str] = [
     """,
     "CREATE INDEX usage_ledger_open ON usage_ledger (resource_id) WHERE end_at IS NULL",
     "CREATE INDEX usage_ledger_start ON usage_ledger (start_at)",
+    "CREATE INDEX usage_ledger_open_start ON usage_ledger (start_at) WHERE end_at IS NULL",
+    # the closed intervals' billed quantity x seconds per UTC hour: a roll-up of the ledger, kept in
+    # the transaction that closes an interval, so dimension-only reads sum hours, not intervals
+    """
+    CREATE TABLE usage_hours (
+        hour          INTEGER NOT NULL,
+        region        TEXT NOT NULL,
+        zone          TEXT NOT NULL,
+        usage_type    TEXT NOT NULL,
+        kind          TEXT NOT NULL,
+        service       TEXT NOT NULL,
+        service_code  TEXT NOT NULL,
+        unit          TEXT NOT NULL,
+        instance_type TEXT NOT NULL,
+        quantity_seconds REAL NOT NULL,
+        PRIMARY KEY (hour, region, zone, usage_type)
+    )
+    """,
     """
     CREATE TRIGGER usage_ledger_no_delete BEFORE DELETE ON usage_ledger
     BEGIN SELECT RAISE(ABORT, 'the usage ledger is append-only'); END
@@ -99,8 +123,8 @@ def sync(db: sqlite3.Connection, resource_id: str, resource_type: str, region: s
          meters: Sequence[Meter], at: float) -> None:
     """Make the resource's open intervals be exactly ``meters`` from ``at`` on (see the module
     docstring); called inside the transaction that wrote the record."""
-    open_rows = db.execute("SELECT seq, kind, usage_type, quantity, zone, instance_type, start_at FROM usage_ledger"
-                           " WHERE resource_id = ? AND end_at IS NULL", (resource_id,)).fetchall()
+    open_rows = db.execute("SELECT * FROM usage_ledger WHERE resource_id = ? AND end_at IS NULL",
+                           (resource_id,)).fetchall()
     wanted = {m.kind: m for m in meters}
     was_open: set[str] = set()
     for row in open_rows:
@@ -109,12 +133,42 @@ def sync(db: sqlite3.Connection, resource_id: str, resource_type: str, region: s
             del wanted[row["kind"]]
             continue
         was_open.add(row["kind"])
-        db.execute("UPDATE usage_ledger SET end_at = ? WHERE seq = ?", (max(at, row["start_at"]), row["seq"]))
+        end = max(at, row["start_at"])
+        db.execute("UPDATE usage_ledger SET end_at = ? WHERE seq = ?", (end, row["seq"]))
+        _roll_up(db, row, end)
     for m in wanted.values():
         minimum = billing.MINIMUM_SECONDS if m.kind in OPENING_KINDS and m.kind not in was_open else 0.0
         db.execute(f"INSERT INTO usage_ledger ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                    (resource_id, resource_type, region, m.zone, m.kind, m.usage_type, m.service,
                     m.service_code, m.unit, m.instance_type, m.quantity, minimum, at))
+
+
+_HOUR = 3600
+
+
+def _roll_up(db: sqlite3.Connection, row: sqlite3.Row, end: float) -> None:
+    """Add a closed interval's billed quantity x seconds to ``usage_hours``, hour by hour."""
+    start = float(row["start_at"])
+    until = max(end, start + float(row["minimum"]))
+    pieces = []
+    hour = int(start // _HOUR)
+    while hour * _HOUR < until:
+        lo, hi = max(start, hour * _HOUR), min(until, (hour + 1) * _HOUR)
+        if hi > lo:
+            pieces.append((hour, row["region"], row["zone"], row["usage_type"], row["kind"], row["service"],
+                           row["service_code"], row["unit"], row["instance_type"], float(row["quantity"]) * (hi - lo)))
+        hour += 1
+    db.executemany("INSERT INTO usage_hours (hour, region, zone, usage_type, kind, service, service_code, unit,"
+                   " instance_type, quantity_seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                   " ON CONFLICT (hour, region, zone, usage_type)"
+                   " DO UPDATE SET quantity_seconds = quantity_seconds + excluded.quantity_seconds", pieces)
+
+
+def rebuild_hours(db: sqlite3.Connection) -> None:
+    """Recompute ``usage_hours`` from the ledger's closed intervals (it is derived data)."""
+    db.execute("DELETE FROM usage_hours")
+    for row in db.execute("SELECT * FROM usage_ledger WHERE end_at IS NOT NULL").fetchall():
+        _roll_up(db, row, float(row["end_at"]))
 
 
 def intervals(db: sqlite3.Connection, since: float | None = None, resource_id: str | None = None) -> list[Interval]:
@@ -136,6 +190,7 @@ def intervals(db: sqlite3.Connection, since: float | None = None, resource_id: s
 # what a query may filter and group on: the ledger's own columns
 COLUMNS = frozenset({"resource_id", "resource_type", "region", "zone", "kind", "usage_type", "service",
                      "service_code", "unit", "instance_type"})
+HOUR_COLUMNS = COLUMNS - {"resource_id", "resource_type"}  # what ``usage_hours`` keeps
 
 
 @dataclass(frozen=True)
@@ -252,37 +307,80 @@ def _bucket(expr: str, q: Query) -> str:
 
 def aggregate(db: sqlite3.Connection, q: Query) -> list[Sum]:
     """Billed ``quantity x seconds`` per bucket, group keys, usage type and region, in ``q``'s
-    period. Intervals inside one bucket (nearly all) are summed by SQLite; the few spanning
-    buckets are split here."""
+    period: from the hourly roll-up plus the open intervals when the query names dimensions only
+    and its buckets are whole hours, else from the ledger's intervals."""
+    if q.open_only or not _by_dimensions(q) or any(e % _HOUR for e in q.edges):
+        return _from_ledger(db, q)
+    return _from_hours(db, q) + _from_ledger(db, replace(q, open_only=True))
+
+
+def _columns_only(c: Condition) -> bool:
+    if isinstance(c, Match):
+        return c.column in HOUR_COLUMNS
+    if isinstance(c, TagMatch):
+        return False
+    return all(_columns_only(p) for p in c.parts)
+
+
+def _by_dimensions(q: Query) -> bool:
+    return (all(not g.tag and g.column in HOUR_COLUMNS for g in q.groups)
+            and (q.where is None or _columns_only(q.where)))
+
+
+def _from_hours(db: sqlite3.Connection, q: Query) -> list[Sum]:
+    """The closed intervals' part, from ``usage_hours``."""
+    sql = _Sql()
+    keys = [sql.group(g) for g in q.groups]
+    key_cols = "".join(f", {k}" for k in keys)
+    where = f" AND {sql.cond(q.where)}" if q.where is not None else ""
+    h0, h1 = sql.arg(int(q.edges[0] // _HOUR)), sql.arg(int(q.edges[-1] // _HOUR))
+    bucket = _bucket(f"(l.hour * {float(_HOUR)!r})", q)
+    group_keys = "".join(f", {k}" for k in keys)
+    rows = db.execute(f"SELECT {bucket} AS b{key_cols}, l.usage_type, l.region, l.unit, SUM(l.quantity_seconds)"
+                      f" FROM usage_hours l WHERE l.hour >= {h0} AND l.hour < {h1}{where}"
+                      f" GROUP BY b{group_keys}, l.usage_type, l.region, l.unit", sql.args)
+    n = len(keys)
+    return [Sum(int(r[0]), tuple(str(v) for v in r[1:1 + n]), r[1 + n], r[2 + n], r[3 + n], float(r[4 + n]))
+            for r in rows]
+
+
+def _from_ledger(db: sqlite3.Connection, q: Query) -> list[Sum]:
+    """From the intervals themselves, in one pass: SQLite groups them by the buckets their billed
+    span starts and ends in (and the group keys), summing ``quantity``, ``quantity x start`` and
+    ``quantity x end``; each such group is then spread over its buckets here (the first and last
+    partly, those between whole), so the work after SQL is per group, never per interval."""
     sql = _Sql()
     t0, t1 = sql.arg(float(q.edges[0])), sql.arg(float(q.edges[-1]))
     now = sql.arg(q.open_until if q.open_until is not None else q.now)
     keys = [sql.group(g) for g in q.groups]
     key_cols = "".join(f", {k} AS k{i}" for i, k in enumerate(keys))
     where = f" AND {sql.cond(q.where)}" if q.where is not None else ""
+    source = "usage_ledger l"
     if q.open_only:
         where += " AND l.end_at IS NULL"
+        source = "usage_ledger l INDEXED BY usage_ledger_open_start"  # the few open ones, not every row
     inner = (f"SELECT l.usage_type AS usage_type, l.region AS region, l.unit AS unit, l.quantity AS quantity"
              f"{key_cols}, MAX(l.start_at, {t0}) AS s,"
              f" MIN(MAX(COALESCE(l.end_at, {now}), l.start_at + l.minimum), {t1}) AS e"
-             f" FROM usage_ledger l WHERE l.start_at < {t1}{where}")
+             f" FROM {source} WHERE l.start_at < {t1}{where}")
     group_keys = "".join(f", k{i}" for i in range(len(keys)))
     b_s, b_e = _bucket("s", q), _bucket("(e - 0.000001)", q)
-    one = (f"SELECT {b_s} AS b{group_keys}, usage_type, region, unit, SUM(quantity * (e - s)) FROM ({inner})"
-           f" WHERE e > s AND {b_s} = {b_e} GROUP BY b{group_keys}, usage_type, region, unit")
-    many = (f"SELECT s, e{group_keys}, usage_type, region, unit, quantity FROM ({inner})"
-            f" WHERE e > s AND {b_s} != {b_e}")
-    n = len(keys)
-    out = [Sum(int(r[0]), tuple(str(v) for v in r[1:1 + n]), r[1 + n], r[2 + n], r[3 + n], float(r[4 + n]))
-           for r in db.execute(one, sql.args)]
-    for r in db.execute(many, sql.args):
-        s, e = float(r[0]), float(r[1])
-        ks = tuple(str(v) for v in r[2:2 + n])
-        usage, region, unit, quantity = r[2 + n], r[3 + n], r[4 + n], float(r[5 + n])
-        for i in range(len(q.edges) - 1):
-            lo, hi = max(s, q.edges[i]), min(e, q.edges[i + 1])
-            if hi > lo:
-                out.append(Sum(i, ks, usage, region, unit, quantity * (hi - lo)))
+    rows = db.execute(f"SELECT {b_s} AS bs, {b_e} AS be{group_keys}, usage_type, region, unit,"
+                      f" SUM(quantity), SUM(quantity * (s - {t0})), SUM(quantity * (e - {t0}))"
+                      f" FROM ({inner}) WHERE e > s"
+                      f" GROUP BY bs, be{group_keys}, usage_type, region, unit", sql.args)
+    n, out = len(keys), []
+    edges = [e - q.edges[0] for e in q.edges]  # times relative to the period's start: exact sums
+    for r in rows:
+        first, last = int(r[0]), int(r[1])
+        ks, usage, region, unit = tuple(str(v) for v in r[2:2 + n]), r[2 + n], r[3 + n], r[4 + n]
+        qsum, q_start, q_end = float(r[5 + n]), float(r[6 + n]), float(r[7 + n])
+        if first == last:
+            out.append(Sum(first, ks, usage, region, unit, q_end - q_start))
+            continue
+        out.append(Sum(first, ks, usage, region, unit, qsum * edges[first + 1] - q_start))
+        out.extend(Sum(i, ks, usage, region, unit, qsum * (edges[i + 1] - edges[i])) for i in range(first + 1, last))
+        out.append(Sum(last, ks, usage, region, unit, q_end - qsum * edges[last]))
     return out
 
 
