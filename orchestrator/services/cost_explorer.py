@@ -23,7 +23,7 @@ from orchestrator.domain.prices import PriceTable
 from orchestrator.services import ce_terms
 from orchestrator.services.backend import Backend
 from orchestrator.services.ce_terms import Grouping, Period, invalid
-from orchestrator.store.ledger import Query, Sum
+from orchestrator.store.ledger import Group, Query, Sum
 
 COST_METRICS = ("AmortizedCost", "BlendedCost", "NetAmortizedCost", "NetUnblendedCost", "UnblendedCost",
                 "BilledCost", "ContractedCost", "ListCost", "PublicEquivalentBilledCost", "PublicOnDemandCost")
@@ -185,8 +185,38 @@ def dimension_values(backend: Backend, req: Mapping[str, Any]) -> DimensionValue
         found = sorted({dim.show(v, account) for v in raw})
     search = (req.get("SearchString") or "").lower()
     found = [v for v in found if search in v.lower()]
+    if req.get("SortBy"):
+        found = _sorted(backend, req, span, dim, found)
     start = _offset(req.get("NextPageToken"), len(found))
     end = start + (req.get("MaxResults") or 1000)
     token = base64.urlsafe_b64encode(str(end).encode()).decode() if end < len(found) else None
     attrs = (lambda v: {"description": "ec2d"}) if req["Dimension"] == "LINKED_ACCOUNT" else (lambda v: {})
     return DimensionValues([(v, attrs(v)) for v in found[start:end]], len(found), token)
+
+
+def _sorted(backend: Backend, req: Mapping[str, Any], span: Period, dim: ce_terms.Dimension,
+            values: list[str]) -> list[str]:
+    """GetDimensionValues' ``SortBy``: the values ordered by their cost or usage over the period
+    (Cost Explorer allows it in the COST_AND_USAGE context, without SearchString or paging)."""
+    if req.get("Context", "COST_AND_USAGE") != "COST_AND_USAGE" or req.get("SearchString") or req.get("NextPageToken"):
+        raise invalid("SortBy is supported only in the COST_AND_USAGE context, without SearchString or NextPageToken")
+    sorts = list(req["SortBy"])
+    for s in sorts:
+        if s["Key"] not in COST_METRICS + USAGE_METRICS:
+            raise invalid(f"SortBy Key {s['Key'][:64]!r} is not a metric")
+    store, account = backend.store, backend.account_id
+    where = ce_terms.expression(req["Filter"], account, True) if req.get("Filter") else None
+    tallies: dict[str, Tally] = {v: Tally() for v in values}
+    for sm in store.usage_sums(Query([span.start, span.end], store.now(), None, where,
+                                     [Group(column=dim.column)])):
+        shown = dim.show(sm.keys[0], account)
+        if shown in tallies:
+            tallies[shown].add(backend.prices, sm)
+
+    def metric(value: str, key: str) -> float:
+        return float(tallies[value].metrics([key])[key]["Amount"])
+
+    out = sorted(values)
+    for s in reversed(sorts):  # stable sorts, last key first: the first key decides
+        out.sort(key=lambda v, k=s["Key"]: metric(v, k), reverse=s.get("SortOrder", "ASCENDING") == "DESCENDING")
+    return out

@@ -234,6 +234,19 @@ def test_bad_input_gets_cost_explorers_codes(api: BillingApi) -> None:
                                                  NextPageToken="x"))[0] == "InvalidNextTokenException"
 
 
+def test_dimension_values_sorted_by_cost(api: BillingApi) -> None:
+    ce = api.client("ce")
+    got = ce.get_dimension_values(TimePeriod=DAY, Dimension="USAGE_TYPE",
+                                  SortBy=[{"Key": "UnblendedCost", "SortOrder": "DESCENDING"}])
+    values = [v["Value"] for v in got["DimensionValues"]]
+    costs = ce.get_cost_and_usage(TimePeriod=DAY, Granularity="DAILY", Metrics=["UnblendedCost"],
+                                  GroupBy=[{"Type": "DIMENSION", "Key": "USAGE_TYPE"}])["ResultsByTime"][0]["Groups"]
+    by_cost = {g["Keys"][0]: float(g["Metrics"]["UnblendedCost"]["Amount"]) for g in costs}
+    assert sorted(values) == sorted(by_cost) and [by_cost[v] for v in values] == sorted(by_cost.values(), reverse=True)
+    assert error(lambda: ce.get_dimension_values(TimePeriod=DAY, Dimension="USAGE_TYPE", SearchString="EBS",
+                                                 SortBy=[{"Key": "UnblendedCost"}]))[0] == "ValidationException"
+
+
 def test_instance_identities_may_not_read_the_bill(api: BillingApi) -> None:
     """IAM applies to Cost Explorer as to any API: an instance's identity credentials may call
     nothing but GetCallerIdentity. (Last in the module: the instance record it adds runs.)"""
@@ -260,3 +273,4 @@ def test_a_backend_reads_the_price_override(tmp_path: Path) -> None:
         assert backend.prices.unit_price("us-east-1", "BoxUsage:t3.nano") == T3_NANO  # shipped, untouched
     finally:
         backend.close()
+
