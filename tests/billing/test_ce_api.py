@@ -176,6 +176,11 @@ def test_filters_tags_and_dimension_values(api: BillingApi) -> None:
     assert (values["ReturnSize"], values["TotalSize"]) == (3, 3)
     usage_types = ce.get_dimension_values(TimePeriod=DAY, Dimension="USAGE_TYPE", SearchString="volume")
     assert {v["Value"] for v in usage_types["DimensionValues"]} == {"EBS:VolumeUsage.gp2", "EBS:VolumeUsage.gp3"}
+    ec2.modify_volume(VolumeId=vol["VolumeId"], Size=6)  # the resized volume bills its new size from then
+    wait_for(lambda: len(api.backend.store.usage_intervals(resource_id=vol["VolumeId"])) == 2, "the resize")
+    old, new = api.backend.store.usage_intervals(resource_id=vol["VolumeId"])
+    assert (old.quantity, old.end_at, new.quantity, new.start_at, new.minimum) == (4.0, api.clock.t, 6.0,
+                                                                                    api.clock.t, 0.0)
     page = ce.get_dimension_values(TimePeriod=DAY, Dimension="SERVICE", MaxResults=2)
     rest = ce.get_dimension_values(TimePeriod=DAY, Dimension="SERVICE", NextPageToken=page["NextPageToken"])
     assert [v["Value"] for v in page["DimensionValues"] + rest["DimensionValues"]] == [

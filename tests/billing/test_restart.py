@@ -15,6 +15,7 @@ from clock import Clock
 from orchestrator.config import Config
 from orchestrator.drivers.compute.driver import PowerState
 from orchestrator.drivers.compute.fake import FakeCompute
+from orchestrator.drivers.compute.libvirt_driver import last_stop
 from orchestrator.images.cache import ensure_image
 from orchestrator.runtime.core import Runtime
 from orchestrator.runtime.reconciler import SEEN_RUNNING
@@ -73,3 +74,16 @@ def test_an_outage_bills_what_ran_and_only_that(tmp_path: Path) -> None:
     finally:
         api.stop()
         backend.close()
+
+
+def test_libvirts_domain_log_gives_the_stop_time(tmp_path: Path) -> None:
+    """``LibvirtCompute.stopped_at`` reads libvirtd's own lines from the domain's qemu log."""
+    log = tmp_path / "dom.log"
+    log.write_text("2026-11-30 08:00:00.100+0000: starting up libvirt version: 9.0.0, qemu version: 7.2\n"
+                   "LC_ALL=C PATH=/usr/bin /usr/bin/qemu-system-x86_64 -name guest=dom\n"
+                   "2026-11-30 08:52:44.182+0000: shutting down, reason=destroyed\n")
+    assert last_stop(log) == 1796028764.182
+    with log.open("a") as f:
+        f.write("2026-11-30 09:00:00.000+0000: starting up libvirt version: 9.0.0\n")
+    assert last_stop(log) is None  # started since: running, no stop time
+    assert last_stop(tmp_path / "missing.log") is None
