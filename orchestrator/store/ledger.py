@@ -355,14 +355,12 @@ def _from_ledger(db: sqlite3.Connection, q: Query) -> list[Sum]:
     keys = [sql.group(g) for g in q.groups]
     key_cols = "".join(f", {k} AS k{i}" for i, k in enumerate(keys))
     where = f" AND {sql.cond(q.where)}" if q.where is not None else ""
-    source = "usage_ledger l"
-    if q.open_only:
+    if q.open_only:  # SQLite reads them through the partial index usage_ledger_open_start: the few open ones
         where += " AND l.end_at IS NULL"
-        source = "usage_ledger l INDEXED BY usage_ledger_open_start"  # the few open ones, not every row
     inner = (f"SELECT l.usage_type AS usage_type, l.region AS region, l.unit AS unit, l.quantity AS quantity"
              f"{key_cols}, MAX(l.start_at, {t0}) AS s,"
              f" MIN(MAX(COALESCE(l.end_at, {now}), l.start_at + l.minimum), {t1}) AS e"
-             f" FROM {source} WHERE l.start_at < {t1}{where}")
+             f" FROM usage_ledger l WHERE l.start_at < {t1}{where}")
     group_keys = "".join(f", k{i}" for i in range(len(keys)))
     b_s, b_e = _bucket("s", q), _bucket("(e - 0.000001)", q)
     rows = db.execute(f"SELECT {b_s} AS bs, {b_e} AS be{group_keys}, usage_type, region, unit,"

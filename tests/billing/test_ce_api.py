@@ -146,6 +146,9 @@ def test_cost_and_usage_shapes(api: BillingApi) -> None:
         "2027-01-15T08:00:00Z", "2027-01-15T09:00:00Z", "2027-01-15T10:00:00Z"]
     assert sum(float(r["Total"]["UnblendedCost"]["Amount"]) for r in hourly) == pytest.approx(
         float(day["Total"]["UnblendedCost"]["Amount"]), abs=1e-8)  # all usage so far lies in these hours
+    nothing = ce.get_cost_and_usage(TimePeriod=DAY, Granularity="HOURLY", Metrics=["UnblendedCost"],
+                                    Filter={"CostCategories": {"Key": "project", "Values": ["x"]}})
+    assert {r["Total"]["UnblendedCost"]["Amount"] for r in nothing["ResultsByTime"]} == {"0"}  # none defined
     monthly = ce.get_cost_and_usage(TimePeriod={"Start": "2026-12-01", "End": "2027-02-01"},
                                     Granularity="MONTHLY", Metrics=["UnblendedCost"])["ResultsByTime"]
     assert [(r["TimePeriod"]["Start"], r["TimePeriod"]["End"]) for r in monthly] == [
