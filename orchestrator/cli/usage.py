@@ -52,22 +52,19 @@ def _duration(seconds: float) -> str:
 
 
 def render(lines: list[usage.Line], by: str) -> str:
-    head = {"instance": "RESOURCE", "service": "SERVICE", "type": "USAGE TYPE"}[by]
-    rows = [[head, "USAGE TYPE" if by != "type" else "SERVICE", "ACCRUING", "RUNNING", "GiB-HOURS", "IP-HOURS",
-             "COST (USD)"]]
+    head = {"instance": ["RESOURCE", "USAGE TYPES"], "service": ["SERVICE"], "type": ["USAGE TYPE", "SERVICE"]}[by]
+    rows = [[*head, "ACCRUING", "RUNNING", "GiB-HOURS", "IP-HOURS", "COST (USD)"]]
     for ln in lines:
-        rows.append([ln.key, ln.usage_type if by != "type" else ln.service, "yes" if ln.state == "open" else "no",
+        names = {"instance": [ln.key, ln.usage_type], "service": [ln.key], "type": [ln.key, ln.service]}[by]
+        rows.append([*names, "yes" if ln.state == "open" else "no",
                      _duration(ln.running_seconds) if ln.running_seconds else "-",
                      f"{ln.gib_hours:.3f}" if ln.gib_hours else "-", f"{ln.ip_hours:.3f}" if ln.ip_hours else "-",
                      f"{ln.cost:.6f}"])
-    if by == "service" and len(rows) > 1:
-        for row in rows[1:]:
-            row[1] = ""
-    rows.append(["TOTAL", "", "", _duration(sum(ln.running_seconds for ln in lines)),
+    rows.append(["TOTAL", *[""] * (len(head) - 1), "", _duration(sum(ln.running_seconds for ln in lines)),
                  f"{sum(ln.gib_hours for ln in lines):.3f}", f"{sum(ln.ip_hours for ln in lines):.3f}",
                  f"{sum(ln.cost for ln in lines):.6f}"])
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    right = {3, 4, 5, 6}
+    right = set(range(len(head) + 1, len(rows[0])))
     return "\n".join("  ".join(c.rjust(w) if i in right else c.ljust(w)
                                for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip() for r in rows)
 

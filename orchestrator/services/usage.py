@@ -58,8 +58,8 @@ def lines(store: Store, table: PriceTable, since: float | None, by: str) -> list
                                         0.0, 0.0, 0.0, 0.0))
         if i.end_at is None:
             line.state = "open"
-        if line.usage_type != i.usage_type and by == "instance":
-            line.usage_type = "several"
+        if by == "instance" and i.usage_type not in line.usage_type.split(", "):
+            line.usage_type = ", ".join(sorted([*line.usage_type.split(", "), i.usage_type]))
         q_seconds = i.quantity * seconds
         if i.kind == billing.INSTANCE_KIND:
             line.running_seconds += seconds
