@@ -132,7 +132,8 @@ def daemon(tmp_path: Path) -> Iterator[Daemon]:
 
 def test_kill9_bills_the_downtime_once(daemon: Daemon) -> None:
     ec2 = daemon.client()
-    tiny = str(max(ec2.describe_images(Owners=["ec2d"])["Images"], key=lambda i: i["CreationDate"])["ImageId"])
+    images = ec2.describe_images(Owners=["ec2d"], Filters=[{"Name": "name", "Values": ["ec2d-tiny-*"]}])["Images"]
+    tiny = str(max(images, key=lambda i: i["CreationDate"])["ImageId"])
     ids = [i["InstanceId"] for i in ec2.run_instances(ImageId=tiny, MinCount=2, MaxCount=2,
                                                       InstanceType="t3.micro")["Instances"]]
     for iid in ids:
