@@ -4,7 +4,7 @@ intervals, p50 per request shape, and the growth ratio.
     .venv/bin/python bench/ce.py [--sizes 10000,100000] [--repeat 15] [--dir /var/tmp]
 
 The ledger is written straight into a fresh data dir's ``usage_ledger`` (the table the store
-appends to; its hourly roll-up ``usage_hours`` rebuilt from it, as the store keeps it when
+appends to; its hourly and daily roll-ups rebuilt from it, as the store keeps them when
 intervals close): a month of intervals for 2,000 resources, in the mix a busy ec2d makes (instance
 runs of a minute to six hours, volumes and their resizes, public IPv4 addresses, snapshots), some
 still open. Each request goes through ``services/cost_explorer.cost_and_usage`` (what the handler
@@ -70,7 +70,7 @@ def fill(backend: Backend, count: int, now: float) -> None:
         db.executemany("INSERT INTO usage_ledger (resource_id, resource_type, region, zone, kind, usage_type,"
                        " service, service_code, unit, instance_type, quantity, minimum, start_at, end_at)"
                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        ledger.rebuild_hours(db)  # the roll-up the store keeps as intervals close
+        ledger.rebuild_roll_ups(db)  # the roll-ups the store keeps as intervals close
 
 
 def requests(now: float) -> dict[str, dict[str, Any]]:
@@ -80,6 +80,9 @@ def requests(now: float) -> dict[str, dict[str, Any]]:
         "MONTHLY total": {"TimePeriod": month, "Granularity": "MONTHLY", "Metrics": ["UnblendedCost"]},
         "DAILY by SERVICE": {"TimePeriod": month, "Granularity": "DAILY", "Metrics": ["UnblendedCost", "UsageQuantity"],
                              "GroupBy": [{"Type": "DIMENSION", "Key": "SERVICE"}]},
+        "HOURLY, 14 days, by USAGE_TYPE": {
+            "TimePeriod": {"Start": str(today - dt.timedelta(days=13)), "End": str(today + dt.timedelta(days=1))},
+            "Granularity": "HOURLY", "Metrics": ["UnblendedCost"], "GroupBy": [{"Type": "DIMENSION", "Key": "USAGE_TYPE"}]},
         "DAILY by tag (ledger path)": {
             "TimePeriod": month, "Granularity": "DAILY", "Metrics": ["UnblendedCost"],
             "GroupBy": [{"Type": "TAG", "Key": "team"}]},

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
@@ -44,6 +44,7 @@ class PriceTable:
     currency: str
     hours_per_month: float
     regions: Mapping[str, RegionPrices]
+    _memo: dict[tuple[str, str], float] = field(default_factory=dict, compare=False, repr=False)
 
     def of(self, region: str) -> RegionPrices:
         return self.regions.get(region) or self.regions[FALLBACK_REGION]
@@ -51,6 +52,12 @@ class PriceTable:
     def unit_price(self, region: str, usage_type: str) -> float:
         """The price of one unit (hour or GiB-month) of ``usage_type`` in ``region``; 0 for a usage
         type the table has no price for."""
+        key = (region, usage_type)
+        if key not in self._memo:
+            self._memo[key] = self._unit_price(region, usage_type)
+        return self._memo[key]
+
+    def _unit_price(self, region: str, usage_type: str) -> float:
         p = self.of(region)
         name = billing.usage_name(usage_type)
         if name.startswith("BoxUsage:"):

@@ -15,11 +15,12 @@ resize), a changed one (ModifyVolume's new size) closed and reopened without a n
 Reading bills an interval from ``start_at`` to ``max(end_at or now, start_at + minimum)``: open
 intervals up to "now", and a 20-second run as 60 seconds.
 
-``usage_hours`` rolls the closed intervals up per UTC hour and usage line (region, zone, usage
-type), written when an interval closes, in the same transaction: a read that filters and groups
-by dimensions only (what Cost Explorer's GetCostAndUsage mostly asks) sums those hours plus the
-few open intervals, whatever the ledger's length; a read by resource id or tag reads the ledger
-itself. The roll-up is derived: :func:`rebuild_hours` recomputes it from the ledger.
+``usage_hours`` and ``usage_days`` roll the closed intervals up per UTC hour and day and usage
+line (region, zone, usage type), written when an interval closes, in the same transaction: a read
+that filters and groups by dimensions only (what Cost Explorer's GetCostAndUsage mostly asks) sums
+those slots (days when its buckets are whole days, else hours) plus the few open intervals,
+whatever the ledger's length; a read by resource id or tag reads the ledger itself. The roll-ups
+are derived: :func:`rebuild_roll_ups` recomputes them from the ledger.
 """
 
 from __future__ import annotations
@@ -54,11 +55,11 @@ SCHEMA: list[str] = [
     "CREATE INDEX usage_ledger_open ON usage_ledger (resource_id) WHERE end_at IS NULL",
     "CREATE INDEX usage_ledger_start ON usage_ledger (start_at)",
     "CREATE INDEX usage_ledger_open_start ON usage_ledger (start_at) WHERE end_at IS NULL",
-    # the closed intervals' billed quantity x seconds per UTC hour: a roll-up of the ledger, kept in
-    # the transaction that closes an interval, so dimension-only reads sum hours, not intervals
+    # the closed intervals' billed quantity x seconds per UTC hour and per UTC day: roll-ups of the
+    # ledger, kept in the transaction that closes an interval, so dimension-only reads sum slots
     """
     CREATE TABLE usage_hours (
-        hour          INTEGER NOT NULL,
+        slot          INTEGER NOT NULL,
         region        TEXT NOT NULL,
         zone          TEXT NOT NULL,
         usage_type    TEXT NOT NULL,
@@ -68,7 +69,22 @@ SCHEMA: list[str] = [
         unit          TEXT NOT NULL,
         instance_type TEXT NOT NULL,
         quantity_seconds REAL NOT NULL,
-        PRIMARY KEY (hour, region, zone, usage_type)
+        PRIMARY KEY (slot, region, zone, usage_type)
+    )
+    """,
+    """
+    CREATE TABLE usage_days (
+        slot          INTEGER NOT NULL,
+        region        TEXT NOT NULL,
+        zone          TEXT NOT NULL,
+        usage_type    TEXT NOT NULL,
+        kind          TEXT NOT NULL,
+        service       TEXT NOT NULL,
+        service_code  TEXT NOT NULL,
+        unit          TEXT NOT NULL,
+        instance_type TEXT NOT NULL,
+        quantity_seconds REAL NOT NULL,
+        PRIMARY KEY (slot, region, zone, usage_type)
     )
     """,
     """
@@ -143,30 +159,34 @@ def sync(db: sqlite3.Connection, resource_id: str, resource_type: str, region: s
                     m.service_code, m.unit, m.instance_type, m.quantity, minimum, at))
 
 
-_HOUR = 3600
+_HOUR, _DAY = 3600, 86400
+ROLL_UPS = (("usage_hours", _HOUR), ("usage_days", _DAY))  # (table, slot seconds)
 
 
 def _roll_up(db: sqlite3.Connection, row: sqlite3.Row, end: float) -> None:
-    """Add a closed interval's billed quantity x seconds to ``usage_hours``, hour by hour."""
+    """Add a closed interval's billed quantity x seconds to each roll-up, slot by slot."""
     start = float(row["start_at"])
     until = max(end, start + float(row["minimum"]))
-    pieces = []
-    hour = int(start // _HOUR)
-    while hour * _HOUR < until:
-        lo, hi = max(start, hour * _HOUR), min(until, (hour + 1) * _HOUR)
-        if hi > lo:
-            pieces.append((hour, row["region"], row["zone"], row["usage_type"], row["kind"], row["service"],
-                           row["service_code"], row["unit"], row["instance_type"], float(row["quantity"]) * (hi - lo)))
-        hour += 1
-    db.executemany("INSERT INTO usage_hours (hour, region, zone, usage_type, kind, service, service_code, unit,"
-                   " instance_type, quantity_seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                   " ON CONFLICT (hour, region, zone, usage_type)"
-                   " DO UPDATE SET quantity_seconds = quantity_seconds + excluded.quantity_seconds", pieces)
+    line = (row["region"], row["zone"], row["usage_type"], row["kind"], row["service"], row["service_code"],
+            row["unit"], row["instance_type"])
+    for table, width in ROLL_UPS:
+        pieces = []
+        slot = int(start // width)
+        while slot * width < until:
+            lo, hi = max(start, slot * width), min(until, (slot + 1) * width)
+            if hi > lo:
+                pieces.append((slot, *line, float(row["quantity"]) * (hi - lo)))
+            slot += 1
+        db.executemany(f"INSERT INTO {table} (slot, region, zone, usage_type, kind, service, service_code, unit,"
+                       " instance_type, quantity_seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                       " ON CONFLICT (slot, region, zone, usage_type)"
+                       " DO UPDATE SET quantity_seconds = quantity_seconds + excluded.quantity_seconds", pieces)
 
 
-def rebuild_hours(db: sqlite3.Connection) -> None:
-    """Recompute ``usage_hours`` from the ledger's closed intervals (it is derived data)."""
-    db.execute("DELETE FROM usage_hours")
+def rebuild_roll_ups(db: sqlite3.Connection) -> None:
+    """Recompute the roll-ups from the ledger's closed intervals (they are derived data)."""
+    for table, _ in ROLL_UPS:
+        db.execute(f"DELETE FROM {table}")
     for row in db.execute("SELECT * FROM usage_ledger WHERE end_at IS NOT NULL").fetchall():
         _roll_up(db, row, float(row["end_at"]))
 
@@ -190,7 +210,7 @@ def intervals(db: sqlite3.Connection, since: float | None = None, resource_id: s
 # what a query may filter and group on: the ledger's own columns
 COLUMNS = frozenset({"resource_id", "resource_type", "region", "zone", "kind", "usage_type", "service",
                      "service_code", "unit", "instance_type"})
-HOUR_COLUMNS = COLUMNS - {"resource_id", "resource_type"}  # what ``usage_hours`` keeps
+HOUR_COLUMNS = COLUMNS - {"resource_id", "resource_type"}  # what the roll-ups keep
 
 
 @dataclass(frozen=True)
@@ -310,8 +330,17 @@ def aggregate(db: sqlite3.Connection, q: Query) -> list[Sum]:
     period: from the hourly roll-up plus the open intervals when the query names dimensions only
     and its buckets are whole hours, else from the ledger's intervals."""
     if q.open_only or not _by_dimensions(q) or any(e % _HOUR for e in q.edges):
-        return _from_ledger(db, q)
-    return _from_hours(db, q) + _from_ledger(db, replace(q, open_only=True))
+        return _merged(_from_ledger(db, q))
+    return _merged(_from_roll_ups(db, q) + _from_ledger(db, replace(q, open_only=True)))
+
+
+def _merged(sums: list[Sum]) -> list[Sum]:
+    """One Sum per bucket, keys, usage type, region and unit."""
+    out: dict[tuple[int, tuple[str, ...], str, str, str], float] = {}
+    for s in sums:
+        key = (s.bucket, s.keys, s.usage_type, s.region, s.unit)
+        out[key] = out.get(key, 0.0) + s.quantity_seconds
+    return [Sum(b, k, u, r, unit, v) for (b, k, u, r, unit), v in out.items()]
 
 
 def _columns_only(c: Condition) -> bool:
@@ -327,17 +356,19 @@ def _by_dimensions(q: Query) -> bool:
             and (q.where is None or _columns_only(q.where)))
 
 
-def _from_hours(db: sqlite3.Connection, q: Query) -> list[Sum]:
-    """The closed intervals' part, from ``usage_hours``."""
+def _from_roll_ups(db: sqlite3.Connection, q: Query) -> list[Sum]:
+    """The closed intervals' part, from ``usage_days`` when every bucket is whole UTC days (daily
+    and monthly reads), else from ``usage_hours``."""
+    table, width = ROLL_UPS[1] if all(e % _DAY == 0 for e in q.edges) else ROLL_UPS[0]
     sql = _Sql()
     keys = [sql.group(g) for g in q.groups]
     key_cols = "".join(f", {k}" for k in keys)
     where = f" AND {sql.cond(q.where)}" if q.where is not None else ""
-    h0, h1 = sql.arg(int(q.edges[0] // _HOUR)), sql.arg(int(q.edges[-1] // _HOUR))
-    bucket = _bucket(f"(l.hour * {float(_HOUR)!r})", q)
+    s0, s1 = sql.arg(int(q.edges[0] // width)), sql.arg(int(q.edges[-1] // width))
+    bucket = _bucket(f"(l.slot * {float(width)!r})", q)
     group_keys = "".join(f", {k}" for k in keys)
     rows = db.execute(f"SELECT {bucket} AS b{key_cols}, l.usage_type, l.region, l.unit, SUM(l.quantity_seconds)"
-                      f" FROM usage_hours l WHERE l.hour >= {h0} AND l.hour < {h1}{where}"
+                      f" FROM {table} l WHERE l.slot >= {s0} AND l.slot < {s1}{where}"
                       f" GROUP BY b{group_keys}, l.usage_type, l.region, l.unit", sql.args)
     n = len(keys)
     return [Sum(int(r[0]), tuple(str(v) for v in r[1:1 + n]), r[1 + n], r[2 + n], r[3 + n], float(r[4 + n]))
@@ -367,19 +398,42 @@ def _from_ledger(db: sqlite3.Connection, q: Query) -> list[Sum]:
                       f" SUM(quantity), SUM(quantity * (s - {t0})), SUM(quantity * (e - {t0}))"
                       f" FROM ({inner}) WHERE e > s"
                       f" GROUP BY bs, be{group_keys}, usage_type, region, unit", sql.args)
-    n, out = len(keys), []
-    edges = [e - q.edges[0] for e in q.edges]  # times relative to the period's start: exact sums
+    return _spread(rows, len(keys), [e - q.edges[0] for e in q.edges])  # times relative to the start: exact
+
+
+Line = tuple[tuple[str, ...], str, str, str]  # group keys, usage type, region, unit
+
+
+def _spread(rows: Iterable[sqlite3.Row], n: int, edges: list[float]) -> list[Sum]:
+    """Each (first bucket, last bucket, line) group over its buckets: the first and last partly,
+    those between at ``sum(quantity)`` per second, added up per line with a difference array (so
+    the work is per line and bucket, not per group and bucket)."""
+    amounts: dict[tuple[int, Line], float] = {}
+    steps: dict[Line, list[float]] = {}
+
+    def add(bucket: int, line: Line, value: float) -> None:
+        amounts[(bucket, line)] = amounts.get((bucket, line), 0.0) + value
+
     for r in rows:
         first, last = int(r[0]), int(r[1])
-        ks, usage, region, unit = tuple(str(v) for v in r[2:2 + n]), r[2 + n], r[3 + n], r[4 + n]
+        line: Line = (tuple(str(v) for v in r[2:2 + n]), r[2 + n], r[3 + n], r[4 + n])
         qsum, q_start, q_end = float(r[5 + n]), float(r[6 + n]), float(r[7 + n])
         if first == last:
-            out.append(Sum(first, ks, usage, region, unit, q_end - q_start))
+            add(first, line, q_end - q_start)
             continue
-        out.append(Sum(first, ks, usage, region, unit, qsum * edges[first + 1] - q_start))
-        out.extend(Sum(i, ks, usage, region, unit, qsum * (edges[i + 1] - edges[i])) for i in range(first + 1, last))
-        out.append(Sum(last, ks, usage, region, unit, q_end - qsum * edges[last]))
-    return out
+        add(first, line, qsum * edges[first + 1] - q_start)
+        add(last, line, q_end - qsum * edges[last])
+        if last > first + 1:
+            step = steps.setdefault(line, [0.0] * len(edges))
+            step[first + 1] += qsum
+            step[last] -= qsum
+    for line, step in steps.items():
+        rate = 0.0
+        for i in range(len(edges) - 1):
+            rate += step[i]
+            if rate:
+                add(i, line, rate * (edges[i + 1] - edges[i]))
+    return [Sum(b, ks, usage, region, unit, v) for (b, (ks, usage, region, unit)), v in amounts.items()]
 
 
 def distinct(db: sqlite3.Connection, column: str, start: float, end: float, now: float,

@@ -177,7 +177,7 @@ def _totals(sums: list[ledger.Sum]) -> dict[tuple[int, tuple[str, ...], str], fl
 
 
 def test_the_hourly_roll_up_and_the_ledger_agree(store: Store, clock: Clock) -> None:
-    """Dimension-only reads sum ``usage_hours`` (+ open intervals); others read the intervals:
+    """Dimension-only reads sum the roll-ups (+ open intervals); others read the intervals:
     both give the same figures, and rebuilding the roll-up from the ledger changes nothing."""
     rng = random.Random(7)
     for n in range(6):
@@ -206,6 +206,6 @@ def test_the_hourly_roll_up_and_the_ledger_agree(store: Store, clock: Clock) -> 
                 fast = _totals(ledger.aggregate(db, q))
                 slow = _totals(ledger._from_ledger(db, q))
                 assert fast == slow and fast
-                before = _totals(ledger._from_hours(db, q))
-                ledger.rebuild_hours(db)
-                assert _totals(ledger._from_hours(db, q)) == before
+                before = _totals(ledger._from_roll_ups(db, q))
+                ledger.rebuild_roll_ups(db)
+                assert _totals(ledger._from_roll_ups(db, q)) == before
