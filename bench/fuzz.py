@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "tests" / "api"))
 
 import fuzzing  # noqa: E402
-from conftest import start_ec2d  # noqa: E402
+from ec2d_server import start_ec2d  # noqa: E402
 
 
 def wildcard_figures() -> list[tuple[str, float]]:

@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
 import spoofing  # noqa: E402
-from conftest import RunningEc2d, free_port, make_test_prefix  # noqa: E402
+from ec2d_server import RunningEc2d, free_port, make_test_prefix  # noqa: E402
 from guests import instance_netns, private_key, ssh  # noqa: E402
 
 from orchestrator.config import Config  # noqa: E402

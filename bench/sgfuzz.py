@@ -38,7 +38,7 @@ sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "tests" / "instances"))
 
 import sgfuzz  # noqa: E402
-from conftest import start_ec2d  # noqa: E402
+from ec2d_server import start_ec2d  # noqa: E402
 from guests import instance_netns, private_key, ssh, wait_state  # noqa: E402
 
 from orchestrator.config import Config  # noqa: E402

@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO / "tests" / "auth"))
 
 import tamper  # noqa: E402
 from botocore.credentials import Credentials  # noqa: E402
-from conftest import start_ec2d  # noqa: E402
+from ec2d_server import start_ec2d  # noqa: E402
 
 
 def main() -> int:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +16,14 @@ DEFAULT_LISTEN = "127.0.0.1:8773"
 DEFAULT_DATA_DIR = Path("/var/lib/ec2d")
 DEFAULT_PREFIX = "ec2d"  # the host-object prefix of the default data dir
 PREFIX_FILE = "host-prefix"  # in the data dir: the prefix of every host object made for it
+PREFIX_RE = re.compile(r"^[a-z][a-z0-9]{0,15}$")  # a host-object prefix: lowercase alnum, <= 16
+
+
+def valid_prefix(prefix: str) -> str:
+    """``prefix`` if it is a usable host-object prefix, else ``ValueError``."""
+    if not PREFIX_RE.match(prefix):
+        raise ValueError(f"bad host-object prefix {prefix!r}")
+    return prefix
 
 
 def parse_regions(spec: str) -> dict[str, list[str]]:
@@ -57,29 +67,30 @@ class Config:
     instances: bool = True  # run instances for real (libvirt, namespaces); off: API and model only
     build_images: bool = True  # build ec2d-tiny at start when missing or outdated
 
-    def resolve_prefix(self, create: bool = True) -> str | None:
+    def resolve_prefix(self, create: bool = True, generate: Callable[[str], str] | None = None) -> str | None:
         """The host-object prefix of this data dir, set on ``self.prefix``.
 
         An explicit ``prefix`` wins. Otherwise the data dir's ``host-prefix`` file holds it; on first
-        use it is written: ``ec2d`` for the default ``/var/lib/ec2d``, a generated one
-        (:func:`~orchestrator.drivers.network.names.generated_prefix`) for any other data dir, so two
-        data dirs never share a namespace, route, domain or tap. With ``create=False`` a data dir
-        without the file gives None (nothing was ever made for it), except the default one (ec2d).
+        use it is written: ``ec2d`` for the default ``/var/lib/ec2d``, ``generate(prefix_base)`` for
+        any other data dir (the caller passes a generator that knows the host's names, e.g.
+        :func:`orchestrator.drivers.network.prefixes.free_prefix`), so two data dirs never share a
+        namespace, route, domain or tap. With ``create=False`` a data dir without the file gives
+        None (nothing was ever made for it), except the default one (ec2d).
         """
         if self.prefix:
             return self.prefix
-        from orchestrator.drivers.network.names import check_prefix
-
         path = self.data_dir / PREFIX_FILE
         try:
-            self.prefix = check_prefix(path.read_text().strip())
+            self.prefix = valid_prefix(path.read_text().strip())
             return self.prefix
         except FileNotFoundError:
             pass
         default = _same_dir(self.data_dir, DEFAULT_DATA_DIR)
         if not create:
             return DEFAULT_PREFIX if default else None
-        prefix = DEFAULT_PREFIX if default else _generate_prefix(self.prefix_base)
+        if not default and generate is None:
+            raise ValueError(f"{self.data_dir} has no host prefix yet and no generator was given")
+        prefix = DEFAULT_PREFIX if default else valid_prefix(generate(self.prefix_base))  # type: ignore[misc]
         self.data_dir.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(PREFIX_FILE + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -91,7 +102,7 @@ class Config:
             pass
         finally:
             os.unlink(tmp)
-        self.prefix = check_prefix(path.read_text().strip())
+        self.prefix = valid_prefix(path.read_text().strip())
         return self.prefix
 
     @property
@@ -127,26 +138,3 @@ def _same_dir(a: Path, b: Path) -> bool:
         return a.resolve() == b.resolve()
     except OSError:
         return False
-
-
-def _generate_prefix(base: str) -> str:
-    """A prefix whose names, tap tag and route metric clash with no prefix in use on this host."""
-    from orchestrator.drivers.network import netlink, routes
-    from orchestrator.drivers.network.names import generated_prefix, prefix_of_netns, tap_tag
-
-    in_use = {p for p in (prefix_of_netns(ns) for ns in netlink.list_netns()) if p}
-    in_use |= {p.name for p in Path("/run").glob(f"{base}*") if p.is_dir()}
-    tags = {tap_tag(p) for p in in_use if _usable(p)}
-    metrics = {routes.metric_for_prefix(p) for p in in_use if _usable(p)}
-
-    def clashes(candidate: str) -> bool:
-        return (candidate in in_use or tap_tag(candidate) in tags
-                or routes.metric_for_prefix(candidate) in metrics)
-
-    return generated_prefix(base, clashes)
-
-
-def _usable(prefix: str) -> bool:
-    from orchestrator.drivers.network.names import _PREFIX_RE
-
-    return bool(_PREFIX_RE.match(prefix))

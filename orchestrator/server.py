@@ -14,6 +14,7 @@ from orchestrator.config import Config
 from orchestrator.domain.states import InstanceState, VolumeState
 from orchestrator.drivers.compute.fake import FakeCompute
 from orchestrator.drivers.network.firewall.fake import FakeFirewall
+from orchestrator.drivers.network.prefixes import free_prefix
 from orchestrator.drivers.network.public import FakePublicNetwork
 from orchestrator.drivers.network.vpc import FakeVpcNetwork
 from orchestrator.drivers.storage.fake import FakeStorage
@@ -154,7 +155,7 @@ async def run(config: Config, ready: asyncio.Event | None = None, stop: asyncio.
 
 async def _run_locked(config: Config, ready: asyncio.Event | None, stop: asyncio.Event | None) -> None:
     if config.instances:
-        prefix = config.resolve_prefix()
+        prefix = config.resolve_prefix(generate=free_prefix)
         log.info("host objects of %s are named %s-* (run dir /run/%s)", config.data_dir, prefix, prefix)
     backend = bootstrap.open(config)  # the store, credentials and each region's default VPC
     try:

@@ -8,16 +8,34 @@ The runtime's background work needs a running event loop: a test body runs in :f
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 from typing import TypeVar
 
 from orchestrator import server
+from orchestrator.config import Config
+from orchestrator.images.cache import ensure_image
 from orchestrator.runtime.core import Runtime
+from orchestrator.services import bootstrap, images
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
 
 T = TypeVar("T")
+
+
+@contextmanager
+def opened_backend(data_dir: Path, image: bool = False) -> Iterator[Backend]:
+    """A backend without instances on ``data_dir`` (store, credentials, each region's default VPC),
+    closed at the exit; with ``image``, ec2d-tiny is cached and published as an AMI."""
+    backend = bootstrap.open(Config(data_dir=data_dir, instances=False))
+    try:
+        if image:
+            ensure_image("ec2d-tiny", backend.config.cache_dir)
+            images.sync_published(backend)
+        yield backend
+    finally:
+        backend.close()
 
 
 @asynccontextmanager

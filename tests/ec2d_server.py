@@ -7,7 +7,9 @@ import asyncio
 import secrets
 import socket
 import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import boto3
 from botocore.config import Config as BotoConfig
@@ -102,3 +104,15 @@ def start_ec2d(data_dir: Path, **overrides: object) -> RunningEc2d:
     for k, v in overrides.items():
         setattr(config, k, v)
     return RunningEc2d(config).start()
+
+
+def tiny_image(ec2: Any, timeout: float = 120) -> str:
+    """The newest available ec2d-tiny AMI (an ec2d registers the cached images in the background)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [i for i in ec2.describe_images(Owners=["ec2d"], Filters=[
+            {"Name": "name", "Values": ["ec2d-tiny-*"]}])["Images"] if i["State"] == "available"]
+        if found:
+            return str(max(found, key=lambda i: i["CreationDate"])["ImageId"])
+        assert time.monotonic() < deadline, "no ec2d-tiny AMI registered"
+        time.sleep(0.2)

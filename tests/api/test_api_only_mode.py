@@ -6,13 +6,11 @@ storage file)."""
 from __future__ import annotations
 
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from ec2d_server import RunningEc2d, start_ec2d
+from ec2d_server import RunningEc2d, start_ec2d, tiny_image
 
 from orchestrator.images.cache import ensure_image
 
@@ -28,15 +26,6 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEc2d]:
     server.stop()
 
 
-def tiny_image(ec2: Any, timeout: float = 120) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = [i for i in ec2.describe_images(Owners=["ec2d"], Filters=[
-            {"Name": "name", "Values": ["ec2d-tiny-*"]}])["Images"] if i["State"] == "available"]
-        if found:
-            return str(max(found, key=lambda i: i["CreationDate"])["ImageId"])
-        assert time.monotonic() < deadline, "no ec2d-tiny AMI registered"
-        time.sleep(0.2)
 
 
 def test_waiters_see_instances_and_volumes_settle(api: RunningEc2d) -> None:

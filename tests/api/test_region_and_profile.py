@@ -9,14 +9,12 @@ import os
 import stat
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from ec2d_server import RunningEc2d, start_ec2d
+from ec2d_server import RunningEc2d, start_ec2d, tiny_image
 
 EC2D = str(Path(sys.executable).parent / "ec2d")
 
@@ -28,15 +26,6 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEc2d]:
     server.stop()
 
 
-def tiny_image(ec2: Any, timeout: float = 120) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = [i for i in ec2.describe_images(Owners=["ec2d"], Filters=[
-            {"Name": "name", "Values": ["ec2d-tiny-*"]}])["Images"] if i["State"] == "available"]
-        if found:
-            return max(found, key=lambda i: i["CreationDate"])["ImageId"]
-        assert time.monotonic() < deadline, "no ec2d-tiny AMI registered"
-        time.sleep(0.2)
 
 
 def test_associate_address_by_eni_of_another_region_is_not_found(api: RunningEc2d) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_only import fake_runtime, reaches, until
+from api_only import fake_runtime, opened_backend, reaches, until
 from botocore.parsers import create_parser
 
 from orchestrator.api import registry
@@ -24,10 +24,9 @@ from orchestrator.api.protocols.ec2 import XmlSerializer, service_model
 from orchestrator.api.protocols.params import parse_timestamp
 from orchestrator.api.protocols.xml import format_timestamp
 from orchestrator.api.registry import HANDLERS, call
-from orchestrator.config import Config
 from orchestrator.domain import errors
 from orchestrator.images.cache import ensure_image
-from orchestrator.services import bootstrap, images, principals
+from orchestrator.services import images, principals
 from orchestrator.services import network_interfaces as enis
 from orchestrator.services.backend import Backend
 
@@ -219,9 +218,8 @@ def normalize(value: Any) -> Any:
 
 @pytest.fixture()
 def backend(tmp_path: Path):
-    b = bootstrap.open(Config(data_dir=tmp_path, instances=False))
-    yield b
-    b.close()
+    with opened_backend(tmp_path) as b:
+        yield b
 
 
 @pytest.fixture()

@@ -7,25 +7,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_only import in_loop, reaches
+from api_only import in_loop, opened_backend, reaches
 
 from orchestrator.api.context import RequestContext
 from orchestrator.api.registry import HANDLERS
-from orchestrator.config import Config
 from orchestrator.domain import errors
-from orchestrator.images.cache import ensure_image
 from orchestrator.runtime.core import Runtime
-from orchestrator.services import bootstrap, images
 from orchestrator.services.backend import Backend
 
 
 @pytest.fixture()
 def backend(tmp_path: Path):
-    b = bootstrap.open(Config(data_dir=tmp_path, instances=False))
-    ensure_image("ec2d-tiny", b.config.cache_dir)
-    images.sync_published(b)
-    yield b
-    b.close()
+    with opened_backend(tmp_path, image=True) as b:
+        yield b
 
 
 def call(backend: Backend, name: str, req: dict[str, Any], region: str = "us-east-1") -> dict[str, Any]:

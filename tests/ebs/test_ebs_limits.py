@@ -6,14 +6,13 @@ API-only ec2d; the accounting runs on a tmpfs of known size."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from ec2d_server import RunningEc2d, start_ec2d
+from ec2d_server import RunningEc2d, start_ec2d, tiny_image
 from small_fs import small_filesystem
 
 GIB = 1024**3
@@ -25,16 +24,6 @@ def error(call: Any, **kw: Any) -> tuple[str, str]:
     return info.value.response["Error"]["Code"], info.value.response["Error"]["Message"]
 
 
-def tiny_image(ec2: Any, timeout: float = 120) -> str:
-    """The newest ec2d-tiny AMI (an API-only ec2d registers the cached images in the background)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = [i for i in ec2.describe_images(Owners=["ec2d"], Filters=[
-            {"Name": "name", "Values": ["ec2d-tiny-*"]}])["Images"] if i["State"] == "available"]
-        if found:
-            return max(found, key=lambda i: i["CreationDate"])["ImageId"]
-        assert time.monotonic() < deadline, "no ec2d-tiny AMI registered"
-        time.sleep(0.2)
 
 
 def world(ec2: Any) -> tuple[list[str], list[str], list[str]]:

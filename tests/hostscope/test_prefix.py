@@ -17,13 +17,14 @@ from orchestrator.drivers.network.names import (
     prefix_of_netns,
     tap_tag,
 )
+from orchestrator.drivers.network.prefixes import free_prefix
 from orchestrator.drivers.network.routes import metric_for_prefix
 from orchestrator.hostscope import DataDirBusy, lock_data_dir, unlock_data_dir
 
 
 def test_each_data_dir_gets_its_own_prefix_and_keeps_it(tmp_path: Path) -> None:
     a, b = Config(data_dir=tmp_path / "a"), Config(data_dir=tmp_path / "b")
-    pa, pb = a.resolve_prefix(), b.resolve_prefix()
+    pa, pb = a.resolve_prefix(generate=free_prefix), b.resolve_prefix(generate=free_prefix)
     assert pa != pb and pa.startswith("ec2d") and pb.startswith("ec2d")
     for p in (pa, pb):
         assert check_prefix(p) == p and len(p) <= 12 and not p.startswith("ec2dt")
@@ -34,7 +35,7 @@ def test_each_data_dir_gets_its_own_prefix_and_keeps_it(tmp_path: Path) -> None:
     assert Config(data_dir=tmp_path / "a", prefix="ec2dtexplicit").resolve_prefix() == "ec2dtexplicit"
     assert Config(data_dir=tmp_path / "fresh").resolve_prefix(create=False) is None
     assert not (tmp_path / "fresh").exists()
-    assert Config(data_dir=tmp_path / "t", prefix_base="ec2dt").resolve_prefix().startswith("ec2dt")
+    assert Config(data_dir=tmp_path / "t", prefix_base="ec2dt").resolve_prefix(generate=free_prefix).startswith("ec2dt")
 
 
 def test_the_default_data_dir_keeps_ec2d(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

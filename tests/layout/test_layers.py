@@ -5,8 +5,7 @@ Layers, low to high (a module may import its own layer and the ones below)::
 
     base      domain/ (errors, ids, states, lifecycle, catalogues), data_dir.py
     store     store/
-    host      drivers/, images/, imds/, config.py (config reads the data dir's host prefix and
-              probes the host's names for a new one through drivers/network)
+    host      drivers/, images/, imds/, config.py
     runtime   runtime/
     services  services/
     api       api/
@@ -70,17 +69,6 @@ LAZY_IN_ROOT: dict[tuple[str, str], str] = {
     ("orchestrator.status", "orchestrator.drivers.network.netlink"): "pyroute2 only for the isolation checks",
 }
 
-# Offenders that live in files another helper of issue 10 is rewriting at the same time; the lead
-# empties this set when the branches merge. Each entry: (importing module, imported module).
-KNOWN_UNTIL_MERGE: set[tuple[str, str]] = {
-    # config.py makes a new data dir's host prefix by probing the host's namespaces and routes;
-    # importing any drivers/network module loads pyroute2 (~0.4 s, for every `ec2d` command), so
-    # the probe stays lazy until it moves into drivers/network/names.py
-    ("orchestrator.config", "orchestrator.drivers.network.names"),
-    ("orchestrator.config", "orchestrator.drivers.network.netlink"),
-    ("orchestrator.config", "orchestrator.drivers.network.routes"),
-}
-
 ROOT_LAYER = "root"
 
 
@@ -125,10 +113,6 @@ def _type_checking_lines(path: Path) -> set[int]:
     return lines
 
 
-def _known(mod: str, target: str) -> bool:
-    return (mod, target) in KNOWN_UNTIL_MERGE
-
-
 def test_every_module_has_a_layer() -> None:
     for f in imports.ROOT.rglob("*.py"):
         layer_of(imports.module_name(f))
@@ -137,8 +121,7 @@ def test_every_module_has_a_layer() -> None:
 def test_no_import_cycles() -> None:
     graph: dict[str, set[str]] = {}
     for mod, target, _, _ in _edges():
-        if not _known(mod, target):
-            graph.setdefault(mod, set()).add(target)
+        graph.setdefault(mod, set()).add(target)
     assert imports.cycles(graph) == []
 
 
@@ -146,7 +129,7 @@ def test_imports_only_go_down() -> None:
     upward = []
     for mod, target, line, _ in _edges():
         a, b = layer_of(mod), layer_of(target)
-        if "package" in (a, b) or _known(mod, target):
+        if "package" in (a, b):
             continue
         if RANK[b] > RANK[a]:
             upward.append(f"{mod}:{line} ({a}) imports {target} ({b})")
@@ -156,7 +139,7 @@ def test_imports_only_go_down() -> None:
 def test_no_function_local_imports_outside_the_root() -> None:
     hidden = []
     for mod, target, line, how in _edges():
-        if how != "local" or _known(mod, target):
+        if how != "local":
             continue
         if layer_of(mod) == ROOT_LAYER and (mod, target) in LAZY_IN_ROOT:
             continue
@@ -175,4 +158,3 @@ def test_allowlists_hold_no_stale_entries() -> None:
     """An entry for an import that no longer exists must go (so the lists only shrink)."""
     present = {(mod, target) for mod, target, _, _ in _edges()}
     assert sorted(set(LAZY_IN_ROOT) - present) == []
-    assert sorted(KNOWN_UNTIL_MERGE - present) == []

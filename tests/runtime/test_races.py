@@ -12,13 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_only import in_loop, reaches
+from api_only import in_loop, opened_backend, reaches
 
-from orchestrator.config import Config
 from orchestrator.domain.states import Request
-from orchestrator.images.cache import ensure_image
 from orchestrator.runtime.core import Runtime
-from orchestrator.services import bootstrap, images, instances, vpcs
+from orchestrator.services import images, instances, vpcs
 from orchestrator.services.backend import Backend
 
 R = "us-east-1"
@@ -26,11 +24,8 @@ R = "us-east-1"
 
 @pytest.fixture()
 def backend(tmp_path: Path) -> Iterator[Backend]:
-    b = bootstrap.open(Config(data_dir=tmp_path, instances=False))
-    ensure_image("ec2d-tiny", b.config.cache_dir)
-    images.sync_published(b)
-    yield b
-    b.close()
+    with opened_backend(tmp_path, image=True) as b:
+        yield b
 
 
 def test_terminate_while_stopping_ends_terminated_without_an_error(backend: Backend,

@@ -8,12 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from api_only import in_loop, reaches
+from api_only import in_loop, opened_backend, reaches
 from record_samples import sample
 
-from orchestrator.config import Config
 from orchestrator.domain import errors
-from orchestrator.services import bootstrap, lookup, security_groups, volumes, vpcs
+from orchestrator.services import lookup, security_groups, volumes, vpcs
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
 
@@ -23,9 +22,8 @@ OTHER = "us-west-2"
 
 @pytest.fixture()
 def backend(tmp_path: Path) -> Iterator[Backend]:
-    b = bootstrap.open(Config(data_dir=tmp_path, instances=False))
-    yield b
-    b.close()
+    with opened_backend(tmp_path) as b:
+        yield b
 
 
 def error_of(backend: Backend, prefix: str, rid: str, region: str = R) -> tuple[str, str]:

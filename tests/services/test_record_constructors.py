@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from api_only import opened_backend
 
-from orchestrator.config import Config
 from orchestrator.domain import records
-from orchestrator.services import bootstrap, lookup, snapshots, volumes, vpcs
+from orchestrator.services import lookup, snapshots, volumes, vpcs
 from orchestrator.services.backend import Backend
 
 R = "us-east-1"
@@ -19,9 +19,8 @@ R = "us-east-1"
 
 @pytest.fixture()
 def backend(tmp_path: Path) -> Iterator[Backend]:
-    b = bootstrap.open(Config(data_dir=tmp_path, instances=False))
-    yield b
-    b.close()
+    with opened_backend(tmp_path) as b:
+        yield b
 
 
 def test_a_vpcs_default_group_and_a_created_group_share_one_builder(backend: Backend) -> None:

@@ -12,12 +12,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from api_only import in_loop
+from api_only import in_loop, opened_backend
 
-from orchestrator.config import Config
 from orchestrator.domain import errors
-from orchestrator.images.cache import ensure_image
-from orchestrator.services import bootstrap, images, instances, network_interfaces, public_ips, vpcs
+from orchestrator.services import images, instances, network_interfaces, public_ips, vpcs
 from orchestrator.services import security_groups as sgs
 from orchestrator.services.backend import Backend
 
@@ -52,11 +50,8 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 @pytest.fixture()
 def backend(tmp_path: Path) -> Iterator[Backend]:
-    b = bootstrap.open(Config(data_dir=tmp_path, instances=False))
-    ensure_image("ec2d-tiny", b.config.cache_dir)
-    images.sync_published(b)
-    yield b
-    b.close()
+    with opened_backend(tmp_path, image=True) as b:
+        yield b
 
 
 def launch(backend: Backend, subnet_id: str) -> str:

@@ -43,6 +43,8 @@ import re
 import secrets
 from collections.abc import Callable
 
+from orchestrator.config import PREFIX_RE
+
 from .errors import InvalidArgument
 
 IFNAME_MAX = 15
@@ -59,7 +61,7 @@ SG_TABLE = "ec2d_sg"
 ANTISPOOF_TABLE = "ec2d_as"
 LOCKDOWN_CHAIN = "fwd_lockdown"
 
-_PREFIX_RE = re.compile(r"^[a-z][a-z0-9]{0,15}$")
+_PREFIX_RE = PREFIX_RE  # the format is the configuration's (orchestrator/config.py)
 _ID_RE = re.compile(r"^[a-z]+(?:-[a-z]+)*-(?P<hex>[0-9a-f]{8,17})$")
 
 
