@@ -7,7 +7,7 @@ The ledger is written straight into a fresh data dir's ``usage_ledger`` (the tab
 appends to; its hourly and daily roll-ups rebuilt from it, as the store keeps them when
 intervals close): a month of intervals for 2,000 resources, in the mix a busy ec2d makes (instance
 runs of a minute to six hours, volumes and their resizes, public IPv4 addresses, snapshots), some
-still open. Each request goes through ``services/cost_explorer.cost_and_usage`` (what the handler
+still open; three resources in four tagged with a team and a Name of their own. Each request goes through ``services/cost_explorer.cost_and_usage`` (what the handler
 calls: parsing, the ledger query, pricing, the response dict), not through HTTP, so the figure is
 ec2d's own cost and not the client's.
 """
@@ -63,13 +63,24 @@ def _row(rng: random.Random, n: int, now: float) -> tuple[Any, ...]:
             m.instance_type, m.quantity, minimum, start, end)
 
 
+TEAMS = ("web", "data", "ml", "ops")
+
+
 def fill(backend: Backend, count: int, now: float) -> None:
+    """``count`` intervals; three resources in four carry tags (a team of four, and a Name of their
+    own, as users tag instances), the rest none."""
     rng = random.Random(count)
     rows = [_row(rng, n, now) for n in range(count)]
     with backend.store.transaction() as db:
+        tagged = sorted({(r[0], r[1]) for r in rows if int(r[0].split("-")[1], 16) % 4})
+        db.executemany("INSERT INTO tags (resource_id, key, value, resource_type, region) VALUES (?, ?, ?, ?, ?)",
+                       [(rid, k, v, rtype, "us-east-1") for rid, rtype in tagged
+                        for k, v in (("team", TEAMS[int(rid.split("-")[1], 16) // 4 % 4]), ("Name", rid))])
+        sets = {rid: ledger.tag_set(db, rid) for rid, _ in tagged}
         db.executemany("INSERT INTO usage_ledger (resource_id, resource_type, region, zone, kind, usage_type,"
-                       " service, service_code, unit, instance_type, quantity, minimum, start_at, end_at)"
-                       " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                       " service, service_code, unit, instance_type, quantity, minimum, start_at, end_at, tag_set)"
+                       " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       [(*r, sets.get(r[0], 0)) for r in rows])
         ledger.rebuild_roll_ups(db)  # the roll-ups the store keeps as intervals close
 
 
@@ -83,9 +94,16 @@ def requests(now: float) -> dict[str, dict[str, Any]]:
         "HOURLY, 14 days, by USAGE_TYPE": {
             "TimePeriod": {"Start": str(today - dt.timedelta(days=13)), "End": str(today + dt.timedelta(days=1))},
             "Granularity": "HOURLY", "Metrics": ["UnblendedCost"], "GroupBy": [{"Type": "DIMENSION", "Key": "USAGE_TYPE"}]},
-        "DAILY by tag (ledger path)": {
+        "DAILY by tag": {
             "TimePeriod": month, "Granularity": "DAILY", "Metrics": ["UnblendedCost"],
             "GroupBy": [{"Type": "TAG", "Key": "team"}]},
+        "MONTHLY by SERVICE, tag filter": {
+            "TimePeriod": month, "Granularity": "MONTHLY", "Metrics": ["UnblendedCost"],
+            "GroupBy": [{"Type": "DIMENSION", "Key": "SERVICE"}],
+            "Filter": {"Tags": {"Key": "team", "Values": ["web", "ml"]}}},
+        "HOURLY, 14 days, by tag (ledger)": {
+            "TimePeriod": {"Start": str(today - dt.timedelta(days=13)), "End": str(today + dt.timedelta(days=1))},
+            "Granularity": "HOURLY", "Metrics": ["UnblendedCost"], "GroupBy": [{"Type": "TAG", "Key": "team"}]},
         "DAILY by USAGE_TYPE, filtered": {
             "TimePeriod": month, "Granularity": "DAILY", "Metrics": ["UnblendedCost"],
             "GroupBy": [{"Type": "DIMENSION", "Key": "USAGE_TYPE"}],
@@ -121,12 +139,12 @@ def main() -> None:
         finally:
             shutil.rmtree(root, ignore_errors=True)
     names = list(requests(now))
-    print(f"{'request':32}" + "".join(f"{f'p50 @ {s:,}':>16}" for s in sizes)
+    print(f"{'request':34}" + "".join(f"{f'p50 @ {s:,}':>16}" for s in sizes)
           + (f"{'ratio':>8}" if len(sizes) > 1 else ""))
     for name in names:
         cells = "".join(f"{results[s][name] * 1000:>13.1f} ms" for s in sizes)
         ratio = f"{results[sizes[-1]][name] / results[sizes[0]][name]:>7.1f}x" if len(sizes) > 1 else ""
-        print(f"{name:32}{cells}{ratio}")
+        print(f"{name:34}{cells}{ratio}")
 
 
 if __name__ == "__main__":

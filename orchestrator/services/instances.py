@@ -159,9 +159,7 @@ def _new_instance(backend: Backend, region: str, req: Mapping[str, Any], launch:
         "AssociatePublicIp": launch.wants_public,
         "AutoPublicIp": public_ips.allocate_public_ip(backend) if launch.wants_public else None,
     })
-    backend.store.insert(record)
-    if launch.instance_tags:
-        backend.store.set_tags(instance_id, INSTANCE, region, launch.instance_tags)
+    backend.store.insert(record, launch.instance_tags)
     return record
 
 

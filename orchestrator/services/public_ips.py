@@ -294,9 +294,7 @@ def allocate_address(backend: Backend, region: str, tags: Mapping[str, str]) -> 
         record = Record[ElasticIpData](id=ids.new_id("eipalloc"), type=EIP, region=region, state=AVAILABLE, data={
             "PublicIp": allocate_public_ip(backend), "Domain": "vpc", "PublicIpv4Pool": "amazon",
             "NetworkBorderGroup": region})
-        backend.store.insert(record)
-        if tags:
-            backend.store.set_tags(record.id, EIP, region, tags)
+        backend.store.insert(record, tags)
     return record
 
 

@@ -100,9 +100,7 @@ def new_volume(backend: Backend, region: str, zone: str, size: int, vtype: str, 
     if client_token is not None:
         data["ClientToken"] = client_token
     record = Record[VolumeData](id=ids.new_id("vol"), type=VOLUME, region=region, state=str(state), data=data)
-    backend.store.insert(record)
-    if tags:
-        backend.store.set_tags(record.id, VOLUME, region, dict(tags))
+    backend.store.insert(record, dict(tags))
     return record
 
 

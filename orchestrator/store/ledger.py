@@ -25,8 +25,9 @@ are derived: :func:`rebuild_roll_ups` recomputes them from the ledger.
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 from orchestrator.domain import billing
@@ -49,7 +50,8 @@ SCHEMA: list[str] = [
         quantity      REAL NOT NULL,
         minimum       REAL NOT NULL,
         start_at      REAL NOT NULL,
-        end_at        REAL
+        end_at        REAL,
+        tag_set       INTEGER NOT NULL DEFAULT 0
     )
     """,
     "CREATE INDEX usage_ledger_open ON usage_ledger (resource_id) WHERE end_at IS NULL",
@@ -87,14 +89,52 @@ SCHEMA: list[str] = [
         PRIMARY KEY (slot, region, zone, usage_type)
     )
     """,
+    # the resource's tags while an interval accrued (0: none): a tag change closes the resource's open
+    # intervals and reopens them under the new set, so cost follows the tags it was spent under
+    "CREATE TABLE usage_tag_sets (id INTEGER PRIMARY KEY, tags TEXT NOT NULL UNIQUE)",
+    """
+    CREATE TABLE usage_tag_items (
+        tag_set INTEGER NOT NULL,
+        key     TEXT NOT NULL,
+        value   TEXT NOT NULL,
+        PRIMARY KEY (tag_set, key)
+    )
+    """,
+    "CREATE INDEX usage_tag_items_key ON usage_tag_items (key, value)",
+    # the closed intervals' billed quantity x seconds per UTC day and tag (key, value) they carried:
+    # what a daily or monthly read grouped or filtered by one tag key sums
+    """
+    CREATE TABLE usage_tag_days (
+        slot          INTEGER NOT NULL,
+        key           TEXT NOT NULL,
+        value         TEXT NOT NULL,
+        region        TEXT NOT NULL,
+        zone          TEXT NOT NULL,
+        usage_type    TEXT NOT NULL,
+        kind          TEXT NOT NULL,
+        service       TEXT NOT NULL,
+        service_code  TEXT NOT NULL,
+        unit          TEXT NOT NULL,
+        instance_type TEXT NOT NULL,
+        quantity_seconds REAL NOT NULL,
+        PRIMARY KEY (key, slot, value, region, zone, usage_type)
+    )
+    """,
     """
     CREATE TRIGGER usage_ledger_no_delete BEFORE DELETE ON usage_ledger
     BEGIN SELECT RAISE(ABORT, 'the usage ledger is append-only'); END
     """,
     """
     CREATE TRIGGER usage_ledger_no_rewrite BEFORE UPDATE OF seq, resource_id, resource_type, region, zone,
-        kind, usage_type, service, service_code, unit, instance_type, quantity, minimum, start_at ON usage_ledger
+        kind, usage_type, service, service_code, unit, instance_type, quantity, start_at, tag_set ON usage_ledger
     BEGIN SELECT RAISE(ABORT, 'the usage ledger is append-only'); END
+    """,
+    # the minimum may only shrink, in the close itself: a change (resize, retag) hands the rest of
+    # it on to the next interval (see ``sync``)
+    """
+    CREATE TRIGGER usage_ledger_minimum_at_close BEFORE UPDATE OF minimum ON usage_ledger
+    WHEN OLD.end_at IS NOT NULL OR NEW.end_at IS NULL OR NEW.minimum > OLD.minimum OR NEW.minimum < 0
+    BEGIN SELECT RAISE(ABORT, 'a ledger minimum only shrinks as its interval closes'); END
     """,
     """
     CREATE TRIGGER usage_ledger_close_once BEFORE UPDATE OF end_at ON usage_ledger
@@ -104,7 +144,7 @@ SCHEMA: list[str] = [
 ]
 
 _COLUMNS = ("resource_id, resource_type, region, zone, kind, usage_type, service, service_code, unit,"
-            " instance_type, quantity, minimum, start_at")
+            " instance_type, quantity, minimum, start_at, tag_set")
 OPENING_KINDS = frozenset({billing.INSTANCE_KIND, billing.VOLUME_KIND})  # with the 60-second minimum
 
 
@@ -125,70 +165,126 @@ class Interval:
     minimum: float
     start_at: float
     end_at: float | None
+    tag_set: int = 0
 
     def billed_until(self, now: float) -> float:
         return max(self.end_at if self.end_at is not None else now, self.start_at + self.minimum)
 
 
-def _same(row: sqlite3.Row, m: Meter) -> bool:
-    return (row["usage_type"], row["quantity"], row["zone"], row["instance_type"]) == (
-        m.usage_type, m.quantity, m.zone, m.instance_type)
+def _same(row: sqlite3.Row, m: Meter, tag_set: int) -> bool:
+    return (row["usage_type"], row["quantity"], row["zone"], row["instance_type"], row["tag_set"]) == (
+        m.usage_type, m.quantity, m.zone, m.instance_type, tag_set)
+
+
+def tag_set(db: sqlite3.Connection, resource_id: str) -> int:
+    """The id of the resource's current tags as a set (0 when it has none), made on first use."""
+    items = [(str(k), str(v)) for k, v in db.execute(
+        "SELECT key, value FROM tags WHERE resource_id = ? ORDER BY key", (resource_id,))]
+    if not items:
+        return 0
+    canonical = json.dumps(items, separators=(",", ":"))
+    row = db.execute("SELECT id FROM usage_tag_sets WHERE tags = ?", (canonical,)).fetchone()
+    if row is not None:
+        return int(row[0])
+    set_id = int(db.execute("INSERT INTO usage_tag_sets (tags) VALUES (?)", (canonical,)).lastrowid or 0)
+    db.executemany("INSERT INTO usage_tag_items (tag_set, key, value) VALUES (?, ?, ?)",
+                   [(set_id, k, v) for k, v in items])
+    return set_id
 
 
 def sync(db: sqlite3.Connection, resource_id: str, resource_type: str, region: str,
          meters: Sequence[Meter], at: float) -> None:
-    """Make the resource's open intervals be exactly ``meters`` from ``at`` on (see the module
-    docstring); called inside the transaction that wrote the record."""
+    """Make the resource's open intervals be exactly ``meters`` under its current tags from ``at``
+    on (see the module docstring); called inside the transaction that wrote the record or its tags.
+
+    A meter that stops (its kind no longer wanted) closes and keeps its minimum. A meter that
+    changes (size, usage type, tags) closes at ``at`` billed for exactly what it ran, and its
+    successor opens with the rest of the minimum: a resize or retag in the first minute neither
+    bills that minute twice nor drops it."""
     open_rows = db.execute("SELECT * FROM usage_ledger WHERE resource_id = ? AND end_at IS NULL",
                            (resource_id,)).fetchall()
     wanted = {m.kind: m for m in meters}
-    was_open: set[str] = set()
+    tags = tag_set(db, resource_id) if wanted else 0
+    carried: dict[str, float] = {}
     for row in open_rows:
         m = wanted.get(row["kind"])
-        if m is not None and _same(row, m):
+        if m is not None and _same(row, m, tags):
             del wanted[row["kind"]]
             continue
-        was_open.add(row["kind"])
         end = max(at, row["start_at"])
-        db.execute("UPDATE usage_ledger SET end_at = ? WHERE seq = ?", (end, row["seq"]))
-        _roll_up(db, row, end)
+        minimum = float(row["minimum"])
+        if m is not None:  # a change, not a stop: the rest of the minimum moves on
+            carried[row["kind"]] = max(0.0, row["start_at"] + minimum - end)
+            minimum = min(minimum, end - row["start_at"])
+        db.execute("UPDATE usage_ledger SET end_at = ?, minimum = ? WHERE seq = ?", (end, minimum, row["seq"]))
+        _roll_up(db, row, end, minimum)
     for m in wanted.values():
-        minimum = billing.MINIMUM_SECONDS if m.kind in OPENING_KINDS and m.kind not in was_open else 0.0
-        db.execute(f"INSERT INTO usage_ledger ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        if m.kind in carried:
+            minimum = carried[m.kind]
+        else:
+            minimum = billing.MINIMUM_SECONDS if m.kind in OPENING_KINDS else 0.0
+        db.execute(f"INSERT INTO usage_ledger ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                    (resource_id, resource_type, region, m.zone, m.kind, m.usage_type, m.service,
-                    m.service_code, m.unit, m.instance_type, m.quantity, minimum, at))
+                    m.service_code, m.unit, m.instance_type, m.quantity, minimum, at, tags))
+
+
+def retag(db: sqlite3.Connection, resource_id: str, at: float) -> None:
+    """After the resource's tags changed: its open intervals continue under the new tag set."""
+    rows = db.execute("SELECT * FROM usage_ledger WHERE resource_id = ? AND end_at IS NULL ORDER BY seq",
+                      (resource_id,)).fetchall()
+    if rows:
+        sync(db, resource_id, rows[0]["resource_type"], rows[0]["region"], [_meter_of(r) for r in rows], at)
+
+
+def _meter_of(row: sqlite3.Row) -> Meter:
+    return Meter(row["kind"], row["usage_type"], row["service"], row["service_code"], row["unit"],
+                 float(row["quantity"]), row["zone"], row["instance_type"])
 
 
 _HOUR, _DAY = 3600, 86400
 ROLL_UPS = (("usage_hours", _HOUR), ("usage_days", _DAY))  # (table, slot seconds)
+_LINE = "region, zone, usage_type, kind, service, service_code, unit, instance_type"
 
 
-def _roll_up(db: sqlite3.Connection, row: sqlite3.Row, end: float) -> None:
-    """Add a closed interval's billed quantity x seconds to each roll-up, slot by slot."""
+def _slots(start: float, until: float, width: int) -> Iterator[tuple[int, float]]:
+    """(slot, seconds of [start, until) in it) for each slot of ``width`` seconds it touches."""
+    slot = int(start // width)
+    while slot * width < until:
+        lo, hi = max(start, slot * width), min(until, (slot + 1) * width)
+        if hi > lo:
+            yield slot, hi - lo
+        slot += 1
+
+
+def _roll_up(db: sqlite3.Connection, row: sqlite3.Row, end: float, minimum: float) -> None:
+    """Add a closed interval's billed quantity x seconds to each roll-up, slot by slot, and per
+    day to each tag it carried."""
     start = float(row["start_at"])
-    until = max(end, start + float(row["minimum"]))
+    until = max(end, start + minimum)
+    quantity = float(row["quantity"])
     line = (row["region"], row["zone"], row["usage_type"], row["kind"], row["service"], row["service_code"],
             row["unit"], row["instance_type"])
     for table, width in ROLL_UPS:
-        pieces = []
-        slot = int(start // width)
-        while slot * width < until:
-            lo, hi = max(start, slot * width), min(until, (slot + 1) * width)
-            if hi > lo:
-                pieces.append((slot, *line, float(row["quantity"]) * (hi - lo)))
-            slot += 1
-        db.executemany(f"INSERT INTO {table} (slot, region, zone, usage_type, kind, service, service_code, unit,"
-                       " instance_type, quantity_seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        db.executemany(f"INSERT INTO {table} (slot, {_LINE}, quantity_seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                        " ON CONFLICT (slot, region, zone, usage_type)"
-                       " DO UPDATE SET quantity_seconds = quantity_seconds + excluded.quantity_seconds", pieces)
+                       " DO UPDATE SET quantity_seconds = quantity_seconds + excluded.quantity_seconds",
+                       [(slot, *line, quantity * secs) for slot, secs in _slots(start, until, width)])
+    if row["tag_set"]:
+        items = db.execute("SELECT key, value FROM usage_tag_items WHERE tag_set = ?", (row["tag_set"],)).fetchall()
+        db.executemany(f"INSERT INTO usage_tag_days (slot, key, value, {_LINE}, quantity_seconds)"
+                       " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                       " ON CONFLICT (key, slot, value, region, zone, usage_type)"
+                       " DO UPDATE SET quantity_seconds = quantity_seconds + excluded.quantity_seconds",
+                       [(slot, k, v, *line, quantity * secs) for slot, secs in _slots(start, until, _DAY)
+                        for k, v in items])
 
 
 def rebuild_roll_ups(db: sqlite3.Connection) -> None:
     """Recompute the roll-ups from the ledger's closed intervals (they are derived data)."""
-    for table, _ in ROLL_UPS:
+    for table in (*(t for t, _ in ROLL_UPS), "usage_tag_days"):
         db.execute(f"DELETE FROM {table}")
     for row in db.execute("SELECT * FROM usage_ledger WHERE end_at IS NOT NULL").fetchall():
-        _roll_up(db, row, float(row["end_at"]))
+        _roll_up(db, row, float(row["end_at"]), float(row["minimum"]))
 
 
 def intervals(db: sqlite3.Connection, since: float | None = None, resource_id: str | None = None) -> list[Interval]:
@@ -286,13 +382,12 @@ class _Sql:
             if c.column not in COLUMNS:
                 raise ValueError(f"not a ledger column: {c.column}")
             return self._in(f"l.{c.column}", c.values, c.case_sensitive)
-        if isinstance(c, TagMatch):
+        if isinstance(c, TagMatch):  # on the tag set the interval accrued under
             key = self.arg(c.key)
-            inner = self._in("t.value", c.values, c.case_sensitive) if c.values else "0"
-            has = f"EXISTS (SELECT 1 FROM tags t WHERE t.resource_id = l.resource_id AND t.key = {key} AND {inner})"
+            inner = self._in("i.value", c.values, c.case_sensitive) if c.values else "0"
+            has = f"l.tag_set IN (SELECT i.tag_set FROM usage_tag_items i WHERE i.key = {key} AND {inner})"
             if c.absent:
-                return (f"({has} OR NOT EXISTS (SELECT 1 FROM tags t WHERE t.resource_id = l.resource_id"
-                        f" AND t.key = {key}))")
+                return f"({has} OR l.tag_set NOT IN (SELECT i.tag_set FROM usage_tag_items i WHERE i.key = {key}))"
             return has
         if c.op == "NOT":
             return f"NOT ({self.cond(c.parts[0])})"
@@ -309,9 +404,9 @@ class _Sql:
         return f"lower({expr}) IN ({', '.join(self.arg(v.lower()) for v in vals)})"
 
     def group(self, g: Group) -> str:
-        if g.tag:
-            return (f"COALESCE((SELECT t.value FROM tags t WHERE t.resource_id = l.resource_id"
-                    f" AND t.key = {self.arg(g.tag)}), '')")
+        if g.tag:  # the value in the tag set the interval accrued under
+            return (f"COALESCE((SELECT i.value FROM usage_tag_items i WHERE i.tag_set = l.tag_set"
+                    f" AND i.key = {self.arg(g.tag)}), '')")
         if g.column not in COLUMNS:
             raise ValueError(f"not a ledger column: {g.column}")
         return f"l.{g.column}"
@@ -329,9 +424,14 @@ def aggregate(db: sqlite3.Connection, q: Query) -> list[Sum]:
     """Billed ``quantity x seconds`` per bucket, group keys, usage type and region, in ``q``'s
     period: from the hourly roll-up plus the open intervals when the query names dimensions only
     and its buckets are whole hours, else from the ledger's intervals."""
-    if q.open_only or not _by_dimensions(q) or any(e % _HOUR for e in q.edges):
+    if q.open_only or any(e % _HOUR for e in q.edges):
         return _merged(_from_ledger(db, q))
-    return _merged(_from_roll_ups(db, q) + _from_ledger(db, replace(q, open_only=True)))
+    if _by_dimensions(q):
+        return _merged(_from_roll_ups(db, q) + _from_ledger(db, replace(q, open_only=True)))
+    by_tag = _by_one_tag(q)
+    if by_tag is not None and not any(e % _DAY for e in q.edges):
+        return _merged(_from_tag_days(db, q, *by_tag) + _from_ledger(db, replace(q, open_only=True)))
+    return _merged(_from_ledger(db, q))
 
 
 def _merged(sums: list[Sum]) -> list[Sum]:
@@ -354,6 +454,64 @@ def _columns_only(c: Condition) -> bool:
 def _by_dimensions(q: Query) -> bool:
     return (all(not g.tag and g.column in HOUR_COLUMNS for g in q.groups)
             and (q.where is None or _columns_only(q.where)))
+
+
+def _by_one_tag(q: Query) -> tuple[str, TagMatch | None] | None:
+    """(key, filter on it) when ``q`` involves one tag key, which ``usage_tag_days`` answers: groups
+    by dimensions and at most that tag; a filter of dimensions, that tag's values (not its absence),
+    or both under one AND. None otherwise."""
+    tags = [g.tag for g in q.groups if g.tag]
+    if len(tags) > 1 or not all(g.tag or g.column in HOUR_COLUMNS for g in q.groups):
+        return None
+    parts = (list(q.where.parts) if isinstance(q.where, Combine) and q.where.op == "AND"
+             else [q.where] if q.where is not None else [])
+    matches = [p for p in parts if isinstance(p, TagMatch)]
+    if len(matches) > 1 or not all(_columns_only(p) for p in parts if not isinstance(p, TagMatch)):
+        return None
+    match = matches[0] if matches else None
+    if match is not None and (match.absent or "" in match.values or (tags and tags[0] != match.key)):
+        return None
+    key = tags[0] if tags else match.key if match is not None else None
+    return None if key is None else (key, match)
+
+
+def _from_tag_days(db: sqlite3.Connection, q: Query, key: str, match: TagMatch | None) -> list[Sum]:
+    """The closed intervals' part of a query on one tag key, from ``usage_tag_days``: the sums of
+    each of the key's values; grouped by the key without a filter on it, also the rest (intervals
+    without the key, value "") as the dimension roll-up's total less the tagged sums."""
+    sql = _Sql()
+    dims = [g for g in q.groups if not g.tag]
+    position = next((i for i, g in enumerate(q.groups) if g.tag), None)
+    keys = [("l.value" if g.tag else sql.group(g)) for g in q.groups]
+    parts = [p for p in (q.where.parts if isinstance(q.where, Combine) else [q.where] if q.where else [])
+             if not isinstance(p, TagMatch)]
+    where = "".join(f" AND {sql.cond(p)}" for p in parts)
+    if match is not None:
+        where += f" AND {sql._in('l.value', match.values, match.case_sensitive)}"
+    s0, s1 = sql.arg(int(q.edges[0] // _DAY)), sql.arg(int(q.edges[-1] // _DAY))
+    k = sql.arg(key)
+    key_cols = "".join(f", {c}" for c in keys)
+    rows = db.execute(f"SELECT {_bucket(f'(l.slot * {float(_DAY)!r})', q)} AS b{key_cols}, l.usage_type, l.region,"
+                      f" l.unit, SUM(l.quantity_seconds) FROM usage_tag_days l WHERE l.key = {k}"
+                      f" AND l.slot >= {s0} AND l.slot < {s1}{where}"
+                      f" GROUP BY b{key_cols}, l.usage_type, l.region, l.unit", sql.args)
+    n = len(keys)
+    tagged = [Sum(int(r[0]), tuple(str(v) for v in r[1:1 + n]), r[1 + n], r[2 + n], r[3 + n], float(r[4 + n]))
+              for r in rows]
+    if position is None or match is not None:
+        return tagged
+    total: dict[tuple[int, tuple[str, ...], str, str, str], float] = {}
+    for t in _from_roll_ups(db, replace(q, groups=dims, where=Combine("AND", tuple(parts)) if parts else None)):
+        total[(t.bucket, t.keys, t.usage_type, t.region, t.unit)] = t.quantity_seconds
+    rest = dict(total)
+    for t in tagged:
+        line = (t.bucket, t.keys[:position] + t.keys[position + 1:], t.usage_type, t.region, t.unit)
+        rest[line] = rest.get(line, 0.0) - t.quantity_seconds
+    return tagged + [Sum(b, ks[:position] + ("",) + ks[position:], u, r, unit, v)
+                     for (b, ks, u, r, unit), v in rest.items() if v > _ROUNDING * total.get((b, ks, u, r, unit), 0.0)]
+
+
+_ROUNDING = 1e-9  # a remainder this small relative to its total is the sums' rounding, not untagged usage
 
 
 def _from_roll_ups(db: sqlite3.Connection, q: Query) -> list[Sum]:
@@ -450,7 +608,7 @@ def distinct(db: sqlite3.Connection, column: str, start: float, end: float, now:
 
 
 def tag_keys(db: sqlite3.Connection, start: float, end: float, now: float) -> list[str]:
-    rows = db.execute("SELECT DISTINCT t.key FROM tags t JOIN usage_ledger l ON t.resource_id = l.resource_id"
+    rows = db.execute("SELECT DISTINCT t.key FROM usage_tag_items t JOIN usage_ledger l ON t.tag_set = l.tag_set"
                       " WHERE l.start_at < ? AND MAX(COALESCE(l.end_at, ?), l.start_at + l.minimum) > ?"
                       " ORDER BY 1", (end, now, start))
     return [str(r[0]) for r in rows]

@@ -319,7 +319,9 @@ class Store:
             return ledger.tag_keys(self._db, start, end, self.clock())
 
     # -- resources ------------------------------------------------------------------------------
-    def insert(self, record: Record) -> Record:
+    def insert(self, record: Record, tags: Mapping[str, str] | None = None) -> Record:
+        """Store a new record, with its ``tags`` in the same transaction (so the meters it starts
+        accrue under them from the first second)."""
         lifecycle.check_initial(record.type, record.state)
         if self.check_records:
             records.check(record.type, record.data)
@@ -341,6 +343,8 @@ class Store:
                     record.version,
                 ),
             )
+            if tags:
+                self._write_tags(db, record.id, record.type, record.region, tags)
             self._meter(record.id, record.type, record.region, record.state, record.data, None)
         return record
 
@@ -441,20 +445,32 @@ class Store:
             return cur.rowcount == 1
 
     # -- tags -----------------------------------------------------------------------------------
+    # a resource's usage continues under its new tags from the change on (``ledger.retag``)
     def set_tags(self, resource_id: str, resource_type: str, region: str, tags: Mapping[str, str]) -> None:
         with self.transaction() as db:
-            db.executemany(
-                "INSERT INTO tags (resource_id, key, value, resource_type, region) VALUES (?, ?, ?, ?, ?)"
-                " ON CONFLICT (resource_id, key) DO UPDATE SET value = excluded.value",
-                [(resource_id, k, v, resource_type, region) for k, v in tags.items()],
-            )
+            self._write_tags(db, resource_id, resource_type, region, tags)
+            ledger.retag(db, resource_id, self.clock())
+
+    @staticmethod
+    def _write_tags(db: sqlite3.Connection, resource_id: str, resource_type: str, region: str,
+                    tags: Mapping[str, str]) -> None:
+        db.executemany(
+            "INSERT INTO tags (resource_id, key, value, resource_type, region) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (resource_id, key) DO UPDATE SET value = excluded.value",
+            [(resource_id, k, v, resource_type, region) for k, v in tags.items()],
+        )
 
     def delete_tags(self, resource_id: str, tags: Mapping[str, str | None] | None = None) -> None:
         """Delete all tags, or the given keys (a value, when given, must match as well)."""
         with self.transaction() as db:
-            if tags is None:
-                db.execute("DELETE FROM tags WHERE resource_id = ?", (resource_id,))
-                return
+            self._delete_tags(db, resource_id, tags)
+            ledger.retag(db, resource_id, self.clock())
+
+    @staticmethod
+    def _delete_tags(db: sqlite3.Connection, resource_id: str, tags: Mapping[str, str | None] | None) -> None:
+        if tags is None:
+            db.execute("DELETE FROM tags WHERE resource_id = ?", (resource_id,))
+        else:
             for key, value in tags.items():
                 if value is None:
                     db.execute("DELETE FROM tags WHERE resource_id = ? AND key = ?", (resource_id, key))

@@ -186,6 +186,10 @@ def test_the_hourly_roll_up_and_the_ledger_agree(store: Store, clock: Clock) -> 
     for _ in range(150):
         clock.advance(rng.uniform(1, 5000))
         n = rng.randrange(6)
+        if rng.random() < 0.2:  # a retag: the usage after it counts under the new value
+            store.set_tags(f"i-{n}", "instance", "us-east-1", {"team": rng.choice("ab"), "Name": f"n{n}"})
+        elif rng.random() < 0.05:
+            store.delete_tags(f"i-{n}", {"team": None})
         rec = store.get(f"i-{n}")
         assert rec is not None
         moves = {"pending": "running", "running": "stopping", "stopping": "stopped", "stopped": "pending"}
@@ -209,3 +213,52 @@ def test_the_hourly_roll_up_and_the_ledger_agree(store: Store, clock: Clock) -> 
                 before = _totals(ledger._from_roll_ups(db, q))
                 ledger.rebuild_roll_ups(db)
                 assert _totals(ledger._from_roll_ups(db, q)) == before
+
+    tagged = (([ledger.Group(tag="team")], None), ([ledger.Group(tag="team"), ledger.Group(column="usage_type")], None),
+              ([ledger.Group(column="usage_type")], ledger.TagMatch("team", ("a",))),
+              ([ledger.Group(tag="team")], ledger.Combine("AND", (ledger.TagMatch("team", ("B",), case_sensitive=False),
+                                                                  ledger.Match("region", ("us-east-1",))))),
+              ([], ledger.TagMatch("team", ("a",), absent=True)))
+    edges = [first + i * day for i in range(11)]
+    for groups, where in tagged:
+        q = ledger.Query(edges, clock.t, day, where, groups)
+        assert (ledger._by_one_tag(q) is None) == (isinstance(where, ledger.TagMatch) and where.absent)  # the path
+        with store.transaction() as db:
+            fast = _totals(ledger.aggregate(db, q))
+            assert fast == _totals(ledger._from_ledger(db, q)) and fast, (groups, where)
+    assert {k[1] for k in _totals(ledger.aggregate(store._db, ledger.Query(edges, clock.t, day, None, [
+        ledger.Group(tag="team")])))} == {("a",), ("b",), ("",)}
+
+
+def test_usage_keeps_the_tags_it_accrued_under(store: Store, clock: Clock) -> None:
+    """A retag splits the usage at the change; a deleted resource's usage keeps its tags; tags
+    given at creation count from the first second (no untagged sliver)."""
+    store.insert(Record("vol-t", "volume", "us-east-1", "creating", sample("volume", Size=10)), {"team": "a"})
+    clock.advance(1000)
+    store.set_tags("vol-t", "volume", "us-east-1", {"team": "b"})
+    clock.advance(500)
+    store.delete("vol-t")
+    day = clock.t // 86400 * 86400
+    q = ledger.Query([day - 86400, day + 86400], clock.t, 86400.0, None, [ledger.Group(tag="team")])
+    with store.transaction() as db:
+        by_team = {s.keys: s.quantity_seconds for s in ledger.aggregate(db, q)}
+    assert by_team == {("a",): 10 * 1000.0, ("b",): 10 * 500.0}
+    assert [(i.start_at, i.end_at) for i in rows(store, "vol-t")] == [(clock.t - 1500, clock.t - 500),
+                                                                       (clock.t - 500, clock.t)]
+
+
+def test_a_change_in_the_first_minute_carries_the_rest_of_the_minimum(store: Store, clock: Clock) -> None:
+    store.insert(Record("vol-m", "volume", "us-east-1", "creating", sample("volume", Size=8)))
+    clock.advance(10)
+    rec = store.get("vol-m")
+    assert rec is not None
+    rec.data["Size"] = 16
+    store.update(rec)
+    clock.advance(5)
+    store.set_tags("vol-m", "volume", "us-east-1", {"team": "a"})
+    clock.advance(20)
+    store.delete("vol-m")  # 35 seconds in all: billed the minimum once, split where it ran
+    spans = [(i.quantity, i.billed_until(clock.t) - i.start_at, i.minimum) for i in rows(store, "vol-m")]
+    assert spans == [(8.0, 10.0, 10.0), (16.0, 5.0, 5.0), (16.0, 45.0, 45.0)]
+    with store.transaction() as db, pytest.raises(sqlite3.IntegrityError):
+        db.execute("UPDATE usage_ledger SET minimum = 0 WHERE resource_id = 'vol-m'")  # closed: no change
