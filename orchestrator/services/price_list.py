@@ -47,13 +47,14 @@ def _common(service: str, region: str, usage: str) -> dict[str, str]:
             "servicename": "Amazon Elastic Compute Cloud" if service == EC2 else "Amazon Virtual Private Cloud"}
 
 
-def _document(service: str, family: str, attributes: dict[str, str], unit: str, price: float,
+def _document(service: str, family: str | None, attributes: dict[str, str], unit: str, price: float,
               description: str, as_of: str) -> dict[str, Any]:
     sku = _sku(service, attributes["regionCode"], attributes["usagetype"])
     term = f"{sku}.{ON_DEMAND_TERM}"
     effective = f"{as_of}T00:00:00Z"
+    product: dict[str, Any] = {"productFamily": family} if family else {}  # AWS's public IPv4 products have none
     return {
-        "product": {"productFamily": family, "attributes": attributes, "sku": sku},
+        "product": {**product, "attributes": attributes, "sku": sku},
         "serviceCode": service,
         "terms": {"OnDemand": {term: {
             "priceDimensions": {f"{term}.{RATE_CODE}": {
@@ -101,7 +102,7 @@ def products(table: PriceTable, regions: Iterable[str]) -> list[dict[str, Any]]:
             usage = billing.usage_type(region, name, True)
             attrs = {**_common(VPC, region, usage), "group": "VPCPublicIPv4Address",
                      "groupDescription": f"Hourly charge for {what} Public IPv4 Addresses", "operation": ""}
-            out.append(_document(VPC, "VPC Public IPv4 Address", attrs, "Hrs", p.public_ipv4_hour,
+            out.append(_document(VPC, None, attrs, "Hrs", p.public_ipv4_hour,
                                  f"${p.public_ipv4_hour} per {what} public IPv4 address per hour", p.as_of))
     return out
 
@@ -124,7 +125,7 @@ def _matches(doc: dict[str, Any], f: dict[str, str]) -> bool:
     field, value = f["Field"], f["Value"]
     have = doc["serviceCode"] if field == "ServiceCode" else doc["product"]["attributes"].get(field)
     if field == "productFamily":
-        have = doc["product"]["productFamily"]
+        have = doc["product"].get("productFamily")
     kind = f["Type"]
     if kind in ("TERM_MATCH", "EQUALS"):
         return have is not None and (have.lower() == value.lower() if kind == "TERM_MATCH" else have == value)
