@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.domain import errors, instance_types
-from orchestrator.store.ledger import Combine, Condition, Group, Match, TagMatch
+from orchestrator.store.usage_reads import Combine, Condition, Group, Match, TagMatch
 
 DATE = "%Y-%m-%d"
 HOURLY_FORMAT = "%Y-%m-%dT%H:%M:%SZ"

@@ -23,7 +23,7 @@ from orchestrator.domain.prices import PriceTable
 from orchestrator.services import ce_terms
 from orchestrator.services.backend import Backend
 from orchestrator.services.ce_terms import Grouping, Period, invalid
-from orchestrator.store.ledger import Group, Query, Sum
+from orchestrator.store.usage_reads import Group, Query, Sum
 
 COST_METRICS = ("AmortizedCost", "BlendedCost", "NetAmortizedCost", "NetUnblendedCost", "UnblendedCost",
                 "BilledCost", "ContractedCost", "ListCost", "PublicEquivalentBilledCost", "PublicOnDemandCost")

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from orchestrator.domain import billing, lifecycle, records
-from orchestrator.store import ledger
+from orchestrator.store import ledger, usage_reads
 
 log = logging.getLogger("ec2d.store")
 
@@ -305,18 +305,18 @@ class Store:
         with self._lock, self._translated():
             return ledger.intervals(self._db, since, resource_id)
 
-    def usage_sums(self, query: ledger.Query) -> list[ledger.Sum]:
+    def usage_sums(self, query: usage_reads.Query) -> list[usage_reads.Sum]:
         with self._lock, self._translated():
-            return ledger.aggregate(self._db, query)
+            return usage_reads.aggregate(self._db, query)
 
     def usage_values(self, column: str, start: float, end: float,
-                     where: ledger.Condition | None = None) -> list[str]:
+                     where: usage_reads.Condition | None = None) -> list[str]:
         with self._lock, self._translated():
-            return ledger.distinct(self._db, column, start, end, self.clock(), where)
+            return usage_reads.distinct(self._db, column, start, end, self.clock(), where)
 
     def usage_tag_keys(self, start: float, end: float) -> list[str]:
         with self._lock, self._translated():
-            return ledger.tag_keys(self._db, start, end, self.clock())
+            return usage_reads.tag_keys(self._db, start, end, self.clock())
 
     # -- resources ------------------------------------------------------------------------------
     def insert(self, record: Record, tags: Mapping[str, str] | None = None) -> Record:

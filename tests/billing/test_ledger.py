@@ -13,7 +13,7 @@ from clock import Clock
 from record_samples import sample
 
 from orchestrator.domain import billing
-from orchestrator.store import ledger
+from orchestrator.store import ledger, usage_reads
 from orchestrator.store import sqlite as store_mod
 from orchestrator.store.ledger import Interval
 from orchestrator.store.sqlite import Record, Store
@@ -168,7 +168,7 @@ def test_upgrading_a_data_dir_starts_the_meters_of_what_it_holds(tmp_path: Path)
     assert (i.quantity, i.end_at) == (5.0, None)
 
 
-def _totals(sums: list[ledger.Sum]) -> dict[tuple[int, tuple[str, ...], str], float]:
+def _totals(sums: list[usage_reads.Sum]) -> dict[tuple[int, tuple[str, ...], str], float]:
     out: dict[tuple[int, tuple[str, ...], str], float] = {}
     for s in sums:
         key = (s.bucket, s.keys, s.usage_type)
@@ -203,31 +203,31 @@ def test_the_hourly_roll_up_and_the_ledger_agree(store: Store, clock: Clock) -> 
     for edges, width in (([first + i * day for i in range(11)], day),
                          ([first + i * 3600 for i in range(24 * 10 + 1)], 3600.0),
                          ([first, first + 3 * day, first + 10 * day], None)):
-        for groups in ([], [ledger.Group(column="usage_type")], [ledger.Group(column="zone"),
-                                                                 ledger.Group(column="service")]):
-            q = ledger.Query(edges, clock.t, width, ledger.Match("region", ("us-east-1",)), groups)
+        for groups in ([], [usage_reads.Group(column="usage_type")], [usage_reads.Group(column="zone"),
+                                                                 usage_reads.Group(column="service")]):
+            q = usage_reads.Query(edges, clock.t, width, usage_reads.Match("region", ("us-east-1",)), groups)
             with store.transaction() as db:
-                fast = _totals(ledger.aggregate(db, q))
-                slow = _totals(ledger._from_ledger(db, q))
+                fast = _totals(usage_reads.aggregate(db, q))
+                slow = _totals(usage_reads._from_ledger(db, q))
                 assert fast == slow and fast
-                before = _totals(ledger._from_roll_ups(db, q))
+                before = _totals(usage_reads._from_roll_ups(db, q))
                 ledger.rebuild_roll_ups(db)
-                assert _totals(ledger._from_roll_ups(db, q)) == before
+                assert _totals(usage_reads._from_roll_ups(db, q)) == before
 
-    tagged = (([ledger.Group(tag="team")], None), ([ledger.Group(tag="team"), ledger.Group(column="usage_type")], None),
-              ([ledger.Group(column="usage_type")], ledger.TagMatch("team", ("a",))),
-              ([ledger.Group(tag="team")], ledger.Combine("AND", (ledger.TagMatch("team", ("B",), case_sensitive=False),
-                                                                  ledger.Match("region", ("us-east-1",))))),
-              ([], ledger.TagMatch("team", ("a",), absent=True)))
+    tagged = (([usage_reads.Group(tag="team")], None), ([usage_reads.Group(tag="team"), usage_reads.Group(column="usage_type")], None),
+              ([usage_reads.Group(column="usage_type")], usage_reads.TagMatch("team", ("a",))),
+              ([usage_reads.Group(tag="team")], usage_reads.Combine("AND", (usage_reads.TagMatch("team", ("B",), case_sensitive=False),
+                                                                  usage_reads.Match("region", ("us-east-1",))))),
+              ([], usage_reads.TagMatch("team", ("a",), absent=True)))
     edges = [first + i * day for i in range(11)]
     for groups, where in tagged:
-        q = ledger.Query(edges, clock.t, day, where, groups)
-        assert (ledger._by_one_tag(q) is None) == (isinstance(where, ledger.TagMatch) and where.absent)  # the path
+        q = usage_reads.Query(edges, clock.t, day, where, groups)
+        assert (usage_reads._by_one_tag(q) is None) == (isinstance(where, usage_reads.TagMatch) and where.absent)  # the path
         with store.transaction() as db:
-            fast = _totals(ledger.aggregate(db, q))
-            assert fast == _totals(ledger._from_ledger(db, q)) and fast, (groups, where)
-    assert {k[1] for k in _totals(ledger.aggregate(store._db, ledger.Query(edges, clock.t, day, None, [
-        ledger.Group(tag="team")])))} == {("a",), ("b",), ("",)}
+            fast = _totals(usage_reads.aggregate(db, q))
+            assert fast == _totals(usage_reads._from_ledger(db, q)) and fast, (groups, where)
+    assert {k[1] for k in _totals(usage_reads.aggregate(store._db, usage_reads.Query(edges, clock.t, day, None, [
+        usage_reads.Group(tag="team")])))} == {("a",), ("b",), ("",)}
 
 
 def test_usage_keeps_the_tags_it_accrued_under(store: Store, clock: Clock) -> None:
@@ -239,9 +239,9 @@ def test_usage_keeps_the_tags_it_accrued_under(store: Store, clock: Clock) -> No
     clock.advance(500)
     store.delete("vol-t")
     day = clock.t // 86400 * 86400
-    q = ledger.Query([day - 86400, day + 86400], clock.t, 86400.0, None, [ledger.Group(tag="team")])
+    q = usage_reads.Query([day - 86400, day + 86400], clock.t, 86400.0, None, [usage_reads.Group(tag="team")])
     with store.transaction() as db:
-        by_team = {s.keys: s.quantity_seconds for s in ledger.aggregate(db, q)}
+        by_team = {s.keys: s.quantity_seconds for s in usage_reads.aggregate(db, q)}
     assert by_team == {("a",): 10 * 1000.0, ("b",): 10 * 500.0}
     assert [(i.start_at, i.end_at) for i in rows(store, "vol-t")] == [(clock.t - 1500, clock.t - 500),
                                                                        (clock.t - 500, clock.t)]
