@@ -37,6 +37,10 @@ class RegionPrices:
     snapshot_gib_month: float
     public_ipv4_hour: float
     load_balancer_hour: Mapping[str, float]
+    # provisioned performance: $ per IOPS-month by "gp3", "io1", "io2", "io2.tier2", "io2.tier3";
+    # $ per MiB/s-month by "gp3" (as the price page states it)
+    volume_iops_month: Mapping[str, float] = field(default_factory=dict)
+    volume_throughput_mibps_month: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -69,12 +73,19 @@ class PriceTable:
         for vtype, usage in billing.VOLUME_USAGE.items():
             if usage == name:
                 return float(p.volume_gib_month.get(vtype, 0.0))
+        if name == billing.GP3_THROUGHPUT_USAGE:
+            return float(p.volume_throughput_mibps_month.get("gp3", 0.0)) * 1024  # per GiB/s-month
+        iops = {billing.GP3_IOPS_USAGE: "gp3", billing.IO1_IOPS_USAGE: "io1",
+                **{usage: "io2" + usage.partition(".io2")[2] for _, usage in billing.IO2_IOPS_TIERS}}
+        if name in iops:
+            return float(p.volume_iops_month.get(iops[name], 0.0))
         return 0.0
 
     def amount(self, unit: str, quantity_seconds: float) -> float:
-        """Usage amount in ``unit`` (Hrs or GB-Mo) of ``quantity x seconds``."""
+        """Usage amount in ``unit`` (Hrs, or a month unit: GB-Mo, IOPS-Mo, GiBps-mo) of
+        ``quantity x seconds``."""
         hours = quantity_seconds / 3600.0
-        return hours / self.hours_per_month if unit == billing.UNIT_GIB_MONTH else hours
+        return hours / self.hours_per_month if unit in billing.MONTH_UNITS else hours
 
 
 def _number(doc: Mapping[str, Any], key: str, where: str) -> float:
@@ -97,9 +108,12 @@ def _region(name: str, doc: Any, where: str) -> RegionPrices:
     for key in ("as_of", "source"):
         if not isinstance(doc.get(key), str) or not doc[key]:
             raise PriceTableError(f"{where}.{key}: every region says when and where its figures come from")
+    optional = {key: _prices(doc, key, where) for key in ("volume_iops_month", "volume_throughput_mibps_month")
+                if key in doc}  # tables written before ec2d billed provisioned performance lack them
     return RegionPrices(name, doc["as_of"], doc["source"], _prices(doc, "instance_hour", where),
                         _prices(doc, "volume_gib_month", where), _number(doc, "snapshot_gib_month", where),
-                        _number(doc, "public_ipv4_hour", where), _prices(doc, "load_balancer_hour", where))
+                        _number(doc, "public_ipv4_hour", where), _prices(doc, "load_balancer_hour", where),
+                        **optional)
 
 
 def parse(doc: Any, origin: str, base: PriceTable | None = None) -> PriceTable:

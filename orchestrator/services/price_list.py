@@ -94,6 +94,20 @@ def products(table: PriceTable, regions: Iterable[str]) -> list[dict[str, Any]]:
                      "storageMedia": media, "operation": ""}
             out.append(_document(EC2, "Storage", attrs, "GB-Mo", price,
                                  f"${price} per GB-month of {vtype} provisioned storage", p.as_of))
+        iops_usage = {"gp3": billing.GP3_IOPS_USAGE, "io1": billing.IO1_IOPS_USAGE,
+                      **{"io2" + u.partition(".io2")[2]: u for _, u in billing.IO2_IOPS_TIERS}}
+        for key, price in sorted(p.volume_iops_month.items()):
+            usage = billing.usage_type(region, iops_usage.get(key, f"EBS:VolumeP-IOPS.{key}"))
+            attrs = {**_common(EC2, region, usage), "volumeApiName": key.partition(".")[0], "group": "EBS IOPS",
+                     "groupDescription": "IOPS", "operation": ""}
+            out.append(_document(EC2, "System Operation", attrs, billing.UNIT_IOPS_MONTH, price,
+                                 f"${price} per IOPS-month provisioned ({key})", p.as_of))
+        for key, price in sorted(p.volume_throughput_mibps_month.items()):
+            usage = billing.usage_type(region, f"EBS:VolumeP-Throughput.{key}")
+            attrs = {**_common(EC2, region, usage), "volumeApiName": key, "group": "EBS Throughput",
+                     "groupDescription": "Throughput", "operation": ""}
+            out.append(_document(EC2, "Provisioned Throughput", attrs, billing.UNIT_GIBPS_MONTH, price * 1024,
+                                 f"${price * 1024:g} per GiBps-mo provisioned throughput ({key})", p.as_of))
         usage = billing.usage_type(region, billing.SNAPSHOT_USAGE)
         attrs = {**_common(EC2, region, usage), "storageMedia": "Amazon S3", "operation": ""}
         out.append(_document(EC2, "Storage Snapshot", attrs, "GB-Mo", p.snapshot_gib_month,

@@ -169,7 +169,7 @@ def new_snapshot(backend: Backend, region: str, *, volume_id: str, size: int, de
         data["SourceRegion"] = source.region
     rec = Record[SnapshotData](id=ids.new_id("snap"), type=SNAPSHOT, region=region,
                                state=str(SnapshotState.PENDING), data=data)
-    backend.store.insert(rec, dict(tags))
+    backend.store.insert(rec, dict(tags or {}))
     return rec
 
 

@@ -65,7 +65,7 @@ def lines(store: Store, table: PriceTable, since: float | None, by: str) -> list
             line.running_seconds += seconds
         elif i.kind == billing.IPV4_KIND:
             line.ip_hours += q_seconds / 3600
-        else:
+        elif i.unit == billing.UNIT_GIB_MONTH:  # storage; provisioned IOPS and throughput show in the cost only
             line.gib_hours += q_seconds / 3600
         line.cost += table.amount(i.unit, q_seconds) * table.unit_price(i.region, i.usage_type)
     return sorted(out.values(), key=lambda x: (-x.cost, x.key))

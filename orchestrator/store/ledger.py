@@ -102,8 +102,25 @@ SCHEMA: list[str] = [
     )
     """,
     "CREATE INDEX usage_tag_items_key ON usage_tag_items (key, value)",
-    # the closed intervals' billed quantity x seconds per UTC day and tag (key, value) they carried:
-    # what a daily or monthly read grouped or filtered by one tag key sums
+    # the closed intervals' billed quantity x seconds per UTC hour and day and tag (key, value) they
+    # carried: what reads grouped or filtered by one tag key sum
+    """
+    CREATE TABLE usage_tag_hours (
+        slot          INTEGER NOT NULL,
+        key           TEXT NOT NULL,
+        value         TEXT NOT NULL,
+        region        TEXT NOT NULL,
+        zone          TEXT NOT NULL,
+        usage_type    TEXT NOT NULL,
+        kind          TEXT NOT NULL,
+        service       TEXT NOT NULL,
+        service_code  TEXT NOT NULL,
+        unit          TEXT NOT NULL,
+        instance_type TEXT NOT NULL,
+        quantity_seconds REAL NOT NULL,
+        PRIMARY KEY (key, slot, value, region, zone, usage_type)
+    )
+    """,
     """
     CREATE TABLE usage_tag_days (
         slot          INTEGER NOT NULL,
@@ -146,7 +163,6 @@ SCHEMA: list[str] = [
 
 _COLUMNS = ("resource_id, resource_type, region, zone, kind, usage_type, service, service_code, unit,"
             " instance_type, quantity, minimum, start_at, tag_set")
-OPENING_KINDS = frozenset({billing.INSTANCE_KIND, billing.VOLUME_KIND})  # with the 60-second minimum
 
 
 @dataclass(frozen=True)
@@ -223,7 +239,7 @@ def sync(db: sqlite3.Connection, resource_id: str, resource_type: str, region: s
         if m.kind in carried:
             minimum = carried[m.kind]
         else:
-            minimum = billing.MINIMUM_SECONDS if m.kind in OPENING_KINDS else 0.0
+            minimum = billing.MINIMUM_SECONDS if billing.starts_with_minimum(m.kind) else 0.0
         db.execute(f"INSERT INTO usage_ledger ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                    (resource_id, resource_type, region, m.zone, m.kind, m.usage_type, m.service,
                     m.service_code, m.unit, m.instance_type, m.quantity, minimum, at, tags))
@@ -244,6 +260,7 @@ def _meter_of(row: sqlite3.Row) -> Meter:
 
 HOUR, DAY = 3600, 86400
 ROLL_UPS = (("usage_hours", HOUR), ("usage_days", DAY))  # (table, slot seconds)
+TAG_ROLL_UPS = (("usage_tag_hours", HOUR), ("usage_tag_days", DAY))  # the same per tag (key, value)
 _LINE = "region, zone, usage_type, kind, service, service_code, unit, instance_type"
 
 
@@ -259,7 +276,7 @@ def _slots(start: float, until: float, width: int) -> Iterator[tuple[int, float]
 
 def _roll_up(db: sqlite3.Connection, row: sqlite3.Row, end: float, minimum: float) -> None:
     """Add a closed interval's billed quantity x seconds to each roll-up, slot by slot, and per
-    day to each tag it carried."""
+    hour and day to each tag it carried."""
     start = float(row["start_at"])
     until = max(end, start + minimum)
     quantity = float(row["quantity"])
@@ -270,19 +287,21 @@ def _roll_up(db: sqlite3.Connection, row: sqlite3.Row, end: float, minimum: floa
                        " ON CONFLICT (slot, region, zone, usage_type)"
                        " DO UPDATE SET quantity_seconds = quantity_seconds + excluded.quantity_seconds",
                        [(slot, *line, quantity * secs) for slot, secs in _slots(start, until, width)])
-    if row["tag_set"]:
-        items = db.execute("SELECT key, value FROM usage_tag_items WHERE tag_set = ?", (row["tag_set"],)).fetchall()
-        db.executemany(f"INSERT INTO usage_tag_days (slot, key, value, {_LINE}, quantity_seconds)"
+    if not row["tag_set"]:
+        return
+    items = db.execute("SELECT key, value FROM usage_tag_items WHERE tag_set = ?", (row["tag_set"],)).fetchall()
+    for table, width in TAG_ROLL_UPS:
+        db.executemany(f"INSERT INTO {table} (slot, key, value, {_LINE}, quantity_seconds)"
                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                        " ON CONFLICT (key, slot, value, region, zone, usage_type)"
                        " DO UPDATE SET quantity_seconds = quantity_seconds + excluded.quantity_seconds",
-                       [(slot, k, v, *line, quantity * secs) for slot, secs in _slots(start, until, DAY)
+                       [(slot, k, v, *line, quantity * secs) for slot, secs in _slots(start, until, width)
                         for k, v in items])
 
 
 def rebuild_roll_ups(db: sqlite3.Connection) -> None:
     """Recompute the roll-ups from the ledger's closed intervals (they are derived data)."""
-    for table in (*(t for t, _ in ROLL_UPS), "usage_tag_days"):
+    for table, _ in (*ROLL_UPS, *TAG_ROLL_UPS):
         db.execute(f"DELETE FROM {table}")
     for row in db.execute("SELECT * FROM usage_ledger WHERE end_at IS NOT NULL").fetchall():
         _roll_up(db, row, float(row["end_at"]), float(row["minimum"]))

@@ -1,9 +1,10 @@
 """Reads of the usage ledger (``store/ledger.py``): billed ``quantity x seconds`` per time bucket
 and group, for Cost Explorer, and the values and tag keys a period's usage shows.
 
-Dimension-only reads sum the hourly/daily roll-ups plus the few open intervals; daily reads on one
-tag key sum ``usage_tag_days`` (the untagged rest as the day's total less the tagged sums); the
-others (by resource id, hourly by tag, several tag keys) read the intervals in one SQL pass.
+Reads in whole hours sum the roll-ups plus the few open intervals: dimension-only reads the hourly
+or daily roll-up, reads on one tag key its hourly or daily roll-up per tag (the untagged rest as the
+slot's total less the tagged sums); the others (by resource id, several tag keys, the absence of a
+tag in a filter, buckets not in whole hours) read the intervals in one SQL pass.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 from orchestrator.store.ledger import DAY as _DAY
 from orchestrator.store.ledger import HOUR as _HOUR
-from orchestrator.store.ledger import ROLL_UPS
+from orchestrator.store.ledger import ROLL_UPS, TAG_ROLL_UPS
 
 # what a query may filter and group on: the ledger's own columns
 COLUMNS = frozenset({"resource_id", "resource_type", "region", "zone", "kind", "usage_type", "service",
@@ -142,8 +143,8 @@ def aggregate(db: sqlite3.Connection, q: Query) -> list[Sum]:
     if _by_dimensions(q):
         return _merged(_from_roll_ups(db, q) + _from_ledger(db, replace(q, open_only=True)))
     by_tag = _by_one_tag(q)
-    if by_tag is not None and not any(e % _DAY for e in q.edges):
-        return _merged(_from_tag_days(db, q, *by_tag) + _from_ledger(db, replace(q, open_only=True)))
+    if by_tag is not None:
+        return _merged(_from_tag_roll_ups(db, q, *by_tag) + _from_ledger(db, replace(q, open_only=True)))
     return _merged(_from_ledger(db, q))
 
 
@@ -170,7 +171,7 @@ def _by_dimensions(q: Query) -> bool:
 
 
 def _by_one_tag(q: Query) -> tuple[str, TagMatch | None] | None:
-    """(key, filter on it) when ``q`` involves one tag key, which ``usage_tag_days`` answers: groups
+    """(key, filter on it) when ``q`` involves one tag key, which the tag roll-ups answer: groups
     by dimensions and at most that tag; a filter of dimensions, that tag's values (not its absence),
     or both under one AND. None otherwise."""
     tags = [g.tag for g in q.groups if g.tag]
@@ -188,9 +189,9 @@ def _by_one_tag(q: Query) -> tuple[str, TagMatch | None] | None:
     return None if key is None else (key, match)
 
 
-def _from_tag_days(db: sqlite3.Connection, q: Query, key: str, match: TagMatch | None) -> list[Sum]:
-    """The closed intervals' part of a query on one tag key, from ``usage_tag_days``: the sums of
-    each of the key's values; grouped by the key without a filter on it, also the rest (intervals
+def _from_tag_roll_ups(db: sqlite3.Connection, q: Query, key: str, match: TagMatch | None) -> list[Sum]:
+    """The closed intervals' part of a query on one tag key, from ``usage_tag_days`` when every
+    bucket is whole UTC days, else ``usage_tag_hours``: the sums of each of the key's values; grouped by the key without a filter on it, also the rest (intervals
     without the key, value "") as the dimension roll-up's total less the tagged sums."""
     sql = _Sql()
     dims = [g for g in q.groups if not g.tag]
@@ -201,11 +202,12 @@ def _from_tag_days(db: sqlite3.Connection, q: Query, key: str, match: TagMatch |
     where = "".join(f" AND {sql.cond(p)}" for p in parts)
     if match is not None:
         where += f" AND {sql._in('l.value', match.values, match.case_sensitive)}"
-    s0, s1 = sql.arg(int(q.edges[0] // _DAY)), sql.arg(int(q.edges[-1] // _DAY))
+    table, width = TAG_ROLL_UPS[1] if all(e % _DAY == 0 for e in q.edges) else TAG_ROLL_UPS[0]
+    s0, s1 = sql.arg(int(q.edges[0] // width)), sql.arg(int(q.edges[-1] // width))
     k = sql.arg(key)
     key_cols = "".join(f", {c}" for c in keys)
-    rows = db.execute(f"SELECT {_bucket(f'(l.slot * {float(_DAY)!r})', q)} AS b{key_cols}, l.usage_type, l.region,"
-                      f" l.unit, SUM(l.quantity_seconds) FROM usage_tag_days l WHERE l.key = {k}"
+    rows = db.execute(f"SELECT {_bucket(f'(l.slot * {float(width)!r})', q)} AS b{key_cols}, l.usage_type, l.region,"
+                      f" l.unit, SUM(l.quantity_seconds) FROM {table} l WHERE l.key = {k}"
                       f" AND l.slot >= {s0} AND l.slot < {s1}{where}"
                       f" GROUP BY b{key_cols}, l.usage_type, l.region, l.unit", sql.args)
     n = len(keys)

@@ -5,6 +5,7 @@ held while its instance is stopped accrues, as idle), and Cost Explorer's shapes
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -282,3 +283,46 @@ def test_a_backend_reads_the_price_override(tmp_path: Path) -> None:
     finally:
         backend.close()
 
+
+
+def test_provisioned_iops_and_throughput_bill_beyond_what_the_type_includes(api: BillingApi) -> None:
+    """gp3 beyond its free 3,000 IOPS and 125 MiB/s, io2 in its IOPS tiers; a ModifyVolume
+    back to the free figures stops that part and leaves the storage accruing."""
+    ec2, ce = api.client("ec2"), api.client("ce")
+    api.clock.t = (api.clock.t // 86400 + 1) * 86400 + 3600  # 01:00 on a day of its own
+    day = {"Start": time.strftime("%Y-%m-%d", time.gmtime(api.clock.t)),
+           "End": time.strftime("%Y-%m-%d", time.gmtime(api.clock.t + 86400))}
+    gp3 = ec2.create_volume(AvailabilityZone="us-east-1a", Size=10, VolumeType="gp3", Iops=4000, Throughput=250)
+    io2 = ec2.create_volume(AvailabilityZone="us-east-1a", Size=40, VolumeType="io2", Iops=40000)
+    for v in (gp3, io2):
+        reaches(api, v["VolumeId"], "available")
+
+    def costs(rid: str) -> dict[str, tuple[float, float, str]]:
+        out = ce.get_cost_and_usage_with_resources(
+            TimePeriod=day, Granularity="DAILY", Metrics=["UsageQuantity", "UnblendedCost"],
+            Filter={"Dimensions": {"Key": "RESOURCE_ID", "Values": [rid]}},
+            GroupBy=[{"Type": "DIMENSION", "Key": "USAGE_TYPE"}])
+        return {g["Keys"][0]: (float(g["Metrics"]["UsageQuantity"]["Amount"]),
+                               float(g["Metrics"]["UnblendedCost"]["Amount"]), g["Metrics"]["UsageQuantity"]["Unit"])
+                for r in out["ResultsByTime"] for g in r["Groups"]}
+
+    start = api.clock.t
+    api.clock.advance(3600)
+    month = 3600 / GIB_MONTH_SECONDS  # an hour, in months
+    assert {k: (round(q / month, 6), round(c, 9), u) for k, (q, c, u) in costs(gp3["VolumeId"]).items()} == {
+        "EBS:VolumeUsage.gp3": (10.0, round(10 * 0.08 * month, 9), "GB-Mo"),
+        "EBS:VolumeP-IOPS.gp3": (1000.0, round(1000 * 0.005 * month, 9), "IOPS-Mo"),
+        "EBS:VolumeP-Throughput.gp3": (round(125 / 1024, 6), round(125 * 0.04 * month, 9), "GiBps-mo")}
+    assert {k: round(q / month, 6) for k, (q, _, _) in costs(io2["VolumeId"]).items()} == {
+        "EBS:VolumeUsage.io2": 40.0, "EBS:VolumeP-IOPS.io2": 32000.0, "EBS:VolumeP-IOPS.io2.tier2": 8000.0}
+    ec2.modify_volume(VolumeId=gp3["VolumeId"], Iops=3000, Throughput=125)
+    wait_for(lambda: len(api.backend.store.usage_intervals(resource_id=gp3["VolumeId"])) == 3
+             and all(i.end_at is not None for i in api.backend.store.usage_intervals(resource_id=gp3["VolumeId"])
+                     if i.kind != "volume"), "the modification")
+    api.clock.advance(3600)
+    after = costs(gp3["VolumeId"])
+    assert round(after["EBS:VolumeUsage.gp3"][0] / month, 6) == 20.0  # storage kept accruing: two hours
+    assert round(after["EBS:VolumeP-IOPS.gp3"][0] / month, 6) == 1000.0  # IOPS stopped at the modification
+    assert api.clock.t - start == 7200
+    for v in (gp3, io2):
+        ec2.delete_volume(VolumeId=v["VolumeId"])

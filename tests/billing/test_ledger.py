@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import sqlite3
@@ -219,14 +220,14 @@ def test_the_hourly_roll_up_and_the_ledger_agree(store: Store, clock: Clock) -> 
               ([usage_reads.Group(tag="team")], usage_reads.Combine("AND", (usage_reads.TagMatch("team", ("B",), case_sensitive=False),
                                                                   usage_reads.Match("region", ("us-east-1",))))),
               ([], usage_reads.TagMatch("team", ("a",), absent=True)))
-    edges = [first + i * day for i in range(11)]
-    for groups, where in tagged:
-        q = usage_reads.Query(edges, clock.t, day, where, groups)
+    for (groups, where), (edges, width) in itertools.product(tagged, (
+            ([first + i * day for i in range(11)], day), ([first + i * 3600 for i in range(24 * 10 + 1)], 3600.0))):
+        q = usage_reads.Query(edges, clock.t, width, where, groups)
         assert (usage_reads._by_one_tag(q) is None) == (isinstance(where, usage_reads.TagMatch) and where.absent)  # the path
         with store.transaction() as db:
             fast = _totals(usage_reads.aggregate(db, q))
             assert fast == _totals(usage_reads._from_ledger(db, q)) and fast, (groups, where)
-    assert {k[1] for k in _totals(usage_reads.aggregate(store._db, usage_reads.Query(edges, clock.t, day, None, [
+    assert {k[1] for k in _totals(usage_reads.aggregate(store._db, usage_reads.Query(edges, clock.t, width, None, [
         usage_reads.Group(tag="team")])))} == {("a",), ("b",), ("",)}
 
 
@@ -262,3 +263,18 @@ def test_a_change_in_the_first_minute_carries_the_rest_of_the_minimum(store: Sto
     assert spans == [(8.0, 10.0, 10.0), (16.0, 5.0, 5.0), (16.0, 45.0, 45.0)]
     with store.transaction() as db, pytest.raises(sqlite3.IntegrityError):
         db.execute("UPDATE usage_ledger SET minimum = 0 WHERE resource_id = 'vol-m'")  # closed: no change
+
+
+def test_provisioned_performance_meters() -> None:
+    def named(vtype: str, iops: int, mibps: int = 0) -> dict[str, float]:
+        return {usage: quantity for _, usage, _, quantity in billing.performance(vtype, iops, mibps)}
+    assert named("gp3", 3000, 125) == {} and named("gp2", 9000) == {} and named("st1", 0, 500) == {}
+    assert named("gp3", 3001, 1149) == {"EBS:VolumeP-IOPS.gp3": 1.0, "EBS:VolumeP-Throughput.gp3": 1.0}
+    assert named("io1", 100) == {"EBS:VolumeP-IOPS.piops": 100.0}
+    assert named("io2", 70000) == {"EBS:VolumeP-IOPS.io2": 32000.0, "EBS:VolumeP-IOPS.io2.tier2": 32000.0,
+                                   "EBS:VolumeP-IOPS.io2.tier3": 6000.0}
+    assert named("io2", 32000) == {"EBS:VolumeP-IOPS.io2": 32000.0}
+    kinds = [m.kind for m in billing.volume_meters("us-west-2", "in-use", {
+        "VolumeType": "io2", "Size": 100, "Iops": 70000, "AvailabilityZone": "us-west-2a"})]
+    assert kinds == ["volume", "volume-iops", "volume-iops.tier2", "volume-iops.tier3"]  # one open interval each
+    assert all(billing.starts_with_minimum(k) for k in kinds)

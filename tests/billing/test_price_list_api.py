@@ -59,10 +59,19 @@ def test_get_products_returns_offer_documents(api: BillingApi) -> None:
         {"Type": "TERM_MATCH", "Field": "productFamily", "Value": "Compute Instance"},
         {"Type": "TERM_MATCH", "Field": "regionCode", "Value": "us-east-1"}])
     assert sorted(d["product"]["attributes"]["instanceType"] for d in every_type) == sorted(instance_types.CATALOGUE)
-    (gp3,) = products(api, ServiceCode="AmazonEC2", Filters=[
+    gp3 = products(api, ServiceCode="AmazonEC2", Filters=[
         {"Type": "EQUALS", "Field": "volumeApiName", "Value": "gp3"},
         {"Type": "EQUALS", "Field": "regionCode", "Value": "us-east-1"}])
-    assert (gp3["product"]["attributes"]["usagetype"], price(gp3)) == ("EBS:VolumeUsage.gp3", ("GB-Mo", "0.0800000000"))
+    assert {(d["product"]["productFamily"], d["product"]["attributes"]["usagetype"], price(d)) for d in gp3} == {
+        ("Storage", "EBS:VolumeUsage.gp3", ("GB-Mo", "0.0800000000")),
+        ("System Operation", "EBS:VolumeP-IOPS.gp3", ("IOPS-Mo", "0.0050000000")),
+        ("Provisioned Throughput", "EBS:VolumeP-Throughput.gp3", ("GiBps-mo", "40.9600000000"))}
+    io2 = products(api, ServiceCode="AmazonEC2", Filters=[
+        {"Type": "TERM_MATCH", "Field": "productFamily", "Value": "system operation"},
+        {"Type": "EQUALS", "Field": "volumeApiName", "Value": "io2"},
+        {"Type": "EQUALS", "Field": "regionCode", "Value": "us-east-1"}])
+    assert sorted(d["product"]["attributes"]["usagetype"] for d in io2) == [
+        "EBS:VolumeP-IOPS.io2", "EBS:VolumeP-IOPS.io2.tier2", "EBS:VolumeP-IOPS.io2.tier3"]
     ips = products(api, ServiceCode="AmazonVPC", Filters=[
         {"Type": "ANY_OF", "Field": "regionCode", "Value": "us-east-1, eu-west-1"}])
     assert {d["product"]["attributes"]["usagetype"]: price(d) for d in ips} == {
