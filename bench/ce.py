@@ -101,7 +101,7 @@ def requests(now: float) -> dict[str, dict[str, Any]]:
             "TimePeriod": month, "Granularity": "MONTHLY", "Metrics": ["UnblendedCost"],
             "GroupBy": [{"Type": "DIMENSION", "Key": "SERVICE"}],
             "Filter": {"Tags": {"Key": "team", "Values": ["web", "ml"]}}},
-        "HOURLY, 14 days, by tag (ledger)": {
+        "HOURLY, 14 days, by tag": {
             "TimePeriod": {"Start": str(today - dt.timedelta(days=13)), "End": str(today + dt.timedelta(days=1))},
             "Granularity": "HOURLY", "Metrics": ["UnblendedCost"], "GroupBy": [{"Type": "TAG", "Key": "team"}]},
         "DAILY by USAGE_TYPE, filtered": {

@@ -12,6 +12,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 from orchestrator.store.ledger import DAY as _DAY
 from orchestrator.store.ledger import HOUR as _HOUR
@@ -70,9 +71,9 @@ class Query:
     open_until: float | None = None  # open intervals accrue until then (default ``now``)
 
 
-@dataclass(frozen=True)
-class Sum:
-    """``quantity x seconds`` billed in one bucket for one group, usage type and region."""
+class Sum(NamedTuple):
+    """``quantity x seconds`` billed in one bucket for one group, usage type and region (a tuple:
+    an hourly answer has tens of thousands)."""
 
     bucket: int
     keys: tuple[str, ...]
@@ -211,8 +212,7 @@ def _from_tag_roll_ups(db: sqlite3.Connection, q: Query, key: str, match: TagMat
                       f" AND l.slot >= {s0} AND l.slot < {s1}{where}"
                       f" GROUP BY b{key_cols}, l.usage_type, l.region, l.unit", sql.args)
     n = len(keys)
-    tagged = [Sum(int(r[0]), tuple(str(v) for v in r[1:1 + n]), r[1 + n], r[2 + n], r[3 + n], float(r[4 + n]))
-              for r in rows]
+    tagged = [Sum(r[0], r[1:1 + n], r[1 + n], r[2 + n], r[3 + n], r[4 + n]) for r in rows]
     if position is None or match is not None:
         return tagged
     total: dict[tuple[int, tuple[str, ...], str, str, str], float] = {}
@@ -244,8 +244,7 @@ def _from_roll_ups(db: sqlite3.Connection, q: Query) -> list[Sum]:
                       f" FROM {table} l WHERE l.slot >= {s0} AND l.slot < {s1}{where}"
                       f" GROUP BY b{group_keys}, l.usage_type, l.region, l.unit", sql.args)
     n = len(keys)
-    return [Sum(int(r[0]), tuple(str(v) for v in r[1:1 + n]), r[1 + n], r[2 + n], r[3 + n], float(r[4 + n]))
-            for r in rows]
+    return [Sum(r[0], r[1:1 + n], r[1 + n], r[2 + n], r[3 + n], r[4 + n]) for r in rows]
 
 
 def _from_ledger(db: sqlite3.Connection, q: Query) -> list[Sum]:
