@@ -35,21 +35,27 @@ COMPUTE, EBS, VPC = "Amazon Elastic Compute Cloud - Compute", "EC2 - Other", "Am
 SLACK = 1.0  # seconds between a state the test observes and the ledger's time for it
 
 
-def today() -> dict[str, str]:
-    now = time.gmtime()
-    start = time.strftime("%Y-%m-%d", now)
-    end = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 86400))
-    return {"Start": start, "End": end}
+BEGAN = time.time()  # every resource of this module is made after this
+
+
+def since_began() -> dict[str, str]:
+    """Whole UTC days from the one this module began in to the one after now: a run across UTC
+    midnight reads its usage of both days."""
+    return {"Start": time.strftime("%Y-%m-%d", time.gmtime(BEGAN)),
+            "End": time.strftime("%Y-%m-%d", time.gmtime(time.time() + 86400))}
 
 
 def usage(ce: Any, service: str) -> dict[str, float]:
-    """UsageQuantity per resource id of one service today (hours, or GiB-months)."""
+    """UsageQuantity per resource id of one service since the module began (hours, or GiB-months)."""
     out = ce.get_cost_and_usage_with_resources(
-        TimePeriod=today(), Granularity="DAILY", Metrics=["UsageQuantity"],
+        TimePeriod=since_began(), Granularity="DAILY", Metrics=["UsageQuantity"],
         Filter={"Dimensions": {"Key": "SERVICE", "Values": [service]}},
         GroupBy=[{"Type": "DIMENSION", "Key": "RESOURCE_ID"}])
-    return {g["Keys"][0]: float(g["Metrics"]["UsageQuantity"]["Amount"])
-            for r in out["ResultsByTime"] for g in r["Groups"]}
+    total: dict[str, float] = {}
+    for r in out["ResultsByTime"]:
+        for g in r["Groups"]:
+            total[g["Keys"][0]] = total.get(g["Keys"][0], 0.0) + float(g["Metrics"]["UsageQuantity"]["Amount"])
+    return total
 
 
 def intervals(db: Path, rid: str, kind: str) -> list[tuple[float, float | None, float]]:
