@@ -206,6 +206,7 @@ def test_kill9_bills_the_downtime_once(daemon: Daemon) -> None:
     db = daemon.config.db_path
     ((_, end, _),) = intervals(db, stopped, "instance")
     assert end is not None and killed - SLACK <= end <= destroyed + SLACK  # libvirt's stop time
+    assert [e for _, e, _ in intervals(db, stopped, "public-ipv4")] == [end]  # its address went with it
     ((start, open_end, _),) = intervals(db, kept, "instance")  # one interval: nothing twice
     assert open_end is None
     keys = load_or_create(daemon.config.credentials_path)
