@@ -220,7 +220,9 @@ class Instances:
             self.parts.compute.undefine(name)
 
     # ------------------------------------------------------------------ stop, reboot, terminate
-    async def stop(self, instance_id: str, force: bool) -> None:
+    async def stop(self, instance_id: str, force: bool, at: float | None = None) -> None:
+        """Power off, keep the volumes, end ``stopped``; ``at``: when the domain really stopped
+        (``domain_gone``), which is when the auto-assigned public IPv4 address goes, too."""
         r = self.store.get(instance_id)
         if r is None or r.state != S.STOPPING:
             return
@@ -233,7 +235,7 @@ class Instances:
         await self.jobs.call(self.discard_domain, name)
         await self.jobs.call(self.set_volume_attachment, r, AttachmentState.ATTACHED)
         rec.move_instance(p.model, instance_id, S.STOPPING, S.STOPPED,
-                          {"billing": accumulate(r), "AutoPublicIp": None})
+                          {"billing": accumulate(r), "AutoPublicIp": None}, at)
         await self.vpcs.sync(r.region, r.data["VpcId"])
         log.info("%s stopped", instance_id)
 
@@ -243,7 +245,7 @@ class Instances:
             return
         await self.jobs.call(self.parts.compute.reboot, self.parts.domain_name(instance_id))
 
-    async def terminate(self, instance_id: str) -> None:
+    async def terminate(self, instance_id: str, at: float | None = None) -> None:
         r = self.store.get(instance_id)
         if r is None or r.state != S.SHUTTING_DOWN:
             return
@@ -254,7 +256,7 @@ class Instances:
                 rec.clear_eip_association(eip)
                 self.store.update(eip)
         rec.move_instance(self.parts.model, instance_id, S.SHUTTING_DOWN, S.TERMINATED,
-                          {"billing": accumulate(r), "AutoPublicIp": None})
+                          {"billing": accumulate(r), "AutoPublicIp": None}, at)
         await self.vpcs.sync(r.region, r.data["VpcId"])
         log.info("%s terminated", instance_id)
 
@@ -324,13 +326,13 @@ class Instances:
         guest = detail == "shutdown"
         if guest and r.data.get("InstanceInitiatedShutdownBehavior") == "terminate":
             rec.move_instance(model, instance_id, S.RUNNING, S.SHUTTING_DOWN, {"StateReason": SHUTDOWN_REASON}, at)
-            await self.terminate(instance_id)
+            await self.terminate(instance_id, at)
             return
         reason = SHUTDOWN_REASON if guest else {
             "Code": "Server.InternalError",
             "Message": f"Server.InternalError: the instance's domain stopped unexpectedly ({detail})"}
         rec.move_instance(model, instance_id, S.RUNNING, S.STOPPING, {"StateReason": reason}, at)
-        await self.stop(instance_id, force=True)
+        await self.stop(instance_id, force=True, at=at)
 
 
 def accumulate(r: Record) -> dict[str, Any]:

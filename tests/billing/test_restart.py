@@ -22,9 +22,9 @@ from orchestrator.runtime.reconciler import SEEN_RUNNING
 from orchestrator.services import bootstrap, images
 
 
-def boxes(api: BillingApi, iid: str) -> list[tuple[float, float | None]]:
+def boxes(api: BillingApi, iid: str, kind: str = "instance") -> list[tuple[float, float | None]]:
     return [(i.start_at, i.end_at) for i in api.backend.store.usage_intervals(resource_id=iid)
-            if i.kind == "instance"]
+            if i.kind == kind]
 
 
 def test_an_outage_bills_what_ran_and_only_that(tmp_path: Path) -> None:
@@ -62,6 +62,10 @@ def test_an_outage_bills_what_ran_and_only_that(tmp_path: Path) -> None:
         assert boxes(api, crashed) == [(t0, t0 + 100)]
         assert boxes(api, vanished) == [(t0, t0 + 50)]
         assert boxes(api, kept) == [(t0, None)]  # still running: one open interval through the outage
+        # its auto-assigned public IPv4 address went with the stop (EC2 releases it), not at the restart
+        assert [end for _, end in boxes(api, crashed, "public-ipv4")] == [t0 + 100]
+        assert [end for _, end in boxes(api, vanished, "public-ipv4")] == [t0 + 50]
+        assert [end for _, end in boxes(api, kept, "public-ipv4")] == [None]
         ce = api.client("ce")
         out = ce.get_cost_and_usage_with_resources(
             TimePeriod={"Start": "2027-01-15", "End": "2027-01-16"}, Granularity="DAILY", Metrics=["UsageQuantity"],

@@ -22,7 +22,8 @@ from typing import Any
 
 import boto3
 import pytest
-from ec2d_server import RunningEc2d
+from botocore.exceptions import ClientError
+from ec2d_server import RunningEc2d, tiny_image
 from guests import wait_state
 
 from orchestrator.services.credentials import load_or_create
@@ -35,21 +36,27 @@ COMPUTE, EBS, VPC = "Amazon Elastic Compute Cloud - Compute", "EC2 - Other", "Am
 SLACK = 1.0  # seconds between a state the test observes and the ledger's time for it
 
 
-def today() -> dict[str, str]:
-    now = time.gmtime()
-    start = time.strftime("%Y-%m-%d", now)
-    end = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 86400))
-    return {"Start": start, "End": end}
+BEGAN = time.time()  # every resource of this module is made after this
+
+
+def since_began() -> dict[str, str]:
+    """Whole UTC days from the one this module began in to the one after now: a run across UTC
+    midnight reads its usage of both days."""
+    return {"Start": time.strftime("%Y-%m-%d", time.gmtime(BEGAN)),
+            "End": time.strftime("%Y-%m-%d", time.gmtime(time.time() + 86400))}
 
 
 def usage(ce: Any, service: str) -> dict[str, float]:
-    """UsageQuantity per resource id of one service today (hours, or GiB-months)."""
+    """UsageQuantity per resource id of one service since the module began (hours, or GiB-months)."""
     out = ce.get_cost_and_usage_with_resources(
-        TimePeriod=today(), Granularity="DAILY", Metrics=["UsageQuantity"],
+        TimePeriod=since_began(), Granularity="DAILY", Metrics=["UsageQuantity"],
         Filter={"Dimensions": {"Key": "SERVICE", "Values": [service]}},
         GroupBy=[{"Type": "DIMENSION", "Key": "RESOURCE_ID"}])
-    return {g["Keys"][0]: float(g["Metrics"]["UsageQuantity"]["Amount"])
-            for r in out["ResultsByTime"] for g in r["Groups"]}
+    total: dict[str, float] = {}
+    for r in out["ResultsByTime"]:
+        for g in r["Groups"]:
+            total[g["Keys"][0]] = total.get(g["Keys"][0], 0.0) + float(g["Metrics"]["UsageQuantity"]["Amount"])
+    return total
 
 
 def intervals(db: Path, rid: str, kind: str) -> list[tuple[float, float | None, float]]:
@@ -66,24 +73,62 @@ def grows(read: Callable[[], float], what: str, timeout: float = 120.0) -> float
     return float(until(what, lambda: read() > first and read(), timeout, every=1.0))
 
 
-@pytest.fixture(scope="module")
-def tiny(ec2d: RunningEc2d) -> str:
-    ec2 = ec2d.client()
-    images = ec2.describe_images(Owners=["ec2d"], Filters=[{"Name": "name", "Values": ["ec2d-tiny-*"]}])["Images"]
-    return str(max(images, key=lambda i: i["CreationDate"])["ImageId"])
+def gone(call: Callable[..., Any], **args: str) -> None:
+    """``call(**args)``, a resource already gone (``*.NotFound``) being as good."""
+    try:
+        call(**args)
+    except ClientError as e:
+        if not e.response["Error"]["Code"].endswith("NotFound"):
+            raise
 
 
-def test_study_notes_billing(ec2d: RunningEc2d, tiny: str) -> None:
+def delete_volume(ec2: Any, volume_id: str) -> None:
+    def settled() -> bool:
+        found = ec2.describe_volumes(Filters=[{"Name": "volume-id", "Values": [volume_id]}])["Volumes"]
+        return not found or found[0]["State"] not in ("creating", "in-use")
+
+    until(f"{volume_id} to be detached", settled, 120)
+    gone(ec2.delete_volume, VolumeId=volume_id)
+
+
+def remove(ec2: Any, made: dict[str, list[str]]) -> None:
+    """Terminate the instances, release the addresses, delete the volumes a test made (those it
+    did not remove itself, e.g. after a failure), waiting for each with a deadline."""
+    found = ec2.describe_instances(Filters=[{"Name": "instance-id", "Values": made["instances"]}])[
+        "Reservations"] if made["instances"] else []
+    alive = [i["InstanceId"] for r in found for i in r["Instances"] if i["State"]["Name"] != "terminated"]
+    if alive:
+        ec2.terminate_instances(InstanceIds=alive)
+        for iid in alive:
+            wait_state(ec2, iid, "terminated")
+    for alloc in made["addresses"]:
+        gone(ec2.release_address, AllocationId=alloc)
+    for volume_id in made["volumes"]:
+        delete_volume(ec2, volume_id)
+
+
+@pytest.fixture
+def made(ec2d: RunningEc2d) -> Iterator[dict[str, list[str]]]:
+    """What the test makes on the shared ec2d, removed afterwards even when the test failed."""
+    ids: dict[str, list[str]] = {"instances": [], "addresses": [], "volumes": []}
+    yield ids
+    remove(ec2d.client(), ids)
+
+
+def test_study_notes_billing(ec2d: RunningEc2d, made: dict[str, list[str]]) -> None:
     ec2, ce, db = ec2d.client(), ec2d.client("ce"), ec2d.config.db_path
+    tiny = tiny_image(ec2)
     called = time.time()
     iid = ec2.run_instances(ImageId=tiny, MinCount=1, MaxCount=1, InstanceType="t3.micro",
                             BlockDeviceMappings=[{"DeviceName": "/dev/sdf",
                                                   "Ebs": {"VolumeSize": 1, "DeleteOnTermination": False}}],
                             )["Instances"][0]["InstanceId"]
+    made["instances"].append(iid)
     inst = wait_state(ec2, iid, "running")
     seen_running = time.time()
     vols = {m["DeviceName"]: m["Ebs"]["VolumeId"] for m in inst["BlockDeviceMappings"]}
     root, kept = vols[inst["RootDeviceName"]], vols["/dev/sdf"]
+    made["volumes"] += [root, kept]
     ((start, end, minimum),) = intervals(db, iid, "instance")
     assert called <= start <= seen_running + SLACK and end is None and minimum == 60.0  # accrues from running
     assert usage(ce, EBS).get(root, 0) > 0 and usage(ce, EBS).get(kept, 0) > 0
@@ -100,6 +145,7 @@ def test_study_notes_billing(ec2d: RunningEc2d, tiny: str) -> None:
     assert usage(ce, COMPUTE)[iid] == billed  # and the instance not
 
     alloc = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    made["addresses"].append(alloc)
     ec2.start_instances(InstanceIds=[iid])
     wait_state(ec2, iid, "running")
     ec2.associate_address(AllocationId=alloc, InstanceId=iid)
@@ -124,16 +170,26 @@ def test_study_notes_billing(ec2d: RunningEc2d, tiny: str) -> None:
 
 @pytest.fixture
 def daemon(tmp_path: Path) -> Iterator[Daemon]:
-    d = Daemon(tmp_path / "data").start()
-    yield d
-    d.stop()
-    d.sweep()
+    """A daemon of its own (killed and restarted by the test); afterwards, even after a failure,
+    its instances are terminated (their volumes deleted) while it still serves, then it stops and
+    every host object of its prefix (domains, namespaces, taps, routes, run dir) is swept."""
+    d = Daemon(tmp_path / "data")
+    try:
+        d.start()
+        yield d
+        if d.proc is not None and d.proc.poll() is None:
+            ec2 = d.client()
+            remove(ec2, {"instances": [i["InstanceId"] for i in d.instances()], "addresses": [], "volumes": []})
+    finally:
+        try:
+            d.stop()
+        finally:
+            d.sweep()
 
 
 def test_kill9_bills_the_downtime_once(daemon: Daemon) -> None:
     ec2 = daemon.client()
-    images = ec2.describe_images(Owners=["ec2d"], Filters=[{"Name": "name", "Values": ["ec2d-tiny-*"]}])["Images"]
-    tiny = str(max(images, key=lambda i: i["CreationDate"])["ImageId"])
+    tiny = tiny_image(ec2)
     ids = [i["InstanceId"] for i in ec2.run_instances(ImageId=tiny, MinCount=2, MaxCount=2,
                                                       InstanceType="t3.micro")["Instances"]]
     for iid in ids:
@@ -150,13 +206,18 @@ def test_kill9_bills_the_downtime_once(daemon: Daemon) -> None:
     db = daemon.config.db_path
     ((_, end, _),) = intervals(db, stopped, "instance")
     assert end is not None and killed - SLACK <= end <= destroyed + SLACK  # libvirt's stop time
+    assert [e for _, e, _ in intervals(db, stopped, "public-ipv4")] == [end]  # its address went with it
     ((start, open_end, _),) = intervals(db, kept, "instance")  # one interval: nothing twice
     assert open_end is None
     keys = load_or_create(daemon.config.credentials_path)
     cost = boto3.client("ce", region_name="us-east-1", endpoint_url=daemon.config.endpoint_url,
                         aws_access_key_id=keys.access_key_id, aws_secret_access_key=keys.secret_access_key)
+    before = time.time()
     hours = usage(cost, COMPUTE)[kept]
-    assert hours * 3600 >= time.time() - start - 5 >= 60  # the downtime is billed for the one that ran
+    after = time.time()
+    assert start < killed and before > killed + 60  # its one interval spans the whole downtime
+    # billed to the second up to the read's "now", so the downtime is (not just the 60-s minimum)
+    assert before - start - 1e-3 <= hours * 3600 <= after - start + 1e-3
     ec2.terminate_instances(InstanceIds=ids)
     for iid in ids:
         wait_state(ec2, iid, "terminated")
