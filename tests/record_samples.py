@@ -78,6 +78,21 @@ SAMPLES: dict[str, dict[str, Any]] = {
                    "NetworkBorderGroup": "us-east-1"},
     "key-pair": {"KeyName": "sample", "KeyType": "ed25519", "KeyFingerprint": "sample",
                  "PublicKey": "ssh-ed25519 AAAA sample"},
+    "iam-user": {"UserName": "u", "Path": "/", "Arn": f"arn:aws:iam::{OWNER}:user/u", "CreateDate": 0.0,
+                 "Tags": [], "InlinePolicies": {}, "AttachedPolicies": []},
+    "iam-access-key": {"UserId": "AIDAAAAAAAAAAAAAAAAAA", "UserName": "u", "Status": "Active", "CreateDate": 0.0,
+                       "SealedSecret": "sealed"},
+    "iam-role": {"RoleName": "r", "Path": "/", "Arn": f"arn:aws:iam::{OWNER}:role/r", "CreateDate": 0.0,
+                 "AssumeRolePolicyDocument": "{}", "Description": "", "MaxSessionDuration": 3600, "Tags": [],
+                 "InlinePolicies": {}, "AttachedPolicies": []},
+    "iam-policy": {"PolicyName": "p", "Path": "/", "Arn": f"arn:aws:iam::{OWNER}:policy/p", "Description": "",
+                   "CreateDate": 0.0, "UpdateDate": 0.0, "DefaultVersionId": "v1", "NextVersion": 2,
+                   "Versions": [{"VersionId": "v1", "Document": "{}", "CreateDate": 0.0}], "Tags": []},
+    "iam-instance-profile": {"InstanceProfileName": "p", "Path": "/", "CreateDate": 0.0,
+                             "Arn": f"arn:aws:iam::{OWNER}:instance-profile/p", "RoleIds": [], "Tags": []},
+    "sts-session": {"RoleId": "AROAAAAAAAAAAAAAAAAAA", "RoleArn": f"arn:aws:iam::{OWNER}:role/r", "RoleName": "r",
+                    "SessionName": "s", "SealedSecret": "sealed", "TokenHash": "0" * 64, "Issued": 0.0,
+                    "Expiration": 0.0, "SourceArn": f"arn:aws:iam::{OWNER}:root", "Policy": None, "PolicyArns": []},
 }
 
 

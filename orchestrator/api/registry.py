@@ -40,6 +40,7 @@ class Service:
 
 
 SERVICES: dict[str, Service] = {}
+GLOBAL_SERVICES = frozenset({"iam"})  # served whatever region a request is signed for
 
 
 def get_service(name: str) -> Service:

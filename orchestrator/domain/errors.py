@@ -261,3 +261,62 @@ class InvalidParameterException(ApiError):
     """Price List: a parameter value it refuses."""
 
     code = "InvalidParameterException"
+
+
+# ---- IAM and STS (query protocol): codes and statuses as botocore's iam/sts models declare them
+
+
+class NoSuchEntity(ApiError):
+    """IAM: a user, role, policy, instance profile or access key that does not exist (404)."""
+
+    code = "NoSuchEntity"
+    status = 404
+
+
+class EntityAlreadyExists(ApiError):
+    code = "EntityAlreadyExists"
+    status = 409
+
+
+class DeleteConflict(ApiError):
+    """IAM: an entity still in use (a role in a profile or with policies, a user with keys)."""
+
+    code = "DeleteConflict"
+    status = 409
+
+
+class LimitExceeded(ApiError):
+    code = "LimitExceeded"
+    status = 409
+
+
+class MalformedPolicyDocument(ApiError):
+    code = "MalformedPolicyDocument"
+
+
+class ValidationError(ApiError):
+    """IAM and STS: a value outside the operation's constraints (name pattern, length, range)."""
+
+    code = "ValidationError"
+
+
+class InvalidInput(ApiError):
+    code = "InvalidInput"
+
+
+class ExpiredToken(ApiError):
+    """STS session credentials past their expiration (botocore refreshes on this code)."""
+
+    code = "ExpiredToken"
+    status = 403
+
+    def __init__(self) -> None:
+        super().__init__("The security token included in the request is expired")
+
+
+class AccessDeniedOn(AccessDenied):
+    """Query services: the caller may not call the action on a resource (IAM's and STS's wording)."""
+
+    def __init__(self, caller_arn: str, action: str, resource: str, reason: str = "") -> None:
+        ApiError.__init__(self, f"User: {caller_arn} is not authorized to perform: {action} on resource: "
+                          f"{resource}" + (f" {reason}" if reason else ""))

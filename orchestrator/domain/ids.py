@@ -97,3 +97,17 @@ def check(resource_id: str, prefix: str) -> str:
     if not is_valid(resource_id, prefix):
         raise KINDS[prefix].malformed_error(resource_id)
     return resource_id
+
+
+# IAM's unique ids: a four-letter prefix that says what the entity is and 17 characters of base32
+# (``AIDA`` users, ``AROA`` roles, ``ANPA`` managed policies, ``AIPA`` instance profiles, ``AKIA``
+# access keys, ``ASIA`` temporary access keys of an STS session).
+IAM_PREFIXES = {"user": "AIDA", "role": "AROA", "policy": "ANPA", "instance-profile": "AIPA",
+                "access-key": "AKIA", "session-key": "ASIA"}
+_IAM_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+
+
+def new_iam_id(kind: str) -> str:
+    """A fresh IAM unique id of ``kind`` (a key of :data:`IAM_PREFIXES`), 21 characters."""
+    return IAM_PREFIXES[kind] + "".join(secrets.choice(_IAM_ALPHABET) for _ in range(16 if kind in (
+        "access-key", "session-key") else 17))

@@ -12,6 +12,7 @@ from orchestrator.domain.states import InstanceState
 from orchestrator.runtime.port import RuntimePort
 from orchestrator.services import credentials, principals, usage
 from orchestrator.services.credentials import Credentials
+from orchestrator.services.iam import keystore
 from orchestrator.services.principals import ResolvedKey
 from orchestrator.services.session_credentials import SessionCredentialStore
 from orchestrator.store.sqlite import Store
@@ -40,19 +41,21 @@ class Backend:
     def resolve_key(self, access_key_id: str, session_token: str | None = None) -> ResolvedKey | None:
         """The secret and the caller of an access key, or None when it is unknown or no longer valid.
 
-        Root's key (without a session token), or an instance's identity credentials (with their
-        token) while that instance is ``pending`` or ``running``: they are revoked when it leaves
-        ``running`` (``instances.transition``), and checking the state here as well closes the window
-        where the guest fetched new ones while it was shutting down.
+        Root's key and IAM users' active keys (without a session token); with a token, an STS
+        session of an assumed role (``services/iam/sessions.py``; ``ExpiredToken`` once past its
+        expiration), or an instance's identity credentials while that instance is ``pending`` or
+        ``running``: they are revoked when it leaves ``running`` (``instances.transition``), and
+        checking the state here as well closes the window where the guest fetched new ones while it
+        was shutting down.
         """
         if session_token is None:
             if access_key_id == self.credentials.access_key_id:
                 return ResolvedKey(self.credentials.secret_access_key,
                                    principals.root(self.account_id, access_key_id))
-            return None
+            return keystore.user_key(self.store, self.credentials, access_key_id)
         creds = self.sessions.lookup(access_key_id, session_token)
         if creds is None:
-            return None
+            return keystore.session_key(self.store, self.credentials, access_key_id, session_token)
         owner = self.store.get(creds.owner, "instance")
         if owner is None or owner.state not in (InstanceState.PENDING, InstanceState.RUNNING):
             return None

@@ -12,9 +12,14 @@ answers a DryRun). Two kinds exist today:
   as EC2 does for a caller no policy allows. Their ARN is EC2's
   ``arn:aws:sts::<account>:assumed-role/aws:ec2-instance/<instance-id>``.
 
-IAM users and instance roles (the IAM issue) add kinds here and replace :func:`permitted`'s rule
-with a policy evaluation; the rest of the edge stays as it is. Whatever the policies, every caller
-may ask STS who it is (``GetCallerIdentity``).
+* ``iam-user``: an access key of an IAM user (``AKIA...``, ``services/iam``);
+* ``assumed-role``: the temporary credentials of an STS ``AssumeRole`` session (``ASIA...`` with
+  its session token), ARN ``arn:aws:sts::<account>:assumed-role/<role>/<session>``.
+
+IAM users and assumed roles may call IAM's and STS's actions: those services evaluate the caller's
+policies themselves, against the resource each action names (``services/iam/access.py``). EC2's
+actions stay refused to them until :func:`permitted` evaluates policies for EC2 as well. Whatever
+the policies, every caller may ask STS who it is (``GetCallerIdentity``).
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from orchestrator.domain import errors
 
 ROOT = "root"
 INSTANCE_IDENTITY = "instance-identity"
+IAM_USER = "iam-user"
+ASSUMED_ROLE = "assumed-role"
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,22 @@ class Caller:
     arn: str
     access_key_id: str
     instance_id: str | None = None  # the instance an instance-identity key belongs to
+    # iam-user: the user's name and unique id (AIDA...); assumed-role: the role's (AROA...)
+    name: str | None = None
+    unique_id: str | None = None
+    role_arn: str | None = None  # assumed-role: the role's ARN (``arn:aws:iam::...:role/PATH/NAME``)
+    session_name: str | None = None
+    session_policy: str | None = None  # assumed-role: the session policy document, if any
+    session_policy_arns: tuple[str, ...] = ()  # assumed-role: managed session policies
+
+    @property
+    def user_id(self) -> str:
+        """``aws:userid``: the account for root, the user's id, ``<role id>:<session>`` for a role."""
+        if self.kind == IAM_USER and self.unique_id:
+            return self.unique_id
+        if self.kind == ASSUMED_ROLE and self.unique_id:
+            return f"{self.unique_id}:{self.session_name}"
+        return self.account_id
 
 
 @dataclass(frozen=True)
@@ -54,15 +77,34 @@ def instance_identity(account_id: str, access_key_id: str, instance_id: str) -> 
                   access_key_id, instance_id)
 
 
+def iam_user(account_id: str, access_key_id: str, arn: str, name: str, user_id: str) -> Caller:
+    return Caller(IAM_USER, account_id, arn, access_key_id, name=name, unique_id=user_id)
+
+
+def assumed_role(account_id: str, access_key_id: str, role_arn: str, role_name: str, role_id: str,
+                 session_name: str, policy: str | None = None, policy_arns: tuple[str, ...] = (),
+                 instance_id: str | None = None) -> Caller:
+    return Caller(ASSUMED_ROLE, account_id, f"arn:aws:sts::{account_id}:assumed-role/{role_name}/{session_name}",
+                  access_key_id, instance_id=instance_id, name=role_name, unique_id=role_id, role_arn=role_arn,
+                  session_name=session_name, session_policy=policy, session_policy_arns=policy_arns)
+
+
 # Actions every caller may call whatever its policies say: STS GetCallerIdentity needs no permission
 # ("No permissions are required to perform this operation", STS API Reference).
 ALWAYS_ALLOWED = frozenset({("sts", "GetCallerIdentity")})
 
 
+# Services that evaluate an IAM user's or an assumed role's policies themselves, per resource.
+SELF_EVALUATED = frozenset({"iam", "sts"})
+
+
 def permitted(caller: Caller, service: str, action: str) -> bool:
     """Whether ``caller`` may call ``action`` of ``service`` (its IAM prefix: ``ec2``, ``sts``, ...).
-    The API answers a refusal with its protocol's code (EC2: ``UnauthorizedOperation``)."""
-    return caller.kind == ROOT or (service, action) in ALWAYS_ALLOWED
+    The API answers a refusal with its protocol's code (EC2: ``UnauthorizedOperation``). IAM users
+    and assumed roles reach IAM's and STS's handlers, whose services evaluate their policies."""
+    if caller.kind == ROOT or (service, action) in ALWAYS_ALLOWED:
+        return True
+    return caller.kind in (IAM_USER, ASSUMED_ROLE) and service in SELF_EVALUATED
 
 
 def authorize(caller: Caller, action: str) -> None:

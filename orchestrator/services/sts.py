@@ -36,5 +36,5 @@ def caller_identity(caller: Caller) -> CallerIdentity:
     if caller.kind == principals.INSTANCE_IDENTITY and caller.instance_id:
         user_id = f"{role_id(caller.account_id, INSTANCE_IDENTITY_ROLE)}:{caller.instance_id}"
     else:
-        user_id = caller.account_id  # root: aws:userid is the account id
+        user_id = caller.user_id  # root: the account id; a user: AIDA...; a role session: AROA...:session
     return CallerIdentity(account=caller.account_id, arn=caller.arn, user_id=user_id)

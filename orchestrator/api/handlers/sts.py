@@ -1,4 +1,4 @@
-"""STS actions (query protocol): GetCallerIdentity."""
+"""STS actions (query protocol): GetCallerIdentity, AssumeRole."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 from orchestrator.api.context import RequestContext
 from orchestrator.api.registry import action
 from orchestrator.services import principals, sts
+from orchestrator.services.iam import assume
 
 
 @action("GetCallerIdentity", service="sts")
@@ -15,3 +16,8 @@ def get_caller_identity(ctx: RequestContext, req: dict[str, Any]) -> dict[str, A
     caller = ctx.caller or principals.root(ctx.account_id, ctx.access_key_id)
     who = sts.caller_identity(caller)
     return {"UserId": who.user_id, "Account": who.account, "Arn": who.arn}
+
+
+@action("AssumeRole", service="sts")
+def assume_role(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    return assume.assume_role(ctx.backend, ctx.caller, req)

@@ -1,0 +1,38 @@
+"""Access keys of IAM users and STS sessions, for the SigV4 check (``Backend.resolve_key``): the
+secret to verify with and the caller the key stands for. Read from the store on every request, so
+an access key made ``Inactive`` or deleted, a deleted user or role, and an expired or revoked
+session stop authenticating at once."""
+
+from __future__ import annotations
+
+from orchestrator.domain.records import IAM_ACCESS_KEY, IAM_USER
+from orchestrator.services import principals
+from orchestrator.services.credentials import Credentials
+from orchestrator.services.iam import sealed, sessions
+from orchestrator.services.principals import ResolvedKey
+from orchestrator.store.sqlite import Store
+
+
+def user_key(store: Store, creds: Credentials, access_key_id: str) -> ResolvedKey | None:
+    if not access_key_id.startswith("AKIA"):
+        return None
+    key = store.get(access_key_id, IAM_ACCESS_KEY)
+    if key is None or key.data["Status"] != "Active":
+        return None
+    user = store.get(key.data["UserId"], IAM_USER)
+    secret = sealed.unseal(creds.secret_access_key, access_key_id, key.data["SealedSecret"])
+    if user is None or secret is None:
+        return None
+    return ResolvedKey(secret, principals.iam_user(creds.account_id, access_key_id, user.data["Arn"],
+                                                   user.data["UserName"], user.id))
+
+
+def session_key(store: Store, creds: Credentials, access_key_id: str, token: str) -> ResolvedKey | None:
+    found = sessions.lookup(store, creds.secret_access_key, access_key_id, token)
+    if found is None:
+        return None
+    record, secret = found
+    d = record.data
+    return ResolvedKey(secret, principals.assumed_role(
+        creds.account_id, access_key_id, d["RoleArn"], d["RoleName"], d["RoleId"], d["SessionName"],
+        d["Policy"], tuple(d["PolicyArns"]), d.get("Owner")))
