@@ -37,7 +37,7 @@ def allows(backend: Backend, caller: Caller, action: str, resource: str,
         return False
     identity, session = effective.policies_of(backend, caller)
     request = policy.Request(action=action, resource=resource, context={**context_of(caller), **(context or {})})
-    return policy.evaluate(request, identity, session=session).allowed
+    return policy.evaluate(request, identity, session=session) is policy.Decision.ALLOW
 
 
 def require(backend: Backend, caller: Caller | None, action: str, resource: str,

@@ -1,15 +1,15 @@
 """STS ``AssumeRole``: who may assume a role, and the session it opens.
 
-Allowed when both sides agree, as in AWS:
-
-* the role's trust policy (``AssumeRolePolicyDocument``) allows ``sts:AssumeRole`` for the caller:
-  the policy engine evaluates it as a resource policy with the principal ``{"AWS": [caller ARN,
-  (the role ARN of an assumed-role caller), the account's root ARN]}`` (naming the account in a trust
-  policy delegates to its identities' own policies), with ``sts:ExternalId``, ``sts:RoleSessionName``
-  and the session tags (``aws:RequestTag/...``, ``aws:TagKeys``; tags also need ``sts:TagSession``);
-* the caller's own identity policies allow ``sts:AssumeRole`` on the role ARN. ec2d's root user
-  may always call (AWS refuses AssumeRole to root credentials; ec2d's root key is the account's one
-  starting point, so it may).
+Allowed as AWS decides it: the role's trust policy (``AssumeRolePolicyDocument``) must have an
+Allow for ``sts:AssumeRole`` naming the caller (its ARN, its role for a role session, ``*``, or its
+account), and the policy engine must allow the request with the trust policy as the resource policy
+and the caller's identity and session policies: a trust policy naming the user or role itself is
+enough on its own (same account); one naming the account (``arn:aws:iam::ACCOUNT:root``) delegates
+to the caller's identity policies, which must allow ``sts:AssumeRole`` on the role. Conditions see
+``sts:ExternalId``, ``sts:RoleSessionName`` and the session tags (``aws:RequestTag/...``,
+``aws:TagKeys``; tags also need ``sts:TagSession``). ec2d's root user has an allow-all identity
+side (AWS refuses AssumeRole to root credentials; ec2d's root key is the account's one starting
+point, so it may, where the trust policy names the account).
 
 A role that does not exist is refused as one that does not trust the caller (``AccessDenied``: AWS
 does not tell which). ``DurationSeconds`` is 900 s up to the role's ``MaxSessionDuration`` (1 h at
@@ -22,9 +22,9 @@ import re
 from typing import Any
 
 from orchestrator.domain import errors
-from orchestrator.domain.iam import policy
+from orchestrator.domain.iam import engine, policy
 from orchestrator.services.backend import Backend
-from orchestrator.services.iam import access, documents, entities, sessions
+from orchestrator.services.iam import access, documents, effective, entities, sessions
 from orchestrator.services.iam.entities import ROLE
 from orchestrator.services.principals import ASSUMED_ROLE, ROOT, Caller
 
@@ -68,14 +68,32 @@ def _context(caller: Caller, req: dict[str, Any]) -> dict[str, Any]:
     return ctx
 
 
+# What the root user's identity side amounts to: everything (explicit denies still apply).
+_ROOT_IDENTITY = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}'
+
+
+def _names_caller(trust: policy.Policy, request: policy.Request) -> bool:
+    """Whether an Allow statement of the trust policy applies to the request and names the caller
+    (itself, its role, ``*``, or its account): a role is never assumed on identity policies alone."""
+    return any(st.effect == "Allow" and engine.applies(st, request) and engine.principal_match(st, request)
+               for st in trust.statements)
+
+
 def trusts(backend: Backend, role: Any, caller: Caller, action: str, context: dict[str, Any]) -> bool:
-    """Whether the role's trust policy lets ``caller`` do ``action`` (``sts:AssumeRole``, ...)."""
-    root_arn = f"arn:aws:iam::{backend.account_id}:root"
-    principals = [caller.arn] + ([caller.role_arn] if caller.role_arn else []) + [root_arn]
+    """Whether ``caller`` may do ``action`` (``sts:AssumeRole``, ``sts:TagSession``) on the role:
+    its trust policy names the caller and the engine allows the request with the caller's identity
+    and session policies (the root user's: allow-all) and the trust policy as the resource policy."""
+    principals = [caller.arn] + ([caller.role_arn] if caller.role_arn else [])
     trust = documents.parse(role.data["AssumeRolePolicyDocument"], kind="trust")
     request = policy.Request(action=action, resource=role.data["Arn"], context=context,
                              principal={"AWS": principals})
-    return policy.evaluate(request, [], resource=trust).allowed
+    if not _names_caller(trust, request):
+        return False
+    if caller.kind == ROOT:
+        identity, session = [documents.parse(_ROOT_IDENTITY)], None
+    else:
+        identity, session = effective.policies_of(backend, caller)
+    return policy.evaluate(request, identity, session=session, resource=trust) is policy.Decision.ALLOW
 
 
 def assume_role(backend: Backend, caller: Caller | None, req: dict[str, Any]) -> dict[str, Any]:
@@ -84,8 +102,7 @@ def assume_role(backend: Backend, caller: Caller | None, req: dict[str, Any]) ->
     _check_request(req)
     role = _role(backend, caller, req["RoleArn"])
     context = _context(caller, req)
-    allowed = access.allows(backend, caller, "sts:AssumeRole", role.data["Arn"], context) and trusts(
-        backend, role, caller, "sts:AssumeRole", context)
+    allowed = trusts(backend, role, caller, "sts:AssumeRole", context)
     if allowed and req.get("Tags"):
         allowed = trusts(backend, role, caller, "sts:TagSession", context)
     if not allowed:

@@ -26,8 +26,9 @@ def _name_of(backend: Backend, arn: str) -> str | None:
     record = policies.local(backend.store, arn)
     if record is not None:
         return str(record.data["PolicyName"])
-    if documents.is_aws_managed(arn) and documents.aws_managed(arn) is not None:
-        return arn.rpartition("/")[2]
+    found = documents.aws_managed(arn)
+    if found is not None:
+        return found.name
     return None
 
 

@@ -4,13 +4,13 @@ documents an ARN names (the account's own policies, or AWS's shipped with ``doma
 
 from __future__ import annotations
 
-import json
-from typing import Any
+import functools
 
 from orchestrator.domain import errors
 from orchestrator.domain.iam import managed, policy
-from orchestrator.store.sqlite import Store
+from orchestrator.domain.iam.managed import ManagedPolicy
 from orchestrator.services.iam import entities
+from orchestrator.store.sqlite import Store
 
 # IAM quotas (characters, whitespace not counted by IAM; counted here, a stricter reading)
 TRUST_MAX = 2048  # role trust policy
@@ -27,35 +27,46 @@ def checked(document: str, kind: str = "identity", limit: int = INLINE_MAX) -> s
     try:
         policy.parse(document, kind=kind)
     except policy.MalformedPolicy as exc:
-        raise errors.MalformedPolicyDocument(str(exc) or "Syntax errors in policy.") from None
+        raise errors.MalformedPolicyDocument(exc.message or "Syntax errors in policy.") from None
     return document
 
 
+@functools.lru_cache(maxsize=1024)
 def parse(document: str, kind: str = "identity") -> policy.Policy:
-    return policy.parse(document, kind=kind)
+    """The parsed policy (documents already checked when stored; parsed once per text)."""
+    return policy.parse(document, kind=kind)  # type: ignore[arg-type]
 
 
 def is_aws_managed(arn: str) -> bool:
     return arn.startswith("arn:aws:iam::aws:policy/")
 
 
-def aws_managed(arn: str) -> Any | None:
-    return managed.by_arn(arn)
+def aws_managed(arn: str) -> ManagedPolicy | None:
+    return managed.by_arn(arn) if is_aws_managed(arn) else None
 
 
-def managed_document(store: Store, arn: str) -> str | None:
-    """The default version's document of the managed policy ``arn`` (AWS's or the account's)."""
-    if is_aws_managed(arn):
-        found = managed.by_arn(arn)
-        if found is None:
-            return None
-        doc = found["Document"]
-        return doc if isinstance(doc, str) else json.dumps(doc)
-    for record in store.find_by_field("iam-policy", entities.REGION, "Arn", arn):
+def local_document(store: Store, arn: str) -> str | None:
+    """The default version's document of the account's managed policy ``arn``."""
+    for record in store.find_by_field(entities.POLICY, entities.REGION, "Arn", arn):
         default = record.data["DefaultVersionId"]
         return next(v["Document"] for v in record.data["Versions"] if v["VersionId"] == default)
     return None
 
 
-def aws_all() -> list[dict[str, Any]]:
-    return list(managed.all())
+def managed_document(store: Store, arn: str) -> str | None:
+    """The default version's document (JSON text) of the managed policy ``arn``, AWS's or the account's."""
+    found = aws_managed(arn)
+    return found.document_json if found is not None else local_document(store, arn)
+
+
+def managed_policy(store: Store, arn: str) -> policy.Policy | None:
+    """The managed policy ``arn`` parsed (AWS's are parsed once and kept)."""
+    found = aws_managed(arn)
+    if found is not None:
+        return found.policy
+    document = local_document(store, arn)
+    return None if document is None else parse(document)
+
+
+def aws_all() -> tuple[ManagedPolicy, ...]:
+    return managed.all()

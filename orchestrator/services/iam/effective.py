@@ -4,7 +4,8 @@
 user, or of the role an assumed-role session belongs to. ``session``: an assumed-role session's
 own policies (``AssumeRole``'s ``Policy`` and ``PolicyArns``), which can only narrow the role's
 rights, or None when the session has none. The root user has none at all (it bypasses evaluation);
-other callers (an instance's identity credentials) have none either.
+other callers (an instance's identity credentials) have none either. Documents are parsed once per
+text (``documents.parse`` keeps them), so a request costs the store reads and the evaluation.
 """
 
 from __future__ import annotations
@@ -26,33 +27,25 @@ def _owner(store: Store, caller: Caller) -> Record | None:
     return None
 
 
-def _documents(store: Store, record: Record) -> list[str]:
-    docs = list(record.data["InlinePolicies"].values())
-    for arn in record.data["AttachedPolicies"]:
-        doc = documents.managed_document(store, arn)
-        if doc is not None:
-            docs.append(doc)
-    return docs
+def _managed(store: Store, arns: list[str] | tuple[str, ...]) -> list[policy.Policy]:
+    return [p for p in (documents.managed_policy(store, arn) for arn in arns) if p is not None]
 
 
-def identity_documents(store: Store, caller: Caller) -> list[str]:
+def identity_policies(store: Store, caller: Caller) -> list[policy.Policy]:
     owner = _owner(store, caller)
-    return [] if owner is None else _documents(store, owner)
+    if owner is None:
+        return []
+    inline = [documents.parse(d) for d in owner.data["InlinePolicies"].values()]
+    return inline + _managed(store, owner.data["AttachedPolicies"])
 
 
-def session_documents(store: Store, caller: Caller) -> list[str] | None:
+def session_policies(store: Store, caller: Caller) -> list[policy.Policy] | None:
     if caller.kind != ASSUMED_ROLE or (caller.session_policy is None and not caller.session_policy_arns):
         return None
-    docs = [caller.session_policy] if caller.session_policy is not None else []
-    for arn in caller.session_policy_arns:
-        doc = documents.managed_document(store, arn)
-        if doc is not None:
-            docs.append(doc)
-    return docs
+    inline = [documents.parse(caller.session_policy)] if caller.session_policy is not None else []
+    return inline + _managed(store, caller.session_policy_arns)
 
 
 def policies_of(backend: Backend, caller: Caller) -> tuple[list[policy.Policy], list[policy.Policy] | None]:
     """(identity policies, session policies or None) of ``caller``; see the module docstring."""
-    identity = [documents.parse(d) for d in identity_documents(backend.store, caller)]
-    session = session_documents(backend.store, caller)
-    return identity, None if session is None else [documents.parse(d) for d in session]
+    return identity_policies(backend.store, caller), session_policies(backend.store, caller)

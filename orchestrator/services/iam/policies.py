@@ -5,10 +5,12 @@ Attachments to users and roles are counted from their records (``attach.py``).""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 from typing import Any
 
 from orchestrator.domain import errors, ids
+from orchestrator.domain.iam.managed import ManagedPolicy
 from orchestrator.domain.lifecycle import AVAILABLE
 from orchestrator.domain.records import IamPolicyData
 from orchestrator.services.backend import Backend
@@ -25,19 +27,23 @@ def attachment_count(store: Store, arn: str) -> int:
     return sum(arn in r.data["AttachedPolicies"] for t in (USER, ROLE) for r in store.list(t, entities.REGION))
 
 
+def aws_shape(store: Store, item: ManagedPolicy) -> dict[str, Any]:
+    """An AWS-managed policy (as ``domain/iam/managed`` ships it) in IAM's ``Policy`` shape."""
+    return {"PolicyName": item.name, "PolicyId": _aws_id(item.arn), "Arn": item.arn, "Path": item.path,
+            "DefaultVersionId": item.default_version_id, "AttachmentCount": attachment_count(store, item.arn),
+            "PermissionsBoundaryUsageCount": 0, "IsAttachable": True,
+            "CreateDate": _when(item.create_date), "UpdateDate": _when(item.update_date)}
+
+
 def _aws_id(arn: str) -> str:
+    """A stable ``ANPA...`` id for an AWS-managed policy (the same on every call and every restart)."""
     digest = hashlib.sha256(arn.encode()).digest()
     return "ANPA" + base64.b32encode(digest).decode()[:17]
 
 
-def aws_shape(store: Store, arn: str, item: dict[str, Any]) -> dict[str, Any]:
-    """An AWS-managed policy (as ``domain/iam/managed`` ships it) in IAM's ``Policy`` shape."""
-    path, _, name = arn.removeprefix("arn:aws:iam::aws:policy").rpartition("/")
-    created = item.get("CreateDate", "2015-02-06T18:40:00+00:00")
-    return {"PolicyName": item.get("PolicyName", name), "PolicyId": item.get("PolicyId", _aws_id(arn)),
-            "Arn": arn, "Path": item.get("Path", path + "/"), "DefaultVersionId": item.get("DefaultVersionId", "v1"),
-            "AttachmentCount": attachment_count(store, arn), "PermissionsBoundaryUsageCount": 0,
-            "IsAttachable": True, "CreateDate": created, "UpdateDate": item.get("UpdateDate", created)}
+def _when(text: str) -> dt.datetime:
+    value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def local_shape(store: Store, record: Record, full: bool = False) -> dict[str, Any]:
@@ -62,7 +68,7 @@ def local(store: Store, arn: str) -> Record[IamPolicyData] | None:
 def local_or_fail(store: Store, arn: str) -> Record[IamPolicyData]:
     record = local(store, arn)
     if record is None:
-        if documents.is_aws_managed(arn) and documents.aws_managed(arn) is not None:
+        if documents.aws_managed(arn) is not None:
             raise errors.InvalidInput(f"Policy {arn} is an AWS managed policy: it cannot be changed.")
         raise errors.NoSuchEntity(f"Policy {arn} was not found.")
     return record
@@ -93,10 +99,10 @@ def get(backend: Backend, caller: Caller | None, arn: str) -> dict[str, Any]:
     record = local(backend.store, arn)
     if record is not None:
         return local_shape(backend.store, record, full=True)
-    item = documents.aws_managed(arn) if documents.is_aws_managed(arn) else None
+    item = documents.aws_managed(arn)
     if item is None:
         raise errors.NoSuchEntity(f"Policy {arn} was not found.")
-    return aws_shape(backend.store, arn, item)
+    return aws_shape(backend.store, item)
 
 
 def version_shape(version: dict[str, Any], default: str) -> dict[str, Any]:
@@ -110,13 +116,11 @@ def _versions(backend: Backend, arn: str) -> tuple[list[dict[str, Any]], str]:
     record = local(backend.store, arn)
     if record is not None:
         return [dict(v) for v in record.data["Versions"]], record.data["DefaultVersionId"]
-    item = documents.aws_managed(arn) if documents.is_aws_managed(arn) else None
+    item = documents.aws_managed(arn)
     if item is None:
         raise errors.NoSuchEntity(f"Policy {arn} was not found.")
-    default = item.get("DefaultVersionId", "v1")
-    document = documents.managed_document(backend.store, arn) or "{}"
-    return [{"VersionId": default, "Document": document,
-             "CreateDate": item.get("UpdateDate", "2015-02-06T18:40:00+00:00")}], default
+    return [{"VersionId": item.default_version_id, "Document": item.document_json,
+             "CreateDate": _when(item.update_date)}], item.default_version_id
 
 
 def get_version(backend: Backend, caller: Caller | None, arn: str, version_id: str) -> dict[str, Any]:
@@ -136,6 +140,6 @@ def list_versions(backend: Backend, caller: Caller | None, arn: str, marker: str
     return entities.page(shaped, marker, max_items, lambda v: f"{10**6 - int(v['VersionId'][1:]):07d}", "Versions")
 
 
-def aws_all() -> list[dict[str, Any]]:
-    """Every AWS-managed policy ec2d ships (each with its ``Arn``)."""
+def aws_all() -> tuple[ManagedPolicy, ...]:
+    """Every AWS-managed policy ec2d ships."""
     return documents.aws_all()

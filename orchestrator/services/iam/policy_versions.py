@@ -80,7 +80,7 @@ def listing(backend: Backend, caller: Caller | None, req: dict[str, Any]) -> dic
     store = backend.store
     found: list[dict[str, Any]] = []
     if scope in ("All", "AWS"):
-        found += [policies.aws_shape(store, item["Arn"], item) for item in policies.aws_all()]
+        found += [policies.aws_shape(store, item) for item in policies.aws_all()]
     if scope in ("All", "Local"):
         found += [policies.local_shape(store, r) for r in store.list(POLICY, entities.REGION)]
     prefix = req.get("PathPrefix")
