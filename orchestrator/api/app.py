@@ -106,7 +106,7 @@ class Api:
                                form=lambda b: _parse_form(b))  # looked up per call: tests spy on it
             call = await svc.protocol.read(wire)
             action = call.action if svc is self.ec2 else f"{svc.scope}:{call.action}"
-            # IAM is global: its clients sign for us-east-1 (or their own region) whatever ec2d serves
+            # IAM (global) and STS's global endpoint are signed for us-east-1 whatever ec2d serves
             if auth.region not in self.backend.regions and svc.name not in registry.GLOBAL_SERVICES:
                 raise errors.AuthFailure(f"The region '{auth.region}' is not served by this endpoint.")
             ctx = RequestContext(request_id=request_id, action=call.action, region=auth.region,

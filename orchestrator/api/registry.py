@@ -40,7 +40,9 @@ class Service:
 
 
 SERVICES: dict[str, Service] = {}
-GLOBAL_SERVICES = frozenset({"iam"})  # served whatever region a request is signed for
+# served whatever region a request is signed for: IAM is global; STS has a global endpoint
+# (sts.amazonaws.com, signed for us-east-1) besides its regional ones
+GLOBAL_SERVICES = frozenset({"iam", "sts"})
 
 
 def get_service(name: str) -> Service:
