@@ -14,6 +14,10 @@ from collections.abc import Iterator
 import pytest
 from conftest import LocalApi, keys_of, refused
 
+from orchestrator.domain import errors
+from orchestrator.services.backend import Backend
+from orchestrator.services.iam import assume, sessions
+
 ALLOW_IAM_READ = {"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Action": ["iam:Get*", "iam:List*"], "Resource": "*"}]}
 
@@ -161,8 +165,6 @@ def test_session_expires_and_ends_with_its_role(api: LocalApi, iam, sts, account
 def test_sessions_survive_a_restart_of_the_backend_store(api: LocalApi, iam, sts, account: str) -> None:
     """Sessions are kept in the store (sealed), not in memory: another backend on the same data
     dir resolves them."""
-    from orchestrator.services.backend import Backend
-
     arn = make_role(iam, "kept", trust({"AWS": account}))
     got = sts.assume_role(RoleArn=arn, RoleSessionName="kept")
     creds = got["Credentials"]
@@ -217,3 +219,22 @@ def test_iam_actions_are_evaluated_for_users_and_roles(api: LocalApi, iam, sts, 
     assert refused(sts.assume_role, RoleArn=arn, RoleSessionName="pp", Policy="{nope")[:2] == (
         400, "MalformedPolicyDocument")
     drop_role(iam, "reader")
+
+
+def test_a_service_assumes_a_role_that_trusts_it(api: LocalApi, iam, account: str) -> None:
+    """What an instance profile's credentials are made with: ec2.amazonaws.com assumes the role."""
+    make_role(iam, "for-ec2", trust({"Service": "ec2.amazonaws.com"}))
+    make_role(iam, "not-ec2", trust({"AWS": account}))
+    issued = assume.for_service(api.backend, "for-ec2", "ec2.amazonaws.com", "i-0123456789abcdef0", 3600,
+                                owner="i-0123456789abcdef0")
+    as_instance = api.client("sts", {"aws_access_key_id": issued.access_key_id,
+                                     "aws_secret_access_key": issued.secret_access_key,
+                                     "aws_session_token": issued.token})
+    assert as_instance.get_caller_identity()["Arn"] == \
+        f"arn:aws:sts::{account}:assumed-role/for-ec2/i-0123456789abcdef0"
+    with pytest.raises(errors.AccessDenied):
+        assume.for_service(api.backend, "not-ec2", "ec2.amazonaws.com", "i-0123456789abcdef0", 3600)
+    assert sessions.revoke(api.backend.store, owner="i-0123456789abcdef0") == 1
+    assert refused(as_instance.get_caller_identity)[:2] == (403, "InvalidClientTokenId")
+    drop_role(iam, "for-ec2")
+    drop_role(iam, "not-ec2")

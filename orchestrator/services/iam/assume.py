@@ -130,3 +130,19 @@ def assume_role(backend: Backend, caller: Caller | None, req: dict[str, Any]) ->
         packed = len(req.get("Policy") or "") + 64 * len(arns) + 32 * len(req.get("Tags") or [])
         out["PackedPolicySize"] = min(100, max(1, packed * 100 // documents.SESSION_MAX))
     return out
+
+
+def for_service(backend: Backend, role_name: str, service: str, session_name: str, duration: int,
+                owner: str | None = None) -> sessions.Issued:
+    """A session of ``role_name`` opened on behalf of an AWS service (``ec2.amazonaws.com`` for an
+    instance profile's role), when the role's trust policy allows that service ``sts:AssumeRole``;
+    else ``AccessDenied`` (the reason the instance's credentials document gives). ``owner`` (the
+    instance id) lets :func:`sessions.revoke` end its sessions."""
+    role = entities.role(backend.store, role_name)
+    trust = documents.parse(role.data["AssumeRolePolicyDocument"], kind="trust")
+    request = policy.Request(action="sts:AssumeRole", resource=role.data["Arn"], principal={"Service": [service]},
+                             context={"sts:RoleSessionName": session_name})
+    if policy.evaluate(request, [], resource=trust) is not policy.Decision.ALLOW:
+        raise errors.AccessDeniedOn(service, "sts:AssumeRole", role.data["Arn"])
+    return sessions.issue(backend.store, backend.credentials.secret_access_key, role, session_name, duration,
+                          service, owner=owner)
