@@ -187,7 +187,8 @@ def test_iam_actions_are_evaluated_for_users_and_roles(api: LocalApi, iam, sts, 
     status, code, message = refused(as_user.list_roles)
     assert (status, code) == (403, "AccessDenied")
     assert message.startswith(f"User: arn:aws:iam::{account}:user/sts-user is not authorized to perform: "
-                              f"iam:ListRoles on resource: arn:aws:iam::{account}:role/")
+                              f"iam:ListRoles on resource: arn:aws:iam::{account}:role/ because no identity-based "
+                              "policy allows the iam:ListRoles action")
     iam.put_user_policy(UserName="sts-user", PolicyName="read", PolicyDocument=json.dumps(ALLOW_IAM_READ))
     assert as_user.list_roles()["Roles"] is not None
     assert as_user.get_user()["User"]["UserName"] == "sts-user"  # itself, no name given
@@ -196,7 +197,8 @@ def test_iam_actions_are_evaluated_for_users_and_roles(api: LocalApi, iam, sts, 
     # an explicit Deny beats the Allow
     iam.put_user_policy(UserName="sts-user", PolicyName="deny", PolicyDocument=json.dumps({
         "Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "iam:ListRoles", "Resource": "*"}]}))
-    assert refused(as_user.list_roles)[:2] == (403, "AccessDenied")
+    status, code, message = refused(as_user.list_roles)
+    assert (status, code) == (403, "AccessDenied") and message.endswith("with an explicit deny in an identity-based policy")
     assert as_user.list_users()["Users"]
     # a role with an AWS-managed policy, narrowed by a session policy
     arn = make_role(iam, "reader", trust({"AWS": account}))

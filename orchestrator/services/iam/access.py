@@ -3,8 +3,8 @@ on a resource ARN is evaluated against its policies (explicit Deny > Allow > imp
 root (and in-process calls, which act as root) may do everything.
 
 Refused: ``AccessDenied`` 403 "User: ARN is not authorized to perform: iam:CreateUser on resource:
-arn:aws:iam::ACCOUNT:user/NAME" (IAM's wording; the reason AWS appends, "because no identity-based
-policy allows the iam:CreateUser action", is added as IAM adds it).
+arn:aws:iam::ACCOUNT:user/NAME because no identity-based policy allows the iam:CreateUser action"
+(or "with an explicit deny in an identity-based policy"), IAM's wording.
 """
 
 from __future__ import annotations
@@ -29,22 +29,31 @@ def context_of(caller: Caller) -> dict[str, Any]:
     return ctx
 
 
-def allows(backend: Backend, caller: Caller, action: str, resource: str,
-           context: dict[str, Any] | None = None) -> bool:
+def decide(backend: Backend, caller: Caller, action: str, resource: str,
+           context: dict[str, Any] | None = None) -> policy.Decision:
     if caller.kind == ROOT:
-        return True
+        return policy.Decision.ALLOW
     if caller.kind not in (IAM_USER, ASSUMED_ROLE):
-        return False
+        return policy.Decision.IMPLICIT_DENY
     identity, session = effective.policies_of(backend, caller)
     request = policy.Request(action=action, resource=resource, context={**context_of(caller), **(context or {})})
-    return policy.evaluate(request, identity, session=session) is policy.Decision.ALLOW
+    return policy.evaluate(request, identity, session=session)
+
+
+def allows(backend: Backend, caller: Caller, action: str, resource: str,
+           context: dict[str, Any] | None = None) -> bool:
+    return decide(backend, caller, action, resource, context) is policy.Decision.ALLOW
 
 
 def require(backend: Backend, caller: Caller | None, action: str, resource: str,
             context: dict[str, Any] | None = None) -> None:
     """Raise ``AccessDenied`` unless ``caller`` (None: an in-process call, as root) may do ``action``
     on ``resource``."""
-    if caller is None or allows(backend, caller, action, resource, context):
+    if caller is None:
         return
-    raise errors.AccessDeniedOn(caller.arn, action, resource,
-                                f"because no identity-based policy allows the {action} action")
+    decision = decide(backend, caller, action, resource, context)
+    if decision is policy.Decision.ALLOW:
+        return
+    reason = ("with an explicit deny in an identity-based policy" if decision is policy.Decision.EXPLICIT_DENY
+              else f"because no identity-based policy allows the {action} action")
+    raise errors.AccessDeniedOn(caller.arn, action, resource, reason)
