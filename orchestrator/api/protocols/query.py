@@ -29,6 +29,9 @@ from orchestrator.api.protocols.xml import document, write_members, xml_safe
 from orchestrator.domain import errors
 
 INVALID_TOKEN = "The security token included in the request is invalid."
+# Services that answer a value outside the model's constraints (a missing member, a number out of
+# range) with ``ValidationError`` ("1 validation error detected: ..."), as IAM and STS do
+VALIDATION_ERROR_SERVICES = frozenset({"iam", "sts"})
 
 
 class QueryParams(ParamParser):
@@ -80,7 +83,12 @@ class QueryProtocol(Protocol):
         return self._parser().operation(action)
 
     def parse(self, op: OperationModel, raw: Any) -> dict[str, Any]:
-        return self._parser().parse_input(op, raw)
+        try:
+            return self._parser().parse_input(op, raw)
+        except (errors.MissingParameter, errors.InvalidParameterValue) as exc:
+            if self.model is not None and self.model.signing_name in VALIDATION_ERROR_SERVICES:
+                raise errors.ValidationError(exc.message) from None
+            raise
 
     def _root(self, tag: str) -> Element:
         return Element(tag, {"xmlns": self.xmlns} if self.xmlns else {})
