@@ -5,8 +5,10 @@ against AWS, reproduces them): "Syntax errors in policy." for JSON or grammar er
 elements, an Effect that is neither Allow nor Deny, Action with NotAction, an unknown condition
 operator), "The policy failed legacy parsing" for an Effect in the wrong case or a date IAM cannot
 read, "Policy statement must contain actions." / "... resources.", "Policy document should not
-specify a principal." (identity), "Has prohibited field Resource." and "Missing required field
-Principal" (trust), 'Invalid principal in policy: "AWS":"..."'.
+specify a principal." (identity), "Has prohibited field Resource." and "Invalid principal in policy:
+com.amazon.balsa.error.InvalidPolicyException: The passed in policy has a statement with no
+principals!" (trust), "Missing required field Principal" (S3's word, for a bucket policy) and
+'Invalid principal in policy: "AWS":"..."' for a principal IAM cannot read (a partial wildcard).
 
 A document without Version is parsed as 2008-10-17, where ``${...}`` is literal text; callers that
 must insist on 2012-10-17 (IAM's CreatePolicy) check `Policy.version` themselves.
@@ -39,6 +41,9 @@ STATEMENT_ELEMENTS = {"Sid", "Effect", "Action", "NotAction", "Resource", "NotRe
 PRINCIPAL_TYPES = ("AWS", "Service", "Federated", "CanonicalUser")
 TRUST_ACTIONS = ("sts:AssumeRole", "sts:AssumeRoleWithSAML", "sts:AssumeRoleWithWebIdentity",
                  "sts:TagSession", "sts:SetSourceIdentity", "sts:SetContext")
+# IAM's CreateRole/UpdateAssumeRolePolicy text; S3's bucket policies say "Missing required field Principal"
+NO_PRINCIPAL = ("Invalid principal in policy: com.amazon.balsa.error.InvalidPolicyException: "
+                "The passed in policy has a statement with no principals!")
 TRUST_ACTIONS_MESSAGE = ("Trust Policy statement actions can only be sts:AssumeRole, "
                          "sts:AssumeRoleWithSAML,  and sts:AssumeRoleWithWebIdentity")
 
@@ -159,7 +164,7 @@ def _check_kind(statement: Mapping[str, Any], kind: str) -> None:
             raise MalformedPolicy("Policy statement must contain resources.")
         return
     if not has_principal:
-        raise MalformedPolicy("Missing required field Principal")
+        raise MalformedPolicy(NO_PRINCIPAL if kind == "trust" else "Missing required field Principal")
     if kind == "trust" and has_resource:
         raise MalformedPolicy("Has prohibited field Resource.")
     if kind == "resource" and not has_resource:
