@@ -85,7 +85,7 @@ def principal_match(st: Statement, request: Request) -> str | None:
 
 def applies(st: Statement, request: Request) -> bool:
     """Action, Resource and Condition all match (Principal is checked by the caller)."""
-    if (st.action_re.fullmatch(request.action) is not None) == st.not_action:
+    if st.action_match.fullmatch(request.action) == st.not_action:
         return False
     if not _resource_ok(st, request):
         return False

@@ -31,7 +31,7 @@ from orchestrator.domain.iam.model import (
     root_arn,
 )
 from orchestrator.domain.iam.variables import has_variables
-from orchestrator.domain.iam.wildcards import compile_globs
+from orchestrator.domain.iam.wildcards import ActionSet, compile_globs
 
 VERSIONS = ("2012-10-17", "2008-10-17")
 KINDS = ("identity", "trust", "resource")
@@ -203,7 +203,7 @@ def _statement(raw: Mapping[str, Any], kind: str, version: str) -> Statement:
     principal_raw = raw.get("NotPrincipal" if not_principal else "Principal")
     return Statement(
         sid=raw.get("Sid"), effect=raw["Effect"], actions=actions, not_action=not_action,
-        action_re=compile_globs(actions, ignore_case=True), resources=resources,
+        action_match=ActionSet(actions), resources=resources,
         not_resource=not_resource, resource_re=resource_re, resource_templates=templates,
         principal=None if principal_raw is None else _principal(principal_raw),
         not_principal=not_principal, conditions=_conditions(raw.get("Condition"), version),

@@ -65,3 +65,35 @@ def compile_globs(patterns: Sequence[str], ignore_case: bool = False, arn: bool 
         return re.compile(".*", re.DOTALL)
     flags = re.DOTALL | (re.IGNORECASE if ignore_case else 0)
     return re.compile("|".join(f"(?:{glob_regex(p, arn)})" for p in patterns), flags)
+
+
+class ActionSet:
+    """A statement's Action list as a matcher: patterns grouped by service prefix, each group
+    compiled on first use. ReadOnlyAccess lists ~2,000 actions over ~400 services; one regex of
+    them all costs ~60 µs a match and ~250 ms to compile, one service's group a few µs."""
+
+    __slots__ = ("everything", "groups", "compiled", "other")
+
+    def __init__(self, patterns: Sequence[str]) -> None:
+        self.everything = "*" in patterns
+        self.groups: dict[str, list[str]] = {}
+        wild: list[str] = []
+        for p in patterns:
+            vendor, sep, _ = p.partition(":")
+            if sep and "*" not in vendor and "?" not in vendor:
+                self.groups.setdefault(vendor.lower(), []).append(p)
+            else:
+                wild.append(p)
+        self.compiled: dict[str, re.Pattern[str]] = {}
+        self.other = compile_globs(wild, ignore_case=True) if wild else None
+
+    def fullmatch(self, action: str) -> bool:
+        if self.everything:
+            return True
+        vendor = action.partition(":")[0].lower()
+        pattern = self.compiled.get(vendor)
+        if pattern is None and vendor in self.groups:
+            pattern = self.compiled[vendor] = compile_globs(self.groups[vendor], ignore_case=True)
+        if pattern is not None and pattern.fullmatch(action):
+            return True
+        return self.other is not None and self.other.fullmatch(action) is not None
