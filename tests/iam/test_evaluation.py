@@ -174,3 +174,15 @@ def test_principal_derivation_from_bare_arns() -> None:
     account = pol({**EC2_TRUST, "Principal": {"AWS": ACCOUNT}}, kind="trust")
     request = Request("sts:AssumeRole", ROLE, {}, {"AWS": [ALICE]})
     assert evaluate(request, [pol(allow("sts:AssumeRole"))], resource=account) is ALLOW
+
+
+def test_parsed_policies_are_hashable_and_equal_by_content() -> None:
+    a = pol({**EC2_TRUST, "Principal": {"AWS": [ALICE, ACCOUNT]}}, kind="trust")
+    b = pol({**EC2_TRUST, "Principal": {"AWS": [ACCOUNT, ALICE]}}, kind="trust")
+    assert a == b and hash(a) == hash(b)
+    assert len({a, b, pol(allow())}) == 2
+
+
+def test_an_identity_policy_is_no_resource_policy() -> None:
+    with pytest.raises(ValueError, match="kind"):
+        evaluate(Request("s3:GetObject", OBJECT), [], resource=S3_ALL)

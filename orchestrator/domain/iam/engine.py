@@ -65,7 +65,8 @@ def principal_match(st: Statement, request: Request) -> str | None:
     if st.not_principal:
         if spec.anyone:
             return None
-        listed = all(v in spec.ids.get(kind, ()) for kind, values in ids.items() for v in values)
+        listed = all(v in spec.ids.get(kind, ()) or "*" in spec.ids.get(kind, ())
+                     for kind, values in ids.items() for v in values)
         return None if listed and ids else ANYONE
     if spec.anyone:
         return ANYONE
@@ -135,6 +136,8 @@ def evaluate(
     identity_allow = _scan(identity, request)
     if identity_allow is None:
         return Decision.EXPLICIT_DENY
+    if resource is not None and resource.kind == "identity":
+        raise ValueError("a resource policy must be parsed with kind 'resource' or 'trust'")
     session_allow: bool | None = True
     if session:
         session_allow = _scan(session, request)

@@ -122,6 +122,9 @@ class PrincipalSpec:
     anyone: bool
     ids: Mapping[str, frozenset[str]]
 
+    def __hash__(self) -> int:  # a dict field: hash its items, so a parsed Policy can key a cache
+        return hash((self.anyone, tuple(sorted(self.ids.items()))))
+
 
 @dataclass(frozen=True)
 class Statement:

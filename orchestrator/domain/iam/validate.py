@@ -47,7 +47,8 @@ NO_PRINCIPAL = ("Invalid principal in policy: com.amazon.balsa.error.InvalidPoli
 TRUST_ACTIONS_MESSAGE = ("Trust Policy statement actions can only be sts:AssumeRole, "
                          "sts:AssumeRoleWithSAML,  and sts:AssumeRoleWithWebIdentity")
 
-_VENDOR = re.compile(r"[^a-zA-Z0-9\-.*?]")
+_VENDOR = re.compile(r"[^a-zA-Z0-9\-.]")
+_SERVICE = re.compile(r"^[a-z0-9][a-z0-9.-]*\.amazonaws\.com$")
 _ACCOUNT = re.compile(r"^\d{12}$")
 _PRINCIPAL_ARN = re.compile(r"^arn:[a-z-]+:(iam|sts)::(\d{12}|aws):[^*?]+$")
 
@@ -96,7 +97,7 @@ def _check_resources(resources: tuple[str, ...]) -> None:
 
 def _principal_value(kind: str, value: str) -> str:
     """One Principal value normalized (an account id becomes its root ARN) or refused."""
-    bad = MalformedPolicy(f'Invalid principal in policy: "{kind}":"{value}"')
+    bad = MalformedPolicy(f'Invalid principal in policy: "{kind.upper()}":"{value}"')  # IAM's "SERVICE"
     if not value:
         raise bad
     if kind == "AWS":
@@ -106,7 +107,7 @@ def _principal_value(kind: str, value: str) -> str:
             return root_arn(value)
         if not _PRINCIPAL_ARN.match(value):
             raise bad
-    elif kind == "Service" and ("*" in value or "." not in value) and value != "*":
+    elif kind == "Service" and value != "*" and not _SERVICE.match(value):
         raise bad
     return value
 
