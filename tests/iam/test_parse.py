@@ -47,6 +47,8 @@ MALFORMED: list[tuple[str, Any, str, str]] = [
     ("duplicate Sid", doc({**allow(), "Sid": "A"}, {**allow(), "Sid": "A"}), "identity",
      "Statement IDs (SID) in a single policy must be unique."),
     ("unknown operator", doc(allow(Condition={"StringEqualz": {"aws:username": "a"}})), "identity", SYNTAX),
+    ("condition key without vendor", doc(allow(Condition={"StringEquals": {"username": "a"}})), "identity",
+     "Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc."),
     ("condition not an object", doc(allow(Condition={"StringEquals": "a"})), "identity", SYNTAX),
     ("unreadable date", doc(allow(Condition={"DateGreaterThan": {"aws:CurrentTime": "yesterday"}})), "identity", LEGACY),
     ("trust with Resource", doc({**TRUST, "Resource": "*"}), "trust", "Has prohibited field Resource."),

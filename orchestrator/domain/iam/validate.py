@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from orchestrator.domain.iam.conditions import LEGACY, SYNTAX, build
+from orchestrator.domain.iam.conditions import LEGACY, NO_VENDOR, SYNTAX, build
 from orchestrator.domain.iam.model import (
     Condition,
     MalformedPolicy,
@@ -80,7 +80,7 @@ def _check_actions(actions: tuple[str, ...]) -> None:
     for action in actions:
         parts = action.split(":")
         if len(parts) == 1 and action != "*":
-            raise MalformedPolicy("Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc.")
+            raise MalformedPolicy(NO_VENDOR)
         if len(parts) > 2:
             raise MalformedPolicy("Actions/Condition can contain only one colon.")
         if action != "*" and _VENDOR.search(parts[0]):
