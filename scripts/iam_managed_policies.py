@@ -5,7 +5,7 @@ refreshed monthly from AWS. This script reads the moto installed from PyPI in th
 dependency), keeps the policies ec2d serves, and records moto's version, licence and the source
 file's sha256 in the JSON's header. Run from the repository root:
 
-    /work/main/.venv/bin/python scripts/iam_managed_policies.py
+    .venv/bin/python scripts/iam_managed_policies.py
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ from orchestrator.domain.iam.wildcards import compile_globs, compile_tokens
 
 SYNTAX = "Syntax errors in policy."
 LEGACY = "The policy failed legacy parsing"
+NO_VENDOR = "Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc."
 
 QUALIFIERS = ("ForAnyValue:", "ForAllValues:")
 
@@ -253,6 +254,8 @@ def build(op: str, key: str, raw: Any, version: str) -> Condition:
     qualifier, written, if_exists = split_operator(op)
     if written not in OPERATORS:
         raise MalformedPolicy(SYNTAX)
+    if ":" not in key:
+        raise MalformedPolicy(NO_VENDOR)
     values = _values(raw)
     negated = written in NEGATED
     base = NEGATED.get(written, written)

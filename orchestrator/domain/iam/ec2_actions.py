@@ -24,6 +24,12 @@ from pathlib import Path
 from typing import Any
 
 DATA = Path(__file__).with_name("ec2_actions.json")
+# The resource types the table keeps (scripts/iam_ec2_actions.py reads this list): ec2d's own.
+RESOURCE_TYPES_KEPT = (
+    "instance", "image", "volume", "snapshot", "subnet", "vpc", "security-group", "security-group-rule",
+    "network-interface", "key-pair", "elastic-ip", "internet-gateway", "route-table", "placement-group",
+    "launch-template", "role",
+)
 _PLACEHOLDER = re.compile(r"\$\{[A-Za-z]+\}")
 
 

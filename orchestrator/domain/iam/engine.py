@@ -9,8 +9,10 @@
      policies still limit it; naming the assumed-role session ARN is not limited by them; naming
      the account (``arn:aws:iam::ACCOUNT:root``) only delegates to the account's identity
      policies, which must allow as well.
-   Across accounts (the caller's account differs from the account in the resource's ARN) both the
-   identity side and the resource policy must allow.
+   Across accounts (the caller's account differs from the resource's: ``aws:ResourceAccount`` in
+   the context, else the account in the resource's ARN) both the
+   identity side and the resource policy must allow. A role's trust policy (kind "trust") is
+   always needed: an identity policy allowing sts:AssumeRole is not enough without it.
 3. Otherwise IMPLICIT_DENY.
 
 Permissions boundaries, SCPs and RCPs are not modelled: ec2d has no Organizations.
@@ -63,7 +65,8 @@ def principal_match(st: Statement, request: Request) -> str | None:
     if st.not_principal:
         if spec.anyone:
             return None
-        listed = all(v in spec.ids.get(kind, ()) for kind, values in ids.items() for v in values)
+        listed = all(v in spec.ids.get(kind, ()) or "*" in spec.ids.get(kind, ())
+                     for kind, values in ids.items() for v in values)
         return None if listed and ids else ANYONE
     if spec.anyone:
         return ANYONE
@@ -83,7 +86,7 @@ def principal_match(st: Statement, request: Request) -> str | None:
 
 def applies(st: Statement, request: Request) -> bool:
     """Action, Resource and Condition all match (Principal is checked by the caller)."""
-    if (st.action_re.fullmatch(request.action) is not None) == st.not_action:
+    if st.action_match.fullmatch(request.action) == st.not_action:
         return False
     if not _resource_ok(st, request):
         return False
@@ -133,6 +136,8 @@ def evaluate(
     identity_allow = _scan(identity, request)
     if identity_allow is None:
         return Decision.EXPLICIT_DENY
+    if resource is not None and resource.kind == "identity":
+        raise ValueError("a resource policy must be parsed with kind 'resource' or 'trust'")
     session_allow: bool | None = True
     if session:
         session_allow = _scan(session, request)
@@ -143,17 +148,21 @@ def evaluate(
         denied, how = _scan_resource(resource, request)
         if denied:
             return Decision.EXPLICIT_DENY
-    identity_ok = identity_allow and session_allow
+    identity_ok = bool(identity_allow and session_allow)
     if how is None:
-        allowed = identity_ok
-    elif _cross_account(request):
+        # a role's trust policy must allow AssumeRole itself: identity policies alone never do
+        allowed = identity_ok and (resource is None or resource.kind != "trust")
+    elif how == ACCOUNT or _cross_account(request):
         allowed = identity_ok
     else:
-        allowed = identity_ok or how == SESSION or (how in (DIRECT, ANYONE) and session_allow)
+        allowed = identity_ok or how == SESSION or bool(session_allow)
     return Decision.ALLOW if allowed else Decision.IMPLICIT_DENY
 
 
 def _cross_account(request: Request) -> bool:
-    resource_account = account_of(request.resource)
+    """The caller's account differs from the resource owner's: ``aws:ResourceAccount`` from the
+    context when the caller gave it (S3 ARNs carry no account), else the ARN's account field."""
+    owner = request.ctx.get("aws:resourceaccount")
+    resource_account = owner if isinstance(owner, str) else account_of(request.resource)
     caller = request.caller_account
     return bool(resource_account and caller and resource_account != caller)

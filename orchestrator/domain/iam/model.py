@@ -14,6 +14,8 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
+from orchestrator.domain.iam.wildcards import ActionSet
+
 ContextValue = str | list[str] | bool | int | float | datetime | bytes
 
 ROOT_SUFFIX = ":root"
@@ -120,6 +122,9 @@ class PrincipalSpec:
     anyone: bool
     ids: Mapping[str, frozenset[str]]
 
+    def __hash__(self) -> int:  # a dict field: hash its items, so a parsed Policy can key a cache
+        return hash((self.anyone, tuple(sorted(self.ids.items()))))
+
 
 @dataclass(frozen=True)
 class Statement:
@@ -127,7 +132,7 @@ class Statement:
     effect: str  # "Allow" | "Deny"
     actions: tuple[str, ...]
     not_action: bool
-    action_re: re.Pattern[str] = field(compare=False, repr=False)
+    action_match: ActionSet = field(compare=False, repr=False)
     resources: tuple[str, ...] | None = None  # None: no Resource element (trust policies)
     not_resource: bool = False
     resource_re: re.Pattern[str] | None = field(default=None, compare=False, repr=False)

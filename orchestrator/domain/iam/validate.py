@@ -5,8 +5,10 @@ against AWS, reproduces them): "Syntax errors in policy." for JSON or grammar er
 elements, an Effect that is neither Allow nor Deny, Action with NotAction, an unknown condition
 operator), "The policy failed legacy parsing" for an Effect in the wrong case or a date IAM cannot
 read, "Policy statement must contain actions." / "... resources.", "Policy document should not
-specify a principal." (identity), "Has prohibited field Resource." and "Missing required field
-Principal" (trust), 'Invalid principal in policy: "AWS":"..."'.
+specify a principal." (identity), "Has prohibited field Resource." and "Invalid principal in policy:
+com.amazon.balsa.error.InvalidPolicyException: The passed in policy has a statement with no
+principals!" (trust), "Missing required field Principal" (S3's word, for a bucket policy) and
+'Invalid principal in policy: "AWS":"..."' for a principal IAM cannot read (a partial wildcard).
 
 A document without Version is parsed as 2008-10-17, where ``${...}`` is literal text; callers that
 must insist on 2012-10-17 (IAM's CreatePolicy) check `Policy.version` themselves.
@@ -19,7 +21,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from orchestrator.domain.iam.conditions import LEGACY, SYNTAX, build
+from orchestrator.domain.iam.conditions import LEGACY, NO_VENDOR, SYNTAX, build
 from orchestrator.domain.iam.model import (
     Condition,
     MalformedPolicy,
@@ -29,7 +31,7 @@ from orchestrator.domain.iam.model import (
     root_arn,
 )
 from orchestrator.domain.iam.variables import has_variables
-from orchestrator.domain.iam.wildcards import compile_globs
+from orchestrator.domain.iam.wildcards import ActionSet, compile_globs
 
 VERSIONS = ("2012-10-17", "2008-10-17")
 KINDS = ("identity", "trust", "resource")
@@ -39,10 +41,14 @@ STATEMENT_ELEMENTS = {"Sid", "Effect", "Action", "NotAction", "Resource", "NotRe
 PRINCIPAL_TYPES = ("AWS", "Service", "Federated", "CanonicalUser")
 TRUST_ACTIONS = ("sts:AssumeRole", "sts:AssumeRoleWithSAML", "sts:AssumeRoleWithWebIdentity",
                  "sts:TagSession", "sts:SetSourceIdentity", "sts:SetContext")
+# IAM's CreateRole/UpdateAssumeRolePolicy text; S3's bucket policies say "Missing required field Principal"
+NO_PRINCIPAL = ("Invalid principal in policy: com.amazon.balsa.error.InvalidPolicyException: "
+                "The passed in policy has a statement with no principals!")
 TRUST_ACTIONS_MESSAGE = ("Trust Policy statement actions can only be sts:AssumeRole, "
                          "sts:AssumeRoleWithSAML,  and sts:AssumeRoleWithWebIdentity")
 
-_VENDOR = re.compile(r"[^a-zA-Z0-9\-.*?]")
+_VENDOR = re.compile(r"[^a-zA-Z0-9\-.]")
+_SERVICE = re.compile(r"^[a-z0-9][a-z0-9.-]*\.amazonaws\.com$")
 _ACCOUNT = re.compile(r"^\d{12}$")
 _PRINCIPAL_ARN = re.compile(r"^arn:[a-z-]+:(iam|sts)::(\d{12}|aws):[^*?]+$")
 
@@ -74,7 +80,7 @@ def _check_actions(actions: tuple[str, ...]) -> None:
     for action in actions:
         parts = action.split(":")
         if len(parts) == 1 and action != "*":
-            raise MalformedPolicy("Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc.")
+            raise MalformedPolicy(NO_VENDOR)
         if len(parts) > 2:
             raise MalformedPolicy("Actions/Condition can contain only one colon.")
         if action != "*" and _VENDOR.search(parts[0]):
@@ -91,7 +97,7 @@ def _check_resources(resources: tuple[str, ...]) -> None:
 
 def _principal_value(kind: str, value: str) -> str:
     """One Principal value normalized (an account id becomes its root ARN) or refused."""
-    bad = MalformedPolicy(f'Invalid principal in policy: "{kind}":"{value}"')
+    bad = MalformedPolicy(f'Invalid principal in policy: "{kind.upper()}":"{value}"')  # IAM's "SERVICE"
     if not value:
         raise bad
     if kind == "AWS":
@@ -101,7 +107,7 @@ def _principal_value(kind: str, value: str) -> str:
             return root_arn(value)
         if not _PRINCIPAL_ARN.match(value):
             raise bad
-    elif kind == "Service" and ("*" in value or "." not in value) and value != "*":
+    elif kind == "Service" and value != "*" and not _SERVICE.match(value):
         raise bad
     return value
 
@@ -159,7 +165,7 @@ def _check_kind(statement: Mapping[str, Any], kind: str) -> None:
             raise MalformedPolicy("Policy statement must contain resources.")
         return
     if not has_principal:
-        raise MalformedPolicy("Missing required field Principal")
+        raise MalformedPolicy(NO_PRINCIPAL if kind == "trust" else "Missing required field Principal")
     if kind == "trust" and has_resource:
         raise MalformedPolicy("Has prohibited field Resource.")
     if kind == "resource" and not has_resource:
@@ -198,7 +204,7 @@ def _statement(raw: Mapping[str, Any], kind: str, version: str) -> Statement:
     principal_raw = raw.get("NotPrincipal" if not_principal else "Principal")
     return Statement(
         sid=raw.get("Sid"), effect=raw["Effect"], actions=actions, not_action=not_action,
-        action_re=compile_globs(actions, ignore_case=True), resources=resources,
+        action_match=ActionSet(actions), resources=resources,
         not_resource=not_resource, resource_re=resource_re, resource_templates=templates,
         principal=None if principal_raw is None else _principal(principal_raw),
         not_principal=not_principal, conditions=_conditions(raw.get("Condition"), version),
