@@ -29,10 +29,14 @@ def test_role_arn_with_source_profile(api: LocalApi, iam, tmp_path: Path) -> Non
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                                                "Principal": {"AWS": f"arn:aws:iam::{account}:user/cli-user"}}]}))[
         "Role"]["Arn"]
+    root = api.root
     (tmp_path / "creds").write_text(f"[ec2d]\naws_access_key_id = {key['aws_access_key_id']}\n"
-                                    f"aws_secret_access_key = {key['aws_secret_access_key']}\n")
+                                    f"aws_secret_access_key = {key['aws_secret_access_key']}\n"
+                                    f"[root]\naws_access_key_id = {root['aws_access_key_id']}\n"
+                                    f"aws_secret_access_key = {root['aws_secret_access_key']}\n")
     (tmp_path / "config").write_text(
         f"[profile ec2d]\nregion = us-west-2\nendpoint_url = {api.url}\n\n"
+        f"[profile root]\nregion = us-west-2\nendpoint_url = {api.url}\n\n"
         f"[profile ops]\nrole_arn = {role_arn}\nsource_profile = ec2d\nrole_session_name = cli-session\n"
         f"region = us-west-2\nendpoint_url = {api.url}\n")
     base = _aws(api, tmp_path, "--profile", "ec2d", "sts", "get-caller-identity")
@@ -41,6 +45,11 @@ def test_role_arn_with_source_profile(api: LocalApi, iam, tmp_path: Path) -> Non
     out = _aws(api, tmp_path, "--profile", "ops", "sts", "get-caller-identity")
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["Arn"] == f"arn:aws:sts::{account}:assumed-role/cli-role/cli-session"
+    # the CLI decodes IAM's URL-encoded documents as botocore does
+    role = _aws(api, tmp_path, "--profile", "root", "iam", "get-role", "--role-name", "cli-role")
+    assert role.returncode == 0, role.stderr
+    assert json.loads(role.stdout)["Role"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
+        "AWS": f"arn:aws:iam::{account}:user/cli-user"}
     # the role has no policy: IAM refuses it what it refuses any caller no policy allows
     denied = _aws(api, tmp_path, "--profile", "ops", "iam", "list-roles")
     assert denied.returncode != 0 and "AccessDenied" in denied.stderr
