@@ -44,6 +44,13 @@ MALFORMED: list[tuple[str, Any, str, str]] = [
     ("wildcard vendor", doc(allow(action="s3*:GetObject")), "identity", "Vendor s3* is not valid"),
     ("resource not an ARN", doc(allow(resource="my-bucket")), "identity",
      'Resource my-bucket must be in ARN format or "*".'),
+    ("IAM resource with a region", doc(allow(resource="arn:aws:iam:us-east-1:111122223333:role/x")), "identity",
+     "IAM resource arn:aws:iam:us-east-1:111122223333:role/x cannot contain region information."),
+    ("S3 resource with a region", doc(allow(resource="arn:aws:s3:us-east-1::b/*")), "identity",
+     "Resource arn:aws:s3:us-east-1::b/* can not contain region information."),
+    ("unknown IAM resource type", doc(allow(resource="arn:aws:iam::111122223333:widget/x")), "identity",
+     'IAM resource path must either be "*" or start with user/, federated-user/, role/, group/, instance-profile/, '
+     "mfa/, server-certificate/, policy/, sms-mfa/, saml-provider/, oidc-provider/, report/, access-report/."),
     ("duplicate Sid", doc({**allow(), "Sid": "A"}, {**allow(), "Sid": "A"}), "identity",
      "Statement IDs (SID) in a single policy must be unique."),
     ("unknown operator", doc(allow(Condition={"StringEqualz": {"aws:username": "a"}})), "identity", SYNTAX),

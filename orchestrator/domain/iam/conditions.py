@@ -263,7 +263,7 @@ def build(op: str, key: str, raw: Any, version: str) -> Condition:
         raise MalformedPolicy(LEGACY)
     return Condition(
         operator=op, base=base, qualifier=qualifier, if_exists=if_exists, negated=negated,
-        key=key.lower(), values=values, matches=_matcher(base, values, version),
+        key=key.lower(), values=values, matches=_matcher(base, values, version), name=key,
     )
 
 

@@ -113,6 +113,7 @@ class Condition:
     key: str  # lower-cased
     values: tuple[Any, ...]
     matches: Matcher = field(compare=False, repr=False)
+    name: str = ""  # the key as written, for messages
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@
 
 Pure domain code: no I/O, no clock (callers put ``aws:CurrentTime`` etc. in the context).
 The pieces: validate.py (parsing, IAM's error messages), conditions.py (operators),
-variables.py (``${...}``), wildcards.py (``*``/``?``), engine.py (the evaluation logic).
+variables.py (``${...}``), wildcards.py (``*``/``?``), engine.py (the evaluation logic),
+explain.py (why: matched statements, the decoded authorization message).
 """
 
 from __future__ import annotations

@@ -47,6 +47,9 @@ NO_PRINCIPAL = ("Invalid principal in policy: com.amazon.balsa.error.InvalidPoli
 TRUST_ACTIONS_MESSAGE = ("Trust Policy statement actions can only be sts:AssumeRole, "
                          "sts:AssumeRoleWithSAML,  and sts:AssumeRoleWithWebIdentity")
 
+IAM_RESOURCE_TYPES = ("user/", "federated-user/", "role/", "group/", "instance-profile/", "mfa/",
+                      "server-certificate/", "policy/", "sms-mfa/", "saml-provider/", "oidc-provider/",
+                      "report/", "access-report/")
 _VENDOR = re.compile(r"[^a-zA-Z0-9\-.]")
 _SERVICE = re.compile(r"^[a-z0-9][a-z0-9.-]*\.amazonaws\.com$")
 _ACCOUNT = re.compile(r"^\d{12}$")
@@ -87,12 +90,27 @@ def _check_actions(actions: tuple[str, ...]) -> None:
             raise MalformedPolicy(f"Vendor {parts[0]} is not valid")
 
 
+def _check_arn(resource: str) -> None:
+    """IAM's checks of an IAM or S3 resource ARN: no region, and IAM's known resource types."""
+    parts = resource.split(":", 5)
+    if len(parts) < 6:
+        return
+    service, region, path = parts[2], parts[3], parts[5]
+    if service == "iam" and region:
+        raise MalformedPolicy(f"IAM resource {resource} cannot contain region information.")
+    if service == "s3" and region and not path.startswith("accesspoint/"):
+        raise MalformedPolicy(f"Resource {resource} can not contain region information.")
+    if service == "iam" and path not in ("*", "root") and not path.startswith(IAM_RESOURCE_TYPES):
+        raise MalformedPolicy(f'IAM resource path must either be "*" or start with {", ".join(IAM_RESOURCE_TYPES)}.')
+
+
 def _check_resources(resources: tuple[str, ...]) -> None:
     for resource in resources:
         if resource != "*" and ":" not in resource:
             raise MalformedPolicy(f'Resource {resource} must be in ARN format or "*".')
         if resource != "*" and resource.count(":") < 5 and "::" in resource:
             raise MalformedPolicy(LEGACY)
+        _check_arn(resource)
 
 
 def _principal_value(kind: str, value: str) -> str:
