@@ -63,7 +63,7 @@ class EngineBody:
     content_sha256: str  # the engine's x-amz-content-sha256
     length: int | None  # the engine's Content-Length (None: chunked transfer)
     drop_headers: frozenset[str] = frozenset()
-    content_encoding: str | None = None  # replaces the client's when set ("" removes it)
+    content_encoding: str | None = None  # not None: the client's Content-Encoding less aws-chunked
 
 
 def _mismatch() -> S3Error:
@@ -146,7 +146,9 @@ def engine_body(content: StreamReader, declared: str, length: int | None, chunke
         return EngineBody(_hold_last(_signed_chunks(content, signing, size)), sigv4.UNSIGNED_PAYLOAD, size,
                           drop_headers=frozenset({"x-amz-decoded-content-length"}), content_encoding="")
     if declared == UNSIGNED_TRAILER:
-        return EngineBody(_raw(content), UNSIGNED_TRAILER, None if chunked else length)
+        # aws-chunked is how this body travels, not how the object is encoded: S3 does not store it
+        # (the engine would, and hand it back on GET), so the engine is told only the other encodings
+        return EngineBody(_raw(content), UNSIGNED_TRAILER, None if chunked else length, content_encoding="")
     if declared == sigv4.UNSIGNED_PAYLOAD:
         return EngineBody(_raw(content) if has_body else None, sigv4.UNSIGNED_PAYLOAD, None if chunked else length)
     if _HEX64.match(declared):
