@@ -75,7 +75,8 @@ class S3Front:
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                auto_decompress=False, timeout=aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=600),
+                auto_decompress=False, read_bufsize=PIECE * 4,
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=600),
                 connector=aiohttp.TCPConnector(limit=256))
         return self._session
 

@@ -115,6 +115,7 @@ def command(binary: Path, engine_dir: Path, ports: dict[str, int]) -> list[str]:
             "-s3.iam=false", "-iam=false", "-webdav=false", "-sftp=false", "-mq.broker=false",
             "-mq.agent=false", "-master.telemetry=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
             "-s3.autoCreateBucket=false", "-s3.allowDeleteBucketNotEmpty=false", "-master.volumeSizeLimitMB=64",
+            "-volume.max=0",
             "-volume.preStopSeconds=0"]
     for name in PORTS:
         flag = name if "." in name else f"{name}.port"
