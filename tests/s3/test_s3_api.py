@@ -167,3 +167,17 @@ def test_presigned_url_boto3_default_sigv2(s3: Any, bucket: str) -> None:
     with pytest.raises(urllib.error.HTTPError) as exc:
         urllib.request.urlopen(tampered, timeout=30)
     assert exc.value.code == 403 and b"SignatureDoesNotMatch" in exc.value.read()
+
+
+def test_the_engine_refuses_whoever_bypasses_ec2d(s3d: RunningEc2d, s3: Any, bucket: str) -> None:
+    """The engine's filer listens on 127.0.0.1 too: without the JWT keys of its security.toml
+    (fresh at each start, 0600 in the data dir) it reads and lists nothing."""
+    import json
+
+    s3.put_object(Bucket=bucket, Key="private", Body=b"not for the filer")
+    ports = json.loads((s3d.config.data_dir / "s3" / "weed.pid").read_text())["ports"]
+    for path in (f"/buckets/{bucket}/private", f"/buckets/{bucket}/", "/buckets/"):
+        with pytest.raises(urllib.error.HTTPError) as exc:
+            urllib.request.urlopen(f"http://127.0.0.1:{ports['filer']}{path}", timeout=10)
+        assert exc.value.code == 401
+    assert oct((s3d.config.data_dir / "s3" / "security.toml").stat().st_mode & 0o777) == "0o600"

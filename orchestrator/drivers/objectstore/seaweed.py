@@ -31,6 +31,7 @@ import socket
 import string
 import sys
 import sysconfig
+import textwrap
 import time
 from pathlib import Path
 
@@ -46,6 +47,7 @@ PID_FILE = "weed.pid"
 LOG_FILE = "weed.log"
 ADMIN_FILE = "engine-admin.json"
 S3_CONFIG = "s3.json"
+SECURITY_CONFIG = "security.toml"  # weed reads it from its working directory (the engine dir)
 READY_TIMEOUT = 60.0
 STOP_GRACE = 3.0  # then SIGKILL: see SeaweedEngine.stop
 _PR_SET_PDEATHSIG = 1
@@ -106,6 +108,33 @@ def s3_config(akid: str, secret: str) -> str:
         "credentials": [{"accessKey": akid, "secretKey": secret}],
         "actions": ["Admin", "Read", "List", "Tagging", "Write"],
     }]}, indent=1) + "\n"
+
+
+def security_config() -> str:
+    """``security.toml`` (read from the engine's working directory): fresh random JWT keys at each
+    start for the volume servers' and the filer's HTTP APIs, reads and writes, so a local process
+    that finds their 127.0.0.1 ports cannot read or write objects past ec2d's checks; no UI."""
+    def key() -> str:
+        return secrets.token_hex(32)
+
+    return textwrap.dedent(f"""\
+        [jwt.signing]
+        key = "{key()}"
+        expires_after_seconds = 10
+        [jwt.signing.read]
+        key = "{key()}"
+        expires_after_seconds = 10
+        [jwt.filer_signing]
+        key = "{key()}"
+        expires_after_seconds = 10
+        [jwt.filer_signing.read]
+        key = "{key()}"
+        expires_after_seconds = 10
+        [access]
+        ui = false
+        [filer.expose_directory_metadata]
+        enabled = false
+        """)
 
 
 def command(binary: Path, engine_dir: Path, ports: dict[str, int]) -> list[str]:
@@ -242,6 +271,7 @@ class SeaweedEngine(ObjectStoreEngine):
         sweep_leftover(self.engine_dir)
         akid, secret = admin_identity(self.engine_dir)
         _write_private(self.engine_dir / S3_CONFIG, s3_config(akid, secret))
+        _write_private(self.engine_dir / SECURITY_CONFIG, security_config())
         self.ports = dict(zip(PORTS, free_ports(len(PORTS)), strict=True))
         logfile = open(self.engine_dir / LOG_FILE, "ab")  # noqa: SIM115 (handed to the child)
         os.fchmod(logfile.fileno(), 0o600)
