@@ -211,8 +211,8 @@ class Front:
         return await self.api.handle(request)
 
     async def expect(self, request: web.Request) -> web.StreamResponse | None:
-        if self.s3.claims(request):  # S3 bodies are streamed, whatever their size
-            return await _default_expect_handler(request)
+        if self.s3.claims(request):  # S3 bodies are streamed, whatever their size: checked, then sent
+            return await self.s3.expect(request)
         return await self.api.expect(request)
 
 

@@ -25,10 +25,12 @@ import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass
 from urllib.parse import unquote
 
 import aiohttp
 from aiohttp import web
+from aiohttp.web_urldispatcher import _default_expect_handler
 from yarl import URL
 
 from orchestrator.api import sigv4
@@ -42,6 +44,19 @@ from orchestrator.services.principals import Caller
 from orchestrator.services.s3_access import authorize_s3
 
 log = logging.getLogger("ec2d.s3")
+
+
+@dataclass(frozen=True)
+class _Admitted:
+    """A request whose signature and authorization passed."""
+
+    caller: Caller
+    auth: sigv4.AuthContext
+    secret: str
+    raw_query: str
+
+
+_ADMITTED = web.RequestKey("s3_admitted", _Admitted)
 PIECE = 256 * 1024
 _SIGNATURE = re.compile(r"Signature=([0-9a-f]{64})")
 
@@ -107,7 +122,23 @@ class S3Front:
         return web.Response(body=error_body(err, target.resource, request_id), status=err.status,
                             content_type="application/xml", headers={"x-amz-request-id": request_id})
 
-    async def _serve(self, request: web.Request, target: addressing.Target, request_id: str) -> web.StreamResponse:
+    async def expect(self, request: web.Request) -> web.StreamResponse | None:
+        """``Expect: 100-continue``: the request is checked (signature, authorization) before the
+        client is told to send its body, so a refused upload is never sent."""
+        target = addressing.target(request.host, request.raw_path.split("?", 1)[0], self.endpoint_hosts)
+        try:
+            request[_ADMITTED] = self._admit(request, target)
+        except (S3Error, errors.AccessDenied) as err:
+            response = self._error(err if isinstance(err, S3Error) else access_denied(), target,
+                                   secrets.token_hex(8).upper())
+            await response.prepare(request)
+            await response.write_eof()
+            request.protocol.force_close()  # the body will not come
+            return response
+        return await _default_expect_handler(request)
+
+    def _admit(self, request: web.Request, target: addressing.Target) -> _Admitted:
+        """Who is asking and whether they may: everything checked before the body is read."""
         raw_query = _raw_query(request)
         caller, auth, secret = self._authenticate(request, target, raw_query)
         if auth.region not in self.backend.regions and auth.region != "us-east-1":
@@ -123,6 +154,11 @@ class S3Front:
         context = self._context(request, caller, auth, raw_query)
         for action, resource in needed:
             authorize_s3(caller, action, resource, context)
+        return _Admitted(caller, auth, secret, raw_query)
+
+    async def _serve(self, request: web.Request, target: addressing.Target, request_id: str) -> web.StreamResponse:
+        admitted = request.get(_ADMITTED) or self._admit(request, target)
+        auth = admitted.auth
         endpoint = self.engine.endpoint if self.engine is not None else None
         if endpoint is None:
             raise S3Error("ServiceUnavailable", "S3 is not running on this ec2d (started with --no-s3, or its "
@@ -131,8 +167,8 @@ class S3Front:
                                   if not auth.presigned else sigv4.UNSIGNED_PAYLOAD,
                                   request.content_length, _chunked(request),
                                   request.headers.get("x-amz-decoded-content-length"),
-                                  self._chunk_signing(request, auth, secret))
-        return await self._forward(request, target, raw_query, body, endpoint)
+                                  self._chunk_signing(request, auth, admitted.secret))
+        return await self._forward(request, target, admitted.raw_query, body, endpoint)
 
     def _authenticate(self, request: web.Request, target: addressing.Target,
                       raw_query: str) -> tuple[Caller, sigv4.AuthContext, str]:
