@@ -170,9 +170,12 @@ def test_presigned_url_boto3_default_sigv2(s3: Any, bucket: str) -> None:
 
 
 def test_the_engine_refuses_whoever_bypasses_ec2d(s3d: RunningEc2d, s3: Any, bucket: str) -> None:
-    """The engine's filer listens on 127.0.0.1 too: without the JWT keys of its security.toml
-    (fresh at each start, 0600 in the data dir) it reads and lists nothing."""
+    """The engine's ports are on 127.0.0.1, reachable by any local process: its filer and volume
+    HTTP APIs want JWTs signed with the keys of its security.toml, its gRPC servers a client
+    certificate from its own CA (both fresh at each start, 0600 in the data dir)."""
     import json
+    import socket
+    import ssl
 
     s3.put_object(Bucket=bucket, Key="private", Body=b"not for the filer")
     ports = json.loads((s3d.config.data_dir / "s3" / "weed.pid").read_text())["ports"]
@@ -181,3 +184,21 @@ def test_the_engine_refuses_whoever_bypasses_ec2d(s3d: RunningEc2d, s3: Any, buc
             urllib.request.urlopen(f"http://127.0.0.1:{ports['filer']}{path}", timeout=10)
         assert exc.value.code == 401
     assert oct((s3d.config.data_dir / "s3" / "security.toml").stat().st_mode & 0o777) == "0o600"
+    with urllib.request.urlopen(f"http://127.0.0.1:{ports['master']}/dir/assign", timeout=10) as response:
+        assigned = json.loads(response.read())
+    assert "auth" not in assigned  # no write token for an outsider
+    upload = urllib.request.Request(f"http://{assigned['url']}/{assigned['fid']}", method="POST",
+                                    data=b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x\"\r\n\r\n"
+                                         b"x\r\n--b--\r\n",
+                                    headers={"Content-Type": "multipart/form-data; boundary=b"})
+    with pytest.raises(urllib.error.HTTPError) as exc:
+        urllib.request.urlopen(upload, timeout=10)
+    assert exc.value.code == 401
+    for name in ("master.port.grpc", "volume.port.grpc", "filer.port.grpc", "s3.port.grpc"):
+        context = ssl.create_default_context()
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        with socket.create_connection(("127.0.0.1", ports[name]), timeout=10) as raw_sock:
+            with pytest.raises(ssl.SSLError, match="CERTIFICATE_REQUIRED"):
+                with context.wrap_socket(raw_sock) as tls:
+                    tls.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+                    tls.recv(100)

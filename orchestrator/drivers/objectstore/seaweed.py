@@ -15,6 +15,11 @@ No orphans: the engine runs in its own process group with ``PR_SET_PDEATHSIG`` (
 dies, even by SIGKILL), and its pid is kept in ``DATA_DIR/s3/weed.pid``: the next start (and
 ``ec2d uninstall``) kills a leftover engine of the same data dir, recognised by its command line.
 Logs go to ``DATA_DIR/s3/weed.log``.
+
+Its ports are on 127.0.0.1, where any local process can reach them, so nothing there answers
+without the engine's own secrets: the S3 gateway wants SigV4 with the admin key, the filer and
+volume HTTP APIs JWTs (``security.toml``) and every gRPC server a client certificate from the
+engine's private CA (``engine_tls``); the keys are made afresh at each start, 0600 in the engine dir.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import textwrap
 import time
 from pathlib import Path
 
+from orchestrator.drivers.objectstore import engine_tls
 from orchestrator.drivers.objectstore.driver import EngineEndpoint, EngineError, ObjectStoreEngine
 
 log = logging.getLogger("ec2d.s3engine")
@@ -110,7 +116,7 @@ def s3_config(akid: str, secret: str) -> str:
     }]}, indent=1) + "\n"
 
 
-def security_config() -> str:
+def security_config(tls: tuple[Path, Path, Path] | None = None) -> str:
     """``security.toml`` (read from the engine's working directory): fresh random JWT keys at each
     start for the volume servers' and the filer's HTTP APIs, reads and writes, so a local process
     that finds their 127.0.0.1 ports cannot read or write objects past ec2d's checks; no UI."""
@@ -134,7 +140,16 @@ def security_config() -> str:
         ui = false
         [filer.expose_directory_metadata]
         enabled = false
-        """)
+        """) + (_grpc_tls(*tls) if tls else "")
+
+
+def _grpc_tls(ca: Path, cert: Path, key: Path) -> str:
+    """Mutual TLS on every internal gRPC server and client (see ``engine_tls``)."""
+    out = f'[grpc]\nca = "{ca}"\n'
+    for role in ("volume", "master", "filer", "s3"):
+        out += (f'[grpc.{role}]\ncert = "{cert}"\nkey = "{key}"\nclient_cert = "{cert}"\nclient_key = "{key}"\n'
+                f'allowed_commonNames = "{engine_tls.COMMON_NAME}"\n')
+    return out + f'[grpc.client]\ncert = "{cert}"\nkey = "{key}"\n'
 
 
 def command(binary: Path, engine_dir: Path, ports: dict[str, int]) -> list[str]:
@@ -271,7 +286,8 @@ class SeaweedEngine(ObjectStoreEngine):
         sweep_leftover(self.engine_dir)
         akid, secret = admin_identity(self.engine_dir)
         _write_private(self.engine_dir / S3_CONFIG, s3_config(akid, secret))
-        _write_private(self.engine_dir / SECURITY_CONFIG, security_config())
+        tls = engine_tls.make(self.engine_dir / "tls")
+        _write_private(self.engine_dir / SECURITY_CONFIG, security_config(tls))
         self.ports = dict(zip(PORTS, free_ports(len(PORTS)), strict=True))
         logfile = open(self.engine_dir / LOG_FILE, "ab")  # noqa: SIM115 (handed to the child)
         os.fchmod(logfile.fileno(), 0o600)
