@@ -119,6 +119,30 @@ def test_a_leftover_engine_is_swept_but_nothing_else(tmp_path: Path) -> None:
                 p.wait()
 
 
+def test_uninstall_removes_a_leftover_engine(tmp_path: Path) -> None:
+    from orchestrator.config import Config
+    from orchestrator.hostscope import uninstall
+
+    data = tmp_path / "data"
+    engine_dir = data / "s3"
+    (engine_dir / "data").mkdir(parents=True)
+    binary = seaweed.weed_binary()
+    assert binary is not None
+    ports = dict(zip(seaweed.PORTS, seaweed.free_ports(len(seaweed.PORTS)), strict=True))
+    leftover = subprocess.Popen(seaweed.command(binary, engine_dir, ports), cwd=engine_dir, start_new_session=True,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        (engine_dir / "weed.pid").write_text(json.dumps({"pid": leftover.pid, "ports": ports}))
+        wait_for(lambda: Path(f"/proc/{leftover.pid}/cmdline").read_bytes(), "the leftover's command line")
+        report = uninstall(Config(data_dir=data))  # no host prefix was ever made: only the engine
+        assert report == {"s3 engine": [f"weed pid {leftover.pid}"]}
+        assert leftover.wait(10) == -signal.SIGKILL
+    finally:
+        if leftover.poll() is None:
+            leftover.kill()
+            leftover.wait()
+
+
 def test_s3_can_be_switched_off(tmp_path: Path) -> None:
     server = start_ec2d(tmp_path / "data", instances=False, build_images=False, s3=False)
     try:
