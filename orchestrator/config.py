@@ -66,6 +66,7 @@ class Config:
     max_chain_depth: int = 16  # a volume's qcow2 chain is flattened in the background past this depth
     instances: bool = True  # run instances for real (libvirt, namespaces); off: API and model only
     build_images: bool = True  # build ec2d-tiny at start when missing or outdated
+    s3: bool = True  # serve S3: start the object store engine (SeaweedFS) under DATA_DIR/s3 (--no-s3: off)
 
     def resolve_prefix(self, create: bool = True, generate: Callable[[str], str] | None = None) -> str | None:
         """The host-object prefix of this data dir, set on ``self.prefix``.
@@ -127,6 +128,10 @@ class Config:
     @property
     def db_path(self) -> Path:
         return self.data_dir / "state.db"
+
+    @property
+    def s3_dir(self) -> Path:
+        return self.data_dir / "s3"
 
     @property
     def credentials_path(self) -> Path:

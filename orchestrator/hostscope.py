@@ -7,7 +7,9 @@ namespaces ``{prefix}-vpc-…`` with their dnsmasq, the public namespace ``{pref
 ``{prefix}-h`` and root nft table ``{prefix}_host`` (``--host-routes`` / ``--uplink-nat``), and the
 run dir ``/run/{prefix}``. So two daemons with different data dirs never touch each other's objects,
 and ``ec2d uninstall`` removes exactly one data dir's (:func:`sweep`, which also clears crashed
-test runs: ``python -m orchestrator.cli.sweep``).
+test runs: ``python -m orchestrator.cli.sweep``). The S3 engine is not named by prefix: it is the data
+dir's (``DATA_DIR/s3/weed.pid``), dies with its ec2d (``PR_SET_PDEATHSIG``), and a leftover is killed
+at the next start and by ``ec2d uninstall``.
 
 A serving daemon holds an exclusive ``flock`` on ``{data dir}/ec2d.lock`` (its pid written inside):
 a second ``ec2d serve`` on the same data dir, and ``ec2d uninstall`` of a data dir in use, refuse.
@@ -22,6 +24,7 @@ import shutil
 from pathlib import Path
 
 from orchestrator.config import Config
+from orchestrator.drivers.objectstore.seaweed import sweep_leftover as sweep_s3_engine
 
 log = logging.getLogger("ec2d.hostscope")
 LOCK_FILE = "ec2d.lock"
@@ -69,6 +72,9 @@ def uninstall(config: Config, purge: bool = False) -> dict[str, list[str]]:
             report = sweep(prefix)
         else:
             log.info("no host objects were ever made for %s", config.data_dir)
+        engine = sweep_s3_engine(config.s3_dir)  # an S3 engine a killed ec2d left (by its pid file)
+        if engine:
+            report["s3 engine"] = engine
         if purge and config.data_dir.exists():
             shutil.rmtree(config.data_dir)
             report["data_dir"] = [str(config.data_dir)]

@@ -17,6 +17,8 @@ from orchestrator.drivers.network.firewall.fake import FakeFirewall
 from orchestrator.drivers.network.prefixes import free_prefix
 from orchestrator.drivers.network.public import FakePublicNetwork
 from orchestrator.drivers.network.vpc import FakeVpcNetwork
+from orchestrator.drivers.objectstore.driver import EngineError, ObjectStoreEngine
+from orchestrator.drivers.objectstore.seaweed import SeaweedEngine
 from orchestrator.drivers.storage.fake import FakeStorage
 from orchestrator.hostscope import lock_data_dir, unlock_data_dir
 from orchestrator.imds.fake import FakeImds
@@ -29,6 +31,22 @@ log = logging.getLogger("ec2d")
 
 class ListenError(Exception):
     """The API address is taken (e.g. by another ec2d on the default --listen)."""
+
+
+class S3EngineError(Exception):
+    """S3 is enabled but its engine could not be started."""
+
+
+async def start_s3_engine(config: Config) -> ObjectStoreEngine | None:
+    """The S3 engine (SeaweedFS under DATA_DIR/s3), started and ready; None with ``--no-s3``."""
+    if not config.s3:
+        return None
+    engine = SeaweedEngine(config.s3_dir)
+    try:
+        await engine.start()
+    except EngineError as exc:
+        raise S3EngineError(f"{exc} (or serve without S3: --no-s3)") from exc
+    return engine
 
 
 async def build_default_image(backend: Backend, runtime: Runtime) -> None:
@@ -158,7 +176,9 @@ async def _run_locked(config: Config, ready: asyncio.Event | None, stop: asyncio
         prefix = config.resolve_prefix(generate=free_prefix)
         log.info("host objects of %s are named %s-* (run dir /run/%s)", config.data_dir, prefix, prefix)
     backend = bootstrap.open(config)  # the store, credentials and each region's default VPC
+    s3_engine: ObjectStoreEngine | None = None
     try:
+        s3_engine = await start_s3_engine(config)
         if config.instances:
             from orchestrator.images.cache import ensure_image
 
@@ -168,9 +188,10 @@ async def _run_locked(config: Config, ready: asyncio.Event | None, stop: asyncio
         else:
             backend.runtime = runtime = await open_runtime(fake_runtime(backend))
     except BaseException:
+        await _stop_s3(s3_engine)
         backend.close()
         raise
-    app = make_app(backend)
+    app = make_app(backend, s3_engine=s3_engine)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port, reuse_address=True)
@@ -178,6 +199,7 @@ async def _run_locked(config: Config, ready: asyncio.Event | None, stop: asyncio
         await site.start()
     except OSError as exc:
         await runner.cleanup()
+        await _stop_s3(s3_engine)
         await _close_runtime(runtime)
         backend.close()
         raise ListenError(f"cannot listen on {config.listen}: {exc.strerror or exc} "
@@ -204,8 +226,14 @@ async def _run_locked(config: Config, ready: asyncio.Event | None, stop: asyncio
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
         await runner.cleanup()
+        await _stop_s3(s3_engine)
         await _close_runtime(runtime)
         backend.close()
+
+
+async def _stop_s3(engine: ObjectStoreEngine | None) -> None:
+    if engine is not None:
+        await engine.stop()
 
 
 async def _close_runtime(runtime: Runtime) -> None:

@@ -101,6 +101,7 @@ def make_test_prefix() -> str:
 
 def start_ec2d(data_dir: Path, **overrides: object) -> RunningEc2d:
     config = Config(data_dir=data_dir, listen=f"127.0.0.1:{free_port()}", prefix=make_test_prefix())
+    config.s3 = False  # an S3 engine only where a test asks for it (s3=True): tests/s3
     for k, v in overrides.items():
         setattr(config, k, v)
     return RunningEc2d(config).start()

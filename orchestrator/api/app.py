@@ -39,8 +39,10 @@ from orchestrator.api.context import RequestContext
 from orchestrator.api.dispatch import dispatch
 from orchestrator.api.protocols import Protocol, WireRequest
 from orchestrator.api.protocols.base import parse_form
+from orchestrator.api.s3.front import S3Front
 from orchestrator.domain import errors
 from orchestrator.drivers.compute.driver import HypervisorUnavailable
+from orchestrator.drivers.objectstore.driver import ObjectStoreEngine
 from orchestrator.services.backend import Backend
 from orchestrator.services.principals import Caller
 from orchestrator.store.sqlite import StoreUnavailable
@@ -49,6 +51,7 @@ log = logging.getLogger("ec2d.api")
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 BACKEND_KEY = web.AppKey("backend", Backend)
+S3_KEY = web.AppKey("s3", S3Front)
 MAX_BODY = 1024 * 1024  # see the module docstring
 
 handlers.load_all()
@@ -191,11 +194,43 @@ async def _parse_form(body: bytes) -> list[tuple[str, str]]:
     return await parse_form(body)
 
 
-def make_app(backend: Backend, clock: Callable[[], dt.datetime] | None = None) -> web.Application:
+class Front:
+    """One route for everything: S3 requests (any method and path, see :meth:`S3Front.claims`) go to
+    the S3 front, which streams them; the other services take ``GET``/``POST /`` only."""
+
+    def __init__(self, api: Api, s3: S3Front) -> None:
+        self.api = api
+        self.s3 = s3
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        if self.s3.claims(request):
+            return await self.s3.handle(request)
+        if request.method not in ("GET", "POST"):
+            raise web.HTTPMethodNotAllowed(request.method, ["GET", "POST"])
+        if request.raw_path.split("?", 1)[0] != "/":
+            raise web.HTTPNotFound()
+        return await self.api.handle(request)
+
+    async def expect(self, request: web.Request) -> web.StreamResponse | None:
+        if self.s3.claims(request):  # S3 bodies are streamed, whatever their size: checked, then sent
+            return await self.s3.expect(request)
+        return await self.api.expect(request)
+
+
+def make_app(backend: Backend, clock: Callable[[], dt.datetime] | None = None,
+             s3_engine: ObjectStoreEngine | None = None) -> web.Application:
+    """The application; ``s3_engine`` serves S3 (without one, S3 requests answer 503)."""
     logging.getLogger("aiohttp.server").addFilter(_MALFORMED_HTTP)  # a set: adding twice is a no-op
-    app = web.Application(client_max_size=MAX_BODY)
+    app = web.Application(client_max_size=MAX_BODY)  # read() only: S3's streamed bodies are not capped
     api = Api(backend, clock)
+    s3 = S3Front(backend, s3_engine, clock, endpoint_hosts=(backend.config.host,))
     app[BACKEND_KEY] = backend
-    app.router.add_route("GET", "/", api.handle)
-    app.router.add_route("POST", "/", api.handle, expect_handler=api.expect)
+    app[S3_KEY] = s3
+
+    async def close_s3(_app: web.Application) -> None:
+        await s3.close()
+
+    app.on_cleanup.append(close_s3)
+    front = Front(api, s3)
+    app.router.add_route("*", "/{tail:.*}", front.handle, expect_handler=front.expect)
     return app

@@ -436,6 +436,16 @@ def _payload_hashes(req: SignedRequest, headers: _Headers, presigned: bool) -> l
     return [body_hash]
 
 
+def _s3_payload_hash(headers: _Headers, presigned: bool) -> list[str]:
+    """S3's payload hash: what the client declared (the S3 front checks the streamed body)."""
+    declared = headers.get("x-amz-content-sha256")
+    if declared is None:
+        if presigned:
+            return [UNSIGNED_PAYLOAD]
+        raise SigV4Error("InvalidRequest", "Missing required header for this request: x-amz-content-sha256", 400)
+    return [declared.strip()]
+
+
 # --------------------------------------------------------------------------------------------- verify
 
 
@@ -476,6 +486,11 @@ def verify(
     of ``now`` and a presigned URL not past ``X-Amz-Expires`` (``RequestExpired``), made with a known
     key (``AuthFailure``), and finally that the signature matches (``SignatureDoesNotMatch``).
     The credential scope's region is returned as the request's region.
+
+    ``service="s3"`` applies S3's rules (botocore's ``S3SigV4Auth``): the canonical URI is the raw
+    path as sent (no normalization, no second encoding) and the payload hash is the request's
+    ``x-amz-content-sha256`` as declared (``UNSIGNED-PAYLOAD`` for a presigned URL without it). The
+    body is not looked at: the S3 front streams it and checks it against that declaration as it goes.
     """
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
@@ -507,7 +522,7 @@ def verify(
 
     if not _SIGNATURE_RE.match(parsed.signature):
         raise _error("SignatureDoesNotMatch")
-    if not _signature_matches(req, headers, parsed, secret):
+    if not _signature_matches(req, headers, parsed, secret, s3=service == "s3"):
         raise _error("SignatureDoesNotMatch")
 
     return AuthContext(
@@ -548,12 +563,13 @@ def _check_fresh(parsed: _Parsed, signed_at: datetime, now: datetime) -> None:
         raise _error("RequestExpired")
 
 
-def _signature_matches(req: SignedRequest, headers: _Headers, parsed: _Parsed, secret: str) -> bool:
+def _signature_matches(req: SignedRequest, headers: _Headers, parsed: _Parsed, secret: str,
+                       s3: bool = False) -> bool:
     """Whether the signature matches one of the canonical requests a valid signer may have built."""
     scope = f"{parsed.scope_date}/{parsed.region}/{parsed.service}/aws4_request"
     key = signing_key(secret, parsed.scope_date, parsed.region, parsed.service)
     method = req.method.upper()
-    uri = canonical_uri(req.path)
+    uri = (req.path or "/") if s3 else canonical_uri(req.path)
     canon_headers = canonical_headers(headers, parsed.signed_headers)
     signed_list = ";".join(parsed.signed_headers)
     queries = [canonical_query_string(parsed.query_pairs)]
@@ -562,7 +578,9 @@ def _signature_matches(req: SignedRequest, headers: _Headers, parsed: _Parsed, s
         queries.append(raw)
 
     matched = False
-    for payload_hash in _payload_hashes(req, headers, parsed.expires is not None):
+    hashes = _s3_payload_hash(headers, parsed.expires is not None) if s3 else \
+        _payload_hashes(req, headers, parsed.expires is not None)
+    for payload_hash in hashes:
         for query_text in queries:
             canonical = "\n".join([method, uri, query_text, canon_headers, signed_list, payload_hash])
             sts = string_to_sign(parsed.amz_date, scope, canonical)

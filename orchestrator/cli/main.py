@@ -26,6 +26,8 @@ def _config(args: argparse.Namespace) -> Config:
         cfg.prefix = args.prefix
     if getattr(args, "no_instances", False):
         cfg.instances = False
+    if getattr(args, "no_s3", False):
+        cfg.s3 = False
     if getattr(args, "host_routes", False):
         cfg.host_routes = True
     if getattr(args, "uplink_nat", None):
@@ -48,13 +50,13 @@ def setup_logging(level: str = "INFO") -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     from orchestrator.drivers.network.public import PublicNetworkError
     from orchestrator.hostscope import DataDirBusy
-    from orchestrator.server import ListenError, serve
+    from orchestrator.server import ListenError, S3EngineError, serve
     from orchestrator.store.sqlite import StoreUnavailable
 
     setup_logging(args.log_level)
     try:
         serve(_config(args))
-    except (DataDirBusy, ListenError, PublicNetworkError) as exc:
+    except (DataDirBusy, ListenError, PublicNetworkError, S3EngineError) as exc:
         print(f"ec2d serve: {exc}", file=sys.stderr)
         return 1
     except StoreUnavailable as exc:  # e.g. the data dir's disk is full at start: say so, no traceback
@@ -175,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-instances", action="store_true",
                    help="serve the API on in-memory fake drivers: instances and volumes change state as "
                         "in EC2, but no libvirt, namespaces or disks")
+    p.add_argument("--no-s3", action="store_true",
+                   help="do not serve S3 (no object store engine is started)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("uninstall", help="remove the host objects of a data dir (--purge: and the data dir)")
