@@ -153,7 +153,7 @@ class S3Front:
                           405, Method=request.method, ResourceType="OBJECT" if target.key else "BUCKET") from None
         context = self._context(request, caller, auth, raw_query)
         for action, resource in needed:
-            authorize_s3(caller, action, resource, context)
+            authorize_s3(self.backend, caller, action, resource, context)
         return _Admitted(caller, auth, secret, raw_query)
 
     async def _serve(self, request: web.Request, target: addressing.Target, request_id: str) -> web.StreamResponse:
