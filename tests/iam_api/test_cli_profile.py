@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import LocalApi, keys_of
+from iam_api_lib import LocalApi, keys_of
 
 AWS = str(Path(sys.executable).parent / "aws")
 

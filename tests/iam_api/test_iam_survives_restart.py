@@ -9,8 +9,8 @@ from pathlib import Path
 
 import boto3
 from botocore.config import Config as BotoConfig
-from conftest import keys_of
 from ec2d_server import RunningEc2d, start_ec2d
+from iam_api_lib import keys_of
 
 
 def _client(server: RunningEc2d, service: str, creds: dict[str, str] | None = None):

@@ -8,7 +8,7 @@ import json
 import re
 
 import pytest
-from conftest import LocalApi, refused
+from iam_api_lib import LocalApi, refused
 
 EC2_READ = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ec2:Describe*", "Resource": "*"}]}
 TRUST_EC2 = {"Version": "2012-10-17", "Statement": [

@@ -9,7 +9,7 @@ import re
 import urllib.parse
 
 import pytest
-from conftest import LocalApi, refused
+from iam_api_lib import LocalApi, refused
 
 TRUST_EC2 = {"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}

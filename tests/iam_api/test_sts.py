@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from conftest import LocalApi, keys_of, refused
+from iam_api_lib import LocalApi, keys_of, refused
 
 from orchestrator.domain import errors
 from orchestrator.services.backend import Backend

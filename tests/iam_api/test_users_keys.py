@@ -7,7 +7,7 @@ import datetime as dt
 import re
 
 import pytest
-from conftest import LocalApi, keys_of, refused
+from iam_api_lib import LocalApi, keys_of, refused
 
 from orchestrator.domain.records import IAM_ACCESS_KEY
 
