@@ -74,7 +74,7 @@ def resolve(backend: Backend, spec: Mapping[str, Any] | None, caller: Caller | N
     role = store.get(profile.data["RoleIds"][0], IAM_ROLE) if profile is not None and profile.data["RoleIds"] else None
     if profile is None or role is None:
         raise _invalid(spec)
-    pass_role_check(backend, caller, role.data["Arn"])  # iam:PassRole
+    pass_role_check(backend, caller, role.data["Arn"])
     return profile
 
 
