@@ -6,8 +6,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import roles_api
 from roles_api import RolesApi, launch, make_profile, refused
+
+from orchestrator.domain.lifecycle import (
+    PROFILE_ASSOCIATION_SETTLES,
+    IllegalTransition,
+    ProfileAssociationState,
+    move_profile_association,
+)
 
 api, ec2, iam, image = roles_api.api, roles_api.ec2, roles_api.iam, roles_api.image  # the fixtures
 
@@ -114,3 +122,18 @@ def test_terminated_instances_lose_their_associations(api: RolesApi, ec2: Any, i
         "InvalidAssociationID.NotFound"
     assert refused(ec2.associate_iam_instance_profile, InstanceId=iid,
                    IamInstanceProfile={"Name": "term-p"})[0] == "IncorrectInstanceState"
+
+
+def test_association_state_machine() -> None:
+    entry = {"State": "associating"}
+    assert move_profile_association(entry, ProfileAssociationState.ASSOCIATED) is entry
+    assert entry["State"] == "associated"
+    with pytest.raises(IllegalTransition):
+        move_profile_association(entry, ProfileAssociationState.ASSOCIATING)
+    move_profile_association(entry, ProfileAssociationState.DISASSOCIATING)
+    move_profile_association(entry, ProfileAssociationState.DISASSOCIATED)
+    for target in ProfileAssociationState:
+        if target != ProfileAssociationState.DISASSOCIATED:
+            with pytest.raises(IllegalTransition):
+                move_profile_association(entry, target)
+    assert PROFILE_ASSOCIATION_SETTLES == {"associating": "associated", "disassociating": "disassociated"}
