@@ -67,6 +67,9 @@ class Config:
     instances: bool = True  # run instances for real (libvirt, namespaces); off: API and model only
     build_images: bool = True  # build ec2d-tiny at start when missing or outdated
     s3: bool = True  # serve S3: start the object store engine (SeaweedFS) under DATA_DIR/s3 (--no-s3: off)
+    # Lifetime of an instance role's credentials (IMDS iam/security-credentials/ROLE); tests shorten it.
+    role_credential_seconds: int = field(
+        default_factory=lambda: int(os.environ.get("EC2D_ROLE_CREDENTIAL_SECONDS", "21600")))
 
     def resolve_prefix(self, create: bool = True, generate: Callable[[str], str] | None = None) -> str | None:
         """The host-object prefix of this data dir, set on ``self.prefix``.
