@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 import pytest
-from conftest import EnforcedApi, refused
+from enforced_api import EnforcedApi, refused
 
 from orchestrator.domain import errors
 from orchestrator.services import principals

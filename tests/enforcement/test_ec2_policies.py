@@ -8,7 +8,7 @@ import json
 import re
 from typing import Any
 
-from conftest import EnforcedApi, keys_of, refused
+from enforced_api import EnforcedApi, keys_of, refused
 
 READ_ONLY = "arn:aws:iam::aws:policy/AmazonEC2ReadOnlyAccess"
 ENCODED = re.compile(r"Encoded authorization failure message: ([A-Za-z0-9_-]+)$")

@@ -23,6 +23,7 @@ Launching with a role needs ``iam:PassRole`` on it (:func:`require_pass_role`).
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -63,6 +64,14 @@ class _Evaluation:
     session: list[policy.Policy] | None
     base: dict[str, Any]
 
+    def keys(self) -> frozenset[str]:
+        """The context keys the caller's policies look at (conditions and ``${...}`` variables)."""
+        return frozenset().union(*(_keys_of(p) for p in (*self.identity, *(self.session or ()))))
+
+    def allows(self, action: str, resource: str, extra: Mapping[str, Any]) -> bool:
+        request = policy.Request(action=action, resource=resource, context={**self.base, **extra})
+        return policy.evaluate(request, self.identity, session=self.session) is policy.Decision.ALLOW
+
     def decide(self, action: str, resource: str, extra: Mapping[str, Any]) -> Denial | None:
         request = policy.Request(action=action, resource=resource, context={**self.base, **extra})
         decision = policy.evaluate(request, self.identity, session=self.session)
@@ -83,6 +92,25 @@ class _Evaluation:
         return Denial(request.action, request.resource,
                       f"User: {caller.arn} is not authorized to perform: {request.action} on resource: "
                       f"{request.resource} {reason}. Encoded authorization failure message: {encoded}")
+
+
+_VARIABLE = re.compile(r"\$\{([^}]*)\}")
+_KEYS: dict[int, tuple[policy.Policy, frozenset[str]]] = {}  # by id(policy), the policy kept alive
+
+
+def _keys_of(p: policy.Policy) -> frozenset[str]:
+    hit = _KEYS.get(id(p))
+    if hit is not None and hit[0] is p:
+        return hit[1]
+    keys: set[str] = set()
+    for st in p.statements:
+        keys.update(c.key for c in st.conditions)
+        for text in (*st.resource_templates, *(str(v) for c in st.conditions for v in c.values)):
+            keys.update(m.lower() for m in _VARIABLE.findall(text))
+    if len(_KEYS) >= 4096:
+        _KEYS.clear()
+    _KEYS[id(p)] = (p, frozenset(keys))
+    return _KEYS[id(p)][1]
 
 
 def global_context(backend: Backend, caller: Caller, env: Env) -> dict[str, Any]:
@@ -116,12 +144,18 @@ def check(backend: Backend, caller: Caller | None, prefix: str, action: str, arg
     region = {"ec2:Region": env.region}
     if entry is None:  # an action the table lacks: authorized on "*"
         return ev.decide(iam_action, "*", region)
-    found = ec2_targets.targets(backend, entry, args, env.region)
+    # the resources' own keys are read only when a policy looks at them (a store read each);
+    # a refusal is explained with all of them
+    keys = ev.keys()
+    lean = {"tags": any(k.startswith(("ec2:resourcetag/", "aws:resourcetag/")) for k in keys),
+            "instance_type": "ec2:instancetype" in keys}
+    found = ec2_targets.targets(backend, entry, args, env.region, **lean)
     if not found:
         return ev.decide(iam_action, "*", region)
-    for target in found:
-        if (denied := ev.decide(iam_action, target.arn, {**region, **target.context})) is not None:
-            return denied
+    for i, target in enumerate(found):
+        if not ev.allows(iam_action, target.arn, {**region, **target.context}):
+            full = ec2_targets.targets(backend, entry, args, env.region)[i]
+            return ev.decide(iam_action, full.arn, {**region, **full.context})
     for target in ec2_targets.created_with_tags(found, args):
         extra = {**region, **target.context, "ec2:CreateAction": action}
         if (denied := ev.decide("ec2:CreateTags", target.arn, extra)) is not None:

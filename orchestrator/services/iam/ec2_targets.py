@@ -91,21 +91,25 @@ def request_tags(args: Mapping[str, Any], type_: str) -> dict[str, str] | None:
     return found
 
 
-def _existing(backend: Backend, type_: str, rid: str, region: str) -> tuple[str, dict[str, Any]]:
-    """(the id the ARN names, condition keys) of a resource the request names."""
+def _existing(backend: Backend, type_: str, rid: str, region: str, tags: bool = True,
+              instance_type: bool = True) -> tuple[str, dict[str, Any]]:
+    """(the id the ARN names, condition keys) of a resource the request names; ``tags`` and
+    ``instance_type``: whether to read them (the caller's policies look at them)."""
     store = backend.store
     if type_ == "key-pair":  # key pair ARNs name the key; KeyPairId and CreateTags name its id
         if rid.startswith("key-"):
             record = store.get(rid, "key-pair")
             name = record.data["KeyName"] if record is not None else rid
-        else:
+        elif tags:
             found = store.find_by_field("key-pair", region, "KeyName", rid)
             record, name = (found[0] if found else None), rid
-        tags = store.tags_of(record.id) if record is not None else {}
-        return name, {**tag_keys(tags, "ec2:ResourceTag"), **tag_keys(tags, "aws:ResourceTag")}
-    tags = store.tags_of(rid)
-    ctx: dict[str, Any] = {**tag_keys(tags, "ec2:ResourceTag"), **tag_keys(tags, "aws:ResourceTag")}
-    if type_ == "instance":
+        else:
+            record, name = None, rid
+        found_tags = store.tags_of(record.id) if record is not None and tags else {}
+        return name, {**tag_keys(found_tags, "ec2:ResourceTag"), **tag_keys(found_tags, "aws:ResourceTag")}
+    found_tags = store.tags_of(rid) if tags else {}
+    ctx: dict[str, Any] = {**tag_keys(found_tags, "ec2:ResourceTag"), **tag_keys(found_tags, "aws:ResourceTag")}
+    if type_ == "instance" and instance_type:
         record = store.get(rid, "instance")
         if record is not None:
             ctx["ec2:InstanceType"] = record.data["InstanceType"]
@@ -129,8 +133,10 @@ def _tagging(args: Mapping[str, Any]) -> dict[str, Any]:
     return {**tag_keys(tags, "aws:RequestTag"), "aws:TagKeys": list(tags)} if tags else {}
 
 
-def targets(backend: Backend, entry: Ec2Action, args: Mapping[str, Any], region: str) -> list[Target]:
-    """Every resource ``entry``'s request authorizes on; ``[]`` for an action on ``"*"``."""
+def targets(backend: Backend, entry: Ec2Action, args: Mapping[str, Any], region: str, *, tags: bool = True,
+            instance_type: bool = True) -> list[Target]:
+    """Every resource ``entry``'s request authorizes on; ``[]`` for an action on ``"*"``. ``tags``,
+    ``instance_type``: read the named resources' tags / instance type (else left out)."""
     if entry.on_star:
         return []
     named = _named(args)
@@ -141,7 +147,7 @@ def targets(backend: Backend, entry: Ec2Action, args: Mapping[str, Any], region:
         rids = named.get(use.type)
         if rids:
             for rid in rids:
-                shown, ctx = _existing(backend, use.type, rid, region)
+                shown, ctx = _existing(backend, use.type, rid, region, tags, instance_type)
                 arn = ec2_actions.arn(use.type, shown, region=region, account=account)
                 out.append(Target(use.type, rid, arn, {**ctx, **extra}))
         elif use.required or use.type in ALSO_CREATED.get(entry.name, ()):
