@@ -165,3 +165,28 @@ def test_instance_identity_is_refused_and_root_does_everything(api: EnforcedApi,
         "DryRunOperation"
     vpc = ec2.create_vpc(CidrBlock="10.8.0.0/16")["Vpc"]["VpcId"]
     ec2.delete_vpc(VpcId=vpc)
+
+
+def test_iam_changes_apply_at_once(api: EnforcedApi, ec2, team_instances: dict[str, str]) -> None:
+    """Keys and policies are cached between requests; every IAM write (and tag change) shows at once."""
+    iam = api.client("iam")
+    creds = api.user("changing", inline=doc(allow("ec2:DescribeVpcs")))
+    user = api.client("ec2", creds)
+    assert user.describe_vpcs()["Vpcs"]
+    iam.attach_user_policy(UserName="changing", PolicyArn=READ_ONLY)
+    assert user.describe_volumes()["Volumes"] is not None
+    iam.delete_user_policy(UserName="changing", PolicyName="inline")
+    iam.detach_user_policy(UserName="changing", PolicyArn=READ_ONLY)
+    unauthorized(user.describe_vpcs)
+    iam.put_user_policy(UserName="changing", PolicyName="stop", PolicyDocument=json.dumps(doc(
+        allow("ec2:StopInstances", "arn:aws:ec2:*:*:instance/*", StringEquals={"ec2:ResourceTag/team": "c"}))))
+    b = team_instances["b"]
+    unauthorized(user.stop_instances, InstanceIds=[b], DryRun=True)
+    ec2.create_tags(Resources=[b], Tags=[{"Key": "team", "Value": "c"}])
+    try:
+        assert refused(user.stop_instances, InstanceIds=[b], DryRun=True)[1] == "DryRunOperation"
+    finally:
+        ec2.create_tags(Resources=[b], Tags=[{"Key": "team", "Value": "b"}])
+    unauthorized(user.stop_instances, InstanceIds=[b], DryRun=True)
+    iam.update_access_key(UserName="changing", AccessKeyId=creds["aws_access_key_id"], Status="Inactive")
+    assert refused(user.describe_vpcs)[:2] == (401, "AuthFailure")
