@@ -66,6 +66,9 @@ class Config:
     max_chain_depth: int = 16  # a volume's qcow2 chain is flattened in the background past this depth
     instances: bool = True  # run instances for real (libvirt, namespaces); off: API and model only
     build_images: bool = True  # build ec2d-tiny at start when missing or outdated
+    # Lifetime of an instance role's credentials (IMDS iam/security-credentials/ROLE); tests shorten it.
+    role_credential_seconds: int = field(
+        default_factory=lambda: int(os.environ.get("EC2D_ROLE_CREDENTIAL_SECONDS", "21600")))
 
     def resolve_prefix(self, create: bool = True, generate: Callable[[str], str] | None = None) -> str | None:
         """The host-object prefix of this data dir, set on ``self.prefix``.

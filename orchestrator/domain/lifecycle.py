@@ -167,6 +167,44 @@ def check_move(resource_type: str, current: str, target: str) -> None:
     lifecycle_of(resource_type).check(current, target)
 
 
+class ProfileAssociationState(StrEnum):
+    """An instance-profile association's ``State`` (DescribeIamInstanceProfileAssociations)."""
+
+    ASSOCIATING = "associating"
+    ASSOCIATED = "associated"
+    DISASSOCIATING = "disassociating"
+    DISASSOCIATED = "disassociated"
+
+
+P = ProfileAssociationState
+
+# Kept in the instance record's ``IamInstanceProfileAssociations`` (not a record type of its own).
+PROFILE_ASSOCIATION = Lifecycle(
+    "iam instance profile association",
+    frozenset({str(P.ASSOCIATING)}),  # RunInstances, Associate, Replace (the new one)
+    _table({
+        P.ASSOCIATING: frozenset({P.ASSOCIATED,  # settled by the runtime's background job
+                                  P.DISASSOCIATING}),  # Disassociate/Replace before it settled
+        P.ASSOCIATED: frozenset({P.DISASSOCIATING}),
+        P.DISASSOCIATING: frozenset({P.DISASSOCIATED}),
+        P.DISASSOCIATED: frozenset(),
+    }),
+)
+# Where the background job takes an association in each transient state.
+PROFILE_ASSOCIATION_SETTLES: dict[str, str] = {str(P.ASSOCIATING): str(P.ASSOCIATED),
+                                               str(P.DISASSOCIATING): str(P.DISASSOCIATED)}
+PROFILE_ATTACHED = frozenset({str(P.ASSOCIATING), str(P.ASSOCIATED)})  # the instance has this profile
+
+
+def move_profile_association(entry: dict[str, Any], target: ProfileAssociationState | str) -> dict[str, Any]:
+    """Move one ``IamInstanceProfileAssociations[]`` entry (in place, and returned) along
+    :data:`PROFILE_ASSOCIATION`."""
+    if entry["State"] != str(target):
+        PROFILE_ASSOCIATION.check(entry["State"], str(target))
+        entry["State"] = str(target)
+    return entry
+
+
 def move_attachment(attachment: dict[str, Any], target: AttachmentState | str) -> dict[str, Any]:
     """Move one ``Attachments[]`` entry (in place, and returned) along :data:`ATTACHMENT`; an entry
     already in ``target`` stays as it is."""

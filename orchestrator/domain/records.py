@@ -82,6 +82,14 @@ class Billing(TypedDict):
     running_seconds: float  # the running periods that ended, added up
 
 
+class ProfileAssociation(TypedDict):
+    AssociationId: str  # iip-assoc-...
+    Arn: str  # the instance profile's ARN and id, as Instance.IamInstanceProfile shows them
+    Id: str
+    State: str  # lifecycle.ProfileAssociationState
+    Timestamp: str
+
+
 class InstanceData(TypedDict):
     ReservationId: str
     OwnerId: str
@@ -111,6 +119,7 @@ class InstanceData(TypedDict):
     AssociatePublicIp: bool
     AutoPublicIp: str | None  # the address from the public pool (None once an EIP replaced it)
     SecondaryEnis: NotRequired[list[str]]  # ENIs attached after launch, by id
+    IamInstanceProfileAssociations: NotRequired[list[ProfileAssociation]]  # newest last
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,7 +13,8 @@ from datetime import datetime
 from typing import Any
 
 # A credentials provider returns a mapping with AccessKeyId, SecretAccessKey, Token,
-# Expiration (datetime) and optionally LastUpdated (datetime). It is called on every request of
+# Expiration (datetime) and optionally LastUpdated (datetime), or a Code other than "Success" with
+# a Message (no keys: the role cannot be assumed). It is called on every request of
 # the credentials leaf, so it must be cheap (cache and rotate inside it, at least 5 minutes before
 # Expiration) and must not block.
 CredentialsProvider = Callable[[], Mapping[str, Any]]

@@ -151,7 +151,13 @@ def _json(data: Mapping[str, Any]) -> str:
 
 
 def credentials_json(provider: CredentialsProvider, default_updated: datetime) -> str:
+    """The credentials document; a provider answering a ``Code`` other than Success (a role EC2 may
+    not assume: ``AssumeRoleUnauthorizedAccess``) gives that code, its message and no keys."""
     creds = provider()
+    code = creds.get("Code", "Success")
+    if code != "Success":
+        return _json({"Code": code, "Message": creds.get("Message", ""),
+                      "LastUpdated": fmt_time(creds.get("LastUpdated") or default_updated)})
     return _json(
         {
             "Code": "Success",

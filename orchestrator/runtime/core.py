@@ -24,6 +24,7 @@ from orchestrator.runtime.jobs import Jobs
 from orchestrator.runtime.parts import MetadataService, Parts, PublicSide
 from orchestrator.runtime.port import Model, Then
 from orchestrator.runtime.reconciler import Reconciler
+from orchestrator.runtime.records import settle_association
 from orchestrator.runtime.startup import PublishImages, Startup
 from orchestrator.runtime.vpc import VpcNetworks, read_view
 from orchestrator.runtime.vpc_state import instance_metadata
@@ -99,7 +100,7 @@ class Runtime:
         assert vpc is not None
         sessions = self.parts.model.sessions
         return instance_metadata(read_view(self.parts, instance.region, vpc), instance,
-                                 lambda i: sessions.for_owner(i).as_imds())
+                                 lambda i: sessions.for_owner(i).as_imds(), self.parts.model.roles)
 
     # ------------------------------------------------------------------ RuntimePort: instances
     def require_hypervisor(self) -> None:
@@ -145,6 +146,14 @@ class Runtime:
 
     def refresh_metadata(self, region: str, vpc_id: str) -> None:
         self.vpcs.refresh(region, vpc_id)
+
+    def settle_profile_association(self, instance_id: str, association_id: str) -> None:
+        async def settle() -> None:
+            record = settle_association(self.parts.model.store, instance_id, association_id)
+            if record is not None:
+                await self.vpcs.sync(record.region, record.data["VpcId"])
+
+        self.jobs.spawn_logged(f"{association_id} settling", settle)
 
     async def hotplug_eni(self, instance: Record, eni: Record) -> None:
         await self.instances.hotplug_eni(instance, eni)

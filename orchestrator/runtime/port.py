@@ -36,6 +36,20 @@ class IdentitySessions(Protocol):
     def forget(self, owner: str) -> None: ...
 
 
+class InstanceRoles(Protocol):
+    """An instance's role as the metadata service serves it (services' ``instance_roles``)."""
+
+    def attached(self, instance: Record) -> tuple[str, str, str, dt.datetime] | None:
+        """(role name, instance profile ARN, instance profile id, associated at) while a profile
+        with a role is attached to the instance, else None (then IMDS lists no ``iam/``)."""
+
+    def credentials(self, instance_id: str) -> dict[str, object]:
+        """The role's current credentials (IMDS fields), or ``{"Code": <not Success>, ...}``."""
+
+    def revoke(self, instance_id: str) -> None:
+        """End every role session of the instance (stop, terminate, profile removed)."""
+
+
 class Model(Protocol):
     """What the runtime reads and writes: the configuration, the store, the region catalogue and
     the identity credentials. ``services.backend.Backend`` is one (structurally)."""
@@ -46,6 +60,9 @@ class Model(Protocol):
 
     @property
     def sessions(self) -> IdentitySessions: ...
+
+    @property
+    def roles(self) -> InstanceRoles | None: ...
 
 
 class RuntimePort(Protocol):
@@ -84,6 +101,10 @@ class RuntimePort(Protocol):
 
     def refresh_metadata(self, region: str, vpc_id: str) -> None:
         """``sync_vpc`` in the background."""
+
+    def settle_profile_association(self, instance_id: str, association_id: str) -> None:
+        """In the background: move the association out of ``associating``/``disassociating``
+        (``lifecycle.PROFILE_ASSOCIATION_SETTLES``), then sync the instance's VPC metadata."""
 
     async def hotplug_eni(self, instance: Record, eni: Record) -> None: ...
 

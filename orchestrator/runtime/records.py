@@ -10,7 +10,12 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from orchestrator.domain import errors
-from orchestrator.domain.lifecycle import AttachmentState, move_attachment
+from orchestrator.domain.lifecycle import (
+    PROFILE_ASSOCIATION_SETTLES,
+    AttachmentState,
+    move_attachment,
+    move_profile_association,
+)
 from orchestrator.domain.records import VolumeAttachment, VolumeData
 from orchestrator.domain.states import VOLUME_TRANSITIONS, InstanceState, VolumeState, check_edge
 from orchestrator.runtime.port import Model
@@ -98,7 +103,8 @@ def move_instance(model: Model, record_id: str, current: InstanceState | Iterabl
                   at: float | None = None) -> Record:
     """Move along an edge of the lifecycle table, compare-and-swap on the current state.
 
-    Every move but the one into ``running`` revokes the instance's identity credentials: they stop
+    Every move but the one into ``running`` revokes the instance's identity credentials (and its
+    instance-role sessions, ``model.roles``): they stop
     working as soon as it stops or terminates, and a start issues new ones. The store opens and
     closes the instance's usage-ledger intervals in the same transaction (``at``: when the move
     really happened, if earlier than now, e.g. a domain found stopped after a restart).
@@ -111,6 +117,8 @@ def move_instance(model: Model, record_id: str, current: InstanceState | Iterabl
     record = model.store.transition(record_id, [str(s) for s in sources], str(target), data, at)
     if target != S.RUNNING:
         model.sessions.forget(record_id)
+        if model.roles is not None:  # its instance-role sessions end with it too
+            model.roles.revoke(record_id)
     return record
 
 
@@ -122,6 +130,18 @@ def move_volume(store: Store, volume_id: str, current: VolumeState | list[Volume
         if target not in VOLUME_TRANSITIONS[src]:
             raise ValueError(f"illegal volume transition {src} -> {target}")
     return store.transition(volume_id, [str(s) for s in sources], str(target), changes)
+
+
+def settle_association(store: Store, instance_id: str, association_id: str) -> Record | None:
+    """Move one instance-profile association out of its transient state
+    (``lifecycle.PROFILE_ASSOCIATION_SETTLES``); the instance record, None when it is gone."""
+    def change(rec: Record) -> None:
+        for entry in rec.data.get("IamInstanceProfileAssociations") or []:
+            target = PROFILE_ASSOCIATION_SETTLES.get(entry["State"])
+            if entry["AssociationId"] == association_id and target is not None:
+                move_profile_association(entry, target)
+
+    return mutate(store, instance_id, change)
 
 
 def mutate(store: Store, record_id: str, change: Callable[[Record], None]) -> Record | None:

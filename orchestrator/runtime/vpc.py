@@ -104,7 +104,8 @@ class VpcNetworks:
         await self.jobs.call(p.networks[region].set_leases, vpc_id, vpc_state.leases(view))
         if vpc_id in p.listening:
             sessions = p.model.sessions
-            p.imds.set_instances(vpc_id, vpc_state.metadata_table(view, lambda i: sessions.for_owner(i).as_imds()))
+            p.imds.set_instances(vpc_id, vpc_state.metadata_table(view, lambda i: sessions.for_owner(i).as_imds(),
+                                                                  p.model.roles))
         await self.sync_public(region, view)
 
     async def sync_firewall(self, region: str, view: VpcView | None, vpc_id: str | None = None) -> None:

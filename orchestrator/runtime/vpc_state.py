@@ -19,7 +19,8 @@ from orchestrator.domain.states import ACTIVE
 from orchestrator.drivers.network import firewall as fw
 from orchestrator.drivers.network.dnsmasq import Lease
 from orchestrator.drivers.network.names import private_dns_name
-from orchestrator.imds.model import InstanceMetadata, MetadataOptions, NetworkInterface
+from orchestrator.imds.model import IamRole, InstanceMetadata, MetadataOptions, NetworkInterface
+from orchestrator.runtime.port import InstanceRoles
 from orchestrator.store.sqlite import Record
 
 HOLDS_PUBLIC_IP = ("pending", "running", "stopping")  # states whose public IP is NATed
@@ -149,14 +150,27 @@ def firewall_model(view: VpcView, tap_name: Callable[[str], str]) -> tuple[list[
 # metadata
 
 
-def metadata_table(view: VpcView, credentials: Callable[[str], dict[str, object]]) -> dict[str, InstanceMetadata]:
+def metadata_table(view: VpcView, credentials: Callable[[str], dict[str, object]],
+                   roles: InstanceRoles | None = None) -> dict[str, InstanceMetadata]:
     """``{private ip: metadata}`` of the VPC's active instances; ``credentials(instance_id)`` gives
-    the identity credentials (asked at request time: they rotate)."""
-    return {r.data["PrivateIpAddress"]: instance_metadata(view, r, credentials)
+    the identity credentials (asked at request time: they rotate), ``roles`` the instance roles."""
+    return {r.data["PrivateIpAddress"]: instance_metadata(view, r, credentials, roles)
             for r in view.instances if r.state in ACTIVE}
 
 
-def instance_metadata(view: VpcView, rec: Record, credentials: Callable[[str], dict[str, object]]) -> InstanceMetadata:
+def iam_role(roles: InstanceRoles | None, rec: Record) -> IamRole | None:
+    """The instance's role for ``iam/`` (None: no profile with a role attached, no ``iam/``);
+    its credentials are asked of ``roles`` at request time (they rotate)."""
+    found = roles.attached(rec) if roles is not None else None
+    if roles is None or found is None:
+        return None
+    name, arn, profile_id, since = found
+    return IamRole(name=name, credentials=lambda iid=rec.id: roles.credentials(iid), instance_profile_arn=arn,
+                   instance_profile_id=profile_id, last_updated=since)
+
+
+def instance_metadata(view: VpcView, rec: Record, credentials: Callable[[str], dict[str, object]],
+                      roles: InstanceRoles | None = None) -> InstanceMetadata:
     d = rec.data
     subnet = view.subnets[d["SubnetId"]]
     image = view.images.get(d["ImageId"])
@@ -186,6 +200,7 @@ def instance_metadata(view: VpcView, rec: Record, credentials: Callable[[str], d
             instance_metadata_tags=opts.get("InstanceMetadataTags", "disabled")),
         ami_manifest_path=(image.data.get("ImageLocation") if image else None) or "(unknown)",
         identity_credentials=lambda iid=rec.id: credentials(iid),
+        iam_role=iam_role(roles, rec),
         network_interfaces=interfaces_metadata(view, rec),
         public_ip=view.public_ips.get(rec.id),
     )

@@ -9,7 +9,7 @@ from orchestrator.config import Config
 from orchestrator.domain.prices import PriceTable
 from orchestrator.domain.regions import RegionCatalogue
 from orchestrator.domain.states import InstanceState
-from orchestrator.runtime.port import RuntimePort
+from orchestrator.runtime.port import InstanceRoles, RuntimePort
 from orchestrator.services import credentials, principals, usage
 from orchestrator.services.credentials import Credentials
 from orchestrator.services.iam import keystore
@@ -25,6 +25,9 @@ class Backend:
     credentials: Credentials
     regions: RegionCatalogue = field(init=False)
     sessions: SessionCredentialStore = field(default_factory=SessionCredentialStore)
+    # Instance-role credentials for the metadata service (``services/instance_roles.py``, set by
+    # ``bootstrap.open``); None: instances get no ``iam/`` in their metadata.
+    roles: InstanceRoles | None = None
     # Side effects go through this port: the composition root (server.py) puts a
     # ``runtime.core.Runtime`` here, on the real drivers or (API-only mode) on the fakes.
     runtime: RuntimePort = field(init=False)

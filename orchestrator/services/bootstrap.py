@@ -8,7 +8,7 @@ none of them; the composition root (``server.py``, ``cli/``) and tests open back
 from __future__ import annotations
 
 from orchestrator.config import Config
-from orchestrator.services import vpcs
+from orchestrator.services import instance_roles, vpcs
 from orchestrator.services.backend import Backend
 
 
@@ -20,5 +20,6 @@ def ensure_defaults(backend: Backend) -> None:
 
 def open(config: Config) -> Backend:  # noqa: A001 - the verb the callers read: bootstrap.open(config)
     backend = Backend.open(config)
+    backend.roles = instance_roles.InstanceRoleCredentials(backend)
     ensure_defaults(backend)
     return backend

@@ -18,9 +18,19 @@ from orchestrator.domain.lifecycle import AttachmentState, EniState
 from orchestrator.domain.records import InstanceBlockDeviceMapping, InstanceData
 from orchestrator.domain.states import INSTANCE_CODES, REQUESTS, InstanceState, Request
 from orchestrator.runtime import records as runtime_records
-from orchestrator.services import capacity, images, launch_request, lookup, public_ips, volumes, vpcs
+from orchestrator.services import (
+    capacity,
+    images,
+    instance_profiles,
+    launch_request,
+    lookup,
+    public_ips,
+    volumes,
+    vpcs,
+)
 from orchestrator.services import tags as tag_service
 from orchestrator.services.backend import Backend
+from orchestrator.services.principals import Caller
 from orchestrator.store.sqlite import Record, StateConflict
 
 INSTANCE = "instance"
@@ -66,7 +76,8 @@ def transition(backend: Backend, record_id: str, current: InstanceState | Iterab
 # RunInstances
 
 
-def run(backend: Backend, region: str, req: Mapping[str, Any]) -> dict[str, Any]:
+def run(backend: Backend, region: str, req: Mapping[str, Any], caller: Caller | None = None,
+        pass_role_check: instance_profiles.PassRoleCheck = instance_profiles.allow_root) -> dict[str, Any]:
     token = req.get("ClientToken")
     if token:
         same = [r for r in backend.store.list(INSTANCE, region) if r.data.get("ClientToken") == token]
@@ -78,13 +89,17 @@ def run(backend: Backend, region: str, req: Mapping[str, Any]) -> dict[str, Any]
     image = images.get(backend, region, req["ImageId"])
     backend.runtime.require_hypervisor()
     launch = launch_request.check(backend, region, req, image)
+    profile = instance_profiles.resolve(backend, req.get("IamInstanceProfile"), caller, pass_role_check)
 
     reservation_id = ids.new_id("r")
     created: list[Record] = []
     with backend.store.transaction():
         for index in range(_admit(backend, launch)):
-            created.append(_new_instance(backend, region, req, launch, reservation_id, index))
+            created.append(_new_instance(backend, region, req, launch, reservation_id, index, profile))
     backend.runtime.launch([r.id for r in created])
+    for r in created:
+        for entry in r.data.get("IamInstanceProfileAssociations") or []:
+            backend.runtime.settle_profile_association(r.id, entry["AssociationId"])
     return reservation(backend, created)
 
 
@@ -121,7 +136,7 @@ def _new_volumes(backend: Backend, region: str, launch: launch_request.Launch,
 
 
 def _new_instance(backend: Backend, region: str, req: Mapping[str, Any], launch: launch_request.Launch, reservation_id: str,
-                  index: int) -> Record:
+                  index: int, profile: Record | None = None) -> Record:
     """One instance's records: its primary ENI, its volumes and itself (``pending``)."""
     instance_id = ids.new_id("i")
     subnet = launch.subnet
@@ -159,6 +174,8 @@ def _new_instance(backend: Backend, region: str, req: Mapping[str, Any], launch:
         "AssociatePublicIp": launch.wants_public,
         "AutoPublicIp": public_ips.allocate_public_ip(backend) if launch.wants_public else None,
     })
+    if profile is not None:
+        record.data["IamInstanceProfileAssociations"] = [instance_profiles.new_association(profile)]
     backend.store.insert(record, launch.instance_tags)
     return record
 
@@ -420,6 +437,9 @@ def describe(backend: Backend, record: Record[InstanceData], tags: Mapping[str, 
                                   "EnableResourceNameDnsAAAARecord": False},
         "MaintenanceOptions": {"AutoRecovery": "default"},
     }
+    profile = None if gone else instance_profiles.of_instance(record)
+    if profile is not None:
+        out["IamInstanceProfile"] = profile
     return out
 
 

@@ -30,7 +30,7 @@ from orchestrator.images.cache import ensure_image
 from orchestrator.services import images, principals
 from orchestrator.services import network_interfaces as enis
 from orchestrator.services.backend import Backend
-from orchestrator.services.iam import auth_messages
+from orchestrator.services.iam import auth_messages, profiles, roles
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 SETUP = "(setup)"  # a step between samples: waits (API-only mode's runtime settles records in the background)
@@ -59,6 +59,21 @@ def attached(s: State, b: Backend) -> Awaitable[object]:
     vid = s["CreateVolume"]["VolumeId"]
     return until(lambda: [a for a in (b.store.get(vid).data.get("Attachments") or []) if a["State"] == "attached"],
                  f"{vid} attached")
+
+
+EC2_TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+
+
+def instance_profile(s: State, b: Backend) -> None:
+    """An instance profile ``rt-profile`` holding the role ``rt-role`` (for the association samples)."""
+    roles.create(b, None, {"RoleName": "rt-role", "AssumeRolePolicyDocument": EC2_TRUST})
+    s["profile"] = profiles.create(b, None, "rt-profile", None, None)
+    profiles.add_role(b, None, "rt-profile", "rt-role")
+
+
+def association(s: State, action: str) -> str:
+    return s[action]["IamInstanceProfileAssociation"]["AssociationId"]
 
 
 def snapshots_completed(s: State, b: Backend) -> Awaitable[object]:
@@ -181,6 +196,16 @@ SAMPLES: list[tuple[str, Sample]] = [
     ("UnassignPrivateIpAddresses", lambda s: {"NetworkInterfaceId": s["CreateNetworkInterface"]["NetworkInterface"][
         "NetworkInterfaceId"], "PrivateIpAddresses": s["AssignPrivateIpAddresses"]["AssignedPrivateIpAddresses"][0][
         "PrivateIpAddress"].split()}),
+    (SETUP, instance_profile),
+    ("AssociateIamInstanceProfile", lambda s: {"InstanceId": first_instance(s),
+                                               "IamInstanceProfile": {"Name": "rt-profile"}}),
+    ("DescribeIamInstanceProfileAssociations", lambda s: {"Filters": [
+        {"Name": "instance-id", "Values": [first_instance(s)]}]}),
+    ("ReplaceIamInstanceProfileAssociation", lambda s: {
+        "AssociationId": association(s, "AssociateIamInstanceProfile"),
+        "IamInstanceProfile": {"Arn": s["profile"]["Arn"]}}),
+    ("DisassociateIamInstanceProfile", lambda s: {
+        "AssociationId": association(s, "ReplaceIamInstanceProfileAssociation")}),
     ("AllocateAddress", lambda s: {"Domain": "vpc"}),
     ("AssociateAddress", lambda s: {"AllocationId": s["AllocateAddress"]["AllocationId"],
                                     "InstanceId": first_instance(s)}),

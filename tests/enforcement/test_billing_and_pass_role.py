@@ -86,3 +86,22 @@ def test_require_pass_role_directly(api: EnforcedApi) -> None:
     iam.put_user_policy(UserName="direct", PolicyName="pass", PolicyDocument=json.dumps({
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:PassRole", "Resource": role_arn}]}))
     authorize.require_pass_role(backend, caller, role_arn)
+
+
+def test_pass_role_on_launch_and_association(api: EnforcedApi, ec2, image_id: str) -> None:
+    """With instance profiles on instances (i12-roles): the launch and the association paths."""
+    role_arn = _profile(api, "worker")
+    passer = _launcher(api, "worker-passer", {"Effect": "Allow", "Action": "iam:PassRole", "Resource": role_arn})
+    made = passer.run_instances(ImageId=image_id, InstanceType="t3.nano", MinCount=1, MaxCount=1, IamInstanceProfile={"Name": "worker"})
+    iid = made["Instances"][0]["InstanceId"]
+    assert made["Instances"][0]["IamInstanceProfile"]["Arn"].endswith(":instance-profile/worker")
+    ec2.get_waiter("instance_running").wait(InstanceIds=[iid], WaiterConfig={"Delay": 0.2, "MaxAttempts": 300})
+    no_pass = _launcher(api, "worker-no-pass")
+    plain = no_pass.run_instances(ImageId=image_id, InstanceType="t3.nano", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    ec2.get_waiter("instance_running").wait(InstanceIds=[plain], WaiterConfig={"Delay": 0.2, "MaxAttempts": 300})
+    status, code, message = refused(no_pass.associate_iam_instance_profile, InstanceId=plain,
+                                    IamInstanceProfile={"Name": "worker"})
+    assert (status, code) == (403, "UnauthorizedOperation") and f"iam:PassRole on resource: {role_arn}" in message
+    assert passer.associate_iam_instance_profile(InstanceId=plain, IamInstanceProfile={"Name": "worker"})[
+        "IamInstanceProfileAssociation"]["InstanceId"] == plain
+    ec2.terminate_instances(InstanceIds=[iid, plain])

@@ -42,7 +42,7 @@ _FILTERS = {
 
 @action("RunInstances")
 def run_instances(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    return instances.run(ctx.backend, ctx.region, req)
+    return instances.run(ctx.backend, ctx.region, req, ctx.caller)
 
 
 @action("DescribeInstances")
