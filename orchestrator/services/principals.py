@@ -110,6 +110,8 @@ def permitted(caller: Caller, service: str, action: str) -> bool:
 
 
 def authorize(caller: Caller, action: str) -> None:
-    """Raise EC2's ``UnauthorizedOperation`` unless ``caller`` may call the EC2 action ``action``."""
-    if not permitted(caller, "ec2", action):
+    """Raise EC2's ``UnauthorizedOperation`` unless ``caller`` may call the EC2 action ``action``
+    whatever its resources: root only. Fails closed for IAM users and assumed roles, whose rights
+    depend on the resources (``services/iam/authorize.check`` decides those)."""
+    if not permitted(caller, "ec2", action) or caller.kind in (IAM_USER, ASSUMED_ROLE):
         raise errors.UnauthorizedOperation()

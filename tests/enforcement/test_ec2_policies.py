@@ -53,7 +53,10 @@ def test_read_only_user_describes_but_may_not_launch_or_stop(api: EnforcedApi, e
     status, code, _ = refused(api.client("sts", api.user("reader2", managed=(READ_ONLY,))).decode_authorization_message,
                               EncodedMessage=encoded.group(1))
     assert (status, code) == (403, "AccessDenied")
+    decoder = api.client("sts", api.user("decoder", inline=doc(allow("sts:DecodeAuthorizationMessage"))))
+    as_decoder = decoder.decode_authorization_message(EncodedMessage=encoded.group(1))["DecodedMessage"]
     decoded = json.loads(api.client("sts").decode_authorization_message(EncodedMessage=encoded.group(1))["DecodedMessage"])
+    assert json.loads(as_decoder) == decoded
     assert decoded["allowed"] is False and decoded["explicitDeny"] is False
     assert decoded["context"]["action"] == "ec2:StopInstances"
     assert decoded["context"]["resource"] == f"arn:aws:ec2:us-east-1:{account}:instance/{a}"
