@@ -114,7 +114,8 @@ class Api:
                 raise errors.AuthFailure(f"The region '{auth.region}' is not served by this endpoint.")
             ctx = RequestContext(request_id=request_id, action=call.action, region=auth.region,
                                  account_id=self.backend.account_id, access_key_id=auth.access_key_id,
-                                 backend=self.backend, caller=caller)
+                                 backend=self.backend, caller=caller, source_ip=request.remote,
+                                 secure=request.secure)
             op, result = await dispatch(svc, call, ctx)
             payload = protocol.response(op, result, request_id)
             status = 200

@@ -17,3 +17,5 @@ class RequestContext:
     access_key_id: str
     backend: Backend
     caller: Caller | None = None  # who signed (root, an instance identity, ...); None: in-process calls
+    source_ip: str | None = None  # the client's address (aws:SourceIp)
+    secure: bool = False  # over TLS (aws:SecureTransport)

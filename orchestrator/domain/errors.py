@@ -103,8 +103,9 @@ class UnauthorizedOperation(ApiError):
     code = "UnauthorizedOperation"
     status = 403
 
-    def __init__(self) -> None:
-        super().__init__("You are not authorized to perform this operation.")
+    def __init__(self, detail: str = "") -> None:
+        # detail: IAM's "User: ... is not authorized ... Encoded authorization failure message: ..."
+        super().__init__("You are not authorized to perform this operation." + (f" {detail}" if detail else ""))
 
 
 class RequestEntityTooLarge(ApiError):
@@ -320,3 +321,12 @@ class AccessDeniedOn(AccessDenied):
     def __init__(self, caller_arn: str, action: str, resource: str, reason: str = "") -> None:
         ApiError.__init__(self, f"User: {caller_arn} is not authorized to perform: {action} on resource: "
                           f"{resource}" + (f" {reason}" if reason else ""))
+
+
+class InvalidAuthorizationMessageException(ApiError):
+    """STS DecodeAuthorizationMessage: the message is not one this account's ec2d encoded."""
+
+    code = "InvalidAuthorizationMessageException"
+
+    def __init__(self) -> None:
+        super().__init__("The message passed to DecodeAuthorizationMessage is not valid.")

@@ -26,9 +26,9 @@ from orchestrator.domain.records import IAM_INSTANCE_PROFILE, IAM_ROLE, ProfileA
 from orchestrator.domain.states import InstanceState
 from orchestrator.services import lookup
 from orchestrator.services.backend import Backend
-from orchestrator.services.iam import entities
+from orchestrator.services.iam import authorize, entities
 from orchestrator.services.instance_roles import current_association
-from orchestrator.services.principals import ROOT, Caller
+from orchestrator.services.principals import Caller
 from orchestrator.store.sqlite import Record
 
 PassRoleCheck = Callable[[Backend, Caller | None, str], None]
@@ -37,9 +37,8 @@ GONE = (str(InstanceState.SHUTTING_DOWN), str(InstanceState.TERMINATED))
 
 def allow_root(backend: Backend, caller: Caller | None, role_arn: str) -> None:
     """Default ``pass_role_check``: the root key (and in-process calls) may pass any role; other
-    callers are refused until the policy enforcement's ``require_pass_role`` is wired in."""
-    if caller is not None and caller.kind != ROOT:
-        raise errors.UnauthorizedOperation()
+    callers need ``iam:PassRole`` on it (`authorize.require_pass_role`)."""
+    authorize.require_pass_role(backend, caller, role_arn)
 
 
 def new_association_id() -> str:

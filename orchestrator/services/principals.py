@@ -16,10 +16,11 @@ answers a DryRun). Two kinds exist today:
 * ``assumed-role``: the temporary credentials of an STS ``AssumeRole`` session (``ASIA...`` with
   its session token), ARN ``arn:aws:sts::<account>:assumed-role/<role>/<session>``.
 
-IAM users and assumed roles may call IAM's and STS's actions: those services evaluate the caller's
-policies themselves, against the resource each action names (``services/iam/access.py``). EC2's
-actions stay refused to them until :func:`permitted` evaluates policies for EC2 as well. Whatever
-the policies, every caller may ask STS who it is (``GetCallerIdentity``).
+IAM users and assumed roles pass :func:`permitted`: IAM's and STS's services evaluate the caller's
+policies themselves, against the resource each action names (``services/iam/access.py``); EC2's,
+Cost Explorer's and Price List's requests are evaluated at the API edge, per resource, by
+``services/iam/authorize.check`` once the request is parsed. Whatever the policies, every caller
+may ask STS who it is (``GetCallerIdentity``).
 """
 
 from __future__ import annotations
@@ -99,15 +100,18 @@ SELF_EVALUATED = frozenset({"iam", "sts"})
 
 
 def permitted(caller: Caller, service: str, action: str) -> bool:
-    """Whether ``caller`` may call ``action`` of ``service`` (its IAM prefix: ``ec2``, ``sts``, ...).
-    The API answers a refusal with its protocol's code (EC2: ``UnauthorizedOperation``). IAM users
-    and assumed roles reach IAM's and STS's handlers, whose services evaluate their policies."""
+    """Whether ``caller`` may call ``action`` of ``service`` (its IAM prefix: ``ec2``, ``sts``, ...)
+    at all, before its input is looked at. The API answers a refusal with its protocol's code (EC2:
+    ``UnauthorizedOperation``). IAM users and assumed roles pass: their policies are evaluated per
+    resource afterwards (IAM's and STS's services; ``services/iam/authorize`` for the others)."""
     if caller.kind == ROOT or (service, action) in ALWAYS_ALLOWED:
         return True
-    return caller.kind in (IAM_USER, ASSUMED_ROLE) and service in SELF_EVALUATED
+    return caller.kind in (IAM_USER, ASSUMED_ROLE)
 
 
 def authorize(caller: Caller, action: str) -> None:
-    """Raise EC2's ``UnauthorizedOperation`` unless ``caller`` may call the EC2 action ``action``."""
-    if not permitted(caller, "ec2", action):
+    """Raise EC2's ``UnauthorizedOperation`` unless ``caller`` may call the EC2 action ``action``
+    whatever its resources: root only. Fails closed for IAM users and assumed roles, whose rights
+    depend on the resources (``services/iam/authorize.check`` decides those)."""
+    if not permitted(caller, "ec2", action) or caller.kind in (IAM_USER, ASSUMED_ROLE):
         raise errors.UnauthorizedOperation()

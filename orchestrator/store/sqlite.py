@@ -348,6 +348,15 @@ class Store:
             self._meter(record.id, record.type, record.region, record.state, record.data, None)
         return record
 
+    def change_stamp(self) -> tuple[int, int] | None:
+        """A value that differs after any write to the database, by this connection or another
+        (``PRAGMA data_version``): what read caches check before trusting an entry (read it before
+        the data). None inside an open transaction, whose writes may still be rolled back."""
+        with self._lock:  # no _translated(): a read of a counter, on the hot path of every request
+            if self._db.in_transaction:
+                return None
+            return self._db.total_changes, self._db.execute("PRAGMA data_version").fetchone()[0]
+
     def get(self, resource_id: str, type: str | None = None) -> Record | None:
         with self._lock, self._translated():
             row = self._db.execute("SELECT * FROM resources WHERE id = ?", (resource_id,)).fetchone()

@@ -30,7 +30,7 @@ from orchestrator.images.cache import ensure_image
 from orchestrator.services import images, principals
 from orchestrator.services import network_interfaces as enis
 from orchestrator.services.backend import Backend
-from orchestrator.services.iam import profiles, roles
+from orchestrator.services.iam import auth_messages, profiles, roles
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 SETUP = "(setup)"  # a step between samples: waits (API-only mode's runtime settles records in the background)
@@ -313,6 +313,8 @@ def _filled(args: dict[str, Any], account: str, state: dict[str, Any]) -> dict[s
     for k, v in args.items():
         if v == "%key":
             v = state["CreateAccessKey"]["AccessKey"]["AccessKeyId"]
+        elif v == "%authmsg":  # an encoded authorization message of this backend's
+            v = state["authmsg"]
         elif isinstance(v, str) and "%s" in v:
             v = v % account
         out[k] = v
@@ -323,6 +325,7 @@ def _filled(args: dict[str, Any], account: str, state: dict[str, Any]) -> dict[s
 OTHER_SAMPLES: list[tuple[str, str, dict[str, Any], principals.Caller | None]] = [
     ("sts", "GetCallerIdentity", {}, None),
     ("sts", "GetCallerIdentity", {}, IDENTITY),
+    ("sts", "DecodeAuthorizationMessage", {"EncodedMessage": "%authmsg"}, None),
     ("pricing", "DescribeServices", {}, None),
     ("pricing", "DescribeServices", {"ServiceCode": "AmazonEC2", "FormatVersion": "aws_v1", "MaxResults": 1}, None),
     ("pricing", "GetAttributeValues", {"ServiceCode": "AmazonEC2", "AttributeName": "instanceType"}, None),
@@ -363,7 +366,8 @@ def through_the_wire(service: str, op_name: str, result: dict[str, Any] | None, 
 
 
 def test_other_services_output_survives_botocore_parsing(backend: Backend) -> None:
-    state: dict[str, Any] = {}
+    state: dict[str, Any] = {"authmsg": auth_messages.encode(backend.credentials.secret_access_key,
+                                                             backend.account_id, {"allowed": False})}
     for service, name, args, caller in OTHER_SAMPLES:
         svc = registry.get_service(service)
         ctx = RequestContext("req-rt", name, "us-east-1", backend.account_id, "AKIA", backend, caller)

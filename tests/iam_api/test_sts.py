@@ -216,9 +216,10 @@ def test_iam_actions_are_evaluated_for_users_and_roles(api: LocalApi, iam, sts, 
     managed_session = api.client("iam", keys_of(sts.assume_role(
         RoleArn=arn, RoleSessionName="mm", PolicyArns=[{"arn": "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"}])))
     assert refused(managed_session.list_roles)[:2] == (403, "AccessDenied")  # S3 read allows no IAM action
-    # an assumed role without a policy for EC2 gets EC2's refusal
+    # EC2 evaluates the role's policies too: ReadOnlyAccess describes, but creates nothing
     ec2 = api.client("ec2", keys_of(sts.assume_role(RoleArn=arn, RoleSessionName="ee")), region="us-west-2")
-    assert refused(ec2.describe_vpcs)[:2] == (403, "UnauthorizedOperation")
+    assert ec2.describe_vpcs()["Vpcs"] == []  # allowed (this API-only backend has no default VPC)
+    assert refused(ec2.create_vpc, CidrBlock="10.7.0.0/16")[:2] == (403, "UnauthorizedOperation")
     assert refused(sts.assume_role, RoleArn=arn, RoleSessionName="pp", Policy="{nope")[:2] == (
         400, "MalformedPolicyDocument")
     drop_role(iam, "reader")

@@ -7,7 +7,7 @@ from typing import Any
 from orchestrator.api.context import RequestContext
 from orchestrator.api.registry import action
 from orchestrator.services import principals, sts
-from orchestrator.services.iam import assume
+from orchestrator.services.iam import assume, authorize
 
 
 @action("GetCallerIdentity", service="sts")
@@ -21,3 +21,8 @@ def get_caller_identity(ctx: RequestContext, req: dict[str, Any]) -> dict[str, A
 @action("AssumeRole", service="sts")
 def assume_role(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
     return assume.assume_role(ctx.backend, ctx.caller, req)
+
+
+@action("DecodeAuthorizationMessage", service="sts")
+def decode_authorization_message(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    return {"DecodedMessage": authorize.decode_message(ctx.backend, ctx.caller, req["EncodedMessage"])}

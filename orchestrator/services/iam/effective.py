@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from orchestrator.domain.iam import policy
 from orchestrator.services.backend import Backend
-from orchestrator.services.iam import documents
+from orchestrator.services.iam import documents, read_cache
 from orchestrator.services.principals import ASSUMED_ROLE, IAM_USER, Caller
 from orchestrator.store.sqlite import Record, Store
 
@@ -46,6 +46,12 @@ def session_policies(store: Store, caller: Caller) -> list[policy.Policy] | None
     return inline + _managed(store, caller.session_policy_arns)
 
 
+_CACHE: read_cache.StampCache[tuple[list[policy.Policy], list[policy.Policy] | None]] = read_cache.StampCache()
+
+
 def policies_of(backend: Backend, caller: Caller) -> tuple[list[policy.Policy], list[policy.Policy] | None]:
-    """(identity policies, session policies or None) of ``caller``; see the module docstring."""
-    return identity_policies(backend.store, caller), session_policies(backend.store, caller)
+    """(identity policies, session policies or None) of ``caller``; see the module docstring.
+    Kept until the store next changes (`read_cache`): do not mutate the lists."""
+    store = backend.store
+    key = (caller.kind, caller.unique_id, caller.session_policy, caller.session_policy_arns)
+    return _CACHE.get(store, key, lambda: (identity_policies(store, caller), session_policies(store, caller)))

@@ -1,5 +1,6 @@
 """Access keys of IAM users and STS sessions, for the SigV4 check (``Backend.resolve_key``): the
-secret to verify with and the caller the key stands for. Read from the store on every request, so
+secret to verify with and the caller the key stands for. Read from the store, or from a cache that
+any write to the store invalidates (`read_cache`), so
 an access key made ``Inactive`` or deleted, a deleted user or role, and an expired or revoked
 session stop authenticating at once."""
 
@@ -8,14 +9,22 @@ from __future__ import annotations
 from orchestrator.domain.records import IAM_ACCESS_KEY, IAM_USER
 from orchestrator.services import principals
 from orchestrator.services.credentials import Credentials
-from orchestrator.services.iam import sealed, sessions
+from orchestrator.services.iam import read_cache, sealed, sessions
 from orchestrator.services.principals import ResolvedKey
 from orchestrator.store.sqlite import Store
 
+_USER_KEYS: read_cache.StampCache[ResolvedKey | None] = read_cache.StampCache()
+
 
 def user_key(store: Store, creds: Credentials, access_key_id: str) -> ResolvedKey | None:
+    """An IAM user's active key (kept until the store next changes: `read_cache`)."""
     if not access_key_id.startswith("AKIA"):
         return None
+    return _USER_KEYS.get(store, (access_key_id, creds.secret_access_key),
+                          lambda: _user_key(store, creds, access_key_id))
+
+
+def _user_key(store: Store, creds: Credentials, access_key_id: str) -> ResolvedKey | None:
     key = store.get(access_key_id, IAM_ACCESS_KEY)
     if key is None or key.data["Status"] != "Active":
         return None
