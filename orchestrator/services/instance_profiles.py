@@ -8,16 +8,16 @@ VPC's metadata so ``iam/`` appears), ``disassociating`` -> ``disassociated`` lik
 association is ``associating``/``associated``: that profile is the instance's. Removing or replacing
 it revokes the instance's role sessions at once (``instance_roles``).
 
-Launching or associating with a role needs ``iam:PassRole`` on it: every path calls the
-``pass_role_check(backend, caller, role_arn)`` it is given (default :func:`allow_root`), the hook the
-policy enforcement wires.
+Launching or associating with a role needs ``iam:PassRole`` on it (``authorize.require_pass_role``:
+the root key and in-process calls may pass any role), checked where the profile is resolved; the API
+edge checks it before a DryRun answers, from the same rule.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from orchestrator.domain import errors
@@ -31,14 +31,7 @@ from orchestrator.services.instance_roles import current_association
 from orchestrator.services.principals import Caller
 from orchestrator.store.sqlite import Record
 
-PassRoleCheck = Callable[[Backend, Caller | None, str], None]
 GONE = (str(InstanceState.SHUTTING_DOWN), str(InstanceState.TERMINATED))
-
-
-def allow_root(backend: Backend, caller: Caller | None, role_arn: str) -> None:
-    """Default ``pass_role_check``: the root key (and in-process calls) may pass any role; other
-    callers need ``iam:PassRole`` on it (`authorize.require_pass_role`)."""
-    authorize.require_pass_role(backend, caller, role_arn)
 
 
 def new_association_id() -> str:
@@ -53,8 +46,7 @@ def _invalid(spec: Mapping[str, Any]) -> errors.InvalidParameterValue:
                                                   "Invalid IAM Instance Profile name")
 
 
-def resolve(backend: Backend, spec: Mapping[str, Any] | None, caller: Caller | None = None,
-            pass_role_check: PassRoleCheck = allow_root) -> Record | None:
+def resolve(backend: Backend, spec: Mapping[str, Any] | None, caller: Caller | None = None) -> Record | None:
     """The instance profile an ``IamInstanceProfileSpecification`` ({Arn | Name}) names, with a role
     the caller may pass; None for no spec. EC2's InvalidParameterValue for an unknown profile or
     one without a role (EC2 cannot launch with it)."""
@@ -73,7 +65,7 @@ def resolve(backend: Backend, spec: Mapping[str, Any] | None, caller: Caller | N
     role = store.get(profile.data["RoleIds"][0], IAM_ROLE) if profile is not None and profile.data["RoleIds"] else None
     if profile is None or role is None:
         raise _invalid(spec)
-    pass_role_check(backend, caller, role.data["Arn"])
+    authorize.require_pass_role(backend, caller, role.data["Arn"])
     return profile
 
 
@@ -111,8 +103,7 @@ def _save(backend: Backend, instance: Record) -> Record:
     return backend.store.update(instance)
 
 
-def associate(backend: Backend, region: str, req: Mapping[str, Any], caller: Caller | None = None,
-              pass_role_check: PassRoleCheck = allow_root) -> dict[str, Any]:
+def associate(backend: Backend, region: str, req: Mapping[str, Any], caller: Caller | None = None) -> dict[str, Any]:
     """AssociateIamInstanceProfile: a new ``associating`` association (IncorrectState when the
     instance already has one)."""
     with backend.store.transaction():
@@ -122,7 +113,7 @@ def associate(backend: Backend, region: str, req: Mapping[str, Any], caller: Cal
                                                 "operation.")
         if current_association(instance) is not None:
             raise errors.IncorrectState(f"There is an existing association for instance {instance.id}")
-        profile = resolve(backend, req.get("IamInstanceProfile"), caller, pass_role_check)
+        profile = resolve(backend, req.get("IamInstanceProfile"), caller)
         assert profile is not None
         entry = new_association(profile)
         instance.data.setdefault("IamInstanceProfileAssociations", []).append(entry)
@@ -149,13 +140,12 @@ def disassociate(backend: Backend, region: str, association_id: str) -> dict[str
     return {"IamInstanceProfileAssociation": shape(instance, entry)}
 
 
-def replace(backend: Backend, region: str, req: Mapping[str, Any], caller: Caller | None = None,
-            pass_role_check: PassRoleCheck = allow_root) -> dict[str, Any]:
+def replace(backend: Backend, region: str, req: Mapping[str, Any], caller: Caller | None = None) -> dict[str, Any]:
     """ReplaceIamInstanceProfileAssociation: the old association goes, a new one (new id,
     ``associating``) takes its place; the old role's sessions are revoked."""
     with backend.store.transaction():
         instance, old = _find(backend, region, req["AssociationId"])
-        profile = resolve(backend, req.get("IamInstanceProfile"), caller, pass_role_check)
+        profile = resolve(backend, req.get("IamInstanceProfile"), caller)
         assert profile is not None
         _detach(old)
         entry = new_association(profile)

@@ -76,8 +76,7 @@ def transition(backend: Backend, record_id: str, current: InstanceState | Iterab
 # RunInstances
 
 
-def run(backend: Backend, region: str, req: Mapping[str, Any], caller: Caller | None = None,
-        pass_role_check: instance_profiles.PassRoleCheck = instance_profiles.allow_root) -> dict[str, Any]:
+def run(backend: Backend, region: str, req: Mapping[str, Any], caller: Caller | None = None) -> dict[str, Any]:
     token = req.get("ClientToken")
     if token:
         same = [r for r in backend.store.list(INSTANCE, region) if r.data.get("ClientToken") == token]
@@ -89,7 +88,7 @@ def run(backend: Backend, region: str, req: Mapping[str, Any], caller: Caller | 
     image = images.get(backend, region, req["ImageId"])
     backend.runtime.require_hypervisor()
     launch = launch_request.check(backend, region, req, image)
-    profile = instance_profiles.resolve(backend, req.get("IamInstanceProfile"), caller, pass_role_check)
+    profile = instance_profiles.resolve(backend, req.get("IamInstanceProfile"), caller)
 
     reservation_id = ids.new_id("r")
     created: list[Record] = []
