@@ -85,6 +85,8 @@ MIGRATIONS: list[str | list[str]] = [
     ledger.SCHEMA,
 ]
 LEDGER_MIGRATION = 2
+# read-cache generations (:meth:`Store.generation`): family -> the record-type prefix its writes bump
+GENERATION_FAMILIES = {"iam": "iam-"}
 
 
 class StoreError(Exception):
@@ -346,16 +348,32 @@ class Store:
             if tags:
                 self._write_tags(db, record.id, record.type, record.region, tags)
             self._meter(record.id, record.type, record.region, record.state, record.data, None)
+            self._bump(db, record.type)
         return record
 
-    def change_stamp(self) -> tuple[int, int] | None:
-        """A value that differs after any write to the database, by this connection or another
-        (``PRAGMA data_version``): what read caches check before trusting an entry (read it before
-        the data). None inside an open transaction, whose writes may still be rolled back."""
-        with self._lock:  # no _translated(): a read of a counter, on the hot path of every request
+    # -- generations: what read caches check -----------------------------------------------------
+    def generation(self, family: str) -> int | None:
+        """A counter that every committed write of a record (or its tags) of ``family``'s types
+        (:data:`GENERATION_FAMILIES`) bumps in that write's transaction, by this connection or
+        another process's: what a read cache of such records checks before trusting an entry (read
+        it before the data). Writes of other types leave it alone, so a busy ec2d (instances
+        moving, the reconciler's heartbeat) does not empty an IAM cache. None inside an open
+        transaction, whose writes may still be rolled back."""
+        with self._lock:  # no _translated(): one indexed read, on the hot path of every request
             if self._db.in_transaction:
                 return None
-            return self._db.total_changes, self._db.execute("PRAGMA data_version").fetchone()[0]
+            row = self._db.execute("SELECT value FROM settings WHERE key = ?", (f"generation.{family}",)).fetchone()
+            return int(row[0]) if row is not None else 0
+
+    def _bump(self, db: sqlite3.Connection, rtype: str | None) -> None:
+        for family, prefix in GENERATION_FAMILIES.items():
+            if rtype is not None and rtype.startswith(prefix):
+                db.execute("INSERT INTO settings (key, value) VALUES (?, '1') ON CONFLICT (key)"
+                           " DO UPDATE SET value = CAST(value AS INTEGER) + 1", (f"generation.{family}",))
+
+    def _type_of(self, db: sqlite3.Connection, resource_id: str) -> str | None:
+        row = db.execute("SELECT type FROM resources WHERE id = ?", (resource_id,)).fetchone()
+        return str(row[0]) if row is not None else None
 
     def get(self, resource_id: str, type: str | None = None) -> Record | None:
         with self._lock, self._translated():
@@ -408,6 +426,7 @@ class Store:
             if record.type in billing.METERED_TYPES:
                 state = db.execute("SELECT state FROM resources WHERE id = ?", (record.id,)).fetchone()["state"]
                 self._meter(record.id, record.type, record.region, state, record.data, None)
+            self._bump(db, record.type)
         record.version += 1
         record.updated_at = now
         return record
@@ -441,6 +460,7 @@ class Store:
                 (new_state, json.dumps(current.data), now, resource_id, current.version),
             )
             self._meter(resource_id, current.type, current.region, new_state, current.data, at)
+            self._bump(self._db, current.type)
             current.state = new_state
             current.version += 1
             current.updated_at = now
@@ -448,6 +468,7 @@ class Store:
 
     def delete(self, resource_id: str) -> bool:
         with self.transaction() as db:
+            self._bump(db, self._type_of(db, resource_id))
             db.execute("DELETE FROM tags WHERE resource_id = ?", (resource_id,))
             ledger.sync(db, resource_id, "", "", [], self.clock())  # whatever it accrued ends
             cur = db.execute("DELETE FROM resources WHERE id = ?", (resource_id,))
@@ -459,6 +480,7 @@ class Store:
         with self.transaction() as db:
             self._write_tags(db, resource_id, resource_type, region, tags)
             ledger.retag(db, resource_id, self.clock())
+            self._bump(db, resource_type)
 
     @staticmethod
     def _write_tags(db: sqlite3.Connection, resource_id: str, resource_type: str, region: str,
@@ -474,6 +496,7 @@ class Store:
         with self.transaction() as db:
             self._delete_tags(db, resource_id, tags)
             ledger.retag(db, resource_id, self.clock())
+            self._bump(db, self._type_of(db, resource_id))
 
     @staticmethod
     def _delete_tags(db: sqlite3.Connection, resource_id: str, tags: Mapping[str, str | None] | None) -> None:

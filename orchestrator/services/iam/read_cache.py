@@ -1,8 +1,10 @@
-"""A read cache whose entries hold only while the state store is unchanged (`Store.change_stamp`):
-any write (an IAM change, but also any other) invalidates every entry, so a cached access key or
-policy set is never staler than the database. It saves the per-request reads and decryption of
-an IAM caller's key and policies (``bench/authz.py``), which otherwise cost several times the
-policy evaluation itself."""
+"""A read cache of what IAM records say (an access key's caller, a caller's policies), whose entries
+hold only while no IAM record changed (`Store.generation("iam")`: every write of an ``iam-*``
+record or its tags bumps it, whether from this connection or another process's), so a cached key
+or policy set is never staler than the database, and writes of instances, volumes or the
+reconciler's heartbeat do not empty it. It saves the per-request reads and decryption of an IAM
+caller's key and policies (``bench/authz.py``), which otherwise cost several times the policy
+evaluation itself."""
 
 from __future__ import annotations
 
@@ -18,11 +20,11 @@ MAX_ENTRIES = 4096
 
 class StampCache(Generic[T]):
     def __init__(self) -> None:
-        self._by_store: weakref.WeakKeyDictionary[Store, dict[Hashable, tuple[tuple[int, int], T]]] = \
+        self._by_store: weakref.WeakKeyDictionary[Store, dict[Hashable, tuple[int, T]]] = \
             weakref.WeakKeyDictionary()
 
     def get(self, store: Store, key: Hashable, compute: Callable[[], T]) -> T:
-        stamp = store.change_stamp()  # before the reads `compute` makes: a write between them only misses
+        stamp = store.generation("iam")  # before the reads `compute` makes: a write between them only misses
         if stamp is None:
             return compute()
         entries = self._by_store.setdefault(store, {})
