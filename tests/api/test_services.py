@@ -10,12 +10,10 @@ the metadata service does.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,17 +21,15 @@ from typing import Any
 import boto3
 import botocore.session
 import pytest
-from aiohttp import web
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config as BotoConfig
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 from botocore.parsers import create_parser
-from ec2d_server import free_port
+from loopback_api import LoopbackApi
 from record_samples import sample
 
-from orchestrator.api.app import make_app
 from orchestrator.config import Config
 from orchestrator.domain import instance_types
 from orchestrator.services import sts
@@ -44,45 +40,8 @@ AWS = str(Path(sys.executable).parent / "aws")
 INSTANCE = "i-0123456789abcdef0"
 
 
-class LocalApi:
-    """ec2d's API app on loopback, served from a thread, over a backend the test can reach."""
-
-    def __init__(self, backend: Backend) -> None:
-        self.backend = backend
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._runner: web.AppRunner | None = None
-        self.thread = threading.Thread(target=self._main, daemon=True)
-
-    def _main(self) -> None:
-        asyncio.set_event_loop(self.loop)
-
-        async def start() -> None:
-            self._runner = web.AppRunner(make_app(self.backend))
-            await self._runner.setup()
-            await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-            self._ready.set()
-
-        self.loop.run_until_complete(start())
-        self.loop.run_forever()
-
-    def start(self) -> LocalApi:
-        self.thread.start()
-        assert self._ready.wait(60), "the API did not start"
-        return self
-
-    def stop(self) -> None:
-        assert self._runner is not None
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self.loop).result(30)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(30)
-
-    @property
-    def root(self) -> dict[str, str]:
-        c = self.backend.credentials
-        return {"aws_access_key_id": c.access_key_id, "aws_secret_access_key": c.secret_access_key}
+class LocalApi(LoopbackApi):
+    """The API app on loopback (``loopback_api``), with an instance's identity credentials at hand."""
 
     def identity(self) -> dict[str, str]:
         """An instance's identity credentials, as its metadata service hands them out."""

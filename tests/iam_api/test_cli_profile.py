@@ -9,19 +9,20 @@ import subprocess
 import sys
 from pathlib import Path
 
-from iam_api_lib import LocalApi, keys_of
+from iam_api_lib import keys_of
+from loopback_api import LoopbackApi
 
 AWS = str(Path(sys.executable).parent / "aws")
 
 
-def _aws(api: LocalApi, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _aws(api: LoopbackApi, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update({"AWS_CONFIG_FILE": str(tmp_path / "config"), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "creds"),
                 "HOME": str(tmp_path)})
     return subprocess.run([AWS, "--output", "json", *args], env=env, capture_output=True, text=True, timeout=120)
 
 
-def test_role_arn_with_source_profile(api: LocalApi, iam, tmp_path: Path) -> None:
+def test_role_arn_with_source_profile(api: LoopbackApi, iam, tmp_path: Path) -> None:
     account = api.backend.account_id
     iam.create_user(UserName="cli-user")
     key = keys_of(iam.create_access_key(UserName="cli-user"))

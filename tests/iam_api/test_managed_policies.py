@@ -8,7 +8,8 @@ import json
 import re
 
 import pytest
-from iam_api_lib import LocalApi, refused
+from iam_api_lib import refused
+from loopback_api import LoopbackApi
 
 EC2_READ = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ec2:Describe*", "Resource": "*"}]}
 TRUST_EC2 = {"Version": "2012-10-17", "Statement": [
@@ -16,7 +17,7 @@ TRUST_EC2 = {"Version": "2012-10-17", "Statement": [
 S3_FULL = "arn:aws:iam::aws:policy/AmazonS3FullAccess"
 
 
-def test_local_policy_lifecycle(api: LocalApi, iam) -> None:
+def test_local_policy_lifecycle(api: LoopbackApi, iam) -> None:
     account = api.backend.account_id
     created = iam.create_policy(PolicyName="ec2-read", Path="/ops/", PolicyDocument=json.dumps(EC2_READ),
                                 Description="describe only")["Policy"]
@@ -51,7 +52,7 @@ def test_local_policy_lifecycle(api: LocalApi, iam) -> None:
     assert refused(iam.get_policy, PolicyArn=arn) == (404, "NoSuchEntity", f"Policy {arn} was not found.")
 
 
-def test_policy_errors(api: LocalApi, iam) -> None:
+def test_policy_errors(api: LoopbackApi, iam) -> None:
     iam.create_policy(PolicyName="dup", PolicyDocument=json.dumps(EC2_READ))
     assert refused(iam.create_policy, PolicyName="dup", PolicyDocument=json.dumps(EC2_READ)) == (
         409, "EntityAlreadyExists", "A policy called dup already exists. Duplicate names are not allowed.")
@@ -66,7 +67,7 @@ def test_policy_errors(api: LocalApi, iam) -> None:
         "InvalidInput"
 
 
-def test_attach_detach_and_counts(api: LocalApi, iam) -> None:
+def test_attach_detach_and_counts(api: LoopbackApi, iam) -> None:
     arn = iam.create_policy(PolicyName="attached", PolicyDocument=json.dumps(EC2_READ))["Policy"]["Arn"]
     iam.create_role(RoleName="holder", AssumeRolePolicyDocument=json.dumps(TRUST_EC2))
     iam.create_user(UserName="holder")

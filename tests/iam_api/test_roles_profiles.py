@@ -9,7 +9,8 @@ import re
 import urllib.parse
 
 import pytest
-from iam_api_lib import LocalApi, refused
+from iam_api_lib import refused
+from loopback_api import LoopbackApi
 
 TRUST_EC2 = {"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
@@ -17,7 +18,7 @@ S3_READ = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": 
                                                    "Resource": "*"}]}
 
 
-def test_create_get_list_delete_role(api: LocalApi, iam) -> None:
+def test_create_get_list_delete_role(api: LoopbackApi, iam) -> None:
     account = api.backend.account_id
     role = iam.create_role(RoleName="web", Path="/app/", AssumeRolePolicyDocument=json.dumps(TRUST_EC2),
                            Description="web servers", MaxSessionDuration=7200,
@@ -40,7 +41,7 @@ def test_create_get_list_delete_role(api: LocalApi, iam) -> None:
     assert refused(iam.get_role, RoleName="web") == (404, "NoSuchEntity", "The role with name web cannot be found.")
 
 
-def test_documents_are_url_encoded_on_the_wire(api: LocalApi) -> None:
+def test_documents_are_url_encoded_on_the_wire(api: LoopbackApi) -> None:
     raw = api.client("iam")
     seen: list[bytes] = []
     raw.meta.events.register("before-parse.iam.GetRole", lambda response_dict, **_: seen.append(
@@ -53,7 +54,7 @@ def test_documents_are_url_encoded_on_the_wire(api: LocalApi) -> None:
     raw.delete_role(RoleName="wire")
 
 
-def test_role_errors(api: LocalApi, iam) -> None:
+def test_role_errors(api: LoopbackApi, iam) -> None:
     iam.create_role(RoleName="r1", AssumeRolePolicyDocument=json.dumps(TRUST_EC2))
     assert refused(iam.create_role, RoleName="R1", AssumeRolePolicyDocument=json.dumps(TRUST_EC2)) == (
         409, "EntityAlreadyExists", "Role with name R1 already exists.")
@@ -110,7 +111,7 @@ def test_inline_role_and_user_policies(iam) -> None:
     iam.delete_user(UserName="inline-user")
 
 
-def test_instance_profiles(api: LocalApi, iam) -> None:
+def test_instance_profiles(api: LoopbackApi, iam) -> None:
     account = api.backend.account_id
     profile = iam.create_instance_profile(InstanceProfileName="web-profile", Path="/app/")["InstanceProfile"]
     assert profile["Arn"] == f"arn:aws:iam::{account}:instance-profile/app/web-profile"
@@ -156,7 +157,7 @@ def test_role_and_profile_waiters(iam) -> None:
     iam.delete_role(RoleName="waited")
 
 
-def test_iam_signed_for_any_region(api: LocalApi) -> None:
+def test_iam_signed_for_any_region(api: LoopbackApi) -> None:
     """The backend serves only us-west-2; IAM clients sign for us-east-1 (or their own region)."""
     for region in ("us-east-1", "eu-west-1"):
         assert api.client("iam", region=region).list_roles()["ResponseMetadata"]["HTTPStatusCode"] == 200

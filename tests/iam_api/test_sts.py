@@ -12,7 +12,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from iam_api_lib import LocalApi, keys_of, refused
+from iam_api_lib import keys_of, refused
+from loopback_api import LoopbackApi
 
 from orchestrator.domain import errors
 from orchestrator.services.backend import Backend
@@ -30,12 +31,12 @@ def trust(principal: object, **condition: object) -> str:
 
 
 @pytest.fixture()
-def account(api: LocalApi) -> str:
+def account(api: LoopbackApi) -> str:
     return api.backend.account_id
 
 
 @pytest.fixture()
-def user_keys(api: LocalApi, iam) -> Iterator[dict[str, str]]:
+def user_keys(api: LoopbackApi, iam) -> Iterator[dict[str, str]]:
     """An IAM user ``sts-user`` with a key; removed after the test."""
     iam.create_user(UserName="sts-user")
     key = iam.create_access_key(UserName="sts-user")
@@ -58,7 +59,7 @@ def drop_role(iam, name: str) -> None:
     iam.delete_role(RoleName=name)
 
 
-def test_root_assumes_a_role_trusting_the_account(api: LocalApi, iam, sts, account: str) -> None:
+def test_root_assumes_a_role_trusting_the_account(api: LoopbackApi, iam, sts, account: str) -> None:
     arn = make_role(iam, "admin", trust({"AWS": f"arn:aws:iam::{account}:root"}))
     role_id = iam.get_role(RoleName="admin")["Role"]["RoleId"]
     before = dt.datetime.now(dt.UTC)
@@ -80,7 +81,7 @@ def test_root_assumes_a_role_trusting_the_account(api: LocalApi, iam, sts, accou
     drop_role(iam, "admin")
 
 
-def test_trust_decides(api: LocalApi, iam, sts, account: str, user_keys: dict[str, str]) -> None:
+def test_trust_decides(api: LoopbackApi, iam, sts, account: str, user_keys: dict[str, str]) -> None:
     user_arn = f"arn:aws:iam::{account}:user/sts-user"
     as_user = api.client("sts", user_keys)
     # trusting the user itself is enough (same account), with no identity policy
@@ -119,7 +120,7 @@ def test_external_id_condition(iam, sts, account: str) -> None:
     drop_role(iam, "external")
 
 
-def test_duration_bounds(api: LocalApi, iam, sts, account: str) -> None:
+def test_duration_bounds(api: LoopbackApi, iam, sts, account: str) -> None:
     arn = make_role(iam, "timed", trust({"AWS": account}), MaxSessionDuration=7200)
     got = sts.assume_role(RoleArn=arn, RoleSessionName="long", DurationSeconds=7200)
     assert got["Credentials"]["Expiration"] - dt.datetime.now(dt.UTC) > dt.timedelta(seconds=7100)
@@ -141,7 +142,7 @@ def test_duration_bounds(api: LocalApi, iam, sts, account: str) -> None:
     drop_role(iam, "timed")
 
 
-def test_session_expires_and_ends_with_its_role(api: LocalApi, iam, sts, account: str) -> None:
+def test_session_expires_and_ends_with_its_role(api: LoopbackApi, iam, sts, account: str) -> None:
     arn = make_role(iam, "short", trust({"AWS": account}))
     got = sts.assume_role(RoleArn=arn, RoleSessionName="exp", DurationSeconds=900)
     as_role = api.client("sts", keys_of(got))
@@ -163,7 +164,7 @@ def test_session_expires_and_ends_with_its_role(api: LocalApi, iam, sts, account
     assert refused(other.get_caller_identity)[:2] == (403, "InvalidClientTokenId")
 
 
-def test_sessions_survive_a_restart_of_the_backend_store(api: LocalApi, iam, sts, account: str) -> None:
+def test_sessions_survive_a_restart_of_the_backend_store(api: LoopbackApi, iam, sts, account: str) -> None:
     """Sessions are kept in the store (sealed), not in memory: another backend on the same data
     dir resolves them."""
     arn = make_role(iam, "kept", trust({"AWS": account}))
@@ -182,7 +183,7 @@ def test_sessions_survive_a_restart_of_the_backend_store(api: LocalApi, iam, sts
     drop_role(iam, "kept")
 
 
-def test_iam_actions_are_evaluated_for_users_and_roles(api: LocalApi, iam, sts, account: str,
+def test_iam_actions_are_evaluated_for_users_and_roles(api: LoopbackApi, iam, sts, account: str,
                                                        user_keys: dict[str, str]) -> None:
     as_user = api.client("iam", user_keys)
     status, code, message = refused(as_user.list_roles)
@@ -225,7 +226,7 @@ def test_iam_actions_are_evaluated_for_users_and_roles(api: LocalApi, iam, sts, 
     drop_role(iam, "reader")
 
 
-def test_a_service_assumes_a_role_that_trusts_it(api: LocalApi, iam, account: str) -> None:
+def test_a_service_assumes_a_role_that_trusts_it(api: LoopbackApi, iam, account: str) -> None:
     """What an instance profile's credentials are made with: ec2.amazonaws.com assumes the role."""
     make_role(iam, "for-ec2", trust({"Service": "ec2.amazonaws.com"}))
     make_role(iam, "not-ec2", trust({"AWS": account}))

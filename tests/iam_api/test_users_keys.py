@@ -7,12 +7,13 @@ import datetime as dt
 import re
 
 import pytest
-from iam_api_lib import LocalApi, keys_of, refused
+from iam_api_lib import keys_of, refused
+from loopback_api import LoopbackApi
 
 from orchestrator.domain.records import IAM_ACCESS_KEY
 
 
-def test_create_get_list_delete_user(api: LocalApi, iam) -> None:
+def test_create_get_list_delete_user(api: LoopbackApi, iam) -> None:
     account = api.backend.account_id
     user = iam.create_user(UserName="alice", Path="/team/", Tags=[{"Key": "team", "Value": "a"}])["User"]
     assert user["Arn"] == f"arn:aws:iam::{account}:user/team/alice"
@@ -90,7 +91,7 @@ def test_user_exists_waiter(iam) -> None:
     iam.delete_user(UserName="waited")
 
 
-def test_access_keys(api: LocalApi, iam) -> None:
+def test_access_keys(api: LoopbackApi, iam) -> None:
     iam.create_user(UserName="keyed")
     created = iam.create_access_key(UserName="keyed")["AccessKey"]
     assert re.fullmatch(r"AKIA[A-Z2-7]{16}", created["AccessKeyId"]) and len(created["SecretAccessKey"]) == 40
@@ -114,7 +115,7 @@ def test_access_keys(api: LocalApi, iam) -> None:
     iam.delete_user(UserName="keyed")
 
 
-def test_a_users_key_authenticates_until_inactive_or_deleted(api: LocalApi, iam) -> None:
+def test_a_users_key_authenticates_until_inactive_or_deleted(api: LoopbackApi, iam) -> None:
     account = api.backend.account_id
     user = iam.create_user(UserName="dana")["User"]
     key = iam.create_access_key(UserName="dana")

@@ -8,23 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-import boto3
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
-from ec2d_server import free_port
+from loopback_api import LoopbackApi
 
-from orchestrator import server
-from orchestrator.api.app import make_app
 from orchestrator.config import Config
 from orchestrator.images.cache import ensure_image
 from orchestrator.imds.fake import FakeImds
@@ -54,71 +48,32 @@ class Clock:
         self.t += seconds
 
 
-class RolesApi:
+def _no_listener(runtime: Runtime) -> None:
+    runtime.parts.open_listener = lambda netns: None  # type: ignore[assignment,return-value]
+
+
+class RolesApi(LoopbackApi):
+    """The API app and the fake runtime on loopback (``loopback_api``) over a fresh data dir, on an
+    injected store clock, with the metadata tables kept by the fake IMDS (no listener)."""
+
     def __init__(self, data_dir: Path, lifetime: int = 21600) -> None:
         config = Config(data_dir=data_dir, instances=False, regions={"us-east-1": ["a", "b"]})
         config.role_credential_seconds = lifetime
-        self.backend = bootstrap.open(config)
+        backend = bootstrap.open(config)
         ensure_image("ec2d-tiny", config.cache_dir)
-        images.sync_published(self.backend)
+        images.sync_published(backend)
         self.clock = Clock()
-        self.backend.store.clock = self.clock
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.loop = asyncio.new_event_loop()
-        self.runtime: Runtime | None = None
-        self._ready = threading.Event()
-        self._stop: Callable[[], Coroutine[Any, Any, None]] | None = None
-        self.thread = threading.Thread(target=self._main, daemon=True)
-
-    def _main(self) -> None:
-        asyncio.set_event_loop(self.loop)
-
-        async def start() -> None:
-            runtime = server.fake_runtime(self.backend)
-            runtime.parts.open_listener = lambda netns: None  # type: ignore[assignment,return-value]
-            self.backend.runtime = runtime
-            await server.open_runtime(runtime)
-            self.runtime = runtime
-            runner = web.AppRunner(make_app(self.backend))
-            await runner.setup()
-            await web.TCPSite(runner, "127.0.0.1", self.port).start()
-
-            async def stop() -> None:
-                await runner.cleanup()
-                await runtime.close()
-
-            self._stop = stop
-            self._ready.set()
-
-        self.loop.run_until_complete(start())
-        self.loop.run_forever()
-
-    def start(self) -> RolesApi:
-        self.thread.start()
-        assert self._ready.wait(120), "the API did not start"
-        return self
+        backend.store.clock = self.clock
+        super().__init__(backend, runtime=True, prepare=_no_listener)
 
     def stop(self) -> None:
-        assert self._stop is not None
-        asyncio.run_coroutine_threadsafe(self._stop(), self.loop).result(60)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(30)
+        super().stop()
         self.backend.close()
 
     def settle(self) -> None:
         """Wait for the runtime's background work (association moves, metadata syncs)."""
         assert self.runtime is not None
         asyncio.run_coroutine_threadsafe(self.runtime.settle(30), self.loop).result(60)
-
-    @property
-    def root(self) -> dict[str, str]:
-        c = self.backend.credentials
-        return {"aws_access_key_id": c.access_key_id, "aws_secret_access_key": c.secret_access_key}
-
-    def client(self, service: str, creds: dict[str, str] | None = None) -> Any:
-        return boto3.client(service, region_name="us-east-1", endpoint_url=self.url,
-                            config=BotoConfig(retries={"max_attempts": 1}), **(creds or self.root))
 
     def metadata(self, instance_id: str) -> InstanceMetadata | None:
         """What the metadata service's table holds for the instance now (None: not in it)."""
