@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
 from collections.abc import Callable
@@ -10,10 +11,12 @@ from collections.abc import Callable
 from aiohttp import web
 
 from orchestrator.api.app import make_app
+from orchestrator.api.endpoint_sites import PORT, EndpointSites, host_context
 from orchestrator.config import Config
 from orchestrator.domain.states import InstanceState, VolumeState
 from orchestrator.drivers.compute.fake import FakeCompute
 from orchestrator.drivers.network.firewall.fake import FakeFirewall
+from orchestrator.drivers.network.names import SERVICE_ENDPOINT_IP
 from orchestrator.drivers.network.prefixes import free_prefix
 from orchestrator.drivers.network.public import FakePublicNetwork
 from orchestrator.drivers.network.vpc import FakeVpcNetwork
@@ -23,6 +26,7 @@ from orchestrator.drivers.storage.fake import FakeStorage
 from orchestrator.hostscope import lock_data_dir, unlock_data_dir
 from orchestrator.imds.fake import FakeImds
 from orchestrator.runtime.core import Runtime
+from orchestrator.runtime.parts import VpcEndpoint
 from orchestrator.services import bootstrap, images
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
@@ -147,6 +151,10 @@ async def start_runtime(backend: Backend) -> Runtime:
     networks = {r: LinuxVpcNetwork(config.prefix, run_dir, r) for r in config.regions}
     imds = IMDSServer()
     await imds.start()
+    sites = EndpointSites(await asyncio.to_thread(
+        host_context, config.cache_dir, list(config.regions), config.data_dir / "tls", SERVICE_ENDPOINT_IP))
+    endpoint = VpcEndpoint(functools.partial(open_listener_in_netns, address=SERVICE_ENDPOINT_IP, port=PORT),
+                           sites)
     runtime = Runtime(
         backend,
         compute=LibvirtCompute(config.libvirt_uri),
@@ -158,6 +166,7 @@ async def start_runtime(backend: Backend) -> Runtime:
         public=PublicNetwork(config.prefix, config.public_pool),
         firewall=NftFirewall(),
         publish_images=publisher(backend),
+        endpoint=endpoint,
     )
     backend.runtime = runtime
     return await open_runtime(runtime)
@@ -194,10 +203,15 @@ async def _run_locked(config: Config, ready: asyncio.Event | None, stop: asyncio
     app = make_app(backend, s3_engine=s3_engine)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
+    sites = endpoint_sites(runtime)
+    if sites is not None:
+        await sites.serve(runner)  # the in-VPC HTTPS endpoint: the same app
     site = web.TCPSite(runner, config.host, config.port, reuse_address=True)
     try:
         await site.start()
     except OSError as exc:
+        if sites is not None:
+            await sites.close()
         await runner.cleanup()
         await _stop_s3(s3_engine)
         await _close_runtime(runtime)
@@ -225,10 +239,17 @@ async def _run_locked(config: Config, ready: asyncio.Event | None, stop: asyncio
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
+        if sites is not None:
+            await sites.close()
         await runner.cleanup()
         await _stop_s3(s3_engine)
         await _close_runtime(runtime)
         backend.close()
+
+
+def endpoint_sites(runtime: Runtime) -> EndpointSites | None:
+    endpoint = runtime.parts.endpoint
+    return endpoint.server if endpoint is not None and isinstance(endpoint.server, EndpointSites) else None
 
 
 async def _stop_s3(engine: ObjectStoreEngine | None) -> None:

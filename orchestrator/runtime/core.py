@@ -21,7 +21,7 @@ from orchestrator.imds.model import InstanceMetadata
 from orchestrator.runtime.ebs import Ebs
 from orchestrator.runtime.instances import Instances
 from orchestrator.runtime.jobs import Jobs
-from orchestrator.runtime.parts import MetadataService, Parts, PublicSide
+from orchestrator.runtime.parts import MetadataService, Parts, PublicSide, VpcEndpoint
 from orchestrator.runtime.port import Model, Then
 from orchestrator.runtime.reconciler import Reconciler
 from orchestrator.runtime.records import settle_association
@@ -44,9 +44,10 @@ class Runtime:
         public: PublicSide | None = None,
         firewall: FirewallDriver | None = None,
         publish_images: PublishImages | None = None,
+        endpoint: VpcEndpoint | None = None,
     ) -> None:
         self.parts = Parts(model, compute, networks, storage, imds, virt_type, Jobs(), open_listener, public,
-                           firewall)
+                           firewall, endpoint=endpoint)
         self.jobs = self.parts.jobs
         self.vpcs = VpcNetworks(self.parts)
         self.instances = Instances(self.parts, self.vpcs)

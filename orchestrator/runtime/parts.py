@@ -29,6 +29,23 @@ class MetadataService(Protocol):
     def set_instances(self, key: str, instances: Mapping[str, InstanceMetadata]) -> None: ...
 
 
+class SocketServer(Protocol):
+    """Something serving per-VPC listening sockets (``api.endpoint_sites.EndpointSites``)."""
+
+    async def add_listener(self, key: str, sock: socket.socket) -> None: ...
+
+    async def remove_listener(self, key: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class VpcEndpoint:
+    """ec2d's in-VPC service endpoint: ``open`` makes its listening socket in a VPC namespace,
+    ``server`` serves it."""
+
+    open: Callable[[str], socket.socket]
+    server: SocketServer
+
+
 class PublicSide(Protocol):
     """ec2d's public network (``drivers.network.public.PublicNetwork``): gateways and 1:1 NAT."""
 
@@ -54,6 +71,8 @@ class Parts:
     public: PublicSide | None = None  # None: no public side (no gateways, no NAT)
     firewall: FirewallDriver | None = None  # None: no filtering
     listening: set[str] = field(default_factory=set)  # VPCs whose metadata listener is open
+    endpoint: VpcEndpoint | None = None  # None: no in-VPC service endpoint
+    endpoint_listening: set[str] = field(default_factory=set)  # VPCs whose endpoint listener is open
     plugged: set[str] = field(default_factory=set)  # instances whose NICs this process put in their VPC
 
     @property

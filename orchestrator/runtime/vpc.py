@@ -53,6 +53,10 @@ class VpcNetworks:
             sock = await self.jobs.call(p.open_listener, net.netns_name(vpc.id))
             await p.imds.add_listener(vpc.id, sock)
             p.listening.add(vpc.id)
+        if vpc.id not in p.endpoint_listening and p.endpoint is not None:
+            sock = await self.jobs.call(p.endpoint.open, net.netns_name(vpc.id))
+            await p.endpoint.server.add_listener(vpc.id, sock)
+            p.endpoint_listening.add(vpc.id)
         await self.sync(vpc.region, vpc.id)
 
     async def ensure_subnet(self, subnet: Record) -> None:
@@ -67,6 +71,9 @@ class VpcNetworks:
         if vpc.id in p.listening:
             await p.imds.remove_listener(vpc.id)
             p.listening.discard(vpc.id)
+        if p.endpoint is not None and vpc.id in p.endpoint_listening:
+            await p.endpoint.server.remove_listener(vpc.id)
+            p.endpoint_listening.discard(vpc.id)
         await self.jobs.call(p.networks[vpc.region].delete_vpc, vpc.id)
 
     async def host_conflicts(self, region: str, cidr: str) -> list[str]:

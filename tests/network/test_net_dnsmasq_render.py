@@ -37,6 +37,22 @@ def test_render_conf() -> None:
     assert conf.index("interface=bra") < conf.index("interface=brb")  # stable order
 
 
+def test_render_conf_answers_a_domain_with_an_address() -> None:
+    spec = DnsmasqSpec(domain="ec2.internal", dns_ip="10.0.0.2", listen_addresses=("10.0.0.2",), subnets=(),
+                       addresses=(("amazonaws.com", "169.254.169.250"),))
+    conf = render_conf(spec, DnsmasqPaths("/run/x/ns"), "nobody").splitlines()
+    assert "address=/amazonaws.com/169.254.169.250" in conf
+    assert "no-resolv" in conf and not any(line.startswith("server=") for line in conf)  # nothing forwarded
+
+
+@pytest.mark.parametrize("pair", [("amazonaws.com", "not-an-ip"), ("a/b", "10.0.0.9"), ("", "10.0.0.9"),
+                                  ("a b", "10.0.0.9")])
+def test_render_conf_refuses_bad_addresses(pair: tuple[str, str]) -> None:
+    spec = DnsmasqSpec(domain="ec2.internal", dns_ip="10.0.0.2", listen_addresses=(), subnets=(), addresses=(pair,))
+    with pytest.raises(InvalidArgument):
+        render_conf(spec, DnsmasqPaths("/run/x/ns"), "nobody")
+
+
 def test_render_hosts_files() -> None:
     assert (
         render_dhcp_hosts(LEASES)

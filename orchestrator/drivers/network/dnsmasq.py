@@ -76,6 +76,9 @@ class DnsmasqSpec:
     subnets: tuple[DhcpSubnet, ...]
     lease_time: int = DEFAULT_LEASE_TIME
     log_dhcp: bool = False
+    # (domain, IPv4): the domain and every name under it answer with that address (A only; other
+    # types get an empty answer), e.g. ("amazonaws.com", the in-VPC service endpoint)
+    addresses: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,14 @@ def render_conf(spec: DnsmasqSpec, paths: DnsmasqPaths, user: str) -> str:
         lines.append("log-dhcp")
     for addr in spec.listen_addresses:
         lines.append(f"listen-address={addr}")
+    for domain, ip in spec.addresses:
+        if not domain or any(c.isspace() or c in "/#," for c in domain):
+            raise InvalidArgument(f"bad domain {domain!r}")
+        try:
+            ipaddress.IPv4Address(ip)
+        except ValueError as exc:
+            raise InvalidArgument(f"bad IPv4 address {ip!r} for {domain}") from exc
+        lines.append(f"address=/{domain}/{ip}")
     for sub in sorted(spec.subnets, key=lambda s: s.bridge):
         net = ipaddress.IPv4Network(sub.cidr)
         lines += [

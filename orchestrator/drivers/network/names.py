@@ -7,7 +7,7 @@ object             name                                        lives in
 =================  ==========================================  ==============================
 VPC namespace      ``{prefix}-{vpc_id}``   (``ec2d-vpc-0a1b…``)  /run/netns
 subnet bridge      ``br`` + last 13 hex of the subnet id        the VPC namespace
-service addresses  on ``lo``: 169.254.169.254, .253, VPC base+2   the VPC namespace
+service addresses  on ``lo``: 169.254.169.254, .253, .250, base+2  the VPC namespace
 ENI tap            ``tap_tag(prefix)`` + last 10 hex of ENI id  root ns until plugged, then VPC ns
 dnsmasq state      ``{run_dir}/{namespace}/``                   filesystem
 unreachable route  proto 236 (``ec2d``), metric from the prefix  root namespace, main table
@@ -55,6 +55,10 @@ TAP_TAG_LEN = 5
 TAP_HEX = 10
 METADATA_IP = "169.254.169.254"
 LINK_LOCAL_DNS_IP = "169.254.169.253"
+# ec2d's in-VPC HTTPS endpoint for the AWS services it serves: VPC DNS answers every
+# ``*.amazonaws.com`` name with it (like an interface endpoint with private DNS, for all services)
+SERVICE_ENDPOINT_IP = "169.254.169.250"
+SERVICE_DOMAIN = "amazonaws.com"
 # nft tables in each VPC namespace: security groups (inet), anti-spoofing (bridge); the inet table
 # holds the LOCKDOWN_CHAIN instead of the groups while a VPC's groups cannot be enforced
 SG_TABLE = "ec2d_sg"

@@ -24,6 +24,8 @@ from ..errors import (
 from ..names import (
     LINK_LOCAL_DNS_IP,
     METADATA_IP,
+    SERVICE_DOMAIN,
+    SERVICE_ENDPOINT_IP,
     SERVICE_IF,
     bridge_mac,
     bridge_name,
@@ -130,6 +132,7 @@ class LinuxVpcNetwork(VpcNetworkDriver):
             dns_ip=vpc_dns_ip(state.cidr),
             listen_addresses=(vpc_dns_ip(state.cidr), LINK_LOCAL_DNS_IP),
             subnets=tuple(DhcpSubnet(bridge_name(sid), cidr) for sid, cidr in sorted(state.subnets.items())),
+            addresses=((SERVICE_DOMAIN, SERVICE_ENDPOINT_IP),),
         )
         return self._dnsmasq(state.vpc_id).apply(spec, state.leases)
 
@@ -176,7 +179,7 @@ class LinuxVpcNetwork(VpcNetworkDriver):
                 except LinkNotFound:  # kernel without IPv6: nothing to disable
                     pass
             netlink.sysctl(ns, "net.ipv4.ip_forward", "1")
-            for addr in (METADATA_IP, LINK_LOCAL_DNS_IP, vpc_dns_ip(str(net))):
+            for addr in (METADATA_IP, LINK_LOCAL_DNS_IP, SERVICE_ENDPOINT_IP, vpc_dns_ip(str(net))):
                 netlink.add_address(ns, SERVICE_IF, f"{addr}/32")
             imds_limit.ensure(ns)  # EC2's 1,024 packets/s per ENI to the metadata service
             if state is None:
