@@ -5,7 +5,7 @@ Each set is an STS session of the role opened for ``ec2.amazonaws.com`` (``assum
 session name = the instance id, owner = the instance), lasting ``Config.role_credential_seconds``
 (6 h; ``EC2D_ROLE_CREDENTIAL_SECONDS`` in tests). A new set is served once less than
 :func:`refresh_margin` remains (60 min for 6 h sets: botocore refreshes 15 min before expiry and
-treats sets expiring within about 25 min as an IMDS outage); the old set stays valid until its
+treats sets expiring within 20 min as an IMDS outage, so none is served that close); the old set stays valid until its
 own expiration. Every set of an instance is revoked (``sessions.revoke``) when its profile is
 disassociated or replaced and when the instance leaves ``running`` (``runtime.records.move_instance``).
 A role whose trust policy does not let EC2 assume it gets EC2's ``AssumeRoleUnauthorizedAccess``
@@ -32,9 +32,19 @@ TROUBLESHOOTING = ("https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_us
                    "#troubleshoot_iam-ec2_errors-info-doc")
 
 
+# botocore (InstanceMetadataFetcher._evaluate_expiration) takes a set expiring within 10 min plus a
+# jitter of up to 10 min for an IMDS outage: it pushes the expiry out and keeps using the set past
+# its real expiration. Every set served must have more than this left, where the lifetime allows.
+BOTOCORE_OUTAGE_WINDOW = 20 * 60
+
+
 def refresh_margin(lifetime: int) -> int:
-    """Seconds before expiry from which a new set is served: 60 min, or half a short lifetime."""
-    return min(3600, lifetime // 2)
+    """Seconds before expiry from which a new set is served: 60 min for 6 h sets (EC2 serves new
+    sets well before expiry); for short lifetimes (tests) enough that no set is ever served with
+    ``BOTOCORE_OUTAGE_WINDOW`` or less left, while a set still lives at least a minute before the
+    next (lifetimes over 21 min); else half the lifetime."""
+    floor = min(lifetime - 60, BOTOCORE_OUTAGE_WINDOW + 60)
+    return min(3600, max(lifetime // 2, floor))
 
 
 def timestamp(seconds: float) -> dt.datetime:

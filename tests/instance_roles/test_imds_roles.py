@@ -10,8 +10,12 @@ import json
 import re
 from typing import Any
 
+import botocore.utils as botocore_utils
+import pytest
 import roles_api
 from roles_api import LAMBDA_TRUST, LIFETIME, RolesApi, keys, launch, make_profile, refused
+
+from orchestrator.services.instance_roles import refresh_margin
 
 api, ec2, iam, image = roles_api.api, roles_api.ec2, roles_api.iam, roles_api.image  # the fixtures
 
@@ -177,3 +181,21 @@ def test_a_role_ec2_may_not_assume(api: RolesApi, ec2: Any, iam: Any, image: str
                                                  "Action": "sts:AssumeRole"}]}))
     fixed = api.role_document(iid, "lam-role")  # trust fixed: the next request gets keys
     assert fixed["Code"] == "Success" and caller_arn(api, fixed).endswith(f"/lam-role/{iid}")
+
+
+@pytest.mark.parametrize("lifetime", [1320, 1800, 3600, 7200, 21600])
+def test_no_set_is_served_that_botocore_takes_for_an_imds_outage(lifetime: int, monkeypatch: Any) -> None:
+    """botocore's own check (largest jitter) on the closest-to-expiry set ec2d would still serve."""
+    margin = refresh_margin(lifetime)
+    assert 60 <= margin < lifetime and lifetime - margin >= 60  # each set is served for a while
+    monkeypatch.setattr(botocore_utils.random, "randint", lambda low, high: high)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    monkeypatch.setattr(botocore_utils, "get_current_datetime", lambda: now)
+    expiry = (now + dt.timedelta(seconds=margin + 1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    creds = {"expiry_time": expiry}
+    botocore_utils.InstanceMetadataFetcher()._evaluate_expiration(creds)
+    assert creds["expiry_time"] == expiry  # not extended: botocore refreshes it on time
+
+
+def test_refresh_margin_examples() -> None:  # half; a minute of service; EC2's hour
+    assert refresh_margin(120) == 60 and refresh_margin(600) == 540 and refresh_margin(21600) == 3600
