@@ -102,3 +102,18 @@ def wait_state(ec2: Any, instance_id: str, state: str, timeout: float = 300) -> 
             return inst
         time.sleep(0.5)
     raise AssertionError(f"{instance_id} not {state} within {timeout}s (is {inst['State']['Name']})")
+
+
+def published_ami(ec2: Any, name: str, timeout: float = 300) -> str:
+    """The AMI ec2d publishes for a cached image named ``name`` (the runtime rescans the cache every
+    few seconds), once ``available``: it is ``pending`` while its layer is imported, as on EC2."""
+    deadline = time.monotonic() + timeout
+    while True:
+        images = ec2.describe_images(Owners=["ec2d"], Filters=[{"Name": "name", "Values": [name]}])["Images"]
+        if images:
+            break
+        assert time.monotonic() < deadline, f"ec2d did not register {name}"
+        time.sleep(1)
+    image_id = str(images[0]["ImageId"])
+    ec2.get_waiter("image_available").wait(ImageIds=[image_id], WaiterConfig={"Delay": 2, "MaxAttempts": 300})
+    return image_id

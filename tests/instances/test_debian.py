@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from guests import Guest, instance_netns, private_key, ssh, wait_state
+from guests import Guest, instance_netns, private_key, published_ami, ssh, wait_state
 
 from orchestrator.images.cache import ImageArtifact, default_cache_dir, ensure_image
 
@@ -67,17 +67,7 @@ def imds_log() -> Iterator[Collect]:
 def debian_ami(debian_image: ImageArtifact, ec2d, ec2) -> str:
     """The AMI ec2d publishes for the cached image (the runtime rescans the cache every few
     seconds), once ``available``: it is ``pending`` while its layer is imported, as on EC2."""
-    name = f"debian-12-{debian_image.key[:12]}"
-    deadline = time.monotonic() + 300
-    while True:
-        images = ec2.describe_images(Owners=["ec2d"], Filters=[{"Name": "name", "Values": [name]}])["Images"]
-        if images:
-            break
-        assert time.monotonic() < deadline, f"ec2d did not register {name}"
-        time.sleep(1)
-    image_id = images[0]["ImageId"]
-    ec2.get_waiter("image_available").wait(ImageIds=[image_id], WaiterConfig={"Delay": 2, "MaxAttempts": 300})
-    return image_id
+    return published_ami(ec2, f"debian-12-{debian_image.key[:12]}")
 
 
 @pytest.fixture(scope="module")
