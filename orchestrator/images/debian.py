@@ -11,6 +11,9 @@ The image carries Debian's AWS CLI v2 (``awscli``) and boto3 and trusts the host
 in-VPC service endpoint presents a certificate it issued): ``customize.sh`` installs it as a local
 CA (update-ca-certificates), and :func:`check_trust` then asks the CLI's and botocore's own code,
 in the chroot, which bundle they verify with and fails the build unless that bundle holds the CA.
+cloud-init's ``ca_certs`` is not used: the EC2 datasource reads no vendor-data, and a ``ca_certs``
+entry baked into cloud.cfg.d would only re-run update-ca-certificates at each instance's first boot
+(boot work under TCG) to add what the image already trusts; a new CA makes a new image instead.
 """
 
 from __future__ import annotations
