@@ -1,7 +1,13 @@
 #!/bin/sh
-# mmdebstrap --customize-hook: $1 is the root directory of the new system.
+# Run after mmdebstrap: $1 is the root directory of the new system, $2 the host's CA certificate
+# (ec2d's own CA, which issues the in-VPC service endpoint's certificate).
 set -eu
 root=$1
+ca=$2
+# trust ec2d's CA system-wide, as a Debian admin adds a local CA: /etc/ssl/certs/ca-certificates.crt
+# (OpenSSL, curl, python3-certifi and so botocore, boto3 and the AWS CLI) and /etc/ssl/certs/*.pem
+install -D -m 0644 "$ca" "$root/usr/local/share/ca-certificates/ec2d-ca.crt"
+chroot "$root" update-ca-certificates >/dev/null
 echo debian > "$root/etc/hostname"
 cat > "$root/etc/fstab" <<'FSTAB'
 /dev/vda / ext4 rw,discard,errors=remount-ro 0 1

@@ -10,8 +10,14 @@ Everything comes from Debian packages (``linux-image-cloud-amd64`` through ``ker
   and switch_roots into ``root=/dev/vda`` (EC2's old AKI/ARI pair, kept beside the disk);
 - ``manifest.json``.
 
-The cache key is the sha256 of the recipe files, the package versions and BUILDER_VERSION, so a
-change to any of them gives a new directory; an unchanged input set finds the old one.
+The cache key is the sha256 of the recipe files, the package versions, the fingerprint of the
+host's CA and BUILDER_VERSION, so a change to any of them gives a new directory; an unchanged input
+set finds the old one.
+
+The image trusts the host's CA (``drivers/tls/service_ca``: it issues the certificate of ec2d's
+in-VPC service endpoint): it is the whole of ``/etc/ssl/certs/ca-certificates.crt`` (the path
+Debian's and most clients' OpenSSL builds read) and also ``/etc/ssl/certs/ec2d-ca.pem``. Nothing
+else is in the bundle (the image had no CA bundle before).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from orchestrator.drivers.tls import service_ca
 from orchestrator.images._proc import (
     ImageError,
     direct_kernel_manifest,
@@ -42,7 +49,7 @@ from orchestrator.images.kernel import Kernel, ensure_kernel
 
 NAME = "ec2d-tiny"
 DESCRIPTION = "ec2d-tiny: busybox + dropbear on the Debian 12 cloud kernel (CirrOS-like test image)"
-BUILDER_VERSION = "ec2d-tiny-builder-2"
+BUILDER_VERSION = "ec2d-tiny-builder-3"
 RECIPE_DIR = Path(__file__).resolve().parents[2] / "images" / "tiny"
 ROOT_SIZE_MIB = 128
 KERNEL_CMDLINE = "console=ttyS0 root=/dev/vda rw quiet"
@@ -53,6 +60,8 @@ WHEEL_GID = 10
 BUSYBOX = Path("/bin/busybox")
 DROPBEAR_BINARIES = (Path("/usr/sbin/dropbear"), Path("/usr/bin/dropbearkey"), Path("/usr/bin/dbclient"))
 PACKAGES = ("busybox-static", "dropbear-bin")
+CA_BUNDLE = Path("etc/ssl/certs/ca-certificates.crt")
+CA_FILE = Path("etc/ssl/certs/ec2d-ca.pem")
 
 Progress = Callable[[str], None]
 
@@ -94,8 +103,9 @@ def _lib_packages(binaries: tuple[Path, ...]) -> dict[str, str]:
     return dict(sorted(pkgs.items()))
 
 
-def gather_inputs(kernel: Kernel) -> dict[str, object]:
-    """Versions of everything the image is made of (recorded in the manifest, part of the key)."""
+def gather_inputs(kernel: Kernel, ca_sha256: str) -> dict[str, object]:
+    """Versions of everything the image is made of (recorded in the manifest, part of the key);
+    ``ca_sha256`` is the host CA's fingerprint."""
     packages: dict[str, str] = {"linux-image-cloud-amd64": kernel.version, kernel.package: kernel.version}
     for pkg in PACKAGES:
         version = dpkg_installed_version(pkg)
@@ -106,6 +116,7 @@ def gather_inputs(kernel: Kernel) -> dict[str, object]:
         "packages": packages,
         "libraries": _lib_packages(DROPBEAR_BINARIES),
         "kernel_release": kernel.release,
+        "ca_sha256": ca_sha256,
     }
 
 
@@ -223,6 +234,15 @@ def _stage_rootfs(root: Path, kernel: Kernel, recipe_dir: Path, modules: list[tu
     os.mknod(root / "dev/null", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
 
 
+def stage_ca(root: Path, ca_pem: bytes) -> None:
+    """Put the host's CA into the root filesystem at ``root`` as the system CA bundle."""
+    for rel in (CA_BUNDLE, CA_FILE):
+        dst = root / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.write_bytes(ca_pem)
+        os.chmod(dst, 0o644)
+
+
 def _stage_initramfs(root: Path, kernel: Kernel, recipe_dir: Path, modules: list[tuple[str, Path]]) -> None:
     for d in ("bin", "dev", "proc", "sys", "newroot", "etc"):
         (root / d).mkdir(parents=True, exist_ok=True)
@@ -283,7 +303,8 @@ def build(cache_dir: Path, progress: Progress | None = None, recipe_dir: Path = 
     cache_dir = Path(cache_dir)
     say("ec2d-tiny: resolving the kernel package")
     kernel = ensure_kernel(cache_dir)
-    inputs = gather_inputs(kernel)
+    ca_pem = service_ca.certificate_pem(cache_dir)
+    inputs = gather_inputs(kernel, service_ca.fingerprint(cache_dir))
     key = cache_key(recipe_dir, inputs)
     final = image_dir_for(cache_dir, key)
     if (final / "manifest.json").is_file():
@@ -308,6 +329,7 @@ def build(cache_dir: Path, progress: Progress | None = None, recipe_dir: Path = 
             say("ec2d-tiny: staging the root filesystem")
             rootfs = tmp / "rootfs"
             _stage_rootfs(rootfs, kernel, recipe_dir, modules)
+            stage_ca(rootfs, ca_pem)
             _fix_times(rootfs)
             say("ec2d-tiny: staging the initramfs")
             initfs = tmp / "initramfs"
@@ -328,7 +350,8 @@ def build(cache_dir: Path, progress: Progress | None = None, recipe_dir: Path = 
                     rel.as_posix(): hashlib.sha256((recipe_dir / rel).read_bytes()).hexdigest()
                     for rel in recipe_files(recipe_dir)}},
                 kernel_release=kernel.release, kernel_cmdline=KERNEL_CMDLINE, root_size_mib=ROOT_SIZE_MIB,
-                login_user="ec2-user", started=started, filesystem_uuid=str(uuid.UUID(key[:32])))
+                login_user="ec2-user", started=started, filesystem_uuid=str(uuid.UUID(key[:32])),
+                ca_sha256=inputs["ca_sha256"])
             publish_image(out, final, manifest)
             say(f"ec2d-tiny: built {final} in {time.monotonic() - started:.1f} s")
         finally:

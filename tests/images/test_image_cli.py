@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from ec2d_server import RunningEc2d, start_ec2d
 
+from orchestrator.drivers.tls import service_ca
 from orchestrator.images.cache import default_cache_dir, ensure_image
 
 EC2D = str(Path(sys.executable).parent / "ec2d")
@@ -39,14 +40,16 @@ def image_dirs(cache: Path) -> set[str]:
 
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A private cache holding (hard links to) the shared kernel and current ec2d-tiny, so neither
-    the CLI nor ec2d has to download or build anything. The KVM probe's cached answer is carried
-    over too (its key names the kernel's path, which differs here)."""
+    """A private cache holding (hard links to) the shared kernel, CA and current ec2d-tiny, so neither
+    the CLI nor ec2d has to download or build anything (the CA's fingerprint is part of the image's
+    key). The KVM probe's cached answer is carried over too (its key names the kernel's path, which
+    differs here)."""
     shared = default_cache_dir()
     tiny = ensure_image("ec2d-tiny", shared)  # fast when cached (the usual case)
     cache = tmp_path_factory.mktemp("image-cache")
     (cache / "images").mkdir()
     subprocess.run(["cp", "-al", str(shared / "kernel"), str(cache / "kernel")], check=True)
+    subprocess.run(["cp", "-al", str(service_ca.ca_dir(shared)), str(service_ca.ca_dir(cache))], check=True)
     subprocess.run(["cp", "-al", str(tiny.path), str(cache / "images" / tiny.path.name)], check=True)
     probe = shared / "virt-type.json"
     if probe.is_file():

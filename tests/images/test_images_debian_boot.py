@@ -1,6 +1,7 @@
 """debian-12 (mmdebstrap + cloud-init) boots, takes its key and user-data from a metadata server
-and lets ``admin`` sudo. Slow under TCG (build ~1.5 min once, boot to SSH ~65 s), so it runs only
-with EC2D_TEST_DEBIAN=1.
+and lets ``admin`` sudo; the AWS CLI runs, the host's CA is in the system CA bundle, the bundle the
+CLI uses, and the guest's OpenSSL verifies an endpoint certificate it issued. Slow under TCG (build
+~2 min once, boot to SSH ~65 s), so it runs only with EC2D_TEST_DEBIAN=1.
 
 Only addresses inside the namespace created here are contacted."""
 
@@ -10,6 +11,7 @@ import os
 import time
 
 import libvirt
+import paramiko
 import pytest
 from guest_fixtures import (
     Guest,
@@ -22,10 +24,29 @@ from guest_fixtures import (
     wait_ssh_banner,
 )
 
+from orchestrator.drivers.tls import service_ca
 from orchestrator.images.cache import default_cache_dir, ensure_image
 
 pytestmark = pytest.mark.skipif(os.environ.get("EC2D_TEST_DEBIAN") != "1",
                                 reason="slow (TCG boot of systemd + cloud-init): set EC2D_TEST_DEBIAN=1")
+
+
+def check_trust_in_guest(client: paramiko.SSHClient) -> None:
+    """``aws --version`` runs; the CLI verifies with the system bundle, which holds the host's CA;
+    the guest's OpenSSL accepts an endpoint certificate from that CA for an S3 bucket name."""
+    rc, out, err = ssh_run(client, "aws --version", timeout=120)
+    assert rc == 0 and out.startswith("aws-cli/2."), out + err
+    which = "from awscli.botocore.httpsession import get_cert_path; print(get_cert_path(True))"
+    rc, out, err = ssh_run(client, f"python3 -c '{which}'", timeout=120)
+    assert (rc, out.strip()) == (0, "/etc/ssl/certs/ca-certificates.crt"), out + err
+    ca_pem = service_ca.certificate_pem(default_cache_dir()).decode().strip()
+    rc, out, err = ssh_run(client, "cat /etc/ssl/certs/ca-certificates.crt", timeout=60)
+    assert rc == 0 and ca_pem in out, err
+    leaf = service_ca.endpoint_certificate(default_cache_dir(), ["us-east-1"]).cert_pem.decode()
+    rc, out, err = ssh_run(client, f"cat > /tmp/ep.pem <<'EOF'\n{leaf}EOF\n"
+                                   "openssl verify -verify_hostname b.s3.us-east-1.amazonaws.com /tmp/ep.pem",
+                           timeout=60)
+    assert rc == 0 and "/tmp/ep.pem: OK" in out, out + err
 
 
 def test_debian12_boots_with_cloud_init() -> None:
@@ -57,6 +78,7 @@ def test_debian12_boots_with_cloud_init() -> None:
                                                "for i in $(seq 120); do [ -e /var/tmp/ud ] && break; sleep 1; done; "
                                                "cat /var/tmp/ud; cloud-init status", timeout=400)
                 assert "hello-from-user-data" in out and "status: done" in out, out + err
+                check_trust_in_guest(client)
             finally:
                 client.close()
             t_stop = time.monotonic()

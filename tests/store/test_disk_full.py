@@ -182,6 +182,7 @@ def private_cache(base: Path) -> Path:
     (cache / "images").mkdir(parents=True)
     (cache / "kernel").mkdir()
     (cache / "images" / real.path.name).symlink_to(real.path)
+    (cache / "ca").symlink_to(default_cache_dir() / "ca")  # the image's key holds the CA's fingerprint
     for entry in (default_cache_dir() / "kernel").iterdir():
         if entry.is_dir():
             (cache / "kernel" / entry.name).symlink_to(entry)
