@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -19,19 +20,45 @@ def private_key(material: str) -> paramiko.PKey:
     return paramiko.RSAKey.from_private_key(io.StringIO(material))
 
 
+# Commands started on each connection whose exit status may still be outstanding (see start_command).
+_started: weakref.WeakKeyDictionary[paramiko.Transport, list[paramiko.Channel]] = weakref.WeakKeyDictionary()
+
+
+def _settle(transport: paramiko.Transport, wait: float) -> None:
+    """Wait (up to ``wait`` s) until every command started on ``transport`` has reported its exit
+    status (or its channel closed), so the next channel never opens while the guest's sshd is
+    still reaping the previous command's process."""
+    deadline = time.monotonic() + wait
+    for chan in _started.pop(transport, []):
+        while not chan.exit_status_ready() and transport.is_active() and time.monotonic() < deadline:
+            chan.status_event.wait(0.1)
+
+
 def start_command(client: paramiko.SSHClient, command: str, timeout: float = 60,
                   wait: float = 60) -> tuple[paramiko.ChannelFile, paramiko.ChannelFile]:
     """``exec_command`` once the guest's sshd accepts the request: (stdout, stderr).
 
-    Under load the guests' dropbear now and then answers a session's exec request with a channel
-    failure (paramiko: ``SSHException("Channel closed.")``) while the connection stays up. The
-    command never started then, so asking again is safe; any other failure, or a closed
-    connection, is raised at once.
+    One command at a time per connection: the exit status of every command started earlier on
+    ``client`` is awaited first. The guests' dropbear (Debian 12's 2022.83; fixed upstream in
+    2024.86, mkj/dropbear#321) closes a session channel opened while the SIGCHLD of the previous
+    command is still pending before its exec starts; the exec then runs on a channel it already
+    closed, trips an assertion and dropbear drops the whole connection. Clients saw "Channel
+    closed." (or "Unable to open channel.") and then "SSH session not active". Reading a
+    command's stdout to EOF is not enough: dropbear sends EOF when the pipes close, before it
+    has reaped the process.
+
+    A channel refused that way before any exec was sent leaves the connection up, so asking again
+    on a new channel is safe; any other failure, or a closed connection, is raised at once.
     """
     deadline = time.monotonic() + wait
+    transport = client.get_transport()
+    if transport is not None:
+        _settle(transport, wait)
     while True:
         try:
             _, out, err = client.exec_command(command, timeout=timeout)
+            if transport is not None:
+                _started.setdefault(transport, []).append(out.channel)
             return out, err
         except paramiko.SSHException:
             transport = client.get_transport()
