@@ -88,7 +88,7 @@ LEDGER_MIGRATION = 2
 # read-cache generations (:meth:`Store.generation`): family -> the record-type prefix its writes bump
 GENERATION_FAMILIES = {"iam": "iam-"}
 TAGS_GENERATION = "tags"  # bumped by every write of the tags table, whatever the resource's type
-_GENERATIONS_SQL: dict[int, str] = {}  # Store.generations' query, per number of families
+_GENERATIONS_SQL: dict[tuple[str, ...], tuple[str, tuple[str, ...]]] = {}  # Store.generations' query and keys
 
 
 class StoreError(Exception):
@@ -370,13 +370,15 @@ class Store:
 
     def generations(self, *families: str) -> tuple[int, ...] | None:
         """:meth:`generation` of each family, in one read (``"tags"``: :data:`TAGS_GENERATION`)."""
-        sql = _GENERATIONS_SQL.get(len(families)) or _GENERATIONS_SQL.setdefault(
-            len(families), "SELECT " + ", ".join(["(SELECT value FROM settings WHERE key = ?)"] * len(families)))
+        query = _GENERATIONS_SQL.get(families)
+        if query is None:
+            query = _GENERATIONS_SQL[families] = (
+                "SELECT " + ", ".join(["COALESCE((SELECT CAST(value AS INTEGER) FROM settings WHERE key = ?), 0)"]
+                                      * len(families)), tuple(f"generation.{f}" for f in families))
         with self._lock:
             if self._db.in_transaction:
                 return None
-            row = self._db.execute(sql, [f"generation.{f}" for f in families]).fetchone()
-        return tuple(int(v) if v is not None else 0 for v in row)
+            return tuple(self._db.execute(*query).fetchone())
 
     def _bump(self, db: sqlite3.Connection, rtype: str | None) -> None:
         for family, prefix in GENERATION_FAMILIES.items():
