@@ -25,7 +25,7 @@ may ask STS who it is (``GetCallerIdentity``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from orchestrator.domain import errors
 
@@ -49,6 +49,9 @@ class Caller:
     session_name: str | None = None
     session_policy: str | None = None  # assumed-role: the session policy document, if any
     session_policy_arns: tuple[str, ...] = ()  # assumed-role: managed session policies
+    # the store's (IAM, tags) generations (`Store.generations`) when the key was resolved, for the
+    # API edge's policy check of the same request (``services/iam/authorize``); None: not known
+    generations: tuple[int, ...] | None = field(default=None, compare=False)
 
     @property
     def user_id(self) -> str:
@@ -78,8 +81,9 @@ def instance_identity(account_id: str, access_key_id: str, instance_id: str) -> 
                   access_key_id, instance_id)
 
 
-def iam_user(account_id: str, access_key_id: str, arn: str, name: str, user_id: str) -> Caller:
-    return Caller(IAM_USER, account_id, arn, access_key_id, name=name, unique_id=user_id)
+def iam_user(account_id: str, access_key_id: str, arn: str, name: str, user_id: str,
+             generations: tuple[int, ...] | None = None) -> Caller:
+    return Caller(IAM_USER, account_id, arn, access_key_id, name=name, unique_id=user_id, generations=generations)
 
 
 def assumed_role(account_id: str, access_key_id: str, role_arn: str, role_name: str, role_id: str,

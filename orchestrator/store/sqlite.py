@@ -87,6 +87,8 @@ MIGRATIONS: list[str | list[str]] = [
 LEDGER_MIGRATION = 2
 # read-cache generations (:meth:`Store.generation`): family -> the record-type prefix its writes bump
 GENERATION_FAMILIES = {"iam": "iam-"}
+TAGS_GENERATION = "tags"  # bumped by every write of the tags table, whatever the resource's type
+_GENERATIONS_SQL: dict[tuple[str, ...], tuple[str, tuple[str, ...]]] = {}  # Store.generations' query and keys
 
 
 class StoreError(Exception):
@@ -347,6 +349,7 @@ class Store:
             )
             if tags:
                 self._write_tags(db, record.id, record.type, record.region, tags)
+                self._bump_family(db, TAGS_GENERATION)
             self._meter(record.id, record.type, record.region, record.state, record.data, None)
             self._bump(db, record.type)
         return record
@@ -365,11 +368,27 @@ class Store:
             row = self._db.execute("SELECT value FROM settings WHERE key = ?", (f"generation.{family}",)).fetchone()
             return int(row[0]) if row is not None else 0
 
+    def generations(self, *families: str) -> tuple[int, ...] | None:
+        """:meth:`generation` of each family, in one read (``"tags"``: :data:`TAGS_GENERATION`)."""
+        query = _GENERATIONS_SQL.get(families)
+        if query is None:
+            query = _GENERATIONS_SQL[families] = (
+                "SELECT " + ", ".join(["COALESCE((SELECT CAST(value AS INTEGER) FROM settings WHERE key = ?), 0)"]
+                                      * len(families)), tuple(f"generation.{f}" for f in families))
+        with self._lock:
+            if self._db.in_transaction:
+                return None
+            return tuple(self._db.execute(*query).fetchone())
+
     def _bump(self, db: sqlite3.Connection, rtype: str | None) -> None:
         for family, prefix in GENERATION_FAMILIES.items():
             if rtype is not None and rtype.startswith(prefix):
-                db.execute("INSERT INTO settings (key, value) VALUES (?, '1') ON CONFLICT (key)"
-                           " DO UPDATE SET value = CAST(value AS INTEGER) + 1", (f"generation.{family}",))
+                self._bump_family(db, family)
+
+    @staticmethod
+    def _bump_family(db: sqlite3.Connection, family: str) -> None:
+        db.execute("INSERT INTO settings (key, value) VALUES (?, '1') ON CONFLICT (key)"
+                   " DO UPDATE SET value = CAST(value AS INTEGER) + 1", (f"generation.{family}",))
 
     def _type_of(self, db: sqlite3.Connection, resource_id: str) -> str | None:
         row = db.execute("SELECT type FROM resources WHERE id = ?", (resource_id,)).fetchone()
@@ -469,6 +488,7 @@ class Store:
     def delete(self, resource_id: str) -> bool:
         with self.transaction() as db:
             self._bump(db, self._type_of(db, resource_id))
+            self._bump_family(db, TAGS_GENERATION)
             db.execute("DELETE FROM tags WHERE resource_id = ?", (resource_id,))
             ledger.sync(db, resource_id, "", "", [], self.clock())  # whatever it accrued ends
             cur = db.execute("DELETE FROM resources WHERE id = ?", (resource_id,))
@@ -481,6 +501,7 @@ class Store:
             self._write_tags(db, resource_id, resource_type, region, tags)
             ledger.retag(db, resource_id, self.clock())
             self._bump(db, resource_type)
+            self._bump_family(db, TAGS_GENERATION)
 
     @staticmethod
     def _write_tags(db: sqlite3.Connection, resource_id: str, resource_type: str, region: str,
@@ -497,6 +518,7 @@ class Store:
             self._delete_tags(db, resource_id, tags)
             ledger.retag(db, resource_id, self.clock())
             self._bump(db, self._type_of(db, resource_id))
+            self._bump_family(db, TAGS_GENERATION)
 
     @staticmethod
     def _delete_tags(db: sqlite3.Connection, resource_id: str, tags: Mapping[str, str | None] | None) -> None:

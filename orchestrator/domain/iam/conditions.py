@@ -282,8 +282,10 @@ def holds(cond: Condition, ctx: Mapping[str, ContextValue]) -> bool:
         if cond.if_exists:
             return True
         return cond.negated and cond.qualifier == ""
-    items = value if isinstance(value, (list, tuple)) else (value,)
     test = cond.matches
+    if not isinstance(value, (list, tuple)):  # one value: the qualifiers' all/any of one
+        return test(value, ctx) != cond.negated
+    items = value
     if cond.qualifier == "ForAllValues":
         return all(test(v, ctx) != cond.negated for v in items)
     if cond.qualifier == "ForAnyValue":

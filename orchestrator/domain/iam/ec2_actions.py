@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -92,9 +92,10 @@ def arn_template(type_: str) -> str:
     return _load()["resource_types"][type_]["arn"]
 
 
+@lru_cache(maxsize=4096)
 def arn(type_: str, resource_id: str, *, region: str, account: str, partition: str = "aws") -> str:
     """The ARN a policy's Resource is matched against, e.g. ``arn("instance", "i-0abc",
-    region="us-east-1", account="123456789012")``."""
+    region="us-east-1", account="123456789012")`` (kept: the API edge builds the same few per request)."""
     text = arn_template(type_)
     text = text.replace("${Partition}", partition).replace("${Region}", region).replace("${Account}", account)
     return _PLACEHOLDER.sub(lambda m: resource_id, text)

@@ -27,10 +27,11 @@ from orchestrator.domain.iam.model import (
     Request,
     Statement,
 )
+from orchestrator.domain.iam.variables import variable_keys
 
 __all__ = [
     "Condition", "ContextValue", "Decision", "MalformedPolicy", "Policy", "PrincipalSpec",
-    "Request", "Statement", "evaluate", "parse",
+    "Request", "Statement", "context_keys", "evaluate", "parse",
 ]
 
 
@@ -41,3 +42,16 @@ def parse(document: str | Mapping[str, Any], kind: Literal["identity", "trust", 
     "trust" (a role's AssumeRolePolicyDocument: Principal required, no Resource) or "resource"
     (a bucket policy: Principal and Resource required)."""
     return validate.parse(document, kind)
+
+
+def context_keys(policy: Policy) -> frozenset[str]:
+    """The context keys (lower-cased) ``policy`` looks at: its conditions' keys and the keys its
+    ``${...}`` variables name (in Resource/NotResource and condition values). An identity policy's
+    decision depends on the request's context only through these keys: a caller may leave out a
+    key no policy names (the API edge then spares the store read of a resource's tags)."""
+    keys: set[str] = set()
+    for st in policy.statements:
+        keys.update(c.key for c in st.conditions)
+        for text in (*st.resource_templates, *(str(v) for c in st.conditions for v in c.values)):
+            keys |= variable_keys(text)
+    return frozenset(keys)

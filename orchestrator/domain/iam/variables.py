@@ -29,6 +29,17 @@ def has_variables(text: str) -> bool:
     return "${" in text and _VAR.search(text) is not None
 
 
+def variable_keys(text: str) -> set[str]:
+    """The context keys (lower-cased) the ``${...}`` variables of ``text`` look up: ``aws:username``
+    for ``${aws:username}`` and for ``${aws:username, 'none'}``; escapes name none."""
+    out: set[str] = set()
+    for m in _VAR.finditer(text):
+        named = _NAME.match(m.group(1))
+        if named is not None and m.group(1).strip() not in _ESCAPES:
+            out.add(named.group(1).lower())
+    return out
+
+
 def context_str(value: Any) -> str:
     """A context value as the string AWS compares (``true``, ISO 8601 times)."""
     if isinstance(value, bool):

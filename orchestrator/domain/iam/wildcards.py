@@ -76,9 +76,12 @@ def compile_globs(patterns: Sequence[str], ignore_case: bool = False, arn: bool 
 class ActionSet:
     """A statement's Action list as a matcher: patterns grouped by service prefix, each group
     compiled on first use. ReadOnlyAccess lists ~2,000 actions over ~400 services; one regex of
-    them all costs ~60 µs a match and ~250 ms to compile, one service's group a few µs."""
+    them all costs ~60 µs a match and ~250 ms to compile, one service's group a few µs. Answers are
+    kept per action (at most ``MEMO_MAX``; a statement's patterns never change), since the API edge
+    asks the same few actions of the same statements on every request."""
 
-    __slots__ = ("everything", "groups", "compiled", "other")
+    __slots__ = ("everything", "groups", "compiled", "other", "memo")
+    MEMO_MAX = 64
 
     def __init__(self, patterns: Sequence[str]) -> None:
         self.everything = "*" in patterns
@@ -92,8 +95,17 @@ class ActionSet:
                 wild.append(p)
         self.compiled: dict[str, re.Pattern[str]] = {}
         self.other = compile_globs(wild, ignore_case=True) if wild else None
+        self.memo: dict[str, bool] = {}
 
     def fullmatch(self, action: str) -> bool:
+        hit = self.memo.get(action)
+        if hit is None:
+            if len(self.memo) >= self.MEMO_MAX:
+                self.memo.clear()
+            hit = self.memo[action] = self._match(action)
+        return hit
+
+    def _match(self, action: str) -> bool:
         if self.everything:
             return True
         vendor = action.partition(":")[0].lower()

@@ -23,7 +23,6 @@ Launching with a role needs ``iam:PassRole`` on it (:func:`require_pass_role`).
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -63,10 +62,11 @@ class _Evaluation:
     identity: list[policy.Policy]
     session: list[policy.Policy] | None
     base: dict[str, Any]
-
-    def keys(self) -> frozenset[str]:
-        """The context keys the caller's policies look at (conditions and ``${...}`` variables)."""
-        return frozenset().union(*(_keys_of(p) for p in (*self.identity, *(self.session or ()))))
+    # whether the caller's policies look at a resource's tags / an instance's type (conditions,
+    # ``${...}`` variables): each costs a store read per resource
+    reads_tags: bool = False
+    reads_instance_type: bool = False
+    tags_stamp: int | None = None  # the tags generation this request was authenticated at, if known
 
     def allows(self, action: str, resource: str, extra: Mapping[str, Any]) -> bool:
         request = policy.Request(action=action, resource=resource, context={**self.base, **extra})
@@ -94,25 +94,6 @@ class _Evaluation:
                       f"{request.resource} {reason}. Encoded authorization failure message: {encoded}")
 
 
-_VARIABLE = re.compile(r"\$\{([^}]*)\}")
-_KEYS: dict[int, tuple[policy.Policy, frozenset[str]]] = {}  # by id(policy), the policy kept alive
-
-
-def _keys_of(p: policy.Policy) -> frozenset[str]:
-    hit = _KEYS.get(id(p))
-    if hit is not None and hit[0] is p:
-        return hit[1]
-    keys: set[str] = set()
-    for st in p.statements:
-        keys.update(c.key for c in st.conditions)
-        for text in (*st.resource_templates, *(str(v) for c in st.conditions for v in c.values)):
-            keys.update(m.lower() for m in _VARIABLE.findall(text))
-    if len(_KEYS) >= 4096:
-        _KEYS.clear()
-    _KEYS[id(p)] = (p, frozenset(keys))
-    return _KEYS[id(p)][1]
-
-
 def global_context(backend: Backend, caller: Caller, env: Env) -> dict[str, Any]:
     now = backend.store.now()
     ctx: dict[str, Any] = {**access.context_of(caller), "aws:CurrentTime": dt.datetime.fromtimestamp(now, dt.UTC),
@@ -123,19 +104,23 @@ def global_context(backend: Backend, caller: Caller, env: Env) -> dict[str, Any]
     return ctx
 
 
-def _evaluation(backend: Backend, caller: Caller, env: Env) -> _Evaluation | None:
-    """None for a caller that bypasses evaluation (root)."""
+def _evaluation(backend: Backend, caller: Caller, env: Env, at_login: bool = False) -> _Evaluation | None:
+    """None for a caller that bypasses evaluation (root). ``at_login``: policies and tags as of the
+    generations the caller's key was resolved at, earlier in this request (`Caller.generations`)."""
     if caller.kind == ROOT:
         return None
-    identity, session = effective.policies_of(backend, caller) if caller.kind in (IAM_USER, ASSUMED_ROLE) \
-        else ([], None)
-    return _Evaluation(backend, caller, identity, session, global_context(backend, caller, env))
+    if caller.kind not in (IAM_USER, ASSUMED_ROLE):
+        return _Evaluation(backend, caller, [], None, global_context(backend, caller, env))
+    stamps = caller.generations if at_login else None
+    found = effective.of(backend, caller, stamp=stamps[0] if stamps else None)
+    return _Evaluation(backend, caller, found.identity, found.session, global_context(backend, caller, env),
+                       found.reads_resource_tags, found.reads_instance_type, stamps[1] if stamps else None)
 
 
 def check(backend: Backend, caller: Caller | None, prefix: str, action: str, args: Mapping[str, Any],
           env: Env) -> Denial | None:
     """None when ``caller`` may make this request of ``prefix`` ("ec2", "ce", "pricing"), else why not."""
-    if caller is None or (ev := _evaluation(backend, caller, env)) is None:
+    if caller is None or (ev := _evaluation(backend, caller, env, at_login=True)) is None:
         return None
     if prefix != "ec2":
         return ev.decide(f"{prefix}:{action}", "*", {})
@@ -146,10 +131,8 @@ def check(backend: Backend, caller: Caller | None, prefix: str, action: str, arg
         return ev.decide(iam_action, "*", region)
     # the resources' own keys are read only when a policy looks at them (a store read each);
     # a refusal is explained with all of them
-    keys = ev.keys()
-    lean = {"tags": any(k.startswith(("ec2:resourcetag/", "aws:resourcetag/")) for k in keys),
-            "instance_type": "ec2:instancetype" in keys}
-    found = ec2_targets.targets(backend, entry, args, env.region, **lean)
+    found = ec2_targets.targets(backend, entry, args, env.region, tags=ev.reads_tags,
+                                instance_type=ev.reads_instance_type, tags_stamp=ev.tags_stamp)
     if not found:
         return ev.decide(iam_action, "*", region)
     for i, target in enumerate(found):

@@ -19,6 +19,8 @@ from typing import Any
 from orchestrator.domain.iam import ec2_actions
 from orchestrator.domain.iam.ec2_actions import Ec2Action
 from orchestrator.services.backend import Backend
+from orchestrator.services.iam import read_cache
+from orchestrator.store.sqlite import TAGS_GENERATION
 
 # request parameter -> the resource type its ids (or names) are of
 PARAM_TYPES: dict[str, str] = {
@@ -91,10 +93,15 @@ def request_tags(args: Mapping[str, Any], type_: str) -> dict[str, str] | None:
     return found
 
 
+# a resource's tags, kept until any resource's tags change (`read_cache`, the "tags" generation)
+_TAGS: read_cache.StampCache[dict[str, str]] = read_cache.StampCache(family=TAGS_GENERATION)
+
+
 def _existing(backend: Backend, type_: str, rid: str, region: str, tags: bool = True,
-              instance_type: bool = True) -> tuple[str, dict[str, Any]]:
+              instance_type: bool = True, tags_stamp: int | None = None) -> tuple[str, dict[str, Any]]:
     """(the id the ARN names, condition keys) of a resource the request names; ``tags`` and
-    ``instance_type``: whether to read them (the caller's policies look at them)."""
+    ``instance_type``: whether to read them (the caller's policies look at them); ``tags_stamp``:
+    the tags generation read earlier in this request (`read_cache`)."""
     store = backend.store
     if type_ == "key-pair":  # key pair ARNs name the key; KeyPairId and CreateTags name its id
         if rid.startswith("key-"):
@@ -107,8 +114,9 @@ def _existing(backend: Backend, type_: str, rid: str, region: str, tags: bool = 
             record, name = None, rid
         found_tags = store.tags_of(record.id) if record is not None and tags else {}
         return name, {**tag_keys(found_tags, "ec2:ResourceTag"), **tag_keys(found_tags, "aws:ResourceTag")}
-    found_tags = store.tags_of(rid) if tags else {}
-    ctx: dict[str, Any] = {**tag_keys(found_tags, "ec2:ResourceTag"), **tag_keys(found_tags, "aws:ResourceTag")}
+    found_tags = _TAGS.get(store, rid, lambda: store.tags_of(rid), stamp=tags_stamp) if tags else None
+    ctx: dict[str, Any] = {**tag_keys(found_tags, "ec2:ResourceTag"), **tag_keys(found_tags, "aws:ResourceTag")} \
+        if found_tags else {}
     if type_ == "instance" and instance_type:
         record = store.get(rid, "instance")
         if record is not None:
@@ -134,9 +142,10 @@ def _tagging(args: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def targets(backend: Backend, entry: Ec2Action, args: Mapping[str, Any], region: str, *, tags: bool = True,
-            instance_type: bool = True) -> list[Target]:
+            instance_type: bool = True, tags_stamp: int | None = None) -> list[Target]:
     """Every resource ``entry``'s request authorizes on; ``[]`` for an action on ``"*"``. ``tags``,
-    ``instance_type``: read the named resources' tags / instance type (else left out)."""
+    ``instance_type``: read the named resources' tags / instance type (else left out); ``tags_stamp``:
+    see `_existing`."""
     if entry.on_star:
         return []
     named = _named(args)
@@ -147,14 +156,16 @@ def targets(backend: Backend, entry: Ec2Action, args: Mapping[str, Any], region:
         rids = named.get(use.type)
         if rids:
             for rid in rids:
-                shown, ctx = _existing(backend, use.type, rid, region, tags, instance_type)
+                shown, ctx = _existing(backend, use.type, rid, region, tags, instance_type, tags_stamp)
                 arn = ec2_actions.arn(use.type, shown, region=region, account=account)
-                out.append(Target(use.type, rid, arn, {**ctx, **extra}))
+                out.append(Target(use.type, rid, arn, {**ctx, **extra} if extra else ctx))
         elif use.required or use.type in ALSO_CREATED.get(entry.name, ()):
             arn = ec2_actions.arn(use.type, "*", region=region, account=account)
             out.append(Target(use.type, "*", arn, _created(args, entry.name, use.type)))
     # instances first: a refusal names the instance as AWS's does (RunInstances: instance/*)
-    return sorted(out, key=lambda t: t.type != "instance")
+    if len(out) > 1:
+        out.sort(key=lambda t: t.type != "instance")
+    return out
 
 
 def created_with_tags(targets_: Iterable[Target], args: Mapping[str, Any]) -> list[Target]:

@@ -5,10 +5,14 @@ user, or of the role an assumed-role session belongs to. ``session``: an assumed
 own policies (``AssumeRole``'s ``Policy`` and ``PolicyArns``), which can only narrow the role's
 rights, or None when the session has none. The root user has none at all (it bypasses evaluation);
 other callers (an instance's identity credentials) have none either. Documents are parsed once per
-text (``documents.parse`` keeps them), so a request costs the store reads and the evaluation.
+text (``documents.parse`` keeps them), and the set (with the context keys its policies look at) is
+kept while no IAM record changes (`read_cache`), so a request costs one generation read and the
+evaluation.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from orchestrator.domain.iam import policy
 from orchestrator.services.backend import Backend
@@ -46,12 +50,38 @@ def session_policies(store: Store, caller: Caller) -> list[policy.Policy] | None
     return inline + _managed(store, caller.session_policy_arns)
 
 
-_CACHE: read_cache.StampCache[tuple[list[policy.Policy], list[policy.Policy] | None]] = read_cache.StampCache()
+@dataclass(frozen=True)
+class Effective:
+    """A caller's policies, and what of a request's context they look at."""
+
+    identity: list[policy.Policy]
+    session: list[policy.Policy] | None
+    keys: frozenset[str]  # every policy's `policy.context_keys`, lower-cased
+    reads_resource_tags: bool  # some policy looks at ec2:ResourceTag/K or aws:ResourceTag/K
+    reads_instance_type: bool  # ... at ec2:InstanceType
+
+
+def _effective(store: Store, caller: Caller) -> Effective:
+    identity, session = identity_policies(store, caller), session_policies(store, caller)
+    keys = frozenset().union(*(policy.context_keys(p) for p in (*identity, *(session or ()))))
+    return Effective(identity, session, keys,
+                     reads_resource_tags=any(k.startswith(("ec2:resourcetag/", "aws:resourcetag/")) for k in keys),
+                     reads_instance_type="ec2:instancetype" in keys)
+
+
+_CACHE: read_cache.StampCache[Effective] = read_cache.StampCache()
+
+
+def of(backend: Backend, caller: Caller, stamp: int | None = None) -> Effective:
+    """``caller``'s policies (see the module docstring), kept until an IAM record changes
+    (`read_cache`): do not mutate the lists. ``stamp``: the IAM generation this request was
+    authenticated at (`Caller.generation`), which spares reading it again."""
+    store = backend.store
+    key = (caller.kind, caller.unique_id, caller.session_policy, caller.session_policy_arns)
+    return _CACHE.get(store, key, lambda: _effective(store, caller), stamp=stamp)
 
 
 def policies_of(backend: Backend, caller: Caller) -> tuple[list[policy.Policy], list[policy.Policy] | None]:
-    """(identity policies, session policies or None) of ``caller``; see the module docstring.
-    Kept until the store next changes (`read_cache`): do not mutate the lists."""
-    store = backend.store
-    key = (caller.kind, caller.unique_id, caller.session_policy, caller.session_policy_arns)
-    return _CACHE.get(store, key, lambda: (identity_policies(store, caller), session_policies(store, caller)))
+    """(identity policies, session policies or None) of ``caller`` (`of`)."""
+    found = of(backend, caller)
+    return found.identity, found.session

@@ -11,20 +11,25 @@ from orchestrator.services import principals
 from orchestrator.services.credentials import Credentials
 from orchestrator.services.iam import read_cache, sealed, sessions
 from orchestrator.services.principals import ResolvedKey
-from orchestrator.store.sqlite import Store
+from orchestrator.store.sqlite import TAGS_GENERATION, Store
 
 _USER_KEYS: read_cache.StampCache[ResolvedKey | None] = read_cache.StampCache()
 
 
 def user_key(store: Store, creds: Credentials, access_key_id: str) -> ResolvedKey | None:
-    """An IAM user's active key (kept until the store next changes: `read_cache`)."""
+    """An IAM user's active key (kept until an IAM record or any tag changes: `read_cache`). Its
+    caller carries the (IAM, tags) generations it was resolved at, which the request's policy check
+    reuses: an entry is only a hit while both are current, so a hit's caller carries the current
+    ones (tag writes are rare next to requests; a miss re-reads the key)."""
     if not access_key_id.startswith("AKIA"):
         return None
+    stamps = store.generations("iam", TAGS_GENERATION)
     return _USER_KEYS.get(store, (access_key_id, creds.secret_access_key),
-                          lambda: _user_key(store, creds, access_key_id))
+                          lambda: _user_key(store, creds, access_key_id, stamps), stamp=stamps)
 
 
-def _user_key(store: Store, creds: Credentials, access_key_id: str) -> ResolvedKey | None:
+def _user_key(store: Store, creds: Credentials, access_key_id: str,
+              stamps: tuple[int, ...] | None) -> ResolvedKey | None:
     key = store.get(access_key_id, IAM_ACCESS_KEY)
     if key is None or key.data["Status"] != "Active":
         return None
@@ -33,7 +38,7 @@ def _user_key(store: Store, creds: Credentials, access_key_id: str) -> ResolvedK
     if user is None or secret is None:
         return None
     return ResolvedKey(secret, principals.iam_user(creds.account_id, access_key_id, user.data["Arn"],
-                                                   user.data["UserName"], user.id))
+                                                   user.data["UserName"], user.id, stamps))
 
 
 def session_key(store: Store, creds: Credentials, access_key_id: str, token: str) -> ResolvedKey | None:
