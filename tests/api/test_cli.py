@@ -28,17 +28,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_port(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
+def wait_port(port: int, proc: subprocess.Popen, log: Path, timeout: float = 600) -> None:
+    """Until ec2d listens (or exits); ``timeout`` is a backstop only: start-up probes KVM, may
+    build ec2d-tiny and starts the S3 engine, which takes a while on a loaded machine."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"ec2d exited: {proc.stderr.read() if proc.stderr else ''}")
+            raise AssertionError(f"ec2d exited: {log.read_text()}")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
             return
         except OSError:
             time.sleep(0.1)
-    raise AssertionError("ec2d did not listen")
+    raise AssertionError(f"ec2d did not listen: {log.read_text()}")
 
 
 @pytest.fixture()
@@ -49,11 +51,12 @@ def served(tmp_path: Path):
     procs: list[subprocess.Popen] = []
 
     def start() -> subprocess.Popen:
-        proc = subprocess.Popen([EC2D, "--data-dir", str(data), "serve", "--listen", f"127.0.0.1:{port}",
-                                 "--prefix", prefix],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        log = tmp_path / f"ec2d-{len(procs)}.log"  # a file, not a pipe nobody reads (a full pipe blocks ec2d)
+        with open(log, "w") as out:
+            proc = subprocess.Popen([EC2D, "--data-dir", str(data), "serve", "--listen", f"127.0.0.1:{port}",
+                                     "--prefix", prefix], stdout=out, stderr=subprocess.STDOUT, text=True)
         procs.append(proc)
-        wait_port(port, proc)
+        wait_port(port, proc, log)
         return proc
 
     yield start, data, port
