@@ -5,7 +5,7 @@ namespace's ``lo``, see ``drivers.network.names``), so an unmodified AWS CLI or 
 reaches ec2d at ``https://s3.amazonaws.com``, ``https://sts.us-east-1.amazonaws.com``, ...; which
 service a request is for comes from its signature's credential scope (and S3's Host header), as on
 ec2d's own port. The certificate is issued at each start from the host's CA
-(``drivers.tls.service_ca``), which the built-in images trust.
+(``tls.service_ca``), which the built-in images trust.
 
 One aiohttp site per VPC on the API's own runner, over a listening socket the runtime created in the
 VPC's namespace (``imds.listen.open_listener_in_netns``). Sockets that arrive before the runner
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from orchestrator.drivers.tls import certs, service_ca
+from orchestrator.tls import certs, service_ca
 
 log = logging.getLogger("ec2d.endpoint")
 

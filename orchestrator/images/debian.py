@@ -27,7 +27,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from orchestrator.drivers.tls import service_ca
 from orchestrator.images._proc import (
     ImageError,
     apt_candidate,
@@ -36,6 +35,7 @@ from orchestrator.images._proc import (
     publish_image,
     run,
 )
+from orchestrator.tls import service_ca
 
 NAME = "debian-12"
 DESCRIPTION = "Debian 12 (bookworm) with cloud-init, openssh-server and the cloud kernel (mmdebstrap)"

@@ -14,7 +14,7 @@ The cache key is the sha256 of the recipe files, the package versions, the finge
 host's CA and BUILDER_VERSION, so a change to any of them gives a new directory; an unchanged input
 set finds the old one.
 
-The image trusts the host's CA (``drivers/tls/service_ca``: it issues the certificate of ec2d's
+The image trusts the host's CA (``orchestrator/tls/service_ca``: it issues the certificate of ec2d's
 in-VPC service endpoint): it is the whole of ``/etc/ssl/certs/ca-certificates.crt`` (the path
 Debian's and most clients' OpenSSL builds read) and also ``/etc/ssl/certs/ec2d-ca.pem``. Nothing
 else is in the bundle (the image had no CA bundle before).
@@ -36,7 +36,6 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from orchestrator.drivers.tls import service_ca
 from orchestrator.images._proc import (
     ImageError,
     direct_kernel_manifest,
@@ -46,6 +45,7 @@ from orchestrator.images._proc import (
     run,
 )
 from orchestrator.images.kernel import Kernel, ensure_kernel
+from orchestrator.tls import service_ca
 
 NAME = "ec2d-tiny"
 DESCRIPTION = "ec2d-tiny: busybox + dropbear on the Debian 12 cloud kernel (CirrOS-like test image)"

@@ -26,7 +26,7 @@ import pytest
 from ec2d_server import RunningEc2d, start_ec2d
 
 from orchestrator.drivers.network.names import LINK_LOCAL_DNS_IP, SERVICE_ENDPOINT_IP, netns_name
-from orchestrator.drivers.tls import service_ca
+from orchestrator.tls import service_ca
 
 VENV_BIN = Path(sys.executable).parent
 

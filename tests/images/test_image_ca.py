@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.drivers.tls import service_ca
 from orchestrator.images import debian, tiny
 from orchestrator.images.cache import default_cache_dir, load_image
 from orchestrator.images.kernel import Kernel, cached_kernels
+from orchestrator.tls import service_ca
 
 INPUTS = {"packages": {"busybox-static": "1:1.35.0-4", "dropbear-bin": "2022.83-1"}}
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from ec2d_server import RunningEc2d, start_ec2d
 
-from orchestrator.drivers.tls import service_ca
 from orchestrator.images.cache import default_cache_dir, ensure_image
+from orchestrator.tls import service_ca
 
 EC2D = str(Path(sys.executable).parent / "ec2d")
 REGIONS = ("us-east-1", "us-west-2")

@@ -24,8 +24,8 @@ from guest_fixtures import (
     wait_ssh_banner,
 )
 
-from orchestrator.drivers.tls import service_ca
 from orchestrator.images.cache import default_cache_dir, ensure_image
+from orchestrator.tls import service_ca
 
 pytestmark = pytest.mark.skipif(os.environ.get("EC2D_TEST_DEBIAN") != "1",
                                 reason="slow (TCG boot of systemd + cloud-init): set EC2D_TEST_DEBIAN=1")

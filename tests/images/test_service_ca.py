@@ -1,4 +1,4 @@
-"""The host's own CA (drivers/tls/service_ca): made once, private key kept private, one CA however
+"""The host's own CA (orchestrator/tls/service_ca): made once, private key kept private, one CA however
 many processes ask at once, and endpoint certificates that a real TLS client verifies for the
 service names guests resolve to ec2d."""
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.drivers.tls import service_ca
+from orchestrator.tls import service_ca
 
 NAMES = ("s3.amazonaws.com", "b.s3.us-east-1.amazonaws.com", "sts.us-east-1.amazonaws.com",
          "sts.amazonaws.com", "s3.us-east-1.amazonaws.com", "b.s3.amazonaws.com")

@@ -25,7 +25,8 @@ import imports
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("orchestrator.domain", "orchestrator.data_dir")),
     ("store", ("orchestrator.store",)),
-    ("host", ("orchestrator.drivers", "orchestrator.images", "orchestrator.imds", "orchestrator.config")),
+    ("host", ("orchestrator.drivers", "orchestrator.images", "orchestrator.imds", "orchestrator.config",
+              "orchestrator.tls")),
     ("runtime", ("orchestrator.runtime",)),
     ("services", ("orchestrator.services",)),
     ("api", ("orchestrator.api",)),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orchestrator.drivers.tls import certs
+from orchestrator.tls import certs
 
 COMMON_NAME = "ec2d-s3-engine"
 

@@ -16,7 +16,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from orchestrator.drivers.tls import certs
+from orchestrator.tls import certs
 
 COMMON_NAME = "ec2d local CA"
 CERT_NAME = "ca.crt"
