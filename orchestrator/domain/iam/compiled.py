@@ -45,7 +45,12 @@ def _scan(statements: Statements, resource: str, ctx: Mapping[str, ContextValue]
     for st in statements:
         if allowed and st.effect == "Allow":
             continue
-        if _resource_ok(st, resource, ctx) and all(holds(c, ctx) for c in st.conditions):
+        if not _resource_ok(st, resource, ctx):
+            continue
+        for c in st.conditions:
+            if not holds(c, ctx):
+                break
+        else:
             if st.effect == "Deny":
                 return None
             allowed = True

@@ -78,15 +78,12 @@ class _Evaluation:
     # the fast path answers from a context of those keys only, built without a Request
     prepared: compiled.PolicySet | None = None
     keys: frozenset[str] = frozenset()
+    reads_base: bool = False  # some of ``keys`` are global keys (`BASE_KEYS`)
 
     @cached_property
     def base(self) -> dict[str, Any]:
         """The global keys (`global_context`), read when first needed."""
         return global_context(self.backend, self.caller, self.env)
-
-    @cached_property
-    def reads_base(self) -> bool:
-        return not self.keys.isdisjoint(BASE_KEYS)
 
     def _lean(self, extra: Mapping[str, Any]) -> dict[str, Any]:
         """The request's lower-cased context (as `policy.Request.ctx` builds it) limited to the keys
@@ -152,7 +149,8 @@ def _evaluation(backend: Backend, caller: Caller, env: Env, at_login: bool = Fal
     stamps = caller.generations if at_login else None
     found = effective.of(backend, caller, stamp=stamps[0] if stamps else None)
     return _Evaluation(backend, caller, found.identity, found.session, env, found.reads_resource_tags,
-                       found.reads_instance_type, stamps[1] if stamps else None, found.prepared, found.keys)
+                       found.reads_instance_type, stamps[1] if stamps else None, found.prepared, found.keys,
+                       not found.keys.isdisjoint(BASE_KEYS))
 
 
 def check(backend: Backend, caller: Caller | None, prefix: str, action: str, args: Mapping[str, Any],
