@@ -25,10 +25,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from orchestrator.domain import errors
-from orchestrator.domain.iam import ec2_actions, explain, policy
+from orchestrator.domain.iam import compiled, ec2_actions, explain, policy
 from orchestrator.services.backend import Backend
 from orchestrator.services.iam import access, auth_messages, ec2_targets, effective, entities
 from orchestrator.services.principals import ASSUMED_ROLE, IAM_USER, ROOT, Caller
@@ -55,24 +56,58 @@ class Denial:
     message: str  # "User: ... is not authorized to perform: ... Encoded authorization failure message: ..."
 
 
+# the keys `global_context` gives (lower-cased): a policy set looking at none of them spares it
+BASE_KEYS = frozenset({"aws:principalarn", "aws:principalaccount", "aws:userid", "aws:principaltype", "aws:username",
+                       "aws:currenttime", "aws:epochtime", "aws:securetransport", "aws:requestedregion",
+                       "aws:sourceip"})
+
+
 @dataclass
 class _Evaluation:
     backend: Backend
     caller: Caller
     identity: list[policy.Policy]
     session: list[policy.Policy] | None
-    base: dict[str, Any]
+    env: Env
     # whether the caller's policies look at a resource's tags / an instance's type (conditions,
     # ``${...}`` variables): each costs a store read per resource
     reads_tags: bool = False
     reads_instance_type: bool = False
     tags_stamp: int | None = None  # the tags generation this request was authenticated at, if known
+    # the policies prepared for `allows` (`compiled.PolicySet`) and the context keys they look at:
+    # the fast path answers from a context of those keys only, built without a Request
+    prepared: compiled.PolicySet | None = None
+    keys: frozenset[str] = frozenset()
+    reads_base: bool = False  # some of ``keys`` are global keys (`BASE_KEYS`)
+
+    @cached_property
+    def base(self) -> dict[str, Any]:
+        """The global keys (`global_context`), read when first needed."""
+        return global_context(self.backend, self.caller, self.env)
+
+    def _lean(self, extra: Mapping[str, Any]) -> dict[str, Any]:
+        """The request's lower-cased context (as `policy.Request.ctx` builds it) limited to the keys
+        the policies look at: what they decide on is the same."""
+        keys = self.keys
+        if not keys:
+            return {}
+        source = {**self.base, **extra} if self.reads_base else extra
+        out: dict[str, Any] = {}
+        for k, v in source.items():
+            low = k.lower()
+            if low in keys:
+                out[low] = v
+        return out
 
     def allows(self, action: str, resource: str, extra: Mapping[str, Any]) -> bool:
+        if self.prepared is not None:
+            return self.prepared.allows(action, resource, self._lean(extra))
         request = policy.Request(action=action, resource=resource, context={**self.base, **extra})
         return policy.evaluate(request, self.identity, session=self.session) is policy.Decision.ALLOW
 
     def decide(self, action: str, resource: str, extra: Mapping[str, Any]) -> Denial | None:
+        if self.prepared is not None and self.prepared.allows(action, resource, self._lean(extra)):
+            return None
         request = policy.Request(action=action, resource=resource, context={**self.base, **extra})
         decision = policy.evaluate(request, self.identity, session=self.session)
         return None if decision is policy.Decision.ALLOW else self._denial(request, decision)
@@ -110,11 +145,12 @@ def _evaluation(backend: Backend, caller: Caller, env: Env, at_login: bool = Fal
     if caller.kind == ROOT:
         return None
     if caller.kind not in (IAM_USER, ASSUMED_ROLE):
-        return _Evaluation(backend, caller, [], None, global_context(backend, caller, env))
+        return _Evaluation(backend, caller, [], None, env)
     stamps = caller.generations if at_login else None
     found = effective.of(backend, caller, stamp=stamps[0] if stamps else None)
-    return _Evaluation(backend, caller, found.identity, found.session, global_context(backend, caller, env),
-                       found.reads_resource_tags, found.reads_instance_type, stamps[1] if stamps else None)
+    return _Evaluation(backend, caller, found.identity, found.session, env, found.reads_resource_tags,
+                       found.reads_instance_type, stamps[1] if stamps else None, found.prepared, found.keys,
+                       not found.keys.isdisjoint(BASE_KEYS))
 
 
 def check(backend: Backend, caller: Caller | None, prefix: str, action: str, args: Mapping[str, Any],

@@ -55,26 +55,31 @@ class Target:
     context: Mapping[str, Any] = field(default_factory=dict)
 
 
+def _add(out: dict[str, list[str]], type_: str, values: Any) -> None:
+    for value in values if isinstance(values, list) else (values,):
+        if isinstance(value, str) and value:
+            have = out.get(type_)
+            if have is None:
+                out[type_] = [value]
+            elif value not in have:
+                have.append(value)
+
+
 def _named(args: Mapping[str, Any]) -> dict[str, list[str]]:
     """Ids per resource type the request's parameters name (RunInstances' NetworkInterfaces too)."""
     out: dict[str, list[str]] = {}
-
-    def add(type_: str, values: Any) -> None:
-        for value in values if isinstance(values, list) else [values]:
-            if isinstance(value, str) and value and value not in out.setdefault(type_, []):
-                out[type_].append(value)
-
     for name, value in args.items():
-        if name in PARAM_TYPES:
-            add(PARAM_TYPES[name], value)
-    for nic in args.get("NetworkInterfaces") or []:
+        type_ = PARAM_TYPES.get(name)
+        if type_ is not None:
+            _add(out, type_, value)
+    for nic in args.get("NetworkInterfaces") or ():
         for name in ("SubnetId", "Groups", "NetworkInterfaceId"):
             if name in nic:
-                add(PARAM_TYPES[name], nic[name])
-    for rid in args.get("Resources") or []:
+                _add(out, PARAM_TYPES[name], nic[name])
+    for rid in args.get("Resources") or ():
         type_ = PREFIX_TYPES.get(str(rid).split("-", 1)[0])
         if type_ is not None:
-            add(type_, rid)
+            _add(out, type_, rid)
     return out
 
 
@@ -91,6 +96,14 @@ def request_tags(args: Mapping[str, Any], type_: str) -> dict[str, str] | None:
             found = found or {}
             found.update({t.get("Key", ""): t.get("Value") or "" for t in spec.get("Tags") or []})
     return found
+
+
+def _resource_tag_keys(tags: Mapping[str, str]) -> dict[str, Any]:
+    """``ec2:ResourceTag/KEY`` per tag, then ``aws:ResourceTag/KEY`` per tag (in that order)."""
+    out = {f"ec2:ResourceTag/{k}": v for k, v in tags.items()}
+    for k, v in tags.items():
+        out[f"aws:ResourceTag/{k}"] = v
+    return out
 
 
 # a resource's tags, kept until any resource's tags change (`read_cache`, the "tags" generation)
@@ -113,10 +126,9 @@ def _existing(backend: Backend, type_: str, rid: str, region: str, tags: bool = 
         else:
             record, name = None, rid
         found_tags = store.tags_of(record.id) if record is not None and tags else {}
-        return name, {**tag_keys(found_tags, "ec2:ResourceTag"), **tag_keys(found_tags, "aws:ResourceTag")}
+        return name, _resource_tag_keys(found_tags)
     found_tags = _TAGS.get(store, rid, lambda: store.tags_of(rid), stamp=tags_stamp) if tags else None
-    ctx: dict[str, Any] = {**tag_keys(found_tags, "ec2:ResourceTag"), **tag_keys(found_tags, "aws:ResourceTag")} \
-        if found_tags else {}
+    ctx: dict[str, Any] = _resource_tag_keys(found_tags) if found_tags else {}
     if type_ == "instance" and instance_type:
         record = store.get(rid, "instance")
         if record is not None:

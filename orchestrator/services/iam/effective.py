@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from orchestrator.domain.iam import policy
+from orchestrator.domain.iam import compiled, policy
 from orchestrator.services.backend import Backend
 from orchestrator.services.iam import documents, read_cache
 from orchestrator.services.principals import ASSUMED_ROLE, IAM_USER, Caller
@@ -59,6 +59,8 @@ class Effective:
     keys: frozenset[str]  # every policy's `policy.context_keys`, lower-cased
     reads_resource_tags: bool  # some policy looks at ec2:ResourceTag/K or aws:ResourceTag/K
     reads_instance_type: bool  # ... at ec2:InstanceType
+    # the policies prepared for the API edge's per-request question (kept with them, see `of`)
+    prepared: compiled.PolicySet | None = None
 
 
 def _effective(store: Store, caller: Caller) -> Effective:
@@ -66,7 +68,9 @@ def _effective(store: Store, caller: Caller) -> Effective:
     keys = frozenset().union(*(policy.context_keys(p) for p in (*identity, *(session or ()))))
     return Effective(identity, session, keys,
                      reads_resource_tags=any(k.startswith(("ec2:resourcetag/", "aws:resourcetag/")) for k in keys),
-                     reads_instance_type="ec2:instancetype" in keys)
+                     reads_instance_type="ec2:instancetype" in keys,
+                     prepared=compiled.PolicySet(identity, session)
+                     if all(p.kind == "identity" for p in (*identity, *(session or ()))) else None)
 
 
 _CACHE: read_cache.StampCache[Effective] = read_cache.StampCache()
