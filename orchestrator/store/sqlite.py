@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from orchestrator.domain import billing, lifecycle, records
-from orchestrator.store import ledger, usage_reads
+from orchestrator.store import ledger, usage_reads, wal_index
 
 log = logging.getLogger("ec2d.store")
 
@@ -190,8 +190,7 @@ class Store:
             self._db.row_factory = sqlite3.Row
             with self._translated():
                 self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-                if on_disk:
-                    self._db.execute("PRAGMA journal_mode=WAL")
+                wal = on_disk and self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal"
                 self._db.execute(f"PRAGMA synchronous={SYNCHRONOUS}")
                 self._db.execute("PRAGMA foreign_keys=ON")
                 self._migrate()
@@ -200,6 +199,9 @@ class Store:
         if on_disk:
             for suffix in ("", "-wal", "-shm"):
                 secure_file(self.path + suffix)
+        # what `generations` checks before reading again (`wal_index`), and what it read under it
+        self._wal_index = wal_index.open_index(self.path) if wal else None
+        self._generations_seen: dict[tuple[str, ...], tuple[bytes, tuple[int, ...]]] = {}
 
     # -- plumbing -----------------------------------------------------------------------------
     def _migrate(self) -> None:
@@ -269,6 +271,9 @@ class Store:
 
     def close(self) -> None:
         with self._lock:
+            if self._wal_index is not None:
+                self._wal_index.close()
+                self._wal_index = None
             self._db.close()
 
     # -- the usage ledger (store/ledger.py) -----------------------------------------------------
@@ -362,23 +367,30 @@ class Store:
         it before the data). Writes of other types leave it alone, so a busy ec2d (instances
         moving, the reconciler's heartbeat) does not empty an IAM cache. None inside an open
         transaction, whose writes may still be rolled back."""
-        with self._lock:  # no _translated(): one indexed read, on the hot path of every request
-            if self._db.in_transaction:
-                return None
-            row = self._db.execute("SELECT value FROM settings WHERE key = ?", (f"generation.{family}",)).fetchone()
-            return int(row[0]) if row is not None else 0
+        found = self.generations(family)
+        return found[0] if found is not None else None
 
     def generations(self, *families: str) -> tuple[int, ...] | None:
-        """:meth:`generation` of each family, in one read (``"tags"``: :data:`TAGS_GENERATION`)."""
-        query = _GENERATIONS_SQL.get(families)
-        if query is None:
-            query = _GENERATIONS_SQL[families] = (
-                "SELECT " + ", ".join(["COALESCE((SELECT CAST(value AS INTEGER) FROM settings WHERE key = ?), 0)"]
-                                      * len(families)), tuple(f"generation.{f}" for f in families))
-        with self._lock:
+        """:meth:`generation` of each family, in one read (``"tags"``: :data:`TAGS_GENERATION`);
+        no read at all while no connection has committed since the last one (`wal_index`)."""
+        with self._lock:  # no _translated(): on the hot path of every request
             if self._db.in_transaction:
                 return None
-            return tuple(self._db.execute(*query).fetchone())
+            index = self._wal_index
+            if index is not None:
+                seen = index.header()  # before the read: a commit after it only costs a read
+                kept = self._generations_seen.get(families)
+                if kept is not None and kept[0] == seen:
+                    return kept[1]
+            query = _GENERATIONS_SQL.get(families)
+            if query is None:
+                query = _GENERATIONS_SQL[families] = (
+                    "SELECT " + ", ".join(["COALESCE((SELECT CAST(value AS INTEGER) FROM settings WHERE key = ?), 0)"]
+                                          * len(families)), tuple(f"generation.{f}" for f in families))
+            found = tuple(self._db.execute(*query).fetchone())
+            if index is not None:
+                self._generations_seen[families] = (seen, found)
+            return found
 
     def _bump(self, db: sqlite3.Connection, rtype: str | None) -> None:
         for family, prefix in GENERATION_FAMILIES.items():
