@@ -109,6 +109,8 @@ class VpcNetworks:
             raise
         await self.sync_firewall(region, view)
         await self.jobs.call(p.networks[region].set_leases, vpc_id, vpc_state.leases(view))
+        await self.jobs.call(p.networks[region].set_local_addresses, vpc_id, vpc_state.local_addresses(view),
+                             vpc_state.host_records(view))
         if vpc_id in p.listening:
             sessions = p.model.sessions
             p.imds.set_instances(vpc_id, vpc_state.metadata_table(view, lambda i: sessions.for_owner(i).as_imds(),
