@@ -192,6 +192,7 @@ def test_draining_server_leaves_rotation_and_stays_out_after_reload(lab: Lab, dr
     assert driver.pid("lb-test") == pid
     assert statuses(driver) == {"a_8080": "UP", "b_8080": "DRAIN"}
     assert lab.names(4) == ["a"] * 4
+    assert driver.sync(balancer(lab, (server("a"), server("b", draining=True)))) == "unchanged"
     two = (Listener(80, "HTTP", Action(backend="tg1")), Listener(81, "HTTP", Action(backend="tg1")))
     assert driver.sync(balancer(lab, (server("a"), server("b", draining=True)), listeners=two)) == "reloaded"
     assert statuses(driver)["b_8080"] == "DRAIN"
@@ -300,3 +301,16 @@ def test_prefix_sweep_kills_the_prefix_haproxy_and_nothing_else(lab: Lab, driver
     finally:
         swept.sweep()
         shutil.rmtree(f"/run/{prefix}", ignore_errors=True)
+
+
+def test_draining_a_down_server_is_applied_once(lab: Lab, driver: HaproxyDriver) -> None:
+    driver.sync(balancer(lab, (server("a"), server("b"))))
+    wait_status(driver, {"a_8080": "UP", "b_8080": "UP"}, 10)
+    lab.stop("b")
+    wait_status(driver, {"b_8080": "DOWN"}, 10)
+    model = balancer(lab, (server("a"), server("b", draining=True)))
+    assert driver.sync(model) == "updated"
+    assert driver.sync(model) == "unchanged"
+    lab.start("b")
+    wait_status(driver, {"b_8080": "DRAIN"}, 10)
+    assert lab.names(4) == ["a"] * 4

@@ -186,7 +186,7 @@ def health_of(stat: ServerStat, seen_up: bool) -> ServerHealth:
 
 
 def _is_draining(stat: ServerStat) -> bool:
-    return stat.status.startswith("DRAIN") or (stat.status.startswith("UP") and stat.weight == 0)
+    return stat.status.startswith("DRAIN") or stat.weight == 0
 
 
 class HaproxyDriver(LoadBalancerDriver):

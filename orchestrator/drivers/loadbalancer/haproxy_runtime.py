@@ -16,7 +16,9 @@ Commands used (HAProxy 2.6 management guide, "add server" and following):
   ``initial`` (verified: ``DOWN`` -> ``DOWN 1/3`` -> ``DOWN 2/3`` -> ``UP``, ``chkdown`` 1);
 * ``set server BE/NAME state maint`` + ``shutdown sessions server`` + ``del server`` (deletion
   is refused while the server has connections);
-* ``set server BE/NAME state drain|ready`` and ``set weight`` for deregistration.
+* ``set server BE/NAME state drain|ready`` and ``set weight BE/NAME 0|1`` for deregistration (the
+  weight is what the file says too, so a draining server reads the same before and after a
+  reload, whether it is UP or DOWN).
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ class ServerStat:
     status: str  # "UP", "UP 1/2" (going down), "DOWN", "DOWN 1/3" (going up), "MAINT", "DRAIN", "NOLB", "no check"
     check_status: str  # "" | "INI" | "L4OK" | "L4CON" | "L7OK" | "L7STS" | ... ("* " prefix: check in progress)
     check_code: int | None
-    weight: int  # effective weight (0 while draining through the file's weight 0)
+    weight: int  # the user weight (``uweight``): 0 while draining (file's ``weight 0``, :meth:`set_draining`)
     addr: str  # "ADDR:PORT"
     chkdown: int  # UP -> DOWN transitions since the process started (or the server was added)
 
@@ -69,7 +71,8 @@ def parse_show_stat(text: str) -> list[ServerStat]:
         out.append(ServerStat(
             backend=row["pxname"], name=row["svname"], status=row.get("status", ""),
             check_status=(row.get("check_status") or "").lstrip("* ").strip(),
-            check_code=_int(row.get("check_code") or ""), weight=_int(row.get("weight") or "") or 0,
+            check_code=_int(row.get("check_code") or ""),
+            weight=_int(row.get("uweight") or row.get("weight") or "") or 0,
             addr=row.get("addr") or "", chkdown=_int(row.get("chkdown") or "") or 0,
         ))
     return out
@@ -157,7 +160,8 @@ class RuntimeClient:
 
     def set_draining(self, backend: str, name: str, draining: bool) -> None:
         ref = f"{backend}/{name}"
-        line = f"set server {ref} state drain" if draining else f"set weight {ref} 1; set server {ref} state ready"
+        line = (f"set weight {ref} 0; set server {ref} state drain" if draining
+                else f"set weight {ref} 1; set server {ref} state ready")
         answer = self.command(line)
         if "No such" in answer or "Require" in answer:
             raise RuntimeApiError(f"haproxy refused {line!r}: {answer.strip()}")
