@@ -32,6 +32,7 @@ from orchestrator.drivers.loadbalancer.driver import (
     Server,
 )
 from orchestrator.drivers.loadbalancer.haproxy import HaproxyDriver, haproxy_pids
+from orchestrator.drivers.loadbalancer.haproxy_runtime import RuntimeClient
 
 HAPROXY = "/usr/sbin/haproxy"
 FAST = HealthCheck(interval=1, timeout=1, healthy_threshold=2, unhealthy_threshold=2)
@@ -314,3 +315,24 @@ def test_draining_a_down_server_is_applied_once(lab: Lab, driver: HaproxyDriver)
     lab.start("b")
     wait_status(driver, {"b_8080": "DRAIN"}, 10)
     assert lab.names(4) == ["a"] * 4
+
+
+def test_a_server_up_then_down_unobserved_is_down_while_recovering(lab: Lab, driver: HaproxyDriver) -> None:
+    """Nobody asks health() while c goes UP then DOWN: its chkdown above the add's baseline says
+    it was up, so while it climbs back (``DOWN 1/3`` after a good check) it is DOWN, not INIT."""
+    lab.start("c")
+    driver.sync(balancer(lab, (server("a"),), health=SLOW_RISE))
+    driver.sync(balancer(lab, (server("a"), server("c")), health=SLOW_RISE))
+    raw = RuntimeClient(str(driver.paths("lb-test").socket))
+
+    def c_status() -> str:
+        return next(s.status for s in raw.servers() if s.name == "c_8080")
+
+    wait_for("c UP (raw)", lambda: c_status() == "UP", 10)
+    lab.stop("c")
+    wait_for("c DOWN (raw)", lambda: c_status() == "DOWN", 10)
+    lab.start("c")
+    wait_for("c climbing (raw)", lambda: c_status().startswith("DOWN 1/"), 10, interval=0.02)
+    h = driver.health("lb-test")["tg1"]["c_8080"]
+    assert h.status == "DOWN" and h.check == "L7OK", h
+    wait_status(driver, {"c_8080": "UP"}, 10)

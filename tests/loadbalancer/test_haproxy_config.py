@@ -22,7 +22,7 @@ from orchestrator.drivers.loadbalancer.driver import (
     Rule,
     Server,
 )
-from orchestrator.drivers.loadbalancer.haproxy import health_of
+from orchestrator.drivers.loadbalancer.haproxy import Observed, health_of
 from orchestrator.drivers.loadbalancer.haproxy_config import (
     expect_status,
     quote,
@@ -227,3 +227,23 @@ def test_health_mapping() -> None:
     assert h(stat("MAINT", "", None)) == ("MAINT", "", None)
     assert h(stat("NOLB")) == ("NOLB", "L7OK", 200)
     assert h(stat("no check", "", None)) == ("NOCHECK", "", None)
+
+
+def test_observed_baselines(tmp_path: Path) -> None:
+    def st(chkdown: int) -> ServerStat:
+        return ServerStat("tg1", "s", "DOWN 1/3", "L7OK", 200, 1, "10.0.0.1:80", chkdown)
+
+    obs = Observed(set(), {"tg1/s": (42, 1)})
+    assert not obs.was_up("tg1/s", st(1), 42)  # only the forced DOWN of the add
+    assert obs.was_up("tg1/s", st(2), 42)  # went UP, then DOWN again
+    assert not obs.was_up("tg1/s", st(1), 43)  # another process: loaded from the file, baseline 1
+    assert obs.was_up("tg1/s", st(2), 43)
+    obs.up.add("tg1/s")
+    assert obs.was_up("tg1/s", st(0), 43)
+    obs.save(tmp_path / "observed")
+    again = Observed.load(tmp_path / "observed")
+    assert (again.up, again.added) == ({"tg1/s"}, {"tg1/s": (42, 1)})
+    again.keep_only(set())
+    assert (again.up, again.added) == (set(), {})
+    (tmp_path / "bad").write_text("[1, 2")
+    assert Observed.load(tmp_path / "bad").up == set()

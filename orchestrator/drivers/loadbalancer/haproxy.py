@@ -3,8 +3,8 @@
 Files of balancer NAME, in ``RUN_DIR/lb/NAME/`` (mode 0700): ``haproxy.cfg`` (the whole model,
 :mod:`.haproxy_config`), ``haproxy.pid``, ``admin.sock`` (the runtime API, mode 0600),
 ``loaded`` (digest of the structure the running process loaded: listeners, rules, backends and
-their health checks, namespace; everything but the servers) and ``seen-up`` (servers observed UP
-since they were added, to tell ``INIT`` from ``DOWN``, see :meth:`HaproxyDriver.health`).
+their health checks, namespace; everything but the servers) and ``observed`` (what tells ``INIT``
+from ``DOWN``: servers observed UP since they were added, :class:`Observed`).
 
 The process runs as ``ip netns exec NS haproxy -f CFG -p PIDFILE -D``: daemonised, so it outlives
 ec2d; a restarted ec2d adopts it by its pid file, ``/proc/PID/cmdline`` (``-f`` this file) and
@@ -68,8 +68,8 @@ class LbPaths:
         return self.dir / "loaded"
 
     @property
-    def seen(self) -> Path:
-        return self.dir / "seen-up"
+    def observed(self) -> Path:
+        return self.dir / "observed"
 
 
 # --------------------------------------------------------------------------- processes
@@ -158,13 +158,54 @@ def _alerts(res: rootops.Result) -> str:
     return "; ".join(alerts) or res.message
 
 
+@dataclass
+class Observed:
+    """What tells a server that never was UP since it was added (``INIT``) from one that was.
+
+    HAProxy 2.6 has no such state, so the driver keeps it in the file ``observed``: ``up``, the
+    servers :meth:`HaproxyDriver.health` saw UP; ``added``, for servers added at runtime, the pid
+    of the process and the server's ``chkdown`` right after the add (the forced DOWN counts as a
+    transition: 1). A ``chkdown`` above that baseline means the server went UP and then DOWN
+    between two looks. Servers a process loaded from its file get baseline 1: a server assumed UP
+    at start whose first check fails counts one transition without ever having been up."""
+
+    up: set[str]
+    added: dict[str, tuple[int, int]]
+
+    @classmethod
+    def load(cls, path: Path) -> Observed:
+        try:
+            data = json.loads(_read(path) or "{}")
+            return cls(set(data.get("up", [])), {k: (int(v[0]), int(v[1])) for k, v in data.get("added", {}).items()})
+        except (ValueError, TypeError, IndexError, AttributeError):
+            return cls(set(), {})
+
+    def save(self, path: Path) -> None:
+        _write(path, json.dumps({"up": sorted(self.up), "added": self.added}, sort_keys=True))
+
+    def was_up(self, key: str, stat: ServerStat, pid: int) -> bool:
+        if key in self.up:
+            return True
+        added_by, base = self.added.get(key, (None, 1))
+        return stat.chkdown > (base if added_by == pid else 1)
+
+    def forget(self, key: str) -> None:
+        self.up.discard(key)
+        self.added.pop(key, None)
+
+    def keep_only(self, keys: set[str]) -> None:
+        self.up &= keys
+        self.added = {k: v for k, v in self.added.items() if k in keys}
+
+
 def health_of(stat: ServerStat, seen_up: bool) -> ServerHealth:
     """One ``show stat`` server line as :class:`ServerHealth`.
 
     HAProxy 2.6 has no "initial" state: a server from the file starts UP with check ``INI``, one
     added at runtime is forced DOWN (:meth:`.RuntimeClient.add_server`) and climbs ``DOWN 1/R``...
-    So ``INIT`` is reported while the server was never observed UP since it was added (``seen-up``)
-    and no check has failed: before the first check, or while successes accumulate to ``rise``."""
+    So ``INIT`` is reported while the server was never UP since it was added (``seen_up``,
+    :class:`Observed`) and no check has failed: before the first check, or while successes
+    accumulate to ``rise``."""
     status, check = stat.status, stat.check_status
     last = "" if check == "INI" else check
     code = stat.check_code if last else None
@@ -260,22 +301,12 @@ class HaproxyDriver(LoadBalancerDriver):
         os.replace(new, p.cfg)
         return True
 
-    # ------------------------------------------------------------------ seen-up bookkeeping
-
-    def _seen(self, p: LbPaths) -> set[str]:
-        try:
-            return set(json.loads(_read(p.seen) or "[]"))
-        except ValueError:
-            return set()
-
-    def _save_seen(self, p: LbPaths, seen: set[str]) -> None:
-        _write(p.seen, json.dumps(sorted(seen)))
-
-    def _prune_seen(self, p: LbPaths, balancer: Balancer) -> None:
-        seen = self._seen(p)
-        keep = {f"{be.name}/{s.name}" for be in balancer.backends for s in be.servers}
-        if seen - keep:
-            self._save_seen(p, seen & keep)
+    def _prune_observed(self, p: LbPaths, balancer: Balancer) -> None:
+        obs = Observed.load(p.observed)
+        before = (set(obs.up), dict(obs.added))
+        obs.keep_only({f"{be.name}/{s.name}" for be in balancer.backends for s in be.servers})
+        if (obs.up, obs.added) != before:
+            obs.save(p.observed)
 
     # ------------------------------------------------------------------ the interface
 
@@ -294,7 +325,7 @@ class HaproxyDriver(LoadBalancerDriver):
             text = render(balancer, str(p.socket))
             digest = structure(balancer, str(p.socket))
             pid = self.pid(balancer.name, balancer.netns)
-            self._prune_seen(p, balancer)
+            self._prune_observed(p, balancer)
             if pid is None:
                 self._kill_all(p)  # a leftover: old process after a reload, one in a former namespace
                 self._write_cfg(p, text)
@@ -306,7 +337,7 @@ class HaproxyDriver(LoadBalancerDriver):
                 return self._reload(balancer, p, pid, text, digest)
             self._write_cfg(p, text)
             try:
-                changes = self._sync_servers(balancer, p)
+                changes = self._sync_servers(balancer, p, pid)
             except RuntimeApiError as exc:
                 log.warning("haproxy for %s: %s; reloading instead", balancer.name, exc)
                 return self._reload(balancer, p, pid, text, digest)
@@ -319,19 +350,19 @@ class HaproxyDriver(LoadBalancerDriver):
         log.info("haproxy for %s reloaded (pid %d -> %d)", balancer.name, pid, new)
         return "reloaded"
 
-    def _sync_servers(self, balancer: Balancer, p: LbPaths) -> int:
+    def _sync_servers(self, balancer: Balancer, p: LbPaths, pid: int) -> int:
         """Bring the running servers to the model through the runtime API; returns the number of
         changes."""
         client = RuntimeClient(str(p.socket))
         have = {(s.backend, s.name): s for s in client.servers() if not s.backend.startswith(FIXED_PREFIX)}
         want: dict[tuple[str, str], tuple[Backend, Server]] = {
             (be.name, s.name): (be, s) for be in balancer.backends for s in be.servers}
-        seen = self._seen(p)
-        before = set(seen)
+        obs = Observed.load(p.observed)
+        added: list[str] = []
         changes = 0
         for key in sorted(have.keys() - want.keys()):
             client.del_server(*key)
-            seen.discard("/".join(key))
+            obs.forget("/".join(key))
             changes += 1
         for key, (be, server) in sorted(want.items()):
             cur = have.get(key)
@@ -339,39 +370,44 @@ class HaproxyDriver(LoadBalancerDriver):
                 client.del_server(*key)
                 cur = None
             if cur is None:
-                seen.discard("/".join(key))
+                obs.forget("/".join(key))
                 client.add_server(be.name, server.name, server_args(server, be.health),
                                   checked=be.health.enabled, draining=server.draining)
+                added.append("/".join(key))
                 changes += 1
             elif _is_draining(cur) != server.draining:
                 client.set_draining(be.name, server.name, server.draining)
                 changes += 1
-        if seen != before:
-            self._save_seen(p, seen)
+        if changes:
+            if added:
+                now = {f"{s.backend}/{s.name}": s.chkdown for s in client.servers()}
+                obs.added.update({key: (pid, now.get(key, 1)) for key in added})
+            obs.save(p.observed)
         return changes
 
     def health(self, name: str) -> Mapping[str, Mapping[str, ServerHealth]]:
         with self._lock:
             p = self.paths(name)
-            if self.pid(name) is None:
+            pid = self.pid(name)
+            if pid is None:
                 return {}
             try:
                 stats = RuntimeClient(str(p.socket)).servers()
             except RuntimeApiError:
                 return {}
-            seen = self._seen(p)
-            before = set(seen)
+            obs = Observed.load(p.observed)
+            before = set(obs.up)
             out: dict[str, dict[str, ServerHealth]] = {}
             for st in stats:
                 if st.backend.startswith(FIXED_PREFIX):
                     continue
                 key = f"{st.backend}/{st.name}"
-                h = health_of(st, key in seen)
+                h = health_of(st, obs.was_up(key, st, pid))
                 if h.status == "UP" or (h.status == "DRAIN" and h.check.endswith("OK")):
-                    seen.add(key)
+                    obs.up.add(key)
                 out.setdefault(st.backend, {})[st.name] = h
-            if seen != before:
-                self._save_seen(p, seen)
+            if obs.up != before:
+                obs.save(p.observed)
             return out
 
     def running(self) -> Sequence[str]:
