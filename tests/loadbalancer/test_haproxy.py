@@ -336,3 +336,20 @@ def test_a_server_up_then_down_unobserved_is_down_while_recovering(lab: Lab, dri
     h = driver.health("lb-test")["tg1"]["c_8080"]
     assert h.status == "DOWN" and h.check == "L7OK", h
     wait_status(driver, {"c_8080": "UP"}, 10)
+
+
+def test_matcher_lists_and_ranges_and_disabled_checks(lab: Lab, driver: HaproxyDriver) -> None:
+    picky = dataclasses.replace(FAST, matcher="201,202")
+    driver.sync(balancer(lab, (server("a"),), health=picky))
+    wait_status(driver, {"a_8080": "DOWN"}, 10)
+    h = driver.health("lb-test")["tg1"]["a_8080"]
+    assert (h.check, h.code) == ("L7STS", 200)
+    assert driver.sync(balancer(lab, (server("a"),), health=dataclasses.replace(FAST, matcher="200-299"))) == "reloaded"
+    wait_status(driver, {"a_8080": "UP"}, 10)
+    off = dataclasses.replace(FAST, enabled=False)
+    driver.sync(balancer(lab, (server("a"),), health=off))
+    assert statuses(driver) == {"a_8080": "NOCHECK"}
+    assert driver.sync(balancer(lab, (server("a"), server("c")), health=off)) == "updated"
+    assert statuses(driver) == {"a_8080": "NOCHECK", "c_8080": "NOCHECK"}  # no check: in rotation at once
+    lab.start("c")
+    assert sorted(set(lab.names(4))) == ["a", "c"]
