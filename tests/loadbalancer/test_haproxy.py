@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import pickle
 import secrets
 import shutil
 import signal
@@ -241,10 +242,34 @@ def test_killed_process_is_restarted_by_the_next_apply(lab: Lab, driver: Haproxy
     assert sorted(set(lab.names(4))) == ["a", "b"]
 
 
-def test_second_driver_adopts_the_running_process(lab: Lab, driver: HaproxyDriver) -> None:
+ADOPTER = """
+import pickle, sys, time
+from pathlib import Path
+from orchestrator.drivers.loadbalancer.haproxy import HaproxyDriver
+drv = HaproxyDriver(Path(sys.argv[1]), "ec2dh", sys.argv[2])
+print(drv.sync(pickle.loads(bytes.fromhex(sys.argv[3]))), drv.pid("lb-test"), flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_process_outlives_the_daemon_that_started_it_and_is_adopted(lab: Lab, driver: HaproxyDriver) -> None:
+    """An "ec2d" (a child process) starts the proxy and is killed -9; the proxy keeps serving and
+    a second driver over the same run dir adopts it: running() lists it, the same model changes
+    nothing, a server change goes through the runtime API of the same process."""
     model = balancer(lab, (server("a"), server("b")))
-    driver.sync(model)
-    pid = driver.pid("lb-test")
+    child = subprocess.Popen([sys.executable, "-c", ADOPTER, str(driver.lb_dir.parent), HAPROXY,
+                              pickle.dumps(model).hex()], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        what, pid_text = child.stdout.readline().split()
+    finally:
+        child.kill()
+        child.wait(10)
+    assert what == "started"
+    pid = int(pid_text)
+    assert driver.pid("lb-test") == pid
+    wait_status(driver, {"a_8080": "UP", "b_8080": "UP"}, 10)
+    assert sorted(set(lab.names(4))) == ["a", "b"]
     other = HaproxyDriver(driver.lb_dir.parent, "ec2dh", HAPROXY)
     assert other.running() == ["lb-test"]
     assert other.sync(model) == "unchanged"

@@ -22,7 +22,6 @@ models with the same structure differ only in targets, which the runtime API cha
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import re
 
@@ -257,6 +256,3 @@ def structure(balancer: Balancer, socket_path: str) -> str:
     text += f"\n# netns {balancer.netns}\n"
     return hashlib.sha256(text.encode()).hexdigest()
 
-
-def without_servers(balancer: Balancer) -> Balancer:
-    return dataclasses.replace(balancer, backends=tuple(dataclasses.replace(b, servers=()) for b in balancer.backends))
