@@ -55,6 +55,7 @@ LAZY_IN_ROOT: dict[tuple[str, str], str] = {
     ("orchestrator.hostscope", "orchestrator.drivers.network.names"): "with netlink, when sweeping",
     ("orchestrator.hostscope", "orchestrator.drivers.network.vpc"): "with netlink, when sweeping",
     ("orchestrator.hostscope", "orchestrator.drivers.network.public"): "with netlink, when sweeping",
+    ("orchestrator.hostscope", "orchestrator.drivers.loadbalancer.haproxy"): "with netlink, when sweeping",
     ("orchestrator.server", "orchestrator.images.cache"): "built-in image builds start only with instances",
     ("orchestrator.server", "orchestrator.services.images"): "with the image cache",
     ("orchestrator.server", "orchestrator.drivers.compute.kvm_probe"): "drivers load only with instances",
