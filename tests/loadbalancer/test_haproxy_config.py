@@ -247,3 +247,18 @@ def test_observed_baselines(tmp_path: Path) -> None:
     assert (again.up, again.added) == (set(), {})
     (tmp_path / "bad").write_text("[1, 2")
     assert Observed.load(tmp_path / "bad").up == set()
+
+
+def test_backends_connect_from_the_source_address(tmp_path: Path) -> None:
+    """With a ``source`` every backend (its servers and their checks) connects from that address
+    (a node's: the targets' security groups see the load balancer's group); haproxy accepts it."""
+    assert not any(line.startswith("source") for line in section(render(model(), SOCK), "backend tg1"))
+    text = render(model(source="10.0.1.200"), str(tmp_path / "admin.sock"))
+    for name in ("tg1", "tg2", "tg3"):
+        assert "source 10.0.1.200" in section(text, f"backend {name}")
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_text(text)
+    res = subprocess.run(["/usr/sbin/haproxy", "-c", "-f", str(cfg)], capture_output=True, text=True, check=False)
+    assert res.returncode == 0, res.stderr
+    with pytest.raises(LoadBalancerError):
+        render(model(source="not-an-address"), SOCK)

@@ -100,6 +100,9 @@ class Balancer:
     listeners: tuple[Listener, ...] = ()
     backends: tuple[Backend, ...] = ()
     idle_timeout: int = 60  # seconds (ELB's idle_timeout.timeout_seconds)
+    # the address connections to targets (and health checks) come from: a node's, so the targets'
+    # security groups see the load balancer's group (None: the kernel's choice)
+    source: str | None = None
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ models with the same structure differ only in targets, which the runtime API cha
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 
 from .driver import Action, Backend, Balancer, HealthCheck, Listener, LoadBalancerError, Rule, Server
@@ -205,12 +206,17 @@ def _fixed_backends(listener: Listener) -> list[str]:
     return lines
 
 
-def _backend(backend: Backend, with_servers: bool) -> list[str]:
+def _backend(backend: Backend, with_servers: bool, source: str | None = None) -> list[str]:
     health = backend.health
     lines = [f"backend {check_name(backend.name, 'backend')}",
              f"    mode {'http' if backend.protocol == 'HTTP' else 'tcp'}",
              "    balance roundrobin",
              f"    timeout check {health.timeout}s"]
+    if source is not None:
+        try:
+            lines.append(f"    source {ipaddress.IPv4Address(source)}")  # servers and their checks
+        except ValueError:
+            raise LoadBalancerError(f"bad source address {source!r}") from None
     if health.enabled and health.protocol == "HTTP":
         lines += [f"    option httpchk GET {quote(health.path)}",
                   f"    http-check expect status {expect_status(health.matcher)}"]
@@ -243,7 +249,7 @@ def render(balancer: Balancer, socket_path: str, *, with_servers: bool = True) -
         if listener.protocol == "HTTP":
             lines += _fixed_backends(listener)
     for backend in sorted(balancer.backends, key=lambda b: b.name):
-        lines += _backend(backend, with_servers)
+        lines += _backend(backend, with_servers, balancer.source)
     return "\n".join(lines)
 
 
