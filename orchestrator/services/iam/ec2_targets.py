@@ -35,12 +35,13 @@ PARAM_TYPES: dict[str, str] = {
     "AllocationId": "elastic-ip",
     "InternetGatewayId": "internet-gateway",
     "RouteTableId": "route-table",
+    "LaunchTemplateId": "launch-template",
 }
 # CreateTags' / DeleteTags' Resources: the type by the id's prefix
 PREFIX_TYPES: dict[str, str] = {
     "i": "instance", "vol": "volume", "snap": "snapshot", "ami": "image", "subnet": "subnet", "vpc": "vpc",
     "sg": "security-group", "eni": "network-interface", "key": "key-pair", "eipalloc": "elastic-ip",
-    "igw": "internet-gateway", "rtb": "route-table", "sgr": "security-group-rule",
+    "igw": "internet-gateway", "rtb": "route-table", "sgr": "security-group-rule", "lt": "launch-template",
 }
 ALSO_CREATED = {"RunInstances": ("volume",)}
 
@@ -76,6 +77,9 @@ def _named(args: Mapping[str, Any]) -> dict[str, list[str]]:
         for name in ("SubnetId", "Groups", "NetworkInterfaceId"):
             if name in nic:
                 _add(out, PARAM_TYPES[name], nic[name])
+    template = args.get("LaunchTemplate")  # RunInstances' LaunchTemplate: {LaunchTemplateId | Name, Version}
+    if isinstance(template, Mapping) and template.get("LaunchTemplateId"):
+        _add(out, "launch-template", template["LaunchTemplateId"])
     for rid in args.get("Resources") or ():
         type_ = PREFIX_TYPES.get(str(rid).split("-", 1)[0])
         if type_ is not None:
