@@ -412,3 +412,17 @@ def for_run(backend: Backend, region: str, req: Mapping[str, Any]) -> tuple[dict
     record = find(backend, region, spec.get("LaunchTemplateId"), spec.get("LaunchTemplateName"))
     entry = version(record, spec.get("Version"))
     return merge(entry["LaunchTemplateData"], req), {TAG_ID: record.id, TAG_VERSION: str(entry["VersionNumber"])}
+
+
+def as_authorized(backend: Backend, region: str, req: Mapping[str, Any]) -> Mapping[str, Any]:
+    """What IAM evaluates a RunInstances request naming a template on: the launch's parameters
+    with the template version's data under them (its instance type, profile, tags ...), keeping
+    ``LaunchTemplate`` (the template is a resource of the request). ``req`` itself when it names
+    no template or one that cannot be found: the handler then answers with EC2's error."""
+    if not req.get("LaunchTemplate"):
+        return req
+    try:
+        merged, _ = for_run(backend, region, req)
+    except errors.ApiError:
+        return req
+    return {**merged, "LaunchTemplate": req["LaunchTemplate"]}

@@ -157,3 +157,21 @@ def test_template_instance_profile_needs_pass_role(api: Any, ec2: Any, iam: Any,
     mine = passer.create_launch_template(LaunchTemplateName="run-h", LaunchTemplateData={"ImageId": image})
     assert mine["LaunchTemplate"]["CreatedBy"] == iam.get_user(UserName="lt-passer")["User"]["Arn"]
     ec2.terminate_instances(InstanceIds=[made["InstanceId"]])
+
+
+def test_iam_evaluates_the_template_parameters(api: Any, ec2: Any, iam: Any, image: str) -> None:
+    """At the API edge, before DryRun: the template's instance type and profile are the launch's."""
+    ec2.create_launch_template(LaunchTemplateName="run-i", LaunchTemplateData={"ImageId": image,
+                                                                               "InstanceType": "t3.small"})
+    only_micro = user_client(api, iam, "lt-micro", {"Effect": "Allow", "Action": "ec2:*", "Resource": "*"}, {
+        "Effect": "Deny", "Action": "ec2:RunInstances", "Resource": "arn:aws:ec2:*:*:instance/*",
+        "Condition": {"StringNotEquals": {"ec2:InstanceType": "t3.micro"}}})
+    run = {"LaunchTemplate": {"LaunchTemplateName": "run-i"}, "MinCount": 1, "MaxCount": 1, "DryRun": True}
+    assert refused(only_micro.run_instances, **run)[0] == "UnauthorizedOperation"  # t3.small from the template
+    assert refused(only_micro.run_instances, InstanceType="t3.micro", **run)[0] == "DryRunOperation"
+    role_arn = make_profile(iam, "lt-edge")
+    ec2.create_launch_template_version(LaunchTemplateName="run-i", SourceVersion="1",
+                                       LaunchTemplateData={"IamInstanceProfile": {"Name": "lt-edge"}})
+    latest = {**run, "LaunchTemplate": {"LaunchTemplateName": "run-i", "Version": "$Latest"}}
+    code, message = refused(only_micro.run_instances, InstanceType="t3.micro", **latest)
+    assert code == "UnauthorizedOperation" and f"iam:PassRole on resource: {role_arn}" in message
