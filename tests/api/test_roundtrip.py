@@ -245,6 +245,7 @@ SAMPLES: list[tuple[str, Sample]] = [
     ("DescribeLaunchTemplateVersions", lambda s: {"LaunchTemplateName": "rt-lt", "MaxResults": 1}),
     ("DeleteLaunchTemplateVersions", lambda s: {"LaunchTemplateName": "rt-lt", "Versions": ["1", "2", "9"]}),
     ("DeleteLaunchTemplate", lambda s: {"LaunchTemplateName": "rt-lt"}),
+    ("GetLaunchTemplateData", lambda s: {"InstanceId": first_instance(s)}),
     # last: the instances are terminated once the runtime gets to it (AssociateAddress above needs one)
     ("TerminateInstances", lambda s: {"InstanceIds": [i["InstanceId"] for i in s["RunInstances"]["Instances"]]}),
 ]

@@ -175,3 +175,28 @@ def test_iam_evaluates_the_template_parameters(api: Any, ec2: Any, iam: Any, ima
     latest = {**run, "LaunchTemplate": {"LaunchTemplateName": "run-i", "Version": "$Latest"}}
     code, message = refused(only_micro.run_instances, InstanceType="t3.micro", **latest)
     assert code == "UnauthorizedOperation" and f"iam:PassRole on resource: {role_arn}" in message
+
+
+def test_get_launch_template_data_makes_a_template_that_launches_the_same(ec2: Any, image: str) -> None:
+    _template(ec2, image, "run-j")
+    first = _run(ec2, LaunchTemplate={"LaunchTemplateName": "run-j"},
+                 TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "j"}]}])
+    data = ec2.get_launch_template_data(InstanceId=first["InstanceId"])["LaunchTemplateData"]
+    got = instance(ec2, first["InstanceId"])
+    assert (data["ImageId"], data["InstanceType"], data["KeyName"], data["UserData"]) == (
+        image, "t3.small", "run-j-key", USER_DATA)
+    assert data["Placement"]["AvailabilityZone"] == "us-east-1b"
+    assert data["NetworkInterfaces"][0]["Groups"] == [g["GroupId"] for g in got["SecurityGroups"]]
+    assert data["MetadataOptions"]["HttpPutResponseHopLimit"] == 3
+    assert data["BlockDeviceMappings"][0]["DeviceName"] == got["RootDeviceName"]
+    assert data["TagSpecifications"] == [{"ResourceType": "instance", "Tags": [
+        {"Key": "Name", "Value": "j"}, {"Key": "app", "Value": "web"}, {"Key": "tier", "Value": "front"}]}]
+    ec2.create_launch_template(LaunchTemplateName="run-j-copy", LaunchTemplateData=data)
+    second = instance(ec2, _run(ec2, LaunchTemplate={"LaunchTemplateName": "run-j-copy"})["InstanceId"])
+    for key in ("ImageId", "InstanceType", "KeyName", "SubnetId", "MetadataOptions"):
+        assert second[key] == got[key], key
+    assert second["SecurityGroups"] == got["SecurityGroups"]
+    assert ec2.describe_instance_attribute(InstanceId=second["InstanceId"], Attribute="userData")["UserData"][
+        "Value"] == USER_DATA
+    assert refused(ec2.get_launch_template_data, InstanceId="i-0123456789abcdef0")[0] == "InvalidInstanceID.NotFound"
+    ec2.terminate_instances(InstanceIds=[first["InstanceId"], second["InstanceId"]])

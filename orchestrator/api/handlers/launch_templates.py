@@ -1,6 +1,7 @@
 """CreateLaunchTemplate, CreateLaunchTemplateVersion, DescribeLaunchTemplates,
 DescribeLaunchTemplateVersions, ModifyLaunchTemplate, DeleteLaunchTemplate,
-DeleteLaunchTemplateVersions (RunInstances' ``LaunchTemplate``: ``services/instances.run``)."""
+DeleteLaunchTemplateVersions, GetLaunchTemplateData (RunInstances' ``LaunchTemplate``:
+``services/instances.run``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 from orchestrator.api.context import RequestContext
 from orchestrator.api.describe import respond
 from orchestrator.api.registry import action
-from orchestrator.services import launch_templates, principals
+from orchestrator.services import launch_template_data, launch_templates, principals
 
 _FILTERS = {
     "create-time": lambda t: t["CreateTime"],
@@ -96,3 +97,8 @@ def delete_launch_template_versions(ctx: RequestContext, req: dict[str, Any]) ->
                                                        req.get("LaunchTemplateName"), req["Versions"])
     return {"SuccessfullyDeletedLaunchTemplateVersions": deleted,
             "UnsuccessfullyDeletedLaunchTemplateVersions": failed}
+
+
+@action("GetLaunchTemplateData")
+def get_launch_template_data(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    return {"LaunchTemplateData": launch_template_data.of_instance(ctx.backend, ctx.region, req["InstanceId"])}
