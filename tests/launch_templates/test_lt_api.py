@@ -267,3 +267,15 @@ def test_errors(ec2: Any, call: str, kwargs: dict[str, Any], expected: tuple[str
         assert message == expected[1].replace("{tid}", tid)
     else:
         assert "'$Latest', '$Default', or both" in message
+
+
+def test_create_tags_and_describe_tags_on_a_template(ec2: Any) -> None:
+    tid = ec2.create_launch_template(LaunchTemplateName="tagged", LaunchTemplateData={"InstanceType": "t3.micro"})[
+        "LaunchTemplate"]["LaunchTemplateId"]
+    ec2.create_tags(Resources=[tid], Tags=[{"Key": "env", "Value": "prod"}])
+    found = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [tid]}])["Tags"]
+    assert found == [{"ResourceId": tid, "ResourceType": "launch-template", "Key": "env", "Value": "prod"}]
+    [described] = ec2.describe_launch_templates(Filters=[{"Name": "tag:env", "Values": ["prod"]}])["LaunchTemplates"]
+    assert described["LaunchTemplateId"] == tid and described["Tags"] == [{"Key": "env", "Value": "prod"}]
+    ec2.delete_launch_template(LaunchTemplateId=tid)
+    assert ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [tid]}])["Tags"] == []
