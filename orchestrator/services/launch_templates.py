@@ -53,12 +53,13 @@ _ERROR_ITEM_CODES = {  # a template DeleteLaunchTemplateVersions cannot find: it
     "InvalidLaunchTemplateName.MalformedException": "launchTemplateNameMalformed",
     "InvalidLaunchTemplateName.NotFoundException": "launchTemplateNameDoesNotExist",
 }
-_ALL_TEMPLATES = (
-    "To describe the launch template data for all your launch templates, for '--versions' specify '$Latest', "
-    "'$Default', or both, and omit '--launch-template-id', '--launch-template-name', and version numbers. To "
-    "describe the launch template data for a specific launch template, specify '--launch-template-id' or "
-    "'--launch-template-name', and for '--versions' specify one or more of the following values: '$Latest', "
-    "'$Default', or one or more version numbers.")
+_ALL_TEMPLATES = (  # EC2's own wording, curly quotes included
+    "To describe the launch template data for all your launch templates, for \u2018--versions\u2019 specify "
+    "\u2018$Latest\u2019, \u2018$Default\u2019, or both, and omit \u2018--launch-template-id\u2019, "
+    "\u2018--launch-template-name\u2019, and version numbers. To describe the launch template data for a specific "
+    "launch template, specify \u2018--launch-template-id\u2019 or \u2018--launch-template-name\u2019, and for "
+    "\u2018--versions\u2019 specify one or more of the following values: \u2018$Latest\u2019, "
+    "\u2018$Default\u2019, or one or more version numbers.")
 
 
 def now_iso() -> str:

@@ -266,7 +266,8 @@ def test_errors(ec2: Any, call: str, kwargs: dict[str, Any], expected: tuple[str
     if expected[1] is not None:
         assert message == expected[1].replace("{tid}", tid)
     else:
-        assert "'$Latest', '$Default', or both" in message
+        assert message.startswith("To describe the launch template data for all your launch templates, for "
+                                  "\u2018--versions\u2019 specify \u2018$Latest\u2019, \u2018$Default\u2019, or both")
 
 
 def test_create_tags_and_describe_tags_on_a_template(ec2: Any) -> None:
