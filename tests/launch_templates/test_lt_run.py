@@ -200,3 +200,23 @@ def test_get_launch_template_data_makes_a_template_that_launches_the_same(ec2: A
         "Value"] == USER_DATA
     assert refused(ec2.get_launch_template_data, InstanceId="i-0123456789abcdef0")[0] == "InvalidInstanceID.NotFound"
     ec2.terminate_instances(InstanceIds=[first["InstanceId"], second["InstanceId"]])
+
+
+def test_iam_sees_a_template_named_by_name_as_its_arn(api: Any, ec2: Any, iam: Any) -> None:
+    kept = ec2.create_launch_template(LaunchTemplateName="guarded", LaunchTemplateData={"InstanceType": "t3.micro"},
+                                      TagSpecifications=[{"ResourceType": "launch-template",
+                                                          "Tags": [{"Key": "protected", "Value": "yes"}]}])
+    tid = kept["LaunchTemplate"]["LaunchTemplateId"]
+    ec2.create_launch_template(LaunchTemplateName="free", LaunchTemplateData={"InstanceType": "t3.micro"})
+    user = user_client(api, iam, "lt-guard", {"Effect": "Allow", "Action": "ec2:*", "Resource": "*"}, {
+        "Effect": "Deny", "Action": ["ec2:DeleteLaunchTemplate", "ec2:CreateLaunchTemplateVersion"],
+        "Resource": "*", "Condition": {"StringEquals": {"aws:ResourceTag/protected": "yes"}}})
+    for named in ({"LaunchTemplateName": "guarded"}, {"LaunchTemplateId": tid}):
+        code, message = refused(user.delete_launch_template, **named)
+        assert code == "UnauthorizedOperation"
+        assert f"on resource: arn:aws:ec2:us-east-1:{api.backend.account_id}:launch-template/{tid}" in message
+        assert refused(user.create_launch_template_version, LaunchTemplateData={"KeyName": "k"},
+                       **named)[0] == "UnauthorizedOperation"
+    user.delete_launch_template(LaunchTemplateName="free")
+    made = user.create_launch_template(LaunchTemplateName="guarded-2", LaunchTemplateData={"KeyName": "k"})
+    assert made["LaunchTemplate"]["LaunchTemplateName"] == "guarded-2"
