@@ -8,17 +8,15 @@ Version numbers start at 1 and are never reused (``NextVersion``); ``$Latest`` i
 remaining one, ``$Default`` the one ``DefaultVersionNumber`` names, which cannot be deleted.
 
 As on EC2 ("launch template parameters are not fully validated when you create the launch
-template") the data is checked only for what EC2 refuses at once: the instance type, base64 user
-data, the tag specifications inside it. Images, key pairs, groups and subnets are checked when
-RunInstances launches from it, by the ordinary RunInstances checks: :func:`for_run` turns a request
+template") the data is checked only for what EC2 refuses at once: the instance type and the tag
+specifications inside it. Images, key pairs, groups, subnets and user data (base64, at most 16 KiB)
+are checked when RunInstances launches from it, by the ordinary RunInstances checks: :func:`for_run` turns a request
 naming a template into one ordinary request, the template version's data under the request's own
 parameters (:func:`merge`, pure), plus the ``aws:ec2launchtemplate:*`` tags EC2 gives the instances.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import copy
 import datetime as dt
 import re
@@ -124,11 +122,6 @@ def check_data(data: Mapping[str, Any]) -> dict[str, Any]:
     itype = data.get("InstanceType")
     if itype is not None and catalogue.get(itype) is None:
         raise errors.InvalidParameterValue(f"Invalid value '{itype}' for InstanceType.")
-    if data.get("UserData"):
-        try:
-            base64.b64decode(data["UserData"], validate=True)
-        except (binascii.Error, ValueError):
-            raise errors.InvalidParameterValue("Invalid BASE64 encoding of user data.") from None
     for spec in data.get("TagSpecifications") or []:
         if spec.get("ResourceType") not in DATA_TAG_TYPES:
             raise errors.InvalidParameterValue(

@@ -191,8 +191,6 @@ NAME_MALFORMED = ("InvalidLaunchTemplateName.MalformedException", "A launch temp
      NAME_MALFORMED),
     ("create_launch_template", {"LaunchTemplateName": "err-1", "LaunchTemplateData": {"InstanceType": "t9.huge"}},
      ("InvalidParameterValue", "Invalid value 't9.huge' for InstanceType.")),
-    ("create_launch_template", {"LaunchTemplateName": "err-2", "LaunchTemplateData": {"UserData": "not base64!"}},
-     ("InvalidParameterValue", "Invalid BASE64 encoding of user data.")),
     ("create_launch_template", {"LaunchTemplateName": "err-3", "LaunchTemplateData": {"KeyName": "k"},
                                 "TagSpecifications": [{"ResourceType": "instance", "Tags": [{"Key": "a", "Value": "b"}]}]},
      ("InvalidParameterValue", "The value for the ResourceType member of the TagSpecification request parameter must "

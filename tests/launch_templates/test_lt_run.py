@@ -116,6 +116,10 @@ def test_launch_checks_what_creation_did_not(api: Any, ec2: Any, image: str) -> 
         "InvalidAMIID.NotFound"
     assert refused(ec2.run_instances, LaunchTemplate={"LaunchTemplateName": "run-e", "Version": "2"},
                    MinCount=1, MaxCount=1)[0] == "InvalidKeyPair.NotFound"
+    ec2.create_launch_template_version(LaunchTemplateName="run-e", LaunchTemplateData={
+        "ImageId": image, "InstanceType": "t3.micro", "UserData": "#!/bin/sh not base64"})  # accepted
+    assert refused(ec2.run_instances, LaunchTemplate={"LaunchTemplateName": "run-e", "Version": "3"},
+                   MinCount=1, MaxCount=1) == ("InvalidParameterValue", "Invalid BASE64 encoding of user data.")
     assert len(api.backend.store.list("instance", "us-east-1")) == before
 
 
