@@ -93,6 +93,12 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "sts-session": {"RoleId": "AROAAAAAAAAAAAAAAAAAA", "RoleArn": f"arn:aws:iam::{OWNER}:role/r", "RoleName": "r",
                     "SessionName": "s", "SealedSecret": "sealed", "TokenHash": "0" * 64, "Issued": 0.0,
                     "Expiration": 0.0, "SourceArn": f"arn:aws:iam::{OWNER}:root", "Policy": None, "PolicyArns": []},
+    "launch-template": {"LaunchTemplateName": "lt", "CreateTime": "2026-01-01T00:00:00.000Z",
+                        "CreatedBy": f"arn:aws:iam::{OWNER}:root", "DefaultVersionNumber": 1, "NextVersion": 2,
+                        "Versions": [{"VersionNumber": 1, "CreateTime": "2026-01-01T00:00:00.000Z",
+                                      "CreatedBy": f"arn:aws:iam::{OWNER}:root",
+                                      "LaunchTemplateData": {"ImageId": "ami-1", "InstanceType": "t3.micro"},
+                                      "VersionDescription": "v1"}]},
 }
 
 

@@ -330,3 +330,45 @@ class InvalidAuthorizationMessageException(ApiError):
 
     def __init__(self) -> None:
         super().__init__("The message passed to DecodeAuthorizationMessage is not valid.")
+
+
+# ---- EC2 launch templates (codes as EC2 returns them; messages as the AWS CLI shows them where
+# known, else moto's wording)
+
+
+class LaunchTemplateNameMalformed(ApiError):
+    code = "InvalidLaunchTemplateName.MalformedException"
+
+    def __init__(self) -> None:
+        super().__init__("A launch template name must be between 3 and 128 characters, and may contain letters, "
+                         "numbers, and the following characters: - ( ) . / _.")
+
+
+class LaunchTemplateNameInUse(ApiError):
+    code = "InvalidLaunchTemplateName.AlreadyExistsException"
+
+    def __init__(self) -> None:
+        super().__init__("Launch template name already in use.")
+
+
+class LaunchTemplateNameNotFound(ApiError):
+    code = "InvalidLaunchTemplateName.NotFoundException"
+
+    def __init__(self, name: str | None = None) -> None:
+        super().__init__(f"The specified launch template, with template name {name}, does not exist." if name else
+                         "At least one of the launch templates specified in the request does not exist.")
+
+
+class LaunchTemplateIdNotFound(NotFound):
+    def __init__(self, template_id: str) -> None:
+        super().__init__("InvalidLaunchTemplateId.NotFound",
+                         f"The specified launch template, with template ID {template_id}, does not exist.")
+
+
+class LaunchTemplateVersionNotFound(ApiError):
+    code = "InvalidLaunchTemplateId.VersionNotFound"
+
+    def __init__(self, version: str, template_id: str | None = None) -> None:
+        super().__init__(
+            f"Could not find the specified version {version} for the launch template with ID {template_id}."
+            if template_id else f"The launch template version {version} is not found for the specified launch template.")

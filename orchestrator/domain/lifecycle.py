@@ -143,7 +143,7 @@ LIFECYCLES: dict[str, Lifecycle] = {
         _static("vpc"), _static("subnet"), _static("security-group"), _static("key-pair"),
         _static("internet-gateway"), _static("route-table"), _static("elastic-ip"),
         _static("iam-user"), _static("iam-access-key"), _static("iam-role"), _static("iam-policy"),
-        _static("iam-instance-profile"), _static("sts-session"),
+        _static("iam-instance-profile"), _static("sts-session"), _static("launch-template"),
     )
 }
 

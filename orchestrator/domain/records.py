@@ -457,6 +457,27 @@ class StsSessionData(TypedDict):
     Owner: NotRequired[str]  # what the session belongs to, when not a caller (an instance id)
 
 
+class LaunchTemplateVersionEntry(TypedDict):
+    """One version of an EC2 launch template: its ``LaunchTemplateData`` as the request gave it."""
+
+    VersionNumber: int
+    CreateTime: str
+    CreatedBy: str  # the caller's ARN
+    LaunchTemplateData: dict[str, Any]  # RequestLaunchTemplateData's members (= ResponseLaunchTemplateData's)
+    VersionDescription: NotRequired[str]
+    ClientToken: NotRequired[str]
+
+
+class LaunchTemplateRecordData(TypedDict):
+    LaunchTemplateName: str
+    CreateTime: str
+    CreatedBy: str
+    DefaultVersionNumber: int
+    NextVersion: int  # the number of the next version (EC2 never reuses a deleted one's)
+    Versions: list[LaunchTemplateVersionEntry]  # ascending; LatestVersionNumber is the last one's
+    ClientToken: NotRequired[str]
+
+
 # ---------------------------------------------------------------------------------------------
 # record type -> payload
 
@@ -465,6 +486,7 @@ VPC, SUBNET, SECURITY_GROUP, ENI = "vpc", "subnet", "security-group", "network-i
 IGW, RTB, EIP, KEY_PAIR = "internet-gateway", "route-table", "elastic-ip", "key-pair"
 IAM_USER, IAM_ACCESS_KEY, IAM_ROLE = "iam-user", "iam-access-key", "iam-role"
 IAM_POLICY, IAM_INSTANCE_PROFILE, STS_SESSION = "iam-policy", "iam-instance-profile", "sts-session"
+LAUNCH_TEMPLATE = "launch-template"
 IAM_REGION = "aws-global"  # the region column of IAM's and STS's records: they belong to no region
 
 SCHEMAS: dict[str, type[Any]] = {
@@ -486,6 +508,7 @@ SCHEMAS: dict[str, type[Any]] = {
     IAM_POLICY: IamPolicyData,
     IAM_INSTANCE_PROFILE: IamInstanceProfileData,
     STS_SESSION: StsSessionData,
+    LAUNCH_TEMPLATE: LaunchTemplateRecordData,
 }
 
 

@@ -224,6 +224,28 @@ SAMPLES: list[tuple[str, Sample]] = [
         "InternetGatewayId"]}),
     ("DeleteSubnet", lambda s: {"SubnetId": s["CreateSubnet"]["Subnet"]["SubnetId"]}),
     ("DeleteVpc", lambda s: {"VpcId": s["CreateVpc"]["Vpc"]["VpcId"]}),
+    ("CreateLaunchTemplate", lambda s: {
+        "LaunchTemplateName": "rt-lt", "VersionDescription": "first", "TagSpecifications": [
+            {"ResourceType": "launch-template", "Tags": [{"Key": "team", "Value": "blue"}]}],
+        "LaunchTemplateData": {
+            "ImageId": s["DescribeImages"]["Images"][0]["ImageId"], "InstanceType": "t3.micro", "KeyName": "rt-rsa",
+            "UserData": "IyEvYmluL3NoCmVjaG8gaGkK", "SecurityGroupIds": ["sg-0123456789abcdef0"],
+            "IamInstanceProfile": {"Name": "rt-profile"}, "Placement": {"AvailabilityZone": "us-east-1a"},
+            "MetadataOptions": {"HttpTokens": "required", "HttpPutResponseHopLimit": 2, "HttpEndpoint": "enabled"},
+            "BlockDeviceMappings": [{"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 2, "VolumeType": "gp3",
+                                                                       "DeleteOnTermination": True}}],
+            "NetworkInterfaces": [{"DeviceIndex": 0, "AssociatePublicIpAddress": True,
+                                   "Groups": ["sg-0123456789abcdef0"]}],
+            "TagSpecifications": [{"ResourceType": "instance", "Tags": [{"Key": "app", "Value": "web"}]}]}}),
+    ("CreateLaunchTemplateVersion", lambda s: {
+        "LaunchTemplateId": s["CreateLaunchTemplate"]["LaunchTemplate"]["LaunchTemplateId"], "SourceVersion": "1",
+        "VersionDescription": "second", "LaunchTemplateData": {"InstanceType": "t3.small"}}),
+    ("ModifyLaunchTemplate", lambda s: {"LaunchTemplateName": "rt-lt", "DefaultVersion": "2"}),
+    ("DescribeLaunchTemplates", lambda s: {"LaunchTemplateNames": ["rt-lt"]}),
+    ("DescribeLaunchTemplateVersions", lambda s: {"LaunchTemplateName": "rt-lt", "MaxResults": 1}),
+    ("DeleteLaunchTemplateVersions", lambda s: {"LaunchTemplateName": "rt-lt", "Versions": ["1", "2", "9"]}),
+    ("DeleteLaunchTemplate", lambda s: {"LaunchTemplateName": "rt-lt"}),
+    ("GetLaunchTemplateData", lambda s: {"InstanceId": first_instance(s)}),
     # last: the instances are terminated once the runtime gets to it (AssociateAddress above needs one)
     ("TerminateInstances", lambda s: {"InstanceIds": [i["InstanceId"] for i in s["RunInstances"]["Instances"]]}),
 ]

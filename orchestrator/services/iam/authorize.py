@@ -30,6 +30,7 @@ from typing import Any
 
 from orchestrator.domain import errors
 from orchestrator.domain.iam import compiled, ec2_actions, explain, policy
+from orchestrator.services import launch_templates
 from orchestrator.services.backend import Backend
 from orchestrator.services.iam import access, auth_messages, ec2_targets, effective, entities
 from orchestrator.services.principals import ASSUMED_ROLE, IAM_USER, ROOT, Caller
@@ -165,6 +166,8 @@ def check(backend: Backend, caller: Caller | None, prefix: str, action: str, arg
     region = {"ec2:Region": env.region}
     if entry is None:  # an action the table lacks: authorized on "*"
         return ev.decide(iam_action, "*", region)
+    if action == "RunInstances":  # a launch template's parameters are the launch's, for IAM too
+        args = launch_templates.as_authorized(backend, env.region, args)
     # the resources' own keys are read only when a policy looks at them (a store read each);
     # a refusal is explained with all of them
     found = ec2_targets.targets(backend, entry, args, env.region, tags=ev.reads_tags,
