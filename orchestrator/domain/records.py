@@ -19,6 +19,8 @@ import types
 from collections.abc import Mapping
 from typing import Any, NotRequired, TypedDict, Union, get_args, get_origin, get_type_hints, is_typeddict
 
+from orchestrator.domain.elb_records import ListenerData, LoadBalancerData, RuleData, TargetGroupData
+
 # ---------------------------------------------------------------------------------------------
 # shapes shared by several records
 
@@ -317,6 +319,8 @@ class NetworkInterfaceData(TypedDict):
     InterfaceType: str
     Attachment: NotRequired[EniAttachment | None]
     SecondaryPrivateIps: NotRequired[list[str]]
+    RequesterId: NotRequired[str]  # a requester-managed ENI (a load balancer's node: "amazon-elb")
+    RequesterManaged: NotRequired[bool]
 
 
 class InternetGatewayAttachment(TypedDict):
@@ -465,6 +469,8 @@ VPC, SUBNET, SECURITY_GROUP, ENI = "vpc", "subnet", "security-group", "network-i
 IGW, RTB, EIP, KEY_PAIR = "internet-gateway", "route-table", "elastic-ip", "key-pair"
 IAM_USER, IAM_ACCESS_KEY, IAM_ROLE = "iam-user", "iam-access-key", "iam-role"
 IAM_POLICY, IAM_INSTANCE_PROFILE, STS_SESSION = "iam-policy", "iam-instance-profile", "sts-session"
+LOAD_BALANCER, TARGET_GROUP = "elbv2-load-balancer", "elbv2-target-group"
+LISTENER, LISTENER_RULE = "elbv2-listener", "elbv2-rule"
 IAM_REGION = "aws-global"  # the region column of IAM's and STS's records: they belong to no region
 
 SCHEMAS: dict[str, type[Any]] = {
@@ -486,6 +492,10 @@ SCHEMAS: dict[str, type[Any]] = {
     IAM_POLICY: IamPolicyData,
     IAM_INSTANCE_PROFILE: IamInstanceProfileData,
     STS_SESSION: StsSessionData,
+    LOAD_BALANCER: LoadBalancerData,
+    TARGET_GROUP: TargetGroupData,
+    LISTENER: ListenerData,
+    LISTENER_RULE: RuleData,
 }
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from orchestrator.domain import errors, ids
 from orchestrator.domain.lifecycle import AVAILABLE
 from orchestrator.domain.records import (
+    LOAD_BALANCER,
     ElasticIpData,
     InstanceData,
     InternetGatewayData,
@@ -263,6 +264,8 @@ def used_public_ips(backend: Backend) -> set[str]:
     for region in backend.config.regions:
         used |= {e.data["PublicIp"] for e in backend.store.list(EIP, region)}
         used |= {r.data["AutoPublicIp"] for r in backend.store.list("instance", region) if r.data.get("AutoPublicIp")}
+        used |= {n["PublicIp"] for r in backend.store.list(LOAD_BALANCER, region)  # ELBv2 nodes' addresses
+                 for n in r.data["Nodes"] if n["PublicIp"]}
     return used
 
 
