@@ -71,6 +71,15 @@ def rule_arn(listener: str, hexid: str) -> str:
     return f"{head}:listener-rule/{tail}/{hexid}"
 
 
+_ARN = re.compile(r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:([a-z-]+)/.+/[0-9a-f]{16}$")
+
+
+def is_arn(arn: str, kind: str) -> bool:
+    """Whether ``arn`` is a well-formed ELB ARN of ``kind`` (``loadbalancer``, ``targetgroup`` ...)."""
+    found = _ARN.match(arn)
+    return found is not None and found.group(1) == kind
+
+
 def lb_hex(lb_arn: str) -> str:
     """The load balancer's 16 hex digits (the last ARN component)."""
     return lb_arn.rsplit("/", 1)[-1]

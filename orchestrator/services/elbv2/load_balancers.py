@@ -192,9 +192,9 @@ def delete(backend: Backend, region: str, arn: str) -> Record | None:
     try:
         record = common.load_balancer(backend, region, arn)
     except errors.LoadBalancerNotFound:
-        if arn.startswith(elbv2.prefix(region, backend.account_id) + ":loadbalancer/"):
+        if elbv2.is_arn(arn, "loadbalancer"):
             return None
-        raise
+        raise errors.ValidationError(f"'{arn}' is not a valid load balancer ARN") from None
     if record.data["Attributes"].get("deletion_protection.enabled") == "true":
         raise errors.OperationNotPermitted(
             f"Load balancer '{arn}' cannot be deleted because deletion protection is enabled")

@@ -170,7 +170,9 @@ def delete(backend: Backend, region: str, arn: str) -> None:
     try:
         record = common.target_group(backend, region, arn)
     except errors.TargetGroupNotFound:
-        return
+        if elbv2.is_arn(arn, "targetgroup"):
+            return
+        raise errors.ValidationError(f"'{arn}' is not a valid target group ARN") from None
     if common.users_of(backend, region, arn)[0]:
         raise errors.ResourceInUse(f"Target group '{arn}' is currently in use by a listener or a rule")
     backend.store.delete(record.id)
