@@ -253,3 +253,18 @@ def test_pagination(env: dict[str, Any]) -> None:
     assert [lb["LoadBalancerArn"] for p in lbs for lb in p["LoadBalancers"]] == [env["lb"]]
     for t in made:
         elb.delete_target_group(TargetGroupArn=t["TargetGroupArn"])
+
+
+def test_network_side_dependencies(env: dict[str, Any]) -> None:
+    """The load balancer's nodes hold its subnets, its security group and (internet-facing) the
+    VPC's gateway, as on EC2: their ENIs and public addresses are dependencies."""
+    ec2 = env["ec2"]
+    node = next(e for e in ec2.describe_network_interfaces()["NetworkInterfaces"]
+                if e.get("RequesterId") == "amazon-elb")
+    assert code(lambda: ec2.delete_network_interface(NetworkInterfaceId=node["NetworkInterfaceId"])) == \
+        "InvalidNetworkInterface.InUse"
+    assert code(lambda: ec2.delete_subnet(SubnetId=node["SubnetId"])) == "DependencyViolation"
+    igw = ec2.describe_internet_gateways(Filters=[{"Name": "attachment.vpc-id", "Values": [env["vpc"]]}])
+    igw_id = igw["InternetGateways"][0]["InternetGatewayId"]
+    assert code(lambda: ec2.detach_internet_gateway(InternetGatewayId=igw_id, VpcId=env["vpc"])) == \
+        "DependencyViolation"

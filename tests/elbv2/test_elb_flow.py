@@ -5,6 +5,8 @@ deregistration (draining, then gone) -> deletion, with the nodes' ENIs and addre
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from elb_api import REGION, default_subnets, elb_api, fake_driver, place_instance
@@ -12,6 +14,13 @@ from elb_api import REGION, default_subnets, elb_api, fake_driver, place_instanc
 from orchestrator.drivers.loadbalancer.driver import ServerHealth
 
 FAST = {"Delay": 0.1, "MaxAttempts": 200}
+
+
+def wait_for(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"still waiting after {timeout:.0f}s for {what}"
+        time.sleep(0.02)
 
 
 def test_the_whole_flow(tmp_path: Path) -> None:
@@ -96,7 +105,12 @@ def test_the_whole_flow(tmp_path: Path) -> None:
         draining = elb.describe_target_health(TargetGroupArn=tg_arn, Targets=gone)["TargetHealthDescriptions"][0]
         assert draining["TargetHealth"]["State"] == "draining"
         assert draining["TargetHealth"]["Reason"] == "Target.DeregistrationInProgress"
+        servers = {s.name: s for s in fake_driver(api).balancers[balancer.name].backends[0].servers}
+        assert servers["i-0000000000000000b_8080"].draining and not servers["i-0000000000000000a_80"].draining
         elb.get_waiter("target_deregistered").wait(TargetGroupArn=tg_arn, Targets=gone, WaiterConfig=FAST)
+        # the runtime drops the server from the proxy once the delay is over
+        wait_for(lambda: [s.name for s in fake_driver(api).balancers[balancer.name].backends[0].servers] == [
+            "i-0000000000000000a_80"], "the drained server to leave the proxy")
         after = elb.describe_target_health(TargetGroupArn=tg_arn, Targets=gone)["TargetHealthDescriptions"][0]
         assert after["TargetHealth"]["Reason"] == "Target.NotRegistered"
 
