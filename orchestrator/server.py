@@ -171,8 +171,9 @@ async def start_runtime(backend: Backend) -> Runtime:
         endpoint=endpoint,
         # TODO(lead, issue 13): plug the HAProxy driver here once it is merged
         # (orchestrator.drivers.loadbalancer.haproxy.HaproxyDriver, helper i13-haproxy); until then
-        # load balancers get the in-memory driver: records move, no proxy runs.
-        load_balancers=FakeLoadBalancerDriver(),
+        # load balancers get the in-memory driver: records move, no proxy runs, and no target is
+        # ever reported healthy (observes=False: every server stays in its initial checks).
+        load_balancers=FakeLoadBalancerDriver(observes=False),
     )
     backend.runtime = runtime
     return await open_runtime(runtime)

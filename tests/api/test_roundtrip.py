@@ -356,6 +356,7 @@ ELBV2_SAMPLES: list[tuple[str, str, dict[str, Any], principals.Caller | None]] =
     ("ModifyLoadBalancerAttributes", {"LoadBalancerArn": _lb, "Attributes": [
         {"Key": "idle_timeout.timeout_seconds", "Value": "30"}]}),
     ("SetSecurityGroups", {"LoadBalancerArn": _lb, "SecurityGroups": lambda s: [s["sg"]]}),
+    ("SetSubnets", {"LoadBalancerArn": _lb, "Subnets": lambda s: s["subnets"][1:3]}),
     ("CreateTargetGroup", {"Name": "rt-tg", "Protocol": "HTTP", "Port": 80, "TargetType": "ip",
                            "VpcId": lambda s: s["vpc"]}),
     ("DescribeTargetGroups", {}),

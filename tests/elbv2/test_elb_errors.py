@@ -268,3 +268,28 @@ def test_network_side_dependencies(env: dict[str, Any]) -> None:
     igw_id = igw["InternetGateways"][0]["InternetGatewayId"]
     assert code(lambda: ec2.detach_internet_gateway(InternetGatewayId=igw_id, VpcId=env["vpc"])) == \
         "DependencyViolation"
+
+
+def test_set_subnets_and_security_groups(api: LoopbackApi, env: dict[str, Any]) -> None:
+    ec2, elb, subnets = env["ec2"], env["elb"], env["subnets"]
+    lb = elb.create_load_balancer(Name="moving", Subnets=[s["SubnetId"] for s in subnets[:2]])["LoadBalancers"][0]
+    arn = lb["LoadBalancerArn"]
+    before = {n["SubnetId"]: n for n in api.backend.store.get(arn).data["Nodes"]}
+    zones = elb.set_subnets(LoadBalancerArn=arn, Subnets=[s["SubnetId"] for s in subnets[1:3]])["AvailabilityZones"]
+    assert sorted(z["SubnetId"] for z in zones) == sorted(s["SubnetId"] for s in subnets[1:3])
+    after = {n["SubnetId"]: n for n in api.backend.store.get(arn).data["Nodes"]}
+    assert after[subnets[1]["SubnetId"]] == before[subnets[1]["SubnetId"]]  # a kept node is the same node
+    enis = {e["NetworkInterfaceId"] for e in ec2.describe_network_interfaces()["NetworkInterfaces"]}
+    assert before[subnets[0]["SubnetId"]]["NetworkInterfaceId"] not in enis
+    assert after[subnets[2]["SubnetId"]]["NetworkInterfaceId"] in enis
+    assert code(lambda: elb.set_subnets(LoadBalancerArn=arn, Subnets=[subnets[0]["SubnetId"]])) == "ValidationError"
+    group = ec2.create_security_group(GroupName="lb-sg", Description="lb", VpcId=env["vpc"])["GroupId"]
+    assert elb.set_security_groups(LoadBalancerArn=arn, SecurityGroups=[group])["SecurityGroupIds"] == [group]
+    node_groups = [e["Groups"] for e in ec2.describe_network_interfaces()["NetworkInterfaces"]
+                   if e["NetworkInterfaceId"] in {n["NetworkInterfaceId"] for n in after.values()}]
+    assert node_groups == [[{"GroupId": group, "GroupName": "lb-sg"}]] * 2
+    assert code(lambda: elb.set_security_groups(LoadBalancerArn=arn, SecurityGroups=["sg-0123456789abcdef0"])) == \
+        "InvalidSecurityGroup"
+    assert code(lambda: ec2.delete_security_group(GroupId=group)) == "DependencyViolation"
+    elb.delete_load_balancer(LoadBalancerArn=arn)
+    ec2.delete_security_group(GroupId=group)

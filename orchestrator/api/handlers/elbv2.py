@@ -59,6 +59,13 @@ async def set_security_groups(ctx: RequestContext, req: Req) -> Req:
                                                                          req["LoadBalancerArn"], req["SecurityGroups"])}
 
 
+@action("SetSubnets", service=ELBV2)
+async def set_subnets(ctx: RequestContext, req: Req) -> Req:
+    record = await load_balancers.set_subnets_live(ctx.backend, ctx.region, req["LoadBalancerArn"], req)
+    shown = load_balancers.describe(ctx.backend, record)
+    return {"AvailabilityZones": shown["AvailabilityZones"], "IpAddressType": shown["IpAddressType"]}
+
+
 # -- target groups and targets -------------------------------------------------------------------
 
 

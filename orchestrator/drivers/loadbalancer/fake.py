@@ -18,7 +18,11 @@ UP = ServerHealth("UP", "L7OK", 200)
 
 
 class FakeLoadBalancerDriver(LoadBalancerDriver):
-    def __init__(self) -> None:
+    """``observes=False``: no check ever concludes (every server ``INIT``), for a daemon on real
+    drivers without a proxy engine: no target is ever called healthy there."""
+
+    def __init__(self, observes: bool = True) -> None:
+        self.observes = observes
         self.balancers: dict[str, Balancer] = {}
         self.applied: list[str] = []  # names, one per apply (tests count re-applies)
         self.removed: list[str] = []
@@ -43,6 +47,8 @@ class FakeLoadBalancerDriver(LoadBalancerDriver):
             balancer = self.balancers.get(name)
             if balancer is None:
                 return {}
+            if not self.observes:
+                return {b.name: {s.name: ServerHealth("INIT") for s in b.servers} for b in balancer.backends}
             return {b.name: {s.name: (ServerHealth("DRAIN", "L7OK", 200) if s.draining
                                       else self.overrides.get((b.name, s.name), UP))
                              for s in b.servers}

@@ -258,3 +258,34 @@ async def set_security_groups(backend: Backend, region: str, arn: str, group_ids
                 backend.store.update(eni)
     await common.follow(backend, region, [arn])
     return groups
+
+
+def set_subnets(backend: Backend, region: str, arn: str, req: Mapping[str, Any]) -> Record:
+    """SetSubnets' decision: the given subnets replace the enabled ones (same checks as at
+    creation, same VPC); nodes of dropped subnets go (ENI and address), new subnets get one."""
+    record = common.load_balancer(backend, region, arn)
+    subnets = _subnets(backend, region, req, record.data["Type"])
+    if subnets[0].data["VpcId"] != record.data["VpcId"]:
+        raise errors.InvalidConfigurationRequest(f"The subnets must belong to the load balancer's VPC "
+                                                 f"'{record.data['VpcId']}'")
+    wanted = {s.id: s for s in subnets}
+    with backend.store.transaction():
+        kept = [n for n in record.data["Nodes"] if n["SubnetId"] in wanted]
+        for node in record.data["Nodes"]:
+            if node["SubnetId"] not in wanted:
+                backend.store.delete(node["NetworkInterfaceId"])
+        record.data["Nodes"] = kept
+        record = backend.store.update(record)
+        have = {n["SubnetId"] for n in kept}
+        for subnet in subnets:
+            if subnet.id not in have:
+                record.data["Nodes"].append(_node(backend, record, subnet, record.data["SecurityGroups"]))
+                record = backend.store.update(record)
+    return record
+
+
+async def set_subnets_live(backend: Backend, region: str, arn: str, req: Mapping[str, Any]) -> Record:
+    """SetSubnets: recorded, then the proxy and the VPC follow (new node addresses)."""
+    record = set_subnets(backend, region, arn, req)
+    await common.follow(backend, region, [arn])
+    return record
