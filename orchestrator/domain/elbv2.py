@@ -150,17 +150,17 @@ DEREGISTRATION_DELAY = Range(0, 3600)
 IDLE_TIMEOUT = Range(1, 4000)
 
 
-def health_defaults(protocol: str, target_type: str) -> dict[str, object]:
-    """CreateTargetGroup's health-check defaults for a target group of ``protocol``: HTTP(S) targets
-    (ALB) interval 30, timeout 5 (6 for ``lambda``... not served), healthy 5, unhealthy 2, path /,
-    matcher 200; TCP (NLB) interval 30, timeout 10, healthy 5, unhealthy 2, no path/matcher."""
+def health_defaults(protocol: str) -> dict[str, object]:
+    """CreateTargetGroup's health-check defaults (botocore's documentation): interval 30, healthy 5,
+    unhealthy 2 for HTTP and TCP; timeout 6 for HTTP, 10 for TCP; path ``/`` and matcher ``200`` for
+    HTTP checks."""
     http = protocol in ("HTTP", "HTTPS")
     out: dict[str, object] = {
         "HealthCheckProtocol": protocol if http else "TCP",
         "HealthCheckPort": "traffic-port",
         "HealthCheckEnabled": True,
         "HealthCheckIntervalSeconds": 30,
-        "HealthCheckTimeoutSeconds": 5 if http else 10,
+        "HealthCheckTimeoutSeconds": 6 if protocol == "HTTP" else 10,
         "HealthyThresholdCount": 5,
         "UnhealthyThresholdCount": 2,
     }

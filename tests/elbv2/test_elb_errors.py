@@ -122,6 +122,8 @@ def test_target_group_checks(env: dict[str, Any]) -> None:
     assert code(lambda: elb.create_target_group(Name="t", Protocol="HTTP", Port=80, VpcId=vpc,
                                                 Matcher={"HttpCode": "600"})) == "InvalidConfigurationRequest"
     assert code(lambda: elb.create_target_group(Name="t", Protocol="HTTP", VpcId=vpc)) == "ValidationError"
+    assert code(lambda: elb.create_target_group(Name="t", Protocol="HTTP", Port=80, VpcId=vpc,
+                                                HealthCheckEnabled=False)) == "InvalidConfigurationRequest"
     tcp = elb.create_target_group(Name="tcp", Protocol="TCP", Port=80, VpcId=vpc)["TargetGroups"][0]
     assert (tcp["HealthCheckProtocol"], tcp["HealthCheckTimeoutSeconds"], "HealthCheckPath" in tcp) == ("TCP", 10, False)
     assert code(lambda: elb.create_target_group(Name="tcp", Protocol="HTTP", Port=80, VpcId=vpc)) == \

@@ -57,7 +57,7 @@ def test_the_whole_flow(tmp_path: Path) -> None:
         tg_arn = tg["TargetGroupArn"]
         assert (tg["HealthCheckTimeoutSeconds"], tg["HealthyThresholdCount"], tg["UnhealthyThresholdCount"],
                 tg["HealthCheckPath"], tg["Matcher"], tg["HealthCheckIntervalSeconds"]) == (
-                    5, 5, 2, "/", {"HttpCode": "200"}, 10)
+                    6, 5, 2, "/", {"HttpCode": "200"}, 10)
         place_instance(api, "i-0000000000000000a", subnets[0], subnets[0]["CidrBlock"].rsplit(".", 2)[0] + ".0.10")
         place_instance(api, "i-0000000000000000b", subnets[1], subnets[1]["CidrBlock"].rsplit(".", 2)[0] + ".0.10")
         targets = [{"Id": "i-0000000000000000a"}, {"Id": "i-0000000000000000b", "Port": 8080}]

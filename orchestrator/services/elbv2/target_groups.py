@@ -28,8 +28,12 @@ def _range(name: str, value: int, bounds: elbv2.Range) -> None:
 
 def health_settings(protocol: str, req: Mapping[str, Any], base: Mapping[str, Any] | None = None) -> HealthCheckSettings:
     """The target group's health check: ``base`` (or the protocol's defaults) with ``req``'s
-    settings over it, checked against ELB's ranges."""
-    out: dict[str, Any] = dict(base or elbv2.health_defaults(protocol, "instance"))
+    settings over it, checked against ELB's ranges. Instance and ip targets' checks cannot be
+    disabled (botocore's documentation of ``HealthCheckEnabled``)."""
+    if req.get("HealthCheckEnabled") is False:
+        raise errors.InvalidConfigurationRequest("Health checks cannot be disabled for target groups with target "
+                                                 "type 'instance' or 'ip'")
+    out: dict[str, Any] = dict(base or elbv2.health_defaults(protocol))
     for key in HEALTH_KEYS:
         if req.get(key) is not None:
             out[key] = req[key]
@@ -57,9 +61,10 @@ def health_settings(protocol: str, req: Mapping[str, Any], base: Mapping[str, An
         if not str(out["HealthCheckPath"]).startswith("/"):
             raise errors.ValidationError("Health check path must begin with '/'")
         code = out["Matcher"]["HttpCode"]
-        if not _HTTP_CODE.match(code) or any(not 200 <= int(c) <= 499 for c in re.findall(r"\d{3}", code)):
+        high = 499 if protocol == "HTTP" else 599  # an HTTP check of a TCP group: 200-599
+        if not _HTTP_CODE.match(code) or any(not 200 <= int(c) <= high for c in re.findall(r"\d{3}", code)):
             raise errors.InvalidConfigurationRequest(f"Health check matcher HTTP code '{code}' must be within "
-                                                     "'200-499' code range")
+                                                     f"'200-{high}' code range")
     else:
         out.pop("HealthCheckPath", None)
         out.pop("Matcher", None)
