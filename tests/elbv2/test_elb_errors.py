@@ -82,7 +82,9 @@ def test_create_load_balancer_checks(env: dict[str, Any]) -> None:
         "SubnetNotFound"
     assert code(lambda: elb.create_load_balancer(Name="x", Subnets=[s["SubnetId"] for s in subnets],
                                                  SecurityGroups=["sg-0123456789abcdef0"])) == "InvalidSecurityGroup"
-    nlb = elb.create_load_balancer(Name="net", Type="network", Subnets=one)["LoadBalancers"][0]
+    assert code(lambda: elb.create_load_balancer(Name="net", Type="network", SubnetMappings=[
+        {"SubnetId": one[0], "AllocationId": "eipalloc-0123456789abcdef0"}])) == "InvalidConfigurationRequest"
+    nlb = elb.create_load_balancer(Name="net", Type="network", SubnetMappings=[{"SubnetId": one[0]}])["LoadBalancers"][0]
     assert nlb["CanonicalHostedZoneId"] == "Z26RNL4JYFTOTI" and "SecurityGroups" not in nlb
     internal = elb.create_load_balancer(Name="inner", Scheme="internal",
                                         Subnets=[s["SubnetId"] for s in subnets[:2]])["LoadBalancers"][0]

@@ -26,6 +26,10 @@ def _subnets(backend: Backend, region: str, req: Mapping[str, Any], lb_type: str
     """The subnets asked for (``Subnets`` or ``SubnetMappings``), checked as ELB checks them."""
     if req.get("Subnets") and req.get("SubnetMappings"):
         raise errors.ValidationError("You can specify subnets or subnet mappings, not both")
+    if any(m.get("AllocationId") or m.get("PrivateIPv4Address") or m.get("IPv6Address")
+           for m in req.get("SubnetMappings") or []):
+        raise errors.InvalidConfigurationRequest("ec2d load balancers take their node addresses from the subnet and "
+                                                 "the public pool: AllocationId and fixed addresses are not supported")
     wanted = list(req.get("Subnets") or [m["SubnetId"] for m in req.get("SubnetMappings") or []])
     if not wanted:
         raise errors.ValidationError(TWO_ZONES if lb_type == elbv2.APPLICATION
