@@ -15,6 +15,7 @@ from orchestrator.api.endpoint_sites import PORT, EndpointSites, host_context
 from orchestrator.config import Config
 from orchestrator.domain.states import InstanceState, VolumeState
 from orchestrator.drivers.compute.fake import FakeCompute
+from orchestrator.drivers.loadbalancer.fake import FakeLoadBalancerDriver
 from orchestrator.drivers.network.firewall.fake import FakeFirewall
 from orchestrator.drivers.network.names import SERVICE_ENDPOINT_IP
 from orchestrator.drivers.network.prefixes import free_prefix
@@ -91,6 +92,7 @@ def fake_runtime(backend: Backend) -> Runtime:
         public=FakePublicNetwork(prefix, config.public_pool),
         firewall=FakeFirewall(),
         publish_images=publisher(backend),
+        load_balancers=FakeLoadBalancerDriver(),
     )
 
 
@@ -167,6 +169,11 @@ async def start_runtime(backend: Backend) -> Runtime:
         firewall=NftFirewall(),
         publish_images=publisher(backend),
         endpoint=endpoint,
+        # TODO(lead, issue 13): plug the HAProxy driver here once it is merged
+        # (orchestrator.drivers.loadbalancer.haproxy.HaproxyDriver, helper i13-haproxy); until then
+        # load balancers get the in-memory driver: records move, no proxy runs, and no target is
+        # ever reported healthy (observes=False: every server stays in its initial checks).
+        load_balancers=FakeLoadBalancerDriver(observes=False),
     )
     backend.runtime = runtime
     return await open_runtime(runtime)

@@ -372,3 +372,104 @@ class LaunchTemplateVersionNotFound(ApiError):
         super().__init__(
             f"Could not find the specified version {version} for the launch template with ID {template_id}."
             if template_id else f"The launch template version {version} is not found for the specified launch template.")
+
+
+# ---- Elastic Load Balancing v2 (query protocol): codes and statuses as botocore's elbv2 model
+# declares them (every one a 400 sender fault); ``ValidationError`` (above) for values outside the
+# operation's constraints
+
+
+class ElbError(ApiError):
+    """An ELBv2 error: its class carries the model's code; the message says what was wrong."""
+
+
+class LoadBalancerNotFound(ElbError):
+    code = "LoadBalancerNotFound"
+
+
+class TargetGroupNotFound(ElbError):
+    code = "TargetGroupNotFound"
+
+
+class ListenerNotFound(ElbError):
+    code = "ListenerNotFound"
+
+
+class RuleNotFound(ElbError):
+    code = "RuleNotFound"
+
+
+class DuplicateLoadBalancerName(ElbError):
+    code = "DuplicateLoadBalancerName"
+
+
+class DuplicateTargetGroupName(ElbError):
+    code = "DuplicateTargetGroupName"
+
+
+class DuplicateListener(ElbError):
+    code = "DuplicateListener"
+
+
+class DuplicateTagKeys(ElbError):
+    code = "DuplicateTagKeys"
+
+
+class PriorityInUse(ElbError):
+    code = "PriorityInUse"
+
+
+class InvalidTarget(ElbError):
+    code = "InvalidTarget"
+
+
+class ResourceInUse(ElbError):
+    code = "ResourceInUse"
+
+
+class TargetGroupAssociationLimit(ElbError):
+    code = "TargetGroupAssociationLimit"
+
+
+class InvalidConfigurationRequest(ElbError):
+    code = "InvalidConfigurationRequest"
+
+
+class SubnetNotFound(ElbError):
+    code = "SubnetNotFound"
+
+
+class InvalidSubnet(ElbError):
+    code = "InvalidSubnet"
+
+
+class InvalidSecurityGroup(ElbError):
+    code = "InvalidSecurityGroup"
+
+
+class InvalidScheme(ElbError):
+    code = "InvalidScheme"
+
+
+class TooManyTargets(ElbError):
+    code = "TooManyTargets"
+
+
+class TooManyTags(ElbError):
+    code = "TooManyTags"
+
+
+class IncompatibleProtocols(ElbError):
+    code = "IncompatibleProtocols"
+
+
+class UnsupportedProtocol(ElbError):
+    code = "UnsupportedProtocol"
+
+
+class InvalidLoadBalancerAction(ElbError):
+    code = "InvalidLoadBalancerAction"
+
+
+class OperationNotPermitted(ElbError):
+    code = "OperationNotPermitted"

@@ -52,6 +52,14 @@ class AttachmentState(StrEnum):
     DETACHED = "detached"  # the attachment is gone: what DetachVolume's answer may end with
 
 
+class LoadBalancerState(StrEnum):
+    """An ELBv2 load balancer's ``State.Code``."""
+
+    PROVISIONING = "provisioning"
+    ACTIVE = "active"
+    FAILED = "failed"
+
+
 AVAILABLE = "available"  # the one state of resources that never change state (VPC, subnet, ...)
 
 
@@ -133,6 +141,20 @@ ATTACHMENT = Lifecycle(
 )
 
 
+LB = LoadBalancerState
+LOAD_BALANCER = Lifecycle(
+    "elbv2-load-balancer",
+    frozenset({str(LB.PROVISIONING)}),  # CreateLoadBalancer
+    _table({
+        LB.PROVISIONING: frozenset({LB.ACTIVE,  # its proxy is up on every node
+                                    LB.FAILED}),  # the proxy could not be started
+        LB.ACTIVE: frozenset({LB.PROVISIONING,  # SetSubnets: nodes change
+                              LB.FAILED}),  # a later sync failed (ec2d restarted without the proxy)
+        LB.FAILED: frozenset({LB.PROVISIONING, LB.ACTIVE}),  # a later sync brought it up
+    }),
+)
+
+
 def _static(resource: str) -> Lifecycle:
     return Lifecycle(resource, frozenset({AVAILABLE}), {AVAILABLE: frozenset()})
 
@@ -144,6 +166,7 @@ LIFECYCLES: dict[str, Lifecycle] = {
         _static("internet-gateway"), _static("route-table"), _static("elastic-ip"),
         _static("iam-user"), _static("iam-access-key"), _static("iam-role"), _static("iam-policy"),
         _static("iam-instance-profile"), _static("sts-session"), _static("launch-template"),
+        LOAD_BALANCER, _static("elbv2-target-group"), _static("elbv2-listener"), _static("elbv2-rule"),
     )
 }
 

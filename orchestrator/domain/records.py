@@ -19,6 +19,9 @@ import types
 from collections.abc import Mapping
 from typing import Any, NotRequired, TypedDict, Union, get_args, get_origin, get_type_hints, is_typeddict
 
+from orchestrator.domain.elb_records import ListenerData, LoadBalancerData, RuleData, TargetGroupData
+from orchestrator.domain.launch_template_records import LaunchTemplateRecordData
+
 # ---------------------------------------------------------------------------------------------
 # shapes shared by several records
 
@@ -317,6 +320,8 @@ class NetworkInterfaceData(TypedDict):
     InterfaceType: str
     Attachment: NotRequired[EniAttachment | None]
     SecondaryPrivateIps: NotRequired[list[str]]
+    RequesterId: NotRequired[str]  # a requester-managed ENI (a load balancer's node: "amazon-elb")
+    RequesterManaged: NotRequired[bool]
 
 
 class InternetGatewayAttachment(TypedDict):
@@ -457,27 +462,6 @@ class StsSessionData(TypedDict):
     Owner: NotRequired[str]  # what the session belongs to, when not a caller (an instance id)
 
 
-class LaunchTemplateVersionEntry(TypedDict):
-    """One version of an EC2 launch template: its ``LaunchTemplateData`` as the request gave it."""
-
-    VersionNumber: int
-    CreateTime: str
-    CreatedBy: str  # the caller's ARN
-    LaunchTemplateData: dict[str, Any]  # RequestLaunchTemplateData's members (= ResponseLaunchTemplateData's)
-    VersionDescription: NotRequired[str]
-    ClientToken: NotRequired[str]
-
-
-class LaunchTemplateRecordData(TypedDict):
-    LaunchTemplateName: str
-    CreateTime: str
-    CreatedBy: str
-    DefaultVersionNumber: int
-    NextVersion: int  # the number of the next version (EC2 never reuses a deleted one's)
-    Versions: list[LaunchTemplateVersionEntry]  # ascending; LatestVersionNumber is the last one's
-    ClientToken: NotRequired[str]
-
-
 # ---------------------------------------------------------------------------------------------
 # record type -> payload
 
@@ -487,6 +471,8 @@ IGW, RTB, EIP, KEY_PAIR = "internet-gateway", "route-table", "elastic-ip", "key-
 IAM_USER, IAM_ACCESS_KEY, IAM_ROLE = "iam-user", "iam-access-key", "iam-role"
 IAM_POLICY, IAM_INSTANCE_PROFILE, STS_SESSION = "iam-policy", "iam-instance-profile", "sts-session"
 LAUNCH_TEMPLATE = "launch-template"
+LOAD_BALANCER, TARGET_GROUP = "elbv2-load-balancer", "elbv2-target-group"
+LISTENER, LISTENER_RULE = "elbv2-listener", "elbv2-rule"
 IAM_REGION = "aws-global"  # the region column of IAM's and STS's records: they belong to no region
 
 SCHEMAS: dict[str, type[Any]] = {
@@ -509,6 +495,10 @@ SCHEMAS: dict[str, type[Any]] = {
     IAM_INSTANCE_PROFILE: IamInstanceProfileData,
     STS_SESSION: StsSessionData,
     LAUNCH_TEMPLATE: LaunchTemplateRecordData,
+    LOAD_BALANCER: LoadBalancerData,
+    TARGET_GROUP: TargetGroupData,
+    LISTENER: ListenerData,
+    LISTENER_RULE: RuleData,
 }
 
 

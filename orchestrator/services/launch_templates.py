@@ -25,8 +25,9 @@ from typing import Any
 
 from orchestrator.domain import errors, ids
 from orchestrator.domain import instance_types as catalogue
+from orchestrator.domain.launch_template_records import LaunchTemplateRecordData, LaunchTemplateVersionEntry
 from orchestrator.domain.lifecycle import AVAILABLE
-from orchestrator.domain.records import LAUNCH_TEMPLATE, LaunchTemplateRecordData, LaunchTemplateVersionEntry
+from orchestrator.domain.records import LAUNCH_TEMPLATE
 from orchestrator.services import lookup
 from orchestrator.services import tags as tag_service
 from orchestrator.services.backend import Backend

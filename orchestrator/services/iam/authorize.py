@@ -32,7 +32,7 @@ from orchestrator.domain import errors
 from orchestrator.domain.iam import compiled, ec2_actions, explain, policy
 from orchestrator.services import launch_templates
 from orchestrator.services.backend import Backend
-from orchestrator.services.iam import access, auth_messages, ec2_targets, effective, entities
+from orchestrator.services.iam import access, auth_messages, ec2_targets, effective, elb_targets, entities
 from orchestrator.services.principals import ASSUMED_ROLE, IAM_USER, ROOT, Caller
 
 PASS_ROLE = "iam:PassRole"
@@ -158,6 +158,11 @@ def check(backend: Backend, caller: Caller | None, prefix: str, action: str, arg
           env: Env) -> Denial | None:
     """None when ``caller`` may make this request of ``prefix`` ("ec2", "ce", "pricing"), else why not."""
     if caller is None or (ev := _evaluation(backend, caller, env, at_login=True)) is None:
+        return None
+    if prefix == "elasticloadbalancing":  # per resource ARN the request names (``elb_targets``)
+        for arn in elb_targets.resources(action, args, env.region, caller.account_id):
+            if (denied := ev.decide(f"{prefix}:{action}", arn, {})) is not None:
+                return denied
         return None
     if prefix != "ec2":
         return ev.decide(f"{prefix}:{action}", "*", {})
