@@ -7,6 +7,7 @@ import functools
 import logging
 import signal
 from collections.abc import Callable
+from pathlib import Path
 
 from aiohttp import web
 
@@ -138,6 +139,7 @@ async def start_runtime(backend: Backend) -> Runtime:
     """Wire the real drivers (libvirt, Linux namespaces, qcow2, IMDS) and start the runtime."""
     from orchestrator.drivers.compute.kvm_probe import probe_host
     from orchestrator.drivers.compute.libvirt_driver import LibvirtCompute
+    from orchestrator.drivers.loadbalancer.haproxy import HaproxyDriver
     from orchestrator.drivers.network.firewall import NftFirewall
     from orchestrator.drivers.network.public import PublicNetwork
     from orchestrator.drivers.network.vpc import LinuxVpcNetwork
@@ -169,11 +171,7 @@ async def start_runtime(backend: Backend) -> Runtime:
         firewall=NftFirewall(),
         publish_images=publisher(backend),
         endpoint=endpoint,
-        # TODO(lead, issue 13): plug the HAProxy driver here once it is merged
-        # (orchestrator.drivers.loadbalancer.haproxy.HaproxyDriver, helper i13-haproxy); until then
-        # load balancers get the in-memory driver: records move, no proxy runs, and no target is
-        # ever reported healthy (observes=False: every server stays in its initial checks).
-        load_balancers=FakeLoadBalancerDriver(observes=False),
+        load_balancers=HaproxyDriver(Path(run_dir), config.prefix),
     )
     backend.runtime = runtime
     return await open_runtime(runtime)

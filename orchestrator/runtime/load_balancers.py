@@ -99,7 +99,9 @@ def balancer_of(store: Store, lb: Record, netns: str, now: float) -> lbd.Balance
     return lbd.Balancer(name=elbv2.balancer_name(lb.id), netns=netns,
                         addresses=tuple(n["PrivateIpAddress"] for n in lb.data["Nodes"]),
                         listeners=tuple(shaped), backends=tuple(backends),
-                        idle_timeout=int(lb.data["Attributes"].get("idle_timeout.timeout_seconds", "60")))
+                        idle_timeout=int(lb.data["Attributes"].get("idle_timeout.timeout_seconds", "60")),
+                        # targets see a node's address (one of the load balancer's group's members)
+                        source=lb.data["Nodes"][0]["PrivateIpAddress"] if lb.data["Nodes"] else None)
 
 
 def next_expiry(store: Store, balancer_lb: Record, now: float) -> float | None:
