@@ -322,6 +322,7 @@ class NetworkInterfaceData(TypedDict):
     SecondaryPrivateIps: NotRequired[list[str]]
     RequesterId: NotRequired[str]  # a requester-managed ENI (a load balancer's node: "amazon-elb")
     RequesterManaged: NotRequired[bool]
+    PublicIp: NotRequired[str]  # a requester-managed ENI's own public IPv4 (a load balancer node's)
 
 
 class InternetGatewayAttachment(TypedDict):

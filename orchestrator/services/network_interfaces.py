@@ -220,6 +220,9 @@ def describe_eni(record: Record, tags: Mapping[str, str]) -> dict[str, Any]:
     }
     if d.get("RequesterId"):
         out["RequesterId"] = d["RequesterId"]
+    if d.get("PublicIp"):
+        out["Association"] = {"PublicIp": d["PublicIp"], "IpOwnerId": "amazon",
+                              "PublicDnsName": vpc_state.public_dns_name(d["PublicIp"], record.region)}
     if d.get("Attachment"):
         out["Attachment"] = {k: v for k, v in d["Attachment"].items()}
         out["Attachment"].setdefault("InstanceOwnerId", d["OwnerId"])

@@ -51,6 +51,10 @@ def test_the_whole_flow(tmp_path: Path) -> None:
                    and e["InterfaceType"] == "interface" for e in nodes)
         record = api.backend.store.get(arn)
         assert all(n["PublicIp"] for n in record.data["Nodes"])
+        assert sorted(e["Association"]["PublicIp"] for e in nodes) == sorted(n["PublicIp"] for n in record.data["Nodes"])
+        by_filter = ec2.describe_network_interfaces(Filters=[
+            {"Name": "description", "Values": ["ELB app/web/*"]}])["NetworkInterfaces"]
+        assert {e["NetworkInterfaceId"] for e in by_filter} == {e["NetworkInterfaceId"] for e in nodes}
 
         tg = elb.create_target_group(Name="web-tg", Protocol="HTTP", Port=80, VpcId=vpc_id,
                                      HealthCheckIntervalSeconds=10)["TargetGroups"][0]

@@ -134,6 +134,9 @@ def _node(backend: Backend, lb: Record, subnet: Record, groups: list[str]) -> Lo
     eni = network_interfaces.create_requester_managed(
         backend, subnet, named, f"ELB {elbv2.lb_resource(lb.id)}", elbv2.REQUESTER_ID)
     public = public_ips.allocate_public_ip(backend) if lb.data["Scheme"] == elbv2.INTERNET_FACING else None
+    if public is not None:  # DescribeNetworkInterfaces shows it as the ENI's Association
+        eni.data["PublicIp"] = public
+        backend.store.update(eni)
     return {"SubnetId": subnet.id, "ZoneName": subnet.data["AvailabilityZone"], "NetworkInterfaceId": eni.id,
             "PrivateIpAddress": eni.data["PrivateIpAddress"], "PublicIp": public}
 
