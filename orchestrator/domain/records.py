@@ -19,6 +19,8 @@ import types
 from collections.abc import Mapping
 from typing import Any, NotRequired, TypedDict, Union, get_args, get_origin, get_type_hints, is_typeddict
 
+from orchestrator.domain.autoscaling_records import AUTOSCALING_SCHEMAS
+
 # ---------------------------------------------------------------------------------------------
 # shapes shared by several records
 
@@ -487,6 +489,7 @@ SCHEMAS: dict[str, type[Any]] = {
     IAM_INSTANCE_PROFILE: IamInstanceProfileData,
     STS_SESSION: StsSessionData,
 }
+SCHEMAS.update(AUTOSCALING_SCHEMAS)  # Auto Scaling's records (domain/autoscaling_records.py)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from orchestrator.drivers.compute.driver import ComputeDriver
@@ -45,6 +46,7 @@ class Runtime:
         firewall: FirewallDriver | None = None,
         publish_images: PublishImages | None = None,
         endpoint: VpcEndpoint | None = None,
+        loops: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
     ) -> None:
         self.parts = Parts(model, compute, networks, storage, imds, virt_type, Jobs(), open_listener, public,
                            firewall, endpoint=endpoint)
@@ -54,6 +56,7 @@ class Runtime:
         self.ebs = Ebs(self.parts, self.vpcs)
         self.reconciler = Reconciler(self.parts, self.instances, self.ebs)
         self.startup = Startup(self.parts, self.vpcs, self.ebs, self.reconciler, publish_images)
+        self.loops = list(loops)  # the services' periodic work (Auto Scaling), started once open
 
     # ------------------------------------------------------------------ parts and life
     @property
@@ -81,6 +84,8 @@ class Runtime:
 
     async def open(self) -> None:
         await self.startup.open()
+        for loop in self.loops:
+            self.jobs.spawn_loop(loop())
 
     async def close(self) -> None:
         await self.startup.close()
@@ -192,3 +197,10 @@ class Runtime:
 
     async def _collect(self) -> None:
         await self.ebs.collect_garbage()
+
+    # ------------------------------------------------------------------ RuntimePort: services' work
+    def background(self, what: str, factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        self.jobs.spawn_logged(what, factory)
+
+    def exclusive(self, key: str) -> AbstractAsyncContextManager[None]:
+        return self.jobs.holding(key)
