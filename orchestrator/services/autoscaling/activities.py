@@ -48,12 +48,12 @@ def start(backend: Backend, region: str, group: AsgGroupData, description: str, 
 
 
 def _details(backend: Backend, region: str, group: AsgGroupData, instance_id: str | None) -> str:
-    zone = ""
-    if instance_id:
-        instance = backend.store.get(instance_id, "instance")
-        zone = instance.data["AvailabilityZone"] if instance is not None else ""
-    parts = [f'"Subnet ID":"{s}"' for s in group["Subnets"][:1]] + ([f'"Availability Zone":"{zone}"'] if zone else [])
-    return "{" + ",".join(parts) + "}"
+    """The activity's ``Details`` (JSON text): the instance's subnet and zone, as AWS shows them."""
+    instance = backend.store.get(instance_id, "instance") if instance_id else None
+    if instance is None:
+        return "{" + ",".join(f'"Subnet ID":"{s}"' for s in group["Subnets"][:1]) + "}"
+    return (f'{{"Subnet ID":"{instance.data["SubnetId"]}",'
+            f'"Availability Zone":"{instance.data["AvailabilityZone"]}"}}')
 
 
 def finish(backend: Backend, activity_id: str | None, ok: bool = True, message: str | None = None) -> None:
