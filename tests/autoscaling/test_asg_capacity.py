@@ -6,22 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from asg_api import (  # noqa: F401 (fixtures)
-    WAIT,
-    ZONES,
-    api,
-    asg,
-    ec2,
-    ec2_state,
-    image,
-    launch_config,
-    per_zone,
-    settled,
-    subnets,
-    tgs,
-    wait_for,
-    waiter,
-)
+import asg_api
+from asg_api import ZONES, ec2_state, per_zone, settled, wait_for, waiter
+
+WAIT = asg_api.WAIT
+api, ec2, asg, image, subnets, launch_config = (asg_api.api, asg_api.ec2, asg_api.asg, asg_api.image,
+                                                asg_api.subnets, asg_api.launch_config)  # the fixtures
 
 
 def test_group_of_three_over_three_zones(asg: Any, ec2: Any, launch_config: str, subnets: list[str]) -> None:
