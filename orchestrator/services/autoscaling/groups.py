@@ -263,12 +263,13 @@ def delete(backend: Backend, region: str, name: str, force: bool) -> None:
     if record.state == AsgGroupState.DELETING:
         return
     if not force:
-        if members(backend, region, name):
-            raise errors.AsgResourceInUse("You cannot delete an AutoScalingGroup while there are instances or pending "
-                                          "Spot instance request(s) still in the group.")
-        if activities.in_progress(backend, region, name):
+        held = members(backend, region, name)
+        if any(m.state != AsgInstanceState.IN_SERVICE for m in held) or activities.in_progress(backend, region, name):
             raise errors.AsgScalingActivityInProgress("You cannot delete an AutoScalingGroup while there are scaling "
                                                       "activities in progress for that group.")
+        if held:
+            raise errors.AsgResourceInUse("You cannot delete an AutoScalingGroup while there are instances or pending "
+                                          "Spot instance request(s) still in the group.")
         backend.store.delete(record.id)
         return
     now = activities.stamp(backend.store.now())

@@ -67,6 +67,7 @@ def begin_termination(backend: Backend, member: Record[AsgInstanceData], cause: 
     """Take the instance out of service: ``Terminating`` with its InProgress activity (the
     controller deregisters and terminates it)."""
     group = groups.require(backend, member.region, member.data["AutoScalingGroupName"]).data
+    activities.finish(backend, member.data["activity"])  # its launch, if still in progress: it did launch
     activity = activities.start(backend, member.region, group,
                                 f"Terminating EC2 instance: {member.data['InstanceId']}", cause,
                                 member.data["InstanceId"], ActivityStatus.IN_PROGRESS)
