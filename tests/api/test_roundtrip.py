@@ -15,8 +15,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 import autoscaling_samples
+import pytest
 from api_only import fake_runtime, opened_backend, reaches, until
 from botocore.parsers import create_parser
 
