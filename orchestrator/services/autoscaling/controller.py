@@ -70,7 +70,10 @@ async def reconcile_all(backend: Backend) -> None:
 async def run_periodically(backend: Backend) -> None:
     """Every group's pass at start (a restart resumes), then each interval, until cancelled."""
     while True:
-        await reconcile_all(backend)
+        try:
+            await reconcile_all(backend)
+        except Exception:  # e.g. the store briefly unavailable: the next interval tries again
+            log.exception("autoscaling passes failed")
         await asyncio.sleep(backend.config.autoscaling_interval)
 
 
