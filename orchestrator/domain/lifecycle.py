@@ -224,6 +224,8 @@ class AsgInstanceState(StrEnum):
     IN_SERVICE = "InService"
     TERMINATING = "Terminating"
     TERMINATED = "Terminated"
+    DETACHING = "Detaching"  # DetachInstances: leaving the group, the EC2 instance keeps running
+    DETACHED = "Detached"
 
 
 class AsgGroupState(StrEnum):
@@ -244,14 +246,17 @@ AI, AG, AC = AsgInstanceState, AsgGroupState, ActivityStatus
 
 ASG_INSTANCE = Lifecycle(
     "autoscaling-instance",
-    frozenset({str(AI.PENDING)}),  # launched by the group
+    frozenset({str(AI.PENDING)}),  # launched by the group, or attached to it (AttachInstances)
     _table({
         AI.PENDING: frozenset({AI.IN_SERVICE,  # its instance runs (and is registered with the target groups)
                                AI.TERMINATING,  # unhealthy, scaled in or terminated by request before that
-                               AI.TERMINATED}),  # its instance vanished
-        AI.IN_SERVICE: frozenset({AI.TERMINATING, AI.TERMINATED}),
+                               AI.TERMINATED,  # its instance vanished
+                               AI.DETACHING}),
+        AI.IN_SERVICE: frozenset({AI.TERMINATING, AI.TERMINATED, AI.DETACHING}),
         AI.TERMINATING: frozenset({AI.TERMINATED}),
         AI.TERMINATED: frozenset(),
+        AI.DETACHING: frozenset({AI.DETACHED}),  # deregistered from the target groups, group tag removed
+        AI.DETACHED: frozenset(),
     }),
 )
 

@@ -49,6 +49,10 @@ def _in_service(s: State, b: Backend) -> Any:
     return until(found, "an InService instance of rt-group")
 
 
+def _detached(s: State, b: Backend) -> Any:
+    return until(lambda: b.store.get(f"asg-instance:{s['instance']}") is None, "the instance detached")
+
+
 def _emptied(s: State, b: Backend) -> Any:
     return until(lambda: not b.store.list(ASG_INSTANCE, "us-east-1"), "rt-group emptied")
 
@@ -91,6 +95,11 @@ SAMPLES: list[tuple[str, Any]] = [
     ("UpdateAutoScalingGroup", lambda s, b: {"AutoScalingGroupName": "rt-group", "MaxSize": 3,
                                              "HealthCheckType": "ELB", "HealthCheckGracePeriod": 30}),
     ("SetDesiredCapacity", lambda s, b: {"AutoScalingGroupName": "rt-group", "DesiredCapacity": 2}),
+    ("DetachInstances", lambda s, b: {"AutoScalingGroupName": "rt-group", "InstanceIds": [s["instance"]],
+                                      "ShouldDecrementDesiredCapacity": True}),
+    (SETUP, _detached),
+    ("AttachInstances", lambda s, b: {"AutoScalingGroupName": "rt-group", "InstanceIds": [s["instance"]]}),
+    (SETUP, _in_service),
     ("TerminateInstanceInAutoScalingGroup", lambda s, b: {"InstanceId": s["instance"],
                                                           "ShouldDecrementDesiredCapacity": True}),
     ("DescribeScalingActivities", lambda s, b: {"AutoScalingGroupName": "rt-group"}),

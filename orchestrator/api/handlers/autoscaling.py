@@ -136,3 +136,15 @@ async def detach_load_balancer_target_groups(ctx: RequestContext, req: dict[str,
 def describe_load_balancer_target_groups(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
     items = groups.describe_target_groups(ctx.backend, ctx.region, req["AutoScalingGroupName"])
     return names.page(req, items, "LoadBalancerTargetGroups", default=100)
+
+
+@action("AttachInstances", service=SVC)
+def attach_instances(ctx: RequestContext, req: dict[str, Any]) -> None:
+    live.attach_instances(ctx.backend, ctx.region, req["AutoScalingGroupName"], req.get("InstanceIds") or [])
+
+
+@action("DetachInstances", service=SVC)
+def detach_instances(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    return {"Activities": live.detach_instances(ctx.backend, ctx.region, req["AutoScalingGroupName"],
+                                                req.get("InstanceIds") or [],
+                                                bool(req["ShouldDecrementDesiredCapacity"]))}

@@ -38,7 +38,7 @@ from orchestrator.domain.autoscaling import Member, launch_zones, rebalance_move
 from orchestrator.domain.autoscaling_records import ASG_GROUP, ASG_INSTANCE, AsgGroupData
 from orchestrator.domain.lifecycle import AsgGroupState, AsgInstanceState
 from orchestrator.domain.states import InstanceState
-from orchestrator.services.autoscaling import activities, groups, launching, members, names, policies
+from orchestrator.services.autoscaling import activities, attach, groups, launching, members, names, policies
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
 
@@ -116,6 +116,9 @@ async def _follow_instances(backend: Backend, region: str, name: str) -> None:
     for m in groups.members(backend, region, name):
         group = groups.require(backend, region, name).data
         instance = backend.store.get(m.data["InstanceId"], "instance")
+        if m.state == S.DETACHING:
+            await attach.finish_detaching(backend, m)
+            continue
         if m.state == S.TERMINATING:
             if instance is None or instance.state == InstanceState.TERMINATED:
                 activities.finish(backend, m.data["activity"])
@@ -261,7 +264,7 @@ def _rebalance(backend: Backend, region: str, name: str) -> None:
     if record is None or record.state == AsgGroupState.DELETING or groups.suspended(record.data, "AZRebalance"):
         return
     all_members = groups.members(backend, region, name)
-    if any(m.state in (S.PENDING, S.TERMINATING) for m in all_members):
+    if any(m.state in (S.PENDING, S.TERMINATING, S.DETACHING) for m in all_members):
         return
     live = [m for m in all_members if m.state == S.IN_SERVICE]
     if len(live) != record.data["DesiredCapacity"]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from orchestrator.services.autoscaling import controller, groups, members
+from orchestrator.services.autoscaling import attach, controller, groups, members
 from orchestrator.services.backend import Backend
 
 
@@ -66,3 +66,13 @@ async def detach_target_groups(backend: Backend, region: str, name: str, arns: S
             backend.store.update(fresh)
 
 
+def attach_instances(backend: Backend, region: str, name: str, instance_ids: Sequence[str]) -> None:
+    attach.attach(backend, region, name, instance_ids)
+    controller.wake(backend, region, name)
+
+
+def detach_instances(backend: Backend, region: str, name: str, instance_ids: Sequence[str],
+                     decrement: bool) -> list[dict[str, Any]]:
+    out = attach.detach(backend, region, name, instance_ids, decrement)
+    controller.wake(backend, region, name)
+    return out
