@@ -1,5 +1,7 @@
 """Restarting ec2d (API-only: the same data dir, a new runtime and controller) leaves a group as it
-was: the same instances, no second launch of anything, and the controller goes on replacing."""
+was: the same instances, no second launch of anything (an instance whose member record was never
+written, as when ec2d stops between RunInstances and that write, is adopted, not launched again),
+and the controller goes on replacing."""
 
 from __future__ import annotations
 
@@ -14,9 +16,14 @@ from orchestrator.images.cache import ensure_image
 from orchestrator.services import bootstrap, images
 
 
-def _serve(data_dir: Path) -> LoopbackApi:
+def _config(data_dir: Path) -> Config:
     config = Config(data_dir=data_dir, instances=False, autoscaling_interval=INTERVAL)
     config.regions = {"us-east-1": ["a", "b", "c"]}
+    return config
+
+
+def _serve(data_dir: Path) -> LoopbackApi:
+    config = _config(data_dir)
     backend = bootstrap.open(config)
     ensure_image("ec2d-tiny", config.cache_dir)
     images.sync_published(backend)
@@ -42,6 +49,9 @@ def test_restart_resumes_without_launching_twice(tmp_path_factory: pytest.TempPa
         before = {i["InstanceId"] for i in settled(asg, "keep", 3)}
     finally:
         _stop(first)
+    between = bootstrap.open(_config(data_dir))  # ec2d down: drop one member record, as a crash would
+    assert between.store.delete(f"asg-instance:{sorted(before)[1]}")
+    between.close()
     second = _serve(data_dir)
     try:
         ec2, asg = second.client("ec2"), second.client("autoscaling")

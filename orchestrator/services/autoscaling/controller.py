@@ -7,7 +7,8 @@ stopped; a pass repeated changes nothing more.
 
 A pass, in order:
 
-1. follows EC2: a ``Pending`` instance that runs is registered with the group's target groups,
+1. follows EC2 (adopting an instance tagged with the group that it has no record of: ec2d stopped
+   between its RunInstances and the record); a ``Pending`` instance that runs is registered with the group's target groups,
    then ``InService``; one stopped, terminated or gone is ``Unhealthy`` (the EC2 health check); a
    ``Terminating`` one whose EC2 instance is terminated is ``Terminated`` (and forgotten);
 2. with ``HealthCheckType`` ELB, an ``InService`` instance past the grace period that a target
@@ -113,6 +114,9 @@ async def _pass(backend: Backend, region: str, name: str) -> None:
 
 async def _follow_instances(backend: Backend, region: str, name: str) -> None:
     port = backend.target_groups
+    record = groups.require(backend, region, name)
+    if record.state != AsgGroupState.DELETING:
+        launching.adopt(backend, region, record.data)
     for m in groups.members(backend, region, name):
         group = groups.require(backend, region, name).data
         instance = backend.store.get(m.data["InstanceId"], "instance")

@@ -69,6 +69,30 @@ def launch(backend: Backend, region: str, group: AsgGroupData, zone: str, cause:
     return record
 
 
+def adopt(backend: Backend, region: str, group: AsgGroupData) -> list[str]:
+    """Instances tagged with the group's name that it has no record of (ec2d stopped between
+    RunInstances and the member's record): made members (``Pending``) rather than launched again."""
+    name = group["AutoScalingGroupName"]
+    adopted = []
+    for iid, tags in backend.store.tags_by_resource("instance", region).items():
+        if tags.get(GROUP_TAG) != name or backend.store.get(names.member_id(iid), ASG_INSTANCE) is not None:
+            continue
+        instance = backend.store.get(iid, "instance")
+        if instance is None or instance.state in (InstanceState.SHUTTING_DOWN, InstanceState.TERMINATED):
+            continue
+        data: AsgInstanceData = {
+            "AutoScalingGroupName": name, "InstanceId": iid, "InstanceType": instance.data["InstanceType"],
+            "AvailabilityZone": instance.data["AvailabilityZone"], "HealthStatus": "Healthy",
+            "ProtectedFromScaleIn": group["NewInstancesProtectedFromScaleIn"],
+            "LaunchConfigurationName": group["LaunchConfigurationName"], "LaunchTemplate": group["LaunchTemplate"],
+            "launched_at": backend.store.now(), "in_service_at": None, "registered": [], "rebalance": False,
+            "unhealthy_cause": None, "terminate_cause": None, "activity": None}
+        backend.store.insert(Record(id=names.member_id(iid), type=ASG_INSTANCE, region=region,
+                                    state=str(AsgInstanceState.PENDING), data=data))
+        adopted.append(iid)
+    return adopted
+
+
 async def deregister(backend: Backend, member: Record[AsgInstanceData]) -> None:
     port = backend.target_groups
     if port is None or not member.data["registered"]:
