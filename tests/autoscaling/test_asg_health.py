@@ -55,6 +55,10 @@ def test_target_groups_attach_detach_describe(asg: Any, tgs: MemoryTargetGroups)
     wait_for(lambda: tgs.targets[second] == ids, "the instances registered with the attached target group")
     states = asg.describe_load_balancer_target_groups(AutoScalingGroupName="elb")["LoadBalancerTargetGroups"]
     assert {s["LoadBalancerTargetGroupARN"]: s["State"] for s in states} == {first: "InService", second: "InService"}
+    sources = asg.describe_traffic_sources(AutoScalingGroupName="elb")["TrafficSources"]
+    assert {(t["Identifier"], t["Type"], t["State"]) for t in sources} == {(first, "elbv2", "InService"),
+                                                                           (second, "elbv2", "InService")}
+    assert asg.describe_load_balancers(AutoScalingGroupName="elb")["LoadBalancers"] == []
     asg.detach_load_balancer_target_groups(AutoScalingGroupName="elb", TargetGroupARNs=[second])
     assert tgs.targets[second] == set()  # deregistered before the call answered
     assert asg_api.group(asg, "elb")["TargetGroupARNs"] == [first]

@@ -148,3 +148,26 @@ def detach_instances(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]
     return {"Activities": live.detach_instances(ctx.backend, ctx.region, req["AutoScalingGroupName"],
                                                 req.get("InstanceIds") or [],
                                                 bool(req["ShouldDecrementDesiredCapacity"]))}
+
+
+@action("DescribeTrafficSources", service=SVC)
+def describe_traffic_sources(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    items = groups.traffic_sources(ctx.backend, ctx.region, req["AutoScalingGroupName"], req.get("TrafficSourceType"))
+    return names.page(req, items, "TrafficSources", default=50)
+
+
+@action("DescribeLoadBalancers", service=SVC)
+def describe_load_balancers(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    groups.require(ctx.backend, ctx.region, req["AutoScalingGroupName"])
+    return {"LoadBalancers": []}  # Classic Load Balancers: ec2d serves none
+
+
+@action("DescribeLifecycleHooks", service=SVC)
+def describe_lifecycle_hooks(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    groups.require(ctx.backend, ctx.region, req["AutoScalingGroupName"])
+    return {"LifecycleHooks": []}  # ec2d has no lifecycle hooks (PutLifecycleHook is not served)
+
+
+@action("DescribeAccountLimits", service=SVC)
+def describe_account_limits(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    return groups.account_limits(ctx.backend, ctx.region)

@@ -351,3 +351,19 @@ def delete_tags(backend: Backend, region: str, tags: Sequence[Mapping[str, Any]]
 
 def names_in(backend: Backend, region: str) -> set[str]:
     return {g.data["AutoScalingGroupName"] for g in backend.store.list(ASG_GROUP, region)}
+
+
+def traffic_sources(backend: Backend, region: str, name: str, kind: str | None) -> list[dict[str, str]]:
+    """DescribeTrafficSources: the group's target groups as ``elbv2`` traffic sources."""
+    if kind not in (None, "elbv2"):
+        require(backend, region, name)
+        return []
+    return [{"TrafficSource": t["LoadBalancerTargetGroupARN"], "Identifier": t["LoadBalancerTargetGroupARN"],
+             "Type": "elbv2", "State": t["State"]} for t in describe_target_groups(backend, region, name)]
+
+
+def account_limits(backend: Backend, region: str) -> dict[str, int]:
+    return {"MaxNumberOfAutoScalingGroups": MAX_GROUPS,
+            "MaxNumberOfLaunchConfigurations": launch_configs.MAX_LAUNCH_CONFIGURATIONS,
+            "NumberOfAutoScalingGroups": len(backend.store.list(ASG_GROUP, region)),
+            "NumberOfLaunchConfigurations": len(backend.store.list(launch_configs.ASG_LAUNCH_CONFIGURATION, region))}
