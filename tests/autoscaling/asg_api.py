@@ -160,16 +160,20 @@ def tgs(api: LoopbackApi) -> MemoryTargetGroups:
     return port
 
 
+# The fixtures below ask for ``api``, never for ``ec2`` by name: a module that forgot to import this
+# module's ``ec2`` would otherwise get the session-wide one of tests/conftest.py (a real ec2d).
+
+
 @pytest.fixture(scope="module")
-def image(ec2: Any) -> str:
-    found = ec2.describe_images(Owners=["ec2d"], Filters=[{"Name": "name", "Values": ["ec2d-tiny-*"]}])["Images"]
+def image(api: LoopbackApi) -> str:
+    found = api.client("ec2").describe_images(Owners=["ec2d"], Filters=[{"Name": "name", "Values": ["ec2d-tiny-*"]}])["Images"]
     return str(found[0]["ImageId"])
 
 
 @pytest.fixture(scope="module")
-def subnets(ec2: Any) -> list[str]:
+def subnets(api: LoopbackApi) -> list[str]:
     """The default subnets of the three zones, in zone order."""
-    found = ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
+    found = api.client("ec2").describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
     by_zone = {s["AvailabilityZone"]: s["SubnetId"] for s in found}
     return [by_zone[z] for z in ZONES]
 
