@@ -34,7 +34,7 @@ class OneTargetGroup:
     async def deregister(self, region: str, tg_arn: str, instance_ids: Sequence[str]) -> None:
         self.targets.difference_update(instance_ids)
 
-    def health(self, region: str, tg_arn: str) -> dict[str, str]:
+    async def health(self, region: str, tg_arn: str) -> dict[str, str]:
         return {i: "healthy" for i in self.targets}
 
 

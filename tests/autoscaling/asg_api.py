@@ -78,7 +78,7 @@ class MemoryTargetGroups:
             self.targets[tg_arn].discard(iid)
             self.calls.append(("deregister", tg_arn, iid))
 
-    def health(self, region: str, tg_arn: str) -> dict[str, str]:
+    async def health(self, region: str, tg_arn: str) -> dict[str, str]:
         return {iid: self.states.get(iid, "healthy") for iid in self.targets.get(tg_arn, ())}
 
 

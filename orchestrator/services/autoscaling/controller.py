@@ -102,7 +102,7 @@ async def _pass(backend: Backend, region: str, name: str) -> None:
     if groups.get(backend, region, name) is None:
         return
     await _follow_instances(backend, region, name)
-    _health_checks(backend, region, name)
+    await _health_checks(backend, region, name)
     await _terminations(backend, region, name)
     _capacity(backend, region, name)
     await _terminations(backend, region, name)
@@ -154,16 +154,17 @@ async def _follow_instances(backend: Backend, region: str, name: str) -> None:
             backend.store.update(fresh)
 
 
-def _health_checks(backend: Backend, region: str, name: str) -> None:
+async def _health_checks(backend: Backend, region: str, name: str) -> None:
     """ELB health (after the grace period), then every Unhealthy instance taken out of service."""
     group = groups.require(backend, region, name).data
     port = backend.target_groups
-    now = _now(backend)
-    live = [m for m in groups.members(backend, region, name) if m.state in groups.LIVE]
     if (group["HealthCheckType"] == "ELB" and port is not None and group["TargetGroupARNs"]
             and not groups.suspended(group, "HealthCheck")):
-        unhealthy = {iid for arn in group["TargetGroupARNs"] for iid, state in port.health(region, arn).items()
-                     if state == "unhealthy"}
+        unhealthy: set[str] = set()
+        for arn in group["TargetGroupARNs"]:
+            unhealthy |= {iid for iid, state in (await port.health(region, arn)).items() if state == "unhealthy"}
+        now = _now(backend)  # read after the awaits
+        live = [m for m in groups.members(backend, region, name) if m.state in groups.LIVE]
         for m in live:
             since = m.data["in_service_at"]
             if m.state == S.IN_SERVICE and since is not None and now >= since + group["HealthCheckGracePeriod"] \

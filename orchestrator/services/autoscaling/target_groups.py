@@ -23,6 +23,6 @@ class TargetGroupPort(Protocol):
     async def deregister(self, region: str, tg_arn: str, instance_ids: Sequence[str]) -> None:
         """DeregisterTargets of the instances (the load balancer drains them)."""
 
-    def health(self, region: str, tg_arn: str) -> dict[str, str]:
+    async def health(self, region: str, tg_arn: str) -> dict[str, str]:
         """Instance id -> ``TargetHealth.State`` (``initial``, ``healthy``, ``unhealthy``, ``unused``,
         ``draining``, ``unavailable``) of the registered instance targets."""
