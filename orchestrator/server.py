@@ -6,8 +6,9 @@ import asyncio
 import functools
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -30,6 +31,7 @@ from orchestrator.imds.fake import FakeImds
 from orchestrator.runtime.core import Runtime
 from orchestrator.runtime.parts import VpcEndpoint
 from orchestrator.services import bootstrap, images
+from orchestrator.services.autoscaling import controller as autoscaling
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
 
@@ -75,6 +77,11 @@ def publisher(backend: Backend) -> Callable[[], list[Record]]:
     return lambda: images.sync_published(backend, False)
 
 
+def service_loops(backend: Backend) -> list[Callable[[], Coroutine[Any, Any, None]]]:
+    """The services' periodic work the runtime runs once open: Auto Scaling's controller."""
+    return [lambda: autoscaling.run_periodically(backend)]
+
+
 def fake_runtime(backend: Backend) -> Runtime:
     """API-only mode (``instances`` off): the same runtime on the in-memory drivers. Instances go
     ``pending`` -> ``running`` on the fake hypervisor, volumes ``creating`` -> ``available``, images
@@ -94,6 +101,7 @@ def fake_runtime(backend: Backend) -> Runtime:
         firewall=FakeFirewall(),
         publish_images=publisher(backend),
         load_balancers=FakeLoadBalancerDriver(),
+        loops=service_loops(backend),
     )
 
 
@@ -172,6 +180,7 @@ async def start_runtime(backend: Backend) -> Runtime:
         publish_images=publisher(backend),
         endpoint=endpoint,
         load_balancers=HaproxyDriver(Path(run_dir), config.prefix),
+        loops=service_loops(backend),
     )
     backend.runtime = runtime
     return await open_runtime(runtime)
@@ -200,7 +209,8 @@ async def _run_locked(config: Config, ready: asyncio.Event | None, stop: asyncio
                                     lambda m: log.info("ec2d-tiny: %s", m))
             runtime = await start_runtime(backend)
         else:
-            backend.runtime = runtime = await open_runtime(fake_runtime(backend))
+            backend.runtime = runtime = fake_runtime(backend)  # before it opens: its loops use it
+            await open_runtime(runtime)
     except BaseException:
         await _stop_s3(s3_engine)
         backend.close()

@@ -128,6 +128,31 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "LoadBalancerArn": f"arn:aws:elasticloadbalancing:us-east-1:{OWNER}:loadbalancer/app/web/0123456789abcdef",
         "Priority": 1, "Conditions": [{"Field": "path-pattern", "Values": ["/a/*"]}],
         "Actions": [{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "404"}}]},
+    # Auto Scaling (domain/autoscaling_records.py)
+    "autoscaling-launch-configuration": {
+        "LaunchConfigurationName": "lc", "LaunchConfigurationARN": f"arn:aws:autoscaling:us-east-1:{OWNER}:"
+        "launchConfiguration:0:launchConfigurationName/lc", "ImageId": "ami-0123456789abcdef0",
+        "InstanceType": "t3.nano", "KeyName": "", "SecurityGroups": [], "UserData": "", "BlockDeviceMappings": [],
+        "IamInstanceProfile": None, "AssociatePublicIpAddress": None, "MetadataOptions": None,
+        "CreatedTime": "2026-01-01T00:00:00.000Z"},
+    "autoscaling-group": {
+        "AutoScalingGroupName": "g", "AutoScalingGroupARN": f"arn:aws:autoscaling:us-east-1:{OWNER}:"
+        "autoScalingGroup:0:autoScalingGroupName/g", "LaunchConfigurationName": "lc", "LaunchTemplate": None,
+        "MinSize": 0, "MaxSize": 1, "DesiredCapacity": 0, "DefaultCooldown": 300, "AvailabilityZones": ["us-east-1a"],
+        "Subnets": [], "HealthCheckType": "EC2", "HealthCheckGracePeriod": 0, "TargetGroupARNs": [],
+        "TerminationPolicies": ["Default"], "NewInstancesProtectedFromScaleIn": False,
+        "CreatedTime": "2026-01-01T00:00:00.000Z", "Tags": [], "SuspendedProcesses": [], "cause": "",
+        "failed_zones": {}},
+    "autoscaling-instance": {
+        "AutoScalingGroupName": "g", "InstanceId": "i-0123456789abcdef0", "InstanceType": "t3.nano",
+        "AvailabilityZone": "us-east-1a", "HealthStatus": "Healthy", "ProtectedFromScaleIn": False,
+        "LaunchConfigurationName": "lc", "LaunchTemplate": None, "launched_at": 0.0, "in_service_at": None,
+        "registered": [], "rebalance": False, "unhealthy_cause": None, "terminate_cause": None, "activity": None},
+    "autoscaling-activity": {
+        "AutoScalingGroupName": "g", "AutoScalingGroupARN": f"arn:aws:autoscaling:us-east-1:{OWNER}:"
+        "autoScalingGroup:0:autoScalingGroupName/g", "Description": "Launching a new EC2 instance: i-0123456789abcdef0",
+        "Cause": "At 2026-01-01T00:00:00Z ...", "StartTime": "2026-01-01T00:00:00.000Z", "Progress": 0,
+        "Details": "{}"},
 }
 
 

@@ -473,3 +473,38 @@ class InvalidLoadBalancerAction(ElbError):
 
 class OperationNotPermitted(ElbError):
     code = "OperationNotPermitted"
+
+
+# ---- EC2 Auto Scaling (codes of botocore's ``autoscaling`` model; messages as AWS words them)
+
+
+class AsgValidationError(ApiError):
+    code = "ValidationError"
+
+
+class AsgAlreadyExists(ApiError):
+    code = "AlreadyExists"
+
+
+class AsgResourceInUse(ApiError):
+    code = "ResourceInUse"
+
+
+class AsgScalingActivityInProgress(ApiError):
+    code = "ScalingActivityInProgress"
+
+
+class AsgLimitExceeded(ApiError):
+    code = "LimitExceeded"
+
+
+class AsgInvalidNextToken(ApiError):
+    code = "InvalidNextToken"
+
+
+def asg_not_found(name: str) -> AsgValidationError:
+    return AsgValidationError(f"AutoScalingGroup name not found - AutoScalingGroup '{name}' not found")
+
+
+def asg_instance_not_found(instance_id: str) -> AsgValidationError:
+    return AsgValidationError(f"Instance Id not found - No managed instance found for instance ID: {instance_id}")

@@ -19,6 +19,7 @@ import types
 from collections.abc import Mapping
 from typing import Any, NotRequired, TypedDict, Union, get_args, get_origin, get_type_hints, is_typeddict
 
+from orchestrator.domain.autoscaling_records import AUTOSCALING_SCHEMAS
 from orchestrator.domain.elb_records import ListenerData, LoadBalancerData, RuleData, TargetGroupData
 from orchestrator.domain.launch_template_records import LaunchTemplateRecordData
 
@@ -501,6 +502,7 @@ SCHEMAS: dict[str, type[Any]] = {
     LISTENER: ListenerData,
     LISTENER_RULE: RuleData,
 }
+SCHEMAS.update(AUTOSCALING_SCHEMAS)  # Auto Scaling's records (domain/autoscaling_records.py)
 
 
 # ---------------------------------------------------------------------------------------------

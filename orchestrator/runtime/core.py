@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from orchestrator.drivers.compute.driver import ComputeDriver
@@ -49,6 +50,7 @@ class Runtime:
         publish_images: PublishImages | None = None,
         endpoint: VpcEndpoint | None = None,
         load_balancers: LoadBalancerDriver | None = None,
+        loops: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
     ) -> None:
         self.parts = Parts(model, compute, networks, storage, imds, virt_type, Jobs(), open_listener, public,
                            firewall, endpoint=endpoint)
@@ -60,6 +62,7 @@ class Runtime:
         self.startup = Startup(self.parts, self.vpcs, self.ebs, self.reconciler, publish_images)
         # None: the in-memory driver (no proxy is made)
         self.load_balancers = LoadBalancers(self.parts, self.vpcs, load_balancers or FakeLoadBalancerDriver())
+        self.loops = list(loops)  # the services' periodic work (Auto Scaling), started once open
 
     # ------------------------------------------------------------------ parts and life
     @property
@@ -88,6 +91,8 @@ class Runtime:
     async def open(self) -> None:
         await self.startup.open()
         self.load_balancers.restore()
+        for loop in self.loops:
+            self.jobs.spawn_loop(loop())
 
     async def close(self) -> None:
         await self.startup.close()
@@ -209,3 +214,9 @@ class Runtime:
 
     async def target_health(self, region: str, target_group_arn: str) -> dict[tuple[str, int], ServerHealth | None]:
         return await self.load_balancers.target_health(region, target_group_arn)
+    # ------------------------------------------------------------------ RuntimePort: services' work
+    def background(self, what: str, factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        self.jobs.spawn_logged(what, factory)
+
+    def exclusive(self, key: str) -> AbstractAsyncContextManager[None]:
+        return self.jobs.holding(key)

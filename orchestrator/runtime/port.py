@@ -13,8 +13,9 @@ before the API call answers).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
-from typing import Protocol
+from collections.abc import Callable, Coroutine, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
 
 from orchestrator.config import Config
 from orchestrator.domain.regions import RegionCatalogue
@@ -149,3 +150,10 @@ class RuntimePort(Protocol):
     async def target_health(self, region: str, target_group_arn: str) -> dict[tuple[str, int], ServerHealth | None]:
         """``(target id, port) -> what the proxies' checks observed`` for each registration of the
         group (None: no proxy has the server yet)."""
+
+    # ---- the services' own background work (Auto Scaling's controller)
+    def background(self, what: str, factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run ``factory()`` in the background (failures logged); cancelled when the runtime closes."""
+
+    def exclusive(self, key: str) -> AbstractAsyncContextManager[None]:
+        """The runtime's lock ``key`` (``Jobs.holding``): one holder at a time, in this process."""

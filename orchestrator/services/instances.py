@@ -77,7 +77,10 @@ def transition(backend: Backend, record_id: str, current: InstanceState | Iterab
 # RunInstances
 
 
-def run(backend: Backend, region: str, req: Mapping[str, Any], caller: Caller | None = None) -> dict[str, Any]:
+def run(backend: Backend, region: str, req: Mapping[str, Any], caller: Caller | None = None,
+        system_tags: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """RunInstances. ``system_tags``: tags an AWS service adds (Auto Scaling's ``aws:autoscaling:groupName``),
+    which a caller's TagSpecifications may not name."""
     token = req.get("ClientToken")
     if token:
         same = [r for r in backend.store.list(INSTANCE, region) if r.data.get("ClientToken") == token]
@@ -94,6 +97,7 @@ def run(backend: Backend, region: str, req: Mapping[str, Any], caller: Caller | 
     profile = instance_profiles.resolve(backend, req.get("IamInstanceProfile"), caller)
 
     reservation_id = ids.new_id("r")
+    launch.instance_tags.update(system_tags or {})
     created: list[Record] = []
     with backend.store.transaction():
         for index in range(_admit(backend, launch)):

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import autoscaling_samples
 import pytest
 from api_only import fake_runtime, opened_backend, reaches, until
 from botocore.parsers import create_parser
@@ -438,7 +439,9 @@ def test_every_registered_action_has_a_sample() -> None:
     assert set(registry.SERVICES) >= {"ec2", "sts", "pricing", "ce"}
     for name, svc in registry.SERVICES.items():
         if name != "ec2":
-            assert set(svc.handlers) <= {a for s, a, _, _ in OTHER_SAMPLES if s == name}, name
+            samples = {a for s, a, _, _ in OTHER_SAMPLES if s == name} | (
+                {a for a, _ in autoscaling_samples.SAMPLES} if name == "autoscaling" else set())
+            assert set(svc.handlers) <= samples, name
 
 
 def through_the_wire(service: str, op_name: str, result: dict[str, Any] | None, request_id: str) -> dict[str, Any]:
@@ -486,7 +489,7 @@ async def _other_output(backend: Backend, state: dict[str, Any], service: str, n
     assert normalize(parsed) == normalize(result), (service, name)
 
 
-@pytest.mark.parametrize("service", ["ec2", "sts", "pricing", "ce", "elbv2"])
+@pytest.mark.parametrize("service", ["ec2", "sts", "pricing", "ce", "elbv2", "autoscaling"])
 @pytest.mark.parametrize("err", [errors.InvalidParameterValue("bad <value> & \"quotes\""),
                                  errors.InternalError(), errors.AccessDenied("arn:aws:iam::1:root", "x", "Y")],
                          ids=["client", "server", "denied"])
@@ -501,6 +504,30 @@ def test_error_envelopes_survive_botocore_parsing(service: str, err: errors.ApiE
     assert parsed["ResponseMetadata"]["RequestId"] == "req-err"
     if protocol.model.metadata["protocol"] == "query":
         assert parsed["Error"]["Type"] == ("Receiver" if err.status >= 500 else "Sender")
+
+
+def test_autoscaling_output_survives_botocore_parsing(backend: Backend, published: None) -> None:
+    """Auto Scaling's actions in order, with the runtime and its controller running."""
+    async def run() -> None:
+        backend.target_groups = autoscaling_samples.OneTargetGroup()
+        async with fake_runtime(backend):
+            state: dict[str, Any] = {"image": next(r.id for r in images.visible(backend, "us-east-1", "ec2d")
+                                                   if r.data["Name"].startswith("ec2d-tiny"))}
+            for name, sample in autoscaling_samples.SAMPLES:
+                if name == autoscaling_samples.SETUP:
+                    await sample(state, backend)
+                    continue
+                ctx = RequestContext("req-rt", name, "us-east-1", backend.account_id, "AKIA", backend)
+                svc = registry.get_service("autoscaling")
+                result = await call(svc.handlers[name], ctx, sample(state, backend), "autoscaling") or {}
+                output = svc.protocol.operation(name).output_shape
+                if output is None or not output.members:
+                    assert not result, name
+                    continue
+                parsed = through_the_wire("autoscaling", name, result, "req-rt")
+                assert normalize(parsed) == normalize(result), name
+
+    asyncio.run(run())
 
 
 def test_handler_output_survives_botocore_parsing(backend: Backend, published: None) -> None:
