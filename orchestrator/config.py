@@ -70,6 +70,10 @@ class Config:
     # Lifetime of an instance role's credentials (IMDS iam/security-credentials/ROLE); tests shorten it.
     role_credential_seconds: int = field(
         default_factory=lambda: int(os.environ.get("EC2D_ROLE_CREDENTIAL_SECONDS", "21600")))
+    # Seconds between two passes of the Auto Scaling controller over every group (health, capacity,
+    # balance); API changes run a group's pass at once. Tests shorten it.
+    autoscaling_interval: float = field(
+        default_factory=lambda: float(os.environ.get("EC2D_AUTOSCALING_INTERVAL", "10")))
 
     def resolve_prefix(self, create: bool = True, generate: Callable[[str], str] | None = None) -> str | None:
         """The host-object prefix of this data dir, set on ``self.prefix``.

@@ -2,7 +2,8 @@
 
 Every host object ec2d makes for a data dir carries that data dir's prefix
 (:meth:`orchestrator.config.Config.resolve_prefix`): libvirt domains ``{prefix}-i-…``, VPC
-namespaces ``{prefix}-vpc-…`` with their dnsmasq, the public namespace ``{prefix}-public``, taps
+namespaces ``{prefix}-vpc-…`` with their dnsmasq and HAProxy processes (load balancers' files
+under ``/run/{prefix}/lb``), the public namespace ``{prefix}-public``, taps
 (``tap_tag(prefix)…``), root ``unreachable`` routes (metric per prefix), the host link
 ``{prefix}-h`` and root nft table ``{prefix}_host`` (``--host-routes`` / ``--uplink-nat``), and the
 run dir ``/run/{prefix}``. So two daemons with different data dirs never touch each other's objects,
@@ -87,10 +88,13 @@ def uninstall(config: Config, purge: bool = False) -> dict[str, list[str]]:
 def _prefixes_in_use(family: str) -> set[str]:
     """Concrete prefixes (``ec2dt1a2b``) of namespaces and domains that start with ``family``."""
     from orchestrator.drivers.compute.libvirt_driver import LibvirtCompute
+    from orchestrator.drivers.loadbalancer.haproxy import haproxy_pids
     from orchestrator.drivers.network import netlink
     from orchestrator.drivers.network.names import prefix_of_netns
 
     found: set[str] = {p for p in (prefix_of_netns(ns) for ns in netlink.list_netns(family)) if p}
+    for conf in haproxy_pids(Path("/run")).values():  # /run/{prefix}/lb/NAME/haproxy.cfg
+        found.add(Path(conf).relative_to("/run").parts[0])
     try:
         for name in LibvirtCompute().list_domains(family):
             found.add(name.split("-", 1)[0])
@@ -101,11 +105,13 @@ def _prefixes_in_use(family: str) -> set[str]:
 
 def sweep(prefix: str, family: bool = False) -> dict[str, list[str]]:
     from orchestrator.drivers.compute.libvirt_driver import LibvirtCompute
+    from orchestrator.drivers.loadbalancer.haproxy import HaproxyDriver
     from orchestrator.drivers.network import netlink
     from orchestrator.drivers.network.vpc import LinuxVpcNetwork
 
     prefixes = _prefixes_in_use(prefix) | {prefix} if family else {prefix}
-    report: dict[str, list[str]] = {"domains": [], "namespaces": [], "taps": [], "routes": [], "run dirs": []}
+    report: dict[str, list[str]] = {"domains": [], "namespaces": [], "taps": [], "routes": [], "run dirs": [],
+                                    "load balancers": []}
     compute = LibvirtCompute()
     for p in sorted(prefixes):
         try:
@@ -123,6 +129,10 @@ def sweep(prefix: str, family: bool = False) -> dict[str, list[str]]:
             LinuxPublicNetwork(p).delete()  # host link, root nft table, public namespace
         except Exception:
             log.warning("could not sweep the public network of %s", p, exc_info=True)
+        try:  # before the namespaces go: a process would keep its namespace alive
+            report["load balancers"] += HaproxyDriver(Path(f"/run/{p}"), p).sweep()
+        except Exception:
+            log.warning("could not sweep the load balancers of %s", p, exc_info=True)
         net = LinuxVpcNetwork(p, f"/run/{p}")
         r = net.sweep(p)
         report["namespaces"] += r.namespaces

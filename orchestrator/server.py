@@ -6,7 +6,9 @@ import asyncio
 import functools
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -15,6 +17,7 @@ from orchestrator.api.endpoint_sites import PORT, EndpointSites, host_context
 from orchestrator.config import Config
 from orchestrator.domain.states import InstanceState, VolumeState
 from orchestrator.drivers.compute.fake import FakeCompute
+from orchestrator.drivers.loadbalancer.fake import FakeLoadBalancerDriver
 from orchestrator.drivers.network.firewall.fake import FakeFirewall
 from orchestrator.drivers.network.names import SERVICE_ENDPOINT_IP
 from orchestrator.drivers.network.prefixes import free_prefix
@@ -28,6 +31,7 @@ from orchestrator.imds.fake import FakeImds
 from orchestrator.runtime.core import Runtime
 from orchestrator.runtime.parts import VpcEndpoint
 from orchestrator.services import bootstrap, images
+from orchestrator.services.autoscaling import controller as autoscaling
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
 
@@ -73,6 +77,11 @@ def publisher(backend: Backend) -> Callable[[], list[Record]]:
     return lambda: images.sync_published(backend, False)
 
 
+def service_loops(backend: Backend) -> list[Callable[[], Coroutine[Any, Any, None]]]:
+    """The services' periodic work the runtime runs once open: Auto Scaling's controller."""
+    return [lambda: autoscaling.run_periodically(backend)]
+
+
 def fake_runtime(backend: Backend) -> Runtime:
     """API-only mode (``instances`` off): the same runtime on the in-memory drivers. Instances go
     ``pending`` -> ``running`` on the fake hypervisor, volumes ``creating`` -> ``available``, images
@@ -91,6 +100,8 @@ def fake_runtime(backend: Backend) -> Runtime:
         public=FakePublicNetwork(prefix, config.public_pool),
         firewall=FakeFirewall(),
         publish_images=publisher(backend),
+        load_balancers=FakeLoadBalancerDriver(),
+        loops=service_loops(backend),
     )
 
 
@@ -136,6 +147,7 @@ async def start_runtime(backend: Backend) -> Runtime:
     """Wire the real drivers (libvirt, Linux namespaces, qcow2, IMDS) and start the runtime."""
     from orchestrator.drivers.compute.kvm_probe import probe_host
     from orchestrator.drivers.compute.libvirt_driver import LibvirtCompute
+    from orchestrator.drivers.loadbalancer.haproxy import HaproxyDriver
     from orchestrator.drivers.network.firewall import NftFirewall
     from orchestrator.drivers.network.public import PublicNetwork
     from orchestrator.drivers.network.vpc import LinuxVpcNetwork
@@ -167,6 +179,8 @@ async def start_runtime(backend: Backend) -> Runtime:
         firewall=NftFirewall(),
         publish_images=publisher(backend),
         endpoint=endpoint,
+        load_balancers=HaproxyDriver(Path(run_dir), config.prefix),
+        loops=service_loops(backend),
     )
     backend.runtime = runtime
     return await open_runtime(runtime)
@@ -195,7 +209,8 @@ async def _run_locked(config: Config, ready: asyncio.Event | None, stop: asyncio
                                     lambda m: log.info("ec2d-tiny: %s", m))
             runtime = await start_runtime(backend)
         else:
-            backend.runtime = runtime = await open_runtime(fake_runtime(backend))
+            backend.runtime = runtime = fake_runtime(backend)  # before it opens: its loops use it
+            await open_runtime(runtime)
     except BaseException:
         await _stop_s3(s3_engine)
         backend.close()

@@ -11,6 +11,7 @@ DEB_PACKAGES=(
   qemu-system-x86 qemu-utils libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-dev
   pkg-config dnsmasq-base dnsmasq-utils nftables iproute2 e2fsprogs cpio busybox-static dropbear-bin kmod
   mmdebstrap openssh-client ca-certificates python3-venv
+  haproxy  # load balancers: ec2d runs its own processes (never the distro's haproxy.service)
 )
 
 log() { printf '[setup] %s\n' "$*" >&2; }

@@ -93,6 +93,66 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "sts-session": {"RoleId": "AROAAAAAAAAAAAAAAAAAA", "RoleArn": f"arn:aws:iam::{OWNER}:role/r", "RoleName": "r",
                     "SessionName": "s", "SealedSecret": "sealed", "TokenHash": "0" * 64, "Issued": 0.0,
                     "Expiration": 0.0, "SourceArn": f"arn:aws:iam::{OWNER}:root", "Policy": None, "PolicyArns": []},
+    "launch-template": {"LaunchTemplateName": "lt", "CreateTime": "2026-01-01T00:00:00.000Z",
+                        "CreatedBy": f"arn:aws:iam::{OWNER}:root", "DefaultVersionNumber": 1, "NextVersion": 2,
+                        "Versions": [{"VersionNumber": 1, "CreateTime": "2026-01-01T00:00:00.000Z",
+                                      "CreatedBy": f"arn:aws:iam::{OWNER}:root",
+                                      "LaunchTemplateData": {"ImageId": "ami-1", "InstanceType": "t3.micro"},
+                                      "VersionDescription": "v1"}]},
+    "elbv2-load-balancer": {
+        "LoadBalancerName": "web", "Type": "application", "Scheme": "internet-facing", "VpcId": "vpc-0123456789abcdef0",
+        "IpAddressType": "ipv4", "DNSName": "web-1234567890.us-east-1.elb.amazonaws.com",
+        "CanonicalHostedZoneId": "Z35SXDOTRQ7X7K", "CreatedTime": 0.0, "SecurityGroups": ["sg-0123456789abcdef0"],
+        "Nodes": [{"SubnetId": "subnet-0123456789abcdef0", "ZoneName": "us-east-1a",
+                   "NetworkInterfaceId": "eni-0123456789abcdef0", "PrivateIpAddress": "172.31.0.5",
+                   "PublicIp": "198.18.0.9"}],
+        "Attributes": {"idle_timeout.timeout_seconds": "60"}},
+    "elbv2-target-group": {
+        "TargetGroupName": "web", "Protocol": "HTTP", "Port": 80, "VpcId": "vpc-0123456789abcdef0",
+        "TargetType": "instance", "HealthCheck": {
+            "HealthCheckProtocol": "HTTP", "HealthCheckPort": "traffic-port", "HealthCheckEnabled": True,
+            "HealthCheckIntervalSeconds": 30, "HealthCheckTimeoutSeconds": 5, "HealthyThresholdCount": 5,
+            "UnhealthyThresholdCount": 2, "HealthCheckPath": "/", "Matcher": {"HttpCode": "200"}},
+        "Attributes": {"deregistration_delay.timeout_seconds": "300"},
+        "Targets": [{"Id": "i-0123456789abcdef0", "Port": 80, "AvailabilityZone": "us-east-1a", "RegisteredAt": 0.0,
+                     "DrainingUntil": None}], "CreatedTime": 0.0},
+    "elbv2-listener": {
+        "LoadBalancerArn": f"arn:aws:elasticloadbalancing:us-east-1:{OWNER}:loadbalancer/app/web/0123456789abcdef",
+        "Port": 80, "Protocol": "HTTP", "DefaultActions": [{"Type": "fixed-response", "FixedResponseConfig": {
+            "StatusCode": "503", "ContentType": "text/plain"}}],
+        "DefaultRuleArn": f"arn:aws:elasticloadbalancing:us-east-1:{OWNER}:listener-rule/app/web/0123456789abcdef/"
+                          "0123456789abcdef/0123456789abcdef"},
+    "elbv2-rule": {
+        "ListenerArn": f"arn:aws:elasticloadbalancing:us-east-1:{OWNER}:listener/app/web/0123456789abcdef/"
+                       "0123456789abcdef",
+        "LoadBalancerArn": f"arn:aws:elasticloadbalancing:us-east-1:{OWNER}:loadbalancer/app/web/0123456789abcdef",
+        "Priority": 1, "Conditions": [{"Field": "path-pattern", "Values": ["/a/*"]}],
+        "Actions": [{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "404"}}]},
+    # Auto Scaling (domain/autoscaling_records.py)
+    "autoscaling-launch-configuration": {
+        "LaunchConfigurationName": "lc", "LaunchConfigurationARN": f"arn:aws:autoscaling:us-east-1:{OWNER}:"
+        "launchConfiguration:0:launchConfigurationName/lc", "ImageId": "ami-0123456789abcdef0",
+        "InstanceType": "t3.nano", "KeyName": "", "SecurityGroups": [], "UserData": "", "BlockDeviceMappings": [],
+        "IamInstanceProfile": None, "AssociatePublicIpAddress": None, "MetadataOptions": None,
+        "CreatedTime": "2026-01-01T00:00:00.000Z"},
+    "autoscaling-group": {
+        "AutoScalingGroupName": "g", "AutoScalingGroupARN": f"arn:aws:autoscaling:us-east-1:{OWNER}:"
+        "autoScalingGroup:0:autoScalingGroupName/g", "LaunchConfigurationName": "lc", "LaunchTemplate": None,
+        "MinSize": 0, "MaxSize": 1, "DesiredCapacity": 0, "DefaultCooldown": 300, "AvailabilityZones": ["us-east-1a"],
+        "Subnets": [], "HealthCheckType": "EC2", "HealthCheckGracePeriod": 0, "TargetGroupARNs": [],
+        "TerminationPolicies": ["Default"], "NewInstancesProtectedFromScaleIn": False,
+        "CreatedTime": "2026-01-01T00:00:00.000Z", "Tags": [], "SuspendedProcesses": [], "cause": "",
+        "failed_zones": {}},
+    "autoscaling-instance": {
+        "AutoScalingGroupName": "g", "InstanceId": "i-0123456789abcdef0", "InstanceType": "t3.nano",
+        "AvailabilityZone": "us-east-1a", "HealthStatus": "Healthy", "ProtectedFromScaleIn": False,
+        "LaunchConfigurationName": "lc", "LaunchTemplate": None, "launched_at": 0.0, "in_service_at": None,
+        "registered": [], "rebalance": False, "unhealthy_cause": None, "terminate_cause": None, "activity": None},
+    "autoscaling-activity": {
+        "AutoScalingGroupName": "g", "AutoScalingGroupARN": f"arn:aws:autoscaling:us-east-1:{OWNER}:"
+        "autoScalingGroup:0:autoScalingGroupName/g", "Description": "Launching a new EC2 instance: i-0123456789abcdef0",
+        "Cause": "At 2026-01-01T00:00:00Z ...", "StartTime": "2026-01-01T00:00:00.000Z", "Progress": 0,
+        "Details": "{}"},
 }
 
 

@@ -1,5 +1,5 @@
 """Remove every host object with a name prefix (:func:`orchestrator.hostscope.sweep`): libvirt
-domains, VPC namespaces with their dnsmasq processes, the public namespace, host link and root nft
+domains, VPC namespaces with their dnsmasq and HAProxy processes, the public namespace, host link and root nft
 table, leftover taps, unreachable routes and the run dir. For crashed test runs (``--prefix ec2dt``
 sweeps every test prefix, ``--exact`` just one).
 

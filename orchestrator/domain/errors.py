@@ -330,3 +330,181 @@ class InvalidAuthorizationMessageException(ApiError):
 
     def __init__(self) -> None:
         super().__init__("The message passed to DecodeAuthorizationMessage is not valid.")
+
+
+# ---- EC2 launch templates (codes as EC2 returns them; messages as the AWS CLI shows them where
+# known, else moto's wording)
+
+
+class LaunchTemplateNameMalformed(ApiError):
+    code = "InvalidLaunchTemplateName.MalformedException"
+
+    def __init__(self) -> None:
+        super().__init__("A launch template name must be between 3 and 128 characters, and may contain letters, "
+                         "numbers, and the following characters: - ( ) . / _.")
+
+
+class LaunchTemplateNameInUse(ApiError):
+    code = "InvalidLaunchTemplateName.AlreadyExistsException"
+
+    def __init__(self) -> None:
+        super().__init__("Launch template name already in use.")
+
+
+class LaunchTemplateNameNotFound(ApiError):
+    code = "InvalidLaunchTemplateName.NotFoundException"
+
+    def __init__(self, name: str | None = None) -> None:
+        super().__init__(f"The specified launch template, with template name {name}, does not exist." if name else
+                         "At least one of the launch templates specified in the request does not exist.")
+
+
+class LaunchTemplateIdNotFound(NotFound):
+    def __init__(self, template_id: str) -> None:
+        super().__init__("InvalidLaunchTemplateId.NotFound",
+                         f"The specified launch template, with template ID {template_id}, does not exist.")
+
+
+class LaunchTemplateVersionNotFound(ApiError):
+    code = "InvalidLaunchTemplateId.VersionNotFound"
+
+    def __init__(self, version: str, template_id: str | None = None) -> None:
+        super().__init__(
+            f"Could not find the specified version {version} for the launch template with ID {template_id}."
+            if template_id else f"The launch template version {version} is not found for the specified launch template.")
+
+
+# ---- Elastic Load Balancing v2 (query protocol): codes and statuses as botocore's elbv2 model
+# declares them (every one a 400 sender fault); ``ValidationError`` (above) for values outside the
+# operation's constraints
+
+
+class ElbError(ApiError):
+    """An ELBv2 error: its class carries the model's code; the message says what was wrong."""
+
+
+class LoadBalancerNotFound(ElbError):
+    code = "LoadBalancerNotFound"
+
+
+class TargetGroupNotFound(ElbError):
+    code = "TargetGroupNotFound"
+
+
+class ListenerNotFound(ElbError):
+    code = "ListenerNotFound"
+
+
+class RuleNotFound(ElbError):
+    code = "RuleNotFound"
+
+
+class DuplicateLoadBalancerName(ElbError):
+    code = "DuplicateLoadBalancerName"
+
+
+class DuplicateTargetGroupName(ElbError):
+    code = "DuplicateTargetGroupName"
+
+
+class DuplicateListener(ElbError):
+    code = "DuplicateListener"
+
+
+class DuplicateTagKeys(ElbError):
+    code = "DuplicateTagKeys"
+
+
+class PriorityInUse(ElbError):
+    code = "PriorityInUse"
+
+
+class InvalidTarget(ElbError):
+    code = "InvalidTarget"
+
+
+class ResourceInUse(ElbError):
+    code = "ResourceInUse"
+
+
+class TargetGroupAssociationLimit(ElbError):
+    code = "TargetGroupAssociationLimit"
+
+
+class InvalidConfigurationRequest(ElbError):
+    code = "InvalidConfigurationRequest"
+
+
+class SubnetNotFound(ElbError):
+    code = "SubnetNotFound"
+
+
+class InvalidSubnet(ElbError):
+    code = "InvalidSubnet"
+
+
+class InvalidSecurityGroup(ElbError):
+    code = "InvalidSecurityGroup"
+
+
+class InvalidScheme(ElbError):
+    code = "InvalidScheme"
+
+
+class TooManyTargets(ElbError):
+    code = "TooManyTargets"
+
+
+class TooManyTags(ElbError):
+    code = "TooManyTags"
+
+
+class IncompatibleProtocols(ElbError):
+    code = "IncompatibleProtocols"
+
+
+class UnsupportedProtocol(ElbError):
+    code = "UnsupportedProtocol"
+
+
+class InvalidLoadBalancerAction(ElbError):
+    code = "InvalidLoadBalancerAction"
+
+
+class OperationNotPermitted(ElbError):
+    code = "OperationNotPermitted"
+
+
+# ---- EC2 Auto Scaling (codes of botocore's ``autoscaling`` model; messages as AWS words them)
+
+
+class AsgValidationError(ApiError):
+    code = "ValidationError"
+
+
+class AsgAlreadyExists(ApiError):
+    code = "AlreadyExists"
+
+
+class AsgResourceInUse(ApiError):
+    code = "ResourceInUse"
+
+
+class AsgScalingActivityInProgress(ApiError):
+    code = "ScalingActivityInProgress"
+
+
+class AsgLimitExceeded(ApiError):
+    code = "LimitExceeded"
+
+
+class AsgInvalidNextToken(ApiError):
+    code = "InvalidNextToken"
+
+
+def asg_not_found(name: str) -> AsgValidationError:
+    return AsgValidationError(f"AutoScalingGroup name not found - AutoScalingGroup '{name}' not found")
+
+
+def asg_instance_not_found(instance_id: str) -> AsgValidationError:
+    return AsgValidationError(f"Instance Id not found - No managed instance found for instance ID: {instance_id}")

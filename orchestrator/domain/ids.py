@@ -67,6 +67,8 @@ KINDS: dict[str, Kind] = {
              "InvalidAttachmentID.Malformed", "attachment"),
         Kind("vol-mod", "volume-modification", "InvalidVolumeModification.NotFound",
              "InvalidVolumeModification.Malformed", "volume modification"),
+        Kind("lt", "launch-template", "InvalidLaunchTemplateId.NotFound", "InvalidLaunchTemplateId.Malformed",
+             "launch template"),
     ]
 }
 

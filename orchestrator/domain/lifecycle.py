@@ -52,6 +52,14 @@ class AttachmentState(StrEnum):
     DETACHED = "detached"  # the attachment is gone: what DetachVolume's answer may end with
 
 
+class LoadBalancerState(StrEnum):
+    """An ELBv2 load balancer's ``State.Code``."""
+
+    PROVISIONING = "provisioning"
+    ACTIVE = "active"
+    FAILED = "failed"
+
+
 AVAILABLE = "available"  # the one state of resources that never change state (VPC, subnet, ...)
 
 
@@ -133,6 +141,20 @@ ATTACHMENT = Lifecycle(
 )
 
 
+LB = LoadBalancerState
+LOAD_BALANCER = Lifecycle(
+    "elbv2-load-balancer",
+    frozenset({str(LB.PROVISIONING)}),  # CreateLoadBalancer
+    _table({
+        LB.PROVISIONING: frozenset({LB.ACTIVE,  # its proxy is up on every node
+                                    LB.FAILED}),  # the proxy could not be started
+        LB.ACTIVE: frozenset({LB.PROVISIONING,  # SetSubnets: nodes change
+                              LB.FAILED}),  # a later sync failed (ec2d restarted without the proxy)
+        LB.FAILED: frozenset({LB.PROVISIONING, LB.ACTIVE}),  # a later sync brought it up
+    }),
+)
+
+
 def _static(resource: str) -> Lifecycle:
     return Lifecycle(resource, frozenset({AVAILABLE}), {AVAILABLE: frozenset()})
 
@@ -143,7 +165,8 @@ LIFECYCLES: dict[str, Lifecycle] = {
         _static("vpc"), _static("subnet"), _static("security-group"), _static("key-pair"),
         _static("internet-gateway"), _static("route-table"), _static("elastic-ip"),
         _static("iam-user"), _static("iam-access-key"), _static("iam-role"), _static("iam-policy"),
-        _static("iam-instance-profile"), _static("sts-session"),
+        _static("iam-instance-profile"), _static("sts-session"), _static("launch-template"),
+        LOAD_BALANCER, _static("elbv2-target-group"), _static("elbv2-listener"), _static("elbv2-rule"),
     )
 }
 
@@ -212,3 +235,66 @@ def move_attachment(attachment: dict[str, Any], target: AttachmentState | str) -
         ATTACHMENT.check(attachment["State"], str(target))
         attachment["State"] = str(target)
     return attachment
+
+
+# ---- EC2 Auto Scaling (states as the autoscaling API names them)
+
+
+class AsgInstanceState(StrEnum):
+    """An Auto Scaling group's instance (``Instance.LifecycleState``)."""
+
+    PENDING = "Pending"
+    IN_SERVICE = "InService"
+    TERMINATING = "Terminating"
+    TERMINATED = "Terminated"
+    DETACHING = "Detaching"  # DetachInstances: leaving the group, the EC2 instance keeps running
+    DETACHED = "Detached"
+
+
+class AsgGroupState(StrEnum):
+    ACTIVE = "active"
+    DELETING = "Delete in progress"  # DeleteAutoScalingGroup: its instances are being terminated (Status)
+
+
+class ActivityStatus(StrEnum):
+    """A scaling activity's ``StatusCode`` (the ones ec2d reaches)."""
+
+    IN_PROGRESS = "InProgress"
+    SUCCESSFUL = "Successful"
+    FAILED = "Failed"
+    CANCELLED = "Cancelled"
+
+
+AI, AG, AC = AsgInstanceState, AsgGroupState, ActivityStatus
+
+ASG_INSTANCE = Lifecycle(
+    "autoscaling-instance",
+    frozenset({str(AI.PENDING)}),  # launched by the group, or attached to it (AttachInstances)
+    _table({
+        AI.PENDING: frozenset({AI.IN_SERVICE,  # its instance runs (and is registered with the target groups)
+                               AI.TERMINATING,  # unhealthy, scaled in or terminated by request before that
+                               AI.TERMINATED,  # its instance vanished
+                               AI.DETACHING}),
+        AI.IN_SERVICE: frozenset({AI.TERMINATING, AI.TERMINATED, AI.DETACHING}),
+        AI.TERMINATING: frozenset({AI.TERMINATED}),
+        AI.TERMINATED: frozenset(),
+        AI.DETACHING: frozenset({AI.DETACHED}),  # deregistered from the target groups, group tag removed
+        AI.DETACHED: frozenset(),
+    }),
+)
+
+ASG_GROUP = Lifecycle(
+    "autoscaling-group",
+    frozenset({str(AG.ACTIVE)}),
+    _table({AG.ACTIVE: frozenset({AG.DELETING}), AG.DELETING: frozenset()}),
+)
+
+ASG_ACTIVITY = Lifecycle(
+    "autoscaling-activity",
+    frozenset({str(AC.IN_PROGRESS), str(AC.SUCCESSFUL), str(AC.FAILED)}),
+    _table({AC.IN_PROGRESS: frozenset({AC.SUCCESSFUL, AC.FAILED, AC.CANCELLED}),
+            AC.SUCCESSFUL: frozenset(), AC.FAILED: frozenset(), AC.CANCELLED: frozenset()}),
+)
+
+for _lc in (ASG_INSTANCE, ASG_GROUP, ASG_ACTIVITY, _static("autoscaling-launch-configuration")):
+    LIFECYCLES[_lc.resource] = _lc

@@ -19,6 +19,10 @@ import types
 from collections.abc import Mapping
 from typing import Any, NotRequired, TypedDict, Union, get_args, get_origin, get_type_hints, is_typeddict
 
+from orchestrator.domain.autoscaling_records import AUTOSCALING_SCHEMAS
+from orchestrator.domain.elb_records import ListenerData, LoadBalancerData, RuleData, TargetGroupData
+from orchestrator.domain.launch_template_records import LaunchTemplateRecordData
+
 # ---------------------------------------------------------------------------------------------
 # shapes shared by several records
 
@@ -317,6 +321,9 @@ class NetworkInterfaceData(TypedDict):
     InterfaceType: str
     Attachment: NotRequired[EniAttachment | None]
     SecondaryPrivateIps: NotRequired[list[str]]
+    RequesterId: NotRequired[str]  # a requester-managed ENI (a load balancer's node: "amazon-elb")
+    RequesterManaged: NotRequired[bool]
+    PublicIp: NotRequired[str]  # a requester-managed ENI's own public IPv4 (a load balancer node's)
 
 
 class InternetGatewayAttachment(TypedDict):
@@ -465,6 +472,9 @@ VPC, SUBNET, SECURITY_GROUP, ENI = "vpc", "subnet", "security-group", "network-i
 IGW, RTB, EIP, KEY_PAIR = "internet-gateway", "route-table", "elastic-ip", "key-pair"
 IAM_USER, IAM_ACCESS_KEY, IAM_ROLE = "iam-user", "iam-access-key", "iam-role"
 IAM_POLICY, IAM_INSTANCE_PROFILE, STS_SESSION = "iam-policy", "iam-instance-profile", "sts-session"
+LAUNCH_TEMPLATE = "launch-template"
+LOAD_BALANCER, TARGET_GROUP = "elbv2-load-balancer", "elbv2-target-group"
+LISTENER, LISTENER_RULE = "elbv2-listener", "elbv2-rule"
 IAM_REGION = "aws-global"  # the region column of IAM's and STS's records: they belong to no region
 
 SCHEMAS: dict[str, type[Any]] = {
@@ -486,7 +496,13 @@ SCHEMAS: dict[str, type[Any]] = {
     IAM_POLICY: IamPolicyData,
     IAM_INSTANCE_PROFILE: IamInstanceProfileData,
     STS_SESSION: StsSessionData,
+    LAUNCH_TEMPLATE: LaunchTemplateRecordData,
+    LOAD_BALANCER: LoadBalancerData,
+    TARGET_GROUP: TargetGroupData,
+    LISTENER: ListenerData,
+    LISTENER_RULE: RuleData,
 }
+SCHEMAS.update(AUTOSCALING_SCHEMAS)  # Auto Scaling's records (domain/autoscaling_records.py)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from orchestrator.drivers.compute.driver import ComputeDriver
+from orchestrator.drivers.loadbalancer.driver import LoadBalancerDriver, ServerHealth
+from orchestrator.drivers.loadbalancer.fake import FakeLoadBalancerDriver
 from orchestrator.drivers.network.firewall import FirewallDriver
 from orchestrator.drivers.network.vpc import VpcNetworkDriver
 from orchestrator.drivers.storage.volumes import StorageDriver
@@ -21,6 +24,7 @@ from orchestrator.imds.model import InstanceMetadata
 from orchestrator.runtime.ebs import Ebs
 from orchestrator.runtime.instances import Instances
 from orchestrator.runtime.jobs import Jobs
+from orchestrator.runtime.load_balancers import LoadBalancers
 from orchestrator.runtime.parts import MetadataService, Parts, PublicSide, VpcEndpoint
 from orchestrator.runtime.port import Model, Then
 from orchestrator.runtime.reconciler import Reconciler
@@ -45,6 +49,8 @@ class Runtime:
         firewall: FirewallDriver | None = None,
         publish_images: PublishImages | None = None,
         endpoint: VpcEndpoint | None = None,
+        load_balancers: LoadBalancerDriver | None = None,
+        loops: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
     ) -> None:
         self.parts = Parts(model, compute, networks, storage, imds, virt_type, Jobs(), open_listener, public,
                            firewall, endpoint=endpoint)
@@ -54,6 +60,9 @@ class Runtime:
         self.ebs = Ebs(self.parts, self.vpcs)
         self.reconciler = Reconciler(self.parts, self.instances, self.ebs)
         self.startup = Startup(self.parts, self.vpcs, self.ebs, self.reconciler, publish_images)
+        # None: the in-memory driver (no proxy is made)
+        self.load_balancers = LoadBalancers(self.parts, self.vpcs, load_balancers or FakeLoadBalancerDriver())
+        self.loops = list(loops)  # the services' periodic work (Auto Scaling), started once open
 
     # ------------------------------------------------------------------ parts and life
     @property
@@ -81,6 +90,9 @@ class Runtime:
 
     async def open(self) -> None:
         await self.startup.open()
+        self.load_balancers.restore()
+        for loop in self.loops:
+            self.jobs.spawn_loop(loop())
 
     async def close(self) -> None:
         await self.startup.close()
@@ -192,3 +204,19 @@ class Runtime:
 
     async def _collect(self) -> None:
         await self.ebs.collect_garbage()
+
+    # ------------------------------------------------------------------ RuntimePort: ELBv2
+    def provision_load_balancer(self, region: str, lb_arn: str) -> None:
+        self.load_balancers.provision(region, lb_arn)
+
+    async def sync_load_balancer(self, region: str, lb_arn: str, vpc_id: str) -> None:
+        await self.load_balancers.sync(region, lb_arn, vpc_id)
+
+    async def target_health(self, region: str, target_group_arn: str) -> dict[tuple[str, int], ServerHealth | None]:
+        return await self.load_balancers.target_health(region, target_group_arn)
+    # ------------------------------------------------------------------ RuntimePort: services' work
+    def background(self, what: str, factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        self.jobs.spawn_logged(what, factory)
+
+    def exclusive(self, key: str) -> AbstractAsyncContextManager[None]:
+        return self.jobs.holding(key)

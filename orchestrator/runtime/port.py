@@ -13,11 +13,13 @@ before the API call answers).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
-from typing import Protocol
+from collections.abc import Callable, Coroutine, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
 
 from orchestrator.config import Config
 from orchestrator.domain.regions import RegionCatalogue
+from orchestrator.drivers.loadbalancer.driver import ServerHealth
 from orchestrator.store.sqlite import Record, Store
 
 # ``then(ok)`` after background EBS work (CopyImage/CreateImage settle their AMI with it)
@@ -135,3 +137,23 @@ class RuntimePort(Protocol):
 
     def delete_snapshot(self, snapshot_id: str) -> None:
         """The snapshot is ``deleted`` (hidden): remove its layer and record once nothing builds on it."""
+
+    # ---- ELBv2 load balancers (runtime/load_balancers.py)
+    def provision_load_balancer(self, region: str, lb_arn: str) -> None:
+        """In the background: the VPC synced (node addresses...), the proxy applied, then the
+        record ``provisioning`` -> ``active`` (``failed`` with a ``StateReason`` if that failed)."""
+
+    async def sync_load_balancer(self, region: str, lb_arn: str, vpc_id: str) -> None:
+        """Make the proxy match the store (VPC sync, then the driver's apply); when the record is
+        gone, remove the proxy (its name comes from the ARN) and re-sync ``vpc_id``."""
+
+    async def target_health(self, region: str, target_group_arn: str) -> dict[tuple[str, int], ServerHealth | None]:
+        """``(target id, port) -> what the proxies' checks observed`` for each registration of the
+        group (None: no proxy has the server yet)."""
+
+    # ---- the services' own background work (Auto Scaling's controller)
+    def background(self, what: str, factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run ``factory()`` in the background (failures logged); cancelled when the runtime closes."""
+
+    def exclusive(self, key: str) -> AbstractAsyncContextManager[None]:
+        """The runtime's lock ``key`` (``Jobs.holding``): one holder at a time, in this process."""

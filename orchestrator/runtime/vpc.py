@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import logging
 
+from orchestrator.domain.records import LOAD_BALANCER
 from orchestrator.drivers.network import routes
 from orchestrator.runtime import records as rec
 from orchestrator.runtime import vpc_state
 from orchestrator.runtime.parts import Parts
 from orchestrator.runtime.vpc_state import VpcView
-from orchestrator.store.sqlite import Record
+from orchestrator.store.sqlite import Record, Store
 
 log = logging.getLogger("ec2d.runtime")
 
@@ -35,7 +36,15 @@ def read_view(parts: Parts, region: str, vpc: Record) -> VpcView:
         images={i: image for i in image_ids if (image := store.get(i)) is not None},
         tags={i: store.tags_of(i) for i in tagged},
         zone_ids={name: z.zone_id for name, z in zones.items() if z is not None},
+        nodes=load_balancer_nodes(store, region, vpc.id),
     )
+
+
+def load_balancer_nodes(store: Store, region: str, vpc_id: str) -> list[vpc_state.LocalNode]:
+    """The nodes of the VPC's load balancers (every state: a provisioning one is being brought up)."""
+    return [vpc_state.LocalNode(n["NetworkInterfaceId"], n["SubnetId"], n["PrivateIpAddress"],
+                                tuple(lb.data["SecurityGroups"]), n.get("PublicIp"), lb.data["DNSName"])
+            for lb in store.list(LOAD_BALANCER, region) if lb.data["VpcId"] == vpc_id for n in lb.data["Nodes"]]
 
 
 class VpcNetworks:
@@ -109,6 +118,8 @@ class VpcNetworks:
             raise
         await self.sync_firewall(region, view)
         await self.jobs.call(p.networks[region].set_leases, vpc_id, vpc_state.leases(view))
+        await self.jobs.call(p.networks[region].set_local_addresses, vpc_id, vpc_state.local_addresses(view),
+                             vpc_state.host_records(view))
         if vpc_id in p.listening:
             sessions = p.model.sessions
             p.imds.set_instances(vpc_id, vpc_state.metadata_table(view, lambda i: sessions.for_owner(i).as_imds(),

@@ -19,6 +19,7 @@ from orchestrator.domain.states import ACTIVE
 from orchestrator.drivers.network import firewall as fw
 from orchestrator.drivers.network.dnsmasq import Lease
 from orchestrator.drivers.network.names import private_dns_name
+from orchestrator.drivers.network.vpc.driver import HostRecord, LocalAddress
 from orchestrator.imds.model import IamRole, InstanceMetadata, MetadataOptions, NetworkInterface
 from orchestrator.runtime.port import InstanceRoles
 from orchestrator.store.sqlite import Record
@@ -41,6 +42,21 @@ class VpcView:
     images: Mapping[str, Record] = field(default_factory=dict)  # AMIs of the instances (still known)
     tags: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # instance id -> tags (IMDS)
     zone_ids: Mapping[str, str] = field(default_factory=dict)  # zone name -> zone id
+    nodes: Sequence[LocalNode] = ()  # load balancers' nodes in the VPC's subnets
+
+
+@dataclass(frozen=True)
+class LocalNode:
+    """One node of a load balancer: an ENI in one subnet whose address the VPC's namespace holds
+    itself (the proxy runs there), its security groups, its public IPv4 (internet-facing) and the
+    load balancer's DNS name."""
+
+    eni_id: str
+    subnet_id: str
+    ip: str
+    group_ids: tuple[str, ...]
+    public_ip: str | None
+    dns_name: str
 
 
 def public_dns_name(ip: str, region: str) -> str:
@@ -84,7 +100,23 @@ def nat_table(view: VpcView) -> dict[str, str]:
         subnet = view.subnets.get(r.data["SubnetId"])
         if ip and subnet is not None and subnet_is_public(view, subnet):
             out[ip] = r.data["PrivateIpAddress"]
+    for n in view.nodes:
+        subnet = view.subnets.get(n.subnet_id)
+        if n.public_ip and subnet is not None and subnet_is_public(view, subnet):
+            out[n.public_ip] = n.ip
     return out
+
+
+def local_addresses(view: VpcView) -> list[LocalAddress]:
+    """The addresses the namespace holds on the subnet bridges: every load balancer node's."""
+    return [LocalAddress(n.subnet_id, n.ip) for n in view.nodes if n.subnet_id in view.subnets]
+
+
+def host_records(view: VpcView) -> list[HostRecord]:
+    """Each load balancer's DNS name -> its nodes' private addresses. (AWS answers an
+    internet-facing balancer's public addresses everywhere; inside the VPC ec2d answers the
+    private ones, which reach the same nodes without a hairpin through the public network.)"""
+    return [HostRecord(n.dns_name, n.ip) for n in view.nodes if n.subnet_id in view.subnets]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -143,6 +175,7 @@ def firewall_model(view: VpcView, tap_name: Callable[[str], str]) -> tuple[list[
     ports = [fw.Port(e.id, tap_name(e.id), e.data["MacAddress"], (e.data["PrivateIpAddress"], *secondary_ips(e)),
                      tuple(g["GroupId"] for g in e.data["Groups"] if g["GroupId"] in groups))
              for r in view.instances if r.state in ACTIVE for e in view.enis.get(r.id, ())]
+    ports += [fw.local_port(n.eni_id, (n.ip,), tuple(g for g in n.group_ids if g in groups)) for n in view.nodes]
     return ports, groups
 
 

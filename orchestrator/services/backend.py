@@ -11,6 +11,7 @@ from orchestrator.domain.regions import RegionCatalogue
 from orchestrator.domain.states import InstanceState
 from orchestrator.runtime.port import InstanceRoles, RuntimePort
 from orchestrator.services import credentials, principals, usage
+from orchestrator.services.autoscaling.target_groups import TargetGroupPort
 from orchestrator.services.credentials import Credentials
 from orchestrator.services.iam import keystore
 from orchestrator.services.principals import ResolvedKey
@@ -28,6 +29,9 @@ class Backend:
     # Instance-role credentials for the metadata service (``services/instance_roles.py``, set by
     # ``bootstrap.open``); None: instances get no ``iam/`` in their metadata.
     roles: InstanceRoles | None = None
+    # Elastic Load Balancing as Auto Scaling sees it (``services/autoscaling/target_groups.py``);
+    # None: no target group exists.
+    target_groups: TargetGroupPort | None = None
     # Side effects go through this port: the composition root (server.py) puts a
     # ``runtime.core.Runtime`` here, on the real drivers or (API-only mode) on the fakes.
     runtime: RuntimePort = field(init=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from orchestrator.config import Config
 from orchestrator.services import instance_roles, vpcs
 from orchestrator.services.backend import Backend
+from orchestrator.services.elbv2.for_autoscaling import ElbTargetGroups
 
 
 def ensure_defaults(backend: Backend) -> None:
@@ -21,5 +22,6 @@ def ensure_defaults(backend: Backend) -> None:
 def open(config: Config) -> Backend:  # noqa: A001 - the verb the callers read: bootstrap.open(config)
     backend = Backend.open(config)
     backend.roles = instance_roles.InstanceRoleCredentials(backend)
+    backend.target_groups = ElbTargetGroups(backend)  # Auto Scaling registers with ELBv2's groups
     ensure_defaults(backend)
     return backend

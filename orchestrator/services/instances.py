@@ -23,6 +23,7 @@ from orchestrator.services import (
     images,
     instance_profiles,
     launch_request,
+    launch_templates,
     lookup,
     public_ips,
     volumes,
@@ -76,21 +77,27 @@ def transition(backend: Backend, record_id: str, current: InstanceState | Iterab
 # RunInstances
 
 
-def run(backend: Backend, region: str, req: Mapping[str, Any], caller: Caller | None = None) -> dict[str, Any]:
+def run(backend: Backend, region: str, req: Mapping[str, Any], caller: Caller | None = None,
+        system_tags: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """RunInstances. ``system_tags``: tags an AWS service adds (Auto Scaling's ``aws:autoscaling:groupName``),
+    which a caller's TagSpecifications may not name."""
     token = req.get("ClientToken")
     if token:
         same = [r for r in backend.store.list(INSTANCE, region) if r.data.get("ClientToken") == token]
         if same:
             return reservation(backend, same)
 
-    if not req.get("ImageId"):  # botocore's model leaves it optional (launch templates): ec2d has none
+    req, template_tags = launch_templates.for_run(backend, region, req)  # a LaunchTemplate's data under req
+    if not req.get("ImageId"):  # botocore's model leaves it optional (a launch template may give it)
         raise errors.MissingParameter("ImageId")
     image = images.get(backend, region, req["ImageId"])
     backend.runtime.require_hypervisor()
     launch = launch_request.check(backend, region, req, image)
+    launch.instance_tags.update(template_tags)  # aws:ec2launchtemplate:id/version, as EC2 adds them
     profile = instance_profiles.resolve(backend, req.get("IamInstanceProfile"), caller)
 
     reservation_id = ids.new_id("r")
+    launch.instance_tags.update(system_tags or {})
     created: list[Record] = []
     with backend.store.transaction():
         for index in range(_admit(backend, launch)):

@@ -20,6 +20,7 @@ from orchestrator.domain.records import (
     InstanceData,
     InternetGatewayData,
     KeyPairData,
+    LaunchTemplateRecordData,
     NetworkInterfaceData,
     RouteTableData,
     SecurityGroupData,
@@ -71,6 +72,7 @@ LOOKUPS: dict[str, Lookup] = {lk.prefix: lk for lk in (
     Lookup("igw"),
     Lookup("rtb"),
     Lookup("key", not_found=_key_not_found),
+    Lookup("lt", not_found=errors.LaunchTemplateIdNotFound),
 )}
 
 
@@ -129,6 +131,10 @@ def route_table(backend: Backend, region: str, rtb_id: str) -> Record[RouteTable
 
 def key_pair(backend: Backend, region: str, key_id: str) -> Record[KeyPairData]:
     return get(backend, region, "key", key_id)
+
+
+def launch_template(backend: Backend, region: str, template_id: str) -> Record[LaunchTemplateRecordData]:
+    return get(backend, region, "lt", template_id)
 
 
 def not_found(prefix: str, resource_id: str) -> errors.NotFound:

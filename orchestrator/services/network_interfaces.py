@@ -14,7 +14,7 @@ from typing import Any
 
 from orchestrator.domain import errors, ids, instance_types
 from orchestrator.domain.lifecycle import AttachmentState, EniState
-from orchestrator.domain.records import NetworkInterfaceData
+from orchestrator.domain.records import GroupIdentifier, NetworkInterfaceData
 from orchestrator.domain.states import InstanceState
 from orchestrator.runtime import records, vpc_state
 from orchestrator.services import instances, lookup, vpcs
@@ -42,6 +42,17 @@ def create(backend: Backend, region: str, req: Mapping[str, Any], tags: Mapping[
         if tags:
             backend.store.set_tags(eni.id, ENI, region, dict(tags))
     return backend.store.get(eni.id)  # type: ignore[return-value]
+
+
+def create_requester_managed(backend: Backend, subnet: Record, groups: list[GroupIdentifier], description: str,
+                             requester_id: str) -> Record[NetworkInterfaceData]:
+    """An ENI another service manages for the account (a load balancer's node: ``amazon-elb``),
+    ``in-use`` from the start, with no instance attachment; call inside a store transaction."""
+    eni = vpcs.create_eni(backend, subnet, groups, description)
+    eni.data["RequesterId"] = requester_id
+    eni.data["RequesterManaged"] = True
+    backend.store.update(eni)
+    return backend.store.transition(eni.id, str(EniState.AVAILABLE), str(EniState.IN_USE))
 
 
 def secondary_ips(eni: Record[NetworkInterfaceData]) -> list[str]:
@@ -201,12 +212,17 @@ def describe_eni(record: Record, tags: Mapping[str, str]) -> dict[str, Any]:
         "AvailabilityZone": d["AvailabilityZone"], "Description": d["Description"], "OwnerId": d["OwnerId"],
         "Status": record.state, "MacAddress": d["MacAddress"], "PrivateIpAddress": d["PrivateIpAddress"],
         "PrivateDnsName": dns, "SourceDestCheck": d["SourceDestCheck"], "Groups": d["Groups"],
-        "InterfaceType": d["InterfaceType"], "RequesterManaged": False,
+        "InterfaceType": d["InterfaceType"], "RequesterManaged": d.get("RequesterManaged", False),
         "PrivateIpAddresses": [{"Primary": True, "PrivateIpAddress": d["PrivateIpAddress"], "PrivateDnsName": dns}]
         + [{"Primary": False, "PrivateIpAddress": ip,
             "PrivateDnsName": vpcs.private_dns_name(ip, record.region)} for ip in d.get("SecondaryPrivateIps") or []],
         "TagSet": tag_service.tag_list(tags),
     }
+    if d.get("RequesterId"):
+        out["RequesterId"] = d["RequesterId"]
+    if d.get("PublicIp"):
+        out["Association"] = {"PublicIp": d["PublicIp"], "IpOwnerId": "amazon",
+                              "PublicDnsName": vpc_state.public_dns_name(d["PublicIp"], record.region)}
     if d.get("Attachment"):
         out["Attachment"] = {k: v for k, v in d["Attachment"].items()}
         out["Attachment"].setdefault("InstanceOwnerId", d["OwnerId"])

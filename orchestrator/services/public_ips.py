@@ -16,6 +16,7 @@ from typing import Any
 from orchestrator.domain import errors, ids
 from orchestrator.domain.lifecycle import AVAILABLE
 from orchestrator.domain.records import (
+    LOAD_BALANCER,
     ElasticIpData,
     InstanceData,
     InternetGatewayData,
@@ -96,6 +97,8 @@ def detach_igw(backend: Backend, region: str, igw_id: str, vpc_id: str) -> Recor
                               code="Gateway.NotAttached")
     mapped = [r for r in backend.store.list("instance", region)
               if r.data["VpcId"] == vpc_id and r.state in HOLDS_PUBLIC_IP and public_ip_of(backend, r)]
+    mapped += [lb for lb in backend.store.list(LOAD_BALANCER, region)  # internet-facing ELBv2 nodes' addresses
+               if lb.data["VpcId"] == vpc_id and any(n["PublicIp"] for n in lb.data["Nodes"])]
     if mapped:
         raise errors.DependencyViolation(
             f"Network {vpc_id} has some mapped public address(es). Please unmap those public address(es) "
@@ -263,6 +266,8 @@ def used_public_ips(backend: Backend) -> set[str]:
     for region in backend.config.regions:
         used |= {e.data["PublicIp"] for e in backend.store.list(EIP, region)}
         used |= {r.data["AutoPublicIp"] for r in backend.store.list("instance", region) if r.data.get("AutoPublicIp")}
+        used |= {n["PublicIp"] for r in backend.store.list(LOAD_BALANCER, region)  # ELBv2 nodes' addresses
+                 for n in r.data["Nodes"] if n["PublicIp"]}
     return used
 
 

@@ -95,6 +95,7 @@ def describe_tags(backend: Backend, region: str) -> list[dict[str, str]]:
     return [
         {"ResourceId": rid, "ResourceType": rtype, "Key": key, "Value": value}
         for rid, rtype, key, value in backend.store.all_tags(region)
+        if not rtype.startswith("elbv2-")  # ELBv2's tags are its own (its DescribeTags)
     ]
 
 

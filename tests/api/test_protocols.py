@@ -82,9 +82,15 @@ def test_query_protocol_errors() -> None:
         protocol.parse(op, {"RoleName": "r", "AssumeRolePolicyDocument": "{}", "Tags.item.1.Key": "k"})
     with pytest.raises(errors.ValidationError):
         protocol.parse(op, {"RoleName": "r", "AssumeRolePolicyDocument": "{}", "MaxSessionDuration": "long"})
-    elbv2 = for_model(load_model("elbv2"))  # the other Query services keep the parser's own codes
-    with pytest.raises(errors.MissingParameter):
+    elbv2 = for_model(load_model("elbv2"))  # ELBv2 and Auto Scaling answer a missing member so too
+    with pytest.raises(errors.ValidationError):
         elbv2.parse(elbv2.operation("CreateLoadBalancer"), {})
+    autoscaling = for_model(load_model("autoscaling"))
+    with pytest.raises(errors.ValidationError):
+        autoscaling.parse(autoscaling.operation("CreateAutoScalingGroup"), {})
+    other = for_model(load_model("cloudformation"))  # the other Query services keep the parser's own codes
+    with pytest.raises(errors.MissingParameter):
+        other.parse(other.operation("CreateStack"), {})
 
 
 def test_json_protocol_errors() -> None:

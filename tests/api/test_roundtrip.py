@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import autoscaling_samples
 import pytest
 from api_only import fake_runtime, opened_backend, reaches, until
 from botocore.parsers import create_parser
@@ -224,6 +225,28 @@ SAMPLES: list[tuple[str, Sample]] = [
         "InternetGatewayId"]}),
     ("DeleteSubnet", lambda s: {"SubnetId": s["CreateSubnet"]["Subnet"]["SubnetId"]}),
     ("DeleteVpc", lambda s: {"VpcId": s["CreateVpc"]["Vpc"]["VpcId"]}),
+    ("CreateLaunchTemplate", lambda s: {
+        "LaunchTemplateName": "rt-lt", "VersionDescription": "first", "TagSpecifications": [
+            {"ResourceType": "launch-template", "Tags": [{"Key": "team", "Value": "blue"}]}],
+        "LaunchTemplateData": {
+            "ImageId": s["DescribeImages"]["Images"][0]["ImageId"], "InstanceType": "t3.micro", "KeyName": "rt-rsa",
+            "UserData": "IyEvYmluL3NoCmVjaG8gaGkK", "SecurityGroupIds": ["sg-0123456789abcdef0"],
+            "IamInstanceProfile": {"Name": "rt-profile"}, "Placement": {"AvailabilityZone": "us-east-1a"},
+            "MetadataOptions": {"HttpTokens": "required", "HttpPutResponseHopLimit": 2, "HttpEndpoint": "enabled"},
+            "BlockDeviceMappings": [{"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 2, "VolumeType": "gp3",
+                                                                       "DeleteOnTermination": True}}],
+            "NetworkInterfaces": [{"DeviceIndex": 0, "AssociatePublicIpAddress": True,
+                                   "Groups": ["sg-0123456789abcdef0"]}],
+            "TagSpecifications": [{"ResourceType": "instance", "Tags": [{"Key": "app", "Value": "web"}]}]}}),
+    ("CreateLaunchTemplateVersion", lambda s: {
+        "LaunchTemplateId": s["CreateLaunchTemplate"]["LaunchTemplate"]["LaunchTemplateId"], "SourceVersion": "1",
+        "VersionDescription": "second", "LaunchTemplateData": {"InstanceType": "t3.small"}}),
+    ("ModifyLaunchTemplate", lambda s: {"LaunchTemplateName": "rt-lt", "DefaultVersion": "2"}),
+    ("DescribeLaunchTemplates", lambda s: {"LaunchTemplateNames": ["rt-lt"]}),
+    ("DescribeLaunchTemplateVersions", lambda s: {"LaunchTemplateName": "rt-lt", "MaxResults": 1}),
+    ("DeleteLaunchTemplateVersions", lambda s: {"LaunchTemplateName": "rt-lt", "Versions": ["1", "2", "9"]}),
+    ("DeleteLaunchTemplate", lambda s: {"LaunchTemplateName": "rt-lt"}),
+    ("GetLaunchTemplateData", lambda s: {"InstanceId": first_instance(s)}),
     # last: the instances are terminated once the runtime gets to it (AssociateAddress above needs one)
     ("TerminateInstances", lambda s: {"InstanceIds": [i["InstanceId"] for i in s["RunInstances"]["Instances"]]}),
 ]
@@ -317,8 +340,72 @@ def _filled(args: dict[str, Any], account: str, state: dict[str, Any]) -> dict[s
             v = state["authmsg"]
         elif isinstance(v, str) and "%s" in v:
             v = v % account
-        out[k] = v
+        out[k] = _answered(v, state)
     return out
+
+
+def _answered(value: Any, state: dict[str, Any]) -> Any:
+    """``value`` with each callable in it replaced by its value on the earlier answers (ELBv2's ARNs)."""
+    if callable(value):
+        return value(state)
+    if isinstance(value, list):
+        return [_answered(v, state) for v in value]
+    if isinstance(value, dict):
+        return {k: _answered(v, state) for k, v in value.items()}
+    return value
+
+
+def _lb(s: State) -> str:
+    return s["CreateLoadBalancer"]["LoadBalancers"][0]["LoadBalancerArn"]
+
+
+def _tg(s: State) -> str:
+    return s["CreateTargetGroup"]["TargetGroups"][0]["TargetGroupArn"]
+
+
+def _listener(s: State) -> str:
+    return s["CreateListener"]["Listeners"][0]["ListenerArn"]
+
+
+def _rule(s: State) -> str:
+    return s["CreateRule"]["Rules"][0]["RuleArn"]
+
+
+_FORWARD = [{"Type": "forward", "TargetGroupArn": _tg}]
+ELBV2_SAMPLES: list[tuple[str, str, dict[str, Any], principals.Caller | None]] = [("elbv2", a, args, None) for a, args in [
+    ("CreateLoadBalancer", {"Name": "rt-lb", "Subnets": lambda s: s["subnets"][:2], "Tags": _TAGS}),
+    ("DescribeLoadBalancers", {"PageSize": 1}),
+    ("DescribeLoadBalancerAttributes", {"LoadBalancerArn": _lb}),
+    ("ModifyLoadBalancerAttributes", {"LoadBalancerArn": _lb, "Attributes": [
+        {"Key": "idle_timeout.timeout_seconds", "Value": "30"}]}),
+    ("SetSecurityGroups", {"LoadBalancerArn": _lb, "SecurityGroups": lambda s: [s["sg"]]}),
+    ("SetSubnets", {"LoadBalancerArn": _lb, "Subnets": lambda s: s["subnets"][1:3]}),
+    ("CreateTargetGroup", {"Name": "rt-tg", "Protocol": "HTTP", "Port": 80, "TargetType": "ip",
+                           "VpcId": lambda s: s["vpc"]}),
+    ("DescribeTargetGroups", {}),
+    ("ModifyTargetGroup", {"TargetGroupArn": _tg, "HealthCheckPath": "/up", "Matcher": {"HttpCode": "200-299"}}),
+    ("DescribeTargetGroupAttributes", {"TargetGroupArn": _tg}),
+    ("ModifyTargetGroupAttributes", {"TargetGroupArn": _tg, "Attributes": [
+        {"Key": "deregistration_delay.timeout_seconds", "Value": "0"}]}),
+    ("RegisterTargets", {"TargetGroupArn": _tg, "Targets": [{"Id": "172.31.0.50", "Port": 8080}]}),
+    ("CreateListener", {"LoadBalancerArn": _lb, "Protocol": "HTTP", "Port": 80, "DefaultActions": _FORWARD}),
+    ("DescribeListeners", {"LoadBalancerArn": _lb}),
+    ("ModifyListener", {"ListenerArn": _listener, "Port": 8080}),
+    ("CreateRule", {"ListenerArn": _listener, "Priority": 5, "Actions": _FORWARD, "Conditions": [
+        {"Field": "host-header", "HostHeaderConfig": {"Values": ["*.example.com"]}}]}),
+    ("DescribeRules", {"ListenerArn": _listener}),
+    ("ModifyRule", {"RuleArn": _rule, "Conditions": [{"Field": "path-pattern", "Values": ["/a/*"]}]}),
+    ("SetRulePriorities", {"RulePriorities": [{"RuleArn": _rule, "Priority": 6}]}),
+    ("DescribeTargetHealth", {"TargetGroupArn": _tg}),
+    ("AddTags", {"ResourceArns": [_lb, _tg], "Tags": [{"Key": "k", "Value": "v"}]}),
+    ("DescribeTags", {"ResourceArns": [_lb, _tg]}),
+    ("RemoveTags", {"ResourceArns": [_lb], "TagKeys": ["team"]}),
+    ("DeregisterTargets", {"TargetGroupArn": _tg, "Targets": [{"Id": "172.31.0.50", "Port": 8080}]}),
+    ("DeleteRule", {"RuleArn": _rule}),
+    ("DeleteListener", {"ListenerArn": _listener}),
+    ("DeleteLoadBalancer", {"LoadBalancerArn": _lb}),
+    ("DeleteTargetGroup", {"TargetGroupArn": _tg}),
+]]
 
 
 # The other services: (service, action, input, caller or None for the account's root)
@@ -343,6 +430,7 @@ OTHER_SAMPLES: list[tuple[str, str, dict[str, Any], principals.Caller | None]] =
     ("ce", "GetCostForecast", {"TimePeriod": CE_AHEAD, "Metric": "UNBLENDED_COST", "Granularity": "DAILY"}, None),
     ("ce", "GetDimensionValues", {"TimePeriod": CE_DAY, "Dimension": "LINKED_ACCOUNT"}, None),
     *IAM_SAMPLES,
+    *ELBV2_SAMPLES,
 ]
 
 
@@ -351,7 +439,9 @@ def test_every_registered_action_has_a_sample() -> None:
     assert set(registry.SERVICES) >= {"ec2", "sts", "pricing", "ce"}
     for name, svc in registry.SERVICES.items():
         if name != "ec2":
-            assert set(svc.handlers) <= {a for s, a, _, _ in OTHER_SAMPLES if s == name}, name
+            samples = {a for s, a, _, _ in OTHER_SAMPLES if s == name} | (
+                {a for a, _ in autoscaling_samples.SAMPLES} if name == "autoscaling" else set())
+            assert set(svc.handlers) <= samples, name
 
 
 def through_the_wire(service: str, op_name: str, result: dict[str, Any] | None, request_id: str) -> dict[str, Any]:
@@ -366,24 +456,40 @@ def through_the_wire(service: str, op_name: str, result: dict[str, Any] | None, 
 
 
 def test_other_services_output_survives_botocore_parsing(backend: Backend) -> None:
-    state: dict[str, Any] = {"authmsg": auth_messages.encode(backend.credentials.secret_access_key,
-                                                             backend.account_id, {"allowed": False})}
-    for service, name, args, caller in OTHER_SAMPLES:
-        svc = registry.get_service(service)
-        ctx = RequestContext("req-rt", name, "us-east-1", backend.account_id, "AKIA", backend, caller)
-        result = asyncio.run(call(svc.handlers[name], ctx, _filled(args, backend.account_id, state), service)) or {}
-        state.setdefault(name, result)
-        output = svc.protocol.operation(name).output_shape
-        if output is None or not output.members:  # Delete*, Put*, ...: nothing to answer
-            assert not result, (service, name)
-            continue
-        assert result, (service, name)
-        parsed = through_the_wire(service, name, result, "req-rt")
-        assert parsed["ResponseMetadata"]["RequestId"] == "req-rt", (service, name)
-        assert normalize(parsed) == normalize(result), (service, name)
+    asyncio.run(other_outputs(backend))  # on the fake runtime: ELBv2's proxies follow in the background
 
 
-@pytest.mark.parametrize("service", ["ec2", "sts", "pricing", "ce"])
+async def other_outputs(backend: Backend) -> None:
+    vpc_id = next(v.id for v in backend.store.list("vpc", "us-east-1") if v.data["IsDefault"])
+    state: dict[str, Any] = {
+        "authmsg": auth_messages.encode(backend.credentials.secret_access_key, backend.account_id, {"allowed": False}),
+        "vpc": vpc_id, "subnets": [s.id for s in sorted(backend.store.list("subnet", "us-east-1"),
+                                                        key=lambda s: s.data["AvailabilityZone"])
+                                   if s.data["VpcId"] == vpc_id],
+        "sg": next(g.id for g in backend.store.list("security-group", "us-east-1")
+                   if g.data["VpcId"] == vpc_id and g.data["GroupName"] == "default")}
+    async with fake_runtime(backend):
+        for service, name, args, caller in OTHER_SAMPLES:
+            await _other_output(backend, state, service, name, args, caller)
+
+
+async def _other_output(backend: Backend, state: dict[str, Any], service: str, name: str, args: dict[str, Any],
+                        caller: principals.Caller | None) -> None:
+    svc = registry.get_service(service)
+    ctx = RequestContext("req-rt", name, "us-east-1", backend.account_id, "AKIA", backend, caller)
+    result = await call(svc.handlers[name], ctx, _filled(args, backend.account_id, state), service) or {}
+    state.setdefault(name, result)
+    output = svc.protocol.operation(name).output_shape
+    if output is None or not output.members:  # Delete*, Put*, ...: nothing to answer
+        assert not result, (service, name)
+        return
+    assert result, (service, name)
+    parsed = through_the_wire(service, name, result, "req-rt")
+    assert parsed["ResponseMetadata"]["RequestId"] == "req-rt", (service, name)
+    assert normalize(parsed) == normalize(result), (service, name)
+
+
+@pytest.mark.parametrize("service", ["ec2", "sts", "pricing", "ce", "elbv2", "autoscaling"])
 @pytest.mark.parametrize("err", [errors.InvalidParameterValue("bad <value> & \"quotes\""),
                                  errors.InternalError(), errors.AccessDenied("arn:aws:iam::1:root", "x", "Y")],
                          ids=["client", "server", "denied"])
@@ -398,6 +504,30 @@ def test_error_envelopes_survive_botocore_parsing(service: str, err: errors.ApiE
     assert parsed["ResponseMetadata"]["RequestId"] == "req-err"
     if protocol.model.metadata["protocol"] == "query":
         assert parsed["Error"]["Type"] == ("Receiver" if err.status >= 500 else "Sender")
+
+
+def test_autoscaling_output_survives_botocore_parsing(backend: Backend, published: None) -> None:
+    """Auto Scaling's actions in order, with the runtime and its controller running."""
+    async def run() -> None:
+        backend.target_groups = autoscaling_samples.OneTargetGroup()
+        async with fake_runtime(backend):
+            state: dict[str, Any] = {"image": next(r.id for r in images.visible(backend, "us-east-1", "ec2d")
+                                                   if r.data["Name"].startswith("ec2d-tiny"))}
+            for name, sample in autoscaling_samples.SAMPLES:
+                if name == autoscaling_samples.SETUP:
+                    await sample(state, backend)
+                    continue
+                ctx = RequestContext("req-rt", name, "us-east-1", backend.account_id, "AKIA", backend)
+                svc = registry.get_service("autoscaling")
+                result = await call(svc.handlers[name], ctx, sample(state, backend), "autoscaling") or {}
+                output = svc.protocol.operation(name).output_shape
+                if output is None or not output.members:
+                    assert not result, name
+                    continue
+                parsed = through_the_wire("autoscaling", name, result, "req-rt")
+                assert normalize(parsed) == normalize(result), name
+
+    asyncio.run(run())
 
 
 def test_handler_output_survives_botocore_parsing(backend: Backend, published: None) -> None:

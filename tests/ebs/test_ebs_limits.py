@@ -60,6 +60,8 @@ def test_volume_sizes_are_bounded_per_type(api: RunningEc2d) -> None:
         "4 GiB in size. Please specify a volume size above the minimum limit.")
     assert error(ec2.create_volume, AvailabilityZone=z, Size=124, VolumeType="sc1")[0] == "InvalidParameterValue"
     vol = ec2.create_volume(AvailabilityZone=z, Size=1, VolumeType="gp2")["VolumeId"]
+    # (a volume still ``creating`` cannot be modified: wait, as a user would, however slow the host)
+    ec2.get_waiter("volume_available").wait(VolumeIds=[vol], WaiterConfig={"Delay": 0.5, "MaxAttempts": 600})
     assert error(ec2.modify_volume, VolumeId=vol, Size=16385) == (
         "InvalidParameterValue", "Volume of 16385GiB is too large for volume type gp2; maximum is 16384GiB")
     ec2.delete_volume(VolumeId=vol)

@@ -21,6 +21,7 @@ from orchestrator.drivers.network.errors import (
 )
 from orchestrator.drivers.network.names import bridge_name
 from orchestrator.drivers.network.vpc import LinuxVpcNetwork
+from orchestrator.drivers.network.vpc.driver import HostRecord, LocalAddress
 
 
 def rid(kind: str) -> str:
@@ -300,3 +301,32 @@ def test_ensure_vpc_rebuilds_after_namespace_loss(net_driver: LinuxVpcNetwork, m
         assert env is not None and env["ip"] == "10.98.1.5"
     finally:
         net_driver.delete_vpc(vpc)
+
+
+def test_local_addresses_and_records(net_driver: LinuxVpcNetwork, vpc_a) -> None:
+    """A load balancer's node addresses sit on the subnet bridges of the namespace (reachable from
+    guests on-link, the gateway stays the bridge's primary address) and its name resolves to every
+    node; a later call without them removes both; the state survives a new driver instance."""
+    ns, g1 = net_driver.netns_name(VPC_A), vpc_a["g1"]
+    name = "internal-web-123456.us-east-1.elb.amazonaws.com"
+    nodes = [LocalAddress(SUB_A1, "10.0.1.200"), LocalAddress(SUB_A2, "10.0.0.200")]
+    net_driver.set_local_addresses(VPC_A, nodes, [HostRecord(name, "10.0.1.200"), HostRecord(name, "10.0.0.200")])
+    addrs = netlink.list_addresses(ns)
+    assert {"10.0.1.200/24", "10.0.0.200/24", "10.0.1.1/24"} <= set(addrs)
+    assert addrs.index("10.0.1.1/24") < addrs.index("10.0.1.200/24")  # the gateway stays primary
+    assert g1.ping("10.0.1.200")
+    rcode, found = g1.resolve(name, "10.0.0.2")
+    assert (rcode, sorted(found)) == (0, ["10.0.0.200", "10.0.1.200"])
+    with pytest.raises(InvalidArgument):
+        net_driver.set_local_addresses(VPC_A, [LocalAddress(SUB_A1, "10.0.0.201")])  # not in that subnet
+    with pytest.raises(SubnetNotFound):
+        net_driver.set_local_addresses(VPC_A, [LocalAddress(rid("subnet"), "10.0.1.201")])
+    again = LinuxVpcNetwork(net_driver.prefix, net_driver.run_dir, net_driver.region)
+    again.set_local_addresses(VPC_A, nodes[:1], [HostRecord(name, "10.0.1.200")])
+    addrs = netlink.list_addresses(ns)
+    assert "10.0.1.200/24" in addrs and "10.0.0.200/24" not in addrs
+    assert g1.resolve(name, "10.0.0.2") == (0, ["10.0.1.200"])
+    again.set_local_addresses(VPC_A, [])
+    assert "10.0.1.200/24" not in netlink.list_addresses(ns)
+    assert "10.0.1.200" not in g1.resolve(name, "10.0.0.2")[1]  # (*.amazonaws.com: the service endpoint)
+    assert not g1.ping("10.0.1.200")

@@ -178,3 +178,21 @@ def test_tags_reach_the_metadata_only_when_the_instance_allows_it() -> None:
     view = world(instances=[run], tags={"i-run": {"Name": "web"}})
     assert vpc_state.metadata_table(view, lambda i: {})["10.0.1.10"].tags == {}
     assert vpc_state.public_dns_name("198.18.0.5", "eu-west-1") == "ec2-198-18-0-5.eu-west-1.compute.amazonaws.com"
+
+
+def test_load_balancer_nodes_are_local_ports_addresses_names_and_nat() -> None:
+    name = "web-1234567890.us-east-1.elb.amazonaws.com"
+    nodes = [vpc_state.LocalNode("eni-la", "subnet-a", "10.0.1.200", ("sg-web", "sg-gone"), "198.18.0.9", name),
+             vpc_state.LocalNode("eni-lb", "subnet-b", "10.0.2.200", ("sg-web",), None, name),
+             vpc_state.LocalNode("eni-lx", "subnet-x", "10.0.9.200", ("sg-web",), None, name)]  # subnet unknown
+    to_igw = [{"DestinationCidrBlock": "0.0.0.0/0", "GatewayId": "igw-1"}]
+    view = world(nodes=nodes, igw=igw(), route_tables=[route_table(to_igw, [{"Main": True}])])
+    ports, _ = vpc_state.firewall_model(view, lambda eni_id: "tap-" + eni_id)
+    local = [p for p in ports if p.local]
+    assert [(p.eni_id, p.ips, p.group_ids, p.tap_name) for p in local][:2] == [
+        ("eni-la", ("10.0.1.200",), ("sg-web",), ""), ("eni-lb", ("10.0.2.200",), ("sg-web",), "")]
+    assert [(a.subnet_id, a.ip) for a in vpc_state.local_addresses(view)] == [
+        ("subnet-a", "10.0.1.200"), ("subnet-b", "10.0.2.200")]
+    assert [(r.name, r.ip) for r in vpc_state.host_records(view)] == [(name, "10.0.1.200"), (name, "10.0.2.200")]
+    assert vpc_state.nat_table(view) == {"198.18.0.9": "10.0.1.200"}  # only nodes with a public IP
+    assert vpc_state.nat_table(world(nodes=nodes, igw=igw())) == {}  # no route to the gateway: no NAT

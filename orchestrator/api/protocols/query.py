@@ -31,7 +31,7 @@ from orchestrator.domain import errors
 INVALID_TOKEN = "The security token included in the request is invalid."
 # Services that answer a value outside the model's constraints (a missing member, a number out of
 # range) with ``ValidationError`` ("1 validation error detected: ..."), as IAM and STS do
-VALIDATION_ERROR_SERVICES = frozenset({"iam", "sts"})
+VALIDATION_ERROR_SERVICES = frozenset({"iam", "sts", "elasticloadbalancing", "autoscaling"})
 
 
 class QueryParams(ParamParser):

@@ -181,11 +181,13 @@ def render_dhcp_hosts(leases: Iterable[Lease]) -> str:
     return "".join(f"{ls.mac},{ls.ip},{_short(ls.hostname)}\n" for ls in sorted(leases, key=lambda x: x.mac))
 
 
-def render_addn_hosts(leases: Iterable[Lease], domain: str) -> str:
+def render_addn_hosts(leases: Iterable[Lease], domain: str, records: Iterable[tuple[str, str]] = ()) -> str:
+    """``IP fqdn short`` per lease, then ``IP name`` per extra record ``(name, ip)`` (a name with
+    several records resolves to all of its addresses)."""
     return "".join(
         f"{ls.ip} {_fqdn(ls.hostname, domain)} {_short(ls.hostname)}\n"
         for ls in sorted(leases, key=lambda x: (ipaddress.IPv4Address(x.ip), x.mac))
-    )
+    ) + "".join(f"{ip} {name}\n" for name, ip in sorted(set(records)))
 
 
 def check_world_searchable(path: str) -> None:
@@ -315,7 +317,8 @@ class Dnsmasq:
     def running(self) -> bool:
         return self.pid() is not None
 
-    def write(self, spec: DnsmasqSpec, leases: Iterable[Lease]) -> tuple[bool, bool]:
+    def write(self, spec: DnsmasqSpec, leases: Iterable[Lease],
+              records: Iterable[tuple[str, str]] = ()) -> tuple[bool, bool]:
         """Render and write the files; returns (config changed, hosts changed)."""
         leases = list(leases)
         os.makedirs(self.paths.state_dir, mode=0o755, exist_ok=True)
@@ -323,15 +326,15 @@ class Dnsmasq:
         check_world_searchable(self.paths.state_dir)
         conf = _write_if_changed(self.paths.conf, render_conf(spec, self.paths, self.user))
         hosts = _write_if_changed(self.paths.hosts, render_dhcp_hosts(leases))
-        addn = _write_if_changed(self.paths.addn_hosts, render_addn_hosts(leases, spec.domain))
+        addn = _write_if_changed(self.paths.addn_hosts, render_addn_hosts(leases, spec.domain, records))
         return conf, hosts or addn
 
-    def apply(self, spec: DnsmasqSpec, leases: Iterable[Lease]) -> str:
-        """Make the running dnsmasq serve exactly ``spec`` + ``leases``.
+    def apply(self, spec: DnsmasqSpec, leases: Iterable[Lease], records: Iterable[tuple[str, str]] = ()) -> str:
+        """Make the running dnsmasq serve exactly ``spec`` + ``leases`` (+ extra ``(name, ip)`` records).
 
         Returns what was done: ``started``, ``restarted``, ``reloaded`` or ``unchanged``.
         """
-        conf_changed, hosts_changed = self.write(spec, leases)
+        conf_changed, hosts_changed = self.write(spec, leases, records)
         stale = self._pid_from_file()
         if stale is not None and not self._in_netns(stale):
             terminate(stale)  # serving a namespace that was deleted and re-created

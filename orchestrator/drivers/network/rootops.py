@@ -1,5 +1,5 @@
 """Every root-only command ec2d runs on the host network: ``ip``, ``nft``, ``modprobe`` and the
-programs started inside a VPC namespace (dnsmasq, dhcp_release).
+programs started inside a VPC namespace (dnsmasq, dhcp_release, haproxy).
 
 One narrow function per operation, taking plain values (as Neutron's root-only entry points do),
 so what ec2d may do as root can be read in one place and a test can see every command.
@@ -32,8 +32,10 @@ __all__ = [
     "nft_delete_table",
     "nft_list",
     "nft_version",
+    "check_haproxy",
     "run_nft",
     "start_dnsmasq",
+    "start_haproxy",
 ]
 
 NFT_TIMEOUT = 30.0
@@ -139,6 +141,22 @@ def modprobe(module: str) -> Result:
 def start_dnsmasq(ns: str, conf_file: str) -> Result:
     """Start dnsmasq inside ``ns`` (it daemonizes; its pid file says where it went)."""
     return _run(in_netns(ns, ["dnsmasq", f"--conf-file={conf_file}"]), timeout=IP_TIMEOUT)
+
+
+def start_haproxy(ns: str, haproxy: str, conf_file: str, pid_file: str, *, socket: str | None = None,
+                  old_pid: int | None = None) -> Result:
+    """Start HAProxy inside ``ns`` as a daemon (it outlives ec2d; its pid file says where it went).
+    With ``old_pid``: a graceful reload, the new process taking the listening sockets over from
+    ``socket`` (``-x``) and telling the old one to finish its connections and exit (``-sf``)."""
+    argv = [haproxy, "-f", conf_file, "-p", pid_file, "-D"]
+    if old_pid is not None:
+        argv += (["-x", socket] if socket else []) + ["-sf", str(old_pid)]
+    return _run(in_netns(ns, argv), timeout=IP_TIMEOUT)
+
+
+def check_haproxy(haproxy: str, conf_file: str) -> Result:
+    """``haproxy -c``: parse a configuration without running it (binds nothing)."""
+    return _run([haproxy, "-c", "-f", conf_file], timeout=HELPER_TIMEOUT)
 
 
 def dhcp_release(ns: str, iface: str, ip: str, mac: str) -> Result:

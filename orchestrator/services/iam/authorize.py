@@ -30,8 +30,9 @@ from typing import Any
 
 from orchestrator.domain import errors
 from orchestrator.domain.iam import compiled, ec2_actions, explain, policy
+from orchestrator.services import launch_templates
 from orchestrator.services.backend import Backend
-from orchestrator.services.iam import access, auth_messages, ec2_targets, effective, entities
+from orchestrator.services.iam import access, auth_messages, ec2_targets, effective, elb_targets, entities
 from orchestrator.services.principals import ASSUMED_ROLE, IAM_USER, ROOT, Caller
 
 PASS_ROLE = "iam:PassRole"
@@ -158,6 +159,11 @@ def check(backend: Backend, caller: Caller | None, prefix: str, action: str, arg
     """None when ``caller`` may make this request of ``prefix`` ("ec2", "ce", "pricing"), else why not."""
     if caller is None or (ev := _evaluation(backend, caller, env, at_login=True)) is None:
         return None
+    if prefix == "elasticloadbalancing":  # per resource ARN the request names (``elb_targets``)
+        for arn in elb_targets.resources(action, args, env.region, caller.account_id):
+            if (denied := ev.decide(f"{prefix}:{action}", arn, {})) is not None:
+                return denied
+        return None
     if prefix != "ec2":
         return ev.decide(f"{prefix}:{action}", "*", {})
     entry = ec2_actions.action(action)
@@ -165,6 +171,8 @@ def check(backend: Backend, caller: Caller | None, prefix: str, action: str, arg
     region = {"ec2:Region": env.region}
     if entry is None:  # an action the table lacks: authorized on "*"
         return ev.decide(iam_action, "*", region)
+    if action == "RunInstances":  # a launch template's parameters are the launch's, for IAM too
+        args = launch_templates.as_authorized(backend, env.region, args)
     # the resources' own keys are read only when a policy looks at them (a store read each);
     # a refusal is explained with all of them
     found = ec2_targets.targets(backend, entry, args, env.region, tags=ev.reads_tags,

@@ -40,7 +40,7 @@ PARAM_TYPES: dict[str, str] = {
 PREFIX_TYPES: dict[str, str] = {
     "i": "instance", "vol": "volume", "snap": "snapshot", "ami": "image", "subnet": "subnet", "vpc": "vpc",
     "sg": "security-group", "eni": "network-interface", "key": "key-pair", "eipalloc": "elastic-ip",
-    "igw": "internet-gateway", "rtb": "route-table", "sgr": "security-group-rule",
+    "igw": "internet-gateway", "rtb": "route-table", "sgr": "security-group-rule", "lt": "launch-template",
 }
 ALSO_CREATED = {"RunInstances": ("volume",)}
 
@@ -76,6 +76,9 @@ def _named(args: Mapping[str, Any]) -> dict[str, list[str]]:
         for name in ("SubnetId", "Groups", "NetworkInterfaceId"):
             if name in nic:
                 _add(out, PARAM_TYPES[name], nic[name])
+    template = args.get("LaunchTemplate")  # RunInstances' LaunchTemplate: {LaunchTemplateId | Name, Version}
+    for spec in (args, template if isinstance(template, Mapping) else {}):  # a template by id or by name
+        _add(out, "launch-template", spec.get("LaunchTemplateId") or spec.get("LaunchTemplateName"))
     for rid in args.get("Resources") or ():
         type_ = PREFIX_TYPES.get(str(rid).split("-", 1)[0])
         if type_ is not None:
@@ -127,6 +130,9 @@ def _existing(backend: Backend, type_: str, rid: str, region: str, tags: bool = 
             record, name = None, rid
         found_tags = store.tags_of(record.id) if record is not None and tags else {}
         return name, _resource_tag_keys(found_tags)
+    if type_ == "launch-template" and not rid.startswith("lt-"):  # named: its ARN names its id
+        found = store.find_by_field("launch-template", region, "LaunchTemplateName", rid)
+        rid = found[0].id if found else rid
     found_tags = _TAGS.get(store, rid, lambda: store.tags_of(rid), stamp=tags_stamp) if tags else None
     ctx: dict[str, Any] = _resource_tag_keys(found_tags) if found_tags else {}
     if type_ == "instance" and instance_type:
@@ -161,6 +167,8 @@ def targets(backend: Backend, entry: Ec2Action, args: Mapping[str, Any], region:
     if entry.on_star:
         return []
     named = _named(args)
+    if entry.name == "CreateLaunchTemplate":  # its name is the new template's: launch-template/*
+        named.pop("launch-template", None)
     extra = _tagging(args) if entry.name in ("CreateTags", "DeleteTags") else {}
     account = backend.account_id
     out: list[Target] = []

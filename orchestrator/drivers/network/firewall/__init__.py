@@ -40,7 +40,7 @@ from .driver import FirewallDriver, FirewallError, SyncOutcome
 from .failclosed import compile_tolerant, lockdown_ruleset
 from .fake import FakeFirewall
 from .loader import apply, check, remove
-from .model import ALLOW_ALL_EGRESS, Port, Rule, SecurityGroup, check_group, check_rule
+from .model import ALLOW_ALL_EGRESS, Port, Rule, SecurityGroup, check_group, check_rule, local_port
 from .nft_driver import NftFirewall, SyncStats
 from .semantics import allows
 
@@ -66,6 +66,7 @@ __all__ = [
     "check_rule",
     "compile_ruleset",
     "compile_tolerant",
+    "local_port",
     "lockdown_ruleset",
     "remove",
     "render",

@@ -19,6 +19,17 @@ groups, group references and distinct group combinations::
         ip saddr @g_<R>_m icmp type . icmp code    @g_<A>_in_r_<R>_icmp accept }
     set g_<R>_m { member IPs }            (egress: same with ip daddr, chains *_out)
 
+Local ports (``Port.local``: a load balancer's node addresses, held by the namespace itself) are
+not forwarded but received and sent by the namespace, so they get four more base chains, present
+only while the VPC has local ports, each leaving every packet not to/from ``@local`` alone::
+
+    chain local_in     hook input  prio 0:  ip daddr != @local accept; established,related accept;
+                                            ip daddr vmap @lin_dst   (the node's groups' ingress)
+    chain local_in_src hook input  prio 10: ... ip saddr vmap @out_src (the sending port's egress)
+    chain local_out    hook output prio 0:  ip saddr != @local accept; established,related accept;
+                                            ip saddr vmap @lout_src  (the node's groups' egress)
+    chain local_out_dst hook output prio 10: ... ip daddr vmap @in_dst (the target port's ingress)
+
 Egress and ingress live in two base chains of the same hook: ``accept`` in the first one only ends
 that chain, the packet still has to pass the second one (``drop`` is final). Set elements are
 normalised to disjoint boxes (overlapping rules are merged) because interval sets refuse overlaps.
@@ -316,8 +327,40 @@ def _group_part_of(g: SecurityGroup) -> GroupPart:
         return group_part.__wrapped__(g)
 
 
+def _local_chains() -> tuple[Chain, ...]:
+    def chain(name: str, hook: str, prio: str, side: str, verdict: nft.Rule) -> Chain:
+        return Chain(name, hook=Hook(hook, priority=prio), rules=(
+            nft.Rule(InSet(f"ip {side}", "local", negate=True), ACCEPT), _ESTABLISHED, verdict))
+    return (
+        chain("local_in", "input", "filter", "daddr", nft.Rule(VMap("ip daddr", "lin_dst"))),
+        chain("local_in_src", "input", "filter + 10", "daddr", nft.Rule(VMap("ip saddr", "out_src"))),
+        chain("local_out", "output", "filter", "saddr", nft.Rule(VMap("ip saddr", "lout_src"))),
+        chain("local_out_dst", "output", "filter + 10", "saddr", nft.Rule(VMap("ip daddr", "in_dst"))),
+    )
+
+
+_LOCAL_CHAINS = _local_chains()
+
+
+def _local_part(local: Sequence[Port], ids: Mapping[str, str], chains: list[Chain], sets: list[SetDecl],
+                elements: Elements) -> None:
+    """What local ports add (see the module doc): their dispatch maps, ``@local``, the base chains."""
+    if not local:
+        return
+    local_combos, local_dispatch = _dispatch(local, ids)
+    have = {c.name for c in chains}
+    chains += [c for c in local_combos if c.name not in have]
+    for name, new_name in (("out_src", "lout_src"), ("in_dst", "lin_dst")):
+        sets.append(SetDecl(new_name, "ipv4_addr : verdict", is_map=True))
+        elements[(INET, new_name)] = frozenset(local_dispatch[name])
+    sets.append(SetDecl("local", "ipv4_addr"))
+    elements[(INET, "local")] = frozenset(ip for p in local for ip in p.ips)
+    chains += _LOCAL_CHAINS
+
+
 def compile_ruleset(vpc_id: str, ports: Sequence[Port], groups: Mapping[str, SecurityGroup]) -> Ruleset:
     """Compile the model (see the module doc for the layout)."""
+    local = [p for p in ports if p.local]
     ids = _group_idents(ports, groups)
     elements: Elements = {}
     sets: list[SetDecl] = [gen_set()]
@@ -335,15 +378,17 @@ def compile_ruleset(vpc_id: str, ports: Sequence[Port], groups: Mapping[str, Sec
             elements[(INET, name)] = elems
             group_sets.add((INET, name))
         group_digests.append(part.digest)
-    combo_chains, dispatch = _dispatch(ports, ids)
+    taps = [p for p in ports if not p.local]
+    combo_chains, dispatch = _dispatch(taps, ids)
     chains += combo_chains
     for name, elems in dispatch.items():
         sets.append(SetDecl(name, "ipv4_addr : verdict", is_map=True))
         elements[(INET, name)] = frozenset(elems)
     chains += _BASE_CHAINS
+    _local_part(local, ids, chains, sets, elements)
     for p in ports:
         check_port(p)
-    bridge, bridge_elements = bridge_table(ports, lockdown=False)
+    bridge, bridge_elements = bridge_table(taps, lockdown=False)
     elements.update(bridge_elements)
     inet = nft.Table("inet", INET_TABLE, tuple(sets), tuple(chains))
     header = f"# ec2d security groups of {vpc_id}: {len(ports)} ports, {len(groups)} groups"

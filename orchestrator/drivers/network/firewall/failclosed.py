@@ -11,6 +11,7 @@ nothing else, established flows included.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping, Sequence
 
 from .. import nftables as nft
@@ -24,6 +25,14 @@ from .model import Port, SecurityGroup, check_group, check_port
 __all__ = ["compile_tolerant", "lockdown_ruleset"]
 
 
+def _is_ipv4(ip: object) -> bool:
+    try:
+        ipaddress.IPv4Address(ip)  # type: ignore[arg-type]
+    except ValueError:
+        return False
+    return True
+
+
 def lockdown_ruleset(vpc_id: str, ports: Sequence[Port], reason: str = "") -> Ruleset:
     """Fail closed: nothing is forwarded in the namespace (inet forward policy drop, and bridge
     forward drop, which holds even without br_netfilter); anti-spoofing stays for every port whose
@@ -35,10 +44,23 @@ def lockdown_ruleset(vpc_id: str, ports: Sequence[Port], reason: str = "") -> Ru
             check_port(p)
         except InvalidArgument:
             continue
-        good.append(p)
-    inet = nft.Table("inet", INET_TABLE, (gen_set(),),
-                     (nft.Chain(LOCKDOWN_CHAIN, hook=nft.Hook("forward", policy="drop")),))
+        if not p.local:
+            good.append(p)
+    # the namespace's own services stay reachable; what it serves on local ports' addresses (a load
+    # balancer) is dropped both ways, like forwarded traffic
+    local = frozenset(ip for p in ports if p.local for ip in p.ips if _is_ipv4(ip))
+    sets: tuple[nft.SetDecl, ...] = (gen_set(),)
+    chains: tuple[nft.Chain, ...] = (nft.Chain(LOCKDOWN_CHAIN, hook=nft.Hook("forward", policy="drop")),)
+    if local:
+        sets += (nft.SetDecl("local", "ipv4_addr"),)
+        chains += (nft.Chain(LOCKDOWN_CHAIN + "_in", hook=nft.Hook("input"),
+                             rules=(nft.Rule(nft.InSet("ip daddr", "local"), nft.DROP),)),
+                   nft.Chain(LOCKDOWN_CHAIN + "_out", hook=nft.Hook("output"),
+                             rules=(nft.Rule(nft.InSet("ip saddr", "local"), nft.DROP),)))
+    inet = nft.Table("inet", INET_TABLE, sets, chains)
     bridge, elements = bridge_table(good, lockdown=True)
+    if local:
+        elements[(f"inet {INET_TABLE}", "local")] = local
     why = " ".join(reason.split())[:200]
     return finish(f"# LOCKDOWN of {vpc_id}: forwarded traffic dropped ({why})", (inet, bridge), elements)
 

@@ -28,6 +28,7 @@ __all__ = [
     "check_group",
     "check_port",
     "check_rule",
+    "local_port",
     "perm",
     "protocol_number",
 ]
@@ -69,7 +70,12 @@ class SecurityGroup:
 
 @dataclass(frozen=True)
 class Port:
-    """An ENI: its tap (in the VPC namespace), MAC, private IPs and groups."""
+    """An ENI: its tap (in the VPC namespace), MAC, private IPs and groups.
+
+    ``local``: an ENI whose addresses the namespace holds itself (a load balancer's node: the
+    proxy runs in the namespace), so it has no tap and no MAC; its groups filter what the namespace
+    receives on those addresses (input hook) and sends from them (output hook), and its addresses
+    are members of its groups like any port's (targets' rules may reference them)."""
 
     eni_id: str
     tap_name: str
@@ -77,6 +83,12 @@ class Port:
     ips: tuple[str, ...]
     group_ids: tuple[str, ...]
     source_dest_check: bool = True
+    local: bool = False
+
+
+def local_port(eni_id: str, ips: tuple[str, ...], group_ids: tuple[str, ...]) -> Port:
+    """A :class:`Port` held by the namespace itself (see ``Port.local``)."""
+    return Port(eni_id, "", "", ips, group_ids, local=True)
 
 
 @dataclass(frozen=True)
@@ -183,7 +195,15 @@ def check_group(group: SecurityGroup) -> None:
 
 
 def check_port(p: Port) -> None:
-    """What the anti-spoofing table needs of a port: a MAC, a usable tap name, IPv4 addresses."""
+    """What the anti-spoofing table needs of a port: a MAC, a usable tap name, IPv4 addresses
+    (a local port: only the addresses)."""
+    if p.local:
+        for ip in p.ips:
+            try:
+                ipaddress.IPv4Address(ip)
+            except ValueError:
+                raise InvalidArgument(f"bad IPv4 address {ip!r} of {p.eni_id}") from None
+        return
     if not isinstance(p.mac, str) or not re.fullmatch(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}", p.mac.lower()):
         raise InvalidArgument(f"bad MAC {p.mac!r}")
     if not isinstance(p.tap_name, str) or not p.tap_name or len(p.tap_name) > 15 or '"' in p.tap_name:

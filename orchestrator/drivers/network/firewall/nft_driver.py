@@ -25,9 +25,9 @@ from dataclasses import dataclass
 
 from .. import hostprep
 from . import failclosed, loader
-from .compiler import Ruleset, render_delta, touch_generation
+from .compiler import INET, Ruleset, render_delta, touch_generation
 from .driver import FirewallDriver, FirewallError, SyncOutcome
-from .model import Port, SecurityGroup
+from .model import Port, SecurityGroup, local_port
 
 log = logging.getLogger("ec2d.firewall")
 
@@ -129,6 +129,10 @@ class NftFirewall(FirewallDriver):
 
     def lockdown(self, netns: str, vpc_id: str, reason: str) -> None:
         with self._locks[netns]:
-            self._apply(netns, failclosed.lockdown_ruleset(vpc_id, [], reason))
+            # the model is unreadable: the local addresses last in force are closed too
+            held = self._applied.get(netns)
+            local = sorted(held.elements.get((INET, "local"), ())) if held is not None else []
+            ports = [local_port("held", tuple(local), ())] if local else []
+            self._apply(netns, failclosed.lockdown_ruleset(vpc_id, ports, reason))
             self.stats.lockdowns += 1
         self._report(netns, vpc_id, SyncOutcome("lockdown", {"*": reason}))

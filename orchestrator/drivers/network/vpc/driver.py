@@ -37,7 +37,33 @@ from ..errors import InvalidArgument
 from ..names import netns_name as _netns_name
 from ..names import tap_name as _tap_name
 
-__all__ = ["Lease", "SweepReport", "VpcNetworkDriver", "check_subnet_in_vpc"]
+__all__ = ["HostRecord", "Lease", "LocalAddress", "SweepReport", "VpcNetworkDriver", "check_subnet_in_vpc"]
+
+
+@dataclass(frozen=True)
+class LocalAddress:
+    """An address the VPC's namespace itself holds on a subnet's bridge (with the subnet's prefix
+    length), for a service running in the namespace: a load balancer's node in that subnet."""
+
+    subnet_id: str
+    ip: str
+
+
+@dataclass(frozen=True)
+class HostRecord:
+    """An extra DNS A record the VPC's resolver answers (a load balancer's name -> a node address;
+    several records of one name give several addresses). ``ip`` may be outside the VPC (public)."""
+
+    name: str
+    ip: str
+
+    def __post_init__(self) -> None:
+        try:
+            ipaddress.IPv4Address(self.ip)
+        except ValueError as exc:
+            raise InvalidArgument(f"bad IPv4 address {self.ip!r}") from exc
+        if not self.name or any(c.isspace() or c in ",#" for c in self.name) or "." not in self.name:
+            raise InvalidArgument(f"bad DNS name {self.name!r}")
 
 
 @dataclass
@@ -103,6 +129,12 @@ class VpcNetworkDriver(ABC):
 
     @abstractmethod
     def set_leases(self, vpc_id: str, leases: Sequence[Lease]) -> None: ...
+
+    @abstractmethod
+    def set_local_addresses(self, vpc_id: str, addresses: Sequence[LocalAddress],
+                            records: Sequence[HostRecord] = ()) -> None:
+        """Replace the namespace's own addresses on subnet bridges (each inside its subnet) and the
+        extra DNS records the resolver answers; addresses no longer listed are removed."""
 
     @abstractmethod
     def ensure_unreachable(self, cidr: str) -> None:

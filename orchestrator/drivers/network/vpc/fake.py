@@ -12,7 +12,7 @@ from .. import netlink, routes
 from ..dnsmasq import Lease
 from ..errors import AlreadyExists, InvalidArgument, SubnetNotFound, VpcNotFound
 from ..names import bridge_name, check_prefix
-from .driver import SweepReport, VpcNetworkDriver, check_subnet_in_vpc
+from .driver import HostRecord, LocalAddress, SweepReport, VpcNetworkDriver, check_subnet_in_vpc
 
 __all__ = ["FakeVpc", "FakeVpcNetwork"]
 
@@ -23,6 +23,8 @@ class FakeVpc:
     subnets: dict[str, str] = field(default_factory=dict)
     ports: dict[str, str] = field(default_factory=dict)  # tap -> subnet id
     leases: list[Lease] = field(default_factory=list)
+    local: list[LocalAddress] = field(default_factory=list)
+    records: list[HostRecord] = field(default_factory=list)
 
 
 class FakeVpcNetwork(VpcNetworkDriver):
@@ -107,6 +109,20 @@ class FakeVpcNetwork(VpcNetworkDriver):
                 if ipaddress.IPv4Address(lease.ip) not in ipaddress.IPv4Network(vpc.cidr):
                     raise InvalidArgument(f"lease {lease.ip} is outside VPC {vpc_id} ({vpc.cidr})")
             vpc.leases = sorted(set(leases), key=lambda x: (x.mac, x.ip))
+
+    def set_local_addresses(self, vpc_id: str, addresses: Sequence[LocalAddress],
+                            records: Sequence[HostRecord] = ()) -> None:
+        self._rec("set_local_addresses", vpc_id, tuple(addresses), tuple(records))
+        with self._lock:
+            vpc = self._vpc(vpc_id)
+            for a in addresses:
+                cidr = vpc.subnets.get(a.subnet_id)
+                if cidr is None:
+                    raise SubnetNotFound(f"subnet {a.subnet_id} has no bridge")
+                if ipaddress.IPv4Address(a.ip) not in ipaddress.IPv4Network(cidr):
+                    raise InvalidArgument(f"{a.ip} is not in subnet {a.subnet_id} ({cidr})")
+            vpc.local = sorted(set(addresses), key=lambda a: (a.subnet_id, a.ip))
+            vpc.records = sorted(set(records), key=lambda r: (r.name, r.ip))
 
     def ensure_unreachable(self, cidr: str) -> None:
         self._rec("ensure_unreachable", cidr)

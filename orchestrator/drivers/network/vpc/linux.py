@@ -37,7 +37,7 @@ from ..names import (
     subnet_gateway,
     vpc_dns_ip,
 )
-from .driver import SweepReport, VpcNetworkDriver, check_subnet_in_vpc
+from .driver import HostRecord, LocalAddress, SweepReport, VpcNetworkDriver, check_subnet_in_vpc
 
 __all__ = ["LinuxVpcNetwork"]
 
@@ -48,6 +48,8 @@ class _VpcState:
     cidr: str
     subnets: dict[str, str] = field(default_factory=dict)  # subnet id -> cidr
     leases: list[Lease] = field(default_factory=list)
+    local: list[LocalAddress] = field(default_factory=list)  # the namespace's own addresses on bridges
+    records: list[HostRecord] = field(default_factory=list)  # extra DNS records
 
     def to_json(self) -> str:
         return json.dumps(
@@ -56,6 +58,8 @@ class _VpcState:
                 "cidr": self.cidr,
                 "subnets": self.subnets,
                 "leases": [[ls.mac, ls.ip, ls.hostname] for ls in self.leases],
+                "local": [[a.subnet_id, a.ip] for a in self.local],
+                "records": [[r.name, r.ip] for r in self.records],
             },
             indent=1,
             sort_keys=True,
@@ -69,6 +73,8 @@ class _VpcState:
             cidr=d["cidr"],
             subnets=dict(d.get("subnets", {})),
             leases=[Lease(*x) for x in d.get("leases", [])],
+            local=[LocalAddress(*x) for x in d.get("local", [])],
+            records=[HostRecord(*x) for x in d.get("records", [])],
         )
 
 
@@ -134,13 +140,20 @@ class LinuxVpcNetwork(VpcNetworkDriver):
             subnets=tuple(DhcpSubnet(bridge_name(sid), cidr) for sid, cidr in sorted(state.subnets.items())),
             addresses=((SERVICE_DOMAIN, SERVICE_ENDPOINT_IP),),
         )
-        return self._dnsmasq(state.vpc_id).apply(spec, state.leases)
+        return self._dnsmasq(state.vpc_id).apply(spec, state.leases, [(r.name, r.ip) for r in state.records])
 
     @staticmethod
-    def _ensure_bridge(ns: str, subnet_id: str, cidr: str) -> None:
+    def _ensure_bridge(ns: str, subnet_id: str, cidr: str, local: Sequence[str] = ()) -> None:
+        """The subnet's bridge with its gateway first (the primary address: the source of what
+        the namespace sends on it) and the namespace's ``local`` addresses in the subnet."""
         net = ipaddress.IPv4Network(cidr)
         gateway = f"{subnet_gateway(str(net))}/{net.prefixlen}"
-        netlink.ensure_bridge(ns, bridge_name(subnet_id), [gateway], mac=bridge_mac(subnet_id))
+        netlink.ensure_bridge(ns, bridge_name(subnet_id), [gateway, *(f"{ip}/{net.prefixlen}" for ip in local)],
+                              mac=bridge_mac(subnet_id))
+
+    @staticmethod
+    def _local_on(state: _VpcState, subnet_id: str) -> list[str]:
+        return [a.ip for a in state.local if a.subnet_id == subnet_id]
 
     def _other_vpc_cidrs(self, vpc_id: str) -> set[str]:
         out: set[str] = set()
@@ -186,7 +199,7 @@ class LinuxVpcNetwork(VpcNetworkDriver):
                 state = _VpcState(vpc_id=vpc_id, cidr=str(net))
                 self._save(state)
             for sid, scidr in state.subnets.items():  # rebuild known subnets (e.g. after a reboot)
-                self._ensure_bridge(ns, sid, scidr)
+                self._ensure_bridge(ns, sid, scidr, self._local_on(state, sid))
             self._sync_dnsmasq(state)
 
     def delete_vpc(self, vpc_id: str) -> None:
@@ -216,7 +229,7 @@ class LinuxVpcNetwork(VpcNetworkDriver):
             if known is not None and ipaddress.IPv4Network(known) != net:
                 raise AlreadyExists(f"subnet {subnet_id} exists with CIDR {known}, not {cidr}")
             check_subnet_in_vpc(state.cidr, str(net), state.subnets, subnet_id)
-            self._ensure_bridge(ns, subnet_id, str(net))
+            self._ensure_bridge(ns, subnet_id, str(net), self._local_on(state, subnet_id))
             if state.subnets.get(subnet_id) != str(net):
                 state.subnets[subnet_id] = str(net)
                 self._save(state)
@@ -277,6 +290,33 @@ class LinuxVpcNetwork(VpcNetworkDriver):
             self._sync_dnsmasq(state)
             for lease in removed:
                 self._release(state, lease)
+
+    def set_local_addresses(self, vpc_id: str, addresses: Sequence[LocalAddress],
+                            records: Sequence[HostRecord] = ()) -> None:
+        """Replace the namespace's own addresses on the subnet bridges and the extra DNS records."""
+        ns = self.netns_name(vpc_id)
+        with self._lock(vpc_id):
+            state = self._require(vpc_id)
+            wanted = sorted(set(addresses), key=lambda a: (a.subnet_id, a.ip))
+            for a in wanted:
+                cidr = state.subnets.get(a.subnet_id)
+                if cidr is None:
+                    raise SubnetNotFound(f"subnet {a.subnet_id} has no bridge in {ns}")
+                net = ipaddress.IPv4Network(cidr)
+                if ipaddress.IPv4Address(a.ip) not in net or a.ip == subnet_gateway(cidr):
+                    raise InvalidArgument(f"{a.ip} is not a host address of subnet {a.subnet_id} ({cidr})")
+            for a in set(state.local) - set(wanted):
+                cidr = state.subnets.get(a.subnet_id)
+                if cidr is not None:
+                    netlink.delete_address(ns, bridge_name(a.subnet_id), f"{a.ip}/{ipaddress.IPv4Network(cidr).prefixlen}")
+            for a in wanted:
+                netlink.add_address(ns, bridge_name(a.subnet_id),
+                                    f"{a.ip}/{ipaddress.IPv4Network(state.subnets[a.subnet_id]).prefixlen}")
+            new_records = sorted(set(records), key=lambda r: (r.name, r.ip))
+            if wanted != state.local or new_records != state.records:
+                state.local, state.records = wanted, new_records
+                self._save(state)
+                self._sync_dnsmasq(state)
 
     def _release(self, state: _VpcState, lease: Lease) -> None:
         """Drop dnsmasq's dynamic lease of a removed host (as Neutron does with dhcp_release), so
