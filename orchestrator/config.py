@@ -74,6 +74,9 @@ class Config:
     # balance); API changes run a group's pass at once. Tests shorten it.
     autoscaling_interval: float = field(
         default_factory=lambda: float(os.environ.get("EC2D_AUTOSCALING_INTERVAL", "10")))
+    # Seconds between two looks at every load balancer's proxy process: a dead one is started again
+    # from the store (it outlives ec2d, so it is not ec2d's child and cannot be waited for).
+    lb_supervise_interval: float = 2.0
 
     def resolve_prefix(self, create: bool = True, generate: Callable[[str], str] | None = None) -> str | None:
         """The host-object prefix of this data dir, set on ``self.prefix``.

@@ -91,6 +91,7 @@ class Runtime:
     async def open(self) -> None:
         await self.startup.open()
         self.load_balancers.restore()
+        self.jobs.spawn_loop(self.load_balancers.supervise())
         for loop in self.loops:
             self.jobs.spawn_loop(loop())
 

@@ -126,6 +126,31 @@ class LoadBalancers:
     def netns(self, region: str, vpc_id: str) -> str:
         return self.parts.networks[region].netns_name(vpc_id)
 
+    async def supervise(self) -> None:
+        """Forever: every ``lb_supervise_interval`` seconds, start again the proxy of every load
+        balancer whose process is gone (killed, crashed, OOM): ELB's nodes are replaced when they
+        fail, so a load balancer never stays down until its next API change."""
+        while True:
+            await asyncio.sleep(self.parts.model.config.lb_supervise_interval)
+            await self.revive()
+
+    async def revive(self) -> list[str]:
+        """One supervision pass: the ARNs of the load balancers whose proxy was started again."""
+        running = set(await self.jobs.call(self.driver.running))
+        revived = []
+        for region in self.parts.model.config.regions:
+            for record in self.store.list(LOAD_BALANCER, region):
+                if record.state != LB.ACTIVE or elbv2.balancer_name(record.id) in running:
+                    continue
+                log.warning("load balancer %s: its proxy is not running, starting it again", record.id)
+                try:
+                    await self.sync(region, record.id, record.data["VpcId"])
+                except Exception:
+                    log.exception("load balancer %s: its proxy could not be started again", record.id)
+                    continue
+                revived.append(record.id)
+        return revived
+
     def provision(self, region: str, lb_arn: str) -> None:
         """In the background: the proxy up, then the record ``provisioning`` -> ``active`` (or ``failed``)."""
         async def go() -> None:

@@ -8,9 +8,12 @@ group; a target that never answered is never reported ``healthy``."""
 from __future__ import annotations
 
 import collections
+import os
+import signal
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -99,7 +102,8 @@ def alb(ec2d, ec2) -> Iterator[dict[str, Any]]:
     public = [n["Association"]["PublicIp"] for n in nodes if n.get("Association")]
     yield {"elbv2": elbv2, "lb": lb, "tg": tg["TargetGroupArn"], "listener": listener, "ids": ids,
            "instances": running, "key": key, "lb_sg": lb_sg, "web_sg": web_sg, "public": public, "nodes": nodes,
-           "ns": instance_netns(ec2d, instances[0]), "public_ns": f"{ec2d.config.prefix}-public"}
+           "ns": instance_netns(ec2d, instances[0]), "public_ns": f"{ec2d.config.prefix}-public",
+           "run_dir": Path(f"/run/{ec2d.config.prefix}")}
     elbv2.delete_listener(ListenerArn=listener["ListenerArn"])
     elbv2.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
     elbv2.delete_target_group(TargetGroupArn=tg["TargetGroupArn"])
@@ -195,3 +199,18 @@ def test_the_dns_name_resolves_inside_the_vpc_to_the_nodes(alb) -> None:
         guest.close()
     for node in alb["nodes"]:
         assert node["PrivateIpAddress"] in out, out
+
+
+def test_a_killed_proxy_is_started_again(alb) -> None:
+    """kill -9 of the load balancer's HAProxy: ec2d's supervisor starts it again from the store and
+    the load balancer serves every target again, with no API call."""
+    pid_file = alb["run_dir"] / "lb" / ("lb-" + alb["lb"]["LoadBalancerArn"].rsplit("/", 1)[1]) / "haproxy.pid"
+    old = int(pid_file.read_text().split()[0])
+    os.kill(old, signal.SIGKILL)
+    deadline = time.monotonic() + 120  # a backstop: the supervisor looks every 2 s
+    while http_get(alb["public_ns"], alb["public"][0], timeout=2)[0] != 200:
+        assert time.monotonic() < deadline, "the load balancer did not come back"
+        time.sleep(0.5)
+    assert int(pid_file.read_text().split()[0]) != old
+    answers = collections.Counter(http_get(alb["public_ns"], alb["public"][n % 3])[1] for n in range(12))
+    assert set(answers) == set(alb["ids"]), answers

@@ -126,3 +126,18 @@ def test_a_restart_recreates_every_proxy(tmp_path: Path) -> None:
         wait_for(lambda: next(n for n in [name] if n in fake_driver(second).balancers), "the proxy re-created")
         state = second.client("elbv2").describe_load_balancers(LoadBalancerArns=[arn])["LoadBalancers"][0]["State"]
         assert state == {"Code": "active"}
+
+
+def test_a_dead_proxy_is_started_again(tmp_path: Path) -> None:
+    """The supervision loop: a proxy gone behind ec2d's back (killed, crashed) runs again within a
+    few supervision intervals, with no API call; a failed load balancer is left alone."""
+    with elb_api(tmp_path) as api:
+        elb = api.client("elbv2")
+        subnets = [s["SubnetId"] for s in default_subnets(api.client("ec2"))]
+        arn = elb.create_load_balancer(Name="watched", Subnets=subnets)["LoadBalancers"][0]["LoadBalancerArn"]
+        elb.get_waiter("load_balancer_available").wait(LoadBalancerArns=[arn], WaiterConfig={"Delay": 0.1})
+        name = "lb-" + arn.rsplit("/", 1)[1]
+        driver = fake_driver(api)
+        driver.remove(name)  # as if the process died
+        assert name not in driver.running()
+        wait_for(lambda: name in driver.running() or None, "the supervisor to start it again")

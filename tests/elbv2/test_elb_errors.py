@@ -161,9 +161,15 @@ def test_targets(api: LoopbackApi, env: dict[str, Any]) -> None:
     place_instance(api, "i-00000000000000e02", other, "172.31.0.202")
     assert code(lambda: elb.register_targets(TargetGroupArn=inst, Targets=[{"Id": "i-00000000000000e02"}])) == \
         "InvalidTarget"
-    # a stopped instance may be registered: it is unused (Target.InvalidState) while stopped
-    place_instance(api, "i-00000000000000e03", subnets[0], "172.31.0.203", state="stopped")
+    # a stopped instance cannot be registered (running only, as the API reference says); one that
+    # stops once registered is unused (Target.InvalidState) while stopped
+    place_instance(api, "i-00000000000000e04", subnets[0], "172.31.0.204", state="stopped")
+    assert code(lambda: elb.register_targets(TargetGroupArn=inst, Targets=[{"Id": "i-00000000000000e04"}])) == \
+        "InvalidTarget"
+    place_instance(api, "i-00000000000000e03", subnets[0], "172.31.0.203")
     elb.register_targets(TargetGroupArn=inst, Targets=[{"Id": "i-00000000000000e03"}])
+    api.backend.store.transition("i-00000000000000e03", "running", "stopping")
+    api.backend.store.transition("i-00000000000000e03", "stopping", "stopped")
     elb.modify_listener(ListenerArn=env["listener"], DefaultActions=[{"Type": "forward", "ForwardConfig": {
         "TargetGroups": [{"TargetGroupArn": inst}]}}])
     (desc,) = elb.describe_target_health(TargetGroupArn=inst)["TargetHealthDescriptions"]

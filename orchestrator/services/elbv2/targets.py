@@ -19,7 +19,7 @@ from orchestrator.services.elbv2 import common
 from orchestrator.store.sqlite import Record
 
 MAX_TARGETS = 1000
-REGISTRABLE = frozenset({"running", "stopped"})
+REGISTRABLE = frozenset({"running"})  # "it must be in the running state when you register it" (API reference)
 
 
 def live(record: Record, now: float) -> list[TargetRegistration]:
