@@ -74,6 +74,10 @@ class Config:
     # balance); API changes run a group's pass at once. Tests shorten it.
     autoscaling_interval: float = field(
         default_factory=lambda: float(os.environ.get("EC2D_AUTOSCALING_INTERVAL", "10")))
+    # The length of one datapoint of target tracking's metrics (AWS: one minute): its alarms want
+    # 3 periods above the target to scale out, 15 below to scale in. Tests shorten it.
+    autoscaling_metric_period: float = field(
+        default_factory=lambda: float(os.environ.get("EC2D_AUTOSCALING_METRIC_PERIOD", "60")))
 
     def resolve_prefix(self, create: bool = True, generate: Callable[[str], str] | None = None) -> str | None:
         """The host-object prefix of this data dir, set on ``self.prefix``.
