@@ -105,9 +105,11 @@ async def follow(backend: Backend, region: str, name: str) -> None:
 async def _follow_one(backend: Backend, region: str, name: str, policy: Record[AsgPolicyData]) -> None:
     p = policy.data
     group = groups.require(backend, region, name).data
-    counted = _counted(backend, region, group, p, backend.store.now())
+    # the time before the readings: a reading is never older than its stamp, so counters a test (or
+    # a guest) moved before the clock are all in a datapoint that ends at the new time
+    now = backend.store.now()
+    counted = _counted(backend, region, group, p, now)
     readings = await _readings(backend, region, group, p, counted)
-    now = backend.store.now()  # read after the await
     key = (str(backend.config.data_dir), p["PolicyARN"])
     win = _WINDOWS.get(key)
     period = backend.config.autoscaling_metric_period
