@@ -8,6 +8,7 @@ the alarms' periods and cooldowns are exact; every wait is on a condition with a
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -284,3 +285,28 @@ def test_policy_errors(asg: Any) -> None:
     assert refused(asg.execute_policy, AutoScalingGroupName="simple", PolicyName="ghost")[0] == "ValidationError"
     assert refused(asg.delete_policy, AutoScalingGroupName="simple", PolicyName="ghost")[0] == "ValidationError"
     assert refused(asg.describe_policies, NextToken="zzz")[0] == "InvalidNextToken"
+
+
+def test_iam_holds_policies_to_the_caller(api: LoopbackApi) -> None:
+    iam = api.client("iam")
+    iam.create_user(UserName="watcher")
+    iam.put_user_policy(UserName="watcher", PolicyName="p", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "autoscaling:Describe*", "Resource": "*"}]}))
+    key = iam.create_access_key(UserName="watcher")["AccessKey"]
+    watcher = api.client("autoscaling", {"aws_access_key_id": key["AccessKeyId"],
+                                         "aws_secret_access_key": key["SecretAccessKey"]})
+    found = wait_for(lambda: _policies(watcher), "the new key to work")
+    assert {p["PolicyName"] for p in found} >= {"plus1", "up", "down"}
+    for call, args in ((watcher.execute_policy, {"AutoScalingGroupName": "simple", "PolicyName": "plus1"}),
+                       (watcher.put_scaling_policy, {"AutoScalingGroupName": "simple", "PolicyName": "x",
+                                                     "AdjustmentType": "ChangeInCapacity", "ScalingAdjustment": 1}),
+                       (watcher.delete_policy, {"AutoScalingGroupName": "simple", "PolicyName": "plus1"})):
+        code, message = refused(call, **args)
+        assert code == "AccessDenied" and "is not authorized to perform: autoscaling:" in message
+
+
+def _policies(client: Any) -> list[dict[str, Any]] | None:
+    try:
+        return list(client.describe_policies()["ScalingPolicies"])
+    except Exception:
+        return None
