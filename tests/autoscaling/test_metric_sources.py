@@ -21,6 +21,7 @@ from orchestrator.drivers.compute.fake import FakeCompute
 from orchestrator.drivers.compute.libvirt_driver import LibvirtCompute
 from orchestrator.drivers.loadbalancer import driver as lbd
 from orchestrator.drivers.loadbalancer.fake import FakeLoadBalancerDriver
+from orchestrator.drivers.loadbalancer.haproxy import HaproxyDriver
 from orchestrator.drivers.loadbalancer.haproxy_runtime import RuntimeClient, parse_show_stat
 
 HAPROXY = Path("/usr/sbin/haproxy")
@@ -92,16 +93,22 @@ def web() -> Iterator[int]:
 
 @pytest.mark.skipif(not HAPROXY.exists(), reason="haproxy is not installed")
 def test_haproxy_stot_counts_requests_not_connections(tmp_path: Path, web: int) -> None:
-    sock, front = tmp_path / "admin.sock", _free_port()
-    cfg = tmp_path / "h.cfg"
-    cfg.write_text(f"global\n    stats socket {sock} mode 600 level admin\n"
-                   "defaults\n    mode http\n    timeout connect 2s\n    timeout client 5s\n    timeout server 5s\n"
-                   f"frontend fe\n    bind 127.0.0.1:{front}\n    default_backend tg-x\n"
-                   f"backend tg-x\n    server i-1_80 127.0.0.1:{web}\n")
-    proc = subprocess.Popen([str(HAPROXY), "-f", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    """The driver's own ``requests`` over a haproxy it did not start (in no namespace: only the
+    files of its layout), so nothing is made on the host but a process on loopback."""
+    driver = HaproxyDriver(tmp_path, "ec2dt")
+    p = driver.paths("lb-x")
+    p.dir.mkdir(parents=True)
+    front = _free_port()
+    p.cfg.write_text(f"global\n    stats socket {p.socket} mode 600 level admin\n"
+                     "defaults\n    mode http\n    timeout connect 2s\n    timeout client 5s\n    timeout server 5s\n"
+                     f"frontend fe\n    bind 127.0.0.1:{front}\n    default_backend tg-x\n"
+                     f"backend tg-x\n    server i-1_80 127.0.0.1:{web}\n")
+    assert driver.requests("lb-x") == {}  # not running
+    proc = subprocess.Popen([str(HAPROXY), "-f", str(p.cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    p.pid.write_text(f"{proc.pid}\n")  # as the driver's own start leaves it
     try:
         deadline = time.monotonic() + 10
-        while not RuntimeClient(str(sock)).answers():
+        while driver.requests("lb-x") != {"tg-x": {"i-1_80": 0}}:
             assert proc.poll() is None and time.monotonic() < deadline, "haproxy did not start"
             time.sleep(0.02)
         conn = http.client.HTTPConnection("127.0.0.1", front, timeout=5)
@@ -109,7 +116,8 @@ def test_haproxy_stot_counts_requests_not_connections(tmp_path: Path, web: int) 
             conn.request("GET", "/")
             conn.getresponse().read()
         conn.close()
-        assert [(s.name, s.stot) for s in RuntimeClient(str(sock)).servers()] == [("i-1_80", 7)]
+        assert driver.requests("lb-x") == {"tg-x": {"i-1_80": 7}}
+        assert [(s.name, s.stot) for s in RuntimeClient(str(p.socket)).servers()] == [("i-1_80", 7)]
     finally:
         proc.terminate()
         proc.wait(timeout=10)
