@@ -164,6 +164,7 @@ def test_cpu_target_tracking_out_fast_with_warmup_in_slowly(api: LoopbackApi, as
     assert policy["PolicyARN"] == arn and policy["TargetTrackingConfiguration"]["DisableScaleIn"] is True
     asg.delete_policy(AutoScalingGroupName="cpu", PolicyName="cpu50")
     assert asg.describe_policies(AutoScalingGroupName="cpu")["ScalingPolicies"] == []
+    wait_for(lambda: tracking.window(api.backend, arn) is None, "the deleted policy's window dropped")
 
 
 def test_request_count_per_target_tracking(api: LoopbackApi, asg: Any, lc: str, subnets: str) -> None:

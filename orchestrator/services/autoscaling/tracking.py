@@ -97,9 +97,15 @@ async def follow(backend: Backend, region: str, name: str) -> None:
     if record.state == AsgGroupState.DELETING:
         scaling_policies.forget_group(backend, region, name)
         return
+    followed = set()
     for policy in scaling_policies.of_group(backend, region, name):
         if policy.data["PolicyType"] == "TargetTrackingScaling" and policy.data["Enabled"]:
+            followed.add(policy.data["PolicyARN"])
             await _follow_one(backend, region, name, policy)
+    data_dir = str(backend.config.data_dir)
+    for key in [k for k in _WINDOWS if k[0] == data_dir and f":autoScalingGroupName/{name}:" in k[1]]:
+        if key[1] not in followed:  # deleted or disabled: a new window when it is followed again
+            del _WINDOWS[key]
 
 
 async def _follow_one(backend: Backend, region: str, name: str, policy: Record[AsgPolicyData]) -> None:
