@@ -7,13 +7,14 @@ HAProxy's ``stot``). Once a period (``Config.autoscaling_metric_period``, AWS's 
 since the window's last reading, the rate over it is one datapoint; ``domain.scaling.track``
 decides over the latest datapoints. Only ``InService`` instances past their warm-up count.
 
-The window lives in memory (per data dir, policy): a restarted ec2d starts a new one, as a new
-alarm would wait for new datapoints. After a scaling change the datapoints are dropped, so the
+The window lives in memory (per open store, then per policy): a restarted ec2d starts a new one,
+as a new alarm would wait for new datapoints. After a scaling change the datapoints are dropped, so the
 next decision waits for datapoints taken after it (scale in goes one step per low window).
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -22,7 +23,7 @@ from orchestrator.domain.autoscaling_records import AsgGroupData, AsgPolicyData
 from orchestrator.domain.lifecycle import AsgGroupState, AsgInstanceState
 from orchestrator.services.autoscaling import activities, groups, scaling_policies
 from orchestrator.services.backend import Backend
-from orchestrator.store.sqlite import Record
+from orchestrator.store.sqlite import Record, Store
 
 
 @dataclass
@@ -34,12 +35,17 @@ class Window:
     datapoints: list[float] = field(default_factory=list)
 
 
-_WINDOWS: dict[tuple[str, str], Window] = {}  # (data dir, policy ARN) -> its window
+# the open store -> policy ARN -> its window (a store opened again, as after a restart, has none)
+_WINDOWS: weakref.WeakKeyDictionary[Store, dict[str, Window]] = weakref.WeakKeyDictionary()
+
+
+def _windows(backend: Backend) -> dict[str, Window]:
+    return _WINDOWS.setdefault(backend.store, {})
 
 
 def window(backend: Backend, policy_arn: str) -> Window | None:
     """The policy's current window (tests read its datapoints)."""
-    return _WINDOWS.get((str(backend.config.data_dir), policy_arn))
+    return _windows(backend).get(policy_arn)
 
 
 def _counted(backend: Backend, region: str, group: AsgGroupData, policy: AsgPolicyData, now: float) -> list[str]:
@@ -102,10 +108,9 @@ async def follow(backend: Backend, region: str, name: str) -> None:
         if policy.data["PolicyType"] == "TargetTrackingScaling" and policy.data["Enabled"]:
             followed.add(policy.data["PolicyARN"])
             await _follow_one(backend, region, name, policy)
-    data_dir = str(backend.config.data_dir)
-    for key in [k for k in _WINDOWS if k[0] == data_dir and f":autoScalingGroupName/{name}:" in k[1]]:
-        if key[1] not in followed:  # deleted or disabled: a new window when it is followed again
-            del _WINDOWS[key]
+    windows = _windows(backend)
+    for arn in [a for a in windows if f":autoScalingGroupName/{name}:" in a and a not in followed]:
+        del windows[arn]  # deleted or disabled: a new window when it is followed again
 
 
 async def _follow_one(backend: Backend, region: str, name: str, policy: Record[AsgPolicyData]) -> None:
@@ -116,11 +121,11 @@ async def _follow_one(backend: Backend, region: str, name: str, policy: Record[A
     now = backend.store.now()
     counted = _counted(backend, region, group, p, now)
     readings = await _readings(backend, region, group, p, counted)
-    key = (str(backend.config.data_dir), p["PolicyARN"])
-    win = _WINDOWS.get(key)
+    windows = _windows(backend)
+    win = windows.get(p["PolicyARN"])
     period = backend.config.autoscaling_metric_period
     if win is None:
-        _WINDOWS[key] = Window(now, readings)
+        windows[p["PolicyARN"]] = Window(now, readings)
         return
     if now - win.at < period:
         return
