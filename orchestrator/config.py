@@ -77,6 +77,10 @@ class Config:
     # Seconds between two looks at every load balancer's proxy process: a dead one is started again
     # from the store (it outlives ec2d, so it is not ec2d's child and cannot be waited for).
     lb_supervise_interval: float = 2.0
+    # The length of one datapoint of target tracking's metrics (AWS: one minute): its alarms want
+    # 3 periods above the target to scale out, 15 below to scale in. Tests shorten it.
+    autoscaling_metric_period: float = field(
+        default_factory=lambda: float(os.environ.get("EC2D_AUTOSCALING_METRIC_PERIOD", "60")))
 
     def resolve_prefix(self, create: bool = True, generate: Callable[[str], str] | None = None) -> str | None:
         """The host-object prefix of this data dir, set on ``self.prefix``.

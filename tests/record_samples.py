@@ -153,6 +153,10 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "autoScalingGroup:0:autoScalingGroupName/g", "Description": "Launching a new EC2 instance: i-0123456789abcdef0",
         "Cause": "At 2026-01-01T00:00:00Z ...", "StartTime": "2026-01-01T00:00:00.000Z", "Progress": 0,
         "Details": "{}"},
+    "autoscaling-policy": {
+        "AutoScalingGroupName": "g", "PolicyName": "p", "PolicyARN": f"arn:aws:autoscaling:us-east-1:{OWNER}:"
+        "scalingPolicy:0:autoScalingGroupName/g:policyName/p", "PolicyType": "SimpleScaling",
+        "AdjustmentType": "ChangeInCapacity", "ScalingAdjustment": 1, "Enabled": True, "alarm_ids": []},
 }
 
 

@@ -62,6 +62,7 @@ class AsgGroupData(TypedDict):
     SuspendedProcesses: list[AsgSuspendedProcess]
     cause: str  # the latest change of the desired capacity, as activities cite it ("At ... a user request ...")
     failed_zones: dict[str, float]  # zone -> when a launch into it last failed (skipped for a while)
+    simple_scaled_at: NotRequired[float]  # the last simple scaling change (its cooldown starts there)
 
 
 class AsgInstanceData(TypedDict):
@@ -95,14 +96,42 @@ class AsgActivityData(TypedDict):
     InstanceId: NotRequired[str]
 
 
+class AsgStepAdjustment(TypedDict, total=False):
+    MetricIntervalLowerBound: float
+    MetricIntervalUpperBound: float
+    ScalingAdjustment: int
+
+
+class AsgPolicyData(TypedDict):
+    """A scaling policy (PutScalingPolicy), as DescribePolicies shows it but its ``Alarms``, which
+    are made from ``alarm_ids`` (target tracking's two synthesized alarms, named as AWS names them)."""
+
+    AutoScalingGroupName: str
+    PolicyName: str
+    PolicyARN: str
+    PolicyType: str  # SimpleScaling | StepScaling | TargetTrackingScaling
+    AdjustmentType: NotRequired[str]
+    ScalingAdjustment: NotRequired[int]
+    MinAdjustmentMagnitude: NotRequired[int]
+    Cooldown: NotRequired[int]
+    StepAdjustments: NotRequired[list[AsgStepAdjustment]]
+    MetricAggregationType: NotRequired[str]
+    EstimatedInstanceWarmup: NotRequired[int]
+    TargetTrackingConfiguration: NotRequired[dict[str, Any]]
+    Enabled: bool
+    alarm_ids: list[str]  # uuids of AlarmHigh and AlarmLow (target tracking), [] otherwise
+
+
 ASG_LAUNCH_CONFIGURATION = "autoscaling-launch-configuration"
 ASG_GROUP = "autoscaling-group"
 ASG_INSTANCE = "autoscaling-instance"
 ASG_ACTIVITY = "autoscaling-activity"
+ASG_POLICY = "autoscaling-policy"
 
 AUTOSCALING_SCHEMAS: dict[str, type[Any]] = {
     ASG_LAUNCH_CONFIGURATION: AsgLaunchConfigurationData,
     ASG_GROUP: AsgGroupData,
     ASG_INSTANCE: AsgInstanceData,
     ASG_ACTIVITY: AsgActivityData,
+    ASG_POLICY: AsgPolicyData,
 }

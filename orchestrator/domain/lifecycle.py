@@ -296,5 +296,6 @@ ASG_ACTIVITY = Lifecycle(
             AC.SUCCESSFUL: frozenset(), AC.FAILED: frozenset(), AC.CANCELLED: frozenset()}),
 )
 
-for _lc in (ASG_INSTANCE, ASG_GROUP, ASG_ACTIVITY, _static("autoscaling-launch-configuration")):
+for _lc in (ASG_INSTANCE, ASG_GROUP, ASG_ACTIVITY, _static("autoscaling-launch-configuration"),
+            _static("autoscaling-policy")):
     LIFECYCLES[_lc.resource] = _lc

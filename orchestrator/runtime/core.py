@@ -14,6 +14,8 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+from orchestrator.domain import elbv2
+from orchestrator.domain.records import TARGET_GROUP
 from orchestrator.drivers.compute.driver import ComputeDriver
 from orchestrator.drivers.loadbalancer.driver import LoadBalancerDriver, ServerHealth
 from orchestrator.drivers.loadbalancer.fake import FakeLoadBalancerDriver
@@ -215,6 +217,26 @@ class Runtime:
 
     async def target_health(self, region: str, target_group_arn: str) -> dict[tuple[str, int], ServerHealth | None]:
         return await self.load_balancers.target_health(region, target_group_arn)
+    # ------------------------------------------------------------------ RuntimePort: metrics (Auto Scaling)
+    async def instance_cpu(self, instance_ids: Sequence[str]) -> dict[str, float]:
+        names = {self.parts.domain_name(i): i for i in instance_ids}
+        found = await self.jobs.call(self.compute.cpu_seconds, list(names))
+        return {names[n]: seconds for n, seconds in found.items() if n in names}
+
+    async def target_requests(self, region: str, target_group_arn: str) -> dict[tuple[str, int], int]:
+        tg = self.parts.model.store.get(target_group_arn, TARGET_GROUP)
+        if tg is None:
+            return {}
+        lbs = self.load_balancers
+        backend = elbv2.backend_name(target_group_arn)
+        served: dict[str, int] = {}
+        for lb_arn in lbs.users_of(region, target_group_arn):  # a target behind two balancers: both count
+            counts = await self.jobs.call(lbs.driver.requests, elbv2.balancer_name(lb_arn))
+            for server, n in (counts.get(backend) or {}).items():
+                served[server] = served.get(server, 0) + n
+        return {(t["Id"], int(t["Port"])): served.get(elbv2.server_name(t["Id"], t["Port"]), 0)
+                for t in tg.data["Targets"]}
+
     # ------------------------------------------------------------------ RuntimePort: services' work
     def background(self, what: str, factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
         self.jobs.spawn_logged(what, factory)

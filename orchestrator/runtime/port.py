@@ -151,6 +151,15 @@ class RuntimePort(Protocol):
         """``(target id, port) -> what the proxies' checks observed`` for each registration of the
         group (None: no proxy has the server yet)."""
 
+    # ---- what Auto Scaling's target tracking measures
+    async def instance_cpu(self, instance_ids: Sequence[str]) -> dict[str, float]:
+        """Cumulative CPU seconds (all vCPUs) of each running instance of ``instance_ids`` (from the
+        hypervisor: libvirt's domain CPU time); instances not running are left out."""
+
+    async def target_requests(self, region: str, target_group_arn: str) -> dict[tuple[str, int], int]:
+        """``(target id, port) -> requests the load balancers sent it`` (cumulative, HAProxy's
+        ``stot``; restarts when the proxy or the server does) for each registration of the group."""
+
     # ---- the services' own background work (Auto Scaling's controller)
     def background(self, what: str, factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Run ``factory()`` in the background (failures logged); cancelled when the runtime closes."""

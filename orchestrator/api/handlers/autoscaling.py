@@ -7,7 +7,16 @@ from typing import Any
 
 from orchestrator.api.context import RequestContext
 from orchestrator.api.registry import action
-from orchestrator.services.autoscaling import activities, groups, launch_configs, live, members, names, views
+from orchestrator.services.autoscaling import (
+    activities,
+    groups,
+    launch_configs,
+    live,
+    members,
+    names,
+    scaling_policies,
+    views,
+)
 
 SVC = "autoscaling"
 
@@ -171,3 +180,23 @@ def describe_lifecycle_hooks(ctx: RequestContext, req: dict[str, Any]) -> dict[s
 @action("DescribeAccountLimits", service=SVC)
 def describe_account_limits(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
     return groups.account_limits(ctx.backend, ctx.region)
+
+
+@action("PutScalingPolicy", service=SVC)
+def put_scaling_policy(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    return scaling_policies.put(ctx.backend, ctx.region, req)
+
+
+@action("DescribePolicies", service=SVC)
+def describe_policies(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    return names.page(req, scaling_policies.describe(ctx.backend, ctx.region, req), "ScalingPolicies")
+
+
+@action("DeletePolicy", service=SVC)
+def delete_policy(ctx: RequestContext, req: dict[str, Any]) -> None:
+    scaling_policies.delete(ctx.backend, ctx.region, req.get("AutoScalingGroupName"), req["PolicyName"])
+
+
+@action("ExecutePolicy", service=SVC)
+def execute_policy(ctx: RequestContext, req: dict[str, Any]) -> None:
+    live.execute_policy(ctx.backend, ctx.region, req)

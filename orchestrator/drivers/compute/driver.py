@@ -13,7 +13,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from orchestrator.drivers.compute.config import DiskConfig, DomainConfig, InterfaceConfig
 
@@ -169,6 +169,11 @@ class ComputeDriver(abc.ABC):
     @abc.abstractmethod
     def stop_events(self) -> None:
         """Stop delivering events (call before the loop closes)."""
+
+    def cpu_seconds(self, names: Sequence[str]) -> dict[str, float]:
+        """Cumulative CPU time (seconds, all vCPUs) of each running domain of ``names`` (the others
+        are left out): Auto Scaling's ``ASGAverageCPUUtilization`` is its rate over wall time."""
+        return {}
 
     def stopped_at(self, name: str) -> float | None:
         """When the hypervisor last saw the domain stop (epoch seconds), if it knows and the

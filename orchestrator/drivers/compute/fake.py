@@ -12,7 +12,7 @@ import asyncio
 import copy
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from orchestrator.drivers.compute.config import DiskConfig, DomainConfig, InterfaceConfig
@@ -49,6 +49,7 @@ class FakeCompute(ComputeDriver):
         self.down = False  # the hypervisor is unreachable (``outage``/``recover``)
         self.clock: Callable[[], float] = time.time  # when domains stop (``stopped_at``); tests inject one
         self.stops: dict[str, float] = {}  # domain name -> when it last stopped, kept across undefine
+        self.cpu: dict[str, float] = {}  # domain name -> cumulative CPU seconds (tests set them)
 
     # ------------------------------------------------------------- test helpers
     def fail_next(self, method: str, error: ComputeError | None = None) -> None:
@@ -176,6 +177,11 @@ class FakeCompute(ComputeDriver):
             if dom is not None and dom.state is PowerState.RUNNING:
                 return None
             return self.stops.get(name)
+
+    def cpu_seconds(self, names: Sequence[str]) -> dict[str, float]:
+        with self._lock:
+            return {n: self.cpu.get(n, 0.0) for n in names
+                    if n in self.domains and self.domains[n].state is PowerState.RUNNING}
 
     def list_domains(self, prefix: str = "") -> list[str]:
         with self._lock:

@@ -33,7 +33,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import libvirt
@@ -357,6 +357,16 @@ class LibvirtCompute(ComputeDriver):
                 return PowerState.ABSENT
             raise _compute_error(f"state {name}: {exc.get_error_message()}", exc) from exc
         return _STATES.get(st, PowerState.NOSTATE)
+
+    def cpu_seconds(self, names: Sequence[str]) -> dict[str, float]:
+        out = {}
+        for name in names:  # virDomainGetInfo: [state, maxMem, memory, nrVirtCpu, cpuTime (ns)]
+            dom = self._try_lookup(name)
+            with contextlib.suppress(libvirt.libvirtError):
+                info = dom.info() if dom is not None else None
+                if info is not None and info[0] == libvirt.VIR_DOMAIN_RUNNING:
+                    out[name] = info[4] / 1e9
+        return out
 
     def list_domains(self, prefix: str = "") -> list[str]:
         with _translated("list domains"):

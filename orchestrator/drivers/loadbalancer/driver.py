@@ -139,6 +139,12 @@ class LoadBalancerDriver(ABC):
     def health(self, name: str) -> Mapping[str, Mapping[str, ServerHealth]]:
         """``{backend name: {server name: ServerHealth}}`` of the running proxy ({} if not running)."""
 
+    def requests(self, name: str) -> Mapping[str, Mapping[str, int]]:
+        """``{backend name: {server name: requests sent to it}}`` (cumulative, HAProxy's ``stot``,
+        from when the proxy or the server started) of the running proxy ({} if not running):
+        Auto Scaling's ``ALBRequestCountPerTarget`` is its rate."""
+        return {}
+
     @abstractmethod
     def running(self) -> Sequence[str]:
         """Names of the proxies of this data dir whose process is alive."""

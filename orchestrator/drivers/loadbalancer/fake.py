@@ -27,6 +27,7 @@ class FakeLoadBalancerDriver(LoadBalancerDriver):
         self.applied: list[str] = []  # names, one per apply (tests count re-applies)
         self.removed: list[str] = []
         self.overrides: dict[tuple[str, str], ServerHealth] = {}  # (backend, server) -> health
+        self.served: dict[tuple[str, str], int] = {}  # (backend, server) -> requests (tests set them)
         self.fail_apply: str | None = None  # a message: the next applies raise LoadBalancerError
         self._lock = threading.Lock()
 
@@ -52,6 +53,14 @@ class FakeLoadBalancerDriver(LoadBalancerDriver):
             return {b.name: {s.name: (ServerHealth("DRAIN", "L7OK", 200) if s.draining
                                       else self.overrides.get((b.name, s.name), UP))
                              for s in b.servers}
+                    for b in balancer.backends}
+
+    def requests(self, name: str) -> Mapping[str, Mapping[str, int]]:
+        with self._lock:
+            balancer = self.balancers.get(name)
+            if balancer is None:
+                return {}
+            return {b.name: {s.name: self.served.get((b.name, s.name), 0) for s in b.servers}
                     for b in balancer.backends}
 
     def running(self) -> Sequence[str]:

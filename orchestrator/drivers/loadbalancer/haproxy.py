@@ -410,6 +410,20 @@ class HaproxyDriver(LoadBalancerDriver):
                 obs.save(p.observed)
             return out
 
+    def requests(self, name: str) -> Mapping[str, Mapping[str, int]]:
+        with self._lock:
+            if self.pid(name) is None:
+                return {}
+            try:
+                stats = RuntimeClient(str(self.paths(name).socket)).servers()
+            except RuntimeApiError:
+                return {}
+        out: dict[str, dict[str, int]] = {}
+        for st in stats:
+            if not st.backend.startswith(FIXED_PREFIX):
+                out.setdefault(st.backend, {})[st.name] = st.stot
+        return out
+
     def running(self) -> Sequence[str]:
         try:
             names = sorted(os.listdir(self.lb_dir))

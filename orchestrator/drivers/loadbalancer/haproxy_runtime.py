@@ -49,6 +49,7 @@ class ServerStat:
     weight: int  # the user weight (``uweight``): 0 while draining (file's ``weight 0``, :meth:`set_draining`)
     addr: str  # "ADDR:PORT"
     chkdown: int  # UP -> DOWN transitions since the process started (or the server was added)
+    stot: int = 0  # sessions (HTTP mode: requests) sent to the server since then
 
 
 def _int(text: str) -> int | None:
@@ -74,6 +75,7 @@ def parse_show_stat(text: str) -> list[ServerStat]:
             check_code=_int(row.get("check_code") or ""),
             weight=_int(row.get("uweight") or row.get("weight") or "") or 0,
             addr=row.get("addr") or "", chkdown=_int(row.get("chkdown") or "") or 0,
+            stot=_int(row.get("stot") or "") or 0,
         ))
     return out
 

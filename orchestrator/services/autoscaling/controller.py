@@ -19,7 +19,9 @@ A pass, in order:
    (``domain.autoscaling.launch_zones``); a zone whose launch fails (no free address in its subnet,
    no capacity) is skipped for the others, and for a while (three intervals) after; above it, it
    takes instances out of service by the termination policies (zones balanced first);
-5. at the desired capacity with nothing pending, ``AZRebalance``: launch into the least populated
+5. target tracking policies sample their metric and may change the desired capacity (``tracking``)
+   before step 4 compares against it;
+6. at the desired capacity with nothing pending, ``AZRebalance``: launch into the least populated
    zone first (``rebalance_move``); once that instance is ``InService`` step 4 sheds one from the
    most populated zone.
 
@@ -39,7 +41,16 @@ from orchestrator.domain.autoscaling import Member, launch_zones, rebalance_move
 from orchestrator.domain.autoscaling_records import ASG_GROUP, ASG_INSTANCE, AsgGroupData
 from orchestrator.domain.lifecycle import AsgGroupState, AsgInstanceState
 from orchestrator.domain.states import InstanceState
-from orchestrator.services.autoscaling import activities, attach, groups, launching, members, names, policies
+from orchestrator.services.autoscaling import (
+    activities,
+    attach,
+    groups,
+    launching,
+    members,
+    names,
+    policies,
+    tracking,
+)
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
 
@@ -104,6 +115,7 @@ async def _pass(backend: Backend, region: str, name: str) -> None:
     await _follow_instances(backend, region, name)
     await _health_checks(backend, region, name)
     await _terminations(backend, region, name)
+    await tracking.follow(backend, region, name)
     _capacity(backend, region, name)
     await _terminations(backend, region, name)
     _rebalance(backend, region, name)

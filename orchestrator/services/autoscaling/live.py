@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from orchestrator.services.autoscaling import attach, controller, groups, members
+from orchestrator.services.autoscaling import attach, controller, groups, members, scaling_policies
 from orchestrator.services.backend import Backend
 
 
@@ -76,3 +76,7 @@ def detach_instances(backend: Backend, region: str, name: str, instance_ids: Seq
     out = attach.detach(backend, region, name, instance_ids, decrement)
     controller.wake(backend, region, name)
     return out
+
+
+def execute_policy(backend: Backend, region: str, req: Mapping[str, Any]) -> None:
+    controller.wake(backend, region, scaling_policies.execute(backend, region, req))
