@@ -10,6 +10,10 @@ import pytest
 # Every record any test writes is checked against its TypedDict (orchestrator/domain/records.py):
 # set before anything opens a store, and inherited by the daemons tests start as subprocesses.
 os.environ["EC2D_CHECK_RECORDS"] = "1"
+# Auto Scaling's passes and target tracking's datapoints, shortened for the daemons tests start
+# (AWS: a minute per datapoint); the tests wait on conditions, never on these figures.
+os.environ.setdefault("EC2D_AUTOSCALING_INTERVAL", "2")
+os.environ.setdefault("EC2D_AUTOSCALING_METRIC_PERIOD", "5")
 
 from ec2d_server import RunningEc2d, start_ec2d  # noqa: E402
 

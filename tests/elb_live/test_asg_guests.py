@@ -78,7 +78,7 @@ def group(ec2d, ec2) -> Iterator[dict[str, Any]]:
         VPCZoneIdentifier=",".join(subnets[z] for z in ZONES), TargetGroupARNs=[tg])
     enis = ec2.describe_network_interfaces(Filters=[
         {"Name": "description", "Values": [f"ELB app/{lb['LoadBalancerName']}/*"]}])["NetworkInterfaces"]
-    yield {"asg": asg, "elbv2": elbv2, "ec2": ec2, "name": name, "tg": tg,
+    yield {"asg": asg, "elbv2": elbv2, "ec2": ec2, "name": name, "tg": tg, "lb": lb["LoadBalancerArn"],
            "public": [e["Association"]["PublicIp"] for e in enis],
            "public_ns": f"{ec2d.config.prefix}-public"}
     members = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]["Instances"]
@@ -156,3 +156,37 @@ def test_desired_capacity_up_and_down_keeps_zones_balanced(group) -> None:
     left = {m["InstanceId"] for m in two}
     answers = {http_get(group["public_ns"], group["public"][n % 3])[1] for n in range(8)}
     assert answers == left
+
+
+def test_target_tracking_on_requests_per_target_scales_out(group) -> None:
+    """A target-tracking policy on ALBRequestCountPerTarget (HAProxy's own request counters): load
+    from the public network above the target makes the group grow, with AWS's activity cause."""
+    asg, elbv2, name, tg = group["asg"], group["elbv2"], group["name"], group["tg"]
+    asg.update_auto_scaling_group(AutoScalingGroupName=name, MinSize=1, MaxSize=3, DesiredCapacity=2)
+    two = wait_for("2 InService", lambda: in_service(asg, name, 2))
+    wait_for("2 healthy targets", lambda: all_healthy(elbv2, tg, {m["InstanceId"] for m in two}))
+    label = group["lb"].split(":loadbalancer/")[1] + "/" + tg.split(":")[-1]  # app/LB/HEX/targetgroup/TG/HEX
+    asg.put_scaling_policy(AutoScalingGroupName=name, PolicyName="requests", PolicyType="TargetTrackingScaling",
+                           EstimatedInstanceWarmup=30, TargetTrackingConfiguration={
+                               "PredefinedMetricSpecification": {"PredefinedMetricType": "ALBRequestCountPerTarget",
+                                                                 "ResourceLabel": label},
+                               "TargetValue": 5.0, "DisableScaleIn": True})
+    stop = threading.Event()
+
+    def client(k: int) -> None:
+        while not stop.is_set():
+            http_get(group["public_ns"], group["public"][k % len(group["public"])], timeout=3)
+
+    loaders = [threading.Thread(target=client, args=(k,), daemon=True) for k in range(3)]
+    for loader in loaders:
+        loader.start()
+    try:
+        three = wait_for("the policy to add an instance", lambda: in_service(asg, name, 3))
+    finally:
+        stop.set()
+        for loader in loaders:
+            loader.join(10)
+    assert {m["InstanceId"] for m in two} < {m["InstanceId"] for m in three}
+    causes = [a["Cause"] for a in asg.describe_scaling_activities(AutoScalingGroupName=name)["Activities"]]
+    assert any("triggered policy requests" in c and "from 2 to 3" in c for c in causes), causes
+    asg.delete_policy(AutoScalingGroupName=name, PolicyName="requests")
