@@ -24,8 +24,6 @@ from orchestrator.server import publisher
 from orchestrator.services import images, instances
 from orchestrator.services.backend import Backend
 
-BACKGROUND = {"_periodic", "_image_rescan"}
-
 
 class Crash(BaseException):
     """ec2d dies here (a BaseException: no handler in the runtime catches it)."""
@@ -48,7 +46,7 @@ def runtime_on(backend: Backend, compute: FakeCompute, storage: FakeStorage, net
 
 
 async def settle(runtime: Runtime) -> None:
-    while busy := [t for t in runtime.tasks if t.get_coro().__name__ not in BACKGROUND and not t.done()]:
+    while busy := [t for t in runtime.tasks if t not in runtime.jobs.loops and not t.done()]:
         await asyncio.wait(busy)
 
 

@@ -22,8 +22,6 @@ from orchestrator.server import publisher
 from orchestrator.services import images, instances
 from orchestrator.services.backend import Backend
 
-BACKGROUND = {"_periodic", "_image_rescan"}
-
 
 @pytest.fixture()
 def world(tmp_path: Path):
@@ -39,7 +37,7 @@ def world(tmp_path: Path):
 
 
 async def settle(runtime: Runtime) -> None:
-    while busy := [t for t in runtime.tasks if t.get_coro().__name__ not in BACKGROUND and not t.done()]:
+    while busy := [t for t in runtime.tasks if t not in runtime.jobs.loops and not t.done()]:
         await asyncio.wait(busy)
 
 

@@ -24,8 +24,6 @@ from orchestrator.server import publisher
 from orchestrator.services import images, instances
 from orchestrator.services.backend import Backend
 
-BACKGROUND = {"_periodic", "_image_rescan"}
-
 
 class GatedStorage(FakeStorage):
     """``import_image`` waits until the test releases it."""
@@ -65,7 +63,7 @@ def run_one(backend: Backend, image_id: str) -> str:
 
 
 async def settle(runtime: Runtime) -> None:
-    while busy := [t for t in runtime.tasks if t.get_coro().__name__ not in BACKGROUND]:
+    while busy := [t for t in runtime.tasks if t not in runtime.jobs.loops]:
         await asyncio.gather(*busy)
 
 

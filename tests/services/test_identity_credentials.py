@@ -7,14 +7,14 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from test_runtime_fakes import BACKGROUND, launch, run, world  # noqa: F401  (world is a fixture)
+from test_runtime_fakes import launch, run, world  # noqa: F401  (world is a fixture)
 
 from orchestrator.domain import errors
 from orchestrator.services import instances, principals
 
 
 def idle(runtime) -> asyncio.Future:
-    return asyncio.gather(*[t for t in runtime.tasks if t.get_coro().__name__ not in BACKGROUND])
+    return asyncio.gather(*[t for t in runtime.tasks if t not in runtime.jobs.loops])
 
 
 def test_identity_credentials_identify_the_instance_only_while_it_runs(world) -> None:  # noqa: F811

@@ -21,8 +21,6 @@ from orchestrator.server import publisher
 from orchestrator.services import bootstrap, images, instances
 from orchestrator.services.backend import Backend
 
-BACKGROUND = {"_periodic", "_image_rescan"}
-
 
 @pytest.fixture()
 def world(tmp_path: Path):
@@ -51,7 +49,7 @@ async def launch(backend: Backend, runtime: Runtime, **kw) -> list[str]:
     ids = [i["InstanceId"] for i in out["Instances"]]
     for _ in range(200):
         await asyncio.sleep(0.01)
-        if not [t for t in runtime.tasks if t.get_coro().__name__ not in BACKGROUND]:
+        if not [t for t in runtime.tasks if t not in runtime.jobs.loops]:
             break
     return ids
 
@@ -68,7 +66,7 @@ def test_launch_and_terminate_on_fakes(world) -> None:
         vpc = networks["us-east-1"].vpcs[rec.data["VpcId"]]
         assert any(lease.ip == rec.data["PrivateIpAddress"] for lease in vpc.leases)
         instances.request(backend, "us-east-1", [iid], instances.Request.TERMINATE)
-        await asyncio.gather(*[t for t in runtime.tasks if t.get_coro().__name__ not in BACKGROUND])
+        await asyncio.gather(*[t for t in runtime.tasks if t not in runtime.jobs.loops])
         assert backend.store.get(iid).state == "terminated"
         assert storage.list_volumes() == []
         assert not any(lease.ip == rec.data["PrivateIpAddress"] for lease in vpc.leases)
