@@ -94,7 +94,9 @@ def _prefixes_in_use(family: str) -> set[str]:
 
     found: set[str] = {p for p in (prefix_of_netns(ns) for ns in netlink.list_netns(family)) if p}
     for conf in haproxy_pids(Path("/run")).values():  # /run/{prefix}/lb/NAME/haproxy.cfg
-        found.add(Path(conf).relative_to("/run").parts[0])
+        owner = Path(conf).relative_to("/run").parts[0]
+        if owner.startswith(family):  # never another family's (a user's ``ec2d`` when sweeping ``ec2dt``)
+            found.add(owner)
     try:
         for name in LibvirtCompute().list_domains(family):
             found.add(name.split("-", 1)[0])
