@@ -35,6 +35,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import procfs
 from ..network import rootops
 from .driver import Backend, Balancer, LoadBalancerDriver, LoadBalancerError, Server, ServerHealth
 from .haproxy_config import FIXED_PREFIX, render, server_args, structure
@@ -75,27 +76,10 @@ class LbPaths:
 # --------------------------------------------------------------------------- processes
 
 
-def _cmdline(pid: int) -> list[str]:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            return [p.decode(errors="replace") for p in fh.read().split(b"\0") if p]
-    except OSError:
-        return []
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            state = fh.read().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")
-
-
 def config_of(pid: int) -> str | None:
     """The ``-f`` file of a live haproxy process (None: not haproxy, or gone)."""
-    argv = _cmdline(pid)
-    if not argv or os.path.basename(argv[0]) != "haproxy" or not _alive(pid):
+    argv = procfs.cmdline(pid)
+    if not argv or os.path.basename(argv[0]) != "haproxy" or not procfs.alive(pid):
         return None
     for flag, value in zip(argv, argv[1:], strict=False):
         if flag == "-f":
@@ -132,7 +116,7 @@ def terminate(pid: int, timeout: float = STOP_TIMEOUT) -> None:
             return
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
-            if not _alive(pid):
+            if not procfs.alive(pid):
                 return
             time.sleep(0.01)
     raise LoadBalancerError(f"haproxy {pid} did not exit")

@@ -29,6 +29,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from .. import procfs
 from . import rootops
 from .errors import DnsmasqError, InvalidArgument
 from .names import subnet_gateway
@@ -224,37 +225,20 @@ def _write_if_changed(path: str, text: str) -> bool:
 # --------------------------------------------------------------------------- processes
 
 
-def _cmdline(pid: int) -> list[str]:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            return [p.decode(errors="replace") for p in fh.read().split(b"\0") if p]
-    except OSError:
-        return []
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            state = fh.read().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")
-
-
 def dnsmasq_pids() -> list[int]:
     """PIDs of every live dnsmasq process on the host."""
     out = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             pid = int(entry)
-            argv = _cmdline(pid)
-            if argv and os.path.basename(argv[0]) == "dnsmasq" and _alive(pid):
+            argv = procfs.cmdline(pid)
+            if argv and os.path.basename(argv[0]) == "dnsmasq" and procfs.alive(pid):
                 out.append(pid)
     return out
 
 
 def conf_file_of(pid: int) -> str | None:
-    for arg in _cmdline(pid):
+    for arg in procfs.cmdline(pid):
         if arg.startswith("--conf-file="):
             return arg.split("=", 1)[1]
     return None
@@ -268,7 +252,7 @@ def terminate(pid: int, timeout: float = 3.0) -> None:
         return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not _alive(pid):
+        if not procfs.alive(pid):
             return
         time.sleep(0.01)
     try:
@@ -295,7 +279,7 @@ class Dnsmasq:
                 pid = int(fh.read().strip() or 0)
         except (OSError, ValueError):
             return None
-        if pid <= 0 or not _alive(pid) or conf_file_of(pid) != self.paths.conf:
+        if pid <= 0 or not procfs.alive(pid) or conf_file_of(pid) != self.paths.conf:
             return None
         return pid
 
