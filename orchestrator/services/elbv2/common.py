@@ -92,6 +92,19 @@ def target_groups_of_lb(backend: Backend, region: str, lb_arn: str) -> list[str]
     return list(dict.fromkeys(out))
 
 
+def chosen(records: Sequence[Record], arns: Sequence[str] | None, names: Sequence[str] | None, name_field: str,
+           missing: Callable[[str], errors.ApiError]) -> list[Record]:
+    """Describe*'s selection: the records of ``arns``, else of ``names`` (``name_field``), in the
+    order asked (each once), else all; one not found raises ``missing("'[...]'")`` for them all."""
+    if not arns and not names:
+        return list(records)
+    key, asked = (("id", arns) if arns else (name_field, names))
+    by = {(r.id if key == "id" else r.data[name_field]): r for r in records}
+    if absent := [a for a in asked or () if a not in by]:
+        raise missing(f"'{absent}'")
+    return [by[a] for a in dict.fromkeys(asked or ())]
+
+
 def page(items: Sequence[T], marker: str | None, page_size: int | None) -> tuple[list[T], str | None]:
     """One page of ``items`` from ``marker`` (opaque to clients: the offset) and the next marker."""
     start = 0

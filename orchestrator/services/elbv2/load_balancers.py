@@ -178,17 +178,8 @@ def describe_all(backend: Backend, region: str, arns: Sequence[str] | None, name
                  marker: str | None, page_size: int | None) -> tuple[list[dict[str, Any]], str | None]:
     if arns and names:
         raise errors.ValidationError("Load balancer names and load balancer ARNs cannot be specified at the same time")
-    records = backend.store.list(LOAD_BALANCER, region)
-    if arns:
-        by_arn = {r.id: r for r in records}
-        if missing := [a for a in arns if a not in by_arn]:
-            raise errors.LoadBalancerNotFound(f"Load balancers '{missing}' not found")
-        records = [by_arn[a] for a in dict.fromkeys(arns)]
-    elif names:
-        by_name_ = {r.data["LoadBalancerName"]: r for r in records}
-        if missing := [n for n in names if n not in by_name_]:
-            raise errors.LoadBalancerNotFound(f"Load balancers '{missing}' not found")
-        records = [by_name_[n] for n in dict.fromkeys(names)]
+    records = common.chosen(backend.store.list(LOAD_BALANCER, region), arns, names, "LoadBalancerName",
+                            lambda which: errors.LoadBalancerNotFound(f"Load balancers {which} not found"))
     chunk, nxt = common.page(records, marker, page_size)
     return [describe(backend, r) for r in chunk], nxt
 

@@ -141,18 +141,9 @@ def describe_all(backend: Backend, region: str, req: Mapping[str, Any]) -> tuple
     if sum(bool(x) for x in (arns, names, lb_arn)) > 1:
         raise errors.ValidationError("Target group names, target group ARNs, and a load balancer ARN cannot be "
                                      "specified at the same time")
-    records = backend.store.list(TARGET_GROUP, region)
-    if arns:
-        by_arn = {r.id: r for r in records}
-        if missing := [a for a in arns if a not in by_arn]:
-            raise errors.TargetGroupNotFound(f"Target groups '{missing}' not found")
-        records = [by_arn[a] for a in dict.fromkeys(arns)]
-    elif names:
-        by = {r.data["TargetGroupName"]: r for r in records}
-        if missing := [n for n in names if n not in by]:
-            raise errors.TargetGroupNotFound(f"Target groups '{missing}' not found")
-        records = [by[n] for n in dict.fromkeys(names)]
-    elif lb_arn:
+    records = common.chosen(backend.store.list(TARGET_GROUP, region), arns, names, "TargetGroupName",
+                            lambda which: errors.TargetGroupNotFound(f"Target groups {which} not found"))
+    if lb_arn:
         common.load_balancer(backend, region, lb_arn)
         used = common.target_groups_of_lb(backend, region, lb_arn)
         records = [r for r in records if r.id in used]
