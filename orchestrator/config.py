@@ -81,6 +81,13 @@ class Config:
     # 3 periods above the target to scale out, 15 below to scale in. Tests shorten it.
     autoscaling_metric_period: float = field(
         default_factory=lambda: float(os.environ.get("EC2D_AUTOSCALING_METRIC_PERIOD", "60")))
+    # The system status check (runtime/status_checks.py): seconds between two looks at every running
+    # instance, and how long a boot may show nothing on its console (or a domain stay paused) before
+    # the check fails and automatic recovery resets it. A kernel's first line comes within seconds.
+    status_check_interval: float = field(
+        default_factory=lambda: float(os.environ.get("EC2D_STATUS_CHECK_INTERVAL", "5")))
+    status_check_deadline: float = field(
+        default_factory=lambda: float(os.environ.get("EC2D_STATUS_CHECK_DEADLINE", "60")))
 
     def resolve_prefix(self, create: bool = True, generate: Callable[[str], str] | None = None) -> str | None:
         """The host-object prefix of this data dir, set on ``self.prefix``.

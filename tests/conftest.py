@@ -14,6 +14,11 @@ os.environ["EC2D_CHECK_RECORDS"] = "1"
 # (AWS: a minute per datapoint); the tests wait on conditions, never on these figures.
 os.environ.setdefault("EC2D_AUTOSCALING_INTERVAL", "2")
 os.environ.setdefault("EC2D_AUTOSCALING_METRIC_PERIOD", "5")
+# The system status check looks every second and fails a silent boot (or a paused domain) after
+# 30 s, then automatic recovery resets it: a guest stuck before its kernel under TCG costs 30 s,
+# not the test.
+os.environ.setdefault("EC2D_STATUS_CHECK_INTERVAL", "1")
+os.environ.setdefault("EC2D_STATUS_CHECK_DEADLINE", "30")
 
 from ec2d_server import RunningEc2d, start_ec2d  # noqa: E402
 

@@ -220,6 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     from orchestrator.cli import usage as usage_cli
 
     usage_cli.add_parser(sub)
+    from orchestrator.cli import zone as zone_cli
+
+    zone_cli.add_parser(sub)
     return parser
 
 

@@ -22,6 +22,7 @@ from typing import Any, NotRequired, TypedDict, Union, get_args, get_origin, get
 from orchestrator.domain.autoscaling_records import AUTOSCALING_SCHEMAS
 from orchestrator.domain.elb_records import ListenerData, LoadBalancerData, RuleData, TargetGroupData
 from orchestrator.domain.launch_template_records import LaunchTemplateRecordData
+from orchestrator.domain.status_checks import SystemCheck
 
 # ---------------------------------------------------------------------------------------------
 # shapes shared by several records
@@ -70,6 +71,10 @@ class InstanceBlockDeviceMapping(TypedDict):
     DeviceName: str
     VolumeId: str
     DeleteOnTermination: bool
+
+
+class InstanceMaintenanceOptions(TypedDict):
+    AutoRecovery: str  # default | disabled (simplified automatic recovery, runtime/status_checks.py)
 
 
 class MetadataOptions(TypedDict):
@@ -124,6 +129,8 @@ class InstanceData(TypedDict):
     AutoPublicIp: str | None  # the address from the public pool (None once an EIP replaced it)
     SecondaryEnis: NotRequired[list[str]]  # ENIs attached after launch, by id
     IamInstanceProfileAssociations: NotRequired[list[ProfileAssociation]]  # newest last
+    SystemCheck: NotRequired[SystemCheck]  # the system status check of the current boot (running instances)
+    MaintenanceOptions: NotRequired[InstanceMaintenanceOptions]  # absent: AutoRecovery default
 
 
 # ---------------------------------------------------------------------------------------------

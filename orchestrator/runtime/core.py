@@ -32,8 +32,10 @@ from orchestrator.runtime.port import Model, Then
 from orchestrator.runtime.reconciler import Reconciler
 from orchestrator.runtime.records import settle_association
 from orchestrator.runtime.startup import PublishImages, Startup
+from orchestrator.runtime.status_checks import StatusChecks
 from orchestrator.runtime.vpc import VpcNetworks, read_view
 from orchestrator.runtime.vpc_state import instance_metadata
+from orchestrator.runtime.zone_outages import ZoneOutages
 from orchestrator.store.sqlite import Record
 
 
@@ -62,6 +64,8 @@ class Runtime:
         self.ebs = Ebs(self.parts, self.vpcs)
         self.reconciler = Reconciler(self.parts, self.instances, self.ebs)
         self.startup = Startup(self.parts, self.vpcs, self.ebs, self.reconciler, publish_images)
+        self.status_checks = StatusChecks(self.parts)
+        self.zone_outages = ZoneOutages(self.parts, self.instances)
         # None: the in-memory driver (no proxy is made)
         self.load_balancers = LoadBalancers(self.parts, self.vpcs, load_balancers or FakeLoadBalancerDriver())
         self.loops = list(loops)  # the services' periodic work (Auto Scaling), started once open
@@ -94,6 +98,8 @@ class Runtime:
         await self.startup.open()
         self.load_balancers.restore()
         self.jobs.spawn_loop(self.load_balancers.supervise())
+        self.jobs.spawn_loop(self.status_checks.run())
+        self.jobs.spawn_loop(self.zone_outages.run())
         for loop in self.loops:
             self.jobs.spawn_loop(loop())
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from orchestrator.domain import errors
+from orchestrator.domain import errors, status_checks
 from orchestrator.domain import instance_types as catalogue
 from orchestrator.domain.lifecycle import AttachmentState
 from orchestrator.domain.states import InstanceState
@@ -25,8 +25,9 @@ from orchestrator.drivers.compute.designer import (
     design_domain,
     design_interface,
 )
-from orchestrator.drivers.compute.driver import ComputeError, HypervisorUnavailable, PowerState
+from orchestrator.drivers.compute.driver import ALIVE, ComputeError, HypervisorUnavailable
 from orchestrator.runtime import records as rec
+from orchestrator.runtime import zone_states
 from orchestrator.runtime.parts import Parts
 from orchestrator.runtime.vpc import VpcNetworks
 from orchestrator.store.sqlite import Record, StateConflict
@@ -71,9 +72,8 @@ class Instances:
                 log.exception("%s: %s failed", instance_id, getattr(op, "__name__", "operation"))
 
     def console_output(self, instance_id: str) -> bytes:
-        path = self.parts.model.config.data_dir / "instances" / instance_id / "console.log"
         try:
-            return path.read_bytes()[-64 * 1024:]
+            return self.parts.console_path(instance_id).read_bytes()[-64 * 1024:]
         except OSError:
             return b""
 
@@ -93,7 +93,7 @@ class Instances:
             volumes=extras,
             nics=tuple(NicSpec(p.networks[r.region].tap_name(e.id), e.data["MacAddress"])
                        for e in rec.attached_enis(self.store, r)),
-            console_log=str(p.instance_dir(r.id) / "console.log"),
+            console_log=str(p.console_path(r.id)),
             account_id=d["OwnerId"], region=r.region, availability_zone=d["AvailabilityZone"],
         )
         return design_domain(spec, p.virt_type)
@@ -123,6 +123,11 @@ class Instances:
         p = self.parts
         name = p.domain_name(instance_id)
         started = time.monotonic()
+        zone = r.data["AvailabilityZone"]
+        if zone_states.state(self.store, zone) != zone_states.AVAILABLE:  # impaired since the request
+            await self.fail_launch(instance_id, f"Server.InsufficientInstanceCapacity: no capacity in {zone}",
+                                   "Server.InsufficientInstanceCapacity")
+            return
         try:
             image = self.store.get(r.data["ImageId"])
             if image is None:
@@ -131,9 +136,10 @@ class Instances:
             config = self.design(r, image)
             await self.vpcs.sync(r.region, r.data["VpcId"])
             await self.jobs.call(self.discard_domain, name)
+            check = status_checks.booting(time.time(), await self.jobs.call(p.console_bytes, instance_id))
             await self.jobs.call(p.compute.spawn, config)
             await self.jobs.call(self.plug_ports, r, name, False)
-            await self.mark_running(r)
+            await self.mark_running(r, check)
             log.info("%s running (%s, %.2fs to domain start + plug)", instance_id, p.virt_type,
                      time.monotonic() - started)
         except StateConflict:
@@ -160,11 +166,16 @@ class Instances:
             net.plug_port(eni.data["VpcId"], eni.data["SubnetId"], tap)
         p.plugged.add(r.id)
 
-    async def mark_running(self, r: Record) -> None:
+    async def mark_running(self, r: Record, check: status_checks.SystemCheck | None = None) -> None:
+        """``running``; ``check``: the system status check of the boot that began (None: adopted,
+        the record's check goes on)."""
         await self.jobs.call(self.set_volume_attachment, r, AttachmentState.ATTACHED)
         billing = dict(r.data.get("billing") or {})
         billing["running_since"] = time.time()
-        rec.move_instance(self.parts.model, r.id, S.PENDING, S.RUNNING, {"StateReason": None, "billing": billing})
+        changes: dict[str, Any] = {"StateReason": None, "billing": billing}
+        if check is not None:
+            changes["SystemCheck"] = check
+        rec.move_instance(self.parts.model, r.id, S.PENDING, S.RUNNING, changes)
 
     async def adopt(self, instance_id: str) -> None:
         """The instance's domain runs but this process did not launch it (ec2d restarted, maybe
@@ -176,7 +187,7 @@ class Instances:
             return
         name = self.parts.domain_name(instance_id)
         try:
-            if await self.jobs.call(self.parts.compute.state, name) != PowerState.RUNNING:
+            if await self.jobs.call(self.parts.compute.state, name) not in ALIVE:
                 raise ComputeError(f"domain {name} is not running")
             await self.jobs.call(self.plug_ports, r, name, True)
             if r.state == S.PENDING:
@@ -193,14 +204,15 @@ class Instances:
             return
         await self.vpcs.sync(r.region, r.data["VpcId"])
 
-    async def fail_launch(self, instance_id: str, message: str) -> None:
-        """Undo every piece of a failed launch and end in ``terminated`` with the reason."""
+    async def fail_launch(self, instance_id: str, message: str, code: str = "Server.InternalError") -> None:
+        """Undo every piece of a failed launch and end in ``terminated`` with the reason (a start of
+        a stopped instance: ``stopped``)."""
         r = self.store.get(instance_id)
         if r is None:
             return
         await self.jobs.call(self.discard_domain, self.parts.domain_name(instance_id))
         first_launch = not r.data.get("billing", {}).get("running_seconds")
-        reason = {"StateReason": {"Code": "Server.InternalError", "Message": message},
+        reason = {"StateReason": {"Code": code, "Message": message},
                   "StateTransitionReason": message}
         try:
             if first_launch:
@@ -317,8 +329,8 @@ class Instances:
         if r is None or r.state != S.RUNNING:
             return
         name = self.parts.domain_name(instance_id)
-        if await self.jobs.call(self.parts.compute.state, name) == PowerState.RUNNING:
-            return  # e.g. a reboot
+        if await self.jobs.call(self.parts.compute.state, name) in ALIVE:
+            return  # e.g. a reboot, or a pause (the status checks' business)
         at = await self.jobs.call(self.parts.compute.stopped_at, name)
         if at is None:
             at = seen_running_at

@@ -91,6 +91,17 @@ class Parts:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)  # console log: owner-only
         return path
 
+    def console_path(self, instance_id: str) -> Path:
+        """The instance's serial console log (written by virtlogd, appended across boots)."""
+        return self.instance_dir(instance_id) / "console.log"
+
+    def console_bytes(self, instance_id: str) -> int:
+        """How much the instance's serial console has written, ever."""
+        try:
+            return self.console_path(instance_id).stat().st_size
+        except OSError:
+            return 0
+
     def any_network(self) -> VpcNetworkDriver:
         """Host-wide network work (root routes, orphan sweeps) goes through any region's driver."""
         return next(iter(self.networks.values()))

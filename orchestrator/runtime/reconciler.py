@@ -17,7 +17,7 @@ import logging
 import time
 
 from orchestrator.domain.states import InstanceState
-from orchestrator.drivers.compute.driver import RECONNECTED, PowerState
+from orchestrator.drivers.compute.driver import ALIVE, RECONNECTED
 from orchestrator.runtime import records as rec
 from orchestrator.runtime.ebs import Ebs
 from orchestrator.runtime.instances import Instances, Op
@@ -97,7 +97,9 @@ class Reconciler:
             await self.jobs.call(work.discard_domain, name)
 
     async def _running(self, name: str) -> bool:
-        return bool(await self.jobs.call(self.parts.compute.state, name) == PowerState.RUNNING)
+        """The domain's QEMU runs the guest or holds it paused (an I/O error, a suspend: the
+        status checks and automatic recovery deal with that, not a stop)."""
+        return await self.jobs.call(self.parts.compute.state, name) in ALIVE
 
     async def _periodic(self) -> None:
         while True:

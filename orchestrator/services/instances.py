@@ -28,6 +28,7 @@ from orchestrator.services import (
     public_ips,
     volumes,
     vpcs,
+    zones,
 )
 from orchestrator.services import tags as tag_service
 from orchestrator.services.backend import Backend
@@ -171,6 +172,7 @@ def _new_instance(backend: Backend, region: str, req: Mapping[str, Any], launch:
         "BlockDeviceMappings": _new_volumes(backend, region, launch, instance_id),
         "UserData": launch.user_data,
         "MetadataOptions": launch.metadata,
+        "MaintenanceOptions": launch.maintenance,
         "InstanceInitiatedShutdownBehavior": launch.shutdown,
         "DisableApiTermination": bool(req.get("DisableApiTermination")),
         "ClientToken": req.get("ClientToken") or "",
@@ -205,6 +207,8 @@ def request(backend: Backend, region: str, instance_ids: Sequence[str], what: Re
             raise errors.ApiError(
                 f"The instance '{r.id}' may not be terminated. Modify its 'disableApiTermination' instance "
                 "attribute and try again.", code="OperationNotPermitted")
+        if what == Request.START and r.state == S.STOPPED:
+            zones.require(backend, region, r.data["AvailabilityZone"], r.data["InstanceType"])
     changes = []
     for r in records:
         previous = S(r.state)
@@ -441,7 +445,8 @@ def describe(backend: Backend, record: Record[InstanceData], tags: Mapping[str, 
         "CurrentInstanceBootMode": "legacy-bios",
         "PrivateDnsNameOptions": {"HostnameType": "ip-name", "EnableResourceNameDnsARecord": False,
                                   "EnableResourceNameDnsAAAARecord": False},
-        "MaintenanceOptions": {"AutoRecovery": "default"},
+        "MaintenanceOptions": {"AutoRecovery": (d.get("MaintenanceOptions") or {}).get("AutoRecovery", "default"),
+                               "RebootMigration": "default"},
     }
     profile = None if gone else instance_profiles.of_instance(record)
     if profile is not None:
@@ -472,26 +477,3 @@ def describe_instances(backend: Backend, region: str, instance_ids: Sequence[str
         return {**describe(backend, r, tags), "_reservation": r.data["ReservationId"], "_owner": r.data["OwnerId"]}
 
     return tag_service.rendered(backend, region, INSTANCE, records, render)
-
-
-def statuses(backend: Backend, region: str, instance_ids: Sequence[str] | None,
-             include_all: bool) -> list[dict[str, Any]]:
-    """DescribeInstanceStatus' items: running instances (every state with ``include_all``)."""
-    records = find(backend, region, instance_ids) if instance_ids else visible(backend, region)
-    out = []
-    for r in records:
-        state = S(r.state)
-        if state != S.RUNNING and not include_all:
-            continue
-        running = state == S.RUNNING
-        status = "ok" if running else "not-applicable"
-        detail = [{"Name": "reachability", "Status": "passed" if running else "not-applicable"}]
-        out.append({
-            "AvailabilityZone": r.data["AvailabilityZone"],
-            "InstanceId": r.id,
-            "InstanceState": {"Code": state.code, "Name": str(state)},
-            "InstanceStatus": {"Status": status, "Details": detail},
-            "SystemStatus": {"Status": status, "Details": detail},
-            "AttachedEbsStatus": {"Status": status},
-        })
-    return out

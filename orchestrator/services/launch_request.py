@@ -15,10 +15,10 @@ from typing import Any
 from orchestrator.domain import errors
 from orchestrator.domain import instance_types as catalogue
 from orchestrator.domain.lifecycle import ImageState
-from orchestrator.domain.records import GroupIdentifier, ImageData, SubnetData
+from orchestrator.domain.records import GroupIdentifier, ImageData, InstanceMaintenanceOptions, SubnetData
 from orchestrator.domain.volume_types import check_type_and_size
 from orchestrator.drivers.compute.designer import ec2_device_to_target
-from orchestrator.services import keypairs, vpcs
+from orchestrator.services import keypairs, vpcs, zones
 from orchestrator.services import tags as tag_service
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
@@ -37,6 +37,7 @@ class Launch:
     public_key: str | None
     user_data: str | None
     metadata: dict[str, Any]
+    maintenance: InstanceMaintenanceOptions
     shutdown: str
     root_spec: dict[str, Any]
     extra_specs: list[dict[str, Any]]
@@ -157,6 +158,14 @@ def _root_mapping(image: Record, mappings: Sequence[Mapping[str, Any]] | None) -
     return root, extras
 
 
+def maintenance_options(requested: Mapping[str, Any] | None) -> InstanceMaintenanceOptions:
+    """``MaintenanceOptions`` asked for (RunInstances, ModifyInstanceMaintenanceOptions), checked."""
+    value = (requested or {}).get("AutoRecovery") or "default"
+    if value not in ("default", "disabled"):
+        raise errors.InvalidParameterValue.for_param("AutoRecovery", value, "Valid values are default | disabled.")
+    return {"AutoRecovery": value}
+
+
 def check(backend: Backend, region: str, req: Mapping[str, Any], image: Record[ImageData]) -> Launch:
     if image.state != ImageState.AVAILABLE:
         raise errors.ApiError(f"AMI '{image.id}' is {image.state}, and cannot be run", code="InvalidAMIID.Unavailable")
@@ -172,13 +181,15 @@ def check(backend: Backend, region: str, req: Mapping[str, Any], image: Record[I
     public_key = keypairs.public_key(backend, region, req["KeyName"]) if req.get("KeyName") else None
     user_data = _user_data(req.get("UserData"))
     metadata = _metadata_options(req.get("MetadataOptions"), image)
+    maintenance = maintenance_options(req.get("MaintenanceOptions"))
     shutdown = req.get("InstanceInitiatedShutdownBehavior") or "stop"
     root_spec, extra_specs = _root_mapping(image, req.get("BlockDeviceMappings"))
     subnet, groups, private_ip, wants_public = _placement(backend, region, req)
+    zones.require(backend, region, subnet.data["AvailabilityZone"], itype.name)
     if private_ip and max_count > 1:
         raise errors.InvalidParameterCombination("Cannot specify a private IP address when launching more than one instance")
     instance_tags, volume_tags = _launch_tags(req)
-    return Launch(image, itype, min_count, max_count, public_key, user_data, metadata, shutdown, root_spec,
+    return Launch(image, itype, min_count, max_count, public_key, user_data, metadata, maintenance, shutdown, root_spec,
                    extra_specs, subnet, groups, private_ip, wants_public, instance_tags, volume_tags)
 
 
@@ -200,7 +211,7 @@ def _placement(backend: Backend, region: str,
                 f"Value ({zone_name}) for parameter availabilityZone is invalid. "
                 f"Subnet {subnet_id} is in {subnet.data['AvailabilityZone']}.")
     else:
-        subnet = vpcs.default_subnet(backend, region, zone_name or region_info.zones[0].name)
+        subnet = vpcs.default_subnet(backend, region, zone_name or zones.first_available(backend, region))
     group_ids = req.get("SecurityGroupIds") or nic0.get("Groups")
     if req.get("SecurityGroups"):
         by_name = {g.data["GroupName"]: g.id for g in backend.store.list(vpcs.SECURITY_GROUP, region)

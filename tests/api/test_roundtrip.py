@@ -158,6 +158,7 @@ SAMPLES: list[tuple[str, Sample]] = [
     ("ModifyInstanceAttribute", lambda s: {"InstanceId": first_instance(s), "InstanceType": {"Value": "t3.small"}}),
     ("DescribeInstanceAttribute", lambda s: {"InstanceId": first_instance(s), "Attribute": "instanceType"}),
     ("StartInstances", lambda s: {"InstanceIds": [first_instance(s)]}),
+    ("ModifyInstanceMaintenanceOptions", lambda s: {"InstanceId": first_instance(s), "AutoRecovery": "disabled"}),
     ("ModifyInstanceMetadataOptions", lambda s: {"InstanceId": first_instance(s), "HttpTokens": "optional",
                                                  "InstanceMetadataTags": "enabled"}),
     ("GetConsoleOutput", lambda s: {"InstanceId": first_instance(s)}),

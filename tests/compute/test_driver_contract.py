@@ -32,7 +32,7 @@ def make_config(name: str, tap: str = "ec2dtc0") -> DomainConfig:
 
 @pytest.fixture(params=["fake", "test-driver"])
 def driver(request: pytest.FixtureRequest, prefix: str) -> Iterator[ComputeDriver]:
-    d: ComputeDriver = FakeCompute() if request.param == "fake" else LibvirtCompute("test:///default")
+    d: ComputeDriver = FakeCompute(boot_line=False) if request.param == "fake" else LibvirtCompute("test:///default")
     try:
         yield d
     finally:

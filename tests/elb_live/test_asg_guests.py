@@ -1,13 +1,17 @@
 """Auto Scaling on real guests behind a real HAProxy: a group of three ec2d-tiny instances in three
 zones (launched from a launch template, HealthCheckType ELB) behind an internet-facing ALB. An
 instance terminated behind the group's back is replaced in the same zone while the load balancer
-keeps serving from the public network; SetDesiredCapacity 6 then 2 keeps the zones balanced both
-ways, and every InService instance is a healthy target that answers."""
+keeps serving from the public network; a zone outage (``ec2d zone impair``) moves the group into
+the other zones and the restore rebalances it, again while the load balancer serves;
+SetDesiredCapacity 6 then 2 keeps the zones balanced both ways, and every InService instance is a
+healthy target that answers."""
 
 from __future__ import annotations
 
 import base64
 import collections
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -15,6 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from ec2d_server import tiny_image
 from guests import wait_state
 from test_alb_guests import HTTPD, WWW, health, http_get
@@ -97,6 +102,51 @@ def group(ec2d, ec2) -> Iterator[dict[str, Any]]:
         ec2.delete_security_group(GroupId=gid)
 
 
+class Load:
+    """Four clients requesting through the load balancer's public addresses until the block ends."""
+
+    def __init__(self, group: dict[str, Any]) -> None:
+        self.group = group
+        self.results: list[tuple[float, bool]] = []
+        self.stop = threading.Event()
+        self.loaders = [threading.Thread(target=self.client, daemon=True) for _ in range(4)]
+
+    def client(self) -> None:
+        n, public = 0, self.group["public"]
+        while not self.stop.is_set():
+            status, _ = http_get(self.group["public_ns"], public[n % len(public)], timeout=3)
+            self.results.append((time.monotonic(), status == 200))
+            n += 1
+            time.sleep(0.1)
+
+    def __enter__(self) -> Load:
+        for loader in self.loaders:
+            loader.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for loader in self.loaders:
+            loader.join(10)
+
+    def check_served(self, what: str) -> None:
+        """The service never went down: every 5 s had answers (requests a lost target held until
+        the checks took it out may fail, as on ELB; the other zones kept serving)."""
+        results = sorted(self.results)
+        failed = sum(1 for _, ok in results if not ok)
+        print(f"\nrequests during {what}: {len(results)}, failed: {failed}")
+        start, end = results[0][0], results[-1][0]
+        served = {int((t - start) // 5) for t, ok in results if ok}
+        assert served >= set(range(int((end - start) // 5))), (failed, len(results))
+
+
+def ec2d_zone(ec2d: Any, *args: str) -> str:
+    """``ec2d zone ...`` as an operator runs it, beside the running daemon."""
+    done = subprocess.run([sys.executable, "-m", "orchestrator.cli.main", "--data-dir", str(ec2d.config.data_dir),
+                           "zone", *args], capture_output=True, text=True, timeout=60, check=True)
+    return done.stdout
+
+
 def test_a_terminated_instance_is_replaced_in_its_zone_while_the_load_balancer_serves(group) -> None:
     asg, elbv2, ec2, name, tg = group["asg"], group["elbv2"], group["ec2"], group["name"], group["tg"]
     members = wait_for("3 InService", lambda: in_service(asg, name, 3))
@@ -104,21 +154,7 @@ def test_a_terminated_instance_is_replaced_in_its_zone_while_the_load_balancer_s
     ids = {m["InstanceId"] for m in members}
     wait_for("3 healthy targets", lambda: all_healthy(elbv2, tg, ids))
 
-    results: list[tuple[float, bool]] = []
-    stop = threading.Event()
-
-    def client() -> None:
-        n = 0
-        while not stop.is_set():
-            status, _ = http_get(group["public_ns"], group["public"][n % len(group["public"])], timeout=3)
-            results.append((time.monotonic(), status == 200))
-            n += 1
-            time.sleep(0.1)
-
-    loaders = [threading.Thread(target=client, daemon=True) for _ in range(4)]
-    for loader in loaders:
-        loader.start()
-    try:
+    with Load(group) as load:
         victim = sorted(members, key=lambda m: m["AvailabilityZone"])[1]
         ec2.terminate_instances(InstanceIds=[victim["InstanceId"]])  # behind the group's back
         replaced = wait_for("a replacement InService", lambda: (found := in_service(asg, name, 3)) and
@@ -127,20 +163,41 @@ def test_a_terminated_instance_is_replaced_in_its_zone_while_the_load_balancer_s
         (new_id,) = new
         assert next(m for m in replaced if m["InstanceId"] == new_id)["AvailabilityZone"] == victim["AvailabilityZone"]
         wait_for("the replacement healthy", lambda: all_healthy(elbv2, tg, {m["InstanceId"] for m in replaced}))
-    finally:
-        stop.set()
-        for loader in loaders:
-            loader.join(10)
-    failed = sum(1 for _, ok in results if not ok)
-    print(f"\nrequests during the replacement: {len(results)}, failed: {failed}")
-    # the service never went down: every 5 s had answers (requests the dead target held until the
-    # checks took it out may fail, as on ELB; the other two zones kept serving)
-    results.sort()
-    start, end = results[0][0], results[-1][0]
-    served = {int((t - start) // 5) for t, ok in results if ok}
-    assert served >= set(range(int((end - start) // 5))), (failed, len(results))
+    load.check_served("the replacement")
     answers = {http_get(group["public_ns"], group["public"][n % 3])[1] for n in range(9)}
     assert answers == {m["InstanceId"] for m in replaced}
+
+
+def test_a_zone_outage_moves_the_group_out_and_the_restore_rebalances_it(ec2d, group) -> None:
+    asg, elbv2, ec2, name, tg = group["asg"], group["elbv2"], group["ec2"], group["name"], group["tg"]
+    members = wait_for("3 InService", lambda: in_service(asg, name, 3))
+    assert per_zone(members) == [1, 1, 1]
+    wait_for("3 healthy targets", lambda: all_healthy(elbv2, tg, {m["InstanceId"] for m in members}))
+    down = ZONES[2]
+    lost = next(m["InstanceId"] for m in members if m["AvailabilityZone"] == down)
+    with Load(group) as load:
+        try:
+            assert ec2d_zone(ec2d, "impair", down).split() == [down, "impaired"]
+            zone = ec2.describe_availability_zones(ZoneNames=[down])["AvailabilityZones"][0]
+            assert zone["State"] == "impaired" and zone["Messages"]
+            with pytest.raises(ClientError) as refused:
+                ec2.run_instances(ImageId=tiny_image(ec2), InstanceType="t3.nano", MinCount=1, MaxCount=1,
+                                  Placement={"AvailabilityZone": down})
+            assert refused.value.response["Error"]["Code"] == "InsufficientInstanceCapacity"
+            moved = wait_for("the group out of the impaired zone", lambda: (found := in_service(asg, name, 3))
+                             and lost not in {m["InstanceId"] for m in found} and per_zone(found)[2] == 0 and found)
+            assert sorted(per_zone(moved)) == [0, 1, 2]
+            wait_for("the replacement healthy", lambda: all_healthy(elbv2, tg, {m["InstanceId"] for m in moved}))
+            answers = {http_get(group["public_ns"], group["public"][n % 3])[1] for n in range(9)}
+            assert answers == {m["InstanceId"] for m in moved}
+        finally:
+            assert ec2d_zone(ec2d, "restore", down).split() == [down, "available"]
+        balanced = wait_for("the group rebalanced into the restored zone", lambda: (found := in_service(asg, name, 3))
+                            and per_zone(found) == [1, 1, 1] and found)
+        wait_for("the rebalanced group healthy", lambda: all_healthy(elbv2, tg, {m["InstanceId"] for m in balanced}))
+    load.check_served("the zone outage and the rebalance")
+    causes = [a["Cause"] for a in asg.describe_scaling_activities(AutoScalingGroupName=name)["Activities"]]
+    assert any("an instance was launched to aid in balancing the group's zones." in c for c in causes)
 
 
 def test_desired_capacity_up_and_down_keeps_zones_balanced(group) -> None:

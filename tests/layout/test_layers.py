@@ -47,6 +47,7 @@ LAZY_IN_ROOT: dict[tuple[str, str], str] = {
     ("orchestrator.cli.main", "orchestrator.cli.image"): "only `image ...`",
     ("orchestrator.cli.main", "orchestrator.cli.ssh"): "only `ssh`",
     ("orchestrator.cli.main", "orchestrator.cli.usage"): "only `usage` reads the ledger",
+    ("orchestrator.cli.main", "orchestrator.cli.zone"): "only `zone` writes zones' states",
     ("orchestrator.cli.image", "orchestrator.images.cache"): "image builds load on `image build|list|import`",
     ("orchestrator.cli.ssh", "orchestrator.services.public_ips"): "`ssh` reads the store, nothing else",
     ("orchestrator.cli.ssh", "orchestrator.services.bootstrap"): "`ssh` reads the store, nothing else",

@@ -1,5 +1,5 @@
-"""RunInstances, DescribeInstances, DescribeInstanceStatus, Start/Stop/Reboot/TerminateInstances,
-Modify/DescribeInstanceAttribute, GetConsoleOutput."""
+"""RunInstances, DescribeInstances, DescribeInstanceStatus, ModifyInstanceMaintenanceOptions,
+Start/Stop/Reboot/TerminateInstances, Modify/DescribeInstanceAttribute, GetConsoleOutput."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from orchestrator.api.context import RequestContext
 from orchestrator.api.describe import respond
 from orchestrator.api.registry import action
 from orchestrator.domain.states import Request
-from orchestrator.services import instances
+from orchestrator.services import instance_status, instances
 
 _FILTERS = {
     "instance-id": lambda i: i["InstanceId"],
@@ -64,13 +64,22 @@ _STATUS_FILTERS = {
     "instance-state-code": lambda s: s["InstanceState"]["Code"],
     "instance-status.status": lambda s: s["InstanceStatus"]["Status"],
     "system-status.status": lambda s: s["SystemStatus"]["Status"],
+    "instance-status.reachability": lambda s: [d["Status"] for d in s["InstanceStatus"]["Details"]
+                                               if d["Name"] == "reachability"],
+    "system-status.reachability": lambda s: [d["Status"] for d in s["SystemStatus"]["Details"]
+                                             if d["Name"] == "reachability"],
 }
 
 
 @action("DescribeInstanceStatus")
 def describe_instance_status(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    items = instances.statuses(ctx.backend, ctx.region, req.get("InstanceIds"), bool(req.get("IncludeAllInstances")))
+    items = instance_status.statuses(ctx.backend, ctx.region, req.get("InstanceIds"), bool(req.get("IncludeAllInstances")))
     return respond(req, items, _STATUS_FILTERS, "InstanceStatuses", tags_of=None)
+
+
+@action("ModifyInstanceMaintenanceOptions")
+def modify_instance_maintenance_options(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    return instance_status.modify_maintenance_options(ctx.backend, ctx.region, req)
 
 
 @action("StartInstances")

@@ -9,7 +9,7 @@ from orchestrator.api.filters import apply_filters
 from orchestrator.api.registry import action
 from orchestrator.domain import errors
 from orchestrator.domain.regions import Zone
-from orchestrator.services import vpcs
+from orchestrator.services import vpcs, zones
 
 _REGION_FILTERS = {
     "endpoint": lambda r: r["Endpoint"],
@@ -46,11 +46,11 @@ def describe_regions(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]
     return {"Regions": apply_filters(regions, req.get("Filters"), _REGION_FILTERS)}
 
 
-def zone_info(zone: Zone) -> dict[str, Any]:
+def zone_info(zone: Zone, state: str = zones.AVAILABLE) -> dict[str, Any]:
     return {
-        "State": "available",
+        "State": state,
         "OptInStatus": "opt-in-not-required",
-        "Messages": [],
+        "Messages": zones.messages(zone.name, state),
         "RegionName": zone.region,
         "ZoneName": zone.name,
         "ZoneId": zone.zone_id,
@@ -75,12 +75,12 @@ def describe_availability_zones(ctx: RequestContext, req: dict[str, Any]) -> dic
     for zid in zone_ids:
         if zid not in known_ids:
             raise errors.InvalidParameterValue(f"The zone ID '{zid}' does not exist.")
-    zones = [
-        zone_info(z)
+    found = [
+        zone_info(z, zones.state(ctx.backend, z.name))
         for z in region.zones
         if (not names and not zone_ids) or z.name in names or z.zone_id in zone_ids
     ]
-    return {"AvailabilityZones": apply_filters(zones, req.get("Filters"), _ZONE_FILTERS)}
+    return {"AvailabilityZones": apply_filters(found, req.get("Filters"), _ZONE_FILTERS)}
 
 
 def _default_vpc(ctx: RequestContext) -> str:

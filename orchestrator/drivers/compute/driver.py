@@ -25,6 +25,7 @@ __all__ = [
     "EventCallback",
     "HypervisorUnavailable",
     "PowerState",
+    "ALIVE",
 ]
 
 
@@ -61,6 +62,9 @@ class PowerState(enum.StrEnum):
     NOSTATE = "nostate"
     ABSENT = "absent"
 
+
+# States in which the domain's QEMU process exists with the guest in it (a paused guest is not gone).
+ALIVE = frozenset({PowerState.RUNNING, PowerState.PAUSED})
 
 # callback(domain name, event, detail). Events: defined, undefined, started, suspended, resumed,
 # stopped, shutdown, pmsuspended, crashed. Details, e.g. for stopped: shutdown, destroyed, crashed,
@@ -101,6 +105,12 @@ class ComputeDriver(abc.ABC):
     @abc.abstractmethod
     def reboot(self, name: str) -> None:
         """Ask the guest to reboot (ACPI); returns at once. ``ComputeError`` if not running."""
+
+    @abc.abstractmethod
+    def reset(self, name: str) -> None:
+        """Hard-reset the guest (the reset button: no shutdown, a new boot on the same domain,
+        disks and NICs) and resume it if the hypervisor held it paused. ``ComputeError`` if the
+        domain is not running or paused; ``DomainNotFound``."""
 
     @abc.abstractmethod
     def destroy(self, name: str) -> None:

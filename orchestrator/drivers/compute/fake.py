@@ -2,7 +2,9 @@
 
 Guests do whatever they are told at once: a graceful power off succeeds immediately unless the
 test made the domain ignore the power button (``ignore_acpi``). Tests can inject failures
-(``fail_next``), crash a domain (``crash``) and write console output (``write_console``). Events
+(``fail_next``), crash a domain (``crash``), pause one (``pause``), make boots hang (``hang_boots``)
+and write console output (``write_console``). A boot that does not hang writes a line to the
+domain's serial console (in memory and to its ``<log file>``, as the serial console does). Events
 are delivered on the loop given to ``start_events`` with ``call_soon_threadsafe``.
 """
 
@@ -40,7 +42,10 @@ class FakeDomain:
 
 
 class FakeCompute(ComputeDriver):
-    def __init__(self) -> None:
+    def __init__(self, boot_line: bool = True) -> None:
+        """``boot_line``: a boot writes the kernel's first line to the console (the status checks
+        see the boot get somewhere); off, guests print nothing unless told (``write_console``)."""
+        self.boot_line = boot_line
         self.domains: dict[str, FakeDomain] = {}
         self._lock = threading.RLock()
         self._events: tuple[asyncio.AbstractEventLoop, EventCallback] | None = None
@@ -50,6 +55,8 @@ class FakeCompute(ComputeDriver):
         self.clock: Callable[[], float] = time.time  # when domains stop (``stopped_at``); tests inject one
         self.stops: dict[str, float] = {}  # domain name -> when it last stopped, kept across undefine
         self.cpu: dict[str, float] = {}  # domain name -> cumulative CPU seconds (tests set them)
+        self.hang_boots = 0  # the next this many boots print nothing (a guest stuck before its kernel)
+        self.boots: list[str] = []  # domain names, one per boot (spawn, power on, reset)
 
     # ------------------------------------------------------------- test helpers
     def fail_next(self, method: str, error: ComputeError | None = None) -> None:
@@ -75,9 +82,30 @@ class FakeCompute(ComputeDriver):
             self.stops[name] = self.clock()
         self._emit(name, "stopped", "crashed")
 
+    def pause(self, name: str) -> None:
+        """The hypervisor holds the domain's vCPUs (``virsh suspend``, an I/O error)."""
+        with self._lock:
+            self._get(name).state = PowerState.PAUSED
+        self._emit(name, "suspended", "paused")
+
     def write_console(self, name: str, data: bytes) -> None:
         with self._lock:
-            self._get(name).console.extend(data)
+            dom = self._get(name)
+            dom.console.extend(data)
+            for serial in dom.config.serials:
+                if serial.log_file:
+                    with open(serial.log_file, "ab") as f:
+                        f.write(data)
+
+    def _boot(self, name: str) -> None:
+        """A boot of ``name`` begins (lock held): the kernel's first line, unless it hangs."""
+        self.boots.append(name)
+        if self.hang_boots > 0:
+            self.hang_boots -= 1
+            return
+        if not self.boot_line:
+            return
+        self.write_console(name, f"[    0.000000] Linux version (fake) booting {name}\n".encode())
 
     def _check_fail(self, method: str, name: str) -> None:
         self.calls.append((method, name))
@@ -118,6 +146,7 @@ class FakeCompute(ComputeDriver):
                 raise DomainExists(f"spawn {name}: a domain of that name exists")
             self._check_fail("spawn", name)  # failure leaves nothing behind
             self.domains[name] = FakeDomain(config=copy.deepcopy(config), state=PowerState.RUNNING)
+            self._boot(name)
         self._emit(name, "defined", "added")
         self._emit(name, "started", "booted")
 
@@ -140,6 +169,7 @@ class FakeCompute(ComputeDriver):
             if dom.state is PowerState.RUNNING:
                 return
             dom.state = PowerState.RUNNING
+            self._boot(name)
         self._emit(name, "started", "booted")
 
     def reboot(self, name: str) -> None:
@@ -147,6 +177,18 @@ class FakeCompute(ComputeDriver):
             self._check_fail("reboot", name)
             if self._get(name).state is not PowerState.RUNNING:
                 raise ComputeError(f"reboot {name}: domain is not running")
+
+    def reset(self, name: str) -> None:
+        with self._lock:
+            self._check_fail("reset", name)
+            dom = self._get(name)
+            if dom.state not in (PowerState.RUNNING, PowerState.PAUSED):
+                raise ComputeError(f"reset {name}: domain is not running")
+            resumed = dom.state is PowerState.PAUSED
+            dom.state = PowerState.RUNNING
+            self._boot(name)
+        if resumed:
+            self._emit(name, "resumed", "unpaused")
 
     def destroy(self, name: str) -> None:
         with self._lock:

@@ -316,6 +316,13 @@ class LibvirtCompute(ComputeDriver):
         with _translated("reboot", name):
             _with_flag_fallback(dom.reboot, libvirt.VIR_DOMAIN_REBOOT_ACPI_POWER_BTN)
 
+    def reset(self, name: str) -> None:
+        dom = self._lookup(name)
+        with _translated("reset", name):
+            dom.reset(0)
+            if dom.info()[0] in (libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PMSUSPENDED):
+                dom.resume()
+
     def destroy(self, name: str) -> None:
         dom = self._try_lookup(name)
         if dom is None:
