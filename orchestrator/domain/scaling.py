@@ -139,3 +139,17 @@ def track(datapoints: Sequence[float], target: float, current: int, low: int, hi
         wanted = clamp(max(proposed, current - 1), low, high)
         return Tracking(wanted if wanted < current else None, "AlarmLow")
     return Tracking(None)
+
+
+def combine(verdicts: Sequence[tuple[Tracking, bool]], current: int) -> int | None:
+    """Which of a group's target tracking policies acts (its index), as AWS combines several:
+    scale out when any policy wants to, to the largest capacity asked; scale in only when every
+    policy with scale-in enabled is ready to, to the largest (the least reduced) capacity. Each
+    verdict comes with whether its policy may scale in."""
+    out = [(t.desired, i) for i, (t, _) in enumerate(verdicts) if t.desired is not None and t.desired > current]
+    if out:
+        return max(out)[1]
+    voters = [(t.desired, i) for i, (t, may_scale_in) in enumerate(verdicts) if may_scale_in]
+    if voters and all(d is not None and d < current for d, _ in voters):
+        return max(voters)[1]
+    return None

@@ -32,6 +32,7 @@ from orchestrator.services import (
 )
 from orchestrator.services import tags as tag_service
 from orchestrator.services.backend import Backend
+from orchestrator.services.elbv2 import targets as elb_targets
 from orchestrator.services.principals import Caller
 from orchestrator.store.sqlite import Record, StateConflict
 
@@ -234,6 +235,8 @@ def request(backend: Backend, region: str, instance_ids: Sequence[str], what: Re
             if current == target:
                 {Request.START: backend.runtime.start, Request.STOP: lambda i: backend.runtime.stop(i, force),
                  Request.TERMINATE: backend.runtime.terminate}[what](r.id)
+                if what == Request.TERMINATE:
+                    elb_targets.deregister_terminated(backend, region, r.id)
         elif what == Request.REBOOT:
             backend.runtime.reboot(r.id)
         elif what == Request.STOP and force and previous == S.STOPPING:

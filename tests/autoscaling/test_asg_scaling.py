@@ -167,6 +167,33 @@ def test_cpu_target_tracking_out_fast_with_warmup_in_slowly(api: LoopbackApi, as
     wait_for(lambda: tracking.window(api.backend, arn) is None, "the deleted policy's window dropped")
 
 
+def test_two_tracking_policies_scale_in_only_when_both_are_ready(api: LoopbackApi, asg: Any, lc: str,
+                                                                  subnets: str) -> None:
+    """CPU at 10 %: below 90 % of one policy's target (50) but not of the other's (10.5, and not
+    above it either): no scale in, for as long as that holds; once the second policy is deleted
+    the first alone scales in."""
+    asg.create_auto_scaling_group(AutoScalingGroupName="two", LaunchConfigurationName=lc, MinSize=1, MaxSize=3,
+                                  DesiredCapacity=2, VPCZoneIdentifier=subnets)
+    settled(asg, "two", 2)
+    arns = [asg.put_scaling_policy(AutoScalingGroupName="two", PolicyName=f"cpu{int(target)}",
+                                   PolicyType="TargetTrackingScaling", EstimatedInstanceWarmup=0,
+                                   TargetTrackingConfiguration={
+                                       "PredefinedMetricSpecification": {"PredefinedMetricType": "ASGAverageCPUUtilization"},
+                                       "TargetValue": target})["PolicyARN"] for target in (50.0, 10.5)]
+    for arn in arns:
+        window_of(api, arn)
+    idle = cpu(api, lambda iid: 10.0)
+    for _ in range(LOW_PERIODS + 2):
+        tick(api, arns[0], idle)
+    assert len(window_of(api, arns[0]).datapoints) == LOW_PERIODS  # the first is ready to scale in
+    assert desired(asg, "two") == 2
+    asg.delete_policy(AutoScalingGroupName="two", PolicyName="cpu10")
+    wait_for(lambda: desired(asg, "two") == 1 or (tick(api, arns[0], idle) and None), "a scale-in", timeout=30)
+    asg.delete_auto_scaling_group(AutoScalingGroupName="two", ForceDelete=True)
+    wait_for(lambda: not asg.describe_auto_scaling_groups(AutoScalingGroupNames=["two"])["AutoScalingGroups"],
+             "the group gone")
+
+
 def test_request_count_per_target_tracking(api: LoopbackApi, asg: Any, lc: str, subnets: str) -> None:
     ec2, elb = api.client("ec2"), api.client("elbv2")
     vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]

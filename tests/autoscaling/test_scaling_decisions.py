@@ -8,7 +8,9 @@ from orchestrator.domain.scaling import (
     HIGH_PERIODS,
     LOW_PERIODS,
     Step,
+    Tracking,
     adjusted,
+    combine,
     cpu_percent,
     in_cooldown,
     step_for,
@@ -86,6 +88,18 @@ def test_target_tracking_scales_out_fast_in_slowly() -> None:
     assert track(low, 50, 1, 1, 10).desired is None  # at MinSize
     assert track(low, 50, 4, 1, 10, disable_scale_in=True).desired is None
     assert track([46.0] * LOW_PERIODS, 50, 4, 1, 10).desired is None  # within 90 % of the target: stays
+
+
+def test_several_tracking_policies_any_scales_out_all_must_agree_to_scale_in() -> None:
+    none, out3, out5 = Tracking(None), Tracking(3, "AlarmHigh"), Tracking(5, "AlarmHigh")
+    in1, in2 = Tracking(1, "AlarmLow"), Tracking(2, "AlarmLow")
+    assert combine([(none, True), (out3, True)], 2) == 1  # one policy is enough to scale out
+    assert combine([(out3, True), (out5, True), (in1, True)], 2) == 1  # to the largest capacity asked
+    assert combine([(in1, True), (none, True)], 3) is None  # the other is not ready to scale in
+    assert combine([(in1, True), (in2, True)], 3) == 1  # both are: the larger capacity (less removed)
+    assert combine([(in1, True), (none, False)], 3) == 0  # a policy with scale-in disabled has no vote
+    assert combine([(none, False)], 3) is None
+    assert combine([], 3) is None
 
 
 def test_request_datapoints_per_target_per_period() -> None:

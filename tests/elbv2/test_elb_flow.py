@@ -127,3 +127,35 @@ def test_the_whole_flow(tmp_path: Path) -> None:
         elb.delete_load_balancer(LoadBalancerArn=arn)  # gone already: ELB answers success
         elb.delete_target_group(TargetGroupArn=tg_arn)
         assert elb.describe_target_groups()["TargetGroups"] == []
+
+
+def test_a_terminated_instance_is_deregistered(tmp_path: Path) -> None:
+    """As on ELB, terminating a registered instance deregisters it from its target groups: it
+    drains for the group's delay, then it is gone from the proxy and from DescribeTargetHealth."""
+    with elb_api(tmp_path) as api:
+        ec2, elb = api.client("ec2"), api.client("elbv2")
+        subnets = default_subnets(ec2)
+        vpc_id = subnets[0]["VpcId"]
+        lb = elb.create_load_balancer(Name="gone", Subnets=[s["SubnetId"] for s in subnets[:2]])["LoadBalancers"][0]
+        tg_arn = elb.create_target_group(Name="gone-tg", Protocol="HTTP", Port=80,
+                                         VpcId=vpc_id)["TargetGroups"][0]["TargetGroupArn"]
+        elb.modify_target_group_attributes(TargetGroupArn=tg_arn, Attributes=[
+            {"Key": "deregistration_delay.timeout_seconds", "Value": "1"}])
+        elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80,
+                            DefaultActions=[{"Type": "forward", "TargetGroupArn": tg_arn}])
+        place_instance(api, "i-0000000000000000c", subnets[0], "172.31.0.30")
+        place_instance(api, "i-0000000000000000d", subnets[1], "172.31.16.30")
+        elb.register_targets(TargetGroupArn=tg_arn, Targets=[{"Id": "i-0000000000000000c"},
+                                                            {"Id": "i-0000000000000000d"}])
+        ec2.terminate_instances(InstanceIds=["i-0000000000000000c"])
+        health = {d["Target"]["Id"]: d["TargetHealth"] for d in
+                  elb.describe_target_health(TargetGroupArn=tg_arn)["TargetHealthDescriptions"]}
+        assert health["i-0000000000000000c"]["State"] == "draining"
+        assert health["i-0000000000000000d"]["State"] != "draining"
+        elb.get_waiter("target_deregistered").wait(TargetGroupArn=tg_arn, Targets=[{"Id": "i-0000000000000000c"}],
+                                                  WaiterConfig=FAST)
+        name = "lb-" + lb["LoadBalancerArn"].rsplit("/", 1)[1]
+        wait_for(lambda: [s.name for s in fake_driver(api).balancers[name].backends[0].servers] == [
+            "i-0000000000000000d_80"], "the terminated instance's server to leave the proxy")
+        left = [d["Target"]["Id"] for d in elb.describe_target_health(TargetGroupArn=tg_arn)["TargetHealthDescriptions"]]
+        assert left == ["i-0000000000000000d"]

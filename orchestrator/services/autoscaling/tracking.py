@@ -8,8 +8,10 @@ since the window's last reading, the rate over it is one datapoint; ``domain.sca
 decides over the latest datapoints. Only ``InService`` instances past their warm-up count.
 
 The window lives in memory (per open store, then per policy): a restarted ec2d starts a new one,
-as a new alarm would wait for new datapoints. After a scaling change the datapoints are dropped, so the
-next decision waits for datapoints taken after it (scale in goes one step per low window).
+as a new alarm would wait for new datapoints. After a scaling change every policy's datapoints are
+dropped, so the next decision waits for datapoints taken after it (scale in goes one step per low
+window). Several policies on one group decide together as on AWS: any of them scales out (to the
+largest capacity asked), scale in waits until all of them with scale-in enabled are ready to.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from orchestrator.domain.autoscaling_records import AsgGroupData, AsgPolicyData
 from orchestrator.domain.lifecycle import AsgGroupState, AsgInstanceState
 from orchestrator.services.autoscaling import activities, groups, scaling_policies
 from orchestrator.services.backend import Backend
-from orchestrator.store.sqlite import Record, Store
+from orchestrator.store.sqlite import Store
 
 
 @dataclass
@@ -96,29 +98,51 @@ def datapoint(metric: str, before: Mapping[str, float], after: Mapping[str, floa
 
 
 async def follow(backend: Backend, region: str, name: str) -> None:
-    """Sample and decide for each enabled target tracking policy of the group (under its lock)."""
+    """Sample each enabled target tracking policy of the group, then let them decide together
+    (``domain.scaling.combine``: any may scale out, scale in needs them all; under the group's lock)."""
     record = groups.get(backend, region, name)
     if record is None:
         return
     if record.state == AsgGroupState.DELETING:
         scaling_policies.forget_group(backend, region, name)
         return
-    followed = set()
-    for policy in scaling_policies.of_group(backend, region, name):
-        if policy.data["PolicyType"] == "TargetTrackingScaling" and policy.data["Enabled"]:
-            followed.add(policy.data["PolicyARN"])
-            await _follow_one(backend, region, name, policy)
+    policies = [p for p in scaling_policies.of_group(backend, region, name)
+                if p.data["PolicyType"] == "TargetTrackingScaling" and p.data["Enabled"]]
+    followed = {p.data["PolicyARN"] for p in policies}
     windows = _windows(backend)
     for arn in [a for a in windows if f":autoScalingGroupName/{name}:" in a and a not in followed]:
         del windows[arn]  # deleted or disabled: a new window when it is followed again
+    now = backend.store.now()  # before the readings: a reading is never older than its stamp
+    for policy in policies:
+        await _sample(backend, region, name, policy.data, now)
+    group = groups.require(backend, region, name)
+    if not policies or groups.suspended(group.data, "AlarmNotification"):
+        return
+    g = group.data
+    verdicts = []
+    for policy in policies:
+        win = windows.get(policy.data["PolicyARN"])
+        config = policy.data["TargetTrackingConfiguration"]
+        verdict = scaling.track(win.datapoints if win else [], config["TargetValue"], g["DesiredCapacity"],
+                                g["MinSize"], g["MaxSize"], config["DisableScaleIn"])
+        verdicts.append((verdict, not config["DisableScaleIn"]))
+    chosen = scaling.combine(verdicts, g["DesiredCapacity"])
+    if chosen is None:
+        return
+    p, decision = policies[chosen].data, verdicts[chosen][0]
+    alarm = next(a for a in scaling_policies.alarm_names(p) if f"-{decision.alarm}-" in a)
+    groups.mutate(backend, group.id, DesiredCapacity=decision.desired, cause=(
+        f"At {activities.stamp(now)} a monitor alarm {alarm} in state ALARM triggered policy {p['PolicyName']} "
+        f"changing the desired capacity from {g['DesiredCapacity']} to {decision.desired}."))
+    for policy in policies:  # every alarm waits for datapoints taken after the change
+        win = windows.get(policy.data["PolicyARN"])
+        if win is not None:
+            win.datapoints.clear()
 
 
-async def _follow_one(backend: Backend, region: str, name: str, policy: Record[AsgPolicyData]) -> None:
-    p = policy.data
+async def _sample(backend: Backend, region: str, name: str, p: AsgPolicyData, now: float) -> None:
+    """Read the policy's counters; once a period has passed, one more datapoint in its window."""
     group = groups.require(backend, region, name).data
-    # the time before the readings: a reading is never older than its stamp, so counters a test (or
-    # a guest) moved before the clock are all in a datapoint that ends at the new time
-    now = backend.store.now()
     counted = _counted(backend, region, group, p, now)
     readings = await _readings(backend, region, group, p, counted)
     windows = _windows(backend)
@@ -136,17 +160,3 @@ async def _follow_one(backend: Backend, region: str, name: str, policy: Record[A
         win.datapoints.clear()
         return
     win.datapoints = (win.datapoints + [value])[-scaling.LOW_PERIODS:]
-    if groups.suspended(group, "AlarmNotification"):
-        return
-    fresh = groups.require(backend, region, name)
-    g = fresh.data
-    config = p["TargetTrackingConfiguration"]
-    decision = scaling.track(win.datapoints, config["TargetValue"], g["DesiredCapacity"], g["MinSize"],
-                             g["MaxSize"], config["DisableScaleIn"])
-    if decision.desired is None:
-        return
-    alarm = next(a for a in scaling_policies.alarm_names(p) if f"-{decision.alarm}-" in a)
-    groups.mutate(backend, fresh.id, DesiredCapacity=decision.desired, cause=(
-        f"At {activities.stamp(now)} a monitor alarm {alarm} in state ALARM triggered policy {p['PolicyName']} "
-        f"changing the desired capacity from {g['DesiredCapacity']} to {decision.desired}."))
-    win.datapoints.clear()

@@ -14,6 +14,7 @@ from typing import Any
 
 from orchestrator.domain import errors, ids, target_health
 from orchestrator.domain.elb_records import TargetRegistration
+from orchestrator.domain.records import TARGET_GROUP
 from orchestrator.services.backend import Backend
 from orchestrator.services.elbv2 import common
 from orchestrator.store.sqlite import Record
@@ -105,6 +106,21 @@ def deregister(backend: Backend, region: str, tg_arn: str, targets: Sequence[Map
                 t["DrainingUntil"] = now + delay
         tg.data["Targets"] = [t for t in current if delay or t["DrainingUntil"] is None]
         return backend.store.update(tg)
+
+
+def deregister_terminated(backend: Backend, region: str, instance_id: str) -> None:
+    """A terminated instance leaves every target group it is registered with, as on ELB: draining
+    for each group's deregistration delay, then gone; the proxies follow in the background."""
+    now = backend.store.now()
+    changed: list[str] = []
+    for tg in backend.store.list(TARGET_GROUP, region):
+        if tg.data["TargetType"] == "instance" and any(
+                t["Id"] == instance_id and t["DrainingUntil"] is None for t in live(tg, now)):
+            deregister(backend, region, tg.id, [{"Id": instance_id}])
+            changed.append(tg.id)
+    if changed:
+        lbs = [arn for tg_arn in changed for arn in common.users_of(backend, region, tg_arn)[0]]
+        backend.runtime.background(f"deregistering {instance_id}", lambda: common.follow(backend, region, lbs))
 
 
 async def register_live(backend: Backend, region: str, tg_arn: str, targets: Sequence[Mapping[str, Any]]) -> None:
