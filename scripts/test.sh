@@ -16,4 +16,4 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 .venv/bin/python -m orchestrator.cli.sweep --prefix ec2dt || true   # leftovers of a crashed run
 .venv/bin/ruff check .
-exec .venv/bin/pytest -q "$@"
+exec .venv/bin/pytest -q --durations=30 "$@"

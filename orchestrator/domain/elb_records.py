@@ -69,13 +69,14 @@ class TargetGroupData(TypedDict):
 
 
 class ElbAction(TypedDict, total=False):
-    """A listener or rule action as the API shows it (forward / fixed-response)."""
+    """A listener or rule action as the API shows it (forward / fixed-response / redirect)."""
 
     Type: str
     Order: int
     TargetGroupArn: str
     ForwardConfig: dict[str, Any]
     FixedResponseConfig: dict[str, str]
+    RedirectConfig: dict[str, str]
 
 
 class ListenerData(TypedDict):

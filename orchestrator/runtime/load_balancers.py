@@ -55,18 +55,26 @@ def _servers(store: Store, tg: Record, now: float) -> tuple[lbd.Server, ...]:
 
 
 def _action(actions: list[dict[str, object]]) -> lbd.Action:
-    """The proxy's action for ELB actions: the forward (its heaviest target group) or the fixed
-    response; ordered actions run by ``Order``, the terminal one decides."""
+    """The proxy's action for ELB actions: the forward (to several target groups by weight), the
+    fixed response or the redirect; ordered actions run by ``Order``, the terminal one decides."""
     for action in sorted(actions, key=lambda a: int(str(a.get("Order") or 0))):
         if action["Type"] == "forward":
             groups = (action.get("ForwardConfig") or {}).get("TargetGroups") or []  # type: ignore[union-attr]
-            arn = max(groups, key=lambda g: g.get("Weight", 1))["TargetGroupArn"] if groups else action["TargetGroupArn"]
+            if len(groups) > 1:
+                return lbd.Action(weighted=tuple((elbv2.backend_name(str(g["TargetGroupArn"])), int(g.get("Weight", 1)))
+                                                 for g in groups))
+            arn = groups[0]["TargetGroupArn"] if groups else action["TargetGroupArn"]
             return lbd.Action(backend=elbv2.backend_name(str(arn)))
         if action["Type"] == "fixed-response":
             cfg = action["FixedResponseConfig"]
             assert isinstance(cfg, dict)
             return lbd.Action(fixed=lbd.FixedResponse(int(cfg["StatusCode"]), cfg.get("ContentType") or "text/plain",
                                                       cfg.get("MessageBody") or ""))
+        if action["Type"] == "redirect":
+            cfg = action["RedirectConfig"]
+            assert isinstance(cfg, dict)
+            return lbd.Action(redirect=lbd.Redirect(cfg["Protocol"], cfg["Host"], cfg["Port"], cfg["Path"],
+                                                    cfg["Query"], int(cfg["StatusCode"].removeprefix("HTTP_"))))
     return lbd.Action(fixed=lbd.FixedResponse(503))
 
 

@@ -303,3 +303,42 @@ def test_set_subnets_and_security_groups(api: LoopbackApi, env: dict[str, Any]) 
     assert code(lambda: ec2.delete_security_group(GroupId=group)) == "DependencyViolation"
     elb.delete_load_balancer(LoadBalancerArn=arn)
     ec2.delete_security_group(GroupId=group)
+
+
+def test_redirect_and_weighted_forward_actions(api: LoopbackApi, env: dict[str, Any]) -> None:
+    """Redirects and forwards to several weighted target groups are stored and shown as ELB shows
+    them, reach the proxy's model, and are refused where ELB refuses them."""
+    elb = env["elb"]
+    tg2 = elb.create_target_group(Name="errs-tg2", Protocol="HTTP", Port=80, VpcId=env["vpc"],
+                                  TargetType="ip")["TargetGroups"][0]["TargetGroupArn"]
+    listener = elb.create_listener(LoadBalancerArn=env["lb"], Protocol="HTTP", Port=8080, DefaultActions=[
+        {"Type": "redirect", "RedirectConfig": {"Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301"}}])
+    (shown,) = listener["Listeners"][0]["DefaultActions"]
+    assert shown == {"Type": "redirect", "RedirectConfig": {"Protocol": "HTTPS", "Port": "443", "Host": "#{host}",
+                                                            "Path": "/#{path}", "Query": "#{query}",
+                                                            "StatusCode": "HTTP_301"}}
+    split = [{"Type": "forward", "ForwardConfig": {"TargetGroups": [{"TargetGroupArn": env["tg"], "Weight": 20},
+                                                                    {"TargetGroupArn": tg2, "Weight": 80}]}}]
+    rule = elb.create_rule(ListenerArn=listener["Listeners"][0]["ListenerArn"], Priority=5, Actions=split,
+                           Conditions=[{"Field": "path-pattern", "Values": ["/canary/*"]}])["Rules"][0]
+    assert [g["Weight"] for g in rule["Actions"][0]["ForwardConfig"]["TargetGroups"]] == [20, 80]
+    balancer = next(iter(api.runtime.load_balancers.driver.balancers.values()))  # type: ignore[union-attr]
+    ln = next(li for li in balancer.listeners if li.port == 8080)
+    assert ln.default.redirect is not None and (ln.default.redirect.protocol, ln.default.redirect.status) == ("HTTPS", 301)
+    assert [w for _, w in ln.rules[0].action.weighted] == [20, 80]
+
+    def listener_with(action: dict[str, Any]) -> Callable[[], Any]:
+        return lambda: elb.create_listener(LoadBalancerArn=env["lb"], Protocol="HTTP", Port=8081, DefaultActions=[action])
+
+    loop = refused(listener_with({"Type": "redirect", "RedirectConfig": {"Query": "x=1", "StatusCode": "HTTP_302"}}))
+    assert loop[0] == "InvalidLoadBalancerAction" and "redirect to itself" in loop[2]
+    assert code(listener_with({"Type": "redirect", "RedirectConfig": {"Port": "81", "StatusCode": "HTTP_303"}})) == (
+        "ValidationError")
+    assert code(listener_with({"Type": "redirect", "RedirectConfig": {"Path": "no-slash", "StatusCode": "HTTP_301"}})) == (
+        "ValidationError")
+    heavy = {"Type": "forward", "ForwardConfig": {"TargetGroups": [{"TargetGroupArn": env["tg"], "Weight": 1000},
+                                                                   {"TargetGroupArn": tg2, "Weight": 1}]}}
+    assert code(listener_with(heavy)) == "ValidationError"
+    both = [split[0], {"Type": "redirect", "RedirectConfig": {"Port": "81", "StatusCode": "HTTP_301"}}]
+    assert code(lambda: elb.create_listener(LoadBalancerArn=env["lb"], Protocol="HTTP", Port=8081,
+                                            DefaultActions=both)) == "InvalidLoadBalancerAction"

@@ -46,13 +46,14 @@ srv.serve_forever()
 CLIENT = r"""
 import http.client, json, sys
 out = []
+header = sys.argv[2]
 for url in json.loads(sys.argv[1]):
     host, path, headers = url
     try:
         c = http.client.HTTPConnection(host, timeout=5)
         c.request("GET", path, headers=headers)
         r = c.getresponse()
-        out.append([r.status, r.read().decode(), r.getheader("Content-Type")])
+        out.append([r.status, r.read().decode(), r.getheader(header)])
         c.close()
     except OSError as exc:
         out.append([0, str(exc), None])
@@ -109,10 +110,12 @@ class Lab:
         else:
             flag.unlink(missing_ok=True)
 
-    def get(self, requests: list[tuple[str, str, dict[str, str]]]) -> list[tuple[int, str, str | None]]:
-        """Run the requests ``(host:port, path, headers)`` from inside the namespace."""
+    def get(self, requests: list[tuple[str, str, dict[str, str]]],
+            header: str = "Content-Type") -> list[tuple[int, str, str | None]]:
+        """Run the requests ``(host:port, path, headers)`` from inside the namespace: (status,
+        body, the answer's ``header``) each."""
         out = subprocess.run(["ip", "netns", "exec", self.netns, sys.executable, "-c", CLIENT,
-                              json.dumps(requests)], check=True, capture_output=True, text=True, timeout=60)
+                              json.dumps(requests), header], check=True, capture_output=True, text=True, timeout=60)
         return [tuple(r) for r in json.loads(out.stdout)]  # type: ignore[misc]
 
     def names(self, n: int, port: int = 80, path: str = "/") -> list[str]:

@@ -29,6 +29,7 @@ from orchestrator.drivers.loadbalancer.driver import (
     FixedResponse,
     HealthCheck,
     Listener,
+    Redirect,
     Rule,
     Server,
 )
@@ -133,6 +134,36 @@ def test_rules_route_by_path_and_host_in_priority_order(lab: Lab, driver: Haprox
                      (200, "a"), (200, "b"), (200, "a")]
     assert got[1][1] == "api down"
     assert got[5][1:] == (body, "application/json")
+
+
+def test_weighted_forward_and_redirects(lab: Lab, driver: HaproxyDriver) -> None:
+    """A forward to two groups weighted 1:3 sends about a quarter of the requests to the first;
+    weight 0 gets none; redirects answer 301/302 with ELB's placeholders filled from the request."""
+    tg2 = Backend("tg2", "HTTP", FAST, (server("b"),))
+    rules = (
+        Rule(10, Action(weighted=(("tg1", 1), ("tg2", 3))), path_patterns=("/split",)),
+        Rule(20, Action(weighted=(("tg1", 0), ("tg2", 5))), path_patterns=("/zero",)),
+        Rule(30, Action(redirect=Redirect(protocol="HTTPS", port="443", status=301)), path_patterns=("/secure*",)),
+        Rule(40, Action(redirect=Redirect(host="new.example", path="/v2/#{path}", query="from=#{host}&#{query}",
+                                          status=302)), path_patterns=("/old/*",)),
+    )
+    model = balancer(lab, (server("a"),), extra=(tg2,),
+                     listeners=(Listener(80, "HTTP", Action(weighted=(("tg1", 1), ("tg2", 1))), rules),))
+    driver.sync(model)
+    wait_status(driver, {"a_8080": "UP"}, 10)
+    wait_status(driver, {"b_8080": "UP"}, 10, backend="tg2")
+    split = lab.names(400, path="/split")
+    assert set(split) == {"a", "b"}
+    assert 50 <= split.count("a") <= 150, split.count("a")  # expected 100 of 400
+    assert set(lab.names(40, path="/zero")) == {"b"}
+    assert set(lab.names(40)) == {"a", "b"}  # the default action: 1:1
+    lb = f"{Lab.BALANCER}:80"
+    got = lab.get([(lb, "/secure/x?a=1", {"Host": "shop.test"}), (lb, "/secure", {"Host": "shop.test:80"}),
+                   (lb, "/old/page", {"Host": "www.test"}), (lb, "/old/page?q=2", {"Host": "www.test"})],
+                  header="Location")
+    assert [(status, where) for status, _, where in got] == [
+        (301, "https://shop.test:443/secure/x?a=1"), (301, "https://shop.test:443/secure"),
+        (302, "http://new.example:80/v2/old/page?from=www.test&"), (302, "http://new.example:80/v2/old/page?from=www.test&q=2")]
 
 
 def test_dead_server_goes_down_then_up_and_500_is_l7sts(lab: Lab, driver: HaproxyDriver) -> None:

@@ -19,6 +19,7 @@ from orchestrator.drivers.loadbalancer.driver import (
     HealthCheck,
     Listener,
     LoadBalancerError,
+    Redirect,
     Rule,
     Server,
 )
@@ -165,7 +166,46 @@ def test_structure_ignores_servers_only() -> None:
     assert structure(model(addresses=("10.0.1.5",)), SOCK) != base
 
 
+SPLIT_RULES = (
+    Rule(30, Action(weighted=(("tg1", 1), ("tg2", 3), ("tg3", 0))), path_patterns=("/split",)),
+    Rule(40, Action(redirect=Redirect(protocol="HTTPS", port="443", query="a=100%&#{query}", status=302)),
+         path_patterns=("/old",)),
+)
+
+
+def split_model() -> Balancer:
+    return model(listeners=(Listener(80, "HTTP", Action(weighted=(("tg1", 1), ("tg2", 1))), SPLIT_RULES),))
+
+
+def test_weighted_forward_and_redirect_lines() -> None:
+    text = render(split_model(), SOCK)
+    front = section(text, "frontend ln_80")
+    assert "http-request set-var(txn.w_30) rand(4)" in front  # weight 0: tg3 never drawn
+    assert "use_backend tg1 if r30_path { var(txn.w_30) -m int ge 0 } { var(txn.w_30) -m int lt 1 }" in front
+    assert "use_backend tg2 if r30_path { var(txn.w_30) -m int ge 1 } { var(txn.w_30) -m int lt 4 }" in front
+    assert not [line for line in front if "use_backend tg3" in line]
+    assert "use_backend _redir_80_40 if r40_path" in front
+    assert front[-4:] == ["http-request set-var(txn.w_default) rand(2)",
+                          "use_backend tg1 if { var(txn.w_default) -m int ge 0 } { var(txn.w_default) -m int lt 1 }",
+                          "use_backend tg2 if { var(txn.w_default) -m int ge 1 } { var(txn.w_default) -m int lt 2 }",
+                          "default_backend tg1"]
+    assert section(text, "backend _redir_80_40") == [
+        "mode http",
+        'http-request redirect location "https://%[req.hdr(host),field(1,:)]:443/%[path,regsub(^/,)]?a=100%%&%[query]"'
+        " code 302 if { query -m len gt 0 }",
+        'http-request redirect location "https://%[req.hdr(host),field(1,:)]:443/%[path,regsub(^/,)]?a=100%%&"'
+        " code 302"]
+
+
 def test_invalid_models_are_refused() -> None:
+    with pytest.raises(LoadBalancerError, match="outside 0-999"):
+        render(model(listeners=(Listener(80, "HTTP", Action(weighted=(("tg1", 1000), ("tg2", 1)))),)), SOCK)
+    with pytest.raises(LoadBalancerError, match="unknown backend"):
+        render(model(listeners=(Listener(80, "HTTP", Action(weighted=(("tg1", 1), ("nope", 1)))),)), SOCK)
+    with pytest.raises(LoadBalancerError, match="not 301 or 302"):
+        render(model(listeners=(Listener(80, "HTTP", Action(redirect=Redirect(status=303))),)), SOCK)
+    with pytest.raises(LoadBalancerError, match="HTTP listener"):
+        render(model(listeners=(Listener(80, "TCP", Action(redirect=Redirect(port="81"))),)), SOCK)
     with pytest.raises(LoadBalancerError, match="unknown backend"):
         render(model(listeners=(Listener(80, "HTTP", Action(backend="nope")),)), SOCK)
     with pytest.raises(LoadBalancerError, match="HTTP listener"):
@@ -181,10 +221,11 @@ def test_invalid_models_are_refused() -> None:
 @pytest.mark.skipif(shutil.which("haproxy") is None and not Path("/usr/sbin/haproxy").exists(),
                     reason="needs haproxy")
 def test_haproxy_accepts_the_rendered_file(tmp_path: Path) -> None:
-    cfg = tmp_path / "haproxy.cfg"
-    cfg.write_text(render(model(), str(tmp_path / "admin.sock")))
-    res = subprocess.run(["/usr/sbin/haproxy", "-c", "-f", str(cfg)], capture_output=True, text=True, check=False)
-    assert res.returncode == 0, res.stderr
+    for n, balancer in enumerate((model(), split_model())):
+        cfg = tmp_path / f"haproxy{n}.cfg"
+        cfg.write_text(render(balancer, str(tmp_path / "admin.sock")))
+        res = subprocess.run(["/usr/sbin/haproxy", "-c", "-f", str(cfg)], capture_output=True, text=True, check=False)
+        assert res.returncode == 0, res.stderr
 
 
 SHOW_STAT = """# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight,act,bck,chkfail,chkdown,lastchg,downtime,qlimit,pid,iid,sid,throttle,lbtot,tracked,type,rate,rate_lim,rate_max,check_status,check_code,check_duration,hrsp_1xx,addr

@@ -64,11 +64,29 @@ class FixedResponse:
 
 
 @dataclass(frozen=True)
+class Redirect:
+    """ELB's redirect: each component is literal text or keeps the request's own through ELB's
+    placeholders ``#{protocol}``, ``#{host}``, ``#{port}``, ``#{path}`` (without its leading
+    slash) and ``#{query}``; ``status`` 301 or 302."""
+
+    protocol: str = "#{protocol}"
+    host: str = "#{host}"
+    port: str = "#{port}"
+    path: str = "/#{path}"
+    query: str = "#{query}"
+    status: int = 301
+
+
+@dataclass(frozen=True)
 class Action:
-    """A listener or rule action: forward to ``backend`` (its name), or answer ``fixed``."""
+    """A listener or rule action: forward to ``backend`` (its name), to several backends by
+    weight (``weighted``: (name, weight) pairs, each request to one of them with probability
+    weight / total), answer ``fixed``, or ``redirect``."""
 
     backend: str | None = None
     fixed: FixedResponse | None = None
+    weighted: tuple[tuple[str, int], ...] = ()
+    redirect: Redirect | None = None
 
 
 @dataclass(frozen=True)

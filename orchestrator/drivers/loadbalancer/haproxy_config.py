@@ -12,9 +12,12 @@ The file is the whole model, servers included, so a reload or a restart from it 
   add ``X-Forwarded-For``/``-Proto``/``-Port`` as ALB does; rules become ACLs (ELB wildcards
   compiled to anchored regexes) evaluated by ascending priority, then the default action;
 * one ``backend`` per target group (``balance roundrobin``, dynamic, as ``add server`` requires),
-  its health check, and one ``server`` line per target; a fixed response is a small backend of its
-  own (``_fixed_PORT_PRIORITY``) so it keeps its place among the ``use_backend`` rules (HAProxy
-  evaluates every ``http-request`` rule before any ``use_backend``).
+  its health check, and one ``server`` line per target; a fixed response or a redirect is a small
+  backend of its own (``_fixed_PORT_PRIORITY``, ``_redir_PORT_PRIORITY``) so it keeps its place
+  among the ``use_backend`` rules (HAProxy evaluates every ``http-request`` rule before any
+  ``use_backend``);
+* a forward to several target groups draws one number per request (``rand(total weight)`` in
+  ``txn.w_PRIORITY``) and sends it to the group whose cumulative weight range holds it.
 
 :func:`structure` is the file without its server lines: what can only change by a reload. Two
 models with the same structure differ only in targets, which the runtime API changes in place.
@@ -26,13 +29,33 @@ import hashlib
 import ipaddress
 import re
 
-from .driver import Action, Backend, Balancer, HealthCheck, Listener, LoadBalancerError, Rule, Server
+from .driver import (
+    Action,
+    Backend,
+    Balancer,
+    HealthCheck,
+    Listener,
+    LoadBalancerError,
+    Redirect,
+    Rule,
+    Server,
+)
 
 CONNECT_TIMEOUT = "5s"
 MAXCONN = 4096
 HARD_STOP_AFTER = "120s"
 RETRIES = 3
 FIXED_PREFIX = "_fixed_"
+REDIRECT_PREFIX = "_redir_"
+# ELB's redirect placeholders as HAProxy sample expressions (log-format)
+_PLACEHOLDERS = {
+    "#{protocol}": "http",  # listeners are HTTP
+    "#{host}": "%[req.hdr(host),field(1,:)]",
+    "#{port}": "%[dst_port]",
+    "#{path}": "%[path,regsub(^/,)]",
+    "#{query}": "%[query]",
+}
+_PLACEHOLDER = re.compile(r"#\{(?:protocol|host|port|path|query)\}")
 
 _NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")  # what HAProxy accepts in proxy and server names
 _MATCHER = re.compile(r"^\d{3}(-\d{3})?(,\d{3}(-\d{3})?)*$")
@@ -143,14 +166,70 @@ def fixed_backend_name(listener: Listener, rule: Rule | None) -> str:
     return f"{FIXED_PREFIX}{listener.port}_{'default' if rule is None else rule.priority}"
 
 
+def redirect_backend_name(listener: Listener, rule: Rule | None) -> str:
+    return f"{REDIRECT_PREFIX}{listener.port}_{'default' if rule is None else rule.priority}"
+
+
 def _target(listener: Listener, action: Action, rule: Rule | None, backends: set[str]) -> str:
-    if action.fixed is not None:
+    """The one backend ``action`` uses (a weighted forward: its first group with weight)."""
+    if action.fixed is not None or action.redirect is not None:
         if listener.protocol != "HTTP":
-            raise LoadBalancerError(f"fixed responses need an HTTP listener (port {listener.port})")
-        return fixed_backend_name(listener, rule)
+            raise LoadBalancerError(f"fixed responses and redirects need an HTTP listener (port {listener.port})")
+        return (fixed_backend_name if action.fixed is not None else redirect_backend_name)(listener, rule)
+    if action.weighted:
+        return _weights(listener, action, backends)[0][0]
     if action.backend is None or action.backend not in backends:
         raise LoadBalancerError(f"listener {listener.port} forwards to unknown backend {action.backend!r}")
     return action.backend
+
+
+def _weights(listener: Listener, action: Action, backends: set[str]) -> list[tuple[str, int]]:
+    """The weighted forward's groups that get requests (all of them, equally, if every weight is 0)."""
+    for name, weight in action.weighted:
+        if name not in backends:
+            raise LoadBalancerError(f"listener {listener.port} forwards to unknown backend {name!r}")
+        if not 0 <= weight <= 999:
+            raise LoadBalancerError(f"target group weight {weight} is outside 0-999")
+    if listener.protocol != "HTTP" and len(action.weighted) > 1:
+        raise LoadBalancerError(f"weighted forwards need an HTTP listener (port {listener.port})")
+    chosen = [(n, w) for n, w in action.weighted if w > 0]
+    return chosen or [(n, 1) for n, _ in action.weighted]
+
+
+def _use_lines(listener: Listener, action: Action, rule: Rule | None, backends: set[str],
+               conditions: list[str]) -> list[str]:
+    """``use_backend`` lines for ``action`` under ``conditions`` (ACL names)."""
+    groups = _weights(listener, action, backends) if action.weighted else []
+    if len(groups) <= 1:
+        cond = f" if {' '.join(conditions)}" if conditions else ""
+        return [f"    use_backend {_target(listener, action, rule, backends)}{cond}"]
+    var = f"txn.w_{'default' if rule is None else rule.priority}"
+    lines = [f"    http-request set-var({var}) rand({sum(w for _, w in groups)})"]
+    low = 0
+    for name, weight in groups:
+        drawn = [f"{{ var({var}) -m int ge {low} }}", f"{{ var({var}) -m int lt {low + weight} }}"]
+        lines.append(f"    use_backend {name} if {' '.join([*conditions, *drawn])}")
+        low += weight
+    return lines
+
+
+def location(redirect: Redirect, with_query: bool) -> str:
+    """The redirect's Location as an HAProxy log-format string (quoted): literal text escaped,
+    ELB's placeholders as sample fetches; ``with_query``: the request has a query string."""
+    def fmt(component: str) -> str:
+        out, last = [], 0
+        for m in _PLACEHOLDER.finditer(component):
+            out.append(component[last:m.start()].replace("%", "%%"))
+            out.append(_PLACEHOLDERS[m.group(0)])
+            last = m.end()
+        out.append(component[last:].replace("%", "%%"))
+        return "".join(out)
+
+    text = f"{fmt(redirect.protocol).lower()}://{fmt(redirect.host)}:{fmt(redirect.port)}{fmt(redirect.path)}"
+    query = fmt(redirect.query if with_query else redirect.query.replace("#{query}", ""))
+    if query:  # a request without a query string: "#{query}" is empty, "?" only if text is left
+        text += "?" + query
+    return quote(text)
 
 
 def _rule_lines(listener: Listener, rule: Rule, backends: set[str]) -> list[str]:
@@ -165,9 +244,7 @@ def _rule_lines(listener: Listener, rule: Rule, backends: set[str]) -> list[str]
         pats = " ".join(quote(wildcard_regex(p)) for p in rule.host_patterns)
         acls.append(f"    acl {name} req.hdr(host),field(1,:) -m reg -i {pats}")
         names.append(name)
-    target = _target(listener, rule.action, rule, backends)
-    cond = f" if {' '.join(names)}" if names else ""
-    return [*acls, f"    use_backend {target}{cond}"]
+    return [*acls, *_use_lines(listener, rule.action, rule, backends, names)]
 
 
 def _frontend(balancer: Balancer, listener: Listener, backends: set[str]) -> list[str]:
@@ -186,14 +263,27 @@ def _frontend(balancer: Balancer, listener: Listener, backends: set[str]) -> lis
             lines += _rule_lines(listener, rule, backends)
     elif listener.rules:
         raise LoadBalancerError(f"rules need an HTTP listener (port {listener.port})")
+    if listener.default.weighted and http:
+        lines += _use_lines(listener, listener.default, None, backends, [])
     lines += [f"    default_backend {_target(listener, listener.default, None, backends)}", ""]
     return lines
+
+
+def _redirect_backend(listener: Listener, rule: Rule | None, redirect: Redirect) -> list[str]:
+    if redirect.status not in (301, 302):
+        raise LoadBalancerError(f"redirect status {redirect.status} is not 301 or 302")
+    return [f"backend {redirect_backend_name(listener, rule)}", "    mode http",
+            f"    http-request redirect location {location(redirect, True)} code {redirect.status}"
+            " if { query -m len gt 0 }",
+            f"    http-request redirect location {location(redirect, False)} code {redirect.status}", ""]
 
 
 def _fixed_backends(listener: Listener) -> list[str]:
     actions = [(None, listener.default)] + [(r, r.action) for r in listener.rules]
     lines: list[str] = []
     for rule, action in actions:
+        if action.redirect is not None:
+            lines += _redirect_backend(listener, rule, action.redirect)
         fixed = action.fixed
         if fixed is None:
             continue
@@ -235,8 +325,8 @@ def render(balancer: Balancer, socket_path: str, *, with_servers: bool = True) -
     names = [b.name for b in balancer.backends]
     if len(set(names)) != len(names):
         raise LoadBalancerError(f"duplicate backend names in {balancer.name}")
-    if any(n.startswith(FIXED_PREFIX) for n in names):
-        raise LoadBalancerError(f"backend names may not start with {FIXED_PREFIX!r}")
+    if any(n.startswith((FIXED_PREFIX, REDIRECT_PREFIX)) for n in names):
+        raise LoadBalancerError(f"backend names may not start with {FIXED_PREFIX!r} or {REDIRECT_PREFIX!r}")
     ports = [li.port for li in balancer.listeners]
     if len(set(ports)) != len(ports):
         raise LoadBalancerError(f"duplicate listener ports in {balancer.name}")

@@ -26,11 +26,13 @@ from __future__ import annotations
 import csv
 import io
 import socket
+import time
 from dataclasses import dataclass
 
 from .driver import LoadBalancerError
 
 SOCKET_TIMEOUT = 5.0
+DEL_SETTLE_SECONDS = 2.0  # how long a deletion waits for the server's last connections to go
 
 
 class RuntimeApiError(LoadBalancerError):
@@ -154,11 +156,19 @@ class RuntimeClient:
             cmds.append(f"set server {ref} health down")
         self._expect("; ".join(cmds), "New server registered.")
 
-    def del_server(self, backend: str, name: str) -> None:
-        """Take a server out (maintenance, its sessions shut) and delete it."""
+    def del_server(self, backend: str, name: str, settle: float = DEL_SETTLE_SECONDS) -> None:
+        """Take a server out (maintenance, its sessions shut) and delete it. HAProxy refuses the
+        deletion while the server still holds connections (a stream being shut, an idle
+        keep-alive connection its pool purges after the server went into maintenance): the
+        deletion is asked again as they go, for up to ``settle`` seconds."""
         ref = f"{backend}/{name}"
-        self._expect(f"set server {ref} state maint; shutdown sessions server {ref}; del server {ref}",
-                     "Server deleted.")
+        answer = self.command(f"set server {ref} state maint; shutdown sessions server {ref}; del server {ref}")
+        deadline = time.monotonic() + settle
+        while "Server deleted." not in answer:
+            if "still has connections" not in answer or time.monotonic() >= deadline:
+                raise RuntimeApiError(f"haproxy refused deleting {ref}: {answer.strip() or 'no answer'}")
+            time.sleep(0.02)
+            answer = self.command(f"del server {ref}")
 
     def set_draining(self, backend: str, name: str, draining: bool) -> None:
         ref = f"{backend}/{name}"

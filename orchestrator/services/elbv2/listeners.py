@@ -1,6 +1,6 @@
 """ELBv2 listeners: Create / Describe / Modify / Delete (HTTP on an Application Load Balancer, TCP
 on a Network Load Balancer), and the actions listeners and rules share (``forward`` to target
-groups, ``fixed-response``), checked as ELB checks them."""
+groups, several weighted on an ALB; ``fixed-response``; ``redirect``), checked as ELB checks them."""
 
 from __future__ import annotations
 
@@ -18,6 +18,10 @@ from orchestrator.store.sqlite import Record
 
 LISTENER_PROTOCOLS = {elbv2.APPLICATION: "HTTP", elbv2.NETWORK: "TCP"}
 _STATUS = re.compile(r"^(2|4|5)\d\d$")
+TERMINAL = ("forward", "fixed-response", "redirect")
+MAX_WEIGHTED_GROUPS = 5
+REDIRECT_DEFAULTS = {"Protocol": "#{protocol}", "Port": "#{port}", "Host": "#{host}", "Path": "/#{path}",
+                     "Query": "#{query}"}
 
 
 def _forward(backend: Backend, lb: Record, action: Mapping[str, Any], protocol: str) -> ElbAction:
@@ -42,6 +46,14 @@ def _forward(backend: Backend, lb: Record, action: Mapping[str, Any], protocol: 
     config = dict(action.get("ForwardConfig") or {})
     groups = [{"TargetGroupArn": g["TargetGroupArn"], "Weight": g.get("Weight", 1)}
               for g in config.get("TargetGroups") or []] or [{"TargetGroupArn": arns[0], "Weight": 1}]
+    if len(groups) > 1 and lb.data["Type"] != elbv2.APPLICATION:
+        raise errors.InvalidLoadBalancerAction("Forwarding to several target groups is only supported by "
+                                               "Application Load Balancers")
+    if len(groups) > MAX_WEIGHTED_GROUPS:
+        raise errors.ValidationError(f"A forward action can have at most {MAX_WEIGHTED_GROUPS} target groups")
+    for g in groups:
+        if not 0 <= int(g["Weight"]) <= 999:
+            raise errors.ValidationError(f"Target group weight '{g['Weight']}' must be between 0 and 999")
     if len(groups) == 1 and "TargetGroupArn" not in out:
         out["TargetGroupArn"] = groups[0]["TargetGroupArn"]
     stickiness = config.get("TargetGroupStickinessConfig") or {"Enabled": False}
@@ -68,6 +80,35 @@ def _fixed(lb: Record, action: Mapping[str, Any]) -> ElbAction:
     return {"Type": "fixed-response", "FixedResponseConfig": out}
 
 
+def _redirect(lb: Record, action: Mapping[str, Any]) -> ElbAction:
+    """ELB's redirect: each component literal or a placeholder of the request's own; it must
+    change the protocol, port, host or path (no redirect loop)."""
+    if lb.data["Type"] != elbv2.APPLICATION:
+        raise errors.InvalidLoadBalancerAction("Redirect actions are only supported by Application Load Balancers")
+    config = action.get("RedirectConfig")
+    if not config:
+        raise errors.ValidationError("A redirect action requires a RedirectConfig")
+    out = {k: str(config.get(k) if config.get(k) is not None else v) for k, v in REDIRECT_DEFAULTS.items()}
+    status = config.get("StatusCode")
+    if status not in ("HTTP_301", "HTTP_302"):
+        raise errors.ValidationError(f"Status code '{status}' must be HTTP_301 or HTTP_302")
+    if out["Protocol"] not in ("HTTP", "HTTPS", "#{protocol}"):
+        raise errors.ValidationError(f"Protocol '{out['Protocol']}' must be HTTP, HTTPS or #{{protocol}}")
+    if out["Port"] != "#{port}" and not (out["Port"].isdigit() and 1 <= int(out["Port"]) <= 65535):
+        raise errors.ValidationError(f"Port '{out['Port']}' must be between 1 and 65535 or #{{port}}")
+    if not 1 <= len(out["Host"]) <= 128 or not re.fullmatch(r"[A-Za-z0-9.\-#{}]+", out["Host"]):
+        raise errors.ValidationError(f"Host '{out['Host']}' is not a valid redirect host")
+    if not out["Path"].startswith("/") or len(out["Path"]) > 128:
+        raise errors.ValidationError(f"Path '{out['Path']}' must be an absolute path of at most 128 characters")
+    if out["Query"].startswith("?") or len(out["Query"]) > 128:
+        raise errors.ValidationError(f"Query '{out['Query']}' must not start with '?' and be at most 128 characters")
+    if all(out[k] == REDIRECT_DEFAULTS[k] for k in ("Protocol", "Port", "Host", "Path")) or (
+            out["Protocol"] == "HTTP" and all(out[k] == REDIRECT_DEFAULTS[k] for k in ("Port", "Host", "Path"))):
+        raise errors.InvalidLoadBalancerAction("The redirect must change the protocol, port, host or path, or it "
+                                               "would redirect to itself")
+    return {"Type": "redirect", "RedirectConfig": {**out, "StatusCode": str(status)}}
+
+
 def check_actions(backend: Backend, lb: Record, actions: Sequence[Mapping[str, Any]] | None,
                   protocol: str) -> list[ElbAction]:
     """Actions as stored and shown (a forward with a ``TargetGroupArn`` also gets its
@@ -81,13 +122,15 @@ def check_actions(backend: Backend, lb: Record, actions: Sequence[Mapping[str, A
             shaped = _forward(backend, lb, action, protocol)
         elif kind == "fixed-response":
             shaped = _fixed(lb, action)
+        elif kind == "redirect":
+            shaped = _redirect(lb, action)
         else:
             raise errors.InvalidLoadBalancerAction(f"Action type '{kind}' is not supported by ec2d")
         if action.get("Order") is not None or len(actions) > 1:
             shaped["Order"] = int(action.get("Order") or n)
         out.append(shaped)
-    if sum(a["Type"] in ("forward", "fixed-response") for a in out) > 1:
-        raise errors.InvalidLoadBalancerAction("A rule can have only one forward or fixed-response action")
+    if sum(a["Type"] in TERMINAL for a in out) > 1:
+        raise errors.InvalidLoadBalancerAction("A rule can have only one forward, fixed-response or redirect action")
     return out
 
 
