@@ -79,6 +79,55 @@ def test_read_only_user_describes_but_may_not_create(api: LoopbackApi) -> None:
         root.delete_load_balancer(LoadBalancerArn=arn)
 
 
+def test_tag_conditions_on_load_balancers_and_auto_scaling_groups(api: LoopbackApi) -> None:
+    """``elasticloadbalancing:ResourceTag/K`` (and ``aws:ResourceTag/K``) on a load balancer's
+    tags, ``aws:RequestTag/K`` on a create's, ``autoscaling:ResourceTag/K`` on a group's."""
+    subnets = [s["SubnetId"] for s in default_subnets(api.client("ec2"))]
+    root = api.client("elbv2")
+    ours = root.create_load_balancer(Name="team-a", Subnets=subnets,
+                                     Tags=[{"Key": "team", "Value": "a"}])["LoadBalancers"][0]["LoadBalancerArn"]
+    theirs = root.create_load_balancer(Name="team-b", Subnets=subnets,
+                                       Tags=[{"Key": "team", "Value": "b"}])["LoadBalancers"][0]["LoadBalancerArn"]
+    team = user(api, "team-a", inline={"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "elasticloadbalancing:ModifyLoadBalancerAttributes", "Resource": "*",
+         "Condition": {"StringEquals": {"elasticloadbalancing:ResourceTag/team": "a"}}},
+        {"Effect": "Allow", "Action": "elasticloadbalancing:AddTags", "Resource": "*",
+         "Condition": {"StringEquals": {"aws:ResourceTag/team": "a"}}},
+        {"Effect": "Allow", "Action": "elasticloadbalancing:CreateLoadBalancer", "Resource": "*",
+         "Condition": {"StringEquals": {"aws:RequestTag/team": "a"}}},
+        {"Effect": "Allow", "Action": ["autoscaling:SetDesiredCapacity", "autoscaling:CreateAutoScalingGroup"],
+         "Resource": "*", "Condition": {"StringEquals": {"autoscaling:ResourceTag/team": "a"}}}]})
+    attrs = [{"Key": "idle_timeout.timeout_seconds", "Value": "30"}]
+    team.modify_load_balancer_attributes(LoadBalancerArn=ours, Attributes=attrs)
+    assert denied(lambda: team.modify_load_balancer_attributes(LoadBalancerArn=theirs, Attributes=attrs)) == \
+        (403, "AccessDenied")
+    team.add_tags(ResourceArns=[ours], Tags=[{"Key": "env", "Value": "dev"}])
+    assert denied(lambda: team.add_tags(ResourceArns=[theirs], Tags=[{"Key": "env", "Value": "dev"}]))[1] == \
+        "AccessDenied"
+    made = team.create_load_balancer(Name="team-a2", Subnets=subnets, Tags=[{"Key": "team", "Value": "a"}])
+    assert denied(lambda: team.create_load_balancer(Name="team-b2", Subnets=subnets,
+                                                    Tags=[{"Key": "team", "Value": "b"}]))[1] == "AccessDenied"
+
+    ec2, asg = api.client("ec2"), api.client("autoscaling")
+    image = ec2.describe_images(Owners=["ec2d"])["Images"][0]["ImageId"]
+    asg.create_launch_configuration(LaunchConfigurationName="tags-lc", ImageId=image, InstanceType="t3.nano")
+    for name, value in (("asg-a", "a"), ("asg-b", "b")):
+        asg.create_auto_scaling_group(AutoScalingGroupName=name, LaunchConfigurationName="tags-lc", MinSize=0,
+                                      MaxSize=1, DesiredCapacity=0, VPCZoneIdentifier=subnets[0],
+                                      Tags=[{"Key": "team", "Value": value, "PropagateAtLaunch": False}])
+    key = api.client("iam").create_access_key(UserName="team-a")["AccessKey"]
+    team_asg = api.client("autoscaling", {"aws_access_key_id": key["AccessKeyId"],
+                                          "aws_secret_access_key": key["SecretAccessKey"]})
+    team_asg.set_desired_capacity(AutoScalingGroupName="asg-a", DesiredCapacity=0)
+    with pytest.raises(ClientError) as info:
+        team_asg.set_desired_capacity(AutoScalingGroupName="asg-b", DesiredCapacity=0)
+    assert info.value.response["Error"]["Code"] == "AccessDenied"
+    for name in ("asg-a", "asg-b"):
+        asg.delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=True)
+    for arn in (ours, theirs, made["LoadBalancers"][0]["LoadBalancerArn"]):
+        root.delete_load_balancer(LoadBalancerArn=arn)
+
+
 def test_aws_cli_describe_load_balancers(api: LoopbackApi, tmp_path: Path) -> None:
     subnets = [s["SubnetId"] for s in default_subnets(api.client("ec2"))]
     arn = api.client("elbv2").create_load_balancer(Name="cli", Subnets=subnets)["LoadBalancers"][0]["LoadBalancerArn"]

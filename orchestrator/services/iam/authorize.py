@@ -32,7 +32,15 @@ from orchestrator.domain import errors
 from orchestrator.domain.iam import compiled, ec2_actions, explain, policy
 from orchestrator.services import launch_templates
 from orchestrator.services.backend import Backend
-from orchestrator.services.iam import access, auth_messages, ec2_targets, effective, elb_targets, entities
+from orchestrator.services.iam import (
+    access,
+    asg_targets,
+    auth_messages,
+    ec2_targets,
+    effective,
+    elb_targets,
+    entities,
+)
 from orchestrator.services.principals import ASSUMED_ROLE, IAM_USER, ROOT, Caller
 
 PASS_ROLE = "iam:PassRole"
@@ -161,7 +169,13 @@ def check(backend: Backend, caller: Caller | None, prefix: str, action: str, arg
         return None
     if prefix == "elasticloadbalancing":  # per resource ARN the request names (``elb_targets``)
         for arn in elb_targets.resources(action, args, env.region, caller.account_id):
-            if (denied := ev.decide(f"{prefix}:{action}", arn, {})) is not None:
+            extra = elb_targets.context(backend, action, args, arn) if ev.reads_tags else {}
+            if (denied := ev.decide(f"{prefix}:{action}", arn, extra)) is not None:
+                return denied
+        return None
+    if prefix == "autoscaling":  # per group the request names, with its tags (``asg_targets``)
+        for arn, extra in asg_targets.resources(backend, action, args, env.region, caller.account_id):
+            if (denied := ev.decide(f"{prefix}:{action}", arn, extra)) is not None:
                 return denied
         return None
     if prefix != "ec2":

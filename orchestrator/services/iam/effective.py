@@ -57,7 +57,7 @@ class Effective:
     identity: list[policy.Policy]
     session: list[policy.Policy] | None
     keys: frozenset[str]  # every policy's `policy.context_keys`, lower-cased
-    reads_resource_tags: bool  # some policy looks at ec2:ResourceTag/K or aws:ResourceTag/K
+    reads_resource_tags: bool  # some policy looks at a resource's or a request's tags
     reads_instance_type: bool  # ... at ec2:InstanceType
     # the policies prepared for the API edge's per-request question (kept with them, see `of`)
     prepared: compiled.PolicySet | None = None
@@ -67,7 +67,9 @@ def _effective(store: Store, caller: Caller) -> Effective:
     identity, session = identity_policies(store, caller), session_policies(store, caller)
     keys = frozenset().union(*(policy.context_keys(p) for p in (*identity, *(session or ()))))
     return Effective(identity, session, keys,
-                     reads_resource_tags=any(k.startswith(("ec2:resourcetag/", "aws:resourcetag/")) for k in keys),
+                     reads_resource_tags=any(k.startswith(("ec2:resourcetag/", "aws:resourcetag/",
+                                                           "elasticloadbalancing:resourcetag/", "aws:requesttag/",
+                                                           "aws:tagkeys")) for k in keys),
                      reads_instance_type="ec2:instancetype" in keys,
                      prepared=compiled.PolicySet(identity, session)
                      if all(p.kind == "identity" for p in (*identity, *(session or ()))) else None)
