@@ -89,10 +89,11 @@ def _prefixes_in_use(family: str) -> set[str]:
     """Concrete prefixes (``ec2dt1a2b``) of namespaces and domains that start with ``family``."""
     from orchestrator.drivers.compute.libvirt_driver import LibvirtCompute
     from orchestrator.drivers.loadbalancer.haproxy import haproxy_pids
-    from orchestrator.drivers.network import netlink
+    from orchestrator.drivers.network import host_names, netlink
     from orchestrator.drivers.network.names import prefix_of_netns
 
     found: set[str] = {p for p in (prefix_of_netns(ns) for ns in netlink.list_netns(family)) if p}
+    found |= host_names.prefixes()  # a crashed run's load balancer names in /etc/hosts
     for conf in haproxy_pids(Path("/run")).values():  # /run/{prefix}/lb/NAME/haproxy.cfg
         owner = Path(conf).relative_to("/run").parts[0]
         if owner.startswith(family):  # never another family's (a user's ``ec2d`` when sweeping ``ec2dt``)

@@ -126,6 +126,7 @@ class LoadBalancers:
         self.driver = driver
         self.jobs = parts.jobs
         self.expiries: dict[str, float] = {}  # lb arn -> the drain expiry a timer is set for
+        self.naming = asyncio.Lock()  # one write of the host's names at a time
 
     @property
     def store(self) -> Store:
@@ -196,12 +197,31 @@ class LoadBalancers:
                 await self.jobs.call(self.driver.remove, name)
                 if self.store.get(vpc_id, "vpc") is not None:
                     await self.vpcs.sync(region, vpc_id)
-                return
-            await self.vpcs.sync(region, vpc_id)  # node addresses, firewall, NAT (the lead's VPC side)
-            now = self.store.now()
-            balancer = balancer_of(self.store, record, self.netns(region, vpc_id), now)
-            await self.jobs.call(self.driver.apply, balancer)
-            self._timer(region, record, now)
+            else:
+                await self.vpcs.sync(region, vpc_id)  # node addresses, firewall, NAT (the lead's VPC side)
+                now = self.store.now()
+                balancer = balancer_of(self.store, record, self.netns(region, vpc_id), now)
+                await self.jobs.call(self.driver.apply, balancer)
+                self._timer(region, record, now)
+        await self.publish_names()
+
+    def host_names(self) -> dict[str, list[str]]:
+        """Every internet-facing load balancer's DNS name -> its nodes' public addresses."""
+        names: dict[str, list[str]] = {}
+        for region in self.parts.model.config.regions:
+            for record in self.store.list(LOAD_BALANCER, region):
+                ips = [n["PublicIp"] for n in record.data["Nodes"] if n.get("PublicIp")]
+                if record.data["Scheme"] == "internet-facing" and ips and record.state != LB.FAILED:
+                    names[record.data["DNSName"]] = ips
+        return names
+
+    async def publish_names(self) -> None:
+        """With ``--host-routes``: the host resolves the load balancers' names (``/etc/hosts``)."""
+        public = self.parts.public
+        if public is None or not self.parts.model.config.host_routes:
+            return
+        async with self.naming:
+            await self.jobs.call(public.set_host_names, self.host_names())
 
     def _timer(self, region: str, record: Record, now: float) -> None:
         """Re-sync when the first draining target's delay ends (the proxy then drops it)."""

@@ -5,7 +5,7 @@ process plugged)."""
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -56,6 +56,8 @@ class PublicSide(Protocol):
     def detach_vpc(self, vpc_id: str, vpc_ns: str) -> None: ...
 
     def set_public_ips(self, vpc_id: str, vpc_ns: str, mapping: Mapping[str, str]) -> None: ...
+
+    def set_host_names(self, names: Mapping[str, Sequence[str]]) -> None: ...
 
 
 @dataclass

@@ -1,14 +1,17 @@
 """--host-routes: `ssh ec2-user@<PublicIpAddress>` works from the host shell, because only the
-public pool is routed into ec2d's public namespace; after a sweep nothing routes the pool into ec2d
-any more. The guest cannot open connections to the host (a listener on 0.0.0.0)
+public pool is routed into ec2d's public namespace, and an internet-facing load balancer's DNS name
+resolves on the host (/etc/hosts) so `curl http://NAME/` works too; after a sweep nothing routes
+the pool into ec2d any more and the names are gone. The guest cannot open connections to the host (a listener on 0.0.0.0)
 while it still reaches the public side. The opt-in uplink NAT is checked as a ruleset only here
 (no traffic; tests/hostscope/test_root_filter.py runs it against a fake uplink)."""
 
 from __future__ import annotations
 
 import secrets
+import socket
 import subprocess
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -20,6 +23,8 @@ from test_lifecycle import tiny_image
 
 from orchestrator.drivers.network.public import PRIVATE_RANGES, PublicNetwork, render_host_filter
 from orchestrator.hostscope import sweep
+
+NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # straight over the host route
 
 
 def route(ip: str) -> subprocess.CompletedProcess[str]:
@@ -62,13 +67,49 @@ def test_host_routes_reach_public_ips_from_the_host(tmp_path: Path) -> None:
         guest.close()
         ec2.terminate_instances(InstanceIds=[inst["InstanceId"]])
         wait_state(ec2, inst["InstanceId"], "terminated", 300)
+        dns_name = load_balancer_from_the_host(server, ec2)
     finally:
         server.stop()
         sweep(prefix)
+    assert dns_name not in Path("/etc/hosts").read_text()
     # swept: the pool no longer goes into ec2d's public namespace (another ec2d's fail-closed route,
     # or the host's own default route, may still cover it: neither is this test's business)
     assert f"dev {prefix[:12]}-h" not in route("198.18.0.9").stdout
     assert subprocess.run(["ip", "link", "show", f"{prefix[:12]}-h"], capture_output=True).returncode != 0
+
+
+def load_balancer_from_the_host(server, ec2) -> str:
+    """An internet-facing ALB (a fixed response, no target needed): the host resolves its name to
+    its nodes' public addresses and gets its answer over the host routes; the name is gone once
+    the load balancer is deleted. Returns the name."""
+    elbv2 = server.client("elbv2")
+    subnets = [s["SubnetId"] for s in ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])[
+        "Subnets"]][:2]
+    ec2.authorize_security_group_ingress(GroupName="default", IpProtocol="tcp", FromPort=80, ToPort=80,
+                                         CidrIp="0.0.0.0/0")
+    lb = elbv2.create_load_balancer(Name="hr-web", Subnets=subnets)["LoadBalancers"][0]
+    elbv2.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80, DefaultActions=[
+        {"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "200", "MessageBody": "hello host"}}])
+    elbv2.get_waiter("load_balancer_available").wait(LoadBalancerArns=[lb["LoadBalancerArn"]],
+                                                      WaiterConfig={"Delay": 1, "MaxAttempts": 300})
+    nodes = sorted(e["Association"]["PublicIp"] for e in ec2.describe_network_interfaces(Filters=[
+        {"Name": "description", "Values": ["ELB app/hr-web/*"]}])["NetworkInterfaces"])
+    assert sorted({a[4][0] for a in socket.getaddrinfo(lb["DNSName"], 80, socket.AF_INET)}) == nodes
+    deadline = time.monotonic() + 60
+    while True:  # the proxy listens once provisioned; the host route is there already
+        try:
+            with NO_PROXY.open(f"http://{lb['DNSName']}/", timeout=5) as answer:
+                assert answer.read() == b"hello host"
+                break
+        except OSError:
+            assert time.monotonic() < deadline
+            time.sleep(0.5)
+    elbv2.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
+    deadline = time.monotonic() + 60
+    while lb["DNSName"] in Path("/etc/hosts").read_text():
+        assert time.monotonic() < deadline, "the deleted load balancer's name is still on the host"
+        time.sleep(0.2)
+    return str(lb["DNSName"])
 
 
 def test_uplink_nat_ruleset_is_valid_and_scoped() -> None:

@@ -54,6 +54,7 @@ LAZY_IN_ROOT: dict[tuple[str, str], str] = {
     ("orchestrator.hostscope", "orchestrator.drivers.compute.libvirt_driver"): "libvirt only when sweeping",
     ("orchestrator.hostscope", "orchestrator.drivers.network.netlink"): "pyroute2 only when sweeping",
     ("orchestrator.hostscope", "orchestrator.drivers.network.names"): "with netlink, when sweeping",
+    ("orchestrator.hostscope", "orchestrator.drivers.network.host_names"): "a crashed run's names, when sweeping",
     ("orchestrator.hostscope", "orchestrator.drivers.network.vpc"): "with netlink, when sweeping",
     ("orchestrator.hostscope", "orchestrator.drivers.network.public"): "with netlink, when sweeping",
     ("orchestrator.hostscope", "orchestrator.drivers.loadbalancer.haproxy"): "with netlink, when sweeping",

@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from ..errors import NetworkDriverError
 from ..names import check_prefix, id_hex
@@ -119,6 +119,11 @@ class PublicNetworkDriver(ABC):
     def set_public_ips(self, vpc_id: str, vpc_ns: str, mapping: Mapping[str, str]) -> None:
         """Make exactly ``{public ip: private ip}`` reachable through this VPC's IGW;
         :class:`PublicNetworkError` when the VPC is not attached."""
+
+    @abstractmethod
+    def set_host_names(self, names: Mapping[str, Sequence[str]]) -> None:
+        """Make the host resolve exactly ``{name: [public ip, ...]}`` (with host routes: the host
+        reaches those addresses); {} removes them all. ``delete`` removes them too."""
 
     @abstractmethod
     def delete(self) -> None:

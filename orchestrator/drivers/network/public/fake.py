@@ -6,7 +6,7 @@ and records every call in ``calls``."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from .driver import PoolRouteTaken, PublicNetworkDriver, PublicNetworkError
 
@@ -22,6 +22,7 @@ class FakePublicNetwork(PublicNetworkDriver):
         self.attached: dict[str, str] = {}  # vpc id -> VPC namespace
         self.nat: dict[str, dict[str, str]] = {}  # vpc id -> {public ip: private ip}
         self.pool_routed_by: str | None = None  # tests: another ec2d routes the pool already
+        self.host_names: dict[str, list[str]] = {}  # what the host would resolve
         self.calls: list[tuple[str, tuple[object, ...]]] = []
         self._lock = threading.Lock()
 
@@ -55,9 +56,15 @@ class FakePublicNetwork(PublicNetworkDriver):
                 raise PublicNetworkError(f"VPC {vpc_id} has no internet gateway link")
             self.nat[vpc_id] = dict(mapping)
 
+    def set_host_names(self, names: Mapping[str, Sequence[str]]) -> None:
+        self._rec("set_host_names", {k: list(v) for k, v in names.items()})
+        with self._lock:
+            self.host_names = {k: list(v) for k, v in names.items()}
+
     def delete(self) -> None:
         self._rec("delete")
         with self._lock:
+            self.host_names = {}
             self.exists, self.host_routes, self.uplink = False, False, None
             self.attached.clear()
             self.nat.clear()

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import ipaddress
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
-from .. import netlink, rootops
+from .. import host_names, netlink, rootops
 from ..errors import NamespaceNotFound, NftError
 from .driver import (
     HOST_PEER_IFNAME,
@@ -150,7 +150,11 @@ class LinuxPublicNetwork(PublicNetworkDriver):
             for dst in wanted:
                 netlink.ensure_route(self.ns, dst, via=via)
 
+    def set_host_names(self, names: Mapping[str, Sequence[str]]) -> None:
+        host_names.write(self.prefix, names)
+
     def delete(self) -> None:
+        host_names.write(self.prefix, {})
         netlink.delete_link(None, self.host_ifname)  # its routes go with it
         _delete_root_tables(self.prefix)
         netlink.delete_netns(self.ns)
