@@ -13,7 +13,8 @@ from imports import graph  # noqa: E402
 ABOVE_RUNTIME = ("orchestrator.services", "orchestrator.api", "orchestrator.server", "orchestrator.cli")
 # what the services may import: the port and the record-level helpers shared with them
 SERVICE_FACING = {"orchestrator.runtime", "orchestrator.runtime.port",
-                  "orchestrator.runtime.records", "orchestrator.runtime.vpc_state"}
+                  "orchestrator.runtime.records", "orchestrator.runtime.vpc_state",
+                  "orchestrator.runtime.zone_states"}  # zones' states: store settings, read by launches too
 
 
 def test_the_runtime_imports_nothing_above_it() -> None:
