@@ -67,8 +67,9 @@ class StatusChecks:
             before = r.data["SystemCheck"]
             after, action = checks.assess(before, seen, self.clock(), self.policy, auto_recovery(r.data))
             if after["Status"] != before["Status"]:
-                log.log(logging.WARNING if after["Status"] == checks.CheckStatus.IMPAIRED else logging.INFO,"%s: system status check %s -> %s%s", instance_id, before["Status"], after["Status"],
-                            f" ({after['Reason']})" if after.get("Reason") else "")
+                level = logging.WARNING if after["Status"] == checks.CheckStatus.IMPAIRED else logging.INFO
+                log.log(level, "%s: system status check %s -> %s%s", instance_id, before["Status"], after["Status"],
+                        f" ({after['Reason']})" if after.get("Reason") else "")
             if action == checks.Action.RESET:
                 log.warning("%s: automatic recovery %d/%d: resetting domain %s (%s)", instance_id,
                             after["Recoveries"], self.policy.max_recoveries, name, before.get("Reason"))
