@@ -2,11 +2,12 @@
 region's default set. Pure: the service stores what :func:`parse` returns; the runtime turns a
 VPC's set into what its DHCP server hands out (``runtime/dhcp_state.py``).
 
-The options (RFC 2132): ``domain-name`` (15: one value; several space-separated domains are one
-value, as on EC2), ``domain-name-servers`` (6: up to four IPv4 addresses, or ``AmazonProvidedDNS``,
-the VPC's resolver at its base + 2), ``ntp-servers`` (42), ``netbios-name-servers`` (44) (up to
-four addresses each), ``netbios-node-type`` (46: 1, 2, 4 or 8) and
-``ipv6-address-preferred-lease-time`` (140 to 2147483647 seconds; DHCPv6, recorded).
+The options (RFC 2132; limits of the EC2 API reference): ``domain-name`` (15: one value; several
+space-separated domains are one value, as on EC2), ``domain-name-servers`` (6: up to four IPv4
+addresses, or ``AmazonProvidedDNS``, the VPC's resolver at its base + 2), ``ntp-servers`` (42: up
+to four IPv4 and four IPv6 addresses), ``netbios-name-servers`` (44: up to four IPv4 addresses),
+``netbios-node-type`` (46: 1, 2, 4 or 8) and ``ipv6-address-preferred-lease-time`` (140 to
+2147483647 seconds; DHCPv6, recorded).
 
 (No ``from __future__ import annotations``: the record's ``TypedDict`` is here, see ``records.py``.)
 """
@@ -71,13 +72,17 @@ def _check_domain(value: str) -> None:
         raise _invalid(DOMAIN_NAME, value, "Invalid domain name.")
 
 
-def _check_server(key: str, value: str) -> None:
+def _server_version(key: str, value: str) -> int:
+    """4 or 6 (``AmazonProvidedDNS``: 4); only NTP servers may be IPv6 addresses."""
     if key == DNS_SERVERS and value == AMAZON_PROVIDED_DNS:
-        return
+        return 4
     try:
-        ipaddress.ip_address(value)
+        version = ipaddress.ip_address(value).version
     except ValueError:
         raise _invalid(key, value, "Invalid IP address.") from None
+    if version == 6 and key != NTP_SERVERS:
+        raise _invalid(key, value, "Invalid IPv4 address.")
+    return version
 
 
 def _check_single(key: str, values: list[str]) -> None:
@@ -100,12 +105,12 @@ def _check_values(key: str, values: list[str]) -> None:
     if key not in SERVER_KEYS:
         _check_single(key, values)
         return
-    if len(values) > MAX_SERVERS:
-        raise _invalid(key, ", ".join(values), f"A maximum of {MAX_SERVERS} values is allowed.")
     if len(set(values)) != len(values):
         raise _invalid(key, ", ".join(values), "Duplicate values are not allowed.")
-    for value in values:
-        _check_server(key, value)
+    versions = [_server_version(key, v) for v in values]
+    for version in (4, 6):
+        if versions.count(version) > MAX_SERVERS:
+            raise _invalid(key, ", ".join(values), f"A maximum of {MAX_SERVERS} IPv{version} addresses is allowed.")
 
 
 def parse(configurations: Iterable[Mapping[str, Any]] | None) -> list[dict[str, Any]]:

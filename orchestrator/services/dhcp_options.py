@@ -71,10 +71,13 @@ def create_tagged(backend: Backend, region: str, configurations: Sequence[Mappin
     return record
 
 
-def describe_one(record: Record[DhcpOptionsData], tags: Mapping[str, str]) -> dict[str, Any]:
+def describe_one(record: Record[DhcpOptionsData], tags: Mapping[str, str], *, empty_tags: bool = True
+                 ) -> dict[str, Any]:
+    """The API's item. DescribeDhcpOptions shows an empty ``Tags`` list; CreateDhcpOptions'
+    answer has none when the set has no tags (``empty_tags=False``), as EC2's examples show."""
     out: dict[str, Any] = {"DhcpOptionsId": record.id, "OwnerId": record.data["OwnerId"],
                            "DhcpConfigurations": dopt.rendered(record.data["DhcpConfigurations"])}
-    if tags:
+    if tags or empty_tags:
         out["Tags"] = [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
     return out
 

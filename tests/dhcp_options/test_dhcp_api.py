@@ -59,7 +59,7 @@ def test_default_set_per_region(ec2: Any, api: LoopbackApi) -> None:
         assert found["DhcpConfigurations"] == [
             {"Key": "domain-name", "Values": [{"Value": domain}]},
             {"Key": "domain-name-servers", "Values": [{"Value": "AmazonProvidedDNS"}]}]
-        assert found["OwnerId"] == vpc["OwnerId"] and "Tags" not in found
+        assert found["OwnerId"] == vpc["OwnerId"] and found["Tags"] == []  # EC2 shows an empty tag set
     new = ec2.create_vpc(CidrBlock="10.61.0.0/16")["Vpc"]
     default_vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]
     assert new["DhcpOptionsId"] == default_vpc["DhcpOptionsId"]  # one default set per region
@@ -126,7 +126,12 @@ def test_paging(ec2: Any) -> None:
     ([conf("domain-nam", "x.internal")], "Value (domain-nam) for parameter key is invalid. Unknown DHCP option."),
     ([conf("domain-name-servers", "10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5")],
      "Value (10.0.0.1, 10.0.0.2, 10.0.0.3, 10.0.0.4, 10.0.0.5) for parameter domain-name-servers is invalid. "
-     "A maximum of 4 values is allowed."),
+     "A maximum of 4 IPv4 addresses is allowed."),
+    ([conf("netbios-name-servers", "fd00::44")],
+     "Value (fd00::44) for parameter netbios-name-servers is invalid. Invalid IPv4 address."),
+    ([conf("ntp-servers", *(f"fd00::{i}" for i in range(1, 6)))],
+     "Value (fd00::1, fd00::2, fd00::3, fd00::4, fd00::5) for parameter ntp-servers is invalid. "
+     "A maximum of 4 IPv6 addresses is allowed."),
     ([conf("domain-name-servers", "dns.example")],
      "Value (dns.example) for parameter domain-name-servers is invalid. Invalid IP address."),
     ([conf("ntp-servers", "AmazonProvidedDNS")],
@@ -151,7 +156,8 @@ def test_create_refuses_bad_configurations(ec2: Any, configurations: list[dict[s
 def test_accepted_configurations(ec2: Any) -> None:
     made = ec2.create_dhcp_options(DhcpConfigurations=[
         conf("domain-name", "a.example b.example"), conf("ipv6-address-preferred-lease-time", "140"),
-        conf("ntp-servers", "fd00:ec2::123")])["DhcpOptions"]
+        conf("ntp-servers", "10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "fd00:ec2::123")])["DhcpOptions"]
+    assert "Tags" not in made  # CreateDhcpOptions' answer has no empty tag set
     assert made["DhcpConfigurations"][0] == {"Key": "domain-name", "Values": [{"Value": "a.example b.example"}]}
     ec2.delete_dhcp_options(DhcpOptionsId=made["DhcpOptionsId"])
 

@@ -15,7 +15,7 @@ from orchestrator.services import tags as tag_service
 def create_dhcp_options(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
     tags = tag_service.tags_from_specifications(req.get("TagSpecifications"), "dhcp-options")
     record = dhcp_options.create_tagged(ctx.backend, ctx.region, req.get("DhcpConfigurations"), tags)
-    return {"DhcpOptions": dhcp_options.describe_one(record, tags)}
+    return {"DhcpOptions": dhcp_options.describe_one(record, tags, empty_tags=False)}
 
 
 @action("DeleteDhcpOptions")
