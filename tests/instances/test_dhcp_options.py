@@ -4,6 +4,7 @@ the region's default set back, each after the guest renews its lease, as on EC2.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -65,11 +66,20 @@ def renewed(guest: Guest, path: str, done: Callable[[list[str]], bool], timeout:
             raise AssertionError(f"{path} after renewals: {seen}")
 
 
+def resolves_own_name(guest: Guest, server: str) -> bool:
+    """The guest's resolver (its first name server from DHCP) is ``server`` and answers the
+    instance's own private DNS name with its address."""
+    ip = guest.run("cat /run/ec2d-tiny/ipv4").strip()
+    out = guest.run(f"nslookup ip-{ip.replace('.', '-')}.ec2.internal 2>&1 || true")
+    return re.search(rf"Server:\s+{re.escape(server)}\b", out) is not None and f"Address: {ip}" in out
+
+
 def test_the_guest_applies_the_custom_set_at_boot(lab) -> None:
     guest = lab["guest"]
     assert lines(guest, "/etc/resolv.conf") == ["search example.internal", "nameserver 10.63.0.2",
                                                 "nameserver 10.63.1.53"]
     assert lines(guest, "/etc/ntp.conf") == ["server 10.63.1.123 iburst"]
+    assert resolves_own_name(guest, "10.63.0.2")  # AmazonProvidedDNS: the VPC's resolver answers
 
 
 def test_no_set_then_the_default_set_after_renewals(ec2, lab) -> None:
@@ -78,7 +88,9 @@ def test_no_set_then_the_default_set_after_renewals(ec2, lab) -> None:
     seen = renewed(guest, "/etc/resolv.conf", lambda s: s == ["nameserver 169.254.169.253"])
     assert seen == ["nameserver 169.254.169.253"]  # no set: no search domain, the link-local resolver
     assert lines(guest, "/etc/ntp.conf") == []
+    assert resolves_own_name(guest, "169.254.169.253")
     default_set = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["DhcpOptionsId"]
     ec2.associate_dhcp_options(DhcpOptionsId=default_set, VpcId=vpc)
     seen = renewed(guest, "/etc/resolv.conf", lambda s: s and s[0] == "search ec2.internal")
     assert seen == ["search ec2.internal", "nameserver 10.63.0.2"]
+    assert resolves_own_name(guest, "10.63.0.2")
