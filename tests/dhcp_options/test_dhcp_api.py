@@ -3,6 +3,7 @@ EC2's errors, the region's default set, and what the VPC's DHCP server is told t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -182,3 +183,27 @@ def test_tags_through_create_tags(ec2: Any) -> None:
     assert ec2.describe_dhcp_options(DhcpOptionsIds=[dopt])["DhcpOptions"][0]["Tags"] == [{"Key": "team", "Value": "net"}]
     ec2.delete_dhcp_options(DhcpOptionsId=dopt)
     assert not ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [dopt]}])["Tags"]
+
+
+def test_iam_user_is_checked_on_the_set_and_the_vpc(api: LoopbackApi, ec2: Any) -> None:
+    iam = api.client("iam")
+    iam.create_user(UserName="dopt-user")
+    iam.put_user_policy(UserName="dopt-user", PolicyName="p", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["ec2:AssociateDhcpOptions", "ec2:DescribeDhcpOptions"], "Resource": "*"},
+            {"Effect": "Deny", "Action": "ec2:AssociateDhcpOptions",
+             "Resource": "arn:aws:ec2:*:*:dhcp-options/*", "Condition": {"StringEquals": {"aws:ResourceTag/lock": "yes"}}},
+        ]}))
+    key = iam.create_access_key(UserName="dopt-user")["AccessKey"]
+    user = api.client("ec2", {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]})
+    vpc = ec2.create_vpc(CidrBlock="10.64.0.0/16")["Vpc"]["VpcId"]
+    locked = ec2.create_dhcp_options(DhcpConfigurations=[conf("domain-name", "l.internal")], TagSpecifications=[
+        {"ResourceType": "dhcp-options", "Tags": [{"Key": "lock", "Value": "yes"}]}])["DhcpOptions"]["DhcpOptionsId"]
+    assert refused(user.create_dhcp_options, DhcpConfigurations=[conf("domain-name", "u.internal")])[0] == (
+        "UnauthorizedOperation")
+    assert refused(user.associate_dhcp_options, DhcpOptionsId=locked, VpcId=vpc)[0] == "UnauthorizedOperation"
+    user.associate_dhcp_options(DhcpOptionsId="default", VpcId=vpc)
+    assert ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"][0]["DhcpOptionsId"] == "default"
+    assert locked in [d["DhcpOptionsId"] for d in user.describe_dhcp_options()["DhcpOptions"]]
+    ec2.delete_vpc(VpcId=vpc)
+    ec2.delete_dhcp_options(DhcpOptionsId=locked)
