@@ -69,6 +69,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "OwnerId": OWNER, "SourceDestCheck": True, "InterfaceType": "interface",
     },
     "internet-gateway": {"Attachments": [], "OwnerId": OWNER},
+    "dhcp-options": {"DhcpConfigurations": [{"Key": "domain-name-servers", "Values": ["AmazonProvidedDNS"]}],
+                     "OwnerId": OWNER},
     "route-table": {
         "VpcId": "vpc-0123456789abcdef0", "OwnerId": OWNER, "Associations": [],
         "Routes": [{"DestinationCidrBlock": "10.0.0.0/16", "GatewayId": "local", "State": "active",

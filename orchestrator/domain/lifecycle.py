@@ -166,6 +166,7 @@ LIFECYCLES: dict[str, Lifecycle] = {
         _static("internet-gateway"), _static("route-table"), _static("elastic-ip"),
         _static("iam-user"), _static("iam-access-key"), _static("iam-role"), _static("iam-policy"),
         _static("iam-instance-profile"), _static("sts-session"), _static("launch-template"),
+        _static("dhcp-options"),
         LOAD_BALANCER, _static("elbv2-target-group"), _static("elbv2-listener"), _static("elbv2-rule"),
     )
 }

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any, NotRequired, TypedDict, Union, get_args, get_origin, get_type_hints, is_typeddict
 
 from orchestrator.domain.autoscaling_records import AUTOSCALING_SCHEMAS
+from orchestrator.domain.dhcp_options import DHCP_SCHEMAS
 from orchestrator.domain.elb_records import ListenerData, LoadBalancerData, RuleData, TargetGroupData
 from orchestrator.domain.launch_template_records import LaunchTemplateRecordData
 from orchestrator.domain.status_checks import SystemCheck
@@ -509,7 +510,7 @@ SCHEMAS: dict[str, type[Any]] = {
     LISTENER: ListenerData,
     LISTENER_RULE: RuleData,
 }
-SCHEMAS.update(AUTOSCALING_SCHEMAS)  # Auto Scaling's records (domain/autoscaling_records.py)
+SCHEMAS.update(AUTOSCALING_SCHEMAS | DHCP_SCHEMAS)  # Auto Scaling's records, DHCP options sets
 
 
 # ---------------------------------------------------------------------------------------------

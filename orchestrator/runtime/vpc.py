@@ -8,8 +8,8 @@ import logging
 
 from orchestrator.domain.records import LOAD_BALANCER
 from orchestrator.drivers.network import routes
+from orchestrator.runtime import dhcp_state, vpc_state
 from orchestrator.runtime import records as rec
-from orchestrator.runtime import vpc_state
 from orchestrator.runtime.parts import Parts
 from orchestrator.runtime.vpc_state import VpcView
 from orchestrator.store.sqlite import Record, Store
@@ -117,6 +117,9 @@ class VpcNetworks:
             await self._lockdown(region, vpc_id, exc)
             raise
         await self.sync_firewall(region, view)
+        options_set = p.model.store.get(vpc.data["DhcpOptionsId"]) if vpc.data["DhcpOptionsId"] != "default" else None
+        await self.jobs.call(p.networks[region].set_dhcp_options, vpc_id,
+                             dhcp_state.vpc_dhcp_options(vpc, options_set))
         await self.jobs.call(p.networks[region].set_leases, vpc_id, vpc_state.leases(view))
         await self.jobs.call(p.networks[region].set_local_addresses, vpc_id, vpc_state.local_addresses(view),
                              vpc_state.host_records(view))

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from orchestrator.domain import errors, ids
+from orchestrator.domain.dhcp_options import DhcpOptionsData
 from orchestrator.domain.lifecycle import ImageState, SnapshotState
 from orchestrator.domain.records import (
     ImageData,
@@ -73,6 +74,7 @@ LOOKUPS: dict[str, Lookup] = {lk.prefix: lk for lk in (
     Lookup("rtb"),
     Lookup("key", not_found=_key_not_found),
     Lookup("lt", not_found=errors.LaunchTemplateIdNotFound),
+    Lookup("dopt"),
 )}
 
 
@@ -153,3 +155,7 @@ def select(records: Sequence[Record], wanted: Sequence[str] | None, prefix: str)
         if rid not in by_id:
             raise ids.KINDS[prefix].not_found_error(rid)
     return [by_id[rid] for rid in wanted]
+
+
+def dhcp_options(backend: Backend, region: str, dopt_id: str) -> Record[DhcpOptionsData]:
+    return get(backend, region, "dopt", dopt_id)

@@ -191,6 +191,13 @@ SAMPLES: list[tuple[str, Sample]] = [
                                        "SubnetId": s["CreateSubnet"]["Subnet"]["SubnetId"]}),
     ("DescribeRouteTables", lambda s: {}),
     ("DescribeInternetGateways", lambda s: {}),
+    ("CreateDhcpOptions", lambda s: {"DhcpConfigurations": [
+        {"Key": "domain-name", "Values": ["example.internal"]},
+        {"Key": "domain-name-servers", "Values": ["AmazonProvidedDNS", "10.1.0.53"]}],
+        "TagSpecifications": [{"ResourceType": "dhcp-options", "Tags": [{"Key": "team", "Value": "a"}]}]}),
+    ("AssociateDhcpOptions", lambda s: {"DhcpOptionsId": s["CreateDhcpOptions"]["DhcpOptions"]["DhcpOptionsId"],
+                                        "VpcId": s["CreateVpc"]["Vpc"]["VpcId"]}),
+    ("DescribeDhcpOptions", lambda s: {"Filters": [{"Name": "key", "Values": ["domain-name"]}]}),
     ("CreateNetworkInterface", lambda s: {"SubnetId": s["CreateSubnet"]["Subnet"]["SubnetId"],
                                           "SecondaryPrivateIpAddressCount": 1}),
     ("AssignPrivateIpAddresses", lambda s: {"NetworkInterfaceId": s["CreateNetworkInterface"]["NetworkInterface"][
@@ -226,6 +233,7 @@ SAMPLES: list[tuple[str, Sample]] = [
         "InternetGatewayId"]}),
     ("DeleteSubnet", lambda s: {"SubnetId": s["CreateSubnet"]["Subnet"]["SubnetId"]}),
     ("DeleteVpc", lambda s: {"VpcId": s["CreateVpc"]["Vpc"]["VpcId"]}),
+    ("DeleteDhcpOptions", lambda s: {"DhcpOptionsId": s["CreateDhcpOptions"]["DhcpOptions"]["DhcpOptionsId"]}),
     ("CreateLaunchTemplate", lambda s: {
         "LaunchTemplateName": "rt-lt", "VersionDescription": "first", "TagSpecifications": [
             {"ResourceType": "launch-template", "Tags": [{"Key": "team", "Value": "blue"}]}],
