@@ -1,14 +1,16 @@
-"""DescribeInstanceTypes over the catalogue of real EC2 types."""
+"""DescribeInstanceTypes and DescribeInstanceTypeOfferings over the catalogue of real EC2 types."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from orchestrator.api.context import RequestContext
+from orchestrator.api.describe import respond
 from orchestrator.api.filters import apply_filters, paginate
 from orchestrator.api.registry import action
 from orchestrator.domain import errors
 from orchestrator.domain.instance_types import CATALOGUE
+from orchestrator.services import zones
 
 _FILTERS = {
     "instance-type": lambda t: t["InstanceType"],
@@ -31,6 +33,22 @@ _FILTERS = {
     "supported-usage-class": lambda t: t["SupportedUsageClasses"],
     "supported-virtualization-type": lambda t: t["SupportedVirtualizationTypes"],
     "supported-boot-mode": lambda t: t["SupportedBootModes"],
+    "auto-recovery-supported": lambda t: t["AutoRecoverySupported"],
+    "dedicated-hosts-supported": lambda t: t["DedicatedHostsSupported"],
+    "ebs-info.ebs-optimized-support": lambda t: t["EbsInfo"]["EbsOptimizedSupport"],
+    "ebs-info.encryption-support": lambda t: t["EbsInfo"]["EncryptionSupport"],
+    "ebs-info.nvme-support": lambda t: t["EbsInfo"]["NvmeSupport"],
+    "network-info.efa-supported": lambda t: t["NetworkInfo"]["EfaSupported"],
+    "network-info.ena-support": lambda t: t["NetworkInfo"]["EnaSupport"],
+    "network-info.encryption-in-transit-supported": lambda t: t["NetworkInfo"]["EncryptionInTransitSupported"],
+    "network-info.ipv6-addresses-per-interface": lambda t: t["NetworkInfo"]["Ipv6AddressesPerInterface"],
+    "network-info.ipv6-supported": lambda t: t["NetworkInfo"]["Ipv6Supported"],
+    "network-info.maximum-network-cards": lambda t: t["NetworkInfo"]["MaximumNetworkCards"],
+    "placement-group-info.supported-strategies": lambda t: t["PlacementGroupInfo"]["SupportedStrategies"],
+    "processor-info.manufacturer": lambda t: t["ProcessorInfo"]["Manufacturer"],
+    "processor-info.sustained-clock-speed-in-ghz": lambda t: t["ProcessorInfo"]["SustainedClockSpeedInGhz"],
+    "vcpu-info.valid-cores": lambda t: t["VCpuInfo"]["ValidCores"],
+    "vcpu-info.valid-threads-per-core": lambda t: t["VCpuInfo"]["ValidThreadsPerCore"],
 }
 
 
@@ -47,3 +65,12 @@ def describe_instance_types(ctx: RequestContext, req: dict[str, Any]) -> dict[st
     infos = apply_filters(infos, req.get("Filters"), _FILTERS)
     page, token = paginate(infos, req.get("MaxResults"), req.get("NextToken"), low=5, high=100)
     return {"InstanceTypes": page, "NextToken": token}
+
+
+_OFFERING_FILTERS = {"instance-type": lambda o: o["InstanceType"], "location": lambda o: o["Location"]}
+
+
+@action("DescribeInstanceTypeOfferings")
+def describe_instance_type_offerings(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    offerings = zones.type_offerings(ctx.backend, ctx.region, req.get("LocationType"))
+    return respond(req, offerings, _OFFERING_FILTERS, "InstanceTypeOfferings", tags_of=None, page=(5, 1000))

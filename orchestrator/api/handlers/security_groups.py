@@ -1,14 +1,17 @@
 """CreateSecurityGroup, DeleteSecurityGroup, DescribeSecurityGroups, DescribeSecurityGroupRules,
-Authorize/RevokeSecurityGroupIngress/Egress."""
+Authorize/RevokeSecurityGroupIngress/Egress, UpdateSecurityGroupRuleDescriptionsIngress/Egress,
+ModifySecurityGroupRules."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from orchestrator.api.context import RequestContext
-from orchestrator.api.describe import no_tags, respond
+from orchestrator.api.describe import respond
 from orchestrator.api.registry import action
+from orchestrator.services import security_group_rules as sg_rules
 from orchestrator.services import security_groups as sgs
+from orchestrator.services import tags as tag_service
 
 
 def _perm_values(group: dict[str, Any], key: str, field: str) -> list[Any]:
@@ -64,13 +67,14 @@ _RULE_FILTERS = {"group-id": lambda r: r["GroupId"], "security-group-rule-id": l
 
 @action("DescribeSecurityGroupRules")
 def describe_security_group_rules(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    rules = sgs.describe_rules(ctx.backend, ctx.region, req.get("SecurityGroupRuleIds"))
-    return respond(req, rules, _RULE_FILTERS, "SecurityGroupRules", tags_of=no_tags)
+    rules = sg_rules.describe_rules(ctx.backend, ctx.region, req.get("SecurityGroupRuleIds"))
+    return respond(req, rules, _RULE_FILTERS, "SecurityGroupRules")
 
 
 async def _authorize(ctx: RequestContext, req: dict[str, Any], egress: bool) -> dict[str, Any]:
     group, new = await sgs.authorize_live(ctx.backend, ctx.region, req, egress)
-    return {"Return": True, "SecurityGroupRules": [sgs.describe_rule(r, group.data["OwnerId"]) for r in new]}
+    tags = tag_service.tags_from_specifications(req.get("TagSpecifications"), sgs.RULE_TYPE)
+    return {"Return": True, "SecurityGroupRules": [sgs.describe_rule(r, group.data["OwnerId"], tags) for r in new]}
 
 
 async def _revoke(ctx: RequestContext, req: dict[str, Any], egress: bool) -> dict[str, Any]:
@@ -96,3 +100,21 @@ async def revoke_ingress(ctx: RequestContext, req: dict[str, Any]) -> dict[str, 
 @action("RevokeSecurityGroupEgress")
 async def revoke_egress(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
     return await _revoke(ctx, req, egress=True)
+
+
+@action("UpdateSecurityGroupRuleDescriptionsIngress")
+async def update_descriptions_ingress(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    await sg_rules.update_descriptions_live(ctx.backend, ctx.region, req, egress=False)
+    return {"Return": True}
+
+
+@action("UpdateSecurityGroupRuleDescriptionsEgress")
+async def update_descriptions_egress(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    await sg_rules.update_descriptions_live(ctx.backend, ctx.region, req, egress=True)
+    return {"Return": True}
+
+
+@action("ModifySecurityGroupRules")
+async def modify_security_group_rules(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    await sg_rules.modify_rules_live(ctx.backend, ctx.region, req["GroupId"], req["SecurityGroupRules"])
+    return {"Return": True}
