@@ -4,6 +4,7 @@ process): the hypervisor gets the type's vCPUs and memory."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -109,6 +110,8 @@ def test_instance_type_filters(ec2: Any) -> None:
         t for t in cat if t.startswith("c5."))
     assert types(ec2, ("ebs-info.nvme-support", ["unsupported"]), ("dedicated-hosts-supported", ["false"])) == sorted(
         t for t in cat if t.startswith("t2."))
+    assert types(ec2, ("nitro-tpm-support", ["unsupported"]), ("instance-storage-supported", ["false"])) == sorted(cat)
+    assert types(ec2, ("instance-storage-info.disk.count", ["*"])) == []  # EBS only: no disk to match
     with pytest.raises(ClientError) as info:
         ec2.describe_instance_types(Filters=[{"Name": "no-such-filter", "Values": ["x"]}])
     assert info.value.response["Error"] == {"Code": "InvalidParameterValue",
@@ -146,3 +149,18 @@ def runtime_types(ec2: Any, api: LoopbackApi, image_id: str, listed: list[str]) 
         _until_state(ec2, iid, "terminated")
         launched.append(name)
     return launched
+
+
+def _documented_filters(ec2: Any, action: str) -> list[str]:
+    """The filter names botocore's documentation of ``action`` lists."""
+    doc = ec2.meta.service_model.operation_model(action).input_shape.members["Filters"].documentation
+    return re.findall(r"<code>([a-z0-9.\-]+)</code> -", doc)
+
+
+@pytest.mark.parametrize("action,method", [("DescribeInstanceTypes", "describe_instance_types"),
+                                           ("DescribeInstanceTypeOfferings", "describe_instance_type_offerings")])
+def test_every_documented_filter_is_accepted(ec2: Any, action: str, method: str) -> None:
+    names = _documented_filters(ec2, action)
+    assert len(names) >= (50 if action == "DescribeInstanceTypes" else 2)
+    for name in names:
+        getattr(ec2, method)(Filters=[{"Name": name, "Values": ["*"]}])  # no InvalidParameterValue

@@ -49,7 +49,45 @@ _FILTERS = {
     "processor-info.sustained-clock-speed-in-ghz": lambda t: t["ProcessorInfo"]["SustainedClockSpeedInGhz"],
     "vcpu-info.valid-cores": lambda t: t["VCpuInfo"]["ValidCores"],
     "vcpu-info.valid-threads-per-core": lambda t: t["VCpuInfo"]["ValidThreadsPerCore"],
+    "nitro-enclaves-support": lambda t: t["NitroEnclavesSupport"],
+    "nitro-tpm-support": lambda t: t["NitroTpmSupport"],
+    "reboot-migration-support": lambda t: t["RebootMigrationSupport"],
 }
+
+
+def _at(*path: str) -> Any:
+    """A getter of a nested member the catalogue may not show (then the filter matches nothing, as
+    EC2's does for a type without that member: instance storage, EFA, ...)."""
+    def get(item: dict[str, Any]) -> Any:
+        value: Any = item
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        return value
+    return get
+
+
+# the filters EC2 documents whose members ec2d's types do not show: accepted, matching nothing
+for _name, _path in {
+    "ebs-info.attachment-limit-type": ("EbsInfo", "AttachmentLimitType"),
+    "ebs-info.maximum-ebs-attachments": ("EbsInfo", "MaximumEbsAttachments"),
+    **{f"ebs-info.ebs-optimized-info.{k}": ("EbsInfo", "EbsOptimizedInfo", m) for k, m in (
+        ("baseline-bandwidth-in-mbps", "BaselineBandwidthInMbps"), ("baseline-iops", "BaselineIops"),
+        ("baseline-throughput-in-mbps", "BaselineThroughputInMBps"),
+        ("maximum-bandwidth-in-mbps", "MaximumBandwidthInMbps"), ("maximum-iops", "MaximumIops"),
+        ("maximum-throughput-in-mbps", "MaximumThroughputInMBps"))},
+    "instance-storage-info.disk.count": ("InstanceStorageInfo", "Disks", "Count"),
+    "instance-storage-info.disk.size-in-gb": ("InstanceStorageInfo", "Disks", "SizeInGB"),
+    "instance-storage-info.disk.type": ("InstanceStorageInfo", "Disks", "Type"),
+    "instance-storage-info.encryption-support": ("InstanceStorageInfo", "EncryptionSupport"),
+    "instance-storage-info.nvme-support": ("InstanceStorageInfo", "NvmeSupport"),
+    "instance-storage-info.total-size-in-gb": ("InstanceStorageInfo", "TotalSizeInGB"),
+    "network-info.bandwidth-weightings": ("NetworkInfo", "BandwidthWeightings"),
+    "network-info.efa-info.maximum-efa-interfaces": ("NetworkInfo", "EfaInfo", "MaximumEfaInterfaces"),
+    "network-info.flexible-ena-queues-support": ("NetworkInfo", "FlexibleEnaQueuesSupport"),
+    "nitro-tpm-info.supported-versions": ("NitroTpmInfo", "SupportedVersions"),
+    "processor-info.supported-features": ("ProcessorInfo", "SupportedFeatures"),
+}.items():
+    _FILTERS[_name] = _at(*_path)
 
 
 @action("DescribeInstanceTypes")
