@@ -408,6 +408,11 @@ def describe(group: Record[SecurityGroupData], tags: Mapping[str, str]) -> dict[
     }
 
 
+def group_names(backend: Backend, region: str) -> dict[str, str]:
+    """Every group's name by id (the ``ip-permission.group-name`` filters)."""
+    return {g.id: g.data["GroupName"] for g in backend.store.list(SG, region)}
+
+
 def describe_groups(backend: Backend, region: str, group_ids: Sequence[str] | None,
                     group_names: Sequence[str] | None) -> list[dict[str, Any]]:
     records = backend.store.list(SG, region)

@@ -5,6 +5,7 @@ DescribeSecurityGroupRules' filters), and the errors EC2 gives for each, with it
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -235,3 +236,27 @@ def test_invalid_cidr_in_a_rule(ec2: Any, group: str, cidr: str) -> None:
     for call in (ec2.authorize_security_group_ingress, ec2.authorize_security_group_egress):
         assert refused(call, GroupId=group, IpPermissions=[tcp(22, cidr)]) == (
             "InvalidParameterValue", f"CIDR block {cidr} is malformed")
+
+
+def test_describe_security_groups_accepts_every_documented_filter(ec2: Any, group: str) -> None:
+    other = ec2.create_security_group(GroupName=f"peer-{uuid.uuid4().hex[:8]}", Description="peer")["GroupId"]
+    try:
+        ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": other}]}])
+        name = ec2.describe_security_groups(GroupIds=[other])["SecurityGroups"][0]["GroupName"]
+        found = ec2.describe_security_groups(Filters=[{"Name": "ip-permission.group-name", "Values": [name]}])
+        assert [g["GroupId"] for g in found["SecurityGroups"]] == [group]
+        account = ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"][0]["OwnerId"]
+        found = ec2.describe_security_groups(Filters=[{"Name": "ip-permission.user-id", "Values": [account]},
+                                                      {"Name": "ip-permission.to-port", "Values": ["5432"]}])
+        assert [g["GroupId"] for g in found["SecurityGroups"]] == [group]
+        doc = ec2.meta.service_model.operation_model("DescribeSecurityGroups").input_shape.members[
+            "Filters"].documentation
+        names = re.findall(r"<code>([a-z0-9.\-]+)</code> -", doc)
+        assert len(names) > 20
+        for filter_name in names:  # each is accepted (no InvalidParameterValue)
+            ec2.describe_security_groups(Filters=[{"Name": filter_name, "Values": ["*"]}])
+        ec2.revoke_security_group_ingress(GroupId=group, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": other}]}])
+    finally:
+        ec2.delete_security_group(GroupId=other)

@@ -14,13 +14,21 @@ from orchestrator.services import security_groups as sgs
 from orchestrator.services import tags as tag_service
 
 
-def _perm_values(group: dict[str, Any], key: str, field: str) -> list[Any]:
+def _perm_values(group: dict[str, Any], key: str, field: str, names: dict[str, str] | None = None) -> list[Any]:
     out: list[Any] = []
     for perm in group[key]:
         if field in ("cidr", "ip-range.cidr"):
             out += [r["CidrIp"] for r in perm["IpRanges"]]
+        elif field == "ipv6-cidr":
+            out += [r["CidrIpv6"] for r in perm["Ipv6Ranges"]]
+        elif field == "prefix-list-id":
+            out += [p["PrefixListId"] for p in perm["PrefixListIds"]]
         elif field == "group-id":
             out += [p["GroupId"] for p in perm["UserIdGroupPairs"]]
+        elif field == "group-name":
+            out += [(names or {}).get(p["GroupId"]) for p in perm["UserIdGroupPairs"]]
+        elif field == "user-id":
+            out += [p.get("UserId") for p in perm["UserIdGroupPairs"]]
         elif field == "protocol":
             out.append(perm["IpProtocol"])
         elif field == "from-port":
@@ -37,7 +45,8 @@ _FILTERS: dict[str, Any] = {
     "vpc-id": lambda g: g["VpcId"],
     "owner-id": lambda g: g["OwnerId"],
 }
-for _field in ("cidr", "ip-range.cidr", "group-id", "protocol", "from-port", "to-port"):
+for _field in ("cidr", "ip-range.cidr", "ipv6-cidr", "prefix-list-id", "group-id", "user-id", "protocol",
+               "from-port", "to-port"):
     _FILTERS[f"ip-permission.{_field}"] = lambda g, f=_field: _perm_values(g, "IpPermissions", f)
     _FILTERS[f"egress.ip-permission.{_field}"] = lambda g, f=_field: _perm_values(g, "IpPermissionsEgress", f)
 
@@ -59,7 +68,10 @@ async def delete_security_group(ctx: RequestContext, req: dict[str, Any]) -> dic
 @action("DescribeSecurityGroups")
 def describe_security_groups(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
     items = sgs.describe_groups(ctx.backend, ctx.region, req.get("GroupIds"), req.get("GroupNames"))
-    return respond(req, items, _FILTERS, "SecurityGroups")
+    names = sgs.group_names(ctx.backend, ctx.region)  # the referenced groups' (rules show their ids)
+    by_name = {f"{side}ip-permission.group-name": lambda g, k=key: _perm_values(g, k, "group-name", names)
+               for side, key in (("", "IpPermissions"), ("egress.", "IpPermissionsEgress"))}
+    return respond(req, items, {**_FILTERS, **by_name}, "SecurityGroups")
 
 
 _RULE_FILTERS = {"group-id": lambda r: r["GroupId"], "security-group-rule-id": lambda r: r["SecurityGroupRuleId"]}
