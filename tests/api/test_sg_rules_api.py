@@ -5,6 +5,7 @@ DescribeSecurityGroupRules' filters), and the errors EC2 gives for each, with it
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Iterator
@@ -260,3 +261,28 @@ def test_describe_security_groups_accepts_every_documented_filter(ec2: Any, grou
             {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": other}]}])
     finally:
         ec2.delete_security_group(GroupId=other)
+
+
+def test_iam_authorizes_rule_tags_on_the_rule_arn(api: LoopbackApi, ec2: Any, group: str) -> None:
+    """CreateTags on an sgr- id is evaluated on the rule's ARN (security-group-rule/ID), with its tags."""
+    [rule] = ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[tcp(22, "10.0.0.0/8")],
+                                                  TagSpecifications=[{"ResourceType": "security-group-rule",
+                                                                      "Tags": [{"Key": "team", "Value": "red"}]}])[
+        "SecurityGroupRules"]
+    rid = rule["SecurityGroupRuleId"]
+    iam = api.client("iam")
+    user = f"sgr-{uuid.uuid4().hex[:8]}"
+    iam.create_user(UserName=user)
+    iam.put_user_policy(UserName=user, PolicyName="p", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "ec2:CreateTags", "Resource": "arn:aws:ec2:*:*:security-group-rule/*",
+         "Condition": {"StringEquals": {"ec2:ResourceTag/team": "red"}}}]}))
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    as_user = api.client("ec2", {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]})
+    as_user.create_tags(Resources=[rid], Tags=[{"Key": "env", "Value": "prod"}])
+    code, _ = refused(as_user.create_tags, Resources=[group], Tags=[{"Key": "env", "Value": "prod"}])
+    assert code == "UnauthorizedOperation"
+    ec2.create_tags(Resources=[rid], Tags=[{"Key": "team", "Value": "blue"}])
+    code, _ = refused(as_user.create_tags, Resources=[rid], Tags=[{"Key": "env", "Value": "dev"}])
+    assert code == "UnauthorizedOperation"
+    [shown] = ec2.describe_security_group_rules(SecurityGroupRuleIds=[rid])["SecurityGroupRules"]
+    assert shown["Tags"] == [{"Key": "env", "Value": "prod"}, {"Key": "team", "Value": "blue"}]
