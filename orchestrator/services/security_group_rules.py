@@ -118,6 +118,8 @@ def modify_rules(backend: Backend, region: str, group_id: str, updates: Sequence
         group = backend.store.get(group.id)  # type: ignore[assignment]
         assert group is not None
         current = ensure_rules_field(group)
+        for rid in replacements:  # a rule revoked since it was read above
+            _rule_index(current, rid, None)
         updated = [replacements.get(r["SecurityGroupRuleId"], r) for r in current]
         seen: set[tuple[Any, ...]] = set()
         for rule in updated:
@@ -126,14 +128,6 @@ def modify_rules(backend: Backend, region: str, group_id: str, updates: Sequence
             seen.add(sgs.rule_key(rule))
         group.data["Rules"] = updated  # type: ignore[typeddict-item]
         backend.store.update(group)
-    return group
-
-
-async def update_descriptions_live(backend: Backend, region: str, req: Mapping[str, Any], egress: bool) -> Record:
-    """Descriptions do not reach the firewall, but the VPC's firewall is re-rendered from the
-    records as after every rule change (a no-op for the kernel)."""
-    group = update_descriptions(backend, region, req, egress)
-    await vpcs.sync_network(backend, region, group.data["VpcId"])
     return group
 
 

@@ -115,14 +115,14 @@ async def revoke_egress(ctx: RequestContext, req: dict[str, Any]) -> dict[str, A
 
 
 @action("UpdateSecurityGroupRuleDescriptionsIngress")
-async def update_descriptions_ingress(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    await sg_rules.update_descriptions_live(ctx.backend, ctx.region, req, egress=False)
+def update_descriptions_ingress(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    sg_rules.update_descriptions(ctx.backend, ctx.region, req, egress=False)  # the firewall ignores descriptions
     return {"Return": True}
 
 
 @action("UpdateSecurityGroupRuleDescriptionsEgress")
-async def update_descriptions_egress(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    await sg_rules.update_descriptions_live(ctx.backend, ctx.region, req, egress=True)
+def update_descriptions_egress(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    sg_rules.update_descriptions(ctx.backend, ctx.region, req, egress=True)  # the firewall ignores descriptions
     return {"Return": True}
 
 
