@@ -90,6 +90,7 @@ SAMPLES: list[tuple[str, Sample]] = [
     ("DescribeAvailabilityZones", lambda s: {}),
     ("DescribeAccountAttributes", lambda s: {}),
     ("DescribeInstanceTypes", lambda s: {"MaxResults": 5}),
+    ("DescribeInstanceTypeOfferings", lambda s: {"LocationType": "availability-zone", "MaxResults": 5}),
     ("CreateKeyPair", lambda s: {"KeyName": "rt-rsa", "TagSpecifications": [
         {"ResourceType": "key-pair", "Tags": [{"Key": "team", "Value": "blue"}]}]}),
     ("CreateKeyPair", lambda s: {"KeyName": "rt-ed", "KeyType": "ed25519", "KeyFormat": "ppk"}),
@@ -175,6 +176,17 @@ SAMPLES: list[tuple[str, Sample]] = [
         {"IpProtocol": "udp", "FromPort": 53, "ToPort": 53, "IpRanges": [{"CidrIp": "10.1.0.2/32"}]}]}),
     ("DescribeSecurityGroups", lambda s: {}),
     ("DescribeSecurityGroupRules", lambda s: {"MaxResults": 5}),
+    ("UpdateSecurityGroupRuleDescriptionsIngress", lambda s: {
+        "GroupId": s["CreateSecurityGroup"]["GroupId"], "IpPermissions": [
+            {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "ssh"}]}]}),
+    ("UpdateSecurityGroupRuleDescriptionsEgress", lambda s: {
+        "GroupId": s["CreateSecurityGroup"]["GroupId"], "SecurityGroupRuleDescriptions": [{
+            "SecurityGroupRuleId": s["AuthorizeSecurityGroupEgress"]["SecurityGroupRules"][0]["SecurityGroupRuleId"],
+            "Description": "dns"}]}),
+    ("ModifySecurityGroupRules", lambda s: {
+        "GroupId": s["CreateSecurityGroup"]["GroupId"], "SecurityGroupRules": [{
+            "SecurityGroupRuleId": s["AuthorizeSecurityGroupEgress"]["SecurityGroupRules"][0]["SecurityGroupRuleId"],
+            "SecurityGroupRule": {"IpProtocol": "udp", "FromPort": 53, "ToPort": 53, "CidrIpv4": "10.1.0.2/32"}}]}),
     ("RevokeSecurityGroupIngress", lambda s: {"GroupId": s["CreateSecurityGroup"]["GroupId"], "IpPermissions": [
         {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]}),
     ("RevokeSecurityGroupEgress", lambda s: {"GroupId": s["CreateSecurityGroup"]["GroupId"], "IpPermissions": [
