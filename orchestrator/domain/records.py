@@ -353,9 +353,30 @@ class RouteTableAssociation(TypedDict):
 
 class Route(TypedDict):
     DestinationCidrBlock: str
-    GatewayId: str
-    State: str
+    State: str  # as stored ("active"); Describe shows "blackhole" while the target is gone
     Origin: str
+    GatewayId: NotRequired[str]  # "local" or an internet gateway
+    NatGatewayId: NotRequired[str]
+
+
+class NatGatewayAddress(TypedDict):
+    AllocationId: NotRequired[str]  # a public NAT gateway's Elastic IP
+    PublicIp: NotRequired[str]
+    AssociationId: NotRequired[str]
+    NetworkInterfaceId: str
+    PrivateIp: str
+    IsPrimary: bool
+    Status: str  # associating / succeeded / disassociating
+
+
+class NatGatewayData(TypedDict):
+    SubnetId: str
+    VpcId: str
+    ConnectivityType: str  # public / private
+    CreateTime: str
+    NatGatewayAddresses: list[NatGatewayAddress]
+    ClientToken: NotRequired[str]
+    DeleteTime: NotRequired[str]
 
 
 class RouteTableData(TypedDict):
@@ -477,6 +498,7 @@ class StsSessionData(TypedDict):
 INSTANCE, VOLUME, SNAPSHOT, IMAGE = "instance", "volume", "snapshot", "image"
 VPC, SUBNET, SECURITY_GROUP, ENI = "vpc", "subnet", "security-group", "network-interface"
 IGW, RTB, EIP, KEY_PAIR = "internet-gateway", "route-table", "elastic-ip", "key-pair"
+NAT_GATEWAY = "natgateway"
 IAM_USER, IAM_ACCESS_KEY, IAM_ROLE = "iam-user", "iam-access-key", "iam-role"
 IAM_POLICY, IAM_INSTANCE_PROFILE, STS_SESSION = "iam-policy", "iam-instance-profile", "sts-session"
 LAUNCH_TEMPLATE = "launch-template"
@@ -496,6 +518,7 @@ SCHEMAS: dict[str, type[Any]] = {
     IGW: InternetGatewayData,
     RTB: RouteTableData,
     EIP: ElasticIpData,
+    NAT_GATEWAY: NatGatewayData,
     KEY_PAIR: KeyPairData,
     IAM_USER: IamUserData,
     IAM_ACCESS_KEY: IamAccessKeyData,

@@ -1,0 +1,182 @@
+"""NAT gateways: CreateNatGateway, DescribeNatGateways, DeleteNatGateway (the model side, and the
+``*_live`` actions that have the VPC's network follow before the API call answers).
+
+A public NAT gateway takes an Elastic IP (associated with the gateway's network interface, as
+DescribeAddresses shows) and an interface with a private address in its subnet. Subnets whose
+route tables send destinations to it leave through the VPC's internet gateway translated to its
+Elastic IP, when its own subnet routes those destinations to the internet gateway (see
+``runtime/route_plan``); nothing from outside can open a connection through it. A private NAT
+gateway has no Elastic IP, and no way to the internet.
+
+States as on EC2: ``pending`` (returned by CreateNatGateway) -> ``available`` once the VPC's
+namespace translates for it; ``deleting`` -> ``deleted`` (its address and interface released,
+routes to it become blackholes; the record stays visible as ``deleted``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from orchestrator.domain import errors, ids
+from orchestrator.domain.lifecycle import NatGatewayState
+from orchestrator.domain.records import EIP, NAT_GATEWAY, NatGatewayAddress, NatGatewayData
+from orchestrator.runtime import records as runtime_records
+from orchestrator.services import lookup, network_interfaces, public_ips
+from orchestrator.services import tags as tag_service
+from orchestrator.services.backend import Backend
+from orchestrator.services.instances import now_iso
+from orchestrator.store.sqlite import Record
+
+NG = NatGatewayState
+REQUESTER = "ec2d-nat-gateway"  # the requester of the gateways' interfaces (AWS shows an account id)
+
+
+def _check_create(backend: Backend, region: str, req: Mapping[str, Any]) -> tuple[Record, Record | None, str]:
+    """The subnet, the Elastic IP (public) and the connectivity type, checked as EC2 does."""
+    connectivity = req.get("ConnectivityType") or "public"
+    if connectivity not in ("public", "private"):
+        raise errors.InvalidParameterValue.for_param("connectivityType", connectivity,
+                                                     "Valid values are public, private.")
+    subnet_id = req.get("SubnetId")
+    if not subnet_id:
+        raise errors.MissingParameter("SubnetId")
+    subnet = lookup.subnet(backend, region, subnet_id)
+    allocation_id = req.get("AllocationId")
+    if connectivity == "private":
+        if allocation_id:
+            raise errors.InvalidParameterCombination("AllocationId cannot be specified for a private NAT gateway")
+        return subnet, None, connectivity
+    if not allocation_id:
+        raise errors.MissingParameter("AllocationId")
+    ids.check(allocation_id, "eipalloc")
+    eip = next((e for e in backend.store.list(EIP, region) if e.id == allocation_id), None)
+    if eip is None:
+        raise errors.NotFound("InvalidAllocationID.NotFound", f"The allocation ID '{allocation_id}' does not exist")
+    if eip.data.get("AssociationId"):
+        raise errors.ApiError(f"Elastic IP address [{allocation_id}] is already associated",
+                              code="Resource.AlreadyAssociated")
+    if public_ips.attached_igw(backend, region, subnet.data["VpcId"]) is None:
+        raise errors.ApiError(f"Network {subnet.data['VpcId']} has no Internet gateway attached",
+                              code="Gateway.NotAttached")
+    return subnet, eip, connectivity
+
+
+def create_nat_gateway(backend: Backend, region: str, req: Mapping[str, Any],
+                       tags: Mapping[str, str]) -> tuple[Record[NatGatewayData], bool]:
+    """CreateNatGateway: a ``pending`` gateway with its interface (and Elastic IP, associated);
+    returns it and whether it is new (False: the same ClientToken made it before)."""
+    token = req.get("ClientToken")
+    with backend.store.transaction():
+        if token:
+            same = next((n for n in backend.store.list(NAT_GATEWAY, region) if n.data.get("ClientToken") == token),
+                        None)
+            if same is not None:
+                return same, False
+        subnet, eip, connectivity = _check_create(backend, region, req)
+        nat_id = ids.new_id("nat")
+        eni = network_interfaces.create_requester_managed(backend, subnet, [], f"Interface for NAT Gateway {nat_id}",
+                                                          REQUESTER, req.get("PrivateIpAddress"))
+        eni.data["InterfaceType"] = "nat_gateway"
+        backend.store.update(eni)
+        address: NatGatewayAddress = {"NetworkInterfaceId": eni.id, "PrivateIp": eni.data["PrivateIpAddress"],
+                                      "IsPrimary": True, "Status": "succeeded"}
+        if eip is not None:
+            address["AssociationId"] = ids.new_id("eipassoc")
+            eip.data.update({"AssociationId": address["AssociationId"], "NetworkInterfaceId": eni.id,
+                             "NetworkInterfaceOwnerId": backend.account_id,
+                             "PrivateIpAddress": eni.data["PrivateIpAddress"]})
+            backend.store.update(eip)
+            address.update({"AllocationId": eip.id, "PublicIp": eip.data["PublicIp"]})
+        data: NatGatewayData = {"SubnetId": subnet.id, "VpcId": subnet.data["VpcId"],
+                                "ConnectivityType": connectivity, "CreateTime": now_iso(),
+                                "NatGatewayAddresses": [address]}
+        if token:
+            data["ClientToken"] = token
+        record = Record[NatGatewayData](id=nat_id, type=NAT_GATEWAY, region=region, state=str(NG.PENDING), data=data)
+        backend.store.insert(record, dict(tags))
+    return record, True
+
+
+def mark_available(backend: Backend, nat: Record[NatGatewayData]) -> None:
+    """``pending`` -> ``available`` (its translation is in place)."""
+    current = backend.store.get(nat.id)
+    if current is not None and current.state == NG.PENDING:
+        backend.store.transition(nat.id, str(NG.PENDING), str(NG.AVAILABLE))
+
+
+def delete_nat_gateway(backend: Backend, region: str, nat_id: str) -> Record[NatGatewayData]:
+    """DeleteNatGateway: ``deleting`` (no more translation); :func:`finish_delete` releases the rest."""
+    nat = lookup.nat_gateway(backend, region, nat_id)
+    if nat.state in (NG.DELETING, NG.DELETED):
+        raise errors.NotFound("NatGatewayNotFound", f"The Nat Gateway {nat_id} was not found")
+    if nat.state == NG.FAILED:
+        return backend.store.transition(nat.id, str(NG.FAILED), str(NG.DELETED))
+    return backend.store.transition(nat.id, nat.state, str(NG.DELETING))
+
+
+def finish_delete(backend: Backend, nat: Record[NatGatewayData]) -> None:
+    """``deleting`` -> ``deleted``: the Elastic IP is disassociated and the interface deleted."""
+    with backend.store.transaction():
+        current = backend.store.get(nat.id)
+        if current is None or current.state != NG.DELETING:
+            return
+        for a in current.data["NatGatewayAddresses"]:
+            eip = backend.store.get(a.get("AllocationId") or "")
+            if eip is not None and eip.data.get("NetworkInterfaceId") == a["NetworkInterfaceId"]:
+                runtime_records.clear_eip_association(eip)
+                backend.store.update(eip)
+            a["Status"] = "succeeded"
+            if backend.store.get(a["NetworkInterfaceId"]) is not None:
+                backend.store.delete(a["NetworkInterfaceId"])
+        current.data["DeleteTime"] = now_iso()
+        backend.store.update(current)
+        backend.store.transition(nat.id, str(NG.DELETING), str(NG.DELETED))
+
+
+def uses_interface(backend: Backend, region: str, eni_id: str) -> str | None:
+    """The NAT gateway (not deleted) whose interface ``eni_id`` is, if any."""
+    return next((n.id for n in backend.store.list(NAT_GATEWAY, region) if n.state != NG.DELETED
+                 and any(a["NetworkInterfaceId"] == eni_id for a in n.data["NatGatewayAddresses"])), None)
+
+
+def describe_nat_gateway(record: Record[NatGatewayData], tags: Mapping[str, str]) -> dict[str, Any]:
+    d = record.data
+    out: dict[str, Any] = {"NatGatewayId": record.id, "SubnetId": d["SubnetId"], "VpcId": d["VpcId"],
+                           "State": record.state, "ConnectivityType": d["ConnectivityType"],
+                           "CreateTime": d["CreateTime"],
+                           "NatGatewayAddresses": [dict(a) for a in d["NatGatewayAddresses"]]}
+    if d.get("DeleteTime"):
+        out["DeleteTime"] = d["DeleteTime"]
+    if tags:
+        out["Tags"] = tag_service.tag_list(tags)
+    return out
+
+
+def describe_nat_gateways(backend: Backend, region: str, nat_ids: Sequence[str] | None) -> list[dict[str, Any]]:
+    records = lookup.select(backend.store.list(NAT_GATEWAY, region), nat_ids, "nat")
+    return tag_service.rendered(backend, region, NAT_GATEWAY, records, describe_nat_gateway)
+
+
+# ---------------------------------------------------------------------------------------------
+# the actions
+
+
+async def create_nat_gateway_live(backend: Backend, region: str, req: Mapping[str, Any],
+                                  tags: Mapping[str, str]) -> Record[NatGatewayData]:
+    """CreateNatGateway: answers the ``pending`` gateway once the VPC's namespace translates for
+    it (it is ``available`` from the next Describe on)."""
+    nat, new = create_nat_gateway(backend, region, req, tags)
+    if new:
+        mark_available(backend, nat)
+        await backend.runtime.sync_vpc(region, nat.data["VpcId"])
+    return nat
+
+
+async def delete_nat_gateway_live(backend: Backend, region: str, nat_id: str) -> Record[NatGatewayData]:
+    """DeleteNatGateway: the translation stops (routes to it become blackholes) before the answer."""
+    nat = delete_nat_gateway(backend, region, nat_id)
+    await backend.runtime.sync_vpc(region, nat.data["VpcId"])
+    finish_delete(backend, nat)
+    return nat
+
