@@ -22,6 +22,7 @@ from typing import Any, NotRequired, TypedDict, Union, get_args, get_origin, get
 from orchestrator.domain.autoscaling_records import AUTOSCALING_SCHEMAS
 from orchestrator.domain.elb_records import ListenerData, LoadBalancerData, RuleData, TargetGroupData
 from orchestrator.domain.launch_template_records import LaunchTemplateRecordData
+from orchestrator.domain.route_records import NAT_GATEWAY, NatGatewayData, RouteTableData
 from orchestrator.domain.status_checks import SystemCheck
 
 # ---------------------------------------------------------------------------------------------
@@ -343,49 +344,6 @@ class InternetGatewayData(TypedDict):
     OwnerId: str
 
 
-class RouteTableAssociation(TypedDict):
-    RouteTableAssociationId: str
-    RouteTableId: str
-    Main: bool
-    AssociationState: AssociationState
-    SubnetId: NotRequired[str]
-
-
-class Route(TypedDict):
-    DestinationCidrBlock: str
-    State: str  # as stored ("active"); Describe shows "blackhole" while the target is gone
-    Origin: str
-    GatewayId: NotRequired[str]  # "local" or an internet gateway
-    NatGatewayId: NotRequired[str]
-
-
-class NatGatewayAddress(TypedDict):
-    AllocationId: NotRequired[str]  # a public NAT gateway's Elastic IP
-    PublicIp: NotRequired[str]
-    AssociationId: NotRequired[str]
-    NetworkInterfaceId: str
-    PrivateIp: str
-    IsPrimary: bool
-    Status: str  # associating / succeeded / disassociating
-
-
-class NatGatewayData(TypedDict):
-    SubnetId: str
-    VpcId: str
-    ConnectivityType: str  # public / private
-    CreateTime: str
-    NatGatewayAddresses: list[NatGatewayAddress]
-    ClientToken: NotRequired[str]
-    DeleteTime: NotRequired[str]
-
-
-class RouteTableData(TypedDict):
-    VpcId: str
-    OwnerId: str
-    Associations: list[RouteTableAssociation]
-    Routes: list[Route]
-
-
 class ElasticIpData(TypedDict):
     PublicIp: str
     Domain: str
@@ -498,7 +456,6 @@ class StsSessionData(TypedDict):
 INSTANCE, VOLUME, SNAPSHOT, IMAGE = "instance", "volume", "snapshot", "image"
 VPC, SUBNET, SECURITY_GROUP, ENI = "vpc", "subnet", "security-group", "network-interface"
 IGW, RTB, EIP, KEY_PAIR = "internet-gateway", "route-table", "elastic-ip", "key-pair"
-NAT_GATEWAY = "natgateway"
 IAM_USER, IAM_ACCESS_KEY, IAM_ROLE = "iam-user", "iam-access-key", "iam-role"
 IAM_POLICY, IAM_INSTANCE_PROFILE, STS_SESSION = "iam-policy", "iam-instance-profile", "sts-session"
 LAUNCH_TEMPLATE = "launch-template"

@@ -20,7 +20,8 @@ from typing import Any
 
 from orchestrator.domain import errors, ids
 from orchestrator.domain.lifecycle import NatGatewayState
-from orchestrator.domain.records import EIP, NAT_GATEWAY, NatGatewayAddress, NatGatewayData
+from orchestrator.domain.records import EIP
+from orchestrator.domain.route_records import NAT_GATEWAY, NatGatewayAddress, NatGatewayData
 from orchestrator.runtime import records as runtime_records
 from orchestrator.services import lookup, network_interfaces, public_ips
 from orchestrator.services import tags as tag_service

@@ -21,11 +21,11 @@ from orchestrator.domain.records import (
     ElasticIpData,
     InstanceData,
     InternetGatewayData,
-    RouteTableAssociation,
     RouteTableData,
     SubnetData,
     VpcData,
 )
+from orchestrator.domain.route_records import RouteTableAssociation
 from orchestrator.domain.states import InstanceState
 from orchestrator.runtime import records, route_plan, vpc_state
 from orchestrator.services import lookup

@@ -15,7 +15,8 @@ from typing import Any
 
 from orchestrator.domain import errors, ids
 from orchestrator.domain.lifecycle import NatGatewayState
-from orchestrator.domain.records import RTB, Route, RouteTableData
+from orchestrator.domain.records import RTB
+from orchestrator.domain.route_records import Route, RouteTableData
 from orchestrator.services import lookup
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
