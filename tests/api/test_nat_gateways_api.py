@@ -173,3 +173,35 @@ def test_replace_route_table_association_including_the_main_one(net: dict[str, A
     ec2.disassociate_route_table(AssociationId=new["NewAssociationId"])
     for t in (a, b):
         ec2.delete_route_table(RouteTableId=t)
+
+
+def test_detached_internet_gateway_leaves_a_blackhole_and_targets_are_checked(net: dict[str, Any]) -> None:
+    ec2 = net["ec2"]
+    vpc = ec2.create_vpc(CidrBlock="10.78.0.0/16")["Vpc"]["VpcId"]
+    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    rtb = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    with pytest.raises(ClientError) as info:
+        ec2.create_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+    assert code(info) == "InvalidParameterValue"  # not attached to this VPC
+    with pytest.raises(ClientError) as info:
+        ec2.create_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0", GatewayId=net["igw"])
+    assert code(info) == "InvalidParameterValue"  # another VPC's gateway
+    with pytest.raises(ClientError) as info:
+        ec2.create_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0")
+    assert code(info) == "MissingParameter"
+    with pytest.raises(ClientError) as info:
+        ec2.create_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/33", GatewayId=igw)
+    assert code(info) == "InvalidParameterValue"
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+    ec2.create_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+    ec2.create_route(RouteTableId=rtb, DestinationCidrBlock="203.0.113.0/24", GatewayId=igw)
+    with pytest.raises(ClientError) as info:
+        ec2.create_route(RouteTableId=rtb, DestinationCidrBlock="203.0.113.0/24", GatewayId=igw)
+    assert code(info) == "RouteAlreadyExists"
+    ec2.detach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+    routes = ec2.describe_route_tables(RouteTableIds=[rtb])["RouteTables"][0]["Routes"]
+    assert {r["DestinationCidrBlock"]: r["State"] for r in routes} == {
+        "10.78.0.0/16": "active", "0.0.0.0/0": "blackhole", "203.0.113.0/24": "blackhole"}
+    ec2.delete_route_table(RouteTableId=rtb)
+    ec2.delete_internet_gateway(InternetGatewayId=igw)
+    ec2.delete_vpc(VpcId=vpc)
