@@ -135,10 +135,15 @@ def finish_delete(backend: Backend, nat: Record[NatGatewayData]) -> None:
         backend.store.transition(nat.id, str(NG.DELETING), str(NG.DELETED))
 
 
-def uses_interface(backend: Backend, region: str, eni_id: str) -> str | None:
-    """The NAT gateway (not deleted) whose interface ``eni_id`` is, if any."""
-    return next((n.id for n in backend.store.list(NAT_GATEWAY, region) if n.state != NG.DELETED
-                 and any(a["NetworkInterfaceId"] == eni_id for a in n.data["NatGatewayAddresses"])), None)
+def settle_interrupted(backend: Backend) -> None:
+    """At start-up: gateways an interrupted call left ``pending`` or ``deleting`` move on (the
+    runtime applies every VPC from the store when it brings it up)."""
+    for region in backend.config.regions:
+        for nat in backend.store.list(NAT_GATEWAY, region):
+            if nat.state == NG.PENDING:
+                mark_available(backend, nat)
+            elif nat.state == NG.DELETING:
+                finish_delete(backend, nat)
 
 
 def describe_nat_gateway(record: Record[NatGatewayData], tags: Mapping[str, str]) -> dict[str, Any]:
