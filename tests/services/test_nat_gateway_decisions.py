@@ -3,7 +3,6 @@ next start, and the Elastic IP and interface go with a deleted gateway."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
