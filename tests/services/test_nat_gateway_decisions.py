@@ -1,14 +1,17 @@
 """NAT gateways' decisions on a store (no server): an interrupted create or delete settles at the
-next start, and the Elastic IP and interface go with a deleted gateway."""
+next start, the Elastic IP and interface go with a deleted gateway, and the (fake) public network
+is handed each subnet's way out after every live action."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
-from api_only import opened_backend
+from api_only import in_loop, opened_backend
 
-from orchestrator.services import bootstrap, nat_gateways, public_ips, vpcs
+from orchestrator.drivers.network.public.driver import SubnetEgress
+from orchestrator.services import bootstrap, nat_gateways, public_ips, route_tables, vpcs
 from orchestrator.services.backend import Backend
 
 R = "us-east-1"
@@ -45,3 +48,34 @@ def test_interrupted_create_and_delete_settle_at_the_next_start(data_dir: Path) 
         assert backend.store.get(eni) is None
     finally:
         backend.close()
+
+
+def test_the_public_side_follows_nat_gateways_and_associations(data_dir: Path) -> None:
+    """On the fake drivers: what the runtime hands the public network after each live action."""
+    with opened_backend(data_dir) as backend:
+        in_loop(backend, lambda runtime: follows(backend, runtime))
+
+
+async def follows(backend: Backend, runtime: Any) -> None:
+    fake = runtime.parts.public
+    vpc = await vpcs.open_vpc(backend, R, "10.61.0.0/16", {})
+    pub = await vpcs.open_subnet(backend, R, vpc.id, "10.61.1.0/24", "us-east-1a", None, {})
+    priv = await vpcs.open_subnet(backend, R, vpc.id, "10.61.2.0/24", "us-east-1a", None, {})
+    igw = public_ips.create_internet_gateway(backend, R, {})
+    await public_ips.attach_igw_live(backend, R, igw.id, vpc.id)
+    main = public_ips.main_route_table(backend, R, vpc.id)
+    assert main is not None
+    await route_tables.create_route_live(backend, R, main.id, "0.0.0.0/0", igw.id)
+    eip = public_ips.allocate_address(backend, R, {})
+    nat = await nat_gateways.create_nat_gateway_live(backend, R, {"SubnetId": pub.id, "AllocationId": eip.id}, {})
+    table = public_ips.create_route_table_tagged(backend, R, vpc.id, {})
+    await route_tables.create_route_live(backend, R, table.id, "0.0.0.0/0", req={"NatGatewayId": nat.id})
+    assert fake.nat_gateway_ips(vpc.id) == set()  # priv still uses the main table (straight to the IGW)
+    assoc = await route_tables.associate_route_table_live(backend, R, table.id, priv.id)
+    plan = {e.cidr: e for e in fake.egress[vpc.id]}
+    assert plan["10.61.2.0/24"].direct == () and plan["10.61.2.0/24"].via_nat[0][0] == eip.data["PublicIp"]
+    assert plan["10.61.1.0/24"].direct and not plan["10.61.1.0/24"].via_nat
+    empty = public_ips.create_route_table_tagged(backend, R, vpc.id, {})
+    await route_tables.replace_route_table_association_live(backend, R, assoc, empty.id)
+    assert {e.cidr: e for e in fake.egress[vpc.id]}["10.61.2.0/24"] == SubnetEgress("10.61.2.0/24")
+    assert fake.nat_gateway_ips(vpc.id) == set()
