@@ -15,6 +15,7 @@ routes to it become blackholes; the record stays visible as ``deleted``).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -30,6 +31,7 @@ from orchestrator.services.instances import now_iso
 from orchestrator.store.sqlite import Record
 
 NG = NatGatewayState
+SHOWN_DELETED = dt.timedelta(hours=1)
 REQUESTER = "ec2d-nat-gateway"  # the requester of the gateways' interfaces (AWS shows an account id)
 
 
@@ -159,8 +161,16 @@ def describe_nat_gateway(record: Record[NatGatewayData], tags: Mapping[str, str]
     return out
 
 
+def forgotten(record: Record[NatGatewayData], now: dt.datetime) -> bool:
+    """EC2 shows a deleted gateway for about an hour, then no more."""
+    deleted = record.data.get("DeleteTime")
+    return bool(deleted) and now - dt.datetime.fromisoformat(str(deleted).replace("Z", "+00:00")) > SHOWN_DELETED
+
+
 def describe_nat_gateways(backend: Backend, region: str, nat_ids: Sequence[str] | None) -> list[dict[str, Any]]:
-    records = lookup.select(backend.store.list(NAT_GATEWAY, region), nat_ids, "nat")
+    now = dt.datetime.now(dt.UTC)
+    shown = [n for n in backend.store.list(NAT_GATEWAY, region) if not forgotten(n, now)]
+    records = lookup.select(shown, nat_ids, "nat")
     return tag_service.rendered(backend, region, NAT_GATEWAY, records, describe_nat_gateway)
 
 

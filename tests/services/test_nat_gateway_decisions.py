@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from api_only import in_loop, opened_backend
 
+from orchestrator.domain import errors
 from orchestrator.drivers.network.public.driver import SubnetEgress
 from orchestrator.services import bootstrap, nat_gateways, public_ips, route_tables, vpcs
 from orchestrator.services.backend import Backend
@@ -79,3 +80,19 @@ async def follows(backend: Backend, runtime: Any) -> None:
     await route_tables.replace_route_table_association_live(backend, R, assoc, empty.id)
     assert {e.cidr: e for e in fake.egress[vpc.id]}["10.61.2.0/24"] == SubnetEgress("10.61.2.0/24")
     assert fake.nat_gateway_ips(vpc.id) == set()
+
+
+def test_a_deleted_gateway_is_shown_for_an_hour(data_dir: Path) -> None:
+    with opened_backend(data_dir) as backend:
+        nat_id, _ = public_nat(backend)
+        nat_gateways.delete_nat_gateway(backend, R, nat_id)
+        nat_gateways.finish_delete(backend, backend.store.get(nat_id))  # type: ignore[arg-type]
+        assert [n["State"] for n in nat_gateways.describe_nat_gateways(backend, R, [nat_id])] == ["deleted"]
+        record = backend.store.get(nat_id)
+        assert record is not None
+        record.data["DeleteTime"] = "2020-01-01T00:00:00.000Z"
+        backend.store.update(record)
+        assert nat_gateways.describe_nat_gateways(backend, R, None) == []
+        with pytest.raises(errors.NotFound) as info:
+            nat_gateways.describe_nat_gateways(backend, R, [nat_id])
+        assert info.value.code == "NatGatewayNotFound"
