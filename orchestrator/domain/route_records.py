@@ -52,6 +52,8 @@ class NatGatewayData(TypedDict):
     NatGatewayAddresses: list[NatGatewayAddress]
     ClientToken: NotRequired[str]
     DeleteTime: NotRequired[str]
+    FailureCode: NotRequired[str]
+    FailureMessage: NotRequired[str]
 
 
 __all__ = ["NAT_GATEWAY", "NatGatewayAddress", "NatGatewayData", "Route", "RouteTableAssociation", "RouteTableData"]

@@ -9,7 +9,8 @@ Elastic IP, when its own subnet routes those destinations to the internet gatewa
 gateway has no Elastic IP, and no way to the internet.
 
 States as on EC2: ``pending`` (returned by CreateNatGateway) -> ``available`` once the VPC's
-namespace translates for it; ``deleting`` -> ``deleted`` (its address and interface released,
+namespace translates for it (``failed``, with EC2's ``FailureCode``, for a public gateway in a VPC
+without an internet gateway); ``deleting`` -> ``deleted`` (its address and interface released,
 routes to it become blackholes; the record stays visible as ``deleted``).
 """
 
@@ -59,9 +60,6 @@ def _check_create(backend: Backend, region: str, req: Mapping[str, Any]) -> tupl
     if eip.data.get("AssociationId"):
         raise errors.ApiError(f"Elastic IP address [{allocation_id}] is already associated",
                               code="Resource.AlreadyAssociated")
-    if public_ips.attached_igw(backend, region, subnet.data["VpcId"]) is None:
-        raise errors.ApiError(f"Network {subnet.data['VpcId']} has no Internet gateway attached",
-                              code="Gateway.NotAttached")
     return subnet, eip, connectivity
 
 
@@ -118,23 +116,48 @@ def delete_nat_gateway(backend: Backend, region: str, nat_id: str) -> Record[Nat
     return backend.store.transition(nat.id, nat.state, str(NG.DELETING))
 
 
+def _release(backend: Backend, nat: Record[NatGatewayData], status: str) -> Record[NatGatewayData]:
+    """The gateway's Elastic IP disassociated and interface deleted (call inside a transaction)."""
+    for a in nat.data["NatGatewayAddresses"]:
+        eip = backend.store.get(a.get("AllocationId") or "")
+        if eip is not None and eip.data.get("NetworkInterfaceId") == a["NetworkInterfaceId"]:
+            runtime_records.clear_eip_association(eip)
+            backend.store.update(eip)
+        a["Status"] = status
+        if backend.store.get(a["NetworkInterfaceId"]) is not None:
+            backend.store.delete(a["NetworkInterfaceId"])
+    return nat
+
+
 def finish_delete(backend: Backend, nat: Record[NatGatewayData]) -> None:
     """``deleting`` -> ``deleted``: the Elastic IP is disassociated and the interface deleted."""
     with backend.store.transaction():
         current = backend.store.get(nat.id)
         if current is None or current.state != NG.DELETING:
             return
-        for a in current.data["NatGatewayAddresses"]:
-            eip = backend.store.get(a.get("AllocationId") or "")
-            if eip is not None and eip.data.get("NetworkInterfaceId") == a["NetworkInterfaceId"]:
-                runtime_records.clear_eip_association(eip)
-                backend.store.update(eip)
-            a["Status"] = "succeeded"
-            if backend.store.get(a["NetworkInterfaceId"]) is not None:
-                backend.store.delete(a["NetworkInterfaceId"])
-        current.data["DeleteTime"] = now_iso()
+        _release(backend, current, "succeeded").data["DeleteTime"] = now_iso()
         backend.store.update(current)
         backend.store.transition(nat.id, str(NG.DELETING), str(NG.DELETED))
+
+
+def failure(backend: Backend, nat: Record[NatGatewayData]) -> tuple[str, str] | None:
+    """Why a new gateway cannot work, as EC2 reports it in ``FailureCode``/``FailureMessage``:
+    a public gateway in a VPC without an attached internet gateway."""
+    vpc_id = nat.data["VpcId"]
+    if nat.data["ConnectivityType"] == "public" and public_ips.attached_igw(backend, nat.region, vpc_id) is None:
+        return "Gateway.NotAttached", f"Network {vpc_id} has no Internet gateway attached"
+    return None
+
+
+def fail(backend: Backend, nat: Record[NatGatewayData], code: str, message: str) -> None:
+    """``pending`` -> ``failed``, its address and interface released (EC2 keeps the record)."""
+    with backend.store.transaction():
+        current = backend.store.get(nat.id)
+        if current is None or current.state != NG.PENDING:
+            return
+        _release(backend, current, "failed").data.update({"FailureCode": code, "FailureMessage": message})
+        backend.store.update(current)
+        backend.store.transition(nat.id, str(NG.PENDING), str(NG.FAILED))
 
 
 def settle_interrupted(backend: Backend) -> None:
@@ -142,7 +165,10 @@ def settle_interrupted(backend: Backend) -> None:
     runtime applies every VPC from the store when it brings it up)."""
     for region in backend.config.regions:
         for nat in backend.store.list(NAT_GATEWAY, region):
-            if nat.state == NG.PENDING:
+            why = failure(backend, nat) if nat.state == NG.PENDING else None
+            if why is not None:
+                fail(backend, nat, *why)
+            elif nat.state == NG.PENDING:
                 mark_available(backend, nat)
             elif nat.state == NG.DELETING:
                 finish_delete(backend, nat)
@@ -154,8 +180,9 @@ def describe_nat_gateway(record: Record[NatGatewayData], tags: Mapping[str, str]
                            "State": record.state, "ConnectivityType": d["ConnectivityType"],
                            "CreateTime": d["CreateTime"],
                            "NatGatewayAddresses": [dict(a) for a in d["NatGatewayAddresses"]]}
-    if d.get("DeleteTime"):
-        out["DeleteTime"] = d["DeleteTime"]
+    for key in ("DeleteTime", "FailureCode", "FailureMessage"):
+        if d.get(key):
+            out[key] = d[key]
     if tags:
         out["Tags"] = tag_service.tag_list(tags)
     return out
@@ -183,7 +210,10 @@ async def create_nat_gateway_live(backend: Backend, region: str, req: Mapping[st
     """CreateNatGateway: answers the ``pending`` gateway once the VPC's namespace translates for
     it (it is ``available`` from the next Describe on)."""
     nat, new = create_nat_gateway(backend, region, req, tags)
-    if new:
+    why = failure(backend, nat) if new else None
+    if why is not None:
+        fail(backend, nat, *why)
+    elif new:
         mark_available(backend, nat)
         await backend.runtime.sync_vpc(region, nat.data["VpcId"])
     return nat

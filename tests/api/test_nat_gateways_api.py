@@ -205,3 +205,29 @@ def test_detached_internet_gateway_leaves_a_blackhole_and_targets_are_checked(ne
     ec2.delete_route_table(RouteTableId=rtb)
     ec2.delete_internet_gateway(InternetGatewayId=igw)
     ec2.delete_vpc(VpcId=vpc)
+
+
+def test_public_gateway_without_internet_gateway_fails_as_on_ec2(net: dict[str, Any]) -> None:
+    ec2 = net["ec2"]
+    vpc = ec2.create_vpc(CidrBlock="10.79.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.79.1.0/24")["Subnet"]["SubnetId"]
+    eip = ec2.allocate_address(Domain="vpc")
+    gw = ec2.create_nat_gateway(SubnetId=subnet, AllocationId=eip["AllocationId"])["NatGateway"]
+    assert gw["State"] == "pending"
+    with pytest.raises(Exception) as waited:
+        ec2.get_waiter("nat_gateway_available").wait(NatGatewayIds=[gw["NatGatewayId"]],
+                                                     WaiterConfig={"Delay": 1, "MaxAttempts": 10})
+    assert "failure state" in str(waited.value)  # the waiter's failure acceptor: State failed
+    failed = ec2.describe_nat_gateways(NatGatewayIds=[gw["NatGatewayId"]])["NatGateways"][0]
+    assert failed["State"] == "failed" and failed["FailureCode"] == "Gateway.NotAttached"
+    assert failed["FailureMessage"] == f"Network {vpc} has no Internet gateway attached"
+    assert "AssociationId" not in ec2.describe_addresses(AllocationIds=[eip["AllocationId"]])["Addresses"][0]
+    rtb = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["RouteTables"][0]["RouteTableId"]
+    with pytest.raises(ClientError) as info:
+        ec2.create_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=gw["NatGatewayId"])
+    assert code(info) == "InvalidNatGatewayID.NotFound"
+    ec2.delete_nat_gateway(NatGatewayId=gw["NatGatewayId"])
+    assert ec2.describe_nat_gateways(NatGatewayIds=[gw["NatGatewayId"]])["NatGateways"][0]["State"] == "deleted"
+    ec2.release_address(AllocationId=eip["AllocationId"])
+    ec2.delete_subnet(SubnetId=subnet)  # the interface went with the failure
+    ec2.delete_vpc(VpcId=vpc)
