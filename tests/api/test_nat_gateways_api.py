@@ -57,6 +57,9 @@ def test_create_describe_delete_and_the_addresses(net: dict[str, Any]) -> None:
     shown = ec2.describe_nat_gateways(Filter=[{"Name": "tag:Name", "Values": ["n1"]}])["NatGateways"]
     assert [g["NatGatewayId"] for g in shown] == [gw["NatGatewayId"]] and shown[0]["State"] == "available"
     assert shown[0]["Tags"] == [{"Key": "Name", "Value": "n1"}]
+    ec2.create_tags(Resources=[gw["NatGatewayId"]], Tags=[{"Key": "team", "Value": "net"}])
+    tagged = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [gw["NatGatewayId"]]}])["Tags"]
+    assert {(t["Key"], t["ResourceType"]) for t in tagged} == {("Name", "natgateway"), ("team", "natgateway")}
     for name, value in (("subnet-id", net["pub"]), ("vpc-id", net["vpc"]), ("state", "available"),
                         ("nat-gateway-id", gw["NatGatewayId"])):
         assert ec2.describe_nat_gateways(Filter=[{"Name": name, "Values": [value]}])["NatGateways"]
@@ -231,3 +234,20 @@ def test_public_gateway_without_internet_gateway_fails_as_on_ec2(net: dict[str, 
     ec2.release_address(AllocationId=eip["AllocationId"])
     ec2.delete_subnet(SubnetId=subnet)  # the interface went with the failure
     ec2.delete_vpc(VpcId=vpc)
+
+
+def test_describe_pages(net: dict[str, Any]) -> None:
+    ec2 = net["ec2"]
+    made = [ec2.create_nat_gateway(SubnetId=net["priv"], ConnectivityType="private")["NatGateway"]["NatGatewayId"]
+            for _ in range(6)]
+    first = ec2.describe_nat_gateways(MaxResults=5)
+    assert len(first["NatGateways"]) == 5 and first["NextToken"]
+    pages = ec2.get_paginator("describe_nat_gateways").paginate(PaginationConfig={"PageSize": 5})
+    paged = [g["NatGatewayId"] for page in pages for g in page["NatGateways"]]
+    assert sorted(paged) == sorted(g["NatGatewayId"] for g in ec2.describe_nat_gateways()["NatGateways"])
+    assert set(made) <= set(paged)
+    with pytest.raises(ClientError) as info:
+        ec2.describe_nat_gateways(MaxResults=5, NextToken="not-a-token")
+    assert code(info) == "InvalidPaginationToken"
+    for gw in made:
+        ec2.delete_nat_gateway(NatGatewayId=gw)
