@@ -197,6 +197,11 @@ def forgotten(record: Record[NatGatewayData], now: dt.datetime) -> bool:
 def describe_nat_gateways(backend: Backend, region: str, nat_ids: Sequence[str] | None) -> list[dict[str, Any]]:
     now = dt.datetime.now(dt.UTC)
     shown = [n for n in backend.store.list(NAT_GATEWAY, region) if not forgotten(n, now)]
+    known = {n.id for n in shown}
+    for nat_id in nat_ids or ():
+        ids.check(nat_id, "nat")
+        if nat_id not in known:
+            raise lookup.LOOKUPS["nat"].missing(nat_id)  # EC2's own sentence for this kind
     records = lookup.select(shown, nat_ids, "nat")
     return tag_service.rendered(backend, region, NAT_GATEWAY, records, describe_nat_gateway)
 
