@@ -33,11 +33,17 @@ from orchestrator.store.sqlite import Record
 
 NG = NatGatewayState
 SHOWN_DELETED = dt.timedelta(hours=1)
+UNSERVED = ("SecondaryAllocationIds", "SecondaryPrivateIpAddresses", "SecondaryPrivateIpAddressCount",
+            "AvailabilityZoneAddresses")  # secondary addresses, regional gateways
 REQUESTER = "ec2d-nat-gateway"  # the requester of the gateways' interfaces (AWS shows an account id)
 
 
 def _check_create(backend: Backend, region: str, req: Mapping[str, Any]) -> tuple[Record, Record | None, str]:
     """The subnet, the Elastic IP (public) and the connectivity type, checked as EC2 does."""
+    unserved = [k for k in UNSERVED if req.get(k)]
+    if unserved:
+        raise errors.ApiError(f"ec2d's NAT gateways have one address each; {unserved[0]} is not supported.",
+                              code="UnsupportedOperation")
     connectivity = req.get("ConnectivityType") or "public"
     if connectivity not in ("public", "private"):
         raise errors.InvalidParameterValue.for_param("connectivityType", connectivity,

@@ -102,6 +102,8 @@ def test_create_errors(net: dict[str, Any]) -> None:
         ({"SubnetId": net["pub"]}, "MissingParameter"),
         ({"SubnetId": net["pub"], "AllocationId": eip["AllocationId"], "ConnectivityType": "private"},
          "InvalidParameterCombination"),
+        ({"SubnetId": net["pub"], "AllocationId": eip["AllocationId"], "SecondaryPrivateIpAddressCount": 2},
+         "UnsupportedOperation"),  # said plainly, never ignored
     ]
     for kwargs, expected in cases:
         with pytest.raises(ClientError) as info:
