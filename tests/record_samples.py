@@ -76,6 +76,13 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "Routes": [{"DestinationCidrBlock": "10.0.0.0/16", "GatewayId": "local", "State": "active",
                     "Origin": "CreateRouteTable"}],
     },
+    "natgateway": {
+        "SubnetId": "subnet-0123456789abcdef0", "VpcId": "vpc-0123456789abcdef0", "ConnectivityType": "public",
+        "CreateTime": "2026-01-01T00:00:00.000Z",
+        "NatGatewayAddresses": [{"AllocationId": "eipalloc-0123456789abcdef0", "PublicIp": "198.18.0.1",
+                                 "NetworkInterfaceId": "eni-0123456789abcdef0", "PrivateIp": "10.0.0.5",
+                                 "IsPrimary": True, "Status": "succeeded"}],
+    },
     "elastic-ip": {"PublicIp": "198.18.0.1", "Domain": "vpc", "PublicIpv4Pool": "amazon",
                    "NetworkBorderGroup": "us-east-1"},
     "key-pair": {"KeyName": "sample", "KeyType": "ed25519", "KeyFingerprint": "sample",

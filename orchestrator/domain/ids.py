@@ -53,6 +53,7 @@ KINDS: dict[str, Kind] = {
              "allocation"),
         Kind("eipassoc", "elastic-ip-association", "InvalidAssociationID.NotFound",
              "InvalidAssociationID.Malformed", "association"),
+        Kind("nat", "natgateway", "NatGatewayNotFound", "NatGatewayMalformed", "NAT gateway"),
         Kind("key", "key-pair", "InvalidKeyPair.NotFound", "InvalidKeyPair.Malformed", "key pair"),
         Kind("dopt", "dhcp-options", "InvalidDhcpOptionID.NotFound", "InvalidDhcpOptionsId.Malformed",
              "dhcpOption"),  # EC2: "The dhcpOption ID 'dopt-...' does not exist"

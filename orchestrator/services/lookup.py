@@ -22,6 +22,7 @@ from orchestrator.domain.records import (
     InternetGatewayData,
     KeyPairData,
     LaunchTemplateRecordData,
+    NatGatewayData,
     NetworkInterfaceData,
     RouteTableData,
     SecurityGroupData,
@@ -61,6 +62,10 @@ def _key_not_found(key_id: str) -> errors.NotFound:
     return errors.NotFound("InvalidKeyPair.NotFound", f"The key pair ID '{key_id}' does not exist")
 
 
+def _nat_not_found(nat_id: str) -> errors.NotFound:
+    return errors.NotFound("NatGatewayNotFound", f"The Nat Gateway {nat_id} was not found")
+
+
 LOOKUPS: dict[str, Lookup] = {lk.prefix: lk for lk in (
     Lookup("i"),
     Lookup("vol", frozenset({str(VolumeState.DELETED)})),
@@ -72,6 +77,7 @@ LOOKUPS: dict[str, Lookup] = {lk.prefix: lk for lk in (
     Lookup("eni"),
     Lookup("igw"),
     Lookup("rtb"),
+    Lookup("nat", not_found=_nat_not_found),
     Lookup("key", not_found=_key_not_found),
     Lookup("lt", not_found=errors.LaunchTemplateIdNotFound),
     Lookup("dopt"),
@@ -129,6 +135,10 @@ def internet_gateway(backend: Backend, region: str, igw_id: str) -> Record[Inter
 
 def route_table(backend: Backend, region: str, rtb_id: str) -> Record[RouteTableData]:
     return get(backend, region, "rtb", rtb_id)
+
+
+def nat_gateway(backend: Backend, region: str, nat_id: str) -> Record[NatGatewayData]:
+    return get(backend, region, "nat", nat_id)
 
 
 def key_pair(backend: Backend, region: str, key_id: str) -> Record[KeyPairData]:
