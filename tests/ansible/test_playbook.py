@@ -64,7 +64,7 @@ def left_over(ec2: Any, name: str) -> dict[str, list[str]]:
 
 def test_playbook_twice_then_teardown(ec2d: Any, ec2: Any, tmp_path: Path) -> None:
     name = f"ansible-{uuid.uuid4().hex[:6]}"
-    extra = {"name": name, "cidr": f"10.{random.randrange(100, 250)}"}
+    extra = {"label": name, "cidr": f"10.{random.randrange(100, 250)}"}
     try:
         first = play(ec2d, tmp_path, "playbook.yml", extra)
         assert first["changed"] >= 10 and first["failed"] == 0, first

@@ -6,7 +6,9 @@ from typing import Any
 
 from orchestrator.api.context import RequestContext
 from orchestrator.api.describe import respond
+from orchestrator.api.filter_paths import table
 from orchestrator.api.registry import action
+from orchestrator.domain import errors
 from orchestrator.services import public_ips as pub
 from orchestrator.services import tags as tag_service
 
@@ -97,6 +99,19 @@ _RTB_FILTERS = {
 }
 
 
+# the rest of DescribeRouteTables' filters (routes to targets ec2d may not have match nothing)
+_RTB_FILTERS.update(table({
+    "association.gateway-id": "Associations.GatewayId",
+    "association.route-table-association-id": "Associations.RouteTableAssociationId",
+    "association.route-table-id": "Associations.RouteTableId",
+    **{f"route.{name}": f"Routes.{key}" for name, key in (
+        ("destination-ipv6-cidr-block", "DestinationIpv6CidrBlock"),
+        ("destination-prefix-list-id", "DestinationPrefixListId"),
+        ("egress-only-internet-gateway-id", "EgressOnlyInternetGatewayId"), ("instance-id", "InstanceId"),
+        ("nat-gateway-id", "NatGatewayId"), ("transit-gateway-id", "TransitGatewayId"), ("origin", "Origin"),
+        ("state", "State"), ("vpc-peering-connection-id", "VpcPeeringConnectionId"))}}))
+
+
 @action("DescribeRouteTables")
 def describe_route_tables(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
     items = pub.describe_route_tables(ctx.backend, ctx.region, req.get("RouteTableIds"))
@@ -119,12 +134,16 @@ async def associate_address(ctx: RequestContext, req: dict[str, Any]) -> dict[st
 
 @action("DisassociateAddress")
 async def disassociate_address(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    if not req.get("AssociationId") and not req.get("PublicIp"):
+        raise errors.MissingParameter("AssociationId or PublicIp")
     await pub.disassociate_address_live(ctx.backend, ctx.region, req.get("AssociationId"), req.get("PublicIp"))
     return {}
 
 
 @action("ReleaseAddress")
 def release_address(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    if not req.get("AllocationId") and not req.get("PublicIp"):
+        raise errors.MissingParameter("AllocationId or PublicIp")
     pub.release_address(ctx.backend, ctx.region, req.get("AllocationId"), req.get("PublicIp"))
     return {}
 
@@ -134,6 +153,8 @@ _EIP_FILTERS = {
     "instance-id": lambda a: a.get("InstanceId"), "public-ip": lambda a: a["PublicIp"],
     "network-interface-id": lambda a: a.get("NetworkInterfaceId"), "domain": lambda a: a["Domain"],
     "private-ip-address": lambda a: a.get("PrivateIpAddress"),
+    "network-border-group": lambda a: a.get("NetworkBorderGroup"),
+    "network-interface-owner-id": lambda a: a.get("NetworkInterfaceOwnerId"),
 }
 
 

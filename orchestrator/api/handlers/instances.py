@@ -8,36 +8,10 @@ from typing import Any
 
 from orchestrator.api.context import RequestContext
 from orchestrator.api.describe import respond
+from orchestrator.api.instance_filters import FILTERS
 from orchestrator.api.registry import action
 from orchestrator.domain.states import Request
 from orchestrator.services import instance_status, instances
-
-_FILTERS = {
-    "instance-id": lambda i: i["InstanceId"],
-    "instance-state-name": lambda i: i["State"]["Name"],
-    "instance-state-code": lambda i: i["State"]["Code"],
-    "instance-type": lambda i: i["InstanceType"],
-    "image-id": lambda i: i["ImageId"],
-    "availability-zone": lambda i: i["Placement"]["AvailabilityZone"],
-    "vpc-id": lambda i: i.get("VpcId"),
-    "subnet-id": lambda i: i.get("SubnetId"),
-    "private-ip-address": lambda i: i.get("PrivateIpAddress"),
-    "private-dns-name": lambda i: i.get("PrivateDnsName"),
-    "key-name": lambda i: i.get("KeyName"),
-    "launch-index": lambda i: i["AmiLaunchIndex"],
-    "reservation-id": lambda i: i["_reservation"],
-    "owner-id": lambda i: i["_owner"],
-    "client-token": lambda i: i.get("ClientToken"),
-    "architecture": lambda i: i["Architecture"],
-    "root-device-type": lambda i: i["RootDeviceType"],
-    "root-device-name": lambda i: i["RootDeviceName"],
-    "instance.group-id": lambda i: [g["GroupId"] for g in i["SecurityGroups"]],
-    "instance.group-name": lambda i: [g["GroupName"] for g in i["SecurityGroups"]],
-    "network-interface.network-interface-id": lambda i: [n["NetworkInterfaceId"] for n in i["NetworkInterfaces"]],
-    "network-interface.mac-address": lambda i: [n["MacAddress"] for n in i["NetworkInterfaces"]],
-    "block-device-mapping.volume-id": lambda i: [b["Ebs"]["VolumeId"] for b in i["BlockDeviceMappings"]],
-    "metadata-options.http-tokens": lambda i: i["MetadataOptions"]["HttpTokens"],
-}
 
 
 @action("RunInstances")
@@ -48,7 +22,7 @@ def run_instances(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
 @action("DescribeInstances")
 def describe_instances(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
     items = instances.describe_instances(ctx.backend, ctx.region, req.get("InstanceIds"))
-    out = respond(req, items, _FILTERS, "Reservations")
+    out = respond(req, items, FILTERS, "Reservations")
     reservations = []
     for (rid, owner), group in groupby(out["Reservations"], key=lambda i: (i["_reservation"], i["_owner"])):
         members = list(group)
