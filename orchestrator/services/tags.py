@@ -18,7 +18,7 @@ def tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
 
 def tags_member(tags: Mapping[str, str]) -> dict[str, list[dict[str, str]]]:
     """``{"Tags": [...]}``, or nothing for an untagged resource: EC2 omits the empty ``tagSet`` of
-    VPCs, subnets, instances, volumes and snapshots."""
+    VPCs, subnets, instances, volumes, snapshots and images."""
     return {"Tags": tag_list(tags)} if tags else {}
 
 

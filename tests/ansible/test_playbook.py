@@ -64,13 +64,16 @@ def left_over(ec2: Any, name: str) -> dict[str, list[str]]:
 
 def test_playbook_twice_then_teardown(ec2d: Any, ec2: Any, tmp_path: Path) -> None:
     name = f"ansible-{uuid.uuid4().hex[:6]}"
-    extra = {"label": name, "cidr": f"10.{random.randrange(100, 250)}"}
+    extra = {"label": name, "cidr": f"10.{random.randrange(100, 250)}"}  # `name` is a reserved Ansible variable
     try:
         first = play(ec2d, tmp_path, "playbook.yml", extra)
-        assert first["changed"] >= 10 and first["failed"] == 0, first
+        # made: VPC, subnet, gateway, route table, group, key, instance, volume, snapshot; stop; start
+        assert first["changed"] == 11 and first["failed"] == 0, first
         instance = ec2.describe_instances(Filters=[{"Name": "tag:Name", "Values": [name]}])["Reservations"][0]["Instances"][0]
-        assert instance["State"]["Name"] == "running"
+        assert instance["State"]["Name"] == "running" and instance["PublicIpAddress"]
         assert [m["DeviceName"] for m in instance["BlockDeviceMappings"]][-1] == "/dev/sdf"
+        snapshot, = ec2.describe_snapshots(OwnerIds=["self"], Filters=[{"Name": "tag:Name", "Values": [name]}])["Snapshots"]
+        assert snapshot["VolumeId"] == instance["BlockDeviceMappings"][-1]["Ebs"]["VolumeId"]
         second = play(ec2d, tmp_path, "playbook.yml", extra)
         assert second["changed"] == 0 and second["failed"] == 0, second
     finally:

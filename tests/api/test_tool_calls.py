@@ -143,7 +143,10 @@ def test_subnet_attributes_ec2d_cannot_honour(ec2: Any, subnet: dict[str, Any]) 
 @pytest.mark.parametrize(("method", "kwargs", "names"), [
     ("release_address", {}, "AllocationId"),
     ("disassociate_address", {}, "AssociationId"),
+    ("associate_address", {"InstanceId": "i-0123456789abcdef0"}, "AllocationId"),
     ("run_instances", {"MinCount": 1, "MaxCount": 1}, "ImageId"),
+    ("create_subnet", {"VpcId": "vpc-0123456789abcdef0"}, "CidrBlock"),
+    ("delete_route", {"RouteTableId": "rtb-0123456789abcdef0"}, "DestinationCidrBlock"),
 ])
 def test_missing_parameter(ec2: Any, method: str, kwargs: dict[str, Any], names: str) -> None:
     with pytest.raises(ClientError) as e:
@@ -177,6 +180,7 @@ def test_instance_attributes(ec2: Any, subnet: dict[str, Any]) -> None:
     iid = made["InstanceId"]
     try:
         assert "Tags" not in made
+        assert "Tags" not in ec2.describe_images(ImageIds=[made["ImageId"]])["Images"][0]
         shown = {a: ec2.describe_instance_attribute(InstanceId=iid, Attribute=a) for a in
                  ("productCodes", "sriovNetSupport", "enclaveOptions", "disableApiStop")}
         assert shown["productCodes"]["ProductCodes"] == []

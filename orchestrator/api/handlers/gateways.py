@@ -67,6 +67,8 @@ async def create_route(ctx: RequestContext, req: dict[str, Any]) -> dict[str, An
 
 @action("DeleteRoute")
 async def delete_route(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    if not any(req.get(k) for k in ("DestinationCidrBlock", "DestinationIpv6CidrBlock", "DestinationPrefixListId")):
+        raise errors.MissingParameter("DestinationCidrBlock, DestinationIpv6CidrBlock or DestinationPrefixListId")
     await pub.delete_route_live(ctx.backend, ctx.region, req["RouteTableId"], req.get("DestinationCidrBlock") or "")
     return {}
 
@@ -128,6 +130,8 @@ def allocate_address(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]
 
 @action("AssociateAddress")
 async def associate_address(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    if not req.get("AllocationId") and not req.get("PublicIp"):
+        raise errors.MissingParameter("AllocationId or PublicIp")
     eip = await pub.associate_address_live(ctx.backend, ctx.region, req)
     return {"AssociationId": eip.data["AssociationId"]}
 

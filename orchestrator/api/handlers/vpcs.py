@@ -91,6 +91,8 @@ async def delete_vpc(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]
 
 @action("CreateSubnet")
 async def create_subnet(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    if not req.get("CidrBlock") and not req.get("Ipv6CidrBlock"):
+        raise errors.MissingParameter("CidrBlock or Ipv6CidrBlock")
     tags = tag_service.tags_from_specifications(req.get("TagSpecifications"), "subnet")
     record = await vpcs.open_subnet(ctx.backend, ctx.region, req["VpcId"], req.get("CidrBlock") or "",
                                     req.get("AvailabilityZone"), req.get("AvailabilityZoneId"), tags)
