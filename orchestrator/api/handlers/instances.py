@@ -8,6 +8,7 @@ from typing import Any
 
 from orchestrator.api.context import RequestContext
 from orchestrator.api.describe import respond
+from orchestrator.api.filter_paths import table
 from orchestrator.api.instance_filters import FILTERS
 from orchestrator.api.registry import action
 from orchestrator.domain.states import Request
@@ -42,6 +43,12 @@ _STATUS_FILTERS = {
                                                if d["Name"] == "reachability"],
     "system-status.reachability": lambda s: [d["Status"] for d in s["SystemStatus"]["Details"]
                                              if d["Name"] == "reachability"],
+    **table({"availability-zone-id": "AvailabilityZoneId", "event.code": "Events.Code",
+             "event.description": "Events.Description", "event.instance-event-id": "Events.InstanceEventId",
+             "event.not-after": "Events.NotAfter", "event.not-before": "Events.NotBefore",
+             "event.not-before-deadline": "Events.NotBeforeDeadline", "operator.managed": "Operator.Managed",
+             "operator.principal": "Operator.Principal", "attached-ebs-status.status": "AttachedEbsStatus.Status"},
+            ("application-status.status",)),  # no application health reports in ec2d
 }
 
 

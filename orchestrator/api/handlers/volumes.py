@@ -7,7 +7,7 @@ from typing import Any
 
 from orchestrator.api.context import RequestContext
 from orchestrator.api.describe import respond
-from orchestrator.api.filter_paths import absent
+from orchestrator.api.filter_paths import absent, table
 from orchestrator.api.registry import action
 from orchestrator.services import volumes
 
@@ -94,6 +94,11 @@ _STATUS_FILTERS = {
     "volume-status.details-status": lambda s: [d["Status"] for d in s["VolumeStatus"]["Details"]],
     "event.event-type": lambda s: [e.get("EventType") for e in s["Events"]],
     "action.code": lambda s: [a.get("Code") for a in s["Actions"]],
+    **table({"action.description": "Actions.Description", "action.event-id": "Actions.EventId",
+             "attachment-status.instance-id": "AttachmentStatuses.InstanceId",
+             "attachment-status.io-performance": "AttachmentStatuses.IoPerformance",
+             "event.description": "Events.Description", "event.event-id": "Events.EventId",
+             "event.not-after": "Events.NotAfter", "event.not-before": "Events.NotBefore"}),
 }
 
 
