@@ -6,16 +6,11 @@ from typing import Any
 
 from orchestrator.api.context import RequestContext
 from orchestrator.api.describe import respond
+from orchestrator.api.filter_paths import absent
 from orchestrator.api.registry import action
 from orchestrator.domain import errors
 from orchestrator.services import subnet_attributes, vpcs
 from orchestrator.services import tags as tag_service
-
-
-def _none(_item: Any) -> None:
-    """A filter EC2 has on something ec2d's resources never have (IPv6 blocks, Outposts...): it
-    matches nothing, as on EC2 for a resource without it."""
-    return None
 
 
 def _cidr_assocs(v: dict[str, Any], key: str) -> list[Any]:
@@ -29,8 +24,8 @@ _VPC_FILTERS = {
     "cidr-block-association.cidr-block": lambda v: _cidr_assocs(v, "CidrBlock"),
     "cidr-block-association.association-id": lambda v: _cidr_assocs(v, "AssociationId"),
     "cidr-block-association.state": lambda v: [a["CidrBlockState"]["State"] for a in v["CidrBlockAssociationSet"]],
-    "ipv6-cidr-block-association.ipv6-cidr-block": _none, "ipv6-cidr-block-association.ipv6-pool": _none,
-    "ipv6-cidr-block-association.association-id": _none, "ipv6-cidr-block-association.state": _none,
+    "ipv6-cidr-block-association.ipv6-cidr-block": absent, "ipv6-cidr-block-association.ipv6-pool": absent,
+    "ipv6-cidr-block-association.association-id": absent, "ipv6-cidr-block-association.state": absent,
     "is-default": lambda v: v["IsDefault"], "isDefault": lambda v: v["IsDefault"],
     "state": lambda v: v["State"],
     "owner-id": lambda v: v["OwnerId"],
@@ -48,10 +43,10 @@ _SUBNET_FILTERS = {
     "default-for-az": lambda s: s["DefaultForAz"], "defaultForAz": lambda s: s["DefaultForAz"],
     "map-public-ip-on-launch": lambda s: s["MapPublicIpOnLaunch"],
     "map-customer-owned-ip-on-launch": lambda s: s["MapCustomerOwnedIpOnLaunch"],
-    "customer-owned-ipv4-pool": _none, "outpost-arn": _none, "enable-lni-at-device-index": _none,
+    "customer-owned-ipv4-pool": absent, "outpost-arn": absent, "enable-lni-at-device-index": absent,
     "enable-dns64": lambda s: s["EnableDns64"], "ipv6-native": lambda s: s["Ipv6Native"],
-    "ipv6-cidr-block-association.ipv6-cidr-block": _none, "ipv6-cidr-block-association.association-id": _none,
-    "ipv6-cidr-block-association.state": _none,
+    "ipv6-cidr-block-association.ipv6-cidr-block": absent, "ipv6-cidr-block-association.association-id": absent,
+    "ipv6-cidr-block-association.state": absent,
     "private-dns-name-options-on-launch.hostname-type": lambda s: s[_DNS_ON_LAUNCH]["HostnameType"],
     "private-dns-name-options-on-launch.enable-resource-name-dns-a-record":
         lambda s: s[_DNS_ON_LAUNCH]["EnableResourceNameDnsARecord"],
