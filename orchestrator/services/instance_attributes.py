@@ -14,6 +14,7 @@ from typing import Any
 
 from orchestrator.domain import errors
 from orchestrator.domain.records import InstanceData
+from orchestrator.services import lookup
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
 
@@ -76,3 +77,15 @@ def delete_on_termination(backend: Backend, record: Record[InstanceData],
                     attachment["DeleteOnTermination"] = mapping["DeleteOnTermination"]
             backend.store.update(volume)
     return bool(mappings)
+
+
+RESETTABLE = ("kernel", "ramdisk", "sourceDestCheck")
+
+
+def reset(backend: Backend, region: str, instance_id: str, attribute: str) -> None:
+    """ResetInstanceAttribute: the three attributes EC2 resets are always at their defaults in ec2d
+    (the image's own kernel and ramdisk, the source/destination check on), so nothing changes."""
+    lookup.instance(backend, region, instance_id)
+    if attribute not in RESETTABLE:
+        raise errors.InvalidParameterValue.for_param(
+            "attribute", attribute, "Only 'kernel', 'ramdisk' and 'sourceDestCheck' can be reset.")

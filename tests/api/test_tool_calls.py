@@ -203,6 +203,11 @@ def test_instance_attributes(ec2: Any, subnet: dict[str, Any]) -> None:
         with pytest.raises(ClientError) as e:
             ec2.modify_instance_attribute(InstanceId=iid)
         assert code(e) == "MissingParameter"
+        for attribute in ("sourceDestCheck", "kernel", "ramdisk"):
+            ec2.reset_instance_attribute(InstanceId=iid, Attribute=attribute)
+        with pytest.raises(ClientError) as e:
+            ec2.reset_instance_attribute(InstanceId=iid, Attribute="instanceType")
+        assert code(e) == "InvalidParameterValue"
         root = made["RootDeviceName"]
         ec2.modify_instance_attribute(InstanceId=iid, BlockDeviceMappings=[
             {"DeviceName": root, "Ebs": {"DeleteOnTermination": False}}])

@@ -1,5 +1,5 @@
 """RunInstances, DescribeInstances, DescribeInstanceStatus, ModifyInstanceMaintenanceOptions,
-Start/Stop/Reboot/TerminateInstances, Modify/DescribeInstanceAttribute, GetConsoleOutput."""
+Start/Stop/Reboot/TerminateInstances, Modify/Describe/ResetInstanceAttribute, GetConsoleOutput."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from orchestrator.api.filter_paths import table
 from orchestrator.api.instance_filters import FILTERS
 from orchestrator.api.registry import action
 from orchestrator.domain.states import Request
-from orchestrator.services import instance_status, instances
+from orchestrator.services import instance_attributes, instance_status, instances
 
 
 @action("RunInstances")
@@ -94,6 +94,12 @@ def describe_instance_attribute(ctx: RequestContext, req: dict[str, Any]) -> dic
 @action("ModifyInstanceAttribute")
 async def modify_instance_attribute(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
     await instances.modify_attribute_live(ctx.backend, ctx.region, req)
+    return {}
+
+
+@action("ResetInstanceAttribute")
+def reset_instance_attribute(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    instance_attributes.reset(ctx.backend, ctx.region, req["InstanceId"], req["Attribute"])
     return {}
 
 
