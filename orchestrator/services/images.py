@@ -23,6 +23,7 @@ from orchestrator.domain.lifecycle import ImageState, SnapshotState
 from orchestrator.domain.records import ImageData, SnapshotData
 from orchestrator.images.cache import ImageArtifact, list_images
 from orchestrator.services import lookup
+from orchestrator.services import tags as tag_service
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
 
@@ -155,5 +156,5 @@ def describe(record: Record[ImageData], tags: Mapping[str, str]) -> dict[str, An
         "EnaSupport", "BootMode", "ImdsSupport", "BlockDeviceMappings", "StateReason")}
     out.update({"ImageId": record.id, "State": record.state, "ImageType": "machine",
                 "PlatformDetails": "Linux/UNIX", "UsageOperation": "RunInstances",
-                "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]})
+                **tag_service.tags_member(tags)})
     return out

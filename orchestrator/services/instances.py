@@ -21,6 +21,7 @@ from orchestrator.runtime import records as runtime_records
 from orchestrator.services import (
     capacity,
     images,
+    instance_attributes,
     instance_profiles,
     launch_request,
     launch_templates,
@@ -271,6 +272,9 @@ def describe_attribute(backend: Backend, region: str, instance_id: str, attribut
     record = get(backend, region, instance_id)
     if attribute == "blockDeviceMapping":
         return {"InstanceId": record.id, "BlockDeviceMappings": _block_devices(backend, record)}
+    if attribute in instance_attributes.DESCRIBED:
+        key, shown = instance_attributes.DESCRIBED[attribute]
+        return {"InstanceId": record.id, key: shown}
     if attribute not in ATTRIBUTE_OUTPUT:
         raise errors.ApiError(f"The attribute '{attribute}' is not supported by ec2d.", code="UnsupportedOperation")
     key, render = ATTRIBUTE_OUTPUT[attribute]
@@ -319,7 +323,9 @@ def modify_attribute(backend: Backend, region: str, req: Mapping[str, Any]) -> R
         if eni is not None:  # the groups live on the primary network interface
             eni.data["Groups"] = changes["SecurityGroups"]
             backend.store.update(eni)
-    if not changes:
+    held = instance_attributes.check_fixed(wanted)
+    mappings = instance_attributes.delete_on_termination(backend, record, req.get("BlockDeviceMappings") or [])
+    if not changes and not held and not mappings:
         raise errors.MissingParameter("Attribute")
     record.data.update(changes)
     backend.store.update(record)
@@ -414,7 +420,7 @@ def describe(backend: Backend, record: Record[InstanceData], tags: Mapping[str, 
         "BlockDeviceMappings": [] if gone else _block_devices(backend, record),
         "VirtualizationType": "hvm",
         "ClientToken": d.get("ClientToken", ""),
-        "Tags": tag_service.tag_list(tags),
+        **tag_service.tags_member(tags),
         "SecurityGroups": [] if gone else d["SecurityGroups"],
         "SourceDestCheck": True,
         "Hypervisor": "xen",

@@ -69,7 +69,7 @@ def describe(backend: Backend, rec: Record[SnapshotData], tags: Mapping[str, str
         "StartTime": d["StartTime"], "OwnerId": d["OwnerId"], "OwnerAlias": d.get("OwnerAlias"),
         "Description": d.get("Description") or "", "VolumeSize": d["VolumeSize"],
         "Encrypted": bool(d.get("Encrypted")), "StorageTier": d.get("StorageTier") or "standard",
-        "Tags": tag_service.tag_list(tags),
+        **tag_service.tags_member(tags),
     }
     if d.get("StateMessage"):
         out["StateMessage"] = d["StateMessage"]
@@ -85,7 +85,7 @@ def info(backend: Backend, rec: Record[SnapshotData], tags: Mapping[str, str]) -
     full = describe(backend, rec, tags)
     keys = ("Description", "Tags", "Encrypted", "VolumeId", "State", "VolumeSize", "StartTime", "Progress",
             "OwnerId", "SnapshotId")
-    return {k: full[k] for k in keys} | {"AvailabilityZone": rec.data.get("AvailabilityZone")}
+    return {k: full[k] for k in keys if k in full} | {"AvailabilityZone": rec.data.get("AvailabilityZone")}
 
 
 def describe_snapshots(backend: Backend, region: str, account_id: str, snapshot_ids: Sequence[str] | None,

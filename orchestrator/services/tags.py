@@ -17,6 +17,12 @@ def tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
     return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
 
 
+def tags_member(tags: Mapping[str, str]) -> dict[str, list[dict[str, str]]]:
+    """``{"Tags": [...]}``, or nothing for an untagged resource: EC2 omits the empty ``tagSet`` of
+    VPCs, subnets, instances, volumes, snapshots and images."""
+    return {"Tags": tag_list(tags)} if tags else {}
+
+
 def validate(tags: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     out: dict[str, str] = {}
     for tag in tags:

@@ -340,7 +340,7 @@ def describe_volume(record: Record[VolumeData], tags: Mapping[str, str]) -> dict
         "SnapshotId": d.get("SnapshotId") or "", "CreateTime": d["CreateTime"], "Encrypted": d["Encrypted"],
         "MultiAttachEnabled": d.get("MultiAttachEnabled", False),
         "Attachments": [{**a, "VolumeId": record.id} for a in d.get("Attachments") or []],
-        "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())],
+        **tag_service.tags_member(tags),
     }
 
 

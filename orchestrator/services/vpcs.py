@@ -7,6 +7,7 @@ free address. The network itself (namespace, bridges, dnsmasq) is the runtime's 
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import secrets
 from collections.abc import Mapping, Sequence
@@ -22,7 +23,7 @@ from orchestrator.domain.records import (
     VpcData,
 )
 from orchestrator.runtime.vpc_state import stored_rule
-from orchestrator.services import dhcp_options, lookup, public_ips
+from orchestrator.services import dhcp_options, lookup, public_ips, subnet_attributes
 from orchestrator.services import tags as tag_service
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
@@ -216,8 +217,7 @@ def describe_vpc(record: Record[VpcData], tags: dict[str, str]) -> dict[str, Any
     d = record.data
     return {"VpcId": record.id, "State": record.state, "CidrBlock": d["CidrBlock"], "IsDefault": d["IsDefault"],
             "InstanceTenancy": d["InstanceTenancy"], "DhcpOptionsId": d["DhcpOptionsId"], "OwnerId": d["OwnerId"],
-            "CidrBlockAssociationSet": d["CidrBlockAssociationSet"],
-            "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]}
+            "CidrBlockAssociationSet": d["CidrBlockAssociationSet"], **tag_service.tags_member(tags)}
 
 
 def describe_subnet(backend: Backend, record: Record[SubnetData], tags: dict[str, str]) -> dict[str, Any]:
@@ -227,7 +227,7 @@ def describe_subnet(backend: Backend, record: Record[SubnetData], tags: dict[str
             "AvailableIpAddressCount": free_address_count(backend, record), "DefaultForAz": d["DefaultForAz"],
             "MapPublicIpOnLaunch": d["MapPublicIpOnLaunch"], "OwnerId": d["OwnerId"],
             "SubnetArn": f"arn:aws:ec2:{record.region}:{d['OwnerId']}:subnet/{record.id}",
-            "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]}
+            **copy.deepcopy(subnet_attributes.FIXED), **tag_service.tags_member(tags)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -348,14 +348,6 @@ def describe_subnets(backend: Backend, region: str, subnet_ids: Sequence[str] | 
     records = lookup.select(backend.store.list(SUBNET, region), subnet_ids, "subnet")
     return tag_service.rendered(backend, region, SUBNET, records,
                                 lambda r, tags: describe_subnet(backend, r, tags))
-
-
-def modify_subnet_attribute(backend: Backend, region: str, subnet_id: str, map_public_ip: bool | None) -> None:
-    record = get_subnet(backend, region, subnet_id)
-    if map_public_ip is None:
-        raise errors.ApiError("ec2d supports the MapPublicIpOnLaunch attribute only.", code="UnsupportedOperation")
-    record.data["MapPublicIpOnLaunch"] = bool(map_public_ip)
-    backend.store.update(record)
 
 
 # attribute name -> (record key, default; None: on for default VPCs, off for others, as EC2 has it)

@@ -158,6 +158,7 @@ SAMPLES: list[tuple[str, Sample]] = [
     (SETUP, lambda s, b: reaches(b, first_instance(s), "stopped")),
     ("ModifyInstanceAttribute", lambda s: {"InstanceId": first_instance(s), "InstanceType": {"Value": "t3.small"}}),
     ("DescribeInstanceAttribute", lambda s: {"InstanceId": first_instance(s), "Attribute": "instanceType"}),
+    ("ResetInstanceAttribute", lambda s: {"InstanceId": first_instance(s), "Attribute": "sourceDestCheck"}),
     ("StartInstances", lambda s: {"InstanceIds": [first_instance(s)]}),
     ("ModifyInstanceMaintenanceOptions", lambda s: {"InstanceId": first_instance(s), "AutoRecovery": "disabled"}),
     ("ModifyInstanceMetadataOptions", lambda s: {"InstanceId": first_instance(s), "HttpTokens": "optional",

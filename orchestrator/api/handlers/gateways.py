@@ -6,7 +6,9 @@ from typing import Any
 
 from orchestrator.api.context import RequestContext
 from orchestrator.api.describe import respond
+from orchestrator.api.filter_paths import table
 from orchestrator.api.registry import action
+from orchestrator.domain import errors
 from orchestrator.services import public_ips as pub
 from orchestrator.services import route_tables as rtb
 from orchestrator.services import tags as tag_service
@@ -72,6 +74,8 @@ async def replace_route(ctx: RequestContext, req: dict[str, Any]) -> dict[str, A
 
 @action("DeleteRoute")
 async def delete_route(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    if not any(req.get(k) for k in ("DestinationCidrBlock", "DestinationIpv6CidrBlock", "DestinationPrefixListId")):
+        raise errors.MissingParameter("DestinationCidrBlock, DestinationIpv6CidrBlock or DestinationPrefixListId")
     await rtb.delete_route_live(ctx.backend, ctx.region, req["RouteTableId"], req.get("DestinationCidrBlock") or "")
     return {}
 
@@ -105,15 +109,23 @@ _RTB_FILTERS = {
     "route-table-id": lambda t: t["RouteTableId"], "vpc-id": lambda t: t["VpcId"],
     "association.main": lambda t: any(a.get("Main") for a in t["Associations"]),
     "association.subnet-id": lambda t: [a.get("SubnetId") for a in t["Associations"]],
-    "association.route-table-association-id": lambda t: [a["RouteTableAssociationId"] for a in t["Associations"]],
-    "association.route-table-id": lambda t: [a["RouteTableId"] for a in t["Associations"]],
     "route.gateway-id": lambda t: [r.get("GatewayId") for r in t["Routes"]],
-    "route.nat-gateway-id": lambda t: [r.get("NatGatewayId") for r in t["Routes"]],
-    "route.state": lambda t: [r["State"] for r in t["Routes"]],
-    "route.origin": lambda t: [r["Origin"] for r in t["Routes"]],
     "route.destination-cidr-block": lambda t: [r["DestinationCidrBlock"] for r in t["Routes"]],
     "owner-id": lambda t: t["OwnerId"],
 }
+
+
+# the rest of DescribeRouteTables' filters (routes to targets ec2d may not have match nothing)
+_RTB_FILTERS.update(table({
+    "association.gateway-id": "Associations.GatewayId",
+    "association.route-table-association-id": "Associations.RouteTableAssociationId",
+    "association.route-table-id": "Associations.RouteTableId",
+    **{f"route.{name}": f"Routes.{key}" for name, key in (
+        ("destination-ipv6-cidr-block", "DestinationIpv6CidrBlock"),
+        ("destination-prefix-list-id", "DestinationPrefixListId"),
+        ("egress-only-internet-gateway-id", "EgressOnlyInternetGatewayId"), ("instance-id", "InstanceId"),
+        ("nat-gateway-id", "NatGatewayId"), ("transit-gateway-id", "TransitGatewayId"), ("origin", "Origin"),
+        ("state", "State"), ("vpc-peering-connection-id", "VpcPeeringConnectionId"))}}))
 
 
 @action("DescribeRouteTables")
@@ -132,18 +144,24 @@ def allocate_address(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]
 
 @action("AssociateAddress")
 async def associate_address(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    if not req.get("AllocationId") and not req.get("PublicIp"):
+        raise errors.MissingParameter("AllocationId or PublicIp")
     eip = await pub.associate_address_live(ctx.backend, ctx.region, req)
     return {"AssociationId": eip.data["AssociationId"]}
 
 
 @action("DisassociateAddress")
 async def disassociate_address(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    if not req.get("AssociationId") and not req.get("PublicIp"):
+        raise errors.MissingParameter("AssociationId or PublicIp")
     await pub.disassociate_address_live(ctx.backend, ctx.region, req.get("AssociationId"), req.get("PublicIp"))
     return {}
 
 
 @action("ReleaseAddress")
 def release_address(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    if not req.get("AllocationId") and not req.get("PublicIp"):
+        raise errors.MissingParameter("AllocationId or PublicIp")
     pub.release_address(ctx.backend, ctx.region, req.get("AllocationId"), req.get("PublicIp"))
     return {}
 
@@ -153,6 +171,8 @@ _EIP_FILTERS = {
     "instance-id": lambda a: a.get("InstanceId"), "public-ip": lambda a: a["PublicIp"],
     "network-interface-id": lambda a: a.get("NetworkInterfaceId"), "domain": lambda a: a["Domain"],
     "private-ip-address": lambda a: a.get("PrivateIpAddress"),
+    "network-border-group": lambda a: a.get("NetworkBorderGroup"),
+    "network-interface-owner-id": lambda a: a.get("NetworkInterfaceOwnerId"),
 }
 
 

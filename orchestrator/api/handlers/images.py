@@ -7,6 +7,7 @@ from typing import Any
 
 from orchestrator.api.context import RequestContext
 from orchestrator.api.describe import respond
+from orchestrator.api.filter_paths import table
 from orchestrator.api.registry import action
 from orchestrator.services import user_images
 
@@ -32,6 +33,23 @@ _FILTERS = {
     "virtualization-type": lambda i: i["VirtualizationType"],
     "boot-mode": lambda i: i.get("BootMode"),
     "imds-support": lambda i: i.get("ImdsSupport"),
+    **table({"block-device-mapping.delete-on-termination": "BlockDeviceMappings.Ebs.DeleteOnTermination",
+             "block-device-mapping.encrypted": "BlockDeviceMappings.Ebs.Encrypted",
+             "creation-date": "CreationDate", "platform": "Platform", "product-code": "ProductCodes.ProductCodeId",
+             "product-code.type": "ProductCodes.ProductCodeType", "sriov-net-support": "SriovNetSupport",
+             "kernel-id": "KernelId", "ramdisk-id": "RamdiskId", "source-image-id": "SourceImageId",
+             "source-image-region": "SourceImageRegion", "source-instance-id": "SourceInstanceId",
+             "state-reason-code": "StateReason.Code", "state-reason-message": "StateReason.Message",
+             "manifest-location": "ImageLocation", "free-tier-eligible": "FreeTierEligible"},
+            # no image watermarks, scans, SSM parameters, allowed-images settings or type restrictions
+            ("image-allowed", "public-ssm-parameter-name", "instance-type-specification.supported-instance-type",
+             "instance-type-specification.unsupported-instance-type",
+             *(f"image-watermark.{n}" for n in ("source-image-creation-time", "source-image-id",
+                                                 "source-image-region", "watermark-creation-time", "watermark-key")),
+             *(f"scan-result.{n}" for n in ("critical-fix-available-since", "finding-scan-date",
+                                             "high-fix-available-since", "highest-finding-severity-label",
+                                             "informational-fix-available-since", "low-fix-available-since",
+                                             "medium-fix-available-since")))),
 }
 
 

@@ -1,5 +1,5 @@
 """RunInstances, DescribeInstances, DescribeInstanceStatus, ModifyInstanceMaintenanceOptions,
-Start/Stop/Reboot/TerminateInstances, Modify/DescribeInstanceAttribute, GetConsoleOutput."""
+Start/Stop/Reboot/TerminateInstances, Modify/Describe/ResetInstanceAttribute, GetConsoleOutput."""
 
 from __future__ import annotations
 
@@ -8,36 +8,11 @@ from typing import Any
 
 from orchestrator.api.context import RequestContext
 from orchestrator.api.describe import respond
+from orchestrator.api.filter_paths import table
+from orchestrator.api.instance_filters import FILTERS
 from orchestrator.api.registry import action
 from orchestrator.domain.states import Request
-from orchestrator.services import instance_status, instances
-
-_FILTERS = {
-    "instance-id": lambda i: i["InstanceId"],
-    "instance-state-name": lambda i: i["State"]["Name"],
-    "instance-state-code": lambda i: i["State"]["Code"],
-    "instance-type": lambda i: i["InstanceType"],
-    "image-id": lambda i: i["ImageId"],
-    "availability-zone": lambda i: i["Placement"]["AvailabilityZone"],
-    "vpc-id": lambda i: i.get("VpcId"),
-    "subnet-id": lambda i: i.get("SubnetId"),
-    "private-ip-address": lambda i: i.get("PrivateIpAddress"),
-    "private-dns-name": lambda i: i.get("PrivateDnsName"),
-    "key-name": lambda i: i.get("KeyName"),
-    "launch-index": lambda i: i["AmiLaunchIndex"],
-    "reservation-id": lambda i: i["_reservation"],
-    "owner-id": lambda i: i["_owner"],
-    "client-token": lambda i: i.get("ClientToken"),
-    "architecture": lambda i: i["Architecture"],
-    "root-device-type": lambda i: i["RootDeviceType"],
-    "root-device-name": lambda i: i["RootDeviceName"],
-    "instance.group-id": lambda i: [g["GroupId"] for g in i["SecurityGroups"]],
-    "instance.group-name": lambda i: [g["GroupName"] for g in i["SecurityGroups"]],
-    "network-interface.network-interface-id": lambda i: [n["NetworkInterfaceId"] for n in i["NetworkInterfaces"]],
-    "network-interface.mac-address": lambda i: [n["MacAddress"] for n in i["NetworkInterfaces"]],
-    "block-device-mapping.volume-id": lambda i: [b["Ebs"]["VolumeId"] for b in i["BlockDeviceMappings"]],
-    "metadata-options.http-tokens": lambda i: i["MetadataOptions"]["HttpTokens"],
-}
+from orchestrator.services import instance_attributes, instance_status, instances
 
 
 @action("RunInstances")
@@ -48,7 +23,7 @@ def run_instances(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
 @action("DescribeInstances")
 def describe_instances(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
     items = instances.describe_instances(ctx.backend, ctx.region, req.get("InstanceIds"))
-    out = respond(req, items, _FILTERS, "Reservations")
+    out = respond(req, items, FILTERS, "Reservations")
     reservations = []
     for (rid, owner), group in groupby(out["Reservations"], key=lambda i: (i["_reservation"], i["_owner"])):
         members = list(group)
@@ -68,6 +43,12 @@ _STATUS_FILTERS = {
                                                if d["Name"] == "reachability"],
     "system-status.reachability": lambda s: [d["Status"] for d in s["SystemStatus"]["Details"]
                                              if d["Name"] == "reachability"],
+    **table({"availability-zone-id": "AvailabilityZoneId", "event.code": "Events.Code",
+             "event.description": "Events.Description", "event.instance-event-id": "Events.InstanceEventId",
+             "event.not-after": "Events.NotAfter", "event.not-before": "Events.NotBefore",
+             "event.not-before-deadline": "Events.NotBeforeDeadline", "operator.managed": "Operator.Managed",
+             "operator.principal": "Operator.Principal", "attached-ebs-status.status": "AttachedEbsStatus.Status"},
+            ("application-status.status",)),  # no application health reports in ec2d
 }
 
 
@@ -113,6 +94,12 @@ def describe_instance_attribute(ctx: RequestContext, req: dict[str, Any]) -> dic
 @action("ModifyInstanceAttribute")
 async def modify_instance_attribute(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
     await instances.modify_attribute_live(ctx.backend, ctx.region, req)
+    return {}
+
+
+@action("ResetInstanceAttribute")
+def reset_instance_attribute(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    instance_attributes.reset(ctx.backend, ctx.region, req["InstanceId"], req["Attribute"])
     return {}
 
 

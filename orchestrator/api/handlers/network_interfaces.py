@@ -7,6 +7,7 @@ from typing import Any
 
 from orchestrator.api.context import RequestContext
 from orchestrator.api.describe import respond, tags_in
+from orchestrator.api.filter_paths import table
 from orchestrator.api.registry import action
 from orchestrator.services import network_interfaces as enis
 from orchestrator.services import tags as tag_service
@@ -26,6 +27,20 @@ _FILTERS = {
     "group-name": lambda e: [g["GroupName"] for g in e["Groups"]],
     "description": lambda e: e["Description"],
     "owner-id": lambda e: e["OwnerId"],
+    **table({
+        "private-dns-name": "PrivateDnsName", "requester-id": "RequesterId", "requester-managed": "RequesterManaged",
+        "source-dest-check": "SourceDestCheck", "interface-type": "InterfaceType",
+        "availability-zone-id": "AvailabilityZoneId", "addresses.primary": "PrivateIpAddresses.Primary",
+        "addresses.association.public-ip": "PrivateIpAddresses.Association.PublicIp",
+        "addresses.association.owner-id": "PrivateIpAddresses.Association.IpOwnerId",
+        "association.public-ip": "Association.PublicIp", "association.public-dns-name": "Association.PublicDnsName",
+        "association.ip-owner-id": "Association.IpOwnerId", "association.allocation-id": "Association.AllocationId",
+        "association.association-id": "Association.AssociationId",
+        "attachment.attachment-id": "Attachment.AttachmentId", "attachment.attach-time": "Attachment.AttachTime",
+        "attachment.delete-on-termination": "Attachment.DeleteOnTermination", "attachment.status": "Attachment.Status",
+        "attachment.instance-owner-id": "Attachment.InstanceOwnerId", "operator.managed": "Operator.Managed",
+        "operator.principal": "Operator.Principal"},
+        ("ipv6-addresses.ipv6-address",)),  # no IPv6 in ec2d's VPCs
 }
 
 

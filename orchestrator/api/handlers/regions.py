@@ -28,6 +28,8 @@ _ZONE_FILTERS = {
     "zone-id": lambda z: z["ZoneId"],
     "zone-name": lambda z: z["ZoneName"],
     "zone-type": lambda z: z["ZoneType"],
+    "parent-zone-id": lambda z: z.get("ParentZoneId"),  # local and Wavelength zones only: none in ec2d
+    "parent-zone-name": lambda z: z.get("ParentZoneName"),
 }
 
 

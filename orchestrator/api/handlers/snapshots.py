@@ -23,6 +23,7 @@ _FILTERS = {
     "storage-tier": lambda s: s["StorageTier"],
     "volume-id": lambda s: s["VolumeId"],
     "volume-size": lambda s: s["VolumeSize"],
+    "transfer-type": lambda s: s.get("TransferType", "standard"),
 }
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from orchestrator.api.context import RequestContext
 from orchestrator.api.describe import respond
+from orchestrator.api.filter_paths import absent, table
 from orchestrator.api.registry import action
 from orchestrator.services import volumes
 
@@ -27,6 +28,10 @@ _FILTERS = {
     "attachment.device": lambda v: [a["Device"] for a in v["Attachments"]],
     "attachment.status": lambda v: [a["State"] for a in v["Attachments"]],
     "attachment.delete-on-termination": lambda v: [a["DeleteOnTermination"] for a in v["Attachments"]],
+    "availability-zone-id": lambda v: v.get("AvailabilityZoneId"),
+    "fast-restored": lambda v: v.get("FastRestored", False),
+    "operator.managed": lambda v: (v.get("Operator") or {}).get("Managed", False),
+    "operator.principal": absent,  # no service manages a volume in ec2d
 }
 
 
@@ -89,6 +94,11 @@ _STATUS_FILTERS = {
     "volume-status.details-status": lambda s: [d["Status"] for d in s["VolumeStatus"]["Details"]],
     "event.event-type": lambda s: [e.get("EventType") for e in s["Events"]],
     "action.code": lambda s: [a.get("Code") for a in s["Actions"]],
+    **table({"action.description": "Actions.Description", "action.event-id": "Actions.EventId",
+             "attachment-status.instance-id": "AttachmentStatuses.InstanceId",
+             "attachment-status.io-performance": "AttachmentStatuses.IoPerformance",
+             "event.description": "Events.Description", "event.event-id": "Events.EventId",
+             "event.not-after": "Events.NotAfter", "event.not-before": "Events.NotBefore"}),
 }
 
 

@@ -6,29 +6,52 @@ from typing import Any
 
 from orchestrator.api.context import RequestContext
 from orchestrator.api.describe import respond
+from orchestrator.api.filter_paths import absent
 from orchestrator.api.registry import action
 from orchestrator.domain import errors
+from orchestrator.services import subnet_attributes, vpcs
 from orchestrator.services import tags as tag_service
-from orchestrator.services import vpcs
 
+
+def _cidr_assocs(v: dict[str, Any], key: str) -> list[Any]:
+    return [a.get(key) for a in v["CidrBlockAssociationSet"]]
+
+
+# every name DescribeVpcs documents, and the aliases EC2 still honours (``cidr-block``, camelCase)
 _VPC_FILTERS = {
-    "vpc-id": lambda v: v["VpcId"],
-    "cidr": lambda v: v["CidrBlock"],
-    "cidr-block-association.cidr-block": lambda v: [a["CidrBlock"] for a in v["CidrBlockAssociationSet"]],
-    "is-default": lambda v: v["IsDefault"],
+    "vpc-id": lambda v: v["VpcId"], "vpcId": lambda v: v["VpcId"],
+    "cidr": lambda v: v["CidrBlock"], "cidr-block": lambda v: v["CidrBlock"], "cidrBlock": lambda v: v["CidrBlock"],
+    "cidr-block-association.cidr-block": lambda v: _cidr_assocs(v, "CidrBlock"),
+    "cidr-block-association.association-id": lambda v: _cidr_assocs(v, "AssociationId"),
+    "cidr-block-association.state": lambda v: [a["CidrBlockState"]["State"] for a in v["CidrBlockAssociationSet"]],
+    "ipv6-cidr-block-association.ipv6-cidr-block": absent, "ipv6-cidr-block-association.ipv6-pool": absent,
+    "ipv6-cidr-block-association.association-id": absent, "ipv6-cidr-block-association.state": absent,
+    "is-default": lambda v: v["IsDefault"], "isDefault": lambda v: v["IsDefault"],
     "state": lambda v: v["State"],
     "owner-id": lambda v: v["OwnerId"],
-    "dhcp-options-id": lambda v: v["DhcpOptionsId"],
+    "dhcp-options-id": lambda v: v["DhcpOptionsId"], "dhcpOptionsId": lambda v: v["DhcpOptionsId"],
+    "instance-tenancy": lambda v: v["InstanceTenancy"],
 }
 
+_DNS_ON_LAUNCH = "PrivateDnsNameOptionsOnLaunch"
 _SUBNET_FILTERS = {
-    "subnet-id": lambda s: s["SubnetId"],
-    "vpc-id": lambda s: s["VpcId"],
-    "cidr-block": lambda s: s["CidrBlock"],
-    "availability-zone": lambda s: s["AvailabilityZone"],
-    "availability-zone-id": lambda s: s["AvailabilityZoneId"],
-    "default-for-az": lambda s: s["DefaultForAz"],
+    "subnet-id": lambda s: s["SubnetId"], "subnet-arn": lambda s: s["SubnetArn"],
+    "vpc-id": lambda s: s["VpcId"], "vpcId": lambda s: s["VpcId"],
+    "cidr-block": lambda s: s["CidrBlock"], "cidr": lambda s: s["CidrBlock"], "cidrBlock": lambda s: s["CidrBlock"],
+    "availability-zone": lambda s: s["AvailabilityZone"], "availabilityZone": lambda s: s["AvailabilityZone"],
+    "availability-zone-id": lambda s: s["AvailabilityZoneId"], "availabilityZoneId": lambda s: s["AvailabilityZoneId"],
+    "default-for-az": lambda s: s["DefaultForAz"], "defaultForAz": lambda s: s["DefaultForAz"],
     "map-public-ip-on-launch": lambda s: s["MapPublicIpOnLaunch"],
+    "map-customer-owned-ip-on-launch": lambda s: s["MapCustomerOwnedIpOnLaunch"],
+    "customer-owned-ipv4-pool": absent, "outpost-arn": absent, "enable-lni-at-device-index": absent,
+    "enable-dns64": lambda s: s["EnableDns64"], "ipv6-native": lambda s: s["Ipv6Native"],
+    "ipv6-cidr-block-association.ipv6-cidr-block": absent, "ipv6-cidr-block-association.association-id": absent,
+    "ipv6-cidr-block-association.state": absent,
+    "private-dns-name-options-on-launch.hostname-type": lambda s: s[_DNS_ON_LAUNCH]["HostnameType"],
+    "private-dns-name-options-on-launch.enable-resource-name-dns-a-record":
+        lambda s: s[_DNS_ON_LAUNCH]["EnableResourceNameDnsARecord"],
+    "private-dns-name-options-on-launch.enable-resource-name-dns-aaaa-record":
+        lambda s: s[_DNS_ON_LAUNCH]["EnableResourceNameDnsAAAARecord"],
     "state": lambda s: s["State"],
     "owner-id": lambda s: s["OwnerId"],
     "available-ip-address-count": lambda s: s["AvailableIpAddressCount"],
@@ -63,6 +86,8 @@ async def delete_vpc(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]
 
 @action("CreateSubnet")
 async def create_subnet(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    if not req.get("CidrBlock") and not req.get("Ipv6CidrBlock"):
+        raise errors.MissingParameter("CidrBlock or Ipv6CidrBlock")
     tags = tag_service.tags_from_specifications(req.get("TagSpecifications"), "subnet")
     record = await vpcs.open_subnet(ctx.backend, ctx.region, req["VpcId"], req.get("CidrBlock") or "",
                                     req.get("AvailabilityZone"), req.get("AvailabilityZoneId"), tags)
@@ -77,8 +102,7 @@ async def delete_subnet(ctx: RequestContext, req: dict[str, Any]) -> dict[str, A
 
 @action("ModifySubnetAttribute")
 def modify_subnet_attribute(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    vpcs.modify_subnet_attribute(ctx.backend, ctx.region, req["SubnetId"],
-                                 (req.get("MapPublicIpOnLaunch") or {}).get("Value"))
+    subnet_attributes.modify_subnet_attribute(ctx.backend, ctx.region, req["SubnetId"], req)
     return {}
 
 
