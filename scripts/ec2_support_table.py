@@ -45,10 +45,15 @@ NOTES: dict[str, str] = {
     "CopySnapshot": "`Encrypted` refused (UnsupportedOperation: ec2d does not encrypt snapshots)",
     "CreateVolume": "`Encrypted` refused (UnsupportedOperation); `MultiAttachEnabled` refused "
                     "(InvalidParameterCombination)",
-    "CreateRoute": "routes to internet gateways only (`GatewayId`); any other target refused (UnsupportedOperation)",
-    "DescribeInstanceAttribute": "attributes ec2d does not keep refused (UnsupportedOperation)",
+    "CreateRoute": "targets: internet gateways (`GatewayId`) and NAT gateways (`NatGatewayId`); instances, network "
+                   "interfaces and other targets refused (UnsupportedOperation)",
+    "ReplaceRoute": "targets: internet gateways (`GatewayId`) and NAT gateways (`NatGatewayId`); instances, network "
+                    "interfaces and other targets refused (UnsupportedOperation)",
+    "CreateNatGateway": "one address per gateway: secondary addresses and `AvailabilityZoneAddresses` (regional "
+                        "gateways) refused (UnsupportedOperation)",
     "DescribeInstanceTypeOfferings": "`LocationType=outpost`: no offerings (ec2d has no Outposts)",
-    "ModifySubnetAttribute": "`MapPublicIpOnLaunch` only; every other attribute refused (UnsupportedOperation)",
+    "ModifySubnetAttribute": "every attribute; values ec2d cannot honour (IPv6, DNS64, resource-name DNS records, "
+                             "customer-owned IPs) refused with InvalidParameterValue",
     "RegisterImage": "EBS-backed images from snapshots only; `ImageLocation` without `BlockDeviceMappings` "
                      "refused (UnsupportedOperation: no S3 manifests)",
     "RunInstances": "`InstanceType` must be given in practice: EC2's default `m1.small` is not in ec2d's "
