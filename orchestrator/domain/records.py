@@ -178,6 +178,9 @@ class VolumeData(TypedDict):
     ClientToken: NotRequired[str]
     Modification: NotRequired[VolumeModification]  # the latest ModifyVolume
     StatusMessage: NotRequired[str]  # why creating it failed
+    KmsKeyId: NotRequired[str]  # encrypted: the key ARN (see services/ebs_encryption.py)
+    DataKey: NotRequired[str]  # encrypted: the lineage data key, wrapped under KmsKeyId's master key
+    KeyLineage: NotRequired[str]
 
 
 class SnapshotData(TypedDict):
@@ -200,6 +203,9 @@ class SnapshotData(TypedDict):
     boot: NotRequired[BootData]
     layer_path: NotRequired[str]  # a published image's snapshot: its layer file
     published: NotRequired[bool]  # the root snapshot of an image ec2d publishes
+    KmsKeyId: NotRequired[str]  # encrypted: as VolumeData's
+    DataKey: NotRequired[str]
+    KeyLineage: NotRequired[str]
 
 
 class EbsBlockDevice(TypedDict, total=False):

@@ -14,13 +14,14 @@ from collections.abc import Sequence
 
 from orchestrator.domain.lifecycle import AttachmentState
 from orchestrator.domain.states import VolumeState
-from orchestrator.drivers.compute.designer import design_disk, ec2_device_to_target
+from orchestrator.drivers.compute.designer import DiskEncryption, design_disk, ec2_device_to_target
 from orchestrator.drivers.compute.driver import PowerState
 from orchestrator.drivers.storage.volumes import LayerInUse, VolumeNotFound
 from orchestrator.runtime import records as rec
 from orchestrator.runtime.parts import Parts
 from orchestrator.runtime.port import Then
 from orchestrator.runtime.records import complete_modification, complete_snapshot, store_users
+from orchestrator.runtime.volume_keys import disk_encryption
 from orchestrator.runtime.vpc import VpcNetworks
 from orchestrator.store.sqlite import Record
 
@@ -58,11 +59,20 @@ class Ebs:
         if inst is not None:
             self.vpcs.refresh(inst.region, inst.data["VpcId"])
 
+    def encryption(self, volume_id: str) -> DiskEncryption | None:
+        p = self.parts
+        return disk_encryption(self.store, p.prefix, p.compute, self.storage, volume_id)
+
     # ------------------------------------------------------------------ volumes
     async def create_files(self, volume_id: str) -> None:
         async with self.jobs.holding(volume_id):
             vol = self.store.get(volume_id)
             if vol is None:
+                return
+            if vol.data.get("Encrypted") and not vol.data.get("DataKey"):
+                # its KMS key names no key: as on AWS, the volume goes away (InvalidVolume.NotFound)
+                log.warning("%s: KMS key %s is not usable; the volume is deleted", volume_id, vol.data.get("KmsKeyId"))
+                self.store.delete(volume_id)
                 return
             try:
                 await self.jobs.call(self.storage.create_volume, volume_id, int(vol.data["Size"]) * GIB,
@@ -89,7 +99,9 @@ class Ebs:
                     config = await self.jobs.call(p.compute.get_config, name)
                     if config.disk(target) is None:  # a launch may have designed it in already
                         path = await self.jobs.call(self.storage.volume_path, volume_id)
-                        await self.jobs.call(p.compute.attach_disk, name, design_disk(str(path), target, volume_id))
+                        enc = await self.jobs.call(self.encryption, volume_id)
+                        await self.jobs.call(p.compute.attach_disk, name,
+                                             design_disk(str(path), target, volume_id, encryption=enc))
             except Exception:
                 log.exception("%s: attach to %s failed", volume_id, instance_id)
                 rec.drop_mapping(self.store, instance_id, volume_id)
@@ -223,7 +235,10 @@ class Ebs:
 
     async def copy(self, source_id: str, snapshot_id: str, then: Then) -> None:
         """A layer with the content of ``source_id`` (CopySnapshot, CopyImage), then completed."""
+        copy = self.store.get(snapshot_id)
         try:
+            if copy is not None and copy.data.get("Encrypted") and not copy.data.get("DataKey"):
+                raise ValueError("Given key ID is not accessible")  # as EC2's copy of an unusable key ends
             await self.jobs.call(self.storage.copy_layer, source_id, snapshot_id)
         except Exception as exc:
             log.exception("copy of %s failed", source_id)

@@ -47,6 +47,7 @@ class FakeCompute(ComputeDriver):
         see the boot get somewhere); off, guests print nothing unless told (``write_console``)."""
         self.boot_line = boot_line
         self.domains: dict[str, FakeDomain] = {}
+        self.secrets: dict[str, str] = {}  # define_secret: uuid -> passphrase
         self._lock = threading.RLock()
         self._events: tuple[asyncio.AbstractEventLoop, EventCallback] | None = None
         self._fail: dict[str, ComputeError] = {}
@@ -234,6 +235,10 @@ class FakeCompute(ComputeDriver):
         with self._lock:
             self._reachable("get_config", name)
             return copy.deepcopy(self._get(name).config)
+
+    def define_secret(self, secret_uuid: str, usage: str, value: str) -> None:
+        with self._lock:
+            self.secrets[secret_uuid] = value
 
     def attach_disk(self, name: str, disk: DiskConfig) -> None:
         with self._lock:
