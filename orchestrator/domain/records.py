@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any, NotRequired, TypedDict, Union, get_args, get_origin, get_type_hints, is_typeddict
 
 from orchestrator.domain.autoscaling_records import AUTOSCALING_SCHEMAS
+from orchestrator.domain.ebs_records import EncryptionData
 from orchestrator.domain.elb_records import ListenerData, LoadBalancerData, RuleData, TargetGroupData
 from orchestrator.domain.launch_template_records import LaunchTemplateRecordData
 from orchestrator.domain.status_checks import SystemCheck
@@ -164,7 +165,7 @@ class VolumeModification(TypedDict):
     StatusMessage: NotRequired[str]
 
 
-class VolumeData(TypedDict):
+class VolumeData(EncryptionData):
     Size: int
     AvailabilityZone: str
     VolumeType: str
@@ -172,25 +173,20 @@ class VolumeData(TypedDict):
     Throughput: int | None
     SnapshotId: str  # "" when not made from a snapshot
     CreateTime: str
-    Encrypted: bool
     MultiAttachEnabled: bool
     Attachments: list[VolumeAttachment]
     ClientToken: NotRequired[str]
     Modification: NotRequired[VolumeModification]  # the latest ModifyVolume
     StatusMessage: NotRequired[str]  # why creating it failed
-    KmsKeyId: NotRequired[str]  # encrypted: the key ARN (see services/ebs_encryption.py)
-    DataKey: NotRequired[str]  # encrypted: the lineage data key, wrapped under KmsKeyId's master key
-    KeyLineage: NotRequired[str]
 
 
-class SnapshotData(TypedDict):
+class SnapshotData(EncryptionData):
     VolumeId: str
     VolumeSize: int
     Description: str
     OwnerId: str
     Progress: str
     StartTime: str
-    Encrypted: bool
     StorageTier: str
     AvailabilityZone: NotRequired[str]
     OwnerAlias: NotRequired[str]
@@ -203,9 +199,6 @@ class SnapshotData(TypedDict):
     boot: NotRequired[BootData]
     layer_path: NotRequired[str]  # a published image's snapshot: its layer file
     published: NotRequired[bool]  # the root snapshot of an image ec2d publishes
-    KmsKeyId: NotRequired[str]  # encrypted: as VolumeData's
-    DataKey: NotRequired[str]
-    KeyLineage: NotRequired[str]
 
 
 class EbsBlockDevice(TypedDict, total=False):

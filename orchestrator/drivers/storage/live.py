@@ -162,6 +162,17 @@ def live_snapshot(dom_name: str, target_dev: str, layer_path: str | os.PathLike[
                               quiesce=quiesce)[0]
 
 
+def _new_top(layer: Path, new_top: Path, capacity: int, key: str | None) -> None:
+    """The empty overlay a live snapshot switches to (LUKS-encrypted with ``key`` when given)."""
+    with luks.secret_objects([key] if key is not None else []) as objects:
+        encrypt = ["-o", luks.create_options("sec0")] if key is not None else []
+        cp = subprocess.run(["qemu-img", "create", *objects, "-q", "-f", "qcow2", "-u", "-b", str(layer),
+                             "-F", "qcow2", *encrypt, str(new_top), str(capacity)],
+                            capture_output=True, text=True, umask=IMAGE_UMASK)
+    if cp.returncode != 0:
+        raise StorageError(f"create overlay {new_top}", cp.stderr)
+
+
 def live_snapshot_many(dom_name: str,
                        items: Sequence[tuple[str, str | os.PathLike[str], str | os.PathLike[str]]], *,
                        conn: libvirt.virConnect | None = None, roots: Sequence[Path] = (),
@@ -204,13 +215,7 @@ def live_snapshot_many(dom_name: str,
                 key = (keys or {}).get(dev)
                 if key is not None and not disks[dev].secret_uuid:
                     raise StorageError(f"{dom_name}:{dev} is encrypted but its disk names no secret")
-                with luks.secret_objects([key] if key is not None else []) as objects:
-                    encrypt = ["-o", luks.create_options("sec0")] if key is not None else []
-                    cp = subprocess.run(["qemu-img", "create", *objects, "-q", "-f", "qcow2", "-u", "-b",
-                                         str(layer_p), "-F", "qcow2", *encrypt, str(new_top_p), str(capacity)],
-                                        capture_output=True, text=True, umask=IMAGE_UMASK)
-                if cp.returncode != 0:
-                    raise StorageError(f"create overlay {new_top_p}", cp.stderr)
+                _new_top(layer_p, new_top_p, capacity, key)
                 made.append(new_top_p)
             flags = (libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY
                      | libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA
