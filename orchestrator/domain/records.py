@@ -207,6 +207,7 @@ class EbsBlockDevice(TypedDict, total=False):
     DeleteOnTermination: bool
     VolumeType: str
     Encrypted: bool
+    KmsKeyId: str
     Iops: int
     Throughput: int
 

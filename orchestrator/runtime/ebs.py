@@ -10,7 +10,8 @@ launch), calls the drivers in the thread pool and settles the record.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 from orchestrator.domain.lifecycle import AttachmentState
 from orchestrator.domain.states import VolumeState
@@ -277,18 +278,22 @@ class Ebs:
         return progress
 
     # ------------------------------------------------------------------ after a restart
-    async def recover(self) -> None:
+    def recover(self) -> Coroutine[Any, Any, None]:
         """Finish what a restart interrupted (once the runtime is open): volumes ``creating``/
         ``deleting``, attachments ``attaching``/``detaching``, modifications, ``pending`` snapshots
         (completed when their layer was made and sealed read-only, else ``error``), ``pending``
-        images (settled from their snapshots), then collect garbage."""
+        images (settled from their snapshots), then collect garbage. The snapshots are those
+        pending when this is called (the work may run later): one a request makes meanwhile is
+        its own job's."""
+        return self._recover([snap for snap in self.store.list(rec.SNAPSHOT) if snap.state == "pending"])
+
+    async def _recover(self, pending: list[Record]) -> None:
         for vol in self.store.list(rec.VOLUME):
             await self._recover_volume(vol)
-        for snap in self.store.list(rec.SNAPSHOT):
-            if snap.state == "pending":
-                sealed = await self.jobs.call(self.storage.layer_sealed, snap.id)
-                complete_snapshot(self.store, snap.id, None if sealed
-                                  else "ec2d restarted while the snapshot was being taken")
+        for snap in pending:
+            sealed = await self.jobs.call(self.storage.layer_sealed, snap.id)
+            complete_snapshot(self.store, snap.id, None if sealed
+                              else "ec2d restarted while the snapshot was being taken")
         for image in self.store.list(rec.IMAGE):
             if image.state == "pending":
                 self._settle_image(image)

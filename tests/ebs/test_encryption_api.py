@@ -216,3 +216,39 @@ async def run_instances_encrypted_mappings(backend: Backend, runtime: Runtime) -
     assert runtime.compute.secrets[secrets_named["vdf"]] == passphrase(runtime, vols["/dev/sdf"]["VolumeId"])  # type: ignore[attr-defined]
     call(backend, "TerminateInstances", {"InstanceIds": [iid]})
     await reaches(backend, iid, "terminated")
+
+
+def test_images_of_encrypted_snapshots(backend: Backend) -> None:
+    in_loop(backend, lambda runtime: images_of_encrypted_snapshots(backend, runtime))
+
+
+async def images_of_encrypted_snapshots(backend: Backend, runtime: Runtime) -> None:
+    tiny = next(i for i in call(backend, "DescribeImages", {"Owners": ["ec2d"]})["Images"]
+                if i["Name"].startswith("ec2d-tiny"))
+    assert tiny["BlockDeviceMappings"][0]["Ebs"]["Encrypted"] is False
+    e = error_of(backend, "CopyImage", {"SourceRegion": "us-east-1", "SourceImageId": tiny["ImageId"],
+                                        "Name": "enc-copy", "KmsKeyId": OTHER_KEY})
+    assert e.code == "InvalidParameterDependency"
+    made = call(backend, "CopyImage", {"SourceRegion": "us-east-1", "SourceImageId": tiny["ImageId"],
+                                       "Name": "enc-copy", "Encrypted": True, "KmsKeyId": OTHER_KEY})
+    await reaches(backend, made["ImageId"], "available")
+    image = call(backend, "DescribeImages", {"ImageIds": [made["ImageId"]]})["Images"][0]
+    ebs = image["BlockDeviceMappings"][0]["Ebs"]
+    assert ebs["Encrypted"] is True and ebs["KmsKeyId"].endswith(f":key/{OTHER_KEY}")
+    assert passphrase(runtime, ebs["SnapshotId"])  # re-encrypted from the clear published layer
+    # an instance of the encrypted AMI has an encrypted root volume in the snapshot's lineage
+    r = call(backend, "RunInstances", {"ImageId": made["ImageId"], "MinCount": 1, "MaxCount": 1,
+                                       "InstanceType": "t3.nano"})
+    iid = r["Instances"][0]["InstanceId"]
+    await reaches(backend, iid, "running")
+    root = call(backend, "DescribeVolumes", {"Filters": [{"Name": "attachment.instance-id", "Values": [iid]}]})
+    assert root["Volumes"][0]["Encrypted"] is True
+    assert passphrase(runtime, root["Volumes"][0]["VolumeId"]) == passphrase(runtime, ebs["SnapshotId"])
+    # RegisterImage from an encrypted snapshot shows it encrypted
+    registered = call(backend, "RegisterImage", {"Name": "enc-reg", "RootDeviceName": "/dev/xvda",
+                                                 "BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {
+                                                     "SnapshotId": ebs["SnapshotId"]}}]})
+    reg = call(backend, "DescribeImages", {"ImageIds": [registered["ImageId"]]})["Images"][0]
+    assert reg["BlockDeviceMappings"][0]["Ebs"]["Encrypted"] is True
+    call(backend, "TerminateInstances", {"InstanceIds": [iid]})
+    await reaches(backend, iid, "terminated")
