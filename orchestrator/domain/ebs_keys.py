@@ -22,6 +22,8 @@ import base64
 import os
 import re
 import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -82,6 +84,15 @@ def wrap(master_b64: str, arn: str, data_key: bytes) -> str:
 def unwrap(master_b64: str, arn: str, wrapped: str) -> bytes:
     raw = base64.b64decode(wrapped)
     return AESGCM(base64.b64decode(master_b64)).decrypt(raw[:12], raw[12:], arn.encode())
+
+
+def data_key(data: Mapping[str, Any], master_of: Callable[[str], str | None]) -> bytes | None:
+    """A volume's or snapshot's lineage data key from its record ``data``, unwrapped with the
+    master key ``master_of(setting name)`` returns; None when not encrypted or the key is unusable."""
+    if not data.get("Encrypted") or not data.get("DataKey"):
+        return None
+    master = master_of(master_setting(data["KmsKeyId"]))
+    return None if master is None else unwrap(master, data["KmsKeyId"], data["DataKey"])
 
 
 def passphrase(data_key: bytes) -> str:

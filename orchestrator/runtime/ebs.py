@@ -22,7 +22,7 @@ from orchestrator.runtime import records as rec
 from orchestrator.runtime.parts import Parts
 from orchestrator.runtime.port import Then
 from orchestrator.runtime.records import complete_modification, complete_snapshot, store_users
-from orchestrator.runtime.volume_keys import disk_encryption
+from orchestrator.runtime.volume_keys import disk_encryption, forget_secret
 from orchestrator.runtime.vpc import VpcNetworks
 from orchestrator.store.sqlite import Record
 
@@ -86,8 +86,11 @@ class Ebs:
 
     async def delete_files(self, volume_id: str) -> None:
         async with self.jobs.holding(volume_id):
+            vol = self.store.get(volume_id)
             await self.jobs.call(self.storage.delete_volume, volume_id)
             self.store.delete(volume_id)
+        if vol is not None:
+            await self.jobs.call(forget_secret, self.store, self.parts.prefix, self.parts.compute, vol)
         await self.collect_garbage()
 
     async def plug(self, volume_id: str, instance_id: str, device: str) -> None:

@@ -30,7 +30,7 @@ from orchestrator.drivers.compute.driver import ALIVE, ComputeError, HypervisorU
 from orchestrator.runtime import records as rec
 from orchestrator.runtime import zone_states
 from orchestrator.runtime.parts import Parts
-from orchestrator.runtime.volume_keys import disk_encryption
+from orchestrator.runtime.volume_keys import disk_encryption, forget_secret
 from orchestrator.runtime.vpc import VpcNetworks
 from orchestrator.store.sqlite import Record, StateConflict
 
@@ -290,6 +290,7 @@ class Instances:
             if delete_all_volumes or m["DeleteOnTermination"]:
                 await self.jobs.call(self.parts.storage.delete_volume, vol.id)
                 self.store.delete(vol.id)
+                await self.jobs.call(forget_secret, self.store, self.parts.prefix, self.parts.compute, vol)
             else:
                 vol.data["Attachments"] = []
                 self.store.update(vol)

@@ -16,13 +16,7 @@ from orchestrator.store.sqlite import Record, Store
 
 def data_key(store: Store, record: Record) -> bytes | None:
     """The record's lineage data key, or None (not encrypted, or its KMS key is unusable)."""
-    d = record.data
-    if not d.get("Encrypted") or not d.get("DataKey"):
-        return None
-    master = store.get_setting(ebs_keys.master_setting(d["KmsKeyId"]))
-    if master is None:
-        return None
-    return ebs_keys.unwrap(master, d["KmsKeyId"], d["DataKey"])
+    return ebs_keys.data_key(record.data, store.get_setting)
 
 
 @dataclass(frozen=True)
@@ -54,6 +48,14 @@ class KeyRing:
         lineage = rec.data["KeyLineage"]
         return DiskKey(ebs_keys.secret_uuid(self.prefix, lineage), f"{self.prefix}-ebs-key-{lineage}",
                        ebs_keys.passphrase(key))
+
+
+def forget_secret(store: Store, prefix: str, compute: ComputeDriver, deleted: Record) -> None:
+    """After ``deleted`` (a volume record) is gone: when it was its lineage's last volume, the
+    hypervisor forgets the lineage's secret (snapshots keep the data key, wrapped, in the store)."""
+    lineage = deleted.data.get("KeyLineage")
+    if lineage and not any(v.data.get("KeyLineage") == lineage for v in store.list("volume")):
+        compute.undefine_secrets("", ebs_keys.secret_uuid(prefix, lineage))
 
 
 def disk_encryption(store: Store, prefix: str, compute: ComputeDriver, storage: StorageDriver,

@@ -1,12 +1,12 @@
 """EBS encryption, the API side: which key a new volume or snapshot is encrypted under, the
 account's default encryption (Enable/Disable/GetEbsEncryptionByDefault) and default KMS key
-(Get/Modify/ResetEbsDefaultKmsKeyId). Keys and lineages: ``domain/ebs_keys.py``; the runtime
-unwraps a record's data key (``runtime/volume_keys.py``) when it makes or opens its files.
+(Get/Modify/ResetEbsDefaultKmsKeyId). Keys and lineages: ``domain/ebs_keys.py``.
 
 What a record carries when encrypted (volume or snapshot ``data``): ``Encrypted``, ``KmsKeyId``
 (the key ARN; as given when it names no key), ``DataKey`` (the lineage data key wrapped under
 that KMS key; absent when the key is unusable, and the record then fails as on AWS: a volume
-disappears, a snapshot copy ends in ``error``) and ``KeyLineage``.
+disappears, a snapshot copy ends in ``error``) and ``KeyLineage``. The runtime unwraps a
+record's data key (``runtime/volume_keys.py``) when it makes or opens its files.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from orchestrator.domain import ebs_keys, errors
-from orchestrator.runtime import volume_keys
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
 
@@ -98,7 +97,7 @@ def _fresh(backend: Backend, arn: str | None, given: str) -> Encryption:
 
 def _inherit(backend: Backend, source: Record, arn: str | None, given: str) -> Encryption:
     """The source's lineage re-wrapped under ``arn`` (same data key: the chain stays openable)."""
-    data_key = volume_keys.data_key(backend.store, source)
+    data_key = ebs_keys.data_key(source.data, backend.store.get_setting)
     if arn is None or data_key is None:
         return {"Encrypted": True, "KmsKeyId": arn or given}
     return {"Encrypted": True, "KmsKeyId": arn, "KeyLineage": source.data["KeyLineage"],

@@ -182,3 +182,26 @@ def test_encrypted_snapshots_carry_the_data_across_zones_and_keys(world: Ctx) ->
         guest.close()
     for vid in (back["VolumeId"], recrypted["VolumeId"]):
         detach(world, vid)
+
+
+def test_deleted_volumes_take_their_keys_out_of_the_hypervisor(world: Ctx) -> None:
+    """While an encrypted volume of a lineage exists libvirt holds its (private, ephemeral)
+    secret; once the last one is deleted the secret is gone. Nothing in libvirt shows a value."""
+    libvirt = pytest.importorskip("libvirt")
+    ec2, usage = world["ec2"], f"{world['ec2d'].config.prefix}-ebs-key-"
+    conn = libvirt.open("qemu:///system")
+    try:
+        def ours() -> list[Any]:
+            return [s for s in conn.listAllSecrets(0) if (s.usageID() or "").startswith(usage)]
+
+        held = ours()
+        assert held  # the encrypted volumes attached earlier
+        for secret in held:
+            with pytest.raises(libvirt.libvirtError):
+                secret.value()  # private: not readable back
+        for vid in world["volumes"]:
+            if ec2.describe_volumes(VolumeIds=[vid])["Volumes"][0]["State"] == "available":
+                ec2.delete_volume(VolumeId=vid)
+        until("the lineages' secrets to go", lambda: not ours(), timeout=120)
+    finally:
+        conn.close()

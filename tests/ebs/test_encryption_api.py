@@ -216,6 +216,8 @@ async def run_instances_encrypted_mappings(backend: Backend, runtime: Runtime) -
     assert runtime.compute.secrets[secrets_named["vdf"]] == passphrase(runtime, vols["/dev/sdf"]["VolumeId"])  # type: ignore[attr-defined]
     call(backend, "TerminateInstances", {"InstanceIds": [iid]})
     await reaches(backend, iid, "terminated")
+    # the volumes deleted with the instance: the hypervisor forgets their lineages' secrets
+    await until(lambda: secrets_named["vdf"] not in runtime.compute.secrets, "the secret to go")  # type: ignore[attr-defined]
 
 
 def test_images_of_encrypted_snapshots(backend: Backend) -> None:

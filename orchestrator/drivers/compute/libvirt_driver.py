@@ -390,6 +390,17 @@ class LibvirtCompute(ComputeDriver):
             secret = self.conn.secretDefineXML(xml, 0)
             secret.setValue(value.encode(), 0)
 
+    def undefine_secrets(self, usage_prefix: str = "", secret_uuid: str | None = None) -> list[str]:
+        gone = []
+        with _translated("undefine secrets", usage_prefix or secret_uuid or ""):
+            for secret in self.conn.listAllSecrets(0):
+                usage = secret.usageID() or ""
+                if (secret_uuid is None or secret.UUIDString() == secret_uuid) and usage.startswith(usage_prefix):
+                    with contextlib.suppress(libvirt.libvirtError):  # gone meanwhile
+                        secret.undefine()
+                        gone.append(usage)
+        return gone
+
     def attach_disk(self, name: str, disk: DiskConfig) -> None:
         dom = self._lookup(name)
         with _translated("attach disk", name):
