@@ -20,7 +20,15 @@ os.environ.setdefault("EC2D_AUTOSCALING_METRIC_PERIOD", "5")
 os.environ.setdefault("EC2D_STATUS_CHECK_INTERVAL", "1")
 os.environ.setdefault("EC2D_STATUS_CHECK_DEADLINE", "30")
 
+import action_census  # noqa: E402
 from ec2d_server import RunningEc2d, start_ec2d  # noqa: E402
+
+CENSUS = action_census.install()  # EC2D_ACTION_CENSUS=FILE: which actions the run answered, on which drivers
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if CENSUS:
+        action_census.write(CENSUS)
 
 
 @pytest.fixture(scope="session")

@@ -30,7 +30,7 @@ EC2_CODES = {
     "InvalidParameterValue", "InvalidPermission.Malformed", "MissingParameter", "UnsupportedOperation",
     "InvalidPrefixListId.Malformed", "InvalidPrefixListID.NotFound", "InvalidGroup.NotFound",
     "InvalidGroupId.Malformed", "InvalidPermission.Duplicate", "RulesPerSecurityGroupLimitExceeded",
-    "InvalidParameter",
+    "InvalidParameter", "InvalidSecurityGroupRuleId.NotFound",
 }
 LISTEN_PORTS = (7001, 7002, 7003)
 TCP_PORTS = (22, *LISTEN_PORTS)  # 22: dropbear
@@ -97,6 +97,20 @@ def random_permission(rnd: random.Random, group_ids: list[str]) -> dict[str, Any
     return perm
 
 
+def random_rule_request(rnd: random.Random, group_ids: list[str]) -> dict[str, Any]:
+    """A ModifySecurityGroupRules ``SecurityGroupRule``: one random permission's protocol and ports
+    with one of its peers (sometimes none or two: EC2 refuses those)."""
+    perm = random_permission(rnd, group_ids)
+    request = {k: perm[k] for k in ("IpProtocol", "FromPort", "ToPort") if k in perm}
+    peers = [("CidrIpv4", r["CidrIp"]) for r in perm.get("IpRanges") or []]
+    peers += [("ReferencedGroupId", p["GroupId"]) for p in perm.get("UserIdGroupPairs") or []]
+    peers += [("CidrIpv6", r["CidrIpv6"]) for r in perm.get("Ipv6Ranges") or []]
+    peers += [("PrefixListId", p["PrefixListId"]) for p in perm.get("PrefixListIds") or []]
+    rnd.shuffle(peers)
+    request.update(peers[:rnd.choice([1, 1, 1, 1, 0, 2])])
+    return request
+
+
 def model_of(groups: list[dict[str, Any]]) -> dict[str, fw.SecurityGroup]:
     """The firewall model of groups as DescribeSecurityGroupRules shows them (-1: unset ports)."""
     out: dict[str, fw.SecurityGroup] = {}
@@ -146,9 +160,11 @@ class RuleFuzz:
     callable; ``describe(group_ids)`` gives the stored rules back (DescribeSecurityGroupRules
     shape) and ``new_groups(n)`` makes fresh groups in one VPC."""
 
-    def __init__(self, seed: int, authorize: Any, describe: Any, new_groups: Any, scratch: ScratchNs) -> None:
+    def __init__(self, seed: int, authorize: Any, describe: Any, new_groups: Any, scratch: ScratchNs,
+                 modify: Any = None) -> None:
         self.rnd = random.Random(seed)
         self.authorize, self.describe, self.new_groups, self.scratch = authorize, describe, new_groups, scratch
+        self.modify = modify  # optional ``modify(group_id, n, rule_request) -> error code|None`` (nth rule)
         self.stats = FuzzStats()
 
     def run(self, rule_sets: int) -> FuzzStats:
@@ -171,6 +187,16 @@ class RuleFuzz:
                 st.by_code[code] = st.by_code.get(code, 0) + 1
                 if code not in EC2_CODES:
                     st.bad_errors.append(f"{code}: {perms}")
+        for _ in range(rnd.randint(0, 2) if self.modify else 0):
+            request = random_rule_request(rnd, gids)
+            st.requests += 1
+            code = self.modify(rnd.choice(gids), rnd.randrange(8), request)
+            st.accepted += code is None
+            if code is not None:
+                st.rejected += 1
+                st.by_code[code] = st.by_code.get(code, 0) + 1
+                if code not in EC2_CODES:
+                    st.bad_errors.append(f"{code}: modify {request}")
         groups = self.describe(gids)
         for g in groups.values():
             for rule in (*g.ingress, *g.egress):
@@ -357,6 +383,22 @@ class ServiceTarget:
 
         try:
             sgs.authorize(self.backend, self.region, {"GroupId": gid, "IpPermissions": perms}, egress)
+        except errors.ApiError as exc:
+            return exc.code if exc.status == 400 else f"HTTP {exc.status} {exc.code}"
+        except Exception as exc:  # noqa: BLE001 - would be a 500 with a traceback
+            return f"CRASH {type(exc).__name__}: {exc}"
+        return None
+
+    def modify(self, gid: str, n: int, request: dict) -> str | None:
+        """ModifySecurityGroupRules of the group's ``n``-th rule (modulo its count)."""
+        from orchestrator.domain import errors
+        from orchestrator.services import security_group_rules as sg_rules
+
+        rules = self.backend.store.get(gid).data.get("Rules") or []
+        rule_id = rules[n % len(rules)]["SecurityGroupRuleId"] if rules else "sgr-0123456789abcdef0"
+        try:
+            sg_rules.modify_rules(self.backend, self.region, gid,
+                                  [{"SecurityGroupRuleId": rule_id, "SecurityGroupRule": request}])
         except errors.ApiError as exc:
             return exc.code if exc.status == 400 else f"HTTP {exc.status} {exc.code}"
         except Exception as exc:  # noqa: BLE001 - would be a 500 with a traceback

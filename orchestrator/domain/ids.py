@@ -53,9 +53,10 @@ KINDS: dict[str, Kind] = {
              "allocation"),
         Kind("eipassoc", "elastic-ip-association", "InvalidAssociationID.NotFound",
              "InvalidAssociationID.Malformed", "association"),
+        Kind("nat", "natgateway", "NatGatewayNotFound", "NatGatewayMalformed", "NAT gateway"),
         Kind("key", "key-pair", "InvalidKeyPair.NotFound", "InvalidKeyPair.Malformed", "key pair"),
         Kind("dopt", "dhcp-options", "InvalidDhcpOptionID.NotFound", "InvalidDhcpOptionsId.Malformed",
-             "DHCP options"),
+             "dhcpOption"),  # EC2: "The dhcpOption ID 'dopt-...' does not exist"
         Kind("acl", "network-acl", "InvalidNetworkAclID.NotFound", "InvalidNetworkAclID.Malformed",
              "network ACL"),
         Kind("vpc-cidr-assoc", "vpc-cidr-block-association", "InvalidVpcCidrBlockAssociationID.NotFound",

@@ -81,6 +81,9 @@ class InstanceType:
             "BurstablePerformanceSupported": self.burstable,
             "DedicatedHostsSupported": not self.burstable,
             "AutoRecoverySupported": True,
+            "NitroEnclavesSupport": "unsupported",  # ec2d's guests have no enclaves, no vTPM,
+            "NitroTpmSupport": "unsupported",  # and are not migrated on a reboot
+            "RebootMigrationSupport": "unsupported",
             "SupportedBootModes": ["legacy-bios", "uefi"] if self.family != "t2" else ["legacy-bios"],
         }
 

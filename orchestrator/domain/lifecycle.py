@@ -52,6 +52,16 @@ class AttachmentState(StrEnum):
     DETACHED = "detached"  # the attachment is gone: what DetachVolume's answer may end with
 
 
+class NatGatewayState(StrEnum):
+    """A NAT gateway's ``State``, as EC2's."""
+
+    PENDING = "pending"
+    AVAILABLE = "available"
+    FAILED = "failed"
+    DELETING = "deleting"
+    DELETED = "deleted"  # still shown by DescribeNatGateways for a while, as on EC2
+
+
 class LoadBalancerState(StrEnum):
     """An ELBv2 load balancer's ``State.Code``."""
 
@@ -155,6 +165,21 @@ LOAD_BALANCER = Lifecycle(
 )
 
 
+NG = NatGatewayState
+NAT_GATEWAY = Lifecycle(
+    "natgateway",
+    frozenset({str(NG.PENDING)}),  # CreateNatGateway
+    _table({
+        NG.PENDING: frozenset({NG.AVAILABLE,  # its translation is in the VPC namespace
+                               NG.FAILED, NG.DELETING}),
+        NG.AVAILABLE: frozenset({NG.DELETING}),
+        NG.FAILED: frozenset({NG.DELETED}),
+        NG.DELETING: frozenset({NG.DELETED}),
+        NG.DELETED: frozenset(),
+    }),
+)
+
+
 def _static(resource: str) -> Lifecycle:
     return Lifecycle(resource, frozenset({AVAILABLE}), {AVAILABLE: frozenset()})
 
@@ -166,7 +191,8 @@ LIFECYCLES: dict[str, Lifecycle] = {
         _static("internet-gateway"), _static("route-table"), _static("elastic-ip"),
         _static("iam-user"), _static("iam-access-key"), _static("iam-role"), _static("iam-policy"),
         _static("iam-instance-profile"), _static("sts-session"), _static("launch-template"),
-        LOAD_BALANCER, _static("elbv2-target-group"), _static("elbv2-listener"), _static("elbv2-rule"),
+        _static("dhcp-options"),
+        NAT_GATEWAY, LOAD_BALANCER, _static("elbv2-target-group"), _static("elbv2-listener"), _static("elbv2-rule"),
     )
 }
 

@@ -20,9 +20,11 @@ from collections.abc import Mapping
 from typing import Any, NotRequired, TypedDict, Union, get_args, get_origin, get_type_hints, is_typeddict
 
 from orchestrator.domain.autoscaling_records import AUTOSCALING_SCHEMAS
+from orchestrator.domain.dhcp_options import DHCP_SCHEMAS
 from orchestrator.domain.ebs_records import EncryptionData
 from orchestrator.domain.elb_records import ListenerData, LoadBalancerData, RuleData, TargetGroupData
 from orchestrator.domain.launch_template_records import LaunchTemplateRecordData
+from orchestrator.domain.route_records import NAT_GATEWAY, NatGatewayData, RouteTableData
 from orchestrator.domain.status_checks import SystemCheck
 
 # ---------------------------------------------------------------------------------------------
@@ -343,28 +345,6 @@ class InternetGatewayData(TypedDict):
     OwnerId: str
 
 
-class RouteTableAssociation(TypedDict):
-    RouteTableAssociationId: str
-    RouteTableId: str
-    Main: bool
-    AssociationState: AssociationState
-    SubnetId: NotRequired[str]
-
-
-class Route(TypedDict):
-    DestinationCidrBlock: str
-    GatewayId: str
-    State: str
-    Origin: str
-
-
-class RouteTableData(TypedDict):
-    VpcId: str
-    OwnerId: str
-    Associations: list[RouteTableAssociation]
-    Routes: list[Route]
-
-
 class ElasticIpData(TypedDict):
     PublicIp: str
     Domain: str
@@ -496,6 +476,7 @@ SCHEMAS: dict[str, type[Any]] = {
     IGW: InternetGatewayData,
     RTB: RouteTableData,
     EIP: ElasticIpData,
+    NAT_GATEWAY: NatGatewayData,
     KEY_PAIR: KeyPairData,
     IAM_USER: IamUserData,
     IAM_ACCESS_KEY: IamAccessKeyData,
@@ -509,7 +490,7 @@ SCHEMAS: dict[str, type[Any]] = {
     LISTENER: ListenerData,
     LISTENER_RULE: RuleData,
 }
-SCHEMAS.update(AUTOSCALING_SCHEMAS)  # Auto Scaling's records (domain/autoscaling_records.py)
+SCHEMAS.update(AUTOSCALING_SCHEMAS | DHCP_SCHEMAS)  # Auto Scaling's records, DHCP options sets
 
 
 # ---------------------------------------------------------------------------------------------

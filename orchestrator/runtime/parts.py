@@ -12,6 +12,7 @@ from typing import Protocol
 
 from orchestrator.drivers.compute.driver import ComputeDriver
 from orchestrator.drivers.network.firewall import FirewallDriver
+from orchestrator.drivers.network.public.driver import SubnetEgress
 from orchestrator.drivers.network.vpc import VpcNetworkDriver
 from orchestrator.drivers.storage.volumes import StorageDriver
 from orchestrator.imds.model import InstanceMetadata
@@ -55,7 +56,8 @@ class PublicSide(Protocol):
 
     def detach_vpc(self, vpc_id: str, vpc_ns: str) -> None: ...
 
-    def set_public_ips(self, vpc_id: str, vpc_ns: str, mapping: Mapping[str, str]) -> None: ...
+    def set_public_ips(self, vpc_id: str, vpc_ns: str, mapping: Mapping[str, str],
+                       egress: Sequence[SubnetEgress] | None = None) -> None: ...
 
     def set_host_names(self, names: Mapping[str, Sequence[str]]) -> None: ...
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import logging
 
-from orchestrator.domain.records import LOAD_BALANCER
+from orchestrator.domain.lifecycle import NatGatewayState
+from orchestrator.domain.records import LOAD_BALANCER, NAT_GATEWAY
 from orchestrator.drivers.network import routes
+from orchestrator.runtime import dhcp_state, vpc_state
 from orchestrator.runtime import records as rec
-from orchestrator.runtime import vpc_state
 from orchestrator.runtime.parts import Parts
 from orchestrator.runtime.vpc_state import VpcView
 from orchestrator.store.sqlite import Record, Store
@@ -37,6 +38,8 @@ def read_view(parts: Parts, region: str, vpc: Record) -> VpcView:
         tags={i: store.tags_of(i) for i in tagged},
         zone_ids={name: z.zone_id for name, z in zones.items() if z is not None},
         nodes=load_balancer_nodes(store, region, vpc.id),
+        nat_gateways=[n for n in store.list(NAT_GATEWAY, region)
+                      if n.data["VpcId"] == vpc.id and n.state != str(NatGatewayState.DELETED)],
     )
 
 
@@ -117,6 +120,9 @@ class VpcNetworks:
             await self._lockdown(region, vpc_id, exc)
             raise
         await self.sync_firewall(region, view)
+        options_set = p.model.store.get(vpc.data["DhcpOptionsId"]) if vpc.data["DhcpOptionsId"] != "default" else None
+        await self.jobs.call(p.networks[region].set_dhcp_options, vpc_id,
+                             dhcp_state.vpc_dhcp_options(vpc, options_set))
         await self.jobs.call(p.networks[region].set_leases, vpc_id, vpc_state.leases(view))
         await self.jobs.call(p.networks[region].set_local_addresses, vpc_id, vpc_state.local_addresses(view),
                              vpc_state.host_records(view))
@@ -169,7 +175,7 @@ class VpcNetworks:
         await self.lockdown(region, vpc_id, f"model unreadable: {exc}")
 
     async def sync_public(self, region: str, view: VpcView) -> None:
-        """Internet gateway link and 1:1 NAT of the VPC."""
+        """Internet gateway link, 1:1 NAT, NAT gateways and route-table filter of the VPC."""
         p = self.parts
         if p.public is None:
             return
@@ -179,4 +185,4 @@ class VpcNetworks:
             await self.jobs.call(p.public.detach_vpc, vpc_id, ns)
             return
         await self.jobs.call(p.public.attach_vpc, vpc_id, ns)
-        await self.jobs.call(p.public.set_public_ips, vpc_id, ns, vpc_state.nat_table(view))
+        await self.jobs.call(p.public.set_public_ips, vpc_id, ns, vpc_state.nat_table(view), vpc_state.egress(view))

@@ -19,8 +19,10 @@ from orchestrator.domain.states import ACTIVE
 from orchestrator.drivers.network import firewall as fw
 from orchestrator.drivers.network.dnsmasq import Lease
 from orchestrator.drivers.network.names import private_dns_name
+from orchestrator.drivers.network.public.driver import SubnetEgress
 from orchestrator.drivers.network.vpc.driver import HostRecord, LocalAddress
 from orchestrator.imds.model import IamRole, InstanceMetadata, MetadataOptions, NetworkInterface
+from orchestrator.runtime import route_plan
 from orchestrator.runtime.port import InstanceRoles
 from orchestrator.store.sqlite import Record
 
@@ -43,6 +45,7 @@ class VpcView:
     tags: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # instance id -> tags (IMDS)
     zone_ids: Mapping[str, str] = field(default_factory=dict)  # zone name -> zone id
     nodes: Sequence[LocalNode] = ()  # load balancers' nodes in the VPC's subnets
+    nat_gateways: Sequence[Record] = ()  # the VPC's NAT gateways (not deleted)
 
 
 @dataclass(frozen=True)
@@ -79,15 +82,17 @@ def leases(view: VpcView) -> list[Lease]:
 
 
 def subnet_is_public(view: VpcView, subnet: Record) -> bool:
-    """The subnet's route table (its own, else the VPC's main one) sends 0.0.0.0/0 to the VPC's gateway."""
-    table = next((t for t in view.route_tables if any(a.get("SubnetId") == subnet.id for a in t.data["Associations"])),
-                 None)
-    if table is None:
-        table = next((t for t in view.route_tables if any(a.get("Main") for a in t.data["Associations"])), None)
-    if table is None or view.igw is None:
-        return False
-    igw_id = view.igw.id
-    return any(r["DestinationCidrBlock"] == "0.0.0.0/0" and r["GatewayId"] == igw_id for r in table.data["Routes"])
+    """The subnet's route table (its own, else the VPC's main one) sends some destinations to the
+    VPC's attached internet gateway (its public addresses are then reachable from there)."""
+    igw_id = view.igw.id if view.igw is not None else None
+    live = route_plan.live_targets(igw_id, view.nat_gateways)
+    return bool(route_plan.internet_ranges(view.route_tables, subnet.id, igw_id, live))
+
+
+def egress(view: VpcView) -> list[SubnetEgress]:
+    """What may leave each subnet through the internet gateway, and through which NAT gateway."""
+    return route_plan.egress(view.route_tables, view.subnets, view.igw.id if view.igw is not None else None,
+                             view.nat_gateways)
 
 
 def nat_table(view: VpcView) -> dict[str, str]:

@@ -8,7 +8,7 @@ none of them; the composition root (``server.py``, ``cli/``) and tests open back
 from __future__ import annotations
 
 from orchestrator.config import Config
-from orchestrator.services import instance_roles, vpcs
+from orchestrator.services import dhcp_options, instance_roles, nat_gateways, vpcs
 from orchestrator.services.backend import Backend
 from orchestrator.services.elbv2.for_autoscaling import ElbTargetGroups
 
@@ -17,6 +17,7 @@ def ensure_defaults(backend: Backend) -> None:
     """Each configured region's default VPC, made once per region (a user may delete it later)."""
     for region in backend.config.regions:
         vpcs.ensure_default_vpc(backend, region)
+        dhcp_options.ensure_default_set(backend, region)
 
 
 def open(config: Config) -> Backend:  # noqa: A001 - the verb the callers read: bootstrap.open(config)
@@ -24,4 +25,5 @@ def open(config: Config) -> Backend:  # noqa: A001 - the verb the callers read: 
     backend.roles = instance_roles.InstanceRoleCredentials(backend)
     backend.target_groups = ElbTargetGroups(backend)  # Auto Scaling registers with ELBv2's groups
     ensure_defaults(backend)
+    nat_gateways.settle_interrupted(backend)
     return backend

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from orchestrator.domain import errors, ids
+from orchestrator.domain.dhcp_options import DhcpOptionsData
 from orchestrator.domain.lifecycle import ImageState, SnapshotState
 from orchestrator.domain.records import (
     ImageData,
@@ -21,6 +22,7 @@ from orchestrator.domain.records import (
     InternetGatewayData,
     KeyPairData,
     LaunchTemplateRecordData,
+    NatGatewayData,
     NetworkInterfaceData,
     RouteTableData,
     SecurityGroupData,
@@ -60,6 +62,10 @@ def _key_not_found(key_id: str) -> errors.NotFound:
     return errors.NotFound("InvalidKeyPair.NotFound", f"The key pair ID '{key_id}' does not exist")
 
 
+def _nat_not_found(nat_id: str) -> errors.NotFound:
+    return errors.NotFound("NatGatewayNotFound", f"The Nat Gateway {nat_id} was not found")
+
+
 LOOKUPS: dict[str, Lookup] = {lk.prefix: lk for lk in (
     Lookup("i"),
     Lookup("vol", frozenset({str(VolumeState.DELETED)})),
@@ -71,8 +77,10 @@ LOOKUPS: dict[str, Lookup] = {lk.prefix: lk for lk in (
     Lookup("eni"),
     Lookup("igw"),
     Lookup("rtb"),
+    Lookup("nat", not_found=_nat_not_found),
     Lookup("key", not_found=_key_not_found),
     Lookup("lt", not_found=errors.LaunchTemplateIdNotFound),
+    Lookup("dopt"),
 )}
 
 
@@ -129,6 +137,10 @@ def route_table(backend: Backend, region: str, rtb_id: str) -> Record[RouteTable
     return get(backend, region, "rtb", rtb_id)
 
 
+def nat_gateway(backend: Backend, region: str, nat_id: str) -> Record[NatGatewayData]:
+    return get(backend, region, "nat", nat_id)
+
+
 def key_pair(backend: Backend, region: str, key_id: str) -> Record[KeyPairData]:
     return get(backend, region, "key", key_id)
 
@@ -153,3 +165,7 @@ def select(records: Sequence[Record], wanted: Sequence[str] | None, prefix: str)
         if rid not in by_id:
             raise ids.KINDS[prefix].not_found_error(rid)
     return [by_id[rid] for rid in wanted]
+
+
+def dhcp_options(backend: Backend, region: str, dopt_id: str) -> Record[DhcpOptionsData]:
+    return get(backend, region, "dopt", dopt_id)

@@ -45,10 +45,10 @@ def create(backend: Backend, region: str, req: Mapping[str, Any], tags: Mapping[
 
 
 def create_requester_managed(backend: Backend, subnet: Record, groups: list[GroupIdentifier], description: str,
-                             requester_id: str) -> Record[NetworkInterfaceData]:
+                             requester_id: str, private_ip: str | None = None) -> Record[NetworkInterfaceData]:
     """An ENI another service manages for the account (a load balancer's node: ``amazon-elb``),
     ``in-use`` from the start, with no instance attachment; call inside a store transaction."""
-    eni = vpcs.create_eni(backend, subnet, groups, description)
+    eni = vpcs.create_eni(backend, subnet, groups, description, private_ip)
     eni.data["RequesterId"] = requester_id
     eni.data["RequesterManaged"] = True
     backend.store.update(eni)

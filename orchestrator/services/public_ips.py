@@ -17,16 +17,17 @@ from orchestrator.domain import errors, ids
 from orchestrator.domain.lifecycle import AVAILABLE
 from orchestrator.domain.records import (
     LOAD_BALANCER,
+    NAT_GATEWAY,
     ElasticIpData,
     InstanceData,
     InternetGatewayData,
-    RouteTableAssociation,
     RouteTableData,
     SubnetData,
     VpcData,
 )
+from orchestrator.domain.route_records import RouteTableAssociation
 from orchestrator.domain.states import InstanceState
-from orchestrator.runtime import records, vpc_state
+from orchestrator.runtime import records, route_plan, vpc_state
 from orchestrator.services import lookup
 from orchestrator.services import tags as tag_service
 from orchestrator.services.backend import Backend
@@ -99,6 +100,9 @@ def detach_igw(backend: Backend, region: str, igw_id: str, vpc_id: str) -> Recor
               if r.data["VpcId"] == vpc_id and r.state in HOLDS_PUBLIC_IP and public_ip_of(backend, r)]
     mapped += [lb for lb in backend.store.list(LOAD_BALANCER, region)  # internet-facing ELBv2 nodes' addresses
                if lb.data["VpcId"] == vpc_id and any(n["PublicIp"] for n in lb.data["Nodes"])]
+    mapped += [n for n in backend.store.list(NAT_GATEWAY, region)  # public NAT gateways' Elastic IPs
+               if n.data["VpcId"] == vpc_id and n.state != "deleted"
+               and any(a.get("PublicIp") for a in n.data["NatGatewayAddresses"])]
     if mapped:
         raise errors.DependencyViolation(
             f"Network {vpc_id} has some mapped public address(es). Please unmap those public address(es) "
@@ -138,16 +142,23 @@ def create_route_table_tagged(backend: Backend, region: str, vpc_id: str, tags: 
     return record
 
 
-def describe_route_table(record: Record[RouteTableData], tags: Mapping[str, str]) -> dict[str, Any]:
+def describe_route_table(record: Record[RouteTableData], tags: Mapping[str, str],
+                         live: set[str] | None = None) -> dict[str, Any]:
+    """The table as EC2 shows it; with ``live`` (the VPC's working targets) a route whose target
+    is gone shows ``blackhole``."""
+    routes = [dict(r, State=route_plan.route_state(r, live)) if live is not None else dict(r)
+              for r in record.data["Routes"]]
     return {"RouteTableId": record.id, "VpcId": record.data["VpcId"], "OwnerId": record.data["OwnerId"],
-            "Routes": record.data["Routes"], "Associations": record.data["Associations"],
+            "Routes": routes, "Associations": record.data["Associations"],
             "PropagatingVgws": [], "Tags": tag_service.tag_list(tags)}
 
 
 def describe_route_tables(backend: Backend, region: str, rtb_ids: Sequence[str] | None) -> list[dict[str, Any]]:
     records = ([get_route_table(backend, region, i) for i in rtb_ids] if rtb_ids
                else backend.store.list(RTB, region))
-    return tag_service.rendered(backend, region, RTB, records, describe_route_table)
+    live = {vpc_id: live_targets(backend, region, vpc_id) for vpc_id in {r.data["VpcId"] for r in records}}
+    return tag_service.rendered(backend, region, RTB, records,
+                                lambda r, tags: describe_route_table(r, tags, live[r.data["VpcId"]]))
 
 
 def get_route_table(backend: Backend, region: str, rtb_id: str) -> Record[RouteTableData]:
@@ -166,68 +177,6 @@ def route_table_of_subnet(backend: Backend, subnet: Record[SubnetData]) -> Recor
     return main_route_table(backend, subnet.region, subnet.data["VpcId"])
 
 
-def create_route(backend: Backend, region: str, rtb_id: str, destination: str, gateway_id: str | None) -> str:
-    """CreateRoute; returns the id of the VPC whose network must follow."""
-    table = get_route_table(backend, region, rtb_id)
-    if not gateway_id:
-        raise errors.ApiError("ec2d supports routes to internet gateways only (GatewayId).",
-                              code="UnsupportedOperation")
-    get_igw(backend, region, gateway_id)
-    try:
-        dest = str(ipaddress.ip_network(destination))
-    except ValueError:
-        raise errors.InvalidParameterValue(f"Value ({destination}) for parameter destinationCidrBlock is invalid. "
-                                           "This is not a valid CIDR block.") from None
-    if any(r["DestinationCidrBlock"] == dest for r in table.data["Routes"]):
-        raise errors.ApiError(f"The route identified by {dest} already exists.", code="RouteAlreadyExists")
-    table.data["Routes"].append({"DestinationCidrBlock": dest, "GatewayId": gateway_id, "State": "active",
-                                 "Origin": "CreateRoute"})
-    backend.store.update(table)
-    return str(table.data["VpcId"])
-
-
-def delete_route(backend: Backend, region: str, rtb_id: str, destination: str) -> str:
-    """DeleteRoute; returns the id of the VPC whose network must follow."""
-    table = get_route_table(backend, region, rtb_id)
-    kept = [r for r in table.data["Routes"] if r["DestinationCidrBlock"] != destination or r["GatewayId"] == "local"]
-    if len(kept) == len(table.data["Routes"]):
-        raise errors.NotFound("InvalidRoute.NotFound",
-                              f"no route with destination-cidr-block {destination} in route table {rtb_id}")
-    table.data["Routes"] = kept
-    backend.store.update(table)
-    return str(table.data["VpcId"])
-
-
-def associate_route_table(backend: Backend, region: str, rtb_id: str, subnet_id: str) -> tuple[str, str]:
-    """AssociateRouteTable; returns the association id and the VPC whose network must follow."""
-    table = get_route_table(backend, region, rtb_id)
-    subnet = lookup.subnet(backend, region, subnet_id)
-    if subnet.data["VpcId"] != table.data["VpcId"]:
-        raise errors.InvalidParameterValue(f"Route table {rtb_id} and subnet {subnet_id} belong to different networks")
-    for other in backend.store.list(RTB, region):
-        if any(a.get("SubnetId") == subnet_id for a in other.data["Associations"]):
-            raise errors.ApiError(f"the specified association for route table {other.id} conflicts with an "
-                                  "existing association", code="Resource.AlreadyAssociated")
-    assoc_id = ids.new_id("rtbassoc")
-    table.data["Associations"].append({"RouteTableAssociationId": assoc_id, "RouteTableId": rtb_id,
-                                       "SubnetId": subnet_id, "Main": False,
-                                       "AssociationState": {"State": "associated"}})
-    backend.store.update(table)
-    return assoc_id, str(table.data["VpcId"])
-
-
-def disassociate_route_table(backend: Backend, region: str, assoc_id: str) -> Record:
-    for table in backend.store.list(RTB, region):
-        for a in table.data["Associations"]:
-            if a["RouteTableAssociationId"] == assoc_id:
-                if a.get("Main"):
-                    raise errors.InvalidParameterValue("cannot disassociate the main route table association")
-                table.data["Associations"].remove(a)
-                backend.store.update(table)
-                return table
-    raise errors.NotFound("InvalidAssociationID.NotFound", f"The association ID '{assoc_id}' does not exist")
-
-
 def delete_route_table(backend: Backend, region: str, rtb_id: str) -> Record:
     table = get_route_table(backend, region, rtb_id)
     if table.data["Associations"]:
@@ -236,12 +185,21 @@ def delete_route_table(backend: Backend, region: str, rtb_id: str) -> Record:
     return table
 
 
+def live_targets(backend: Backend, region: str, vpc_id: str) -> set[str]:
+    """The route targets of the VPC that carry traffic (a route to any other is a blackhole)."""
+    igw = attached_igw(backend, region, vpc_id)
+    nats = [n for n in backend.store.list(NAT_GATEWAY, region) if n.data["VpcId"] == vpc_id]
+    return route_plan.live_targets(igw.id if igw is not None else None, nats)
+
+
 def subnet_is_public(backend: Backend, subnet: Record[SubnetData]) -> bool:
-    table = route_table_of_subnet(backend, subnet)
+    """The subnet's route table sends some destinations to the VPC's attached internet gateway."""
     igw = attached_igw(backend, subnet.region, subnet.data["VpcId"])
-    if table is None or igw is None:
+    if igw is None:
         return False
-    return any(r["DestinationCidrBlock"] == "0.0.0.0/0" and r["GatewayId"] == igw.id for r in table.data["Routes"])
+    tables = [t for t in backend.store.list(RTB, subnet.region) if t.data["VpcId"] == subnet.data["VpcId"]]
+    live = live_targets(backend, subnet.region, subnet.data["VpcId"])
+    return bool(route_plan.internet_ranges(tables, subnet.id, igw.id, live))
 
 
 def ensure_default_vpc_gateway(backend: Backend, vpc: Record[VpcData]) -> None:
@@ -340,6 +298,9 @@ def _associate(backend: Backend, region: str, eip: Record, req: Mapping[str, Any
         if instance.state == InstanceState.TERMINATED:
             raise errors.IncorrectInstanceState(f"The instance '{instance.id}' is not in a valid state for this "
                                                 "operation.")
+        if eip.data.get("AssociationId") and not eip.data.get("InstanceId"):  # a NAT gateway's
+            raise errors.ApiError(f"resource {eip.id} is already associated with associate-id "
+                                  f"{eip.data['AssociationId']}", code="Resource.AlreadyAssociated")
         if eip.data.get("AssociationId") and not req.get("AllowReassociation", True):
             raise errors.ApiError(f"resource {eip.id} is already associated with associate-id "
                                   f"{eip.data['AssociationId']}", code="Resource.AlreadyAssociated")
@@ -371,6 +332,9 @@ def disassociate_address(backend: Backend, region: str, association_id: str | No
     for e in backend.store.list(EIP, region):
         if (association_id and e.data.get("AssociationId") == association_id) or (
                 public_ip and e.data["PublicIp"] == public_ip):
+            if e.data.get("AssociationId") and not e.data.get("InstanceId"):  # a NAT gateway's
+                raise errors.ApiError(f"You do not have permission to access the specified resource "
+                                      f"{e.data['AssociationId']}.", code="AuthFailure")
             instance = backend.store.get(e.data.get("InstanceId") or "")
             _clear(e)
             backend.store.update(e)
@@ -428,35 +392,6 @@ async def detach_igw_live(backend: Backend, region: str, igw_id: str, vpc_id: st
     igw = detach_igw(backend, region, igw_id, vpc_id)
     await _follow(backend, region, [vpc_id])
     return igw
-
-
-async def create_route_live(backend: Backend, region: str, rtb_id: str, destination: str | None,
-                            gateway_id: str | None) -> None:
-    """CreateRoute (``destination`` is required; EC2 checks it before the table)."""
-    if not destination:
-        raise errors.MissingParameter("DestinationCidrBlock")
-    await _follow(backend, region, [create_route(backend, region, rtb_id, destination, gateway_id)])
-
-
-async def delete_route_live(backend: Backend, region: str, rtb_id: str, destination: str) -> None:
-    """DeleteRoute."""
-    await _follow(backend, region, [delete_route(backend, region, rtb_id, destination)])
-
-
-async def associate_route_table_live(backend: Backend, region: str, rtb_id: str, subnet_id: str | None) -> str:
-    """AssociateRouteTable; returns the association id."""
-    if not subnet_id:
-        raise errors.MissingParameter("SubnetId")
-    assoc_id, vpc_id = associate_route_table(backend, region, rtb_id, subnet_id)
-    await _follow(backend, region, [vpc_id])
-    return assoc_id
-
-
-async def disassociate_route_table_live(backend: Backend, region: str, assoc_id: str) -> Record:
-    """DisassociateRouteTable; returns the table the subnet left."""
-    table = disassociate_route_table(backend, region, assoc_id)
-    await _follow(backend, region, [table.data["VpcId"]])
-    return table
 
 
 async def associate_address_live(backend: Backend, region: str, req: Mapping[str, Any]) -> Record:

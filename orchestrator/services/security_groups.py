@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from orchestrator.domain import errors, ids
+from orchestrator.domain import errors
 from orchestrator.domain.records import SecurityGroupData
 from orchestrator.domain.states import InstanceState
 from orchestrator.drivers.network import firewall as fw
@@ -25,6 +25,7 @@ from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
 
 SG = vpcs.SECURITY_GROUP
+RULE_TYPE = "security-group-rule"  # the ResourceType of a rule's tags
 MAX_RULES_PER_DIRECTION = 60
 
 
@@ -87,7 +88,8 @@ def create_tagged(backend: Backend, region: str, name: str, description: str, vp
     return record, tags
 
 
-def _key(rule: Mapping[str, Any]) -> tuple[Any, ...]:
+def rule_key(rule: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What makes two rules the same rule (their description and id aside)."""
     return (rule["IsEgress"], rule["IpProtocol"], rule["FromPort"], rule["ToPort"], rule["CidrIpv4"],
             rule["ReferencedGroupId"])
 
@@ -153,7 +155,7 @@ def _cidr4(value: Any) -> str:
         raise errors.InvalidParameterValue(f"CIDR block {value} is malformed") from None
 
 
-def _description(value: Any) -> str | None:
+def rule_description(value: Any) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not _DESCRIPTION_RE.fullmatch(value):
@@ -171,7 +173,7 @@ def check_compilable(rule: Mapping[str, Any]) -> None:
         raise errors.InvalidParameterValue(f"Invalid security group rule: {exc}") from None
 
 
-def _permission_rules(backend: Backend, region: str, group: Record[SecurityGroupData], egress: bool,
+def permission_rules(backend: Backend, region: str, group: Record[SecurityGroupData], egress: bool,
                       permissions: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Flat rules from IpPermissions, validated as EC2 does, then by the firewall compiler."""
     out: list[dict[str, Any]] = []
@@ -180,7 +182,7 @@ def _permission_rules(backend: Backend, region: str, group: Record[SecurityGroup
         from_port, to_port = _ports(protocol, perm.get("FromPort"), perm.get("ToPort"))
         peers: list[tuple[str | None, str | None, str | None]] = []
         for rng in perm.get("IpRanges") or []:
-            peers.append((_cidr4(rng.get("CidrIp")), None, _description(rng.get("Description"))))
+            peers.append((_cidr4(rng.get("CidrIp")), None, rule_description(rng.get("Description"))))
         for rng in perm.get("Ipv6Ranges") or []:
             cidr = rng.get("CidrIpv6")
             try:
@@ -202,7 +204,7 @@ def _permission_rules(backend: Backend, region: str, group: Record[SecurityGroup
                                                                          group.data["VpcId"])
             if ref.data["VpcId"] != group.data["VpcId"]:
                 raise errors.InvalidParameter("You have specified two resources that belong to different networks.")
-            peers.append((None, ref.id, _description(pair.get("Description"))))
+            peers.append((None, ref.id, rule_description(pair.get("Description"))))
         if not peers:
             side = "destination" if egress else "source"
             raise errors.ApiError(f"Missing {side} specification: include {side} security group or CIDR "
@@ -228,7 +230,7 @@ def _legacy_permissions(req: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [perm]
 
 
-def _describe_rule(rule: Mapping[str, Any], owner: str) -> str:
+def _describe_rule(rule: Mapping[str, Any]) -> str:
     peer = rule["CidrIpv4"] or rule["ReferencedGroupId"]
     proto = {"-1": "ALL", "tcp": "TCP", "udp": "UDP", "icmp": "ICMP", "icmpv6": "ICMPV6"}.get(
         rule["IpProtocol"], str(rule["IpProtocol"]))
@@ -240,26 +242,37 @@ def authorize(backend: Backend, region: str, req: Mapping[str, Any], egress: boo
     permissions = list(req.get("IpPermissions") or []) + _legacy_permissions(req)
     if not permissions:
         raise errors.MissingParameter("IpPermissions")
-    new = _permission_rules(backend, region, group, egress, permissions)
+    new = permission_rules(backend, region, group, egress, permissions)
+    tags = tag_service.tags_from_specifications(req.get("TagSpecifications"), RULE_TYPE)
     with backend.store.transaction():
         group = backend.store.get(group.id)  # type: ignore[assignment]
         assert group is not None
         rules = ensure_rules_field(group)
-        existing = {_key(r) for r in rules}
+        existing = {rule_key(r) for r in rules}
         asked: set[tuple[Any, ...]] = set()
         for rule in new:
-            if _key(rule) in asked:
+            if rule_key(rule) in asked:
                 raise errors.InvalidParameterValue("The same permission must not appear multiple times")
-            asked.add(_key(rule))
-            if _key(rule) in existing:
-                raise errors.Duplicate("InvalidPermission.Duplicate",
-                                       f'the specified rule "{_describe_rule(rule, group.data["OwnerId"])}" already exists')
-        if sum(1 for r in rules + new if r["IsEgress"] == egress) > MAX_RULES_PER_DIRECTION:
-            raise errors.ApiError("The maximum number of rules per security group has been reached.",
-                                  code="RulesPerSecurityGroupLimitExceeded")
+            asked.add(rule_key(rule))
+            if rule_key(rule) in existing:
+                raise duplicate(rule)
+        check_limit(rules + new, egress)
         rules.extend(new)
         backend.store.update(group)
+        for rule in new if tags else []:
+            backend.store.set_tags(rule["SecurityGroupRuleId"], RULE_TYPE, region, tags)
     return group, new
+
+
+def duplicate(rule: Mapping[str, Any]) -> errors.ApiError:
+    return errors.Duplicate("InvalidPermission.Duplicate", f'the specified rule "{_describe_rule(rule)}" already exists')
+
+
+def check_limit(rules: Sequence[Mapping[str, Any]], egress: bool) -> None:
+    """EC2's default quota: 60 inbound and 60 outbound rules per group (one per peer)."""
+    if sum(1 for r in rules if r["IsEgress"] == egress) > MAX_RULES_PER_DIRECTION:
+        raise errors.ApiError("The maximum number of rules per security group has been reached.",
+                              code="RulesPerSecurityGroupLimitExceeded")
 
 
 def revoke(backend: Backend, region: str, req: Mapping[str, Any], egress: bool) -> tuple[Record, list[dict]]:
@@ -280,9 +293,9 @@ def revoke(backend: Backend, region: str, req: Mapping[str, Any], egress: bool) 
             permissions = list(req.get("IpPermissions") or []) + _legacy_permissions(req)
             if not permissions:
                 raise errors.MissingParameter("IpPermissions")
-            by_key = {_key(r): r for r in rules}
-            for rule in _permission_rules(backend, region, group, egress, permissions):
-                match = by_key.get(_key(rule))
+            by_key = {rule_key(r): r for r in rules}
+            for rule in permission_rules(backend, region, group, egress, permissions):
+                match = by_key.get(rule_key(rule))
                 if match is None:
                     raise errors.NotFound(
                         "InvalidPermission.NotFound",
@@ -291,6 +304,8 @@ def revoke(backend: Backend, region: str, req: Mapping[str, Any], egress: bool) 
         gone = {r["SecurityGroupRuleId"] for r in removed}
         group.data["Rules"] = [r for r in rules if r["SecurityGroupRuleId"] not in gone]
         backend.store.update(group)
+        for rule_id in sorted(gone):
+            backend.store.delete_tags(rule_id)
     return group, removed
 
 
@@ -313,7 +328,10 @@ def delete(backend: Backend, region: str, group_id: str | None, group_name: str 
     for other in backend.store.list(SG, region):
         if other.id != group.id and any(r.get("ReferencedGroupId") == group.id for r in ensure_rules_field(other)):
             raise errors.DependencyViolation(f"resource {group.id} has a dependent object")
-    backend.store.delete(group.id)
+    with backend.store.transaction():
+        backend.store.delete(group.id)
+        for rule in ensure_rules_field(group):
+            backend.store.delete_tags(rule["SecurityGroupRuleId"])
     return group
 
 
@@ -371,7 +389,9 @@ def _permission(rule: Mapping[str, Any], owner: str) -> dict[str, Any]:
         perm["IpRanges"].append({k: v for k, v in (("CidrIp", rule["CidrIpv4"]),
                                                    ("Description", rule.get("Description"))) if v is not None})
     if rule["ReferencedGroupId"]:
-        perm["UserIdGroupPairs"].append({"GroupId": rule["ReferencedGroupId"], "UserId": owner})
+        perm["UserIdGroupPairs"].append({k: v for k, v in (("Description", rule.get("Description")),
+                                                            ("GroupId", rule["ReferencedGroupId"]),
+                                                            ("UserId", owner)) if v is not None})
     return perm
 
 
@@ -388,6 +408,11 @@ def describe(group: Record[SecurityGroupData], tags: Mapping[str, str]) -> dict[
     }
 
 
+def group_names(backend: Backend, region: str) -> dict[str, str]:
+    """Every group's name by id (the ``ip-permission.group-name`` filters)."""
+    return {g.id: g.data["GroupName"] for g in backend.store.list(SG, region)}
+
+
 def describe_groups(backend: Backend, region: str, group_ids: Sequence[str] | None,
                     group_names: Sequence[str] | None) -> list[dict[str, Any]]:
     records = backend.store.list(SG, region)
@@ -396,18 +421,3 @@ def describe_groups(backend: Backend, region: str, group_ids: Sequence[str] | No
     if group_names:
         records = [by_name(backend, region, name) for name in group_names]
     return tag_service.rendered(backend, region, SG, records, describe)
-
-
-def describe_rules(backend: Backend, region: str, rule_ids: Sequence[str] | None) -> list[dict[str, Any]]:
-    """DescribeSecurityGroupRules' items: every rule of the region's groups, or the named ones."""
-    rules = [describe_rule(r, g.data["OwnerId"]) for g in backend.store.list(SG, region)
-             for r in ensure_rules_field(g)]
-    if not rule_ids:
-        return rules
-    for rid in rule_ids:
-        ids.check(rid, "sgr")
-    known = {r["SecurityGroupRuleId"] for r in rules}
-    for rid in rule_ids:
-        if rid not in known:
-            raise ids.KINDS["sgr"].not_found_error(rid)
-    return [r for r in rules if r["SecurityGroupRuleId"] in rule_ids]

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from orchestrator.domain import errors, ids
+from orchestrator.runtime.vpc_state import ensure_rules_field
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
 
@@ -54,6 +55,11 @@ def _resolve(backend: Backend, region: str, resource_id: str) -> ids.Kind:
     kind = ids.kind_of(resource_id)
     if kind is None:
         raise errors.ApiError(f"The ID '{resource_id}' is not valid", code="InvalidID")
+    if kind.prefix == "sgr":  # a rule lives inside its group's record
+        if not any(r["SecurityGroupRuleId"] == resource_id for g in backend.store.list("security-group", region)
+                   for r in ensure_rules_field(g)):
+            raise kind.not_found_error(resource_id)
+        return kind
     record = backend.store.get(resource_id)
     if record is None or record.region not in (region, "*"):
         raise kind.not_found_error(resource_id)

@@ -22,7 +22,7 @@ from orchestrator.domain.records import (
     VpcData,
 )
 from orchestrator.runtime.vpc_state import stored_rule
-from orchestrator.services import lookup, public_ips
+from orchestrator.services import dhcp_options, lookup, public_ips
 from orchestrator.services import tags as tag_service
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
@@ -61,7 +61,7 @@ def create_vpc_record(backend: Backend, region: str, cidr: str, is_default: bool
         "CidrBlock": cidr,
         "IsDefault": is_default,
         "InstanceTenancy": "default",
-        "DhcpOptionsId": "default",
+        "DhcpOptionsId": dhcp_options.default_set(backend, region).id,
         "OwnerId": backend.account_id,
         "CidrBlockAssociationSet": [{"AssociationId": ids.new_id("vpc-cidr-assoc"), "CidrBlock": cidr,
                                      "CidrBlockState": {"State": "associated"}}],

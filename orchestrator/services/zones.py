@@ -3,6 +3,7 @@ runtime does to an impaired zone's instances: ``runtime/zone_states.py``)."""
 
 from __future__ import annotations
 
+from orchestrator.domain import instance_types
 from orchestrator.runtime import zone_states
 from orchestrator.services.backend import Backend
 
@@ -33,3 +34,20 @@ def first_available(backend: Backend, region: str) -> str:
     info = backend.regions.get(region)
     assert info is not None
     return next((z.name for z in info.zones if state(backend, z.name) == AVAILABLE), info.zones[0].name)
+
+
+def type_offerings(backend: Backend, region: str, location_type: str | None) -> list[dict[str, str]]:
+    """DescribeInstanceTypeOfferings' items: every catalogue type in the region, or in each of its
+    zones (by name or zone id); ec2d runs every type in every zone it serves, and has no Outposts."""
+    info = backend.regions.get(region)
+    kind = location_type or "region"
+    if kind == "region":
+        locations = [region]
+    elif kind == "availability-zone":
+        locations = [z.name for z in info.zones] if info else []
+    elif kind == "availability-zone-id":
+        locations = [z.zone_id for z in info.zones] if info else []
+    else:
+        locations = []
+    return [{"InstanceType": name, "LocationType": kind, "Location": where}
+            for name in sorted(instance_types.CATALOGUE) for where in locations]

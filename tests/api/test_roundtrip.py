@@ -90,6 +90,7 @@ SAMPLES: list[tuple[str, Sample]] = [
     ("DescribeAvailabilityZones", lambda s: {}),
     ("DescribeAccountAttributes", lambda s: {}),
     ("DescribeInstanceTypes", lambda s: {"MaxResults": 5}),
+    ("DescribeInstanceTypeOfferings", lambda s: {"LocationType": "availability-zone", "MaxResults": 5}),
     ("CreateKeyPair", lambda s: {"KeyName": "rt-rsa", "TagSpecifications": [
         {"ResourceType": "key-pair", "Tags": [{"Key": "team", "Value": "blue"}]}]}),
     ("CreateKeyPair", lambda s: {"KeyName": "rt-ed", "KeyType": "ed25519", "KeyFormat": "ppk"}),
@@ -181,6 +182,17 @@ SAMPLES: list[tuple[str, Sample]] = [
         {"IpProtocol": "udp", "FromPort": 53, "ToPort": 53, "IpRanges": [{"CidrIp": "10.1.0.2/32"}]}]}),
     ("DescribeSecurityGroups", lambda s: {}),
     ("DescribeSecurityGroupRules", lambda s: {"MaxResults": 5}),
+    ("UpdateSecurityGroupRuleDescriptionsIngress", lambda s: {
+        "GroupId": s["CreateSecurityGroup"]["GroupId"], "IpPermissions": [
+            {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "ssh"}]}]}),
+    ("UpdateSecurityGroupRuleDescriptionsEgress", lambda s: {
+        "GroupId": s["CreateSecurityGroup"]["GroupId"], "SecurityGroupRuleDescriptions": [{
+            "SecurityGroupRuleId": s["AuthorizeSecurityGroupEgress"]["SecurityGroupRules"][0]["SecurityGroupRuleId"],
+            "Description": "dns"}]}),
+    ("ModifySecurityGroupRules", lambda s: {
+        "GroupId": s["CreateSecurityGroup"]["GroupId"], "SecurityGroupRules": [{
+            "SecurityGroupRuleId": s["AuthorizeSecurityGroupEgress"]["SecurityGroupRules"][0]["SecurityGroupRuleId"],
+            "SecurityGroupRule": {"IpProtocol": "udp", "FromPort": 53, "ToPort": 53, "CidrIpv4": "10.1.0.2/32"}}]}),
     ("RevokeSecurityGroupIngress", lambda s: {"GroupId": s["CreateSecurityGroup"]["GroupId"], "IpPermissions": [
         {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]}),
     ("RevokeSecurityGroupEgress", lambda s: {"GroupId": s["CreateSecurityGroup"]["GroupId"], "IpPermissions": [
@@ -195,8 +207,18 @@ SAMPLES: list[tuple[str, Sample]] = [
                                "GatewayId": s["CreateInternetGateway"]["InternetGateway"]["InternetGatewayId"]}),
     ("AssociateRouteTable", lambda s: {"RouteTableId": s["CreateRouteTable"]["RouteTable"]["RouteTableId"],
                                        "SubnetId": s["CreateSubnet"]["Subnet"]["SubnetId"]}),
+    ("ReplaceRouteTableAssociation", lambda s: {
+        "AssociationId": s["AssociateRouteTable"]["AssociationId"],
+        "RouteTableId": s["CreateRouteTable"]["RouteTable"]["RouteTableId"]}),
     ("DescribeRouteTables", lambda s: {}),
     ("DescribeInternetGateways", lambda s: {}),
+    ("CreateDhcpOptions", lambda s: {"DhcpConfigurations": [
+        {"Key": "domain-name", "Values": ["example.internal"]},
+        {"Key": "domain-name-servers", "Values": ["AmazonProvidedDNS", "10.1.0.53"]}],
+        "TagSpecifications": [{"ResourceType": "dhcp-options", "Tags": [{"Key": "team", "Value": "a"}]}]}),
+    ("AssociateDhcpOptions", lambda s: {"DhcpOptionsId": s["CreateDhcpOptions"]["DhcpOptions"]["DhcpOptionsId"],
+                                        "VpcId": s["CreateVpc"]["Vpc"]["VpcId"]}),
+    ("DescribeDhcpOptions", lambda s: {"Filters": [{"Name": "key", "Values": ["domain-name"]}]}),
     ("CreateNetworkInterface", lambda s: {"SubnetId": s["CreateSubnet"]["Subnet"]["SubnetId"],
                                           "SecondaryPrivateIpAddressCount": 1}),
     ("AssignPrivateIpAddresses", lambda s: {"NetworkInterfaceId": s["CreateNetworkInterface"]["NetworkInterface"][
@@ -219,10 +241,19 @@ SAMPLES: list[tuple[str, Sample]] = [
                                     "InstanceId": first_instance(s)}),
     ("DescribeAddresses", lambda s: {}),
     ("DisassociateAddress", lambda s: {"AssociationId": s["AssociateAddress"]["AssociationId"]}),
+    ("CreateNatGateway", lambda s: {"SubnetId": s["CreateSubnet"]["Subnet"]["SubnetId"],
+                                    "AllocationId": s["AllocateAddress"]["AllocationId"], "ClientToken": "rt-nat",
+                                    "TagSpecifications": [{"ResourceType": "natgateway",
+                                                           "Tags": [{"Key": "k", "Value": "v"}]}]}),
+    ("ReplaceRoute", lambda s: {"RouteTableId": s["CreateRouteTable"]["RouteTable"]["RouteTableId"],
+                                "DestinationCidrBlock": "0.0.0.0/0",
+                                "NatGatewayId": s["CreateNatGateway"]["NatGateway"]["NatGatewayId"]}),
+    ("DescribeNatGateways", lambda s: {"Filter": [{"Name": "state", "Values": ["available"]}]}),
+    ("DeleteNatGateway", lambda s: {"NatGatewayId": s["CreateNatGateway"]["NatGateway"]["NatGatewayId"]}),
     ("ReleaseAddress", lambda s: {"AllocationId": s["AllocateAddress"]["AllocationId"]}),
     ("DeleteNetworkInterface", lambda s: {"NetworkInterfaceId": s["CreateNetworkInterface"]["NetworkInterface"][
         "NetworkInterfaceId"]}),
-    ("DisassociateRouteTable", lambda s: {"AssociationId": s["AssociateRouteTable"]["AssociationId"]}),
+    ("DisassociateRouteTable", lambda s: {"AssociationId": s["ReplaceRouteTableAssociation"]["NewAssociationId"]}),
     ("DeleteRoute", lambda s: {"RouteTableId": s["CreateRouteTable"]["RouteTable"]["RouteTableId"],
                                "DestinationCidrBlock": "0.0.0.0/0"}),
     ("DeleteRouteTable", lambda s: {"RouteTableId": s["CreateRouteTable"]["RouteTable"]["RouteTableId"]}),
@@ -232,6 +263,7 @@ SAMPLES: list[tuple[str, Sample]] = [
         "InternetGatewayId"]}),
     ("DeleteSubnet", lambda s: {"SubnetId": s["CreateSubnet"]["Subnet"]["SubnetId"]}),
     ("DeleteVpc", lambda s: {"VpcId": s["CreateVpc"]["Vpc"]["VpcId"]}),
+    ("DeleteDhcpOptions", lambda s: {"DhcpOptionsId": s["CreateDhcpOptions"]["DhcpOptions"]["DhcpOptionsId"]}),
     ("CreateLaunchTemplate", lambda s: {
         "LaunchTemplateName": "rt-lt", "VersionDescription": "first", "TagSpecifications": [
             {"ResourceType": "launch-template", "Tags": [{"Key": "team", "Value": "blue"}]}],

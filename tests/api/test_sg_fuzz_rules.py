@@ -36,7 +36,8 @@ def test_rule_fuzz_through_the_service(tmp_path: Path, ec2d) -> None:
     scratch = sgfuzz.ScratchNs(ec2d.config.prefix)
     try:
         target = sgfuzz.ServiceTarget(backend)
-        st = sgfuzz.RuleFuzz(seed, target.authorize, target.describe, target.new_groups, scratch).run(300)
+        st = sgfuzz.RuleFuzz(seed, target.authorize, target.describe, target.new_groups, scratch,
+                             modify=target.modify).run(300)
         target.cleanup()
     finally:
         scratch.close()

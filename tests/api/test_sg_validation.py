@@ -111,3 +111,30 @@ def test_same_permission_twice_in_one_request(ec2, group) -> None:
         ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[perm, perm])
     assert info.value.response["Error"] == {"Code": "InvalidParameterValue",
                                             "Message": "The same permission must not appear multiple times"}
+
+
+def test_bulk_rules_and_a_modified_rule_reach_the_kernel(ec2d, ec2, group) -> None:
+    """Several permissions with several ranges each in one call, then ModifySecurityGroupRules and
+    a bulk revoke: the VPC's real nftables ruleset follows each call before it answers (the ranges
+    are apart: nft would show adjacent ones merged)."""
+    added = ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8081,
+         "IpRanges": [{"CidrIp": "10.61.0.0/16"}, {"CidrIp": "10.72.0.0/16"}, {"CidrIp": "10.83.0.0/16"}]},
+        {"IpProtocol": "udp", "FromPort": 5353, "ToPort": 5353,
+         "IpRanges": [{"CidrIp": "10.64.0.0/16"}, {"CidrIp": "10.95.0.0/16"}]},
+    ])["SecurityGroupRules"]
+    vpc = ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"][0]["VpcId"]
+    text = _nft_rules(ec2d, vpc)
+    for cidr in ("10.61.0.0/16", "10.72.0.0/16", "10.83.0.0/16"):
+        assert f"{cidr} . tcp . 8080-8081" in text, text
+    for cidr in ("10.64.0.0/16", "10.95.0.0/16"):
+        assert f"{cidr} . udp . 5353" in text, text
+    moved = next(r for r in added if r.get("CidrIpv4") == "10.61.0.0/16")
+    ec2.modify_security_group_rules(GroupId=group, SecurityGroupRules=[{
+        "SecurityGroupRuleId": moved["SecurityGroupRuleId"],
+        "SecurityGroupRule": {"IpProtocol": "tcp", "FromPort": 9090, "ToPort": 9090, "CidrIpv4": "10.99.0.0/16"}}])
+    text = _nft_rules(ec2d, vpc)
+    assert "10.61.0.0/16" not in text and "10.99.0.0/16 . tcp . 9090" in text, text
+    ec2.revoke_security_group_ingress(GroupId=group, SecurityGroupRuleIds=[r["SecurityGroupRuleId"] for r in added])
+    text = _nft_rules(ec2d, vpc)
+    assert not any(cidr in text for cidr in ("10.61.", "10.72.", "10.83.", "10.64.", "10.95.", "10.99.")), text

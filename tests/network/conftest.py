@@ -86,8 +86,9 @@ class Guest:
             check=False,
         )
 
-    def dhcp(self, tries: int = 3) -> dict[str, str] | None:
-        """busybox udhcpc; returns the environment the script saw on ``bound`` (None: no lease)."""
+    def dhcp(self, tries: int = 3, request: tuple[str, ...] = ()) -> dict[str, str] | None:
+        """busybox udhcpc; returns the environment the script saw on ``bound`` (None: no lease);
+        ``request``: more options to ask for (udhcpc's names, e.g. ``ntpsrv``)."""
         env_file = os.path.join(self.run_dir, f"{self.ns}.env")
         script = os.path.join(self.run_dir, f"{self.ns}.sh")
         with open(script, "w") as fh:
@@ -102,7 +103,8 @@ class Guest:
         os.chmod(script, 0o755)
         if os.path.exists(env_file):
             os.unlink(env_file)
-        self.sh("busybox", "udhcpc", "-i", "eth0", "-s", script, "-n", "-q", "-t", str(tries), "-T", "1")
+        extra = [arg for name in request for arg in ("-O", name)]
+        self.sh("busybox", "udhcpc", "-i", "eth0", "-s", script, "-n", "-q", "-t", str(tries), "-T", "1", *extra)
         if not os.path.exists(env_file):
             return None
         with open(env_file) as fh:

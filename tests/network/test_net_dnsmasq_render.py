@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.drivers.network.dnsmasq import (
+    DhcpOptions,
     DhcpSubnet,
     DnsmasqPaths,
     DnsmasqSpec,
@@ -10,6 +11,7 @@ from orchestrator.drivers.network.dnsmasq import (
     render_addn_hosts,
     render_conf,
     render_dhcp_hosts,
+    render_dhcp_opts,
 )
 from orchestrator.drivers.network.errors import InvalidArgument
 
@@ -33,7 +35,6 @@ def test_render_conf() -> None:
     assert "dhcp-hostsfile=/run/x/ns/dhcp-hosts" in conf and "addn-hosts=/run/x/ns/addn-hosts" in conf
     assert "dhcp-range=set:bra,10.0.1.0,static,255.255.255.0,3600" in conf
     assert "dhcp-option=tag:bra,option:router,10.0.1.1" in conf
-    assert "dhcp-option=option:dns-server,10.0.0.2" in conf
     assert conf.index("interface=bra") < conf.index("interface=brb")  # stable order
 
 
@@ -74,3 +75,40 @@ def test_render_hosts_files() -> None:
 def test_bad_leases(args: tuple[str, str, str]) -> None:
     with pytest.raises(InvalidArgument):
         Lease(*args)
+
+
+def test_conf_reads_the_options_file_and_hands_out_nothing_itself() -> None:
+    spec = DnsmasqSpec(domain="ec2.internal", dns_ip="10.0.0.2", listen_addresses=(), subnets=())
+    conf = render_conf(spec, DnsmasqPaths("/run/x/ns"), "nobody").splitlines()
+    assert "dhcp-optsfile=/run/x/ns/dhcp-opts" in conf  # re-read on SIGHUP: no restart, leases kept
+    assert not any(line.startswith("dhcp-option=option:dns-server") for line in conf)
+    assert not any(line.startswith("dhcp-option=option:domain-name") for line in conf)
+
+
+def test_options_default_to_the_region_domain_and_the_vpc_resolver() -> None:
+    spec = DnsmasqSpec(domain="ec2.internal", dns_ip="10.0.0.2", listen_addresses=(), subnets=())
+    assert render_dhcp_opts(spec.dhcp_options).splitlines()[1:] == [
+        "option:domain-name,ec2.internal", "option:dns-server,10.0.0.2"]
+
+
+def test_render_a_full_options_set() -> None:
+    opts = DhcpOptions("example.internal corp.example", ("10.0.0.2", "10.9.9.9"), ("10.0.0.123", "10.0.0.124"),
+                       ("10.0.0.44",), 2)
+    assert render_dhcp_opts(opts).splitlines()[1:] == [
+        "option:domain-name,example.internal corp.example", "option:dns-server,10.0.0.2,10.9.9.9",
+        "option:ntp-server,10.0.0.123,10.0.0.124", "option:netbios-ns,10.0.0.44", "option:netbios-nodetype,2"]
+
+
+def test_render_no_domain_and_no_dns_sends_neither() -> None:
+    """dnsmasq sends its own address as DNS server and its domain unless the option is given empty."""
+    assert render_dhcp_opts(DhcpOptions(None, ())).splitlines()[1:] == ["option:domain-name", "option:dns-server"]
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"domain_name": "a,b"}, {"domain_name": "a\nb"}, {"domain_name": ""}, {"dns_servers": ("AmazonProvidedDNS",)},
+    {"ntp_servers": ("fd00::1",)}, {"netbios_node_type": 3},
+])
+def test_options_refuse_what_dnsmasq_would_misread(kwargs: dict) -> None:
+    base: dict = {"domain_name": "x.internal", "dns_servers": ("10.0.0.2",)}
+    with pytest.raises(InvalidArgument):
+        DhcpOptions(**(base | kwargs))

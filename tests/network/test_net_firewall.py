@@ -13,10 +13,12 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 
 import pytest
 from fw_helpers import GATEWAY, TcpServer, Topology, UdpSink, new_prefix
 
+from orchestrator.config import Config
 from orchestrator.drivers.network import netlink
 from orchestrator.drivers.network.errors import InvalidArgument
 from orchestrator.drivers.network.firewall import (
@@ -37,6 +39,7 @@ from orchestrator.drivers.network.firewall import (
     render_delta,
 )
 from orchestrator.drivers.network.firewall.ranges import disjoint
+from orchestrator.services import bootstrap, security_group_rules, security_groups
 
 VPC = "vpc-0f1e2d3c4b5a69788"
 GA, GB, GC = "sg-0aaaaaaaaaaaaaaa1", "sg-0bbbbbbbbbbbbbbb2", "sg-0ccccccccccccccc3"
@@ -470,3 +473,40 @@ def test_arp_spoofing_dropped(topo: Topology, fw: NftFirewall) -> None:
     finally:
         c.sh("ip", "addr", "del", f"{A_IP}/32", "dev", "eth0")
         b.sh("ip", "neigh", "flush", "dev", "eth0")
+
+
+@needs_root
+def test_bulk_api_rules_and_a_modified_rule_in_the_kernel(
+    tmp_path: Path, topo: Topology, server: TcpServer, fw: NftFirewall
+) -> None:
+    """Rules as the API stores them (one AuthorizeSecurityGroupIngress with several permissions and
+    ranges, ModifySecurityGroupRules, a bulk revoke), compiled and applied: exactly those sources
+    get through."""
+    a, c = topo.guests["a"], topo.guests["c"]
+    backend = bootstrap.open(Config(data_dir=tmp_path, instances=False, prefix=topo.prefix))
+    try:
+        gid = security_groups.create(backend, "us-east-1", "bulk", "bulk", None, None).id
+        _, new = security_groups.authorize(backend, "us-east-1", {"GroupId": gid, "IpPermissions": [
+            {"IpProtocol": "tcp", "FromPort": PORT, "ToPort": PORT,
+             "IpRanges": [{"CidrIp": f"{A_IP}/32"}, {"CidrIp": "10.99.0.0/16"}]},
+            {"IpProtocol": "udp", "FromPort": 53, "ToPort": 53, "IpRanges": [{"CidrIp": f"{C_IP}/32"}]},
+        ]}, egress=False)
+
+        def apply_stored() -> None:
+            stored = security_groups.firewall_group(backend.store.get(gid))
+            _sync(fw, topo, sgs(SecurityGroup(GB, stored.ingress, stored.egress)))
+
+        apply_stored()
+        assert a.can_connect(B_IP, PORT) and not c.can_connect(B_IP, PORT)
+        moved = next(r for r in new if r["CidrIpv4"] == f"{A_IP}/32")["SecurityGroupRuleId"]
+        security_group_rules.modify_rules(backend, "us-east-1", gid, [{"SecurityGroupRuleId": moved, "SecurityGroupRule": {
+            "IpProtocol": "tcp", "FromPort": PORT, "ToPort": PORT, "CidrIpv4": f"{C_IP}/32"}}])
+        apply_stored()
+        assert c.can_connect(B_IP, PORT) and not a.can_connect(B_IP, PORT)
+        security_groups.revoke(backend, "us-east-1", {"GroupId": gid, "IpPermissions": [
+            {"IpProtocol": "tcp", "FromPort": PORT, "ToPort": PORT,
+             "IpRanges": [{"CidrIp": f"{C_IP}/32"}, {"CidrIp": "10.99.0.0/16"}]}]}, egress=False)
+        apply_stored()
+        assert not c.can_connect(B_IP, PORT) and not a.can_connect(B_IP, PORT)
+    finally:
+        backend.close()

@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from orchestrator.drivers.network import netlink, routes
-from orchestrator.drivers.network.dnsmasq import Dnsmasq, Lease, dnsmasq_pids
+from orchestrator.drivers.network.dnsmasq import DhcpOptions, Dnsmasq, Lease, dnsmasq_pids
 from orchestrator.drivers.network.errors import (
     AlreadyExists,
     InvalidArgument,
@@ -164,6 +164,32 @@ def test_a_restarted_daemon_reloads_hosts_written_before_it_was_killed(
     assert Dnsmasq(ns, state).pid() == pid  # reloaded, not restarted
     env = g4.dhcp()
     assert env is not None and env["ip"] == lease4.ip
+
+
+def test_dhcp_options_set_reloads_without_a_restart(net_driver: LinuxVpcNetwork, vpc_a) -> None:
+    """A DHCP options set reaches the next lease by SIGHUP (the daemon and its leases stay)."""
+    ns = net_driver.netns_name(VPC_A)
+    dm = Dnsmasq(ns, os.path.join(net_driver.run_dir, ns))
+    pid = dm.pid()
+    g1 = vpc_a["g1"]
+    wanted = DhcpOptions("example.internal", ("10.0.0.2", "10.9.9.9"), ("10.0.0.123",), ("10.0.0.44",), 2)
+    try:
+        net_driver.set_dhcp_options(VPC_A, wanted)
+        assert dm.pid() == pid
+        env = g1.dhcp(request=("ntpsrv", "wins"))
+        assert env is not None and env["ip"] == "10.0.1.5" and env["domain"] == "example.internal"
+        assert env["dns"].split() == ["10.0.0.2", "10.9.9.9"] and env["ntpsrv"].split() == ["10.0.0.123"]
+        assert env["wins"].split() == ["10.0.0.44"]
+        net_driver.set_dhcp_options(VPC_A, DhcpOptions(None, ("169.254.169.253",)))
+        env = g1.dhcp(request=("ntpsrv", "wins"))
+        assert env is not None and env["dns"].split() == ["169.254.169.253"]
+        assert "domain" not in env and "ntpsrv" not in env and "wins" not in env
+        assert dm.pid() == pid
+    finally:
+        net_driver.set_dhcp_options(VPC_A, None)
+    env = g1.dhcp()
+    assert env is not None and env["domain"] == "ec2.internal" and env["dns"].split() == ["10.0.0.2"]
+    assert net_driver._load(VPC_A).options is None  # noqa: SLF001 - the state file follows
 
 
 def test_unknown_mac_gets_no_lease(vpc_a, make_guest) -> None:

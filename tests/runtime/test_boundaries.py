@@ -14,7 +14,8 @@ ABOVE_RUNTIME = ("orchestrator.services", "orchestrator.api", "orchestrator.serv
 # what the services may import: the port and the record-level helpers shared with them
 SERVICE_FACING = {"orchestrator.runtime", "orchestrator.runtime.port",
                   "orchestrator.runtime.records", "orchestrator.runtime.vpc_state",
-                  "orchestrator.runtime.zone_states"}  # zones' states: store settings, read by launches too
+                  "orchestrator.runtime.zone_states",  # zones' states: store settings, read by launches too
+                  "orchestrator.runtime.route_plan"}  # pure route decisions: Describe's blackhole states too
 
 
 def test_the_runtime_imports_nothing_above_it() -> None:

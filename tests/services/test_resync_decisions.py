@@ -15,7 +15,7 @@ import pytest
 from api_only import in_loop, opened_backend
 
 from orchestrator.domain import errors
-from orchestrator.services import images, instances, network_interfaces, public_ips, vpcs
+from orchestrator.services import images, instances, network_interfaces, public_ips, route_tables, vpcs
 from orchestrator.services import security_groups as sgs
 from orchestrator.services.backend import Backend
 
@@ -89,10 +89,10 @@ def test_route_changes_name_their_tables_vpc(backend: Backend) -> None:
     table = public_ips.create_route_table_tagged(backend, R, vpc.id, {"k": "v"})
     igw = public_ips.create_internet_gateway(backend, R, {})
     public_ips.attach_igw(backend, R, igw.id, vpc.id)
-    assert public_ips.create_route(backend, R, table.id, "0.0.0.0/0", igw.id) == vpc.id
-    assert public_ips.delete_route(backend, R, table.id, "0.0.0.0/0") == vpc.id
+    assert route_tables.create_route(backend, R, table.id, "0.0.0.0/0", igw.id) == vpc.id
+    assert route_tables.delete_route(backend, R, table.id, "0.0.0.0/0") == vpc.id
     subnet = vpcs.create_subnet(backend, R, vpc.id, "10.30.1.0/24", "us-east-1a", None, {})
-    assoc, follows = public_ips.associate_route_table(backend, R, table.id, subnet.id)
+    assoc, follows = route_tables.associate_route_table(backend, R, table.id, subnet.id)
     assert follows == vpc.id and assoc.startswith("rtbassoc-")
     shown = public_ips.describe_route_tables(backend, R, [table.id])
     assert shown[0]["Tags"] == [{"Key": "k", "Value": "v"}] and shown[0]["Associations"][0]["SubnetId"] == subnet.id
@@ -125,10 +125,10 @@ async def actions_sync_what_the_decisions_name(backend: Backend) -> None:
     igw = public_ips.create_internet_gateway(backend, R, {})
     await (public_ips.attach_igw_live(backend, R, igw.id, other.id))
     table = public_ips.create_route_table_tagged(backend, R, other.id, {})
-    await (public_ips.create_route_live(backend, R, table.id, "0.0.0.0/0", igw.id))
-    assoc = await (public_ips.associate_route_table_live(backend, R, table.id, subnet.id))
-    await (public_ips.disassociate_route_table_live(backend, R, assoc))
-    await (public_ips.delete_route_live(backend, R, table.id, "0.0.0.0/0"))
+    await (route_tables.create_route_live(backend, R, table.id, "0.0.0.0/0", igw.id))
+    assoc = await (route_tables.associate_route_table_live(backend, R, table.id, subnet.id))
+    await (route_tables.disassociate_route_table_live(backend, R, assoc))
+    await (route_tables.delete_route_live(backend, R, table.id, "0.0.0.0/0"))
     await (public_ips.detach_igw_live(backend, R, igw.id, other.id))
     assert log.take() == [other.id] * 6
 
@@ -158,11 +158,11 @@ async def refused_actions_sync_nothing(backend: Backend) -> None:
     vpc = await vpcs.open_vpc(backend, R, "10.50.0.0/16", {})
     table = public_ips.create_route_table_tagged(backend, R, vpc.id, {})
     with pytest.raises(errors.MissingParameter):
-        await (public_ips.create_route_live(backend, R, table.id, None, "igw-12345678"))
+        await (route_tables.create_route_live(backend, R, table.id, None, "igw-12345678"))
     with pytest.raises(errors.MissingParameter):
-        await (public_ips.associate_route_table_live(backend, R, table.id, None))
+        await (route_tables.associate_route_table_live(backend, R, table.id, None))
     with pytest.raises(errors.ApiError) as refused:
-        await (public_ips.delete_route_live(backend, R, table.id, "0.0.0.0/0"))
+        await (route_tables.delete_route_live(backend, R, table.id, "0.0.0.0/0"))
     assert refused.value.code == "InvalidRoute.NotFound"
     group = sgs.by_name(backend, R, "default", vpc.id)
     with pytest.raises(errors.ApiError) as refused:

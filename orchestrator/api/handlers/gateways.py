@@ -8,6 +8,7 @@ from orchestrator.api.context import RequestContext
 from orchestrator.api.describe import respond
 from orchestrator.api.registry import action
 from orchestrator.services import public_ips as pub
+from orchestrator.services import route_tables as rtb
 from orchestrator.services import tags as tag_service
 
 
@@ -58,27 +59,40 @@ def create_route_table(ctx: RequestContext, req: dict[str, Any]) -> dict[str, An
 
 @action("CreateRoute")
 async def create_route(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    await pub.create_route_live(ctx.backend, ctx.region, req["RouteTableId"], req.get("DestinationCidrBlock"),
-                                req.get("GatewayId"))
+    await rtb.create_route_live(ctx.backend, ctx.region, req["RouteTableId"], req.get("DestinationCidrBlock"),
+                                req=req)
     return {"Return": True}
+
+
+@action("ReplaceRoute")
+async def replace_route(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    await rtb.replace_route_live(ctx.backend, ctx.region, req["RouteTableId"], req.get("DestinationCidrBlock"), req)
+    return {}
 
 
 @action("DeleteRoute")
 async def delete_route(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    await pub.delete_route_live(ctx.backend, ctx.region, req["RouteTableId"], req.get("DestinationCidrBlock") or "")
+    await rtb.delete_route_live(ctx.backend, ctx.region, req["RouteTableId"], req.get("DestinationCidrBlock") or "")
     return {}
 
 
 @action("AssociateRouteTable")
 async def associate_route_table(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    assoc = await pub.associate_route_table_live(ctx.backend, ctx.region, req["RouteTableId"], req.get("SubnetId"))
+    assoc = await rtb.associate_route_table_live(ctx.backend, ctx.region, req["RouteTableId"], req.get("SubnetId"))
     return {"AssociationId": assoc, "AssociationState": {"State": "associated"}}
 
 
 @action("DisassociateRouteTable")
 async def disassociate_route_table(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    await pub.disassociate_route_table_live(ctx.backend, ctx.region, req["AssociationId"])
+    await rtb.disassociate_route_table_live(ctx.backend, ctx.region, req["AssociationId"])
     return {}
+
+
+@action("ReplaceRouteTableAssociation")
+async def replace_route_table_association(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    assoc = await rtb.replace_route_table_association_live(ctx.backend, ctx.region, req["AssociationId"],
+                                                           req["RouteTableId"])
+    return {"NewAssociationId": assoc, "AssociationState": {"State": "associated"}}
 
 
 @action("DeleteRouteTable")
@@ -91,7 +105,12 @@ _RTB_FILTERS = {
     "route-table-id": lambda t: t["RouteTableId"], "vpc-id": lambda t: t["VpcId"],
     "association.main": lambda t: any(a.get("Main") for a in t["Associations"]),
     "association.subnet-id": lambda t: [a.get("SubnetId") for a in t["Associations"]],
-    "route.gateway-id": lambda t: [r["GatewayId"] for r in t["Routes"]],
+    "association.route-table-association-id": lambda t: [a["RouteTableAssociationId"] for a in t["Associations"]],
+    "association.route-table-id": lambda t: [a["RouteTableId"] for a in t["Associations"]],
+    "route.gateway-id": lambda t: [r.get("GatewayId") for r in t["Routes"]],
+    "route.nat-gateway-id": lambda t: [r.get("NatGatewayId") for r in t["Routes"]],
+    "route.state": lambda t: [r["State"] for r in t["Routes"]],
+    "route.origin": lambda t: [r["Origin"] for r in t["Routes"]],
     "route.destination-cidr-block": lambda t: [r["DestinationCidrBlock"] for r in t["Routes"]],
     "owner-id": lambda t: t["OwnerId"],
 }

@@ -29,6 +29,7 @@ import hashlib
 import ipaddress
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from ..errors import NetworkDriverError
 from ..names import check_prefix, id_hex
@@ -43,6 +44,7 @@ __all__ = [
     "PoolRouteTaken",
     "PublicNetworkDriver",
     "PublicNetworkError",
+    "SubnetEgress",
     "link_net",
 ]
 
@@ -56,6 +58,18 @@ PRIVATE_RANGES = (
     "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
     "192.0.0.0/24", "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/4", "240.0.0.0/4",
 )
+
+
+@dataclass(frozen=True)
+class SubnetEgress:
+    """What may leave a subnet through the VPC's internet gateway, as its route table says:
+    ``direct`` destinations (CIDRs) leave as they are (a public IP's 1:1 NAT applies), those of
+    ``via_nat`` (NAT gateway public IP, destination CIDRs) leave translated to that address;
+    everything else sent towards the IGW is dropped."""
+
+    cidr: str
+    direct: tuple[str, ...] = ()
+    via_nat: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 class PublicNetworkError(NetworkDriverError):
@@ -116,8 +130,12 @@ class PublicNetworkDriver(ABC):
         """Remove the VPC's link and its NAT table."""
 
     @abstractmethod
-    def set_public_ips(self, vpc_id: str, vpc_ns: str, mapping: Mapping[str, str]) -> None:
-        """Make exactly ``{public ip: private ip}`` reachable through this VPC's IGW;
+    def set_public_ips(self, vpc_id: str, vpc_ns: str, mapping: Mapping[str, str],
+                       egress: Sequence[SubnetEgress] | None = None) -> None:
+        """Make exactly ``{public ip: private ip}`` reachable through this VPC's IGW; with
+        ``egress`` (one per subnet), traffic towards the IGW follows the route tables: only what
+        it lists leaves, translated to a NAT gateway's address where it says so, and those
+        addresses are routed to the VPC too (nothing may open a connection through them).
         :class:`PublicNetworkError` when the VPC is not attached."""
 
     @abstractmethod

@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 
-from .driver import PoolRouteTaken, PublicNetworkDriver, PublicNetworkError
+from .driver import PoolRouteTaken, PublicNetworkDriver, PublicNetworkError, SubnetEgress
 
 __all__ = ["FakePublicNetwork"]
 
@@ -21,6 +21,7 @@ class FakePublicNetwork(PublicNetworkDriver):
         self.uplink: str | None = None
         self.attached: dict[str, str] = {}  # vpc id -> VPC namespace
         self.nat: dict[str, dict[str, str]] = {}  # vpc id -> {public ip: private ip}
+        self.egress: dict[str, list[SubnetEgress] | None] = {}  # vpc id -> what may leave each subnet
         self.pool_routed_by: str | None = None  # tests: another ec2d routes the pool already
         self.host_names: dict[str, list[str]] = {}  # what the host would resolve
         self.calls: list[tuple[str, tuple[object, ...]]] = []
@@ -48,13 +49,16 @@ class FakePublicNetwork(PublicNetworkDriver):
         with self._lock:
             self.attached.pop(vpc_id, None)
             self.nat.pop(vpc_id, None)
+            self.egress.pop(vpc_id, None)
 
-    def set_public_ips(self, vpc_id: str, vpc_ns: str, mapping: Mapping[str, str]) -> None:
+    def set_public_ips(self, vpc_id: str, vpc_ns: str, mapping: Mapping[str, str],
+                       egress: Sequence[SubnetEgress] | None = None) -> None:
         self._rec("set_public_ips", vpc_id, vpc_ns, dict(mapping))
         with self._lock:
             if self.attached.get(vpc_id) != vpc_ns:
                 raise PublicNetworkError(f"VPC {vpc_id} has no internet gateway link")
             self.nat[vpc_id] = dict(mapping)
+            self.egress[vpc_id] = list(egress) if egress is not None else None
 
     def set_host_names(self, names: Mapping[str, Sequence[str]]) -> None:
         self._rec("set_host_names", {k: list(v) for k, v in names.items()})
@@ -68,6 +72,11 @@ class FakePublicNetwork(PublicNetworkDriver):
             self.exists, self.host_routes, self.uplink = False, False, None
             self.attached.clear()
             self.nat.clear()
+            self.egress.clear()
+
+    def nat_gateway_ips(self, vpc_id: str) -> set[str]:
+        """The NAT gateways' addresses the VPC's subnets leave through."""
+        return {ip for e in self.egress.get(vpc_id) or () for ip, _ in e.via_nat}
 
     def route_of(self, public_ip: str) -> str | None:
         """The private IP a packet to ``public_ip`` reaches (None: not routed), as the NAT does."""

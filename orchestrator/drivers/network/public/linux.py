@@ -17,6 +17,7 @@ from .driver import (
     PoolRouteTaken,
     PublicNetworkDriver,
     PublicNetworkError,
+    SubnetEgress,
     link_net,
 )
 from .rules import NAT_TABLE, host_table, render_host_filter, render_nat, uplink_table
@@ -139,11 +140,12 @@ class LinuxPublicNetwork(PublicNetworkDriver):
             raise PublicNetworkError(f"VPC {vpc_id} has no internet gateway link")
         return info.addresses[0].split("/")[0]
 
-    def set_public_ips(self, vpc_id: str, vpc_ns: str, mapping: Mapping[str, str]) -> None:
+    def set_public_ips(self, vpc_id: str, vpc_ns: str, mapping: Mapping[str, str],
+                       egress: Sequence[SubnetEgress] | None = None) -> None:
         with self._lock:
             via = self._igw_address(vpc_id, vpc_ns)
-            _load(render_nat(mapping), vpc_ns)
-            wanted = {f"{ip}/32" for ip in mapping}
+            _load(render_nat(mapping, egress), vpc_ns)
+            wanted = {f"{ip}/32" for ip in mapping} | {f"{ip}/32" for e in egress or () for ip, _ in e.via_nat}
             for r in netlink.list_routes(self.ns):
                 if r.gateway == via and r.dst not in wanted:
                     netlink.delete_route(self.ns, r.dst)

@@ -17,13 +17,14 @@ from ..nftables import (
     Chain,
     Hook,
     InSet,
+    Keyword,
     Match,
     NatMap,
     Reject,
     Rule,
     quoted,
 )
-from .driver import IGW_IFNAME, PRIVATE_RANGES
+from .driver import IGW_IFNAME, PRIVATE_RANGES, SubnetEgress
 
 __all__ = [
     "NAT_TABLE",
@@ -48,21 +49,45 @@ def uplink_table(prefix: str) -> str:
     return f"{prefix.replace('-', '_')}_uplink"
 
 
-def nat_table(mapping: Mapping[str, str]) -> nft.Table:
-    """The VPC namespace's 1:1 NAT for ``{public ip: private ip}``."""
+def nat_table(mapping: Mapping[str, str], egress: Sequence[SubnetEgress] | None = None) -> nft.Table:
+    """The VPC namespace's 1:1 NAT for ``{public ip: private ip}``; with ``egress``, also the
+    NAT gateways' source NAT (before the 1:1 NAT: a subnet routed to a NAT gateway leaves through
+    it even from an instance with a public IP) and the route tables' filter (:func:`route_chain`)."""
     pairs = sorted(mapping.items())
+    to_igw = Match("oifname", quoted(IGW_IFNAME))
     dnat = (Rule(NatMap("dnat", "ip daddr", tuple(pairs))),) if pairs else ()
-    snat = (Rule(Match("oifname", quoted(IGW_IFNAME)),
-                 NatMap("snat", "ip saddr", tuple((priv, pub) for pub, priv in pairs))),) if pairs else ()
-    return nft.Table("ip", NAT_TABLE, (), (
-        Chain("pre", dnat, Hook("prerouting", priority="dstnat", type="nat")),
-        Chain("post", snat, Hook("postrouting", priority="srcnat", type="nat")),
-    ))
+    snat = (Rule(to_igw, NatMap("snat", "ip saddr", tuple((priv, pub) for pub, priv in pairs))),) if pairs else ()
+    gateways = tuple(Rule(to_igw, Match("ip saddr", e.cidr), Match("ip daddr", nft.anon_set(dests)),
+                          Keyword(f"snat ip to {ip}"))
+                     for e in egress or () for ip, dests in e.via_nat)
+    chains = [Chain("pre", dnat, Hook("prerouting", priority="dstnat", type="nat")),
+              Chain("post", gateways + snat, Hook("postrouting", priority="srcnat", type="nat"))]
+    if egress is not None:
+        chains.append(route_chain(egress))
+    return nft.Table("ip", NAT_TABLE, (), tuple(chains))
 
 
-def render_nat(mapping: Mapping[str, str]) -> str:
+def route_chain(egress: Sequence[SubnetEgress]) -> Chain:
+    """The forward filter that makes the IGW follow the route tables: a subnet's packets towards
+    the IGW leave only to the destinations its table routes to the IGW or to a working NAT
+    gateway; a packet from outside to a NAT gateway's address that conntrack did not translate
+    back (a new connection, not a reply) is dropped, and nothing hairpins back out."""
+    to_igw, from_igw = Match("oifname", quoted(IGW_IFNAME)), Match("iifname", quoted(IGW_IFNAME))
+    rules = [Rule(from_igw, to_igw, DROP)]
+    nat_ips = sorted({ip for e in egress for ip, _ in e.via_nat})
+    if nat_ips:
+        rules.append(Rule(from_igw, Match("ip daddr", nft.anon_set(nat_ips)), DROP))
+    for e in egress:
+        allowed = sorted(set(e.direct) | {d for _, dests in e.via_nat for d in dests})
+        src = Match("ip saddr", e.cidr)
+        rules.append(Rule(to_igw, src, Match("ip daddr", nft.anon_set(allowed), negate=True), DROP) if allowed
+                     else Rule(to_igw, src, DROP))
+    return Chain("route", tuple(rules), Hook("forward", priority="filter - 5"))
+
+
+def render_nat(mapping: Mapping[str, str], egress: Sequence[SubnetEgress] | None = None) -> str:
     """The ``nft -f`` script replacing the VPC's NAT table atomically."""
-    return nft.replace_table(nat_table(mapping)) + "\n"
+    return nft.replace_table(nat_table(mapping, egress)) + "\n"
 
 
 def host_filter_table(prefix: str, host_if: str, pool: str, uplink: str | None = None,

@@ -32,12 +32,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ..dnsmasq import Lease
+from ..dnsmasq import DhcpOptions, Lease
 from ..errors import InvalidArgument
 from ..names import netns_name as _netns_name
 from ..names import tap_name as _tap_name
 
-__all__ = ["HostRecord", "Lease", "LocalAddress", "SweepReport", "VpcNetworkDriver", "check_subnet_in_vpc"]
+__all__ = ["DhcpOptions", "HostRecord", "Lease", "LocalAddress", "SweepReport", "VpcNetworkDriver", "check_subnet_in_vpc"]
 
 
 @dataclass(frozen=True)
@@ -129,6 +129,11 @@ class VpcNetworkDriver(ABC):
 
     @abstractmethod
     def set_leases(self, vpc_id: str, leases: Sequence[Lease]) -> None: ...
+
+    @abstractmethod
+    def set_dhcp_options(self, vpc_id: str, options: DhcpOptions | None) -> None:
+        """The VPC's DHCP options set (None: the region's default: its domain and the VPC's
+        resolver); leases are kept, guests get the options when they renew."""
 
     @abstractmethod
     def set_local_addresses(self, vpc_id: str, addresses: Sequence[LocalAddress],

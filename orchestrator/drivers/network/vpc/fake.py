@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .. import netlink, routes
-from ..dnsmasq import Lease
+from ..dnsmasq import DhcpOptions, Lease
 from ..errors import AlreadyExists, InvalidArgument, SubnetNotFound, VpcNotFound
 from ..names import bridge_name, check_prefix
 from .driver import HostRecord, LocalAddress, SweepReport, VpcNetworkDriver, check_subnet_in_vpc
@@ -25,6 +25,7 @@ class FakeVpc:
     leases: list[Lease] = field(default_factory=list)
     local: list[LocalAddress] = field(default_factory=list)
     records: list[HostRecord] = field(default_factory=list)
+    options: DhcpOptions | None = None
 
 
 class FakeVpcNetwork(VpcNetworkDriver):
@@ -109,6 +110,11 @@ class FakeVpcNetwork(VpcNetworkDriver):
                 if ipaddress.IPv4Address(lease.ip) not in ipaddress.IPv4Network(vpc.cidr):
                     raise InvalidArgument(f"lease {lease.ip} is outside VPC {vpc_id} ({vpc.cidr})")
             vpc.leases = sorted(set(leases), key=lambda x: (x.mac, x.ip))
+
+    def set_dhcp_options(self, vpc_id: str, options: DhcpOptions | None) -> None:
+        self._rec("set_dhcp_options", vpc_id, options)
+        with self._lock:
+            self._vpc(vpc_id).options = options
 
     def set_local_addresses(self, vpc_id: str, addresses: Sequence[LocalAddress],
                             records: Sequence[HostRecord] = ()) -> None:

@@ -12,7 +12,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from .. import imds_limit, netlink, rootops, routes
-from ..dnsmasq import DhcpSubnet, Dnsmasq, DnsmasqSpec, Lease, conf_file_of, dnsmasq_pids, terminate
+from ..dnsmasq import (
+    DhcpOptions,
+    DhcpSubnet,
+    Dnsmasq,
+    DnsmasqSpec,
+    Lease,
+    conf_file_of,
+    dnsmasq_pids,
+    terminate,
+)
 from ..errors import (
     AlreadyExists,
     InvalidArgument,
@@ -50,6 +59,7 @@ class _VpcState:
     leases: list[Lease] = field(default_factory=list)
     local: list[LocalAddress] = field(default_factory=list)  # the namespace's own addresses on bridges
     records: list[HostRecord] = field(default_factory=list)  # extra DNS records
+    options: DhcpOptions | None = None  # the VPC's DHCP options set (None: the region's default)
 
     def to_json(self) -> str:
         return json.dumps(
@@ -60,6 +70,7 @@ class _VpcState:
                 "leases": [[ls.mac, ls.ip, ls.hostname] for ls in self.leases],
                 "local": [[a.subnet_id, a.ip] for a in self.local],
                 "records": [[r.name, r.ip] for r in self.records],
+                "options": None if self.options is None else _options_json(self.options),
             },
             indent=1,
             sort_keys=True,
@@ -75,7 +86,19 @@ class _VpcState:
             leases=[Lease(*x) for x in d.get("leases", [])],
             local=[LocalAddress(*x) for x in d.get("local", [])],
             records=[HostRecord(*x) for x in d.get("records", [])],
+            options=None if d.get("options") is None else _options_of(d["options"]),
         )
+
+
+def _options_json(o: DhcpOptions) -> dict[str, object]:
+    return {"domain_name": o.domain_name, "dns_servers": list(o.dns_servers), "ntp_servers": list(o.ntp_servers),
+            "netbios_name_servers": list(o.netbios_name_servers), "netbios_node_type": o.netbios_node_type}
+
+
+def _options_of(d: dict[str, object]) -> DhcpOptions:
+    return DhcpOptions(d.get("domain_name"), tuple(d.get("dns_servers") or ()),  # type: ignore[arg-type]
+                       tuple(d.get("ntp_servers") or ()), tuple(d.get("netbios_name_servers") or ()),  # type: ignore[arg-type]
+                       d.get("netbios_node_type"))  # type: ignore[arg-type]
 
 
 class LinuxVpcNetwork(VpcNetworkDriver):
@@ -139,6 +162,7 @@ class LinuxVpcNetwork(VpcNetworkDriver):
             listen_addresses=(vpc_dns_ip(state.cidr), LINK_LOCAL_DNS_IP),
             subnets=tuple(DhcpSubnet(bridge_name(sid), cidr) for sid, cidr in sorted(state.subnets.items())),
             addresses=((SERVICE_DOMAIN, SERVICE_ENDPOINT_IP),),
+            options=state.options,
         )
         return self._dnsmasq(state.vpc_id).apply(spec, state.leases, [(r.name, r.ip) for r in state.records])
 
@@ -290,6 +314,15 @@ class LinuxVpcNetwork(VpcNetworkDriver):
             self._sync_dnsmasq(state)
             for lease in removed:
                 self._release(state, lease)
+
+    def set_dhcp_options(self, vpc_id: str, options: DhcpOptions | None) -> None:
+        """What dnsmasq hands out from now on (SIGHUP: leases kept; guests see it on renewal)."""
+        with self._lock(vpc_id):
+            state = self._require(vpc_id)
+            if state.options != options:
+                state.options = options
+                self._save(state)
+                self._sync_dnsmasq(state)
 
     def set_local_addresses(self, vpc_id: str, addresses: Sequence[LocalAddress],
                             records: Sequence[HostRecord] = ()) -> None:

@@ -1,0 +1,142 @@
+"""Where a VPC's route tables send each subnet's traffic, as pure functions of the records.
+
+A route table is matched as EC2 does, by the longest prefix: the most specific route containing a
+destination decides, and a route whose target is gone (a deleted NAT gateway, a detached internet
+gateway) is a *blackhole*: it still wins the match and drops the traffic, it never falls back to a
+less specific route. From that, per subnet: the destinations that leave through the internet
+gateway as they are (1:1 NAT applies), and those that leave through a NAT gateway (its subnet must
+itself route them to the internet gateway, as on AWS), translated to its Elastic IP.
+
+Ranges are half-open ``(first, last + 1)`` pairs of integers, turned into CIDRs at the end.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
+
+from orchestrator.domain.lifecycle import NatGatewayState
+from orchestrator.drivers.network.public.driver import SubnetEgress
+from orchestrator.store.sqlite import Record
+
+Range = tuple[int, int]
+SPACE: Range = (0, 1 << 32)
+LOCAL = "local"
+BLACKHOLE = "blackhole"
+NAT_WORKS = (str(NatGatewayState.AVAILABLE),)  # states in which a NAT gateway translates
+
+
+def route_target(route: Mapping[str, object]) -> str:
+    """The route's target id (a NAT gateway, an internet gateway, ``local``)."""
+    return str(route.get("NatGatewayId") or route.get("GatewayId") or "")
+
+
+def live_targets(igw_id: str | None, nat_gateways: Iterable[Record]) -> set[str]:
+    """The targets that can carry traffic: ``local``, the VPC's attached IGW, available NAT gateways."""
+    live = {LOCAL} | ({igw_id} if igw_id else set())
+    return live | {n.id for n in nat_gateways if n.state in NAT_WORKS}
+
+
+def route_state(route: Mapping[str, object], live: set[str]) -> str:
+    """``active``, or ``blackhole`` when the target is gone (what DescribeRouteTables shows)."""
+    return "active" if route_target(route) in live else BLACKHOLE
+
+
+def table_for(tables: Sequence[Record], subnet_id: str) -> Record | None:
+    """The subnet's route table: the one associated with it, else the VPC's main table."""
+    own = next((t for t in tables if any(a.get("SubnetId") == subnet_id for a in t.data["Associations"])), None)
+    return own or next((t for t in tables if any(a.get("Main") for a in t.data["Associations"])), None)
+
+
+def _range(cidr: str) -> Range:
+    net = ipaddress.IPv4Network(cidr)
+    return int(net.network_address), int(net.network_address) + net.num_addresses
+
+
+def decide(routes: Sequence[Mapping[str, object]], live: set[str]) -> list[tuple[Range, str]]:
+    """The address space cut into ranges, each with the target of its longest matching route
+    (``blackhole`` for a dead target); ranges no route covers are left out."""
+    nets = []
+    for r in routes:
+        try:
+            nets.append((_range(str(r["DestinationCidrBlock"])), route_target(r)))
+        except ValueError:
+            continue  # not IPv4 (never stored today): no effect on IPv4 forwarding
+    cuts = sorted({b for (lo, hi), _ in nets for b in (lo, hi)})
+    out: list[tuple[Range, str]] = []
+    for lo, hi in itertools.pairwise(cuts):
+        covering = [(h - low, t) for (low, h), t in nets if low <= lo and hi <= h]
+        if not covering:
+            continue
+        target = min(covering)[1]  # the smallest (most specific) route containing the piece
+        target = target if target in live else BLACKHOLE
+        if out and out[-1][1] == target and out[-1][0][1] == lo:
+            out[-1] = ((out[-1][0][0], hi), target)
+        else:
+            out.append(((lo, hi), target))
+    return out
+
+
+def ranges_to(decided: Sequence[tuple[Range, str]], target: str) -> list[Range]:
+    return [r for r, t in decided if t == target]
+
+
+def intersect(a: Sequence[Range], b: Sequence[Range]) -> list[Range]:
+    out = []
+    for lo1, hi1 in a:
+        for lo2, hi2 in b:
+            lo, hi = max(lo1, lo2), min(hi1, hi2)
+            if lo < hi:
+                out.append((lo, hi))
+    return sorted(out)
+
+
+def cidrs(ranges: Sequence[Range]) -> tuple[str, ...]:
+    out: list[str] = []
+    for lo, hi in ranges:
+        first, last = ipaddress.IPv4Address(lo), ipaddress.IPv4Address(hi - 1)
+        out += [str(n) for n in ipaddress.summarize_address_range(first, last)]
+    return tuple(out)
+
+
+def internet_ranges(tables: Sequence[Record], subnet_id: str, igw_id: str | None, live: set[str]) -> list[Range]:
+    """The destinations the subnet's route table sends to the VPC's attached internet gateway."""
+    table = table_for(tables, subnet_id)
+    if table is None or igw_id is None:
+        return []
+    return ranges_to(decide(table.data["Routes"], live), igw_id)
+
+
+def egress(tables: Sequence[Record], subnets: Mapping[str, Record], igw_id: str | None,
+           nat_gateways: Sequence[Record]) -> list[SubnetEgress]:
+    """Per subnet of the VPC, what may leave through the internet gateway: directly (the
+    destinations routed to the IGW) and through each NAT gateway (the destinations routed to it
+    that its own subnet routes to the IGW), sorted by subnet CIDR."""
+    live = live_targets(igw_id, nat_gateways)
+    nat_ips = {n.id: _public_ip(n) for n in nat_gateways}
+    out = []
+    for subnet in sorted(subnets.values(), key=lambda s: _range(s.data["CidrBlock"])):
+        table = table_for(tables, subnet.id)
+        decided = decide(table.data["Routes"], live) if table is not None else []
+        direct = ranges_to(decided, igw_id) if igw_id else []
+        via: list[tuple[str, tuple[str, ...]]] = []
+        for nat in nat_gateways:
+            public_ip = nat_ips[nat.id]
+            if nat.id not in live or public_ip is None or nat.data["SubnetId"] not in subnets:
+                continue
+            onward = internet_ranges(tables, nat.data["SubnetId"], igw_id, live)
+            ranges = intersect(ranges_to(decided, nat.id), onward)
+            if ranges:
+                via.append((public_ip, cidrs(ranges)))
+        out.append(SubnetEgress(subnet.data["CidrBlock"], cidrs(direct), tuple(via)))
+    return out
+
+
+def _public_ip(nat: Record) -> str | None:
+    return next((a["PublicIp"] for a in nat.data["NatGatewayAddresses"] if a.get("PublicIp")), None)
+
+
+def public_ips(nat_gateways: Sequence[Record]) -> list[str]:
+    """The Elastic IPs of the NAT gateways that translate (routed to the VPC on the public side)."""
+    return sorted(ip for n in nat_gateways if n.state in NAT_WORKS and (ip := _public_ip(n)))

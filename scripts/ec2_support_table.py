@@ -1,0 +1,157 @@
+"""Render docs/ec2-actions.md: every operation of botocore's EC2 model, whether ec2d serves it (an
+``@action`` handler is registered for it, orchestrator/api/registry.py) or refuses it (the EC2
+protocol's ``UnsupportedOperation``, "The action X is not supported by ec2d yet."), and for a served
+action a note: the hand-written ``NOTES`` below (values ec2d refuses, parameters it accepts without
+effect and why), then the top-level input members whose names appear nowhere in ec2d's code, so
+that no value of theirs can have an effect (a lower bound: a name read for another action counts
+as read).
+
+Deterministic (sorted, no dates): tests/api/test_ec2_support_table.py re-renders it and compares.
+Run from the repository root after adding or removing an action:
+
+    PYTHONPATH=. /work/main/.venv/bin/python scripts/ec2_support_table.py
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import botocore
+import botocore.session
+
+from orchestrator.api.handlers import load_all
+from orchestrator.api.registry import get_service
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "docs" / "ec2-actions.md"
+CODE = ROOT / "orchestrator"
+
+# Members every served action handles in the shared layers (api/dispatch.py: DryRun; api/describe.py
+# and api/filters.py: Filters and pages), whatever the handler reads.
+SHARED = frozenset({"DryRun"})
+
+# What a reader must know about a served action beyond "served": values refused (with the code)
+# and parameters accepted without effect. Keep in step with the UnsupportedOperation sites
+# (grep UnsupportedOperation orchestrator/) and the services' checks.
+NOTES: dict[str, str] = {
+    "AuthorizeSecurityGroupEgress": "`Ipv6Ranges` refused (UnsupportedOperation: ec2d's VPCs are IPv4 only); "
+                                    "`PrefixListIds` answer InvalidPrefixListID.NotFound (no prefix lists yet)",
+    "AuthorizeSecurityGroupIngress": "`Ipv6Ranges` refused (UnsupportedOperation: ec2d's VPCs are IPv4 only); "
+                                     "`PrefixListIds` answer InvalidPrefixListID.NotFound (no prefix lists yet)",
+    "ModifySecurityGroupRules": "`CidrIpv6` refused (UnsupportedOperation), `PrefixListId` InvalidPrefixListID.NotFound",
+    "CopyImage": "`Encrypted` refused (UnsupportedOperation: ec2d does not encrypt images)",
+    "CopySnapshot": "`Encrypted` refused (UnsupportedOperation: ec2d does not encrypt snapshots)",
+    "CreateVolume": "`Encrypted` refused (UnsupportedOperation); `MultiAttachEnabled` refused "
+                    "(InvalidParameterCombination)",
+    "CreateRoute": "routes to internet gateways only (`GatewayId`); any other target refused (UnsupportedOperation)",
+    "DescribeInstanceAttribute": "attributes ec2d does not keep refused (UnsupportedOperation)",
+    "DescribeInstanceTypeOfferings": "`LocationType=outpost`: no offerings (ec2d has no Outposts)",
+    "ModifySubnetAttribute": "`MapPublicIpOnLaunch` only; every other attribute refused (UnsupportedOperation)",
+    "RegisterImage": "EBS-backed images from snapshots only; `ImageLocation` without `BlockDeviceMappings` "
+                     "refused (UnsupportedOperation: no S3 manifests)",
+    "RunInstances": "`InstanceType` must be given in practice: EC2's default `m1.small` is not in ec2d's "
+                    "catalogue (InvalidParameterValue); guests run under TCG, so vCPU speed is not the type's",
+}
+
+_QUOTED = re.compile(r"""["']([A-Za-z][A-Za-z0-9]*)["']""")
+
+
+def model() -> botocore.model.ServiceModel:
+    return botocore.session.get_session().get_service_model("ec2")
+
+
+def served() -> set[str]:
+    load_all()
+    return set(get_service("ec2").handlers)
+
+
+def names_in_code() -> set[str]:
+    """Every quoted identifier in ec2d's Python code (the names a request member is read by)."""
+    found: set[str] = set()
+    for path in sorted(CODE.rglob("*.py")):
+        found.update(_QUOTED.findall(path.read_text()))
+    return found
+
+
+def unread_members(ec2: botocore.model.ServiceModel, action: str, known: set[str]) -> list[str]:
+    shape = ec2.operation_model(action).input_shape
+    members = list(shape.members) if shape is not None else []
+    return sorted(m for m in members if m not in SHARED and m not in known)
+
+
+def note(ec2: botocore.model.ServiceModel, action: str, known: set[str]) -> str:
+    parts = [NOTES[action]] if action in NOTES else []
+    unread = unread_members(ec2, action, known)
+    if unread:
+        parts.append("accepted, no effect: " + ", ".join(f"`{m}`" for m in unread))
+    return "; ".join(parts)
+
+
+def render() -> str:
+    ec2 = model()
+    actions = sorted(ec2.operation_names)
+    serving = served()
+    unknown = sorted(serving - set(actions))
+    if unknown:
+        raise SystemExit(f"handlers for actions botocore's model does not have: {unknown}")
+    known = names_in_code()
+    notes = {a: note(ec2, a, known) for a in actions if a in serving}
+    lines = [
+        "# EC2 actions in ec2d",
+        "",
+        "Generated by `scripts/ec2_support_table.py` from botocore's EC2 model "
+        f"(botocore {botocore.__version__}, API {ec2.api_version}) and the handlers ec2d registers "
+        "(`@action`, orchestrator/api/registry.py). Do not edit: re-run the script.",
+        "",
+        "A refused action answers `UnsupportedOperation` (\"The action X is not supported by ec2d yet.\", "
+        "HTTP 400) once its input is valid for the model. A served one never answers that; its notes say "
+        "which values it refuses (some with `UnsupportedOperation` and a reason) and which parameters it "
+        "accepts without effect (\"accepted, no effect\": members whose names appear nowhere in ec2d's "
+        "code; with the values it refuses, such a member is only ignored alongside accepted ones).",
+        "",
+        "| | actions |",
+        "|---|---|",
+        f"| in botocore's EC2 model | {len(actions)} |",
+        f"| served by ec2d | {len(serving)} |",
+        f"| served, with notes | {sum(1 for n in notes.values() if n)} |",
+        f"| refused (UnsupportedOperation) | {len(actions) - len(serving)} |",
+        "",
+        "## Served",
+        "",
+        "| Action | Notes |",
+        "|---|---|",
+    ]
+    lines += [f"| {a} | {notes[a]} |" for a in actions if a in serving]
+    lines += ["", "## Refused", ""]
+    lines += _by_letter([a for a in actions if a not in serving])
+    return "\n".join(lines) + "\n"
+
+
+def _by_letter(names: list[str]) -> list[str]:
+    """One paragraph per initial letter (a list of 700-odd names stays readable)."""
+    groups: dict[str, list[str]] = {}
+    for n in names:
+        groups.setdefault(n[0], []).append(n)
+    out: list[str] = []
+    for letter in sorted(groups):
+        out += [f"**{letter}**: " + ", ".join(groups[letter]), ""]
+    return out[:-1]
+
+
+def main(argv: list[str]) -> int:
+    text = render()
+    if "--check" in argv:
+        current = OUT.read_text() if OUT.exists() else ""
+        if current != text:
+            print(f"{OUT.relative_to(ROOT)} is out of date: run scripts/ec2_support_table.py", file=sys.stderr)
+            return 1
+        return 0
+    OUT.write_text(text)
+    print(f"wrote {OUT.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
