@@ -240,13 +240,18 @@ class Ebs:
     async def copy(self, source_id: str, snapshot_id: str, then: Then) -> None:
         """A layer with the content of ``source_id`` (CopySnapshot, CopyImage), then completed."""
         copy = self.store.get(snapshot_id)
-        try:
-            if copy is not None and copy.data.get("Encrypted") and not copy.data.get("DataKey"):
-                raise ValueError("Given key ID is not accessible")  # as EC2's copy of an unusable key ends
-            await self.jobs.call(self.storage.copy_layer, source_id, snapshot_id)
-        except Exception as exc:
-            log.exception("copy of %s failed", source_id)
-            complete_snapshot(self.store, snapshot_id, str(exc))
+        failure = None
+        if copy is not None and copy.data.get("Encrypted") and not copy.data.get("DataKey"):
+            failure = "Given key ID is not accessible"  # as EC2's copy under an unusable KMS key ends
+            log.warning("copy %s of %s: KMS key %s is not usable", snapshot_id, source_id, copy.data.get("KmsKeyId"))
+        else:
+            try:
+                await self.jobs.call(self.storage.copy_layer, source_id, snapshot_id)
+            except Exception as exc:
+                log.exception("copy of %s failed", source_id)
+                failure = str(exc)
+        if failure is not None:
+            complete_snapshot(self.store, snapshot_id, failure)
             if then is not None:
                 then(False)
             return
