@@ -41,10 +41,12 @@ NOTES: dict[str, str] = {
     "AuthorizeSecurityGroupIngress": "`Ipv6Ranges` refused (UnsupportedOperation: ec2d's VPCs are IPv4 only); "
                                      "`PrefixListIds` answer InvalidPrefixListID.NotFound (no prefix lists yet)",
     "ModifySecurityGroupRules": "`CidrIpv6` refused (UnsupportedOperation), `PrefixListId` InvalidPrefixListID.NotFound",
-    "CopyImage": "`Encrypted` refused (UnsupportedOperation: ec2d does not encrypt images)",
-    "CopySnapshot": "`Encrypted` refused (UnsupportedOperation: ec2d does not encrypt snapshots)",
-    "CreateVolume": "`Encrypted` refused (UnsupportedOperation); `MultiAttachEnabled` refused "
-                    "(InvalidParameterCombination)",
+    "CopyImage": "`Encrypted`/`KmsKeyId` re-encrypt the copies (LUKS in qcow2); a key id or ARN of the account "
+                 "and region names a key made on first use (no KMS API)",
+    "CopySnapshot": "`Encrypted`/`KmsKeyId` re-encrypt the copy (LUKS in qcow2); a key that names no key ends "
+                    "the copy in `error`, as on AWS",
+    "CreateVolume": "`Encrypted`/`KmsKeyId`: LUKS in qcow2, the key held by ec2d; a key that names no key makes "
+                    "the volume disappear, as on AWS; `MultiAttachEnabled` refused (InvalidParameterCombination)",
     "CreateRoute": "targets: internet gateways (`GatewayId`) and NAT gateways (`NatGatewayId`); instances, network "
                    "interfaces and other targets refused (UnsupportedOperation)",
     "ReplaceRoute": "targets: internet gateways (`GatewayId`) and NAT gateways (`NatGatewayId`); instances, network "
