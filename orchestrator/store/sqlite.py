@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from orchestrator.domain import billing, lifecycle, records
-from orchestrator.store import ledger, usage_reads, wal_index
+from orchestrator.store import ledger, usage_reads
 
 log = logging.getLogger("ec2d.store")
 
@@ -190,7 +190,8 @@ class Store:
             self._db.row_factory = sqlite3.Row
             with self._translated():
                 self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-                wal = on_disk and self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal"
+                if on_disk:
+                    self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute(f"PRAGMA synchronous={SYNCHRONOUS}")
                 self._db.execute("PRAGMA foreign_keys=ON")
                 self._migrate()
@@ -199,9 +200,8 @@ class Store:
         if on_disk:
             for suffix in ("", "-wal", "-shm"):
                 secure_file(self.path + suffix)
-        # what `generations` checks before reading again (`wal_index`), and what it read under it
-        self._wal_index = wal_index.open_index(self.path) if wal else None
-        self._generations_seen: dict[tuple[str, ...], tuple[bytes, tuple[int, ...]]] = {}
+        # what `generations` read, under the commit count it saw (`_commits_seen`)
+        self._generations_seen: dict[tuple[str, ...], tuple[tuple[int, int], tuple[int, ...]]] = {}
 
     # -- plumbing -----------------------------------------------------------------------------
     def _migrate(self) -> None:
@@ -271,9 +271,6 @@ class Store:
 
     def close(self) -> None:
         with self._lock:
-            if self._wal_index is not None:
-                self._wal_index.close()
-                self._wal_index = None
             self._db.close()
 
     # -- the usage ledger (store/ledger.py) -----------------------------------------------------
@@ -372,25 +369,30 @@ class Store:
 
     def generations(self, *families: str) -> tuple[int, ...] | None:
         """:meth:`generation` of each family, in one read (``"tags"``: :data:`TAGS_GENERATION`);
-        no read at all while no connection has committed since the last one (`wal_index`)."""
+        no read of them while no connection has committed since the last one (`_commits_seen`)."""
         with self._lock:  # no _translated(): on the hot path of every request
             if self._db.in_transaction:
                 return None
-            index = self._wal_index
-            if index is not None:
-                seen = index.header()  # before the read: a commit after it only costs a read
-                kept = self._generations_seen.get(families)
-                if kept is not None and kept[0] == seen:
-                    return kept[1]
+            seen = self._commits_seen()  # before the read: a commit after it only costs a read
+            kept = self._generations_seen.get(families)
+            if kept is not None and kept[0] == seen:
+                return kept[1]
             query = _GENERATIONS_SQL.get(families)
             if query is None:
                 query = _GENERATIONS_SQL[families] = (
                     "SELECT " + ", ".join(["COALESCE((SELECT CAST(value AS INTEGER) FROM settings WHERE key = ?), 0)"]
                                           * len(families)), tuple(f"generation.{f}" for f in families))
             found = tuple(self._db.execute(*query).fetchone())
-            if index is not None:
-                self._generations_seen[families] = (seen, found)
+            self._generations_seen[families] = (seen, found)
             return found
+
+    def _commits_seen(self) -> tuple[int, int]:
+        """What changes with every commit: SQLite's ``data_version`` (commits by other connections,
+        of any process) and this connection's own row changes. Asked of SQLite, not read from the
+        ``-shm`` file: a descriptor of ours on that file, once closed, would drop the locks SQLite
+        holds there for the whole process (POSIX locks), and the next process to open the
+        database would reset the wal-index under this one's map (SIGBUS)."""
+        return int(self._db.execute("PRAGMA data_version").fetchone()[0]), self._db.total_changes
 
     def _bump(self, db: sqlite3.Connection, rtype: str | None) -> None:
         for family, prefix in GENERATION_FAMILIES.items():

@@ -6,8 +6,8 @@ own policies (``AssumeRole``'s ``Policy`` and ``PolicyArns``), which can only na
 rights, or None when the session has none. The root user has none at all (it bypasses evaluation);
 other callers (an instance's identity credentials) have none either. Documents are parsed once per
 text (``documents.parse`` keeps them), and the set (with the context keys its policies look at) is
-kept while no IAM record changes (`read_cache`), so a request costs one generation check (no query while nothing was committed: `store/wal_index`) and the
-evaluation.
+kept while no IAM record changes (`read_cache`), so a request costs one generation check (no read of
+them while nothing was committed: `Store.generations`) and the evaluation.
 """
 
 from __future__ import annotations

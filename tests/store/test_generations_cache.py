@@ -1,6 +1,8 @@
-"""`Store.generations` answers from the wal-index header while no connection has committed, and
-reads again after any commit: by this connection, another connection, another process (a raw
-``sqlite3`` writer that knows nothing of ec2d), or a checkpoint that restarts the log."""
+"""`Store.generations` answers without reading the settings again while no connection has
+committed, and reads again after any commit: by this connection, another connection, another
+process (a raw ``sqlite3`` writer that knows nothing of ec2d), or a checkpoint that restarts the
+log. And the store never loses the locks SQLite holds on the ``-shm`` file (it opens no descriptor
+of its own there), so another process opening the database cannot reset the wal-index under it."""
 
 from __future__ import annotations
 
@@ -12,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.store import wal_index
 from orchestrator.store.sqlite import TAGS_GENERATION, Record, Store
 
 
@@ -24,9 +25,9 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 def _reads(store: Store) -> list[str]:
-    """The statements the store's connection runs from now on."""
+    """The reads (SELECTs) the store's connection runs from now on."""
     seen: list[str] = []
-    store._db.set_trace_callback(seen.append)
+    store._db.set_trace_callback(lambda sql: seen.append(sql) if sql.lstrip().upper().startswith("SELECT") else None)
     return seen
 
 
@@ -95,23 +96,31 @@ def test_inside_a_transaction_there_is_no_answer(store: Store) -> None:
         assert store.generation("iam") is None
 
 
-def test_without_a_wal_index_every_call_reads(tmp_path: Path) -> None:
+def test_an_in_memory_store_caches_too() -> None:
     memory = Store(":memory:", check_records=False)
     try:
-        assert memory._wal_index is None
         seen = _reads(memory)
-        memory.generations("iam")
+        first = memory.generations("iam")
+        assert memory.generations("iam") == first and len(seen) == 1
+        memory.insert(Record(id="iam-user-1", type="iam-user", region="global", state="available", data={}))
         memory.generations("iam")
         assert len(seen) == 2
     finally:
         memory.close()
 
 
-def test_a_file_that_is_not_a_wal_index_is_not_used(tmp_path: Path) -> None:
-    db = tmp_path / "x.db"
-    Path(str(db) + "-shm").write_bytes(b"\0" * 32768)  # no version, not initialized
-    assert wal_index.open_index(str(db)) is None
-    Path(str(db) + "-shm").write_bytes(b"\1" * 10)  # shorter than the header
-    assert wal_index.open_index(str(db)) is None
-    assert wal_index.open_index(str(tmp_path / "none.db")) is None
+# holds, from another process, SQLite's "dead man switch" byte of the -shm file (UNIX_SHM_DMS,
+# offset 128): every process with the database open keeps a shared lock there, and the first to
+# find it free resets (truncates) the wal-index
+PROBE = ("import fcntl, os, sys\nfd = os.open(sys.argv[1], os.O_RDWR)\n"
+         "try:\n    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 128)\n    print('free')\n"
+         "except OSError:\n    print('held')\n")
 
+
+def test_the_store_keeps_sqlite_s_shared_memory_lock(store: Store) -> None:
+    store.generations("iam")
+    store.insert(_vpc("vpc-00000000000000002"))
+    store.generations("iam", TAGS_GENERATION)
+    out = subprocess.run([sys.executable, "-c", PROBE, store.path + "-shm"], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "held"  # with a descriptor of the store's own closed on it, the lock was gone: "free"
