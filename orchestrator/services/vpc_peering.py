@@ -185,6 +185,21 @@ def active_peer(backend: Backend, vpc_id: str, peer_vpc_id: str) -> bool:
                for r in active_of(backend, vpc_id))
 
 
+def end_with_vpc(backend: Backend, vpc_id: str) -> list[tuple[str, str]]:
+    """DeleteVpc: the VPC's connections that are not over yet are deleted with it (as EC2 does);
+    returns the (region, VPC id) of the peers, whose networks follow."""
+    peers = []
+    with backend.store.transaction():
+        for region in backend.config.regions:
+            for r in backend.store.list(VPC_PEERING, region):
+                other = peering.other_side(r.data, vpc_id)
+                if other is None or peering.delete_move(r.state) is None:
+                    continue
+                _move(backend, region, r.id, str(PX.DELETED), r, str(PX.DELETED))
+                peers.append((other["Region"], other["VpcId"]))
+    return peers
+
+
 # ---------------------------------------------------------------------------------------------
 # the actions
 

@@ -169,3 +169,12 @@ def test_cross_region_request_is_accepted_in_the_peer_region(net: dict[str, Any]
         "Code"] == "active"
     assert status(ec2, pcx) == "active"
     assert ec2.delete_vpc_peering_connection(VpcPeeringConnectionId=pcx)["Return"]
+
+
+def test_deleting_a_vpc_deletes_its_connections(net: dict[str, Any]) -> None:
+    ec2 = net["ec2"]
+    gone = ec2.create_vpc(CidrBlock="10.85.0.0/16")["Vpc"]["VpcId"]
+    pcx = ec2.create_vpc_peering_connection(VpcId=gone, PeerVpcId=net["b"])["VpcPeeringConnection"]
+    ec2.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx["VpcPeeringConnectionId"])
+    ec2.delete_vpc(VpcId=gone)
+    assert status(ec2, pcx["VpcPeeringConnectionId"]) == "deleted"

@@ -80,8 +80,9 @@ def three(ec2d, ec2) -> Iterator[dict[str, Any]]:
         if pcx["Status"]["Code"] in ("active", "pending-acceptance") and pcx["RequesterVpcInfo"]["VpcId"] in {
                 net[s]["vpc"] for s in CIDRS}:
             ec2.delete_vpc_peering_connection(VpcPeeringConnectionId=pcx["VpcPeeringConnectionId"])
-    for side in CIDRS:
+    for side in ("b", "a", "c"):  # B's rules name A's group: B's group goes first
         ec2.delete_security_group(GroupId=net[side]["sg"])
+    for side in CIDRS:
         ec2.delete_subnet(SubnetId=net[side]["subnet"])
         ec2.delete_vpc(VpcId=net[side]["vpc"])
     ec2.delete_key_pair(KeyName=key["KeyName"])
