@@ -36,6 +36,8 @@ SHARED = frozenset({"DryRun"})
 # and parameters accepted without effect. Keep in step with the UnsupportedOperation sites
 # (grep UnsupportedOperation orchestrator/) and the services' checks.
 NOTES: dict[str, str] = {
+    "CreateVpcPeeringConnection": "`PeerOwnerId` other than the caller's account refused (UnsupportedOperation: "
+                                  "ec2d serves one account); `PeerRegion` must be a region ec2d serves",
     "AuthorizeSecurityGroupEgress": "`Ipv6Ranges` refused (UnsupportedOperation: ec2d's VPCs are IPv4 only); "
                                     "`PrefixListIds` answer InvalidPrefixListID.NotFound (no prefix lists yet)",
     "AuthorizeSecurityGroupIngress": "`Ipv6Ranges` refused (UnsupportedOperation: ec2d's VPCs are IPv4 only); "
@@ -45,7 +47,8 @@ NOTES: dict[str, str] = {
     "CopySnapshot": "`Encrypted` refused (UnsupportedOperation: ec2d does not encrypt snapshots)",
     "CreateVolume": "`Encrypted` refused (UnsupportedOperation); `MultiAttachEnabled` refused "
                     "(InvalidParameterCombination)",
-    "CreateRoute": "routes to internet gateways only (`GatewayId`); any other target refused (UnsupportedOperation)",
+    "CreateRoute": "targets: internet gateways (`GatewayId`), NAT gateways, VPC peering connections (a blackhole "
+                   "until active); any other target refused (UnsupportedOperation)",
     "DescribeInstanceAttribute": "attributes ec2d does not keep refused (UnsupportedOperation)",
     "DescribeInstanceTypeOfferings": "`LocationType=outpost`: no offerings (ec2d has no Outposts)",
     "ModifySubnetAttribute": "`MapPublicIpOnLaunch` only; every other attribute refused (UnsupportedOperation)",
