@@ -80,6 +80,14 @@ def settle(backend: Backend, record: Record[VpcPeeringData]) -> None:
         backend.store.transition(current.id, str(PX.INITIATING_REQUEST), target)
 
 
+def settle_interrupted(backend: Backend) -> None:
+    """At start-up: a request an interrupted call left ``initiating-request`` moves on."""
+    for region in backend.config.regions:
+        for r in backend.store.list(VPC_PEERING, region):
+            if r.state == PX.INITIATING_REQUEST:
+                settle(backend, r)
+
+
 def get(backend: Backend, region: str, pcx_id: str) -> Record[VpcPeeringData]:
     """The connection, seen from the requester's region or the accepter's."""
     ids.check(pcx_id, "pcx")

@@ -6,14 +6,18 @@ connection's state moves."""
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 
 from test_route_plan import R, route, subnet, table
 
+from orchestrator.config import Config
 from orchestrator.domain import lifecycle
 from orchestrator.domain import vpc_peering as peering
 from orchestrator.drivers.network import firewall as fw
 from orchestrator.drivers.network.vpc import peering as links
 from orchestrator.runtime import peering_state, route_plan, vpc_state
+from orchestrator.services import bootstrap
+from orchestrator.services import vpc_peering as service
 from orchestrator.store.sqlite import Record
 
 SUBNETS = {"subnet-a": subnet("subnet-a", "10.0.1.0/24"), "subnet-b": subnet("subnet-b", "10.0.2.0/24")}
@@ -89,3 +93,18 @@ def test_state_moves_and_messages() -> None:
     assert peering.status_message("pending-acceptance", "123") == "Pending Acceptance by 123"
     lifecycle.check_move("vpc-peering-connection", "pending-acceptance", "active")
     lifecycle.check_initial("vpc-peering-connection", "initiating-request")
+
+
+def test_an_interrupted_request_settles_at_start_up(tmp_path: Path) -> None:
+    backend = bootstrap.open(Config(data_dir=tmp_path, instances=False, regions={"us-east-1": ["a"]}))
+    try:
+        vpcs = [service.lookup.vpc(backend, R, v.id) for v in backend.store.list("vpc", R)]
+        default = vpcs[0]
+        other = Record("vpc-0123456789abcdef0", "vpc", R, "available", dict(default.data, CidrBlock="10.44.0.0/16"))
+        backend.store.insert(other, {})
+        made = service.create(backend, R, {"VpcId": default.id, "PeerVpcId": other.id}, {})
+        assert made.state == "initiating-request"
+        service.settle_interrupted(backend)
+        assert backend.store.get(made.id).state == "pending-acceptance"  # type: ignore[union-attr]
+    finally:
+        backend.close()
