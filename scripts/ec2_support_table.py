@@ -36,6 +36,8 @@ SHARED = frozenset({"DryRun"})
 # and parameters accepted without effect. Keep in step with the UnsupportedOperation sites
 # (grep UnsupportedOperation orchestrator/) and the services' checks.
 NOTES: dict[str, str] = {
+    "CreateVpcPeeringConnection": "`PeerOwnerId` other than the caller's account refused (UnsupportedOperation: "
+                                  "ec2d serves one account); `PeerRegion` must be a region ec2d serves",
     "AuthorizeSecurityGroupEgress": "`Ipv6Ranges` refused (UnsupportedOperation: ec2d's VPCs are IPv4 only); "
                                     "`PrefixListIds` answer InvalidPrefixListID.NotFound (no prefix lists yet)",
     "AuthorizeSecurityGroupIngress": "`Ipv6Ranges` refused (UnsupportedOperation: ec2d's VPCs are IPv4 only); "
@@ -47,10 +49,12 @@ NOTES: dict[str, str] = {
                     "the copy in `error`, as on AWS",
     "CreateVolume": "`Encrypted`/`KmsKeyId`: LUKS in qcow2, the key held by ec2d; a key that names no key makes "
                     "the volume disappear, as on AWS; `MultiAttachEnabled` refused (InvalidParameterCombination)",
-    "CreateRoute": "targets: internet gateways (`GatewayId`) and NAT gateways (`NatGatewayId`); instances, network "
-                   "interfaces and other targets refused (UnsupportedOperation)",
-    "ReplaceRoute": "targets: internet gateways (`GatewayId`) and NAT gateways (`NatGatewayId`); instances, network "
-                    "interfaces and other targets refused (UnsupportedOperation)",
+    "CreateRoute": "targets: internet gateways (`GatewayId`), NAT gateways (`NatGatewayId`), VPC peering "
+                   "connections (a blackhole until active); instances, network interfaces and other targets "
+                   "refused (UnsupportedOperation)",
+    "ReplaceRoute": "targets: internet gateways (`GatewayId`), NAT gateways (`NatGatewayId`), VPC peering "
+                    "connections (a blackhole until active); instances, network interfaces and other targets "
+                    "refused (UnsupportedOperation)",
     "CreateNatGateway": "one address per gateway: secondary addresses and `AvailabilityZoneAddresses` (regional "
                         "gateways) refused (UnsupportedOperation)",
     "DescribeInstanceTypeOfferings": "`LocationType=outpost`: no offerings (ec2d has no Outposts)",

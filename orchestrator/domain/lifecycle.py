@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import Any
 
 from orchestrator.domain.states import INSTANCE_TRANSITIONS, VOLUME_TRANSITIONS, InstanceState, VolumeState
+from orchestrator.domain.vpc_peering import VpcPeeringState
 
 
 class IllegalTransition(ValueError):
@@ -180,6 +181,22 @@ NAT_GATEWAY = Lifecycle(
 )
 
 
+PX = VpcPeeringState
+VPC_PEERING = Lifecycle(
+    "vpc-peering-connection",
+    frozenset({str(PX.INITIATING_REQUEST)}),  # CreateVpcPeeringConnection
+    _table({
+        PX.INITIATING_REQUEST: frozenset({PX.PENDING_ACCEPTANCE, PX.FAILED,  # overlapping CIDRs
+                                          PX.DELETED}),
+        PX.PENDING_ACCEPTANCE: frozenset({PX.ACTIVE, PX.REJECTED, PX.DELETED}),
+        PX.ACTIVE: frozenset({PX.DELETED}),
+        PX.REJECTED: frozenset(),
+        PX.FAILED: frozenset(),
+        PX.DELETED: frozenset(),
+    }),
+)
+
+
 def _static(resource: str) -> Lifecycle:
     return Lifecycle(resource, frozenset({AVAILABLE}), {AVAILABLE: frozenset()})
 
@@ -192,7 +209,7 @@ LIFECYCLES: dict[str, Lifecycle] = {
         _static("iam-user"), _static("iam-access-key"), _static("iam-role"), _static("iam-policy"),
         _static("iam-instance-profile"), _static("sts-session"), _static("launch-template"),
         _static("dhcp-options"),
-        NAT_GATEWAY, LOAD_BALANCER, _static("elbv2-target-group"), _static("elbv2-listener"), _static("elbv2-rule"),
+        NAT_GATEWAY, VPC_PEERING, LOAD_BALANCER, _static("elbv2-target-group"), _static("elbv2-listener"), _static("elbv2-rule"),
     )
 }
 

@@ -26,6 +26,7 @@ from orchestrator.domain.elb_records import ListenerData, LoadBalancerData, Rule
 from orchestrator.domain.launch_template_records import LaunchTemplateRecordData
 from orchestrator.domain.route_records import NAT_GATEWAY, NatGatewayData, RouteTableData
 from orchestrator.domain.status_checks import SystemCheck
+from orchestrator.domain.vpc_peering import VPC_PEERING_SCHEMAS
 
 # ---------------------------------------------------------------------------------------------
 # shapes shared by several records
@@ -490,7 +491,7 @@ SCHEMAS: dict[str, type[Any]] = {
     LISTENER: ListenerData,
     LISTENER_RULE: RuleData,
 }
-SCHEMAS.update(AUTOSCALING_SCHEMAS | DHCP_SCHEMAS)  # Auto Scaling's records, DHCP options sets
+SCHEMAS.update(AUTOSCALING_SCHEMAS | DHCP_SCHEMAS | VPC_PEERING_SCHEMAS)  # Auto Scaling, DHCP options, peering
 
 
 # ---------------------------------------------------------------------------------------------

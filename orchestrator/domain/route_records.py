@@ -27,6 +27,7 @@ class Route(TypedDict):  # Describe shows State "blackhole" while the target is 
     Origin: str
     GatewayId: NotRequired[str]  # "local" or an internet gateway
     NatGatewayId: NotRequired[str]
+    VpcPeeringConnectionId: NotRequired[str]
 
 
 class RouteTableData(TypedDict):

@@ -28,14 +28,15 @@ NAT_WORKS = (str(NatGatewayState.AVAILABLE),)  # states in which a NAT gateway t
 
 
 def route_target(route: Mapping[str, object]) -> str:
-    """The route's target id (a NAT gateway, an internet gateway, ``local``)."""
-    return str(route.get("NatGatewayId") or route.get("GatewayId") or "")
+    """The route's target id (a NAT gateway, a peering connection, an internet gateway, ``local``)."""
+    return str(route.get("NatGatewayId") or route.get("VpcPeeringConnectionId") or route.get("GatewayId") or "")
 
 
-def live_targets(igw_id: str | None, nat_gateways: Iterable[Record]) -> set[str]:
-    """The targets that can carry traffic: ``local``, the VPC's attached IGW, available NAT gateways."""
+def live_targets(igw_id: str | None, nat_gateways: Iterable[Record], peerings: Iterable[str] = ()) -> set[str]:
+    """The targets that can carry traffic: ``local``, the VPC's attached IGW, available NAT
+    gateways, the active peering connections ``peerings`` (ids)."""
     live = {LOCAL} | ({igw_id} if igw_id else set())
-    return live | {n.id for n in nat_gateways if n.state in NAT_WORKS}
+    return live | {n.id for n in nat_gateways if n.state in NAT_WORKS} | set(peerings)
 
 
 def route_state(route: Mapping[str, object], live: set[str]) -> str:
@@ -135,6 +136,20 @@ def egress(tables: Sequence[Record], subnets: Mapping[str, Record], igw_id: str 
 
 def _public_ip(nat: Record) -> str | None:
     return next((a["PublicIp"] for a in nat.data["NatGatewayAddresses"] if a.get("PublicIp")), None)
+
+
+def peering_ranges(tables: Sequence[Record], subnets: Mapping[str, Record], live: set[str], pcx_id: str,
+                   peer_cidr: str) -> list[tuple[str, tuple[str, ...]]]:
+    """Per subnet (CIDR), the destinations inside the peer VPC's ``peer_cidr`` that its route
+    table sends to the peering connection ``pcx_id``; subnets that send none are left out."""
+    out = []
+    for subnet in sorted(subnets.values(), key=lambda s: _range(s.data["CidrBlock"])):
+        table = table_for(tables, subnet.id)
+        decided = decide(table.data["Routes"], live) if table is not None else []
+        ranges = intersect(ranges_to(decided, pcx_id), [_range(peer_cidr)])
+        if ranges:
+            out.append((subnet.data["CidrBlock"], cidrs(ranges)))
+    return out
 
 
 def public_ips(nat_gateways: Sequence[Record]) -> list[str]:

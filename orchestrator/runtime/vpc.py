@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import logging
 
+from orchestrator.domain import vpc_peering
 from orchestrator.domain.lifecycle import NatGatewayState
 from orchestrator.domain.records import LOAD_BALANCER, NAT_GATEWAY
+from orchestrator.domain.states import ACTIVE
+from orchestrator.domain.vpc_peering import VPC_PEERING, VpcPeeringState
 from orchestrator.drivers.network import routes
-from orchestrator.runtime import dhcp_state, vpc_state
+from orchestrator.runtime import dhcp_state, peering_state, vpc_state
 from orchestrator.runtime import records as rec
 from orchestrator.runtime.parts import Parts
 from orchestrator.runtime.vpc_state import VpcView
@@ -40,7 +43,41 @@ def read_view(parts: Parts, region: str, vpc: Record) -> VpcView:
         nodes=load_balancer_nodes(store, region, vpc.id),
         nat_gateways=[n for n in store.list(NAT_GATEWAY, region)
                       if n.data["VpcId"] == vpc.id and n.state != str(NatGatewayState.DELETED)],
+        peerings=(peerings := peer_sides(parts, vpc.id)),
+        peer_members=peer_members(parts, region, peerings),
     )
+
+
+def peer_sides(parts: Parts, vpc_id: str) -> list[vpc_state.PeerSide]:
+    """The VPC's active peering connections (stored in the requester's region)."""
+    out = []
+    for region in parts.networks:
+        for r in parts.model.store.list(VPC_PEERING, region):
+            peer = vpc_peering.other_side(r.data, vpc_id)
+            if r.state != str(VpcPeeringState.ACTIVE) or peer is None or peer["Region"] not in parts.networks:
+                continue
+            out.append(vpc_state.PeerSide(r.id, peer["VpcId"], peer["CidrBlock"],
+                                          parts.networks[peer["Region"]].netns_name(peer["VpcId"]),
+                                          r.data["RequesterVpcInfo"]["VpcId"] == vpc_id, peer["Region"]))
+    return out
+
+
+def peer_members(parts: Parts, region: str, peerings: list[vpc_state.PeerSide]) -> dict[str, tuple[str, ...]]:
+    """Security group id -> addresses of its members, for the groups of the peered VPCs of the
+    same region (rules may reference them, as on EC2)."""
+    store = parts.model.store
+    members: dict[str, set[str]] = {}
+    for p in peerings:
+        if p.peer_region != region:
+            continue
+        for inst in rec.vpc_instances(store, region, p.peer_vpc_id):
+            if inst.state not in ACTIVE:
+                continue
+            for eni in rec.attached_enis(store, inst):
+                for g in eni.data["Groups"]:
+                    members.setdefault(g["GroupId"], set()).update(
+                        (eni.data["PrivateIpAddress"], *vpc_state.secondary_ips(eni)))
+    return {gid: tuple(sorted(ips)) for gid, ips in members.items()}
 
 
 def load_balancer_nodes(store: Store, region: str, vpc_id: str) -> list[vpc_state.LocalNode]:
@@ -103,17 +140,20 @@ class VpcNetworks:
         lock: two syncs racing (say, after two terminations) could otherwise apply their snapshots
         in the wrong order and leave the older one in force."""
         async with self.jobs.lock(f"vpc-sync:{vpc_id}"):
-            await self._sync(region, vpc_id)
+            peers = await self._sync(region, vpc_id)
+        for peer in peers:  # their rules may reference this VPC's groups, whose members may have changed
+            await self.sync_firewall(peer.peer_region, None, peer.peer_vpc_id)
 
     def refresh(self, region: str, vpc_id: str) -> None:
         """:meth:`sync` in the background."""
         self.jobs.spawn(self.sync(region, vpc_id))
 
-    async def _sync(self, region: str, vpc_id: str) -> None:
+    async def _sync(self, region: str, vpc_id: str) -> list[vpc_state.PeerSide]:
+        """One sync; returns the VPC's active peerings."""
         p = self.parts
         vpc = p.model.store.get(vpc_id)
         if vpc is None:
-            return  # the VPC is gone (its namespace with it)
+            return []  # the VPC is gone (its namespace with it)
         try:
             view = read_view(p, region, vpc)
         except Exception as exc:  # the store holds something the model cannot express: fail closed
@@ -131,6 +171,8 @@ class VpcNetworks:
             p.imds.set_instances(vpc_id, vpc_state.metadata_table(view, lambda i: sessions.for_owner(i).as_imds(),
                                                                   p.model.roles))
         await self.sync_public(region, view)
+        await self.jobs.call(p.networks[region].set_peerings, vpc_id, peering_state.peering_links(view))
+        return list(view.peerings)
 
     async def sync_firewall(self, region: str, view: VpcView | None, vpc_id: str | None = None) -> None:
         """Security groups of the VPC, rendered and applied atomically in its namespace.

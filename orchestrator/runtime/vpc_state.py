@@ -9,6 +9,7 @@ rule check shares (an accepted rule always compiles).
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,6 +47,20 @@ class VpcView:
     zone_ids: Mapping[str, str] = field(default_factory=dict)  # zone name -> zone id
     nodes: Sequence[LocalNode] = ()  # load balancers' nodes in the VPC's subnets
     nat_gateways: Sequence[Record] = ()  # the VPC's NAT gateways (not deleted)
+    peerings: Sequence[PeerSide] = ()  # the VPC's active peering connections
+    peer_members: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # peer group -> member IPs
+
+
+@dataclass(frozen=True)
+class PeerSide:
+    """An active peering connection as one of its VPCs sees it."""
+
+    pcx_id: str
+    peer_vpc_id: str
+    peer_cidr: str
+    peer_ns: str  # the peer VPC's namespace
+    requester: bool  # this VPC requested the connection
+    peer_region: str
 
 
 @dataclass(frozen=True)
@@ -85,7 +100,7 @@ def subnet_is_public(view: VpcView, subnet: Record) -> bool:
     """The subnet's route table (its own, else the VPC's main one) sends some destinations to the
     VPC's attached internet gateway (its public addresses are then reachable from there)."""
     igw_id = view.igw.id if view.igw is not None else None
-    live = route_plan.live_targets(igw_id, view.nat_gateways)
+    live = route_plan.live_targets(igw_id, view.nat_gateways, [p.pcx_id for p in view.peerings])
     return bool(route_plan.internet_ranges(view.route_tables, subnet.id, igw_id, live))
 
 
@@ -173,10 +188,22 @@ def firewall_group(group: Record) -> fw.SecurityGroup:
     return fw.SecurityGroup(group.id, tuple(ingress), tuple(egress))
 
 
+def with_peer_members(group: fw.SecurityGroup, peer_members: Mapping[str, tuple[str, ...]]) -> fw.SecurityGroup:
+    """``group`` with its rules that reference a group of a peered VPC also matching that group's
+    members' addresses (the firewall only knows the members of its own VPC's groups)."""
+    def one(rule: fw.Rule) -> fw.Rule:
+        ips = sorted({ip for gid in rule.group_ids for ip in peer_members.get(gid, ())})
+        return dataclasses.replace(rule, cidrs=(*rule.cidrs, *(f"{ip}/32" for ip in ips))) if ips else rule
+    if not peer_members:
+        return group
+    return dataclasses.replace(group, ingress=tuple(one(r) for r in group.ingress),
+                               egress=tuple(one(r) for r in group.egress))
+
+
 def firewall_model(view: VpcView, tap_name: Callable[[str], str]) -> tuple[list[fw.Port], dict[str, fw.SecurityGroup]]:
     """The ports (every ENI of an active instance) and groups the VPC's ruleset is compiled from.
     Raises on records the model cannot express (the caller then locks the VPC down)."""
-    groups = {g.id: firewall_group(g) for g in view.groups}
+    groups = {g.id: with_peer_members(firewall_group(g), view.peer_members) for g in view.groups}
     ports = [fw.Port(e.id, tap_name(e.id), e.data["MacAddress"], (e.data["PrivateIpAddress"], *secondary_ips(e)),
                      tuple(g["GroupId"] for g in e.data["Groups"] if g["GroupId"] in groups))
              for r in view.instances if r.state in ACTIVE for e in view.enis.get(r.id, ())]

@@ -8,7 +8,7 @@ none of them; the composition root (``server.py``, ``cli/``) and tests open back
 from __future__ import annotations
 
 from orchestrator.config import Config
-from orchestrator.services import dhcp_options, instance_roles, nat_gateways, vpcs
+from orchestrator.services import dhcp_options, instance_roles, nat_gateways, vpc_peering, vpcs
 from orchestrator.services.backend import Backend
 from orchestrator.services.elbv2.for_autoscaling import ElbTargetGroups
 
@@ -26,4 +26,5 @@ def open(config: Config) -> Backend:  # noqa: A001 - the verb the callers read: 
     backend.target_groups = ElbTargetGroups(backend)  # Auto Scaling registers with ELBv2's groups
     ensure_defaults(backend)
     nat_gateways.settle_interrupted(backend)
+    vpc_peering.settle_interrupted(backend)
     return backend

@@ -32,6 +32,7 @@ from orchestrator.domain.records import (
     VpcData,
 )
 from orchestrator.domain.states import VolumeState
+from orchestrator.domain.vpc_peering import VpcPeeringData
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
 
@@ -81,6 +82,7 @@ LOOKUPS: dict[str, Lookup] = {lk.prefix: lk for lk in (
     Lookup("key", not_found=_key_not_found),
     Lookup("lt", not_found=errors.LaunchTemplateIdNotFound),
     Lookup("dopt"),
+    Lookup("pcx"),
 )}
 
 
@@ -169,3 +171,7 @@ def select(records: Sequence[Record], wanted: Sequence[str] | None, prefix: str)
 
 def dhcp_options(backend: Backend, region: str, dopt_id: str) -> Record[DhcpOptionsData]:
     return get(backend, region, "dopt", dopt_id)
+
+
+def vpc_peering(backend: Backend, region: str, pcx_id: str) -> Record[VpcPeeringData]:
+    return get(backend, region, "pcx", pcx_id)

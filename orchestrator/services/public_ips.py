@@ -28,7 +28,7 @@ from orchestrator.domain.records import (
 from orchestrator.domain.route_records import RouteTableAssociation
 from orchestrator.domain.states import InstanceState
 from orchestrator.runtime import records, route_plan, vpc_state
-from orchestrator.services import lookup
+from orchestrator.services import lookup, vpc_peering
 from orchestrator.services import tags as tag_service
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
@@ -189,7 +189,8 @@ def live_targets(backend: Backend, region: str, vpc_id: str) -> set[str]:
     """The route targets of the VPC that carry traffic (a route to any other is a blackhole)."""
     igw = attached_igw(backend, region, vpc_id)
     nats = [n for n in backend.store.list(NAT_GATEWAY, region) if n.data["VpcId"] == vpc_id]
-    return route_plan.live_targets(igw.id if igw is not None else None, nats)
+    return route_plan.live_targets(igw.id if igw is not None else None, nats,
+                                    [r.id for r in vpc_peering.active_of(backend, vpc_id)])
 
 
 def subnet_is_public(backend: Backend, subnet: Record[SubnetData]) -> bool:

@@ -14,15 +14,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from orchestrator.domain import errors, ids
+from orchestrator.domain import vpc_peering as peering
 from orchestrator.domain.lifecycle import NatGatewayState
 from orchestrator.domain.records import RTB
 from orchestrator.domain.route_records import Route, RouteTableData
-from orchestrator.services import lookup
+from orchestrator.services import lookup, vpc_peering
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
 
-TARGETS = ("GatewayId", "NatGatewayId")  # the route targets ec2d serves
-UNSERVED = ("InstanceId", "NetworkInterfaceId", "VpcPeeringConnectionId", "TransitGatewayId",
+TARGETS = ("GatewayId", "NatGatewayId", "VpcPeeringConnectionId")  # the route targets ec2d serves
+UNSERVED = ("InstanceId", "NetworkInterfaceId", "TransitGatewayId",
             "LocalGatewayId", "CarrierGatewayId", "EgressOnlyInternetGatewayId", "VpcEndpointId",
             "CoreNetworkArn")
 
@@ -60,6 +61,8 @@ def _target(backend: Backend, region: str, table: Record[RouteTableData], req: M
             raise errors.InvalidParameterValue(f"route table {table.id} and network gateway {value} belong to "
                                                "different networks")
         return {"GatewayId": value}
+    if key == "VpcPeeringConnectionId":
+        return {"VpcPeeringConnectionId": _peering_target(backend, region, table, value)}
     try:
         nat = lookup.nat_gateway(backend, region, value)
     except errors.NotFound:
@@ -70,6 +73,18 @@ def _target(backend: Backend, region: str, table: Record[RouteTableData], req: M
         raise errors.InvalidParameterValue(f"route table {table.id} and network gateway {value} belong to "
                                            "different networks")
     return {"NatGatewayId": value}
+
+
+def _peering_target(backend: Backend, region: str, table: Record[RouteTableData], pcx_id: str) -> str:
+    """A peering connection of the table's VPC that is not gone (a route to a pending one is a
+    blackhole until it is accepted, as on EC2)."""
+    record = vpc_peering.get(backend, region, pcx_id)
+    if record.state in peering.GONE:
+        raise lookup.LOOKUPS["pcx"].missing(pcx_id)
+    if peering.other_side(record.data, table.data["VpcId"]) is None:
+        raise errors.InvalidParameterValue(f"route table {table.id} and network gateway {pcx_id} belong to "
+                                           "different networks")
+    return pcx_id
 
 
 def create_route(backend: Backend, region: str, rtb_id: str, destination: str | None,

@@ -19,7 +19,7 @@ from orchestrator.drivers.network import firewall as fw
 from orchestrator.runtime.vpc_state import ensure_rules_field, firewall_rule
 from orchestrator.runtime.vpc_state import firewall_group as firewall_group  # re-exported (tests, sgfuzz)
 from orchestrator.runtime.vpc_state import stored_rule as _rule
-from orchestrator.services import lookup, vpcs
+from orchestrator.services import lookup, vpc_peering, vpcs
 from orchestrator.services import tags as tag_service
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
@@ -202,7 +202,8 @@ def permission_rules(backend: Backend, region: str, group: Record[SecurityGroupD
                 raise errors.MissingParameter("GroupId or GroupName of UserIdGroupPairs")
             ref = get(backend, region, ref_id) if ref_id else by_name(backend, region, ref_name,
                                                                          group.data["VpcId"])
-            if ref.data["VpcId"] != group.data["VpcId"]:
+            if ref.data["VpcId"] != group.data["VpcId"] and not vpc_peering.active_peer(
+                    backend, group.data["VpcId"], ref.data["VpcId"]):  # a peered VPC's group may be named
                 raise errors.InvalidParameter("You have specified two resources that belong to different networks.")
             peers.append((None, ref.id, rule_description(pair.get("Description"))))
         if not peers:

@@ -23,7 +23,7 @@ from orchestrator.domain.records import (
     VpcData,
 )
 from orchestrator.runtime.vpc_state import stored_rule
-from orchestrator.services import dhcp_options, lookup, public_ips, subnet_attributes
+from orchestrator.services import dhcp_options, lookup, public_ips, subnet_attributes, vpc_peering
 from orchestrator.services import tags as tag_service
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
@@ -385,8 +385,11 @@ async def open_vpc(backend: Backend, region: str, cidr: str, tags: dict[str, str
 
 
 async def close_vpc(backend: Backend, region: str, vpc_id: str) -> None:
-    """DeleteVpc: the record, then its network."""
+    """DeleteVpc: the record, then its network (the peerings end with it: the peers follow)."""
     await backend.runtime.delete_vpc_network(delete_vpc(backend, region, vpc_id))
+    for peer_region, peer_vpc in vpc_peering.end_with_vpc(backend, vpc_id):
+        if backend.store.get(peer_vpc) is not None:
+            await backend.runtime.sync_vpc(peer_region, peer_vpc)
 
 
 async def open_subnet(backend: Backend, region: str, vpc_id: str, cidr: str, zone_name: str | None,

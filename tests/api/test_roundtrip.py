@@ -30,6 +30,7 @@ from orchestrator.domain import errors
 from orchestrator.images.cache import ensure_image
 from orchestrator.services import images, principals
 from orchestrator.services import network_interfaces as enis
+from orchestrator.services import vpc_peering as vpc_peering_service
 from orchestrator.services.backend import Backend
 from orchestrator.services.iam import auth_messages, profiles, roles
 
@@ -64,6 +65,22 @@ def attached(s: State, b: Backend) -> Awaitable[object]:
 
 EC2_TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+
+
+def default_vpc(s: State) -> str:
+    return str(next(v["VpcId"] for v in s["DescribeVpcs"]["Vpcs"] if v["IsDefault"]))
+
+
+def peering(s: State) -> str:
+    return str(s["CreateVpcPeeringConnection"]["VpcPeeringConnection"]["VpcPeeringConnectionId"])
+
+
+def pending_peering(s: State, b: Backend) -> None:
+    """A second request, ``pending-acceptance`` (for the Reject sample)."""
+    record = vpc_peering_service.create(b, "us-east-1", {"VpcId": s["CreateVpc"]["Vpc"]["VpcId"],
+                                                         "PeerVpcId": default_vpc(s)}, {})
+    vpc_peering_service.settle(b, record)
+    s["pcx2"] = record.id
 
 
 def instance_profile(s: State, b: Backend) -> None:
@@ -252,6 +269,14 @@ SAMPLES: list[tuple[str, Sample]] = [
     ("DescribeNatGateways", lambda s: {"Filter": [{"Name": "state", "Values": ["available"]}]}),
     ("DeleteNatGateway", lambda s: {"NatGatewayId": s["CreateNatGateway"]["NatGateway"]["NatGatewayId"]}),
     ("ReleaseAddress", lambda s: {"AllocationId": s["AllocateAddress"]["AllocationId"]}),
+    ("CreateVpcPeeringConnection", lambda s: {
+        "VpcId": s["CreateVpc"]["Vpc"]["VpcId"], "PeerVpcId": default_vpc(s), "TagSpecifications": [
+            {"ResourceType": "vpc-peering-connection", "Tags": [{"Key": "k", "Value": "v"}]}]}),
+    ("AcceptVpcPeeringConnection", lambda s: {"VpcPeeringConnectionId": peering(s)}),
+    ("DescribeVpcPeeringConnections", lambda s: {"Filters": [{"Name": "status-code", "Values": ["active"]}]}),
+    ("DeleteVpcPeeringConnection", lambda s: {"VpcPeeringConnectionId": peering(s)}),
+    (SETUP, pending_peering),
+    ("RejectVpcPeeringConnection", lambda s: {"VpcPeeringConnectionId": s["pcx2"]}),
     ("DeleteNetworkInterface", lambda s: {"NetworkInterfaceId": s["CreateNetworkInterface"]["NetworkInterface"][
         "NetworkInterfaceId"]}),
     ("DisassociateRouteTable", lambda s: {"AssociationId": s["ReplaceRouteTableAssociation"]["NewAssociationId"]}),

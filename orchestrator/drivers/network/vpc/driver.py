@@ -36,8 +36,9 @@ from ..dnsmasq import DhcpOptions, Lease
 from ..errors import InvalidArgument
 from ..names import netns_name as _netns_name
 from ..names import tap_name as _tap_name
+from .peering import PeeringLink
 
-__all__ = ["DhcpOptions", "HostRecord", "Lease", "LocalAddress", "SweepReport", "VpcNetworkDriver", "check_subnet_in_vpc"]
+__all__ = ["DhcpOptions", "HostRecord", "Lease", "LocalAddress", "PeeringLink", "SweepReport", "VpcNetworkDriver", "check_subnet_in_vpc"]
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,12 @@ class VpcNetworkDriver(ABC):
                             records: Sequence[HostRecord] = ()) -> None:
         """Replace the namespace's own addresses on subnet bridges (each inside its subnet) and the
         extra DNS records the resolver answers; addresses no longer listed are removed."""
+
+    @abstractmethod
+    def set_peerings(self, vpc_id: str, links: Sequence[PeeringLink]) -> None:
+        """The VPC's active peering links exactly (``vpc/peering.py``): a veth pair to each peer
+        VPC's namespace, a route to its CIDR, and the filter that follows the route tables; links
+        no longer listed are removed (with the peer's end)."""
 
     @abstractmethod
     def ensure_unreachable(self, cidr: str) -> None:

@@ -12,7 +12,9 @@ from .. import netlink, routes
 from ..dnsmasq import DhcpOptions, Lease
 from ..errors import AlreadyExists, InvalidArgument, SubnetNotFound, VpcNotFound
 from ..names import bridge_name, check_prefix
+from . import peering
 from .driver import HostRecord, LocalAddress, SweepReport, VpcNetworkDriver, check_subnet_in_vpc
+from .peering import PeeringLink
 
 __all__ = ["FakeVpc", "FakeVpcNetwork"]
 
@@ -26,6 +28,7 @@ class FakeVpc:
     local: list[LocalAddress] = field(default_factory=list)
     records: list[HostRecord] = field(default_factory=list)
     options: DhcpOptions | None = None
+    peerings: list[PeeringLink] = field(default_factory=list)
 
 
 class FakeVpcNetwork(VpcNetworkDriver):
@@ -129,6 +132,12 @@ class FakeVpcNetwork(VpcNetworkDriver):
                     raise InvalidArgument(f"{a.ip} is not in subnet {a.subnet_id} ({cidr})")
             vpc.local = sorted(set(addresses), key=lambda a: (a.subnet_id, a.ip))
             vpc.records = sorted(set(records), key=lambda r: (r.name, r.ip))
+
+    def set_peerings(self, vpc_id: str, links: Sequence[PeeringLink]) -> None:
+        self._rec("set_peerings", vpc_id, tuple(links))
+        peering.table(links)  # the real driver's filter builds from the same links
+        with self._lock:
+            self._vpc(vpc_id).peerings = list(links)
 
     def ensure_unreachable(self, cidr: str) -> None:
         self._rec("ensure_unreachable", cidr)

@@ -46,7 +46,9 @@ from ..names import (
     subnet_gateway,
     vpc_dns_ip,
 )
+from . import peering
 from .driver import HostRecord, LocalAddress, SweepReport, VpcNetworkDriver, check_subnet_in_vpc
+from .peering import PeeringLink
 
 __all__ = ["LinuxVpcNetwork"]
 
@@ -364,6 +366,12 @@ class LinuxVpcNetwork(VpcNetworkDriver):
                 return
 
     # ------------------------------------------------------------------ public pool, sweep
+
+    def set_peerings(self, vpc_id: str, links: Sequence[PeeringLink]) -> None:
+        ns = self.netns_name(vpc_id)
+        with self._lock(vpc_id):
+            self._require(vpc_id)
+            peering.apply(ns, links)
 
     def ensure_unreachable(self, cidr: str) -> None:
         routes.ensure_unreachable(cidr, prefix=self.prefix)

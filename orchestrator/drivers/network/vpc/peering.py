@@ -1,0 +1,146 @@
+"""VPC peering links: a veth pair between two VPC namespaces, and the forward filter that makes
+each side follow its route tables (pure parts here, applied by :func:`apply` for the Linux driver).
+
+- the link: ``px`` + the last 13 hex of the ``pcx-`` id, the same name at both ends (each end lives
+  in one VPC's namespace, so deleting either namespace, or a sweep of it, removes the pair); a /30
+  of :data:`LINK_BLOCK` (the requester holds the first host, the accepter the second), picked
+  free in both namespaces when the pair is made and read back from the link afterwards;
+- each namespace routes the peer VPC's CIDR via the peer's end of the link;
+- ``table ip ec2d_pcx`` (forward and input hooks): a packet leaves over a peering only from a
+  subnet whose route table sends its destination to that connection (``PeeringLink.allowed``);
+  a packet that came in over a peering is never forwarded to another peering nor to the internet
+  gateway (no transit: NAT gateways and the IGW are both behind ``igw0``), and never reaches the
+  namespace's own services (metadata, DNS).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .. import netlink, rootops
+from .. import nftables as nft
+from ..errors import AlreadyExists
+from ..names import id_hex
+from ..nftables import ACCEPT, DROP, Chain, Hook, Match, Rule, quoted
+
+LINK_BLOCK = ipaddress.IPv4Network("100.66.0.0/16")  # link /30s (CGNAT space, never routed out)
+PEERING_TABLE = "ec2d_pcx"
+IF_PREFIX = "px"
+IGW_IFNAME = "igw0"  # the internet gateway's link (drivers/network/public)
+_pair_lock = threading.Lock()  # both sides' syncs may race to make the same pair
+
+
+@dataclass(frozen=True)
+class PeeringLink:
+    """One active peering as one side sees it: the connection, the peer VPC's namespace and CIDR,
+    whether this side requested it, and per local subnet CIDR the destinations its route table
+    sends to the connection (empty: nothing may leave over it)."""
+
+    pcx_id: str
+    peer_ns: str
+    peer_cidr: str
+    requester: bool
+    allowed: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+
+def ifname(pcx_id: str) -> str:
+    """The link's name at both ends (<= 15 characters)."""
+    return IF_PREFIX + id_hex(pcx_id)[-13:]
+
+
+def link_net(pcx_id: str, taken: set[ipaddress.IPv4Network]) -> ipaddress.IPv4Network:
+    """A free /30 of :data:`LINK_BLOCK`, first tried where the connection's id points."""
+    nets = 1 << (30 - LINK_BLOCK.prefixlen)
+    start = int.from_bytes(hashlib.sha256(pcx_id.encode()).digest()[:4], "big") % nets
+    for n in range(nets):
+        net = ipaddress.IPv4Network((int(LINK_BLOCK.network_address) + ((start + n) % nets) * 4, 30))
+        if net not in taken:
+            return net
+    raise AlreadyExists("no free peering link network")
+
+
+def peer_address(own: str) -> str:
+    """The other host of the /30 ``own`` (``a.b.c.d/30``) is on."""
+    iface = ipaddress.IPv4Interface(own)
+    return str(next(h for h in iface.network.hosts() if h != iface.ip))
+
+
+def table(links: Sequence[PeeringLink]) -> nft.Table:
+    """The namespace's peering filter (see the module doc)."""
+    from_px, to_px = Match("iifname", quoted(IF_PREFIX + "*")), Match("oifname", quoted(IF_PREFIX + "*"))
+    rules = [Rule(from_px, to_px, DROP), Rule(from_px, Match("oifname", quoted(IGW_IFNAME)), DROP)]
+    for link in links:
+        out = Match("oifname", quoted(ifname(link.pcx_id)))
+        rules += [Rule(out, Match("ip saddr", src), Match("ip daddr", nft.anon_set(dests)), ACCEPT)
+                  for src, dests in link.allowed]
+        rules.append(Rule(out, DROP))
+    return nft.Table("ip", PEERING_TABLE, (), (
+        Chain("peer_fwd", tuple(rules), Hook("forward", priority="filter - 5")),
+        Chain("peer_in", (Rule(from_px, DROP),), Hook("input", priority="filter - 5")),
+    ))
+
+
+def render(links: Sequence[PeeringLink]) -> str:
+    return nft.replace_table(table(links)) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# Linux
+
+
+def _own_address(ns: str, name: str) -> str | None:
+    info = netlink.link_info(ns, name)
+    return info.addresses[0] if info is not None and info.addresses else None
+
+
+def _taken(*namespaces: str) -> set[ipaddress.IPv4Network]:
+    return {ipaddress.IPv4Interface(a).network for ns in namespaces for a in netlink.list_addresses(ns)}
+
+
+def _ensure_pair(ns: str, link: PeeringLink) -> str | None:
+    """The pair exists (made with both ends' addresses, up); returns this end's address, or None
+    when the peer's namespace is not there yet (its own sync makes the pair then)."""
+    name = ifname(link.pcx_id)
+    with _pair_lock:
+        own = _own_address(ns, name) if netlink.link_exists(ns, name) else None
+        if own is not None:
+            return own
+        if not netlink.netns_exists(link.peer_ns):
+            return None
+        netlink.delete_link(ns, name)  # a half-made pair
+        netlink.delete_link(link.peer_ns, name)
+        net = link_net(link.pcx_id, _taken(ns, link.peer_ns))
+        first, second = (f"{h}/30" for h in list(net.hosts())[:2])
+        own, theirs = (first, second) if link.requester else (second, first)
+        netlink.create_veth(ns, name, name, peer_ns=link.peer_ns)
+        netlink.add_address(ns, name, own)
+        netlink.add_address(link.peer_ns, name, theirs)
+        netlink.set_up(ns, name)
+        netlink.set_up(link.peer_ns, name)
+        return own
+
+
+def apply(ns: str, links: Sequence[PeeringLink]) -> None:
+    """Make ``ns``'s peering links, routes and filter exactly ``links`` (blocking, idempotent)."""
+    wanted = {ifname(link.pcx_id) for link in links}
+    for name in netlink.list_links(ns, IF_PREFIX):
+        if name not in wanted:
+            netlink.delete_link(ns, name)  # its routes (and the peer's end) go with it
+    for link in links:
+        own = _ensure_pair(ns, link)
+        if own is None:
+            continue  # the peer's namespace is not up: its own sync makes the pair
+        via = peer_address(own)
+        try:
+            netlink.ensure_route(ns, link.peer_cidr, via=via)
+        except AlreadyExists:  # a stale route of an older link for the same CIDR
+            netlink.delete_route(ns, link.peer_cidr)
+            netlink.ensure_route(ns, link.peer_cidr, via=via)
+    if links:
+        rootops.run_nft(render(links), ns)
+    else:
+        rootops.nft_delete_table(ns, "ip", PEERING_TABLE)
