@@ -23,6 +23,7 @@ from orchestrator.domain.autoscaling_records import AUTOSCALING_SCHEMAS
 from orchestrator.domain.dhcp_options import DHCP_SCHEMAS
 from orchestrator.domain.elb_records import ListenerData, LoadBalancerData, RuleData, TargetGroupData
 from orchestrator.domain.launch_template_records import LaunchTemplateRecordData
+from orchestrator.domain.prefix_lists import PL_SCHEMAS
 from orchestrator.domain.route_records import NAT_GATEWAY, NatGatewayData, RouteTableData
 from orchestrator.domain.status_checks import SystemCheck
 
@@ -297,6 +298,7 @@ class SecurityGroupRule(TypedDict):
     CidrIpv4: str | None
     ReferencedGroupId: str | None
     Description: str | None
+    PrefixListId: NotRequired[str]  # a rule whose peer is a managed prefix list (its CIDRs)
 
 
 class SecurityGroupData(TypedDict):
@@ -490,7 +492,7 @@ SCHEMAS: dict[str, type[Any]] = {
     LISTENER: ListenerData,
     LISTENER_RULE: RuleData,
 }
-SCHEMAS.update(AUTOSCALING_SCHEMAS | DHCP_SCHEMAS)  # Auto Scaling's records, DHCP options sets
+SCHEMAS.update(AUTOSCALING_SCHEMAS | DHCP_SCHEMAS | PL_SCHEMAS)  # Auto Scaling's records, DHCP options sets, prefix lists
 
 
 # ---------------------------------------------------------------------------------------------

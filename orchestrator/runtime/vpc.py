@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import logging
 
+from orchestrator.domain import prefix_lists
 from orchestrator.domain.lifecycle import NatGatewayState
+from orchestrator.domain.prefix_lists import PREFIX_LIST
 from orchestrator.domain.records import LOAD_BALANCER, NAT_GATEWAY
 from orchestrator.drivers.network import routes
 from orchestrator.runtime import dhcp_state, vpc_state
@@ -25,12 +27,13 @@ def read_view(parts: Parts, region: str, vpc: Record) -> VpcView:
     tagged = [r.id for r in instances if r.data["MetadataOptions"].get("InstanceMetadataTags") == "enabled"]
     image_ids = {r.data["ImageId"] for r in instances}
     zones = {z: parts.model.regions.zone(z) for z in {r.data["AvailabilityZone"] for r in instances}}
+    groups = [g for g in store.list(rec.SECURITY_GROUP, region) if g.data.get("VpcId") == vpc.id]
     return VpcView(
         vpc=vpc,
         subnets={s.id: s for s in rec.subnets(store, region, vpc.id)},
         instances=instances,
         enis={r.id: rec.attached_enis(store, r) for r in instances},
-        groups=[g for g in store.list(rec.SECURITY_GROUP, region) if g.data.get("VpcId") == vpc.id],
+        groups=groups,
         route_tables=[t for t in store.list(rec.RTB, region) if t.data["VpcId"] == vpc.id],
         igw=rec.attached_igw(store, region, vpc.id),
         public_ips={r.id: rec.public_ip_of(store, r) for r in instances},
@@ -40,7 +43,17 @@ def read_view(parts: Parts, region: str, vpc: Record) -> VpcView:
         nodes=load_balancer_nodes(store, region, vpc.id),
         nat_gateways=[n for n in store.list(NAT_GATEWAY, region)
                       if n.data["VpcId"] == vpc.id and n.state != str(NatGatewayState.DELETED)],
+        prefix_lists=prefix_list_cidrs(store, vpc_state.prefix_list_ids(groups)),
     )
+
+
+def prefix_list_cidrs(store: Store, pl_ids: set[str]) -> dict[str, tuple[str, ...]]:
+    """The current CIDRs of each named prefix list (a missing one: none, its rules match nothing)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for pl_id in pl_ids:
+        found = store.get(pl_id)
+        out[pl_id] = prefix_lists.cidrs(found.data) if found is not None and found.type == PREFIX_LIST else ()
+    return out
 
 
 def load_balancer_nodes(store: Store, region: str, vpc_id: str) -> list[vpc_state.LocalNode]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from orchestrator.domain import errors, ids
 from orchestrator.domain.dhcp_options import DhcpOptionsData
 from orchestrator.domain.lifecycle import ImageState, SnapshotState
+from orchestrator.domain.prefix_lists import PrefixListData, PrefixListState
 from orchestrator.domain.records import (
     ImageData,
     InstanceData,
@@ -81,6 +82,7 @@ LOOKUPS: dict[str, Lookup] = {lk.prefix: lk for lk in (
     Lookup("key", not_found=_key_not_found),
     Lookup("lt", not_found=errors.LaunchTemplateIdNotFound),
     Lookup("dopt"),
+    Lookup("pl", frozenset({str(PrefixListState.DELETE_COMPLETE)})),
 )}
 
 
@@ -169,3 +171,7 @@ def select(records: Sequence[Record], wanted: Sequence[str] | None, prefix: str)
 
 def dhcp_options(backend: Backend, region: str, dopt_id: str) -> Record[DhcpOptionsData]:
     return get(backend, region, "dopt", dopt_id)
+
+
+def prefix_list(backend: Backend, region: str, pl_id: str) -> Record[PrefixListData]:
+    return get(backend, region, "pl", pl_id)
