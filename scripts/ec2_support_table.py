@@ -37,10 +37,14 @@ SHARED = frozenset({"DryRun"})
 # (grep UnsupportedOperation orchestrator/) and the services' checks.
 NOTES: dict[str, str] = {
     "AuthorizeSecurityGroupEgress": "`Ipv6Ranges` refused (UnsupportedOperation: ec2d's VPCs are IPv4 only); "
-                                    "`PrefixListIds` answer InvalidPrefixListID.NotFound (no prefix lists yet)",
+                                    "`PrefixListIds` (managed prefix lists) compiled to the list's CIDRs, "
+                                    "counted as its MaxEntries rules",
     "AuthorizeSecurityGroupIngress": "`Ipv6Ranges` refused (UnsupportedOperation: ec2d's VPCs are IPv4 only); "
-                                     "`PrefixListIds` answer InvalidPrefixListID.NotFound (no prefix lists yet)",
-    "ModifySecurityGroupRules": "`CidrIpv6` refused (UnsupportedOperation), `PrefixListId` InvalidPrefixListID.NotFound",
+                                     "`PrefixListIds` (managed prefix lists) compiled to the list's CIDRs, "
+                                     "counted as its MaxEntries rules",
+    "ModifySecurityGroupRules": "`CidrIpv6` refused (UnsupportedOperation)",
+    "CreateManagedPrefixList": "`AddressFamily=IPv6` refused (UnsupportedOperation: ec2d's VPCs are IPv4 only)",
+    "DescribePrefixLists": "ec2d has no AWS-managed prefix lists yet: always empty",
     "CopyImage": "`Encrypted` refused (UnsupportedOperation: ec2d does not encrypt images)",
     "CopySnapshot": "`Encrypted` refused (UnsupportedOperation: ec2d does not encrypt snapshots)",
     "CreateVolume": "`Encrypted` refused (UnsupportedOperation); `MultiAttachEnabled` refused "
