@@ -8,7 +8,7 @@ import logging
 
 from orchestrator.domain import prefix_lists
 from orchestrator.domain.lifecycle import NatGatewayState
-from orchestrator.domain.prefix_lists import PREFIX_LIST
+from orchestrator.domain.prefix_lists import PREFIX_LIST, PrefixListState
 from orchestrator.domain.records import LOAD_BALANCER, NAT_GATEWAY
 from orchestrator.drivers.network import routes
 from orchestrator.runtime import dhcp_state, vpc_state
@@ -54,6 +54,18 @@ def prefix_list_cidrs(store: Store, pl_ids: set[str]) -> dict[str, tuple[str, ..
         found = store.get(pl_id)
         out[pl_id] = prefix_lists.cidrs(found.data) if found is not None and found.type == PREFIX_LIST else ()
     return out
+
+
+_IN_PROGRESS = {str(PrefixListState.MODIFY_IN_PROGRESS): str(PrefixListState.MODIFY_COMPLETE),
+                str(PrefixListState.RESTORE_IN_PROGRESS): str(PrefixListState.RESTORE_COMPLETE)}
+
+
+def settle_prefix_lists(store: Store, region: str) -> None:
+    """Start-up, once every VPC's firewall was applied from the store: a list left
+    ``modify-in-progress`` (ec2d stopped before the VPCs naming it followed) has been followed now."""
+    for pl in store.list(PREFIX_LIST, region):
+        if pl.state in _IN_PROGRESS:
+            store.transition(pl.id, pl.state, _IN_PROGRESS[pl.state])
 
 
 def load_balancer_nodes(store: Store, region: str, vpc_id: str) -> list[vpc_state.LocalNode]:

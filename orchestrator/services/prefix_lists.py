@@ -66,6 +66,11 @@ def describe_one(record: Record[PrefixListData], tags: Mapping[str, str]) -> dic
     return out
 
 
+def shown(backend: Backend, record: Record[PrefixListData]) -> dict[str, Any]:
+    """The API's item of ``record`` with its tags (Modify/Restore answer with it)."""
+    return describe_one(record, backend.store.tags_of(record.id))
+
+
 def describe(backend: Backend, region: str, pl_ids: Sequence[str] | None) -> list[dict[str, Any]]:
     """DescribeManagedPrefixLists' items (the filters and pages are the handler's)."""
     records = [r for r in backend.store.list(PREFIX_LIST, region) if r.state != str(PL.DELETE_COMPLETE)]
@@ -173,9 +178,15 @@ def _vpcs_naming(backend: Backend, region: str, pl_id: str) -> list[str]:
 
 
 async def _follow(backend: Backend, region: str, record: Record[PrefixListData], done: PL) -> Record[PrefixListData]:
-    """Every VPC whose groups name the list re-synced, then the list's ``done`` state."""
-    for vpc_id in _vpcs_naming(backend, region, record.id):
-        await vpcs.sync_network(backend, region, vpc_id)
+    """Every VPC whose groups name the list re-synced, then the list's ``done`` state (its
+    ``-failed`` one if a sync raised: the next change may try again)."""
+    try:
+        for vpc_id in _vpcs_naming(backend, region, record.id):
+            await vpcs.sync_network(backend, region, vpc_id)
+    except BaseException:
+        failed = PL.MODIFY_FAILED if done == PL.MODIFY_COMPLETE else PL.RESTORE_FAILED
+        backend.store.transition(record.id, record.state, str(failed), {"StateMessage": "the firewall did not follow"})
+        raise
     return backend.store.transition(record.id, record.state, str(done))
 
 

@@ -5,16 +5,19 @@ DeleteManagedPrefixList refused while a rule names the list."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from api_only import fake_runtime, opened_backend
 from botocore.exceptions import ClientError
 from loopback_api import LoopbackApi
 
 from orchestrator.config import Config
-from orchestrator.services import bootstrap
+from orchestrator.services import bootstrap, prefix_lists
 
 
 @pytest.fixture(scope="module")
@@ -190,3 +193,21 @@ def test_unknown_list_in_a_rule_and_aws_managed_lists(ec2: Any, group: str) -> N
     assert ec2.describe_prefix_lists()["PrefixLists"] == []  # ec2d has no AWS-managed lists yet
     assert refused(ec2.describe_prefix_lists, PrefixListIds=["pl-0123456789abcdef0"])[0] == \
         "InvalidPrefixListID.NotFound"
+
+
+def test_a_list_left_in_progress_is_settled_at_start_up(tmp_path: Path) -> None:
+    """ec2d stopped between recording a modification and the VPCs following it: the next start
+    applies every VPC's firewall from the store, then the list completes."""
+    with opened_backend(tmp_path) as backend:
+        pl, _ = prefix_lists.create_tagged(backend, "us-east-1", {
+            "PrefixListName": "left", "AddressFamily": "IPv4", "MaxEntries": 2, "Entries": []})
+        record, moving = prefix_lists.modify(backend, "us-east-1", {"PrefixListId": pl.id,
+                                                                   "AddEntries": [{"Cidr": "10.0.0.0/8"}]})
+        assert moving and record.state == "modify-in-progress"
+
+        async def start() -> None:
+            async with fake_runtime(backend):
+                pass
+        asyncio.run(start())
+        found = backend.store.get(pl.id)
+        assert found is not None and (found.state, found.data["Version"]) == ("modify-complete", 2)

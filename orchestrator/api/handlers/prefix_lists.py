@@ -46,14 +46,14 @@ def get_managed_prefix_list_associations(ctx: RequestContext, req: dict[str, Any
 @action("ModifyManagedPrefixList")
 async def modify_managed_prefix_list(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
     record = await prefix_lists.modify_live(ctx.backend, ctx.region, req)
-    return {"PrefixList": prefix_lists.describe_one(record, ctx.backend.store.tags_of(record.id))}
+    return {"PrefixList": prefix_lists.shown(ctx.backend, record)}
 
 
 @action("RestoreManagedPrefixListVersion")
 async def restore_managed_prefix_list_version(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
     record = await prefix_lists.restore_live(ctx.backend, ctx.region, req["PrefixListId"],
                                              req.get("PreviousVersion"), req.get("CurrentVersion"))
-    return {"PrefixList": prefix_lists.describe_one(record, ctx.backend.store.tags_of(record.id))}
+    return {"PrefixList": prefix_lists.shown(ctx.backend, record)}
 
 
 @action("DeleteManagedPrefixList")
