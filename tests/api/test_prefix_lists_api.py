@@ -211,3 +211,22 @@ def test_a_list_left_in_progress_is_settled_at_start_up(tmp_path: Path) -> None:
         asyncio.run(start())
         found = backend.store.get(pl.id)
         assert found is not None and (found.state, found.data["Version"]) == ("modify-complete", 2)
+
+
+def test_modify_security_group_rules_to_a_list_counts_its_size(api: LoopbackApi, ec2: Any, group: str) -> None:
+    pl = new_list(ec2, "10.40.0.0/24", size=59)["PrefixListId"]
+    made = ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": p, "ToPort": p, "IpRanges": [{"CidrIp": "10.9.9.9/32"}]} for p in (1, 2)])
+    first, second = (r["SecurityGroupRuleId"] for r in made["SecurityGroupRules"])
+    to_list = {"IpProtocol": "tcp", "FromPort": 1, "ToPort": 1, "PrefixListId": pl}
+    assert refused(ec2.modify_security_group_rules, GroupId=group, SecurityGroupRules=[
+        {"SecurityGroupRuleId": first, "SecurityGroupRule": to_list},
+        {"SecurityGroupRuleId": second, "SecurityGroupRule": {**to_list, "FromPort": 2, "ToPort": 2}}])[0] == \
+        "RulesPerSecurityGroupLimitExceeded"  # two rules naming a 59-entry list: 118 of 60
+    ec2.modify_security_group_rules(GroupId=group, SecurityGroupRules=[  # 59 + 1 = 60: fits
+        {"SecurityGroupRuleId": first, "SecurityGroupRule": to_list}])
+    [rule] = [r for r in ec2.describe_security_group_rules(SecurityGroupRuleIds=[first])["SecurityGroupRules"]]
+    assert rule["PrefixListId"] == pl and "CidrIpv4" not in rule
+    assert firewall_cidrs(api, group) == {"10.40.0.0/24", "10.9.9.9/32"}
+    ec2.revoke_security_group_ingress(GroupId=group, SecurityGroupRuleIds=[first, second])
+    ec2.delete_managed_prefix_list(PrefixListId=pl)
