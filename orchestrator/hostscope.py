@@ -114,7 +114,7 @@ def sweep(prefix: str, family: bool = False) -> dict[str, list[str]]:
 
     prefixes = _prefixes_in_use(prefix) | {prefix} if family else {prefix}
     report: dict[str, list[str]] = {"domains": [], "namespaces": [], "taps": [], "routes": [], "run dirs": [],
-                                    "load balancers": []}
+                                    "load balancers": [], "secrets": []}
     compute = LibvirtCompute()
     for p in sorted(prefixes):
         try:
@@ -122,6 +122,7 @@ def sweep(prefix: str, family: bool = False) -> dict[str, list[str]]:
                 compute.destroy(name)
                 compute.undefine(name)
                 report["domains"].append(name)
+            report["secrets"] += compute.undefine_secrets(f"{p}-ebs-key-")  # encrypted volumes' keys
         except Exception:
             log.warning("could not sweep libvirt domains of %s", p, exc_info=True)
         from orchestrator.drivers.network.public import LinuxPublicNetwork

@@ -45,14 +45,21 @@ NOTES: dict[str, str] = {
     "ModifySecurityGroupRules": "`CidrIpv6` refused (UnsupportedOperation)",
     "CreateManagedPrefixList": "`AddressFamily=IPv6` refused (UnsupportedOperation: ec2d's VPCs are IPv4 only)",
     "DescribePrefixLists": "ec2d has no AWS-managed prefix lists yet: always empty",
-    "CopyImage": "`Encrypted` refused (UnsupportedOperation: ec2d does not encrypt images)",
-    "CopySnapshot": "`Encrypted` refused (UnsupportedOperation: ec2d does not encrypt snapshots)",
-    "CreateVolume": "`Encrypted` refused (UnsupportedOperation); `MultiAttachEnabled` refused "
-                    "(InvalidParameterCombination)",
-    "CreateRoute": "routes to internet gateways only (`GatewayId`); any other target refused (UnsupportedOperation)",
-    "DescribeInstanceAttribute": "attributes ec2d does not keep refused (UnsupportedOperation)",
+    "CopyImage": "`Encrypted`/`KmsKeyId` re-encrypt the copies (LUKS in qcow2); a key id or ARN of the account "
+                 "and region names a key made on first use (no KMS API)",
+    "CopySnapshot": "`Encrypted`/`KmsKeyId` re-encrypt the copy (LUKS in qcow2); a key that names no key ends "
+                    "the copy in `error`, as on AWS",
+    "CreateVolume": "`Encrypted`/`KmsKeyId`: LUKS in qcow2, the key held by ec2d; a key that names no key makes "
+                    "the volume disappear, as on AWS; `MultiAttachEnabled` refused (InvalidParameterCombination)",
+    "CreateRoute": "targets: internet gateways (`GatewayId`) and NAT gateways (`NatGatewayId`); instances, network "
+                   "interfaces and other targets refused (UnsupportedOperation)",
+    "ReplaceRoute": "targets: internet gateways (`GatewayId`) and NAT gateways (`NatGatewayId`); instances, network "
+                    "interfaces and other targets refused (UnsupportedOperation)",
+    "CreateNatGateway": "one address per gateway: secondary addresses and `AvailabilityZoneAddresses` (regional "
+                        "gateways) refused (UnsupportedOperation)",
     "DescribeInstanceTypeOfferings": "`LocationType=outpost`: no offerings (ec2d has no Outposts)",
-    "ModifySubnetAttribute": "`MapPublicIpOnLaunch` only; every other attribute refused (UnsupportedOperation)",
+    "ModifySubnetAttribute": "every attribute; values ec2d cannot honour (IPv6, DNS64, resource-name DNS records, "
+                             "customer-owned IPs) refused with InvalidParameterValue",
     "RegisterImage": "EBS-backed images from snapshots only; `ImageLocation` without `BlockDeviceMappings` "
                      "refused (UnsupportedOperation: no S3 manifests)",
     "RunInstances": "`InstanceType` must be given in practice: EC2's default `m1.small` is not in ec2d's "

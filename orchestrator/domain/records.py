@@ -21,6 +21,7 @@ from typing import Any, NotRequired, TypedDict, Union, get_args, get_origin, get
 
 from orchestrator.domain.autoscaling_records import AUTOSCALING_SCHEMAS
 from orchestrator.domain.dhcp_options import DHCP_SCHEMAS
+from orchestrator.domain.ebs_records import EncryptionData
 from orchestrator.domain.elb_records import ListenerData, LoadBalancerData, RuleData, TargetGroupData
 from orchestrator.domain.launch_template_records import LaunchTemplateRecordData
 from orchestrator.domain.prefix_lists import PL_SCHEMAS
@@ -167,7 +168,7 @@ class VolumeModification(TypedDict):
     StatusMessage: NotRequired[str]
 
 
-class VolumeData(TypedDict):
+class VolumeData(EncryptionData):
     Size: int
     AvailabilityZone: str
     VolumeType: str
@@ -175,7 +176,6 @@ class VolumeData(TypedDict):
     Throughput: int | None
     SnapshotId: str  # "" when not made from a snapshot
     CreateTime: str
-    Encrypted: bool
     MultiAttachEnabled: bool
     Attachments: list[VolumeAttachment]
     ClientToken: NotRequired[str]
@@ -183,14 +183,13 @@ class VolumeData(TypedDict):
     StatusMessage: NotRequired[str]  # why creating it failed
 
 
-class SnapshotData(TypedDict):
+class SnapshotData(EncryptionData):
     VolumeId: str
     VolumeSize: int
     Description: str
     OwnerId: str
     Progress: str
     StartTime: str
-    Encrypted: bool
     StorageTier: str
     AvailabilityZone: NotRequired[str]
     OwnerAlias: NotRequired[str]
@@ -211,6 +210,7 @@ class EbsBlockDevice(TypedDict, total=False):
     DeleteOnTermination: bool
     VolumeType: str
     Encrypted: bool
+    KmsKeyId: str
     Iops: int
     Throughput: int
 

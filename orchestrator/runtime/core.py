@@ -33,6 +33,7 @@ from orchestrator.runtime.reconciler import Reconciler
 from orchestrator.runtime.records import settle_association
 from orchestrator.runtime.startup import PublishImages, Startup
 from orchestrator.runtime.status_checks import StatusChecks
+from orchestrator.runtime.volume_keys import KeyRing
 from orchestrator.runtime.vpc import VpcNetworks, read_view
 from orchestrator.runtime.vpc_state import instance_metadata
 from orchestrator.runtime.zone_outages import ZoneOutages
@@ -59,6 +60,7 @@ class Runtime:
         self.parts = Parts(model, compute, networks, storage, imds, virt_type, Jobs(), open_listener, public,
                            firewall, endpoint=endpoint)
         self.jobs = self.parts.jobs
+        storage.use_keys(KeyRing(model.store, self.parts.prefix).passphrase)  # encrypted volumes' files
         self.vpcs = VpcNetworks(self.parts)
         self.instances = Instances(self.parts, self.vpcs)
         self.ebs = Ebs(self.parts, self.vpcs)

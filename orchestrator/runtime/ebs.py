@@ -10,17 +10,19 @@ launch), calls the drivers in the thread pool and settles the record.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 from orchestrator.domain.lifecycle import AttachmentState
 from orchestrator.domain.states import VolumeState
-from orchestrator.drivers.compute.designer import design_disk, ec2_device_to_target
+from orchestrator.drivers.compute.designer import DiskEncryption, design_disk, ec2_device_to_target
 from orchestrator.drivers.compute.driver import PowerState
 from orchestrator.drivers.storage.volumes import LayerInUse, VolumeNotFound
 from orchestrator.runtime import records as rec
 from orchestrator.runtime.parts import Parts
 from orchestrator.runtime.port import Then
 from orchestrator.runtime.records import complete_modification, complete_snapshot, store_users
+from orchestrator.runtime.volume_keys import disk_encryption, forget_secret
 from orchestrator.runtime.vpc import VpcNetworks
 from orchestrator.store.sqlite import Record
 
@@ -58,11 +60,20 @@ class Ebs:
         if inst is not None:
             self.vpcs.refresh(inst.region, inst.data["VpcId"])
 
+    def encryption(self, volume_id: str) -> DiskEncryption | None:
+        p = self.parts
+        return disk_encryption(self.store, p.prefix, p.compute, self.storage, volume_id)
+
     # ------------------------------------------------------------------ volumes
     async def create_files(self, volume_id: str) -> None:
         async with self.jobs.holding(volume_id):
             vol = self.store.get(volume_id)
             if vol is None:
+                return
+            if vol.data.get("Encrypted") and not vol.data.get("DataKey"):
+                # its KMS key names no key: as on AWS, the volume goes away (InvalidVolume.NotFound)
+                log.warning("%s: KMS key %s is not usable; the volume is deleted", volume_id, vol.data.get("KmsKeyId"))
+                self.store.delete(volume_id)
                 return
             try:
                 await self.jobs.call(self.storage.create_volume, volume_id, int(vol.data["Size"]) * GIB,
@@ -75,8 +86,11 @@ class Ebs:
 
     async def delete_files(self, volume_id: str) -> None:
         async with self.jobs.holding(volume_id):
+            vol = self.store.get(volume_id)
             await self.jobs.call(self.storage.delete_volume, volume_id)
             self.store.delete(volume_id)
+        if vol is not None:
+            await self.jobs.call(forget_secret, self.store, self.parts.prefix, self.parts.compute, vol)
         await self.collect_garbage()
 
     async def plug(self, volume_id: str, instance_id: str, device: str) -> None:
@@ -89,7 +103,9 @@ class Ebs:
                     config = await self.jobs.call(p.compute.get_config, name)
                     if config.disk(target) is None:  # a launch may have designed it in already
                         path = await self.jobs.call(self.storage.volume_path, volume_id)
-                        await self.jobs.call(p.compute.attach_disk, name, design_disk(str(path), target, volume_id))
+                        enc = await self.jobs.call(self.encryption, volume_id)
+                        await self.jobs.call(p.compute.attach_disk, name,
+                                             design_disk(str(path), target, volume_id, encryption=enc))
             except Exception:
                 log.exception("%s: attach to %s failed", volume_id, instance_id)
                 rec.drop_mapping(self.store, instance_id, volume_id)
@@ -223,11 +239,19 @@ class Ebs:
 
     async def copy(self, source_id: str, snapshot_id: str, then: Then) -> None:
         """A layer with the content of ``source_id`` (CopySnapshot, CopyImage), then completed."""
-        try:
-            await self.jobs.call(self.storage.copy_layer, source_id, snapshot_id)
-        except Exception as exc:
-            log.exception("copy of %s failed", source_id)
-            complete_snapshot(self.store, snapshot_id, str(exc))
+        copy = self.store.get(snapshot_id)
+        failure = None
+        if copy is not None and copy.data.get("Encrypted") and not copy.data.get("DataKey"):
+            failure = "Given key ID is not accessible"  # as EC2's copy under an unusable KMS key ends
+            log.warning("copy %s of %s: KMS key %s is not usable", snapshot_id, source_id, copy.data.get("KmsKeyId"))
+        else:
+            try:
+                await self.jobs.call(self.storage.copy_layer, source_id, snapshot_id)
+            except Exception as exc:
+                log.exception("copy of %s failed", source_id)
+                failure = str(exc)
+        if failure is not None:
+            complete_snapshot(self.store, snapshot_id, failure)
             if then is not None:
                 then(False)
             return
@@ -262,18 +286,22 @@ class Ebs:
         return progress
 
     # ------------------------------------------------------------------ after a restart
-    async def recover(self) -> None:
+    def recover(self) -> Coroutine[Any, Any, None]:
         """Finish what a restart interrupted (once the runtime is open): volumes ``creating``/
         ``deleting``, attachments ``attaching``/``detaching``, modifications, ``pending`` snapshots
         (completed when their layer was made and sealed read-only, else ``error``), ``pending``
-        images (settled from their snapshots), then collect garbage."""
+        images (settled from their snapshots), then collect garbage. The snapshots are those
+        pending when this is called (the work may run later): one a request makes meanwhile is
+        its own job's."""
+        return self._recover([snap for snap in self.store.list(rec.SNAPSHOT) if snap.state == "pending"])
+
+    async def _recover(self, pending: list[Record]) -> None:
         for vol in self.store.list(rec.VOLUME):
             await self._recover_volume(vol)
-        for snap in self.store.list(rec.SNAPSHOT):
-            if snap.state == "pending":
-                sealed = await self.jobs.call(self.storage.layer_sealed, snap.id)
-                complete_snapshot(self.store, snap.id, None if sealed
-                                  else "ec2d restarted while the snapshot was being taken")
+        for snap in pending:
+            sealed = await self.jobs.call(self.storage.layer_sealed, snap.id)
+            complete_snapshot(self.store, snap.id, None if sealed
+                              else "ec2d restarted while the snapshot was being taken")
         for image in self.store.list(rec.IMAGE):
             if image.state == "pending":
                 self._settle_image(image)

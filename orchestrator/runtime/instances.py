@@ -19,6 +19,7 @@ from orchestrator.domain.lifecycle import AttachmentState
 from orchestrator.domain.states import InstanceState
 from orchestrator.drivers.compute.config import DomainConfig
 from orchestrator.drivers.compute.designer import (
+    DiskEncryption,
     InstanceSpec,
     NicSpec,
     VolumeSpec,
@@ -29,6 +30,7 @@ from orchestrator.drivers.compute.driver import ALIVE, ComputeError, HypervisorU
 from orchestrator.runtime import records as rec
 from orchestrator.runtime import zone_states
 from orchestrator.runtime.parts import Parts
+from orchestrator.runtime.volume_keys import disk_encryption, forget_secret
 from orchestrator.runtime.vpc import VpcNetworks
 from orchestrator.store.sqlite import Record, StateConflict
 
@@ -83,12 +85,14 @@ class Instances:
         itype = catalogue.get(d["InstanceType"])
         assert itype is not None
         root = d["BlockDeviceMappings"][0]
-        extras = tuple(VolumeSpec(m["VolumeId"], str(p.storage.volume_path(m["VolumeId"])), m["DeviceName"])
+        extras = tuple(VolumeSpec(m["VolumeId"], str(p.storage.volume_path(m["VolumeId"])), m["DeviceName"],
+                                  encryption=self.encryption(m["VolumeId"]))
                        for m in d["BlockDeviceMappings"][1:])
         spec = InstanceSpec(
             instance_id=r.id, domain_name=p.domain_name(r.id), instance_type=itype.name,
             vcpus=itype.vcpus, memory_mib=itype.memory_mib,
             root_disk=str(p.storage.volume_path(root["VolumeId"])), root_volume_id=root["VolumeId"],
+            root_encryption=self.encryption(root["VolumeId"]),
             kernel=image.data.get("kernel"), initrd=image.data.get("initrd"), cmdline=image.data.get("cmdline"),
             volumes=extras,
             nics=tuple(NicSpec(p.networks[r.region].tap_name(e.id), e.data["MacAddress"])
@@ -97,6 +101,10 @@ class Instances:
             account_id=d["OwnerId"], region=r.region, availability_zone=d["AvailabilityZone"],
         )
         return design_domain(spec, p.virt_type)
+
+    def encryption(self, volume_id: str) -> DiskEncryption | None:
+        p = self.parts
+        return disk_encryption(self.store, p.prefix, p.compute, p.storage, volume_id)
 
     def prepare_disks(self, r: Record) -> None:
         """Create the volumes of the instance's mappings that have no file yet (the root from its AMI's layer)."""
@@ -282,6 +290,7 @@ class Instances:
             if delete_all_volumes or m["DeleteOnTermination"]:
                 await self.jobs.call(self.parts.storage.delete_volume, vol.id)
                 self.store.delete(vol.id)
+                await self.jobs.call(forget_secret, self.store, self.parts.prefix, self.parts.compute, vol)
             else:
                 vol.data["Attachments"] = []
                 self.store.update(vol)

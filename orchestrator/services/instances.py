@@ -20,6 +20,7 @@ from orchestrator.domain.states import INSTANCE_CODES, REQUESTS, InstanceState, 
 from orchestrator.runtime import records as runtime_records
 from orchestrator.services import (
     capacity,
+    ebs_encryption,
     images,
     instance_attributes,
     instance_profiles,
@@ -135,10 +136,13 @@ def _new_volumes(backend: Backend, region: str, launch: launch_request.Launch,
     for spec in [launch.root_spec, *launch.extra_specs]:
         vtype = spec.get("VolumeType") or "gp3"
         gp3 = vtype == "gp3"
+        snap = lookup.snapshot(backend, region, spec["SnapshotId"]) if spec.get("SnapshotId") else None
+        encryption = ebs_encryption.for_volume(backend, region, spec.get("Encrypted"), spec.get("KmsKeyId"), snap)
         vol = volumes.new_volume(backend, region, zone, int(spec["VolumeSize"]), vtype, 3000 if gp3 else None,
                                  125 if gp3 else None, spec.get("SnapshotId"), launch.volume_tags,
                                  attached={"InstanceId": instance_id, "Device": spec["DeviceName"],
-                                           "DeleteOnTermination": spec["DeleteOnTermination"]})
+                                           "DeleteOnTermination": spec["DeleteOnTermination"]},
+                                 encryption=encryption)
         mappings.append({"DeviceName": spec["DeviceName"], "VolumeId": vol.id,
                          "DeleteOnTermination": bool(spec["DeleteOnTermination"])})
     return mappings

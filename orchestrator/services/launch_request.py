@@ -18,7 +18,7 @@ from orchestrator.domain.lifecycle import ImageState
 from orchestrator.domain.records import GroupIdentifier, ImageData, InstanceMaintenanceOptions, SubnetData
 from orchestrator.domain.volume_types import check_type_and_size
 from orchestrator.drivers.compute.designer import ec2_device_to_target
-from orchestrator.services import keypairs, vpcs, zones
+from orchestrator.services import ebs_encryption, keypairs, vpcs, zones
 from orchestrator.services import tags as tag_service
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
@@ -134,6 +134,7 @@ def _root_mapping(image: Record, mappings: Sequence[Mapping[str, Any]] | None) -
     for m in mappings or []:
         name = m["DeviceName"]
         ebs = m.get("Ebs") or {}
+        ebs_encryption.check_dependency(ebs)
         if name in (root_name, "/dev/sda1") or name.rstrip("0123456789") == root_name \
                 or device_target(name) == root_target:
             size = ebs.get("VolumeSize")
@@ -152,7 +153,8 @@ def _root_mapping(image: Record, mappings: Sequence[Mapping[str, Any]] | None) -
             check_type_and_size(vtype, int(ebs["VolumeSize"]))
             extras.append({"DeviceName": name, "VolumeSize": ebs["VolumeSize"],
                            "VolumeType": vtype, "SnapshotId": ebs.get("SnapshotId"),
-                           "DeleteOnTermination": ebs.get("DeleteOnTermination", True)})
+                           "DeleteOnTermination": ebs.get("DeleteOnTermination", True),
+                           "Encrypted": ebs.get("Encrypted"), "KmsKeyId": ebs.get("KmsKeyId")})
     check_type_and_size(root.get("VolumeType") or "gp3", int(root["VolumeSize"]))
     root.setdefault("DeleteOnTermination", True)
     return root, extras

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator.domain.lifecycle import PROFILE_ATTACHED
-from orchestrator.services import lookup
+from orchestrator.services import ebs_encryption, lookup
 from orchestrator.services import tags as tag_service
 from orchestrator.services.backend import Backend
 
@@ -19,7 +19,7 @@ def _volumes(backend: Backend, region: str, mappings: list[Any]) -> list[dict[st
     out = []
     for m in mappings:
         volume = lookup.get(backend, region, "vol", m["VolumeId"]).data
-        ebs: dict[str, Any] = {"Encrypted": volume["Encrypted"], "DeleteOnTermination": m["DeleteOnTermination"],
+        ebs: dict[str, Any] = {**ebs_encryption.shown(volume), "DeleteOnTermination": m["DeleteOnTermination"],
                                "VolumeSize": volume["Size"], "VolumeType": volume["VolumeType"]}
         if volume["SnapshotId"]:
             ebs["SnapshotId"] = volume["SnapshotId"]

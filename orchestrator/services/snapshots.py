@@ -31,7 +31,7 @@ from orchestrator.domain.records import BootData, ImageData, SnapshotData, Volum
 from orchestrator.domain.states import VolumeState
 from orchestrator.runtime import records
 from orchestrator.runtime.port import Then
-from orchestrator.services import images, lookup
+from orchestrator.services import ebs_encryption, images, lookup
 from orchestrator.services import tags as tag_service
 from orchestrator.services import volumes as vols
 from orchestrator.services.backend import Backend
@@ -68,7 +68,7 @@ def describe(backend: Backend, rec: Record[SnapshotData], tags: Mapping[str, str
         "Progress": d.get("Progress") or ("100%" if rec.state == SnapshotState.COMPLETED else "0%"),
         "StartTime": d["StartTime"], "OwnerId": d["OwnerId"], "OwnerAlias": d.get("OwnerAlias"),
         "Description": d.get("Description") or "", "VolumeSize": d["VolumeSize"],
-        "Encrypted": bool(d.get("Encrypted")), "StorageTier": d.get("StorageTier") or "standard",
+        **ebs_encryption.shown(d), "StorageTier": d.get("StorageTier") or "standard",
         **tag_service.tags_member(tags),
     }
     if d.get("StateMessage"):
@@ -150,16 +150,19 @@ def boot_data_of_snapshot(backend: Backend, snap: Record[SnapshotData]) -> BootD
 
 def new_snapshot(backend: Backend, region: str, *, volume_id: str, size: int, description: str, boot: BootData,
                  tags: Mapping[str, str] | None = None, zone: str | None = None,
-                 source: Record[SnapshotData] | None = None) -> Record[SnapshotData]:
+                 source: Record[SnapshotData] | None = None,
+                 encryption: Mapping[str, Any] | None = None) -> Record[SnapshotData]:
     """Insert a new ``pending`` snapshot record (and its tags): of ``volume_id`` in ``zone``
     (CreateSnapshot, CreateImage), or a copy of ``source`` (CopySnapshot, CopyImage; its volume is
     EC2's ``vol-ffffffff``). The one place a user's snapshot is born (an image ec2d publishes gets
-    its completed root snapshot from ``images.register_artifact``)."""
+    its completed root snapshot from ``images.register_artifact``). ``encryption``: from
+    ``ebs_encryption`` (``of_volume`` / ``for_copy``)."""
     data: SnapshotData = {
         "VolumeId": volume_id, "VolumeSize": size, "Description": description,
         "OwnerId": backend.account_id, "Progress": "0%", "StartTime": vols.now_iso(), "Encrypted": False,
         "StorageTier": "standard",
     }
+    data.update(encryption or {})  # type: ignore[typeddict-item]
     if zone is not None:
         data["AvailabilityZone"] = zone
     data["boot"] = boot
@@ -177,7 +180,8 @@ def snapshot_of_volume(backend: Backend, region: str, vol: Record[VolumeData], d
                        tags: Mapping[str, str]) -> Record[SnapshotData]:
     """A new ``pending`` snapshot of ``vol`` (its layer is frozen by ``start``)."""
     return new_snapshot(backend, region, volume_id=vol.id, size=int(vol.data["Size"]), description=description,
-                        boot=boot_data_of_volume(backend, vol), tags=tags, zone=vol.data["AvailabilityZone"])
+                        boot=boot_data_of_volume(backend, vol), tags=tags, zone=vol.data["AvailabilityZone"],
+                        encryption=ebs_encryption.inherited(vol))
 
 
 def _snapshottable(vol: Record[VolumeData]) -> None:
@@ -283,11 +287,11 @@ def copy(backend: Backend, region: str, req: Mapping[str, Any]) -> Record[Snapsh
         raise lookup.not_found("snap", src.id)
     if src.state != SnapshotState.COMPLETED:
         raise errors.IncorrectState(f"Snapshot '{src.id}' is not completed.")
-    if req.get("Encrypted"):
-        raise errors.ApiError("ec2d does not encrypt EBS snapshots", code="UnsupportedOperation")
+    ebs_encryption.check_dependency(req)
+    encryption = ebs_encryption.for_copy(backend, region, src, req.get("Encrypted"), req.get("KmsKeyId"))
     tags = tag_service.tags_from_specifications(req.get("TagSpecifications"), "snapshot")
     description = req.get("Description") or f"[Copied {src.id} from {source_region}]"
-    return copy_record(backend, src, region, description, tags)
+    return copy_record(backend, src, region, description, tags, encryption=encryption)
 
 
 def copy_tagged(backend: Backend, region: str, req: Mapping[str, Any]) -> tuple[Record, dict[str, str]]:
@@ -297,9 +301,12 @@ def copy_tagged(backend: Backend, region: str, req: Mapping[str, Any]) -> tuple[
 
 
 def copy_record(backend: Backend, src: Record[SnapshotData], region: str, description: str,
-                tags: Mapping[str, str] | None = None, then: Then = None) -> Record[SnapshotData]:
+                tags: Mapping[str, str] | None = None, then: Then = None,
+                encryption: Mapping[str, Any] | None = None) -> Record[SnapshotData]:
+    """A copy of ``src``: in its lineage (``encryption`` None: as ``src`` is), or re-encrypted."""
     rec = new_snapshot(backend, region, volume_id="vol-ffffffff", size=src.data["VolumeSize"],
-                       description=description, boot=boot_data_of_snapshot(backend, src), tags=tags, source=src)
+                       description=description, boot=boot_data_of_snapshot(backend, src), tags=tags, source=src,
+                       encryption=ebs_encryption.inherited(src) if encryption is None else encryption)
     backend.runtime.copy_snapshot(src.id, rec.id, then)
     return backend.store.get(rec.id) or rec
 

@@ -41,7 +41,7 @@ from orchestrator.domain.records import (
     VolumeData,
 )
 from orchestrator.domain.states import InstanceState
-from orchestrator.services import images, instances, lookup
+from orchestrator.services import ebs_encryption, images, instances, lookup
 from orchestrator.services import snapshots as snaps
 from orchestrator.services import tags as tag_service
 from orchestrator.services import volumes as vols
@@ -141,7 +141,7 @@ def create(backend: Backend, region: str, req: Mapping[str, Any]) -> str:
             pairs.append((vol.id, snap.id))
             d = vol.data
             ebs = {"SnapshotId": snap.id, "VolumeSize": int(d["Size"]), "DeleteOnTermination": m["DeleteOnTermination"],
-                   "VolumeType": d["VolumeType"], "Encrypted": False}
+                   "VolumeType": d["VolumeType"], **ebs_encryption.shown(d)}
             if d.get("Iops") is not None and d["VolumeType"] in volume_types.IOPS_LIMITS:
                 ebs["Iops"] = d["Iops"]
             if d.get("Throughput") is not None:
@@ -190,7 +190,7 @@ def _mapping_entry(backend: Backend, region: str, device: str,
     iops, throughput = volume_types.performance(vtype, int(size), ebs.get("Iops"), ebs.get("Throughput"))
     out = {"SnapshotId": snap.id if snap else None, "VolumeSize": int(size),
            "DeleteOnTermination": ebs.get("DeleteOnTermination", True), "VolumeType": vtype,
-           "Encrypted": False}
+           **ebs_encryption.shown(snap.data if snap else {})}
     if iops is not None and vtype in volume_types.IOPS_LIMITS:
         out["Iops"] = iops
     if throughput is not None:
@@ -305,8 +305,7 @@ def copy(backend: Backend, region: str, req: Mapping[str, Any]) -> str:
         raise lookup.not_found("ami", src.id)
     if src.state != M.AVAILABLE:
         raise errors.ApiError(f"Image {src.id} is not available (it is {src.state})", code="InvalidAMIID.Unavailable")
-    if req.get("Encrypted"):
-        raise errors.ApiError("ec2d does not encrypt images", code="UnsupportedOperation")
+    ebs_encryption.check_dependency(req)
     name = _check_name(backend, region, req.get("Name"))
     image_tags, snap_tags = _split_tags(req.get("TagSpecifications"))
     if req.get("CopyImageTags"):
@@ -340,9 +339,11 @@ def copy(backend: Backend, region: str, req: Mapping[str, Any]) -> str:
     for m, snap in sources:
         ebs = dict(m.get("Ebs") or {})
         if snap is not None:
+            encryption = ebs_encryption.for_copy(backend, region, snap, req.get("Encrypted"), req.get("KmsKeyId"))
             copied = snaps.copy_record(
                 backend, snap, region, f"Copied for DestinationAmi {image.id} from SourceAmi {src.id} for "
-                f"SourceSnapshot {snap.id}", snap_tags, then=done)
+                f"SourceSnapshot {snap.id}", snap_tags, then=done, encryption=encryption)
+            ebs = {k: v for k, v in ebs.items() if k != "KmsKeyId"} | ebs_encryption.shown(copied.data)
             ebs["SnapshotId"] = copied.id
         mappings.append({**m, "Ebs": ebs})
 

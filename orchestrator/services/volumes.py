@@ -31,7 +31,7 @@ from orchestrator.domain.volume_types import (
 )
 from orchestrator.drivers.compute.designer import ec2_device_to_target
 from orchestrator.runtime import records
-from orchestrator.services import capacity, lookup
+from orchestrator.services import capacity, ebs_encryption, lookup
 from orchestrator.services import tags as tag_service
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record, StateConflict
@@ -82,15 +82,18 @@ def attachment(rec: Record[VolumeData]) -> VolumeAttachment | None:
 
 def new_volume(backend: Backend, region: str, zone: str, size: int, vtype: str, iops: int | None,
                throughput: int | None, snapshot_id: str | None, tags: Mapping[str, str], *,
-               attached: Mapping[str, Any] | None = None, client_token: str | None = None) -> Record[VolumeData]:
+               attached: Mapping[str, Any] | None = None, client_token: str | None = None,
+               encryption: Mapping[str, Any] | None = None) -> Record[VolumeData]:
     """Insert a new volume record (call inside a store transaction): ``creating`` for CreateVolume,
     or ``in-use`` and ``attaching`` to ``attached["InstanceId"]`` at ``attached["Device"]`` (with its
-    ``DeleteOnTermination``) for the volumes RunInstances makes. The one place a volume is born."""
+    ``DeleteOnTermination``) for the volumes RunInstances makes; ``encryption`` from
+    ``ebs_encryption.for_volume``. The one place a volume is born."""
     data: VolumeData = {
         "Size": size, "AvailabilityZone": zone, "VolumeType": vtype, "Iops": iops, "Throughput": throughput,
         "SnapshotId": snapshot_id or "", "CreateTime": now_iso(), "Encrypted": False,
         "MultiAttachEnabled": False, "Attachments": [],
     }
+    data.update(encryption or {})  # type: ignore[typeddict-item]
     state = V.CREATING
     if attached is not None:
         state = V.IN_USE
@@ -136,8 +139,7 @@ def create(backend: Backend, region: str, req: Mapping[str, Any]) -> Record[Volu
         raise errors.InvalidParameterValue(
             f"Volume of {size}GiB is too small; minimum is {snap.data['VolumeSize']}GiB")
     iops, throughput = performance(vtype, size, req.get("Iops"), req.get("Throughput"))
-    if req.get("Encrypted"):
-        raise errors.ApiError("ec2d does not encrypt EBS volumes", code="UnsupportedOperation")
+    ebs_encryption.check_dependency(req)
     if req.get("MultiAttachEnabled"):
         raise errors.InvalidParameterCombination("Multi-Attach is not supported by ec2d.")
     volume_tags = tag_service.tags_from_specifications(req.get("TagSpecifications"), "volume")
@@ -146,10 +148,11 @@ def create(backend: Backend, region: str, req: Mapping[str, Any]) -> Record[Volu
         for r in backend.store.list(VOLUME, region):
             if r.data.get("ClientToken") == token:
                 return r
+    encryption = ebs_encryption.for_volume(backend, region, req.get("Encrypted"), req.get("KmsKeyId"), snap)
     with backend.store.transaction():
         capacity.admit_volumes(backend, [size], f"a {size} GiB volume")
         record = new_volume(backend, region, zone, size, vtype, iops, throughput, snap.id if snap else None,
-                            volume_tags, client_token=token or "")
+                            volume_tags, client_token=token or "", encryption=encryption)
     backend.runtime.create_volume(record.id)
     return backend.store.get(record.id) or record
 
@@ -337,7 +340,7 @@ def describe_volume(record: Record[VolumeData], tags: Mapping[str, str]) -> dict
     return {
         "VolumeId": record.id, "State": record.state, "Size": d["Size"], "AvailabilityZone": d["AvailabilityZone"],
         "VolumeType": d["VolumeType"], "Iops": d.get("Iops"), "Throughput": d.get("Throughput"),
-        "SnapshotId": d.get("SnapshotId") or "", "CreateTime": d["CreateTime"], "Encrypted": d["Encrypted"],
+        "SnapshotId": d.get("SnapshotId") or "", "CreateTime": d["CreateTime"], **ebs_encryption.shown(d),
         "MultiAttachEnabled": d.get("MultiAttachEnabled", False),
         "Attachments": [{**a, "VolumeId": record.id} for a in d.get("Attachments") or []],
         **tag_service.tags_member(tags),

@@ -272,10 +272,32 @@ class DiskConfig(XmlObject):
     serial: str | None = xfield("serial")  # EC2 volume id without the dash: vol0123...
     readonly: bool = xfield("readonly", codec=PRESENT)
     boot_order: int | None = xfield("boot", "order", INT)
+    encryption_format: str | None = xfield("source/encryption", "format")  # luks
+    secret_uuid: str | None = xfield("source/encryption/secret", "uuid", extra_attrs=(("type", "passphrase"),))
+    backing: list[tuple[str, bool]] = field(default_factory=list)
+    """An encrypted disk's backing files below the top (path, encrypted), written as libvirt's
+    explicit ``<backingStore>`` chain with each encrypted file's ``<encryption>`` (libvirt cannot
+    open an encrypted backing file it finds by probing). Written only: libvirt's own chain in a
+    live XML is not read back."""
 
     @classmethod
     def matches(cls, elem: ET.Element) -> bool:
         return elem.tag == cls.TAG and elem.get("device", "disk") == "disk"
+
+    def to_element(self) -> ET.Element:
+        root = super().to_element()
+        parent = root
+        for path, encrypted in self.backing:
+            store = ET.SubElement(parent, "backingStore", type="file")
+            ET.SubElement(store, "format", type="qcow2")
+            source = ET.SubElement(store, "source", file=path)
+            if encrypted and self.secret_uuid:
+                enc = ET.SubElement(source, "encryption", format=self.encryption_format or "luks")
+                ET.SubElement(enc, "secret", type="passphrase", uuid=self.secret_uuid)
+            parent = store
+        if self.backing:
+            ET.SubElement(parent, "backingStore")  # the chain ends here
+        return root
 
 
 @dataclass

@@ -47,6 +47,7 @@ __all__ = [
     "DEFAULT_CMDLINE",
     "InstanceSpec",
     "NicSpec",
+    "DiskEncryption",
     "VolumeSpec",
     "design_disk",
     "design_domain",
@@ -61,6 +62,13 @@ DEFAULT_CMDLINE = "console=ttyS0 panic=-1"
 SMBIOS_VENDOR = "Amazon EC2"
 
 
+class DiskEncryption(NamedTuple):
+    """An encrypted volume's libvirt secret and the files below its top (path, encrypted)."""
+
+    secret_uuid: str
+    backing: tuple[tuple[str, bool], ...] = ()
+
+
 class VolumeSpec(NamedTuple):
     """An EBS volume to attach: ``device`` is an EC2 device name (``/dev/sdf``) or a target."""
 
@@ -68,6 +76,7 @@ class VolumeSpec(NamedTuple):
     path: str
     device: str
     readonly: bool = False
+    encryption: DiskEncryption | None = None
 
 
 class NicSpec(NamedTuple):
@@ -88,6 +97,7 @@ class InstanceSpec:
     memory_mib: int
     root_disk: str
     root_volume_id: str | None = None
+    root_encryption: DiskEncryption | None = None
     kernel: str | None = None  # direct kernel boot when set; else BIOS boot from the root disk
     initrd: str | None = None
     cmdline: str | None = None  # None with a kernel -> DEFAULT_CMDLINE
@@ -128,9 +138,14 @@ def volume_serial(volume_id: str) -> str:
 
 
 def design_disk(path: str, target: str, volume_id: str | None = None,
-                readonly: bool = False) -> DiskConfig:
-    """A qcow2 virtio disk; also used for live attach."""
+                readonly: bool = False, encryption: DiskEncryption | None = None) -> DiskConfig:
+    """A qcow2 virtio disk; also used for live attach. An encrypted one names its libvirt secret
+    on every encrypted file of its chain, which it lists explicitly."""
+    enc = encryption
     return DiskConfig(
+        encryption_format="luks" if enc else None,
+        secret_uuid=enc.secret_uuid if enc else None,
+        backing=list(enc.backing) if enc else [],
         source_file=str(path),
         target_dev=target,
         driver_type="qcow2",
@@ -156,12 +171,12 @@ def design_domain(spec: InstanceSpec, virt_type: str) -> DomainConfig:
         raise ValueError("an instance needs at least 1 vCPU and 16 MiB")
     uuid = instance_uuid(spec.instance_id)
 
-    disks = [design_disk(spec.root_disk, "vda", spec.root_volume_id)]
+    disks = [design_disk(spec.root_disk, "vda", spec.root_volume_id, encryption=spec.root_encryption)]
     for vol in spec.volumes:
         target = ec2_device_to_target(vol.device)
         if any(d.target_dev == target for d in disks):
             raise ValueError(f"device {vol.device!r} ({target}) is used twice")
-        disks.append(design_disk(vol.path, target, vol.volume_id, vol.readonly))
+        disks.append(design_disk(vol.path, target, vol.volume_id, vol.readonly, vol.encryption))
 
     serials = [SerialConfig(type="pty", log_file=spec.console_log, log_append=True, target_port=0)
                if spec.console_log else SerialConfig(type="pty", target_port=0)]

@@ -137,6 +137,16 @@ class ComputeDriver(abc.ABC):
         """The domain's current config (the live one while running). ``DomainNotFound``."""
 
     @abc.abstractmethod
+    def define_secret(self, secret_uuid: str, usage: str, value: str) -> None:
+        """Hold a disk-encryption passphrase for the hypervisor (libvirt: a private, ephemeral
+        secret, never written to disk) under ``secret_uuid``; repeatable."""
+
+    @abc.abstractmethod
+    def undefine_secrets(self, usage_prefix: str = "", secret_uuid: str | None = None) -> list[str]:
+        """Forget the secrets ``define_secret`` made whose usage starts with ``usage_prefix`` (or
+        just ``secret_uuid``); returns their usages. Absent: no-op."""
+
+    @abc.abstractmethod
     def attach_disk(self, name: str, disk: DiskConfig) -> None:
         """Hot-plug a disk into the running guest and add it to the definition (only the latter
         when stopped). ``ComputeError`` if the target is taken."""

@@ -47,6 +47,8 @@ class FakeCompute(ComputeDriver):
         see the boot get somewhere); off, guests print nothing unless told (``write_console``)."""
         self.boot_line = boot_line
         self.domains: dict[str, FakeDomain] = {}
+        self.secrets: dict[str, str] = {}  # define_secret: uuid -> passphrase
+        self.secret_usages: dict[str, str] = {}
         self._lock = threading.RLock()
         self._events: tuple[asyncio.AbstractEventLoop, EventCallback] | None = None
         self._fail: dict[str, ComputeError] = {}
@@ -234,6 +236,19 @@ class FakeCompute(ComputeDriver):
         with self._lock:
             self._reachable("get_config", name)
             return copy.deepcopy(self._get(name).config)
+
+    def define_secret(self, secret_uuid: str, usage: str, value: str) -> None:
+        with self._lock:
+            self.secrets[secret_uuid] = value
+            self.secret_usages[secret_uuid] = usage
+
+    def undefine_secrets(self, usage_prefix: str = "", secret_uuid: str | None = None) -> list[str]:
+        with self._lock:
+            gone = [u for u, usage in self.secret_usages.items()
+                    if (secret_uuid is None or u == secret_uuid) and usage.startswith(usage_prefix)]
+            for u in gone:
+                self.secrets.pop(u, None)
+            return [self.secret_usages.pop(u) for u in gone]
 
     def attach_disk(self, name: str, disk: DiskConfig) -> None:
         with self._lock:

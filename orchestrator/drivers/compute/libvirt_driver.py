@@ -35,6 +35,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 import libvirt
 import libvirtaio
@@ -50,6 +51,7 @@ from orchestrator.drivers.compute.driver import (
     HypervisorUnavailable,
     PowerState,
 )
+from orchestrator.drivers.compute.libvirt_names import STATES, event_names
 
 __all__ = [
     "ComputeDriver",
@@ -70,34 +72,6 @@ def _quiet_error_handler(_ctx: object, _err: object) -> None:
 
 
 libvirt.registerErrorHandler(_quiet_error_handler, None)
-
-_STATES = {
-    libvirt.VIR_DOMAIN_NOSTATE: PowerState.NOSTATE,
-    libvirt.VIR_DOMAIN_RUNNING: PowerState.RUNNING,
-    libvirt.VIR_DOMAIN_BLOCKED: PowerState.RUNNING,
-    libvirt.VIR_DOMAIN_PAUSED: PowerState.PAUSED,
-    libvirt.VIR_DOMAIN_SHUTDOWN: PowerState.RUNNING,
-    libvirt.VIR_DOMAIN_SHUTOFF: PowerState.SHUTOFF,
-    libvirt.VIR_DOMAIN_CRASHED: PowerState.CRASHED,
-    libvirt.VIR_DOMAIN_PMSUSPENDED: PowerState.PAUSED,
-}
-
-_EVENTS = ["defined", "undefined", "started", "suspended", "resumed", "stopped", "shutdown",
-           "pmsuspended", "crashed"]
-_DETAILS: dict[int, list[str]] = {
-    libvirt.VIR_DOMAIN_EVENT_DEFINED: ["added", "updated", "renamed", "from_snapshot"],
-    libvirt.VIR_DOMAIN_EVENT_UNDEFINED: ["removed", "renamed"],
-    libvirt.VIR_DOMAIN_EVENT_STARTED: ["booted", "migrated", "restored", "from_snapshot", "wakeup"],
-    libvirt.VIR_DOMAIN_EVENT_SUSPENDED: ["paused", "migrated", "ioerror", "watchdog", "restored",
-                                         "from_snapshot", "api_error", "postcopy", "postcopy_failed"],
-    libvirt.VIR_DOMAIN_EVENT_RESUMED: ["unpaused", "migrated", "from_snapshot", "postcopy",
-                                       "postcopy_failed"],
-    libvirt.VIR_DOMAIN_EVENT_STOPPED: ["shutdown", "destroyed", "crashed", "migrated", "saved",
-                                       "failed", "from_snapshot"],
-    libvirt.VIR_DOMAIN_EVENT_SHUTDOWN: ["finished", "guest", "host"],
-    libvirt.VIR_DOMAIN_EVENT_PMSUSPENDED: ["memory", "disk"],
-    libvirt.VIR_DOMAIN_EVENT_CRASHED: ["panicked", "crashloaded"],
-}
 
 _UNDEFINE_FLAGS = (
     libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
@@ -138,14 +112,6 @@ def _ensure_event_impl(loop: asyncio.AbstractEventLoop) -> None:
             raise ComputeError(f"cannot register libvirt's event loop: {exc}") from exc
         _impl_thread = threading.Thread(target=_run_default_impl, name="libvirt-events", daemon=True)
         _impl_thread.start()
-
-
-def event_names(event: int, detail: int) -> tuple[str, str]:
-    """libvirt lifecycle (event, detail) numbers -> ("stopped", "shutdown") etc."""
-    name = _EVENTS[event] if 0 <= event < len(_EVENTS) else f"unknown-{event}"
-    details = _DETAILS.get(event, [])
-    det = details[detail] if 0 <= detail < len(details) else f"unknown-{detail}"
-    return name, det
 
 
 _RECONNECT_FIRST, _RECONNECT_MAX = 0.2, 5.0
@@ -363,7 +329,7 @@ class LibvirtCompute(ComputeDriver):
             if _is_no_domain(exc):
                 return PowerState.ABSENT
             raise _compute_error(f"state {name}: {exc.get_error_message()}", exc) from exc
-        return _STATES.get(st, PowerState.NOSTATE)
+        return STATES.get(st, PowerState.NOSTATE)
 
     def cpu_seconds(self, names: Sequence[str]) -> dict[str, float]:
         out = {}
@@ -416,6 +382,24 @@ class LibvirtCompute(ComputeDriver):
         if self._active(dom):
             flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
         return flags
+
+    def define_secret(self, secret_uuid: str, usage: str, value: str) -> None:
+        xml = (f"<secret ephemeral='yes' private='yes'><uuid>{secret_uuid}</uuid>"
+               f"<usage type='volume'><volume>{escape(usage)}</volume></usage></secret>")
+        with _translated("define secret", usage):
+            secret = self.conn.secretDefineXML(xml, 0)
+            secret.setValue(value.encode(), 0)
+
+    def undefine_secrets(self, usage_prefix: str = "", secret_uuid: str | None = None) -> list[str]:
+        gone = []
+        with _translated("undefine secrets", usage_prefix or secret_uuid or ""):
+            for secret in self.conn.listAllSecrets(0):
+                usage = secret.usageID() or ""
+                if (secret_uuid is None or secret.UUIDString() == secret_uuid) and usage.startswith(usage_prefix):
+                    with contextlib.suppress(libvirt.libvirtError):  # gone meanwhile
+                        secret.undefine()
+                        gone.append(usage)
+        return gone
 
     def attach_disk(self, name: str, disk: DiskConfig) -> None:
         dom = self._lookup(name)

@@ -39,6 +39,7 @@ class _Image:
     backing: str | None  # layer id
     data: dict[int, bytes] = field(default_factory=dict)
     gen: int = 1
+    key: str | None = None  # the passphrase the real driver would encrypt its file with
 
 
 class FakeStorage(StorageDriver):
@@ -120,13 +121,13 @@ class FakeStorage(StorageDriver):
             if from_layer is None:
                 if not size_bytes or size_bytes <= 0:
                     raise StorageError(f"invalid size {size_bytes}")
-                self.volumes[volume_id] = _Image(size_bytes, None)
+                self.volumes[volume_id] = _Image(size_bytes, None, key=self.keys(volume_id))
             else:
                 base = self._layer(from_layer)
                 size = base.size if size_bytes is None else size_bytes
                 if size < base.size:
                     raise StorageError(f"overlay size {size} is smaller than its backing ({base.size})")
-                self.volumes[volume_id] = _Image(size, from_layer)
+                self.volumes[volume_id] = _Image(size, from_layer, key=self.keys(volume_id))
             return self.volume_path(volume_id)
 
     def delete_volume(self, volume_id: str) -> None:
@@ -140,7 +141,7 @@ class FakeStorage(StorageDriver):
             v = self._vol(volume_id)
             if _check_id("layer", layer_id) in self.layers:
                 raise AlreadyExists(f"layer {layer_id} already exists")
-            self.layers[layer_id] = _Image(v.size, v.backing, v.data)
+            self.layers[layer_id] = _Image(v.size, v.backing, v.data, key=v.key)
             v.backing, v.data = layer_id, {}
             if attached_to is not None:
                 v.gen += 1
@@ -174,7 +175,14 @@ class FakeStorage(StorageDriver):
             self._maybe_fail("copy_layer")
             src = self._layer(source_id)
             if _check_id("layer", layer_id) not in self.layers:
-                self.layers[layer_id] = _Image(src.size, src.backing, dict(src.data))
+                new = self.keys(layer_id)
+                if new == src.key:
+                    self.layers[layer_id] = _Image(src.size, src.backing, dict(src.data), key=src.key)
+                else:  # re-encrypted: a standalone copy of the chain's data
+                    merged: dict[int, bytes] = {}
+                    for img in reversed(self._images_of(src)):
+                        merged.update(img.data)
+                    self.layers[layer_id] = _Image(src.size, None, merged, key=new)
             return self.layer_path(layer_id)
 
     def layer_sealed(self, layer_id: str) -> bool:
@@ -184,6 +192,33 @@ class FakeStorage(StorageDriver):
     def volume_path(self, volume_id: str) -> Path:
         v = self._vol(volume_id)
         return self.root / "volumes" / volume_id / f"gen-{v.gen:06d}.qcow2"
+
+    def _images_of(self, top: _Image) -> list[_Image]:
+        out, img = [top], top
+        while img.backing is not None:
+            img = self.layers[img.backing]
+            out.append(img)
+        return out
+
+    def chain(self, volume_id: str) -> list[tuple[Path, bool]]:
+        with self._lock:
+            v = self._vol(volume_id)
+            ids = [volume_id, *self._backing_ids(v)]
+            return [(self.volume_path(volume_id) if n == 0 else self.layer_path(i), img.key is not None)
+                    for n, (i, img) in enumerate(zip(ids, self._images_of(v), strict=True))]
+
+    def _backing_ids(self, img: _Image) -> list[str]:
+        out = []
+        while img.backing is not None:
+            out.append(img.backing)
+            img = self.layers[img.backing]
+        return out
+
+    def encrypted_with(self, resource_id: str) -> str | None:
+        """Test helper: the passphrase a volume's or layer's own file is encrypted with."""
+        with self._lock:
+            img = self.volumes.get(resource_id) or self.layers.get(resource_id)
+            return img.key if img is not None else None
 
     def chain_depth(self, volume_id: str) -> int:
         with self._lock:

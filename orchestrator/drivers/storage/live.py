@@ -43,12 +43,13 @@ import os
 import subprocess
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import libvirt
 
+from orchestrator.drivers.storage import luks
 from orchestrator.drivers.storage.qcow2 import (
     IMAGE_UMASK,
     LAYER_MODE,
@@ -84,6 +85,7 @@ class AttachedDisk:
     source: Path | None
     driver_type: str | None
     device: str
+    secret_uuid: str | None = None  # an encrypted disk's libvirt secret (its top's <encryption>)
 
 
 @contextlib.contextmanager
@@ -126,8 +128,10 @@ def attached_disks(dom: libvirt.virDomain) -> list[AttachedDisk]:
         src = d.find("source")
         file = src.get("file") if src is not None else None
         drv = d.find("driver")
+        secret = d.find("source/encryption/secret")
         disks.append(AttachedDisk(target.get("dev", ""), Path(file) if file else None,
-                                  drv.get("type") if drv is not None else None, d.get("device", "disk")))
+                                  drv.get("type") if drv is not None else None, d.get("device", "disk"),
+                                  secret.get("uuid") if secret is not None else None))
     return disks
 
 
@@ -139,7 +143,10 @@ def _snapshot_xml(disks: Sequence[AttachedDisk], new_tops: dict[str, Path]) -> s
         if d.target_dev in new_tops:
             e = ET.SubElement(xd, "disk", name=d.target_dev, snapshot="external")
             ET.SubElement(e, "driver", type="qcow2")
-            ET.SubElement(e, "source", file=str(new_tops[d.target_dev]))
+            source = ET.SubElement(e, "source", file=str(new_tops[d.target_dev]))
+            if d.secret_uuid:  # the new top is encrypted in the disk's lineage, as the old one
+                enc = ET.SubElement(source, "encryption", format="luks")
+                ET.SubElement(enc, "secret", type="passphrase", uuid=d.secret_uuid)
         else:
             ET.SubElement(xd, "disk", name=d.target_dev, snapshot="no")
     return ET.tostring(snap, encoding="unicode")
@@ -155,14 +162,26 @@ def live_snapshot(dom_name: str, target_dev: str, layer_path: str | os.PathLike[
                               quiesce=quiesce)[0]
 
 
+def _new_top(layer: Path, new_top: Path, capacity: int, key: str | None) -> None:
+    """The empty overlay a live snapshot switches to (LUKS-encrypted with ``key`` when given)."""
+    with luks.secret_objects([key] if key is not None else []) as objects:
+        encrypt = ["-o", luks.create_options("sec0")] if key is not None else []
+        cp = subprocess.run(["qemu-img", "create", *objects, "-q", "-f", "qcow2", "-u", "-b", str(layer),
+                             "-F", "qcow2", *encrypt, str(new_top), str(capacity)],
+                            capture_output=True, text=True, umask=IMAGE_UMASK)
+    if cp.returncode != 0:
+        raise StorageError(f"create overlay {new_top}", cp.stderr)
+
+
 def live_snapshot_many(dom_name: str,
                        items: Sequence[tuple[str, str | os.PathLike[str], str | os.PathLike[str]]], *,
                        conn: libvirt.virConnect | None = None, roots: Sequence[Path] = (),
-                       quiesce: bool = False) -> list[Path]:
+                       quiesce: bool = False, keys: Mapping[str, str] | None = None) -> list[Path]:
     """Like ``live_snapshot`` for several disks ``(target_dev, layer_path, new_top_path)`` of one
     domain in ONE atomic libvirt snapshot: all disks switch at the same instant (crash-consistent
     set, for CreateSnapshots) or none does. ``quiesce`` asks the guest agent to freeze file
-    systems first (fails when no agent runs). On failure every file made here is removed and the
+    systems first (fails when no agent runs). ``keys``: target dev -> passphrase of an encrypted
+    disk, whose new top is encrypted with it. On failure every file made here is removed and the
     domain is unchanged."""
     if not items:
         return []
@@ -190,14 +209,13 @@ def live_snapshot_many(dom_name: str,
             raise StorageError("the same disk is listed twice")
         made: list[Path] = []
         try:
-            for _dev, cur, layer_p, new_top_p, capacity in plan:
+            for dev, cur, layer_p, new_top_p, capacity in plan:
                 os.link(cur, layer_p)
                 made.append(layer_p)
-                cp = subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-u", "-b", str(layer_p),
-                                     "-F", "qcow2", str(new_top_p), str(capacity)],
-                                    capture_output=True, text=True, umask=IMAGE_UMASK)
-                if cp.returncode != 0:
-                    raise StorageError(f"create overlay {new_top_p}", cp.stderr)
+                key = (keys or {}).get(dev)
+                if key is not None and not disks[dev].secret_uuid:
+                    raise StorageError(f"{dom_name}:{dev} is encrypted but its disk names no secret")
+                _new_top(layer_p, new_top_p, capacity, key)
                 made.append(new_top_p)
             flags = (libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY
                      | libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA

@@ -31,6 +31,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from orchestrator.drivers.storage import luks
+
 __all__ = [
     "ChainEntry",
     "ForeignBackingFile",
@@ -45,6 +47,7 @@ __all__ = [
     "commit",
     "create_blank",
     "create_overlay",
+    "encrypted_chain",
     "flatten",
     "freeze_top",
     "info",
@@ -101,6 +104,7 @@ class QcowHeader:
     backing_file: str | None
     backing_format: str | None
     data_file: str | None
+    encrypted: bool = False  # crypt_method != 0 (ec2d writes LUKS only)
 
 
 @dataclass(frozen=True)
@@ -185,6 +189,7 @@ def read_header(path: str | os.PathLike[str]) -> QcowHeader:
                 raise NotADiskImage(f"{p} is not a qcow2 image")
             version, boff, bsize = struct.unpack(">IQI", head[4:20])
             (vsize,) = struct.unpack(">Q", head[24:32])
+            (crypt_method,) = struct.unpack(">I", head[32:36])
             if version not in (2, 3):
                 raise NotADiskImage(f"{p}: unsupported qcow2 version {version}")
             hdr_len = 72
@@ -223,7 +228,7 @@ def read_header(path: str | os.PathLike[str]) -> QcowHeader:
         raise StorageError(f"cannot read {p}: {exc}") from exc
     except struct.error as exc:
         raise NotADiskImage(f"{p}: malformed qcow2 header") from exc
-    return QcowHeader(version, vsize, backing, backing_fmt, data_file)
+    return QcowHeader(version, vsize, backing, backing_fmt, data_file, crypt_method != 0)
 
 
 def check_chain(path: str | os.PathLike[str], roots: Sequence[Path]) -> list[Path]:
@@ -251,6 +256,16 @@ def check_chain(path: str | os.PathLike[str], roots: Sequence[Path]) -> list[Pat
             raise StorageError(f"{path}: backing chain loops or is too deep")
         seen.add(nxt)
         files.append(nxt)
+
+
+def encrypted_chain(path: str | os.PathLike[str], roots: Sequence[Path] = ()) -> list[bool]:
+    """One flag per file of the chain of ``path`` (top first): whether it is encrypted."""
+    return [read_header(p).encrypted for p in check_chain(path, roots)]
+
+
+def _new_file_args(key: str | None) -> list[str]:
+    """``-o`` for a new file: LUKS-encrypted with secret ``sec0`` when ``key`` is given."""
+    return ["-o", luks.create_options("sec0")] if key is not None else []
 
 
 # ---------------------------------------------------------------------------------------------
@@ -293,8 +308,9 @@ def info(path: str | os.PathLike[str], *, force_share: bool = False,
                      entries)
 
 
-def create_blank(path: str | os.PathLike[str], size_bytes: int) -> Path:
-    """Create an empty standalone qcow2 of ``size_bytes`` at ``path`` (which must not exist)."""
+def create_blank(path: str | os.PathLike[str], size_bytes: int, key: str | None = None) -> Path:
+    """Create an empty standalone qcow2 of ``size_bytes`` at ``path`` (which must not exist);
+    LUKS-encrypted with the passphrase ``key`` when given."""
     p = Path(path)
     if size_bytes <= 0:
         raise StorageError(f"invalid size {size_bytes}")
@@ -302,7 +318,9 @@ def create_blank(path: str | os.PathLike[str], size_bytes: int) -> Path:
         raise StorageError(f"{p} already exists")
     tmp = _tmp_name(p)
     try:
-        _run(["create", "-q", "-f", "qcow2", str(tmp), str(size_bytes)], f"create {p}")
+        with luks.secret_objects([key] if key is not None else []) as objects:
+            _run(["create", *objects, "-q", "-f", "qcow2", *_new_file_args(key), str(tmp), str(size_bytes)],
+                 f"create {p}")
         os.rename(tmp, p)
     finally:
         tmp.unlink(missing_ok=True)
@@ -310,13 +328,14 @@ def create_blank(path: str | os.PathLike[str], size_bytes: int) -> Path:
 
 
 def create_overlay(path: str | os.PathLike[str], backing: str | os.PathLike[str],
-                   size_bytes: int | None = None, *, roots: Sequence[Path] = ()) -> Path:
+                   size_bytes: int | None = None, *, roots: Sequence[Path] = (), key: str | None = None) -> Path:
     """Create a qcow2 overlay at ``path`` on ``backing`` (absolute path, ``-F qcow2`` pinned). O(1).
 
     ``size_bytes`` (default: the backing's virtual size) may be larger, never smaller.
     Refuses (``NotADiskImage``) a backing that is not qcow2 and (``ForeignBackingFile``) a backing
     outside ``roots`` or whose own chain leaves them; with no ``roots`` the backing must be
     standalone (Nova's rule: a base image may not have a backing file of its own).
+    ``key``: the overlay is LUKS-encrypted with that passphrase.
     """
     p = Path(path)
     b = Path(os.path.abspath(backing))
@@ -332,8 +351,9 @@ def create_overlay(path: str | os.PathLike[str], backing: str | os.PathLike[str]
     tmp = _tmp_name(p)
     try:
         # -u: do not open the backing (it may be in use by a running VM); we checked it above
-        _run(["create", "-q", "-f", "qcow2", "-u", "-b", str(b), "-F", "qcow2", str(tmp), str(size)],
-             f"create overlay {p}")
+        with luks.secret_objects([key] if key is not None else []) as objects:
+            _run(["create", *objects, "-q", "-f", "qcow2", "-u", "-b", str(b), "-F", "qcow2",
+                  *_new_file_args(key), str(tmp), str(size)], f"create overlay {p}")
         os.rename(tmp, p)
     finally:
         tmp.unlink(missing_ok=True)
@@ -341,7 +361,7 @@ def create_overlay(path: str | os.PathLike[str], backing: str | os.PathLike[str]
 
 
 def freeze_top(volume_path: str | os.PathLike[str], layer_path: str | os.PathLike[str],
-               *, roots: Sequence[Path] = ()) -> Path:
+               *, roots: Sequence[Path] = (), key: str | None = None) -> Path:
     """Snapshot a DETACHED volume: its current top file becomes the immutable layer at
     ``layer_path`` (mode 0400) and ``volume_path`` continues as a new empty overlay on it.
 
@@ -353,7 +373,7 @@ def freeze_top(volume_path: str | os.PathLike[str], layer_path: str | os.PathLik
       4. chmod 0400 on the layer.
     A crash before 3 leaves the volume unchanged plus a layer name and a temp file that
     ``Qcow2Storage.sweep`` removes. ``volume_path`` and ``layer_path`` must be on one filesystem.
-    Returns ``layer_path``.
+    ``key``: the new overlay is LUKS-encrypted with it (the volume's lineage key). Returns ``layer_path``.
     """
     vol = Path(os.path.abspath(volume_path))
     layer = Path(os.path.abspath(layer_path))
@@ -365,8 +385,9 @@ def freeze_top(volume_path: str | os.PathLike[str], layer_path: str | os.PathLik
     tmp = _tmp_name(vol)
     linked = False
     try:
-        _run(["create", "-q", "-f", "qcow2", "-u", "-b", str(layer), "-F", "qcow2", str(tmp),
-              str(hdr.virtual_size)], f"create overlay for {vol}")
+        with luks.secret_objects([key] if key is not None else []) as objects:
+            _run(["create", *objects, "-q", "-f", "qcow2", "-u", "-b", str(layer), "-F", "qcow2",
+                  *_new_file_args(key), str(tmp), str(hdr.virtual_size)], f"create overlay for {vol}")
         os.link(vol, layer)
         linked = True
         os.rename(tmp, vol)
@@ -381,15 +402,23 @@ def freeze_top(volume_path: str | os.PathLike[str], layer_path: str | os.PathLik
     return layer
 
 
-def resize(path: str | os.PathLike[str], size_bytes: int) -> None:
-    """Grow the virtual size of ``path`` to ``size_bytes`` (shrinking is refused)."""
+def resize(path: str | os.PathLike[str], size_bytes: int, key: str | None = None, *,
+           roots: Sequence[Path] = ()) -> None:
+    """Grow the virtual size of ``path`` to ``size_bytes`` (shrinking is refused); ``key`` opens
+    the encrypted files of its chain."""
     p = Path(path)
     cur = read_header(p).virtual_size
     if size_bytes < cur:
         raise StorageError(f"refusing to shrink {p} from {cur} to {size_bytes}")
     if size_bytes == cur:
         return
-    _run(["resize", "-q", "-f", "qcow2", str(p), str(size_bytes)], f"resize {p}")
+    chain = encrypted_chain(p, roots)
+    if key is None or not any(chain):
+        _run(["resize", "-q", "-f", "qcow2", str(p), str(size_bytes)], f"resize {p}")
+        return
+    with luks.secret_objects([key]) as objects:
+        _run(["resize", *objects, "-q", "--image-opts", luks.image_opts(p, chain, "sec0"), str(size_bytes)],
+             f"resize {p}")
 
 
 def rebase(path: str | os.PathLike[str], new_backing: str | os.PathLike[str] | None, *, safe: bool = True,
@@ -427,14 +456,22 @@ def commit(path: str | os.PathLike[str]) -> None:
     _run(["commit", "-q", "-f", "qcow2", str(p)], f"commit {p}")
 
 
-def flatten(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Path:
+def flatten(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, key: str | None = None,
+            new_key: str | None = None, roots: Sequence[Path] = ()) -> Path:
     """Copy the whole chain of ``src`` into a standalone qcow2 at ``dst`` (atomic rename;
-    ``dst`` may be ``src`` itself, which is then replaced). O(data)."""
+    ``dst`` may be ``src`` itself, which is then replaced). O(data). ``key`` opens the encrypted
+    files of the chain; ``new_key`` encrypts ``dst`` (re-encryption when it differs from ``key``)."""
     s = Path(src)
     d = Path(dst)
     tmp = _tmp_name(d)
+    chain = encrypted_chain(s, roots) if key is not None else []
+    reading = key is not None and any(chain)
+    phrases = ([key] if reading and key is not None else []) + ([new_key] if new_key is not None else [])
+    source = ["--image-opts", luks.image_opts(s, chain, "sec0")] if reading else ["-f", "qcow2", str(s)]
+    out = ["-o", luks.create_options(f"sec{len(phrases) - 1}")] if new_key is not None else []
     try:
-        _run(["convert", "-q", "-f", "qcow2", "-O", "qcow2", str(s), str(tmp)], f"flatten {s}")
+        with luks.secret_objects(phrases) as objects:
+            _run(["convert", *objects, "-q", *source, "-O", "qcow2", *out, str(tmp)], f"flatten {s}")
         os.rename(tmp, d)
     finally:
         tmp.unlink(missing_ok=True)

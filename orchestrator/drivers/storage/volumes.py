@@ -28,7 +28,7 @@ import os
 import re
 import shutil
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,6 +59,9 @@ __all__ = [
 
 Attachment = tuple[str, str]
 """``(libvirt domain name, target dev)`` of a volume attached to a RUNNING domain."""
+
+KeySource = Callable[[str], "str | None"]
+"""A volume's or layer's LUKS passphrase by id (None: not encrypted)."""
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _GEN_RE = re.compile(r"^gen-(\d{6,})\.qcow2$")
@@ -103,7 +106,16 @@ class StorageDriver(abc.ABC):
       not depend on the volume's size or the data written.
     * A layer is immutable once made; it lives until ``delete_layer``, independent of the volume
       it was taken from (deleting the volume keeps its layers).
+    * Encryption: ``keys(id)`` (set by ``use_keys``) gives an encrypted volume's or layer's
+      passphrase; every file made for it is LUKS-encrypted with it, and every file of a chain
+      that is encrypted opens with the top's passphrase (one key lineage per chain). A copy of a
+      layer under another passphrase is re-encrypted (O(data)).
     """
+
+    keys: KeySource = staticmethod(lambda _id: None)  # type: ignore[assignment]
+
+    def use_keys(self, keys: KeySource) -> None:
+        self.keys = keys
 
     @abc.abstractmethod
     def create_volume(self, volume_id: str, size_bytes: int | None, from_layer: str | None = None) -> Path:
@@ -151,6 +163,10 @@ class StorageDriver(abc.ABC):
     @abc.abstractmethod
     def volume_path(self, volume_id: str) -> Path:
         """Current active (top) path of an existing volume (``VolumeNotFound``)."""
+
+    @abc.abstractmethod
+    def chain(self, volume_id: str) -> list[tuple[Path, bool]]:
+        """The files of the volume's chain, top first, each with whether it is encrypted."""
 
     @abc.abstractmethod
     def chain_depth(self, volume_id: str) -> int:
@@ -247,11 +263,25 @@ class Qcow2Storage(StorageDriver):
 
     def copy_layer(self, source_id: str, layer_id: str) -> Path:
         """A hard link of the immutable layer file: its header names the same absolute backing
-        file, so the chain and ``users_of`` still hold."""
+        file, so the chain and ``users_of`` still hold. Under another key (CopySnapshot that
+        encrypts or changes the key): a standalone copy of the whole chain, re-encrypted."""
         src = self.layer_path(source_id)
         dst = self._layer_file(layer_id)
-        if not dst.exists():
+        if dst.exists():
+            return dst
+        old, new = self.keys(source_id), self.keys(layer_id)
+        if old == new:
             os.link(src, dst)
+            return dst
+        qcow2.check_chain(src, self.roots)
+        tmp = self.layers_dir / f".tmp-copy-{layer_id}.qcow2"
+        tmp.unlink(missing_ok=True)
+        try:
+            qcow2.flatten(src, tmp, key=old, new_key=new, roots=self.roots)
+            os.chmod(tmp, qcow2.LAYER_MODE)
+            os.rename(tmp, dst)  # sealed (read-only) before it gets its name
+        finally:
+            tmp.unlink(missing_ok=True)
         return dst
 
     def layer_sealed(self, layer_id: str) -> bool:
@@ -280,10 +310,11 @@ class Qcow2Storage(StorageDriver):
         d.mkdir(mode=0o700, exist_ok=True)
         path = d / "gen-000001.qcow2"
         try:
+            key = self.keys(volume_id)
             if base is None:
                 assert size_bytes is not None
-                return qcow2.create_blank(path, size_bytes)
-            return qcow2.create_overlay(path, base, size_bytes, roots=self.roots)
+                return qcow2.create_blank(path, size_bytes, key)
+            return qcow2.create_overlay(path, base, size_bytes, roots=self.roots, key=key)
         except BaseException:
             with contextlib.suppress(OSError):
                 d.rmdir()  # only when empty: never removes someone else's files
@@ -301,13 +332,14 @@ class Qcow2Storage(StorageDriver):
         if layer.exists():
             raise AlreadyExists(f"layer {layer_id} already exists")
         if attached_to is None:
-            return qcow2.freeze_top(vol, layer, roots=self.roots)
+            return qcow2.freeze_top(vol, layer, roots=self.roots, key=self.keys(volume_id))
         dom_name, dev = attached_to
         self.snapshot_volumes_live(dom_name, [(volume_id, layer_id, dev)])
         return layer
 
     def snapshot_volumes_live(self, dom_name: str, items: Sequence[tuple[str, str, str]]) -> list[Path]:
         plan = []
+        keys = {dev: key for volume_id, _, dev in items if (key := self.keys(volume_id)) is not None}
         for volume_id, layer_id, dev in items:
             self.volume_path(volume_id)
             layer = self._layer_file(layer_id)
@@ -315,11 +347,15 @@ class Qcow2Storage(StorageDriver):
                 raise AlreadyExists(f"layer {layer_id} already exists")
             plan.append((dev, layer, self._next_gen_path(volume_id)))
         with self._conn() as conn:
-            live.live_snapshot_many(dom_name, plan, conn=conn, roots=self.roots)
+            live.live_snapshot_many(dom_name, plan, conn=conn, roots=self.roots, keys=keys)
         return [p[1] for p in plan]
 
     def chain_depth(self, volume_id: str) -> int:
         return len(qcow2.check_chain(self.volume_path(volume_id), self.roots))
+
+    def chain(self, volume_id: str) -> list[tuple[Path, bool]]:
+        files = qcow2.check_chain(self.volume_path(volume_id), self.roots)
+        return [(p, qcow2.read_header(p).encrypted) for p in files]
 
     def flatten_volume(self, volume_id: str, attached_to: Attachment | None = None) -> Path:
         vol = self.volume_path(volume_id)
@@ -329,7 +365,8 @@ class Qcow2Storage(StorageDriver):
         qcow2.check_chain(vol, self.roots)
         if qcow2.read_header(vol).backing_file is None:
             return vol
-        return qcow2.flatten(vol, vol)
+        key = self.keys(volume_id)
+        return qcow2.flatten(vol, vol, key=key, new_key=key, roots=self.roots)
 
     def resize_volume(self, volume_id: str, size_bytes: int, attached_to: Attachment | None = None) -> None:
         vol = self.volume_path(volume_id)
@@ -337,7 +374,7 @@ class Qcow2Storage(StorageDriver):
             with self._conn() as conn:
                 live.live_resize(attached_to[0], attached_to[1], size_bytes, conn=conn)
             return
-        qcow2.resize(vol, size_bytes)
+        qcow2.resize(vol, size_bytes, self.keys(volume_id), roots=self.roots)
 
     def volume_size(self, volume_id: str) -> int:
         return qcow2.read_header(self.volume_path(volume_id)).virtual_size
