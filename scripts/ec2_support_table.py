@@ -39,10 +39,14 @@ NOTES: dict[str, str] = {
     "CreateVpcPeeringConnection": "`PeerOwnerId` other than the caller's account refused (UnsupportedOperation: "
                                   "ec2d serves one account); `PeerRegion` must be a region ec2d serves",
     "AuthorizeSecurityGroupEgress": "`Ipv6Ranges` refused (UnsupportedOperation: ec2d's VPCs are IPv4 only); "
-                                    "`PrefixListIds` answer InvalidPrefixListID.NotFound (no prefix lists yet)",
+                                    "`PrefixListIds` (managed prefix lists) compiled to the list's CIDRs, "
+                                    "counted as its MaxEntries rules",
     "AuthorizeSecurityGroupIngress": "`Ipv6Ranges` refused (UnsupportedOperation: ec2d's VPCs are IPv4 only); "
-                                     "`PrefixListIds` answer InvalidPrefixListID.NotFound (no prefix lists yet)",
-    "ModifySecurityGroupRules": "`CidrIpv6` refused (UnsupportedOperation), `PrefixListId` InvalidPrefixListID.NotFound",
+                                     "`PrefixListIds` (managed prefix lists) compiled to the list's CIDRs, "
+                                     "counted as its MaxEntries rules",
+    "ModifySecurityGroupRules": "`CidrIpv6` refused (UnsupportedOperation)",
+    "CreateManagedPrefixList": "`AddressFamily=IPv6` refused (UnsupportedOperation: ec2d's VPCs are IPv4 only)",
+    "DescribePrefixLists": "ec2d has no AWS-managed prefix lists yet: always empty",
     "CopyImage": "`Encrypted`/`KmsKeyId` re-encrypt the copies (LUKS in qcow2); a key id or ARN of the account "
                  "and region names a key made on first use (no KMS API)",
     "CopySnapshot": "`Encrypted`/`KmsKeyId` re-encrypt the copy (LUKS in qcow2); a key that names no key ends "

@@ -69,6 +69,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "OwnerId": OWNER, "SourceDestCheck": True, "InterfaceType": "interface",
     },
     "internet-gateway": {"Attachments": [], "OwnerId": OWNER},
+    "prefix-list": {"PrefixListName": "office", "AddressFamily": "IPv4", "MaxEntries": 2, "Version": 1,
+                    "OwnerId": OWNER, "Entries": [{"Cidr": "10.0.0.0/8"}], "Versions": {"1": [{"Cidr": "10.0.0.0/8"}]}},
     "dhcp-options": {"DhcpConfigurations": [{"Key": "domain-name-servers", "Values": ["AmazonProvidedDNS"]}],
                      "OwnerId": OWNER},
     "route-table": {

@@ -15,6 +15,7 @@ Two parts, both seeded (the seed is printed so a failure can be replayed):
 
 from __future__ import annotations
 
+import ipaddress
 import random
 import secrets
 import subprocess
@@ -31,6 +32,7 @@ EC2_CODES = {
     "InvalidPrefixListId.Malformed", "InvalidPrefixListID.NotFound", "InvalidGroup.NotFound",
     "InvalidGroupId.Malformed", "InvalidPermission.Duplicate", "RulesPerSecurityGroupLimitExceeded",
     "InvalidParameter", "InvalidSecurityGroupRuleId.NotFound",
+    "InvalidPrefixListModification", "PrefixListMaxEntriesExceeded", "PrefixListVersionMismatch",
 }
 LISTEN_PORTS = (7001, 7002, 7003)
 TCP_PORTS = (22, *LISTEN_PORTS)  # 22: dropbear
@@ -53,7 +55,7 @@ def _port(rnd: random.Random) -> int | None:
                        rnd.randint(-5, 70000)])
 
 
-def _valid_permission(rnd: random.Random, group_ids: list[str]) -> dict[str, Any]:
+def _valid_permission(rnd: random.Random, group_ids: list[str], lists: list[str] = ()) -> dict[str, Any]:  # type: ignore[assignment]
     """A permission EC2 accepts (edges included: port 0/65535, ICMP 255, any protocol number)."""
     proto = rnd.choice(["tcp", "udp", "icmp", "-1", "6", "17", "1", "47", "132", "0", "255", "icmpv6", "UDP"])
     perm: dict[str, Any] = {"IpProtocol": proto}
@@ -71,12 +73,24 @@ def _valid_permission(rnd: random.Random, group_ids: list[str]) -> dict[str, Any
                         for _ in range(rnd.randint(0, 3))]
     if not perm["IpRanges"] or rnd.random() < 0.3:
         perm["UserIdGroupPairs"] = [{"GroupId": rnd.choice(group_ids)}]
+    if lists and rnd.random() < 0.3:  # a managed prefix list: compiled with its CIDRs
+        perm["PrefixListIds"] = [{"PrefixListId": rnd.choice(lists)}]
     return perm
 
 
-def random_permission(rnd: random.Random, group_ids: list[str]) -> dict[str, Any]:
+def random_entries(rnd: random.Random, n: int) -> list[dict[str, str]]:
+    """Valid prefix-list entries (host bits set, /0, overlapping ones), distinct once canonical."""
+    seen: dict[str, dict[str, str]] = {}
+    for _ in range(n):
+        prefix = rnd.choice([0, 8, 16, 24, 30, 32, rnd.randint(0, 32)])
+        cidr = f"{rnd.randint(0, 255)}.{rnd.randint(0, 255)}.{rnd.randint(0, 255)}.{rnd.randint(0, 255)}/{prefix}"
+        seen.setdefault(str(ipaddress.IPv4Network(cidr, strict=False)), {"Cidr": cidr})
+    return list(seen.values())
+
+
+def random_permission(rnd: random.Random, group_ids: list[str], lists: list[str] = ()) -> dict[str, Any]:  # type: ignore[assignment]
     if rnd.random() < 0.5:
-        return _valid_permission(rnd, group_ids)
+        return _valid_permission(rnd, group_ids, lists)
     proto = rnd.choice(["tcp", "udp", "icmp", "-1", "all", "6", "17", "1", "47", "132", "58", "icmpv6", "TCP",
                         "Udp", "0", "255", "256", "-2", "foo", "", "1.5", "0x6"])
     perm: dict[str, Any] = {"IpProtocol": proto}
@@ -92,15 +106,15 @@ def random_permission(rnd: random.Random, group_ids: list[str]) -> dict[str, Any
         perm["UserIdGroupPairs"] = [{"GroupId": rnd.choice([*group_ids, "sg-0000000000000dead", "sg-bad"])}]
     if rnd.random() < 0.05:
         perm["Ipv6Ranges"] = [{"CidrIpv6": rnd.choice(["::/0", "10.0.0.0/8", "x"])}]
-    if rnd.random() < 0.05:
-        perm["PrefixListIds"] = [{"PrefixListId": rnd.choice(["pl-0123abcd", "pl-x"])}]
+    if rnd.random() < (0.2 if lists else 0.05):
+        perm["PrefixListIds"] = [{"PrefixListId": rnd.choice([*lists, *lists, "pl-0123abcd", "pl-x"])}]
     return perm
 
 
-def random_rule_request(rnd: random.Random, group_ids: list[str]) -> dict[str, Any]:
+def random_rule_request(rnd: random.Random, group_ids: list[str], lists: list[str] = ()) -> dict[str, Any]:  # type: ignore[assignment]
     """A ModifySecurityGroupRules ``SecurityGroupRule``: one random permission's protocol and ports
     with one of its peers (sometimes none or two: EC2 refuses those)."""
-    perm = random_permission(rnd, group_ids)
+    perm = random_permission(rnd, group_ids, lists)
     request = {k: perm[k] for k in ("IpProtocol", "FromPort", "ToPort") if k in perm}
     peers = [("CidrIpv4", r["CidrIp"]) for r in perm.get("IpRanges") or []]
     peers += [("ReferencedGroupId", p["GroupId"]) for p in perm.get("UserIdGroupPairs") or []]
@@ -111,15 +125,19 @@ def random_rule_request(rnd: random.Random, group_ids: list[str]) -> dict[str, A
     return request
 
 
-def model_of(groups: list[dict[str, Any]]) -> dict[str, fw.SecurityGroup]:
-    """The firewall model of groups as DescribeSecurityGroupRules shows them (-1: unset ports)."""
+def model_of(groups: list[dict[str, Any]], lists: dict[str, tuple[str, ...]] | None = None
+             ) -> dict[str, fw.SecurityGroup]:
+    """The firewall model of groups as DescribeSecurityGroupRules shows them (-1: unset ports); a
+    rule naming a prefix list gets the list's CIDRs (``lists``: GetManagedPrefixListEntries')."""
     out: dict[str, fw.SecurityGroup] = {}
     for g in groups:
         ingress, egress = [], []
         for r in g["rules"]:
             ref = r.get("ReferencedGroupInfo", {}).get("GroupId")
-            rule = fw.Rule(r["IpProtocol"], r["FromPort"], r["ToPort"],
-                           cidrs=(r["CidrIpv4"],) if r.get("CidrIpv4") else (), group_ids=(ref,) if ref else ())
+            cidrs = (r["CidrIpv4"],) if r.get("CidrIpv4") else ()
+            if r.get("PrefixListId"):
+                cidrs += (lists or {})[r["PrefixListId"]]
+            rule = fw.Rule(r["IpProtocol"], r["FromPort"], r["ToPort"], cidrs=cidrs, group_ids=(ref,) if ref else ())
             (egress if r["IsEgress"] else ingress).append(rule)
         out[g["id"]] = fw.SecurityGroup(g["id"], tuple(ingress), tuple(egress))
     return out
@@ -134,6 +152,7 @@ class FuzzStats:
     by_code: dict[str, int] = field(default_factory=dict)
     uncompilable: list[str] = field(default_factory=list)  # accepted by the API, refused by compiler/nft
     bad_errors: list[str] = field(default_factory=list)  # not an EC2 error of a known code
+    prefix_list_rules: int = 0  # accepted requests with a rule naming an existing managed prefix list
     flows: int = 0
     open_flows: int = 0  # flows the rules allow (the rest must be closed)
     mismatches: list[str] = field(default_factory=list)
@@ -161,10 +180,13 @@ class RuleFuzz:
     shape) and ``new_groups(n)`` makes fresh groups in one VPC."""
 
     def __init__(self, seed: int, authorize: Any, describe: Any, new_groups: Any, scratch: ScratchNs,
-                 modify: Any = None) -> None:
+                 modify: Any = None, new_lists: Any = None, modify_list: Any = None) -> None:
         self.rnd = random.Random(seed)
         self.authorize, self.describe, self.new_groups, self.scratch = authorize, describe, new_groups, scratch
         self.modify = modify  # optional ``modify(group_id, n, rule_request) -> error code|None`` (nth rule)
+        # optional ``new_lists(entries per list) -> pl ids`` (managed prefix lists the rules may name)
+        # and ``modify_list(pl id, add, remove) -> error code|None`` (ModifyManagedPrefixList)
+        self.new_lists, self.modify_list = new_lists, modify_list
         self.stats = FuzzStats()
 
     def run(self, rule_sets: int) -> FuzzStats:
@@ -175,20 +197,23 @@ class RuleFuzz:
     def one(self) -> None:
         st, rnd = self.stats, self.rnd
         gids = self.new_groups(2)
+        lists = self.new_lists([random_entries(rnd, rnd.randint(0, 4)) for _ in range(2)]) if self.new_lists else []
         st.rule_sets += 1
         for _ in range(rnd.randint(1, 4)):
-            perms = [random_permission(rnd, gids) for _ in range(rnd.randint(1, 3))]
+            perms = [random_permission(rnd, gids, lists) for _ in range(rnd.randint(1, 3))]
             st.requests += 1
             code = self.authorize(rnd.choice(gids), rnd.random() < 0.4, perms)
             if code is None:
                 st.accepted += 1
+                st.prefix_list_rules += any(p["PrefixListId"] in lists for perm in perms
+                                            for p in perm.get("PrefixListIds") or [])
             else:
                 st.rejected += 1
                 st.by_code[code] = st.by_code.get(code, 0) + 1
                 if code not in EC2_CODES:
                     st.bad_errors.append(f"{code}: {perms}")
         for _ in range(rnd.randint(0, 2) if self.modify else 0):
-            request = random_rule_request(rnd, gids)
+            request = random_rule_request(rnd, gids, lists)
             st.requests += 1
             code = self.modify(rnd.choice(gids), rnd.randrange(8), request)
             st.accepted += code is None
@@ -197,6 +222,9 @@ class RuleFuzz:
                 st.by_code[code] = st.by_code.get(code, 0) + 1
                 if code not in EC2_CODES:
                     st.bad_errors.append(f"{code}: modify {request}")
+        for pl in lists if self.modify_list else []:  # the lists change under the rules naming them
+            self._record(self.modify_list(pl, random_entries(rnd, rnd.randint(0, 3)), rnd.random() < 0.5),
+                         f"modify list {pl}")
         groups = self.describe(gids)
         for g in groups.values():
             for rule in (*g.ingress, *g.egress):
@@ -214,6 +242,17 @@ class RuleFuzz:
         err = self.scratch.check(script)
         if err:
             st.uncompilable.append(f"nft -c: {err[:300]}")
+
+
+    def _record(self, code: str | None, what: str) -> None:
+        st = self.stats
+        st.requests += 1
+        st.accepted += code is None
+        if code is not None:
+            st.rejected += 1
+            st.by_code[code] = st.by_code.get(code, 0) + 1
+            if code not in EC2_CODES:
+                st.bad_errors.append(f"{code}: {what}")
 
 
 # --------------------------------------------------------------------------- real traffic
@@ -367,7 +406,33 @@ class ServiceTarget:
     """The security-group service on a model-only backend (no HTTP): thousands of rule sets fast."""
 
     def __init__(self, backend: Any, region: str = "us-east-1") -> None:
-        self.backend, self.region, self.made = backend, region, []
+        self.backend, self.region, self.made, self.lists = backend, region, [], []
+
+    def new_lists(self, entries: list[list[dict[str, str]]]) -> list[str]:
+        from orchestrator.services import prefix_lists
+
+        self.lists = [prefix_lists.create_tagged(self.backend, self.region, {
+            "PrefixListName": f"fz-{secrets.token_hex(6)}", "AddressFamily": "IPv4", "MaxEntries": 8,
+            "Entries": e})[0].id for e in entries]
+        return self.lists
+
+    def modify_list(self, pl_id: str, add: list[dict[str, str]], clear: bool) -> str | None:
+        """ModifyManagedPrefixList: ``add`` (after removing every entry with ``clear``)."""
+        from orchestrator.domain import errors
+        from orchestrator.services import prefix_lists
+
+        current = prefix_lists.entries(self.backend, self.region, pl_id, None)
+        req = {"PrefixListId": pl_id, "AddEntries": add,
+               "RemoveEntries": [{"Cidr": e["Cidr"]} for e in current] if clear else []}
+        try:
+            record, moving = prefix_lists.modify(self.backend, self.region, req)
+            if moving:  # what modify_live does once the VPCs followed
+                self.backend.store.transition(record.id, record.state, "modify-complete")
+        except errors.ApiError as exc:
+            return exc.code if exc.status == 400 else f"HTTP {exc.status} {exc.code}"
+        except Exception as exc:  # noqa: BLE001 - would be a 500 with a traceback
+            return f"CRASH {type(exc).__name__}: {exc}"
+        return None
 
     def new_groups(self, n: int) -> list[str]:
         from orchestrator.services import security_groups as sgs
@@ -406,21 +471,40 @@ class ServiceTarget:
         return None
 
     def describe(self, gids: list[str]) -> dict[str, fw.SecurityGroup]:
-        from orchestrator.services import security_groups as sgs
+        """The groups as the runtime compiles them (prefix lists with their current CIDRs)."""
+        from orchestrator.runtime import vpc_state
+        from orchestrator.runtime.vpc import prefix_list_cidrs
 
-        return {gid: sgs.firewall_group(self.backend.store.get(gid)) for gid in gids}
+        records = [self.backend.store.get(gid) for gid in gids]
+        lists = prefix_list_cidrs(self.backend.store, vpc_state.prefix_list_ids(records))
+        return {r.id: vpc_state.firewall_group(r, lists) for r in records}
 
     def cleanup(self) -> None:
-        for gid in self.made:
-            self.backend.store.delete(gid)
-        self.made = []
+        for rid in self.made + self.lists:
+            self.backend.store.delete(rid)
+        self.made, self.lists = [], []
 
 
 class ApiTarget:
     """The same through boto3 and a real ec2d (HTTP, parser, serializer, the daemon's own sync)."""
 
     def __init__(self, ec2: Any, vpc_id: str) -> None:
-        self.ec2, self.vpc_id, self.made = ec2, vpc_id, []
+        self.ec2, self.vpc_id, self.made, self.lists = ec2, vpc_id, [], []
+
+    def new_lists(self, entries: list[list[dict[str, str]]]) -> list[str]:
+        self.lists = [self.ec2.create_managed_prefix_list(
+            PrefixListName=f"fz-{secrets.token_hex(6)}", AddressFamily="IPv4", MaxEntries=8,
+            Entries=e)["PrefixList"]["PrefixListId"] for e in entries]
+        return self.lists
+
+    def modify_list(self, pl_id: str, add: list[dict[str, str]], clear: bool) -> str | None:
+        current = self.ec2.get_managed_prefix_list_entries(PrefixListId=pl_id)["Entries"]
+        remove = [{"Cidr": e["Cidr"]} for e in current] if clear else []
+        try:
+            self.ec2.modify_managed_prefix_list(PrefixListId=pl_id, AddEntries=add, RemoveEntries=remove)
+        except Exception as exc:  # noqa: BLE001
+            return _code_of(exc)
+        return None
 
     def new_groups(self, n: int) -> list[str]:
         self.cleanup()
@@ -433,12 +517,7 @@ class ApiTarget:
         try:
             call(GroupId=gid, IpPermissions=perms)
         except Exception as exc:  # noqa: BLE001
-            resp = getattr(exc, "response", None)
-            if not resp:
-                return f"CRASH {exc!r}"
-            status = resp.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            code = resp.get("Error", {}).get("Code", "?")
-            return code if status == 400 else f"HTTP {status} {code}"
+            return _code_of(exc)
         return None
 
     def _rules(self, gid: str) -> list[dict]:
@@ -446,10 +525,24 @@ class ApiTarget:
             Filters=[{"Name": "group-id", "Values": [gid]}])["SecurityGroupRules"]
 
     def describe(self, gids: list[str]) -> dict[str, fw.SecurityGroup]:
-        return model_of([{"id": gid, "rules": self._rules(gid)} for gid in gids])
+        lists = {pl: tuple(e["Cidr"] for e in self.ec2.get_managed_prefix_list_entries(PrefixListId=pl)["Entries"])
+                 for pl in self.lists}
+        return model_of([{"id": gid, "rules": self._rules(gid)} for gid in gids], lists)
 
     def cleanup(self) -> None:
         revoke_all(self.ec2, self.made)  # drop rules first: the pair may reference each other
         for gid in self.made:
             self.ec2.delete_security_group(GroupId=gid)
-        self.made = []
+        for pl in self.lists:  # no rule names them any more
+            self.ec2.delete_managed_prefix_list(PrefixListId=pl)
+        self.made, self.lists = [], []
+
+
+def _code_of(exc: Exception) -> str:
+    """A boto3 error as its EC2 code (status 400), else what makes it a finding."""
+    resp = getattr(exc, "response", None)
+    if not resp:
+        return f"CRASH {exc!r}"
+    status = resp.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    code = resp.get("Error", {}).get("Code", "?")
+    return code if status == 400 else f"HTTP {status} {code}"

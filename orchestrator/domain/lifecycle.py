@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from orchestrator.domain.prefix_lists import PrefixListState
 from orchestrator.domain.states import INSTANCE_TRANSITIONS, VOLUME_TRANSITIONS, InstanceState, VolumeState
 from orchestrator.domain.vpc_peering import VpcPeeringState
 
@@ -197,6 +198,29 @@ VPC_PEERING = Lifecycle(
 )
 
 
+PL = PrefixListState
+_PL_SETTLED = frozenset({PL.MODIFY_IN_PROGRESS, PL.RESTORE_IN_PROGRESS, PL.DELETE_IN_PROGRESS})
+PREFIX_LIST = Lifecycle(
+    "prefix-list",
+    frozenset({str(PL.CREATE_IN_PROGRESS)}),  # CreateManagedPrefixList
+    _table({
+        PL.CREATE_IN_PROGRESS: frozenset({PL.CREATE_COMPLETE, PL.CREATE_FAILED}),
+        PL.CREATE_COMPLETE: _PL_SETTLED,
+        PL.CREATE_FAILED: frozenset({PL.DELETE_IN_PROGRESS}),
+        # ModifyManagedPrefixList: the VPCs whose groups name the list follow, then complete
+        PL.MODIFY_IN_PROGRESS: frozenset({PL.MODIFY_COMPLETE, PL.MODIFY_FAILED}),
+        PL.MODIFY_COMPLETE: _PL_SETTLED,
+        PL.MODIFY_FAILED: _PL_SETTLED,
+        PL.RESTORE_IN_PROGRESS: frozenset({PL.RESTORE_COMPLETE, PL.RESTORE_FAILED}),
+        PL.RESTORE_COMPLETE: _PL_SETTLED,
+        PL.RESTORE_FAILED: _PL_SETTLED,
+        PL.DELETE_IN_PROGRESS: frozenset({PL.DELETE_COMPLETE, PL.DELETE_FAILED}),
+        PL.DELETE_COMPLETE: frozenset(),
+        PL.DELETE_FAILED: _PL_SETTLED,
+    }),
+)
+
+
 def _static(resource: str) -> Lifecycle:
     return Lifecycle(resource, frozenset({AVAILABLE}), {AVAILABLE: frozenset()})
 
@@ -209,7 +233,8 @@ LIFECYCLES: dict[str, Lifecycle] = {
         _static("iam-user"), _static("iam-access-key"), _static("iam-role"), _static("iam-policy"),
         _static("iam-instance-profile"), _static("sts-session"), _static("launch-template"),
         _static("dhcp-options"),
-        NAT_GATEWAY, VPC_PEERING, LOAD_BALANCER, _static("elbv2-target-group"), _static("elbv2-listener"), _static("elbv2-rule"),
+        NAT_GATEWAY, VPC_PEERING, PREFIX_LIST, LOAD_BALANCER, _static("elbv2-target-group"), _static("elbv2-listener"),
+        _static("elbv2-rule"),
     )
 }
 

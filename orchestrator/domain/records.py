@@ -24,6 +24,7 @@ from orchestrator.domain.dhcp_options import DHCP_SCHEMAS
 from orchestrator.domain.ebs_records import EncryptionData
 from orchestrator.domain.elb_records import ListenerData, LoadBalancerData, RuleData, TargetGroupData
 from orchestrator.domain.launch_template_records import LaunchTemplateRecordData
+from orchestrator.domain.prefix_lists import PL_SCHEMAS
 from orchestrator.domain.route_records import NAT_GATEWAY, NatGatewayData, RouteTableData
 from orchestrator.domain.status_checks import SystemCheck
 from orchestrator.domain.vpc_peering import VPC_PEERING_SCHEMAS
@@ -298,6 +299,7 @@ class SecurityGroupRule(TypedDict):
     CidrIpv4: str | None
     ReferencedGroupId: str | None
     Description: str | None
+    PrefixListId: NotRequired[str]  # a rule whose peer is a managed prefix list (its CIDRs)
 
 
 class SecurityGroupData(TypedDict):
@@ -491,7 +493,7 @@ SCHEMAS: dict[str, type[Any]] = {
     LISTENER: ListenerData,
     LISTENER_RULE: RuleData,
 }
-SCHEMAS.update(AUTOSCALING_SCHEMAS | DHCP_SCHEMAS | VPC_PEERING_SCHEMAS)  # Auto Scaling, DHCP options, peering
+SCHEMAS.update(AUTOSCALING_SCHEMAS | DHCP_SCHEMAS | VPC_PEERING_SCHEMAS | PL_SCHEMAS)  # Auto Scaling, DHCP options, peering, prefix lists
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from orchestrator.runtime import records as rec
 from orchestrator.runtime.ebs import Ebs
 from orchestrator.runtime.parts import Parts
 from orchestrator.runtime.reconciler import Reconciler
-from orchestrator.runtime.vpc import VpcNetworks
+from orchestrator.runtime.vpc import VpcNetworks, settle_prefix_lists
 from orchestrator.store.sqlite import Record
 
 log = logging.getLogger("ec2d.runtime")
@@ -46,6 +46,7 @@ class Startup:
                 except Exception:
                     log.exception("%s: network could not be brought up; its firewall fails closed", vpc.id)
                     await self.vpcs.sync_firewall(region, None, vpc.id)
+            settle_prefix_lists(p.model.store, region)  # every firewall follows the stored lists now
         await self.register_images()
         await self.sweep_storage()
         p.compute.start_events(asyncio.get_running_loop(), self.reconciler.on_event)

@@ -7,7 +7,9 @@ from __future__ import annotations
 import logging
 
 from orchestrator.domain import vpc_peering
+from orchestrator.domain import prefix_lists
 from orchestrator.domain.lifecycle import NatGatewayState
+from orchestrator.domain.prefix_lists import PREFIX_LIST, PrefixListState
 from orchestrator.domain.records import LOAD_BALANCER, NAT_GATEWAY
 from orchestrator.domain.states import ACTIVE
 from orchestrator.domain.vpc_peering import VPC_PEERING, VpcPeeringState
@@ -28,12 +30,13 @@ def read_view(parts: Parts, region: str, vpc: Record) -> VpcView:
     tagged = [r.id for r in instances if r.data["MetadataOptions"].get("InstanceMetadataTags") == "enabled"]
     image_ids = {r.data["ImageId"] for r in instances}
     zones = {z: parts.model.regions.zone(z) for z in {r.data["AvailabilityZone"] for r in instances}}
+    groups = [g for g in store.list(rec.SECURITY_GROUP, region) if g.data.get("VpcId") == vpc.id]
     return VpcView(
         vpc=vpc,
         subnets={s.id: s for s in rec.subnets(store, region, vpc.id)},
         instances=instances,
         enis={r.id: rec.attached_enis(store, r) for r in instances},
-        groups=[g for g in store.list(rec.SECURITY_GROUP, region) if g.data.get("VpcId") == vpc.id],
+        groups=groups,
         route_tables=[t for t in store.list(rec.RTB, region) if t.data["VpcId"] == vpc.id],
         igw=rec.attached_igw(store, region, vpc.id),
         public_ips={r.id: rec.public_ip_of(store, r) for r in instances},
@@ -45,6 +48,7 @@ def read_view(parts: Parts, region: str, vpc: Record) -> VpcView:
                       if n.data["VpcId"] == vpc.id and n.state != str(NatGatewayState.DELETED)],
         peerings=(peerings := peer_sides(parts, vpc.id)),
         peer_members=peer_members(parts, region, peerings),
+        prefix_lists=prefix_list_cidrs(store, vpc_state.prefix_list_ids(groups)),
     )
 
 
@@ -78,6 +82,27 @@ def peer_members(parts: Parts, region: str, peerings: list[vpc_state.PeerSide]) 
                     members.setdefault(g["GroupId"], set()).update(
                         (eni.data["PrivateIpAddress"], *vpc_state.secondary_ips(eni)))
     return {gid: tuple(sorted(ips)) for gid, ips in members.items()}
+
+
+def prefix_list_cidrs(store: Store, pl_ids: set[str]) -> dict[str, tuple[str, ...]]:
+    """The current CIDRs of each named prefix list (a missing one: none, its rules match nothing)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for pl_id in pl_ids:
+        found = store.get(pl_id)
+        out[pl_id] = prefix_lists.cidrs(found.data) if found is not None and found.type == PREFIX_LIST else ()
+    return out
+
+
+_IN_PROGRESS = {str(PrefixListState.MODIFY_IN_PROGRESS): str(PrefixListState.MODIFY_COMPLETE),
+                str(PrefixListState.RESTORE_IN_PROGRESS): str(PrefixListState.RESTORE_COMPLETE)}
+
+
+def settle_prefix_lists(store: Store, region: str) -> None:
+    """Start-up, once every VPC's firewall was applied from the store: a list left
+    ``modify-in-progress`` (ec2d stopped before the VPCs naming it followed) has been followed now."""
+    for pl in store.list(PREFIX_LIST, region):
+        if pl.state in _IN_PROGRESS:
+            store.transition(pl.id, pl.state, _IN_PROGRESS[pl.state])
 
 
 def load_balancer_nodes(store: Store, region: str, vpc_id: str) -> list[vpc_state.LocalNode]:

@@ -49,6 +49,7 @@ class VpcView:
     nat_gateways: Sequence[Record] = ()  # the VPC's NAT gateways (not deleted)
     peerings: Sequence[PeerSide] = ()  # the VPC's active peering connections
     peer_members: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # peer group -> member IPs
+    prefix_lists: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # pl id -> its CIDRs (rules name them)
 
 
 @dataclass(frozen=True)
@@ -144,11 +145,16 @@ def host_records(view: VpcView) -> list[HostRecord]:
 
 
 def stored_rule(group_id: str, *, egress: bool, protocol: str, from_port: int | None, to_port: int | None,
-                cidr: str | None, group: str | None, description: str | None) -> dict[str, Any]:
-    """A security-group rule as the store keeps it (one per peer, as DescribeSecurityGroupRules)."""
-    return {"SecurityGroupRuleId": ids.new_id("sgr"), "GroupId": group_id, "IsEgress": egress,
+                cidr: str | None, group: str | None, description: str | None,
+                prefix_list: str | None = None) -> dict[str, Any]:
+    """A security-group rule as the store keeps it (one per peer, as DescribeSecurityGroupRules);
+    a rule whose peer is a managed prefix list carries its id (``PrefixListId``)."""
+    rule = {"SecurityGroupRuleId": ids.new_id("sgr"), "GroupId": group_id, "IsEgress": egress,
             "IpProtocol": protocol, "FromPort": from_port, "ToPort": to_port, "CidrIpv4": cidr,
             "ReferencedGroupId": group, "Description": description}
+    if prefix_list:
+        rule["PrefixListId"] = prefix_list
+    return rule
 
 
 def ensure_rules_field(record: Record) -> list[dict[str, Any]]:
@@ -166,16 +172,29 @@ def ensure_rules_field(record: Record) -> list[dict[str, Any]]:
     return rules
 
 
-def firewall_rule(rule: Mapping[str, Any]) -> fw.Rule:
+def firewall_rule(rule: Mapping[str, Any], prefix_lists: Mapping[str, Sequence[str]] | None = None) -> fw.Rule:
     """The firewall model of one stored rule (the one conversion the API's check and the runtime
-    both use). Never raises on odd data: the firewall's check does the judging."""
-    cidr, ref = rule.get("CidrIpv4"), rule.get("ReferencedGroupId")
+    both use). A rule naming a prefix list matches the list's current CIDRs (``prefix_lists``: pl
+    id -> CIDRs; a list not there matches nothing). Never raises on odd data: the firewall's check
+    does the judging."""
+    cidr, ref, pl = rule.get("CidrIpv4"), rule.get("ReferencedGroupId"), rule.get("PrefixListId")
+    cidrs: tuple[Any, ...] = (cidr,) if cidr else ()
+    if pl:
+        found = (prefix_lists or {}).get(pl, ())
+        cidrs += tuple(found) if isinstance(found, (list, tuple)) else (found,)
     return fw.Rule(rule.get("IpProtocol"), rule.get("FromPort"), rule.get("ToPort"),  # type: ignore[arg-type]
-                   cidrs=(cidr,) if cidr else (), group_ids=(ref,) if ref else ())
+                   cidrs=cidrs, group_ids=(ref,) if ref else ())
 
 
-def firewall_group(group: Record) -> fw.SecurityGroup:
-    """The firewall model of a stored group; the driver quarantines it if a rule fails its check."""
+def prefix_list_ids(groups: Sequence[Record]) -> set[str]:
+    """The prefix lists the groups' rules name (whose CIDRs the VPC's firewall needs)."""
+    return {r["PrefixListId"] for g in groups for r in (g.data.get("Rules") or [])
+            if isinstance(r, Mapping) and r.get("PrefixListId")}
+
+
+def firewall_group(group: Record, prefix_lists: Mapping[str, Sequence[str]] | None = None) -> fw.SecurityGroup:
+    """The firewall model of a stored group (its prefix-list rules with ``prefix_lists``' CIDRs);
+    the driver quarantines it if a rule fails its check."""
     ingress, egress = [], []
     rules = group.data.get("Rules")
     if rules is None:
@@ -184,7 +203,7 @@ def firewall_group(group: Record) -> fw.SecurityGroup:
         if not isinstance(r, Mapping):
             ingress.append(fw.Rule(repr(r)))  # fails the firewall's check: the group allows nothing
             continue
-        (egress if r.get("IsEgress") else ingress).append(firewall_rule(r))
+        (egress if r.get("IsEgress") else ingress).append(firewall_rule(r, prefix_lists))
     return fw.SecurityGroup(group.id, tuple(ingress), tuple(egress))
 
 
@@ -203,7 +222,7 @@ def with_peer_members(group: fw.SecurityGroup, peer_members: Mapping[str, tuple[
 def firewall_model(view: VpcView, tap_name: Callable[[str], str]) -> tuple[list[fw.Port], dict[str, fw.SecurityGroup]]:
     """The ports (every ENI of an active instance) and groups the VPC's ruleset is compiled from.
     Raises on records the model cannot express (the caller then locks the VPC down)."""
-    groups = {g.id: with_peer_members(firewall_group(g), view.peer_members) for g in view.groups}
+    groups = {g.id: with_peer_members(firewall_group(g, view.prefix_lists), view.peer_members) for g in view.groups}
     ports = [fw.Port(e.id, tap_name(e.id), e.data["MacAddress"], (e.data["PrivateIpAddress"], *secondary_ips(e)),
                      tuple(g["GroupId"] for g in e.data["Groups"] if g["GroupId"] in groups))
              for r in view.instances if r.state in ACTIVE for e in view.enis.get(r.id, ())]

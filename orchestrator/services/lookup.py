@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from orchestrator.domain import errors, ids
 from orchestrator.domain.dhcp_options import DhcpOptionsData
 from orchestrator.domain.lifecycle import ImageState, SnapshotState
+from orchestrator.domain.prefix_lists import PrefixListData, PrefixListState
 from orchestrator.domain.records import (
     ImageData,
     InstanceData,
@@ -83,6 +84,7 @@ LOOKUPS: dict[str, Lookup] = {lk.prefix: lk for lk in (
     Lookup("lt", not_found=errors.LaunchTemplateIdNotFound),
     Lookup("dopt"),
     Lookup("pcx"),
+    Lookup("pl", frozenset({str(PrefixListState.DELETE_COMPLETE)})),
 )}
 
 
@@ -175,3 +177,7 @@ def dhcp_options(backend: Backend, region: str, dopt_id: str) -> Record[DhcpOpti
 
 def vpc_peering(backend: Backend, region: str, pcx_id: str) -> Record[VpcPeeringData]:
     return get(backend, region, "pcx", pcx_id)
+
+
+def prefix_list(backend: Backend, region: str, pl_id: str) -> Record[PrefixListData]:
+    return get(backend, region, "pl", pl_id)

@@ -126,6 +126,8 @@ def modify_rules(backend: Backend, region: str, group_id: str, updates: Sequence
             if sgs.rule_key(rule) in seen:
                 raise sgs.duplicate(rule)
             seen.add(sgs.rule_key(rule))
+        for egress in (False, True):
+            sgs.check_limit(backend, region, updated, egress)
         group.data["Rules"] = updated  # type: ignore[typeddict-item]
         backend.store.update(group)
     return group

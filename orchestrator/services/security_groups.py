@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from orchestrator.domain import errors
+from orchestrator.domain import errors, prefix_lists
 from orchestrator.domain.records import SecurityGroupData
 from orchestrator.domain.states import InstanceState
 from orchestrator.drivers.network import firewall as fw
@@ -91,7 +91,7 @@ def create_tagged(backend: Backend, region: str, name: str, description: str, vp
 def rule_key(rule: Mapping[str, Any]) -> tuple[Any, ...]:
     """What makes two rules the same rule (their description and id aside)."""
     return (rule["IsEgress"], rule["IpProtocol"], rule["FromPort"], rule["ToPort"], rule["CidrIpv4"],
-            rule["ReferencedGroupId"])
+            rule["ReferencedGroupId"], rule.get("PrefixListId"))
 
 
 _DESCRIPTION_RE = re.compile(r"[a-zA-Z0-9. _\-:/()#,@\[\]+=&;{}!$*]{0,255}")
@@ -165,10 +165,11 @@ def rule_description(value: Any) -> str | None:
     return value
 
 
-def check_compilable(rule: Mapping[str, Any]) -> None:
-    """Run a rule about to be stored through the firewall compiler's own check."""
+def check_compilable(rule: Mapping[str, Any], prefix_lists: Mapping[str, Sequence[str]] | None = None) -> None:
+    """Run a rule about to be stored through the firewall compiler's own check (a prefix-list rule
+    with the list's current CIDRs, as the runtime will compile it)."""
     try:
-        fw.check_rule(firewall_rule(rule))
+        fw.check_rule(firewall_rule(rule, prefix_lists))
     except fw.InvalidArgument as exc:
         raise errors.InvalidParameterValue(f"Invalid security group rule: {exc}") from None
 
@@ -177,12 +178,13 @@ def permission_rules(backend: Backend, region: str, group: Record[SecurityGroupD
                       permissions: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Flat rules from IpPermissions, validated as EC2 does, then by the firewall compiler."""
     out: list[dict[str, Any]] = []
+    lists: dict[str, tuple[str, ...]] = {}  # the named prefix lists' CIDRs
     for perm in permissions:
         protocol = _protocol(perm.get("IpProtocol"))
         from_port, to_port = _ports(protocol, perm.get("FromPort"), perm.get("ToPort"))
-        peers: list[tuple[str | None, str | None, str | None]] = []
+        peers: list[tuple[str | None, str | None, str | None, str | None]] = []
         for rng in perm.get("IpRanges") or []:
-            peers.append((_cidr4(rng.get("CidrIp")), None, rule_description(rng.get("Description"))))
+            peers.append((_cidr4(rng.get("CidrIp")), None, rule_description(rng.get("Description")), None))
         for rng in perm.get("Ipv6Ranges") or []:
             cidr = rng.get("CidrIpv6")
             try:
@@ -195,7 +197,8 @@ def permission_rules(backend: Backend, region: str, group: Record[SecurityGroupD
             pl_id = pl.get("PrefixListId")
             if not isinstance(pl_id, str) or not re.fullmatch(r"pl-[0-9a-f]{8}(?:[0-9a-f]{9})?", pl_id):
                 raise errors.Malformed("InvalidPrefixListId.Malformed", f"Invalid id: \"{pl_id}\"")
-            raise errors.NotFound("InvalidPrefixListID.NotFound", f"The prefix list ID '{pl_id}' does not exist")
+            lists[pl_id] = prefix_lists.cidrs(lookup.prefix_list(backend, region, pl_id).data)
+            peers.append((None, None, rule_description(pl.get("Description")), pl_id))
         for pair in perm.get("UserIdGroupPairs") or []:
             ref_id, ref_name = pair.get("GroupId"), pair.get("GroupName")
             if not ref_id and not ref_name:
@@ -205,15 +208,15 @@ def permission_rules(backend: Backend, region: str, group: Record[SecurityGroupD
             if ref.data["VpcId"] != group.data["VpcId"] and not vpc_peering.active_peer(
                     backend, group.data["VpcId"], ref.data["VpcId"]):  # a peered VPC's group may be named
                 raise errors.InvalidParameter("You have specified two resources that belong to different networks.")
-            peers.append((None, ref.id, rule_description(pair.get("Description"))))
+            peers.append((None, ref.id, rule_description(pair.get("Description")), None))
         if not peers:
             side = "destination" if egress else "source"
             raise errors.ApiError(f"Missing {side} specification: include {side} security group or CIDR "
                                   "information", code="MissingParameter")
-        for cidr, ref, desc in peers:
+        for cidr, ref, desc, pl_id in peers:
             rule = _rule(group.id, egress=egress, protocol=protocol, from_port=from_port, to_port=to_port,
-                         cidr=cidr, group=ref, description=desc)
-            check_compilable(rule)
+                         cidr=cidr, group=ref, description=desc, prefix_list=pl_id)
+            check_compilable(rule, lists)
             out.append(rule)
     return out
 
@@ -232,7 +235,7 @@ def _legacy_permissions(req: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def _describe_rule(rule: Mapping[str, Any]) -> str:
-    peer = rule["CidrIpv4"] or rule["ReferencedGroupId"]
+    peer = rule["CidrIpv4"] or rule["ReferencedGroupId"] or rule.get("PrefixListId")
     proto = {"-1": "ALL", "tcp": "TCP", "udp": "UDP", "icmp": "ICMP", "icmpv6": "ICMPV6"}.get(
         rule["IpProtocol"], str(rule["IpProtocol"]))
     return (f'peer: {peer}, {proto}, from port: {rule["FromPort"]}, to port: {rule["ToPort"]}, ALLOW')
@@ -257,7 +260,7 @@ def authorize(backend: Backend, region: str, req: Mapping[str, Any], egress: boo
             asked.add(rule_key(rule))
             if rule_key(rule) in existing:
                 raise duplicate(rule)
-        check_limit(rules + new, egress)
+        check_limit(backend, region, rules + new, egress)
         rules.extend(new)
         backend.store.update(group)
         for rule in new if tags else []:
@@ -269,9 +272,24 @@ def duplicate(rule: Mapping[str, Any]) -> errors.ApiError:
     return errors.Duplicate("InvalidPermission.Duplicate", f'the specified rule "{_describe_rule(rule)}" already exists')
 
 
-def check_limit(rules: Sequence[Mapping[str, Any]], egress: bool) -> None:
-    """EC2's default quota: 60 inbound and 60 outbound rules per group (one per peer)."""
-    if sum(1 for r in rules if r["IsEgress"] == egress) > MAX_RULES_PER_DIRECTION:
+def rule_weight(backend: Backend, region: str, rule: Mapping[str, Any]) -> int:
+    """How many rules of the quota a rule counts for: a rule naming a prefix list counts as the
+    list's MaxEntries (as on EC2), any other one as one."""
+    pl_id = rule.get("PrefixListId")
+    if not pl_id:
+        return 1
+    found = backend.store.get(pl_id)
+    return int(found.data["MaxEntries"]) if found is not None and found.region == region else 1
+
+
+def check_limit(backend: Backend, region: str, rules: Sequence[Mapping[str, Any]], egress: bool,
+                resized: Mapping[str, int] | None = None) -> None:
+    """EC2's default quota: 60 inbound and 60 outbound rules per group (one per peer; a prefix
+    list's MaxEntries for a rule naming one, ``resized`` overriding a list's size being changed)."""
+    def weight(r: Mapping[str, Any]) -> int:
+        pl_id = r.get("PrefixListId")
+        return resized[pl_id] if resized and pl_id in resized else rule_weight(backend, region, r)
+    if sum(weight(r) for r in rules if r["IsEgress"] == egress) > MAX_RULES_PER_DIRECTION:
         raise errors.ApiError("The maximum number of rules per security group has been reached.",
                               code="RulesPerSecurityGroupLimitExceeded")
 
@@ -378,6 +396,8 @@ def describe_rule(rule: Mapping[str, Any], owner: str, tags: Mapping[str, str] |
         out["CidrIpv4"] = rule["CidrIpv4"]
     if rule["ReferencedGroupId"]:
         out["ReferencedGroupInfo"] = {"GroupId": rule["ReferencedGroupId"], "UserId": owner}
+    if rule.get("PrefixListId"):
+        out["PrefixListId"] = rule["PrefixListId"]
     return out
 
 
@@ -393,6 +413,9 @@ def _permission(rule: Mapping[str, Any], owner: str) -> dict[str, Any]:
         perm["UserIdGroupPairs"].append({k: v for k, v in (("Description", rule.get("Description")),
                                                             ("GroupId", rule["ReferencedGroupId"]),
                                                             ("UserId", owner)) if v is not None})
+    if rule.get("PrefixListId"):
+        perm["PrefixListIds"].append({k: v for k, v in (("Description", rule.get("Description")),
+                                                         ("PrefixListId", rule["PrefixListId"])) if v is not None})
     return perm
 
 

@@ -237,6 +237,24 @@ SAMPLES: list[tuple[str, Sample]] = [
     ("AssociateDhcpOptions", lambda s: {"DhcpOptionsId": s["CreateDhcpOptions"]["DhcpOptions"]["DhcpOptionsId"],
                                         "VpcId": s["CreateVpc"]["Vpc"]["VpcId"]}),
     ("DescribeDhcpOptions", lambda s: {"Filters": [{"Name": "key", "Values": ["domain-name"]}]}),
+    ("CreateManagedPrefixList", lambda s: {
+        "PrefixListName": "rt-pl", "AddressFamily": "IPv4", "MaxEntries": 3, "ClientToken": "rt-pl",
+        "Entries": [{"Cidr": "10.1.9.0/24", "Description": "office"}],
+        "TagSpecifications": [{"ResourceType": "prefix-list", "Tags": [{"Key": "team", "Value": "a"}]}]}),
+    ("DescribeManagedPrefixLists", lambda s: {"Filters": [{"Name": "prefix-list-name", "Values": ["rt-pl"]}]}),
+    ("ModifyManagedPrefixList", lambda s: {
+        "PrefixListId": s["CreateManagedPrefixList"]["PrefixList"]["PrefixListId"], "CurrentVersion": 1,
+        "AddEntries": [{"Cidr": "10.1.8.0/24"}]}),
+    ("GetManagedPrefixListEntries", lambda s: {
+        "PrefixListId": s["CreateManagedPrefixList"]["PrefixList"]["PrefixListId"], "TargetVersion": 1}),
+    ("GetManagedPrefixListAssociations", lambda s: {
+        "PrefixListId": s["CreateManagedPrefixList"]["PrefixList"]["PrefixListId"]}),
+    ("RestoreManagedPrefixListVersion", lambda s: {
+        "PrefixListId": s["CreateManagedPrefixList"]["PrefixList"]["PrefixListId"], "PreviousVersion": 1,
+        "CurrentVersion": 2}),
+    ("DescribePrefixLists", lambda s: {}),
+    ("DeleteManagedPrefixList", lambda s: {
+        "PrefixListId": s["CreateManagedPrefixList"]["PrefixList"]["PrefixListId"]}),
     ("CreateNetworkInterface", lambda s: {"SubnetId": s["CreateSubnet"]["Subnet"]["SubnetId"],
                                           "SecondaryPrivateIpAddressCount": 1}),
     ("AssignPrivateIpAddresses", lambda s: {"NetworkInterfaceId": s["CreateNetworkInterface"]["NetworkInterface"][

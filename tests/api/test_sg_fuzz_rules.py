@@ -1,5 +1,6 @@
 """Security-group rule fuzz (a modest sample; bench/sgfuzz.py runs thousands): random rule sets,
-valid and invalid mixed, through the API's validation. Every accepted rule set compiles and
+valid and invalid mixed (rules naming managed prefix lists, whose entries change under them,
+included), through the API's validation. Every accepted rule set compiles and
 ``nft -c`` accepts it; every rejected one is an EC2 error of a known code with status 400.
 The seed is printed (``EC2D_SGFUZZ_SEED`` replays one)."""
 
@@ -37,13 +38,15 @@ def test_rule_fuzz_through_the_service(tmp_path: Path, ec2d) -> None:
     try:
         target = sgfuzz.ServiceTarget(backend)
         st = sgfuzz.RuleFuzz(seed, target.authorize, target.describe, target.new_groups, scratch,
-                             modify=target.modify).run(300)
+                             modify=target.modify, new_lists=target.new_lists,
+                             modify_list=target.modify_list).run(300)
         target.cleanup()
     finally:
         scratch.close()
         backend.close()
     _verdict(st, seed)
     assert st.rule_sets == 300 and st.requests >= 300
+    assert st.prefix_list_rules > 0, (seed, st)  # rules naming a list were accepted (and compiled above)
 
 
 def test_rule_fuzz_through_http(ec2d, ec2) -> None:
@@ -52,7 +55,8 @@ def test_rule_fuzz_through_http(ec2d, ec2) -> None:
     scratch = sgfuzz.ScratchNs(ec2d.config.prefix)
     try:
         target = sgfuzz.ApiTarget(ec2, vpc)
-        st = sgfuzz.RuleFuzz(seed, target.authorize, target.describe, target.new_groups, scratch).run(25)
+        st = sgfuzz.RuleFuzz(seed, target.authorize, target.describe, target.new_groups, scratch,
+                             new_lists=target.new_lists, modify_list=target.modify_list).run(25)
         target.cleanup()
     finally:
         scratch.close()

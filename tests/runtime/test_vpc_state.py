@@ -196,3 +196,18 @@ def test_load_balancer_nodes_are_local_ports_addresses_names_and_nat() -> None:
     assert [(r.name, r.ip) for r in vpc_state.host_records(view)] == [(name, "10.0.1.200"), (name, "10.0.2.200")]
     assert vpc_state.nat_table(view) == {"198.18.0.9": "10.0.1.200"}  # only nodes with a public IP
     assert vpc_state.nat_table(world(nodes=nodes, igw=igw())) == {}  # no route to the gateway: no NAT
+
+
+def test_a_rule_naming_a_prefix_list_matches_the_lists_cidrs() -> None:
+    group = web_group()
+    rule = vpc_state.stored_rule(group.id, egress=False, protocol="tcp", from_port=443, to_port=443, cidr=None,
+                                 group=None, description=None, prefix_list="pl-0123456789abcdef0")
+    group.data["Rules"] = [rule]
+    assert vpc_state.prefix_list_ids([group]) == {"pl-0123456789abcdef0"}
+    lists = {"pl-0123456789abcdef0": ("10.1.0.0/16", "192.0.2.7/32")}
+    assert vpc_state.firewall_group(group, lists).ingress == (
+        fw.Rule("tcp", 443, 443, cidrs=("10.1.0.0/16", "192.0.2.7/32")),)
+    view = VpcView(vpc=world().vpc, subnets=world().subnets, instances=(), enis={}, groups=[group], prefix_lists=lists)
+    assert vpc_state.firewall_model(view, str)[1][group.id].ingress[0].cidrs == ("10.1.0.0/16", "192.0.2.7/32")
+    assert vpc_state.firewall_group(group).ingress == (fw.Rule("tcp", 443, 443),)  # unknown list: matches nothing
+    fw.check_rule(vpc_state.firewall_group(group).ingress[0])

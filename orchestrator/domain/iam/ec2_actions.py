@@ -28,7 +28,7 @@ DATA = Path(__file__).with_name("ec2_actions.json")
 RESOURCE_TYPES_KEPT = (
     "instance", "image", "volume", "snapshot", "subnet", "vpc", "security-group", "security-group-rule",
     "network-interface", "key-pair", "elastic-ip", "internet-gateway", "route-table", "placement-group",
-    "launch-template", "role", "dhcp-options",
+    "launch-template", "role", "dhcp-options", "prefix-list",
 )
 _PLACEHOLDER = re.compile(r"\$\{[A-Za-z]+\}")
 

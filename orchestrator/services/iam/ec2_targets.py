@@ -36,13 +36,14 @@ PARAM_TYPES: dict[str, str] = {
     "InternetGatewayId": "internet-gateway",
     "RouteTableId": "route-table",
     "DhcpOptionsId": "dhcp-options",
+    "PrefixListId": "prefix-list",
 }
 # CreateTags' / DeleteTags' Resources: the type by the id's prefix
 PREFIX_TYPES: dict[str, str] = {
     "i": "instance", "vol": "volume", "snap": "snapshot", "ami": "image", "subnet": "subnet", "vpc": "vpc",
     "sg": "security-group", "eni": "network-interface", "key": "key-pair", "eipalloc": "elastic-ip",
     "igw": "internet-gateway", "rtb": "route-table", "sgr": "security-group-rule", "lt": "launch-template",
-    "dopt": "dhcp-options",
+    "dopt": "dhcp-options", "pl": "prefix-list",
 }
 ALSO_CREATED = {"RunInstances": ("volume",)}
 
