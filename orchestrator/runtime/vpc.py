@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from orchestrator.domain import vpc_peering
-from orchestrator.domain import prefix_lists
+from orchestrator.domain import prefix_lists, vpc_peering
 from orchestrator.domain.lifecycle import NatGatewayState
 from orchestrator.domain.prefix_lists import PREFIX_LIST, PrefixListState
 from orchestrator.domain.records import LOAD_BALANCER, NAT_GATEWAY
