@@ -71,6 +71,12 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "internet-gateway": {"Attachments": [], "OwnerId": OWNER},
     "prefix-list": {"PrefixListName": "office", "AddressFamily": "IPv4", "MaxEntries": 2, "Version": 1,
                     "OwnerId": OWNER, "Entries": [{"Cidr": "10.0.0.0/8"}], "Versions": {"1": [{"Cidr": "10.0.0.0/8"}]}},
+    "vpc-peering-connection": {
+        "RequesterVpcInfo": {"VpcId": "vpc-0123456789abcdef0", "OwnerId": OWNER, "Region": "us-east-1",
+                             "CidrBlock": "10.0.0.0/16"},
+        "AccepterVpcInfo": {"VpcId": "vpc-0123456789abcdef1", "OwnerId": OWNER, "Region": "us-east-1",
+                            "CidrBlock": "10.1.0.0/16"},
+        "StatusMessage": "Pending Acceptance by " + OWNER},
     "dhcp-options": {"DhcpConfigurations": [{"Key": "domain-name-servers", "Values": ["AmazonProvidedDNS"]}],
                      "OwnerId": OWNER},
     "route-table": {
