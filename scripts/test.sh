@@ -16,4 +16,6 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 .venv/bin/python -m orchestrator.cli.sweep --prefix ec2dt || true   # leftovers of a crashed run
 .venv/bin/ruff check .
-exec .venv/bin/pytest -q --durations=30 "$@"
+# Two workers, one test module each at a time (module-scoped guests stay shared within a module):
+# while one waits on a TCG guest, the other core runs the next module.
+exec .venv/bin/pytest -q --durations=30 -n 2 --dist loadfile "$@"
