@@ -12,8 +12,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+from ec2d_server import tiny_image
 from guests import instance_netns, private_key, ssh, start_command, wait_state
-from test_lifecycle import tiny_image
 
 from orchestrator.imds.listen import connect_in_netns
 

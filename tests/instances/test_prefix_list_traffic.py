@@ -8,8 +8,8 @@ from __future__ import annotations
 import time
 import uuid
 
+from ec2d_server import tiny_image
 from guests import instance_netns, private_key, ssh, wait_state
-from test_lifecycle import tiny_image
 
 HTTP = "timeout 3 wget -q -O - http://{ip}:8080/ 2>&1; echo \" rc=$?\""
 
