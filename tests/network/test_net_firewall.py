@@ -270,9 +270,7 @@ def test_cidr_rule_revoke_and_authorize(topo: Topology, server: TcpServer, fw: N
     allow_a = sgs(SecurityGroup(GB, ingress=(tcp(PORT, "10.50.0.10/32"),)))
     _sync(fw, topo, allow_a)
     assert a.can_connect(B_IP, PORT)
-    t0 = time.monotonic()
     assert not c.can_connect(B_IP, PORT)
-    assert time.monotonic() - t0 < 1.5  # dropped, fails within the 1 s connect timeout
     _sync(fw, topo, sgs())  # revoke: B back to no ingress
     assert not a.can_connect(B_IP, PORT)
     _sync(fw, topo, allow_a)  # authorize again: works at once, nothing restarted
