@@ -1,11 +1,13 @@
 """Which actions the test run answered, and on which drivers: with ``EC2D_ACTION_CENSUS=FILE`` set,
 every action an in-process ec2d answers without an error is recorded with the kind of compute
 driver behind it ("real": libvirt/QEMU guests, namespaces, nftables; "fake": the API-only fakes),
-and FILE gets ``{service: {action: [kinds]}}`` as JSON when the session ends. Daemons the tests
-start as subprocesses are not counted (a lower bound). Off by default: nothing is patched."""
+and FILE gets ``{service: {action: [kinds]}}`` as JSON when the session ends (merged under a lock
+with what is already there, so pytest-xdist's workers add up; remove FILE before a run). Daemons the
+tests start as subprocesses are not counted (a lower bound). Off by default: nothing is patched."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from collections import defaultdict
@@ -41,5 +43,17 @@ def install() -> str | None:
 
 
 def write(path: str) -> None:
-    Path(path).write_text(json.dumps({s: {a: sorted(k) for a, k in sorted(acts.items())}
-                                      for s, acts in sorted(SEEN.items())}, indent=1) + "\n")
+    """Merge this process's census into FILE (each xdist worker and the controller call it)."""
+    with open(f"{path}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        target = Path(path)
+        merged: defaultdict[str, defaultdict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+        if target.exists() and target.stat().st_size:
+            for service, actions in json.loads(target.read_text()).items():
+                for action, kinds in actions.items():
+                    merged[service][action].update(kinds)
+        for service, actions in SEEN.items():
+            for action, kinds in actions.items():
+                merged[service][action].update(kinds)
+        target.write_text(json.dumps({s: {a: sorted(k) for a, k in sorted(acts.items())}
+                                      for s, acts in sorted(merged.items())}, indent=1) + "\n")

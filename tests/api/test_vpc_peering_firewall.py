@@ -5,12 +5,12 @@ peer group's members in, follows that membership when an instance joins the peer
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from loopback_api import LoopbackApi
+from waiting import until
 
 from orchestrator.config import Config
 from orchestrator.images.cache import ensure_image
@@ -27,14 +27,6 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopbackApi]:
     yield server
     server.stop()
     backend.close()
-
-
-def until(check: Callable[[], bool], timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "not in time"
-        time.sleep(0.1)
-
 
 def launch(ec2: Any, subnet: str, group: str) -> dict[str, Any]:
     image = ec2.describe_images()["Images"][0]["ImageId"]
@@ -64,11 +56,11 @@ def test_rule_naming_the_peers_group_follows_its_members(api: LoopbackApi) -> No
     target = launch(ec2, b["subnet"], b["sg"])["PrivateIpAddress"]
     first = launch(ec2, a["subnet"], a["sg"])["PrivateIpAddress"]
     fw = parts.firewall
-    until(lambda: fw.allows(b["ns"], first, target, "tcp", 22))
+    until("the first peer allowed", lambda: fw.allows(b["ns"], first, target, "tcp", 22), timeout=10, every=0.1)
     assert not fw.allows(b["ns"], first, target, "tcp", 23)
     assert not fw.allows(b["ns"], "10.61.1.200", target, "tcp", 22)  # not a member
     second = launch(ec2, a["subnet"], a["sg"])["PrivateIpAddress"]  # joins A's group later
-    until(lambda: fw.allows(b["ns"], second, target, "tcp", 22))
+    until("the second peer allowed", lambda: fw.allows(b["ns"], second, target, "tcp", 22), timeout=10, every=0.1)
 
     # the peering's filter, as the fake VPC driver holds it: only subnets routing B's CIDR to it
     links = parts.networks["us-east-1"].vpcs[a["vpc"]].peerings

@@ -14,6 +14,7 @@ import pytest
 from billing_api import BillingApi, reaches, state_of, wait_for
 from botocore.exceptions import ClientError
 from clock import Clock
+from ec2d_server import tiny_image
 from record_samples import sample
 
 from orchestrator.config import Config
@@ -38,13 +39,6 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BillingApi]:
     yield server
     server.stop()
     backend.close()
-
-
-def tiny_image(ec2: Any) -> str:
-    found = wait_for(lambda: [i for i in ec2.describe_images(Owners=["ec2d"])["Images"]
-                              if i["Name"].startswith("ec2d-tiny") and i["State"] == "available"], "the AMI")
-    return str(found[0]["ImageId"])
-
 
 COMPUTE, EBS, VPC = "Amazon Elastic Compute Cloud - Compute", "EC2 - Other", "Amazon Virtual Private Cloud"
 

@@ -10,32 +10,17 @@ snapshot, image and layer removed by the last test (the fixture's teardown is th
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from ec2d_server import tiny_image
 from guests import Guest, instance_netns, private_key, ssh
+from waiting import until
 
 Ctx = dict[str, Any]
-
-
-def tiny_image(ec2: Any) -> str:
-    found = ec2.describe_images(Owners=["ec2d"], Filters=[{"Name": "name", "Values": ["ec2d-tiny-*"]}])["Images"]
-    return max(found, key=lambda i: i["CreationDate"])["ImageId"]
-
-
-def until(what: str, check: Callable[[], Any], timeout: float = 180, every: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}")
-
 
 def code(info: pytest.ExceptionInfo[ClientError]) -> str:
     return info.value.response["Error"]["Code"]

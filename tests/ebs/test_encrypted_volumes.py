@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import re
 import secrets
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from guests import Guest, instance_netns, private_key, ssh
+from waiting import until
 
 from orchestrator.drivers.storage import qcow2
 
@@ -26,16 +26,6 @@ Ctx = dict[str, Any]
 ZONE, OTHER_ZONE = "us-east-1a", "us-east-1b"
 OTHER_KEY = "1234abcd-12ab-34cd-56ef-1234567890ab"
 WAIT = {"Delay": 1, "MaxAttempts": 300}
-
-
-def until(what: str, check: Callable[[], Any], timeout: float = 300, every: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="module")

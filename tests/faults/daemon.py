@@ -23,23 +23,13 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from ec2d_server import free_port, make_test_prefix  # noqa: E402
 from guests import private_key, ssh  # noqa: E402
+from waiting import until  # noqa: E402
 
 from orchestrator.config import Config  # noqa: E402
 from orchestrator.drivers.network.names import is_tap_name, tap_name  # noqa: E402
 
 START_DEADLINE = 600.0  # a fresh cache builds ec2d-tiny and probes KVM first
 SETTLE_DEADLINE = 600.0
-
-
-def until(what: str, check: Callable[[], Any], timeout: float, every: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(every)
 
 
 def run(cmd: list[str]) -> str:

@@ -27,6 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from daemon import Daemon, until  # noqa: E402
 from guests import ssh  # noqa: E402
 
+pytestmark = pytest.mark.host_exclusive  # kills the host's libvirtd: nothing else may run meanwhile
+
 LIBVIRTD_PID = Path("/run/libvirtd.pid")
 
 

@@ -11,16 +11,11 @@ import sys
 from pathlib import Path
 
 import libvirt
-from ec2d_server import RunningEc2d, start_ec2d
+from ec2d_server import RunningEc2d, start_ec2d, tiny_image
 from guests import private_key, ssh, wait_state
 from hostobjects import host_objects
 
 from orchestrator.hostscope import sweep
-
-
-def tiny_image(ec2) -> str:
-    images = ec2.describe_images(Owners=["ec2d"], Filters=[{"Name": "name", "Values": ["ec2d-tiny-*"]}])["Images"]
-    return max(images, key=lambda i: i["CreationDate"])["ImageId"]
 
 
 def daemon(data_dir: Path) -> RunningEc2d:

@@ -95,14 +95,11 @@ def test_list_and_build_cached(cache: Path) -> None:
     line = next(ln for ln in listed.stdout.splitlines() if ln.startswith("ec2d-tiny"))
     assert tiny_dirs[0].rpartition("-")[2] in line and "direct-kernel" in line and str(cache) in line
 
-    t = time.monotonic()
     built = ec2d_image(cache, "build", "ec2d-tiny")
-    took = time.monotonic() - t
     assert built.returncode == 0, built.stderr
     name, key12, path = built.stdout.split()
     assert (name, Path(path).name) == ("ec2d-tiny", f"ec2d-tiny-{key12}") and Path(path).parent == cache / "images"
     assert "cached at" in built.stderr
-    assert took < 15, f"a cached build took {took:.1f}s"
     assert image_dirs(cache) == {f"ec2d-tiny-{key12}"}  # nothing rebuilt
 
 

@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from ec2d_server import tiny_image
 from guests import Guest, instance_netns, private_key, ssh, wait_state
-from test_lifecycle import tiny_image
 
 
 @pytest.fixture(scope="module")

@@ -16,10 +16,9 @@ import uuid
 from pathlib import Path
 
 import paramiko
-from ec2d_server import start_ec2d
+from ec2d_server import start_ec2d, tiny_image
 from guests import Guest, private_key, wait_state
 from netcheck import Listener
-from test_lifecycle import tiny_image
 
 from orchestrator.drivers.network.public import PRIVATE_RANGES, PublicNetwork, render_host_filter
 from orchestrator.hostscope import sweep

@@ -9,8 +9,8 @@ import uuid
 
 import pytest
 import spoofing
+from ec2d_server import tiny_image
 from guests import instance_netns, private_key, ssh, wait_state
-from test_lifecycle import tiny_image
 
 from orchestrator.drivers.network import imds_limit
 

@@ -13,15 +13,10 @@ import libvirt
 import paramiko
 import pytest
 from botocore.exceptions import ClientError
+from ec2d_server import tiny_image
 from guests import Guest, instance_netns, private_key, ssh, wait_state
 
 USER_DATA = "#!/bin/sh\necho ran-$(cat /proc/sys/kernel/random/uuid) >> /home/ec2-user/user-data-runs\n"
-
-
-def tiny_image(ec2) -> str:
-    images = ec2.describe_images(Owners=["ec2d"], Filters=[{"Name": "name", "Values": ["ec2d-tiny-*"]}])["Images"]
-    return max(images, key=lambda i: i["CreationDate"])["ImageId"]
-
 
 @pytest.fixture(scope="module")
 def key(ec2):

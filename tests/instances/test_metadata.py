@@ -10,8 +10,8 @@ import boto3
 import pytest
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
+from ec2d_server import tiny_image
 from guests import instance_netns, private_key, ssh, wait_state
-from test_lifecycle import tiny_image
 
 # ../shared/seed/ec2-study-notes.md, minus iam/ (listed only for instances with a role); the
 # default subnet gives instances a public IP, so public-hostname and public-ipv4 are there

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import subprocess
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from ec2d_server import tiny_image
 from guests import instance_netns, private_key, ssh, wait_state
-from test_lifecycle import tiny_image
+from waiting import until
 
 from orchestrator.imds.listen import connect_in_netns, open_listener_in_netns
 
@@ -119,20 +119,11 @@ def nat_net(ec2d, ec2) -> Iterator[dict[str, Any]]:
     listener.close()
     subprocess.run(["ip", "-n", public_ns, "addr", "del", f"{LISTENER}/32", "dev", "lo"], check=False)
 
-
-def until(condition: Any, timeout: float = 120) -> None:
-    """A freshly booted guest's network may take a moment (DHCP): wait for the first success."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline
-        time.sleep(1)
-
-
 def test_private_instance_reaches_out_as_the_nat_gateways_address_and_nothing_reaches_in(ec2d, ec2, nat_net):
     guest, inst, eip = nat_net["guest"], nat_net["inst"], nat_net["eip"]
     assert "PublicIpAddress" not in ec2.describe_instances(InstanceIds=[inst["InstanceId"]])["Reservations"][0][
         "Instances"][0]
-    until(lambda: fetch(guest) is not None)
+    until("the listener through the NAT gateway", lambda: fetch(guest) is not None, timeout=120, every=1)
     assert fetch(guest) == eip["PublicIp"]  # source NAT to the gateway's Elastic IP
     assert public_connect_fails(ec2d, inst["PrivateIpAddress"])
     assert public_connect_fails(ec2d, eip["PublicIp"])  # the gateway's address opens nothing inside
@@ -140,7 +131,7 @@ def test_private_instance_reaches_out_as_the_nat_gateways_address_and_nothing_re
 
 def test_replacing_the_association_changes_the_way_out_at_once(ec2d, ec2, nat_net):
     guest, eip = nat_net["guest"], nat_net["eip"]
-    until(lambda: fetch(guest) is not None)
+    until("the listener through the NAT gateway", lambda: fetch(guest) is not None, timeout=120, every=1)
     cut = ec2.replace_route_table_association(AssociationId=nat_net["assoc"], RouteTableId=nat_net["empty_rtb"])
     assert fetch(guest) is None  # no route out: cut before the call answered
     back = ec2.replace_route_table_association(AssociationId=cut["NewAssociationId"],
@@ -170,7 +161,7 @@ def test_replacing_the_association_changes_the_way_out_at_once(ec2d, ec2, nat_ne
 
 def test_deleted_nat_gateway_leaves_a_blackhole(ec2d, ec2, nat_net):
     guest = nat_net["guest"]
-    until(lambda: fetch(guest) is not None)
+    until("the listener through the NAT gateway", lambda: fetch(guest) is not None, timeout=120, every=1)
     ec2.delete_nat_gateway(NatGatewayId=nat_net["gw"])
     assert fetch(guest) is None
     routes = ec2.describe_route_tables(RouteTableIds=[nat_net["private_rtb"]])["RouteTables"][0]["Routes"]

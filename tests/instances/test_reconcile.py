@@ -8,9 +8,8 @@ import uuid
 from pathlib import Path
 
 import libvirt
-from ec2d_server import start_ec2d
+from ec2d_server import start_ec2d, tiny_image
 from guests import instance_netns, private_key, ssh, wait_state
-from test_lifecycle import tiny_image
 
 from orchestrator.hostscope import sweep
 

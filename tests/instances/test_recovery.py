@@ -15,15 +15,10 @@ import uuid
 
 import libvirt
 import pytest
+from ec2d_server import tiny_image
 from guests import instance_netns, private_key, ssh
 
 WAIT = {"Delay": 1, "MaxAttempts": 600}
-
-
-def tiny_image(ec2) -> str:
-    images = ec2.describe_images(Owners=["ec2d"], Filters=[{"Name": "name", "Values": ["ec2d-tiny-*"]}])["Images"]
-    return max(images, key=lambda i: i["CreationDate"])["ImageId"]
-
 
 def system_status(ec2, instance_id: str) -> dict:
     [item] = ec2.describe_instance_status(InstanceIds=[instance_id])["InstanceStatuses"]

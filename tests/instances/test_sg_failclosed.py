@@ -12,9 +12,8 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from ec2d_server import start_ec2d
+from ec2d_server import start_ec2d, tiny_image
 from guests import Guest, instance_netns, private_key, ssh, wait_state
-from test_lifecycle import tiny_image
 
 from orchestrator.hostscope import sweep
 from orchestrator.store.sqlite import Store

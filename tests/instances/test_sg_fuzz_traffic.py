@@ -12,8 +12,8 @@ import uuid
 
 import pytest
 import sgfuzz
+from ec2d_server import tiny_image
 from guests import instance_netns, private_key, ssh, wait_state
-from test_lifecycle import tiny_image
 
 
 @pytest.fixture(scope="module")

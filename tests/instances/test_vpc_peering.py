@@ -7,14 +7,14 @@ place for it. Overlapping CIDRs end the request ``failed``. The guests serve eve
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from ec2d_server import tiny_image
 from guests import instance_netns, private_key, ssh, wait_state
-from test_lifecycle import tiny_image
+from waiting import until
 
 CIDRS = {"a": "10.151.0.0/16", "b": "10.152.0.0/16", "c": "10.153.0.0/16"}
 SSH_ANYWHERE = [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
@@ -27,14 +27,6 @@ def cidr_rule(cidr: str) -> list[dict[str, Any]]:
 def reaches(guest: Any, ip: str) -> bool:
     """The guest opens a TCP connection to ``ip``'s SSH port (dropbear's banner comes back)."""
     return "SSH-" in guest.run(f"nc -w 4 {ip} 22 </dev/null 2>/dev/null | head -c 8; true", check=False)
-
-
-def until(condition: Any, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(1)
-
 
 def main_table(ec2: Any, vpc: str) -> str:
     return str(ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["RouteTables"][0][
@@ -98,7 +90,7 @@ def test_reach_only_when_active_routed_both_ways_and_allowed(ec2d, ec2, three):
     ec2.create_route(RouteTableId=b["rtb"], DestinationCidrBlock=CIDRS["a"], VpcPeeringConnectionId=pcx)
     assert not reaches(guest, b_ip)
     ec2.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx)
-    until(lambda: reaches(guest, b_ip))  # a freshly booted B may still be starting dropbear
+    until("B over the peering", lambda: reaches(guest, b_ip), timeout=120, every=1)  # a freshly booted B may still be starting dropbear
 
     # no route on B's side: the replies have no way back
     ec2.delete_route(RouteTableId=b["rtb"], DestinationCidrBlock=CIDRS["a"])
@@ -114,7 +106,7 @@ def test_reach_only_when_active_routed_both_ways_and_allowed(ec2d, ec2, three):
 
 def test_security_group_rule_naming_the_peers_group(ec2d, ec2, three):
     a, b, guest, b_ip = three["a"], three["b"], three["a"]["guest"], three["b_ip"]
-    until(lambda: reaches(guest, b_ip))
+    until("B over the peering", lambda: reaches(guest, b_ip), timeout=120, every=1)
     ec2.revoke_security_group_ingress(GroupId=b["sg"], IpPermissions=cidr_rule(CIDRS["a"]))
     assert not reaches(guest, b_ip)  # B's group no longer lets A in
     ec2.authorize_security_group_ingress(GroupId=b["sg"], IpPermissions=[
@@ -130,7 +122,7 @@ def test_no_transit_through_a_peered_vpc(ec2d, ec2, three):
     ec2.create_route(RouteTableId=c["rtb"], DestinationCidrBlock=CIDRS["b"], VpcPeeringConnectionId=cb)
     ec2.create_route(RouteTableId=b["rtb"], DestinationCidrBlock=CIDRS["c"], VpcPeeringConnectionId=cb)
     ec2.authorize_security_group_ingress(GroupId=b["sg"], IpPermissions=cidr_rule(CIDRS["c"]))
-    until(lambda: reaches(guest_c, b_ip))  # C and B are peered
+    until("B from C", lambda: reaches(guest_c, b_ip), timeout=120, every=1)  # C and B are peered
     # every route C -> A would need, through B, and back (A routes C's CIDR to its peering with B)
     ec2.create_route(RouteTableId=c["rtb"], DestinationCidrBlock=CIDRS["a"], VpcPeeringConnectionId=cb)
     ec2.create_route(RouteTableId=a["rtb"], DestinationCidrBlock=CIDRS["c"], VpcPeeringConnectionId=three["ab"])

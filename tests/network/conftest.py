@@ -18,8 +18,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
+from fw_helpers import B_IP, PORT, TcpServer, Topology, can_run, new_prefix
 
 from orchestrator.drivers.network import netlink
+from orchestrator.drivers.network.firewall import NftFirewall
 from orchestrator.drivers.network.vpc import LinuxVpcNetwork
 
 NEEDED = ("ip", "dnsmasq", "busybox")
@@ -179,3 +181,34 @@ def make_guest(net_prefix: str, net_run_dir: str, net_driver: LinuxVpcNetwork):
     for g in made:
         netlink.delete_netns(g.ns)
         netlink.delete_link(None, g.tap)
+
+
+# --------------------------------------------------------------------------- firewall topology
+# For the firewall modules (fw_helpers): one Topology per module, b listening on fw_helpers.PORT,
+# a fresh NftFirewall per test, removed afterwards.
+
+
+@pytest.fixture(scope="module")
+def topo() -> Iterator[Topology]:
+    if can_run():
+        pytest.skip(str(can_run()))
+    t = Topology.build(new_prefix())
+    try:
+        yield t
+    finally:
+        t.destroy()
+        assert not netlink.list_netns(t.prefix)
+
+
+@pytest.fixture(scope="module")
+def server(topo: Topology) -> Iterator[TcpServer]:
+    srv = TcpServer(topo.guests["b"].ns, B_IP, PORT)
+    yield srv
+    srv.close()
+
+
+@pytest.fixture
+def fw(topo: Topology) -> Iterator[NftFirewall]:
+    drv = NftFirewall()
+    yield drv
+    drv.remove(topo.vpc_ns)

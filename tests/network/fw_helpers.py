@@ -7,17 +7,36 @@ Only addresses inside these namespaces are ever contacted.
 
 from __future__ import annotations
 
+import os
 import secrets
+import shutil
 import socket
 import subprocess
 import threading
 from dataclasses import dataclass, field
+
+import pytest
 
 from orchestrator.drivers.network import netlink
 
 SUBNET = "10.50.0.0/24"
 GATEWAY = "10.50.0.1"
 CONNECT_TIMEOUT = 1.0
+A_IP, B_IP, C_IP = "10.50.0.10", "10.50.0.11", "10.50.0.12"  # Topology.build's guests a, b, c
+PORT = 8080  # b's TcpServer (the ``server`` fixture)
+
+
+def can_run() -> str | None:
+    """Why the real-namespace tests cannot run here, or None."""
+    if os.geteuid() != 0:
+        return "needs root"
+    for tool in ("ip", "nft", "busybox"):
+        if shutil.which(tool) is None:
+            return f"needs {tool}"
+    return None
+
+
+needs_root = pytest.mark.skipif(can_run() is not None, reason=str(can_run()))
 
 
 def new_prefix() -> str:
@@ -176,3 +195,4 @@ class UdpSink:
 
     def close(self) -> None:
         self.sock.close()
+

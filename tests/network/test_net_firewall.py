@@ -8,15 +8,23 @@ after 1 s (dropped SYNs). Everything is removed by the module finalizer.
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
-from fw_helpers import GATEWAY, TcpServer, Topology, UdpSink, new_prefix
+from fw_helpers import (
+    A_IP,
+    B_IP,
+    C_IP,
+    GATEWAY,
+    PORT,
+    TcpServer,
+    Topology,
+    UdpSink,
+    needs_root,
+)
 
 from orchestrator.config import Config
 from orchestrator.drivers.network import netlink
@@ -43,20 +51,6 @@ from orchestrator.services import bootstrap, security_group_rules, security_grou
 
 VPC = "vpc-0f1e2d3c4b5a69788"
 GA, GB, GC = "sg-0aaaaaaaaaaaaaaa1", "sg-0bbbbbbbbbbbbbbb2", "sg-0ccccccccccccccc3"
-A_IP, B_IP, C_IP = "10.50.0.10", "10.50.0.11", "10.50.0.12"
-PORT = 8080
-
-
-def _can_run() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root"
-    for tool in ("ip", "nft", "busybox"):
-        if shutil.which(tool) is None:
-            return f"needs {tool}"
-    return None
-
-
-needs_root = pytest.mark.skipif(_can_run() is not None, reason=str(_can_run()))
 
 
 def tcp(port: int, *cidrs: str, groups: tuple[str, ...] = ()) -> Rule:
@@ -218,32 +212,6 @@ def test_reference_semantics_and_fake() -> None:
 # --------------------------------------------------------------------------- real namespaces
 
 
-@pytest.fixture(scope="module")
-def topo() -> Iterator[Topology]:
-    if _can_run():
-        pytest.skip(str(_can_run()))
-    t = Topology.build(new_prefix())
-    try:
-        yield t
-    finally:
-        t.destroy()
-        assert not netlink.list_netns(t.prefix)
-
-
-@pytest.fixture(scope="module")
-def server(topo: Topology) -> Iterator[TcpServer]:
-    srv = TcpServer(topo.guests["b"].ns, B_IP, PORT)
-    yield srv
-    srv.close()
-
-
-@pytest.fixture
-def fw(topo: Topology) -> Iterator[NftFirewall]:
-    drv = NftFirewall()
-    yield drv
-    drv.remove(topo.vpc_ns)
-
-
 def _sync(
     fw: NftFirewall, topo: Topology, groups: Mapping[str, SecurityGroup], **over: tuple[str, ...]
 ) -> None:
@@ -302,9 +270,7 @@ def test_cidr_rule_revoke_and_authorize(topo: Topology, server: TcpServer, fw: N
     allow_a = sgs(SecurityGroup(GB, ingress=(tcp(PORT, "10.50.0.10/32"),)))
     _sync(fw, topo, allow_a)
     assert a.can_connect(B_IP, PORT)
-    t0 = time.monotonic()
     assert not c.can_connect(B_IP, PORT)
-    assert time.monotonic() - t0 < 1.5  # dropped, fails within the 1 s connect timeout
     _sync(fw, topo, sgs())  # revoke: B back to no ingress
     assert not a.can_connect(B_IP, PORT)
     _sync(fw, topo, allow_a)  # authorize again: works at once, nothing restarted

@@ -11,13 +11,20 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 
 import pytest
-from fw_helpers import GATEWAY, TcpServer, Topology, new_prefix
+from fw_helpers import (
+    A_IP,
+    B_IP,
+    C_IP,
+    GATEWAY,
+    PORT,
+    TcpServer,
+    Topology,
+    needs_root,
+)
 
 from orchestrator.drivers.network import hostprep, netlink
 from orchestrator.drivers.network.firewall import (
@@ -34,13 +41,8 @@ from orchestrator.drivers.network.firewall import (
 VPC = "vpc-0f1e2d3c4b5a69788"
 GA, GB, GC, GX = ("sg-0aaaaaaaaaaaaaaa1", "sg-0bbbbbbbbbbbbbbb2", "sg-0ccccccccccccccc3",
                   "sg-0eeeeeeeeeeeeeee4")
-A_IP, B_IP, C_IP = "10.50.0.10", "10.50.0.11", "10.50.0.12"
-PORT = 8080
 SYSCTL = "net.bridge.bridge-nf-call-iptables"
 
-needs_root = pytest.mark.skipif(
-    os.geteuid() != 0 or any(shutil.which(t) is None for t in ("ip", "nft", "busybox")),
-    reason="needs root, ip, nft, busybox")
 
 
 def tcp(port: int, *cidrs: str, groups: tuple[str, ...] = ()) -> Rule:
@@ -66,25 +68,6 @@ def ports(topo: Topology, bad_ip: bool = False) -> list[Port]:
     if bad_ip:  # a model the compiler refuses as a whole
         out.append(Port("eni-0d", "tapbroken", "02:50:00:00:00:99", ("not-an-ip",), (GA,)))
     return out
-
-
-@pytest.fixture(scope="module")
-def topo() -> Iterator[Topology]:
-    if os.geteuid() != 0:
-        pytest.skip("needs root")
-    t = Topology.build(new_prefix())
-    try:
-        yield t
-    finally:
-        t.destroy()
-        assert not netlink.list_netns(t.prefix)
-
-
-@pytest.fixture(scope="module")
-def server(topo: Topology) -> Iterator[TcpServer]:
-    srv = TcpServer(topo.guests["b"].ns, B_IP, PORT)
-    yield srv
-    srv.close()
 
 
 @pytest.fixture

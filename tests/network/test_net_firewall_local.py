@@ -64,13 +64,6 @@ def servers(topo: Topology) -> Iterator[None]:
     target.close()
 
 
-@pytest.fixture
-def fw(topo: Topology) -> Iterator[NftFirewall]:
-    drv = NftFirewall()
-    yield drv
-    drv.remove(topo.vpc_ns)
-
-
 def node(topo: Topology) -> FwGuest:
     """The VPC namespace itself, as a guest that sends from the node address."""
     return FwGuest("lb", topo.vpc_ns, "", "", NODE)

@@ -11,16 +11,11 @@ bridge; b serves TCP 8080; b's group is the one under test.
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from fw_helpers import TcpServer, Topology, new_prefix
+from fw_helpers import A_IP, B_IP, C_IP, PORT, TcpServer, Topology, needs_root
 
 from orchestrator.config import Config
-from orchestrator.drivers.network import netlink
 from orchestrator.drivers.network.firewall import NftFirewall, Port, SecurityGroup, compile_ruleset
 from orchestrator.runtime import vpc_state
 from orchestrator.runtime.vpc import prefix_list_cidrs
@@ -29,44 +24,7 @@ from orchestrator.services.backend import Backend
 
 VPC = "vpc-0f1e2d3c4b5a69799"
 GA, GB, GC = "sg-0aaaaaaaaaaaaaaa1", "sg-0bbbbbbbbbbbbbbb2", "sg-0ccccccccccccccc3"
-A_IP, B_IP, C_IP = "10.50.0.10", "10.50.0.11", "10.50.0.12"
-PORT = 8080
 REGION = "us-east-1"
-
-
-def _can_run() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root"
-    for tool in ("ip", "nft", "busybox"):
-        if shutil.which(tool) is None:
-            return f"needs {tool}"
-    return None
-
-
-@pytest.fixture(scope="module")
-def topo() -> Iterator[Topology]:
-    if _can_run():
-        pytest.skip(str(_can_run()))
-    t = Topology.build(new_prefix())
-    try:
-        yield t
-    finally:
-        t.destroy()
-        assert not netlink.list_netns(t.prefix)
-
-
-@pytest.fixture(scope="module")
-def server(topo: Topology) -> Iterator[TcpServer]:
-    srv = TcpServer(topo.guests["b"].ns, B_IP, PORT)
-    yield srv
-    srv.close()
-
-
-@pytest.fixture
-def fw(topo: Topology) -> Iterator[NftFirewall]:
-    drv = NftFirewall()
-    yield drv
-    drv.remove(topo.vpc_ns)
 
 
 def ports(topo: Topology) -> list[Port]:
@@ -82,7 +40,7 @@ def model(backend: Backend, gid: str) -> dict[str, SecurityGroup]:
     return {GA: SecurityGroup(GA), GB: SecurityGroup(GB, stored.ingress, stored.egress), GC: SecurityGroup(GC)}
 
 
-@pytest.mark.skipif(_can_run() is not None, reason=str(_can_run()))
+@needs_root
 def test_rule_naming_a_prefix_list_follows_the_list(tmp_path: Path, topo: Topology, server: TcpServer,
                                                     fw: NftFirewall) -> None:
     a, c = topo.guests["a"], topo.guests["c"]

@@ -8,28 +8,16 @@ from __future__ import annotations
 import json
 import os
 import stat
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from ec2d_server import start_ec2d
 from guests import wait_state
+from waiting import until
 
 from orchestrator.config import Config
 from orchestrator.drivers.storage import qcow2
 from orchestrator.drivers.storage.volumes import Qcow2Storage
 from orchestrator.services import bootstrap
-
-
-def until(what: str, check: Callable[[], Any], timeout: float = 300, every: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def modes(root: Path) -> dict[str, int]:
