@@ -198,3 +198,14 @@ def test_run_instances_with_ipv6_addresses(ec2: Any, vpc: dict[str, Any]) -> Non
     finally:
         ec2.terminate_instances(InstanceIds=ids)
         ec2.get_waiter("instance_terminated").wait(InstanceIds=ids, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+
+
+def test_a_deleted_vpc_frees_its_block(ec2: Any) -> None:
+    made = ec2.create_vpc(CidrBlock="10.63.0.0/16", AmazonProvidedIpv6CidrBlock=True)["Vpc"]
+    block = block_of(made)
+    ec2.delete_vpc(VpcId=made["VpcId"])
+    again = ec2.create_vpc(CidrBlock="10.63.0.0/16", AmazonProvidedIpv6CidrBlock=True)["Vpc"]
+    try:
+        assert block_of(again) == block  # the lowest free /56: the one just released
+    finally:
+        ec2.delete_vpc(VpcId=again["VpcId"])
