@@ -62,7 +62,10 @@ _PATHS = {
         ("attachment.delete-on-termination", "Attachment.DeleteOnTermination"),
         ("attachment.device-index", "Attachment.DeviceIndex"), ("attachment.status", "Attachment.Status"),
         ("attachment.network-card-index", "Attachment.NetworkCardIndex"), ("attachment.instance-id", "-"),
-        ("attachment.instance-owner-id", "-"), ("ipv6-native", "Ipv6Native"))},
+        ("attachment.instance-owner-id", "-"), ("ipv6-native", "Ipv6Native"),
+        ("ipv6-address", "Ipv6Addresses.Ipv6Address"), ("ipv6-addresses.ipv6-address", "Ipv6Addresses.Ipv6Address"),
+        ("ipv6-addresses.is-primary-ipv6", "Ipv6Addresses.IsPrimaryIpv6"))},
+    "ipv6-address": f"{_NI}.Ipv6Addresses.Ipv6Address",
 }
 # ec2d's instances have none of these (no Outposts, Spot, hosts, capacity reservations, IPv6...)
 _ABSENT = (
@@ -70,13 +73,11 @@ _ABSENT = (
     "capacity-reservation-specification.capacity-reservation-preference",
     "capacity-reservation-specification.capacity-reservation-target.capacity-reservation-id",
     "capacity-reservation-specification.capacity-reservation-target.capacity-reservation-resource-group-arn",
-    "enclave-options.enabled", "hibernation-options.configured", "host-id", "instance-lifecycle", "ipv6-address",
+    "enclave-options.enabled", "hibernation-options.configured", "host-id", "instance-lifecycle",
     "kernel-id", "ramdisk-id", "network-interface.addresses.association.carrier-ip",
     "network-interface.addresses.association.customer-owned-ip", "network-interface.association.carrier-ip",
     "network-interface.association.customer-owned-ip", "network-interface.deny-all-igw-traffic",
-    "network-interface.ipv4-prefixes.ipv4-prefix", "network-interface.ipv6-address",
-    "network-interface.ipv6-addresses.ipv6-address", "network-interface.ipv6-addresses.is-primary-ipv6",
-    "network-interface.ipv6-prefixes.ipv6-prefix", "network-interface.operator.managed",
+    "network-interface.ipv4-prefixes.ipv4-prefix", "network-interface.ipv6-prefixes.ipv6-prefix", "network-interface.operator.managed",
     "network-interface.operator.principal", "network-interface.outpost-arn", "network-interface.tag-key",
     "network-interface.tag-value", "network-performance-options.bandwidth-weighting", "operator.managed",
     "operator.principal", "outpost-arn", "placement-partition-number", "platform", "requester-id",

@@ -23,6 +23,7 @@ from orchestrator.domain.autoscaling_records import AUTOSCALING_SCHEMAS
 from orchestrator.domain.dhcp_options import DHCP_SCHEMAS
 from orchestrator.domain.ebs_records import EncryptionData
 from orchestrator.domain.elb_records import ListenerData, LoadBalancerData, RuleData, TargetGroupData
+from orchestrator.domain.ipv6_pools import SubnetIpv6Association, VpcIpv6Association
 from orchestrator.domain.launch_template_records import LaunchTemplateRecordData
 from orchestrator.domain.prefix_lists import PL_SCHEMAS
 from orchestrator.domain.route_records import NAT_GATEWAY, NatGatewayData, RouteTableData
@@ -275,6 +276,7 @@ class VpcData(TypedDict):
     EnableDnsSupport: NotRequired[bool]  # ModifyVpcAttribute
     EnableDnsHostnames: NotRequired[bool]
     EnableNetworkAddressUsageMetrics: NotRequired[bool]
+    Ipv6CidrBlockAssociationSet: NotRequired[list[VpcIpv6Association]]  # Amazon-provided /56s
 
 
 class SubnetData(TypedDict):
@@ -285,6 +287,8 @@ class SubnetData(TypedDict):
     DefaultForAz: bool
     MapPublicIpOnLaunch: bool
     OwnerId: str
+    Ipv6CidrBlockAssociationSet: NotRequired[list[SubnetIpv6Association]]  # its /64
+    AssignIpv6AddressOnCreation: NotRequired[bool]
 
 
 class SecurityGroupRule(TypedDict):
@@ -336,6 +340,7 @@ class NetworkInterfaceData(TypedDict):
     RequesterId: NotRequired[str]  # a requester-managed ENI (a load balancer's node: "amazon-elb")
     RequesterManaged: NotRequired[bool]
     PublicIp: NotRequired[str]  # a requester-managed ENI's own public IPv4 (a load balancer node's)
+    Ipv6Addresses: NotRequired[list[str]]  # of its subnet's /64, in the order assigned
 
 
 class InternetGatewayAttachment(TypedDict):

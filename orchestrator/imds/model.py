@@ -81,6 +81,9 @@ class NetworkInterface:
     security_group_ids: list[str] = field(default_factory=list)
     public_ip: str | None = None
     public_hostname: str | None = None
+    ipv6s: list[str] = field(default_factory=list)  # the ENI's IPv6 addresses (none: no ipv6s entry)
+    subnet_ipv6_cidrs: list[str] = field(default_factory=list)
+    vpc_ipv6_cidrs: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.mac = self.mac.lower()

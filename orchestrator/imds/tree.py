@@ -214,6 +214,10 @@ def _interface_dir(nic: NetworkInterface) -> Directory:
     }
     if not nic.vpc_cidrs:
         del children["vpc-ipv4-cidr-block"], children["vpc-ipv4-cidr-blocks"]
+    for name, values in (("ipv6s", nic.ipv6s), ("subnet-ipv6-cidr-blocks", nic.subnet_ipv6_cidrs),
+                         ("vpc-ipv6-cidr-blocks", nic.vpc_ipv6_cidrs)):
+        if values:  # as on EC2: present only where the interface, subnet or VPC has IPv6
+            children[name] = _lines(values)
     if nic.security_groups:
         children["security-groups"] = _lines(nic.security_groups)
     if nic.security_group_ids:

@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+from orchestrator.domain.ipv6_pools import VPC_POOL
 from orchestrator.runtime import records as rec
 from orchestrator.runtime.ebs import Ebs
 from orchestrator.runtime.parts import Parts
@@ -38,6 +39,7 @@ class Startup:
         if p.public is not None:
             await self.jobs.call(p.public.ensure, config.host_routes, config.uplink_nat)
             await self.jobs.call(p.any_network().ensure_unreachable, config.public_pool)
+        await self.jobs.call(p.any_network().ensure_unreachable, VPC_POOL)  # every VPC's IPv6 /56 fails closed
         await self.sweep_orphan_networks()
         for region in config.regions:
             for vpc in p.model.store.list(rec.VPC, region):
@@ -68,7 +70,7 @@ class Startup:
         network's removal. Only objects of this data dir's prefix are looked at."""
         p = self.parts
         vpc_records = [v for region in p.model.config.regions for v in p.model.store.list(rec.VPC, region)]
-        cidrs = {v.data["CidrBlock"] for v in vpc_records}
+        cidrs = {v.data["CidrBlock"] for v in vpc_records} | {VPC_POOL}
         if p.public is not None:
             cidrs.add(p.model.config.public_pool)
         report = await self.jobs.call(p.any_network().sweep_orphans, {v.id for v in vpc_records}, cidrs)

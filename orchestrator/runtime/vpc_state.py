@@ -306,5 +306,12 @@ def interfaces_metadata(view: VpcView, rec: Record) -> list[NetworkInterface]:
             vpc_id=vpc.id, vpc_cidrs=[vpc.data["CidrBlock"]],
             security_groups=[g["GroupName"] for g in eni.data["Groups"]],
             security_group_ids=[g["GroupId"] for g in eni.data["Groups"]],
-            public_ip=pub, public_hostname=public_dns_name(pub, rec.region) if pub else None))
+            public_ip=pub, public_hostname=public_dns_name(pub, rec.region) if pub else None,
+            ipv6s=list(eni.data.get("Ipv6Addresses") or []),
+            subnet_ipv6_cidrs=_ipv6_blocks(subnet), vpc_ipv6_cidrs=_ipv6_blocks(vpc)))
     return out
+
+
+def _ipv6_blocks(record: Record) -> list[str]:
+    """A subnet's or VPC's IPv6 blocks (``Ipv6CidrBlockAssociationSet``)."""
+    return [a["Ipv6CidrBlock"] for a in record.data.get("Ipv6CidrBlockAssociationSet") or []]

@@ -21,6 +21,7 @@ from orchestrator.runtime import records as runtime_records
 from orchestrator.services import (
     capacity,
     ebs_encryption,
+    eni_ipv6,
     images,
     instance_attributes,
     instance_profiles,
@@ -154,6 +155,7 @@ def _new_instance(backend: Backend, region: str, req: Mapping[str, Any], launch:
     instance_id = ids.new_id("i")
     subnet = launch.subnet
     eni = vpcs.create_eni(backend, subnet, launch.groups, "Primary network interface", launch.private_ip)
+    eni = eni_ipv6.give(backend, eni, subnet, launch.ipv6)
     backend.store.transition(eni.id, str(EniState.AVAILABLE), str(EniState.IN_USE), {
         "Attachment": {"InstanceId": instance_id, "DeviceIndex": 0, "Status": str(AttachmentState.ATTACHED),
                        "AttachmentId": ids.new_id("attach"), "AttachTime": now_iso(),
@@ -447,6 +449,7 @@ def describe(backend: Backend, record: Record[InstanceData], tags: Mapping[str, 
             "PrivateIpAddresses": [{"Primary": True, "PrivateIpAddress": d["PrivateIpAddress"],
                                     "PrivateDnsName": vpcs.private_dns_name(d["PrivateIpAddress"], record.region)}],
             "InterfaceType": "interface",
+            "Ipv6Addresses": eni_ipv6.describe_part((backend.store.get(d["NetworkInterfaceId"]) or record).data),
             "Association": association,
         }],
         "StateReason": d.get("StateReason") if state != S.RUNNING else None,

@@ -9,7 +9,7 @@ import base64
 import binascii
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.domain import errors
@@ -18,7 +18,7 @@ from orchestrator.domain.lifecycle import ImageState
 from orchestrator.domain.records import GroupIdentifier, ImageData, InstanceMaintenanceOptions, SubnetData
 from orchestrator.domain.volume_types import check_type_and_size
 from orchestrator.drivers.compute.designer import ec2_device_to_target
-from orchestrator.services import ebs_encryption, keypairs, vpcs, zones
+from orchestrator.services import ebs_encryption, eni_ipv6, keypairs, vpcs, zones
 from orchestrator.services import tags as tag_service
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
@@ -47,6 +47,7 @@ class Launch:
     wants_public: bool
     instance_tags: dict[str, str]
     volume_tags: dict[str, str]
+    ipv6: dict[str, Any] = field(default_factory=dict)  # Ipv6AddressCount / Ipv6Addresses of the primary ENI
 
 
 def _user_data(raw: str | None) -> str | None:
@@ -191,8 +192,17 @@ def check(backend: Backend, region: str, req: Mapping[str, Any], image: Record[I
     if private_ip and max_count > 1:
         raise errors.InvalidParameterCombination("Cannot specify a private IP address when launching more than one instance")
     instance_tags, volume_tags = _launch_tags(req)
+    ipv6 = _ipv6_request(req)
+    eni_ipv6.check_launch(subnet, ipv6, max_count)
     return Launch(image, itype, min_count, max_count, public_key, user_data, metadata, maintenance, shutdown, root_spec,
-                   extra_specs, subnet, groups, private_ip, wants_public, instance_tags, volume_tags)
+                  extra_specs, subnet, groups, private_ip, wants_public, instance_tags, volume_tags, ipv6)
+
+
+def _ipv6_request(req: Mapping[str, Any]) -> dict[str, Any]:
+    """The primary interface's IPv6 parameters: RunInstances' own, or NetworkInterfaces[0]'s."""
+    nic0 = (req.get("NetworkInterfaces") or [{}])[0]
+    return {k: req.get(k) if req.get(k) is not None else nic0.get(k) for k in ("Ipv6AddressCount", "Ipv6Addresses")
+            if req.get(k) is not None or nic0.get(k) is not None}
 
 
 def _placement(backend: Backend, region: str,

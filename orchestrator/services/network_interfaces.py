@@ -17,7 +17,7 @@ from orchestrator.domain.lifecycle import AttachmentState, EniState
 from orchestrator.domain.records import GroupIdentifier, NetworkInterfaceData
 from orchestrator.domain.states import InstanceState
 from orchestrator.runtime import records, vpc_state
-from orchestrator.services import instances, lookup, vpcs
+from orchestrator.services import eni_ipv6, instances, lookup, vpcs
 from orchestrator.services import tags as tag_service
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
@@ -36,6 +36,7 @@ def create(backend: Backend, region: str, req: Mapping[str, Any], tags: Mapping[
         eni = vpcs.create_eni(backend, subnet, groups, req.get("Description") or "", req.get("PrivateIpAddress"))
         eni.data["SecondaryPrivateIps"] = []
         backend.store.update(eni)
+        eni = eni_ipv6.give(backend, eni, subnet, req)
         count = int(req.get("SecondaryPrivateIpAddressCount") or 0)
         if count:
             assign(backend, region, eni.id, [], count)
@@ -216,6 +217,7 @@ def describe_eni(record: Record, tags: Mapping[str, str]) -> dict[str, Any]:
         "PrivateIpAddresses": [{"Primary": True, "PrivateIpAddress": d["PrivateIpAddress"], "PrivateDnsName": dns}]
         + [{"Primary": False, "PrivateIpAddress": ip,
             "PrivateDnsName": vpcs.private_dns_name(ip, record.region)} for ip in d.get("SecondaryPrivateIps") or []],
+        "Ipv6Addresses": eni_ipv6.describe_part(d),
         "TagSet": tag_service.tag_list(tags),
     }
     if d.get("RequesterId"):

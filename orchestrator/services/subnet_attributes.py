@@ -2,9 +2,10 @@
 subnet already has); a value it cannot honour gets EC2's error for it or a clear
 ``InvalidParameterValue``, never ``UnsupportedOperation``.
 
-ec2d's subnets are IPv4-only, outside any Outpost, and name their hosts by IP (``ip-10-0-0-5...``)
-through the VPC's dnsmasq, which synthesizes no IPv6 answers: so IPv6 on creation, DNS64,
-customer-owned IPs, local network interfaces and resource-name hostnames can only be off."""
+ec2d's subnets are outside any Outpost and name their hosts by IP (``ip-10-0-0-5...``) through the
+VPC's dnsmasq, which synthesizes no IPv6 answers: so DNS64, customer-owned IPs, local network
+interfaces and resource-name hostnames can only be off. ``AssignIpv6AddressOnCreation`` may be
+on in a subnet with an IPv6 /64 (``services/vpc_ipv6``)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from orchestrator.domain import errors
-from orchestrator.services import lookup
+from orchestrator.services import lookup, vpc_ipv6
 from orchestrator.services.backend import Backend
 
 # ModifySubnetAttribute's members (botocore's model) besides SubnetId
@@ -38,11 +39,12 @@ def _off_only(name: str, value: Any, subnet_id: str, why: str) -> None:
             f"({subnet_id}): {why}.")
 
 
-def _check(name: str, value: Any, subnet_id: str) -> None:
-    if name == "AssignIpv6AddressOnCreation":
+def _check(name: str, value: Any, subnet_id: str, has_ipv6: bool) -> None:
+    if name == "AssignIpv6AddressOnCreation" and not has_ipv6:
         _off_only(name, value, subnet_id, "the subnet has no IPv6 CIDR block associated with it")
     elif name == "EnableResourceNameDnsAAAARecordOnLaunch":
-        _off_only(name, value, subnet_id, "the subnet has no IPv6 CIDR block associated with it")
+        _off_only(name, value, subnet_id, "ec2d's resolver names instances by IP only (ip-name)"
+                  if has_ipv6 else "the subnet has no IPv6 CIDR block associated with it")
     elif name == "EnableDns64":
         _off_only(name, value, subnet_id, "ec2d's resolver does not synthesize IPv6 answers (DNS64)")
     elif name == "EnableResourceNameDnsARecordOnLaunch":
@@ -67,8 +69,11 @@ def modify_subnet_attribute(backend: Backend, region: str, subnet_id: str, reque
     if not given:
         raise errors.MissingParameter("MapPublicIpOnLaunch, AssignIpv6AddressOnCreation or another attribute")
     values = {name: v.get("Value") if isinstance(v, Mapping) else v for name, v in given.items()}
+    has_ipv6 = vpc_ipv6.subnet_block(record) is not None
     for name, value in values.items():
-        _check(name, value, subnet_id)
+        _check(name, value, subnet_id, has_ipv6)
     if values.get("MapPublicIpOnLaunch") is not None:
         record.data["MapPublicIpOnLaunch"] = bool(values["MapPublicIpOnLaunch"])
-        backend.store.update(record)
+    if values.get("AssignIpv6AddressOnCreation") is not None:
+        record.data["AssignIpv6AddressOnCreation"] = bool(values["AssignIpv6AddressOnCreation"])
+    backend.store.update(record)

@@ -23,7 +23,7 @@ from orchestrator.domain.records import (
     VpcData,
 )
 from orchestrator.runtime.vpc_state import stored_rule
-from orchestrator.services import dhcp_options, lookup, public_ips, subnet_attributes, vpc_peering
+from orchestrator.services import dhcp_options, lookup, public_ips, subnet_attributes, vpc_ipv6, vpc_peering
 from orchestrator.services import tags as tag_service
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
@@ -217,7 +217,8 @@ def describe_vpc(record: Record[VpcData], tags: dict[str, str]) -> dict[str, Any
     d = record.data
     return {"VpcId": record.id, "State": record.state, "CidrBlock": d["CidrBlock"], "IsDefault": d["IsDefault"],
             "InstanceTenancy": d["InstanceTenancy"], "DhcpOptionsId": d["DhcpOptionsId"], "OwnerId": d["OwnerId"],
-            "CidrBlockAssociationSet": d["CidrBlockAssociationSet"], **tag_service.tags_member(tags)}
+            "CidrBlockAssociationSet": d["CidrBlockAssociationSet"], **vpc_ipv6.describe_vpc_part(record),
+            **tag_service.tags_member(tags)}
 
 
 def describe_subnet(backend: Backend, record: Record[SubnetData], tags: dict[str, str]) -> dict[str, Any]:
@@ -227,7 +228,8 @@ def describe_subnet(backend: Backend, record: Record[SubnetData], tags: dict[str
             "AvailableIpAddressCount": free_address_count(backend, record), "DefaultForAz": d["DefaultForAz"],
             "MapPublicIpOnLaunch": d["MapPublicIpOnLaunch"], "OwnerId": d["OwnerId"],
             "SubnetArn": f"arn:aws:ec2:{record.region}:{d['OwnerId']}:subnet/{record.id}",
-            **copy.deepcopy(subnet_attributes.FIXED), **tag_service.tags_member(tags)}
+            **copy.deepcopy(subnet_attributes.FIXED), **vpc_ipv6.describe_subnet_part(record),
+            **tag_service.tags_member(tags)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -267,10 +269,13 @@ def get_vpc(backend: Backend, region: str, vpc_id: str) -> Record[VpcData]:
     return lookup.vpc(backend, region, vpc_id)
 
 
-def create_vpc(backend: Backend, region: str, cidr: str, tags: dict[str, str]) -> Record[VpcData]:
+def create_vpc(backend: Backend, region: str, cidr: str, tags: dict[str, str],
+               amazon_ipv6: bool = False) -> Record[VpcData]:
     net = _network(cidr, "Vpc")
     with backend.store.transaction():
         record = create_vpc_record(backend, region, str(net))
+        if amazon_ipv6:
+            vpc_ipv6.add_vpc_block(backend, record)
         public_ips.ensure_default_vpc_gateway(backend, record)  # the main route table
         if tags:
             backend.store.set_tags(record.id, VPC, region, tags)
@@ -296,7 +301,7 @@ def delete_vpc(backend: Backend, region: str, vpc_id: str) -> Record:
 
 
 def create_subnet(backend: Backend, region: str, vpc_id: str, cidr: str, zone_name: str | None,
-                  zone_id: str | None, tags: dict[str, str]) -> Record:
+                  zone_id: str | None, tags: dict[str, str], ipv6_cidr: str | None = None) -> Record:
     vpc = get_vpc(backend, region, vpc_id)
     net = _network(cidr, "Subnet")
     if not net.subnet_of(ipaddress.ip_network(vpc.data["CidrBlock"])):  # type: ignore[arg-type]
@@ -322,6 +327,8 @@ def create_subnet(backend: Backend, region: str, vpc_id: str, cidr: str, zone_na
         record = create_subnet_record(backend, vpc, str(net), zone_name)
         record.data["MapPublicIpOnLaunch"] = False
         backend.store.update(record)
+        if ipv6_cidr:
+            vpc_ipv6.set_subnet_block(backend, record, ipv6_cidr)
         if tags:
             backend.store.set_tags(record.id, SUBNET, region, tags)
     return record
@@ -376,10 +383,10 @@ def vpc_attribute(backend: Backend, region: str, vpc_id: str, attribute: str) ->
 # the network follows the model (through the runtime port), before the API call answers
 
 
-async def open_vpc(backend: Backend, region: str, cidr: str, tags: dict[str, str]) -> Record:
+async def open_vpc(backend: Backend, region: str, cidr: str, tags: dict[str, str], amazon_ipv6: bool = False) -> Record:
     """CreateVpc: checked against the host's routes, recorded, its network brought up."""
     await check_host_routes(backend, region, cidr)
-    record = create_vpc(backend, region, cidr, tags)
+    record = create_vpc(backend, region, cidr, tags, amazon_ipv6)
     await backend.runtime.ensure_vpc_network(record)
     return record
 
@@ -393,8 +400,8 @@ async def close_vpc(backend: Backend, region: str, vpc_id: str) -> None:
 
 
 async def open_subnet(backend: Backend, region: str, vpc_id: str, cidr: str, zone_name: str | None,
-                      zone_id: str | None, tags: dict[str, str]) -> Record:
-    record = create_subnet(backend, region, vpc_id, cidr, zone_name, zone_id, tags)
+                      zone_id: str | None, tags: dict[str, str], ipv6_cidr: str | None = None) -> Record:
+    record = create_subnet(backend, region, vpc_id, cidr, zone_name, zone_id, tags, ipv6_cidr)
     await backend.runtime.ensure_subnet_network(record)
     return record
 

@@ -191,6 +191,9 @@ SAMPLES: list[tuple[str, Sample]] = [
     ("ModifyVpcAttribute", lambda s: {"VpcId": s["CreateVpc"]["Vpc"]["VpcId"], "EnableDnsHostnames": {"Value": True}}),
     ("DescribeVpcAttribute", lambda s: {"VpcId": s["CreateVpc"]["Vpc"]["VpcId"], "Attribute": "enableDnsSupport"}),
     ("CreateSubnet", lambda s: {"VpcId": s["CreateVpc"]["Vpc"]["VpcId"], "CidrBlock": "10.1.2.0/24"}),
+    ("AssociateVpcCidrBlock", lambda s: {"VpcId": s["CreateVpc"]["Vpc"]["VpcId"], "AmazonProvidedIpv6CidrBlock": True}),
+    ("AssociateSubnetCidrBlock", lambda s: {"SubnetId": s["CreateSubnet"]["Subnet"]["SubnetId"], "Ipv6CidrBlock": (
+        s["AssociateVpcCidrBlock"]["Ipv6CidrBlockAssociation"]["Ipv6CidrBlock"].replace("/56", "/64"))}),
     ("ModifySubnetAttribute", lambda s: {"SubnetId": s["CreateSubnet"]["Subnet"]["SubnetId"],
                                          "MapPublicIpOnLaunch": {"Value": True}}),
     ("CreateSecurityGroup", lambda s: {"GroupName": "rt", "Description": "rt", "VpcId": s["CreateVpc"]["Vpc"]["VpcId"]}),
@@ -262,6 +265,14 @@ SAMPLES: list[tuple[str, Sample]] = [
     ("UnassignPrivateIpAddresses", lambda s: {"NetworkInterfaceId": s["CreateNetworkInterface"]["NetworkInterface"][
         "NetworkInterfaceId"], "PrivateIpAddresses": s["AssignPrivateIpAddresses"]["AssignedPrivateIpAddresses"][0][
         "PrivateIpAddress"].split()}),
+    ("AssignIpv6Addresses", lambda s: {"NetworkInterfaceId": s["CreateNetworkInterface"]["NetworkInterface"][
+        "NetworkInterfaceId"], "Ipv6AddressCount": 1}),
+    ("UnassignIpv6Addresses", lambda s: {"NetworkInterfaceId": s["CreateNetworkInterface"]["NetworkInterface"][
+        "NetworkInterfaceId"], "Ipv6Addresses": s["AssignIpv6Addresses"]["AssignedIpv6Addresses"]}),
+    ("DisassociateSubnetCidrBlock", lambda s: {
+        "AssociationId": s["AssociateSubnetCidrBlock"]["Ipv6CidrBlockAssociation"]["AssociationId"]}),
+    ("DisassociateVpcCidrBlock", lambda s: {
+        "AssociationId": s["AssociateVpcCidrBlock"]["Ipv6CidrBlockAssociation"]["AssociationId"]}),
     (SETUP, instance_profile),
     ("AssociateIamInstanceProfile", lambda s: {"InstanceId": first_instance(s),
                                                "IamInstanceProfile": {"Name": "rt-profile"}}),

@@ -9,6 +9,8 @@ from orchestrator.api.context import RequestContext
 from orchestrator.api.describe import respond, tags_in
 from orchestrator.api.filter_paths import table
 from orchestrator.api.registry import action
+from orchestrator.domain import errors
+from orchestrator.services import eni_ipv6
 from orchestrator.services import network_interfaces as enis
 from orchestrator.services import tags as tag_service
 
@@ -27,6 +29,7 @@ _FILTERS = {
     "group-name": lambda e: [g["GroupName"] for g in e["Groups"]],
     "description": lambda e: e["Description"],
     "owner-id": lambda e: e["OwnerId"],
+    "ipv6-addresses.ipv6-address": lambda e: [a["Ipv6Address"] for a in e["Ipv6Addresses"]],
     **table({
         "private-dns-name": "PrivateDnsName", "requester-id": "RequesterId", "requester-managed": "RequesterManaged",
         "source-dest-check": "SourceDestCheck", "interface-type": "InterfaceType",
@@ -39,8 +42,7 @@ _FILTERS = {
         "attachment.attachment-id": "Attachment.AttachmentId", "attachment.attach-time": "Attachment.AttachTime",
         "attachment.delete-on-termination": "Attachment.DeleteOnTermination", "attachment.status": "Attachment.Status",
         "attachment.instance-owner-id": "Attachment.InstanceOwnerId", "operator.managed": "Operator.Managed",
-        "operator.principal": "Operator.Principal"},
-        ("ipv6-addresses.ipv6-address",)),  # no IPv6 in ec2d's VPCs
+        "operator.principal": "Operator.Principal"}),
 }
 
 
@@ -88,3 +90,25 @@ async def assign_private_ip_addresses(ctx: RequestContext, req: dict[str, Any]) 
 async def unassign_private_ip_addresses(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
     await enis.unassign_live(ctx.backend, ctx.region, req["NetworkInterfaceId"], req.get("PrivateIpAddresses") or [])
     return {}
+
+
+@action("AssignIpv6Addresses")
+async def assign_ipv6_addresses(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    if req.get("Ipv6Prefixes") or req.get("Ipv6PrefixCount"):
+        raise errors.InvalidParameterValue.for_param(
+            "ipv6PrefixCount", req.get("Ipv6PrefixCount") or req.get("Ipv6Prefixes"),
+            "IPv6 prefix delegation to interfaces is not served by ec2d.")
+    eni, new = await eni_ipv6.assign_live(ctx.backend, ctx.region, req["NetworkInterfaceId"],
+                                          req.get("Ipv6Addresses") or [], int(req.get("Ipv6AddressCount") or 0))
+    return {"NetworkInterfaceId": eni.id, "AssignedIpv6Addresses": new, "AssignedIpv6Prefixes": []}
+
+
+@action("UnassignIpv6Addresses")
+async def unassign_ipv6_addresses(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    if req.get("Ipv6Prefixes"):
+        raise errors.InvalidParameterValue.for_param(
+            "ipv6Prefixes", req["Ipv6Prefixes"], "IPv6 prefix delegation to interfaces is not served by ec2d.")
+    eni = await eni_ipv6.unassign_live(ctx.backend, ctx.region, req["NetworkInterfaceId"],
+                                       req.get("Ipv6Addresses") or [])
+    return {"NetworkInterfaceId": eni.id, "UnassignedIpv6Addresses": req.get("Ipv6Addresses") or [],
+            "UnassignedIpv6Prefixes": []}

@@ -9,12 +9,16 @@ from orchestrator.api.describe import respond
 from orchestrator.api.filter_paths import absent
 from orchestrator.api.registry import action
 from orchestrator.domain import errors
-from orchestrator.services import subnet_attributes, vpcs
+from orchestrator.services import subnet_attributes, vpc_ipv6, vpcs
 from orchestrator.services import tags as tag_service
 
 
 def _cidr_assocs(v: dict[str, Any], key: str) -> list[Any]:
     return [a.get(key) for a in v["CidrBlockAssociationSet"]]
+
+
+def _ipv6_assocs(item: dict[str, Any], key: str) -> list[Any]:
+    return [a.get(key) for a in item.get("Ipv6CidrBlockAssociationSet") or []]
 
 
 # every name DescribeVpcs documents, and the aliases EC2 still honours (``cidr-block``, camelCase)
@@ -24,8 +28,11 @@ _VPC_FILTERS = {
     "cidr-block-association.cidr-block": lambda v: _cidr_assocs(v, "CidrBlock"),
     "cidr-block-association.association-id": lambda v: _cidr_assocs(v, "AssociationId"),
     "cidr-block-association.state": lambda v: [a["CidrBlockState"]["State"] for a in v["CidrBlockAssociationSet"]],
-    "ipv6-cidr-block-association.ipv6-cidr-block": absent, "ipv6-cidr-block-association.ipv6-pool": absent,
-    "ipv6-cidr-block-association.association-id": absent, "ipv6-cidr-block-association.state": absent,
+    "ipv6-cidr-block-association.ipv6-cidr-block": lambda v: _ipv6_assocs(v, "Ipv6CidrBlock"),
+    "ipv6-cidr-block-association.ipv6-pool": lambda v: _ipv6_assocs(v, "Ipv6Pool"),
+    "ipv6-cidr-block-association.association-id": lambda v: _ipv6_assocs(v, "AssociationId"),
+    "ipv6-cidr-block-association.state": lambda v: [a["Ipv6CidrBlockState"]["State"]
+                                                    for a in v.get("Ipv6CidrBlockAssociationSet") or []],
     "is-default": lambda v: v["IsDefault"], "isDefault": lambda v: v["IsDefault"],
     "state": lambda v: v["State"],
     "owner-id": lambda v: v["OwnerId"],
@@ -45,8 +52,11 @@ _SUBNET_FILTERS = {
     "map-customer-owned-ip-on-launch": lambda s: s["MapCustomerOwnedIpOnLaunch"],
     "customer-owned-ipv4-pool": absent, "outpost-arn": absent, "enable-lni-at-device-index": absent,
     "enable-dns64": lambda s: s["EnableDns64"], "ipv6-native": lambda s: s["Ipv6Native"],
-    "ipv6-cidr-block-association.ipv6-cidr-block": absent, "ipv6-cidr-block-association.association-id": absent,
-    "ipv6-cidr-block-association.state": absent,
+    "ipv6-cidr-block-association.ipv6-cidr-block": lambda s: _ipv6_assocs(s, "Ipv6CidrBlock"),
+    "ipv6-cidr-block-association.association-id": lambda s: _ipv6_assocs(s, "AssociationId"),
+    "ipv6-cidr-block-association.state": lambda s: [a["Ipv6CidrBlockState"]["State"]
+                                                    for a in s["Ipv6CidrBlockAssociationSet"]],
+    "assign-ipv6-address-on-creation": lambda s: s["AssignIpv6AddressOnCreation"],
     "private-dns-name-options-on-launch.hostname-type": lambda s: s[_DNS_ON_LAUNCH]["HostnameType"],
     "private-dns-name-options-on-launch.enable-resource-name-dns-a-record":
         lambda s: s[_DNS_ON_LAUNCH]["EnableResourceNameDnsARecord"],
@@ -74,7 +84,10 @@ async def create_vpc(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]
     if not req.get("CidrBlock"):
         raise errors.MissingParameter("CidrBlock")
     tags = tag_service.tags_from_specifications(req.get("TagSpecifications"), "vpc")
-    record = await vpcs.open_vpc(ctx.backend, ctx.region, req["CidrBlock"], tags)
+    amazon_ipv6 = vpc_ipv6.wants_amazon_block(req)
+    if amazon_ipv6:
+        vpc_ipv6.check_source({k: v for k, v in req.items() if k != "CidrBlock"})
+    record = await vpcs.open_vpc(ctx.backend, ctx.region, req["CidrBlock"], tags, amazon_ipv6)
     return {"Vpc": vpcs.describe_vpc(record, tags)}
 
 
@@ -88,9 +101,15 @@ async def delete_vpc(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]
 async def create_subnet(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
     if not req.get("CidrBlock") and not req.get("Ipv6CidrBlock"):
         raise errors.MissingParameter("CidrBlock or Ipv6CidrBlock")
+    if req.get("Ipv6Native"):
+        raise errors.InvalidParameterValue.for_param(
+            "ipv6Native", "true", "ec2d's subnets are dual stack: IPv6-only subnets are not served.")
+    if not req.get("CidrBlock"):
+        raise errors.MissingParameter("The request must contain the parameter cidrBlock")
     tags = tag_service.tags_from_specifications(req.get("TagSpecifications"), "subnet")
-    record = await vpcs.open_subnet(ctx.backend, ctx.region, req["VpcId"], req.get("CidrBlock") or "",
-                                    req.get("AvailabilityZone"), req.get("AvailabilityZoneId"), tags)
+    record = await vpcs.open_subnet(ctx.backend, ctx.region, req["VpcId"], req["CidrBlock"],
+                                    req.get("AvailabilityZone"), req.get("AvailabilityZoneId"), tags,
+                                    req.get("Ipv6CidrBlock"))
     return {"Subnet": vpcs.describe_subnet(ctx.backend, record, tags)}
 
 
@@ -118,3 +137,33 @@ def modify_vpc_attribute(ctx: RequestContext, req: dict[str, Any]) -> dict[str, 
 def describe_vpc_attribute(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
     key, value = vpcs.vpc_attribute(ctx.backend, ctx.region, req["VpcId"], req["Attribute"])
     return {"VpcId": req["VpcId"], key: {"Value": value}}
+
+
+@action("AssociateVpcCidrBlock")
+async def associate_vpc_cidr_block(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    if not vpc_ipv6.wants_amazon_block(req):  # the IPv4 CidrBlock (secondary IPv4 blocks: not served here)
+        if req.get("CidrBlock") or req.get("Ipv4IpamPoolId"):
+            raise errors.InvalidParameterValue.for_param(
+                "cidrBlock", req.get("CidrBlock") or req.get("Ipv4IpamPoolId"),
+                "ec2d's VPCs have one IPv4 CIDR block: secondary IPv4 CIDR blocks are not served.")
+        raise errors.MissingParameter("Either 'cidrBlock' or 'amazonProvidedIpv6CidrBlock' must be specified")
+    vpc, assoc = await vpc_ipv6.associate_vpc_block_live(ctx.backend, ctx.region, req["VpcId"], req)
+    return {"VpcId": vpc.id, "Ipv6CidrBlockAssociation": assoc}
+
+
+@action("DisassociateVpcCidrBlock")
+async def disassociate_vpc_cidr_block(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    vpc, assoc = await vpc_ipv6.disassociate_vpc_block_live(ctx.backend, ctx.region, req["AssociationId"])
+    return {"VpcId": vpc.id, "Ipv6CidrBlockAssociation": assoc}
+
+
+@action("AssociateSubnetCidrBlock")
+async def associate_subnet_cidr_block(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    subnet, assoc = await vpc_ipv6.associate_subnet_block_live(ctx.backend, ctx.region, req["SubnetId"], req)
+    return {"SubnetId": subnet.id, "Ipv6CidrBlockAssociation": assoc}
+
+
+@action("DisassociateSubnetCidrBlock")
+async def disassociate_subnet_cidr_block(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    subnet, assoc = await vpc_ipv6.disassociate_subnet_block_live(ctx.backend, ctx.region, req["AssociationId"])
+    return {"SubnetId": subnet.id, "Ipv6CidrBlockAssociation": assoc}

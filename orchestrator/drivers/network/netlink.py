@@ -484,15 +484,17 @@ _RTN = {
 }
 
 
-def list_routes(ns: str | None, *, proto: int | None = None, table: int = 254) -> list[RouteInfo]:
-    """IPv4 routes of ``table`` (main by default) in ``ns``, optionally only protocol ``proto``."""
+def list_routes(ns: str | None, *, proto: int | None = None, table: int = 254,
+                family: int = socket.AF_INET) -> list[RouteInfo]:
+    """IPv4 (or ``family`` AF_INET6) routes of ``table`` (main by default) in ``ns``, optionally
+    only protocol ``proto``."""
     with _translate(f"list routes in {_where(ns)}"), _ipr(ns) as ipr:
         out = []
         names = {m["index"]: m.get_attr("IFLA_IFNAME") for m in ipr.get_links()}
-        for r in ipr.get_routes(family=socket.AF_INET, table=table):
+        for r in ipr.get_routes(family=family, table=table):
             if proto is not None and r["proto"] != proto:
                 continue
-            dst = r.get_attr("RTA_DST") or "0.0.0.0"
+            dst = r.get_attr("RTA_DST") or ("::" if family == socket.AF_INET6 else "0.0.0.0")
             out.append(
                 RouteInfo(
                     dst=f"{dst}/{r['dst_len']}",
@@ -507,11 +509,15 @@ def list_routes(ns: str | None, *, proto: int | None = None, table: int = 254) -
         return out
 
 
+def _family(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> int:
+    return socket.AF_INET6 if net.version == 6 else socket.AF_INET
+
+
 def _route_spec(
     dst: str, via: str | None, type_: str, proto: int | None, metric: int | None
 ) -> dict[str, Any]:
-    net = ipaddress.IPv4Network(dst)
-    spec: dict[str, Any] = {"dst": str(net), "type": type_, "family": socket.AF_INET}
+    net = ipaddress.ip_network(dst)
+    spec: dict[str, Any] = {"dst": str(net), "type": type_, "family": _family(net)}
     if via:
         spec["gateway"] = via
     if proto is not None:
@@ -543,9 +549,9 @@ def ensure_route(
         except NetlinkError as exc:
             if exc.code != errno.EEXIST:
                 raise
-    want = ipaddress.IPv4Network(dst)
-    for r in list_routes(ns):
-        if ipaddress.IPv4Network(r.dst) == want and r.metric == metric:
+    want = ipaddress.ip_network(dst)
+    for r in list_routes(ns, family=_family(want)):
+        if ipaddress.ip_network(r.dst) == want and r.metric == metric:
             if r.type == type and r.gateway == via:
                 return
             raise AlreadyExists(f"another route for {dst} (metric {metric}) exists in {_where(ns)}: {r}")

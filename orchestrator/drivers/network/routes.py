@@ -1,4 +1,5 @@
-"""Root-namespace safety routes: an ``unreachable`` route for every VPC CIDR and the public pool.
+"""Root-namespace safety routes: an ``unreachable`` route for every VPC CIDR, the public pool and
+the VPCs' IPv6 pool (``domain/ipv6_pools.VPC_POOL``).
 
 Nothing of a VPC may ever leave through the uplink. With these routes in the root namespace's main
 table, a packet for a VPC or public address that has no more specific route into one of ec2d's own
@@ -15,6 +16,7 @@ host's own connected networks, later routes into a namespace) still win by longe
 from __future__ import annotations
 
 import ipaddress
+import socket
 import zlib
 
 from . import netlink
@@ -30,7 +32,7 @@ def metric_for_prefix(prefix: str) -> int:
 
 
 def _cidr(cidr: str) -> str:
-    return str(ipaddress.IPv4Network(cidr))
+    return str(ipaddress.ip_network(cidr))  # IPv4, or IPv6 (the VPCs' IPv6 pool)
 
 
 def ensure_unreachable(cidr: str, *, prefix: str = "ec2d") -> None:
@@ -48,11 +50,9 @@ def delete_unreachable(cidr: str, *, prefix: str = "ec2d") -> None:
 def list_unreachable(*, prefix: str | None = None) -> list[str]:
     """CIDRs protected by ec2d unreachable routes (of ``prefix`` only, when given)."""
     metric = metric_for_prefix(prefix) if prefix is not None else None
-    return sorted(
-        r.dst
-        for r in netlink.list_routes(None, proto=RTPROT_EC2D)
-        if r.type == "unreachable" and (metric is None or r.metric == metric)
-    )
+    found = netlink.list_routes(None, proto=RTPROT_EC2D) + netlink.list_routes(
+        None, proto=RTPROT_EC2D, family=socket.AF_INET6)
+    return sorted(r.dst for r in found if r.type == "unreachable" and (metric is None or r.metric == metric))
 
 
 def sweep_unreachable(prefix: str) -> list[str]:
@@ -114,4 +114,4 @@ def conflicts(cidr: str, host_routes: list[netlink.RouteInfo], servers: list[str
 def host_conflicts(cidr: str) -> list[str]:
     """:func:`conflicts` against the root namespace's real routing table and resolv.conf."""
     table = netlink.list_routes(None, table=_MAIN) + netlink.list_routes(None, table=_LOCAL)
-    return conflicts(_cidr(cidr), table, nameservers())
+    return conflicts(str(ipaddress.IPv4Network(cidr)), table, nameservers())

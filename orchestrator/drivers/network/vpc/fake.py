@@ -141,11 +141,11 @@ class FakeVpcNetwork(VpcNetworkDriver):
 
     def ensure_unreachable(self, cidr: str) -> None:
         self._rec("ensure_unreachable", cidr)
-        self.unreachable.add(str(ipaddress.IPv4Network(cidr)))
+        self.unreachable.add(str(ipaddress.ip_network(cidr)))
 
     def delete_unreachable(self, cidr: str) -> None:
         self._rec("delete_unreachable", cidr)
-        self.unreachable.discard(str(ipaddress.IPv4Network(cidr)))
+        self.unreachable.discard(str(ipaddress.ip_network(cidr)))
 
     def host_conflicts(self, cidr: str) -> list[str]:
         """Against ``host_routes`` (RouteInfo list) and ``nameservers``, set by tests."""
@@ -167,7 +167,7 @@ class FakeVpcNetwork(VpcNetworkDriver):
             gone = sorted(set(self.vpcs) - set(vpc_ids))
             for vpc_id in gone:
                 del self.vpcs[vpc_id]
-            keep = {str(ipaddress.IPv4Network(c)) for c in cidrs}
+            keep = {str(ipaddress.ip_network(c)) for c in cidrs}
             routes_gone = sorted(self.unreachable - keep)
             self.unreachable &= keep
         return SweepReport(namespaces=[self.netns_name(v) for v in gone], routes=routes_gone)

@@ -435,7 +435,7 @@ class LinuxVpcNetwork(VpcNetworkDriver):
             report.namespaces.append(ns)
             report.dnsmasq_pids += pids
             report.state_dirs.append(ns)
-        keep = {str(ipaddress.IPv4Network(c)) for c in cidrs}
+        keep = {str(ipaddress.ip_network(c)) for c in cidrs}
         for cidr in routes.list_unreachable(prefix=self.prefix):
             if cidr not in keep:
                 routes.delete_unreachable(cidr, prefix=self.prefix)
