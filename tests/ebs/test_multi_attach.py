@@ -1,0 +1,114 @@
+"""Multi-Attach on real guests: one io2 volume attached to two running ec2d-tiny instances of one
+zone is one block device - what the first writes with O_DIRECT the second reads with O_DIRECT;
+detaching it from one leaves the other attached and working; a gp3 volume refuses a second
+attachment with EC2's VolumeInUse."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from guests import Guest, private_key
+from test_ebs_guests import code, guest_disk, launch, login, tiny_image, until
+
+ZONE = "us-east-1c"
+Ctx = dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def pair(ec2d) -> Iterator[Ctx]:
+    """Two running instances in ZONE (a key pair of a unique name); all removed at the end."""
+    east = ec2d.client(region="us-east-1")
+    name = f"multi-{uuid.uuid4().hex[:6]}"
+    ctx: Ctx = {"east": east, "ec2d": ec2d, "instances": {}, "name": name, "volumes": []}
+    ctx["key_east"] = private_key(east.create_key_pair(KeyName=name)["KeyMaterial"])
+    try:
+        image = tiny_image(east)
+        ctx["a"], ctx["b"] = (launch(ctx, "us-east-1", image, ZONE) for _ in range(2))
+        east.get_waiter("instance_running").wait(InstanceIds=list(ctx["instances"]),
+                                                 WaiterConfig={"Delay": 1, "MaxAttempts": 300})
+        yield ctx
+    finally:
+        ids = list(ctx["instances"])
+        if ids:
+            east.terminate_instances(InstanceIds=ids)
+            east.get_waiter("instance_terminated").wait(InstanceIds=ids, WaiterConfig={"Delay": 1, "MaxAttempts": 300})
+        for vid in ctx["volumes"]:
+            until(f"{vid} free", lambda vid=vid: east.describe_volumes(VolumeIds=[vid])["Volumes"][0]["State"]
+                  == "available", timeout=120)
+            east.delete_volume(VolumeId=vid)
+        east.delete_key_pair(KeyName=name)
+
+
+def attachments(ec2: Any, volume_id: str) -> dict[str, str]:
+    vol = ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0]
+    return {a["InstanceId"]: a["State"] for a in vol["Attachments"]}
+
+
+def write_direct(guest: Guest, dev: str, marker: str, block: int) -> None:
+    """``marker`` padded to 4 KiB at 4 KiB block ``block`` of the raw device, bypassing the page cache."""
+    guest.run(f"printf '%-4096s' '{marker}' | sudo dd of={dev} bs=4096 seek={block} count=1 "
+              "iflag=fullblock oflag=direct conv=notrunc,fsync")  # busybox dd: no oflag=sync, fsync instead
+
+
+def read_direct(guest: Guest, dev: str, block: int) -> str:
+    return guest.run(f"sudo dd if={dev} bs=4096 skip={block} count=1 iflag=direct 2>/dev/null").strip()
+
+
+def test_one_io2_volume_shared_by_two_guests(pair: Ctx) -> None:
+    east = pair["east"]
+    a_id, b_id = pair["a"]["InstanceId"], pair["b"]["InstanceId"]
+    vol = east.create_volume(AvailabilityZone=ZONE, Size=4, VolumeType="io2", Iops=100, MultiAttachEnabled=True)
+    vid = vol["VolumeId"]
+    pair["volumes"].append(vid)
+    assert vol["MultiAttachEnabled"] is True
+    east.get_waiter("volume_available").wait(VolumeIds=[vid], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    guest_a, guest_b = login(pair, pair["a"]), login(pair, pair["b"])
+    try:
+        east.attach_volume(VolumeId=vid, InstanceId=a_id, Device="/dev/sdf")
+        east.attach_volume(VolumeId=vid, InstanceId=b_id, Device="/dev/sdg")
+        until("both attached", lambda: attachments(east, vid) == {a_id: "attached", b_id: "attached"})
+        dev_a, dev_b = guest_disk(guest_a, vid), guest_disk(guest_b, vid)
+        marker = f"multi-attach-{uuid.uuid4().hex}"
+        write_direct(guest_a, dev_a, marker, 7)
+        assert read_direct(guest_b, dev_b, 7) == marker
+        back = f"reply-{uuid.uuid4().hex}"
+        write_direct(guest_b, dev_b, back, 9)
+        assert read_direct(guest_a, dev_a, 9) == back
+
+        # detaching from a leaves b attached, and b keeps reading and writing the device
+        out = east.detach_volume(VolumeId=vid, InstanceId=a_id)
+        assert out["InstanceId"] == a_id
+        until("a detached", lambda: attachments(east, vid) == {b_id: "attached"})
+        assert east.describe_volumes(VolumeIds=[vid])["Volumes"][0]["State"] == "in-use"
+        until("the disk gone from a", lambda: not guest_a.run(
+            f"grep -l {vid.replace('-', '')[:20]} /sys/block/vd*/serial 2>/dev/null; true").strip())
+        later = f"after-detach-{uuid.uuid4().hex}"
+        write_direct(guest_b, dev_b, later, 11)
+        assert read_direct(guest_b, dev_b, 11) == later and read_direct(guest_b, dev_b, 7) == marker
+        east.detach_volume(VolumeId=vid, InstanceId=b_id)
+        until("available", lambda: east.describe_volumes(VolumeIds=[vid])["Volumes"][0]["State"] == "available")
+    finally:
+        guest_a.close()
+        guest_b.close()
+
+
+def test_gp3_refuses_a_second_attachment(pair: Ctx) -> None:
+    east = pair["east"]
+    a_id, b_id = pair["a"]["InstanceId"], pair["b"]["InstanceId"]
+    vid = east.create_volume(AvailabilityZone=ZONE, Size=1, VolumeType="gp3")["VolumeId"]
+    pair["volumes"].append(vid)
+    east.get_waiter("volume_available").wait(VolumeIds=[vid], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    east.attach_volume(VolumeId=vid, InstanceId=a_id, Device="/dev/sdh")
+    with pytest.raises(ClientError) as info:
+        east.attach_volume(VolumeId=vid, InstanceId=b_id, Device="/dev/sdh")
+    assert code(info) == "VolumeInUse"
+    assert info.value.response["Error"]["Message"] == f"{vid} is already attached to an instance"
+    with pytest.raises(ClientError) as info:
+        east.create_volume(AvailabilityZone=ZONE, Size=4, VolumeType="gp3", MultiAttachEnabled=True)
+    assert code(info) == "InvalidParameterCombination"
+    until("attached", lambda: attachments(east, vid) == {a_id: "attached"})
+    east.detach_volume(VolumeId=vid)
