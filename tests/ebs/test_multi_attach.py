@@ -23,7 +23,8 @@ def pair(ec2d) -> Iterator[Ctx]:
     """Two running instances in ZONE (a key pair of a unique name); all removed at the end."""
     east = ec2d.client(region="us-east-1")
     name = f"multi-{uuid.uuid4().hex[:6]}"
-    ctx: Ctx = {"east": east, "ec2d": ec2d, "instances": {}, "name": name, "volumes": []}
+    ctx: Ctx = {"east": east, "ec2d": ec2d, "instances": {}, "name": name, "volumes": [],
+                "snapshots": []}
     ctx["key_east"] = private_key(east.create_key_pair(KeyName=name)["KeyMaterial"])
     try:
         image = tiny_image(east)
@@ -40,6 +41,8 @@ def pair(ec2d) -> Iterator[Ctx]:
             until(f"{vid} free", lambda vid=vid: east.describe_volumes(VolumeIds=[vid])["Volumes"][0]["State"]
                   == "available", timeout=120)
             east.delete_volume(VolumeId=vid)
+        for sid in ctx["snapshots"]:
+            east.delete_snapshot(SnapshotId=sid)
         east.delete_key_pair(KeyName=name)
 
 
@@ -78,6 +81,24 @@ def test_one_io2_volume_shared_by_two_guests(pair: Ctx) -> None:
         back = f"reply-{uuid.uuid4().hex}"
         write_direct(guest_b, dev_b, back, 9)
         assert read_direct(guest_a, dev_a, 9) == back
+        # io2 grows while shared: every guest sees the new size (each QEMU is told)
+        east.modify_volume(VolumeId=vid, Size=5)
+        for guest, dev in ((guest_a, dev_a), (guest_b, dev_b)):
+            until(f"5 GiB in {dev}", lambda g=guest, d=dev: g.run(f"cat /sys/block/{d[5:]}/size").strip()
+                  == str(5 * 1024**3 // 512))
+        # a snapshot of the shared volume while both guests hold it, and a Multi-Attach volume from it
+        sid = east.create_snapshot(VolumeId=vid)["SnapshotId"]
+        pair["snapshots"].append(sid)
+        east.get_waiter("snapshot_completed").wait(SnapshotIds=[sid], WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+        copy = east.create_volume(AvailabilityZone=ZONE, SnapshotId=sid, VolumeType="io2", Iops=100,
+                                  MultiAttachEnabled=True)["VolumeId"]
+        pair["volumes"].append(copy)
+        east.get_waiter("volume_available").wait(VolumeIds=[copy], WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+        assert east.describe_volumes(VolumeIds=[copy])["Volumes"][0]["Size"] == 5
+        east.attach_volume(VolumeId=copy, InstanceId=b_id, Device="/dev/sdi")
+        dev_copy = guest_disk(guest_b, copy)
+        assert read_direct(guest_b, dev_copy, 7) == marker and read_direct(guest_b, dev_copy, 9) == back
+        east.detach_volume(VolumeId=copy, InstanceId=b_id)
 
         # detaching from a leaves b attached, and b keeps reading and writing the device
         out = east.detach_volume(VolumeId=vid, InstanceId=a_id)
