@@ -32,6 +32,13 @@ def check_create(volume_type: str, encrypted: bool) -> None:
             "ec2d does not support Multi-Attach on encrypted volumes; create it unencrypted.")
 
 
+def check_instance(volume_id: str, instance_type: str, nitro: bool) -> None:
+    """AttachVolume of a Multi-Attach volume: only to instances built on the Nitro System."""
+    if not nitro:
+        raise errors.ApiError(f"The Multi-Attach volume {volume_id} can be attached only to instances built on "
+                              f"the Nitro System; {instance_type} is not.", code="UnsupportedOperation")
+
+
 def check_attach(volume_id: str, instance_id: str, attachments: Sequence[Mapping[str, Any]]) -> None:
     """AttachVolume to an instance of the volume's zone while the volume is ``in-use`` elsewhere."""
     if any(a["InstanceId"] == instance_id for a in attachments):

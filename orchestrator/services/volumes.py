@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from orchestrator.domain import errors, ids, multi_attach
+from orchestrator.domain import instance_types as catalogue
 from orchestrator.domain.lifecycle import AttachmentState, SnapshotState
 from orchestrator.domain.records import InstanceData, VolumeAttachment, VolumeData, VolumeModification
 from orchestrator.domain.states import InstanceState, VolumeState
@@ -196,6 +197,9 @@ def attach(backend: Backend, region: str, volume_id: str, instance_id: str, devi
             f"The volume '{volume_id}' is not in the same availability zone as instance '{instance_id}'",
             code="InvalidVolume.ZoneMismatch")
     shared = bool(vol.data.get("MultiAttachEnabled"))
+    if shared:
+        itype = catalogue.get(inst.data["InstanceType"])
+        multi_attach.check_instance(volume_id, inst.data["InstanceType"], itype is None or itype.nitro)
     if shared and vol.state == V.IN_USE:
         multi_attach.check_attach(volume_id, instance_id, vol.data["Attachments"])
     elif vol.state == V.IN_USE or attachment(vol):

@@ -12,7 +12,7 @@ import pytest
 from api_only import in_loop, opened_backend, reaches, until
 from test_ebs_api import call, code_of
 
-from orchestrator.domain import errors
+from orchestrator.domain import errors, multi_attach
 from orchestrator.runtime.core import Runtime
 from orchestrator.services.backend import Backend
 
@@ -61,8 +61,8 @@ async def acall(backend: Backend, name: str, req: dict[str, Any]) -> Any:
     return await call(backend, name, req)  # type: ignore[misc]
 
 
-def launch(backend: Backend, image_id: str, n: int) -> list[str]:
-    r = call(backend, "RunInstances", {"ImageId": image_id, "MinCount": n, "MaxCount": n, "InstanceType": "t3.nano",
+def launch(backend: Backend, image_id: str, n: int, itype: str = "t3.nano") -> list[str]:
+    r = call(backend, "RunInstances", {"ImageId": image_id, "MinCount": n, "MaxCount": n, "InstanceType": itype,
                                        "Placement": {"AvailabilityZone": ZONE}})
     return [i["InstanceId"] for i in r["Instances"]]
 
@@ -83,9 +83,10 @@ async def attach_to_several(backend: Backend, runtime: Runtime) -> None:
                                          "MultiAttachEnabled": True})["VolumeId"]
     gp3 = call(backend, "CreateVolume", {"AvailabilityZone": ZONE, "Size": 4, "VolumeType": "gp3"})["VolumeId"]
     other_zone = launch_elsewhere(backend, tiny)
+    xen = launch(backend, tiny, 1, "t2.nano")[0]
     for rid in (vol, gp3):
         await reaches(backend, rid, "available")
-    for iid in (a, b, c, other_zone):
+    for iid in (a, b, c, other_zone, xen):
         await reaches(backend, iid, "running")
     assert runtime.parts.storage.volume_path(vol).name == "shared.raw"
     for iid in (a, b):
@@ -105,6 +106,9 @@ async def attach_to_several(backend: Backend, runtime: Runtime) -> None:
     assert info.value.code == "VolumeInUse"
     assert code_of(backend, "AttachVolume", {"VolumeId": vol, "InstanceId": other_zone, "Device": "/dev/sdf"}) \
         == "InvalidVolume.ZoneMismatch"
+    with pytest.raises(errors.ApiError) as info:  # Nitro instances only (t2 is Xen)
+        call(backend, "AttachVolume", {"VolumeId": vol, "InstanceId": xen, "Device": "/dev/sdf"})
+    assert info.value.code == "UnsupportedOperation" and "Nitro" in info.value.message
     # a volume without Multi-Attach: a second attachment is refused as EC2 refuses it
     call(backend, "AttachVolume", {"VolumeId": gp3, "InstanceId": a, "Device": "/dev/sdg"})
     with pytest.raises(errors.ApiError) as info:
@@ -137,3 +141,11 @@ def launch_elsewhere(backend: Backend, image_id: str) -> str:
     r = call(backend, "RunInstances", {"ImageId": image_id, "MinCount": 1, "MaxCount": 1, "InstanceType": "t3.nano",
                                        "Placement": {"AvailabilityZone": "us-east-1a"}})
     return str(r["Instances"][0]["InstanceId"])
+
+
+def test_sixteen_instances_at_most() -> None:
+    atts = [{"InstanceId": f"i-{n:017x}"} for n in range(multi_attach.MAX_ATTACHMENTS - 1)]
+    multi_attach.check_attach("vol-1", "i-new", atts)  # the 16th
+    with pytest.raises(errors.ApiError) as info:
+        multi_attach.check_attach("vol-1", "i-new", [*atts, {"InstanceId": "i-16th"}])
+    assert info.value.code == "AttachmentLimitExceeded"
