@@ -4,7 +4,8 @@ and what ModifyVolume may change on them.
 From the EBS user guide's Multi-Attach page: only Provisioned IOPS SSD (io1, io2) volumes; up to 16
 (Nitro) instances of the volume's Availability Zone; one attachment per instance; never a boot
 volume; Multi-Attach cannot be enabled or disabled while the volume is attached; the size, type and
-IOPS of an io1 Multi-Attach volume cannot change. On the host a Multi-Attach volume is a raw file
+IOPS of an io1 Multi-Attach volume cannot change; only io2 may enable or disable it after creation
+(ModifyVolume, while unattached: ec2d converts the file, qcow2 <-> raw). On the host a Multi-Attach volume is a raw file
 opened by every attached guest's QEMU with ``share-rw`` (libvirt ``<shareable/>``), because qcow2's
 metadata cannot have two writers (QEMU's image locking refuses it).
 """
@@ -54,17 +55,22 @@ def check_modify(volume_id: str, current: Mapping[str, Any], target_type: str, w
     """ModifyVolume on a volume: the ``MultiAttachEnabled`` it will have. ``wanted``: the request's
     ``MultiAttachEnabled`` (None: not given); ``changes_other``: size, type, IOPS or throughput change."""
     enabled = bool(current.get("MultiAttachEnabled"))
-    if wanted is not None and bool(wanted) != enabled:
-        raise errors.InvalidParameterCombination(
-            f"ec2d cannot change MultiAttachEnabled of {volume_id} after its creation "
-            f"(EC2 refuses it while the volume is attached{'' if not attached else ', as it is now'}).")
+    target = enabled if wanted is None else bool(wanted)
+    if target != enabled:
+        if attached:
+            raise errors.InvalidParameterCombination(
+                f"Multi-Attach cannot be enabled or disabled while {volume_id} is attached to an instance.")
+        if current["VolumeType"] != "io2" or target_type != "io2":
+            raise errors.InvalidParameterCombination(
+                "Multi-Attach can be enabled or disabled after creation only on io2 volumes.")
+        check_create("io2", bool(current.get("Encrypted")))
     if enabled and changes_other and current["VolumeType"] == "io1":
         raise errors.InvalidParameterCombination(
             f"The size, type and IOPS of the io1 Multi-Attach volume {volume_id} cannot be modified.")
-    if enabled and target_type not in TYPES:
+    if target and target_type not in TYPES:
         raise errors.InvalidParameterCombination(
             f"Multi-Attach is supported only on io1 and io2 volumes; the volume type is {target_type}.")
-    return enabled
+    return target
 
 
 def attachment_of(attachments: Sequence[Mapping[str, Any]], instance_id: str) -> Mapping[str, Any] | None:

@@ -145,6 +145,11 @@ class Ebs:
                 present = volume_id in await self.jobs.call(self.storage.list_volumes)
                 if present and size > await self.jobs.call(self.storage.volume_size, volume_id):
                     await self._grow(volume_id, size, atts)
+                shared = bool(vol.data["Modification"].get("TargetMultiAttachEnabled"))
+                if present and shared != bool(vol.data.get("MultiAttachEnabled")):
+                    if vol.data.get("Attachments"):  # attached since the request: never convert under a guest
+                        raise RuntimeError("the volume was attached before Multi-Attach could change")
+                    await self.jobs.call(self.storage.set_shared, volume_id, shared)
             except Exception as exc:
                 log.exception("%s: resize failed", volume_id)
                 complete_modification(self.store, volume_id, str(exc))

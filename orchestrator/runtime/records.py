@@ -248,7 +248,8 @@ def complete_modification(store: Store, volume_id: str, failure: str | None = No
             return
         mod.update({"ModificationState": "completed", "Progress": 100, "EndTime": now_iso()})
         r.data.update({"Size": mod["TargetSize"], "VolumeType": mod["TargetVolumeType"],
-                       "Iops": mod["TargetIops"], "Throughput": mod["TargetThroughput"]})
+                       "Iops": mod["TargetIops"], "Throughput": mod["TargetThroughput"],
+                       "MultiAttachEnabled": bool(mod.get("TargetMultiAttachEnabled"))})
 
     mutate(store, volume_id, change)
 

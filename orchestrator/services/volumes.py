@@ -304,10 +304,11 @@ def modify(backend: Backend, region: str, req: Mapping[str, Any]) -> dict[str, A
     if vtype in SIZE_LIMITS:
         check_size(vtype, size)
     iops, throughput = performance(vtype, size, iops_req, tp_req)
-    unchanged = (size, vtype, iops, throughput) == (int(d["Size"]), d["VolumeType"], d.get("Iops"), d.get("Throughput"))
+    same = (size, vtype, iops, throughput) == (int(d["Size"]), d["VolumeType"], d.get("Iops"), d.get("Throughput"))
+    was_shared = bool(d.get("MultiAttachEnabled"))
     shared = multi_attach.check_modify(volume_id, d, vtype, req.get("MultiAttachEnabled"),
-                                       vol.state == V.IN_USE, not unchanged)
-    if unchanged:
+                                       vol.state == V.IN_USE, not same)
+    if same and shared == was_shared:
         raise errors.InvalidParameterValue(
             f"Modification for volume {volume_id} has no changes from its current configuration")
     if size > int(d["Size"]):
@@ -316,7 +317,7 @@ def modify(backend: Backend, region: str, req: Mapping[str, Any]) -> dict[str, A
                                 "TargetIops": iops, "TargetVolumeType": vtype, "TargetThroughput": throughput,
                                 "TargetMultiAttachEnabled": shared, "OriginalSize": int(d["Size"]),
                                 "OriginalIops": d.get("Iops"), "OriginalVolumeType": d["VolumeType"],
-                                "OriginalThroughput": d.get("Throughput"), "OriginalMultiAttachEnabled": shared,
+                                "OriginalThroughput": d.get("Throughput"), "OriginalMultiAttachEnabled": was_shared,
                                 "Progress": 0, "StartTime": now_iso()}
 
     def start(rec: Record[VolumeData]) -> None:

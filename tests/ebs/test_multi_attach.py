@@ -133,3 +133,40 @@ def test_gp3_refuses_a_second_attachment(pair: Ctx) -> None:
     assert code(info) == "InvalidParameterCombination"
     until("attached", lambda: attachments(east, vid) == {a_id: "attached"})
     east.detach_volume(VolumeId=vid)
+
+
+def test_io2_enabled_later_by_modify_volume_is_shared(pair: Ctx) -> None:
+    """ModifyVolume MultiAttachEnabled on an unattached io2 volume: its data (written through one
+    guest before) is then on one device both guests share."""
+    east = pair["east"]
+    a_id, b_id = pair["a"]["InstanceId"], pair["b"]["InstanceId"]
+    vid = east.create_volume(AvailabilityZone=ZONE, Size=4, VolumeType="io2", Iops=100)["VolumeId"]
+    pair["volumes"].append(vid)
+    east.get_waiter("volume_available").wait(VolumeIds=[vid], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    guest_a, guest_b = login(pair, pair["a"]), login(pair, pair["b"])
+    try:
+        east.attach_volume(VolumeId=vid, InstanceId=a_id, Device="/dev/sdj")
+        with pytest.raises(ClientError) as info:
+            east.modify_volume(VolumeId=vid, MultiAttachEnabled=True)
+        assert code(info) == "InvalidParameterCombination"  # not while attached
+        marker = f"before-{uuid.uuid4().hex}"
+        write_direct(guest_a, guest_disk(guest_a, vid), marker, 3)
+        east.detach_volume(VolumeId=vid)
+        until("available", lambda: east.describe_volumes(VolumeIds=[vid])["Volumes"][0]["State"] == "available")
+        east.modify_volume(VolumeId=vid, MultiAttachEnabled=True)
+        until("modified", lambda: east.describe_volumes_modifications(VolumeIds=[vid])["VolumesModifications"][0][
+            "ModificationState"] == "completed")
+        assert east.describe_volumes(VolumeIds=[vid])["Volumes"][0]["MultiAttachEnabled"] is True
+        east.attach_volume(VolumeId=vid, InstanceId=a_id, Device="/dev/sdj")
+        east.attach_volume(VolumeId=vid, InstanceId=b_id, Device="/dev/sdj")
+        until("both attached", lambda: attachments(east, vid) == {a_id: "attached", b_id: "attached"})
+        dev_a, dev_b = guest_disk(guest_a, vid), guest_disk(guest_b, vid)
+        assert read_direct(guest_b, dev_b, 3) == marker
+        later = f"shared-{uuid.uuid4().hex}"
+        write_direct(guest_b, dev_b, later, 4)
+        assert read_direct(guest_a, dev_a, 4) == later
+        for iid in (a_id, b_id):
+            east.detach_volume(VolumeId=vid, InstanceId=iid)
+    finally:
+        guest_a.close()
+        guest_b.close()

@@ -25,11 +25,11 @@ def backend(tmp_path: Path):
         yield b
 
 
-def test_create_rules(backend: Backend) -> None:
-    in_loop(backend, lambda runtime: create_rules(backend))
+def test_create_and_modify_rules(backend: Backend) -> None:
+    in_loop(backend, lambda runtime: create_rules(backend, runtime))
 
 
-async def create_rules(backend: Backend) -> None:
+async def create_rules(backend: Backend, runtime: Runtime) -> None:
     for vtype in ("gp3", "gp2", "st1", "standard"):
         with pytest.raises(errors.ApiError) as info:
             call(backend, "CreateVolume", {"AvailabilityZone": ZONE, "Size": 500, "VolumeType": vtype,
@@ -48,12 +48,25 @@ async def create_rules(backend: Backend) -> None:
     await reaches(backend, plain["VolumeId"], "available")
     shown = call(backend, "DescribeVolumes", {"Filters": [{"Name": "multi-attach-enabled", "Values": ["true"]}]})
     assert [v["VolumeId"] for v in shown["Volumes"]] == [io1["VolumeId"]]
-    # ec2d cannot switch a volume's format (raw <-> qcow2) by ModifyVolume; io1's size is fixed
-    assert code_of(backend, "ModifyVolume", {"VolumeId": plain["VolumeId"], "MultiAttachEnabled": True}) \
+    # io1: Multi-Attach only at creation, and its size, type and IOPS are fixed
+    for change in ({"MultiAttachEnabled": False}, {"Size": 8}, {"VolumeType": "gp3"}):
+        assert code_of(backend, "ModifyVolume", {"VolumeId": io1["VolumeId"], **change}) \
+            == "InvalidParameterCombination", change
+    gp3 = call(backend, "CreateVolume", {"AvailabilityZone": ZONE, "Size": 4, "VolumeType": "gp3"})["VolumeId"]
+    await reaches(backend, gp3, "available")
+    assert code_of(backend, "ModifyVolume", {"VolumeId": gp3, "MultiAttachEnabled": True}) \
         == "InvalidParameterCombination"
-    assert code_of(backend, "ModifyVolume", {"VolumeId": io1["VolumeId"], "Size": 8}) == "InvalidParameterCombination"
-    assert code_of(backend, "ModifyVolume", {"VolumeId": io1["VolumeId"], "VolumeType": "gp3"}) \
-        == "InvalidParameterCombination"
+    # an unattached io2 volume enables it (its file becomes raw) and disables it again (qcow2)
+    vid, storage = plain["VolumeId"], runtime.parts.storage
+    for enabled, name in ((True, "shared.raw"), (False, "gen-000001.qcow2")):
+        out = call(backend, "ModifyVolume", {"VolumeId": vid, "MultiAttachEnabled": enabled})["VolumeModification"]
+        assert (out["OriginalMultiAttachEnabled"], out["TargetMultiAttachEnabled"]) == (not enabled, enabled)
+        await until(lambda: call(backend, "DescribeVolumesModifications", {"VolumeIds": [vid]})[
+            "VolumesModifications"][0]["ModificationState"] == "completed" or None, "modified")
+        assert call(backend, "DescribeVolumes", {"VolumeIds": [vid]})["Volumes"][0]["MultiAttachEnabled"] is enabled
+        assert storage.volume_path(vid).name == name
+        assert code_of(backend, "ModifyVolume", {"VolumeId": vid, "MultiAttachEnabled": enabled}) \
+            == "InvalidParameterValue"  # no change
 
 
 async def acall(backend: Backend, name: str, req: dict[str, Any]) -> Any:
@@ -101,6 +114,8 @@ async def attach_to_several(backend: Backend, runtime: Runtime) -> None:
         "InstanceIds": [a, b]})["Reservations"] for i in r["Instances"]}
     assert all(any(m["DeviceName"] == "/dev/sdf" and m["Ebs"]["Status"] == "attached" for m in devices[i])
                for i in (a, b))
+    assert code_of(backend, "ModifyVolume", {"VolumeId": vol, "MultiAttachEnabled": False}) \
+        == "InvalidParameterCombination"  # not while attached
     with pytest.raises(errors.ApiError) as info:  # one attachment per instance
         call(backend, "AttachVolume", {"VolumeId": vol, "InstanceId": a, "Device": "/dev/sdg"})
     assert info.value.code == "VolumeInUse"

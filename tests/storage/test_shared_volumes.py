@@ -80,3 +80,22 @@ def test_designer_writes_a_shareable_raw_disk() -> None:
     assert "<shareable />" in xml and "type=\"raw\"" in xml and "cache=\"none\"" in xml
     plain = design_disk("/x/volumes/vol-1/gen-000001.qcow2", "vdf", "vol-1").to_xml()
     assert "shareable" not in plain and "type=\"qcow2\"" in plain
+
+
+def test_set_shared_converts_both_ways(storage: Qcow2Storage) -> None:
+    src = storage.create_volume("vol-src", GiB)
+    write_pattern(src, 0x21, MiB)
+    storage.snapshot_volume("vol-src", "snap-1")
+    vol = storage.create_volume("vol-v", GiB, from_layer="snap-1")  # an overlay: a chain of two
+    write_pattern(vol, 0x42, 3 * MiB)
+    shared = storage.set_shared("vol-v", True)
+    assert shared.name == "shared.raw" and [p.name for p in shared.parent.iterdir()] == ["shared.raw"]
+    assert "verification failed" not in raw_io(shared, f"read -P 0x21 {MiB} {MiB}", read_only=True)
+    assert "verification failed" not in raw_io(shared, f"read -P 0x42 {3 * MiB} {MiB}", read_only=True)
+    assert storage.set_shared("vol-v", True) == shared  # repeatable
+    raw_io(shared, f"write -P 0x63 {5 * MiB} {MiB}")
+    back = storage.set_shared("vol-v", False)
+    assert back.name == "gen-000001.qcow2" and [p.name for p in back.parent.iterdir()] == ["gen-000001.qcow2"]
+    assert qcow2.read_header(back).backing_file is None and back.stat().st_mode & 0o777 == 0o600
+    assert all(has_pattern(back, pat, off) for pat, off in ((0x21, MiB), (0x42, 3 * MiB), (0x63, 5 * MiB)))
+    assert storage.users_of("snap-1") == ["vol-src"]

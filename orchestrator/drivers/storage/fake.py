@@ -138,6 +138,15 @@ class FakeStorage(StorageDriver):
                 self.flatten_volume(volume_id)
             return self.volume_path(volume_id)
 
+    def set_shared(self, volume_id: str, shared: bool) -> Path:
+        with self._lock:
+            self._maybe_fail("set_shared")
+            if shared and self.keys(volume_id) is not None:
+                raise StorageError(f"a shared volume is never encrypted ({volume_id})")
+            self.flatten_volume(volume_id)  # either way a standalone copy of the content
+            (self.shared.add if shared else self.shared.discard)(volume_id)
+            return self.volume_path(volume_id)
+
     def delete_volume(self, volume_id: str) -> None:
         with self._lock:
             self._maybe_fail("delete_volume")

@@ -37,7 +37,8 @@ def create_blank(path: Path, size_bytes: int) -> Path:
 
 
 def create_from_layer(path: Path, layer: Path, size_bytes: int | None, roots: tuple[Path, ...]) -> Path:
-    """A raw copy of the layer's whole chain (O(data)), grown to ``size_bytes`` when larger."""
+    """A raw copy of the whole chain of ``layer`` (a layer, or a volume's qcow2 top: O(data)),
+    grown to ``size_bytes`` when larger."""
     qcow2.check_chain(layer, roots)
     tmp = path.with_name(f".tmp-{path.name}")
     tmp.unlink(missing_ok=True)
@@ -54,15 +55,20 @@ def create_from_layer(path: Path, layer: Path, size_bytes: int | None, roots: tu
 def to_layer(path: Path, layer: Path) -> Path:
     """The raw file's content as a new standalone qcow2 layer, sealed read-only before it gets
     its name (``layer_sealed``)."""
-    tmp = layer.with_name(f".tmp-{layer.name}")
+    return to_qcow2(path, layer, mode=qcow2.LAYER_MODE)
+
+
+def to_qcow2(path: Path, dst: Path, mode: int = FILE_MODE) -> Path:
+    """The raw file's content as a standalone qcow2 at ``dst`` (``mode`` set before it gets its name)."""
+    tmp = dst.with_name(f".tmp-{dst.name}")
     tmp.unlink(missing_ok=True)
     try:
-        qcow2._run(["convert", "-q", "-U", "-f", "raw", str(path), "-O", "qcow2", str(tmp)], f"snapshot {path}")
-        os.chmod(tmp, qcow2.LAYER_MODE)
-        os.rename(tmp, layer)
+        qcow2._run(["convert", "-q", "-U", "-f", "raw", str(path), "-O", "qcow2", str(tmp)], f"convert {path}")
+        os.chmod(tmp, mode)
+        os.rename(tmp, dst)
     finally:
         tmp.unlink(missing_ok=True)
-    return layer
+    return dst
 
 
 def size(path: Path) -> int:

@@ -129,6 +129,11 @@ class StorageDriver(abc.ABC):
         from a layer it is a full copy (O(data)), and it is never encrypted."""
 
     @abc.abstractmethod
+    def set_shared(self, volume_id: str, shared: bool) -> Path:
+        """Convert a detached volume to a shared (raw) one or back to a standalone qcow2 (O(data));
+        returns its new path. Repeatable: a volume already so is left as it is."""
+
+    @abc.abstractmethod
     def delete_volume(self, volume_id: str) -> None:
         """Delete the volume's own files (never its layers). Absent volume: no-op. The caller
         detaches it first."""
@@ -348,6 +353,24 @@ class Qcow2Storage(StorageDriver):
             with contextlib.suppress(OSError):
                 d.rmdir()  # only when empty: never removes someone else's files
             raise
+
+    def set_shared(self, volume_id: str, shared: bool) -> Path:
+        top = self.volume_path(volume_id)
+        gens = [p for _, p in self._generations(volume_id)]
+        if shared and not raw.is_raw(top):
+            if self.keys(volume_id) is not None:
+                raise StorageError(f"a shared volume is never encrypted ({volume_id})")
+            path = raw.create_from_layer(self._raw_file(volume_id), top, None, self.roots)
+        elif not shared and raw.is_raw(top):
+            for p in gens:  # a conversion a crash interrupted: the raw file is the volume
+                p.unlink()
+            path = raw.to_qcow2(top, self._vol_dir(volume_id) / "gen-000001.qcow2")
+            gens = [top]
+        else:
+            return top
+        for p in gens:  # the old format's files, once the new one has its name
+            p.unlink(missing_ok=True)
+        return path
 
     def delete_volume(self, volume_id: str) -> None:
         d = self._vol_dir(volume_id)
