@@ -59,7 +59,11 @@ NOTES: dict[str, str] = {
     "CopySnapshot": "`Encrypted`/`KmsKeyId` re-encrypt the copy (LUKS in qcow2); a key that names no key ends "
                     "the copy in `error`, as on AWS",
     "CreateVolume": "`Encrypted`/`KmsKeyId`: LUKS in qcow2, the key held by ec2d; a key that names no key makes "
-                    "the volume disappear, as on AWS; `MultiAttachEnabled` refused (InvalidParameterCombination)",
+                    "the volume disappear, as on AWS; `MultiAttachEnabled` (io1/io2): a raw file every attached guest "
+                    "shares; refused with `Encrypted` (InvalidParameterCombination)",
+    "ModifyVolume": "`MultiAttachEnabled` changes on unattached io2 volumes only, as on EC2 (the file is "
+                    "converted, qcow2 <-> raw)",
+    "DetachVolume": "a Multi-Attach volume attached to several instances needs `InstanceId` (MissingParameter)",
     "CreateRoute": "targets: internet gateways (`GatewayId`), NAT gateways (`NatGatewayId`), VPC peering "
                    "connections (a blackhole until active); instances, network interfaces and other targets "
                    "refused (UnsupportedOperation)",

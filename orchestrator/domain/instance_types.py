@@ -28,6 +28,11 @@ class InstanceType:
     def family(self) -> str:
         return self.name.split(".")[0]
 
+    @property
+    def nitro(self) -> bool:
+        """Built on the Nitro System (EC2's t2 is Xen), e.g. what EBS Multi-Attach needs."""
+        return self.family != "t2"
+
     def to_api(self) -> dict[str, Any]:
         return {
             "InstanceType": self.name,
@@ -37,7 +42,7 @@ class InstanceType:
             "SupportedRootDeviceTypes": ["ebs"],
             "SupportedVirtualizationTypes": ["hvm"],
             "BareMetal": False,
-            "Hypervisor": "nitro" if self.family != "t2" else "xen",
+            "Hypervisor": "nitro" if self.nitro else "xen",
             "ProcessorInfo": {
                 "SupportedArchitectures": ["x86_64"],
                 "SustainedClockSpeedInGhz": self.clock_ghz,

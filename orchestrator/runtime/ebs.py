@@ -9,8 +9,9 @@ launch), calls the drivers in the thread pool and settles the record.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any
 
 from orchestrator.domain.lifecycle import AttachmentState
@@ -24,7 +25,7 @@ from orchestrator.runtime.port import Then
 from orchestrator.runtime.records import complete_modification, complete_snapshot, store_users
 from orchestrator.runtime.volume_keys import disk_encryption, forget_secret
 from orchestrator.runtime.vpc import VpcNetworks
-from orchestrator.store.sqlite import Record
+from orchestrator.store.sqlite import Record, StateConflict
 
 log = logging.getLogger("ec2d.volumes")
 V = VolumeState
@@ -68,7 +69,7 @@ class Ebs:
     async def create_files(self, volume_id: str) -> None:
         async with self.jobs.holding(volume_id):
             vol = self.store.get(volume_id)
-            if vol is None:
+            if vol is None or vol.state != V.CREATING:  # made already (by the recovery after a restart)
                 return
             if vol.data.get("Encrypted") and not vol.data.get("DataKey"):
                 # its KMS key names no key: as on AWS, the volume goes away (InvalidVolume.NotFound)
@@ -77,7 +78,7 @@ class Ebs:
                 return
             try:
                 await self.jobs.call(self.storage.create_volume, volume_id, int(vol.data["Size"]) * GIB,
-                                     vol.data.get("SnapshotId") or None)
+                                     vol.data.get("SnapshotId") or None, shared=bool(vol.data.get("MultiAttachEnabled")))
             except Exception as exc:
                 log.exception("%s: create failed", volume_id)
                 rec.move_volume(self.store, volume_id, V.CREATING, V.ERROR, {"StatusMessage": str(exc)})
@@ -108,10 +109,9 @@ class Ebs:
                                              design_disk(str(path), target, volume_id, encryption=enc))
             except Exception:
                 log.exception("%s: attach to %s failed", volume_id, instance_id)
-                rec.drop_mapping(self.store, instance_id, volume_id)
-                rec.move_volume(self.store, volume_id, V.IN_USE, V.AVAILABLE, {"Attachments": []})
+                rec.finish_detach(self.store, volume_id, instance_id)
                 return
-            rec.set_attachment_state(self.store, volume_id, AttachmentState.ATTACHED)
+            rec.set_attachment_state(self.store, volume_id, AttachmentState.ATTACHED, instance_id)
         self.refresh_metadata(instance_id)
 
     async def unplug(self, volume_id: str, instance_id: str, device: str, force: bool) -> None:
@@ -124,7 +124,7 @@ class Ebs:
                     # The guest still holds the disk: EC2's "busy". The volume stays in-use (never
                     # two writers); DetachVolume again, with Force, or a stop ends it.
                     log.warning("%s: guest %s did not release %s; attachment busy", volume_id, instance_id, target)
-                    rec.set_attachment_state(self.store, volume_id, AttachmentState.BUSY)
+                    rec.set_attachment_state(self.store, volume_id, AttachmentState.BUSY, instance_id)
                     return
                 if not gone:
                     log.warning("%s: force-detached from %s while the guest still held it", volume_id, instance_id)
@@ -135,9 +135,8 @@ class Ebs:
         vol = self.store.get(volume_id)
         if vol is None:
             return
-        att = rec.attachment(vol)
-        iid = att["InstanceId"] if att else ""
-        async with self.jobs.holding(volume_id, iid):
+        atts = list(vol.data.get("Attachments") or [])
+        async with self.jobs.holding(volume_id, *sorted(a["InstanceId"] for a in atts)):
             vol = self.store.get(volume_id)
             if vol is None:
                 return
@@ -145,13 +144,24 @@ class Ebs:
             try:
                 present = volume_id in await self.jobs.call(self.storage.list_volumes)
                 if present and size > await self.jobs.call(self.storage.volume_size, volume_id):
-                    attached_to = await self.disk_in_domain(iid, att["Device"]) if att else None
-                    await self.jobs.call(self.storage.resize_volume, volume_id, size, attached_to=attached_to)
+                    await self._grow(volume_id, size, atts)
+                shared = bool(vol.data["Modification"].get("TargetMultiAttachEnabled"))
+                if present and shared != bool(vol.data.get("MultiAttachEnabled")):
+                    if vol.data.get("Attachments"):  # attached since the request: never convert under a guest
+                        raise RuntimeError("the volume was attached before Multi-Attach could change")
+                    await self.jobs.call(self.storage.set_shared, volume_id, shared)
             except Exception as exc:
                 log.exception("%s: resize failed", volume_id)
                 complete_modification(self.store, volume_id, str(exc))
                 return
             complete_modification(self.store, volume_id)
+
+    async def _grow(self, volume_id: str, size: int, atts: Sequence[Mapping[str, Any]]) -> None:
+        """Grow the file, through every running domain holding it (each QEMU learns the new size;
+        a Multi-Attach volume may be in several), offline when none runs it."""
+        running = [found for a in atts if (found := await self.disk_in_domain(a["InstanceId"], a["Device"]))]
+        for attached_to in running or [None]:
+            await self.jobs.call(self.storage.resize_volume, volume_id, size, attached_to=attached_to)
 
     # ------------------------------------------------------------------ snapshots
     async def freeze(self, pairs: Sequence[tuple[str, str]], instance_id: str | None, then: Then) -> None:
@@ -160,9 +170,7 @@ class Ebs:
         by_instance: set[str] = {instance_id} if instance_id else set()
         for vid, _ in pairs:
             vol = self.store.get(vid)
-            att = rec.attachment(vol) if vol else None
-            if att:
-                by_instance.add(att["InstanceId"])
+            by_instance.update(a["InstanceId"] for a in (vol.data.get("Attachments") or [] if vol else []))
         ok = True
         async with self.jobs.holding(*sorted(vid for vid, _ in pairs), *sorted(by_instance)):
             live: Live = {}
@@ -170,6 +178,8 @@ class Ebs:
             for vid, sid in pairs:
                 vol = self.store.get(vid)
                 att = rec.attachment(vol) if vol else None
+                if vol is not None and vol.data.get("MultiAttachEnabled"):
+                    att = None  # raw, shared: converted while the guests run (storage/raw.py)
                 found = await self.disk_in_domain(att["InstanceId"], att["Device"]) if att else None
                 if found is not None:
                     live.setdefault(found[0], []).append((vid, sid, found[1]))
@@ -308,19 +318,21 @@ class Ebs:
         await self.collect_garbage()
 
     async def _recover_volume(self, vol: Record) -> None:
-        att = rec.attachment(vol)
+        atts = list(vol.data.get("Attachments") or [])
         present = vol.id in await self.jobs.call(self.storage.list_volumes)
-        if vol.state == "creating" and not att:
-            if present:
-                rec.move_volume(self.store, vol.id, V.CREATING, V.AVAILABLE)
+        if vol.state == "creating" and not atts:
+            if present:  # its files were made (by now, or before the restart)
+                with contextlib.suppress(StateConflict):  # its own create job settled it first
+                    rec.move_volume(self.store, vol.id, V.CREATING, V.AVAILABLE)
             else:
                 await self.create_files(vol.id)
         elif vol.state == "deleting":
             await self.delete_files(vol.id)
-        elif att and att["State"] == "attaching" and att["Device"] != rec.root_device(self.store, att["InstanceId"]):
-            await self.plug(vol.id, att["InstanceId"], att["Device"])
-        elif att and att["State"] == "detaching":
-            await self.unplug(vol.id, att["InstanceId"], att["Device"], True)
+        for att in atts if vol.state == "in-use" else []:  # each attachment of a Multi-Attach volume
+            if att["State"] == "attaching" and att["Device"] != rec.root_device(self.store, att["InstanceId"]):
+                await self.plug(vol.id, att["InstanceId"], att["Device"])
+            elif att["State"] == "detaching":
+                await self.unplug(vol.id, att["InstanceId"], att["Device"], True)
         if (vol.data.get("Modification") or {}).get("ModificationState") == "modifying":
             await self.apply_modification(vol.id)
 

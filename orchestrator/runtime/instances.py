@@ -122,7 +122,7 @@ class Instances:
 
     def set_volume_attachment(self, r: Record, state: AttachmentState) -> None:
         for m in r.data["BlockDeviceMappings"]:
-            rec.set_attachment_state(self.store, m["VolumeId"], state)
+            rec.set_attachment_state(self.store, m["VolumeId"], state, r.id)
 
     async def launch(self, instance_id: str) -> None:
         r = self.store.get(instance_id)
@@ -286,6 +286,10 @@ class Instances:
         for m in r.data["BlockDeviceMappings"]:
             vol = self.store.get(m["VolumeId"])
             if vol is None:
+                continue
+            others = [a for a in vol.data.get("Attachments") or [] if a["InstanceId"] != r.id]
+            if others:  # a Multi-Attach volume: deleted (DeleteOnTermination) only with its last instance
+                rec.drop_attachment(self.store, vol.id, r.id)
                 continue
             if delete_all_volumes or m["DeleteOnTermination"]:
                 await self.jobs.call(self.parts.storage.delete_volume, vol.id)

@@ -158,11 +158,19 @@ def mutate(store: Store, record_id: str, change: Callable[[Record], None]) -> Re
     raise errors.InternalError(f"{record_id} kept changing")
 
 
-def set_attachment_state(store: Store, volume_id: str, state: AttachmentState | str) -> None:
-    """Every attachment of the volume moves to ``state`` along ``lifecycle.ATTACHMENT``."""
+def attachment_to(volume: Record[VolumeData], instance_id: str) -> VolumeAttachment | None:
+    """The volume's attachment to that instance (a Multi-Attach volume has one per instance)."""
+    return next((a for a in volume.data.get("Attachments") or [] if a["InstanceId"] == instance_id), None)
+
+
+def set_attachment_state(store: Store, volume_id: str, state: AttachmentState | str,
+                         instance_id: str | None = None) -> None:
+    """The volume's attachment to ``instance_id`` (every one when None) moves to ``state`` along
+    ``lifecycle.ATTACHMENT``."""
     def change(rec: Record) -> None:
         for a in rec.data.get("Attachments") or []:
-            move_attachment(a, state)
+            if instance_id is None or a["InstanceId"] == instance_id:
+                move_attachment(a, state)
 
     mutate(store, volume_id, change)
 
@@ -175,10 +183,27 @@ def drop_mapping(store: Store, instance_id: str, volume_id: str) -> None:
 
 
 def finish_detach(store: Store, volume_id: str, instance_id: str) -> None:
-    """The volume left the instance: out of its mappings, ``available`` again."""
+    """The volume left the instance: out of its mappings and without that attachment; ``available``
+    again once no instance holds it (a Multi-Attach volume stays ``in-use`` for the others)."""
     with store.transaction():
         drop_mapping(store, instance_id, volume_id)
+        drop_attachment(store, volume_id, instance_id)
+
+
+def drop_attachment(store: Store, volume_id: str, instance_id: str) -> None:
+    """Remove the volume's attachment to ``instance_id``; the last one gone, ``in-use`` -> ``available``."""
+    vol = store.get(volume_id)
+    if vol is None:
+        return
+    rest = [a for a in vol.data.get("Attachments") or [] if a["InstanceId"] != instance_id]
+    if not rest:
         move_volume(store, volume_id, VolumeState.IN_USE, VolumeState.AVAILABLE, {"Attachments": []})
+        return
+
+    def change(rec: Record) -> None:
+        rec.data["Attachments"] = [a for a in rec.data["Attachments"] if a["InstanceId"] != instance_id]
+
+    mutate(store, volume_id, change)
 
 
 def clear_eip_association(eip: Record) -> None:
@@ -223,7 +248,8 @@ def complete_modification(store: Store, volume_id: str, failure: str | None = No
             return
         mod.update({"ModificationState": "completed", "Progress": 100, "EndTime": now_iso()})
         r.data.update({"Size": mod["TargetSize"], "VolumeType": mod["TargetVolumeType"],
-                       "Iops": mod["TargetIops"], "Throughput": mod["TargetThroughput"]})
+                       "Iops": mod["TargetIops"], "Throughput": mod["TargetThroughput"],
+                       "MultiAttachEnabled": bool(mod.get("TargetMultiAttachEnabled"))})
 
     mutate(store, volume_id, change)
 

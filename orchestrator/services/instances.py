@@ -385,7 +385,7 @@ def _block_devices(backend: Backend, record: Record[InstanceData]) -> list[dict[
     out = []
     for m in record.data["BlockDeviceMappings"]:
         vol = backend.store.get(m["VolumeId"], VOLUME)
-        att = (vol.data["Attachments"] or [{}])[0] if vol else {}
+        att = next((a for a in vol.data["Attachments"] if a["InstanceId"] == record.id), {}) if vol else {}
         out.append({"DeviceName": m["DeviceName"], "Ebs": {
             "VolumeId": m["VolumeId"], "DeleteOnTermination": m["DeleteOnTermination"],
             "Status": att.get("State", "detached"), "AttachTime": att.get("AttachTime")}})

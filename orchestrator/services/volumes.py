@@ -18,7 +18,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from orchestrator.domain import errors, ids
+from orchestrator.domain import errors, ids, multi_attach
+from orchestrator.domain import instance_types as catalogue
 from orchestrator.domain.lifecycle import AttachmentState, SnapshotState
 from orchestrator.domain.records import InstanceData, VolumeAttachment, VolumeData, VolumeModification
 from orchestrator.domain.states import InstanceState, VolumeState
@@ -83,7 +84,7 @@ def attachment(rec: Record[VolumeData]) -> VolumeAttachment | None:
 def new_volume(backend: Backend, region: str, zone: str, size: int, vtype: str, iops: int | None,
                throughput: int | None, snapshot_id: str | None, tags: Mapping[str, str], *,
                attached: Mapping[str, Any] | None = None, client_token: str | None = None,
-               encryption: Mapping[str, Any] | None = None) -> Record[VolumeData]:
+               encryption: Mapping[str, Any] | None = None, multi_attach: bool = False) -> Record[VolumeData]:
     """Insert a new volume record (call inside a store transaction): ``creating`` for CreateVolume,
     or ``in-use`` and ``attaching`` to ``attached["InstanceId"]`` at ``attached["Device"]`` (with its
     ``DeleteOnTermination``) for the volumes RunInstances makes; ``encryption`` from
@@ -91,7 +92,7 @@ def new_volume(backend: Backend, region: str, zone: str, size: int, vtype: str, 
     data: VolumeData = {
         "Size": size, "AvailabilityZone": zone, "VolumeType": vtype, "Iops": iops, "Throughput": throughput,
         "SnapshotId": snapshot_id or "", "CreateTime": now_iso(), "Encrypted": False,
-        "MultiAttachEnabled": False, "Attachments": [],
+        "MultiAttachEnabled": multi_attach, "Attachments": [],
     }
     data.update(encryption or {})  # type: ignore[typeddict-item]
     state = V.CREATING
@@ -140,19 +141,21 @@ def create(backend: Backend, region: str, req: Mapping[str, Any]) -> Record[Volu
             f"Volume of {size}GiB is too small; minimum is {snap.data['VolumeSize']}GiB")
     iops, throughput = performance(vtype, size, req.get("Iops"), req.get("Throughput"))
     ebs_encryption.check_dependency(req)
-    if req.get("MultiAttachEnabled"):
-        raise errors.InvalidParameterCombination("Multi-Attach is not supported by ec2d.")
     volume_tags = tag_service.tags_from_specifications(req.get("TagSpecifications"), "volume")
     token = req.get("ClientToken")
     if token:
         for r in backend.store.list(VOLUME, region):
             if r.data.get("ClientToken") == token:
                 return r
+    shared = bool(req.get("MultiAttachEnabled"))
+    if shared:
+        multi_attach.check_create(vtype, bool(req.get("Encrypted") or (snap and snap.data.get("Encrypted"))
+                                              or ebs_encryption.by_default(backend, region)))
     encryption = ebs_encryption.for_volume(backend, region, req.get("Encrypted"), req.get("KmsKeyId"), snap)
     with backend.store.transaction():
         capacity.admit_volumes(backend, [size], f"a {size} GiB volume")
         record = new_volume(backend, region, zone, size, vtype, iops, throughput, snap.id if snap else None,
-                            volume_tags, client_token=token or "", encryption=encryption)
+                            volume_tags, client_token=token or "", encryption=encryption, multi_attach=shared)
     backend.runtime.create_volume(record.id)
     return backend.store.get(record.id) or record
 
@@ -193,9 +196,15 @@ def attach(backend: Backend, region: str, volume_id: str, instance_id: str, devi
         raise errors.ApiError(
             f"The volume '{volume_id}' is not in the same availability zone as instance '{instance_id}'",
             code="InvalidVolume.ZoneMismatch")
-    if vol.state == V.IN_USE or attachment(vol):
+    shared = bool(vol.data.get("MultiAttachEnabled"))
+    if shared:
+        itype = catalogue.get(inst.data["InstanceType"])
+        multi_attach.check_instance(volume_id, inst.data["InstanceType"], itype is None or itype.nitro)
+    if shared and vol.state == V.IN_USE:
+        multi_attach.check_attach(volume_id, instance_id, vol.data["Attachments"])
+    elif vol.state == V.IN_USE or attachment(vol):
         raise errors.ApiError(f"{volume_id} is already attached to an instance", code="VolumeInUse")
-    if vol.state != V.AVAILABLE:
+    elif vol.state != V.AVAILABLE:
         raise errors.IncorrectState(f"The volume '{volume_id}' is not 'available'.")
     if inst.state not in ATTACHABLE_STATES:
         raise errors.IncorrectState(f"Instance '{instance_id}' is not 'running' or 'stopped'.")
@@ -206,10 +215,7 @@ def attach(backend: Backend, region: str, volume_id: str, instance_id: str, devi
     att: VolumeAttachment = {"InstanceId": instance_id, "Device": device, "State": str(AttachmentState.ATTACHING),
                              "AttachTime": now_iso(), "DeleteOnTermination": False}
     with backend.store.transaction():
-        try:
-            move(backend, volume_id, V.AVAILABLE, V.IN_USE, {"Attachments": [att]})
-        except StateConflict:
-            raise errors.ApiError(f"{volume_id} is already attached to an instance", code="VolumeInUse") from None
+        _record_attachment(backend, volume_id, att, shared)
 
         def add(rec: Record[InstanceData]) -> None:
             rec.data["BlockDeviceMappings"].append(
@@ -217,10 +223,30 @@ def attach(backend: Backend, region: str, volume_id: str, instance_id: str, devi
 
         mutate(backend, instance_id, add)
     backend.runtime.attach_volume(volume_id, instance_id, device)
-    now = attachment(backend.store.get(volume_id) or vol)  # as the store has it now
+    current = backend.store.get(volume_id)
+    now = records.attachment_to(current, instance_id) if current else None  # as the store has it now
     if now is not None:
         att["State"] = now["State"]
     return _attachment_out(volume_id, att)
+
+
+def _record_attachment(backend: Backend, volume_id: str, att: VolumeAttachment, shared: bool) -> None:
+    """The volume's new attachment (in the caller's transaction): ``available`` -> ``in-use``, or
+    one more attachment of an ``in-use`` Multi-Attach volume."""
+    try:
+        move(backend, volume_id, V.AVAILABLE, V.IN_USE, {"Attachments": [att]})
+        return
+    except StateConflict:
+        if not shared:
+            raise errors.ApiError(f"{volume_id} is already attached to an instance", code="VolumeInUse") from None
+
+    def add(rec: Record[VolumeData]) -> None:
+        if rec.state != V.IN_USE:
+            raise errors.IncorrectState(f"The volume '{volume_id}' is '{rec.state}'.")
+        multi_attach.check_attach(volume_id, att["InstanceId"], rec.data["Attachments"])
+        rec.data["Attachments"].append(att)
+
+    mutate(backend, volume_id, add)
 
 
 def detach(backend: Backend, region: str, req: Mapping[str, Any]) -> dict[str, Any]:
@@ -229,9 +255,13 @@ def detach(backend: Backend, region: str, req: Mapping[str, Any]) -> dict[str, A
     att = attachment(vol)
     if att is None or vol.state != V.IN_USE:
         raise errors.IncorrectState(f"Volume '{volume_id}' is in the '{vol.state}' state.")
-    if req.get("InstanceId") and req["InstanceId"] != att["InstanceId"]:
-        raise errors.ApiError(f"Volume '{volume_id}' is not attached to instance '{req['InstanceId']}'",
-                              code="IncorrectState")
+    if req.get("InstanceId"):
+        att = records.attachment_to(vol, req["InstanceId"])
+        if att is None:
+            raise errors.ApiError(f"Volume '{volume_id}' is not attached to instance '{req['InstanceId']}'",
+                                  code="IncorrectState")
+    elif len(vol.data["Attachments"]) > 1:  # a Multi-Attach volume: which one must be said
+        raise errors.MissingParameter("InstanceId")
     if req.get("Device") and req["Device"] != att["Device"]:
         raise errors.InvalidParameterValue(f"Volume '{volume_id}' is not attached at '{req['Device']}'")
     inst = backend.store.get(att["InstanceId"])
@@ -241,7 +271,7 @@ def detach(backend: Backend, region: str, req: Mapping[str, Any]) -> dict[str, A
                               code="OperationNotPermitted")
     if att["State"] == AttachmentState.DETACHING:
         return _attachment_out(volume_id, att)
-    records.set_attachment_state(backend.store, volume_id, str(AttachmentState.DETACHING))
+    records.set_attachment_state(backend.store, volume_id, str(AttachmentState.DETACHING), att["InstanceId"])
     att = {**att, "State": str(AttachmentState.DETACHING)}  # what the answer shows; the store has it too
     backend.runtime.detach_volume(volume_id, att["InstanceId"], att["Device"], bool(req.get("Force")))
     return _attachment_out(volume_id, att)
@@ -274,16 +304,20 @@ def modify(backend: Backend, region: str, req: Mapping[str, Any]) -> dict[str, A
     if vtype in SIZE_LIMITS:
         check_size(vtype, size)
     iops, throughput = performance(vtype, size, iops_req, tp_req)
-    if (size, vtype, iops, throughput) == (int(d["Size"]), d["VolumeType"], d.get("Iops"), d.get("Throughput")):
+    same = (size, vtype, iops, throughput) == (int(d["Size"]), d["VolumeType"], d.get("Iops"), d.get("Throughput"))
+    was_shared = bool(d.get("MultiAttachEnabled"))
+    shared = multi_attach.check_modify(volume_id, d, vtype, req.get("MultiAttachEnabled"),
+                                       vol.state == V.IN_USE, not same)
+    if same and shared == was_shared:
         raise errors.InvalidParameterValue(
             f"Modification for volume {volume_id} has no changes from its current configuration")
     if size > int(d["Size"]):
         capacity.admit_volumes(backend, [size], f"growing {volume_id} to {size} GiB", exclude=[volume_id])
     mod: VolumeModification = {"VolumeId": volume_id, "ModificationState": "modifying", "TargetSize": size,
                                 "TargetIops": iops, "TargetVolumeType": vtype, "TargetThroughput": throughput,
-                                "TargetMultiAttachEnabled": False, "OriginalSize": int(d["Size"]),
+                                "TargetMultiAttachEnabled": shared, "OriginalSize": int(d["Size"]),
                                 "OriginalIops": d.get("Iops"), "OriginalVolumeType": d["VolumeType"],
-                                "OriginalThroughput": d.get("Throughput"), "OriginalMultiAttachEnabled": False,
+                                "OriginalThroughput": d.get("Throughput"), "OriginalMultiAttachEnabled": was_shared,
                                 "Progress": 0, "StartTime": now_iso()}
 
     def start(rec: Record[VolumeData]) -> None:
@@ -308,7 +342,6 @@ def status(backend: Backend, region: str, volume_ids: list[str] | None) -> list[
     for r in recs:
         ok = r.state in (V.AVAILABLE, V.IN_USE)
         zone = backend.regions.zone(r.data["AvailabilityZone"])
-        att = attachment(r)
         out.append({
             "VolumeId": r.id, "AvailabilityZone": r.data["AvailabilityZone"],
             "AvailabilityZoneId": zone.zone_id if zone else None,
@@ -316,7 +349,8 @@ def status(backend: Backend, region: str, volume_ids: list[str] | None) -> list[
                 {"Name": "io-enabled", "Status": "passed" if ok else "not-applicable"},
                 {"Name": "io-performance", "Status": "not-applicable"}]},
             "Actions": [], "Events": [],
-            "AttachmentStatuses": [{"InstanceId": att["InstanceId"], "IoPerformance": "normal"}] if att else [],
+            "AttachmentStatuses": [{"InstanceId": a["InstanceId"], "IoPerformance": "normal"}
+                                   for a in r.data.get("Attachments") or []],
         })
     return out
 

@@ -271,6 +271,7 @@ class DiskConfig(XmlObject):
     target_bus: str = xfield("target", "bus", default="virtio")
     serial: str | None = xfield("serial")  # EC2 volume id without the dash: vol0123...
     readonly: bool = xfield("readonly", codec=PRESENT)
+    shareable: bool = xfield("shareable", codec=PRESENT)  # several domains write it (Multi-Attach, raw)
     boot_order: int | None = xfield("boot", "order", INT)
     encryption_format: str | None = xfield("source/encryption", "format")  # luks
     secret_uuid: str | None = xfield("source/encryption/secret", "uuid", extra_attrs=(("type", "passphrase"),))

@@ -140,15 +140,19 @@ def volume_serial(volume_id: str) -> str:
 def design_disk(path: str, target: str, volume_id: str | None = None,
                 readonly: bool = False, encryption: DiskEncryption | None = None) -> DiskConfig:
     """A qcow2 virtio disk; also used for live attach. An encrypted one names its libvirt secret
-    on every encrypted file of its chain, which it lists explicitly."""
+    on every encrypted file of its chain, which it lists explicitly. A ``.raw`` file is a
+    Multi-Attach volume (the storage driver names only those so): a raw disk, ``<shareable/>``
+    (QEMU opens it ``share-rw``, so several domains write it; ``cache=none`` as every disk)."""
     enc = encryption
+    shared = str(path).endswith(".raw")
     return DiskConfig(
+        shareable=shared,
         encryption_format="luks" if enc else None,
         secret_uuid=enc.secret_uuid if enc else None,
         backing=list(enc.backing) if enc else [],
         source_file=str(path),
         target_dev=target,
-        driver_type="qcow2",
+        driver_type="raw" if shared else "qcow2",
         cache="none",
         discard="unmap",
         serial=volume_serial(volume_id) if volume_id else None,

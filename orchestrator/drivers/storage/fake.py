@@ -47,6 +47,8 @@ class FakeStorage(StorageDriver):
         self.root = root
         self.volumes: dict[str, _Image] = {}
         self.layers: dict[str, _Image] = {}
+        self.shared: set[str] = set()
+        """Volumes made ``shared`` (Multi-Attach): raw files in the real driver."""
         self.imports: dict[Path, int] = {}
         """Files ``import_image`` accepts as they are: path -> virtual size. Any other file is read
         like the real driver reads it first (its qcow2 header, in Python): a standalone qcow2 (the
@@ -112,7 +114,8 @@ class FakeStorage(StorageDriver):
 
     # -- contract --------------------------------------------------------------------------------
 
-    def create_volume(self, volume_id: str, size_bytes: int | None, from_layer: str | None = None) -> Path:
+    def create_volume(self, volume_id: str, size_bytes: int | None, from_layer: str | None = None,
+                      *, shared: bool = False) -> Path:
         with self._lock:
             self._maybe_fail("create_volume")
             _check_id("volume", volume_id)
@@ -128,12 +131,27 @@ class FakeStorage(StorageDriver):
                 if size < base.size:
                     raise StorageError(f"overlay size {size} is smaller than its backing ({base.size})")
                 self.volumes[volume_id] = _Image(size, from_layer, key=self.keys(volume_id))
+            if shared:  # the real driver's raw file: a standalone copy, never encrypted
+                if self.keys(volume_id) is not None:
+                    raise StorageError(f"a shared volume is never encrypted ({volume_id})")
+                self.shared.add(volume_id)
+                self.flatten_volume(volume_id)
+            return self.volume_path(volume_id)
+
+    def set_shared(self, volume_id: str, shared: bool) -> Path:
+        with self._lock:
+            self._maybe_fail("set_shared")
+            if shared and self.keys(volume_id) is not None:
+                raise StorageError(f"a shared volume is never encrypted ({volume_id})")
+            self.flatten_volume(volume_id)  # either way a standalone copy of the content
+            (self.shared.add if shared else self.shared.discard)(volume_id)
             return self.volume_path(volume_id)
 
     def delete_volume(self, volume_id: str) -> None:
         with self._lock:
             self._maybe_fail("delete_volume")
             self.volumes.pop(_check_id("volume", volume_id), None)
+            self.shared.discard(volume_id)
 
     def snapshot_volume(self, volume_id: str, layer_id: str, attached_to: Attachment | None = None) -> Path:
         with self._lock:
@@ -191,6 +209,8 @@ class FakeStorage(StorageDriver):
 
     def volume_path(self, volume_id: str) -> Path:
         v = self._vol(volume_id)
+        if volume_id in self.shared:
+            return self.root / "volumes" / volume_id / "shared.raw"
         return self.root / "volumes" / volume_id / f"gen-{v.gen:06d}.qcow2"
 
     def _images_of(self, top: _Image) -> list[_Image]:

@@ -7,7 +7,9 @@ in memory for fast tests of services and API.
 Layout under the root (one filesystem: snapshots are hard links and renames)::
 
     volumes/<volume-id>/gen-000001.qcow2   the volume's active (writable) top file
+    volumes/<volume-id>/shared.raw         a Multi-Attach volume's one file (raw, ``raw.py``)
     layers/<layer-id>.qcow2                immutable snapshot/AMI layers (mode 0400)
+    templates/blank-<size>.qcow2           what a blank volume of that size is a copy of (``templates.py``)
 
 Every directory is 0700 and every volume file 0600 (guests' disks; see orchestrator/data_dir.py):
 qemu-img runs under umask 077 and ``__init__`` fixes the modes an older run left.
@@ -35,7 +37,7 @@ from pathlib import Path
 import libvirt
 
 from orchestrator.data_dir import DIR_MODE, secure_tree
-from orchestrator.drivers.storage import live, qcow2
+from orchestrator.drivers.storage import live, qcow2, raw, templates
 from orchestrator.drivers.storage.qcow2 import (
     ForeignBackingFile,
     LayerInUse,
@@ -118,10 +120,18 @@ class StorageDriver(abc.ABC):
         self.keys = keys
 
     @abc.abstractmethod
-    def create_volume(self, volume_id: str, size_bytes: int | None, from_layer: str | None = None) -> Path:
+    def create_volume(self, volume_id: str, size_bytes: int | None, from_layer: str | None = None,
+                      *, shared: bool = False) -> Path:
         """Create a volume and return its active path. Blank (``size_bytes`` required) or, with
         ``from_layer``, an overlay on that layer (O(1)); ``size_bytes`` may then be larger than the
-        layer (default: the layer's size), never smaller. ``AlreadyExists``, ``LayerNotFound``."""
+        layer (default: the layer's size), never smaller. ``AlreadyExists``, ``LayerNotFound``.
+        ``shared`` (Multi-Attach): a raw file several domains can open (``drivers/storage/raw.py``);
+        from a layer it is a full copy (O(data)), and it is never encrypted."""
+
+    @abc.abstractmethod
+    def set_shared(self, volume_id: str, shared: bool) -> Path:
+        """Convert a detached volume to a shared (raw) one or back to a standalone qcow2 (O(data));
+        returns its new path. Repeatable: a volume already so is left as it is."""
 
     @abc.abstractmethod
     def delete_volume(self, volume_id: str) -> None:
@@ -223,6 +233,8 @@ class Qcow2Storage(StorageDriver):
         self.root.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
         self.volumes_dir.mkdir(mode=DIR_MODE, exist_ok=True)
         self.layers_dir.mkdir(mode=DIR_MODE, exist_ok=True)
+        self.templates_dir = self.root / "templates"  # blank qcow2 files by size (templates.py)
+        self.templates_dir.mkdir(mode=DIR_MODE, exist_ok=True)
         secure_tree(self.root, layer_dirs=("layers",))  # owner-only, also for an older tree
         self.roots: tuple[Path, ...] = (self.root,)
         self.libvirt_uri = libvirt_uri
@@ -241,7 +253,18 @@ class Qcow2Storage(StorageDriver):
         gens = [(int(m.group(1)), d / n) for n in names if (m := _GEN_RE.match(n))]
         return sorted(gens)
 
+    def _raw_file(self, volume_id: str) -> Path:
+        """A shared (Multi-Attach) volume's one file; it has no generations."""
+        return self._vol_dir(volume_id) / f"shared{raw.SUFFIX}"
+
+    def _shared(self, volume_id: str) -> Path | None:
+        p = self._raw_file(volume_id)
+        return p if p.exists() else None
+
     def volume_path(self, volume_id: str) -> Path:
+        shared = self._shared(volume_id)
+        if shared is not None:
+            return shared
         gens = self._generations(volume_id)
         if not gens:
             raise VolumeNotFound(f"volume {volume_id} not found")
@@ -292,7 +315,8 @@ class Qcow2Storage(StorageDriver):
             return False
 
     def list_volumes(self) -> list[str]:
-        return sorted(d.name for d in self.volumes_dir.iterdir() if d.is_dir() and self._generations(d.name))
+        return sorted(d.name for d in self.volumes_dir.iterdir()
+                      if d.is_dir() and (self._generations(d.name) or self._shared(d.name)))
 
     def list_layers(self) -> list[str]:
         return sorted(p.name.removesuffix(".qcow2") for p in self.layers_dir.glob("*.qcow2")
@@ -300,25 +324,53 @@ class Qcow2Storage(StorageDriver):
 
     # -- volumes -------------------------------------------------------------------------------
 
-    def create_volume(self, volume_id: str, size_bytes: int | None, from_layer: str | None = None) -> Path:
+    def create_volume(self, volume_id: str, size_bytes: int | None, from_layer: str | None = None,
+                      *, shared: bool = False) -> Path:
         d = self._vol_dir(volume_id)
-        if self._generations(volume_id):
+        if self._generations(volume_id) or self._shared(volume_id):
             raise AlreadyExists(f"volume {volume_id} already exists")
         base = self.layer_path(from_layer) if from_layer is not None else None
         if base is None and size_bytes is None:
             raise StorageError("a blank volume needs a size")
         d.mkdir(mode=0o700, exist_ok=True)
-        path = d / "gen-000001.qcow2"
+        path = self._raw_file(volume_id) if shared else d / "gen-000001.qcow2"
         try:
             key = self.keys(volume_id)
+            if shared:
+                if key is not None:
+                    raise StorageError(f"a shared volume is never encrypted ({volume_id})")
+                if base is None:
+                    assert size_bytes is not None
+                    return raw.create_blank(path, size_bytes)
+                return raw.create_from_layer(path, base, size_bytes, self.roots)
             if base is None:
                 assert size_bytes is not None
+                if key is None:
+                    return templates.create_blank(path, size_bytes, self.templates_dir)
                 return qcow2.create_blank(path, size_bytes, key)
             return qcow2.create_overlay(path, base, size_bytes, roots=self.roots, key=key)
         except BaseException:
             with contextlib.suppress(OSError):
                 d.rmdir()  # only when empty: never removes someone else's files
             raise
+
+    def set_shared(self, volume_id: str, shared: bool) -> Path:
+        top = self.volume_path(volume_id)
+        gens = [p for _, p in self._generations(volume_id)]
+        if shared and not raw.is_raw(top):
+            if self.keys(volume_id) is not None:
+                raise StorageError(f"a shared volume is never encrypted ({volume_id})")
+            path = raw.create_from_layer(self._raw_file(volume_id), top, None, self.roots)
+        elif not shared and raw.is_raw(top):
+            for p in gens:  # a conversion a crash interrupted: the raw file is the volume
+                p.unlink()
+            path = raw.to_qcow2(top, self._vol_dir(volume_id) / "gen-000001.qcow2")
+            gens = [top]
+        else:
+            return top
+        for p in gens:  # the old format's files, once the new one has its name
+            p.unlink(missing_ok=True)
+        return path
 
     def delete_volume(self, volume_id: str) -> None:
         d = self._vol_dir(volume_id)
@@ -331,6 +383,8 @@ class Qcow2Storage(StorageDriver):
         layer = self._layer_file(layer_id)
         if layer.exists():
             raise AlreadyExists(f"layer {layer_id} already exists")
+        if raw.is_raw(vol):  # attached or not: several guests may hold it, none is switched
+            return raw.to_layer(vol, layer)
         if attached_to is None:
             return qcow2.freeze_top(vol, layer, roots=self.roots, key=self.keys(volume_id))
         dom_name, dev = attached_to
@@ -341,7 +395,8 @@ class Qcow2Storage(StorageDriver):
         plan = []
         keys = {dev: key for volume_id, _, dev in items if (key := self.keys(volume_id)) is not None}
         for volume_id, layer_id, dev in items:
-            self.volume_path(volume_id)
+            if raw.is_raw(self.volume_path(volume_id)):
+                raise StorageError(f"{volume_id} is shared: snapshot it with snapshot_volume")
             layer = self._layer_file(layer_id)
             if layer.exists():
                 raise AlreadyExists(f"layer {layer_id} already exists")
@@ -351,14 +406,19 @@ class Qcow2Storage(StorageDriver):
         return [p[1] for p in plan]
 
     def chain_depth(self, volume_id: str) -> int:
-        return len(qcow2.check_chain(self.volume_path(volume_id), self.roots))
+        return len(self.chain(volume_id))
 
     def chain(self, volume_id: str) -> list[tuple[Path, bool]]:
-        files = qcow2.check_chain(self.volume_path(volume_id), self.roots)
+        top = self.volume_path(volume_id)
+        if raw.is_raw(top):
+            return [(top, False)]
+        files = qcow2.check_chain(top, self.roots)
         return [(p, qcow2.read_header(p).encrypted) for p in files]
 
     def flatten_volume(self, volume_id: str, attached_to: Attachment | None = None) -> Path:
         vol = self.volume_path(volume_id)
+        if raw.is_raw(vol):
+            return vol  # standalone already
         if attached_to is not None:
             with self._conn() as conn:
                 return live.live_flatten(attached_to[0], attached_to[1], conn=conn)
@@ -374,16 +434,23 @@ class Qcow2Storage(StorageDriver):
             with self._conn() as conn:
                 live.live_resize(attached_to[0], attached_to[1], size_bytes, conn=conn)
             return
+        if raw.is_raw(vol):
+            raw.grow(vol, size_bytes)
+            return
         qcow2.resize(vol, size_bytes, self.keys(volume_id), roots=self.roots)
 
     def volume_size(self, volume_id: str) -> int:
-        return qcow2.read_header(self.volume_path(volume_id)).virtual_size
+        vol = self.volume_path(volume_id)
+        return raw.size(vol) if raw.is_raw(vol) else qcow2.read_header(vol).virtual_size
 
     def usage(self, resource_id: str) -> int:
         if _ID_RE.match(resource_id):
             gens = self._generations(resource_id)
             if gens:
                 return sum(qcow2.allocated_bytes(p) for _, p in gens)
+            shared = self._shared(resource_id)
+            if shared is not None:
+                return qcow2.allocated_bytes(shared)
             p = self._layer_file(resource_id)
             if p.exists():
                 return qcow2.allocated_bytes(p)
@@ -481,7 +548,7 @@ class Qcow2Storage(StorageDriver):
         used = {Path(os.path.abspath(p)) for p in (in_use if in_use is not None else self._domain_disk_paths())}
 
         # temp files of interrupted operations
-        for d in [self.layers_dir, *[p for p in self.volumes_dir.iterdir() if p.is_dir()]]:
+        for d in [self.layers_dir, self.templates_dir, *[p for p in self.volumes_dir.iterdir() if p.is_dir()]]:
             for p in d.glob(".tmp-*"):
                 p.unlink(missing_ok=True)
                 result.removed.append(p)
@@ -490,6 +557,11 @@ class Qcow2Storage(StorageDriver):
         extra: list[Path] = []
         for d in sorted(p for p in self.volumes_dir.iterdir() if p.is_dir()):
             gens = [p for _, p in self._generations(d.name)]
+            shared = self._shared(d.name)
+            if shared is not None:  # a Multi-Attach volume: its raw file is its one file
+                (tops if d.name in vols else extra).append(shared)
+                extra += gens
+                continue
             if d.name not in vols or not gens:
                 extra += gens
                 continue
