@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from orchestrator.domain import prefix_lists, vpc_peering
+from orchestrator.domain import prefix_lists, vpc_cidrs, vpc_peering
 from orchestrator.domain.lifecycle import NatGatewayState
 from orchestrator.domain.prefix_lists import PREFIX_LIST, PrefixListState
 from orchestrator.domain.records import LOAD_BALANCER, NAT_GATEWAY
@@ -120,6 +120,7 @@ class VpcNetworks:
         p = self.parts
         net = p.networks[vpc.region]
         await self.jobs.call(net.ensure_vpc, vpc.id, vpc.data["CidrBlock"])
+        await self.jobs.call(net.set_secondary_cidrs, vpc.id, vpc_cidrs.secondary_cidrs(vpc.data))
         for subnet in rec.subnets(p.model.store, vpc.region, vpc.id):
             await self.jobs.call(net.ensure_subnet, vpc.id, subnet.id, subnet.data["CidrBlock"])
         if vpc.id not in p.listening and p.open_listener is not None:

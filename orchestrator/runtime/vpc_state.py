@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator.domain import ids
+from orchestrator.domain import ids, vpc_cidrs
 from orchestrator.domain.states import ACTIVE
 from orchestrator.drivers.network import firewall as fw
 from orchestrator.drivers.network.dnsmasq import Lease
@@ -269,7 +269,7 @@ def instance_metadata(view: VpcView, rec: Record, credentials: Callable[[str], d
         availability_zone_id=view.zone_ids.get(d["AvailabilityZone"], d["AvailabilityZone"]),
         account_id=d["OwnerId"], private_ip=d["PrivateIpAddress"], mac=d["MacAddress"],
         subnet_id=d["SubnetId"], subnet_cidr=subnet.data["CidrBlock"],
-        vpc_id=d["VpcId"], vpc_cidrs=[view.vpc.data["CidrBlock"]], interface_id=d["NetworkInterfaceId"],
+        vpc_id=d["VpcId"], vpc_cidrs=vpc_cidrs.network_cidrs(view.vpc.data), interface_id=d["NetworkInterfaceId"],
         launched_at=dt.datetime.fromisoformat(d["LaunchTime"].replace("Z", "+00:00")),
         ami_launch_index=d["AmiLaunchIndex"],
         security_groups=[g["GroupName"] for g in d["SecurityGroups"]],
@@ -303,7 +303,7 @@ def interfaces_metadata(view: VpcView, rec: Record) -> list[NetworkInterface]:
             private_ips=[eni.data["PrivateIpAddress"], *secondary_ips(eni)],
             local_hostname=private_dns_name(eni.data["PrivateIpAddress"], rec.region),
             owner_id=eni.data["OwnerId"], subnet_id=subnet.id, subnet_cidr=subnet.data["CidrBlock"],
-            vpc_id=vpc.id, vpc_cidrs=[vpc.data["CidrBlock"]],
+            vpc_id=vpc.id, vpc_cidrs=vpc_cidrs.network_cidrs(vpc.data),
             security_groups=[g["GroupName"] for g in eni.data["Groups"]],
             security_group_ids=[g["GroupId"] for g in eni.data["Groups"]],
             public_ip=pub, public_hostname=public_dns_name(pub, rec.region) if pub else None))

@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from orchestrator.domain import errors, ids
+from orchestrator.domain import errors, ids, vpc_cidrs
 from orchestrator.domain.lifecycle import AVAILABLE, EniState
 from orchestrator.domain.records import (
     GroupIdentifier,
@@ -299,7 +299,7 @@ def create_subnet(backend: Backend, region: str, vpc_id: str, cidr: str, zone_na
                   zone_id: str | None, tags: dict[str, str]) -> Record:
     vpc = get_vpc(backend, region, vpc_id)
     net = _network(cidr, "Subnet")
-    if not net.subnet_of(ipaddress.ip_network(vpc.data["CidrBlock"])):  # type: ignore[arg-type]
+    if not any(net.subnet_of(ipaddress.IPv4Network(c)) for c in vpc_cidrs.network_cidrs(vpc.data)):
         raise errors.ApiError(f"The CIDR '{cidr}' is invalid.", code="InvalidSubnet.Range")
     region_info = backend.regions.get(region)
     assert region_info is not None

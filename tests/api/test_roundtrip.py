@@ -190,6 +190,9 @@ SAMPLES: list[tuple[str, Sample]] = [
     ("CreateVpc", lambda s: {"CidrBlock": "10.1.0.0/16"}),
     ("ModifyVpcAttribute", lambda s: {"VpcId": s["CreateVpc"]["Vpc"]["VpcId"], "EnableDnsHostnames": {"Value": True}}),
     ("DescribeVpcAttribute", lambda s: {"VpcId": s["CreateVpc"]["Vpc"]["VpcId"], "Attribute": "enableDnsSupport"}),
+    ("AssociateVpcCidrBlock", lambda s: {"VpcId": s["CreateVpc"]["Vpc"]["VpcId"], "CidrBlock": "10.2.0.0/16"}),
+    ("DisassociateVpcCidrBlock", lambda s: {
+        "AssociationId": s["AssociateVpcCidrBlock"]["CidrBlockAssociation"]["AssociationId"]}),
     ("CreateSubnet", lambda s: {"VpcId": s["CreateVpc"]["Vpc"]["VpcId"], "CidrBlock": "10.1.2.0/24"}),
     ("ModifySubnetAttribute", lambda s: {"SubnetId": s["CreateSubnet"]["Subnet"]["SubnetId"],
                                          "MapPublicIpOnLaunch": {"Value": True}}),
