@@ -196,6 +196,14 @@ SAMPLES: list[tuple[str, Sample]] = [
     ("CreateSubnet", lambda s: {"VpcId": s["CreateVpc"]["Vpc"]["VpcId"], "CidrBlock": "10.1.2.0/24"}),
     ("ModifySubnetAttribute", lambda s: {"SubnetId": s["CreateSubnet"]["Subnet"]["SubnetId"],
                                          "MapPublicIpOnLaunch": {"Value": True}}),
+    ("CreateSubnetCidrReservation", lambda s: {
+        "SubnetId": s["CreateSubnet"]["Subnet"]["SubnetId"], "Cidr": "10.1.2.64/28", "ReservationType": "explicit",
+        "Description": "rt", "TagSpecifications": [{"ResourceType": "subnet-cidr-reservation",
+                                                     "Tags": [{"Key": "k", "Value": "v"}]}]}),
+    ("GetSubnetCidrReservations", lambda s: {"SubnetId": s["CreateSubnet"]["Subnet"]["SubnetId"]}),
+    ("DeleteSubnetCidrReservation", lambda s: {
+        "SubnetCidrReservationId": s["CreateSubnetCidrReservation"]["SubnetCidrReservation"][
+            "SubnetCidrReservationId"]}),
     ("CreateSecurityGroup", lambda s: {"GroupName": "rt", "Description": "rt", "VpcId": s["CreateVpc"]["Vpc"]["VpcId"]}),
     ("AuthorizeSecurityGroupIngress", lambda s: {"GroupId": s["CreateSecurityGroup"]["GroupId"], "IpPermissions": [
         {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]}),
