@@ -349,6 +349,11 @@ class InternetGatewayData(TypedDict):
     OwnerId: str
 
 
+class PtrRecordUpdate(TypedDict):
+    Value: str
+    Status: str  # address_ptr.PENDING
+
+
 class ElasticIpData(TypedDict):
     PublicIp: str
     Domain: str
@@ -359,6 +364,8 @@ class ElasticIpData(TypedDict):
     NetworkInterfaceId: NotRequired[str]
     NetworkInterfaceOwnerId: NotRequired[str]
     PrivateIpAddress: NotRequired[str]
+    _PtrRecord: NotRequired[str]  # a custom reverse DNS name (domain/address_ptr.py); not in DescribeAddresses
+    _PtrRecordUpdate: NotRequired[PtrRecordUpdate]
 
 
 class KeyPairData(TypedDict):

@@ -48,6 +48,7 @@ def read_view(parts: Parts, region: str, vpc: Record) -> VpcView:
         peerings=(peerings := peer_sides(parts, vpc.id)),
         peer_members=peer_members(parts, region, peerings),
         prefix_lists=prefix_list_cidrs(store, vpc_state.prefix_list_ids(groups)),
+        ptr_records=vpc_state.ptr_records(store.list(rec.EIP, region)),
     )
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator.domain import ids, vpc_cidrs
+from orchestrator.domain import address_ptr, ids, vpc_cidrs
 from orchestrator.domain.states import ACTIVE
 from orchestrator.drivers.network import firewall as fw
 from orchestrator.drivers.network.dnsmasq import Lease
@@ -50,6 +50,7 @@ class VpcView:
     peerings: Sequence[PeerSide] = ()  # the VPC's active peering connections
     peer_members: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # peer group -> member IPs
     prefix_lists: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # pl id -> its CIDRs (rules name them)
+    ptr_records: Sequence[HostRecord] = ()  # the region's Elastic IPs with a custom reverse DNS name
 
 
 @dataclass(frozen=True)
@@ -134,10 +135,18 @@ def local_addresses(view: VpcView) -> list[LocalAddress]:
 
 
 def host_records(view: VpcView) -> list[HostRecord]:
-    """Each load balancer's DNS name -> its nodes' private addresses. (AWS answers an
+    """Each load balancer's DNS name -> its nodes' private addresses, and the Elastic IPs' reverse
+    DNS names (:func:`ptr_records`). (AWS answers an
     internet-facing balancer's public addresses everywhere; inside the VPC ec2d answers the
     private ones, which reach the same nodes without a hairpin through the public network.)"""
-    return [HostRecord(n.dns_name, n.ip) for n in view.nodes if n.subnet_id in view.subnets]
+    return [*(HostRecord(n.dns_name, n.ip) for n in view.nodes if n.subnet_id in view.subnets), *view.ptr_records]
+
+
+def ptr_records(eips: Sequence[Record]) -> list[HostRecord]:
+    """Each Elastic IP's custom reverse DNS name (``address_ptr.served``): the resolver answers the
+    address's PTR query with it (and the name's A query with the address, the forward record EC2
+    requires of such a name)."""
+    return [HostRecord(name, e.data["PublicIp"]) for e in eips if (name := address_ptr.served(e.data, e.region))]
 
 
 # ---------------------------------------------------------------------------------------------
