@@ -36,6 +36,12 @@ SHARED = frozenset({"DryRun"})
 # and parameters accepted without effect. Keep in step with the UnsupportedOperation sites
 # (grep UnsupportedOperation orchestrator/) and the services' checks.
 NOTES: dict[str, str] = {
+    "AssociateVpcCidrBlock": "IPv4 `CidrBlock` only: the IPv6 and IPAM parameters are refused (UnsupportedOperation: "
+                             "ec2d's VPCs are IPv4 only and it has no IPAM)",
+    "CreateSubnetCidrReservation": "IPv4 only (subnets have no IPv6 block); a `prefix` reservation's addresses are "
+                                   "never assigned (ec2d does no prefix delegation)",
+    "ModifyAddressAttribute": "the name's forward record is not checked in public DNS (ec2d has none); the VPC "
+                              "resolvers of the region answer the PTR and that forward record",
     "CreateVpcPeeringConnection": "`PeerOwnerId` other than the caller's account refused (UnsupportedOperation: "
                                   "ec2d serves one account); `PeerRegion` must be a region ec2d serves",
     "AuthorizeSecurityGroupEgress": "`Ipv6Ranges` refused (UnsupportedOperation: ec2d's VPCs are IPv4 only); "

@@ -168,3 +168,12 @@ def test_host_route_conflict_refused(api: LoopbackApi, ec2: Any, vpc: str) -> No
     block = str(next(ipaddress.ip_network(pool).subnets(new_prefix=16)))  # publicly routable: EC2 allows it
     code, msg = refused(ec2.associate_vpc_cidr_block, VpcId=vpc, CidrBlock=block)
     assert code == "InvalidVpc.Range" and "public address pool" in msg
+
+
+def test_ipv6_and_ipam_parameters_refused(ec2: Any, vpc: str) -> None:
+    code, msg = refused(ec2.associate_vpc_cidr_block, VpcId=vpc, AmazonProvidedIpv6CidrBlock=True)
+    assert code == "UnsupportedOperation" and "AmazonProvidedIpv6CidrBlock" in msg
+    code, _ = refused(ec2.associate_vpc_cidr_block, VpcId=vpc, Ipv4IpamPoolId="ipam-pool-0123456789abcdef0")
+    assert code == "UnsupportedOperation"
+    assert refused(ec2.associate_vpc_cidr_block, VpcId=vpc) == ("MissingParameter",
+                                                                 "The request must contain the parameter CidrBlock")
