@@ -60,9 +60,11 @@ def peer_sides(parts: Parts, vpc_id: str) -> list[vpc_state.PeerSide]:
             peer = vpc_peering.other_side(r.data, vpc_id)
             if r.state != str(VpcPeeringState.ACTIVE) or peer is None or peer["Region"] not in parts.networks:
                 continue
+            peer_vpc = parts.model.store.get(peer["VpcId"])
             out.append(vpc_state.PeerSide(r.id, peer["VpcId"], peer["CidrBlock"],
                                           parts.networks[peer["Region"]].netns_name(peer["VpcId"]),
-                                          r.data["RequesterVpcInfo"]["VpcId"] == vpc_id, peer["Region"]))
+                                          r.data["RequesterVpcInfo"]["VpcId"] == vpc_id, peer["Region"],
+                                          tuple(vpc_cidrs.secondary_cidrs(peer_vpc.data)) if peer_vpc else ()))
     return out
 
 

@@ -63,6 +63,7 @@ class PeerSide:
     peer_ns: str  # the peer VPC's namespace
     requester: bool  # this VPC requested the connection
     peer_region: str
+    secondary_cidrs: tuple[str, ...] = ()  # the peer VPC's secondary IPv4 blocks, as it has them now
 
 
 @dataclass(frozen=True)

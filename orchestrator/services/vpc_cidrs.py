@@ -16,9 +16,11 @@ from typing import Any
 
 from orchestrator.domain import errors, ids
 from orchestrator.domain import vpc_cidrs as rules
+from orchestrator.domain import vpc_peering as peering
 from orchestrator.domain.records import RTB, CidrBlockAssociation, VpcData
 from orchestrator.domain.route_records import Route
 from orchestrator.domain.vpc_cidrs import CidrBlockState
+from orchestrator.domain.vpc_peering import VPC_PEERING, VpcPeeringState
 from orchestrator.services import lookup, vpcs
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
@@ -101,13 +103,31 @@ def disassociate(backend: Backend, region: str, association_id: str) -> tuple[st
 # the network follows before the call answers
 
 
+def _active_peers(backend: Backend, vpc_id: str) -> list[tuple[str, str]]:
+    """(region, VPC id) of the VPC's active peers: their routes over the peering follow its blocks."""
+    out = []
+    for region in backend.config.regions:
+        for r in backend.store.list(VPC_PEERING, region):
+            peer = peering.other_side(r.data, vpc_id)
+            if r.state == str(VpcPeeringState.ACTIVE) and peer is not None:
+                out.append((peer["Region"], peer["VpcId"]))
+    return out
+
+
+async def _follow(backend: Backend, region: str, vpc_id: str) -> None:
+    await backend.runtime.ensure_vpc_network(lookup.vpc(backend, region, vpc_id))
+    for peer_region, peer_vpc in _active_peers(backend, vpc_id):
+        if backend.store.get(peer_vpc) is not None:
+            await backend.runtime.sync_vpc(peer_region, peer_vpc)
+
+
 async def associate_live(backend: Backend, region: str, vpc_id: str, cidr: str) -> dict[str, Any]:
     """AssociateVpcCidrBlock (IPv4): checked against the host's routes as CreateVpc's CIDR is,
     recorded, the network brought in line, settled; answers the ``associating`` association."""
     net = rules.check_new(vpc_id, lookup.vpc(backend, region, vpc_id).data, cidr)  # EC2's rules first
     await vpcs.check_host_routes(backend, region, str(net))
     entry = associate(backend, region, vpc_id, cidr)
-    await backend.runtime.ensure_vpc_network(lookup.vpc(backend, region, vpc_id))
+    await _follow(backend, region, vpc_id)
     _settle(backend, region, vpc_id, entry["AssociationId"])
     return dict(entry)
 
@@ -115,6 +135,6 @@ async def associate_live(backend: Backend, region: str, vpc_id: str, cidr: str) 
 async def disassociate_live(backend: Backend, region: str, association_id: str) -> tuple[str, dict[str, Any]]:
     """DisassociateVpcCidrBlock (IPv4); answers (VPC id, the ``disassociating`` association)."""
     vpc_id, entry = disassociate(backend, region, association_id)
-    await backend.runtime.ensure_vpc_network(lookup.vpc(backend, region, vpc_id))
+    await _follow(backend, region, vpc_id)
     _settle(backend, region, vpc_id, association_id)
     return vpc_id, dict(entry)

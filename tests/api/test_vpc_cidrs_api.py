@@ -177,3 +177,36 @@ def test_ipv6_and_ipam_parameters_refused(ec2: Any, vpc: str) -> None:
     assert code == "UnsupportedOperation"
     assert refused(ec2.associate_vpc_cidr_block, VpcId=vpc) == ("MissingParameter",
                                                                  "The request must contain the parameter CidrBlock")
+
+
+def test_peering_follows_the_blocks(api: LoopbackApi, ec2: Any, vpc: str) -> None:
+    """The peer's link routes a block the VPC adds (and its table may send it there) and drops it when
+    the block goes; a new peering with a VPC whose secondary block overlaps fails."""
+    peer = ec2.create_vpc(CidrBlock="10.60.0.0/16")["Vpc"]["VpcId"]
+    clash = ec2.create_vpc(CidrBlock="10.62.0.0/16")["Vpc"]["VpcId"]
+    pcx = ec2.create_vpc_peering_connection(VpcId=vpc, PeerVpcId=peer)["VpcPeeringConnection"][
+        "VpcPeeringConnectionId"]
+    try:
+        ec2.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx)
+        table = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [peer]}])["RouteTables"][0]
+        ec2.create_route(RouteTableId=table["RouteTableId"], DestinationCidrBlock="10.21.0.0/16",
+                         VpcPeeringConnectionId=pcx)
+        sub = ec2.create_subnet(VpcId=peer, CidrBlock="10.60.1.0/24")["Subnet"]["SubnetId"]
+        assoc = ec2.associate_vpc_cidr_block(VpcId=vpc, CidrBlock="10.21.0.0/16")["CidrBlockAssociation"]
+        [link] = network(api).vpcs[peer].peerings
+        assert link.secondary_cidrs == ("10.21.0.0/16",)
+        assert ("10.60.1.0/24", ("10.21.0.0/16",)) in link.allowed  # the peer's table sends it over
+        ec2.disassociate_vpc_cidr_block(AssociationId=assoc["AssociationId"])
+        [link] = network(api).vpcs[peer].peerings
+        assert link.secondary_cidrs == () and not link.allowed
+        ec2.delete_subnet(SubnetId=sub)
+        extra = ec2.associate_vpc_cidr_block(VpcId=clash, CidrBlock="10.60.128.0/17")["CidrBlockAssociation"]
+        failed = ec2.create_vpc_peering_connection(VpcId=clash, PeerVpcId=peer)["VpcPeeringConnection"]
+        status = ec2.describe_vpc_peering_connections(
+            VpcPeeringConnectionIds=[failed["VpcPeeringConnectionId"]])["VpcPeeringConnections"][0]["Status"]
+        assert status["Code"] == "failed"
+        ec2.disassociate_vpc_cidr_block(AssociationId=extra["AssociationId"])
+    finally:
+        ec2.delete_vpc_peering_connection(VpcPeeringConnectionId=pcx)
+        ec2.delete_vpc(VpcId=peer)
+        ec2.delete_vpc(VpcId=clash)

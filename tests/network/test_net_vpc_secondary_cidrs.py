@@ -1,6 +1,7 @@
 """LinuxVpcNetwork's secondary IPv4 CIDRs against the real kernel: the root namespace's fail-closed
 ``unreachable`` route follows the set, a subnet of the secondary block gets its bridge, DHCP lease
-and name from the VPC's dnsmasq, and the namespace routes between subnets of both blocks."""
+and name from the VPC's dnsmasq, the namespace routes between subnets of both blocks, and a peering
+link routes the peer's secondary blocks."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ import subprocess
 
 import pytest
 
-from orchestrator.drivers.network import routes
+from orchestrator.drivers.network import netlink, routes
 from orchestrator.drivers.network.dnsmasq import Lease
 from orchestrator.drivers.network.errors import InvalidArgument
 from orchestrator.drivers.network.vpc import LinuxVpcNetwork
+from orchestrator.drivers.network.vpc.peering import PeeringLink
 
 
 def rid(kind: str) -> str:
@@ -76,3 +78,41 @@ def test_block_shared_with_another_vpc_keeps_its_route(net_driver: LinuxVpcNetwo
         net_driver.delete_vpc(a)
         net_driver.delete_vpc(b)
     assert "10.73.0.0/16" not in routes.list_unreachable(prefix=net_driver.prefix)
+
+
+def test_peering_routes_the_peers_secondary_block(net_driver: LinuxVpcNetwork, make_guest) -> None:
+    """A peering link carries the peer's secondary blocks too: A's guest reaches B's guest in B's
+    secondary block once A's link lists it (its route appears), and not after (the route goes)."""
+    d = net_driver
+    vpc_a, vpc_b, sub_a, sub_b, pcx = rid("vpc"), rid("vpc"), rid("subnet"), rid("subnet"), rid("pcx")
+    d.ensure_vpc(vpc_a, "10.74.0.0/16")
+    d.ensure_vpc(vpc_b, "10.75.0.0/16")
+    try:
+        d.set_secondary_cidrs(vpc_b, ["10.76.0.0/16"])
+        d.ensure_subnet(vpc_a, sub_a, "10.74.1.0/24")
+        d.ensure_subnet(vpc_b, sub_b, "10.76.1.0/24")
+        mac_a, mac_b = "02:00:4a:00:01:05", "02:00:4c:00:01:05"
+        d.set_leases(vpc_a, [Lease(mac_a, "10.74.1.5", "ip-10-74-1-5")])
+        d.set_leases(vpc_b, [Lease(mac_b, "10.76.1.5", "ip-10-76-1-5")])
+        ga, gb = make_guest(vpc_a, sub_a, mac_a), make_guest(vpc_b, sub_b, mac_b)
+        assert ga.dhcp() is not None and gb.dhcp() is not None
+        ns_a = d.netns_name(vpc_a)
+
+        def a_side(secondary: tuple[str, ...]) -> PeeringLink:
+            return PeeringLink(pcx, d.netns_name(vpc_b), "10.75.0.0/16", True,
+                               (("10.74.1.0/24", ("10.75.0.0/16", *secondary)),), secondary)
+
+        d.set_peerings(vpc_b, [PeeringLink(pcx, ns_a, "10.74.0.0/16", False, (("10.76.1.0/24", ("10.74.0.0/16",)),))])
+        d.set_peerings(vpc_a, [a_side(())])
+        assert "10.76.0.0/16" not in {r.dst for r in netlink.list_routes(ns_a)}
+        assert not ga.ping("10.76.1.5")
+        d.set_peerings(vpc_a, [a_side(("10.76.0.0/16",))])
+        assert "10.76.0.0/16" in {r.dst for r in netlink.list_routes(ns_a)}
+        assert ga.ping("10.76.1.5")
+        d.set_peerings(vpc_a, [a_side(())])  # B gave the block up: the route goes
+        assert "10.76.0.0/16" not in {r.dst for r in netlink.list_routes(ns_a)}
+        assert "10.75.0.0/16" in {r.dst for r in netlink.list_routes(ns_a)}
+        assert not ga.ping("10.76.1.5")
+    finally:
+        d.delete_vpc(vpc_a)
+        d.delete_vpc(vpc_b)
