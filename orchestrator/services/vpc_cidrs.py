@@ -38,6 +38,7 @@ def associate(backend: Backend, region: str, vpc_id: str, cidr: str) -> CidrBloc
         routes = [(t.id, str(r["DestinationCidrBlock"])) for t in tables for r in t.data["Routes"]
                   if r.get("GatewayId") != "local"]
         net = rules.check_new(vpc_id, vpc.data, cidr, routes)
+        _check_peers(backend, vpc_id, net)
         entry: CidrBlockAssociation = {"AssociationId": ids.new_id("vpc-cidr-assoc"), "CidrBlock": str(net),
                                        "CidrBlockState": {"State": str(CidrBlockState.ASSOCIATING)}}
         vpc.data["CidrBlockAssociationSet"].append(entry)
@@ -48,6 +49,16 @@ def associate(backend: Backend, region: str, vpc_id: str, cidr: str) -> CidrBloc
             table.data["Routes"].append(local)
             backend.store.update(table)
     return copy.deepcopy(entry)
+
+
+def _check_peers(backend: Backend, vpc_id: str, net: ipaddress.IPv4Network) -> None:
+    """A block overlapping a CIDR of a VPC it is peered with would make both routes ambiguous."""
+    for pcx_id, (_region, peer_id) in _active_peers(backend, vpc_id).items():
+        peer = backend.store.get(peer_id)
+        for other in rules.network_cidrs(peer.data) if peer is not None else []:
+            if net.overlaps(ipaddress.IPv4Network(other)):
+                raise errors.ApiError(f"The CIDR '{net}' overlaps the CIDR {other} of VPC {peer_id}, which is "
+                                      f"peered with this VPC by {pcx_id}.", code="InvalidVpc.Range")
 
 
 def _settle(backend: Backend, region: str, vpc_id: str, association_id: str) -> Record[VpcData]:
@@ -103,20 +114,21 @@ def disassociate(backend: Backend, region: str, association_id: str) -> tuple[st
 # the network follows before the call answers
 
 
-def _active_peers(backend: Backend, vpc_id: str) -> list[tuple[str, str]]:
-    """(region, VPC id) of the VPC's active peers: their routes over the peering follow its blocks."""
-    out = []
+def _active_peers(backend: Backend, vpc_id: str) -> dict[str, tuple[str, str]]:
+    """pcx id -> (region, VPC id) of the VPC's active peers (their routes over the peering follow
+    its blocks)."""
+    out = {}
     for region in backend.config.regions:
         for r in backend.store.list(VPC_PEERING, region):
             peer = peering.other_side(r.data, vpc_id)
             if r.state == str(VpcPeeringState.ACTIVE) and peer is not None:
-                out.append((peer["Region"], peer["VpcId"]))
+                out[r.id] = (peer["Region"], peer["VpcId"])
     return out
 
 
 async def _follow(backend: Backend, region: str, vpc_id: str) -> None:
     await backend.runtime.ensure_vpc_network(lookup.vpc(backend, region, vpc_id))
-    for peer_region, peer_vpc in _active_peers(backend, vpc_id):
+    for peer_region, peer_vpc in _active_peers(backend, vpc_id).values():
         if backend.store.get(peer_vpc) is not None:
             await backend.runtime.sync_vpc(peer_region, peer_vpc)
 

@@ -192,6 +192,8 @@ def test_peering_follows_the_blocks(api: LoopbackApi, ec2: Any, vpc: str) -> Non
         ec2.create_route(RouteTableId=table["RouteTableId"], DestinationCidrBlock="10.21.0.0/16",
                          VpcPeeringConnectionId=pcx)
         sub = ec2.create_subnet(VpcId=peer, CidrBlock="10.60.1.0/24")["Subnet"]["SubnetId"]
+        code, msg = refused(ec2.associate_vpc_cidr_block, VpcId=vpc, CidrBlock="10.60.0.0/17")
+        assert code == "InvalidVpc.Range" and pcx in msg  # the peer's block
         assoc = ec2.associate_vpc_cidr_block(VpcId=vpc, CidrBlock="10.21.0.0/16")["CidrBlockAssociation"]
         [link] = network(api).vpcs[peer].peerings
         assert link.secondary_cidrs == ("10.21.0.0/16",)
