@@ -36,13 +36,17 @@ SHARED = frozenset({"DryRun"})
 # and parameters accepted without effect. Keep in step with the UnsupportedOperation sites
 # (grep UnsupportedOperation orchestrator/) and the services' checks.
 NOTES: dict[str, str] = {
-    "AssociateVpcCidrBlock": "IPv6: `AmazonProvidedIpv6CidrBlock` gives a /56 of ec2d's pool 2001:db8::/32 "
-                             "(BYOIP `Ipv6Pool` and IPAM pools refused: NotFound); IPv4 `CidrBlock` "
-                             "(secondary IPv4 blocks) refused (InvalidParameterValue)",
+    "AssociateVpcCidrBlock": "IPv4 `CidrBlock` (a secondary block, with EC2's restrictions) or IPv6 "
+                             "`AmazonProvidedIpv6CidrBlock` (a /56 of ec2d's pool 2001:db8::/32); BYOIP `Ipv6Pool` "
+                             "and IPAM pools refused (NotFound)",
     "CreateSubnet": "`Ipv6CidrBlock`: a /64 of the VPC's /56; `Ipv6Native` (IPv6-only subnets) refused "
                     "(InvalidParameterValue)",
     "AssignIpv6Addresses": "`Ipv6PrefixCount`/`Ipv6Prefixes` (prefix delegation) refused (InvalidParameterValue)",
     "UnassignIpv6Addresses": "`Ipv6Prefixes` refused (InvalidParameterValue)",
+    "CreateSubnetCidrReservation": "IPv4 only; a `prefix` reservation's addresses are never assigned (ec2d does "
+                                   "no prefix delegation)",
+    "ModifyAddressAttribute": "the name's forward record is not checked in public DNS (ec2d has none); the VPC "
+                              "resolvers of the region answer the PTR and that forward record",
     "CreateVpcPeeringConnection": "`PeerOwnerId` other than the caller's account refused (UnsupportedOperation: "
                                   "ec2d serves one account); `PeerRegion` must be a region ec2d serves",
     "AuthorizeSecurityGroupEgress": "`Ipv6Ranges` refused (UnsupportedOperation: ec2d's VPCs are IPv4 only); "

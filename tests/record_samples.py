@@ -77,6 +77,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "AccepterVpcInfo": {"VpcId": "vpc-0123456789abcdef1", "OwnerId": OWNER, "Region": "us-east-1",
                             "CidrBlock": "10.1.0.0/16"},
         "StatusMessage": "Pending Acceptance by " + OWNER},
+    "subnet-cidr-reservation": {"SubnetId": "subnet-0123456789abcdef0", "Cidr": "10.0.0.16/28",
+                                "ReservationType": "explicit", "OwnerId": OWNER},
     "dhcp-options": {"DhcpConfigurations": [{"Key": "domain-name-servers", "Values": ["AmazonProvidedDNS"]}],
                      "OwnerId": OWNER},
     "route-table": {

@@ -66,6 +66,8 @@ KINDS: dict[str, Kind] = {
         Kind("subnet-cidr-assoc", "subnet-cidr-block-association",
              "InvalidSubnetCidrBlockAssociationID.NotFound",
              "InvalidSubnetCidrBlockAssociationID.Malformed", "association"),
+        Kind("scr", "subnet-cidr-reservation", "InvalidSubnetCidrReservationID.NotFound",
+             "InvalidSubnetCidrReservationID.Malformed", "subnet CIDR reservation"),
         Kind("attach", "network-interface-attachment", "InvalidAttachmentID.NotFound",
              "InvalidAttachmentID.Malformed", "attachment"),
         Kind("vol-mod", "volume-modification", "InvalidVolumeModification.NotFound",

@@ -232,7 +232,7 @@ LIFECYCLES: dict[str, Lifecycle] = {
         _static("internet-gateway"), _static("route-table"), _static("elastic-ip"),
         _static("iam-user"), _static("iam-access-key"), _static("iam-role"), _static("iam-policy"),
         _static("iam-instance-profile"), _static("sts-session"), _static("launch-template"),
-        _static("dhcp-options"),
+        _static("dhcp-options"), _static("subnet-cidr-reservation"),
         NAT_GATEWAY, VPC_PEERING, PREFIX_LIST, LOAD_BALANCER, _static("elbv2-target-group"), _static("elbv2-listener"),
         _static("elbv2-rule"),
     )

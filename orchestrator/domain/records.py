@@ -28,6 +28,7 @@ from orchestrator.domain.launch_template_records import LaunchTemplateRecordData
 from orchestrator.domain.prefix_lists import PL_SCHEMAS
 from orchestrator.domain.route_records import NAT_GATEWAY, NatGatewayData, RouteTableData
 from orchestrator.domain.status_checks import SystemCheck
+from orchestrator.domain.subnet_cidr_reservations import SCR_SCHEMAS
 from orchestrator.domain.vpc_peering import VPC_PEERING_SCHEMAS
 
 # ---------------------------------------------------------------------------------------------
@@ -353,6 +354,11 @@ class InternetGatewayData(TypedDict):
     OwnerId: str
 
 
+class PtrRecordUpdate(TypedDict):
+    Value: str
+    Status: str  # address_ptr.PENDING
+
+
 class ElasticIpData(TypedDict):
     PublicIp: str
     Domain: str
@@ -363,6 +369,8 @@ class ElasticIpData(TypedDict):
     NetworkInterfaceId: NotRequired[str]
     NetworkInterfaceOwnerId: NotRequired[str]
     PrivateIpAddress: NotRequired[str]
+    _PtrRecord: NotRequired[str]  # a custom reverse DNS name (domain/address_ptr.py); not in DescribeAddresses
+    _PtrRecordUpdate: NotRequired[PtrRecordUpdate]
 
 
 class KeyPairData(TypedDict):
@@ -498,7 +506,8 @@ SCHEMAS: dict[str, type[Any]] = {
     LISTENER: ListenerData,
     LISTENER_RULE: RuleData,
 }
-SCHEMAS.update(AUTOSCALING_SCHEMAS | DHCP_SCHEMAS | VPC_PEERING_SCHEMAS | PL_SCHEMAS)  # Auto Scaling, DHCP options, peering, prefix lists
+SCHEMAS.update(AUTOSCALING_SCHEMAS | DHCP_SCHEMAS | VPC_PEERING_SCHEMAS | PL_SCHEMAS  # Auto Scaling, DHCP options,
+               | SCR_SCHEMAS)  # peering, prefix lists, subnet CIDR reservations
 
 
 # ---------------------------------------------------------------------------------------------

@@ -139,14 +139,14 @@ def _public_ip(nat: Record) -> str | None:
 
 
 def peering_ranges(tables: Sequence[Record], subnets: Mapping[str, Record], live: set[str], pcx_id: str,
-                   peer_cidr: str) -> list[tuple[str, tuple[str, ...]]]:
+                   peer_cidrs: Sequence[str]) -> list[tuple[str, tuple[str, ...]]]:
     """Per subnet (CIDR), the destinations inside the peer VPC's ``peer_cidr`` that its route
     table sends to the peering connection ``pcx_id``; subnets that send none are left out."""
     out = []
     for subnet in sorted(subnets.values(), key=lambda s: _range(s.data["CidrBlock"])):
         table = table_for(tables, subnet.id)
         decided = decide(table.data["Routes"], live) if table is not None else []
-        ranges = intersect(ranges_to(decided, pcx_id), [_range(peer_cidr)])
+        ranges = intersect(ranges_to(decided, pcx_id), sorted(_range(c) for c in peer_cidrs))
         if ranges:
             out.append((subnet.data["CidrBlock"], cidrs(ranges)))
     return out

@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+from orchestrator.domain import vpc_cidrs
 from orchestrator.domain.ipv6_pools import VPC_POOL
 from orchestrator.runtime import records as rec
 from orchestrator.runtime.ebs import Ebs
@@ -70,7 +71,7 @@ class Startup:
         network's removal. Only objects of this data dir's prefix are looked at."""
         p = self.parts
         vpc_records = [v for region in p.model.config.regions for v in p.model.store.list(rec.VPC, region)]
-        cidrs = {v.data["CidrBlock"] for v in vpc_records} | {VPC_POOL}
+        cidrs = {c for v in vpc_records for c in vpc_cidrs.network_cidrs(v.data)} | {VPC_POOL}
         if p.public is not None:
             cidrs.add(p.model.config.public_pool)
         report = await self.jobs.call(p.any_network().sweep_orphans, {v.id for v in vpc_records}, cidrs)

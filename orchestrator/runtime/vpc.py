@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from orchestrator.domain import prefix_lists, vpc_peering
+from orchestrator.domain import prefix_lists, vpc_cidrs, vpc_peering
 from orchestrator.domain.lifecycle import NatGatewayState
 from orchestrator.domain.prefix_lists import PREFIX_LIST, PrefixListState
 from orchestrator.domain.records import LOAD_BALANCER, NAT_GATEWAY
@@ -48,6 +48,7 @@ def read_view(parts: Parts, region: str, vpc: Record) -> VpcView:
         peerings=(peerings := peer_sides(parts, vpc.id)),
         peer_members=peer_members(parts, region, peerings),
         prefix_lists=prefix_list_cidrs(store, vpc_state.prefix_list_ids(groups)),
+        ptr_records=vpc_state.ptr_records(store.list(rec.EIP, region)),
     )
 
 
@@ -59,9 +60,11 @@ def peer_sides(parts: Parts, vpc_id: str) -> list[vpc_state.PeerSide]:
             peer = vpc_peering.other_side(r.data, vpc_id)
             if r.state != str(VpcPeeringState.ACTIVE) or peer is None or peer["Region"] not in parts.networks:
                 continue
+            peer_vpc = parts.model.store.get(peer["VpcId"])
             out.append(vpc_state.PeerSide(r.id, peer["VpcId"], peer["CidrBlock"],
                                           parts.networks[peer["Region"]].netns_name(peer["VpcId"]),
-                                          r.data["RequesterVpcInfo"]["VpcId"] == vpc_id, peer["Region"]))
+                                          r.data["RequesterVpcInfo"]["VpcId"] == vpc_id, peer["Region"],
+                                          tuple(vpc_cidrs.secondary_cidrs(peer_vpc.data)) if peer_vpc else ()))
     return out
 
 
@@ -120,6 +123,7 @@ class VpcNetworks:
         p = self.parts
         net = p.networks[vpc.region]
         await self.jobs.call(net.ensure_vpc, vpc.id, vpc.data["CidrBlock"])
+        await self.jobs.call(net.set_secondary_cidrs, vpc.id, vpc_cidrs.secondary_cidrs(vpc.data))
         for subnet in rec.subnets(p.model.store, vpc.region, vpc.id):
             await self.jobs.call(net.ensure_subnet, vpc.id, subnet.id, subnet.data["CidrBlock"])
         if vpc.id not in p.listening and p.open_listener is not None:

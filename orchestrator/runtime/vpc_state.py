@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator.domain import ids
+from orchestrator.domain import address_ptr, ids, vpc_cidrs
 from orchestrator.domain.states import ACTIVE
 from orchestrator.drivers.network import firewall as fw
 from orchestrator.drivers.network.dnsmasq import Lease
@@ -50,6 +50,7 @@ class VpcView:
     peerings: Sequence[PeerSide] = ()  # the VPC's active peering connections
     peer_members: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # peer group -> member IPs
     prefix_lists: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # pl id -> its CIDRs (rules name them)
+    ptr_records: Sequence[HostRecord] = ()  # the region's Elastic IPs with a custom reverse DNS name
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class PeerSide:
     peer_ns: str  # the peer VPC's namespace
     requester: bool  # this VPC requested the connection
     peer_region: str
+    secondary_cidrs: tuple[str, ...] = ()  # the peer VPC's secondary IPv4 blocks, as it has them now
 
 
 @dataclass(frozen=True)
@@ -134,10 +136,18 @@ def local_addresses(view: VpcView) -> list[LocalAddress]:
 
 
 def host_records(view: VpcView) -> list[HostRecord]:
-    """Each load balancer's DNS name -> its nodes' private addresses. (AWS answers an
+    """Each load balancer's DNS name -> its nodes' private addresses, and the Elastic IPs' reverse
+    DNS names (:func:`ptr_records`). (AWS answers an
     internet-facing balancer's public addresses everywhere; inside the VPC ec2d answers the
     private ones, which reach the same nodes without a hairpin through the public network.)"""
-    return [HostRecord(n.dns_name, n.ip) for n in view.nodes if n.subnet_id in view.subnets]
+    return [*(HostRecord(n.dns_name, n.ip) for n in view.nodes if n.subnet_id in view.subnets), *view.ptr_records]
+
+
+def ptr_records(eips: Sequence[Record]) -> list[HostRecord]:
+    """Each Elastic IP's custom reverse DNS name (``address_ptr.served``): the resolver answers the
+    address's PTR query with it (and the name's A query with the address, the forward record EC2
+    requires of such a name)."""
+    return [HostRecord(name, e.data["PublicIp"]) for e in eips if (name := address_ptr.served(e.data, e.region))]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -269,7 +279,7 @@ def instance_metadata(view: VpcView, rec: Record, credentials: Callable[[str], d
         availability_zone_id=view.zone_ids.get(d["AvailabilityZone"], d["AvailabilityZone"]),
         account_id=d["OwnerId"], private_ip=d["PrivateIpAddress"], mac=d["MacAddress"],
         subnet_id=d["SubnetId"], subnet_cidr=subnet.data["CidrBlock"],
-        vpc_id=d["VpcId"], vpc_cidrs=[view.vpc.data["CidrBlock"]], interface_id=d["NetworkInterfaceId"],
+        vpc_id=d["VpcId"], vpc_cidrs=vpc_cidrs.network_cidrs(view.vpc.data), interface_id=d["NetworkInterfaceId"],
         launched_at=dt.datetime.fromisoformat(d["LaunchTime"].replace("Z", "+00:00")),
         ami_launch_index=d["AmiLaunchIndex"],
         security_groups=[g["GroupName"] for g in d["SecurityGroups"]],
@@ -303,7 +313,7 @@ def interfaces_metadata(view: VpcView, rec: Record) -> list[NetworkInterface]:
             private_ips=[eni.data["PrivateIpAddress"], *secondary_ips(eni)],
             local_hostname=private_dns_name(eni.data["PrivateIpAddress"], rec.region),
             owner_id=eni.data["OwnerId"], subnet_id=subnet.id, subnet_cidr=subnet.data["CidrBlock"],
-            vpc_id=vpc.id, vpc_cidrs=[vpc.data["CidrBlock"]],
+            vpc_id=vpc.id, vpc_cidrs=vpc_cidrs.network_cidrs(vpc.data),
             security_groups=[g["GroupName"] for g in eni.data["Groups"]],
             security_group_ids=[g["GroupId"] for g in eni.data["Groups"]],
             public_ip=pub, public_hostname=public_dns_name(pub, rec.region) if pub else None,

@@ -120,6 +120,8 @@ def _admit(backend: Backend, launch: launch_request.Launch) -> int:
     per_instance_gib = int(launch.root_spec["VolumeSize"]) + sum(int(e["VolumeSize"]) for e in launch.extra_specs)
     count = capacity.admit(backend, launch.itype, launch.min_count, launch.max_count)
     count = capacity.admit_instance_volumes(backend, per_instance_gib, launch.min_count, count)
+    if launch.private_ip:  # one instance at the address asked for (checked when its ENI is made)
+        return count
     if count > vpcs.free_address_count(backend, subnet):
         if launch.min_count > vpcs.free_address_count(backend, subnet):
             raise errors.ApiError(

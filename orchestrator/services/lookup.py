@@ -84,6 +84,7 @@ LOOKUPS: dict[str, Lookup] = {lk.prefix: lk for lk in (
     Lookup("lt", not_found=errors.LaunchTemplateIdNotFound),
     Lookup("dopt"),
     Lookup("pcx"),
+    Lookup("scr"),
     Lookup("pl", frozenset({str(PrefixListState.DELETE_COMPLETE)})),
 )}
 

@@ -78,7 +78,7 @@ def assign(backend: Backend, region: str, eni_id: str, addresses: Sequence[str],
             new.append(vpcs.allocate_address(backend, subnet, ip))
             taken.add(ip)
         net = ipaddress.ip_network(subnet.data["CidrBlock"])
-        skip = vpcs.reserved(subnet.data["CidrBlock"])
+        skip = vpcs.not_automatic(backend, subnet)
         for host in net.hosts():
             if len(new) >= len(addresses) + count:
                 break

@@ -13,7 +13,7 @@ import ipaddress
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from orchestrator.domain import errors, ids
+from orchestrator.domain import errors, ids, vpc_cidrs
 from orchestrator.domain.lifecycle import AVAILABLE
 from orchestrator.domain.records import (
     LOAD_BALANCER,
@@ -126,8 +126,8 @@ def create_route_table(backend: Backend, region: str, vpc_id: str, main: bool = 
                "AssociationState": {"State": "associated"}}] if main else [])
     record = Record[RouteTableData](id=rtb_id, type=RTB, region=region, state=AVAILABLE, data={
         "VpcId": vpc_id, "OwnerId": backend.account_id, "Associations": assoc,
-        "Routes": [{"DestinationCidrBlock": vpc.data["CidrBlock"], "GatewayId": "local", "State": "active",
-                    "Origin": "CreateRouteTable"}],
+        "Routes": [{"DestinationCidrBlock": cidr, "GatewayId": "local", "State": "active",
+                    "Origin": "CreateRouteTable"} for cidr in vpc_cidrs.network_cidrs(vpc.data)],
     })
     backend.store.insert(record)
     return record

@@ -222,18 +222,12 @@ async def associate_vpc_block_live(backend: Backend, region: str, vpc_id: str,
     return vpc, assoc
 
 
-async def disassociate_vpc_block_live(backend: Backend, region: str,
-                                      association_id: str) -> tuple[Record[VpcData], VpcIpv6Association]:
-    ids.check(association_id, "vpc-cidr-assoc")
+async def disassociate_vpc_block_live(backend: Backend, region: str, association_id: str
+                                      ) -> tuple[Record[VpcData], VpcIpv6Association] | None:
+    """None when ``association_id`` is no IPv6 association (the IPv4 ones: services.vpc_cidrs)."""
     found = disassociate_vpc_block(backend, region, association_id)
-    if found is None:
-        for vpc in backend.store.list(VPC, region):
-            if any(a["AssociationId"] == association_id for a in vpc.data["CidrBlockAssociationSet"]):
-                raise errors.ApiError(
-                    f"The vpc CIDR block with association ID {association_id} may not be disassociated. "
-                    "It is the primary IPv4 CIDR block of the VPC", code="OperationNotPermitted")
-        raise ids.KINDS["vpc-cidr-assoc"].not_found_error(association_id)
-    await backend.runtime.sync_vpc(region, found[0].id)
+    if found is not None:
+        await backend.runtime.sync_vpc(region, found[0].id)
     return found
 
 

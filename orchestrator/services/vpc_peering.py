@@ -15,7 +15,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from orchestrator.domain import errors, ids
+from orchestrator.domain import errors, ids, vpc_cidrs
 from orchestrator.domain import vpc_peering as peering
 from orchestrator.domain.vpc_peering import VPC_PEERING, PeeringVpcInfo, VpcPeeringData, VpcPeeringState
 from orchestrator.services import lookup
@@ -29,6 +29,12 @@ PENDING_FOR = dt.timedelta(days=7)  # a request expires after seven days (ec2d n
 
 def _info(backend: Backend, vpc: Record) -> PeeringVpcInfo:
     return {"VpcId": vpc.id, "OwnerId": backend.account_id, "Region": vpc.region, "CidrBlock": vpc.data["CidrBlock"]}
+
+
+def _cidrs(backend: Backend, info: PeeringVpcInfo) -> list[str]:
+    """The side's IPv4 blocks as its VPC has them now (primary and secondary)."""
+    vpc = backend.store.get(info["VpcId"])
+    return vpc_cidrs.network_cidrs(vpc.data) if vpc is not None else [info["CidrBlock"]]
 
 
 def _peer_vpc(backend: Backend, region: str, req: Mapping[str, Any]) -> Record:
@@ -70,7 +76,8 @@ def settle(backend: Backend, record: Record[VpcPeeringData]) -> None:
         if current is None or current.state != PX.INITIATING_REQUEST:
             return
         d = current.data
-        failed = peering.overlap(d["RequesterVpcInfo"]["CidrBlock"], d["AccepterVpcInfo"]["CidrBlock"])
+        failed = any(peering.overlap(a, b) for a in _cidrs(backend, d["RequesterVpcInfo"])
+                     for b in _cidrs(backend, d["AccepterVpcInfo"]))
         target = str(PX.FAILED if failed else PX.PENDING_ACCEPTANCE)
         d["StatusMessage"] = peering.status_message(target, backend.account_id)
         if not failed:

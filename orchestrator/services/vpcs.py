@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from orchestrator.domain import errors, ids
+from orchestrator.domain import errors, ids, vpc_cidrs
 from orchestrator.domain.lifecycle import AVAILABLE, EniState
 from orchestrator.domain.records import (
     GroupIdentifier,
@@ -22,8 +22,10 @@ from orchestrator.domain.records import (
     SubnetData,
     VpcData,
 )
+from orchestrator.domain.subnet_cidr_reservations import addresses as reservation_addresses
 from orchestrator.runtime.vpc_state import stored_rule
 from orchestrator.services import dhcp_options, lookup, public_ips, subnet_attributes, vpc_ipv6, vpc_peering
+from orchestrator.services import subnet_cidr_reservations as scr
 from orchestrator.services import tags as tag_service
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
@@ -155,24 +157,38 @@ def used_addresses(backend: Backend, subnet: Record[SubnetData]) -> set[str]:
             for ip in (e.data["PrivateIpAddress"], *(e.data.get("SecondaryPrivateIps") or []))}
 
 
+def not_automatic(backend: Backend, subnet: Record[SubnetData]) -> set[ipaddress.IPv4Address]:
+    """The addresses never assigned automatically: EC2's five of the subnet and every address of
+    its CIDR reservations."""
+    held, _ = scr.blocks(backend, subnet)
+    return reserved(subnet.data["CidrBlock"]) | {ipaddress.IPv4Address(a) for a in reservation_addresses(held)}
+
+
 def free_address_count(backend: Backend, subnet: Record[SubnetData]) -> int:
+    """The addresses an instance could still get automatically."""
     net = ipaddress.ip_network(subnet.data["CidrBlock"])
-    return net.num_addresses - len(reserved(subnet.data["CidrBlock"])) - len(used_addresses(backend, subnet))
+    taken = {ipaddress.IPv4Address(a) for a in used_addresses(backend, subnet)}
+    return net.num_addresses - len(not_automatic(backend, subnet) | taken)
 
 
 def allocate_address(backend: Backend, subnet: Record[SubnetData], wanted: str | None = None) -> str:
-    """The lowest free address of the subnet (or ``wanted``); call inside a store transaction."""
+    """The lowest free address of the subnet outside its CIDR reservations (or ``wanted``, which
+    may lie in an ``explicit`` reservation, not a ``prefix`` one); call inside a store transaction."""
     net = ipaddress.ip_network(subnet.data["CidrBlock"])
     taken = used_addresses(backend, subnet)
-    skip = reserved(subnet.data["CidrBlock"])
+    skip = not_automatic(backend, subnet)
     if wanted is not None:
         try:
             addr = ipaddress.ip_address(wanted)
         except ValueError:
             raise errors.InvalidParameterValue.for_param(
                 "privateIpAddress", wanted, "Expected an IPv4 address.") from None
-        if addr not in net or addr in skip:
+        held, explicit = scr.blocks(backend, subnet)
+        if addr not in net or addr in reserved(subnet.data["CidrBlock"]):
             raise errors.InvalidParameterValue(f"Address {wanted} does not fall within the subnet's address range")
+        if wanted in reservation_addresses(held) - reservation_addresses(explicit):
+            raise errors.InvalidParameterValue(
+                f"Address {wanted} is in a prefix CIDR reservation of subnet '{subnet.id}'.")
         if wanted in taken:
             raise errors.ApiError(f"Address {wanted} is in use.", code="InvalidIPAddress.InUse")
         return wanted
@@ -304,7 +320,7 @@ def create_subnet(backend: Backend, region: str, vpc_id: str, cidr: str, zone_na
                   zone_id: str | None, tags: dict[str, str], ipv6_cidr: str | None = None) -> Record:
     vpc = get_vpc(backend, region, vpc_id)
     net = _network(cidr, "Subnet")
-    if not net.subnet_of(ipaddress.ip_network(vpc.data["CidrBlock"])):  # type: ignore[arg-type]
+    if not any(net.subnet_of(ipaddress.IPv4Network(c)) for c in vpc_cidrs.network_cidrs(vpc.data)):
         raise errors.ApiError(f"The CIDR '{cidr}' is invalid.", code="InvalidSubnet.Range")
     region_info = backend.regions.get(region)
     assert region_info is not None
@@ -338,7 +354,9 @@ def delete_subnet(backend: Backend, region: str, subnet_id: str) -> Record:
     subnet = get_subnet(backend, region, subnet_id)
     if any(e.data["SubnetId"] == subnet_id for e in backend.store.list(ENI, region)):
         raise errors.DependencyViolation(f"The subnet '{subnet_id}' has dependencies and cannot be deleted.")
-    backend.store.delete(subnet.id)
+    with backend.store.transaction():
+        scr.delete_with_subnet(backend, subnet)
+        backend.store.delete(subnet.id)
     return subnet
 
 

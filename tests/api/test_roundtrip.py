@@ -190,12 +190,23 @@ SAMPLES: list[tuple[str, Sample]] = [
     ("CreateVpc", lambda s: {"CidrBlock": "10.1.0.0/16"}),
     ("ModifyVpcAttribute", lambda s: {"VpcId": s["CreateVpc"]["Vpc"]["VpcId"], "EnableDnsHostnames": {"Value": True}}),
     ("DescribeVpcAttribute", lambda s: {"VpcId": s["CreateVpc"]["Vpc"]["VpcId"], "Attribute": "enableDnsSupport"}),
+    ("AssociateVpcCidrBlock", lambda s: {"VpcId": s["CreateVpc"]["Vpc"]["VpcId"], "CidrBlock": "10.2.0.0/16"}),
+    ("DisassociateVpcCidrBlock", lambda s: {
+        "AssociationId": s["AssociateVpcCidrBlock"]["CidrBlockAssociation"]["AssociationId"]}),
     ("CreateSubnet", lambda s: {"VpcId": s["CreateVpc"]["Vpc"]["VpcId"], "CidrBlock": "10.1.2.0/24"}),
     ("AssociateVpcCidrBlock", lambda s: {"VpcId": s["CreateVpc"]["Vpc"]["VpcId"], "AmazonProvidedIpv6CidrBlock": True}),
     ("AssociateSubnetCidrBlock", lambda s: {"SubnetId": s["CreateSubnet"]["Subnet"]["SubnetId"], "Ipv6CidrBlock": (
         s["AssociateVpcCidrBlock"]["Ipv6CidrBlockAssociation"]["Ipv6CidrBlock"].replace("/56", "/64"))}),
     ("ModifySubnetAttribute", lambda s: {"SubnetId": s["CreateSubnet"]["Subnet"]["SubnetId"],
                                          "MapPublicIpOnLaunch": {"Value": True}}),
+    ("CreateSubnetCidrReservation", lambda s: {
+        "SubnetId": s["CreateSubnet"]["Subnet"]["SubnetId"], "Cidr": "10.1.2.64/28", "ReservationType": "explicit",
+        "Description": "rt", "TagSpecifications": [{"ResourceType": "subnet-cidr-reservation",
+                                                     "Tags": [{"Key": "k", "Value": "v"}]}]}),
+    ("GetSubnetCidrReservations", lambda s: {"SubnetId": s["CreateSubnet"]["Subnet"]["SubnetId"]}),
+    ("DeleteSubnetCidrReservation", lambda s: {
+        "SubnetCidrReservationId": s["CreateSubnetCidrReservation"]["SubnetCidrReservation"][
+            "SubnetCidrReservationId"]}),
     ("CreateSecurityGroup", lambda s: {"GroupName": "rt", "Description": "rt", "VpcId": s["CreateVpc"]["Vpc"]["VpcId"]}),
     ("AuthorizeSecurityGroupIngress", lambda s: {"GroupId": s["CreateSecurityGroup"]["GroupId"], "IpPermissions": [
         {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]}),
@@ -287,6 +298,12 @@ SAMPLES: list[tuple[str, Sample]] = [
     ("AssociateAddress", lambda s: {"AllocationId": s["AllocateAddress"]["AllocationId"],
                                     "InstanceId": first_instance(s)}),
     ("DescribeAddresses", lambda s: {}),
+    ("ModifyAddressAttribute", lambda s: {"AllocationId": s["AllocateAddress"]["AllocationId"],
+                                          "DomainName": "mail.example.com"}),
+    ("DescribeAddressesAttribute", lambda s: {"AllocationIds": [s["AllocateAddress"]["AllocationId"]],
+                                              "Attribute": "domain-name"}),
+    ("ResetAddressAttribute", lambda s: {"AllocationId": s["AllocateAddress"]["AllocationId"],
+                                         "Attribute": "domain-name"}),
     ("DisassociateAddress", lambda s: {"AssociationId": s["AssociateAddress"]["AssociationId"]}),
     ("CreateNatGateway", lambda s: {"SubnetId": s["CreateSubnet"]["Subnet"]["SubnetId"],
                                     "AllocationId": s["AllocateAddress"]["AllocationId"], "ClientToken": "rt-nat",

@@ -29,16 +29,16 @@ def test_only_subnets_routing_the_peer_cidr_to_the_connection_may_send_over_it()
               table("rtb-b", [route("10.9.5.0/24", VpcPeeringConnectionId="pcx-1"),
                               route("0.0.0.0/0", VpcPeeringConnectionId="pcx-1")], subnets=("subnet-b",))]
     live = route_plan.live_targets(None, [], ["pcx-1"])
-    got = dict(route_plan.peering_ranges(tables, SUBNETS, live, "pcx-1", PEER))
+    got = dict(route_plan.peering_ranges(tables, SUBNETS, live, "pcx-1", (PEER,)))
     assert got == {"10.0.1.0/24": (PEER,), "10.0.2.0/24": (PEER,)}  # a wider route is cut to the peer's CIDR
     # the connection not active: its routes are blackholes, nothing goes over it
     dead = route_plan.live_targets(None, [], [])
-    assert route_plan.peering_ranges(tables, SUBNETS, dead, "pcx-1", PEER) == []
+    assert route_plan.peering_ranges(tables, SUBNETS, dead, "pcx-1", (PEER,)) == []
     assert route_plan.route_state(route(PEER, VpcPeeringConnectionId="pcx-1"), dead) == "blackhole"
     # a more specific route elsewhere wins; another connection's routes are not this one's
     narrowed = [table("rtb-main", [route(PEER, VpcPeeringConnectionId="pcx-1"),
                                    route("10.9.7.0/24", VpcPeeringConnectionId="pcx-2")], main=True)]
-    got = dict(route_plan.peering_ranges(narrowed, SUBNETS, live | {"pcx-2"}, "pcx-1", PEER))
+    got = dict(route_plan.peering_ranges(narrowed, SUBNETS, live | {"pcx-2"}, "pcx-1", (PEER,)))
     assert "10.9.7.0/24" not in got["10.0.1.0/24"] and "10.9.6.0/24" in got["10.0.1.0/24"]
 
 
@@ -100,7 +100,9 @@ def test_an_interrupted_request_settles_at_start_up(tmp_path: Path) -> None:
     try:
         vpcs = [service.lookup.vpc(backend, R, v.id) for v in backend.store.list("vpc", R)]
         default = vpcs[0]
-        other = Record("vpc-0123456789abcdef0", "vpc", R, "available", dict(default.data, CidrBlock="10.44.0.0/16"))
+        other = Record("vpc-0123456789abcdef0", "vpc", R, "available", dict(default.data, CidrBlock="10.44.0.0/16", CidrBlockAssociationSet=[
+            {"AssociationId": "vpc-cidr-assoc-0123456789abcdef0", "CidrBlock": "10.44.0.0/16",
+             "CidrBlockState": {"State": "associated"}}]))
         backend.store.insert(other, {})
         made = service.create(backend, R, {"VpcId": default.id, "PeerVpcId": other.id}, {})
         assert made.state == "initiating-request"

@@ -139,24 +139,6 @@ def describe_vpc_attribute(ctx: RequestContext, req: dict[str, Any]) -> dict[str
     return {"VpcId": req["VpcId"], key: {"Value": value}}
 
 
-@action("AssociateVpcCidrBlock")
-async def associate_vpc_cidr_block(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    if not vpc_ipv6.wants_amazon_block(req):  # the IPv4 CidrBlock (secondary IPv4 blocks: not served here)
-        if req.get("CidrBlock") or req.get("Ipv4IpamPoolId"):
-            raise errors.InvalidParameterValue.for_param(
-                "cidrBlock", req.get("CidrBlock") or req.get("Ipv4IpamPoolId"),
-                "ec2d's VPCs have one IPv4 CIDR block: secondary IPv4 CIDR blocks are not served.")
-        raise errors.MissingParameter("Either 'cidrBlock' or 'amazonProvidedIpv6CidrBlock' must be specified")
-    vpc, assoc = await vpc_ipv6.associate_vpc_block_live(ctx.backend, ctx.region, req["VpcId"], req)
-    return {"VpcId": vpc.id, "Ipv6CidrBlockAssociation": assoc}
-
-
-@action("DisassociateVpcCidrBlock")
-async def disassociate_vpc_cidr_block(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    vpc, assoc = await vpc_ipv6.disassociate_vpc_block_live(ctx.backend, ctx.region, req["AssociationId"])
-    return {"VpcId": vpc.id, "Ipv6CidrBlockAssociation": assoc}
-
-
 @action("AssociateSubnetCidrBlock")
 async def associate_subnet_cidr_block(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
     subnet, assoc = await vpc_ipv6.associate_subnet_block_live(ctx.backend, ctx.region, req["SubnetId"], req)

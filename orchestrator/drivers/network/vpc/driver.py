@@ -18,7 +18,8 @@ maps onto the host:
 * dnsmasq in the namespace hands out static leases (MAC -> IP) and answers DNS for
   ``ip-a-b-c-d.ec2.internal`` / ``ip-a-b-c-d.<region>.compute.internal`` on the VPC base+2 (and the
   gateways and 169.254.169.253), never forwarding anything;
-* every VPC CIDR gets an ``unreachable`` route in the root namespace (fail closed, nothing leaks out
+* every VPC CIDR (the primary and each secondary one, :meth:`set_secondary_cidrs`) gets an
+  ``unreachable`` route in the root namespace (fail closed, nothing leaks out
   of the uplink).
 
 Drivers never read the store. All methods are idempotent where named ``ensure_*``; deletes tolerate
@@ -38,7 +39,8 @@ from ..names import netns_name as _netns_name
 from ..names import tap_name as _tap_name
 from .peering import PeeringLink
 
-__all__ = ["DhcpOptions", "HostRecord", "Lease", "LocalAddress", "PeeringLink", "SweepReport", "VpcNetworkDriver", "check_subnet_in_vpc"]
+__all__ = ["DhcpOptions", "HostRecord", "Lease", "LocalAddress", "PeeringLink", "SweepReport", "VpcNetworkDriver", "check_secondary_cidrs",
+           "check_subnet_in_vpc"]
 
 
 @dataclass(frozen=True)
@@ -76,16 +78,36 @@ class SweepReport:
     state_dirs: list[str] = field(default_factory=list)
 
 
-def check_subnet_in_vpc(vpc_cidr: str, cidr: str, others: dict[str, str], subnet_id: str) -> None:
-    vpc = ipaddress.IPv4Network(vpc_cidr)
+def check_subnet_in_vpc(vpc_cidrs: str | Sequence[str], cidr: str, others: dict[str, str], subnet_id: str) -> None:
+    """``cidr`` lies inside one of the VPC's IPv4 CIDRs (primary and secondary) and overlaps no other subnet."""
+    blocks = [vpc_cidrs] if isinstance(vpc_cidrs, str) else list(vpc_cidrs)
     net = ipaddress.IPv4Network(cidr)
-    if not net.subnet_of(vpc):
-        raise InvalidArgument(f"subnet {cidr} is not inside VPC {vpc_cidr}")
+    if not any(net.subnet_of(ipaddress.IPv4Network(b)) for b in blocks):
+        raise InvalidArgument(f"subnet {cidr} is not inside VPC {', '.join(blocks)}")
     if net.prefixlen > 28:
         raise InvalidArgument(f"subnet {cidr} is smaller than /28")
     for other_id, other in others.items():
         if other_id != subnet_id and net.overlaps(ipaddress.IPv4Network(other)):
             raise InvalidArgument(f"subnet {cidr} overlaps {other_id} ({other})")
+
+
+def check_secondary_cidrs(primary: str, cidrs: Sequence[str], subnets: dict[str, str]) -> list[str]:
+    """The normalized secondary CIDRs of a VPC whose primary is ``primary``: each /16-/28, none
+    overlapping the primary or another, and every subnet of ``subnets`` still inside one block."""
+    out: list[str] = []
+    nets = [ipaddress.IPv4Network(primary)]
+    for c in cidrs:
+        net = ipaddress.IPv4Network(c)
+        if not 16 <= net.prefixlen <= 28:
+            raise InvalidArgument(f"VPC CIDR {c} must be between /16 and /28")
+        if any(net.overlaps(n) for n in nets):
+            raise InvalidArgument(f"VPC CIDR {c} overlaps another CIDR of the VPC")
+        nets.append(net)
+        out.append(str(net))
+    for sid, scidr in subnets.items():
+        if not any(ipaddress.IPv4Network(scidr).subnet_of(n) for n in nets):
+            raise InvalidArgument(f"subnet {sid} ({scidr}) would be outside the VPC's CIDRs")
+    return out
 
 
 class VpcNetworkDriver(ABC):
@@ -115,6 +137,12 @@ class VpcNetworkDriver(ABC):
 
     @abstractmethod
     def delete_vpc(self, vpc_id: str) -> None: ...
+
+    @abstractmethod
+    def set_secondary_cidrs(self, vpc_id: str, cidrs: Sequence[str]) -> None:
+        """The VPC's secondary IPv4 CIDRs exactly: each gets its root ``unreachable`` route (a
+        removed one loses it unless another VPC of the prefix has it) and may hold subnets and
+        leases. A CIDR still holding a subnet cannot be removed (``InvalidArgument``)."""
 
     @abstractmethod
     def ensure_subnet(self, vpc_id: str, subnet_id: str, cidr: str) -> None: ...

@@ -13,7 +13,14 @@ from ..dnsmasq import DhcpOptions, Lease
 from ..errors import AlreadyExists, InvalidArgument, SubnetNotFound, VpcNotFound
 from ..names import bridge_name, check_prefix
 from . import peering
-from .driver import HostRecord, LocalAddress, SweepReport, VpcNetworkDriver, check_subnet_in_vpc
+from .driver import (
+    HostRecord,
+    LocalAddress,
+    SweepReport,
+    VpcNetworkDriver,
+    check_secondary_cidrs,
+    check_subnet_in_vpc,
+)
 from .peering import PeeringLink
 
 __all__ = ["FakeVpc", "FakeVpcNetwork"]
@@ -23,6 +30,7 @@ __all__ = ["FakeVpc", "FakeVpcNetwork"]
 class FakeVpc:
     cidr: str
     subnets: dict[str, str] = field(default_factory=dict)
+    secondary: list[str] = field(default_factory=list)
     ports: dict[str, str] = field(default_factory=dict)  # tap -> subnet id
     leases: list[Lease] = field(default_factory=list)
     local: list[LocalAddress] = field(default_factory=list)
@@ -69,7 +77,20 @@ class FakeVpcNetwork(VpcNetworkDriver):
     def delete_vpc(self, vpc_id: str) -> None:
         self._rec("delete_vpc", vpc_id)
         with self._lock:
-            self.vpcs.pop(vpc_id, None)
+            gone = self.vpcs.pop(vpc_id, None)
+            if gone is not None:
+                others = {c for v in self.vpcs.values() for c in (v.cidr, *v.secondary)}
+                self.unreachable -= set(gone.secondary) - others
+
+    def set_secondary_cidrs(self, vpc_id: str, cidrs: Sequence[str]) -> None:
+        self._rec("set_secondary_cidrs", vpc_id, tuple(cidrs))
+        with self._lock:
+            vpc = self._vpc(vpc_id)
+            wanted = check_secondary_cidrs(vpc.cidr, cidrs, vpc.subnets)
+            others = {c for v_id, v in self.vpcs.items() if v_id != vpc_id for c in (v.cidr, *v.secondary)}
+            self.unreachable |= set(wanted)
+            self.unreachable -= {c for c in vpc.secondary if c not in wanted and c not in others}
+            vpc.secondary = wanted
 
     def ensure_subnet(self, vpc_id: str, subnet_id: str, cidr: str) -> None:
         self._rec("ensure_subnet", vpc_id, subnet_id, cidr)
@@ -79,7 +100,7 @@ class FakeVpcNetwork(VpcNetworkDriver):
             known = vpc.subnets.get(subnet_id)
             if known is not None and ipaddress.IPv4Network(known) != ipaddress.IPv4Network(cidr):
                 raise AlreadyExists(f"subnet {subnet_id} exists with CIDR {known}, not {cidr}")
-            check_subnet_in_vpc(vpc.cidr, str(ipaddress.IPv4Network(cidr)), vpc.subnets, subnet_id)
+            check_subnet_in_vpc([vpc.cidr, *vpc.secondary], str(ipaddress.IPv4Network(cidr)), vpc.subnets, subnet_id)
             vpc.subnets[subnet_id] = str(ipaddress.IPv4Network(cidr))
 
     def delete_subnet(self, vpc_id: str, subnet_id: str) -> None:
@@ -110,7 +131,8 @@ class FakeVpcNetwork(VpcNetworkDriver):
         with self._lock:
             vpc = self._vpc(vpc_id)
             for lease in leases:
-                if ipaddress.IPv4Address(lease.ip) not in ipaddress.IPv4Network(vpc.cidr):
+                if not any(ipaddress.IPv4Address(lease.ip) in ipaddress.IPv4Network(c)
+                           for c in (vpc.cidr, *vpc.secondary)):
                     raise InvalidArgument(f"lease {lease.ip} is outside VPC {vpc_id} ({vpc.cidr})")
             vpc.leases = sorted(set(leases), key=lambda x: (x.mac, x.ip))
 

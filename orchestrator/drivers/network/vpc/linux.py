@@ -47,7 +47,14 @@ from ..names import (
     vpc_dns_ip,
 )
 from . import peering
-from .driver import HostRecord, LocalAddress, SweepReport, VpcNetworkDriver, check_subnet_in_vpc
+from .driver import (
+    HostRecord,
+    LocalAddress,
+    SweepReport,
+    VpcNetworkDriver,
+    check_secondary_cidrs,
+    check_subnet_in_vpc,
+)
 from .peering import PeeringLink
 
 __all__ = ["LinuxVpcNetwork"]
@@ -58,10 +65,16 @@ class _VpcState:
     vpc_id: str
     cidr: str
     subnets: dict[str, str] = field(default_factory=dict)  # subnet id -> cidr
+    secondary: list[str] = field(default_factory=list)  # secondary IPv4 CIDRs
     leases: list[Lease] = field(default_factory=list)
     local: list[LocalAddress] = field(default_factory=list)  # the namespace's own addresses on bridges
     records: list[HostRecord] = field(default_factory=list)  # extra DNS records
     options: DhcpOptions | None = None  # the VPC's DHCP options set (None: the region's default)
+
+    @property
+    def cidrs(self) -> list[str]:
+        """Every IPv4 CIDR of the VPC, the primary first."""
+        return [self.cidr, *self.secondary]
 
     def to_json(self) -> str:
         return json.dumps(
@@ -69,6 +82,7 @@ class _VpcState:
                 "vpc_id": self.vpc_id,
                 "cidr": self.cidr,
                 "subnets": self.subnets,
+                "secondary": self.secondary,
                 "leases": [[ls.mac, ls.ip, ls.hostname] for ls in self.leases],
                 "local": [[a.subnet_id, a.ip] for a in self.local],
                 "records": [[r.name, r.ip] for r in self.records],
@@ -85,6 +99,7 @@ class _VpcState:
             vpc_id=d["vpc_id"],
             cidr=d["cidr"],
             subnets=dict(d.get("subnets", {})),
+            secondary=list(d.get("secondary", [])),
             leases=[Lease(*x) for x in d.get("leases", [])],
             local=[LocalAddress(*x) for x in d.get("local", [])],
             records=[HostRecord(*x) for x in d.get("records", [])],
@@ -193,7 +208,8 @@ class LinuxVpcNetwork(VpcNetworkDriver):
                 continue
             try:
                 with open(os.path.join(self.run_dir, entry, self.STATE_FILE)) as fh:
-                    out.add(str(ipaddress.IPv4Network(json.load(fh)["cidr"])))
+                    d = json.load(fh)
+                out.update(str(ipaddress.IPv4Network(c)) for c in (d["cidr"], *d.get("secondary", [])))
             except (OSError, ValueError, KeyError):
                 continue
         return out
@@ -224,6 +240,8 @@ class LinuxVpcNetwork(VpcNetworkDriver):
             if state is None:
                 state = _VpcState(vpc_id=vpc_id, cidr=str(net))
                 self._save(state)
+            for extra in state.secondary:  # the secondary CIDRs' routes too (e.g. after a reboot)
+                routes.ensure_unreachable(extra, prefix=self.prefix)
             for sid, scidr in state.subnets.items():  # rebuild known subnets (e.g. after a reboot)
                 self._ensure_bridge(ns, sid, scidr, self._local_on(state, sid))
             self._sync_dnsmasq(state)
@@ -239,9 +257,28 @@ class LinuxVpcNetwork(VpcNetworkDriver):
                 self._dnsmasqs.pop(vpc_id, None)
             _kill_dnsmasq(lambda pid: _pid_in_netns(pid, ns))
             netlink.delete_netns(ns)
-            if state is not None and state.cidr not in self._other_vpc_cidrs(vpc_id):
-                routes.delete_unreachable(state.cidr, prefix=self.prefix)
+            others = self._other_vpc_cidrs(vpc_id)
+            for cidr in state.cidrs if state is not None else []:
+                if cidr not in others:
+                    routes.delete_unreachable(cidr, prefix=self.prefix)
             shutil.rmtree(self._dir(vpc_id), ignore_errors=True)
+
+    def set_secondary_cidrs(self, vpc_id: str, cidrs: Sequence[str]) -> None:
+        """Root ``unreachable`` routes for the new CIDRs first (fail closed), then the state; the
+        routes of removed CIDRs go unless another VPC of the prefix has the same CIDR."""
+        with self._lock(vpc_id):
+            state = self._require(vpc_id)
+            wanted = check_secondary_cidrs(state.cidr, cidrs, state.subnets)
+            for cidr in wanted:
+                routes.ensure_unreachable(cidr, prefix=self.prefix)
+            removed = [c for c in state.secondary if c not in wanted]
+            if wanted != state.secondary:
+                state.secondary = wanted
+                self._save(state)
+            others = self._other_vpc_cidrs(vpc_id)
+            for cidr in removed:
+                if cidr not in others:
+                    routes.delete_unreachable(cidr, prefix=self.prefix)
 
     # ------------------------------------------------------------------ subnets
 
@@ -254,7 +291,7 @@ class LinuxVpcNetwork(VpcNetworkDriver):
             known = state.subnets.get(subnet_id)
             if known is not None and ipaddress.IPv4Network(known) != net:
                 raise AlreadyExists(f"subnet {subnet_id} exists with CIDR {known}, not {cidr}")
-            check_subnet_in_vpc(state.cidr, str(net), state.subnets, subnet_id)
+            check_subnet_in_vpc(state.cidrs, str(net), state.subnets, subnet_id)
             self._ensure_bridge(ns, subnet_id, str(net), self._local_on(state, subnet_id))
             if state.subnets.get(subnet_id) != str(net):
                 state.subnets[subnet_id] = str(net)
@@ -306,10 +343,10 @@ class LinuxVpcNetwork(VpcNetworkDriver):
         """Replace the VPC's static leases/DNS records; dnsmasq gets SIGHUP (or is started)."""
         with self._lock(vpc_id):
             state = self._require(vpc_id)
-            vpc_net = ipaddress.IPv4Network(state.cidr)
+            vpc_nets = [ipaddress.IPv4Network(c) for c in state.cidrs]
             for lease in leases:
-                if ipaddress.IPv4Address(lease.ip) not in vpc_net:
-                    raise InvalidArgument(f"lease {lease.ip} is outside VPC {vpc_id} ({state.cidr})")
+                if not any(ipaddress.IPv4Address(lease.ip) in n for n in vpc_nets):
+                    raise InvalidArgument(f"lease {lease.ip} is outside VPC {vpc_id} ({', '.join(state.cidrs)})")
             removed = set(state.leases) - set(leases)
             state.leases = sorted(set(leases), key=lambda x: (x.mac, x.ip))
             self._save(state)

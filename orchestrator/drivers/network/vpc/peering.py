@@ -5,7 +5,7 @@ each side follow its route tables (pure parts here, applied by :func:`apply` for
   in one VPC's namespace, so deleting either namespace, or a sweep of it, removes the pair); a /30
   of :data:`LINK_BLOCK` (the requester holds the first host, the accepter the second), picked
   free in both namespaces when the pair is made and read back from the link afterwards;
-- each namespace routes the peer VPC's CIDR via the peer's end of the link;
+- each namespace routes the peer VPC's CIDRs (primary and secondary) via the peer's end of the link;
 - ``table ip ec2d_pcx`` (forward and input hooks): a packet leaves over a peering only from a
   subnet whose route table sends its destination to that connection (``PeeringLink.allowed``);
   a packet that came in over a peering is never forwarded to another peering nor to the internet
@@ -45,6 +45,11 @@ class PeeringLink:
     peer_cidr: str
     requester: bool
     allowed: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    secondary_cidrs: tuple[str, ...] = ()  # the peer VPC's secondary IPv4 blocks: routed over the link too
+
+    @property
+    def peer_cidrs(self) -> tuple[str, ...]:
+        return (self.peer_cidr, *self.secondary_cidrs)
 
 
 def ifname(pcx_id: str) -> str:
@@ -135,11 +140,15 @@ def apply(ns: str, links: Sequence[PeeringLink]) -> None:
         if own is None:
             continue  # the peer's namespace is not up: its own sync makes the pair
         via = peer_address(own)
-        try:
-            netlink.ensure_route(ns, link.peer_cidr, via=via)
-        except AlreadyExists:  # a stale route of an older link for the same CIDR
-            netlink.delete_route(ns, link.peer_cidr)
-            netlink.ensure_route(ns, link.peer_cidr, via=via)
+        for route in netlink.list_routes(ns):  # a block the peer no longer has
+            if route.dev == ifname(link.pcx_id) and route.gateway and route.dst not in link.peer_cidrs:
+                netlink.delete_route(ns, route.dst)
+        for cidr in link.peer_cidrs:
+            try:
+                netlink.ensure_route(ns, cidr, via=via)
+            except AlreadyExists:  # a stale route of an older link for the same CIDR
+                netlink.delete_route(ns, cidr)
+                netlink.ensure_route(ns, cidr, via=via)
     if links:
         rootops.run_nft(render(links), ns)
     else:
