@@ -196,7 +196,7 @@ SAMPLES: list[tuple[str, Sample]] = [
     ("CreateSubnet", lambda s: {"VpcId": s["CreateVpc"]["Vpc"]["VpcId"], "CidrBlock": "10.1.2.0/24"}),
     ("AssociateVpcCidrBlock", lambda s: {"VpcId": s["CreateVpc"]["Vpc"]["VpcId"], "AmazonProvidedIpv6CidrBlock": True}),
     ("AssociateSubnetCidrBlock", lambda s: {"SubnetId": s["CreateSubnet"]["Subnet"]["SubnetId"], "Ipv6CidrBlock": (
-        s["AssociateVpcCidrBlock"]["Ipv6CidrBlockAssociation"]["Ipv6CidrBlock"].replace("/56", "/64"))}),
+        s["AssociateVpcCidrBlock:last"]["Ipv6CidrBlockAssociation"]["Ipv6CidrBlock"].replace("/56", "/64"))}),
     ("ModifySubnetAttribute", lambda s: {"SubnetId": s["CreateSubnet"]["Subnet"]["SubnetId"],
                                          "MapPublicIpOnLaunch": {"Value": True}}),
     ("CreateSubnetCidrReservation", lambda s: {
@@ -283,7 +283,7 @@ SAMPLES: list[tuple[str, Sample]] = [
     ("DisassociateSubnetCidrBlock", lambda s: {
         "AssociationId": s["AssociateSubnetCidrBlock"]["Ipv6CidrBlockAssociation"]["AssociationId"]}),
     ("DisassociateVpcCidrBlock", lambda s: {
-        "AssociationId": s["AssociateVpcCidrBlock"]["Ipv6CidrBlockAssociation"]["AssociationId"]}),
+        "AssociationId": s["AssociateVpcCidrBlock:last"]["Ipv6CidrBlockAssociation"]["AssociationId"]}),
     (SETUP, instance_profile),
     ("AssociateIamInstanceProfile", lambda s: {"InstanceId": first_instance(s),
                                                "IamInstanceProfile": {"Name": "rt-profile"}}),
@@ -663,7 +663,8 @@ async def every_sample(backend: Backend) -> None:
         op = model.operation_model(name)
         ctx = RequestContext("req-rt", name, "us-east-1", backend.account_id, "AKIA", backend)
         result = await call(HANDLERS[name], ctx, sample(state)) or {}
-        state.setdefault(name, result)
+        state.setdefault(name, result)  # the action's first result; "NAME:last" its latest
+        state[f"{name}:last"] = result
         body = XmlSerializer().response(op, result, "req-rt")
         parsed = parser.parse({"body": body, "headers": {}, "status_code": 200}, op.output_shape)
         assert parsed["ResponseMetadata"]["RequestId"] == "req-rt"
