@@ -170,9 +170,8 @@ def test_host_route_conflict_refused(api: LoopbackApi, ec2: Any, vpc: str) -> No
     assert code == "InvalidVpc.Range" and "public address pool" in msg
 
 
-def test_ipv6_and_ipam_parameters_refused(ec2: Any, vpc: str) -> None:
-    code, msg = refused(ec2.associate_vpc_cidr_block, VpcId=vpc, AmazonProvidedIpv6CidrBlock=True)
-    assert code == "UnsupportedOperation" and "AmazonProvidedIpv6CidrBlock" in msg
+def test_ipam_parameters_refused_and_a_block_is_required(ec2: Any, vpc: str) -> None:
+    """(IPv6's AmazonProvidedIpv6CidrBlock is served: tests/ipv6.)"""
     code, _ = refused(ec2.associate_vpc_cidr_block, VpcId=vpc, Ipv4IpamPoolId="ipam-pool-0123456789abcdef0")
     assert code == "UnsupportedOperation"
     assert refused(ec2.associate_vpc_cidr_block, VpcId=vpc) == ("MissingParameter",

@@ -21,7 +21,7 @@ async def associate_vpc_cidr_block(ctx: RequestContext, req: dict[str, Any]) -> 
             raise errors.ApiError(f"ec2d does not serve the parameter {ipam}: it has no IPAM.",
                                   code="UnsupportedOperation")
     if not req.get("CidrBlock"):
-        raise errors.MissingParameter("Either 'cidrBlock' or 'amazonProvidedIpv6CidrBlock' must be specified")
+        raise errors.MissingParameter("CidrBlock")  # or AmazonProvidedIpv6CidrBlock
     assoc = await vpc_cidrs.associate_live(ctx.backend, ctx.region, req["VpcId"], req["CidrBlock"])
     return {"VpcId": req["VpcId"], "CidrBlockAssociation": assoc}
 

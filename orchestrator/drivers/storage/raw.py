@@ -28,9 +28,15 @@ def is_raw(path: str | os.PathLike[str]) -> bool:
 
 def create_blank(path: Path, size_bytes: int) -> Path:
     """A sparse file of ``size_bytes`` (no qemu-img: a raw blank volume is an empty sparse file)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    except OSError as exc:
+        raise StorageError(f"cannot create {path.name}: {exc.strerror or exc}") from exc
     try:
         os.ftruncate(fd, size_bytes)
+    except OSError as exc:
+        path.unlink(missing_ok=True)
+        raise StorageError(f"cannot size {path.name}: {exc.strerror or exc}") from exc
     finally:
         os.close(fd)
     return path

@@ -30,6 +30,8 @@ def template(templates_dir: Path, size_bytes: int) -> Path:
     try:
         qcow2.create_blank(tmp, size_bytes)  # 0600 as every file of the data dir (data_dir.py)
         os.replace(tmp, path)  # whole before it gets its name: a template is never half made
+    except OSError as exc:
+        raise StorageError(f"cannot make the template {path.name}: {exc.strerror or exc}") from exc
     finally:
         tmp.unlink(missing_ok=True)
     return path
@@ -46,6 +48,8 @@ def create_blank(path: Path, size_bytes: int, templates_dir: Path) -> Path:
         with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
             shutil.copyfileobj(inp, out)
         os.rename(tmp, path)
+    except OSError as exc:  # a full disk, ...: the driver's error, as qemu-img's failures are
+        raise StorageError(f"cannot create {path.name}: {exc.strerror or exc}") from exc
     finally:
         tmp.unlink(missing_ok=True)
     return path
