@@ -25,6 +25,7 @@ from orchestrator.domain.ebs_records import EncryptionData
 from orchestrator.domain.elb_records import ListenerData, LoadBalancerData, RuleData, TargetGroupData
 from orchestrator.domain.launch_template_records import LaunchTemplateRecordData
 from orchestrator.domain.prefix_lists import PL_SCHEMAS
+from orchestrator.domain.vpc_endpoints import VPCE_SCHEMAS
 from orchestrator.domain.route_records import NAT_GATEWAY, NatGatewayData, RouteTableData
 from orchestrator.domain.status_checks import SystemCheck
 from orchestrator.domain.vpc_peering import VPC_PEERING_SCHEMAS
@@ -493,7 +494,7 @@ SCHEMAS: dict[str, type[Any]] = {
     LISTENER: ListenerData,
     LISTENER_RULE: RuleData,
 }
-SCHEMAS.update(AUTOSCALING_SCHEMAS | DHCP_SCHEMAS | VPC_PEERING_SCHEMAS | PL_SCHEMAS)  # Auto Scaling, DHCP options, peering, prefix lists
+SCHEMAS.update(AUTOSCALING_SCHEMAS | DHCP_SCHEMAS | VPC_PEERING_SCHEMAS | PL_SCHEMAS | VPCE_SCHEMAS)  # Auto Scaling, DHCP options, peering, prefix lists
 
 
 # ---------------------------------------------------------------------------------------------

@@ -32,11 +32,12 @@ def route_target(route: Mapping[str, object]) -> str:
     return str(route.get("NatGatewayId") or route.get("VpcPeeringConnectionId") or route.get("GatewayId") or "")
 
 
-def live_targets(igw_id: str | None, nat_gateways: Iterable[Record], peerings: Iterable[str] = ()) -> set[str]:
+def live_targets(igw_id: str | None, nat_gateways: Iterable[Record], peerings: Iterable[str] = (),
+                 endpoints: Iterable[str] = ()) -> set[str]:
     """The targets that can carry traffic: ``local``, the VPC's attached IGW, available NAT
-    gateways, the active peering connections ``peerings`` (ids)."""
+    gateways, the active peering connections ``peerings`` and gateway ``endpoints`` (ids)."""
     live = {LOCAL} | ({igw_id} if igw_id else set())
-    return live | {n.id for n in nat_gateways if n.state in NAT_WORKS} | set(peerings)
+    return live | {n.id for n in nat_gateways if n.state in NAT_WORKS} | set(peerings) | set(endpoints)
 
 
 def route_state(route: Mapping[str, object], live: set[str]) -> str:
@@ -55,15 +56,20 @@ def _range(cidr: str) -> Range:
     return int(net.network_address), int(net.network_address) + net.num_addresses
 
 
-def decide(routes: Sequence[Mapping[str, object]], live: set[str]) -> list[tuple[Range, str]]:
+def decide(routes: Sequence[Mapping[str, object]], live: set[str],
+           lists: Mapping[str, Sequence[str]] | None = None) -> list[tuple[Range, str]]:
     """The address space cut into ranges, each with the target of its longest matching route
-    (``blackhole`` for a dead target); ranges no route covers are left out."""
+    (``blackhole`` for a dead target); ranges no route covers are left out. A route to a prefix
+    list stands for one route per CIDR of the list (``lists``: list id -> CIDRs)."""
     nets = []
     for r in routes:
-        try:
-            nets.append((_range(str(r["DestinationCidrBlock"])), route_target(r)))
-        except ValueError:
-            continue  # not IPv4 (never stored today): no effect on IPv4 forwarding
+        pl_id = r.get("DestinationPrefixListId")
+        destinations = (lists or {}).get(str(pl_id), ()) if pl_id else (r.get("DestinationCidrBlock"),)
+        for destination in destinations:
+            try:
+                nets.append((_range(str(destination)), route_target(r)))
+            except ValueError:
+                continue  # not IPv4 (never stored today): no effect on IPv4 forwarding
     cuts = sorted({b for (lo, hi), _ in nets for b in (lo, hi)})
     out: list[tuple[Range, str]] = []
     for lo, hi in itertools.pairwise(cuts):
@@ -77,6 +83,12 @@ def decide(routes: Sequence[Mapping[str, object]], live: set[str]) -> list[tuple
         else:
             out.append(((lo, hi), target))
     return out
+
+
+def target_of(decided: Sequence[tuple[Range, str]], address: str) -> str | None:
+    """The target the decision sends ``address`` to (None: no route covers it)."""
+    value = int(ipaddress.IPv4Address(address))
+    return next((t for (lo, hi), t in decided if lo <= value < hi), None)
 
 
 def ranges_to(decided: Sequence[tuple[Range, str]], target: str) -> list[Range]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from orchestrator.domain import prefix_lists, vpc_peering
+from orchestrator.domain import prefix_lists, vpc_endpoints, vpc_peering
 from orchestrator.domain.lifecycle import NatGatewayState
 from orchestrator.domain.prefix_lists import PREFIX_LIST, PrefixListState
 from orchestrator.domain.records import LOAD_BALANCER, NAT_GATEWAY
@@ -47,7 +47,7 @@ def read_view(parts: Parts, region: str, vpc: Record) -> VpcView:
                       if n.data["VpcId"] == vpc.id and n.state != str(NatGatewayState.DELETED)],
         peerings=(peerings := peer_sides(parts, vpc.id)),
         peer_members=peer_members(parts, region, peerings),
-        prefix_lists=prefix_list_cidrs(store, vpc_state.prefix_list_ids(groups)),
+        prefix_lists=prefix_list_cidrs(store, vpc_state.prefix_list_ids(groups), list(parts.networks)),
     )
 
 
@@ -83,10 +83,14 @@ def peer_members(parts: Parts, region: str, peerings: list[vpc_state.PeerSide]) 
     return {gid: tuple(sorted(ips)) for gid, ips in members.items()}
 
 
-def prefix_list_cidrs(store: Store, pl_ids: set[str]) -> dict[str, tuple[str, ...]]:
-    """The current CIDRs of each named prefix list (a missing one: none, its rules match nothing)."""
+def prefix_list_cidrs(store: Store, pl_ids: set[str], regions: list[str] | None = None) -> dict[str, tuple[str, ...]]:
+    """The current CIDRs of each named prefix list, AWS-managed ones of ``regions`` included (a
+    missing one: none, its rules match nothing)."""
     out: dict[str, tuple[str, ...]] = {}
     for pl_id in pl_ids:
+        if (managed := vpc_endpoints.aws_prefix_list(pl_id, regions or [])) is not None:
+            out[pl_id] = tuple(managed[1]["Cidrs"])
+            continue
         found = store.get(pl_id)
         out[pl_id] = prefix_lists.cidrs(found.data) if found is not None and found.type == PREFIX_LIST else ()
     return out

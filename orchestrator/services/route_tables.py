@@ -94,7 +94,7 @@ def create_route(backend: Backend, region: str, rtb_id: str, destination: str | 
     dest = _destination(destination)
     table = lookup.route_table(backend, region, rtb_id)
     target = _target(backend, region, table, dict(req or {}, GatewayId=gateway_id) if gateway_id else (req or {}))
-    if any(r["DestinationCidrBlock"] == dest for r in table.data["Routes"]):
+    if any(r.get("DestinationCidrBlock") == dest for r in table.data["Routes"]):
         raise errors.ApiError(f"The route identified by {dest} already exists.", code="RouteAlreadyExists")
     route: Route = {"DestinationCidrBlock": dest, "State": "active", "Origin": "CreateRoute"}
     route.update(target)  # type: ignore[typeddict-item]
@@ -110,7 +110,7 @@ def replace_route(backend: Backend, region: str, rtb_id: str, destination: str |
     table = lookup.route_table(backend, region, rtb_id)
     target = _target(backend, region, table, req)
     for n, r in enumerate(table.data["Routes"]):
-        if r["DestinationCidrBlock"] == dest:
+        if r.get("DestinationCidrBlock") == dest:
             if r.get("GatewayId") == "local":
                 raise errors.InvalidParameterValue(f"The local route for {dest} cannot be replaced")
             route: Route = {"DestinationCidrBlock": dest, "State": "active", "Origin": "CreateRoute"}
@@ -126,7 +126,7 @@ def delete_route(backend: Backend, region: str, rtb_id: str, destination: str) -
     """DeleteRoute; returns the id of the VPC whose network must follow."""
     table = lookup.route_table(backend, region, rtb_id)
     kept = [r for r in table.data["Routes"]
-            if r["DestinationCidrBlock"] != destination or r.get("GatewayId") == "local"]
+            if r.get("DestinationCidrBlock") != destination or r.get("GatewayId") == "local"]
     if len(kept) == len(table.data["Routes"]):
         raise errors.NotFound("InvalidRoute.NotFound",
                               f"no route with destination-cidr-block {destination} in route table {rtb_id}")

@@ -110,7 +110,7 @@ _RTB_FILTERS = {
     "association.main": lambda t: any(a.get("Main") for a in t["Associations"]),
     "association.subnet-id": lambda t: [a.get("SubnetId") for a in t["Associations"]],
     "route.gateway-id": lambda t: [r.get("GatewayId") for r in t["Routes"]],
-    "route.destination-cidr-block": lambda t: [r["DestinationCidrBlock"] for r in t["Routes"]],
+    "route.destination-cidr-block": lambda t: [r.get("DestinationCidrBlock") for r in t["Routes"]],
     "owner-id": lambda t: t["OwnerId"],
 }
 
