@@ -19,8 +19,8 @@ from enum import StrEnum
 from typing import Any
 
 from orchestrator.domain.prefix_lists import PrefixListState
-from orchestrator.domain.vpc_endpoints import VpcEndpointState
 from orchestrator.domain.states import INSTANCE_TRANSITIONS, VOLUME_TRANSITIONS, InstanceState, VolumeState
+from orchestrator.domain.vpc_endpoints import VpcEndpointState
 from orchestrator.domain.vpc_peering import VpcPeeringState
 
 

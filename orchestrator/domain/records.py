@@ -25,9 +25,9 @@ from orchestrator.domain.ebs_records import EncryptionData
 from orchestrator.domain.elb_records import ListenerData, LoadBalancerData, RuleData, TargetGroupData
 from orchestrator.domain.launch_template_records import LaunchTemplateRecordData
 from orchestrator.domain.prefix_lists import PL_SCHEMAS
-from orchestrator.domain.vpc_endpoints import VPCE_SCHEMAS
 from orchestrator.domain.route_records import NAT_GATEWAY, NatGatewayData, RouteTableData
 from orchestrator.domain.status_checks import SystemCheck
+from orchestrator.domain.vpc_endpoints import VPCE_SCHEMAS
 from orchestrator.domain.vpc_peering import VPC_PEERING_SCHEMAS
 
 # ---------------------------------------------------------------------------------------------
