@@ -13,13 +13,14 @@ from orchestrator.domain.records import LOAD_BALANCER, NAT_GATEWAY
 from orchestrator.domain.states import ACTIVE
 from orchestrator.domain.vpc_peering import VPC_PEERING, VpcPeeringState
 from orchestrator.drivers.network import routes
-from orchestrator.runtime import dhcp_state, peering_state, vpc_state
+from orchestrator.runtime import dhcp_state, peering_state, service_access, vpc_state
 from orchestrator.runtime import records as rec
 from orchestrator.runtime.parts import Parts
 from orchestrator.runtime.vpc_state import VpcView
 from orchestrator.store.sqlite import Record, Store
 
 log = logging.getLogger("ec2d.runtime")
+ENDPOINT_ROUTES = (str(vpc_endpoints.VpcEndpointState.PENDING), str(vpc_endpoints.VpcEndpointState.AVAILABLE))
 
 
 def read_view(parts: Parts, region: str, vpc: Record) -> VpcView:
@@ -48,6 +49,9 @@ def read_view(parts: Parts, region: str, vpc: Record) -> VpcView:
         peerings=(peerings := peer_sides(parts, vpc.id)),
         peer_members=peer_members(parts, region, peerings),
         prefix_lists=prefix_list_cidrs(store, vpc_state.prefix_list_ids(groups), list(parts.networks)),
+        endpoints=[e.id for e in store.list(vpc_endpoints.VPC_ENDPOINT, region)
+                   if e.data["VpcId"] == vpc.id and e.state in ENDPOINT_ROUTES],
+        regions=list(parts.networks),
     )
 
 
@@ -131,8 +135,9 @@ class VpcNetworks:
             await p.imds.add_listener(vpc.id, sock)
             p.listening.add(vpc.id)
         if vpc.id not in p.endpoint_listening and p.endpoint is not None:
-            sock = await self.jobs.call(p.endpoint.open, net.netns_name(vpc.id))
-            await p.endpoint.server.add_listener(vpc.id, sock)
+            for key, opener, tls in p.endpoint.listeners(vpc.id):
+                sock = await self.jobs.call(opener, net.netns_name(vpc.id))
+                await p.endpoint.server.add_listener(key, sock, tls)
             p.endpoint_listening.add(vpc.id)
         await self.sync(vpc.region, vpc.id)
 
@@ -149,7 +154,8 @@ class VpcNetworks:
             await p.imds.remove_listener(vpc.id)
             p.listening.discard(vpc.id)
         if p.endpoint is not None and vpc.id in p.endpoint_listening:
-            await p.endpoint.server.remove_listener(vpc.id)
+            for key, _, _ in p.endpoint.listeners(vpc.id):
+                await p.endpoint.server.remove_listener(key)
             p.endpoint_listening.discard(vpc.id)
         await self.jobs.call(p.networks[vpc.region].delete_vpc, vpc.id)
 
@@ -188,6 +194,7 @@ class VpcNetworks:
             await self._lockdown(region, vpc_id, exc)
             raise
         await self.sync_firewall(region, view)
+        await self.jobs.call(p.networks[region].set_service_access, vpc_id, service_access.s3_access(view))
         options_set = p.model.store.get(vpc.data["DhcpOptionsId"]) if vpc.data["DhcpOptionsId"] != "default" else None
         await self.jobs.call(p.networks[region].set_dhcp_options, vpc_id,
                              dhcp_state.vpc_dhcp_options(vpc, options_set))

@@ -50,6 +50,8 @@ class VpcView:
     peerings: Sequence[PeerSide] = ()  # the VPC's active peering connections
     peer_members: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # peer group -> member IPs
     prefix_lists: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # pl id -> its CIDRs (rules name them)
+    endpoints: Sequence[str] = ()  # the VPC's gateway endpoints whose routes carry traffic (ids)
+    regions: Sequence[str] = ()  # the regions ec2d serves (S3 has an address in each)
 
 
 @dataclass(frozen=True)

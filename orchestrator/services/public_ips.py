@@ -27,6 +27,7 @@ from orchestrator.domain.records import (
 )
 from orchestrator.domain.route_records import RouteTableAssociation
 from orchestrator.domain.states import InstanceState
+from orchestrator.domain.vpc_endpoints import S3_BLOCK
 from orchestrator.runtime import records, route_plan, vpc_state
 from orchestrator.services import lookup, vpc_endpoints, vpc_peering
 from orchestrator.services import tags as tag_service
@@ -237,7 +238,7 @@ def allocate_public_ip(backend: Backend) -> str:
     pool = ipaddress.ip_network(backend.config.public_pool)
     used = used_public_ips(backend)
     for host in pool.hosts():
-        if int(host) & 0xFF in (0, 255):
+        if int(host) & 0xFF in (0, 255) or host in S3_BLOCK:  # S3's own addresses are never handed out
             continue
         if str(host) not in used:
             return str(host)

@@ -22,6 +22,7 @@ from orchestrator.domain.records import (
     SubnetData,
     VpcData,
 )
+from orchestrator.domain.vpc_endpoints import S3_BLOCK
 from orchestrator.runtime.vpc_state import stored_rule
 from orchestrator.services import dhcp_options, lookup, public_ips, subnet_attributes, vpc_peering
 from orchestrator.services import tags as tag_service
@@ -255,6 +256,8 @@ async def check_host_routes(backend: Backend, region: str, cidr: str) -> None:
     pool = backend.config.public_pool
     if pool and net.overlaps(ipaddress.ip_network(pool)):
         found.append(f"ec2d's public address pool {pool}")
+    elif net.overlaps(S3_BLOCK):
+        found.append(f"ec2d's S3 addresses {S3_BLOCK}")
     found += await backend.runtime.host_conflicts(region, str(net))
     if found:
         raise errors.ApiError(
