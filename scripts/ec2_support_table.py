@@ -36,6 +36,11 @@ SHARED = frozenset({"DryRun"})
 # and parameters accepted without effect. Keep in step with the UnsupportedOperation sites
 # (grep UnsupportedOperation orchestrator/) and the services' checks.
 NOTES: dict[str, str] = {
+    "CreateVpcEndpoint": "Gateway endpoints for S3 (`com.amazonaws.REGION.s3`) only; `VpcEndpointType` Interface, "
+                         "GatewayLoadBalancer, Resource, ServiceNetwork refused (UnsupportedOperation); `SubnetIds`/"
+                         "`SecurityGroupIds` refused for a Gateway endpoint (InvalidParameterValue)",
+    "ModifyVpcEndpoint": "route tables and the policy; `AddSubnetIds`/`AddSecurityGroupIds` refused for a Gateway "
+                         "endpoint (InvalidParameterValue)",
     "CreateVpcPeeringConnection": "`PeerOwnerId` other than the caller's account refused (UnsupportedOperation: "
                                   "ec2d serves one account); `PeerRegion` must be a region ec2d serves",
     "AuthorizeSecurityGroupEgress": "`Ipv6Ranges` refused (UnsupportedOperation: ec2d's VPCs are IPv4 only); "
