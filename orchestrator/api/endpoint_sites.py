@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import socket
 import ssl
+from asyncio.trsock import TransportSocket
 from pathlib import Path
 
 from aiohttp import web
@@ -39,7 +40,7 @@ def server_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
 SO_NETNS_COOKIE = getattr(socket, "SO_NETNS_COOKIE", 71)  # Linux >= 5.14
 
 
-def netns_cookie(sock: socket.socket) -> int | None:
+def netns_cookie(sock: socket.socket | TransportSocket) -> int | None:
     """The kernel's cookie of the network namespace ``sock`` lives in (an accepted connection's
     is its listener's), or None where the kernel has none."""
     try:
@@ -71,7 +72,7 @@ class EndpointSites:
         """The VPC whose namespace a request came in from (None: not through a VPC listener)."""
         transport = request.transport
         sock = transport.get_extra_info("socket") if transport is not None else None
-        cookie = netns_cookie(sock) if isinstance(sock, socket.socket) else None
+        cookie = netns_cookie(sock) if isinstance(sock, (socket.socket, TransportSocket)) else None
         return self._vpcs.get(cookie) if cookie is not None else None
 
     async def remove_listener(self, key: str) -> None:
