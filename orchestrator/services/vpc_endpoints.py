@@ -42,6 +42,11 @@ def routing(backend: Backend, region: str, vpc_id: str) -> list[Record[VpcEndpoi
     return [e for e in backend.store.list(VPC_ENDPOINT, region) if e.data["VpcId"] == vpc_id and e.state in ROUTING]
 
 
+def of_vpc(backend: Backend, region: str, vpc_id: str) -> list[Record[VpcEndpointData]]:
+    """The VPC's endpoints that still exist (DeleteVpc waits for them to go)."""
+    return [e for e in backend.store.list(VPC_ENDPOINT, region) if e.data["VpcId"] == vpc_id and e.state != str(VE.DELETED)]
+
+
 def _tables(backend: Backend, region: str, vpc_id: str, rtb_ids: Sequence[str]) -> list[str]:
     """The named route tables, each of ``vpc_id`` (EC2's errors otherwise)."""
     out = []

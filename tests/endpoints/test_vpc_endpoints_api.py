@@ -137,6 +137,8 @@ def test_errors(ec2: Any, vpc: dict[str, Any]) -> None:
     assert refused(ec2.modify_vpc_endpoint, VpcEndpointId="vpce-0123456789abcdef0", ResetPolicy=True)[0] == \
         "InvalidVpcEndpointId.NotFound"
     assert refused(ec2.describe_vpc_endpoints, VpcEndpointIds=["nope"])[0] == "InvalidVpcEndpointId.Malformed"
+    assert refused(ec2.delete_vpc, VpcId=vpc["VpcId"]) == \
+        ("DependencyViolation", f"The vpc '{vpc['VpcId']}' has dependencies and cannot be deleted.")
 
 
 def test_a_security_group_rule_names_the_s3_list(ec2: Any, vpc: dict[str, Any]) -> None:
