@@ -15,5 +15,5 @@ def peering_links(view: VpcView) -> list[PeeringLink]:
     live = route_plan.live_targets(igw_id, view.nat_gateways, [p.pcx_id for p in view.peerings])
     return [PeeringLink(p.pcx_id, p.peer_ns, p.peer_cidr, p.requester,
                         tuple(route_plan.peering_ranges(view.route_tables, view.subnets, live, p.pcx_id,
-                                                        p.peer_cidr)))
+                                                        p.peer_cidr, view.prefix_lists)))
             for p in sorted(view.peerings, key=lambda p: p.pcx_id)]

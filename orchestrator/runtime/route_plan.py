@@ -113,16 +113,20 @@ def cidrs(ranges: Sequence[Range]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def internet_ranges(tables: Sequence[Record], subnet_id: str, igw_id: str | None, live: set[str]) -> list[Range]:
+Lists = Mapping[str, Sequence[str]] | None  # prefix list id -> CIDRs (routes may name a list)
+
+
+def internet_ranges(tables: Sequence[Record], subnet_id: str, igw_id: str | None, live: set[str],
+                    lists: Lists = None) -> list[Range]:
     """The destinations the subnet's route table sends to the VPC's attached internet gateway."""
     table = table_for(tables, subnet_id)
     if table is None or igw_id is None:
         return []
-    return ranges_to(decide(table.data["Routes"], live), igw_id)
+    return ranges_to(decide(table.data["Routes"], live, lists), igw_id)
 
 
 def egress(tables: Sequence[Record], subnets: Mapping[str, Record], igw_id: str | None,
-           nat_gateways: Sequence[Record]) -> list[SubnetEgress]:
+           nat_gateways: Sequence[Record], lists: Lists = None) -> list[SubnetEgress]:
     """Per subnet of the VPC, what may leave through the internet gateway: directly (the
     destinations routed to the IGW) and through each NAT gateway (the destinations routed to it
     that its own subnet routes to the IGW), sorted by subnet CIDR."""
@@ -131,14 +135,14 @@ def egress(tables: Sequence[Record], subnets: Mapping[str, Record], igw_id: str 
     out = []
     for subnet in sorted(subnets.values(), key=lambda s: _range(s.data["CidrBlock"])):
         table = table_for(tables, subnet.id)
-        decided = decide(table.data["Routes"], live) if table is not None else []
+        decided = decide(table.data["Routes"], live, lists) if table is not None else []
         direct = ranges_to(decided, igw_id) if igw_id else []
         via: list[tuple[str, tuple[str, ...]]] = []
         for nat in nat_gateways:
             public_ip = nat_ips[nat.id]
             if nat.id not in live or public_ip is None or nat.data["SubnetId"] not in subnets:
                 continue
-            onward = internet_ranges(tables, nat.data["SubnetId"], igw_id, live)
+            onward = internet_ranges(tables, nat.data["SubnetId"], igw_id, live, lists)
             ranges = intersect(ranges_to(decided, nat.id), onward)
             if ranges:
                 via.append((public_ip, cidrs(ranges)))
@@ -151,13 +155,13 @@ def _public_ip(nat: Record) -> str | None:
 
 
 def peering_ranges(tables: Sequence[Record], subnets: Mapping[str, Record], live: set[str], pcx_id: str,
-                   peer_cidr: str) -> list[tuple[str, tuple[str, ...]]]:
+                   peer_cidr: str, lists: Lists = None) -> list[tuple[str, tuple[str, ...]]]:
     """Per subnet (CIDR), the destinations inside the peer VPC's ``peer_cidr`` that its route
     table sends to the peering connection ``pcx_id``; subnets that send none are left out."""
     out = []
     for subnet in sorted(subnets.values(), key=lambda s: _range(s.data["CidrBlock"])):
         table = table_for(tables, subnet.id)
-        decided = decide(table.data["Routes"], live) if table is not None else []
+        decided = decide(table.data["Routes"], live, lists) if table is not None else []
         ranges = intersect(ranges_to(decided, pcx_id), [_range(peer_cidr)])
         if ranges:
             out.append((subnet.data["CidrBlock"], cidrs(ranges)))

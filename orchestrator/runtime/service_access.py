@@ -32,12 +32,14 @@ def s3_lists(regions: Sequence[str]) -> dict[str, tuple[str, ...]]:
 
 
 def route_for(tables: Sequence[Record], subnet_id: str, live: set[str], regions: Sequence[str],
-              address: str) -> str | None:
-    """The target of the subnet's route for ``address`` (None: no route; ``blackhole``)."""
+              address: str, lists: Mapping[str, Sequence[str]] | None = None) -> str | None:
+    """The target of the subnet's route for ``address`` (None: no route; ``blackhole``); routes
+    may name the S3 lists or the customer lists of ``lists``."""
     table = route_plan.table_for(tables, subnet_id)
     if table is None:
         return None
-    return route_plan.target_of(route_plan.decide(table.data["Routes"], live, s3_lists(regions)), address)
+    named = {**(lists or {}), **s3_lists(regions)}
+    return route_plan.target_of(route_plan.decide(table.data["Routes"], live, named), address)
 
 
 def _live(view: VpcView) -> set[str]:
@@ -49,7 +51,8 @@ def _via_nat(view: VpcView, nat_id: str, live: set[str], address: str) -> bool:
     nat = next((n for n in view.nat_gateways if n.id == nat_id), None)
     if nat is None or view.igw is None or nat_id not in live:
         return False
-    return route_for(view.route_tables, nat.data["SubnetId"], live, view.regions, address) == view.igw.id
+    return route_for(view.route_tables, nat.data["SubnetId"], live, view.regions, address,
+                     view.prefix_lists) == view.igw.id
 
 
 def s3_access(view: VpcView) -> dict[str, tuple[str, ...]]:
@@ -62,7 +65,7 @@ def s3_access(view: VpcView) -> dict[str, tuple[str, ...]]:
         allowed: list[str] = []
         for subnet in view.subnets.values():
             cidr = subnet.data["CidrBlock"]
-            target = route_for(view.route_tables, subnet.id, live, view.regions, address)
+            target = route_for(view.route_tables, subnet.id, live, view.regions, address, view.prefix_lists)
             if target is None or target == route_plan.BLACKHOLE:
                 continue
             if target.startswith("vpce-") or (target.startswith("nat-") and _via_nat(view, target, live, address)):

@@ -31,13 +31,14 @@ def read_view(parts: Parts, region: str, vpc: Record) -> VpcView:
     image_ids = {r.data["ImageId"] for r in instances}
     zones = {z: parts.model.regions.zone(z) for z in {r.data["AvailabilityZone"] for r in instances}}
     groups = [g for g in store.list(rec.SECURITY_GROUP, region) if g.data.get("VpcId") == vpc.id]
+    tables = [t for t in store.list(rec.RTB, region) if t.data["VpcId"] == vpc.id]
     return VpcView(
         vpc=vpc,
         subnets={s.id: s for s in rec.subnets(store, region, vpc.id)},
         instances=instances,
         enis={r.id: rec.attached_enis(store, r) for r in instances},
         groups=groups,
-        route_tables=[t for t in store.list(rec.RTB, region) if t.data["VpcId"] == vpc.id],
+        route_tables=tables,
         igw=rec.attached_igw(store, region, vpc.id),
         public_ips={r.id: rec.public_ip_of(store, r) for r in instances},
         images={i: image for i in image_ids if (image := store.get(i)) is not None},
@@ -48,7 +49,7 @@ def read_view(parts: Parts, region: str, vpc: Record) -> VpcView:
                       if n.data["VpcId"] == vpc.id and n.state != str(NatGatewayState.DELETED)],
         peerings=(peerings := peer_sides(parts, vpc.id)),
         peer_members=peer_members(parts, region, peerings),
-        prefix_lists=prefix_list_cidrs(store, vpc_state.prefix_list_ids(groups), list(parts.networks)),
+        prefix_lists=prefix_list_cidrs(store, vpc_state.prefix_list_ids(groups, tables), list(parts.networks)),
         endpoints=[e.id for e in store.list(vpc_endpoints.VPC_ENDPOINT, region)
                    if e.data["VpcId"] == vpc.id and e.state in ENDPOINT_ROUTES],
         regions=list(parts.networks),

@@ -104,13 +104,13 @@ def subnet_is_public(view: VpcView, subnet: Record) -> bool:
     VPC's attached internet gateway (its public addresses are then reachable from there)."""
     igw_id = view.igw.id if view.igw is not None else None
     live = route_plan.live_targets(igw_id, view.nat_gateways, [p.pcx_id for p in view.peerings])
-    return bool(route_plan.internet_ranges(view.route_tables, subnet.id, igw_id, live))
+    return bool(route_plan.internet_ranges(view.route_tables, subnet.id, igw_id, live, view.prefix_lists))
 
 
 def egress(view: VpcView) -> list[SubnetEgress]:
     """What may leave each subnet through the internet gateway, and through which NAT gateway."""
     return route_plan.egress(view.route_tables, view.subnets, view.igw.id if view.igw is not None else None,
-                             view.nat_gateways)
+                             view.nat_gateways, view.prefix_lists)
 
 
 def nat_table(view: VpcView) -> dict[str, str]:
@@ -188,10 +188,12 @@ def firewall_rule(rule: Mapping[str, Any], prefix_lists: Mapping[str, Sequence[s
                    cidrs=cidrs, group_ids=(ref,) if ref else ())
 
 
-def prefix_list_ids(groups: Sequence[Record]) -> set[str]:
-    """The prefix lists the groups' rules name (whose CIDRs the VPC's firewall needs)."""
+def prefix_list_ids(groups: Sequence[Record], tables: Sequence[Record] = ()) -> set[str]:
+    """The prefix lists the groups' rules and the route tables' routes name (whose CIDRs the VPC's
+    firewall and route filters need)."""
     return {r["PrefixListId"] for g in groups for r in (g.data.get("Rules") or [])
-            if isinstance(r, Mapping) and r.get("PrefixListId")}
+            if isinstance(r, Mapping) and r.get("PrefixListId")} | {
+        str(r["DestinationPrefixListId"]) for t in tables for r in t.data["Routes"] if r.get("DestinationPrefixListId")}
 
 
 def firewall_group(group: Record, prefix_lists: Mapping[str, Sequence[str]] | None = None) -> fw.SecurityGroup:

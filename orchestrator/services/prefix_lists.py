@@ -19,6 +19,7 @@ from orchestrator.domain import prefix_lists as pld
 from orchestrator.domain import vpc_endpoints as ved
 from orchestrator.domain.prefix_lists import PREFIX_LIST, PrefixListData, PrefixListEntryData
 from orchestrator.domain.prefix_lists import PrefixListState as PL
+from orchestrator.domain.records import RTB
 from orchestrator.services import lookup, vpcs
 from orchestrator.services import security_groups as sgs
 from orchestrator.services import tags as tag_service
@@ -103,10 +104,17 @@ def referencing_groups(backend: Backend, region: str, pl_id: str) -> list[Record
             if any(r.get("PrefixListId") == pl_id for r in g.data.get("Rules") or [])]
 
 
+def referencing_tables(backend: Backend, region: str, pl_id: str) -> list[Record]:
+    """The route tables with a route to the list."""
+    return [t for t in backend.store.list(RTB, region)
+            if any(r.get("DestinationPrefixListId") == pl_id for r in t.data["Routes"])]
+
+
 def associations(backend: Backend, region: str, pl_id: str) -> list[dict[str, Any]]:
-    """GetManagedPrefixListAssociations: the groups that reference the list."""
+    """GetManagedPrefixListAssociations: the groups and route tables that reference the list."""
     lookup.prefix_list(backend, region, pl_id)
-    return [{"ResourceId": g.id, "ResourceOwner": g.data["OwnerId"]} for g in referencing_groups(backend, region, pl_id)]
+    return [{"ResourceId": r.id, "ResourceOwner": r.data["OwnerId"]}
+            for r in [*referencing_groups(backend, region, pl_id), *referencing_tables(backend, region, pl_id)]]
 
 
 def _settled(record: Record[PrefixListData]) -> None:
@@ -183,7 +191,8 @@ def modify(backend: Backend, region: str, req: Mapping[str, Any]) -> tuple[Recor
 
 
 def _vpcs_naming(backend: Backend, region: str, pl_id: str) -> list[str]:
-    return sorted({g.data["VpcId"] for g in referencing_groups(backend, region, pl_id)})
+    return sorted({r.data["VpcId"] for r in [*referencing_groups(backend, region, pl_id),
+                                             *referencing_tables(backend, region, pl_id)]})
 
 
 async def _follow(backend: Backend, region: str, record: Record[PrefixListData], done: PL) -> Record[PrefixListData]:
@@ -233,7 +242,7 @@ def delete(backend: Backend, region: str, pl_id: str) -> Record[PrefixListData]:
     with backend.store.transaction():
         record = lookup.prefix_list(backend, region, pl_id)
         _settled(record)
-        users = referencing_groups(backend, region, pl_id)
+        users = [*referencing_groups(backend, region, pl_id), *referencing_tables(backend, region, pl_id)]
         if users:
             raise errors.DependencyViolation(
                 f"The prefix list '{pl_id}' is referenced by: {', '.join(g.id for g in users[:10])}.")

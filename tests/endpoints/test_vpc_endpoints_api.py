@@ -151,3 +151,41 @@ def test_a_security_group_rule_names_the_s3_list(ec2: Any, vpc: dict[str, Any]) 
         assert any(p.get("PrefixListIds") == [{"PrefixListId": pl_id}] for p in group["IpPermissionsEgress"])
     finally:
         ec2.delete_security_group(GroupId=sg)
+
+
+def egress_of(api: LoopbackApi, vpc_id: str) -> list[Any]:
+    assert api.runtime is not None
+    return api.runtime.parts.public.egress[vpc_id]  # type: ignore[union-attr]
+
+
+def test_a_route_to_a_customer_prefix_list_follows_the_list(api: LoopbackApi, ec2: Any, vpc: dict[str, Any]) -> None:
+    t1, _ = vpc["Tables"]
+    pl = ec2.create_managed_prefix_list(PrefixListName="offices", AddressFamily="IPv4", MaxEntries=4,
+                                        Entries=[{"Cidr": "203.0.113.0/24"}])["PrefixList"]["PrefixListId"]
+    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc["VpcId"])
+    subnet = ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock="10.61.1.0/24")["Subnet"]["SubnetId"]
+    assoc = ec2.associate_route_table(RouteTableId=t1, SubnetId=subnet)["AssociationId"]
+    try:
+        ec2.create_route(RouteTableId=t1, DestinationPrefixListId=pl, GatewayId=igw)
+        assert {"DestinationPrefixListId": pl, "GatewayId": igw, "State": "active", "Origin": "CreateRoute"} \
+            in routes(ec2, t1)
+        assert [e.direct for e in egress_of(api, vpc["VpcId"])] == [("203.0.113.0/24",)]
+        assert refused(ec2.create_route, RouteTableId=t1, DestinationPrefixListId=pl, GatewayId=igw)[0] == \
+            "RouteAlreadyExists"
+        assert refused(ec2.create_route, RouteTableId=t1, DestinationPrefixListId=ved.s3_prefix_list_id(REGION),
+                       GatewayId=igw)[0] == "InvalidParameterValue"
+        assert {"ResourceId": t1, "ResourceOwner": api.backend.account_id} in \
+            ec2.get_managed_prefix_list_associations(PrefixListId=pl)["PrefixListAssociations"]
+        ec2.modify_managed_prefix_list(PrefixListId=pl, CurrentVersion=1, AddEntries=[{"Cidr": "198.51.100.0/24"}])
+        assert [e.direct for e in egress_of(api, vpc["VpcId"])] == [("198.51.100.0/24", "203.0.113.0/24")]
+        assert refused(ec2.delete_managed_prefix_list, PrefixListId=pl)[0] == "DependencyViolation"
+        ec2.delete_route(RouteTableId=t1, DestinationPrefixListId=pl)
+        assert [e.direct for e in egress_of(api, vpc["VpcId"])] == [()]
+        assert refused(ec2.delete_route, RouteTableId=t1, DestinationPrefixListId=pl)[0] == "InvalidRoute.NotFound"
+    finally:
+        ec2.disassociate_route_table(AssociationId=assoc)
+        ec2.delete_subnet(SubnetId=subnet)
+        ec2.detach_internet_gateway(InternetGatewayId=igw, VpcId=vpc["VpcId"])
+        ec2.delete_internet_gateway(InternetGatewayId=igw)
+        ec2.delete_managed_prefix_list(PrefixListId=pl)
