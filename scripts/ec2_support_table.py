@@ -51,17 +51,19 @@ NOTES: dict[str, str] = {
                                      "counted as its MaxEntries rules",
     "ModifySecurityGroupRules": "`CidrIpv6` refused (UnsupportedOperation)",
     "CreateManagedPrefixList": "`AddressFamily=IPv6` refused (UnsupportedOperation: ec2d's VPCs are IPv4 only)",
-    "DescribePrefixLists": "ec2d has no AWS-managed prefix lists yet: always empty",
+    "DescribePrefixLists": "the AWS-managed `com.amazonaws.REGION.s3` (S3's address of the region)",
     "CopyImage": "`Encrypted`/`KmsKeyId` re-encrypt the copies (LUKS in qcow2); a key id or ARN of the account "
                  "and region names a key made on first use (no KMS API)",
     "CopySnapshot": "`Encrypted`/`KmsKeyId` re-encrypt the copy (LUKS in qcow2); a key that names no key ends "
                     "the copy in `error`, as on AWS",
     "CreateVolume": "`Encrypted`/`KmsKeyId`: LUKS in qcow2, the key held by ec2d; a key that names no key makes "
                     "the volume disappear, as on AWS; `MultiAttachEnabled` refused (InvalidParameterCombination)",
-    "CreateRoute": "targets: internet gateways (`GatewayId`), NAT gateways (`NatGatewayId`), VPC peering "
+    "CreateRoute": "destination a CIDR or a customer-managed prefix list (`DestinationPrefixListId`, followed as "
+                   "it changes); targets: internet gateways (`GatewayId`), NAT gateways (`NatGatewayId`), VPC peering "
                    "connections (a blackhole until active); instances, network interfaces and other targets "
                    "refused (UnsupportedOperation)",
-    "ReplaceRoute": "targets: internet gateways (`GatewayId`), NAT gateways (`NatGatewayId`), VPC peering "
+    "ReplaceRoute": "destination a CIDR or a customer-managed prefix list; targets: internet gateways "
+                    "(`GatewayId`), NAT gateways (`NatGatewayId`), VPC peering "
                     "connections (a blackhole until active); instances, network interfaces and other targets "
                     "refused (UnsupportedOperation)",
     "CreateNatGateway": "one address per gateway: secondary addresses and `AvailabilityZoneAddresses` (regional "

@@ -4,7 +4,8 @@ subnet with no other way out (no internet gateway, no NAT gateway):
 - S3's address (``s3.us-east-1.amazonaws.com`` in VPC DNS) is unreachable at first;
 - after CreateVpcEndpoint on the subnet's route table the guest reads and writes objects;
 - an endpoint policy that denies ``s3:PutObject`` makes the write AccessDenied, reads still work;
-- removing the route table from the endpoint cuts S3 off again.
+- removing the route table from the endpoint cuts S3 off again;
+- without an endpoint, a route to an internet gateway opens S3 only to an instance with a public IP.
 
 The guest sends presigned requests (SigV4 in the query, made on the host with the account's
 keys and S3's real host name, so the guest needs no signer), over plain HTTP on port 80, which
@@ -139,3 +140,24 @@ def test_gateway_endpoint_opens_s3_and_its_policy_applies(server: RunningEc2d, n
     assert put(server, guest, bucket, "again", "ok").startswith("HTTP/1.1 200")
     ec2.delete_vpc_endpoints(VpcEndpointIds=[vpce])
     assert get(server, guest, bucket, "x") is None
+
+
+def test_through_the_internet_gateway_only_with_a_public_ip(server: RunningEc2d, net: dict[str, Any]) -> None:
+    """Without an endpoint, S3 is on the internet: a route to the internet gateway is not enough, the
+    instance needs a public IP too (what the guests of the default VPC have)."""
+    ec2, guest, bucket = server.client(), net["guest"], net["bucket"]
+    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=net["vpc"])
+    eip = ec2.allocate_address(Domain="vpc")
+    try:
+        ec2.create_route(RouteTableId=net["main"], DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+        assert get(server, guest, bucket, "x") is None  # no public IP
+        assoc = ec2.associate_address(AllocationId=eip["AllocationId"], InstanceId=net["inst"]["InstanceId"])
+        assert get(server, guest, bucket, "x") == "hello through the endpoint\n"
+        ec2.disassociate_address(AssociationId=assoc["AssociationId"])
+        assert get(server, guest, bucket, "x") is None
+    finally:
+        ec2.release_address(AllocationId=eip["AllocationId"])
+        ec2.delete_route(RouteTableId=net["main"], DestinationCidrBlock="0.0.0.0/0")
+        ec2.detach_internet_gateway(InternetGatewayId=igw, VpcId=net["vpc"])
+        ec2.delete_internet_gateway(InternetGatewayId=igw)
