@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import time
 import uuid
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from ec2d_server import RunningEc2d, start_ec2d, tiny_image
 from guests import Guest, instance_netns, private_key, ssh, wait_state
 
 from orchestrator.domain import vpc_endpoints as ved
+from orchestrator.imds.listen import connect_in_netns
 
 S3_HOST = "s3.us-east-1.amazonaws.com"
 SERVICE = "com.amazonaws.us-east-1.s3"
@@ -161,3 +163,28 @@ def test_through_the_internet_gateway_only_with_a_public_ip(server: RunningEc2d,
         ec2.delete_route(RouteTableId=net["main"], DestinationCidrBlock="0.0.0.0/0")
         ec2.detach_internet_gateway(InternetGatewayId=igw, VpcId=net["vpc"])
         ec2.delete_internet_gateway(InternetGatewayId=igw)
+
+
+def raw_get(netns: str, address: str, port: int, path: str, tls: bool) -> str:
+    """An HTTP GET for ``path`` with S3's Host header, sent from inside ``netns``: the answer."""
+    sock = connect_in_netns(netns, address, port, timeout=10)
+    if tls:
+        context = ssl.create_default_context()
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        sock = context.wrap_socket(sock, server_hostname=S3_HOST)
+    with sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {S3_HOST}\r\nConnection: close\r\n\r\n".encode())
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_in_a_vpc_s3_answers_at_its_own_address_only(server: RunningEc2d, net: dict[str, Any]) -> None:
+    """169.254.169.250 serves ec2d's other services in every VPC; S3 there is refused (it would skip
+    the route tables). From the namespace itself (no subnet, no endpoint) S3's address answers."""
+    netns = instance_netns(server, net["inst"])
+    path = presigned(server, "get_object", net["bucket"], "x").removeprefix(f"http://{S3_HOST}")
+    refused = raw_get(netns, "169.254.169.250", 443, path, tls=True)
+    assert refused.startswith("HTTP/1.1 403") and "S3 answers at its own address" in refused, refused
+    assert raw_get(netns, ved.s3_address("us-east-1"), 80, path, tls=False).endswith("hello through the endpoint\n")

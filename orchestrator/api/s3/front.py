@@ -38,7 +38,7 @@ from orchestrator.api.s3 import addressing, bodies, engine, sigv2
 from orchestrator.api.s3.errors import S3Error, access_denied, from_sigv4
 from orchestrator.api.s3.errors import body as error_body
 from orchestrator.domain import errors, s3_actions
-from orchestrator.domain.vpc_endpoints import VpcEndpointData
+from orchestrator.domain.vpc_endpoints import VpcEndpointData, s3_address
 from orchestrator.drivers.objectstore.driver import EngineEndpoint, ObjectStoreEngine
 from orchestrator.services.backend import Backend
 from orchestrator.services.principals import Caller
@@ -209,7 +209,12 @@ class S3Front:
             return None
         context["aws:SourceVpc"] = vpc_id
         local = request.transport.get_extra_info("sockname")
-        endpoint = endpoint_through(self.backend, vpc_id, request.remote or "", local[0] if local else "")
+        address = local[0] if local else ""
+        if address not in {s3_address(r) for r in self.backend.config.regions}:
+            # S3 is reached at its own address, as the route tables allow; 169.254.169.250 serves the rest
+            raise S3Error("AccessDenied", "In a VPC, S3 answers at its own address (s3.REGION.amazonaws.com), "
+                          "reachable through a gateway endpoint or the internet.", 403)
+        endpoint = endpoint_through(self.backend, vpc_id, request.remote or "", address)
         if endpoint is not None:
             context["aws:SourceVpce"] = endpoint.id
         return endpoint
