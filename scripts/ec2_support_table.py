@@ -38,9 +38,9 @@ SHARED = frozenset({"DryRun"})
 NOTES: dict[str, str] = {
     "CreateVpcEndpoint": "Gateway endpoints for S3 (`com.amazonaws.REGION.s3`) only; `VpcEndpointType` Interface, "
                          "GatewayLoadBalancer, Resource, ServiceNetwork refused (UnsupportedOperation); `SubnetIds`/"
-                         "`SecurityGroupIds` refused for a Gateway endpoint (InvalidParameterValue)",
+                         "`SecurityGroupIds` refused for a Gateway endpoint (InvalidParameter, as EC2)",
     "ModifyVpcEndpoint": "route tables and the policy; `AddSubnetIds`/`AddSecurityGroupIds` refused for a Gateway "
-                         "endpoint (InvalidParameterValue)",
+                         "endpoint (InvalidParameter, as EC2)",
     "CreateVpcPeeringConnection": "`PeerOwnerId` other than the caller's account refused (UnsupportedOperation: "
                                   "ec2d serves one account); `PeerRegion` must be a region ec2d serves",
     "AuthorizeSecurityGroupEgress": "`Ipv6Ranges` refused (UnsupportedOperation: ec2d's VPCs are IPv4 only); "

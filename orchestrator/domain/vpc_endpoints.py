@@ -121,11 +121,11 @@ def endpoint_type(value: Any) -> str:
 
 def policy_document(value: Any) -> str:
     """An endpoint policy as stored (the default full-access one when none is given); a document
-    that is not a policy is EC2's MalformedPolicyDocument."""
+    that is not a policy is EC2's InvalidPolicyDocument."""
     if value is None:
         return json.dumps(DEFAULT_POLICY)
     try:
         policy.parse(value, "resource")
     except (policy.MalformedPolicy, ValueError, TypeError) as exc:
-        raise errors.ApiError(f"Invalid policy document: {exc}", code="MalformedPolicyDocument") from None
+        raise errors.ApiError(f"The Policy Document is not valid. {exc}", code="InvalidPolicyDocument") from None
     return str(value)

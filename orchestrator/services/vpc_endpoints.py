@@ -76,6 +76,16 @@ def _remove_route(backend: Backend, region: str, rtb_id: str, vpce_id: str) -> N
     backend.store.update(table)
 
 
+def _gateway_only(subnets: Any, groups: Any) -> None:
+    """EC2's refusal of an Interface endpoint's parameters for a Gateway endpoint."""
+    if subnets:
+        raise errors.ApiError("Subnet IDs are only supported for Interface and GatewayLoadBalancer type VPC Endpoints.",
+                              code="InvalidParameter")
+    if groups:
+        raise errors.ApiError("Security group IDs are only supported for Interface type VPC Endpoints.",
+                              code="InvalidParameter")
+
+
 def create(backend: Backend, region: str, req: Mapping[str, Any]) -> tuple[Record[VpcEndpointData], dict[str, str]]:
     """CreateVpcEndpoint's decision: the endpoint ``pending`` with its routes in place; the same
     ``ClientToken`` again returns the endpoint it made."""
@@ -86,8 +96,7 @@ def create(backend: Backend, region: str, req: Mapping[str, Any]) -> tuple[Recor
     if service_region != region:
         raise errors.ApiError(f"The Vpc Endpoint Service '{req['ServiceName']}' does not exist",
                               code="InvalidServiceName")
-    if req.get("SubnetIds") or req.get("SecurityGroupIds"):
-        raise errors.InvalidParameterValue("Subnet and security group ids are not valid for Gateway endpoints")
+    _gateway_only(req.get("SubnetIds"), req.get("SecurityGroupIds"))
     tags = tag_service.tags_from_specifications(req.get("TagSpecifications"), VPC_ENDPOINT)
     policy = ved.policy_document(req.get("PolicyDocument"))
     token = req.get("ClientToken")
@@ -134,8 +143,7 @@ def modify(backend: Backend, region: str, req: Mapping[str, Any]) -> Record[VpcE
     policy replaced or reset to full access."""
     if req.get("ResetPolicy") and req.get("PolicyDocument") is not None:
         raise errors.InvalidParameterCombination("The parameters ResetPolicy and PolicyDocument cannot be used together")
-    if req.get("AddSubnetIds") or req.get("AddSecurityGroupIds"):
-        raise errors.InvalidParameterValue("Subnet and security group ids are not valid for Gateway endpoints")
+    _gateway_only(req.get("AddSubnetIds"), req.get("AddSecurityGroupIds"))
     with backend.store.transaction():
         record = lookup.vpc_endpoint(backend, region, req["VpcEndpointId"])
         if record.state in _GONE:

@@ -130,7 +130,9 @@ def test_errors(ec2: Any, vpc: dict[str, Any]) -> None:
     assert refused(ec2.create_vpc_endpoint, VpcId=vpc["VpcId"], ServiceName=S3,
                    RouteTableIds=["rtb-0123456789abcdef0"])[0] == "InvalidRouteTableID.NotFound"
     assert refused(ec2.create_vpc_endpoint, VpcId=vpc["VpcId"], ServiceName=S3, PolicyDocument="{not json")[0] == \
-        "MalformedPolicyDocument"
+        "InvalidPolicyDocument"
+    assert refused(ec2.create_vpc_endpoint, VpcId=vpc["VpcId"], ServiceName=S3, SubnetIds=["subnet-0123456789abcdef0"]) \
+        == ("InvalidParameter", "Subnet IDs are only supported for Interface and GatewayLoadBalancer type VPC Endpoints.")
     ec2.create_vpc_endpoint(VpcId=vpc["VpcId"], ServiceName=S3, RouteTableIds=[t1])
     code, message = refused(ec2.create_vpc_endpoint, VpcId=vpc["VpcId"], ServiceName=S3, RouteTableIds=[t1])
     assert code == "RouteAlreadyExists" and t1 in message
