@@ -17,6 +17,7 @@ from typing import Any
 
 from orchestrator.domain import ids
 from orchestrator.domain.states import ACTIVE
+from orchestrator.domain.vpc_endpoints import s3_address
 from orchestrator.drivers.network import firewall as fw
 from orchestrator.drivers.network.dnsmasq import Lease
 from orchestrator.drivers.network.names import private_dns_name
@@ -223,6 +224,9 @@ def with_peer_members(group: fw.SecurityGroup, peer_members: Mapping[str, tuple[
                                egress=tuple(one(r) for r in group.egress))
 
 
+S3_PORT, S3_GROUP = "eni-s3", "sg-s3"  # S3's addresses as a port of the namespace, open to all
+
+
 def firewall_model(view: VpcView, tap_name: Callable[[str], str]) -> tuple[list[fw.Port], dict[str, fw.SecurityGroup]]:
     """The ports (every ENI of an active instance) and groups the VPC's ruleset is compiled from.
     Raises on records the model cannot express (the caller then locks the VPC down)."""
@@ -231,6 +235,9 @@ def firewall_model(view: VpcView, tap_name: Callable[[str], str]) -> tuple[list[
                      tuple(g["GroupId"] for g in e.data["Groups"] if g["GroupId"] in groups))
              for r in view.instances if r.state in ACTIVE for e in view.enis.get(r.id, ())]
     ports += [fw.local_port(n.eni_id, (n.ip,), tuple(g for g in n.group_ids if g in groups)) for n in view.nodes]
+    if view.regions:  # S3's addresses: whatever reaches them (service_access) passes the sender's egress rules
+        groups[S3_GROUP] = fw.SecurityGroup(S3_GROUP, ingress=(fw.Rule("-1", cidrs=("0.0.0.0/0",)),))
+        ports.append(fw.local_port(S3_PORT, tuple(sorted({s3_address(r) for r in view.regions})), (S3_GROUP,)))
     return ports, groups
 
 

@@ -5,6 +5,7 @@ subnet with no other way out (no internet gateway, no NAT gateway):
 - after CreateVpcEndpoint on the subnet's route table the guest reads and writes objects;
 - an endpoint policy that denies ``s3:PutObject`` makes the write AccessDenied, reads still work;
 - removing the route table from the endpoint cuts S3 off again;
+- the sender's security-group egress rules apply (a rule naming the S3 prefix list opens it);
 - without an endpoint, a route to an internet gateway opens S3 only to an instance with a public IP.
 
 The guest sends presigned requests (SigV4 in the query, made on the host with the account's
@@ -67,7 +68,7 @@ def net(server: RunningEc2d) -> Iterator[dict[str, Any]]:
     try:
         wait_state(ec2, inst["InstanceId"], "running", 300)
         guest = ssh(instance_netns(server, inst), inst["PrivateIpAddress"], private_key(made["KeyMaterial"]))
-        yield {"vpc": vpc, "main": main, "bucket": bucket, "guest": guest, "inst": inst}
+        yield {"vpc": vpc, "main": main, "bucket": bucket, "guest": guest, "inst": inst, "sg": sg}
     finally:
         if guest is not None:
             guest.close()
@@ -142,6 +143,27 @@ def test_gateway_endpoint_opens_s3_and_its_policy_applies(server: RunningEc2d, n
     assert put(server, guest, bucket, "again", "ok").startswith("HTTP/1.1 200")
     ec2.delete_vpc_endpoints(VpcEndpointIds=[vpce])
     assert get(server, guest, bucket, "x") is None
+
+
+def test_security_group_egress_rules_apply_to_s3(server: RunningEc2d, net: dict[str, Any]) -> None:
+    """The sender's security-group egress rules apply to S3's address, as on AWS: with no egress rule
+    the endpoint does not help; a rule naming the S3 prefix list opens it again."""
+    ec2, guest, bucket, sg = server.client(), net["guest"], net["bucket"], net["sg"]
+    vpce = ec2.create_vpc_endpoint(VpcId=net["vpc"], ServiceName=SERVICE,
+                                   RouteTableIds=[net["main"]])["VpcEndpoint"]["VpcEndpointId"]
+    everything = [{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
+    to_s3 = [{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80,
+              "PrefixListIds": [{"PrefixListId": ved.s3_prefix_list_id("us-east-1")}]}]
+    try:
+        assert get(server, guest, bucket, "x") == "hello through the endpoint\n"
+        ec2.revoke_security_group_egress(GroupId=sg, IpPermissions=everything)
+        assert get(server, guest, bucket, "x") is None
+        ec2.authorize_security_group_egress(GroupId=sg, IpPermissions=to_s3)
+        assert get(server, guest, bucket, "x") == "hello through the endpoint\n"
+        ec2.revoke_security_group_egress(GroupId=sg, IpPermissions=to_s3)
+    finally:
+        ec2.authorize_security_group_egress(GroupId=sg, IpPermissions=everything)
+        ec2.delete_vpc_endpoints(VpcEndpointIds=[vpce])
 
 
 def test_through_the_internet_gateway_only_with_a_public_ip(server: RunningEc2d, net: dict[str, Any]) -> None:
