@@ -12,7 +12,7 @@ from test_vpc_state import igw, instance, route_table, world
 from orchestrator.domain import vpc_endpoints as ved
 from orchestrator.drivers.network import nftables as nft
 from orchestrator.drivers.network.vpc import service_access as nft_access
-from orchestrator.runtime import service_access
+from orchestrator.runtime import service_access, vpc_state
 from orchestrator.store.sqlite import Record
 
 REGIONS = ["us-east-1", "us-west-2"]
@@ -85,3 +85,12 @@ def test_the_nft_table_drops_all_but_the_allowed_sources() -> None:
     text = nft.replace_table(nft_access.table({S3: ("10.0.1.0/24",), S3_WEST: ()}))
     assert f"ip daddr {S3} ip saddr {{ 10.0.1.0/24 }} accept\n\t\tip daddr {S3} drop" in text
     assert f"ip daddr {S3_WEST} drop" in text and 'iifname "lo" accept' in text
+
+
+def test_s3_addresses_are_a_local_port_open_to_all() -> None:
+    """So the firewall's input chains apply the sending port's egress rules to S3 traffic."""
+    ports, groups = vpc_state.firewall_model(view([]), str)
+    [s3] = [p for p in ports if p.eni_id == vpc_state.S3_PORT]
+    assert s3.local and s3.ips == tuple(sorted((S3, S3_WEST))) and s3.group_ids == (vpc_state.S3_GROUP,)
+    assert groups[vpc_state.S3_GROUP].ingress[0].cidrs == ("0.0.0.0/0",)
+    assert vpc_state.S3_PORT not in [p.eni_id for p in vpc_state.firewall_model(world(), str)[0]]  # no regions
