@@ -128,10 +128,6 @@ def describe_one(record: Record[VpcEndpointData], tags: Mapping[str, str]) -> di
             "CreationTimestamp": d["CreationTimestamp"], "Tags": tag_service.tag_list(tags), "OwnerId": d["OwnerId"]}
 
 
-def shown(backend: Backend, record: Record[VpcEndpointData]) -> dict[str, Any]:
-    return describe_one(record, backend.store.tags_of(record.id))
-
-
 def describe(backend: Backend, region: str, vpce_ids: Sequence[str] | None) -> list[dict[str, Any]]:
     """DescribeVpcEndpoints' items (the filters and pages are the handler's)."""
     records = [r for r in backend.store.list(VPC_ENDPOINT, region) if r.state != str(VE.DELETED)]
@@ -184,6 +180,7 @@ def delete(backend: Backend, region: str, vpce_ids: Sequence[str]) -> tuple[list
                     _remove_route(backend, region, rtb_id, record.id)
                 record = backend.store.transition(record.id, record.state, str(VE.DELETING), {"RouteTableIds": []})
                 backend.store.transition(record.id, str(VE.DELETING), str(VE.DELETED))
+                backend.store.delete(record.id)  # its tags with it
                 vpcs.add(record.data["VpcId"])
         except errors.ApiError as exc:
             unsuccessful.append({"Error": {"Code": exc.code, "Message": exc.message}, "ResourceId": vpce_id})
