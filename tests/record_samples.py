@@ -77,6 +77,10 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "AccepterVpcInfo": {"VpcId": "vpc-0123456789abcdef1", "OwnerId": OWNER, "Region": "us-east-1",
                             "CidrBlock": "10.1.0.0/16"},
         "StatusMessage": "Pending Acceptance by " + OWNER},
+    "vpc-endpoint": {"VpcEndpointType": "Gateway", "VpcId": "vpc-0123456789abcdef0",
+                     "ServiceName": "com.amazonaws.us-east-1.s3", "PolicyDocument": "{}",
+                     "RouteTableIds": ["rtb-0123456789abcdef0"], "OwnerId": OWNER,
+                     "CreationTimestamp": "2026-01-01T00:00:00.000Z"},
     "dhcp-options": {"DhcpConfigurations": [{"Key": "domain-name-servers", "Values": ["AmazonProvidedDNS"]}],
                      "OwnerId": OWNER},
     "route-table": {
