@@ -16,6 +16,7 @@ from orchestrator.api.app import make_app
 from orchestrator.api.endpoint_sites import PORT, EndpointSites, host_context
 from orchestrator.config import Config
 from orchestrator.domain.states import InstanceState, VolumeState
+from orchestrator.domain.vpc_endpoints import s3_address
 from orchestrator.drivers.compute.fake import FakeCompute
 from orchestrator.drivers.loadbalancer.fake import FakeLoadBalancerDriver
 from orchestrator.drivers.network.firewall.fake import FakeFirewall
@@ -160,13 +161,16 @@ async def start_runtime(backend: Backend) -> Runtime:
     probe = await asyncio.to_thread(probe_host, config.cache_dir)
     log.info("virtualization: %s (%s)", "kvm" if probe.virt_type == "kvm" else "tcg", probe.reason)
     run_dir = f"/run/{config.prefix}"
-    networks = {r: LinuxVpcNetwork(config.prefix, run_dir, r) for r in config.regions}
+    networks = {r: LinuxVpcNetwork(config.prefix, run_dir, r, list(config.regions)) for r in config.regions}
     imds = IMDSServer()
     await imds.start()
+    s3_ips = sorted({s3_address(r) for r in config.regions})  # S3's own address in each region
     sites = EndpointSites(await asyncio.to_thread(
-        host_context, config.cache_dir, list(config.regions), config.data_dir / "tls", SERVICE_ENDPOINT_IP))
+        host_context, config.cache_dir, list(config.regions), config.data_dir / "tls", SERVICE_ENDPOINT_IP, *s3_ips))
     endpoint = VpcEndpoint(functools.partial(open_listener_in_netns, address=SERVICE_ENDPOINT_IP, port=PORT),
-                           sites)
+                           sites, tuple((f"s3-{ip}-{port}", functools.partial(open_listener_in_netns, address=ip,
+                                                                               port=port), port == PORT)
+                                        for ip in s3_ips for port in (PORT, 80)))
     runtime = Runtime(
         backend,
         compute=LibvirtCompute(config.libvirt_uri),
@@ -215,10 +219,10 @@ async def _run_locked(config: Config, ready: asyncio.Event | None, stop: asyncio
         await _stop_s3(s3_engine)
         backend.close()
         raise
-    app = make_app(backend, s3_engine=s3_engine)
+    sites = endpoint_sites(runtime)
+    app = make_app(backend, s3_engine=s3_engine, vpc_of=sites.vpc_of if sites is not None else None)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    sites = endpoint_sites(runtime)
     if sites is not None:
         await sites.serve(runner)  # the in-VPC HTTPS endpoint: the same app
     site = web.TCPSite(runner, config.host, config.port, reuse_address=True)

@@ -47,6 +47,11 @@ NOTES: dict[str, str] = {
                                    "no prefix delegation)",
     "ModifyAddressAttribute": "the name's forward record is not checked in public DNS (ec2d has none); the VPC "
                               "resolvers of the region answer the PTR and that forward record",
+    "CreateVpcEndpoint": "Gateway endpoints for S3 (`com.amazonaws.REGION.s3`) only; `VpcEndpointType` Interface, "
+                         "GatewayLoadBalancer, Resource, ServiceNetwork refused (UnsupportedOperation); `SubnetIds`/"
+                         "`SecurityGroupIds` refused for a Gateway endpoint (InvalidParameter, as EC2)",
+    "ModifyVpcEndpoint": "route tables and the policy; `AddSubnetIds`/`AddSecurityGroupIds` refused for a Gateway "
+                         "endpoint (InvalidParameter, as EC2)",
     "CreateVpcPeeringConnection": "`PeerOwnerId` other than the caller's account refused (UnsupportedOperation: "
                                   "ec2d serves one account); `PeerRegion` must be a region ec2d serves",
     "AuthorizeSecurityGroupEgress": "`Ipv6Ranges` refused (UnsupportedOperation: ec2d's VPCs are IPv4 only); "
@@ -57,7 +62,7 @@ NOTES: dict[str, str] = {
                                      "counted as its MaxEntries rules",
     "ModifySecurityGroupRules": "`CidrIpv6` refused (UnsupportedOperation)",
     "CreateManagedPrefixList": "`AddressFamily=IPv6` refused (UnsupportedOperation: ec2d's VPCs are IPv4 only)",
-    "DescribePrefixLists": "ec2d has no AWS-managed prefix lists yet: always empty",
+    "DescribePrefixLists": "the AWS-managed `com.amazonaws.REGION.s3` (S3's address of the region)",
     "CopyImage": "`Encrypted`/`KmsKeyId` re-encrypt the copies (LUKS in qcow2); a key id or ARN of the account "
                  "and region names a key made on first use (no KMS API)",
     "CopySnapshot": "`Encrypted`/`KmsKeyId` re-encrypt the copy (LUKS in qcow2); a key that names no key ends "
@@ -68,10 +73,12 @@ NOTES: dict[str, str] = {
     "ModifyVolume": "`MultiAttachEnabled` changes on unattached io2 volumes only, as on EC2 (the file is "
                     "converted, qcow2 <-> raw)",
     "DetachVolume": "a Multi-Attach volume attached to several instances needs `InstanceId` (MissingParameter)",
-    "CreateRoute": "targets: internet gateways (`GatewayId`), NAT gateways (`NatGatewayId`), VPC peering "
+    "CreateRoute": "destination a CIDR or a customer-managed prefix list (`DestinationPrefixListId`, followed as "
+                   "it changes); targets: internet gateways (`GatewayId`), NAT gateways (`NatGatewayId`), VPC peering "
                    "connections (a blackhole until active); instances, network interfaces and other targets "
                    "refused (UnsupportedOperation)",
-    "ReplaceRoute": "targets: internet gateways (`GatewayId`), NAT gateways (`NatGatewayId`), VPC peering "
+    "ReplaceRoute": "destination a CIDR or a customer-managed prefix list; targets: internet gateways "
+                    "(`GatewayId`), NAT gateways (`NatGatewayId`), VPC peering "
                     "connections (a blackhole until active); instances, network interfaces and other targets "
                     "refused (UnsupportedOperation)",
     "CreateNatGateway": "one address per gateway: secondary addresses and `AvailabilityZoneAddresses` (regional "

@@ -79,6 +79,10 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "StatusMessage": "Pending Acceptance by " + OWNER},
     "subnet-cidr-reservation": {"SubnetId": "subnet-0123456789abcdef0", "Cidr": "10.0.0.16/28",
                                 "ReservationType": "explicit", "OwnerId": OWNER},
+    "vpc-endpoint": {"VpcEndpointType": "Gateway", "VpcId": "vpc-0123456789abcdef0",
+                     "ServiceName": "com.amazonaws.us-east-1.s3", "PolicyDocument": "{}",
+                     "RouteTableIds": ["rtb-0123456789abcdef0"], "OwnerId": OWNER,
+                     "CreationTimestamp": "2026-01-01T00:00:00.000Z"},
     "dhcp-options": {"DhcpConfigurations": [{"Key": "domain-name-servers", "Values": ["AmazonProvidedDNS"]}],
                      "OwnerId": OWNER},
     "route-table": {

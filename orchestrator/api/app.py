@@ -219,12 +219,14 @@ class Front:
 
 
 def make_app(backend: Backend, clock: Callable[[], dt.datetime] | None = None,
-             s3_engine: ObjectStoreEngine | None = None) -> web.Application:
-    """The application; ``s3_engine`` serves S3 (without one, S3 requests answer 503)."""
+             s3_engine: ObjectStoreEngine | None = None,
+             vpc_of: Callable[[web.BaseRequest], str | None] | None = None) -> web.Application:
+    """The application; ``s3_engine`` serves S3 (without one, S3 requests answer 503); ``vpc_of``
+    tells the VPC a request came from through the in-VPC listeners (S3's endpoint policies)."""
     logging.getLogger("aiohttp.server").addFilter(_MALFORMED_HTTP)  # a set: adding twice is a no-op
     app = web.Application(client_max_size=MAX_BODY)  # read() only: S3's streamed bodies are not capped
     api = Api(backend, clock)
-    s3 = S3Front(backend, s3_engine, clock, endpoint_hosts=(backend.config.host,))
+    s3 = S3Front(backend, s3_engine, clock, endpoint_hosts=(backend.config.host,), vpc_of=vpc_of)
     app[BACKEND_KEY] = backend
     app[S3_KEY] = s3
 

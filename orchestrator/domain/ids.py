@@ -72,6 +72,8 @@ KINDS: dict[str, Kind] = {
              "InvalidAttachmentID.Malformed", "attachment"),
         Kind("vol-mod", "volume-modification", "InvalidVolumeModification.NotFound",
              "InvalidVolumeModification.Malformed", "volume modification"),
+        Kind("vpce", "vpc-endpoint", "InvalidVpcEndpointId.NotFound", "InvalidVpcEndpointId.Malformed",
+             "VpcEndpoint"),
         Kind("pl", "prefix-list", "InvalidPrefixListID.NotFound", "InvalidPrefixListId.Malformed", "prefix list"),
         Kind("lt", "launch-template", "InvalidLaunchTemplateId.NotFound", "InvalidLaunchTemplateId.Malformed",
              "launch template"),

@@ -20,6 +20,7 @@ from typing import Any
 
 from orchestrator.domain.prefix_lists import PrefixListState
 from orchestrator.domain.states import INSTANCE_TRANSITIONS, VOLUME_TRANSITIONS, InstanceState, VolumeState
+from orchestrator.domain.vpc_endpoints import VpcEndpointState
 from orchestrator.domain.vpc_peering import VpcPeeringState
 
 
@@ -221,6 +222,21 @@ PREFIX_LIST = Lifecycle(
 )
 
 
+VE = VpcEndpointState
+VPC_ENDPOINT = Lifecycle(
+    "vpc-endpoint",
+    frozenset({str(VE.PENDING)}),  # CreateVpcEndpoint
+    _table({
+        VE.PENDING: frozenset({VE.AVAILABLE,  # its routes are in the tables and the VPC followed
+                               VE.FAILED, VE.DELETING}),
+        VE.AVAILABLE: frozenset({VE.DELETING}),
+        VE.FAILED: frozenset({VE.DELETING}),
+        VE.DELETING: frozenset({VE.DELETED}),
+        VE.DELETED: frozenset(),
+    }),
+)
+
+
 def _static(resource: str) -> Lifecycle:
     return Lifecycle(resource, frozenset({AVAILABLE}), {AVAILABLE: frozenset()})
 
@@ -232,8 +248,8 @@ LIFECYCLES: dict[str, Lifecycle] = {
         _static("internet-gateway"), _static("route-table"), _static("elastic-ip"),
         _static("iam-user"), _static("iam-access-key"), _static("iam-role"), _static("iam-policy"),
         _static("iam-instance-profile"), _static("sts-session"), _static("launch-template"),
-        _static("dhcp-options"), _static("subnet-cidr-reservation"),
-        NAT_GATEWAY, VPC_PEERING, PREFIX_LIST, LOAD_BALANCER, _static("elbv2-target-group"), _static("elbv2-listener"),
+        _static("dhcp-options"), _static("subnet-cidr-reservation"), NAT_GATEWAY, VPC_PEERING, PREFIX_LIST,
+        VPC_ENDPOINT, LOAD_BALANCER, _static("elbv2-target-group"), _static("elbv2-listener"),
         _static("elbv2-rule"),
     )
 }

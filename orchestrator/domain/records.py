@@ -29,6 +29,7 @@ from orchestrator.domain.prefix_lists import PL_SCHEMAS
 from orchestrator.domain.route_records import NAT_GATEWAY, NatGatewayData, RouteTableData
 from orchestrator.domain.status_checks import SystemCheck
 from orchestrator.domain.subnet_cidr_reservations import SCR_SCHEMAS
+from orchestrator.domain.vpc_endpoints import VPCE_SCHEMAS
 from orchestrator.domain.vpc_peering import VPC_PEERING_SCHEMAS
 
 # ---------------------------------------------------------------------------------------------
@@ -507,7 +508,7 @@ SCHEMAS: dict[str, type[Any]] = {
     LISTENER_RULE: RuleData,
 }
 SCHEMAS.update(AUTOSCALING_SCHEMAS | DHCP_SCHEMAS | VPC_PEERING_SCHEMAS | PL_SCHEMAS  # Auto Scaling, DHCP options,
-               | SCR_SCHEMAS)  # peering, prefix lists, subnet CIDR reservations
+               | SCR_SCHEMAS | VPCE_SCHEMAS)  # peering, prefix lists, subnet CIDR reservations, VPC endpoints
 
 
 # ---------------------------------------------------------------------------------------------

@@ -22,10 +22,11 @@ class RouteTableAssociation(TypedDict):
 
 
 class Route(TypedDict):  # Describe shows State "blackhole" while the target is gone
-    DestinationCidrBlock: str
+    DestinationCidrBlock: NotRequired[str]  # or, for a gateway endpoint's route, the list:
+    DestinationPrefixListId: NotRequired[str]
     State: str
     Origin: str
-    GatewayId: NotRequired[str]  # "local" or an internet gateway
+    GatewayId: NotRequired[str]  # "local", an internet gateway or a gateway endpoint (vpce-)
     NatGatewayId: NotRequired[str]
     VpcPeeringConnectionId: NotRequired[str]
 

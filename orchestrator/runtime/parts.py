@@ -33,18 +33,27 @@ class MetadataService(Protocol):
 class SocketServer(Protocol):
     """Something serving per-VPC listening sockets (``api.endpoint_sites.EndpointSites``)."""
 
-    async def add_listener(self, key: str, sock: socket.socket) -> None: ...
+    async def add_listener(self, key: str, sock: socket.socket, tls: bool = True) -> None: ...
 
     async def remove_listener(self, key: str) -> None: ...
 
 
+Opener = Callable[[str], socket.socket]  # makes a listening socket in the VPC namespace named
+
+
 @dataclass(frozen=True)
 class VpcEndpoint:
-    """ec2d's in-VPC service endpoint: ``open`` makes its listening socket in a VPC namespace,
-    ``server`` serves it."""
+    """ec2d's in-VPC service endpoint: ``open`` makes its listening socket (169.254.169.250:443) in
+    a VPC namespace, ``server`` serves it; ``more`` are S3's listeners, ``(name, opener, tls)``
+    (its address of each region, HTTPS on 443 and HTTP on 80, as S3 answers both)."""
 
-    open: Callable[[str], socket.socket]
+    open: Opener
     server: SocketServer
+    more: tuple[tuple[str, Opener, bool], ...] = ()
+
+    def listeners(self, vpc_id: str) -> list[tuple[str, Opener, bool]]:
+        """``(key, opener, tls)`` of every listener of ``vpc_id`` (the key starts with the VPC id)."""
+        return [(vpc_id, self.open, True)] + [(f"{vpc_id}/{name}", opener, tls) for name, opener, tls in self.more]
 
 
 class PublicSide(Protocol):

@@ -15,6 +15,6 @@ def peering_links(view: VpcView) -> list[PeeringLink]:
     live = route_plan.live_targets(igw_id, view.nat_gateways, [p.pcx_id for p in view.peerings])
     return [PeeringLink(p.pcx_id, p.peer_ns, p.peer_cidr, p.requester,
                         tuple(route_plan.peering_ranges(view.route_tables, view.subnets, live, p.pcx_id,
-                                                        (p.peer_cidr, *p.secondary_cidrs))),
+                                                        (p.peer_cidr, *p.secondary_cidrs), view.prefix_lists)),
                         p.secondary_cidrs)
             for p in sorted(view.peerings, key=lambda p: p.pcx_id)]

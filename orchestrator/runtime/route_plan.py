@@ -32,11 +32,12 @@ def route_target(route: Mapping[str, object]) -> str:
     return str(route.get("NatGatewayId") or route.get("VpcPeeringConnectionId") or route.get("GatewayId") or "")
 
 
-def live_targets(igw_id: str | None, nat_gateways: Iterable[Record], peerings: Iterable[str] = ()) -> set[str]:
+def live_targets(igw_id: str | None, nat_gateways: Iterable[Record], peerings: Iterable[str] = (),
+                 endpoints: Iterable[str] = ()) -> set[str]:
     """The targets that can carry traffic: ``local``, the VPC's attached IGW, available NAT
-    gateways, the active peering connections ``peerings`` (ids)."""
+    gateways, the active peering connections ``peerings`` and gateway ``endpoints`` (ids)."""
     live = {LOCAL} | ({igw_id} if igw_id else set())
-    return live | {n.id for n in nat_gateways if n.state in NAT_WORKS} | set(peerings)
+    return live | {n.id for n in nat_gateways if n.state in NAT_WORKS} | set(peerings) | set(endpoints)
 
 
 def route_state(route: Mapping[str, object], live: set[str]) -> str:
@@ -55,15 +56,20 @@ def _range(cidr: str) -> Range:
     return int(net.network_address), int(net.network_address) + net.num_addresses
 
 
-def decide(routes: Sequence[Mapping[str, object]], live: set[str]) -> list[tuple[Range, str]]:
+def decide(routes: Sequence[Mapping[str, object]], live: set[str],
+           lists: Mapping[str, Sequence[str]] | None = None) -> list[tuple[Range, str]]:
     """The address space cut into ranges, each with the target of its longest matching route
-    (``blackhole`` for a dead target); ranges no route covers are left out."""
+    (``blackhole`` for a dead target); ranges no route covers are left out. A route to a prefix
+    list stands for one route per CIDR of the list (``lists``: list id -> CIDRs)."""
     nets = []
     for r in routes:
-        try:
-            nets.append((_range(str(r["DestinationCidrBlock"])), route_target(r)))
-        except ValueError:
-            continue  # not IPv4 (never stored today): no effect on IPv4 forwarding
+        pl_id = r.get("DestinationPrefixListId")
+        destinations = (lists or {}).get(str(pl_id), ()) if pl_id else (r.get("DestinationCidrBlock"),)
+        for destination in destinations:
+            try:
+                nets.append((_range(str(destination)), route_target(r)))
+            except ValueError:
+                continue  # not IPv4 (never stored today): no effect on IPv4 forwarding
     cuts = sorted({b for (lo, hi), _ in nets for b in (lo, hi)})
     out: list[tuple[Range, str]] = []
     for lo, hi in itertools.pairwise(cuts):
@@ -77,6 +83,12 @@ def decide(routes: Sequence[Mapping[str, object]], live: set[str]) -> list[tuple
         else:
             out.append(((lo, hi), target))
     return out
+
+
+def target_of(decided: Sequence[tuple[Range, str]], address: str) -> str | None:
+    """The target the decision sends ``address`` to (None: no route covers it)."""
+    value = int(ipaddress.IPv4Address(address))
+    return next((t for (lo, hi), t in decided if lo <= value < hi), None)
 
 
 def ranges_to(decided: Sequence[tuple[Range, str]], target: str) -> list[Range]:
@@ -101,16 +113,20 @@ def cidrs(ranges: Sequence[Range]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def internet_ranges(tables: Sequence[Record], subnet_id: str, igw_id: str | None, live: set[str]) -> list[Range]:
+Lists = Mapping[str, Sequence[str]] | None  # prefix list id -> CIDRs (routes may name a list)
+
+
+def internet_ranges(tables: Sequence[Record], subnet_id: str, igw_id: str | None, live: set[str],
+                    lists: Lists = None) -> list[Range]:
     """The destinations the subnet's route table sends to the VPC's attached internet gateway."""
     table = table_for(tables, subnet_id)
     if table is None or igw_id is None:
         return []
-    return ranges_to(decide(table.data["Routes"], live), igw_id)
+    return ranges_to(decide(table.data["Routes"], live, lists), igw_id)
 
 
 def egress(tables: Sequence[Record], subnets: Mapping[str, Record], igw_id: str | None,
-           nat_gateways: Sequence[Record]) -> list[SubnetEgress]:
+           nat_gateways: Sequence[Record], lists: Lists = None) -> list[SubnetEgress]:
     """Per subnet of the VPC, what may leave through the internet gateway: directly (the
     destinations routed to the IGW) and through each NAT gateway (the destinations routed to it
     that its own subnet routes to the IGW), sorted by subnet CIDR."""
@@ -119,14 +135,14 @@ def egress(tables: Sequence[Record], subnets: Mapping[str, Record], igw_id: str 
     out = []
     for subnet in sorted(subnets.values(), key=lambda s: _range(s.data["CidrBlock"])):
         table = table_for(tables, subnet.id)
-        decided = decide(table.data["Routes"], live) if table is not None else []
+        decided = decide(table.data["Routes"], live, lists) if table is not None else []
         direct = ranges_to(decided, igw_id) if igw_id else []
         via: list[tuple[str, tuple[str, ...]]] = []
         for nat in nat_gateways:
             public_ip = nat_ips[nat.id]
             if nat.id not in live or public_ip is None or nat.data["SubnetId"] not in subnets:
                 continue
-            onward = internet_ranges(tables, nat.data["SubnetId"], igw_id, live)
+            onward = internet_ranges(tables, nat.data["SubnetId"], igw_id, live, lists)
             ranges = intersect(ranges_to(decided, nat.id), onward)
             if ranges:
                 via.append((public_ip, cidrs(ranges)))
@@ -139,13 +155,13 @@ def _public_ip(nat: Record) -> str | None:
 
 
 def peering_ranges(tables: Sequence[Record], subnets: Mapping[str, Record], live: set[str], pcx_id: str,
-                   peer_cidrs: Sequence[str]) -> list[tuple[str, tuple[str, ...]]]:
-    """Per subnet (CIDR), the destinations inside the peer VPC's ``peer_cidr`` that its route
+                   peer_cidrs: Sequence[str], lists: Lists = None) -> list[tuple[str, tuple[str, ...]]]:
+    """Per subnet (CIDR), the destinations inside the peer VPC's ``peer_cidrs`` that its route
     table sends to the peering connection ``pcx_id``; subnets that send none are left out."""
     out = []
     for subnet in sorted(subnets.values(), key=lambda s: _range(s.data["CidrBlock"])):
         table = table_for(tables, subnet.id)
-        decided = decide(table.data["Routes"], live) if table is not None else []
+        decided = decide(table.data["Routes"], live, lists) if table is not None else []
         ranges = intersect(ranges_to(decided, pcx_id), sorted(_range(c) for c in peer_cidrs))
         if ranges:
             out.append((subnet.data["CidrBlock"], cidrs(ranges)))

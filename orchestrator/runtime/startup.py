@@ -11,6 +11,7 @@ from pathlib import Path
 
 from orchestrator.domain import vpc_cidrs
 from orchestrator.domain.ipv6_pools import VPC_POOL
+from orchestrator.domain.vpc_endpoints import S3_BLOCK
 from orchestrator.runtime import records as rec
 from orchestrator.runtime.ebs import Ebs
 from orchestrator.runtime.parts import Parts
@@ -40,6 +41,7 @@ class Startup:
         if p.public is not None:
             await self.jobs.call(p.public.ensure, config.host_routes, config.uplink_nat)
             await self.jobs.call(p.any_network().ensure_unreachable, config.public_pool)
+            await self.jobs.call(p.any_network().ensure_unreachable, str(S3_BLOCK))  # S3's addresses
         await self.jobs.call(p.any_network().ensure_unreachable, VPC_POOL)  # every VPC's IPv6 /56 fails closed
         await self.sweep_orphan_networks()
         for region in config.regions:
@@ -73,7 +75,7 @@ class Startup:
         vpc_records = [v for region in p.model.config.regions for v in p.model.store.list(rec.VPC, region)]
         cidrs = {c for v in vpc_records for c in vpc_cidrs.network_cidrs(v.data)} | {VPC_POOL}
         if p.public is not None:
-            cidrs.add(p.model.config.public_pool)
+            cidrs |= {p.model.config.public_pool, str(S3_BLOCK)}
         report = await self.jobs.call(p.any_network().sweep_orphans, {v.id for v in vpc_records}, cidrs)
         if report.namespaces or report.routes:
             log.warning("removed orphan VPC networks %s and routes %s", report.namespaces, report.routes)

@@ -6,20 +6,21 @@ from __future__ import annotations
 
 import logging
 
-from orchestrator.domain import prefix_lists, vpc_cidrs, vpc_peering
+from orchestrator.domain import prefix_lists, vpc_cidrs, vpc_endpoints, vpc_peering
 from orchestrator.domain.lifecycle import NatGatewayState
 from orchestrator.domain.prefix_lists import PREFIX_LIST, PrefixListState
 from orchestrator.domain.records import LOAD_BALANCER, NAT_GATEWAY
 from orchestrator.domain.states import ACTIVE
 from orchestrator.domain.vpc_peering import VPC_PEERING, VpcPeeringState
 from orchestrator.drivers.network import routes
-from orchestrator.runtime import dhcp_state, peering_state, vpc_state
+from orchestrator.runtime import dhcp_state, peering_state, service_access, vpc_state
 from orchestrator.runtime import records as rec
 from orchestrator.runtime.parts import Parts
 from orchestrator.runtime.vpc_state import VpcView
 from orchestrator.store.sqlite import Record, Store
 
 log = logging.getLogger("ec2d.runtime")
+ENDPOINT_ROUTES = (str(vpc_endpoints.VpcEndpointState.PENDING), str(vpc_endpoints.VpcEndpointState.AVAILABLE))
 
 
 def read_view(parts: Parts, region: str, vpc: Record) -> VpcView:
@@ -30,13 +31,14 @@ def read_view(parts: Parts, region: str, vpc: Record) -> VpcView:
     image_ids = {r.data["ImageId"] for r in instances}
     zones = {z: parts.model.regions.zone(z) for z in {r.data["AvailabilityZone"] for r in instances}}
     groups = [g for g in store.list(rec.SECURITY_GROUP, region) if g.data.get("VpcId") == vpc.id]
+    tables = [t for t in store.list(rec.RTB, region) if t.data["VpcId"] == vpc.id]
     return VpcView(
         vpc=vpc,
         subnets={s.id: s for s in rec.subnets(store, region, vpc.id)},
         instances=instances,
         enis={r.id: rec.attached_enis(store, r) for r in instances},
         groups=groups,
-        route_tables=[t for t in store.list(rec.RTB, region) if t.data["VpcId"] == vpc.id],
+        route_tables=tables,
         igw=rec.attached_igw(store, region, vpc.id),
         public_ips={r.id: rec.public_ip_of(store, r) for r in instances},
         images={i: image for i in image_ids if (image := store.get(i)) is not None},
@@ -47,7 +49,10 @@ def read_view(parts: Parts, region: str, vpc: Record) -> VpcView:
                       if n.data["VpcId"] == vpc.id and n.state != str(NatGatewayState.DELETED)],
         peerings=(peerings := peer_sides(parts, vpc.id)),
         peer_members=peer_members(parts, region, peerings),
-        prefix_lists=prefix_list_cidrs(store, vpc_state.prefix_list_ids(groups)),
+        prefix_lists=prefix_list_cidrs(store, vpc_state.prefix_list_ids(groups, tables), list(parts.networks)),
+        endpoints=[e.id for e in store.list(vpc_endpoints.VPC_ENDPOINT, region)
+                   if e.data["VpcId"] == vpc.id and e.state in ENDPOINT_ROUTES],
+        regions=list(parts.networks),
         ptr_records=vpc_state.ptr_records(store.list(rec.EIP, region)),
     )
 
@@ -86,10 +91,14 @@ def peer_members(parts: Parts, region: str, peerings: list[vpc_state.PeerSide]) 
     return {gid: tuple(sorted(ips)) for gid, ips in members.items()}
 
 
-def prefix_list_cidrs(store: Store, pl_ids: set[str]) -> dict[str, tuple[str, ...]]:
-    """The current CIDRs of each named prefix list (a missing one: none, its rules match nothing)."""
+def prefix_list_cidrs(store: Store, pl_ids: set[str], regions: list[str] | None = None) -> dict[str, tuple[str, ...]]:
+    """The current CIDRs of each named prefix list, AWS-managed ones of ``regions`` included (a
+    missing one: none, its rules match nothing)."""
     out: dict[str, tuple[str, ...]] = {}
     for pl_id in pl_ids:
+        if (managed := vpc_endpoints.aws_prefix_list(pl_id, regions or [])) is not None:
+            out[pl_id] = tuple(managed[1]["Cidrs"])
+            continue
         found = store.get(pl_id)
         out[pl_id] = prefix_lists.cidrs(found.data) if found is not None and found.type == PREFIX_LIST else ()
     return out
@@ -131,8 +140,9 @@ class VpcNetworks:
             await p.imds.add_listener(vpc.id, sock)
             p.listening.add(vpc.id)
         if vpc.id not in p.endpoint_listening and p.endpoint is not None:
-            sock = await self.jobs.call(p.endpoint.open, net.netns_name(vpc.id))
-            await p.endpoint.server.add_listener(vpc.id, sock)
+            for key, opener, tls in p.endpoint.listeners(vpc.id):
+                sock = await self.jobs.call(opener, net.netns_name(vpc.id))
+                await p.endpoint.server.add_listener(key, sock, tls)
             p.endpoint_listening.add(vpc.id)
         await self.sync(vpc.region, vpc.id)
 
@@ -149,7 +159,8 @@ class VpcNetworks:
             await p.imds.remove_listener(vpc.id)
             p.listening.discard(vpc.id)
         if p.endpoint is not None and vpc.id in p.endpoint_listening:
-            await p.endpoint.server.remove_listener(vpc.id)
+            for key, _, _ in p.endpoint.listeners(vpc.id):
+                await p.endpoint.server.remove_listener(key)
             p.endpoint_listening.discard(vpc.id)
         await self.jobs.call(p.networks[vpc.region].delete_vpc, vpc.id)
 
@@ -188,6 +199,7 @@ class VpcNetworks:
             await self._lockdown(region, vpc_id, exc)
             raise
         await self.sync_firewall(region, view)
+        await self.jobs.call(p.networks[region].set_service_access, vpc_id, service_access.s3_access(view))
         options_set = p.model.store.get(vpc.data["DhcpOptionsId"]) if vpc.data["DhcpOptionsId"] != "default" else None
         await self.jobs.call(p.networks[region].set_dhcp_options, vpc_id,
                              dhcp_state.vpc_dhcp_options(vpc, options_set))

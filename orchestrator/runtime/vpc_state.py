@@ -17,6 +17,7 @@ from typing import Any
 
 from orchestrator.domain import address_ptr, ids, vpc_cidrs
 from orchestrator.domain.states import ACTIVE
+from orchestrator.domain.vpc_endpoints import s3_address
 from orchestrator.drivers.network import firewall as fw
 from orchestrator.drivers.network.dnsmasq import Lease
 from orchestrator.drivers.network.names import private_dns_name
@@ -51,6 +52,8 @@ class VpcView:
     peer_members: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # peer group -> member IPs
     prefix_lists: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # pl id -> its CIDRs (rules name them)
     ptr_records: Sequence[HostRecord] = ()  # the region's Elastic IPs with a custom reverse DNS name
+    endpoints: Sequence[str] = ()  # the VPC's gateway endpoints whose routes carry traffic (ids)
+    regions: Sequence[str] = ()  # the regions ec2d serves (S3 has an address in each)
 
 
 @dataclass(frozen=True)
@@ -104,13 +107,13 @@ def subnet_is_public(view: VpcView, subnet: Record) -> bool:
     VPC's attached internet gateway (its public addresses are then reachable from there)."""
     igw_id = view.igw.id if view.igw is not None else None
     live = route_plan.live_targets(igw_id, view.nat_gateways, [p.pcx_id for p in view.peerings])
-    return bool(route_plan.internet_ranges(view.route_tables, subnet.id, igw_id, live))
+    return bool(route_plan.internet_ranges(view.route_tables, subnet.id, igw_id, live, view.prefix_lists))
 
 
 def egress(view: VpcView) -> list[SubnetEgress]:
     """What may leave each subnet through the internet gateway, and through which NAT gateway."""
     return route_plan.egress(view.route_tables, view.subnets, view.igw.id if view.igw is not None else None,
-                             view.nat_gateways)
+                             view.nat_gateways, view.prefix_lists)
 
 
 def nat_table(view: VpcView) -> dict[str, str]:
@@ -196,10 +199,12 @@ def firewall_rule(rule: Mapping[str, Any], prefix_lists: Mapping[str, Sequence[s
                    cidrs=cidrs, group_ids=(ref,) if ref else ())
 
 
-def prefix_list_ids(groups: Sequence[Record]) -> set[str]:
-    """The prefix lists the groups' rules name (whose CIDRs the VPC's firewall needs)."""
+def prefix_list_ids(groups: Sequence[Record], tables: Sequence[Record] = ()) -> set[str]:
+    """The prefix lists the groups' rules and the route tables' routes name (whose CIDRs the VPC's
+    firewall and route filters need)."""
     return {r["PrefixListId"] for g in groups for r in (g.data.get("Rules") or [])
-            if isinstance(r, Mapping) and r.get("PrefixListId")}
+            if isinstance(r, Mapping) and r.get("PrefixListId")} | {
+        str(r["DestinationPrefixListId"]) for t in tables for r in t.data["Routes"] if r.get("DestinationPrefixListId")}
 
 
 def firewall_group(group: Record, prefix_lists: Mapping[str, Sequence[str]] | None = None) -> fw.SecurityGroup:
@@ -229,6 +234,9 @@ def with_peer_members(group: fw.SecurityGroup, peer_members: Mapping[str, tuple[
                                egress=tuple(one(r) for r in group.egress))
 
 
+S3_PORT, S3_GROUP = "eni-s3", "sg-s3"  # S3's addresses as a port of the namespace, open to all
+
+
 def firewall_model(view: VpcView, tap_name: Callable[[str], str]) -> tuple[list[fw.Port], dict[str, fw.SecurityGroup]]:
     """The ports (every ENI of an active instance) and groups the VPC's ruleset is compiled from.
     Raises on records the model cannot express (the caller then locks the VPC down)."""
@@ -237,6 +245,9 @@ def firewall_model(view: VpcView, tap_name: Callable[[str], str]) -> tuple[list[
                      tuple(g["GroupId"] for g in e.data["Groups"] if g["GroupId"] in groups))
              for r in view.instances if r.state in ACTIVE for e in view.enis.get(r.id, ())]
     ports += [fw.local_port(n.eni_id, (n.ip,), tuple(g for g in n.group_ids if g in groups)) for n in view.nodes]
+    if view.regions:  # S3's addresses: whatever reaches them (service_access) passes the sender's egress rules
+        groups[S3_GROUP] = fw.SecurityGroup(S3_GROUP, ingress=(fw.Rule("-1", cidrs=("0.0.0.0/0",)),))
+        ports.append(fw.local_port(S3_PORT, tuple(sorted({s3_address(r) for r in view.regions})), (S3_GROUP,)))
     return ports, groups
 
 

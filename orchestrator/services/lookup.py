@@ -33,6 +33,7 @@ from orchestrator.domain.records import (
     VpcData,
 )
 from orchestrator.domain.states import VolumeState
+from orchestrator.domain.vpc_endpoints import VpcEndpointData, VpcEndpointState
 from orchestrator.domain.vpc_peering import VpcPeeringData
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
@@ -86,6 +87,8 @@ LOOKUPS: dict[str, Lookup] = {lk.prefix: lk for lk in (
     Lookup("pcx"),
     Lookup("scr"),
     Lookup("pl", frozenset({str(PrefixListState.DELETE_COMPLETE)})),
+    Lookup("vpce", frozenset({str(VpcEndpointState.DELETED)}), lambda i: errors.NotFound(
+        "InvalidVpcEndpointId.NotFound", f"The Vpc Endpoint Id '{i}' does not exist")),
 )}
 
 
@@ -182,3 +185,7 @@ def vpc_peering(backend: Backend, region: str, pcx_id: str) -> Record[VpcPeering
 
 def prefix_list(backend: Backend, region: str, pl_id: str) -> Record[PrefixListData]:
     return get(backend, region, "pl", pl_id)
+
+
+def vpc_endpoint(backend: Backend, region: str, vpce_id: str) -> Record[VpcEndpointData]:
+    return get(backend, region, "vpce", vpce_id)

@@ -16,8 +16,10 @@ from typing import Any
 
 from orchestrator.domain import errors, ids
 from orchestrator.domain import prefix_lists as pld
+from orchestrator.domain import vpc_endpoints as ved
 from orchestrator.domain.prefix_lists import PREFIX_LIST, PrefixListData, PrefixListEntryData
 from orchestrator.domain.prefix_lists import PrefixListState as PL
+from orchestrator.domain.records import RTB
 from orchestrator.services import lookup, vpcs
 from orchestrator.services import security_groups as sgs
 from orchestrator.services import tags as tag_service
@@ -73,12 +75,20 @@ def shown(backend: Backend, record: Record[PrefixListData]) -> dict[str, Any]:
 
 def describe(backend: Backend, region: str, pl_ids: Sequence[str] | None) -> list[dict[str, Any]]:
     """DescribeManagedPrefixLists' items (the filters and pages are the handler's)."""
+    managed = {p["PrefixListId"]: _aws_item(region, p) for p in ved.aws_prefix_lists(region)}
+    own_ids = [i for i in pl_ids or [] if i not in managed]
     records = [r for r in backend.store.list(PREFIX_LIST, region) if r.state != str(PL.DELETE_COMPLETE)]
-    return tag_service.rendered(backend, region, PREFIX_LIST, lookup.select(records, pl_ids, "pl"), describe_one)
+    own = tag_service.rendered(backend, region, PREFIX_LIST, lookup.select(records, own_ids, "pl"), describe_one)
+    if pl_ids and not own_ids:
+        own = []
+    return [m for i, m in managed.items() if not pl_ids or i in pl_ids] + own
 
 
 def entries(backend: Backend, region: str, pl_id: str, target_version: int | None) -> list[dict[str, Any]]:
     """GetManagedPrefixListEntries: the current entries, or those of ``target_version``."""
+    managed = ved.aws_prefix_list(pl_id, [region])
+    if managed is not None:
+        return [{"Cidr": c} for c in managed[1]["Cidrs"]]
     record = lookup.prefix_list(backend, region, pl_id)
     if target_version is None:
         return [dict(e) for e in record.data["Entries"]]
@@ -94,10 +104,17 @@ def referencing_groups(backend: Backend, region: str, pl_id: str) -> list[Record
             if any(r.get("PrefixListId") == pl_id for r in g.data.get("Rules") or [])]
 
 
+def referencing_tables(backend: Backend, region: str, pl_id: str) -> list[Record]:
+    """The route tables with a route to the list."""
+    return [t for t in backend.store.list(RTB, region)
+            if any(r.get("DestinationPrefixListId") == pl_id for r in t.data["Routes"])]
+
+
 def associations(backend: Backend, region: str, pl_id: str) -> list[dict[str, Any]]:
-    """GetManagedPrefixListAssociations: the groups that reference the list."""
+    """GetManagedPrefixListAssociations: the groups and route tables that reference the list."""
     lookup.prefix_list(backend, region, pl_id)
-    return [{"ResourceId": g.id, "ResourceOwner": g.data["OwnerId"]} for g in referencing_groups(backend, region, pl_id)]
+    return [{"ResourceId": r.id, "ResourceOwner": r.data["OwnerId"]}
+            for r in [*referencing_groups(backend, region, pl_id), *referencing_tables(backend, region, pl_id)]]
 
 
 def _settled(record: Record[PrefixListData]) -> None:
@@ -174,7 +191,8 @@ def modify(backend: Backend, region: str, req: Mapping[str, Any]) -> tuple[Recor
 
 
 def _vpcs_naming(backend: Backend, region: str, pl_id: str) -> list[str]:
-    return sorted({g.data["VpcId"] for g in referencing_groups(backend, region, pl_id)})
+    return sorted({r.data["VpcId"] for r in [*referencing_groups(backend, region, pl_id),
+                                             *referencing_tables(backend, region, pl_id)]})
 
 
 async def _follow(backend: Backend, region: str, record: Record[PrefixListData], done: PL) -> Record[PrefixListData]:
@@ -224,7 +242,7 @@ def delete(backend: Backend, region: str, pl_id: str) -> Record[PrefixListData]:
     with backend.store.transaction():
         record = lookup.prefix_list(backend, region, pl_id)
         _settled(record)
-        users = referencing_groups(backend, region, pl_id)
+        users = [*referencing_groups(backend, region, pl_id), *referencing_tables(backend, region, pl_id)]
         if users:
             raise errors.DependencyViolation(
                 f"The prefix list '{pl_id}' is referenced by: {', '.join(g.id for g in users[:10])}.")
@@ -235,6 +253,16 @@ def delete(backend: Backend, region: str, pl_id: str) -> Record[PrefixListData]:
 
 
 def aws_managed(backend: Backend, region: str, pl_ids: Sequence[str] | None) -> list[dict[str, Any]]:
-    """DescribePrefixLists' items: the AWS-managed lists (``com.amazonaws.<region>.s3`` ...).
-    ec2d has none yet (no gateway endpoints), so a named id is not found."""
-    return [dict(r) for r in lookup.select([], pl_ids, "pl")]
+    """DescribePrefixLists' items: the AWS-managed lists (``com.amazonaws.<region>.s3``)."""
+    found = {p["PrefixListId"]: p for p in ved.aws_prefix_lists(region)}
+    for pl_id in pl_ids or []:
+        if pl_id not in found:
+            raise lookup.LOOKUPS["pl"].missing(pl_id) if pl_id.startswith("pl-") else ids.KINDS["pl"].malformed_error(pl_id)
+    return [dict(p) for p in found.values() if not pl_ids or p["PrefixListId"] in pl_ids]
+
+
+def _aws_item(region: str, pl: Mapping[str, Any]) -> dict[str, Any]:
+    """An AWS-managed list as DescribeManagedPrefixLists shows it (owner ``AWS``, no tags)."""
+    return {"PrefixListId": pl["PrefixListId"], "AddressFamily": "IPv4", "State": str(PL.CREATE_COMPLETE),
+            "PrefixListArn": f"arn:aws:ec2:{region}:aws:prefix-list/{pl['PrefixListId']}",
+            "PrefixListName": pl["PrefixListName"], "Version": 1, "OwnerId": ved.AWS_OWNER, "Tags": []}

@@ -27,8 +27,9 @@ from orchestrator.domain.records import (
 )
 from orchestrator.domain.route_records import RouteTableAssociation
 from orchestrator.domain.states import InstanceState
+from orchestrator.domain.vpc_endpoints import S3_BLOCK
 from orchestrator.runtime import records, route_plan, vpc_state
-from orchestrator.services import lookup, vpc_peering
+from orchestrator.services import lookup, vpc_endpoints, vpc_peering
 from orchestrator.services import tags as tag_service
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
@@ -181,6 +182,7 @@ def delete_route_table(backend: Backend, region: str, rtb_id: str) -> Record:
     table = get_route_table(backend, region, rtb_id)
     if table.data["Associations"]:
         raise errors.DependencyViolation(f"The routeTable '{rtb_id}' has dependencies and cannot be deleted.")
+    vpc_endpoints.remove_table(backend, region, rtb_id)
     backend.store.delete(table.id)
     return table
 
@@ -190,7 +192,8 @@ def live_targets(backend: Backend, region: str, vpc_id: str) -> set[str]:
     igw = attached_igw(backend, region, vpc_id)
     nats = [n for n in backend.store.list(NAT_GATEWAY, region) if n.data["VpcId"] == vpc_id]
     return route_plan.live_targets(igw.id if igw is not None else None, nats,
-                                    [r.id for r in vpc_peering.active_of(backend, vpc_id)])
+                                    [r.id for r in vpc_peering.active_of(backend, vpc_id)],
+                                    [e.id for e in vpc_endpoints.routing(backend, region, vpc_id)])
 
 
 def subnet_is_public(backend: Backend, subnet: Record[SubnetData]) -> bool:
@@ -235,7 +238,7 @@ def allocate_public_ip(backend: Backend) -> str:
     pool = ipaddress.ip_network(backend.config.public_pool)
     used = used_public_ips(backend)
     for host in pool.hosts():
-        if int(host) & 0xFF in (0, 255):
+        if int(host) & 0xFF in (0, 255) or host in S3_BLOCK:  # S3's own addresses are never handed out
             continue
         if str(host) not in used:
             return str(host)

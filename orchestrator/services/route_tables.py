@@ -9,7 +9,6 @@ table's VPC. A target that goes away leaves the route in place, shown as ``black
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,6 +18,7 @@ from orchestrator.domain.lifecycle import NatGatewayState
 from orchestrator.domain.records import RTB
 from orchestrator.domain.route_records import Route, RouteTableData
 from orchestrator.services import lookup, vpc_peering
+from orchestrator.services import route_destinations as destinations
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
 
@@ -26,20 +26,6 @@ TARGETS = ("GatewayId", "NatGatewayId", "VpcPeeringConnectionId")  # the route t
 UNSERVED = ("InstanceId", "NetworkInterfaceId", "TransitGatewayId",
             "LocalGatewayId", "CarrierGatewayId", "EgressOnlyInternetGatewayId", "VpcEndpointId",
             "CoreNetworkArn")
-
-
-def _destination(destination: str | None) -> str:
-    if not destination:
-        raise errors.MissingParameter("DestinationCidrBlock")
-    try:
-        net = ipaddress.ip_network(destination)
-    except ValueError:
-        raise errors.InvalidParameterValue(f"Value ({destination}) for parameter destinationCidrBlock is invalid. "
-                                           "This is not a valid CIDR block.") from None
-    if net.version != 4:
-        raise errors.InvalidParameterValue(f"Value ({destination}) for parameter destinationCidrBlock is invalid. "
-                                           "This is not a valid CIDR block.")
-    return str(net)
 
 
 def _target(backend: Backend, region: str, table: Record[RouteTableData], req: Mapping[str, Any]) -> dict[str, str]:
@@ -91,12 +77,14 @@ def create_route(backend: Backend, region: str, rtb_id: str, destination: str | 
                  gateway_id: str | None = None, req: Mapping[str, Any] | None = None) -> str:
     """CreateRoute; returns the id of the VPC whose network must follow. The target is
     ``gateway_id`` or one of ``req``'s target parameters."""
-    dest = _destination(destination)
+    dest = destinations.of(backend, region, destination, req)
     table = lookup.route_table(backend, region, rtb_id)
     target = _target(backend, region, table, dict(req or {}, GatewayId=gateway_id) if gateway_id else (req or {}))
-    if any(r["DestinationCidrBlock"] == dest for r in table.data["Routes"]):
-        raise errors.ApiError(f"The route identified by {dest} already exists.", code="RouteAlreadyExists")
-    route: Route = {"DestinationCidrBlock": dest, "State": "active", "Origin": "CreateRoute"}
+    if any(destinations.matches(r, dest) for r in table.data["Routes"]):
+        raise errors.ApiError(f"The route identified by {destinations.label(dest)} already exists.",
+                              code="RouteAlreadyExists")
+    route: Route = {"State": "active", "Origin": "CreateRoute"}  # type: ignore[typeddict-item]
+    route.update(dest)  # type: ignore[typeddict-item]
     route.update(target)  # type: ignore[typeddict-item]
     table.data["Routes"].append(route)
     backend.store.update(table)
@@ -106,30 +94,33 @@ def create_route(backend: Backend, region: str, rtb_id: str, destination: str | 
 def replace_route(backend: Backend, region: str, rtb_id: str, destination: str | None,
                   req: Mapping[str, Any]) -> str:
     """ReplaceRoute: the route to ``destination`` gets the request's target; returns the VPC."""
-    dest = _destination(destination)
+    dest = destinations.of(backend, region, destination, req)
     table = lookup.route_table(backend, region, rtb_id)
     target = _target(backend, region, table, req)
     for n, r in enumerate(table.data["Routes"]):
-        if r["DestinationCidrBlock"] == dest:
+        if destinations.matches(r, dest):
             if r.get("GatewayId") == "local":
-                raise errors.InvalidParameterValue(f"The local route for {dest} cannot be replaced")
-            route: Route = {"DestinationCidrBlock": dest, "State": "active", "Origin": "CreateRoute"}
+                raise errors.InvalidParameterValue(f"The local route for {destinations.label(dest)} cannot be replaced")
+            route: Route = {"State": "active", "Origin": "CreateRoute"}  # type: ignore[typeddict-item]
+            route.update(dest)  # type: ignore[typeddict-item]
             route.update(target)  # type: ignore[typeddict-item]
             table.data["Routes"][n] = route
             backend.store.update(table)
             return str(table.data["VpcId"])
-    raise errors.InvalidParameterValue(f"There is no route defined for '{dest}' in the route table. "
-                                       "Use CreateRoute instead.")
+    raise errors.InvalidParameterValue(f"There is no route defined for '{destinations.label(dest)}' in the route "
+                                       "table. Use CreateRoute instead.")
 
 
-def delete_route(backend: Backend, region: str, rtb_id: str, destination: str) -> str:
-    """DeleteRoute; returns the id of the VPC whose network must follow."""
+def delete_route(backend: Backend, region: str, rtb_id: str, destination: str, pl_id: str | None = None) -> str:
+    """DeleteRoute (of a CIDR or, with ``pl_id``, a prefix list; not a gateway endpoint's route:
+    ModifyVpcEndpoint removes those); returns the id of the VPC whose network must follow."""
     table = lookup.route_table(backend, region, rtb_id)
-    kept = [r for r in table.data["Routes"]
-            if r["DestinationCidrBlock"] != destination or r.get("GatewayId") == "local"]
+    key, value = (destinations.LIST, pl_id) if pl_id else (destinations.CIDR, destination)
+    kept = [r for r in table.data["Routes"] if r.get(key) != value or r.get("GatewayId") == "local"
+            or str(r.get("GatewayId", "")).startswith("vpce-")]
     if len(kept) == len(table.data["Routes"]):
-        raise errors.NotFound("InvalidRoute.NotFound",
-                              f"no route with destination-cidr-block {destination} in route table {rtb_id}")
+        name = "destination-prefix-list-id" if pl_id else "destination-cidr-block"
+        raise errors.NotFound("InvalidRoute.NotFound", f"no route with {name} {value} in route table {rtb_id}")
     table.data["Routes"] = kept
     backend.store.update(table)
     return str(table.data["VpcId"])
@@ -209,9 +200,10 @@ async def replace_route_live(backend: Backend, region: str, rtb_id: str, destina
     await _follow(backend, region, replace_route(backend, region, rtb_id, destination, req))
 
 
-async def delete_route_live(backend: Backend, region: str, rtb_id: str, destination: str) -> None:
+async def delete_route_live(backend: Backend, region: str, rtb_id: str, destination: str,
+                            pl_id: str | None = None) -> None:
     """DeleteRoute."""
-    await _follow(backend, region, delete_route(backend, region, rtb_id, destination))
+    await _follow(backend, region, delete_route(backend, region, rtb_id, destination, pl_id))
 
 
 async def associate_route_table_live(backend: Backend, region: str, rtb_id: str, subnet_id: str | None) -> str:

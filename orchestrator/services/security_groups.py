@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from orchestrator.domain import errors, prefix_lists
+from orchestrator.domain import errors, prefix_lists, vpc_endpoints
 from orchestrator.domain.records import SecurityGroupData
 from orchestrator.domain.states import InstanceState
 from orchestrator.drivers.network import firewall as fw
@@ -197,7 +197,9 @@ def permission_rules(backend: Backend, region: str, group: Record[SecurityGroupD
             pl_id = pl.get("PrefixListId")
             if not isinstance(pl_id, str) or not re.fullmatch(r"pl-[0-9a-f]{8}(?:[0-9a-f]{9})?", pl_id):
                 raise errors.Malformed("InvalidPrefixListId.Malformed", f"Invalid id: \"{pl_id}\"")
-            lists[pl_id] = prefix_lists.cidrs(lookup.prefix_list(backend, region, pl_id).data)
+            managed = vpc_endpoints.aws_prefix_list(pl_id, [region])  # com.amazonaws.REGION.s3
+            lists[pl_id] = (tuple(managed[1]["Cidrs"]) if managed
+                            else prefix_lists.cidrs(lookup.prefix_list(backend, region, pl_id).data))
             peers.append((None, None, rule_description(pl.get("Description")), pl_id))
         for pair in perm.get("UserIdGroupPairs") or []:
             ref_id, ref_name = pair.get("GroupId"), pair.get("GroupName")

@@ -23,8 +23,17 @@ from orchestrator.domain.records import (
     VpcData,
 )
 from orchestrator.domain.subnet_cidr_reservations import addresses as reservation_addresses
+from orchestrator.domain.vpc_endpoints import S3_BLOCK
 from orchestrator.runtime.vpc_state import stored_rule
-from orchestrator.services import dhcp_options, lookup, public_ips, subnet_attributes, vpc_ipv6, vpc_peering
+from orchestrator.services import (
+    dhcp_options,
+    lookup,
+    public_ips,
+    subnet_attributes,
+    vpc_endpoints,
+    vpc_ipv6,
+    vpc_peering,
+)
 from orchestrator.services import subnet_cidr_reservations as scr
 from orchestrator.services import tags as tag_service
 from orchestrator.services.backend import Backend
@@ -273,6 +282,8 @@ async def check_host_routes(backend: Backend, region: str, cidr: str) -> None:
     pool = backend.config.public_pool
     if pool and net.overlaps(ipaddress.ip_network(pool)):
         found.append(f"ec2d's public address pool {pool}")
+    elif net.overlaps(S3_BLOCK):
+        found.append(f"ec2d's S3 addresses {S3_BLOCK}")
     found += await backend.runtime.host_conflicts(region, str(net))
     if found:
         raise errors.ApiError(
@@ -302,7 +313,8 @@ def delete_vpc(backend: Backend, region: str, vpc_id: str) -> Record:
     vpc = get_vpc(backend, region, vpc_id)
     groups = [g for g in backend.store.list(SECURITY_GROUP, region) if g.data["VpcId"] == vpc_id]
     if subnets(backend, region, vpc_id) or any(g.data["GroupName"] != "default" for g in groups) or any(
-            r.data.get("VpcId") == vpc_id for r in backend.store.list("internet-gateway", region)):
+            r.data.get("VpcId") == vpc_id for r in backend.store.list("internet-gateway", region)) \
+            or vpc_endpoints.of_vpc(backend, region, vpc_id):
         raise errors.DependencyViolation(f"The vpc '{vpc_id}' has dependencies and cannot be deleted.")
     tables = [t for t in backend.store.list("route-table", region) if t.data["VpcId"] == vpc_id]
     if any(not any(a.get("Main") for a in t.data["Associations"]) for t in tables):

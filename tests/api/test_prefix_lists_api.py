@@ -190,7 +190,8 @@ def test_unknown_list_in_a_rule_and_aws_managed_lists(ec2: Any, group: str) -> N
     perm = {"IpProtocol": "tcp", "FromPort": 1, "ToPort": 1, "PrefixListIds": [{"PrefixListId": "pl-0123456789abcdef0"}]}
     assert refused(ec2.authorize_security_group_ingress, GroupId=group, IpPermissions=[perm])[0] == \
         "InvalidPrefixListID.NotFound"
-    assert ec2.describe_prefix_lists()["PrefixLists"] == []  # ec2d has no AWS-managed lists yet
+    # the AWS-managed lists: S3's (tests/vpc_endpoints/test_vpc_endpoints_api.py)
+    assert [p["PrefixListName"] for p in ec2.describe_prefix_lists()["PrefixLists"]] == ["com.amazonaws.us-east-1.s3"]
     assert refused(ec2.describe_prefix_lists, PrefixListIds=["pl-0123456789abcdef0"])[0] == \
         "InvalidPrefixListID.NotFound"
 

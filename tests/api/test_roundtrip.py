@@ -267,6 +267,16 @@ SAMPLES: list[tuple[str, Sample]] = [
         "PrefixListId": s["CreateManagedPrefixList"]["PrefixList"]["PrefixListId"], "PreviousVersion": 1,
         "CurrentVersion": 2}),
     ("DescribePrefixLists", lambda s: {}),
+    ("CreateVpcEndpoint", lambda s: {
+        "VpcEndpointType": "Gateway", "VpcId": s["CreateVpc"]["Vpc"]["VpcId"], "ClientToken": "rt-vpce",
+        "ServiceName": "com.amazonaws.us-east-1.s3", "RouteTableIds": [s["CreateRouteTable"]["RouteTable"]["RouteTableId"]],
+        "TagSpecifications": [{"ResourceType": "vpc-endpoint", "Tags": [{"Key": "team", "Value": "a"}]}]}),
+    ("DescribeVpcEndpoints", lambda s: {"Filters": [{"Name": "vpc-endpoint-type", "Values": ["Gateway"]}]}),
+    ("ModifyVpcEndpoint", lambda s: {"VpcEndpointId": s["CreateVpcEndpoint"]["VpcEndpoint"]["VpcEndpointId"],
+                                     "ResetPolicy": True}),
+    ("DescribeVpcEndpointServices", lambda s: {}),
+    ("DeleteVpcEndpoints", lambda s: {"VpcEndpointIds": [s["CreateVpcEndpoint"]["VpcEndpoint"]["VpcEndpointId"],
+                                                         "vpce-0123456789abcdef0"]}),
     ("DeleteManagedPrefixList", lambda s: {
         "PrefixListId": s["CreateManagedPrefixList"]["PrefixList"]["PrefixListId"]}),
     ("CreateNetworkInterface", lambda s: {"SubnetId": s["CreateSubnet"]["Subnet"]["SubnetId"],

@@ -15,7 +15,8 @@ ABOVE_RUNTIME = ("orchestrator.services", "orchestrator.api", "orchestrator.serv
 SERVICE_FACING = {"orchestrator.runtime", "orchestrator.runtime.port",
                   "orchestrator.runtime.records", "orchestrator.runtime.vpc_state",
                   "orchestrator.runtime.zone_states",  # zones' states: store settings, read by launches too
-                  "orchestrator.runtime.route_plan"}  # pure route decisions: Describe's blackhole states too
+                  "orchestrator.runtime.route_plan",  # pure route decisions: Describe's blackhole states too
+                  "orchestrator.runtime.service_access"}  # pure: which endpoint an S3 request came through
 
 
 def test_the_runtime_imports_nothing_above_it() -> None:

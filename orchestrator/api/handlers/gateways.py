@@ -76,7 +76,8 @@ async def replace_route(ctx: RequestContext, req: dict[str, Any]) -> dict[str, A
 async def delete_route(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
     if not any(req.get(k) for k in ("DestinationCidrBlock", "DestinationIpv6CidrBlock", "DestinationPrefixListId")):
         raise errors.MissingParameter("DestinationCidrBlock, DestinationIpv6CidrBlock or DestinationPrefixListId")
-    await rtb.delete_route_live(ctx.backend, ctx.region, req["RouteTableId"], req.get("DestinationCidrBlock") or "")
+    await rtb.delete_route_live(ctx.backend, ctx.region, req["RouteTableId"], req.get("DestinationCidrBlock") or "",
+                                req.get("DestinationPrefixListId"))
     return {}
 
 
@@ -110,7 +111,7 @@ _RTB_FILTERS = {
     "association.main": lambda t: any(a.get("Main") for a in t["Associations"]),
     "association.subnet-id": lambda t: [a.get("SubnetId") for a in t["Associations"]],
     "route.gateway-id": lambda t: [r.get("GatewayId") for r in t["Routes"]],
-    "route.destination-cidr-block": lambda t: [r["DestinationCidrBlock"] for r in t["Routes"]],
+    "route.destination-cidr-block": lambda t: [r.get("DestinationCidrBlock") for r in t["Routes"]],
     "owner-id": lambda t: t["OwnerId"],
 }
 

@@ -38,10 +38,12 @@ from orchestrator.api.s3 import addressing, bodies, engine, sigv2
 from orchestrator.api.s3.errors import S3Error, access_denied, from_sigv4
 from orchestrator.api.s3.errors import body as error_body
 from orchestrator.domain import errors, s3_actions
+from orchestrator.domain.vpc_endpoints import VpcEndpointData, s3_address
 from orchestrator.drivers.objectstore.driver import EngineEndpoint, ObjectStoreEngine
 from orchestrator.services.backend import Backend
 from orchestrator.services.principals import Caller
-from orchestrator.services.s3_access import authorize_s3
+from orchestrator.services.s3_access import authorize_s3, endpoint_through
+from orchestrator.store.sqlite import Record
 
 log = logging.getLogger("ec2d.s3")
 
@@ -63,8 +65,10 @@ _SIGNATURE = re.compile(r"Signature=([0-9a-f]{64})")
 
 class S3Front:
     def __init__(self, backend: Backend, engine_: ObjectStoreEngine | None,
-                 clock: Callable[[], dt.datetime] | None = None, endpoint_hosts: Iterable[str] = ()) -> None:
+                 clock: Callable[[], dt.datetime] | None = None, endpoint_hosts: Iterable[str] = (),
+                 vpc_of: Callable[[web.BaseRequest], str | None] | None = None) -> None:
         self.backend = backend
+        self.vpc_of = vpc_of  # the VPC a request came from through the in-VPC listeners
         self.engine = engine_
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.endpoint_hosts = tuple({"localhost", *endpoint_hosts})
@@ -152,8 +156,9 @@ class S3Front:
             raise S3Error("MethodNotAllowed", "The specified method is not allowed against this resource.",
                           405, Method=request.method, ResourceType="OBJECT" if target.key else "BUCKET") from None
         context = self._context(request, caller, auth, raw_query)
+        endpoint = self._endpoint(request, context)
         for action, resource in needed:
-            authorize_s3(self.backend, caller, action, resource, context)
+            authorize_s3(self.backend, caller, action, resource, context, endpoint)
         return _Admitted(caller, auth, secret, raw_query)
 
     async def _serve(self, request: web.Request, target: addressing.Target, request_id: str) -> web.StreamResponse:
@@ -195,6 +200,24 @@ class S3Front:
             raise from_sigv4(err, presigned, token) from None
         caller, secret = found[-1]
         return caller, auth, secret
+
+    def _endpoint(self, request: web.Request, context: dict[str, str]) -> Record[VpcEndpointData] | None:
+        """The gateway endpoint the request came through (its policy applies), with
+        ``aws:SourceVpc``/``aws:SourceVpce`` added to ``context``; None: not through one."""
+        vpc_id = self.vpc_of(request) if self.vpc_of is not None else None
+        if vpc_id is None or request.transport is None:
+            return None
+        context["aws:SourceVpc"] = vpc_id
+        local = request.transport.get_extra_info("sockname")
+        address = local[0] if local else ""
+        if address not in {s3_address(r) for r in self.backend.config.regions}:
+            # S3 is reached at its own address, as the route tables allow; 169.254.169.250 serves the rest
+            raise S3Error("AccessDenied", "In a VPC, S3 answers at its own address (s3.REGION.amazonaws.com), "
+                          "reachable through a gateway endpoint or the internet.", 403)
+        endpoint = endpoint_through(self.backend, vpc_id, request.remote or "", address)
+        if endpoint is not None:
+            context["aws:SourceVpce"] = endpoint.id
+        return endpoint
 
     def _chunk_signing(self, request: web.Request, auth: sigv4.AuthContext, secret: str) -> bodies.ChunkSigning | None:
         if request.headers.get("x-amz-content-sha256", "").strip() != bodies.SIGNED_CHUNKS:

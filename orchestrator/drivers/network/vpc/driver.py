@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import ipaddress
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..dnsmasq import DhcpOptions, Lease
@@ -169,6 +169,11 @@ class VpcNetworkDriver(ABC):
                             records: Sequence[HostRecord] = ()) -> None:
         """Replace the namespace's own addresses on subnet bridges (each inside its subnet) and the
         extra DNS records the resolver answers; addresses no longer listed are removed."""
+
+    @abstractmethod
+    def set_service_access(self, vpc_id: str, access: Mapping[str, Sequence[str]]) -> None:
+        """Who reaches the namespace's service addresses (``{address: source CIDRs}``; S3's
+        addresses, served in every VPC): only those sources (``vpc/service_access.py``)."""
 
     @abstractmethod
     def set_peerings(self, vpc_id: str, links: Sequence[PeeringLink]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .. import netlink, routes
@@ -37,6 +37,7 @@ class FakeVpc:
     records: list[HostRecord] = field(default_factory=list)
     options: DhcpOptions | None = None
     peerings: list[PeeringLink] = field(default_factory=list)
+    service_access: dict[str, tuple[str, ...]] = field(default_factory=dict)  # address -> sources
 
 
 class FakeVpcNetwork(VpcNetworkDriver):
@@ -60,6 +61,11 @@ class FakeVpcNetwork(VpcNetworkDriver):
             return self.vpcs[vpc_id]
         except KeyError:
             raise VpcNotFound(f"VPC {vpc_id} has no network") from None
+
+    def set_service_access(self, vpc_id: str, access: Mapping[str, Sequence[str]]) -> None:
+        self._rec("set_service_access", vpc_id, dict(access))
+        with self._lock:
+            self._vpc(vpc_id).service_access = {a: tuple(s) for a, s in access.items()}
 
     def ensure_vpc(self, vpc_id: str, cidr: str) -> None:
         self._rec("ensure_vpc", vpc_id, cidr)

@@ -8,8 +8,10 @@ import json
 import os
 import shutil
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+
+from orchestrator.domain.vpc_endpoints import s3_address, s3_host_names
 
 from .. import imds_limit, netlink, rootops, routes
 from ..dnsmasq import (
@@ -46,7 +48,7 @@ from ..names import (
     subnet_gateway,
     vpc_dns_ip,
 )
-from . import peering
+from . import peering, service_access
 from .driver import (
     HostRecord,
     LocalAddress,
@@ -127,10 +129,14 @@ class LinuxVpcNetwork(VpcNetworkDriver):
 
     STATE_FILE = "vpc.json"
 
-    def __init__(self, prefix: str, run_dir: str, region: str = "us-east-1") -> None:
+    def __init__(self, prefix: str, run_dir: str, region: str = "us-east-1",
+                 service_regions: Sequence[str] = ()) -> None:
         self.prefix = check_prefix(prefix)
         self.run_dir = os.path.abspath(run_dir)
         self.region = region
+        # S3 has an address in every region ec2d serves, each served in every VPC namespace
+        self.service_regions = list(service_regions) or [region]
+        self.s3_addresses = sorted({s3_address(r) for r in self.service_regions})
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._dnsmasqs: dict[str, Dnsmasq] = {}  # one per VPC: it knows which dnsmasq it has reloaded
@@ -178,7 +184,7 @@ class LinuxVpcNetwork(VpcNetworkDriver):
             dns_ip=vpc_dns_ip(state.cidr),
             listen_addresses=(vpc_dns_ip(state.cidr), LINK_LOCAL_DNS_IP),
             subnets=tuple(DhcpSubnet(bridge_name(sid), cidr) for sid, cidr in sorted(state.subnets.items())),
-            addresses=((SERVICE_DOMAIN, SERVICE_ENDPOINT_IP),),
+            addresses=((SERVICE_DOMAIN, SERVICE_ENDPOINT_IP), *s3_host_names(self.service_regions)),
             options=state.options,
         )
         return self._dnsmasq(state.vpc_id).apply(spec, state.leases, [(r.name, r.ip) for r in state.records])
@@ -234,7 +240,8 @@ class LinuxVpcNetwork(VpcNetworkDriver):
                 except LinkNotFound:  # kernel without IPv6: nothing to disable
                     pass
             netlink.sysctl(ns, "net.ipv4.ip_forward", "1")
-            for addr in (METADATA_IP, LINK_LOCAL_DNS_IP, SERVICE_ENDPOINT_IP, vpc_dns_ip(str(net))):
+            service_access.apply(ns, dict.fromkeys(self.s3_addresses, ()))  # fail closed until the sync
+            for addr in (METADATA_IP, LINK_LOCAL_DNS_IP, SERVICE_ENDPOINT_IP, vpc_dns_ip(str(net)), *self.s3_addresses):
                 netlink.add_address(ns, SERVICE_IF, f"{addr}/32")
             imds_limit.ensure(ns)  # EC2's 1,024 packets/s per ENI to the metadata service
             if state is None:
@@ -403,6 +410,11 @@ class LinuxVpcNetwork(VpcNetworkDriver):
                 return
 
     # ------------------------------------------------------------------ public pool, sweep
+
+    def set_service_access(self, vpc_id: str, access: Mapping[str, Sequence[str]]) -> None:
+        with self._lock(vpc_id):
+            self._require(vpc_id)
+            service_access.apply(self.netns_name(vpc_id), access)
 
     def set_peerings(self, vpc_id: str, links: Sequence[PeeringLink]) -> None:
         ns = self.netns_name(vpc_id)
