@@ -146,14 +146,17 @@ def host_records(view: VpcView) -> list[HostRecord]:
 
 def stored_rule(group_id: str, *, egress: bool, protocol: str, from_port: int | None, to_port: int | None,
                 cidr: str | None, group: str | None, description: str | None,
-                prefix_list: str | None = None) -> dict[str, Any]:
+                prefix_list: str | None = None, cidr6: str | None = None) -> dict[str, Any]:
     """A security-group rule as the store keeps it (one per peer, as DescribeSecurityGroupRules);
-    a rule whose peer is a managed prefix list carries its id (``PrefixListId``)."""
+    a rule whose peer is a managed prefix list carries its id (``PrefixListId``), one whose peer
+    is an IPv6 CIDR that CIDR (``CidrIpv6``)."""
     rule = {"SecurityGroupRuleId": ids.new_id("sgr"), "GroupId": group_id, "IsEgress": egress,
             "IpProtocol": protocol, "FromPort": from_port, "ToPort": to_port, "CidrIpv4": cidr,
             "ReferencedGroupId": group, "Description": description}
     if prefix_list:
         rule["PrefixListId"] = prefix_list
+    if cidr6:
+        rule["CidrIpv6"] = cidr6
     return rule
 
 
@@ -178,7 +181,7 @@ def firewall_rule(rule: Mapping[str, Any], prefix_lists: Mapping[str, Sequence[s
     id -> CIDRs; a list not there matches nothing). Never raises on odd data: the firewall's check
     does the judging."""
     cidr, ref, pl = rule.get("CidrIpv4"), rule.get("ReferencedGroupId"), rule.get("PrefixListId")
-    cidrs: tuple[Any, ...] = (cidr,) if cidr else ()
+    cidrs: tuple[Any, ...] = tuple(c for c in (cidr, rule.get("CidrIpv6")) if c)
     if pl:
         found = (prefix_lists or {}).get(pl, ())
         cidrs += tuple(found) if isinstance(found, (list, tuple)) else (found,)
@@ -224,7 +227,8 @@ def firewall_model(view: VpcView, tap_name: Callable[[str], str]) -> tuple[list[
     Raises on records the model cannot express (the caller then locks the VPC down)."""
     groups = {g.id: with_peer_members(firewall_group(g, view.prefix_lists), view.peer_members) for g in view.groups}
     ports = [fw.Port(e.id, tap_name(e.id), e.data["MacAddress"], (e.data["PrivateIpAddress"], *secondary_ips(e)),
-                     tuple(g["GroupId"] for g in e.data["Groups"] if g["GroupId"] in groups))
+                     tuple(g["GroupId"] for g in e.data["Groups"] if g["GroupId"] in groups),
+                     ipv6s=tuple(e.data.get("Ipv6Addresses") or ()))
              for r in view.instances if r.state in ACTIVE for e in view.enis.get(r.id, ())]
     ports += [fw.local_port(n.eni_id, (n.ip,), tuple(g for g in n.group_ids if g in groups)) for n in view.nodes]
     return ports, groups
