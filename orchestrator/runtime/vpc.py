@@ -121,7 +121,8 @@ class VpcNetworks:
         net = p.networks[vpc.region]
         await self.jobs.call(net.ensure_vpc, vpc.id, vpc.data["CidrBlock"])
         for subnet in rec.subnets(p.model.store, vpc.region, vpc.id):
-            await self.jobs.call(net.ensure_subnet, vpc.id, subnet.id, subnet.data["CidrBlock"])
+            await self.jobs.call(net.ensure_subnet, vpc.id, subnet.id, subnet.data["CidrBlock"],
+                                 vpc_state.subnet_ipv6_block(subnet))
         if vpc.id not in p.listening and p.open_listener is not None:
             sock = await self.jobs.call(p.open_listener, net.netns_name(vpc.id))
             await p.imds.add_listener(vpc.id, sock)
@@ -134,7 +135,7 @@ class VpcNetworks:
 
     async def ensure_subnet(self, subnet: Record) -> None:
         await self.jobs.call(self.parts.networks[subnet.region].ensure_subnet, subnet.data["VpcId"], subnet.id,
-                             subnet.data["CidrBlock"])
+                             subnet.data["CidrBlock"], vpc_state.subnet_ipv6_block(subnet))
 
     async def delete_subnet(self, subnet: Record) -> None:
         await self.jobs.call(self.parts.networks[subnet.region].delete_subnet, subnet.data["VpcId"], subnet.id)

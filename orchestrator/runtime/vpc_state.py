@@ -92,9 +92,17 @@ def secondary_ips(eni: Record) -> list[str]:
 
 
 def leases(view: VpcView) -> list[Lease]:
-    """A static lease (MAC, address, ``ip-a-b-c-d`` name) for every ENI of every instance."""
-    return [Lease(e.data["MacAddress"], e.data["PrivateIpAddress"], "ip-" + e.data["PrivateIpAddress"].replace(".", "-"))
+    """A static lease (MAC, address, ``ip-a-b-c-d`` name, first IPv6 address for DHCPv6) for
+    every ENI of every instance."""
+    return [Lease(e.data["MacAddress"], e.data["PrivateIpAddress"], "ip-" + e.data["PrivateIpAddress"].replace(".", "-"),
+                  (e.data.get("Ipv6Addresses") or [None])[0])
             for r in view.instances for e in view.enis.get(r.id, ())]
+
+
+def subnet_ipv6_block(subnet: Record) -> str | None:
+    """The subnet's IPv6 /64, None when it has none."""
+    blocks = _ipv6_blocks(subnet)
+    return blocks[0] if blocks else None
 
 
 def subnet_is_public(view: VpcView, subnet: Record) -> bool:

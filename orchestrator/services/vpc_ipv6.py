@@ -260,6 +260,7 @@ async def disassociate_vpc_block_live(backend: Backend, region: str,
 async def associate_subnet_block_live(backend: Backend, region: str, subnet_id: str,
                                       req: Mapping[str, Any]) -> tuple[Record[SubnetData], SubnetIpv6Association]:
     subnet, assoc = associate_subnet_block(backend, region, subnet_id, req)
+    await backend.runtime.ensure_subnet_network(subnet)  # the bridge's ::1, DHCPv6 and RAs
     await backend.runtime.sync_vpc(region, subnet.data["VpcId"])
     return subnet, assoc
 
@@ -267,5 +268,6 @@ async def associate_subnet_block_live(backend: Backend, region: str, subnet_id: 
 async def disassociate_subnet_block_live(backend: Backend, region: str,
                                          association_id: str) -> tuple[Record[SubnetData], SubnetIpv6Association]:
     subnet, assoc = disassociate_subnet_block(backend, region, association_id)
+    await backend.runtime.ensure_subnet_network(subnet)  # the bridge's ::1, DHCPv6 and RAs
     await backend.runtime.sync_vpc(region, subnet.data["VpcId"])
     return subnet, assoc

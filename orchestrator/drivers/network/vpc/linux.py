@@ -58,6 +58,7 @@ class _VpcState:
     vpc_id: str
     cidr: str
     subnets: dict[str, str] = field(default_factory=dict)  # subnet id -> cidr
+    subnets6: dict[str, str] = field(default_factory=dict)  # subnet id -> its IPv6 /64 (when it has one)
     leases: list[Lease] = field(default_factory=list)
     local: list[LocalAddress] = field(default_factory=list)  # the namespace's own addresses on bridges
     records: list[HostRecord] = field(default_factory=list)  # extra DNS records
@@ -69,7 +70,8 @@ class _VpcState:
                 "vpc_id": self.vpc_id,
                 "cidr": self.cidr,
                 "subnets": self.subnets,
-                "leases": [[ls.mac, ls.ip, ls.hostname] for ls in self.leases],
+                "subnets6": self.subnets6,
+                "leases": [[ls.mac, ls.ip, ls.hostname, ls.ipv6] for ls in self.leases],
                 "local": [[a.subnet_id, a.ip] for a in self.local],
                 "records": [[r.name, r.ip] for r in self.records],
                 "options": None if self.options is None else _options_json(self.options),
@@ -85,6 +87,7 @@ class _VpcState:
             vpc_id=d["vpc_id"],
             cidr=d["cidr"],
             subnets=dict(d.get("subnets", {})),
+            subnets6=dict(d.get("subnets6", {})),
             leases=[Lease(*x) for x in d.get("leases", [])],
             local=[LocalAddress(*x) for x in d.get("local", [])],
             records=[HostRecord(*x) for x in d.get("records", [])],
@@ -162,20 +165,25 @@ class LinuxVpcNetwork(VpcNetworkDriver):
             domain=dns_domain(self.region),
             dns_ip=vpc_dns_ip(state.cidr),
             listen_addresses=(vpc_dns_ip(state.cidr), LINK_LOCAL_DNS_IP),
-            subnets=tuple(DhcpSubnet(bridge_name(sid), cidr) for sid, cidr in sorted(state.subnets.items())),
+            subnets=tuple(DhcpSubnet(bridge_name(sid), cidr, state.subnets6.get(sid))
+                          for sid, cidr in sorted(state.subnets.items())),
             addresses=((SERVICE_DOMAIN, SERVICE_ENDPOINT_IP),),
             options=state.options,
         )
         return self._dnsmasq(state.vpc_id).apply(spec, state.leases, [(r.name, r.ip) for r in state.records])
 
     @staticmethod
-    def _ensure_bridge(ns: str, subnet_id: str, cidr: str, local: Sequence[str] = ()) -> None:
+    def _ensure_bridge(ns: str, subnet_id: str, cidr: str, local: Sequence[str] = (),
+                       ipv6_cidr: str | None = None) -> None:
         """The subnet's bridge with its gateway first (the primary address: the source of what
-        the namespace sends on it) and the namespace's ``local`` addresses in the subnet."""
+        the namespace sends on it) and the namespace's ``local`` addresses in the subnet; with an
+        IPv6 /64, its router address ``::1`` (as EC2 uses), without one no global IPv6 address."""
         net = ipaddress.IPv4Network(cidr)
         gateway = f"{subnet_gateway(str(net))}/{net.prefixlen}"
         netlink.ensure_bridge(ns, bridge_name(subnet_id), [gateway, *(f"{ip}/{net.prefixlen}" for ip in local)],
                               mac=bridge_mac(subnet_id))
+        net6 = ipaddress.IPv6Network(ipv6_cidr) if ipv6_cidr else None
+        netlink.set_addresses6(ns, bridge_name(subnet_id), [f"{net6[1]}/{net6.prefixlen}"] if net6 else [])
 
     @staticmethod
     def _local_on(state: _VpcState, subnet_id: str) -> list[str]:
@@ -212,10 +220,15 @@ class LinuxVpcNetwork(VpcNetworkDriver):
                 raise AlreadyExists(f"VPC {vpc_id} exists with CIDR {state.cidr}, not {cidr}")
             routes.ensure_unreachable(str(net), prefix=self.prefix)  # fail closed first
             netlink.ensure_netns(ns)
-            for key in ("net.ipv6.conf.all.disable_ipv6", "net.ipv6.conf.default.disable_ipv6"):
+            # IPv6 on, routing between the subnets' /64s, never configuring itself from what a
+            # guest advertises (forwarding=1 ignores RAs; autoconf off as well)
+            for key, value in (("net.ipv6.conf.all.accept_ra", "0"), ("net.ipv6.conf.default.accept_ra", "0"),
+                               ("net.ipv6.conf.all.autoconf", "0"), ("net.ipv6.conf.default.autoconf", "0"),
+                               ("net.ipv6.conf.all.disable_ipv6", "0"), ("net.ipv6.conf.default.disable_ipv6", "0"),
+                               ("net.ipv6.conf.all.forwarding", "1")):
                 try:
-                    netlink.sysctl(ns, key, "1")
-                except LinkNotFound:  # kernel without IPv6: nothing to disable
+                    netlink.sysctl(ns, key, value)
+                except LinkNotFound:  # kernel without IPv6: nothing to set
                     pass
             netlink.sysctl(ns, "net.ipv4.ip_forward", "1")
             for addr in (METADATA_IP, LINK_LOCAL_DNS_IP, SERVICE_ENDPOINT_IP, vpc_dns_ip(str(net))):
@@ -225,7 +238,7 @@ class LinuxVpcNetwork(VpcNetworkDriver):
                 state = _VpcState(vpc_id=vpc_id, cidr=str(net))
                 self._save(state)
             for sid, scidr in state.subnets.items():  # rebuild known subnets (e.g. after a reboot)
-                self._ensure_bridge(ns, sid, scidr, self._local_on(state, sid))
+                self._ensure_bridge(ns, sid, scidr, self._local_on(state, sid), state.subnets6.get(sid))
             self._sync_dnsmasq(state)
 
     def delete_vpc(self, vpc_id: str) -> None:
@@ -245,9 +258,12 @@ class LinuxVpcNetwork(VpcNetworkDriver):
 
     # ------------------------------------------------------------------ subnets
 
-    def ensure_subnet(self, vpc_id: str, subnet_id: str, cidr: str) -> None:
-        """Bridge with the gateway address; dnsmasq restarted to serve DHCP on it."""
+    def ensure_subnet(self, vpc_id: str, subnet_id: str, cidr: str, ipv6_cidr: str | None = None) -> None:
+        """Bridge with the gateway address (and ``::1`` of ``ipv6_cidr``); dnsmasq restarted to
+        serve DHCP (and DHCPv6 + router advertisements) on it."""
         net = ipaddress.IPv4Network(cidr)
+        if ipv6_cidr is not None and ipaddress.IPv6Network(ipv6_cidr).prefixlen != 64:
+            raise InvalidArgument(f"subnet IPv6 CIDR {ipv6_cidr} must be a /64")
         ns = self.netns_name(vpc_id)
         with self._lock(vpc_id):
             state = self._require(vpc_id)
@@ -255,9 +271,13 @@ class LinuxVpcNetwork(VpcNetworkDriver):
             if known is not None and ipaddress.IPv4Network(known) != net:
                 raise AlreadyExists(f"subnet {subnet_id} exists with CIDR {known}, not {cidr}")
             check_subnet_in_vpc(state.cidr, str(net), state.subnets, subnet_id)
-            self._ensure_bridge(ns, subnet_id, str(net), self._local_on(state, subnet_id))
-            if state.subnets.get(subnet_id) != str(net):
+            self._ensure_bridge(ns, subnet_id, str(net), self._local_on(state, subnet_id), ipv6_cidr)
+            if state.subnets.get(subnet_id) != str(net) or state.subnets6.get(subnet_id) != ipv6_cidr:
                 state.subnets[subnet_id] = str(net)
+                if ipv6_cidr:
+                    state.subnets6[subnet_id] = str(ipaddress.IPv6Network(ipv6_cidr))
+                else:
+                    state.subnets6.pop(subnet_id, None)
                 self._save(state)
             self._sync_dnsmasq(state)
 
@@ -268,6 +288,7 @@ class LinuxVpcNetwork(VpcNetworkDriver):
             if state is None or not netlink.netns_exists(ns):
                 return
             netlink.delete_link(ns, bridge_name(subnet_id))
+            state.subnets6.pop(subnet_id, None)
             if state.subnets.pop(subnet_id, None) is not None:
                 self._save(state)
             self._sync_dnsmasq(state)
