@@ -19,7 +19,7 @@ from orchestrator.domain.states import InstanceState, VolumeState
 from orchestrator.drivers.compute.fake import FakeCompute
 from orchestrator.drivers.loadbalancer.fake import FakeLoadBalancerDriver
 from orchestrator.drivers.network.firewall.fake import FakeFirewall
-from orchestrator.drivers.network.names import SERVICE_ENDPOINT_IP
+from orchestrator.drivers.network.names import METADATA_IPV6, SERVICE_ENDPOINT_IP
 from orchestrator.drivers.network.prefixes import free_prefix
 from orchestrator.drivers.network.public import FakePublicNetwork
 from orchestrator.drivers.network.vpc import FakeVpcNetwork
@@ -175,6 +175,7 @@ async def start_runtime(backend: Backend) -> Runtime:
         imds=imds,
         virt_type=probe.virt_type,
         open_listener=open_listener_in_netns,
+        open_listener6=functools.partial(open_listener_in_netns, address=METADATA_IPV6),
         public=PublicNetwork(config.prefix, config.public_pool),
         firewall=NftFirewall(),
         publish_images=publisher(backend),

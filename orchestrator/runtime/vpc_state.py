@@ -254,6 +254,20 @@ def metadata_table(view: VpcView, credentials: Callable[[str], dict[str, object]
             for r in view.instances if r.state in ACTIVE}
 
 
+def imds6_key(vpc_id: str) -> str:
+    """The metadata service's listener key of the VPC's IPv6 address ([fd00:ec2::254])."""
+    return f"{vpc_id}#ipv6"
+
+
+def metadata_table6(view: VpcView, table: Mapping[str, InstanceMetadata]) -> dict[str, InstanceMetadata]:
+    """``{IPv6 address: metadata}`` (``table``'s entries, keyed by private IP) of the instances
+    whose ``HttpProtocolIpv6`` is enabled: every IPv6 address of their interfaces."""
+    return {ip: table[r.data["PrivateIpAddress"]] for r in view.instances
+            if r.state in ACTIVE and r.data["PrivateIpAddress"] in table
+            and (r.data.get("MetadataOptions") or {}).get("HttpProtocolIpv6") == "enabled"
+            for e in view.enis.get(r.id, ()) for ip in e.data.get("Ipv6Addresses") or ()}
+
+
 def iam_role(roles: InstanceRoles | None, rec: Record) -> IamRole | None:
     """The instance's role for ``iam/`` (None: no profile with a role attached, no ``iam/``);
     its credentials are asked of ``roles`` at request time (they rotate)."""

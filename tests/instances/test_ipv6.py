@@ -112,3 +112,26 @@ def test_ipv6_tcp_follows_the_server_group(ec2, lab) -> None:
     ec2.revoke_security_group_ingress(GroupId=server_sg, IpPermissions=[
         {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}])
     assert not fetch(client, server_addr)
+
+
+def imds6(guest: Guest, path: str) -> str:
+    return guest.run(f"timeout 4 wget -q -O - http://[fd00:ec2::254]/latest/meta-data/{path} 2>/dev/null || true",
+                     timeout=20).strip()
+
+
+def test_metadata_at_fd00_ec2_254_only_when_enabled(ec2, lab) -> None:
+    client, iid = lab["guests"]["client"], lab["insts"]["client"]["InstanceId"]
+    assert imds6(client, "instance-id") == ""  # HttpProtocolIpv6 is disabled by default (as on EC2)
+    # IMDSv1 (busybox wget cannot PUT for a token): optional tokens, whatever the AMI asks
+    ec2.modify_instance_metadata_options(InstanceId=iid, HttpProtocolIpv6="enabled", HttpTokens="optional")
+    try:
+        deadline = time.monotonic() + 60  # the guest's default route comes from an RA: poll
+        while imds6(client, "instance-id") != iid:
+            assert time.monotonic() < deadline
+            time.sleep(1)
+        mac = imds6(client, "mac")
+        assert imds6(client, f"network/interfaces/macs/{mac}/ipv6s") == described_ipv6(ec2, iid)[0]
+        assert imds6(lab["guests"]["server"], "instance-id") == ""  # the server's option is still disabled
+    finally:
+        ec2.modify_instance_metadata_options(InstanceId=iid, HttpProtocolIpv6="disabled")
+    assert imds6(client, "instance-id") == ""

@@ -370,6 +370,18 @@ def set_addresses6(ns: str | None, link: str, cidrs: list[str]) -> None:
                     raise
 
 
+def add_address6(ns: str | None, link: str, cidr: str) -> None:
+    """Add the IPv6 ``cidr`` (``fd00:ec2::254/128``) to ``link`` without DAD; present is fine."""
+    iface = ipaddress.IPv6Interface(cidr)
+    with _translate(f"add {cidr} to {link} in {_where(ns)}"), _ipr(ns) as ipr:
+        try:
+            ipr.addr("add", index=_require(ipr, link, ns), address=str(iface.ip), prefixlen=iface.network.prefixlen,
+                     family=socket.AF_INET6, flags=IFA_F_NODAD)
+        except NetlinkError as exc:
+            if exc.code != errno.EEXIST:
+                raise
+
+
 def add_address(ns: str | None, link: str, cidr: str) -> None:
     """Add ``cidr`` (``10.0.1.1/24``) to ``link``; present already is fine."""
     with _translate(f"add {cidr} to {link} in {_where(ns)}"), _ipr(ns) as ipr:

@@ -33,6 +33,7 @@ from ..errors import (
 from ..names import (
     LINK_LOCAL_DNS_IP,
     METADATA_IP,
+    METADATA_IPV6,
     SERVICE_DOMAIN,
     SERVICE_ENDPOINT_IP,
     SERVICE_IF,
@@ -233,6 +234,7 @@ class LinuxVpcNetwork(VpcNetworkDriver):
             netlink.sysctl(ns, "net.ipv4.ip_forward", "1")
             for addr in (METADATA_IP, LINK_LOCAL_DNS_IP, SERVICE_ENDPOINT_IP, vpc_dns_ip(str(net))):
                 netlink.add_address(ns, SERVICE_IF, f"{addr}/32")
+            netlink.add_address6(ns, SERVICE_IF, f"{METADATA_IPV6}/128")  # IMDS over IPv6 (HttpProtocolIpv6)
             imds_limit.ensure(ns)  # EC2's 1,024 packets/s per ENI to the metadata service
             if state is None:
                 state = _VpcState(vpc_id=vpc_id, cidr=str(net))
