@@ -126,3 +126,21 @@ def test_modify_rule_to_ipv6(ec2: Any, dual: dict[str, str]) -> None:
     (now,) = ec2.describe_security_group_rules(SecurityGroupRuleIds=[rid])["SecurityGroupRules"]
     assert now["CidrIpv6"] == "2001:db8::/56" and "CidrIpv4" not in now
     ec2.revoke_security_group_ingress(GroupId=gid, SecurityGroupRuleIds=[rid])
+
+
+def test_route_tables_show_the_local_ipv6_route(ec2: Any, dual: dict[str, str]) -> None:
+    (vpc,) = ec2.describe_vpcs(VpcIds=[dual["vpc"]])["Vpcs"]
+    block = vpc["Ipv6CidrBlockAssociationSet"][0]["Ipv6CidrBlock"]
+    local6 = {"DestinationIpv6CidrBlock": block, "GatewayId": "local", "Origin": "CreateRouteTable", "State": "active"}
+    (main,) = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [dual["vpc"]]}])["RouteTables"]
+    assert [r.get("GatewayId") for r in main["Routes"]][:2] == ["local", "local"] and main["Routes"][1] == local6
+    made = ec2.create_route_table(VpcId=dual["vpc"])["RouteTable"]
+    try:
+        assert local6 in made["Routes"]
+        found = ec2.describe_route_tables(Filters=[{"Name": "route.destination-ipv6-cidr-block", "Values": [block]}])
+        assert {t["RouteTableId"] for t in found["RouteTables"]} == {main["RouteTableId"], made["RouteTableId"]}
+        found = ec2.describe_route_tables(Filters=[{"Name": "route.destination-cidr-block", "Values": ["10.62.0.0/16"]},
+                                                   {"Name": "vpc-id", "Values": [dual["vpc"]]}])
+        assert len(found["RouteTables"]) == 2
+    finally:
+        ec2.delete_route_table(RouteTableId=made["RouteTableId"])
