@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import signal
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -175,7 +176,8 @@ async def start_runtime(backend: Backend) -> Runtime:
         imds=imds,
         virt_type=probe.virt_type,
         open_listener=open_listener_in_netns,
-        open_listener6=functools.partial(open_listener_in_netns, address=METADATA_IPV6),
+        open_listener6=(functools.partial(open_listener_in_netns, address=METADATA_IPV6)
+                        if os.path.exists("/proc/net/if_inet6") else None),  # a kernel without IPv6: none
         public=PublicNetwork(config.prefix, config.public_pool),
         firewall=NftFirewall(),
         publish_images=publisher(backend),

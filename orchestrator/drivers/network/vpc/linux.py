@@ -107,6 +107,9 @@ def _options_of(d: dict[str, object]) -> DhcpOptions:
                        d.get("netbios_node_type"))  # type: ignore[arg-type]
 
 
+_HAS_IPV6 = os.path.exists("/proc/net/if_inet6")  # False on a kernel booted with ipv6.disable=1
+
+
 class LinuxVpcNetwork(VpcNetworkDriver):
     """The real thing: namespaces, bridges, dnsmasq, root unreachable routes.
 
@@ -184,7 +187,8 @@ class LinuxVpcNetwork(VpcNetworkDriver):
         netlink.ensure_bridge(ns, bridge_name(subnet_id), [gateway, *(f"{ip}/{net.prefixlen}" for ip in local)],
                               mac=bridge_mac(subnet_id))
         net6 = ipaddress.IPv6Network(ipv6_cidr) if ipv6_cidr else None
-        netlink.set_addresses6(ns, bridge_name(subnet_id), [f"{net6[1]}/{net6.prefixlen}"] if net6 else [])
+        if net6 is not None or _HAS_IPV6:  # a kernel without IPv6 has no addresses to remove
+            netlink.set_addresses6(ns, bridge_name(subnet_id), [f"{net6[1]}/{net6.prefixlen}"] if net6 else [])
 
     @staticmethod
     def _local_on(state: _VpcState, subnet_id: str) -> list[str]:
@@ -234,7 +238,8 @@ class LinuxVpcNetwork(VpcNetworkDriver):
             netlink.sysctl(ns, "net.ipv4.ip_forward", "1")
             for addr in (METADATA_IP, LINK_LOCAL_DNS_IP, SERVICE_ENDPOINT_IP, vpc_dns_ip(str(net))):
                 netlink.add_address(ns, SERVICE_IF, f"{addr}/32")
-            netlink.add_address6(ns, SERVICE_IF, f"{METADATA_IPV6}/128")  # IMDS over IPv6 (HttpProtocolIpv6)
+            if _HAS_IPV6:
+                netlink.add_address6(ns, SERVICE_IF, f"{METADATA_IPV6}/128")  # IMDS over IPv6 (HttpProtocolIpv6)
             imds_limit.ensure(ns)  # EC2's 1,024 packets/s per ENI to the metadata service
             if state is None:
                 state = _VpcState(vpc_id=vpc_id, cidr=str(net))
