@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import signal
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -20,7 +21,7 @@ from orchestrator.domain.vpc_endpoints import s3_address
 from orchestrator.drivers.compute.fake import FakeCompute
 from orchestrator.drivers.loadbalancer.fake import FakeLoadBalancerDriver
 from orchestrator.drivers.network.firewall.fake import FakeFirewall
-from orchestrator.drivers.network.names import SERVICE_ENDPOINT_IP
+from orchestrator.drivers.network.names import METADATA_IPV6, SERVICE_ENDPOINT_IP
 from orchestrator.drivers.network.prefixes import free_prefix
 from orchestrator.drivers.network.public import FakePublicNetwork
 from orchestrator.drivers.network.vpc import FakeVpcNetwork
@@ -179,6 +180,8 @@ async def start_runtime(backend: Backend) -> Runtime:
         imds=imds,
         virt_type=probe.virt_type,
         open_listener=open_listener_in_netns,
+        open_listener6=(functools.partial(open_listener_in_netns, address=METADATA_IPV6)
+                        if os.path.exists("/proc/net/if_inet6") else None),  # a kernel without IPv6: none
         public=PublicNetwork(config.prefix, config.public_pool),
         firewall=NftFirewall(),
         publish_images=publisher(backend),

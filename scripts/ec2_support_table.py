@@ -54,13 +54,12 @@ NOTES: dict[str, str] = {
                          "endpoint (InvalidParameter, as EC2)",
     "CreateVpcPeeringConnection": "`PeerOwnerId` other than the caller's account refused (UnsupportedOperation: "
                                   "ec2d serves one account); `PeerRegion` must be a region ec2d serves",
-    "AuthorizeSecurityGroupEgress": "`Ipv6Ranges` refused (UnsupportedOperation: ec2d's VPCs are IPv4 only); "
+    "AuthorizeSecurityGroupEgress": "`Ipv6Ranges` (and ICMPv6 type/code) compiled to the group's ip6 rules; "
                                     "`PrefixListIds` (managed prefix lists) compiled to the list's CIDRs, "
                                     "counted as its MaxEntries rules",
-    "AuthorizeSecurityGroupIngress": "`Ipv6Ranges` refused (UnsupportedOperation: ec2d's VPCs are IPv4 only); "
+    "AuthorizeSecurityGroupIngress": "`Ipv6Ranges` (and ICMPv6 type/code) compiled to the group's ip6 rules; "
                                      "`PrefixListIds` (managed prefix lists) compiled to the list's CIDRs, "
                                      "counted as its MaxEntries rules",
-    "ModifySecurityGroupRules": "`CidrIpv6` refused (UnsupportedOperation)",
     "CreateManagedPrefixList": "`AddressFamily=IPv6` refused (UnsupportedOperation: ec2d's VPCs are IPv4 only)",
     "DescribePrefixLists": "the AWS-managed `com.amazonaws.REGION.s3` (S3's address of the region)",
     "CopyImage": "`Encrypted`/`KmsKeyId` re-encrypt the copies (LUKS in qcow2); a key id or ARN of the account "

@@ -9,7 +9,7 @@ cd "$here"
 
 DEB_PACKAGES=(
   qemu-system-x86 qemu-utils libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-dev
-  pkg-config dnsmasq-base dnsmasq-utils nftables iproute2 e2fsprogs cpio busybox-static dropbear-bin kmod
+  pkg-config dnsmasq-base dnsmasq-utils nftables iproute2 e2fsprogs cpio busybox-static dropbear-bin wide-dhcpv6-client kmod
   mmdebstrap openssh-client ca-certificates python3-venv
   haproxy  # load balancers: ec2d runs its own processes (never the distro's haproxy.service)
 )

@@ -306,6 +306,7 @@ class SecurityGroupRule(TypedDict):
     ReferencedGroupId: str | None
     Description: str | None
     PrefixListId: NotRequired[str]  # a rule whose peer is a managed prefix list (its CIDRs)
+    CidrIpv6: NotRequired[str]  # a rule whose peer is an IPv6 CIDR (then CidrIpv4 is None)
 
 
 class SecurityGroupData(TypedDict):

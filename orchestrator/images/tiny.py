@@ -1,7 +1,8 @@
 """The ec2d-tiny image: busybox + dropbear on Debian's cloud kernel, a CirrOS-like guest.
 
 Everything comes from Debian packages (``linux-image-cloud-amd64`` through ``kernel.py``,
-``busybox-static`` and ``dropbear-bin`` as installed on the host) plus the recipe data under
+``busybox-static``, ``dropbear-bin`` and ``wide-dhcpv6-client``'s ``dhcp6c`` as installed on the
+host) plus the recipe data under
 ``images/tiny/`` (init scripts, udhcpc script, /etc files). Output, in
 ``cache_dir/images/ec2d-tiny-<key12>/``:
 
@@ -49,7 +50,7 @@ from orchestrator.tls import service_ca
 
 NAME = "ec2d-tiny"
 DESCRIPTION = "ec2d-tiny: busybox + dropbear on the Debian 12 cloud kernel (CirrOS-like test image)"
-BUILDER_VERSION = "ec2d-tiny-builder-3"
+BUILDER_VERSION = "ec2d-tiny-builder-4"
 RECIPE_DIR = Path(__file__).resolve().parents[2] / "images" / "tiny"
 ROOT_SIZE_MIB = 128
 KERNEL_CMDLINE = "console=ttyS0 root=/dev/vda rw quiet"
@@ -59,7 +60,8 @@ EC2_USER_UID = 1000
 WHEEL_GID = 10
 BUSYBOX = Path("/bin/busybox")
 DROPBEAR_BINARIES = (Path("/usr/sbin/dropbear"), Path("/usr/bin/dropbearkey"), Path("/usr/bin/dbclient"))
-PACKAGES = ("busybox-static", "dropbear-bin")
+DHCP6C = Path("/usr/sbin/dhcp6c")  # wide-dhcpv6-client: busybox-static has no DHCPv6 client
+PACKAGES = ("busybox-static", "dropbear-bin", "wide-dhcpv6-client")
 CA_BUNDLE = Path("etc/ssl/certs/ca-certificates.crt")
 CA_FILE = Path("etc/ssl/certs/ec2d-ca.pem")
 
@@ -114,7 +116,7 @@ def gather_inputs(kernel: Kernel, ca_sha256: str) -> dict[str, object]:
         packages[pkg] = version
     return {
         "packages": packages,
-        "libraries": _lib_packages(DROPBEAR_BINARIES),
+        "libraries": _lib_packages((*DROPBEAR_BINARIES, DHCP6C)),
         "kernel_release": kernel.release,
         "ca_sha256": ca_sha256,
     }
@@ -181,7 +183,7 @@ def _builtin_modules(kernel: Kernel) -> set[str]:
 def _stage_rootfs(root: Path, kernel: Kernel, recipe_dir: Path, modules: list[tuple[str, Path]]) -> None:
     for d in ("bin", "sbin", "usr/bin", "usr/sbin", "usr/lib/ec2d-tiny", "lib", "lib64", "etc/dropbear",
               "proc", "sys", "dev", "run", "tmp", "mnt", "var/log", "var/lib/cloud/instances", "var/tmp",
-              "root", "home/ec2-user/.ssh"):
+              "root", "home/ec2-user/.ssh", "var/lib/dhcpv6"):
         (root / d).mkdir(parents=True, exist_ok=True)
     os.chmod(root / "tmp", 0o1777)
     os.chmod(root / "var/tmp", 0o1777)
@@ -199,8 +201,8 @@ def _stage_rootfs(root: Path, kernel: Kernel, recipe_dir: Path, modules: list[tu
     _copy_file(BUSYBOX, suid, 0o750)
     os.chown(suid, 0, WHEEL_GID)
     os.chmod(suid, 0o4750)
-    # dropbear and its shared libraries
-    for binary in DROPBEAR_BINARIES:
+    # dropbear, the DHCPv6 client and their shared libraries
+    for binary in (*DROPBEAR_BINARIES, DHCP6C):
         _copy_file(binary, root / binary.relative_to("/"), 0o755)
         for lib in _ldd(binary):
             dst = root / lib.relative_to("/")

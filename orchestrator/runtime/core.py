@@ -56,9 +56,10 @@ class Runtime:
         endpoint: VpcEndpoint | None = None,
         load_balancers: LoadBalancerDriver | None = None,
         loops: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
+        open_listener6: Callable[[str], socket.socket] | None = None,
     ) -> None:
         self.parts = Parts(model, compute, networks, storage, imds, virt_type, Jobs(), open_listener, public,
-                           firewall, endpoint=endpoint)
+                           firewall, endpoint=endpoint, open_listener6=open_listener6)
         self.jobs = self.parts.jobs
         storage.use_keys(KeyRing(model.store, self.parts.prefix).passphrase)  # encrypted volumes' files
         self.vpcs = VpcNetworks(self.parts)

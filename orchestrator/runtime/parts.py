@@ -87,6 +87,9 @@ class Parts:
     endpoint: VpcEndpoint | None = None  # None: no in-VPC service endpoint
     endpoint_listening: set[str] = field(default_factory=set)  # VPCs whose endpoint listener is open
     plugged: set[str] = field(default_factory=set)  # instances whose NICs this process put in their VPC
+    # the metadata service's socket at [fd00:ec2::254] in a netns (None: no IMDS over IPv6); its
+    # listener is keyed ``<vpc id>#ipv6`` and answers only instances with HttpProtocolIpv6 enabled
+    open_listener6: Callable[[str], socket.socket] | None = None
 
     @property
     def prefix(self) -> str:

@@ -134,10 +134,14 @@ class VpcNetworks:
         await self.jobs.call(net.ensure_vpc, vpc.id, vpc.data["CidrBlock"])
         await self.jobs.call(net.set_secondary_cidrs, vpc.id, vpc_cidrs.secondary_cidrs(vpc.data))
         for subnet in rec.subnets(p.model.store, vpc.region, vpc.id):
-            await self.jobs.call(net.ensure_subnet, vpc.id, subnet.id, subnet.data["CidrBlock"])
+            await self.jobs.call(net.ensure_subnet, vpc.id, subnet.id, subnet.data["CidrBlock"],
+                                 vpc_state.subnet_ipv6_block(subnet))
         if vpc.id not in p.listening and p.open_listener is not None:
             sock = await self.jobs.call(p.open_listener, net.netns_name(vpc.id))
             await p.imds.add_listener(vpc.id, sock)
+            if p.open_listener6 is not None:
+                await p.imds.add_listener(vpc_state.imds6_key(vpc.id),
+                                          await self.jobs.call(p.open_listener6, net.netns_name(vpc.id)))
             p.listening.add(vpc.id)
         if vpc.id not in p.endpoint_listening and p.endpoint is not None:
             for key, opener, tls in p.endpoint.listeners(vpc.id):
@@ -148,7 +152,7 @@ class VpcNetworks:
 
     async def ensure_subnet(self, subnet: Record) -> None:
         await self.jobs.call(self.parts.networks[subnet.region].ensure_subnet, subnet.data["VpcId"], subnet.id,
-                             subnet.data["CidrBlock"])
+                             subnet.data["CidrBlock"], vpc_state.subnet_ipv6_block(subnet))
 
     async def delete_subnet(self, subnet: Record) -> None:
         await self.jobs.call(self.parts.networks[subnet.region].delete_subnet, subnet.data["VpcId"], subnet.id)
@@ -157,6 +161,8 @@ class VpcNetworks:
         p = self.parts
         if vpc.id in p.listening:
             await p.imds.remove_listener(vpc.id)
+            if p.open_listener6 is not None:
+                await p.imds.remove_listener(vpc_state.imds6_key(vpc.id))
             p.listening.discard(vpc.id)
         if p.endpoint is not None and vpc.id in p.endpoint_listening:
             for key, _, _ in p.endpoint.listeners(vpc.id):
@@ -208,8 +214,10 @@ class VpcNetworks:
                              vpc_state.host_records(view))
         if vpc_id in p.listening:
             sessions = p.model.sessions
-            p.imds.set_instances(vpc_id, vpc_state.metadata_table(view, lambda i: sessions.for_owner(i).as_imds(),
-                                                                  p.model.roles))
+            table = vpc_state.metadata_table(view, lambda i: sessions.for_owner(i).as_imds(), p.model.roles)
+            p.imds.set_instances(vpc_id, table)
+            if p.open_listener6 is not None:
+                p.imds.set_instances(vpc_state.imds6_key(vpc_id), vpc_state.metadata_table6(view, table))
         await self.sync_public(region, view)
         await self.jobs.call(p.networks[region].set_peerings, vpc_id, peering_state.peering_links(view))
         return list(view.peerings)

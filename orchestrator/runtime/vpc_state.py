@@ -97,9 +97,17 @@ def secondary_ips(eni: Record) -> list[str]:
 
 
 def leases(view: VpcView) -> list[Lease]:
-    """A static lease (MAC, address, ``ip-a-b-c-d`` name) for every ENI of every instance."""
-    return [Lease(e.data["MacAddress"], e.data["PrivateIpAddress"], "ip-" + e.data["PrivateIpAddress"].replace(".", "-"))
+    """A static lease (MAC, address, ``ip-a-b-c-d`` name, first IPv6 address for DHCPv6) for
+    every ENI of every instance."""
+    return [Lease(e.data["MacAddress"], e.data["PrivateIpAddress"], "ip-" + e.data["PrivateIpAddress"].replace(".", "-"),
+                  (e.data.get("Ipv6Addresses") or [None])[0])
             for r in view.instances for e in view.enis.get(r.id, ())]
+
+
+def subnet_ipv6_block(subnet: Record) -> str | None:
+    """The subnet's IPv6 /64, None when it has none."""
+    blocks = _ipv6_blocks(subnet)
+    return blocks[0] if blocks else None
 
 
 def subnet_is_public(view: VpcView, subnet: Record) -> bool:
@@ -159,14 +167,17 @@ def ptr_records(eips: Sequence[Record]) -> list[HostRecord]:
 
 def stored_rule(group_id: str, *, egress: bool, protocol: str, from_port: int | None, to_port: int | None,
                 cidr: str | None, group: str | None, description: str | None,
-                prefix_list: str | None = None) -> dict[str, Any]:
+                prefix_list: str | None = None, cidr6: str | None = None) -> dict[str, Any]:
     """A security-group rule as the store keeps it (one per peer, as DescribeSecurityGroupRules);
-    a rule whose peer is a managed prefix list carries its id (``PrefixListId``)."""
+    a rule whose peer is a managed prefix list carries its id (``PrefixListId``), one whose peer
+    is an IPv6 CIDR that CIDR (``CidrIpv6``)."""
     rule = {"SecurityGroupRuleId": ids.new_id("sgr"), "GroupId": group_id, "IsEgress": egress,
             "IpProtocol": protocol, "FromPort": from_port, "ToPort": to_port, "CidrIpv4": cidr,
             "ReferencedGroupId": group, "Description": description}
     if prefix_list:
         rule["PrefixListId"] = prefix_list
+    if cidr6:
+        rule["CidrIpv6"] = cidr6
     return rule
 
 
@@ -191,7 +202,7 @@ def firewall_rule(rule: Mapping[str, Any], prefix_lists: Mapping[str, Sequence[s
     id -> CIDRs; a list not there matches nothing). Never raises on odd data: the firewall's check
     does the judging."""
     cidr, ref, pl = rule.get("CidrIpv4"), rule.get("ReferencedGroupId"), rule.get("PrefixListId")
-    cidrs: tuple[Any, ...] = (cidr,) if cidr else ()
+    cidrs: tuple[Any, ...] = tuple(c for c in (cidr, rule.get("CidrIpv6")) if c)
     if pl:
         found = (prefix_lists or {}).get(pl, ())
         cidrs += tuple(found) if isinstance(found, (list, tuple)) else (found,)
@@ -242,7 +253,8 @@ def firewall_model(view: VpcView, tap_name: Callable[[str], str]) -> tuple[list[
     Raises on records the model cannot express (the caller then locks the VPC down)."""
     groups = {g.id: with_peer_members(firewall_group(g, view.prefix_lists), view.peer_members) for g in view.groups}
     ports = [fw.Port(e.id, tap_name(e.id), e.data["MacAddress"], (e.data["PrivateIpAddress"], *secondary_ips(e)),
-                     tuple(g["GroupId"] for g in e.data["Groups"] if g["GroupId"] in groups))
+                     tuple(g["GroupId"] for g in e.data["Groups"] if g["GroupId"] in groups),
+                     ipv6s=tuple(e.data.get("Ipv6Addresses") or ()))
              for r in view.instances if r.state in ACTIVE for e in view.enis.get(r.id, ())]
     ports += [fw.local_port(n.eni_id, (n.ip,), tuple(g for g in n.group_ids if g in groups)) for n in view.nodes]
     if view.regions:  # S3's addresses: whatever reaches them (service_access) passes the sender's egress rules
@@ -261,6 +273,20 @@ def metadata_table(view: VpcView, credentials: Callable[[str], dict[str, object]
     the identity credentials (asked at request time: they rotate), ``roles`` the instance roles."""
     return {r.data["PrivateIpAddress"]: instance_metadata(view, r, credentials, roles)
             for r in view.instances if r.state in ACTIVE}
+
+
+def imds6_key(vpc_id: str) -> str:
+    """The metadata service's listener key of the VPC's IPv6 address ([fd00:ec2::254])."""
+    return f"{vpc_id}#ipv6"
+
+
+def metadata_table6(view: VpcView, table: Mapping[str, InstanceMetadata]) -> dict[str, InstanceMetadata]:
+    """``{IPv6 address: metadata}`` (``table``'s entries, keyed by private IP) of the instances
+    whose ``HttpProtocolIpv6`` is enabled: every IPv6 address of their interfaces."""
+    return {ip: table[r.data["PrivateIpAddress"]] for r in view.instances
+            if r.state in ACTIVE and r.data["PrivateIpAddress"] in table
+            and (r.data.get("MetadataOptions") or {}).get("HttpProtocolIpv6") == "enabled"
+            for e in view.enis.get(r.id, ()) for ip in e.data.get("Ipv6Addresses") or ()}
 
 
 def iam_role(roles: InstanceRoles | None, rec: Record) -> IamRole | None:

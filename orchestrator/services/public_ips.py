@@ -29,7 +29,7 @@ from orchestrator.domain.route_records import RouteTableAssociation
 from orchestrator.domain.states import InstanceState
 from orchestrator.domain.vpc_endpoints import S3_BLOCK
 from orchestrator.runtime import records, route_plan, vpc_state
-from orchestrator.services import lookup, vpc_endpoints, vpc_peering
+from orchestrator.services import lookup, vpc_endpoints, vpc_ipv6, vpc_peering
 from orchestrator.services import tags as tag_service
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
@@ -144,11 +144,15 @@ def create_route_table_tagged(backend: Backend, region: str, vpc_id: str, tags: 
 
 
 def describe_route_table(record: Record[RouteTableData], tags: Mapping[str, str],
-                         live: set[str] | None = None) -> dict[str, Any]:
+                         live: set[str] | None = None, ipv6_blocks: Sequence[str] = ()) -> dict[str, Any]:
     """The table as EC2 shows it; with ``live`` (the VPC's working targets) a route whose target
-    is gone shows ``blackhole``."""
+    is gone shows ``blackhole``; the VPC's IPv6 /56s (``ipv6_blocks``) have their ``local`` route
+    after the IPv4 ones, as on EC2 (kept by the VPC, not stored in the table)."""
     routes = [dict(r, State=route_plan.route_state(r, live)) if live is not None else dict(r)
               for r in record.data["Routes"]]
+    at = sum(1 for r in routes if r.get("GatewayId") == "local")
+    routes[at:at] = [{"DestinationIpv6CidrBlock": b, "GatewayId": "local", "Origin": "CreateRouteTable",
+                      "State": "active"} for b in ipv6_blocks]
     return {"RouteTableId": record.id, "VpcId": record.data["VpcId"], "OwnerId": record.data["OwnerId"],
             "Routes": routes, "Associations": record.data["Associations"],
             "PropagatingVgws": [], "Tags": tag_service.tag_list(tags)}
@@ -158,8 +162,15 @@ def describe_route_tables(backend: Backend, region: str, rtb_ids: Sequence[str] 
     records = ([get_route_table(backend, region, i) for i in rtb_ids] if rtb_ids
                else backend.store.list(RTB, region))
     live = {vpc_id: live_targets(backend, region, vpc_id) for vpc_id in {r.data["VpcId"] for r in records}}
-    return tag_service.rendered(backend, region, RTB, records,
-                                lambda r, tags: describe_route_table(r, tags, live[r.data["VpcId"]]))
+    blocks = {vpc_id: ipv6_blocks_of(backend, vpc_id) for vpc_id in live}
+    return tag_service.rendered(backend, region, RTB, records, lambda r, tags: describe_route_table(
+        r, tags, live[r.data["VpcId"]], blocks[r.data["VpcId"]]))
+
+
+def ipv6_blocks_of(backend: Backend, vpc_id: str) -> list[str]:
+    """The VPC's IPv6 /56s (their ``local`` routes are in every table of the VPC)."""
+    vpc = backend.store.get(vpc_id)
+    return vpc_ipv6.vpc_blocks(vpc) if vpc is not None else []  # type: ignore[arg-type]
 
 
 def get_route_table(backend: Backend, region: str, rtb_id: str) -> Record[RouteTableData]:

@@ -91,7 +91,7 @@ def create_tagged(backend: Backend, region: str, name: str, description: str, vp
 def rule_key(rule: Mapping[str, Any]) -> tuple[Any, ...]:
     """What makes two rules the same rule (their description and id aside)."""
     return (rule["IsEgress"], rule["IpProtocol"], rule["FromPort"], rule["ToPort"], rule["CidrIpv4"],
-            rule["ReferencedGroupId"], rule.get("PrefixListId"))
+            rule["ReferencedGroupId"], rule.get("PrefixListId"), rule.get("CidrIpv6"))
 
 
 _DESCRIPTION_RE = re.compile(r"[a-zA-Z0-9. _\-:/()#,@\[\]+=&;{}!$*]{0,255}")
@@ -129,7 +129,9 @@ def _ports(protocol: str, from_port: Any, to_port: Any) -> tuple[int | None, int
                 f"Invalid value 'The from port ({from_port}) must not be greater than the to port "
                 f"({to_port}).' for portRange.")
         return from_port, to_port
-    if protocol == "icmp":
+    if protocol == "icmpv6" and from_port is None and to_port is None:
+        return None, None  # ICMPv6 without a range: every type and code
+    if protocol in ("icmp", "icmpv6"):
         if from_port is None or to_port is None:
             raise errors.InvalidParameterValue(
                 "Invalid value 'Must specify both from and to ports with ICMP.' for portRange.")
@@ -151,6 +153,16 @@ def _cidr4(value: Any) -> str:
         if "/" not in text:
             raise ValueError(text)
         return str(ipaddress.IPv4Network(text.strip(), strict=False))
+    except ValueError:
+        raise errors.InvalidParameterValue(f"CIDR block {value} is malformed") from None
+
+
+def _cidr6(value: Any) -> str:
+    """An IPv6 CIDR as EC2 stores it (canonical, compressed network address); junk is malformed."""
+    try:
+        if not isinstance(value, str) or "/" not in value:
+            raise ValueError(value)
+        return str(ipaddress.IPv6Network(value.strip(), strict=False))
     except ValueError:
         raise errors.InvalidParameterValue(f"CIDR block {value} is malformed") from None
 
@@ -186,13 +198,7 @@ def permission_rules(backend: Backend, region: str, group: Record[SecurityGroupD
         for rng in perm.get("IpRanges") or []:
             peers.append((_cidr4(rng.get("CidrIp")), None, rule_description(rng.get("Description")), None))
         for rng in perm.get("Ipv6Ranges") or []:
-            cidr = rng.get("CidrIpv6")
-            try:
-                ipaddress.IPv6Network(cidr if isinstance(cidr, str) and "/" in cidr else "", strict=False)
-            except ValueError:
-                raise errors.InvalidParameterValue(f"CIDR block {cidr} is malformed") from None
-            raise errors.ApiError("IPv6 rules are not supported by ec2d: its VPCs are IPv4 only.",
-                                  code="UnsupportedOperation")
+            peers.append((_cidr6(rng.get("CidrIpv6")), None, rule_description(rng.get("Description")), None))
         for pl in perm.get("PrefixListIds") or []:
             pl_id = pl.get("PrefixListId")
             if not isinstance(pl_id, str) or not re.fullmatch(r"pl-[0-9a-f]{8}(?:[0-9a-f]{9})?", pl_id):
@@ -216,8 +222,10 @@ def permission_rules(backend: Backend, region: str, group: Record[SecurityGroupD
             raise errors.ApiError(f"Missing {side} specification: include {side} security group or CIDR "
                                   "information", code="MissingParameter")
         for cidr, ref, desc, pl_id in peers:
+            v6 = cidr is not None and ":" in cidr
             rule = _rule(group.id, egress=egress, protocol=protocol, from_port=from_port, to_port=to_port,
-                         cidr=cidr, group=ref, description=desc, prefix_list=pl_id)
+                         cidr=None if v6 else cidr, group=ref, description=desc, prefix_list=pl_id,
+                         cidr6=cidr if v6 else None)
             check_compilable(rule, lists)
             out.append(rule)
     return out
@@ -237,7 +245,7 @@ def _legacy_permissions(req: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def _describe_rule(rule: Mapping[str, Any]) -> str:
-    peer = rule["CidrIpv4"] or rule["ReferencedGroupId"] or rule.get("PrefixListId")
+    peer = rule["CidrIpv4"] or rule.get("CidrIpv6") or rule["ReferencedGroupId"] or rule.get("PrefixListId")
     proto = {"-1": "ALL", "tcp": "TCP", "udp": "UDP", "icmp": "ICMP", "icmpv6": "ICMPV6"}.get(
         rule["IpProtocol"], str(rule["IpProtocol"]))
     return (f'peer: {peer}, {proto}, from port: {rule["FromPort"]}, to port: {rule["ToPort"]}, ALLOW')
@@ -396,6 +404,8 @@ def describe_rule(rule: Mapping[str, Any], owner: str, tags: Mapping[str, str] |
     }
     if rule["CidrIpv4"]:
         out["CidrIpv4"] = rule["CidrIpv4"]
+    if rule.get("CidrIpv6"):
+        out["CidrIpv6"] = rule["CidrIpv6"]
     if rule["ReferencedGroupId"]:
         out["ReferencedGroupInfo"] = {"GroupId": rule["ReferencedGroupId"], "UserId": owner}
     if rule.get("PrefixListId"):
@@ -411,6 +421,9 @@ def _permission(rule: Mapping[str, Any], owner: str) -> dict[str, Any]:
     if rule["CidrIpv4"]:
         perm["IpRanges"].append({k: v for k, v in (("CidrIp", rule["CidrIpv4"]),
                                                    ("Description", rule.get("Description"))) if v is not None})
+    if rule.get("CidrIpv6"):
+        perm["Ipv6Ranges"].append({k: v for k, v in (("CidrIpv6", rule["CidrIpv6"]),
+                                                     ("Description", rule.get("Description"))) if v is not None})
     if rule["ReferencedGroupId"]:
         perm["UserIdGroupPairs"].append({k: v for k, v in (("Description", rule.get("Description")),
                                                             ("GroupId", rule["ReferencedGroupId"]),

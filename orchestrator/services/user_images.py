@@ -124,6 +124,8 @@ def create(backend: Backend, region: str, req: Mapping[str, Any]) -> str:
     image_tags, snap_tags = _split_tags(req.get("TagSpecifications"))
     source = backend.store.get(inst.data["ImageId"])
     boot = snaps.boot_data_of_image(source) if source else {}
+    if any(not m.get("DeviceName") for m in req.get("BlockDeviceMappings") or []):
+        raise errors.MissingParameter("deviceName")  # every mapping names its device
     no_device = {m["DeviceName"] for m in req.get("BlockDeviceMappings") or [] if m.get("NoDevice") is not None}
     picked: list[tuple[InstanceBlockDeviceMapping, Record[VolumeData]]] = []
     for n, m in enumerate(inst.data["BlockDeviceMappings"]):

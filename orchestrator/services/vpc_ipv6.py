@@ -13,6 +13,7 @@ from orchestrator.domain import errors, ids
 from orchestrator.domain import ipv6_pools as pools
 from orchestrator.domain.ipv6_pools import SubnetIpv6Association, VpcIpv6Association
 from orchestrator.domain.records import SubnetData, VpcData
+from orchestrator.runtime.vpc_state import ensure_rules_field, stored_rule
 from orchestrator.services import lookup
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
@@ -84,7 +85,26 @@ def add_vpc_block(backend: Backend, vpc: Record[VpcData]) -> VpcIpv6Association:
         "Ipv6Pool": "Amazon", "Ipv6AddressAttribute": "public", "IpSource": "amazon"}
     vpc.data["Ipv6CidrBlockAssociationSet"] = [*held, assoc]
     backend.store.update(vpc)
+    _open_default_group(backend, vpc)
     return assoc
+
+
+def all_ipv6_egress(group_id: str) -> dict[str, Any]:
+    """The outbound ``-1 ::/0`` rule EC2 gives the groups of a VPC with IPv6."""
+    return stored_rule(group_id, egress=True, protocol="-1", from_port=None, to_port=None, cidr=None,
+                       group=None, description=None, cidr6="::/0")
+
+
+def _open_default_group(backend: Backend, vpc: Record[VpcData]) -> None:
+    """As EC2 does when a VPC gets an IPv6 block: its default group allows all IPv6 out (once;
+    a rule the user revoked since comes back only with a new association, as on EC2)."""
+    for group in backend.store.list("security-group", vpc.region):
+        if group.data["VpcId"] != vpc.id or group.data["GroupName"] != "default":
+            continue
+        rules = ensure_rules_field(group)
+        if not any(r["IsEgress"] and r["IpProtocol"] == "-1" and r.get("CidrIpv6") == "::/0" for r in rules):
+            rules.append(all_ipv6_egress(group.id))
+            backend.store.update(group)
 
 
 def associate_vpc_block(backend: Backend, region: str, vpc_id: str,
@@ -234,6 +254,7 @@ async def disassociate_vpc_block_live(backend: Backend, region: str, association
 async def associate_subnet_block_live(backend: Backend, region: str, subnet_id: str,
                                       req: Mapping[str, Any]) -> tuple[Record[SubnetData], SubnetIpv6Association]:
     subnet, assoc = associate_subnet_block(backend, region, subnet_id, req)
+    await backend.runtime.ensure_subnet_network(subnet)  # the bridge's ::1, DHCPv6 and RAs
     await backend.runtime.sync_vpc(region, subnet.data["VpcId"])
     return subnet, assoc
 
@@ -241,5 +262,6 @@ async def associate_subnet_block_live(backend: Backend, region: str, subnet_id: 
 async def disassociate_subnet_block_live(backend: Backend, region: str,
                                          association_id: str) -> tuple[Record[SubnetData], SubnetIpv6Association]:
     subnet, assoc = disassociate_subnet_block(backend, region, association_id)
+    await backend.runtime.ensure_subnet_network(subnet)  # the bridge's ::1, DHCPv6 and RAs
     await backend.runtime.sync_vpc(region, subnet.data["VpcId"])
     return subnet, assoc

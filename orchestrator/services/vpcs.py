@@ -91,6 +91,9 @@ def new_security_group(backend: Backend, region: str, vpc_id: str, name: str, de
     sg_id = ids.new_id("sg")
     rules = [stored_rule(sg_id, egress=True, protocol="-1", from_port=None, to_port=None, cidr="0.0.0.0/0",
                          group=None, description=None)]
+    vpc = backend.store.get(vpc_id)
+    if vpc is not None and vpc.data.get("Ipv6CidrBlockAssociationSet"):  # EC2: IPv6 out too
+        rules.append(vpc_ipv6.all_ipv6_egress(sg_id))
     if default:
         rules.append(stored_rule(sg_id, egress=False, protocol="-1", from_port=None, to_port=None, cidr=None,
                                  group=sg_id, description=None))

@@ -43,6 +43,11 @@ def new_prefix() -> str:
     return "ec2dt" + secrets.token_hex(2)
 
 
+def family(ip: str) -> int:
+    """The socket family of an address (IPv6 when it has a colon)."""
+    return socket.AF_INET6 if ":" in ip else socket.AF_INET
+
+
 @dataclass
 class FwGuest:
     name: str
@@ -67,7 +72,7 @@ class FwGuest:
         self, ip: str, port: int, timeout: float = CONNECT_TIMEOUT, src: str | None = None
     ) -> socket.socket | None:
         """A connected TCP socket from inside the guest, or None when it could not connect."""
-        sock = netlink.netns_socket(self.ns, socket.AF_INET, socket.SOCK_STREAM)
+        sock = netlink.netns_socket(self.ns, family(ip), socket.SOCK_STREAM)
         sock.settimeout(timeout)
         try:
             if src:
@@ -87,7 +92,7 @@ class FwGuest:
             return sock.recv(64) == b"pong:ping\n"
 
     def send_udp(self, ip: str, port: int, payload: bytes, src: str | None = None) -> None:
-        with netlink.netns_socket(self.ns, socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        with netlink.netns_socket(self.ns, family(ip), socket.SOCK_DGRAM) as sock:
             if src:
                 sock.bind((src, 0))
             sock.sendto(payload, (ip, port))
@@ -139,7 +144,7 @@ class TcpServer:
     """Answers ``pong:<line>`` per line on each connection; listens inside a namespace."""
 
     def __init__(self, ns: str, ip: str, port: int) -> None:
-        self.sock = netlink.netns_socket(ns, socket.AF_INET, socket.SOCK_STREAM)
+        self.sock = netlink.netns_socket(ns, family(ip), socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((ip, port))
         self.sock.listen(16)
@@ -178,7 +183,7 @@ class UdpSink:
     """Collects (source IP, payload) of datagrams received inside a namespace."""
 
     def __init__(self, ns: str, ip: str, port: int) -> None:
-        self.sock = netlink.netns_socket(ns, socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock = netlink.netns_socket(ns, family(ip), socket.SOCK_DGRAM)
         self.sock.bind((ip, port))
         self.sock.settimeout(0.1)
 

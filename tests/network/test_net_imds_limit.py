@@ -20,17 +20,20 @@ def rid(kind: str) -> str:
 
 VPC, SUBNET = rid("vpc"), rid("subnet")
 IMDS = "169.254.169.254"
+IMDS6 = "fd00:ec2::254"
 
 
 @pytest.fixture(scope="module")
 def two_guests(net_driver: LinuxVpcNetwork, make_guest):
     net_driver.ensure_vpc(VPC, "10.77.0.0/16")
-    net_driver.ensure_subnet(VPC, SUBNET, "10.77.1.0/24")
+    net_driver.ensure_subnet(VPC, SUBNET, "10.77.1.0/24", "2001:db8:4d:1::/64")
     guests = []
     for n, mac in ((5, "02:00:0a:4d:01:05"), (6, "02:00:0a:4d:01:06")):
         g = make_guest(VPC, SUBNET, mac)
         assert g.sh("ip", "addr", "add", f"10.77.1.{n}/24", "dev", "eth0").returncode == 0
         assert g.sh("ip", "route", "add", "default", "via", "10.77.1.1").returncode == 0
+        assert g.sh("ip", "-6", "addr", "add", f"2001:db8:4d:1::{n}/64", "dev", "eth0", "nodad").returncode == 0
+        assert g.sh("ip", "-6", "route", "add", "default", "via", "2001:db8:4d:1::1").returncode == 0
         guests.append(g)
     yield guests
     net_driver.delete_vpc(VPC)
@@ -147,6 +150,38 @@ def test_concurrent_connections_per_source_are_capped(net_driver: LinuxVpcNetwor
                 c.close()
                 assert time.monotonic() < deadline, "the hog stays locked out after closing"
                 time.sleep(0.2)
+    finally:
+        for c in held:
+            c.close()
+        server.close()
+
+
+def test_ipv6_connections_per_source_are_capped_too(net_driver: LinuxVpcNetwork, two_guests) -> None:
+    """The metadata service's IPv6 address ([fd00:ec2::254]) has the same connection cap."""
+    hog, neighbour = two_guests
+    ns = net_driver.netns_name(VPC)
+    before = imds_limit.refused(ns) or 0
+    server = netlink.netns_socket(ns, socket.AF_INET6, socket.SOCK_STREAM)
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind((IMDS6, 80))
+    server.listen(512)
+    held: list[socket.socket] = []
+    refused = 0
+    try:
+        for _ in range(imds_limit.MAX_CONNECTIONS + 5):
+            c = netlink.netns_socket(hog.ns, socket.AF_INET6, socket.SOCK_STREAM)
+            c.settimeout(5)
+            try:
+                c.connect((IMDS6, 80))
+                held.append(c)
+            except ConnectionRefusedError:
+                c.close()
+                refused += 1
+        assert (len(held), refused) == (imds_limit.MAX_CONNECTIONS, 5)
+        assert (imds_limit.refused(ns) or 0) - before == 5
+        with netlink.netns_socket(neighbour.ns, socket.AF_INET6, socket.SOCK_STREAM) as other:
+            other.settimeout(5)
+            other.connect((IMDS6, 80))  # another source is not affected
     finally:
         for c in held:
             c.close()

@@ -41,19 +41,26 @@ A, B = "0aaaaaaaaaaaaaaa1", "0bbbbbbbbbbbbbbb2"  # their nft identifiers
 VPC = "vpc-0f1e2d3c4b5a69788"
 
 
-def lookups(remote: str, prefix: str, member_of: str | None = None) -> tuple[NftRule, ...]:
-    """The three accept rules the compiler writes per rule family (expected, spelled out)."""
+def lookups(remote: str, prefix: str, member_of: str | None = None, icmp_set: str | None = None) -> tuple[NftRule, ...]:
+    """The three accept rules the compiler writes per rule family (expected, spelled out); an
+    ``ip6`` remote matches ICMPv6 (``icmp_set``: the reference's ICMPv6 set)."""
+    icmp = ("icmpv6 type", "icmpv6 code") if remote.startswith("ip6 ") else ("icmp type", "icmp code")
     if member_of is None:
         return (
             NftRule(InSet((remote, "meta l4proto"), f"{prefix}_p"), ACCEPT),
             NftRule(InSet((remote, "meta l4proto", "th dport"), f"{prefix}_l4"), ACCEPT),
-            NftRule(InSet((remote, "icmp type", "icmp code"), f"{prefix}_icmp"), ACCEPT),
+            NftRule(InSet((remote, *icmp), icmp_set or f"{prefix}_icmp"), ACCEPT),
         )
     return (
         NftRule(InSet(remote, member_of), InSet(("meta l4proto",), f"{prefix}_p"), ACCEPT),
         NftRule(InSet(remote, member_of), InSet(("meta l4proto", "th dport"), f"{prefix}_l4"), ACCEPT),
-        NftRule(InSet(remote, member_of), InSet(("icmp type", "icmp code"), f"{prefix}_icmp"), ACCEPT),
+        NftRule(InSet(remote, member_of), InSet(icmp, icmp_set or f"{prefix}_icmp"), ACCEPT),
     )
+
+
+def both(remote: str, prefix: str) -> tuple[NftRule, ...]:
+    """The IPv4 and IPv6 lookups of one direction of a group (``ip saddr`` -> also ``ip6 saddr``)."""
+    return lookups(remote, prefix) + lookups(remote.replace("ip ", "ip6 "), f"{prefix}6")
 
 
 # --------------------------------------------------------------------------- object rendering
@@ -102,12 +109,14 @@ def test_cidr_rules_become_disjoint_elements_of_three_sets() -> None:
         f"g_{A}_out_p": set(),
         f"g_{A}_out_l4": set(),
         f"g_{A}_out_icmp": set(),
+        **{f"g_{A}_{d}6_{k}": set() for d in ("in", "out") for k in ("p", "l4", "icmp")},  # no IPv6 CIDR
     }
     assert part.chains == (
-        Chain(f"g_{A}_in", lookups("ip saddr", f"g_{A}_in")),
-        Chain(f"g_{A}_out", lookups("ip daddr", f"g_{A}_out")),
+        Chain(f"g_{A}_in", both("ip saddr", f"g_{A}_in")),
+        Chain(f"g_{A}_out", both("ip daddr", f"g_{A}_out")),
     )
-    assert [s.name for s in part.sets] == [f"g_{A}_{d}_{k}" for d in ("in", "out") for k in ("p", "l4", "icmp")]
+    assert [s.name for s in part.sets] == [f"g_{A}_{d}{v}_{k}" for d in ("in", "out") for v in ("", "6")
+                                           for k in ("p", "l4", "icmp")]
     assert all(s.flags == ("interval",) for s in part.sets)
 
 
@@ -118,8 +127,9 @@ def test_group_reference_matches_members_by_ip() -> None:
     assert dict(part.elements)[f"{ref}_p"] == {"0-255"}
     assert dict(part.elements)[f"{ref}_l4"] == {"17 . 53"}
     assert dict(part.elements)[f"g_{A}_out_p"] == {"0.0.0.0/0 . 0-255"}  # a new group's egress: all
-    assert part.chains[0] == Chain(f"g_{A}_in", lookups("ip saddr", f"g_{A}_in")
-                                   + lookups("ip saddr", ref, member_of=f"g_{B}_m"))
+    assert part.chains[0] == Chain(f"g_{A}_in", both("ip saddr", f"g_{A}_in")
+                                   + lookups("ip saddr", ref, member_of=f"g_{B}_m")
+                                   + lookups("ip6 saddr", ref, member_of=f"g_{B}_m6", icmp_set=f"{ref}_icmp6"))
 
 
 def test_vpc_ruleset_dispatches_ports_to_their_group_combination() -> None:
@@ -137,11 +147,17 @@ def test_vpc_ruleset_dispatches_ports_to_their_group_combination() -> None:
     assert el[("bridge ec2d_as", "tap_ip")] == {'"tapa" . 10.0.0.10', '"tapb" . 10.0.0.11',
                                                   '"tapb" . 10.0.0.12', '"tapc" . 10.0.0.13'}
     assert el[("bridge ec2d_as", "sdc_off")] == {'"tapc"'}
+    nd = "{ nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert, nd-redirect }"
     egress = Chain("fwd_egress", hook=Hook("forward"), rules=(
         NftRule(Match("ct state", "established,related"), ACCEPT),
+        NftRule(Match("icmpv6 type", nd), ACCEPT),
         NftRule(Match("ct state", "invalid"), DROP),
         NftRule(Match("ip daddr", "{ 255.255.255.255, 224.0.0.0/4 }"), DROP),
+        NftRule(Match("ip6 daddr", "ff00::/8"), DROP),
+        NftRule(Match("ip6 saddr", "fe80::/10"), DROP),
+        NftRule(Match("ip6 daddr", "fe80::/10"), DROP),
         NftRule(VMap("ip saddr", "out_src")),
+        NftRule(VMap("ip6 saddr", "out_src6")),
     ))
     assert egress.render() in ruleset.structure
     script = ruleset.script()

@@ -56,7 +56,7 @@ def describe_internet_gateways(ctx: RequestContext, req: dict[str, Any]) -> dict
 def create_route_table(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
     tags = tag_service.tags_from_specifications(req.get("TagSpecifications"), "route-table")
     record = pub.create_route_table_tagged(ctx.backend, ctx.region, req["VpcId"], tags)
-    return {"RouteTable": pub.describe_route_table(record, tags)}
+    return {"RouteTable": pub.describe_route_table(record, tags, ipv6_blocks=pub.ipv6_blocks_of(ctx.backend, req["VpcId"]))}
 
 
 @action("CreateRoute")

@@ -43,11 +43,13 @@ DEFAULT_LEASE_TIME = 3600
 
 @dataclass(frozen=True)
 class Lease:
-    """A static DHCP lease + DNS record: ``hostname`` is short (``ip-10-0-1-5``) or a FQDN."""
+    """A static DHCP lease + DNS record: ``hostname`` is short (``ip-10-0-1-5``) or a FQDN;
+    ``ipv6``: the address DHCPv6 hands out to the same MAC (the interface's first IPv6 address)."""
 
     mac: str
     ip: str
     hostname: str
+    ipv6: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mac", self.mac.lower())
@@ -60,12 +62,18 @@ class Lease:
             raise InvalidArgument(f"bad MAC address {self.mac!r}")
         if not self.hostname or any(c.isspace() or c == "," for c in self.hostname):
             raise InvalidArgument(f"bad hostname {self.hostname!r}")
+        if self.ipv6 is not None:
+            try:
+                object.__setattr__(self, "ipv6", str(ipaddress.IPv6Address(self.ipv6)))
+            except ValueError as exc:
+                raise InvalidArgument(f"bad IPv6 address {self.ipv6!r}") from exc
 
 
 @dataclass(frozen=True)
 class DhcpSubnet:
     bridge: str  # the interface dnsmasq serves the subnet on; also used as the dhcp tag
     cidr: str
+    ipv6_cidr: str | None = None  # the subnet's /64: DHCPv6 (static) and router advertisements
 
     @property
     def gateway(self) -> str:
@@ -210,6 +218,14 @@ def render_conf(spec: DnsmasqSpec, paths: DnsmasqPaths, user: str) -> str:
             f"dhcp-range=set:{sub.bridge},{net.network_address},static,{net.netmask},{spec.lease_time}",
             f"dhcp-option=tag:{sub.bridge},option:router,{sub.gateway}",
         ]
+        if sub.ipv6_cidr:
+            net6 = ipaddress.IPv6Network(sub.ipv6_cidr)
+            # stateful only: the RA carries the M flag and the prefix without the A flag (no SLAAC),
+            # so a guest takes its address from DHCPv6 and its default route from the RA
+            lines.append(f"dhcp-range=set:{sub.bridge},{net6.network_address},static,{net6.prefixlen},"
+                         f"{spec.lease_time}")
+    if any(sub.ipv6_cidr for sub in spec.subnets):
+        lines.append("enable-ra")
     return "\n".join(lines) + "\n"
 
 
@@ -240,7 +256,8 @@ def _fqdn(hostname: str, domain: str) -> str:
 
 
 def render_dhcp_hosts(leases: Iterable[Lease]) -> str:
-    return "".join(f"{ls.mac},{ls.ip},{_short(ls.hostname)}\n" for ls in sorted(leases, key=lambda x: x.mac))
+    return "".join(f"{ls.mac},{ls.ip},{f'[{ls.ipv6}],' if ls.ipv6 else ''}{_short(ls.hostname)}\n"
+                   for ls in sorted(leases, key=lambda x: x.mac))
 
 
 def render_addn_hosts(leases: Iterable[Lease], domain: str, records: Iterable[tuple[str, str]] = ()) -> str:

@@ -34,7 +34,9 @@ from .errors import NetworkDriverError, NftError
 from .names import ANTISPOOF_TABLE, LOCKDOWN_CHAIN, SG_TABLE
 
 BRIDGE_PROC = "/proc/sys/net/bridge"
-NS_SYSCTLS = {"net.bridge.bridge-nf-call-iptables": "1"}  # what the inet forward hook needs
+# what the inet forward hook needs: bridged IPv4 and bridged IPv6 both pass it (without the second,
+# IPv6 between two ports of one subnet would bypass the security groups)
+NS_SYSCTLS = {"net.bridge.bridge-nf-call-iptables": "1", "net.bridge.bridge-nf-call-ip6tables": "1"}
 SG_TABLES = (("inet", SG_TABLE), ("bridge", ANTISPOOF_TABLE))
 
 
@@ -85,7 +87,7 @@ def ensure_br_netfilter() -> None:
 
 
 def ensure_netns(ns: str) -> None:
-    """Make ``ns`` pass bridged IPv4 through the inet hooks; :class:`PreconditionError` if it can't.
+    """Make ``ns`` pass bridged IPv4 and IPv6 through the inet hooks; :class:`PreconditionError` if it can't.
 
     Read every time (about 1 ms) and written only when it differs, so a sysctl turned off behind
     ec2d's back, or a re-created namespace, is noticed at the next sync."""

@@ -8,6 +8,7 @@ them); the rest is dropped. ec2d does the same with one small nftables table per
         chain prerouting (bridge prerouting, after the anti-spoofing table):
             ip daddr 169.254.169.254 update @per_port { iifname limit rate over 1024/second
                 burst 256 packets } counter drop
+            (the same for ip6 daddr fd00:ec2::254, the metadata service over IPv6: one budget)
 
 Why here and not in the HTTP server:
 
@@ -43,7 +44,7 @@ import re
 from . import nftables as nft
 from . import rootops
 from .errors import NetworkDriverError, NftError
-from .names import METADATA_IP
+from .names import METADATA_IP, METADATA_IPV6
 from .nftables import COUNTER, DROP, Chain, Hook, Match, Reject, Rule, SetDecl, SetUpdate, Table
 
 TABLE = "ec2d_imds"
@@ -56,22 +57,24 @@ _DELETE = nft.delete_table(f"{FAMILY} {TABLE}") + nft.delete_table(f"inet {TABLE
 
 def tables(rate: int = RATE_PER_SECOND, burst: int = BURST_PACKETS,
            connections: int = MAX_CONNECTIONS) -> tuple[Table, Table]:
-    """The connection cap (``inet``, input hook) and the per-port packet limit (``bridge``)."""
-    conn_cap = Table("inet", TABLE, (SetDecl("conns", "ipv4_addr", flags=("dynamic",), size=65535),), (
-        Chain("input", hook=Hook("input"), rules=(Rule(
-            Match("ip daddr", METADATA_IP), Match("tcp dport", "80"), Match("ct state", "new"),
-            SetUpdate("add", "conns", "ip saddr", f"ct count over {connections}"),
+    """The connection cap (``inet``, input hook) and the per-port packet limit (``bridge``), for
+    the metadata service's IPv4 and IPv6 addresses (one packet budget per port for both)."""
+    conn_cap = Table("inet", TABLE, (SetDecl("conns", "ipv4_addr", flags=("dynamic",), size=65535),
+                                     SetDecl("conns6", "ipv6_addr", flags=("dynamic",), size=65535)), (
+        Chain("input", hook=Hook("input"), rules=tuple(Rule(
+            Match(f"{fam} daddr", addr), Match("tcp dport", "80"), Match("ct state", "new"),
+            SetUpdate("add", conns, f"{fam} saddr", f"ct count over {connections}"),
             COUNTER, Reject("tcp reset"),
-        ),)),
+        ) for fam, addr, conns in (("ip", METADATA_IP, "conns"), ("ip6", METADATA_IPV6, "conns6")))),
     ))
     packet_limit = Table(FAMILY, TABLE, (
         SetDecl("per_port", "ifname", flags=("dynamic", "timeout"), size=65535, timeout="1m"),
     ), (
-        Chain("prerouting", hook=Hook("prerouting", priority="filter + 10"), rules=(Rule(
-            Match("ether type", "ip"), Match("ip daddr", METADATA_IP),
+        Chain("prerouting", hook=Hook("prerouting", priority="filter + 10"), rules=tuple(Rule(
+            Match("ether type", etype), Match(f"{fam} daddr", addr),
             SetUpdate("update", "per_port", "iifname", f"limit rate over {rate}/second burst {burst} packets"),
             COUNTER, DROP,
-        ),)),
+        ) for etype, fam, addr in (("ip", "ip", METADATA_IP), ("ip6", "ip6", METADATA_IPV6)))),
     ))
     return conn_cap, packet_limit
 
@@ -104,8 +107,8 @@ def _counter(netns: str, family: str, chain: str) -> int | None:
     res = rootops.nft_list(netns, family, TABLE, chain)
     if not res.ok:
         return None
-    m = re.search(r"counter packets (\d+)", res.stdout)
-    return int(m.group(1)) if m else None
+    counts = [int(n) for n in re.findall(r"counter packets (\d+)", res.stdout)]
+    return sum(counts) if counts else None
 
 
 def dropped(netns: str) -> int | None:

@@ -54,6 +54,7 @@ BRIDGE_HEX = 13
 TAP_TAG_LEN = 5
 TAP_HEX = 10
 METADATA_IP = "169.254.169.254"
+METADATA_IPV6 = "fd00:ec2::254"  # the metadata service over IPv6 (instances with HttpProtocolIpv6)
 LINK_LOCAL_DNS_IP = "169.254.169.253"
 # ec2d's in-VPC HTTPS endpoint for the AWS services it serves: VPC DNS answers every
 # ``*.amazonaws.com`` name with it (like an interface endpoint with private DNS, for all services)

@@ -51,6 +51,7 @@ from .names import IFNAME_MAX
 NETNS_RUN_DIR = "/run/netns"
 CLONE_NEWNET = 0x40000000
 NETLINK_ROUTE = 0
+IFA_F_NODAD = 0x02  # an address added without duplicate address detection (usable at once)
 
 _libc = ctypes.CDLL(None, use_errno=True)
 T = TypeVar("T")
@@ -348,6 +349,37 @@ def ensure_dummy(ns: str | None, name: str, addresses: list[str]) -> None:
         idx = _ensure_kind(ipr, ns, name, "dummy")
         _ensure_addresses(ipr, idx, addresses)
         ipr.link("set", index=idx, state="up")
+
+
+def set_addresses6(ns: str | None, link: str, cidrs: list[str]) -> None:
+    """``link`` carries exactly these global IPv6 addresses (``2001:db8::1/64``; added without
+    duplicate address detection: ec2d owns the subnet); link-local ones are left alone."""
+    want = {(str(i.ip), i.network.prefixlen) for i in map(ipaddress.IPv6Interface, cidrs)}
+    with _translate(f"set IPv6 addresses {cidrs} of {link} in {_where(ns)}"), _ipr(ns) as ipr:
+        idx = _require(ipr, link, ns)
+        have = {(a.get_attr("IFA_ADDRESS"), a["prefixlen"]) for a in ipr.get_addr(index=idx, family=socket.AF_INET6)
+                if not ipaddress.IPv6Address(a.get_attr("IFA_ADDRESS")).is_link_local}
+        for address, prefixlen in sorted(have - want):
+            ipr.addr("del", index=idx, address=address, prefixlen=prefixlen, family=socket.AF_INET6)
+        for address, prefixlen in sorted(want - have):
+            try:
+                ipr.addr("add", index=idx, address=address, prefixlen=prefixlen, family=socket.AF_INET6,
+                         flags=IFA_F_NODAD)
+            except NetlinkError as exc:
+                if exc.code != errno.EEXIST:
+                    raise
+
+
+def add_address6(ns: str | None, link: str, cidr: str) -> None:
+    """Add the IPv6 ``cidr`` (``fd00:ec2::254/128``) to ``link`` without DAD; present is fine."""
+    iface = ipaddress.IPv6Interface(cidr)
+    with _translate(f"add {cidr} to {link} in {_where(ns)}"), _ipr(ns) as ipr:
+        try:
+            ipr.addr("add", index=_require(ipr, link, ns), address=str(iface.ip), prefixlen=iface.network.prefixlen,
+                     family=socket.AF_INET6, flags=IFA_F_NODAD)
+        except NetlinkError as exc:
+            if exc.code != errno.EEXIST:
+                raise
 
 
 def add_address(ns: str | None, link: str, cidr: str) -> None:

@@ -28,7 +28,13 @@ EC2 semantics implemented
   flows allowed by 0.0.0.0/0-all-traffic rules in both directions and cuts those at once; ec2d
   tracks every flow, so revoking such a rule also leaves established flows alone.)
 
-Limits: IPv4 only (IPv6 from taps is dropped); prefix lists are not modelled; a port with
+* IPv6: rules with IPv6 CIDRs (``::/0``, /128s) and ICMPv6 (58, with type/code) compile to the
+  ``ip6`` half of every group chain (``<base>6_*`` sets, ``@g_<R>_m6`` members); an icmp rule
+  never opens ICMPv6 nor the reverse; neighbour discovery is never filtered; link-local traffic
+  is never forwarded between ports; bridged IPv6 reaches the hook through
+  ``bridge-nf-call-ip6tables`` (:mod:`..hostprep` sets it with the IPv4 one);
+
+Limits: prefix lists are not modelled; a port with
 ``source_dest_check=False`` forwarding others' traffic is filtered only on the keys it matches
 (its own IPs); subnet-directed broadcasts (x.y.z.255) are not recognised as broadcasts.
 """

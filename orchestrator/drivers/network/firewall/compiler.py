@@ -56,8 +56,8 @@ from ..errors import InvalidArgument
 from ..names import SG_TABLE
 from ..nftables import ACCEPT, DROP, Chain, Hook, InSet, Jump, Match, SetDecl, VMap, concat
 from .antispoof import bridge_table
-from .model import Perm, Port, Rule, SecurityGroup, check_port, perm
-from .ranges import addr_text, cidr_range, disjoint, merge, range_text
+from .model import ICMP, ICMPV6, Perm, Port, Rule, SecurityGroup, check_port, perm
+from .ranges import addr_text, cidr_range, cidr_range6, disjoint, is_ipv6_cidr, merge, range_text
 
 __all__ = [
     "INET",
@@ -144,88 +144,129 @@ class GroupPart:
     digest: bytes
 
 
+Box = tuple[int, int, int, int]
+
+
+@dataclass
+class _Family:
+    """One address family of one direction of one group: CIDR boxes per shape."""
+
+    p: list[Box]
+    l4: dict[int, list[Box]]
+    icmp: dict[int, list[Box]]  # v4: ICMP types; v6: ICMPv6 types
+
+    @classmethod
+    def empty(cls) -> _Family:
+        return cls([], defaultdict(list), defaultdict(list))
+
+
+def _other_family(x: Perm, v6: bool) -> bool:
+    """Whether ``x`` is ICMP of the other family (ICMP for an IPv6 CIDR, ICMPv6 for an IPv4 one)."""
+    icmp, proto = ("icmp", ICMP) if v6 else ("icmp6", ICMPV6)
+    return x.kind == icmp or (x.kind == "p" and x.lo == x.hi == proto)
+
+
 @dataclass
 class _Direction:
-    """One direction of one group while it is compiled: CIDR boxes per shape, group references."""
+    """One direction of one group while it is compiled: CIDR boxes per family, group references."""
 
-    p: list[tuple[int, int, int, int]]
-    l4: dict[int, list[tuple[int, int, int, int]]]
-    icmp: dict[int, list[tuple[int, int, int, int]]]
+    v4: _Family
+    v6: _Family
     refs: dict[str, list[Perm]]
 
     @classmethod
     def of(cls, rules: Iterable[Rule]) -> _Direction:
-        d = cls([], defaultdict(list), defaultdict(list), defaultdict(list))
+        d = cls(_Family.empty(), _Family.empty(), defaultdict(list))
         for rule in rules:
             x = perm(rule)
             for cidr in rule.cidrs:
-                box = (*cidr_range(cidr), x.lo, x.hi)
+                v6 = is_ipv6_cidr(cidr)
+                if _other_family(x, v6):
+                    continue  # an ICMP rule never matches IPv6, an ICMPv6 rule never IPv4
+                fam = d.v6 if v6 else d.v4
+                box = (*(cidr_range6 if v6 else cidr_range)(cidr), x.lo, x.hi)
                 if x.kind == "p":
-                    d.p.append(box)
+                    fam.p.append(box)
                 else:
-                    (d.l4 if x.kind == "l4" else d.icmp)[x.key].append(box)  # type: ignore[index]
+                    (fam.l4 if x.kind == "l4" else fam.icmp)[x.key].append(box)  # type: ignore[index]
             for ref in rule.group_ids:
                 d.refs[ref].append(x)
         return d
 
 
-def _cidr_elements(d: _Direction) -> dict[str, frozenset[str]]:
-    """Elements of the three CIDR-keyed sets (suffixes ``p``, ``l4``, ``icmp``)."""
+def _cidr_elements(f: _Family, v6: bool) -> dict[str, frozenset[str]]:
+    """Elements of the three CIDR-keyed sets of one family (suffixes ``p``, ``l4``, ``icmp``)."""
     return {
-        "p": frozenset(concat(addr_text(a, b), range_text(c, e)) for a, b, c, e in disjoint(d.p)),
-        "l4": frozenset(concat(addr_text(a, b), proto, range_text(c, e))
-                        for proto, boxes in d.l4.items() for a, b, c, e in disjoint(boxes)),
-        "icmp": frozenset(concat(addr_text(a, b), itype, range_text(c, e))
-                          for itype, boxes in d.icmp.items() for a, b, c, e in disjoint(boxes)),
+        "p": frozenset(concat(addr_text(a, b, v6), range_text(c, e)) for a, b, c, e in disjoint(f.p)),
+        "l4": frozenset(concat(addr_text(a, b, v6), proto, range_text(c, e))
+                        for proto, boxes in f.l4.items() for a, b, c, e in disjoint(boxes)),
+        "icmp": frozenset(concat(addr_text(a, b, v6), itype, range_text(c, e))
+                          for itype, boxes in f.icmp.items() for a, b, c, e in disjoint(boxes)),
     }
 
 
 def _ref_elements(perms: list[Perm]) -> dict[str, frozenset[str]]:
-    """Elements of the three sets of one referenced group (no address: its members match)."""
+    """Elements of the four sets of one referenced group (no address: its members match)."""
     by_key: dict[tuple[str, int], list[tuple[int, int]]] = defaultdict(list)
     for x in perms:
         if x.kind != "p":
             by_key[(x.kind, x.key)].append((x.lo, x.hi))  # type: ignore[index]
     out = {"p": frozenset(range_text(a, b) for a, b in merge((x.lo, x.hi) for x in perms if x.kind == "p"))}
-    for kind in ("l4", "icmp"):
+    for kind in ("l4", "icmp", "icmp6"):
         out[kind] = frozenset(concat(key, range_text(a, b))
                               for (k, key), rs in by_key.items() if k == kind for a, b in merge(rs))
     return out
 
 
-def _lookups(remote: str, prefix: str, member_of: str | None = None) -> list[nft.Rule]:
-    """The three accept rules of a rule set family: by protocol, by tcp/udp port, by icmp."""
+_ICMP_KEYS = {False: ("icmp type", "icmp code"), True: ("icmpv6 type", "icmpv6 code")}
+_ADDR_TYPE = {False: "ipv4_addr", True: "ipv6_addr"}
+
+
+def _lookups(remote: str, prefix: str, member_of: str | None = None, v6: bool = False,
+             icmp_set: str | None = None) -> list[nft.Rule]:
+    """The three accept rules of a rule set family: by protocol, by tcp/udp port, by icmp(v6)."""
     addr = [InSet(remote, member_of)] if member_of else []
     key = () if member_of else (remote,)
     return [
         nft.Rule(*addr, InSet((*key, "meta l4proto"), f"{prefix}_p"), ACCEPT),
         nft.Rule(*addr, InSet((*key, "meta l4proto", "th dport"), f"{prefix}_l4"), ACCEPT),
-        nft.Rule(*addr, InSet((*key, "icmp type", "icmp code"), f"{prefix}_icmp"), ACCEPT),
+        nft.Rule(*addr, InSet((*key, *_ICMP_KEYS[v6]), icmp_set or f"{prefix}_icmp"), ACCEPT),
     ]
+
+
+def _cidr_sets(base: str, v6: bool) -> list[SetDecl]:
+    addr, icmp = _ADDR_TYPE[v6], ("icmpv6_type . icmpv6_code" if v6 else "icmp_type . icmp_code")
+    return [_interval(f"{base}_p", f"{addr} . inet_proto"),
+            _interval(f"{base}_l4", f"{addr} . inet_proto . inet_service"),
+            _interval(f"{base}_icmp", f"{addr} . {icmp}")]
 
 
 @functools.lru_cache(maxsize=8192)
 def group_part(g: SecurityGroup) -> GroupPart:
-    """Sets, chains and elements of one group (cached: unchanged groups cost a hash lookup)."""
+    """Sets, chains and elements of one group (cached: unchanged groups cost a hash lookup).
+    IPv6 CIDRs go to the ``<base>6_*`` sets; a group reference matches its members' IPv6
+    addresses (``@g_<R>_m6``) by the same protocol and port sets, ICMPv6 by ``<ref>_icmp6``."""
     gi = ident(g.group_id)
     sets: list[SetDecl] = []
     chains: list[Chain] = []
     elements: dict[str, frozenset[str]] = {}
     for direction, field_ in _DIRS:
         d = _Direction.of(g.ingress if direction == "in" else g.egress)
-        base, remote = f"g_{gi}_{direction}", f"ip {field_}"
-        sets += [_interval(f"{base}_p", "ipv4_addr . inet_proto"),
-                 _interval(f"{base}_l4", "ipv4_addr . inet_proto . inet_service"),
-                 _interval(f"{base}_icmp", "ipv4_addr . icmp_type . icmp_code")]
-        elements.update({f"{base}_{k}": v for k, v in _cidr_elements(d).items()})
-        rules = _lookups(remote, base)
+        base, remote, remote6 = f"g_{gi}_{direction}", f"ip {field_}", f"ip6 {field_}"
+        sets += _cidr_sets(base, False) + _cidr_sets(f"{base}6", True)
+        elements.update({f"{base}_{k}": v for k, v in _cidr_elements(d.v4, False).items()})
+        elements.update({f"{base}6_{k}": v for k, v in _cidr_elements(d.v6, True).items()})
+        rules = _lookups(remote, base) + _lookups(remote6, f"{base}6", v6=True)
         for ref in sorted(d.refs):
             rname = f"{base}_r_{ident(ref)}"
             sets += [_interval(f"{rname}_p", "inet_proto"),
                      _interval(f"{rname}_l4", "inet_proto . inet_service"),
-                     _interval(f"{rname}_icmp", "icmp_type . icmp_code")]
+                     _interval(f"{rname}_icmp", "icmp_type . icmp_code"),
+                     _interval(f"{rname}_icmp6", "icmpv6_type . icmpv6_code")]
             elements.update({f"{rname}_{k}": v for k, v in _ref_elements(d.refs[ref]).items()})
             rules += _lookups(remote, rname, member_of=f"g_{ident(ref)}_m")
+            rules += _lookups(remote6, rname, member_of=f"g_{ident(ref)}_m6", v6=True,
+                              icmp_set=f"{rname}_icmp6")
         chains.append(Chain(base, tuple(rules)))
     digest = hashlib.sha256("\n".join([s.render() for s in sets] + [c.render() for c in chains]).encode())
     for name in sorted(elements):
@@ -255,22 +296,22 @@ def _group_idents(ports: Sequence[Port], groups: Mapping[str, SecurityGroup]) ->
     return ids
 
 
-def _members(ports: Sequence[Port], ids: Mapping[str, str]) -> dict[str, set[str]]:
-    """Member IPs of every group; an IP may belong to one port only."""
+def _members(ports: Sequence[Port], ids: Mapping[str, str]) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """Member IPv4 and IPv6 addresses of every group; an address may belong to one port only."""
     members: dict[str, set[str]] = {gid: set() for gid in ids}
+    members6: dict[str, set[str]] = {gid: set() for gid in ids}
     owner: dict[str, str] = {}
     for p in ports:
-        for ip in p.ips:
-            try:
-                ipaddress.IPv4Address(ip)
-            except ValueError:
-                raise InvalidArgument(f"bad IPv4 address {ip!r} of {p.eni_id}") from None
+        check_port(p)
+        for ip in (*p.ips, *p.ipv6s):
+            ip = str(ipaddress.ip_address(ip))
             if ip in owner and owner[ip] != p.eni_id:
                 raise InvalidArgument(f"IP {ip} belongs to both {owner[ip]} and {p.eni_id}")
             owner[ip] = p.eni_id
         for gid in p.group_ids:
             members[gid].update(p.ips)
-    return members
+            members6[gid].update(p.ipv6s)
+    return members, members6
 
 
 @functools.lru_cache(maxsize=8192)
@@ -284,7 +325,7 @@ def _dispatch(ports: Sequence[Port], ids: Mapping[str, str]) -> tuple[list[Chain
     """One chain per distinct group combination and direction, and the verdict maps keyed by port
     IP that send a packet to its port's combination."""
     combos: dict[tuple[str, ...], str] = {}
-    dispatch: dict[str, set[str]] = {"out_src": set(), "in_dst": set()}
+    dispatch: dict[str, set[str]] = {"out_src": set(), "in_dst": set(), "out_src6": set(), "in_dst6": set()}
     verdicts: dict[tuple[str, ...], tuple[str, str]] = {}
     for p in ports:
         combo = tuple(sorted(set(p.group_ids)))
@@ -297,6 +338,9 @@ def _dispatch(ports: Sequence[Port], ids: Mapping[str, str]) -> tuple[list[Chain
         for ip in p.ips:
             dispatch["out_src"].add(ip + out)
             dispatch["in_dst"].add(ip + in_)
+        for ip in p.ipv6s:
+            dispatch["out_src6"].add(ip + out)
+            dispatch["in_dst6"].add(ip + in_)
     chains = [
         _combo_chain(cname, direction, tuple(ids[gid] for gid in combo))
         for combo, cname in sorted(combos.items(), key=lambda kv: kv[1])
@@ -306,16 +350,28 @@ def _dispatch(ports: Sequence[Port], ids: Mapping[str, str]) -> tuple[list[Chain
 
 
 _ESTABLISHED = nft.Rule(Match("ct state", "established,related"), ACCEPT)
+# neighbour discovery is never filtered (as on EC2); which ND a guest may send at all (no router
+# advertisements, no redirects) is the anti-spoofing table's business
+_ND = nft.Rule(Match("icmpv6 type", nft.anon_set(("nd-router-solicit", "nd-router-advert", "nd-neighbor-solicit",
+                                                  "nd-neighbor-advert", "nd-redirect"))), ACCEPT)
 _BASE_CHAINS = (
     Chain("fwd_egress", hook=Hook("forward"), rules=(
         _ESTABLISHED,
+        _ND,
         nft.Rule(Match("ct state", "invalid"), DROP),
         nft.Rule(Match("ip daddr", nft.anon_set(("255.255.255.255", "224.0.0.0/4"))), DROP),
+        nft.Rule(Match("ip6 daddr", "ff00::/8"), DROP),
+        # link-local addresses are for the guest and its router only: never between two ports
+        nft.Rule(Match("ip6 saddr", "fe80::/10"), DROP),
+        nft.Rule(Match("ip6 daddr", "fe80::/10"), DROP),
         nft.Rule(VMap("ip saddr", "out_src")),
+        nft.Rule(VMap("ip6 saddr", "out_src6")),
     )),
     Chain("fwd_ingress", hook=Hook("forward", priority="filter + 10"), rules=(
         _ESTABLISHED,
+        _ND,
         nft.Rule(VMap("ip daddr", "in_dst")),
+        nft.Rule(VMap("ip6 daddr", "in_dst6")),
     )),
 )
 
@@ -365,10 +421,12 @@ def compile_ruleset(vpc_id: str, ports: Sequence[Port], groups: Mapping[str, Sec
     elements: Elements = {}
     sets: list[SetDecl] = [gen_set()]
     chains: list[Chain] = []
-    members = _members(ports, ids)
+    members, members6 = _members(ports, ids)
     for gid in sorted(ids):
         sets.append(SetDecl(f"g_{ids[gid]}_m", "ipv4_addr"))
         elements[(INET, f"g_{ids[gid]}_m")] = frozenset(members[gid])
+        sets.append(SetDecl(f"g_{ids[gid]}_m6", "ipv6_addr"))
+        elements[(INET, f"g_{ids[gid]}_m6")] = frozenset(members6[gid])
     group_digests, group_sets = [], set()
     for gid in sorted(groups):
         part = _group_part_of(groups[gid])
@@ -382,7 +440,7 @@ def compile_ruleset(vpc_id: str, ports: Sequence[Port], groups: Mapping[str, Sec
     combo_chains, dispatch = _dispatch(taps, ids)
     chains += combo_chains
     for name, elems in dispatch.items():
-        sets.append(SetDecl(name, "ipv4_addr : verdict", is_map=True))
+        sets.append(SetDecl(name, f"{_ADDR_TYPE[name.endswith('6')]} : verdict", is_map=True))
         elements[(INET, name)] = frozenset(elems)
     chains += _BASE_CHAINS
     _local_part(local, ids, chains, sets, elements)

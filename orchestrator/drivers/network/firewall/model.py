@@ -14,11 +14,12 @@ import re
 from dataclasses import dataclass
 
 from ..errors import InvalidArgument
-from .ranges import cidr_range
+from .ranges import cidr_range, cidr_range6, is_ipv6_cidr
 
 __all__ = [
     "ALLOW_ALL_EGRESS",
     "ICMP",
+    "ICMPV6",
     "PORTED",
     "PROTOCOLS",
     "Perm",
@@ -36,17 +37,20 @@ __all__ = [
 PROTOCOLS = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58}
 PORTED = (6, 17)
 ICMP = 1
+ICMPV6 = 58
 _ALL_PORTS = (0, 65535)
 _ALL_BYTE = (0, 255)
 
 
 @dataclass(frozen=True)
 class Rule:
-    """One permission: ``protocol`` ``"tcp"|"udp"|"icmp"|"-1"`` (all) or an IP protocol number.
+    """One permission: ``protocol`` ``"tcp"|"udp"|"icmp"|"icmpv6"|"-1"`` (all) or an IP protocol
+    number.
 
-    tcp/udp: ``from_port``..``to_port`` (None or -1: all ports). icmp: ``from_port`` is the ICMP
-    type and ``to_port`` the code (None or -1: all). Other protocols ignore ports. The rule matches
-    remote addresses in ``cidrs`` or of ports that are members of ``group_ids``.
+    tcp/udp: ``from_port``..``to_port`` (None or -1: all ports). icmp and icmpv6 (58):
+    ``from_port`` is the type and ``to_port`` the code (None or -1: all). Other protocols ignore
+    ports. The rule matches remote addresses in ``cidrs`` (IPv4 or IPv6) or of ports that are
+    members of ``group_ids``. An icmp rule never matches IPv6 traffic, an icmpv6 rule never IPv4.
     """
 
     protocol: str | int
@@ -70,7 +74,7 @@ class SecurityGroup:
 
 @dataclass(frozen=True)
 class Port:
-    """An ENI: its tap (in the VPC namespace), MAC, private IPs and groups.
+    """An ENI: its tap (in the VPC namespace), MAC, private IPs, groups and IPv6 addresses.
 
     ``local``: an ENI whose addresses the namespace holds itself (a load balancer's node: the
     proxy runs in the namespace), so it has no tap and no MAC; its groups filter what the namespace
@@ -84,6 +88,7 @@ class Port:
     group_ids: tuple[str, ...]
     source_dest_check: bool = True
     local: bool = False
+    ipv6s: tuple[str, ...] = ()
 
 
 def local_port(eni_id: str, ips: tuple[str, ...], group_ids: tuple[str, ...]) -> Port:
@@ -93,10 +98,10 @@ def local_port(eni_id: str, ips: tuple[str, ...], group_ids: tuple[str, ...]) ->
 
 @dataclass(frozen=True)
 class Perm:
-    """A rule reduced to one of three shapes: proto range, tcp/udp ports, or icmp type codes."""
+    """A rule reduced to one of four shapes: proto range, tcp/udp ports, icmp or icmpv6 type codes."""
 
-    kind: str  # "p" | "l4" | "icmp"
-    key: int | None  # l4: protocol; icmp: type; p: None
+    kind: str  # "p" | "l4" | "icmp" | "icmp6"
+    key: int | None  # l4: protocol; icmp, icmp6: type; p: None
     lo: int  # p: protocol range; l4: port range; icmp: code range
     hi: int
 
@@ -141,15 +146,15 @@ def _port_range(rule: Rule, from_port: int | None, to_port: int | None) -> tuple
     return lo, hi
 
 
-def _icmp(rule: Rule, itype: int | None, code: int | None) -> Perm:
+def _icmp(rule: Rule, itype: int | None, code: int | None, proto: int = ICMP) -> Perm:
     if itype is None or _unset(itype):
         if not _unset(code):
             raise InvalidArgument(f"icmp code {code} needs an icmp type")
-        return Perm("p", None, ICMP, ICMP)
+        return Perm("p", None, proto, proto)
     lo, hi = _ALL_BYTE if code is None or _unset(code) else (code, code)
     if not (0 <= itype <= 255 and 0 <= lo <= 255):
         raise InvalidArgument(f"bad icmp type/code {rule.from_port}/{rule.to_port}")
-    return Perm("icmp", itype, lo, hi)
+    return Perm("icmp" if proto == ICMP else "icmp6", itype, lo, hi)
 
 
 def perm(rule: Rule) -> Perm:
@@ -160,8 +165,8 @@ def perm(rule: Rule) -> Perm:
         return Perm("p", None, *_ALL_BYTE)
     if proto in PORTED:
         return Perm("l4", proto, *_port_range(rule, from_port, to_port))
-    if proto == ICMP:
-        return _icmp(rule, from_port, to_port)
+    if proto in (ICMP, ICMPV6):
+        return _icmp(rule, from_port, to_port, proto)
     return Perm("p", None, proto, proto)
 
 
@@ -175,7 +180,7 @@ def check_rule(rule: Rule) -> None:
     for cidr in rule.cidrs:
         if not isinstance(cidr, str):
             raise InvalidArgument(f"bad IPv4 CIDR {cidr!r}")
-        cidr_range(cidr)
+        (cidr_range6 if is_ipv6_cidr(cidr) else cidr_range)(cidr)
     for gid in rule.group_ids:
         if not isinstance(gid, str) or not gid:
             raise InvalidArgument(f"bad group reference {gid!r}")
@@ -195,8 +200,10 @@ def check_group(group: SecurityGroup) -> None:
 
 
 def check_port(p: Port) -> None:
-    """What the anti-spoofing table needs of a port: a MAC, a usable tap name, IPv4 addresses
-    (a local port: only the addresses)."""
+    """What the anti-spoofing table needs of a port: a MAC, a usable tap name, IPv4 addresses,
+    global IPv6 addresses (a local port: only IPv4 addresses)."""
+    if p.local and p.ipv6s:
+        raise InvalidArgument(f"local port {p.eni_id} cannot hold IPv6 addresses")
     if p.local:
         for ip in p.ips:
             try:
@@ -213,3 +220,10 @@ def check_port(p: Port) -> None:
             ipaddress.IPv4Address(ip)
         except ValueError:
             raise InvalidArgument(f"bad IPv4 address {ip!r} of {p.eni_id}") from None
+    for ip in p.ipv6s:
+        try:
+            addr = ipaddress.IPv6Address(ip)
+        except ValueError:
+            raise InvalidArgument(f"bad IPv6 address {ip!r} of {p.eni_id}") from None
+        if addr.is_link_local or addr.is_multicast or addr.is_unspecified:
+            raise InvalidArgument(f"IPv6 address {ip} of {p.eni_id} is not a unicast global address")

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from ..errors import InvalidArgument
 
-__all__ = ["addr_text", "cidr_range", "disjoint", "merge", "range_text"]
+__all__ = ["addr_text", "cidr_range", "cidr_range6", "disjoint", "is_ipv6_cidr", "merge", "range_text"]
 
 
 def merge(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -64,15 +64,33 @@ def cidr_range(cidr: str) -> tuple[int, int]:
     return int(net.network_address), int(net.broadcast_address)
 
 
-def addr_text(lo: int, hi: int) -> str:
+def is_ipv6_cidr(cidr: object) -> bool:
+    """Whether a rule's CIDR is an IPv6 one (a ``:`` in it); the range functions judge the rest."""
+    return isinstance(cidr, str) and ":" in cidr
+
+
+@functools.lru_cache(maxsize=65536)
+def cidr_range6(cidr: str) -> tuple[int, int]:
+    """First and last address of an IPv6 CIDR (host bits allowed)."""
+    if not isinstance(cidr, str) or "/" not in cidr:
+        raise InvalidArgument(f"bad IPv6 CIDR {cidr!r}")
+    try:
+        net = ipaddress.IPv6Network(cidr, strict=False)
+    except ValueError:
+        raise InvalidArgument(f"bad IPv6 CIDR {cidr!r}") from None
+    return int(net.network_address), int(net.broadcast_address)
+
+
+def addr_text(lo: int, hi: int, v6: bool = False) -> str:
     """nft text of an address range: single address, prefix when exact, else ``a-b``."""
-    a = ipaddress.IPv4Address(lo)
+    kind, bits = (ipaddress.IPv6Address, 128) if v6 else (ipaddress.IPv4Address, 32)
+    a = kind(lo)
     if lo == hi:
         return str(a)
     size = hi - lo + 1
     if size & (size - 1) == 0 and lo % size == 0:
-        return f"{a}/{32 - size.bit_length() + 1}"
-    return f"{a}-{ipaddress.IPv4Address(hi)}"
+        return f"{a}/{bits - size.bit_length() + 1}"
+    return f"{a}-{kind(hi)}"
 
 
 def range_text(lo: int, hi: int) -> str:

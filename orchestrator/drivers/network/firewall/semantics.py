@@ -14,7 +14,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping, Sequence
 
-from .model import ICMP, Port, Rule, SecurityGroup, perm, protocol_number
+from .model import ICMP, ICMPV6, Port, Rule, SecurityGroup, perm, protocol_number
 
 __all__ = ["allows"]
 
@@ -28,12 +28,13 @@ def _matches(rule: Rule, remote: str, proto: int | None, port: int | None, code:
     elif x.kind == "l4":
         if proto != x.key or port is None or not x.lo <= port <= x.hi:
             return False
-    elif proto != ICMP or port != x.key or code is None or not x.lo <= code <= x.hi:
+    elif proto != (ICMP if x.kind == "icmp" else ICMPV6) or port != x.key or code is None or not x.lo <= code <= x.hi:
         return False
-    addr = ipaddress.IPv4Address(remote)
-    return any(addr in ipaddress.IPv4Network(c, strict=False) for c in rule.cidrs) or any(
-        g in member.get(remote, ()) for g in rule.group_ids
-    )
+    addr = ipaddress.ip_address(remote)
+    if x.kind == ("icmp" if addr.version == 6 else "icmp6"):
+        return False  # ICMP never matches IPv6 traffic, ICMPv6 never IPv4
+    return any(addr in net for c in rule.cidrs for net in [ipaddress.ip_network(c, strict=False)]
+               if net.version == addr.version) or any(g in member.get(remote, ()) for g in rule.group_ids)
 
 
 def allows(
@@ -45,12 +46,13 @@ def allows(
     port: int | None = None,
     code: int | None = None,
 ) -> bool:
-    """May a NEW flow src -> dst (``port``: dport, or ICMP type) start?
+    """May a NEW flow src -> dst (IPv4 or IPv6; ``port``: dport, or ICMP/ICMPv6 type) start?
 
     Egress of the sender's groups (when the sender is a port) AND ingress of the receiver's.
     """
     proto = protocol_number(protocol)
-    by_ip = {ip: p for p in ports for ip in p.ips}
+    src_ip, dst_ip = str(ipaddress.ip_address(src_ip)), str(ipaddress.ip_address(dst_ip))
+    by_ip = {str(ipaddress.ip_address(ip)): p for p in ports for ip in (*p.ips, *p.ipv6s)}
     member = {ip: p.group_ids for ip, p in by_ip.items()}
 
     def permitted(ip: str, remote: str, direction: str) -> bool:

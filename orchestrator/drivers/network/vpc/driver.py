@@ -4,7 +4,8 @@ Implementations: :class:`~.linux.LinuxVpcNetwork` and :class:`~.fake.FakeVpcNetw
 maps onto the host:
 
 * a VPC is one network namespace ``{prefix}-{vpc_id}`` holding everything of the VPC, with
-  ``net.ipv4.ip_forward=1`` inside it only (routing between its subnets) and IPv6 disabled;
+  ``net.ipv4.ip_forward=1`` and IPv6 forwarding inside it only (routing between its subnets; it
+  never takes router advertisements itself);
 * the namespace's ``lo`` carries 169.254.169.254/32 (instance metadata), 169.254.169.253/32 and
   the VPC base+2 /32 (AmazonProvidedDNS); this kernel has no ``dummy`` driver, and ``lo`` exists in
   every namespace anyway. Guests reach those addresses
@@ -12,7 +13,8 @@ maps onto the host:
   because the namespace answers ARP for any of its local addresses on every bridge (arp_ignore=0);
   no DHCP classless-route option is needed;
 * a subnet is a bridge ``br<13 hex>`` in the namespace with the gateway (base+1/prefixlen) and a
-  fixed MAC;
+  fixed MAC, plus ``::1/64`` of its IPv6 /64 when it has one (dnsmasq then serves DHCPv6 by MAC
+  and sends router advertisements with the M flag and no SLAAC prefix);
 * an ENI is a tap created by libvirt in the root namespace; :meth:`plug_port` moves it into the
   namespace, enslaves it to the subnet bridge and sets it up (right after the domain starts);
 * dnsmasq in the namespace hands out static leases (MAC -> IP) and answers DNS for
@@ -145,7 +147,9 @@ class VpcNetworkDriver(ABC):
         leases. A CIDR still holding a subnet cannot be removed (``InvalidArgument``)."""
 
     @abstractmethod
-    def ensure_subnet(self, vpc_id: str, subnet_id: str, cidr: str) -> None: ...
+    def ensure_subnet(self, vpc_id: str, subnet_id: str, cidr: str, ipv6_cidr: str | None = None) -> None:
+        """The subnet's bridge (gateway, and ``::1`` of its IPv6 /64 when it has one) and DHCP
+        on it (DHCPv6 and router advertisements for the /64)."""
 
     @abstractmethod
     def delete_subnet(self, vpc_id: str, subnet_id: str) -> None: ...

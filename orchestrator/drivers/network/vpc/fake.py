@@ -98,8 +98,10 @@ class FakeVpcNetwork(VpcNetworkDriver):
             self.unreachable -= {c for c in vpc.secondary if c not in wanted and c not in others}
             vpc.secondary = wanted
 
-    def ensure_subnet(self, vpc_id: str, subnet_id: str, cidr: str) -> None:
-        self._rec("ensure_subnet", vpc_id, subnet_id, cidr)
+    def ensure_subnet(self, vpc_id: str, subnet_id: str, cidr: str, ipv6_cidr: str | None = None) -> None:
+        self._rec("ensure_subnet", vpc_id, subnet_id, cidr, *((ipv6_cidr,) if ipv6_cidr else ()))
+        if ipv6_cidr is not None and ipaddress.IPv6Network(ipv6_cidr).prefixlen != 64:
+            raise InvalidArgument(f"subnet IPv6 CIDR {ipv6_cidr} must be a /64")
         bridge_name(subnet_id)
         with self._lock:
             vpc = self._vpc(vpc_id)

@@ -35,6 +35,7 @@ from ..errors import (
 from ..names import (
     LINK_LOCAL_DNS_IP,
     METADATA_IP,
+    METADATA_IPV6,
     SERVICE_DOMAIN,
     SERVICE_ENDPOINT_IP,
     SERVICE_IF,
@@ -68,6 +69,7 @@ class _VpcState:
     cidr: str
     subnets: dict[str, str] = field(default_factory=dict)  # subnet id -> cidr
     secondary: list[str] = field(default_factory=list)  # secondary IPv4 CIDRs
+    subnets6: dict[str, str] = field(default_factory=dict)  # subnet id -> its IPv6 /64 (when it has one)
     leases: list[Lease] = field(default_factory=list)
     local: list[LocalAddress] = field(default_factory=list)  # the namespace's own addresses on bridges
     records: list[HostRecord] = field(default_factory=list)  # extra DNS records
@@ -85,7 +87,8 @@ class _VpcState:
                 "cidr": self.cidr,
                 "subnets": self.subnets,
                 "secondary": self.secondary,
-                "leases": [[ls.mac, ls.ip, ls.hostname] for ls in self.leases],
+                "subnets6": self.subnets6,
+                "leases": [[ls.mac, ls.ip, ls.hostname, ls.ipv6] for ls in self.leases],
                 "local": [[a.subnet_id, a.ip] for a in self.local],
                 "records": [[r.name, r.ip] for r in self.records],
                 "options": None if self.options is None else _options_json(self.options),
@@ -102,6 +105,7 @@ class _VpcState:
             cidr=d["cidr"],
             subnets=dict(d.get("subnets", {})),
             secondary=list(d.get("secondary", [])),
+            subnets6=dict(d.get("subnets6", {})),
             leases=[Lease(*x) for x in d.get("leases", [])],
             local=[LocalAddress(*x) for x in d.get("local", [])],
             records=[HostRecord(*x) for x in d.get("records", [])],
@@ -118,6 +122,9 @@ def _options_of(d: dict[str, object]) -> DhcpOptions:
     return DhcpOptions(d.get("domain_name"), tuple(d.get("dns_servers") or ()),  # type: ignore[arg-type]
                        tuple(d.get("ntp_servers") or ()), tuple(d.get("netbios_name_servers") or ()),  # type: ignore[arg-type]
                        d.get("netbios_node_type"))  # type: ignore[arg-type]
+
+
+_HAS_IPV6 = os.path.exists("/proc/net/if_inet6")  # False on a kernel booted with ipv6.disable=1
 
 
 class LinuxVpcNetwork(VpcNetworkDriver):
@@ -183,20 +190,26 @@ class LinuxVpcNetwork(VpcNetworkDriver):
             domain=dns_domain(self.region),
             dns_ip=vpc_dns_ip(state.cidr),
             listen_addresses=(vpc_dns_ip(state.cidr), LINK_LOCAL_DNS_IP),
-            subnets=tuple(DhcpSubnet(bridge_name(sid), cidr) for sid, cidr in sorted(state.subnets.items())),
+            subnets=tuple(DhcpSubnet(bridge_name(sid), cidr, state.subnets6.get(sid))
+                          for sid, cidr in sorted(state.subnets.items())),
             addresses=((SERVICE_DOMAIN, SERVICE_ENDPOINT_IP), *s3_host_names(self.service_regions)),
             options=state.options,
         )
         return self._dnsmasq(state.vpc_id).apply(spec, state.leases, [(r.name, r.ip) for r in state.records])
 
     @staticmethod
-    def _ensure_bridge(ns: str, subnet_id: str, cidr: str, local: Sequence[str] = ()) -> None:
+    def _ensure_bridge(ns: str, subnet_id: str, cidr: str, local: Sequence[str] = (),
+                       ipv6_cidr: str | None = None) -> None:
         """The subnet's bridge with its gateway first (the primary address: the source of what
-        the namespace sends on it) and the namespace's ``local`` addresses in the subnet."""
+        the namespace sends on it) and the namespace's ``local`` addresses in the subnet; with an
+        IPv6 /64, its router address ``::1`` (as EC2 uses), without one no global IPv6 address."""
         net = ipaddress.IPv4Network(cidr)
         gateway = f"{subnet_gateway(str(net))}/{net.prefixlen}"
         netlink.ensure_bridge(ns, bridge_name(subnet_id), [gateway, *(f"{ip}/{net.prefixlen}" for ip in local)],
                               mac=bridge_mac(subnet_id))
+        net6 = ipaddress.IPv6Network(ipv6_cidr) if ipv6_cidr else None
+        if net6 is not None or _HAS_IPV6:  # a kernel without IPv6 has no addresses to remove
+            netlink.set_addresses6(ns, bridge_name(subnet_id), [f"{net6[1]}/{net6.prefixlen}"] if net6 else [])
 
     @staticmethod
     def _local_on(state: _VpcState, subnet_id: str) -> list[str]:
@@ -234,15 +247,22 @@ class LinuxVpcNetwork(VpcNetworkDriver):
                 raise AlreadyExists(f"VPC {vpc_id} exists with CIDR {state.cidr}, not {cidr}")
             routes.ensure_unreachable(str(net), prefix=self.prefix)  # fail closed first
             netlink.ensure_netns(ns)
-            for key in ("net.ipv6.conf.all.disable_ipv6", "net.ipv6.conf.default.disable_ipv6"):
+            # IPv6 on, routing between the subnets' /64s, never configuring itself from what a
+            # guest advertises (forwarding=1 ignores RAs; autoconf off as well)
+            for key, value in (("net.ipv6.conf.all.accept_ra", "0"), ("net.ipv6.conf.default.accept_ra", "0"),
+                               ("net.ipv6.conf.all.autoconf", "0"), ("net.ipv6.conf.default.autoconf", "0"),
+                               ("net.ipv6.conf.all.disable_ipv6", "0"), ("net.ipv6.conf.default.disable_ipv6", "0"),
+                               ("net.ipv6.conf.all.forwarding", "1")):
                 try:
-                    netlink.sysctl(ns, key, "1")
-                except LinkNotFound:  # kernel without IPv6: nothing to disable
+                    netlink.sysctl(ns, key, value)
+                except LinkNotFound:  # kernel without IPv6: nothing to set
                     pass
             netlink.sysctl(ns, "net.ipv4.ip_forward", "1")
             service_access.apply(ns, dict.fromkeys(self.s3_addresses, ()))  # fail closed until the sync
             for addr in (METADATA_IP, LINK_LOCAL_DNS_IP, SERVICE_ENDPOINT_IP, vpc_dns_ip(str(net)), *self.s3_addresses):
                 netlink.add_address(ns, SERVICE_IF, f"{addr}/32")
+            if _HAS_IPV6:
+                netlink.add_address6(ns, SERVICE_IF, f"{METADATA_IPV6}/128")  # IMDS over IPv6 (HttpProtocolIpv6)
             imds_limit.ensure(ns)  # EC2's 1,024 packets/s per ENI to the metadata service
             if state is None:
                 state = _VpcState(vpc_id=vpc_id, cidr=str(net))
@@ -250,7 +270,7 @@ class LinuxVpcNetwork(VpcNetworkDriver):
             for extra in state.secondary:  # the secondary CIDRs' routes too (e.g. after a reboot)
                 routes.ensure_unreachable(extra, prefix=self.prefix)
             for sid, scidr in state.subnets.items():  # rebuild known subnets (e.g. after a reboot)
-                self._ensure_bridge(ns, sid, scidr, self._local_on(state, sid))
+                self._ensure_bridge(ns, sid, scidr, self._local_on(state, sid), state.subnets6.get(sid))
             self._sync_dnsmasq(state)
 
     def delete_vpc(self, vpc_id: str) -> None:
@@ -289,9 +309,12 @@ class LinuxVpcNetwork(VpcNetworkDriver):
 
     # ------------------------------------------------------------------ subnets
 
-    def ensure_subnet(self, vpc_id: str, subnet_id: str, cidr: str) -> None:
-        """Bridge with the gateway address; dnsmasq restarted to serve DHCP on it."""
+    def ensure_subnet(self, vpc_id: str, subnet_id: str, cidr: str, ipv6_cidr: str | None = None) -> None:
+        """Bridge with the gateway address (and ``::1`` of ``ipv6_cidr``); dnsmasq restarted to
+        serve DHCP (and DHCPv6 + router advertisements) on it."""
         net = ipaddress.IPv4Network(cidr)
+        if ipv6_cidr is not None and ipaddress.IPv6Network(ipv6_cidr).prefixlen != 64:
+            raise InvalidArgument(f"subnet IPv6 CIDR {ipv6_cidr} must be a /64")
         ns = self.netns_name(vpc_id)
         with self._lock(vpc_id):
             state = self._require(vpc_id)
@@ -299,9 +322,13 @@ class LinuxVpcNetwork(VpcNetworkDriver):
             if known is not None and ipaddress.IPv4Network(known) != net:
                 raise AlreadyExists(f"subnet {subnet_id} exists with CIDR {known}, not {cidr}")
             check_subnet_in_vpc(state.cidrs, str(net), state.subnets, subnet_id)
-            self._ensure_bridge(ns, subnet_id, str(net), self._local_on(state, subnet_id))
-            if state.subnets.get(subnet_id) != str(net):
+            self._ensure_bridge(ns, subnet_id, str(net), self._local_on(state, subnet_id), ipv6_cidr)
+            if state.subnets.get(subnet_id) != str(net) or state.subnets6.get(subnet_id) != ipv6_cidr:
                 state.subnets[subnet_id] = str(net)
+                if ipv6_cidr:
+                    state.subnets6[subnet_id] = str(ipaddress.IPv6Network(ipv6_cidr))
+                else:
+                    state.subnets6.pop(subnet_id, None)
                 self._save(state)
             self._sync_dnsmasq(state)
 
@@ -312,6 +339,7 @@ class LinuxVpcNetwork(VpcNetworkDriver):
             if state is None or not netlink.netns_exists(ns):
                 return
             netlink.delete_link(ns, bridge_name(subnet_id))
+            state.subnets6.pop(subnet_id, None)
             if state.subnets.pop(subnet_id, None) is not None:
                 self._save(state)
             self._sync_dnsmasq(state)
