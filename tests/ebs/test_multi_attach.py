@@ -11,8 +11,10 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from ec2d_server import tiny_image
 from guests import Guest, private_key
-from test_ebs_guests import code, guest_disk, launch, login, tiny_image, until
+from test_ebs_guests import code, guest_disk, launch, login
+from waiting import until
 
 ZONE = "us-east-1c"
 Ctx = dict[str, Any]

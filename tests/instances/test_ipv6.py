@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from ec2d_server import tiny_image
 from guests import Guest, instance_netns, private_key, ssh, wait_state
-from test_lifecycle import tiny_image
 
 WEB = "#!/bin/sh\nmkdir -p /tmp/www && echo hello6 > /tmp/www/index.html && busybox httpd -p 8080 -h /tmp/www\n"
 

@@ -11,10 +11,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from ec2d_server import tiny_image
 from guests import instance_netns, private_key, ssh, wait_state
-from test_lifecycle import tiny_image
 from test_metadata import GET_WITH, TOKEN
-from test_vpc_peering import cidr_rule, reaches, until
+from test_vpc_peering import cidr_rule, reaches
+from waiting import until
 
 from orchestrator.drivers.network import routes
 
@@ -82,10 +83,10 @@ def test_blocks_reach_each_other_only_where_groups_allow(ec2: Any, pair: dict[st
     a, b = pair["a"], pair["b"]
     assert not reaches(a["guest"], b["ip"]) and not reaches(b["guest"], a["ip"])
     ec2.authorize_security_group_ingress(GroupId=b["sg"], IpPermissions=cidr_rule(PRIMARY))
-    until(lambda: reaches(a["guest"], b["ip"]))  # primary -> secondary, routed by the VPC namespace
+    until("a to reach b", lambda: reaches(a["guest"], b["ip"]), timeout=120, every=1)  # primary -> secondary, routed by the VPC namespace
     assert not reaches(b["guest"], a["ip"])  # A's group still lets nothing in from the new block
     ec2.authorize_security_group_ingress(GroupId=a["sg"], IpPermissions=cidr_rule(SECONDARY))
-    until(lambda: reaches(b["guest"], a["ip"]))  # and back
+    until("b to reach a", lambda: reaches(b["guest"], a["ip"]), timeout=120, every=1)  # and back
 
 
 def test_disassociate_refused_while_used_then_route_goes(ec2d: Any, ec2: Any, pair: dict[str, Any]) -> None:
