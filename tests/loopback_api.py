@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Self, TypeVar
 
 import boto3
@@ -17,7 +19,9 @@ from ec2d_server import free_port
 
 from orchestrator import server
 from orchestrator.api.app import make_app
+from orchestrator.config import Config
 from orchestrator.runtime.core import Runtime
+from orchestrator.services import bootstrap
 from orchestrator.services.backend import Backend
 
 T = TypeVar("T")
@@ -90,3 +94,16 @@ class LoopbackApi:
                **config: Any) -> Any:
         return boto3.client(service, region_name=region, endpoint_url=self.url,
                             config=BotoConfig(retries={"max_attempts": 1}, **config), **(creds or self.root))
+
+
+@contextmanager
+def api_only(data_dir: Path, regions: dict[str, list[str]] | None = None) -> Iterator[LoopbackApi]:
+    """An API-only ec2d on loopback (fake drivers; the runtime settles records as with real ones)
+    over a fresh store in ``data_dir``: one zone ``a`` of us-east-1 unless ``regions`` says."""
+    backend = bootstrap.open(Config(data_dir=data_dir, instances=False, regions=regions or {"us-east-1": ["a"]}))
+    api = LoopbackApi(backend, runtime=True).start()
+    try:
+        yield api
+    finally:
+        api.stop()
+        backend.close()

@@ -9,22 +9,16 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from loopback_api import LoopbackApi
+from loopback_api import LoopbackApi, api_only
 from test_vpc_cidrs_api import network, refused
 
-from orchestrator.config import Config
 from orchestrator.drivers.network.vpc.driver import HostRecord
-from orchestrator.services import bootstrap
 
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopbackApi]:
-    config = Config(data_dir=tmp_path_factory.mktemp("ptr"), instances=False, regions={"us-east-1": ["a"]})
-    backend = bootstrap.open(config)
-    server = LoopbackApi(backend, runtime=True).start()
-    yield server
-    server.stop()
-    backend.close()
+    with api_only(tmp_path_factory.mktemp("ptr")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

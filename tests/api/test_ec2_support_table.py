@@ -16,12 +16,10 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from loopback_api import LoopbackApi
+from loopback_api import LoopbackApi, api_only
 
 from orchestrator.api.handlers import load_all
 from orchestrator.api.registry import get_service
-from orchestrator.config import Config
-from orchestrator.services import bootstrap
 
 ROOT = Path(__file__).resolve().parents[2]
 NOT_SERVED = "is not supported by ec2d yet."
@@ -54,12 +52,8 @@ def test_the_table_counts_what_the_registry_serves() -> None:
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopbackApi]:
-    backend = bootstrap.open(Config(data_dir=tmp_path_factory.mktemp("support"), instances=False,
-                                    regions={"us-east-1": ["a"]}))
-    server = LoopbackApi(backend, runtime=True).start()
-    yield server
-    server.stop()
-    backend.close()
+    with api_only(tmp_path_factory.mktemp("support")) as server:
+        yield server
 
 
 # botocore itself needs these before it sends the request (CopySnapshot's presigned URL)

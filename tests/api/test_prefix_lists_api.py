@@ -14,20 +14,15 @@ from typing import Any
 import pytest
 from api_only import fake_runtime, opened_backend
 from botocore.exceptions import ClientError
-from loopback_api import LoopbackApi
+from loopback_api import LoopbackApi, api_only
 
-from orchestrator.config import Config
-from orchestrator.services import bootstrap, prefix_lists
+from orchestrator.services import prefix_lists
 
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopbackApi]:
-    config = Config(data_dir=tmp_path_factory.mktemp("pl"), instances=False, regions={"us-east-1": ["a"]})
-    backend = bootstrap.open(config)
-    server = LoopbackApi(backend, runtime=True).start()
-    yield server
-    server.stop()
-    backend.close()
+    with api_only(tmp_path_factory.mktemp("pl")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

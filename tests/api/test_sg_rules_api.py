@@ -13,20 +13,13 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from loopback_api import LoopbackApi
-
-from orchestrator.config import Config
-from orchestrator.services import bootstrap
+from loopback_api import LoopbackApi, api_only
 
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopbackApi]:
-    config = Config(data_dir=tmp_path_factory.mktemp("sgr"), instances=False, regions={"us-east-1": ["a", "b"]})
-    backend = bootstrap.open(config)
-    server = LoopbackApi(backend, runtime=True).start()
-    yield server
-    server.stop()
-    backend.close()
+    with api_only(tmp_path_factory.mktemp("sgr"), {"us-east-1": ["a", "b"]}) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -11,21 +11,15 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from loopback_api import LoopbackApi
+from loopback_api import LoopbackApi, api_only
 
-from orchestrator.config import Config
 from orchestrator.drivers.network.vpc.fake import FakeVpcNetwork
-from orchestrator.services import bootstrap
 
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopbackApi]:
-    config = Config(data_dir=tmp_path_factory.mktemp("cidrs"), instances=False, regions={"us-east-1": ["a"]})
-    backend = bootstrap.open(config)
-    server = LoopbackApi(backend, runtime=True).start()
-    yield server
-    server.stop()
-    backend.close()
+    with api_only(tmp_path_factory.mktemp("cidrs")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

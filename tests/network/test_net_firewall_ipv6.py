@@ -8,8 +8,6 @@ listens on [b]:8080. Blocked connects time out after 1 s. Removed by the module 
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
 import struct
 import subprocess
@@ -17,7 +15,7 @@ import time
 from collections.abc import Iterator, Mapping
 
 import pytest
-from fw_helpers import TcpServer, Topology, UdpSink, new_prefix
+from fw_helpers import PORT, TcpServer, Topology, UdpSink, can_run, needs_root, new_prefix
 
 from orchestrator.drivers.network import netlink
 from orchestrator.drivers.network.errors import InvalidArgument
@@ -39,20 +37,7 @@ GA, GB, GC = "sg-0aaaaaaaaaaaaaaa1", "sg-0bbbbbbbbbbbbbbb2", "sg-0cccccccccccccc
 V4 = {"a": "10.50.0.10", "b": "10.50.0.11", "c": "10.50.0.12"}
 V6 = {"a": "2001:db8:50::a", "b": "2001:db8:50::b", "c": "2001:db8:50::c"}
 A6, B6, C6 = V6["a"], V6["b"], V6["c"]
-PORT = 8080
 ALL_OUT = (ALLOW_ALL_EGRESS, Rule("-1", cidrs=("::/0",)))  # a group of a VPC with IPv6, as EC2 makes it
-
-
-def _can_run() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root"
-    for tool in ("ip", "nft", "busybox"):
-        if shutil.which(tool) is None:
-            return f"needs {tool}"
-    return None
-
-
-needs_root = pytest.mark.skipif(_can_run() is not None, reason=str(_can_run()))
 
 
 def tcp(port: int, *cidrs: str, groups: tuple[str, ...] = ()) -> Rule:
@@ -151,8 +136,8 @@ def test_model_checks_ipv6() -> None:
 
 @pytest.fixture(scope="module")
 def topo() -> Iterator[Topology]:
-    if _can_run():
-        pytest.skip(str(_can_run()))
+    if can_run():
+        pytest.skip(str(can_run()))
     t = Topology.build(new_prefix())
     try:
         for n, g in t.guests.items():
@@ -169,13 +154,6 @@ def server(topo: Topology) -> Iterator[TcpServer]:
     srv = TcpServer(topo.guests["b"].ns, B6, PORT)
     yield srv
     srv.close()
-
-
-@pytest.fixture
-def fw(topo: Topology) -> Iterator[NftFirewall]:
-    drv = NftFirewall()
-    yield drv
-    drv.remove(topo.vpc_ns)
 
 
 def _sync(fw: NftFirewall, topo: Topology, groups: Mapping[str, SecurityGroup], sdc_off: str = "") -> None:

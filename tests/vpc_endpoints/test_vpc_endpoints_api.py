@@ -11,11 +11,9 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from loopback_api import LoopbackApi
+from loopback_api import LoopbackApi, api_only
 
-from orchestrator.config import Config
 from orchestrator.domain import vpc_endpoints as ved
-from orchestrator.services import bootstrap
 
 REGION = "us-east-1"
 S3 = f"com.amazonaws.{REGION}.s3"
@@ -26,12 +24,8 @@ DENY_PUT = {"Version": "2012-10-17", "Statement": [
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopbackApi]:
-    config = Config(data_dir=tmp_path_factory.mktemp("vpce"), instances=False, regions={REGION: ["a"]})
-    backend = bootstrap.open(config)
-    server = LoopbackApi(backend, runtime=True).start()
-    yield server
-    server.stop()
-    backend.close()
+    with api_only(tmp_path_factory.mktemp("vpce"), {REGION: ["a"]}) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
