@@ -16,7 +16,7 @@ import subprocess
 import pytest
 from netcheck import Listener, connect, sh
 
-from orchestrator.drivers.network import netlink
+from orchestrator.drivers.network import netlink, netlink_routes
 from orchestrator.drivers.network.public import (
     PRIVATE_RANGES,
     PoolRouteTaken,
@@ -34,7 +34,7 @@ def root_routes_overlapping(pool: str) -> bool:
     import ipaddress
 
     return any(ipaddress.IPv4Network(r.dst).overlaps(ipaddress.IPv4Network(pool)) and r.dst != "0.0.0.0/0"
-               for r in netlink.list_routes(None))
+               for r in netlink_routes.list_routes(None))
 
 
 POOL = "198.51.100.0/24"  # TEST-NET-2: a pool of its own, so a test never competes for 198.18.0.0/15
@@ -52,7 +52,7 @@ def test_host_routes_filter_in_the_root_namespace() -> None:
         root_addr = str(list(pub.host_link_net().hosts())[0])
         netlink.add_address(pub.ns, "lo", f"{guest_ip}/32")  # stands for a guest's public IP
         # let the public side route anywhere through the host, so only the filter can stop it
-        netlink.ensure_route(pub.ns, "0.0.0.0/0", via=root_addr)
+        netlink_routes.ensure_route(pub.ns, "0.0.0.0/0", via=root_addr)
         out = subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True, check=True).stdout
         host_addrs = [line.split()[3].split("/")[0] for line in out.splitlines() if " lo " not in line]
         assert root_addr in host_addrs

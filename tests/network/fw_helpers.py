@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from orchestrator.drivers.network import netlink
+from orchestrator.drivers.network import netlink, netlink_routes
 
 SUBNET = "10.50.0.0/24"
 GATEWAY = "10.50.0.1"
@@ -125,7 +125,7 @@ class Topology:
                 netlink.set_up(topo.vpc_ns, g.tap)
                 netlink.add_address(g.ns, "eth0", f"{g.ip}/24")
                 netlink.set_up(g.ns, "eth0")
-                netlink.ensure_route(g.ns, "0.0.0.0/0", via=GATEWAY)
+                netlink_routes.ensure_route(g.ns, "0.0.0.0/0", via=GATEWAY)
                 topo.guests[name] = g
         except BaseException:
             topo.destroy()

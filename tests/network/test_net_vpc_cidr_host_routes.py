@@ -10,8 +10,8 @@ import secrets
 import pytest
 from botocore.exceptions import ClientError
 
-from orchestrator.drivers.network import netlink, routes
-from orchestrator.drivers.network.netlink import RouteInfo
+from orchestrator.drivers.network import netlink_routes, routes
+from orchestrator.drivers.network.netlink_routes import RouteInfo
 from orchestrator.drivers.network.vpc import FakeVpcNetwork
 
 
@@ -72,7 +72,7 @@ def test_fake_driver_uses_its_host_table() -> None:
 
 
 def _real_host_route() -> RouteInfo:
-    found = [r for r in netlink.list_routes(None) if ipaddress.IPv4Network(r.dst).prefixlen > 0
+    found = [r for r in netlink_routes.list_routes(None) if ipaddress.IPv4Network(r.dst).prefixlen > 0
              and not (r.proto == routes.RTPROT_EC2D and r.type == "unreachable")
              and not ipaddress.IPv4Network(r.dst).overlaps(ipaddress.IPv4Network("198.18.0.0/15"))
              and 16 <= ipaddress.IPv4Network(r.dst).prefixlen <= 28]
@@ -122,7 +122,7 @@ def _free_cidr() -> str:
 
 def test_create_vpc_refuses_what_would_shadow_the_host(root: None, ec2) -> None:
     host = _real_host_route()
-    before = netlink.list_routes(None)
+    before = netlink_routes.list_routes(None)
     bad = [host.dst, "169.254.0.0/16", "169.254.169.0/24", "127.0.0.0/16", "224.0.0.0/16", "0.0.0.0/16",
            "198.18.0.0/16"]
     bad += [str(ipaddress.IPv4Network(f"{ns}/24", strict=False)) for ns in routes.nameservers()]
@@ -132,7 +132,7 @@ def test_create_vpc_refuses_what_would_shadow_the_host(root: None, ec2) -> None:
         err = info.value.response["Error"]
         assert err["Code"] == "InvalidVpc.Range", (cidr, err)
         assert err["Message"].startswith(f"The CIDR '{cidr}' is invalid."), err
-    assert netlink.list_routes(None) == before  # nothing installed
+    assert netlink_routes.list_routes(None) == before  # nothing installed
     vpcs = {v["CidrBlock"] for v in ec2.describe_vpcs()["Vpcs"]}
     assert not vpcs & set(bad)
     # what EC2 accepts and the host does not use still works, /16 to /28
@@ -141,7 +141,7 @@ def test_create_vpc_refuses_what_would_shadow_the_host(root: None, ec2) -> None:
         vpc = ec2.create_vpc(CidrBlock=cidr)["Vpc"]
         try:
             assert vpc["CidrBlock"] == cidr
-            assert any(r.dst == cidr and r.type == "unreachable" for r in netlink.list_routes(None))
+            assert any(r.dst == cidr and r.type == "unreachable" for r in netlink_routes.list_routes(None))
         finally:
             ec2.delete_vpc(VpcId=vpc["VpcId"])
     for cidr in ("10.0.0.0/15", "10.0.0.0/29", "not-a-cidr", "10.0.0.1/16"):

@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from orchestrator.drivers.network import netlink, routes
+from orchestrator.drivers.network import netlink, netlink_routes, routes
 from orchestrator.drivers.network.dnsmasq import DhcpOptions, Dnsmasq, Lease, dnsmasq_pids
 from orchestrator.drivers.network.errors import (
     AlreadyExists,
@@ -75,7 +75,7 @@ def test_idempotent_ensure(net_driver: LinuxVpcNetwork, vpc_a) -> None:
     assert netlink.read_sysctl(ns, "net.ipv4.ip_forward") == "1"
     assert netlink.read_sysctl(None, "net.ipv4.ip_forward") == ROOT_FORWARD  # root untouched
     # the VPC namespace has no way out: only its subnets' connected routes, no default route
-    assert sorted(r.dst for r in netlink.list_routes(ns)) == ["10.0.0.0/24", "10.0.1.0/24"]
+    assert sorted(r.dst for r in netlink_routes.list_routes(ns)) == ["10.0.0.0/24", "10.0.1.0/24"]
     assert set(netlink.link_info(ns, "lo").addresses) >= {
         "169.254.169.254/32",
         "169.254.169.253/32",

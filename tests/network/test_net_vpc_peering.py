@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.drivers.network import netlink
+from orchestrator.drivers.network import netlink, netlink_routes
 from orchestrator.drivers.network.vpc import LinuxVpcNetwork
 from orchestrator.drivers.network.vpc.peering import PeeringLink, ifname, peer_address
 
@@ -85,7 +85,7 @@ def test_nothing_transits_the_middle_vpc(net_driver: LinuxVpcNetwork, three) -> 
     d.set_peerings(b["vpc"], [link(three, AB, "b", "a", False), link(three, CB, "b", "c", False)])
     for side, pcx, other in (("a", AB, "c"), ("c", CB, "a")):
         own = netlink.link_info(three[side]["ns"], ifname(pcx)).addresses[0]  # type: ignore[union-attr]
-        netlink.ensure_route(three[side]["ns"], CIDR[other], via=peer_address(own))
+        netlink_routes.ensure_route(three[side]["ns"], CIDR[other], via=peer_address(own))
     assert c["guest"].ping(host("b")) and a["guest"].ping(host("b"))
     assert not c["guest"].ping(host("a"))  # B drops it between its two peerings
     assert not a["guest"].ping(host("c"))

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from orchestrator.drivers.network import netlink, routes
+from orchestrator.drivers.network import netlink_routes, routes
 from orchestrator.drivers.network.dnsmasq import Lease
 from orchestrator.drivers.network.errors import InvalidArgument
 from orchestrator.drivers.network.vpc import LinuxVpcNetwork
@@ -104,14 +104,14 @@ def test_peering_routes_the_peers_secondary_block(net_driver: LinuxVpcNetwork, m
 
         d.set_peerings(vpc_b, [PeeringLink(pcx, ns_a, "10.74.0.0/16", False, (("10.76.1.0/24", ("10.74.0.0/16",)),))])
         d.set_peerings(vpc_a, [a_side(())])
-        assert "10.76.0.0/16" not in {r.dst for r in netlink.list_routes(ns_a)}
+        assert "10.76.0.0/16" not in {r.dst for r in netlink_routes.list_routes(ns_a)}
         assert not ga.ping("10.76.1.5")
         d.set_peerings(vpc_a, [a_side(("10.76.0.0/16",))])
-        assert "10.76.0.0/16" in {r.dst for r in netlink.list_routes(ns_a)}
+        assert "10.76.0.0/16" in {r.dst for r in netlink_routes.list_routes(ns_a)}
         assert ga.ping("10.76.1.5")
         d.set_peerings(vpc_a, [a_side(())])  # B gave the block up: the route goes
-        assert "10.76.0.0/16" not in {r.dst for r in netlink.list_routes(ns_a)}
-        assert "10.75.0.0/16" in {r.dst for r in netlink.list_routes(ns_a)}
+        assert "10.76.0.0/16" not in {r.dst for r in netlink_routes.list_routes(ns_a)}
+        assert "10.75.0.0/16" in {r.dst for r in netlink_routes.list_routes(ns_a)}
         assert not ga.ping("10.76.1.5")
     finally:
         d.delete_vpc(vpc_a)

@@ -1,4 +1,4 @@
-"""Root-only network primitives: namespaces, links, addresses, routes, sysctls.
+"""Root-only network primitives: namespaces, links, addresses, sysctls (routes: ``netlink_routes``).
 
 Small functions taking primitives (names, CIDR strings); errno values become the named exceptions
 of :mod:`.errors`; ``ensure_*`` are idempotent and ``delete_*`` tolerate absence. ``ns=None`` means
@@ -119,7 +119,7 @@ def _no_running_loop() -> None:
 
 
 @contextmanager
-def _ipr(ns: str | None) -> Iterator[IPRoute]:
+def ipr_in(ns: str | None) -> Iterator[IPRoute]:
     _no_running_loop()
     if ns is None:
         ipr = IPRoute()
@@ -133,7 +133,7 @@ def _ipr(ns: str | None) -> Iterator[IPRoute]:
 
 
 @contextmanager
-def _translate(what: str) -> Iterator[None]:
+def translated(what: str) -> Iterator[None]:
     try:
         yield
     except NetworkDriverError:
@@ -144,7 +144,7 @@ def _translate(what: str) -> Iterator[None]:
         raise from_errno(exc.errno or errno.EIO, what) from exc
 
 
-def _where(ns: str | None) -> str:
+def where(ns: str | None) -> str:
     return f"netns {ns}" if ns else "root netns"
 
 
@@ -210,7 +210,7 @@ def sysctl(ns: str | None, key: str, value: str) -> None:
         with open(path, "w") as fh:
             fh.write(value)
 
-    with _translate(f"sysctl {key} in {_where(ns)}"):
+    with translated(f"sysctl {key} in {where(ns)}"):
         if ns is None:
             write()
         else:
@@ -224,7 +224,7 @@ def read_sysctl(ns: str | None, key: str) -> str:
         with open(path) as fh:
             return fh.read().strip()
 
-    with _translate(f"sysctl {key} in {_where(ns)}"):
+    with translated(f"sysctl {key} in {where(ns)}"):
         return read() if ns is None else run_in_netns(ns, read)
 
 
@@ -250,7 +250,7 @@ def _lookup(ipr: IPRoute, name: str) -> int | None:
 def _require(ipr: IPRoute, name: str, ns: str | None) -> int:
     idx = _lookup(ipr, name)
     if idx is None:
-        raise LinkNotFound(f"link {name} not found in {_where(ns)}", errno=errno.ENODEV)
+        raise LinkNotFound(f"link {name} not found in {where(ns)}", errno=errno.ENODEV)
     return idx
 
 
@@ -275,7 +275,7 @@ def _link_info(ipr: IPRoute, msg: Any) -> LinkInfo:
 
 def link_info(ns: str | None, name: str) -> LinkInfo | None:
     """State of link ``name`` in ``ns`` or None when absent."""
-    with _translate(f"link {name} in {_where(ns)}"), _ipr(ns) as ipr:
+    with translated(f"link {name} in {where(ns)}"), ipr_in(ns) as ipr:
         idx = _lookup(ipr, name)
         if idx is None:
             return None
@@ -284,18 +284,18 @@ def link_info(ns: str | None, name: str) -> LinkInfo | None:
 
 def list_addresses(ns: str | None) -> list[str]:
     """IPv4 addresses (CIDR form, ``10.0.1.1/24``) of every link in ``ns``."""
-    with _translate(f"list addresses in {_where(ns)}"), _ipr(ns) as ipr:
+    with translated(f"list addresses in {where(ns)}"), ipr_in(ns) as ipr:
         return [f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}" for a in ipr.get_addr(family=socket.AF_INET)]
 
 
 def link_exists(ns: str | None, name: str) -> bool:
-    with _translate(f"link {name} in {_where(ns)}"), _ipr(ns) as ipr:
+    with translated(f"link {name} in {where(ns)}"), ipr_in(ns) as ipr:
         return _lookup(ipr, name) is not None
 
 
 def list_links(ns: str | None, prefix: str = "") -> list[str]:
     """Names of links in ``ns`` starting with ``prefix``."""
-    with _translate(f"list links in {_where(ns)}"), _ipr(ns) as ipr:
+    with translated(f"list links in {where(ns)}"), ipr_in(ns) as ipr:
         names = [m.get_attr("IFLA_IFNAME") for m in ipr.get_links()]
     return sorted(n for n in names if n and n.startswith(prefix))
 
@@ -328,7 +328,7 @@ def _ensure_kind(ipr: IPRoute, ns: str | None, name: str, kind: str, **extra: An
         idx = _require(ipr, name, ns)
     info = _link_info(ipr, ipr.get_links(idx)[0])
     if info.kind != kind:
-        raise AlreadyExists(f"{name} in {_where(ns)} is a {info.kind}, not a {kind}", errno=errno.EEXIST)
+        raise AlreadyExists(f"{name} in {where(ns)} is a {info.kind}, not a {kind}", errno=errno.EEXIST)
     return idx
 
 
@@ -337,7 +337,7 @@ def ensure_bridge(ns: str | None, name: str, addresses: list[str], mac: str | No
     extra: dict[str, Any] = {"br_stp_state": 0, "br_forward_delay": 0}
     if mac:
         extra["address"] = mac
-    with _translate(f"ensure bridge {name} in {_where(ns)}"), _ipr(ns) as ipr:
+    with translated(f"ensure bridge {name} in {where(ns)}"), ipr_in(ns) as ipr:
         idx = _ensure_kind(ipr, ns, name, "bridge", **extra)
         _ensure_addresses(ipr, idx, addresses)
         ipr.link("set", index=idx, state="up")
@@ -345,7 +345,7 @@ def ensure_bridge(ns: str | None, name: str, addresses: list[str], mac: str | No
 
 def ensure_dummy(ns: str | None, name: str, addresses: list[str]) -> None:
     """Dummy interface ``name`` up, carrying ``addresses`` (e.g. 169.254.169.254/32)."""
-    with _translate(f"ensure dummy {name} in {_where(ns)}"), _ipr(ns) as ipr:
+    with translated(f"ensure dummy {name} in {where(ns)}"), ipr_in(ns) as ipr:
         idx = _ensure_kind(ipr, ns, name, "dummy")
         _ensure_addresses(ipr, idx, addresses)
         ipr.link("set", index=idx, state="up")
@@ -355,7 +355,7 @@ def set_addresses6(ns: str | None, link: str, cidrs: list[str]) -> None:
     """``link`` carries exactly these global IPv6 addresses (``2001:db8::1/64``; added without
     duplicate address detection: ec2d owns the subnet); link-local ones are left alone."""
     want = {(str(i.ip), i.network.prefixlen) for i in map(ipaddress.IPv6Interface, cidrs)}
-    with _translate(f"set IPv6 addresses {cidrs} of {link} in {_where(ns)}"), _ipr(ns) as ipr:
+    with translated(f"set IPv6 addresses {cidrs} of {link} in {where(ns)}"), ipr_in(ns) as ipr:
         idx = _require(ipr, link, ns)
         have = {(a.get_attr("IFA_ADDRESS"), a["prefixlen"]) for a in ipr.get_addr(index=idx, family=socket.AF_INET6)
                 if not ipaddress.IPv6Address(a.get_attr("IFA_ADDRESS")).is_link_local}
@@ -373,7 +373,7 @@ def set_addresses6(ns: str | None, link: str, cidrs: list[str]) -> None:
 def add_address6(ns: str | None, link: str, cidr: str) -> None:
     """Add the IPv6 ``cidr`` (``fd00:ec2::254/128``) to ``link`` without DAD; present is fine."""
     iface = ipaddress.IPv6Interface(cidr)
-    with _translate(f"add {cidr} to {link} in {_where(ns)}"), _ipr(ns) as ipr:
+    with translated(f"add {cidr} to {link} in {where(ns)}"), ipr_in(ns) as ipr:
         try:
             ipr.addr("add", index=_require(ipr, link, ns), address=str(iface.ip), prefixlen=iface.network.prefixlen,
                      family=socket.AF_INET6, flags=IFA_F_NODAD)
@@ -384,13 +384,13 @@ def add_address6(ns: str | None, link: str, cidr: str) -> None:
 
 def add_address(ns: str | None, link: str, cidr: str) -> None:
     """Add ``cidr`` (``10.0.1.1/24``) to ``link``; present already is fine."""
-    with _translate(f"add {cidr} to {link} in {_where(ns)}"), _ipr(ns) as ipr:
+    with translated(f"add {cidr} to {link} in {where(ns)}"), ipr_in(ns) as ipr:
         _ensure_addresses(ipr, _require(ipr, link, ns), [cidr])
 
 
 def delete_address(ns: str | None, link: str, cidr: str) -> None:
     iface = ipaddress.IPv4Interface(cidr)
-    with _translate(f"delete {cidr} from {link} in {_where(ns)}"), _ipr(ns) as ipr:
+    with translated(f"delete {cidr} from {link} in {where(ns)}"), ipr_in(ns) as ipr:
         idx = _lookup(ipr, link)
         if idx is None:
             return
@@ -405,7 +405,7 @@ def delete_link(ns: str | None, name: str) -> None:
     """Delete link ``name`` in ``ns``; absent (or namespace gone) is fine."""
     if ns is not None and not netns_exists(ns):
         return
-    with _translate(f"delete link {name} in {_where(ns)}"), _ipr(ns) as ipr:
+    with translated(f"delete link {name} in {where(ns)}"), ipr_in(ns) as ipr:
         idx = _lookup(ipr, name)
         if idx is None:
             return
@@ -417,18 +417,18 @@ def delete_link(ns: str | None, name: str) -> None:
 
 
 def set_up(ns: str | None, link: str) -> None:
-    with _translate(f"set {link} up in {_where(ns)}"), _ipr(ns) as ipr:
+    with translated(f"set {link} up in {where(ns)}"), ipr_in(ns) as ipr:
         ipr.link("set", index=_require(ipr, link, ns), state="up")
 
 
 def set_down(ns: str | None, link: str) -> None:
-    with _translate(f"set {link} down in {_where(ns)}"), _ipr(ns) as ipr:
+    with translated(f"set {link} down in {where(ns)}"), ipr_in(ns) as ipr:
         ipr.link("set", index=_require(ipr, link, ns), state="down")
 
 
 def set_master(ns: str | None, link: str, bridge: str | None) -> None:
     """Enslave ``link`` to ``bridge`` (None: release it) inside ``ns``."""
-    with _translate(f"set master of {link} in {_where(ns)}"), _ipr(ns) as ipr:
+    with translated(f"set master of {link} in {where(ns)}"), ipr_in(ns) as ipr:
         idx = _require(ipr, link, ns)
         master = _require(ipr, bridge, ns) if bridge else 0
         ipr.link("set", index=idx, master=master)
@@ -436,8 +436,8 @@ def set_master(ns: str | None, link: str, bridge: str | None) -> None:
 
 def move_link_to_netns(link: str, ns: str, src_ns: str | None = None) -> None:
     """Move ``link`` from ``src_ns`` (root by default) into ``ns``; already there is fine."""
-    with _translate(f"move {link} into netns {ns}"):
-        with _ipr(src_ns) as ipr:
+    with translated(f"move {link} into netns {ns}"):
+        with ipr_in(src_ns) as ipr:
             idx = _lookup(ipr, link)
             if idx is not None:
                 fd = _open_netns(ns)
@@ -448,7 +448,7 @@ def move_link_to_netns(link: str, ns: str, src_ns: str | None = None) -> None:
                 return
         if not link_exists(ns, link):
             raise LinkNotFound(
-                f"link {link} neither in {_where(src_ns)} nor in netns {ns}", errno=errno.ENODEV
+                f"link {link} neither in {where(src_ns)} nor in netns {ns}", errno=errno.ENODEV
             )
 
 
@@ -457,8 +457,8 @@ def plug_link(link: str, ns: str, bridge: str) -> None:
 
     Two netlink sockets and three requests; a link that is already inside ``ns`` is fine.
     """
-    with _translate(f"plug {link} into {bridge} in netns {ns}"):
-        with _ipr(None) as root:
+    with translated(f"plug {link} into {bridge} in netns {ns}"):
+        with ipr_in(None) as root:
             idx = _lookup(root, link)
             if idx is not None:
                 fd = _open_netns(ns)
@@ -466,7 +466,7 @@ def plug_link(link: str, ns: str, bridge: str) -> None:
                     root.link("set", index=idx, net_ns_fd=fd)
                 finally:
                     os.close(fd)
-        with _ipr(ns) as ipr:
+        with ipr_in(ns) as ipr:
             idx2 = _require(ipr, link, ns)
             ipr.link("set", index=idx2, master=_require(ipr, bridge, ns), state="up")
 
@@ -479,7 +479,7 @@ def create_veth(
     _check_ifname(peer)
     fd = _open_netns(peer_ns) if peer_ns is not None else None
     try:
-        with _translate(f"create veth {name}/{peer} in {_where(ns)}"), _ipr(ns) as ipr:
+        with translated(f"create veth {name}/{peer} in {where(ns)}"), ipr_in(ns) as ipr:
             peer_spec: dict[str, Any] = {"ifname": peer}
             if peer_mac:
                 peer_spec["address"] = peer_mac
@@ -489,112 +489,3 @@ def create_veth(
     finally:
         if fd is not None:
             os.close(fd)
-
-
-# --------------------------------------------------------------------------- routes
-
-
-@dataclass(frozen=True)
-class RouteInfo:
-    dst: str  # CIDR
-    type: str  # unicast, unreachable, blackhole, local, ...
-    gateway: str | None
-    proto: int
-    metric: int | None
-    table: int
-    dev: str | None = None  # the output interface's name, when the route has one
-
-
-_RTN = {
-    1: "unicast",
-    2: "local",
-    3: "broadcast",
-    5: "multicast",
-    6: "blackhole",
-    7: "unreachable",
-    8: "prohibit",
-}
-
-
-def list_routes(ns: str | None, *, proto: int | None = None, table: int = 254,
-                family: int = socket.AF_INET) -> list[RouteInfo]:
-    """IPv4 (or ``family`` AF_INET6) routes of ``table`` (main by default) in ``ns``, optionally
-    only protocol ``proto``."""
-    with _translate(f"list routes in {_where(ns)}"), _ipr(ns) as ipr:
-        out = []
-        names = {m["index"]: m.get_attr("IFLA_IFNAME") for m in ipr.get_links()}
-        for r in ipr.get_routes(family=family, table=table):
-            if proto is not None and r["proto"] != proto:
-                continue
-            dst = r.get_attr("RTA_DST") or ("::" if family == socket.AF_INET6 else "0.0.0.0")
-            out.append(
-                RouteInfo(
-                    dst=f"{dst}/{r['dst_len']}",
-                    type=_RTN.get(r["type"], str(r["type"])),
-                    gateway=r.get_attr("RTA_GATEWAY"),
-                    proto=r["proto"],
-                    metric=r.get_attr("RTA_PRIORITY"),
-                    table=r.get_attr("RTA_TABLE") or r["table"],
-                    dev=names.get(r.get_attr("RTA_OIF")),
-                )
-            )
-        return out
-
-
-def _family(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> int:
-    return socket.AF_INET6 if net.version == 6 else socket.AF_INET
-
-
-def _route_spec(
-    dst: str, via: str | None, type_: str, proto: int | None, metric: int | None
-) -> dict[str, Any]:
-    net = ipaddress.ip_network(dst)
-    spec: dict[str, Any] = {"dst": str(net), "type": type_, "family": _family(net)}
-    if via:
-        spec["gateway"] = via
-    if proto is not None:
-        spec["proto"] = proto
-    if metric is not None:
-        spec["priority"] = metric
-    return spec
-
-
-def ensure_route(
-    ns: str | None,
-    dst: str,
-    *,
-    via: str | None = None,
-    type: str = "unicast",  # noqa: A002 - mirrors `ip route add TYPE`
-    proto: int | None = None,
-    metric: int | None = None,
-) -> None:
-    """Route ``dst`` (``via`` a gateway, or of ``type`` unreachable/blackhole) in the main table.
-
-    Idempotent: an identical route (dst, metric, type, gateway) is left alone; a different route
-    with the same key is an :class:`AlreadyExists` error (never silently replaced).
-    """
-    spec = _route_spec(dst, via, type, proto, metric)
-    with _translate(f"route {dst} in {_where(ns)}"), _ipr(ns) as ipr:
-        try:
-            ipr.route("add", **spec)
-            return
-        except NetlinkError as exc:
-            if exc.code != errno.EEXIST:
-                raise
-    want = ipaddress.ip_network(dst)
-    for r in list_routes(ns, family=_family(want)):
-        if ipaddress.ip_network(r.dst) == want and r.metric == metric:
-            if r.type == type and r.gateway == via:
-                return
-            raise AlreadyExists(f"another route for {dst} (metric {metric}) exists in {_where(ns)}: {r}")
-
-
-def delete_route(ns: str | None, dst: str, *, type: str = "unicast", metric: int | None = None) -> None:  # noqa: A002
-    """Delete the route for ``dst`` with ``metric``; absent is fine."""
-    spec = _route_spec(dst, None, type, None, metric)
-    with _translate(f"delete route {dst} in {_where(ns)}"), _ipr(ns) as ipr:
-        try:
-            ipr.route("del", **spec)
-        except NetlinkError as exc:
-            if exc.code not in (errno.ESRCH, errno.ENOENT):
-                raise

@@ -19,7 +19,7 @@ import ipaddress
 import socket
 import zlib
 
-from . import netlink
+from . import netlink_routes
 from .names import check_prefix
 
 RTPROT_EC2D = 236
@@ -37,20 +37,20 @@ def _cidr(cidr: str) -> str:
 
 def ensure_unreachable(cidr: str, *, prefix: str = "ec2d") -> None:
     """Install ``unreachable CIDR`` in the root main table for ``prefix``; present is fine."""
-    netlink.ensure_route(
+    netlink_routes.ensure_route(
         None, _cidr(cidr), type="unreachable", proto=RTPROT_EC2D, metric=metric_for_prefix(prefix)
     )
 
 
 def delete_unreachable(cidr: str, *, prefix: str = "ec2d") -> None:
     """Remove that route; absent is fine."""
-    netlink.delete_route(None, _cidr(cidr), type="unreachable", metric=metric_for_prefix(prefix))
+    netlink_routes.delete_route(None, _cidr(cidr), type="unreachable", metric=metric_for_prefix(prefix))
 
 
 def list_unreachable(*, prefix: str | None = None) -> list[str]:
     """CIDRs protected by ec2d unreachable routes (of ``prefix`` only, when given)."""
     metric = metric_for_prefix(prefix) if prefix is not None else None
-    found = netlink.list_routes(None, proto=RTPROT_EC2D) + netlink.list_routes(
+    found = netlink_routes.list_routes(None, proto=RTPROT_EC2D) + netlink_routes.list_routes(
         None, proto=RTPROT_EC2D, family=socket.AF_INET6)
     return sorted(r.dst for r in found if r.type == "unreachable" and (metric is None or r.metric == metric))
 
@@ -89,7 +89,7 @@ def nameservers(path: str = RESOLV_CONF) -> list[str]:
     return out
 
 
-def conflicts(cidr: str, host_routes: list[netlink.RouteInfo], servers: list[str]) -> list[str]:
+def conflicts(cidr: str, host_routes: list[netlink_routes.RouteInfo], servers: list[str]) -> list[str]:
     """Why an ``unreachable`` route for ``cidr`` in the root namespace would hurt the host: the
     special ranges it overlaps, host routes (main and local tables) it overlaps, gateways and name
     servers it contains. The default route and ec2d's own unreachable routes (of any prefix: two
@@ -113,5 +113,5 @@ def conflicts(cidr: str, host_routes: list[netlink.RouteInfo], servers: list[str
 
 def host_conflicts(cidr: str) -> list[str]:
     """:func:`conflicts` against the root namespace's real routing table and resolv.conf."""
-    table = netlink.list_routes(None, table=_MAIN) + netlink.list_routes(None, table=_LOCAL)
+    table = netlink_routes.list_routes(None, table=_MAIN) + netlink_routes.list_routes(None, table=_LOCAL)
     return conflicts(str(ipaddress.IPv4Network(cidr)), table, nameservers())

@@ -7,7 +7,7 @@ import ipaddress
 import threading
 from collections.abc import Mapping, Sequence
 
-from .. import host_names, netlink, rootops
+from .. import host_names, netlink, netlink_routes, rootops
 from ..errors import NamespaceNotFound, NftError
 from .driver import (
     HOST_PEER_IFNAME,
@@ -66,17 +66,17 @@ class LinuxPublicNetwork(PublicNetworkDriver):
             root_addr, pub_addr = (str(h) for h in list(self.host_link_net().hosts())[:2])
             # only the pool goes into the public namespace (also the way back for NATed replies);
             # its unreachable route stays behind it
-            netlink.ensure_route(None, str(self.pool), via=pub_addr, metric=POOL_ROUTE_METRIC)
+            netlink_routes.ensure_route(None, str(self.pool), via=pub_addr, metric=POOL_ROUTE_METRIC)
             if uplink:
-                netlink.ensure_route(self.ns, "0.0.0.0/0", via=root_addr)
+                netlink_routes.ensure_route(self.ns, "0.0.0.0/0", via=root_addr)
                 netlink.sysctl(None, "net.ipv4.ip_forward", "1")
             else:
-                netlink.delete_route(self.ns, "0.0.0.0/0")
+                netlink_routes.delete_route(self.ns, "0.0.0.0/0")
 
     def _check_pool_free(self) -> None:
         """Only one ec2d on a host can route the pool from the root namespace: refuse clearly when
         another route (another data dir's host link, or the host's own network) covers it."""
-        for r in netlink.list_routes(None):
+        for r in netlink_routes.list_routes(None):
             if r.type != "unicast" or r.dev == self.host_ifname:
                 continue
             if ipaddress.IPv4Network(r.dst).overlaps(self.pool) and r.dst != "0.0.0.0/0":
@@ -120,7 +120,7 @@ class LinuxPublicNetwork(PublicNetworkDriver):
             netlink.add_address(vpc_ns, IGW_IFNAME, vpc_addr)
             netlink.set_up(self.ns, peer)
             netlink.set_up(vpc_ns, IGW_IFNAME)
-            netlink.ensure_route(vpc_ns, "0.0.0.0/0", via=pub_addr.split("/")[0])
+            netlink_routes.ensure_route(vpc_ns, "0.0.0.0/0", via=pub_addr.split("/")[0])
 
     def detach_vpc(self, vpc_id: str, vpc_ns: str) -> None:
         with self._lock:
@@ -146,11 +146,11 @@ class LinuxPublicNetwork(PublicNetworkDriver):
             via = self._igw_address(vpc_id, vpc_ns)
             _load(render_nat(mapping, egress), vpc_ns)
             wanted = {f"{ip}/32" for ip in mapping} | {f"{ip}/32" for e in egress or () for ip, _ in e.via_nat}
-            for r in netlink.list_routes(self.ns):
+            for r in netlink_routes.list_routes(self.ns):
                 if r.gateway == via and r.dst not in wanted:
-                    netlink.delete_route(self.ns, r.dst)
+                    netlink_routes.delete_route(self.ns, r.dst)
             for dst in wanted:
-                netlink.ensure_route(self.ns, dst, via=via)
+                netlink_routes.ensure_route(self.ns, dst, via=via)
 
     def set_host_names(self, names: Mapping[str, Sequence[str]]) -> None:
         host_names.write(self.prefix, names)

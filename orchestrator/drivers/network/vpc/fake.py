@@ -8,7 +8,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .. import netlink, routes
+from .. import netlink_routes, routes
 from ..dnsmasq import DhcpOptions, Lease
 from ..errors import AlreadyExists, InvalidArgument, SubnetNotFound, VpcNotFound
 from ..names import bridge_name, check_prefix
@@ -48,7 +48,7 @@ class FakeVpcNetwork(VpcNetworkDriver):
         self.region = region
         self.vpcs: dict[str, FakeVpc] = {}
         self.unreachable: set[str] = set()
-        self.host_routes: list[netlink.RouteInfo] = []  # the fake host's routing table
+        self.host_routes: list[netlink_routes.RouteInfo] = []  # the fake host's routing table
         self.nameservers: list[str] = []
         self.calls: list[tuple[str, tuple[object, ...]]] = []
         self._lock = threading.Lock()

@@ -21,7 +21,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .. import netlink, rootops
+from .. import netlink, netlink_routes, rootops
 from .. import nftables as nft
 from ..errors import AlreadyExists
 from ..names import id_hex
@@ -140,15 +140,15 @@ def apply(ns: str, links: Sequence[PeeringLink]) -> None:
         if own is None:
             continue  # the peer's namespace is not up: its own sync makes the pair
         via = peer_address(own)
-        for route in netlink.list_routes(ns):  # a block the peer no longer has
+        for route in netlink_routes.list_routes(ns):  # a block the peer no longer has
             if route.dev == ifname(link.pcx_id) and route.gateway and route.dst not in link.peer_cidrs:
-                netlink.delete_route(ns, route.dst)
+                netlink_routes.delete_route(ns, route.dst)
         for cidr in link.peer_cidrs:
             try:
-                netlink.ensure_route(ns, cidr, via=via)
+                netlink_routes.ensure_route(ns, cidr, via=via)
             except AlreadyExists:  # a stale route of an older link for the same CIDR
-                netlink.delete_route(ns, cidr)
-                netlink.ensure_route(ns, cidr, via=via)
+                netlink_routes.delete_route(ns, cidr)
+                netlink_routes.ensure_route(ns, cidr, via=via)
     if links:
         rootops.run_nft(render(links), ns)
     else:
