@@ -19,7 +19,10 @@ fi
 # Two workers, one test module each at a time (module-scoped guests stay shared within a module):
 # while one waits on a TCG guest, the other core runs the next module. Tests marked host_exclusive
 # (they kill libvirtd, ...) run afterwards, alone. Both parts always run; the result is the worse.
+# One fixed --basetemp, emptied by pytest at the start of each run: a run's data dirs (guest
+# disks, logs) stay there for a look after a failure, and runs never pile up on the disk.
+tmp=(--basetemp=/var/tmp/ec2d-tests)
 rc=0
-.venv/bin/pytest -q --durations=30 -n 2 --dist loadfile -m "not host_exclusive" "$@" || rc=$?
-.venv/bin/pytest -q --durations=5 -m host_exclusive "$@" || { r=$?; [ "$r" -eq 5 ] || rc=$r; }  # 5: none selected
+.venv/bin/pytest -q --durations=30 -n 2 --dist loadfile "${tmp[@]}" -m "not host_exclusive" "$@" || rc=$?
+.venv/bin/pytest -q --durations=5 "${tmp[@]}-exclusive" -m host_exclusive "$@" || { r=$?; [ "$r" -eq 5 ] || rc=$r; }  # 5: none selected
 exit "$rc"

@@ -80,7 +80,7 @@ KINDS: dict[str, Kind] = {
     ]
 }
 
-_ID_RE = re.compile(r"^(?P<prefix>[a-z]+(?:-[a-z]+)*)-(?P<hex>[0-9a-f]{8}|[0-9a-f]{17})$")
+ID_RE = re.compile(r"^(?P<prefix>[a-z]+(?:-[a-z]+)*)-(?P<hex>[0-9a-f]{8}|[0-9a-f]{17})$")
 
 
 def new_id(prefix: str) -> str:
@@ -91,14 +91,14 @@ def new_id(prefix: str) -> str:
 
 def kind_of(resource_id: str) -> Kind | None:
     """The kind a well-formed id belongs to, or None."""
-    m = _ID_RE.match(resource_id)
+    m = ID_RE.match(resource_id)
     if not m:
         return None
     return KINDS.get(m.group("prefix"))
 
 
 def is_valid(resource_id: str, prefix: str) -> bool:
-    m = _ID_RE.match(resource_id)
+    m = ID_RE.match(resource_id)
     return bool(m) and m.group("prefix") == prefix
 
 

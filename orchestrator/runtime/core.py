@@ -21,7 +21,7 @@ from orchestrator.drivers.loadbalancer.driver import LoadBalancerDriver, ServerH
 from orchestrator.drivers.loadbalancer.fake import FakeLoadBalancerDriver
 from orchestrator.drivers.network.firewall import FirewallDriver
 from orchestrator.drivers.network.vpc import VpcNetworkDriver
-from orchestrator.drivers.storage.volumes import StorageDriver
+from orchestrator.drivers.storage.driver import StorageDriver
 from orchestrator.imds.model import InstanceMetadata
 from orchestrator.runtime.ebs import Ebs
 from orchestrator.runtime.instances import Instances

@@ -18,7 +18,7 @@ from orchestrator.domain.lifecycle import AttachmentState
 from orchestrator.domain.states import VolumeState
 from orchestrator.drivers.compute.designer import DiskEncryption, design_disk, ec2_device_to_target
 from orchestrator.drivers.compute.driver import PowerState
-from orchestrator.drivers.storage.volumes import LayerInUse, VolumeNotFound
+from orchestrator.drivers.storage.driver import LayerInUse, VolumeNotFound
 from orchestrator.runtime import records as rec
 from orchestrator.runtime.parts import Parts
 from orchestrator.runtime.port import Then

@@ -14,7 +14,7 @@ from orchestrator.drivers.compute.driver import ComputeDriver
 from orchestrator.drivers.network.firewall import FirewallDriver
 from orchestrator.drivers.network.public.driver import SubnetEgress
 from orchestrator.drivers.network.vpc import VpcNetworkDriver
-from orchestrator.drivers.storage.volumes import StorageDriver
+from orchestrator.drivers.storage.driver import StorageDriver
 from orchestrator.imds.model import InstanceMetadata
 from orchestrator.runtime.jobs import Jobs
 from orchestrator.runtime.port import Model

@@ -95,7 +95,7 @@ class Startup:
             if snapshot_id not in layers:
                 rec.move_image(store, image.id, "available", "pending")  # not launchable until imported
                 log.info("importing %s as layer %s", image.data["Name"], snapshot_id)
-                await self.jobs.call(storage.import_image, Path(snap.data["layer_path"]), snapshot_id)
+                await self.jobs.call(storage.import_image, Path(snap.data["layer_path"]), snapshot_id, link=True)
                 layers.add(snapshot_id)
             if rec.move_image(store, image.id, "pending", "available"):
                 log.info("%s is available", image.id)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from orchestrator.domain import ebs_keys
 from orchestrator.drivers.compute.designer import DiskEncryption
 from orchestrator.drivers.compute.driver import ComputeDriver
-from orchestrator.drivers.storage.volumes import StorageDriver
+from orchestrator.drivers.storage.driver import StorageDriver
 from orchestrator.store.sqlite import Record, Store
 
 

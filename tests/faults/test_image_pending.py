@@ -33,10 +33,10 @@ class GatedStorage(FakeStorage):
         self.release = threading.Event()
         self.entered = threading.Event()
 
-    def import_image(self, src: Path, layer_id: str) -> Path:
+    def import_image(self, src: Path, layer_id: str, *, link: bool = False) -> Path:
         self.entered.set()
         assert self.release.wait(120), "the test never released the import"
-        return super().import_image(src, layer_id)
+        return super().import_image(src, layer_id, link=link)
 
 
 @pytest.fixture()

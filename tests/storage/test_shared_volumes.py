@@ -11,7 +11,8 @@ import pytest
 
 from orchestrator.drivers.compute.designer import design_disk
 from orchestrator.drivers.storage import qcow2
-from orchestrator.drivers.storage.volumes import AlreadyExists, Qcow2Storage, StorageError
+from orchestrator.drivers.storage.driver import AlreadyExists, StorageError
+from orchestrator.drivers.storage.volumes import Qcow2Storage
 
 from .conftest import GiB, MiB, has_pattern, write_pattern
 

@@ -3,24 +3,25 @@ content-level scenario with qemu-io on the real one."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from orchestrator.drivers.storage import qcow2
-from orchestrator.drivers.storage.fake import FakeStorage
-from orchestrator.drivers.storage.volumes import (
+from orchestrator.drivers.storage.driver import (
     AlreadyExists,
     ForeignBackingFile,
     LayerInUse,
     LayerNotFound,
     NotADiskImage,
-    Qcow2Storage,
     StorageDriver,
     StorageError,
     VolumeNotFound,
 )
+from orchestrator.drivers.storage.fake import FakeStorage
+from orchestrator.drivers.storage.volumes import Qcow2Storage
 
 from .conftest import GiB, MiB, has_pattern, write_pattern
 
@@ -243,3 +244,20 @@ def test_sweep_crash_leftovers(storage: Qcow2Storage) -> None:
     assert not nxt.exists() and not layer.exists()
     assert not list(d.glob(".tmp-*")) and not list(storage.layers_dir.glob(".tmp-*"))
     assert len(result.removed) == 4 and result.kept_in_use == []
+
+
+def test_import_image_links_a_cache_file_and_copies_anything_else(storage: Qcow2Storage, tmp_path: Path) -> None:
+    """``link=True`` (an image-cache entry, never written again): the layer is the same inode,
+    so every data dir that publishes the image costs neither time nor space. Without it (or
+    across filesystems) the layer is a copy that outlives changes to the source."""
+    src = qcow2.create_blank(tmp_path / "disk.qcow2", 64 * MiB)
+    write_pattern(src, 0x42)
+    linked = storage.import_image(src, "ami-linked", link=True)
+    assert os.path.samestat(linked.stat(), src.stat()) and (linked.stat().st_mode & 0o777) == 0o400
+    copied = storage.import_image(src, "ami-copied")
+    assert copied.stat().st_ino != src.stat().st_ino and has_pattern(copied, 0x42)
+    vol = storage.create_volume("vol-root", 8 * GiB, from_layer="ami-linked")
+    assert has_pattern(vol, 0x42) and storage.users_of("ami-linked") == ["vol-root"]
+    storage.delete_volume("vol-root")
+    storage.delete_layer("ami-linked")
+    assert src.exists() and has_pattern(src, 0x42)  # the cache keeps its file

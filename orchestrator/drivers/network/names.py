@@ -67,7 +67,7 @@ ANTISPOOF_TABLE = "ec2d_as"
 LOCKDOWN_CHAIN = "fwd_lockdown"
 
 _PREFIX_RE = PREFIX_RE  # the format is the configuration's (orchestrator/config.py)
-_ID_RE = re.compile(r"^[a-z]+(?:-[a-z]+)*-(?P<hex>[0-9a-f]{8,17})$")
+ID_RE = re.compile(r"^[a-z]+(?:-[a-z]+)*-(?P<hex>[0-9a-f]{8,17})$")
 
 
 def check_prefix(prefix: str) -> str:
@@ -103,7 +103,7 @@ def prefix_of_netns(ns: str) -> str | None:
 
 def id_hex(resource_id: str) -> str:
     """The hex part of an EC2 id (``eni-0123abcd…`` -> ``0123abcd…``)."""
-    m = _ID_RE.match(resource_id)
+    m = ID_RE.match(resource_id)
     if not m:
         raise InvalidArgument(f"not an EC2 resource id: {resource_id!r}")
     return m.group("hex")

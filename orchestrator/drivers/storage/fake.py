@@ -13,21 +13,21 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestrator.drivers.storage.qcow2 import (
-    ForeignBackingFile,
-    LayerInUse,
-    NotADiskImage,
-    StorageError,
-    read_header,
-)
-from orchestrator.drivers.storage.volumes import (
+from orchestrator.drivers.storage.driver import (
     AlreadyExists,
     Attachment,
     LayerNotFound,
     StorageDriver,
     SweepResult,
     VolumeNotFound,
-    _check_id,
+    check_id,
+)
+from orchestrator.drivers.storage.qcow2 import (
+    ForeignBackingFile,
+    LayerInUse,
+    NotADiskImage,
+    StorageError,
+    read_header,
 )
 
 __all__ = ["FakeStorage"]
@@ -86,21 +86,21 @@ class FakeStorage(StorageDriver):
         A backing layer not listed is left out (the volume then stands alone)."""
         with self._lock:
             for lid, size in layers.items():
-                self.layers.setdefault(_check_id("layer", lid), _Image(size, None))
+                self.layers.setdefault(check_id("layer", lid), _Image(size, None))
             for vid, (size, backing) in volumes.items():
-                self.volumes.setdefault(_check_id("volume", vid),
+                self.volumes.setdefault(check_id("volume", vid),
                                         _Image(size, backing if backing in self.layers else None))
 
     # -- helpers ---------------------------------------------------------------------------------
 
     def _vol(self, volume_id: str) -> _Image:
-        v = self.volumes.get(_check_id("volume", volume_id))
+        v = self.volumes.get(check_id("volume", volume_id))
         if v is None:
             raise VolumeNotFound(f"volume {volume_id} not found")
         return v
 
     def _layer(self, layer_id: str) -> _Image:
-        lay = self.layers.get(_check_id("layer", layer_id))
+        lay = self.layers.get(check_id("layer", layer_id))
         if lay is None:
             raise LayerNotFound(f"layer {layer_id} not found")
         return lay
@@ -118,7 +118,7 @@ class FakeStorage(StorageDriver):
                       *, shared: bool = False) -> Path:
         with self._lock:
             self._maybe_fail("create_volume")
-            _check_id("volume", volume_id)
+            check_id("volume", volume_id)
             if volume_id in self.volumes:
                 raise AlreadyExists(f"volume {volume_id} already exists")
             if from_layer is None:
@@ -150,14 +150,14 @@ class FakeStorage(StorageDriver):
     def delete_volume(self, volume_id: str) -> None:
         with self._lock:
             self._maybe_fail("delete_volume")
-            self.volumes.pop(_check_id("volume", volume_id), None)
+            self.volumes.pop(check_id("volume", volume_id), None)
             self.shared.discard(volume_id)
 
     def snapshot_volume(self, volume_id: str, layer_id: str, attached_to: Attachment | None = None) -> Path:
         with self._lock:
             self._maybe_fail("snapshot_volume")
             v = self._vol(volume_id)
-            if _check_id("layer", layer_id) in self.layers:
+            if check_id("layer", layer_id) in self.layers:
                 raise AlreadyExists(f"layer {layer_id} already exists")
             self.layers[layer_id] = _Image(v.size, v.backing, v.data, key=v.key)
             v.backing, v.data = layer_id, {}
@@ -177,7 +177,7 @@ class FakeStorage(StorageDriver):
     def delete_layer(self, layer_id: str, *, force: bool = False) -> None:
         with self._lock:
             self._maybe_fail("delete_layer")
-            if _check_id("layer", layer_id) not in self.layers:
+            if check_id("layer", layer_id) not in self.layers:
                 return
             users = self.users_of(layer_id)
             if users and not force:
@@ -192,7 +192,7 @@ class FakeStorage(StorageDriver):
         with self._lock:
             self._maybe_fail("copy_layer")
             src = self._layer(source_id)
-            if _check_id("layer", layer_id) not in self.layers:
+            if check_id("layer", layer_id) not in self.layers:
                 new = self.keys(layer_id)
                 if new == src.key:
                     self.layers[layer_id] = _Image(src.size, src.backing, dict(src.data), key=src.key)
@@ -280,10 +280,10 @@ class FakeStorage(StorageDriver):
         with self._lock:
             return sorted(i for i, img in (*self.volumes.items(), *self.layers.items()) if img.backing == layer_id)
 
-    def import_image(self, src: Path, layer_id: str) -> Path:
+    def import_image(self, src: Path, layer_id: str, *, link: bool = False) -> Path:
         with self._lock:
             self._maybe_fail("import_image")
-            if _check_id("layer", layer_id) in self.layers:
+            if check_id("layer", layer_id) in self.layers:
                 raise AlreadyExists(f"layer {layer_id} already exists")
             size = self.imports.get(Path(src))
             if size is None:

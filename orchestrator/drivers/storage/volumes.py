@@ -1,6 +1,6 @@
 """The storage driver: EBS volumes and snapshot layers as qcow2 backing chains.
 
-``StorageDriver`` states the contracts; ``Qcow2Storage`` keeps them with qemu-img and libvirt
+``driver.StorageDriver`` states the contracts; ``Qcow2Storage`` keeps them with qemu-img and libvirt
 block jobs under one storage root; ``orchestrator.drivers.storage.fake.FakeStorage`` keeps them
 in memory for fast tests of services and API.
 
@@ -24,203 +24,46 @@ headers are absolute (see ``qcow2``'s module docstring for why).
 
 from __future__ import annotations
 
-import abc
 import contextlib
+import errno
 import os
 import re
 import shutil
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import libvirt
 
 from orchestrator.data_dir import DIR_MODE, secure_tree
 from orchestrator.drivers.storage import live, qcow2, raw, templates
-from orchestrator.drivers.storage.qcow2 import (
-    ForeignBackingFile,
+from orchestrator.drivers.storage.driver import (
+    ID_RE,
+    AlreadyExists,
+    Attachment,
     LayerInUse,
-    NotADiskImage,
+    LayerNotFound,
+    StorageDriver,
     StorageError,
+    SweepResult,
+    VolumeNotFound,
+    check_id,
 )
 
-__all__ = [
-    "AlreadyExists",
-    "Attachment",
-    "ForeignBackingFile",
-    "LayerInUse",
-    "LayerNotFound",
-    "NotADiskImage",
-    "Qcow2Storage",
-    "StorageDriver",
-    "StorageError",
-    "SweepResult",
-    "VolumeNotFound",
-]
+__all__ = ["Qcow2Storage"]
 
-Attachment = tuple[str, str]
-"""``(libvirt domain name, target dev)`` of a volume attached to a RUNNING domain."""
-
-KeySource = Callable[[str], "str | None"]
-"""A volume's or layer's LUKS passphrase by id (None: not encrypted)."""
-
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _GEN_RE = re.compile(r"^gen-(\d{6,})\.qcow2$")
 
 
-class VolumeNotFound(StorageError):
-    """No volume of that id exists."""
-
-
-class LayerNotFound(StorageError):
-    """No layer of that id exists."""
-
-
-class AlreadyExists(StorageError):
-    """A volume or layer of that id already exists."""
-
-
-@dataclass
-class SweepResult:
-    removed: list[Path] = field(default_factory=list)
-    """Files and directories deleted."""
-    kept_in_use: list[Path] = field(default_factory=list)
-    """Unknown files kept because a kept image still builds on them (the caller should adopt
-    them, e.g. a layer made by a live snapshot whose record was lost in a crash)."""
-
-
-def _check_id(kind: str, ident: str) -> str:
-    if not _ID_RE.match(ident):
-        raise StorageError(f"invalid {kind} id {ident!r}")
-    return ident
-
-
-class StorageDriver(abc.ABC):
-    """Contracts for EBS-style volumes and snapshot layers.
-
-    * Drivers take ids and sizes, never read the store; the caller (the service) keeps the
-      volume/layer graph and reference counts and serialises operations on one volume.
-    * Errors are ``StorageError`` subclasses: ``VolumeNotFound``, ``LayerNotFound``,
-      ``AlreadyExists``, ``LayerInUse``, ``NotADiskImage``, ``ForeignBackingFile``.
-    * Deletes tolerate absence (repeatable after a crash).
-    * Snapshots and volumes-from-layers are O(1): no guest data is copied, and the time does
-      not depend on the volume's size or the data written.
-    * A layer is immutable once made; it lives until ``delete_layer``, independent of the volume
-      it was taken from (deleting the volume keeps its layers).
-    * Encryption: ``keys(id)`` (set by ``use_keys``) gives an encrypted volume's or layer's
-      passphrase; every file made for it is LUKS-encrypted with it, and every file of a chain
-      that is encrypted opens with the top's passphrase (one key lineage per chain). A copy of a
-      layer under another passphrase is re-encrypted (O(data)).
-    """
-
-    keys: KeySource = staticmethod(lambda _id: None)  # type: ignore[assignment]
-
-    def use_keys(self, keys: KeySource) -> None:
-        self.keys = keys
-
-    @abc.abstractmethod
-    def create_volume(self, volume_id: str, size_bytes: int | None, from_layer: str | None = None,
-                      *, shared: bool = False) -> Path:
-        """Create a volume and return its active path. Blank (``size_bytes`` required) or, with
-        ``from_layer``, an overlay on that layer (O(1)); ``size_bytes`` may then be larger than the
-        layer (default: the layer's size), never smaller. ``AlreadyExists``, ``LayerNotFound``.
-        ``shared`` (Multi-Attach): a raw file several domains can open (``drivers/storage/raw.py``);
-        from a layer it is a full copy (O(data)), and it is never encrypted."""
-
-    @abc.abstractmethod
-    def set_shared(self, volume_id: str, shared: bool) -> Path:
-        """Convert a detached volume to a shared (raw) one or back to a standalone qcow2 (O(data));
-        returns its new path. Repeatable: a volume already so is left as it is."""
-
-    @abc.abstractmethod
-    def delete_volume(self, volume_id: str) -> None:
-        """Delete the volume's own files (never its layers). Absent volume: no-op. The caller
-        detaches it first."""
-
-    @abc.abstractmethod
-    def snapshot_volume(self, volume_id: str, layer_id: str, attached_to: Attachment | None = None) -> Path:
-        """Freeze the volume's current content as layer ``layer_id`` and return the layer path;
-        the volume continues (writable) on a new empty overlay. ``attached_to`` = (domain, dev)
-        when the volume is attached to a running domain: done live, and the volume's active path
-        changes (read it again with ``volume_path``). O(1)."""
-
-    @abc.abstractmethod
-    def snapshot_volumes_live(self, dom_name: str, items: Sequence[tuple[str, str, str]]) -> list[Path]:
-        """Snapshot several volumes ``(volume_id, layer_id, target_dev)`` attached to one running
-        domain at the same instant (crash-consistent set); all or none. Returns the layer paths."""
-
-    @abc.abstractmethod
-    def delete_layer(self, layer_id: str, *, force: bool = False) -> None:
-        """Delete a layer. ``LayerInUse`` while another volume or layer builds on it, unless
-        ``force``. Absent layer: no-op."""
-
-    @abc.abstractmethod
-    def layer_path(self, layer_id: str) -> Path:
-        """Path of an existing layer (``LayerNotFound``)."""
-
-    @abc.abstractmethod
-    def copy_layer(self, source_id: str, layer_id: str) -> Path:
-        """A new layer with the content of ``source_id`` (CopySnapshot to another region). O(1):
-        layers are immutable, so the copy may share the source's data. Repeatable: an existing
-        ``layer_id`` is left as it is."""
-
-    @abc.abstractmethod
-    def layer_sealed(self, layer_id: str) -> bool:
-        """True once the layer is complete (the last step of every snapshot seals it); False for
-        a missing layer or one a crash left half made."""
-
-    @abc.abstractmethod
-    def volume_path(self, volume_id: str) -> Path:
-        """Current active (top) path of an existing volume (``VolumeNotFound``)."""
-
-    @abc.abstractmethod
-    def chain(self, volume_id: str) -> list[tuple[Path, bool]]:
-        """The files of the volume's chain, top first, each with whether it is encrypted."""
-
-    @abc.abstractmethod
-    def chain_depth(self, volume_id: str) -> int:
-        """Number of files in the volume's backing chain (1 = standalone)."""
-
-    @abc.abstractmethod
-    def flatten_volume(self, volume_id: str, attached_to: Attachment | None = None) -> Path:
-        """Make the volume standalone (copy its chain's data into it; layers untouched); returns
-        its path. O(data)."""
-
-    @abc.abstractmethod
-    def resize_volume(self, volume_id: str, size_bytes: int, attached_to: Attachment | None = None) -> None:
-        """Grow the volume (shrinking raises ``StorageError``)."""
-
-    @abc.abstractmethod
-    def volume_size(self, volume_id: str) -> int:
-        """Virtual size in bytes."""
-
-    @abc.abstractmethod
-    def usage(self, resource_id: str) -> int:
-        """Bytes allocated on the host by a volume's own files or by a layer (billing)."""
-
-    @abc.abstractmethod
-    def users_of(self, layer_id: str) -> list[str]:
-        """Ids of the volumes and layers whose files are DIRECTLY backed by the layer."""
-
-    @abc.abstractmethod
-    def import_image(self, src: Path, layer_id: str) -> Path:
-        """Validate a user-supplied standalone qcow2 and copy it into a new layer (returned).
-        ``NotADiskImage``/``ForeignBackingFile`` for anything else."""
-
-    @abc.abstractmethod
-    def sweep(self, known_volume_ids: Iterable[str], known_layer_ids: Iterable[str]) -> SweepResult:
-        """Remove files that belong to no known volume or layer (crash leftovers: half-made
-        overlays, temp files, old generations), but never a file something kept builds on.
-        Run it when no storage operation is in flight (at start-up)."""
-
-    @abc.abstractmethod
-    def list_volumes(self) -> list[str]:
-        """Ids of the volumes present."""
-
-    @abc.abstractmethod
-    def list_layers(self) -> list[str]:
-        """Ids of the layers present."""
+def _linked(src: Path, dst: Path) -> bool:
+    """Hard-link ``src`` as ``dst``; False (nothing made) when they are on different filesystems."""
+    try:
+        os.link(src, dst)
+    except OSError as exc:
+        if exc.errno in (errno.EXDEV, errno.EPERM, errno.EMLINK):
+            return False
+        raise StorageError(f"cannot link {src} as {dst}: {exc}") from exc
+    return True
 
 
 class Qcow2Storage(StorageDriver):
@@ -242,7 +85,7 @@ class Qcow2Storage(StorageDriver):
     # -- paths ---------------------------------------------------------------------------------
 
     def _vol_dir(self, volume_id: str) -> Path:
-        return self.volumes_dir / _check_id("volume", volume_id)
+        return self.volumes_dir / check_id("volume", volume_id)
 
     def _generations(self, volume_id: str) -> list[tuple[int, Path]]:
         d = self._vol_dir(volume_id)
@@ -276,7 +119,7 @@ class Qcow2Storage(StorageDriver):
         return self._vol_dir(volume_id) / f"gen-{n:06d}.qcow2"
 
     def _layer_file(self, layer_id: str) -> Path:
-        return self.layers_dir / f"{_check_id('layer', layer_id)}.qcow2"
+        return self.layers_dir / f"{check_id('layer', layer_id)}.qcow2"
 
     def layer_path(self, layer_id: str) -> Path:
         p = self._layer_file(layer_id)
@@ -444,7 +287,7 @@ class Qcow2Storage(StorageDriver):
         return raw.size(vol) if raw.is_raw(vol) else qcow2.read_header(vol).virtual_size
 
     def usage(self, resource_id: str) -> int:
-        if _ID_RE.match(resource_id):
+        if ID_RE.match(resource_id):
             gens = self._generations(resource_id)
             if gens:
                 return sum(qcow2.allocated_bytes(p) for _, p in gens)
@@ -491,12 +334,13 @@ class Qcow2Storage(StorageDriver):
             raise LayerInUse(f"layer {layer_id} is the backing of {', '.join(users)}", users)
         p.unlink(missing_ok=True)
 
-    def import_image(self, src: Path, layer_id: str) -> Path:
+    def import_image(self, src: Path, layer_id: str, *, link: bool = False) -> Path:
         dst = self._layer_file(layer_id)
         if dst.exists():
             raise AlreadyExists(f"layer {layer_id} already exists")
         qcow2.validate_import(src)
-        qcow2.flatten(src, dst)
+        if not (link and _linked(src, dst)):
+            qcow2.flatten(src, dst)
         os.chmod(dst, qcow2.LAYER_MODE)
         return dst
 
