@@ -5,8 +5,12 @@ hypervisor); when it fails, *simplified automatic recovery* (``MaintenanceOption
 ``default``) recovers the instance on the same or other hardware, keeping its IDs, addresses,
 volumes and metadata. Here the host is QEMU, and two observations say it is not running the guest:
 
-* a boot shows nothing on the serial console within ``Policy.deadline``: the vCPU never reached
-  the kernel (under TCG an early-boot hang happens now and then, with an empty console);
+* a boot shows nothing on the serial console while QEMU has run for ``Policy.deadline`` seconds
+  of CPU time: the vCPU never reached the kernel (under TCG an early-boot hang happens now and
+  then, with an empty console). CPU time, not wall time: on a loaded host a healthy guest may get
+  a small share of a core and stay silent for long in wall time; a reset would only start its
+  boot over. A wall-clock backstop (``deadline x backstop``) still catches a guest that hangs
+  without running at all. Where CPU time is unknown, the wall-clock deadline applies;
 * the domain stays paused (QEMU stopped it on an I/O error, or someone suspended it) for as long.
 
 Recovery is a hard reset of the domain (resumed if paused): the same domain, disks, NICs and
@@ -22,7 +26,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 
 class CheckStatus(enum.StrEnum):
@@ -47,6 +51,7 @@ class SystemCheck(TypedDict):
     Reason: str | None  # Reason, while impaired
     Recoveries: int  # recovery resets since the last boot that got anywhere
     RecoveredAt: float | None  # the last recovery reset of this run of resets
+    CpuMark: NotRequired[float | None]  # QEMU's CPU seconds when that boot began (None: unknown)
 
 
 class Action(enum.StrEnum):
@@ -55,21 +60,33 @@ class Action(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Policy:
-    deadline: float  # seconds a boot may stay silent / a domain may stay paused
+    deadline: float  # CPU seconds a boot may run silent; wall seconds a domain may stay paused
     max_recoveries: int = 3
+    backstop: float = 4.0  # a silent boot is impaired after deadline x backstop wall seconds anyway
 
 
 @dataclass(frozen=True)
 class Observation:
     paused: bool  # the hypervisor holds the domain's vCPUs
     console_bytes: int  # bytes the serial console has ever written (its log's size)
+    cpu_seconds: float | None = None  # the domain's QEMU process's CPU time (None: unknown, paused)
 
 
-def booting(now: float, console_bytes: int, recoveries: int = 0) -> SystemCheck:
-    """The check of a boot that begins now, with the console at ``console_bytes``."""
+def booting(now: float, console_bytes: int, recoveries: int = 0, cpu: float | None = None) -> SystemCheck:
+    """The check of a boot that begins now, with the console at ``console_bytes`` and QEMU's
+    CPU time at ``cpu`` (0 for a domain about to start; None: unknown)."""
     return {"Status": str(CheckStatus.INITIALIZING), "BootAt": now, "Mark": console_bytes,
             "PausedSince": None, "ImpairedSince": None, "Reason": None, "Recoveries": recoveries,
-            "RecoveredAt": None}
+            "RecoveredAt": None, "CpuMark": cpu}
+
+
+def _silent_too_long(check: SystemCheck, seen: Observation, now: float, policy: Policy) -> bool:
+    """A boot that has printed nothing yet: has it had its chance?"""
+    wall = now - check["BootAt"]
+    mark = check.get("CpuMark")
+    if seen.paused or seen.cpu_seconds is None or mark is None:
+        return wall >= policy.deadline
+    return seen.cpu_seconds - mark >= policy.deadline or wall >= policy.deadline * policy.backstop
 
 
 def assess(check: SystemCheck, seen: Observation, now: float, policy: Policy,
@@ -81,7 +98,7 @@ def assess(check: SystemCheck, seen: Observation, now: float, policy: Policy,
     if status == CheckStatus.INITIALIZING:
         if seen.console_bytes > check["Mark"] and not seen.paused:
             return _ok(out), None
-        if now - check["BootAt"] >= policy.deadline:
+        if _silent_too_long(check, seen, now, policy):
             reason = Reason.PAUSED if seen.paused else Reason.NO_BOOT
             return _impaired(out, seen, now, reason), None
         return out, None
@@ -95,7 +112,7 @@ def assess(check: SystemCheck, seen: Observation, now: float, policy: Policy,
     if back:
         return _ok(out), None
     if auto_recovery and check["Recoveries"] < policy.max_recoveries:
-        recovered = booting(now, seen.console_bytes, check["Recoveries"] + 1)
+        recovered = booting(now, seen.console_bytes, check["Recoveries"] + 1, seen.cpu_seconds)
         recovered["RecoveredAt"] = now
         return recovered, Action.RESET
     return out, None

@@ -144,7 +144,8 @@ class Instances:
             config = self.design(r, image)
             await self.vpcs.sync(r.region, r.data["VpcId"])
             await self.jobs.call(self.discard_domain, name)
-            check = status_checks.booting(time.time(), await self.jobs.call(p.console_bytes, instance_id))
+            check = status_checks.booting(time.time(), await self.jobs.call(p.console_bytes, instance_id),
+                                          cpu=0.0)  # a new QEMU process: its CPU time starts at 0
             await self.jobs.call(p.compute.spawn, config)
             await self.jobs.call(self.plug_ports, r, name, False)
             await self.mark_running(r, check)

@@ -1,8 +1,8 @@
 """The system status check of every running instance, and simplified automatic recovery.
 
 Every ``Config.status_check_interval`` seconds each running instance's domain is looked at (paused
-or not, how much its serial console has written) and its check moves along the rules of
-:mod:`orchestrator.domain.status_checks`; a check that calls for recovery resets the domain when
+or not, the CPU time its QEMU has had, how much its serial console has written) and its check
+moves along the rules of :mod:`orchestrator.domain.status_checks`; a check that calls for recovery resets the domain when
 the instance's ``MaintenanceOptions.AutoRecovery`` is ``default``. A launch or start begins a
 check (``Instances.mark_running``). Instances whose lock is held (a stop, an attach) are skipped
 for that pass, and the check is kept in the instance's record, so it survives restarts of ec2d.
@@ -62,8 +62,10 @@ class StatusChecks:
             power = await self.jobs.call(self.parts.compute.state, name)
             if power not in (PowerState.RUNNING, PowerState.PAUSED):
                 return  # gone: the reconciler's and the lifecycle events' business
+            cpu = await self.jobs.call(self.parts.compute.cpu_seconds, [name])
             seen = checks.Observation(paused=power == PowerState.PAUSED,
-                                      console_bytes=await self.jobs.call(self.parts.console_bytes, instance_id))
+                                      console_bytes=await self.jobs.call(self.parts.console_bytes, instance_id),
+                                      cpu_seconds=cpu.get(name))
             before = r.data["SystemCheck"]
             after, action = checks.assess(before, seen, self.clock(), self.policy, auto_recovery(r.data))
             if after["Status"] != before["Status"]:

@@ -88,3 +88,41 @@ def test_reachability(status: str, expected: tuple) -> None:
     check = {**checks.booting(T0, 0), "Status": status, "ImpairedSince": T0 if status == "impaired" else None}
     assert checks.reachability(check) == expected
     assert checks.reachability(None) == ("ok", "passed", None)
+
+
+def seen_at(check, cpu, at, console=0):
+    return checks.assess(check, Observation(paused=False, console_bytes=console, cpu_seconds=cpu), at, POLICY, True)
+
+
+def test_a_starved_guest_is_judged_by_the_cpu_time_it_got_not_by_the_clock() -> None:
+    """A loaded host gives a TCG guest a sliver of a core: silent for the deadline in wall time
+    but having run 5 s is still booting, not hung (a reset would only start it over)."""
+    boot = checks.booting(T0, console_bytes=0, cpu=0.0)
+    check, action = seen_at(boot, cpu=5.0, at=T0 + 100)
+    assert (check["Status"], action) == ("initializing", None)
+    check, _ = seen_at(check, cpu=6.0, at=T0 + 101, console=80)
+    assert check["Status"] == "ok"
+
+
+def test_a_guest_that_ran_the_deadline_silent_is_impaired_and_its_reset_keeps_the_cpu_mark() -> None:
+    boot = checks.booting(T0, console_bytes=0, cpu=0.0)
+    bad, _ = seen_at(boot, cpu=30.0, at=T0 + 31)
+    assert (bad["Status"], bad["Reason"]) == ("impaired", "no-boot-progress")
+    recovered, action = seen_at(bad, cpu=31.0, at=T0 + 32)
+    assert (recovered["Status"], recovered["CpuMark"], action) == ("initializing", 31.0, Action.RESET)
+    assert seen_at(recovered, cpu=60.0, at=T0 + 62)[0]["Status"] == "initializing"  # 29 s since the reset
+    assert seen_at(recovered, cpu=61.0, at=T0 + 63)[0]["Status"] == "impaired"
+
+
+def test_a_guest_that_hangs_without_running_is_caught_by_the_wall_clock_backstop() -> None:
+    boot = checks.booting(T0, console_bytes=0, cpu=0.0)
+    backstop = POLICY.deadline * POLICY.backstop
+    assert seen_at(boot, cpu=0.4, at=T0 + backstop - 1)[0]["Status"] == "initializing"
+    assert seen_at(boot, cpu=0.4, at=T0 + backstop)[0]["Status"] == "impaired"
+
+
+def test_without_cpu_time_the_wall_clock_deadline_applies() -> None:
+    """A check recorded before CPU marks existed, or a driver that cannot tell."""
+    old = checks.booting(T0, console_bytes=0)
+    assert seen_at(old, cpu=1.0, at=T0 + 30)[0]["Status"] == "impaired"
+    assert seen_at(checks.booting(T0, 0, cpu=0.0), cpu=None, at=T0 + 30)[0]["Status"] == "impaired"

@@ -97,6 +97,9 @@ def test_a_silent_boot_is_impaired_and_recovered_by_a_reset(world) -> None:
         assert status(backend, iid)[0] == "initializing"
         clock.advance(DEADLINE)
         await runtime.status_checks.check_all()
+        assert status(backend, iid)[0] == "initializing"  # silent, but it has not run: starved, not hung
+        compute.cpu[name] = DEADLINE  # a hang that spins: it ran the deadline and printed nothing
+        await runtime.status_checks.check_all()
         assert status(backend, iid) == ("impaired", "failed", "insufficient-data")
         [item] = instance_status.statuses(backend, "us-east-1", [iid], False)
         assert clock() - 5 < item["SystemStatus"]["Details"][0]["ImpairedSince"].timestamp() <= clock()
