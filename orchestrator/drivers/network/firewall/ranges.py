@@ -52,16 +52,20 @@ def disjoint(boxes: Iterable[tuple[int, int, int, int]]) -> list[tuple[int, int,
     return [(lo, hi, b0, b1) for lo, hi, merged in slices for b0, b1 in merged]
 
 
+def _cidr_range(cidr: str, family: type[ipaddress.IPv4Network | ipaddress.IPv6Network], name: str) -> tuple[int, int]:
+    if not isinstance(cidr, str) or "/" not in cidr:
+        raise InvalidArgument(f"bad {name} CIDR {cidr!r}")
+    try:
+        net = family(cidr, strict=False)
+    except ValueError:
+        raise InvalidArgument(f"bad {name} CIDR {cidr!r}") from None
+    return int(net.network_address), int(net.broadcast_address)
+
+
 @functools.lru_cache(maxsize=65536)
 def cidr_range(cidr: str) -> tuple[int, int]:
     """First and last address of an IPv4 CIDR (host bits allowed, as EC2 canonicalises them)."""
-    if not isinstance(cidr, str) or "/" not in cidr:
-        raise InvalidArgument(f"bad IPv4 CIDR {cidr!r}")
-    try:
-        net = ipaddress.IPv4Network(cidr, strict=False)
-    except ValueError:
-        raise InvalidArgument(f"bad IPv4 CIDR {cidr!r}") from None
-    return int(net.network_address), int(net.broadcast_address)
+    return _cidr_range(cidr, ipaddress.IPv4Network, "IPv4")
 
 
 def is_ipv6_cidr(cidr: object) -> bool:
@@ -72,13 +76,7 @@ def is_ipv6_cidr(cidr: object) -> bool:
 @functools.lru_cache(maxsize=65536)
 def cidr_range6(cidr: str) -> tuple[int, int]:
     """First and last address of an IPv6 CIDR (host bits allowed)."""
-    if not isinstance(cidr, str) or "/" not in cidr:
-        raise InvalidArgument(f"bad IPv6 CIDR {cidr!r}")
-    try:
-        net = ipaddress.IPv6Network(cidr, strict=False)
-    except ValueError:
-        raise InvalidArgument(f"bad IPv6 CIDR {cidr!r}") from None
-    return int(net.network_address), int(net.broadcast_address)
+    return _cidr_range(cidr, ipaddress.IPv6Network, "IPv6")
 
 
 def addr_text(lo: int, hi: int, v6: bool = False) -> str:
