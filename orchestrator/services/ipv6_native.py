@@ -18,7 +18,6 @@ from orchestrator.domain.records import DnsNameOptions, InstanceData, NetworkInt
 from orchestrator.store.sqlite import Record
 
 
-
 def is_native(subnet: Record[SubnetData]) -> bool:
     return bool(subnet.data.get("Ipv6Native"))
 
