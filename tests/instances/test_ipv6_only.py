@@ -1,12 +1,14 @@
 """Two real guests (ec2d-tiny) in an IPv6-only subnet (CreateSubnet Ipv6Native): no IPv4 at all
 (only lo's), their address by DHCPv6 (dnsmasq serves the subnet DHCPv6 + RA only), SSH over IPv6
 with the key the guest read from the metadata service at [fd00:ec2::254] (HttpProtocolIpv6
-enabled at launch), its hostname the instance id (resource-name), and the server's security group
+enabled at launch), its hostname the instance id (resource-name) which the VPC resolver answers
+with an AAAA record (EnableResourceNameDnsAAAARecordOnLaunch), and the server's security group
 deciding over IPv6 what reaches it from the other guest. Guests are shared inside the module."""
 
 from __future__ import annotations
 
 import ipaddress
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -26,6 +28,7 @@ def lab(ec2d, ec2) -> Iterator[dict[str, Any]]:
     block = ipaddress.IPv6Network(vpc["Ipv6CidrBlockAssociationSet"][0]["Ipv6CidrBlock"])
     subnet = ec2.create_subnet(VpcId=vpc["VpcId"], Ipv6Native=True,
                                Ipv6CidrBlock=str(next(block.subnets(new_prefix=64))))["Subnet"]
+    ec2.modify_subnet_attribute(SubnetId=subnet["SubnetId"], EnableResourceNameDnsAAAARecordOnLaunch={"Value": True})
     made = ec2.create_key_pair(KeyName=f"v6only-{uuid.uuid4().hex[:6]}", KeyType="ed25519")
     key = private_key(made["KeyMaterial"])
     sgs = {n: ec2.create_security_group(GroupName=f"v6o{n}-{uuid.uuid4().hex[:4]}", Description=n,
@@ -110,3 +113,11 @@ def test_server_group_decides_over_ipv6(ec2, lab) -> None:
         time.sleep(1)
     ec2.revoke_security_group_ingress(GroupId=server_sg, IpPermissions=[perm])
     assert not fetch(client, server_addr)  # blocked as soon as the call answered
+
+
+def test_resolver_answers_the_resource_name_with_aaaa(ec2d, lab) -> None:
+    inst = lab["insts"]["server"]
+    out = subprocess.run(["ip", "netns", "exec", instance_netns(ec2d, inst), "busybox", "nslookup", "-type=aaaa",
+                          f"{inst['InstanceId']}.ec2.internal", "10.67.0.2"], capture_output=True, text=True,
+                         timeout=30).stdout
+    assert f"has AAAA address {address(inst)}" in out or f"Address: {address(inst)}" in out, out
