@@ -24,15 +24,14 @@ def is_native(subnet: Record[SubnetData]) -> bool:
 
 def check_create(req: Mapping[str, Any]) -> None:
     """CreateSubnet's address parameters: an IPv4 CIDR, or ``Ipv6Native`` with only an IPv6 one."""
-    if not req.get("Ipv6Native"):
-        if not req.get("CidrBlock"):
-            raise errors.MissingParameter("cidrBlock")
-        return
-    if req.get("CidrBlock"):
-        raise errors.InvalidParameterCombination(
-            "The parameter 'cidrBlock' cannot be used with the parameter 'ipv6Native'")
-    if not req.get("Ipv6CidrBlock"):
-        raise errors.MissingParameter("ipv6CidrBlock")
+    if req.get("Ipv6Native"):
+        if not req.get("Ipv6CidrBlock"):
+            raise errors.MissingParameter("ipv6CidrBlock")
+        if req.get("CidrBlock"):
+            raise errors.InvalidParameterCombination(
+                "The parameter 'cidrBlock' cannot be used with the parameter 'ipv6Native'")
+    elif not req.get("CidrBlock"):
+        raise errors.MissingParameter("cidrBlock" if req.get("Ipv6CidrBlock") else "CidrBlock or Ipv6CidrBlock")
 
 
 def dns_options(host: str) -> DnsNameOptions:

@@ -81,10 +81,10 @@ def test_create_ipv6_only_subnet_errors(ec2: Any, vpc: dict[str, Any]) -> None:
         ec2.create_subnet(VpcId=vpc["VpcId"], Ipv6Native=True, Ipv6CidrBlock=a64(vpc), CidrBlock="10.71.2.0/24")
     assert error(e)[0] == "InvalidParameterCombination"
     with pytest.raises(ClientError) as e:
-        ec2.create_subnet(VpcId=vpc["VpcId"], Ipv6Native=True)
+        ec2.create_subnet(VpcId=vpc["VpcId"], Ipv6Native=True, CidrBlock="10.71.2.0/24")
     assert error(e) == ("MissingParameter", "The request must contain the parameter ipv6CidrBlock")
     with pytest.raises(ClientError) as e:
-        ec2.create_subnet(VpcId=vpc["VpcId"])
+        ec2.create_subnet(VpcId=vpc["VpcId"], Ipv6CidrBlock=a64(vpc))  # without Ipv6Native: IPv4 too
     assert error(e) == ("MissingParameter", "The request must contain the parameter cidrBlock")
     v4 = ec2.create_vpc(CidrBlock="10.72.0.0/16")["Vpc"]
     try:
