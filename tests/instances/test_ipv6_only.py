@@ -2,7 +2,7 @@
 (only lo's), their address by DHCPv6 (dnsmasq serves the subnet DHCPv6 + RA only), SSH over IPv6
 with the key the guest read from the metadata service at [fd00:ec2::254] (HttpProtocolIpv6
 enabled at launch), its hostname the instance id (resource-name) which the VPC resolver answers
-with an AAAA record (EnableResourceNameDnsAAAARecordOnLaunch), and the server's security group
+with an AAAA record (EnableResourceNameDnsAAAARecordOnLaunch; asked at [fd00:ec2::253] too), and the server's security group
 deciding over IPv6 what reaches it from the other guest. Guests are shared inside the module."""
 
 from __future__ import annotations
@@ -120,4 +120,8 @@ def test_resolver_answers_the_resource_name_with_aaaa(ec2d, lab) -> None:
     out = subprocess.run(["ip", "netns", "exec", instance_netns(ec2d, inst), "busybox", "nslookup", "-type=aaaa",
                           f"{inst['InstanceId']}.ec2.internal", "10.67.0.2"], capture_output=True, text=True,
                          timeout=30).stdout
+    assert f"has AAAA address {address(inst)}" in out or f"Address: {address(inst)}" in out, out
+    # and the other guest, which has no IPv4, asks the resolver at its IPv6 address (as on Nitro)
+    out = lab["guests"]["client"].run(f"nslookup -type=aaaa {inst['InstanceId']}.ec2.internal fd00:ec2::253 "
+                                      "2>&1 || true", timeout=30)
     assert f"has AAAA address {address(inst)}" in out or f"Address: {address(inst)}" in out, out

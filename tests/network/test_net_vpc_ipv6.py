@@ -85,13 +85,19 @@ def _ifindex(ns: str) -> int:
 def solicit(ns: str, mac: str, timeout: float = 8.0) -> list[str]:
     """A DHCPv6 Solicit from ``ns``'s eth0 (DUID-LL of ``mac``, one IA_NA); the addresses of the
     Advertise's IA_NA ([] when none came)."""
+    data = advertise(ns, mac, timeout)
+    return _ia_addresses(data) if data is not None else []
+
+
+def advertise(ns: str, mac: str, timeout: float = 8.0, extra: bytes = b"") -> bytes | None:
+    """The options of the Advertise answering a Solicit (plus ``extra`` options) from ``ns``'s eth0."""
     ll = _link_local(ns)
     _wait_usable(ns, ll)
     xid = secrets.token_bytes(3)
     duid = struct.pack("!HH", 3, 1) + bytes.fromhex(mac.replace(":", ""))
     iana = struct.pack("!III", 1, 0, 0)
     msg = (b"\x01" + xid + struct.pack("!HH", 1, len(duid)) + duid + struct.pack("!HH", 3, len(iana)) + iana
-           + struct.pack("!HHH", 8, 2, 0))
+           + struct.pack("!HHH", 8, 2, 0) + extra)
     idx = _ifindex(ns)
     with netlink.netns_socket(ns, socket.AF_INET6, socket.SOCK_DGRAM) as s:
         s.bind((ll, 546, 0, idx))
@@ -104,8 +110,8 @@ def solicit(ns: str, mac: str, timeout: float = 8.0) -> list[str]:
             except TimeoutError:
                 continue
             if data[0] == 2 and data[1:4] == xid:
-                return _ia_addresses(data[4:])
-    return []
+                return data[4:]
+    return None
 
 
 def _options(data: bytes) -> list[tuple[int, bytes]]:
@@ -192,7 +198,12 @@ def test_ipv6_only_subnet_bridge_has_no_ipv4_and_serves_dhcpv6(net_driver: Linux
     conf = open(os.path.join(net_driver.run_dir, ns, "dnsmasq.conf")).read()
     assert f"dhcp-range=set:{bridge_name(SUB6)},2001:db8:77:2::,static,64,3600" in conf
     assert f"dhcp-option=tag:{bridge_name(SUB6)}" not in conf
+    assert "listen-address=fd00:ec2::253" in conf and "dhcp-option=option6:dns-server,[fd00:ec2::253]" in conf
     assert solicit(vpc6["v6only"].ns, MAC6) == [ADDR6_ONLY]
+    answer = advertise(vpc6["v6only"].ns, MAC6, extra=struct.pack("!HHH", 6, 2, 23))  # ORO: DNS servers
+    assert answer is not None
+    assert [str(ipaddress.IPv6Address(body[:16])) for code, body in _options(answer) if code == 23] == [
+        "fd00:ec2::253"]
     ra = router_advert(vpc6["v6only"].ns)
     assert ra[5] & 0x80 and struct.unpack("!H", ra[6:8])[0] > 0  # managed, a default router
     net_driver.ensure_vpc(VPC, "10.7.0.0/16")  # rebuilt from the state file (as after a restart): still IPv6-only

@@ -129,6 +129,7 @@ class DnsmasqSpec:
     addresses: tuple[tuple[str, str], ...] = ()
     # the VPC's DHCP options set; None: the region's default (``domain`` and ``dns_ip``)
     options: DhcpOptions | None = None
+    dns_ipv6: str | None = None  # the resolver's IPv6 address DHCPv6 (and the RAs) hand out
 
     @property
     def dhcp_options(self) -> DhcpOptions:
@@ -232,6 +233,8 @@ def render_conf(spec: DnsmasqSpec, paths: DnsmasqPaths, user: str) -> str:
                          f"{spec.lease_time}")
     if any(sub.ipv6_cidr for sub in spec.subnets):
         lines.append("enable-ra")
+        if spec.dns_ipv6:
+            lines.append(f"dhcp-option=option6:dns-server,[{ipaddress.IPv6Address(spec.dns_ipv6)}]")
     return "\n".join(lines) + "\n"
 
 

@@ -34,6 +34,7 @@ from ..errors import (
 )
 from ..names import (
     LINK_LOCAL_DNS_IP,
+    LINK_LOCAL_DNS_IPV6,
     METADATA_IP,
     METADATA_IPV6,
     SERVICE_DOMAIN,
@@ -195,7 +196,8 @@ class LinuxVpcNetwork(VpcNetworkDriver):
         spec = DnsmasqSpec(
             domain=dns_domain(self.region),
             dns_ip=vpc_dns_ip(state.cidr),
-            listen_addresses=(vpc_dns_ip(state.cidr), LINK_LOCAL_DNS_IP),
+            listen_addresses=(vpc_dns_ip(state.cidr), LINK_LOCAL_DNS_IP, *((LINK_LOCAL_DNS_IPV6,) if _HAS_IPV6 else ())),
+            dns_ipv6=LINK_LOCAL_DNS_IPV6 if _HAS_IPV6 else None,
             subnets=tuple(DhcpSubnet(bridge_name(sid), state.subnets.get(sid), state.subnets6.get(sid))
                           for sid in state.subnet_ids()),
             addresses=((SERVICE_DOMAIN, SERVICE_ENDPOINT_IP), *s3_host_names(self.service_regions)),
@@ -269,6 +271,7 @@ class LinuxVpcNetwork(VpcNetworkDriver):
                 netlink.add_address(ns, SERVICE_IF, f"{addr}/32")
             if _HAS_IPV6:
                 netlink.add_address6(ns, SERVICE_IF, f"{METADATA_IPV6}/128")  # IMDS over IPv6 (HttpProtocolIpv6)
+                netlink.add_address6(ns, SERVICE_IF, f"{LINK_LOCAL_DNS_IPV6}/128")  # the resolver over IPv6
             imds_limit.ensure(ns)  # EC2's 1,024 packets/s per ENI to the metadata service
             if state is None:
                 state = _VpcState(vpc_id=vpc_id, cidr=str(net))
