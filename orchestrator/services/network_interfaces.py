@@ -49,7 +49,9 @@ def create(backend: Backend, region: str, req: Mapping[str, Any], tags: Mapping[
 def create_requester_managed(backend: Backend, subnet: Record, groups: list[GroupIdentifier], description: str,
                              requester_id: str, private_ip: str | None = None) -> Record[NetworkInterfaceData]:
     """An ENI another service manages for the account (a load balancer's node: ``amazon-elb``),
-    ``in-use`` from the start, with no instance attachment; call inside a store transaction."""
+    ``in-use`` from the start, with no instance attachment; call inside a store transaction. Not in
+    an IPv6-only subnet (load balancer nodes and NAT gateways need an IPv4 address)."""
+    ipv6_native.check_secondary_ipv4(subnet)
     eni = vpcs.create_eni(backend, subnet, groups, description, private_ip)
     eni.data["RequesterId"] = requester_id
     eni.data["RequesterManaged"] = True

@@ -160,3 +160,17 @@ def test_instances_in_an_ipv6_only_subnet(ec2: Any, v6only: dict[str, Any]) -> N
         assert error(e)[0] == "InvalidParameterValue"
     finally:
         ec2.release_address(AllocationId=eip["AllocationId"])
+
+
+def test_services_needing_ipv4_are_refused_in_an_ipv6_only_subnet(ec2: Any, v6only: dict[str, Any]) -> None:
+    eip = ec2.allocate_address(Domain="vpc")
+    try:
+        with pytest.raises(ClientError) as e:
+            ec2.create_nat_gateway(SubnetId=v6only["SubnetId"], AllocationId=eip["AllocationId"])
+        assert error(e)[0] == "InvalidParameterValue"
+    finally:
+        ec2.release_address(AllocationId=eip["AllocationId"])
+    with pytest.raises(ClientError) as e:
+        ec2.create_subnet_cidr_reservation(SubnetId=v6only["SubnetId"], Cidr="10.71.0.16/28",
+                                           ReservationType="explicit")
+    assert error(e)[0] == "InvalidParameterValue"
