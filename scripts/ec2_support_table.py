@@ -39,8 +39,8 @@ NOTES: dict[str, str] = {
     "AssociateVpcCidrBlock": "IPv4 `CidrBlock` (a secondary block, with EC2's restrictions) or IPv6 "
                              "`AmazonProvidedIpv6CidrBlock` (a /56 of ec2d's pool 2001:db8::/32); BYOIP `Ipv6Pool` "
                              "and IPAM pools refused (NotFound)",
-    "CreateSubnet": "`Ipv6CidrBlock`: a /64 of the VPC's /56; `Ipv6Native` (IPv6-only subnets) refused "
-                    "(InvalidParameterValue)",
+    "CreateSubnet": "`Ipv6CidrBlock`: a /64 of the VPC's /56; `Ipv6Native` with only `Ipv6CidrBlock`: an "
+                    "IPv6-only subnet (DHCPv6 + RA only, resource-name hostnames)",
     "AssignIpv6Addresses": "`Ipv6PrefixCount`/`Ipv6Prefixes` (prefix delegation) refused (InvalidParameterValue)",
     "UnassignIpv6Addresses": "`Ipv6Prefixes` refused (InvalidParameterValue)",
     "CreateSubnetCidrReservation": "IPv4 only; a `prefix` reservation's addresses are never assigned (ec2d does "
@@ -83,8 +83,9 @@ NOTES: dict[str, str] = {
     "CreateNatGateway": "one address per gateway: secondary addresses and `AvailabilityZoneAddresses` (regional "
                         "gateways) refused (UnsupportedOperation)",
     "DescribeInstanceTypeOfferings": "`LocationType=outpost`: no offerings (ec2d has no Outposts)",
-    "ModifySubnetAttribute": "every attribute; values ec2d cannot honour (IPv6, DNS64, resource-name DNS records, "
-                             "customer-owned IPs) refused with InvalidParameterValue",
+    "ModifySubnetAttribute": "every attribute; values ec2d cannot honour (IPv6 without a /64, resource-name "
+                             "hostnames and DNS64 outside IPv6-only subnets, customer-owned IPs) refused with "
+                             "InvalidParameterValue; `EnableDns64` in an IPv6-only subnet recorded only (no NAT64)",
     "RegisterImage": "EBS-backed images from snapshots only; `ImageLocation` without `BlockDeviceMappings` "
                      "refused (UnsupportedOperation: no S3 manifests)",
     "RunInstances": "`InstanceType` must be given in practice: EC2's default `m1.small` is not in ec2d's "

@@ -45,7 +45,11 @@ def plan(config: Config, instance_id: str, private: bool = False) -> tuple[str, 
         subnet = backend.store.get(rec.data["SubnetId"])
         if public and not private and subnet is not None and public_ips.subnet_is_public(backend, subnet):
             return f"{config.prefix}-public", public, user, rec.data.get("KeyName")
-        return f"{config.prefix}-{rec.data['VpcId']}", rec.data["PrivateIpAddress"], user, rec.data.get("KeyName")
+        address = rec.data.get("PrivateIpAddress")
+        if not address:  # an IPv6-only subnet's instance: its primary interface's first IPv6 address
+            eni = backend.store.get(rec.data["NetworkInterfaceId"])
+            address = ((eni.data.get("Ipv6Addresses") if eni is not None else None) or [""])[0]
+        return f"{config.prefix}-{rec.data['VpcId']}", address, user, rec.data.get("KeyName")
     finally:
         backend.close()
 

@@ -115,6 +115,12 @@ class ProfileAssociation(TypedDict):
     Timestamp: str
 
 
+class DnsNameOptions(TypedDict):
+    HostnameType: str  # ip-name | resource-name
+    EnableResourceNameDnsARecord: bool
+    EnableResourceNameDnsAAAARecord: bool
+
+
 class InstanceData(TypedDict):
     ReservationId: str
     OwnerId: str
@@ -128,7 +134,7 @@ class InstanceData(TypedDict):
     SubnetId: str
     VpcId: str
     NetworkInterfaceId: str  # the primary ENI
-    PrivateIpAddress: str
+    PrivateIpAddress: NotRequired[str]  # absent in an IPv6-only subnet
     MacAddress: str
     SecurityGroups: list[GroupIdentifier]
     RootDeviceName: str
@@ -147,6 +153,7 @@ class InstanceData(TypedDict):
     IamInstanceProfileAssociations: NotRequired[list[ProfileAssociation]]  # newest last
     SystemCheck: NotRequired[SystemCheck]  # the system status check of the current boot (running instances)
     MaintenanceOptions: NotRequired[InstanceMaintenanceOptions]  # absent: AutoRecovery default
+    PrivateDnsNameOptions: NotRequired[DnsNameOptions]  # its subnet's at launch (absent: ip-name)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -291,7 +298,7 @@ class VpcData(TypedDict):
 
 class SubnetData(TypedDict):
     VpcId: str
-    CidrBlock: str
+    CidrBlock: NotRequired[str]  # absent in an IPv6-only subnet (Ipv6Native)
     AvailabilityZone: str
     AvailabilityZoneId: str
     DefaultForAz: bool
@@ -299,6 +306,9 @@ class SubnetData(TypedDict):
     OwnerId: str
     Ipv6CidrBlockAssociationSet: NotRequired[list[SubnetIpv6Association]]  # its /64
     AssignIpv6AddressOnCreation: NotRequired[bool]
+    Ipv6Native: NotRequired[bool]  # an IPv6-only subnet (services/ipv6_native)
+    EnableDns64: NotRequired[bool]
+    PrivateDnsNameOptionsOnLaunch: NotRequired[DnsNameOptions]
 
 
 class SecurityGroupRule(TypedDict):
@@ -340,7 +350,7 @@ class NetworkInterfaceData(TypedDict):
     VpcId: str
     AvailabilityZone: str
     MacAddress: str
-    PrivateIpAddress: str
+    PrivateIpAddress: NotRequired[str]  # absent in an IPv6-only subnet
     Groups: list[GroupIdentifier]
     Description: str
     OwnerId: str

@@ -70,11 +70,11 @@ class NetworkInterface:
     mac: str
     interface_id: str
     device_number: int
-    private_ips: list[str]  # primary first
+    private_ips: list[str]  # primary first (none in an IPv6-only subnet: then ipv6s)
     local_hostname: str
     owner_id: str
     subnet_id: str
-    subnet_cidr: str
+    subnet_cidr: str | None  # None: an IPv6-only subnet
     vpc_id: str
     vpc_cidrs: list[str]  # primary first
     security_groups: list[str] = field(default_factory=list)
@@ -87,8 +87,8 @@ class NetworkInterface:
 
     def __post_init__(self) -> None:
         self.mac = self.mac.lower()
-        if not self.private_ips:
-            raise ValueError("a network interface needs at least one private IP")
+        if not self.private_ips and not self.ipv6s:
+            raise ValueError("a network interface needs at least one private IP or IPv6 address")
 
 
 @dataclass(kw_only=True)
@@ -103,10 +103,10 @@ class InstanceMetadata:
     availability_zone: str
     availability_zone_id: str
     account_id: str
-    private_ip: str
+    private_ip: str | None  # None: an instance of an IPv6-only subnet (give its hostname)
     mac: str
     subnet_id: str
-    subnet_cidr: str
+    subnet_cidr: str | None
     vpc_id: str
     vpc_cidrs: list[str]
     interface_id: str
@@ -141,6 +141,8 @@ class InstanceMetadata:
             raise ValueError("instance_id must start with 'i-'")
         self.mac = self.mac.lower()
         if self.hostname is None:
+            if self.private_ip is None:
+                raise ValueError("an instance without a private IPv4 address needs its hostname")
             self.hostname = default_hostname(self.private_ip, self.region)
         if self.public_ip and not self.public_hostname:
             self.public_hostname = public_hostname_for(self.public_ip, self.region)
@@ -161,7 +163,7 @@ class InstanceMetadata:
                 mac=self.mac,
                 interface_id=self.interface_id,
                 device_number=self.device_number,
-                private_ips=[self.private_ip],
+                private_ips=[self.private_ip] if self.private_ip else [],
                 local_hostname=self.local_hostname,
                 owner_id=self.account_id,
                 subnet_id=self.subnet_id,

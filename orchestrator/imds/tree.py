@@ -207,13 +207,15 @@ def _interface_dir(nic: NetworkInterface) -> Directory:
         "mac": nic.mac,
         "owner-id": nic.owner_id,
         "subnet-id": nic.subnet_id,
-        "subnet-ipv4-cidr-block": nic.subnet_cidr,
+        "subnet-ipv4-cidr-block": nic.subnet_cidr or "",
         "vpc-id": nic.vpc_id,
         "vpc-ipv4-cidr-block": nic.vpc_cidrs[0] if nic.vpc_cidrs else "",
         "vpc-ipv4-cidr-blocks": _lines(nic.vpc_cidrs),
     }
     if not nic.vpc_cidrs:
         del children["vpc-ipv4-cidr-block"], children["vpc-ipv4-cidr-blocks"]
+    if not nic.private_ips:  # an IPv6-only subnet's interface: nothing of IPv4
+        del children["local-ipv4s"], children["subnet-ipv4-cidr-block"]
     for name, values in (("ipv6s", nic.ipv6s), ("subnet-ipv6-cidr-blocks", nic.subnet_ipv6_cidrs),
                          ("vpc-ipv6-cidr-blocks", nic.vpc_ipv6_cidrs)):
         if values:  # as on EC2: present only where the interface, subnet or VPC has IPv6
@@ -271,6 +273,11 @@ def build_meta_data(md: InstanceMetadata) -> Directory:
     }
     if not md.security_groups:
         del children["security-groups"]
+    if md.private_ip is None:  # an IPv6-only subnet's instance: its IPv6 address instead
+        del children["local-ipv4"]
+        primary = md.interfaces()[0]
+        if primary.ipv6s:
+            children["ipv6"] = primary.ipv6s[0]
     if md.block_device_mapping:
         children["block-device-mapping"] = Directory(dict(md.block_device_mapping))
     if md.public_ip:

@@ -133,7 +133,7 @@ def egress(tables: Sequence[Record], subnets: Mapping[str, Record], igw_id: str 
     live = live_targets(igw_id, nat_gateways)
     nat_ips = {n.id: _public_ip(n) for n in nat_gateways}
     out = []
-    for subnet in sorted(subnets.values(), key=lambda s: _range(s.data["CidrBlock"])):
+    for subnet in ipv4_subnets(subnets):
         table = table_for(tables, subnet.id)
         decided = decide(table.data["Routes"], live, lists) if table is not None else []
         direct = ranges_to(decided, igw_id) if igw_id else []
@@ -150,6 +150,11 @@ def egress(tables: Sequence[Record], subnets: Mapping[str, Record], igw_id: str 
     return out
 
 
+def ipv4_subnets(subnets: Mapping[str, Record]) -> list[Record]:
+    """The subnets with an IPv4 CIDR (not the IPv6-only ones), sorted by it."""
+    return sorted((s for s in subnets.values() if s.data.get("CidrBlock")), key=lambda s: _range(s.data["CidrBlock"]))
+
+
 def _public_ip(nat: Record) -> str | None:
     return next((a["PublicIp"] for a in nat.data["NatGatewayAddresses"] if a.get("PublicIp")), None)
 
@@ -159,7 +164,7 @@ def peering_ranges(tables: Sequence[Record], subnets: Mapping[str, Record], live
     """Per subnet (CIDR), the destinations inside the peer VPC's ``peer_cidrs`` that its route
     table sends to the peering connection ``pcx_id``; subnets that send none are left out."""
     out = []
-    for subnet in sorted(subnets.values(), key=lambda s: _range(s.data["CidrBlock"])):
+    for subnet in ipv4_subnets(subnets):
         table = table_for(tables, subnet.id)
         decided = decide(table.data["Routes"], live, lists) if table is not None else []
         ranges = intersect(ranges_to(decided, pcx_id), sorted(_range(c) for c in peer_cidrs))

@@ -63,7 +63,7 @@ def s3_access(view: VpcView) -> dict[str, tuple[str, ...]]:
     for region in view.regions:
         address = ved.s3_address(region)
         allowed: list[str] = []
-        for subnet in view.subnets.values():
+        for subnet in route_plan.ipv4_subnets(view.subnets):
             cidr = subnet.data["CidrBlock"]
             target = route_for(view.route_tables, subnet.id, live, view.regions, address, view.prefix_lists)
             if target is None or target == route_plan.BLACKHOLE:
@@ -85,7 +85,8 @@ def endpoint_of(view_tables: Sequence[Record], subnets: Mapping[str, Record], li
         src = ipaddress.IPv4Address(source)
     except ValueError:
         return None
-    subnet = next((s for s in subnets.values() if src in ipaddress.IPv4Network(s.data["CidrBlock"])), None)
+    subnet = next((s for s in route_plan.ipv4_subnets(subnets) if src in ipaddress.IPv4Network(s.data["CidrBlock"])),
+                  None)
     if subnet is None:
         return None
     target = route_for(view_tables, subnet.id, live, regions, address)

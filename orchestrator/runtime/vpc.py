@@ -87,7 +87,7 @@ def peer_members(parts: Parts, region: str, peerings: list[vpc_state.PeerSide]) 
             for eni in rec.attached_enis(store, inst):
                 for g in eni.data["Groups"]:
                     members.setdefault(g["GroupId"], set()).update(
-                        (eni.data["PrivateIpAddress"], *vpc_state.secondary_ips(eni)))
+                        vpc_state.ipv4s(eni))
     return {gid: tuple(sorted(ips)) for gid, ips in members.items()}
 
 
@@ -134,7 +134,7 @@ class VpcNetworks:
         await self.jobs.call(net.ensure_vpc, vpc.id, vpc.data["CidrBlock"])
         await self.jobs.call(net.set_secondary_cidrs, vpc.id, vpc_cidrs.secondary_cidrs(vpc.data))
         for subnet in rec.subnets(p.model.store, vpc.region, vpc.id):
-            await self.jobs.call(net.ensure_subnet, vpc.id, subnet.id, subnet.data["CidrBlock"],
+            await self.jobs.call(net.ensure_subnet, vpc.id, subnet.id, subnet.data.get("CidrBlock"),
                                  vpc_state.subnet_ipv6_block(subnet))
         if vpc.id not in p.listening and p.open_listener is not None:
             sock = await self.jobs.call(p.open_listener, net.netns_name(vpc.id))
@@ -152,7 +152,7 @@ class VpcNetworks:
 
     async def ensure_subnet(self, subnet: Record) -> None:
         await self.jobs.call(self.parts.networks[subnet.region].ensure_subnet, subnet.data["VpcId"], subnet.id,
-                             subnet.data["CidrBlock"], vpc_state.subnet_ipv6_block(subnet))
+                             subnet.data.get("CidrBlock"), vpc_state.subnet_ipv6_block(subnet))
 
     async def delete_subnet(self, subnet: Record) -> None:
         await self.jobs.call(self.parts.networks[subnet.region].delete_subnet, subnet.data["VpcId"], subnet.id)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator.domain import address_ptr, ids, vpc_cidrs
+from orchestrator.domain import address_ptr, hostnames, ids, vpc_cidrs
 from orchestrator.domain.states import ACTIVE
 from orchestrator.domain.vpc_endpoints import s3_address
 from orchestrator.drivers.network import firewall as fw
@@ -92,16 +92,35 @@ def secondary_ips(eni: Record) -> list[str]:
     return list(eni.data.get("SecondaryPrivateIps") or [])
 
 
+def ipv4s(eni: Record) -> tuple[str, ...]:
+    """The interface's IPv4 addresses, primary first (none in an IPv6-only subnet)."""
+    primary = eni.data.get("PrivateIpAddress")
+    return (primary, *secondary_ips(eni)) if primary else ()
+
+
+def ipv6s(eni: Record) -> list[str]:
+    return list(eni.data.get("Ipv6Addresses") or [])
+
+
+def metadata_key(view: VpcView, instance: Record) -> str | None:
+    """The source address the metadata service knows the instance by: its private IPv4 address,
+    or in an IPv6-only subnet its primary interface's first IPv6 address."""
+    if instance.data.get("PrivateIpAddress"):
+        return str(instance.data["PrivateIpAddress"])
+    primary = next((e for e in view.enis.get(instance.id, ()) if e.id == instance.data["NetworkInterfaceId"]), None)
+    return (ipv6s(primary) or [None])[0] if primary is not None else None
+
+
 # ---------------------------------------------------------------------------------------------
 # DHCP and NAT
 
 
 def leases(view: VpcView) -> list[Lease]:
     """A static lease (MAC, address, ``ip-a-b-c-d`` name, first IPv6 address for DHCPv6) for
-    every ENI of every instance."""
-    return [Lease(e.data["MacAddress"], e.data["PrivateIpAddress"], "ip-" + e.data["PrivateIpAddress"].replace(".", "-"),
-                  (e.data.get("Ipv6Addresses") or [None])[0])
-            for r in view.instances for e in view.enis.get(r.id, ())]
+    every ENI of every instance; in an IPv6-only subnet DHCPv6 only, named by the instance id."""
+    return [Lease(e.data["MacAddress"], ip, "ip-" + ip.replace(".", "-") if ip else r.id, (ipv6s(e) or [None])[0])
+            for r in view.instances for e in view.enis.get(r.id, ())
+            for ip in [e.data.get("PrivateIpAddress")] if ip or ipv6s(e)]
 
 
 def subnet_ipv6_block(subnet: Record) -> str | None:
@@ -132,7 +151,7 @@ def nat_table(view: VpcView) -> dict[str, str]:
             continue
         ip = view.public_ips.get(r.id)
         subnet = view.subnets.get(r.data["SubnetId"])
-        if ip and subnet is not None and subnet_is_public(view, subnet):
+        if ip and subnet is not None and r.data.get("PrivateIpAddress") and subnet_is_public(view, subnet):
             out[ip] = r.data["PrivateIpAddress"]
     for n in view.nodes:
         subnet = view.subnets.get(n.subnet_id)
@@ -151,7 +170,20 @@ def host_records(view: VpcView) -> list[HostRecord]:
     DNS names (:func:`ptr_records`). (AWS answers an
     internet-facing balancer's public addresses everywhere; inside the VPC ec2d answers the
     private ones, which reach the same nodes without a hairpin through the public network.)"""
-    return [*(HostRecord(n.dns_name, n.ip) for n in view.nodes if n.subnet_id in view.subnets), *view.ptr_records]
+    return [*(HostRecord(n.dns_name, n.ip) for n in view.nodes if n.subnet_id in view.subnets), *view.ptr_records,
+            *aaaa_records(view)]
+
+
+def aaaa_records(view: VpcView) -> list[HostRecord]:
+    """The resource names (``i-....ec2.internal``) of instances launched into a subnet with
+    ``EnableResourceNameDnsAAAARecordOnLaunch``: AAAA records of their primary IPv6 address."""
+    out = []
+    for r in view.instances:
+        options = r.data.get("PrivateDnsNameOptions") or {}
+        primary = next((e for e in view.enis.get(r.id, ()) if e.id == r.data["NetworkInterfaceId"]), None)
+        if r.state in ACTIVE and options.get("EnableResourceNameDnsAAAARecord") and primary and ipv6s(primary):
+            out.append(HostRecord(hostnames.resource_name(r.id, r.region), ipv6s(primary)[0]))
+    return out
 
 
 def ptr_records(eips: Sequence[Record]) -> list[HostRecord]:
@@ -252,7 +284,7 @@ def firewall_model(view: VpcView, tap_name: Callable[[str], str]) -> tuple[list[
     """The ports (every ENI of an active instance) and groups the VPC's ruleset is compiled from.
     Raises on records the model cannot express (the caller then locks the VPC down)."""
     groups = {g.id: with_peer_members(firewall_group(g, view.prefix_lists), view.peer_members) for g in view.groups}
-    ports = [fw.Port(e.id, tap_name(e.id), e.data["MacAddress"], (e.data["PrivateIpAddress"], *secondary_ips(e)),
+    ports = [fw.Port(e.id, tap_name(e.id), e.data["MacAddress"], ipv4s(e),
                      tuple(g["GroupId"] for g in e.data["Groups"] if g["GroupId"] in groups),
                      ipv6s=tuple(e.data.get("Ipv6Addresses") or ()))
              for r in view.instances if r.state in ACTIVE for e in view.enis.get(r.id, ())]
@@ -269,10 +301,11 @@ def firewall_model(view: VpcView, tap_name: Callable[[str], str]) -> tuple[list[
 
 def metadata_table(view: VpcView, credentials: Callable[[str], dict[str, object]],
                    roles: InstanceRoles | None = None) -> dict[str, InstanceMetadata]:
-    """``{private ip: metadata}`` of the VPC's active instances; ``credentials(instance_id)`` gives
-    the identity credentials (asked at request time: they rotate), ``roles`` the instance roles."""
-    return {r.data["PrivateIpAddress"]: instance_metadata(view, r, credentials, roles)
-            for r in view.instances if r.state in ACTIVE}
+    """``{private ip: metadata}`` of the VPC's active instances (an IPv6-only one: by its first
+    IPv6 address, :func:`metadata_key`); ``credentials(instance_id)`` gives the identity credentials
+    (asked at request time: they rotate), ``roles`` the instance roles."""
+    return {key: instance_metadata(view, r, credentials, roles)
+            for r in view.instances if r.state in ACTIVE for key in [metadata_key(view, r)] if key}
 
 
 def imds6_key(vpc_id: str) -> str:
@@ -283,10 +316,10 @@ def imds6_key(vpc_id: str) -> str:
 def metadata_table6(view: VpcView, table: Mapping[str, InstanceMetadata]) -> dict[str, InstanceMetadata]:
     """``{IPv6 address: metadata}`` (``table``'s entries, keyed by private IP) of the instances
     whose ``HttpProtocolIpv6`` is enabled: every IPv6 address of their interfaces."""
-    return {ip: table[r.data["PrivateIpAddress"]] for r in view.instances
-            if r.state in ACTIVE and r.data["PrivateIpAddress"] in table
+    return {ip: table[key] for r in view.instances for key in [metadata_key(view, r)]
+            if r.state in ACTIVE and key in table
             and (r.data.get("MetadataOptions") or {}).get("HttpProtocolIpv6") == "enabled"
-            for e in view.enis.get(r.id, ()) for ip in e.data.get("Ipv6Addresses") or ()}
+            for e in view.enis.get(r.id, ()) for ip in ipv6s(e)}
 
 
 def iam_role(roles: InstanceRoles | None, rec: Record) -> IamRole | None:
@@ -314,8 +347,9 @@ def instance_metadata(view: VpcView, rec: Record, credentials: Callable[[str], d
         instance_id=rec.id, image_id=d["ImageId"], instance_type=d["InstanceType"],
         reservation_id=d["ReservationId"], region=rec.region, availability_zone=d["AvailabilityZone"],
         availability_zone_id=view.zone_ids.get(d["AvailabilityZone"], d["AvailabilityZone"]),
-        account_id=d["OwnerId"], private_ip=d["PrivateIpAddress"], mac=d["MacAddress"],
-        subnet_id=d["SubnetId"], subnet_cidr=subnet.data["CidrBlock"],
+        account_id=d["OwnerId"], private_ip=d.get("PrivateIpAddress"), mac=d["MacAddress"],
+        hostname=hostnames.instance_hostname(rec.id, rec.region, d),
+        subnet_id=d["SubnetId"], subnet_cidr=subnet.data.get("CidrBlock"),
         vpc_id=d["VpcId"], vpc_cidrs=vpc_cidrs.network_cidrs(view.vpc.data), interface_id=d["NetworkInterfaceId"],
         launched_at=dt.datetime.fromisoformat(d["LaunchTime"].replace("Z", "+00:00")),
         ami_launch_index=d["AmiLaunchIndex"],
@@ -347,9 +381,10 @@ def interfaces_metadata(view: VpcView, rec: Record) -> list[NetworkInterface]:
         out.append(NetworkInterface(
             mac=eni.data["MacAddress"], interface_id=eni.id,
             device_number=(eni.data.get("Attachment") or {}).get("DeviceIndex", n),
-            private_ips=[eni.data["PrivateIpAddress"], *secondary_ips(eni)],
-            local_hostname=private_dns_name(eni.data["PrivateIpAddress"], rec.region),
-            owner_id=eni.data["OwnerId"], subnet_id=subnet.id, subnet_cidr=subnet.data["CidrBlock"],
+            private_ips=list(ipv4s(eni)),
+            local_hostname=private_dns_name(ipv4s(eni)[0], rec.region) if ipv4s(eni)
+            else hostnames.resource_name(rec.id, rec.region),
+            owner_id=eni.data["OwnerId"], subnet_id=subnet.id, subnet_cidr=subnet.data.get("CidrBlock"),
             vpc_id=vpc.id, vpc_cidrs=vpc_cidrs.network_cidrs(vpc.data),
             security_groups=[g["GroupName"] for g in eni.data["Groups"]],
             security_group_ids=[g["GroupId"] for g in eni.data["Groups"]],

@@ -25,6 +25,7 @@ from orchestrator.services import (
     images,
     instance_attributes,
     instance_profiles,
+    ipv6_native,
     launch_request,
     launch_templates,
     lookup,
@@ -120,8 +121,8 @@ def _admit(backend: Backend, launch: launch_request.Launch) -> int:
     per_instance_gib = int(launch.root_spec["VolumeSize"]) + sum(int(e["VolumeSize"]) for e in launch.extra_specs)
     count = capacity.admit(backend, launch.itype, launch.min_count, launch.max_count)
     count = capacity.admit_instance_volumes(backend, per_instance_gib, launch.min_count, count)
-    if launch.private_ip:  # one instance at the address asked for (checked when its ENI is made)
-        return count
+    if launch.private_ip or ipv6_native.is_native(subnet):  # one address asked for (checked when its ENI
+        return count  # is made), or only IPv6 addresses (a /64's worth)
     if count > vpcs.free_address_count(backend, subnet):
         if launch.min_count > vpcs.free_address_count(backend, subnet):
             raise errors.ApiError(
@@ -175,7 +176,6 @@ def _new_instance(backend: Backend, region: str, req: Mapping[str, Any], launch:
         "SubnetId": subnet.id,
         "VpcId": subnet.data["VpcId"],
         "NetworkInterfaceId": eni.id,
-        "PrivateIpAddress": eni.data["PrivateIpAddress"],
         "MacAddress": eni.data["MacAddress"],
         "SecurityGroups": launch.groups,
         "RootDeviceName": launch.root_spec["DeviceName"],
@@ -192,6 +192,7 @@ def _new_instance(backend: Backend, region: str, req: Mapping[str, Any], launch:
         "AssociatePublicIp": launch.wants_public,
         "AutoPublicIp": public_ips.allocate_public_ip(backend) if launch.wants_public else None,
     })
+    ipv6_native.launch_addressing(record, eni, subnet)
     if profile is not None:
         record.data["IamInstanceProfileAssociations"] = [instance_profiles.new_association(profile)]
     backend.store.insert(record, launch.instance_tags)
@@ -402,6 +403,8 @@ def describe(backend: Backend, record: Record[InstanceData], tags: Mapping[str, 
     public_ip = None if gone else public_ips.public_ip_of(backend, record)
     public_dns = public_ips.public_dns_name(public_ip, record.region) if public_ip else ""
     eip = public_ips.eip_of_instance(backend, record) if public_ip else None
+    eni = (backend.store.get(d["NetworkInterfaceId"]) or record).data
+    addressing, nic_addressing = ipv6_native.describe_instance_part(record, eni, gone)
     association = ({"PublicIp": public_ip, "PublicDnsName": public_dns,
                     "IpOwnerId": backend.account_id if eip else "amazon"} if public_ip else None)
     out: dict[str, Any] = {
@@ -409,7 +412,6 @@ def describe(backend: Backend, record: Record[InstanceData], tags: Mapping[str, 
         "PublicIpAddress": public_ip,
         "ImageId": d["ImageId"],
         "State": {"Code": INSTANCE_CODES[state], "Name": str(state)},
-        "PrivateDnsName": "" if gone else vpcs.private_dns_name(d["PrivateIpAddress"], record.region),
         "PublicDnsName": public_dns,
         "StateTransitionReason": d.get("StateTransitionReason", ""),
         "KeyName": d.get("KeyName"),
@@ -421,7 +423,6 @@ def describe(backend: Backend, record: Record[InstanceData], tags: Mapping[str, 
         "Monitoring": {"State": "disabled"},
         "SubnetId": None if gone else d["SubnetId"],
         "VpcId": None if gone else d["VpcId"],
-        "PrivateIpAddress": None if gone else d["PrivateIpAddress"],
         "Architecture": "x86_64",
         "RootDeviceType": "ebs",
         "RootDeviceName": d["RootDeviceName"],
@@ -442,16 +443,13 @@ def describe(backend: Backend, record: Record[InstanceData], tags: Mapping[str, 
             "OwnerId": d["OwnerId"],
             "Status": str(EniState.IN_USE),
             "MacAddress": d["MacAddress"],
-            "PrivateIpAddress": d["PrivateIpAddress"],
-            "PrivateDnsName": vpcs.private_dns_name(d["PrivateIpAddress"], record.region),
+            **nic_addressing,
             "SourceDestCheck": True,
             "Groups": d["SecurityGroups"],
             "Attachment": {"AttachmentId": "eni-attach-" + record.id[2:], "DeviceIndex": 0, "Status": str(AttachmentState.ATTACHED),
                            "AttachTime": d["LaunchTime"], "DeleteOnTermination": True, "NetworkCardIndex": 0},
-            "PrivateIpAddresses": [{"Primary": True, "PrivateIpAddress": d["PrivateIpAddress"],
-                                    "PrivateDnsName": vpcs.private_dns_name(d["PrivateIpAddress"], record.region)}],
             "InterfaceType": "interface",
-            "Ipv6Addresses": eni_ipv6.describe_part((backend.store.get(d["NetworkInterfaceId"]) or record).data),
+            "Ipv6Addresses": eni_ipv6.describe_part(eni),
             "Association": association,
         }],
         "StateReason": d.get("StateReason") if state != S.RUNNING else None,
@@ -461,8 +459,7 @@ def describe(backend: Backend, record: Record[InstanceData], tags: Mapping[str, 
         "UsageOperation": "RunInstances",
         "BootMode": "legacy-bios",
         "CurrentInstanceBootMode": "legacy-bios",
-        "PrivateDnsNameOptions": {"HostnameType": "ip-name", "EnableResourceNameDnsARecord": False,
-                                  "EnableResourceNameDnsAAAARecord": False},
+        **addressing,
         "MaintenanceOptions": {"AutoRecovery": (d.get("MaintenanceOptions") or {}).get("AutoRecovery", "default"),
                                "RebootMigration": "default"},
     }

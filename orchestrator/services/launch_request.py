@@ -18,7 +18,7 @@ from orchestrator.domain.lifecycle import ImageState
 from orchestrator.domain.records import GroupIdentifier, ImageData, InstanceMaintenanceOptions, SubnetData
 from orchestrator.domain.volume_types import check_type_and_size
 from orchestrator.drivers.compute.designer import ec2_device_to_target
-from orchestrator.services import ebs_encryption, eni_ipv6, keypairs, vpcs, zones
+from orchestrator.services import ebs_encryption, eni_ipv6, ipv6_native, keypairs, vpcs, zones
 from orchestrator.services import tags as tag_service
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
@@ -194,6 +194,7 @@ def check(backend: Backend, region: str, req: Mapping[str, Any], image: Record[I
     instance_tags, volume_tags = _launch_tags(req)
     ipv6 = _ipv6_request(req)
     eni_ipv6.check_launch(subnet, ipv6, max_count)
+    ipv6_native.check_launch(subnet, private_ip, wants_public, ipv6)
     return Launch(image, itype, min_count, max_count, public_key, user_data, metadata, maintenance, shutdown, root_spec,
                   extra_specs, subnet, groups, private_ip, wants_public, instance_tags, volume_tags, ipv6)
 

@@ -17,7 +17,7 @@ from orchestrator.domain.lifecycle import AttachmentState, EniState
 from orchestrator.domain.records import GroupIdentifier, NetworkInterfaceData
 from orchestrator.domain.states import InstanceState
 from orchestrator.runtime import records, vpc_state
-from orchestrator.services import eni_ipv6, instances, lookup, vpcs
+from orchestrator.services import eni_ipv6, instances, ipv6_native, lookup, vpcs
 from orchestrator.services import tags as tag_service
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
@@ -32,6 +32,7 @@ def get(backend: Backend, region: str, eni_id: str) -> Record[NetworkInterfaceDa
 def create(backend: Backend, region: str, req: Mapping[str, Any], tags: Mapping[str, str]) -> Record[NetworkInterfaceData]:
     subnet = vpcs.get_subnet(backend, region, req["SubnetId"])
     groups = vpcs.security_groups(backend, region, subnet.data["VpcId"], req.get("Groups"))
+    ipv6_native.check_launch(subnet, req.get("PrivateIpAddress"), False, req)
     with backend.store.transaction():
         eni = vpcs.create_eni(backend, subnet, groups, req.get("Description") or "", req.get("PrivateIpAddress"))
         eni.data["SecondaryPrivateIps"] = []
@@ -48,7 +49,9 @@ def create(backend: Backend, region: str, req: Mapping[str, Any], tags: Mapping[
 def create_requester_managed(backend: Backend, subnet: Record, groups: list[GroupIdentifier], description: str,
                              requester_id: str, private_ip: str | None = None) -> Record[NetworkInterfaceData]:
     """An ENI another service manages for the account (a load balancer's node: ``amazon-elb``),
-    ``in-use`` from the start, with no instance attachment; call inside a store transaction."""
+    ``in-use`` from the start, with no instance attachment; call inside a store transaction. Not in
+    an IPv6-only subnet (load balancer nodes and NAT gateways need an IPv4 address)."""
+    ipv6_native.check_secondary_ipv4(subnet)
     eni = vpcs.create_eni(backend, subnet, groups, description, private_ip)
     eni.data["RequesterId"] = requester_id
     eni.data["RequesterManaged"] = True
@@ -68,6 +71,7 @@ def assign(backend: Backend, region: str, eni_id: str, addresses: Sequence[str],
         eni = get(backend, region, eni_id)
         subnet = backend.store.get(eni.data["SubnetId"])
         assert subnet is not None
+        ipv6_native.check_secondary_ipv4(subnet)
         taken = vpcs.used_addresses(backend, subnet) | {ip for e in backend.store.list(ENI, region)
                                                          if e.data["SubnetId"] == subnet.id
                                                          for ip in secondary_ips(e)}
@@ -207,14 +211,15 @@ async def unassign_live(backend: Backend, region: str, eni_id: str, addresses: S
 
 def describe_eni(record: Record, tags: Mapping[str, str]) -> dict[str, Any]:
     d = record.data
-    dns = vpcs.private_dns_name(d["PrivateIpAddress"], record.region)
+    ip = d.get("PrivateIpAddress")  # none in an IPv6-only subnet
+    dns = vpcs.private_dns_name(ip, record.region) if ip else None
     out = {
         "NetworkInterfaceId": record.id, "SubnetId": d["SubnetId"], "VpcId": d["VpcId"],
         "AvailabilityZone": d["AvailabilityZone"], "Description": d["Description"], "OwnerId": d["OwnerId"],
-        "Status": record.state, "MacAddress": d["MacAddress"], "PrivateIpAddress": d["PrivateIpAddress"],
+        "Status": record.state, "MacAddress": d["MacAddress"], "PrivateIpAddress": ip,
         "PrivateDnsName": dns, "SourceDestCheck": d["SourceDestCheck"], "Groups": d["Groups"],
         "InterfaceType": d["InterfaceType"], "RequesterManaged": d.get("RequesterManaged", False),
-        "PrivateIpAddresses": [{"Primary": True, "PrivateIpAddress": d["PrivateIpAddress"], "PrivateDnsName": dns}]
+        "PrivateIpAddresses": ([{"Primary": True, "PrivateIpAddress": ip, "PrivateDnsName": dns}] if ip else [])
         + [{"Primary": False, "PrivateIpAddress": ip,
             "PrivateDnsName": vpcs.private_dns_name(ip, record.region)} for ip in d.get("SecondaryPrivateIps") or []],
         "Ipv6Addresses": eni_ipv6.describe_part(d),

@@ -313,6 +313,9 @@ def _associate(backend: Backend, region: str, eip: Record, req: Mapping[str, Any
         if instance.state == InstanceState.TERMINATED:
             raise errors.IncorrectInstanceState(f"The instance '{instance.id}' is not in a valid state for this "
                                                 "operation.")
+        if not instance.data.get("PrivateIpAddress"):  # in an IPv6-only subnet
+            raise errors.InvalidParameterValue(f"The instance '{instance.id}' has no private IPv4 address to "
+                                               "associate an Elastic IP address with.")
         if eip.data.get("AssociationId") and not eip.data.get("InstanceId"):  # a NAT gateway's
             raise errors.ApiError(f"resource {eip.id} is already associated with associate-id "
                                   f"{eip.data['AssociationId']}", code="Resource.AlreadyAssociated")

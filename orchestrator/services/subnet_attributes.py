@@ -2,10 +2,13 @@
 subnet already has); a value it cannot honour gets EC2's error for it or a clear
 ``InvalidParameterValue``, never ``UnsupportedOperation``.
 
-ec2d's subnets are outside any Outpost and name their hosts by IP (``ip-10-0-0-5...``) through the
-VPC's dnsmasq, which synthesizes no IPv6 answers: so DNS64, customer-owned IPs, local network
-interfaces and resource-name hostnames can only be off. ``AssignIpv6AddressOnCreation`` may be
-on in a subnet with an IPv6 /64 (``services/vpc_ipv6``)."""
+ec2d's subnets are outside any Outpost, so customer-owned IPs and local network interfaces can only
+be off. Subnets with IPv4 name their hosts by IP (``ip-10-0-0-5...``) through the VPC's dnsmasq;
+IPv6-only subnets (``services/ipv6_native``) by instance id (``resource-name``, the only kind EC2
+allows there), with AAAA records for those names when ``EnableResourceNameDnsAAAARecordOnLaunch``
+is on. ``EnableDns64`` is recorded in IPv6-only subnets but has no effect: ec2d has no NAT64 for
+synthesized addresses to reach (so its resolver synthesizes none). ``AssignIpv6AddressOnCreation``
+may be on in a subnet with an IPv6 /64 (``services/vpc_ipv6``) and is always on in an IPv6-only one."""
 
 from __future__ import annotations
 
@@ -13,7 +16,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from orchestrator.domain import errors
-from orchestrator.services import lookup, vpc_ipv6
+from orchestrator.domain.hostnames import RESOURCE_NAME
+from orchestrator.services import ipv6_native, lookup, vpc_ipv6
 from orchestrator.services.backend import Backend
 
 # ModifySubnetAttribute's members (botocore's model) besides SubnetId
@@ -37,6 +41,21 @@ def _off_only(name: str, value: Any, subnet_id: str, why: str) -> None:
         raise errors.InvalidParameterValue(
             f"Invalid value '{str(value).lower()}' for {wire}. Cannot set {wire} to true in subnet "
             f"({subnet_id}): {why}.")
+
+
+def _check_native(name: str, value: Any, subnet_id: str) -> bool:
+    """An attribute of an IPv6-only subnet; False: checked as in any subnet."""
+    if name == "AssignIpv6AddressOnCreation" and not value:
+        raise errors.InvalidParameterValue(
+            f"Invalid value 'false' for assignIpv6AddressOnCreation. Subnet ({subnet_id}) is IPv6-only: its "
+            "interfaces always get an IPv6 address.")
+    if name in ("MapPublicIpOnLaunch", "EnableResourceNameDnsARecordOnLaunch"):
+        _off_only(name, value, subnet_id, "the subnet is IPv6-only and has no IPv4 addresses")
+    elif name == "PrivateDnsHostnameTypeOnLaunch" and value != RESOURCE_NAME:
+        raise errors.InvalidParameterValue.for_param(
+            "privateDnsHostnameTypeOnLaunch", value, "An IPv6-only subnet names instances by resource name only.")
+    return name in ("AssignIpv6AddressOnCreation", "MapPublicIpOnLaunch", "EnableResourceNameDnsARecordOnLaunch",
+                    "PrivateDnsHostnameTypeOnLaunch", "EnableResourceNameDnsAAAARecordOnLaunch", "EnableDns64")
 
 
 def _check(name: str, value: Any, subnet_id: str, has_ipv6: bool) -> None:
@@ -70,10 +89,24 @@ def modify_subnet_attribute(backend: Backend, region: str, subnet_id: str, reque
         raise errors.MissingParameter("MapPublicIpOnLaunch, AssignIpv6AddressOnCreation or another attribute")
     values = {name: v.get("Value") if isinstance(v, Mapping) else v for name, v in given.items()}
     has_ipv6 = vpc_ipv6.subnet_block(record) is not None
+    native = ipv6_native.is_native(record)
     for name, value in values.items():
-        _check(name, value, subnet_id, has_ipv6)
+        if not (native and _check_native(name, value, subnet_id)):
+            _check(name, value, subnet_id, has_ipv6)
+    if native:
+        _set_native(record, values)
     if values.get("MapPublicIpOnLaunch") is not None:
         record.data["MapPublicIpOnLaunch"] = bool(values["MapPublicIpOnLaunch"])
     if values.get("AssignIpv6AddressOnCreation") is not None:
         record.data["AssignIpv6AddressOnCreation"] = bool(values["AssignIpv6AddressOnCreation"])
     backend.store.update(record)
+
+
+def _set_native(record: Any, values: dict[str, Any]) -> None:
+    """The attributes only an IPv6-only subnet records (checked by :func:`_check_native`)."""
+    options = dict(ipv6_native.subnet_dns_options(record))
+    if values.get("EnableResourceNameDnsAAAARecordOnLaunch") is not None:
+        options["EnableResourceNameDnsAAAARecord"] = bool(values["EnableResourceNameDnsAAAARecordOnLaunch"])
+    record.data["PrivateDnsNameOptionsOnLaunch"] = options
+    if values.get("EnableDns64") is not None:
+        record.data["EnableDns64"] = bool(values["EnableDns64"])

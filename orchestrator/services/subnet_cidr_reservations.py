@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from orchestrator.domain import ids
+from orchestrator.domain import errors, ids
 from orchestrator.domain.lifecycle import AVAILABLE
 from orchestrator.domain.records import SubnetData
 from orchestrator.domain.subnet_cidr_reservations import (
@@ -36,6 +36,8 @@ def create_tagged(backend: Backend, region: str, subnet_id: str, cidr: str, rese
                   description: str | None, tags: Mapping[str, str]) -> Record[SubnetCidrReservationData]:
     with backend.store.transaction():
         subnet = lookup.subnet(backend, region, subnet_id)
+        if not subnet.data.get("CidrBlock"):  # IPv6-only
+            raise errors.InvalidParameterValue(f"Subnet '{subnet_id}' is IPv6-only: it has no IPv4 CIDR to reserve in.")
         net = check_new(subnet_id, subnet.data["CidrBlock"], cidr, reservation_type,
                         [r.data["Cidr"] for r in of_subnet(backend, subnet)])
         data: SubnetCidrReservationData = {"SubnetId": subnet_id, "Cidr": str(net), "ReservationType": reservation_type,

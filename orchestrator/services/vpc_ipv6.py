@@ -201,6 +201,10 @@ def disassociate_subnet_block(backend: Backend, region: str,
                               for a in s.data.get("Ipv6CidrBlockAssociationSet") or [])), None)
         if subnet is None:
             raise ids.KINDS["subnet-cidr-assoc"].not_found_error(association_id)
+        if subnet.data.get("Ipv6Native"):
+            raise errors.ApiError(f"The subnet CIDR block with association ID {association_id} cannot be "
+                                  f"disassociated because subnet {subnet.id} is IPv6-only.",
+                                  code="InvalidCidrBlock.InUse")
         users = [e.id for e in backend.store.list(ENI, region)
                  if e.data["SubnetId"] == subnet.id and e.data.get("Ipv6Addresses")]
         if users:

@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from orchestrator.domain import errors, ids, vpc_cidrs
+from orchestrator.domain import errors, hostnames, ids, vpc_cidrs
 from orchestrator.domain.lifecycle import AVAILABLE, EniState
 from orchestrator.domain.records import (
     GroupIdentifier,
@@ -27,6 +27,7 @@ from orchestrator.domain.vpc_endpoints import S3_BLOCK
 from orchestrator.runtime.vpc_state import stored_rule
 from orchestrator.services import (
     dhcp_options,
+    ipv6_native,
     lookup,
     public_ips,
     subnet_attributes,
@@ -105,8 +106,9 @@ def new_security_group(backend: Backend, region: str, vpc_id: str, name: str, de
     return record
 
 
-def create_subnet_record(backend: Backend, vpc: Record[VpcData], cidr: str, zone_name: str,
+def create_subnet_record(backend: Backend, vpc: Record[VpcData], cidr: str | None, zone_name: str,
                          default_for_az: bool = False) -> Record[SubnetData]:
+    """A subnet record (``cidr`` None: an IPv6-only one, whose /64 the caller sets)."""
     zone = backend.regions.zone(zone_name)
     assert zone is not None
     record = Record[SubnetData](id=ids.new_id("subnet"), type=SUBNET, region=vpc.region, state=AVAILABLE, data={
@@ -118,6 +120,8 @@ def create_subnet_record(backend: Backend, vpc: Record[VpcData], cidr: str, zone
         "MapPublicIpOnLaunch": default_for_az,
         "OwnerId": backend.account_id,
     })
+    if cidr is None:
+        ipv6_native.native_fields(record)
     backend.store.insert(record)
     return record
 
@@ -166,7 +170,7 @@ def reserved(cidr: str) -> set[ipaddress.IPv4Address]:
 
 def used_addresses(backend: Backend, subnet: Record[SubnetData]) -> set[str]:
     return {ip for e in backend.store.list(ENI, subnet.region) if e.data["SubnetId"] == subnet.id
-            for ip in (e.data["PrivateIpAddress"], *(e.data.get("SecondaryPrivateIps") or []))}
+            for ip in ipv6_native.eni_addresses(e.data)}
 
 
 def not_automatic(backend: Backend, subnet: Record[SubnetData]) -> set[ipaddress.IPv4Address]:
@@ -177,7 +181,9 @@ def not_automatic(backend: Backend, subnet: Record[SubnetData]) -> set[ipaddress
 
 
 def free_address_count(backend: Backend, subnet: Record[SubnetData]) -> int:
-    """The addresses an instance could still get automatically."""
+    """The IPv4 addresses an instance could still get automatically (none in an IPv6-only subnet)."""
+    if ipv6_native.is_native(subnet):
+        return 0
     net = ipaddress.ip_network(subnet.data["CidrBlock"])
     taken = {ipaddress.IPv4Address(a) for a in used_addresses(backend, subnet)}
     return net.num_addresses - len(not_automatic(backend, subnet) | taken)
@@ -186,6 +192,7 @@ def free_address_count(backend: Backend, subnet: Record[SubnetData]) -> int:
 def allocate_address(backend: Backend, subnet: Record[SubnetData], wanted: str | None = None) -> str:
     """The lowest free address of the subnet outside its CIDR reservations (or ``wanted``, which
     may lie in an ``explicit`` reservation, not a ``prefix`` one); call inside a store transaction."""
+    ipv6_native.check_secondary_ipv4(subnet)
     net = ipaddress.ip_network(subnet.data["CidrBlock"])
     taken = used_addresses(backend, subnet)
     skip = not_automatic(backend, subnet)
@@ -218,8 +225,9 @@ def new_mac() -> str:
 
 def create_eni(backend: Backend, subnet: Record[SubnetData], groups: list[GroupIdentifier], description: str = "",
                private_ip: str | None = None) -> Record[NetworkInterfaceData]:
-    """An ENI with an address of the subnet; call inside a store transaction."""
-    ip = allocate_address(backend, subnet, private_ip)
+    """An ENI with an address of the subnet (none in an IPv6-only subnet: its caller gives it its
+    IPv6 addresses); call inside a store transaction."""
+    ip = None if ipv6_native.is_native(subnet) and private_ip is None else allocate_address(backend, subnet, private_ip)
     record = Record[NetworkInterfaceData](id=ids.new_id("eni"), type=ENI, region=subnet.region, state=str(EniState.AVAILABLE), data={
         "SubnetId": subnet.id,
         "VpcId": subnet.data["VpcId"],
@@ -232,13 +240,14 @@ def create_eni(backend: Backend, subnet: Record[SubnetData], groups: list[GroupI
         "SourceDestCheck": True,
         "InterfaceType": "interface",
     })
+    if ip is None:
+        del record.data["PrivateIpAddress"]
     backend.store.insert(record)
     return record
 
 
 def private_dns_name(ip: str, region: str) -> str:
-    host = "ip-" + ip.replace(".", "-")
-    return f"{host}.ec2.internal" if region == "us-east-1" else f"{host}.{region}.compute.internal"
+    return hostnames.ip_name(ip, region)
 
 
 def describe_vpc(record: Record[VpcData], tags: dict[str, str]) -> dict[str, Any]:
@@ -251,12 +260,13 @@ def describe_vpc(record: Record[VpcData], tags: dict[str, str]) -> dict[str, Any
 
 def describe_subnet(backend: Backend, record: Record[SubnetData], tags: dict[str, str]) -> dict[str, Any]:
     d = record.data
-    return {"SubnetId": record.id, "State": record.state, "VpcId": d["VpcId"], "CidrBlock": d["CidrBlock"],
+    return {"SubnetId": record.id, "State": record.state, "VpcId": d["VpcId"], "CidrBlock": d.get("CidrBlock"),
             "AvailabilityZone": d["AvailabilityZone"], "AvailabilityZoneId": d["AvailabilityZoneId"],
             "AvailableIpAddressCount": free_address_count(backend, record), "DefaultForAz": d["DefaultForAz"],
             "MapPublicIpOnLaunch": d["MapPublicIpOnLaunch"], "OwnerId": d["OwnerId"],
             "SubnetArn": f"arn:aws:ec2:{record.region}:{d['OwnerId']}:subnet/{record.id}",
             **copy.deepcopy(subnet_attributes.FIXED), **vpc_ipv6.describe_subnet_part(record),
+            **ipv6_native.describe_subnet_part(record),
             **tag_service.tags_member(tags)}
 
 
@@ -331,11 +341,12 @@ def delete_vpc(backend: Backend, region: str, vpc_id: str) -> Record:
     return vpc
 
 
-def create_subnet(backend: Backend, region: str, vpc_id: str, cidr: str, zone_name: str | None,
+def create_subnet(backend: Backend, region: str, vpc_id: str, cidr: str | None, zone_name: str | None,
                   zone_id: str | None, tags: dict[str, str], ipv6_cidr: str | None = None) -> Record:
+    """CreateSubnet; ``cidr`` None: an IPv6-only subnet (``ipv6_cidr`` given)."""
     vpc = get_vpc(backend, region, vpc_id)
-    net = _network(cidr, "Subnet")
-    if not any(net.subnet_of(ipaddress.IPv4Network(c)) for c in vpc_cidrs.network_cidrs(vpc.data)):
+    net = _network(cidr, "Subnet") if cidr is not None else None
+    if net is not None and not any(net.subnet_of(ipaddress.IPv4Network(c)) for c in vpc_cidrs.network_cidrs(vpc.data)):
         raise errors.ApiError(f"The CIDR '{cidr}' is invalid.", code="InvalidSubnet.Range")
     region_info = backend.regions.get(region)
     assert region_info is not None
@@ -352,10 +363,11 @@ def create_subnet(backend: Backend, region: str, vpc_id: str, cidr: str, zone_na
             f"in the following availability zones: {', '.join(z.name for z in region_info.zones)}.")
     with backend.store.transaction():
         for other in subnets(backend, region, vpc_id):
-            if ipaddress.ip_network(other.data["CidrBlock"]).overlaps(net):
+            theirs = other.data.get("CidrBlock")
+            if net is not None and theirs and ipaddress.ip_network(theirs).overlaps(net):
                 raise errors.ApiError(f"The CIDR '{cidr}' conflicts with another subnet",
                                       code="InvalidSubnet.Conflict")
-        record = create_subnet_record(backend, vpc, str(net), zone_name)
+        record = create_subnet_record(backend, vpc, str(net) if net is not None else None, zone_name)
         record.data["MapPublicIpOnLaunch"] = False
         backend.store.update(record)
         if ipv6_cidr:
@@ -432,7 +444,7 @@ async def close_vpc(backend: Backend, region: str, vpc_id: str) -> None:
             await backend.runtime.sync_vpc(peer_region, peer_vpc)
 
 
-async def open_subnet(backend: Backend, region: str, vpc_id: str, cidr: str, zone_name: str | None,
+async def open_subnet(backend: Backend, region: str, vpc_id: str, cidr: str | None, zone_name: str | None,
                       zone_id: str | None, tags: dict[str, str], ipv6_cidr: str | None = None) -> Record:
     record = create_subnet(backend, region, vpc_id, cidr, zone_name, zone_id, tags, ipv6_cidr)
     await backend.runtime.ensure_subnet_network(record)

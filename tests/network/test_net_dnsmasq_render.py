@@ -112,3 +112,22 @@ def test_options_refuse_what_dnsmasq_would_misread(kwargs: dict) -> None:
     base: dict = {"domain_name": "x.internal", "dns_servers": ("10.0.0.2",)}
     with pytest.raises(InvalidArgument):
         DhcpOptions(**(base | kwargs))
+
+
+def test_ipv6_only_subnet_gets_dhcpv6_and_ra_only() -> None:
+    spec = DnsmasqSpec(domain="ec2.internal", dns_ip="10.0.0.2", listen_addresses=("10.0.0.2",),
+                       subnets=(DhcpSubnet("br6", None, "2001:db8:5::/64"), DhcpSubnet("bra", "10.0.1.0/24")),
+                       dns_ipv6="fd00:ec2::253")
+    conf = render_conf(spec, DnsmasqPaths("/run/x/ns"), "nobody").splitlines()
+    assert "interface=br6" in conf and "dhcp-range=set:br6,2001:db8:5::,static,64,3600" in conf
+    assert not any(line.startswith(("dhcp-range=set:br6,1", "dhcp-option=tag:br6")) for line in conf)
+    assert "enable-ra" in conf and "dhcp-range=set:bra,10.0.1.0,static,255.255.255.0,3600" in conf
+    assert "dhcp-option=option6:dns-server,[fd00:ec2::253]" in conf
+    v6only = Lease("02:00:00:00:00:0c", None, "i-0123456789abcdef0", "2001:db8:5::10")
+    assert render_dhcp_hosts([v6only]) == "02:00:00:00:00:0c,[2001:db8:5::10],i-0123456789abcdef0\n"
+    assert render_addn_hosts([v6only, *LEASES], "ec2.internal", [("i-0123456789abcdef0.ec2.internal",
+                                                                  "2001:db8:5::10")]) == (
+        "10.0.1.5 ip-10-0-1-5.ec2.internal ip-10-0-1-5\n10.0.2.7 ip-10-0-2-7.ec2.internal ip-10-0-2-7\n"
+        "2001:db8:5::10 i-0123456789abcdef0.ec2.internal\n")
+    with pytest.raises(InvalidArgument):
+        Lease("02:00:00:00:00:0d", None, "i-0123456789abcdef1")  # neither IPv4 nor IPv6

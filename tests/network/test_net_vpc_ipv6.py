@@ -24,10 +24,10 @@ from orchestrator.drivers.network.dnsmasq import Lease
 from orchestrator.drivers.network.names import bridge_name
 from orchestrator.drivers.network.vpc import LinuxVpcNetwork
 
-VPC, SUB, SUB4 = rid("vpc"), rid("subnet"), rid("subnet")
-NET6 = "2001:db8:77:1::/64"
-MAC, MAC_OTHER = "02:00:0a:07:01:05", "02:00:0a:07:01:09"
-ADDR6 = "2001:db8:77:1::1f"
+VPC, SUB, SUB4, SUB6 = rid("vpc"), rid("subnet"), rid("subnet"), rid("subnet")
+NET6, NET6_ONLY = "2001:db8:77:1::/64", "2001:db8:77:2::/64"
+MAC, MAC_OTHER, MAC6 = "02:00:0a:07:01:05", "02:00:0a:07:01:09", "02:00:0a:07:02:05"
+ADDR6, ADDR6_ONLY = "2001:db8:77:1::1f", "2001:db8:77:2::a"
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +36,13 @@ def vpc6(net_driver: LinuxVpcNetwork, make_guest):
     d.ensure_vpc(VPC, "10.7.0.0/16")
     d.ensure_subnet(VPC, SUB, "10.7.1.0/24", NET6)
     d.ensure_subnet(VPC, SUB4, "10.7.2.0/24")
-    d.set_leases(VPC, [Lease(MAC, "10.7.1.5", "ip-10-7-1-5", ADDR6)])
+    d.ensure_subnet(VPC, SUB6, None, NET6_ONLY)  # IPv6-only
+    d.set_leases(VPC, [Lease(MAC, "10.7.1.5", "ip-10-7-1-5", ADDR6), Lease(MAC6, None, "i-0abc", ADDR6_ONLY)])
     guest = make_guest(VPC, SUB, MAC)
     netlink.sysctl(guest.ns, "net.ipv6.conf.eth0.accept_ra", "0")  # the test reads the RA itself
-    yield {"guest": guest, "other": make_guest(VPC, SUB, MAC_OTHER)}
+    v6only = make_guest(VPC, SUB6, MAC6)
+    netlink.sysctl(v6only.ns, "net.ipv6.conf.eth0.accept_ra", "0")
+    yield {"guest": guest, "other": make_guest(VPC, SUB, MAC_OTHER), "v6only": v6only}
     d.delete_vpc(VPC)
 
 
@@ -82,13 +85,19 @@ def _ifindex(ns: str) -> int:
 def solicit(ns: str, mac: str, timeout: float = 8.0) -> list[str]:
     """A DHCPv6 Solicit from ``ns``'s eth0 (DUID-LL of ``mac``, one IA_NA); the addresses of the
     Advertise's IA_NA ([] when none came)."""
+    data = advertise(ns, mac, timeout)
+    return _ia_addresses(data) if data is not None else []
+
+
+def advertise(ns: str, mac: str, timeout: float = 8.0, extra: bytes = b"") -> bytes | None:
+    """The options of the Advertise answering a Solicit (plus ``extra`` options) from ``ns``'s eth0."""
     ll = _link_local(ns)
     _wait_usable(ns, ll)
     xid = secrets.token_bytes(3)
     duid = struct.pack("!HH", 3, 1) + bytes.fromhex(mac.replace(":", ""))
     iana = struct.pack("!III", 1, 0, 0)
     msg = (b"\x01" + xid + struct.pack("!HH", 1, len(duid)) + duid + struct.pack("!HH", 3, len(iana)) + iana
-           + struct.pack("!HHH", 8, 2, 0))
+           + struct.pack("!HHH", 8, 2, 0) + extra)
     idx = _ifindex(ns)
     with netlink.netns_socket(ns, socket.AF_INET6, socket.SOCK_DGRAM) as s:
         s.bind((ll, 546, 0, idx))
@@ -101,8 +110,8 @@ def solicit(ns: str, mac: str, timeout: float = 8.0) -> list[str]:
             except TimeoutError:
                 continue
             if data[0] == 2 and data[1:4] == xid:
-                return _ia_addresses(data[4:])
-    return []
+                return data[4:]
+    return None
 
 
 def _options(data: bytes) -> list[tuple[int, bytes]]:
@@ -174,7 +183,28 @@ def test_removing_the_block_removes_the_router_address(net_driver: LinuxVpcNetwo
     try:
         assert all(a.startswith("fe80:") for a in addrs6(ns, bridge_name(SUB)))
         conf = open(os.path.join(net_driver.run_dir, ns, "dnsmasq.conf")).read()
-        assert "2001:db8:77:1::" not in conf and "enable-ra" not in conf
+        assert "2001:db8:77:1::" not in conf  # (enable-ra stays: the IPv6-only subnet still has RAs)
     finally:
         net_driver.ensure_subnet(VPC, SUB, "10.7.1.0/24", NET6)
     assert "2001:db8:77:1::1/64" in addrs6(ns, bridge_name(SUB))
+
+
+def test_ipv6_only_subnet_bridge_has_no_ipv4_and_serves_dhcpv6(net_driver: LinuxVpcNetwork, vpc6) -> None:
+    ns = net_driver.netns_name(VPC)
+    v4 = subprocess.run(["ip", "netns", "exec", ns, "ip", "-o", "-4", "addr", "show", "dev", bridge_name(SUB6)],
+                        capture_output=True, text=True, check=True).stdout
+    assert v4.strip() == ""
+    assert "2001:db8:77:2::1/64" in addrs6(ns, bridge_name(SUB6))
+    conf = open(os.path.join(net_driver.run_dir, ns, "dnsmasq.conf")).read()
+    assert f"dhcp-range=set:{bridge_name(SUB6)},2001:db8:77:2::,static,64,3600" in conf
+    assert f"dhcp-option=tag:{bridge_name(SUB6)}" not in conf
+    assert "listen-address=fd00:ec2::253" in conf and "dhcp-option=option6:dns-server,[fd00:ec2::253]" in conf
+    assert solicit(vpc6["v6only"].ns, MAC6) == [ADDR6_ONLY]
+    answer = advertise(vpc6["v6only"].ns, MAC6, extra=struct.pack("!HHH", 6, 2, 23))  # ORO: DNS servers
+    assert answer is not None
+    assert [str(ipaddress.IPv6Address(body[:16])) for code, body in _options(answer) if code == 23] == [
+        "fd00:ec2::253"]
+    ra = router_advert(vpc6["v6only"].ns)
+    assert ra[5] & 0x80 and struct.unpack("!H", ra[6:8])[0] > 0  # managed, a default router
+    net_driver.ensure_vpc(VPC, "10.7.0.0/16")  # rebuilt from the state file (as after a restart): still IPv6-only
+    assert "2001:db8:77:2::1/64" in addrs6(ns, bridge_name(SUB6))

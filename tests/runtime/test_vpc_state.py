@@ -211,3 +211,34 @@ def test_a_rule_naming_a_prefix_list_matches_the_lists_cidrs() -> None:
     assert vpc_state.firewall_model(view, str)[1][group.id].ingress[0].cidrs == ("10.1.0.0/16", "192.0.2.7/32")
     assert vpc_state.firewall_group(group).ingress == (fw.Rule("tcp", 443, 443),)  # unknown list: matches nothing
     fw.check_rule(vpc_state.firewall_group(group).ingress[0])
+
+
+def v6only_world() -> VpcView:
+    """One running instance of an IPv6-only subnet (no IPv4 anywhere), AAAA records asked for."""
+    sub = Record("subnet-6", "subnet", REGION, "available", {"VpcId": "vpc-1", "Ipv6Native": True,
+                 "Ipv6CidrBlockAssociationSet": [{"Ipv6CidrBlock": "2001:db8:0:1::/64"}]})
+    nic = eni("eni-a", "", MACS["eni-a"], subnet_id="subnet-6")
+    del nic.data["PrivateIpAddress"]
+    nic.data["Ipv6Addresses"] = ["2001:db8:0:1::4", "2001:db8:0:1::5"]
+    inst = instance("i-06", "running", "", "eni-a", SubnetId="subnet-6", PrivateDnsNameOptions={
+        "HostnameType": "resource-name", "EnableResourceNameDnsARecord": False,
+        "EnableResourceNameDnsAAAARecord": True})
+    del inst.data["PrivateIpAddress"]
+    inst.data["MetadataOptions"]["HttpProtocolIpv6"] = "enabled"
+    return world(subnets={"subnet-6": sub}, instances=[inst], enis={"i-06": [nic]})
+
+
+def test_an_ipv6_only_instance_has_dhcpv6_ipv6_ports_metadata_and_aaaa() -> None:
+    view = v6only_world()
+    assert vpc_state.leases(view) == [Lease(MACS["eni-a"], None, "i-06", "2001:db8:0:1::4")]
+    ports, _ = vpc_state.firewall_model(view, lambda e: "tap" + e)
+    assert [(p.ips, p.ipv6s) for p in ports] == [((), ("2001:db8:0:1::4", "2001:db8:0:1::5"))]
+    assert vpc_state.nat_table(view) == {}
+    table = vpc_state.metadata_table(view, lambda iid: {})
+    assert sorted(table) == ["2001:db8:0:1::4"]  # known by its first IPv6 address
+    md = table["2001:db8:0:1::4"]
+    assert md.private_ip is None and md.local_hostname == "i-06.ec2.internal" and md.subnet_cidr is None
+    (nic,) = md.network_interfaces
+    assert nic.private_ips == [] and nic.local_hostname == "i-06.ec2.internal"
+    assert sorted(vpc_state.metadata_table6(view, table)) == ["2001:db8:0:1::4", "2001:db8:0:1::5"]
+    assert [(r.name, r.ip) for r in vpc_state.host_records(view)] == [("i-06.ec2.internal", "2001:db8:0:1::4")]

@@ -21,7 +21,7 @@ _FILTERS = {
     "availability-zone": lambda e: e["AvailabilityZone"],
     "status": lambda e: e["Status"],
     "mac-address": lambda e: e["MacAddress"],
-    "private-ip-address": lambda e: e["PrivateIpAddress"],
+    "private-ip-address": lambda e: e.get("PrivateIpAddress"),
     "addresses.private-ip-address": lambda e: [a["PrivateIpAddress"] for a in e["PrivateIpAddresses"]],
     "attachment.instance-id": lambda e: (e.get("Attachment") or {}).get("InstanceId"),
     "attachment.device-index": lambda e: (e.get("Attachment") or {}).get("DeviceIndex"),

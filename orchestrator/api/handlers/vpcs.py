@@ -9,7 +9,7 @@ from orchestrator.api.describe import respond
 from orchestrator.api.filter_paths import absent
 from orchestrator.api.registry import action
 from orchestrator.domain import errors
-from orchestrator.services import subnet_attributes, vpc_ipv6, vpcs
+from orchestrator.services import ipv6_native, subnet_attributes, vpc_ipv6, vpcs
 from orchestrator.services import tags as tag_service
 
 
@@ -44,7 +44,8 @@ _DNS_ON_LAUNCH = "PrivateDnsNameOptionsOnLaunch"
 _SUBNET_FILTERS = {
     "subnet-id": lambda s: s["SubnetId"], "subnet-arn": lambda s: s["SubnetArn"],
     "vpc-id": lambda s: s["VpcId"], "vpcId": lambda s: s["VpcId"],
-    "cidr-block": lambda s: s["CidrBlock"], "cidr": lambda s: s["CidrBlock"], "cidrBlock": lambda s: s["CidrBlock"],
+    "cidr-block": lambda s: s.get("CidrBlock"), "cidr": lambda s: s.get("CidrBlock"),
+    "cidrBlock": lambda s: s.get("CidrBlock"),
     "availability-zone": lambda s: s["AvailabilityZone"], "availabilityZone": lambda s: s["AvailabilityZone"],
     "availability-zone-id": lambda s: s["AvailabilityZoneId"], "availabilityZoneId": lambda s: s["AvailabilityZoneId"],
     "default-for-az": lambda s: s["DefaultForAz"], "defaultForAz": lambda s: s["DefaultForAz"],
@@ -99,15 +100,9 @@ async def delete_vpc(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]
 
 @action("CreateSubnet")
 async def create_subnet(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    if not req.get("CidrBlock") and not req.get("Ipv6CidrBlock"):
-        raise errors.MissingParameter("CidrBlock or Ipv6CidrBlock")
-    if req.get("Ipv6Native"):
-        raise errors.InvalidParameterValue.for_param(
-            "ipv6Native", "true", "ec2d's subnets are dual stack: IPv6-only subnets are not served.")
-    if not req.get("CidrBlock"):
-        raise errors.MissingParameter("The request must contain the parameter cidrBlock")
+    ipv6_native.check_create(req)
     tags = tag_service.tags_from_specifications(req.get("TagSpecifications"), "subnet")
-    record = await vpcs.open_subnet(ctx.backend, ctx.region, req["VpcId"], req["CidrBlock"],
+    record = await vpcs.open_subnet(ctx.backend, ctx.region, req["VpcId"], req.get("CidrBlock"),
                                     req.get("AvailabilityZone"), req.get("AvailabilityZoneId"), tags,
                                     req.get("Ipv6CidrBlock"))
     return {"Subnet": vpcs.describe_subnet(ctx.backend, record, tags)}

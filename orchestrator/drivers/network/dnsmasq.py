@@ -44,17 +44,21 @@ DEFAULT_LEASE_TIME = 3600
 @dataclass(frozen=True)
 class Lease:
     """A static DHCP lease + DNS record: ``hostname`` is short (``ip-10-0-1-5``) or a FQDN;
-    ``ipv6``: the address DHCPv6 hands out to the same MAC (the interface's first IPv6 address)."""
+    ``ipv6``: the address DHCPv6 hands out to the same MAC (the interface's first IPv6 address);
+    ``ip`` None: an interface of an IPv6-only subnet (DHCPv6 only, then ``ipv6`` is required)."""
 
     mac: str
-    ip: str
+    ip: str | None
     hostname: str
     ipv6: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mac", self.mac.lower())
+        if self.ip is None and self.ipv6 is None:
+            raise InvalidArgument("a lease needs an IPv4 or an IPv6 address")
         try:
-            ipaddress.IPv4Address(self.ip)
+            if self.ip is not None:
+                ipaddress.IPv4Address(self.ip)
         except ValueError as exc:
             raise InvalidArgument(f"bad IPv4 address {self.ip!r}") from exc
         parts = self.mac.split(":")
@@ -72,11 +76,12 @@ class Lease:
 @dataclass(frozen=True)
 class DhcpSubnet:
     bridge: str  # the interface dnsmasq serves the subnet on; also used as the dhcp tag
-    cidr: str
+    cidr: str | None  # None: an IPv6-only subnet (DHCPv6 and router advertisements only)
     ipv6_cidr: str | None = None  # the subnet's /64: DHCPv6 (static) and router advertisements
 
     @property
     def gateway(self) -> str:
+        assert self.cidr is not None
         return subnet_gateway(self.cidr)
 
 
@@ -124,6 +129,7 @@ class DnsmasqSpec:
     addresses: tuple[tuple[str, str], ...] = ()
     # the VPC's DHCP options set; None: the region's default (``domain`` and ``dns_ip``)
     options: DhcpOptions | None = None
+    dns_ipv6: str | None = None  # the resolver's IPv6 address DHCPv6 (and the RAs) hand out
 
     @property
     def dhcp_options(self) -> DhcpOptions:
@@ -212,12 +218,13 @@ def render_conf(spec: DnsmasqSpec, paths: DnsmasqPaths, user: str) -> str:
             raise InvalidArgument(f"bad IPv4 address {ip!r} for {domain}") from exc
         lines.append(f"address=/{domain}/{ip}")
     for sub in sorted(spec.subnets, key=lambda s: s.bridge):
-        net = ipaddress.IPv4Network(sub.cidr)
-        lines += [
-            f"interface={sub.bridge}",
-            f"dhcp-range=set:{sub.bridge},{net.network_address},static,{net.netmask},{spec.lease_time}",
-            f"dhcp-option=tag:{sub.bridge},option:router,{sub.gateway}",
-        ]
+        lines.append(f"interface={sub.bridge}")
+        if sub.cidr is not None:
+            net = ipaddress.IPv4Network(sub.cidr)
+            lines += [
+                f"dhcp-range=set:{sub.bridge},{net.network_address},static,{net.netmask},{spec.lease_time}",
+                f"dhcp-option=tag:{sub.bridge},option:router,{sub.gateway}",
+            ]
         if sub.ipv6_cidr:
             net6 = ipaddress.IPv6Network(sub.ipv6_cidr)
             # stateful only: the RA carries the M flag and the prefix without the A flag (no SLAAC),
@@ -226,6 +233,8 @@ def render_conf(spec: DnsmasqSpec, paths: DnsmasqPaths, user: str) -> str:
                          f"{spec.lease_time}")
     if any(sub.ipv6_cidr for sub in spec.subnets):
         lines.append("enable-ra")
+        if spec.dns_ipv6:
+            lines.append(f"dhcp-option=option6:dns-server,[{ipaddress.IPv6Address(spec.dns_ipv6)}]")
     return "\n".join(lines) + "\n"
 
 
@@ -256,16 +265,18 @@ def _fqdn(hostname: str, domain: str) -> str:
 
 
 def render_dhcp_hosts(leases: Iterable[Lease]) -> str:
-    return "".join(f"{ls.mac},{ls.ip},{f'[{ls.ipv6}],' if ls.ipv6 else ''}{_short(ls.hostname)}\n"
-                   for ls in sorted(leases, key=lambda x: x.mac))
+    return "".join(f"{ls.mac},{f'{ls.ip},' if ls.ip else ''}{f'[{ls.ipv6}],' if ls.ipv6 else ''}"
+                   f"{_short(ls.hostname)}\n" for ls in sorted(leases, key=lambda x: x.mac))
 
 
 def render_addn_hosts(leases: Iterable[Lease], domain: str, records: Iterable[tuple[str, str]] = ()) -> str:
     """``IP fqdn short`` per lease, then ``IP name`` per extra record ``(name, ip)`` (a name with
-    several records resolves to all of its addresses)."""
+    several records resolves to all of its addresses; an IPv6 one is an AAAA record). A lease
+    without IPv4 (an IPv6-only subnet's) gives no line: its AAAA record is an extra record when
+    its subnet asks for one."""
     return "".join(
         f"{ls.ip} {_fqdn(ls.hostname, domain)} {_short(ls.hostname)}\n"
-        for ls in sorted(leases, key=lambda x: (ipaddress.IPv4Address(x.ip), x.mac))
+        for ls in sorted((x for x in leases if x.ip), key=lambda x: (ipaddress.IPv4Address(x.ip or ""), x.mac))
     ) + "".join(f"{ip} {name}\n" for name, ip in sorted(set(records)))
 
 

@@ -56,6 +56,7 @@ TAP_HEX = 10
 METADATA_IP = "169.254.169.254"
 METADATA_IPV6 = "fd00:ec2::254"  # the metadata service over IPv6 (instances with HttpProtocolIpv6)
 LINK_LOCAL_DNS_IP = "169.254.169.253"
+LINK_LOCAL_DNS_IPV6 = "fd00:ec2::253"  # the VPC resolver over IPv6 (handed out by DHCPv6), as on Nitro
 # ec2d's in-VPC HTTPS endpoint for the AWS services it serves: VPC DNS answers every
 # ``*.amazonaws.com`` name with it (like an interface endpoint with private DNS, for all services)
 SERVICE_ENDPOINT_IP = "169.254.169.250"

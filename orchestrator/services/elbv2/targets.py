@@ -30,7 +30,8 @@ def live(record: Record, now: float) -> list[TargetRegistration]:
 
 def _zone_of_ip(backend: Backend, region: str, vpc_id: str, ip: str) -> str | None:
     for subnet in backend.store.list("subnet", region):
-        if subnet.data["VpcId"] == vpc_id and ipaddress.ip_address(ip) in ipaddress.ip_network(subnet.data["CidrBlock"]):
+        cidr = subnet.data.get("CidrBlock")  # none in an IPv6-only subnet
+        if subnet.data["VpcId"] == vpc_id and cidr and ipaddress.ip_address(ip) in ipaddress.ip_network(cidr):
             return str(subnet.data["AvailabilityZone"])
     return None
 

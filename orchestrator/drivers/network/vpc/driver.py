@@ -42,7 +42,7 @@ from ..names import tap_name as _tap_name
 from .peering import PeeringLink
 
 __all__ = ["DhcpOptions", "HostRecord", "Lease", "LocalAddress", "PeeringLink", "SweepReport", "VpcNetworkDriver", "check_secondary_cidrs",
-           "check_subnet_in_vpc"]
+           "check_subnet_cidrs", "check_subnet_in_vpc"]
 
 
 @dataclass(frozen=True)
@@ -57,16 +57,17 @@ class LocalAddress:
 @dataclass(frozen=True)
 class HostRecord:
     """An extra DNS A record the VPC's resolver answers (a load balancer's name -> a node address;
-    several records of one name give several addresses). ``ip`` may be outside the VPC (public)."""
+    several records of one name give several addresses). ``ip`` may be outside the VPC (public);
+    an IPv6 ``ip`` makes an AAAA record (an IPv6-only subnet's resource names)."""
 
     name: str
     ip: str
 
     def __post_init__(self) -> None:
         try:
-            ipaddress.IPv4Address(self.ip)
+            object.__setattr__(self, "ip", str(ipaddress.ip_address(self.ip)))
         except ValueError as exc:
-            raise InvalidArgument(f"bad IPv4 address {self.ip!r}") from exc
+            raise InvalidArgument(f"bad IP address {self.ip!r}") from exc
         if not self.name or any(c.isspace() or c in ",#" for c in self.name) or "." not in self.name:
             raise InvalidArgument(f"bad DNS name {self.name!r}")
 
@@ -78,6 +79,15 @@ class SweepReport:
     dnsmasq_pids: list[int] = field(default_factory=list)
     routes: list[str] = field(default_factory=list)
     state_dirs: list[str] = field(default_factory=list)
+
+
+def check_subnet_cidrs(cidr: str | None, ipv6_cidr: str | None) -> ipaddress.IPv4Network | None:
+    """A subnet's IPv4 network (None: IPv6-only, which then needs its /64); its IPv6 block a /64."""
+    if ipv6_cidr is not None and ipaddress.IPv6Network(ipv6_cidr).prefixlen != 64:
+        raise InvalidArgument(f"subnet IPv6 CIDR {ipv6_cidr} must be a /64")
+    if cidr is None and ipv6_cidr is None:
+        raise InvalidArgument("an IPv6-only subnet needs its IPv6 /64")
+    return ipaddress.IPv4Network(cidr) if cidr is not None else None
 
 
 def check_subnet_in_vpc(vpc_cidrs: str | Sequence[str], cidr: str, others: dict[str, str], subnet_id: str) -> None:
@@ -147,9 +157,10 @@ class VpcNetworkDriver(ABC):
         leases. A CIDR still holding a subnet cannot be removed (``InvalidArgument``)."""
 
     @abstractmethod
-    def ensure_subnet(self, vpc_id: str, subnet_id: str, cidr: str, ipv6_cidr: str | None = None) -> None:
+    def ensure_subnet(self, vpc_id: str, subnet_id: str, cidr: str | None, ipv6_cidr: str | None = None) -> None:
         """The subnet's bridge (gateway, and ``::1`` of its IPv6 /64 when it has one) and DHCP
-        on it (DHCPv6 and router advertisements for the /64)."""
+        on it (DHCPv6 and router advertisements for the /64). ``cidr`` None: an IPv6-only subnet
+        (``ipv6_cidr`` required): no IPv4 address on its bridge and no DHCPv4 on it."""
 
     @abstractmethod
     def delete_subnet(self, vpc_id: str, subnet_id: str) -> None: ...

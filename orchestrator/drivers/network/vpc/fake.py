@@ -19,6 +19,7 @@ from .driver import (
     SweepReport,
     VpcNetworkDriver,
     check_secondary_cidrs,
+    check_subnet_cidrs,
     check_subnet_in_vpc,
 )
 from .peering import PeeringLink
@@ -30,6 +31,7 @@ __all__ = ["FakeVpc", "FakeVpcNetwork"]
 class FakeVpc:
     cidr: str
     subnets: dict[str, str] = field(default_factory=dict)
+    v6only: set[str] = field(default_factory=set)  # IPv6-only subnets (no IPv4 CIDR)
     secondary: list[str] = field(default_factory=list)
     ports: dict[str, str] = field(default_factory=dict)  # tap -> subnet id
     leases: list[Lease] = field(default_factory=list)
@@ -98,13 +100,15 @@ class FakeVpcNetwork(VpcNetworkDriver):
             self.unreachable -= {c for c in vpc.secondary if c not in wanted and c not in others}
             vpc.secondary = wanted
 
-    def ensure_subnet(self, vpc_id: str, subnet_id: str, cidr: str, ipv6_cidr: str | None = None) -> None:
+    def ensure_subnet(self, vpc_id: str, subnet_id: str, cidr: str | None, ipv6_cidr: str | None = None) -> None:
         self._rec("ensure_subnet", vpc_id, subnet_id, cidr, *((ipv6_cidr,) if ipv6_cidr else ()))
-        if ipv6_cidr is not None and ipaddress.IPv6Network(ipv6_cidr).prefixlen != 64:
-            raise InvalidArgument(f"subnet IPv6 CIDR {ipv6_cidr} must be a /64")
+        check_subnet_cidrs(cidr, ipv6_cidr)
         bridge_name(subnet_id)
         with self._lock:
             vpc = self._vpc(vpc_id)
+            if cidr is None:  # IPv6-only: a bridge without IPv4
+                vpc.v6only.add(subnet_id)
+                return
             known = vpc.subnets.get(subnet_id)
             if known is not None and ipaddress.IPv4Network(known) != ipaddress.IPv4Network(cidr):
                 raise AlreadyExists(f"subnet {subnet_id} exists with CIDR {known}, not {cidr}")
@@ -117,13 +121,14 @@ class FakeVpcNetwork(VpcNetworkDriver):
             vpc = self.vpcs.get(vpc_id)
             if vpc is not None:
                 vpc.subnets.pop(subnet_id, None)
+                vpc.v6only.discard(subnet_id)
                 vpc.ports = {t: s for t, s in vpc.ports.items() if s != subnet_id}
 
     def plug_port(self, vpc_id: str, subnet_id: str, tap_name: str) -> None:
         self._rec("plug_port", vpc_id, subnet_id, tap_name)
         with self._lock:
             vpc = self._vpc(vpc_id)
-            if subnet_id not in vpc.subnets:
+            if subnet_id not in vpc.subnets and subnet_id not in vpc.v6only:
                 raise SubnetNotFound(f"subnet {subnet_id} has no bridge")
             vpc.ports[tap_name] = subnet_id
 
@@ -139,10 +144,10 @@ class FakeVpcNetwork(VpcNetworkDriver):
         with self._lock:
             vpc = self._vpc(vpc_id)
             for lease in leases:
-                if not any(ipaddress.IPv4Address(lease.ip) in ipaddress.IPv4Network(c)
+                if lease.ip is not None and not any(ipaddress.IPv4Address(lease.ip) in ipaddress.IPv4Network(c)
                            for c in (vpc.cidr, *vpc.secondary)):
                     raise InvalidArgument(f"lease {lease.ip} is outside VPC {vpc_id} ({vpc.cidr})")
-            vpc.leases = sorted(set(leases), key=lambda x: (x.mac, x.ip))
+            vpc.leases = sorted(set(leases), key=lambda x: (x.mac, x.ip or ""))
 
     def set_dhcp_options(self, vpc_id: str, options: DhcpOptions | None) -> None:
         self._rec("set_dhcp_options", vpc_id, options)

@@ -34,6 +34,7 @@ from ..errors import (
 )
 from ..names import (
     LINK_LOCAL_DNS_IP,
+    LINK_LOCAL_DNS_IPV6,
     METADATA_IP,
     METADATA_IPV6,
     SERVICE_DOMAIN,
@@ -56,6 +57,7 @@ from .driver import (
     SweepReport,
     VpcNetworkDriver,
     check_secondary_cidrs,
+    check_subnet_cidrs,
     check_subnet_in_vpc,
 )
 from .peering import PeeringLink
@@ -70,6 +72,7 @@ class _VpcState:
     subnets: dict[str, str] = field(default_factory=dict)  # subnet id -> cidr
     secondary: list[str] = field(default_factory=list)  # secondary IPv4 CIDRs
     subnets6: dict[str, str] = field(default_factory=dict)  # subnet id -> its IPv6 /64 (when it has one)
+    # (an IPv6-only subnet is in subnets6 only)
     leases: list[Lease] = field(default_factory=list)
     local: list[LocalAddress] = field(default_factory=list)  # the namespace's own addresses on bridges
     records: list[HostRecord] = field(default_factory=list)  # extra DNS records
@@ -79,6 +82,10 @@ class _VpcState:
     def cidrs(self) -> list[str]:
         """Every IPv4 CIDR of the VPC, the primary first."""
         return [self.cidr, *self.secondary]
+
+    def subnet_ids(self) -> list[str]:
+        """Every subnet, IPv6-only ones too."""
+        return sorted(set(self.subnets) | set(self.subnets6))
 
     def to_json(self) -> str:
         return json.dumps(
@@ -189,24 +196,25 @@ class LinuxVpcNetwork(VpcNetworkDriver):
         spec = DnsmasqSpec(
             domain=dns_domain(self.region),
             dns_ip=vpc_dns_ip(state.cidr),
-            listen_addresses=(vpc_dns_ip(state.cidr), LINK_LOCAL_DNS_IP),
-            subnets=tuple(DhcpSubnet(bridge_name(sid), cidr, state.subnets6.get(sid))
-                          for sid, cidr in sorted(state.subnets.items())),
+            listen_addresses=(vpc_dns_ip(state.cidr), LINK_LOCAL_DNS_IP, *((LINK_LOCAL_DNS_IPV6,) if _HAS_IPV6 else ())),
+            dns_ipv6=LINK_LOCAL_DNS_IPV6 if _HAS_IPV6 else None,
+            subnets=tuple(DhcpSubnet(bridge_name(sid), state.subnets.get(sid), state.subnets6.get(sid))
+                          for sid in state.subnet_ids()),
             addresses=((SERVICE_DOMAIN, SERVICE_ENDPOINT_IP), *s3_host_names(self.service_regions)),
             options=state.options,
         )
         return self._dnsmasq(state.vpc_id).apply(spec, state.leases, [(r.name, r.ip) for r in state.records])
 
     @staticmethod
-    def _ensure_bridge(ns: str, subnet_id: str, cidr: str, local: Sequence[str] = (),
+    def _ensure_bridge(ns: str, subnet_id: str, cidr: str | None, local: Sequence[str] = (),
                        ipv6_cidr: str | None = None) -> None:
         """The subnet's bridge with its gateway first (the primary address: the source of what
         the namespace sends on it) and the namespace's ``local`` addresses in the subnet; with an
-        IPv6 /64, its router address ``::1`` (as EC2 uses), without one no global IPv6 address."""
-        net = ipaddress.IPv4Network(cidr)
-        gateway = f"{subnet_gateway(str(net))}/{net.prefixlen}"
-        netlink.ensure_bridge(ns, bridge_name(subnet_id), [gateway, *(f"{ip}/{net.prefixlen}" for ip in local)],
-                              mac=bridge_mac(subnet_id))
+        IPv6 /64, its router address ``::1`` (as EC2 uses), without one no global IPv6 address.
+        An IPv6-only subnet (``cidr`` None) has no IPv4 address on its bridge."""
+        net = ipaddress.IPv4Network(cidr) if cidr is not None else None
+        v4 = [f"{subnet_gateway(str(net))}/{net.prefixlen}", *(f"{ip}/{net.prefixlen}" for ip in local)] if net else []
+        netlink.ensure_bridge(ns, bridge_name(subnet_id), v4, mac=bridge_mac(subnet_id))
         net6 = ipaddress.IPv6Network(ipv6_cidr) if ipv6_cidr else None
         if net6 is not None or _HAS_IPV6:  # a kernel without IPv6 has no addresses to remove
             netlink.set_addresses6(ns, bridge_name(subnet_id), [f"{net6[1]}/{net6.prefixlen}"] if net6 else [])
@@ -263,14 +271,16 @@ class LinuxVpcNetwork(VpcNetworkDriver):
                 netlink.add_address(ns, SERVICE_IF, f"{addr}/32")
             if _HAS_IPV6:
                 netlink.add_address6(ns, SERVICE_IF, f"{METADATA_IPV6}/128")  # IMDS over IPv6 (HttpProtocolIpv6)
+                netlink.add_address6(ns, SERVICE_IF, f"{LINK_LOCAL_DNS_IPV6}/128")  # the resolver over IPv6
             imds_limit.ensure(ns)  # EC2's 1,024 packets/s per ENI to the metadata service
             if state is None:
                 state = _VpcState(vpc_id=vpc_id, cidr=str(net))
                 self._save(state)
             for extra in state.secondary:  # the secondary CIDRs' routes too (e.g. after a reboot)
                 routes.ensure_unreachable(extra, prefix=self.prefix)
-            for sid, scidr in state.subnets.items():  # rebuild known subnets (e.g. after a reboot)
-                self._ensure_bridge(ns, sid, scidr, self._local_on(state, sid), state.subnets6.get(sid))
+            for sid in state.subnet_ids():  # rebuild known subnets (e.g. after a reboot)
+                self._ensure_bridge(ns, sid, state.subnets.get(sid), self._local_on(state, sid),
+                                    state.subnets6.get(sid))
             self._sync_dnsmasq(state)
 
     def delete_vpc(self, vpc_id: str) -> None:
@@ -309,22 +319,23 @@ class LinuxVpcNetwork(VpcNetworkDriver):
 
     # ------------------------------------------------------------------ subnets
 
-    def ensure_subnet(self, vpc_id: str, subnet_id: str, cidr: str, ipv6_cidr: str | None = None) -> None:
+    def ensure_subnet(self, vpc_id: str, subnet_id: str, cidr: str | None, ipv6_cidr: str | None = None) -> None:
         """Bridge with the gateway address (and ``::1`` of ``ipv6_cidr``); dnsmasq restarted to
-        serve DHCP (and DHCPv6 + router advertisements) on it."""
-        net = ipaddress.IPv4Network(cidr)
-        if ipv6_cidr is not None and ipaddress.IPv6Network(ipv6_cidr).prefixlen != 64:
-            raise InvalidArgument(f"subnet IPv6 CIDR {ipv6_cidr} must be a /64")
+        serve DHCP (and DHCPv6 + router advertisements) on it. ``cidr`` None: IPv6-only."""
+        net = check_subnet_cidrs(cidr, ipv6_cidr)
         ns = self.netns_name(vpc_id)
         with self._lock(vpc_id):
             state = self._require(vpc_id)
             known = state.subnets.get(subnet_id)
-            if known is not None and ipaddress.IPv4Network(known) != net:
+            if (known is not None or subnet_id in state.subnets6) and (
+                    None if known is None else ipaddress.IPv4Network(known)) != net:
                 raise AlreadyExists(f"subnet {subnet_id} exists with CIDR {known}, not {cidr}")
-            check_subnet_in_vpc(state.cidrs, str(net), state.subnets, subnet_id)
-            self._ensure_bridge(ns, subnet_id, str(net), self._local_on(state, subnet_id), ipv6_cidr)
-            if state.subnets.get(subnet_id) != str(net) or state.subnets6.get(subnet_id) != ipv6_cidr:
-                state.subnets[subnet_id] = str(net)
+            if net is not None:
+                check_subnet_in_vpc(state.cidrs, str(net), state.subnets, subnet_id)
+            self._ensure_bridge(ns, subnet_id, str(net) if net else None, self._local_on(state, subnet_id), ipv6_cidr)
+            if state.subnets.get(subnet_id) != (str(net) if net else None) or state.subnets6.get(subnet_id) != ipv6_cidr:
+                if net is not None:
+                    state.subnets[subnet_id] = str(net)
                 if ipv6_cidr:
                     state.subnets6[subnet_id] = str(ipaddress.IPv6Network(ipv6_cidr))
                 else:
@@ -339,8 +350,7 @@ class LinuxVpcNetwork(VpcNetworkDriver):
             if state is None or not netlink.netns_exists(ns):
                 return
             netlink.delete_link(ns, bridge_name(subnet_id))
-            state.subnets6.pop(subnet_id, None)
-            if state.subnets.pop(subnet_id, None) is not None:
+            if (state.subnets6.pop(subnet_id, None), state.subnets.pop(subnet_id, None)) != (None, None):
                 self._save(state)
             self._sync_dnsmasq(state)
 
@@ -380,10 +390,10 @@ class LinuxVpcNetwork(VpcNetworkDriver):
             state = self._require(vpc_id)
             vpc_nets = [ipaddress.IPv4Network(c) for c in state.cidrs]
             for lease in leases:
-                if not any(ipaddress.IPv4Address(lease.ip) in n for n in vpc_nets):
+                if lease.ip is not None and not any(ipaddress.IPv4Address(lease.ip) in n for n in vpc_nets):
                     raise InvalidArgument(f"lease {lease.ip} is outside VPC {vpc_id} ({', '.join(state.cidrs)})")
             removed = set(state.leases) - set(leases)
-            state.leases = sorted(set(leases), key=lambda x: (x.mac, x.ip))
+            state.leases = sorted(set(leases), key=lambda x: (x.mac, x.ip or ""))
             self._save(state)
             self._sync_dnsmasq(state)
             for lease in removed:
@@ -428,6 +438,8 @@ class LinuxVpcNetwork(VpcNetworkDriver):
     def _release(self, state: _VpcState, lease: Lease) -> None:
         """Drop dnsmasq's dynamic lease of a removed host (as Neutron does with dhcp_release), so
         the address can go to a new MAC at once instead of after the lease time."""
+        if lease.ip is None:
+            return
         addr = ipaddress.IPv4Address(lease.ip)
         for sid, cidr in state.subnets.items():
             if addr in ipaddress.IPv4Network(cidr):
