@@ -216,3 +216,20 @@ def egress6(tables: Sequence[Record], subnets: Mapping[str, Record], blocks: Seq
         outbound = sorted(r for e in eigw_ids for r in ranges_to(decided, e))
         out.append(SubnetEgress6(cidr6, cidrs(internet, 6), cidrs(outbound, 6)))
     return sorted(out, key=lambda e: _range6(e.cidr))
+
+
+def peering_ranges6(tables: Sequence[Record], subnets: Mapping[str, Record], live: set[str], pcx_id: str,
+                    peer_blocks: Sequence[str], local_blocks: Sequence[str]) -> list[tuple[str, tuple[str, ...]]]:
+    """:func:`peering_ranges` for IPv6: per subnet /64, the destinations inside the peer VPC's /56s
+    (``peer_blocks``) its route table sends to ``pcx_id``; subnets that send none are left out."""
+    out = []
+    for subnet in subnets.values():
+        cidr6 = next((a["Ipv6CidrBlock"] for a in subnet.data.get("Ipv6CidrBlockAssociationSet") or []), None)
+        table = table_for(tables, subnet.id)
+        if cidr6 is None or table is None:
+            continue
+        decided = decide6(table.data["Routes"], live, local_blocks)
+        ranges = intersect(ranges_to(decided, pcx_id), sorted(_range6(c) for c in peer_blocks))
+        if ranges:
+            out.append((cidr6, cidrs(ranges, 6)))
+    return sorted(out, key=lambda e: _range6(e[0]))

@@ -71,7 +71,8 @@ def peer_sides(parts: Parts, vpc_id: str) -> list[vpc_state.PeerSide]:
             out.append(vpc_state.PeerSide(r.id, peer["VpcId"], peer["CidrBlock"],
                                           parts.networks[peer["Region"]].netns_name(peer["VpcId"]),
                                           r.data["RequesterVpcInfo"]["VpcId"] == vpc_id, peer["Region"],
-                                          tuple(vpc_cidrs.secondary_cidrs(peer_vpc.data)) if peer_vpc else ()))
+                                          tuple(vpc_cidrs.secondary_cidrs(peer_vpc.data)) if peer_vpc else (),
+                                          tuple(vpc_state.record_ipv6_blocks(peer_vpc)) if peer_vpc else ()))
     return out
 
 

@@ -68,6 +68,7 @@ class PeerSide:
     requester: bool  # this VPC requested the connection
     peer_region: str
     secondary_cidrs: tuple[str, ...] = ()  # the peer VPC's secondary IPv4 blocks, as it has them now
+    ipv6_blocks: tuple[str, ...] = ()  # the peer VPC's IPv6 /56s
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,11 @@ def egress6(view: VpcView) -> list[SubnetEgress6]:
     """What crosses the VPC's link to the public network over IPv6, per subnet with a /64."""
     return route_plan.egress6(view.route_tables, view.subnets, _ipv6_blocks(view.vpc),
                               view.igw.id if view.igw is not None else None, list(view.eigws))
+
+
+def record_ipv6_blocks(record: Record) -> list[str]:
+    """A VPC's (or subnet's) IPv6 blocks."""
+    return _ipv6_blocks(record)
 
 
 def vpc_ipv6_blocks(view: VpcView) -> list[str]:

@@ -26,7 +26,7 @@ from orchestrator.store.sqlite import Record
 TARGETS = ("GatewayId", "NatGatewayId", "VpcPeeringConnectionId", "EgressOnlyInternetGatewayId")  # ec2d serves
 UNSERVED = ("InstanceId", "NetworkInterfaceId", "TransitGatewayId",
             "LocalGatewayId", "CarrierGatewayId", "VpcEndpointId", "CoreNetworkArn")
-IPV6_TARGETS = ("GatewayId", "EgressOnlyInternetGatewayId")  # the targets of IPv6 routes ec2d carries
+IPV6_TARGETS = ("GatewayId", "EgressOnlyInternetGatewayId", "VpcPeeringConnectionId")  # IPv6 routes ec2d carries
 EIGW = "EgressOnlyInternetGatewayId"
 
 
@@ -60,8 +60,8 @@ def _target(backend: Backend, region: str, table: Record[RouteTableData], req: M
     if key in UNSERVED:
         raise errors.ApiError(f"ec2d does not serve routes to {key} targets.", code="UnsupportedOperation")
     if ipv6 and key not in IPV6_TARGETS:
-        raise errors.ApiError(f"ec2d does not serve IPv6 routes to {key} targets (only to internet gateways "
-                              "and egress-only internet gateways).", code="UnsupportedOperation")
+        raise errors.ApiError(f"ec2d does not serve IPv6 routes to {key} targets (only to internet gateways, "
+                              "egress-only internet gateways and peering connections).", code="UnsupportedOperation")
     if key == EIGW:
         return _eigw_target(backend, region, table, value, ipv6)
     if key == "GatewayId":

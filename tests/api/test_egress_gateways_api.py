@@ -174,6 +174,8 @@ def test_ipv6_route_errors(net: dict[str, Any]) -> None:
             ({"DestinationIpv6CidrBlock": "::/0", "EgressOnlyInternetGatewayId": foreign}, "InvalidParameterValue"),
             ({"DestinationIpv6CidrBlock": net["block"], "EgressOnlyInternetGatewayId": gw}, "RouteAlreadyExists"),
             ({"DestinationIpv6CidrBlock": "::/0", "NatGatewayId": "nat-0123456789abcdef0"}, "UnsupportedOperation"),
+            ({"DestinationIpv6CidrBlock": "::/0", "VpcPeeringConnectionId": "pcx-0123456789abcdef0"},
+             "InvalidVpcPeeringConnectionID.NotFound"),
         ]
         for params, want in cases:
             with pytest.raises(ClientError) as e:

@@ -14,6 +14,7 @@ import pytest
 
 from orchestrator.drivers.network.public.driver import LINK_BLOCK, SubnetEgress6, link6
 from orchestrator.drivers.network.public.rules import render_route6
+from orchestrator.drivers.network.vpc import peering as links
 from orchestrator.runtime import route_plan
 from orchestrator.store.sqlite import Record
 
@@ -114,3 +115,23 @@ def test_route6_table_is_valid_nft() -> None:
     if done.returncode != 0 and "Operation not permitted" in done.stderr:
         pytest.skip("nft needs root")
     assert done.returncode == 0, done.stderr
+
+
+def test_peering_ranges6_cut_to_the_peer_blocks_and_link_filter() -> None:
+    peer = "2001:db8:0:200::/56"
+    tables = [table("rtb-main", [route6("::/0", VpcPeeringConnectionId="pcx-1")], main=True),
+              table("rtb-b", [route6(peer, EgressOnlyInternetGatewayId="eigw-1")], ("subnet-b",))]
+    live = route_plan.live_targets(None, [], ["pcx-1"], eigws=["eigw-1"])
+    got = route_plan.peering_ranges6(tables, SUBNETS, live, "pcx-1", [peer], [BLOCK])
+    assert got == [("2001:db8:0:101::/64", (peer,))]  # a wider route is cut to the peer's /56; B sends it elsewhere
+    assert route_plan.peering_ranges6(tables, SUBNETS, {"local"}, "pcx-1", [peer], [BLOCK]) == []  # not active
+    link = links.PeeringLink("pcx-0123456789abcdef0", "ns", "10.9.0.0/16", True, (), (), (peer,), tuple(got))
+    text = links.render6([link])
+    name = links.ifname(link.pcx_id)
+    assert "table ip6 ec2d_pcx6" in text and 'iifname "px*" oifname "px*" drop' in text
+    assert 'iifname "px*" oifname "igw0" drop' in text
+    allow = text.index(f'oifname "{name}" ip6 saddr 2001:db8:0:101::/64 ip6 daddr {{ {peer} }} accept')
+    assert allow < text.index(f'oifname "{name}" drop')
+    assert 'iifname "px*" icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept' in text
+    assert links.address6("100.66.0.1/30") != links.address6("100.66.0.2") and links.address6(
+        "100.66.0.1").startswith("fd00:ec2:66::")
