@@ -75,11 +75,14 @@ NOTES: dict[str, str] = {
     "CreateRoute": "destination a CIDR or a customer-managed prefix list (`DestinationPrefixListId`, followed as "
                    "it changes); targets: internet gateways (`GatewayId`), NAT gateways (`NatGatewayId`), VPC peering "
                    "connections (a blackhole until active); instances, network interfaces and other targets "
-                   "refused (UnsupportedOperation)",
+                   "refused (UnsupportedOperation); `DestinationIpv6CidrBlock` to an internet gateway, an "
+                   "egress-only internet gateway or a peering connection only (other IPv6 targets refused: "
+                   "UnsupportedOperation)",
     "ReplaceRoute": "destination a CIDR or a customer-managed prefix list; targets: internet gateways "
                     "(`GatewayId`), NAT gateways (`NatGatewayId`), VPC peering "
                     "connections (a blackhole until active); instances, network interfaces and other targets "
-                    "refused (UnsupportedOperation)",
+                    "refused (UnsupportedOperation); `DestinationIpv6CidrBlock` to an internet gateway, an "
+                    "egress-only internet gateway or a peering connection only",
     "CreateNatGateway": "one address per gateway: secondary addresses and `AvailabilityZoneAddresses` (regional "
                         "gateways) refused (UnsupportedOperation)",
     "DescribeInstanceTypeOfferings": "`LocationType=outpost`: no offerings (ec2d has no Outposts)",

@@ -90,6 +90,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "Routes": [{"DestinationCidrBlock": "10.0.0.0/16", "GatewayId": "local", "State": "active",
                     "Origin": "CreateRouteTable"}],
     },
+    "egress-only-internet-gateway": {"VpcId": "vpc-0123456789abcdef0", "OwnerId": OWNER,
+                                     "Attachments": [{"VpcId": "vpc-0123456789abcdef0", "State": "attached"}]},
     "natgateway": {
         "SubnetId": "subnet-0123456789abcdef0", "VpcId": "vpc-0123456789abcdef0", "ConnectivityType": "public",
         "CreateTime": "2026-01-01T00:00:00.000Z",

@@ -45,6 +45,8 @@ KINDS: dict[str, Kind] = {
              "InvalidNetworkInterfaceID.Malformed", "network interface"),
         Kind("igw", "internet-gateway", "InvalidInternetGatewayID.NotFound",
              "InvalidInternetGatewayID.Malformed", "internet gateway"),
+        Kind("eigw", "egress-only-internet-gateway", "InvalidEgressOnlyInternetGatewayId.NotFound",
+             "InvalidEgressOnlyInternetGatewayId.Malformed", "egress-only internet gateway"),
         Kind("rtb", "route-table", "InvalidRouteTableID.NotFound", "InvalidRouteTableID.Malformed",
              "route table"),
         Kind("rtbassoc", "route-table-association", "InvalidAssociationID.NotFound",

@@ -245,7 +245,7 @@ LIFECYCLES: dict[str, Lifecycle] = {
     lc.resource: lc for lc in (
         INSTANCE, VOLUME, SNAPSHOT, IMAGE, ENI,
         _static("vpc"), _static("subnet"), _static("security-group"), _static("key-pair"),
-        _static("internet-gateway"), _static("route-table"), _static("elastic-ip"),
+        _static("internet-gateway"), _static("egress-only-internet-gateway"), _static("route-table"), _static("elastic-ip"),
         _static("iam-user"), _static("iam-access-key"), _static("iam-role"), _static("iam-policy"),
         _static("iam-instance-profile"), _static("sts-session"), _static("launch-template"),
         _static("dhcp-options"), _static("subnet-cidr-reservation"), NAT_GATEWAY, VPC_PEERING, PREFIX_LIST,

@@ -22,6 +22,7 @@ from typing import Any, NotRequired, TypedDict, Union, get_args, get_origin, get
 from orchestrator.domain.autoscaling_records import AUTOSCALING_SCHEMAS
 from orchestrator.domain.dhcp_options import DHCP_SCHEMAS
 from orchestrator.domain.ebs_records import EncryptionData
+from orchestrator.domain.egress_gateways import EIGW_SCHEMAS
 from orchestrator.domain.elb_records import ListenerData, LoadBalancerData, RuleData, TargetGroupData
 from orchestrator.domain.iam_records import (
     IamAccessKeyData,
@@ -441,6 +442,7 @@ SCHEMAS: dict[str, type[Any]] = {
 }
 SCHEMAS.update(AUTOSCALING_SCHEMAS | DHCP_SCHEMAS | VPC_PEERING_SCHEMAS | PL_SCHEMAS  # Auto Scaling, DHCP options,
                | SCR_SCHEMAS | VPCE_SCHEMAS)  # peering, prefix lists, subnet CIDR reservations, VPC endpoints
+SCHEMAS.update(EIGW_SCHEMAS)  # egress-only internet gateways
 
 
 # ---------------------------------------------------------------------------------------------

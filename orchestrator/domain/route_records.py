@@ -24,11 +24,13 @@ class RouteTableAssociation(TypedDict):
 class Route(TypedDict):  # Describe shows State "blackhole" while the target is gone
     DestinationCidrBlock: NotRequired[str]  # or, for a gateway endpoint's route, the list:
     DestinationPrefixListId: NotRequired[str]
+    DestinationIpv6CidrBlock: NotRequired[str]  # an IPv6 route (the VPC's own /56s' local routes are not stored)
     State: str
     Origin: str
     GatewayId: NotRequired[str]  # "local", an internet gateway or a gateway endpoint (vpce-)
     NatGatewayId: NotRequired[str]
     VpcPeeringConnectionId: NotRequired[str]
+    EgressOnlyInternetGatewayId: NotRequired[str]  # IPv6 routes only
 
 
 class RouteTableData(TypedDict):

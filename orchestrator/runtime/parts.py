@@ -12,7 +12,7 @@ from typing import Protocol
 
 from orchestrator.drivers.compute.driver import ComputeDriver
 from orchestrator.drivers.network.firewall import FirewallDriver
-from orchestrator.drivers.network.public.driver import SubnetEgress
+from orchestrator.drivers.network.public.driver import SubnetEgress, SubnetEgress6
 from orchestrator.drivers.network.vpc import VpcNetworkDriver
 from orchestrator.drivers.storage.driver import StorageDriver
 from orchestrator.imds.model import InstanceMetadata
@@ -67,6 +67,8 @@ class PublicSide(Protocol):
 
     def set_public_ips(self, vpc_id: str, vpc_ns: str, mapping: Mapping[str, str],
                        egress: Sequence[SubnetEgress] | None = None) -> None: ...
+
+    def set_ipv6(self, vpc_id: str, vpc_ns: str, blocks: Sequence[str], egress6: Sequence[SubnetEgress6]) -> None: ...
 
     def set_host_names(self, names: Mapping[str, Sequence[str]]) -> None: ...
 

@@ -7,6 +7,10 @@ less specific route. From that, per subnet: the destinations that leave through 
 gateway as they are (1:1 NAT applies), and those that leave through a NAT gateway (its subnet must
 itself route them to the internet gateway, as on AWS), translated to its Elastic IP.
 
+IPv6 routes (``decide6``, ``egress6``) are matched the same way against the IPv6 space, the VPC's
+own /56s routed ``local``: per subnet, what goes to the internet gateway (both ways) and what to an
+egress-only internet gateway (out, and the replies back).
+
 Ranges are half-open ``(first, last + 1)`` pairs of integers, turned into CIDRs at the end.
 """
 
@@ -17,7 +21,7 @@ import itertools
 from collections.abc import Iterable, Mapping, Sequence
 
 from orchestrator.domain.lifecycle import NatGatewayState
-from orchestrator.drivers.network.public.driver import SubnetEgress
+from orchestrator.drivers.network.public.driver import SubnetEgress, SubnetEgress6
 from orchestrator.store.sqlite import Record
 
 Range = tuple[int, int]
@@ -28,16 +32,19 @@ NAT_WORKS = (str(NatGatewayState.AVAILABLE),)  # states in which a NAT gateway t
 
 
 def route_target(route: Mapping[str, object]) -> str:
-    """The route's target id (a NAT gateway, a peering connection, an internet gateway, ``local``)."""
-    return str(route.get("NatGatewayId") or route.get("VpcPeeringConnectionId") or route.get("GatewayId") or "")
+    """The route's target id (a NAT gateway, a peering connection, an egress-only or an internet
+    gateway, ``local``)."""
+    return str(route.get("NatGatewayId") or route.get("VpcPeeringConnectionId")
+               or route.get("EgressOnlyInternetGatewayId") or route.get("GatewayId") or "")
 
 
 def live_targets(igw_id: str | None, nat_gateways: Iterable[Record], peerings: Iterable[str] = (),
-                 endpoints: Iterable[str] = ()) -> set[str]:
+                 endpoints: Iterable[str] = (), eigws: Iterable[str] = ()) -> set[str]:
     """The targets that can carry traffic: ``local``, the VPC's attached IGW, available NAT
-    gateways, the active peering connections ``peerings`` and gateway ``endpoints`` (ids)."""
+    gateways, the active peering connections ``peerings``, gateway ``endpoints`` and egress-only
+    internet gateways ``eigws`` (ids)."""
     live = {LOCAL} | ({igw_id} if igw_id else set())
-    return live | {n.id for n in nat_gateways if n.state in NAT_WORKS} | set(peerings) | set(endpoints)
+    return live | {n.id for n in nat_gateways if n.state in NAT_WORKS} | set(peerings) | set(endpoints) | set(eigws)
 
 
 def route_state(route: Mapping[str, object], live: set[str]) -> str:
@@ -69,7 +76,26 @@ def decide(routes: Sequence[Mapping[str, object]], live: set[str],
             try:
                 nets.append((_range(str(destination)), route_target(r)))
             except ValueError:
-                continue  # not IPv4 (never stored today): no effect on IPv4 forwarding
+                continue  # not IPv4 (an IPv6 list's entry): no effect on IPv4 forwarding
+    return _longest_match(nets, live)
+
+
+def decide6(routes: Sequence[Mapping[str, object]], live: set[str], local_blocks: Sequence[str] = ()
+            ) -> list[tuple[Range, str]]:
+    """:func:`decide` for the IPv6 routes (``DestinationIpv6CidrBlock``), the VPC's own blocks
+    (``local_blocks``, kept by the VPC, not in the table) routed ``local``."""
+    nets = [(_range6(b), LOCAL) for b in local_blocks]
+    nets += [(_range6(str(r["DestinationIpv6CidrBlock"])), route_target(r))
+             for r in routes if r.get("DestinationIpv6CidrBlock")]
+    return _longest_match(nets, live)
+
+
+def _range6(cidr: str) -> Range:
+    net = ipaddress.IPv6Network(cidr)
+    return int(net.network_address), int(net.network_address) + net.num_addresses
+
+
+def _longest_match(nets: Sequence[tuple[Range, str]], live: set[str]) -> list[tuple[Range, str]]:
     cuts = sorted({b for (lo, hi), _ in nets for b in (lo, hi)})
     out: list[tuple[Range, str]] = []
     for lo, hi in itertools.pairwise(cuts):
@@ -105,11 +131,11 @@ def intersect(a: Sequence[Range], b: Sequence[Range]) -> list[Range]:
     return sorted(out)
 
 
-def cidrs(ranges: Sequence[Range]) -> tuple[str, ...]:
+def cidrs(ranges: Sequence[Range], version: int = 4) -> tuple[str, ...]:
+    address = ipaddress.IPv4Address if version == 4 else ipaddress.IPv6Address
     out: list[str] = []
     for lo, hi in ranges:
-        first, last = ipaddress.IPv4Address(lo), ipaddress.IPv4Address(hi - 1)
-        out += [str(n) for n in ipaddress.summarize_address_range(first, last)]
+        out += [str(n) for n in ipaddress.summarize_address_range(address(lo), address(hi - 1))]  # type: ignore[type-var]
     return tuple(out)
 
 
@@ -176,3 +202,39 @@ def peering_ranges(tables: Sequence[Record], subnets: Mapping[str, Record], live
 def public_ips(nat_gateways: Sequence[Record]) -> list[str]:
     """The Elastic IPs of the NAT gateways that translate (routed to the VPC on the public side)."""
     return sorted(ip for n in nat_gateways if n.state in NAT_WORKS and (ip := _public_ip(n)))
+
+
+def egress6(tables: Sequence[Record], subnets: Mapping[str, Record], blocks: Sequence[str], igw_id: str | None,
+            eigw_ids: Sequence[str]) -> list[SubnetEgress6]:
+    """Per subnet of the VPC with an IPv6 /64, the IPv6 destinations its route table sends to the
+    attached internet gateway (``internet``: both ways) and to an egress-only one
+    (``outbound_only``: connections the subnet opens, and their replies), sorted by /64."""
+    live = live_targets(igw_id, (), eigws=eigw_ids)
+    out = []
+    for subnet in subnets.values():
+        cidr6 = next((a["Ipv6CidrBlock"] for a in subnet.data.get("Ipv6CidrBlockAssociationSet") or []), None)
+        if cidr6 is None:
+            continue
+        table = table_for(tables, subnet.id)
+        decided = decide6(table.data["Routes"], live, blocks) if table is not None else []
+        internet = ranges_to(decided, igw_id) if igw_id else []
+        outbound = sorted(r for e in eigw_ids for r in ranges_to(decided, e))
+        out.append(SubnetEgress6(cidr6, cidrs(internet, 6), cidrs(outbound, 6)))
+    return sorted(out, key=lambda e: _range6(e.cidr))
+
+
+def peering_ranges6(tables: Sequence[Record], subnets: Mapping[str, Record], live: set[str], pcx_id: str,
+                    peer_blocks: Sequence[str], local_blocks: Sequence[str]) -> list[tuple[str, tuple[str, ...]]]:
+    """:func:`peering_ranges` for IPv6: per subnet /64, the destinations inside the peer VPC's /56s
+    (``peer_blocks``) its route table sends to ``pcx_id``; subnets that send none are left out."""
+    out = []
+    for subnet in subnets.values():
+        cidr6 = next((a["Ipv6CidrBlock"] for a in subnet.data.get("Ipv6CidrBlockAssociationSet") or []), None)
+        table = table_for(tables, subnet.id)
+        if cidr6 is None or table is None:
+            continue
+        decided = decide6(table.data["Routes"], live, local_blocks)
+        ranges = intersect(ranges_to(decided, pcx_id), sorted(_range6(c) for c in peer_blocks))
+        if ranges:
+            out.append((cidr6, cidrs(ranges, 6)))
+    return sorted(out, key=lambda e: _range6(e[0]))

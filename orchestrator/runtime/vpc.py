@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 
 from orchestrator.domain import prefix_lists, vpc_cidrs, vpc_endpoints, vpc_peering
+from orchestrator.domain.egress_gateways import EGRESS_ONLY_IGW
 from orchestrator.domain.lifecycle import NatGatewayState
 from orchestrator.domain.prefix_lists import PREFIX_LIST, PrefixListState
 from orchestrator.domain.records import LOAD_BALANCER, NAT_GATEWAY
@@ -54,6 +55,7 @@ def read_view(parts: Parts, region: str, vpc: Record) -> VpcView:
                    if e.data["VpcId"] == vpc.id and e.state in ENDPOINT_ROUTES],
         regions=list(parts.networks),
         ptr_records=vpc_state.ptr_records(store.list(rec.EIP, region)),
+        eigws=[g.id for g in store.list(EGRESS_ONLY_IGW, region) if g.data["VpcId"] == vpc.id],
     )
 
 
@@ -69,7 +71,8 @@ def peer_sides(parts: Parts, vpc_id: str) -> list[vpc_state.PeerSide]:
             out.append(vpc_state.PeerSide(r.id, peer["VpcId"], peer["CidrBlock"],
                                           parts.networks[peer["Region"]].netns_name(peer["VpcId"]),
                                           r.data["RequesterVpcInfo"]["VpcId"] == vpc_id, peer["Region"],
-                                          tuple(vpc_cidrs.secondary_cidrs(peer_vpc.data)) if peer_vpc else ()))
+                                          tuple(vpc_cidrs.secondary_cidrs(peer_vpc.data)) if peer_vpc else (),
+                                          tuple(vpc_state.record_ipv6_blocks(peer_vpc)) if peer_vpc else ()))
     return out
 
 
@@ -265,14 +268,16 @@ class VpcNetworks:
         await self.lockdown(region, vpc_id, f"model unreadable: {exc}")
 
     async def sync_public(self, region: str, view: VpcView) -> None:
-        """Internet gateway link, 1:1 NAT, NAT gateways and route-table filter of the VPC."""
+        """Internet gateway link (also an egress-only internet gateway's), 1:1 NAT, NAT gateways and
+        the route-table filters (IPv4 and IPv6) of the VPC."""
         p = self.parts
         if p.public is None:
             return
         vpc_id = view.vpc.id
         ns = p.networks[region].netns_name(vpc_id)
-        if view.igw is None:
+        if not vpc_state.has_public_link(view):
             await self.jobs.call(p.public.detach_vpc, vpc_id, ns)
             return
         await self.jobs.call(p.public.attach_vpc, vpc_id, ns)
         await self.jobs.call(p.public.set_public_ips, vpc_id, ns, vpc_state.nat_table(view), vpc_state.egress(view))
+        await self.jobs.call(p.public.set_ipv6, vpc_id, ns, vpc_state.vpc_ipv6_blocks(view), vpc_state.egress6(view))

@@ -21,7 +21,7 @@ from orchestrator.domain.vpc_endpoints import s3_address
 from orchestrator.drivers.network import firewall as fw
 from orchestrator.drivers.network.dnsmasq import Lease
 from orchestrator.drivers.network.names import private_dns_name
-from orchestrator.drivers.network.public.driver import SubnetEgress
+from orchestrator.drivers.network.public.driver import SubnetEgress, SubnetEgress6
 from orchestrator.drivers.network.vpc.driver import HostRecord, LocalAddress
 from orchestrator.imds.model import IamRole, InstanceMetadata, MetadataOptions, NetworkInterface
 from orchestrator.runtime import route_plan
@@ -54,6 +54,7 @@ class VpcView:
     ptr_records: Sequence[HostRecord] = ()  # the region's Elastic IPs with a custom reverse DNS name
     endpoints: Sequence[str] = ()  # the VPC's gateway endpoints whose routes carry traffic (ids)
     regions: Sequence[str] = ()  # the regions ec2d serves (S3 has an address in each)
+    eigws: Sequence[str] = ()  # the VPC's egress-only internet gateways (ids)
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class PeerSide:
     requester: bool  # this VPC requested the connection
     peer_region: str
     secondary_cidrs: tuple[str, ...] = ()  # the peer VPC's secondary IPv4 blocks, as it has them now
+    ipv6_blocks: tuple[str, ...] = ()  # the peer VPC's IPv6 /56s
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,28 @@ def egress(view: VpcView) -> list[SubnetEgress]:
     """What may leave each subnet through the internet gateway, and through which NAT gateway."""
     return route_plan.egress(view.route_tables, view.subnets, view.igw.id if view.igw is not None else None,
                              view.nat_gateways, view.prefix_lists)
+
+
+def has_public_link(view: VpcView) -> bool:
+    """The VPC is joined to the public network: it has an attached internet gateway or an
+    egress-only internet gateway (IPv6 out only)."""
+    return view.igw is not None or bool(view.eigws)
+
+
+def egress6(view: VpcView) -> list[SubnetEgress6]:
+    """What crosses the VPC's link to the public network over IPv6, per subnet with a /64."""
+    return route_plan.egress6(view.route_tables, view.subnets, _ipv6_blocks(view.vpc),
+                              view.igw.id if view.igw is not None else None, list(view.eigws))
+
+
+def record_ipv6_blocks(record: Record) -> list[str]:
+    """A VPC's (or subnet's) IPv6 blocks."""
+    return _ipv6_blocks(record)
+
+
+def vpc_ipv6_blocks(view: VpcView) -> list[str]:
+    """The VPC's IPv6 /56s (the public side routes them to the VPC's link)."""
+    return _ipv6_blocks(view.vpc)
 
 
 def nat_table(view: VpcView) -> dict[str, str]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from orchestrator.domain import errors, ids
 from orchestrator.domain.dhcp_options import DhcpOptionsData
+from orchestrator.domain.egress_gateways import EgressOnlyInternetGatewayData
 from orchestrator.domain.lifecycle import ImageState, SnapshotState
 from orchestrator.domain.prefix_lists import PrefixListData, PrefixListState
 from orchestrator.domain.records import (
@@ -79,6 +80,7 @@ LOOKUPS: dict[str, Lookup] = {lk.prefix: lk for lk in (
     Lookup("sg", not_found=_group_not_found),
     Lookup("eni"),
     Lookup("igw"),
+    Lookup("eigw"),
     Lookup("rtb"),
     Lookup("nat", not_found=_nat_not_found),
     Lookup("key", not_found=_key_not_found),
@@ -139,6 +141,10 @@ def network_interface(backend: Backend, region: str, eni_id: str) -> Record[Netw
 
 def internet_gateway(backend: Backend, region: str, igw_id: str) -> Record[InternetGatewayData]:
     return get(backend, region, "igw", igw_id)
+
+
+def egress_only_internet_gateway(backend: Backend, region: str, eigw_id: str) -> Record[EgressOnlyInternetGatewayData]:
+    return get(backend, region, "eigw", eigw_id)
 
 
 def route_table(backend: Backend, region: str, rtb_id: str) -> Record[RouteTableData]:

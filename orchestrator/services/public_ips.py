@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from orchestrator.domain import errors, ids, vpc_cidrs
+from orchestrator.domain.egress_gateways import EGRESS_ONLY_IGW
 from orchestrator.domain.lifecycle import AVAILABLE
 from orchestrator.domain.records import (
     LOAD_BALANCER,
@@ -204,7 +205,9 @@ def live_targets(backend: Backend, region: str, vpc_id: str) -> set[str]:
     nats = [n for n in backend.store.list(NAT_GATEWAY, region) if n.data["VpcId"] == vpc_id]
     return route_plan.live_targets(igw.id if igw is not None else None, nats,
                                     [r.id for r in vpc_peering.active_of(backend, vpc_id)],
-                                    [e.id for e in vpc_endpoints.routing(backend, region, vpc_id)])
+                                    [e.id for e in vpc_endpoints.routing(backend, region, vpc_id)],
+                                    [g.id for g in backend.store.list(EGRESS_ONLY_IGW, region)
+                                     if g.data["VpcId"] == vpc_id])
 
 
 def subnet_is_public(backend: Backend, subnet: Record[SubnetData]) -> bool:

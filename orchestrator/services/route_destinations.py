@@ -1,7 +1,8 @@
-"""A route's destination: a CIDR (``DestinationCidrBlock``) or a customer-managed prefix list
-(``DestinationPrefixListId``: the route stands for one route per CIDR of the list, followed as the
-list changes, see ``runtime/route_plan.decide``). The AWS-managed lists are routed only by gateway
-endpoints (``services/vpc_endpoints``)."""
+"""A route's destination: an IPv4 CIDR (``DestinationCidrBlock``), an IPv6 CIDR
+(``DestinationIpv6CidrBlock``) or a customer-managed prefix list (``DestinationPrefixListId``: the
+route stands for one route per CIDR of the list, followed as the list changes, see
+``runtime/route_plan.decide``). The AWS-managed lists are routed only by gateway endpoints
+(``services/vpc_endpoints``)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from orchestrator.domain import vpc_endpoints as ved
 from orchestrator.services import lookup
 from orchestrator.services.backend import Backend
 
-CIDR, LIST = "DestinationCidrBlock", "DestinationPrefixListId"
+CIDR, CIDR6, LIST = "DestinationCidrBlock", "DestinationIpv6CidrBlock", "DestinationPrefixListId"
+_PARAM = {CIDR: "destinationCidrBlock", CIDR6: "destinationIpv6CidrBlock", LIST: "destinationPrefixListId"}
 
 
 def cidr(destination: str | None) -> str:
@@ -30,19 +32,41 @@ def cidr(destination: str | None) -> str:
     return str(net)
 
 
+def cidr6(destination: str) -> str:
+    try:
+        net = ipaddress.ip_network(destination)
+    except ValueError:
+        net = None
+    if net is None or net.version != 6:
+        raise errors.InvalidParameterValue(f"Value ({destination}) for parameter destinationIpv6CidrBlock is "
+                                           "invalid. This is not a valid IPv6 CIDR block.")
+    return str(net)
+
+
 def of(backend: Backend, region: str, destination: str | None, req: Mapping[str, Any] | None) -> dict[str, str]:
-    """The route's destination field, checked (``req``'s ``DestinationPrefixListId`` when given)."""
-    pl_id = (req or {}).get(LIST)
+    """The route's destination field, checked: ``destination`` (IPv4) or ``req``'s
+    ``DestinationIpv6CidrBlock`` or ``DestinationPrefixListId``, exactly one of them."""
+    given = {k: str(v) for k, v in ((CIDR, destination), (CIDR6, (req or {}).get(CIDR6)),
+                                    (LIST, (req or {}).get(LIST))) if v}
+    if len(given) > 1:
+        raise errors.InvalidParameterCombination("The parameter " + " and ".join(_PARAM[k] for k in given)
+                                                 + " cannot be used together")
+    if CIDR6 in given:
+        return {CIDR6: cidr6(given[CIDR6])}
+    pl_id = given.get(LIST)
     if not pl_id:
+        if not destination:
+            raise errors.MissingParameter("DestinationCidrBlock, DestinationIpv6CidrBlock or DestinationPrefixListId")
         return {CIDR: cidr(destination)}
-    if destination:
-        raise errors.InvalidParameterCombination("The parameter destinationCidrBlock and destinationPrefixListId "
-                                                 "cannot be used together")
-    if ved.aws_prefix_list(str(pl_id), [region]) is not None:
+    if ved.aws_prefix_list(pl_id, [region]) is not None:
         raise errors.InvalidParameterValue(f"The prefix list {pl_id} is an AWS-managed list: only a gateway "
                                            "endpoint routes to it.")
-    lookup.prefix_list(backend, region, str(pl_id))
-    return {LIST: str(pl_id)}
+    lookup.prefix_list(backend, region, pl_id)
+    return {LIST: pl_id}
+
+
+def is_ipv6(dest: Mapping[str, str]) -> bool:
+    return CIDR6 in dest
 
 
 def matches(route: Mapping[str, Any], dest: Mapping[str, str]) -> bool:
@@ -52,3 +76,9 @@ def matches(route: Mapping[str, Any], dest: Mapping[str, str]) -> bool:
 
 def label(dest: Mapping[str, str]) -> str:
     return next(iter(dest.values()))
+
+
+def filter_name(dest: Mapping[str, str]) -> str:
+    """The destination's name in EC2's messages (``destination-cidr-block`` ...)."""
+    return {CIDR: "destination-cidr-block", CIDR6: "destination-ipv6-cidr-block",
+            LIST: "destination-prefix-list-id"}[next(iter(dest))]

@@ -2,8 +2,9 @@
 Disassociate / ReplaceRouteTableAssociation (the model side, and the ``*_live`` actions that have
 the VPC's network follow before the API call answers).
 
-A route's target is an internet gateway (``GatewayId``) or a NAT gateway (``NatGatewayId``) of the
-table's VPC. A target that goes away leaves the route in place, shown as ``blackhole`` (see
+A route's target is an internet gateway (``GatewayId``), a NAT gateway (``NatGatewayId``), a
+peering connection or, for an IPv6 destination, an egress-only internet gateway
+(``EgressOnlyInternetGatewayId``) of the table's VPC. A target that goes away leaves the route in place, shown as ``blackhole`` (see
 ``runtime/route_plan``), and the traffic it matched is dropped.
 """
 
@@ -17,19 +18,38 @@ from orchestrator.domain import vpc_peering as peering
 from orchestrator.domain.lifecycle import NatGatewayState
 from orchestrator.domain.records import RTB
 from orchestrator.domain.route_records import Route, RouteTableData
-from orchestrator.services import lookup, vpc_peering
+from orchestrator.services import lookup, vpc_ipv6, vpc_peering
 from orchestrator.services import route_destinations as destinations
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
 
-TARGETS = ("GatewayId", "NatGatewayId", "VpcPeeringConnectionId")  # the route targets ec2d serves
+TARGETS = ("GatewayId", "NatGatewayId", "VpcPeeringConnectionId", "EgressOnlyInternetGatewayId")  # ec2d serves
 UNSERVED = ("InstanceId", "NetworkInterfaceId", "TransitGatewayId",
-            "LocalGatewayId", "CarrierGatewayId", "EgressOnlyInternetGatewayId", "VpcEndpointId",
-            "CoreNetworkArn")
+            "LocalGatewayId", "CarrierGatewayId", "VpcEndpointId", "CoreNetworkArn")
+IPV6_TARGETS = ("GatewayId", "EgressOnlyInternetGatewayId", "VpcPeeringConnectionId")  # IPv6 routes ec2d carries
+EIGW = "EgressOnlyInternetGatewayId"
 
 
-def _target(backend: Backend, region: str, table: Record[RouteTableData], req: Mapping[str, Any]) -> dict[str, str]:
-    """The route's target fields, checked: exactly one target, of this region and the table's VPC."""
+def _different_networks(table: Record[RouteTableData], target: str) -> errors.ApiError:
+    return errors.InvalidParameterValue(f"route table {table.id} and network gateway {target} belong to "
+                                        "different networks")
+
+
+def _eigw_target(backend: Backend, region: str, table: Record[RouteTableData], eigw_id: str,
+                 ipv6: bool) -> dict[str, str]:
+    gateway = lookup.egress_only_internet_gateway(backend, region, eigw_id)
+    if gateway.data["VpcId"] != table.data["VpcId"]:
+        raise _different_networks(table, eigw_id)
+    if not ipv6:
+        raise errors.InvalidParameterValue(f"Route target {eigw_id} is an egress-only internet gateway, which "
+                                           "supports IPv6 destinations only (destinationIpv6CidrBlock).")
+    return {EIGW: eigw_id}
+
+
+def _target(backend: Backend, region: str, table: Record[RouteTableData], req: Mapping[str, Any],
+            ipv6: bool = False) -> dict[str, str]:
+    """The route's target fields, checked: exactly one target, of this region and the table's VPC
+    (``ipv6``: the destination is an IPv6 CIDR)."""
     named = [k for k in (*TARGETS, *UNSERVED) if req.get(k)]
     if not named:
         raise errors.ApiError("The request must contain exactly one of gatewayId, natGatewayId, instanceId, "
@@ -39,13 +59,17 @@ def _target(backend: Backend, region: str, table: Record[RouteTableData], req: M
     key, value = named[0], str(req[named[0]])
     if key in UNSERVED:
         raise errors.ApiError(f"ec2d does not serve routes to {key} targets.", code="UnsupportedOperation")
+    if ipv6 and key not in IPV6_TARGETS:
+        raise errors.ApiError(f"ec2d does not serve IPv6 routes to {key} targets (only to internet gateways, "
+                              "egress-only internet gateways and peering connections).", code="UnsupportedOperation")
+    if key == EIGW:
+        return _eigw_target(backend, region, table, value, ipv6)
     if key == "GatewayId":
         if not value.startswith("igw-"):
             raise errors.NotFound("InvalidGatewayID.NotFound", f"The gateway ID '{value}' does not exist")
         igw = lookup.internet_gateway(backend, region, value)
         if not any(a["VpcId"] == table.data["VpcId"] for a in igw.data["Attachments"]):
-            raise errors.InvalidParameterValue(f"route table {table.id} and network gateway {value} belong to "
-                                               "different networks")
+            raise _different_networks(table, value)
         return {"GatewayId": value}
     if key == "VpcPeeringConnectionId":
         return {"VpcPeeringConnectionId": _peering_target(backend, region, table, value)}
@@ -56,8 +80,7 @@ def _target(backend: Backend, region: str, table: Record[RouteTableData], req: M
     if nat.state in (NatGatewayState.DELETING, NatGatewayState.DELETED, NatGatewayState.FAILED):
         raise errors.NotFound("InvalidNatGatewayID.NotFound", f"The natGateway ID '{value}' does not exist")
     if nat.data["VpcId"] != table.data["VpcId"]:
-        raise errors.InvalidParameterValue(f"route table {table.id} and network gateway {value} belong to "
-                                           "different networks")
+        raise _different_networks(table, value)
     return {"NatGatewayId": value}
 
 
@@ -68,8 +91,7 @@ def _peering_target(backend: Backend, region: str, table: Record[RouteTableData]
     if record.state in peering.GONE:
         raise lookup.LOOKUPS["pcx"].missing(pcx_id)
     if peering.other_side(record.data, table.data["VpcId"]) is None:
-        raise errors.InvalidParameterValue(f"route table {table.id} and network gateway {pcx_id} belong to "
-                                           "different networks")
+        raise _different_networks(table, pcx_id)
     return pcx_id
 
 
@@ -79,8 +101,9 @@ def create_route(backend: Backend, region: str, rtb_id: str, destination: str | 
     ``gateway_id`` or one of ``req``'s target parameters."""
     dest = destinations.of(backend, region, destination, req)
     table = lookup.route_table(backend, region, rtb_id)
-    target = _target(backend, region, table, dict(req or {}, GatewayId=gateway_id) if gateway_id else (req or {}))
-    if any(destinations.matches(r, dest) for r in table.data["Routes"]):
+    target = _target(backend, region, table, dict(req or {}, GatewayId=gateway_id) if gateway_id else (req or {}),
+                     destinations.is_ipv6(dest))
+    if any(destinations.matches(r, dest) for r in table.data["Routes"]) or _is_local6(backend, table, dest):
         raise errors.ApiError(f"The route identified by {destinations.label(dest)} already exists.",
                               code="RouteAlreadyExists")
     route: Route = {"State": "active", "Origin": "CreateRoute"}  # type: ignore[typeddict-item]
@@ -96,7 +119,9 @@ def replace_route(backend: Backend, region: str, rtb_id: str, destination: str |
     """ReplaceRoute: the route to ``destination`` gets the request's target; returns the VPC."""
     dest = destinations.of(backend, region, destination, req)
     table = lookup.route_table(backend, region, rtb_id)
-    target = _target(backend, region, table, req)
+    target = _target(backend, region, table, req, destinations.is_ipv6(dest))
+    if _is_local6(backend, table, dest):
+        raise errors.InvalidParameterValue(f"The local route for {destinations.label(dest)} cannot be replaced")
     for n, r in enumerate(table.data["Routes"]):
         if destinations.matches(r, dest):
             if r.get("GatewayId") == "local":
@@ -111,19 +136,42 @@ def replace_route(backend: Backend, region: str, rtb_id: str, destination: str |
                                        "table. Use CreateRoute instead.")
 
 
-def delete_route(backend: Backend, region: str, rtb_id: str, destination: str, pl_id: str | None = None) -> str:
-    """DeleteRoute (of a CIDR or, with ``pl_id``, a prefix list; not a gateway endpoint's route:
-    ModifyVpcEndpoint removes those); returns the id of the VPC whose network must follow."""
+def delete_route(backend: Backend, region: str, rtb_id: str, req: Mapping[str, Any] | str) -> str:
+    """DeleteRoute of ``req``'s destination (a CIDR, an IPv6 CIDR or a prefix list; not a local
+    route, nor a gateway endpoint's route: ModifyVpcEndpoint removes those); returns the id of the
+    VPC whose network must follow. (``req`` a string: an IPv4 destination.)"""
+    dest = _delete_destination({destinations.CIDR: req} if isinstance(req, str) else req)  # EC2 checks it first
     table = lookup.route_table(backend, region, rtb_id)
-    key, value = (destinations.LIST, pl_id) if pl_id else (destinations.CIDR, destination)
-    kept = [r for r in table.data["Routes"] if r.get(key) != value or r.get("GatewayId") == "local"
+    if _is_local6(backend, table, dest):
+        raise errors.InvalidParameterValue(f"cannot remove local route {destinations.label(dest)} in route table "
+                                           f"{rtb_id}")
+    kept = [r for r in table.data["Routes"] if not destinations.matches(r, dest) or r.get("GatewayId") == "local"
             or str(r.get("GatewayId", "")).startswith("vpce-")]
     if len(kept) == len(table.data["Routes"]):
-        name = "destination-prefix-list-id" if pl_id else "destination-cidr-block"
-        raise errors.NotFound("InvalidRoute.NotFound", f"no route with {name} {value} in route table {rtb_id}")
+        raise errors.NotFound("InvalidRoute.NotFound", f"no route with {destinations.filter_name(dest)} "
+                              f"{destinations.label(dest)} in route table {rtb_id}")
     table.data["Routes"] = kept
     backend.store.update(table)
     return str(table.data["VpcId"])
+
+
+def _delete_destination(req: Mapping[str, Any]) -> dict[str, str]:
+    """DeleteRoute's destination as stored (the IPv6 one normalised: EC2 stores it so)."""
+    for key in (destinations.CIDR, destinations.CIDR6, destinations.LIST):
+        if req.get(key):
+            value = str(req[key])
+            if key == destinations.CIDR6:
+                value = destinations.cidr6(value)
+            return {key: value}
+    raise errors.MissingParameter("DestinationCidrBlock, DestinationIpv6CidrBlock or DestinationPrefixListId")
+
+
+def _is_local6(backend: Backend, table: Record[RouteTableData], dest: Mapping[str, str]) -> bool:
+    """``dest`` is one of the VPC's IPv6 blocks (its ``local`` route, kept by the VPC)."""
+    if not destinations.is_ipv6(dest):
+        return False
+    vpc = backend.store.get(table.data["VpcId"])
+    return vpc is not None and dest[destinations.CIDR6] in vpc_ipv6.vpc_blocks(vpc)  # type: ignore[arg-type]
 
 
 def associate_route_table(backend: Backend, region: str, rtb_id: str, subnet_id: str) -> tuple[str, str]:
@@ -200,10 +248,9 @@ async def replace_route_live(backend: Backend, region: str, rtb_id: str, destina
     await _follow(backend, region, replace_route(backend, region, rtb_id, destination, req))
 
 
-async def delete_route_live(backend: Backend, region: str, rtb_id: str, destination: str,
-                            pl_id: str | None = None) -> None:
+async def delete_route_live(backend: Backend, region: str, rtb_id: str, req: Mapping[str, Any] | str) -> None:
     """DeleteRoute."""
-    await _follow(backend, region, delete_route(backend, region, rtb_id, destination, pl_id))
+    await _follow(backend, region, delete_route(backend, region, rtb_id, req))
 
 
 async def associate_route_table_live(backend: Backend, region: str, rtb_id: str, subnet_id: str | None) -> str:

@@ -27,6 +27,7 @@ from orchestrator.domain.vpc_endpoints import S3_BLOCK
 from orchestrator.runtime.vpc_state import stored_rule
 from orchestrator.services import (
     dhcp_options,
+    egress_gateways,
     ipv6_native,
     lookup,
     public_ips,
@@ -327,7 +328,7 @@ def delete_vpc(backend: Backend, region: str, vpc_id: str) -> Record:
     groups = [g for g in backend.store.list(SECURITY_GROUP, region) if g.data["VpcId"] == vpc_id]
     if subnets(backend, region, vpc_id) or any(g.data["GroupName"] != "default" for g in groups) or any(
             r.data.get("VpcId") == vpc_id for r in backend.store.list("internet-gateway", region)) \
-            or vpc_endpoints.of_vpc(backend, region, vpc_id):
+            or vpc_endpoints.of_vpc(backend, region, vpc_id) or egress_gateways.of_vpc(backend, region, vpc_id):
         raise errors.DependencyViolation(f"The vpc '{vpc_id}' has dependencies and cannot be deleted.")
     tables = [t for t in backend.store.list("route-table", region) if t.data["VpcId"] == vpc_id]
     if any(not any(a.get("Main") for a in t.data["Associations"]) for t in tables):

@@ -244,6 +244,10 @@ SAMPLES: list[tuple[str, Sample]] = [
         "RouteTableId": s["CreateRouteTable"]["RouteTable"]["RouteTableId"]}),
     ("DescribeRouteTables", lambda s: {}),
     ("DescribeInternetGateways", lambda s: {}),
+    ("CreateEgressOnlyInternetGateway", lambda s: {"VpcId": s["CreateVpc"]["Vpc"]["VpcId"], "ClientToken": "rt-eigw",
+                                                   "TagSpecifications": [{"ResourceType": "egress-only-internet-gateway",
+                                                                          "Tags": [{"Key": "team", "Value": "a"}]}]}),
+    ("DescribeEgressOnlyInternetGateways", lambda s: {}),
     ("CreateDhcpOptions", lambda s: {"DhcpConfigurations": [
         {"Key": "domain-name", "Values": ["example.internal"]},
         {"Key": "domain-name-servers", "Values": ["AmazonProvidedDNS", "10.1.0.53"]}],
@@ -343,6 +347,8 @@ SAMPLES: list[tuple[str, Sample]] = [
         "InternetGatewayId"], "VpcId": s["CreateVpc"]["Vpc"]["VpcId"]}),
     ("DeleteInternetGateway", lambda s: {"InternetGatewayId": s["CreateInternetGateway"]["InternetGateway"][
         "InternetGatewayId"]}),
+    ("DeleteEgressOnlyInternetGateway", lambda s: {"EgressOnlyInternetGatewayId": s["CreateEgressOnlyInternetGateway"][
+        "EgressOnlyInternetGateway"]["EgressOnlyInternetGatewayId"]}),
     ("DeleteSubnet", lambda s: {"SubnetId": s["CreateSubnet"]["Subnet"]["SubnetId"]}),
     ("DeleteVpc", lambda s: {"VpcId": s["CreateVpc"]["Vpc"]["VpcId"]}),
     ("DeleteDhcpOptions", lambda s: {"DhcpOptionsId": s["CreateDhcpOptions"]["DhcpOptions"]["DhcpOptionsId"]}),

@@ -74,10 +74,7 @@ async def replace_route(ctx: RequestContext, req: dict[str, Any]) -> dict[str, A
 
 @action("DeleteRoute")
 async def delete_route(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    if not any(req.get(k) for k in ("DestinationCidrBlock", "DestinationIpv6CidrBlock", "DestinationPrefixListId")):
-        raise errors.MissingParameter("DestinationCidrBlock, DestinationIpv6CidrBlock or DestinationPrefixListId")
-    await rtb.delete_route_live(ctx.backend, ctx.region, req["RouteTableId"], req.get("DestinationCidrBlock") or "",
-                                req.get("DestinationPrefixListId"))
+    await rtb.delete_route_live(ctx.backend, ctx.region, req["RouteTableId"], req)
     return {}
 
 

@@ -8,6 +8,11 @@ whose IGW is attached is joined to it by a veth pair:
 - 1:1 NAT in the VPC namespace (``table ip ec2d_nat``), as EC2's IGW does it: packets to a public
   IP are DNATed to the instance's private IP, and the instance's packets leaving through the IGW
   are SNATed to its public IP.
+- IPv6 (``set_ipv6``): the link also carries a /126 of :data:`LINK6_BLOCK`; the VPC's default IPv6
+  route points across it, the public side routes the VPC's /56s back, and ``table ip6
+  ec2d_route6`` in the VPC namespace lets through only what the route tables send to the
+  internet gateway (both ways) or to an egress-only internet gateway (out, and the replies).
+  An egress-only internet gateway uses the same link (a VPC with either gets it).
 
 Each link is a /30 out of 100.64.0.0/16 (carrier-grade NAT space, never routed to the uplink),
 picked from the VPC id so it is stable. The root namespace keeps an ``unreachable`` route for the
@@ -45,12 +50,15 @@ __all__ = [
     "PublicNetworkDriver",
     "PublicNetworkError",
     "SubnetEgress",
+    "SubnetEgress6",
+    "link6",
     "link_net",
 ]
 
 IGW_IFNAME = "igw0"
 LINK_BLOCK = ipaddress.IPv4Network("100.64.0.0/16")
 HOST_LINK_BLOCK = ipaddress.IPv4Network("100.65.0.0/16")  # root <-> public links, one /30 per prefix
+LINK6_BLOCK = ipaddress.IPv6Network("fd00:ec2:64::/96")  # the links' IPv6 addresses: this + their IPv4 one
 HOST_PEER_IFNAME = "host0"  # the public namespace's end of the host link
 POOL_ROUTE_METRIC = 10  # the root route of the pool into the public namespace (one owner per host)
 # never reachable from guests through --uplink-nat (plus the pool and the uplink's own networks)
@@ -72,6 +80,19 @@ class SubnetEgress:
     via_nat: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
+@dataclass(frozen=True)
+class SubnetEgress6:
+    """What crosses the VPC's link to the public network over IPv6 for one subnet (``cidr``, its
+    /64), as its route table says (instances' IPv6 addresses are global: no NAT): ``internet``
+    destinations (routed to the internet gateway) both ways, subject to the security groups;
+    ``outbound_only`` destinations (routed to an egress-only internet gateway) only in
+    connections the subnet opened, with their replies; nothing else."""
+
+    cidr: str
+    internet: tuple[str, ...] = ()
+    outbound_only: tuple[str, ...] = ()
+
+
 class PublicNetworkError(NetworkDriverError):
     """The public side could not be set up as asked (bad option, no IGW link, nft refused)."""
 
@@ -88,6 +109,11 @@ def link_net(vpc_id: str, taken: set[ipaddress.IPv4Network]) -> ipaddress.IPv4Ne
         if net not in taken:
             return net
     raise PublicNetworkError("no free link networks left")
+
+
+def link6(address: ipaddress.IPv4Address) -> ipaddress.IPv6Address:
+    """The IPv6 address (ULA, /126 per link) standing beside ``address`` on a VPC's link."""
+    return LINK6_BLOCK.network_address + int(address)
 
 
 class PublicNetworkDriver(ABC):
@@ -137,6 +163,14 @@ class PublicNetworkDriver(ABC):
         it lists leaves, translated to a NAT gateway's address where it says so, and those
         addresses are routed to the VPC too (nothing may open a connection through them).
         :class:`PublicNetworkError` when the VPC is not attached."""
+
+    @abstractmethod
+    def set_ipv6(self, vpc_id: str, vpc_ns: str, blocks: Sequence[str], egress6: Sequence[SubnetEgress6]) -> None:
+        """IPv6 across the VPC's link exactly as ``egress6`` says (one per subnet with a /64; see
+        :class:`SubnetEgress6`), the VPC's ``blocks`` (its /56s) routed to it on the public side.
+        The root namespace keeps its ``unreachable`` route for the whole IPv6 pool and the public
+        namespace has no way out: nothing leaves the machine. :class:`PublicNetworkError` when
+        the VPC is not attached."""
 
     @abstractmethod
     def set_host_names(self, names: Mapping[str, Sequence[str]]) -> None:

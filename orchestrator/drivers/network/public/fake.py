@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 
-from .driver import PoolRouteTaken, PublicNetworkDriver, PublicNetworkError, SubnetEgress
+from .driver import PoolRouteTaken, PublicNetworkDriver, PublicNetworkError, SubnetEgress, SubnetEgress6
 
 __all__ = ["FakePublicNetwork"]
 
@@ -22,6 +22,7 @@ class FakePublicNetwork(PublicNetworkDriver):
         self.attached: dict[str, str] = {}  # vpc id -> VPC namespace
         self.nat: dict[str, dict[str, str]] = {}  # vpc id -> {public ip: private ip}
         self.egress: dict[str, list[SubnetEgress] | None] = {}  # vpc id -> what may leave each subnet
+        self.ipv6: dict[str, tuple[list[str], list[SubnetEgress6]]] = {}  # vpc id -> (its /56s, per subnet)
         self.pool_routed_by: str | None = None  # tests: another ec2d routes the pool already
         self.host_names: dict[str, list[str]] = {}  # what the host would resolve
         self.calls: list[tuple[str, tuple[object, ...]]] = []
@@ -50,6 +51,7 @@ class FakePublicNetwork(PublicNetworkDriver):
             self.attached.pop(vpc_id, None)
             self.nat.pop(vpc_id, None)
             self.egress.pop(vpc_id, None)
+            self.ipv6.pop(vpc_id, None)
 
     def set_public_ips(self, vpc_id: str, vpc_ns: str, mapping: Mapping[str, str],
                        egress: Sequence[SubnetEgress] | None = None) -> None:
@@ -59,6 +61,13 @@ class FakePublicNetwork(PublicNetworkDriver):
                 raise PublicNetworkError(f"VPC {vpc_id} has no internet gateway link")
             self.nat[vpc_id] = dict(mapping)
             self.egress[vpc_id] = list(egress) if egress is not None else None
+
+    def set_ipv6(self, vpc_id: str, vpc_ns: str, blocks: Sequence[str], egress6: Sequence[SubnetEgress6]) -> None:
+        self._rec("set_ipv6", vpc_id, vpc_ns, list(blocks))
+        with self._lock:
+            if self.attached.get(vpc_id) != vpc_ns:
+                raise PublicNetworkError(f"VPC {vpc_id} has no internet gateway link")
+            self.ipv6[vpc_id] = (list(blocks), list(egress6))
 
     def set_host_names(self, names: Mapping[str, Sequence[str]]) -> None:
         self._rec("set_host_names", {k: list(v) for k, v in names.items()})
@@ -73,6 +82,7 @@ class FakePublicNetwork(PublicNetworkDriver):
             self.attached.clear()
             self.nat.clear()
             self.egress.clear()
+            self.ipv6.clear()
 
     def nat_gateway_ips(self, vpc_id: str) -> set[str]:
         """The NAT gateways' addresses the VPC's subnets leave through."""

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import ipaddress
+import os
+import socket
 import threading
 from collections.abc import Mapping, Sequence
 
@@ -18,11 +20,23 @@ from .driver import (
     PublicNetworkDriver,
     PublicNetworkError,
     SubnetEgress,
+    SubnetEgress6,
+    link6,
     link_net,
 )
-from .rules import NAT_TABLE, host_table, render_host_filter, render_nat, uplink_table
+from .rules import (
+    NAT_TABLE,
+    ROUTE6_TABLE,
+    host_table,
+    render_host_filter,
+    render_nat,
+    render_route6,
+    uplink_table,
+)
 
 __all__ = ["LinuxPublicNetwork"]
+
+_HAS_IPV6 = os.path.exists("/proc/net/if_inet6")  # False on a kernel booted with ipv6.disable=1
 
 
 def _load(script: str, netns: str | None) -> None:
@@ -127,18 +141,24 @@ class LinuxPublicNetwork(PublicNetworkDriver):
             if netlink.netns_exists(vpc_ns):
                 netlink.delete_link(vpc_ns, IGW_IFNAME)
                 rootops.nft_delete_table(vpc_ns, "ip", NAT_TABLE)
+                rootops.nft_delete_table(vpc_ns, "ip6", ROUTE6_TABLE)
             if netlink.netns_exists(self.ns):
                 netlink.delete_link(self.ns, self.peer_ifname(vpc_id))
 
     def _igw_address(self, vpc_id: str, vpc_ns: str) -> str:
         """The VPC side's address on its IGW link (the public side routes public IPs to it)."""
+        return self._igw_interface(vpc_id, vpc_ns).split("/")[0]
+
+    def _igw_interface(self, vpc_id: str, vpc_ns: str) -> str:
+        """The VPC side's IPv4 address on its IGW link, with its /30."""
         try:
             info = netlink.link_info(vpc_ns, IGW_IFNAME)
         except NamespaceNotFound:
             info = None
-        if info is None or not info.addresses:
+        v4 = [a for a in info.addresses if ":" not in a] if info is not None else []
+        if not v4:
             raise PublicNetworkError(f"VPC {vpc_id} has no internet gateway link")
-        return info.addresses[0].split("/")[0]
+        return v4[0]
 
     def set_public_ips(self, vpc_id: str, vpc_ns: str, mapping: Mapping[str, str],
                        egress: Sequence[SubnetEgress] | None = None) -> None:
@@ -151,6 +171,24 @@ class LinuxPublicNetwork(PublicNetworkDriver):
                     netlink_routes.delete_route(self.ns, r.dst)
             for dst in wanted:
                 netlink_routes.ensure_route(self.ns, dst, via=via)
+
+    def set_ipv6(self, vpc_id: str, vpc_ns: str, blocks: Sequence[str], egress6: Sequence[SubnetEgress6]) -> None:
+        if not _HAS_IPV6:
+            return  # a kernel without IPv6: nothing to carry (nor to filter)
+        with self._lock:
+            link = ipaddress.IPv4Interface(self._igw_interface(vpc_id, vpc_ns)).network
+            pub6, vpc6 = (link6(h) for h in list(link.hosts())[:2])
+            _load(render_route6(egress6), vpc_ns)  # the filter first: nothing crosses unchecked
+            netlink.sysctl(self.ns, "net.ipv6.conf.all.forwarding", "1")
+            netlink.add_address6(self.ns, self.peer_ifname(vpc_id), f"{pub6}/126")
+            netlink.add_address6(vpc_ns, IGW_IFNAME, f"{vpc6}/126")
+            netlink_routes.ensure_route(vpc_ns, "::/0", via=str(pub6))
+            wanted = {str(ipaddress.IPv6Network(b)) for b in blocks}
+            for r in netlink_routes.list_routes(self.ns, family=socket.AF_INET6):
+                if r.gateway == str(vpc6) and r.dst not in wanted:
+                    netlink_routes.delete_route(self.ns, r.dst)
+            for dst in sorted(wanted):
+                netlink_routes.ensure_route(self.ns, dst, via=str(vpc6))
 
     def set_host_names(self, names: Mapping[str, Sequence[str]]) -> None:
         host_names.write(self.prefix, names)

@@ -1,6 +1,7 @@
 """The nftables tables of the public side, built from :mod:`..nftables` objects (pure).
 
 - :func:`nat_table`: a VPC namespace's 1:1 NAT (``table ip ec2d_nat``);
+- :func:`route6_table`: a VPC namespace's IPv6 filter towards the public side (``table ip6 ec2d_route6``);
 - :func:`host_filter_table`: the root namespace's table for the host link (``inet {prefix}_host``).
 """
 
@@ -24,7 +25,7 @@ from ..nftables import (
     Rule,
     quoted,
 )
-from .driver import IGW_IFNAME, PRIVATE_RANGES, SubnetEgress
+from .driver import IGW_IFNAME, PRIVATE_RANGES, SubnetEgress, SubnetEgress6
 
 __all__ = [
     "NAT_TABLE",
@@ -33,10 +34,13 @@ __all__ = [
     "nat_table",
     "render_host_filter",
     "render_nat",
+    "render_route6",
+    "route6_table",
     "uplink_table",
 ]
 
 NAT_TABLE = "ec2d_nat"
+ROUTE6_TABLE = "ec2d_route6"
 
 
 def host_table(prefix: str) -> str:
@@ -88,6 +92,34 @@ def route_chain(egress: Sequence[SubnetEgress]) -> Chain:
 def render_nat(mapping: Mapping[str, str], egress: Sequence[SubnetEgress] | None = None) -> str:
     """The ``nft -f`` script replacing the VPC's NAT table atomically."""
     return nft.replace_table(nat_table(mapping, egress)) + "\n"
+
+
+def route6_table(egress6: Sequence[SubnetEgress6]) -> nft.Table:
+    """The VPC namespace's IPv6 forward filter on its link to the public network (instances' IPv6
+    addresses are global, nothing is translated): a subnet's packets leave only to the destinations
+    its table routes to the internet gateway or an egress-only one; from outside, a packet reaches
+    a subnet only from a source its table routes to the internet gateway (a new connection: the
+    security groups decide next) or, routed to an egress-only one, as part of a connection the
+    subnet opened (conntrack); nothing else crosses, nothing hairpins back out."""
+    to_igw, from_igw = Match("oifname", quoted(IGW_IFNAME)), Match("iifname", quoted(IGW_IFNAME))
+    rules = [Rule(from_igw, to_igw, DROP)]
+    for e in egress6:
+        out = sorted({*e.internet, *e.outbound_only})
+        if out:
+            rules.append(Rule(to_igw, Match("ip6 saddr", e.cidr), Match("ip6 daddr", nft.anon_set(out)), ACCEPT))
+        if e.internet:
+            rules.append(Rule(from_igw, Match("ip6 daddr", e.cidr), Match("ip6 saddr", nft.anon_set(e.internet)),
+                              ACCEPT))
+        if e.outbound_only:
+            rules.append(Rule(from_igw, Match("ip6 daddr", e.cidr), Match("ip6 saddr", nft.anon_set(e.outbound_only)),
+                              Match("ct state", "established,related"), ACCEPT))
+    rules += [Rule(to_igw, COUNTER, DROP), Rule(from_igw, COUNTER, DROP)]
+    return nft.Table("ip6", ROUTE6_TABLE, (), (Chain("route6", tuple(rules), Hook("forward", priority="filter - 5")),))
+
+
+def render_route6(egress6: Sequence[SubnetEgress6]) -> str:
+    """The ``nft -f`` script replacing :func:`route6_table` atomically."""
+    return nft.replace_table(route6_table(egress6)) + "\n"
 
 
 def host_filter_table(prefix: str, host_if: str, pool: str, uplink: str | None = None,

@@ -10,13 +10,19 @@ each side follow its route tables (pure parts here, applied by :func:`apply` for
   subnet whose route table sends its destination to that connection (``PeeringLink.allowed``);
   a packet that came in over a peering is never forwarded to another peering nor to the internet
   gateway (no transit: NAT gateways and the IGW are both behind ``igw0``), and never reaches the
-  namespace's own services (metadata, DNS).
+  namespace's own services (metadata, DNS);
+- IPv6 likewise: the link also carries a /126 of :data:`LINK6_BLOCK` (beside its IPv4 /30), each
+  namespace routes the peer VPC's /56s over it, and ``table ip6 ec2d_pcx6`` lets a subnet's
+  packets out over the peering only to what its route table sends there (``allowed6``), with the
+  same no-transit rules (neighbour discovery on the link is the only thing the namespace takes in).
 """
 
 from __future__ import annotations
 
 import hashlib
 import ipaddress
+import os
+import socket
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,7 +34,10 @@ from ..names import id_hex
 from ..nftables import ACCEPT, DROP, Chain, Hook, Match, Rule, quoted
 
 LINK_BLOCK = ipaddress.IPv4Network("100.66.0.0/16")  # link /30s (CGNAT space, never routed out)
+LINK6_BLOCK = ipaddress.IPv6Network("fd00:ec2:66::/96")  # the links' IPv6 /126s: this + their IPv4 addresses
 PEERING_TABLE = "ec2d_pcx"
+PEERING_TABLE6 = "ec2d_pcx6"
+_HAS_IPV6 = os.path.exists("/proc/net/if_inet6")  # False on a kernel booted with ipv6.disable=1
 IF_PREFIX = "px"
 IGW_IFNAME = "igw0"  # the internet gateway's link (drivers/network/public)
 _pair_lock = threading.Lock()  # both sides' syncs may race to make the same pair
@@ -46,6 +55,8 @@ class PeeringLink:
     requester: bool
     allowed: tuple[tuple[str, tuple[str, ...]], ...] = ()
     secondary_cidrs: tuple[str, ...] = ()  # the peer VPC's secondary IPv4 blocks: routed over the link too
+    ipv6_blocks: tuple[str, ...] = ()  # the peer VPC's IPv6 /56s: routed over the link too
+    allowed6: tuple[tuple[str, tuple[str, ...]], ...] = ()  # per local subnet /64, as ``allowed``
 
     @property
     def peer_cidrs(self) -> tuple[str, ...]:
@@ -74,6 +85,27 @@ def peer_address(own: str) -> str:
     return str(next(h for h in iface.network.hosts() if h != iface.ip))
 
 
+def address6(address4: str) -> str:
+    """The IPv6 address (/126) beside an end's IPv4 one (``a.b.c.d`` or ``a.b.c.d/30``)."""
+    return str(LINK6_BLOCK.network_address + int(ipaddress.IPv4Interface(address4).ip))
+
+
+def table6(links: Sequence[PeeringLink]) -> nft.Table:
+    """The namespace's IPv6 peering filter (see the module doc)."""
+    from_px, to_px = Match("iifname", quoted(IF_PREFIX + "*")), Match("oifname", quoted(IF_PREFIX + "*"))
+    rules = [Rule(from_px, to_px, DROP), Rule(from_px, Match("oifname", quoted(IGW_IFNAME)), DROP)]
+    for link in links:
+        out = Match("oifname", quoted(ifname(link.pcx_id)))
+        rules += [Rule(out, Match("ip6 saddr", src), Match("ip6 daddr", nft.anon_set(dests)), ACCEPT)
+                  for src, dests in link.allowed6]
+        rules.append(Rule(out, DROP))
+    neighbours = Match("icmpv6 type", "{ nd-neighbor-solicit, nd-neighbor-advert }")
+    return nft.Table("ip6", PEERING_TABLE6, (), (
+        Chain("peer_fwd", tuple(rules), Hook("forward", priority="filter - 5")),
+        Chain("peer_in", (Rule(from_px, neighbours, ACCEPT), Rule(from_px, DROP)), Hook("input", priority="filter - 5")),
+    ))
+
+
 def table(links: Sequence[PeeringLink]) -> nft.Table:
     """The namespace's peering filter (see the module doc)."""
     from_px, to_px = Match("iifname", quoted(IF_PREFIX + "*")), Match("oifname", quoted(IF_PREFIX + "*"))
@@ -91,6 +123,10 @@ def table(links: Sequence[PeeringLink]) -> nft.Table:
 
 def render(links: Sequence[PeeringLink]) -> str:
     return nft.replace_table(table(links)) + "\n"
+
+
+def render6(links: Sequence[PeeringLink]) -> str:
+    return nft.replace_table(table6(links)) + "\n"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -149,7 +185,30 @@ def apply(ns: str, links: Sequence[PeeringLink]) -> None:
             except AlreadyExists:  # a stale route of an older link for the same CIDR
                 netlink_routes.delete_route(ns, cidr)
                 netlink_routes.ensure_route(ns, cidr, via=via)
+        if _HAS_IPV6:
+            _ensure_ipv6(ns, link, own)
     if links:
         rootops.run_nft(render(links), ns)
+        if _HAS_IPV6:
+            rootops.run_nft(render6(links), ns)
     else:
         rootops.nft_delete_table(ns, "ip", PEERING_TABLE)
+        rootops.nft_delete_table(ns, "ip6", PEERING_TABLE6)
+
+
+def _ensure_ipv6(ns: str, link: PeeringLink, own: str) -> None:
+    """Both ends' IPv6 addresses on the link, and the peer's /56s routed over it."""
+    name, mine, theirs = ifname(link.pcx_id), address6(own), address6(peer_address(own))
+    netlink.add_address6(ns, name, f"{mine}/126")
+    if netlink.netns_exists(link.peer_ns) and netlink.link_exists(link.peer_ns, name):
+        netlink.add_address6(link.peer_ns, name, f"{theirs}/126")
+    wanted = {str(ipaddress.IPv6Network(b)) for b in link.ipv6_blocks}
+    for route in netlink_routes.list_routes(ns, family=socket.AF_INET6):
+        if route.dev == name and route.gateway and route.dst not in wanted:
+            netlink_routes.delete_route(ns, route.dst)
+    for block in sorted(wanted):
+        try:
+            netlink_routes.ensure_route(ns, block, via=theirs)
+        except AlreadyExists:  # a stale route of an older link for the same block
+            netlink_routes.delete_route(ns, block)
+            netlink_routes.ensure_route(ns, block, via=theirs)
