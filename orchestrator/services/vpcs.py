@@ -326,8 +326,9 @@ def create_vpc(backend: Backend, region: str, cidr: str, tags: dict[str, str],
 def delete_vpc(backend: Backend, region: str, vpc_id: str) -> Record:
     vpc = get_vpc(backend, region, vpc_id)
     groups = [g for g in backend.store.list(SECURITY_GROUP, region) if g.data["VpcId"] == vpc_id]
-    if subnets(backend, region, vpc_id) or any(g.data["GroupName"] != "default" for g in groups) or any(
-            r.data.get("VpcId") == vpc_id for r in backend.store.list("internet-gateway", region)) \
+    igws = backend.store.list("internet-gateway", region)
+    if subnets(backend, region, vpc_id) or any(g.data["GroupName"] != "default" for g in groups) \
+            or any(a["VpcId"] == vpc_id for r in igws for a in r.data["Attachments"]) \
             or vpc_endpoints.of_vpc(backend, region, vpc_id) or egress_gateways.of_vpc(backend, region, vpc_id):
         raise errors.DependencyViolation(f"The vpc '{vpc_id}' has dependencies and cannot be deleted.")
     tables = [t for t in backend.store.list("route-table", region) if t.data["VpcId"] == vpc_id]

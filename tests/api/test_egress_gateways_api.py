@@ -112,6 +112,21 @@ def test_delete_vpc_refused_while_it_has_one(net: dict[str, Any]) -> None:
     ec2.delete_vpc(VpcId=vpc)
 
 
+def test_delete_vpc_refused_while_an_internet_gateway_is_attached(net: dict[str, Any]) -> None:
+    """As on EC2 (the console detaches it for you; the API does not)."""
+    ec2 = net["ec2"]
+    vpc = ec2.create_vpc(CidrBlock="10.78.0.0/16")["Vpc"]["VpcId"]
+    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+    with pytest.raises(ClientError) as e:
+        ec2.delete_vpc(VpcId=vpc)
+    assert (code(e), e.value.response["Error"]["Message"]) == (
+        "DependencyViolation", f"The vpc '{vpc}' has dependencies and cannot be deleted.")
+    ec2.detach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+    ec2.delete_vpc(VpcId=vpc)
+    ec2.delete_internet_gateway(InternetGatewayId=igw)
+
+
 def test_local_ipv6_route_and_routes_to_the_gateways(api: LoopbackApi, net: dict[str, Any]) -> None:
     ec2, rtb = net["ec2"], net["rtb"]
     local6 = [r for r in routes(ec2, rtb) if r.get("DestinationIpv6CidrBlock")]
