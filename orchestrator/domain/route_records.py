@@ -29,6 +29,7 @@ class Route(TypedDict):  # Describe shows State "blackhole" while the target is 
     GatewayId: NotRequired[str]  # "local", an internet gateway or a gateway endpoint (vpce-)
     NatGatewayId: NotRequired[str]
     VpcPeeringConnectionId: NotRequired[str]
+    NetworkInterfaceId: NotRequired[str]  # an ENI (CreateRoute's InstanceId names the instance's only ENI)
 
 
 class RouteTableData(TypedDict):

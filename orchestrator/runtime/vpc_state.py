@@ -22,7 +22,7 @@ from orchestrator.drivers.network import firewall as fw
 from orchestrator.drivers.network.dnsmasq import Lease
 from orchestrator.drivers.network.names import private_dns_name
 from orchestrator.drivers.network.public.driver import SubnetEgress
-from orchestrator.drivers.network.vpc.driver import HostRecord, LocalAddress
+from orchestrator.drivers.network.vpc.driver import HostRecord, LocalAddress, SubnetRoute
 from orchestrator.imds.model import IamRole, InstanceMetadata, MetadataOptions, NetworkInterface
 from orchestrator.runtime import route_plan
 from orchestrator.runtime.port import InstanceRoles
@@ -122,6 +122,18 @@ def egress(view: VpcView) -> list[SubnetEgress]:
     """What may leave each subnet through the internet gateway, and through which NAT gateway."""
     return route_plan.egress(view.route_tables, view.subnets, view.igw.id if view.igw is not None else None,
                              view.nat_gateways, view.prefix_lists)
+
+
+ROUTING_STATES = ("pending", "running")  # an instance in these states carries its ENIs' routes
+
+
+def subnet_routes(view: VpcView) -> list[SubnetRoute]:
+    """Per subnet, the destinations its route table sends to an ENI, as next hops (the ENI's
+    address) or blackholes (the ENI's instance is not running, or it is detached or gone)."""
+    hops = {e.id: (e.data["PrivateIpAddress"], e.data["SubnetId"]) for r in view.instances
+            if r.state in ROUTING_STATES for e in view.enis.get(r.id, ()) if e.data["SubnetId"] in view.subnets}
+    return [SubnetRoute(subnet_id, cidr, *(hop or (None, None)))
+            for subnet_id, cidr, hop in route_plan.eni_routes(view.route_tables, view.subnets, hops, view.prefix_lists)]
 
 
 def nat_table(view: VpcView) -> dict[str, str]:
@@ -254,7 +266,7 @@ def firewall_model(view: VpcView, tap_name: Callable[[str], str]) -> tuple[list[
     groups = {g.id: with_peer_members(firewall_group(g, view.prefix_lists), view.peer_members) for g in view.groups}
     ports = [fw.Port(e.id, tap_name(e.id), e.data["MacAddress"], (e.data["PrivateIpAddress"], *secondary_ips(e)),
                      tuple(g["GroupId"] for g in e.data["Groups"] if g["GroupId"] in groups),
-                     ipv6s=tuple(e.data.get("Ipv6Addresses") or ()))
+                     source_dest_check=e.data.get("SourceDestCheck", True), ipv6s=tuple(e.data.get("Ipv6Addresses") or ()))
              for r in view.instances if r.state in ACTIVE for e in view.enis.get(r.id, ())]
     ports += [fw.local_port(n.eni_id, (n.ip,), tuple(g for g in n.group_ids if g in groups)) for n in view.nodes]
     if view.regions:  # S3's addresses: whatever reaches them (service_access) passes the sender's egress rules
