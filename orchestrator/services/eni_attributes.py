@@ -18,8 +18,7 @@ from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
 
 ATTRIBUTES = ("description", "groupSet", "sourceDestCheck", "attachment", "associatePublicIpAddress")
-UNSERVED = ("EnaSrdSpecification", "EnablePrimaryIpv6", "ConnectionTrackingSpecification", "AssociatePublicIpAddress",
-            "AssociatedSubnetIds")  # ModifyNetworkInterfaceAttribute's members ec2d refuses plainly
+SERVED = ("NetworkInterfaceId", "DryRun", "SourceDestCheck", "Description", "Groups", "Attachment")  # the rest: refused
 
 
 def as_bool(value: Any, name: str) -> bool:
@@ -58,7 +57,7 @@ def modify(backend: Backend, region: str, req: Mapping[str, Any]) -> Record[Netw
     """ModifyNetworkInterfaceAttribute: one of SourceDestCheck, Description, Groups, Attachment
     (DeleteOnTermination)."""
     eni = lookup.network_interface(backend, region, req["NetworkInterfaceId"])
-    unserved = [k for k in UNSERVED if req.get(k) is not None]
+    unserved = sorted(k for k, v in req.items() if k not in SERVED and v is not None)
     if unserved:
         raise errors.ApiError(f"ec2d does not serve {unserved[0]} for network interfaces.", code="UnsupportedOperation")
     given = [k for k in ("SourceDestCheck", "Description", "Groups", "Attachment") if req.get(k) is not None]
