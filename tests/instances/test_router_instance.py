@@ -29,7 +29,7 @@ SUBNETS = {"client": "10.163.1.0/24", "server": "10.163.2.0/24", "router": "10.1
 
 def reply_ttl(guest: Guest, ip: str) -> int | None:
     """The TTL of the echo reply (None: no reply)."""
-    out = guest.run(f"ping -c 1 -W 3 {ip} 2>&1; true", check=False)
+    out = guest.run(f"sudo ping -c 1 -W 3 {ip} 2>&1; true", check=False)
     m = re.search(r"ttl=(\d+)", out)
     return int(m.group(1)) if m else None
 
