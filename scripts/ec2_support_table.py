@@ -31,6 +31,10 @@ CODE = ROOT / "orchestrator"
 # Members every served action handles in the shared layers (api/dispatch.py: DryRun; api/describe.py
 # and api/filters.py: Filters and pages), whatever the handler reads.
 SHARED = frozenset({"DryRun"})
+# members a served action refuses (UnsupportedOperation) by not being among those it serves: not "no effect"
+REFUSED = {"ModifyNetworkInterfaceAttribute": frozenset({
+    "AssociatePublicIpAddress", "AssociatedSubnetIds", "ConnectionTrackingSpecification", "EnaSrdSpecification",
+    "EnablePrimaryIpv6"})}
 
 # What a reader must know about a served action beyond "served": values refused (with the code)
 # and parameters accepted without effect. Keep in step with the UnsupportedOperation sites
@@ -74,15 +78,22 @@ NOTES: dict[str, str] = {
     "DetachVolume": "a Multi-Attach volume attached to several instances needs `InstanceId` (MissingParameter)",
     "CreateRoute": "destination a CIDR or a customer-managed prefix list (`DestinationPrefixListId`, followed as "
                    "it changes); targets: internet gateways (`GatewayId`), NAT gateways (`NatGatewayId`), VPC peering "
-                   "connections (a blackhole until active); instances, network interfaces and other targets "
-                   "refused (UnsupportedOperation); `DestinationIpv6CidrBlock` to an internet gateway, an "
-                   "egress-only internet gateway or a peering connection only (other IPv6 targets refused: "
-                   "UnsupportedOperation)",
+                   "connections (a blackhole until active), instances (`InstanceId`: its one ENI) and network "
+                   "interfaces (`NetworkInterfaceId`: the VPC routes to the ENI's address, also for destinations "
+                   "inside the VPC; a blackhole while its instance is not running); other targets refused "
+                   "(UnsupportedOperation); `DestinationIpv6CidrBlock` to an internet gateway, an egress-only "
+                   "internet gateway or a peering connection only (other IPv6 targets refused: UnsupportedOperation)",
     "ReplaceRoute": "destination a CIDR or a customer-managed prefix list; targets: internet gateways "
                     "(`GatewayId`), NAT gateways (`NatGatewayId`), VPC peering "
-                    "connections (a blackhole until active); instances, network interfaces and other targets "
-                    "refused (UnsupportedOperation); `DestinationIpv6CidrBlock` to an internet gateway, an "
-                    "egress-only internet gateway or a peering connection only",
+                    "connections (a blackhole until active), instances (`InstanceId`: its one ENI) and network "
+                    "interfaces (`NetworkInterfaceId`: the VPC routes to the ENI's address; a blackhole while its "
+                    "instance is not running); other targets refused (UnsupportedOperation); "
+                    "`DestinationIpv6CidrBlock` to an internet gateway, an egress-only internet gateway or a "
+                    "peering connection only",
+    "ModifyNetworkInterfaceAttribute": "`SourceDestCheck` (the interface's anti-spoofing; off, it may forward "
+                                       "others' traffic), `Description`, `Groups`, `Attachment`'s "
+                                       "`DeleteOnTermination`, one per call; the other members refused "
+                                       "(UnsupportedOperation)",
     "CreateNatGateway": "one address per gateway: secondary addresses and `AvailabilityZoneAddresses` (regional "
                         "gateways) refused (UnsupportedOperation)",
     "DescribeInstanceTypeOfferings": "`LocationType=outpost`: no offerings (ec2d has no Outposts)",
@@ -118,7 +129,8 @@ def names_in_code() -> set[str]:
 def unread_members(ec2: botocore.model.ServiceModel, action: str, known: set[str]) -> list[str]:
     shape = ec2.operation_model(action).input_shape
     members = list(shape.members) if shape is not None else []
-    return sorted(m for m in members if m not in SHARED and m not in known)
+    refused = REFUSED.get(action, frozenset())
+    return sorted(m for m in members if m not in SHARED and m not in known and m not in refused)
 
 
 def note(ec2: botocore.model.ServiceModel, action: str, known: set[str]) -> str:

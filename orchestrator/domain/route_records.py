@@ -31,6 +31,7 @@ class Route(TypedDict):  # Describe shows State "blackhole" while the target is 
     NatGatewayId: NotRequired[str]
     VpcPeeringConnectionId: NotRequired[str]
     EgressOnlyInternetGatewayId: NotRequired[str]  # IPv6 routes only
+    NetworkInterfaceId: NotRequired[str]  # an ENI (CreateRoute's InstanceId names the instance's only ENI)
 
 
 class RouteTableData(TypedDict):

@@ -32,9 +32,9 @@ NAT_WORKS = (str(NatGatewayState.AVAILABLE),)  # states in which a NAT gateway t
 
 
 def route_target(route: Mapping[str, object]) -> str:
-    """The route's target id (a NAT gateway, a peering connection, an egress-only or an internet
-    gateway, ``local``)."""
-    return str(route.get("NatGatewayId") or route.get("VpcPeeringConnectionId")
+    """The route's target id (a NAT gateway, a peering connection, an ENI, an egress-only or an
+    internet gateway, ``local``)."""
+    return str(route.get("NatGatewayId") or route.get("VpcPeeringConnectionId") or route.get("NetworkInterfaceId")
                or route.get("EgressOnlyInternetGatewayId") or route.get("GatewayId") or "")
 
 
@@ -238,3 +238,21 @@ def peering_ranges6(tables: Sequence[Record], subnets: Mapping[str, Record], liv
         if ranges:
             out.append((cidr6, cidrs(ranges, 6)))
     return sorted(out, key=lambda e: _range6(e[0]))
+
+
+def eni_routes(tables: Sequence[Record], subnets: Mapping[str, Record], eni_ips: Mapping[str, tuple[str, str]],
+               lists: Lists = None) -> list[tuple[str, str, tuple[str, str] | None]]:
+    """Per subnet, the destinations its route table sends to an ENI: ``(subnet id, CIDR, (ENI's
+    address, its subnet id))``, or ``None`` instead of the next hop when the ENI carries no traffic
+    (not in ``eni_ips``: a blackhole, dropped). Longest prefix wins, so a route to an ENI more
+    specific than ``local`` sends that part of the VPC through it (middlebox routing)."""
+    out: list[tuple[str, str, tuple[str, str] | None]] = []
+    for subnet in ipv4_subnets(subnets):
+        table = table_for(tables, subnet.id)
+        if table is None or not any(r.get("NetworkInterfaceId") for r in table.data["Routes"]):
+            continue
+        every = {route_target(r) for r in table.data["Routes"]}  # decide the targets as routed, none dead
+        for (lo, hi), target in decide(table.data["Routes"], every, lists):
+            if target.startswith("eni-"):
+                out += [(subnet.id, cidr, eni_ips.get(target)) for cidr in cidrs([(lo, hi)])]
+    return out

@@ -223,6 +223,7 @@ class VpcNetworks:
                 p.imds.set_instances(vpc_state.imds6_key(vpc_id), vpc_state.metadata_table6(view, table))
         await self.sync_public(region, view)
         await self.jobs.call(p.networks[region].set_peerings, vpc_id, peering_state.peering_links(view))
+        await self.jobs.call(p.networks[region].set_subnet_routes, vpc_id, vpc_state.subnet_routes(view))
         return list(view.peerings)
 
     async def sync_firewall(self, region: str, view: VpcView | None, vpc_id: str | None = None) -> None:

@@ -22,7 +22,7 @@ from orchestrator.drivers.network import firewall as fw
 from orchestrator.drivers.network.dnsmasq import Lease
 from orchestrator.drivers.network.names import private_dns_name
 from orchestrator.drivers.network.public.driver import SubnetEgress, SubnetEgress6
-from orchestrator.drivers.network.vpc.driver import HostRecord, LocalAddress
+from orchestrator.drivers.network.vpc.driver import HostRecord, LocalAddress, SubnetRoute
 from orchestrator.imds.model import IamRole, InstanceMetadata, MetadataOptions, NetworkInterface
 from orchestrator.runtime import route_plan
 from orchestrator.runtime.port import InstanceRoles
@@ -165,6 +165,19 @@ def record_ipv6_blocks(record: Record) -> list[str]:
 def vpc_ipv6_blocks(view: VpcView) -> list[str]:
     """The VPC's IPv6 /56s (the public side routes them to the VPC's link)."""
     return _ipv6_blocks(view.vpc)
+
+
+ROUTING_STATES = ("pending", "running")  # an instance in these states carries its ENIs' routes
+
+
+def subnet_routes(view: VpcView) -> list[SubnetRoute]:
+    """Per subnet, the destinations its route table sends to an ENI, as next hops (the ENI's
+    address) or blackholes (the ENI's instance is not running, or it is detached or gone)."""
+    hops = {e.id: (e.data["PrivateIpAddress"], e.data["SubnetId"]) for r in view.instances
+            if r.state in ROUTING_STATES for e in view.enis.get(r.id, ())
+            if e.data["SubnetId"] in view.subnets and e.data.get("PrivateIpAddress")}
+    return [SubnetRoute(subnet_id, cidr, *(hop or (None, None)))
+            for subnet_id, cidr, hop in route_plan.eni_routes(view.route_tables, view.subnets, hops, view.prefix_lists)]
 
 
 def nat_table(view: VpcView) -> dict[str, str]:
@@ -310,7 +323,7 @@ def firewall_model(view: VpcView, tap_name: Callable[[str], str]) -> tuple[list[
     groups = {g.id: with_peer_members(firewall_group(g, view.prefix_lists), view.peer_members) for g in view.groups}
     ports = [fw.Port(e.id, tap_name(e.id), e.data["MacAddress"], ipv4s(e),
                      tuple(g["GroupId"] for g in e.data["Groups"] if g["GroupId"] in groups),
-                     ipv6s=tuple(e.data.get("Ipv6Addresses") or ()))
+                     source_dest_check=e.data.get("SourceDestCheck", True), ipv6s=tuple(e.data.get("Ipv6Addresses") or ()))
              for r in view.instances if r.state in ACTIVE for e in view.enis.get(r.id, ())]
     ports += [fw.local_port(n.eni_id, (n.ip,), tuple(g for g in n.group_ids if g in groups)) for n in view.nodes]
     if view.regions:  # S3's addresses: whatever reaches them (service_access) passes the sender's egress rules

@@ -3,8 +3,7 @@
 DescribeInstanceAttribute answers them as EC2 shows an instance with that value; ModifyInstanceAttribute
 accepts that value (nothing changes) and refuses any other with ``InvalidParameterValue`` saying why:
 ec2d's guests are QEMU machines with virtio NICs and disks (no ENA, no SR-IOV, no EBS-optimized
-bandwidth), anti-spoofing is always on (source/destination check), there are no Nitro enclaves,
-no paravirtual kernels or ramdisks, and StopInstances is never refused (no stop protection).
+bandwidth), there are no Nitro enclaves, no paravirtual kernels or ramdisks, and StopInstances is never refused (no stop protection).
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from typing import Any
 
 from orchestrator.domain import errors
 from orchestrator.domain.records import InstanceData
-from orchestrator.services import lookup
+from orchestrator.services import eni_attributes, lookup, vpcs
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
 
@@ -26,7 +25,6 @@ DESCRIBED: dict[str, tuple[str, Any]] = {
 
 # ModifyInstanceAttribute's member -> (Attribute name, the one value ec2d holds, why)
 _FIXED: dict[str, tuple[str, Any, str]] = {
-    "SourceDestCheck": ("sourceDestCheck", True, "ec2d's anti-spoofing cannot be turned off"),
     "EbsOptimized": ("ebsOptimized", False, "ec2d's volumes have no dedicated EBS bandwidth"),
     "EnaSupport": ("enaSupport", False, "ec2d's guests have virtio network interfaces, not ENA"),
     "SriovNetSupport": ("sriovNetSupport", None, "ec2d's guests have no SR-IOV network interfaces"),
@@ -82,10 +80,19 @@ def delete_on_termination(backend: Backend, record: Record[InstanceData],
 RESETTABLE = ("kernel", "ramdisk", "sourceDestCheck")
 
 
-def reset(backend: Backend, region: str, instance_id: str, attribute: str) -> None:
-    """ResetInstanceAttribute: the three attributes EC2 resets are always at their defaults in ec2d
-    (the image's own kernel and ramdisk, the source/destination check on), so nothing changes."""
-    lookup.instance(backend, region, instance_id)
+def reset(backend: Backend, region: str, instance_id: str, attribute: str) -> Record[InstanceData]:
+    """ResetInstanceAttribute: the image's own kernel and ramdisk are always in use (nothing
+    changes); ``sourceDestCheck`` turns the primary ENI's check back on."""
+    record = lookup.instance(backend, region, instance_id)
     if attribute not in RESETTABLE:
         raise errors.InvalidParameterValue.for_param(
             "attribute", attribute, "Only 'kernel', 'ramdisk' and 'sourceDestCheck' can be reset.")
+    if attribute == "sourceDestCheck":
+        eni_attributes.set_instance_source_dest_check(backend, record, True)
+    return record
+
+
+async def reset_live(backend: Backend, region: str, instance_id: str, attribute: str) -> None:
+    """ResetInstanceAttribute, then the VPC's firewall follows."""
+    record = reset(backend, region, instance_id, attribute)
+    await vpcs.sync_network(backend, region, record.data["VpcId"])

@@ -21,6 +21,7 @@ from orchestrator.runtime import records as runtime_records
 from orchestrator.services import (
     capacity,
     ebs_encryption,
+    eni_attributes,
     eni_ipv6,
     images,
     instance_attributes,
@@ -269,7 +270,6 @@ ATTRIBUTE_OUTPUT = {
                                           lambda d: {"Value": d["InstanceInitiatedShutdownBehavior"]}),
     "rootDeviceName": ("RootDeviceName", lambda d: {"Value": d["RootDeviceName"]}),
     "groupSet": ("Groups", lambda d: d["SecurityGroups"]),
-    "sourceDestCheck": ("SourceDestCheck", lambda d: {"Value": True}),
     "ebsOptimized": ("EbsOptimized", lambda d: {"Value": False}),
     "enaSupport": ("EnaSupport", lambda d: {"Value": False}),
     "kernel": ("KernelId", lambda d: {}),
@@ -281,6 +281,9 @@ def describe_attribute(backend: Backend, region: str, instance_id: str, attribut
     record = get(backend, region, instance_id)
     if attribute == "blockDeviceMapping":
         return {"InstanceId": record.id, "BlockDeviceMappings": _block_devices(backend, record)}
+    if attribute == "sourceDestCheck":
+        return {"InstanceId": record.id, "SourceDestCheck": {
+            "Value": eni_attributes.instance_source_dest_check(backend, record)}}
     if attribute in instance_attributes.DESCRIBED:
         key, shown = instance_attributes.DESCRIBED[attribute]
         return {"InstanceId": record.id, key: shown}
@@ -333,8 +336,11 @@ def modify_attribute(backend: Backend, region: str, req: Mapping[str, Any]) -> R
             eni.data["Groups"] = changes["SecurityGroups"]
             backend.store.update(eni)
     held = instance_attributes.check_fixed(wanted)
+    sdc = wanted("SourceDestCheck", "sourceDestCheck")
+    if sdc is not None:
+        eni_attributes.set_instance_source_dest_check(backend, record, sdc)
     mappings = instance_attributes.delete_on_termination(backend, record, req.get("BlockDeviceMappings") or [])
-    if not changes and not held and not mappings:
+    if not changes and not held and not mappings and sdc is None:
         raise errors.MissingParameter("Attribute")
     record.data.update(changes)
     backend.store.update(record)
@@ -401,6 +407,7 @@ def describe(backend: Backend, record: Record[InstanceData], tags: Mapping[str, 
     state = S(record.state)
     gone = state == S.TERMINATED
     public_ip = None if gone else public_ips.public_ip_of(backend, record)
+    sdc = eni_attributes.instance_source_dest_check(backend, record)
     public_dns = public_ips.public_dns_name(public_ip, record.region) if public_ip else ""
     eip = public_ips.eip_of_instance(backend, record) if public_ip else None
     eni = (backend.store.get(d["NetworkInterfaceId"]) or record).data
@@ -431,7 +438,7 @@ def describe(backend: Backend, record: Record[InstanceData], tags: Mapping[str, 
         "ClientToken": d.get("ClientToken", ""),
         **tag_service.tags_member(tags),
         "SecurityGroups": [] if gone else d["SecurityGroups"],
-        "SourceDestCheck": True,
+        "SourceDestCheck": sdc,
         "Hypervisor": "xen",
         "EbsOptimized": False,
         "EnaSupport": False,
@@ -444,7 +451,7 @@ def describe(backend: Backend, record: Record[InstanceData], tags: Mapping[str, 
             "Status": str(EniState.IN_USE),
             "MacAddress": d["MacAddress"],
             **nic_addressing,
-            "SourceDestCheck": True,
+            "SourceDestCheck": sdc,
             "Groups": d["SecurityGroups"],
             "Attachment": {"AttachmentId": "eni-attach-" + record.id[2:], "DeviceIndex": 0, "Status": str(AttachmentState.ATTACHED),
                            "AttachTime": d["LaunchTime"], "DeleteOnTermination": True, "NetworkCardIndex": 0},

@@ -30,7 +30,7 @@ from orchestrator.domain.route_records import RouteTableAssociation
 from orchestrator.domain.states import InstanceState
 from orchestrator.domain.vpc_endpoints import S3_BLOCK
 from orchestrator.runtime import records, route_plan, vpc_state
-from orchestrator.services import lookup, vpc_endpoints, vpc_ipv6, vpc_peering
+from orchestrator.services import lookup, route_enis, vpc_endpoints, vpc_ipv6, vpc_peering
 from orchestrator.services import tags as tag_service
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
@@ -164,8 +164,11 @@ def describe_route_tables(backend: Backend, region: str, rtb_ids: Sequence[str] 
                else backend.store.list(RTB, region))
     live = {vpc_id: live_targets(backend, region, vpc_id) for vpc_id in {r.data["VpcId"] for r in records}}
     blocks = {vpc_id: ipv6_blocks_of(backend, vpc_id) for vpc_id in live}
-    return tag_service.rendered(backend, region, RTB, records, lambda r, tags: describe_route_table(
+    items = tag_service.rendered(backend, region, RTB, records, lambda r, tags: describe_route_table(
         r, tags, live[r.data["VpcId"]], blocks[r.data["VpcId"]]))
+    for item in items:
+        route_enis.annotate(backend, item["Routes"])
+    return items
 
 
 def ipv6_blocks_of(backend: Backend, vpc_id: str) -> list[str]:
@@ -207,7 +210,7 @@ def live_targets(backend: Backend, region: str, vpc_id: str) -> set[str]:
                                     [r.id for r in vpc_peering.active_of(backend, vpc_id)],
                                     [e.id for e in vpc_endpoints.routing(backend, region, vpc_id)],
                                     [g.id for g in backend.store.list(EGRESS_ONLY_IGW, region)
-                                     if g.data["VpcId"] == vpc_id])
+                                     if g.data["VpcId"] == vpc_id]) | route_enis.live_enis(backend, region, vpc_id)
 
 
 def subnet_is_public(backend: Backend, subnet: Record[SubnetData]) -> bool:

@@ -3,8 +3,8 @@ Disassociate / ReplaceRouteTableAssociation (the model side, and the ``*_live`` 
 the VPC's network follow before the API call answers).
 
 A route's target is an internet gateway (``GatewayId``), a NAT gateway (``NatGatewayId``), a
-peering connection or, for an IPv6 destination, an egress-only internet gateway
-(``EgressOnlyInternetGatewayId``) of the table's VPC. A target that goes away leaves the route in place, shown as ``blackhole`` (see
+peering connection, an instance or network interface (``services/route_enis``) or, for an IPv6
+destination, an egress-only internet gateway (``EgressOnlyInternetGatewayId``) of the table's VPC. A target that goes away leaves the route in place, shown as ``blackhole`` (see
 ``runtime/route_plan``), and the traffic it matched is dropped.
 """
 
@@ -18,14 +18,14 @@ from orchestrator.domain import vpc_peering as peering
 from orchestrator.domain.lifecycle import NatGatewayState
 from orchestrator.domain.records import RTB
 from orchestrator.domain.route_records import Route, RouteTableData
-from orchestrator.services import lookup, vpc_ipv6, vpc_peering
+from orchestrator.services import lookup, route_enis, vpc_ipv6, vpc_peering
 from orchestrator.services import route_destinations as destinations
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
 
-TARGETS = ("GatewayId", "NatGatewayId", "VpcPeeringConnectionId", "EgressOnlyInternetGatewayId")  # ec2d serves
-UNSERVED = ("InstanceId", "NetworkInterfaceId", "TransitGatewayId",
-            "LocalGatewayId", "CarrierGatewayId", "VpcEndpointId", "CoreNetworkArn")
+TARGETS = ("GatewayId", "NatGatewayId", "VpcPeeringConnectionId", "EgressOnlyInternetGatewayId",
+           *route_enis.KEYS)  # the targets ec2d serves
+UNSERVED = ("TransitGatewayId", "LocalGatewayId", "CarrierGatewayId", "VpcEndpointId", "CoreNetworkArn")
 IPV6_TARGETS = ("GatewayId", "EgressOnlyInternetGatewayId", "VpcPeeringConnectionId")  # IPv6 routes ec2d carries
 EIGW = "EgressOnlyInternetGatewayId"
 
@@ -73,6 +73,8 @@ def _target(backend: Backend, region: str, table: Record[RouteTableData], req: M
         return {"GatewayId": value}
     if key == "VpcPeeringConnectionId":
         return {"VpcPeeringConnectionId": _peering_target(backend, region, table, value)}
+    if key in route_enis.KEYS:
+        return route_enis.target(backend, region, table, key, value)
     try:
         nat = lookup.nat_gateway(backend, region, value)
     except errors.NotFound:
@@ -106,6 +108,7 @@ def create_route(backend: Backend, region: str, rtb_id: str, destination: str | 
     if any(destinations.matches(r, dest) for r in table.data["Routes"]) or _is_local6(backend, table, dest):
         raise errors.ApiError(f"The route identified by {destinations.label(dest)} already exists.",
                               code="RouteAlreadyExists")
+    route_enis.check_inside(backend.store.get(table.data["VpcId"]), dest, target)
     route: Route = {"State": "active", "Origin": "CreateRoute"}  # type: ignore[typeddict-item]
     route.update(dest)  # type: ignore[typeddict-item]
     route.update(target)  # type: ignore[typeddict-item]
@@ -126,6 +129,7 @@ def replace_route(backend: Backend, region: str, rtb_id: str, destination: str |
         if destinations.matches(r, dest):
             if r.get("GatewayId") == "local":
                 raise errors.InvalidParameterValue(f"The local route for {destinations.label(dest)} cannot be replaced")
+            route_enis.check_inside(backend.store.get(table.data["VpcId"]), dest, target)
             route: Route = {"State": "active", "Origin": "CreateRoute"}  # type: ignore[typeddict-item]
             route.update(dest)  # type: ignore[typeddict-item]
             route.update(target)  # type: ignore[typeddict-item]

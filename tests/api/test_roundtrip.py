@@ -134,6 +134,9 @@ SAMPLES: list[tuple[str, Sample]] = [
     ("AttachNetworkInterface", lambda s: {"NetworkInterfaceId": s["eni2"], "InstanceId": first_instance(s),
                                           "DeviceIndex": 1}),
     ("DetachNetworkInterface", lambda s: {"AttachmentId": s["AttachNetworkInterface"]["AttachmentId"]}),
+    ("ModifyNetworkInterfaceAttribute", lambda s: {"NetworkInterfaceId": s["eni2"], "SourceDestCheck": {"Value": False}}),
+    ("DescribeNetworkInterfaceAttribute", lambda s: {"NetworkInterfaceId": s["eni2"], "Attribute": "sourceDestCheck"}),
+    ("ResetNetworkInterfaceAttribute", lambda s: {"NetworkInterfaceId": s["eni2"], "SourceDestCheck": "true"}),
     ("CreateVolume", lambda s: {"AvailabilityZone": "us-east-1a", "Size": 1, "VolumeType": "gp3", "TagSpecifications": [
         {"ResourceType": "volume", "Tags": [{"Key": "k", "Value": "v"}]}]}),
     (SETUP, settled(("CreateVolume", "VolumeId", "available"))),

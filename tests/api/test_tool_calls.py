@@ -193,8 +193,7 @@ def test_instance_attributes(ec2: Any, subnet: dict[str, Any]) -> None:
                      {"EnaSupport": {"Value": False}}, {"DisableApiStop": {"Value": False}},
                      {"Attribute": "sourceDestCheck", "Value": "true"}):
             ec2.modify_instance_attribute(InstanceId=iid, **held)
-        for refused, words in (({"SourceDestCheck": {"Value": False}}, "anti-spoofing"),
-                               ({"EnaSupport": {"Value": True}}, "ENA"),
+        for refused, words in (({"EnaSupport": {"Value": True}}, "ENA"),
                                ({"DisableApiStop": {"Value": True}}, "stop protection"),
                                ({"Kernel": {"Value": "aki-12345678"}}, "kernel")):
             with pytest.raises(ClientError) as e:

@@ -101,3 +101,22 @@ def test_nat_table_translates_then_filters_by_route() -> None:
     assert 'oifname "igw0" ip saddr 10.0.1.0/24 ip daddr != { 0.0.0.0/5 } drop' in route_chain
     assert 'oifname "igw0" ip saddr 10.0.3.0/24 drop' in route_chain  # no route out at all
     assert "chain route" not in render_nat({"198.18.0.5": "10.0.1.5"})  # old callers: no filter
+
+
+def test_routes_to_enis_per_subnet_longest_prefix_and_blackholes() -> None:
+    """A route to an ENI more specific than local takes that part of the VPC; one to 0.0.0.0/0
+    takes everything but the local range and what a more specific route sends elsewhere; an ENI
+    that carries no traffic (not in the hops) is a blackhole; a subnet without such routes has none."""
+    tables = [table("rtb-c", [route("10.0.2.0/24", NetworkInterfaceId="eni-r"),
+                              route("0.0.0.0/0", NetworkInterfaceId="eni-r"),
+                              route("203.0.113.0/24", GatewayId="igw-1"),
+                              route("198.51.100.0/24", NetworkInterfaceId="eni-stopped")], ("subnet-pub",)),
+              table("rtb-main", [route("0.0.0.0/0", GatewayId="igw-1")], main=True)]
+    hops = {"eni-r": ("10.0.3.10", "subnet-r")}
+    out = route_plan.eni_routes(tables, SUBNETS, hops)
+    assert {s for s, _, _ in out} == {"subnet-pub"}
+    via = {c for _, c, h in out if h == hops["eni-r"]}
+    assert "10.0.2.0/24" in via and "0.0.0.0/5" in via and "192.0.0.0/9" not in via  # 198.51.100/24 is out
+    assert not any(c.startswith("10.0.1.") or c == "10.0.0.0/16" or c.startswith("203.0.113") for c in via)
+    assert [c for _, c, h in out if h is None] == ["198.51.100.0/24"]
+    assert route_plan.route_target(route("0.0.0.0/0", NetworkInterfaceId="eni-r")) == "eni-r"

@@ -98,8 +98,8 @@ async def modify_instance_attribute(ctx: RequestContext, req: dict[str, Any]) ->
 
 
 @action("ResetInstanceAttribute")
-def reset_instance_attribute(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    instance_attributes.reset(ctx.backend, ctx.region, req["InstanceId"], req["Attribute"])
+async def reset_instance_attribute(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    await instance_attributes.reset_live(ctx.backend, ctx.region, req["InstanceId"], req["Attribute"])
     return {}
 
 

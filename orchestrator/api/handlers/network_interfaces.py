@@ -10,7 +10,7 @@ from orchestrator.api.describe import respond, tags_in
 from orchestrator.api.filter_paths import table
 from orchestrator.api.registry import action
 from orchestrator.domain import errors
-from orchestrator.services import eni_ipv6
+from orchestrator.services import eni_attributes, eni_ipv6
 from orchestrator.services import network_interfaces as enis
 from orchestrator.services import tags as tag_service
 
@@ -112,3 +112,21 @@ async def unassign_ipv6_addresses(ctx: RequestContext, req: dict[str, Any]) -> d
                                        req.get("Ipv6Addresses") or [])
     return {"NetworkInterfaceId": eni.id, "UnassignedIpv6Addresses": req.get("Ipv6Addresses") or [],
             "UnassignedIpv6Prefixes": []}
+
+
+@action("ModifyNetworkInterfaceAttribute")
+async def modify_network_interface_attribute(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    await eni_attributes.modify_live(ctx.backend, ctx.region, req)
+    return {}
+
+
+@action("DescribeNetworkInterfaceAttribute")
+def describe_network_interface_attribute(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    [shown] = enis.describe_enis(ctx.backend, ctx.region, [req["NetworkInterfaceId"]])
+    return eni_attributes.describe(ctx.backend, ctx.region, req["NetworkInterfaceId"], req.get("Attribute"), shown)
+
+
+@action("ResetNetworkInterfaceAttribute")
+async def reset_network_interface_attribute(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    await eni_attributes.reset_live(ctx.backend, ctx.region, req["NetworkInterfaceId"], req.get("SourceDestCheck"))
+    return {}

@@ -7,8 +7,10 @@ ARP probes from 0.0.0.0 are allowed), and the IPv6 source one of its IPv6 addres
 link-local (fe80::/64) one; from the unspecified address (::) only duplicate address detection
 (neighbour solicitation) and MLD reports. A guest never sends router advertisements, redirects
 or DHCPv6 server/relay messages (UDP source port 547), whatever its source/dest check says.
-Everything is keyed ``iifname . x`` in five sets, so the table's rules never change with the
-ports: only set elements do.
+Frames to a tap: with the check on, IPv4 only for one of the port's addresses (or broadcast /
+multicast), so a guest neither sends nor receives others' traffic; off, it may route it.
+Everything is keyed ``iifname . x`` (``oifname . x``) in five sets, so the table's rules never
+change with the ports: only set elements do.
 """
 
 from __future__ import annotations
@@ -70,6 +72,19 @@ def _prerouting(lockdown: bool) -> Chain:
     ))
 
 
+@functools.cache
+def _postrouting() -> Chain:
+    """What a managed tap receives: with its source/destination check on, IPv4 only for its own
+    addresses (and broadcast / multicast); off, anything (a router's next-hop traffic)."""
+    ip = Match("ether type", "ip")
+    return Chain("postrouting", hook=Hook("postrouting"), rules=(
+        Rule(InSet("oifname", "taps", negate=True), ACCEPT),
+        Rule(InSet("oifname", "sdc_off"), ACCEPT),
+        Rule(ip, Match("ip daddr", anon_set(("255.255.255.255", "224.0.0.0/4"))), ACCEPT),
+        Rule(ip, InSet(("oifname", "ip daddr"), "tap_ip", negate=True), DROP),
+    ))
+
+
 def bridge_table(ports: Sequence[Port], lockdown: bool) -> tuple[Table, dict[tuple[str, str], frozenset[str]]]:
     """The table and its set elements keyed ``(table, set)``. ``lockdown``: frames from bridge
     ports that are not known taps are dropped too, and nothing is bridged from port to port."""
@@ -87,7 +102,7 @@ def bridge_table(ports: Sequence[Port], lockdown: bool) -> tuple[Table, dict[tup
         for name, elems in (("taps", taps), ("tap_mac", tap_mac), ("tap_ip", tap_ip), ("tap_ip6", tap_ip6),
                             ("sdc_off", sdc_off))
     }
-    chains = [_prerouting(lockdown)]
+    chains = [_prerouting(lockdown), _postrouting()]
     if lockdown:
         chains.append(Chain("forward", hook=Hook("forward", policy="drop")))
     return Table("bridge", BRIDGE_TABLE, _SETS, tuple(chains)), elements

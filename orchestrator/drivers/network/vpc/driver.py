@@ -40,9 +40,10 @@ from ..errors import InvalidArgument
 from ..names import netns_name as _netns_name
 from ..names import tap_name as _tap_name
 from .peering import PeeringLink
+from .subnet_routes import SubnetRoute
 
-__all__ = ["DhcpOptions", "HostRecord", "Lease", "LocalAddress", "PeeringLink", "SweepReport", "VpcNetworkDriver", "check_secondary_cidrs",
-           "check_subnet_cidrs", "check_subnet_in_vpc"]
+__all__ = ["DhcpOptions", "HostRecord", "Lease", "LocalAddress", "PeeringLink", "SubnetRoute", "SweepReport",
+           "VpcNetworkDriver", "check_secondary_cidrs", "check_subnet_cidrs", "check_subnet_in_vpc"]
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,11 @@ class VpcNetworkDriver(ABC):
         """The VPC's active peering links exactly (``vpc/peering.py``): a veth pair to each peer
         VPC's namespace, a route to its CIDR, and the filter that follows the route tables; links
         no longer listed are removed (with the peer's end)."""
+
+    @abstractmethod
+    def set_subnet_routes(self, vpc_id: str, routes: Sequence[SubnetRoute]) -> None:
+        """The VPC's routes to ENIs exactly (``vpc/subnet_routes.py``): per subnet, the
+        destinations its route table sends to an ENI's address (or drops: a blackhole)."""
 
     @abstractmethod
     def ensure_unreachable(self, cidr: str) -> None:

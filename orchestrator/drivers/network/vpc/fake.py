@@ -12,7 +12,7 @@ from .. import netlink_routes, routes
 from ..dnsmasq import DhcpOptions, Lease
 from ..errors import AlreadyExists, InvalidArgument, SubnetNotFound, VpcNotFound
 from ..names import bridge_name, check_prefix
-from . import peering
+from . import peering, subnet_routes
 from .driver import (
     HostRecord,
     LocalAddress,
@@ -23,6 +23,7 @@ from .driver import (
     check_subnet_in_vpc,
 )
 from .peering import PeeringLink
+from .subnet_routes import SubnetRoute
 
 __all__ = ["FakeVpc", "FakeVpcNetwork"]
 
@@ -40,6 +41,7 @@ class FakeVpc:
     options: DhcpOptions | None = None
     peerings: list[PeeringLink] = field(default_factory=list)
     service_access: dict[str, tuple[str, ...]] = field(default_factory=dict)  # address -> sources
+    subnet_routes: list[SubnetRoute] = field(default_factory=list)  # routes to ENIs
 
 
 class FakeVpcNetwork(VpcNetworkDriver):
@@ -173,6 +175,13 @@ class FakeVpcNetwork(VpcNetworkDriver):
         peering.table(links)  # the real driver's filter builds from the same links
         with self._lock:
             self._vpc(vpc_id).peerings = list(links)
+
+    def set_subnet_routes(self, vpc_id: str, routes: Sequence[SubnetRoute]) -> None:
+        self._rec("set_subnet_routes", vpc_id, tuple(routes))
+        with self._lock:
+            vpc = self._vpc(vpc_id)
+            subnet_routes.check(routes, vpc.subnets)
+            vpc.subnet_routes = list(routes)
 
     def ensure_unreachable(self, cidr: str) -> None:
         self._rec("ensure_unreachable", cidr)

@@ -50,7 +50,7 @@ from ..names import (
     subnet_gateway,
     vpc_dns_ip,
 )
-from . import peering, service_access
+from . import peering, service_access, subnet_routes
 from .driver import (
     HostRecord,
     LocalAddress,
@@ -61,6 +61,7 @@ from .driver import (
     check_subnet_in_vpc,
 )
 from .peering import PeeringLink
+from .subnet_routes import SubnetRoute
 
 __all__ = ["LinuxVpcNetwork"]
 
@@ -266,6 +267,8 @@ class LinuxVpcNetwork(VpcNetworkDriver):
                 except LinkNotFound:  # kernel without IPv6: nothing to set
                     pass
             netlink.sysctl(ns, "net.ipv4.ip_forward", "1")
+            for key in ("net.ipv4.conf.all.send_redirects", "net.ipv4.conf.default.send_redirects"):
+                netlink.sysctl(ns, key, "0")  # a VPC router never redirects (routes to ENIs in a subnet)
             service_access.apply(ns, dict.fromkeys(self.s3_addresses, ()))  # fail closed until the sync
             for addr in (METADATA_IP, LINK_LOCAL_DNS_IP, SERVICE_ENDPOINT_IP, vpc_dns_ip(str(net)), *self.s3_addresses):
                 netlink.add_address(ns, SERVICE_IF, f"{addr}/32")
@@ -461,6 +464,12 @@ class LinuxVpcNetwork(VpcNetworkDriver):
         with self._lock(vpc_id):
             self._require(vpc_id)
             peering.apply(ns, links)
+
+    def set_subnet_routes(self, vpc_id: str, routes: Sequence[SubnetRoute]) -> None:
+        with self._lock(vpc_id):
+            state = self._require(vpc_id)
+            subnet_routes.check(routes, state.subnets)
+            subnet_routes.apply(self.netns_name(vpc_id), routes)
 
     def ensure_unreachable(self, cidr: str) -> None:
         routes.ensure_unreachable(cidr, prefix=self.prefix)
