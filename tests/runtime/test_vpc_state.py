@@ -211,3 +211,17 @@ def test_a_rule_naming_a_prefix_list_matches_the_lists_cidrs() -> None:
     assert vpc_state.firewall_model(view, str)[1][group.id].ingress[0].cidrs == ("10.1.0.0/16", "192.0.2.7/32")
     assert vpc_state.firewall_group(group).ingress == (fw.Rule("tcp", 443, 443),)  # unknown list: matches nothing
     fw.check_rule(vpc_state.firewall_group(group).ingress[0])
+
+
+def test_interface_endpoint_enis_are_local_ports_addresses_names_and_listeners() -> None:
+    names = ("vpce-1-abc.sts.us-east-1.vpce.amazonaws.com", "sts.us-east-1.amazonaws.com")
+    nodes = [vpc_state.EndpointNode("eni-ea", "subnet-a", "10.0.1.210", ("sg-web", "sg-gone"), names),
+             vpc_state.EndpointNode("eni-ex", "subnet-x", "10.0.9.210", ("sg-web",), names)]  # subnet unknown
+    view = world(endpoint_nodes=nodes)
+    ports, _ = vpc_state.firewall_model(view, lambda eni_id: "tap-" + eni_id)
+    [port] = [p for p in ports if p.eni_id == "eni-ea"]
+    assert port.local and port.ips == ("10.0.1.210",) and port.group_ids == ("sg-web",)  # unknown groups dropped
+    assert [(a.subnet_id, a.ip) for a in vpc_state.local_addresses(view)] == [("subnet-a", "10.0.1.210")]
+    assert [(r.name, r.ip) for r in vpc_state.host_records(view)] == [(n, "10.0.1.210") for n in names]
+    assert vpc_state.endpoint_addresses(view) == ["10.0.1.210"]
+    assert vpc_state.nat_table(view) == {}
