@@ -171,7 +171,8 @@ async def start_runtime(backend: Backend) -> Runtime:
     endpoint = VpcEndpoint(functools.partial(open_listener_in_netns, address=SERVICE_ENDPOINT_IP, port=PORT),
                            sites, tuple((f"s3-{ip}-{port}", functools.partial(open_listener_in_netns, address=ip,
                                                                                port=port), port == PORT)
-                                        for ip in s3_ips for port in (PORT, 80)))
+                                        for ip in s3_ips for port in (PORT, 80)),
+                           open_address=functools.partial(open_listener_in_netns, port=PORT, freebind=True))
     runtime = Runtime(
         backend,
         compute=LibvirtCompute(config.libvirt_uri),

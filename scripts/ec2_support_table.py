@@ -51,11 +51,15 @@ NOTES: dict[str, str] = {
                                    "no prefix delegation)",
     "ModifyAddressAttribute": "the name's forward record is not checked in public DNS (ec2d has none); the VPC "
                               "resolvers of the region answer the PTR and that forward record",
-    "CreateVpcEndpoint": "Gateway endpoints for S3 (`com.amazonaws.REGION.s3`) only; `VpcEndpointType` Interface, "
-                         "GatewayLoadBalancer, Resource, ServiceNetwork refused (UnsupportedOperation); `SubnetIds`/"
-                         "`SecurityGroupIds` refused for a Gateway endpoint (InvalidParameter, as EC2)",
-    "ModifyVpcEndpoint": "route tables and the policy; `AddSubnetIds`/`AddSecurityGroupIds` refused for a Gateway "
-                         "endpoint (InvalidParameter, as EC2)",
+    "CreateVpcEndpoint": "Gateway endpoints for S3 (`com.amazonaws.REGION.s3`); Interface endpoints for ec2, sts, "
+                         "elasticloadbalancing and autoscaling (an ENI per subnet serving ec2d's HTTPS endpoint "
+                         "behind the endpoint's security groups, private DNS); S3 as Interface and `VpcEndpointType` "
+                         "GatewayLoadBalancer, Resource, ServiceNetwork refused (UnsupportedOperation); IPv4 only "
+                         "(`IpAddressType`/`DnsOptions` other than ipv4 refused, UnsupportedOperation); `SubnetIds`/"
+                         "`SecurityGroupIds` refused for a Gateway endpoint and `RouteTableIds` for an Interface "
+                         "one (InvalidParameter, as EC2)",
+    "ModifyVpcEndpoint": "route tables (Gateway), subnets, security groups and private DNS (Interface), the policy; "
+                         "the other kind's parameters refused (InvalidParameter, as EC2)",
     "CreateVpcPeeringConnection": "`PeerOwnerId` other than the caller's account refused (UnsupportedOperation: "
                                   "ec2d serves one account); `PeerRegion` must be a region ec2d serves",
     "AuthorizeSecurityGroupEgress": "`Ipv6Ranges` (and ICMPv6 type/code) compiled to the group's ip6 rules; "

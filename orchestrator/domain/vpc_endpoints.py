@@ -43,7 +43,7 @@ class VpcEndpointState(StrEnum):
 class VpcEndpointData(TypedDict):
     """A ``vpc-endpoint`` record's data (registered in ``records.SCHEMAS``)."""
 
-    VpcEndpointType: str  # Gateway
+    VpcEndpointType: str  # Gateway | Interface
     VpcId: str
     ServiceName: str
     PolicyDocument: str
@@ -51,6 +51,12 @@ class VpcEndpointData(TypedDict):
     OwnerId: str
     CreationTimestamp: str
     ClientToken: NotRequired[str]
+    # Interface endpoints (domain/interface_endpoints.py): one ENI per subnet, in the same order
+    SubnetIds: NotRequired[list[str]]
+    NetworkInterfaceIds: NotRequired[list[str]]
+    GroupIds: NotRequired[list[str]]
+    PrivateDnsEnabled: NotRequired[bool]
+    DnsSuffix: NotRequired[str]  # the random part of its DNS names
 
 
 VPCE_SCHEMAS: dict[str, type[Any]] = {VPC_ENDPOINT: VpcEndpointData}
@@ -113,8 +119,10 @@ def service_region(service_name: Any, regions: list[str]) -> str:
 def endpoint_type(value: Any) -> str:
     if value in (None, "Gateway"):
         return "Gateway"
-    if value in ("Interface", "GatewayLoadBalancer", "Resource", "ServiceNetwork"):
-        raise errors.ApiError(f"ec2d does not serve {value} endpoints (only Gateway endpoints for S3).",
+    if value == "Interface":
+        return "Interface"
+    if value in ("GatewayLoadBalancer", "Resource", "ServiceNetwork"):
+        raise errors.ApiError(f"ec2d does not serve {value} endpoints (only Gateway and Interface endpoints).",
                               code="UnsupportedOperation")
     raise errors.InvalidParameterValue(f"Value ({value}) for parameter VpcEndpointType is invalid.")
 

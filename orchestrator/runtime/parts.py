@@ -50,6 +50,8 @@ class VpcEndpoint:
     open: Opener
     server: SocketServer
     more: tuple[tuple[str, Opener, bool], ...] = ()
+    # a listening socket at (namespace, address):443, for the interface endpoints' ENI addresses
+    open_address: Callable[[str, str], socket.socket] | None = None
 
     def listeners(self, vpc_id: str) -> list[tuple[str, Opener, bool]]:
         """``(key, opener, tls)`` of every listener of ``vpc_id`` (the key starts with the VPC id)."""
@@ -88,6 +90,7 @@ class Parts:
     listening: set[str] = field(default_factory=set)  # VPCs whose metadata listener is open
     endpoint: VpcEndpoint | None = None  # None: no in-VPC service endpoint
     endpoint_listening: set[str] = field(default_factory=set)  # VPCs whose endpoint listener is open
+    endpoint_addresses: dict[str, set[str]] = field(default_factory=dict)  # VPC -> interface endpoint listeners
     plugged: set[str] = field(default_factory=set)  # instances whose NICs this process put in their VPC
     # the metadata service's socket at [fd00:ec2::254] in a netns (None: no IMDS over IPv6); its
     # listener is keyed ``<vpc id>#ipv6`` and answers only instances with HttpProtocolIpv6 enabled

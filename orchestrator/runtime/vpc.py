@@ -14,7 +14,7 @@ from orchestrator.domain.records import LOAD_BALANCER, NAT_GATEWAY
 from orchestrator.domain.states import ACTIVE
 from orchestrator.domain.vpc_peering import VPC_PEERING, VpcPeeringState
 from orchestrator.drivers.network import routes
-from orchestrator.runtime import dhcp_state, peering_state, service_access, vpc_state
+from orchestrator.runtime import dhcp_state, endpoint_listeners, peering_state, service_access, vpc_state
 from orchestrator.runtime import records as rec
 from orchestrator.runtime.parts import Parts
 from orchestrator.runtime.vpc_state import VpcView
@@ -54,6 +54,7 @@ def read_view(parts: Parts, region: str, vpc: Record) -> VpcView:
         endpoints=[e.id for e in store.list(vpc_endpoints.VPC_ENDPOINT, region)
                    if e.data["VpcId"] == vpc.id and e.state in ENDPOINT_ROUTES],
         regions=list(parts.networks),
+        endpoint_nodes=endpoint_listeners.endpoint_nodes(store, region, vpc.id),
         ptr_records=vpc_state.ptr_records(store.list(rec.EIP, region)),
         eigws=[g.id for g in store.list(EGRESS_ONLY_IGW, region) if g.data["VpcId"] == vpc.id],
     )
@@ -171,6 +172,7 @@ class VpcNetworks:
             for key, _, _ in p.endpoint.listeners(vpc.id):
                 await p.endpoint.server.remove_listener(key)
             p.endpoint_listening.discard(vpc.id)
+        await endpoint_listeners.close_listeners(p, vpc.id)
         await self.jobs.call(p.networks[vpc.region].delete_vpc, vpc.id)
 
     async def host_conflicts(self, region: str, cidr: str) -> list[str]:
@@ -215,6 +217,8 @@ class VpcNetworks:
         await self.jobs.call(p.networks[region].set_leases, vpc_id, vpc_state.leases(view))
         await self.jobs.call(p.networks[region].set_local_addresses, vpc_id, vpc_state.local_addresses(view),
                              vpc_state.host_records(view))
+        await endpoint_listeners.sync_listeners(p, self.jobs, p.networks[region].netns_name(vpc_id), vpc_id,
+                                                vpc_state.endpoint_addresses(view))
         if vpc_id in p.listening:
             sessions = p.model.sessions
             table = vpc_state.metadata_table(view, lambda i: sessions.for_owner(i).as_imds(), p.model.roles)

@@ -55,6 +55,7 @@ class VpcView:
     endpoints: Sequence[str] = ()  # the VPC's gateway endpoints whose routes carry traffic (ids)
     regions: Sequence[str] = ()  # the regions ec2d serves (S3 has an address in each)
     eigws: Sequence[str] = ()  # the VPC's egress-only internet gateways (ids)
+    endpoint_nodes: Sequence[EndpointNode] = ()  # interface endpoints' ENIs in the VPC's subnets
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,18 @@ class PeerSide:
     peer_region: str
     secondary_cidrs: tuple[str, ...] = ()  # the peer VPC's secondary IPv4 blocks, as it has them now
     ipv6_blocks: tuple[str, ...] = ()  # the peer VPC's IPv6 /56s
+
+
+@dataclass(frozen=True)
+class EndpointNode:
+    """One ENI of an interface VPC endpoint: the namespace holds its address and serves ec2d's
+    HTTPS endpoint there, behind the endpoint's security groups; VPC DNS answers ``names`` with it."""
+
+    eni_id: str
+    subnet_id: str
+    ip: str
+    group_ids: tuple[str, ...]
+    names: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -198,8 +211,14 @@ def nat_table(view: VpcView) -> dict[str, str]:
 
 
 def local_addresses(view: VpcView) -> list[LocalAddress]:
-    """The addresses the namespace holds on the subnet bridges: every load balancer node's."""
-    return [LocalAddress(n.subnet_id, n.ip) for n in view.nodes if n.subnet_id in view.subnets]
+    """The addresses the namespace holds on the subnet bridges: every load balancer node's and
+    interface endpoint ENI's."""
+    return [LocalAddress(n.subnet_id, n.ip) for n in (*view.nodes, *view.endpoint_nodes) if n.subnet_id in view.subnets]
+
+
+def endpoint_addresses(view: VpcView) -> list[str]:
+    """The interface endpoints' ENI addresses, where ec2d's HTTPS endpoint listens."""
+    return sorted({n.ip for n in view.endpoint_nodes if n.subnet_id in view.subnets})
 
 
 def host_records(view: VpcView) -> list[HostRecord]:
@@ -208,6 +227,7 @@ def host_records(view: VpcView) -> list[HostRecord]:
     internet-facing balancer's public addresses everywhere; inside the VPC ec2d answers the
     private ones, which reach the same nodes without a hairpin through the public network.)"""
     return [*(HostRecord(n.dns_name, n.ip) for n in view.nodes if n.subnet_id in view.subnets), *view.ptr_records,
+            *(HostRecord(name, n.ip) for n in view.endpoint_nodes if n.subnet_id in view.subnets for name in n.names),
             *aaaa_records(view)]
 
 
@@ -325,7 +345,8 @@ def firewall_model(view: VpcView, tap_name: Callable[[str], str]) -> tuple[list[
                      tuple(g["GroupId"] for g in e.data["Groups"] if g["GroupId"] in groups),
                      source_dest_check=e.data.get("SourceDestCheck", True), ipv6s=tuple(e.data.get("Ipv6Addresses") or ()))
              for r in view.instances if r.state in ACTIVE for e in view.enis.get(r.id, ())]
-    ports += [fw.local_port(n.eni_id, (n.ip,), tuple(g for g in n.group_ids if g in groups)) for n in view.nodes]
+    ports += [fw.local_port(n.eni_id, (n.ip,), tuple(g for g in n.group_ids if g in groups))
+              for n in (*view.nodes, *view.endpoint_nodes)]
     if view.regions:  # S3's addresses: whatever reaches them (service_access) passes the sender's egress rules
         groups[S3_GROUP] = fw.SecurityGroup(S3_GROUP, ingress=(fw.Rule("-1", cidrs=("0.0.0.0/0",)),))
         ports.append(fw.local_port(S3_PORT, tuple(sorted({s3_address(r) for r in view.regions})), (S3_GROUP,)))

@@ -1,5 +1,6 @@
-"""Gateway VPC endpoints for S3: Create/Describe/Modify/DeleteVpcEndpoints,
-DescribeVpcEndpointServices.
+"""Gateway VPC endpoints for S3 and what every endpoint shares (the record's queries, the request's
+checks, DescribeVpcEndpointServices, DeleteVpcEndpoints); the actions, which also dispatch to
+Interface endpoints (``interface_endpoints``), are ``endpoint_actions``.
 
 A gateway endpoint puts the route ``DestinationPrefixListId=pl-(com.amazonaws.REGION.s3) ->
 GatewayId=vpce-...`` (Origin ``CreateRoute``) in each of its route tables; the subnets of those
@@ -15,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from orchestrator.domain import errors, ids
+from orchestrator.domain import interface_endpoints as ife
 from orchestrator.domain import vpc_endpoints as ved
 from orchestrator.domain.records import RTB
 from orchestrator.domain.route_records import Route
@@ -33,7 +35,7 @@ def _regions(backend: Backend) -> list[str]:
     return list(backend.config.regions)
 
 
-def _now() -> str:
+def now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
@@ -86,83 +88,112 @@ def _gateway_only(subnets: Any, groups: Any) -> None:
                               code="InvalidParameter")
 
 
-def create(backend: Backend, region: str, req: Mapping[str, Any]) -> tuple[Record[VpcEndpointData], dict[str, str]]:
-    """CreateVpcEndpoint's decision: the endpoint ``pending`` with its routes in place; the same
-    ``ClientToken`` again returns the endpoint it made."""
+def _service(backend: Backend, region: str, name: Any, kind: str) -> str | None:
+    """The interface service (``ec2``, ``sts`` ...) a request names, None for S3 (Gateway); EC2's
+    errors for a name not served in ``region`` or a type the service does not offer."""
+    interface = ife.parse(name, _regions(backend))
+    if interface is None:
+        if ved.service_region(name, _regions(backend)) != region:
+            raise errors.ApiError(f"The Vpc Endpoint Service '{name}' does not exist", code="InvalidServiceName")
+        if kind == "Interface":
+            raise errors.ApiError("ec2d serves S3 through Gateway endpoints only.", code="UnsupportedOperation")
+        return None
+    if interface[0] != region:
+        raise errors.ApiError(f"The Vpc Endpoint Service '{name}' does not exist", code="InvalidServiceName")
+    if kind != "Interface":
+        raise ife.type_mismatch(kind, "Interface")
+    return interface[1]
+
+
+def check_create(backend: Backend, region: str, req: Mapping[str, Any]) -> tuple[str, str | None, dict[str, str], str]:
+    """CreateVpcEndpoint's checks of its request: (type, interface service or None for S3, tags,
+    policy document)."""
     kind = ved.endpoint_type(req.get("VpcEndpointType"))
     if not req.get("ServiceName"):
         raise errors.MissingParameter("ServiceName")
-    service_region = ved.service_region(req["ServiceName"], _regions(backend))
-    if service_region != region:
-        raise errors.ApiError(f"The Vpc Endpoint Service '{req['ServiceName']}' does not exist",
-                              code="InvalidServiceName")
-    _gateway_only(req.get("SubnetIds"), req.get("SecurityGroupIds"))
+    service = _service(backend, region, req["ServiceName"], kind)
+    if service is None:
+        _gateway_only(req.get("SubnetIds"), req.get("SecurityGroupIds"))
     tags = tag_service.tags_from_specifications(req.get("TagSpecifications"), VPC_ENDPOINT)
-    policy = ved.policy_document(req.get("PolicyDocument"))
-    token = req.get("ClientToken")
-    with backend.store.transaction():
-        for other in backend.store.list(VPC_ENDPOINT, region) if token else []:
-            if other.data.get("ClientToken") == token:
-                return other, backend.store.tags_of(other.id)
-        vpc = lookup.vpc(backend, region, req["VpcId"])
-        tables = _tables(backend, region, vpc.id, req.get("RouteTableIds") or [])
-        data = VpcEndpointData(VpcEndpointType=kind, VpcId=vpc.id, ServiceName=req["ServiceName"],
-                               PolicyDocument=policy, RouteTableIds=tables, OwnerId=backend.account_id,
-                               CreationTimestamp=_now())
-        if token:
-            data["ClientToken"] = token
-        record = Record[VpcEndpointData](id=ids.new_id("vpce"), type=VPC_ENDPOINT, region=region,
-                                         state=str(VE.PENDING), data=data)
-        backend.store.insert(record, tags or None)
-        for rtb_id in tables:
-            _add_route(backend, region, rtb_id, ved.s3_prefix_list_id(region), record.id)
-    return record, tags
+    return kind, service, tags, ved.policy_document(req.get("PolicyDocument"))
 
 
-def describe_one(record: Record[VpcEndpointData], tags: Mapping[str, str]) -> dict[str, Any]:
+def made_with(backend: Backend, region: str, token: str | None) -> Record[VpcEndpointData] | None:
+    """The endpoint an earlier CreateVpcEndpoint with ``token`` made, if any."""
+    for other in backend.store.list(VPC_ENDPOINT, region) if token else []:
+        if other.data.get("ClientToken") == token:
+            return other
+    return None
+
+
+def create_gateway(backend: Backend, region: str, req: Mapping[str, Any], tags: Mapping[str, str],
+                   policy: str) -> Record[VpcEndpointData]:
+    """A Gateway endpoint ``pending`` with its routes in place (inside the caller's transaction)."""
+    vpc = lookup.vpc(backend, region, req["VpcId"])
+    tables = _tables(backend, region, vpc.id, req.get("RouteTableIds") or [])
+    data = VpcEndpointData(VpcEndpointType="Gateway", VpcId=vpc.id, ServiceName=req["ServiceName"],
+                           PolicyDocument=policy, RouteTableIds=tables, OwnerId=backend.account_id,
+                           CreationTimestamp=now())
+    if req.get("ClientToken"):
+        data["ClientToken"] = req["ClientToken"]
+    record = Record[VpcEndpointData](id=ids.new_id("vpce"), type=VPC_ENDPOINT, region=region,
+                                     state=str(VE.PENDING), data=data)
+    backend.store.insert(record, dict(tags) or None)
+    for rtb_id in tables:
+        _add_route(backend, region, rtb_id, ved.s3_prefix_list_id(region), record.id)
+    return record
+
+
+def describe_one(record: Record[VpcEndpointData], tags: Mapping[str, str],
+                 interface: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """An endpoint as DescribeVpcEndpoints shows it (``interface``: an Interface endpoint's part,
+    ``interface_endpoints.describe_part``)."""
     d = record.data
-    return {"VpcEndpointId": record.id, "VpcEndpointType": d["VpcEndpointType"], "VpcId": d["VpcId"],
-            "ServiceName": d["ServiceName"], "State": record.state, "PolicyDocument": d["PolicyDocument"],
-            "RouteTableIds": list(d["RouteTableIds"]), "SubnetIds": [], "Groups": [], "IpAddressType": "ipv4",
-            "PrivateDnsEnabled": False, "RequesterManaged": False, "NetworkInterfaceIds": [], "DnsEntries": [],
-            "CreationTimestamp": d["CreationTimestamp"], "Tags": tag_service.tag_list(tags), "OwnerId": d["OwnerId"]}
+    out = {"VpcEndpointId": record.id, "VpcEndpointType": d["VpcEndpointType"], "VpcId": d["VpcId"],
+           "ServiceName": d["ServiceName"], "State": record.state, "PolicyDocument": d["PolicyDocument"],
+           "RouteTableIds": list(d["RouteTableIds"]), "SubnetIds": [], "Groups": [], "IpAddressType": "ipv4",
+           "PrivateDnsEnabled": False, "RequesterManaged": False, "NetworkInterfaceIds": [], "DnsEntries": [],
+           "CreationTimestamp": d["CreationTimestamp"], "Tags": tag_service.tag_list(tags), "OwnerId": d["OwnerId"]}
+    return {**out, **(interface or {})}
 
 
-def describe(backend: Backend, region: str, vpce_ids: Sequence[str] | None) -> list[dict[str, Any]]:
-    """DescribeVpcEndpoints' items (the filters and pages are the handler's)."""
-    records = [r for r in backend.store.list(VPC_ENDPOINT, region) if r.state != str(VE.DELETED)]
-    return tag_service.rendered(backend, region, VPC_ENDPOINT, lookup.select(records, vpce_ids, "vpce"), describe_one)
-
-
-def modify(backend: Backend, region: str, req: Mapping[str, Any]) -> Record[VpcEndpointData]:
-    """ModifyVpcEndpoint's decision: route tables added and removed (with their routes), the
-    policy replaced or reset to full access."""
+def check_modify(req: Mapping[str, Any]) -> None:
     if req.get("ResetPolicy") and req.get("PolicyDocument") is not None:
         raise errors.InvalidParameterCombination("The parameters ResetPolicy and PolicyDocument cannot be used together")
-    _gateway_only(req.get("AddSubnetIds"), req.get("AddSecurityGroupIds"))
-    with backend.store.transaction():
-        record = lookup.vpc_endpoint(backend, region, req["VpcEndpointId"])
-        if record.state in _GONE:
-            raise lookup.LOOKUPS["vpce"].missing(record.id)
-        data = record.data
-        pl_id = ved.s3_prefix_list_id(region)
-        tables = list(data["RouteTableIds"])
-        for rtb_id in _tables(backend, region, data["VpcId"], req.get("RemoveRouteTableIds") or []):
-            if rtb_id in tables:
-                tables.remove(rtb_id)
-                _remove_route(backend, region, rtb_id, record.id)
-        for rtb_id in _tables(backend, region, data["VpcId"], req.get("AddRouteTableIds") or []):
-            if rtb_id not in tables:
-                _add_route(backend, region, rtb_id, pl_id, record.id)
-                tables.append(rtb_id)
-        changes: dict[str, Any] = {"RouteTableIds": tables}
-        if req.get("ResetPolicy"):
-            changes["PolicyDocument"] = ved.policy_document(None)
-        elif req.get("PolicyDocument") is not None:
-            changes["PolicyDocument"] = ved.policy_document(req["PolicyDocument"])
-        record.data.update(changes)  # type: ignore[typeddict-item]
-        backend.store.update(record)
+
+
+def live(backend: Backend, region: str, vpce_id: str) -> Record[VpcEndpointData]:
+    """The endpoint ``vpce_id`` unless it is going (EC2's NotFound then)."""
+    record = lookup.vpc_endpoint(backend, region, vpce_id)
+    if record.state in _GONE:
+        raise lookup.LOOKUPS["vpce"].missing(record.id)
     return record
+
+
+def modify_gateway(backend: Backend, region: str, record: Record[VpcEndpointData], req: Mapping[str, Any]) -> None:
+    """ModifyVpcEndpoint of a Gateway endpoint (inside the caller's transaction): route tables
+    added and removed, with their routes."""
+    _gateway_only(req.get("AddSubnetIds"), req.get("AddSecurityGroupIds"))
+    data = record.data
+    pl_id = ved.s3_prefix_list_id(region)
+    tables = list(data["RouteTableIds"])
+    for rtb_id in _tables(backend, region, data["VpcId"], req.get("RemoveRouteTableIds") or []):
+        if rtb_id in tables:
+            tables.remove(rtb_id)
+            _remove_route(backend, region, rtb_id, record.id)
+    for rtb_id in _tables(backend, region, data["VpcId"], req.get("AddRouteTableIds") or []):
+        if rtb_id not in tables:
+            _add_route(backend, region, rtb_id, pl_id, record.id)
+            tables.append(rtb_id)
+    data["RouteTableIds"] = tables
+
+
+def modify_policy(record: Record[VpcEndpointData], req: Mapping[str, Any]) -> None:
+    """The policy replaced or reset to full access."""
+    if req.get("ResetPolicy"):
+        record.data["PolicyDocument"] = ved.policy_document(None)
+    elif req.get("PolicyDocument") is not None:
+        record.data["PolicyDocument"] = ved.policy_document(req["PolicyDocument"])
 
 
 def delete(backend: Backend, region: str, vpce_ids: Sequence[str]) -> tuple[list[dict[str, Any]], set[str]]:
@@ -173,12 +204,14 @@ def delete(backend: Backend, region: str, vpce_ids: Sequence[str]) -> tuple[list
     for vpce_id in vpce_ids:
         try:
             with backend.store.transaction():
-                record = lookup.vpc_endpoint(backend, region, vpce_id)
-                if record.state in _GONE:
-                    raise lookup.LOOKUPS["vpce"].missing(record.id)
+                record = live(backend, region, vpce_id)
                 for rtb_id in record.data["RouteTableIds"]:
                     _remove_route(backend, region, rtb_id, record.id)
-                record = backend.store.transition(record.id, record.state, str(VE.DELETING), {"RouteTableIds": []})
+                for eni_id in record.data.get("NetworkInterfaceIds") or []:  # an Interface endpoint's ENIs
+                    if backend.store.get(eni_id) is not None:
+                        backend.store.delete(eni_id)
+                record = backend.store.transition(record.id, record.state, str(VE.DELETING),
+                                                  {"RouteTableIds": [], "NetworkInterfaceIds": [], "SubnetIds": []})
                 backend.store.transition(record.id, str(VE.DELETING), str(VE.DELETED))
                 backend.store.delete(record.id)  # its tags with it
                 vpcs.add(record.data["VpcId"])
@@ -196,7 +229,8 @@ def remove_table(backend: Backend, region: str, rtb_id: str) -> None:
 
 
 def services(backend: Backend, region: str, names: Sequence[str] | None) -> list[dict[str, Any]]:
-    """DescribeVpcEndpointServices' ``ServiceDetails``: S3 (Gateway) in this region."""
+    """DescribeVpcEndpointServices' ``ServiceDetails``: S3 (Gateway) and the interface services
+    (``interface_endpoints.SERVICES``) in this region."""
     zones = [z.name for z in backend.regions.get(region).zones] if backend.regions.get(region) else []
     details = [{"ServiceName": ved.s3_service(region), "ServiceId": "vpce-svc-" + ved.s3_prefix_list_id(region)[3:],
                 "ServiceType": [{"ServiceType": "Gateway"}], "ServiceRegion": region,
@@ -204,6 +238,8 @@ def services(backend: Backend, region: str, names: Sequence[str] | None) -> list
                 "BaseEndpointDnsNames": [f"s3.{region}.amazonaws.com"], "VpcEndpointPolicySupported": True,
                 "AcceptanceRequired": False, "ManagesVpcEndpoints": False, "Tags": [],
                 "SupportedIpAddressTypes": ["ipv4"]}]
+    details += [ife.service_detail(region, service, zones) for service in ife.SERVICES]
+    details.sort(key=lambda d: d["ServiceName"])
     for name in names or []:
         if not any(d["ServiceName"] == name for d in details):
             raise errors.ApiError(f"The Vpc Endpoint Service '{name}' does not exist", code="InvalidServiceName")
@@ -212,25 +248,6 @@ def services(backend: Backend, region: str, names: Sequence[str] | None) -> list
 
 # ---------------------------------------------------------------------------------------------
 # the actions: the decision above, then the VPC's network follows before the API call answers
-
-
-async def create_live(backend: Backend, region: str, req: Mapping[str, Any]) -> tuple[Record[VpcEndpointData], dict[str, str]]:
-    """CreateVpcEndpoint: recorded, the VPC follows, then ``available``."""
-    record, tags = create(backend, region, req)
-    if record.state == str(VE.PENDING):
-        try:
-            await backend.runtime.sync_vpc(region, record.data["VpcId"])
-        except BaseException:
-            backend.store.transition(record.id, str(VE.PENDING), str(VE.FAILED))
-            raise
-        record = backend.store.transition(record.id, str(VE.PENDING), str(VE.AVAILABLE))
-    return record, tags
-
-
-async def modify_live(backend: Backend, region: str, req: Mapping[str, Any]) -> Record[VpcEndpointData]:
-    record = modify(backend, region, req)
-    await backend.runtime.sync_vpc(region, record.data["VpcId"])
-    return record
 
 
 async def delete_live(backend: Backend, region: str, vpce_ids: Sequence[str]) -> list[dict[str, Any]]:

@@ -16,6 +16,8 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from orchestrator.domain.interface_endpoints import SERVICES as INTERFACE_SERVICES
+from orchestrator.domain.interface_endpoints import base_dns_name
 from orchestrator.tls import certs
 
 COMMON_NAME = "ec2d local CA"
@@ -59,10 +61,11 @@ def fingerprint(cache_dir: Path) -> str:
 def endpoint_names(regions: Iterable[str]) -> list[str]:
     """DNS names of the in-VPC endpoint's certificate: every ``service.amazonaws.com`` and
     ``service.REGION.amazonaws.com``, and S3's virtual-hosted bucket names under both (a wildcard
-    covers one label only)."""
+    covers one label only), and the interface endpoints' names (``vpce-....SERVICE.REGION.vpce.amazonaws.com``)."""
     names = ["amazonaws.com", "*.amazonaws.com", "*.s3.amazonaws.com"]
     for region in regions:
         names += [f"*.{region}.amazonaws.com", f"*.s3.{region}.amazonaws.com", f"*.s3-{region}.amazonaws.com"]
+        names += [f"*.{base_dns_name(region, service)}" for service in INTERFACE_SERVICES]
     return names
 
 

@@ -46,6 +46,18 @@ def test_render_conf_answers_a_domain_with_an_address() -> None:
     assert "no-resolv" in conf and not any(line.startswith("server=") for line in conf)  # nothing forwarded
 
 
+def test_render_conf_answers_a_local_domain_only_from_the_records() -> None:
+    """Interface endpoints' names: ``vpce.amazonaws.com`` answered from the hosts file only (a name
+    without a record is NXDOMAIN, not the wider ``amazonaws.com`` address)."""
+    spec = DnsmasqSpec(domain="ec2.internal", dns_ip="10.0.0.2", listen_addresses=(), subnets=(),
+                       addresses=(("amazonaws.com", "169.254.169.250"),), local_domains=("vpce.amazonaws.com",))
+    conf = render_conf(spec, DnsmasqPaths("/run/x/ns"), "nobody").splitlines()
+    assert "local=/vpce.amazonaws.com/" in conf and "address=/amazonaws.com/169.254.169.250" in conf
+    with pytest.raises(InvalidArgument):
+        render_conf(DnsmasqSpec(domain="ec2.internal", dns_ip="10.0.0.2", listen_addresses=(), subnets=(),
+                                local_domains=("a/b",)), DnsmasqPaths("/run/x/ns"), "nobody")
+
+
 @pytest.mark.parametrize("pair", [("amazonaws.com", "not-an-ip"), ("a/b", "10.0.0.9"), ("", "10.0.0.9"),
                                   ("a b", "10.0.0.9")])
 def test_render_conf_refuses_bad_addresses(pair: tuple[str, str]) -> None:

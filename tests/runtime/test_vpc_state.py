@@ -242,3 +242,17 @@ def test_an_ipv6_only_instance_has_dhcpv6_ipv6_ports_metadata_and_aaaa() -> None
     assert nic.private_ips == [] and nic.local_hostname == "i-06.ec2.internal"
     assert sorted(vpc_state.metadata_table6(view, table)) == ["2001:db8:0:1::4", "2001:db8:0:1::5"]
     assert [(r.name, r.ip) for r in vpc_state.host_records(view)] == [("i-06.ec2.internal", "2001:db8:0:1::4")]
+
+
+def test_interface_endpoint_enis_are_local_ports_addresses_names_and_listeners() -> None:
+    names = ("vpce-1-abc.sts.us-east-1.vpce.amazonaws.com", "sts.us-east-1.amazonaws.com")
+    nodes = [vpc_state.EndpointNode("eni-ea", "subnet-a", "10.0.1.210", ("sg-web", "sg-gone"), names),
+             vpc_state.EndpointNode("eni-ex", "subnet-x", "10.0.9.210", ("sg-web",), names)]  # subnet unknown
+    view = world(endpoint_nodes=nodes)
+    ports, _ = vpc_state.firewall_model(view, lambda eni_id: "tap-" + eni_id)
+    [port] = [p for p in ports if p.eni_id == "eni-ea"]
+    assert port.local and port.ips == ("10.0.1.210",) and port.group_ids == ("sg-web",)  # unknown groups dropped
+    assert [(a.subnet_id, a.ip) for a in vpc_state.local_addresses(view)] == [("subnet-a", "10.0.1.210")]
+    assert [(r.name, r.ip) for r in vpc_state.host_records(view)] == [(n, "10.0.1.210") for n in names]
+    assert vpc_state.endpoint_addresses(view) == ["10.0.1.210"]
+    assert vpc_state.nat_table(view) == {}

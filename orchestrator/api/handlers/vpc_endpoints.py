@@ -1,4 +1,4 @@
-"""Gateway VPC endpoints (S3): Create/Describe/Modify/DeleteVpcEndpoints, DescribeVpcEndpointServices."""
+"""VPC endpoints (Gateway for S3, Interface for ec2d's other services): Create/Describe/Modify/DeleteVpcEndpoints, DescribeVpcEndpointServices."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from typing import Any
 from orchestrator.api.context import RequestContext
 from orchestrator.api.describe import respond
 from orchestrator.api.registry import action
-from orchestrator.services import vpc_endpoints
+from orchestrator.services import endpoint_actions, vpc_endpoints
 
 
 @action("CreateVpcEndpoint")
 async def create_vpc_endpoint(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    record, tags = await vpc_endpoints.create_live(ctx.backend, ctx.region, req)
-    out: dict[str, Any] = {"VpcEndpoint": vpc_endpoints.describe_one(record, tags)}
+    record, tags = await endpoint_actions.create_live(ctx.backend, ctx.region, req)
+    out: dict[str, Any] = {"VpcEndpoint": endpoint_actions.rendered(ctx.backend, record, tags)}
     if req.get("ClientToken"):
         out["ClientToken"] = req["ClientToken"]
     return out
@@ -31,19 +31,19 @@ _FILTERS = {
 
 @action("DescribeVpcEndpoints")
 def describe_vpc_endpoints(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    items = vpc_endpoints.describe(ctx.backend, ctx.region, req.get("VpcEndpointIds"))
+    items = endpoint_actions.describe(ctx.backend, ctx.region, req.get("VpcEndpointIds"))
     return respond(req, items, _FILTERS, "VpcEndpoints", page=(5, 1000))
 
 
 @action("ModifyVpcEndpoint")
 async def modify_vpc_endpoint(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    await vpc_endpoints.modify_live(ctx.backend, ctx.region, req)
+    await endpoint_actions.modify_live(ctx.backend, ctx.region, req)
     return {"Return": True}
 
 
 @action("DeleteVpcEndpoints")
 async def delete_vpc_endpoints(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    return {"Unsuccessful": await vpc_endpoints.delete_live(ctx.backend, ctx.region, req["VpcEndpointIds"])}
+    return {"Unsuccessful": await endpoint_actions.delete_live(ctx.backend, ctx.region, req["VpcEndpointIds"])}
 
 
 _SERVICE_FILTERS = {

@@ -127,6 +127,9 @@ class DnsmasqSpec:
     # (domain, IPv4): the domain and every name under it answer with that address (A only; other
     # types get an empty answer), e.g. ("amazonaws.com", the in-VPC service endpoint)
     addresses: tuple[tuple[str, str], ...] = ()
+    # domains answered only from the records (a name there without one is NXDOMAIN), more specific
+    # than ``addresses``' (e.g. interface endpoints' ``vpce.amazonaws.com`` inside ``amazonaws.com``)
+    local_domains: tuple[str, ...] = ()
     # the VPC's DHCP options set; None: the region's default (``domain`` and ``dns_ip``)
     options: DhcpOptions | None = None
     dns_ipv6: str | None = None  # the resolver's IPv6 address DHCPv6 (and the RAs) hand out
@@ -217,6 +220,10 @@ def render_conf(spec: DnsmasqSpec, paths: DnsmasqPaths, user: str) -> str:
         except ValueError as exc:
             raise InvalidArgument(f"bad IPv4 address {ip!r} for {domain}") from exc
         lines.append(f"address=/{domain}/{ip}")
+    for domain in spec.local_domains:
+        if not domain or any(c.isspace() or c in "/#," for c in domain):
+            raise InvalidArgument(f"bad domain {domain!r}")
+        lines.append(f"local=/{domain}/")
     for sub in sorted(spec.subnets, key=lambda s: s.bridge):
         lines.append(f"interface={sub.bridge}")
         if sub.cidr is not None:

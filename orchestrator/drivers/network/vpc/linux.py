@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from orchestrator.domain.interface_endpoints import VPCE_DOMAIN
 from orchestrator.domain.vpc_endpoints import s3_address, s3_host_names
 
 from .. import imds_limit, netlink, rootops, routes
@@ -202,6 +203,7 @@ class LinuxVpcNetwork(VpcNetworkDriver):
             subnets=tuple(DhcpSubnet(bridge_name(sid), state.subnets.get(sid), state.subnets6.get(sid))
                           for sid in state.subnet_ids()),
             addresses=((SERVICE_DOMAIN, SERVICE_ENDPOINT_IP), *s3_host_names(self.service_regions)),
+            local_domains=(VPCE_DOMAIN,),  # interface endpoints' names: only the records answer there
             options=state.options,
         )
         return self._dnsmasq(state.vpc_id).apply(spec, state.leases, [(r.name, r.ip) for r in state.records])
