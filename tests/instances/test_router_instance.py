@@ -118,7 +118,9 @@ def test_traffic_through_a_router_instance(ec2, net: dict[str, Any]) -> None:
     router.close()
     wait_state(ec2, router_id, "stopped", 300)
     assert route_states(ec2, tables) == {"blackhole"}
-    assert current(net["ns"])[bridge_name(net["subnets"]["client"])] == [(SUBNETS["server"], None)]
+    # the VPC's sync follows the state change that the waiter saw: wait for it, not for a time
+    until("the kernel route turns blackhole", lambda: current(net["ns"])[bridge_name(net["subnets"]["client"])]
+          == [(SUBNETS["server"], None)], timeout=60, every=0.5)
     assert reply_ttl(client, server_ip) is None
 
     ec2.start_instances(InstanceIds=[router_id])
