@@ -44,9 +44,9 @@ def total_mib(backend: Backend) -> int:
 def used_mib(backend: Backend, exclude: str | None = None) -> int:
     used = 0
     for region in backend.config.regions:
-        for r in backend.store.list("instance", region):
-            if r.state in ACTIVE and r.id != exclude:
-                itype = catalogue.get(r.data["InstanceType"])
+        for rid, state, type_name in backend.store.fields("instance", ("InstanceType",), region):
+            if state in ACTIVE and rid != exclude:
+                itype = catalogue.get(type_name)
                 used += itype.memory_mib if itype else 0
     return used
 

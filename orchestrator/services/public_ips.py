@@ -238,7 +238,7 @@ def used_public_ips(backend: Backend) -> set[str]:
     used = set()
     for region in backend.config.regions:
         used |= {e.data["PublicIp"] for e in backend.store.list(EIP, region)}
-        used |= {r.data["AutoPublicIp"] for r in backend.store.list("instance", region) if r.data.get("AutoPublicIp")}
+        used |= {ip for _, _, ip in backend.store.fields("instance", ("AutoPublicIp",), region) if ip}
         used |= {n["PublicIp"] for r in backend.store.list(LOAD_BALANCER, region)  # ELBv2 nodes' addresses
                  for n in r.data["Nodes"] if n["PublicIp"]}
     return used
@@ -247,12 +247,12 @@ def used_public_ips(backend: Backend) -> set[str]:
 def allocate_public_ip(backend: Backend) -> str:
     """The lowest free address of the public pool (call inside a store transaction)."""
     pool = ipaddress.ip_network(backend.config.public_pool)
-    used = used_public_ips(backend)
-    for host in pool.hosts():
-        if int(host) & 0xFF in (0, 255) or host in S3_BLOCK:  # S3's own addresses are never handed out
-            continue
-        if str(host) not in used:
-            return str(host)
+    used = {int(ipaddress.IPv4Address(ip)) for ip in used_public_ips(backend)}
+    s3_low, s3_high = int(S3_BLOCK.network_address), int(S3_BLOCK.broadcast_address)
+    for n in range(int(pool.network_address) + 1, int(pool.broadcast_address)):  # pool.hosts(), as integers
+        if n & 0xFF in (0, 255) or n in used or s3_low <= n <= s3_high:
+            continue  # S3's own addresses are never handed out
+        return str(ipaddress.IPv4Address(n))
     raise errors.ApiError("The maximum number of addresses has been reached.", code="AddressLimitExceeded")
 
 
