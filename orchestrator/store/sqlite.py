@@ -571,14 +571,18 @@ class Store:
             out.setdefault(r["resource_id"], {})[r["key"]] = r["value"]
         return out
 
-    def all_tags(self, region: str) -> list[tuple[str, str, str, str]]:
-        """(resource_id, resource_type, key, value) for every tag in the region, sorted."""
+    def all_tags(self, region: str, resource_ids: Iterable[str] | None = None,
+                 keys: Iterable[str] | None = None) -> list[tuple[str, str, str, str]]:
+        """(resource_id, resource_type, key, value) for every tag in the region (of ``resource_ids``,
+        with one of ``keys``: an index read), sorted."""
+        sql, args = "SELECT resource_id, resource_type, key, value FROM tags WHERE region = ?", [region]
+        for column, wanted in (("resource_id", resource_ids), ("key", keys)):
+            if wanted is not None:
+                values = list(wanted)
+                sql += f" AND {column} IN ({','.join('?' * len(values))})"
+                args.extend(values)
         with self._lock, self._translated():
-            rows = self._db.execute(
-                "SELECT resource_id, resource_type, key, value FROM tags WHERE region = ?"
-                " ORDER BY resource_id, key",
-                (region,),
-            ).fetchall()
+            rows = self._db.execute(sql + " ORDER BY resource_id, key", args).fetchall()
         return [(r["resource_id"], r["resource_type"], r["key"], r["value"]) for r in rows]
 
     # -- settings -------------------------------------------------------------------------------
