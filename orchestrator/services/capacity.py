@@ -104,9 +104,9 @@ def provisioned_bytes(backend: Backend, exclude: Iterable[str] = ()) -> int:
     skip = set(exclude)
     used = 0
     for region in backend.config.regions:
-        for r in backend.store.list("volume", region):
-            if r.id not in skip and r.state != VolumeState.DELETED:
-                used += int(r.data.get("Size") or 0) * GIB
+        for rid, state, size in backend.store.fields("volume", ("Size",), region):
+            if rid not in skip and state != VolumeState.DELETED:
+                used += int(size or 0) * GIB
     return used
 
 

@@ -91,7 +91,7 @@ def run(backend: Backend, region: str, req: Mapping[str, Any], caller: Caller | 
     which a caller's TagSpecifications may not name."""
     token = req.get("ClientToken")
     if token:
-        same = [r for r in backend.store.list(INSTANCE, region) if r.data.get("ClientToken") == token]
+        same = backend.store.list_where(INSTANCE, region, "ClientToken", token)
         if same:
             return reservation(backend, same)
 

@@ -91,16 +91,18 @@ MIGRATIONS: list[str | list[str]] = [
     ledger.SCHEMA,
     # 3: the fields the hot paths select on (:meth:`Store.fields`, :meth:`Store.list_where`): an
     # ENI's subnet (address allocation), an instance's VPC (a VPC's sync), an instance's automatic
-    # public IP (public IP allocation)
+    # public IP (public IP allocation), a request's ClientToken (RunInstances, CreateVolume: boto3
+    # sends one with every call)
     """
     CREATE INDEX resources_subnet ON resources (type, region, json_extract(data, '$.SubnetId'));
     CREATE INDEX resources_vpc ON resources (type, region, json_extract(data, '$.VpcId'));
-    CREATE INDEX resources_auto_public_ip ON resources (type, region, json_extract(data, '$.AutoPublicIp'))
+    CREATE INDEX resources_auto_public_ip ON resources (type, region, json_extract(data, '$.AutoPublicIp'));
+    CREATE INDEX resources_client_token ON resources (type, region, json_extract(data, '$.ClientToken'))
     """,
 ]
 # top-level fields :meth:`Store.fields` may select or match on (names only: they are put into the SQL)
 FIELD_NAMES = frozenset({"SubnetId", "VpcId", "AutoPublicIp", "PrivateIpAddress", "SecondaryPrivateIps",
-                         "InstanceType", "PublicIp"})
+                         "InstanceType", "PublicIp", "ClientToken", "Size"})
 LEDGER_MIGRATION = 2
 # read-cache generations (:meth:`Store.generation`): family -> the record-type prefix its writes bump
 GENERATION_FAMILIES = {"iam": "iam-"}
@@ -406,8 +408,7 @@ class Store:
         """``(id, state, *values)`` of every record of ``type`` (in ``region``; whose field ``where[0]``
         equals ``where[1]``), the values being the records' top-level JSON fields ``names``
         (:data:`FIELD_NAMES`; arrays and objects as JSON text), read by SQLite without decoding the
-        documents in Python; a match on an indexed field (``SubnetId``, ``VpcId``) reads the index.
-        In no particular order."""
+        documents in Python (a match on an indexed field reads the index), in no particular order."""
         names = list(names)
         for name in [*names, *([where[0]] if where else [])]:
             if name not in FIELD_NAMES:
@@ -425,8 +426,7 @@ class Store:
             return [tuple(r) for r in self._db.execute(sql, args).fetchall()]
 
     def list_where(self, type: str, region: str, field: str, value: str) -> list[Record]:
-        """:meth:`list` of the records whose top-level ``field`` (:data:`FIELD_NAMES`) equals ``value``:
-        an index read for ``SubnetId`` and ``VpcId``."""
+        """:meth:`list` of the records whose top-level ``field`` (:data:`FIELD_NAMES`) equals ``value``."""
         if field not in FIELD_NAMES:
             raise ValueError(f"not a selectable field: {field!r}")
         with self._lock, self._translated():
