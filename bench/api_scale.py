@@ -200,15 +200,19 @@ def image_of(server: Server) -> str:
     raise SystemExit("ec2d published no AMI")
 
 
-def report(results: dict[int, dict[str, dict[str, list[float]]]]) -> None:
+def table(n: int, results: dict[str, dict[str, list[float]]]) -> None:
+    """One scale's figures (printed as soon as both servers are timed: a long run shows its first
+    scale early)."""
+    print(f"\n## {n} instances, {n} volumes, {10 * n} tags")
+    print(f"{'call':<38} {'ec2d p50':>10} {'ec2d p99':>10} {'moto p50':>10} {'moto p99':>10} {'ratio':>6}")
+    for call, e in results["ec2d"].items():
+        m = results["moto"][call]
+        print(f"{call:<38} {pct(e, 50):8.1f}ms {pct(e, 99):8.1f}ms {pct(m, 50):8.1f}ms {pct(m, 99):8.1f}ms"
+              f" {pct(e, 50) / pct(m, 50):6.2f}", flush=True)
+
+
+def growth(results: dict[int, dict[str, dict[str, list[float]]]]) -> None:
     scales = sorted(results)
-    for n in scales:
-        print(f"\n## {n} instances, {n} volumes, {10 * n} tags")
-        print(f"{'call':<38} {'ec2d p50':>10} {'ec2d p99':>10} {'moto p50':>10} {'moto p99':>10} {'ratio':>6}")
-        for call, e in results[n]["ec2d"].items():
-            m = results[n]["moto"][call]
-            print(f"{call:<38} {pct(e, 50):8.1f}ms {pct(e, 99):8.1f}ms {pct(m, 50):8.1f}ms {pct(m, 99):8.1f}ms"
-                  f" {pct(e, 50) / pct(m, 50):6.2f}")
     if len(scales) > 1:
         lo, hi = scales[0], scales[-1]
         print(f"\n## growth of p50 from {lo} to {hi} ({hi / lo:.0f}x the data)")
@@ -244,11 +248,12 @@ def main() -> None:
                       f" in {took:.0f}s", file=sys.stderr, flush=True)
                 results[n][t.server.name] = time_scale(t, args.runs, args.heavy_runs, args.run_runs)
                 print(f"# {t.server.name}: timed at {n}", file=sys.stderr, flush=True)
+            table(n, results[n])
     finally:
         for server in servers:
             server.stop()
         shutil.rmtree(data, ignore_errors=True)
-    report(results)
+    growth(results)
     print(f"\n(runs: {args.runs} light, {args.heavy_runs} heavy, {args.run_runs} RunInstances per scale; "
           f"API time = request sent to answer read, client parsing excluded; python {sys.version.split()[0]}; "
           f"cpus {os.cpu_count()})")
