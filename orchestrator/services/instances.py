@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,8 +108,9 @@ def run(backend: Backend, region: str, req: Mapping[str, Any], caller: Caller | 
     launch.instance_tags.update(system_tags or {})
     created: list[Record] = []
     with backend.store.transaction():
+        public_ip = public_ips.public_ip_allocator(backend) if launch.wants_public else None
         for index in range(_admit(backend, launch)):
-            created.append(_new_instance(backend, region, req, launch, reservation_id, index, profile))
+            created.append(_new_instance(backend, region, req, launch, reservation_id, index, public_ip, profile))
     backend.runtime.launch([r.id for r in created])
     for r in created:
         for entry in r.data.get("IamInstanceProfileAssociations") or []:
@@ -155,7 +156,7 @@ def _new_volumes(backend: Backend, region: str, launch: launch_request.Launch,
 
 
 def _new_instance(backend: Backend, region: str, req: Mapping[str, Any], launch: launch_request.Launch, reservation_id: str,
-                  index: int, profile: Record | None = None) -> Record:
+                  index: int, public_ip: Callable[[], str] | None, profile: Record | None = None) -> Record:
     """One instance's records: its primary ENI, its volumes and itself (``pending``)."""
     instance_id = ids.new_id("i")
     subnet = launch.subnet
@@ -193,7 +194,7 @@ def _new_instance(backend: Backend, region: str, req: Mapping[str, Any], launch:
         "StateReason": {"Code": "pending", "Message": "pending"},
         "billing": {"running_since": None, "running_seconds": 0.0},
         "AssociatePublicIp": launch.wants_public,
-        "AutoPublicIp": public_ips.allocate_public_ip(backend) if launch.wants_public else None,
+        "AutoPublicIp": public_ip() if public_ip is not None else None,
     })
     if profile is not None:
         record.data["IamInstanceProfileAssociations"] = [instance_profiles.new_association(profile)]
