@@ -55,9 +55,14 @@ class Config:
     prefix: str | None = None
     prefix_base: str = DEFAULT_PREFIX  # what a data dir's generated prefix starts with (tests: ec2dt)
     libvirt_uri: str = "qemu:///system"
-    memory_overcommit: float = 1.0  # instances may promise this many times the host's memory
+    # instances may promise this many times the host's memory (bench/api_scale.py raises it: 10,000
+    # instances on the fake drivers)
+    memory_overcommit: float = field(
+        default_factory=lambda: float(os.environ.get("EC2D_MEMORY_OVERCOMMIT", "1.0")))
     memory_reserve_mib: int = 2048  # kept for the host itself
-    storage_overcommit: float = 1.0  # thin volumes may promise this many times the space they can get
+    # thin volumes may promise this many times the space they can get (EC2D_STORAGE_OVERCOMMIT likewise)
+    storage_overcommit: float = field(
+        default_factory=lambda: float(os.environ.get("EC2D_STORAGE_OVERCOMMIT", "1.0")))
     storage_reserve_mib: int = 1024  # kept free on the data dir's filesystem (state.db, logs)
     stop_timeout: float = 30.0  # seconds an ACPI shutdown may take before the domain is forced off
     public_pool: str = "198.18.0.0/15"  # public IPs and Elastic IPs (a range reserved for testing)

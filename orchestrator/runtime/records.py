@@ -67,7 +67,7 @@ def subnets(store: Store, region: str, vpc_id: str | None = None) -> list[Record
 
 def vpc_instances(store: Store, region: str, vpc_id: str) -> list[Record]:
     """The VPC's instances that still hold something (every state but ``terminated``)."""
-    return [r for r in store.list(INSTANCE, region) if r.data["VpcId"] == vpc_id and r.state != S.TERMINATED]
+    return [r for r in store.list_where(INSTANCE, region, "VpcId", vpc_id) if r.state != S.TERMINATED]
 
 
 def attachment(volume: Record[VolumeData]) -> VolumeAttachment | None:

@@ -131,6 +131,10 @@ class VpcNetworks:
     def __init__(self, parts: Parts) -> None:
         self.parts = parts
         self.jobs = parts.jobs
+        # per VPC: syncs asked so far, and the count of asks the last completed sync had seen when
+        # it read the store (``sync``: the asks it covered)
+        self.sync_asked: dict[str, int] = {}
+        self.sync_covered: dict[str, int] = {}
 
     async def ensure_vpc(self, vpc: Record) -> None:
         p = self.parts
@@ -188,9 +192,19 @@ class VpcNetworks:
 
         Syncs of one VPC run one at a time, each reading the store only once it holds the VPC's
         lock: two syncs racing (say, after two terminations) could otherwise apply their snapshots
-        in the wrong order and leave the older one in force."""
+        in the wrong order and leave the older one in force.
+
+        Syncs asked while another waits share its work: a sync whose store read came after this
+        one was asked (so after the caller's writes) and that completed covers it, and it returns
+        without reading again (100 instances launched together cost a few syncs of their VPC, not
+        100, each reading every instance of it)."""
+        asked = self.sync_asked[vpc_id] = self.sync_asked.get(vpc_id, 0) + 1
         async with self.jobs.lock(f"vpc-sync:{vpc_id}"):
+            if self.sync_covered.get(vpc_id, 0) >= asked:
+                return  # (its peers were synced by the sync that covered this one)
+            covers = self.sync_asked[vpc_id]  # every ask so far: _sync reads the store before any await
             peers = await self._sync(region, vpc_id)
+            self.sync_covered[vpc_id] = covers
         for peer in peers:  # their rules may reference this VPC's groups, whose members may have changed
             await self.sync_firewall(peer.peer_region, None, peer.peer_vpc_id)
 

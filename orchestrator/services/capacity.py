@@ -44,9 +44,9 @@ def total_mib(backend: Backend) -> int:
 def used_mib(backend: Backend, exclude: str | None = None) -> int:
     used = 0
     for region in backend.config.regions:
-        for r in backend.store.list("instance", region):
-            if r.state in ACTIVE and r.id != exclude:
-                itype = catalogue.get(r.data["InstanceType"])
+        for rid, state, type_name in backend.store.fields("instance", ("InstanceType",), region):
+            if state in ACTIVE and rid != exclude:
+                itype = catalogue.get(type_name)
                 used += itype.memory_mib if itype else 0
     return used
 
@@ -104,9 +104,9 @@ def provisioned_bytes(backend: Backend, exclude: Iterable[str] = ()) -> int:
     skip = set(exclude)
     used = 0
     for region in backend.config.regions:
-        for r in backend.store.list("volume", region):
-            if r.id not in skip and r.state != VolumeState.DELETED:
-                used += int(r.data.get("Size") or 0) * GIB
+        for rid, state, size in backend.store.fields("volume", ("Size",), region):
+            if rid not in skip and state != VolumeState.DELETED:
+                used += int(size or 0) * GIB
     return used
 
 

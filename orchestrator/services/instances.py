@@ -9,7 +9,8 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.domain import errors, ids
@@ -42,6 +43,8 @@ from orchestrator.services.principals import Caller
 from orchestrator.store.sqlite import Record, StateConflict
 
 INSTANCE = "instance"
+ENI = vpcs.ENI
+EIP = public_ips.EIP
 VOLUME = "volume"
 S = InstanceState
 TERMINATED_VISIBLE_SECONDS = runtime_records.TERMINATED_VISIBLE_SECONDS
@@ -90,7 +93,7 @@ def run(backend: Backend, region: str, req: Mapping[str, Any], caller: Caller | 
     which a caller's TagSpecifications may not name."""
     token = req.get("ClientToken")
     if token:
-        same = [r for r in backend.store.list(INSTANCE, region) if r.data.get("ClientToken") == token]
+        same = backend.store.list_where(INSTANCE, region, "ClientToken", token)
         if same:
             return reservation(backend, same)
 
@@ -107,8 +110,9 @@ def run(backend: Backend, region: str, req: Mapping[str, Any], caller: Caller | 
     launch.instance_tags.update(system_tags or {})
     created: list[Record] = []
     with backend.store.transaction():
+        public_ip = public_ips.public_ip_allocator(backend) if launch.wants_public else None
         for index in range(_admit(backend, launch)):
-            created.append(_new_instance(backend, region, req, launch, reservation_id, index, profile))
+            created.append(_new_instance(backend, region, req, launch, reservation_id, index, public_ip, profile))
     backend.runtime.launch([r.id for r in created])
     for r in created:
         for entry in r.data.get("IamInstanceProfileAssociations") or []:
@@ -154,7 +158,7 @@ def _new_volumes(backend: Backend, region: str, launch: launch_request.Launch,
 
 
 def _new_instance(backend: Backend, region: str, req: Mapping[str, Any], launch: launch_request.Launch, reservation_id: str,
-                  index: int, profile: Record | None = None) -> Record:
+                  index: int, public_ip: Callable[[], str] | None, profile: Record | None = None) -> Record:
     """One instance's records: its primary ENI, its volumes and itself (``pending``)."""
     instance_id = ids.new_id("i")
     subnet = launch.subnet
@@ -191,7 +195,7 @@ def _new_instance(backend: Backend, region: str, req: Mapping[str, Any], launch:
         "StateReason": {"Code": "pending", "Message": "pending"},
         "billing": {"running_since": None, "running_seconds": 0.0},
         "AssociatePublicIp": launch.wants_public,
-        "AutoPublicIp": public_ips.allocate_public_ip(backend) if launch.wants_public else None,
+        "AutoPublicIp": public_ip() if public_ip is not None else None,
     })
     ipv6_native.launch_addressing(record, eni, subnet)
     if profile is not None:
@@ -390,10 +394,33 @@ def console_output(backend: Backend, region: str, instance_id: str) -> dict[str,
 # describe
 
 
-def _block_devices(backend: Backend, record: Record[InstanceData]) -> list[dict[str, Any]]:
+@dataclass
+class Related:
+    """The records instances' answers show parts of (their volumes, primary ENIs and Elastic IPs),
+    read once for a whole Describe rather than one query each per instance."""
+
+    volumes: dict[str, Record]
+    enis: dict[str, Record]
+    eips: dict[str, Record]  # by the ENI it is on (the first, as ``records.eip_of_instance``)
+
+
+def related(backend: Backend, region: str, records: Sequence[Record[InstanceData]]) -> Related:
+    wanted = [m["VolumeId"] for r in records for m in r.data["BlockDeviceMappings"]]
+    enis = [r.data["NetworkInterfaceId"] for r in records]
+    few = len(records) <= 100  # by id; more: the region's whole table in one read
+    volumes = backend.store.list(VOLUME, region, wanted if few else None)
+    interfaces = backend.store.list(ENI, region, enis if few else None)
+    eips: dict[str, Record] = {}
+    for e in backend.store.list(EIP, region):
+        if e.data.get("NetworkInterfaceId"):
+            eips.setdefault(e.data["NetworkInterfaceId"], e)
+    return Related({v.id: v for v in volumes}, {e.id: e for e in interfaces}, eips)
+
+
+def _block_devices(record: Record[InstanceData], rel: Related) -> list[dict[str, Any]]:
     out = []
     for m in record.data["BlockDeviceMappings"]:
-        vol = backend.store.get(m["VolumeId"], VOLUME)
+        vol = rel.volumes.get(m["VolumeId"])
         att = next((a for a in vol.data["Attachments"] if a["InstanceId"] == record.id), {}) if vol else {}
         out.append({"DeviceName": m["DeviceName"], "Ebs": {
             "VolumeId": m["VolumeId"], "DeleteOnTermination": m["DeleteOnTermination"],
@@ -401,16 +428,20 @@ def _block_devices(backend: Backend, record: Record[InstanceData]) -> list[dict[
     return out
 
 
-def describe(backend: Backend, record: Record[InstanceData], tags: Mapping[str, str]) -> dict[str, Any]:
+def describe(backend: Backend, record: Record[InstanceData], tags: Mapping[str, str],
+             rel: Related | None = None) -> dict[str, Any]:
     d = record.data
+    rel = rel or related(backend, record.region, [record])
     itype = catalogue.get(d["InstanceType"])
     state = S(record.state)
     gone = state == S.TERMINATED
-    public_ip = None if gone else public_ips.public_ip_of(backend, record)
-    sdc = eni_attributes.instance_source_dest_check(backend, record)
+    eip = rel.eips.get(d["NetworkInterfaceId"])
+    public_ip = None if gone else eip.data["PublicIp"] if eip else d.get("AutoPublicIp")  # records.public_ip_of
     public_dns = public_ips.public_dns_name(public_ip, record.region) if public_ip else ""
-    eip = public_ips.eip_of_instance(backend, record) if public_ip else None
-    eni = (backend.store.get(d["NetworkInterfaceId"]) or record).data
+    eip = eip if public_ip else None
+    primary = rel.enis.get(d["NetworkInterfaceId"])
+    eni = (primary or record).data
+    sdc = bool(primary.data.get("SourceDestCheck", True)) if primary is not None else True
     addressing, nic_addressing = ipv6_native.describe_instance_part(record, eni, gone)
     association = ({"PublicIp": public_ip, "PublicDnsName": public_dns,
                     "IpOwnerId": backend.account_id if eip else "amazon"} if public_ip else None)
@@ -433,7 +464,7 @@ def describe(backend: Backend, record: Record[InstanceData], tags: Mapping[str, 
         "Architecture": "x86_64",
         "RootDeviceType": "ebs",
         "RootDeviceName": d["RootDeviceName"],
-        "BlockDeviceMappings": [] if gone else _block_devices(backend, record),
+        "BlockDeviceMappings": [] if gone else _block_devices(record, rel),
         "VirtualizationType": "hvm",
         "ClientToken": d.get("ClientToken", ""),
         **tag_service.tags_member(tags),
@@ -479,8 +510,9 @@ def describe(backend: Backend, record: Record[InstanceData], tags: Mapping[str, 
 def reservation(backend: Backend, records: Sequence[Record]) -> dict[str, Any]:
     first = records[0]
     tags = backend.store.tags_by_resource(INSTANCE, first.region)
+    rel = related(backend, first.region, records)
     return {"ReservationId": first.data["ReservationId"], "OwnerId": first.data["OwnerId"], "Groups": [],
-            "Instances": [describe(backend, r, tags.get(r.id, {})) for r in records]}
+            "Instances": [describe(backend, r, tags.get(r.id, {}), rel) for r in records]}
 
 
 def visible(backend: Backend, region: str) -> list[Record]:
@@ -494,8 +526,9 @@ def describe_instances(backend: Backend, region: str, instance_ids: Sequence[str
     """DescribeInstances' items (the named ones, or every visible one), each with ``_reservation``
     and ``_owner`` for the answer's grouping into reservations (the handler removes them)."""
     records = find(backend, region, instance_ids) if instance_ids else visible(backend, region)
+    rel = related(backend, region, records)
 
     def render(r: Record[InstanceData], tags: dict[str, str]) -> dict[str, Any]:
-        return {**describe(backend, r, tags), "_reservation": r.data["ReservationId"], "_owner": r.data["OwnerId"]}
+        return {**describe(backend, r, tags, rel), "_reservation": r.data["ReservationId"], "_owner": r.data["OwnerId"]}
 
     return tag_service.rendered(backend, region, INSTANCE, records, render)

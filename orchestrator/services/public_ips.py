@@ -10,7 +10,7 @@ stops or terminates (a start gets a new one), as on EC2; Elastic IPs stay until 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from orchestrator.domain import errors, ids, vpc_cidrs
@@ -244,7 +244,7 @@ def used_public_ips(backend: Backend) -> set[str]:
     used = set()
     for region in backend.config.regions:
         used |= {e.data["PublicIp"] for e in backend.store.list(EIP, region)}
-        used |= {r.data["AutoPublicIp"] for r in backend.store.list("instance", region) if r.data.get("AutoPublicIp")}
+        used |= {ip for _, _, ip in backend.store.fields("instance", ("AutoPublicIp",), region) if ip}
         used |= {n["PublicIp"] for r in backend.store.list(LOAD_BALANCER, region)  # ELBv2 nodes' addresses
                  for n in r.data["Nodes"] if n["PublicIp"]}
     return used
@@ -252,14 +252,26 @@ def used_public_ips(backend: Backend) -> set[str]:
 
 def allocate_public_ip(backend: Backend) -> str:
     """The lowest free address of the public pool (call inside a store transaction)."""
+    return public_ip_allocator(backend)()
+
+
+def public_ip_allocator(backend: Backend) -> Callable[[], str]:
+    """:func:`allocate_public_ip` for several addresses in one transaction (RunInstances of 100):
+    the addresses in use are read once, and each next one is searched from the last one given."""
     pool = ipaddress.ip_network(backend.config.public_pool)
-    used = used_public_ips(backend)
-    for host in pool.hosts():
-        if int(host) & 0xFF in (0, 255) or host in S3_BLOCK:  # S3's own addresses are never handed out
-            continue
-        if str(host) not in used:
-            return str(host)
-    raise errors.ApiError("The maximum number of addresses has been reached.", code="AddressLimitExceeded")
+    used = {int(ipaddress.IPv4Address(ip)) for ip in used_public_ips(backend)}
+    s3_low, s3_high = int(S3_BLOCK.network_address), int(S3_BLOCK.broadcast_address)
+    start = [int(pool.network_address) + 1]
+
+    def allocate() -> str:
+        for n in range(start[0], int(pool.broadcast_address)):  # pool.hosts(), as integers
+            if n & 0xFF in (0, 255) or n in used or s3_low <= n <= s3_high:
+                continue  # S3's own addresses are never handed out
+            used.add(n)
+            start[0] = n + 1
+            return str(ipaddress.IPv4Address(n))
+        raise errors.ApiError("The maximum number of addresses has been reached.", code="AddressLimitExceeded")
+    return allocate
 
 
 def public_ip_of(backend: Backend, instance: Record[InstanceData]) -> str | None:

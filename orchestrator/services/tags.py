@@ -103,10 +103,12 @@ def delete_tags(
             backend.store.delete_tags(rid, selector)
 
 
-def describe_tags(backend: Backend, region: str) -> list[dict[str, str]]:
+def describe_tags(backend: Backend, region: str, resource_ids: Sequence[str] | None = None,
+                  keys: Sequence[str] | None = None) -> list[dict[str, str]]:
+    """The region's tags (only those of ``resource_ids``, with one of ``keys``, when given)."""
     return [
         {"ResourceId": rid, "ResourceType": rtype, "Key": key, "Value": value}
-        for rid, rtype, key, value in backend.store.all_tags(region)
+        for rid, rtype, key, value in backend.store.all_tags(region, resource_ids, keys)
         if not rtype.startswith("elbv2-")  # ELBv2's tags are its own (its DescribeTags)
     ]
 

@@ -144,9 +144,8 @@ def create(backend: Backend, region: str, req: Mapping[str, Any]) -> Record[Volu
     volume_tags = tag_service.tags_from_specifications(req.get("TagSpecifications"), "volume")
     token = req.get("ClientToken")
     if token:
-        for r in backend.store.list(VOLUME, region):
-            if r.data.get("ClientToken") == token:
-                return r
+        for r in backend.store.list_where(VOLUME, region, "ClientToken", token):
+            return r
     shared = bool(req.get("MultiAttachEnabled"))
     if shared:
         multi_attach.check_create(vtype, bool(req.get("Encrypted") or (snap and snap.data.get("Encrypted"))

@@ -45,14 +45,20 @@ from typing import Any, Generic, TypeVar
 
 from orchestrator.domain import billing, lifecycle, records
 from orchestrator.store import ledger, usage_reads
+from orchestrator.store.errors import (  # noqa: F401 (re-exported: the store's errors are imported from here)
+    DB_MODE,
+    StateConflict,
+    StoreError,
+    StoreUnavailable,
+    secure_file,
+)
+from orchestrator.store.errors import translate as _translate
 
 log = logging.getLogger("ec2d.store")
 
 CHECK_RECORDS_ENV = "EC2D_CHECK_RECORDS"  # "1": check every record written against domain/records.py
 BUSY_TIMEOUT_MS = 2000
 SYNCHRONOUS = "FULL"  # see the module docstring
-DB_MODE = 0o600
-
 MIGRATIONS: list[str | list[str]] = [
     # 1: resources, tags, settings
     """
@@ -83,7 +89,20 @@ MIGRATIONS: list[str | list[str]] = [
     """,
     # 2: the usage ledger (store/ledger.py); meters of records already stored open at the upgrade
     ledger.SCHEMA,
+    # 3: the fields the hot paths select on (:meth:`Store.fields`, :meth:`Store.list_where`): an
+    # ENI's subnet (address allocation), an instance's VPC (a VPC's sync), an instance's automatic
+    # public IP (public IP allocation), a request's ClientToken (RunInstances, CreateVolume: boto3
+    # sends one with every call)
+    """
+    CREATE INDEX resources_subnet ON resources (type, region, json_extract(data, '$.SubnetId'));
+    CREATE INDEX resources_vpc ON resources (type, region, json_extract(data, '$.VpcId'));
+    CREATE INDEX resources_auto_public_ip ON resources (type, region, json_extract(data, '$.AutoPublicIp'));
+    CREATE INDEX resources_client_token ON resources (type, region, json_extract(data, '$.ClientToken'))
+    """,
 ]
+# top-level fields :meth:`Store.fields` may select or match on (names only: they are put into the SQL)
+FIELD_NAMES = frozenset({"SubnetId", "VpcId", "AutoPublicIp", "PrivateIpAddress", "SecondaryPrivateIps",
+                         "InstanceType", "PublicIp", "ClientToken", "Size"})
 LEDGER_MIGRATION = 2
 # read-cache generations (:meth:`Store.generation`): family -> the record-type prefix its writes bump
 GENERATION_FAMILIES = {"iam": "iam-"}
@@ -91,54 +110,6 @@ TAGS_GENERATION = "tags"  # bumped by every write of the tags table, whatever th
 _GENERATIONS_SQL: dict[tuple[str, ...], tuple[str, tuple[str, ...]]] = {}  # Store.generations' query and keys
 
 
-class StoreError(Exception):
-    pass
-
-
-class StoreUnavailable(StoreError):
-    """The database could not be written or read now (disk full, I/O error, locked by another
-    process). Nothing of the failed transaction was kept; retrying later may succeed."""
-
-    def __init__(self, message: str, reason: str) -> None:
-        super().__init__(message)
-        self.reason = reason  # "full", "io", "busy", "readonly" or "other"
-
-
-# SQLite primary result codes (sqlite3.h) that are conditions of the host, not of the request
-_UNAVAILABLE = {5: "busy", 6: "busy", 8: "readonly", 10: "io", 13: "full", 14: "io"}
-
-
-def _translate(exc: sqlite3.Error) -> StoreError | None:
-    """``StoreUnavailable`` for host conditions (disk full, I/O, locked), else None (a bug)."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    primary = code & 0xFF if isinstance(code, int) else None
-    reason = _UNAVAILABLE.get(primary) if primary is not None else None
-    if reason is None and isinstance(exc, sqlite3.OperationalError):
-        text = str(exc).lower()
-        reason = ("full" if "disk is full" in text else "io" if "disk i/o" in text
-                  else "busy" if "locked" in text else None)
-    if reason is None:
-        return None
-    return StoreUnavailable(f"state store unavailable ({reason}): {exc}", reason)
-
-
-def secure_file(path: str | os.PathLike[str], mode: int = DB_MODE) -> None:
-    """chmod ``path`` to ``mode`` when it exists and is wider (owner-only data)."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return
-    if st.st_mode & 0o777 != mode:
-        os.chmod(path, mode)
-
-
-class StateConflict(StoreError):
-    """A compare-and-swap found the resource in another state (or gone)."""
-
-    def __init__(self, resource_id: str, expected: Iterable[str], actual: str | None) -> None:
-        super().__init__(f"{resource_id}: expected state in {sorted(expected)}, found {actual}")
-        self.resource_id = resource_id
-        self.actual = actual
 
 
 D = TypeVar("D")  # a record's data payload: a ``TypedDict`` of ``domain/records.py`` (``Record[VolumeData]``)
@@ -432,6 +403,38 @@ class Store:
             rows = self._db.execute(sql, args).fetchall()
         return [_row(r) for r in rows]
 
+    def fields(self, type: str, names: Iterable[str], region: str | None = None,
+               where: tuple[str, str] | None = None) -> list[tuple[Any, ...]]:
+        """``(id, state, *values)`` of every record of ``type`` (in ``region``; whose field ``where[0]``
+        equals ``where[1]``), the values being the records' top-level JSON fields ``names``
+        (:data:`FIELD_NAMES`; arrays and objects as JSON text), read by SQLite without decoding the
+        documents in Python (a match on an indexed field reads the index), in no particular order."""
+        names = list(names)
+        for name in [*names, *([where[0]] if where else [])]:
+            if name not in FIELD_NAMES:
+                raise ValueError(f"not a selectable field: {name!r}")
+        columns = "".join(f", json_extract(data, '$.{n}')" for n in names)
+        sql = f"SELECT id, state{columns} FROM resources WHERE type = ?"
+        args: list[Any] = [type]
+        if region is not None:
+            sql += " AND region = ?"
+            args.append(region)
+        if where is not None:
+            sql += f" AND json_extract(data, '$.{where[0]}') = ?"
+            args.append(where[1])
+        with self._lock, self._translated():
+            return [tuple(r) for r in self._db.execute(sql, args).fetchall()]
+
+    def list_where(self, type: str, region: str, field: str, value: str) -> list[Record]:
+        """:meth:`list` of the records whose top-level ``field`` (:data:`FIELD_NAMES`) equals ``value``."""
+        if field not in FIELD_NAMES:
+            raise ValueError(f"not a selectable field: {field!r}")
+        with self._lock, self._translated():
+            rows = self._db.execute(
+                f"SELECT * FROM resources WHERE type = ? AND region = ? AND json_extract(data, '$.{field}') = ?"
+                " ORDER BY created_at, id", (type, region, value)).fetchall()
+        return [_row(r) for r in rows]
+
     def find_by_field(self, type: str, region: str, field: str, value: str) -> list[Record]:
         """Records whose top-level JSON ``field`` equals ``value`` (e.g. a key pair by name)."""
         with self._lock, self._translated():
@@ -568,14 +571,18 @@ class Store:
             out.setdefault(r["resource_id"], {})[r["key"]] = r["value"]
         return out
 
-    def all_tags(self, region: str) -> list[tuple[str, str, str, str]]:
-        """(resource_id, resource_type, key, value) for every tag in the region, sorted."""
+    def all_tags(self, region: str, resource_ids: Iterable[str] | None = None,
+                 keys: Iterable[str] | None = None) -> list[tuple[str, str, str, str]]:
+        """(resource_id, resource_type, key, value) for every tag in the region (of ``resource_ids``,
+        with one of ``keys``: an index read), sorted."""
+        sql, args = "SELECT resource_id, resource_type, key, value FROM tags WHERE region = ?", [region]
+        for column, wanted in (("resource_id", resource_ids), ("key", keys)):
+            if wanted is not None:
+                values = list(wanted)
+                sql += f" AND {column} IN ({','.join('?' * len(values))})"
+                args.extend(values)
         with self._lock, self._translated():
-            rows = self._db.execute(
-                "SELECT resource_id, resource_type, key, value FROM tags WHERE region = ?"
-                " ORDER BY resource_id, key",
-                (region,),
-            ).fetchall()
+            rows = self._db.execute(sql + " ORDER BY resource_id, key", args).fetchall()
         return [(r["resource_id"], r["resource_type"], r["key"], r["value"]) for r in rows]
 
     # -- settings -------------------------------------------------------------------------------

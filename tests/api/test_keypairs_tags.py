@@ -121,3 +121,28 @@ def test_region_scoping(ec2d) -> None:
     assert name not in {k["KeyName"] for k in west.describe_key_pairs()["KeyPairs"]}
     west.create_key_pair(KeyName=name, KeyType="ed25519")  # same name, another region: allowed
     assert len(west.describe_key_pairs(KeyNames=[name])["KeyPairs"]) == 1
+
+
+def test_describe_tags_filters_read_only_what_they_name(ec2) -> None:
+    """resource-id and key filters are read from the store's index (exact values) or matched after
+    a read of every tag (patterns): both give what the whole list filtered by hand gives."""
+    ids = [ec2.create_key_pair(KeyName=unique("dt"), KeyType="ed25519")["KeyPairId"] for _ in range(3)]
+    mark = unique("k")
+    ec2.create_tags(Resources=ids[:2], Tags=[{"Key": mark, "Value": "a"}, {"Key": f"{mark}-x", "Value": "b"}])
+    ec2.create_tags(Resources=ids[2:], Tags=[{"Key": mark, "Value": "c"}])
+    every = ec2.describe_tags()["Tags"]
+
+    def by_hand(keep) -> list[tuple[str, str, str]]:
+        return sorted((t["ResourceId"], t["Key"], t["Value"]) for t in every if keep(t))
+
+    def asked(*filters: dict) -> list[tuple[str, str, str]]:
+        return sorted((t["ResourceId"], t["Key"], t["Value"]) for t in ec2.describe_tags(Filters=list(filters))["Tags"])
+
+    assert asked({"Name": "resource-id", "Values": ids[1:]}) == by_hand(lambda t: t["ResourceId"] in ids[1:])
+    assert asked({"Name": "key", "Values": [mark]}) == by_hand(lambda t: t["Key"] == mark) and len(by_hand(
+        lambda t: t["Key"] == mark)) == 3
+    assert asked({"Name": "key", "Values": [f"{mark}*"]}) == by_hand(lambda t: t["Key"].startswith(mark))
+    assert asked({"Name": "resource-id", "Values": [ids[0]]}, {"Name": "key", "Values": [f"{mark}-x"]}) == [
+        (ids[0], f"{mark}-x", "b")]
+    assert asked({"Name": f"tag:{mark}", "Values": ["c"]}) == [(ids[2], mark, "c")]
+    assert asked({"Name": "resource-id", "Values": ["key-00000000000000000"]}) == []

@@ -86,3 +86,22 @@ def test_transaction_rolls_back_on_error(tmp_path: Path) -> None:
                             data=sample("key-pair")))
         raise RuntimeError("boom")
     assert store.get("key-00000003") is None
+
+
+def test_fields_and_list_where_read_json_fields_by_index(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db", check_records=False)  # the fields read, not whole ENI records
+    for n, (subnet, ip) in enumerate([("subnet-a", "10.0.0.4"), ("subnet-b", "10.0.1.4"), ("subnet-a", "10.0.0.5")]):
+        store.insert(Record(id=f"eni-{n}", type="network-interface", region="r1", state="available", data={
+            "SubnetId": subnet, "VpcId": "vpc-1", "PrivateIpAddress": ip, "SecondaryPrivateIps": ["10.9.9.9"] * n}))
+    got = sorted(store.fields("network-interface", ("PrivateIpAddress", "SecondaryPrivateIps"), "r1",
+                              where=("SubnetId", "subnet-a")))
+    assert got == [("eni-0", "available", "10.0.0.4", "[]"), ("eni-2", "available", "10.0.0.5", '["10.9.9.9","10.9.9.9"]')]
+    assert [r.id for r in store.list_where("network-interface", "r1", "SubnetId", "subnet-b")] == ["eni-1"]
+    assert store.list_where("network-interface", "r2", "SubnetId", "subnet-b") == []
+    with pytest.raises(ValueError):
+        store.fields("network-interface", ("x') FROM resources; --",))
+    plan = " ".join(str(row[-1]) for row in store._db.execute(
+        "EXPLAIN QUERY PLAN SELECT id FROM resources WHERE type = 'instance' AND region = 'r1'"
+        " AND json_extract(data, '$.VpcId') = 'vpc-1'").fetchall())
+    assert "resources_vpc" in plan
+    assert store.schema_version == len(MIGRATIONS)

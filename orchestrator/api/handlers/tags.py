@@ -31,7 +31,6 @@ def delete_tags(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
 
 @action("DescribeTags")
 def describe_tags(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    rows = tags.describe_tags(ctx.backend, ctx.region)
     filters = []
     for f in req.get("Filters") or []:
         if f.get("Name", "").startswith("tag:"):
@@ -40,4 +39,16 @@ def describe_tags(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
             filters.append({"Name": "value", "Values": f.get("Values") or []})
         else:
             filters.append(f)
+    rows = tags.describe_tags(ctx.backend, ctx.region, _exact(filters, "resource-id"), _exact(filters, "key"))
     return respond({**req, "Filters": filters}, rows, _FILTERS, "Tags", tags_of=None)
+
+
+def _exact(filters: list[dict[str, Any]], name: str) -> list[str] | None:
+    """The values of the first ``name`` filter when none is a pattern: the store reads only those
+    rows (respond still applies every filter, so this only narrows what it is given)."""
+    for f in filters:
+        if f.get("Name") == name:
+            values = f.get("Values") or []
+            patterns = any(not isinstance(v, str) or "*" in v or "?" in v or "\\" in v for v in values)
+            return None if patterns or not values or len(values) > 500 else list(values)
+    return None

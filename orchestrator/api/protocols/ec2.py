@@ -18,7 +18,7 @@ from botocore.model import OperationModel, ServiceModel, Shape
 from orchestrator.api.protocols import base
 from orchestrator.api.protocols.base import Call, Protocol, WireRequest
 from orchestrator.api.protocols.params import ParamParser
-from orchestrator.api.protocols.xml import document, write_members, xml_safe
+from orchestrator.api.protocols.xml import document, document_of, members_xml, text, xml_safe
 from orchestrator.domain import errors
 
 API_VERSION = "2016-11-15"
@@ -59,12 +59,9 @@ class XmlSerializer:
     """Serializes handler output dicts to EC2 XML responses, following the output shapes."""
 
     def response(self, op: OperationModel, result: Mapping[str, Any] | None, request_id: str) -> bytes:
-        root = Element(f"{op.name}Response", {"xmlns": XMLNS})
-        SubElement(root, "requestId").text = request_id
         shape = op.output_shape
-        if shape is not None and result:
-            write_members(root, shape, result)
-        return document(root)
+        members = members_xml(shape, result) if shape is not None and result else ""
+        return document_of(f"{op.name}Response", XMLNS, f"<requestId>{text(request_id)}</requestId>{members}")
 
     def error(self, err: errors.ApiError, request_id: str) -> bytes:
         root = Element("Response")

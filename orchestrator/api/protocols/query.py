@@ -25,7 +25,7 @@ from botocore.model import OperationModel, ServiceModel, Shape
 
 from orchestrator.api.protocols.base import AuthCodes, Call, Protocol, WireRequest, query_action, query_params
 from orchestrator.api.protocols.params import ParamParser, shown
-from orchestrator.api.protocols.xml import document, write_members, xml_safe
+from orchestrator.api.protocols.xml import document, document_of, element, members_xml, text, xml_safe
 from orchestrator.domain import errors
 
 INVALID_TOKEN = "The security token included in the request is invalid."
@@ -94,15 +94,14 @@ class QueryProtocol(Protocol):
         return Element(tag, {"xmlns": self.xmlns} if self.xmlns else {})
 
     def response(self, op: OperationModel, result: Mapping[str, Any] | None, request_id: str) -> bytes:
-        root = self._root(f"{op.name}Response")
         shape = op.output_shape
+        inner = ""
         if shape is not None:
+            members = members_xml(shape, result) if result else ""
             wrapper = shape.serialization.get("resultWrapper")
-            parent = SubElement(root, wrapper) if wrapper else root
-            if result:
-                write_members(parent, shape, result)
-        SubElement(SubElement(root, "ResponseMetadata"), "RequestId").text = request_id
-        return document(root)
+            inner = element(wrapper, members) if wrapper else members
+        metadata = f"<ResponseMetadata><RequestId>{text(request_id)}</RequestId></ResponseMetadata>"
+        return document_of(f"{op.name}Response", self.xmlns, inner + metadata)
 
     def error(self, err: errors.ApiError, request_id: str) -> bytes:
         root = self._root("ErrorResponse")

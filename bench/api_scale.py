@@ -1,0 +1,263 @@
+"""The API at scale: ec2d vs moto_server with the same data, at two scales, same run.
+
+    .venv/bin/python bench/api_scale.py [--scales 1000,10000] [--runs 50] [--heavy-runs 20]
+    .venv/bin/python bench/api_scale.py --quick          # a smoke run: 100 and 300 instances
+
+Both servers run as local processes on loopback (ec2d ``serve --no-instances``: the fake
+drivers). Each is populated with the same data: per scale N, N instances (RunInstances of
+MaxCount=100, over the default subnets, three instance types), N volumes (CreateVolume) and 5 tags
+on every instance and volume (CreateTags on groups of 10: 10 N tags). Then every call below is
+timed at that scale, and the next scale tops the same state up.
+
+The figure is the API time: from the request leaving botocore to its whole answer read (the
+``before-send`` and ``before-parse`` events), so the client's signing and XML parsing, the same
+for both servers, are not counted. p50/p99 per call, the ratio ec2d/moto of the p50s (below 1.0:
+ec2d is faster) and each server's growth from the first scale to the last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from api import BIN, Server, free_port, pct  # noqa: E402
+
+TYPES = ["t3.nano", "t3.micro", "t3.small"]
+THREADS = 4
+
+
+class Timer:
+    """The HTTP round trip of the last call made by this thread on a client."""
+
+    def __init__(self, client) -> None:
+        self.local = threading.local()
+        client.meta.events.register("before-send", self._sent)
+        client.meta.events.register("before-parse", self._answered)
+
+    def _sent(self, **kwargs) -> None:
+        self.local.t0 = time.perf_counter()
+
+    def _answered(self, **kwargs) -> None:
+        self.local.ms = (time.perf_counter() - self.local.t0) * 1000
+
+    def measure(self, fn: Callable[[int], object], runs: int) -> list[float]:
+        fn(-1)  # warm-up
+        out = []
+        for i in range(runs):
+            fn(i)
+            out.append(self.local.ms)
+        return out
+
+
+class Target:
+    """One server under test, and what was made in it."""
+
+    def __init__(self, server: Server, image_id: str) -> None:
+        self.server = server
+        self.c = server.client
+        self.image_id = image_id
+        self.timer = Timer(self.c)
+        subnets = self.c.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
+        self.subnets = sorted(s["SubnetId"] for s in subnets)
+        self.instances: list[str] = []
+        self.volumes: list[str] = []
+        self.zones = sorted(s["AvailabilityZone"] for s in subnets)
+        self.batches = 0
+
+    def run(self, batch: int, count: int = 100) -> list[str]:
+        r = self.c.run_instances(ImageId=self.image_id, MinCount=count, MaxCount=count,
+                                 InstanceType=TYPES[batch % len(TYPES)],
+                                 SubnetId=self.subnets[batch % len(self.subnets)])
+        return [i["InstanceId"] for i in r["Instances"]]
+
+    def populate(self, target: int) -> float:
+        t = time.perf_counter()
+        first_instance, first_volume = len(self.instances), len(self.volumes)
+        with ThreadPoolExecutor(THREADS) as pool:
+            counts = []
+            missing = target - len(self.instances)
+            while missing > 0:
+                counts.append(min(100, missing))
+                missing -= counts[-1]
+            batches = range(self.batches, self.batches + len(counts))
+            self.batches += len(counts)
+            for made in pool.map(lambda bc: self.run(*bc), zip(batches, counts, strict=True)):
+                self.instances.extend(made)
+            n_vol = target - len(self.volumes)
+            start = len(self.volumes)
+            self.volumes.extend(pool.map(
+                lambda i: self.c.create_volume(Size=1, AvailabilityZone=self.zones[i % len(self.zones)],
+                                               VolumeType="gp3" if i % 2 else "gp2")["VolumeId"],
+                range(start, start + n_vol)))
+            jobs = []
+            for kind, ids, first in (("i", self.instances, first_instance), ("v", self.volumes, first_volume)):
+                for g in range(first // 10, (len(ids) + 9) // 10):
+                    jobs.append((ids[g * 10:(g + 1) * 10], kind, g))
+            list(pool.map(lambda job: self.c.create_tags(Resources=job[0], Tags=tags_of(job[1], job[2])), jobs))
+        self.wait_settled()
+        return time.perf_counter() - t
+
+    def wait_settled(self) -> None:
+        """Until no instance is pending and no volume creating (ec2d settles them in the background)."""
+        deadline = time.time() + 1800
+        while time.time() < deadline:
+            pending = self.c.describe_instances(Filters=[{"Name": "instance-state-name", "Values": ["pending"]}],
+                                                MaxResults=5)["Reservations"]
+            creating = self.c.describe_volumes(Filters=[{"Name": "status", "Values": ["creating"]}],
+                                               MaxResults=5)["Volumes"]
+            if not pending and not creating:
+                return
+            time.sleep(0.5)
+        raise SystemExit(f"{self.server.name}: instances or volumes never settled")
+
+
+def tags_of(kind: str, group: int) -> list[dict[str, str]]:
+    """5 tags per resource: a name, a group of 10, a team of 5%, an env of a third, a rare key (1%)."""
+    return [{"Key": "Name", "Value": f"{kind}-{group}"}, {"Key": "group", "Value": f"{kind}g{group}"},
+            {"Key": "team", "Value": f"t{group % 20}"}, {"Key": "env", "Value": f"e{group % 3}"},
+            {"Key": f"role-{group % 100}", "Value": "x"}]
+
+
+def calls(t: Target, rng: random.Random) -> list[tuple[str, bool, Callable[[int], object]]]:
+    """(name, heavy, call): heavy calls answer thousands of items and get fewer runs."""
+    c = t.c
+    n_groups = len(t.instances) // 10
+    return [
+        ("DescribeInstances (all)", True, lambda i: c.describe_instances()),
+        ("DescribeInstances tag:group (10)", False, lambda i: c.describe_instances(
+            Filters=[{"Name": "tag:group", "Values": [f"ig{rng.randrange(n_groups)}"]}])),
+        ("DescribeInstances state+type (1/3)", True, lambda i: c.describe_instances(
+            Filters=[{"Name": "instance-state-name", "Values": ["running"]},
+                     {"Name": "instance-type", "Values": ["t3.micro"]}])),
+        ("DescribeInstances 10 InstanceIds", False, lambda i: c.describe_instances(
+            InstanceIds=rng.sample(t.instances, 10))),
+        ("DescribeVolumes (all)", True, lambda i: c.describe_volumes()),
+        ("DescribeVolumes available+team (5%)", False, lambda i: c.describe_volumes(
+            Filters=[{"Name": "status", "Values": ["available"]},
+                     {"Name": "tag:team", "Values": [f"t{rng.randrange(20)}"]}])),
+        ("DescribeTags (all)", True, lambda i: c.describe_tags()),
+        ("DescribeTags resource-id (5)", False, lambda i: c.describe_tags(
+            Filters=[{"Name": "resource-id", "Values": [rng.choice(t.instances)]}])),
+        ("DescribeTags key (1%)", False, lambda i: c.describe_tags(
+            Filters=[{"Name": "key", "Values": [f"role-{rng.randrange(100)}"]}])),
+    ]
+
+
+def time_scale(t: Target, runs: int, heavy_runs: int, run_runs: int) -> dict[str, list[float]]:
+    rng = random.Random(7)
+    out = {name: t.timer.measure(fn, heavy_runs if heavy else runs) for name, heavy, fn in calls(t, rng)}
+
+    def run(i: int) -> None:
+        t.batches += 1
+        t.instances.extend(t.run(t.batches))
+    out["RunInstances MaxCount=100"] = t.timer.measure(run, run_runs)
+    t.wait_settled()
+    return out
+
+
+def start_servers(data: Path, src: Path) -> list[Server]:
+    """ec2d runs the code under ``src`` (default: this checkout), moto the installed moto_server."""
+    ec2d_port, moto_port = free_port(), free_port()
+    os.environ["PYTHONPATH"] = str(src)
+    ec2d = [sys.executable, "-m", "orchestrator.cli.main", "--data-dir", str(data)]
+
+    def ec2d_creds() -> dict[str, str]:
+        out = json.loads(subprocess.check_output([*ec2d, "credentials"]))
+        return {"aws_access_key_id": out["AccessKeyId"], "aws_secret_access_key": out["SecretAccessKey"]}
+
+    os.environ.setdefault("EC2D_MEMORY_OVERCOMMIT", "1000")  # 10,000+ instances on the fake drivers
+    os.environ.setdefault("EC2D_STORAGE_OVERCOMMIT", "10000")
+    return [
+        Server("ec2d", [*ec2d, "serve", "--listen", f"127.0.0.1:{ec2d_port}", "--log-level", "WARNING",
+                        "--no-instances", "--no-s3"], ec2d_port, ec2d_creds),
+        Server("moto", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)], moto_port,
+               lambda: {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}),
+    ]
+
+
+def image_of(server: Server) -> str:
+    if server.name == "moto":
+        return server.client.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        found = [i for i in server.client.describe_images(Owners=["ec2d"])["Images"] if i["State"] == "available"]
+        if found:
+            return found[0]["ImageId"]
+        time.sleep(0.5)
+    raise SystemExit("ec2d published no AMI")
+
+
+def table(n: int, results: dict[str, dict[str, list[float]]]) -> None:
+    """One scale's figures (printed as soon as both servers are timed: a long run shows its first
+    scale early)."""
+    print(f"\n## {n} instances, {n} volumes, {10 * n} tags")
+    print(f"{'call':<38} {'ec2d p50':>10} {'ec2d p99':>10} {'moto p50':>10} {'moto p99':>10} {'ratio':>6}")
+    for call, e in results["ec2d"].items():
+        m = results["moto"][call]
+        print(f"{call:<38} {pct(e, 50):8.1f}ms {pct(e, 99):8.1f}ms {pct(m, 50):8.1f}ms {pct(m, 99):8.1f}ms"
+              f" {pct(e, 50) / pct(m, 50):6.2f}", flush=True)
+
+
+def growth(results: dict[int, dict[str, dict[str, list[float]]]]) -> None:
+    scales = sorted(results)
+    if len(scales) > 1:
+        lo, hi = scales[0], scales[-1]
+        print(f"\n## growth of p50 from {lo} to {hi} ({hi / lo:.0f}x the data)")
+        print(f"{'call':<38} {'ec2d':>7} {'moto':>7}")
+        for call in results[lo]["ec2d"]:
+            g = [pct(results[hi][s][call], 50) / pct(results[lo][s][call], 50) for s in ("ec2d", "moto")]
+            print(f"{call:<38} {g[0]:6.1f}x {g[1]:6.1f}x")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--scales", default="1000,10000")
+    ap.add_argument("--runs", type=int, default=50, help="runs of the light calls")
+    ap.add_argument("--heavy-runs", type=int, default=20, help="runs of the calls answering thousands")
+    ap.add_argument("--run-runs", type=int, default=20, help="RunInstances MaxCount=100 calls timed per scale")
+    ap.add_argument("--ec2d-src", type=Path, default=Path(__file__).resolve().parents[1],
+                    help="the checkout whose ec2d is run (e.g. an export of main, for a before/after pair)")
+    ap.add_argument("--quick", action="store_true", help="smoke run: scales 100,300, few runs")
+    args = ap.parse_args()
+    if args.quick:
+        args.scales, args.runs, args.heavy_runs, args.run_runs = "100,300", 5, 3, 2
+    scales = [int(s) for s in args.scales.split(",")]
+    data = Path(tempfile.mkdtemp(prefix="ec2dbench-"))
+    servers = start_servers(data, args.ec2d_src)
+    results: dict[int, dict[str, dict[str, list[float]]]] = {}
+    try:
+        targets = [Target(s, image_of(s)) for s in servers]
+        for n in scales:
+            results[n] = {}
+            for t in targets:
+                took = t.populate(n)
+                print(f"# {t.server.name}: populated to {len(t.instances)} instances, {len(t.volumes)} volumes"
+                      f" in {took:.0f}s", file=sys.stderr, flush=True)
+                results[n][t.server.name] = time_scale(t, args.runs, args.heavy_runs, args.run_runs)
+                print(f"# {t.server.name}: timed at {n}", file=sys.stderr, flush=True)
+            table(n, results[n])
+    finally:
+        for server in servers:
+            server.stop()
+        shutil.rmtree(data, ignore_errors=True)
+    growth(results)
+    print(f"\n(runs: {args.runs} light, {args.heavy_runs} heavy, {args.run_runs} RunInstances per scale; "
+          f"API time = request sent to answer read, client parsing excluded; python {sys.version.split()[0]}; "
+          f"cpus {os.cpu_count()})")
+
+
+if __name__ == "__main__":
+    main()
