@@ -10,19 +10,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from ec2d_server import RunningEc2d, start_ec2d, tiny_image
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEc2d]:
-    s = start_ec2d(tmp_path_factory.mktemp("ipv6-only-api"), instances=False)
-    yield s
-    s.stop()
-
-
-@pytest.fixture(scope="module")
-def ec2(server: RunningEc2d) -> Any:
-    return server.client()
+from ec2d_server import tiny_image
 
 
 def error(info: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:
