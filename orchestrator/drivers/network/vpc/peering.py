@@ -90,35 +90,36 @@ def address6(address4: str) -> str:
     return str(LINK6_BLOCK.network_address + int(ipaddress.IPv4Interface(address4).ip))
 
 
-def table6(links: Sequence[PeeringLink]) -> nft.Table:
-    """The namespace's IPv6 peering filter (see the module doc)."""
+def _table(family: str, name: str, allowed: Sequence[tuple[str, Sequence[tuple[str, tuple[str, ...]]]]],
+           take_in: tuple[Rule, ...] = ()) -> nft.Table:
+    """One family's peering filter: per link, what may leave over it (``allowed``, per link:
+    (source, destinations)); no transit; of what came in over a peering the namespace takes only
+    ``take_in``'s matches."""
     from_px, to_px = Match("iifname", quoted(IF_PREFIX + "*")), Match("oifname", quoted(IF_PREFIX + "*"))
+    addr = "ip6" if family == "ip6" else "ip"
     rules = [Rule(from_px, to_px, DROP), Rule(from_px, Match("oifname", quoted(IGW_IFNAME)), DROP)]
-    for link in links:
-        out = Match("oifname", quoted(ifname(link.pcx_id)))
-        rules += [Rule(out, Match("ip6 saddr", src), Match("ip6 daddr", nft.anon_set(dests)), ACCEPT)
-                  for src, dests in link.allowed6]
+    for pcx_id, pairs in allowed:
+        out = Match("oifname", quoted(ifname(pcx_id)))
+        rules += [Rule(out, Match(f"{addr} saddr", src), Match(f"{addr} daddr", nft.anon_set(dests)), ACCEPT)
+                  for src, dests in pairs]
         rules.append(Rule(out, DROP))
-    neighbours = Match("icmpv6 type", "{ nd-neighbor-solicit, nd-neighbor-advert }")
-    return nft.Table("ip6", PEERING_TABLE6, (), (
+    return nft.Table(family, name, (), (
         Chain("peer_fwd", tuple(rules), Hook("forward", priority="filter - 5")),
-        Chain("peer_in", (Rule(from_px, neighbours, ACCEPT), Rule(from_px, DROP)), Hook("input", priority="filter - 5")),
+        Chain("peer_in", (*take_in, Rule(from_px, DROP)), Hook("input", priority="filter - 5")),
     ))
+
+
+def table6(links: Sequence[PeeringLink]) -> nft.Table:
+    """The namespace's IPv6 peering filter (see the module doc): neighbour discovery on the links
+    is all it takes in."""
+    neighbours = Rule(Match("iifname", quoted(IF_PREFIX + "*")),
+                      Match("icmpv6 type", "{ nd-neighbor-solicit, nd-neighbor-advert }"), ACCEPT)
+    return _table("ip6", PEERING_TABLE6, [(link.pcx_id, link.allowed6) for link in links], (neighbours,))
 
 
 def table(links: Sequence[PeeringLink]) -> nft.Table:
     """The namespace's peering filter (see the module doc)."""
-    from_px, to_px = Match("iifname", quoted(IF_PREFIX + "*")), Match("oifname", quoted(IF_PREFIX + "*"))
-    rules = [Rule(from_px, to_px, DROP), Rule(from_px, Match("oifname", quoted(IGW_IFNAME)), DROP)]
-    for link in links:
-        out = Match("oifname", quoted(ifname(link.pcx_id)))
-        rules += [Rule(out, Match("ip saddr", src), Match("ip daddr", nft.anon_set(dests)), ACCEPT)
-                  for src, dests in link.allowed]
-        rules.append(Rule(out, DROP))
-    return nft.Table("ip", PEERING_TABLE, (), (
-        Chain("peer_fwd", tuple(rules), Hook("forward", priority="filter - 5")),
-        Chain("peer_in", (Rule(from_px, DROP),), Hook("input", priority="filter - 5")),
-    ))
+    return _table("ip", PEERING_TABLE, [(link.pcx_id, link.allowed) for link in links])
 
 
 def render(links: Sequence[PeeringLink]) -> str:
