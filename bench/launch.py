@@ -1,11 +1,14 @@
 """Launch benchmark: RunInstances -> SSH login (+ ``true``) through a real ec2d, against the floor
 of bench/boot.py (the same ec2d-tiny image started as a bare domain, start -> SSH banner).
 
-    .venv/bin/python bench/launch.py [--runs N] [--instance-type t2.nano] [--floor-runs N]
+    .venv/bin/python bench/launch.py [--runs N] [--instance-type t2.nano] [--floor-runs N] [--big 16]
 
 Measured, N runs each (instances terminated between runs):
   1 instance   RunInstances call -> paramiko login as ec2-user + ``true`` returned
   4 instances  one RunInstances (MinCount=MaxCount=4) -> ALL logged in (and per-instance times)
+  16 instances one RunInstances of 16, once: time to all logged in, per-instance p50/p99, failures
+               (the exit status is 1 when any failed)
+The boot steps each guest marks on its console (bench/boot_steps.py) are printed for the first ones.
 The floor is bench/boot.py, run first as a subprocess (its summary lines are parsed).
 
 ec2d runs in this process (as in tests/conftest.py) with its own prefix (ec2dt + 4 hex) and a
@@ -16,6 +19,7 @@ Ctrl-C. Everything happens inside namespaces ec2d and boot.py create (TCG guests
 from __future__ import annotations
 
 import argparse
+import base64
 import os
 import re
 import shutil
@@ -38,6 +42,9 @@ import paramiko  # noqa: E402
 from ec2d_server import RunningEc2d, free_port, make_test_prefix  # noqa: E402
 from guests import instance_netns, private_key  # noqa: E402
 
+sys.path.insert(0, str(REPO / "bench"))
+from boot_steps import breakdown, parse_steps  # noqa: E402
+
 from orchestrator.config import Config  # noqa: E402
 from orchestrator.imds.listen import connect_in_netns  # noqa: E402
 
@@ -46,6 +53,11 @@ LOGIN_TIMEOUT = 300.0
 
 def p50(values: list[float]) -> float:
     return statistics.median(values)
+
+
+def p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
 
 
 # --- floor: bench/boot.py -------------------------------------------------------------------
@@ -117,6 +129,7 @@ class Bench:
         self.ec2: Any = None
         self.live: set[str] = set()  # instance ids not yet terminated
         self.stop = threading.Event()
+        self.steps: list[list[tuple[str, float]]] = []  # boot-step marks of the first instances
 
     def start(self) -> None:
         config = Config(data_dir=self.data_dir, listen=f"127.0.0.1:{free_port()}", prefix=self.prefix)
@@ -134,22 +147,28 @@ class Bench:
         self.image_id = newest["ImageId"]
         print(f"image {newest['Name']} = {self.image_id}; instance type {self.instance_type}", flush=True)
 
-    def launch(self, count: int) -> tuple[float, list[float]]:
-        """One RunInstances of ``count``; return (seconds until all logged in, per-instance seconds)."""
+    def launch(self, count: int, *, strict: bool = True) -> tuple[float, list[float], list[str]]:
+        """One RunInstances of ``count``; return (seconds until all logged in, per-instance seconds,
+        failures). With ``strict`` the first failure is raised instead."""
         t0 = time.monotonic()
-        r = self.ec2.run_instances(ImageId=self.image_id, MinCount=count, MaxCount=count,
-                                   InstanceType=self.instance_type, KeyName=self.key_name)
+        try:
+            r = self.ec2.run_instances(ImageId=self.image_id, MinCount=count, MaxCount=count,
+                                       InstanceType=self.instance_type, KeyName=self.key_name)
+        except Exception as e:
+            if strict:
+                raise
+            return time.monotonic() - t0, [], [f"RunInstances: {e}"] * count
         insts = r["Instances"]
         self.live.update(i["InstanceId"] for i in insts)
         done: list[float | None] = [None] * count
-        errors: list[BaseException] = []
+        errors: list[str] = []
 
         def wait(n: int, inst: dict[str, Any]) -> None:
             try:
                 done[n] = login_once(instance_netns(self.server, inst), inst["PrivateIpAddress"], self.key,
                                      "ec2-user", t0 + LOGIN_TIMEOUT, self.stop)
             except BaseException as e:  # reported by the caller
-                errors.append(e)
+                errors.append(f"{inst['InstanceId']}: {e}")
 
         threads = [threading.Thread(target=wait, args=(n, inst), daemon=True) for n, inst in enumerate(insts)]
         for th in threads:
@@ -157,10 +176,19 @@ class Bench:
         for th in threads:
             while th.is_alive():  # short joins: Ctrl-C stays responsive
                 th.join(0.5)
-        if errors:
-            raise errors[0]
+        if errors and strict:
+            raise RuntimeError(errors[0])
         per = [d - t0 for d in done if d is not None]
-        return max(per), per
+        if len(self.steps) < 20:
+            self.steps += [parse_steps(self.console(i["InstanceId"])) for i in insts]
+        return (max(per) if per else time.monotonic() - t0), per, errors
+
+    def console(self, instance_id: str) -> str:
+        out = self.ec2.get_console_output(InstanceId=instance_id).get("Output", "")
+        try:
+            return base64.b64decode(out).decode(errors="replace")
+        except ValueError:
+            return out
 
     def terminate_all(self, wait: bool = True) -> None:
         if not self.live or self.ec2 is None:
@@ -204,6 +232,8 @@ def main() -> int:
     parser.add_argument("--floor-runs", type=int, default=None, help="runs of bench/boot.py (default: --runs)")
     parser.add_argument("--instance-type", default="t2.nano", help="default t2.nano (1 vCPU, like the floor)")
     parser.add_argument("--count", type=int, default=4, help="instances in the concurrent case (default 4)")
+    parser.add_argument("--big", type=int, default=16,
+                        help="one launch of this many at once, failures counted (default 16; 0: skip)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("bench/launch.py needs root (namespaces, libvirt)", file=sys.stderr)
@@ -222,20 +252,28 @@ def main() -> int:
     one: list[float] = []
     many_all: list[float] = []
     many_each: list[float] = []
+    big: tuple[float, list[float], list[str]] | None = None
     try:
         bench.start()
         for i in range(args.runs):
-            total, _ = bench.launch(1)
+            total, _, _ = bench.launch(1)
             one.append(total)
             bench.terminate_all()
             print(f"run {i + 1}/{args.runs}: 1 instance RunInstances -> SSH login {total:.2f} s", flush=True)
         for i in range(args.runs):
-            total, per = bench.launch(args.count)
+            total, per, _ = bench.launch(args.count)
             many_all.append(total)
             many_each += per
             bench.terminate_all()
             print(f"run {i + 1}/{args.runs}: {args.count} instances -> all logged in {total:.2f} s "
                   f"(each: {', '.join(f'{p:.2f}' for p in sorted(per))}; p50 {p50(per):.2f})", flush=True)
+        if args.big:
+            big = bench.launch(args.big, strict=False)
+            bench.terminate_all()
+            print(f"{args.big} instances at once: {len(big[1])} logged in, {len(big[2])} failed, "
+                  f"all in {big[0]:.2f} s", flush=True)
+            for err in big[2]:
+                print(f"  FAILED {err}", flush=True)
     except KeyboardInterrupt:
         print("\ninterrupted: cleaning up", file=sys.stderr, flush=True)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -247,27 +285,39 @@ def main() -> int:
         raise
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     bench.close()
+    report(args, floor, one, many_all, many_each, big, bench.steps)
+    return 1 if big is not None and big[2] else 0
 
-    base = floor["tiny"][0]
+
+def report(args: argparse.Namespace, floor: dict[str, tuple[float, float, float]], one: list[float],
+           many_all: list[float], many_each: list[float], big: tuple[float, list[float], list[str]] | None,
+           steps: list[list[tuple[str, float]]]) -> None:
+    kernel = floor["floor"][0]
     rows = [
-        ("floor: kernel + bare init (boot.py)", floor["floor"], None),
-        ("floor: ec2d-tiny start -> SSH banner", floor["tiny"], 1.0),
-        ("1 instance: RunInstances -> login", (p50(one), min(one), max(one)), p50(one) / base),
+        ("floor: kernel + bare init (boot.py)", floor["floor"], 1.0),
+        ("ec2d-tiny start -> SSH banner (boot.py)", floor["tiny"], floor["tiny"][0] / kernel),
+        ("1 instance: RunInstances -> login", (p50(one), min(one), max(one)), p50(one) / kernel),
         (f"{args.count} at once: -> all logged in", (p50(many_all), min(many_all), max(many_all)),
-         p50(many_all) / base),
+         p50(many_all) / kernel),
         (f"{args.count} at once: per instance", (p50(many_each), min(many_each), max(many_each)),
-         p50(many_each) / base),
+         p50(many_each) / kernel),
     ]
     print()
-    print(f"{'':40}{'p50':>8}{'min':>8}{'max':>8}{'/ floor':>9}")
+    print(f"{'':42}{'p50':>8}{'min':>8}{'max':>8}{'/ kernel floor':>16}")
     for label, (mid, lo, hi), ratio in rows:
-        print(f"{label:40}{mid:8.2f}{lo:8.2f}{hi:8.2f}" + (f"{ratio:8.2f}x" if ratio is not None else ""))
-    print(f"orchestration overhead (1 instance, p50): {p50(one) - base:+.2f} s over the floor "
-          f"({p50(one) / base:.2f}x); {args.count} at once: all in {p50(many_all) / base:.2f}x, "
-          f"per instance {p50(many_each) / base:.2f}x")
+        print(f"{label:42}{mid:8.2f}{lo:8.2f}{hi:8.2f}{ratio:15.2f}x")
+    print(f"{args.count} at once, all logged in / 1 instance (p50): {p50(many_all) / p50(one):.2f}x")
+    if big is not None:
+        total, per, failed = big
+        print(f"{args.big} at once: all logged in {total:.2f} s ({total / p50(one):.2f}x one); per instance "
+              f"p50 {p50(per) if per else float('nan'):.2f} s, p99 {p99(per) if per else float('nan'):.2f} s; "
+              f"{len(failed)} failed of {args.big}")
+    if steps:
+        print()
+        print(f"boot steps of the first {len(steps)} instances (GetConsoleOutput):")
+        print("\n".join(breakdown(steps)))
     print(f"(runs: {args.runs} ec2d, {args.floor_runs or args.runs} boot.py; {args.instance_type}; TCG; "
           f"host cores: {os.cpu_count()})")
-    return 0
 
 
 if __name__ == "__main__":
