@@ -188,7 +188,7 @@ def _stage_rootfs(root: Path, kernel: Kernel, recipe_dir: Path, modules: list[tu
     os.chmod(root / "tmp", 0o1777)
     os.chmod(root / "var/tmp", 0o1777)
     os.chmod(root / "root", 0o700)
-    # busybox and its applets (also re-run in the guest by rcS: `busybox --install -s`)
+    # busybox and its applets, linked here once (the guest's rcS does not re-run `--install`)
     _copy_file(BUSYBOX, root / "bin/busybox", 0o755)
     for applet in run([BUSYBOX, "--list-full"]).split():
         link = root / applet
