@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import logging
 import os
 import re
 import shutil
@@ -232,12 +233,17 @@ def main() -> int:
     parser.add_argument("--floor-runs", type=int, default=None, help="runs of bench/boot.py (default: --runs)")
     parser.add_argument("--instance-type", default="t2.nano", help="default t2.nano (1 vCPU, like the floor)")
     parser.add_argument("--count", type=int, default=4, help="instances in the concurrent case (default 4)")
+    parser.add_argument("--ec2d-log", type=Path, default=None, help="write ec2d's INFO log to this file")
     parser.add_argument("--big", type=int, default=16,
                         help="one launch of this many at once, failures counted (default 16; 0: skip)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("bench/launch.py needs root (namespaces, libvirt)", file=sys.stderr)
         return 2
+
+    if args.ec2d_log:
+        logging.basicConfig(filename=args.ec2d_log, level=logging.INFO,
+                            format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
     def on_term(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
