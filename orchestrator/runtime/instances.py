@@ -42,6 +42,22 @@ SHUTDOWN_REASON = {"Code": "Client.InstanceInitiatedShutdown",
 Op = Callable[[str], Coroutine[Any, Any, None]]
 
 
+class Phases:
+    """Seconds spent in each named phase of an operation, for its log line."""
+
+    def __init__(self) -> None:
+        self.last = time.monotonic()
+        self.spent: list[tuple[str, float]] = []
+
+    def mark(self, name: str) -> None:
+        now = time.monotonic()
+        self.spent.append((name, now - self.last))
+        self.last = now
+
+    def __str__(self) -> str:
+        return " ".join(f"{name} {seconds:.2f}" for name, seconds in self.spent)
+
+
 class Instances:
     def __init__(self, parts: Parts, vpcs: VpcNetworks) -> None:
         self.parts = parts
@@ -140,17 +156,22 @@ class Instances:
             image = self.store.get(r.data["ImageId"])
             if image is None:
                 raise RuntimeError(f"image {r.data['ImageId']} is gone")
+            phases = Phases()
             await self.jobs.call(self.prepare_disks, r)
             config = self.design(r, image)
+            phases.mark("disks")
             await self.vpcs.sync(r.region, r.data["VpcId"])
+            phases.mark("vpc")
             await self.jobs.call(self.discard_domain, name)
             check = status_checks.booting(time.time(), await self.jobs.call(p.console_bytes, instance_id),
                                           cpu=0.0)  # a new QEMU process: its CPU time starts at 0
             await self.jobs.call(p.compute.spawn, config)
+            phases.mark("spawn")
             await self.jobs.call(self.plug_ports, r, name, False)
+            phases.mark("plug")
             await self.mark_running(r, check)
-            log.info("%s running (%s, %.2fs to domain start + plug)", instance_id, p.virt_type,
-                     time.monotonic() - started)
+            log.info("%s running (%s, %.2fs to domain start + plug: %s)", instance_id, p.virt_type,
+                     time.monotonic() - started, phases)
         except StateConflict:
             log.info("%s changed state during launch; leaving it to the next operation", instance_id)
         except HypervisorUnavailable as exc:  # not the instance's fault: stays pending, relaunched
