@@ -75,6 +75,11 @@ def floor_uptime(g: Guest, timeout: float = 30.0) -> float:
     raise TimeoutError(f"no uptime line on the floor's console within {timeout} s")
 
 
+def cpu_seconds(g: Guest) -> float:
+    """The CPU time the guest's QEMU process has used so far (libvirt's cpuTime)."""
+    return g.dom.info()[4] / 1e9
+
+
 def p50(values: list[float]) -> float:
     return statistics.median(values)
 
@@ -96,6 +101,8 @@ def main() -> int:
     steps: list[list[tuple[str, float]]] = []
     lag: list[float] = []
     floor_up: list[float] = []  # the floor's kernel uptime at its marker
+    floor_cpu: list[float] = []  # QEMU's CPU time at the marker / at the banner: the work done,
+    tiny_cpu: list[float] = []   # which a busy host does not inflate the way it does wall time
     with guest_network() as (net, dns, mds, workdir):
         macs = [random_mac() for _ in range(args.runs)]
         dns.close()
@@ -113,6 +120,7 @@ def main() -> int:
             try:
                 t0 = g.start()
                 floor.append(g.wait_console(MARKER, timeout=120) - t0)
+                floor_cpu.append(cpu_seconds(g))
                 floor_up.append(floor_uptime(g))
             finally:
                 g.close()
@@ -123,6 +131,7 @@ def main() -> int:
                 t0 = g.start()
                 t1, _banner = wait_ssh_banner(net.ns, ip, timeout=180)
                 tiny.append(t1 - t0)
+                tiny_cpu.append(cpu_seconds(g))
                 g.wait_console("ec2d-tiny: step ready", timeout=120)
                 steps.append(parse_steps(g.console()))
                 # the kernel's clock starts after QEMU and the firmware: what the guest's
@@ -136,7 +145,10 @@ def main() -> int:
     print(f"{'':28}{'p50':>8}{'min':>8}{'max':>8}")
     print(f"{'floor: kernel + bare init':28}{p50(floor):8.2f}{min(floor):8.2f}{max(floor):8.2f}")
     print(f"{'ec2d-tiny: to SSH banner':28}{p50(tiny):8.2f}{min(tiny):8.2f}{max(tiny):8.2f}")
+    print(f"{'floor: QEMU CPU time':28}{p50(floor_cpu):8.2f}{min(floor_cpu):8.2f}{max(floor_cpu):8.2f}")
+    print(f"{'ec2d-tiny: QEMU CPU time':28}{p50(tiny_cpu):8.2f}{min(tiny_cpu):8.2f}{max(tiny_cpu):8.2f}")
     print(f"ratio ec2d-tiny / floor (p50): {p50(tiny) / p50(floor):.2f}x   (runs: {args.runs}, TCG, 1 vCPU)")
+    print(f"ratio of CPU time (p50): {p50(tiny_cpu) / p50(floor_cpu):.2f}x")
     print()
     if floor_up:
         print(f"{'floor: uptime at its marker':28}{p50(floor_up):8.2f}   (the same kernel, a bare initramfs)")
