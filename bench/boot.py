@@ -132,11 +132,14 @@ def main() -> int:
                 t1, _banner = wait_ssh_banner(net.ns, ip, timeout=180)
                 tiny.append(t1 - t0)
                 tiny_cpu.append(cpu_seconds(g))
-                g.wait_console("ec2d-tiny: step ready", timeout=120)
-                steps.append(parse_steps(g.console()))
-                # the kernel's clock starts after QEMU and the firmware: what the guest's
-                # uptime does not see (plus the bench's banner polling)
-                lag.append(tiny[-1] - dict(steps[-1])["dropbear"])
+                g.wait_console("ec2d-tiny: ready", timeout=120)
+                marks = dict(parse_steps(g.console()))  # none from an image older than the marks
+                if marks:
+                    steps.append(list(marks.items()))
+                if "dropbear" in marks:
+                    # the kernel's clock starts after QEMU and the firmware: what the guest's
+                    # uptime does not see (plus the bench's banner polling)
+                    lag.append(tiny[-1] - marks["dropbear"])
             finally:
                 g.close()
             print(f"run {i + 1}/{args.runs}: floor (start -> marker) {floor[-1]:.2f} s, "
@@ -152,9 +155,11 @@ def main() -> int:
     print()
     if floor_up:
         print(f"{'floor: uptime at its marker':28}{p50(floor_up):8.2f}   (the same kernel, a bare initramfs)")
-    print("\n".join(breakdown(steps)))
-    print(f"{'QEMU + firmware + polling':28}{'':8}{p50(lag):10.2f}{max(lag):10.2f}"
-          "   (wall to banner - uptime at dropbear)")
+    if steps:
+        print("\n".join(breakdown(steps)))
+    if lag:
+        print(f"{'QEMU + firmware + polling':28}{'':8}{p50(lag):10.2f}{max(lag):10.2f}"
+              "   (wall to banner - uptime at dropbear)")
     return 0
 
 
