@@ -318,6 +318,7 @@ def report(args: argparse.Namespace, floor: dict[str, tuple[float, float, float]
         print(f"{args.big} at once: all logged in {total:.2f} s ({total / p50(one):.2f}x one); per instance "
               f"p50 {p50(per) if per else float('nan'):.2f} s, p99 {p99(per) if per else float('nan'):.2f} s; "
               f"{len(failed)} failed of {args.big}")
+    steps = [marks for marks in steps if marks]  # none from an image older than the marks
     if steps:
         print()
         print(f"boot steps of the first {len(steps)} instances (GetConsoleOutput):")
