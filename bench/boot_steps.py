@@ -1,11 +1,18 @@
 """The boot-step marks ec2d-tiny prints on its console ("ec2d-tiny: step NAME UPTIME", from the
 initramfs and rcS), parsed and summed up as a table: for each step its p50 uptime and the p50 time
-since the step before. Shared by bench/boot.py and bench/launch.py."""
+since the step before. Shared by bench/boot.py and bench/launch.py; on its own it prints the table
+of console logs (an instance's console.log, or `aws ec2 get-console-output --output text`):
+
+    .venv/bin/python bench/boot_steps.py CONSOLE_LOG [CONSOLE_LOG ...]
+"""
 
 from __future__ import annotations
 
+import argparse
 import re
 import statistics
+import sys
+from pathlib import Path
 
 STEP_RE = re.compile(r"ec2d-tiny: step (\S+) ([0-9.]+)")
 
@@ -39,3 +46,19 @@ def breakdown(runs: list[list[tuple[str, float]]]) -> list[str]:
         lines.append(f"{label:28}{statistics.median(at[name]):8.2f}{statistics.median(delta[name]):10.2f}"
                      f"{max(delta[name]):10.2f}")
     return lines
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("logs", nargs="+", type=Path, help="console logs of ec2d-tiny boots")
+    args = parser.parse_args()
+    runs = [steps for steps in (parse_steps(log.read_text(errors="replace")) for log in args.logs) if steps]
+    if not runs:
+        print("no ec2d-tiny boot-step marks in these logs", file=sys.stderr)
+        return 1
+    print("\n".join(breakdown(runs)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
