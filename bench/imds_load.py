@@ -1,0 +1,501 @@
+"""The metadata service under load: 50 guests booting at once, every answer checked.
+
+    .venv/bin/python bench/imds_load.py [--guests 50] [--rounds 10] [--period 1000] [--clients 10]
+
+ec2d runs in this process as ``ec2d serve --no-instances`` runs (the API on loopback, the runtime
+on the fake drivers: instances settle, nothing is booted), except that its metadata service is the
+real one (``IMDSServer``) with its listener in a VPC-like namespace made here: the runtime opens it
+and hands it the default VPC's table itself (``runtime/vpc.py``: store -> ``vpc_state`` ->
+``set_instances``), as the daemon does. Through the API: an instance profile (role), then one
+instance per guest (RunInstances), each with its own key pair and user-data.
+
+Each guest is a network namespace whose ``eth0`` has its instance's MAC and private IP, its veth
+peer a port of a bridge in the VPC namespace (the gateway; 169.254.169.254 on its ``lo``), with
+the per-ENI limits of ``drivers/network/imds_limit`` in place. A guest does what a booting guest
+does: PUT a token (its own connection: the answer closes it, hop limit 1), then a cloud-init-like
+walk on one keep-alive connection (instance-id, user-data, the meta-data/ listing, local-ipv4,
+mac, local-hostname, network/interfaces/macs/<mac>/..., public-keys, iam/security-credentials/,
+the role's credentials, dynamic/instance-identity/document), every request with the token; one
+walk every --period ms (open loop: guests start at random offsets), for --rounds rounds.
+EVERY answer is checked against that guest's own instance as DescribeInstances, DescribeKeyPairs
+and the launch request tell it (not as IMDS renders it); afterwards one role credential set per
+guest is checked with STS GetCallerIdentity (the session is the guest's instance). Wrong answers
+and errors are printed; the bench exits 1 on any.
+
+Clients run in --clients child processes (none shares the server's GIL), each driving its guests
+on one asyncio loop with sockets created in the guests' namespaces. Rows: 1 guest alone
+(baseline), all guests paced, all guests back-to-back (--period 0: the service's throughput).
+Root only; unique ``ec2dt<hex>`` prefix; every namespace and process is removed at the end, on
+failure and on Ctrl-C. Only addresses inside the namespaces created here and loopback are used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+IMDS = "169.254.169.254"
+ROLE = "imds-load-role"
+PROFILE = "imds-load-profile"
+TTL = "21600"
+
+
+# --- client (a child process) ------------------------------------------------------------------
+
+
+def walk_paths(g: dict[str, Any]) -> list[tuple[str, str, Any]]:
+    """(path under /latest/, how to check, expected) of one guest's walk after its token PUT."""
+    mac = g["mac"]
+    nic = f"meta-data/network/interfaces/macs/{mac}/"
+    return [
+        ("meta-data/instance-id", "eq", g["instance_id"]),
+        ("user-data", "eq", g["user_data"]),
+        ("meta-data/", "has", ["instance-id", "local-ipv4", "mac", "network/", "public-keys/", "iam/",
+                               "placement/", "hostname", "local-hostname", "reservation-id"]),
+        ("meta-data/local-ipv4", "eq", g["ip"]),
+        ("meta-data/mac", "eq", mac),
+        ("meta-data/local-hostname", "eq", g["hostname"]),
+        ("meta-data/network/interfaces/macs/", "eq", mac + "/"),
+        (nic, "has", ["device-number", "interface-id", "local-ipv4s", "mac", "subnet-id", "vpc-id"]),
+        (nic + "local-ipv4s", "eq", g["ip"]),
+        (nic + "interface-id", "eq", g["eni"]),
+        (nic + "subnet-id", "eq", g["subnet"]),
+        (nic + "vpc-id", "eq", g["vpc"]),
+        ("meta-data/public-keys/", "eq", f"0={g['key_name']}"),
+        ("meta-data/public-keys/0/openssh-key", "eq", g["public_key"]),
+        ("meta-data/iam/security-credentials/", "eq", ROLE),
+        (f"meta-data/iam/security-credentials/{ROLE}", "creds", None),
+        ("dynamic/instance-identity/document", "json", {
+            "instanceId": g["instance_id"], "privateIp": g["ip"], "accountId": g["account"],
+            "imageId": g["image"], "instanceType": g["type"], "region": "us-east-1",
+            "availabilityZone": g["zone"]}),
+    ]
+
+
+def check(how: str, expected: Any, body: str) -> str | None:
+    """None when ``body`` is right, else why not."""
+    if how == "eq":
+        return None if body == expected else f"{body[:80]!r} != {expected[:80]!r}"
+    if how == "has":
+        missing = set(expected) - set(body.split("\n"))
+        return f"listing lacks {sorted(missing)}" if missing else None
+    doc = json.loads(body)
+    if how == "creds":
+        ok = doc.get("Code") == "Success" and doc.get("AccessKeyId", "").startswith("ASIA") and doc.get("Token")
+        return None if ok else f"bad credentials {body[:80]!r}"
+    wrong = {k: doc.get(k) for k, v in expected.items() if doc.get(k) != v}
+    return f"identity document differs: {wrong}" if wrong else None
+
+
+async def _http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> tuple[int, bytes]:
+    writer.write(request)
+    status = int((await reader.readline()).split()[1])
+    length = 0
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    return status, await reader.readexactly(length)
+
+
+class Guest:
+    def __init__(self, spec: dict[str, Any], rounds: int) -> None:
+        from orchestrator.imds.listen import run_in_netns
+
+        self.spec = spec
+        self.paths = walk_paths(spec)
+        # every socket this guest will use, made in its namespace up front (no setns on the loop)
+        self.socks = run_in_netns(spec["netns"], lambda: [socket.socket() for _ in range(2 * rounds)])
+        self.latencies: list[float] = []
+        self.errors: list[str] = []
+        self.wrong: list[str] = []
+        self.role_doc: dict[str, Any] | None = None
+
+    async def _open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        sock = self.socks.pop()
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, (IMDS, 80))
+        return await asyncio.open_connection(sock=sock)
+
+    async def timed(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                    request: bytes) -> tuple[int, bytes]:
+        t0 = time.perf_counter()
+        answer = await _http(reader, writer, request)
+        self.latencies.append((time.perf_counter() - t0) * 1000)
+        return answer
+
+    async def walk(self) -> None:
+        reader, writer = await self._open()
+        put = (f"PUT /latest/api/token HTTP/1.1\r\nHost: {IMDS}\r\nX-aws-ec2-metadata-token-ttl-seconds: {TTL}"
+               "\r\nContent-Length: 0\r\n\r\n").encode()
+        status, token = await self.timed(reader, writer, put)
+        writer.close()
+        if status != 200:
+            self.errors.append(f"{self.spec['instance_id']} token PUT: {status}")
+            return
+        reader, writer = await self._open()
+        try:
+            for path, how, expected in self.paths:
+                request = (f"GET /latest/{path} HTTP/1.1\r\nHost: {IMDS}\r\n"
+                           f"X-aws-ec2-metadata-token: {token.decode()}\r\n\r\n").encode()
+                status, body = await self.timed(reader, writer, request)
+                if status != 200:
+                    self.errors.append(f"{self.spec['instance_id']} {path}: HTTP {status}")
+                    continue
+                why = check(how, expected, body.decode())
+                if why is not None:
+                    self.wrong.append(f"{self.spec['instance_id']} {path}: {why}")
+                elif how == "creds":
+                    self.role_doc = json.loads(body)
+        finally:
+            writer.close()
+
+    async def run(self, rounds: int, period: float, start_in: float) -> None:
+        loop = asyncio.get_running_loop()
+        t0 = loop.time() + start_in
+        for n in range(rounds):
+            await asyncio.sleep(max(0.0, t0 + n * period - loop.time()))
+            try:
+                await asyncio.wait_for(self.walk(), timeout=30)
+            except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
+                self.errors.append(f"{self.spec['instance_id']} walk: {type(exc).__name__}: {exc}")
+
+
+def client_main(spec_file: str, rounds: int, period_ms: float, start_at: float) -> None:
+    specs = json.loads(Path(spec_file).read_text())
+    guests = [Guest(s, rounds) for s in specs]
+    period = period_ms / 1000
+
+    async def go() -> None:
+        await asyncio.sleep(max(0.0, start_at - time.time()))  # every client process starts together
+        await asyncio.gather(*(g.run(rounds, period, random.uniform(0, period)) for g in guests))
+
+    asyncio.run(go())
+    print(json.dumps({
+        "latencies": [x for g in guests for x in g.latencies],
+        "errors": [e for g in guests for e in g.errors],
+        "wrong": [w for g in guests for w in g.wrong],
+        "roles": {g.spec["instance_id"]: g.role_doc for g in guests},
+    }))
+
+
+# --- namespaces ----------------------------------------------------------------------------------
+
+
+def sh(*args: str) -> None:
+    subprocess.run(args, check=True, capture_output=True, text=True, timeout=30)
+
+
+def make_vpc_namespace(prefix: str, created: list[str]) -> str:
+    """The VPC-like namespace: 169.254.169.254 on lo and a bridge (the guests' gateway later)."""
+    vpc = f"{prefix}-vpc"
+    sh("ip", "netns", "add", vpc)
+    created.append(vpc)
+    sh("ip", "-n", vpc, "link", "set", "lo", "up")
+    sh("ip", "-n", vpc, "addr", "add", f"{IMDS}/32", "dev", "lo")
+    sh("ip", "-n", vpc, "link", "add", "br0", "type", "bridge")
+    sh("ip", "-n", vpc, "link", "set", "br0", "up")
+    return vpc
+
+
+def plug_guest(prefix: str, vpc: str, n: int, g: dict[str, Any], created: list[str]) -> None:
+    """Guest ``n``: a namespace whose eth0 has the instance's MAC and IP, its peer a bridge port."""
+    ns, port = f"{prefix}-g{n}", f"{prefix}p{n}"
+    sh("ip", "netns", "add", ns)
+    created.append(ns)
+    sh("ip", "-n", ns, "link", "set", "lo", "up")
+    sh("ip", "-n", vpc, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns)
+    sh("ip", "-n", vpc, "link", "set", port, "master", "br0", "up")
+    sh("ip", "-n", ns, "link", "set", "eth0", "address", g["mac"])
+    sh("ip", "-n", ns, "addr", "add", f"{g['ip']}/{g['prefixlen']}", "dev", "eth0")
+    sh("ip", "-n", ns, "link", "set", "eth0", "up")
+    sh("ip", "-n", ns, "route", "add", "default", "via", g["gateway"])
+    g["netns"] = ns
+
+
+# --- ec2d in this process (API on loopback, fake drivers, the real metadata service) -------------
+
+
+class Ec2d:
+    """``ec2d serve --no-instances`` in a thread of this process, with the real IMDSServer, whose
+    listener for the default VPC the runtime opens in ``vpc_ns`` (other VPCs': on that namespace's
+    loopback, unreachable from the guests)."""
+
+    def __init__(self, data_dir: Path, vpc_ns: str, prefix: str) -> None:
+        from orchestrator.config import Config
+        from orchestrator.images.cache import ensure_image
+        from orchestrator.services import bootstrap, images
+
+        config = Config(data_dir=data_dir, instances=False, regions={"us-east-1": ["a"]}, prefix=prefix)
+        self.backend = bootstrap.open(config)
+        ensure_image("ec2d-tiny", config.cache_dir)
+        images.sync_published(self.backend)
+        self.vpc_ns = vpc_ns
+        self.default_vpc = next(v.id for v in self.backend.store.list("vpc", "us-east-1") if v.data.get("IsDefault"))
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+        self.failed: BaseException | None = None
+        self.thread = threading.Thread(target=self._main, daemon=True)
+        self.runtime: Any = None
+        self.runner: Any = None
+
+    def _open_listener(self, netns: str) -> socket.socket:
+        from orchestrator.imds.listen import open_listener_in_netns
+
+        if netns == self.runtime.parts.networks["us-east-1"].netns_name(self.default_vpc):
+            return open_listener_in_netns(self.vpc_ns)
+        return open_listener_in_netns(self.vpc_ns, "127.0.0.1", 0)
+
+    async def _open(self) -> None:
+        from aiohttp import web
+
+        from orchestrator import server
+        from orchestrator.api.app import make_app
+        from orchestrator.imds.server import IMDSServer
+
+        self.runtime = server.fake_runtime(self.backend)
+        self.runtime.parts.imds = IMDSServer()
+        self.runtime.parts.open_listener = self._open_listener
+        self.backend.runtime = self.runtime
+        await server.open_runtime(self.runtime)
+        self.runner = web.AppRunner(make_app(self.backend), access_log=None)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+
+    def _main(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_until_complete(self._open())
+        except BaseException as exc:  # handed to start()
+            self.failed = exc
+            self.ready.set()
+            return
+        self.ready.set()
+        self.loop.run_forever()
+
+    def start(self) -> Ec2d:
+        self.thread.start()
+        if not self.ready.wait(300) or self.failed is not None:
+            raise SystemExit(f"ec2d did not start: {self.failed!r}")
+        return self
+
+    def settle(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.runtime.settle(60), self.loop).result(120)
+
+    def stop(self) -> None:
+        async def close() -> None:
+            if self.runner is not None:
+                await self.runner.cleanup()
+            if self.runtime is not None:
+                await self.runtime.close()
+                await self.runtime.parts.imds.close()
+
+        if self.thread.is_alive() and self.loop.is_running():
+            asyncio.run_coroutine_threadsafe(close(), self.loop).result(60)
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(30)
+        self.backend.close()
+
+    def client(self, service: str, **creds: str) -> Any:
+        import boto3
+        from botocore.config import Config as BotoConfig
+
+        c = self.backend.credentials
+        keys = creds or {"aws_access_key_id": c.access_key_id, "aws_secret_access_key": c.secret_access_key}
+        return boto3.client(service, region_name="us-east-1", endpoint_url=f"http://127.0.0.1:{self.port}",
+                            config=BotoConfig(retries={"max_attempts": 1}), **keys)
+
+
+def launch_guests(ec2d: Ec2d, count: int) -> list[dict[str, Any]]:
+    """One instance per guest through the API (own key pair and user-data, the role's profile);
+    what each guest must be told, as the API describes its instance."""
+    import ipaddress
+
+    ec2, iam = ec2d.client("ec2"), ec2d.client("iam")
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {
+        "Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    iam.create_role(RoleName=ROLE, AssumeRolePolicyDocument=json.dumps(trust))
+    iam.create_instance_profile(InstanceProfileName=PROFILE)
+    iam.add_role_to_instance_profile(InstanceProfileName=PROFILE, RoleName=ROLE)
+    image = next(i["ImageId"] for i in ec2.describe_images(Owners=["ec2d"])["Images"] if i["State"] == "available")
+    ids, user_data = [], {}
+    for n in range(count):
+        ec2.create_key_pair(KeyName=f"imds-load-{n}", KeyType="ed25519")
+        data = f"#!/bin/sh\necho guest {n} {secrets.token_hex(8)}\n"
+        out = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.micro",
+                                KeyName=f"imds-load-{n}", UserData=data, IamInstanceProfile={"Name": PROFILE})
+        iid = out["Instances"][0]["InstanceId"]
+        ids.append(iid)
+        user_data[iid] = data
+    ec2.get_waiter("instance_running").wait(InstanceIds=ids, WaiterConfig={"Delay": 0.2, "MaxAttempts": 600})
+    ec2d.settle()
+    keys = {k["KeyName"]: k["PublicKey"].strip()
+            for k in ec2.describe_key_pairs(IncludePublicKey=True)["KeyPairs"]}
+    account = ec2d.client("sts").get_caller_identity()["Account"]
+    found = {i["InstanceId"]: i for r in ec2.describe_instances(InstanceIds=ids)["Reservations"]
+             for i in r["Instances"]}
+    subnets = {s["SubnetId"]: s["CidrBlock"] for s in ec2.describe_subnets()["Subnets"]}
+    guests = []
+    for iid in ids:
+        i = found[iid]
+        net = ipaddress.ip_network(subnets[i["SubnetId"]])
+        guests.append({
+            "instance_id": iid, "ip": i["PrivateIpAddress"], "mac": i["NetworkInterfaces"][0]["MacAddress"],
+            "hostname": i["PrivateDnsName"], "eni": i["NetworkInterfaces"][0]["NetworkInterfaceId"],
+            "subnet": i["SubnetId"], "vpc": i["VpcId"], "key_name": i["KeyName"], "public_key": keys[i["KeyName"]],
+            "user_data": user_data[iid], "account": account, "image": i["ImageId"], "type": i["InstanceType"],
+            "zone": i["Placement"]["AvailabilityZone"], "prefixlen": net.prefixlen,
+            "gateway": str(net.network_address + 1),
+        })
+    return guests
+
+
+def check_roles(ec2d: Ec2d, roles: dict[str, dict[str, Any] | None]) -> list[str]:
+    """Each guest's role credentials, as IMDS served them, are a session of its own instance."""
+    wrong = []
+    for iid, doc in roles.items():
+        if doc is None:
+            wrong.append(f"{iid}: no role credentials served")
+            continue
+        sts = ec2d.client("sts", aws_access_key_id=doc["AccessKeyId"],
+                          aws_secret_access_key=doc["SecretAccessKey"], aws_session_token=doc["Token"])
+        arn = sts.get_caller_identity()["Arn"]
+        if not arn.endswith(f":assumed-role/{ROLE}/{iid}"):
+            wrong.append(f"{iid}: its role credentials are {arn}")
+    return wrong
+
+
+# --- phases and report ---------------------------------------------------------------------------
+
+
+def run_phase(guests: list[dict[str, Any]], clients: int, rounds: int, period_ms: float,
+              workdir: Path, procs: list[subprocess.Popen[str]]) -> dict[str, Any]:
+    """Every guest's walks from ``clients`` child processes started together; the merged results."""
+    groups = [guests[i::clients] for i in range(min(clients, len(guests)))]
+    start_at = time.time() + 2.0 + 0.05 * len(guests)  # after every child has made its sockets
+    mine = []
+    for n, group in enumerate(groups):
+        spec = workdir / f"guests-{n}.json"
+        spec.write_text(json.dumps(group))
+        proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--client", str(spec), str(rounds),
+                                 str(period_ms), str(start_at)], stdout=subprocess.PIPE, text=True)
+        procs.append(proc)
+        mine.append(proc)
+    merged: dict[str, Any] = {"latencies": [], "errors": [], "wrong": [], "roles": {}}
+    for proc in mine:
+        out, _ = proc.communicate(timeout=600 + rounds * period_ms / 1000)
+        procs.remove(proc)
+        if proc.returncode != 0:
+            merged["errors"].append(f"client process exited {proc.returncode}")
+            continue
+        part = json.loads(out)
+        for key in ("latencies", "errors", "wrong"):
+            merged[key] += part[key]
+        merged["roles"].update(part["roles"])
+    merged["seconds"] = time.time() - start_at
+    return merged
+
+
+def pct(values: list[float], q: float) -> float:
+    return values[min(len(values) - 1, int(len(values) * q))] if values else float("nan")
+
+
+def row(name: str, r: dict[str, Any]) -> str:
+    lat = sorted(r["latencies"])
+    return (f"| {name} | {len(lat)} | {len(lat) / r['seconds']:.0f} | {statistics.median(lat) if lat else 0:.2f} | "
+            f"{pct(lat, 0.90):.2f} | {pct(lat, 0.99):.2f} | {lat[-1] if lat else 0:.2f} | "
+            f"{len(r['errors'])} | {len(r['wrong'])} |")
+
+
+def bench(args: argparse.Namespace, prefix: str, workdir: Path, created: list[str],
+          procs: list[subprocess.Popen[str]]) -> int:
+    from orchestrator.drivers.network import imds_limit
+
+    vpc = make_vpc_namespace(prefix, created)
+    ec2d = Ec2d(workdir / "data", vpc, prefix).start()
+    try:
+        guests = launch_guests(ec2d, args.guests)
+        gateways = sorted({f"{g['gateway']}/{g['prefixlen']}" for g in guests})
+        for gw in gateways:
+            sh("ip", "-n", vpc, "addr", "add", gw, "dev", "br0")
+        for n, g in enumerate(guests):
+            plug_guest(prefix, vpc, n, g, created)
+        imds_limit.ensure(vpc)  # EC2's per-ENI packet limit and the connection cap, as in a VPC
+        phases = [(f"1 guest alone, a walk every {args.period:g} ms", guests[:1], 1, args.period),
+                  (f"{len(guests)} guests, a walk every {args.period:g} ms each", guests, args.clients, args.period),
+                  (f"{len(guests)} guests, back-to-back walks", guests, args.clients, 0.0)]
+        results = [(name, run_phase(gs, clients, args.rounds, period, workdir, procs))
+                   for name, gs, clients, period in phases if not (period == 0 and args.no_saturate)]
+        role_wrong = check_roles(ec2d, results[1][1]["roles"])
+        dropped = imds_limit.dropped(vpc)
+    finally:
+        ec2d.stop()
+    walk = len(walk_paths(guests[0])) + 1
+    print(f"IMDS under load: {len(guests)} guest namespaces on one bridge -> ec2d's IMDSServer "
+          f"(runtime-built tables); {args.rounds} walks of {walk} requests (token PUT + {walk - 1} GETs) per guest; "
+          f"{args.clients} client processes; python {sys.version.split()[0]}; {os.cpu_count()} CPUs")
+    print("| phase | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | errors | wrong |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name, r in results:
+        print(row(name, r))
+    print(f"role credentials checked with STS GetCallerIdentity: {len(results[1][1]['roles'])} guests, "
+          f"{len(role_wrong)} wrong; per-ENI limit dropped {dropped} packets")
+    bad = [e for _, r in results for e in r["errors"] + r["wrong"]] + role_wrong
+    for line in bad[:50]:
+        print("  ", line)
+    return 1 if bad else 0
+
+
+def cleanup(created: list[str], procs: list[subprocess.Popen[str]], workdir: Path) -> None:
+    for proc in procs:
+        proc.kill()
+        proc.wait(10)
+    for name in reversed(created):  # a guest's veth goes with its namespace
+        subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=30)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--client":
+        spec, rounds, period, start_at = sys.argv[2:6]
+        client_main(spec, int(rounds), float(period), float(start_at))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--guests", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=10, help="walks per guest")
+    parser.add_argument("--period", type=float, default=1000.0, help="ms between a guest's walk starts")
+    parser.add_argument("--clients", type=int, default=10, help="client processes")
+    parser.add_argument("--no-saturate", action="store_true", help="skip the back-to-back row")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("bench/imds_load.py needs root (network namespaces)")
+    prefix = "ec2dt" + secrets.token_hex(3)
+    workdir = Path(tempfile.mkdtemp(prefix=f"{prefix}-"))
+    created: list[str] = []
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        code = bench(args, prefix, workdir, created, procs)
+    finally:
+        cleanup(created, procs, workdir)
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()
