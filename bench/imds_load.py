@@ -48,6 +48,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's orchestrator, not the venv's
+
 IMDS = "169.254.169.254"
 ROLE = "imds-load-role"
 PROFILE = "imds-load-profile"
@@ -112,18 +114,45 @@ async def _http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, requ
     return status, await reader.readexactly(length)
 
 
+def sockets_in_netns(netns: str, count: int) -> list[socket.socket]:
+    """``count`` TCP sockets of the namespace (made by a thread that enters it: a socket stays in
+    the namespace it was made in). Like ``imds.listen.run_in_netns``, without importing ec2d here:
+    a client process starts in a few tens of ms."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    out: list[socket.socket] = []
+    fd = os.open(f"/run/netns/{netns}", os.O_RDONLY | os.O_CLOEXEC)
+
+    def make() -> None:
+        if libc.setns(fd, 0x40000000) != 0:  # CLONE_NEWNET
+            raise OSError(ctypes.get_errno(), f"setns {netns}")
+        out.extend(socket.socket() for _ in range(count))
+
+    try:
+        thread = threading.Thread(target=make)
+        thread.start()
+        thread.join()
+    finally:
+        os.close(fd)
+    if len(out) != count:
+        raise OSError(f"no sockets made in {netns}")
+    return out
+
+
 class Guest:
     def __init__(self, spec: dict[str, Any], rounds: int) -> None:
-        from orchestrator.imds.listen import run_in_netns
-
         self.spec = spec
         self.paths = walk_paths(spec)
         # every socket this guest will use, made in its namespace up front (no setns on the loop)
-        self.socks = run_in_netns(spec["netns"], lambda: [socket.socket() for _ in range(2 * rounds)])
+        self.socks = sockets_in_netns(spec["netns"], 2 * rounds)
         self.latencies: list[float] = []
+        self.first: list[float] = []  # the first walk's (the guest's boot: token, tree, role minted)
+        self.slow: dict[str, int] = {}  # path -> requests over 5 ms
         self.errors: list[str] = []
         self.wrong: list[str] = []
         self.role_doc: dict[str, Any] | None = None
+        self.cold = True
 
     async def _open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         sock = self.socks.pop()
@@ -135,7 +164,11 @@ class Guest:
                     request: bytes) -> tuple[int, bytes]:
         t0 = time.perf_counter()
         answer = await _http(reader, writer, request)
-        self.latencies.append((time.perf_counter() - t0) * 1000)
+        ms = (time.perf_counter() - t0) * 1000
+        (self.first if self.cold else self.latencies).append(ms)
+        if ms > 5:
+            path = request.split(b" ", 2)[1].decode()
+            self.slow[path] = self.slow.get(path, 0) + 1
         return answer
 
     async def walk(self) -> None:
@@ -168,6 +201,7 @@ class Guest:
         loop = asyncio.get_running_loop()
         t0 = loop.time() + start_in
         for n in range(rounds):
+            self.cold = n == 0
             await asyncio.sleep(max(0.0, t0 + n * period - loop.time()))
             try:
                 await asyncio.wait_for(self.walk(), timeout=30)
@@ -175,18 +209,27 @@ class Guest:
                 self.errors.append(f"{self.spec['instance_id']} walk: {type(exc).__name__}: {exc}")
 
 
-def client_main(spec_file: str, rounds: int, period_ms: float, start_at: float) -> None:
+def client_main(spec_file: str, rounds: int, period_ms: float) -> None:
     specs = json.loads(Path(spec_file).read_text())
     guests = [Guest(s, rounds) for s in specs]
     period = period_ms / 1000
+    print("ready", flush=True)
+    start_at = float(sys.stdin.readline())  # every client process is ready: all start together
+    cpu0 = 0.0
 
     async def go() -> None:
-        await asyncio.sleep(max(0.0, start_at - time.time()))  # every client process starts together
+        await asyncio.sleep(max(0.0, start_at - time.time()))
+        nonlocal cpu0
+        cpu0 = time.process_time()
         await asyncio.gather(*(g.run(rounds, period, random.uniform(0, period)) for g in guests))
 
     asyncio.run(go())
+    cpu = time.process_time() - cpu0
     print(json.dumps({
+        "cpu": cpu,
         "latencies": [x for g in guests for x in g.latencies],
+        "first": [x for g in guests for x in g.first],
+        "slow": [[p, n] for g in guests for p, n in g.slow.items()],
         "errors": [e for g in guests for e in g.errors],
         "wrong": [w for g in guests for w in g.wrong],
         "roles": {g.spec["instance_id"]: g.role_doc for g in guests},
@@ -240,7 +283,8 @@ class Ec2d:
         from orchestrator.images.cache import ensure_image
         from orchestrator.services import bootstrap, images
 
-        config = Config(data_dir=data_dir, instances=False, regions={"us-east-1": ["a"]}, prefix=prefix)
+        config = Config(data_dir=data_dir, instances=False, regions={"us-east-1": ["a"]}, prefix=prefix,
+                        memory_overcommit=1000.0, storage_overcommit=1000.0)  # nothing is booted or written
         self.backend = bootstrap.open(config)
         ensure_image("ec2d-tiny", config.cache_dir)
         images.sync_published(self.backend)
@@ -268,10 +312,8 @@ class Ec2d:
 
         from orchestrator import server
         from orchestrator.api.app import make_app
-        from orchestrator.imds.server import IMDSServer
-
         self.runtime = server.fake_runtime(self.backend)
-        self.runtime.parts.imds = IMDSServer()
+        self.runtime.parts.imds = server.metadata_service()  # the daemon's own
         self.runtime.parts.open_listener = self._open_listener
         self.backend.runtime = self.runtime
         await server.open_runtime(self.runtime)
@@ -385,20 +427,55 @@ def check_roles(ec2d: Ec2d, roles: dict[str, dict[str, Any] | None]) -> list[str
 # --- phases and report ---------------------------------------------------------------------------
 
 
+def api_main(url: str, key: str, secret: str) -> None:
+    """DescribeInstances back to back (all 50 instances) from the start line until the stop line."""
+    import boto3
+    from botocore.config import Config as BotoConfig
+
+    ec2 = boto3.client("ec2", region_name="us-east-1", endpoint_url=url, aws_access_key_id=key,
+                       aws_secret_access_key=secret, config=BotoConfig(retries={"max_attempts": 1}))
+    ec2.describe_instances()
+    print("ready", flush=True)
+    sys.stdin.readline()
+    stop = threading.Event()
+    threading.Thread(target=lambda: (sys.stdin.readline(), stop.set()), daemon=True).start()
+    calls, t0 = 0, time.perf_counter()
+    while not stop.is_set():
+        ec2.describe_instances()
+        calls += 1
+    print(json.dumps({"cpu": 0.0, "api_calls": calls, "api_seconds": time.perf_counter() - t0, "latencies": [],
+                      "first": [], "slow": [], "errors": [], "wrong": [], "roles": {}}))
+
+
 def run_phase(guests: list[dict[str, Any]], clients: int, rounds: int, period_ms: float,
-              workdir: Path, procs: list[subprocess.Popen[str]]) -> dict[str, Any]:
-    """Every guest's walks from ``clients`` child processes started together; the merged results."""
+              workdir: Path, procs: list[subprocess.Popen[str]], api: list[str] | None = None) -> dict[str, Any]:
+    """Every guest's walks from ``clients`` child processes started together (with ``api``: while a
+    process calls DescribeInstances back to back); the merged results."""
     groups = [guests[i::clients] for i in range(min(clients, len(guests)))]
-    start_at = time.time() + 2.0 + 0.05 * len(guests)  # after every child has made its sockets
     mine = []
+    api_proc = None
+    if api is not None:
+        api_proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--api", *api],
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        procs.append(api_proc)
     for n, group in enumerate(groups):
         spec = workdir / f"guests-{n}.json"
         spec.write_text(json.dumps(group))
         proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--client", str(spec), str(rounds),
-                                 str(period_ms), str(start_at)], stdout=subprocess.PIPE, text=True)
+                                 str(period_ms)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         procs.append(proc)
         mine.append(proc)
-    merged: dict[str, Any] = {"latencies": [], "errors": [], "wrong": [], "roles": {}}
+    everyone = [*mine, api_proc] if api_proc is not None else mine
+    for proc in everyone:
+        assert proc.stdout is not None and proc.stdout.readline() == "ready\n", "a client process failed"
+    start_at = time.time() + 0.2
+    cpu0 = os.times()
+    for proc in everyone:
+        assert proc.stdin is not None
+        proc.stdin.write(f"{start_at}\n")
+        proc.stdin.flush()
+    merged: dict[str, Any] = {"latencies": [], "first": [], "slow": [], "errors": [], "wrong": [], "roles": {},
+                              "client_cpu": 0.0}
     for proc in mine:
         out, _ = proc.communicate(timeout=600 + rounds * period_ms / 1000)
         procs.remove(proc)
@@ -406,10 +483,18 @@ def run_phase(guests: list[dict[str, Any]], clients: int, rounds: int, period_ms
             merged["errors"].append(f"client process exited {proc.returncode}")
             continue
         part = json.loads(out)
-        for key in ("latencies", "errors", "wrong"):
+        merged["client_cpu"] += part["cpu"]
+        for key in ("latencies", "first", "slow", "errors", "wrong"):
             merged[key] += part[key]
         merged["roles"].update(part["roles"])
     merged["seconds"] = time.time() - start_at
+    if api_proc is not None:
+        out, _ = api_proc.communicate("stop\n", timeout=120)
+        procs.remove(api_proc)
+        done = json.loads(out)
+        merged["api"] = done["api_calls"] / done["api_seconds"]
+    cpu1 = os.times()
+    merged["server_cpu"] = cpu1.user + cpu1.system - cpu0.user - cpu0.system  # this process: ec2d
     return merged
 
 
@@ -418,10 +503,12 @@ def pct(values: list[float], q: float) -> float:
 
 
 def row(name: str, r: dict[str, Any]) -> str:
-    lat = sorted(r["latencies"])
+    lat = sorted(r["latencies"] + r["first"])
+    first, later = sorted(r["first"]), sorted(r["latencies"])
     return (f"| {name} | {len(lat)} | {len(lat) / r['seconds']:.0f} | {statistics.median(lat) if lat else 0:.2f} | "
-            f"{pct(lat, 0.90):.2f} | {pct(lat, 0.99):.2f} | {lat[-1] if lat else 0:.2f} | "
-            f"{len(r['errors'])} | {len(r['wrong'])} |")
+            f"{pct(lat, 0.90):.2f} | {pct(lat, 0.99):.2f} | {lat[-1] if lat else 0:.2f} | {pct(first, 0.99):.2f} | "
+            f"{pct(later, 0.99):.2f} | {1e6 * r['server_cpu'] / max(1, len(lat)):.0f} | "
+            f"{1e6 * r['client_cpu'] / max(1, len(lat)):.0f} | {len(r['errors'])} | {len(r['wrong'])} |")
 
 
 def bench(args: argparse.Namespace, prefix: str, workdir: Path, created: list[str],
@@ -438,11 +525,15 @@ def bench(args: argparse.Namespace, prefix: str, workdir: Path, created: list[st
         for n, g in enumerate(guests):
             plug_guest(prefix, vpc, n, g, created)
         imds_limit.ensure(vpc)  # EC2's per-ENI packet limit and the connection cap, as in a VPC
-        phases = [(f"1 guest alone, a walk every {args.period:g} ms", guests[:1], 1, args.period),
-                  (f"{len(guests)} guests, a walk every {args.period:g} ms each", guests, args.clients, args.period),
-                  (f"{len(guests)} guests, back-to-back walks", guests, args.clients, 0.0)]
-        results = [(name, run_phase(gs, clients, args.rounds, period, workdir, procs))
-                   for name, gs, clients, period in phases if not (period == 0 and args.no_saturate)]
+        c = ec2d.backend.credentials
+        api = [f"http://127.0.0.1:{ec2d.port}", c.access_key_id, c.secret_access_key]
+        n, every = len(guests), f"a walk every {args.period:g} ms"
+        phases = [(f"1 guest alone, {every}", guests[:1], 1, args.period, None),
+                  (f"{n} guests, {every} each", guests, args.clients, args.period, None),
+                  (f"{n} guests, {every} each, API busy", guests, args.clients, args.period, api),
+                  (f"{n} guests, back-to-back walks", guests, args.clients, 0.0, None)]
+        results = [(name, run_phase(gs, clients, args.rounds, period, workdir, procs, calls))
+                   for name, gs, clients, period, calls in phases if not (period == 0 and args.no_saturate)]
         role_wrong = check_roles(ec2d, results[1][1]["roles"])
         dropped = imds_limit.dropped(vpc)
     finally:
@@ -451,10 +542,19 @@ def bench(args: argparse.Namespace, prefix: str, workdir: Path, created: list[st
     print(f"IMDS under load: {len(guests)} guest namespaces on one bridge -> ec2d's IMDSServer "
           f"(runtime-built tables); {args.rounds} walks of {walk} requests (token PUT + {walk - 1} GETs) per guest; "
           f"{args.clients} client processes; python {sys.version.split()[0]}; {os.cpu_count()} CPUs")
-    print("| phase | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | errors | wrong |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| phase | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | p99 1st walk | p99 later "
+          "| server CPU µs/req | clients CPU µs/req | errors | wrong |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, r in results:
         print(row(name, r))
+    for name, r in results:
+        slow: dict[str, int] = {}
+        for path, n in r["slow"]:
+            key = path.replace(path.split("/")[-1], "*") if "/macs/" in path or "-" in path.split("/")[-1] else path
+            slow[key] = slow.get(key, 0) + n
+        top = sorted(slow.items(), key=lambda kv: -kv[1])[:4]
+        print(f"  over 5 ms in '{name}': " + (", ".join(f"{p} {n}" for p, n in top) or "none")
+              + (f"; the API answered {r['api']:.0f} DescribeInstances/s meanwhile" if "api" in r else ""))
     print(f"role credentials checked with STS GetCallerIdentity: {len(results[1][1]['roles'])} guests, "
           f"{len(role_wrong)} wrong; per-ENI limit dropped {dropped} packets")
     bad = [e for _, r in results for e in r["errors"] + r["wrong"]] + role_wrong
@@ -474,8 +574,11 @@ def cleanup(created: list[str], procs: list[subprocess.Popen[str]], workdir: Pat
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--client":
-        spec, rounds, period, start_at = sys.argv[2:6]
-        client_main(spec, int(rounds), float(period), float(start_at))
+        spec, rounds, period = sys.argv[2:5]
+        client_main(spec, int(rounds), float(period))
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "--api":
+        api_main(*sys.argv[2:5])
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--guests", type=int, default=50)
