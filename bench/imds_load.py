@@ -273,6 +273,16 @@ def plug_guest(prefix: str, vpc: str, n: int, g: dict[str, Any], created: list[s
 # --- ec2d in this process (API on loopback, fake drivers, the real metadata service) -------------
 
 
+def daemon_metadata_service(server: Any) -> Any:
+    """The metadata service ``ec2d serve`` runs (``server.metadata_service``); a checkout from
+    before it existed (the "before" run of docs/bench-imds-load.md) ran ``IMDSServer()``."""
+    if hasattr(server, "metadata_service"):
+        return server.metadata_service()
+    from orchestrator.imds.server import IMDSServer
+
+    return IMDSServer()
+
+
 class Ec2d:
     """``ec2d serve --no-instances`` in a thread of this process, with the real IMDSServer, whose
     listener for the default VPC the runtime opens in ``vpc_ns`` (other VPCs': on that namespace's
@@ -313,7 +323,7 @@ class Ec2d:
         from orchestrator import server
         from orchestrator.api.app import make_app
         self.runtime = server.fake_runtime(self.backend)
-        self.runtime.parts.imds = server.metadata_service()  # the daemon's own
+        self.runtime.parts.imds = daemon_metadata_service(server)
         self.runtime.parts.open_listener = self._open_listener
         self.backend.runtime = self.runtime
         await server.open_runtime(self.runtime)
@@ -515,6 +525,7 @@ def bench(args: argparse.Namespace, prefix: str, workdir: Path, created: list[st
           procs: list[subprocess.Popen[str]]) -> int:
     from orchestrator.drivers.network import imds_limit
 
+    load = os.getloadavg()
     vpc = make_vpc_namespace(prefix, created)
     ec2d = Ec2d(workdir / "data", vpc, prefix).start()
     try:
@@ -539,9 +550,10 @@ def bench(args: argparse.Namespace, prefix: str, workdir: Path, created: list[st
     finally:
         ec2d.stop()
     walk = len(walk_paths(guests[0])) + 1
-    print(f"IMDS under load: {len(guests)} guest namespaces on one bridge -> ec2d's IMDSServer "
-          f"(runtime-built tables); {args.rounds} walks of {walk} requests (token PUT + {walk - 1} GETs) per guest; "
-          f"{args.clients} client processes; python {sys.version.split()[0]}; {os.cpu_count()} CPUs")
+    print(f"IMDS under load: {len(guests)} guest namespaces on one bridge -> ec2d's metadata service "
+          f"({type(ec2d.runtime.parts.imds).__name__}, tables built by the runtime); {args.rounds} walks of {walk} requests (token PUT + {walk - 1} GETs) per guest; "
+          f"{args.clients} client processes; python {sys.version.split()[0]}; {os.cpu_count()} CPUs, load average "
+          f"{load[0]:.1f} at the start, {os.getloadavg()[0]:.1f} at the end")
     print("| phase | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | p99 1st walk | p99 later "
           "| server CPU µs/req | clients CPU µs/req | errors | wrong |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
