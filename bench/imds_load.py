@@ -1,32 +1,35 @@
 """The metadata service under load: 50 guests booting at once, every answer checked.
 
-    .venv/bin/python bench/imds_load.py [--guests 50] [--rounds 10] [--period 1000] [--clients 10]
+    .venv/bin/python bench/imds_load.py [--guests 50] [--rounds 20] [--period 1000] [--clients 10]
 
 ec2d runs in this process as ``ec2d serve --no-instances`` runs (the API on loopback, the runtime
 on the fake drivers: instances settle, nothing is booted), except that its metadata service is the
-real one (``IMDSServer``) with its listener in a VPC-like namespace made here: the runtime opens it
-and hands it the default VPC's table itself (``runtime/vpc.py``: store -> ``vpc_state`` ->
+daemon's own (``server.metadata_service()``) with its listener in a VPC-like namespace made here:
+the runtime opens it and hands it the default VPC's table itself (store -> ``vpc_state`` ->
 ``set_instances``), as the daemon does. Through the API: an instance profile (role), then one
-instance per guest (RunInstances), each with its own key pair and user-data.
+instance per guest (RunInstances), each with its own key pair and user-data. The code served is
+this checkout's (its root goes first on sys.path), so the same script measures an older checkout.
 
 Each guest is a network namespace whose ``eth0`` has its instance's MAC and private IP, its veth
 peer a port of a bridge in the VPC namespace (the gateway; 169.254.169.254 on its ``lo``), with
 the per-ENI limits of ``drivers/network/imds_limit`` in place. A guest does what a booting guest
-does: PUT a token (its own connection: the answer closes it, hop limit 1), then a cloud-init-like
-walk on one keep-alive connection (instance-id, user-data, the meta-data/ listing, local-ipv4,
-mac, local-hostname, network/interfaces/macs/<mac>/..., public-keys, iam/security-credentials/,
-the role's credentials, dynamic/instance-identity/document), every request with the token; one
-walk every --period ms (open loop: guests start at random offsets), for --rounds rounds.
-EVERY answer is checked against that guest's own instance as DescribeInstances, DescribeKeyPairs
-and the launch request tell it (not as IMDS renders it); afterwards one role credential set per
-guest is checked with STS GetCallerIdentity (the session is the guest's instance). Wrong answers
-and errors are printed; the bench exits 1 on any.
+does (``imds_load_guest.py``): PUT a token (its own connection: the answer closes it), then a
+cloud-init-like walk of 17 GETs with the token on one keep-alive connection (instance-id,
+user-data, meta-data/, local-ipv4, mac, local-hostname, network/interfaces/macs/<mac>/...,
+public-keys, iam/security-credentials/ and the role's credentials, the identity document); one
+walk every --period ms (open loop, random start offsets), --rounds times. EVERY answer is checked
+against that guest's own instance as DescribeInstances, DescribeKeyPairs and the launch request
+tell it (not as IMDS renders it); one role credential set per guest is then checked with STS
+GetCallerIdentity (its session is the guest's instance). Wrong answers and errors are printed and
+make the exit status 1.
 
-Clients run in --clients child processes (none shares the server's GIL), each driving its guests
-on one asyncio loop with sockets created in the guests' namespaces. Rows: 1 guest alone
-(baseline), all guests paced, all guests back-to-back (--period 0: the service's throughput).
-Root only; unique ``ec2dt<hex>`` prefix; every namespace and process is removed at the end, on
-failure and on Ctrl-C. Only addresses inside the namespaces created here and loopback are used.
+Clients: --clients child processes (none shares the server's GIL), each driving its guests on one
+asyncio loop with sockets made in the guests' namespaces, all released together. Rows: 1 guest
+alone (the baseline), all guests, all guests while a process calls DescribeInstances back to back
+(the daemon's loop busy), all guests back to back (throughput). Latency = request written to
+whole answer read; CPU per request: this process (ec2d) and the clients, over the phase.
+Root only; unique ``ec2dt<hex>`` prefix; namespaces, processes and the data dir are removed at the
+end, on failure and on Ctrl-C. Only addresses inside the namespaces made here and loopback are used.
 """
 
 from __future__ import annotations
@@ -390,7 +393,7 @@ def cleanup(created: list[str], procs: list[subprocess.Popen[str]], workdir: Pat
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--guests", type=int, default=50)
-    parser.add_argument("--rounds", type=int, default=10, help="walks per guest")
+    parser.add_argument("--rounds", type=int, default=20, help="walks per guest")
     parser.add_argument("--period", type=float, default=1000.0, help="ms between a guest's walk starts")
     parser.add_argument("--clients", type=int, default=10, help="client processes")
     parser.add_argument("--no-saturate", action="store_true", help="skip the back-to-back row")

@@ -36,7 +36,7 @@ from aiohttp import web
 
 from .model import InstanceMetadata
 from .tokens import MAX_TTL, MIN_TTL, TokenStore
-from .tree import ALL_VERSIONS, TEXT, TreeCache, resolve, split_path
+from .tree import ALL_VERSIONS, TEXT, Lazy, TreeCache, locate, produce, split_path
 
 log = logging.getLogger("ec2d.imds")
 
@@ -225,7 +225,9 @@ def make_app(resolver: Resolver, *, tokens: TokenStore | None = None) -> web.App
                 return _error(401)
         elif options.http_tokens == "required":
             return _error(401)
-        answer = resolve(lambda: trees.get(md), request.path)
+        found = locate(lambda: trees.get(md), request.path)
+        # a produced leaf (credentials) may mint and so write to the store: never on the loop
+        answer = await asyncio.to_thread(produce, found) if isinstance(found, Lazy) else found
         if answer.status != 200:
             return _error(answer.status)
         return web.Response(

@@ -4,13 +4,17 @@ never break a request in flight. (The HTTP behaviour itself: test_imds_http.py, 
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import sys
 import threading
 from dataclasses import replace
 
-from imds_testlib import loopback_server, run, sample
+import pytest
+from imds_testlib import SERVERS, loopback_server, role_credentials, run, sample
 
+from orchestrator.imds.model import IamRole
+from orchestrator.imds.server import IMDSServer
 from orchestrator.imds.threaded import SWITCH_INTERVAL, ThreadedIMDSServer
 
 TTL = "X-aws-ec2-metadata-token-ttl-seconds"
@@ -71,6 +75,35 @@ def test_tables_and_tokens_change_from_another_thread_while_serving() -> None:
             assert failures == []
             assert swaps > 10
             assert server.lookup("vpc-b", "127.0.0.2") in (b, None)
+
+    run(body())
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+def test_a_slow_credentials_leaf_holds_up_no_other_request(kind: type[IMDSServer]) -> None:
+    """Minting a role's credentials writes to the store (an fsync): the leaf is produced off the
+    server's loop, so the other guests' requests are answered meanwhile."""
+    entered, others_answered = threading.Event(), threading.Event()
+
+    def slow_credentials() -> dict[str, object]:
+        entered.set()
+        assert others_answered.wait(10), "the server's loop waited for the credentials"
+        return role_credentials()
+
+    md = replace(sample(), iam_role=IamRole(name="app-role", credentials=slow_credentials))
+
+    async def body() -> None:
+        async with loopback_server({"vpc-a": {"127.0.0.1": md}}, kind=kind) as (_, urls):
+            got: list[tuple[int, bytes]] = []
+            creds = threading.Thread(target=lambda: got.append(
+                get(urls["vpc-a"], "/latest/meta-data/iam/security-credentials/app-role")))
+            creds.start()
+            assert await asyncio.to_thread(entered.wait, 10)  # its provider runs (and blocks), then:
+            status, _ = await asyncio.to_thread(get, urls["vpc-a"], "/latest/meta-data/instance-id")
+            others_answered.set()
+            await asyncio.to_thread(creds.join, 10)
+            assert status == 200
+            assert got and got[0][0] == 200 and b"AccessKeyId" in got[0][1]
 
     run(body())
 
