@@ -9,7 +9,7 @@ import os
 import signal
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -36,6 +36,9 @@ from orchestrator.services import bootstrap, images
 from orchestrator.services.autoscaling import controller as autoscaling
 from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
+
+if TYPE_CHECKING:
+    from orchestrator.imds.threaded import ThreadedIMDSServer
 
 log = logging.getLogger("ec2d")
 
@@ -145,6 +148,14 @@ async def open_runtime(runtime: Runtime) -> Runtime:
     return runtime
 
 
+def metadata_service() -> ThreadedIMDSServer:
+    """The metadata service, on an event loop of its own: guests never wait for the daemon's
+    (``imds/threaded.py``; ``bench/imds_load.py`` serves its guests with this one too)."""
+    from orchestrator.imds.threaded import ThreadedIMDSServer
+
+    return ThreadedIMDSServer()
+
+
 async def start_runtime(backend: Backend) -> Runtime:
     """Wire the real drivers (libvirt, Linux namespaces, qcow2, IMDS) and start the runtime."""
     from orchestrator.drivers.compute.kvm_probe import probe_host
@@ -155,7 +166,6 @@ async def start_runtime(backend: Backend) -> Runtime:
     from orchestrator.drivers.network.vpc import LinuxVpcNetwork
     from orchestrator.drivers.storage.volumes import Qcow2Storage
     from orchestrator.imds.listen import open_listener_in_netns
-    from orchestrator.imds.server import IMDSServer
 
     config = backend.config
     assert config.prefix is not None  # resolved by run()
@@ -163,7 +173,7 @@ async def start_runtime(backend: Backend) -> Runtime:
     log.info("virtualization: %s (%s)", "kvm" if probe.virt_type == "kvm" else "tcg", probe.reason)
     run_dir = f"/run/{config.prefix}"
     networks = {r: LinuxVpcNetwork(config.prefix, run_dir, r, list(config.regions)) for r in config.regions}
-    imds = IMDSServer()
+    imds = metadata_service()
     await imds.start()
     s3_ips = sorted({s3_address(r) for r in config.regions})  # S3's own address in each region
     sites = EndpointSites(await asyncio.to_thread(

@@ -28,6 +28,7 @@ import contextvars
 import logging
 import re
 import socket
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -35,7 +36,7 @@ from aiohttp import web
 
 from .model import InstanceMetadata
 from .tokens import MAX_TTL, MIN_TTL, TokenStore
-from .tree import ALL_VERSIONS, TEXT, TreeCache, resolve, split_path
+from .tree import ALL_VERSIONS, TEXT, Lazy, TreeCache, locate, produce, split_path
 
 log = logging.getLogger("ec2d.imds")
 
@@ -95,6 +96,7 @@ class StaticResolver:
 
     def __init__(self, table: Mapping[tuple[str | None, str], InstanceMetadata] | None = None) -> None:
         self._tables: dict[str | None, dict[str, InstanceMetadata]] = {}
+        self._lock = threading.Lock()  # writers (the daemon's loop, the server's); readers take none
         for (key, ip), md in (table or {}).items():
             self._tables.setdefault(key, {})[ip] = md
 
@@ -109,14 +111,19 @@ class StaticResolver:
         return self._tables.get(key, {}).get(ip)
 
     def set_instances(self, key: str | None, instances: Mapping[str, InstanceMetadata]) -> None:
-        """Replace the whole table of one listener."""
-        if instances:
-            self._tables[key] = dict(instances)
-        else:
-            self._tables.pop(key, None)
+        """Replace the whole table of one listener (one atomic swap: a request sees the old table
+        or the new one)."""
+        table = dict(instances)
+        with self._lock:
+            if table:
+                self._tables[key] = table
+            else:
+                self._tables.pop(key, None)
 
     def instance_ids(self) -> set[str]:
-        return {md.instance_id for table in self._tables.values() for md in table.values()}
+        with self._lock:
+            tables = list(self._tables.values())
+        return {md.instance_id for table in tables for md in table.values()}
 
 
 def _error(status: int, **headers: str) -> web.Response:
@@ -218,7 +225,9 @@ def make_app(resolver: Resolver, *, tokens: TokenStore | None = None) -> web.App
                 return _error(401)
         elif options.http_tokens == "required":
             return _error(401)
-        answer = resolve(lambda: trees.get(md), request.path)
+        found = locate(lambda: trees.get(md), request.path)
+        # a produced leaf (credentials) may mint and so write to the store: never on the loop
+        answer = await asyncio.to_thread(produce, found) if isinstance(found, Lazy) else found
         if answer.status != 200:
             return _error(answer.status)
         return web.Response(
@@ -254,6 +263,7 @@ class IMDSServer:
         shutdown_timeout: float = 5.0,
     ) -> None:
         self._table = StaticResolver()
+        self._swapping = threading.Lock()
         self.tokens = tokens if tokens is not None else TokenStore()
         self.app = make_app(resolver if resolver is not None else self._table, tokens=self.tokens)
         self._runner = web.AppRunner(
@@ -309,10 +319,11 @@ class IMDSServer:
     def set_instances(self, key: str, instances: Mapping[str, InstanceMetadata]) -> None:
         """Replace the instances reachable through listener `key`: {private IP: metadata}.
         Tokens of instances that disappear from every listener are forgotten."""
-        before = self._table.instance_ids()
-        self._table.set_instances(key, instances)
-        for gone in before - self._table.instance_ids():
-            self.tokens.forget_instance(gone)
+        with self._swapping:  # callers on two threads (``threaded.py``): one swap at a time
+            before = self._table.instance_ids()
+            self._table.set_instances(key, instances)
+            for gone in before - self._table.instance_ids():
+                self.tokens.forget_instance(gone)
 
     def lookup(self, key: str, ip: str) -> InstanceMetadata | None:
         return self._table.lookup(key, ip)

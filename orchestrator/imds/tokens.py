@@ -3,11 +3,15 @@
 Memory is bounded: at most `max_per_instance` live tokens per instance (issuing more drops that
 instance's oldest), expired tokens are swept at most every `sweep_interval` seconds while tokens
 are being issued, and an expired token is dropped when it is presented.
+
+Thread-safe: the metadata service issues and checks tokens on its own thread
+(``imds/threaded.py``) while the daemon forgets a departed instance's tokens from its loop.
 """
 
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 from collections.abc import Callable
 
@@ -30,6 +34,7 @@ class TokenStore:
         self._tokens: dict[str, tuple[str, float]] = {}  # token -> (instance_id, expires_at)
         # instance_id -> its tokens in issue order (dict used as an ordered set)
         self._by_instance: dict[str, dict[str, None]] = {}
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._tokens)
@@ -37,9 +42,13 @@ class TokenStore:
     def issue(self, instance_id: str, ttl: int) -> str:
         if not MIN_TTL <= ttl <= MAX_TTL:
             raise ValueError(f"ttl must be {MIN_TTL}..{MAX_TTL}")
+        with self._lock:
+            return self._issue(instance_id, ttl)
+
+    def _issue(self, instance_id: str, ttl: int) -> str:
         now = self._clock()
         if now - self._last_sweep >= self._sweep_interval:
-            self.purge_expired()
+            self._purge_expired()
         if len(self._by_instance.get(instance_id, ())) >= self._max_per_instance:
             self._purge_instance(instance_id, now)
         mine = self._by_instance.setdefault(instance_id, {})
@@ -59,16 +68,22 @@ class TokenStore:
             return False
         owner, expires_at = entry
         if self._clock() >= expires_at:
-            self._drop(token, owner)
+            with self._lock:
+                self._drop(token, owner)
             return False
         return secrets.compare_digest(owner, instance_id)
 
     def forget_instance(self, instance_id: str) -> None:
         """Drop every token of an instance (terminated, or moved elsewhere)."""
-        for token in self._by_instance.pop(instance_id, {}):
-            self._tokens.pop(token, None)
+        with self._lock:
+            for token in self._by_instance.pop(instance_id, {}):
+                self._tokens.pop(token, None)
 
     def purge_expired(self) -> int:
+        with self._lock:
+            return self._purge_expired()
+
+    def _purge_expired(self) -> int:
         now = self._clock()
         self._last_sweep = now
         expired = [(t, owner) for t, (owner, exp) in self._tokens.items() if now >= exp]

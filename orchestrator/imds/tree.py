@@ -375,10 +375,12 @@ def split_path(path: str) -> list[str] | None:
     return parts
 
 
-def resolve(tree: Directory | Callable[[], Directory], path: str) -> Answer:
+def locate(tree: Directory | Callable[[], Directory], path: str) -> Answer | Lazy:
     """Answer a data path ('/', '/latest', '/2009-04-04/meta-data/public-keys/0/openssh-key', ...).
 
-    `tree` is the per-version root (or a callable producing it: only called when needed)."""
+    `tree` is the per-version root (or a callable producing it: only called when needed). A `Lazy`
+    leaf is returned as it is, for the caller to produce (:func:`produce`): the server does that
+    off its event loop (minting a role's credentials writes to the store)."""
     parts = split_path(path)
     if parts is None:
         return NOT_FOUND
@@ -396,7 +398,18 @@ def resolve(tree: Directory | Callable[[], Directory], path: str) -> Answer:
     if isinstance(node, Directory):
         return Answer(200, node.listing().encode(), TEXT)
     assert node is not None
-    return _leaf_answer(node)
+    return node if isinstance(node, Lazy) else _leaf_answer(node)
+
+
+def produce(leaf: Lazy) -> Answer:
+    """The answer of a `Lazy` leaf (its text, produced now)."""
+    return _leaf_answer(leaf)
+
+
+def resolve(tree: Directory | Callable[[], Directory], path: str) -> Answer:
+    """:func:`locate`, a `Lazy` leaf produced here."""
+    found = locate(tree, path)
+    return produce(found) if isinstance(found, Lazy) else found
 
 
 class TreeCache:

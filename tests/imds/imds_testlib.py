@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from orchestrator.imds.model import IamRole, InstanceMetadata, MetadataOptions
 from orchestrator.imds.server import IMDSServer, Resolver, make_app
+from orchestrator.imds.threaded import ThreadedIMDSServer
 from orchestrator.imds.tokens import TokenStore
 
 T = TypeVar("T")
@@ -95,6 +96,9 @@ async def imds_client(
         await client.close()
 
 
+SERVERS = (IMDSServer, ThreadedIMDSServer)  # on the caller's loop; on a thread of its own (the daemon's)
+
+
 def loopback_listener() -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -106,10 +110,12 @@ def loopback_listener() -> socket.socket:
 
 @asynccontextmanager
 async def loopback_server(
-    tables: dict[str, dict[str, InstanceMetadata]], tokens: TokenStore | None = None
-) -> AsyncIterator[tuple[IMDSServer, dict[str, str]]]:
-    """An IMDSServer with one loopback listener per key; yields (server, {key: base_url})."""
-    server = IMDSServer(tokens=tokens)
+    tables: dict[str, dict[str, InstanceMetadata]], tokens: TokenStore | None = None,
+    kind: type[IMDSServer] | type[ThreadedIMDSServer] = IMDSServer,
+) -> AsyncIterator[tuple[IMDSServer | ThreadedIMDSServer, dict[str, str]]]:
+    """An IMDSServer (or ``kind``: the daemon's, on its own thread) with one loopback listener per
+    key; yields (server, {key: base_url})."""
+    server = kind(tokens=tokens)
     urls: dict[str, str] = {}
     try:
         for key, table in tables.items():

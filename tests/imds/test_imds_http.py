@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import pytest
 from imds_testlib import (
+    SERVERS,
     fetch,
     imds_client,
     loopback_listener,
@@ -288,13 +289,14 @@ def test_cloud_init_style_session() -> None:
 # --- listeners, instances and tokens across instances -------------------------------------------
 
 
-def test_token_of_instance_a_rejected_for_instance_b() -> None:
+@pytest.mark.parametrize("kind", SERVERS)
+def test_token_of_instance_a_rejected_for_instance_b(kind: type[IMDSServer]) -> None:
     a = sample("i-aaaaaaaaaaaaaaaaa", "127.0.0.1")
     b = sample("i-bbbbbbbbbbbbbbbbb", "127.0.0.1")
 
     async def body() -> None:
         # Two VPC listeners, the same peer IP on each: the listener key tells them apart.
-        async with loopback_server({"vpc-a": {"127.0.0.1": a}, "vpc-b": {"127.0.0.1": b}}) as (
+        async with loopback_server({"vpc-a": {"127.0.0.1": a}, "vpc-b": {"127.0.0.1": b}}, kind=kind) as (
             _server,
             urls,
         ):
@@ -320,9 +322,10 @@ def test_token_of_instance_a_rejected_for_instance_b() -> None:
     run(body())
 
 
-def test_unknown_requester_connection_closed() -> None:
+@pytest.mark.parametrize("kind", SERVERS)
+def test_unknown_requester_connection_closed(kind: type[IMDSServer]) -> None:
     async def body() -> None:
-        async with loopback_server({"vpc-a": {"10.0.0.9": sample()}}) as (server, urls):
+        async with loopback_server({"vpc-a": {"10.0.0.9": sample()}}, kind=kind) as (server, urls):
             async with aiohttp.ClientSession() as session:
                 with pytest.raises(aiohttp.ClientError):
                     await fetch(session, "GET", urls["vpc-a"] + "/latest/meta-data/instance-id")
@@ -336,10 +339,11 @@ def test_unknown_requester_connection_closed() -> None:
     run(body())
 
 
-def test_set_instances_replaces_and_forgets_tokens() -> None:
+@pytest.mark.parametrize("kind", SERVERS)
+def test_set_instances_replaces_and_forgets_tokens(kind: type[IMDSServer]) -> None:
     async def body() -> None:
         md = sample()
-        async with loopback_server({"vpc-a": {"127.0.0.1": md}}) as (server, urls):
+        async with loopback_server({"vpc-a": {"127.0.0.1": md}}, kind=kind) as (server, urls):
             async with aiohttp.ClientSession() as session:
                 _, _, token = await fetch(
                     session, "PUT", urls["vpc-a"] + "/latest/api/token", headers={TTL: "60"}
@@ -362,9 +366,10 @@ def test_set_instances_replaces_and_forgets_tokens() -> None:
     run(body())
 
 
-def test_remove_listener_stops_accepting() -> None:
+@pytest.mark.parametrize("kind", SERVERS)
+def test_remove_listener_stops_accepting(kind: type[IMDSServer]) -> None:
     async def body() -> None:
-        async with loopback_server({"vpc-a": {"127.0.0.1": sample()}}) as (server, urls):
+        async with loopback_server({"vpc-a": {"127.0.0.1": sample()}}, kind=kind) as (server, urls):
             assert server.listeners == ["vpc-a"]
             port = int(urls["vpc-a"].rsplit(":", 1)[1])
             with pytest.raises(ValueError):
@@ -377,7 +382,8 @@ def test_remove_listener_stops_accepting() -> None:
     run(body())
 
 
-def test_custom_resolver_sees_listener_key() -> None:
+@pytest.mark.parametrize("kind", SERVERS)
+def test_custom_resolver_sees_listener_key(kind: type[IMDSServer]) -> None:
     seen: list[str | None] = []
     md = sample()
 
@@ -386,7 +392,7 @@ def test_custom_resolver_sees_listener_key() -> None:
         return md
 
     async def body() -> None:
-        async with IMDSServer(resolver) as server:
+        async with kind(resolver) as server:
             socks = {key: loopback_listener() for key in ("k1", "k2")}
             for key, sock in socks.items():
                 await server.add_listener(key, sock)
@@ -408,7 +414,8 @@ def test_static_resolver_with_test_server() -> None:
     run(body())
 
 
-def test_botocore_fetches_role_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("kind", SERVERS)
+def test_botocore_fetches_role_credentials(monkeypatch: pytest.MonkeyPatch, kind: type[IMDSServer]) -> None:
     """botocore's own IMDS client (v2 token, role listing, credentials) against the server."""
     import imds_testlib
     from botocore.utils import InstanceMetadataFetcher
@@ -421,7 +428,7 @@ def test_botocore_fetches_role_credentials(monkeypatch: pytest.MonkeyPatch) -> N
     md = replace(with_role(sample("i-0ccccccccccccccc0", "127.0.0.1")), options=opts(http_tokens="required"))
 
     async def body() -> dict[str, object]:
-        async with loopback_server({"vpc-a": {"127.0.0.1": md}}) as (_server, urls):
+        async with loopback_server({"vpc-a": {"127.0.0.1": md}}, kind=kind) as (_server, urls):
             fetcher = InstanceMetadataFetcher(timeout=1, num_attempts=1, base_url=urls["vpc-a"] + "/")
             return await asyncio.to_thread(fetcher.retrieve_iam_role_credentials)
 

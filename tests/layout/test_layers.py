@@ -68,7 +68,7 @@ LAZY_IN_ROOT: dict[tuple[str, str], str] = {
     ("orchestrator.server", "orchestrator.drivers.storage.volumes"): "drivers load only with instances",
     ("orchestrator.server", "orchestrator.drivers.loadbalancer.haproxy"): "drivers load only with instances",
     ("orchestrator.server", "orchestrator.imds.listen"): "the metadata service runs only with instances",
-    ("orchestrator.server", "orchestrator.imds.server"): "the metadata service runs only with instances",
+    ("orchestrator.server", "orchestrator.imds.threaded"): "the metadata service runs only with instances",
     ("orchestrator.status", "orchestrator.drivers.compute.kvm_probe"): "`status --no-probe` skips libvirt",
     ("orchestrator.status", "orchestrator.drivers.network.hostprep"): "pyroute2 only for the isolation checks",
     ("orchestrator.status", "orchestrator.drivers.network.netlink"): "pyroute2 only for the isolation checks",
