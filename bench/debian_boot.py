@@ -144,7 +144,8 @@ def systemd_floor(image: ImageArtifact, units: list[str], runs: int, vcpus: int,
                     print("floor console FAILED lines:", *failed or ["(none)"], sep="\n    ")
             finally:
                 g.close()
-            print(f"floor run {i + 1}/{runs}: start -> multi-user.target {times[-1]:.2f} s", flush=True)
+            print(f"floor run {i + 1}/{runs}: start -> multi-user.target {times[-1]:.2f} s "
+                  f"(host load {os.getloadavg()[0]:.1f})", flush=True)
     return times
 
 
@@ -156,7 +157,7 @@ def run_debian(bench: DebianBench, runs: int) -> tuple[list[float], list[str]]:
         took, inst, key = bench.launch_debian()
         times.append(took)
         print(f"run {i + 1}/{runs}: debian-12 RunInstances -> SSH login as admin {took:.2f} s "
-              f"({inst['InstanceId']}, new key pair)", flush=True)
+              f"({inst['InstanceId']}, new key pair; host load {os.getloadavg()[0]:.1f})", flush=True)
         if i == runs - 1:
             units = bench.breakdown(inst, key)
         bench.terminate_all()
