@@ -39,10 +39,11 @@ from orchestrator.tls import service_ca
 
 NAME = "debian-12"
 DESCRIPTION = "Debian 12 (bookworm) with cloud-init, openssh-server and the cloud kernel (mmdebstrap)"
-BUILDER_VERSION = "debian-12-builder-2"
+BUILDER_VERSION = "debian-12-builder-3"
 RECIPE_DIR = Path(__file__).resolve().parents[2] / "images" / "debian-12"
 ROOT_SIZE_MIB = 3072
-KERNEL_CMDLINE = "console=ttyS0 root=/dev/vda rw"
+# cloud-init=enabled: the image enables cloud-init.target itself (no generator, no ds-identify; customize.sh)
+KERNEL_CMDLINE = "console=ttyS0 root=/dev/vda rw cloud-init=enabled"
 SUITE = "bookworm"
 CA_FILE = "usr/local/share/ca-certificates/ec2d-ca.crt"
 # Which CA bundle each client verifies with, asked of the clients themselves (run in the chroot),

@@ -168,3 +168,26 @@ def test_ec2_datasource_via_smbios_and_imdsv2(guest: Guest, debian: dict) -> Non
     print("ds-identify:", *[ln for ln in ident.splitlines() if ln.startswith(("DMI_", "DSLIST", "MODE", "Found", "found"))],
           sep="\n  ")
     assert not warnings, warnings
+
+
+def test_boot_runs_what_ec2_images_run(guest: Guest) -> None:
+    """What the image cuts from the boot (images/debian-12/customize.sh), seen in the booted guest:
+    no cloud-init generator (cloud-init=enabled on the command line, cloud-init.target enabled by
+    the image), no second network wait, no apt/dpkg/fstrim timers, no KVM modules, the config stage
+    after sshd, the locale already set; and nothing failed."""
+    guest.run("cloud-init status --wait", timeout=400, check=False)
+    assert "cloud-init=enabled" in guest.run("cat /proc/cmdline").split()
+    long = guest.run("cloud-init status --long")
+    assert "enabled-by-kernel-cmdline" in long and "status: done" in long, long
+    assert guest.run("test -e /run/cloud-init/ds-identify.log; echo $?").strip() == "1"  # ds-identify never ran
+    assert guest.run("systemctl is-active cloud-init.target cloud-init.service cloud-final.service").split() == [
+        "active"] * 3
+    units = "ifupdown-wait-online.service apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer fstrim.timer"
+    assert guest.run(f"systemctl is-enabled {units}", check=False).split() == ["masked"] * 5
+    assert guest.run("lsmod | grep -c '^kvm' || true").strip() == "0"
+    assert "ssh.service" in guest.run("systemctl show -p After --value cloud-config.service").split()
+    assert guest.run("cat /etc/default/locale").strip() == "LANG=C.UTF-8"
+    cilog = guest.run("sudo cat /var/log/cloud-init.log")
+    assert "requested 'C.UTF-8', skipping regeneration" in cilog and "locale-gen" not in cilog
+    failed = guest.run("systemctl list-units --failed --no-legend --plain", check=False).strip()
+    assert failed == "", failed
