@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from orchestrator.domain import billing, lifecycle, records
-from orchestrator.store import ledger, usage_reads
+from orchestrator.store import ledger, schema, usage_reads
 from orchestrator.store.errors import (  # noqa: F401 (re-exported: the store's errors are imported from here)
     DB_MODE,
     StateConflict,
@@ -53,63 +53,17 @@ from orchestrator.store.errors import (  # noqa: F401 (re-exported: the store's 
     secure_file,
 )
 from orchestrator.store.errors import translate as _translate
+from orchestrator.store.schema import FIELD_NAMES, MIGRATIONS  # noqa: F401 (MIGRATIONS: re-exported)
 
 log = logging.getLogger("ec2d.store")
 
 CHECK_RECORDS_ENV = "EC2D_CHECK_RECORDS"  # "1": check every record written against domain/records.py
 BUSY_TIMEOUT_MS = 2000
 SYNCHRONOUS = "FULL"  # see the module docstring
-MIGRATIONS: list[str | list[str]] = [
-    # 1: resources, tags, settings
-    """
-    CREATE TABLE resources (
-        id         TEXT PRIMARY KEY,
-        type       TEXT NOT NULL,
-        region     TEXT NOT NULL,
-        state      TEXT NOT NULL DEFAULT '',
-        data       TEXT NOT NULL,
-        created_at REAL NOT NULL,
-        updated_at REAL NOT NULL,
-        version    INTEGER NOT NULL DEFAULT 1
-    );
-    CREATE INDEX resources_type_region ON resources (type, region);
-    CREATE TABLE tags (
-        resource_id   TEXT NOT NULL,
-        key           TEXT NOT NULL,
-        value         TEXT NOT NULL,
-        resource_type TEXT NOT NULL,
-        region        TEXT NOT NULL,
-        PRIMARY KEY (resource_id, key)
-    );
-    CREATE INDEX tags_region ON tags (region, key);
-    CREATE TABLE settings (
-        key   TEXT PRIMARY KEY,
-        value TEXT NOT NULL
-    );
-    """,
-    # 2: the usage ledger (store/ledger.py); meters of records already stored open at the upgrade
-    ledger.SCHEMA,
-    # 3: the fields the hot paths select on (:meth:`Store.fields`, :meth:`Store.list_where`): an
-    # ENI's subnet (address allocation), an instance's VPC (a VPC's sync), an instance's automatic
-    # public IP (public IP allocation), a request's ClientToken (RunInstances, CreateVolume: boto3
-    # sends one with every call)
-    """
-    CREATE INDEX resources_subnet ON resources (type, region, json_extract(data, '$.SubnetId'));
-    CREATE INDEX resources_vpc ON resources (type, region, json_extract(data, '$.VpcId'));
-    CREATE INDEX resources_auto_public_ip ON resources (type, region, json_extract(data, '$.AutoPublicIp'));
-    CREATE INDEX resources_client_token ON resources (type, region, json_extract(data, '$.ClientToken'))
-    """,
-]
-# top-level fields :meth:`Store.fields` may select or match on (names only: they are put into the SQL)
-FIELD_NAMES = frozenset({"SubnetId", "VpcId", "AutoPublicIp", "PrivateIpAddress", "SecondaryPrivateIps",
-                         "InstanceType", "PublicIp", "ClientToken", "Size"})
-LEDGER_MIGRATION = 2
 # read-cache generations (:meth:`Store.generation`): family -> the record-type prefix its writes bump
 GENERATION_FAMILIES = {"iam": "iam-"}
 TAGS_GENERATION = "tags"  # bumped by every write of the tags table, whatever the resource's type
 _GENERATIONS_SQL: dict[tuple[str, ...], tuple[str, tuple[str, ...]]] = {}  # Store.generations' query and keys
-
-
 
 
 D = TypeVar("D")  # a record's data payload: a ``TypedDict`` of ``domain/records.py`` (``Record[VolumeData]``)
@@ -177,20 +131,7 @@ class Store:
     # -- plumbing -----------------------------------------------------------------------------
     def _migrate(self) -> None:
         with self._lock:
-            current = self._db.execute("PRAGMA user_version").fetchone()[0]
-            for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    for statement in script if isinstance(script, list) else script.split(";"):
-                        if statement.strip():
-                            self._db.execute(statement)
-                    if number == LEDGER_MIGRATION:
-                        self._meter_existing()
-                    self._db.execute(f"PRAGMA user_version = {number}")
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    self._rollback()
-                    raise
+            schema.migrate(self._db, self._meter_existing)
 
     @property
     def schema_version(self) -> int:
