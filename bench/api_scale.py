@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/api_scale.py [--scales 1000,10000] [--runs 50] [--heavy-runs 20]
     .venv/bin/python bench/api_scale.py --quick          # a smoke run: 100 and 300 instances
+    .venv/bin/python bench/api_scale.py --no-moto --scales 1000,10000   # ec2d alone: its growth table
 
 Both servers run as local processes on loopback (ec2d ``serve --no-instances``: the fake
 drivers). Each is populated with the same data: per scale N, N instances (RunInstances of
@@ -168,7 +169,7 @@ def time_scale(t: Target, runs: int, heavy_runs: int, run_runs: int) -> dict[str
     return out
 
 
-def start_servers(data: Path, src: Path) -> list[Server]:
+def start_servers(data: Path, src: Path, moto: bool = True) -> list[Server]:
     """ec2d runs the code under ``src`` (default: this checkout), moto the installed moto_server."""
     ec2d_port, moto_port = free_port(), free_port()
     os.environ["PYTHONPATH"] = str(src)
@@ -180,12 +181,12 @@ def start_servers(data: Path, src: Path) -> list[Server]:
 
     os.environ.setdefault("EC2D_MEMORY_OVERCOMMIT", "1000")  # 10,000+ instances on the fake drivers
     os.environ.setdefault("EC2D_STORAGE_OVERCOMMIT", "10000")
-    return [
-        Server("ec2d", [*ec2d, "serve", "--listen", f"127.0.0.1:{ec2d_port}", "--log-level", "WARNING",
-                        "--no-instances", "--no-s3"], ec2d_port, ec2d_creds),
-        Server("moto", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)], moto_port,
-               lambda: {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}),
-    ]
+    servers = [Server("ec2d", [*ec2d, "serve", "--listen", f"127.0.0.1:{ec2d_port}", "--log-level", "WARNING",
+                               "--no-instances", "--no-s3"], ec2d_port, ec2d_creds)]
+    if moto:
+        servers.append(Server("moto", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)],
+                              moto_port, lambda: {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}))
+    return servers
 
 
 def image_of(server: Server) -> str:
@@ -204,11 +205,15 @@ def table(n: int, results: dict[str, dict[str, list[float]]]) -> None:
     """One scale's figures (printed as soon as both servers are timed: a long run shows its first
     scale early)."""
     print(f"\n## {n} instances, {n} volumes, {10 * n} tags")
-    print(f"{'call':<38} {'ec2d p50':>10} {'ec2d p99':>10} {'moto p50':>10} {'moto p99':>10} {'ratio':>6}")
+    moto = "moto" in results
+    print(f"{'call':<38} {'ec2d p50':>10} {'ec2d p99':>10}"
+          + (f" {'moto p50':>10} {'moto p99':>10} {'ratio':>6}" if moto else ""))
     for call, e in results["ec2d"].items():
-        m = results["moto"][call]
-        print(f"{call:<38} {pct(e, 50):8.1f}ms {pct(e, 99):8.1f}ms {pct(m, 50):8.1f}ms {pct(m, 99):8.1f}ms"
-              f" {pct(e, 50) / pct(m, 50):6.2f}", flush=True)
+        line = f"{call:<38} {pct(e, 50):8.1f}ms {pct(e, 99):8.1f}ms"
+        if moto:
+            m = results["moto"][call]
+            line += f" {pct(m, 50):8.1f}ms {pct(m, 99):8.1f}ms {pct(e, 50) / pct(m, 50):6.2f}"
+        print(line, flush=True)
 
 
 def growth(results: dict[int, dict[str, dict[str, list[float]]]]) -> None:
@@ -216,10 +221,11 @@ def growth(results: dict[int, dict[str, dict[str, list[float]]]]) -> None:
     if len(scales) > 1:
         lo, hi = scales[0], scales[-1]
         print(f"\n## growth of p50 from {lo} to {hi} ({hi / lo:.0f}x the data)")
-        print(f"{'call':<38} {'ec2d':>7} {'moto':>7}")
+        names = list(results[lo])
+        print(f"{'call':<38}" + "".join(f" {name:>7}" for name in names))
         for call in results[lo]["ec2d"]:
-            g = [pct(results[hi][s][call], 50) / pct(results[lo][s][call], 50) for s in ("ec2d", "moto")]
-            print(f"{call:<38} {g[0]:6.1f}x {g[1]:6.1f}x")
+            g = [pct(results[hi][s][call], 50) / pct(results[lo][s][call], 50) for s in names]
+            print(f"{call:<38}" + "".join(f" {x:6.1f}x" for x in g))
 
 
 def main() -> None:
@@ -230,13 +236,14 @@ def main() -> None:
     ap.add_argument("--run-runs", type=int, default=20, help="RunInstances MaxCount=100 calls timed per scale")
     ap.add_argument("--ec2d-src", type=Path, default=Path(__file__).resolve().parents[1],
                     help="the checkout whose ec2d is run (e.g. an export of main, for a before/after pair)")
+    ap.add_argument("--no-moto", action="store_true", help="ec2d alone (its growth from scale to scale)")
     ap.add_argument("--quick", action="store_true", help="smoke run: scales 100,300, few runs")
     args = ap.parse_args()
     if args.quick:
         args.scales, args.runs, args.heavy_runs, args.run_runs = "100,300", 5, 3, 2
     scales = [int(s) for s in args.scales.split(",")]
     data = Path(tempfile.mkdtemp(prefix="ec2dbench-"))
-    servers = start_servers(data, args.ec2d_src)
+    servers = start_servers(data, args.ec2d_src, moto=not args.no_moto)
     results: dict[int, dict[str, dict[str, list[float]]]] = {}
     try:
         targets = [Target(s, image_of(s)) for s in servers]
