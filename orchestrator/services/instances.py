@@ -111,8 +111,13 @@ def run(backend: Backend, region: str, req: Mapping[str, Any], caller: Caller | 
     created: list[Record] = []
     with backend.store.transaction():
         public_ip = public_ips.public_ip_allocator(backend) if launch.wants_public else None
-        for index in range(_admit(backend, launch)):
-            created.append(_new_instance(backend, region, req, launch, reservation_id, index, public_ip, profile))
+        count = _admit(backend, launch)
+        addresses = None  # one read of the subnet's used addresses for the whole request
+        if count and not launch.private_ip and not ipv6_native.is_native(launch.subnet):
+            addresses = vpcs.address_allocator(backend, launch.subnet)
+        for index in range(count):
+            created.append(_new_instance(backend, region, req, launch, reservation_id, index, public_ip, profile,
+                                         addresses))
     backend.runtime.launch([r.id for r in created])
     for r in created:
         for entry in r.data.get("IamInstanceProfileAssociations") or []:
@@ -128,12 +133,13 @@ def _admit(backend: Backend, launch: launch_request.Launch) -> int:
     count = capacity.admit_instance_volumes(backend, per_instance_gib, launch.min_count, count)
     if launch.private_ip or ipv6_native.is_native(subnet):  # one address asked for (checked when its ENI
         return count  # is made), or only IPv6 addresses (a /64's worth)
-    if count > vpcs.free_address_count(backend, subnet):
-        if launch.min_count > vpcs.free_address_count(backend, subnet):
+    free = vpcs.free_address_count(backend, subnet)
+    if count > free:
+        if launch.min_count > free:
             raise errors.ApiError(
                 f"There are not enough free addresses in subnet '{subnet.id}' to satisfy the requested "
                 f"number of instances.", code="InsufficientFreeAddressesInSubnet")
-        count = vpcs.free_address_count(backend, subnet)
+        count = free
     return count
 
 
@@ -158,11 +164,14 @@ def _new_volumes(backend: Backend, region: str, launch: launch_request.Launch,
 
 
 def _new_instance(backend: Backend, region: str, req: Mapping[str, Any], launch: launch_request.Launch, reservation_id: str,
-                  index: int, public_ip: Callable[[], str] | None, profile: Record | None = None) -> Record:
-    """One instance's records: its primary ENI, its volumes and itself (``pending``)."""
+                  index: int, public_ip: Callable[[], str] | None, profile: Record | None = None,
+                  addresses: Callable[[], str] | None = None) -> Record:
+    """One instance's records: its primary ENI (its address from ``addresses``, the request's
+    ``vpcs.address_allocator``), its volumes and itself (``pending``)."""
     instance_id = ids.new_id("i")
     subnet = launch.subnet
-    eni = vpcs.create_eni(backend, subnet, launch.groups, "Primary network interface", launch.private_ip)
+    eni = vpcs.create_eni(backend, subnet, launch.groups, "Primary network interface", launch.private_ip,
+                          addresses)
     eni = eni_ipv6.give(backend, eni, subnet, launch.ipv6)
     backend.store.transition(eni.id, str(EniState.AVAILABLE), str(EniState.IN_USE), {
         "Attachment": {"InstanceId": instance_id, "DeviceIndex": 0, "Status": str(AttachmentState.ATTACHED),
