@@ -16,6 +16,7 @@ from typing import Any
 from orchestrator.domain import errors, ids
 from orchestrator.domain import instance_types as catalogue
 from orchestrator.domain.lifecycle import AttachmentState, EniState
+from orchestrator.domain.narrowing import Narrowing
 from orchestrator.domain.records import InstanceBlockDeviceMapping, InstanceData
 from orchestrator.domain.states import INSTANCE_CODES, REQUESTS, InstanceState, Request
 from orchestrator.runtime import records as runtime_records
@@ -518,23 +519,26 @@ def describe(backend: Backend, record: Record[InstanceData], tags: Mapping[str, 
 
 def reservation(backend: Backend, records: Sequence[Record]) -> dict[str, Any]:
     first = records[0]
-    tags = backend.store.tags_by_resource(INSTANCE, first.region)
+    tags = backend.store.tags_by_resource(INSTANCE, first.region, [r.id for r in records])
     rel = related(backend, first.region, records)
     return {"ReservationId": first.data["ReservationId"], "OwnerId": first.data["OwnerId"], "Groups": [],
             "Instances": [describe(backend, r, tags.get(r.id, {}), rel) for r in records]}
 
 
-def visible(backend: Backend, region: str) -> list[Record]:
-    """Instances a Describe shows: terminated ones stay visible for an hour, as on EC2."""
+def visible(backend: Backend, region: str, narrow: Narrowing | None = None) -> list[Record]:
+    """Instances a Describe shows (of those ``narrow`` keeps): terminated ones stay visible for an
+    hour, as on EC2."""
     cutoff = time.time() - TERMINATED_VISIBLE_SECONDS
-    return [r for r in backend.store.list(INSTANCE, region)
+    return [r for r in backend.store.list(INSTANCE, region, narrow=narrow)
             if not (r.state == S.TERMINATED and r.updated_at < cutoff)]
 
 
-def describe_instances(backend: Backend, region: str, instance_ids: Sequence[str] | None) -> list[dict[str, Any]]:
-    """DescribeInstances' items (the named ones, or every visible one), each with ``_reservation``
-    and ``_owner`` for the answer's grouping into reservations (the handler removes them)."""
-    records = find(backend, region, instance_ids) if instance_ids else visible(backend, region)
+def describe_instances(backend: Backend, region: str, instance_ids: Sequence[str] | None,
+                       narrow: Narrowing | None = None) -> list[dict[str, Any]]:
+    """DescribeInstances' items (the named ones, or every visible one; ``narrow``: only those its
+    filters may keep), each with ``_reservation`` and ``_owner`` for the answer's grouping into
+    reservations (the handler removes them)."""
+    records = find(backend, region, instance_ids) if instance_ids else visible(backend, region, narrow)
     rel = related(backend, region, records)
 
     def render(r: Record[InstanceData], tags: dict[str, str]) -> dict[str, Any]:

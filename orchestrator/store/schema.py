@@ -49,6 +49,10 @@ MIGRATIONS: list[str | list[str]] = [
     CREATE INDEX resources_auto_public_ip ON resources (type, region, json_extract(data, '$.AutoPublicIp'));
     CREATE INDEX resources_client_token ON resources (type, region, json_extract(data, '$.ClientToken'))
     """,
+    # 4: a Describe's tag:KEY filter reads the tags of that key and value (``Store.list``'s narrowing)
+    """
+    CREATE INDEX tags_key_value ON tags (key, value)
+    """,
 ]
 # top-level fields :meth:`Store.fields` may select or match on (names only: they are put into the SQL)
 FIELD_NAMES = frozenset({"SubnetId", "VpcId", "AutoPublicIp", "PrivateIpAddress", "SecondaryPrivateIps",
