@@ -45,7 +45,7 @@ from typing import Any, Generic, TypeVar
 
 from orchestrator.domain import billing, lifecycle, records
 from orchestrator.domain.narrowing import Narrowing
-from orchestrator.store import ledger, schema, usage_reads
+from orchestrator.store import ledger, reads, schema, usage_reads
 from orchestrator.store.errors import (  # noqa: F401 (re-exported: the store's errors are imported from here)
     DB_MODE,
     StateConflict,
@@ -97,28 +97,6 @@ def _row(row: sqlite3.Row) -> Record:
         updated_at=row["updated_at"],
         version=row["version"],
     )
-
-
-def _in(values: Sequence[str]) -> str:
-    return f"IN ({','.join('?' * len(values))})"
-
-
-def _narrowed(type: str, narrow: Narrowing) -> tuple[str, list[Any]]:
-    """The ``AND ...`` conditions of ``narrow`` on ``type``'s records (the tags by their
-    ``(key, value)`` index), and their arguments."""
-    sql, args = "", []
-    if narrow.states is not None:
-        sql += f" AND state {_in(narrow.states)}"
-        args.extend(narrow.states)
-    for key, values in narrow.tagged:
-        sql += f" AND id IN (SELECT resource_id FROM tags WHERE key = ? AND value {_in(values)} AND resource_type = ?)"
-        args.extend([key, *values, type])
-    for name, values in narrow.fields.items():
-        if name not in FIELD_NAMES:
-            raise ValueError(f"not a selectable field: {name!r}")
-        sql += f" AND json_extract(data, '$.{name}') {_in(values)}"
-        args.extend(values)
-    return sql, args
 
 
 class Store:
@@ -368,7 +346,7 @@ class Store:
             sql += f" AND id IN ({','.join('?' * len(wanted))})"
             args.extend(wanted)
         if narrow:
-            more, more_args = _narrowed(type, narrow)
+            more, more_args = reads.narrowed(type, narrow)
             sql += more
             args.extend(more_args)
         sql += " ORDER BY created_at, id"
@@ -413,7 +391,7 @@ class Store:
                                         ("id", skip_ids, "NOT ")):
             wanted = None if values is None else [str(v) for v in values]  # (StrEnum states as text)
             if wanted is not None and (wanted or not negated):
-                sql += f" AND {column} {negated}{_in(wanted)}"
+                sql += f" AND {column} {negated}{reads.in_list(wanted)}"
                 args.extend(wanted)
         with self._lock, self._translated():
             return [(r[0], int(r[1])) for r in self._db.execute(sql + " GROUP BY 1", args).fetchall()]
@@ -546,43 +524,21 @@ class Store:
 
     def tags_of(self, resource_id: str) -> dict[str, str]:
         with self._lock, self._translated():
-            rows = self._db.execute(
-                "SELECT key, value FROM tags WHERE resource_id = ? ORDER BY key", (resource_id,)
-            ).fetchall()
-        return {r["key"]: r["value"] for r in rows}
+            return reads.tags_of(self._db, resource_id)
 
     def tags_by_resource(self, resource_type: str, region: str,
                          ids: Sequence[str] | None = None) -> dict[str, dict[str, str]]:
         """All tags of one resource type in a region (of ``ids`` only: a read of those resources'
         rows), grouped by resource id (one query)."""
-        sql, args = "SELECT resource_id, key, value FROM tags WHERE resource_type = ? AND region = ?", [
-            resource_type, region]
-        if ids is not None:
-            if not ids:
-                return {}
-            sql = "SELECT resource_id, key, value FROM tags WHERE +resource_type = ? AND +region = ?"  # by id
-            sql += f" AND resource_id {_in(ids)}"
-            args.extend(ids)
         with self._lock, self._translated():
-            rows = self._db.execute(sql + " ORDER BY resource_id, key", args).fetchall()
-        out: dict[str, dict[str, str]] = {}
-        for r in rows:
-            out.setdefault(r["resource_id"], {})[r["key"]] = r["value"]
-        return out
+            return reads.tags_by_resource(self._db, resource_type, region, ids)
 
     def all_tags(self, region: str, resource_ids: Iterable[str] | None = None,
                  keys: Iterable[str] | None = None) -> list[tuple[str, str, str, str]]:
         """(resource_id, resource_type, key, value) for every tag in the region (of ``resource_ids``,
         with one of ``keys``: an index read), sorted."""
-        sql, args = "SELECT resource_id, resource_type, key, value FROM tags WHERE region = ?", [region]
-        for column, wanted in (("resource_id", resource_ids), ("key", keys)):
-            if wanted is not None:
-                values = list(wanted)
-                sql += f" AND {column} IN ({','.join('?' * len(values))})"
-                args.extend(values)
         with self._lock, self._translated():
-            rows = self._db.execute(sql + " ORDER BY resource_id, key", args).fetchall()
-        return [(r["resource_id"], r["resource_type"], r["key"], r["value"]) for r in rows]
+            return reads.all_tags(self._db, region, resource_ids, keys)
 
     # -- settings -------------------------------------------------------------------------------
     def get_setting(self, key: str) -> str | None:

@@ -149,3 +149,21 @@ def test_list_narrowed_count_by_and_tags_of_some(tmp_path: Path) -> None:
     assert some == {"i-00000002": {"group": "g0", "team": "t0"}, "i-00000009": {"group": "g2", "team": "t1"}}
     assert store.tags_by_resource("instance", "r1", []) == {}
     assert len(store.tags_by_resource("instance", "r1")) == 12
+
+
+def test_reads_by_id_use_the_ids_not_a_scan(tmp_path: Path) -> None:
+    """Tag reads of a few resources, and a Describe narrowed by a tag, look those up by id (the
+    plan SQLite picks: not the region's or type's index, whose every row would be read)."""
+    from orchestrator.domain.narrowing import Narrowing
+    store = Store(tmp_path / "s.db", check_records=False)
+    store.insert(Record(id="i-00000001", type="instance", region="r1", state="pending", data={}), {"a": "1"})
+    seen: list[str] = []
+    store._db.set_trace_callback(seen.append)
+    assert store.all_tags("r1", ["i-00000001"]) == [("i-00000001", "instance", "a", "1")]
+    assert store.tags_by_resource("instance", "r1", ["i-00000001"]) == {"i-00000001": {"a": "1"}}
+    assert [r.id for r in store.list("instance", "r1", narrow=Narrowing(tagged=[("a", ["1"])]))] == ["i-00000001"]
+    store._db.set_trace_callback(None)
+    for sql in seen:
+        plan = " ".join(str(row[-1]) for row in store._db.execute("EXPLAIN QUERY PLAN " + sql).fetchall())
+        assert "tags_region" not in plan and "resources_type_region" not in plan, (sql, plan)
+        assert "sqlite_autoindex" in plan, (sql, plan)
