@@ -169,7 +169,7 @@ def time_scale(t: Target, runs: int, heavy_runs: int, run_runs: int) -> dict[str
     return out
 
 
-def start_servers(data: Path, src: Path, moto: bool = True) -> list[Server]:
+def start_servers(data: Path, src: Path, moto: bool = True, read_timeout: int = 600) -> list[Server]:
     """ec2d runs the code under ``src`` (default: this checkout), moto the installed moto_server."""
     ec2d_port, moto_port = free_port(), free_port()
     os.environ["PYTHONPATH"] = str(src)
@@ -182,10 +182,11 @@ def start_servers(data: Path, src: Path, moto: bool = True) -> list[Server]:
     os.environ.setdefault("EC2D_MEMORY_OVERCOMMIT", "1000")  # 10,000+ instances on the fake drivers
     os.environ.setdefault("EC2D_STORAGE_OVERCOMMIT", "10000")
     servers = [Server("ec2d", [*ec2d, "serve", "--listen", f"127.0.0.1:{ec2d_port}", "--log-level", "WARNING",
-                               "--no-instances", "--no-s3"], ec2d_port, ec2d_creds)]
+                               "--no-instances", "--no-s3"], ec2d_port, ec2d_creds, read_timeout)]
     if moto:
         servers.append(Server("moto", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)],
-                              moto_port, lambda: {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}))
+                              moto_port, lambda: {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"},
+                              read_timeout))
     return servers
 
 
@@ -237,13 +238,18 @@ def main() -> None:
     ap.add_argument("--ec2d-src", type=Path, default=Path(__file__).resolve().parents[1],
                     help="the checkout whose ec2d is run (e.g. an export of main, for a before/after pair)")
     ap.add_argument("--no-moto", action="store_true", help="ec2d alone (its growth from scale to scale)")
+    ap.add_argument("--moto-runs", default="", help="moto's light,heavy,RunInstances runs per scale when fewer than"
+                    " ec2d's, e.g. 1000:10,3,3/10000:3,1,2 (moto takes minutes a call at 10,000)")
+    ap.add_argument("--read-timeout", type=int, default=600, help="seconds a call may take (botocore's: 60)")
     ap.add_argument("--quick", action="store_true", help="smoke run: scales 100,300, few runs")
     args = ap.parse_args()
     if args.quick:
         args.scales, args.runs, args.heavy_runs, args.run_runs = "100,300", 5, 3, 2
     scales = [int(s) for s in args.scales.split(",")]
     data = Path(tempfile.mkdtemp(prefix="ec2dbench-"))
-    servers = start_servers(data, args.ec2d_src, moto=not args.no_moto)
+    servers = start_servers(data, args.ec2d_src, moto=not args.no_moto, read_timeout=args.read_timeout)
+    moto_runs = {int(k): [int(x) for x in v.split(",")] for k, v in
+                 (part.split(":") for part in args.moto_runs.split("/") if part)}
     results: dict[int, dict[str, dict[str, list[float]]]] = {}
     try:
         targets = [Target(s, image_of(s)) for s in servers]
@@ -253,7 +259,10 @@ def main() -> None:
                 took = t.populate(n)
                 print(f"# {t.server.name}: populated to {len(t.instances)} instances, {len(t.volumes)} volumes"
                       f" in {took:.0f}s", file=sys.stderr, flush=True)
-                results[n][t.server.name] = time_scale(t, args.runs, args.heavy_runs, args.run_runs)
+                runs = (args.runs, args.heavy_runs, args.run_runs)
+                if t.server.name == "moto" and n in moto_runs:
+                    runs = tuple(moto_runs[n])  # type: ignore[assignment]
+                results[n][t.server.name] = time_scale(t, *runs)
                 print(f"# {t.server.name}: timed at {n}", file=sys.stderr, flush=True)
             table(n, results[n])
     finally:
@@ -261,6 +270,9 @@ def main() -> None:
             server.stop()
         shutil.rmtree(data, ignore_errors=True)
     growth(results)
+    if moto_runs:
+        print(f"\n(moto's runs (light,heavy,RunInstances) at {args.moto_runs}: fewer, for time; its p99 is then"
+              " the slowest of those few)")
     print(f"\n(runs: {args.runs} light, {args.heavy_runs} heavy, {args.run_runs} RunInstances per scale; "
           f"API time = request sent to answer read, client parsing excluded; python {sys.version.split()[0]}; "
           f"cpus {os.cpu_count()})")

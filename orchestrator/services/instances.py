@@ -112,11 +112,10 @@ def run(backend: Backend, region: str, req: Mapping[str, Any], caller: Caller | 
     created: list[Record] = []
     with backend.store.transaction():
         public_ip = public_ips.public_ip_allocator(backend) if launch.wants_public else None
-        count = _admit(backend, launch)
         addresses = None  # one read of the subnet's used addresses for the whole request
-        if count and not launch.private_ip and not ipv6_native.is_native(launch.subnet):
+        if not launch.private_ip and not ipv6_native.is_native(launch.subnet):
             addresses = vpcs.address_allocator(backend, launch.subnet)
-        for index in range(count):
+        for index in range(_admit(backend, launch, addresses)):
             created.append(_new_instance(backend, region, req, launch, reservation_id, index, public_ip, profile,
                                          addresses))
     backend.runtime.launch([r.id for r in created])
@@ -126,15 +125,17 @@ def run(backend: Backend, region: str, req: Mapping[str, Any], caller: Caller | 
     return reservation(backend, created)
 
 
-def _admit(backend: Backend, launch: launch_request.Launch) -> int:
-    """How many instances fit (memory, volume space, subnet addresses); call inside the transaction."""
+def _admit(backend: Backend, launch: launch_request.Launch, addresses: vpcs.FreeAddresses | None) -> int:
+    """How many instances fit (memory, volume space, subnet ``addresses``: None when one address is
+    asked for, checked when its ENI is made, or only IPv6 ones, a /64's worth); call inside the
+    transaction."""
     subnet = launch.subnet
     per_instance_gib = int(launch.root_spec["VolumeSize"]) + sum(int(e["VolumeSize"]) for e in launch.extra_specs)
     count = capacity.admit(backend, launch.itype, launch.min_count, launch.max_count)
     count = capacity.admit_instance_volumes(backend, per_instance_gib, launch.min_count, count)
-    if launch.private_ip or ipv6_native.is_native(subnet):  # one address asked for (checked when its ENI
-        return count  # is made), or only IPv6 addresses (a /64's worth)
-    free = vpcs.free_address_count(backend, subnet)
+    if addresses is None:
+        return count
+    free = addresses.count
     if count > free:
         if launch.min_count > free:
             raise errors.ApiError(

@@ -219,35 +219,39 @@ def allocate_address(backend: Backend, subnet: Record[SubnetData], wanted: str |
         if wanted in taken:
             raise errors.ApiError(f"Address {wanted} is in use.", code="InvalidIPAddress.InUse")
         return wanted
-    return _lowest_free(subnet, taken, skip)()
+    return FreeAddresses(subnet, taken, skip)()
 
 
-def _lowest_free(subnet: Record[SubnetData], taken: set[str],
-                 skip: set[ipaddress.IPv4Address]) -> Callable[[], str]:
-    """Each call: the lowest address of the subnet neither ``taken``, in ``skip`` nor given by an
-    earlier call (one pass over the range for all calls together)."""
-    net = ipaddress.ip_network(subnet.data["CidrBlock"])
-    held = {int(a) for a in skip} | {int(ipaddress.IPv4Address(a)) for a in taken}
-    candidates = (n for n in range(int(net.network_address) + 1, int(net.broadcast_address))
-                  if n not in held)  # net.hosts(), as integers
+class FreeAddresses:
+    """The subnet's addresses free for automatic assignment: ``count`` of them (the subnet's
+    ``AvailableIpAddressCount``); each call gives the lowest one neither taken, kept back nor given
+    by an earlier call (one pass over the range for all calls together)."""
 
-    def next_free() -> str:
-        free = next(candidates, None)
+    def __init__(self, subnet: Record[SubnetData], taken: set[str], skip: set[ipaddress.IPv4Address]) -> None:
+        net = ipaddress.ip_network(subnet.data["CidrBlock"])
+        held = {int(a) for a in skip} | {int(ipaddress.IPv4Address(a)) for a in taken}
+        self.subnet_id = subnet.id
+        self.count = net.num_addresses - len(held)
+        self._candidates = (n for n in range(int(net.network_address) + 1, int(net.broadcast_address))
+                            if n not in held)  # net.hosts(), as integers
+
+    def __call__(self) -> str:
+        free = next(self._candidates, None)
         if free is not None:
             return str(ipaddress.IPv4Address(free))
         raise errors.ApiError(
-            f"There are not enough free addresses in subnet '{subnet.id}' to satisfy the requested number of"
+            f"There are not enough free addresses in subnet '{self.subnet_id}' to satisfy the requested number of"
             " instances.", code="InsufficientFreeAddressesInSubnet")
-    return next_free
 
 
-def address_allocator(backend: Backend, subnet: Record[SubnetData]) -> Callable[[], str]:
-    """:func:`allocate_address` without a wanted address, for many ENIs of one request: the subnet's
-    used addresses and reservations are read once, each call gives the next lowest free one (the
-    same addresses as calling :func:`allocate_address` before each insert); call inside the store
-    transaction the ENIs are inserted in."""
+def address_allocator(backend: Backend, subnet: Record[SubnetData]) -> FreeAddresses:
+    """:func:`allocate_address` without a wanted address, for many ENIs of one request, and how many
+    there are (:func:`free_address_count`): the subnet's used addresses and reservations are read
+    once, each call gives the next lowest free one (the same addresses as calling
+    :func:`allocate_address` before each insert); call inside the store transaction the ENIs are
+    inserted in."""
     ipv6_native.check_secondary_ipv4(subnet)
-    return _lowest_free(subnet, used_addresses(backend, subnet), not_automatic(backend, subnet))
+    return FreeAddresses(subnet, used_addresses(backend, subnet), not_automatic(backend, subnet))
 
 
 def new_mac() -> str:
