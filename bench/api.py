@@ -47,10 +47,10 @@ def wait_port(port: int, timeout: float = 60) -> None:
 
 class Server:
     def __init__(self, name: str, argv: list[str], port: int, creds: Callable[[], dict[str, str]],
-                 read_timeout: int = 60) -> None:
+                 read_timeout: int = 60, cwd: Path | None = None) -> None:
         self.name = name
         self.port = port
-        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd)
         wait_port(port)
         creds_now = creds()
         self.client = boto3.client(

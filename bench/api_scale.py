@@ -176,13 +176,14 @@ def start_servers(data: Path, src: Path, moto: bool = True, read_timeout: int = 
     ec2d = [sys.executable, "-m", "orchestrator.cli.main", "--data-dir", str(data)]
 
     def ec2d_creds() -> dict[str, str]:
-        out = json.loads(subprocess.check_output([*ec2d, "credentials"]))
+        out = json.loads(subprocess.check_output([*ec2d, "credentials"], cwd=src))
         return {"aws_access_key_id": out["AccessKeyId"], "aws_secret_access_key": out["SecretAccessKey"]}
 
     os.environ.setdefault("EC2D_MEMORY_OVERCOMMIT", "1000")  # 10,000+ instances on the fake drivers
     os.environ.setdefault("EC2D_STORAGE_OVERCOMMIT", "10000")
     servers = [Server("ec2d", [*ec2d, "serve", "--listen", f"127.0.0.1:{ec2d_port}", "--log-level", "WARNING",
-                               "--no-instances", "--no-s3"], ec2d_port, ec2d_creds, read_timeout)]
+                               "--no-instances", "--no-s3"], ec2d_port, ec2d_creds, read_timeout,
+                      cwd=src)]  # ``python -m`` puts its cwd first on sys.path, before PYTHONPATH
     if moto:
         servers.append(Server("moto", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)],
                               moto_port, lambda: {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"},
