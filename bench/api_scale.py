@@ -157,9 +157,17 @@ def calls(t: Target, rng: random.Random) -> list[tuple[str, bool, Callable[[int]
     ]
 
 
-def time_scale(t: Target, runs: int, heavy_runs: int, run_runs: int) -> dict[str, list[float]]:
+def time_scale(t: Target, runs: int, heavy_runs: int, run_runs: int,
+               only: tuple[str, ...] = ()) -> dict[str, list[float]]:
     rng = random.Random(7)
-    out = {name: t.timer.measure(fn, heavy_runs if heavy else runs) for name, heavy, fn in calls(t, rng)}
+    out = {}
+    for name, heavy, fn in calls(t, rng):
+        if not only or name.startswith(only):
+            out[name] = t.timer.measure(fn, heavy_runs if heavy else runs)
+            print(f"#   {t.server.name} {name}: p50 {pct(out[name], 50):.1f}ms p99 {pct(out[name], 99):.1f}ms",
+                  file=sys.stderr, flush=True)  # as it comes: a long run shows what it has
+    if only and not "RunInstances MaxCount=100".startswith(only):
+        return out
 
     def run(i: int) -> None:
         t.batches += 1
@@ -169,19 +177,20 @@ def time_scale(t: Target, runs: int, heavy_runs: int, run_runs: int) -> dict[str
     return out
 
 
-def start_servers(data: Path, src: Path, moto: bool = True, read_timeout: int = 600) -> list[Server]:
+def start_servers(data: Path, src: Path, moto: bool = True, read_timeout: int = 600,
+                  ec2d: bool = True) -> list[Server]:
     """ec2d runs the code under ``src`` (default: this checkout), moto the installed moto_server."""
     ec2d_port, moto_port = free_port(), free_port()
     os.environ["PYTHONPATH"] = str(src)
-    ec2d = [sys.executable, "-m", "orchestrator.cli.main", "--data-dir", str(data)]
+    cli = [sys.executable, "-m", "orchestrator.cli.main", "--data-dir", str(data)]
 
     def ec2d_creds() -> dict[str, str]:
-        out = json.loads(subprocess.check_output([*ec2d, "credentials"], cwd=src))
+        out = json.loads(subprocess.check_output([*cli, "credentials"], cwd=src))
         return {"aws_access_key_id": out["AccessKeyId"], "aws_secret_access_key": out["SecretAccessKey"]}
 
     os.environ.setdefault("EC2D_MEMORY_OVERCOMMIT", "1000")  # 10,000+ instances on the fake drivers
     os.environ.setdefault("EC2D_STORAGE_OVERCOMMIT", "10000")
-    servers = [Server("ec2d", [*ec2d, "serve", "--listen", f"127.0.0.1:{ec2d_port}", "--log-level", "WARNING",
+    servers = [] if not ec2d else [Server("ec2d", [*cli, "serve", "--listen", f"127.0.0.1:{ec2d_port}", "--log-level", "WARNING",
                                "--no-instances", "--no-s3"], ec2d_port, ec2d_creds, read_timeout,
                       cwd=src)]  # ``python -m`` puts its cwd first on sys.path, before PYTHONPATH
     if moto:
@@ -207,10 +216,11 @@ def table(n: int, results: dict[str, dict[str, list[float]]]) -> None:
     """One scale's figures (printed as soon as both servers are timed: a long run shows its first
     scale early)."""
     print(f"\n## {n} instances, {n} volumes, {10 * n} tags")
-    moto = "moto" in results
-    print(f"{'call':<38} {'ec2d p50':>10} {'ec2d p99':>10}"
+    first = next(iter(results))
+    moto = "moto" in results and first != "moto"
+    print(f"{'call':<38} {first + ' p50':>10} {first + ' p99':>10}"
           + (f" {'moto p50':>10} {'moto p99':>10} {'ratio':>6}" if moto else ""))
-    for call, e in results["ec2d"].items():
+    for call, e in results[first].items():
         line = f"{call:<38} {pct(e, 50):8.1f}ms {pct(e, 99):8.1f}ms"
         if moto:
             m = results["moto"][call]
@@ -225,7 +235,7 @@ def growth(results: dict[int, dict[str, dict[str, list[float]]]]) -> None:
         print(f"\n## growth of p50 from {lo} to {hi} ({hi / lo:.0f}x the data)")
         names = list(results[lo])
         print(f"{'call':<38}" + "".join(f" {name:>7}" for name in names))
-        for call in results[lo]["ec2d"]:
+        for call in results[lo][names[0]]:
             g = [pct(results[hi][s][call], 50) / pct(results[lo][s][call], 50) for s in names]
             print(f"{call:<38}" + "".join(f" {x:6.1f}x" for x in g))
 
@@ -239,6 +249,8 @@ def main() -> None:
     ap.add_argument("--ec2d-src", type=Path, default=Path(__file__).resolve().parents[1],
                     help="the checkout whose ec2d is run (e.g. an export of main, for a before/after pair)")
     ap.add_argument("--no-moto", action="store_true", help="ec2d alone (its growth from scale to scale)")
+    ap.add_argument("--moto-only", action="store_true", help="moto alone (with --calls: some of its figures)")
+    ap.add_argument("--calls", default="", help="only the calls whose name starts with one of these (comma-separated)")
     ap.add_argument("--moto-runs", default="", help="moto's light,heavy,RunInstances runs per scale when fewer than"
                     " ec2d's, e.g. 1000:10,3,3/10000:3,1,2 (moto takes minutes a call at 10,000)")
     ap.add_argument("--read-timeout", type=int, default=600, help="seconds a call may take (botocore's: 60)")
@@ -248,7 +260,8 @@ def main() -> None:
         args.scales, args.runs, args.heavy_runs, args.run_runs = "100,300", 5, 3, 2
     scales = [int(s) for s in args.scales.split(",")]
     data = Path(tempfile.mkdtemp(prefix="ec2dbench-"))
-    servers = start_servers(data, args.ec2d_src, moto=not args.no_moto, read_timeout=args.read_timeout)
+    servers = start_servers(data, args.ec2d_src, moto=not args.no_moto, read_timeout=args.read_timeout,
+                            ec2d=not args.moto_only)
     moto_runs = {int(k): [int(x) for x in v.split(",")] for k, v in
                  (part.split(":") for part in args.moto_runs.split("/") if part)}
     results: dict[int, dict[str, dict[str, list[float]]]] = {}
@@ -263,7 +276,7 @@ def main() -> None:
                 runs = (args.runs, args.heavy_runs, args.run_runs)
                 if t.server.name == "moto" and n in moto_runs:
                     runs = tuple(moto_runs[n])  # type: ignore[assignment]
-                results[n][t.server.name] = time_scale(t, *runs)
+                results[n][t.server.name] = time_scale(t, *runs, only=tuple(c for c in args.calls.split(",") if c))
                 print(f"# {t.server.name}: timed at {n}", file=sys.stderr, flush=True)
             table(n, results[n])
     finally:
