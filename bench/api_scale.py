@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/api_scale.py [--scales 1000,10000] [--runs 50] [--heavy-runs 20]
     .venv/bin/python bench/api_scale.py --quick          # a smoke run: 100 and 300 instances
+    .venv/bin/python bench/api_scale.py --no-moto --scales 1000,10000   # ec2d alone: its growth table
 
 Both servers run as local processes on loopback (ec2d ``serve --no-instances``: the fake
 drivers). Each is populated with the same data: per scale N, N instances (RunInstances of
@@ -156,9 +157,17 @@ def calls(t: Target, rng: random.Random) -> list[tuple[str, bool, Callable[[int]
     ]
 
 
-def time_scale(t: Target, runs: int, heavy_runs: int, run_runs: int) -> dict[str, list[float]]:
+def time_scale(t: Target, runs: int, heavy_runs: int, run_runs: int,
+               only: tuple[str, ...] = ()) -> dict[str, list[float]]:
     rng = random.Random(7)
-    out = {name: t.timer.measure(fn, heavy_runs if heavy else runs) for name, heavy, fn in calls(t, rng)}
+    out = {}
+    for name, heavy, fn in calls(t, rng):
+        if not only or name.startswith(only):
+            out[name] = t.timer.measure(fn, heavy_runs if heavy else runs)
+            print(f"#   {t.server.name} {name}: p50 {pct(out[name], 50):.1f}ms p99 {pct(out[name], 99):.1f}ms",
+                  file=sys.stderr, flush=True)  # as it comes: a long run shows what it has
+    if only and not "RunInstances MaxCount=100".startswith(only):
+        return out
 
     def run(i: int) -> None:
         t.batches += 1
@@ -168,24 +177,27 @@ def time_scale(t: Target, runs: int, heavy_runs: int, run_runs: int) -> dict[str
     return out
 
 
-def start_servers(data: Path, src: Path) -> list[Server]:
+def start_servers(data: Path, src: Path, moto: bool = True, read_timeout: int = 600,
+                  ec2d: bool = True) -> list[Server]:
     """ec2d runs the code under ``src`` (default: this checkout), moto the installed moto_server."""
     ec2d_port, moto_port = free_port(), free_port()
     os.environ["PYTHONPATH"] = str(src)
-    ec2d = [sys.executable, "-m", "orchestrator.cli.main", "--data-dir", str(data)]
+    cli = [sys.executable, "-m", "orchestrator.cli.main", "--data-dir", str(data)]
 
     def ec2d_creds() -> dict[str, str]:
-        out = json.loads(subprocess.check_output([*ec2d, "credentials"]))
+        out = json.loads(subprocess.check_output([*cli, "credentials"], cwd=src))
         return {"aws_access_key_id": out["AccessKeyId"], "aws_secret_access_key": out["SecretAccessKey"]}
 
     os.environ.setdefault("EC2D_MEMORY_OVERCOMMIT", "1000")  # 10,000+ instances on the fake drivers
     os.environ.setdefault("EC2D_STORAGE_OVERCOMMIT", "10000")
-    return [
-        Server("ec2d", [*ec2d, "serve", "--listen", f"127.0.0.1:{ec2d_port}", "--log-level", "WARNING",
-                        "--no-instances", "--no-s3"], ec2d_port, ec2d_creds),
-        Server("moto", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)], moto_port,
-               lambda: {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}),
-    ]
+    servers = [] if not ec2d else [Server("ec2d", [*cli, "serve", "--listen", f"127.0.0.1:{ec2d_port}", "--log-level", "WARNING",
+                               "--no-instances", "--no-s3"], ec2d_port, ec2d_creds, read_timeout,
+                      cwd=src)]  # ``python -m`` puts its cwd first on sys.path, before PYTHONPATH
+    if moto:
+        servers.append(Server("moto", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)],
+                              moto_port, lambda: {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"},
+                              read_timeout))
+    return servers
 
 
 def image_of(server: Server) -> str:
@@ -204,11 +216,16 @@ def table(n: int, results: dict[str, dict[str, list[float]]]) -> None:
     """One scale's figures (printed as soon as both servers are timed: a long run shows its first
     scale early)."""
     print(f"\n## {n} instances, {n} volumes, {10 * n} tags")
-    print(f"{'call':<38} {'ec2d p50':>10} {'ec2d p99':>10} {'moto p50':>10} {'moto p99':>10} {'ratio':>6}")
-    for call, e in results["ec2d"].items():
-        m = results["moto"][call]
-        print(f"{call:<38} {pct(e, 50):8.1f}ms {pct(e, 99):8.1f}ms {pct(m, 50):8.1f}ms {pct(m, 99):8.1f}ms"
-              f" {pct(e, 50) / pct(m, 50):6.2f}", flush=True)
+    first = next(iter(results))
+    moto = "moto" in results and first != "moto"
+    print(f"{'call':<38} {first + ' p50':>10} {first + ' p99':>10}"
+          + (f" {'moto p50':>10} {'moto p99':>10} {'ratio':>6}" if moto else ""))
+    for call, e in results[first].items():
+        line = f"{call:<38} {pct(e, 50):8.1f}ms {pct(e, 99):8.1f}ms"
+        if moto:
+            m = results["moto"][call]
+            line += f" {pct(m, 50):8.1f}ms {pct(m, 99):8.1f}ms {pct(e, 50) / pct(m, 50):6.2f}"
+        print(line, flush=True)
 
 
 def growth(results: dict[int, dict[str, dict[str, list[float]]]]) -> None:
@@ -216,10 +233,11 @@ def growth(results: dict[int, dict[str, dict[str, list[float]]]]) -> None:
     if len(scales) > 1:
         lo, hi = scales[0], scales[-1]
         print(f"\n## growth of p50 from {lo} to {hi} ({hi / lo:.0f}x the data)")
-        print(f"{'call':<38} {'ec2d':>7} {'moto':>7}")
-        for call in results[lo]["ec2d"]:
-            g = [pct(results[hi][s][call], 50) / pct(results[lo][s][call], 50) for s in ("ec2d", "moto")]
-            print(f"{call:<38} {g[0]:6.1f}x {g[1]:6.1f}x")
+        names = list(results[lo])
+        print(f"{'call':<38}" + "".join(f" {name:>7}" for name in names))
+        for call in results[lo][names[0]]:
+            g = [pct(results[hi][s][call], 50) / pct(results[lo][s][call], 50) for s in names]
+            print(f"{call:<38}" + "".join(f" {x:6.1f}x" for x in g))
 
 
 def main() -> None:
@@ -230,13 +248,22 @@ def main() -> None:
     ap.add_argument("--run-runs", type=int, default=20, help="RunInstances MaxCount=100 calls timed per scale")
     ap.add_argument("--ec2d-src", type=Path, default=Path(__file__).resolve().parents[1],
                     help="the checkout whose ec2d is run (e.g. an export of main, for a before/after pair)")
+    ap.add_argument("--no-moto", action="store_true", help="ec2d alone (its growth from scale to scale)")
+    ap.add_argument("--moto-only", action="store_true", help="moto alone (with --calls: some of its figures)")
+    ap.add_argument("--calls", default="", help="only the calls whose name starts with one of these (comma-separated)")
+    ap.add_argument("--moto-runs", default="", help="moto's light,heavy,RunInstances runs per scale when fewer than"
+                    " ec2d's, e.g. 1000:10,3,3/10000:3,1,2 (moto takes minutes a call at 10,000)")
+    ap.add_argument("--read-timeout", type=int, default=600, help="seconds a call may take (botocore's: 60)")
     ap.add_argument("--quick", action="store_true", help="smoke run: scales 100,300, few runs")
     args = ap.parse_args()
     if args.quick:
         args.scales, args.runs, args.heavy_runs, args.run_runs = "100,300", 5, 3, 2
     scales = [int(s) for s in args.scales.split(",")]
     data = Path(tempfile.mkdtemp(prefix="ec2dbench-"))
-    servers = start_servers(data, args.ec2d_src)
+    servers = start_servers(data, args.ec2d_src, moto=not args.no_moto, read_timeout=args.read_timeout,
+                            ec2d=not args.moto_only)
+    moto_runs = {int(k): [int(x) for x in v.split(",")] for k, v in
+                 (part.split(":") for part in args.moto_runs.split("/") if part)}
     results: dict[int, dict[str, dict[str, list[float]]]] = {}
     try:
         targets = [Target(s, image_of(s)) for s in servers]
@@ -246,7 +273,10 @@ def main() -> None:
                 took = t.populate(n)
                 print(f"# {t.server.name}: populated to {len(t.instances)} instances, {len(t.volumes)} volumes"
                       f" in {took:.0f}s", file=sys.stderr, flush=True)
-                results[n][t.server.name] = time_scale(t, args.runs, args.heavy_runs, args.run_runs)
+                runs = (args.runs, args.heavy_runs, args.run_runs)
+                if t.server.name == "moto" and n in moto_runs:
+                    runs = tuple(moto_runs[n])  # type: ignore[assignment]
+                results[n][t.server.name] = time_scale(t, *runs, only=tuple(c for c in args.calls.split(",") if c))
                 print(f"# {t.server.name}: timed at {n}", file=sys.stderr, flush=True)
             table(n, results[n])
     finally:
@@ -254,6 +284,9 @@ def main() -> None:
             server.stop()
         shutil.rmtree(data, ignore_errors=True)
     growth(results)
+    if moto_runs:
+        print(f"\n(moto's runs (light,heavy,RunInstances) at {args.moto_runs}: fewer, for time; its p99 is then"
+              " the slowest of those few)")
     print(f"\n(runs: {args.runs} light, {args.heavy_runs} heavy, {args.run_runs} RunInstances per scale; "
           f"API time = request sent to answer read, client parsing excluded; python {sys.version.split()[0]}; "
           f"cpus {os.cpu_count()})")

@@ -44,10 +44,10 @@ def total_mib(backend: Backend) -> int:
 def used_mib(backend: Backend, exclude: str | None = None) -> int:
     used = 0
     for region in backend.config.regions:
-        for rid, state, type_name in backend.store.fields("instance", ("InstanceType",), region):
-            if state in ACTIVE and rid != exclude:
-                itype = catalogue.get(type_name)
-                used += itype.memory_mib if itype else 0
+        for type_name, count in backend.store.count_by("instance", "InstanceType", region, states=ACTIVE,
+                                                       skip_ids=[exclude] if exclude else ()):
+            itype = catalogue.get(type_name)
+            used += itype.memory_mib * count if itype else 0
     return used
 
 
@@ -101,12 +101,11 @@ def storage_total_bytes(backend: Backend) -> int:
 
 
 def provisioned_bytes(backend: Backend, exclude: Iterable[str] = ()) -> int:
-    skip = set(exclude)
     used = 0
     for region in backend.config.regions:
-        for rid, state, size in backend.store.fields("volume", ("Size",), region):
-            if rid not in skip and state != VolumeState.DELETED:
-                used += int(size or 0) * GIB
+        for size, count in backend.store.count_by("volume", "Size", region, skip_states=[VolumeState.DELETED],
+                                                  skip_ids=exclude):
+            used += int(size or 0) * GIB * count
     return used
 
 

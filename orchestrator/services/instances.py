@@ -16,6 +16,7 @@ from typing import Any
 from orchestrator.domain import errors, ids
 from orchestrator.domain import instance_types as catalogue
 from orchestrator.domain.lifecycle import AttachmentState, EniState
+from orchestrator.domain.narrowing import Narrowing
 from orchestrator.domain.records import InstanceBlockDeviceMapping, InstanceData
 from orchestrator.domain.states import INSTANCE_CODES, REQUESTS, InstanceState, Request
 from orchestrator.runtime import records as runtime_records
@@ -111,8 +112,12 @@ def run(backend: Backend, region: str, req: Mapping[str, Any], caller: Caller | 
     created: list[Record] = []
     with backend.store.transaction():
         public_ip = public_ips.public_ip_allocator(backend) if launch.wants_public else None
-        for index in range(_admit(backend, launch)):
-            created.append(_new_instance(backend, region, req, launch, reservation_id, index, public_ip, profile))
+        addresses = None  # one read of the subnet's used addresses for the whole request
+        if not launch.private_ip and not ipv6_native.is_native(launch.subnet):
+            addresses = vpcs.address_allocator(backend, launch.subnet)
+        for index in range(_admit(backend, launch, addresses)):
+            created.append(_new_instance(backend, region, req, launch, reservation_id, index, public_ip, profile,
+                                         addresses))
     backend.runtime.launch([r.id for r in created])
     for r in created:
         for entry in r.data.get("IamInstanceProfileAssociations") or []:
@@ -120,20 +125,23 @@ def run(backend: Backend, region: str, req: Mapping[str, Any], caller: Caller | 
     return reservation(backend, created)
 
 
-def _admit(backend: Backend, launch: launch_request.Launch) -> int:
-    """How many instances fit (memory, volume space, subnet addresses); call inside the transaction."""
+def _admit(backend: Backend, launch: launch_request.Launch, addresses: vpcs.FreeAddresses | None) -> int:
+    """How many instances fit (memory, volume space, subnet ``addresses``: None when one address is
+    asked for, checked when its ENI is made, or only IPv6 ones, a /64's worth); call inside the
+    transaction."""
     subnet = launch.subnet
     per_instance_gib = int(launch.root_spec["VolumeSize"]) + sum(int(e["VolumeSize"]) for e in launch.extra_specs)
     count = capacity.admit(backend, launch.itype, launch.min_count, launch.max_count)
     count = capacity.admit_instance_volumes(backend, per_instance_gib, launch.min_count, count)
-    if launch.private_ip or ipv6_native.is_native(subnet):  # one address asked for (checked when its ENI
-        return count  # is made), or only IPv6 addresses (a /64's worth)
-    if count > vpcs.free_address_count(backend, subnet):
-        if launch.min_count > vpcs.free_address_count(backend, subnet):
+    if addresses is None:
+        return count
+    free = addresses.count
+    if count > free:
+        if launch.min_count > free:
             raise errors.ApiError(
                 f"There are not enough free addresses in subnet '{subnet.id}' to satisfy the requested "
                 f"number of instances.", code="InsufficientFreeAddressesInSubnet")
-        count = vpcs.free_address_count(backend, subnet)
+        count = free
     return count
 
 
@@ -158,11 +166,14 @@ def _new_volumes(backend: Backend, region: str, launch: launch_request.Launch,
 
 
 def _new_instance(backend: Backend, region: str, req: Mapping[str, Any], launch: launch_request.Launch, reservation_id: str,
-                  index: int, public_ip: Callable[[], str] | None, profile: Record | None = None) -> Record:
-    """One instance's records: its primary ENI, its volumes and itself (``pending``)."""
+                  index: int, public_ip: Callable[[], str] | None, profile: Record | None = None,
+                  addresses: Callable[[], str] | None = None) -> Record:
+    """One instance's records: its primary ENI (its address from ``addresses``, the request's
+    ``vpcs.address_allocator``), its volumes and itself (``pending``)."""
     instance_id = ids.new_id("i")
     subnet = launch.subnet
-    eni = vpcs.create_eni(backend, subnet, launch.groups, "Primary network interface", launch.private_ip)
+    eni = vpcs.create_eni(backend, subnet, launch.groups, "Primary network interface", launch.private_ip,
+                          addresses)
     eni = eni_ipv6.give(backend, eni, subnet, launch.ipv6)
     backend.store.transition(eni.id, str(EniState.AVAILABLE), str(EniState.IN_USE), {
         "Attachment": {"InstanceId": instance_id, "DeviceIndex": 0, "Status": str(AttachmentState.ATTACHED),
@@ -509,23 +520,26 @@ def describe(backend: Backend, record: Record[InstanceData], tags: Mapping[str, 
 
 def reservation(backend: Backend, records: Sequence[Record]) -> dict[str, Any]:
     first = records[0]
-    tags = backend.store.tags_by_resource(INSTANCE, first.region)
+    tags = backend.store.tags_by_resource(INSTANCE, first.region, [r.id for r in records])
     rel = related(backend, first.region, records)
     return {"ReservationId": first.data["ReservationId"], "OwnerId": first.data["OwnerId"], "Groups": [],
             "Instances": [describe(backend, r, tags.get(r.id, {}), rel) for r in records]}
 
 
-def visible(backend: Backend, region: str) -> list[Record]:
-    """Instances a Describe shows: terminated ones stay visible for an hour, as on EC2."""
+def visible(backend: Backend, region: str, narrow: Narrowing | None = None) -> list[Record]:
+    """Instances a Describe shows (of those ``narrow`` keeps): terminated ones stay visible for an
+    hour, as on EC2."""
     cutoff = time.time() - TERMINATED_VISIBLE_SECONDS
-    return [r for r in backend.store.list(INSTANCE, region)
+    return [r for r in backend.store.list(INSTANCE, region, narrow=narrow)
             if not (r.state == S.TERMINATED and r.updated_at < cutoff)]
 
 
-def describe_instances(backend: Backend, region: str, instance_ids: Sequence[str] | None) -> list[dict[str, Any]]:
-    """DescribeInstances' items (the named ones, or every visible one), each with ``_reservation``
-    and ``_owner`` for the answer's grouping into reservations (the handler removes them)."""
-    records = find(backend, region, instance_ids) if instance_ids else visible(backend, region)
+def describe_instances(backend: Backend, region: str, instance_ids: Sequence[str] | None,
+                       narrow: Narrowing | None = None) -> list[dict[str, Any]]:
+    """DescribeInstances' items (the named ones, or every visible one; ``narrow``: only those its
+    filters may keep), each with ``_reservation`` and ``_owner`` for the answer's grouping into
+    reservations (the handler removes them)."""
+    records = find(backend, region, instance_ids) if instance_ids else visible(backend, region, narrow)
     rel = related(backend, region, records)
 
     def render(r: Record[InstanceData], tags: dict[str, str]) -> dict[str, Any]:

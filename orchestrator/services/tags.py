@@ -11,6 +11,7 @@ from orchestrator.services.backend import Backend
 from orchestrator.store.sqlite import Record
 
 MAX_TAGS = 50
+FEW = 500  # up to this many records' tags are read by id (:func:`rendered`)
 
 
 def tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
@@ -120,6 +121,9 @@ def of(backend: Backend, resource_id: str) -> dict[str, str]:
 
 def rendered(backend: Backend, region: str, resource_type: str, records: Iterable[Record],
              render: Callable[[Record, dict[str, str]], dict[str, Any]]) -> list[dict[str, Any]]:
-    """``render(record, its tags)`` for each record: the items a Describe answers with."""
-    tags = backend.store.tags_by_resource(resource_type, region)
+    """``render(record, its tags)`` for each record: the items a Describe answers with (the tags
+    of a few records read by their ids, of many the type's whole table in one read)."""
+    records = list(records)
+    few = [r.id for r in records] if len(records) <= FEW else None
+    tags = backend.store.tags_by_resource(resource_type, region, few)
     return [render(r, tags.get(r.id, {})) for r in records]

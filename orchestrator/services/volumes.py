@@ -21,6 +21,7 @@ from typing import Any
 from orchestrator.domain import errors, ids, multi_attach
 from orchestrator.domain import instance_types as catalogue
 from orchestrator.domain.lifecycle import AttachmentState, SnapshotState
+from orchestrator.domain.narrowing import Narrowing
 from orchestrator.domain.records import InstanceData, VolumeAttachment, VolumeData, VolumeModification
 from orchestrator.domain.states import InstanceState, VolumeState
 from orchestrator.domain.volume_types import (
@@ -380,6 +381,10 @@ def describe_volume(record: Record[VolumeData], tags: Mapping[str, str]) -> dict
     }
 
 
-def describe_volumes(backend: Backend, region: str, volume_ids: Sequence[str] | None) -> list[dict[str, Any]]:
-    records = [r for r in backend.store.list(VOLUME, region) if r.state != V.DELETED]
+def describe_volumes(backend: Backend, region: str, volume_ids: Sequence[str] | None,
+                     narrow: Narrowing | None = None) -> list[dict[str, Any]]:
+    """DescribeVolumes' items (the named ones, which are all looked up: an unknown one is NotFound;
+    else every one, of those ``narrow`` keeps: only those its filters may keep)."""
+    narrow = None if volume_ids else narrow
+    records = [r for r in backend.store.list(VOLUME, region, narrow=narrow) if r.state != V.DELETED]
     return tag_service.rendered(backend, region, VOLUME, lookup.select(records, volume_ids, "vol"), describe_volume)

@@ -11,7 +11,7 @@ import copy
 import ipaddress
 import json
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from orchestrator.domain import errors, hostnames, ids, vpc_cidrs
@@ -219,14 +219,39 @@ def allocate_address(backend: Backend, subnet: Record[SubnetData], wanted: str |
         if wanted in taken:
             raise errors.ApiError(f"Address {wanted} is in use.", code="InvalidIPAddress.InUse")
         return wanted
-    held = {int(a) for a in skip} | {int(ipaddress.IPv4Address(a)) for a in taken}
-    first, last = int(net.network_address) + 1, int(net.broadcast_address) - 1
-    free = next((n for n in range(first, last + 1) if n not in held), None)  # net.hosts(), as integers
-    if free is not None:
-        return str(ipaddress.IPv4Address(free))
-    raise errors.ApiError(
-        f"There are not enough free addresses in subnet '{subnet.id}' to satisfy the requested number of instances.",
-        code="InsufficientFreeAddressesInSubnet")
+    return FreeAddresses(subnet, taken, skip)()
+
+
+class FreeAddresses:
+    """The subnet's addresses free for automatic assignment: ``count`` of them (the subnet's
+    ``AvailableIpAddressCount``); each call gives the lowest one neither taken, kept back nor given
+    by an earlier call (one pass over the range for all calls together)."""
+
+    def __init__(self, subnet: Record[SubnetData], taken: set[str], skip: set[ipaddress.IPv4Address]) -> None:
+        net = ipaddress.ip_network(subnet.data["CidrBlock"])
+        held = {int(a) for a in skip} | {int(ipaddress.IPv4Address(a)) for a in taken}
+        self.subnet_id = subnet.id
+        self.count = net.num_addresses - len(held)
+        self._candidates = (n for n in range(int(net.network_address) + 1, int(net.broadcast_address))
+                            if n not in held)  # net.hosts(), as integers
+
+    def __call__(self) -> str:
+        free = next(self._candidates, None)
+        if free is not None:
+            return str(ipaddress.IPv4Address(free))
+        raise errors.ApiError(
+            f"There are not enough free addresses in subnet '{self.subnet_id}' to satisfy the requested number of"
+            " instances.", code="InsufficientFreeAddressesInSubnet")
+
+
+def address_allocator(backend: Backend, subnet: Record[SubnetData]) -> FreeAddresses:
+    """:func:`allocate_address` without a wanted address, for many ENIs of one request, and how many
+    there are (:func:`free_address_count`): the subnet's used addresses and reservations are read
+    once, each call gives the next lowest free one (the same addresses as calling
+    :func:`allocate_address` before each insert); call inside the store transaction the ENIs are
+    inserted in."""
+    ipv6_native.check_secondary_ipv4(subnet)
+    return FreeAddresses(subnet, used_addresses(backend, subnet), not_automatic(backend, subnet))
 
 
 def new_mac() -> str:
@@ -234,10 +259,16 @@ def new_mac() -> str:
 
 
 def create_eni(backend: Backend, subnet: Record[SubnetData], groups: list[GroupIdentifier], description: str = "",
-               private_ip: str | None = None) -> Record[NetworkInterfaceData]:
+               private_ip: str | None = None, addresses: Callable[[], str] | None = None) -> Record[NetworkInterfaceData]:
     """An ENI with an address of the subnet (none in an IPv6-only subnet: its caller gives it its
-    IPv6 addresses); call inside a store transaction."""
-    ip = None if ipv6_native.is_native(subnet) and private_ip is None else allocate_address(backend, subnet, private_ip)
+    IPv6 addresses; ``addresses``: the request's :func:`address_allocator`); call inside a store
+    transaction."""
+    if addresses is not None and private_ip is None:
+        ip: str | None = addresses()
+    elif ipv6_native.is_native(subnet) and private_ip is None:
+        ip = None
+    else:
+        ip = allocate_address(backend, subnet, private_ip)
     record = Record[NetworkInterfaceData](id=ids.new_id("eni"), type=ENI, region=subnet.region, state=str(EniState.AVAILABLE), data={
         "SubnetId": subnet.id,
         "VpcId": subnet.data["VpcId"],

@@ -37,14 +37,15 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from orchestrator.domain import billing, lifecycle, records
-from orchestrator.store import ledger, usage_reads
+from orchestrator.domain.narrowing import Narrowing
+from orchestrator.store import ledger, reads, schema, usage_reads
 from orchestrator.store.errors import (  # noqa: F401 (re-exported: the store's errors are imported from here)
     DB_MODE,
     StateConflict,
@@ -53,63 +54,17 @@ from orchestrator.store.errors import (  # noqa: F401 (re-exported: the store's 
     secure_file,
 )
 from orchestrator.store.errors import translate as _translate
+from orchestrator.store.schema import FIELD_NAMES, MIGRATIONS  # noqa: F401 (MIGRATIONS: re-exported)
 
 log = logging.getLogger("ec2d.store")
 
 CHECK_RECORDS_ENV = "EC2D_CHECK_RECORDS"  # "1": check every record written against domain/records.py
 BUSY_TIMEOUT_MS = 2000
 SYNCHRONOUS = "FULL"  # see the module docstring
-MIGRATIONS: list[str | list[str]] = [
-    # 1: resources, tags, settings
-    """
-    CREATE TABLE resources (
-        id         TEXT PRIMARY KEY,
-        type       TEXT NOT NULL,
-        region     TEXT NOT NULL,
-        state      TEXT NOT NULL DEFAULT '',
-        data       TEXT NOT NULL,
-        created_at REAL NOT NULL,
-        updated_at REAL NOT NULL,
-        version    INTEGER NOT NULL DEFAULT 1
-    );
-    CREATE INDEX resources_type_region ON resources (type, region);
-    CREATE TABLE tags (
-        resource_id   TEXT NOT NULL,
-        key           TEXT NOT NULL,
-        value         TEXT NOT NULL,
-        resource_type TEXT NOT NULL,
-        region        TEXT NOT NULL,
-        PRIMARY KEY (resource_id, key)
-    );
-    CREATE INDEX tags_region ON tags (region, key);
-    CREATE TABLE settings (
-        key   TEXT PRIMARY KEY,
-        value TEXT NOT NULL
-    );
-    """,
-    # 2: the usage ledger (store/ledger.py); meters of records already stored open at the upgrade
-    ledger.SCHEMA,
-    # 3: the fields the hot paths select on (:meth:`Store.fields`, :meth:`Store.list_where`): an
-    # ENI's subnet (address allocation), an instance's VPC (a VPC's sync), an instance's automatic
-    # public IP (public IP allocation), a request's ClientToken (RunInstances, CreateVolume: boto3
-    # sends one with every call)
-    """
-    CREATE INDEX resources_subnet ON resources (type, region, json_extract(data, '$.SubnetId'));
-    CREATE INDEX resources_vpc ON resources (type, region, json_extract(data, '$.VpcId'));
-    CREATE INDEX resources_auto_public_ip ON resources (type, region, json_extract(data, '$.AutoPublicIp'));
-    CREATE INDEX resources_client_token ON resources (type, region, json_extract(data, '$.ClientToken'))
-    """,
-]
-# top-level fields :meth:`Store.fields` may select or match on (names only: they are put into the SQL)
-FIELD_NAMES = frozenset({"SubnetId", "VpcId", "AutoPublicIp", "PrivateIpAddress", "SecondaryPrivateIps",
-                         "InstanceType", "PublicIp", "ClientToken", "Size"})
-LEDGER_MIGRATION = 2
 # read-cache generations (:meth:`Store.generation`): family -> the record-type prefix its writes bump
 GENERATION_FAMILIES = {"iam": "iam-"}
 TAGS_GENERATION = "tags"  # bumped by every write of the tags table, whatever the resource's type
 _GENERATIONS_SQL: dict[tuple[str, ...], tuple[str, tuple[str, ...]]] = {}  # Store.generations' query and keys
-
-
 
 
 D = TypeVar("D")  # a record's data payload: a ``TypedDict`` of ``domain/records.py`` (``Record[VolumeData]``)
@@ -177,20 +132,7 @@ class Store:
     # -- plumbing -----------------------------------------------------------------------------
     def _migrate(self) -> None:
         with self._lock:
-            current = self._db.execute("PRAGMA user_version").fetchone()[0]
-            for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    for statement in script if isinstance(script, list) else script.split(";"):
-                        if statement.strip():
-                            self._db.execute(statement)
-                    if number == LEDGER_MIGRATION:
-                        self._meter_existing()
-                    self._db.execute(f"PRAGMA user_version = {number}")
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    self._rollback()
-                    raise
+            schema.migrate(self._db, self._meter_existing)
 
     @property
     def schema_version(self) -> int:
@@ -386,11 +328,16 @@ class Store:
             return None
         return _row(row)
 
-    def list(self, type: str, region: str | None = None, ids: Iterable[str] | None = None) -> list[Record]:
-        sql = "SELECT * FROM resources WHERE type = ?"
+    def list(self, type: str, region: str | None = None, ids: Iterable[str] | None = None,
+             narrow: Narrowing | None = None) -> list[Record]:
+        """The records of ``type`` (in ``region``; of ``ids``; kept by ``narrow``: a Describe's
+        filters asked of SQLite, ``domain/narrowing.py``), oldest first."""
+        # by ids or tags: read by id (``+``: not the type's index, whose every row would be read)
+        by_id = "+" if ids is not None or (narrow is not None and narrow.tagged) else ""
+        sql = f"SELECT * FROM resources WHERE {by_id}type = ?"
         args: list[Any] = [type]
         if region is not None:
-            sql += " AND region = ?"
+            sql += f" AND {by_id}region = ?"
             args.append(region)
         if ids is not None:
             wanted = list(ids)
@@ -398,6 +345,10 @@ class Store:
                 return []
             sql += f" AND id IN ({','.join('?' * len(wanted))})"
             args.extend(wanted)
+        if narrow:
+            more, more_args = reads.narrowed(type, narrow)
+            sql += more
+            args.extend(more_args)
         sql += " ORDER BY created_at, id"
         with self._lock, self._translated():
             rows = self._db.execute(sql, args).fetchall()
@@ -424,6 +375,26 @@ class Store:
             args.append(where[1])
         with self._lock, self._translated():
             return [tuple(r) for r in self._db.execute(sql, args).fetchall()]
+
+    def count_by(self, type: str, name: str, region: str | None = None, *, states: Iterable[str] | None = None,
+                 skip_states: Iterable[str] = (), skip_ids: Iterable[str] = ()) -> list[tuple[Any, int]]:
+        """``(value, how many)`` of the top-level field ``name`` (:data:`FIELD_NAMES`) over the records
+        of ``type`` (in ``region``, in one of ``states``, in none of ``skip_states``, not ``skip_ids``),
+        counted by SQLite: a total over thousands of records without decoding one in Python."""
+        if name not in FIELD_NAMES:
+            raise ValueError(f"not a selectable field: {name!r}")
+        sql, args = f"SELECT json_extract(data, '$.{name}'), COUNT(*) FROM resources WHERE type = ?", [type]
+        if region is not None:
+            sql += " AND region = ?"
+            args.append(region)
+        for column, values, negated in (("state", states, ""), ("state", skip_states, "NOT "),
+                                        ("id", skip_ids, "NOT ")):
+            wanted = None if values is None else [str(v) for v in values]  # (StrEnum states as text)
+            if wanted is not None and (wanted or not negated):
+                sql += f" AND {column} {negated}{reads.in_list(wanted)}"
+                args.extend(wanted)
+        with self._lock, self._translated():
+            return [(r[0], int(r[1])) for r in self._db.execute(sql + " GROUP BY 1", args).fetchall()]
 
     def list_where(self, type: str, region: str, field: str, value: str) -> list[Record]:
         """:meth:`list` of the records whose top-level ``field`` (:data:`FIELD_NAMES`) equals ``value``."""
@@ -553,37 +524,21 @@ class Store:
 
     def tags_of(self, resource_id: str) -> dict[str, str]:
         with self._lock, self._translated():
-            rows = self._db.execute(
-                "SELECT key, value FROM tags WHERE resource_id = ? ORDER BY key", (resource_id,)
-            ).fetchall()
-        return {r["key"]: r["value"] for r in rows}
+            return reads.tags_of(self._db, resource_id)
 
-    def tags_by_resource(self, resource_type: str, region: str) -> dict[str, dict[str, str]]:
-        """All tags of one resource type in a region, grouped by resource id (one query)."""
+    def tags_by_resource(self, resource_type: str, region: str,
+                         ids: Sequence[str] | None = None) -> dict[str, dict[str, str]]:
+        """All tags of one resource type in a region (of ``ids`` only: a read of those resources'
+        rows), grouped by resource id (one query)."""
         with self._lock, self._translated():
-            rows = self._db.execute(
-                "SELECT resource_id, key, value FROM tags WHERE resource_type = ? AND region = ?"
-                " ORDER BY resource_id, key",
-                (resource_type, region),
-            ).fetchall()
-        out: dict[str, dict[str, str]] = {}
-        for r in rows:
-            out.setdefault(r["resource_id"], {})[r["key"]] = r["value"]
-        return out
+            return reads.tags_by_resource(self._db, resource_type, region, ids)
 
     def all_tags(self, region: str, resource_ids: Iterable[str] | None = None,
                  keys: Iterable[str] | None = None) -> list[tuple[str, str, str, str]]:
         """(resource_id, resource_type, key, value) for every tag in the region (of ``resource_ids``,
         with one of ``keys``: an index read), sorted."""
-        sql, args = "SELECT resource_id, resource_type, key, value FROM tags WHERE region = ?", [region]
-        for column, wanted in (("resource_id", resource_ids), ("key", keys)):
-            if wanted is not None:
-                values = list(wanted)
-                sql += f" AND {column} IN ({','.join('?' * len(values))})"
-                args.extend(values)
         with self._lock, self._translated():
-            rows = self._db.execute(sql + " ORDER BY resource_id, key", args).fetchall()
-        return [(r["resource_id"], r["resource_type"], r["key"], r["value"]) for r in rows]
+            return reads.all_tags(self._db, region, resource_ids, keys)
 
     # -- settings -------------------------------------------------------------------------------
     def get_setting(self, key: str) -> str | None:

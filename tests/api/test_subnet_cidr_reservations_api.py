@@ -126,3 +126,31 @@ def test_prefix_reservation_addresses_are_never_assigned(ec2: Any, image: str, t
                         SubnetId=tiny["subnet"], PrivateIpAddress="10.90.1.5")
     assert code == "InvalidParameterValue" and "prefix CIDR reservation" in msg
     assert launch(ec2, image, tiny)["PrivateIpAddress"] == "10.90.1.8"  # the lowest outside .4-.7
+
+
+def test_one_launch_of_many_reads_the_subnet_once_and_takes_the_lowest_free(
+        ec2: Any, image: str, tiny: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """RunInstances of N gives the N lowest free addresses in launch order (past an ENI's address
+    and a reservation), reading the subnet's used addresses as often for N instances as for one."""
+    from orchestrator.services import vpcs
+    reads: list[str] = []
+    real = vpcs.used_addresses
+
+    def counted(backend: Any, subnet: Any) -> set[str]:
+        reads.append(subnet.id)
+        return real(backend, subnet)
+    monkeypatch.setattr(vpcs, "used_addresses", counted)
+    eni = ec2.create_network_interface(SubnetId=tiny["subnet"], PrivateIpAddress="10.90.1.5")["NetworkInterface"]
+    tiny["enis"].append(eni["NetworkInterfaceId"])
+    ec2.create_subnet_cidr_reservation(SubnetId=tiny["subnet"], Cidr="10.90.1.12/30", ReservationType="explicit")
+    reads.clear()
+    assert launch(ec2, image, tiny)["PrivateIpAddress"] == "10.90.1.4"
+    one = len(reads)
+    reads.clear()
+    many = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=10, InstanceType="t3.nano",
+                             SubnetId=tiny["subnet"])["Instances"]
+    tiny["instances"].extend(i["InstanceId"] for i in many)
+    assert len(reads) == one  # not once per instance
+    assert [i["PrivateIpAddress"] for i in sorted(many, key=lambda i: i["AmiLaunchIndex"])] == \
+        ["10.90.1.6", "10.90.1.7", "10.90.1.8", "10.90.1.9", "10.90.1.10", "10.90.1.11"]  # all that was free
+    assert free_count(ec2, tiny["subnet"]) == 0

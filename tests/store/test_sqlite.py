@@ -105,3 +105,65 @@ def test_fields_and_list_where_read_json_fields_by_index(tmp_path: Path) -> None
         " AND json_extract(data, '$.VpcId') = 'vpc-1'").fetchall())
     assert "resources_vpc" in plan
     assert store.schema_version == len(MIGRATIONS)
+
+
+def test_list_narrowed_count_by_and_tags_of_some(tmp_path: Path) -> None:
+    """``list(narrow=...)`` keeps exactly the records with the tags, states and field values asked
+    (oldest first, by the tags' (key, value) index), ``count_by`` totals a field in SQLite,
+    ``tags_by_resource(ids=...)`` reads only those resources' tags (by their key)."""
+    from orchestrator.domain.narrowing import Narrowing
+    store = Store(tmp_path / "s.db", check_records=False)
+    for n in range(12):
+        store.insert(Record(id=f"i-{n:08x}", type="instance", region="r1", state="pending",
+                            data={"InstanceType": ["t3.nano", "t3.micro", "t3.small"][n % 3]}),
+                     {"group": f"g{n // 4}", "team": f"t{n % 2}"})
+        if n % 5 == 0:
+            store.transition(f"i-{n:08x}", "pending", "running")
+    store.insert(Record(id="vol-00000001", type="volume", region="r1", state="creating", data={"Size": 3}),
+                 {"group": "g0"})
+
+    def ids(narrow: Narrowing) -> list[str]:
+        return [r.id for r in store.list("instance", "r1", narrow=narrow)]
+    assert ids(Narrowing(tagged=[("group", ["g1"])])) == ["i-00000004", "i-00000005", "i-00000006", "i-00000007"]
+    assert ids(Narrowing(tagged=[("group", ["g0", "g2"]), ("team", ["t1"])])) == [
+        "i-00000001", "i-00000003", "i-00000009", "i-0000000b"]
+    assert ids(Narrowing(states=["running"])) == ["i-00000000", "i-00000005", "i-0000000a"]
+    assert ids(Narrowing(states=["running"], fields={"InstanceType": ["t3.small"]})) == ["i-00000005"]
+    assert ids(Narrowing(tagged=[("group", ["g9"])])) == []
+    assert [r.id for r in store.list("volume", "r1", narrow=Narrowing(tagged=[("group", ["g0"])]))] == ["vol-00000001"]
+    with pytest.raises(ValueError):
+        store.list("instance", "r1", narrow=Narrowing(fields={"x') --": ["1"]}))
+    plan = " ".join(str(row[-1]) for row in store._db.execute(
+        "EXPLAIN QUERY PLAN SELECT resource_id FROM tags WHERE key = 'group' AND value IN ('g1')").fetchall())
+    assert "tags_key_value" in plan
+
+    assert sorted(store.count_by("instance", "InstanceType", "r1", states=["pending"])) == [
+        ("t3.micro", 3), ("t3.nano", 3), ("t3.small", 3)]
+    assert sorted(store.count_by("instance", "InstanceType", "r1", skip_states=["pending"],
+                                 skip_ids=["i-00000000"])) == [("t3.micro", 1), ("t3.small", 1)]
+    assert store.count_by("volume", "Size", "r1") == [(3, 1)] and store.count_by("volume", "Size", "r2") == []
+    with pytest.raises(ValueError):
+        store.count_by("volume", "Nope")
+
+    some = store.tags_by_resource("instance", "r1", ["i-00000002", "i-00000009", "vol-00000001"])
+    assert some == {"i-00000002": {"group": "g0", "team": "t0"}, "i-00000009": {"group": "g2", "team": "t1"}}
+    assert store.tags_by_resource("instance", "r1", []) == {}
+    assert len(store.tags_by_resource("instance", "r1")) == 12
+
+
+def test_reads_by_id_use_the_ids_not_a_scan(tmp_path: Path) -> None:
+    """Tag reads of a few resources, and a Describe narrowed by a tag, look those up by id (the
+    plan SQLite picks: not the region's or type's index, whose every row would be read)."""
+    from orchestrator.domain.narrowing import Narrowing
+    store = Store(tmp_path / "s.db", check_records=False)
+    store.insert(Record(id="i-00000001", type="instance", region="r1", state="pending", data={}), {"a": "1"})
+    seen: list[str] = []
+    store._db.set_trace_callback(seen.append)
+    assert store.all_tags("r1", ["i-00000001"]) == [("i-00000001", "instance", "a", "1")]
+    assert store.tags_by_resource("instance", "r1", ["i-00000001"]) == {"i-00000001": {"a": "1"}}
+    assert [r.id for r in store.list("instance", "r1", narrow=Narrowing(tagged=[("a", ["1"])]))] == ["i-00000001"]
+    store._db.set_trace_callback(None)
+    for sql in seen:
+        plan = " ".join(str(row[-1]) for row in store._db.execute("EXPLAIN QUERY PLAN " + sql).fetchall())
+        assert "tags_region" not in plan and "resources_type_region" not in plan, (sql, plan)
+        assert "sqlite_autoindex" in plan, (sql, plan)

@@ -11,8 +11,12 @@ from orchestrator.api.describe import respond
 from orchestrator.api.filter_paths import table
 from orchestrator.api.instance_filters import FILTERS
 from orchestrator.api.registry import action
+from orchestrator.domain import narrowing
 from orchestrator.domain.states import Request
 from orchestrator.services import instance_attributes, instance_status, instances
+
+# filters the store answers before rendering (the item shows the record's state and InstanceType as is)
+_NARROWING = {"instance-state-name": narrowing.STATE, "instance-type": "InstanceType"}
 
 
 @action("RunInstances")
@@ -22,7 +26,8 @@ def run_instances(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
 
 @action("DescribeInstances")
 def describe_instances(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    items = instances.describe_instances(ctx.backend, ctx.region, req.get("InstanceIds"))
+    narrow = narrowing.from_filters(req.get("Filters"), _NARROWING)
+    items = instances.describe_instances(ctx.backend, ctx.region, req.get("InstanceIds"), narrow)
     out = respond(req, items, FILTERS, "Reservations")
     reservations = []
     for (rid, owner), group in groupby(out["Reservations"], key=lambda i: (i["_reservation"], i["_owner"])):

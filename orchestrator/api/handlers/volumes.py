@@ -9,6 +9,7 @@ from orchestrator.api.context import RequestContext
 from orchestrator.api.describe import respond
 from orchestrator.api.filter_paths import absent, table
 from orchestrator.api.registry import action
+from orchestrator.domain import narrowing
 from orchestrator.services import volumes
 
 _FILTERS = {
@@ -37,7 +38,8 @@ _FILTERS = {
 
 @action("DescribeVolumes")
 def describe_volumes(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    items = volumes.describe_volumes(ctx.backend, ctx.region, req.get("VolumeIds"))
+    narrow = narrowing.from_filters(req.get("Filters"), {"status": narrowing.STATE})
+    items = volumes.describe_volumes(ctx.backend, ctx.region, req.get("VolumeIds"), narrow)
     return respond(req, items, _FILTERS, "Volumes", page=(5, 500))
 
 

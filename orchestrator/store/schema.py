@@ -1,0 +1,80 @@
+"""The state database's schema: its numbered migrations (``PRAGMA user_version`` records how many
+ran) and the top-level JSON fields the store may select or match on (:data:`FIELD_NAMES`: the
+expression indexes the hot queries read are on them)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+from orchestrator.store import ledger
+
+MIGRATIONS: list[str | list[str]] = [
+    # 1: resources, tags, settings
+    """
+    CREATE TABLE resources (
+        id         TEXT PRIMARY KEY,
+        type       TEXT NOT NULL,
+        region     TEXT NOT NULL,
+        state      TEXT NOT NULL DEFAULT '',
+        data       TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        version    INTEGER NOT NULL DEFAULT 1
+    );
+    CREATE INDEX resources_type_region ON resources (type, region);
+    CREATE TABLE tags (
+        resource_id   TEXT NOT NULL,
+        key           TEXT NOT NULL,
+        value         TEXT NOT NULL,
+        resource_type TEXT NOT NULL,
+        region        TEXT NOT NULL,
+        PRIMARY KEY (resource_id, key)
+    );
+    CREATE INDEX tags_region ON tags (region, key);
+    CREATE TABLE settings (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    """,
+    # 2: the usage ledger (store/ledger.py); meters of records already stored open at the upgrade
+    ledger.SCHEMA,
+    # 3: the fields the hot paths select on (:meth:`Store.fields`, :meth:`Store.list_where`): an
+    # ENI's subnet (address allocation), an instance's VPC (a VPC's sync), an instance's automatic
+    # public IP (public IP allocation), a request's ClientToken (RunInstances, CreateVolume: boto3
+    # sends one with every call)
+    """
+    CREATE INDEX resources_subnet ON resources (type, region, json_extract(data, '$.SubnetId'));
+    CREATE INDEX resources_vpc ON resources (type, region, json_extract(data, '$.VpcId'));
+    CREATE INDEX resources_auto_public_ip ON resources (type, region, json_extract(data, '$.AutoPublicIp'));
+    CREATE INDEX resources_client_token ON resources (type, region, json_extract(data, '$.ClientToken'))
+    """,
+    # 4: a Describe's tag:KEY filter reads the tags of that key and value (``Store.list``'s narrowing)
+    """
+    CREATE INDEX tags_key_value ON tags (key, value)
+    """,
+]
+# top-level fields :meth:`Store.fields` may select or match on (names only: they are put into the SQL)
+FIELD_NAMES = frozenset({"SubnetId", "VpcId", "AutoPublicIp", "PrivateIpAddress", "SecondaryPrivateIps",
+                         "InstanceType", "PublicIp", "ClientToken", "Size"})
+LEDGER_MIGRATION = 2
+
+
+def migrate(db: sqlite3.Connection, meter_existing: Callable[[], None]) -> None:
+    """Run the migrations the database has not had yet, each in its own transaction (the caller
+    holds the store's lock); ``meter_existing`` runs inside :data:`LEDGER_MIGRATION`'s."""
+    current = db.execute("PRAGMA user_version").fetchone()[0]
+    for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in script if isinstance(script, list) else script.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            if number == LEDGER_MIGRATION:
+                meter_existing()
+            db.execute(f"PRAGMA user_version = {number}")
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
