@@ -188,14 +188,7 @@ def _stage_rootfs(root: Path, kernel: Kernel, recipe_dir: Path, modules: list[tu
     os.chmod(root / "tmp", 0o1777)
     os.chmod(root / "var/tmp", 0o1777)
     os.chmod(root / "root", 0o700)
-    # busybox and its applets, linked here once (the guest's rcS does not re-run `--install`)
-    _copy_file(BUSYBOX, root / "bin/busybox", 0o755)
-    for applet in run([BUSYBOX, "--list-full"]).split():
-        link = root / applet
-        if link.exists() or link.is_symlink():
-            continue
-        link.parent.mkdir(parents=True, exist_ok=True)
-        link.symlink_to("/bin/busybox")
+    _install_busybox(root)
     # The sudo mechanism (see images/tiny/rootfs/usr/bin/sudo): setuid-root busybox for group wheel.
     suid = root / "usr/lib/ec2d-tiny/busybox-suid"
     _copy_file(BUSYBOX, suid, 0o750)
@@ -245,11 +238,22 @@ def stage_ca(root: Path, ca_pem: bytes) -> None:
         os.chmod(dst, 0o644)
 
 
+def _install_busybox(root: Path) -> None:
+    """busybox and a link for each of its applets, made here once: `busybox --install -s` in the
+    guest costs hundreds of symlinks' worth of TCG time at every boot."""
+    _copy_file(BUSYBOX, root / "bin/busybox", 0o755)
+    for applet in run([BUSYBOX, "--list-full"]).split():
+        link = root / applet
+        if link.exists() or link.is_symlink():
+            continue
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to("/bin/busybox")
+
+
 def _stage_initramfs(root: Path, kernel: Kernel, recipe_dir: Path, modules: list[tuple[str, Path]]) -> None:
     for d in ("bin", "dev", "proc", "sys", "newroot", "etc"):
         (root / d).mkdir(parents=True, exist_ok=True)
-    _copy_file(BUSYBOX, root / "bin/busybox", 0o755)
-    (root / "bin/sh").symlink_to("busybox")
+    _install_busybox(root)
     _copy_file(recipe_dir / "initramfs/init", root / "init", 0o755)
     mod_dir = root / "lib/modules" / kernel.release
     for name, src in modules:
