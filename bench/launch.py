@@ -47,6 +47,7 @@ sys.path.insert(0, str(REPO / "bench"))
 from boot_steps import breakdown, parse_steps  # noqa: E402
 
 from orchestrator.config import Config  # noqa: E402
+from orchestrator.images.cache import default_cache_dir, ensure_image  # noqa: E402
 from orchestrator.imds.listen import connect_in_netns  # noqa: E402
 
 LOGIN_TIMEOUT = 300.0  # per launch, plus 60 s per instance beyond 4 (16 TCG guests on 2 cores)
@@ -140,13 +141,13 @@ class Bench:
         print(f"ec2d (prefix {self.prefix}) up in {time.monotonic() - t:.1f}s at {config.endpoint_url}", flush=True)
         made = self.ec2.create_key_pair(KeyName=f"bench-{uuid.uuid4().hex[:6]}")
         self.key_name, self.key = made["KeyName"], private_key(made["KeyMaterial"])
-        images = self.ec2.describe_images(Owners=["ec2d"],
-                                          Filters=[{"Name": "name", "Values": ["ec2d-tiny-*"]}])["Images"]
+        # this checkout's ec2d-tiny (the image cache may hold other versions, published too)
+        name = ensure_image("ec2d-tiny", default_cache_dir()).path.name
+        images = self.ec2.describe_images(Owners=["ec2d"], Filters=[{"Name": "name", "Values": [name]}])["Images"]
         if not images:
-            raise SystemExit("ec2d published no ec2d-tiny AMI")
-        newest = max(images, key=lambda i: i["CreationDate"])
-        self.image_id = newest["ImageId"]
-        print(f"image {newest['Name']} = {self.image_id}; instance type {self.instance_type}", flush=True)
+            raise SystemExit(f"ec2d published no AMI named {name}")
+        self.image_id = images[0]["ImageId"]
+        print(f"image {name} = {self.image_id}; instance type {self.instance_type}", flush=True)
 
     def launch(self, count: int, *, strict: bool = True) -> tuple[float, list[float], list[str]]:
         """One RunInstances of ``count``; return (seconds until all logged in, per-instance seconds,
