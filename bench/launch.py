@@ -8,7 +8,7 @@ Measured, N runs each (instances terminated between runs):
   4 instances  one RunInstances (MinCount=MaxCount=4) -> ALL logged in (and per-instance times)
   16 instances one RunInstances of 16, once: time to all logged in, per-instance p50/p99, failures
                (the exit status is 1 when any failed)
-The boot steps each guest marks on its console (bench/boot_steps.py) are printed for the first ones.
+The boot steps each guest marks on its console (bench/boot_steps.py) are printed for the single launches.
 The floor is bench/boot.py, run first as a subprocess (its summary lines are parsed).
 
 ec2d runs in this process (as in tests/conftest.py) with its own prefix (ec2dt + 4 hex) and a
