@@ -206,11 +206,9 @@ def main() -> int:
     try:
         deb, units = run_debian(bench, args.runs)
     except BaseException:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        bench.close()
+        bench.shut()
         raise
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    bench.close()
+    bench.shut()
     signal.signal(signal.SIGINT, signal.default_int_handler)
     floor = systemd_floor(image, units, floor_runs, itype.vcpus, itype.memory_mib)
     report(tiny, floor, deb, args)

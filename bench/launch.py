@@ -202,6 +202,11 @@ class Bench:
                                                             WaiterConfig={"Delay": 1, "MaxAttempts": 180})
         self.live.clear()
 
+    def shut(self) -> None:
+        """close(), with Ctrl-C ignored from now on so the clean-up itself is not cut short."""
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        self.close()
+
     def close(self) -> None:
         self.stop.set()
         if self.ec2 is not None:  # also what a RunInstances cut short by Ctrl-C may have made
@@ -283,15 +288,12 @@ def main() -> int:
                 print(f"  FAILED {err}", flush=True)
     except KeyboardInterrupt:
         print("\ninterrupted: cleaning up", file=sys.stderr, flush=True)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        bench.close()
+        bench.shut()
         return 130
     except BaseException:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        bench.close()
+        bench.shut()
         raise
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    bench.close()
+    bench.shut()
     report(args, floor, one, many_all, many_each, big, bench.steps)
     return 1 if big is not None and big[2] else 0
 
