@@ -6,11 +6,8 @@ encrypted disk keeps the guest's new writes encrypted."""
 
 from __future__ import annotations
 
-import glob
-import os
 import secrets
 import subprocess
-import time
 import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -57,6 +54,16 @@ def in_clear(*paths: Path) -> bool:
     return any(MARKER in p.read_bytes() for p in paths)
 
 
+@pytest.fixture(autouse=True)
+def key_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """This test's own directory for passphrase files (not /dev/shm, which other tests and
+    daemons running at the same time also use), so "no file outlives its qemu-img" is exact."""
+    d = tmp_path / "key-files"
+    d.mkdir()
+    monkeypatch.setattr(luks, "_tmpfs_dir", lambda: str(d))
+    return d
+
+
 @pytest.fixture
 def keyed(storage_root: Path) -> tuple[Qcow2Storage, dict[str, str]]:
     keys: dict[str, str] = {}
@@ -65,7 +72,7 @@ def keyed(storage_root: Path) -> tuple[Qcow2Storage, dict[str, str]]:
     return s, keys
 
 
-def test_encrypted_chain_snapshot_clone_copy_flatten(keyed: tuple[Qcow2Storage, dict[str, str]]) -> None:
+def test_encrypted_chain_snapshot_clone_copy_flatten(keyed: tuple[Qcow2Storage, dict[str, str]], key_files: Path) -> None:
     s, keys = keyed
     k1, k2 = secrets.token_hex(32), secrets.token_hex(32)
     keys.update({"vol-a": k1, "snap-1": k1, "vol-b": k1, "snap-2": k2, "snap-3": k1})
@@ -100,7 +107,7 @@ def test_encrypted_chain_snapshot_clone_copy_flatten(keyed: tuple[Qcow2Storage, 
     assert qcow2.read_header(flat).backing_file is None and qcow2.read_header(flat).encrypted
     assert qcow2.read_header(flat).virtual_size == 192 * MiB
     assert reads_marker(flat, k1) and not in_clear(flat)
-    assert not glob.glob("/dev/shm/ec2d-keys-*")  # no passphrase file outlives its qemu-img
+    assert not list(key_files.iterdir())  # no passphrase file outlives its qemu-img
 
 
 def test_clear_snapshot_to_encrypted_volume(keyed: tuple[Qcow2Storage, dict[str, str]]) -> None:
@@ -135,7 +142,7 @@ def _domain_xml(name: str, disk: str) -> str:
     return ET.tostring(dom, encoding="unicode")
 
 
-def test_live_snapshot_of_an_encrypted_disk(tmp_path: Path, prefix: str) -> None:
+def test_live_snapshot_of_an_encrypted_disk(tmp_path: Path, prefix: str, key_files: Path) -> None:
     """A running domain's encrypted disk (over an encrypted backing layer, named in an explicit
     ``<backingStore>`` chain): a live snapshot freezes its top and the new top is encrypted."""
     try:
@@ -172,7 +179,4 @@ def test_live_snapshot_of_an_encrypted_disk(tmp_path: Path, prefix: str) -> None
         secret.undefine()
         conn.close()
     assert [enc for _, enc in s.chain("vol-l")] == [True, True, True]
-    deadline = time.monotonic() + 5
-    while glob.glob("/dev/shm/ec2d-keys-*") and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not [f for f in glob.glob("/dev/shm/ec2d-keys-*") if os.stat(f).st_uid == os.getuid()]
+    assert not list(key_files.iterdir())

@@ -180,3 +180,38 @@ def test_validate_import(tmp_path: Path) -> None:
         qcow2.validate_import(truncated)
     i = qcow2.validate_import(base)
     assert (i.format, i.virtual_size, i.backing_file) == ("qcow2", 16 * MiB, None)
+
+
+def _flaky_qemu_img(tmp_path: Path, failures: int, message: str) -> Path:
+    """A qemu-img that fails ``failures`` times with ``message`` on stderr, then runs the real one."""
+    count = tmp_path / "calls"
+    count.write_text("0")
+    exe = tmp_path / "qemu-img"
+    exe.write_text(f"""#!/bin/sh
+n=$(cat {count}); echo $((n + 1)) > {count}
+if [ "$n" -lt {failures} ]; then echo "qemu-img: $5: {message}" >&2; exit 1; fi
+exec qemu-img "$@"
+""")
+    exe.chmod(0o755)
+    return exe
+
+
+def test_luks_pbkdf_timing_flake_is_run_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """QEMU's PBKDF2 timing can read 0 ms of user CPU and fail a LUKS create: that failure is
+    transient, so the command runs again and the encrypted file is made."""
+    monkeypatch.setattr(qcow2, "QEMU_IMG", str(_flaky_qemu_img(tmp_path, 2, "Unable to get accurate CPU usage")))
+    p = qcow2.create_blank(tmp_path / "enc.qcow2", 64 * MiB, key="k" * 64)
+    assert qcow2.read_header(p).encrypted
+    assert (tmp_path / "calls").read_text().strip() == "3"
+
+
+def test_other_failures_and_a_lasting_flake_are_not_hidden(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(qcow2, "QEMU_IMG", str(_flaky_qemu_img(tmp_path, 1, "Permission denied")))
+    with pytest.raises(StorageError, match="Permission denied"):
+        qcow2.create_blank(tmp_path / "a.qcow2", 64 * MiB)
+    assert (tmp_path / "calls").read_text().strip() == "1"
+    monkeypatch.setattr(qcow2, "QEMU_IMG", str(_flaky_qemu_img(tmp_path, 99, "Unable to get accurate CPU usage")))
+    with pytest.raises(StorageError, match="accurate CPU usage"):
+        qcow2.create_blank(tmp_path / "b.qcow2", 64 * MiB, key="k" * 64)
+    assert (tmp_path / "calls").read_text().strip() == str(qcow2._PBKDF_TRIES)
+    assert not list(tmp_path.glob("*.qcow2")) and not list(tmp_path.glob(".tmp-*"))

@@ -40,7 +40,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import subprocess
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping, Sequence
@@ -49,9 +48,8 @@ from pathlib import Path
 
 import libvirt
 
-from orchestrator.drivers.storage import luks
+from orchestrator.drivers.storage import luks, qcow2
 from orchestrator.drivers.storage.qcow2 import (
-    IMAGE_UMASK,
     LAYER_MODE,
     StorageError,
     check_chain,
@@ -166,11 +164,8 @@ def _new_top(layer: Path, new_top: Path, capacity: int, key: str | None) -> None
     """The empty overlay a live snapshot switches to (LUKS-encrypted with ``key`` when given)."""
     with luks.secret_objects([key] if key is not None else []) as objects:
         encrypt = ["-o", luks.create_options("sec0")] if key is not None else []
-        cp = subprocess.run(["qemu-img", "create", *objects, "-q", "-f", "qcow2", "-u", "-b", str(layer),
-                             "-F", "qcow2", *encrypt, str(new_top), str(capacity)],
-                            capture_output=True, text=True, umask=IMAGE_UMASK)
-    if cp.returncode != 0:
-        raise StorageError(f"create overlay {new_top}", cp.stderr)
+        qcow2.run_qemu_img(["create", *objects, "-q", "-f", "qcow2", "-u", "-b", str(layer),
+                            "-F", "qcow2", *encrypt, str(new_top), str(capacity)], f"create overlay {new_top}")
 
 
 def live_snapshot_many(dom_name: str,

@@ -54,6 +54,7 @@ __all__ = [
     "read_header",
     "rebase",
     "resize",
+    "run_qemu_img",
     "validate_import",
 ]
 
@@ -141,14 +142,27 @@ def _limit_untrusted() -> None:  # pragma: no cover - runs in the child
     resource.setrlimit(resource.RLIMIT_CPU, (_UNTRUSTED_CPU_S, _UNTRUSTED_CPU_S))
 
 
-def _run(args: Sequence[str], what: str, *, untrusted: bool = False, timeout: float | None = None) -> str:
-    try:
-        cp = subprocess.run([QEMU_IMG, *args], capture_output=True, text=True, timeout=timeout,
-                            preexec_fn=_limit_untrusted if untrusted else None, umask=IMAGE_UMASK)
-    except FileNotFoundError as exc:
-        raise StorageError(f"{what}: {QEMU_IMG} not found") from exc
-    except subprocess.TimeoutExpired as exc:
-        raise StorageError(f"{what}: timed out") from exc
+# QEMU (7.2) sizes a new LUKS key slot by timing PBKDF2 rounds with the thread's *user* CPU time
+# (getrusage(RUSAGE_THREAD).ru_utime, in ms) and gives up when a round measured 0 ms. The kernel
+# splits a thread's run time into user and system by tick samples, so a short round can be
+# charged wholly to system time and read 0 ms: a transient failure of that one measurement (seen
+# in CI on a busy host). Every command that writes a LUKS header writes a new file (create,
+# convert to a temporary name), so it is run again, at most _PBKDF_TRIES times.
+_PBKDF_FLAKE = "Unable to get accurate CPU usage"
+_PBKDF_TRIES = 5
+
+
+def run_qemu_img(args: Sequence[str], what: str, *, untrusted: bool = False, timeout: float | None = None) -> str:
+    for _ in range(_PBKDF_TRIES):
+        try:
+            cp = subprocess.run([QEMU_IMG, *args], capture_output=True, text=True, timeout=timeout,
+                                preexec_fn=_limit_untrusted if untrusted else None, umask=IMAGE_UMASK)
+        except FileNotFoundError as exc:
+            raise StorageError(f"{what}: {QEMU_IMG} not found") from exc
+        except subprocess.TimeoutExpired as exc:
+            raise StorageError(f"{what}: timed out") from exc
+        if cp.returncode == 0 or _PBKDF_FLAKE not in cp.stderr:
+            break
     if cp.returncode != 0:
         raise StorageError(f"{what} failed (qemu-img exit {cp.returncode})", cp.stderr)
     return cp.stdout
@@ -287,7 +301,7 @@ def info(path: str | os.PathLike[str], *, force_share: bool = False,
     args = ["info", "--backing-chain", "--output=json", "-f", "qcow2"]
     if force_share:
         args.append("-U")
-    out = _run([*args, str(p)], f"info {p}")
+    out = run_qemu_img([*args, str(p)], f"info {p}")
     try:
         raw = json.loads(out)
     except json.JSONDecodeError as exc:
@@ -319,8 +333,8 @@ def create_blank(path: str | os.PathLike[str], size_bytes: int, key: str | None 
     tmp = _tmp_name(p)
     try:
         with luks.secret_objects([key] if key is not None else []) as objects:
-            _run(["create", *objects, "-q", "-f", "qcow2", *_new_file_args(key), str(tmp), str(size_bytes)],
-                 f"create {p}")
+            run_qemu_img(["create", *objects, "-q", "-f", "qcow2", *_new_file_args(key), str(tmp), str(size_bytes)],
+                         f"create {p}")
         os.rename(tmp, p)
     finally:
         tmp.unlink(missing_ok=True)
@@ -352,8 +366,8 @@ def create_overlay(path: str | os.PathLike[str], backing: str | os.PathLike[str]
     try:
         # -u: do not open the backing (it may be in use by a running VM); we checked it above
         with luks.secret_objects([key] if key is not None else []) as objects:
-            _run(["create", *objects, "-q", "-f", "qcow2", "-u", "-b", str(b), "-F", "qcow2",
-                  *_new_file_args(key), str(tmp), str(size)], f"create overlay {p}")
+            run_qemu_img(["create", *objects, "-q", "-f", "qcow2", "-u", "-b", str(b), "-F", "qcow2",
+                         *_new_file_args(key), str(tmp), str(size)], f"create overlay {p}")
         os.rename(tmp, p)
     finally:
         tmp.unlink(missing_ok=True)
@@ -386,8 +400,8 @@ def freeze_top(volume_path: str | os.PathLike[str], layer_path: str | os.PathLik
     linked = False
     try:
         with luks.secret_objects([key] if key is not None else []) as objects:
-            _run(["create", *objects, "-q", "-f", "qcow2", "-u", "-b", str(layer), "-F", "qcow2",
-                  *_new_file_args(key), str(tmp), str(hdr.virtual_size)], f"create overlay for {vol}")
+            run_qemu_img(["create", *objects, "-q", "-f", "qcow2", "-u", "-b", str(layer), "-F", "qcow2",
+                         *_new_file_args(key), str(tmp), str(hdr.virtual_size)], f"create overlay for {vol}")
         os.link(vol, layer)
         linked = True
         os.rename(tmp, vol)
@@ -414,11 +428,11 @@ def resize(path: str | os.PathLike[str], size_bytes: int, key: str | None = None
         return
     chain = encrypted_chain(p, roots)
     if key is None or not any(chain):
-        _run(["resize", "-q", "-f", "qcow2", str(p), str(size_bytes)], f"resize {p}")
+        run_qemu_img(["resize", "-q", "-f", "qcow2", str(p), str(size_bytes)], f"resize {p}")
         return
     with luks.secret_objects([key]) as objects:
-        _run(["resize", *objects, "-q", "--image-opts", luks.image_opts(p, chain, "sec0"), str(size_bytes)],
-             f"resize {p}")
+        run_qemu_img(["resize", *objects, "-q", "--image-opts", luks.image_opts(p, chain, "sec0"), str(size_bytes)],
+                     f"resize {p}")
 
 
 def rebase(path: str | os.PathLike[str], new_backing: str | os.PathLike[str] | None, *, safe: bool = True,
@@ -441,7 +455,7 @@ def rebase(path: str | os.PathLike[str], new_backing: str | os.PathLike[str] | N
         args += ["-b", str(nb), "-F", "qcow2"]
     if not safe:
         args.append("-u")
-    _run([*args, str(p)], f"rebase {p}")
+    run_qemu_img([*args, str(p)], f"rebase {p}")
 
 
 def commit(path: str | os.PathLike[str]) -> None:
@@ -453,7 +467,7 @@ def commit(path: str | os.PathLike[str]) -> None:
     p = Path(path)
     if read_header(p).backing_file is None:
         raise StorageError(f"{p} has no backing file to commit into")
-    _run(["commit", "-q", "-f", "qcow2", str(p)], f"commit {p}")
+    run_qemu_img(["commit", "-q", "-f", "qcow2", str(p)], f"commit {p}")
 
 
 def flatten(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, key: str | None = None,
@@ -471,7 +485,7 @@ def flatten(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, key: st
     out = ["-o", luks.create_options(f"sec{len(phrases) - 1}")] if new_key is not None else []
     try:
         with luks.secret_objects(phrases) as objects:
-            _run(["convert", *objects, "-q", *source, "-O", "qcow2", *out, str(tmp)], f"flatten {s}")
+            run_qemu_img(["convert", *objects, "-q", *source, "-O", "qcow2", *out, str(tmp)], f"flatten {s}")
         os.rename(tmp, d)
     finally:
         tmp.unlink(missing_ok=True)
@@ -520,7 +534,7 @@ def validate_import(path: str | os.PathLike[str]) -> ImageInfo:
     if hdr.data_file is not None:
         raise ForeignBackingFile(f"{p} has an external data file {hdr.data_file!r}")
     try:
-        out = _run(["info", "--output=json", "-f", "qcow2", str(p)], f"info {p}", untrusted=True, timeout=60)
+        out = run_qemu_img(["info", "--output=json", "-f", "qcow2", str(p)], f"info {p}", untrusted=True, timeout=60)
         raw = json.loads(out)
     except (StorageError, json.JSONDecodeError) as exc:
         raise NotADiskImage(f"{p} is not a usable qcow2 image: {exc}") from exc

@@ -49,7 +49,7 @@ def create_from_layer(path: Path, layer: Path, size_bytes: int | None, roots: tu
     tmp = path.with_name(f".tmp-{path.name}")
     tmp.unlink(missing_ok=True)
     try:
-        qcow2._run(["convert", "-q", "-f", "qcow2", str(layer), "-O", "raw", str(tmp)], f"convert {layer}")
+        qcow2.run_qemu_img(["convert", "-q", "-f", "qcow2", str(layer), "-O", "raw", str(tmp)], f"convert {layer}")
         if size_bytes is not None:
             grow(tmp, size_bytes)
         os.rename(tmp, path)
@@ -69,7 +69,7 @@ def to_qcow2(path: Path, dst: Path, mode: int = FILE_MODE) -> Path:
     tmp = dst.with_name(f".tmp-{dst.name}")
     tmp.unlink(missing_ok=True)
     try:
-        qcow2._run(["convert", "-q", "-U", "-f", "raw", str(path), "-O", "qcow2", str(tmp)], f"convert {path}")
+        qcow2.run_qemu_img(["convert", "-q", "-U", "-f", "raw", str(path), "-O", "qcow2", str(tmp)], f"convert {path}")
         os.chmod(tmp, mode)
         os.rename(tmp, dst)
     finally:
