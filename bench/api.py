@@ -47,7 +47,7 @@ def wait_port(port: int, timeout: float = 60) -> None:
 
 class Server:
     def __init__(self, name: str, argv: list[str], port: int, creds: Callable[[], dict[str, str]],
-                 read_timeout: int = 60, cwd: Path | None = None) -> None:
+                 read_timeout: int = 60, cwd: Path | None = None, retry: bool = True) -> None:
         self.name = name
         self.port = port
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd)
@@ -55,7 +55,8 @@ class Server:
         creds_now = creds()
         self.client = boto3.client(
             "ec2", region_name="us-east-1", endpoint_url=f"http://127.0.0.1:{port}",
-            config=BotoConfig(retries={"max_attempts": 1}, read_timeout=read_timeout), **creds_now,
+            config=BotoConfig(retries={"max_attempts": 1} if retry else {"total_max_attempts": 1},
+                              read_timeout=read_timeout), **creds_now,
         )
 
     def stop(self) -> None:

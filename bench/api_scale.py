@@ -35,6 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from api import BIN, Server, free_port, pct  # noqa: E402
+from botocore.exceptions import ReadTimeoutError  # noqa: E402
 
 TYPES = ["t3.nano", "t3.micro", "t3.small"]
 THREADS = 4
@@ -54,13 +55,28 @@ class Timer:
     def _answered(self, **kwargs) -> None:
         self.local.ms = (time.perf_counter() - self.local.t0) * 1000
 
-    def measure(self, fn: Callable[[int], object], runs: int) -> list[float]:
-        fn(-1)  # warm-up
-        out = []
+    def measure(self, fn: Callable[[int], object], runs: int, warm: bool = True,
+                cut_at_ms: float | None = None) -> list[float]:
+        """``runs`` timings (after a warm-up call unless ``warm`` is off). A call the client cut
+        off at its read timeout ends the series with :class:`AtLeast` ``cut_at_ms``: the server
+        is still at it, so no further run of the call would be timed alone."""
+        if warm:
+            fn(-1)
+        out: list[float] = []
         for i in range(runs):
-            fn(i)
+            try:
+                fn(i)
+            except ReadTimeoutError:
+                if cut_at_ms is None:
+                    raise
+                out.append(AtLeast(cut_at_ms))
+                break
             out.append(self.local.ms)
         return out
+
+
+class AtLeast(float):
+    """A figure that is only a lower bound: the call was cut off unanswered at this many ms."""
 
 
 class Target:
@@ -158,16 +174,27 @@ def calls(t: Target, rng: random.Random) -> list[tuple[str, bool, Callable[[int]
 
 
 def time_scale(t: Target, runs: int, heavy_runs: int, run_runs: int,
-               only: tuple[str, ...] = ()) -> dict[str, list[float]]:
+               only: tuple[str, ...] = (), budget: float | None = None) -> dict[str, list[float]]:
+    """Each call's timings. ``budget`` (seconds, the client's read timeout): the calls answering
+    thousands go last, without a warm-up, and one cut off at the budget is recorded as a lower
+    bound. The server keeps working on a cut-off request, and its threads share one GIL, so with
+    k such requests still running a later call has at least 1/(k+1) of the interpreter: its
+    bound is the budget / (k+1)."""
     rng = random.Random(7)
     out = {}
-    for name, heavy, fn in calls(t, rng):
-        if not only or name.startswith(only):
-            out[name] = t.timer.measure(fn, heavy_runs if heavy else runs)
-            print(f"#   {t.server.name} {name}: p50 {pct(out[name], 50):.1f}ms p99 {pct(out[name], 99):.1f}ms",
-                  file=sys.stderr, flush=True)  # as it comes: a long run shows what it has
-    if only and not "RunInstances MaxCount=100".startswith(only):
-        return out
+    cut = 0
+    chosen = [c for c in calls(t, rng) if not only or c[0].startswith(only)]
+    if budget is not None:
+        chosen.sort(key=lambda c: c[1])  # light calls first: timed before any request runs away
+    for name, heavy, fn in chosen:
+        bounded = budget is not None and heavy
+        out[name] = t.timer.measure(fn, heavy_runs if heavy else runs, warm=not bounded,
+                                    cut_at_ms=budget * 1000 / (cut + 1) if bounded else None)
+        cut += isinstance(out[name][-1], AtLeast)
+        print(f"#   {t.server.name} {name}: p50 {shown(out[name], 50)} p99 {shown(out[name], 99)}",
+              file=sys.stderr, flush=True)  # as it comes: a long run shows what it has
+    if only and not "RunInstances MaxCount=100".startswith(only) or cut:
+        return out  # (after a cut-off call the server is busy: no RunInstances figure, no settling)
 
     def run(i: int) -> None:
         t.batches += 1
@@ -178,7 +205,7 @@ def time_scale(t: Target, runs: int, heavy_runs: int, run_runs: int,
 
 
 def start_servers(data: Path, src: Path, moto: bool = True, read_timeout: int = 600,
-                  ec2d: bool = True) -> list[Server]:
+                  ec2d: bool = True, moto_timeout: int = 600) -> list[Server]:
     """ec2d runs the code under ``src`` (default: this checkout), moto the installed moto_server."""
     ec2d_port, moto_port = free_port(), free_port()
     os.environ["PYTHONPATH"] = str(src)
@@ -196,7 +223,7 @@ def start_servers(data: Path, src: Path, moto: bool = True, read_timeout: int = 
     if moto:
         servers.append(Server("moto", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)],
                               moto_port, lambda: {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"},
-                              read_timeout))
+                              moto_timeout, retry=moto_timeout == read_timeout))  # a cut-off call is not sent again
     return servers
 
 
@@ -221,11 +248,23 @@ def table(n: int, results: dict[str, dict[str, list[float]]]) -> None:
     print(f"{'call':<38} {first + ' p50':>10} {first + ' p99':>10}"
           + (f" {'moto p50':>10} {'moto p99':>10} {'ratio':>6}" if moto else ""))
     for call, e in results[first].items():
-        line = f"{call:<38} {pct(e, 50):8.1f}ms {pct(e, 99):8.1f}ms"
+        line = f"{call:<38} {shown(e, 50):>10} {shown(e, 99):>10}"
         if moto:
-            m = results["moto"][call]
-            line += f" {pct(m, 50):8.1f}ms {pct(m, 99):8.1f}ms {pct(e, 50) / pct(m, 50):6.2f}"
+            m = results["moto"].get(call)
+            if not m:
+                line += f" {'-':>10} {'-':>10} {'-':>6}"
+            else:
+                ratio = pct(e, 50) / pct(m, 50)
+                line += (f" {shown(m, 50):>10} {shown(m, 99):>10} "
+                         + (f"{'<' + format(ratio, '.2f'):>6}" if isinstance(m[-1], AtLeast) else f"{ratio:6.2f}"))
         print(line, flush=True)
+
+
+def shown(values: list[float], p: float) -> str:
+    """A percentile as printed: ``>N s`` when the call was cut off (its only figure is a bound)."""
+    if values and isinstance(values[-1], AtLeast):
+        return f">{values[-1] / 1000:.0f}s"
+    return f"{pct(values, p):.1f}ms"
 
 
 def growth(results: dict[int, dict[str, dict[str, list[float]]]]) -> None:
@@ -254,6 +293,9 @@ def main() -> None:
     ap.add_argument("--moto-runs", default="", help="moto's light,heavy,RunInstances runs per scale when fewer than"
                     " ec2d's, e.g. 1000:10,3,3/10000:3,1,2 (moto takes minutes a call at 10,000)")
     ap.add_argument("--read-timeout", type=int, default=600, help="seconds a call may take (botocore's: 60)")
+    ap.add_argument("--moto-budget", type=int, default=0,
+                    help="seconds a moto call may take: one cut off there is shown as a lower bound (>N s) and"
+                    " its ratio as an upper one (<x); moto's calls answering thousands then go last (see time_scale)")
     ap.add_argument("--quick", action="store_true", help="smoke run: scales 100,300, few runs")
     args = ap.parse_args()
     if args.quick:
@@ -261,7 +303,7 @@ def main() -> None:
     scales = [int(s) for s in args.scales.split(",")]
     data = Path(tempfile.mkdtemp(prefix="ec2dbench-"))
     servers = start_servers(data, args.ec2d_src, moto=not args.no_moto, read_timeout=args.read_timeout,
-                            ec2d=not args.moto_only)
+                            ec2d=not args.moto_only, moto_timeout=args.moto_budget or args.read_timeout)
     moto_runs = {int(k): [int(x) for x in v.split(",")] for k, v in
                  (part.split(":") for part in args.moto_runs.split("/") if part)}
     results: dict[int, dict[str, dict[str, list[float]]]] = {}
@@ -276,7 +318,9 @@ def main() -> None:
                 runs = (args.runs, args.heavy_runs, args.run_runs)
                 if t.server.name == "moto" and n in moto_runs:
                     runs = tuple(moto_runs[n])  # type: ignore[assignment]
-                results[n][t.server.name] = time_scale(t, *runs, only=tuple(c for c in args.calls.split(",") if c))
+                budget = args.moto_budget if t.server.name == "moto" and args.moto_budget else None
+                results[n][t.server.name] = time_scale(t, *runs, only=tuple(c for c in args.calls.split(",") if c),
+                                                       budget=budget)
                 print(f"# {t.server.name}: timed at {n}", file=sys.stderr, flush=True)
             table(n, results[n])
     finally:

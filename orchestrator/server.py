@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import logging
 import os
 import signal
@@ -295,5 +296,15 @@ async def _close_runtime(runtime: Runtime) -> None:
     await runtime.imds.close()
 
 
+# Python's cyclic GC runs a full collection about every 70,000 net allocations (thresholds 700,
+# 10, 10) once the objects that survived since the last one reach a quarter of the heap. Building
+# a large answer (DescribeInstances of 10,000: millions of dicts and strings) is exactly that, so
+# one answer paid for ~5 full collections, each walking the answer built so far: half its time at
+# 10,000 (bench/api_scale.py). A first generation of 50,000 makes full collections 70x rarer; the
+# young objects it holds before a collection are a few MB at most.
+GC_THRESHOLDS = (50_000, 10, 10)
+
+
 def serve(config: Config) -> None:
+    gc.set_threshold(*GC_THRESHOLDS)
     asyncio.run(run(config))

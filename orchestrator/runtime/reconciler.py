@@ -16,13 +16,13 @@ import asyncio
 import logging
 import time
 
+from orchestrator.domain.narrowing import Narrowing
 from orchestrator.domain.states import InstanceState
 from orchestrator.drivers.compute.driver import ALIVE, RECONNECTED
 from orchestrator.runtime import records as rec
 from orchestrator.runtime.ebs import Ebs
 from orchestrator.runtime.instances import Instances, Op
 from orchestrator.runtime.parts import Parts
-from orchestrator.store.sqlite import Record
 
 log = logging.getLogger("ec2d.runtime")
 S = InstanceState
@@ -60,46 +60,49 @@ class Reconciler:
         p = self.parts
         seen = self.store.get_setting(SEEN_RUNNING)  # read before this pass writes it again
         seen_at = float(seen) if seen else None
-        names = await self.jobs.call(p.compute.list_domains, f"{p.prefix}-i-")
+        alive = await self.jobs.call(self._alive_domains)
         known: set[str] = set()
         running = False
         for region in p.model.config.regions:
-            for r in self.store.list(rec.INSTANCE, region):
-                known.add(p.domain_name(r.id))
-                running = running or r.state == S.RUNNING
-                if not self.jobs.busy(r.id):
-                    await self._check(r, names, seen_at)
+            for instance_id, state in self.store.fields(rec.INSTANCE, (), region):  # (not the documents)
+                known.add(p.domain_name(instance_id))
+                running = running or state == S.RUNNING
+                if not self.jobs.busy(instance_id):
+                    await self._check(instance_id, S(state), alive, seen_at)
         if running:
             self.store.set_setting(SEEN_RUNNING, repr(self.store.now()))
-        for name in names:
+        for name in alive:
             if name not in known:
                 log.warning("removing domain %s that ec2d does not know", name)
                 await self.jobs.call(self.instances.discard_domain, name)
 
-    async def _check(self, r: Record, names: list[str], seen_at: float | None) -> None:
-        """One instance nothing is working on: start what its state still owes."""
+    def _alive_domains(self) -> dict[str, bool]:
+        """(worker thread) ec2d's instance domains, each with whether its QEMU runs the guest or
+        holds it paused (an I/O error, a suspend: the status checks and automatic recovery deal
+        with that, not a stop); one call for all, not a thread hop per instance."""
+        p = self.parts
+        return {name: p.compute.state(name) in ALIVE for name in p.compute.list_domains(f"{p.prefix}-i-")}
+
+    async def _check(self, instance_id: str, state: InstanceState, alive: dict[str, bool],
+                     seen_at: float | None) -> None:
+        """One instance nothing is working on: start what its state still owes (``alive``: see
+        :meth:`_alive_domains`)."""
         p, work = self.parts, self.instances
-        name = p.domain_name(r.id)
-        state = S(r.state)
+        name = p.domain_name(instance_id)
         if state in (S.PENDING, S.STOPPING, S.SHUTTING_DOWN):
-            if state == S.PENDING and name in names and await self._running(name):
-                work.run(r.id, work.adopt)  # finish the launch
+            if state == S.PENDING and alive.get(name):
+                work.run(instance_id, work.adopt)  # finish the launch
                 return
             op: Op = {S.PENDING: work.launch, S.STOPPING: lambda i: work.stop(i, True),
                       S.SHUTTING_DOWN: work.terminate}[state]
-            work.run(r.id, op)
+            work.run(instance_id, op)
         elif state == S.RUNNING:
-            if name not in names or not await self._running(name):
-                work.run(r.id, lambda i: work.domain_gone(i, "missing", seen_at))
-            elif r.id not in p.plugged:  # running before this process started
-                work.run(r.id, work.adopt)
-        elif state in (S.STOPPED, S.TERMINATED) and name in names:
+            if not alive.get(name):
+                work.run(instance_id, lambda i: work.domain_gone(i, "missing", seen_at))
+            elif instance_id not in p.plugged:  # running before this process started
+                work.run(instance_id, work.adopt)
+        elif state in (S.STOPPED, S.TERMINATED) and name in alive:
             await self.jobs.call(work.discard_domain, name)
-
-    async def _running(self, name: str) -> bool:
-        """The domain's QEMU runs the guest or holds it paused (an I/O error, a suspend: the
-        status checks and automatic recovery deal with that, not a stop)."""
-        return await self.jobs.call(self.parts.compute.state, name) in ALIVE
 
     async def _periodic(self) -> None:
         while True:
@@ -117,6 +120,6 @@ class Reconciler:
     def purge_terminated(self) -> None:
         cutoff = time.time() - rec.TERMINATED_VISIBLE_SECONDS
         for region in self.parts.model.config.regions:
-            for r in self.store.list(rec.INSTANCE, region):
+            for r in self.store.list(rec.INSTANCE, region, narrow=Narrowing(states=[str(S.TERMINATED)])):
                 if r.state == S.TERMINATED and r.updated_at < cutoff:
                     self.store.delete(r.id)

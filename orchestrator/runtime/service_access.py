@@ -58,7 +58,7 @@ def _via_nat(view: VpcView, nat_id: str, live: set[str], address: str) -> bool:
 def s3_access(view: VpcView) -> dict[str, tuple[str, ...]]:
     """``{S3 address: the source CIDRs of the VPC that may reach it}`` for every served region."""
     live = _live(view)
-    with_public_ip = sorted(nat_table(view).values())
+    with_public_ip = [(ip, ipaddress.IPv4Address(ip)) for ip in sorted(nat_table(view).values())]  # parsed once
     out: dict[str, tuple[str, ...]] = {}
     for region in view.regions:
         address = ved.s3_address(region)
@@ -72,7 +72,7 @@ def s3_access(view: VpcView) -> dict[str, tuple[str, ...]]:
                 allowed.append(cidr)
             elif view.igw is not None and target == view.igw.id:
                 net = ipaddress.IPv4Network(cidr)
-                allowed += [f"{ip}/32" for ip in with_public_ip if ipaddress.IPv4Address(ip) in net]
+                allowed += [f"{ip}/32" for ip, address_of in with_public_ip if address_of in net]
         out[address] = tuple(sorted(set(allowed)))
     return out
 

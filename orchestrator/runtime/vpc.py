@@ -13,6 +13,7 @@ from orchestrator.domain.prefix_lists import PREFIX_LIST, PrefixListState
 from orchestrator.domain.records import LOAD_BALANCER, NAT_GATEWAY
 from orchestrator.domain.states import ACTIVE
 from orchestrator.domain.vpc_peering import VPC_PEERING, VpcPeeringState
+from orchestrator.drivers.network import firewall as fw
 from orchestrator.drivers.network import routes
 from orchestrator.runtime import dhcp_state, endpoint_listeners, peering_state, service_access, vpc_state
 from orchestrator.runtime import records as rec
@@ -37,11 +38,11 @@ def read_view(parts: Parts, region: str, vpc: Record) -> VpcView:
         vpc=vpc,
         subnets={s.id: s for s in rec.subnets(store, region, vpc.id)},
         instances=instances,
-        enis={r.id: rec.attached_enis(store, r) for r in instances},
+        enis=rec.attached_enis_of(store, instances),
         groups=groups,
         route_tables=tables,
         igw=rec.attached_igw(store, region, vpc.id),
-        public_ips={r.id: rec.public_ip_of(store, r) for r in instances},
+        public_ips=rec.public_ips_of(store, region, instances),
         images={i: image for i in image_ids if (image := store.get(i)) is not None},
         tags={i: store.tags_of(i) for i in tagged},
         zone_ids={name: z.zone_id for name, z in zones.items() if z is not None},
@@ -218,17 +219,18 @@ class VpcNetworks:
         vpc = p.model.store.get(vpc_id)
         if vpc is None:
             return []  # the VPC is gone (its namespace with it)
-        try:
-            view = read_view(p, region, vpc)
+        net = p.networks[region]
+        try:  # (in a worker thread, as the tables below that grow with the VPC: with 10,000
+            # instances each takes a good part of a second that the event loop keeps serving)
+            view = await self.jobs.call(read_view, p, region, vpc)
         except Exception as exc:  # the store holds something the model cannot express: fail closed
             await self._lockdown(region, vpc_id, exc)
             raise
         await self.sync_firewall(region, view)
-        await self.jobs.call(p.networks[region].set_service_access, vpc_id, service_access.s3_access(view))
+        await self.jobs.call(lambda: net.set_service_access(vpc_id, service_access.s3_access(view)))
         options_set = p.model.store.get(vpc.data["DhcpOptionsId"]) if vpc.data["DhcpOptionsId"] != "default" else None
-        await self.jobs.call(p.networks[region].set_dhcp_options, vpc_id,
-                             dhcp_state.vpc_dhcp_options(vpc, options_set))
-        await self.jobs.call(p.networks[region].set_leases, vpc_id, vpc_state.leases(view))
+        await self.jobs.call(net.set_dhcp_options, vpc_id, dhcp_state.vpc_dhcp_options(vpc, options_set))
+        await self.jobs.call(lambda: net.set_leases(vpc_id, vpc_state.leases(view)))
         await self.jobs.call(p.networks[region].set_local_addresses, vpc_id, vpc_state.local_addresses(view),
                              vpc_state.host_records(view))
         await endpoint_listeners.sync_listeners(p, self.jobs, p.networks[region].netns_name(vpc_id), vpc_id,
@@ -257,12 +259,15 @@ class VpcNetworks:
         if p.firewall is None or p.model.store.get(vpc_id) is None:
             return
         net = p.networks[region]
-        try:
+        def model() -> tuple[list[fw.Port], dict[str, fw.SecurityGroup]]:  # (a worker thread: grows with the VPC)
+            nonlocal view
             if view is None:
                 vpc = p.model.store.get(vpc_id)
                 assert vpc is not None
                 view = read_view(p, region, vpc)
-            ports, groups = vpc_state.firewall_model(view, net.tap_name)
+            return vpc_state.firewall_model(view, net.tap_name)
+        try:
+            ports, groups = await self.jobs.call(model)
         except Exception as exc:  # the store holds something the model cannot express: fail closed
             await self._lockdown(region, vpc_id, exc)
             return

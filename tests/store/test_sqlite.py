@@ -144,6 +144,15 @@ def test_list_narrowed_count_by_and_tags_of_some(tmp_path: Path) -> None:
     assert store.count_by("volume", "Size", "r1") == [(3, 1)] and store.count_by("volume", "Size", "r2") == []
     with pytest.raises(ValueError):
         store.count_by("volume", "Nope")
+    seen: list[str] = []  # the totals walk an index holding the field, the state and the id: the
+    # documents are read once per distinct value (for the answer), not once per record
+    store._db.set_trace_callback(seen.append)
+    store.count_by("instance", "InstanceType", "r1", states=["pending"], skip_ids=["i-00000000"])
+    store.count_by("volume", "Size", "r1", skip_states=["deleted"], skip_ids=["vol-1"])
+    store._db.set_trace_callback(None)
+    plans = [" ".join(str(row[-1]) for row in store._db.execute("EXPLAIN QUERY PLAN " + sql).fetchall())
+             for sql in seen if sql.startswith("SELECT")]
+    assert len(plans) == 2 and "resources_instance_type" in plans[0] and "resources_size" in plans[1], plans
 
     some = store.tags_by_resource("instance", "r1", ["i-00000002", "i-00000009", "vol-00000001"])
     assert some == {"i-00000002": {"group": "g0", "team": "t0"}, "i-00000009": {"group": "g2", "team": "t1"}}
