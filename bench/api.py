@@ -47,16 +47,21 @@ def wait_port(port: int, timeout: float = 60) -> None:
 
 class Server:
     def __init__(self, name: str, argv: list[str], port: int, creds: Callable[[], dict[str, str]],
-                 read_timeout: int = 60, cwd: Path | None = None, retry: bool = True) -> None:
+                 read_timeout: float = 60, cwd: Path | None = None) -> None:
         self.name = name
         self.port = port
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd)
         wait_port(port)
-        creds_now = creds()
-        self.client = boto3.client(
-            "ec2", region_name="us-east-1", endpoint_url=f"http://127.0.0.1:{port}",
+        self.creds = creds()
+        self.client = self.make_client(read_timeout)
+
+    def make_client(self, read_timeout: float, retry: bool = True):
+        """An EC2 client of this server (``retry`` off: a call cut off at the read timeout is not
+        sent again)."""
+        return boto3.client(
+            "ec2", region_name="us-east-1", endpoint_url=f"http://127.0.0.1:{self.port}",
             config=BotoConfig(retries={"max_attempts": 1} if retry else {"total_max_attempts": 1},
-                              read_timeout=read_timeout), **creds_now,
+                              read_timeout=read_timeout), **self.creds,
         )
 
     def stop(self) -> None:

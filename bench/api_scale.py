@@ -60,10 +60,8 @@ class Timer:
         """``runs`` timings (after a warm-up call unless ``warm`` is off). A call the client cut
         off at its read timeout ends the series with :class:`AtLeast` ``cut_at_ms``: the server
         is still at it, so no further run of the call would be timed alone."""
-        if warm:
-            fn(-1)
         out: list[float] = []
-        for i in range(runs):
+        for i in [-1, *range(runs)] if warm else range(runs):  # (-1: the warm-up, not kept)
             try:
                 fn(i)
             except ReadTimeoutError:
@@ -71,7 +69,8 @@ class Timer:
                     raise
                 out.append(AtLeast(cut_at_ms))
                 break
-            out.append(self.local.ms)
+            if i >= 0:
+                out.append(self.local.ms)
         return out
 
 
@@ -82,11 +81,12 @@ class AtLeast(float):
 class Target:
     """One server under test, and what was made in it."""
 
-    def __init__(self, server: Server, image_id: str) -> None:
+    def __init__(self, server: Server, image_id: str, budget: float | None = None) -> None:
         self.server = server
-        self.c = server.client
+        self.c = server.client  # populating
+        self.tc = server.make_client(budget, retry=False) if budget else self.c  # the timed calls
         self.image_id = image_id
-        self.timer = Timer(self.c)
+        self.timer = Timer(self.tc)
         subnets = self.c.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
         self.subnets = sorted(s["SubnetId"] for s in subnets)
         self.instances: list[str] = []
@@ -94,8 +94,8 @@ class Target:
         self.zones = sorted(s["AvailabilityZone"] for s in subnets)
         self.batches = 0
 
-    def run(self, batch: int, count: int = 100) -> list[str]:
-        r = self.c.run_instances(ImageId=self.image_id, MinCount=count, MaxCount=count,
+    def run(self, batch: int, count: int = 100, timed: bool = False) -> list[str]:
+        r = (self.tc if timed else self.c).run_instances(ImageId=self.image_id, MinCount=count, MaxCount=count,
                                  InstanceType=TYPES[batch % len(TYPES)],
                                  SubnetId=self.subnets[batch % len(self.subnets)])
         return [i["InstanceId"] for i in r["Instances"]]
@@ -150,7 +150,7 @@ def tags_of(kind: str, group: int) -> list[dict[str, str]]:
 
 def calls(t: Target, rng: random.Random) -> list[tuple[str, bool, Callable[[int], object]]]:
     """(name, heavy, call): heavy calls answer thousands of items and get fewer runs."""
-    c = t.c
+    c = t.tc
     n_groups = len(t.instances) // 10
     return [
         ("DescribeInstances (all)", True, lambda i: c.describe_instances()),
@@ -173,23 +173,24 @@ def calls(t: Target, rng: random.Random) -> list[tuple[str, bool, Callable[[int]
     ]
 
 
-def time_scale(t: Target, runs: int, heavy_runs: int, run_runs: int,
-               only: tuple[str, ...] = (), budget: float | None = None) -> dict[str, list[float]]:
-    """Each call's timings. ``budget`` (seconds, the client's read timeout): the calls answering
-    thousands go last, without a warm-up, and one cut off at the budget is recorded as a lower
-    bound. The server keeps working on a cut-off request, and its threads share one GIL, so with
-    k such requests still running a later call has at least 1/(k+1) of the interpreter: its
-    bound is the budget / (k+1)."""
+def time_scale(t: Target, runs: int, heavy_runs: int, run_runs: int, only: tuple[str, ...] = (),
+               budget: float | None = None, before: dict[str, list[float]] | None = None) -> dict[str, list[float]]:
+    """Each call's timings. ``budget`` (seconds, the client's read timeout): the calls go from the
+    fastest to the slowest at the previous scale (``before``; unknown: the calls answering
+    thousands last), those that took over a second there without a warm-up, and a call cut off at
+    the budget is recorded as a lower bound. The server keeps working on a cut-off request, and
+    its threads share one GIL, so with k such requests still running a later call has at least
+    1/(k+1) of the interpreter: its bound is the budget / (k+1)."""
     rng = random.Random(7)
     out = {}
     cut = 0
     chosen = [c for c in calls(t, rng) if not only or c[0].startswith(only)]
-    if budget is not None:
-        chosen.sort(key=lambda c: c[1])  # light calls first: timed before any request runs away
+    if budget is not None:  # timed before any request runs away
+        chosen.sort(key=lambda c: pct(before[c[0]], 50) if before and c[0] in before else float(c[1]) * 1e9)
     for name, heavy, fn in chosen:
-        bounded = budget is not None and heavy
-        out[name] = t.timer.measure(fn, heavy_runs if heavy else runs, warm=not bounded,
-                                    cut_at_ms=budget * 1000 / (cut + 1) if bounded else None)
+        slow = heavy if not before or name not in before else pct(before[name], 50) > 1000
+        out[name] = t.timer.measure(fn, heavy_runs if heavy else runs, warm=budget is None or not slow,
+                                    cut_at_ms=budget * 1000 / (cut + 1) if budget is not None else None)
         cut += isinstance(out[name][-1], AtLeast)
         print(f"#   {t.server.name} {name}: p50 {shown(out[name], 50)} p99 {shown(out[name], 99)}",
               file=sys.stderr, flush=True)  # as it comes: a long run shows what it has
@@ -198,14 +199,14 @@ def time_scale(t: Target, runs: int, heavy_runs: int, run_runs: int,
 
     def run(i: int) -> None:
         t.batches += 1
-        t.instances.extend(t.run(t.batches))
+        t.instances.extend(t.run(t.batches, timed=True))
     out["RunInstances MaxCount=100"] = t.timer.measure(run, run_runs)
     t.wait_settled()
     return out
 
 
 def start_servers(data: Path, src: Path, moto: bool = True, read_timeout: int = 600,
-                  ec2d: bool = True, moto_timeout: int = 600) -> list[Server]:
+                  ec2d: bool = True) -> list[Server]:
     """ec2d runs the code under ``src`` (default: this checkout), moto the installed moto_server."""
     ec2d_port, moto_port = free_port(), free_port()
     os.environ["PYTHONPATH"] = str(src)
@@ -223,7 +224,7 @@ def start_servers(data: Path, src: Path, moto: bool = True, read_timeout: int = 
     if moto:
         servers.append(Server("moto", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)],
                               moto_port, lambda: {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"},
-                              moto_timeout, retry=moto_timeout == read_timeout))  # a cut-off call is not sent again
+                              read_timeout))
     return servers
 
 
@@ -263,7 +264,7 @@ def table(n: int, results: dict[str, dict[str, list[float]]]) -> None:
 def shown(values: list[float], p: float) -> str:
     """A percentile as printed: ``>N s`` when the call was cut off (its only figure is a bound)."""
     if values and isinstance(values[-1], AtLeast):
-        return f">{values[-1] / 1000:.0f}s"
+        return f">{values[-1] / 1000:.0f}s" if values[-1] >= 10_000 else f">{values[-1]:.0f}ms"
     return f"{pct(values, p):.1f}ms"
 
 
@@ -275,8 +276,15 @@ def growth(results: dict[int, dict[str, dict[str, list[float]]]]) -> None:
         names = list(results[lo])
         print(f"{'call':<38}" + "".join(f" {name:>7}" for name in names))
         for call in results[lo][names[0]]:
-            g = [pct(results[hi][s][call], 50) / pct(results[lo][s][call], 50) for s in names]
-            print(f"{call:<38}" + "".join(f" {x:6.1f}x" for x in g))
+            cells = []
+            for server in names:
+                low, high = results[lo][server].get(call), results[hi][server].get(call)
+                if not low or not high or isinstance(low[-1], AtLeast):
+                    cells.append(f" {'-':>7}")
+                    continue
+                bound = ">" if isinstance(high[-1], AtLeast) else ""
+                cells.append(f" {bound + format(pct(high, 50) / pct(low, 50), '.1f') + 'x':>7}")
+            print(f"{call:<38}" + "".join(cells))
 
 
 def main() -> None:
@@ -293,7 +301,7 @@ def main() -> None:
     ap.add_argument("--moto-runs", default="", help="moto's light,heavy,RunInstances runs per scale when fewer than"
                     " ec2d's, e.g. 1000:10,3,3/10000:3,1,2 (moto takes minutes a call at 10,000)")
     ap.add_argument("--read-timeout", type=int, default=600, help="seconds a call may take (botocore's: 60)")
-    ap.add_argument("--moto-budget", type=int, default=0,
+    ap.add_argument("--moto-budget", type=float, default=0,
                     help="seconds a moto call may take: one cut off there is shown as a lower bound (>N s) and"
                     " its ratio as an upper one (<x); moto's calls answering thousands then go last (see time_scale)")
     ap.add_argument("--quick", action="store_true", help="smoke run: scales 100,300, few runs")
@@ -303,12 +311,13 @@ def main() -> None:
     scales = [int(s) for s in args.scales.split(",")]
     data = Path(tempfile.mkdtemp(prefix="ec2dbench-"))
     servers = start_servers(data, args.ec2d_src, moto=not args.no_moto, read_timeout=args.read_timeout,
-                            ec2d=not args.moto_only, moto_timeout=args.moto_budget or args.read_timeout)
+                            ec2d=not args.moto_only)
     moto_runs = {int(k): [int(x) for x in v.split(",")] for k, v in
                  (part.split(":") for part in args.moto_runs.split("/") if part)}
     results: dict[int, dict[str, dict[str, list[float]]]] = {}
     try:
-        targets = [Target(s, image_of(s)) for s in servers]
+        targets = [Target(s, image_of(s), args.moto_budget if s.name == "moto" and args.moto_budget else None)
+                   for s in servers]
         for n in scales:
             results[n] = {}
             for t in targets:
@@ -319,8 +328,9 @@ def main() -> None:
                 if t.server.name == "moto" and n in moto_runs:
                     runs = tuple(moto_runs[n])  # type: ignore[assignment]
                 budget = args.moto_budget if t.server.name == "moto" and args.moto_budget else None
+                before = results[scales[scales.index(n) - 1]].get(t.server.name) if scales.index(n) else None
                 results[n][t.server.name] = time_scale(t, *runs, only=tuple(c for c in args.calls.split(",") if c),
-                                                       budget=budget)
+                                                       budget=budget, before=before)
                 print(f"# {t.server.name}: timed at {n}", file=sys.stderr, flush=True)
             table(n, results[n])
     finally:

@@ -146,6 +146,7 @@ class Ec2d:
 
         from orchestrator import server
         from orchestrator.api.app import make_app
+        getattr(server, "tune_process", lambda: None)()  # as ``ec2d serve`` runs (older checkouts: none)
         self.runtime = server.fake_runtime(self.backend)
         self.runtime.parts.imds = daemon_metadata_service(server)
         self.runtime.parts.open_listener = self._open_listener

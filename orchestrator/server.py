@@ -305,6 +305,11 @@ async def _close_runtime(runtime: Runtime) -> None:
 GC_THRESHOLDS = (50_000, 10, 10)
 
 
-def serve(config: Config) -> None:
+def tune_process() -> None:
+    """The daemon's process-wide settings (``serve`` applies them; in-process benches too)."""
     gc.set_threshold(*GC_THRESHOLDS)
+
+
+def serve(config: Config) -> None:
+    tune_process()
     asyncio.run(run(config))

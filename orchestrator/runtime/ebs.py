@@ -306,8 +306,9 @@ class Ebs:
         return self._recover([snap for snap in self.store.list(rec.SNAPSHOT) if snap.state == "pending"])
 
     async def _recover(self, pending: list[Record]) -> None:
+        files = set(await self.jobs.call(self.storage.list_volumes))  # once (not once per volume: O(n^2))
         for vol in self.store.list(rec.VOLUME):
-            await self._recover_volume(vol)
+            await self._recover_volume(vol, vol.id in files)
         for snap in pending:
             sealed = await self.jobs.call(self.storage.layer_sealed, snap.id)
             complete_snapshot(self.store, snap.id, None if sealed
@@ -317,11 +318,11 @@ class Ebs:
                 self._settle_image(image)
         await self.collect_garbage()
 
-    async def _recover_volume(self, vol: Record) -> None:
+    async def _recover_volume(self, vol: Record, listed: bool) -> None:
+        """``listed``: the volume's files were there when recovery listed them."""
         atts = list(vol.data.get("Attachments") or [])
-        present = vol.id in await self.jobs.call(self.storage.list_volumes)
         if vol.state == "creating" and not atts:
-            if present:  # its files were made (by now, or before the restart)
+            if listed or vol.id in await self.jobs.call(self.storage.list_volumes):  # made (by now, or before)
                 with contextlib.suppress(StateConflict):  # its own create job settled it first
                     rec.move_volume(self.store, vol.id, V.CREATING, V.AVAILABLE)
             else:

@@ -36,9 +36,6 @@ S = InstanceState
 # reads
 
 
-_IDS_PER_READ = 5000  # well under SQLite's limit of bound variables per statement
-
-
 def _eni_ids(instance: Record) -> list[str]:
     return [instance.data["NetworkInterfaceId"], *(instance.data.get("SecondaryEnis") or [])]
 
@@ -50,10 +47,7 @@ def attached_enis(store: Store, instance: Record) -> list[Record]:
 
 def attached_enis_of(store: Store, instances: Sequence[Record]) -> dict[str, list[Record]]:
     """:func:`attached_enis` of each of ``instances``, read in a few queries (not one per ENI)."""
-    wanted = [eni_id for r in instances for eni_id in _eni_ids(r)]
-    found: dict[str, Record] = {}
-    for at in range(0, len(wanted), _IDS_PER_READ):
-        found.update((e.id, e) for e in store.list(ENI, ids=wanted[at:at + _IDS_PER_READ]))
+    found = {e.id: e for e in store.list(ENI, ids=[eni_id for r in instances for eni_id in _eni_ids(r)])}
     return {r.id: [found[i] for i in _eni_ids(r) if i in found] for r in instances}
 
 

@@ -416,11 +416,9 @@ class Related:
 
 
 def related(backend: Backend, region: str, records: Sequence[Record[InstanceData]]) -> Related:
-    wanted = [m["VolumeId"] for r in records for m in r.data["BlockDeviceMappings"]]
-    enis = [r.data["NetworkInterfaceId"] for r in records]
-    few = len(records) <= 100  # by id; more: the region's whole table in one read
-    volumes = backend.store.list(VOLUME, region, wanted if few else None)
-    interfaces = backend.store.list(ENI, region, enis if few else None)
+    # by id: only what the answer shows (the region's whole tables grow with every volume and ENI)
+    volumes = backend.store.list(VOLUME, region, [m["VolumeId"] for r in records for m in r.data["BlockDeviceMappings"]])
+    interfaces = backend.store.list(ENI, region, [r.data["NetworkInterfaceId"] for r in records])
     eips: dict[str, Record] = {}
     for e in backend.store.list(EIP, region):
         if e.data.get("NetworkInterfaceId"):

@@ -86,6 +86,9 @@ class Record(Generic[D]):
     version: int = 1
 
 
+IDS_PER_READ = 5000  # ids asked in one statement (SQLite allows 32,766 bound variables)
+
+
 def _row(row: sqlite3.Row) -> Record:
     return Record(
         id=row["id"],
@@ -343,6 +346,10 @@ class Store:
             wanted = list(ids)
             if not wanted:
                 return []
+            if len(wanted) > IDS_PER_READ:  # SQLite bounds the variables of one statement
+                parts = [self.list(type, region, wanted[at:at + IDS_PER_READ], narrow)
+                         for at in range(0, len(wanted), IDS_PER_READ)]
+                return sorted((r for part in parts for r in part), key=lambda r: (r.created_at, r.id))
             sql += f" AND id IN ({','.join('?' * len(wanted))})"
             args.extend(wanted)
         if narrow:

@@ -185,7 +185,7 @@ def test_a_pass_looks_at_all_domains_at_once_and_never_writes_over_a_newer_check
         hops: list[list[str]] = []
         observe = runtime.status_checks._observe
 
-        def counted(ids: list[str]):
+        def counted(ids: dict[str, bool]):
             hops.append(sorted(ids))
             return observe(ids)
         runtime.status_checks._observe = counted
@@ -198,7 +198,7 @@ def test_a_pass_looks_at_all_domains_at_once_and_never_writes_over_a_newer_check
         assert status(backend, a)[0] == status(backend, b)[0] == "impaired"
         clock.advance(1)
 
-        def meanwhile(ids: list[str]):  # b's check moves on after the look (say, a reboot began)
+        def meanwhile(ids: dict[str, bool]):  # b's check moves on after the look (say, a reboot began)
             seen = counted(ids)
             r = backend.store.get(b)
             r.data["SystemCheck"] = {**r.data["SystemCheck"], "Status": "initializing", "Reason": None}

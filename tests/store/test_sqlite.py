@@ -176,3 +176,20 @@ def test_reads_by_id_use_the_ids_not_a_scan(tmp_path: Path) -> None:
         plan = " ".join(str(row[-1]) for row in store._db.execute("EXPLAIN QUERY PLAN " + sql).fetchall())
         assert "tags_region" not in plan and "resources_type_region" not in plan, (sql, plan)
         assert "sqlite_autoindex" in plan, (sql, plan)
+
+
+def test_list_by_many_ids_reads_them_in_parts_oldest_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """More ids than one statement may bind are read in parts; the answer is the same records,
+    oldest first, as one read would give."""
+    from orchestrator.store import sqlite
+    store = Store(tmp_path / "s.db", check_records=False)
+    for n in range(7):
+        store.insert(Record(id=f"eni-{n}", type="network-interface", region="r1", state="available", data={}))
+    wanted = ["eni-6", "eni-0", "eni-3", "eni-9", "eni-5", "eni-1"]
+    whole = [r.id for r in store.list("network-interface", "r1", wanted)]
+    monkeypatch.setattr(sqlite, "IDS_PER_READ", 2)
+    seen: list[str] = []
+    store._db.set_trace_callback(seen.append)
+    assert [r.id for r in store.list("network-interface", "r1", wanted)] == whole == [
+        "eni-0", "eni-1", "eni-3", "eni-5", "eni-6"]
+    assert len([sql for sql in seen if sql.startswith("SELECT")]) == 3
