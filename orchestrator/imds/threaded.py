@@ -27,7 +27,6 @@ tens of ms. While the server runs the process's switch interval is :data:`SWITCH
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import sys
 import threading
@@ -41,20 +40,6 @@ from .tokens import TokenStore
 T = TypeVar("T")
 
 SWITCH_INTERVAL = 0.0005  # seconds; the longest a metadata request waits for the GIL at each step
-THREAD_NICE = -5  # the service thread's priority, relative to the daemon's (which keeps its own)
-
-
-def raise_priority(by: int = THREAD_NICE) -> bool:
-    """Move the calling thread's scheduling priority by ``by`` nice levels (Linux sets it per
-    thread): when the host's CPUs are busy, a guest's request is served as soon as it arrives
-    instead of waiting for the API's and the runtime's threads to use up their time slices. Needs
-    root (EPERM otherwise: the thread keeps the process's priority); whether it was set."""
-    tid = threading.get_native_id()
-    try:
-        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + by)
-    except OSError:
-        return False
-    return True
 
 
 class ThreadedIMDSServer:
@@ -72,7 +57,6 @@ class ThreadedIMDSServer:
         self.app = self.server.app
 
     def _run(self) -> None:
-        raise_priority()
         asyncio.set_event_loop(self._loop)
         self._loop.run_forever()
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import http.client
-import os
 import sys
 import threading
 from dataclasses import replace
@@ -16,7 +15,7 @@ from imds_testlib import SERVERS, loopback_server, role_credentials, run, sample
 
 from orchestrator.imds.model import IamRole
 from orchestrator.imds.server import IMDSServer
-from orchestrator.imds.threaded import SWITCH_INTERVAL, THREAD_NICE, ThreadedIMDSServer
+from orchestrator.imds.threaded import SWITCH_INTERVAL, ThreadedIMDSServer
 
 TTL = "X-aws-ec2-metadata-token-ttl-seconds"
 TOKEN = "X-aws-ec2-metadata-token"
@@ -116,22 +115,5 @@ def test_the_gil_switch_interval_is_short_while_serving() -> None:
         async with ThreadedIMDSServer():
             assert sys.getswitchinterval() == min(before, SWITCH_INTERVAL)
         assert sys.getswitchinterval() == before
-
-    run(body())
-
-
-def _nice_of(tid: int) -> int:
-    stat = open(f"/proc/self/task/{tid}/stat").read()
-    return int(stat.rsplit(")", 1)[1].split()[16])  # field 19: nice
-
-
-@pytest.mark.skipif(os.geteuid() != 0, reason="raising a thread's priority needs root")
-def test_the_service_thread_runs_at_a_higher_priority_than_the_daemon() -> None:
-    async def body() -> None:
-        async with ThreadedIMDSServer() as server:
-            thread = server._thread
-            assert thread is not None and thread.native_id is not None
-            assert _nice_of(thread.native_id) == _nice_of(threading.get_native_id()) + THREAD_NICE
-        assert _nice_of(threading.get_native_id()) == os.getpriority(os.PRIO_PROCESS, 0)  # the caller's is left
 
     run(body())
