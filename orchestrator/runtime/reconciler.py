@@ -121,5 +121,5 @@ class Reconciler:
         cutoff = time.time() - rec.TERMINATED_VISIBLE_SECONDS
         for region in self.parts.model.config.regions:
             for r in self.store.list(rec.INSTANCE, region, narrow=Narrowing(states=[str(S.TERMINATED)])):
-                if r.state == S.TERMINATED and r.updated_at < cutoff:
+                if r.updated_at < cutoff:
                     self.store.delete(r.id)

@@ -26,8 +26,9 @@ log = logging.getLogger("ec2d.runtime")
 S = InstanceState
 
 
-def auto_recovery(data: dict) -> bool:
-    return (data.get("MaintenanceOptions") or {}).get("AutoRecovery", "default") != "disabled"
+def auto_recovery(options: dict | None) -> bool:
+    """Whether an instance's ``MaintenanceOptions`` let automatic recovery reset its domain."""
+    return (options or {}).get("AutoRecovery", "default") != "disabled"
 
 
 class StatusChecks:
@@ -66,7 +67,7 @@ class StatusChecks:
             if instance_id not in seen:
                 continue  # gone: the reconciler's and the lifecycle events' business
             after, action = checks.assess(before, seen[instance_id], now, self.policy,
-                                          auto_recovery({"MaintenanceOptions": options}))
+                                          auto_recovery(options))
             if after != before or action is not None:
                 await self._apply(instance_id, before, after, action)
 
