@@ -18,6 +18,9 @@ from typing import Any
 # the credentials leaf, so it must be cheap (cache and rotate inside it, at least 5 minutes before
 # Expiration) and must not block.
 CredentialsProvider = Callable[[], Mapping[str, Any]]
+# What the provider would return, when that is known at once (no store, no lock, no minting: it runs
+# on the service's event loop), else None: the provider is then called off the loop.
+CachedCredentials = Callable[[], Mapping[str, Any] | None]
 
 HTTP_TOKENS = ("optional", "required")
 HTTP_ENDPOINT = ("enabled", "disabled")
@@ -58,6 +61,7 @@ class IamRole:
 
     name: str
     credentials: CredentialsProvider
+    cached_credentials: CachedCredentials | None = None
     instance_profile_arn: str | None = None  # default arn:aws:iam::<account>:instance-profile/<name>
     instance_profile_id: str = "AIPAEC2DINSTANCEPROFILE"
     last_updated: datetime | None = None  # iam/info LastUpdated; default: the launch time

@@ -36,7 +36,7 @@ from aiohttp import web
 
 from .model import InstanceMetadata
 from .tokens import MAX_TTL, MIN_TTL, TokenStore
-from .tree import ALL_VERSIONS, TEXT, Lazy, TreeCache, locate, produce, split_path
+from .tree import ALL_VERSIONS, TEXT, Lazy, TreeCache, locate, peek, produce, split_path
 
 log = logging.getLogger("ec2d.imds")
 
@@ -226,8 +226,9 @@ def make_app(resolver: Resolver, *, tokens: TokenStore | None = None) -> web.App
         elif options.http_tokens == "required":
             return _error(401)
         found = locate(lambda: trees.get(md), request.path)
-        # a produced leaf (credentials) may mint and so write to the store: never on the loop
-        answer = await asyncio.to_thread(produce, found) if isinstance(found, Lazy) else found
+        # a produced leaf (credentials) may mint and so write to the store: never on the loop,
+        # unless its text is at hand (the set already served, known to be still bound)
+        answer = (peek(found) or await asyncio.to_thread(produce, found)) if isinstance(found, Lazy) else found
         if answer.status != 200:
             return _error(answer.status)
         return web.Response(

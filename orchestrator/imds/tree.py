@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from .model import CredentialsProvider, InstanceMetadata, NetworkInterface
+from .model import CachedCredentials, CredentialsProvider, InstanceMetadata, NetworkInterface
 
 # Served under every one of these and under "latest"; sorted, "latest" last (imds.md §2).
 VERSIONS: tuple[str, ...] = (
@@ -59,6 +59,8 @@ class Lazy:
     """A leaf whose text is produced when requested (e.g. rotating credentials)."""
 
     produce: Callable[[], str]
+    # the same text when it is at hand without blocking, else None: tried first, on the server's loop
+    peek: Callable[[], str | None] | None = None
 
 
 Leaf = str | bytes | Lazy
@@ -153,7 +155,16 @@ def _json(data: Mapping[str, Any]) -> str:
 def credentials_json(provider: CredentialsProvider, default_updated: datetime) -> str:
     """The credentials document; a provider answering a ``Code`` other than Success (a role EC2 may
     not assume: ``AssumeRoleUnauthorizedAccess``) gives that code, its message and no keys."""
-    creds = provider()
+    return render_credentials(provider(), default_updated)
+
+
+def cached_credentials_json(cached: CachedCredentials | None) -> str | None:
+    """:func:`credentials_json` of what ``cached`` has at hand, None when it has nothing."""
+    creds = cached() if cached is not None else None
+    return render_credentials(creds, datetime.now(UTC)) if creds is not None else None
+
+
+def render_credentials(creds: Mapping[str, Any], default_updated: datetime) -> str:
     code = creds.get("Code", "Success")
     if code != "Success":
         return _json({"Code": code, "Message": creds.get("Message", ""),
@@ -303,12 +314,13 @@ def build_meta_data(md: InstanceMetadata) -> Directory:
                 "InstanceProfileId": role.instance_profile_id,
             }
         )
-        provider = role.credentials
+        provider, cached = role.credentials, role.cached_credentials
         children["iam"] = Directory(
             {
                 "info": info,
                 "security-credentials": Directory(
-                    {role.name: Lazy(lambda: credentials_json(provider, datetime.now(UTC)))}
+                    {role.name: Lazy(lambda: credentials_json(provider, datetime.now(UTC)),
+                                     peek=lambda: cached_credentials_json(cached))}
                 ),
             }
         )
@@ -404,6 +416,12 @@ def locate(tree: Directory | Callable[[], Directory], path: str) -> Answer | Laz
 def produce(leaf: Lazy) -> Answer:
     """The answer of a `Lazy` leaf (its text, produced now)."""
     return _leaf_answer(leaf)
+
+
+def peek(leaf: Lazy) -> Answer | None:
+    """The answer of a `Lazy` leaf when its text is at hand without blocking, else None."""
+    text = leaf.peek() if leaf.peek is not None else None
+    return Answer(200, text.encode(), TEXT) if text is not None else None
 
 
 def resolve(tree: Directory | Callable[[], Directory], path: str) -> Answer:

@@ -48,6 +48,10 @@ class InstanceRoles(Protocol):
     def credentials(self, instance_id: str) -> dict[str, object]:
         """The role's current credentials (IMDS fields), or ``{"Code": <not Success>, ...}``."""
 
+    def peek(self, instance_id: str) -> dict[str, object] | None:
+        """What :meth:`credentials` would answer now, when that is known without blocking (it runs
+        on the metadata service's loop), else None."""
+
     def revoke(self, instance_id: str) -> None:
         """End every role session of the instance (stop, terminate, profile removed)."""
 

@@ -81,7 +81,7 @@ class Reconciler:
         holds it paused (an I/O error, a suspend: the status checks and automatic recovery deal
         with that, not a stop); one call for all, not a thread hop per instance."""
         p = self.parts
-        return {name: p.compute.state(name) in ALIVE for name in p.compute.list_domains(f"{p.prefix}-i-")}
+        return {name: power in ALIVE for name, power in p.compute.states(f"{p.prefix}-i-").items()}
 
     async def _check(self, instance_id: str, state: InstanceState, alive: dict[str, bool],
                      seen_at: float | None) -> None:

@@ -386,7 +386,8 @@ def iam_role(roles: InstanceRoles | None, rec: Record) -> IamRole | None:
     if roles is None or found is None:
         return None
     name, arn, profile_id, since = found
-    return IamRole(name=name, credentials=lambda iid=rec.id: roles.credentials(iid), instance_profile_arn=arn,
+    return IamRole(name=name, credentials=lambda iid=rec.id: roles.credentials(iid),
+                   cached_credentials=lambda iid=rec.id: roles.peek(iid), instance_profile_arn=arn,
                    instance_profile_id=profile_id, last_updated=since)
 
 

@@ -8,6 +8,11 @@ session name = the instance id, owner = the instance), lasting ``Config.role_cre
 treats sets expiring within 20 min as an IMDS outage, so none is served that close); the old set stays valid until its
 own expiration. Every set of an instance is revoked (``sessions.revoke``) when its profile is
 disassociated or replaced and when the instance leaves ``running`` (``runtime.records.move_instance``).
+The metadata service first asks :meth:`InstanceRoleCredentials.peek`, which answers from memory on
+its own loop, without the store: the set last served (a revocation drops it), while no write of an
+IAM record (``Store.own_bumps("iam")``) came after the store reads that verified it, and not yet due
+for rotation; else it asks :meth:`InstanceRoleCredentials.credentials` off its loop, which reads
+and verifies the binding in the store.
 A role whose trust policy does not let EC2 assume it gets EC2's ``AssumeRoleUnauthorizedAccess``
 document (no keys). Times are the store's clock.
 """
@@ -15,8 +20,9 @@ document (no keys). Times are the store's clock.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from orchestrator.domain import errors
 from orchestrator.domain.lifecycle import PROFILE_ATTACHED
@@ -62,6 +68,7 @@ class _Served:
     role_id: str
     issued: sessions.Issued
     last_updated: float
+    verified: int  # this process's IAM writes (``Store.own_bumps``) before the reads that found it bound
 
     def document(self) -> dict[str, object]:
         i = self.issued
@@ -74,8 +81,25 @@ class InstanceRoleCredentials:
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
-        self._served: dict[str, _Served] = {}
+        self._served: dict[str, _Served] = {}  # only sets of a binding no revocation has ended
         self._lock = threading.RLock()
+        self._revocations = itertools.count(1)
+        self._revoked = 0  # the last value drawn from _revocations (each draw is atomic)
+
+    def _fresh(self, served: _Served, now: float) -> bool:
+        lifetime = int(self.backend.config.role_credential_seconds)
+        return served.issued.expiration - now > refresh_margin(lifetime)
+
+    def _keep(self, instance_id: str, served: _Served, seen: int) -> bool:
+        """Keep ``served`` as the instance's set, unless a revocation (of any instance: which one is
+        not known) came after ``seen``, read before the store reads that verified it. Then its pop
+        may have come before this keep: the set is dropped again, and False."""
+        self._served[instance_id] = served
+        if self._revoked == seen:
+            return True
+        if self._served.get(instance_id) is served:
+            self._served.pop(instance_id, None)
+        return False
 
     def role_of(self, instance: Record) -> tuple[Record, Record] | None:
         """(instance profile, role) attached to the instance, None without a profile or role."""
@@ -105,7 +129,19 @@ class InstanceRoleCredentials:
         found = self.role_of(instance)
         return found[1] if found is not None else None
 
+    def peek(self, instance_id: str) -> dict[str, object] | None:
+        """What :meth:`credentials` would answer now, when memory alone tells (never blocks: no
+        store, no lock): the set last served, still bound as far as every revocation and IAM write
+        since its verification says, and not due for rotation. None: ask :meth:`credentials`."""
+        served = self._served.get(instance_id)
+        if (served is None or served.verified != self.backend.store.own_bumps("iam")
+                or not self._fresh(served, self.backend.store.clock())):
+            return None
+        return served.document()
+
     def credentials(self, instance_id: str) -> dict[str, object]:
+        seen = self._revoked  # before the reads: a revocation after them is caught by _keep
+        stamp = self.backend.store.own_bumps("iam")  # an IAM write after them ends peek's use of the set
         now = self.backend.store.clock()
         role = self._bound_role(instance_id)
         if role is None:  # detached (or stopping) since the metadata table was built: no keys
@@ -114,8 +150,9 @@ class InstanceRoleCredentials:
         lifetime = int(self.backend.config.role_credential_seconds)
         with self._lock:  # one minting per instance at a time (never taken while holding the store)
             served = self._served.get(instance_id)
-            if (served is not None and served.role_id == role.id
-                    and served.issued.expiration - now > refresh_margin(lifetime)):
+            if served is not None and served.role_id == role.id and self._fresh(served, now):
+                if served.verified != stamp and not self._keep(instance_id, replace(served, verified=stamp), seen):
+                    return self.credentials(instance_id)  # (verified again just now: peek may serve it again)
                 return served.document()
             try:
                 issued = assume.for_service(self.backend, role.data["RoleName"], SERVICE, session_name=instance_id,
@@ -129,12 +166,16 @@ class InstanceRoleCredentials:
             if again is None or again.id != role.id:  # revoked while minting: this set must not live on
                 self.revoke(instance_id)
                 return self.credentials(instance_id)
-            served = _Served(role.id, issued, now)
-            self._served[instance_id] = served
+            served = _Served(role.id, issued, now, stamp)
+            if not self._keep(instance_id, served, seen):  # maybe revoked after `again`: ask the store again
+                return self.credentials(instance_id)
             return served.document()
 
     def revoke(self, instance_id: str) -> None:
         """End the instance's role sessions (called by the runtime inside store transactions: takes
-        no lock of its own, so it never waits on a minting that waits on the store)."""
+        no lock of its own, so it never waits on a minting that waits on the store). The counter
+        moves first, so a set verified before this revocation and kept after its pop is dropped by
+        :meth:`_keep`."""
+        self._revoked = next(self._revocations)
         self._served.pop(instance_id, None)
         sessions.revoke(self.backend.store, owner=instance_id)

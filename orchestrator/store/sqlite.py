@@ -131,6 +131,7 @@ class Store:
                 secure_file(self.path + suffix)
         # what `generations` read, under the commit count it saw (`_commits_seen`)
         self._generations_seen: dict[tuple[str, ...], tuple[tuple[int, int], tuple[int, ...]]] = {}
+        self._own_bumps: dict[str, int] = {}  # `own_bumps`: this object's writes per family
 
     # -- plumbing -----------------------------------------------------------------------------
     def _migrate(self) -> None:
@@ -302,6 +303,15 @@ class Store:
             self._generations_seen[families] = (seen, found)
             return found
 
+    def own_bumps(self, family: str) -> int:
+        """How many writes of ``family`` (:data:`GENERATION_FAMILIES`, :data:`TAGS_GENERATION`) this
+        Store object has begun, read without the store's lock: the stamp of a cache on a path that
+        must never wait for the store (the metadata service's credential leaves). It misses what
+        other processes write (:meth:`generation` sees those), and counts a write when it is made,
+        before its commit (a rolled-back one too), so an entry stamped with it before its reads is
+        never older than its stamp."""
+        return self._own_bumps.get(family, 0)
+
     def _commits_seen(self) -> tuple[int, int]:
         """What changes with every commit: SQLite's ``data_version`` (commits by other connections,
         of any process) and this connection's own row changes. Asked of SQLite, not read from the
@@ -315,8 +325,8 @@ class Store:
             if rtype is not None and rtype.startswith(prefix):
                 self._bump_family(db, family)
 
-    @staticmethod
-    def _bump_family(db: sqlite3.Connection, family: str) -> None:
+    def _bump_family(self, db: sqlite3.Connection, family: str) -> None:
+        self._own_bumps[family] = self._own_bumps.get(family, 0) + 1  # under the store's lock
         db.execute("INSERT INTO settings (key, value) VALUES (?, '1') ON CONFLICT (key)"
                    " DO UPDATE SET value = CAST(value AS INTEGER) + 1", (f"generation.{family}",))
 

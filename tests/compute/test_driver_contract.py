@@ -55,6 +55,16 @@ def test_spawn_state_list(driver: ComputeDriver, prefix: str) -> None:
     assert driver.tap_names(name) == ["ec2dtc0"]
 
 
+def test_states_of_every_domain_at_once(driver: ComputeDriver, prefix: str) -> None:
+    assert driver.states(prefix) == {}
+    driver.spawn(make_config(prefix + "a"))
+    driver.spawn(make_config(prefix + "b"))
+    driver.power_off(prefix + "b", graceful=False, timeout=1)
+    assert driver.states(prefix) == {prefix + "a": PowerState.RUNNING, prefix + "b": PowerState.SHUTOFF}
+    assert driver.states(prefix + "b") == {prefix + "b": PowerState.SHUTOFF}
+    assert driver.states(prefix) == {n: driver.state(n) for n in driver.list_domains(prefix)}
+
+
 def test_spawn_refuses_existing_name_and_keeps_it(driver: ComputeDriver, prefix: str) -> None:
     name = prefix + "a"
     driver.spawn(make_config(name))

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import json
 import sys
 import threading
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from imds_testlib import SERVERS, loopback_server, role_credentials, run, sample
@@ -104,6 +106,43 @@ def test_a_slow_credentials_leaf_holds_up_no_other_request(kind: type[IMDSServer
             await asyncio.to_thread(creds.join, 10)
             assert status == 200
             assert got and got[0][0] == 200 and b"AccessKeyId" in got[0][1]
+
+    run(body())
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+def test_a_credentials_leaf_at_hand_is_answered_on_the_loop(kind: type[IMDSServer], monkeypatch: Any) -> None:
+    """When the role's set is at hand (``cached_credentials``), the server answers it on its own
+    loop, with no worker thread and no call of the provider; when it is not, the provider is asked
+    off the loop."""
+    at_hand: list[dict[str, object]] = [role_credentials()]
+    provided: list[str] = []
+
+    def provider() -> dict[str, object]:
+        provided.append(threading.current_thread().name)
+        return {**role_credentials(), "AccessKeyId": "ASIAFROMTHEPROVIDER1"}
+
+    md = replace(sample(), iam_role=IamRole(name="app-role", credentials=provider,
+                                            cached_credentials=lambda: at_hand[0] if at_hand else None))
+    hops: list[object] = []
+    real_to_thread = asyncio.to_thread
+
+    async def counted(func: Any, *args: Any) -> Any:
+        hops.append(func)
+        return await real_to_thread(func, *args)
+
+    monkeypatch.setattr("orchestrator.imds.server.asyncio.to_thread", counted)
+
+    async def body() -> None:
+        async with loopback_server({"vpc-a": {"127.0.0.1": md}}, kind=kind) as (_, urls):
+            path = "/latest/meta-data/iam/security-credentials/app-role"
+            status, text = await real_to_thread(get, urls["vpc-a"], path)
+            assert status == 200 and json.loads(text)["AccessKeyId"] == "ASIAEC2DTESTKEY00001"
+            assert (hops, provided) == ([], [])
+            at_hand.clear()
+            status, text = await real_to_thread(get, urls["vpc-a"], path)
+            assert status == 200 and json.loads(text)["AccessKeyId"] == "ASIAFROMTHEPROVIDER1"
+            assert len(hops) == 1 and len(provided) == 1
 
     run(body())
 

@@ -183,6 +183,76 @@ def test_a_role_ec2_may_not_assume(api: RolesApi, ec2: Any, iam: Any, image: str
     assert fixed["Code"] == "Success" and caller_arn(api, fixed).endswith(f"/lam-role/{iid}")
 
 
+def no_store_reads(api: RolesApi, monkeypatch: Any) -> None:
+    """From here, a credentials request that reads the instance's binding from the store fails."""
+    def refuse(instance_id: str) -> None:
+        raise AssertionError(f"the binding of {instance_id} was read from the store")
+    monkeypatch.setattr(api.backend.roles, "_bound_role", refuse)
+
+
+def test_a_served_set_comes_from_memory_until_its_revocation_or_an_iam_write(
+        api: RolesApi, ec2: Any, iam: Any, image: str) -> None:
+    make_profile(iam, "mem", role="mem-role")
+    iid = launch(api, ec2, image, IamInstanceProfile={"Name": "mem"})["InstanceId"]
+    other = launch(api, ec2, image, IamInstanceProfile={"Name": "mem"})["InstanceId"]
+    roles = api.backend.roles
+    assert roles is not None and roles.peek(iid) is None  # nothing served yet: the store decides
+    first = api.role_document(iid, "mem-role")
+    with pytest.MonkeyPatch.context() as mp:
+        no_store_reads(api, mp)
+        assert api.role_document(iid, "mem-role") == first  # the service's own path, no store read
+    # a revocation ends the instance's own set, not another's
+    api.role_document(other, "mem-role")
+    assert roles.peek(other) is not None
+    ec2.stop_instances(InstanceIds=[other])
+    assert roles.peek(other) is None and (roles.peek(iid) or {}).get("AccessKeyId") == first["AccessKeyId"]
+    # so does a write of an IAM record: the role leaves the profile, its set stops being served
+    # (by the provider at once; the listing loses the role at the next metadata sync)
+    iam.remove_role_from_instance_profile(InstanceProfileName="mem", RoleName="mem-role")
+    assert roles.peek(iid) is None
+    gone = roles.credentials(iid)
+    assert gone["Code"] == "InstanceProfileNotFound" and "AccessKeyId" not in gone
+    iam.add_role_to_instance_profile(InstanceProfileName="mem", RoleName="mem-role")
+    api.settle()
+    back = api.role_document(iid, "mem-role")
+    assert back["Code"] == "Success" and roles.peek(iid) is not None
+    # a set due for rotation is never served from memory
+    api.clock.advance(LIFETIME - 3600 + 60)
+    assert roles.peek(iid) is None
+    rotated = api.role_document(iid, "mem-role")
+    assert rotated["AccessKeyId"] != back["AccessKeyId"] and roles.peek(iid) is not None
+    ec2.terminate_instances(InstanceIds=[iid, other])
+
+
+def test_a_revocation_during_a_verification_is_not_outlived_in_memory(
+        api: RolesApi, ec2: Any, iam: Any, image: str, monkeypatch: Any) -> None:
+    """The instance's sessions are revoked after its binding was read and checked again, just
+    before the new set is kept (the revocation's pop finds nothing yet): that set is not kept, and
+    the binding is read again; a set served later is a live one."""
+    from orchestrator.services import instance_roles
+
+    make_profile(iam, "race", role="race-role")
+    iid = launch(api, ec2, image, IamInstanceProfile={"Name": "race"})["InstanceId"]
+    roles = api.backend.roles
+    assert roles is not None
+    made = instance_roles._Served
+    revoked: list[str] = []
+
+    def revoked_meanwhile(role_id: str, issued: Any, *rest: Any) -> Any:
+        if not revoked:
+            revoked.append(issued.access_key_id)
+            roles.revoke(iid)
+        return made(role_id, issued, *rest)
+
+    monkeypatch.setattr(instance_roles, "_Served", revoked_meanwhile)
+    doc = api.role_document(iid, "race-role")
+    assert revoked and doc["AccessKeyId"] != revoked[0]  # the set minted before the revocation is not served
+    assert caller_arn(api, doc).endswith(f"/race-role/{iid}")
+    assert (roles.peek(iid) or {}).get("AccessKeyId") == doc["AccessKeyId"]
+    assert api.role_document(iid, "race-role") == doc
+    ec2.terminate_instances(InstanceIds=[iid])
+
+
 @pytest.mark.parametrize("lifetime", [1320, 1800, 3600, 7200, 21600])
 def test_no_set_is_served_that_botocore_takes_for_an_imds_outage(lifetime: int, monkeypatch: Any) -> None:
     """botocore's own check (largest jitter) on the closest-to-expiry set ec2d would still serve."""

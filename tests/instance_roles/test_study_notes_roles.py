@@ -130,8 +130,9 @@ def test_read_only_policy_denies_the_upload(server: RunningEc2d, setup: dict[str
     iam, bucket = server.client("iam"), setup["bucket"]
     iam.detach_role_policy(RoleName=setup["role"], PolicyArn=S3_FULL)
     iam.attach_role_policy(RoleName=setup["role"], PolicyArn=S3_READ)
+    guest.run("echo denied > /tmp/denied.txt")  # (its own file: not the upload test's)
     try:
-        rc, out = aws(guest, f"s3 cp /tmp/up.txt s3://{bucket}/denied.txt")
+        rc, out = aws(guest, f"s3 cp /tmp/denied.txt s3://{bucket}/denied.txt")
         assert rc != 0 and "AccessDenied" in out, out
         assert aws(guest, f"s3 cp s3://{bucket}/x -") == (0, "hello from the study notes\n")
     finally:

@@ -132,6 +132,13 @@ class ComputeDriver(abc.ABC):
     def list_domains(self, prefix: str = "") -> list[str]:
         """Sorted names of all domains (running or defined) whose name starts with ``prefix``."""
 
+    def states(self, prefix: str = "") -> dict[str, PowerState]:
+        """The power state of every domain whose name starts with ``prefix`` (one that vanished
+        meanwhile is left out): what the status checks and the reconciler look at for all
+        instances at once. Here one ``state`` per domain; a driver that can ask once does."""
+        found = {name: self.state(name) for name in self.list_domains(prefix)}
+        return {name: st for name, st in found.items() if st is not PowerState.ABSENT}
+
     @abc.abstractmethod
     def get_config(self, name: str) -> DomainConfig:
         """The domain's current config (the live one while running). ``DomainNotFound``."""

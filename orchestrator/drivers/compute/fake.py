@@ -232,6 +232,11 @@ class FakeCompute(ComputeDriver):
             self._reachable("list_domains", prefix)
             return sorted(n for n in self.domains if n.startswith(prefix))
 
+    def states(self, prefix: str = "") -> dict[str, PowerState]:
+        with self._lock:
+            self._reachable("states", prefix)
+            return {n: dom.state for n, dom in self.domains.items() if n.startswith(prefix)}
+
     def get_config(self, name: str) -> DomainConfig:
         with self._lock:
             self._reachable("get_config", name)
