@@ -421,7 +421,7 @@ def produce(leaf: Lazy) -> Answer:
 def peek(leaf: Lazy) -> Answer | None:
     """The answer of a `Lazy` leaf when its text is at hand without blocking, else None."""
     text = leaf.peek() if leaf.peek is not None else None
-    return Answer(200, text.encode(), TEXT) if text is not None else None
+    return _leaf_answer(text) if text is not None else None
 
 
 def resolve(tree: Directory | Callable[[], Directory], path: str) -> Answer:
