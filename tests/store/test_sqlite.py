@@ -193,3 +193,27 @@ def test_list_by_many_ids_reads_them_in_parts_oldest_first(tmp_path: Path, monke
     assert [r.id for r in store.list("network-interface", "r1", wanted)] == whole == [
         "eni-0", "eni-1", "eni-3", "eni-5", "eni-6"]
     assert len([sql for sql in seen if sql.startswith("SELECT")]) == 3
+
+
+def test_whole_table_reads_come_in_answer_order_from_an_index(tmp_path: Path) -> None:
+    """A Describe of everything reads its rows in the order it answers them (a type's records oldest
+    first, tags by resource and key) from an index: SQLite sorts nothing in a temporary B-tree, and
+    the tag reads touch only the index."""
+    store = Store(tmp_path / "s.db", check_records=False)
+    for n in range(6):
+        store.insert(Record(id=f"vol-{5 - n}", type="volume", region="r1", state="creating", data={}),
+                     {"b": str(n), "a": str(n)})
+    store.insert(Record(id="i-1", type="instance", region="r1", state="pending", data={}), {"k": "v"})
+    seen: list[str] = []
+    store._db.set_trace_callback(seen.append)
+    assert [r.id for r in store.list("volume", "r1")] == [f"vol-{5 - n}" for n in range(6)]
+    assert list(store.tags_by_resource("volume", "r1")) == [f"vol-{n}" for n in range(6)]
+    assert [t[:3] for t in store.all_tags("r1")][:3] == [("i-1", "instance", "k"), ("vol-0", "volume", "a"),
+                                                        ("vol-0", "volume", "b")]
+    store._db.set_trace_callback(None)
+    plans = [" / ".join(str(row[-1]) for row in store._db.execute("EXPLAIN QUERY PLAN " + sql).fetchall())
+             for sql in seen if sql.startswith("SELECT")]
+    assert len(plans) == 3, seen
+    for plan, index in zip(plans, ("resources_listing", "COVERING INDEX tags_listing",
+                                   "COVERING INDEX tags_region_listing")):
+        assert index in plan and "TEMP B-TREE" not in plan, plans
