@@ -215,5 +215,5 @@ def test_whole_table_reads_come_in_answer_order_from_an_index(tmp_path: Path) ->
              for sql in seen if sql.startswith("SELECT")]
     assert len(plans) == 3, seen
     for plan, index in zip(plans, ("resources_listing", "COVERING INDEX tags_listing",
-                                   "COVERING INDEX tags_region_listing")):
+                                   "COVERING INDEX tags_region_listing"), strict=True):
         assert index in plan and "TEMP B-TREE" not in plan, plans
