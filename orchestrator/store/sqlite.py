@@ -345,6 +345,19 @@ class Store:
              narrow: Narrowing | None = None) -> list[Record]:
         """The records of ``type`` (in ``region``; of ``ids``; kept by ``narrow``: a Describe's
         filters asked of SQLite, ``domain/narrowing.py``), oldest first."""
+        if ids is None:  # in the order of the type's listing index (migration 6): nothing to sort
+            return self._read(type, region, None, narrow, " ORDER BY created_at, id")
+        wanted = list(ids)
+        if len(wanted) <= IDS_PER_READ:
+            return self._read(type, region, wanted, narrow, " ORDER BY created_at, id")
+        # SQLite bounds the variables of one statement: read in parts, sorted once here (each
+        # part's ORDER BY would sort its thousands of whole rows in a temporary B-tree)
+        parts = [self._read(type, region, wanted[at:at + IDS_PER_READ], narrow, "")
+                 for at in range(0, len(wanted), IDS_PER_READ)]
+        return sorted((r for part in parts for r in part), key=lambda r: (r.created_at, r.id))
+
+    def _read(self, type: str, region: str | None, ids: list[str] | None, narrow: Narrowing | None,
+              order: str) -> list[Record]:
         # by ids or tags: read by id (``+``: not the type's index, whose every row would be read)
         by_id = "+" if ids is not None or (narrow is not None and narrow.tagged) else ""
         sql = f"SELECT * FROM resources WHERE {by_id}type = ?"
@@ -353,22 +366,16 @@ class Store:
             sql += f" AND {by_id}region = ?"
             args.append(region)
         if ids is not None:
-            wanted = list(ids)
-            if not wanted:
+            if not ids:
                 return []
-            if len(wanted) > IDS_PER_READ:  # SQLite bounds the variables of one statement
-                parts = [self.list(type, region, wanted[at:at + IDS_PER_READ], narrow)
-                         for at in range(0, len(wanted), IDS_PER_READ)]
-                return sorted((r for part in parts for r in part), key=lambda r: (r.created_at, r.id))
-            sql += f" AND id IN ({','.join('?' * len(wanted))})"
-            args.extend(wanted)
+            sql += f" AND id IN ({','.join('?' * len(ids))})"
+            args.extend(ids)
         if narrow:
             more, more_args = reads.narrowed(type, narrow)
             sql += more
             args.extend(more_args)
-        sql += " ORDER BY created_at, id"
         with self._lock, self._translated():
-            rows = self._db.execute(sql, args).fetchall()
+            rows = self._db.execute(sql + order, args).fetchall()
         return [_row(r) for r in rows]
 
     def fields(self, type: str, names: Iterable[str], region: str | None = None,
