@@ -17,6 +17,13 @@ from orchestrator.domain.narrowing import Narrowing
 from orchestrator.store.schema import FIELD_NAMES
 
 
+# Records come oldest first. A whole type's read walks the type's listing index in that order
+# (migration 6); a read narrowed by an indexed field sorts its few rows instead: ``+`` keeps SQLite,
+# which has no statistics, from walking every record of the type in order to spare that sort.
+OLDEST_FIRST = " ORDER BY created_at, id"
+OLDEST_FIRST_NARROWED = " ORDER BY +created_at, +id"
+
+
 def in_list(values: Sequence[Any]) -> str:
     return f"IN ({','.join('?' * len(values))})"
 
@@ -29,7 +36,8 @@ def narrowed(type: str, narrow: Narrowing) -> tuple[str, list[Any]]:
         sql += f" AND state {in_list(narrow.states)}"
         args.extend(narrow.states)
     for key, values in narrow.tagged:
-        sql += f" AND id IN (SELECT resource_id FROM tags WHERE key = ? AND value {in_list(values)} AND resource_type = ?)"
+        # ``+resource_type``: the (key, value) index, not the type's tag listing (migration 6)
+        sql += f" AND id IN (SELECT resource_id FROM tags WHERE key = ? AND value {in_list(values)} AND +resource_type = ?)"
         args.extend([key, *values, type])
     for name, values in narrow.fields.items():
         if name not in FIELD_NAMES:

@@ -345,11 +345,12 @@ class Store:
              narrow: Narrowing | None = None) -> list[Record]:
         """The records of ``type`` (in ``region``; of ``ids``; kept by ``narrow``: a Describe's
         filters asked of SQLite, ``domain/narrowing.py``), oldest first."""
-        if ids is None:  # in the order of the type's listing index (migration 6): nothing to sort
-            return self._read(type, region, None, narrow, " ORDER BY created_at, id")
+        order = reads.OLDEST_FIRST if narrow is None or not narrow.fields else reads.OLDEST_FIRST_NARROWED
+        if ids is None:
+            return self._read(type, region, None, narrow, order)
         wanted = list(ids)
         if len(wanted) <= IDS_PER_READ:
-            return self._read(type, region, wanted, narrow, " ORDER BY created_at, id")
+            return self._read(type, region, wanted, narrow, order)
         # SQLite bounds the variables of one statement: read in parts, sorted once here (each
         # part's ORDER BY would sort its thousands of whole rows in a temporary B-tree)
         parts = [self._read(type, region, wanted[at:at + IDS_PER_READ], narrow, "")
@@ -427,7 +428,7 @@ class Store:
         with self._lock, self._translated():
             rows = self._db.execute(
                 f"SELECT * FROM resources WHERE type = ? AND region = ? AND json_extract(data, '$.{field}') = ?"
-                " ORDER BY created_at, id", (type, region, value)).fetchall()
+                + reads.OLDEST_FIRST_NARROWED, (type, region, value)).fetchall()
         return [_row(r) for r in rows]
 
     def find_by_field(self, type: str, region: str, field: str, value: str) -> list[Record]:
