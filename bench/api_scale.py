@@ -3,6 +3,7 @@
     .venv/bin/python bench/api_scale.py [--scales 1000,10000] [--runs 50] [--heavy-runs 20]
     .venv/bin/python bench/api_scale.py --quick          # a smoke run: 100 and 300 instances
     .venv/bin/python bench/api_scale.py --no-moto --scales 1000,10000   # ec2d alone: its growth table
+    .venv/bin/python bench/api_scale.py --no-moto --in-turns             # the growth, scales timed in turns
 
 Both servers run as local processes on loopback (ec2d ``serve --no-instances``: the fake
 drivers). Each is populated with the same data: per scale N, N instances (RunInstances of
@@ -14,15 +15,24 @@ The figure is the API time: from the request leaving botocore to its whole answe
 ``before-send`` and ``before-parse`` events), so the client's signing and XML parsing, the same
 for both servers, are not counted. p50/p99 per call, the ratio ec2d/moto of the p50s (below 1.0:
 ec2d is faster) and each server's growth from the first scale to the last.
+
+``--in-turns`` (ec2d alone): one ec2d per scale, each populated to its scale, then every call timed
+on them in turns, in blocks of a few runs (a warm-up call first in each block), while the other
+servers are stopped (SIGSTOP: their background work does not run meanwhile). A host whose speed
+drifts over minutes (a shared machine) then slows every scale alike, and the growth compares the
+scales under the same conditions; timed one after the other, minutes apart, the growth also holds
+the drift.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -205,6 +215,61 @@ def time_scale(t: Target, runs: int, heavy_runs: int, run_runs: int, only: tuple
     return out
 
 
+BLOCKS = 4  # --in-turns: each call's runs are split into this many blocks per scale
+
+
+@contextlib.contextmanager
+def alone(t: Target, others: list[Target]):
+    """Only ``t``'s server runs meanwhile: the others are stopped, and continued after."""
+    for o in others:
+        o.server.proc.send_signal(signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for o in others:
+            o.server.proc.send_signal(signal.SIGCONT)
+
+
+def time_in_turns(targets: dict[int, Target], runs: int, heavy_runs: int, run_runs: int,
+                  only: tuple[str, ...] = ()) -> dict[int, dict[str, list[float]]]:
+    """Each call's timings at every scale, the scales taken in turns (see ``--in-turns``): block
+    after block, the scales in alternating order, each block with a warm-up call."""
+    scales = sorted(targets)
+    out: dict[int, dict[str, list[float]]] = {n: {} for n in scales}
+    per_scale = {n: calls(targets[n], random.Random(7)) for n in scales}
+
+    def blocks(total: int) -> list[int]:
+        k = min(BLOCKS, total)
+        return [total // k + (1 if b < total % k else 0) for b in range(k)]
+
+    def run_at(n: int) -> Callable[[int], None]:
+        t = targets[n]
+
+        def run(i: int) -> None:
+            t.batches += 1
+            t.instances.extend(t.run(t.batches, timed=True))
+        return run
+
+    names = [c[0] for c in per_scale[scales[0]] if not only or c[0].startswith(only)]
+    if not only or "RunInstances MaxCount=100".startswith(only):
+        names.append("RunInstances MaxCount=100")
+    for name in names:
+        found = {n: next(((h, fn) for c_name, h, fn in per_scale[n] if c_name == name), (False, run_at(n)))
+                 for n in scales}
+        heavy = found[scales[0]][0]
+        total = run_runs if name.startswith("RunInstances") else heavy_runs if heavy else runs
+        for b, size in enumerate(blocks(total)):
+            for n in scales if b % 2 == 0 else scales[::-1]:
+                t = targets[n]
+                with alone(t, [o for o in targets.values() if o is not t]):
+                    out[n].setdefault(name, []).extend(t.timer.measure(found[n][1], size))
+        print(f"#   in turns {name}: " + ", ".join(f"{n}: p50 {shown(out[n][name], 50)}" for n in scales),
+              file=sys.stderr, flush=True)
+    for t in targets.values():
+        t.wait_settled()
+    return out
+
+
 def start_servers(data: Path, src: Path, moto: bool = True, read_timeout: int = 600,
                   ec2d: bool = True) -> list[Server]:
     """ec2d runs the code under ``src`` (default: this checkout), moto the installed moto_server."""
@@ -305,10 +370,15 @@ def main() -> None:
                     help="seconds a moto call may take: one cut off there is shown as a lower bound (>N s) and"
                     " its ratio as an upper one (<x); moto's calls answering thousands then go last (see time_scale)")
     ap.add_argument("--quick", action="store_true", help="smoke run: scales 100,300, few runs")
+    ap.add_argument("--in-turns", action="store_true", help="ec2d alone, one server per scale, the scales timed"
+                    " in turns (see the module's doc): the growth under the same host conditions")
     args = ap.parse_args()
     if args.quick:
         args.scales, args.runs, args.heavy_runs, args.run_runs = "100,300", 5, 3, 2
     scales = [int(s) for s in args.scales.split(",")]
+    if args.in_turns:
+        in_turns(args, scales)
+        return
     data = Path(tempfile.mkdtemp(prefix="ec2dbench-"))
     servers = start_servers(data, args.ec2d_src, moto=not args.no_moto, read_timeout=args.read_timeout,
                             ec2d=not args.moto_only)
@@ -344,6 +414,35 @@ def main() -> None:
     print(f"\n(runs: {args.runs} light, {args.heavy_runs} heavy, {args.run_runs} RunInstances per scale; "
           f"API time = request sent to answer read, client parsing excluded; python {sys.version.split()[0]}; "
           f"cpus {os.cpu_count()})")
+
+
+def in_turns(args: argparse.Namespace, scales: list[int]) -> None:
+    """``--in-turns``: one ec2d per scale, populated one after the other, then timed in turns."""
+    data = Path(tempfile.mkdtemp(prefix="ec2dbench-"))
+    servers: list[Server] = []
+    try:
+        targets: dict[int, Target] = {}
+        for n in scales:
+            (data / str(n)).mkdir()
+            servers += start_servers(data / str(n), args.ec2d_src, moto=False, read_timeout=args.read_timeout)
+            t = targets[n] = Target(servers[-1], image_of(servers[-1]))
+            took = t.populate(n)
+            print(f"# ec2d {n}: populated to {len(t.instances)} instances, {len(t.volumes)} volumes in {took:.0f}s",
+                  file=sys.stderr, flush=True)
+        timed = time_in_turns(targets, args.runs, args.heavy_runs, args.run_runs,
+                              only=tuple(c for c in args.calls.split(",") if c))
+    finally:
+        for server in servers:
+            server.stop()
+        shutil.rmtree(data, ignore_errors=True)
+    results = {n: {"ec2d": timed[n]} for n in scales}
+    for n in scales:
+        table(n, results[n])
+    growth(results)
+    print(f"\n(in turns: one server per scale, each call's runs in {BLOCKS} blocks per scale, the other servers"
+          f" stopped meanwhile; runs: {args.runs} light, {args.heavy_runs} heavy, {args.run_runs} RunInstances per"
+          f" scale; API time = request sent to answer read, client parsing excluded; python"
+          f" {sys.version.split()[0]}; cpus {os.cpu_count()})")
 
 
 if __name__ == "__main__":
