@@ -16,7 +16,6 @@ from typing import Any
 from orchestrator.domain.narrowing import Narrowing
 from orchestrator.store.schema import FIELD_NAMES
 
-
 # Records come oldest first. A whole type's read walks the type's listing index in that order
 # (migration 6); a read narrowed by an indexed field sorts its few rows instead: ``+`` keeps SQLite,
 # which has no statistics, from walking every record of the type in order to spare that sort.
