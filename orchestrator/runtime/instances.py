@@ -125,9 +125,8 @@ class Instances:
     def prepare_disks(self, r: Record) -> None:
         """Create the volumes of the instance's mappings that have no file yet (the root from its AMI's layer)."""
         storage = self.parts.storage
-        present = set(storage.list_volumes())
         for n, m in enumerate(r.data["BlockDeviceMappings"]):
-            if m["VolumeId"] in present:
+            if storage.has_volume(m["VolumeId"]):
                 continue
             vol = self.store.get(m["VolumeId"])
             assert vol is not None

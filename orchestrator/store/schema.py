@@ -9,6 +9,53 @@ from collections.abc import Callable
 
 from orchestrator.store import ledger
 
+# the field whose totals (per type, region, value and state) the ``resource_totals`` table keeps:
+# what :meth:`Store.count_by` counts (an instance's memory is its type's, a volume's space its size)
+COUNTED = {"instance": "InstanceType", "volume": "Size"}
+
+
+def _totals() -> list[str]:
+    """Migration 7: the ``resource_totals`` table, its triggers on ``resources`` and its first
+    totals. A record without the field counts under ``''``. A row whose count fell to 0 stays (the
+    few (value, state) pairs a type goes through). A record's type never changes (no write sets it)."""
+    out = ["""
+    CREATE TABLE resource_totals (
+        type   TEXT NOT NULL,
+        region TEXT NOT NULL,
+        value  NOT NULL,
+        state  TEXT NOT NULL,
+        count  INTEGER NOT NULL,
+        PRIMARY KEY (type, region, value, state)
+    ) WITHOUT ROWID
+    """, "DROP INDEX resources_size"]
+    for type, field in COUNTED.items():
+        def value(row: str) -> str:
+            return f"IFNULL(json_extract({row}.data, '$.{field}'), '')"  # noqa: B023 (used at once)
+
+        def add(row: str) -> str:
+            return (f"INSERT INTO resource_totals (type, region, value, state, count)"
+                    f" VALUES ({row}.type, {row}.region, {value(row)}, {row}.state, 1)"
+                    " ON CONFLICT (type, region, value, state) DO UPDATE SET count = count + 1;")
+
+        def remove(row: str) -> str:
+            return (f"UPDATE resource_totals SET count = count - 1 WHERE type = {row}.type"
+                    f" AND region = {row}.region AND value = {value(row)} AND state = {row}.state;")
+        out += [
+            f"CREATE TRIGGER resource_totals_insert_{type} AFTER INSERT ON resources"
+            f" WHEN NEW.type = '{type}' BEGIN {add('NEW')} END",
+            f"CREATE TRIGGER resource_totals_delete_{type} AFTER DELETE ON resources"
+            f" WHEN OLD.type = '{type}' BEGIN {remove('OLD')} END",
+            f"CREATE TRIGGER resource_totals_update_{type} AFTER UPDATE OF region, state, data ON resources"
+            f" WHEN OLD.type = '{type}' AND (OLD.region IS NOT NEW.region OR OLD.state IS NOT NEW.state"
+            f" OR {value('OLD')} IS NOT {value('NEW')})"
+            f" BEGIN {remove('OLD')} {add('NEW')} END",
+            f"INSERT INTO resource_totals (type, region, value, state, count) SELECT type, region,"
+            f" IFNULL(json_extract(data, '$.{field}'), ''), state, COUNT(*) FROM resources WHERE type = '{type}'"
+            " GROUP BY 1, 2, 3, 4",
+        ]
+    return out
+
+
 MIGRATIONS: list[str | list[str]] = [
     # 1: resources, tags, settings
     """
@@ -73,6 +120,11 @@ MIGRATIONS: list[str | list[str]] = [
     DROP INDEX resources_type_region;
     CREATE INDEX tags_listing ON tags (resource_type, region, resource_id, key, value)
     """,
+    # 7: capacity admission's totals kept by triggers (``_totals``), read in a few rows instead of
+    # counted over every record of the type at each RunInstances, StartInstances and CreateVolume
+    # (4.3 ms a CreateVolume at 20,000 volumes, under the store's lock); migration 5's index on the
+    # volumes' sizes served only that count
+    _totals(),
 ]
 # top-level fields :meth:`Store.fields` may select or match on (names only: they are put into the SQL)
 FIELD_NAMES = frozenset({"SubnetId", "VpcId", "AutoPublicIp", "PrivateIpAddress", "SecondaryPrivateIps",

@@ -30,7 +30,7 @@ def test_blank_shared_volume_is_a_sparse_raw_file(storage: Qcow2Storage) -> None
     assert path.stat().st_size == 2 * GiB and path.stat().st_mode & 0o777 == 0o600
     assert path.read_bytes()[:4] != b"QFI\xfb"  # no qcow2 header: the guest's bytes from offset 0
     assert storage.usage("vol-s") < MiB  # sparse
-    assert storage.list_volumes() == ["vol-s"]
+    assert storage.list_volumes() == ["vol-s"] and storage.has_volume("vol-s")
     assert storage.chain_depth("vol-s") == 1 and storage.chain("vol-s") == [(path, False)]
     assert storage.volume_size("vol-s") == 2 * GiB
     with pytest.raises(AlreadyExists):

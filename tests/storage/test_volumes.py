@@ -39,9 +39,11 @@ def test_create_and_delete_volume(driver: StorageDriver) -> None:
     assert p == driver.volume_path("vol-a")
     assert driver.volume_size("vol-a") == GiB and driver.chain_depth("vol-a") == 1
     assert driver.list_volumes() == ["vol-a"]
+    assert driver.has_volume("vol-a") and not driver.has_volume("vol-b")
     with pytest.raises(AlreadyExists):
         driver.create_volume("vol-a", GiB)
     driver.delete_volume("vol-a")
+    assert not driver.has_volume("vol-a")
     driver.delete_volume("vol-a")  # tolerates absence
     with pytest.raises(VolumeNotFound):
         driver.volume_path("vol-a")

@@ -194,5 +194,10 @@ class StorageDriver(abc.ABC):
         """Ids of the volumes present."""
 
     @abc.abstractmethod
+    def has_volume(self, volume_id: str) -> bool:
+        """Whether the volume is present (as :meth:`list_volumes` would list it), without
+        looking at any other volume."""
+
+    @abc.abstractmethod
     def list_layers(self) -> list[str]:
         """Ids of the layers present."""

@@ -316,6 +316,9 @@ class FakeStorage(StorageDriver):
     def list_volumes(self) -> list[str]:
         return sorted(self.volumes)
 
+    def has_volume(self, volume_id: str) -> bool:
+        return volume_id in self.volumes
+
     def list_layers(self) -> list[str]:
         return sorted(self.layers)
 

@@ -158,8 +158,10 @@ class Qcow2Storage(StorageDriver):
             return False
 
     def list_volumes(self) -> list[str]:
-        return sorted(d.name for d in self.volumes_dir.iterdir()
-                      if d.is_dir() and (self._generations(d.name) or self._shared(d.name)))
+        return sorted(d.name for d in self.volumes_dir.iterdir() if d.is_dir() and self.has_volume(d.name))
+
+    def has_volume(self, volume_id: str) -> bool:
+        return bool(self._generations(volume_id) or self._shared(volume_id))
 
     def list_layers(self) -> list[str]:
         return sorted(p.name.removesuffix(".qcow2") for p in self.layers_dir.glob("*.qcow2")
