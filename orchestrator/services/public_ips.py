@@ -10,6 +10,7 @@ stops or terminates (a start gets a new one), as on EC2; Elastic IPs stay until 
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -244,7 +245,7 @@ def used_public_ips(backend: Backend) -> set[str]:
     used = set()
     for region in backend.config.regions:
         used |= {e.data["PublicIp"] for e in backend.store.list(EIP, region)}
-        used |= {ip for _, _, ip in backend.store.fields("instance", ("AutoPublicIp",), region) if ip}
+        used |= {ip for ip in backend.store.field_values("instance", "AutoPublicIp", region) if ip}
         used |= {n["PublicIp"] for r in backend.store.list(LOAD_BALANCER, region)  # ELBv2 nodes' addresses
                  for n in r.data["Nodes"] if n["PublicIp"]}
     return used
@@ -259,7 +260,7 @@ def public_ip_allocator(backend: Backend) -> Callable[[], str]:
     """:func:`allocate_public_ip` for several addresses in one transaction (RunInstances of 100):
     the addresses in use are read once, and each next one is searched from the last one given."""
     pool = ipaddress.ip_network(backend.config.public_pool)
-    used = {int(ipaddress.IPv4Address(ip)) for ip in used_public_ips(backend)}
+    used = {int.from_bytes(socket.inet_aton(ip), "big") for ip in used_public_ips(backend)}  # (ipaddress: 8x slower)
     s3_low, s3_high = int(S3_BLOCK.network_address), int(S3_BLOCK.broadcast_address)
     start = [int(pool.network_address) + 1]
 

@@ -11,6 +11,7 @@ import copy
 import ipaddress
 import json
 import secrets
+import socket
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -229,7 +230,7 @@ class FreeAddresses:
 
     def __init__(self, subnet: Record[SubnetData], taken: set[str], skip: set[ipaddress.IPv4Address]) -> None:
         net = ipaddress.ip_network(subnet.data["CidrBlock"])
-        held = {int(a) for a in skip} | {int(ipaddress.IPv4Address(a)) for a in taken}
+        held = {int(a) for a in skip} | {int.from_bytes(socket.inet_aton(a), "big") for a in taken}
         self.subnet_id = subnet.id
         self.count = net.num_addresses - len(held)
         self._candidates = (n for n in range(int(net.network_address) + 1, int(net.broadcast_address))

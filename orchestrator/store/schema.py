@@ -129,6 +129,11 @@ MIGRATIONS: list[str | list[str]] = [
 # top-level fields :meth:`Store.fields` may select or match on (names only: they are put into the SQL)
 FIELD_NAMES = frozenset({"SubnetId", "VpcId", "AutoPublicIp", "PrivateIpAddress", "SecondaryPrivateIps",
                          "InstanceType", "PublicIp", "ClientToken", "Size", "SystemCheck", "MaintenanceOptions"})
+# the expression index on ``(type, region, json_extract(data, '$.FIELD'))`` of each field that has one
+# (:meth:`Store.field_values` reads such a field's values from it alone)
+FIELD_INDEXES = {"SubnetId": "resources_subnet", "VpcId": "resources_vpc",
+                 "AutoPublicIp": "resources_auto_public_ip", "ClientToken": "resources_client_token",
+                 "InstanceType": "resources_instance_type"}
 LEDGER_MIGRATION = 2
 
 

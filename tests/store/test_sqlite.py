@@ -346,3 +346,26 @@ def test_upgrading_a_data_dir_totals_what_it_holds(tmp_path: Path, monkeypatch: 
     assert sorted(store.count_by("instance", "InstanceType", "r1")) == [("t3.micro", 3), ("t3.nano", 4)]
     assert sorted(store.count_by("instance", "InstanceType", "r1", states=["running"])) == [("t3.nano", 1)]
     assert store.count_by("volume", "Size", "r2") == [(4, 1)]
+
+
+def test_field_values_come_from_the_fields_index(tmp_path: Path) -> None:
+    """``field_values`` gives the field's values in the region (none for records without it,
+    repeats kept), read through the field's own expression index, and refuses a field no index holds."""
+    store = Store(tmp_path / "s.db", check_records=False)
+    for n, ip in enumerate(["203.0.113.5", None, "203.0.113.7", "203.0.113.5"]):
+        store.insert(Record(id=f"i-{n:08x}", type="instance", region="r1", state="pending",
+                            data={"AutoPublicIp": ip, "ClientToken": f"t{n}"}))
+    store.insert(Record(id="i-00000009", type="instance", region="r2", state="pending",
+                        data={"AutoPublicIp": "203.0.113.9"}))
+    assert sorted(store.field_values("instance", "AutoPublicIp", "r1")) == ["203.0.113.5", "203.0.113.5",
+                                                                            "203.0.113.7"]
+    assert store.field_values("instance", "AutoPublicIp", "r2") == ["203.0.113.9"]
+    assert store.field_values("volume", "AutoPublicIp", "r1") == []
+    seen: list[str] = []
+    store._db.set_trace_callback(seen.append)
+    store.field_values("instance", "AutoPublicIp", "r1")
+    store._db.set_trace_callback(None)
+    (sql,) = [s for s in seen if s.startswith("SELECT")]
+    assert "USING INDEX resources_auto_public_ip" in _plan(store, sql)
+    with pytest.raises(ValueError):
+        store.field_values("instance", "PublicIp", "r1")
