@@ -402,49 +402,15 @@ class Store:
             return [tuple(r) for r in self._db.execute(sql, args).fetchall()]
 
     def field_values(self, type: str, name: str, region: str) -> list[Any]:
-        """The values (``None`` left out, repeats kept) of the top-level field ``name`` over the
-        records of ``type`` in ``region``, read from the field's expression index
-        (:data:`schema.FIELD_INDEXES`) without one JSON document parsed: the public addresses in
-        use at 10,000 instances in 8 ms instead of 80."""
-        index = schema.FIELD_INDEXES.get(name)
-        if index is None:
-            raise ValueError(f"no index holds {name!r}")
-        value = f"json_extract(data, '$.{name}')"
+        """:func:`reads.field_values`: a field's values, from its expression index alone."""
         with self._lock, self._translated():
-            return [r[0] for r in self._db.execute(
-                f"SELECT {value} FROM resources INDEXED BY {index}"
-                f" WHERE type = ? AND region = ? AND {value} IS NOT NULL", (type, region))]
+            return reads.field_values(self._db, type, name, region)
 
     def count_by(self, type: str, name: str, region: str | None = None, *, states: Iterable[str] | None = None,
                  skip_states: Iterable[str] = (), skip_ids: Iterable[str] = ()) -> list[tuple[Any, int]]:
-        """``(value, how many)`` of the field ``name`` that :data:`schema.COUNTED` keeps totals of
-        for ``type``, over its records (in ``region``, in one of ``states``, in none of
-        ``skip_states``, not ``skip_ids``): read from the totals the triggers keep (a few rows, at any
-        number of records), less the skipped records that count (read by id). A record without the
-        field counts under ``None``."""
-        if schema.COUNTED.get(type) != name:
-            raise ValueError(f"no totals are kept of {type} {name!r}")
-        wanted = None if states is None else {str(s) for s in states}  # (StrEnum states as text)
-        skipped = {str(s) for s in skip_states}
-
-        def counts(state: str, in_region: str) -> bool:
-            return ((wanted is None or state in wanted) and state not in skipped
-                    and (region is None or in_region == region))
-        totals: dict[Any, int] = {}
-        skip_ids = list(dict.fromkeys(skip_ids))
+        """:func:`reads.count_by`: capacity admission's totals, from the totals the triggers keep."""
         with self._lock, self._translated():
-            for value, state, in_region, count in self._db.execute(
-                    "SELECT value, state, region, count FROM resource_totals WHERE type = ? AND count != 0",
-                    (type,)):
-                if counts(state, in_region):
-                    totals[value] = totals.get(value, 0) + count
-            for part in (skip_ids[at:at + IDS_PER_READ] for at in range(0, len(skip_ids), IDS_PER_READ)):
-                for value, state, in_region in self._db.execute(
-                        f"SELECT IFNULL(json_extract(data, '$.{name}'), ''), state, region FROM resources"
-                        f" WHERE type = ? AND id {reads.in_list(part)}", [type, *part]):
-                    if counts(state, in_region):
-                        totals[value] = totals.get(value, 0) - 1
-        return [(None if value == "" else value, n) for value, n in totals.items() if n]
+            return reads.count_by(self._db, type, name, region, states, skip_states, skip_ids, IDS_PER_READ)
 
     def list_where(self, type: str, region: str, field: str, value: str) -> list[Record]:
         """:meth:`list` of the records whose top-level ``field`` (:data:`FIELD_NAMES`) equals ``value``."""
